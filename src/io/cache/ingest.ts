@@ -1,0 +1,186 @@
+// Turns a ModelSource into a complete cache entry: list → check quota → stream every file into chunks (resuming
+// a partial download where it stopped) → verify → commit the manifest. One progress bar covers all bytes.
+import { CancelledError, QuotaError, isCancelled, throwIfAborted } from '../errors.ts';
+import { folderPlan } from '../folder.ts';
+import { InterruptedError, downloadChunked, hubOpener, type Opener } from '../hub/download.ts';
+import { listHubRepo } from '../hub/listing.ts';
+import type { FileEntry } from '../model-files.ts';
+import { ProgressMeter, formatBytes, type ProgressFn } from '../progress.ts';
+import { entryId, hubBase, hubKey, hubRevision, sourceLabel, type ModelSource } from '../sources.ts';
+import { DEFAULT_CHUNK_BYTES, isQuotaExceeded, type CachedModelSummary, type PartialRecord, type WeightCache } from './weight-cache.ts';
+
+export interface CacheModelOptions {
+  onProgress?: ProgressFn;
+  signal?: AbortSignal;
+  /** chunk size in bytes (default 16 MiB); a resumed download keeps the size it started with */
+  chunkBytes?: number;
+  /** reconnections per file after a dropped connection within this call (default 2) */
+  retries?: number;
+}
+
+interface Plan {
+  summary: Omit<CachedModelSummary, 'createdAt'>;
+  opener(file: FileEntry): Opener;
+}
+
+async function plan(source: ModelSource, signal: AbortSignal | undefined): Promise<Plan> {
+  const id = entryId(source);
+  const label = sourceLabel(source);
+  if (source.kind === 'hub') {
+    const listing = await listHubRepo(source, signal ? { signal } : {});
+    const totalBytes = listing.files.reduce((n, f) => n + f.size, 0);
+    return {
+      summary: {
+        id,
+        label,
+        source: 'hub',
+        ...(hubKey(source) === 'hf' ? {} : { baseUrl: hubBase(source) }),
+        repo: source.repo,
+        revision: hubRevision(source),
+        ...(listing.commit ? { commit: listing.commit } : {}),
+        files: listing.files,
+        totalBytes,
+      },
+      opener: (f) => hubOpener(source, f, listing.commit),
+    };
+  }
+  const p = await folderPlan(source);
+  return {
+    summary: {
+      id,
+      label,
+      source: 'folder',
+      repo: source.name,
+      revision: 'local',
+      files: p.files,
+      totalBytes: p.files.reduce((n, f) => n + f.size, 0),
+    },
+    opener: p.opener,
+  };
+}
+
+function sameFiles(a: readonly FileEntry[], b: readonly FileEntry[]): boolean {
+  return (
+    a.length === b.length &&
+    a.every((f, i) => f.path === b[i]!.path && f.size === b[i]!.size && (f.sha256 ?? '') === (b[i]!.sha256 ?? ''))
+  );
+}
+
+function quotaMessage(label: string, needed: number, available: number | null): string {
+  const avail = available === null ? '' : `, but only ${formatBytes(Math.max(0, available))} is available to the studio`;
+  return (
+    `Not enough browser storage to cache ${label}: it needs ${formatBytes(needed)}${avail}. ` +
+    `Delete cached models you no longer need in the Models panel, or free disk space, then try again.`
+  );
+}
+
+/** Serializes work on one entry across tabs and workers (two tabs caching the same model would interleave chunks). */
+async function withEntryLock<T>(id: string, fn: () => Promise<T>): Promise<T> {
+  const locks = (globalThis.navigator as Navigator | undefined)?.locks;
+  if (!locks?.request) return fn();
+  return locks.request(`alloy-weight-cache:${id}`, fn) as Promise<T>;
+}
+
+/**
+ * Caches the model of `source` and returns its entry. An entry already complete is returned as is. Cancelling
+ * (signal) throws CancelledError and keeps the partial download (invisible to list()) so the next call resumes it.
+ */
+export async function cacheModel(
+  cache: WeightCache,
+  source: ModelSource,
+  opts: CacheModelOptions = {},
+): Promise<CachedModelSummary> {
+  const id = entryId(source);
+  const { signal } = opts;
+  throwIfAborted(signal, 'download');
+  return withEntryLock(id, async () => {
+    const existing = await cache.getSummary(id);
+    if (existing) {
+      new ProgressMeter(existing.totalBytes, opts.onProgress, 'cached').skip(existing.totalBytes);
+      return existing;
+    }
+    const p = await plan(source, signal);
+    throwIfAborted(signal, 'download');
+    const { summary } = p;
+
+    // A partial from another commit, file list or chunk size cannot be continued.
+    let partial = await cache.getPartial(id);
+    if (partial && (partial.summary.commit !== summary.commit || !sameFiles(partial.summary.files, summary.files))) {
+      await cache.discardPartial(id);
+      partial = null;
+    }
+    const chunkBytes = partial?.chunkBytes ?? opts.chunkBytes ?? DEFAULT_CHUNK_BYTES;
+    const done = partial ? Object.values(partial.progress).reduce((n, f) => n + f.committed, 0) : 0;
+
+    const needed = summary.totalBytes - done;
+    const est = await cache.estimate();
+    if (est && est.quota > 0 && needed > est.quota - est.usage) {
+      throw new QuotaError(quotaMessage(summary.label, needed, est.quota - est.usage));
+    }
+
+    const record: PartialRecord = partial ?? {
+      id,
+      summary,
+      chunkBytes,
+      progress: Object.fromEntries(summary.files.map((f) => [f.path, { committed: 0, done: false }])),
+      sessionId: cache.sessionId,
+      startedAt: Date.now(),
+      updatedAt: Date.now(),
+    };
+    try {
+      if (!partial) await cache.putPartial(record);
+      const meter = new ProgressMeter(summary.totalBytes, opts.onProgress, 'download');
+      meter.skip(done);
+      for (const file of summary.files) {
+        const fp = (record.progress[file.path] ??= { committed: 0, done: false });
+        if (fp.done) continue;
+        const sha = await downloadChunked({
+          file,
+          open: p.opener(file),
+          chunkBytes,
+          resume: {
+            offset: fp.committed,
+            ...(fp.hashState ? { hashState: fp.hashState } : {}),
+            ...(fp.etag ? { etag: fp.etag } : {}),
+          },
+          label: summary.label,
+          ...(signal ? { signal } : {}),
+          ...(opts.retries === undefined ? {} : { retries: opts.retries }),
+          onBytes: (n) => meter.add(n, file.path),
+          onRestart: () => cache.resetFile(record, file.path),
+          onChunk: async (index, bytes, end, hashState, etag) => {
+            const cur = record.progress[file.path]!;
+            cur.committed = end;
+            cur.hashState = hashState;
+            if (etag) cur.etag = etag;
+            cur.done = end === file.size;
+            await cache.putChunk(record, file.path, index, new Blob([bytes as Uint8Array<ArrayBuffer>]));
+          },
+        });
+        const cur = record.progress[file.path]!;
+        cur.done = true;
+        cur.sha256 = sha;
+        if (file.size === 0) await cache.putPartial(record);
+      }
+      throwIfAborted(signal, 'download');
+      const entry = await cache.commit(record);
+      meter.finish(`${summary.label} cached`);
+      return entry;
+    } catch (e) {
+      if (isCancelled(e)) throw e instanceof CancelledError ? e : new CancelledError('download');
+      if (isQuotaExceeded(e)) {
+        // Storage ran out mid-write: free what this download took, so the cache holds only complete entries.
+        await cache.discardPartial(id).catch(() => undefined);
+        throw new QuotaError(
+          quotaMessage(summary.label, summary.totalBytes, est ? est.quota - est.usage : null) +
+            ' (the browser refused to store more: the partial download was removed)',
+          {},
+          { cause: e },
+        );
+      }
+      // A network cut keeps the partial (resumable); anything else (corrupt file, changed server) discards it.
+      if (!(e instanceof InterruptedError)) await cache.discardPartial(id).catch(() => undefined);
+      throw e;
+    }
+  });
+}
