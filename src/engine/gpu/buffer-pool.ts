@@ -1,0 +1,111 @@
+/**
+ * GPU buffers with byte accounting. Every buffer the engine makes goes through a pool so the studio can show
+ * current and peak GPU memory, and so freed buffers are reused instead of left for the garbage collector
+ * (GPU memory is not reliably returned until destroy() is called).
+ */
+export interface PoolStats {
+  /** bytes in buffers handed out and not yet released */
+  liveBytes: number;
+  /** bytes in released buffers kept for reuse */
+  pooledBytes: number;
+  /** the highest liveBytes + pooledBytes seen */
+  peakBytes: number;
+  liveBuffers: number;
+}
+
+const STORAGE = 0x80; // GPUBufferUsage.STORAGE, spelled out so this module loads before Dawn's globals exist
+const COPY_SRC = 0x04;
+const COPY_DST = 0x08;
+
+/** Size classes: exact multiples of 256 bytes below 1 MiB, then powers of two, so reuse is likely but waste bounded. */
+export function sizeClass(bytes: number): number {
+  const b = Math.max(16, bytes);
+  if (b <= 1 << 20) return Math.ceil(b / 256) * 256;
+  return 2 ** Math.ceil(Math.log2(b));
+}
+
+export class BufferPool {
+  private free = new Map<string, GPUBuffer[]>();
+  private live = new Set<GPUBuffer>();
+  private liveBytes = 0;
+  private pooledBytes = 0;
+  private peakBytes = 0;
+
+  constructor(readonly device: GPUDevice) {}
+
+  /** A storage buffer of at least `bytes` bytes (contents undefined unless fresh). */
+  alloc(bytes: number, label = 'tensor', usage = STORAGE | COPY_SRC | COPY_DST): GPUBuffer {
+    const size = sizeClass(bytes);
+    const key = `${size}:${usage}`;
+    const reused = this.free.get(key)?.pop();
+    let buf: GPUBuffer;
+    if (reused) {
+      this.pooledBytes -= size;
+      buf = reused;
+      buf.label = label;
+    } else {
+      buf = this.device.createBuffer({ size, usage, label });
+    }
+    this.live.add(buf);
+    this.liveBytes += size;
+    this.peakBytes = Math.max(this.peakBytes, this.liveBytes + this.pooledBytes);
+    return buf;
+  }
+
+  /** A buffer filled with `data` (uploaded through the queue). */
+  upload(data: ArrayBufferView, label = 'tensor'): GPUBuffer {
+    const buf = this.alloc(data.byteLength, label);
+    // writeBuffer needs a multiple of 4 bytes; pad the tail of odd-sized data.
+    const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+    if (bytes.byteLength % 4 === 0) {
+      this.device.queue.writeBuffer(buf, 0, bytes);
+    } else {
+      const padded = new Uint8Array(Math.ceil(bytes.byteLength / 4) * 4);
+      padded.set(bytes);
+      this.device.queue.writeBuffer(buf, 0, padded);
+    }
+    return buf;
+  }
+
+  release(buf: GPUBuffer): void {
+    if (!this.live.delete(buf)) return;
+    this.liveBytes -= buf.size;
+    this.pooledBytes += buf.size;
+    const key = `${buf.size}:${buf.usage}`;
+    const list = this.free.get(key) ?? [];
+    list.push(buf);
+    this.free.set(key, list);
+  }
+
+  /** Destroys pooled buffers (not live ones): gives memory back to the driver between jobs. */
+  trim(): void {
+    for (const list of this.free.values()) for (const b of list) b.destroy();
+    this.free.clear();
+    this.pooledBytes = 0;
+  }
+
+  destroyAll(): void {
+    this.trim();
+    for (const b of this.live) b.destroy();
+    this.live.clear();
+    this.liveBytes = 0;
+  }
+
+  stats(): PoolStats {
+    return { liveBytes: this.liveBytes, pooledBytes: this.pooledBytes, peakBytes: this.peakBytes, liveBuffers: this.live.size };
+  }
+}
+
+/** Copies a GPU buffer back to the CPU (tests, logits, checkpoints). */
+export async function readBuffer(device: GPUDevice, src: GPUBuffer, bytes = src.size): Promise<ArrayBuffer> {
+  const size = Math.ceil(bytes / 4) * 4;
+  const staging = device.createBuffer({ size, usage: 0x01 /* MAP_READ */ | COPY_DST, label: 'readback' });
+  const enc = device.createCommandEncoder();
+  enc.copyBufferToBuffer(src, 0, staging, 0, size);
+  device.queue.submit([enc.finish()]);
+  await staging.mapAsync(0x01 /* GPUMapMode.READ */);
+  const out = staging.getMappedRange().slice(0, bytes);
+  staging.unmap();
+  staging.destroy();
+  return out;
+}

@@ -1,0 +1,70 @@
+import { describe, expect, it } from 'vitest';
+import { maxAbsDiff, randomArray, testGpu, testKernels } from '../../helpers/gpu.ts';
+import { BufferPool, readBuffer } from '../../../src/engine/gpu/buffer-pool.ts';
+import { encodeMatmul, type MatmulArgs } from '../../../src/engine/ops/matmul.ts';
+import { matmulRef } from '../../../src/engine/reference/matmul.ts';
+
+// f32 accumulation over K terms of products of values in [-1, 1): error grows ~ sqrt(K)·2^-24·|terms|.
+const TOL = 1e-4;
+
+async function run(args: MatmulArgs, seed: number) {
+  const { device } = await testGpu();
+  const pool = new BufferPool(device);
+  const kernels = await testKernels();
+  const batch = args.batch ?? 1;
+  const a = randomArray(batch * args.M * args.K, seed);
+  const b = randomArray(batch * args.K * args.N, seed + 1);
+  const c0 = randomArray(batch * args.M * args.N, seed + 2);
+  const A = pool.upload(a);
+  const B = pool.upload(b);
+  const C = pool.upload(c0);
+  const enc = device.createCommandEncoder();
+  await encodeMatmul(kernels, enc, A, B, C, args);
+  device.queue.submit([enc.finish()]);
+  const got = new Float32Array(await readBuffer(device, C, c0.byteLength));
+  const want = new Float64Array(batch * args.M * args.N);
+  for (let z = 0; z < batch; z++) {
+    const ref = matmulRef(
+      a.subarray(z * args.M * args.K, (z + 1) * args.M * args.K),
+      b.subarray(z * args.K * args.N, (z + 1) * args.K * args.N),
+      args,
+    );
+    for (let i = 0; i < ref.length; i++) {
+      const o = z * args.M * args.N + i;
+      want[o] = (args.alpha ?? 1) * ref[i]! + (args.beta ?? 0) * c0[o]!;
+    }
+  }
+  pool.destroyAll();
+  return { got, want };
+}
+
+describe('matmul kernel against the CPU reference', () => {
+  // Shapes straddle the 32×32 tile and the 16-deep K step.
+  const shapes: Array<[number, number, number]> = [
+    [1, 1, 1],
+    [5, 7, 3],
+    [33, 31, 17],
+    [64, 48, 80],
+    [70, 129, 45],
+  ];
+  for (const [M, N, K] of shapes) {
+    for (const transA of [false, true]) {
+      for (const transB of [false, true]) {
+        it(`M=${M} N=${N} K=${K} transA=${transA} transB=${transB}`, async () => {
+          const { got, want } = await run({ M, N, K, transA, transB }, M * 7 + N * 13 + K);
+          expect(maxAbsDiff(got, want)).toBeLessThan(TOL);
+        });
+      }
+    }
+  }
+
+  it('applies alpha and accumulates with beta', async () => {
+    const { got, want } = await run({ M: 19, N: 23, K: 29, transB: true, alpha: 0.5, beta: 1 }, 99);
+    expect(maxAbsDiff(got, want)).toBeLessThan(TOL);
+  });
+
+  it('runs a batch of independent products in one dispatch', async () => {
+    const { got, want } = await run({ M: 9, N: 10, K: 11, batch: 3 }, 5);
+    expect(maxAbsDiff(got, want)).toBeLessThan(TOL);
+  });
+});

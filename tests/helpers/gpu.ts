@@ -1,0 +1,38 @@
+// One WebGPU device per test file, on Dawn in Node. A GPU test that cannot get an adapter fails loudly with
+// what to install; it never skips.
+import { acquireNodeDevice } from '../../src/engine/gpu/node-gpu.ts';
+import type { GpuContext } from '../../src/engine/gpu/device.ts';
+import { KernelRegistry } from '../../src/engine/gpu/kernels.ts';
+
+let ctx: Promise<GpuContext> | undefined;
+
+export function testGpu(): Promise<GpuContext> {
+  ctx ??= acquireNodeDevice();
+  return ctx;
+}
+
+export async function testKernels(): Promise<KernelRegistry> {
+  const c = await testGpu();
+  return new KernelRegistry(c.device);
+}
+
+/** Deterministic uniform values in [-1, 1) (mulberry32), so failures reproduce. */
+export function randomArray(n: number, seed: number): Float32Array {
+  let s = seed >>> 0;
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    out[i] = (((t ^ (t >>> 14)) >>> 0) / 4294967296) * 2 - 1;
+  }
+  return out;
+}
+
+export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  if (a.length !== b.length) throw new Error(`length ${a.length} vs ${b.length}`);
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
+  return m;
+}
