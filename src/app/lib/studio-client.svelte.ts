@@ -1,0 +1,148 @@
+// The UI's handle on the studio worker: creates it, wraps it with comlink, unwraps Results into thrown
+// StudioErrors, mirrors the running download as Svelte state, and can terminate and recreate the worker
+// (terminating is the only reliable way to make a browser free a GPUDevice's memory).
+import * as Comlink from 'comlink';
+import type { ErrorLocation, SerializedError } from '../../io/errors.ts';
+import type { Progress } from '../../io/progress.ts';
+import type { ModelSource } from '../../io/sources.ts';
+import type { CachedModelSummary } from '../../io/cache/weight-cache.ts';
+import type { Result, StudioApi } from '../../worker/api.ts';
+
+/** An error that came back from the worker, with its original name and location intact. */
+export class StudioError extends Error {
+  readonly where: ErrorLocation;
+  constructor(e: SerializedError) {
+    super(e.message);
+    this.name = e.name;
+    this.where = e.where;
+  }
+  get cancelled(): boolean {
+    return this.name === 'CancelledError';
+  }
+  toJSON(): SerializedError {
+    return { name: this.name, message: this.message, where: this.where };
+  }
+}
+
+export function toSerialized(e: unknown): SerializedError {
+  if (e instanceof StudioError) return e.toJSON();
+  if (e instanceof Error) return { name: e.name, message: e.message, where: {} };
+  return { name: 'Error', message: String(e), where: {} };
+}
+
+function unwrap<T>(r: Result<T>): T {
+  if (r.ok) return r.value;
+  throw new StudioError(r.error);
+}
+
+export interface RunningJob {
+  id: string;
+  /** what is being loaded, e.g. "alloy-fixtures/tiny-llama@main" */
+  label: string;
+  progress: Progress | null;
+  cancelling: boolean;
+}
+
+function createWorker(): Worker {
+  return new Worker(new URL('../../worker/studio.worker.ts', import.meta.url), { type: 'module', name: 'alloy-studio' });
+}
+
+function newId(): string {
+  return globalThis.crypto?.randomUUID?.() ?? `${Date.now()}-${Math.random().toString(36).slice(2)}`;
+}
+
+export class StudioClient {
+  /** The one download running now (the cache takes one at a time), or null. */
+  job = $state<RunningJob | null>(null);
+  /** Bumped every time the worker is recreated, so views can reload what they showed. */
+  generation = $state(0);
+
+  #worker!: Worker;
+  #api!: Comlink.Remote<StudioApi>;
+  /** Rejects when the current worker is terminated, so calls in flight do not hang forever. */
+  #terminated!: Promise<never>;
+  #terminate!: (e: Error) => void;
+
+  constructor(private readonly makeWorker: () => Worker = createWorker) {
+    this.#start();
+  }
+
+  #start(): void {
+    this.#worker = this.makeWorker();
+    this.#api = Comlink.wrap<StudioApi>(this.#worker);
+    this.#terminated = new Promise<never>((_, reject) => {
+      this.#terminate = reject;
+    });
+    this.#terminated.catch(() => {}); // only calls racing against it should see the rejection
+  }
+
+  /** Calls the worker, racing the call against the worker being terminated. */
+  async #call<T>(run: (api: Comlink.Remote<StudioApi>) => Promise<Result<T>>): Promise<T> {
+    return unwrap(await Promise.race([run(this.#api), this.#terminated]));
+  }
+
+  gpuInfo() {
+    return this.#call((api) => api.gpuInfo());
+  }
+  listModels() {
+    return this.#call((api) => api.listModels());
+  }
+  storage() {
+    return this.#call((api) => api.storage());
+  }
+  deleteModel(id: string) {
+    return this.#call((api) => api.deleteModel(id));
+  }
+  inspectModel(id: string) {
+    return this.#call((api) => api.inspectModel(id));
+  }
+  tokenize(id: string, text: string) {
+    return this.#call((api) => api.tokenize(id, text));
+  }
+
+  /**
+   * Asks the browser not to evict this site's storage. StorageManager.persist() exists only on Window
+   * (not in workers), which is why this one call runs on the main thread. Null: the API is missing.
+   */
+  async persist(): Promise<boolean | null> {
+    if (!navigator.storage?.persist) return null;
+    return navigator.storage.persist();
+  }
+
+  /** Downloads or copies a model into the cache, reporting progress through `job`. */
+  async cacheModel(source: ModelSource, label: string): Promise<CachedModelSummary> {
+    if (this.job) throw new StudioError({ name: 'Busy', message: `Already loading ${this.job.label}`, where: {} });
+    const id = newId();
+    this.job = { id, label, progress: null, cancelling: false };
+    const onProgress = Comlink.proxy((p: Progress) => {
+      if (this.job?.id === id) this.job.progress = p;
+    });
+    try {
+      return await this.#call((api) => api.cacheModel(id, source, onProgress));
+    } finally {
+      if (this.job?.id === id) this.job = null;
+    }
+  }
+
+  /** Cancels the running download; its cacheModel call then fails with a cancelled StudioError. */
+  cancel(): void {
+    const job = this.job;
+    if (!job || job.cancelling) return;
+    job.cancelling = true;
+    void this.#api.cancel(job.id);
+  }
+
+  /** Terminates the worker (freeing its GPU memory) and starts a fresh one. Running work is abandoned. */
+  restart(): void {
+    this.#worker.terminate();
+    this.#terminate(new StudioError({ name: 'CancelledError', message: 'The studio worker was restarted', where: {} }));
+    this.job = null;
+    this.#start();
+    this.generation++;
+  }
+
+  dispose(): void {
+    this.#worker.terminate();
+    this.#terminate(new StudioError({ name: 'CancelledError', message: 'The studio was closed', where: {} }));
+  }
+}

@@ -1,0 +1,198 @@
+// End-to-end: the built studio in Debian's Chromium (WebGPU on SwiftShader), clicked through like a user would.
+// Run after a build: `npm run build && npx vitest run --project browser tests/e2e`.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Browser, Page } from 'playwright-core';
+import { launchChromium, screenshot } from '../helpers/chromium.ts';
+import { serveStatic, type RunningServer } from '../helpers/static-server.ts';
+import { startHubServer, type HubServer } from '../helpers/hub-server.ts';
+
+const DIST = join(process.cwd(), 'dist');
+const HUB_ROOT = join(DIST, 'hub'); // the same fixtures the demo uses, copied from public/hub by the build
+const WAIT = 60_000;
+
+let site: RunningServer;
+let hub: HubServer; // a second origin in the hub's URL layout
+let slowHub: HubServer; // the same, throttled, so a download can be cancelled half-way
+let browser: Browser;
+let page: Page;
+const problems: string[] = [];
+
+const cached = () => page.getByTestId('cached-model');
+const byLabel = (text: string) => cached().filter({ hasText: text });
+
+/** Loads a repo through the Hub form, pointing the Advanced base URL at `base`. */
+async function loadFromHub(base: string, repo: string): Promise<void> {
+  const advanced = page.locator('summary', { hasText: 'Advanced' });
+  if (!(await page.getByTestId('hub-base-url').isVisible())) await advanced.click();
+  await page.getByTestId('hub-base-url').fill(base);
+  await page.getByTestId('hub-repo').fill(repo);
+  await page.getByTestId('hub-load').click();
+}
+
+describe('Alloy studio in Chromium', () => {
+  beforeAll(async () => {
+    if (!existsSync(join(DIST, 'index.html')) || !existsSync(HUB_ROOT)) {
+      throw new Error(`${DIST} (with dist/hub fixtures) is missing: run \`npm run build\` before the browser tests.`);
+    }
+    site = await serveStatic(DIST);
+    hub = await startHubServer({ root: HUB_ROOT });
+    slowHub = await startHubServer({ root: HUB_ROOT });
+    slowHub.faults.delayMsPerPiece = 150; // 16 KiB pieces: ~100 KB/s
+    browser = await launchChromium();
+    page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
+    page.on('console', (m) => {
+      if (m.type() === 'error') problems.push(`console: ${m.text()}`);
+    });
+    // Records every data-testid that ever appears: a tiny local download can finish between two polls,
+    // yet the test must still know that the progress bar was shown.
+    await page.addInitScript(() => {
+      const seen = new Set<string>();
+      (window as unknown as { __seen: Set<string> }).__seen = seen;
+      new MutationObserver(() => {
+        for (const el of document.querySelectorAll('[data-testid]')) seen.add(el.getAttribute('data-testid')!);
+      }).observe(document, { subtree: true, childList: true });
+    });
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await Promise.all([site?.close(), hub?.close(), slowHub?.close()]);
+    if (problems.length > 0) console.warn(`browser reported:\n${problems.join('\n')}`);
+  });
+
+  it('opens with the GPU badge showing the SwiftShader adapter', async () => {
+    await page.goto(site.url);
+    await expect(page.title()).resolves.toBe('Alloy studio');
+    const badge = page.getByTestId('gpu-badge');
+    await page.waitForSelector('[data-testid="gpu-badge"]:not([data-status="pending"])', { timeout: WAIT });
+    const text = await badge.innerText();
+    expect(await badge.getAttribute('data-status'), text).toBe('ok');
+    expect(text.toLowerCase()).toContain('swiftshader');
+    expect(text).toMatch(/shader-f16 (yes|no)/);
+    // Tabs: Models selected; arrow keys move focus, future panels cannot be selected.
+    await expect(page.getByTestId('tab-models').getAttribute('aria-selected')).resolves.toBe('true');
+    await page.getByTestId('tab-models').focus();
+    await page.keyboard.press('ArrowRight');
+    await expect(page.evaluate(() => document.activeElement?.id)).resolves.toBe('tab-train');
+    await expect(page.getByTestId('tab-models').getAttribute('aria-selected')).resolves.toBe('true');
+    await expect(page.getByTestId('tab-train').getAttribute('title')).resolves.toMatch(/training engine/);
+    await page.keyboard.press('ArrowLeft');
+    await page.getByTestId('cached-empty').waitFor();
+    await screenshot(page, 'studio-01-open');
+  });
+
+  it('loads the built-in demo into the cache with a progress bar', async () => {
+    await page.getByTestId('load-demo').click();
+    await byLabel('alloy-fixtures/tiny-llama@main').waitFor({ timeout: WAIT });
+    const seen = await page.evaluate(() => [...(window as unknown as { __seen: Set<string> }).__seen]);
+    expect(seen).toContain('job-progress');
+    expect(seen).toContain('progress-bar');
+    const row = byLabel('alloy-fixtures/tiny-llama@main');
+    await expect(row.getByTestId('model-size').innerText()).resolves.toMatch(/^\d+(\.\d+)? (B|KB|MB)$/);
+    await expect(page.getByTestId('error-box').count()).resolves.toBe(0);
+    await screenshot(page, 'studio-02-demo-cached');
+  });
+
+  it('inspects the demo: config facts, tensors, tokenizer and chat template', async () => {
+    await byLabel('alloy-fixtures/tiny-llama@main').getByTestId('inspect').click();
+    const inspector = page.getByTestId('inspector');
+    await inspector.getByTestId('fact-layers').waitFor({ timeout: WAIT });
+    await expect(inspector.getByTestId('fact-layers').locator('dd').innerText()).resolves.toBe('2');
+    await expect(inspector.getByTestId('fact-architecture').locator('dd').innerText()).resolves.toBe('LlamaForCausalLM');
+    await expect(inspector.getByTestId('fact-tied').locator('dd').innerText()).resolves.toBe('yes');
+    expect(await inspector.getByTestId('tensor-table').locator('tbody tr').count()).toBeGreaterThan(5);
+    await expect(inspector.getByTestId('tensor-table').innerText()).resolves.toContain('model.embed_tokens.weight');
+    await inspector.getByTestId('tokenizer-input').fill('hello alloy');
+    await page.waitForFunction(
+      () => document.querySelector('[data-testid="tokenizer-count"]')?.textContent?.match(/^\d+ tokens$/) !== null &&
+        !!document.querySelector('[data-testid="tokenizer-ids"]')?.textContent?.match(/^\[\d+/),
+      undefined,
+      { timeout: WAIT },
+    );
+    const pieces = await inspector.getByTestId('tokenizer-pieces').innerText();
+    expect(pieces.replace(/\s+/g, '')).toMatch(/he|al/); // the pieces spell out the text
+    await expect(inspector.getByTestId('chat-preview').innerText()).resolves.toContain('Give one example.');
+    await screenshot(page, 'studio-03-inspect');
+  });
+
+  it('keeps the model across a reload (IndexedDB)', async () => {
+    await page.reload();
+    await byLabel('alloy-fixtures/tiny-llama@main').waitFor({ timeout: WAIT });
+    await expect(cached().count()).resolves.toBe(1);
+    await screenshot(page, 'studio-04-after-reload');
+  });
+
+  it('loads a fixture from a second, hub-shaped origin through the Advanced base URL', async () => {
+    await loadFromHub(hub.url, 'alloy-fixtures/tiny-qwen2');
+    const row = byLabel('alloy-fixtures/tiny-qwen2@main');
+    await row.waitFor({ timeout: WAIT });
+    await expect(row.getByTestId('model-source').innerText()).resolves.toContain(new URL(hub.url).host);
+    const inspector = page.getByTestId('inspector');
+    await inspector.getByTestId('fact-architecture').waitFor({ timeout: WAIT });
+    await expect(inspector.getByTestId('fact-architecture').locator('dd').innerText()).resolves.toBe('Qwen2ForCausalLM');
+    await expect(cached().count()).resolves.toBe(2);
+    await screenshot(page, 'studio-05-second-origin');
+  });
+
+  it('shows a clear, dismissable error for a bad repo id', async () => {
+    await loadFromHub(hub.url, 'alloy-fixtures/no-such-model');
+    const box = page.getByTestId('error-box');
+    await box.waitFor({ timeout: WAIT });
+    await expect(box.getByTestId('error-message').innerText()).resolves.toContain('alloy-fixtures/no-such-model');
+    await screenshot(page, 'studio-06-error-missing-repo');
+    await box.getByTestId('error-dismiss').click();
+    await expect(page.getByTestId('error-box').count()).resolves.toBe(0);
+
+    await loadFromHub(hub.url, 'not a repo');
+    await box.waitFor({ timeout: WAIT });
+    await expect(box.getByTestId('error-message').innerText()).resolves.toMatch(/not a repo id/);
+    await screenshot(page, 'studio-07-error-malformed-repo');
+    await box.getByTestId('error-dismiss').click();
+    await expect(cached().count()).resolves.toBe(2);
+  });
+
+  it('cancels a download half-way (Escape) and caches nothing', async () => {
+    await loadFromHub(slowHub.url, 'alloy-fixtures/tiny-llama-untied');
+    await page.getByTestId('job-progress').waitFor({ timeout: WAIT });
+    // Wait until real bytes of the weights are flowing, then cancel mid-file.
+    await page.waitForFunction(
+      () => {
+        const bar = document.querySelector('[data-testid="progress-bar"]');
+        const v = Number(bar?.getAttribute('aria-valuenow') ?? 0);
+        return v >= 10 && v <= 80;
+      },
+      undefined,
+      { timeout: WAIT, polling: 50 },
+    );
+    await screenshot(page, 'studio-08-downloading');
+    await page.keyboard.press('Escape');
+    await page.getByTestId('notice').filter({ hasText: 'Cancelled' }).waitFor({ timeout: WAIT });
+    await expect(page.getByTestId('job-progress').count()).resolves.toBe(0);
+    await expect(byLabel('tiny-llama-untied').count()).resolves.toBe(0);
+    await screenshot(page, 'studio-09-cancelled');
+    await page.reload();
+    await byLabel('alloy-fixtures/tiny-qwen2@main').waitFor({ timeout: WAIT });
+    await expect(byLabel('tiny-llama-untied').count()).resolves.toBe(0);
+    await expect(cached().count()).resolves.toBe(2);
+  });
+
+  it('deletes models (with confirmation) and they stay gone after a reload', async () => {
+    for (const label of ['alloy-fixtures/tiny-llama@main', 'alloy-fixtures/tiny-qwen2@main']) {
+      const row = byLabel(label);
+      await row.getByTestId('delete').click();
+      await row.getByTestId('confirm-delete').click();
+      await page.waitForFunction(
+        (l) => ![...document.querySelectorAll('[data-testid="model-label"]')].some((e) => e.textContent?.startsWith(l)),
+        label,
+        { timeout: WAIT },
+      );
+    }
+    await page.getByTestId('cached-empty').waitFor();
+    await page.reload();
+    await page.getByTestId('cached-empty').waitFor({ timeout: WAIT });
+    await screenshot(page, 'studio-10-deleted');
+  });
+});
