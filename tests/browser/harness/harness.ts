@@ -1,0 +1,206 @@
+// Test harness page: exposes the weight cache and ingest on `window.alloyHarness` so Playwright can drive them on
+// real IndexedDB in Chromium, and renders progress + the model list for screenshots.
+import { createSHA256 } from 'hash-wasm';
+import { cacheModel } from '../../../src/io/cache/ingest.ts';
+import { WeightCache, type CachedModelSummary } from '../../../src/io/cache/weight-cache.ts';
+import { serializeError, type SerializedError } from '../../../src/io/errors.ts';
+import { folderModelFiles } from '../../../src/io/folder.ts';
+import { formatBytes, formatEta, type Progress } from '../../../src/io/progress.ts';
+import type { ModelSource } from '../../../src/io/sources.ts';
+
+export const DB = 'alloy-weights-test';
+
+let cache: WeightCache | null = null;
+async function theCache(): Promise<WeightCache> {
+  cache ??= await WeightCache.open(DB);
+  return cache;
+}
+
+export interface FileSpec {
+  /** webkitRelativePath, e.g. "my-model/config.json" */
+  rel: string;
+  base64: string;
+}
+
+export type SourceSpec =
+  | { kind: 'hub'; baseUrl?: string; repo: string; revision?: string; token?: string }
+  | { kind: 'folder'; name: string; files: FileSpec[] };
+
+export interface CacheOptions {
+  chunkBytes?: number;
+  retries?: number;
+  /** abort once progress reaches this many bytes */
+  abortAtBytes?: number;
+  /** throw a QuotaExceededError DOMException on this chunk put (1-based) */
+  quotaErrorOnChunk?: number;
+  /** make navigator.storage.estimate() report this */
+  fakeEstimate?: { usage: number; quota: number };
+}
+
+export type CacheResult =
+  | { ok: true; summary: CachedModelSummary; progress: Progress[] }
+  | { ok: false; error: SerializedError; progress: Progress[] };
+
+function toFile(spec: FileSpec): File {
+  const bin = atob(spec.base64);
+  const bytes = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
+  const f = new File([bytes], spec.rel.split('/').pop()!, { lastModified: 1_700_000_000_000 });
+  // webkitRelativePath is read-only on real Files; a picked folder sets it, so the harness does the same.
+  Object.defineProperty(f, 'webkitRelativePath', { value: spec.rel });
+  return f;
+}
+
+function toSource(s: SourceSpec): ModelSource {
+  return s.kind === 'hub' ? s : { kind: 'folder', name: s.name, files: s.files.map(toFile) };
+}
+
+const realEstimate = navigator.storage.estimate.bind(navigator.storage);
+
+function render(p?: Progress, status?: string, isError = false): void {
+  if (p) {
+    const bar = document.getElementById('bar') as HTMLProgressElement;
+    bar.max = Math.max(1, p.total);
+    bar.value = p.done;
+    document.getElementById('progress-text')!.textContent =
+      `${formatBytes(p.done)} / ${formatBytes(p.total)} · ${formatBytes(p.rate)}/s · ETA ${formatEta(p.etaSeconds)}` +
+      (p.detail ? ` · ${p.detail}` : '');
+  }
+  if (status !== undefined) {
+    const el = document.getElementById('status')!;
+    el.textContent = status;
+    el.className = isError ? 'error' : '';
+  }
+}
+
+async function renderList(): Promise<void> {
+  const rows = (await (await theCache()).list()).map(
+    (m) => `<tr><td>${m.label}</td><td>${m.source}</td><td>${m.files.length}</td><td>${formatBytes(m.totalBytes)}</td></tr>`,
+  );
+  document.querySelector('#models tbody')!.innerHTML = rows.join('');
+}
+
+const api = {
+  async cache(spec: SourceSpec, opts: CacheOptions = {}): Promise<CacheResult> {
+    const c = await theCache();
+    const progress: Progress[] = [];
+    const ac = new AbortController();
+    navigator.storage.estimate = opts.fakeEstimate ? async () => ({ ...opts.fakeEstimate }) : realEstimate;
+    c.testHooks = opts.quotaErrorOnChunk
+      ? {
+          beforeChunkPut: (n) => {
+            if (n === opts.quotaErrorOnChunk) throw new DOMException('The quota has been exceeded.', 'QuotaExceededError');
+          },
+        }
+      : undefined;
+    try {
+      const summary = await cacheModel(c, toSource(spec), {
+        signal: ac.signal,
+        ...(opts.chunkBytes ? { chunkBytes: opts.chunkBytes } : {}),
+        ...(opts.retries !== undefined ? { retries: opts.retries } : {}),
+        onProgress: (p) => {
+          progress.push(p);
+          render(p);
+          if (opts.abortAtBytes !== undefined && p.done >= opts.abortAtBytes) ac.abort();
+        },
+      });
+      render(undefined, `cached ${summary.label}`);
+      await renderList();
+      return { ok: true, summary, progress };
+    } catch (e) {
+      render(undefined, `${(e as Error).name}: ${(e as Error).message}`, true);
+      await renderList();
+      return { ok: false, error: serializeError(e), progress };
+    } finally {
+      c.testHooks = undefined;
+      navigator.storage.estimate = realEstimate;
+    }
+  },
+
+  async list(): Promise<CachedModelSummary[]> {
+    return (await theCache()).list();
+  },
+
+  async delete(id: string): Promise<void> {
+    await (await theCache()).delete(id);
+    await renderList();
+  },
+
+  /** sha256 of every file of an entry, read back through ByteSource in `piece`-byte reads (spanning chunks). */
+  async readBack(id: string, piece = 7777): Promise<Record<string, string> | null> {
+    const m = await (await theCache()).get(id);
+    if (!m) return null;
+    const out: Record<string, string> = {};
+    for (const f of m.files) {
+      const src = await m.open(f.path);
+      const h = await createSHA256();
+      h.init();
+      for (let off = 0; off < src.size; off += piece) h.update(await src.read(off, Math.min(piece, src.size - off)));
+      out[f.path] = h.digest('hex');
+    }
+    return out;
+  },
+
+  /** Reads a folder in place (no cache) and returns the files it would load. */
+  folderFiles(name: string, files: FileSpec[]): { ok: boolean; files?: string[]; error?: SerializedError } {
+    try {
+      return { ok: true, files: folderModelFiles({ kind: 'folder', name, files: files.map(toFile) }).files.map((f) => f.path) };
+    } catch (e) {
+      return { ok: false, error: serializeError(e) };
+    }
+  },
+
+  /** What is in the database, straight from IndexedDB. */
+  async stats(): Promise<{ manifests: number; partials: { id: string; committed: number }[]; chunks: number }> {
+    const c = await theCache();
+    const partials = (await c.partials()).map((p) => ({
+      id: p.id,
+      committed: Object.values(p.progress).reduce((n, f) => n + f.committed, 0),
+    }));
+    const db = await new Promise<IDBDatabase>((ok, fail) => {
+      const r = indexedDB.open(DB);
+      r.onsuccess = () => ok(r.result);
+      r.onerror = () => fail(r.error);
+    });
+    const count = (store: string) =>
+      new Promise<number>((ok, fail) => {
+        const r = db.transaction(store).objectStore(store).count();
+        r.onsuccess = () => ok(r.result);
+        r.onerror = () => fail(r.error);
+      });
+    const [manifests, chunks] = [await count('manifests'), await count('chunks')];
+    db.close();
+    return { manifests, partials, chunks };
+  },
+
+  async estimate() {
+    return (await theCache()).estimate();
+  },
+
+  async persist() {
+    return (await theCache()).persist();
+  },
+
+  /** Closes and deletes the database: each test starts empty. */
+  async reset(): Promise<void> {
+    cache?.close();
+    cache = null;
+    await new Promise<void>((ok, fail) => {
+      const r = indexedDB.deleteDatabase(DB);
+      r.onsuccess = () => ok();
+      r.onerror = () => fail(r.error);
+    });
+    await renderList();
+  },
+};
+
+export type HarnessApi = typeof api;
+declare global {
+  interface Window {
+    alloyHarness: HarnessApi;
+    alloyHarnessReady: boolean;
+  }
+}
+window.alloyHarness = api;
+window.alloyHarnessReady = true;
+void renderList();

@@ -1,0 +1,245 @@
+// The weight cache on REAL IndexedDB in Chromium: the harness page (tests/browser/harness, built into
+// dist-harness/) runs cacheModel against a hub-shaped server on another origin, so CORS, Range and the token
+// header are exercised as in production.
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { build } from 'vite';
+import type { Browser, Page } from 'playwright-core';
+import { launchChromium, screenshot } from '../../helpers/chromium.ts';
+import { serveStatic, type RunningServer } from '../../helpers/static-server.ts';
+import { sha256Hex, startHubServer, type HubRepo, type HubServer } from '../../helpers/hub-server.ts';
+import { pickleRepo, shardedRepo, singleRepo } from '../../helpers/hub-repos.ts';
+import type { CacheOptions, CacheResult, FileSpec, SourceSpec } from '../../browser/harness/harness.ts';
+
+const HARNESS_DIR = 'dist-harness';
+const CHUNK = 64 * 1024;
+
+function newestMtime(dir: string): number {
+  let t = 0;
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    t = Math.max(t, e.isDirectory() ? newestMtime(p) : statSync(p).mtimeMs);
+  }
+  return t;
+}
+
+/** Builds the harness unless dist-harness is newer than everything it is built from. */
+async function ensureHarness(): Promise<void> {
+  const out = join(HARNESS_DIR, 'index.html');
+  const inputs = Math.max(newestMtime('src/io'), newestMtime('tests/browser/harness'), statSync('vite.harness.config.ts').mtimeMs);
+  if (existsSync(out) && statSync(out).mtimeMs > inputs) return;
+  await build({ configFile: 'vite.harness.config.ts' });
+}
+
+let browser: Browser;
+let page: Page;
+let site: RunningServer;
+let hub: HubServer;
+
+const repos: Record<string, HubRepo> = {
+  'o/single': singleRepo(400_000),
+  'o/sharded': shardedRepo(),
+  'o/pickle': pickleRepo(),
+  'o/gated': { ...singleRepo(50_000, 9), gated: true },
+  'o/static': { ...singleRepo(100_000, 5), listing: 'none' },
+};
+
+function hubSrc(repo: string, extra: Partial<Extract<SourceSpec, { kind: 'hub' }>> = {}): SourceSpec {
+  return { kind: 'hub', baseUrl: hub.url, repo, ...extra };
+}
+
+async function cache(spec: SourceSpec, opts: CacheOptions = {}): Promise<CacheResult> {
+  return page.evaluate(([s, o]) => window.alloyHarness.cache(s, o), [spec, { chunkBytes: CHUNK, ...opts }] as const);
+}
+const list = () => page.evaluate(() => window.alloyHarness.list());
+const stats = () => page.evaluate(() => window.alloyHarness.stats());
+const readBack = (id: string) => page.evaluate((i) => window.alloyHarness.readBack(i), id);
+
+function expectedShas(repo: string, paths: string[]): Record<string, string> {
+  return Object.fromEntries(paths.map((p) => [p, sha256Hex(toBytes(repos[repo]!.files[p]!))]));
+}
+function toBytes(v: Uint8Array | string): Uint8Array {
+  return typeof v === 'string' ? new TextEncoder().encode(v) : v;
+}
+
+function resetFaults(): void {
+  for (const k of Object.keys(hub.faults)) delete hub.faults[k as keyof typeof hub.faults];
+  hub.requests.length = 0;
+}
+
+async function openHarness(): Promise<void> {
+  await page.goto(`${site.url}/index.html`);
+  await page.waitForFunction(() => window.alloyHarnessReady === true);
+}
+
+beforeAll(async () => {
+  await ensureHarness();
+  site = await serveStatic(HARNESS_DIR);
+  hub = await startHubServer({ repos, token: 'hf_test_token' });
+  browser = await launchChromium();
+  page = await browser.newPage();
+  page.on('pageerror', (e) => console.error('[harness]', e));
+  await openHarness();
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await site?.close();
+  await hub?.close();
+});
+
+beforeEach(async () => {
+  resetFaults();
+  await page.evaluate(() => window.alloyHarness.reset());
+});
+
+describe('weight cache in Chromium IndexedDB', () => {
+  it('caches a hub repo with one progress bar over all bytes, reads it back, re-caches as a no-op, deletes it', async () => {
+    hub.faults.delayMsPerPiece = 15; // slow enough for several throttled progress reports
+    const r = await cache(hubSrc('o/single'));
+    if (!r.ok) throw new Error(r.error.message);
+    const { summary, progress } = r;
+    const paths = summary.files.map((f) => f.path);
+    expect(paths).toEqual(['config.json', 'generation_config.json', 'tokenizer.json', 'tokenizer_config.json', 'model.safetensors']);
+    expect(summary.id).toBe(`${hub.url}|o/single@main`);
+    expect(summary.totalBytes).toBe(summary.files.reduce((n, f) => n + f.size, 0));
+    expect(progress.length).toBeGreaterThan(3);
+    for (let i = 1; i < progress.length; i++) expect(progress[i]!.done).toBeGreaterThanOrEqual(progress[i - 1]!.done);
+    expect(progress.every((p) => p.total === summary.totalBytes && p.unit === 'bytes')).toBe(true);
+    expect(progress.at(-1)!.done).toBe(summary.totalBytes);
+    expect(progress.some((p) => p.detail === 'model.safetensors' && p.rate > 0 && p.etaSeconds !== null)).toBe(true);
+    // nothing skipped by the listing was fetched
+    expect(hub.requests.some((r) => /README|onnx|\.bin/.test(r.path))).toBe(false);
+    await screenshot(page, 'weight-cache-cached');
+
+    expect(await list()).toEqual([expect.objectContaining({ id: summary.id, repo: 'o/single', revision: 'main', source: 'hub' })]);
+    expect(await readBack(summary.id)).toEqual(expectedShas('o/single', paths));
+    const st = await stats();
+    expect(st.chunks).toBe(summary.files.reduce((n, f) => n + Math.ceil(f.size / CHUNK), 0));
+    expect(st.partials).toEqual([]);
+
+    hub.requests.length = 0;
+    const again = await cache(hubSrc('o/single'));
+    expect(again.ok && again.summary.createdAt).toBe(summary.createdAt);
+    expect(hub.requests.length).toBe(0);
+
+    await page.evaluate((id) => window.alloyHarness.delete(id), summary.id);
+    expect(await list()).toEqual([]);
+    expect(await stats()).toMatchObject({ manifests: 0, chunks: 0, partials: [] });
+  });
+
+  it('caches a sharded repo, a repo without API listing, and a gated repo with a token', async () => {
+    const sharded = await cache(hubSrc('o/sharded'));
+    if (!sharded.ok) throw new Error(sharded.error.message);
+    expect(await readBack(sharded.summary.id)).toEqual(expectedShas('o/sharded', sharded.summary.files.map((f) => f.path)));
+
+    const probed = await cache(hubSrc('o/static'));
+    if (!probed.ok) throw new Error(probed.error.message);
+    expect(probed.summary.files.map((f) => f.path)).toContain('model.safetensors');
+
+    const denied = await cache(hubSrc('o/gated'));
+    expect(denied).toMatchObject({ ok: false, error: { message: expect.stringMatching(/gated or private.*accept the licence.*access token/) } });
+    const gated = await cache(hubSrc('o/gated', { token: 'hf_test_token' }));
+    expect(gated.ok).toBe(true);
+    const withAuth = hub.requests.filter((r) => r.path.includes('/o/gated/') && r.method === 'GET' && r.status < 300);
+    expect(withAuth.length).toBeGreaterThan(0);
+    expect(withAuth.every((r) => r.auth === 'Bearer hf_test_token')).toBe(true);
+    expect((await list()).length).toBe(3);
+  });
+
+  it('cancelling mid-download leaves no entry; the next run resumes with Range', async () => {
+    hub.faults.delayMsPerPiece = 10;
+    const r = await cache(hubSrc('o/single'), { abortAtBytes: 150_000 });
+    expect(r).toMatchObject({ ok: false, error: { name: 'CancelledError' } });
+    expect(await list()).toEqual([]);
+    const st = await stats();
+    expect(st.manifests).toBe(0);
+    expect(st.partials.length).toBe(1);
+    await screenshot(page, 'weight-cache-cancelled');
+
+    hub.faults.delayMsPerPiece = 0;
+    hub.requests.length = 0;
+    const resumed = await cache(hubSrc('o/single'));
+    if (!resumed.ok) throw new Error(resumed.error.message);
+    expect(hub.requests.some((q) => q.path.endsWith('/model.safetensors') && q.range && q.status === 206)).toBe(true);
+    expect(resumed.progress[0]!.done).toBeGreaterThan(0); // counted from the bytes already stored
+    expect(await readBack(resumed.summary.id)).toEqual(expectedShas('o/single', resumed.summary.files.map((f) => f.path)));
+  });
+
+  it('a download cut off half-way survives a reload and resumes from the last chunk with Range', async () => {
+    hub.faults.cutAfterBytes = { bytes: 200_000, path: 'model.safetensors' };
+    const cut = await cache(hubSrc('o/single'), { retries: 0 });
+    expect(cut).toMatchObject({ ok: false, error: { name: 'InterruptedError', message: expect.stringMatching(/model\.safetensors.*cut off.*resume/) } });
+
+    await openHarness(); // a tab closed and opened again: a new session, same IndexedDB
+    expect(await list()).toEqual([]);
+    const st = await stats();
+    expect(st.partials.length).toBe(1);
+    hub.requests.length = 0;
+    const resumed = await cache(hubSrc('o/single'));
+    if (!resumed.ok) throw new Error(resumed.error.message);
+    const ranged = hub.requests.filter((q) => q.range);
+    expect(ranged.length).toBe(1);
+    expect(ranged[0]).toMatchObject({ status: 206, range: `bytes=${Math.floor(200_000 / CHUNK) * CHUNK}-` });
+    // the small files finished before the cut were not fetched again
+    expect(hub.requests.some((q) => q.path.endsWith('/config.json') && q.method === 'GET')).toBe(false);
+    expect(await readBack(resumed.summary.id)).toEqual(expectedShas('o/single', resumed.summary.files.map((f) => f.path)));
+  });
+
+  it('refuses before downloading when the quota is too small', async () => {
+    const r = await cache(hubSrc('o/single'), { fakeEstimate: { usage: 900_000, quota: 1_000_000 } });
+    expect(r).toMatchObject({
+      ok: false,
+      error: { name: 'QuotaError', message: expect.stringMatching(/needs 40\d KB.*only 100 KB is available.*Delete cached models/) },
+    });
+    expect(hub.requests.some((q) => q.path.endsWith('/model.safetensors'))).toBe(false);
+    expect(await stats()).toMatchObject({ manifests: 0, chunks: 0, partials: [] });
+    await screenshot(page, 'weight-cache-quota');
+  });
+
+  it('a QuotaExceededError from IndexedDB mid-write gives a QuotaError and leaves the cache consistent', async () => {
+    const ok = await cache(hubSrc('o/sharded'));
+    expect(ok.ok).toBe(true);
+    const r = await cache(hubSrc('o/single'), { quotaErrorOnChunk: 5 });
+    expect(r).toMatchObject({ ok: false, error: { name: 'QuotaError', message: expect.stringMatching(/Not enough browser storage.*Delete cached models/) } });
+    const st = await stats();
+    expect(st.partials).toEqual([]);
+    expect(st.manifests).toBe(1);
+    expect(st.chunks).toBe(ok.ok ? ok.summary.files.reduce((n, f) => n + Math.ceil(f.size / CHUNK), 0) : -1);
+    expect((await list()).map((m) => m.repo)).toEqual(['o/sharded']);
+  });
+
+  it('a file whose sha256 does not match is rejected by name and its partial discarded', async () => {
+    hub.faults.corrupt = 'model.safetensors';
+    const r = await cache(hubSrc('o/single'));
+    expect(r).toMatchObject({ ok: false, error: { where: { file: 'model.safetensors' }, message: expect.stringMatching(/model\.safetensors is corrupt.*sha256/) } });
+    expect(await stats()).toMatchObject({ manifests: 0, chunks: 0, partials: [] });
+  });
+
+  it('refuses a pickle-only repo and a folder without config.json; caches a picked folder', async () => {
+    const pickle = await cache(hubSrc('o/pickle'));
+    expect(pickle).toMatchObject({ ok: false, error: { message: expect.stringMatching(/pickle.*only loads safetensors/i) } });
+
+    const specs = (repo: string, prefix: string, skip: string[] = []): FileSpec[] =>
+      Object.entries(repos[repo]!.files)
+        .filter(([p]) => !skip.includes(p))
+        .map(([p, v]) => ({ rel: `${prefix}/${p}`, base64: Buffer.from(toBytes(v)).toString('base64') }));
+    const noConfig = await cache({ kind: 'folder', name: 'broken', files: specs('o/sharded', 'broken', ['config.json']) });
+    expect(noConfig).toMatchObject({ ok: false, error: { where: { file: 'config.json' }, message: expect.stringMatching(/folder broken has no config\.json/) } });
+    const direct = await page.evaluate((f) => window.alloyHarness.folderFiles('broken', f), specs('o/sharded', 'broken', ['config.json']));
+    expect(direct).toMatchObject({ ok: false, error: { where: { file: 'config.json' } } });
+
+    const folder = await cache({ kind: 'folder', name: 'my-model', files: specs('o/sharded', 'my-model') });
+    if (!folder.ok) throw new Error(folder.error.message);
+    expect(folder.summary.id).toMatch(/^folder\|my-model\|[0-9a-f]{16}$/);
+    expect(await readBack(folder.summary.id)).toEqual(expectedShas('o/sharded', folder.summary.files.map((f) => f.path)));
+    expect(await stats()).toMatchObject({ manifests: 1, partials: [] });
+  });
+
+  it('reports storage estimate and asks for persistence', async () => {
+    const est = await page.evaluate(() => window.alloyHarness.estimate());
+    expect(est!.quota).toBeGreaterThan(0);
+    expect(typeof (await page.evaluate(() => window.alloyHarness.persist()))).toBe('boolean');
+  });
+});
