@@ -173,6 +173,38 @@ const api = {
     return { manifests, partials, chunks };
   },
 
+  /** Writes chunks that no manifest or partial refers to (what a crash in an older version could leave). */
+  async injectOrphanChunks(n: number): Promise<void> {
+    const db = await new Promise<IDBDatabase>((ok, fail) => {
+      const r = indexedDB.open(DB);
+      r.onsuccess = () => ok(r.result);
+      r.onerror = () => fail(r.error);
+    });
+    const tx = db.transaction('chunks', 'readwrite');
+    for (let i = 0; i < n; i++) tx.objectStore('chunks').put(new Blob([new Uint8Array(100)]), ['ghost|x@main', 'model.safetensors', i]);
+    await new Promise<void>((ok, fail) => {
+      tx.oncomplete = () => ok();
+      tx.onerror = () => fail(tx.error);
+    });
+    db.close();
+  },
+
+  /** Closes the cache and opens it again (a new session: open() garbage-collects orphan chunks). */
+  async reopen(): Promise<void> {
+    cache?.close();
+    cache = await WeightCache.open(DB);
+  },
+
+  /** Two cacheModel calls for the same source at once (two tabs clicking "load"). */
+  async cacheTwice(spec: SourceSpec, chunkBytes: number): Promise<string[]> {
+    const c = await theCache();
+    const [a, b] = await Promise.all([
+      cacheModel(c, toSource(spec), { chunkBytes }),
+      cacheModel(c, toSource(spec), { chunkBytes }),
+    ]);
+    return [a.id, b.id];
+  },
+
   async estimate() {
     return (await theCache()).estimate();
   },

@@ -237,6 +237,26 @@ describe('weight cache in Chromium IndexedDB', () => {
     expect(await stats()).toMatchObject({ manifests: 1, partials: [] });
   });
 
+  it('open() garbage-collects orphan chunks but keeps a partial download that can resume', async () => {
+    hub.faults.cutAfterBytes = { bytes: 200_000, path: 'model.safetensors' };
+    expect((await cache(hubSrc('o/single'), { retries: 0 })).ok).toBe(false);
+    const before = await stats();
+    await page.evaluate(() => window.alloyHarness.injectOrphanChunks(3));
+    expect((await stats()).chunks).toBe(before.chunks + 3);
+    await page.evaluate(() => window.alloyHarness.reopen());
+    const after = await stats();
+    expect(after.chunks).toBe(before.chunks);
+    expect(after.partials).toEqual(before.partials);
+    expect((await cache(hubSrc('o/single'))).ok).toBe(true);
+  });
+
+  it('two concurrent loads of the same model download it once', async () => {
+    const ids = await page.evaluate(([s, c]) => window.alloyHarness.cacheTwice(s, c), [hubSrc('o/sharded'), CHUNK] as const);
+    expect(ids[0]).toBe(ids[1]);
+    expect(hub.requests.filter((q) => q.method === 'GET' && q.path.endsWith('model-00001-of-00002.safetensors')).length).toBe(1);
+    expect((await list()).length).toBe(1);
+  });
+
   it('reports storage estimate and asks for persistence', async () => {
     const est = await page.evaluate(() => window.alloyHarness.estimate());
     expect(est!.quota).toBeGreaterThan(0);
