@@ -157,12 +157,19 @@ export async function downloadChunked(d: ChunkedDownload): Promise<string> {
     let pos = committed;
     try {
       const opened = await d.open(committed, d.signal);
-      if (opened.start !== committed || (committed > 0 && expectEtag && opened.etag && opened.etag !== expectEtag)) {
-        // Range ignored, or the file behind the URL changed since the chunks were written: start it over.
-        if (opened.start !== 0) {
-          await opened.body.cancel();
-          throw new AlloyError(`${d.label}: ${file.path} changed on the server; run again`, { file: file.path });
-        }
+      // The etag tells whether the stored chunks still belong to the file behind the URL. Files with a listed
+      // sha256 skip this check (the final hash catches any change, and CDN etags can differ between edges).
+      const changed = committed > 0 && !file.sha256 && !!expectEtag && !!opened.etag && opened.etag !== expectEtag;
+      if (changed && opened.start !== 0) {
+        await opened.body.cancel();
+        await d.onRestart();
+        committed = 0;
+        hasher = await newHasher();
+        expectEtag = undefined;
+        continue;
+      }
+      if (opened.start !== committed) {
+        // The server ignored Range and sent the whole file: start this file over from its first byte.
         if (committed > 0) await d.onRestart();
         committed = 0;
         pos = 0;

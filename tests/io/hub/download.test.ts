@@ -104,6 +104,22 @@ describe('downloadChunked', () => {
     expect(Buffer.compare(s.bytes(), expected)).toBe(0);
   });
 
+  it('starts a file without sha256 over when its etag changed between attempts', async () => {
+    const tok = { path: 'tokenizer.json', size: 100_000 };
+    hub.repos['o/m']!.files['tokenizer.json'] = new Uint8Array(100_000).fill(1);
+    const s = store();
+    const go = (retries: number) =>
+      downloadChunked({ file: tok, open: hubOpener(source(), tok, undefined), chunkBytes: CHUNK, label: 'o/m@main', resume: s.resume, ...s.hooks, retries });
+    hub.faults.cutAfterBytes = { bytes: 50_000, path: 'tokenizer.json' };
+    await expect(go(0)).rejects.toBeInstanceOf(InterruptedError);
+    expect(s.resume.etag).toBeTruthy();
+    const changed = new Uint8Array(100_000).fill(2);
+    hub.repos['o/m']!.files['tokenizer.json'] = changed;
+    await go(0);
+    expect(s.restarts).toBe(1);
+    expect(Buffer.compare(s.bytes(), changed)).toBe(0);
+  });
+
   it('rejects a corrupt file, naming it', async () => {
     hub.faults.corrupt = 'model.safetensors';
     await expect(run(store())).rejects.toSatisfy(
