@@ -8,9 +8,24 @@ import { INDEX, selectModelFiles, selectModelFilesSync } from './repo-files.ts';
 import { folderPaths, sourceLabel, type FolderSource } from './sources.ts';
 
 function filesByPath(s: FolderSource): Map<string, File> {
-  const paths = folderPaths(s.files);
+  const paths = folderPaths(s.files, s.paths);
   const map = new Map<string, File>();
-  s.files.forEach((f, i) => map.set(paths[i]!, f));
+  const dupes = new Set<string>();
+  s.files.forEach((f, i) => {
+    const p = paths[i]!;
+    if (map.has(p)) dupes.add(p);
+    else map.set(p, f);
+  });
+  // Two files at one path means the folder structure was lost (e.g. files sent to the worker without their
+  // relative paths): refuse rather than guess which config.json or shard is the right one.
+  for (const p of dupes) {
+    if (p.endsWith('.json') || p.endsWith('.safetensors') || p.endsWith('.jinja')) {
+      throw new AlloyError(
+        `folder ${s.name} has more than one ${p}: the subfolder structure was lost; pick the model folder itself`,
+        { file: p },
+      );
+    }
+  }
   return map;
 }
 

@@ -4,8 +4,12 @@ import { DEFAULT_HUB, normalizeBase } from './hub/urls.ts';
 export type ModelSource =
   /** baseUrl absent = huggingface.co; any server in the hub's URL layout otherwise. The token lives only in memory. */
   | { kind: 'hub'; baseUrl?: string; repo: string; revision?: string; token?: string }
-  /** a folder the user picked or dropped (File.webkitRelativePath may carry the folder prefix) */
-  | { kind: 'folder'; name: string; files: File[] };
+  /**
+   * a folder the user picked or dropped (File.webkitRelativePath may carry the folder prefix). `paths`, when
+   * given, are the files' relative paths in the same order: webkitRelativePath does not survive postMessage to
+   * the worker, so the UI should send them alongside when the folder has subfolders.
+   */
+  | { kind: 'folder'; name: string; files: File[]; paths?: string[] };
 
 export type HubSource = Extract<ModelSource, { kind: 'hub' }>;
 export type FolderSource = Extract<ModelSource, { kind: 'folder' }>;
@@ -46,8 +50,8 @@ export function rawRelativePath(f: File): string {
 }
 
 /** Paths of the folder's files with the common top folder removed (only when every file shares it). */
-export function folderPaths(files: readonly File[]): string[] {
-  const raw = files.map((f) => rawRelativePath(f).replace(/\\/g, '/').replace(/^\/+/, ''));
+export function folderPaths(files: readonly File[], given?: readonly string[]): string[] {
+  const raw = files.map((f, i) => (given?.[i] ?? rawRelativePath(f)).replace(/\\/g, '/').replace(/^\/+/, ''));
   const tops = new Set(raw.map((p) => (p.includes('/') ? p.slice(0, p.indexOf('/')) : '')));
   if (tops.size === 1 && !tops.has('')) {
     const top = [...tops][0]!;
@@ -74,7 +78,7 @@ export function fingerprint(text: string): string {
 
 /** `folder|${name}|${fingerprint of names+sizes+lastModified}`: a changed file gives a new entry, never a stale one. */
 export function folderEntryId(s: FolderSource): string {
-  const paths = folderPaths(s.files);
+  const paths = folderPaths(s.files, s.paths);
   const parts = s.files
     .map((f, i) => `${paths[i]}\u0000${f.size}\u0000${f.lastModified}`)
     .sort();

@@ -2,7 +2,7 @@
 // dist-harness/) runs cacheModel against a hub-shaped server on another origin, so CORS, Range and the token
 // header are exercised as in production.
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { build } from 'vite';
 import type { Browser, Page } from 'playwright-core';
@@ -255,6 +255,31 @@ describe('weight cache in Chromium IndexedDB', () => {
     expect(ids[0]).toBe(ids[1]);
     expect(hub.requests.filter((q) => q.method === 'GET' && q.path.endsWith('model-00001-of-00002.safetensors')).length).toBe(1);
     expect((await list()).length).toBe(1);
+  });
+
+  it('caches the generated fixture repos served from a public/hub-shaped directory', async () => {
+    // The fixtures engineer's generator; public/hub is what `npm run dev` serves as the offline demo hub.
+    const { ensureFixtures, REPOS, repoId } = await import('../../../scripts/fixtures/index.ts');
+    await ensureFixtures('public/hub');
+    const dirHub = await startHubServer({ root: 'public/hub' });
+    try {
+      for (const spec of REPOS) {
+        const id = repoId(spec);
+        const r = await cache({ kind: 'hub', baseUrl: dirHub.url, repo: id });
+        if (spec.pickleOnly) {
+          expect(r).toMatchObject({ ok: false, error: { message: expect.stringMatching(/only loads safetensors/) } });
+          continue;
+        }
+        if (!r.ok) throw new Error(`${id}: ${r.error.message}`);
+        const onDisk = (p: string) => readFileSync(join('public/hub', id, 'resolve/main', p));
+        const want = Object.fromEntries(r.summary.files.map((f) => [f.path, sha256Hex(onDisk(f.path))]));
+        expect(r.summary.files.some((f) => f.path.endsWith('.safetensors') && f.sha256)).toBe(true);
+        expect(await readBack(r.summary.id)).toEqual(want);
+      }
+      await screenshot(page, 'weight-cache-fixtures');
+    } finally {
+      await dirHub.close();
+    }
   });
 
   it('reports storage estimate and asks for persistence', async () => {

@@ -119,5 +119,7 @@ describe('local folders', () => {
     const pickles = [file('m/config.json', '{}'), file('m/pytorch_model.bin', 'x')];
     expect(() => folderModelFiles({ kind: 'folder', name: 'm', files: pickles })).toThrow(/only loads safetensors/);
     expect(() => folderModelFiles({ kind: 'folder', name: 'm', files: [] })).toThrow(/empty/);
+    const flattened = [new File(['{}'], 'config.json'), new File(['{}'], 'config.json'), new File(['x'], 'model.safetensors')];
+    expect(() => folderModelFiles({ kind: 'folder', name: 'm', files: flattened })).toThrow(/more than one config\.json/);
   });
 });

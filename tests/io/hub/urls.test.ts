@@ -57,5 +57,10 @@ describe('entry ids', () => {
     expect(folderPaths([f('m/config.json'), f('m/onnx/a.onnx')])).toEqual(['config.json', 'onnx/a.onnx']);
     expect(folderPaths([f('m/config.json'), f('n/x.json')])).toEqual(['m/config.json', 'n/x.json']);
     expect(folderPaths([new File(['x'], 'config.json')])).toEqual(['config.json']);
+    // webkitRelativePath is lost in postMessage; explicit paths win
+    expect(folderPaths([new File(['x'], 'config.json'), new File(['x'], 'a.onnx')], ['m/config.json', 'm/onnx/a.onnx'])).toEqual([
+      'config.json',
+      'onnx/a.onnx',
+    ]);
   });
 });
