@@ -99,6 +99,8 @@ export async function cacheModel(
       new ProgressMeter(existing.totalBytes, opts.onProgress, 'cached').skip(existing.totalBytes);
       return existing;
     }
+    // Listing can take a few round trips (HEAD probes, the shard index): say so before the byte total is known.
+    opts.onProgress?.({ phase: 'listing', done: 0, total: 0, unit: 'bytes', rate: 0, etaSeconds: null, detail: sourceLabel(source) });
     const p = await plan(source, signal);
     throwIfAborted(signal, 'download');
     const { summary } = p;

@@ -99,7 +99,9 @@ describe('weight cache in Chromium IndexedDB', () => {
     hub.faults.delayMsPerPiece = 15; // slow enough for several throttled progress reports
     const r = await cache(hubSrc('o/single'));
     if (!r.ok) throw new Error(r.error.message);
-    const { summary, progress } = r;
+    const { summary } = r;
+    expect(r.progress[0]).toMatchObject({ phase: 'listing', total: 0 });
+    const progress = r.progress.filter((p) => p.phase === 'download');
     const paths = summary.files.map((f) => f.path);
     expect(paths).toEqual(['config.json', 'generation_config.json', 'tokenizer.json', 'tokenizer_config.json', 'model.safetensors']);
     expect(summary.id).toBe(`${hub.url}|o/single@main`);
@@ -163,7 +165,7 @@ describe('weight cache in Chromium IndexedDB', () => {
     const resumed = await cache(hubSrc('o/single'));
     if (!resumed.ok) throw new Error(resumed.error.message);
     expect(hub.requests.some((q) => q.path.endsWith('/model.safetensors') && q.range && q.status === 206)).toBe(true);
-    expect(resumed.progress[0]!.done).toBeGreaterThan(0); // counted from the bytes already stored
+    expect(resumed.progress.find((p) => p.phase === 'download')!.done).toBeGreaterThan(0); // counted from the bytes already stored
     expect(await readBack(resumed.summary.id)).toEqual(expectedShas('o/single', resumed.summary.files.map((f) => f.path)));
   });
 
