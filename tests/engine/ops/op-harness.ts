@@ -1,0 +1,44 @@
+// Shared plumbing for the op tests: one device and ONE kernel registry per test file (SwiftShader compiles a
+// pipeline in ~0.5 s, so a registry per test would spend the run compiling), upload, encode, read back.
+import { testGpu, testKernels } from '../../helpers/gpu.ts';
+import { BufferPool, readBuffer } from '../../../src/engine/gpu/buffer-pool.ts';
+import type { KernelRegistry } from '../../../src/engine/gpu/kernels.ts';
+
+let kernels: Promise<KernelRegistry> | undefined;
+let pool: BufferPool | undefined;
+
+export interface OpHarness {
+  device: GPUDevice;
+  kernels: KernelRegistry;
+  pool: BufferPool;
+}
+
+export async function harness(): Promise<OpHarness> {
+  const { device } = await testGpu();
+  kernels ??= testKernels();
+  pool ??= new BufferPool(device);
+  return { device, kernels: await kernels, pool };
+}
+
+/** Encodes with `body`, submits, and reads `out` back as f32 (or u32). */
+export async function runAndRead(
+  body: (h: OpHarness, enc: GPUCommandEncoder) => Promise<void>,
+  out: GPUBuffer,
+  count: number,
+): Promise<Float32Array> {
+  const h = await harness();
+  const enc = h.device.createCommandEncoder();
+  await body(h, enc);
+  h.device.queue.submit([enc.finish()]);
+  return new Float32Array(await readBuffer(h.device, out, count * 4));
+}
+
+export async function read(buf: GPUBuffer, count: number): Promise<Float32Array> {
+  const { device } = await harness();
+  return new Float32Array(await readBuffer(device, buf, count * 4));
+}
+
+/** Buffers live until the file ends; tests are tiny, and release() would only return them to this pool. */
+export function releaseAll(): void {
+  pool?.destroyAll();
+}
