@@ -116,6 +116,9 @@ describe('Alloy studio in Chromium', () => {
     expect(pieces.replace(/\s+/g, '')).toMatch(/he|al/); // the pieces spell out the text
     await expect(inspector.getByTestId('chat-preview').innerText()).resolves.toContain('Give one example.');
     await screenshot(page, 'studio-03-inspect');
+    await page.emulateMedia({ colorScheme: 'dark' });
+    await screenshot(page, 'studio-03-inspect-dark');
+    await page.emulateMedia({ colorScheme: 'light' });
   });
 
   it('keeps the model across a reload (IndexedDB)', async () => {
@@ -179,8 +182,20 @@ describe('Alloy studio in Chromium', () => {
     await expect(cached().count()).resolves.toBe(2);
   });
 
+  it('loads a local folder (picked with the folder input) without any server', async () => {
+    const folder = join(HUB_ROOT, 'alloy-fixtures', 'tiny-llama-sharded', 'resolve', 'main');
+    await page.getByTestId('folder-input').setInputFiles(folder);
+    const row = byLabel('folder main');
+    await row.waitFor({ timeout: WAIT });
+    await expect(row.getByTestId('model-source').innerText()).resolves.toContain('local folder');
+    const inspector = page.getByTestId('inspector');
+    await inspector.getByTestId('fact-layers').waitFor({ timeout: WAIT });
+    await expect(inspector.getByTestId('tensor-table').innerText()).resolves.toContain('model.layers.1.');
+    await screenshot(page, 'studio-10-local-folder');
+  });
+
   it('deletes models (with confirmation) and they stay gone after a reload', async () => {
-    for (const label of ['alloy-fixtures/tiny-llama@main', 'alloy-fixtures/tiny-qwen2@main']) {
+    for (const label of ['alloy-fixtures/tiny-llama@main', 'alloy-fixtures/tiny-qwen2@main', 'folder main']) {
       const row = byLabel(label);
       await row.getByTestId('delete').click();
       await row.getByTestId('confirm-delete').click();
@@ -193,6 +208,6 @@ describe('Alloy studio in Chromium', () => {
     await page.getByTestId('cached-empty').waitFor();
     await page.reload();
     await page.getByTestId('cached-empty').waitFor({ timeout: WAIT });
-    await screenshot(page, 'studio-10-deleted');
+    await screenshot(page, 'studio-11-deleted');
   });
 });

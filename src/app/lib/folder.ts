@@ -1,17 +1,11 @@
-// Turns a picked (<input webkitdirectory>) or dropped folder into the File list a folder ModelSource carries.
-// Each File is re-wrapped with its path inside the model folder as its name: webkitRelativePath is empty for
-// dropped files and is not guaranteed to survive the structured clone into the worker, a name is.
-// (new File([f], …) references the same bytes; nothing is copied.)
+// Turns a picked (<input webkitdirectory>) or dropped folder into what a folder ModelSource carries: the Files
+// and, in the same order, their paths inside the model folder. The paths travel explicitly because
+// webkitRelativePath is empty for dropped files and does not survive postMessage into the worker.
 
 export interface PickedFolder {
   name: string;
   files: File[];
-}
-
-function rename(f: File, path: string): File {
-  return f.name === path && !(f as { webkitRelativePath?: string }).webkitRelativePath
-    ? f
-    : new File([f], path, { type: f.type, lastModified: f.lastModified });
+  paths: string[];
 }
 
 /** Strips the folder name every path starts with (the picked/dropped folder itself). */
@@ -20,7 +14,8 @@ function fromPaths(entries: { file: File; path: string }[], fallbackName: string
   const top = tops.size === 1 && !tops.has('') ? [...tops][0]! : null;
   return {
     name: top ?? fallbackName,
-    files: entries.map((e) => rename(e.file, top ? e.path.slice(top.length + 1) : e.path)),
+    files: entries.map((e) => e.file),
+    paths: entries.map((e) => (top ? e.path.slice(top.length + 1) : e.path)),
   };
 }
 
