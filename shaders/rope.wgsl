@@ -1,0 +1,68 @@
+// Rotary position embedding, HF's non-interleaved "rotate_half" form, applied in place to q or k.
+// Layouts (row-major): x f32 [rows, n_heads, D] where rows = batch·T (any batch folds into rows);
+// pos u32 [rows] (absolute position of each row: padding offsets and KV-cache offsets come from here);
+// inv_freq f32 [D/2] (computed on the CPU, see src/engine/ops/rope.ts). Pairs are (j, j + D/2):
+//   x'[j]     = x[j]·cos θ − x[j+D/2]·sin θ
+//   x'[j+D/2] = x[j+D/2]·cos θ + x[j]·sin θ,      θ = f32(pos · inv_freq[j])   (as HF, all f32)
+// One thread per pair. θ reaches ~pos (inv_freq[0] = 1). WGSL's built-in sin/cos promise only 2^-11 absolute
+// error, and only inside [−π, π] (SwiftShader really is ~2e-4 off), which would put RoPE visibly apart from
+// HF. So sin/cos are computed here: θ is reduced mod 2π (Cody–Waite, three-part 2π whose leading parts are
+// short enough that k·C1, k·C2 are exact for k < 2^16, i.e. positions up to ~400k), then to a quadrant
+// |r| ≤ π/4, and evaluated with Cephes' sinf/cosf minimax polynomials (~1e-7).
+
+struct Params {
+  rows: u32,
+  n_heads: u32,
+  D: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read_write> x: array<f32>;
+@group(0) @binding(2) var<storage, read> pos: array<u32>;
+@group(0) @binding(3) var<storage, read> inv_freq: array<f32>;
+
+const WG = 64u;
+const INV_TWO_PI = 0.15915494309189535;
+const C1 = 6.28125;                 // 8 significant bits
+const C2 = 0.00193023681640625;     // 8 significant bits
+const C3 = 5.070363386039389e-06;   // rest of 2π, rounded to f32
+
+const TWO_OVER_PI = 0.6366197723675814;
+const P1 = 1.5703125;                    // π/2 in three parts (Cephes' DP1..DP3, doubled)
+const P2 = 4.837512969970703125e-4;
+const P3 = 7.54978995489188216e-8;
+
+// (sin θ, cos θ) to ~f32 accuracy for |θ| < 2^16·2π.
+fn sincos(a: f32) -> vec2f {
+  let k = round(a * INV_TWO_PI);
+  let t = ((a - k * C1) - k * C2) - k * C3;            // [−π, π]
+  let q = round(t * TWO_OVER_PI);                      // −2..2
+  let r = ((t - q * P1) - q * P2) - q * P3;            // [−π/4, π/4]
+  let z = r * r;
+  let s = r + r * z * (-1.6666654611e-1 + z * (8.3321608736e-3 + z * -1.9515295891e-4));
+  let c = 1.0 - 0.5 * z + z * z * (4.166664568298827e-2 + z * (-1.388731625493765e-3 + z * 2.443315711809948e-5));
+  switch ((i32(q) + 4) % 4) {
+    case 1: { return vec2f(c, -s); }
+    case 2: { return vec2f(-s, -c); }
+    case 3: { return vec2f(-c, s); }
+    default: { return vec2f(s, c); }
+  }
+}
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let half = p.D / 2u;
+  let i = (wg.y * nwg.x + wg.x) * WG + lid;
+  if (i >= p.rows * p.n_heads * half) { return; }
+  let j = i % half;
+  let rh = i / half; // row · n_heads + head
+  let row = rh / p.n_heads;
+  let sc = sincos(f32(pos[row]) * inv_freq[j]);
+  let s = sc.x;
+  let c = sc.y;
+  let base = rh * p.D;
+  let x1 = x[base + j];
+  let x2 = x[base + j + half];
+  x[base + j] = x1 * c - x2 * s;
+  x[base + j + half] = x2 * c + x1 * s;
+}

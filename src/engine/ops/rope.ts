@@ -1,0 +1,108 @@
+/**
+ * RoPE (shaders/rope.wgsl): HF rotate_half rotary embedding, in place on q or k.
+ * Layouts: x f32 [rows, nHeads, headDim] (rows = batch·T), positions u32 [rows], invFreq f32 [headDim/2].
+ *
+ * ropeInvFreq reproduces transformers' `_compute_default_rope_parameters` and `_compute_llama3_parameters`
+ * operation by operation in float32 (Math.fround after each tensor op), so the frequencies, and hence the
+ * llama3 band edges, are the ones HF gets, not a float64 approximation of them.
+ */
+import { AlloyError } from '../../io/errors.ts';
+import type { KernelRegistry } from '../gpu/kernels.ts';
+import { grid1d, launch, requireShape } from './dispatch.ts';
+
+/** The config.json fields RoPE reads (HF names, so a parsed config can be passed as is). */
+export interface RopeConfig {
+  hidden_size: number;
+  num_attention_heads: number;
+  head_dim?: number | null;
+  rope_theta?: number;
+  partial_rotary_factor?: number;
+  rope_scaling?: RopeScaling | null;
+}
+
+export interface RopeScaling {
+  rope_type?: string;
+  /** the older spelling of rope_type */
+  type?: string;
+  factor?: number;
+  low_freq_factor?: number;
+  high_freq_factor?: number;
+  original_max_position_embeddings?: number;
+}
+
+const f = Math.fround;
+
+export function ropeHeadDim(cfg: RopeConfig): number {
+  return cfg.head_dim ?? Math.floor(cfg.hidden_size / cfg.num_attention_heads);
+}
+
+export function ropeInvFreq(cfg: RopeConfig): Float32Array {
+  const type = cfg.rope_scaling?.rope_type ?? cfg.rope_scaling?.type ?? 'default';
+  if ((cfg.partial_rotary_factor ?? 1) !== 1) {
+    throw new AlloyError('partial_rotary_factor other than 1 is not supported by the Llama-family RoPE', { field: 'partial_rotary_factor' });
+  }
+  const base = defaultInvFreq(ropeHeadDim(cfg), cfg.rope_theta ?? 10000);
+  if (type === 'default') return base;
+  if (type === 'llama3') return llama3InvFreq(base, cfg.rope_scaling!);
+  throw new AlloyError(`rope_scaling type "${type}" is not supported (supported: default, llama3)`, { field: 'rope_scaling' });
+}
+
+/** 1 / base^(arange(0, dim, 2) / dim), each op rounded to f32 as torch does. */
+function defaultInvFreq(dim: number, theta: number): Float32Array {
+  const out = new Float32Array(dim / 2);
+  for (let j = 0; j < dim / 2; j++) out[j] = f(1 / f(Math.pow(f(theta), f((2 * j) / dim))));
+  return out;
+}
+
+function llama3InvFreq(invFreq: Float32Array, s: RopeScaling): Float32Array {
+  const need = (k: keyof RopeScaling): number => {
+    const v = s[k];
+    if (typeof v !== 'number') throw new AlloyError(`rope_scaling.${k} is required for rope_type "llama3"`, { field: `rope_scaling.${k}` });
+    return v;
+  };
+  const factor = f(need('factor'));
+  const low = need('low_freq_factor');
+  const high = need('high_freq_factor');
+  const oldLen = need('original_max_position_embeddings');
+  const lowWavelen = f(oldLen / low);
+  const highWavelen = f(oldLen / high);
+  const out = new Float32Array(invFreq.length);
+  for (let j = 0; j < invFreq.length; j++) {
+    const inv = invFreq[j]!;
+    // torch evaluates `scalar / tensor` as tensor.reciprocal() * scalar.
+    const wavelen = f(f(1 / inv) * f(2 * Math.PI));
+    let llama = wavelen > lowWavelen ? f(inv / factor) : inv;
+    const isMedium = !(wavelen < highWavelen) && !(wavelen > lowWavelen);
+    if (isMedium) {
+      const smooth = f(f(f(f(1 / wavelen) * f(oldLen)) - f(low)) / f(high - low));
+      llama = f(f(f(f(1 - smooth) * llama) / factor) + f(smooth * llama));
+    }
+    out[j] = llama;
+  }
+  return out;
+}
+
+export interface RopeArgs {
+  rows: number;
+  heads: number;
+  headDim: number;
+}
+
+export async function encodeRope(
+  kernels: KernelRegistry,
+  encoder: GPUCommandEncoder,
+  x: GPUBuffer,
+  positions: GPUBuffer,
+  invFreq: GPUBuffer,
+  args: RopeArgs,
+): Promise<void> {
+  const { rows, heads, headDim } = args;
+  requireShape(headDim > 0 && headDim % 2 === 0, 'rope', `headDim must be even, got ${headDim}`);
+  const pairs = rows * heads * (headDim / 2);
+  await launch(kernels, encoder, {
+    file: 'rope',
+    params: [{ u32: rows }, { u32: heads }, { u32: headDim }],
+    buffers: { 1: x, 2: positions, 3: invFreq },
+    groups: grid1d(Math.ceil(pairs / 64)),
+  });
+}
