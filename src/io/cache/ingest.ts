@@ -165,6 +165,15 @@ export async function cacheModel(
         if (file.size === 0) await cache.putPartial(record);
       }
       throwIfAborted(signal, 'download');
+      // Record the hash computed while downloading for every file (the hub lists one only for LFS files), so the
+      // manifest can later be verified against its chunks.
+      record.summary = {
+        ...record.summary,
+        files: record.summary.files.map((f) => {
+          const sha256 = f.sha256 ?? record.progress[f.path]?.sha256;
+          return sha256 ? { ...f, sha256 } : f;
+        }),
+      };
       const entry = await cache.commit(record);
       meter.finish(`${summary.label} cached`);
       return entry;
