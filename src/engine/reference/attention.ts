@@ -47,12 +47,15 @@ export function attentionRef(
         }
         if (mx === -Infinity) continue; // nothing visible: zeros
         let sum = 0;
-        for (let j = 0; j <= last; j++) sum += (scores[j] = Math.exp(scores[j]! - mx));
+        for (let j = 0; j <= last; j++) {
+          scores[j] = Math.exp(scores[j]! - mx);
+          sum += scores[j]!;
+        }
         for (let j = 0; j <= last; j++) {
           const w = scores[j]! / sum;
           if (w === 0) continue;
           const va = ((b * S + j) * nKv + kvh) * D;
-          for (let d = 0; d < D; d++) out[qa + d] += w * v[va + d]!;
+          for (let d = 0; d < D; d++) out[qa + d] = out[qa + d]! + w * v[va + d]!;
         }
       }
     }
