@@ -1,0 +1,41 @@
+// Elementwise adds (all f32, row-major, treated as flat arrays of n elements):
+//   add          out = a + b                       (a, b, out [n])
+//   add_inplace  acc += b                          (the residual stream: acc, b [n])
+//   bias_add     acc[r, c] += bias[c]              (acc [n / cols, cols], bias [cols]; Qwen2's q/k/v biases)
+// Each entry point uses its own bindings (numbers never shared between a read and a read_write view).
+
+struct Params {
+  n: u32,
+  cols: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> a: array<f32>;
+@group(0) @binding(2) var<storage, read> b: array<f32>;
+@group(0) @binding(3) var<storage, read_write> out: array<f32>;
+@group(0) @binding(4) var<storage, read_write> acc: array<f32>;
+@group(0) @binding(5) var<storage, read> bias: array<f32>;
+
+const WG = 256u;
+
+fn index(wg: vec3u, nwg: vec3u, lid: u32) -> u32 {
+  return (wg.y * nwg.x + wg.x) * WG + lid;
+}
+
+@compute @workgroup_size(WG)
+fn add(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let i = index(wg, nwg, lid);
+  if (i < p.n) { out[i] = a[i] + b[i]; }
+}
+
+@compute @workgroup_size(WG)
+fn add_inplace(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let i = index(wg, nwg, lid);
+  if (i < p.n) { acc[i] += b[i]; }
+}
+
+@compute @workgroup_size(WG)
+fn bias_add(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let i = index(wg, nwg, lid);
+  if (i < p.n) { acc[i] += bias[i % p.cols]; }
+}

@@ -1,0 +1,68 @@
+// Log-softmax over the vocabulary, per row, and the target log-prob gather that scoring and the training
+// objectives use. Layouts (row-major): logits f32 [rows, V]; logp f32 [rows, V] (main);
+// targets u32 [rows], picked f32 [rows] (gather: picked[t] = logp[t, targets[t]], 0 when targets[t] ≥ V,
+// which is how an ignored position (HF's −100, wrapped to u32) comes out).
+// One workgroup per row, two passes over the row in f32: the max, then Σ exp(x − max); log-softmax is
+// (x − max) − log Σ, the order torch uses. gather never writes the [rows, V] matrix.
+
+struct Params {
+  rows: u32,
+  V: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> logits: array<f32>;
+@group(0) @binding(2) var<storage, read_write> logp: array<f32>;
+@group(0) @binding(3) var<storage, read> targets: array<u32>;
+@group(0) @binding(4) var<storage, read_write> picked: array<f32>;
+
+const WG = 256u;
+var<workgroup> red: array<f32, WG>;
+
+fn reduce(lid: u32, x: f32, is_max: bool) -> f32 {
+  red[lid] = x;
+  workgroupBarrier();
+  for (var s = WG / 2u; s > 0u; s >>= 1u) {
+    if (lid < s) {
+      red[lid] = select(red[lid] + red[lid + s], max(red[lid], red[lid + s]), is_max);
+    }
+    workgroupBarrier();
+  }
+  let r = red[0];
+  workgroupBarrier();
+  return r;
+}
+
+// (max, log Σ exp(x − max)) of one row; every thread of the workgroup must call it.
+fn row_stats(base: u32, lid: u32) -> vec2f {
+  var m = -3.4028234663852886e38;
+  for (var c = lid; c < p.V; c += WG) { m = max(m, logits[base + c]); }
+  m = reduce(lid, m, true);
+  var s = 0.0;
+  for (var c = lid; c < p.V; c += WG) { s += exp(logits[base + c] - m); }
+  s = reduce(lid, s, false);
+  return vec2f(m, log(s));
+}
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let row = wg.y * nwg.x + wg.x;
+  if (row >= p.rows) { return; }
+  let base = row * p.V;
+  let st = row_stats(base, lid);
+  for (var c = lid; c < p.V; c += WG) { logp[base + c] = (logits[base + c] - st.x) - st.y; }
+}
+
+@compute @workgroup_size(WG)
+fn gather(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let row = wg.y * nwg.x + wg.x;
+  if (row >= p.rows) { return; }
+  let base = row * p.V;
+  let st = row_stats(base, lid);
+  if (lid == 0u) {
+    let t = targets[row];
+    var v = 0.0;
+    if (t < p.V) { v = (logits[base + t] - st.x) - st.y; }
+    picked[row] = v;
+  }
+}

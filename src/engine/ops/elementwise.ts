@@ -1,0 +1,63 @@
+/**
+ * Elementwise adds (shaders/elementwise.wgsl), f32, row-major:
+ *   encodeAdd(a, b, out)            out = a + b, all [n]
+ *   encodeAddInPlace(acc, b)        acc += b (residual stream), [n]
+ *   encodeBiasAdd(acc, bias)        acc [rows, cols] += bias [cols] broadcast over rows (Qwen2 q/k/v biases)
+ */
+import type { KernelRegistry } from '../gpu/kernels.ts';
+import { grid1d, launch, requireShape } from './dispatch.ts';
+
+const groups = (n: number) => grid1d(Math.ceil(n / 256));
+
+export async function encodeAdd(
+  kernels: KernelRegistry,
+  encoder: GPUCommandEncoder,
+  a: GPUBuffer,
+  b: GPUBuffer,
+  out: GPUBuffer,
+  args: { n: number },
+): Promise<void> {
+  requireShape(out !== a && out !== b, 'add', 'out aliases an input: use encodeAddInPlace');
+  await launch(kernels, encoder, {
+    file: 'elementwise',
+    entry: 'add',
+    params: [{ u32: args.n }, { u32: 1 }],
+    buffers: { 1: a, 2: b, 3: out },
+    groups: groups(args.n),
+  });
+}
+
+export async function encodeAddInPlace(
+  kernels: KernelRegistry,
+  encoder: GPUCommandEncoder,
+  acc: GPUBuffer,
+  b: GPUBuffer,
+  args: { n: number },
+): Promise<void> {
+  requireShape(acc !== b, 'add_inplace', 'acc and b must be different buffers');
+  await launch(kernels, encoder, {
+    file: 'elementwise',
+    entry: 'add_inplace',
+    params: [{ u32: args.n }, { u32: 1 }],
+    buffers: { 2: b, 4: acc },
+    groups: groups(args.n),
+  });
+}
+
+export async function encodeBiasAdd(
+  kernels: KernelRegistry,
+  encoder: GPUCommandEncoder,
+  acc: GPUBuffer,
+  bias: GPUBuffer,
+  args: { rows: number; cols: number },
+): Promise<void> {
+  requireShape(args.cols > 0, 'bias_add', 'cols must be positive');
+  const n = args.rows * args.cols;
+  await launch(kernels, encoder, {
+    file: 'elementwise',
+    entry: 'bias_add',
+    params: [{ u32: n }, { u32: args.cols }],
+    buffers: { 4: acc, 5: bias },
+    groups: groups(n),
+  });
+}

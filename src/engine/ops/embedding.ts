@@ -1,0 +1,48 @@
+/**
+ * Embedding gather (shaders/embedding.wgsl): out [N, H] = table [V, H] rows picked by ids u32 [N].
+ * Pass the host copy of the ids (`hostIds`) whenever you have it: they are checked before anything is encoded,
+ * so a bad id (tokenizer/model mismatch) fails with its position and value instead of a silent zero row.
+ */
+import { AlloyError } from '../../io/errors.ts';
+import type { KernelRegistry } from '../gpu/kernels.ts';
+import { grid1d, launch, requireShape } from './dispatch.ts';
+
+export interface EmbeddingArgs {
+  count: number;
+  vocab: number;
+  hidden: number;
+  hostIds?: ArrayLike<number>;
+}
+
+/** Throws AlloyError naming the first id that is not an integer in [0, vocab). */
+export function validateTokenIds(ids: ArrayLike<number>, vocab: number): void {
+  for (let i = 0; i < ids.length; i++) {
+    const id = ids[i]!;
+    if (!Number.isInteger(id) || id < 0 || id >= vocab) {
+      throw new AlloyError(`token id ${id} at position ${i} is outside the model's vocabulary (0..${vocab - 1})`, {
+        tensor: 'embed_tokens.weight',
+      });
+    }
+  }
+}
+
+export async function encodeEmbedding(
+  kernels: KernelRegistry,
+  encoder: GPUCommandEncoder,
+  table: GPUBuffer,
+  ids: GPUBuffer,
+  out: GPUBuffer,
+  args: EmbeddingArgs,
+): Promise<void> {
+  const { count, vocab, hidden } = args;
+  if (args.hostIds) {
+    requireShape(args.hostIds.length === count, 'embedding', `hostIds has ${args.hostIds.length} ids, count is ${count}`);
+    validateTokenIds(args.hostIds, vocab);
+  }
+  await launch(kernels, encoder, {
+    file: 'embedding',
+    params: [{ u32: count }, { u32: vocab }, { u32: hidden }],
+    buffers: { 1: table, 2: ids, 3: out },
+    groups: grid1d(Math.ceil((count * hidden) / 256)),
+  });
+}
