@@ -1,0 +1,78 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import { maxAbsDiff, randomArray } from '../../helpers/gpu.ts';
+import { encodeMatmulW16, type MatmulW16Args } from '../../../src/engine/ops/matmul-w16.ts';
+import { matmulRef } from '../../../src/engine/reference/matmul.ts';
+import { bf16BitsToF32, f16BitsToF32, f32ToBf16Bits, f32ToF16Bits } from '../../../src/io/safetensors/dtypes.ts';
+import { harness, read, releaseAll } from './op-harness.ts';
+
+afterAll(releaseAll);
+
+// The reference multiplies by the weights already rounded through bf16/f16, so decoding must be exact and the
+// only error left is f32 accumulation, as for the f32 matmul (K ≤ 80, |terms| ≤ 1): same 1e-4 tolerance.
+const TOL = 1e-4;
+
+const codec = {
+  bf16: { encode: f32ToBf16Bits, decode: bf16BitsToF32 },
+  f16: { encode: f32ToF16Bits, decode: f16BitsToF32 },
+};
+
+async function check(args: MatmulW16Args, seed: number) {
+  const { device, kernels, pool } = await harness();
+  const { M, N, K } = args;
+  const batch = args.batch ?? 1;
+  const a = randomArray(batch * M * K, seed);
+  const w = randomArray(batch * K * N, seed + 1);
+  const c0 = randomArray(batch * M * N, seed + 2);
+  const bits = Uint16Array.from(w, codec[args.dtype].encode);
+  const wRounded = Float64Array.from(bits, codec[args.dtype].decode);
+  const C = pool.upload(c0);
+  const enc = device.createCommandEncoder();
+  await encodeMatmulW16(kernels, enc, pool.upload(a), pool.upload(bits), C, args);
+  device.queue.submit([enc.finish()]);
+  const got = await read(C, c0.length);
+  const want = new Float64Array(c0.length);
+  for (let z = 0; z < batch; z++) {
+    const ref = matmulRef(a.subarray(z * M * K, (z + 1) * M * K), wRounded.subarray(z * K * N, (z + 1) * K * N), args);
+    for (let i = 0; i < ref.length; i++) {
+      const o = z * M * N + i;
+      want[o] = (args.alpha ?? 1) * ref[i]! + (args.beta ?? 0) * c0[o]!;
+    }
+  }
+  const err = maxAbsDiff(got, want);
+  console.log(`matmul_w16 ${JSON.stringify(args)} max|Δ|=${err.toExponential(2)}`);
+  expect(err).toBeLessThan(TOL);
+}
+
+describe('matmul with 16-bit weights against the CPU reference on rounded weights', () => {
+  for (const dtype of ['bf16', 'f16'] as const) {
+    // N·K odd, so the last u32 of B is half padding; shapes straddle the 32×32 tile and the 16-deep K step.
+    it(`${dtype}: y = x·Wᵀ (forward), M=33 N=31 K=17`, () => check({ M: 33, N: 31, K: 17, transB: true, dtype }, 1));
+    it(`${dtype}: y = x·Wᵀ, M=5 N=70 K=45`, () => check({ M: 5, N: 70, K: 45, transB: true, dtype }, 2));
+    it(`${dtype}: dx = dy·W (plain B), M=9 N=45 K=70`, () => check({ M: 9, N: 45, K: 70, dtype }, 3));
+  }
+  it('batched with an odd per-batch element count, alpha and beta', () =>
+    check({ M: 7, N: 9, K: 11, batch: 3, transB: true, alpha: 0.5, beta: 1, dtype: 'bf16' }, 4));
+  // With A = I the product is B itself: every decoded value must come back bit for bit, extremes included.
+  // (bf16 subnormals, |w| < 2^-126, are left out: they are f32 subnormals, which WGSL lets a GPU flush to zero,
+  // and SwiftShader does: an error below 1.2e-38, irrelevant for weights. f16 subnormals are f32 normals.)
+  for (const [dtype, special] of [
+    ['f16', [2 ** -24, -(2 ** -20), 65504, -65504, 6.1e-5, -0, 1 / 3]],
+    ['bf16', [1.5e-38, -3e38, 1e30, 2 ** -126, -0, 1 / 3, 7]],
+  ] as const) {
+    it(`${dtype}: extreme and subnormal weights decode exactly`, async () => {
+      const { device, kernels, pool } = await harness();
+      const K = 7;
+      const N = 3;
+      const w = Float32Array.from({ length: K * N }, (_, i) => special[i % special.length]!);
+      const bits = Uint16Array.from(w, codec[dtype].encode);
+      const eye = new Float32Array(K * K);
+      for (let i = 0; i < K; i++) eye[i * K + i] = 1;
+      const C = pool.alloc(K * N * 4);
+      const enc = device.createCommandEncoder();
+      await encodeMatmulW16(kernels, enc, pool.upload(eye), pool.upload(bits), C, { M: K, N, K, dtype });
+      device.queue.submit([enc.finish()]);
+      // + 0: the f32 accumulator starts at +0, and +0 + −0 = +0, so a −0 weight comes back as +0.
+      expect([...(await read(C, K * N))]).toEqual(Array.from(bits, (b) => codec[dtype].decode(b) + 0));
+    });
+  }
+});
