@@ -1,7 +1,12 @@
 // Embedding gather: out[n, :] = table[ids[n], :].
-// Layouts: table f32 [V, H] row-major, ids u32 [N], out f32 [N, H]. One thread per output element.
+// Layouts: table [V, H] row-major, ids u32 [N], out f32 [N, H]. One thread per output element.
+// The table is bound as raw u32 words so one shader serves every storage type (override DTYPE): 0 = f32
+// (bitcast), 1 = bf16, 2 = f16, the 16-bit ones packed two per word, even element low, as safetensors stores
+// them. A 16-bit table matters: tied models use embed_tokens as lm_head too, and it is the largest tensor.
 // An id ≥ V writes a zero row instead of reading past the table; callers validate ids first (the TS side
 // throws on bad host ids), so zeros here only ever mean "caller skipped validation", never undefined memory.
+
+override DTYPE: u32 = 0u;
 
 struct Params {
   N: u32,
@@ -10,11 +15,22 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> table: array<f32>;
+@group(0) @binding(1) var<storage, read> table: array<u32>;
 @group(0) @binding(2) var<storage, read> ids: array<u32>;
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
 
 const WG = 256u;
+
+fn load(e: u32) -> f32 {
+  if (DTYPE == 0u) { return bitcast<f32>(table[e]); }
+  let word = table[e >> 1u];
+  let hi = (e & 1u) == 1u;
+  if (DTYPE == 2u) {
+    let v = unpack2x16float(word);
+    return select(v.x, v.y, hi);
+  }
+  return bitcast<f32>(select(word << 16u, word & 0xffff0000u, hi));
+}
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
@@ -24,6 +40,6 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @
   let c = i % p.H;
   let id = ids[n];
   var val = 0.0;
-  if (id < p.V) { val = table[id * p.H + c]; }
+  if (id < p.V) { val = load(id * p.H + c); }
   out[i] = val;
 }

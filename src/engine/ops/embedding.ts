@@ -1,5 +1,6 @@
 /**
- * Embedding gather (shaders/embedding.wgsl): out [N, H] = table [V, H] rows picked by ids u32 [N].
+ * Embedding gather (shaders/embedding.wgsl): out f32 [N, H] = table [V, H] rows picked by ids u32 [N].
+ * The table is f32, or BF16/F16 raw 16-bit elements (two per u32, as safetensors stores them): `dtype`.
  * Pass the host copy of the ids (`hostIds`) whenever you have it: they are checked before anything is encoded,
  * so a bad id (tokenizer/model mismatch) fails with its position and value instead of a silent zero row.
  */
@@ -12,7 +13,11 @@ export interface EmbeddingArgs {
   vocab: number;
   hidden: number;
   hostIds?: ArrayLike<number>;
+  /** storage type of the table; default f32 */
+  dtype?: 'f32' | 'bf16' | 'f16';
 }
+
+const DTYPE_CODE = { f32: 0, bf16: 1, f16: 2 } as const;
 
 /** Throws AlloyError naming the first id that is not an integer in [0, vocab). */
 export function validateTokenIds(ids: ArrayLike<number>, vocab: number): void {
@@ -41,6 +46,7 @@ export async function encodeEmbedding(
   }
   await launch(kernels, encoder, {
     file: 'embedding',
+    constants: { DTYPE: DTYPE_CODE[args.dtype ?? 'f32'] },
     params: [{ u32: count }, { u32: vocab }, { u32: hidden }],
     buffers: { 1: table, 2: ids, 3: out },
     groups: grid1d(Math.ceil((count * hidden) / 256)),

@@ -2,6 +2,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { randomArray } from '../../helpers/gpu.ts';
 import { encodeEmbedding, validateTokenIds } from '../../../src/engine/ops/embedding.ts';
 import { embeddingRef } from '../../../src/engine/reference/embedding.ts';
+import { bf16BitsToF32, f16BitsToF32, f32ToBf16Bits, f32ToF16Bits } from '../../../src/io/safetensors/dtypes.ts';
 import { harness, read, releaseAll } from './op-harness.ts';
 
 afterAll(releaseAll);
@@ -32,6 +33,24 @@ describe('embedding gather', () => {
     expect([...got]).toEqual([...want].map(Math.fround));
     expect(got.subarray(H, 3 * H).every((x) => x === 0)).toBe(true);
   });
+
+  for (const [dtype, encode, decode] of [
+    ['bf16', f32ToBf16Bits, bf16BitsToF32],
+    ['f16', f32ToF16Bits, f16BitsToF32],
+  ] as const) {
+    it(`reads a ${dtype} table (odd H, so rows straddle u32 words) exactly`, async () => {
+      const { device, kernels, pool } = await harness();
+      const h = 7;
+      const bits = Uint16Array.from(randomArray(V * h, 9), encode);
+      const ids = Uint32Array.from([0, 1, 2, V - 1, 150, V + 1]);
+      const out = pool.alloc(ids.length * h * 4);
+      const enc = device.createCommandEncoder();
+      await encodeEmbedding(kernels, enc, pool.upload(bits), pool.upload(ids), out, { count: ids.length, vocab: V, hidden: h, dtype });
+      device.queue.submit([enc.finish()]);
+      const want = embeddingRef(Float64Array.from(bits, decode), ids, V, h);
+      expect([...(await read(out, ids.length * h))]).toEqual([...want]);
+    });
+  }
 
   it('throws a clear error for bad host ids before encoding anything', async () => {
     const ids = Uint32Array.from([1, 2, V + 4]);
