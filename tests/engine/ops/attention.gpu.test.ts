@@ -36,6 +36,15 @@ describe('attention kernel against the CPU reference', () => {
 
   it('MQA, head_dim 64 (several output dims per thread at 256)', () => check({ T: 37, S: 37, nHeads: 3, nKv: 1, headDim: 64 }, 3));
 
+  it('head_dim 130: several, ragged output dims per thread; head_dim > 256 refused', async () => {
+    await check({ T: 6, S: 6, nHeads: 2, nKv: 1, headDim: 130 }, 8);
+    const { device, kernels, pool } = await harness();
+    const b = pool.alloc(64);
+    await expect(
+      encodeAttention(kernels, device.createCommandEncoder(), b, b, b, pool.alloc(64), { T: 1, S: 1, nHeads: 1, nKv: 1, headDim: 257 }),
+    ).rejects.toThrow(/headDim 257/);
+  });
+
   it('KV cache: 3 new queries over 70 keys (past = 67), and a single decode step', async () => {
     await check({ T: 3, S: 70, nHeads: 4, nKv: 2, headDim: 16 }, 4);
     await check({ T: 1, S: 81, nHeads: 4, nKv: 2, headDim: 16 }, 5);
