@@ -1,4 +1,4 @@
-import type { ByteSource } from './bytes.ts';
+import { bytesSource, type ByteSource } from './bytes.ts';
 import { AlloyError } from './errors.ts';
 
 /** One file of a model repository, as a source lists it. */
@@ -42,4 +42,20 @@ export async function readJson(m: ModelFiles, path: string): Promise<unknown> {
   } catch (e) {
     throw new AlloyError(`${m.label}: ${path} is not valid JSON (${(e as Error).message})`, { file: path });
   }
+}
+
+/** A repository held in memory (tests, freshly written merges, files assembled from cache chunks). */
+export function memoryModelFiles(record: Record<string, Uint8Array>, label = 'memory'): ModelFiles {
+  const files = Object.entries(record).map(([path, bytes]) => ({ path, size: bytes.byteLength }));
+  return {
+    label,
+    files,
+    async open(path) {
+      const bytes = record[path];
+      if (!Object.hasOwn(record, path) || bytes === undefined) {
+        throw new AlloyError(`${label}: missing ${path}`, { file: path });
+      }
+      return bytesSource(bytes, path);
+    },
+  };
 }

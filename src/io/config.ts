@@ -1,0 +1,315 @@
+// Hugging Face config.json → one typed ModelConfig for the Llama family, with transformers' defaults, and the
+// tensor names and shapes such a model's checkpoint holds (the one place those name patterns are spelled out).
+import { AlloyError } from './errors.ts';
+
+export type Family = 'llama' | 'mistral' | 'qwen2';
+export type Architecture = 'LlamaForCausalLM' | 'MistralForCausalLM' | 'Qwen2ForCausalLM';
+
+export const SUPPORTED_ARCHITECTURES: Readonly<Record<Architecture, Family>> = {
+  LlamaForCausalLM: 'llama',
+  MistralForCausalLM: 'mistral',
+  Qwen2ForCausalLM: 'qwen2',
+};
+const FAMILY_ARCHITECTURE: Readonly<Record<Family, Architecture>> = {
+  llama: 'LlamaForCausalLM',
+  mistral: 'MistralForCausalLM',
+  qwen2: 'Qwen2ForCausalLM',
+};
+const SUPPORTED_TEXT =
+  'LlamaForCausalLM (Llama 2/3.x, SmolLM, SmolLM2), MistralForCausalLM and Qwen2ForCausalLM (Qwen2, Qwen2.5)';
+
+export type RopeScaling =
+  | { type: 'llama3'; factor: number; lowFreqFactor: number; highFreqFactor: number; originalMaxPositionEmbeddings: number }
+  | { type: 'linear'; factor: number };
+
+export interface ModelConfig {
+  architecture: Architecture;
+  /** config's model_type as written (e.g. "llama"), or the family's when absent */
+  modelType: string;
+  family: Family;
+  vocabSize: number;
+  hiddenSize: number;
+  intermediateSize: number;
+  numLayers: number;
+  numHeads: number;
+  numKvHeads: number;
+  headDim: number;
+  rmsNormEps: number;
+  ropeTheta: number;
+  ropeScaling: RopeScaling | null;
+  maxPositionEmbeddings: number;
+  tieWordEmbeddings: boolean;
+  /** q_proj, k_proj and v_proj carry a bias (Qwen2 always; Llama when attention_bias) */
+  attentionBias: boolean;
+  /** o_proj carries a bias (Llama with attention_bias only; Qwen2's o_proj never does) */
+  oProjBias: boolean;
+  /** gate/up/down projections carry a bias (Llama mlp_bias) */
+  mlpBias: boolean;
+  hiddenAct: 'silu';
+  /** attention window in tokens, or null for full causal attention */
+  slidingWindow: number | null;
+  bosTokenId: number | null;
+  eosTokenIds: number[];
+  padTokenId: number | null;
+  /** "bfloat16", "float32", … as the config says (torch_dtype, or dtype in transformers v5) */
+  torchDtype: string | null;
+}
+
+/** transformers' defaults for fields a config may omit (LlamaConfig, MistralConfig, Qwen2Config). */
+const DEFAULTS: Readonly<Record<Family, { rmsNormEps: number; maxPositionEmbeddings: number }>> = {
+  llama: { rmsNormEps: 1e-6, maxPositionEmbeddings: 2048 },
+  mistral: { rmsNormEps: 1e-6, maxPositionEmbeddings: 4096 * 32 },
+  qwen2: { rmsNormEps: 1e-6, maxPositionEmbeddings: 32768 },
+};
+
+type Json = Record<string, unknown>;
+
+function isObject(v: unknown): v is Json {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+class Fields {
+  constructor(
+    readonly file: string,
+    readonly arch: string,
+  ) {}
+
+  fail(field: string, msg: string): AlloyError {
+    return new AlloyError(`${this.file}: field "${field}" ${msg}`, { file: this.file, field });
+  }
+
+  missing(field: string): AlloyError {
+    return this.fail(field, `is missing (${this.arch} needs it)`);
+  }
+
+  posInt(obj: Json, key: string, field = key): number {
+    const v = obj[key];
+    if (v === undefined || v === null) throw this.missing(field);
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v <= 0) {
+      throw this.fail(field, `must be a positive integer, got ${JSON.stringify(v)}`);
+    }
+    return v;
+  }
+
+  optPosInt(obj: Json, key: string, fallback: number): number {
+    return obj[key] === undefined || obj[key] === null ? fallback : this.posInt(obj, key);
+  }
+
+  posNumber(obj: Json, key: string, field = key): number {
+    const v = obj[key];
+    if (v === undefined || v === null) throw this.missing(field);
+    if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) {
+      throw this.fail(field, `must be a positive number, got ${JSON.stringify(v)}`);
+    }
+    return v;
+  }
+
+  optPosNumber(obj: Json, key: string, fallback: number): number {
+    return obj[key] === undefined || obj[key] === null ? fallback : this.posNumber(obj, key);
+  }
+
+  bool(obj: Json, key: string, fallback: boolean): boolean {
+    const v = obj[key];
+    if (v === undefined || v === null) return fallback;
+    if (typeof v !== 'boolean') throw this.fail(key, `must be true or false, got ${JSON.stringify(v)}`);
+    return v;
+  }
+
+  tokenId(obj: Json, key: string): number | null {
+    const v = obj[key];
+    if (v === undefined || v === null) return null;
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) {
+      throw this.fail(key, `must be a token id, got ${JSON.stringify(v)}`);
+    }
+    return v;
+  }
+
+  tokenIds(obj: Json, key: string): number[] {
+    const v = obj[key];
+    if (v === undefined || v === null) return [];
+    const list = Array.isArray(v) ? v : [v];
+    if (!list.every((x) => typeof x === 'number' && Number.isSafeInteger(x) && x >= 0)) {
+      throw this.fail(key, `must be a token id or a list of them, got ${JSON.stringify(v)}`);
+    }
+    return list as number[];
+  }
+}
+
+function resolveArchitecture(json: Json, file: string): { architecture: Architecture; family: Family } {
+  const archs = json.architectures;
+  const modelType = json.model_type;
+  if (Array.isArray(archs) && archs.length > 0) {
+    const name = archs[0];
+    if (typeof name === 'string' && Object.hasOwn(SUPPORTED_ARCHITECTURES, name)) {
+      const architecture = name as Architecture;
+      return { architecture, family: SUPPORTED_ARCHITECTURES[architecture] };
+    }
+    throw new AlloyError(
+      `${file}: architecture ${JSON.stringify(name)} is not supported. Alloy supports ${SUPPORTED_TEXT}.`,
+      { file, field: 'architectures' },
+    );
+  }
+  if (archs !== undefined && archs !== null && !Array.isArray(archs)) {
+    throw new AlloyError(`${file}: field "architectures" must be a list of class names, got ${JSON.stringify(archs)}`, {
+      file,
+      field: 'architectures',
+    });
+  }
+  // Older or hand-written configs may omit architectures; model_type then says which class transformers would use.
+  if (typeof modelType === 'string' && Object.hasOwn(FAMILY_ARCHITECTURE, modelType)) {
+    const family = modelType as Family;
+    return { architecture: FAMILY_ARCHITECTURE[family], family };
+  }
+  throw new AlloyError(
+    `${file}: no "architectures" and ` +
+      (modelType === undefined ? 'no "model_type"' : `model_type ${JSON.stringify(modelType)} is not supported`) +
+      `, so the architecture is unknown. Alloy supports ${SUPPORTED_TEXT}.`,
+    { file, field: modelType === undefined ? 'architectures' : 'model_type' },
+  );
+}
+
+function parseRopeScaling(raw: unknown, field: string, f: Fields): RopeScaling | null {
+  if (raw === undefined || raw === null) return null;
+  if (!isObject(raw)) throw f.fail(field, `must be an object or null, got ${JSON.stringify(raw)}`);
+  const typeKey = raw.rope_type !== undefined ? 'rope_type' : 'type';
+  const type = raw[typeKey];
+  switch (type) {
+    case undefined:
+    case 'default':
+      return null;
+    case 'llama3':
+      return {
+        type: 'llama3',
+        factor: f.posNumber(raw, 'factor', `${field}.factor`),
+        lowFreqFactor: f.posNumber(raw, 'low_freq_factor', `${field}.low_freq_factor`),
+        highFreqFactor: f.posNumber(raw, 'high_freq_factor', `${field}.high_freq_factor`),
+        originalMaxPositionEmbeddings: f.posInt(
+          raw,
+          'original_max_position_embeddings',
+          `${field}.original_max_position_embeddings`,
+        ),
+      };
+    case 'linear':
+      return { type: 'linear', factor: f.posNumber(raw, 'factor', `${field}.factor`) };
+    default:
+      throw f.fail(
+        `${field}.${typeKey}`,
+        `is ${JSON.stringify(type)}, which Alloy does not support (supported: "default", "llama3", "linear")`,
+      );
+  }
+}
+
+export function parseModelConfig(json: unknown, file = 'config.json'): ModelConfig {
+  if (!isObject(json)) throw new AlloyError(`${file} is not a JSON object`, { file });
+  const { architecture, family } = resolveArchitecture(json, file);
+  const f = new Fields(file, architecture);
+
+  const hiddenSize = f.posInt(json, 'hidden_size');
+  const numHeads = f.posInt(json, 'num_attention_heads');
+  const numKvHeads = f.optPosInt(json, 'num_key_value_heads', numHeads);
+  if (numHeads % numKvHeads !== 0) {
+    throw f.fail('num_key_value_heads', `(${numKvHeads}) must divide num_attention_heads (${numHeads})`);
+  }
+  let headDim: number;
+  if (json.head_dim !== undefined && json.head_dim !== null) {
+    headDim = f.posInt(json, 'head_dim');
+  } else {
+    if (hiddenSize % numHeads !== 0) {
+      throw f.fail('hidden_size', `(${hiddenSize}) is not a multiple of num_attention_heads (${numHeads}) and no head_dim is given`);
+    }
+    headDim = hiddenSize / numHeads;
+  }
+  if (headDim % 2 !== 0) throw f.fail('head_dim', `(${headDim}) must be even for rotary embeddings`);
+
+  const hiddenAct = json.hidden_act ?? 'silu';
+  if (hiddenAct !== 'silu') {
+    throw f.fail('hidden_act', `is ${JSON.stringify(hiddenAct)}; Alloy supports only "silu" (the Llama family's)`);
+  }
+
+  // transformers v5 folds rope_theta and rope_scaling into rope_parameters; older configs have them top-level.
+  const ropeParams = json.rope_parameters;
+  let ropeTheta: number;
+  let ropeScaling: RopeScaling | null;
+  if (isObject(ropeParams)) {
+    ropeTheta =
+      ropeParams.rope_theta !== undefined
+        ? f.posNumber(ropeParams, 'rope_theta', 'rope_parameters.rope_theta')
+        : f.optPosNumber(json, 'rope_theta', 10000);
+    ropeScaling = parseRopeScaling(ropeParams, 'rope_parameters', f);
+  } else {
+    if (ropeParams !== undefined && ropeParams !== null) {
+      throw f.fail('rope_parameters', `must be an object, got ${JSON.stringify(ropeParams)}`);
+    }
+    ropeTheta = f.optPosNumber(json, 'rope_theta', 10000);
+    ropeScaling = parseRopeScaling(json.rope_scaling, 'rope_scaling', f);
+  }
+
+  const llamaBias = family === 'llama' && f.bool(json, 'attention_bias', false);
+  let slidingWindow: number | null = null;
+  if (family === 'mistral') slidingWindow = json.sliding_window == null ? null : f.posInt(json, 'sliding_window');
+  if (family === 'qwen2' && f.bool(json, 'use_sliding_window', false)) slidingWindow = f.posInt(json, 'sliding_window');
+
+  const torchDtype = json.torch_dtype ?? json.dtype ?? null;
+  return {
+    architecture,
+    modelType: typeof json.model_type === 'string' ? json.model_type : family,
+    family,
+    vocabSize: f.posInt(json, 'vocab_size'),
+    hiddenSize,
+    intermediateSize: f.posInt(json, 'intermediate_size'),
+    numLayers: f.posInt(json, 'num_hidden_layers'),
+    numHeads,
+    numKvHeads,
+    headDim,
+    rmsNormEps: f.optPosNumber(json, 'rms_norm_eps', DEFAULTS[family].rmsNormEps),
+    ropeTheta,
+    ropeScaling,
+    maxPositionEmbeddings: f.optPosInt(json, 'max_position_embeddings', DEFAULTS[family].maxPositionEmbeddings),
+    tieWordEmbeddings: f.bool(json, 'tie_word_embeddings', false),
+    attentionBias: family === 'qwen2' || llamaBias,
+    oProjBias: llamaBias,
+    mlpBias: family === 'llama' && f.bool(json, 'mlp_bias', false),
+    hiddenAct: 'silu',
+    slidingWindow,
+    bosTokenId: f.tokenId(json, 'bos_token_id'),
+    eosTokenIds: f.tokenIds(json, 'eos_token_id'),
+    padTokenId: f.tokenId(json, 'pad_token_id'),
+    torchDtype: typeof torchDtype === 'string' ? torchDtype : null,
+  };
+}
+
+/**
+ * Every tensor of the checkpoint, HF name → shape ([out, in] for projections), in the order transformers'
+ * state_dict lists them. Biases appear only where the config gives them; lm_head only when untied.
+ */
+export function expectedTensorShapes(cfg: ModelConfig): Map<string, number[]> {
+  const { hiddenSize: h, intermediateSize: ff, headDim: d, numHeads, numKvHeads, vocabSize } = cfg;
+  const shapes = new Map<string, number[]>();
+  const linear = (prefix: string, out: number, inp: number, bias: boolean) => {
+    shapes.set(`${prefix}.weight`, [out, inp]);
+    if (bias) shapes.set(`${prefix}.bias`, [out]);
+  };
+  shapes.set('model.embed_tokens.weight', [vocabSize, h]);
+  for (let i = 0; i < cfg.numLayers; i++) {
+    const p = `model.layers.${i}`;
+    linear(`${p}.self_attn.q_proj`, numHeads * d, h, cfg.attentionBias);
+    linear(`${p}.self_attn.k_proj`, numKvHeads * d, h, cfg.attentionBias);
+    linear(`${p}.self_attn.v_proj`, numKvHeads * d, h, cfg.attentionBias);
+    linear(`${p}.self_attn.o_proj`, h, numHeads * d, cfg.oProjBias);
+    linear(`${p}.mlp.gate_proj`, ff, h, cfg.mlpBias);
+    linear(`${p}.mlp.up_proj`, ff, h, cfg.mlpBias);
+    linear(`${p}.mlp.down_proj`, h, ff, cfg.mlpBias);
+    shapes.set(`${p}.input_layernorm.weight`, [h]);
+    shapes.set(`${p}.post_attention_layernorm.weight`, [h]);
+  }
+  shapes.set('model.norm.weight', [h]);
+  if (!cfg.tieWordEmbeddings) shapes.set('lm_head.weight', [vocabSize, h]);
+  return shapes;
+}
+
+/** Parameters counted once (a tied lm_head shares the embedding's), as `model.num_parameters()` reports. */
+export function parameterCount(cfg: ModelConfig): number {
+  let n = 0;
+  for (const shape of expectedTensorShapes(cfg).values()) n += shape.reduce((a, b) => a * b, 1);
+  return n;
+}
