@@ -108,8 +108,8 @@ function checkpoint(files: SafetensorsFile[], tensors: Map<string, CheckpointTen
     tensors,
     names: () => [...tensors.keys()],
     info: (name) => get(name).info,
-    readRaw: (name) => get(name).file.readRaw(name),
-    readF32: (name) => get(name).file.readF32(name),
+    readRaw: async (name) => get(name).file.readRaw(name),
+    readF32: async (name) => get(name).file.readF32(name),
   };
 }
 
