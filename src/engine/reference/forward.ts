@@ -1,0 +1,180 @@
+/**
+ * CPU reference forward of LlamaForCausalLM / MistralForCausalLM / Qwen2ForCausalLM, in float64, written out
+ * step by step as transformers computes it (REFERENCE-SEMANTICS.md §4.5). It is the ground truth the GPU model
+ * is tested against, so it stays plain: no batching, no cache, no cleverness — one sequence in, logits out.
+ *
+ * Layouts (row-major): activations [T, C]; HF weights [out, in] so y = x·Wᵀ (+ b); q [T, nHeads·D],
+ * k/v [T, nKv·D]; logits [T, V]. Weights come from a getter by HF name, as stored (bf16 checkpoints are
+ * passed decoded to f32, which is what the GPU's 16-bit path decodes to).
+ *
+ * Two things are rounded to f32 on purpose because HF computes them in fp32 and the difference is visible:
+ * the RoPE inverse frequencies (ropeInvFreq reproduces torch op by op) and the angle pos·inv_freq.
+ * Everything else is exact float64, so GPU-vs-reference differences are the GPU's f32 rounding only.
+ */
+import type { ModelConfig } from '../../io/config.ts';
+import { ropeInvFreq } from '../ops/rope.ts';
+
+export type WeightGetter = (name: string) => ArrayLike<number>;
+
+/** y [T, out] = x [T, in] · W[out, in]ᵀ + bias[out] */
+function linear(x: Float64Array, T: number, inF: number, w: ArrayLike<number>, outF: number, bias?: ArrayLike<number>) {
+  const y = new Float64Array(T * outF);
+  for (let t = 0; t < T; t++) {
+    for (let o = 0; o < outF; o++) {
+      let acc = bias ? bias[o]! : 0;
+      for (let i = 0; i < inF; i++) acc += x[t * inF + i]! * w[o * inF + i]!;
+      y[t * outF + o] = acc;
+    }
+  }
+  return y;
+}
+
+/** LlamaRMSNorm: x · rsqrt(mean(x²) + eps) · weight, per row. */
+function rmsnorm(x: Float64Array, T: number, C: number, w: ArrayLike<number>, eps: number) {
+  const y = new Float64Array(T * C);
+  for (let t = 0; t < T; t++) {
+    let ss = 0;
+    for (let c = 0; c < C; c++) ss += x[t * C + c]! ** 2;
+    const r = 1 / Math.sqrt(ss / C + eps);
+    for (let c = 0; c < C; c++) y[t * C + c] = w[c]! * (x[t * C + c]! * r);
+  }
+  return y;
+}
+
+/** rotate_half RoPE in place on x [T, heads, D]: dims j and j + D/2 form a pair, position t. */
+function rope(x: Float64Array, T: number, heads: number, D: number, invFreq: Float32Array) {
+  const half = D / 2;
+  for (let t = 0; t < T; t++) {
+    for (let h = 0; h < heads; h++) {
+      const base = (t * heads + h) * D;
+      for (let j = 0; j < half; j++) {
+        const angle = Math.fround(t * invFreq[j]!); // HF: freqs = pos ⊗ inv_freq in fp32
+        const c = Math.cos(angle);
+        const s = Math.sin(angle);
+        const x1 = x[base + j]!;
+        const x2 = x[base + j + half]!;
+        x[base + j] = x1 * c - x2 * s; // q·cos + rotate_half(q)·sin, first half: rotate_half = −x2
+        x[base + j + half] = x2 * c + x1 * s; // second half: rotate_half = x1
+      }
+    }
+  }
+}
+
+/**
+ * Causal softmax(q·kᵀ/√D)·v per head; q-head h uses kv-head h / (nHeads/nKv) (HF repeat_kv). With a sliding
+ * window W (Mistral, Qwen2 when enabled) query i sees keys i−W < j ≤ i, as transformers' sliding mask.
+ */
+function attention(
+  q: Float64Array,
+  k: Float64Array,
+  v: Float64Array,
+  T: number,
+  nHeads: number,
+  nKv: number,
+  D: number,
+  window: number | null,
+) {
+  const out = new Float64Array(T * nHeads * D);
+  const scale = 1 / Math.sqrt(D);
+  const group = nHeads / nKv;
+  const p = new Float64Array(T);
+  for (let h = 0; h < nHeads; h++) {
+    const kvh = Math.floor(h / group);
+    for (let i = 0; i < T; i++) {
+      const lo = window ? Math.max(0, i - window + 1) : 0;
+      let max = -Infinity;
+      for (let j = lo; j <= i; j++) {
+        let dot = 0;
+        for (let d = 0; d < D; d++) dot += q[(i * nHeads + h) * D + d]! * k[(j * nKv + kvh) * D + d]!;
+        p[j] = dot * scale;
+        max = Math.max(max, p[j]!);
+      }
+      let sum = 0;
+      for (let j = lo; j <= i; j++) {
+        p[j] = Math.exp(p[j]! - max);
+        sum += p[j]!;
+      }
+      for (let j = lo; j <= i; j++) {
+        const w = p[j]! / sum;
+        for (let d = 0; d < D; d++) out[(i * nHeads + h) * D + d] = out[(i * nHeads + h) * D + d]! + w * v[(j * nKv + kvh) * D + d]!;
+      }
+    }
+  }
+  return out;
+}
+
+const silu = (x: number) => x / (1 + Math.exp(-x));
+
+/** Logits [T, V] (float64) for one sequence of token ids. */
+export function referenceForward(cfg: ModelConfig, weight: WeightGetter, ids: readonly number[]): Float64Array {
+  const { hiddenSize: C, intermediateSize: F, numHeads: nH, numKvHeads: nKv, headDim: D, vocabSize: V } = cfg;
+  const T = ids.length;
+  const eps = cfg.rmsNormEps;
+  const invFreq = ropeInvFreq({
+    hidden_size: C,
+    num_attention_heads: nH,
+    head_dim: D,
+    rope_theta: cfg.ropeTheta,
+    rope_scaling: ropeScalingHf(cfg),
+  });
+  const opt = (name: string, present: boolean) => (present ? weight(name) : undefined);
+
+  // Embedding lookup.
+  const embed = weight('model.embed_tokens.weight');
+  let x = new Float64Array(T * C);
+  for (let t = 0; t < T; t++) {
+    const id = ids[t]!;
+    if (!Number.isInteger(id) || id < 0 || id >= V) throw new RangeError(`token id ${id} at ${t} outside 0..${V - 1}`);
+    for (let c = 0; c < C; c++) x[t * C + c] = embed[id * C + c]!;
+  }
+
+  for (let l = 0; l < cfg.numLayers; l++) {
+    const p = `model.layers.${l}`;
+    // Attention block: x + o_proj(attn(rope(q), rope(k), v)) on input_layernorm(x).
+    const n1 = rmsnorm(x, T, C, weight(`${p}.input_layernorm.weight`), eps);
+    const q = linear(n1, T, C, weight(`${p}.self_attn.q_proj.weight`), nH * D, opt(`${p}.self_attn.q_proj.bias`, cfg.attentionBias));
+    const k = linear(n1, T, C, weight(`${p}.self_attn.k_proj.weight`), nKv * D, opt(`${p}.self_attn.k_proj.bias`, cfg.attentionBias));
+    const v = linear(n1, T, C, weight(`${p}.self_attn.v_proj.weight`), nKv * D, opt(`${p}.self_attn.v_proj.bias`, cfg.attentionBias));
+    rope(q, T, nH, D, invFreq);
+    rope(k, T, nKv, D, invFreq);
+    const a = attention(q, k, v, T, nH, nKv, D, cfg.slidingWindow);
+    const o = linear(a, T, nH * D, weight(`${p}.self_attn.o_proj.weight`), C, opt(`${p}.self_attn.o_proj.bias`, cfg.oProjBias));
+    for (let i = 0; i < T * C; i++) x[i] = x[i]! + o[i]!;
+
+    // MLP block: x + down(silu(gate(n)) · up(n)) on post_attention_layernorm(x).
+    const n2 = rmsnorm(x, T, C, weight(`${p}.post_attention_layernorm.weight`), eps);
+    const g = linear(n2, T, C, weight(`${p}.mlp.gate_proj.weight`), F, opt(`${p}.mlp.gate_proj.bias`, cfg.mlpBias));
+    const u = linear(n2, T, C, weight(`${p}.mlp.up_proj.weight`), F, opt(`${p}.mlp.up_proj.bias`, cfg.mlpBias));
+    for (let i = 0; i < T * F; i++) g[i] = silu(g[i]!) * u[i]!;
+    const d = linear(g, T, F, weight(`${p}.mlp.down_proj.weight`), C, opt(`${p}.mlp.down_proj.bias`, cfg.mlpBias));
+    for (let i = 0; i < T * C; i++) x[i] = x[i]! + d[i]!;
+  }
+
+  x = rmsnorm(x, T, C, weight('model.norm.weight'), eps);
+  const head = weight(cfg.tieWordEmbeddings ? 'model.embed_tokens.weight' : 'lm_head.weight');
+  return linear(x, T, C, head, V);
+}
+
+/** ModelConfig's rope scaling in the HF spelling ropeInvFreq reads. */
+export function ropeScalingHf(cfg: ModelConfig) {
+  const s = cfg.ropeScaling;
+  if (!s) return null;
+  if (s.type === 'linear') return { rope_type: 'linear', factor: s.factor };
+  return {
+    rope_type: 'llama3',
+    factor: s.factor,
+    low_freq_factor: s.lowFreqFactor,
+    high_freq_factor: s.highFreqFactor,
+    original_max_position_embeddings: s.originalMaxPositionEmbeddings,
+  };
+}
+
+/** log-softmax of one row of logits, float64. */
+export function logSoftmaxRow(logits: ArrayLike<number>, offset: number, V: number): Float64Array {
+  let max = -Infinity;
+  for (let c = 0; c < V; c++) max = Math.max(max, logits[offset + c]!);
+  let sum = 0;
+  for (let c = 0; c < V; c++) sum += Math.exp(logits[offset + c]! - max);
+  const lse = max + Math.log(sum);
+  return Float64Array.from({ length: V }, (_, c) => logits[offset + c]! - lse);
+}
