@@ -38,6 +38,10 @@ export interface ConfigSummary {
   headDim: number;
   vocabSize: number;
   tieWordEmbeddings: boolean;
+  /** q/k/v projection biases (Qwen2) */
+  attentionBias: boolean;
+  ropeTheta: number;
+  maxPositionEmbeddings: number;
   torchDtype: string | null;
 }
 
@@ -59,7 +63,7 @@ export interface ModelInspection {
   config: ConfigSummary;
   parameterCount: number;
   tensors: TensorRow[];
-  tokenizer: { vocabSize: number; hasChatTemplate: boolean };
+  tokenizer: { vocabSize: number; hasChatTemplate: boolean; bosTokenId: number | null; eosTokenIds: number[] };
   /** the sample conversation rendered by the model's chat template; null when it has none */
   chatTemplatePreview: string | null;
   /** why the preview could not be rendered, when the template exists but failed */

@@ -175,6 +175,9 @@ const api: StudioApi = {
         headDim: cfg.headDim,
         vocabSize: cfg.vocabSize,
         tieWordEmbeddings: cfg.tieWordEmbeddings,
+        attentionBias: cfg.attentionBias,
+        ropeTheta: cfg.ropeTheta,
+        maxPositionEmbeddings: cfg.maxPositionEmbeddings,
         torchDtype: cfg.torchDtype ?? null,
       };
       return {
@@ -183,7 +186,12 @@ const api: StudioApi = {
         config,
         parameterCount: parameterCount(cfg),
         tensors,
-        tokenizer: { vocabSize: tok.vocabSize, hasChatTemplate: tok.hasChatTemplate },
+        tokenizer: {
+          vocabSize: tok.vocabSize,
+          hasChatTemplate: tok.hasChatTemplate,
+          bosTokenId: tok.bosTokenId,
+          eosTokenIds: [...tok.eosTokenIds],
+        },
         chatTemplatePreview,
         chatTemplateError,
       };

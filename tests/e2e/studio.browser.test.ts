@@ -17,7 +17,8 @@ let hub: HubServer; // a second origin in the hub's URL layout
 let slowHub: HubServer; // the same, throttled, so a download can be cancelled half-way
 let browser: Browser;
 let page: Page;
-const problems: string[] = [];
+const problems: string[] = []; // console errors: reported, not fatal (404s of the bad-repo step land here)
+const uncaught: string[] = []; // uncaught page/worker exceptions: fatal
 
 const cached = () => page.getByTestId('cached-model');
 const byLabel = (text: string) => cached().filter({ hasText: text });
@@ -42,7 +43,7 @@ describe('Alloy studio in Chromium', () => {
     slowHub.faults.delayMsPerPiece = 150; // 16 KiB pieces: ~100 KB/s
     browser = await launchChromium();
     page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
-    page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
+    page.on('pageerror', (e) => uncaught.push(e.message));
     page.on('console', (m) => {
       if (m.type() === 'error') problems.push(`console: ${m.text()}`);
     });
@@ -106,14 +107,12 @@ describe('Alloy studio in Chromium', () => {
     expect(await inspector.getByTestId('tensor-table').locator('tbody tr').count()).toBeGreaterThan(5);
     await expect(inspector.getByTestId('tensor-table').innerText()).resolves.toContain('model.embed_tokens.weight');
     await inspector.getByTestId('tokenizer-input').fill('hello alloy');
-    await page.waitForFunction(
-      () => document.querySelector('[data-testid="tokenizer-count"]')?.textContent?.match(/^\d+ tokens$/) !== null &&
-        !!document.querySelector('[data-testid="tokenizer-ids"]')?.textContent?.match(/^\[\d+/),
-      undefined,
-      { timeout: WAIT },
-    );
+    // data-for names the text the shown ids belong to, so this waits for the reply to the new text.
+    const ids = inspector.locator('[data-testid="tokenizer-ids"][data-for="hello alloy"]');
+    await ids.waitFor({ timeout: WAIT });
+    await expect(ids.innerText()).resolves.toMatch(/^\[\d+(, \d+)*\]$/);
     const pieces = await inspector.getByTestId('tokenizer-pieces').innerText();
-    expect(pieces.replace(/\s+/g, '')).toMatch(/he|al/); // the pieces spell out the text
+    expect(pieces.replace(/\s+/g, '').replace(/␣/g, ' ')).toBe('hello alloy'); // the pieces spell out the text
     await expect(inspector.getByTestId('chat-preview').innerText()).resolves.toContain('Give one example.');
     await screenshot(page, 'studio-03-inspect');
     await page.emulateMedia({ colorScheme: 'dark' });
@@ -126,6 +125,16 @@ describe('Alloy studio in Chromium', () => {
     await byLabel('alloy-fixtures/tiny-llama@main').waitFor({ timeout: WAIT });
     await expect(cached().count()).resolves.toBe(1);
     await screenshot(page, 'studio-04-after-reload');
+  });
+
+  it('releases GPU memory by restarting the worker, and keeps working', async () => {
+    const started = page.waitForEvent('worker', { timeout: WAIT }); // the fresh studio worker
+    await page.getByTestId('release-gpu').click();
+    await started;
+    await page.waitForSelector('[data-testid="gpu-badge"][data-status="ok"]', { timeout: WAIT });
+    await byLabel('alloy-fixtures/tiny-llama@main').getByTestId('inspect').click();
+    await page.getByTestId('inspector').getByTestId('fact-layers').waitFor({ timeout: WAIT });
+    await expect(cached().count()).resolves.toBe(1);
   });
 
   it('loads a fixture from a second, hub-shaped origin through the Advanced base URL', async () => {
@@ -209,5 +218,9 @@ describe('Alloy studio in Chromium', () => {
     await page.reload();
     await page.getByTestId('cached-empty').waitFor({ timeout: WAIT });
     await screenshot(page, 'studio-11-deleted');
+  });
+
+  it('raised no uncaught exceptions in the page', () => {
+    expect(uncaught).toEqual([]);
   });
 });
