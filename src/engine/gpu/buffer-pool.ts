@@ -56,7 +56,8 @@ export class BufferPool {
   upload(data: ArrayBufferView, label = 'tensor'): GPUBuffer {
     const buf = this.alloc(data.byteLength, label);
     // writeBuffer needs a multiple of 4 bytes; pad the tail of odd-sized data.
-    const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+    // Typed arrays over SharedArrayBuffer are accepted by writeBuffer too; the cast only satisfies lib.dom.
+    const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength) as Uint8Array<ArrayBuffer>;
     if (bytes.byteLength % 4 === 0) {
       this.device.queue.writeBuffer(buf, 0, bytes);
     } else {
