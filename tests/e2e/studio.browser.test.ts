@@ -203,8 +203,30 @@ describe('Alloy studio in Chromium', () => {
     await screenshot(page, 'studio-10-local-folder');
   });
 
+  it('loads files dropped on the drop zone', async () => {
+    // A synthetic drop: files built in the page from the demo fixtures (a real OS drag cannot be scripted).
+    await page.evaluate(async () => {
+      const base = new URL('hub/alloy-fixtures/tiny-llama-bf16/resolve/main/', document.baseURI);
+      const names = ['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json'];
+      const dt = new DataTransfer();
+      for (const name of names) {
+        const blob = await (await fetch(new URL(name, base))).blob();
+        dt.items.add(new File([blob], name));
+      }
+      const zone = document.querySelector('[data-testid="drop-zone"]')!;
+      zone.dispatchEvent(new DragEvent('dragover', { dataTransfer: dt, bubbles: true, cancelable: true }));
+      zone.dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
+    });
+    const row = byLabel('folder dropped files');
+    await row.waitFor({ timeout: WAIT });
+    await expect(row.innerText()).resolves.toContain('4 files');
+    const inspector = page.getByTestId('inspector');
+    await inspector.getByTestId('fact-dtype').waitFor({ timeout: WAIT });
+    await expect(inspector.getByTestId('tensor-table').innerText()).resolves.toContain('BF16');
+  });
+
   it('deletes models (with confirmation) and they stay gone after a reload', async () => {
-    for (const label of ['alloy-fixtures/tiny-llama@main', 'alloy-fixtures/tiny-qwen2@main', 'folder main']) {
+    for (const label of ['alloy-fixtures/tiny-llama@main', 'alloy-fixtures/tiny-qwen2@main', 'folder main', 'folder dropped files']) {
       const row = byLabel(label);
       await row.getByTestId('delete').click();
       await row.getByTestId('confirm-delete').click();
