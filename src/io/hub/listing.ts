@@ -58,12 +58,15 @@ async function fetchJson(s: HubSource, path: string, opts: ListOptions): Promise
   }
 }
 
-/** HEAD one file: its size, or null when the server says 404. Auth failures are reported, not treated as absence. */
+/** HEAD one file: its size, or null when the server says 404 (or serves an HTML page instead). Auth failures are reported, not treated as absence. */
 async function head(s: HubSource, path: string, opts: ListOptions): Promise<number | null> {
   const url = resolveUrl(hubBase(s), s.repo, hubRevision(s), path);
   const res = await hubFetch({ source: s, url, path, method: 'HEAD', ...opts });
   if (res.status === 404) return null;
   if (!res.ok) throw statusError(s, path, res);
+  // Single-page-app hosts (and Vite's dev server) answer unknown paths with their index.html; no model file
+  // is HTML, so an HTML answer means the file is absent.
+  if ((res.headers.get('content-type') ?? '').startsWith('text/html')) return null;
   const size = sizeFromHead(res);
   if (size === null) {
     throw new AlloyError(`${hubLabel(s)}: the server gave no size for ${path} (no Content-Length)`, { file: path });

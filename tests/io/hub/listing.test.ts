@@ -123,3 +123,26 @@ describe('local folders', () => {
     expect(() => folderModelFiles({ kind: 'folder', name: 'm', files: flattened })).toThrow(/more than one config\.json/);
   });
 });
+
+describe('probing a single-page-app host', () => {
+  it('treats an HTML fallback page as a missing file, not as model.safetensors.index.json', async () => {
+    const { mkdtempSync, mkdirSync, writeFileSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const { serveStatic } = await import('../../helpers/static-server.ts');
+    const root = mkdtempSync(join(tmpdir(), 'alloy-spa-'));
+    const dir = join(root, 'org', 'm', 'resolve', 'main');
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(root, 'index.html'), '<!doctype html><title>app</title>');
+    writeFileSync(join(dir, 'config.json'), '{}');
+    writeFileSync(join(dir, 'model.safetensors'), new Uint8Array(24));
+    const server = await serveStatic(root); // unknown paths fall back to index.html, like Vite's dev server
+    try {
+      const listing = await listHubRepo({ kind: 'hub', baseUrl: server.url, repo: 'org/m' });
+      expect(listing.via).toBe('probe');
+      expect(listing.files.map((f) => f.path).sort()).toEqual(['config.json', 'model.safetensors']);
+    } finally {
+      await server.close();
+    }
+  });
+});
