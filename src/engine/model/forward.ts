@@ -1,0 +1,202 @@
+/**
+ * The model's forward pass on the GPU, batched.
+ *
+ * Memory layout (f32, row-major; BT = batch·T rows, one sequence after another):
+ *   residual x [BT, hidden]; q [BT, nHeads, headDim]; k, v [BT, nKv, headDim]; attention out [BT, nHeads·headDim];
+ *   MLP activations [BT, intermediate]; logits [R, vocab] for the R rows asked for (all BT by default).
+ *   Key mask u32 [batch, S] (1 = real token); RoPE positions u32 [BT].
+ * With a KV cache (kv-cache.ts) k and v are also copied into per-layer cache buffers [batch, capacity, nKv, headDim]
+ * at slots past..past+T−1, and attention reads the cache with S = capacity: causality goes by slot (query i of this
+ * call sees slots ≤ past+i), padding holes by the mask, and each row's RoPE position is its own token count, so
+ * right-padded rows of different lengths decode together exactly as if each ran alone.
+ *
+ * One command encoder per layer (short command buffers keep GPU watchdogs quiet); every intermediate goes back
+ * to the pool as soon as its layer is submitted.
+ */
+import { AlloyError } from '../../io/errors.ts';
+import { readBuffer } from '../gpu/buffer-pool.ts';
+import { encodeAttention } from '../ops/attention.ts';
+import { encodeAddInPlace } from '../ops/elementwise.ts';
+import { encodeEmbedding, validateTokenIds } from '../ops/embedding.ts';
+import { encodeRmsNorm } from '../ops/rmsnorm.ts';
+import { encodeRope } from '../ops/rope.ts';
+import { encodeSwiglu } from '../ops/swiglu.ts';
+import { encodeLinear } from './linear.ts';
+import { assertLive, type Model } from './weights.ts';
+
+/** Where this call's keys and values go and come from. */
+export interface KvTarget {
+  k: readonly GPUBuffer[];
+  v: readonly GPUBuffer[];
+  /** slots per row in the cache buffers */
+  capacity: number;
+  /** slot of this call's first token */
+  past: number;
+}
+
+export interface ForwardPlan {
+  batch: number;
+  T: number;
+  /** token ids [batch·T]; padding slots hold any valid id (0) */
+  ids: Uint32Array;
+  /** RoPE position of each token [batch·T] */
+  positions: Uint32Array;
+  /** key mask [batch·S] (S = T without a cache, capacity with one), or null when every key is real */
+  mask: Uint32Array | null;
+  kv: KvTarget | null;
+  /** flat rows (b·T + t) to compute logits for, or null for all */
+  logitRows: Uint32Array | null;
+}
+
+/** Runs the layers and the head; returns logits [R, vocab] in a pool buffer the caller releases. */
+export async function runForward(model: Model, plan: ForwardPlan): Promise<GPUBuffer> {
+  assertLive(model);
+  const { config: cfg, device, kernels, pool } = model;
+  const { batch: B, T } = plan;
+  const BT = B * T;
+  const C = cfg.hiddenSize;
+  const D = cfg.headDim;
+  const qWidth = cfg.numHeads * D;
+  const kvWidth = cfg.numKvHeads * D;
+  const S = plan.kv ? plan.kv.capacity : T;
+  const past = plan.kv ? plan.kv.past : 0;
+  if (plan.kv && past + T > S) throw new RangeError(`KV cache full: ${past} + ${T} tokens > capacity ${S}`);
+  if (cfg.slidingWindow !== null && past + T > cfg.slidingWindow) {
+    // transformers would start dropping keys older than the window; the attention kernel has no window (yet).
+    throw new AlloyError(
+      `sequence of ${past + T} tokens exceeds the sliding window (${cfg.slidingWindow}), which Alloy does not implement yet`,
+      { field: 'sliding_window' },
+    );
+  }
+  validateTokenIds(plan.ids, cfg.vocabSize);
+
+  const idsBuf = pool.upload(plan.ids, 'ids');
+  const posBuf = pool.upload(plan.positions, 'positions');
+  const maskBuf = plan.mask ? pool.upload(plan.mask, 'key-mask') : undefined;
+  const x = pool.alloc(BT * C * 4, 'residual');
+
+  let enc = device.createCommandEncoder({ label: 'embed' });
+  await encodeEmbedding(kernels, enc, model.embed.buffer, idsBuf, x, {
+    count: BT,
+    vocab: cfg.vocabSize,
+    hidden: C,
+    dtype: model.embed.dtype,
+  });
+  device.queue.submit([enc.finish()]);
+
+  for (const [l, layer] of model.layers.entries()) {
+    enc = device.createCommandEncoder({ label: `layer ${l}` });
+    const temps: GPUBuffer[] = [];
+    const tmp = (b: GPUBuffer) => (temps.push(b), b);
+
+    // Attention block.
+    const n1 = tmp(pool.alloc(BT * C * 4, 'norm'));
+    await encodeRmsNorm(kernels, enc, x, layer.inputNorm, n1, { rows: BT, hidden: C, eps: cfg.rmsNormEps });
+    const q = tmp(await encodeLinear(model, enc, n1, BT, layer.q, 'q'));
+    const k = tmp(await encodeLinear(model, enc, n1, BT, layer.k, 'k'));
+    const v = tmp(await encodeLinear(model, enc, n1, BT, layer.v, 'v'));
+    await encodeRope(kernels, enc, q, posBuf, model.invFreq, { rows: BT, heads: cfg.numHeads, headDim: D });
+    await encodeRope(kernels, enc, k, posBuf, model.invFreq, { rows: BT, heads: cfg.numKvHeads, headDim: D });
+    let kAll = k;
+    let vAll = v;
+    if (plan.kv) {
+      kAll = plan.kv.k[l]!;
+      vAll = plan.kv.v[l]!;
+      const rowBytes = T * kvWidth * 4;
+      for (let b = 0; b < B; b++) {
+        const dst = (b * S + past) * kvWidth * 4;
+        enc.copyBufferToBuffer(k, b * rowBytes, kAll, dst, rowBytes);
+        enc.copyBufferToBuffer(v, b * rowBytes, vAll, dst, rowBytes);
+      }
+    }
+    const att = tmp(pool.alloc(BT * qWidth * 4, 'attention'));
+    await encodeAttention(
+      kernels,
+      enc,
+      q,
+      kAll,
+      vAll,
+      att,
+      { batch: B, T, S, nHeads: cfg.numHeads, nKv: cfg.numKvHeads, headDim: D, past },
+      maskBuf,
+    );
+    const o = tmp(await encodeLinear(model, enc, att, BT, layer.o, 'o'));
+    await encodeAddInPlace(kernels, enc, x, o, { n: BT * C });
+
+    // MLP block.
+    const n2 = tmp(pool.alloc(BT * C * 4, 'norm'));
+    await encodeRmsNorm(kernels, enc, x, layer.postNorm, n2, { rows: BT, hidden: C, eps: cfg.rmsNormEps });
+    const gate = tmp(await encodeLinear(model, enc, n2, BT, layer.gate, 'gate'));
+    const up = tmp(await encodeLinear(model, enc, n2, BT, layer.up, 'up'));
+    const act = tmp(pool.alloc(BT * cfg.intermediateSize * 4, 'swiglu'));
+    await encodeSwiglu(kernels, enc, gate, up, act, { n: BT * cfg.intermediateSize });
+    const down = tmp(await encodeLinear(model, enc, act, BT, layer.down, 'down'));
+    await encodeAddInPlace(kernels, enc, x, down, { n: BT * C });
+
+    device.queue.submit([enc.finish()]);
+    for (const b of temps) pool.release(b);
+  }
+
+  // Head: only the rows whose logits are wanted (the last token when decoding, the continuation when scoring),
+  // gathered with the embedding kernel (x is a [BT, hidden] f32 "table"), then the final norm and lm_head.
+  enc = device.createCommandEncoder({ label: 'head' });
+  let rows = BT;
+  let hidden = x;
+  let rowsBuf: GPUBuffer | undefined;
+  if (plan.logitRows) {
+    rows = plan.logitRows.length;
+    rowsBuf = pool.upload(plan.logitRows, 'logit-rows');
+    hidden = pool.alloc(rows * C * 4, 'head-rows');
+    await encodeEmbedding(kernels, enc, x, rowsBuf, hidden, { count: rows, vocab: BT, hidden: C, hostIds: plan.logitRows });
+  }
+  const normed = pool.alloc(rows * C * 4, 'final-norm');
+  await encodeRmsNorm(kernels, enc, hidden, model.norm, normed, { rows, hidden: C, eps: cfg.rmsNormEps });
+  const logits = await encodeLinear(model, enc, normed, rows, model.lmHead, 'logits');
+  device.queue.submit([enc.finish()]);
+
+  for (const b of [idsBuf, posBuf, x, normed]) pool.release(b);
+  if (maskBuf) pool.release(maskBuf);
+  if (rowsBuf) pool.release(rowsBuf);
+  if (hidden !== x) pool.release(hidden);
+  return logits;
+}
+
+/** Reads `rows` rows of logits back and releases the buffer. */
+export async function readLogits(model: Model, logits: GPUBuffer, rows: number): Promise<Float32Array> {
+  try {
+    return new Float32Array(await readBuffer(model.device, logits, rows * model.config.vocabSize * 4));
+  } finally {
+    model.pool.release(logits);
+  }
+}
+
+/** Right-pads ragged rows into one [batch, T] block; the mask marks real tokens (null when no row is padded). */
+export function padBatch(rows: readonly (readonly number[])[]): { ids: Uint32Array; mask: Uint32Array | null; T: number } {
+  if (rows.length === 0) throw new RangeError('empty batch');
+  const T = Math.max(...rows.map((r) => r.length));
+  if (rows.some((r) => r.length === 0)) throw new RangeError('every row needs at least one token');
+  const ids = new Uint32Array(rows.length * T);
+  const mask = new Uint32Array(rows.length * T);
+  rows.forEach((r, b) => {
+    ids.set(r, b * T);
+    mask.fill(1, b * T, b * T + r.length);
+  });
+  return { ids, mask: rows.every((r) => r.length === T) ? null : mask, T };
+}
+
+/**
+ * Logits of every position of every row: rows may differ in length (they are right-padded and masked
+ * internally). Returns one Float32Array [len_b, vocab] per row.
+ */
+export async function forward(model: Model, batch: readonly (readonly number[])[]): Promise<Float32Array[]> {
+  const { ids, mask, T } = padBatch(batch);
+  const B = batch.length;
+  const positions = new Uint32Array(B * T);
+  for (let i = 0; i < B * T; i++) positions[i] = i % T;
+  const maxPos = model.config.maxPositionEmbeddings;
+  if (T > maxPos) throw new RangeError(`sequence of ${T} tokens is longer than max_position_embeddings (${maxPos})`);
+  const logits = await runForward(model, { batch: B, T, ids, positions, mask, kv: null, logitRows: null });
+  const all = await readLogits(model, logits, B * T);
+  const V = model.config.vocabSize;
+  return batch.map((r, b) => all.slice(b * T * V, (b * T + r.length) * V));
+}

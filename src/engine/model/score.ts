@@ -1,0 +1,129 @@
+/**
+ * Log-likelihood of continuations given contexts, as lm-evaluation-harness's `loglikelihood`: the model reads
+ * (context + continuation)[:-1] (left-truncated to max_position_embeddings + 1 tokens first), and the
+ * continuation's tokens are scored at the positions that predict them. Returns the summed log-prob, the
+ * per-token log-probs, and whether every continuation token is the argmax (lm-eval's is_greedy).
+ *
+ * Memory layout: a batch is right-padded [batch, T]; logits are computed only for the R scored rows [R, vocab]
+ * (forward.ts gathers them before the head), log-probs are gathered on the GPU (logsoftmax.wgsl) as f32 [R], and
+ * the [R, vocab] logits come back once for the argmax check.
+ */
+import { AlloyError } from '../../io/errors.ts';
+import { readBuffer } from '../gpu/buffer-pool.ts';
+import { encodeTargetLogProb } from '../ops/logsoftmax.ts';
+import { padBatch, runForward } from './forward.ts';
+import { assertLive, type Model } from './weights.ts';
+
+export interface ScoreRequest {
+  context: readonly number[];
+  continuation: readonly number[];
+}
+
+export interface ScoreResult {
+  /** Σ log p(continuation token | everything before it) */
+  logProb: number;
+  tokenLogProbs: number[];
+  /** every continuation token is the model's argmax at its position */
+  greedy: boolean;
+}
+
+export interface ScoreOptions {
+  /** requests per forward pass (default 8) */
+  batchSize?: number;
+  /** called after each batch with requests done so far */
+  onProgress?: (done: number, total: number) => void;
+}
+
+interface Prepared {
+  index: number;
+  input: number[];
+  /** position in input of the first scored row; continuation token j is predicted at start + j */
+  start: number;
+  continuation: readonly number[];
+}
+
+function prepare(req: ScoreRequest, index: number, maxLen: number): Prepared {
+  if (req.context.length === 0) {
+    // lm-eval substitutes the EOT token; we leave that choice to the caller, who knows the tokenizer.
+    throw new AlloyError(`request ${index}: empty context (pass e.g. the BOS/EOS token as the context)`);
+  }
+  if (req.continuation.length === 0) throw new AlloyError(`request ${index}: empty continuation`);
+  if (req.continuation.length > maxLen) {
+    throw new AlloyError(`request ${index}: continuation of ${req.continuation.length} tokens exceeds max_position_embeddings (${maxLen})`);
+  }
+  const whole = [...req.context, ...req.continuation].slice(-(maxLen + 1));
+  const input = whole.slice(0, -1);
+  return { index, input, start: input.length - req.continuation.length, continuation: req.continuation };
+}
+
+export async function scoreContinuations(
+  model: Model,
+  requests: readonly ScoreRequest[],
+  opts: ScoreOptions = {},
+): Promise<ScoreResult[]> {
+  assertLive(model);
+  const batchSize = Math.max(1, opts.batchSize ?? 8);
+  const prepared = requests.map((r, i) => prepare(r, i, model.config.maxPositionEmbeddings));
+  // Longest first, as lm-eval does: similar lengths share a batch (less padding) and memory trouble shows early.
+  const order = [...prepared].sort((a, b) => b.input.length - a.input.length || a.index - b.index);
+  const results = new Array<ScoreResult>(requests.length);
+  for (let i = 0; i < order.length; i += batchSize) {
+    const chunk = order.slice(i, i + batchSize);
+    const scored = await scoreBatch(model, chunk);
+    chunk.forEach((p, j) => (results[p.index] = scored[j]!));
+    opts.onProgress?.(Math.min(i + batchSize, order.length), order.length);
+  }
+  return results;
+}
+
+async function scoreBatch(model: Model, batch: readonly Prepared[]): Promise<ScoreResult[]> {
+  const { device, kernels, pool } = model;
+  const V = model.config.vocabSize;
+  const { ids, mask, T } = padBatch(batch.map((p) => p.input));
+  const B = batch.length;
+  const positions = new Uint32Array(B * T);
+  for (let i = 0; i < B * T; i++) positions[i] = i % T;
+  const rows: number[] = [];
+  const targets: number[] = [];
+  batch.forEach((p, b) =>
+    p.continuation.forEach((tok, j) => {
+      rows.push(b * T + p.start + j);
+      targets.push(tok);
+    }),
+  );
+  const R = rows.length;
+  const logits = await runForward(model, { batch: B, T, ids, positions, mask, kv: null, logitRows: Uint32Array.from(rows) });
+  const targetBuf = pool.upload(Uint32Array.from(targets), 'targets');
+  const picked = pool.alloc(R * 4, 'target-logp');
+  let logp: Float32Array;
+  let all: Float32Array;
+  try {
+    const enc = device.createCommandEncoder({ label: 'score' });
+    await encodeTargetLogProb(kernels, enc, logits, targetBuf, picked, { rows: R, vocab: V });
+    device.queue.submit([enc.finish()]);
+    logp = new Float32Array(await readBuffer(device, picked, R * 4));
+    all = new Float32Array(await readBuffer(device, logits, R * V * 4));
+  } finally {
+    for (const b of [logits, targetBuf, picked]) pool.release(b);
+  }
+
+  let r = 0;
+  return batch.map((p) => {
+    const tokenLogProbs: number[] = [];
+    let greedy = true;
+    for (const tok of p.continuation) {
+      tokenLogProbs.push(logp[r]!);
+      // torch.argmax picks the first maximum; a tie with an earlier token is not greedy.
+      if (argmax(all, r * V, V) !== tok) greedy = false;
+      r++;
+    }
+    return { logProb: tokenLogProbs.reduce((a, b) => a + b, 0), tokenLogProbs, greedy };
+  });
+}
+
+/** Index of the first maximum of row [offset, offset + n). */
+export function argmax(x: ArrayLike<number>, offset: number, n: number): number {
+  let best = 0;
+  for (let i = 1; i < n; i++) if (x[offset + i]! > x[offset + best]!) best = i;
+  return best;
+}

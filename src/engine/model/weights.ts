@@ -1,0 +1,207 @@
+/**
+ * Loading a Llama-family checkpoint onto the GPU.
+ *
+ * Memory layout of a loaded model (all buffers from the caller's BufferPool, so they are counted):
+ *   matrices (embed_tokens, q/k/v/o, gate/up/down, lm_head): HF [out, in] row-major, as the checkpoint stores
+ *     them — F32 as f32; BF16/F16 kept 16-bit, the raw safetensors bytes uploaded as is (two per u32, even element
+ *     in the low half) and decoded inside matmul_w16 / the embedding gather. Any other dtype is decoded to f32.
+ *   vectors (RMSNorm weights, biases): always f32 (tiny, and the kernels read them as f32).
+ *   invFreq: f32 [headDim/2], ropeInvFreq of the config (HF's fp32 values).
+ * A tied lm_head is the embedding buffer itself, not a copy.
+ */
+import { AlloyError } from '../../io/errors.ts';
+import { expectedTensorShapes, type ModelConfig } from '../../io/config.ts';
+import type { Checkpoint } from '../../io/safetensors/checkpoint.ts';
+import type { GpuContext } from '../gpu/device.ts';
+import type { BufferPool } from '../gpu/buffer-pool.ts';
+import type { KernelRegistry } from '../gpu/kernels.ts';
+import { ropeInvFreq } from '../ops/rope.ts';
+import { ropeScalingHf } from '../reference/forward.ts';
+
+export type WeightDtype = 'f32' | 'bf16' | 'f16';
+
+/** A projection or table in HF layout [rows = out, cols = in]. */
+export interface GpuMatrix {
+  buffer: GPUBuffer;
+  dtype: WeightDtype;
+  rows: number;
+  cols: number;
+}
+
+export interface GpuLinear {
+  weight: GpuMatrix;
+  bias: GPUBuffer | null;
+}
+
+export interface GpuLayer {
+  inputNorm: GPUBuffer;
+  postNorm: GPUBuffer;
+  q: GpuLinear;
+  k: GpuLinear;
+  v: GpuLinear;
+  o: GpuLinear;
+  gate: GpuLinear;
+  up: GpuLinear;
+  down: GpuLinear;
+}
+
+export interface Model {
+  readonly config: ModelConfig;
+  readonly device: GPUDevice;
+  readonly kernels: KernelRegistry;
+  readonly pool: BufferPool;
+  readonly embed: GpuMatrix;
+  readonly layers: readonly GpuLayer[];
+  readonly norm: GPUBuffer;
+  /** embed itself when the embeddings are tied */
+  readonly lmHead: GpuMatrix;
+  readonly invFreq: GPUBuffer;
+  /** bytes of weights on the GPU */
+  readonly weightBytes: number;
+  /** Returns every weight buffer to the pool (pool.trim() then gives the memory back to the driver). */
+  dispose(): void;
+  readonly disposed: boolean;
+}
+
+export interface LoadOptions {
+  /** bytes uploaded so far, of the total */
+  onProgress?: (done: number, total: number) => void;
+}
+
+const MATRIX_DTYPE: Partial<Record<string, WeightDtype>> = { F32: 'f32', BF16: 'bf16', F16: 'f16' };
+
+export async function loadModel(
+  ctx: Pick<GpuContext, 'device' | 'limits'>,
+  kernels: KernelRegistry,
+  pool: BufferPool,
+  checkpoint: Checkpoint,
+  config: ModelConfig,
+  opts: LoadOptions = {},
+): Promise<Model> {
+  const shapes = expectedTensorShapes(config);
+  // Check every name and shape before uploading anything, so a wrong checkpoint fails fast and allocates nothing.
+  let total = 0;
+  for (const [name, shape] of shapes) {
+    if (!checkpoint.tensors.has(name)) {
+      throw new AlloyError(`the checkpoint has no tensor "${name}", which ${config.architecture} with this config.json needs`, {
+        tensor: name,
+      });
+    }
+    const info = checkpoint.info(name);
+    if (info.shape.length !== shape.length || info.shape.some((d, i) => d !== shape[i])) {
+      throw new AlloyError(
+        `tensor "${name}" has shape [${info.shape.join(', ')}] but config.json implies [${shape.join(', ')}]`,
+        { tensor: name },
+      );
+    }
+    total += info.end - info.begin;
+  }
+
+  const buffers: GPUBuffer[] = [];
+  let done = 0;
+  let weightBytes = 0;
+  const track = (b: GPUBuffer, bytes: number) => {
+    buffers.push(b);
+    weightBytes += b.size;
+    done += bytes;
+    opts.onProgress?.(done, total);
+    return b;
+  };
+  const limit = ctx.limits.maxStorageBufferBindingSize;
+  const fits = (name: string, bytes: number) => {
+    if (bytes > limit) {
+      throw new AlloyError(
+        `tensor "${name}" needs ${bytes} bytes in one binding, above this GPU's maxStorageBufferBindingSize (${limit})`,
+        { tensor: name },
+      );
+    }
+  };
+
+  const vector = async (name: string): Promise<GPUBuffer> => {
+    const info = checkpoint.info(name);
+    const data = await checkpoint.readF32(name);
+    return track(pool.upload(data, name), info.end - info.begin);
+  };
+  const matrix = async (name: string): Promise<GpuMatrix> => {
+    const info = checkpoint.info(name);
+    const [rows, cols] = info.shape as [number, number];
+    const dtype = MATRIX_DTYPE[info.dtype];
+    let buffer: GPUBuffer;
+    if (dtype) {
+      // Stored bytes are exactly the GPU layout (f32, or 16-bit pairs per u32): no conversion, no copy.
+      const raw = await checkpoint.readRaw(name);
+      fits(name, raw.byteLength);
+      buffer = pool.upload(raw, name);
+    } else {
+      const data = await checkpoint.readF32(name);
+      fits(name, data.byteLength);
+      buffer = pool.upload(data, name);
+    }
+    track(buffer, info.end - info.begin);
+    return { buffer, dtype: dtype ?? 'f32', rows, cols };
+  };
+  const linear = async (prefix: string, hasBias: boolean): Promise<GpuLinear> => ({
+    weight: await matrix(`${prefix}.weight`),
+    bias: hasBias ? await vector(`${prefix}.bias`) : null,
+  });
+
+  try {
+    const embed = await matrix('model.embed_tokens.weight');
+    const layers: GpuLayer[] = [];
+    for (let i = 0; i < config.numLayers; i++) {
+      const p = `model.layers.${i}`;
+      layers.push({
+        inputNorm: await vector(`${p}.input_layernorm.weight`),
+        postNorm: await vector(`${p}.post_attention_layernorm.weight`),
+        q: await linear(`${p}.self_attn.q_proj`, config.attentionBias),
+        k: await linear(`${p}.self_attn.k_proj`, config.attentionBias),
+        v: await linear(`${p}.self_attn.v_proj`, config.attentionBias),
+        o: await linear(`${p}.self_attn.o_proj`, config.oProjBias),
+        gate: await linear(`${p}.mlp.gate_proj`, config.mlpBias),
+        up: await linear(`${p}.mlp.up_proj`, config.mlpBias),
+        down: await linear(`${p}.mlp.down_proj`, config.mlpBias),
+      });
+    }
+    const norm = await vector('model.norm.weight');
+    const lmHead = config.tieWordEmbeddings ? embed : await matrix('lm_head.weight');
+    const invFreq = ropeInvFreq({
+      hidden_size: config.hiddenSize,
+      num_attention_heads: config.numHeads,
+      head_dim: config.headDim,
+      rope_theta: config.ropeTheta,
+      rope_scaling: ropeScalingHf(config),
+    });
+    const invFreqBuf = pool.upload(invFreq, 'rope.inv_freq');
+    buffers.push(invFreqBuf);
+
+    let disposed = false;
+    return {
+      config,
+      device: ctx.device,
+      kernels,
+      pool,
+      embed,
+      layers,
+      norm,
+      lmHead,
+      invFreq: invFreqBuf,
+      weightBytes,
+      get disposed() {
+        return disposed;
+      },
+      dispose() {
+        if (disposed) return;
+        disposed = true;
+        for (const b of buffers) pool.release(b);
+      },
+    };
+  } catch (e) {
+    for (const b of buffers) pool.release(b);
+    throw e;
+  }
+}
+
+/** Throws if a disposed model is used (its buffers may already hold someone else's data). */
+export function assertLive(model: Model): void {
+  if (model.disposed) throw new AlloyError('the model was disposed; load it again');
+}
