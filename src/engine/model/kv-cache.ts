@@ -66,23 +66,32 @@ export class KvCache {
       throw new AlloyError(`the KV cache holds ${this.capacity} tokens; ${past} used, ${T} more do not fit`);
     }
     const positions = new Uint32Array(B * T);
+    const before = [...this.positions];
     for (let b = 0; b < B; b++) {
       for (let t = 0; t < T; t++) positions[b * T + t] = this.positions[b]! + Math.min(t, Math.max(real[b]! - 1, 0));
       this.mask.fill(1, b * this.capacity + past, b * this.capacity + past + real[b]!);
       this.positions[b] = this.positions[b]! + real[b]!;
     }
-    if (Math.max(...this.positions) > this.model.config.maxPositionEmbeddings) {
-      throw new AlloyError(`sequence longer than max_position_embeddings (${this.model.config.maxPositionEmbeddings})`);
+    let logits: GPUBuffer;
+    try {
+      if (Math.max(...this.positions) > this.model.config.maxPositionEmbeddings) {
+        throw new AlloyError(`sequence longer than max_position_embeddings (${this.model.config.maxPositionEmbeddings})`);
+      }
+      logits = await runForward(this.model, {
+        batch: B,
+        T,
+        ids,
+        positions,
+        mask: this.mask,
+        kv: { k: this.k, v: this.v, capacity: this.capacity, past },
+        logitRows,
+      });
+    } catch (e) {
+      // Leave the cache as it was (e.g. after a bad token id), so the caller can carry on with valid input.
+      for (let b = 0; b < B; b++) this.mask.fill(0, b * this.capacity + past, (b + 1) * this.capacity);
+      this.positions.splice(0, B, ...before);
+      throw e;
     }
-    const logits = await runForward(this.model, {
-      batch: B,
-      T,
-      ids,
-      positions,
-      mask: this.mask,
-      kv: { k: this.k, v: this.v, capacity: this.capacity, past },
-      logitRows,
-    });
     this.used += T;
     return readLogits(this.model, logits, logitRows.length);
   }

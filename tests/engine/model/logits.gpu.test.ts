@@ -70,6 +70,8 @@ describe('batching and the KV cache', () => {
     const { cache, logits } = await prefill(f.model, [SEQ.slice(0, k)], { capacity: SEQ.length });
     try {
       let err = maxAbsDiff(logits[0]!, full!.subarray((k - 1) * V, k * V));
+      // A bad id is refused before anything runs and leaves the cache usable.
+      await expect(step(cache, [V])).rejects.toThrow(/outside the model's vocabulary/);
       for (let t = k; t < SEQ.length; t++) {
         const [row] = await step(cache, [SEQ[t]!]);
         err = Math.max(err, maxAbsDiff(row!, full!.subarray(t * V, (t + 1) * V)));
