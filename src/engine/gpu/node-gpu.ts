@@ -2,8 +2,12 @@
  * WebGPU in Node through Dawn (the `webgpu` package). Only the CLI, benches and tests import this module.
  * On a machine without a GPU, Dawn needs a Vulkan driver: SwiftShader's, which Debian's chromium ships.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { create, globals } from 'webgpu';
 import { AlloyError } from '../../io/errors.ts';
+import { acquireDevice } from './device.ts';
 
 export const SWIFTSHADER_ICD = '/usr/lib/chromium/vk_swiftshader_icd.json';
 
@@ -17,7 +21,9 @@ export async function nodeGpu(): Promise<GPU> {
   if (!process.env.VK_ICD_FILENAMES && existsSync(SWIFTSHADER_ICD) && !process.env.ALLOY_NO_SWIFTSHADER) {
     process.env.VK_ICD_FILENAMES = SWIFTSHADER_ICD;
   }
-  const { create, globals } = await import('webgpu');
+  // SwiftShader's WSI code complains on stderr at every device when this is unset (common in CI and
+  // containers); a private 0700 directory satisfies it.
+  if (!process.env.XDG_RUNTIME_DIR) process.env.XDG_RUNTIME_DIR = mkdtempSync(join(tmpdir(), 'alloy-xdg-'));
   // The engine uses GPUBufferUsage and friends as globals, as in a browser.
   Object.assign(globalThis, globals);
   instance = create([]) as GPU;
@@ -37,7 +43,6 @@ export function missingAdapterHelp(): string {
 }
 
 export async function acquireNodeDevice() {
-  const { acquireDevice } = await import('./device.ts');
   const gpu = await nodeGpu();
   try {
     return await acquireDevice({ gpu });

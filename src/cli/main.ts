@@ -1,0 +1,196 @@
+/**
+ * The `alloy` command: the studio's engine and I/O headless in Node, on Dawn's WebGPU.
+ *   alloy info     --model DIR
+ *   alloy logits   --model DIR --ids 1,2,3 [--adapter DIR] --out FILE.json
+ *   alloy generate --model DIR --prompt TEXT [--max-tokens N] [--temperature T] [--top-k K] [--top-p P] [--seed S] [--chat] [--adapter DIR]
+ * Errors are one line on stderr and a non-zero exit.
+ */
+import { parseArgs } from 'node:util';
+import { writeFileSync } from 'node:fs';
+import { AlloyError } from '../io/errors.ts';
+import { readJson, type ModelFiles } from '../io/model-files.ts';
+import { parseModelConfig, parameterCount, type ModelConfig } from '../io/config.ts';
+import { openCheckpoint, type Checkpoint } from '../io/safetensors/checkpoint.ts';
+import { readPeftAdapter } from '../io/peft.ts';
+import { loadTokenizer } from '../io/tokenizer.ts';
+import { dirModelFiles } from '../io/node/dir-model-files.ts';
+import { formatBytes } from '../io/progress.ts';
+import { withAdapter } from '../engine/lora/fold.ts';
+import { acquireNodeDevice } from '../engine/gpu/node-gpu.ts';
+import { BufferPool } from '../engine/gpu/buffer-pool.ts';
+import { KernelRegistry } from '../engine/gpu/kernels.ts';
+import { forward, generate, loadModel } from '../engine/model/index.ts';
+
+const USAGE = `usage:
+  alloy info     --model DIR
+  alloy logits   --model DIR --ids 1,2,3 [--adapter DIR] --out FILE.json
+  alloy generate --model DIR --prompt TEXT [--max-tokens N] [--temperature T] [--top-k K] [--top-p P] [--seed S] [--chat] [--adapter DIR]`;
+
+const OPTIONS = {
+  model: { type: 'string' },
+  adapter: { type: 'string' },
+  ids: { type: 'string' },
+  out: { type: 'string' },
+  prompt: { type: 'string' },
+  'max-tokens': { type: 'string' },
+  temperature: { type: 'string' },
+  'top-k': { type: 'string' },
+  'top-p': { type: 'string' },
+  seed: { type: 'string' },
+  chat: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+export interface Io {
+  out: (s: string) => void;
+  err: (s: string) => void;
+}
+
+const stdio: Io = { out: (s) => process.stdout.write(s), err: (s) => process.stderr.write(s) };
+
+export async function main(argv: string[], io: Io = stdio): Promise<number> {
+  try {
+    const { positionals, values } = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
+    const command = positionals[0];
+    if (values.help || !command) {
+      io.out(USAGE + '\n');
+      return values.help ? 0 : 2;
+    }
+    switch (command) {
+      case 'info':
+        return await info(values, io);
+      case 'logits':
+        return await logits(values, io);
+      case 'generate':
+        return await generateCmd(values, io);
+      default:
+        throw new AlloyError(`unknown command "${command}"\n${USAGE}`);
+    }
+  } catch (e) {
+    io.err(`alloy: ${e instanceof Error ? e.message : String(e)}\n`);
+    return 1;
+  }
+}
+
+type Values = { [K in keyof typeof OPTIONS]?: (typeof OPTIONS)[K]['type'] extends 'boolean' ? boolean : string };
+
+function required(v: Values, name: keyof Values): string {
+  const x = v[name];
+  if (typeof x !== 'string' || x === '') throw new AlloyError(`--${name} is required`);
+  return x;
+}
+
+function number(v: Values, name: keyof Values, fallback: number): number {
+  const x = v[name];
+  if (x === undefined) return fallback;
+  const n = Number(x);
+  if (typeof x !== 'string' || !Number.isFinite(n)) throw new AlloyError(`--${name} must be a number, got "${String(x)}"`);
+  return n;
+}
+
+interface Opened {
+  files: ModelFiles;
+  config: ModelConfig;
+  checkpoint: Checkpoint;
+}
+
+async function openModel(v: Values): Promise<Opened> {
+  const files = dirModelFiles(required(v, 'model'));
+  const config = parseModelConfig(await readJson(files, 'config.json'));
+  let checkpoint = await openCheckpoint(files);
+  if (v.adapter) checkpoint = withAdapter(checkpoint, await readPeftAdapter(dirModelFiles(v.adapter)));
+  return { files, config, checkpoint };
+}
+
+async function onGpu<T>(m: Opened, run: (model: Awaited<ReturnType<typeof loadModel>>) => Promise<T>): Promise<T> {
+  const ctx = await acquireNodeDevice();
+  const pool = new BufferPool(ctx.device);
+  const model = await loadModel(ctx, new KernelRegistry(ctx.device), pool, m.checkpoint, m.config);
+  try {
+    return await run(model);
+  } finally {
+    model.dispose();
+    pool.destroyAll();
+  }
+}
+
+async function info(v: Values, io: Io): Promise<number> {
+  const { config, checkpoint } = await openModel(v);
+  const dtypes = new Map<string, number>();
+  let stored = 0;
+  for (const name of checkpoint.names()) {
+    const t = checkpoint.info(name);
+    dtypes.set(t.dtype, (dtypes.get(t.dtype) ?? 0) + 1);
+    stored += t.end - t.begin;
+  }
+  const params = parameterCount(config);
+  const lines = [
+    `architecture   ${config.architecture} (${config.family})`,
+    `parameters     ${params.toLocaleString('en-US')}`,
+    `layers         ${config.numLayers}, hidden ${config.hiddenSize}, MLP ${config.intermediateSize}`,
+    `heads          ${config.numHeads} query / ${config.numKvHeads} key-value, head_dim ${config.headDim}`,
+    `vocabulary     ${config.vocabSize}${config.tieWordEmbeddings ? ' (tied lm_head)' : ''}`,
+    `dtype          ${[...dtypes].map(([d, n]) => `${d} × ${n}`).join(', ')}`,
+    // Frozen 16-bit weights stay 16-bit on the GPU, so the stored size is what inference needs for weights.
+    `memory         ${formatBytes(stored)} of weights on the GPU (${formatBytes(params * 4)} if all f32)`,
+  ];
+  io.out(lines.join('\n') + '\n');
+  return 0;
+}
+
+function parseIds(text: string, vocab: number): number[] {
+  const ids = text.split(',').map((s) => s.trim());
+  return ids.map((s, i) => {
+    const n = Number(s);
+    if (s === '' || !Number.isInteger(n) || n < 0 || n >= vocab) {
+      throw new AlloyError(`--ids: entry ${i + 1} ("${s}") is not a token id in [0, ${vocab})`, { field: 'ids' });
+    }
+    return n;
+  });
+}
+
+async function logits(v: Values, io: Io): Promise<number> {
+  const m = await openModel(v);
+  const ids = parseIds(required(v, 'ids'), m.config.vocabSize);
+  const out = required(v, 'out');
+  const rows = await onGpu(m, async (model) => (await forward(model, [ids]))[0]!);
+  const V = m.config.vocabSize;
+  const table: number[][] = [];
+  for (let t = 0; t < ids.length; t++) table.push(Array.from(rows.subarray(t * V, (t + 1) * V)));
+  writeFileSync(out, JSON.stringify({ logits: table }));
+  io.err(`wrote ${ids.length}×${V} logits to ${out}\n`);
+  return 0;
+}
+
+async function generateCmd(v: Values, io: Io): Promise<number> {
+  const m = await openModel(v);
+  const tokenizer = await loadTokenizer(m.files);
+  const prompt = required(v, 'prompt');
+  const text = v.chat ? tokenizer.applyChatTemplate([{ role: 'user', content: prompt }], { addGenerationPrompt: true }) : prompt;
+  // A chat template writes its own special tokens; plain prompts get the tokenizer's (e.g. BOS).
+  const ids = tokenizer.encode(text, { addSpecialTokens: !v.chat });
+  const t0 = performance.now();
+  let printed = '';
+  const sofar: number[] = [];
+  const result = await onGpu(m, (model) =>
+    generate(model, ids, {
+      maxTokens: number(v, 'max-tokens', 64),
+      temperature: number(v, 'temperature', 0),
+      topK: number(v, 'top-k', 0),
+      topP: number(v, 'top-p', 1),
+      seed: number(v, 'seed', 0),
+      eosTokenIds: tokenizer.eosTokenIds,
+      onToken: (token) => {
+        sofar.push(token);
+        // Decode the whole continuation each time so multi-byte characters split across tokens print whole.
+        const text = tokenizer.decode(sofar, { skipSpecialTokens: true });
+        if (text.startsWith(printed)) io.out(text.slice(printed.length));
+        printed = text;
+      },
+    }),
+  );
+  const secs = (performance.now() - t0) / 1000;
+  io.out('\n');
+  io.err(`${result.tokens.length} tokens in ${secs.toFixed(2)} s (${(result.tokens.length / secs).toFixed(1)} tokens/s), stopped: ${result.finishReason}\n`);
+  return 0;
+}
