@@ -5,7 +5,7 @@
 import type { SerializedError } from '../io/errors.ts';
 import type { Progress } from '../io/progress.ts';
 import type { ModelSource } from '../io/sources.ts';
-import type { CachedModelSummary } from '../io/cache/weight-cache.ts';
+import type { CachedModelSummary, PartialSummary } from '../io/cache/weight-cache.ts';
 
 export type Result<T> = { ok: true; value: T } | { ok: false; error: SerializedError };
 
@@ -81,6 +81,13 @@ export interface StudioApi {
   /** Aborts a running cacheModel job; the job then resolves with a CancelledError. Unknown ids are ignored. */
   cancel(jobId: string): Promise<void>;
   deleteModel(id: string): Promise<Result<void>>;
+  /**
+   * Downloads that stopped before completing (cancelled, cut off, tab closed) and are not running anywhere now,
+   * newest first. Resuming one is cacheModel with its rebuilt source (io/cache/resume.ts).
+   */
+  listPartials(): Promise<Result<PartialSummary[]>>;
+  /** Deletes an interrupted download's chunks and record; fails if that download is running (any tab). */
+  discardPartial(id: string): Promise<Result<void>>;
   inspectModel(id: string): Promise<Result<ModelInspection>>;
   tokenize(id: string, text: string): Promise<Result<TokenizeResult>>;
 }

@@ -6,7 +6,7 @@ import { serializeError, AlloyError } from '../io/errors.ts';
 import type { Progress } from '../io/progress.ts';
 import type { ModelSource } from '../io/sources.ts';
 import { WeightCache } from '../io/cache/weight-cache.ts';
-import { cacheModel } from '../io/cache/ingest.ts';
+import { cacheModel, discardInterrupted, interruptedDownloads } from '../io/cache/ingest.ts';
 import { readJson } from '../io/model-files.ts';
 import { parseModelConfig, parameterCount } from '../io/config.ts';
 import { openCheckpoint } from '../io/safetensors/checkpoint.ts';
@@ -140,6 +140,10 @@ const api: StudioApi = {
       tokenizers.delete(id);
       await (await cache()).delete(id);
     }),
+
+  listPartials: () => guard(async () => interruptedDownloads(await cache())),
+
+  discardPartial: (id: string) => guard(async () => discardInterrupted(await cache(), id)),
 
   inspectModel: (id: string) =>
     guard(async (): Promise<ModelInspection> => {

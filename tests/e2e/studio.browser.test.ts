@@ -22,6 +22,8 @@ const uncaught: string[] = []; // uncaught page/worker exceptions: fatal
 
 const cached = () => page.getByTestId('cached-model');
 const byLabel = (text: string) => cached().filter({ hasText: text });
+const interrupted = (text: string) => page.getByTestId('interrupted-download').filter({ hasText: text });
+const activeTestId = () => page.evaluate(() => document.activeElement?.getAttribute('data-testid') ?? null);
 
 /** Loads a repo through the Hub form, pointing the Advanced base URL at `base`. */
 async function loadFromHub(base: string, repo: string): Promise<void> {
@@ -166,15 +168,16 @@ describe('Alloy studio in Chromium', () => {
     await expect(cached().count()).resolves.toBe(2);
   });
 
-  it('cancels a download half-way (Escape) and caches nothing', async () => {
+  it('cancels a download half-way (Escape), caches nothing and lists it as interrupted', async () => {
     await loadFromHub(slowHub.url, 'alloy-fixtures/tiny-llama-untied');
     await page.getByTestId('job-progress').waitFor({ timeout: WAIT });
-    // Wait until real bytes of the weights are flowing, then cancel mid-file.
+    // Wait until a few 64 KiB chunks of the weights are stored (chunks are the unit a resume keeps), then cancel
+    // mid-file.
     await page.waitForFunction(
       () => {
         const bar = document.querySelector('[data-testid="progress-bar"]');
         const v = Number(bar?.getAttribute('aria-valuenow') ?? 0);
-        return v >= 10 && v <= 80;
+        return v >= 40 && v <= 80;
       },
       undefined,
       { timeout: WAIT, polling: 50 },
@@ -184,11 +187,71 @@ describe('Alloy studio in Chromium', () => {
     await page.getByTestId('notice').filter({ hasText: 'Cancelled' }).waitFor({ timeout: WAIT });
     await expect(page.getByTestId('job-progress').count()).resolves.toBe(0);
     await expect(byLabel('tiny-llama-untied').count()).resolves.toBe(0);
+    // The bytes already stored are not hidden: the download is listed as interrupted, with how far it got.
+    const row = interrupted('alloy-fixtures/tiny-llama-untied@main');
+    await row.waitFor({ timeout: WAIT });
+    const bytes = await row.getByTestId('interrupted-bytes').innerText();
+    expect(bytes).toMatch(/^\d+(\.\d+)? KB \/ \d+(\.\d+)? KB$/);
+    const done = Number(await row.getByTestId('interrupted-bar').getAttribute('aria-valuenow'));
+    expect(done).toBeGreaterThanOrEqual(20); // the small files and at least two chunks of the weights
+    expect(done).toBeLessThan(100);
     await screenshot(page, 'studio-09-cancelled');
+    await screenshot(page, 'studio-12-interrupted');
     await page.reload();
     await byLabel('alloy-fixtures/tiny-qwen2@main').waitFor({ timeout: WAIT });
     await expect(byLabel('tiny-llama-untied').count()).resolves.toBe(0);
     await expect(cached().count()).resolves.toBe(2);
+    await expect(row.getByTestId('interrupted-bytes').innerText()).resolves.toBe(bytes); // kept across sessions
+  });
+
+  it('resumes the interrupted download from the keyboard, by HTTP Range, into Cached models', async () => {
+    slowHub.requests.length = 0;
+    slowHub.faults.delayMsPerPiece = 0;
+    const row = interrupted('alloy-fixtures/tiny-llama-untied@main');
+    await row.getByTestId('resume').focus();
+    await page.keyboard.press('Enter');
+    await byLabel('alloy-fixtures/tiny-llama-untied@main').waitFor({ timeout: WAIT });
+    await expect(page.getByTestId('interrupted').count()).resolves.toBe(0);
+    const weights = slowHub.requests.filter((r) => r.method === 'GET' && r.path.endsWith('/model.safetensors'));
+    expect(weights.length).toBeGreaterThan(0);
+    // Only the missing part was asked for, from a chunk boundary past the start.
+    expect(weights.every((r) => r.status === 206 && /^bytes=\d+-$/.test(r.range ?? ''))).toBe(true);
+    const from = Number(/^bytes=(\d+)-$/.exec(weights[0]!.range!)![1]);
+    expect(from).toBeGreaterThan(0);
+    expect(from % 65_536).toBe(0);
+    await page.getByTestId('inspector').getByTestId('fact-layers').waitFor({ timeout: WAIT }); // the bytes are whole
+    await expect(cached().count()).resolves.toBe(3);
+  });
+
+  it('lists a download cut off by the network; Discard (two steps, keyboard) removes it, also after a reload', async () => {
+    // Every attempt (the first and two reconnections) is cut off inside the weights.
+    slowHub.faults.cutAfterBytes = { bytes: 40_000, path: 'model.safetensors', times: 3 };
+    await loadFromHub(slowHub.url, 'alloy-fixtures/tiny-llama-bf16');
+    const box = page.getByTestId('error-box');
+    await box.waitFor({ timeout: WAIT });
+    await expect(box.getByTestId('error-message').innerText()).resolves.toMatch(/model\.safetensors was cut off/);
+    const row = interrupted('alloy-fixtures/tiny-llama-bf16@main');
+    await row.waitFor({ timeout: WAIT });
+    await box.getByTestId('error-dismiss').click();
+
+    // "Keep" backs out and returns focus to Discard.
+    await row.getByTestId('discard').focus();
+    await page.keyboard.press('Enter');
+    await expect(activeTestId()).resolves.toBe('confirm-discard');
+    await page.keyboard.press('Tab');
+    await expect(activeTestId()).resolves.toBe('cancel-discard');
+    await page.keyboard.press('Enter');
+    await expect(activeTestId()).resolves.toBe('discard');
+    await expect(row.count()).resolves.toBe(1);
+
+    await page.keyboard.press('Enter');
+    await page.keyboard.press('Enter'); // "Really discard" has the focus
+    await page.getByTestId('notice').filter({ hasText: 'Discarded' }).waitFor({ timeout: WAIT });
+    await expect(page.getByTestId('interrupted').count()).resolves.toBe(0);
+    await page.reload();
+    await byLabel('alloy-fixtures/tiny-llama-untied@main').waitFor({ timeout: WAIT });
+    await expect(page.getByTestId('interrupted').count()).resolves.toBe(0);
+    await expect(cached().count()).resolves.toBe(3);
   });
 
   it('loads a local folder (picked with the folder input) without any server', async () => {
@@ -226,7 +289,8 @@ describe('Alloy studio in Chromium', () => {
   });
 
   it('deletes models (with confirmation) and they stay gone after a reload', async () => {
-    for (const label of ['alloy-fixtures/tiny-llama@main', 'alloy-fixtures/tiny-qwen2@main', 'folder main', 'folder dropped files']) {
+    const labels = ['alloy-fixtures/tiny-llama@main', 'alloy-fixtures/tiny-qwen2@main', 'alloy-fixtures/tiny-llama-untied@main'];
+    for (const label of [...labels, 'folder main', 'folder dropped files']) {
       const row = byLabel(label);
       await row.getByTestId('delete').click();
       await row.getByTestId('confirm-delete').click();

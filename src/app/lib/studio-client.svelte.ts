@@ -93,6 +93,12 @@ export class StudioClient {
   deleteModel(id: string) {
     return this.#call((api) => api.deleteModel(id));
   }
+  listPartials() {
+    return this.#call((api) => api.listPartials());
+  }
+  discardPartial(id: string) {
+    return this.#call((api) => api.discardPartial(id));
+  }
   inspectModel(id: string) {
     return this.#call((api) => api.inspectModel(id));
   }

@@ -1,18 +1,25 @@
 // Turns a ModelSource into a complete cache entry: list → check quota → stream every file into chunks (resuming
 // a partial download where it stopped) → verify → commit the manifest. One progress bar covers all bytes.
-import { CancelledError, QuotaError, isCancelled, throwIfAborted } from '../errors.ts';
+import { AlloyError, CancelledError, QuotaError, isCancelled, throwIfAborted } from '../errors.ts';
 import { folderPlan } from '../folder.ts';
 import { InterruptedError, downloadChunked, hubOpener, type Opener } from '../hub/download.ts';
 import { listHubRepo } from '../hub/listing.ts';
 import type { FileEntry } from '../model-files.ts';
 import { ProgressMeter, formatBytes, type ProgressFn } from '../progress.ts';
 import { entryId, hubBase, hubKey, hubRevision, sourceLabel, type ModelSource } from '../sources.ts';
-import { DEFAULT_CHUNK_BYTES, isQuotaExceeded, type CachedModelSummary, type PartialRecord, type WeightCache } from './weight-cache.ts';
+import {
+  DEFAULT_CHUNK_BYTES,
+  isQuotaExceeded,
+  type CachedModelSummary,
+  type PartialRecord,
+  type PartialSummary,
+  type WeightCache,
+} from './weight-cache.ts';
 
 export interface CacheModelOptions {
   onProgress?: ProgressFn;
   signal?: AbortSignal;
-  /** chunk size in bytes (default 16 MiB); a resumed download keeps the size it started with */
+  /** chunk size in bytes (default: chunkBytesFor the files); a resumed download keeps the size it started with */
   chunkBytes?: number;
   /** reconnections per file after a dropped connection within this call (default 2) */
   retries?: number;
@@ -74,11 +81,58 @@ function quotaMessage(label: string, needed: number, available: number | null): 
   );
 }
 
+const MIN_CHUNK_BYTES = 64 * 1024;
+/** the largest file is split into at least this many chunks (unless that would make chunks under the minimum) */
+const CHUNKS_PER_LARGEST_FILE = 64;
+
+/**
+ * The chunk size for a new download: the smallest power of two that splits the largest file into at most 64
+ * chunks, between 64 KiB and DEFAULT_CHUNK_BYTES. A cancelled or cut-off download keeps only whole chunks, so a
+ * fixed 16 MiB would make any model under 16 MiB per file restart from zero; big models still get 16 MiB chunks
+ * (few IndexedDB records, each far below Chromium's value-size limit).
+ */
+export function chunkBytesFor(files: readonly FileEntry[]): number {
+  const largest = files.reduce((n, f) => Math.max(n, f.size), 0);
+  let size = MIN_CHUNK_BYTES;
+  while (size < DEFAULT_CHUNK_BYTES && size * CHUNKS_PER_LARGEST_FILE < largest) size *= 2;
+  return size;
+}
+
+const lockName = (id: string) => `alloy-weight-cache:${id}`;
+const webLocks = (): LockManager | undefined => (globalThis.navigator as Navigator | undefined)?.locks;
+
 /** Serializes work on one entry across tabs and workers (two tabs caching the same model would interleave chunks). */
 async function withEntryLock<T>(id: string, fn: () => Promise<T>): Promise<T> {
-  const locks = (globalThis.navigator as Navigator | undefined)?.locks;
+  const locks = webLocks();
   if (!locks?.request) return fn();
-  return locks.request(`alloy-weight-cache:${id}`, fn) as Promise<T>;
+  return locks.request(lockName(id), fn) as Promise<T>;
+}
+
+/**
+ * Partial downloads nobody is working on now. A partial whose entry lock is held (a download running in this or
+ * another tab) is in progress, not interrupted, so it is left out.
+ */
+export async function interruptedDownloads(cache: WeightCache): Promise<PartialSummary[]> {
+  const all = await cache.listPartials();
+  const locks = webLocks();
+  if (!locks?.query || all.length === 0) return all;
+  const held = new Set(((await locks.query()).held ?? []).map((l) => l.name));
+  return all.filter((p) => !held.has(lockName(p.id)));
+}
+
+/**
+ * Discards an interrupted download (its chunks and record). Refuses while a download of the same entry runs,
+ * in any tab: deleting chunks under a running download would leave it committing a damaged entry.
+ */
+export async function discardInterrupted(cache: WeightCache, id: string): Promise<void> {
+  const locks = webLocks();
+  if (!locks?.request) return cache.discardPartial(id);
+  await locks.request(lockName(id), { ifAvailable: true }, async (lock) => {
+    if (!lock) {
+      throw new AlloyError('This download is running right now (in this or another tab): cancel it there before discarding it.');
+    }
+    await cache.discardPartial(id);
+  });
 }
 
 /**
@@ -111,7 +165,7 @@ export async function cacheModel(
       await cache.discardPartial(id);
       partial = null;
     }
-    const chunkBytes = partial?.chunkBytes ?? opts.chunkBytes ?? DEFAULT_CHUNK_BYTES;
+    const chunkBytes = partial?.chunkBytes ?? opts.chunkBytes ?? chunkBytesFor(summary.files);
     const done = partial ? Object.values(partial.progress).reduce((n, f) => n + f.committed, 0) : 0;
 
     const needed = summary.totalBytes - done;

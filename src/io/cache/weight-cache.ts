@@ -29,6 +29,27 @@ export interface CachedModelSummary {
   createdAt: number;
 }
 
+/**
+ * A download that stopped before its manifest was written (cancelled, cut off, tab closed): what the UI shows so
+ * the user can resume it or give its storage back. Plain data (no hash states), so it crosses comlink cheaply.
+ */
+export interface PartialSummary {
+  id: string;
+  label: string;
+  source: 'hub' | 'folder';
+  /** hub only: absent = huggingface.co (as in CachedModelSummary); with repo + revision it rebuilds the source */
+  baseUrl?: string;
+  repo: string;
+  revision: string;
+  commit?: string;
+  fileCount: number;
+  /** bytes stored in chunks, i.e. what a resume will not fetch again */
+  committedBytes: number;
+  totalBytes: number;
+  startedAt: number;
+  updatedAt: number;
+}
+
 interface ManifestRecord extends CachedModelSummary {
   chunkBytes: number;
 }
@@ -73,6 +94,24 @@ function entryRange(id: string): IDBKeyRange {
 
 function fileRange(id: string, path: string): IDBKeyRange {
   return IDBKeyRange.bound([id, path, 0], [id, path, Infinity]);
+}
+
+function toPartialSummary(p: PartialRecord): PartialSummary {
+  const { summary: s } = p;
+  return {
+    id: p.id,
+    label: s.label,
+    source: s.source,
+    ...(s.baseUrl === undefined ? {} : { baseUrl: s.baseUrl }),
+    repo: s.repo,
+    revision: s.revision,
+    ...(s.commit === undefined ? {} : { commit: s.commit }),
+    fileCount: s.files.length,
+    committedBytes: Object.values(p.progress).reduce((n, f) => n + f.committed, 0),
+    totalBytes: s.totalBytes,
+    startedAt: p.startedAt,
+    updatedAt: p.updatedAt,
+  };
 }
 
 function toSummary(m: ManifestRecord): CachedModelSummary {
@@ -195,6 +234,11 @@ export class WeightCache {
   /** Downloads in progress or interrupted (not visible in list()); the UI may offer to resume or discard them. */
   async partials(): Promise<PartialRecord[]> {
     return this.db.getAll('partials');
+  }
+
+  /** partials() for display: newest first, without per-file progress or hash states. */
+  async listPartials(): Promise<PartialSummary[]> {
+    return (await this.partials()).map(toPartialSummary).sort((a, b) => b.updatedAt - a.updatedAt);
   }
 
   async getPartial(id: string): Promise<PartialRecord | null> {

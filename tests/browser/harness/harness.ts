@@ -1,8 +1,8 @@
 // Test harness page: exposes the weight cache and ingest on `window.alloyHarness` so Playwright can drive them on
 // real IndexedDB in Chromium, and renders progress + the model list for screenshots.
 import { createSHA256 } from 'hash-wasm';
-import { cacheModel } from '../../../src/io/cache/ingest.ts';
-import { WeightCache, type CachedModelSummary } from '../../../src/io/cache/weight-cache.ts';
+import { cacheModel, discardInterrupted, interruptedDownloads } from '../../../src/io/cache/ingest.ts';
+import { WeightCache, type CachedModelSummary, type PartialSummary } from '../../../src/io/cache/weight-cache.ts';
 import { serializeError, type SerializedError } from '../../../src/io/errors.ts';
 import { folderModelFiles } from '../../../src/io/folder.ts';
 import { formatBytes, formatEta, type Progress } from '../../../src/io/progress.ts';
@@ -124,6 +124,31 @@ const api = {
   async delete(id: string): Promise<void> {
     await (await theCache()).delete(id);
     await renderList();
+  },
+
+  /** What the Models panel lists under "Interrupted downloads". */
+  async partialSummaries(): Promise<PartialSummary[]> {
+    return (await theCache()).listPartials();
+  },
+
+  async discardPartial(id: string): Promise<void> {
+    await (await theCache()).discardPartial(id);
+    await renderList();
+  },
+
+  /** listPartials() less the downloads running now (what the studio worker's listPartials answers) */
+  async interrupted(): Promise<string[]> {
+    return (await interruptedDownloads(await theCache())).map((p) => p.id);
+  },
+
+  /** The studio worker's discard: refuses while that download runs. Resolves with the error message, or null. */
+  async discardInterrupted(id: string): Promise<string | null> {
+    try {
+      await discardInterrupted(await theCache(), id);
+      return null;
+    } catch (e) {
+      return (e as Error).message;
+    }
   },
 
   /** sha256 of every file of an entry, read back through ByteSource in `piece`-byte reads (spanning chunks). */

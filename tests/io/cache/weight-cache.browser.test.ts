@@ -189,6 +189,68 @@ describe('weight cache in Chromium IndexedDB', () => {
     expect(await readBack(resumed.summary.id)).toEqual(expectedShas('o/single', resumed.summary.files.map((f) => f.path)));
   });
 
+  it('lists an interrupted download for the UI; discardPartial removes its chunks and record, never a complete entry', async () => {
+    const kept = await cache(hubSrc('o/sharded'));
+    if (!kept.ok) throw new Error(kept.error.message);
+    const keptChunks = (await stats()).chunks;
+    hub.faults.cutAfterBytes = { bytes: 200_000, path: 'model.safetensors' };
+    expect((await cache(hubSrc('o/single'), { retries: 0 })).ok).toBe(false);
+
+    const [p, ...rest] = await page.evaluate(() => window.alloyHarness.partialSummaries());
+    expect(rest).toEqual([]);
+    const listed = ['config.json', 'generation_config.json', 'tokenizer.json', 'tokenizer_config.json', 'model.safetensors'];
+    const total = listed.reduce((n, f) => n + toBytes(repos['o/single']!.files[f]!).byteLength, 0);
+    expect(p).toMatchObject({
+      id: `${hub.url}|o/single@main`,
+      label: expect.stringContaining('o/single@main'),
+      source: 'hub',
+      baseUrl: hub.url,
+      repo: 'o/single',
+      revision: 'main',
+      fileCount: 5,
+      totalBytes: total,
+    });
+    // the small files plus the whole chunks of the weights stored before the cut
+    const small = total - toBytes(repos['o/single']!.files['model.safetensors']!).byteLength;
+    expect(p!.committedBytes).toBe(small + Math.floor(200_000 / CHUNK) * CHUNK);
+    expect(p!.updatedAt).toBeGreaterThanOrEqual(p!.startedAt);
+    expect((await stats()).chunks).toBeGreaterThan(keptChunks);
+
+    await page.evaluate((id) => window.alloyHarness.discardPartial(id), p!.id);
+    expect(await stats()).toMatchObject({ manifests: 1, partials: [], chunks: keptChunks });
+    expect(await page.evaluate(() => window.alloyHarness.partialSummaries())).toEqual([]);
+    // a discard of a complete entry's id is a no-op for its chunks
+    await page.evaluate((id) => window.alloyHarness.discardPartial(id), kept.summary.id);
+    expect(await stats()).toMatchObject({ manifests: 1, chunks: keptChunks });
+    expect(await readBack(kept.summary.id)).toEqual(expectedShas('o/sharded', kept.summary.files.map((f) => f.path)));
+  });
+
+  it('a running download is not listed as interrupted and cannot be discarded until it stops', async () => {
+    hub.faults.delayMsPerPiece = 30;
+    const id = `${hub.url}|o/single@main`;
+    const seen = await page.evaluate(
+      async ([s, chunkBytes, entry]) => {
+        const h = window.alloyHarness;
+        const run = h.cache(s, { chunkBytes });
+        await new Promise((r) => setTimeout(r, 250)); // the partial exists, the entry lock is held
+        const during = { listed: await h.interrupted(), refused: await h.discardInterrupted(entry) };
+        const done = await run;
+        return { during, ok: done.ok, after: await h.interrupted() };
+      },
+      [hubSrc('o/single'), CHUNK, id] as const,
+    );
+    expect((await stats()).manifests).toBe(1);
+    expect(seen).toEqual({ during: { listed: [], refused: expect.stringMatching(/running right now.*cancel it/) }, ok: true, after: [] });
+
+    hub.faults.cutAfterBytes = { bytes: 100_000, path: 'model.safetensors' };
+    expect((await cache(hubSrc('o/sharded'), { retries: 0 })).ok).toBe(true); // no model.safetensors: no cut
+    await page.evaluate((i) => window.alloyHarness.delete(i), id);
+    expect((await cache(hubSrc('o/single'), { retries: 0 })).ok).toBe(false);
+    expect(await page.evaluate(() => window.alloyHarness.interrupted())).toEqual([id]);
+    expect(await page.evaluate((i) => window.alloyHarness.discardInterrupted(i), id)).toBeNull();
+    expect(await stats()).toMatchObject({ partials: [], manifests: 1 });
+  });
+
   it('refuses before downloading when the quota is too small', async () => {
     const r = await cache(hubSrc('o/single'), { fakeEstimate: { usage: 900_000, quota: 1_000_000 } });
     expect(r).toMatchObject({
