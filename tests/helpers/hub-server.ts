@@ -15,7 +15,7 @@ export interface HubRepo {
   /** 'auto' (default): an API listing with LFS sha256 for *.safetensors; 'none': the API answers 404 */
   listing?: 'auto' | 'none';
   /** requests without `Authorization: Bearer <server token>` get 401 */
-  gated?: boolean;
+  gated?: boolean | 'files';
 }
 
 export interface HubFaults {
@@ -152,7 +152,9 @@ export async function startHubServer(opts: { root?: string; repos?: Record<strin
     }
     if (req.method !== 'GET' && req.method !== 'HEAD') return send(405);
     const found = find(pathname);
-    if (found?.repo?.gated && req.headers.authorization !== `Bearer ${opts.token}`) {
+    // gated: 'files' is the real hub's behaviour (the API listing is public, the files need the token).
+    const gated = found?.repo?.gated === true || (found?.repo?.gated === 'files' && found.path !== 'listing');
+    if (gated && req.headers.authorization !== `Bearer ${opts.token}`) {
       return send(401, { 'Content-Type': 'application/json' }, '{"error":"Access to this model is restricted"}');
     }
     if (!found) return send(404, { 'Content-Type': 'application/json' }, '{"error":"Entry not found"}');

@@ -3,6 +3,7 @@
 import { AlloyError, CancelledError, QuotaError, isCancelled, throwIfAborted } from '../errors.ts';
 import { folderPlan } from '../folder.ts';
 import { InterruptedError, downloadChunked, hubOpener, type Opener } from '../hub/download.ts';
+import { AuthError } from '../hub/http.ts';
 import { listHubRepo } from '../hub/listing.ts';
 import type { FileEntry } from '../model-files.ts';
 import { ProgressMeter, formatBytes, type ProgressFn } from '../progress.ts';
@@ -243,8 +244,9 @@ export async function cacheModel(
           { cause: e },
         );
       }
-      // A network cut keeps the partial (resumable); anything else (corrupt file, changed server) discards it.
-      if (!(e instanceof InterruptedError)) await cache.discardPartial(id).catch(() => undefined);
+      // A network cut or a refused token keeps the partial (resumable once the connection or the token is
+      // back); anything else (corrupt file, changed server) discards it.
+      if (!(e instanceof InterruptedError) && !(e instanceof AuthError)) await cache.discardPartial(id).catch(() => undefined);
       throw e;
     }
   });

@@ -6,12 +6,17 @@ import { authHeaders, repoPageUrl } from './urls.ts';
 
 export type FetchFn = typeof fetch;
 
+/** The hub refused access (401/403): the bytes already stored are still good once the user gives a token. */
+export class AuthError extends AlloyError {
+  override readonly name = 'AuthError';
+}
+
 export function gatedError(s: HubSource, path: string | undefined, status: number): AlloyError {
   const base = hubBase(s);
   const tokenNote = s.token
     ? ' The access token given was refused: check that it is valid and has read access to this repo.'
     : '';
-  return new AlloyError(
+  return new AuthError(
     `${s.repo} is gated or private (HTTP ${status}): accept the licence on the hub page ` +
       `(${repoPageUrl(base, s.repo)}) and give an access token.${tokenNote}`,
     path === undefined ? {} : { file: path },

@@ -42,6 +42,7 @@ const repos: Record<string, HubRepo> = {
   'o/sharded': shardedRepo(),
   'o/pickle': pickleRepo(),
   'o/gated': { ...singleRepo(50_000, 9), gated: true },
+  'o/gated-files': { ...singleRepo(150_000, 10), gated: 'files' },
   'o/static': { ...singleRepo(100_000, 5), listing: 'none' },
 };
 
@@ -187,6 +188,21 @@ describe('weight cache in Chromium IndexedDB', () => {
     // the small files finished before the cut were not fetched again
     expect(hub.requests.some((q) => q.path.endsWith('/config.json') && q.method === 'GET')).toBe(false);
     expect(await readBack(resumed.summary.id)).toEqual(expectedShas('o/single', resumed.summary.files.map((f) => f.path)));
+  });
+
+  it('a refused token keeps an interrupted download: resuming with the token continues from what was stored', async () => {
+    hub.faults.cutAfterBytes = { bytes: 100_000, path: 'model.safetensors' };
+    const cut = await cache(hubSrc('o/gated-files', { token: 'hf_test_token' }), { retries: 0 });
+    expect(cut).toMatchObject({ ok: false, error: { name: 'InterruptedError' } });
+    const denied = await cache(hubSrc('o/gated-files'), { retries: 0 });
+    expect(denied).toMatchObject({ ok: false, error: { name: 'AuthError', message: expect.stringMatching(/gated or private/) } });
+    expect((await stats()).partials.length).toBe(1); // the stored bytes survived the 401
+    hub.requests.length = 0;
+    const resumed = await cache(hubSrc('o/gated-files', { token: 'hf_test_token' }));
+    if (!resumed.ok) throw new Error(resumed.error.message);
+    // the files finished before the cut were kept through the refusal and are not fetched again
+    expect(hub.requests.some((q) => q.path.endsWith('/config.json') && q.method === 'GET')).toBe(false);
+    expect(await readBack(resumed.summary.id)).toEqual(expectedShas('o/gated-files', resumed.summary.files.map((f) => f.path)));
   });
 
   it('lists an interrupted download for the UI; discardPartial removes its chunks and record, never a complete entry', async () => {
