@@ -102,13 +102,15 @@ async function openModel(v: Values): Promise<Opened> {
   return { files, config, checkpoint };
 }
 
-async function onGpu<T>(m: Opened, run: (model: Awaited<ReturnType<typeof loadModel>>) => Promise<T>): Promise<T> {
+async function onGpu<T>(m: Opened, io: Io, run: (model: Awaited<ReturnType<typeof loadModel>>) => Promise<T>): Promise<T> {
   const ctx = await acquireNodeDevice();
   const pool = new BufferPool(ctx.device);
   const model = await loadModel(ctx, new KernelRegistry(ctx.device), pool, m.checkpoint, m.config);
   try {
     return await run(model);
   } finally {
+    const { peakBytes } = pool.stats();
+    io.err(`GPU memory: ${formatBytes(model.weightBytes)} of weights, peak ${formatBytes(peakBytes)} (${ctx.adapterInfo.description})\n`);
     model.dispose();
     pool.destroyAll();
   }
@@ -153,7 +155,7 @@ async function logits(v: Values, io: Io): Promise<number> {
   const m = await openModel(v);
   const ids = parseIds(required(v, 'ids'), m.config.vocabSize);
   const out = required(v, 'out');
-  const rows = await onGpu(m, async (model) => (await forward(model, [ids]))[0]!);
+  const rows = await onGpu(m, io, async (model) => (await forward(model, [ids]))[0]!);
   const V = m.config.vocabSize;
   const table: number[][] = [];
   for (let t = 0; t < ids.length; t++) table.push(Array.from(rows.subarray(t * V, (t + 1) * V)));
@@ -172,7 +174,7 @@ async function generateCmd(v: Values, io: Io): Promise<number> {
   const t0 = performance.now();
   let printed = '';
   const sofar: number[] = [];
-  const result = await onGpu(m, (model) =>
+  const result = await onGpu(m, io, (model) =>
     generate(model, ids, {
       maxTokens: number(v, 'max-tokens', 64),
       temperature: number(v, 'temperature', 0),
