@@ -3,15 +3,20 @@
 // The table is bound as raw u32 words so one shader serves every storage type (override DTYPE): 0 = f32
 // (bitcast), 1 = bf16, 2 = f16, the 16-bit ones packed two per word, even element low, as safetensors stores
 // them. A 16-bit table matters: tied models use embed_tokens as lm_head too, and it is the largest tensor.
-// An id ≥ V writes a zero row instead of reading past the table; callers validate ids first (the TS side
+// A table above the binding limit is split by rows (model/split.ts): each chunk holds rows ROW0..ROW0+V−1 of a
+// TOTAL-row table and is dispatched on its own; an id of another chunk is skipped (its row left untouched), so
+// the chunks together write every row exactly once. An unsplit table is ROW0 = 0, TOTAL = V.
+// An id ≥ TOTAL writes a zero row instead of reading past the table; callers validate ids first (the TS side
 // throws on bad host ids), so zeros here only ever mean "caller skipped validation", never undefined memory.
 
 override DTYPE: u32 = 0u;
 
 struct Params {
   N: u32,
-  V: u32,
+  V: u32,     // rows in this table (chunk)
   H: u32,
+  ROW0: u32,  // id of this chunk's first row
+  TOTAL: u32, // rows of the whole table
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -39,7 +44,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @
   let n = i / p.H;
   let c = i % p.H;
   let id = ids[n];
-  var val = 0.0;
-  if (id < p.V) { val = load(id * p.H + c); }
-  out[i] = val;
+  if (id >= p.TOTAL) { out[i] = 0.0; return; }
+  if (id < p.ROW0 || id - p.ROW0 >= p.V) { return; } // another chunk's row
+  out[i] = load((id - p.ROW0) * p.H + c);
 }

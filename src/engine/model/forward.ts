@@ -3,7 +3,8 @@
  *
  * Memory layout (f32, row-major; BT = batch·T rows, one sequence after another):
  *   residual x [BT, hidden]; q [BT, nHeads, headDim]; k, v [BT, nKv, headDim]; attention out [BT, nHeads·headDim];
- *   MLP activations [BT, intermediate]; logits [R, vocab] for the R rows asked for (all BT by default).
+ *   MLP activations [BT, intermediate]; logits [R, vocab] for the R rows asked for (all BT by default), as row
+ *   blocks that each fit one binding (head.ts; the embedding and lm_head tables may be split too: split.ts).
  *   Key mask u32 [batch, S] (1 = real token); RoPE positions u32 [BT].
  * With a KV cache (kv-cache.ts) k and v are also copied into per-layer cache buffers [batch, capacity, nKv, headDim]
  * at slots past..past+T−1, and attention reads the cache with S = capacity: causality goes by slot (query i of this
@@ -14,13 +15,13 @@
  * to the pool as soon as its layer is submitted.
  */
 import { AlloyError } from '../../io/errors.ts';
-import { readBuffer } from '../gpu/buffer-pool.ts';
 import { encodeAttention } from '../ops/attention.ts';
 import { encodeAddInPlace } from '../ops/elementwise.ts';
 import { encodeEmbedding, validateTokenIds } from '../ops/embedding.ts';
 import { encodeRmsNorm } from '../ops/rmsnorm.ts';
 import { encodeRope } from '../ops/rope.ts';
 import { encodeSwiglu } from '../ops/swiglu.ts';
+import { encodeEmbed, encodeLmHead, readLogits, type GpuLogits } from './head.ts';
 import { encodeLinear } from './linear.ts';
 import { assertLive, type Model } from './weights.ts';
 
@@ -48,8 +49,8 @@ export interface ForwardPlan {
   logitRows: Uint32Array | null;
 }
 
-/** Runs the layers and the head; returns logits [R, vocab] in a pool buffer the caller releases. */
-export async function runForward(model: Model, plan: ForwardPlan): Promise<GPUBuffer> {
+/** Runs the layers and the head; returns logits [R, vocab] in pool buffers the caller releases (head.ts). */
+export async function runForward(model: Model, plan: ForwardPlan): Promise<GpuLogits> {
   assertLive(model);
   const { config: cfg, device, kernels, pool } = model;
   const { batch: B, T } = plan;
@@ -76,12 +77,7 @@ export async function runForward(model: Model, plan: ForwardPlan): Promise<GPUBu
   const x = pool.alloc(BT * C * 4, 'residual');
 
   let enc = device.createCommandEncoder({ label: 'embed' });
-  await encodeEmbedding(kernels, enc, model.embed.buffer, idsBuf, x, {
-    count: BT,
-    vocab: cfg.vocabSize,
-    hidden: C,
-    dtype: model.embed.dtype,
-  });
+  await encodeEmbed(model, enc, idsBuf, x, BT);
   device.queue.submit([enc.finish()]);
 
   for (const [l, layer] of model.layers.entries()) {
@@ -151,23 +147,15 @@ export async function runForward(model: Model, plan: ForwardPlan): Promise<GPUBu
   }
   const normed = pool.alloc(rows * C * 4, 'final-norm');
   await encodeRmsNorm(kernels, enc, hidden, model.norm, normed, { rows, hidden: C, eps: cfg.rmsNormEps });
-  const logits = await encodeLinear(model, enc, normed, rows, model.lmHead, 'logits');
+  const headTemps: GPUBuffer[] = [];
+  const logits = await encodeLmHead(model, enc, normed, rows, headTemps);
   device.queue.submit([enc.finish()]);
 
-  for (const b of [idsBuf, posBuf, x, normed]) pool.release(b);
+  for (const b of [idsBuf, posBuf, x, normed, ...headTemps]) pool.release(b);
   if (maskBuf) pool.release(maskBuf);
   if (rowsBuf) pool.release(rowsBuf);
   if (hidden !== x) pool.release(hidden);
   return logits;
-}
-
-/** Reads `rows` rows of logits back and releases the buffer. */
-export async function readLogits(model: Model, logits: GPUBuffer, rows: number): Promise<Float32Array> {
-  try {
-    return new Float32Array(await readBuffer(model.device, logits, rows * model.config.vocabSize * 4));
-  } finally {
-    model.pool.release(logits);
-  }
 }
 
 /** Right-pads ragged rows into one [batch, T] block; the mask marks real tokens (null when no row is padded). */
@@ -196,7 +184,7 @@ export async function forward(model: Model, batch: readonly (readonly number[])[
   const maxPos = model.config.maxPositionEmbeddings;
   if (T > maxPos) throw new RangeError(`sequence of ${T} tokens is longer than max_position_embeddings (${maxPos})`);
   const logits = await runForward(model, { batch: B, T, ids, positions, mask, kv: null, logitRows: null });
-  const all = await readLogits(model, logits, B * T);
+  const all = await readLogits(model, logits);
   const V = model.config.vocabSize;
   return batch.map((r, b) => all.slice(b * T * V, (b * T + r.length) * V));
 }

@@ -1,6 +1,9 @@
 // The Llama-family model on the GPU: load, forward, KV-cache decoding, generation, log-likelihood scoring.
 export { loadModel, type Model, type GpuMatrix, type GpuLinear, type GpuLayer, type WeightDtype, type LoadOptions } from './weights.ts';
 export { forward, runForward, padBatch, type ForwardPlan, type KvTarget } from './forward.ts';
+export { readLogits, releaseLogits, type GpuLogits, type LogitsBlock } from './head.ts';
+export { planRowChunks, logitRowsPerBlock, bindableBytes, type SplitMatrix, type GpuMatrixChunk } from './split.ts';
+export { planInferenceMemory, type MemoryPlan, type MemoryPlanOptions } from './memory.ts';
 export { KvCache, prefill, step, type PrefillResult } from './kv-cache.ts';
 export { scoreContinuations, argmax, type ScoreRequest, type ScoreResult, type ScoreOptions } from './score.ts';
 export { generate, type GenerateOptions, type GenerateResult, type FinishReason } from './generate.ts';

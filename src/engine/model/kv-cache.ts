@@ -8,7 +8,8 @@
  * key mask [batch, capacity] and each row's next RoPE position (its own token count), see forward.ts.
  */
 import { AlloyError } from '../../io/errors.ts';
-import { padBatch, readLogits, runForward } from './forward.ts';
+import { padBatch, runForward } from './forward.ts';
+import { readLogits, type GpuLogits } from './head.ts';
 import { assertLive, type Model } from './weights.ts';
 
 export class KvCache {
@@ -72,7 +73,7 @@ export class KvCache {
       this.mask.fill(1, b * this.capacity + past, b * this.capacity + past + real[b]!);
       this.positions[b] = this.positions[b]! + real[b]!;
     }
-    let logits: GPUBuffer;
+    let logits: GpuLogits;
     try {
       if (Math.max(...this.positions) > this.model.config.maxPositionEmbeddings) {
         throw new AlloyError(`sequence longer than max_position_embeddings (${this.model.config.maxPositionEmbeddings})`);
@@ -93,7 +94,7 @@ export class KvCache {
       throw e;
     }
     this.used += T;
-    return readLogits(this.model, logits, logitRows.length);
+    return readLogits(this.model, logits);
   }
 }
 

@@ -5,13 +5,15 @@
  * per-token log-probs, and whether every continuation token is the argmax (lm-eval's is_greedy).
  *
  * Memory layout: a batch is right-padded [batch, T]; logits are computed only for the R scored rows [R, vocab]
- * (forward.ts gathers them before the head), log-probs are gathered on the GPU (logsoftmax.wgsl) as f32 [R], and
- * the [R, vocab] logits come back once for the argmax check.
+ * (forward.ts gathers them before the head), in row blocks that each fit one binding (head.ts); log-probs are
+ * gathered on the GPU (logsoftmax.wgsl) per block as f32 [block rows], and the [R, vocab] logits come back once
+ * for the argmax check.
  */
 import { AlloyError } from '../../io/errors.ts';
 import { readBuffer } from '../gpu/buffer-pool.ts';
 import { encodeTargetLogProb } from '../ops/logsoftmax.ts';
 import { padBatch, runForward } from './forward.ts';
+import { readLogits, releaseLogits } from './head.ts';
 import { assertLive, type Model } from './weights.ts';
 
 export interface ScoreRequest {
@@ -93,19 +95,27 @@ async function scoreBatch(model: Model, batch: readonly Prepared[]): Promise<Sco
   );
   const R = rows.length;
   const logits = await runForward(model, { batch: B, T, ids, positions, mask, kv: null, logitRows: Uint32Array.from(rows) });
-  const targetBuf = pool.upload(Uint32Array.from(targets), 'targets');
-  const picked = pool.alloc(R * 4, 'target-logp');
-  let logp: Float32Array;
-  let all: Float32Array;
+  const logp = new Float32Array(R);
   try {
-    const enc = device.createCommandEncoder({ label: 'score' });
-    await encodeTargetLogProb(kernels, enc, logits, targetBuf, picked, { rows: R, vocab: V });
-    device.queue.submit([enc.finish()]);
-    logp = new Float32Array(await readBuffer(device, picked, R * 4));
-    all = new Float32Array(await readBuffer(device, logits, R * V * 4));
-  } finally {
-    for (const b of [logits, targetBuf, picked]) pool.release(b);
+    for (const block of logits.blocks) {
+      const n = block.rows;
+      const targetBuf = pool.upload(Uint32Array.from(targets.slice(block.row0, block.row0 + n)), 'targets');
+      const picked = pool.alloc(n * 4, 'target-logp');
+      try {
+        const enc = device.createCommandEncoder({ label: 'score' });
+        await encodeTargetLogProb(kernels, enc, block.buffer, targetBuf, picked, { rows: n, vocab: V });
+        device.queue.submit([enc.finish()]);
+        logp.set(new Float32Array(await readBuffer(device, picked, n * 4)), block.row0);
+      } finally {
+        pool.release(targetBuf);
+        pool.release(picked);
+      }
+    }
+  } catch (e) {
+    releaseLogits(pool, logits);
+    throw e;
   }
+  const all = await readLogits(model, logits);
 
   let r = 0;
   return batch.map((p) => {

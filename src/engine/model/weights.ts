@@ -7,7 +7,9 @@
  *     in the low half) and decoded inside matmul_w16 / the embedding gather. Any other dtype is decoded to f32.
  *   vectors (RMSNorm weights, biases): always f32 (tiny, and the kernels read them as f32).
  *   invFreq: f32 [headDim/2], ropeInvFreq of the config (HF's fp32 values).
- * A tied lm_head is the embedding buffer itself, not a copy.
+ * embed_tokens and an untied lm_head are SplitMatrix (split.ts): row chunks that each fit one binding
+ *   (`maxBindingBytes`), one chunk when the whole table fits. A tied lm_head is the embedding's chunks, not a copy.
+ * Every other matrix must fit one binding of the device as it is (a 7B model's largest projection still does).
  */
 import { AlloyError } from '../../io/errors.ts';
 import { expectedTensorShapes, type ModelConfig } from '../../io/config.ts';
@@ -17,6 +19,7 @@ import type { BufferPool } from '../gpu/buffer-pool.ts';
 import type { KernelRegistry } from '../gpu/kernels.ts';
 import { ropeInvFreq } from '../ops/rope.ts';
 import { ropeScalingHf } from '../reference/forward.ts';
+import { bindableBytes, planRowChunks, type GpuMatrixChunk, type SplitMatrix } from './split.ts';
 
 export type WeightDtype = 'f32' | 'bf16' | 'f16';
 
@@ -50,11 +53,13 @@ export interface Model {
   readonly device: GPUDevice;
   readonly kernels: KernelRegistry;
   readonly pool: BufferPool;
-  readonly embed: GpuMatrix;
+  readonly embed: SplitMatrix;
   readonly layers: readonly GpuLayer[];
   readonly norm: GPUBuffer;
   /** embed itself when the embeddings are tied */
-  readonly lmHead: GpuMatrix;
+  readonly lmHead: SplitMatrix;
+  /** the binding size tables and logits are split to fit (LoadOptions.maxBindingBytes) */
+  readonly maxBindingBytes: number;
   readonly invFreq: GPUBuffer;
   /** bytes of weights on the GPU */
   readonly weightBytes: number;
@@ -66,6 +71,12 @@ export interface Model {
 export interface LoadOptions {
   /** bytes uploaded so far, of the total */
   onProgress?: (done: number, total: number) => void;
+  /**
+   * Bytes one binding may hold, for the tensors that are split to fit (embedding, lm_head, logits). Default: the
+   * device's maxStorageBufferBindingSize, or maxBufferSize when smaller. Lower it to exercise splitting on small
+   * models (tests), or to plan for a browser with WebGPU's default limits.
+   */
+  maxBindingBytes?: number;
 }
 
 const MATRIX_DTYPE: Partial<Record<string, WeightDtype>> = { F32: 'f32', BF16: 'bf16', F16: 'f16' };
@@ -107,11 +118,15 @@ export async function loadModel(
     opts.onProgress?.(done, total);
     return b;
   };
-  const limit = ctx.limits.maxStorageBufferBindingSize;
+  // The pool rounds buffers up to a size class and bindings take the whole buffer: compare classes to the limit.
+  const deviceLimit = Math.min(ctx.limits.maxStorageBufferBindingSize, ctx.limits.maxBufferSize);
+  const splitLimit = Math.min(opts.maxBindingBytes ?? deviceLimit, deviceLimit);
+  const limit = bindableBytes(deviceLimit);
   const fits = (name: string, bytes: number) => {
     if (bytes > limit) {
       throw new AlloyError(
-        `tensor "${name}" needs ${bytes} bytes in one binding, above this GPU's maxStorageBufferBindingSize (${limit})`,
+        `tensor "${name}" needs ${bytes} bytes in one binding, above what this GPU's limits allow (${limit}: ` +
+          `maxStorageBufferBindingSize ${ctx.limits.maxStorageBufferBindingSize}, maxBufferSize ${ctx.limits.maxBufferSize})`,
         { tensor: name },
       );
     }
@@ -140,13 +155,30 @@ export async function loadModel(
     track(buffer, info.end - info.begin);
     return { buffer, dtype: dtype ?? 'f32', rows, cols };
   };
+  // A vocabulary-sized table: read once, uploaded as row chunks (the CPU copy is one tensor, never the model).
+  const table = async (name: string): Promise<SplitMatrix> => {
+    const info = checkpoint.info(name);
+    const [rows, cols] = info.shape as [number, number];
+    const dtype = MATRIX_DTYPE[info.dtype] ?? 'f32';
+    const data = MATRIX_DTYPE[info.dtype] ? await checkpoint.readRaw(name) : await checkpoint.readF32(name);
+    const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+    const rowBytes = data.byteLength / rows;
+    const plan = planRowChunks(rows, cols, dtype, splitLimit, name);
+    const chunks: GpuMatrixChunk[] = plan.map((c) => {
+      const part = bytes.subarray(c.rowStart * rowBytes, (c.rowStart + c.rows) * rowBytes);
+      const buffer = pool.upload(part, plan.length > 1 ? `${name}[${c.rowStart}:${c.rowStart + c.rows}]` : name);
+      track(buffer, ((info.end - info.begin) * c.rows) / rows);
+      return { buffer, dtype, rows: c.rows, cols, rowStart: c.rowStart };
+    });
+    return { dtype, rows, cols, chunks };
+  };
   const linear = async (prefix: string, hasBias: boolean): Promise<GpuLinear> => ({
     weight: await matrix(`${prefix}.weight`),
     bias: hasBias ? await vector(`${prefix}.bias`) : null,
   });
 
   try {
-    const embed = await matrix('model.embed_tokens.weight');
+    const embed = await table('model.embed_tokens.weight');
     const layers: GpuLayer[] = [];
     for (let i = 0; i < config.numLayers; i++) {
       const p = `model.layers.${i}`;
@@ -163,7 +195,7 @@ export async function loadModel(
       });
     }
     const norm = await vector('model.norm.weight');
-    const lmHead = config.tieWordEmbeddings ? embed : await matrix('lm_head.weight');
+    const lmHead = config.tieWordEmbeddings ? embed : await table('lm_head.weight');
     const invFreq = ropeInvFreq({
       hidden_size: config.hiddenSize,
       num_attention_heads: config.numHeads,
@@ -185,6 +217,7 @@ export async function loadModel(
       norm,
       lmHead,
       invFreq: invFreqBuf,
+      maxBindingBytes: splitLimit,
       weightBytes,
       get disposed() {
         return disposed;

@@ -1,6 +1,8 @@
 /**
  * Embedding gather (shaders/embedding.wgsl): out f32 [N, H] = table [V, H] rows picked by ids u32 [N].
  * The table is f32, or BF16/F16 raw 16-bit elements (two per u32, as safetensors stores them): `dtype`.
+ * A table split by rows (model/split.ts) is one call per chunk: `rowStart` = the chunk's first id, `vocab` = its
+ * rows, `totalRows` = the whole table's; ids outside the chunk leave their output rows untouched.
  * Pass the host copy of the ids (`hostIds`) whenever you have it: they are checked before anything is encoded,
  * so a bad id (tokenizer/model mismatch) fails with its position and value instead of a silent zero row.
  */
@@ -10,8 +12,13 @@ import { grid1d, launch, requireShape } from './dispatch.ts';
 
 export interface EmbeddingArgs {
   count: number;
+  /** rows in `table` */
   vocab: number;
   hidden: number;
+  /** id of the table's first row, when it is one chunk of a larger table; default 0 */
+  rowStart?: number;
+  /** rows of the whole table (ids at or above it give zero rows); default rowStart + vocab */
+  totalRows?: number;
   hostIds?: ArrayLike<number>;
   /** storage type of the table; default f32 */
   dtype?: 'f32' | 'bf16' | 'f16';
@@ -40,14 +47,17 @@ export async function encodeEmbedding(
   args: EmbeddingArgs,
 ): Promise<void> {
   const { count, vocab, hidden } = args;
+  const rowStart = args.rowStart ?? 0;
+  const totalRows = args.totalRows ?? rowStart + vocab;
+  requireShape(rowStart + vocab <= totalRows, 'embedding', `chunk rows ${rowStart}..${rowStart + vocab - 1} exceed the table's ${totalRows}`);
   if (args.hostIds) {
     requireShape(args.hostIds.length === count, 'embedding', `hostIds has ${args.hostIds.length} ids, count is ${count}`);
-    validateTokenIds(args.hostIds, vocab);
+    validateTokenIds(args.hostIds, totalRows);
   }
   await launch(kernels, encoder, {
     file: 'embedding',
     constants: { DTYPE: DTYPE_CODE[args.dtype ?? 'f32'] },
-    params: [{ u32: count }, { u32: vocab }, { u32: hidden }],
+    params: [{ u32: count }, { u32: vocab }, { u32: hidden }, { u32: rowStart }, { u32: totalRows }],
     buffers: { 1: table, 2: ids, 3: out },
     groups: grid1d(Math.ceil((count * hidden) / 256)),
   });

@@ -5,9 +5,10 @@ import { ensureFixtures, OWNER, REVISION } from '../../../scripts/fixtures/index
 import { parseModelConfig, type ModelConfig } from '../../../src/io/config.ts';
 import { readJson } from '../../../src/io/model-files.ts';
 import { dirModelFiles } from '../../../src/io/node/dir-model-files.ts';
-import { openCheckpoint } from '../../../src/io/safetensors/checkpoint.ts';
+import { openCheckpoint, type Checkpoint } from '../../../src/io/safetensors/checkpoint.ts';
+import { decodeToF32, encodeFromF32 } from '../../../src/io/safetensors/dtypes.ts';
 import { BufferPool } from '../../../src/engine/gpu/buffer-pool.ts';
-import { loadModel, type Model } from '../../../src/engine/model/index.ts';
+import { loadModel, type LoadOptions, type Model } from '../../../src/engine/model/index.ts';
 import { referenceForward } from '../../../src/engine/reference/forward.ts';
 import { testGpu, testKernels } from '../../helpers/gpu.ts';
 
@@ -33,15 +34,40 @@ export function gpuShared() {
   return shared;
 }
 
-export async function loadFixture(name: string): Promise<Fixture> {
+export interface FixtureOptions {
+  load?: LoadOptions;
+  /** store every matrix as BF16 (rounded from the fixture's F32): a BF16 variant of any fixture, untied included */
+  bf16?: boolean;
+}
+
+/** The checkpoint with its 2-D tensors rounded to BF16 and stored as BF16, as a BF16 checkpoint on disk would be. */
+export function asBf16(base: Checkpoint): Checkpoint {
+  const isMatrix = (name: string) => base.info(name).shape.length === 2;
+  const raw = async (name: string) => encodeFromF32('BF16', await base.readF32(name));
+  const info = (name: string) => {
+    const i = base.info(name);
+    return isMatrix(name) ? { ...i, dtype: 'BF16' as const, end: i.begin + i.shape.reduce((a, b) => a * b, 1) * 2 } : i;
+  };
+  return {
+    files: base.files,
+    tensors: new Map([...base.tensors].map(([n, t]) => [n, { file: t.file, info: info(n) }])),
+    names: () => base.names(),
+    info,
+    readRaw: async (name) => (isMatrix(name) ? raw(name) : base.readRaw(name)),
+    readF32: async (name) => (isMatrix(name) ? decodeToF32('BF16', await raw(name)) : base.readF32(name)),
+  };
+}
+
+export async function loadFixture(name: string, opts: FixtureOptions = {}): Promise<Fixture> {
   ready ??= ensureFixtures(ROOT);
   await ready;
   const files = dirModelFiles(join(ROOT, OWNER, name, 'resolve', REVISION), `${OWNER}/${name}`);
   const config = parseModelConfig(await readJson(files, 'config.json'));
-  const checkpoint = await openCheckpoint(files);
+  let checkpoint = await openCheckpoint(files);
+  if (opts.bf16) checkpoint = asBf16(checkpoint);
   const ctx = await testGpu();
   const { pool, kernels } = await gpuShared();
-  const model = await loadModel(ctx, kernels, pool, checkpoint, config);
+  const model = await loadModel(ctx, kernels, pool, checkpoint, config, opts.load);
   const weights = new Map<string, Float32Array>();
   for (const n of checkpoint.names()) weights.set(n, await checkpoint.readF32(n));
   return {
