@@ -5,7 +5,10 @@
  */
 import type { KernelRegistry } from '../gpu/kernels.ts';
 import { launch, requireShape } from './dispatch.ts';
-import { MATMUL_TILE, type MatmulArgs } from './matmul.ts';
+import type { MatmulArgs } from './matmul.ts';
+
+/** C tile per workgroup of matmul_w16.wgsl (8×8 threads × 4×4 outputs). */
+const W16_TILE = { M: 32, N: 32 } as const;
 
 export type Weight16 = 'bf16' | 'f16';
 
@@ -38,6 +41,6 @@ export async function encodeMatmulW16(
       { f32: args.beta ?? 0 },
     ],
     buffers: { 1: a, 2: b16, 3: c },
-    groups: [Math.ceil(N / MATMUL_TILE.N), Math.ceil(M / MATMUL_TILE.M), batch],
+    groups: [Math.ceil(N / W16_TILE.N), Math.ceil(M / W16_TILE.M), batch],
   });
 }

@@ -1,11 +1,16 @@
 /**
- * Matrix multiply on the GPU (shaders/matmul.wgsl): C = alpha·op(A)·op(B) + beta·C, optionally batched.
+ * Matrix multiply on the GPU: C = alpha·op(A)·op(B) + beta·C, optionally batched.
  * Layouts: row-major f32; op(A) = A [M,K] or Aᵀ of a [K,M] buffer; op(B) = B [K,N] or Bᵀ of an [N,K] buffer.
+ * The forward pass's form (A plain, B transposed, K % 4 == 0) runs shaders/matmul_nt.wgsl (vec4 loads along K);
+ * everything else runs the general shaders/matmul.wgsl.
  */
 import type { KernelRegistry } from '../gpu/kernels.ts';
-import { uniforms } from '../gpu/kernels.ts';
+import { launch } from './dispatch.ts';
 
-export const MATMUL_TILE = { M: 32, N: 32 } as const;
+/** C tile per workgroup of the general kernel: 8×8 threads, 16×16 outputs each. */
+export const MATMUL_TILE = { M: 128, N: 128 } as const;
+/** C columns per workgroup of matmul_nt (8 threads × 32); rows are 8 threads × 4·ROW_GROUPS. */
+const NT_TILE_N = 256;
 
 export interface MatmulArgs {
   M: number;
@@ -18,6 +23,16 @@ export interface MatmulArgs {
   batch?: number;
 }
 
+/** Whether the vec4 A·Bᵀ kernel applies: it reads both operands as vec4 along K. */
+export function matmulUsesNt(args: MatmulArgs): boolean {
+  return !args.transA && !!args.transB && args.K % 4 === 0;
+}
+
+/** Rows per thread in 4-row groups: enough for M, at most 4 (16 rows), so small M does not compute clamped copies. */
+export function ntRowGroups(M: number): number {
+  return Math.min(4, Math.max(1, Math.ceil(M / 4)));
+}
+
 export async function encodeMatmul(
   kernels: KernelRegistry,
   encoder: GPUCommandEncoder,
@@ -28,33 +43,24 @@ export async function encodeMatmul(
 ): Promise<void> {
   const { M, N, K } = args;
   const batch = args.batch ?? 1;
-  const device = kernels.device;
-  const pipeline = await kernels.pipeline('matmul', 'main', {
-    TRANS_A: args.transA ?? false,
-    TRANS_B: args.transB ?? false,
+  const tail = [{ u32: batch > 1 ? M * N : 0 }, { f32: args.alpha ?? 1 }, { f32: args.beta ?? 0 }];
+  if (matmulUsesNt(args)) {
+    const rowGroups = ntRowGroups(M);
+    await launch(kernels, encoder, {
+      file: 'matmul_nt',
+      constants: { ROW_GROUPS: rowGroups },
+      // batch strides of A and B in vec4s (K % 4 == 0, so M·K and N·K are multiples of 4)
+      params: [{ u32: M }, { u32: N }, { u32: K }, { u32: batch > 1 ? (M * K) / 4 : 0 }, { u32: batch > 1 ? (N * K) / 4 : 0 }, ...tail],
+      buffers: { 1: a, 2: b, 3: c },
+      groups: [Math.ceil(N / NT_TILE_N), Math.ceil(M / (32 * rowGroups)), batch],
+    });
+    return;
+  }
+  await launch(kernels, encoder, {
+    file: 'matmul',
+    constants: { TRANS_A: args.transA ?? false, TRANS_B: args.transB ?? false },
+    params: [{ u32: M }, { u32: N }, { u32: K }, { u32: batch > 1 ? M * K : 0 }, { u32: batch > 1 ? K * N : 0 }, ...tail],
+    buffers: { 1: a, 2: b, 3: c },
+    groups: [Math.ceil(N / MATMUL_TILE.N), Math.ceil(M / MATMUL_TILE.M), batch],
   });
-  const params = uniforms(device, [
-    { u32: M },
-    { u32: N },
-    { u32: K },
-    { u32: batch > 1 ? M * K : 0 },
-    { u32: batch > 1 ? K * N : 0 },
-    { u32: batch > 1 ? M * N : 0 },
-    { f32: args.alpha ?? 1 },
-    { f32: args.beta ?? 0 },
-  ]);
-  const bind = device.createBindGroup({
-    layout: kernels.layout(pipeline),
-    entries: [
-      { binding: 0, resource: { buffer: params } },
-      { binding: 1, resource: { buffer: a } },
-      { binding: 2, resource: { buffer: b } },
-      { binding: 3, resource: { buffer: c } },
-    ],
-  });
-  const pass = encoder.beginComputePass({ label: 'matmul' });
-  pass.setPipeline(pipeline);
-  pass.setBindGroup(0, bind);
-  pass.dispatchWorkgroups(Math.ceil(N / MATMUL_TILE.N), Math.ceil(M / MATMUL_TILE.M), batch);
-  pass.end();
 }

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { maxAbsDiff, randomArray, testGpu, testKernels } from '../../helpers/gpu.ts';
 import { BufferPool, readBuffer } from '../../../src/engine/gpu/buffer-pool.ts';
-import { encodeMatmul, type MatmulArgs } from '../../../src/engine/ops/matmul.ts';
+import { encodeMatmul, matmulUsesNt, type MatmulArgs } from '../../../src/engine/ops/matmul.ts';
 import { matmulRef } from '../../../src/engine/reference/matmul.ts';
 
 // f32 accumulation over K terms of products of values in [-1, 1): error grows ~ sqrt(K)·2^-24·|terms|.
@@ -39,7 +39,7 @@ async function run(args: MatmulArgs, seed: number) {
 }
 
 describe('matmul kernel against the CPU reference', () => {
-  // Shapes straddle the 32×32 tile and the 16-deep K step.
+  // Shapes straddle a thread's 16×16 block (and 4-row groups); K = 80 and 64 take the vec4 path when transB.
   const shapes: Array<[number, number, number]> = [
     [1, 1, 1],
     [5, 7, 3],
@@ -60,6 +60,37 @@ describe('matmul kernel against the CPU reference', () => {
 
   it('applies alpha and accumulates with beta', async () => {
     const { got, want } = await run({ M: 19, N: 23, K: 29, transB: true, alpha: 0.5, beta: 1 }, 99);
+    expect(maxAbsDiff(got, want)).toBeLessThan(TOL);
+  });
+
+  // The forward pass's vec4 kernel (A plain, B transposed, K % 4 == 0): every ROW_GROUPS variant (M = 1, 5, 9,
+  // 13+), row and column edges inside a thread's 16×32 block and past the 256-column tile, K = 4 (one step).
+  const ntShapes: Array<[number, number, number]> = [
+    [1, 37, 8],
+    [5, 70, 4],
+    [9, 33, 12],
+    [13, 300, 20],
+    [33, 259, 36],
+    [130, 65, 64],
+  ];
+  for (const [M, N, K] of ntShapes) {
+    it(`vec4 A·Bᵀ path: M=${M} N=${N} K=${K}`, async () => {
+      expect(matmulUsesNt({ M, N, K, transB: true })).toBe(true);
+      const { got, want } = await run({ M, N, K, transB: true }, M * 3 + N + K);
+      expect(maxAbsDiff(got, want)).toBeLessThan(TOL);
+    });
+  }
+  it('vec4 A·Bᵀ path: batched, with alpha and beta', async () => {
+    const { got, want } = await run({ M: 6, N: 35, K: 24, batch: 3, transB: true, alpha: -0.5, beta: 2 }, 17);
+    expect(maxAbsDiff(got, want)).toBeLessThan(TOL);
+  });
+  it('A·Bᵀ with K % 4 != 0 takes the general kernel', async () => {
+    expect(matmulUsesNt({ M: 40, N: 50, K: 30, transB: true })).toBe(false);
+    const { got, want } = await run({ M: 40, N: 50, K: 30, transB: true }, 23);
+    expect(maxAbsDiff(got, want)).toBeLessThan(TOL);
+  });
+  it('general kernel: a thread block straddling every edge (M, N > 128)', async () => {
+    const { got, want } = await run({ M: 131, N: 145, K: 9, transA: true }, 29);
     expect(maxAbsDiff(got, want)).toBeLessThan(TOL);
   });
 
