@@ -7,14 +7,14 @@
 // both exact (except that a GPU may flush bf16 subnormals, |w| < 2^-126, to 0: WGSL allows it for f32).
 // Accumulation is f32, as everywhere.
 //
-// Tiling is matmul.wgsl's (32×32 tile per 8×8 workgroup, 4×4 registers per thread, K in steps of 16); only the
-// B load differs. Any M, N, K, and odd element counts and batch strides, work.
+// Blocking is matmul.wgsl's (16×16 per thread in named mat4x4f accumulators, no workgroup memory; see its header
+// for why); only the B load differs. Any M, N, K, odd element counts and odd batch strides work. The forward
+// case with K % 4 == 0 has a faster sibling, matmul_w16_nt.wgsl.
 
 override IS_F16: bool = false;
 
 override TRANS_A: bool = false;
 override TRANS_B: bool = false;
-
 struct Params {
   M: u32,
   N: u32,
@@ -25,27 +25,18 @@ struct Params {
   alpha: f32,
   beta: f32,
 }
-
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> A: array<f32>;
 @group(0) @binding(2) var<storage, read> B: array<u32>;
 @group(0) @binding(3) var<storage, read_write> C: array<f32>;
 
-const TILE_M = 32u;
-const TILE_N = 32u;
-const TILE_K = 16u;
-const REG = 4u;
-const THREADS = 64u;
-
-var<workgroup> As: array<f32, 512>; // [TILE_K][TILE_M]
-var<workgroup> Bs: array<f32, 512>; // [TILE_K][TILE_N]
-
-fn a_at(base: u32, m: u32, k: u32) -> f32 {
-  if (m >= p.M || k >= p.K) { return 0.0; }
-  if (TRANS_A) { return A[base + k * p.M + m]; }
-  return A[base + m * p.K + k];
+// Offsets of 4 consecutive rows of op(A) (or columns of op(B)) at k = 0, clamped to the last one.
+fn lines4(first: u32, last: u32, stride: u32, base: u32) -> vec4u {
+  return base + min(vec4u(first) + vec4u(0u, 1u, 2u, 3u), vec4u(last)) * stride;
 }
-
+fn ld4(o: vec4u) -> vec4f {
+  return vec4f(A[o.x], A[o.y], A[o.z], A[o.w]);
+}
 fn decode(e: u32) -> f32 {
   let word = B[e >> 1u];
   let hi = (e & 1u) == 1u;
@@ -56,67 +47,66 @@ fn decode(e: u32) -> f32 {
   return bitcast<f32>(select(word << 16u, word & 0xffff0000u, hi));
 }
 
-fn b_at(base: u32, k: u32, n: u32) -> f32 {
-  if (k >= p.K || n >= p.N) { return 0.0; }
-  if (TRANS_B) { return decode(base + n * p.K + k); }
-  return decode(base + k * p.N + n);
+fn ld4_16(o: vec4u) -> vec4f {
+  return vec4f(decode(o.x), decode(o.y), decode(o.z), decode(o.w));
+}
+
+// outer(a, b)[j][i] = a[i]·b[j]: column j of a C block is column n+j.
+fn outer(a: vec4f, b: vec4f) -> mat4x4f {
+  return mat4x4f(a * b.x, a * b.y, a * b.z, a * b.w);
 }
 
 @compute @workgroup_size(8, 8, 1)
-fn main(
-  @builtin(workgroup_id) wg: vec3u,
-  @builtin(local_invocation_id) lid: vec3u,
-  @builtin(local_invocation_index) li: u32,
-) {
-  let m0 = wg.y * TILE_M;
-  let n0 = wg.x * TILE_N;
-  let a_base = wg.z * p.batch_stride_a;
-  let b_base = wg.z * p.batch_stride_b;
-  let c_base = wg.z * p.batch_stride_c;
-
-  var acc: array<f32, 16>;
-  for (var k0 = 0u; k0 < p.K; k0 += TILE_K) {
-    // Neighbouring threads read neighbouring addresses: along K when the operand is K-contiguous in memory
-    // (A plain, B transposed: the forward pass), along M or N otherwise.
-    for (var i = 0u; i < 8u; i++) {
-      let idx = li + i * THREADS;
-      if (TRANS_A) {
-        As[idx] = a_at(a_base, m0 + idx % TILE_M, k0 + idx / TILE_M);
-      } else {
-        As[(idx % TILE_K) * TILE_M + idx / TILE_K] = a_at(a_base, m0 + idx / TILE_K, k0 + idx % TILE_K);
-      }
-      if (TRANS_B) {
-        Bs[(idx % TILE_K) * TILE_N + idx / TILE_K] = b_at(b_base, k0 + idx % TILE_K, n0 + idx / TILE_K);
-      } else {
-        Bs[idx] = b_at(b_base, k0 + idx / TILE_N, n0 + idx % TILE_N);
-      }
-    }
-    workgroupBarrier();
-    for (var k = 0u; k < TILE_K; k++) {
-      var a: array<f32, 4>;
-      var b: array<f32, 4>;
-      for (var r = 0u; r < REG; r++) {
-        a[r] = As[k * TILE_M + lid.y * REG + r];
-        b[r] = Bs[k * TILE_N + lid.x * REG + r];
-      }
-      for (var i = 0u; i < REG; i++) {
-        for (var j = 0u; j < REG; j++) {
-          acc[i * REG + j] = fma(a[i], b[j], acc[i * REG + j]);
-        }
-      }
-    }
-    workgroupBarrier();
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
+  let m0 = (wg.y * 8u + lid.y) * 16u;
+  let n0 = (wg.x * 8u + lid.x) * 16u;
+  if (m0 >= p.M || n0 >= p.N) { return; }
+  // Element (m, k) of op(A) is at m·a_line + k·a_step; element (k, n) of op(B) at n·b_line + k·b_step.
+  let a_line = select(p.K, 1u, TRANS_A);
+  let a_step = select(1u, p.M, TRANS_A);
+  let b_line = select(1u, p.K, TRANS_B);
+  let b_step = select(p.N, 1u, TRANS_B);
+  let ab = wg.z * p.batch_stride_a;
+  let bb = wg.z * p.batch_stride_b;
+  let ra0 = lines4(m0, p.M - 1u, a_line, ab);
+  let ra1 = lines4(m0 + 4u, p.M - 1u, a_line, ab);
+  let ra2 = lines4(m0 + 8u, p.M - 1u, a_line, ab);
+  let ra3 = lines4(m0 + 12u, p.M - 1u, a_line, ab);
+  let rb0 = lines4(n0, p.N - 1u, b_line, bb);
+  let rb1 = lines4(n0 + 4u, p.N - 1u, b_line, bb);
+  let rb2 = lines4(n0 + 8u, p.N - 1u, b_line, bb);
+  let rb3 = lines4(n0 + 12u, p.N - 1u, b_line, bb);
+  var c00 = mat4x4f(); var c01 = mat4x4f(); var c02 = mat4x4f(); var c03 = mat4x4f();
+  var c10 = mat4x4f(); var c11 = mat4x4f(); var c12 = mat4x4f(); var c13 = mat4x4f();
+  var c20 = mat4x4f(); var c21 = mat4x4f(); var c22 = mat4x4f(); var c23 = mat4x4f();
+  var c30 = mat4x4f(); var c31 = mat4x4f(); var c32 = mat4x4f(); var c33 = mat4x4f();
+  for (var k = 0u; k < p.K; k++) {
+    let ka = vec4u(k * a_step);
+    let kb = vec4u(k * b_step);
+    let a0 = ld4(ra0 + ka); let a1 = ld4(ra1 + ka); let a2 = ld4(ra2 + ka); let a3 = ld4(ra3 + ka);
+    let b0 = ld4_16(rb0 + kb); let b1 = ld4_16(rb1 + kb); let b2 = ld4_16(rb2 + kb); let b3 = ld4_16(rb3 + kb);
+    c00 += outer(a0, b0); c01 += outer(a0, b1); c02 += outer(a0, b2); c03 += outer(a0, b3);
+    c10 += outer(a1, b0); c11 += outer(a1, b1); c12 += outer(a1, b2); c13 += outer(a1, b3);
+    c20 += outer(a2, b0); c21 += outer(a2, b1); c22 += outer(a2, b2); c23 += outer(a2, b3);
+    c30 += outer(a3, b0); c31 += outer(a3, b1); c32 += outer(a3, b2); c33 += outer(a3, b3);
   }
+  let cb = wg.z * p.batch_stride_c;
+  store(cb, m0, n0, c00, c01, c02, c03);
+  store(cb, m0 + 4u, n0, c10, c11, c12, c13);
+  store(cb, m0 + 8u, n0, c20, c21, c22, c23);
+  store(cb, m0 + 12u, n0, c30, c31, c32, c33);
+}
 
-  for (var i = 0u; i < REG; i++) {
-    let m = m0 + lid.y * REG + i;
-    if (m >= p.M) { continue; }
-    for (var j = 0u; j < REG; j++) {
-      let n = n0 + lid.x * REG + j;
-      if (n >= p.N) { continue; }
-      let at = c_base + m * p.N + n;
-      var v = p.alpha * acc[i * REG + j];
-      // beta == 0 must not read C: it may hold garbage (even NaN) from a reused buffer.
+// Writes 4 rows × 16 columns from four 4×4 blocks, masked to the matrix; beta == 0 never reads C (it may hold
+// garbage, even NaN, from a reused buffer).
+fn store(base: u32, m: u32, n: u32, q0: mat4x4f, q1: mat4x4f, q2: mat4x4f, q3: mat4x4f) {
+  let q = array<mat4x4f, 4>(q0, q1, q2, q3);
+  for (var i = 0u; i < 4u; i++) {
+    if (m + i >= p.M) { return; }
+    for (var j = 0u; j < 16u; j++) {
+      if (n + j >= p.N) { break; }
+      let at = base + (m + i) * p.N + n + j;
+      var v = p.alpha * q[j / 4u][j % 4u][i];
       if (p.beta != 0.0) { v += p.beta * C[at]; }
       C[at] = v;
     }

@@ -10,7 +10,7 @@ import { launch } from './dispatch.ts';
 /** C tile per workgroup of the general kernel: 8×8 threads, 16×16 outputs each. */
 export const MATMUL_TILE = { M: 128, N: 128 } as const;
 /** C columns per workgroup of matmul_nt (8 threads × 32); rows are 8 threads × 4·ROW_GROUPS. */
-const NT_TILE_N = 256;
+export const NT_TILE_N = 256;
 
 export interface MatmulArgs {
   M: number;

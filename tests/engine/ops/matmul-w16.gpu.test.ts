@@ -50,6 +50,14 @@ describe('matmul with 16-bit weights against the CPU reference on rounded weight
     it(`${dtype}: y = x·Wᵀ, M=5 N=70 K=45`, () => check({ M: 5, N: 70, K: 45, transB: true, dtype }, 2));
     it(`${dtype}: dx = dy·W (plain B), M=9 N=45 K=70`, () => check({ M: 9, N: 45, K: 70, dtype }, 3));
   }
+  // The vec4 forward kernel (transB, K % 4 == 0): 1, 2 and 4 row groups, column edges past a thread's 32 and the
+  // 256-column tile, batch with alpha and beta.
+  for (const dtype of ['bf16', 'f16'] as const) {
+    it(`${dtype}: vec4 path, M=2 N=40 K=8`, () => check({ M: 2, N: 40, K: 8, transB: true, dtype }, 11));
+    it(`${dtype}: vec4 path, M=13 N=259 K=36`, () => check({ M: 13, N: 259, K: 36, transB: true, dtype }, 12));
+    it(`${dtype}: vec4 path, batched, alpha and beta`, () =>
+      check({ M: 6, N: 35, K: 24, batch: 3, transB: true, alpha: 0.5, beta: -1, dtype }, 13));
+  }
   it('batched with an odd per-batch element count, alpha and beta', () =>
     check({ M: 7, N: 9, K: 11, batch: 3, transB: true, alpha: 0.5, beta: 1, dtype: 'bf16' }, 4));
   // With A = I the product is B itself: every decoded value must come back bit for bit, extremes included.
@@ -73,6 +81,22 @@ describe('matmul with 16-bit weights against the CPU reference on rounded weight
       device.queue.submit([enc.finish()]);
       // + 0: the f32 accumulator starts at +0, and +0 + −0 = +0, so a −0 weight comes back as +0.
       expect([...(await read(C, K * N))]).toEqual(Array.from(bits, (b) => codec[dtype].decode(b) + 0));
+    });
+    it(`${dtype}: extreme weights decode exactly on the vec4 path (W [N,K], K % 4 == 0)`, async () => {
+      const { device, kernels, pool } = await harness();
+      const K = 8;
+      const N = 3;
+      const w = Float32Array.from({ length: N * K }, (_, i) => special[i % special.length]!);
+      const bits = Uint16Array.from(w, codec[dtype].encode);
+      const eye = new Float32Array(K * K);
+      for (let i = 0; i < K; i++) eye[i * K + i] = 1;
+      const C = pool.alloc(K * N * 4);
+      const enc = device.createCommandEncoder();
+      await encodeMatmulW16(kernels, enc, pool.upload(eye), pool.upload(bits), C, { M: K, N, K, transB: true, dtype });
+      device.queue.submit([enc.finish()]);
+      // C = I·Wᵀ = Wᵀ: C[m][n] = W[n][m].
+      const want = Array.from({ length: K * N }, (_, i) => codec[dtype].decode(bits[(i % N) * K + Math.floor(i / N)]!) + 0);
+      expect([...(await read(C, K * N))]).toEqual(want);
     });
   }
 });

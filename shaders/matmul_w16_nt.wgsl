@@ -1,0 +1,117 @@
+// C[M,N] = alpha · A · Bᵀ + beta · C with B a 16-bit weight [N,K] (BF16 or F16, the raw safetensors bytes: two
+// per u32, even element low), A [M,K] and C f32 row-major, K % 4 == 0: the forward pass's y = x·Wᵀ for frozen
+// 16-bit checkpoints. matmul_nt.wgsl with one change: B is read as vec2<u32> (4 weights along K, one load) and
+// decoded in registers: bf16 → bitcast<f32>(bits << 16), f16 → unpack2x16float, both exact (a GPU may flush
+// bf16 subnormals, |w| < 2^-126, to 0, as WGSL allows for f32). See matmul_nt.wgsl for the blocking.
+
+override IS_F16: bool = false;
+
+struct Params {
+  M: u32,
+  N: u32,
+  K: u32,
+  batch_stride_a: u32, // in vec4s
+  batch_stride_b: u32, // in vec2<u32>s (4 weights each)
+  batch_stride_c: u32, // in floats
+  alpha: f32,
+  beta: f32,
+}
+override ROW_GROUPS: u32 = 4u;
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> A: array<vec4f>;
+@group(0) @binding(2) var<storage, read> B: array<vec2u>;
+@group(0) @binding(3) var<storage, read_write> C: array<f32>;
+
+// vec4 offsets of 4 consecutive rows, clamped to the last row so edge loads stay in bounds without a branch.
+fn rows4(first: u32, last: u32, k4: u32, base: u32) -> vec4u {
+  return base + min(vec4u(first) + vec4u(0u, 1u, 2u, 3u), vec4u(last)) * k4;
+}
+
+// The 4×4 block of rows r at vec4 step k: column i holds row i's 4 values along K.
+fn blk(r: vec4u, k: u32) -> mat4x4f {
+  return mat4x4f(A[r.x + k], A[r.y + k], A[r.z + k], A[r.w + k]);
+}
+
+// Four consecutive 16-bit weights, the first in the low half of w.x.
+fn decode4(w: vec2u) -> vec4f {
+  if (IS_F16) { return vec4f(unpack2x16float(w.x), unpack2x16float(w.y)); }
+  return bitcast<vec4f>(vec4u(w.x << 16u, w.x & 0xffff0000u, w.y << 16u, w.y & 0xffff0000u));
+}
+
+fn blk16(r: vec4u, k: u32) -> mat4x4f {
+  return mat4x4f(decode4(B[r.x + k]), decode4(B[r.y + k]), decode4(B[r.z + k]), decode4(B[r.w + k]));
+}
+
+@compute @workgroup_size(8, 8, 1)
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
+  let m0 = (wg.y * 8u + lid.y) * 4u * ROW_GROUPS;
+  let n0 = (wg.x * 8u + lid.x) * 32u;
+  if (m0 >= p.M || n0 >= p.N) { return; }
+  let K4 = p.K / 4u;
+  let ab = wg.z * p.batch_stride_a;
+  let bb = wg.z * p.batch_stride_b;
+  let cb = wg.z * p.batch_stride_c;
+  let ra0 = rows4(m0, p.M - 1u, K4, ab);
+  let ra1 = rows4(m0 + 4u, p.M - 1u, K4, ab);
+  let ra2 = rows4(m0 + 8u, p.M - 1u, K4, ab);
+  let ra3 = rows4(m0 + 12u, p.M - 1u, K4, ab);
+  let rb0 = rows4(n0, p.N - 1u, K4, bb);
+  let rb1 = rows4(n0 + 4u, p.N - 1u, K4, bb);
+  let rb2 = rows4(n0 + 8u, p.N - 1u, K4, bb);
+  let rb3 = rows4(n0 + 12u, p.N - 1u, K4, bb);
+  let rb4 = rows4(n0 + 16u, p.N - 1u, K4, bb);
+  let rb5 = rows4(n0 + 20u, p.N - 1u, K4, bb);
+  let rb6 = rows4(n0 + 24u, p.N - 1u, K4, bb);
+  let rb7 = rows4(n0 + 28u, p.N - 1u, K4, bb);
+  var c00 = mat4x4f(); var c01 = mat4x4f(); var c02 = mat4x4f(); var c03 = mat4x4f();
+  var c04 = mat4x4f(); var c05 = mat4x4f(); var c06 = mat4x4f(); var c07 = mat4x4f();
+  var c10 = mat4x4f(); var c11 = mat4x4f(); var c12 = mat4x4f(); var c13 = mat4x4f();
+  var c14 = mat4x4f(); var c15 = mat4x4f(); var c16 = mat4x4f(); var c17 = mat4x4f();
+  var c20 = mat4x4f(); var c21 = mat4x4f(); var c22 = mat4x4f(); var c23 = mat4x4f();
+  var c24 = mat4x4f(); var c25 = mat4x4f(); var c26 = mat4x4f(); var c27 = mat4x4f();
+  var c30 = mat4x4f(); var c31 = mat4x4f(); var c32 = mat4x4f(); var c33 = mat4x4f();
+  var c34 = mat4x4f(); var c35 = mat4x4f(); var c36 = mat4x4f(); var c37 = mat4x4f();
+  // c(g)(h) is the 4×4 block at rows m0 + 4g, columns n0 + 4h; c[j][i] = C[row i][column j].
+  for (var k = 0u; k < K4; k++) {
+    let b0 = blk16(rb0, k); let b1 = blk16(rb1, k); let b2 = blk16(rb2, k); let b3 = blk16(rb3, k);
+    let b4 = blk16(rb4, k); let b5 = blk16(rb5, k); let b6 = blk16(rb6, k); let b7 = blk16(rb7, k);
+    let a0 = transpose(blk(ra0, k));
+    c00 += a0 * b0; c01 += a0 * b1; c02 += a0 * b2; c03 += a0 * b3;
+    c04 += a0 * b4; c05 += a0 * b5; c06 += a0 * b6; c07 += a0 * b7;
+    if (ROW_GROUPS > 1u) {
+      let a1 = transpose(blk(ra1, k));
+      c10 += a1 * b0; c11 += a1 * b1; c12 += a1 * b2; c13 += a1 * b3;
+      c14 += a1 * b4; c15 += a1 * b5; c16 += a1 * b6; c17 += a1 * b7;
+    }
+    if (ROW_GROUPS > 2u) {
+      let a2 = transpose(blk(ra2, k));
+      c20 += a2 * b0; c21 += a2 * b1; c22 += a2 * b2; c23 += a2 * b3;
+      c24 += a2 * b4; c25 += a2 * b5; c26 += a2 * b6; c27 += a2 * b7;
+    }
+    if (ROW_GROUPS > 3u) {
+      let a3 = transpose(blk(ra3, k));
+      c30 += a3 * b0; c31 += a3 * b1; c32 += a3 * b2; c33 += a3 * b3;
+      c34 += a3 * b4; c35 += a3 * b5; c36 += a3 * b6; c37 += a3 * b7;
+    }
+  }
+  store(cb, m0, n0, c00, c01, c02, c03, c04, c05, c06, c07);
+  if (ROW_GROUPS > 1u) { store(cb, m0 + 4u, n0, c10, c11, c12, c13, c14, c15, c16, c17); }
+  if (ROW_GROUPS > 2u) { store(cb, m0 + 8u, n0, c20, c21, c22, c23, c24, c25, c26, c27); }
+  if (ROW_GROUPS > 3u) { store(cb, m0 + 12u, n0, c30, c31, c32, c33, c34, c35, c36, c37); }
+}
+
+// Writes 4 rows × 32 columns, masked to C; beta == 0 never reads C (it may hold garbage, even NaN, from a reused
+// buffer).
+fn store(base: u32, m: u32, n: u32, q0: mat4x4f, q1: mat4x4f, q2: mat4x4f, q3: mat4x4f, q4: mat4x4f, q5: mat4x4f, q6: mat4x4f, q7: mat4x4f) {
+  let q = array<mat4x4f, 8>(q0, q1, q2, q3, q4, q5, q6, q7);
+  for (var i = 0u; i < 4u; i++) {
+    if (m + i >= p.M) { return; }
+    for (var j = 0u; j < 32u; j++) {
+      if (n + j >= p.N) { break; }
+      let at = base + (m + i) * p.N + n + j;
+      var v = p.alpha * q[j / 4u][j % 4u][i];
+      if (p.beta != 0.0) { v += p.beta * C[at]; }
+      C[at] = v;
+    }
+  }
+}
