@@ -19,7 +19,7 @@ import { withAdapter } from '../engine/lora/fold.ts';
 import { acquireNodeDevice } from '../engine/gpu/node-gpu.ts';
 import { BufferPool } from '../engine/gpu/buffer-pool.ts';
 import { KernelRegistry } from '../engine/gpu/kernels.ts';
-import { forward, generate, loadModel } from '../engine/model/index.ts';
+import { forward, generate, loadModel, planInferenceMemory } from '../engine/model/index.ts';
 
 const USAGE = `usage:
   alloy info     --model DIR
@@ -126,6 +126,9 @@ async function info(v: Values, io: Io): Promise<number> {
     stored += t.end - t.begin;
   }
   const params = parameterCount(config);
+  const sixteen = [...dtypes.keys()].find((d) => d === 'BF16' || d === 'F16');
+  const seq = Math.min(PLAN_SEQ, config.maxPositionEmbeddings);
+  const plan = planInferenceMemory(config, { dtype: sixteen === 'BF16' ? 'bf16' : sixteen === 'F16' ? 'f16' : 'f32', batch: 1, seqLen: seq });
   const lines = [
     `architecture   ${config.architecture} (${config.family})`,
     `parameters     ${params.toLocaleString('en-US')}`,
@@ -135,10 +138,14 @@ async function info(v: Values, io: Io): Promise<number> {
     `dtype          ${[...dtypes].map(([d, n]) => `${d} × ${n}`).join(', ')}`,
     // Frozen 16-bit weights stay 16-bit on the GPU, so the stored size is what inference needs for weights.
     `memory         ${formatBytes(stored)} of weights on the GPU (${formatBytes(params * 4)} if all f32)`,
+    `               ${formatBytes(plan.total)} for a ${seq}-token context (KV cache ${formatBytes(plan.kvCache)}, activations ${formatBytes(plan.activations)}, logits ${formatBytes(plan.logits)})`,
   ];
   io.out(lines.join('\n') + '\n');
   return 0;
 }
+
+/** The context length `info` plans memory for: a typical chat turn, not the model's maximum. */
+const PLAN_SEQ = 2048;
 
 function parseIds(text: string, vocab: number): number[] {
   const ids = text.split(',').map((s) => s.trim());
