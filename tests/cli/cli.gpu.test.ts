@@ -54,7 +54,7 @@ describe('alloy CLI', () => {
     expect(io.stdout).toMatch(/parameters\s+98,624/);
     expect(io.stdout).toMatch(/F32 × 20/);
     expect(io.stdout).toMatch(/memory\s+\d+ KB of weights/);
-    expect(io.stdout).toMatch(/\d+ KB for a 128-token context \(KV cache \d+ KB/);
+    expect(io.stdout).toMatch(/[\d.]+ [KM]B for a 128-token context \(KV cache \d+ KB/);
   });
 
   it('logits match the reference forward', async () => {
