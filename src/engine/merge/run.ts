@@ -1,0 +1,205 @@
+/**
+ * A streaming merge: tensors are read, merged and written one at a time (writeCheckpoint pulls each lazily), so
+ * memory holds a few tensors whatever the model size. Output goes through a caller-given sink factory: files
+ * in the Hugging Face layout (weights, config.json from the base, its tokenizer files, mergekit_config.yml).
+ * Every refusal happens in planMerge before the first byte is written. Committing the output (renaming a temp
+ * directory, publishing a cache entry) is the caller's job once this resolves; on failure or cancel the caller
+ * discards it, and the inputs are only ever read.
+ */
+import type { ByteSink } from '../../io/bytes.ts';
+import { AlloyError, throwIfAborted } from '../../io/errors.ts';
+import { hasFile, readBytes, readJson, type ModelFiles } from '../../io/model-files.ts';
+import { writeCheckpoint } from '../../io/safetensors/checkpoint.ts';
+import { decodeToF32, encodeFromF32, type FloatDType } from '../../io/safetensors/dtypes.ts';
+import type { TensorToWrite } from '../../io/safetensors/writer.ts';
+import { referencedModels, planMerge, type MergePlan, type PlannedTensor, type PlanOptions } from './plan.ts';
+import { toMergeYaml, type MergeConfig } from './config.ts';
+import { num } from './methods/types.ts';
+import { tensorRandom } from './methods/prng.ts';
+import { openParent, type Parent, type ResolveModel } from './parents.ts';
+
+export interface MergeProgress {
+  tensorsDone: number;
+  tensorsTotal: number;
+  /** tensor bytes read from the inputs so far (as stored) */
+  bytesRead: number;
+  bytesWritten: number;
+  tensor: string;
+}
+
+/** Runs SLERP somewhere faster (the GPU) for tensors it accepts; the CPU handles the rest. */
+export interface SlerpAccelerator {
+  accepts(elements: number): boolean;
+  slerp(t: number, base: Float32Array, other: Float32Array): Promise<Float32Array>;
+}
+
+export interface RunMergeOptions extends PlanOptions {
+  config: MergeConfig;
+  /** a plain model reference (no "+lora") → its files */
+  resolveModel: ResolveModel;
+  openSink: (fileName: string) => Promise<ByteSink>;
+  /** mergekit's --out-shard-size, in bytes (default 5e9) */
+  maxShardBytes?: number;
+  /** DARE's seed (mergekit's --random-seed); default 0 */
+  seed?: number;
+  /** copy the base's tokenizer files (mergekit's --copy-tokenizer, on by default) */
+  copyTokenizer?: boolean;
+  /** text stored as mergekit_config.yml; default: the config exported by toMergeYaml */
+  configYaml?: string;
+  accelerator?: SlerpAccelerator;
+  onProgress?: (p: MergeProgress) => void;
+  signal?: AbortSignal;
+}
+
+export interface MergeResult {
+  files: string[];
+  plan: MergePlan;
+  config: Record<string, unknown>;
+}
+
+/** Files mergekit's --copy-tokenizer copies (merge.py::_copy_tokenizer), when the base has them. */
+export const TOKENIZER_FILES = [
+  'tokenizer_config.json',
+  'special_tokens_map.json',
+  'tokenizer.json',
+  'tokenizer.model',
+  'added_tokens.json',
+  'merges.txt',
+  'vocab.json',
+  'chat_template.jinja',
+  'generation_config.json',
+] as const;
+
+export async function openParents(config: MergeConfig, resolve: ResolveModel): Promise<Map<string, Parent>> {
+  const parents = new Map<string, Parent>();
+  for (const ref of referencedModels(config)) parents.set(ref, await openParent(ref, resolve));
+  return parents;
+}
+
+function roundTo(d: FloatDType | null, x: Float32Array): Float32Array {
+  return d === null || d === 'F32' ? x : decodeToF32(d, encodeFromF32(d, x));
+}
+
+/** One output tensor's values, float32, before the final cast. */
+export async function mergeTensor(t: PlannedTensor, parents: Map<string, Parent>, plan: MergePlan, seed: number, accel?: SlerpAccelerator): Promise<Float32Array> {
+  const inputs: Float32Array[] = [];
+  for (const x of t.inputs) inputs.push(roundTo(t.loadDtype, await parents.get(x.ref)!.checkpoint.readF32(x.tensor)));
+  const n = inputs[0]!.length;
+  if (plan.method.name === 'slerp' && inputs.length === 2 && accel?.accepts(n)) {
+    return accel.slerp(num(t.params.t, 't'), inputs[t.baseIndex]!, inputs[1 - t.baseIndex]!);
+  }
+  return plan.method.merge({
+    name: t.name,
+    tensors: inputs,
+    baseIndex: t.baseIndex,
+    params: t.params,
+    modelParams: t.modelParams,
+    random: tensorRandom(seed, t.name),
+  });
+}
+
+export async function runMerge(opts: RunMergeOptions): Promise<MergeResult> {
+  const { config, signal } = opts;
+  throwIfAborted(signal, 'merge');
+  const parents = await openParents(config, opts.resolveModel);
+  const plan = planMerge(config, parents, opts);
+  const base = parents.get(plan.baseRef)!;
+  const seed = opts.seed ?? 0;
+  const outConfig = outputConfig(plan, parents);
+
+  let done = 0;
+  let bytesRead = 0;
+  let bytesWritten = 0;
+  const total = plan.tensors.length;
+  const tensors: TensorToWrite[] = plan.tensors.map((t) => ({
+    name: t.name,
+    dtype: t.outDtype,
+    shape: t.shape,
+    data: async () => {
+      throwIfAborted(signal, 'merge');
+      // Cast as mergekit does: to the load dtype (base's as stored when no dtype is set), then to out_dtype.
+      const merged = roundTo(t.loadDtype, await mergeTensor(t, parents, plan, seed, opts.accelerator));
+      const bytes = encodeFromF32(t.outDtype, merged);
+      for (const x of t.inputs) {
+        const info = parents.get(x.ref)!.stored.tensors.get(x.tensor)?.info;
+        if (info) bytesRead += info.end - info.begin;
+      }
+      bytesWritten += bytes.byteLength;
+      done++;
+      opts.onProgress?.({ tensorsDone: done, tensorsTotal: total, bytesRead, bytesWritten, tensor: t.name });
+      return bytes;
+    },
+  }));
+  const written = await writeCheckpoint(tensors, {
+    openSink: opts.openSink,
+    ...(opts.maxShardBytes !== undefined ? { maxShardBytes: opts.maxShardBytes } : {}),
+    metadata: { mergekit_version: '0.1.4' },
+  });
+  throwIfAborted(signal, 'merge');
+
+  const files = [...written.files];
+  const put = async (name: string, data: Uint8Array | string) => {
+    const sink = await opts.openSink(name);
+    await sink.write(typeof data === 'string' ? new TextEncoder().encode(data) : data);
+    await sink.close();
+    files.push(name);
+  };
+  await put('config.json', JSON.stringify(outConfig, null, 2) + '\n');
+  if (opts.copyTokenizer !== false) {
+    for (const f of TOKENIZER_FILES) {
+      if (!hasFile(base.files, f)) continue;
+      throwIfAborted(signal, 'merge');
+      const bytes = f === 'tokenizer_config.json' ? await tokenizerConfig(config, base, parents) : await readBytes(base.files, f);
+      await put(f, bytes);
+    }
+  }
+  const yaml = opts.configYaml ?? toMergeYaml(config);
+  await put('mergekit_config.yml', yaml);
+  await put('README.md', modelCard(config, yaml));
+  return { files, plan, config: outConfig };
+}
+
+function outputConfig(plan: MergePlan, parents: Map<string, Parent>): Record<string, unknown> {
+  // mergekit: config.json from base_model, layer count = sum of slice lengths, torch_dtype = out_dtype or dtype.
+  const out: Record<string, unknown> = structuredClone(parents.get(plan.baseRef)!.configJson);
+  out.num_hidden_layers = plan.numLayers;
+  if (plan.torchDtype) {
+    if ('dtype' in out && !('torch_dtype' in out)) out.dtype = plan.torchDtype; // transformers v5 spelling
+    else out.torch_dtype = plan.torchDtype;
+  }
+  return out;
+}
+
+/** The base's tokenizer_config.json, with chat_template replaced when the merge config sets one. */
+async function tokenizerConfig(config: MergeConfig, base: Parent, parents: Map<string, Parent>): Promise<Uint8Array> {
+  const raw = await readBytes(base.files, 'tokenizer_config.json');
+  const wanted = config.chatTemplate;
+  if (!wanted) return raw;
+  const json = (await readJson(base.files, 'tokenizer_config.json')) as Record<string, unknown>;
+  if (wanted === 'auto') {
+    // mergekit picks the template most models share
+    const counts = new Map<string, number>();
+    for (const p of parents.values()) {
+      const t = await chatTemplateOf(p.files);
+      if (t) counts.set(t, (counts.get(t) ?? 0) + 1);
+    }
+    const best = [...counts].sort((a, b) => b[1] - a[1])[0];
+    if (!best) return raw;
+    json.chat_template = best[0];
+  } else if (wanted.includes('{{') || wanted.includes('{%')) {
+    json.chat_template = wanted;
+  } else {
+    throw new AlloyError(`chat_template "${wanted}": named templates are not bundled with Alloy; give "auto" or the Jinja template itself`, { field: 'chat_template' });
+  }
+  return new TextEncoder().encode(JSON.stringify(json, null, 2) + '\n');
+}
+
+async function chatTemplateOf(files: ModelFiles): Promise<string | undefined> {
+  if (!hasFile(files, 'tokenizer_config.json')) return undefined;
+  const t = ((await readJson(files, 'tokenizer_config.json')) as Record<string, unknown>).chat_template;
+  return typeof t === 'string' ? t : undefined;
+}
+
+function modelCard(config: MergeConfig, yaml: string): string {
+  return `---\nlibrary_name: transformers\ntags:\n- merge\n- mergekit\n- alloy\n---\n# Merged model\n\nMade with Alloy's merge engine (mergekit semantics), method \`${config.mergeMethod}\`${config.baseModel ? `, base \`${config.baseModel}\`` : ''}.\n\n## Configuration\n\n\`\`\`yaml\n${yaml.trimEnd()}\n\`\`\`\n`;
+}
