@@ -3,11 +3,18 @@
  *   alloy info     --model DIR
  *   alloy logits   --model DIR --ids 1,2,3 [--adapter DIR] --out FILE.json
  *   alloy generate --model DIR --prompt TEXT [--max-tokens N] [--temperature T] [--top-k K] [--top-p P] [--seed S] [--chat] [--adapter DIR]
+ *   alloy merge    CONFIG.yaml --out DIR [--allow-crimes] [--device auto|cpu|gpu] [--seed S] [--shard-size BYTES] [--post-weights v0.0.x|head]
  * Errors are one line on stderr and a non-zero exit.
  */
 import { parseArgs } from 'node:util';
-import { writeFileSync } from 'node:fs';
-import { AlloyError } from '../io/errors.ts';
+import { existsSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
+import { AlloyError, isCancelled } from '../io/errors.ts';
+import { fileSink } from '../io/node/fs.ts';
+import { parseMergeYaml } from '../engine/merge/config.ts';
+import { runMerge, type SlerpAccelerator } from '../engine/merge/run.ts';
+import { gpuSlerpAccelerator } from '../engine/merge/gpu-slerp.ts';
+import { slerp } from '../engine/merge/methods/slerp.ts';
 import { readJson, type ModelFiles } from '../io/model-files.ts';
 import { parseModelConfig, parameterCount, type ModelConfig } from '../io/config.ts';
 import { openCheckpoint, type Checkpoint } from '../io/safetensors/checkpoint.ts';
@@ -24,7 +31,8 @@ import { forward, generate, loadModel, planInferenceMemory } from '../engine/mod
 const USAGE = `usage:
   alloy info     --model DIR
   alloy logits   --model DIR --ids 1,2,3 [--adapter DIR] --out FILE.json
-  alloy generate --model DIR --prompt TEXT [--max-tokens N] [--temperature T] [--top-k K] [--top-p P] [--seed S] [--chat] [--adapter DIR]`;
+  alloy generate --model DIR --prompt TEXT [--max-tokens N] [--temperature T] [--top-k K] [--top-p P] [--seed S] [--chat] [--adapter DIR]
+  alloy merge    CONFIG.yaml --out DIR [--allow-crimes] [--device auto|cpu|gpu] [--seed S] [--shard-size BYTES] [--post-weights v0.0.x|head]`;
 
 const OPTIONS = {
   model: { type: 'string' },
@@ -38,6 +46,10 @@ const OPTIONS = {
   'top-p': { type: 'string' },
   seed: { type: 'string' },
   chat: { type: 'boolean' },
+  'allow-crimes': { type: 'boolean' },
+  device: { type: 'string' },
+  'shard-size': { type: 'string' },
+  'post-weights': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -48,7 +60,8 @@ export interface Io {
 
 const stdio: Io = { out: (s) => process.stdout.write(s), err: (s) => process.stderr.write(s) };
 
-export async function main(argv: string[], io: Io = stdio): Promise<number> {
+/** `signal` lets an embedding caller (tests, scripts) cancel a long command, as Ctrl-C does for `merge`. */
+export async function main(argv: string[], io: Io = stdio, signal?: AbortSignal): Promise<number> {
   try {
     const { positionals, values } = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
     const command = positionals[0];
@@ -63,6 +76,8 @@ export async function main(argv: string[], io: Io = stdio): Promise<number> {
         return await logits(values, io);
       case 'generate':
         return await generateCmd(values, io);
+      case 'merge':
+        return await mergeCmd(positionals.slice(1), values, io, signal);
       default:
         throw new AlloyError(`unknown command "${command}"\n${USAGE}`);
     }
@@ -202,4 +217,97 @@ async function generateCmd(v: Values, io: Io): Promise<number> {
   io.out('\n');
   io.err(`${result.tokens.length} tokens in ${secs.toFixed(2)} s (${(result.tokens.length / secs).toFixed(1)} tokens/s), stopped: ${result.finishReason}\n`);
   return 0;
+}
+
+/**
+ * mergekit-yaml on Alloy's engine. Model references in the YAML are HF model folders, relative to the YAML's
+ * folder or absolute, optionally `path+lora_path`. The output is built in a hidden sibling directory and renamed
+ * to --out only when complete, so a failed or interrupted merge leaves nothing behind; inputs are only read.
+ */
+async function mergeCmd(args: string[], v: Values, io: Io, signal?: AbortSignal): Promise<number> {
+  if (args.length !== 1) throw new AlloyError('merge takes one CONFIG.yaml');
+  const file = args[0]!;
+  const out = resolve(required(v, 'out'));
+  if (existsSync(out) && readdirSync(out).length > 0) {
+    throw new AlloyError(`--out ${out} exists and is not empty; choose a new directory (a merge never overwrites)`);
+  }
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    throw new AlloyError(`cannot read merge config ${file}`, { file });
+  }
+  const { config, warnings } = parseMergeYaml(text, basename(file));
+  for (const w of warnings) io.err(`warning: ${w}\n`);
+  const device = v.device ?? 'auto';
+  if (!['auto', 'cpu', 'gpu'].includes(device)) throw new AlloyError(`--device must be auto, cpu or gpu, got "${device}"`);
+  const post = v['post-weights'] ?? 'v0.0.x';
+  if (post !== 'v0.0.x' && post !== 'head') throw new AlloyError(`--post-weights must be v0.0.x or head, got "${post}"`);
+  const root = dirname(resolve(file));
+
+  // The GPU is acquired only when a tensor is big enough to use it (never, for tiny models under --device auto).
+  let accel: Promise<SlerpAccelerator | undefined> | undefined;
+  const getAccel = () =>
+    (accel ??= acquireNodeDevice().then(
+      (ctx) => gpuSlerpAccelerator(ctx, device === 'gpu' ? 1 : undefined),
+      (e: unknown) => {
+        if (device === 'gpu') throw e;
+        io.err(`warning: no GPU (${(e as Error).message.split('.')[0]}); merging on the CPU\n`);
+        return undefined;
+      },
+    ));
+  const minAuto = 1 << 18;
+  const accelerator: SlerpAccelerator | undefined =
+    device === 'cpu'
+      ? undefined
+      : {
+          accepts: (n) => device === 'gpu' || n >= minAuto,
+          slerp: async (t, a, b) => {
+            const gpu = await getAccel();
+            return gpu?.accepts(a.length) ? gpu.slerp(t, a, b) : slerp(t, a, b);
+          },
+        };
+
+  const tmp = join(dirname(out), `.${basename(out)}.alloy-partial-${process.pid}-${Date.now()}`);
+  const abort = new AbortController();
+  const onSignal = () => abort.abort();
+  process.once('SIGINT', onSignal);
+  signal?.addEventListener('abort', onSignal, { once: true });
+  if (signal?.aborted) abort.abort();
+  const t0 = performance.now();
+  let lastPct = -1;
+  try {
+    const result = await runMerge({
+      config,
+      configYaml: text,
+      resolveModel: async (ref) => dirModelFiles(isAbsolute(ref) ? ref : resolve(root, ref), ref),
+      openSink: (name) => fileSink(join(tmp, name)),
+      allowCrimes: v['allow-crimes'] === true,
+      postWeights: post,
+      seed: number(v, 'seed', 0),
+      ...(v['shard-size'] !== undefined ? { maxShardBytes: number(v, 'shard-size', 5e9) } : {}),
+      ...(accelerator ? { accelerator } : {}),
+      signal: abort.signal,
+      onProgress: (p) => {
+        const pct = Math.floor((100 * p.tensorsDone) / p.tensorsTotal / 10) * 10;
+        if (pct !== lastPct) io.err(`merged ${p.tensorsDone}/${p.tensorsTotal} tensors (${formatBytes(p.bytesRead)} read, ${formatBytes(p.bytesWritten)} written)\n`);
+        lastPct = pct;
+      },
+    });
+    for (const w of result.plan.warnings) io.err(`warning: ${w}\n`);
+    if (existsSync(out)) rmSync(out, { recursive: true }); // empty (checked above)
+    renameSync(tmp, out);
+    const secs = (performance.now() - t0) / 1000;
+    io.out(`merged ${result.plan.tensors.length} tensors (${config.mergeMethod}, ${result.plan.numLayers} layers) into ${out} in ${secs.toFixed(2)} s\n`);
+    return 0;
+  } catch (e) {
+    rmSync(tmp, { recursive: true, force: true });
+    if (isCancelled(e)) throw new AlloyError('merge cancelled; no output written');
+    throw e;
+  } finally {
+    process.off('SIGINT', onSignal);
+    signal?.removeEventListener('abort', onSignal);
+    const gpu = await accel?.catch(() => undefined);
+    (gpu as { pool?: BufferPool } | undefined)?.pool?.destroyAll();
+  }
 }

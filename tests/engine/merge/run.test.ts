@@ -1,0 +1,309 @@
+// The streaming merge end to end in memory: fixture tiny-llama and a perturbed copy, merged through runMerge and
+// read back, against an independent per-tensor SLERP; dtype handling, slices, LoRA parents, every refusal,
+// and cancel/failure never committing output.
+import { beforeAll, describe, expect, it } from 'vitest';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ensureFixtures, OWNER, REVISION } from '../../../scripts/fixtures/index.ts';
+import { memoryModelFiles, readJson, type ModelFiles } from '../../../src/io/model-files.ts';
+import { openCheckpoint, writeCheckpoint } from '../../../src/io/safetensors/checkpoint.ts';
+import { encodeFromF32, decodeToF32 } from '../../../src/io/safetensors/dtypes.ts';
+import type { ByteSink } from '../../../src/io/bytes.ts';
+import { parseMergeYaml, toMergeYaml } from '../../../src/engine/merge/config.ts';
+import { runMerge, type RunMergeOptions } from '../../../src/engine/merge/run.ts';
+import { CancelledError } from '../../../src/io/errors.ts';
+import { randomArray } from '../../helpers/gpu.ts';
+
+const fixture = (name: string) => join('public/hub', OWNER, name, 'resolve', REVISION);
+type Weights = Map<string, { shape: number[]; data: Float32Array }>;
+
+let baseFiles: Record<string, Uint8Array>;
+let baseW: Weights;
+let otherW: Weights;
+let models: Record<string, ModelFiles>;
+
+function readDir(dir: string): Record<string, Uint8Array> {
+  return Object.fromEntries(readdirSync(dir).filter((f) => !f.startsWith('.')).map((f) => [f, new Uint8Array(readFileSync(join(dir, f)))]));
+}
+
+class MemorySinks {
+  files = new Map<string, Uint8Array[]>();
+  closed = new Set<string>();
+  open = async (name: string): Promise<ByteSink> => {
+    const chunks: Uint8Array[] = [];
+    this.files.set(name, chunks);
+    return { write: async (c) => void chunks.push(c.slice()), close: async () => void this.closed.add(name) };
+  };
+  /** only closed files, as a committing sink would publish them */
+  model(label = 'out'): ModelFiles {
+    const rec: Record<string, Uint8Array> = {};
+    for (const name of this.closed) rec[name] = concat(this.files.get(name)!);
+    return memoryModelFiles(rec, label);
+  }
+}
+
+async function readWeights(m: ModelFiles): Promise<Weights> {
+  const ck = await openCheckpoint(m);
+  const w: Weights = new Map();
+  for (const n of ck.names()) w.set(n, { shape: ck.info(n).shape, data: await ck.readF32(n) });
+  return w;
+}
+
+/** A model folder in memory: the base's non-weight files, `config` edits, and these weights. */
+async function modelWith(weights: Weights, configEdits: Record<string, unknown> = {}, dtype: 'F32' | 'BF16' = 'F32'): Promise<ModelFiles> {
+  const sinks = new MemorySinks();
+  await writeCheckpoint(
+    [...weights].map(([name, t]) => ({ name, dtype, shape: t.shape, data: encodeFromF32(dtype, t.data) })),
+    { openSink: sinks.open },
+  );
+  const rec: Record<string, Uint8Array> = { ...baseFiles };
+  delete rec['model.safetensors'];
+  const cfg = { ...(JSON.parse(new TextDecoder().decode(baseFiles['config.json'])) as object), ...configEdits };
+  rec['config.json'] = new TextEncoder().encode(JSON.stringify(cfg));
+  for (const [k, v] of sinks.files) rec[k] = concat(v);
+  return memoryModelFiles(rec, 'memory');
+}
+
+function concat(parts: Uint8Array[]): Uint8Array {
+  const all = new Uint8Array(parts.reduce((s, p) => s + p.byteLength, 0));
+  let o = 0;
+  for (const p of parts) {
+    all.set(p, o);
+    o += p.byteLength;
+  }
+  return all;
+}
+
+/** SLERP from the formula, float64, rounded to f32 once. */
+function slerpRef(t: number, a: Float32Array, b: Float32Array): Float32Array {
+  let aa = 0, bb = 0, ab = 0;
+  for (let i = 0; i < a.length; i++) {
+    aa += a[i]! * a[i]!;
+    bb += b[i]! * b[i]!;
+    ab += a[i]! * b[i]!;
+  }
+  const dot = ab / (Math.sqrt(aa) * Math.sqrt(bb));
+  const out = new Float32Array(a.length);
+  if (Math.abs(dot) > 0.9995) {
+    for (let i = 0; i < a.length; i++) out[i] = (1 - t) * a[i]! + t * b[i]!;
+    return out;
+  }
+  const th = Math.acos(dot);
+  for (let i = 0; i < a.length; i++) out[i] = (Math.sin((1 - t) * th) * a[i]! + Math.sin(t * th) * b[i]!) / Math.sin(th);
+  return out;
+}
+
+function maxRel(got: Float32Array, want: Float32Array): number {
+  let m = 0;
+  for (let i = 0; i < want.length; i++) m = Math.max(m, Math.abs(got[i]! - want[i]!) / Math.max(1, Math.abs(want[i]!)));
+  return m;
+}
+
+async function merge(yaml: string, over: Partial<RunMergeOptions> = {}) {
+  const sinks = new MemorySinks();
+  const result = await runMerge({
+    config: parseMergeYaml(yaml).config,
+    resolveModel: async (ref) => {
+      const m = models[ref];
+      if (!m) throw new Error(`unknown model ${ref}`);
+      return m;
+    },
+    openSink: sinks.open,
+    ...over,
+  });
+  return { sinks, result, out: sinks.model() };
+}
+
+const SLERP_YAML = (t: string, extra = '') => `models:
+  - model: A
+  - model: B
+merge_method: slerp
+base_model: A
+parameters:
+  t: ${t}
+${extra}`;
+
+beforeAll(async () => {
+  await ensureFixtures('public/hub');
+  baseFiles = readDir(fixture('tiny-llama'));
+  const a = memoryModelFiles(baseFiles, 'A');
+  baseW = await readWeights(a);
+  // the other parent: every tensor moved by noise of a third of its scale, so angles are far from colinear
+  otherW = new Map([...baseW].map(([n, t], i) => [n, { shape: t.shape, data: t.data.map((x, j) => x + 0.3 * randomArray(t.data.length, 1000 + i)[j]!) }]));
+  const withoutLayer1Up = new Map(otherW);
+  withoutLayer1Up.delete('model.layers.1.mlp.up_proj.weight');
+  const badShape: Weights = new Map(otherW);
+  badShape.set('model.layers.0.self_attn.o_proj.weight', { shape: [64, 63], data: new Float32Array(64 * 63) });
+  const bigVocab: Weights = new Map(otherW);
+  bigVocab.set('model.embed_tokens.weight', { shape: [400, 64], data: randomArray(400 * 64, 5) });
+  models = {
+    A: a,
+    B: await modelWith(otherW),
+    C: await modelWith(otherW),
+    Bbf16: await modelWith(otherW, { torch_dtype: 'bfloat16' }, 'BF16'),
+    missing: await modelWith(withoutLayer1Up),
+    badShape: await modelWith(badShape),
+    bigVocab: await modelWith(bigVocab, { vocab_size: 400 }),
+    qwen: memoryModelFiles(readDir(fixture('tiny-qwen2')), 'qwen'),
+  };
+});
+
+describe('runMerge', () => {
+  it('SLERP with a t gradient and filters equals an independent per-tensor computation', async () => {
+    const { result, out } = await merge(SLERP_YAML(`
+    - filter: self_attn
+      value: [0.2, 0.9]
+    - filter: mlp
+      value: 0.8
+    - value: [0.1, 0.4]`));
+    const got = await readWeights(out);
+    expect([...got.keys()].sort()).toEqual([...baseW.keys()].sort()); // tied: no lm_head written
+    for (const [name, t] of got) {
+      const layer = /layers\.(\d+)\./.exec(name)?.[1];
+      const p = layer === undefined ? (name.includes('embed') ? 0 : 1) : Number(layer); // 2 layers: p = 0, 1
+      const tv = name.includes('self_attn') ? 0.2 + 0.7 * p : name.includes('mlp') ? 0.8 : 0.1 + 0.3 * p;
+      expect(maxRel(t.data, slerpRef(tv, baseW.get(name)!.data, otherW.get(name)!.data)), name).toBeLessThan(1e-5);
+    }
+    expect(result.plan.tensors.find((x) => x.name === 'model.norm.weight')!.params.t).toBeCloseTo(0.4, 12); // post-weights at p = 1
+    const cfg = (await readJson(out, 'config.json')) as Record<string, unknown>;
+    expect(cfg.num_hidden_layers).toBe(2);
+    expect(cfg.torch_dtype).toBe('float32');
+    for (const f of ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'generation_config.json']) {
+      expect(out.files.some((x) => x.path === f), f).toBe(true);
+    }
+    const yaml = new TextDecoder().decode(await (await out.open('mergekit_config.yml')).read(0, out.files.find((f) => f.path === 'mergekit_config.yml')!.size));
+    expect(parseMergeYaml(yaml).config).toEqual(parseMergeYaml(toMergeYaml(parseMergeYaml(yaml).config)).config);
+  });
+
+  it('postWeights "head" reads final norm at p = 0', async () => {
+    const { result } = await merge(SLERP_YAML('[0.1, 0.4]'), { postWeights: 'head' });
+    expect(result.plan.tensors.find((x) => x.name === 'model.norm.weight')!.params.t).toBeCloseTo(0.1, 12);
+  });
+
+  it('t = 0 gives the base exactly and t = 1 the other model', async () => {
+    const zero = await readWeights((await merge(SLERP_YAML('0'))).out);
+    const one = await readWeights((await merge(SLERP_YAML('1'))).out);
+    for (const [name, t] of baseW) {
+      expect(Array.from(zero.get(name)!.data), name).toEqual(Array.from(t.data));
+      expect(Array.from(one.get(name)!.data), name).toEqual(Array.from(otherW.get(name)!.data));
+    }
+  });
+
+  it('slices map input layers to output layers and restart the gradient per slice', async () => {
+    const { result, out } = await merge(`slices:
+  - sources:
+      - model: A
+        layer_range: [1, 2]
+      - model: B
+        layer_range: [1, 2]
+  - sources:
+      - model: A
+        layer_range: [0, 2]
+      - model: B
+        layer_range: [0, 2]
+merge_method: slerp
+base_model: A
+parameters:
+  t: [0, 1]
+`);
+    expect(result.plan.numLayers).toBe(3);
+    const got = await readWeights(out);
+    const name = (l: number) => `model.layers.${l}.mlp.up_proj.weight`;
+    // out 0 ← in 1 at p = 1 (one-layer slice); out 1 ← in 0 at p = 0; out 2 ← in 1 at p = 1
+    expect(maxRel(got.get(name(0))!.data, otherW.get(name(1))!.data)).toBe(0);
+    expect(maxRel(got.get(name(1))!.data, baseW.get(name(0))!.data)).toBe(0);
+    expect(maxRel(got.get(name(2))!.data, otherW.get(name(1))!.data)).toBe(0);
+    expect(((await readJson(out, 'config.json')) as { num_hidden_layers: number }).num_hidden_layers).toBe(3);
+  });
+
+  it('writes the base\'s dtype by default, and dtype / out_dtype when given', async () => {
+    const bf = await merge(SLERP_YAML('0.5').replace('model: A\n  - model: B\nmerge_method: slerp\nbase_model: A', 'model: Bbf16\n  - model: A\nmerge_method: slerp\nbase_model: Bbf16'));
+    const ck = await openCheckpoint(bf.out);
+    expect(new Set(ck.names().map((n) => ck.info(n).dtype))).toEqual(new Set(['BF16']));
+    expect(((await readJson(bf.out, 'config.json')) as { torch_dtype: string }).torch_dtype).toBe('bfloat16');
+    const f16 = await merge(SLERP_YAML('0.5', 'dtype: bfloat16\nout_dtype: float16\n'));
+    const ck16 = await openCheckpoint(f16.out);
+    expect(new Set(ck16.names().map((n) => ck16.info(n).dtype))).toEqual(new Set(['F16']));
+    expect(((await readJson(f16.out, 'config.json')) as { torch_dtype: string }).torch_dtype).toBe('float16');
+    // inputs are rounded to bf16 before merging, the result to bf16 and then f16 (mergekit's casts)
+    const name = 'model.layers.0.mlp.gate_proj.weight';
+    const bf16 = (x: Float32Array) => decodeToF32('BF16', encodeFromF32('BF16', x));
+    const want = decodeToF32('F16', encodeFromF32('F16', bf16(slerpRef(0.5, bf16(baseW.get(name)!.data), bf16(otherW.get(name)!.data)))));
+    expect(maxRel(await ck16.readF32(name), want)).toBeLessThan(2e-3);
+  });
+
+  it('task_arithmetic through the planner uses per-model weights', async () => {
+    const { out } = await merge(`models:
+  - model: A
+  - model: B
+    parameters:
+      weight: 0.5
+merge_method: task_arithmetic
+base_model: A
+`);
+    const got = await readWeights(out);
+    for (const [name, t] of got) {
+      const a = baseW.get(name)!.data;
+      const b = otherW.get(name)!.data;
+      expect(maxRel(t.data, a.map((x, i) => x + 0.5 * (b[i]! - x))), name).toBeLessThan(1e-6);
+    }
+  });
+
+  it('refuses what mergekit would refuse, before writing anything', async () => {
+    const cases: Array<[string, RegExp]> = [
+      [SLERP_YAML('0.5').replace('model: B', 'model: qwen'), /different architectures \(A: LlamaForCausalLM, qwen: Qwen2ForCausalLM\)/],
+      [SLERP_YAML('0.5').replace('model: B', 'model: badShape'), /tensor "model\.layers\.0\.self_attn\.o_proj\.weight" has shape \[64, 63\] in badShape/],
+      [SLERP_YAML('0.5').replace('model: B', 'model: missing'), /missing has no tensor "model\.layers\.1\.mlp\.up_proj\.weight"/],
+      [SLERP_YAML('0.5').replace('model: B', 'model: bigVocab'), /"model\.embed_tokens\.weight": the vocabularies differ \(bigVocab has 400 rows, A 384\); set tokenizer_source/],
+      [SLERP_YAML('0.5').replace('  - model: B', '  - model: B\n  - model: C'), /slerp merges exactly 2 models, but 3 are given/],
+      [SLERP_YAML('0.5').replace('parameters:\n  t: 0.5', ''), /missing required parameter t for model\.embed_tokens\.weight/],
+      [SLERP_YAML('0.5').replace('base_model: A', 'base_model: C'), /slerp merges exactly 2 models, but 3 are given/],
+      ['models:\n  - model: A\n  - model: B\nmerge_method: linear\n', /missing required parameter weight for A\.model\.embed_tokens\.weight/],
+    ];
+    for (const [yaml, re] of cases) {
+      const sinks = new MemorySinks();
+      await expect(runMerge({ config: parseMergeYaml(yaml).config, resolveModel: async (r) => models[r]!, openSink: sinks.open }), yaml).rejects.toThrow(re);
+      expect(sinks.files.size).toBe(0);
+    }
+    // --allow-crimes lets different architectures through to the shape checks (qwen2 has q/k/v biases llama lacks)
+    await expect(merge(SLERP_YAML('0.5').replace('model: B', 'model: qwen'), { allowCrimes: true })).rejects.toThrow(/qwen has no tensor|has shape/);
+  });
+
+  it('cancel and read failures stop the merge without closing (publishing) any output file', async () => {
+    const ctl = new AbortController();
+    const sinks = new MemorySinks();
+    const run = runMerge({
+      config: parseMergeYaml(SLERP_YAML('0.5')).config,
+      resolveModel: async (r) => models[r]!,
+      openSink: sinks.open,
+      signal: ctl.signal,
+      onProgress: (p) => p.tensorsDone === 3 && ctl.abort(),
+    });
+    await expect(run).rejects.toBeInstanceOf(CancelledError);
+    expect(sinks.closed.size).toBe(0);
+
+    const flaky: ModelFiles = {
+      ...models.B!,
+      async open(path) {
+        const src = await models.B!.open(path);
+        let reads = 0;
+        return { ...src, read: async (o, n) => (++reads > 6 ? Promise.reject(new Error('disk gone')) : src.read(o, n)) };
+      },
+    };
+    const sinks2 = new MemorySinks();
+    await expect(
+      runMerge({ config: parseMergeYaml(SLERP_YAML('0.5')).config, resolveModel: async (r) => (r === 'B' ? flaky : models[r]!), openSink: sinks2.open }),
+    ).rejects.toThrow(/disk gone/);
+    expect(sinks2.closed.size).toBe(0);
+  });
+
+  it('reports progress over every tensor and the bytes read and written', async () => {
+    const seen: number[] = [];
+    let last = { tensorsTotal: 0, bytesRead: 0, bytesWritten: 0 };
+    await merge(SLERP_YAML('0.5'), { onProgress: (p) => (seen.push(p.tensorsDone), (last = p)) });
+    expect(seen).toEqual(Array.from({ length: baseW.size }, (_, i) => i + 1));
+    const bytes = [...baseW.values()].reduce((s, t) => s + t.data.byteLength, 0);
+    expect(last.bytesWritten).toBe(bytes);
+    expect(last.bytesRead).toBe(2 * bytes);
+  });
+});
