@@ -129,7 +129,10 @@ beforeAll(async () => {
   const a = memoryModelFiles(baseFiles, 'A');
   baseW = await readWeights(a);
   // the other parent: every tensor moved by noise of a third of its scale, so angles are far from colinear
-  otherW = new Map([...baseW].map(([n, t], i) => [n, { shape: t.shape, data: t.data.map((x, j) => x + 0.3 * randomArray(t.data.length, 1000 + i)[j]!) }]));
+  otherW = new Map([...baseW].map(([n, t], i) => {
+    const noise = randomArray(t.data.length, 1000 + i);
+    return [n, { shape: t.shape, data: t.data.map((x, j) => x + 0.3 * noise[j]!) }];
+  }));
   const withoutLayer1Up = new Map(otherW);
   withoutLayer1Up.delete('model.layers.1.mlp.up_proj.weight');
   const badShape: Weights = new Map(otherW);
