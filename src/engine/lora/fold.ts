@@ -37,22 +37,16 @@ export function withAdapter(base: Checkpoint, adapter: PeftAdapter): Checkpoint 
       );
     }
   }
-  const folded = new Map<string, Promise<Float32Array<ArrayBuffer>>>();
-  const foldedF32 = (name: string): Promise<Float32Array<ArrayBuffer>> => {
-    let p = folded.get(name);
-    if (!p) {
-      const pair = byTarget.get(name)!;
-      p = (async () => {
-        const [out, inn] = base.info(name).shape as [number, number];
-        const r = adapter.file.tensors.get(pair.a)!.shape[0]!;
-        const w = await base.readF32(name);
-        const a = await adapter.file.readF32(pair.a);
-        const b = await adapter.file.readF32(pair.b);
-        return foldLoraInto(w, a, b, out, inn, r, scale) as Float32Array<ArrayBuffer>;
-      })();
-      folded.set(name, p);
-    }
-    return p;
+  // Folded on every read, never memoised: loaders and merges read each tensor once, and a cache would keep a
+  // whole model's adapted weights alive in memory.
+  const foldedF32 = async (name: string): Promise<Float32Array<ArrayBuffer>> => {
+    const pair = byTarget.get(name)!;
+    const [out, inn] = base.info(name).shape as [number, number];
+    const r = adapter.file.tensors.get(pair.a)!.shape[0]!;
+    const w = await base.readF32(name);
+    const a = await adapter.file.readF32(pair.a);
+    const b = await adapter.file.readF32(pair.b);
+    return foldLoraInto(w, a, b, out, inn, r, scale) as Float32Array<ArrayBuffer>;
   };
   const infoOf = (name: string): TensorInfo => {
     const i = base.info(name);
