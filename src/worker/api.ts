@@ -6,6 +6,7 @@ import type { SerializedError } from '../io/errors.ts';
 import type { Progress } from '../io/progress.ts';
 import type { ModelSource } from '../io/sources.ts';
 import type { CachedModelSummary, PartialSummary } from '../io/cache/weight-cache.ts';
+import type { PoolStats } from '../engine/gpu/buffer-pool.ts';
 
 export type Result<T> = { ok: true; value: T } | { ok: false; error: SerializedError };
 
@@ -72,13 +73,89 @@ export interface ModelInspection {
 
 export type ProgressCallback = (p: Progress) => void;
 
+/** The BufferPool's byte accounting: live (handed out), pooled (kept for reuse) and the peak of their sum. */
+export type GpuMemory = PoolStats;
+
+/** The model resident on the GPU for chat (one at a time). */
+export interface LoadedModel {
+  id: string;
+  label: string;
+  /** bytes of weights on the GPU (16-bit checkpoints stay 16-bit) */
+  weightBytes: number;
+  memory: GpuMemory;
+  hasChatTemplate: boolean;
+  /** max_position_embeddings: prompt + reply must fit in it */
+  contextLength: number;
+}
+
+export interface ChatTurn {
+  role: 'system' | 'user' | 'assistant';
+  content: string;
+}
+
+export interface SamplingSettings {
+  maxTokens: number;
+  /** 0 = greedy */
+  temperature: number;
+  /** 0 = off */
+  topK: number;
+  /** 1 = off */
+  topP: number;
+  seed: number;
+}
+
+/** Chat: the conversation is rendered by the model's chat template with a generation prompt; text: continue `prompt`. */
+export type GenerateRequest = SamplingSettings &
+  ({ mode: 'chat'; messages: ChatTurn[] } | { mode: 'text'; prompt: string });
+
+/**
+ * One streamed step: replace the reply from character `at` on with `delta`. Almost always `at` is the length
+ * already shown (a plain append); it is smaller when decoding one more token rewrote the tail (a multi-byte
+ * character completed, or the decoder's clean-up changed a space), so the UI never shows a broken character.
+ */
+export interface GenerateUpdate {
+  at: number;
+  delta: string;
+  /** tokens generated so far */
+  tokens: number;
+  /** since generation started (prefill included) */
+  seconds: number;
+}
+
+export type GenerateUpdateCallback = (u: GenerateUpdate) => void;
+
+/** 'context': the reply reached the end of the model's context before max tokens. */
+export type FinishReason = 'eos' | 'length' | 'context' | 'stopped';
+
+export interface GenerateSummary {
+  /** the whole decoded reply (special tokens skipped) */
+  text: string;
+  tokens: number;
+  promptTokens: number;
+  seconds: number;
+  tokensPerSecond: number;
+  finishReason: FinishReason;
+  memory: GpuMemory;
+}
+
+export interface DeviceLoss {
+  /** GPUDeviceLostInfo.reason: 'destroyed' or 'unknown' */
+  reason: string;
+  message: string;
+  /** the model that was resident and is gone with the device; null when none was */
+  modelId: string | null;
+  modelLabel: string | null;
+}
+
+export type DeviceLossCallback = (loss: DeviceLoss) => void;
+
 /** What the worker exposes. Every method resolves (never rejects) with a Result. */
 export interface StudioApi {
   gpuInfo(): Promise<Result<GpuInfo>>;
   listModels(): Promise<Result<CachedModelSummary[]>>;
   storage(): Promise<Result<StorageInfo>>;
   cacheModel(jobId: string, source: ModelSource, onProgress?: ProgressCallback): Promise<Result<CachedModelSummary>>;
-  /** Aborts a running cacheModel job; the job then resolves with a CancelledError. Unknown ids are ignored. */
+  /** Aborts a running job (cacheModel, loadForChat, generate). Unknown ids are ignored. */
   cancel(jobId: string): Promise<void>;
   deleteModel(id: string): Promise<Result<void>>;
   /**
@@ -90,6 +167,22 @@ export interface StudioApi {
   discardPartial(id: string): Promise<Result<void>>;
   inspectModel(id: string): Promise<Result<ModelInspection>>;
   tokenize(id: string, text: string): Promise<Result<TokenizeResult>>;
+
+  /**
+   * Uploads a cached model's weights to the GPU for chat, with progress over weight bytes. One model is resident
+   * at a time: loading another stops any generation and disposes the previous one first.
+   */
+  loadForChat(jobId: string, id: string, onProgress?: ProgressCallback): Promise<Result<LoadedModel>>;
+  /** Disposes the resident model and gives its memory back to the driver. */
+  unloadModel(): Promise<Result<GpuMemory | null>>;
+  /** Generates with the resident model, streaming decoded text; cancel(jobId) stops it with finishReason 'stopped'. */
+  generate(jobId: string, request: GenerateRequest, onUpdate?: GenerateUpdateCallback): Promise<Result<GenerateSummary>>;
+  /** The pool's byte accounting; null while no device has been acquired. */
+  gpuMemory(): Promise<Result<GpuMemory | null>>;
+  /** Calls `onLost` every time the device is lost (the resident model is dropped; the weight cache is untouched). */
+  watchDeviceLoss(onLost: DeviceLossCallback): Promise<void>;
+  /** Destroys the device, as a driver reset would: lets tests and developers exercise the recovery path. */
+  simulateDeviceLoss(): Promise<Result<void>>;
 }
 
 /** The sample conversation every chat template preview renders, so models can be compared side by side. */

@@ -11,10 +11,14 @@ import { readJson } from '../io/model-files.ts';
 import { parseModelConfig, parameterCount } from '../io/config.ts';
 import { openCheckpoint } from '../io/safetensors/checkpoint.ts';
 import { loadTokenizer } from '../io/tokenizer.ts';
-import { acquireDevice, type GpuContext } from '../engine/gpu/device.ts';
+import { gpuEngine, onDeviceLost } from './gpu-state.ts';
+import { ChatHost, memory } from './chat.ts';
 import {
   SAMPLE_CONVERSATION,
   type ConfigSummary,
+  type DeviceLossCallback,
+  type GenerateRequest,
+  type GenerateUpdateCallback,
   type GpuInfo,
   type ModelInspection,
   type ProgressCallback,
@@ -33,27 +37,6 @@ async function guard<T>(fn: () => Promise<T>): Promise<Result<T>> {
   } catch (e) {
     return { ok: false, error: serializeError(e) };
   }
-}
-
-// The device is acquired on first use, not at start-up: merely opening the studio should not claim a GPU.
-let gpu: Promise<GpuContext> | null = null;
-function device(): Promise<GpuContext> {
-  if (!gpu) {
-    gpu = acquireDevice().catch((e: unknown) => {
-      gpu = null; // let a later call retry (e.g. after the user enables WebGPU)
-      const reason = e instanceof Error ? e.message : String(e);
-      throw new AlloyError(reason.startsWith('WebGPU unavailable') ? reason : `WebGPU unavailable: ${reason}`, {}, { cause: e });
-    });
-    void gpu.then(
-      (ctx) =>
-        // A lost device (driver reset, OOM) is gone for good; the next call acquires a fresh one.
-        ctx.lost.then(() => {
-          gpu = null;
-        }),
-      () => {},
-    );
-  }
-  return gpu;
 }
 
 let cachePromise: Promise<WeightCache> | null = null;
@@ -85,6 +68,32 @@ function tokenizerFor(id: string): Promise<Tokenizer> {
   return t;
 }
 
+const chat = new ChatHost({ files: modelFiles, tokenizer: tokenizerFor });
+
+// Device loss drops the resident model (its buffers died with the device) and tells every UI that asked.
+const lossWatchers = new Set<DeviceLossCallback>();
+onDeviceLost((info, lost) => {
+  const dropped = chat.dropLost(lost);
+  const loss = { ...info, modelId: dropped?.id ?? null, modelLabel: dropped?.label ?? null };
+  for (const fn of lossWatchers) void Promise.resolve(fn(loss)).catch(() => lossWatchers.delete(fn));
+});
+
+/** Runs `fn` as a cancellable job: cancel(jobId) aborts its signal. */
+async function asJob<T>(jobId: string, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const controller = new AbortController();
+  jobs.set(jobId, controller);
+  try {
+    return await fn(controller.signal);
+  } finally {
+    jobs.delete(jobId);
+  }
+}
+
+/** Releases a comlink callback proxy (it holds a MessagePort) once its job is over, so it can be collected. */
+function releaseCallback(cb: unknown): void {
+  (cb as Partial<Comlink.ProxyMethods> | undefined)?.[Comlink.releaseProxy]?.();
+}
+
 function pieces(tok: Tokenizer, ids: number[]): string[] {
   return ids.map((id) => tok.decode([id]));
 }
@@ -92,7 +101,7 @@ function pieces(tok: Tokenizer, ids: number[]): string[] {
 const api: StudioApi = {
   gpuInfo: () =>
     guard(async (): Promise<GpuInfo> => {
-      const ctx = await device();
+      const { ctx } = await gpuEngine();
       return {
         vendor: ctx.adapterInfo.vendor,
         architecture: ctx.adapterInfo.architecture,
@@ -116,18 +125,16 @@ const api: StudioApi = {
 
   cacheModel: (jobId: string, source: ModelSource, onProgress?: ProgressCallback) =>
     guard(async () => {
-      const controller = new AbortController();
-      jobs.set(jobId, controller);
       try {
-        return await cacheModel(await cache(), source, {
-          signal: controller.signal,
-          // Fire and forget: awaiting each report would pace the download by the UI's round trips.
-          onProgress: onProgress ? (p: Progress) => void onProgress(p) : undefined,
-        });
+        return await asJob(jobId, async (signal) =>
+          cacheModel(await cache(), source, {
+            signal,
+            // Fire and forget: awaiting each report would pace the download by the UI's round trips.
+            onProgress: onProgress ? (p: Progress) => void onProgress(p) : undefined,
+          }),
+        );
       } finally {
-        jobs.delete(jobId);
-        // The callback is a comlink proxy holding a MessagePort; release it so it can be collected.
-        (onProgress as unknown as Partial<Comlink.ProxyMethods> | undefined)?.[Comlink.releaseProxy]?.();
+        releaseCallback(onProgress);
       }
     }),
 
@@ -206,6 +213,40 @@ const api: StudioApi = {
       const tok = await tokenizerFor(id);
       const ids = [...(await tok.encode(text))];
       return { ids, pieces: pieces(tok, ids) };
+    }),
+
+  loadForChat: (jobId: string, id: string, onProgress?: ProgressCallback) =>
+    guard(async () => {
+      try {
+        return await asJob(jobId, (signal) =>
+          chat.load(id, { signal, onProgress: onProgress ? (p: Progress) => void onProgress(p) : undefined }),
+        );
+      } finally {
+        releaseCallback(onProgress);
+      }
+    }),
+
+  unloadModel: () => guard(() => chat.unload()),
+
+  generate: (jobId: string, request: GenerateRequest, onUpdate?: GenerateUpdateCallback) =>
+    guard(async () => {
+      try {
+        // Updates are fire and forget: a round trip per token would pace generation by the UI thread.
+        return await asJob(jobId, (signal) => chat.generate(request, { signal, onUpdate: onUpdate ? (u) => void onUpdate(u) : undefined }));
+      } finally {
+        releaseCallback(onUpdate);
+      }
+    }),
+
+  gpuMemory: () => guard(async () => memory()),
+
+  async watchDeviceLoss(onLost: DeviceLossCallback) {
+    lossWatchers.add(onLost);
+  },
+
+  simulateDeviceLoss: () =>
+    guard(async () => {
+      (await gpuEngine()).ctx.device.destroy();
     }),
 };
 

@@ -6,7 +6,15 @@ import type { ErrorLocation, SerializedError } from '../../io/errors.ts';
 import type { Progress } from '../../io/progress.ts';
 import type { ModelSource } from '../../io/sources.ts';
 import type { CachedModelSummary } from '../../io/cache/weight-cache.ts';
-import type { Result, StudioApi } from '../../worker/api.ts';
+import type {
+  DeviceLoss,
+  GenerateRequest,
+  GenerateSummary,
+  GenerateUpdate,
+  LoadedModel,
+  Result,
+  StudioApi,
+} from '../../worker/api.ts';
 
 /** An error that came back from the worker, with its original name and location intact. */
 export class StudioError extends Error {
@@ -47,6 +55,12 @@ function createWorker(): Worker {
   return new Worker(new URL('../../worker/studio.worker.ts', import.meta.url), { type: 'module', name: 'alloy-studio' });
 }
 
+/** A cancellable worker job: `done` settles with its result; pass `id` to StudioClient.cancelJob. */
+export interface Job<T> {
+  id: string;
+  done: Promise<T>;
+}
+
 function newId(): string {
   return globalThis.crypto?.randomUUID?.() ?? `${Date.now()}-${Math.random().toString(36).slice(2)}`;
 }
@@ -56,6 +70,8 @@ export class StudioClient {
   job = $state<RunningJob | null>(null);
   /** Bumped every time the worker is recreated, so views can reload what they showed. */
   generation = $state(0);
+  /** Set when the worker's GPU device was lost (until cleared by a reload); the cached models are unaffected. */
+  deviceLost = $state<DeviceLoss | null>(null);
 
   #worker!: Worker;
   #api!: Comlink.Remote<StudioApi>;
@@ -74,6 +90,12 @@ export class StudioClient {
       this.#terminate = reject;
     });
     this.#terminated.catch(() => {}); // only calls racing against it should see the rejection
+    const api = this.#api;
+    void api.watchDeviceLoss(
+      Comlink.proxy((loss: DeviceLoss) => {
+        if (api === this.#api) this.deviceLost = loss; // a report from a terminated worker is stale
+      }),
+    );
   }
 
   /** Calls the worker, racing the call against the worker being terminated. */
@@ -104,6 +126,39 @@ export class StudioClient {
   }
   tokenize(id: string, text: string) {
     return this.#call((api) => api.tokenize(id, text));
+  }
+
+  unloadModel() {
+    return this.#call((api) => api.unloadModel());
+  }
+  gpuMemory() {
+    return this.#call((api) => api.gpuMemory());
+  }
+  simulateDeviceLoss() {
+    return this.#call((api) => api.simulateDeviceLoss());
+  }
+  clearDeviceLost(): void {
+    this.deviceLost = null;
+  }
+
+  /** Uploads a cached model to the GPU for chat (replacing the resident one), reporting progress. */
+  loadForChat(id: string, onProgress: (p: Progress) => void): Job<LoadedModel> {
+    const jobId = newId();
+    const cb = Comlink.proxy(onProgress);
+    return { id: jobId, done: this.#call((api) => api.loadForChat(jobId, id, cb)) };
+  }
+
+  /** Generates with the resident model; `onUpdate` receives the streamed text. Stop it with cancelJob(id). */
+  generate(request: GenerateRequest, onUpdate: (u: GenerateUpdate) => void): Job<GenerateSummary> {
+    const jobId = newId();
+    const cb = Comlink.proxy(onUpdate);
+    // $state proxies cannot be structured-cloned: send a plain copy.
+    const plain = JSON.parse(JSON.stringify(request)) as GenerateRequest;
+    return { id: jobId, done: this.#call((api) => api.generate(jobId, plain, cb)) };
+  }
+
+  cancelJob(jobId: string): void {
+    void this.#api.cancel(jobId);
   }
 
   /**
@@ -143,6 +198,7 @@ export class StudioClient {
     this.#worker.terminate();
     this.#terminate(new StudioError({ name: 'CancelledError', message: 'The studio worker was restarted', where: {} }));
     this.job = null;
+    this.deviceLost = null; // the fresh worker acquires a fresh device
     this.#start();
     this.generation++;
   }
