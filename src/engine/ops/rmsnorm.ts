@@ -1,7 +1,8 @@
 /**
- * RMSNorm forward (shaders/rmsnorm.wgsl), as HF's LlamaRMSNorm in fp32.
- * Layouts: x, y [rows, H] row-major f32; w [H]; optional rstd [rows] = rsqrt(mean(x²)+eps), kept for backward.
- * x and y must be different buffers (WebGPU forbids binding one buffer as both read and read_write).
+ * RMSNorm forward (shaders/rmsnorm.wgsl), as HF's LlamaRMSNorm in fp32, and its backward
+ * (shaders/rmsnorm_backward.wgsl).
+ * Layouts: x, y, dy, dx [rows, H] row-major f32; w, dw [H]; optional rstd [rows] = rsqrt(mean(x²)+eps), kept for
+ * backward. x and y must be different buffers (WebGPU forbids binding one buffer as both read and read_write).
  */
 import type { KernelRegistry } from '../gpu/kernels.ts';
 import { grid1d, launch, requireShape } from './dispatch.ts';
@@ -31,4 +32,41 @@ export async function encodeRmsNorm(
     buffers: rstd ? { 1: x, 2: w, 3: y, 4: rstd } : { 1: x, 2: w, 3: y },
     groups: grid1d(rows),
   });
+}
+
+/**
+ * RMSNorm backward from the forward's saved rstd: dx = r·(dy ⊙ w) − x·r³·Σ(dy ⊙ w ⊙ x)/H (overwritten), and,
+ * when `dw` is given, dw += Σ_rows dy ⊙ x·r (accumulated, so micro-batches add up; clear it once per step).
+ * dw is a second pass with one thread per column, since WGSL has no float atomics to reduce over rows.
+ */
+export async function encodeRmsNormBackward(
+  kernels: KernelRegistry,
+  encoder: GPUCommandEncoder,
+  x: GPUBuffer,
+  w: GPUBuffer,
+  rstd: GPUBuffer,
+  dy: GPUBuffer,
+  dx: GPUBuffer,
+  args: { rows: number; hidden: number },
+  dw?: GPUBuffer,
+): Promise<void> {
+  const { rows, hidden } = args;
+  requireShape(rows > 0 && hidden > 0, 'rmsnorm_backward', `rows (${rows}) and hidden (${hidden}) must be positive`);
+  requireShape(dx !== dy && dx !== x, 'rmsnorm_backward', 'dx must not alias dy or x');
+  const params = [{ u32: rows }, { u32: hidden }];
+  await launch(kernels, encoder, {
+    file: 'rmsnorm_backward',
+    params,
+    buffers: { 1: x, 2: w, 3: rstd, 4: dy, 5: dx },
+    groups: grid1d(rows),
+  });
+  if (dw) {
+    await launch(kernels, encoder, {
+      file: 'rmsnorm_backward',
+      entry: 'dw_main',
+      params,
+      buffers: { 1: x, 3: rstd, 4: dy, 6: dw },
+      groups: grid1d(Math.ceil(hidden / 64)),
+    });
+  }
 }
