@@ -1,4 +1,5 @@
-// Rotary position embedding, HF's non-interleaved "rotate_half" form, applied in place to q or k.
+// Rotary position embedding, HF's non-interleaved "rotate_half" form, applied in place to q or k; entry
+// `backward` applies the inverse rotation in place to dq or dk.
 // Layouts (row-major): x f32 [rows, n_heads, D] where rows = batch·T (any batch folds into rows);
 // pos u32 [rows] (absolute position of each row: padding offsets and KV-cache offsets come from here);
 // inv_freq f32 [D/2] (computed on the CPU, see src/engine/ops/rope.ts). Pairs are (j, j + D/2):
@@ -49,20 +50,30 @@ fn sincos(a: f32) -> vec2f {
   }
 }
 
-@compute @workgroup_size(WG)
-fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+// Rotates pair i by +θ (sign 1: the forward) or −θ (sign −1: the backward, the transpose of an orthogonal map).
+fn rotate(i: u32, sign: f32) {
   let half = p.D / 2u;
-  let i = (wg.y * nwg.x + wg.x) * WG + lid;
   if (i >= p.rows * p.n_heads * half) { return; }
   let j = i % half;
   let rh = i / half; // row · n_heads + head
   let row = rh / p.n_heads;
   let sc = sincos(f32(pos[row]) * inv_freq[j]);
-  let s = sc.x;
+  let s = sign * sc.x;
   let c = sc.y;
   let base = rh * p.D;
   let x1 = x[base + j];
   let x2 = x[base + j + half];
   x[base + j] = x1 * c - x2 * s;
   x[base + j + half] = x2 * c + x1 * s;
+}
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  rotate((wg.y * nwg.x + wg.x) * WG + lid, 1.0);
+}
+
+// Backward, in place on the gradient: dx = R(−θ)·dy, the same positions and angles as the forward.
+@compute @workgroup_size(WG)
+fn backward(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  rotate((wg.y * nwg.x + wg.x) * WG + lid, -1.0);
 }

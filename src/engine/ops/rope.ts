@@ -1,5 +1,6 @@
 /**
- * RoPE (shaders/rope.wgsl): HF rotate_half rotary embedding, in place on q or k.
+ * RoPE (shaders/rope.wgsl): HF rotate_half rotary embedding, in place on q or k; encodeRopeBackward rotates
+ * dq or dk back by −θ in place (the rotation is orthogonal, so its transpose is its inverse).
  * Layouts: x f32 [rows, nHeads, headDim] (rows = batch·T), positions u32 [rows], invFreq f32 [headDim/2].
  *
  * ropeInvFreq reproduces transformers' `_compute_default_rope_parameters` and `_compute_llama3_parameters`
@@ -96,11 +97,36 @@ export async function encodeRope(
   invFreq: GPUBuffer,
   args: RopeArgs,
 ): Promise<void> {
+  await encodeRotation(kernels, encoder, 'main', x, positions, invFreq, args);
+}
+
+/** dx = R(−θ)·dy in place on `grad` [rows, heads, headDim], with the forward's positions and invFreq. */
+export async function encodeRopeBackward(
+  kernels: KernelRegistry,
+  encoder: GPUCommandEncoder,
+  grad: GPUBuffer,
+  positions: GPUBuffer,
+  invFreq: GPUBuffer,
+  args: RopeArgs,
+): Promise<void> {
+  await encodeRotation(kernels, encoder, 'backward', grad, positions, invFreq, args);
+}
+
+async function encodeRotation(
+  kernels: KernelRegistry,
+  encoder: GPUCommandEncoder,
+  entry: 'main' | 'backward',
+  x: GPUBuffer,
+  positions: GPUBuffer,
+  invFreq: GPUBuffer,
+  args: RopeArgs,
+): Promise<void> {
   const { rows, heads, headDim } = args;
   requireShape(headDim > 0 && headDim % 2 === 0, 'rope', `headDim must be even, got ${headDim}`);
   const pairs = rows * heads * (headDim / 2);
   await launch(kernels, encoder, {
     file: 'rope',
+    entry,
     params: [{ u32: rows }, { u32: heads }, { u32: headDim }],
     buffers: { 1: x, 2: positions, 3: invFreq },
     groups: grid1d(Math.ceil(pairs / 64)),

@@ -28,3 +28,34 @@ export function ropeRef(
   }
   return out;
 }
+
+/**
+ * CPU reference for the rope.wgsl `backward` entry: the rotation is orthogonal, so the gradient of the input is
+ * the output gradient rotated by −θ (same positions, same f32-rounded angles as the forward).
+ */
+export function ropeBackwardRef(
+  dy: ArrayLike<number>,
+  positions: ArrayLike<number>,
+  invFreq: ArrayLike<number>,
+  rows: number,
+  heads: number,
+  D: number,
+): Float64Array {
+  const out = Float64Array.from(dy);
+  const half = D / 2;
+  for (let r = 0; r < rows; r++) {
+    for (let h = 0; h < heads; h++) {
+      const base = (r * heads + h) * D;
+      for (let j = 0; j < half; j++) {
+        const theta = Math.fround(positions[r]! * invFreq[j]!);
+        const c = Math.cos(theta);
+        const s = Math.sin(theta);
+        const g1 = dy[base + j]!;
+        const g2 = dy[base + j + half]!;
+        out[base + j] = g1 * c + g2 * s;
+        out[base + j + half] = g2 * c - g1 * s;
+      }
+    }
+  }
+  return out;
+}
