@@ -1,5 +1,6 @@
 // SiLU-gated MLP activation: out = silu(gate) ⊙ up, silu(g) = g / (1 + exp(−g)) as torch computes it.
-// Layouts: gate, up, out f32 [T, I] row-major (treated as flat arrays of n = T·I elements).
+// Entry `backward`, with σ = sigmoid(g): dgate = dout ⊙ up ⊙ σ·(1 + g·(1 − σ)), dup = dout ⊙ silu(g).
+// Layouts: gate, up, out, dout, dgate, dup f32 [T, I] row-major (treated as flat arrays of n = T·I elements).
 // gate and up are separate buffers because HF keeps gate_proj and up_proj as separate weights: each stays a
 // plain matmul (LoRA and merging address them by name), and the backward pass needs d_gate and d_up apart.
 
@@ -11,6 +12,9 @@ struct Params {
 @group(0) @binding(1) var<storage, read> gate: array<f32>;
 @group(0) @binding(2) var<storage, read> up: array<f32>;
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
+@group(0) @binding(4) var<storage, read> dout: array<f32>;
+@group(0) @binding(5) var<storage, read_write> dgate: array<f32>;
+@group(0) @binding(6) var<storage, read_write> dup: array<f32>;
 
 const WG = 256u;
 
@@ -21,4 +25,16 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @
   let g = gate[i];
   // exp(−g) overflows to +inf for g < −88; g / inf = −0, which is silu's limit, so no guard is needed.
   out[i] = (g / (1.0 + exp(-g))) * up[i];
+}
+
+@compute @workgroup_size(WG)
+fn backward(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let i = (wg.y * nwg.x + wg.x) * WG + lid;
+  if (i >= p.n) { return; }
+  let g = gate[i];
+  let d = dout[i];
+  // For g < −88, exp(−g) = +inf gives σ = 0 and both terms 0, their limits; for large g, σ = 1 exactly.
+  let sig = 1.0 / (1.0 + exp(-g));
+  dgate[i] = d * up[i] * (sig * (1.0 + g * (1.0 - sig)));
+  dup[i] = d * (g * sig);
 }

@@ -1,6 +1,7 @@
 /**
  * SwiGLU activation (shaders/swiglu.wgsl): out = silu(gate) ⊙ up, elementwise over n = T·intermediate values.
  * gate, up, out: f32 [T, I] row-major, three separate buffers (out may not alias gate or up).
+ * encodeSwigluBackward: dgate = dout ⊙ up ⊙ σ(gate)·(1 + gate·(1 − σ(gate))), dup = dout ⊙ silu(gate), same layout.
  */
 import type { KernelRegistry } from '../gpu/kernels.ts';
 import { grid1d, launch, requireShape } from './dispatch.ts';
@@ -18,6 +19,28 @@ export async function encodeSwiglu(
     file: 'swiglu',
     params: [{ u32: args.n }],
     buffers: { 1: gate, 2: up, 3: out },
+    groups: grid1d(Math.ceil(args.n / 256)),
+  });
+}
+
+/** SwiGLU backward from the forward's inputs (gate, up) and dout; dgate and dup are overwritten. */
+export async function encodeSwigluBackward(
+  kernels: KernelRegistry,
+  encoder: GPUCommandEncoder,
+  gate: GPUBuffer,
+  up: GPUBuffer,
+  dout: GPUBuffer,
+  dgate: GPUBuffer,
+  dup: GPUBuffer,
+  args: { n: number },
+): Promise<void> {
+  const inputs = [gate, up, dout];
+  requireShape(!inputs.includes(dgate) && !inputs.includes(dup) && dgate !== dup, 'swiglu_backward', 'dgate and dup must be distinct from each other and from the inputs');
+  await launch(kernels, encoder, {
+    file: 'swiglu',
+    entry: 'backward',
+    params: [{ u32: args.n }],
+    buffers: { 1: gate, 2: up, 4: dout, 5: dgate, 6: dup },
     groups: grid1d(Math.ceil(args.n / 256)),
   });
 }
