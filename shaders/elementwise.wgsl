@@ -2,6 +2,10 @@
 //   add          out = a + b                       (a, b, out [n])
 //   add_inplace  acc += b                          (the residual stream: acc, b [n])
 //   bias_add     acc[r, c] += bias[c]              (acc [n / cols, cols], bias [cols]; Qwen2's q/k/v biases)
+//   bias_grad    acc[c] += Σ_r b[r, c]              (the backward of bias_add: b = dy [n / cols, cols], acc = dbias
+//                [cols]; one thread per column summing its rows in order, since WGSL has no float atomics)
+// The backward of add / add_inplace (the residual stream) needs no kernel: dy flows unchanged to both operands,
+// and the branch gradients meet again through add_inplace.
 // Each entry point uses its own bindings (numbers never shared between a read and a read_write view).
 
 struct Params {
@@ -38,4 +42,13 @@ fn add_inplace(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: v
 fn bias_add(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let i = index(wg, nwg, lid);
   if (i < p.n) { acc[i] += bias[i % p.cols]; }
+}
+
+@compute @workgroup_size(WG)
+fn bias_grad(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let c = index(wg, nwg, lid);
+  if (c >= p.cols) { return; }
+  var s = 0.0;
+  for (var i = c; i < p.n; i += p.cols) { s += b[i]; }
+  acc[c] += s;
 }

@@ -3,6 +3,8 @@
  *   encodeAdd(a, b, out)            out = a + b, all [n]
  *   encodeAddInPlace(acc, b)        acc += b (residual stream), [n]
  *   encodeBiasAdd(acc, bias)        acc [rows, cols] += bias [cols] broadcast over rows (Qwen2 q/k/v biases)
+ *   encodeBiasGrad(dy, dbias)       dbias [cols] += Σ_rows dy [rows, cols] (bias_add's backward; accumulates)
+ * Residual backward is no kernel: dy goes to both branches unchanged, and encodeAddInPlace sums branch grads.
  */
 import type { KernelRegistry } from '../gpu/kernels.ts';
 import { grid1d, launch, requireShape } from './dispatch.ts';
@@ -59,5 +61,24 @@ export async function encodeBiasAdd(
     params: [{ u32: n }, { u32: args.cols }],
     buffers: { 4: acc, 5: bias },
     groups: groups(n),
+  });
+}
+
+/** dbias [cols] += column sums of dy [rows, cols]; accumulates so micro-batches add up (clear once per step). */
+export async function encodeBiasGrad(
+  kernels: KernelRegistry,
+  encoder: GPUCommandEncoder,
+  dy: GPUBuffer,
+  dbias: GPUBuffer,
+  args: { rows: number; cols: number },
+): Promise<void> {
+  requireShape(args.cols > 0 && args.rows > 0, 'bias_grad', 'rows and cols must be positive');
+  requireShape(dy !== dbias, 'bias_grad', 'dbias must not alias dy');
+  await launch(kernels, encoder, {
+    file: 'elementwise',
+    entry: 'bias_grad',
+    params: [{ u32: args.rows * args.cols }, { u32: args.cols }],
+    buffers: { 2: dy, 4: dbias },
+    groups: groups(args.cols),
   });
 }
