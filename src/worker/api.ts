@@ -7,6 +7,7 @@ import type { Progress } from '../io/progress.ts';
 import type { ModelSource } from '../io/sources.ts';
 import type { CachedModelSummary, PartialSummary } from '../io/cache/weight-cache.ts';
 import type { PoolStats } from '../engine/gpu/buffer-pool.ts';
+import type { MultipleChoiceItem } from '../engine/eval/multiple-choice.ts';
 
 export type Result<T> = { ok: true; value: T } | { ok: false; error: SerializedError };
 
@@ -149,6 +150,76 @@ export interface DeviceLoss {
 
 export type DeviceLossCallback = (loss: DeviceLoss) => void;
 
+/** A merge of cached models: mergekit YAML whose model references are keys of `parents`. */
+export interface MergeRequest {
+  yaml: string;
+  /** model reference as written in the YAML → cache entry id */
+  parents: Record<string, string>;
+  /** the new entry's label; default "<method>(<refs>)" */
+  label?: string;
+}
+
+export type TensorKind = 'attention' | 'mlp' | 'other';
+
+/** How far apart two parents' tensors are, computed in float64 over the flattened tensors. */
+export interface TensorDistance {
+  name: string;
+  /** decoder layer index; null for embeddings, final norm, lm_head */
+  layer: number | null;
+  kind: TensorKind;
+  cosine: number;
+  /** arccos(cosine) in degrees: the angle SLERP walks along */
+  angleDeg: number;
+  elements: number;
+}
+
+/** Per layer: the mean angle (degrees) of its attention and MLP tensors; null when the layer has none of a kind. */
+export interface LayerDistance {
+  layer: number;
+  attention: number | null;
+  mlp: number | null;
+}
+
+export interface ParentDistances {
+  tensors: TensorDistance[];
+  layers: LayerDistance[];
+  /** tensors only one parent has, or whose shapes differ (not compared) */
+  skipped: string[];
+}
+
+export interface SweepRequest {
+  /** the merge to sweep: its `t` is replaced by each value of `ts` (a scalar over every tensor) */
+  yaml: string;
+  parents: Record<string, string>;
+  ts: number[];
+  benchmark: { name: string; items: MultipleChoiceItem[] };
+  /** keep every merged model in the cache (otherwise each is deleted once scored) */
+  keep: boolean;
+  /** label prefix of the merged models */
+  label: string;
+}
+
+/** One point of the score-versus-t curve; the parents come first as kind 'base' (t = 0) and 'other' (t = 1). */
+export interface SweepPoint {
+  kind: 'base' | 'other' | 'merge';
+  t: number;
+  acc: number;
+  accNorm: number;
+  n: number;
+  /** the cached merged model when kept, else null */
+  modelId: string | null;
+}
+
+export type SweepPointCallback = (p: SweepPoint) => void;
+
+/** A stored tensor as its bytes (for tests and debugging: comparing a merge bit for bit). */
+export interface RawTensor {
+  name: string;
+  dtype: string;
+  shape: number[];
+  bytes: Uint8Array;
+}
+
 /** What the worker exposes. Every method resolves (never rejects) with a Result. */
 export interface StudioApi {
   gpuInfo(): Promise<Result<GpuInfo>>;
@@ -183,6 +254,20 @@ export interface StudioApi {
   watchDeviceLoss(onLost: DeviceLossCallback): Promise<void>;
   /** Destroys the device, as a driver reset would: lets tests and developers exercise the recovery path. */
   simulateDeviceLoss(): Promise<Result<void>>;
+
+  /**
+   * Merges cached models into a new cache entry (progress over tensors). Cancel or failure leaves no entry; the
+   * parents are only read. The entry holds mergekit_config.yml (exportMergeYaml).
+   */
+  mergeModels(jobId: string, request: MergeRequest, onProgress?: ProgressCallback): Promise<Result<CachedModelSummary>>;
+  /** The mergekit YAML a merged entry was made from; null for a model that is not a merge. */
+  exportMergeYaml(id: string): Promise<Result<string | null>>;
+  /** Per-tensor cosine similarity and angle between two cached models, grouped by layer (streamed tensor by tensor). */
+  parentDistances(jobId: string, idA: string, idB: string, onProgress?: ProgressCallback): Promise<Result<ParentDistances>>;
+  /** Merges at each t and scores each merge (and both parents) on a multiple-choice benchmark, point by point. */
+  mergeSweep(jobId: string, request: SweepRequest, onPoint?: SweepPointCallback, onProgress?: ProgressCallback): Promise<Result<SweepPoint[]>>;
+  /** Every tensor of a cached model as stored (tests compare merges bit for bit through it). */
+  readTensors(id: string): Promise<Result<RawTensor[]>>;
 }
 
 /** The sample conversation every chat template preview renders, so models can be compared side by side. */

@@ -13,6 +13,7 @@ import { openCheckpoint } from '../io/safetensors/checkpoint.ts';
 import { loadTokenizer } from '../io/tokenizer.ts';
 import { gpuEngine, onDeviceLost } from './gpu-state.ts';
 import { ChatHost, memory } from './chat.ts';
+import * as merge from './merge.ts';
 import {
   SAMPLE_CONVERSATION,
   type ConfigSummary,
@@ -20,8 +21,11 @@ import {
   type GenerateRequest,
   type GenerateUpdateCallback,
   type GpuInfo,
+  type MergeRequest,
   type ModelInspection,
   type ProgressCallback,
+  type SweepPointCallback,
+  type SweepRequest,
   type Result,
   type StorageInfo,
   type StudioApi,
@@ -69,6 +73,10 @@ function tokenizerFor(id: string): Promise<Tokenizer> {
 }
 
 const chat = new ChatHost({ files: modelFiles, tokenizer: tokenizerFor });
+const mergeDeps: merge.MergeDeps = { cache, files: modelFiles };
+
+/** Progress reports are fire and forget: awaiting each would pace the job by the UI's round trips. */
+const fireAndForget = <T,>(cb: ((x: T) => unknown) | undefined) => (cb ? (x: T) => void cb(x) : undefined);
 
 // Device loss drops the resident model (its buffers died with the device) and tells every UI that asked.
 const lossWatchers = new Set<DeviceLossCallback>();
@@ -248,6 +256,38 @@ const api: StudioApi = {
     guard(async () => {
       (await gpuEngine()).ctx.device.destroy();
     }),
+
+  mergeModels: (jobId: string, request: MergeRequest, onProgress?: ProgressCallback) =>
+    guard(async () => {
+      try {
+        return await asJob(jobId, (signal) => merge.mergeModels(mergeDeps, request, signal, fireAndForget(onProgress)));
+      } finally {
+        releaseCallback(onProgress);
+      }
+    }),
+
+  exportMergeYaml: (id: string) => guard(() => merge.exportMergeYaml(mergeDeps, id)),
+
+  parentDistances: (jobId: string, idA: string, idB: string, onProgress?: ProgressCallback) =>
+    guard(async () => {
+      try {
+        return await asJob(jobId, (signal) => merge.parentDistances(mergeDeps, idA, idB, signal, fireAndForget(onProgress)));
+      } finally {
+        releaseCallback(onProgress);
+      }
+    }),
+
+  mergeSweep: (jobId: string, request: SweepRequest, onPoint?: SweepPointCallback, onProgress?: ProgressCallback) =>
+    guard(async () => {
+      try {
+        return await asJob(jobId, (signal) => merge.mergeSweep(mergeDeps, request, signal, fireAndForget(onPoint), fireAndForget(onProgress)));
+      } finally {
+        releaseCallback(onPoint);
+        releaseCallback(onProgress);
+      }
+    }),
+
+  readTensors: (id: string) => guard(() => merge.readTensors(mergeDeps, id)),
 };
 
 Comlink.expose(api);

@@ -12,8 +12,12 @@ import type {
   GenerateSummary,
   GenerateUpdate,
   LoadedModel,
+  MergeRequest,
+  ParentDistances,
   Result,
   StudioApi,
+  SweepPoint,
+  SweepRequest,
 } from '../../worker/api.ts';
 
 /** An error that came back from the worker, with its original name and location intact. */
@@ -155,6 +159,37 @@ export class StudioClient {
     // $state proxies cannot be structured-cloned: send a plain copy.
     const plain = JSON.parse(JSON.stringify(request)) as GenerateRequest;
     return { id: jobId, done: this.#call((api) => api.generate(jobId, plain, cb)) };
+  }
+
+  /** Merges cached parents into a new cached model; cancelJob(id) stops it and leaves no entry. */
+  mergeModels(request: MergeRequest, onProgress: (p: Progress) => void): Job<CachedModelSummary> {
+    const jobId = newId();
+    const cb = Comlink.proxy(onProgress);
+    const plain = JSON.parse(JSON.stringify(request)) as MergeRequest;
+    return { id: jobId, done: this.#call((api) => api.mergeModels(jobId, plain, cb)) };
+  }
+
+  exportMergeYaml(id: string) {
+    return this.#call((api) => api.exportMergeYaml(id));
+  }
+
+  parentDistances(idA: string, idB: string, onProgress: (p: Progress) => void): Job<ParentDistances> {
+    const jobId = newId();
+    const cb = Comlink.proxy(onProgress);
+    return { id: jobId, done: this.#call((api) => api.parentDistances(jobId, idA, idB, cb)) };
+  }
+
+  mergeSweep(request: SweepRequest, onPoint: (p: SweepPoint) => void, onProgress: (p: Progress) => void): Job<SweepPoint[]> {
+    const jobId = newId();
+    const plain = JSON.parse(JSON.stringify(request)) as SweepRequest;
+    const pointCb = Comlink.proxy(onPoint);
+    const progressCb = Comlink.proxy(onProgress);
+    return { id: jobId, done: this.#call((api) => api.mergeSweep(jobId, plain, pointCb, progressCb)) };
+  }
+
+  /** Every tensor of a cached model as stored: for tests and debugging (`?debug`). */
+  readTensors(id: string) {
+    return this.#call((api) => api.readTensors(id));
   }
 
   cancelJob(jobId: string): void {

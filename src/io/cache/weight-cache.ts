@@ -16,10 +16,13 @@ import type { FileEntry, ModelFiles } from '../model-files.ts';
 export const DEFAULT_DB = 'alloy-weights';
 export const DEFAULT_CHUNK_BYTES = 16 * 1024 * 1024;
 
+/** Where an entry came from: downloaded from a hub, copied from a folder, or written by a merge (store.ts). */
+export type EntrySource = 'hub' | 'folder' | 'merge';
+
 export interface CachedModelSummary {
   id: string;
   label: string;
-  source: 'hub' | 'folder';
+  source: EntrySource;
   baseUrl?: string;
   repo: string;
   revision: string;
@@ -36,7 +39,7 @@ export interface CachedModelSummary {
 export interface PartialSummary {
   id: string;
   label: string;
-  source: 'hub' | 'folder';
+  source: EntrySource;
   /** hub only: absent = huggingface.co (as in CachedModelSummary); with repo + revision it rebuilds the source */
   baseUrl?: string;
   repo: string;
