@@ -4,6 +4,13 @@
 // which is how an ignored position (HF's −100, wrapped to u32) comes out).
 // One workgroup per row, two passes over the row in f32: the max, then Σ exp(x − max); log-softmax is
 // (x − max) − log Σ, the order torch uses. gather never writes the [rows, V] matrix.
+//
+// Backward of the weighted NLL L = −Σ_t w[t]·logp[t, targets[t]] (weights f32 [rows]); every objective
+// (CPT, SFT, DPO, ORPO) reduces to such per-token weights, so this is the one loss backward:
+//   dlogits[t, :] = w[t]·(softmax(logits[t, :]) − onehot(targets[t])),   a zero row when targets[t] ≥ V.
+// `backward` writes dlogits f32 [rows, V]; `backward_inplace` overwrites the logits bound as logp (binding 2)
+// with their gradient, so a large-vocabulary step never holds a second [rows, V] matrix. Both are safe in place
+// per row because each workgroup finishes its row's reductions (barriers) before it writes.
 
 struct Params {
   rows: u32,
@@ -15,6 +22,8 @@ struct Params {
 @group(0) @binding(2) var<storage, read_write> logp: array<f32>;
 @group(0) @binding(3) var<storage, read> targets: array<u32>;
 @group(0) @binding(4) var<storage, read_write> picked: array<f32>;
+@group(0) @binding(5) var<storage, read> weights: array<f32>;
+@group(0) @binding(6) var<storage, read_write> dlogits: array<f32>;
 
 const WG = 256u;
 var<workgroup> red: array<f32, WG>;
@@ -64,5 +73,52 @@ fn gather(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
     var v = 0.0;
     if (t < p.V) { v = (logits[base + t] - st.x) - st.y; }
     picked[row] = v;
+  }
+}
+
+@compute @workgroup_size(WG)
+fn backward(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let row = wg.y * nwg.x + wg.x;
+  if (row >= p.rows) { return; }
+  let base = row * p.V;
+  let t = targets[row];
+  if (t >= p.V) {
+    for (var c = lid; c < p.V; c += WG) { dlogits[base + c] = 0.0; }
+    return;
+  }
+  let st = row_stats(base, lid);
+  let w = weights[row];
+  let shift = st.x + st.y; // log Σ exp(x), so softmax = exp(x − shift)
+  for (var c = lid; c < p.V; c += WG) {
+    dlogits[base + c] = w * (exp(logits[base + c] - shift) - select(0.0, 1.0, c == t));
+  }
+}
+
+// row_stats over the read_write view (WGSL cannot pass either storage view to one helper).
+fn row_stats_inplace(base: u32, lid: u32) -> vec2f {
+  var m = -3.4028234663852886e38;
+  for (var c = lid; c < p.V; c += WG) { m = max(m, logp[base + c]); }
+  m = reduce(lid, m, true);
+  var s = 0.0;
+  for (var c = lid; c < p.V; c += WG) { s += exp(logp[base + c] - m); }
+  s = reduce(lid, s, false);
+  return vec2f(m, log(s));
+}
+
+@compute @workgroup_size(WG)
+fn backward_inplace(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let row = wg.y * nwg.x + wg.x;
+  if (row >= p.rows) { return; }
+  let base = row * p.V;
+  let t = targets[row];
+  if (t >= p.V) {
+    for (var c = lid; c < p.V; c += WG) { logp[base + c] = 0.0; }
+    return;
+  }
+  let st = row_stats_inplace(base, lid);
+  let w = weights[row];
+  let shift = st.x + st.y;
+  for (var c = lid; c < p.V; c += WG) {
+    logp[base + c] = w * (exp(logp[base + c] - shift) - select(0.0, 1.0, c == t));
   }
 }

@@ -3,6 +3,10 @@
  * Layouts: logits f32 [rows, V] row-major; logp f32 [rows, V]; targets u32 [rows]; picked f32 [rows].
  * A target ≥ V (IGNORE_TARGET, or HF's −100 stored as u32) gives 0 in picked, so sums over a row mask need
  * no separate weight for ignored positions.
+ *
+ * encodeCrossEntropyBackward is the one loss backward every objective uses: for L = −Σ_t w[t]·logp[t, targets[t]]
+ * (weights f32 [rows]; CPT/SFT: 1/scored tokens on scored tokens, DPO/ORPO: their sequence terms' dL/dlogp per
+ * token), dlogits [rows, V] = w[t]·(softmax − onehot(targets[t])), zero rows for ignored targets.
  */
 import type { KernelRegistry } from '../gpu/kernels.ts';
 import { grid1d, launch, requireShape } from './dispatch.ts';
@@ -49,6 +53,31 @@ export async function encodeTargetLogProb(
     entry: 'gather',
     params: [{ u32: args.rows }, { u32: args.vocab }],
     buffers: { 1: logits, 3: targets, 4: picked },
+    groups: grid1d(args.rows),
+  });
+}
+
+/**
+ * dlogits = w[t]·(softmax(logits[t]) − onehot(targets[t])), ignored targets (≥ vocab) giving zero rows.
+ * Pass `dlogits` = `logits` (the same buffer) to overwrite the logits with their gradient in place, which saves a
+ * [rows, V] buffer; anything that needs the logits themselves (target log-probs) must run before.
+ */
+export async function encodeCrossEntropyBackward(
+  kernels: KernelRegistry,
+  encoder: GPUCommandEncoder,
+  logits: GPUBuffer,
+  targets: GPUBuffer,
+  weights: GPUBuffer,
+  dlogits: GPUBuffer,
+  args: LogSoftmaxArgs,
+): Promise<void> {
+  requireShape(args.rows > 0 && args.vocab > 0, 'cross_entropy_backward', 'rows and vocab must be positive');
+  const inPlace = dlogits === logits;
+  await launch(kernels, encoder, {
+    file: 'logsoftmax',
+    entry: inPlace ? 'backward_inplace' : 'backward',
+    params: [{ u32: args.rows }, { u32: args.vocab }],
+    buffers: inPlace ? { 2: logits, 3: targets, 5: weights } : { 1: logits, 3: targets, 5: weights, 6: dlogits },
     groups: grid1d(args.rows),
   });
 }
