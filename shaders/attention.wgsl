@@ -9,6 +9,8 @@
 // thread scores one key of the block, the workgroup reduces the block max and sum, and the running max m, sum l
 // and the output accumulator (D spread over the threads) are rescaled by exp(m_old − m_new). Memory is O(BK + D)
 // per workgroup, never T×S. A query whose visible keys are all masked (a padding row) outputs zeros, not NaN.
+// Entry main_save_lse also writes lse f32 [B, T, n_heads] = m + log l (log Σ exp(score) over the visible keys;
+// −1e30 for a row that sees none), which attention_backward.wgsl needs to recompute the probabilities.
 
 override USE_MASK: bool = false;
 
@@ -28,6 +30,7 @@ struct Params {
 @group(0) @binding(3) var<storage, read> v: array<f32>;
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
 @group(0) @binding(5) var<storage, read> mask: array<u32>;
+@group(0) @binding(6) var<storage, read_write> lse: array<f32>;
 
 const WG = 64u;
 const BK = WG;                  // one key per thread per block
@@ -63,8 +66,9 @@ fn reduce_sum(lid: u32, x: f32) -> f32 {
   return r;
 }
 
-@compute @workgroup_size(WG)
-fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: u32) {
+// Attends one (query, head, batch) row and writes out; returns its log Σ exp(score), NEG if nothing is visible.
+// Every thread of the workgroup must call it.
+fn attend(wg: vec3u, lid: u32) -> f32 {
   let i = wg.x;
   let h = wg.y;
   let b = wg.z;
@@ -118,4 +122,16 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: 
     if (d >= D) { break; }
     out[q_at + d] = select(0.0, acc[r] / l, l > 0.0);
   }
+  return select(NEG, m + log(l), l > 0.0);
+}
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  _ = attend(wg, lid);
+}
+
+@compute @workgroup_size(WG)
+fn main_save_lse(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let r = attend(wg, lid);
+  if (lid == 0u) { lse[(wg.z * p.T + wg.x) * p.n_heads + wg.y] = r; }
 }

@@ -1,11 +1,13 @@
 /**
- * Causal GQA attention, flash-style (shaders/attention.wgsl).
+ * Causal GQA attention, flash-style (shaders/attention.wgsl), and its backward (shaders/attention_backward.wgsl).
  * Layouts (row-major f32): q, out [batch, T, nHeads, headDim]; k, v [batch, S, nKv, headDim];
  * keyMask u32 [batch, S] (1 keep, 0 padding), optional. Query i is at absolute position past + i (default
  * S − T, i.e. a KV cache holding S − T earlier tokens) and attends to keys 0..past+i.
+ * Training passes `lse` f32 [batch, T, nHeads] to the forward (log Σ exp of each row's scores) and hands it to
+ * encodeAttentionBackward, which recomputes the probabilities from it: nothing of size T×S is kept.
  */
 import type { KernelRegistry } from '../gpu/kernels.ts';
-import { MAX_GROUPS_PER_DIM, launch, requireShape } from './dispatch.ts';
+import { MAX_GROUPS_PER_DIM, grid1d, launch, requireShape, type Field } from './dispatch.ts';
 
 export const ATTENTION_MAX_HEAD_DIM = 256;
 
@@ -43,7 +45,23 @@ export async function encodeAttention(
   out: GPUBuffer,
   args: AttentionArgs,
   keyMask?: GPUBuffer,
+  lse?: GPUBuffer,
 ): Promise<void> {
+  const { T, nHeads, batch } = checkAttentionArgs(args);
+  requireShape(out !== q, 'attention', 'out must not alias q');
+  const buffers: Record<number, GPUBuffer> = { 1: q, 2: k, 3: v, 4: out, 5: keyMask ?? placeholderMask(kernels.device) };
+  if (lse) buffers[6] = lse;
+  await launch(kernels, encoder, {
+    file: 'attention',
+    entry: lse ? 'main_save_lse' : 'main',
+    constants: { USE_MASK: !!keyMask },
+    params: attentionParams(args),
+    buffers,
+    groups: [T, nHeads, batch],
+  });
+}
+
+function checkAttentionArgs(args: AttentionArgs): { T: number; nHeads: number; batch: number } {
   const { T, S, nHeads, nKv, headDim } = args;
   const batch = args.batch ?? 1;
   const past = args.past ?? S - T;
@@ -52,20 +70,82 @@ export async function encodeAttention(
   requireShape(nKv > 0 && nHeads % nKv === 0, 'attention', `nHeads (${nHeads}) must be a multiple of nKv (${nKv})`);
   requireShape(headDim > 0 && headDim <= ATTENTION_MAX_HEAD_DIM, 'attention', `headDim ${headDim} outside 1..${ATTENTION_MAX_HEAD_DIM}`);
   requireShape(T <= MAX_GROUPS_PER_DIM && nHeads <= MAX_GROUPS_PER_DIM && batch <= MAX_GROUPS_PER_DIM, 'attention', 'grid too large');
-  requireShape(out !== q, 'attention', 'out must not alias q');
+  return { T, nHeads, batch };
+}
+
+function attentionParams(args: AttentionArgs): Field[] {
+  const { T, S, nHeads, nKv, headDim } = args;
+  return [
+    { u32: T },
+    { u32: S },
+    { u32: nHeads },
+    { u32: nKv },
+    { u32: headDim },
+    { u32: args.past ?? S - T },
+    { f32: args.scale ?? 1 / Math.sqrt(headDim) },
+    { u32: (args.batch ?? 1) * T * nHeads },
+  ];
+}
+
+/** What the backward reads and writes; dq, dk, dv are overwritten (not accumulated). */
+export interface AttentionBackwardBuffers {
+  /** the forward's inputs and output */
+  q: GPUBuffer;
+  k: GPUBuffer;
+  v: GPUBuffer;
+  out: GPUBuffer;
+  /** [batch, T, nHeads], from encodeAttention(…, lse) */
+  lse: GPUBuffer;
+  dOut: GPUBuffer;
+  dq: GPUBuffer;
+  dk: GPUBuffer;
+  dv: GPUBuffer;
+  /** scratch f32 [batch, T, nHeads, 2] (per-row lse and dOut·out, packed so no pass binds more than 8 buffers) */
+  stats: GPUBuffer;
+  keyMask?: GPUBuffer;
+}
+
+/**
+ * Attention backward, flash-style: dq per (query, head) streaming the keys; dk, dv per (key, kv-head) streaming
+ * the (query, q-head) pairs that see the key, so GQA's sums over shared heads need no atomics.
+ */
+export async function encodeAttentionBackward(
+  kernels: KernelRegistry,
+  encoder: GPUCommandEncoder,
+  bufs: AttentionBackwardBuffers,
+  args: AttentionArgs,
+): Promise<void> {
+  const { T, nHeads, batch } = checkAttentionArgs(args);
+  const { S, nKv } = args;
+  requireShape(S <= MAX_GROUPS_PER_DIM && nKv <= MAX_GROUPS_PER_DIM, 'attention_backward', 'grid too large');
+  const outs = [bufs.dq, bufs.dk, bufs.dv, bufs.stats];
+  const ins = [bufs.q, bufs.k, bufs.v, bufs.out, bufs.lse, bufs.dOut];
+  requireShape(new Set(outs).size === 4 && !outs.some((b) => ins.includes(b)), 'attention_backward', 'dq, dk, dv and stats must be distinct buffers, apart from the inputs');
+  const params = attentionParams(args);
+  const constants = { USE_MASK: !!bufs.keyMask };
+  const mask = bufs.keyMask ?? placeholderMask(kernels.device);
+  const rows = batch * T * nHeads;
   await launch(kernels, encoder, {
-    file: 'attention',
-    constants: { USE_MASK: !!keyMask },
-    params: [
-      { u32: T },
-      { u32: S },
-      { u32: nHeads },
-      { u32: nKv },
-      { u32: headDim },
-      { u32: past },
-      { f32: args.scale ?? 1 / Math.sqrt(headDim) },
-    ],
-    buffers: { 1: q, 2: k, 3: v, 4: out, 5: keyMask ?? placeholderMask(kernels.device) },
+    file: 'attention_backward',
+    entry: 'prep',
+    params,
+    buffers: { 4: bufs.out, 6: bufs.dOut, 7: bufs.lse, 8: bufs.stats },
+    groups: grid1d(Math.ceil(rows / 64)),
+  });
+  await launch(kernels, encoder, {
+    file: 'attention_backward',
+    entry: 'dq_main',
+    constants,
+    params,
+    buffers: { 1: bufs.q, 2: bufs.k, 3: bufs.v, 5: mask, 6: bufs.dOut, 9: bufs.stats, 10: bufs.dq },
     groups: [T, nHeads, batch],
+  });
+  await launch(kernels, encoder, {
+    file: 'attention_backward',
+    entry: 'dkv_main',
+    constants,
+    params,
+    buffers: { 1: bufs.q, 2: bufs.k, 3: bufs.v, 5: mask, 6: bufs.dOut, 9: bufs.stats, 11: bufs.dk, 12: bufs.dv },
+    groups: [S, nKv, batch],
   });
 }

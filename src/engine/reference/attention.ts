@@ -62,3 +62,112 @@ export function attentionRef(
   }
   return out;
 }
+
+/**
+ * Per-(batch, query, head) log Σ_j exp(score_j) over the visible, unmasked keys, [B, T, nHeads]: what the
+ * attention.wgsl `main_save_lse` entry saves for the backward pass. −Infinity where nothing is visible.
+ */
+export function attentionLseRef(q: ArrayLike<number>, k: ArrayLike<number>, a: AttentionRefArgs, keyMask?: ArrayLike<number>): Float64Array {
+  const { T, S, nHeads: H, nKv, headDim: D } = a;
+  const B = a.batch ?? 1;
+  const past = a.past ?? S - T;
+  const scale = a.scale ?? 1 / Math.sqrt(D);
+  const group = H / nKv;
+  const lse = new Float64Array(B * T * H).fill(-Infinity);
+  const scores: number[] = [];
+  for (let b = 0; b < B; b++) {
+    for (let i = 0; i < T; i++) {
+      for (let h = 0; h < H; h++) {
+        const kvh = Math.floor(h / group);
+        const qa = ((b * T + i) * H + h) * D;
+        scores.length = 0;
+        for (let j = 0; j <= Math.min(S - 1, past + i); j++) {
+          if (keyMask && !keyMask[b * S + j]) continue;
+          const ka = ((b * S + j) * nKv + kvh) * D;
+          let dot = 0;
+          for (let d = 0; d < D; d++) dot += q[qa + d]! * k[ka + d]!;
+          scores.push(dot * scale);
+        }
+        if (scores.length === 0) continue;
+        const mx = Math.max(...scores);
+        lse[(b * T + i) * H + h] = mx + Math.log(scores.reduce((s, x) => s + Math.exp(x - mx), 0));
+      }
+    }
+  }
+  return lse;
+}
+
+/**
+ * CPU reference for shaders/attention_backward.wgsl (float64, materialised probabilities). With P the softmax
+ * row of query i, head h over its visible keys j:
+ *   dP_j = dOut_i · v_j      dS_j = P_j (dP_j − Σ_j' P_j' dP_j')
+ *   dq_i = scale Σ_j dS_j k_j      dk_j += scale dS_j q_i      dv_j += P_j dOut_i
+ * dk and dv sum over every query and every q-head that reads the kv-head (GQA). Fully masked rows add nothing.
+ */
+export function attentionBackwardRef(
+  q: ArrayLike<number>,
+  k: ArrayLike<number>,
+  v: ArrayLike<number>,
+  dOut: ArrayLike<number>,
+  a: AttentionRefArgs,
+  keyMask?: ArrayLike<number>,
+): { dq: Float64Array; dk: Float64Array; dv: Float64Array } {
+  const { T, S, nHeads: H, nKv, headDim: D } = a;
+  const B = a.batch ?? 1;
+  const past = a.past ?? S - T;
+  const scale = a.scale ?? 1 / Math.sqrt(D);
+  const group = H / nKv;
+  const dq = new Float64Array(q.length);
+  const dk = new Float64Array(k.length);
+  const dv = new Float64Array(v.length);
+  const P = new Float64Array(S);
+  const dP = new Float64Array(S);
+  const keep = new Uint8Array(S);
+  for (let b = 0; b < B; b++) {
+    for (let i = 0; i < T; i++) {
+      for (let h = 0; h < H; h++) {
+        const kvh = Math.floor(h / group);
+        const qa = ((b * T + i) * H + h) * D;
+        const last = Math.min(S - 1, past + i);
+        let mx = -Infinity;
+        for (let j = 0; j <= last; j++) {
+          keep[j] = keyMask && !keyMask[b * S + j] ? 0 : 1;
+          if (!keep[j]) continue;
+          const ka = ((b * S + j) * nKv + kvh) * D;
+          let dot = 0;
+          for (let d = 0; d < D; d++) dot += q[qa + d]! * k[ka + d]!;
+          P[j] = dot * scale;
+          mx = Math.max(mx, P[j]!);
+        }
+        if (mx === -Infinity) continue;
+        let sum = 0;
+        for (let j = 0; j <= last; j++) {
+          if (!keep[j]) continue;
+          P[j] = Math.exp(P[j]! - mx);
+          sum += P[j]!;
+        }
+        let delta = 0;
+        for (let j = 0; j <= last; j++) {
+          if (!keep[j]) continue;
+          P[j] = P[j]! / sum;
+          const va = ((b * S + j) * nKv + kvh) * D;
+          let dot = 0;
+          for (let d = 0; d < D; d++) dot += dOut[qa + d]! * v[va + d]!;
+          dP[j] = dot;
+          delta += P[j]! * dot;
+        }
+        for (let j = 0; j <= last; j++) {
+          if (!keep[j]) continue;
+          const ka = ((b * S + j) * nKv + kvh) * D;
+          const dS = P[j]! * (dP[j]! - delta);
+          for (let d = 0; d < D; d++) {
+            dq[qa + d] = dq[qa + d]! + scale * dS * k[ka + d]!;
+            dk[ka + d] = dk[ka + d]! + scale * dS * q[qa + d]!;
+            dv[ka + d] = dv[ka + d]! + P[j]! * dOut[qa + d]!;
+          }
+        }
+      }
+    }
+  }
+  return { dq, dk, dv };
+}

@@ -1,0 +1,81 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import { maxAbsDiff, randomArray } from '../../helpers/gpu.ts';
+import { encodeAttention, encodeAttentionBackward, type AttentionArgs } from '../../../src/engine/ops/attention.ts';
+import { attentionBackwardRef, attentionLseRef, attentionRef } from '../../../src/engine/reference/attention.ts';
+import { harness, read, releaseAll } from './op-harness.ts';
+
+afterAll(releaseAll);
+
+// Gradients here are O(1) (q spread to ±3, k, v, dOut in [-1, 1)); each is an f32 sum over ≤ 150 keys or
+// (query, head) pairs of products of f32 dots over D ≤ 64, with P recomputed from the forward's f32 lse: ~1e-6.
+const TOL = 1e-5;
+
+async function check(args: AttentionArgs, seed: number, mask?: Uint32Array) {
+  const { device, kernels, pool } = await harness();
+  const B = args.batch ?? 1;
+  const q = randomArray(B * args.T * args.nHeads * args.headDim, seed).map((x) => 3 * x);
+  const k = randomArray(B * args.S * args.nKv * args.headDim, seed + 1);
+  const v = randomArray(B * args.S * args.nKv * args.headDim, seed + 2);
+  const dOut = randomArray(q.length, seed + 3);
+  const rows = B * args.T * args.nHeads;
+  const bufs = {
+    q: pool.upload(q),
+    k: pool.upload(k),
+    v: pool.upload(v),
+    out: pool.alloc(q.byteLength),
+    lse: pool.alloc(rows * 4),
+    dOut: pool.upload(dOut),
+    dq: pool.alloc(q.byteLength),
+    dk: pool.alloc(k.byteLength),
+    dv: pool.alloc(v.byteLength),
+    stats: pool.alloc(rows * 8),
+    keyMask: mask && pool.upload(mask),
+  };
+  const enc = device.createCommandEncoder();
+  // the forward as training runs it: saving lse for the backward
+  await encodeAttention(kernels, enc, bufs.q, bufs.k, bufs.v, bufs.out, args, bufs.keyMask, bufs.lse);
+  await encodeAttentionBackward(kernels, enc, bufs, args);
+  device.queue.submit([enc.finish()]);
+
+  // the forward with lse saved is still the forward
+  expect(maxAbsDiff(await read(bufs.out, q.length), attentionRef(q, k, v, args, mask))).toBeLessThan(TOL);
+  const lseWant = attentionLseRef(q, k, args, mask);
+  const lseGot = await read(bufs.lse, rows);
+  const seen = [...lseWant.keys()].filter((i) => Number.isFinite(lseWant[i]));
+  expect(maxAbsDiff(seen.map((i) => lseGot[i]!), seen.map((i) => lseWant[i]!))).toBeLessThan(TOL);
+
+  const want = attentionBackwardRef(q, k, v, dOut, args, mask);
+  const errs = [
+    maxAbsDiff(await read(bufs.dq, q.length), want.dq),
+    maxAbsDiff(await read(bufs.dk, k.length), want.dk),
+    maxAbsDiff(await read(bufs.dv, v.length), want.dv),
+  ];
+  console.log(
+    `attention backward ${JSON.stringify(args)}${mask ? ' masked' : ''} max|Δ| dq/dk/dv ${errs.map((e) => e.toExponential(2)).join(' ')}`,
+  );
+  for (const e of errs) expect(e).toBeLessThan(TOL);
+}
+
+describe('attention backward kernels against the CPU reference', () => {
+  it('MHA, one key block, head_dim not a power of two', () => check({ T: 5, S: 5, nHeads: 2, nKv: 2, headDim: 12 }, 1));
+
+  it('GQA 6 q-heads on 2 kv-heads, T spanning several 64-key blocks and pair blocks', () =>
+    check({ T: 70, S: 70, nHeads: 6, nKv: 2, headDim: 8 }, 2));
+
+  it('MQA, head_dim 64; head_dim 130 (ragged output dims per thread)', async () => {
+    await check({ T: 19, S: 19, nHeads: 3, nKv: 1, headDim: 64 }, 3);
+    await check({ T: 4, S: 4, nHeads: 2, nKv: 1, headDim: 130 }, 8);
+  });
+
+  it('KV-cache form: 3 queries over 70 keys (past = 67), custom scale', () =>
+    check({ T: 3, S: 70, nHeads: 4, nKv: 2, headDim: 16, scale: 0.3 }, 4));
+
+  it('batch of 3 with left padding masked per row (a row that sees no key included)', async () => {
+    const B = 3;
+    const T = 9;
+    const pads = [0, 4, 8];
+    const mask = new Uint32Array(B * T);
+    pads.forEach((pad, b) => mask.fill(1, b * T + pad, (b + 1) * T));
+    await check({ batch: B, T, S: T, nHeads: 4, nKv: 2, headDim: 8 }, 6, mask);
+  });
+});
