@@ -1,5 +1,5 @@
 // SLERP merge throughput for two SmolLM2-135M-shaped BF16 checkpoints on disk (random weights, written once
-// to a temp dir): Alloy's streaming merge (`alloy merge`, CPU and GPU), a straightforward CPU implementation
+// to a temp dir): Alloy's streaming merge (`alloy merge`: --device cpu, auto, and gpu, which here is SwiftShader), a straightforward CPU implementation
 // (read both whole checkpoints, slerp in float64 loops, write), and the raw read bandwidth of the same files —
 // the target is a merge bound by reading its inputs.
 import { it } from 'vitest';
@@ -113,7 +113,7 @@ it('SLERP merge throughput: Alloy vs a straightforward CPU merge', async () => {
         'peak RSS MB': r.peakRss / 1e6,
       });
     rows.push({ what: `read both inputs (${(2 * fileBytes / 1e6).toFixed(0)} MB)`, s: read.ms / 1000, 'M params/s': 2 * params / read.ms / 1e3, 'GB/s (read+write)': readGBs, 'of read bandwidth': '100%', 'peak RSS MB': read.peakRss / 1e6 });
-    for (const device of ['cpu', 'gpu'] as const) {
+    for (const device of ['cpu', 'auto', 'gpu'] as const) {
       const out = join(root, `out-${device}`);
       const r = await rssPeak(async () => {
         const code = await main(['merge', yaml, '--out', out, '--device', device], io);
@@ -130,7 +130,7 @@ it('SLERP merge throughput: Alloy vs a straightforward CPU merge', async () => {
     writeSuite({
       suite: 'merge',
       adapter: 'CPU + SwiftShader (Dawn) for --device gpu',
-      note: `SLERP of two SmolLM2-135M-shaped BF16 checkpoints (${(params / 1e6).toFixed(1)} M params each, random weights, files in the OS page cache after writing), the study's gradient t. Bandwidth counts two inputs read and one output written; "of read bandwidth" compares input bytes per second with a plain sequential read of the same files. Peak RSS is the whole Node process (includes the engine and the test runner).`,
+      note: `SLERP of two SmolLM2-135M-shaped BF16 checkpoints (${(params / 1e6).toFixed(1)} M params each, random weights, files in the OS page cache after writing), the study's gradient t. Bandwidth counts two inputs read and one output written; "of read bandwidth" compares input bytes per second with a plain sequential read of the same files. Peak RSS is the whole Node process (includes the engine and the test runner, and for --device gpu SwiftShader's "GPU" buffers, which live in host memory). The CPU path merges BF16 bytes to BF16 bytes in 8192-element chunks (two passes: float64 dots, then combine + round-to-nearest-even), reading the next tensor while it computes; --device auto uses it on a software adapter such as SwiftShader (it runs WGSL on the same two cores, slower than the CPU path) and the GPU kernels on real GPUs.`,
       rows,
     });
   } finally {

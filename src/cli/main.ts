@@ -8,13 +8,13 @@
  */
 import { parseArgs } from 'node:util';
 import { existsSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { AlloyError, isCancelled } from '../io/errors.ts';
 import { fileSink } from '../io/node/fs.ts';
 import { parseMergeYaml } from '../engine/merge/config.ts';
 import { runMerge, type SlerpAccelerator } from '../engine/merge/run.ts';
-import { gpuSlerpAccelerator } from '../engine/merge/gpu-slerp.ts';
-import { slerp } from '../engine/merge/methods/slerp.ts';
+import { gpuSlerpAccelerator, isSoftwareAdapter } from '../engine/merge/gpu-slerp.ts';
 import { readJson, type ModelFiles } from '../io/model-files.ts';
 import { parseModelConfig, parameterCount, type ModelConfig } from '../io/config.ts';
 import { openCheckpoint, type Checkpoint } from '../io/safetensors/checkpoint.ts';
@@ -32,7 +32,9 @@ const USAGE = `usage:
   alloy info     --model DIR
   alloy logits   --model DIR --ids 1,2,3 [--adapter DIR] --out FILE.json
   alloy generate --model DIR --prompt TEXT [--max-tokens N] [--temperature T] [--top-k K] [--top-p P] [--seed S] [--chat] [--adapter DIR]
-  alloy merge    CONFIG.yaml --out DIR [--allow-crimes] [--device auto|cpu|gpu] [--seed S] [--shard-size BYTES] [--post-weights v0.0.x|head]`;
+  alloy merge    CONFIG.yaml --out DIR [--allow-crimes] [--device auto|cpu|gpu] [--seed S] [--shard-size BYTES] [--post-weights v0.0.x|head]
+                 --device auto: SLERP of big tensors on the GPU, but on the CPU when the only adapter is a software
+                 one (SwiftShader), where the CPU path is faster`;
 
 const OPTIONS = {
   model: { type: 'string' },
@@ -220,6 +222,78 @@ async function generateCmd(v: Values, io: Io): Promise<number> {
 }
 
 /**
+ * Buffers for the merge's tensor reads, handed back by runMerge (releaseInput) when a tensor is merged and
+ * reused for the next ones. A fresh buffer per tensor read costs a page fault per 4 KiB on first touch, which
+ * on a VM can cost more than the merge arithmetic itself (measured here: ~12 µs a page, 175 ms per 56 MB
+ * embedding). Only buffers this pool made are taken back; a few are kept, the largest.
+ */
+class ReadBuffers {
+  private free: ArrayBuffer[] = [];
+  private mine = new WeakSet<ArrayBuffer>();
+  /** reads below this get a plain fresh array: headers and JSON are read once and kept by their callers */
+  static readonly MIN = 1 << 16;
+  static readonly KEEP = 6;
+
+  take(length: number): Uint8Array<ArrayBuffer> {
+    if (length < ReadBuffers.MIN) return new Uint8Array(length);
+    let best = -1;
+    for (let i = 0; i < this.free.length; i++) {
+      const b = this.free[i]!;
+      if (b.byteLength >= length && (best < 0 || b.byteLength < this.free[best]!.byteLength)) best = i;
+    }
+    const buf = best >= 0 ? this.free.splice(best, 1)[0]! : new ArrayBuffer(length);
+    this.mine.add(buf);
+    return new Uint8Array(buf, 0, length);
+  }
+
+  release(bytes: Uint8Array): void {
+    const buf = bytes.buffer;
+    if (!(buf instanceof ArrayBuffer) || !this.mine.has(buf) || this.free.includes(buf)) return;
+    this.free.push(buf);
+    if (this.free.length > ReadBuffers.KEEP) {
+      this.free.sort((a, b) => b.byteLength - a.byteLength);
+      this.free.length = ReadBuffers.KEEP;
+    }
+  }
+}
+
+/** A model directory whose reads go into `pool`'s buffers (otherwise as dirModelFiles). */
+function recyclingReads(dir: string, label: string, pool: ReadBuffers): ModelFiles {
+  const m = dirModelFiles(dir, label);
+  return {
+    label: m.label,
+    files: m.files,
+    async open(path) {
+      const src = await m.open(path); // checks the file exists and is listed
+      const file = join(dir, ...path.split('/'));
+      return {
+        name: src.name,
+        size: src.size,
+        async read(offset, length) {
+          if (offset < 0 || length < 0 || offset + length > src.size) return src.read(offset, length); // its error
+          const buf = pool.take(length);
+          const fh = await open(file, 'r');
+          try {
+            let got = 0;
+            while (got < length) {
+              const { bytesRead } = await fh.read(buf, got, length - got, offset + got);
+              if (bytesRead === 0) throw new RangeError(`${src.name}: file ended at ${offset + got}`);
+              got += bytesRead;
+            }
+          } catch (e) {
+            pool.release(buf);
+            throw e;
+          } finally {
+            await fh.close();
+          }
+          return buf;
+        },
+      };
+    },
+  };
+}
+
+/**
  * mergekit-yaml on Alloy's engine. Model references in the YAML are HF model folders, relative to the YAML's
  * folder or absolute, optionally `path+lora_path`. The output is built in a hidden sibling directory and renamed
  * to --out only when complete, so a failed or interrupted merge leaves nothing behind; inputs are only read.
@@ -246,10 +320,19 @@ async function mergeCmd(args: string[], v: Values, io: Io, signal?: AbortSignal)
   const root = dirname(resolve(file));
 
   // The GPU is acquired only when a tensor is big enough to use it (never, for tiny models under --device auto).
-  let accel: Promise<SlerpAccelerator | undefined> | undefined;
+  // Under auto a software adapter (SwiftShader, a CPU Vulkan driver) is not used: it runs the kernels on the same
+  // cores, slower than the CPU path, which merges straight from the stored bytes (measured in bench/merge.bench.ts).
+  let accel: Promise<(SlerpAccelerator & { pool: BufferPool }) | undefined> | undefined;
   const getAccel = () =>
     (accel ??= acquireNodeDevice().then(
-      (ctx) => gpuSlerpAccelerator(ctx, device === 'gpu' ? 1 : undefined),
+      (ctx) => {
+        if (device === 'auto' && isSoftwareAdapter(ctx)) {
+          io.err(`note: the WebGPU adapter is ${ctx.adapterInfo.description}, a CPU driver; merging on the CPU (faster there; --device gpu forces it)\n`);
+          ctx.device.destroy();
+          return undefined;
+        }
+        return gpuSlerpAccelerator(ctx, device === 'gpu' ? 1 : undefined);
+      },
       (e: unknown) => {
         if (device === 'gpu') throw e;
         io.err(`warning: no GPU (${(e as Error).message.split('.')[0]}); merging on the CPU\n`);
@@ -261,13 +344,11 @@ async function mergeCmd(args: string[], v: Values, io: Io, signal?: AbortSignal)
     device === 'cpu'
       ? undefined
       : {
-          accepts: (n) => device === 'gpu' || n >= minAuto,
-          slerp: async (t, a, b) => {
-            const gpu = await getAccel();
-            return gpu?.accepts(a.length) ? gpu.slerp(t, a, b) : slerp(t, a, b);
-          },
+          accepts: async (n) => (device === 'gpu' || n >= minAuto) && ((await getAccel())?.accepts(n) ?? false),
+          slerp: async (t, a, b) => (await getAccel())!.slerp(t, a, b),
         };
 
+  const reads = new ReadBuffers();
   const tmp = join(dirname(out), `.${basename(out)}.alloy-partial-${process.pid}-${Date.now()}`);
   const abort = new AbortController();
   const onSignal = () => abort.abort();
@@ -280,7 +361,8 @@ async function mergeCmd(args: string[], v: Values, io: Io, signal?: AbortSignal)
     const result = await runMerge({
       config,
       configYaml: text,
-      resolveModel: async (ref) => dirModelFiles(isAbsolute(ref) ? ref : resolve(root, ref), ref),
+      resolveModel: async (ref) => recyclingReads(isAbsolute(ref) ? ref : resolve(root, ref), ref, reads),
+      releaseInput: (bytes) => reads.release(bytes),
       openSink: (name) => fileSink(join(tmp, name)),
       allowCrimes: v['allow-crimes'] === true,
       postWeights: post,
@@ -308,6 +390,6 @@ async function mergeCmd(args: string[], v: Values, io: Io, signal?: AbortSignal)
     process.off('SIGINT', onSignal);
     signal?.removeEventListener('abort', onSignal);
     const gpu = await accel?.catch(() => undefined);
-    (gpu as { pool?: BufferPool } | undefined)?.pool?.destroyAll();
+    gpu?.pool.destroyAll();
   }
 }

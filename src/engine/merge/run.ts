@@ -1,6 +1,9 @@
 /**
  * A streaming merge: tensors are read, merged and written one at a time (writeCheckpoint pulls each lazily), so
- * memory holds a few tensors whatever the model size. Output goes through a caller-given sink factory: files
+ * memory holds a few tensors whatever the model size: the inputs of the tensor being merged, the inputs of the
+ * next one (read ahead, so file reads overlap the arithmetic), and the output being written. SLERP of two
+ * float tensors runs from stored bytes to output bytes in chunks (slerp-bytes.ts); other methods decode whole
+ * tensors to float32. Output goes through a caller-given sink factory: files
  * in the Hugging Face layout (weights, config.json from the base, its tokenizer files, mergekit_config.yml).
  * Every refusal happens in planMerge before the first byte is written. Committing the output (renaming a temp
  * directory, publishing a cache entry) is the caller's job once this resolves; on failure or cancel the caller
@@ -9,14 +12,15 @@
 import type { ByteSink } from '../../io/bytes.ts';
 import { AlloyError, throwIfAborted } from '../../io/errors.ts';
 import { hasFile, readBytes, readJson, type ModelFiles } from '../../io/model-files.ts';
-import { writeCheckpoint } from '../../io/safetensors/checkpoint.ts';
-import { decodeToF32, encodeFromF32, type FloatDType } from '../../io/safetensors/dtypes.ts';
-import type { TensorToWrite } from '../../io/safetensors/writer.ts';
+import { planShards, writeCheckpoint } from '../../io/safetensors/checkpoint.ts';
+import { decodeToF32, encodeFromF32, type DType, type FloatDType } from '../../io/safetensors/dtypes.ts';
+import { safetensorsOrder, type TensorToWrite } from '../../io/safetensors/writer.ts';
 import { referencedModels, planMerge, type MergePlan, type PlannedTensor, type PlanOptions } from './plan.ts';
 import { toMergeYaml, type MergeConfig } from './config.ts';
 import { num } from './methods/types.ts';
 import { tensorRandom } from './methods/prng.ts';
 import { openParent, type Parent, type ResolveModel } from './parents.ts';
+import { decodeBytes, encodeMerged, isFloatDType, slerpBytes, SlerpScratch, type Allocate, type RawTensor } from './slerp-bytes.ts';
 
 export interface MergeProgress {
   tensorsDone: number;
@@ -29,7 +33,8 @@ export interface MergeProgress {
 
 /** Runs SLERP somewhere faster (the GPU) for tensors it accepts; the CPU handles the rest. */
 export interface SlerpAccelerator {
-  accepts(elements: number): boolean;
+  /** may be async: the CLI only opens the device (and learns whether it is a real GPU) when a tensor asks */
+  accepts(elements: number): boolean | Promise<boolean>;
   slerp(t: number, base: Float32Array, other: Float32Array): Promise<Float32Array>;
 }
 
@@ -47,6 +52,12 @@ export interface RunMergeOptions extends PlanOptions {
   /** text stored as mergekit_config.yml; default: the config exported by toMergeYaml */
   configYaml?: string;
   accelerator?: SlerpAccelerator;
+  /**
+   * Called with each input's bytes (as the checkpoint's readRaw returned them) once the merge is done with
+   * them, so a source that hands out recycled buffers can take them back (the CLI's file reader does: fresh
+   * 50 MB buffers per tensor cost more in page faults and GC than the arithmetic).
+   */
+  releaseInput?: (bytes: Uint8Array) => void;
   onProgress?: (p: MergeProgress) => void;
   signal?: AbortSignal;
 }
@@ -80,22 +91,43 @@ function roundTo(d: FloatDType | null, x: Float32Array): Float32Array {
   return d === null || d === 'F32' ? x : decodeToF32(d, encodeFromF32(d, x));
 }
 
-/** One output tensor's values, float32, before the final cast. */
-export async function mergeTensor(t: PlannedTensor, parents: Map<string, Parent>, plan: MergePlan, seed: number, accel?: SlerpAccelerator): Promise<Float32Array> {
-  const inputs: Float32Array[] = [];
-  for (const x of t.inputs) inputs.push(roundTo(t.loadDtype, await parents.get(x.ref)!.checkpoint.readF32(x.tensor)));
-  const n = inputs[0]!.length;
-  if (plan.method.name === 'slerp' && inputs.length === 2 && accel?.accepts(n)) {
-    return accel.slerp(num(t.params.t, 't'), inputs[t.baseIndex]!, inputs[1 - t.baseIndex]!);
+interface RawInput {
+  dtype: DType;
+  bytes: Uint8Array;
+}
+
+/** One input as stored (or, for a "+lora" parent, folded and as float32). */
+async function readInput(parents: Map<string, Parent>, x: PlannedTensor['inputs'][number]): Promise<RawInput> {
+  const ck = parents.get(x.ref)!.checkpoint;
+  return { dtype: ck.info(x.tensor).dtype, bytes: await ck.readRaw(x.tensor) };
+}
+
+/**
+ * One output tensor's bytes as written. Cast as mergekit does: inputs to the load dtype (as stored when no
+ * dtype is set), the result to the load dtype and then to out_dtype.
+ */
+async function mergeToBytes(t: PlannedTensor, inputs: RawInput[], plan: MergePlan, seed: number, scratch: SlerpScratch, alloc: Allocate, accel?: SlerpAccelerator): Promise<Uint8Array> {
+  if (plan.method.name === 'slerp' && inputs.length === 2 && t.baseIndex >= 0 && inputs.every((x) => isFloatDType(x.dtype))) {
+    const a = inputs[t.baseIndex] as RawTensor;
+    const b = inputs[1 - t.baseIndex] as RawTensor;
+    const tv = num(t.params.t, 't');
+    const n = (a.bytes.byteLength / (a.dtype === 'F32' ? 4 : 2)) | 0;
+    if (accel && (await accel.accepts(n))) {
+      const merged = await accel.slerp(tv, decodeBytes(a, t.loadDtype, scratch), decodeBytes(b, t.loadDtype, scratch));
+      return encodeMerged(merged, t.loadDtype, t.outDtype, scratch, alloc);
+    }
+    return slerpBytes(tv, a, b, t.loadDtype, t.outDtype, scratch, alloc).bytes;
   }
-  return plan.method.merge({
+  const tensors = inputs.map((x) => roundTo(t.loadDtype, decodeToF32(x.dtype, x.bytes)));
+  const merged = plan.method.merge({
     name: t.name,
-    tensors: inputs,
+    tensors,
     baseIndex: t.baseIndex,
     params: t.params,
     modelParams: t.modelParams,
     random: tensorRandom(seed, t.name),
   });
+  return encodeFromF32(t.outDtype, roundTo(t.loadDtype, merged));
 }
 
 export async function runMerge(opts: RunMergeOptions): Promise<MergeResult> {
@@ -111,15 +143,37 @@ export async function runMerge(opts: RunMergeOptions): Promise<MergeResult> {
   let bytesRead = 0;
   let bytesWritten = 0;
   const total = plan.tensors.length;
+  const scratch = new SlerpScratch();
+  // Each output is built in one buffer reused from tensor to tensor (grown to the largest). That is safe because
+  // writeCheckpoint awaits a tensor's sink.write, which copies or consumes the bytes (BlobSink, fileSink and the
+  // cache's sink all do), before it asks for the next tensor.
+  let arena = new ArrayBuffer(0);
+  const alloc: Allocate = (n) => {
+    if (arena.byteLength < n) arena = new ArrayBuffer(n);
+    return new Uint8Array(arena, 0, n);
+  };
+  // Read-ahead: when a tensor's turn comes, the next one's inputs start loading, so the file reads (in Node,
+  // on libuv's thread pool) run while this one is merged. One tensor ahead bounds the memory it costs.
+  const pending = new Map<string, Promise<RawInput[]>>();
+  const read = (t: PlannedTensor) => Promise.all(t.inputs.map((x) => readInput(parents, x)));
+  const readAhead = (t: PlannedTensor) => {
+    const p = read(t);
+    p.catch(() => {}); // a failure surfaces when the tensor's turn comes; until then it is not unhandled
+    pending.set(t.name, p);
+  };
+  const next = new Map<string, PlannedTensor>();
   const tensors: TensorToWrite[] = plan.tensors.map((t) => ({
     name: t.name,
     dtype: t.outDtype,
     shape: t.shape,
     data: async () => {
       throwIfAborted(signal, 'merge');
-      // Cast as mergekit does: to the load dtype (base's as stored when no dtype is set), then to out_dtype.
-      const merged = roundTo(t.loadDtype, await mergeTensor(t, parents, plan, seed, opts.accelerator));
-      const bytes = encodeFromF32(t.outDtype, merged);
+      const inputs = await (pending.get(t.name) ?? read(t));
+      pending.delete(t.name);
+      const after = next.get(t.name);
+      if (after) readAhead(after);
+      const bytes = await mergeToBytes(t, inputs, plan, seed, scratch, alloc, opts.accelerator);
+      for (const x of inputs) opts.releaseInput?.(x.bytes);
       for (const x of t.inputs) {
         const info = parents.get(x.ref)!.stored.tensors.get(x.tensor)?.info;
         if (info) bytesRead += info.end - info.begin;
@@ -130,6 +184,10 @@ export async function runMerge(opts: RunMergeOptions): Promise<MergeResult> {
       return bytes;
     },
   }));
+  // The order writeCheckpoint asks for the tensors in: its shards, each in safetensors' order.
+  const byName = new Map(plan.tensors.map((t) => [t.name, t]));
+  const order = planShards(tensors, opts.maxShardBytes ?? 5e9).flatMap((shard) => safetensorsOrder(shard));
+  for (let i = 0; i + 1 < order.length; i++) next.set(order[i]!.name, byName.get(order[i + 1]!.name)!);
   const written = await writeCheckpoint(tensors, {
     openSink: opts.openSink,
     ...(opts.maxShardBytes !== undefined ? { maxShardBytes: opts.maxShardBytes } : {}),

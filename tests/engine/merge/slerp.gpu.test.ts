@@ -1,9 +1,10 @@
-// The WGSL SLERP (two-level f32 reduction + combine) against the CPU reference, on sizes that are not workgroup
-// multiples, one above the grid-stride point (MAX_PARTIALS·256 elements), and the colinear fallback.
+// The WGSL SLERP (two-level f32 reduction + combine) against the CPU reference, on sizes that are not vec4 or
+// workgroup multiples, one above the point where pass 1 stops adding workgroups (MAX_PARTIALS·256 elements
+// and more), the colinear fallback, and one GpuSlerp reused across sizes (its buffers grow and are reused).
 // Tolerance: the dots are f32 sums on the GPU vs float64 on the CPU; coefficients agree to ~1e-6, so elements
 // agree to 1e-5 relative.
 import { describe, expect, it } from 'vitest';
-import { gpuSlerp, MAX_PARTIALS } from '../../../src/engine/merge/gpu-slerp.ts';
+import { gpuSlerp, GpuSlerp, MAX_PARTIALS } from '../../../src/engine/merge/gpu-slerp.ts';
 import { dots, slerp, slerpCoefficients } from '../../../src/engine/merge/methods/slerp.ts';
 import { BufferPool } from '../../../src/engine/gpu/buffer-pool.ts';
 import { randomArray, testGpu, testKernels } from '../../helpers/gpu.ts';
@@ -31,6 +32,19 @@ describe('slerp.wgsl', () => {
         expect(maxRel(r.values, slerp(t, a, b))).toBeLessThan(1e-5);
       }
     }
+    expect(pool.stats().liveBuffers).toBe(0);
+  });
+
+  it('reuses one GpuSlerp across tensors of different sizes (stale data past n never leaks in)', async () => {
+    const kernels = await testKernels();
+    const pool = new BufferPool((await testGpu()).device);
+    const g = new GpuSlerp(kernels, pool);
+    for (const [n, seed] of [[70001, 20], [3, 21], [4097, 22], [70001, 23]] as const) {
+      const a = randomArray(n, seed);
+      const b = randomArray(n, seed + 50);
+      expect(maxRel((await g.run(0.6, a, b)).values, slerp(0.6, a, b)), `n = ${n}`).toBeLessThan(1e-5);
+    }
+    g.release();
     expect(pool.stats().liveBuffers).toBe(0);
   });
 
