@@ -23,7 +23,8 @@ import { encodeRope } from '../ops/rope.ts';
 import { encodeSwiglu } from '../ops/swiglu.ts';
 import { encodeEmbed, encodeLmHead, readLogits, type GpuLogits } from './head.ts';
 import { encodeLinear } from './linear.ts';
-import { assertLive, type Model } from './weights.ts';
+import { assertLive, type GpuLayer, type Model } from './weights.ts';
+import { encodeLoraForward, type GpuLora, type ProjKey } from '../lora/adapter.ts';
 
 /** Where this call's keys and values go and come from. */
 export interface KvTarget {
@@ -47,6 +48,8 @@ export interface ForwardPlan {
   kv: KvTarget | null;
   /** flat rows (b·T + t) to compute logits for, or null for all */
   logitRows: Uint32Array | null;
+  /** LoRA adapters added to the projections (ignored when absent or disabled) */
+  lora?: GpuLora | null;
 }
 
 /** Runs the layers and the head; returns logits [R, vocab] in pool buffers the caller releases (head.ts). */
@@ -80,17 +83,25 @@ export async function runForward(model: Model, plan: ForwardPlan): Promise<GpuLo
   await encodeEmbed(model, enc, idsBuf, x, BT);
   device.queue.submit([enc.finish()]);
 
+  const lora = plan.lora?.enabled ? plan.lora : null;
   for (const [l, layer] of model.layers.entries()) {
     enc = device.createCommandEncoder({ label: `layer ${l}` });
     const temps: GPUBuffer[] = [];
     const tmp = (b: GPUBuffer) => (temps.push(b), b);
+    // A projection, plus its LoRA delta when this layer's projection has an adapter.
+    const proj = async (input: GPUBuffer, key: ProjKey) => {
+      const y = tmp(await encodeLinear(model, enc, input, BT, layer[key] as GpuLayer['q'], key));
+      const m = lora?.get(l, key);
+      if (lora && m) tmp(await encodeLoraForward(model, enc, lora, m, input, y, BT));
+      return y;
+    };
 
     // Attention block.
     const n1 = tmp(pool.alloc(BT * C * 4, 'norm'));
     await encodeRmsNorm(kernels, enc, x, layer.inputNorm, n1, { rows: BT, hidden: C, eps: cfg.rmsNormEps });
-    const q = tmp(await encodeLinear(model, enc, n1, BT, layer.q, 'q'));
-    const k = tmp(await encodeLinear(model, enc, n1, BT, layer.k, 'k'));
-    const v = tmp(await encodeLinear(model, enc, n1, BT, layer.v, 'v'));
+    const q = await proj(n1, 'q');
+    const k = await proj(n1, 'k');
+    const v = await proj(n1, 'v');
     await encodeRope(kernels, enc, q, posBuf, model.invFreq, { rows: BT, heads: cfg.numHeads, headDim: D });
     await encodeRope(kernels, enc, k, posBuf, model.invFreq, { rows: BT, heads: cfg.numKvHeads, headDim: D });
     let kAll = k;
@@ -116,17 +127,17 @@ export async function runForward(model: Model, plan: ForwardPlan): Promise<GpuLo
       { batch: B, T, S, nHeads: cfg.numHeads, nKv: cfg.numKvHeads, headDim: D, past },
       maskBuf,
     );
-    const o = tmp(await encodeLinear(model, enc, att, BT, layer.o, 'o'));
+    const o = await proj(att, 'o');
     await encodeAddInPlace(kernels, enc, x, o, { n: BT * C });
 
     // MLP block.
     const n2 = tmp(pool.alloc(BT * C * 4, 'norm'));
     await encodeRmsNorm(kernels, enc, x, layer.postNorm, n2, { rows: BT, hidden: C, eps: cfg.rmsNormEps });
-    const gate = tmp(await encodeLinear(model, enc, n2, BT, layer.gate, 'gate'));
-    const up = tmp(await encodeLinear(model, enc, n2, BT, layer.up, 'up'));
+    const gate = await proj(n2, 'gate');
+    const up = await proj(n2, 'up');
     const act = tmp(pool.alloc(BT * cfg.intermediateSize * 4, 'swiglu'));
     await encodeSwiglu(kernels, enc, gate, up, act, { n: BT * cfg.intermediateSize });
-    const down = tmp(await encodeLinear(model, enc, act, BT, layer.down, 'down'));
+    const down = await proj(act, 'down');
     await encodeAddInPlace(kernels, enc, x, down, { n: BT * C });
 
     device.queue.submit([enc.finish()]);
@@ -176,14 +187,18 @@ export function padBatch(rows: readonly (readonly number[])[]): { ids: Uint32Arr
  * Logits of every position of every row: rows may differ in length (they are right-padded and masked
  * internally). Returns one Float32Array [len_b, vocab] per row.
  */
-export async function forward(model: Model, batch: readonly (readonly number[])[]): Promise<Float32Array[]> {
+export async function forward(
+  model: Model,
+  batch: readonly (readonly number[])[],
+  opts: { lora?: GpuLora | null } = {},
+): Promise<Float32Array[]> {
   const { ids, mask, T } = padBatch(batch);
   const B = batch.length;
   const positions = new Uint32Array(B * T);
   for (let i = 0; i < B * T; i++) positions[i] = i % T;
   const maxPos = model.config.maxPositionEmbeddings;
   if (T > maxPos) throw new RangeError(`sequence of ${T} tokens is longer than max_position_embeddings (${maxPos})`);
-  const logits = await runForward(model, { batch: B, T, ids, positions, mask, kv: null, logitRows: null });
+  const logits = await runForward(model, { batch: B, T, ids, positions, mask, kv: null, logitRows: null, lora: opts.lora ?? null });
   const all = await readLogits(model, logits);
   const V = model.config.vocabSize;
   return batch.map((r, b) => all.slice(b * T * V, (b * T + r.length) * V));

@@ -1,0 +1,270 @@
+/**
+ * LoRA adapters on the GPU model, as PEFT defines them (REFERENCE-SEMANTICS.md §3): on any subset of
+ * q/k/v/o/gate/up/down, y = x·Wᵀ (+ b) + scale·(x·Aᵀ)·Bᵀ, scale = alpha/r (alpha/√r with rsLoRA).
+ *
+ * Memory layout (all f32, row-major, pool buffers owned by the GpuLora):
+ *   A, dA [r, in]; B, dB [out, r] (PEFT's lora_A.weight / lora_B.weight shapes).
+ *   During a forward, xa = x·Aᵀ [rows, r] is a temporary (or kept by the training forward for the backward).
+ * Gradients accumulate (+=) so micro-batches add up; clearLoraGrads zeroes them once per step.
+ * The base weights are never touched, so `enabled = false` runs the plain base model (DPO's reference).
+ *
+ * Dropout on the LoRA input (PEFT's lora_dropout) is recorded for export but not applied: gradient checks and
+ * `alloy grad` run without it, and the training loop does not implement it yet.
+ */
+import { AlloyError } from '../../io/errors.ts';
+import type { LoraConfig } from '../../io/peft.ts';
+import type { TensorToWrite } from '../../io/safetensors/writer.ts';
+import { readBuffer } from '../gpu/buffer-pool.ts';
+import { encodeMatmul } from '../ops/matmul.ts';
+import { createRng } from '../model/sampling.ts';
+import type { GpuLayer, Model } from '../model/weights.ts';
+
+export const LORA_TARGETS = ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] as const;
+export type LoraTarget = (typeof LORA_TARGETS)[number];
+export type ProjKey = 'q' | 'k' | 'v' | 'o' | 'gate' | 'up' | 'down';
+
+const PROJ: Record<LoraTarget, ProjKey> = {
+  q_proj: 'q',
+  k_proj: 'k',
+  v_proj: 'v',
+  o_proj: 'o',
+  gate_proj: 'gate',
+  up_proj: 'up',
+  down_proj: 'down',
+};
+
+/** HF module path of a projection, e.g. model.layers.0.self_attn.q_proj */
+export function modulePath(layer: number, target: LoraTarget): string {
+  const block = target === 'gate_proj' || target === 'up_proj' || target === 'down_proj' ? 'mlp' : 'self_attn';
+  return `model.layers.${layer}.${block}.${target}`;
+}
+
+export interface LoraModule {
+  layer: number;
+  target: LoraTarget;
+  /** HF module path (PEFT keys are base_model.model.<path>.lora_{A,B}.weight) */
+  path: string;
+  inF: number;
+  outF: number;
+  a: GPUBuffer;
+  b: GPUBuffer;
+  dA: GPUBuffer;
+  dB: GPUBuffer;
+}
+
+export interface GpuLora {
+  r: number;
+  alpha: number;
+  useRslora: boolean;
+  dropout: number;
+  scale: number;
+  targets: LoraTarget[];
+  modules: LoraModule[];
+  /** false: forwards run the base model alone (DPO's reference) */
+  enabled: boolean;
+  get(layer: number, proj: ProjKey): LoraModule | undefined;
+  dispose(): void;
+}
+
+export interface LoraOptions {
+  r: number;
+  alpha: number;
+  targets: readonly LoraTarget[];
+  useRslora?: boolean;
+  dropout?: number;
+  /** seed of A's Kaiming-uniform init */
+  seed?: number;
+}
+
+export function parseTargets(list: readonly string[]): LoraTarget[] {
+  return list.map((t) => {
+    const name = t.includes('.') ? t.slice(t.lastIndexOf('.') + 1) : t;
+    if (!(LORA_TARGETS as readonly string[]).includes(name)) {
+      throw new AlloyError(`LoRA target "${t}" is not one of ${LORA_TARGETS.join(', ')}`, { field: 'target_modules' });
+    }
+    return name as LoraTarget;
+  });
+}
+
+/** PEFT initialisation: A ~ U(−1/√in, 1/√in) (kaiming_uniform_ with a = √5), B = 0, so the adapter starts as a no-op. */
+export function createLora(model: Model, opts: LoraOptions): GpuLora {
+  const rand = createRng(opts.seed ?? 0);
+  return buildLora(model, opts, (_layer, _t, inF, outF) => {
+    const bound = 1 / Math.sqrt(inF);
+    const a = Float32Array.from({ length: opts.r * inF }, () => (rand() * 2 - 1) * bound);
+    return { a, b: new Float32Array(outF * opts.r) };
+  });
+}
+
+/** A GpuLora holding given A/B values (a loaded PEFT adapter, or a test's random one), keyed by module path. */
+export function loraFromTensors(model: Model, config: LoraConfig, tensors: ReadonlyMap<string, { a: Float32Array; b: Float32Array }>): GpuLora {
+  const targets = new Set<LoraTarget>();
+  for (const path of tensors.keys()) targets.add(parseTargets([path])[0]!);
+  return buildLora(model, { r: config.r, alpha: config.loraAlpha, useRslora: config.useRslora, targets: [...targets] }, (layer, t) => {
+    return tensors.get(modulePath(layer, t)) ?? null;
+  });
+}
+
+function buildLora(
+  model: Model,
+  opts: LoraOptions,
+  init: (layer: number, t: LoraTarget, inF: number, outF: number) => { a: Float32Array; b: Float32Array } | null,
+): GpuLora {
+  const { pool } = model;
+  const { r } = opts;
+  if (!Number.isInteger(r) || r <= 0) throw new AlloyError(`LoRA rank must be a positive integer, got ${r}`, { field: 'r' });
+  const modules: LoraModule[] = [];
+  const byKey = new Map<string, LoraModule>();
+  for (const [l, layer] of model.layers.entries()) {
+    for (const t of opts.targets) {
+      const w = (layer[PROJ[t]] as GpuLayer['q']).weight;
+      const [outF, inF] = [w.rows, w.cols];
+      const v = init(l, t, inF, outF);
+      if (!v) continue;
+      if (v.a.length !== r * inF || v.b.length !== outF * r) {
+        throw new AlloyError(`LoRA ${modulePath(l, t)}: A must be [${r}, ${inF}] and B [${outF}, ${r}]`, { tensor: modulePath(l, t) });
+      }
+      const m: LoraModule = {
+        layer: l,
+        target: t,
+        path: modulePath(l, t),
+        inF,
+        outF,
+        a: pool.upload(v.a, `${t}.lora_A`),
+        b: pool.upload(v.b, `${t}.lora_B`),
+        dA: pool.upload(new Float32Array(r * inF), `${t}.lora_A.grad`),
+        dB: pool.upload(new Float32Array(outF * r), `${t}.lora_B.grad`),
+      };
+      modules.push(m);
+      byKey.set(`${l}:${PROJ[t]}`, m);
+    }
+  }
+  const useRslora = opts.useRslora ?? false;
+  let disposed = false;
+  return {
+    r,
+    alpha: opts.alpha,
+    useRslora,
+    dropout: opts.dropout ?? 0,
+    scale: useRslora ? opts.alpha / Math.sqrt(r) : opts.alpha / r,
+    targets: [...opts.targets],
+    modules,
+    enabled: true,
+    get: (layer, proj) => byKey.get(`${layer}:${proj}`),
+    dispose() {
+      if (disposed) return;
+      disposed = true;
+      for (const m of modules) for (const b of [m.a, m.b, m.dA, m.dB]) pool.release(b);
+    },
+  };
+}
+
+/**
+ * y [rows, out] += scale·(x·Aᵀ)·Bᵀ. Returns xa = x·Aᵀ [rows, r] in a pool buffer the caller releases after
+ * submitting (the training forward keeps it for dB).
+ */
+export async function encodeLoraForward(
+  model: Model,
+  enc: GPUCommandEncoder,
+  lora: GpuLora,
+  m: LoraModule,
+  x: GPUBuffer,
+  y: GPUBuffer,
+  rows: number,
+): Promise<GPUBuffer> {
+  const xa = model.pool.alloc(rows * lora.r * 4, 'lora.xa');
+  await encodeMatmul(model.kernels, enc, x, m.a, xa, { M: rows, N: lora.r, K: m.inF, transB: true });
+  await encodeMatmul(model.kernels, enc, xa, m.b, y, { M: rows, N: m.outF, K: lora.r, transB: true, alpha: lora.scale, beta: 1 });
+  return xa;
+}
+
+/**
+ * The LoRA part of a projection's backward, from dY [rows, out], the input x [rows, in] and the forward's xa:
+ *   dB += scale·dYᵀ·xa;  g = dY·B [rows, r];  dA += scale·gᵀ·x;  dX += scale·g·A   (dX already holds dY·W).
+ */
+export async function encodeLoraBackward(
+  model: Model,
+  enc: GPUCommandEncoder,
+  lora: GpuLora,
+  m: LoraModule,
+  x: GPUBuffer,
+  xa: GPUBuffer,
+  dY: GPUBuffer,
+  dX: GPUBuffer,
+  rows: number,
+  temps: GPUBuffer[],
+): Promise<void> {
+  const { kernels, pool } = model;
+  const r = lora.r;
+  const s = lora.scale;
+  await encodeMatmul(kernels, enc, dY, xa, m.dB, { M: m.outF, N: r, K: rows, transA: true, alpha: s, beta: 1 });
+  const g = pool.alloc(rows * r * 4, 'lora.dy_b');
+  temps.push(g);
+  await encodeMatmul(kernels, enc, dY, m.b, g, { M: rows, N: r, K: m.outF });
+  await encodeMatmul(kernels, enc, g, x, m.dA, { M: r, N: m.inF, K: rows, transA: true, alpha: s, beta: 1 });
+  await encodeMatmul(kernels, enc, g, m.a, dX, { M: rows, N: m.inF, K: r, alpha: s, beta: 1 });
+}
+
+export function clearLoraGrads(model: Model, lora: GpuLora): void {
+  const enc = model.device.createCommandEncoder({ label: 'lora.clear-grads' });
+  for (const m of lora.modules) {
+    enc.clearBuffer(m.dA);
+    enc.clearBuffer(m.dB);
+  }
+  model.device.queue.submit([enc.finish()]);
+}
+
+/** PEFT key of a module's A or B. */
+export function peftKey(m: LoraModule, half: 'A' | 'B'): string {
+  return `base_model.model.${m.path}.lora_${half}.weight`;
+}
+
+/** Parameters or gradients read back, by PEFT key, with adapter shapes ([r, in] for A, [out, r] for B). */
+export async function readLoraF32(model: Model, lora: GpuLora, which: 'params' | 'grads'): Promise<Map<string, { shape: number[]; data: Float32Array }>> {
+  const out = new Map<string, { shape: number[]; data: Float32Array }>();
+  for (const m of lora.modules) {
+    const [a, b] = which === 'params' ? [m.a, m.b] : [m.dA, m.dB];
+    out.set(peftKey(m, 'A'), { shape: [lora.r, m.inF], data: new Float32Array(await readBuffer(model.device, a, lora.r * m.inF * 4)) });
+    out.set(peftKey(m, 'B'), { shape: [m.outF, lora.r], data: new Float32Array(await readBuffer(model.device, b, m.outF * lora.r * 4)) });
+  }
+  return out;
+}
+
+/** The same as F32 tensors ready for writeSafetensors. */
+export async function readLoraTensors(model: Model, lora: GpuLora, which: 'params' | 'grads'): Promise<TensorToWrite[]> {
+  const out: TensorToWrite[] = [];
+  for (const [name, t] of await readLoraF32(model, lora, which)) {
+    out.push({ name, dtype: 'F32', shape: t.shape, data: new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength) });
+  }
+  return out;
+}
+
+/** adapter_config.json for this adapter, in PEFT's key set (REFERENCE-SEMANTICS.md §3.1). */
+export function peftConfigJson(lora: GpuLora, baseModel: string | null): Record<string, unknown> {
+  return {
+    alpha_pattern: {},
+    auto_mapping: null,
+    base_model_name_or_path: baseModel,
+    bias: 'none',
+    fan_in_fan_out: false,
+    inference_mode: true,
+    init_lora_weights: true,
+    layer_replication: null,
+    layers_pattern: null,
+    layers_to_transform: null,
+    loftq_config: {},
+    lora_alpha: lora.alpha,
+    lora_dropout: lora.dropout,
+    megatron_config: null,
+    megatron_core: 'megatron.core',
+    modules_to_save: null,
+    peft_type: 'LORA',
+    r: lora.r,
+    rank_pattern: {},
+    revision: null,
+    target_modules: lora.targets,
+    task_type: 'CAUSAL_LM',
+    use_dora: false,
+    use_rslora: lora.useRslora,
+  };
+}
