@@ -157,6 +157,8 @@ export interface MergeRequest {
   parents: Record<string, string>;
   /** the new entry's label; default "<method>(<refs>)" */
   label?: string;
+  /** tests only: pause this long after each write, so a cancel can land mid-merge on tiny fixtures */
+  debugDelayMs?: number;
 }
 
 export type TensorKind = 'attention' | 'mlp' | 'other';

@@ -80,6 +80,7 @@ async function mergeInto(
   label: string,
   signal: AbortSignal,
   onProgress?: ProgressFn,
+  debugDelayMs = 0,
 ): Promise<CachedModelSummary> {
   const writer = await createEntryWriter(await deps.cache(), { label, source: 'merge', repo: 'merge' });
   let meter: ProgressMeter | null = null;
@@ -88,7 +89,11 @@ async function mergeInto(
       config,
       configYaml: yaml,
       resolveModel: resolver(deps, parents),
-      openSink: (name) => writer.openSink(name),
+      openSink: async (name) => {
+        const sink = await writer.openSink(name);
+        if (debugDelayMs <= 0) return sink;
+        return { write: async (b) => (await sink.write(b), await new Promise((r) => setTimeout(r, debugDelayMs))), close: () => sink.close() };
+      },
       accelerator: accelerator(),
       signal,
       onProgress: (p) => {
@@ -113,7 +118,7 @@ export function defaultLabel(config: MergeConfig): string {
 
 export function mergeModels(deps: MergeDeps, req: MergeRequest, signal: AbortSignal, onProgress?: ProgressFn): Promise<CachedModelSummary> {
   const config = parseRequestYaml(req.yaml);
-  return mergeInto(deps, config, req.yaml, req.parents, req.label ?? defaultLabel(config), signal, onProgress);
+  return mergeInto(deps, config, req.yaml, req.parents, req.label ?? defaultLabel(config), signal, onProgress, req.debugDelayMs);
 }
 
 export async function exportMergeYaml(deps: MergeDeps, id: string): Promise<string | null> {

@@ -161,11 +161,15 @@ export class StudioClient {
     return { id: jobId, done: this.#call((api) => api.generate(jobId, plain, cb)) };
   }
 
+  /** Tests only (`?debug`): slows merges down so that a cancel lands mid-merge even on tiny fixtures. */
+  debugMergeDelayMs = 0;
+
   /** Merges cached parents into a new cached model; cancelJob(id) stops it and leaves no entry. */
   mergeModels(request: MergeRequest, onProgress: (p: Progress) => void): Job<CachedModelSummary> {
     const jobId = newId();
     const cb = Comlink.proxy(onProgress);
     const plain = JSON.parse(JSON.stringify(request)) as MergeRequest;
+    if (this.debugMergeDelayMs > 0) plain.debugDelayMs = this.debugMergeDelayMs;
     return { id: jobId, done: this.#call((api) => api.mergeModels(jobId, plain, cb)) };
   }
 
