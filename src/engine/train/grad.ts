@@ -1,0 +1,291 @@
+/**
+ * One loss-and-gradient pass of the model for the LoRA parameters (base weights frozen): a forward that keeps
+ * what each layer's backward needs, the objective on the CPU (objectives.ts), and the backward from dlogits down
+ * to the first layer's input (the embedding is frozen, so the pass stops there).
+ *
+ * Memory layout (f32 row-major, BT = batch·T right-padded rows, as model/forward.ts):
+ *   kept per layer: x_in, x_mid [BT, C] (residual before attention / before the MLP); n1, n2 [BT, C] and
+ *   rstd1, rstd2 [BT] (RMSNorm); q [BT, nHeads·D] and k [BT, nKv·D] after RoPE, v [BT, nKv·D]; att [BT, nHeads·D]
+ *   and lse [BT, nHeads] (attention); gate, up, act [BT, F]; xa = x·Aᵀ [BT, r] of every adapted projection.
+ *   head: x_final [BT, C], its rstd, logits [BT, V] (overwritten in place by dlogits).
+ *   backward: dx [BT, C] (the residual stream's gradient, carried from layer to layer), per-layer temporaries.
+ * Everything is kept for the whole model (no recomputation yet): fine for tests and small models; the planner
+ * that trades memory for recomputation belongs to the training loop.
+ *
+ * The objective enters only through per-token weights w[t] = −dL/dlogp[t, target]: dlogits = w·(softmax − onehot).
+ * DPO's reference log-probs come from a forward with the adapters off (no second model).
+ */
+import { AlloyError } from '../../io/errors.ts';
+import { readBuffer } from '../gpu/buffer-pool.ts';
+import { encodeAttention, encodeAttentionBackward } from '../ops/attention.ts';
+import { encodeAddInPlace } from '../ops/elementwise.ts';
+import { encodeCrossEntropyBackward, encodeTargetLogProb, IGNORE_TARGET } from '../ops/logsoftmax.ts';
+import { encodeMatmul } from '../ops/matmul.ts';
+import { encodeMatmulW16 } from '../ops/matmul-w16.ts';
+import { encodeRmsNorm, encodeRmsNormBackward } from '../ops/rmsnorm.ts';
+import { encodeRope, encodeRopeBackward } from '../ops/rope.ts';
+import { encodeSwiglu, encodeSwigluBackward } from '../ops/swiglu.ts';
+import { validateTokenIds } from '../ops/embedding.ts';
+import { encodeEmbed, encodeLmHead, releaseLogits, type GpuLogits } from '../model/head.ts';
+import { encodeLinear } from '../model/linear.ts';
+import { padBatch, runForward } from '../model/forward.ts';
+import { assertLive, type GpuLayer, type GpuMatrix, type Model } from '../model/weights.ts';
+import { encodeLoraBackward, encodeLoraForward, type GpuLora, type ProjKey } from '../lora/adapter.ts';
+import { completionLogps, computeObjective, objectiveTargets, type Method, type ObjectiveOptions, type Sequence } from './objectives.ts';
+
+export interface GradResult {
+  loss: number;
+  metrics: Record<string, number>;
+  /** scored tokens in the batch */
+  tokens: number;
+}
+
+interface Batch {
+  B: number;
+  T: number;
+  ids: Uint32Array;
+  positions: Uint32Array;
+  mask: Uint32Array | null;
+  /** u32 [BT], IGNORE_TARGET where a row is not scored */
+  targets: Uint32Array;
+  /** per sequence, the objective's targets (−1 = not scored) */
+  seqTargets: Int32Array[];
+}
+
+function layoutBatch(model: Model, method: Method, seqs: readonly Sequence[]): Batch {
+  const { ids, mask, T } = padBatch(seqs.map((s) => s.ids));
+  const B = seqs.length;
+  if (T > model.config.maxPositionEmbeddings) throw new RangeError(`sequence of ${T} tokens is longer than max_position_embeddings`);
+  validateTokenIds(ids, model.config.vocabSize);
+  const positions = new Uint32Array(B * T);
+  for (let i = 0; i < B * T; i++) positions[i] = i % T;
+  const seqTargets = objectiveTargets(method, seqs);
+  const targets = new Uint32Array(B * T).fill(IGNORE_TARGET);
+  seqTargets.forEach((tg, b) => tg.forEach((y, t) => y >= 0 && (targets[b * T + t] = y)));
+  return { B, T, ids, positions, mask, targets, seqTargets };
+}
+
+/** Target log-probs of each sequence's rows, read back as float64 arrays (0 where not scored). */
+async function gatherLogps(model: Model, logits: GpuLogits, batch: Batch): Promise<Float64Array[]> {
+  const BT = batch.B * batch.T;
+  const V = model.config.vocabSize;
+  const picked = model.pool.alloc(BT * 4, 'picked');
+  const targets = model.pool.upload(batch.targets, 'targets');
+  const enc = model.device.createCommandEncoder({ label: 'gather' });
+  await encodeTargetLogProb(model.kernels, enc, singleBlock(logits), targets, picked, { rows: BT, vocab: V });
+  model.device.queue.submit([enc.finish()]);
+  const all = new Float32Array(await readBuffer(model.device, picked, BT * 4));
+  model.pool.release(picked);
+  model.pool.release(targets);
+  return batch.seqTargets.map((tg, b) => Float64Array.from(tg, (y, t) => (y >= 0 ? all[b * batch.T + t]! : 0)));
+}
+
+function singleBlock(logits: GpuLogits): GPUBuffer {
+  if (logits.blocks.length !== 1) {
+    throw new AlloyError(`training needs the batch's logits in one binding (${logits.rows} rows × ${logits.vocab}); use a smaller batch or sequence`);
+  }
+  return logits.blocks[0]!.buffer;
+}
+
+/** dX (+)= dY·W for a frozen HF [out, in] weight, whatever its storage. */
+async function encodeInputGrad(model: Model, enc: GPUCommandEncoder, dY: GPUBuffer, w: GpuMatrix, dX: GPUBuffer, rows: number, accumulate: boolean) {
+  const shape = { M: rows, N: w.cols, K: w.rows, beta: accumulate ? 1 : 0 };
+  if (w.dtype === 'f32') await encodeMatmul(model.kernels, enc, dY, w.buffer, dX, shape);
+  else await encodeMatmulW16(model.kernels, enc, dY, w.buffer, dX, { ...shape, dtype: w.dtype });
+}
+
+interface Saved {
+  xIn: GPUBuffer;
+  xMid: GPUBuffer;
+  n1: GPUBuffer;
+  rstd1: GPUBuffer;
+  n2: GPUBuffer;
+  rstd2: GPUBuffer;
+  q: GPUBuffer;
+  k: GPUBuffer;
+  v: GPUBuffer;
+  att: GPUBuffer;
+  lse: GPUBuffer;
+  gate: GPUBuffer;
+  up: GPUBuffer;
+  act: GPUBuffer;
+  xa: Map<ProjKey, GPUBuffer>;
+}
+
+/**
+ * Loss of `method` on the batch (sequences right-padded into one block) and its gradient, accumulated (+=)
+ * into the adapter's dA/dB (clear them first for a fresh gradient: clearLoraGrads).
+ */
+export async function lossAndGrads(model: Model, lora: GpuLora, method: Method, seqs: readonly Sequence[], opts: ObjectiveOptions = {}): Promise<GradResult> {
+  assertLive(model);
+  const { config: cfg, device, kernels, pool } = model;
+  if (lora.dropout > 0) throw new AlloyError('LoRA dropout is not implemented in the backward yet; use lora_dropout 0');
+  const batch = layoutBatch(model, method, seqs);
+  const { B, T } = batch;
+  const BT = B * T;
+  const C = cfg.hiddenSize;
+  const F = cfg.intermediateSize;
+  const D = cfg.headDim;
+  const H = cfg.numHeads;
+  const nKv = cfg.numKvHeads;
+  const V = cfg.vocabSize;
+  const eps = cfg.rmsNormEps;
+
+  // DPO's reference: the same model with the adapters off.
+  let refLogps = opts.refLogps;
+  if (method === 'dpo' && !refLogps) {
+    const ref = await runForward(model, { batch: B, T, ids: batch.ids, positions: batch.positions, mask: batch.mask, kv: null, logitRows: null, lora: null });
+    try {
+      refLogps = completionLogps(seqs, await gatherLogps(model, ref, batch));
+    } finally {
+      releaseLogits(pool, ref);
+    }
+  }
+
+  const owned: GPUBuffer[] = [];
+  const keep = (b: GPUBuffer) => (owned.push(b), b);
+  try {
+    const idsBuf = keep(pool.upload(batch.ids, 'ids'));
+    const posBuf = keep(pool.upload(batch.positions, 'positions'));
+    const maskBuf = batch.mask ? keep(pool.upload(batch.mask, 'key-mask')) : undefined;
+    const x = keep(pool.alloc(BT * C * 4, 'residual'));
+    const attArgs = { batch: B, T, S: T, nHeads: H, nKv, headDim: D, past: 0 };
+    const lin = (layer: GpuLayer, key: ProjKey) => layer[key] as GpuLayer['q'];
+
+    // ---- forward, keeping activations ----
+    let enc = device.createCommandEncoder({ label: 'embed' });
+    await encodeEmbed(model, enc, idsBuf, x, BT);
+    device.queue.submit([enc.finish()]);
+    const saved: Saved[] = [];
+    for (const [l, layer] of model.layers.entries()) {
+      enc = device.createCommandEncoder({ label: `train layer ${l}` });
+      const xa = new Map<ProjKey, GPUBuffer>();
+      const proj = async (input: GPUBuffer, key: ProjKey) => {
+        const y = keep(await encodeLinear(model, enc, input, BT, lin(layer, key), key));
+        const m = lora.enabled ? lora.get(l, key) : undefined;
+        if (m) xa.set(key, keep(await encodeLoraForward(model, enc, lora, m, input, y, BT)));
+        return y;
+      };
+      const s = {
+        xIn: keep(pool.alloc(BT * C * 4, 'x_in')),
+        xMid: keep(pool.alloc(BT * C * 4, 'x_mid')),
+        n1: keep(pool.alloc(BT * C * 4, 'n1')),
+        rstd1: keep(pool.alloc(BT * 4, 'rstd1')),
+        n2: keep(pool.alloc(BT * C * 4, 'n2')),
+        rstd2: keep(pool.alloc(BT * 4, 'rstd2')),
+        att: keep(pool.alloc(BT * H * D * 4, 'att')),
+        lse: keep(pool.alloc(BT * H * 4, 'lse')),
+        act: keep(pool.alloc(BT * F * 4, 'act')),
+        xa,
+      };
+      enc.copyBufferToBuffer(x, 0, s.xIn, 0, BT * C * 4);
+      await encodeRmsNorm(kernels, enc, x, layer.inputNorm, s.n1, { rows: BT, hidden: C, eps }, s.rstd1);
+      const q = await proj(s.n1, 'q');
+      const k = await proj(s.n1, 'k');
+      const v = await proj(s.n1, 'v');
+      await encodeRope(kernels, enc, q, posBuf, model.invFreq, { rows: BT, heads: H, headDim: D });
+      await encodeRope(kernels, enc, k, posBuf, model.invFreq, { rows: BT, heads: nKv, headDim: D });
+      await encodeAttention(kernels, enc, q, k, v, s.att, attArgs, maskBuf, s.lse);
+      const o = await proj(s.att, 'o');
+      await encodeAddInPlace(kernels, enc, x, o, { n: BT * C });
+      enc.copyBufferToBuffer(x, 0, s.xMid, 0, BT * C * 4);
+      await encodeRmsNorm(kernels, enc, x, layer.postNorm, s.n2, { rows: BT, hidden: C, eps }, s.rstd2);
+      const gate = await proj(s.n2, 'gate');
+      const up = await proj(s.n2, 'up');
+      await encodeSwiglu(kernels, enc, gate, up, s.act, { n: BT * F });
+      const down = await proj(s.act, 'down');
+      await encodeAddInPlace(kernels, enc, x, down, { n: BT * C });
+      device.queue.submit([enc.finish()]);
+      saved.push({ ...s, q, k, v, gate, up });
+    }
+
+    // ---- head, loss, dlogits ----
+    enc = device.createCommandEncoder({ label: 'train head' });
+    const normed = keep(pool.alloc(BT * C * 4, 'final-norm'));
+    const rstdF = keep(pool.alloc(BT * 4, 'final-rstd'));
+    await encodeRmsNorm(kernels, enc, x, model.norm, normed, { rows: BT, hidden: C, eps }, rstdF);
+    const headTemps: GPUBuffer[] = [];
+    const logits = await encodeLmHead(model, enc, normed, BT, headTemps);
+    owned.push(...headTemps, ...logits.blocks.map((b) => b.buffer));
+    device.queue.submit([enc.finish()]);
+    const logp = await gatherLogps(model, logits, batch);
+    const obj = computeObjective(method, seqs, logp, { ...opts, refLogps });
+
+    const w = new Float32Array(BT);
+    obj.weights.forEach((ws, b) => ws.forEach((x, t) => (w[b * T + t] = x)));
+    const wBuf = keep(pool.upload(w, 'token-weights'));
+    const tBuf = keep(pool.upload(batch.targets, 'targets'));
+    const dlogits = singleBlock(logits);
+    if (model.lmHead.chunks.length !== 1) throw new AlloyError('training with an lm_head split over several bindings is not supported yet');
+    enc = device.createCommandEncoder({ label: 'train head backward' });
+    await encodeCrossEntropyBackward(kernels, enc, dlogits, tBuf, wBuf, dlogits, { rows: BT, vocab: V });
+    const dNormed = keep(pool.alloc(BT * C * 4, 'd-final-norm'));
+    await encodeInputGrad(model, enc, dlogits, model.lmHead.chunks[0]!, dNormed, BT, false);
+    const dx = keep(pool.alloc(BT * C * 4, 'd-residual'));
+    await encodeRmsNormBackward(kernels, enc, x, model.norm, rstdF, dNormed, dx, { rows: BT, hidden: C });
+    device.queue.submit([enc.finish()]);
+
+    // ---- layers, last to first ----
+    for (let l = model.layers.length - 1; l >= 0; l--) {
+      const layer = model.layers[l]!;
+      const s = saved[l]!;
+      enc = device.createCommandEncoder({ label: `train layer ${l} backward` });
+      const temps: GPUBuffer[] = [];
+      const tmp = (bytes: number, label: string) => {
+        const b = pool.alloc(bytes, label);
+        temps.push(b);
+        return b;
+      };
+      // dX (+)= dY·W (+ the LoRA path, which also accumulates dA, dB).
+      const projBack = async (key: ProjKey, input: GPUBuffer, dY: GPUBuffer, dX: GPUBuffer, accumulate: boolean) => {
+        await encodeInputGrad(model, enc, dY, lin(layer, key).weight, dX, BT, accumulate);
+        const m = lora.get(l, key);
+        const xa = s.xa.get(key);
+        if (m && xa) await encodeLoraBackward(model, enc, lora, m, input, xa, dY, dX, BT, temps);
+      };
+
+      // MLP: x_out = x_mid + down(silu(gate(n2)) ⊙ up(n2)), n2 = norm(x_mid)
+      const dAct = tmp(BT * F * 4, 'd-act');
+      await projBack('down', s.act, dx, dAct, false);
+      const dGate = tmp(BT * F * 4, 'd-gate');
+      const dUp = tmp(BT * F * 4, 'd-up');
+      await encodeSwigluBackward(kernels, enc, s.gate, s.up, dAct, dGate, dUp, { n: BT * F });
+      const dN = tmp(BT * C * 4, 'd-norm');
+      await projBack('gate', s.n2, dGate, dN, false);
+      await projBack('up', s.n2, dUp, dN, true);
+      const dxn = tmp(BT * C * 4, 'd-x-from-norm');
+      await encodeRmsNormBackward(kernels, enc, s.xMid, layer.postNorm, s.rstd2, dN, dxn, { rows: BT, hidden: C });
+      await encodeAddInPlace(kernels, enc, dx, dxn, { n: BT * C });
+
+      // Attention: x_mid = x_in + o(attn(rope(q(n1)), rope(k(n1)), v(n1))), n1 = norm(x_in)
+      const dAtt = tmp(BT * H * D * 4, 'd-att');
+      await projBack('o', s.att, dx, dAtt, false);
+      const dq = tmp(BT * H * D * 4, 'dq');
+      const dk = tmp(BT * nKv * D * 4, 'dk');
+      const dv = tmp(BT * nKv * D * 4, 'dv');
+      const stats = tmp(BT * H * 2 * 4, 'att-stats');
+      await encodeAttentionBackward(
+        kernels,
+        enc,
+        { q: s.q, k: s.k, v: s.v, out: s.att, lse: s.lse, dOut: dAtt, dq, dk, dv, stats, ...(maskBuf ? { keyMask: maskBuf } : {}) },
+        attArgs,
+      );
+      await encodeRopeBackward(kernels, enc, dq, posBuf, model.invFreq, { rows: BT, heads: H, headDim: D });
+      await encodeRopeBackward(kernels, enc, dk, posBuf, model.invFreq, { rows: BT, heads: nKv, headDim: D });
+      const dN1 = tmp(BT * C * 4, 'd-norm1');
+      await projBack('q', s.n1, dq, dN1, false);
+      await projBack('k', s.n1, dk, dN1, true);
+      await projBack('v', s.n1, dv, dN1, true);
+      const dxn1 = tmp(BT * C * 4, 'd-x-from-norm1');
+      await encodeRmsNormBackward(kernels, enc, s.xIn, layer.inputNorm, s.rstd1, dN1, dxn1, { rows: BT, hidden: C });
+      await encodeAddInPlace(kernels, enc, dx, dxn1, { n: BT * C });
+      device.queue.submit([enc.finish()]);
+      for (const b of temps) pool.release(b);
+    }
+    await device.queue.onSubmittedWorkDone();
+    const tokens = batch.targets.reduce((n, y) => n + (y === IGNORE_TARGET ? 0 : 1), 0);
+    return { loss: obj.loss, metrics: obj.metrics, tokens };
+  } finally {
+    for (const b of owned) pool.release(b);
+  }
+}
