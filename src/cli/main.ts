@@ -3,6 +3,7 @@
  *   alloy info     --model DIR
  *   alloy logits   --model DIR --ids 1,2,3 [--adapter DIR] --out FILE.json
  *   alloy generate --model DIR --prompt TEXT [--max-tokens N] [--temperature T] [--top-k K] [--top-p P] [--seed S] [--chat] [--adapter DIR]
+ *   alloy grad     --model DIR --adapter DIR --data FILE.jsonl --method cpt|sft|dpo|orpo [--beta B] [--label-smoothing E] --out DIR
  *   alloy merge    CONFIG.yaml --out DIR [--allow-crimes] [--device auto|cpu|gpu] [--seed S] [--shard-size BYTES] [--post-weights v0.0.x|head]
  * Errors are one line on stderr and a non-zero exit.
  */
@@ -26,12 +27,14 @@ import { withAdapter } from '../engine/lora/fold.ts';
 import { acquireNodeDevice } from '../engine/gpu/node-gpu.ts';
 import { BufferPool } from '../engine/gpu/buffer-pool.ts';
 import { KernelRegistry } from '../engine/gpu/kernels.ts';
+import { gradCmd } from './grad.ts';
 import { forward, generate, loadModel, planInferenceMemory } from '../engine/model/index.ts';
 
 const USAGE = `usage:
   alloy info     --model DIR
   alloy logits   --model DIR --ids 1,2,3 [--adapter DIR] --out FILE.json
   alloy generate --model DIR --prompt TEXT [--max-tokens N] [--temperature T] [--top-k K] [--top-p P] [--seed S] [--chat] [--adapter DIR]
+  alloy grad     --model DIR --adapter DIR --data FILE.jsonl --method cpt|sft|dpo|orpo [--beta B] [--label-smoothing E] --out DIR
   alloy merge    CONFIG.yaml --out DIR [--allow-crimes] [--device auto|cpu|gpu] [--seed S] [--shard-size BYTES] [--post-weights v0.0.x|head]
                  --device auto: SLERP of big tensors on the GPU, but on the CPU when the only adapter is a software
                  one (SwiftShader), where the CPU path is faster`;
@@ -52,6 +55,10 @@ const OPTIONS = {
   device: { type: 'string' },
   'shard-size': { type: 'string' },
   'post-weights': { type: 'string' },
+  data: { type: 'string' },
+  method: { type: 'string' },
+  beta: { type: 'string' },
+  'label-smoothing': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -78,6 +85,8 @@ export async function main(argv: string[], io: Io = stdio, signal?: AbortSignal)
         return await logits(values, io);
       case 'generate':
         return await generateCmd(values, io);
+      case 'grad':
+        return await gradCmd(values, io);
       case 'merge':
         return await mergeCmd(positionals.slice(1), values, io, signal);
       default:

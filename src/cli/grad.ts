@@ -1,0 +1,92 @@
+/**
+ * `alloy grad --model DIR --adapter DIR --data FILE.jsonl --method cpt|sft|dpo|orpo [--beta B] [--label-smoothing E] --out DIR`
+ * The loss of one batch made of every row of FILE (no dropout) under a PEFT adapter, and its gradient with
+ * respect to the adapter: DIR/loss.json {"loss": …, "tokens": …, metrics} and DIR/grads.safetensors (F32, PEFT key
+ * names, the adapter's shapes: lora_A [r, in], lora_B [out, r]). What a researcher runs to check an objective.
+ */
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { AlloyError } from '../io/errors.ts';
+import { readJson, hasFile } from '../io/model-files.ts';
+import { parseModelConfig } from '../io/config.ts';
+import { openCheckpoint } from '../io/safetensors/checkpoint.ts';
+import { readPeftAdapter } from '../io/peft.ts';
+import { loadTokenizer } from '../io/tokenizer.ts';
+import { dirModelFiles } from '../io/node/dir-model-files.ts';
+import { fileSink } from '../io/node/fs.ts';
+import { writeSafetensors } from '../io/safetensors/writer.ts';
+import { parseJsonl, rowsToSequences } from '../io/datasets/rows.ts';
+import { acquireNodeDevice } from '../engine/gpu/node-gpu.ts';
+import { BufferPool } from '../engine/gpu/buffer-pool.ts';
+import { KernelRegistry } from '../engine/gpu/kernels.ts';
+import { loadModel } from '../engine/model/index.ts';
+import { clearLoraGrads, loraFromTensors, readLoraTensors } from '../engine/lora/adapter.ts';
+import { lossAndGrads } from '../engine/train/grad.ts';
+import type { Method } from '../engine/train/objectives.ts';
+
+export interface GradArgs {
+  model?: string;
+  adapter?: string;
+  data?: string;
+  method?: string;
+  beta?: string;
+  'label-smoothing'?: string;
+  out?: string;
+}
+
+const METHODS: readonly Method[] = ['cpt', 'sft', 'dpo', 'orpo'];
+
+function need(v: GradArgs, k: keyof GradArgs): string {
+  const x = v[k];
+  if (!x) throw new AlloyError(`--${k} is required`);
+  return x;
+}
+
+function num(v: GradArgs, k: keyof GradArgs, fallback: number): number {
+  const x = v[k];
+  if (x === undefined) return fallback;
+  const n = Number(x);
+  if (!Number.isFinite(n)) throw new AlloyError(`--${k} must be a number, got "${x}"`);
+  return n;
+}
+
+export async function gradCmd(v: GradArgs, io: { out: (s: string) => void; err: (s: string) => void }): Promise<number> {
+  const method = need(v, 'method') as Method;
+  if (!METHODS.includes(method)) throw new AlloyError(`--method must be one of ${METHODS.join(', ')}, got "${method}"`);
+  const outDir = need(v, 'out');
+  const dataPath = need(v, 'data');
+  const files = dirModelFiles(need(v, 'model'));
+  const config = parseModelConfig(await readJson(files, 'config.json'));
+  const adapter = await readPeftAdapter(dirModelFiles(need(v, 'adapter')));
+  const tokenizer = hasFile(files, 'tokenizer.json') ? await loadTokenizer(files) : null;
+  let text: string;
+  try {
+    text = readFileSync(dataPath, 'utf8');
+  } catch {
+    throw new AlloyError(`--data: cannot read ${dataPath}`);
+  }
+  const seqs = rowsToSequences(method, parseJsonl(text, dataPath), tokenizer, config.vocabSize, dataPath);
+
+  const tensors = new Map<string, { a: Float32Array; b: Float32Array }>();
+  for (const p of adapter.pairs) {
+    tensors.set(p.target.replace(/\.weight$/, ''), { a: await adapter.file.readF32(p.a), b: await adapter.file.readF32(p.b) });
+  }
+  const ctx = await acquireNodeDevice();
+  const pool = new BufferPool(ctx.device);
+  const model = await loadModel(ctx, new KernelRegistry(ctx.device), pool, await openCheckpoint(files), config);
+  try {
+    const lora = loraFromTensors(model, adapter.config, tensors);
+    if (lora.modules.length !== tensors.size) throw new AlloyError('the adapter targets modules this model does not have');
+    clearLoraGrads(model, lora);
+    const res = await lossAndGrads(model, lora, method, seqs, { beta: num(v, 'beta', 0.1), labelSmoothing: num(v, 'label-smoothing', 0) });
+    mkdirSync(outDir, { recursive: true });
+    writeFileSync(join(outDir, 'loss.json'), JSON.stringify({ loss: res.loss, tokens: res.tokens, method, ...res.metrics }) + '\n');
+    await writeSafetensors(await fileSink(join(outDir, 'grads.safetensors')), await readLoraTensors(model, lora, 'grads'), { format: 'pt' });
+    lora.dispose();
+    io.out(`loss ${res.loss} over ${seqs.length} sequences (${res.tokens} scored tokens); gradients of ${lora.modules.length * 2} tensors in ${outDir}\n`);
+    return 0;
+  } finally {
+    model.dispose();
+    pool.destroyAll();
+  }
+}
