@@ -1,0 +1,39 @@
+// AdamW (Loshchilov & Hutter; PyTorch's torch.optim.AdamW, non-amsgrad), one thread per parameter, in place:
+//   g = grad·grad_scale (grad_scale carries clipping / accumulation averaging)
+//   p ← p − lr·wd·p                      (decoupled weight decay, before the Adam step as PyTorch does)
+//   m ← β1·m + (1−β1)·g ;  v ← β2·v + (1−β2)·g²
+//   p ← p − lr · (m / bc1) / (√(v / bc2) + eps),  bc1 = 1 − β1^t, bc2 = 1 − β2^t (computed on the host, f32)
+// Layouts: param, grad, m, v f32 [n].
+struct Params {
+  n: u32,
+  lr: f32,
+  beta1: f32,
+  beta2: f32,
+  eps: f32,
+  weight_decay: f32,
+  bc1: f32,
+  bc2: f32,
+  grad_scale: f32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read_write> param: array<f32>;
+@group(0) @binding(2) var<storage, read> grad: array<f32>;
+@group(0) @binding(3) var<storage, read_write> m: array<f32>;
+@group(0) @binding(4) var<storage, read_write> v: array<f32>;
+
+const WG = 256u;
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let i = (wg.y * nwg.x + wg.x) * WG + lid;
+  if (i >= p.n) { return; }
+  let g = grad[i] * p.grad_scale;
+  var w = param[i] * (1.0 - p.lr * p.weight_decay);
+  let mi = p.beta1 * m[i] + (1.0 - p.beta1) * g;
+  let vi = p.beta2 * v[i] + (1.0 - p.beta2) * g * g;
+  m[i] = mi;
+  v[i] = vi;
+  w -= p.lr * (mi / p.bc1) / (sqrt(vi / p.bc2) + p.eps);
+  param[i] = w;
+}

@@ -1,0 +1,59 @@
+/**
+ * AdamW (PyTorch's torch.optim.AdamW, decoupled weight decay, bias correction) on the GPU (shaders/adamw.wgsl)
+ * and its CPU reference. Layouts: param, grad, m, v f32 [n]; m and v start at zero; `step` counts from 1.
+ */
+import type { KernelRegistry } from '../gpu/kernels.ts';
+import { grid1d, launch, requireShape } from '../ops/dispatch.ts';
+
+export interface AdamWHyper {
+  lr: number;
+  beta1?: number;
+  beta2?: number;
+  eps?: number;
+  weightDecay?: number;
+}
+
+/** Defaults as torch.optim.AdamW: betas (0.9, 0.999), eps 1e-8, weight_decay 0.01. */
+export function adamwDefaults(h: AdamWHyper): Required<AdamWHyper> {
+  return { lr: h.lr, beta1: h.beta1 ?? 0.9, beta2: h.beta2 ?? 0.999, eps: h.eps ?? 1e-8, weightDecay: h.weightDecay ?? 0.01 };
+}
+
+export async function encodeAdamW(
+  kernels: KernelRegistry,
+  encoder: GPUCommandEncoder,
+  bufs: { param: GPUBuffer; grad: GPUBuffer; m: GPUBuffer; v: GPUBuffer },
+  args: { n: number; step: number; gradScale?: number } & AdamWHyper,
+): Promise<void> {
+  const h = adamwDefaults(args);
+  requireShape(args.step >= 1 && Number.isInteger(args.step), 'adamw', `step must be an integer ≥ 1, got ${args.step}`);
+  await launch(kernels, encoder, {
+    file: 'adamw',
+    params: [
+      { u32: args.n },
+      { f32: h.lr },
+      { f32: h.beta1 },
+      { f32: h.beta2 },
+      { f32: h.eps },
+      { f32: h.weightDecay },
+      { f32: 1 - Math.pow(h.beta1, args.step) },
+      { f32: 1 - Math.pow(h.beta2, args.step) },
+      { f32: args.gradScale ?? 1 },
+    ],
+    buffers: { 1: bufs.param, 2: bufs.grad, 3: bufs.m, 4: bufs.v },
+    groups: grid1d(Math.ceil(args.n / 256)),
+  });
+}
+
+/** The same update in float64, in place on param, m, v. */
+export function adamwReference(param: Float64Array, grad: ArrayLike<number>, m: Float64Array, v: Float64Array, step: number, hyper: AdamWHyper, gradScale = 1): void {
+  const h = adamwDefaults(hyper);
+  const bc1 = 1 - Math.pow(h.beta1, step);
+  const bc2 = 1 - Math.pow(h.beta2, step);
+  for (let i = 0; i < param.length; i++) {
+    const g = grad[i]! * gradScale;
+    param[i] = param[i]! * (1 - h.lr * h.weightDecay);
+    m[i] = h.beta1 * m[i]! + (1 - h.beta1) * g;
+    v[i] = h.beta2 * v[i]! + (1 - h.beta2) * g * g;
+    param[i] = param[i]! - (h.lr * (m[i]! / bc1)) / (Math.sqrt(v[i]! / bc2) + h.eps);
+  }
+}
