@@ -3,6 +3,7 @@
  *   alloy info     --model DIR
  *   alloy logits   --model DIR --ids 1,2,3 [--adapter DIR] --out FILE.json
  *   alloy generate --model DIR --prompt TEXT [--max-tokens N] [--temperature T] [--top-k K] [--top-p P] [--seed S] [--chat] [--adapter DIR]
+ *   alloy train    --model DIR --data FILE.jsonl --method cpt|sft|dpo|orpo --out ADAPTER_DIR [--rank R --alpha A --targets q_proj,v_proj --lr LR --steps N --batch B --seq-len T --beta B --seed S]
  *   alloy grad     --model DIR --adapter DIR --data FILE.jsonl --method cpt|sft|dpo|orpo [--beta B] [--label-smoothing E] --out DIR
  *   alloy merge    CONFIG.yaml --out DIR [--allow-crimes] [--device auto|cpu|gpu] [--seed S] [--shard-size BYTES] [--post-weights v0.0.x|head]
  * Errors are one line on stderr and a non-zero exit.
@@ -28,12 +29,14 @@ import { acquireNodeDevice } from '../engine/gpu/node-gpu.ts';
 import { BufferPool } from '../engine/gpu/buffer-pool.ts';
 import { KernelRegistry } from '../engine/gpu/kernels.ts';
 import { gradCmd } from './grad.ts';
+import { trainCmd } from './train.ts';
 import { forward, generate, loadModel, planInferenceMemory } from '../engine/model/index.ts';
 
 const USAGE = `usage:
   alloy info     --model DIR
   alloy logits   --model DIR --ids 1,2,3 [--adapter DIR] --out FILE.json
   alloy generate --model DIR --prompt TEXT [--max-tokens N] [--temperature T] [--top-k K] [--top-p P] [--seed S] [--chat] [--adapter DIR]
+  alloy train    --model DIR --data FILE.jsonl --method cpt|sft|dpo|orpo --out ADAPTER_DIR [--rank R --alpha A --targets q_proj,v_proj --lr LR --steps N --batch B --seq-len T --beta B --seed S]
   alloy grad     --model DIR --adapter DIR --data FILE.jsonl --method cpt|sft|dpo|orpo [--beta B] [--label-smoothing E] --out DIR
   alloy merge    CONFIG.yaml --out DIR [--allow-crimes] [--device auto|cpu|gpu] [--seed S] [--shard-size BYTES] [--post-weights v0.0.x|head]
                  --device auto: SLERP of big tensors on the GPU, but on the CPU when the only adapter is a software
@@ -59,6 +62,13 @@ const OPTIONS = {
   method: { type: 'string' },
   beta: { type: 'string' },
   'label-smoothing': { type: 'string' },
+  rank: { type: 'string' },
+  alpha: { type: 'string' },
+  targets: { type: 'string' },
+  lr: { type: 'string' },
+  steps: { type: 'string' },
+  batch: { type: 'string' },
+  'seq-len': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -85,6 +95,8 @@ export async function main(argv: string[], io: Io = stdio, signal?: AbortSignal)
         return await logits(values, io);
       case 'generate':
         return await generateCmd(values, io);
+      case 'train':
+        return await trainCmd(values, io);
       case 'grad':
         return await gradCmd(values, io);
       case 'merge':
