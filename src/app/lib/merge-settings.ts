@@ -45,6 +45,7 @@ export function defaultSettings(method: string, base: string, other: string): Me
   for (const ref of [base, other]) {
     // Task-vector methods never read the base's weight (mergekit exempts it); linear reads both.
     if (m.requiresBase && ref === base) continue;
+    if (m.modelParams.length === 0) continue; // SLERP: nothing per model
     modelParams[ref] = Object.fromEntries(m.modelParams.map((p) => [p.name, p.default ?? MODEL_PARAM_START[p.name] ?? 1]));
   }
   return {
