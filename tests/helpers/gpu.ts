@@ -3,6 +3,7 @@
 import { acquireNodeDevice } from '../../src/engine/gpu/node-gpu.ts';
 import type { GpuContext } from '../../src/engine/gpu/device.ts';
 import { KernelRegistry } from '../../src/engine/gpu/kernels.ts';
+import { mulberry32 } from '../../src/engine/random.ts';
 
 let ctx: Promise<GpuContext> | undefined;
 
@@ -16,17 +17,11 @@ export async function testKernels(): Promise<KernelRegistry> {
   return new KernelRegistry(c.device);
 }
 
-/** Deterministic uniform values in [-1, 1) (mulberry32), so failures reproduce. */
+/** Deterministic uniform values in [-1, 1) from the engine's seeded stream, so failures reproduce. */
 export function randomArray(n: number, seed: number): Float32Array {
-  let s = seed >>> 0;
+  const next = mulberry32(seed);
   const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    out[i] = (((t ^ (t >>> 14)) >>> 0) / 4294967296) * 2 - 1;
-  }
+  for (let i = 0; i < n; i++) out[i] = next() * 2 - 1;
   return out;
 }
 

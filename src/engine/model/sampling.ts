@@ -4,6 +4,7 @@
  * temperature 0 means greedy (argmax, first maximum as torch.argmax). Draws come from a seeded RNG so that a
  * run can be repeated exactly.
  */
+import { mulberry32 } from '../random.ts';
 import { argmax } from './score.ts';
 
 export interface SamplingOptions {
@@ -15,17 +16,8 @@ export interface SamplingOptions {
   topP?: number;
 }
 
-/** mulberry32: small, fast, and the same stream in every JS engine. Returns draws in [0, 1). */
-export function createRng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The sampler's seeded stream (see engine/random.ts). */
+export const createRng = mulberry32;
 
 /** The probabilities the sampler draws from (after the warpers), float64 [vocab]; zeros where filtered out. */
 export function samplingProbs(logits: ArrayLike<number>, opts: SamplingOptions): Float64Array {

@@ -5,22 +5,12 @@
  * The stream depends only on (seed, tensor name, model index), so the result does not depend on merge order.
  */
 
+import { mulberry32 } from '../../random.ts';
+
 /** FNV-1a over the UTF-16 code units, to turn a tensor name into 32 bits. */
 function hash32(s: string, h = 0x811c9dc5): number {
   for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193) >>> 0;
   return h >>> 0;
-}
-
-/** mulberry32: small, fast, and good enough for Bernoulli masks. Returns values in [0, 1). */
-export function mulberry32(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 export function tensorRandom(seed: number, tensor: string): (modelIndex: number) => () => number {
