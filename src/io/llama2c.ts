@@ -1,0 +1,171 @@
+// Import of karpathy's llama2.c legacy checkpoints (`run.c` format) into a Hugging Face Llama folder:
+// config.json and model.safetensors (F32). llama2.c rotates interleaved pairs (2j, 2j+1); Hugging Face Llama rotates
+// (j, j + head_dim/2), so wq/wk rows are permuted per head exactly as transformers' convert_llama_weights_to_hf does.
+import type { ByteSink, ByteSource } from './bytes.ts';
+import { AlloyError } from './errors.ts';
+import { writeSafetensors, type TensorToWrite } from './safetensors/writer.ts';
+
+export interface Llama2cHeader {
+  dim: number;
+  hiddenDim: number;
+  nLayers: number;
+  nHeads: number;
+  nKvHeads: number;
+  vocabSize: number;
+  seqLen: number;
+  /** classifier shares the token embedding (vocab_size was positive in the header) */
+  tied: boolean;
+}
+
+const HEADER_BYTES = 7 * 4;
+
+export async function readLlama2cHeader(source: ByteSource): Promise<Llama2cHeader> {
+  if (source.size < HEADER_BYTES) {
+    throw new AlloyError(`${source.name}: ${source.size} bytes is too short for a llama2.c header (${HEADER_BYTES} bytes)`);
+  }
+  const b = await source.read(0, HEADER_BYTES);
+  const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  const [dim, hiddenDim, nLayers, nHeads, nKvHeads, vocabRaw, seqLen] = Array.from({ length: 7 }, (_, i) => v.getInt32(i * 4, true)) as [
+    number, number, number, number, number, number, number,
+  ];
+  const h: Llama2cHeader = { dim, hiddenDim, nLayers, nHeads, nKvHeads, vocabSize: Math.abs(vocabRaw), seqLen, tied: vocabRaw > 0 };
+  const bad = (what: string) => new AlloyError(`${source.name}: not a llama2.c checkpoint (${what})`);
+  for (const [k, x] of Object.entries({ dim, hiddenDim, nLayers, nHeads, nKvHeads, vocabSize: h.vocabSize, seqLen })) {
+    if (!(x > 0)) throw bad(`header field ${k} = ${x}`);
+  }
+  if (dim % nHeads !== 0) throw bad(`dim ${dim} is not a multiple of n_heads ${nHeads}`);
+  if ((dim / nHeads) % 2 !== 0) throw bad(`head_dim ${dim / nHeads} is odd`);
+  if (nHeads % nKvHeads !== 0) throw bad(`n_heads ${nHeads} is not a multiple of n_kv_heads ${nKvHeads}`);
+  return h;
+}
+
+interface Segment {
+  /** Hugging Face name; null for llama2.c data that is skipped (RoPE tables) */
+  name: string | null;
+  shape: number[];
+  offset: number;
+  /** rows permuted from interleaved to rotate_half, with this many heads */
+  permuteHeads?: number;
+}
+
+/** The file's layout after the header, in bytes; `end` is the exact file size the header implies. */
+export function llama2cLayout(h: Llama2cHeader): { segments: Segment[]; end: number } {
+  const { dim, hiddenDim: hid, nLayers: L, nHeads, nKvHeads, vocabSize: V, seqLen } = h;
+  const headDim = dim / nHeads;
+  const kvDim = headDim * nKvHeads;
+  const segments: Segment[] = [];
+  let offset = HEADER_BYTES;
+  const add = (name: string | null, shape: number[], permuteHeads?: number) => {
+    segments.push({ name, shape, offset, permuteHeads });
+    offset += shape.reduce((a, b) => a * b, 1) * 4;
+  };
+  const perLayer = (suffix: string, shape: number[], permuteHeads?: number) => {
+    for (let l = 0; l < L; l++) add(`model.layers.${l}.${suffix}`, shape, permuteHeads);
+  };
+  add('model.embed_tokens.weight', [V, dim]);
+  perLayer('input_layernorm.weight', [dim]);
+  perLayer('self_attn.q_proj.weight', [dim, dim], nHeads);
+  perLayer('self_attn.k_proj.weight', [kvDim, dim], nKvHeads);
+  perLayer('self_attn.v_proj.weight', [kvDim, dim]);
+  perLayer('self_attn.o_proj.weight', [dim, dim]);
+  perLayer('post_attention_layernorm.weight', [dim]);
+  perLayer('mlp.gate_proj.weight', [hid, dim]);
+  perLayer('mlp.down_proj.weight', [dim, hid]);
+  perLayer('mlp.up_proj.weight', [hid, dim]);
+  add('model.norm.weight', [dim]);
+  add(null, [seqLen, headDim / 2]); // freq_cis_real
+  add(null, [seqLen, headDim / 2]); // freq_cis_imag
+  if (!h.tied) add('lm_head.weight', [V, dim]);
+  return { segments, end: offset };
+}
+
+/**
+ * Rows of a [nHeads*headDim, cols] matrix from llama2.c's interleaved RoPE order to rotate_half order:
+ * w.view(nHeads, headDim/2, 2, cols).transpose(1, 2).reshape(nHeads*headDim, cols).
+ */
+export function permuteRotary(w: Float32Array, nHeads: number, cols: number): Float32Array {
+  const rows = w.length / cols;
+  const headDim = rows / nHeads;
+  const half = headDim / 2;
+  const out = new Float32Array(w.length);
+  for (let h = 0; h < nHeads; h++) {
+    for (let i = 0; i < 2; i++) {
+      for (let j = 0; j < half; j++) {
+        const dst = (h * headDim + i * half + j) * cols;
+        const src = (h * headDim + 2 * j + i) * cols;
+        out.set(w.subarray(src, src + cols), dst);
+      }
+    }
+  }
+  return out;
+}
+
+export function llama2cConfig(h: Llama2cHeader): Record<string, unknown> {
+  return {
+    architectures: ['LlamaForCausalLM'],
+    model_type: 'llama',
+    hidden_size: h.dim,
+    intermediate_size: h.hiddenDim,
+    num_hidden_layers: h.nLayers,
+    num_attention_heads: h.nHeads,
+    num_key_value_heads: h.nKvHeads,
+    vocab_size: h.vocabSize,
+    max_position_embeddings: h.seqLen,
+    rms_norm_eps: 1e-5,
+    rope_theta: 10000,
+    hidden_act: 'silu',
+    tie_word_embeddings: h.tied,
+    attention_bias: false,
+    mlp_bias: false,
+    bos_token_id: 1,
+    eos_token_id: 2,
+    torch_dtype: 'float32',
+  };
+}
+
+export type SinkFactory = (fileName: string) => Promise<ByteSink>;
+
+export interface Llama2cImport {
+  header: Llama2cHeader;
+  config: Record<string, unknown>;
+  tensors: string[];
+}
+
+/**
+ * Writes config.json and model.safetensors for a llama2.c legacy checkpoint. A file whose size differs from what
+ * its header implies is refused before anything is written.
+ */
+export async function importLlama2c(source: ByteSource, sinkFor: SinkFactory): Promise<Llama2cImport> {
+  const header = await readLlama2cHeader(source);
+  const { segments, end } = llama2cLayout(header);
+  if (source.size !== end) {
+    throw new AlloyError(
+      `${source.name}: size does not match its llama2.c header (dim ${header.dim}, hidden ${header.hiddenDim}, ` +
+        `${header.nLayers} layers, ${header.nHeads}/${header.nKvHeads} heads, vocab ${header.vocabSize}, seq ${header.seqLen}, ` +
+        `${header.tied ? 'tied' : 'untied'}): expected ${end} bytes, actual ${source.size} bytes`,
+    );
+  }
+  const tensors: TensorToWrite[] = [];
+  for (const s of segments) {
+    if (s.name === null) continue;
+    const n = s.shape.reduce((a, b) => a * b, 1);
+    tensors.push({
+      name: s.name,
+      dtype: 'F32',
+      shape: s.shape,
+      data: async () => {
+        const raw = await source.read(s.offset, n * 4);
+        if (s.permuteHeads === undefined) return raw;
+        const f = new Float32Array(raw.slice().buffer);
+        const p = permuteRotary(f, s.permuteHeads, s.shape[1]!);
+        return new Uint8Array(p.buffer);
+      },
+    });
+  }
+  const config = llama2cConfig(header);
+  const cfgSink = await sinkFor('config.json');
+  await cfgSink.write(new TextEncoder().encode(JSON.stringify(config, null, 2) + '\n'));
+  await cfgSink.close();
+  await writeSafetensors(await sinkFor('model.safetensors'), tensors, { source: 'llama2.c' });
+  return { header, config, tensors: tensors.map((t) => t.name) };
+}
