@@ -7,6 +7,7 @@
  * encodeAttentionBackward, which recomputes the probabilities from it: nothing of size T×S is kept.
  */
 import type { KernelRegistry } from '../gpu/kernels.ts';
+import type { AttentionRefArgs } from '../reference/attention.ts';
 import { MAX_GROUPS_PER_DIM, grid1d, launch, requireShape, type Field } from './dispatch.ts';
 
 export const ATTENTION_MAX_HEAD_DIM = 256;
@@ -23,18 +24,8 @@ function placeholderMask(device: GPUDevice): GPUBuffer {
   return b;
 }
 
-export interface AttentionArgs {
-  batch?: number;
-  T: number;
-  S: number;
-  nHeads: number;
-  nKv: number;
-  headDim: number;
-  /** absolute position of query 0; default S − T */
-  past?: number;
-  /** default 1/sqrt(headDim) */
-  scale?: number;
-}
+/** One definition of the shapes, shared with the CPU reference (src/engine/reference/attention.ts). */
+export type AttentionArgs = AttentionRefArgs;
 
 export async function encodeAttention(
   kernels: KernelRegistry,

@@ -9,7 +9,9 @@ export interface AttentionRefArgs {
   nHeads: number;
   nKv: number;
   headDim: number;
+  /** absolute position of query 0; default S − T */
   past?: number;
+  /** default 1/sqrt(headDim) */
   scale?: number;
 }
 

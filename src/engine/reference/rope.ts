@@ -10,23 +10,7 @@ export function ropeRef(
   heads: number,
   D: number,
 ): Float64Array {
-  const out = Float64Array.from(x);
-  const half = D / 2;
-  for (let r = 0; r < rows; r++) {
-    for (let h = 0; h < heads; h++) {
-      const base = (r * heads + h) * D;
-      for (let j = 0; j < half; j++) {
-        const theta = Math.fround(positions[r]! * invFreq[j]!);
-        const c = Math.cos(theta);
-        const s = Math.sin(theta);
-        const x1 = x[base + j]!;
-        const x2 = x[base + j + half]!;
-        out[base + j] = x1 * c - x2 * s;
-        out[base + j + half] = x2 * c + x1 * s;
-      }
-    }
-  }
-  return out;
+  return rotate(x, positions, invFreq, rows, heads, D, 1);
 }
 
 /**
@@ -41,7 +25,20 @@ export function ropeBackwardRef(
   heads: number,
   D: number,
 ): Float64Array {
-  const out = Float64Array.from(dy);
+  return rotate(dy, positions, invFreq, rows, heads, D, -1);
+}
+
+/** Rotates each (j, j + D/2) pair by sign·θ, θ = f32(pos · inv_freq[j]). */
+function rotate(
+  x: ArrayLike<number>,
+  positions: ArrayLike<number>,
+  invFreq: ArrayLike<number>,
+  rows: number,
+  heads: number,
+  D: number,
+  sign: 1 | -1,
+): Float64Array {
+  const out = Float64Array.from(x);
   const half = D / 2;
   for (let r = 0; r < rows; r++) {
     for (let h = 0; h < heads; h++) {
@@ -49,11 +46,11 @@ export function ropeBackwardRef(
       for (let j = 0; j < half; j++) {
         const theta = Math.fround(positions[r]! * invFreq[j]!);
         const c = Math.cos(theta);
-        const s = Math.sin(theta);
-        const g1 = dy[base + j]!;
-        const g2 = dy[base + j + half]!;
-        out[base + j] = g1 * c + g2 * s;
-        out[base + j + half] = g2 * c - g1 * s;
+        const s = sign * Math.sin(theta);
+        const x1 = x[base + j]!;
+        const x2 = x[base + j + half]!;
+        out[base + j] = x1 * c - x2 * s;
+        out[base + j + half] = x2 * c + x1 * s;
       }
     }
   }
