@@ -10,17 +10,16 @@
  * Tokenisation (non-conversational data): EOS appended to text / completion / chosen / rejected if missing;
  * completion ids = tok(prompt + completion)[len(tok(prompt)):] (so merges across the boundary follow the text);
  * ORPO also prepends BOS to the prompt when the tokenizer has one and it is missing. Pre-tokenised rows are used
- * as given. Conversational rows ({messages}, or prompt/answers as message lists) need the chat template and are
- * refused for now with a clear message.
+ * as given. Conversational rows ({messages}, or prompt/answers as message lists) are rendered with the model's
+ * chat template and tokenised as TRL does in conversational.ts; a tokenizer without a template refuses them,
+ * naming the row. Shapes from other tools (Alpaca, ShareGPT, CSV, TXT) are converted to these by shapes.ts.
  */
 import { AlloyError } from '../errors.ts';
 import type { Method, Sequence } from '../../engine/train/objectives.ts';
+import { conversationalSequences, isConversationalRow, type ChatRowTokenizer } from './conversational.ts';
 
-export interface RowTokenizer {
-  encode(text: string, options?: { addSpecialTokens?: boolean }): number[];
-  readonly bosTokenId: number | null;
-  readonly eosTokenIds: readonly number[];
-}
+/** encode + BOS/EOS for text rows; applyChatTemplate (optional) for conversational rows. AlloyTokenizer fits. */
+export type RowTokenizer = ChatRowTokenizer;
 
 export interface JsonlRow {
   /** 1-based line number in the file */
@@ -49,8 +48,8 @@ export function parseJsonl(text: string, file = 'dataset'): JsonlRow[] {
 }
 
 const EXPECTED: Record<Method, string> = {
-  cpt: '{text} or {input_ids}',
-  sft: '{text}, {prompt, completion}, {input_ids} or {prompt_ids, completion_ids}',
+  cpt: '{text}, {messages} or {input_ids}',
+  sft: '{text}, {prompt, completion}, {messages}, {input_ids} or {prompt_ids, completion_ids}',
   dpo: '{prompt, chosen, rejected} or {prompt_ids, chosen_ids, rejected_ids}',
   orpo: '{prompt, chosen, rejected} or {prompt_ids, chosen_ids, rejected_ids}',
 };
@@ -73,7 +72,7 @@ export function rowsToSequences(method: Method, rows: readonly JsonlRow[], tok: 
   };
   const str = (r: JsonlRow, key: string): string => {
     const v = r.value[key];
-    if (Array.isArray(v)) throw new AlloyError(`${where(r)}: conversational "${key}" (a list of messages) needs the chat template, which training does not apply yet`, { file, field: key });
+    if (Array.isArray(v)) throw new AlloyError(`${where(r)}: "${key}" is a list of messages but the other fields are not; a conversational row gives every field as messages`, { file, field: key });
     if (typeof v !== 'string') throw new AlloyError(`${where(r)}: "${key}" must be a string`, { file, field: key });
     return v;
   };
@@ -97,7 +96,6 @@ export function rowsToSequences(method: Method, rows: readonly JsonlRow[], tok: 
     return { p, a: withEos(a) };
   };
   const wrongShape = (r: JsonlRow): never => {
-    if ('messages' in r.value) throw new AlloyError(`${where(r)}: {messages} rows need the chat template, which training does not apply yet`, { file, field: 'messages' });
     throw new AlloyError(`${where(r)}: method ${method} expects ${EXPECTED[method]}; this row has ${Object.keys(r.value).map((k) => `"${k}"`).join(', ') || 'no fields'}`, { file });
   };
   const check = (r: JsonlRow, s: Sequence): Sequence => {
@@ -110,6 +108,7 @@ export function rowsToSequences(method: Method, rows: readonly JsonlRow[], tok: 
     return rows.map((r) => {
       const o = r.value;
       if (has(o, 'input_ids')) return check(r, { ids: ids(r, 'input_ids'), promptLen: 0 });
+      if (isConversationalRow(o)) return check(r, conversationalSequences(method, o, tok, where(r), file)[0]!);
       if (has(o, 'text')) return check(r, { ids: withEos(need().encode(str(r, 'text'))), promptLen: 0 });
       if (method === 'sft' && has(o, 'prompt_ids', 'completion_ids')) {
         const p = ids(r, 'prompt_ids');
@@ -129,6 +128,12 @@ export function rowsToSequences(method: Method, rows: readonly JsonlRow[], tok: 
     let p: number[];
     let c: number[];
     let j: number[];
+    if (!has(o, 'prompt_ids') && isConversationalRow(o)) {
+      const [sc, sj] = conversationalSequences(method, o, tok, where(r), file);
+      chosen.push(check(r, sc!));
+      rejected.push(check(r, sj!));
+      continue;
+    }
     if (has(o, 'prompt_ids', 'chosen_ids', 'rejected_ids')) {
       p = ids(r, 'prompt_ids');
       c = ids(r, 'chosen_ids');
