@@ -11,6 +11,7 @@ import type { MergeMethod, ParamScalar } from './methods/types.ts';
 import { DEFAULT_POST_WEIGHTS, layerFraction, resolveParameter, type Parameters, type PostWeightsPosition } from './params.ts';
 import type { Parent } from './parents.ts';
 import { getMethod } from './registry.ts';
+import type { OutputVocab } from './vocab.ts';
 
 export interface PlannedInput {
   ref: string;
@@ -31,6 +32,8 @@ export interface PlannedTensor {
   outDtype: FloatDType;
   /** layer fraction used for this tensor's parameters */
   p: number;
+  /** an embedding whose rows are permuted into the output vocabulary before merging (tokenizer rule) */
+  permute: boolean;
 }
 
 export interface MergePlan {
@@ -47,6 +50,8 @@ export interface PlanOptions {
   postWeights?: PostWeightsPosition;
   /** mergekit's --allow-crimes: merge models of different architectures (tensor shapes must still agree) */
   allowCrimes?: boolean;
+  /** the output vocabulary when the config has a tokenizer rule (buildOutputVocab) */
+  vocab?: OutputVocab | null;
 }
 
 interface OutSlice {
@@ -111,12 +116,17 @@ function tensorLayout(base: Parent): { pre: string[]; layer: string[]; post: str
   return { pre, layer, post };
 }
 
+/** The model the output's config (and, by default, tokenizer) comes from: base_model, else the first source. */
+export function baseRefOf(c: MergeConfig): string {
+  return c.baseModel ?? (c.slices ? c.slices[0]!.sources[0]!.model : c.models![0]!.model);
+}
+
 export function planMerge(config: MergeConfig, parents: Map<string, Parent>, opts: PlanOptions = {}): MergePlan {
   const method = getMethod(config.mergeMethod);
   const warnings: string[] = [];
   const all = [...parents.values()];
   const slices = normaliseSlices(config, parents);
-  const baseRef = config.baseModel ?? slices[0]!.sources[0]!.model;
+  const baseRef = baseRefOf(config);
   const base = parents.get(baseRef)!;
 
   const archs = new Set(all.map((p) => p.config.architecture));
@@ -146,7 +156,10 @@ export function planMerge(config: MergeConfig, parents: Map<string, Parent>, opt
   const loadName = config.dtype ? dtypeName(config.dtype)! : null;
   const outName = config.outDtype ? dtypeName(config.outDtype)! : null;
   const loadDtype = loadName ? DTYPE_OF[loadName] : null;
-  const hasTokenizerRule = config.tokenizerSource !== undefined || config.tokenizer !== undefined;
+  const vocab = opts.vocab ?? null;
+  if (!vocab && (config.tokenizerSource !== undefined || config.tokenizer !== undefined)) {
+    throw fail('the config has a tokenizer rule but no output vocabulary was built for it (buildOutputVocab)', { field: 'tokenizer_source' });
+  }
   const post = opts.postWeights ?? DEFAULT_POST_WEIGHTS;
   const layout = tensorLayout(base);
   const tensors: PlannedTensor[] = [];
@@ -167,15 +180,14 @@ export function planMerge(config: MergeConfig, parents: Map<string, Parent>, opt
     const baseIndex = s.baseRef ? s.sources.findIndex((src) => src.model === s.baseRef) : -1;
     const ref = inputs[Math.max(0, baseIndex)]!;
     const refInfo = parents.get(ref.ref)!.checkpoint.info(ref.tensor);
-    const isEmbed = name === EMBED || name === LM_HEAD;
+    const permute = vocab !== null && (name === EMBED || name === LM_HEAD);
     for (const x of inputs) {
       const shape = parents.get(x.ref)!.checkpoint.info(x.tensor).shape;
-      if (shape.join() === refInfo.shape.join()) continue;
-      if (isEmbed && shape.length === 2 && shape[1] === refInfo.shape[1]) {
+      if (shape.join() === refInfo.shape.join() && !permute) continue;
+      if ((name === EMBED || name === LM_HEAD) && shape.length === 2 && shape[1] === refInfo.shape[1]) {
+        if (permute) continue;
         throw fail(
-          hasTokenizerRule
-            ? `"${name}": the vocabularies differ (${x.ref} has ${shape[0]} rows, ${ref.ref} ${refInfo.shape[0]}); tokenizer_source/tokenizer with different vocabularies is not supported yet`
-            : `"${name}": the vocabularies differ (${x.ref} has ${shape[0]} rows, ${ref.ref} ${refInfo.shape[0]}); set tokenizer_source (base, union or a model) to say which vocabulary the merge gets`,
+          `"${name}": the vocabularies differ (${x.ref} has ${shape[0]} rows, ${ref.ref} ${refInfo.shape[0]}); set tokenizer_source (base, union or a model) to say which vocabulary the merge gets`,
           { tensor: name, field: 'tokenizer_source' },
         );
       }
@@ -206,7 +218,8 @@ export function planMerge(config: MergeConfig, parents: Map<string, Parent>, opt
     const castTo = loadDtype ?? asFloat(storedDtype, name);
     tensors.push({
       name,
-      shape: [...refInfo.shape],
+      shape: permute ? [vocab!.size, refInfo.shape[1]!] : [...refInfo.shape],
+      permute,
       inputs,
       baseIndex,
       params,

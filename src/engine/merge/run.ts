@@ -15,7 +15,8 @@ import { hasFile, readBytes, readJson, type ModelFiles } from '../../io/model-fi
 import { planShards, writeCheckpoint } from '../../io/safetensors/checkpoint.ts';
 import { decodeToF32, encodeFromF32, type DType, type FloatDType } from '../../io/safetensors/dtypes.ts';
 import { safetensorsOrder, type TensorToWrite } from '../../io/safetensors/writer.ts';
-import { referencedModels, planMerge, type MergePlan, type PlannedTensor, type PlanOptions } from './plan.ts';
+import { baseRefOf, referencedModels, planMerge, type MergePlan, type PlannedTensor, type PlanOptions } from './plan.ts';
+import { buildOutputVocab, permuteEmbeddings, unionTokenizerFiles, type OutputVocab } from './vocab.ts';
 import { toMergeYaml, type MergeConfig } from './config.ts';
 import { num } from './methods/types.ts';
 import { tensorRandom } from './methods/prng.ts';
@@ -106,8 +107,8 @@ async function readInput(parents: Map<string, Parent>, x: PlannedTensor['inputs'
  * One output tensor's bytes as written. Cast as mergekit does: inputs to the load dtype (as stored when no
  * dtype is set), the result to the load dtype and then to out_dtype.
  */
-async function mergeToBytes(t: PlannedTensor, inputs: RawInput[], plan: MergePlan, seed: number, scratch: SlerpScratch, alloc: Allocate, accel?: SlerpAccelerator): Promise<Uint8Array> {
-  if (plan.method.name === 'slerp' && inputs.length === 2 && t.baseIndex >= 0 && inputs.every((x) => isFloatDType(x.dtype))) {
+async function mergeToBytes(t: PlannedTensor, inputs: RawInput[], plan: MergePlan, seed: number, scratch: SlerpScratch, alloc: Allocate, accel?: SlerpAccelerator, vocab?: OutputVocab | null): Promise<Uint8Array> {
+  if (!t.permute && plan.method.name === 'slerp' && inputs.length === 2 && t.baseIndex >= 0 && inputs.every((x) => isFloatDType(x.dtype))) {
     const a = inputs[t.baseIndex] as RawTensor;
     const b = inputs[1 - t.baseIndex] as RawTensor;
     const tv = num(t.params.t, 't');
@@ -118,7 +119,10 @@ async function mergeToBytes(t: PlannedTensor, inputs: RawInput[], plan: MergePla
     }
     return slerpBytes(tv, a, b, t.loadDtype, t.outDtype, scratch, alloc).bytes;
   }
-  const tensors = inputs.map((x) => roundTo(t.loadDtype, decodeToF32(x.dtype, x.bytes)));
+  let tensors = inputs.map((x) => roundTo(t.loadDtype, decodeToF32(x.dtype, x.bytes)));
+  if (t.permute) {
+    tensors = permuteEmbeddings(vocab!, t.inputs.map((x, i) => ({ ref: x.ref, data: tensors[i]! })), plan.baseRef, t.shape[1]!, t.name);
+  }
   const merged = plan.method.merge({
     name: t.name,
     tensors,
@@ -134,10 +138,13 @@ export async function runMerge(opts: RunMergeOptions): Promise<MergeResult> {
   const { config, signal } = opts;
   throwIfAborted(signal, 'merge');
   const parents = await openParents(config, opts.resolveModel);
-  const plan = planMerge(config, parents, opts);
+  const vocab = await buildOutputVocab(config, parents, baseRefOf(config));
+  const plan = planMerge(config, parents, { ...opts, vocab });
   const base = parents.get(plan.baseRef)!;
   const seed = opts.seed ?? 0;
   const outConfig = outputConfig(plan, parents);
+  // mergekit updates vocab_size to the built vocabulary (padding included)
+  if (vocab) outConfig.vocab_size = vocab.size;
 
   let done = 0;
   let bytesRead = 0;
@@ -172,7 +179,7 @@ export async function runMerge(opts: RunMergeOptions): Promise<MergeResult> {
       pending.delete(t.name);
       const after = next.get(t.name);
       if (after) readAhead(after);
-      const bytes = await mergeToBytes(t, inputs, plan, seed, scratch, alloc, opts.accelerator);
+      const bytes = await mergeToBytes(t, inputs, plan, seed, scratch, alloc, opts.accelerator, vocab);
       for (const x of inputs) opts.releaseInput?.(x.bytes);
       for (const x of t.inputs) {
         const info = parents.get(x.ref)!.stored.tensors.get(x.tensor)?.info;
@@ -204,10 +211,16 @@ export async function runMerge(opts: RunMergeOptions): Promise<MergeResult> {
   };
   await put('config.json', JSON.stringify(outConfig, null, 2) + '\n');
   if (opts.copyTokenizer !== false) {
+    // tokenizer_source names the model whose tokenizer the output gets (the base's, plus new tokens, for union)
+    const from = vocab ? parents.get(vocab.filesFrom)! : base;
+    const union = vocab && vocab.added.length > 0 ? await unionFiles(vocab, from.files) : null;
     for (const f of TOKENIZER_FILES) {
-      if (!hasFile(base.files, f)) continue;
+      if (!hasFile(from.files, f)) continue;
       throwIfAborted(signal, 'merge');
-      const bytes = f === 'tokenizer_config.json' ? await tokenizerConfig(config, base, parents) : await readBytes(base.files, f);
+      let bytes: Uint8Array;
+      if (f === 'tokenizer_config.json') bytes = await tokenizerConfig(config, from, parents, union?.tokenizerConfig ?? undefined);
+      else if (f === 'tokenizer.json' && union) bytes = new TextEncoder().encode(JSON.stringify(union.tokenizerJson, null, 2) + '\n');
+      else bytes = await readBytes(from.files, f);
       await put(f, bytes);
     }
   }
@@ -228,12 +241,18 @@ function outputConfig(plan: MergePlan, parents: Map<string, Parent>): Record<str
   return out;
 }
 
-/** The base's tokenizer_config.json, with chat_template replaced when the merge config sets one. */
-async function tokenizerConfig(config: MergeConfig, base: Parent, parents: Map<string, Parent>): Promise<Uint8Array> {
-  const raw = await readBytes(base.files, 'tokenizer_config.json');
+async function unionFiles(vocab: OutputVocab, files: ModelFiles) {
+  const json = (await readJson(files, 'tokenizer.json')) as Record<string, unknown>;
+  const cfg = hasFile(files, 'tokenizer_config.json') ? ((await readJson(files, 'tokenizer_config.json')) as Record<string, unknown>) : null;
+  return unionTokenizerFiles(vocab, json, cfg);
+}
+
+/** The source's tokenizer_config.json (or `edited`), with chat_template replaced when the merge config sets one. */
+async function tokenizerConfig(config: MergeConfig, base: Parent, parents: Map<string, Parent>, edited?: Record<string, unknown>): Promise<Uint8Array> {
   const wanted = config.chatTemplate;
-  if (!wanted) return raw;
-  const json = (await readJson(base.files, 'tokenizer_config.json')) as Record<string, unknown>;
+  const encode = (o: Record<string, unknown>) => new TextEncoder().encode(JSON.stringify(o, null, 2) + '\n');
+  if (!wanted) return edited ? encode(edited) : await readBytes(base.files, 'tokenizer_config.json');
+  const json = edited ?? ((await readJson(base.files, 'tokenizer_config.json')) as Record<string, unknown>);
   if (wanted === 'auto') {
     // mergekit picks the template most models share
     const counts = new Map<string, number>();
@@ -242,14 +261,14 @@ async function tokenizerConfig(config: MergeConfig, base: Parent, parents: Map<s
       if (t) counts.set(t, (counts.get(t) ?? 0) + 1);
     }
     const best = [...counts].sort((a, b) => b[1] - a[1])[0];
-    if (!best) return raw;
+    if (!best) return encode(json);
     json.chat_template = best[0];
   } else if (wanted.includes('{{') || wanted.includes('{%')) {
     json.chat_template = wanted;
   } else {
     throw new AlloyError(`chat_template "${wanted}": named templates are not bundled with Alloy; give "auto" or the Jinja template itself`, { field: 'chat_template' });
   }
-  return new TextEncoder().encode(JSON.stringify(json, null, 2) + '\n');
+  return encode(json);
 }
 
 async function chatTemplateOf(files: ModelFiles): Promise<string | undefined> {

@@ -50,7 +50,7 @@ async function readWeights(m: ModelFiles): Promise<Weights> {
 }
 
 /** A model folder in memory: the base's non-weight files, `config` edits, and these weights. */
-async function modelWith(weights: Weights, configEdits: Record<string, unknown> = {}, dtype: 'F32' | 'BF16' = 'F32'): Promise<ModelFiles> {
+async function modelWith(weights: Weights, configEdits: Record<string, unknown> = {}, dtype: 'F32' | 'BF16' = 'F32', fileEdits: Record<string, Uint8Array> = {}): Promise<ModelFiles> {
   const sinks = new MemorySinks();
   await writeCheckpoint(
     [...weights].map(([name, t]) => ({ name, dtype, shape: t.shape, data: encodeFromF32(dtype, t.data) })),
@@ -61,6 +61,7 @@ async function modelWith(weights: Weights, configEdits: Record<string, unknown> 
   const cfg = { ...(JSON.parse(new TextDecoder().decode(baseFiles['config.json'])) as object), ...configEdits };
   rec['config.json'] = new TextEncoder().encode(JSON.stringify(cfg));
   for (const [k, v] of sinks.files) rec[k] = concat(v);
+  Object.assign(rec, fileEdits);
   return memoryModelFiles(rec, 'memory');
 }
 
@@ -114,6 +115,12 @@ async function merge(yaml: string, over: Partial<RunMergeOptions> = {}) {
   return { sinks, result, out: sinks.model() };
 }
 
+// tiny-llama's vocabulary and width, and the permutation the permVocab parent's tokenizer applies to its ids
+const VOCAB = 384;
+const HIDDEN = 64;
+const EXTRA = 8;
+const PERM = (id: number) => (id < 60 ? id : VOCAB - 1 - (id - 60));
+
 const SLERP_YAML = (t: string, extra = '') => `models:
   - model: A
   - model: B
@@ -139,8 +146,19 @@ beforeAll(async () => {
   badShape.set('model.layers.0.self_attn.o_proj.weight', { shape: [64, 63], data: new Float32Array(64 * 63) });
   const bigVocab: Weights = new Map(otherW);
   bigVocab.set('model.embed_tokens.weight', { shape: [400, 64], data: randomArray(400 * 64, 5) });
+  // permVocab: B's weights under a tokenizer that numbers the tokens from id 60 up in reverse and adds 8 new
+  // ones; its embedding rows follow its own ids (row PERM(i) holds what B's token i would have).
+  const tok = JSON.parse(new TextDecoder().decode(baseFiles['tokenizer.json'])) as { model: { vocab: Record<string, number> } };
+  for (const [t, id] of Object.entries(tok.model.vocab)) tok.model.vocab[t] = PERM(id);
+  for (let k = 0; k < EXTRA; k++) tok.model.vocab[`<extra_${k}>`] = VOCAB + k;
+  const bEmbed = otherW.get('model.embed_tokens.weight')!.data;
+  const permEmbed = randomArray((VOCAB + EXTRA) * HIDDEN, 77);
+  for (let i = 0; i < VOCAB; i++) permEmbed.set(bEmbed.subarray(i * HIDDEN, (i + 1) * HIDDEN), PERM(i) * HIDDEN);
+  const permVocab: Weights = new Map(otherW);
+  permVocab.set('model.embed_tokens.weight', { shape: [VOCAB + EXTRA, HIDDEN], data: permEmbed });
   models = {
     A: a,
+    permVocab: await modelWith(permVocab, { vocab_size: VOCAB + EXTRA }, 'F32', { 'tokenizer.json': new TextEncoder().encode(JSON.stringify(tok)) }),
     B: await modelWith(otherW),
     C: await modelWith(otherW),
     Bbf16: await modelWith(otherW, { torch_dtype: 'bfloat16' }, 'BF16'),
@@ -250,6 +268,71 @@ base_model: A
       const b = otherW.get(name)!.data;
       expect(maxRel(t.data, a.map((x, i) => x + 0.5 * (b[i]! - x))), name).toBeLessThan(1e-6);
     }
+  });
+
+  it('tokenizer_source union/base/model permutes each embedding into the output vocabulary', async () => {
+    const yaml = (rule: string) => `models:\n  - model: A\n    parameters:\n      weight: 0.5\n  - model: permVocab\n    parameters:\n      weight: 0.5\nmerge_method: linear\nbase_model: A\n${rule}\n`;
+    const a = baseW.get('model.embed_tokens.weight')!.data;
+    const b = otherW.get('model.embed_tokens.weight')!.data;
+    const bRows = models.permVocab!;
+    const bEmbed = (await readWeights(bRows)).get('model.embed_tokens.weight')!.data;
+    const row = (m: Float32Array, i: number) => Array.from(m.subarray(i * HIDDEN, (i + 1) * HIDDEN));
+    const mean = (x: number[], y: number[]) => x.map((v, i) => Math.fround(Math.fround(0.5 * v) + Math.fround(0.5 * y[i]!)));
+
+    // union: A's 384 ids, then permVocab's 8 new tokens, which only it has (so A's rows for them are copies)
+    const union = await merge(yaml('tokenizer_source: union'));
+    const ue = (await readWeights(union.out)).get('model.embed_tokens.weight')!;
+    expect(ue.shape).toEqual([VOCAB + EXTRA, HIDDEN]);
+    for (const i of [0, 59, 60, 200, 383]) {
+      const want = mean(row(a, i), row(b, i));
+      row(ue.data, i).forEach((v, c) => expect(v, `token ${i}`).toBeCloseTo(want[c]!, 6));
+    }
+    for (let k = 0; k < EXTRA; k++) expect(row(ue.data, VOCAB + k)).toEqual(row(bEmbed, VOCAB + k).map((v) => Math.fround(Math.fround(0.5 * v) + Math.fround(0.5 * v))));
+    expect(((await readJson(union.out, 'config.json')) as { vocab_size: number }).vocab_size).toBe(VOCAB + EXTRA);
+    const utok = (await readJson(union.out, 'tokenizer.json')) as { added_tokens: Array<{ id: number; content: string }> };
+    expect(utok.added_tokens.slice(-EXTRA)).toEqual(Array.from({ length: EXTRA }, (_, k) => expect.objectContaining({ id: VOCAB + k, content: `<extra_${k}>`, special: false })));
+
+    // permVocab's vocabulary: its ids, its tokenizer; A lacks the 8 extra tokens, so they are copied from permVocab
+    const own = await merge(yaml('tokenizer_source: permVocab'));
+    const oe = (await readWeights(own.out)).get('model.embed_tokens.weight')!;
+    expect(oe.shape).toEqual([VOCAB + EXTRA, HIDDEN]);
+    expect(row(oe.data, PERM(200))).toEqual(row(ue.data, 200));
+    expect(row(oe.data, VOCAB + 3)).toEqual(row(ue.data, VOCAB + 3));
+    expect(await readJson(own.out, 'tokenizer.json')).toEqual(await readJson(bRows, 'tokenizer.json'));
+
+    // base with padding: A's 384 tokens padded to 400 rows, each padding row the mean of the real rows
+    const padded = await merge(yaml('tokenizer:\n  source: base\n  pad_to_multiple_of: 100'));
+    const pe = (await readWeights(padded.out)).get('model.embed_tokens.weight')!;
+    expect(pe.shape).toEqual([400, HIDDEN]);
+    expect(row(pe.data, 200)).toEqual(row(ue.data, 200));
+    for (let c = 0; c < HIDDEN; c++) {
+      let s = 0;
+      for (let i = 0; i < VOCAB; i++) s += Math.fround(0.5 * a[i * HIDDEN + c]!) + Math.fround(0.5 * b[i * HIDDEN + c]!);
+      expect(pe.data[390 * HIDDEN + c]).toBeCloseTo(s / VOCAB, 5);
+    }
+
+    // a per-token override with force: the zero row for every model, so the merge writes zeros
+    const forced = await merge(yaml('tokenizer:\n  source: base\n  tokens:\n    "<|im_start|>":\n      source:\n        kind: zero\n      force: true'));
+    expect(row((await readWeights(forced.out)).get('model.embed_tokens.weight')!.data, 1).every((v) => v === 0)).toBe(true);
+
+    // SLERP goes through the same permutation (its bytes fast path is for unpermuted tensors only)
+    const slerp = await merge(SLERP_YAML('0.5', 'tokenizer_source: union').replace('model: B', 'model: permVocab'));
+    const se = (await readWeights(slerp.out)).get('model.embed_tokens.weight')!;
+    // the angle is taken over the whole permuted matrices, extra rows (copied from permVocab into A's) included
+    const extra = bEmbed.subarray(VOCAB * HIDDEN);
+    const aPerm = Float32Array.from([...a, ...extra]);
+    const bPerm = Float32Array.from([...b, ...extra]);
+    expect(maxRel(se.data, slerpRef(0.5, aPerm, bPerm))).toBeLessThan(1e-5);
+  });
+
+  it('refuses a tokenizer rule it cannot follow', async () => {
+    const noTok = await modelWith(otherW, {}, 'F32', {});
+    const files = noTok.files.filter((f) => f.path !== 'tokenizer.json').map((f) => f.path);
+    const rec: Record<string, Uint8Array> = {};
+    for (const f of files) rec[f] = new Uint8Array(await (await noTok.open(f)).read(0, noTok.files.find((x) => x.path === f)!.size));
+    models.noTok = memoryModelFiles(rec, 'noTok');
+    await expect(merge(SLERP_YAML('0.5', 'tokenizer_source: union').replace('model: B', 'model: noTok'))).rejects.toThrow(/noTok has no tokenizer\.json/);
+    await expect(merge(SLERP_YAML('0.5', 'tokenizer_source: Z'))).rejects.toThrow(/tokenizer_source "Z" is neither base, union nor one of the merge's models \(A, B\)/);
   });
 
   it('refuses what mergekit would refuse, before writing anything', async () => {
