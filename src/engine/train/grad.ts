@@ -289,3 +289,26 @@ export async function lossAndGrads(model: Model, lora: GpuLora, method: Method, 
     for (const b of owned) pool.release(b);
   }
 }
+
+/**
+ * The loss of `method` on the batch without any backward (validation): the forward with the adapters (and, for
+ * DPO, one with them off for the reference), the objective on the CPU. Gradients are not touched.
+ */
+export async function lossOnly(model: Model, lora: GpuLora | null, method: Method, seqs: readonly Sequence[], opts: ObjectiveOptions = {}): Promise<GradResult> {
+  assertLive(model);
+  const batch = layoutBatch(model, method, seqs);
+  const run = async (l: GpuLora | null) => {
+    const plan = { batch: batch.B, T: batch.T, ids: batch.ids, positions: batch.positions, mask: batch.mask, kv: null, logitRows: null, lora: l };
+    const logits = await runForward(model, plan);
+    try {
+      return await gatherLogps(model, logits, batch);
+    } finally {
+      releaseLogits(model.pool, logits);
+    }
+  };
+  let refLogps = opts.refLogps;
+  if (method === 'dpo' && !refLogps) refLogps = completionLogps(seqs, await run(null));
+  const obj = computeObjective(method, seqs, await run(lora), { ...opts, refLogps });
+  const tokens = batch.targets.reduce((n, y) => n + (y === IGNORE_TARGET ? 0 : 1), 0);
+  return { loss: obj.loss, metrics: obj.metrics, tokens };
+}

@@ -1,0 +1,147 @@
+/**
+ * The training memory plan (DESIGN.md: "a memory plan before every run"): what one LoRA training step asks of the
+ * GPU, from the config alone, counted buffer by buffer as grad.ts, adapter.ts and trainer.ts allocate them.
+ *
+ * Layout recap (f32 unless said; BT = rows·T, C hidden, F intermediate, Hq = heads·headDim, Hkv = kvHeads·headDim):
+ *   weights       the frozen base in its checkpoint dtype (BF16/F16 stay 16-bit), norms and inv_freq f32
+ *   adapter       per adapted projection A [r, in], B [out, r], dA, dB, AdamW m and v for A and B: 6 × r·(in+out)
+ *   inputs        ids, positions, key mask u32 [BT]; token weights and targets [BT] (loss backward)
+ *   kept/layer    what grad.ts keeps for the backward (its header): x_in, x_mid, n1, n2, o, down [BT, C];
+ *                 rstd1, rstd2 [BT]; q, att [BT, Hq]; k, v [BT, Hkv]; lse [BT, heads]; gate, up, act [BT, F];
+ *                 xa [BT, r] per adapted projection
+ *   head          residual x, final norm, rstd, dNormed, dx [BT, C]; logits [BT, V] (dlogits overwrite them)
+ *   backward tmp  one layer's at a time (released and reused by the next layer): dAct, dGate, dUp [BT, F];
+ *                 dN, dxn, dN1, dxn1 [BT, C]; dAtt, dq [BT, Hq]; dk, dv [BT, Hkv]; stats [BT, 2·heads];
+ *                 g = dY·B [BT, r] per adapted projection
+ *   grad norm     ⌈n/256⌉ partials per adapter tensor
+ * `poolTotal` rounds every buffer up to the BufferPool's size class, as the pool's measured peak does.
+ *
+ * Per-layer recomputation (`recompute: true`) is planned but NOT implemented in grad.ts yet: only each layer's
+ * input x_in would be kept, and the layer's forward re-run during the backward, so `kept` becomes L·[BT, C] plus one
+ * layer's set, at the cost of about one more forward per step. The plan shows what the knob would buy.
+ */
+import { expectedTensorShapes, type ModelConfig } from '../../io/config.ts';
+import { sizeClass } from '../gpu/buffer-pool.ts';
+import { DTYPE_BYTES } from '../model/split.ts';
+import type { WeightDtype } from '../model/weights.ts';
+import type { LoraTarget } from '../lora/adapter.ts';
+import { SUMSQ_SPAN } from './clip.ts';
+
+export interface TrainingPlanOptions {
+  dtype: WeightDtype;
+  /** sequences per forward (a DPO/ORPO pair counts 2) */
+  rows: number;
+  /** padded tokens per sequence */
+  seqLen: number;
+  r: number;
+  targets: readonly LoraTarget[];
+  recompute?: boolean;
+}
+
+export interface TrainingMemoryPlan {
+  weights: number;
+  /** A, B, dA, dB, AdamW m, v */
+  adapter: number;
+  /** activations kept for the backward, all layers (or, with recompute, the layer inputs + one layer) */
+  kept: number;
+  /** one layer's backward temporaries */
+  backward: number;
+  /** inputs, residual, final norm, logits, head gradients, grad-norm partials */
+  head: number;
+  logits: number;
+  /** exact tensor bytes: weights + adapter + kept + backward + head */
+  total: number;
+  /** the same with every buffer rounded up to the pool's size class (comparable to BufferPool's peak) */
+  poolTotal: number;
+  recompute: boolean;
+}
+
+const IO: Record<LoraTarget, (c: ModelConfig) => [number, number]> = {
+  q_proj: (c) => [c.hiddenSize, c.numHeads * c.headDim],
+  k_proj: (c) => [c.hiddenSize, c.numKvHeads * c.headDim],
+  v_proj: (c) => [c.hiddenSize, c.numKvHeads * c.headDim],
+  o_proj: (c) => [c.numHeads * c.headDim, c.hiddenSize],
+  gate_proj: (c) => [c.hiddenSize, c.intermediateSize],
+  up_proj: (c) => [c.hiddenSize, c.intermediateSize],
+  down_proj: (c) => [c.intermediateSize, c.hiddenSize],
+};
+
+export function planTrainingMemory(cfg: ModelConfig, o: TrainingPlanOptions): TrainingMemoryPlan {
+  const BT = o.rows * o.seqLen;
+  const C = cfg.hiddenSize;
+  const F = cfg.intermediateSize;
+  const Hq = cfg.numHeads * cfg.headDim;
+  const Hkv = cfg.numKvHeads * cfg.headDim;
+  const L = cfg.numLayers;
+  const nAdapted = o.targets.length;
+  // Each group: [exact bytes, pool bytes] accumulated buffer by buffer.
+  const group = () => {
+    const g = { exact: 0, pool: 0 };
+    const add = (bytes: number, count = 1) => {
+      g.exact += bytes * count;
+      g.pool += sizeClass(bytes) * count;
+    };
+    return { g, add };
+  };
+
+  const w = group();
+  for (const shape of expectedTensorShapes(cfg).values()) {
+    const n = shape.reduce((a, b) => a * b, 1);
+    w.add(shape.length === 2 ? Math.ceil((n * DTYPE_BYTES[o.dtype]) / 4) * 4 : n * 4);
+  }
+  w.add((cfg.headDim / 2) * 4);
+
+  const ad = group();
+  let partials = 0;
+  for (const t of o.targets) {
+    const [inF, outF] = IO[t](cfg);
+    ad.add(o.r * inF * 4, 6 * L); // A, dA, m, v of A
+    ad.add(outF * o.r * 4, 6 * L);
+    partials += L * (Math.ceil((o.r * inF) / SUMSQ_SPAN) + Math.ceil((outF * o.r) / SUMSQ_SPAN));
+  }
+
+  const perLayer = (k: ReturnType<typeof group>, n = 1) => {
+    k.add(BT * C * 4, 6 * n);
+    k.add(BT * 4, 2 * n);
+    k.add(BT * Hq * 4, 2 * n);
+    k.add(BT * Hkv * 4, 2 * n);
+    k.add(BT * cfg.numHeads * 4, n);
+    k.add(BT * F * 4, 3 * n);
+    k.add(BT * o.r * 4, nAdapted * n);
+  };
+  const kept = group();
+  const recompute = o.recompute ?? false;
+  if (recompute) {
+    kept.add(BT * C * 4, L);
+    perLayer(kept, 1);
+  } else perLayer(kept, L);
+
+  const bw = group();
+  bw.add(BT * F * 4, 3);
+  bw.add(BT * C * 4, 4);
+  bw.add(BT * Hq * 4, 2);
+  bw.add(BT * Hkv * 4, 2);
+  bw.add(BT * cfg.numHeads * 2 * 4);
+  bw.add(BT * o.r * 4, nAdapted);
+
+  const head = group();
+  head.add(BT * 4, 5); // ids, positions, key mask, token weights, targets
+  head.add(BT * C * 4, 4); // residual, final norm, dNormed, dx
+  head.add(BT * 4); // final rstd
+  head.add(partials * 4);
+  const logits = BT * cfg.vocabSize * 4;
+  head.add(logits);
+
+  const parts = [w, ad, kept, bw, head].map((x) => x.g);
+  return {
+    weights: w.g.exact,
+    adapter: ad.g.exact,
+    kept: kept.g.exact,
+    backward: bw.g.exact,
+    head: head.g.exact - logits,
+    logits,
+    total: parts.reduce((s, p) => s + p.exact, 0),
+    poolTotal: parts.reduce((s, p) => s + p.pool, 0),
+    recompute,
+  };
+}

@@ -1,0 +1,410 @@
+/**
+ * The training loop: LoRA on a loaded GPU model, step by step, event-driven and DOM-free, so the CLI (Node), the
+ * worker and the Train panel drive the same code.
+ *
+ * API in brief
+ *   const trainer = new Trainer(model, lora, config, data, { store, onEvent });
+ *   await trainer.restore();              // optional: continue from the store's latest checkpoint (returns its step)
+ *   const result = await trainer.run(control);   // control = new TrainControl(): pause() / resume() / cancel()
+ *   trainer.dispose();                    // AdamW state back to the pool (the caller owns model and lora)
+ * Events (onEvent, in order within a step):
+ *   {type:'step', step, epoch, loss, lr, gradNorm, tokens, tokensPerSec, etaSec, metrics, valLoss?, valPpl?}
+ *   {type:'checkpoint', step, where}     after a checkpoint is stored (and older ones pruned)
+ *   {type:'paused', step} / {type:'resumed', step}
+ *   {type:'stopped', reason:'nan'|'cancelled', step, message, lastGoodStep}
+ * result: { status: 'done'|'cancelled'|'nan', step, history, message?, lastGoodStep? }.
+ *
+ * One optimizer step (HF Trainer semantics):
+ *   grads = 0; for each of `accum` micro-batches: grads += ∇loss(micro-batch)  (lossAndGrads accumulates)
+ *   loss  = mean of the micro-batch losses; the gradient used is grads / accum
+ *   gradNorm = ‖grads / accum‖₂ over all LoRA tensors (clip.ts, on the GPU); clip = min(1, max/(norm + 1e-6))
+ *   AdamW (torch semantics, decoupled weight decay) with lr = schedule(step) and grad_scale = clip / accum
+ * Data: a stream of units (a row, or a chosen/rejected pair for DPO/ORPO) in a seeded permutation per epoch
+ * (mulberry32 from engine/random.ts, seeded by (seed, epoch)); a micro-batch takes the next `microBatch` units
+ * and runs on into the next epoch's permutation. The position (epoch, cursor) is all the data-order state.
+ * Determinism: no kernel uses atomics and every host-side sum has a fixed order, so the same seed, data and device
+ * give the same loss curve bit for bit, and a run resumed from a checkpoint continues the same curve.
+ * Non-finite loss or gradient norm at step s stops the run before the update: the message names the step, and the
+ * checkpoint of step s−1 (whose weights produced the non-finite loss) is dropped, leaving the last good one.
+ */
+import { AlloyError } from '../../io/errors.ts';
+import type { CheckpointStore } from '../../io/checkpoints.ts';
+import type { Model } from '../model/weights.ts';
+import { mulberry32 } from '../random.ts';
+import { clearLoraGrads, peftKey, type GpuLora } from '../lora/adapter.ts';
+import { encodeAdamW } from './adamw.ts';
+import { CHECKPOINT_FORMAT, CHECKPOINT_VERSION, encodeCheckpoint, restoreCheckpoint, type OptimTensor } from './checkpoint.ts';
+import { clipScale, sumOfSquares } from './clip.ts';
+import { TRAIN_DEFAULTS, type ScheduleKind } from './defaults.ts';
+import { lossAndGrads, lossOnly } from './grad.ts';
+import type { Method, ObjectiveOptions, Sequence } from './objectives.ts';
+import { learningRate, type ScheduleSpec } from './schedule.ts';
+
+export interface TrainConfig {
+  method: Method;
+  /** optimizer steps in the run (the schedule's N) */
+  steps: number;
+  lr: number;
+  schedule: ScheduleKind;
+  warmupSteps: number;
+  weightDecay: number;
+  beta1: number;
+  beta2: number;
+  eps: number;
+  /** clip by global L2 norm; 0 = off */
+  maxGradNorm: number;
+  microBatch: number;
+  accum: number;
+  seed: number;
+  /** validation every N steps (and after the last), 0 = never */
+  evalEvery: number;
+  /** checkpoint every N steps (and after the last), 0 = never; needs a store */
+  checkpointEvery: number;
+  keepCheckpoints: number;
+  objective: ObjectiveOptions;
+}
+
+/** A full config from the defaults (defaults.ts) and what the caller sets. */
+export function trainConfig(c: Partial<TrainConfig> & Pick<TrainConfig, 'method' | 'steps'>): TrainConfig {
+  const d = TRAIN_DEFAULTS;
+  const cfg: TrainConfig = {
+    lr: d.lr,
+    schedule: d.schedule,
+    warmupSteps: Math.ceil(c.steps * d.warmupRatio),
+    weightDecay: d.weightDecay,
+    beta1: d.beta1,
+    beta2: d.beta2,
+    eps: d.eps,
+    maxGradNorm: d.maxGradNorm,
+    microBatch: d.microBatch,
+    accum: d.accum,
+    seed: d.seed,
+    evalEvery: d.evalEvery,
+    checkpointEvery: d.checkpointEvery,
+    keepCheckpoints: d.keepCheckpoints,
+    objective: { beta: d.beta },
+    ...c,
+  };
+  for (const k of ['steps', 'microBatch', 'accum', 'keepCheckpoints'] as const) {
+    if (!Number.isInteger(cfg[k]) || cfg[k] < 1) throw new AlloyError(`${k} must be a positive integer, got ${cfg[k]}`, { field: k });
+  }
+  for (const k of ['warmupSteps', 'evalEvery', 'checkpointEvery'] as const) {
+    if (!Number.isInteger(cfg[k]) || cfg[k] < 0) throw new AlloyError(`${k} must be a non-negative integer, got ${cfg[k]}`, { field: k });
+  }
+  for (const k of ['lr', 'weightDecay', 'maxGradNorm', 'eps'] as const) {
+    if (!(cfg[k] >= 0)) throw new AlloyError(`${k} must be a number ≥ 0, got ${cfg[k]}`, { field: k });
+  }
+  return cfg;
+}
+
+export interface TrainData {
+  /** sequences as rowsToSequences gives them (DPO/ORPO: all chosen, then all rejected, pair i = (i, n/2 + i)) */
+  train: readonly Sequence[];
+  val?: readonly Sequence[];
+}
+
+export interface StepEvent {
+  step: number;
+  epoch: number;
+  loss: number;
+  lr: number;
+  /** global L2 norm of the (accumulation-averaged) gradient, before clipping */
+  gradNorm: number;
+  /** non-padding tokens processed in the step */
+  tokens: number;
+  tokensPerSec: number;
+  etaSec: number;
+  metrics: Record<string, number>;
+  valLoss?: number;
+  valPpl?: number;
+}
+
+export type TrainerEvent =
+  | ({ type: 'step' } & StepEvent)
+  | { type: 'checkpoint'; step: number; where: string }
+  | { type: 'paused'; step: number }
+  | { type: 'resumed'; step: number }
+  | { type: 'stopped'; reason: 'nan' | 'cancelled'; step: number; message: string; lastGoodStep: number | null };
+
+export interface TrainResult {
+  status: 'done' | 'cancelled' | 'nan';
+  /** optimizer steps done */
+  step: number;
+  history: StepEvent[];
+  message?: string;
+  /** on 'nan': the latest checkpoint left in the store (null when none) */
+  lastGoodStep?: number | null;
+}
+
+/** Pause / resume / cancel, checked between optimizer steps (AbortSignal-like: any thread of control may call). */
+export class TrainControl {
+  private pausedP: Promise<void> | null = null;
+  private wake: (() => void) | null = null;
+  private cancelledFlag = false;
+
+  get paused(): boolean {
+    return this.pausedP !== null;
+  }
+  get cancelled(): boolean {
+    return this.cancelledFlag;
+  }
+  pause(): void {
+    if (!this.pausedP) this.pausedP = new Promise((r) => (this.wake = r));
+  }
+  resume(): void {
+    this.wake?.();
+    this.pausedP = null;
+    this.wake = null;
+  }
+  cancel(): void {
+    this.cancelledFlag = true;
+    this.resume();
+  }
+  /** Resolves when not paused (immediately if running). */
+  async waitWhilePaused(): Promise<void> {
+    while (this.pausedP) await this.pausedP;
+  }
+}
+
+/** Units of training: one sequence, or a chosen/rejected pair. */
+function toUnits(method: Method, seqs: readonly Sequence[]): Sequence[][] {
+  if (method !== 'dpo' && method !== 'orpo') return seqs.map((s) => [s]);
+  if (seqs.length % 2) throw new AlloyError(`${method}: expected chosen/rejected pairs, got ${seqs.length} sequences`);
+  const n = seqs.length / 2;
+  return Array.from({ length: n }, (_, i) => [seqs[i]!, seqs[n + i]!]);
+}
+
+/** Units → the batch layout lossAndGrads wants ([chosen…, rejected…] for pairs). */
+function layout(units: readonly Sequence[][]): Sequence[] {
+  if (units[0]?.length !== 2) return units.map((u) => u[0]!);
+  return [...units.map((u) => u[0]!), ...units.map((u) => u[1]!)];
+}
+
+/** The permutation of epoch `epoch`: Fisher–Yates driven by mulberry32 seeded from (seed, epoch). */
+export function epochOrder(n: number, seed: number, epoch: number): Uint32Array {
+  const rand = mulberry32((seed ^ Math.imul(epoch + 1, 0x9e3779b1)) >>> 0);
+  const order = Uint32Array.from({ length: n }, (_, i) => i);
+  for (let i = n - 1; i > 0; i--) {
+    const j = Math.floor(rand() * (i + 1));
+    [order[i], order[j]] = [order[j]!, order[i]!];
+  }
+  return order;
+}
+
+export interface TrainerOptions {
+  store?: CheckpointStore;
+  onEvent?: (e: TrainerEvent) => void;
+  /** wall clock for throughput and ETA (tests pass a fake one); default performance.now in ms */
+  now?: () => number;
+}
+
+export class Trainer {
+  step = 0;
+  epoch = 0;
+  cursor = 0;
+  history: StepEvent[] = [];
+  readonly tensors: OptimTensor[];
+  private readonly units: Sequence[][];
+  private readonly valUnits: Sequence[][];
+  private order: Uint32Array;
+  private orderEpoch = 0;
+  private readonly schedule: ScheduleSpec;
+  private readonly now: () => number;
+  private disposed = false;
+
+  constructor(
+    readonly model: Model,
+    readonly lora: GpuLora,
+    readonly config: TrainConfig,
+    data: TrainData,
+    private readonly opts: TrainerOptions = {},
+  ) {
+    this.units = toUnits(config.method, data.train);
+    if (this.units.length === 0) throw new AlloyError('no training rows');
+    this.valUnits = data.val ? toUnits(config.method, data.val) : [];
+    this.order = epochOrder(this.units.length, config.seed, 0);
+    this.schedule = { kind: config.schedule, lr: config.lr, totalSteps: config.steps, warmupSteps: config.warmupSteps };
+    this.now = opts.now ?? (() => performance.now());
+    if (config.checkpointEvery > 0 && !opts.store) throw new AlloyError('checkpoints every N steps need a checkpoint store');
+    const { pool } = model;
+    this.tensors = lora.modules.flatMap((m) => [
+      { key: peftKey(m, 'A'), shape: [lora.r, m.inF] as [number, number], n: lora.r * m.inF, param: m.a, grad: m.dA, m: pool.upload(new Float32Array(lora.r * m.inF), 'adamw.m'), v: pool.upload(new Float32Array(lora.r * m.inF), 'adamw.v') },
+      { key: peftKey(m, 'B'), shape: [m.outF, lora.r] as [number, number], n: m.outF * lora.r, param: m.b, grad: m.dB, m: pool.upload(new Float32Array(m.outF * lora.r), 'adamw.m'), v: pool.upload(new Float32Array(m.outF * lora.r), 'adamw.v') },
+    ]);
+  }
+
+  /** The learning rate of 1-based optimizer step `step`. */
+  lrAt(step: number): number {
+    return learningRate(this.schedule, step);
+  }
+
+  private emit(e: TrainerEvent): void {
+    this.opts.onEvent?.(e);
+  }
+
+  private nextMicroBatch(): Sequence[][] {
+    const n = Math.min(this.config.microBatch, this.units.length);
+    const out: Sequence[][] = [];
+    for (let i = 0; i < n; i++) {
+      if (this.cursor >= this.units.length) {
+        this.epoch++;
+        this.cursor = 0;
+      }
+      if (this.orderEpoch !== this.epoch) {
+        this.order = epochOrder(this.units.length, this.config.seed, this.epoch);
+        this.orderEpoch = this.epoch;
+      }
+      out.push(this.units[this.order[this.cursor++]!]!);
+    }
+    return out;
+  }
+
+  /** Validation loss over the held-out units (token-weighted for CPT/SFT, so valPpl = exp(valLoss) is perplexity). */
+  async evaluate(): Promise<{ valLoss: number; valPpl?: number }> {
+    const { method, microBatch, objective } = this.config;
+    let sum = 0;
+    let weight = 0;
+    for (let i = 0; i < this.valUnits.length; i += microBatch) {
+      const units = this.valUnits.slice(i, i + microBatch);
+      const r = await lossOnly(this.model, this.lora, method, layout(units), objective);
+      const w = method === 'cpt' || method === 'sft' ? r.tokens : units.length;
+      sum += r.loss * w;
+      weight += w;
+    }
+    const valLoss = sum / Math.max(1, weight);
+    return method === 'cpt' || method === 'sft' ? { valLoss, valPpl: Math.exp(valLoss) } : { valLoss };
+  }
+
+  /** Continues from the store's latest checkpoint; returns its step, or null when the store has none. */
+  async restore(): Promise<number | null> {
+    const store = this.opts.store;
+    if (!store) return null;
+    const steps = await store.steps();
+    const last = steps.at(-1);
+    if (last === undefined) return null;
+    const meta = await restoreCheckpoint(this.model.device, await store.open(last), this.tensors);
+    const l = meta.lora;
+    if (l.r !== this.lora.r || l.alpha !== this.lora.alpha || l.useRslora !== this.lora.useRslora) {
+      throw new AlloyError(`checkpoint ${last} in ${store.where} is of a LoRA with r ${l.r}, alpha ${l.alpha}; this run has r ${this.lora.r}, alpha ${this.lora.alpha}`);
+    }
+    this.step = meta.step;
+    this.epoch = meta.epoch;
+    this.cursor = meta.cursor;
+    this.history = meta.history as StepEvent[];
+    return last;
+  }
+
+  private async saveCheckpoint(): Promise<void> {
+    const store = this.opts.store!;
+    const { objective, ...rest } = this.config;
+    const blob = await encodeCheckpoint(this.model.device, this.tensors, {
+      format: CHECKPOINT_FORMAT,
+      version: CHECKPOINT_VERSION,
+      step: this.step,
+      epoch: this.epoch,
+      cursor: this.cursor,
+      config: { ...rest, objective: { ...objective, refLogps: undefined } },
+      lora: { r: this.lora.r, alpha: this.lora.alpha, useRslora: this.lora.useRslora, targets: this.lora.targets },
+      history: this.history,
+    });
+    await store.save(this.step, blob);
+    const steps = await store.steps();
+    for (const s of steps.slice(0, Math.max(0, steps.length - this.config.keepCheckpoints))) await store.delete(s);
+    this.emit({ type: 'checkpoint', step: this.step, where: store.where });
+  }
+
+  /** Runs optimizer steps until config.steps, a cancel, or a non-finite loss. */
+  async run(control: TrainControl = new TrainControl()): Promise<TrainResult> {
+    if (this.disposed) throw new AlloyError('trainer was disposed');
+    const { device, kernels, pool } = this.model;
+    const cfg = this.config;
+    const started = this.now();
+    const startStep = this.step;
+    while (this.step < cfg.steps) {
+      if (control.paused) {
+        this.emit({ type: 'paused', step: this.step });
+        await control.waitWhilePaused();
+        if (!control.cancelled) this.emit({ type: 'resumed', step: this.step });
+      }
+      if (control.cancelled) {
+        const message = `cancelled after step ${this.step}`;
+        this.emit({ type: 'stopped', reason: 'cancelled', step: this.step, message, lastGoodStep: null });
+        return { status: 'cancelled', step: this.step, history: this.history, message };
+      }
+      const step = this.step + 1;
+      const t0 = this.now();
+      clearLoraGrads(this.model, this.lora);
+      let lossSum = 0;
+      let tokens = 0;
+      const metrics: Record<string, number> = {};
+      for (let a = 0; a < cfg.accum; a++) {
+        const seqs = layout(this.nextMicroBatch());
+        const r = await lossAndGrads(this.model, this.lora, cfg.method, seqs, cfg.objective);
+        lossSum += r.loss;
+        tokens += seqs.reduce((n, s) => n + s.ids.length, 0);
+        for (const [k, x] of Object.entries(r.metrics)) metrics[k] = (metrics[k] ?? 0) + x / cfg.accum;
+      }
+      const loss = lossSum / cfg.accum;
+      const gradNorm = Math.sqrt(await sumOfSquares(device, kernels, pool, this.tensors)) / cfg.accum;
+      if (!Number.isFinite(loss) || !Number.isFinite(gradNorm)) return this.stopOnNan(step, loss, gradNorm);
+
+      const lr = this.lrAt(step);
+      const gradScale = clipScale(gradNorm, cfg.maxGradNorm) / cfg.accum;
+      const enc = device.createCommandEncoder({ label: 'adamw' });
+      for (const t of this.tensors) {
+        await encodeAdamW(kernels, enc, t, { n: t.n, step, lr, beta1: cfg.beta1, beta2: cfg.beta2, eps: cfg.eps, weightDecay: cfg.weightDecay, gradScale });
+      }
+      device.queue.submit([enc.finish()]);
+      await device.queue.onSubmittedWorkDone();
+      this.step = step;
+
+      const t1 = this.now();
+      const perStep = (t1 - started) / 1000 / (step - startStep);
+      const ev: StepEvent = {
+        step,
+        epoch: this.epoch,
+        loss,
+        lr,
+        gradNorm,
+        tokens,
+        tokensPerSec: tokens / Math.max(1e-9, (t1 - t0) / 1000),
+        etaSec: perStep * (cfg.steps - step),
+        metrics,
+      };
+      const last = step === cfg.steps;
+      if (this.valUnits.length && cfg.evalEvery > 0 && (step % cfg.evalEvery === 0 || last)) Object.assign(ev, await this.evaluate());
+      this.history.push(ev);
+      if (this.opts.store && ((cfg.checkpointEvery > 0 && step % cfg.checkpointEvery === 0) || (last && cfg.checkpointEvery > 0))) await this.saveCheckpoint();
+      this.emit({ type: 'step', ...ev });
+    }
+    return { status: 'done', step: this.step, history: this.history };
+  }
+
+  private async stopOnNan(step: number, loss: number, gradNorm: number): Promise<TrainResult> {
+    const what = !Number.isFinite(loss) ? `the loss is ${loss}` : `the gradient norm is ${gradNorm}`;
+    const store = this.opts.store;
+    let lastGoodStep: number | null = null;
+    if (store) {
+      // The weights of step − 1 gave this loss: its checkpoint is not a good one to fall back to.
+      if (!Number.isFinite(loss)) await store.delete(step - 1);
+      lastGoodStep = (await store.steps()).filter((s) => s < step).at(-1) ?? null;
+    }
+    const keep = store
+      ? lastGoodStep !== null
+        ? `the last good checkpoint is step ${lastGoodStep} in ${store.where}`
+        : `no good checkpoint in ${store.where}`
+      : 'no checkpoint store';
+    const message = `step ${step}: ${what}; training stopped before the update (lower the learning rate?); ${keep}`;
+    this.emit({ type: 'stopped', reason: 'nan', step, message, lastGoodStep });
+    return { status: 'nan', step: this.step, history: this.history, message, lastGoodStep };
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    for (const t of this.tensors) {
+      this.model.pool.release(t.m);
+      this.model.pool.release(t.v);
+    }
+  }
+}
