@@ -1,0 +1,168 @@
+// A Hugging Face Llama-family folder → one GGUF v3 file llama.cpp loads, laid out as convert_hf_to_gguf.py writes
+// a LlamaForCausalLM: llama.* hyper-parameters, tokenizer.ggml.* vocabulary, tensors renamed (names.ts) with q/k
+// rows permuted to llama.cpp's interleaved RoPE order. Output types follow the converter's rules: 1-D tensors (norm
+// weights) always F32; matrices F32, F16 or Q8_0 (a matrix whose rows are not whole Q8_0 blocks falls back to
+// F16, as the converter's QuantError path does). A tied lm_head is not written (llama.cpp then uses token_embd).
+import type { ByteSink } from '../bytes.ts';
+import { AlloyError } from '../errors.ts';
+import { expectedTensorShapes, parseModelConfig, type ModelConfig } from '../config.ts';
+import { hasFile, readJson, type ModelFiles } from '../model-files.ts';
+import { openCheckpoint } from '../safetensors/checkpoint.ts';
+import { encodeFromF32 } from '../safetensors/dtypes.ts';
+import { FILE_TYPE, GGML_F16, GGML_F32, GGML_Q8_0, ggmlType, type GgufValue } from './format.ts';
+import { hfToGgufName, permuteRows, rotaryHeads } from './names.ts';
+import { QK8_0, quantizeQ8_0 } from './quant.ts';
+import { ggufTokenizerMetadata } from './tokenizer.ts';
+import { gv, writeGguf, type GgufTensorToWrite } from './writer.ts';
+
+export type GgufOutType = 'f32' | 'f16' | 'q8_0';
+
+export interface GgufExportOptions {
+  type: GgufOutType;
+  /** general.name; defaults to the folder's label */
+  name?: string;
+}
+
+export interface GgufExport {
+  tensors: { name: string; type: string; shape: number[] }[];
+  tokenizer: 'llama' | 'gpt2';
+  metadataKeys: string[];
+}
+
+const GENERAL_FILE_TYPE: Record<GgufOutType, number> = { f32: FILE_TYPE.ALL_F32, f16: FILE_TYPE.MOSTLY_F16, q8_0: FILE_TYPE.MOSTLY_Q8_0 };
+
+/** llama.* and general.* metadata for a config, in convert_hf_to_gguf's order. */
+function modelMetadata(cfg: ModelConfig, name: string, type: GgufOutType): [string, GgufValue][] {
+  const e: [string, GgufValue][] = [
+    ['general.architecture', gv.str('llama')],
+    ['general.type', gv.str('model')],
+    ['general.name', gv.str(name)],
+    ['llama.block_count', gv.u32(cfg.numLayers)],
+    ['llama.context_length', gv.u32(cfg.maxPositionEmbeddings)],
+    ['llama.embedding_length', gv.u32(cfg.hiddenSize)],
+    ['llama.feed_forward_length', gv.u32(cfg.intermediateSize)],
+    ['llama.attention.head_count', gv.u32(cfg.numHeads)],
+    ['llama.attention.head_count_kv', gv.u32(cfg.numKvHeads)],
+    ['llama.rope.freq_base', gv.f32(cfg.ropeTheta)],
+    ['llama.attention.layer_norm_rms_epsilon', gv.f32(cfg.rmsNormEps)],
+  ];
+  if (cfg.headDim !== cfg.hiddenSize / cfg.numHeads) {
+    e.push(['llama.attention.key_length', gv.u32(cfg.headDim)], ['llama.attention.value_length', gv.u32(cfg.headDim)]);
+  }
+  e.push(['general.file_type', gv.u32(GENERAL_FILE_TYPE[type])]);
+  e.push(['llama.vocab_size', gv.u32(cfg.vocabSize)]);
+  e.push(['llama.rope.dimension_count', gv.u32(cfg.headDim)]);
+  if (cfg.ropeScaling?.type === 'linear') {
+    e.push(['llama.rope.scaling.type', gv.str('linear')], ['llama.rope.scaling.factor', gv.f32(cfg.ropeScaling.factor)]);
+  }
+  e.push(['general.quantization_version', gv.u32(2)]);
+  return e;
+}
+
+/** convert_hf_to_gguf's rope_freqs for Llama 3.1-style scaling: one factor per rotary frequency. */
+function llama3RopeFactors(cfg: ModelConfig): Float32Array {
+  const s = cfg.ropeScaling;
+  if (s?.type !== 'llama3') throw new Error('not llama3 scaling');
+  const dim = cfg.headDim;
+  const lowWavelen = s.originalMaxPositionEmbeddings / s.lowFreqFactor;
+  const highWavelen = s.originalMaxPositionEmbeddings / s.highFreqFactor;
+  const out = new Float32Array(dim / 2);
+  for (let i = 0; i < dim / 2; i++) {
+    const freq = Math.fround(1 / Math.fround(cfg.ropeTheta ** Math.fround((2 * i) / dim)));
+    const wavelen = (2 * Math.PI) / freq;
+    if (wavelen < highWavelen) out[i] = 1;
+    else if (wavelen > lowWavelen) out[i] = s.factor;
+    else {
+      const smooth = (s.originalMaxPositionEmbeddings / wavelen - s.lowFreqFactor) / (s.highFreqFactor - s.lowFreqFactor);
+      out[i] = 1 / ((1 - smooth) / s.factor + smooth);
+    }
+  }
+  return out;
+}
+
+/** Writes `m` (a Hugging Face Llama/Mistral folder) as GGUF into `sink`, closing it when done. */
+export async function exportGguf(m: ModelFiles, sink: ByteSink, opts: GgufExportOptions): Promise<GgufExport> {
+  const cfg = parseModelConfig(await readJson(m, 'config.json'));
+  if (cfg.family === 'qwen2') {
+    throw new AlloyError(`${m.label}: ${cfg.architecture} cannot be exported as GGUF "llama" (Alloy's GGUF export covers Llama and Mistral)`, { file: 'config.json', field: 'architectures' });
+  }
+  if (cfg.attentionBias || cfg.mlpBias) {
+    throw new AlloyError(`${m.label}: projection biases (attention_bias / mlp_bias) are not exported to GGUF`, { file: 'config.json' });
+  }
+  if (cfg.ropeScaling && cfg.ropeScaling.type !== 'linear' && cfg.ropeScaling.type !== 'llama3') {
+    throw new AlloyError(`${m.label}: RoPE scaling cannot be exported to GGUF`, { file: 'config.json' });
+  }
+  if (!hasFile(m, 'tokenizer.json')) {
+    throw new AlloyError(`${m.label} has no tokenizer.json; a GGUF file must embed its vocabulary for llama.cpp to load it`, { file: 'tokenizer.json' });
+  }
+  const tokenizer = ggufTokenizerMetadata({
+    tokenizerJson: await readJson(m, 'tokenizer.json'),
+    tokenizerConfig: hasFile(m, 'tokenizer_config.json') ? await readJson(m, 'tokenizer_config.json') : {},
+    bosTokenId: cfg.bosTokenId,
+    eosTokenIds: cfg.eosTokenIds,
+    padTokenId: cfg.padTokenId,
+    vocabSize: cfg.vocabSize,
+    label: m.label,
+  });
+
+  const checkpoint = await openCheckpoint(m);
+  const expected = expectedTensorShapes(cfg);
+  for (const [name, shape] of expected) {
+    const info = checkpoint.tensors.get(name)?.info;
+    if (!info) throw new AlloyError(`${m.label}: the checkpoint has no tensor "${name}"`, { tensor: name });
+    if (JSON.stringify(info.shape) !== JSON.stringify(shape)) {
+      throw new AlloyError(`${m.label}: tensor "${name}" has shape ${JSON.stringify(info.shape)}, config.json implies ${JSON.stringify(shape)}`, { tensor: name });
+    }
+  }
+
+  const tensors: GgufTensorToWrite[] = [];
+  // token_embd first, then each block, then output_norm and output: llama.cpp's and the converter's order.
+  const order = [...expected.keys()].sort((a, b) => rank(a) - rank(b));
+  if (cfg.ropeScaling?.type === 'llama3') {
+    const factors = llama3RopeFactors(cfg);
+    tensors.push({ name: 'rope_freqs.weight', shape: [factors.length], type: ggmlType(GGML_F32)!, data: new Uint8Array(factors.buffer) });
+  }
+  for (const hf of order) {
+    const name = hfToGgufName(hf);
+    if (name === null) throw new AlloyError(`tensor "${hf}" has no llama.cpp name`, { tensor: hf });
+    const shape = expected.get(hf)!;
+    const cols = shape[shape.length - 1]!;
+    let typeId = shape.length === 1 || opts.type === 'f32' ? GGML_F32 : opts.type === 'f16' ? GGML_F16 : GGML_Q8_0;
+    if (typeId === GGML_Q8_0 && cols % QK8_0 !== 0) typeId = GGML_F16;
+    const heads = rotaryHeads(hf, cfg);
+    tensors.push({
+      name,
+      shape,
+      type: ggmlType(typeId)!,
+      data: async () => {
+        let values = await checkpoint.readF32(hf);
+        if (heads !== null) {
+          const p = permuteRows(new Uint8Array(values.buffer), (shape.length > 1 ? cols : 1) * 4, heads, 'to-gguf');
+          values = new Float32Array(p.buffer);
+        }
+        if (typeId === GGML_F32) return new Uint8Array(values.buffer);
+        if (typeId === GGML_F16) return encodeFromF32('F16', values);
+        return quantizeQ8_0(values);
+      },
+    });
+  }
+
+  const metadata = new Map<string, GgufValue>([...modelMetadata(cfg, opts.name ?? m.label, opts.type), ...tokenizer.entries]);
+  await writeGguf(sink, metadata, tensors);
+  return {
+    tensors: tensors.map((t) => ({ name: t.name, type: t.type.name, shape: [...t.shape] })),
+    tokenizer: tokenizer.kind,
+    metadataKeys: [...metadata.keys()],
+  };
+}
+
+function rank(hf: string): number {
+  if (hf === 'model.embed_tokens.weight') return -1;
+  const m = /^model\.layers\.(\d+)\.(.+)$/.exec(hf);
+  if (m) {
+    const within = ['input_layernorm', 'self_attn.q_proj', 'self_attn.k_proj', 'self_attn.v_proj', 'self_attn.o_proj', 'post_attention_layernorm', 'mlp.gate_proj', 'mlp.up_proj', 'mlp.down_proj'];
+    const i = within.findIndex((w) => m[2]!.startsWith(w + '.'));
+    return Number(m[1]) * 100 + (i < 0 ? 99 : i);
+  }
+  return hf === 'model.norm.weight' ? 1e9 : 1e9 + 1;
+}

@@ -1,0 +1,153 @@
+// GGUF (Llama architecture) → a Hugging Face Llama folder: config.json from the llama.* metadata,
+// model.safetensors with Hugging Face names and row order, and the embedded tokenizer as tokenizer.json +
+// tokenizer_config.json. F32/F16/BF16 tensors keep their type; Q8_0 is de-quantised to F32. Everything that can
+// be refused (architecture, tensor types, names, shapes, tokenizer) is checked before the first byte is written.
+import type { ByteSource } from '../bytes.ts';
+import { AlloyError } from '../errors.ts';
+import { expectedTensorShapes, parseModelConfig } from '../config.ts';
+import type { DType } from '../safetensors/dtypes.ts';
+import { writeSafetensors, type TensorToWrite } from '../safetensors/writer.ts';
+import { GGML_BF16, GGML_F16, GGML_F32, GGML_Q8_0 } from './format.ts';
+import { ggufToHfName, permuteRows, rotaryHeads } from './names.ts';
+import { ggmlToF32, READABLE_TYPES } from './quant.ts';
+import { GgufMeta, readGguf, type GgufTensorInfo } from './reader.ts';
+import { tokenizerFromGguf } from './tokenizer.ts';
+
+export type SinkFactory = (fileName: string) => Promise<import('../bytes.ts').ByteSink>;
+
+export interface GgufImport {
+  config: Record<string, unknown>;
+  /** Hugging Face tensor name → the dtype written */
+  tensors: Record<string, DType>;
+  tokenizer: 'llama' | 'gpt2' | null;
+  files: string[];
+  warnings: string[];
+}
+
+const KEEP: Readonly<Record<number, DType>> = { [GGML_F32]: 'F32', [GGML_F16]: 'F16', [GGML_BF16]: 'BF16' };
+
+/** config.json for a GGUF file's llama.* metadata; the tensors decide vocab size (fallback) and tying. */
+export function ggufLlamaConfig(meta: GgufMeta, tensors: readonly GgufTensorInfo[]): Record<string, unknown> {
+  const file = meta.file.name;
+  const arch = meta.string('general.architecture', null);
+  if (arch === null) throw new AlloyError(`${file}: no general.architecture, so the model type is unknown`, { file, field: 'general.architecture' });
+  if (arch !== 'llama') {
+    throw new AlloyError(`${file}: GGUF architecture "${arch}" is not supported; Alloy imports "llama" (Llama, SmolLM, Mistral-style) models`, {
+      file,
+      field: 'general.architecture',
+    });
+  }
+  const k = (s: string) => `llama.${s}`;
+  const hidden = meta.int(k('embedding_length'));
+  const heads = meta.int(k('attention.head_count'));
+  const kvHeads = meta.int(k('attention.head_count_kv'), heads)!;
+  const embd = tensors.find((t) => t.name === 'token_embd.weight');
+  if (!embd) throw new AlloyError(`${file}: no token_embd.weight tensor`, { file, tensor: 'token_embd.weight' });
+  const vocab = meta.int(k('vocab_size'), null) ?? meta.array('tokenizer.ggml.tokens', 'string')?.length ?? embd.shape[0]!;
+  const headDim = meta.int(k('attention.key_length'), null) ?? meta.int(k('rope.dimension_count'), null) ?? hidden / heads;
+  const rotDim = meta.int(k('rope.dimension_count'), null);
+  if (rotDim !== null && rotDim !== headDim) {
+    throw new AlloyError(`${file}: partial rotary embedding (rope.dimension_count ${rotDim} of head size ${headDim}) is not supported`, { file, field: k('rope.dimension_count') });
+  }
+  const valueLen = meta.int(k('attention.value_length'), null);
+  if (valueLen !== null && valueLen !== headDim) {
+    throw new AlloyError(`${file}: attention.value_length ${valueLen} differs from key_length ${headDim}, which Llama does not allow`, { file, field: k('attention.value_length') });
+  }
+  if (tensors.some((t) => t.name === 'rope_freqs.weight')) {
+    throw new AlloyError(`${file}: rope_freqs.weight (Llama 3.1-style RoPE scaling factors) is not supported by the importer yet`, { file, tensor: 'rope_freqs.weight' });
+  }
+  let ropeScaling: Record<string, unknown> | null = null;
+  const scaling = meta.string(k('rope.scaling.type'), null);
+  if (scaling === 'linear') ropeScaling = { type: 'linear', factor: meta.float(k('rope.scaling.factor')) };
+  else if (scaling !== null && scaling !== 'none') {
+    throw new AlloyError(`${file}: rope.scaling.type "${scaling}" is not supported (none or linear)`, { file, field: k('rope.scaling.type') });
+  }
+  const sixteen = tensors.filter((t) => t.dims.length === 2).map((t) => KEEP[t.type.id]);
+  const torchDtype = sixteen.length > 0 && sixteen.every((d) => d === 'F16') ? 'float16' : sixteen.length > 0 && sixteen.every((d) => d === 'BF16') ? 'bfloat16' : 'float32';
+  const config: Record<string, unknown> = {
+    architectures: ['LlamaForCausalLM'],
+    model_type: 'llama',
+    hidden_size: hidden,
+    intermediate_size: meta.int(k('feed_forward_length')),
+    num_hidden_layers: meta.int(k('block_count')),
+    num_attention_heads: heads,
+    num_key_value_heads: kvHeads,
+    ...(headDim !== hidden / heads ? { head_dim: headDim } : {}),
+    vocab_size: vocab,
+    max_position_embeddings: meta.int(k('context_length')),
+    rms_norm_eps: meta.float(k('attention.layer_norm_rms_epsilon')),
+    rope_theta: meta.float(k('rope.freq_base'), 10000),
+    ...(ropeScaling ? { rope_scaling: ropeScaling } : {}),
+    hidden_act: 'silu',
+    tie_word_embeddings: !tensors.some((t) => t.name === 'output.weight'),
+    attention_bias: false,
+    mlp_bias: false,
+    bos_token_id: meta.int('tokenizer.ggml.bos_token_id', null),
+    eos_token_id: meta.int('tokenizer.ggml.eos_token_id', null),
+    torch_dtype: torchDtype,
+  };
+  if (config.bos_token_id === null) delete config.bos_token_id;
+  if (config.eos_token_id === null) delete config.eos_token_id;
+  return config;
+}
+
+/**
+ * Reads a GGUF file and writes config.json, model.safetensors and (when the file embeds one) the tokenizer files
+ * through `sinkFor`. Callers that publish a folder write into a temporary place and move it when this resolves.
+ */
+export async function importGguf(source: ByteSource, sinkFor: SinkFactory): Promise<GgufImport> {
+  const gguf = await readGguf(source);
+  const file = gguf.name;
+  const meta = new GgufMeta(gguf);
+  const config = ggufLlamaConfig(meta, gguf.tensors);
+  const parsed = parseModelConfig(config, `${file} (config from GGUF metadata)`);
+  const expected = expectedTensorShapes(parsed);
+
+  const tensors: TensorToWrite[] = [];
+  const written: Record<string, DType> = {};
+  for (const t of gguf.tensors) {
+    const where = { file, tensor: t.name };
+    if (!READABLE_TYPES.has(t.type.id)) {
+      throw new AlloyError(`${file}: tensor "${t.name}" is ${t.type.name}, which Alloy cannot read (F32, F16, BF16 and Q8_0 are supported)`, where);
+    }
+    const hf = ggufToHfName(t.name);
+    if (hf === null) throw new AlloyError(`${file}: tensor "${t.name}" has no counterpart in a Hugging Face Llama model`, where);
+    const shape = expected.get(hf);
+    if (!shape) throw new AlloyError(`${file}: tensor "${t.name}" (${hf}) does not belong to a model with this configuration`, where);
+    if (JSON.stringify(shape) !== JSON.stringify(t.shape)) {
+      throw new AlloyError(`${file}: tensor "${t.name}" has shape ${JSON.stringify(t.shape)}, the configuration implies ${JSON.stringify(shape)}`, where);
+    }
+    const dtype: DType = KEEP[t.type.id] ?? 'F32';
+    const heads = rotaryHeads(hf, parsed);
+    const rowBytes = (t.shape.length > 1 ? t.shape[1]! : 1) * (dtype === 'F32' ? 4 : 2);
+    tensors.push({
+      name: hf,
+      dtype,
+      shape: t.shape,
+      data: async () => {
+        const raw = await gguf.readRaw(t);
+        const bytes = t.type.id === GGML_Q8_0 ? new Uint8Array(ggmlToF32(t.type, raw).buffer) : raw;
+        return heads === null ? bytes : permuteRows(bytes, rowBytes, heads, 'to-hf');
+      },
+    });
+    written[hf] = dtype;
+  }
+  const missing = [...expected.keys()].filter((n) => !Object.hasOwn(written, n));
+  if (missing.length > 0) {
+    throw new AlloyError(`${file}: missing tensors for a ${parsed.numLayers}-layer Llama: ${missing.slice(0, 4).join(', ')}${missing.length > 4 ? ', …' : ''}`, { file, tensor: missing[0] });
+  }
+  const tokenizer = tokenizerFromGguf(meta);
+
+  const files: string[] = [];
+  const json = async (name: string, value: unknown) => {
+    const sink = await sinkFor(name);
+    await sink.write(new TextEncoder().encode(JSON.stringify(value, null, 2) + '\n'));
+    await sink.close();
+    files.push(name);
+  };
+  await json('config.json', config);
+  for (const [name, value] of Object.entries(tokenizer?.files ?? {})) await json(name, value);
+  await writeSafetensors(await sinkFor('model.safetensors'), tensors, { source: 'gguf' });
+  files.push('model.safetensors');
+  return { config, tensors: written, tokenizer: tokenizer?.kind ?? null, files, warnings: tokenizer?.warnings ?? [] };
+}
