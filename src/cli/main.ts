@@ -6,6 +6,8 @@
  *   alloy train    --model DIR --data FILE.jsonl --method cpt|sft|dpo|orpo --out ADAPTER_DIR [--rank R --alpha A --targets q_proj,v_proj --lr LR --steps N --batch B --seq-len T --beta B --seed S]
  *   alloy grad     --model DIR --adapter DIR --data FILE.jsonl --method cpt|sft|dpo|orpo [--beta B] [--label-smoothing E] --out DIR
  *   alloy merge    CONFIG.yaml --out DIR [--allow-crimes] [--device auto|cpu|gpu] [--seed S] [--shard-size BYTES] [--post-weights v0.0.x|head]
+ *   alloy import   FILE.bin|FILE.gguf [--tokenizer tok.bin|tok.model] --out DIR
+ *   alloy eval     --model DIR --bench FILE.jsonl|FILE.csv|FILE.txt|MMLU_DIR [--json] [--limit N] [--shots K] [--adapter DIR] [--chat] [--max-tokens N]
  * Errors are one line on stderr and a non-zero exit.
  */
 import { parseArgs } from 'node:util';
@@ -30,6 +32,8 @@ import { BufferPool } from '../engine/gpu/buffer-pool.ts';
 import { KernelRegistry } from '../engine/gpu/kernels.ts';
 import { gradCmd } from './grad.ts';
 import { trainCmd } from './train.ts';
+import { evalCmd } from './eval.ts';
+import { importCmd } from './import.ts';
 import { forward, generate, loadModel, planInferenceMemory } from '../engine/model/index.ts';
 
 const USAGE = `usage:
@@ -38,9 +42,14 @@ const USAGE = `usage:
   alloy generate --model DIR --prompt TEXT [--max-tokens N] [--temperature T] [--top-k K] [--top-p P] [--seed S] [--chat] [--adapter DIR]
   alloy train    --model DIR --data FILE.jsonl --method cpt|sft|dpo|orpo --out ADAPTER_DIR [--rank R --alpha A --targets q_proj,v_proj --lr LR --steps N --batch B --seq-len T --beta B --seed S]
   alloy grad     --model DIR --adapter DIR --data FILE.jsonl --method cpt|sft|dpo|orpo [--beta B] [--label-smoothing E] --out DIR
+  alloy eval     --model DIR --bench FILE.jsonl|FILE.csv|FILE.txt|MMLU_DIR [--json] [--limit N] [--shots K] [--adapter DIR] [--chat] [--max-tokens N]
+                 multiple choice (acc, acc_norm, 95% Wilson CI, per subject), MMLU CSV or directory (test split, shots
+                 from dev), perplexity of text, open questions by greedy generation
   alloy merge    CONFIG.yaml --out DIR [--allow-crimes] [--device auto|cpu|gpu] [--seed S] [--shard-size BYTES] [--post-weights v0.0.x|head]
                  --device auto: SLERP of big tensors on the GPU, but on the CPU when the only adapter is a software
-                 one (SwiftShader), where the CPU path is faster`;
+                 one (SwiftShader), where the CPU path is faster
+  alloy import   FILE.bin|FILE.gguf [--tokenizer tok.bin|tok.model] --out DIR
+                 a llama2.c checkpoint (+ its tok*.bin or SentencePiece .model) as a Hugging Face folder`;
 
 const OPTIONS = {
   model: { type: 'string' },
@@ -69,6 +78,11 @@ const OPTIONS = {
   steps: { type: 'string' },
   batch: { type: 'string' },
   'seq-len': { type: 'string' },
+  tokenizer: { type: 'string' },
+  bench: { type: 'string' },
+  json: { type: 'boolean' },
+  limit: { type: 'string' },
+  shots: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -99,8 +113,12 @@ export async function main(argv: string[], io: Io = stdio, signal?: AbortSignal)
         return await trainCmd(values, io);
       case 'grad':
         return await gradCmd(values, io);
+      case 'eval':
+        return await evalCmd(values, io);
       case 'merge':
         return await mergeCmd(positionals.slice(1), values, io, signal);
+      case 'import':
+        return await importCmd(positionals.slice(1), values, io);
       default:
         throw new AlloyError(`unknown command "${command}"\n${USAGE}`);
     }

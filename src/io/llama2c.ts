@@ -4,6 +4,7 @@
 import type { ByteSink, ByteSource } from './bytes.ts';
 import { AlloyError } from './errors.ts';
 import { writeSafetensors, type TensorToWrite } from './safetensors/writer.ts';
+import { buildSentencePieceTokenizer, sentencePieceSpecialTokensMap, type SentencePieceVocab } from './sentencepiece.ts';
 
 export interface Llama2cHeader {
   dim: number;
@@ -100,7 +101,7 @@ export function permuteRotary(w: Float32Array, nHeads: number, cols: number): Fl
   return out;
 }
 
-export function llama2cConfig(h: Llama2cHeader): Record<string, unknown> {
+export function llama2cConfig(h: Llama2cHeader, ids: { bosId: number; eosId: number } = { bosId: 1, eosId: 2 }): Record<string, unknown> {
   return {
     architectures: ['LlamaForCausalLM'],
     model_type: 'llama',
@@ -117,8 +118,8 @@ export function llama2cConfig(h: Llama2cHeader): Record<string, unknown> {
     tie_word_embeddings: h.tied,
     attention_bias: false,
     mlp_bias: false,
-    bos_token_id: 1,
-    eos_token_id: 2,
+    bos_token_id: ids.bosId,
+    eos_token_id: ids.eosId,
     torch_dtype: 'float32',
   };
 }
@@ -129,13 +130,24 @@ export interface Llama2cImport {
   header: Llama2cHeader;
   config: Record<string, unknown>;
   tensors: string[];
+  /** every file written, in order */
+  files: string[];
 }
 
+export interface Llama2cImportOptions {
+  /** the model's tokenizer (read by readSentencePieceVocab); `name` is its file, for error messages */
+  tokenizer?: { vocab: SentencePieceVocab; name: string };
+}
+
+const json = (v: unknown) => new TextEncoder().encode(JSON.stringify(v, null, 2) + '\n');
+
 /**
- * Writes config.json and model.safetensors for a llama2.c legacy checkpoint. A file whose size differs from what
- * its header implies is refused before anything is written.
+ * Writes config.json and model.safetensors for a llama2.c legacy checkpoint, and with a tokenizer also
+ * tokenizer.json, tokenizer_config.json and special_tokens_map.json. A file whose size differs from what its header
+ * implies, or a tokenizer whose vocabulary is not the model's, is refused before anything is written. Sinks are
+ * written in place; to publish a folder all at once, hand in sinks of a staging folder (src/io/node/staged-dir.ts).
  */
-export async function importLlama2c(source: ByteSource, sinkFor: SinkFactory): Promise<Llama2cImport> {
+export async function importLlama2c(source: ByteSource, sinkFor: SinkFactory, options: Llama2cImportOptions = {}): Promise<Llama2cImport> {
   const header = await readLlama2cHeader(source);
   const { segments, end } = llama2cLayout(header);
   if (source.size !== end) {
@@ -143,8 +155,20 @@ export async function importLlama2c(source: ByteSource, sinkFor: SinkFactory): P
       `${source.name}: size does not match its llama2.c header (dim ${header.dim}, hidden ${header.hiddenDim}, ` +
         `${header.nLayers} layers, ${header.nHeads}/${header.nKvHeads} heads, vocab ${header.vocabSize}, seq ${header.seqLen}, ` +
         `${header.tied ? 'tied' : 'untied'}): expected ${end} bytes, actual ${source.size} bytes`,
+      { file: source.name },
     );
   }
+  const tok = options.tokenizer;
+  if (tok && tok.vocab.pieces.length !== header.vocabSize) {
+    throw new AlloyError(
+      `${tok.name} has ${tok.vocab.pieces.length} tokens but ${source.name} was trained with a vocabulary of ` +
+        `${header.vocabSize}; pass the tokenizer this model was trained with`,
+      { file: tok.name },
+    );
+  }
+  // Built before writing so a vocabulary the builder refuses also leaves nothing behind.
+  const tokenizerFiles = tok ? buildSentencePieceTokenizer(tok.vocab) : null;
+
   const tensors: TensorToWrite[] = [];
   for (const s of segments) {
     if (s.name === null) continue;
@@ -162,10 +186,22 @@ export async function importLlama2c(source: ByteSource, sinkFor: SinkFactory): P
       },
     });
   }
-  const config = llama2cConfig(header);
-  const cfgSink = await sinkFor('config.json');
-  await cfgSink.write(new TextEncoder().encode(JSON.stringify(config, null, 2) + '\n'));
-  await cfgSink.close();
+  const config = llama2cConfig(header, tok?.vocab);
+  const files: string[] = [];
+  const writeFile = async (name: string, bytes: Uint8Array) => {
+    const sink = await sinkFor(name);
+    await sink.write(bytes);
+    await sink.close();
+    files.push(name);
+  };
+  await writeFile('config.json', json(config));
+  if (tok && tokenizerFiles) {
+    await writeFile('generation_config.json', json({ _from_model_config: true, bos_token_id: tok.vocab.bosId, eos_token_id: tok.vocab.eosId }));
+    await writeFile('tokenizer.json', json(tokenizerFiles.tokenizerJson));
+    await writeFile('tokenizer_config.json', json({ ...tokenizerFiles.tokenizerConfig, model_max_length: header.seqLen }));
+    await writeFile('special_tokens_map.json', json(sentencePieceSpecialTokensMap(tok.vocab)));
+  }
   await writeSafetensors(await sinkFor('model.safetensors'), tensors, { source: 'llama2.c' });
-  return { header, config, tensors: tensors.map((t) => t.name) };
+  files.push('model.safetensors');
+  return { header, config, tensors: tensors.map((t) => t.name), files };
 }
