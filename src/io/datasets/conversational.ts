@@ -22,6 +22,10 @@
  *                               build_tokenized_answer (enc(prompt + answer) split at len(enc(prompt)), one token
  *                               earlier if the boundary merged), BOS prepended if missing, the tokenizer's EOS
  *                               appended if the answer does not already end with it.
+ * One rendering serves all four: SFTTrainer and DPOTrainer at HEAD tokenise template(prompt,
+ * add_generation_prompt=True) directly instead of the common-prefix string; the two agree for every template whose
+ * generation prompt is how the assistant turn begins (ChatML, Llama 3, Mistral …). They differ only for a prompt
+ * that ends with an assistant turn, where Alloy continues that turn (data_utils) rather than opening a new one.
  */
 import { AlloyError } from '../errors.ts';
 import type { ChatMessage } from '../tokenizer.ts';

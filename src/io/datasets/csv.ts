@@ -3,8 +3,9 @@
  * line breaks and doubled quotes (""). The first record is the header. Written here rather than pulled in as a
  * dependency because the grammar is small and errors must name the file and the line a record starts on.
  *
- * Leniencies (what spreadsheets export): LF or CRLF line ends, a UTF-8 BOM, a missing final line break, blank
- * lines between records (skipped). Strictness: a quote inside an unquoted field, text after a closing quote, an
+ * Leniencies (what spreadsheets and hand-written files contain): LF or CRLF line ends, a UTF-8 BOM, a missing
+ * final line break, blank lines between records (skipped), and a quote inside an unquoted field, kept as a
+ * character as Python's csv module does (MMLU's loaders use it). Strictness: text after a closing quote, an
  * unterminated quote, or a record with a different number of fields than the header is an error with its line.
  */
 import { AlloyError } from '../errors.ts';
@@ -59,7 +60,6 @@ export function parseCsvRecords(text: string, file = 'dataset.csv'): CsvRecord[]
         }
       } else {
         while (i < src.length && src[i] !== ',' && src[i] !== '\n' && !(src[i] === '\r' && src[i + 1] === '\n')) {
-          if (src[i] === '"') fail(line, `a quote inside an unquoted field (field ${fields.length + 1}); quote the whole field and write "" for "`);
           field += src[i];
           i++;
         }
