@@ -72,7 +72,7 @@ export function rowsToSequences(method: Method, rows: readonly JsonlRow[], tok: 
   };
   const str = (r: JsonlRow, key: string): string => {
     const v = r.value[key];
-    if (Array.isArray(v)) throw new AlloyError(`${where(r)}: "${key}" is a list of messages but the other fields are not; a conversational row gives every field as messages`, { file, field: key });
+    if (Array.isArray(v)) throw new AlloyError(`${where(r)}: "${key}" must be a string, got a list`, { file, field: key });
     if (typeof v !== 'string') throw new AlloyError(`${where(r)}: "${key}" must be a string`, { file, field: key });
     return v;
   };

@@ -49,3 +49,19 @@ describe('dataset rows', () => {
     expect(() => rowsToSequences('sft', parseJsonl(jsonl({ messages: [] })), tok, 100)).toThrow(/line 1: \{messages\} rows need the chat template/);
   });
 });
+
+describe('dataset rows: conversational routing', () => {
+  it('a chat row with a tokenizer lacking a template is refused naming the row; a list where text belongs is named', () => {
+    expect(() => rowsToSequences('dpo', parseJsonl(jsonl({ prompt: [{ role: 'user', content: 'q' }], chosen: [], rejected: [] })), tok, 100)).toThrow(
+      /line 1: conversational \{prompt, chosen, rejected\} rows need the chat template, and this tokenizer has none/,
+    );
+    expect(() => rowsToSequences('cpt', parseJsonl(jsonl({ text: ['a'] })), tok, 100)).toThrow(/line 1: "text" must be a string, got a list/);
+  });
+
+  it('uses the tokenizer chat template when there is one (rendering and masking: conversational.test.ts)', () => {
+    const chat: RowTokenizer = { ...tok, hasChatTemplate: true, applyChatTemplate: (m, o) => m.map((x) => `${x.role[0]}${x.content};`).join('') + (o?.addGenerationPrompt ? 'a' : '') };
+    const [s] = rowsToSequences('sft', parseJsonl(jsonl({ prompt: [{ role: 'user', content: 'b' }], completion: [{ role: 'assistant', content: 'c' }] })), chat, 100);
+    // "ub;" + "a" | "c;" — chat text is encoded without the BOS encode() would add
+    expect(s).toEqual({ ids: tok.encode('ub;ac;', { addSpecialTokens: false }), promptLen: 4 });
+  });
+});
