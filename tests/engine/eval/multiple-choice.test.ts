@@ -66,6 +66,46 @@ describe('multiple-choice scoring', () => {
   it('splits tokens as lm-eval: continuation = whole[len(context):]', () => {
     const enc = (s: string) => [...s].map((ch) => ch.charCodeAt(0));
     expect(encodePair(enc, { context: 'ab', continuation: ' c' })).toEqual({ context: [97, 98], continuation: [32, 99] });
+    // lm-eval _encode_pair: the context's trailing whitespace moves to the continuation
+    expect(encodePair(enc, { context: 'ab\n ', continuation: 'c' })).toEqual({ context: [97, 98], continuation: [10, 32, 99] });
+  });
+
+  it('streams each item with the exact strings scored, takes a prompt, and breaks down by category', async () => {
+    const cat: MultipleChoiceItem[] = [
+      { question: 'q1', choices: ['a', 'b'], answer: 0, category: 'x' },
+      { question: 'q2', choices: ['c', 'd'], answer: 0, category: 'y' },
+      { question: 'q3', choices: ['e', 'f'], answer: 1, category: 'x' },
+    ];
+    const seen: TextRequest[] = [];
+    const streamed: [number, string][] = [];
+    const r = await evaluateMultipleChoice(
+      cat,
+      async (reqs) => {
+        seen.push(...reqs);
+        return reqs.map((q) => (q.continuation === '>a' || q.continuation === '>d' || q.continuation === '>f' ? -1 : -2));
+      },
+      {
+        itemsPerBatch: 2,
+        prompt: (item) => ({ context: `[${item.question}]`, choices: item.choices, delimiter: '>' }),
+        onItem: (res, i) => streamed.push([i, res.context]),
+      },
+    );
+    expect(streamed).toEqual([[0, '[q1]'], [1, '[q2]'], [2, '[q3]']]);
+    expect(seen[0]).toEqual({ context: '[q1]', continuation: '>a' });
+    expect(r.items[1]).toMatchObject({ context: '[q2]', continuations: ['>c', '>d'], logProbs: [-2, -1], pred: 1, correct: false, category: 'y' });
+    expect(r.acc).toBeCloseTo(2 / 3, 12);
+    expect(r.byCategory.x).toMatchObject({ n: 2, acc: 1, accNorm: 1 });
+    expect(r.byCategory.y).toMatchObject({ n: 1, acc: 0 });
+    // 95% Wilson interval of 2/3 (n = 3), and lm-eval's stderr sqrt(p(1-p)/(n-1))
+    expect(r.ci95.lo).toBeCloseTo(0.2077, 4);
+    expect(r.ci95.hi).toBeCloseTo(0.9385, 4);
+    expect(r.stderr).toBeCloseTo(Math.sqrt((2 / 3) * (1 / 3) / 2), 12);
+  });
+
+  it('acc_norm divides by the choice length without the delimiter, as lm-eval (len(choice))', async () => {
+    // " a" −1.1 vs " bb" −2: per choice byte −1.1 vs −1 → 1; per continuation byte (with the space) −0.55 vs −0.67 → 0
+    const r = await evaluateMultipleChoice([{ question: 'q', choices: ['a', 'bb'], answer: 1 }], async () => [-1.1, -2]);
+    expect(r.items[0]!.predNorm).toBe(1);
   });
 
   it('parses the shipped benchmark and names the line of a bad item', () => {
