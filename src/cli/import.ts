@@ -2,13 +2,15 @@
  * `alloy import FILE [--tokenizer TOKENIZER] --out DIR`: another format's checkpoint → a Hugging Face model folder.
  *   FILE.bin   a llama2.c legacy checkpoint (karpathy's tinyllamas); --tokenizer tok*.bin (llama2.c) or .model
  *              (SentencePiece) adds tokenizer.json, tokenizer_config.json, special_tokens_map.json
- *   FILE.gguf  not in this build yet
+ *   FILE.gguf  a GGUF file of the llama architecture (F32/F16/BF16/Q8_0 tensors); its embedded vocabulary becomes
+ *              the tokenizer files (--tokenizer is not used)
  * The folder appears only when complete (written into a hidden sibling, then renamed); --out must be new or empty.
  */
 import { existsSync } from 'node:fs';
 import { extname } from 'node:path';
 import { AlloyError } from '../io/errors.ts';
 import { importLlama2cFiles } from '../io/node/import-llama2c.ts';
+import { importGgufFile } from '../io/node/gguf.ts';
 
 export type ImportArgs = Partial<Record<'out' | 'tokenizer', string>>;
 
@@ -25,13 +27,23 @@ export async function importCmd(args: string[], v: ImportArgs, io: ImportIo): Pr
   if (!existsSync(file)) throw new AlloyError(`${file} does not exist`, { file });
   if (v.tokenizer !== undefined && !existsSync(v.tokenizer)) throw new AlloyError(`--tokenizer ${v.tokenizer} does not exist`, { file: v.tokenizer });
   const ext = extname(file).toLowerCase();
+  const t0 = performance.now();
   if (ext === '.gguf') {
-    throw new AlloyError('GGUF import: not available in this build', { file });
+    if (v.tokenizer !== undefined) throw new AlloyError('--tokenizer is for llama2.c checkpoints; a GGUF file carries its own vocabulary');
+    const r = await importGgufFile(file, out);
+    const c = r.config;
+    const types = [...new Set(Object.values(r.tensors))].join('/');
+    io.out(
+      `imported ${file} (GGUF llama: hidden ${String(c.hidden_size)}, ${String(c.num_hidden_layers)} layers, ${String(c.num_attention_heads)}/${String(c.num_key_value_heads)} heads, ` +
+        `vocab ${String(c.vocab_size)}, ${types}) into ${out} in ${((performance.now() - t0) / 1000).toFixed(2)} s: ${r.files.join(', ')}\n`,
+    );
+    for (const w of r.warnings) io.err(`warning: ${w}\n`);
+    if (r.tokenizer === null) io.err(`note: ${file} embeds no vocabulary, so ${out} has no tokenizer.json\n`);
+    return 0;
   }
   if (ext !== '.bin') {
-    throw new AlloyError(`${file}: unknown checkpoint format "${ext}"; alloy import reads llama2.c .bin files (GGUF to come)`, { file });
+    throw new AlloyError(`${file}: unknown checkpoint format "${ext}"; alloy import reads llama2.c .bin and GGUF .gguf files`, { file });
   }
-  const t0 = performance.now();
   const r = await importLlama2cFiles(file, out, v.tokenizer);
   const h = r.header;
   const secs = (performance.now() - t0) / 1000;

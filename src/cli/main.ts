@@ -7,6 +7,7 @@
  *   alloy grad     --model DIR --adapter DIR --data FILE.jsonl --method cpt|sft|dpo|orpo [--beta B] [--label-smoothing E] --out DIR
  *   alloy merge    CONFIG.yaml --out DIR [--allow-crimes] [--device auto|cpu|gpu] [--seed S] [--shard-size BYTES] [--post-weights v0.0.x|head]
  *   alloy import   FILE.bin|FILE.gguf [--tokenizer tok.bin|tok.model] --out DIR
+ *   alloy export-gguf --model DIR --out FILE.gguf [--dtype f16|f32|q8_0]
  *   alloy eval     --model DIR --bench FILE.jsonl|FILE.csv|FILE.txt|MMLU_DIR [--json] [--limit N] [--shots K] [--adapter DIR] [--chat] [--max-tokens N]
  * Errors are one line on stderr and a non-zero exit.
  */
@@ -34,6 +35,7 @@ import { gradCmd } from './grad.ts';
 import { trainCmd } from './train.ts';
 import { evalCmd } from './eval.ts';
 import { importCmd } from './import.ts';
+import { exportGgufCmd } from './export-gguf.ts';
 import { forward, generate, loadModel, planInferenceMemory } from '../engine/model/index.ts';
 
 const USAGE = `usage:
@@ -41,6 +43,8 @@ const USAGE = `usage:
   alloy logits   --model DIR --ids 1,2,3 [--adapter DIR] --out FILE.json
   alloy generate --model DIR --prompt TEXT [--max-tokens N] [--temperature T] [--top-k K] [--top-p P] [--seed S] [--chat] [--adapter DIR]
   alloy train    --model DIR --data FILE.jsonl --method cpt|sft|dpo|orpo --out ADAPTER_DIR [--rank R --alpha A --targets q_proj,v_proj --lr LR --steps N --batch B --seq-len T --beta B --seed S]
+                 [--schedule cosine|linear|constant --warmup-steps W|--warmup-ratio F --weight-decay WD --clip MAX --micro-batch M --accum K]
+                 [--val-data FILE|--val-split F --eval-every N --checkpoint-dir DIR --checkpoint-every N --keep-checkpoints K --resume]
   alloy grad     --model DIR --adapter DIR --data FILE.jsonl --method cpt|sft|dpo|orpo [--beta B] [--label-smoothing E] --out DIR
   alloy eval     --model DIR --bench FILE.jsonl|FILE.csv|FILE.txt|MMLU_DIR [--json] [--limit N] [--shots K] [--adapter DIR] [--chat] [--max-tokens N]
                  multiple choice (acc, acc_norm, 95% Wilson CI, per subject), MMLU CSV or directory (test split, shots
@@ -49,7 +53,9 @@ const USAGE = `usage:
                  --device auto: SLERP of big tensors on the GPU, but on the CPU when the only adapter is a software
                  one (SwiftShader), where the CPU path is faster
   alloy import   FILE.bin|FILE.gguf [--tokenizer tok.bin|tok.model] --out DIR
-                 a llama2.c checkpoint (+ its tok*.bin or SentencePiece .model) as a Hugging Face folder`;
+                 a llama2.c checkpoint (+ its tok*.bin or SentencePiece .model) or a GGUF llama file as a Hugging Face folder
+  alloy export-gguf --model DIR --out FILE.gguf [--dtype f16|f32|q8_0]
+                 a Hugging Face Llama folder as GGUF v3 for llama.cpp (default f16; norms always f32)`;
 
 const OPTIONS = {
   model: { type: 'string' },
@@ -78,6 +84,21 @@ const OPTIONS = {
   steps: { type: 'string' },
   batch: { type: 'string' },
   'seq-len': { type: 'string' },
+  schedule: { type: 'string' },
+  'warmup-steps': { type: 'string' },
+  'warmup-ratio': { type: 'string' },
+  'weight-decay': { type: 'string' },
+  clip: { type: 'string' },
+  accum: { type: 'string' },
+  'micro-batch': { type: 'string' },
+  'val-data': { type: 'string' },
+  'val-split': { type: 'string' },
+  'eval-every': { type: 'string' },
+  'checkpoint-dir': { type: 'string' },
+  'checkpoint-every': { type: 'string' },
+  'keep-checkpoints': { type: 'string' },
+  resume: { type: 'boolean' },
+  dtype: { type: 'string' },
   tokenizer: { type: 'string' },
   bench: { type: 'string' },
   json: { type: 'boolean' },
@@ -110,13 +131,15 @@ export async function main(argv: string[], io: Io = stdio, signal?: AbortSignal)
       case 'generate':
         return await generateCmd(values, io);
       case 'train':
-        return await trainCmd(values, io);
+        return await trainCmd(values, io, signal);
       case 'grad':
         return await gradCmd(values, io);
       case 'eval':
         return await evalCmd(values, io);
       case 'merge':
         return await mergeCmd(positionals.slice(1), values, io, signal);
+      case 'export-gguf':
+        return await exportGgufCmd(values, io);
       case 'import':
         return await importCmd(positionals.slice(1), values, io);
       default:

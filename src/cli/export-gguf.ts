@@ -1,0 +1,31 @@
+/**
+ * `alloy export-gguf --model DIR --out FILE.gguf [--dtype f16|f32|q8_0]`: a Hugging Face Llama/Mistral folder (base,
+ * fine-tuned or merged) as one GGUF v3 file for llama.cpp. Norm weights stay F32 whatever --dtype says; q8_0 keeps
+ * matrices whose rows are not whole 32-element blocks in F16, as llama.cpp's converter does. The file appears only
+ * when complete (written under a hidden sibling name, then renamed).
+ */
+import { AlloyError } from '../io/errors.ts';
+import type { GgufOutType } from '../io/gguf/export.ts';
+import { exportGgufFile } from '../io/node/gguf.ts';
+import { formatBytes } from '../io/progress.ts';
+import { statSync } from 'node:fs';
+
+export type ExportGgufArgs = Partial<Record<'model' | 'out' | 'dtype', string>>;
+
+const TYPES: readonly GgufOutType[] = ['f16', 'f32', 'q8_0'];
+
+export async function exportGgufCmd(v: ExportGgufArgs, io: { out: (s: string) => void }): Promise<number> {
+  if (!v.model) throw new AlloyError('--model is required');
+  if (!v.out) throw new AlloyError('--out is required');
+  const dtype = (v.dtype ?? 'f16').toLowerCase();
+  if (!(TYPES as readonly string[]).includes(dtype)) throw new AlloyError(`--dtype must be f16, f32 or q8_0, got "${v.dtype}"`);
+  const t0 = performance.now();
+  const r = await exportGgufFile(v.model, v.out, { type: dtype as GgufOutType });
+  const counts = new Map<string, number>();
+  for (const t of r.tensors) counts.set(t.type, (counts.get(t.type) ?? 0) + 1);
+  io.out(
+    `wrote ${v.out} (${formatBytes(statSync(v.out).size)}, GGUF v3 llama, ${r.tensors.length} tensors: ` +
+      `${[...counts].map(([t, n]) => `${t} × ${n}`).join(', ')}; "${r.tokenizer}" vocabulary) in ${((performance.now() - t0) / 1000).toFixed(2)} s\n`,
+  );
+  return 0;
+}

@@ -1,0 +1,53 @@
+// `alloy export-gguf` and `alloy import FILE.gguf` through main(): stories260K out and back in; bad --dtype, a
+// folder without tokenizer.json and a non-GGUF file each fail in one line with exit 1 and write nothing.
+import { existsSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { main, type Io } from '../../../src/cli/main.ts';
+import { checkpointOf, removeTemps, storiesFolder, tempDir } from './helpers.ts';
+
+afterAll(removeTemps);
+
+function capture(): Io & { stdout: string; stderr: string } {
+  const io = { stdout: '', stderr: '', out: (s: string) => void (io.stdout += s), err: (s: string) => void (io.stderr += s) };
+  return io;
+}
+
+describe('alloy export-gguf / alloy import FILE.gguf', () => {
+  it('exports stories260K as f16 GGUF and imports it back', async () => {
+    const src = await storiesFolder();
+    const dir = await tempDir();
+    const gguf = join(dir, 'stories.gguf');
+    let io = capture();
+    expect(await main(['export-gguf', '--model', src, '--out', gguf], io), io.stderr).toBe(0);
+    expect(io.stdout).toMatch(/^wrote .*stories\.gguf \(.+, GGUF v3 llama, 47 tensors: F16 × 36, F32 × 11; "llama" vocabulary\) in [\d.]+ s\n$/);
+    const out = join(dir, 'back');
+    io = capture();
+    expect(await main(['import', gguf, '--out', out], io), io.stderr).toBe(0);
+    expect(io.stdout).toContain('(GGUF llama: hidden 64, 5 layers, 8/4 heads, vocab 512, F16/F32)');
+    expect(io.stderr).toBe('');
+    expect(readdirSync(out).sort()).toEqual(['config.json', 'model.safetensors', 'special_tokens_map.json', 'tokenizer.json', 'tokenizer_config.json']);
+    expect((await checkpointOf(out)).info('model.embed_tokens.weight').dtype).toBe('F16');
+  });
+
+  it('refusals are one line, exit 1, and leave no file', async () => {
+    const src = await storiesFolder();
+    const dir = await tempDir();
+    let io = capture();
+    expect(await main(['export-gguf', '--model', src, '--out', join(dir, 'x.gguf'), '--dtype', 'q4_k'], io)).toBe(1);
+    expect(io.stderr).toBe('alloy: --dtype must be f16, f32 or q8_0, got "q4_k"\n');
+
+    rmSync(join(src, 'tokenizer.json'));
+    io = capture();
+    expect(await main(['export-gguf', '--model', src, '--out', join(dir, 'y.gguf')], io)).toBe(1);
+    expect(io.stderr).toMatch(/^alloy: .* has no tokenizer\.json; a GGUF file must embed its vocabulary for llama\.cpp to load it\n$/);
+
+    const fake = join(dir, 'fake.gguf');
+    writeFileSync(fake, 'not a gguf file at all');
+    io = capture();
+    expect(await main(['import', fake, '--out', join(dir, 'z')], io)).toBe(1);
+    expect(io.stderr).toBe('alloy: fake.gguf: not a GGUF file (magic bytes 6e 6f 74 20, expected 47 47 55 46 "GGUF")\n');
+    expect(readdirSync(dir).sort()).toEqual(['fake.gguf']);
+    expect(existsSync(join(dir, 'z'))).toBe(false);
+  });
+});

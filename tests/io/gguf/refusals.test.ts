@@ -1,0 +1,95 @@
+// Files the GGUF importer refuses, each with a message naming the file and what is wrong, and with nothing left
+// behind (no output folder, no hidden staging folder next to it).
+import { copyFileSync, truncateSync, writeFileSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BlobSink } from '../../../src/io/bytes.ts';
+import { fileSource } from '../../../src/io/node/fs.ts';
+import { exportGgufFile, importGgufFile } from '../../../src/io/node/gguf.ts';
+import { readGguf } from '../../../src/io/gguf/reader.ts';
+import { ggmlTypeByName, ValueType, type GgufValue } from '../../../src/io/gguf/format.ts';
+import { gv, writeGguf, type GgufTensorToWrite } from '../../../src/io/gguf/writer.ts';
+import { entries, removeTemps, storiesFolder, tempDir } from './helpers.ts';
+
+afterAll(removeTemps);
+
+let dir: string;
+let good: string;
+beforeAll(async () => {
+  const src = await storiesFolder();
+  dir = await tempDir();
+  good = join(dir, 'stories.gguf');
+  await exportGgufFile(src, good, { type: 'f32' });
+});
+
+/** A copy of the good file with metadata and tensors edited. */
+async function rewrite(
+  name: string,
+  edit: (meta: Map<string, GgufValue>, tensors: GgufTensorToWrite[]) => void,
+): Promise<string> {
+  const f = await readGguf(fileSource(good));
+  const meta = new Map(f.metadata);
+  const tensors: GgufTensorToWrite[] = [];
+  for (const t of f.tensors) tensors.push({ name: t.name, shape: t.shape, type: t.type, data: await f.readRaw(t) });
+  edit(meta, tensors);
+  const sink = new BlobSink();
+  await writeGguf(sink, meta, tensors);
+  const path = join(dir, name);
+  writeFileSync(path, new Uint8Array(await sink.blob().arrayBuffer()));
+  return path;
+}
+
+async function expectRefused(path: string, message: string | RegExp): Promise<void> {
+  const out = join(dir, `out-${Math.random().toString(36).slice(2)}`);
+  const before = await entries(dir);
+  await expect(importGgufFile(path, out)).rejects.toThrow(message);
+  expect(await entries(dir)).toEqual(before); // no output, no staging folder
+}
+
+describe('GGUF import refusals', () => {
+  it('a valid file imports (the baseline the refusals edit)', async () => {
+    const out = join(dir, 'ok');
+    await importGgufFile(good, out);
+    expect(await entries(out)).toEqual(['config.json', 'model.safetensors', 'special_tokens_map.json', 'tokenizer.json', 'tokenizer_config.json']);
+  });
+
+  it('another architecture, named', async () => {
+    const path = await rewrite('qwen.gguf', (meta) => meta.set('general.architecture', gv.str('qwen2')));
+    await expectRefused(path, 'qwen.gguf: GGUF architecture "qwen2" is not supported');
+  });
+
+  it('an unsupported tensor type (Q4_K written by hand), naming the type and the tensor', async () => {
+    const path = await rewrite('q4k.gguf', (_, tensors) => {
+      const i = tensors.findIndex((t) => t.name === 'blk.0.ffn_gate.weight');
+      const q4k = ggmlTypeByName('Q4_K');
+      // one 256-element Q4_K block per row: ne = [256, 172]
+      tensors[i] = { name: 'blk.0.ffn_gate.weight', shape: [172, 256], type: q4k, data: new Uint8Array(172 * q4k.typeSize) };
+    });
+    await expectRefused(path, 'q4k.gguf: tensor "blk.0.ffn_gate.weight" is Q4_K, which Alloy cannot read (F32, F16, BF16 and Q8_0 are supported)');
+  });
+
+  it('a truncated file: cut in the tensor data, and cut in the header', async () => {
+    const size = fileSource(good).size;
+    const data = join(dir, 'cut-data.gguf');
+    copyFileSync(good, data);
+    truncateSync(data, size - 100);
+    await expectRefused(data, /cut-data\.gguf: truncated: tensor "output_norm\.weight" \(F32, 256 bytes at \d+\) runs past the end of the file/);
+    const header = join(dir, 'cut-header.gguf');
+    copyFileSync(good, header);
+    truncateSync(header, 2000);
+    await expectRefused(header, /cut-header\.gguf: truncated GGUF header: metadata "tokenizer\.ggml\.tokens" needs \d+ bytes at offset \d+, but the file ends at 2000/);
+  });
+
+  it('bad magic', async () => {
+    const path = join(dir, 'notgguf.gguf');
+    const bytes = readFileSync(good);
+    bytes.write('GGML', 0, 'latin1');
+    writeFileSync(path, bytes);
+    await expectRefused(path, 'notgguf.gguf: not a GGUF file (magic bytes 47 47 4d 4c, expected 47 47 55 46 "GGUF")');
+  });
+
+  it('metadata that contradicts the tensors (a wrong head count) is refused before anything is written', async () => {
+    const path = await rewrite('heads.gguf', (meta) => meta.set('llama.embedding_length', { type: ValueType.UINT32, value: 128 }));
+    await expectRefused(path, /heads\.gguf: tensor "token_embd\.weight" has shape \[512,64\], the configuration implies \[512,128\]/);
+  });
+});

@@ -1,0 +1,132 @@
+// Hugging Face folder → GGUF → Hugging Face folder on real and fixture models: tensors, config and tokenizer files
+// come back (f32 exactly, f16 as the f16 rounding of the original), and the GGUF says what llama.cpp expects.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { ensureFixtures, OWNER, REVISION } from '../../../scripts/fixtures/index.ts';
+import { parseModelConfig } from '../../../src/io/config.ts';
+import { fileSource } from '../../../src/io/node/fs.ts';
+import { exportGgufFile, importGgufFile } from '../../../src/io/node/gguf.ts';
+import { GgufMeta, readGguf } from '../../../src/io/gguf/reader.ts';
+import { permuteRows } from '../../../src/io/gguf/names.ts';
+import { decodeToF32, encodeFromF32 } from '../../../src/io/safetensors/dtypes.ts';
+import { loadTokenizer } from '../../../src/io/tokenizer.ts';
+import { dirModelFiles } from '../../../src/io/node/dir-model-files.ts';
+import { checkpointOf, entries, removeTemps, storiesFolder, tempDir } from './helpers.ts';
+
+afterAll(removeTemps);
+
+const json = (dir: string, name: string) => JSON.parse(readFileSync(join(dir, name), 'utf8')) as Record<string, unknown>;
+
+describe('GGUF export + import: stories260K (SentencePiece "llama" vocabulary)', () => {
+  it('f32: every tensor, the config and the tokenizer files come back exactly', async () => {
+    const src = await storiesFolder();
+    const dir = await tempDir();
+    const gguf = join(dir, 'stories.gguf');
+    const exp = await exportGgufFile(src, gguf, { type: 'f32' });
+    expect(exp.tokenizer).toBe('llama');
+    expect(exp.tensors.map((t) => t.name)).not.toContain('output.weight'); // tied
+    expect(exp.tensors.every((t) => t.type === 'F32')).toBe(true);
+
+    const file = await readGguf(fileSource(gguf));
+    expect(file.version).toBe(3);
+    const meta = new GgufMeta(file);
+    expect(meta.string('general.architecture')).toBe('llama');
+    expect(meta.int('llama.block_count')).toBe(5);
+    expect(meta.int('llama.embedding_length')).toBe(64);
+    expect(meta.int('llama.feed_forward_length')).toBe(172);
+    expect(meta.int('llama.attention.head_count')).toBe(8);
+    expect(meta.int('llama.attention.head_count_kv')).toBe(4);
+    expect(meta.int('llama.rope.dimension_count')).toBe(8);
+    expect(meta.int('llama.vocab_size')).toBe(512);
+    expect(meta.int('general.file_type')).toBe(0);
+    expect(meta.string('tokenizer.ggml.model')).toBe('llama');
+    expect(meta.array('tokenizer.ggml.tokens', 'string')!.slice(0, 4)).toEqual(['<unk>', '<s>', '</s>', '<0x00>']);
+    expect(meta.int('tokenizer.ggml.bos_token_id')).toBe(1);
+    expect(meta.int('tokenizer.ggml.eos_token_id')).toBe(2);
+    expect(meta.int('tokenizer.ggml.unknown_token_id')).toBe(0);
+    // GGML dims are the numpy shape reversed; q rows are in llama.cpp's interleaved order.
+    const q = file.tensors.find((t) => t.name === 'blk.0.attn_q.weight')!;
+    expect(q.dims).toEqual([64, 64]);
+    const before = await checkpointOf(src);
+    const hfQ = await before.readRaw('model.layers.0.self_attn.q_proj.weight');
+    expect(Buffer.from(await file.readRaw(q)).equals(Buffer.from(permuteRows(hfQ, 64 * 4, 8, 'to-gguf')))).toBe(true);
+
+    const back = join(dir, 'back');
+    const imp = await importGgufFile(gguf, back);
+    expect(imp.tokenizer).toBe('llama');
+    expect(await entries(dir)).toEqual(['back', 'stories.gguf']);
+    const after = await checkpointOf(back);
+    expect(after.names().sort()).toEqual(before.names().sort());
+    for (const name of before.names()) {
+      expect(after.info(name).dtype, name).toBe('F32');
+      expect(Buffer.from(await after.readRaw(name)).equals(Buffer.from(await before.readRaw(name))), name).toBe(true);
+    }
+    const c0 = parseModelConfig(json(src, 'config.json'));
+    const c1 = parseModelConfig(json(back, 'config.json'));
+    expect({ ...c1, torchDtype: null }).toEqual({ ...c0, torchDtype: null, rmsNormEps: c1.rmsNormEps });
+    expect(c1.rmsNormEps).toBeCloseTo(c0.rmsNormEps, 12); // stored as f32 in GGUF
+    expect(json(back, 'tokenizer.json')).toEqual(json(src, 'tokenizer.json'));
+    expect(json(back, 'tokenizer_config.json')).toEqual(json(src, 'tokenizer_config.json'));
+
+    const tok = await loadTokenizer(dirModelFiles(back));
+    const tok0 = await loadTokenizer(dirModelFiles(src));
+    const text = 'Once upon a time, there was a little girl named Lily.';
+    expect(tok.encode(text)).toEqual(tok0.encode(text));
+  });
+
+  it('f16: matrices are the f16 rounding of the original, norms stay f32', async () => {
+    const src = await storiesFolder();
+    const dir = await tempDir();
+    const gguf = join(dir, 'stories-f16.gguf');
+    const exp = await exportGgufFile(src, gguf, { type: 'f16' });
+    for (const t of exp.tensors) expect(t.type, t.name).toBe(t.shape.length === 1 ? 'F32' : 'F16');
+    expect(new GgufMeta(await readGguf(fileSource(gguf))).int('general.file_type')).toBe(1);
+    const back = join(dir, 'back');
+    await importGgufFile(gguf, back);
+    const before = await checkpointOf(src);
+    const after = await checkpointOf(back);
+    expect(json(back, 'config.json').torch_dtype).toBe('float16');
+    for (const name of before.names()) {
+      const matrix = before.info(name).shape.length === 2;
+      expect(after.info(name).dtype, name).toBe(matrix ? 'F16' : 'F32');
+      const want = matrix ? decodeToF32('F16', encodeFromF32('F16', await before.readF32(name))) : await before.readF32(name);
+      expect(Array.from(await after.readF32(name)), name).toEqual(Array.from(want));
+    }
+  });
+});
+
+describe('GGUF export + import: tiny-llama-untied fixture (byte-level "gpt2" vocabulary, untied head, explicit head_dim)', () => {
+  it('round-trips tensors, lm_head and the tokenizer (same ids for the same text)', async () => {
+    await ensureFixtures('public/hub');
+    const src = join('public/hub', OWNER, 'tiny-llama-untied', 'resolve', REVISION);
+    const dir = await tempDir();
+    const gguf = join(dir, 'untied.gguf');
+    const exp = await exportGgufFile(src, gguf, { type: 'f32' });
+    expect(exp.tokenizer).toBe('gpt2');
+    expect(exp.tensors.map((t) => t.name)).toContain('output.weight');
+    const meta = new GgufMeta(await readGguf(fileSource(gguf)));
+    expect(meta.string('tokenizer.ggml.pre')).toBe('gpt-2');
+    expect(meta.array('tokenizer.ggml.merges', 'string')!.length).toBeGreaterThan(0);
+
+    const back = join(dir, 'back');
+    const imp = await importGgufFile(gguf, back);
+    expect(imp.tokenizer).toBe('gpt2');
+    const before = await checkpointOf(src);
+    const after = await checkpointOf(back);
+    expect(after.names().sort()).toEqual(before.names().sort());
+    for (const name of before.names()) {
+      expect(Buffer.from(await after.readRaw(name)).equals(Buffer.from(await before.readRaw(name))), name).toBe(true);
+    }
+    const c0 = parseModelConfig(json(src, 'config.json'));
+    const c1 = parseModelConfig(json(back, 'config.json'));
+    expect(c1.tieWordEmbeddings).toBe(false);
+    expect(c1.headDim).toBe(c0.headDim);
+    const tok0 = await loadTokenizer(dirModelFiles(src));
+    const tok1 = await loadTokenizer(dirModelFiles(back));
+    for (const text of ['Silk is spun by moths.', '<|im_start|>user\nhello 123<|im_end|>']) {
+      expect(tok1.encode(text, { addSpecialTokens: false })).toEqual(tok0.encode(text, { addSpecialTokens: false }));
+      expect(tok1.decode(tok1.encode(text, { addSpecialTokens: false }))).toBe(text);
+    }
+  });
+});
