@@ -1,6 +1,6 @@
 // `alloy import FILE.bin [--tokenizer …] --out DIR` through main(): stories260K with either tokenizer file, the
-// refusals (GGUF not in this build, unknown extension, vocabulary mismatch, non-empty --out) each one line, exit 1,
-// nothing written.
+// refusals (unknown extension, missing file, vocabulary mismatch, missing --out) each one line, exit 1, nothing
+// written. GGUF files are the GGUF importer's (src/io/gguf), tested with it.
 import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -55,11 +55,9 @@ describe('alloy import', () => {
     expect(io.stderr).toContain('has no tokenizer.json');
   });
 
-  it('refuses GGUF (not in this build), unknown formats, missing files and a wrong tokenizer, writing nothing', async () => {
+  it('refuses unknown formats, missing files and a wrong tokenizer, writing nothing', async () => {
     requireData();
     const dir = mkdtempSync(join(tmp, 'refuse-'));
-    const gguf = join(dir, 'model.gguf');
-    writeFileSync(gguf, 'GGUF');
     const pt = join(dir, 'model.pt');
     writeFileSync(pt, 'PK');
     const small = join(dir, 'tok3.bin');
@@ -70,7 +68,6 @@ describe('alloy import', () => {
     writeFileSync(small, new Uint8Array(parts));
     const out = join(dir, 'out');
     const cases: [string[], string][] = [
-      [['import', gguf, '--out', out], 'alloy: GGUF import: not available in this build\n'],
       [['import', pt, '--out', out], `alloy: ${pt}: unknown checkpoint format ".pt"`],
       [['import', join(dir, 'missing.bin'), '--out', out], 'missing.bin does not exist'],
       [['import', small, '--out', out], 'tok3.bin: not a llama2.c checkpoint'],
@@ -84,7 +81,7 @@ describe('alloy import', () => {
       expect(io.stderr.split('\n').filter(Boolean)).toHaveLength(1);
       expect(io.stderr).toContain(message);
     }
-    expect(readdirSync(dir).sort()).toEqual(['model.gguf', 'model.pt', 'tok3.bin']);
+    expect(readdirSync(dir).sort()).toEqual(['model.pt', 'tok3.bin']);
   });
 
   it('is in the usage text', async () => {
