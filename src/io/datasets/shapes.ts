@@ -14,6 +14,8 @@
  *   system→system (TRL's maybe_convert_to_chatml; user/assistant are kept). TRL then scores every token.
  * - LLaMA-Factory preference {conversations, chosen: {from, value}, rejected: {from, value}} → conversational
  *   {prompt: conversations, chosen: [answer], rejected: [answer]}; the conversation must end on a human turn.
+ * - Implicit-prompt preference {chosen, rejected} (strings or chats that both start with the prompt) → explicit
+ *   {prompt, chosen, rejected} by TRL's extract_prompt.
  * - TXT → one {text} row per paragraph (blank-line separated), or the whole file as one (`txt: 'document'`).
  * - CSV → the header's columns name the shape: text · prompt, completion · prompt, chosen, rejected ·
  *   instruction, input?, output (Alpaca); other columns are ignored.
@@ -36,6 +38,7 @@ export type ShapeId =
   | 'tokenized'
   | 'tokenized-prompt-completion'
   | 'tokenized-preference'
+  | 'implicit-preference'
   | 'alpaca'
   | 'alpaca-preference'
   | 'sharegpt'
@@ -85,6 +88,12 @@ export const SHAPES: Readonly<Record<ShapeId, ShapeInfo>> = {
     fields: '{prompt_ids, chosen_ids, rejected_ids}',
     methods: PREF,
   },
+  'implicit-preference': {
+    id: 'implicit-preference',
+    label: 'Preference pairs, prompt inside the answers',
+    fields: '{chosen, rejected} (strings, or lists of messages)',
+    methods: PREF,
+  },
   alpaca: { id: 'alpaca', label: 'Alpaca instructions', fields: '{instruction, input?, output}', methods: SFT },
   'alpaca-preference': { id: 'alpaca-preference', label: 'Alpaca preference pairs', fields: '{instruction, input?, chosen, rejected}', methods: PREF },
   sharegpt: { id: 'sharegpt', label: 'ShareGPT conversations', fields: '{conversations: [{from, value}]}', methods: LM },
@@ -118,6 +127,7 @@ export function detectShape(o: Record<string, unknown>): ShapeId | null {
   if (has('prompt', 'completion')) return Array.isArray(o.prompt) ? 'conversational-prompt-completion' : 'prompt-completion';
   if (has('instruction', 'chosen', 'rejected')) return 'alpaca-preference';
   if (has('instruction', 'output')) return 'alpaca';
+  if (has('chosen', 'rejected')) return 'implicit-preference';
   if (has('text')) return 'text';
   return null;
 }
@@ -216,9 +226,36 @@ export function toTrlRow(o: Record<string, unknown>, shape: ShapeId, where: stri
       };
       return { prompt, chosen: answer('chosen'), rejected: answer('rejected') };
     }
+    case 'implicit-preference':
+      return extractPrompt(o, fail);
     default:
       return o;
   }
+}
+
+/**
+ * trl/data_utils.py::extract_prompt: the prompt is the longest common start of chosen and rejected (characters
+ * of strings, backing up over a final space; whole messages of chats), the answers are what follows. Preference
+ * sets built from chat logs (e.g. the ORPO/DPO mixes the study used) ship this way.
+ */
+function extractPrompt(o: Record<string, unknown>, fail: (why: string, field?: string) => never): Record<string, unknown> {
+  const { chosen, rejected } = o;
+  const chat = Array.isArray(chosen) && Array.isArray(rejected);
+  if (!chat && (typeof chosen !== 'string' || typeof rejected !== 'string')) {
+    return fail('"chosen" and "rejected" must both be strings or both be lists of messages');
+  }
+  const c = chosen as string | unknown[];
+  const r = rejected as string | unknown[];
+  const n = Math.min(c.length, r.length);
+  if (n === 0) return fail('"chosen" and "rejected" must not be empty');
+  const same = (i: number) => (chat ? JSON.stringify((c as unknown[])[i]) === JSON.stringify((r as unknown[])[i]) : c[i] === r[i]);
+  // as the Python loop: idx stops at the first difference, or stays at the last index when there is none
+  let idx = 0;
+  for (; idx < n; idx++) if (!same(idx)) break;
+  if (idx === n) idx = n - 1;
+  else if (!chat && idx > 0 && (c as string)[idx - 1] === ' ') idx -= 1;
+  if (idx === 0) return fail('"chosen" and "rejected" share no prompt at the start; give the prompt as "prompt"');
+  return { prompt: c.slice(0, idx), chosen: c.slice(idx), rejected: r.slice(idx) };
 }
 
 export type FileFormat = 'jsonl' | 'json' | 'csv' | 'txt';

@@ -23,7 +23,8 @@ describe('detectShape', () => {
     [{ conversations: [{ from: 'human', value: 'q' }] }, 'sharegpt'],
     [{ conversations: [{ from: 'human', value: 'q' }], chosen: { from: 'gpt', value: 'a' }, rejected: { from: 'gpt', value: 'b' } }, 'sharegpt-preference'],
     [{ question: 'q', answer: 'a' }, null],
-    [{ chosen: 'c', rejected: 'r' }, null],
+    [{ chosen: 'c', rejected: 'r' }, 'implicit-preference'],
+    [{ chosen: [u('q'), a('x')], rejected: [u('q'), a('y')] }, 'implicit-preference'],
   ];
   it.each(cases)('%j → %s', (row, shape) => expect(detectShape(row)).toBe(shape));
 
@@ -75,6 +76,21 @@ describe('converters', () => {
   it('LLaMA-Factory preference → conversational preference', () => {
     const row = { conversations: [{ from: 'human', value: 'Silk?' }], chosen: { from: 'gpt', value: 'Protein.' }, rejected: { from: 'gpt', value: 'Metal.' } };
     expect(toTrlRow(row, 'sharegpt-preference', 'l1')).toEqual({ prompt: [u('Silk?')], chosen: [a('Protein.')], rejected: [a('Metal.')] });
+  });
+
+  it('implicit-prompt preference → explicit prompt, as trl.data_utils.extract_prompt', () => {
+    expect(toTrlRow({ chosen: 'The sky is blue.', rejected: 'The sky is green.' }, 'implicit-preference', 'l1')).toEqual({
+      prompt: 'The sky is',
+      chosen: ' blue.',
+      rejected: ' green.',
+    });
+    expect(toTrlRow({ chosen: [u('Silk?'), a('Protein.')], rejected: [u('Silk?'), a('Metal.')] }, 'implicit-preference', 'l1')).toEqual({
+      prompt: [u('Silk?')],
+      chosen: [a('Protein.')],
+      rejected: [a('Metal.')],
+    });
+    expect(() => toTrlRow({ chosen: 'abc', rejected: 'xyz' }, 'implicit-preference', 'f line 3')).toThrow(/f line 3: "chosen" and "rejected" share no prompt/);
+    expect(() => toTrlRow({ chosen: 'abc', rejected: [u('x')] }, 'implicit-preference', 'f line 3')).toThrow(/both be strings or both be lists of messages/);
   });
 
   it('malformed rows say what is wrong and where', () => {
