@@ -1,10 +1,18 @@
 /**
- * `alloy train --model DIR --data FILE.jsonl --method cpt|sft|dpo|orpo --out ADAPTER_DIR [--rank R --alpha A
- *  --targets q_proj,v_proj --lr LR --steps N --batch B --seq-len T --beta B --seed S]`
- * LoRA training on the GPU: PEFT init from the seed, each step a batch of B rows taken in order (cycling; a
- * preference row is a chosen/rejected pair), the loss and LoRA gradients (engine/train/grad.ts), one AdamW step
- * per tensor (constant lr; no warm-up, schedule, clipping or accumulation yet). Writes a PEFT adapter
- * (adapter_config.json + adapter_model.safetensors) and prints each step's loss.
+ * `alloy train --model DIR --data FILE.jsonl --method cpt|sft|dpo|orpo --out ADAPTER_DIR [options]`
+ * LoRA training on the GPU through the engine's Trainer (engine/train/trainer.ts): PEFT init from the seed, a seeded
+ * shuffle per epoch, HF warm-up + cosine/linear/constant schedule, gradient accumulation, clipping by the global
+ * norm, AdamW, validation and checkpoints. Prints the memory plan, then one line per optimizer step
+ * (loss, lr, grad norm, tokens/s, ETA, and val loss/perplexity when evaluated); writes a PEFT adapter
+ * (adapter_config.json + adapter_model.safetensors). On a non-finite loss it stops, says at which step, and
+ * writes the adapter of the last good checkpoint (if there is one); exit status 1.
+ *
+ * Options (defaults: engine/train/defaults.ts):
+ *   --rank R --alpha A --targets q_proj,v_proj --seed S --beta B --seq-len T
+ *   --lr LR --steps N --schedule cosine|linear|constant --warmup-steps W | --warmup-ratio F --weight-decay WD --clip MAX (0 = off)
+ *   --micro-batch M (rows per forward) --accum K (micro-batches per step) --batch B (effective rows per step = M·K)
+ *   --val-data FILE | --val-split FRACTION --eval-every N
+ *   --checkpoint-dir DIR --checkpoint-every N --keep-checkpoints K --resume (continue from DIR's latest checkpoint)
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -15,96 +23,209 @@ import { openCheckpoint } from '../io/safetensors/checkpoint.ts';
 import { loadTokenizer } from '../io/tokenizer.ts';
 import { dirModelFiles } from '../io/node/dir-model-files.ts';
 import { fileSink } from '../io/node/fs.ts';
-import { writeSafetensors } from '../io/safetensors/writer.ts';
-import { parseJsonl, rowsToSequences } from '../io/datasets/rows.ts';
+import { dirCheckpointStore } from '../io/node/checkpoint-dir.ts';
+import { formatBytes } from '../io/progress.ts';
+import { writeSafetensors, type TensorToWrite } from '../io/safetensors/writer.ts';
+import { parseJsonl, rowsToSequences, type JsonlRow } from '../io/datasets/rows.ts';
 import { acquireNodeDevice } from '../engine/gpu/node-gpu.ts';
 import { BufferPool } from '../engine/gpu/buffer-pool.ts';
 import { KernelRegistry } from '../engine/gpu/kernels.ts';
 import { loadModel } from '../engine/model/index.ts';
-import { clearLoraGrads, createLora, parseTargets, peftConfigJson, readLoraTensors } from '../engine/lora/adapter.ts';
-import { lossAndGrads } from '../engine/train/grad.ts';
-import { encodeAdamW } from '../engine/train/adamw.ts';
+import { mulberry32 } from '../engine/random.ts';
+import { createLora, parseTargets, peftConfigJson, readLoraTensors } from '../engine/lora/adapter.ts';
+import { checkpointAdapterTensors } from '../engine/train/checkpoint.ts';
+import { TRAIN_DEFAULTS } from '../engine/train/defaults.ts';
+import { planTrainingMemory } from '../engine/train/memory.ts';
+import { parseScheduleKind, warmupStepsFromRatio } from '../engine/train/schedule.ts';
+import { TrainControl, Trainer, trainConfig, type StepEvent } from '../engine/train/trainer.ts';
 import type { Method, Sequence } from '../engine/train/objectives.ts';
 
-export type TrainArgs = Partial<Record<'model' | 'data' | 'method' | 'out' | 'rank' | 'alpha' | 'targets' | 'lr' | 'steps' | 'batch' | 'seq-len' | 'beta' | 'seed', string>>;
+type StringOpt =
+  | 'model' | 'data' | 'method' | 'out' | 'rank' | 'alpha' | 'targets' | 'lr' | 'steps' | 'batch' | 'seq-len' | 'beta' | 'seed'
+  | 'schedule' | 'warmup-steps' | 'warmup-ratio' | 'weight-decay' | 'clip' | 'accum' | 'micro-batch'
+  | 'val-data' | 'val-split' | 'eval-every' | 'checkpoint-dir' | 'checkpoint-every' | 'keep-checkpoints';
+export type TrainArgs = Partial<Record<StringOpt, string>> & { resume?: boolean };
 
 const METHODS: readonly Method[] = ['cpt', 'sft', 'dpo', 'orpo'];
 
-function need(v: TrainArgs, k: keyof TrainArgs): string {
+function need(v: TrainArgs, k: StringOpt): string {
   const x = v[k];
   if (!x) throw new AlloyError(`--${k} is required`);
   return x;
 }
 
-function num(v: TrainArgs, k: keyof TrainArgs, fallback: number, integer = false): number {
+function num(v: TrainArgs, k: StringOpt, fallback: number, kind: 'number' | 'positive' | 'count' = 'number'): number {
   const x = v[k];
   if (x === undefined) return fallback;
   const n = Number(x);
-  if (!Number.isFinite(n) || (integer && (!Number.isInteger(n) || n <= 0))) throw new AlloyError(`--${k} must be a ${integer ? 'positive integer' : 'number'}, got "${x}"`);
+  const ok = Number.isFinite(n) && (kind === 'number' || (Number.isInteger(n) && (kind === 'count' ? n >= 0 : n > 0)));
+  if (!ok) throw new AlloyError(`--${k} must be a ${kind === 'number' ? 'number' : kind === 'count' ? 'non-negative integer' : 'positive integer'}, got "${x}"`);
   return n;
 }
 
-export async function trainCmd(v: TrainArgs, io: { out: (s: string) => void; err: (s: string) => void }): Promise<number> {
+function readRows(path: string, flag: string): JsonlRow[] {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch {
+    throw new AlloyError(`${flag}: cannot read ${path}`, { file: path });
+  }
+  return parseJsonl(text, path);
+}
+
+/** Micro-batch and accumulation from --micro-batch / --accum / --batch (effective = micro·accum). */
+function batching(v: TrainArgs): { micro: number; accum: number } {
+  const b = v.batch !== undefined ? num(v, 'batch', 0, 'positive') : undefined;
+  const m = v['micro-batch'] !== undefined ? num(v, 'micro-batch', 0, 'positive') : undefined;
+  const k = v.accum !== undefined ? num(v, 'accum', 0, 'positive') : undefined;
+  if (b === undefined) return { micro: m ?? TRAIN_DEFAULTS.microBatch, accum: k ?? TRAIN_DEFAULTS.accum };
+  if (m === undefined) {
+    if (k === undefined) return { micro: b, accum: 1 };
+    if (b % k) throw new AlloyError(`--batch ${b} is not a multiple of --accum ${k}`);
+    return { micro: b / k, accum: k };
+  }
+  if (b % m) throw new AlloyError(`--batch ${b} is not a multiple of --micro-batch ${m}`);
+  if (k !== undefined && k * m !== b) throw new AlloyError(`--batch ${b} ≠ --micro-batch ${m} × --accum ${k}`);
+  return { micro: m, accum: b / m };
+}
+
+const fmt = (x: number) => (Math.abs(x) >= 1e-3 && Math.abs(x) < 1e4 ? x.toFixed(4) : x.toExponential(3));
+
+function stepLine(e: StepEvent, steps: number): string {
+  let s = `step ${e.step} loss ${e.loss} lr ${e.lr.toExponential(3)} grad_norm ${fmt(e.gradNorm)} tok/s ${e.tokensPerSec.toFixed(1)} eta ${e.etaSec.toFixed(1)}s (${e.step}/${steps}, epoch ${e.epoch})`;
+  if (e.valLoss !== undefined) s += ` val_loss ${e.valLoss}${e.valPpl !== undefined ? ` val_ppl ${fmt(e.valPpl)}` : ''}`;
+  return s + '\n';
+}
+
+async function writeAdapter(outDir: string, tensors: TensorToWrite[], config: Record<string, unknown>): Promise<void> {
+  mkdirSync(outDir, { recursive: true });
+  await writeSafetensors(await fileSink(join(outDir, 'adapter_model.safetensors')), tensors, { format: 'pt' });
+  writeFileSync(join(outDir, 'adapter_config.json'), JSON.stringify(config, null, 2) + '\n');
+}
+
+export async function trainCmd(v: TrainArgs, io: { out: (s: string) => void; err: (s: string) => void }, signal?: AbortSignal): Promise<number> {
   const method = need(v, 'method') as Method;
   if (!METHODS.includes(method)) throw new AlloyError(`--method must be one of ${METHODS.join(', ')}, got "${method}"`);
   const outDir = need(v, 'out');
   const dataPath = need(v, 'data');
   const modelDir = need(v, 'model');
+  if (v['val-data'] && v['val-split']) throw new AlloyError('give --val-data or --val-split, not both');
+  if (v['warmup-steps'] && v['warmup-ratio']) throw new AlloyError('give --warmup-steps or --warmup-ratio, not both');
+  if (v.resume && !v['checkpoint-dir']) throw new AlloyError('--resume needs --checkpoint-dir');
   const files = dirModelFiles(modelDir);
   const config = parseModelConfig(await readJson(files, 'config.json'));
   const tokenizer = hasFile(files, 'tokenizer.json') ? await loadTokenizer(files) : null;
-  let text: string;
-  try {
-    text = readFileSync(dataPath, 'utf8');
-  } catch {
-    throw new AlloyError(`--data: cannot read ${dataPath}`);
+  const seed = num(v, 'seed', TRAIN_DEFAULTS.seed);
+
+  let rows = readRows(dataPath, '--data');
+  let valRows: JsonlRow[] = v['val-data'] ? readRows(v['val-data'], '--val-data') : [];
+  if (v['val-split']) {
+    const frac = num(v, 'val-split', 0);
+    if (!(frac > 0 && frac < 1)) throw new AlloyError(`--val-split must be in (0, 1), got "${v['val-split']}"`);
+    // A seeded permutation of the rows: the first ceil(frac·n) are held out (a preference row stays one pair).
+    const rand = mulberry32(seed);
+    const idx = rows.map((_, i) => i);
+    for (let i = idx.length - 1; i > 0; i--) {
+      const j = Math.floor(rand() * (i + 1));
+      [idx[i], idx[j]] = [idx[j]!, idx[i]!];
+    }
+    const k = Math.ceil(frac * rows.length);
+    if (k >= rows.length) throw new AlloyError(`--val-split ${frac} leaves no training rows out of ${rows.length}`);
+    const held = new Set(idx.slice(0, k));
+    valRows = rows.filter((_, i) => held.has(i));
+    rows = rows.filter((_, i) => !held.has(i));
   }
-  const rows = parseJsonl(text, dataPath);
-  const seqLen = num(v, 'seq-len', config.maxPositionEmbeddings, true);
+  const seqLen = num(v, 'seq-len', config.maxPositionEmbeddings, 'positive');
   // TRL's collators truncate keep_start: the prompt stays, the end of the answer goes.
-  const all = rowsToSequences(method, rows, tokenizer, config.vocabSize, dataPath).map((s) => ({ ids: s.ids.slice(0, seqLen), promptLen: s.promptLen }));
-  const pairs = method === 'dpo' || method === 'orpo';
-  const units = pairs ? all.length / 2 : all.length;
-  const batchRows = Math.min(num(v, 'batch', 4, true), units);
-  const steps = num(v, 'steps', 10, true);
-  const lr = num(v, 'lr', 1e-3);
-  const r = num(v, 'rank', 8, true);
+  const toSeqs = (r: JsonlRow[], file: string): Sequence[] =>
+    rowsToSequences(method, r, tokenizer, config.vocabSize, file).map((s) => {
+      const t = { ids: s.ids.slice(0, seqLen), promptLen: s.promptLen };
+      if (t.promptLen >= t.ids.length) throw new AlloyError(`--seq-len ${seqLen} leaves a row of ${file} with no completion token`, { file });
+      return t;
+    });
+  const train = toSeqs(rows, dataPath);
+  const val = valRows.length ? toSeqs(valRows, v['val-data'] ?? dataPath) : undefined;
+
+  const steps = num(v, 'steps', 10, 'positive');
+  const { micro, accum } = batching(v);
+  const warmupSteps = v['warmup-steps'] !== undefined ? num(v, 'warmup-steps', 0, 'count') : warmupStepsFromRatio(num(v, 'warmup-ratio', TRAIN_DEFAULTS.warmupRatio), steps);
+  const r = num(v, 'rank', TRAIN_DEFAULTS.rank, 'positive');
   const alpha = num(v, 'alpha', 2 * r);
-  const targets = parseTargets((v.targets ?? 'q_proj,v_proj').split(',').map((s) => s.trim()));
+  const targets = parseTargets((v.targets ?? TRAIN_DEFAULTS.targets.join(',')).split(',').map((s) => s.trim()));
+  const checkpointDir = v['checkpoint-dir'];
+  const cfg = trainConfig({
+    method,
+    steps,
+    lr: num(v, 'lr', TRAIN_DEFAULTS.lr),
+    schedule: parseScheduleKind(v.schedule ?? TRAIN_DEFAULTS.schedule),
+    warmupSteps,
+    weightDecay: num(v, 'weight-decay', TRAIN_DEFAULTS.weightDecay),
+    maxGradNorm: num(v, 'clip', TRAIN_DEFAULTS.maxGradNorm),
+    microBatch: micro,
+    accum,
+    seed,
+    evalEvery: num(v, 'eval-every', val ? Math.max(1, Math.floor(steps / 10)) : 0, 'count'),
+    checkpointEvery: checkpointDir ? num(v, 'checkpoint-every', Math.max(1, Math.floor(steps / 10)), 'positive') : 0,
+    keepCheckpoints: num(v, 'keep-checkpoints', TRAIN_DEFAULTS.keepCheckpoints, 'positive'),
+    objective: { beta: num(v, 'beta', TRAIN_DEFAULTS.beta) },
+  });
 
   const ctx = await acquireNodeDevice();
   const pool = new BufferPool(ctx.device);
   const kernels = new KernelRegistry(ctx.device);
-  const model = await loadModel(ctx, kernels, pool, await openCheckpoint(files), config);
-  const lora = createLora(model, { r, alpha, targets, seed: num(v, 'seed', 0) });
-  const moments = lora.modules.flatMap((m) =>
-    [
-      [m.a, m.dA, r * m.inF],
-      [m.b, m.dB, m.outF * r],
-    ].map(([param, grad, n]) => ({ param: param as GPUBuffer, grad: grad as GPUBuffer, n: n as number, m: pool.upload(new Float32Array(n as number)), v: pool.upload(new Float32Array(n as number)) })),
+  const checkpoint = await openCheckpoint(files);
+  const model = await loadModel(ctx, kernels, pool, checkpoint, config);
+  const pairs = method === 'dpo' || method === 'orpo';
+  const units = pairs ? train.length / 2 : train.length;
+  const longest = Math.max(...train.map((s) => s.ids.length), ...(val ?? []).map((s) => s.ids.length));
+  const plan = planTrainingMemory(config, { dtype: model.embed.dtype, rows: Math.min(micro, units) * (pairs ? 2 : 1), seqLen: longest, r, targets });
+  const re = planTrainingMemory(config, { dtype: model.embed.dtype, rows: Math.min(micro, units) * (pairs ? 2 : 1), seqLen: longest, r, targets, recompute: true });
+  io.out(
+    `memory plan: ${formatBytes(plan.total)} (weights ${formatBytes(plan.weights)}, adapter+grads+AdamW ${formatBytes(plan.adapter)}, ` +
+      `kept activations ${formatBytes(plan.kept)}, backward ${formatBytes(plan.backward)}, logits ${formatBytes(plan.logits)}, other ${formatBytes(plan.head)}); ` +
+      `with per-layer recomputation (not implemented yet) ${formatBytes(re.total)}\n`,
   );
+  io.out(
+    `training ${method}: ${units} ${pairs ? 'pairs' : 'rows'}${val ? `, ${pairs ? val.length / 2 : val.length} held out` : ''}; ${steps} steps of ${micro}×${accum} ` +
+      `(micro-batch × accumulation); lr ${cfg.lr} ${cfg.schedule}, warm-up ${warmupSteps}; weight decay ${cfg.weightDecay}; clip ${cfg.maxGradNorm || 'off'}; LoRA r ${r} alpha ${alpha} on ${targets.join(',')}\n`,
+  );
+
+  const lora = createLora(model, { r, alpha, targets, seed });
+  const store = checkpointDir ? dirCheckpointStore(checkpointDir) : undefined;
+  const trainer = new Trainer(model, lora, cfg, { train, ...(val ? { val } : {}) }, {
+    ...(store ? { store } : {}),
+    onEvent: (e) => {
+      if (e.type === 'step') io.out(stepLine(e, steps));
+      else if (e.type === 'checkpoint') io.out(`checkpoint step ${e.step} → ${e.where}\n`);
+    },
+  });
+  const control = new TrainControl();
+  const onSignal = () => control.cancel();
+  process.once('SIGINT', onSignal);
+  signal?.addEventListener('abort', onSignal, { once: true });
+  const peftConfig = peftConfigJson(lora, resolve(modelDir));
   try {
-    for (let step = 1; step <= steps; step++) {
-      const pick = Array.from({ length: batchRows }, (_, i) => ((step - 1) * batchRows + i) % units);
-      const batch: Sequence[] = pairs ? [...pick.map((i) => all[i]!), ...pick.map((i) => all[units + i]!)] : pick.map((i) => all[i]!);
-      for (const s of batch) if (s.promptLen >= s.ids.length) throw new AlloyError(`--seq-len ${seqLen} leaves a row with no completion token`);
-      clearLoraGrads(model, lora);
-      const res = await lossAndGrads(model, lora, method, batch, { beta: num(v, 'beta', 0.1) });
-      if (!Number.isFinite(res.loss)) throw new AlloyError(`step ${step}: the loss is ${res.loss}; stopping (lower --lr?)`);
-      const enc = ctx.device.createCommandEncoder({ label: 'adamw' });
-      for (const t of moments) await encodeAdamW(kernels, enc, t, { n: t.n, step, lr });
-      ctx.device.queue.submit([enc.finish()]);
-      io.out(`step ${step} loss ${res.loss}\n`);
+    if (v.resume) {
+      const from = await trainer.restore();
+      io.out(from === null ? `no checkpoint in ${checkpointDir}; starting from step 0\n` : `resumed from checkpoint step ${from} in ${checkpointDir}\n`);
     }
-    mkdirSync(outDir, { recursive: true });
-    await writeSafetensors(await fileSink(join(outDir, 'adapter_model.safetensors')), await readLoraTensors(model, lora, 'params'), { format: 'pt' });
-    writeFileSync(join(outDir, 'adapter_config.json'), JSON.stringify(peftConfigJson(lora, resolve(modelDir)), null, 2) + '\n');
-    return 0;
+    const res = await trainer.run(control);
+    if (res.status === 'nan') {
+      io.err(`alloy: ${res.message}\n`);
+      if (store && res.lastGoodStep != null) {
+        const { tensors } = await checkpointAdapterTensors(await store.open(res.lastGoodStep));
+        await writeAdapter(outDir, tensors, peftConfig);
+        io.err(`wrote the adapter of checkpoint step ${res.lastGoodStep} to ${outDir}\n`);
+      } else io.err('no adapter written\n');
+      return 1;
+    }
+    await writeAdapter(outDir, await readLoraTensors(model, lora, 'params'), peftConfig);
+    io.out(`${res.status === 'cancelled' ? 'cancelled; ' : ''}wrote the adapter after step ${res.step} to ${outDir}\n`);
+    return res.status === 'cancelled' ? 130 : 0;
   } finally {
-    for (const t of moments) {
-      pool.release(t.m);
-      pool.release(t.v);
-    }
+    process.off('SIGINT', onSignal);
+    signal?.removeEventListener('abort', onSignal);
+    trainer.dispose();
     lora.dispose();
     model.dispose();
     pool.destroyAll();
