@@ -16,6 +16,7 @@ import { planShards, writeCheckpoint } from '../../io/safetensors/checkpoint.ts'
 import { decodeToF32, encodeFromF32, type DType, type FloatDType } from '../../io/safetensors/dtypes.ts';
 import { safetensorsOrder, type TensorToWrite } from '../../io/safetensors/writer.ts';
 import { baseRefOf, referencedModels, planMerge, type MergePlan, type PlannedTensor, type PlanOptions } from './plan.ts';
+import { NAMED_CHAT_TEMPLATES } from './chat-templates.ts';
 import { buildOutputVocab, permuteEmbeddings, unionTokenizerFiles, type OutputVocab } from './vocab.ts';
 import { toMergeYaml, type MergeConfig } from './config.ts';
 import { num } from './methods/types.ts';
@@ -265,8 +266,10 @@ async function tokenizerConfig(config: MergeConfig, base: Parent, parents: Map<s
     json.chat_template = best[0];
   } else if (wanted.includes('{{') || wanted.includes('{%')) {
     json.chat_template = wanted;
+  } else if (NAMED_CHAT_TEMPLATES[wanted]) {
+    json.chat_template = NAMED_CHAT_TEMPLATES[wanted];
   } else {
-    throw new AlloyError(`chat_template "${wanted}": named templates are not bundled with Alloy; give "auto" or the Jinja template itself`, { field: 'chat_template' });
+    throw new AlloyError(`chat_template "${wanted}": give "auto", one of ${Object.keys(NAMED_CHAT_TEMPLATES).join(', ')}, or the Jinja template itself`, { field: 'chat_template' });
   }
   return encode(json);
 }

@@ -12,6 +12,7 @@ import type { ByteSink } from '../../../src/io/bytes.ts';
 import { parseMergeYaml, toMergeYaml } from '../../../src/engine/merge/config.ts';
 import { runMerge, type RunMergeOptions } from '../../../src/engine/merge/run.ts';
 import { CancelledError } from '../../../src/io/errors.ts';
+import { NAMED_CHAT_TEMPLATES } from '../../../src/engine/merge/chat-templates.ts';
 import { randomArray } from '../../helpers/gpu.ts';
 
 const fixture = (name: string) => join('public/hub', OWNER, name, 'resolve', REVISION);
@@ -323,6 +324,12 @@ base_model: A
     const aPerm = Float32Array.from([...a, ...extra]);
     const bPerm = Float32Array.from([...b, ...extra]);
     expect(maxRel(se.data, slerpRef(0.5, aPerm, bPerm))).toBeLessThan(1e-5);
+  });
+
+  it('chat_template: a mergekit name writes that template; an unknown name is refused', async () => {
+    const { out } = await merge(SLERP_YAML('0.5', 'chat_template: chatml'));
+    expect(((await readJson(out, 'tokenizer_config.json')) as { chat_template: string }).chat_template).toBe(NAMED_CHAT_TEMPLATES.chatml);
+    await expect(merge(SLERP_YAML('0.5', 'chat_template: vicuna'))).rejects.toThrow(/chat_template "vicuna": give "auto", one of chatml, llama3, alpaca, or the Jinja template itself/);
   });
 
   it('refuses a tokenizer rule it cannot follow', async () => {
