@@ -12,7 +12,8 @@ import { permuteRows } from '../../../src/io/gguf/names.ts';
 import { decodeToF32, encodeFromF32 } from '../../../src/io/safetensors/dtypes.ts';
 import { loadTokenizer } from '../../../src/io/tokenizer.ts';
 import { dirModelFiles } from '../../../src/io/node/dir-model-files.ts';
-import { checkpointOf, entries, removeTemps, storiesFolder, tempDir } from './helpers.ts';
+import { llama2cLayout, readLlama2cHeader } from '../../../src/io/llama2c.ts';
+import { checkpointOf, entries, removeTemps, STORIES_BIN, storiesFolder, tempDir } from './helpers.ts';
 
 afterAll(removeTemps);
 
@@ -45,12 +46,23 @@ describe('GGUF export + import: stories260K (SentencePiece "llama" vocabulary)',
     expect(meta.int('tokenizer.ggml.bos_token_id')).toBe(1);
     expect(meta.int('tokenizer.ggml.eos_token_id')).toBe(2);
     expect(meta.int('tokenizer.ggml.unknown_token_id')).toBe(0);
-    // GGML dims are the numpy shape reversed; q rows are in llama.cpp's interleaved order.
+    // GGML dims are the numpy shape reversed; q/k rows are in llama.cpp's interleaved order, which is Meta's and
+    // llama2.c's: the GGUF's attn_q/attn_k bytes are exactly stories260K.bin's wq/wk.
     const q = file.tensors.find((t) => t.name === 'blk.0.attn_q.weight')!;
     expect(q.dims).toEqual([64, 64]);
     const before = await checkpointOf(src);
     const hfQ = await before.readRaw('model.layers.0.self_attn.q_proj.weight');
     expect(Buffer.from(await file.readRaw(q)).equals(Buffer.from(permuteRows(hfQ, 64 * 4, 8, 'to-gguf')))).toBe(true);
+    const bin = fileSource(STORIES_BIN);
+    const { segments } = llama2cLayout(await readLlama2cHeader(bin));
+    for (const [hf, gg] of [['self_attn.q_proj', 'attn_q'], ['self_attn.k_proj', 'attn_k']]) {
+      for (let l = 0; l < 5; l++) {
+        const seg = segments.find((s) => s.name === `model.layers.${l}.${hf}.weight`)!;
+        const t = file.tensors.find((x) => x.name === `blk.${l}.${gg}.weight`)!;
+        const raw = await bin.read(seg.offset, t.byteSize);
+        expect(Buffer.from(await file.readRaw(t)).equals(Buffer.from(raw)), t.name).toBe(true);
+      }
+    }
 
     const back = join(dir, 'back');
     const imp = await importGgufFile(gguf, back);
