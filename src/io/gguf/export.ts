@@ -12,6 +12,7 @@ import { encodeFromF32 } from '../safetensors/dtypes.ts';
 import { FILE_TYPE, GGML_F16, GGML_F32, GGML_Q8_0, ggmlType, type GgufValue } from './format.ts';
 import { hfToGgufName, permuteRows, rotaryHeads } from './names.ts';
 import { QK8_0, quantizeQ8_0 } from './quant.ts';
+import { llama3RopeFactors } from './rope.ts';
 import { ggufTokenizerMetadata } from './tokenizer.ts';
 import { gv, writeGguf, type GgufTensorToWrite } from './writer.ts';
 
@@ -59,27 +60,6 @@ function modelMetadata(cfg: ModelConfig, name: string, type: GgufOutType): [stri
   return e;
 }
 
-/** convert_hf_to_gguf's rope_freqs for Llama 3.1-style scaling: one factor per rotary frequency. */
-function llama3RopeFactors(cfg: ModelConfig): Float32Array {
-  const s = cfg.ropeScaling;
-  if (s?.type !== 'llama3') throw new Error('not llama3 scaling');
-  const dim = cfg.headDim;
-  const lowWavelen = s.originalMaxPositionEmbeddings / s.lowFreqFactor;
-  const highWavelen = s.originalMaxPositionEmbeddings / s.highFreqFactor;
-  const out = new Float32Array(dim / 2);
-  for (let i = 0; i < dim / 2; i++) {
-    const freq = Math.fround(1 / Math.fround(cfg.ropeTheta ** Math.fround((2 * i) / dim)));
-    const wavelen = (2 * Math.PI) / freq;
-    if (wavelen < highWavelen) out[i] = 1;
-    else if (wavelen > lowWavelen) out[i] = s.factor;
-    else {
-      const smooth = (s.originalMaxPositionEmbeddings / wavelen - s.lowFreqFactor) / (s.highFreqFactor - s.lowFreqFactor);
-      out[i] = 1 / ((1 - smooth) / s.factor + smooth);
-    }
-  }
-  return out;
-}
-
 /** Writes `m` (a Hugging Face Llama/Mistral folder) as GGUF into `sink`, closing it when done. */
 export async function exportGguf(m: ModelFiles, sink: ByteSink, opts: GgufExportOptions): Promise<GgufExport> {
   const cfg = parseModelConfig(await readJson(m, 'config.json'));
@@ -119,7 +99,7 @@ export async function exportGguf(m: ModelFiles, sink: ByteSink, opts: GgufExport
   // token_embd first, then each block, then output_norm and output: llama.cpp's and the converter's order.
   const order = [...expected.keys()].sort((a, b) => rank(a) - rank(b));
   if (cfg.ropeScaling?.type === 'llama3') {
-    const factors = llama3RopeFactors(cfg);
+    const factors = llama3RopeFactors(cfg.ropeScaling, cfg.ropeTheta, cfg.headDim);
     tensors.push({ name: 'rope_freqs.weight', shape: [factors.length], type: ggmlType(GGML_F32)!, data: new Uint8Array(factors.buffer) });
   }
   for (const hf of order) {

@@ -11,6 +11,7 @@ import { GGML_BF16, GGML_F16, GGML_F32, GGML_Q8_0 } from './format.ts';
 import { ggufToHfName, permuteRows, rotaryHeads } from './names.ts';
 import { ggmlToF32, READABLE_TYPES } from './quant.ts';
 import { GgufMeta, readGguf, type GgufTensorInfo } from './reader.ts';
+import { inferLlama3Scaling } from './rope.ts';
 import { tokenizerFromGguf } from './tokenizer.ts';
 
 export type SinkFactory = (fileName: string) => Promise<import('../bytes.ts').ByteSink>;
@@ -26,8 +27,13 @@ export interface GgufImport {
 
 const KEEP: Readonly<Record<number, DType>> = { [GGML_F32]: 'F32', [GGML_F16]: 'F16', [GGML_BF16]: 'BF16' };
 
-/** config.json for a GGUF file's llama.* metadata; the tensors decide vocab size (fallback) and tying. */
-export function ggufLlamaConfig(meta: GgufMeta, tensors: readonly GgufTensorInfo[]): Record<string, unknown> {
+const ROPE_FREQS = 'rope_freqs.weight';
+
+/**
+ * config.json for a GGUF file's llama.* metadata; the tensors decide vocab size (fallback) and tying, and
+ * rope_freqs.weight (decoded, when the file has one) gives Llama 3.1-style RoPE scaling.
+ */
+export function ggufLlamaConfig(meta: GgufMeta, tensors: readonly GgufTensorInfo[], ropeFreqs: Float32Array | null = null): Record<string, unknown> {
   const file = meta.file.name;
   const arch = meta.string('general.architecture', null);
   if (arch === null) throw new AlloyError(`${file}: no general.architecture, so the model type is unknown`, { file, field: 'general.architecture' });
@@ -53,14 +59,26 @@ export function ggufLlamaConfig(meta: GgufMeta, tensors: readonly GgufTensorInfo
   if (valueLen !== null && valueLen !== headDim) {
     throw new AlloyError(`${file}: attention.value_length ${valueLen} differs from key_length ${headDim}, which Llama does not allow`, { file, field: k('attention.value_length') });
   }
-  if (tensors.some((t) => t.name === 'rope_freqs.weight')) {
-    throw new AlloyError(`${file}: rope_freqs.weight (Llama 3.1-style RoPE scaling factors) is not supported by the importer yet`, { file, tensor: 'rope_freqs.weight' });
-  }
+  const ropeTheta = meta.float(k('rope.freq_base'), 10000);
   let ropeScaling: Record<string, unknown> | null = null;
   const scaling = meta.string(k('rope.scaling.type'), null);
   if (scaling === 'linear') ropeScaling = { type: 'linear', factor: meta.float(k('rope.scaling.factor')) };
   else if (scaling !== null && scaling !== 'none') {
     throw new AlloyError(`${file}: rope.scaling.type "${scaling}" is not supported (none or linear)`, { file, field: k('rope.scaling.type') });
+  }
+  if (ropeFreqs) {
+    if (ropeScaling) throw new AlloyError(`${file}: both rope.scaling.type and rope_freqs.weight are given`, { file, tensor: ROPE_FREQS });
+    const s = inferLlama3Scaling(ropeFreqs, ropeTheta, headDim, meta.int(k('rope.scaling.original_context_length'), null));
+    if (!s) {
+      throw new AlloyError(`${file}: ${ROPE_FREQS} holds RoPE factors that are not Llama 3.1-style scaling (factor/low/high/original context), which Alloy cannot express`, { file, tensor: ROPE_FREQS });
+    }
+    ropeScaling = {
+      rope_type: 'llama3',
+      factor: s.factor,
+      low_freq_factor: s.lowFreqFactor,
+      high_freq_factor: s.highFreqFactor,
+      original_max_position_embeddings: s.originalMaxPositionEmbeddings,
+    };
   }
   const sixteen = tensors.filter((t) => t.dims.length === 2).map((t) => KEEP[t.type.id]);
   const torchDtype = sixteen.length > 0 && sixteen.every((d) => d === 'F16') ? 'float16' : sixteen.length > 0 && sixteen.every((d) => d === 'BF16') ? 'bfloat16' : 'float32';
@@ -76,7 +94,7 @@ export function ggufLlamaConfig(meta: GgufMeta, tensors: readonly GgufTensorInfo
     vocab_size: vocab,
     max_position_embeddings: meta.int(k('context_length')),
     rms_norm_eps: meta.float(k('attention.layer_norm_rms_epsilon')),
-    rope_theta: meta.float(k('rope.freq_base'), 10000),
+    rope_theta: ropeTheta,
     ...(ropeScaling ? { rope_scaling: ropeScaling } : {}),
     hidden_act: 'silu',
     tie_word_embeddings: !tensors.some((t) => t.name === 'output.weight'),
@@ -99,13 +117,18 @@ export async function importGguf(source: ByteSource, sinkFor: SinkFactory): Prom
   const gguf = await readGguf(source);
   const file = gguf.name;
   const meta = new GgufMeta(gguf);
-  const config = ggufLlamaConfig(meta, gguf.tensors);
+  const freqs = gguf.tensors.find((t) => t.name === ROPE_FREQS);
+  if (freqs && freqs.type.id !== GGML_F32) {
+    throw new AlloyError(`${file}: ${ROPE_FREQS} is ${freqs.type.name}; llama.cpp writes it as F32`, { file, tensor: ROPE_FREQS });
+  }
+  const config = ggufLlamaConfig(meta, gguf.tensors, freqs ? ggmlToF32(freqs.type, await gguf.readRaw(freqs)) : null);
   const parsed = parseModelConfig(config, `${file} (config from GGUF metadata)`);
   const expected = expectedTensorShapes(parsed);
 
   const tensors: TensorToWrite[] = [];
   const written: Record<string, DType> = {};
   for (const t of gguf.tensors) {
+    if (t === freqs) continue; // folded into config.json's rope_scaling
     const where = { file, tensor: t.name };
     if (!READABLE_TYPES.has(t.type.id)) {
       throw new AlloyError(`${file}: tensor "${t.name}" is ${t.type.name}, which Alloy cannot read (F32, F16, BF16 and Q8_0 are supported)`, where);

@@ -1,6 +1,6 @@
 // Hugging Face folder → GGUF → Hugging Face folder on real and fixture models: tensors, config and tokenizer files
 // come back (f32 exactly, f16 as the f16 rounding of the original), and the GGUF says what llama.cpp expects.
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ensureFixtures, OWNER, REVISION } from '../../../scripts/fixtures/index.ts';
@@ -139,6 +139,35 @@ describe('GGUF export + import: tiny-llama-untied fixture (byte-level "gpt2" voc
     for (const text of ['Silk is spun by moths.', '<|im_start|>user\nhello 123<|im_end|>']) {
       expect(tok1.encode(text, { addSpecialTokens: false })).toEqual(tok0.encode(text, { addSpecialTokens: false }));
       expect(tok1.decode(tok1.encode(text, { addSpecialTokens: false }))).toBe(text);
+    }
+  });
+});
+
+describe('GGUF export + import: Llama 3.1-style RoPE scaling (rope_freqs.weight)', () => {
+  it("Meta's values (factor 32, low 1, high 4, context 8192) come back exactly; others as an equivalent setting", async () => {
+    const cases = [
+      { factor: 32, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 8192 },
+      // two frequencies of stories260K's head_dim 8 fall in the blend here, so the fit is solved, not assumed
+      { factor: 8, low_freq_factor: 1, high_freq_factor: 32, original_max_position_embeddings: 1024 },
+    ];
+    for (const [i, scaling] of cases.entries()) {
+      const src = await storiesFolder();
+      const cfg = json(src, 'config.json');
+      writeFileSync(join(src, 'config.json'), JSON.stringify({ ...cfg, rope_scaling: { rope_type: 'llama3', ...scaling } }));
+      const dir = await tempDir();
+      const exp = await exportGgufFile(src, join(dir, 'm.gguf'), { type: 'f32' });
+      expect(exp.tensors[0]).toEqual({ name: 'rope_freqs.weight', type: 'F32', shape: [4] });
+      const file = await readGguf(fileSource(join(dir, 'm.gguf')));
+      const factors = Array.from(new Float32Array((await file.readRaw(file.tensors[0]!)).slice().buffer));
+      await importGgufFile(join(dir, 'm.gguf'), join(dir, 'hf'));
+      const got = json(join(dir, 'hf'), 'config.json').rope_scaling as Record<string, number>;
+      if (i === 0) expect(got).toEqual({ rope_type: 'llama3', ...scaling });
+      // exported again, the factors are the same to float32 rounding
+      await exportGgufFile(join(dir, 'hf'), join(dir, 'again.gguf'), { type: 'f32' });
+      const again = await readGguf(fileSource(join(dir, 'again.gguf')));
+      const factors2 = Array.from(new Float32Array((await again.readRaw(again.tensors[0]!)).slice().buffer));
+      factors2.forEach((f, j) => expect(f).toBeCloseTo(factors[j]!, 5));
+      expect(new Set(factors).size).toBe(i === 0 ? 2 : 4);
     }
   });
 });
