@@ -8,12 +8,11 @@
 import { join } from 'node:path';
 import { it } from 'vitest';
 import { ensureFixtures, OWNER, REVISION } from '../scripts/fixtures/index.ts';
-import { parseModelConfig, expectedTensorShapes, type ModelConfig } from '../src/io/config.ts';
+import { parseModelConfig, type ModelConfig } from '../src/io/config.ts';
 import { readJson } from '../src/io/model-files.ts';
 import { dirModelFiles } from '../src/io/node/dir-model-files.ts';
-import { openCheckpoint, type Checkpoint, type CheckpointTensor } from '../src/io/safetensors/checkpoint.ts';
-import { f32ToBf16Bits } from '../src/io/safetensors/dtypes.ts';
-import type { SafetensorsFile } from '../src/io/safetensors/reader.ts';
+import { openCheckpoint, type Checkpoint } from '../src/io/safetensors/checkpoint.ts';
+import { SMOLLM2, smolConfig, syntheticCheckpoint } from './synthetic.ts';
 import { acquireNodeDevice } from '../src/engine/gpu/node-gpu.ts';
 import { BufferPool } from '../src/engine/gpu/buffer-pool.ts';
 import { KernelRegistry } from '../src/engine/gpu/kernels.ts';
@@ -24,84 +23,6 @@ import { writeSuite, type BenchRow } from './report.ts';
 const MiB = 2 ** 20;
 const PREFILL_T = 16;
 const DECODE_STEPS = 2;
-
-/** SmolLM2 configs (HF config.json fields that matter for shapes). */
-const SMOLLM2: Record<string, Record<string, number>> = {
-  '135M': { hidden_size: 576, intermediate_size: 1536, num_hidden_layers: 30, num_attention_heads: 9, num_key_value_heads: 3 },
-  '360M': { hidden_size: 960, intermediate_size: 2560, num_hidden_layers: 32, num_attention_heads: 15, num_key_value_heads: 5 },
-  '1.7B': { hidden_size: 2048, intermediate_size: 8192, num_hidden_layers: 24, num_attention_heads: 32, num_key_value_heads: 32 },
-};
-
-function smolConfig(size: string): ModelConfig {
-  return parseModelConfig({
-    architectures: ['LlamaForCausalLM'],
-    ...SMOLLM2[size],
-    max_position_embeddings: 8192,
-    rms_norm_eps: 1e-5,
-    rope_theta: 100000,
-    tie_word_embeddings: true,
-    torch_dtype: 'bfloat16',
-    vocab_size: 49152,
-  });
-}
-
-/**
- * A Checkpoint of random BF16 matrices (uniform in ±1/√cols, so activations stay O(1)) and unit norm vectors.
- * Bytes are produced when read: a 1 Mi-value random pool per scale, copied from a per-tensor offset, so a 3.4 GB
- * model costs memcpy time, and only the tensor being uploaded is ever on the CPU.
- */
-function syntheticCheckpoint(config: ModelConfig): Checkpoint {
-  const POOL = 1 << 20;
-  const pools = new Map<number, Uint16Array>();
-  const poolFor = (cols: number) => {
-    let p = pools.get(cols);
-    if (!p) {
-      let s = cols >>> 0;
-      const scale = 1 / Math.sqrt(cols);
-      p = new Uint16Array(POOL);
-      for (let i = 0; i < POOL; i++) {
-        s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-        p[i] = f32ToBf16Bits((s / 2 ** 32 - 0.5) * 2 * scale);
-      }
-      pools.set(cols, p);
-    }
-    return p;
-  };
-  const file = {} as SafetensorsFile; // never read: every read goes through readRaw/readF32 below
-  const tensors = new Map<string, CheckpointTensor>();
-  let offset = 0;
-  for (const [name, shape] of expectedTensorShapes(config)) {
-    const n = shape.reduce((a, b) => a * b, 1);
-    const bytes = shape.length === 2 ? n * 2 : n * 4;
-    tensors.set(name, { file, info: { name, dtype: shape.length === 2 ? 'BF16' : 'F32', shape, begin: offset, end: offset + bytes } });
-    offset += bytes;
-  }
-  const info = (name: string) => tensors.get(name)!.info;
-  return {
-    files: [],
-    tensors,
-    names: () => [...tensors.keys()],
-    info,
-    async readRaw(name) {
-      const { shape } = info(name);
-      if (shape.length !== 2) return new Uint8Array((await this.readF32(name)).buffer);
-      const pool = poolFor(shape[1]!);
-      const n = shape[0]! * shape[1]!;
-      const out = new Uint16Array(n);
-      let start = (name.length * 7919) % POOL;
-      for (let i = 0; i < n; ) {
-        const take = Math.min(POOL - start, n - i);
-        out.set(pool.subarray(start, start + take), i);
-        i += take;
-        start = 0;
-      }
-      return new Uint8Array(out.buffer);
-    },
-    async readF32(name) {
-      return new Float32Array(info(name).shape.reduce((a, b) => a * b, 1)).fill(1);
-    },
-  };
-}
 
 const mb = (b: number) => `${(b / 1e6).toFixed(1)} MB`;
 const seconds = async (fn: () => Promise<unknown>) => {
