@@ -44,11 +44,12 @@ export function dequantizeQ8_0(bytes: Uint8Array): Float32Array<ArrayBuffer> {
   if (bytes.byteLength % Q8_0_BYTES !== 0) throw new RangeError(`${bytes.byteLength} bytes is not a whole number of Q8_0 blocks`);
   const nb = bytes.byteLength / Q8_0_BYTES;
   const out = new Float32Array(nb * QK8_0);
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const q = new Int8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   for (let b = 0; b < nb; b++) {
     const o = b * Q8_0_BYTES;
-    const d = f16BitsToF32(view.getUint16(o, true));
-    for (let j = 0; j < QK8_0; j++) out[b * QK8_0 + j] = d * view.getInt8(o + 2 + j);
+    const d = f16BitsToF32(bytes[o]! | (bytes[o + 1]! << 8));
+    // float32 product, as ggml's dequantize_row_q8_0
+    for (let j = 0; j < QK8_0; j++) out[b * QK8_0 + j] = d * q[o + 2 + j]!;
   }
   return out;
 }

@@ -3,7 +3,7 @@
 import { join } from 'node:path';
 import { writeFileSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
-import { BlobSink, bytesSource } from '../../../src/io/bytes.ts';
+import { BlobSink, blobSource, bytesSource } from '../../../src/io/bytes.ts';
 import { ggmlTypeByName, ValueType, type GgufValue } from '../../../src/io/gguf/format.ts';
 import { ggufToHfName, hfToGgufName, permuteRows } from '../../../src/io/gguf/names.ts';
 import { readGguf } from '../../../src/io/gguf/reader.ts';
@@ -39,9 +39,13 @@ describe('GGUF reader/writer', () => {
       ['strs', gv.strs(['a', '', 'ü'])],
       ['i32s', gv.i32s([1, -2, 3])],
     ]);
-    const f = await readGguf(bytesSource(await bytesOf(meta, []), 'kv.gguf'));
+    const bytes = await bytesOf(meta, []);
+    const f = await readGguf(bytesSource(bytes, 'kv.gguf'));
     expect([...f.metadata]).toEqual([...meta]);
     expect(f.tensors).toEqual([]);
+    // the browser's input: a File/Blob, read by slices
+    const fromBlob = await readGguf(blobSource(new Blob([bytes]), 'kv.gguf'));
+    expect([...fromBlob.metadata]).toEqual([...meta]);
   });
 
   it('lays out header, padding and tensors as the spec says (alignment 32 by default, general.alignment honoured)', async () => {
