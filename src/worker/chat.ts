@@ -108,7 +108,8 @@ export class ChatHost {
       const onAbort = () => controller.abort();
       opts.signal?.addEventListener('abort', onAbort);
       this.#generating = controller;
-      const stream = new TextStream(r.tokenizer);
+      // Generate mode shows prompt + continuation as one text, so the continuation keeps its leading space.
+      const stream = new TextStream(r.tokenizer, req.mode === 'chat' ? [] : promptIds.slice(-1));
       const t0 = performance.now();
       try {
         const result = await generate(r.model, promptIds, {
@@ -180,8 +181,17 @@ export class TextStream {
   #ids: number[] = [];
   #shown = '';
   readonly #eos: ReadonlySet<number>;
+  #contextText: string | null = null;
 
-  constructor(private readonly tok: Pick<AlloyTokenizer, 'decode' | 'eosTokenIds'>) {
+  /**
+   * `context`: prompt tokens the reply continues (the last one is enough). SentencePiece decoders strip the
+   * leading space of a decoded text, so a continuation decoded on its own loses the space between the prompt and
+   * its first word ("Lily." + "She"); decoding it after its context and cutting the context's text keeps it.
+   */
+  constructor(
+    private readonly tok: Pick<AlloyTokenizer, 'decode' | 'eosTokenIds'>,
+    private readonly context: readonly number[] = [],
+  ) {
     this.#eos = new Set(tok.eosTokenIds);
   }
 
@@ -201,6 +211,11 @@ export class TextStream {
   text(): string {
     const ids = this.#ids;
     const end = ids.length > 0 && this.#eos.has(ids[ids.length - 1]!) ? ids.length - 1 : ids.length;
-    return this.tok.decode(ids.slice(0, end));
+    const body = ids.slice(0, end);
+    if (this.context.length === 0) return this.tok.decode(body);
+    const head = (this.#contextText ??= this.tok.decode(this.context));
+    const all = this.tok.decode([...this.context, ...body]);
+    // A context ending mid-character decodes differently alone; then the plain decode is the best there is.
+    return all.startsWith(head) ? all.slice(head.length) : this.tok.decode(body);
   }
 }
