@@ -1,6 +1,7 @@
 // A Hugging Face Llama-family folder → one GGUF v3 file llama.cpp loads, laid out as convert_hf_to_gguf.py writes
-// a LlamaForCausalLM: llama.* hyper-parameters, tokenizer.ggml.* vocabulary, tensors renamed (names.ts) with q/k
-// rows permuted to llama.cpp's interleaved RoPE order. Output types follow the converter's rules: 1-D tensors (norm
+// it: Llama and Mistral as architecture "llama" (LlamaModel), Qwen2 as "qwen2" (Qwen2Model); <arch>.*
+// hyper-parameters, tokenizer.ggml.* vocabulary, tensors renamed (names.ts), q/k rows (and biases) permuted to
+// llama.cpp's interleaved RoPE order for "llama" only — its qwen2 graph rotates Hugging Face's (NEOX) pairs. Output types follow the converter's rules: 1-D tensors (norm
 // weights) always F32; matrices F32, F16 or Q8_0 (a matrix whose rows are not whole Q8_0 blocks falls back to
 // F16, as the converter's QuantError path does). A tied lm_head is not written (llama.cpp then uses token_embd).
 import type { ByteSink } from '../bytes.ts';
@@ -25,6 +26,7 @@ export interface GgufExportOptions {
 }
 
 export interface GgufExport {
+  architecture: 'llama' | 'qwen2';
   tensors: { name: string; type: string; shape: number[] }[];
   tokenizer: 'llama' | 'gpt2';
   metadataKeys: string[];
@@ -33,28 +35,29 @@ export interface GgufExport {
 const GENERAL_FILE_TYPE: Record<GgufOutType, number> = { f32: FILE_TYPE.ALL_F32, f16: FILE_TYPE.MOSTLY_F16, q8_0: FILE_TYPE.MOSTLY_Q8_0 };
 
 /** llama.* and general.* metadata for a config, in convert_hf_to_gguf's order. */
-function modelMetadata(cfg: ModelConfig, name: string, type: GgufOutType): [string, GgufValue][] {
+function modelMetadata(cfg: ModelConfig, arch: 'llama' | 'qwen2', name: string, type: GgufOutType): [string, GgufValue][] {
+  const k = (s: string) => `${arch}.${s}`;
   const e: [string, GgufValue][] = [
-    ['general.architecture', gv.str('llama')],
+    ['general.architecture', gv.str(arch)],
     ['general.type', gv.str('model')],
     ['general.name', gv.str(name)],
-    ['llama.block_count', gv.u32(cfg.numLayers)],
-    ['llama.context_length', gv.u32(cfg.maxPositionEmbeddings)],
-    ['llama.embedding_length', gv.u32(cfg.hiddenSize)],
-    ['llama.feed_forward_length', gv.u32(cfg.intermediateSize)],
-    ['llama.attention.head_count', gv.u32(cfg.numHeads)],
-    ['llama.attention.head_count_kv', gv.u32(cfg.numKvHeads)],
-    ['llama.rope.freq_base', gv.f32(cfg.ropeTheta)],
-    ['llama.attention.layer_norm_rms_epsilon', gv.f32(cfg.rmsNormEps)],
+    [k('block_count'), gv.u32(cfg.numLayers)],
+    [k('context_length'), gv.u32(cfg.maxPositionEmbeddings)],
+    [k('embedding_length'), gv.u32(cfg.hiddenSize)],
+    [k('feed_forward_length'), gv.u32(cfg.intermediateSize)],
+    [k('attention.head_count'), gv.u32(cfg.numHeads)],
+    [k('attention.head_count_kv'), gv.u32(cfg.numKvHeads)],
+    [k('rope.freq_base'), gv.f32(cfg.ropeTheta)],
+    [k('attention.layer_norm_rms_epsilon'), gv.f32(cfg.rmsNormEps)],
   ];
   if (cfg.headDim !== cfg.hiddenSize / cfg.numHeads) {
-    e.push(['llama.attention.key_length', gv.u32(cfg.headDim)], ['llama.attention.value_length', gv.u32(cfg.headDim)]);
+    e.push([k('attention.key_length'), gv.u32(cfg.headDim)], [k('attention.value_length'), gv.u32(cfg.headDim)]);
   }
   e.push(['general.file_type', gv.u32(GENERAL_FILE_TYPE[type])]);
-  e.push(['llama.vocab_size', gv.u32(cfg.vocabSize)]);
-  e.push(['llama.rope.dimension_count', gv.u32(cfg.headDim)]);
+  e.push([k('vocab_size'), gv.u32(cfg.vocabSize)]);
+  e.push([k('rope.dimension_count'), gv.u32(cfg.headDim)]);
   if (cfg.ropeScaling?.type === 'linear') {
-    e.push(['llama.rope.scaling.type', gv.str('linear')], ['llama.rope.scaling.factor', gv.f32(cfg.ropeScaling.factor)]);
+    e.push([k('rope.scaling.type'), gv.str('linear')], [k('rope.scaling.factor'), gv.f32(cfg.ropeScaling.factor)]);
   }
   e.push(['general.quantization_version', gv.u32(2)]);
   return e;
@@ -63,14 +66,12 @@ function modelMetadata(cfg: ModelConfig, name: string, type: GgufOutType): [stri
 /** Writes `m` (a Hugging Face Llama/Mistral folder) as GGUF into `sink`, closing it when done. */
 export async function exportGguf(m: ModelFiles, sink: ByteSink, opts: GgufExportOptions): Promise<GgufExport> {
   const cfg = parseModelConfig(await readJson(m, 'config.json'));
-  if (cfg.family === 'qwen2') {
-    throw new AlloyError(`${m.label}: ${cfg.architecture} cannot be exported as GGUF "llama" (Alloy's GGUF export covers Llama and Mistral)`, { file: 'config.json', field: 'architectures' });
+  const arch = cfg.family === 'qwen2' ? 'qwen2' : 'llama';
+  if (cfg.mlpBias) {
+    throw new AlloyError(`${m.label}: MLP biases (mlp_bias) are not exported to GGUF`, { file: 'config.json', field: 'mlp_bias' });
   }
-  if (cfg.attentionBias || cfg.mlpBias) {
-    throw new AlloyError(`${m.label}: projection biases (attention_bias / mlp_bias) are not exported to GGUF`, { file: 'config.json' });
-  }
-  if (cfg.ropeScaling && cfg.ropeScaling.type !== 'linear' && cfg.ropeScaling.type !== 'llama3') {
-    throw new AlloyError(`${m.label}: RoPE scaling cannot be exported to GGUF`, { file: 'config.json' });
+  if (cfg.ropeScaling && !(cfg.ropeScaling.type === 'linear' || (cfg.ropeScaling.type === 'llama3' && arch === 'llama'))) {
+    throw new AlloyError(`${m.label}: ${cfg.ropeScaling.type} RoPE scaling cannot be exported to GGUF "${arch}"`, { file: 'config.json', field: 'rope_scaling' });
   }
   if (!hasFile(m, 'tokenizer.json')) {
     throw new AlloyError(`${m.label} has no tokenizer.json; a GGUF file must embed its vocabulary for llama.cpp to load it`, { file: 'tokenizer.json' });
@@ -109,7 +110,7 @@ export async function exportGguf(m: ModelFiles, sink: ByteSink, opts: GgufExport
     const cols = shape[shape.length - 1]!;
     let typeId = shape.length === 1 || opts.type === 'f32' ? GGML_F32 : opts.type === 'f16' ? GGML_F16 : GGML_Q8_0;
     if (typeId === GGML_Q8_0 && cols % QK8_0 !== 0) typeId = GGML_F16;
-    const heads = rotaryHeads(hf, cfg);
+    const heads = arch === 'llama' ? rotaryHeads(hf, cfg) : null;
     tensors.push({
       name,
       shape,
@@ -127,9 +128,10 @@ export async function exportGguf(m: ModelFiles, sink: ByteSink, opts: GgufExport
     });
   }
 
-  const metadata = new Map<string, GgufValue>([...modelMetadata(cfg, opts.name ?? m.label, opts.type), ...tokenizer.entries]);
+  const metadata = new Map<string, GgufValue>([...modelMetadata(cfg, arch, opts.name ?? m.label, opts.type), ...tokenizer.entries]);
   await writeGguf(sink, metadata, tensors);
   return {
+    architecture: arch,
     tensors: tensors.map((t) => ({ name: t.name, type: t.type.name, shape: [...t.shape] })),
     tokenizer: tokenizer.kind,
     metadataKeys: [...metadata.keys()],

@@ -1,5 +1,5 @@
-// GGUF (Llama architecture) → a Hugging Face Llama folder: config.json from the llama.* metadata,
-// model.safetensors with Hugging Face names and row order, and the embedded tokenizer as tokenizer.json +
+// GGUF (architectures "llama" and "qwen2") → a Hugging Face folder: config.json from the <arch>.* metadata,
+// model.safetensors with Hugging Face names (and, for llama, Hugging Face q/k row order), and the embedded tokenizer as tokenizer.json +
 // tokenizer_config.json. F32/F16/BF16 tensors keep their type; Q8_0 is de-quantised to F32. Everything that can
 // be refused (architecture, tensor types, names, shapes, tokenizer) is checked before the first byte is written.
 import type { ByteSource } from '../bytes.ts';
@@ -37,13 +37,13 @@ export function ggufLlamaConfig(meta: GgufMeta, tensors: readonly GgufTensorInfo
   const file = meta.file.name;
   const arch = meta.string('general.architecture', null);
   if (arch === null) throw new AlloyError(`${file}: no general.architecture, so the model type is unknown`, { file, field: 'general.architecture' });
-  if (arch !== 'llama') {
-    throw new AlloyError(`${file}: GGUF architecture "${arch}" is not supported; Alloy imports "llama" (Llama, SmolLM, Mistral-style) models`, {
+  if (arch !== 'llama' && arch !== 'qwen2') {
+    throw new AlloyError(`${file}: GGUF architecture "${arch}" is not supported; Alloy imports "llama" (Llama, SmolLM, Mistral) and "qwen2" models`, {
       file,
       field: 'general.architecture',
     });
   }
-  const k = (s: string) => `llama.${s}`;
+  const k = (s: string) => `${arch}.${s}`;
   const hidden = meta.int(k('embedding_length'));
   const heads = meta.int(k('attention.head_count'));
   const kvHeads = meta.int(k('attention.head_count_kv'), heads)!;
@@ -83,8 +83,8 @@ export function ggufLlamaConfig(meta: GgufMeta, tensors: readonly GgufTensorInfo
   const sixteen = tensors.filter((t) => t.dims.length === 2).map((t) => KEEP[t.type.id]);
   const torchDtype = sixteen.length > 0 && sixteen.every((d) => d === 'F16') ? 'float16' : sixteen.length > 0 && sixteen.every((d) => d === 'BF16') ? 'bfloat16' : 'float32';
   const config: Record<string, unknown> = {
-    architectures: ['LlamaForCausalLM'],
-    model_type: 'llama',
+    architectures: [arch === 'qwen2' ? 'Qwen2ForCausalLM' : 'LlamaForCausalLM'],
+    model_type: arch,
     hidden_size: hidden,
     intermediate_size: meta.int(k('feed_forward_length')),
     num_hidden_layers: meta.int(k('block_count')),
@@ -98,8 +98,8 @@ export function ggufLlamaConfig(meta: GgufMeta, tensors: readonly GgufTensorInfo
     ...(ropeScaling ? { rope_scaling: ropeScaling } : {}),
     hidden_act: 'silu',
     tie_word_embeddings: !tensors.some((t) => t.name === 'output.weight'),
-    attention_bias: false,
-    mlp_bias: false,
+    // Qwen2 always has q/k/v biases; a Llama GGUF has them when its converter found them (then o_proj's too).
+    ...(arch === 'llama' ? { attention_bias: tensors.some((t) => t.name.endsWith('.attn_q.bias')), mlp_bias: false } : { use_sliding_window: false }),
     bos_token_id: meta.int('tokenizer.ggml.bos_token_id', null),
     eos_token_id: meta.int('tokenizer.ggml.eos_token_id', null),
     torch_dtype: torchDtype,
@@ -141,7 +141,8 @@ export async function importGguf(source: ByteSource, sinkFor: SinkFactory): Prom
       throw new AlloyError(`${file}: tensor "${t.name}" has shape ${JSON.stringify(t.shape)}, the configuration implies ${JSON.stringify(shape)}`, where);
     }
     const dtype: DType = KEEP[t.type.id] ?? 'F32';
-    const heads = rotaryHeads(hf, parsed);
+    // llama.cpp's converter permutes q/k only for the llama architecture (Qwen2 keeps Hugging Face's order).
+    const heads = parsed.family === 'qwen2' ? null : rotaryHeads(hf, parsed);
     const rowBytes = (t.shape.length > 1 ? t.shape[1]! : 1) * (dtype === 'F32' ? 4 : 2);
     tensors.push({
       name: hf,

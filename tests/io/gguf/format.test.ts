@@ -15,7 +15,7 @@ import { checkpointOf, removeTemps, storiesFolder, tempDir } from './helpers.ts'
 
 afterAll(removeTemps);
 
-async function bytesOf(meta: Map<string, GgufValue>, tensors: GgufTensorToWrite[]): Promise<Uint8Array> {
+async function bytesOf(meta: Map<string, GgufValue>, tensors: GgufTensorToWrite[]): Promise<Uint8Array<ArrayBuffer>> {
   const sink = new BlobSink();
   await writeGguf(sink, meta, tensors);
   return new Uint8Array(await sink.blob().arrayBuffer());

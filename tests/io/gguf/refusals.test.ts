@@ -54,8 +54,8 @@ describe('GGUF import refusals', () => {
   });
 
   it('another architecture, named', async () => {
-    const path = await rewrite('qwen.gguf', (meta) => meta.set('general.architecture', gv.str('qwen2')));
-    await expectRefused(path, 'qwen.gguf: GGUF architecture "qwen2" is not supported');
+    const path = await rewrite('gemma.gguf', (meta) => meta.set('general.architecture', gv.str('gemma')));
+    await expectRefused(path, 'gemma.gguf: GGUF architecture "gemma" is not supported; Alloy imports "llama" (Llama, SmolLM, Mistral) and "qwen2" models');
   });
 
   it('an unsupported tensor type (Q4_K written by hand), naming the type and the tensor', async () => {

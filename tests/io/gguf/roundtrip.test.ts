@@ -171,3 +171,39 @@ describe('GGUF export + import: Llama 3.1-style RoPE scaling (rope_freqs.weight)
     }
   });
 });
+
+describe('GGUF export + import: tiny-qwen2 fixture (architecture "qwen2": q/k/v biases, no row permutation)', () => {
+  it('round-trips every tensor (biases included), the config and the tokenizer', async () => {
+    await ensureFixtures('public/hub');
+    const src = join('public/hub', OWNER, 'tiny-qwen2', 'resolve', REVISION);
+    const dir = await tempDir();
+    const gguf = join(dir, 'qwen2.gguf');
+    const exp = await exportGgufFile(src, gguf, { type: 'f32' });
+    expect(exp.architecture).toBe('qwen2');
+    expect(exp.tensors.map((t) => t.name)).toContain('blk.0.attn_q.bias');
+    const file = await readGguf(fileSource(gguf));
+    const meta = new GgufMeta(file);
+    expect(meta.string('general.architecture')).toBe('qwen2');
+    expect(meta.int('qwen2.block_count')).toBeGreaterThan(0);
+    // Qwen2 rows stay in Hugging Face's order
+    const before = await checkpointOf(src);
+    const q = file.tensors.find((t) => t.name === 'blk.0.attn_q.weight')!;
+    expect(Buffer.from(await file.readRaw(q)).equals(Buffer.from(await before.readRaw('model.layers.0.self_attn.q_proj.weight')))).toBe(true);
+
+    const back = join(dir, 'back');
+    await importGgufFile(gguf, back);
+    const after = await checkpointOf(back);
+    expect(after.names().sort()).toEqual(before.names().sort());
+    for (const name of before.names()) {
+      expect(Buffer.from(await after.readRaw(name)).equals(Buffer.from(await before.readRaw(name))), name).toBe(true);
+    }
+    const c0 = parseModelConfig(json(src, 'config.json'));
+    const c1 = parseModelConfig(json(back, 'config.json'));
+    expect(c1.architecture).toBe('Qwen2ForCausalLM');
+    expect({ ...c1, torchDtype: null, rmsNormEps: 0, modelType: '' }).toEqual({ ...c0, torchDtype: null, rmsNormEps: 0, modelType: '' });
+    const tok0 = await loadTokenizer(dirModelFiles(src));
+    const tok1 = await loadTokenizer(dirModelFiles(back));
+    const text = 'Silk is spun by moths, 123 times.';
+    expect(tok1.encode(text, { addSpecialTokens: false })).toEqual(tok0.encode(text, { addSpecialTokens: false }));
+  });
+});
