@@ -1,6 +1,7 @@
 /**
- * `alloy export-gguf --model DIR --out FILE.gguf [--dtype f16|f32|q8_0]`: a Hugging Face Llama/Mistral folder (base,
- * fine-tuned or merged) as one GGUF v3 file for llama.cpp. Norm weights stay F32 whatever --dtype says; q8_0 keeps
+ * `alloy export-gguf --model DIR --out FILE.gguf [--dtype f16|bf16|f32|q8_0]`: a Hugging Face Llama/Mistral folder (base,
+ * fine-tuned or merged; Qwen2 too) as one GGUF v3 file for llama.cpp. bf16 keeps BF16 checkpoints' range (f16 overflows
+ * above 65504). Norm weights stay F32 whatever --dtype says; q8_0 keeps
  * matrices whose rows are not whole 32-element blocks in F16, as llama.cpp's converter does. The file appears only
  * when complete (written under a hidden sibling name, then renamed).
  */
@@ -12,13 +13,13 @@ import { statSync } from 'node:fs';
 
 export type ExportGgufArgs = Partial<Record<'model' | 'out' | 'dtype', string>>;
 
-const TYPES: readonly GgufOutType[] = ['f16', 'f32', 'q8_0'];
+const TYPES: readonly GgufOutType[] = ['f16', 'bf16', 'f32', 'q8_0'];
 
 export async function exportGgufCmd(v: ExportGgufArgs, io: { out: (s: string) => void }): Promise<number> {
   if (!v.model) throw new AlloyError('--model is required');
   if (!v.out) throw new AlloyError('--out is required');
   const dtype = (v.dtype ?? 'f16').toLowerCase();
-  if (!(TYPES as readonly string[]).includes(dtype)) throw new AlloyError(`--dtype must be f16, f32 or q8_0, got "${v.dtype}"`);
+  if (!(TYPES as readonly string[]).includes(dtype)) throw new AlloyError(`--dtype must be f16, bf16, f32 or q8_0, got "${v.dtype}"`);
   const t0 = performance.now();
   const r = await exportGgufFile(v.model, v.out, { type: dtype as GgufOutType });
   const counts = new Map<string, number>();

@@ -7,7 +7,7 @@
  *   alloy grad     --model DIR --adapter DIR --data FILE.jsonl --method cpt|sft|dpo|orpo [--beta B] [--label-smoothing E] --out DIR
  *   alloy merge    CONFIG.yaml --out DIR [--allow-crimes] [--device auto|cpu|gpu] [--seed S] [--shard-size BYTES] [--post-weights v0.0.x|head]
  *   alloy import   FILE.bin|FILE.gguf [--tokenizer tok.bin|tok.model] --out DIR
- *   alloy export-gguf --model DIR --out FILE.gguf [--dtype f16|f32|q8_0]
+ *   alloy export-gguf --model DIR --out FILE.gguf [--dtype f16|bf16|f32|q8_0]
  *   alloy eval     --model DIR --bench FILE.jsonl|FILE.csv|FILE.txt|MMLU_DIR [--json] [--limit N] [--shots K] [--adapter DIR] [--chat] [--max-tokens N]
  * Errors are one line on stderr and a non-zero exit.
  */
@@ -54,8 +54,8 @@ const USAGE = `usage:
                  one (SwiftShader), where the CPU path is faster
   alloy import   FILE.bin|FILE.gguf [--tokenizer tok.bin|tok.model] --out DIR
                  a llama2.c checkpoint (+ its tok*.bin or SentencePiece .model) or a GGUF llama file as a Hugging Face folder
-  alloy export-gguf --model DIR --out FILE.gguf [--dtype f16|f32|q8_0]
-                 a Hugging Face Llama folder as GGUF v3 for llama.cpp (default f16; norms always f32)`;
+  alloy export-gguf --model DIR --out FILE.gguf [--dtype f16|bf16|f32|q8_0]
+                 a Hugging Face Llama/Mistral/Qwen2 folder as GGUF v3 for llama.cpp (default f16; norms always f32)`;
 
 const OPTIONS = {
   model: { type: 'string' },

@@ -2,7 +2,7 @@
 // it: Llama and Mistral as architecture "llama" (LlamaModel), Qwen2 as "qwen2" (Qwen2Model); <arch>.*
 // hyper-parameters, tokenizer.ggml.* vocabulary, tensors renamed (names.ts), q/k rows (and biases) permuted to
 // llama.cpp's interleaved RoPE order for "llama" only — its qwen2 graph rotates Hugging Face's (NEOX) pairs. Output types follow the converter's rules: 1-D tensors (norm
-// weights) always F32; matrices F32, F16 or Q8_0 (a matrix whose rows are not whole Q8_0 blocks falls back to
+// weights) always F32; matrices F32, F16, BF16 or Q8_0 (a matrix whose rows are not whole Q8_0 blocks falls back to
 // F16, as the converter's QuantError path does). A tied lm_head is not written (llama.cpp then uses token_embd).
 import type { ByteSink } from '../bytes.ts';
 import { AlloyError } from '../errors.ts';
@@ -10,14 +10,14 @@ import { expectedTensorShapes, parseModelConfig, type ModelConfig } from '../con
 import { hasFile, readJson, type ModelFiles } from '../model-files.ts';
 import { openCheckpoint } from '../safetensors/checkpoint.ts';
 import { encodeFromF32 } from '../safetensors/dtypes.ts';
-import { FILE_TYPE, GGML_F16, GGML_F32, GGML_Q8_0, ggmlType, type GgufValue } from './format.ts';
+import { FILE_TYPE, GGML_BF16, GGML_F16, GGML_F32, GGML_Q8_0, ggmlType, type GgufValue } from './format.ts';
 import { hfToGgufName, permuteRows, rotaryHeads } from './names.ts';
 import { QK8_0, quantizeQ8_0 } from './quant.ts';
 import { llama3RopeFactors } from './rope.ts';
 import { ggufTokenizerMetadata } from './tokenizer.ts';
 import { gv, writeGguf, type GgufTensorToWrite } from './writer.ts';
 
-export type GgufOutType = 'f32' | 'f16' | 'q8_0';
+export type GgufOutType = 'f32' | 'f16' | 'bf16' | 'q8_0';
 
 export interface GgufExportOptions {
   type: GgufOutType;
@@ -32,7 +32,13 @@ export interface GgufExport {
   metadataKeys: string[];
 }
 
-const GENERAL_FILE_TYPE: Record<GgufOutType, number> = { f32: FILE_TYPE.ALL_F32, f16: FILE_TYPE.MOSTLY_F16, q8_0: FILE_TYPE.MOSTLY_Q8_0 };
+const GENERAL_FILE_TYPE: Record<GgufOutType, number> = {
+  f32: FILE_TYPE.ALL_F32,
+  f16: FILE_TYPE.MOSTLY_F16,
+  bf16: FILE_TYPE.MOSTLY_BF16,
+  q8_0: FILE_TYPE.MOSTLY_Q8_0,
+};
+const MATRIX_TYPE: Record<GgufOutType, number> = { f32: GGML_F32, f16: GGML_F16, bf16: GGML_BF16, q8_0: GGML_Q8_0 };
 
 /** llama.* and general.* metadata for a config, in convert_hf_to_gguf's order. */
 function modelMetadata(cfg: ModelConfig, arch: 'llama' | 'qwen2', name: string, type: GgufOutType): [string, GgufValue][] {
@@ -108,7 +114,7 @@ export async function exportGguf(m: ModelFiles, sink: ByteSink, opts: GgufExport
     if (name === null) throw new AlloyError(`tensor "${hf}" has no llama.cpp name`, { tensor: hf });
     const shape = expected.get(hf)!;
     const cols = shape[shape.length - 1]!;
-    let typeId = shape.length === 1 || opts.type === 'f32' ? GGML_F32 : opts.type === 'f16' ? GGML_F16 : GGML_Q8_0;
+    let typeId = shape.length === 1 ? GGML_F32 : MATRIX_TYPE[opts.type];
     if (typeId === GGML_Q8_0 && cols % QK8_0 !== 0) typeId = GGML_F16;
     const heads = arch === 'llama' ? rotaryHeads(hf, cfg) : null;
     tensors.push({
@@ -123,6 +129,7 @@ export async function exportGguf(m: ModelFiles, sink: ByteSink, opts: GgufExport
         }
         if (typeId === GGML_F32) return new Uint8Array(values.buffer);
         if (typeId === GGML_F16) return encodeFromF32('F16', values);
+        if (typeId === GGML_BF16) return encodeFromF32('BF16', values);
         return quantizeQ8_0(values);
       },
     });

@@ -2,7 +2,7 @@
 // model.safetensors with Hugging Face names (and, for llama, Hugging Face q/k row order), and the embedded tokenizer as tokenizer.json +
 // tokenizer_config.json. F32/F16/BF16 tensors keep their type; Q8_0 is de-quantised to F32. Everything that can
 // be refused (architecture, tensor types, names, shapes, tokenizer) is checked before the first byte is written.
-import type { ByteSource } from '../bytes.ts';
+import type { ByteSink, ByteSource } from '../bytes.ts';
 import { AlloyError } from '../errors.ts';
 import { expectedTensorShapes, parseModelConfig } from '../config.ts';
 import type { DType } from '../safetensors/dtypes.ts';
@@ -14,7 +14,7 @@ import { GgufMeta, readGguf, type GgufTensorInfo } from './reader.ts';
 import { inferLlama3Scaling } from './rope.ts';
 import { tokenizerFromGguf } from './tokenizer.ts';
 
-export type SinkFactory = (fileName: string) => Promise<import('../bytes.ts').ByteSink>;
+export type SinkFactory = (fileName: string) => Promise<ByteSink>;
 
 export interface GgufImport {
   config: Record<string, unknown>;

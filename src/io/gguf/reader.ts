@@ -58,7 +58,8 @@ class Cursor {
     private readonly what: () => string,
   ) {}
 
-  private async need(n: number): Promise<DataView> {
+  /** Throws the truncation error unless n more bytes exist (checked before allocating for a claimed length). */
+  ensure(n: number): void {
     if (this.pos + n > this.src.size) {
       throw new AlloyError(
         `${this.src.name}: truncated GGUF header: ${this.what()} needs ${n} bytes at offset ${this.pos}, ` +
@@ -66,6 +67,10 @@ class Cursor {
         { file: this.src.name },
       );
     }
+  }
+
+  private async need(n: number): Promise<DataView> {
+    this.ensure(n);
     const rel = this.pos - this.bufStart;
     if (rel < 0 || rel + n > this.buf.byteLength) {
       const len = Math.min(Math.max(n, WINDOW), this.src.size - this.pos);
@@ -95,7 +100,7 @@ class Cursor {
 
   async string(): Promise<string> {
     const n = await this.size();
-    if (this.pos + n > this.src.size) await this.need(n); // the truncation message
+    this.ensure(n);
     try {
       return decoder.decode(await this.bytes(n));
     } catch {
@@ -166,7 +171,7 @@ export async function readGguf(src: ByteSource): Promise<GgufFile> {
       }
       const n = await c.size();
       const minItem = itemType === ValueType.STRING ? 8 : VALUE_TYPE_BYTES[itemType]!;
-      if (c.pos + n * minItem > src.size) await c.bytes(n * minItem); // the truncation message
+      c.ensure(n * minItem);
       const items: GgufScalar[] = new Array(n);
       for (let j = 0; j < n; j++) items[j] = await c.scalar(itemType);
       metadata.set(key, { type, itemType, value: items } as GgufValue);

@@ -30,12 +30,25 @@ describe('alloy export-gguf / alloy import FILE.gguf', () => {
     expect((await checkpointOf(out)).info('model.embed_tokens.weight').dtype).toBe('F16');
   });
 
+  it('--dtype bf16 keeps matrices BF16 (norms F32) through export and import', async () => {
+    const src = await storiesFolder();
+    const dir = await tempDir();
+    const gguf = join(dir, 'bf16.gguf');
+    const io = capture();
+    expect(await main(['export-gguf', '--model', src, '--out', gguf, '--dtype', 'bf16'], io), io.stderr).toBe(0);
+    expect(io.stdout).toContain('47 tensors: BF16 × 36, F32 × 11');
+    expect(await main(['import', gguf, '--out', join(dir, 'back')], capture())).toBe(0);
+    const ck = await checkpointOf(join(dir, 'back'));
+    expect(ck.info('model.layers.0.mlp.down_proj.weight').dtype).toBe('BF16');
+    expect(ck.info('model.norm.weight').dtype).toBe('F32');
+  });
+
   it('refusals are one line, exit 1, and leave no file', async () => {
     const src = await storiesFolder();
     const dir = await tempDir();
     let io = capture();
     expect(await main(['export-gguf', '--model', src, '--out', join(dir, 'x.gguf'), '--dtype', 'q4_k'], io)).toBe(1);
-    expect(io.stderr).toBe('alloy: --dtype must be f16, f32 or q8_0, got "q4_k"\n');
+    expect(io.stderr).toBe('alloy: --dtype must be f16, bf16, f32 or q8_0, got "q4_k"\n');
 
     rmSync(join(src, 'tokenizer.json'));
     io = capture();
