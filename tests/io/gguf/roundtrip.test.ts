@@ -1,6 +1,6 @@
 // Hugging Face folder → GGUF → Hugging Face folder on real and fixture models: tensors, config and tokenizer files
 // come back (f32 exactly, f16 as the f16 rounding of the original), and the GGUF says what llama.cpp expects.
-import { readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ensureFixtures, OWNER, REVISION } from '../../../scripts/fixtures/index.ts';
@@ -206,4 +206,35 @@ describe('GGUF export + import: tiny-qwen2 fixture (architecture "qwen2": q/k/v 
     const text = 'Silk is spun by moths, 123 times.';
     expect(tok1.encode(text, { addSpecialTokens: false })).toEqual(tok0.encode(text, { addSpecialTokens: false }));
   });
+});
+
+describe('GGUF "gpt2" vocabularies: the pre-tokenizer travels as tokenizer.ggml.pre', () => {
+  const LLAMA3 = "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+  const QWEN2 = "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+  const byteLevel = (r: boolean) => ({ type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: r });
+  const split = (re: string) => ({ type: 'Split', pattern: { Regex: re }, behavior: 'Isolated', invert: false });
+  const cases: [string, unknown][] = [
+    ['llama-bpe', { type: 'Sequence', pretokenizers: [split(LLAMA3), byteLevel(false)] }],
+    ['qwen2', { type: 'Sequence', pretokenizers: [split(QWEN2), byteLevel(false)] }],
+    ['smollm', { type: 'Sequence', pretokenizers: [{ type: 'Digits', individual_digits: true }, byteLevel(true)] }],
+  ];
+  for (const [pre, preTokenizer] of cases) {
+    it(`${pre}: recognised on export, rebuilt on import, same ids`, async () => {
+      await ensureFixtures('public/hub');
+      const fixture = join('public/hub', OWNER, 'tiny-llama', 'resolve', REVISION);
+      const src = join(await tempDir(), 'model');
+      mkdirSync(src);
+      for (const f of readdirSync(fixture)) copyFileSync(join(fixture, f), join(src, f));
+      writeFileSync(join(src, 'tokenizer.json'), JSON.stringify({ ...json(fixture, 'tokenizer.json'), pre_tokenizer: preTokenizer }));
+      const dir = await tempDir();
+      await exportGgufFile(src, join(dir, 'm.gguf'), { type: 'f32' });
+      expect(new GgufMeta(await readGguf(fileSource(join(dir, 'm.gguf')))).string('tokenizer.ggml.pre')).toBe(pre);
+      await importGgufFile(join(dir, 'm.gguf'), join(dir, 'hf'));
+      expect(json(join(dir, 'hf'), 'tokenizer.json').pre_tokenizer).toEqual(preTokenizer);
+      const tok0 = await loadTokenizer(dirModelFiles(src));
+      const tok1 = await loadTokenizer(dirModelFiles(join(dir, 'hf')));
+      const text = "Silk's 12345 threads\n\n  are   spun, aren't they?";
+      expect(tok1.encode(text, { addSpecialTokens: false })).toEqual(tok0.encode(text, { addSpecialTokens: false }));
+    });
+  }
 });
