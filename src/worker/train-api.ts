@@ -1,0 +1,160 @@
+// The training part of the comlink boundary (api.ts re-exports nothing from here; StudioApi imports these types).
+// Plain, structured-cloneable data only.
+import type { LoraTarget } from '../engine/lora/adapter.ts';
+import type { ScheduleKind } from '../engine/train/defaults.ts';
+import type { TrainingMemoryPlan } from '../engine/train/memory.ts';
+import type { Method } from '../engine/train/objectives.ts';
+import type { StepEvent, TrainerEvent } from '../engine/train/trainer.ts';
+import type { CachedModelSummary } from '../io/cache/weight-cache.ts';
+
+export type { StepEvent };
+
+/** A dataset file as text (a built-in demo file fetched by the page, or a file the user picked). */
+export interface TrainDataFile {
+  name: string;
+  text: string;
+}
+
+/** Every hyperparameter of a run; defaults in app/lib/train-settings.ts come from engine/train/defaults.ts. */
+export interface TrainSettings {
+  method: Method;
+  rank: number;
+  alpha: number;
+  /** PEFT lora_dropout on the adapter's input (recorded in adapter_config.json; applied where the engine does) */
+  dropout: number;
+  targets: LoraTarget[];
+  lr: number;
+  schedule: ScheduleKind;
+  warmupSteps: number;
+  steps: number;
+  /** rows per forward (a DPO/ORPO row is a chosen/rejected pair) */
+  microBatch: number;
+  /** micro-batches per optimizer step */
+  accum: number;
+  /** clip by global L2 norm; 0 = off */
+  maxGradNorm: number;
+  weightDecay: number;
+  /** tokens kept per sequence (TRL truncates the end, keeping the prompt) */
+  seqLen: number;
+  seed: number;
+  /** DPO/ORPO beta */
+  beta: number;
+  /** validation every N steps (and after the last); 0 = never */
+  evalEvery: number;
+  /** fraction of the rows held out for validation when no validation file is given; 0 = none */
+  valSplit: number;
+  /** checkpoint into IndexedDB every N steps (and after the last) */
+  checkpointEvery: number;
+  keepCheckpoints: number;
+}
+
+export interface TrainRequest {
+  /** cached model (weight cache id) */
+  modelId: string;
+  data: TrainDataFile;
+  /** a held-out file; when given, valSplit is ignored */
+  valData: TrainDataFile | null;
+  settings: TrainSettings;
+  /** bytes of GPU memory the run may plan for (WebGPU does not say how much the GPU has) */
+  memoryBudget: number;
+}
+
+export interface DatasetStats {
+  file: string;
+  format: string;
+  /** the shape detected in the file (before conversion to TRL's shapes) */
+  shape: { id: string; label: string; fields: string };
+  /** training units: rows (CPT/SFT) or chosen/rejected pairs (DPO/ORPO) */
+  rows: number;
+  /** tokens of the training sequences after truncation to seqLen */
+  tokens: number;
+  /** tokens scored by the objective (completion only for prompt/completion rows) */
+  scoredTokens: number;
+  longest: number;
+  /** sequences cut at seqLen */
+  truncated: number;
+  valRows: number;
+  valTokens: number;
+  /** where the validation rows came from */
+  valSource: 'none' | 'split' | 'file';
+}
+
+export interface TrainPlan {
+  dataset: DatasetStats;
+  memory: TrainingMemoryPlan;
+  /** the AdamW moments (m, v) inside memory.adapter */
+  optimizerBytes: number;
+  /** activations and their gradients: kept + backward + head + logits */
+  activationBytes: number;
+  /** sequences per forward and padded length the plan assumed (worst case: the longest sequence) */
+  rowsPerForward: number;
+  seqLen: number;
+  limits: { maxStorageBufferBindingSize: number; maxBufferSize: number; budget: number };
+  /** the biggest single buffer of a step (the logits) */
+  largestBuffer: { what: string; bytes: number };
+  /** why this run cannot fit, said before anything is allocated; null when it fits */
+  refusal: string | null;
+}
+
+export type RunStatus = 'running' | 'paused' | 'interrupted' | 'done' | 'cancelled' | 'nan' | 'failed';
+
+export interface TrainRunSummary {
+  id: string;
+  label: string;
+  modelId: string;
+  modelLabel: string;
+  /** the base model's repo (PEFT's base_model_name_or_path) */
+  modelRepo: string;
+  dataName: string;
+  settings: TrainSettings;
+  createdAt: number;
+  updatedAt: number;
+  /** 'running'/'paused' only while a worker of some tab holds the run; a run whose tab went away is 'interrupted' */
+  status: RunStatus;
+  /** optimizer steps done (as far as the record knows) */
+  step: number;
+  /** steps with a checkpoint in IndexedDB, ascending */
+  checkpoints: number[];
+  message: string | null;
+  lastLoss: number | null;
+  /** cached models folded from this run */
+  folded: string[];
+}
+
+export type TrainEvent =
+  | {
+      type: 'started';
+      runId: string;
+      /** step the run starts from (the checkpoint's on a resume) */
+      step: number;
+      steps: number;
+      /** the curve so far (from the checkpoint on a resume) */
+      history: StepEvent[];
+      plan: TrainPlan;
+      resumedFrom: number | null;
+    }
+  | TrainerEvent;
+
+export type TrainEventCallback = (e: TrainEvent) => void;
+
+export interface TrainOutcome {
+  runId: string;
+  status: 'done' | 'cancelled' | 'nan';
+  step: number;
+  message: string | null;
+  lastGoodStep: number | null;
+  /** the step of the checkpoint that now holds the run's final adapter (null: none) */
+  checkpoint: number | null;
+}
+
+/** A PEFT adapter as a store-only zip (adapter_config.json + adapter_model.safetensors). */
+export interface AdapterExport {
+  fileName: string;
+  bytes: Uint8Array;
+  step: number;
+}
+
+export interface FoldResult {
+  entry: CachedModelSummary;
+  step: number;
+}

@@ -1,0 +1,163 @@
+// The pure parts of a training job, DOM- and GPU-free so they run in Node tests: a dataset file → token sequences
+// for the method (io/datasets: readDataset detects the shape, rowsToSequences tokenises as TRL does), the held-out
+// split, truncation to the sequence length, the numbers the Train panel shows, and the memory plan with its
+// refusals (engine/train/memory.ts) against the adapter's limits.
+import { AlloyError } from '../io/errors.ts';
+import type { ModelConfig } from '../io/config.ts';
+import { readDataset } from '../io/datasets/shapes.ts';
+import { rowsToSequences, type JsonlRow, type RowTokenizer } from '../io/datasets/rows.ts';
+import { mulberry32 } from '../engine/random.ts';
+import { planTrainingMemory } from '../engine/train/memory.ts';
+import type { Method, Sequence } from '../engine/train/objectives.ts';
+import type { WeightDtype } from '../engine/model/weights.ts';
+import { bindableBytes } from '../engine/model/split.ts';
+import type { DatasetStats, TrainDataFile, TrainPlan, TrainSettings } from './train-api.ts';
+
+export interface PreparedData {
+  train: Sequence[];
+  val?: Sequence[];
+  stats: DatasetStats;
+}
+
+const pairsOf = (m: Method) => m === 'dpo' || m === 'orpo';
+
+/**
+ * Rows held out for validation: a seeded permutation (mulberry32(seed), Fisher–Yates from the end, as `alloy train
+ * --val-split` does), its first ⌈fraction·n⌉ indices. A preference row stays one pair.
+ */
+export function splitRows<T>(rows: readonly T[], fraction: number, seed: number): { train: T[]; val: T[] } {
+  if (!(fraction > 0 && fraction < 1)) throw new AlloyError(`the validation split must be in (0, 1), got ${fraction}`, { field: 'valSplit' });
+  const rand = mulberry32(seed);
+  const idx = rows.map((_, i) => i);
+  for (let i = idx.length - 1; i > 0; i--) {
+    const j = Math.floor(rand() * (i + 1));
+    [idx[i], idx[j]] = [idx[j]!, idx[i]!];
+  }
+  const k = Math.ceil(fraction * rows.length);
+  if (k >= rows.length) throw new AlloyError(`a validation split of ${fraction} leaves no training rows out of ${rows.length}`, { field: 'valSplit' });
+  const held = new Set(idx.slice(0, k));
+  return { train: rows.filter((_, i) => !held.has(i)), val: rows.filter((_, i) => held.has(i)) };
+}
+
+/** Sequences of `rows`, cut to seqLen keeping the start (TRL's keep_start); a row left with no scored token is named. */
+function sequences(method: Method, rows: JsonlRow[], tok: RowTokenizer, cfg: Pick<ModelConfig, 'vocabSize'>, file: string, seqLen: number) {
+  const seqs = rowsToSequences(method, rows, tok, cfg.vocabSize, file);
+  let truncated = 0;
+  const n = rows.length;
+  const out = seqs.map((s, i) => {
+    if (s.ids.length <= seqLen) return s;
+    truncated++;
+    const t = { ids: s.ids.slice(0, seqLen), promptLen: s.promptLen };
+    if (t.promptLen >= t.ids.length) {
+      const row = rows[pairsOf(method) ? i % n : i]!;
+      throw new AlloyError(
+        `${file} line ${row.line}: its prompt is ${t.promptLen} tokens, so a sequence length of ${seqLen} leaves no answer token to train on; raise the sequence length or shorten the prompt`,
+        { file, line: row.line, field: 'seqLen' },
+      );
+    }
+    return t;
+  });
+  return { seqs: out, truncated };
+}
+
+const scored = (s: Sequence) => s.ids.length - Math.max(1, s.promptLen);
+
+export function prepareTrainData(
+  data: TrainDataFile,
+  valData: TrainDataFile | null,
+  settings: Pick<TrainSettings, 'method' | 'seqLen' | 'valSplit' | 'seed'>,
+  tok: RowTokenizer,
+  cfg: Pick<ModelConfig, 'vocabSize' | 'maxPositionEmbeddings'>,
+): PreparedData {
+  const { method, seqLen } = settings;
+  if (!Number.isInteger(seqLen) || seqLen < 2) throw new AlloyError(`the sequence length must be a whole number ≥ 2, got ${seqLen}`, { field: 'seqLen' });
+  if (seqLen > cfg.maxPositionEmbeddings) {
+    throw new AlloyError(`the sequence length ${seqLen} is longer than the model reads (max_position_embeddings ${cfg.maxPositionEmbeddings})`, { field: 'seqLen' });
+  }
+  const ds = readDataset(data.text, data.name, { method });
+  let rows = ds.rows;
+  let valRows: JsonlRow[] = [];
+  let valSource: DatasetStats['valSource'] = 'none';
+  let valFile = data.name;
+  if (valData) {
+    valRows = readDataset(valData.text, valData.name, { method }).rows;
+    valSource = 'file';
+    valFile = valData.name;
+  } else if (settings.valSplit > 0) {
+    const s = splitRows(rows, settings.valSplit, settings.seed);
+    rows = s.train;
+    valRows = s.val;
+    valSource = 'split';
+  }
+  const train = sequences(method, rows, tok, cfg, data.name, seqLen);
+  const val = valRows.length ? sequences(method, valRows, tok, cfg, valFile, seqLen).seqs : undefined;
+  const tokens = train.seqs.reduce((s, x) => s + x.ids.length, 0);
+  const stats: DatasetStats = {
+    file: data.name,
+    format: ds.format,
+    shape: { id: ds.shape.id, label: ds.shape.label, fields: ds.shape.fields },
+    rows: rows.length,
+    tokens,
+    scoredTokens: train.seqs.reduce((s, x) => s + scored(x), 0),
+    longest: Math.max(...train.seqs.map((s) => s.ids.length)),
+    truncated: train.truncated,
+    valRows: valRows.length,
+    valTokens: (val ?? []).reduce((s, x) => s + x.ids.length, 0),
+    valSource,
+  };
+  return { train: train.seqs, ...(val ? { val } : {}), stats };
+}
+
+/** The safetensors dtype of the embedding → how the frozen weights sit on the GPU (16-bit stays 16-bit). */
+export function weightDtypeOf(dtype: string): WeightDtype {
+  return dtype === 'BF16' ? 'bf16' : dtype === 'F16' ? 'f16' : 'f32';
+}
+
+export interface Limits {
+  maxStorageBufferBindingSize: number;
+  maxBufferSize: number;
+}
+
+const MiB = 2 ** 20;
+const fmtBytes = (b: number) => (b >= 2 ** 30 ? `${(b / 2 ** 30).toFixed(2)} GiB` : `${(b / MiB).toFixed(1)} MiB`);
+
+/** The memory plan of a step and whether it fits the adapter's limits and the budget. */
+export function assessPlan(
+  cfg: ModelConfig,
+  dtype: WeightDtype,
+  settings: Pick<TrainSettings, 'method' | 'microBatch' | 'rank' | 'targets'>,
+  stats: Pick<DatasetStats, 'rows' | 'longest'> & Partial<DatasetStats>,
+  limits: Limits,
+  budget: number,
+): TrainPlan {
+  const pairs = pairsOf(settings.method);
+  const rowsPerForward = Math.min(settings.microBatch, stats.rows) * (pairs ? 2 : 1);
+  const seqLen = stats.longest;
+  const memory = planTrainingMemory(cfg, { dtype, rows: rowsPerForward, seqLen, r: settings.rank, targets: settings.targets });
+  const binding = Math.min(bindableBytes(limits.maxStorageBufferBindingSize), limits.maxBufferSize);
+  const largestBuffer = { what: `logits [${rowsPerForward}×${seqLen}, ${cfg.vocabSize}]`, bytes: memory.logits };
+  const headBytes = cfg.vocabSize * cfg.hiddenSize * (dtype === 'f32' ? 4 : 2);
+  let refusal: string | null = null;
+  if (memory.logits > binding) {
+    refusal =
+      `one training step needs the logits of ${rowsPerForward} sequences × ${seqLen} tokens × ${cfg.vocabSize} vocabulary in one buffer ` +
+      `(${fmtBytes(memory.logits)}), more than this GPU binds at once (${fmtBytes(binding)}): lower the micro-batch or the sequence length`;
+  } else if (headBytes > binding) {
+    refusal = `the lm_head (${fmtBytes(headBytes)}) is above this GPU's binding limit (${fmtBytes(binding)}); training with a split lm_head is not supported yet`;
+  } else if (memory.poolTotal > budget) {
+    refusal =
+      `the plan needs ${fmtBytes(memory.poolTotal)} of GPU memory, more than the budget of ${fmtBytes(budget)}: lower the micro-batch, ` +
+      'the sequence length or the rank, adapt fewer projections, or raise the budget if your GPU has the memory';
+  }
+  return {
+    dataset: stats as DatasetStats,
+    memory,
+    optimizerBytes: memory.adapter / 3,
+    activationBytes: memory.kept + memory.backward + memory.head + memory.logits,
+    rowsPerForward,
+    seqLen,
+    limits: { ...limits, budget },
+    largestBuffer,
+    refusal,
+  };
+}

@@ -1,0 +1,392 @@
+// The worker's training job: LoRA on a cached model with a dataset, through the engine's Trainer
+// (engine/train/trainer.ts), events streamed to the page, checkpoints in IndexedDB (io/cache/checkpoint-idb.ts)
+// under a run id whose record (train-runs.ts) holds the whole request, so a run survives a tab reload and resumes
+// from its latest checkpoint with the same loss curve (the Trainer is deterministic and the checkpoint carries the
+// data order and the history). Then the adapter goes out as a PEFT zip, or folded into its base as a new cached
+// model in the Hugging Face layout, written through the merge's entry writer (complete or absent).
+//
+// One run trains at a time (per worker). While it runs, the worker holds the Web Lock "alloy-train:<run id>", so
+// any tab can tell a run that is training somewhere from one whose tab went away ('interrupted').
+import { AlloyError, CancelledError, isCancelled, throwIfAborted } from '../io/errors.ts';
+import { BlobSink } from '../io/bytes.ts';
+import { ProgressMeter, type ProgressFn } from '../io/progress.ts';
+import { hasFile, memoryModelFiles, readBytes, readJson, type ModelFiles } from '../io/model-files.ts';
+import { parseModelConfig, type ModelConfig } from '../io/config.ts';
+import { openCheckpoint, writeCheckpoint } from '../io/safetensors/checkpoint.ts';
+import { writeSafetensors, type TensorToWrite } from '../io/safetensors/writer.ts';
+import { encodeFromF32, type FloatDType } from '../io/safetensors/dtypes.ts';
+import { ADAPTER_CONFIG, ADAPTER_WEIGHTS, readPeftAdapter } from '../io/peft.ts';
+import type { AlloyTokenizer } from '../io/tokenizer.ts';
+import type { CachedModelSummary, WeightCache } from '../io/cache/weight-cache.ts';
+import { createEntryWriter } from '../io/cache/store.ts';
+import { idbCheckpointStore } from '../io/cache/checkpoint-idb.ts';
+import { zipStore } from '../io/zip.ts';
+import { loadModel, type Model } from '../engine/model/index.ts';
+import { createLora, peftConfigJson, type GpuLora, type LoraTarget } from '../engine/lora/adapter.ts';
+import { withAdapter } from '../engine/lora/fold.ts';
+import { TOKENIZER_FILES } from '../engine/merge/run.ts';
+import { CHECKPOINT_FORMAT, CHECKPOINT_VERSION, checkpointAdapterTensors, encodeCheckpoint } from '../engine/train/checkpoint.ts';
+import { TrainControl, Trainer, trainConfig, type TrainConfig } from '../engine/train/trainer.ts';
+import { gpuEngine, type GpuEngine } from './gpu-state.ts';
+import { assessPlan, prepareTrainData, weightDtypeOf, type PreparedData } from './train-data.ts';
+import { TrainRunStore, type TrainRunRecord } from './train-runs.ts';
+import type { AdapterExport, FoldResult, TrainEvent, TrainOutcome, TrainPlan, TrainRequest, TrainRunSummary, TrainSettings } from './train-api.ts';
+
+export interface TrainDeps {
+  cache(): Promise<WeightCache>;
+  files(id: string): Promise<ModelFiles>;
+  tokenizer(id: string): Promise<AlloyTokenizer>;
+}
+
+const lockName = (runId: string) => `alloy-train:${runId}`;
+const locks = (): LockManager | undefined => (globalThis.navigator as Navigator | undefined)?.locks;
+
+function newRunId(): string {
+  return `run-${globalThis.crypto?.randomUUID?.() ?? `${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}`}`;
+}
+
+/** Holds the run's Web Lock until the returned function is called (no-op without Web Locks). */
+async function holdLock(runId: string): Promise<() => void> {
+  const lm = locks();
+  if (!lm?.request) return () => {};
+  let release!: () => void;
+  const held = new Promise<void>((r) => (release = r));
+  let got = false;
+  await new Promise<void>((acquired) => {
+    void lm.request(lockName(runId), { ifAvailable: true }, (lock) => {
+      got = lock !== null;
+      acquired();
+      return got ? held : undefined;
+    });
+  });
+  if (!got) throw new AlloyError('this run is training in another tab');
+  return release;
+}
+
+async function isHeld(runId: string): Promise<boolean> {
+  const lm = locks();
+  if (!lm?.query) return false;
+  const q = await lm.query();
+  return (q.held ?? []).some((l) => l.name === lockName(runId));
+}
+
+/** The Trainer's config from the panel's settings (engine defaults for what the panel does not set). */
+export function configOf(s: TrainSettings, hasVal: boolean): TrainConfig {
+  return trainConfig({
+    method: s.method,
+    steps: s.steps,
+    lr: s.lr,
+    schedule: s.schedule,
+    warmupSteps: s.warmupSteps,
+    weightDecay: s.weightDecay,
+    maxGradNorm: s.maxGradNorm,
+    microBatch: s.microBatch,
+    accum: s.accum,
+    seed: s.seed,
+    evalEvery: hasVal ? s.evalEvery : 0,
+    checkpointEvery: s.checkpointEvery,
+    keepCheckpoints: s.keepCheckpoints,
+    objective: { beta: s.beta },
+  });
+}
+
+interface Active {
+  runId: string;
+  control: TrainControl;
+}
+
+export class TrainHost {
+  #runs: Promise<TrainRunStore> | null = null;
+  #active: Active | null = null;
+
+  constructor(private readonly deps: TrainDeps) {}
+
+  #store(): Promise<TrainRunStore> {
+    this.#runs ??= TrainRunStore.open().catch((e: unknown) => {
+      this.#runs = null;
+      throw e;
+    });
+    return this.#runs;
+  }
+
+  async #modelInfo(id: string): Promise<{ files: ModelFiles; config: ModelConfig; summary: CachedModelSummary }> {
+    const summary = await (await this.deps.cache()).getSummary(id);
+    if (!summary) throw new AlloyError(`the model ${id} is not in the cache (deleted?): pick another one`, { field: 'model' });
+    const files = await this.deps.files(id);
+    const config = parseModelConfig(await readJson(files, 'config.json'), `${files.label}/config.json`);
+    return { files, config, summary };
+  }
+
+  async #prepare(req: TrainRequest): Promise<{ data: PreparedData; plan: TrainPlan; config: ModelConfig; files: ModelFiles; summary: CachedModelSummary }> {
+    const { files, config, summary } = await this.#modelInfo(req.modelId);
+    const tok = await this.deps.tokenizer(req.modelId);
+    const data = prepareTrainData(req.data, req.valData, req.settings, tok, config);
+    const ck = await openCheckpoint(files);
+    const dtype = weightDtypeOf(String(ck.info('model.embed_tokens.weight').dtype));
+    const { ctx } = await gpuEngine();
+    const plan = assessPlan(config, dtype, req.settings, data.stats, ctx.limits, req.memoryBudget);
+    return { data, plan, config, files, summary };
+  }
+
+  /** The dataset's numbers and the memory plan of a request, with the reason it cannot run (if any). */
+  async plan(req: TrainRequest): Promise<TrainPlan> {
+    return (await this.#prepare(req)).plan;
+  }
+
+  async list(): Promise<TrainRunSummary[]> {
+    const runs = await (await this.#store()).list();
+    const out: TrainRunSummary[] = [];
+    for (const r of runs) {
+      const cp = await idbCheckpointStore(r.id);
+      let checkpoints: number[];
+      try {
+        checkpoints = await cp.steps();
+      } finally {
+        cp.close();
+      }
+      const live = this.#active?.runId === r.id || (await isHeld(r.id));
+      const status = (r.status === 'running' || r.status === 'paused') && !live ? 'interrupted' : r.status;
+      const { request: _request, ...rest } = r;
+      out.push({ ...rest, status, checkpoints });
+    }
+    return out;
+  }
+
+  async delete(runId: string): Promise<void> {
+    if (this.#active?.runId === runId || (await isHeld(runId))) throw new AlloyError('this run is training: cancel it first');
+    const cp = await idbCheckpointStore(runId);
+    try {
+      for (const s of await cp.steps()) await cp.delete(s);
+    } finally {
+      cp.close();
+    }
+    await (await this.#store()).delete(runId);
+  }
+
+  pause(runId: string, paused: boolean): void {
+    const a = this.#active;
+    if (!a || a.runId !== runId) throw new AlloyError('this run is not training in this tab');
+    if (paused) a.control.pause();
+    else a.control.resume();
+  }
+
+  /** Starts a new run. */
+  async start(req: TrainRequest, signal: AbortSignal, onEvent?: (e: TrainEvent) => void): Promise<TrainOutcome> {
+    return this.#run(req, null, signal, onEvent);
+  }
+
+  /** Continues a stored run from its latest checkpoint (after a reload, a pause in a closed tab, a cancel). */
+  async resume(runId: string, signal: AbortSignal, onEvent?: (e: TrainEvent) => void): Promise<TrainOutcome> {
+    const rec = await (await this.#store()).get(runId);
+    if (!rec) throw new AlloyError(`no training run ${runId} (deleted in another tab?)`);
+    return this.#run(rec.request, rec, signal, onEvent);
+  }
+
+  async #run(req: TrainRequest, existing: TrainRunRecord | null, signal: AbortSignal, onEvent?: (e: TrainEvent) => void): Promise<TrainOutcome> {
+    if (this.#active) throw new AlloyError('a training run is already going in this tab: pause or cancel it first');
+    const control = new TrainControl();
+    const runId = existing?.id ?? newRunId();
+    this.#active = { runId, control };
+    const onAbort = () => control.cancel();
+    signal.addEventListener('abort', onAbort);
+    let release: (() => void) | null = null;
+    let runs: TrainRunStore | null = null;
+    // Record writes are queued so they land in order while steps keep running.
+    let writes: Promise<unknown> = Promise.resolve();
+    const patch = (p: Partial<TrainRunRecord>) => (writes = writes.then(() => runs?.update(runId, p)).catch(() => undefined));
+    let model: Model | null = null;
+    let lora: GpuLora | null = null;
+    let trainer: Trainer | null = null;
+    let cp: Awaited<ReturnType<typeof idbCheckpointStore>> | null = null;
+    let engine: GpuEngine | null = null;
+    try {
+      runs = await this.#store();
+      cp = await idbCheckpointStore(runId);
+      engine = await gpuEngine();
+      throwIfAborted(signal, 'training');
+      const { data, plan, config, files, summary } = await this.#prepare(req);
+      if (plan.refusal) throw new AlloyError(`this run cannot fit: ${plan.refusal}`, { field: 'memory' });
+      const s = req.settings;
+      const cfg = configOf(s, !!data.val);
+      release = await holdLock(runId);
+      if (!existing) {
+        const now = Date.now();
+        await runs.put({
+          id: runId,
+          label: `${s.method.toUpperCase()} · ${summary.label} · ${req.data.name}`,
+          modelId: req.modelId,
+          modelLabel: summary.label,
+          modelRepo: summary.repo,
+          dataName: req.data.name,
+          settings: s,
+          createdAt: now,
+          updatedAt: now,
+          status: 'running',
+          step: 0,
+          message: null,
+          lastLoss: null,
+          folded: [],
+          request: req,
+        });
+      } else patch({ status: 'running', message: null });
+
+      model = await loadModel(engine.ctx, engine.kernels, engine.pool, await openCheckpoint(files), config);
+      throwIfAborted(signal, 'training');
+      lora = createLora(model, { r: s.rank, alpha: s.alpha, targets: s.targets, seed: s.seed, dropout: s.dropout });
+      trainer = new Trainer(model, lora, cfg, { train: data.train, ...(data.val ? { val: data.val } : {}) }, {
+        store: cp,
+        onEvent: (e) => {
+          if (e.type === 'step') patch({ step: e.step, lastLoss: e.loss });
+          else if (e.type === 'paused') patch({ status: 'paused' });
+          else if (e.type === 'resumed') patch({ status: 'running' });
+          onEvent?.(e);
+        },
+      });
+      const resumedFrom = existing ? await trainer.restore() : null;
+      onEvent?.({ type: 'started', runId, step: trainer.step, steps: cfg.steps, history: [...trainer.history], plan, resumedFrom });
+      const res = await trainer.run(control);
+      let checkpoint: number | null = null;
+      if (res.status === 'nan') checkpoint = res.lastGoodStep ?? null;
+      else checkpoint = await saveLatest(trainer, lora, cp);
+      const lastLoss = trainer.history.at(-1)?.loss ?? null;
+      patch({ status: res.status, step: res.step, lastLoss, message: res.message ?? null });
+      await writes;
+      return { runId, status: res.status, step: res.step, message: res.message ?? null, lastGoodStep: res.lastGoodStep ?? null, checkpoint };
+    } catch (e) {
+      const cancelled = isCancelled(e);
+      if (existing || (await runs?.get(runId))) patch({ status: cancelled ? 'cancelled' : 'failed', message: (e as Error).message });
+      await writes;
+      throw cancelled && !(e instanceof CancelledError) ? new CancelledError('training') : e;
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+      trainer?.dispose();
+      lora?.dispose();
+      model?.dispose();
+      engine?.pool.trim();
+      cp?.close();
+      release?.();
+      this.#active = null;
+    }
+  }
+
+  /** The adapter of a run's checkpoint (default: the latest) as PEFT files. */
+  async #adapterFiles(runId: string, step?: number): Promise<{ rec: TrainRunRecord; step: number; config: Uint8Array; weights: Uint8Array }> {
+    const rec = await (await this.#store()).get(runId);
+    if (!rec) throw new AlloyError(`no training run ${runId}`);
+    const cp = await idbCheckpointStore(runId);
+    try {
+      const steps = await cp.steps();
+      const at = step ?? steps.at(-1);
+      if (at === undefined || !steps.includes(at)) throw new AlloyError(step === undefined ? `${rec.label} has no checkpoint yet` : `${rec.label} has no checkpoint of step ${step}`);
+      const { meta, tensors } = await checkpointAdapterTensors(await cp.open(at));
+      const l = meta.lora;
+      // peftConfigJson reads only these fields of a GpuLora; the checkpoint's metadata has them all
+      const adapterOf = { r: l.r, alpha: l.alpha, useRslora: l.useRslora, targets: l.targets as LoraTarget[], dropout: rec.settings.dropout } as GpuLora;
+      const json = peftConfigJson(adapterOf, rec.modelRepo);
+      const sink = new BlobSink();
+      await writeSafetensors(sink, tensors, { format: 'pt' });
+      const weights = new Uint8Array(await sink.blob().arrayBuffer());
+      return { rec, step: at, config: new TextEncoder().encode(JSON.stringify(json, null, 2) + '\n'), weights };
+    } finally {
+      cp.close();
+    }
+  }
+
+  async exportAdapter(runId: string, step?: number): Promise<AdapterExport> {
+    const a = await this.#adapterFiles(runId, step);
+    const bytes = zipStore([
+      { name: ADAPTER_CONFIG, data: a.config },
+      { name: ADAPTER_WEIGHTS, data: a.weights },
+    ]);
+    const slug = `${a.rec.settings.method}-${a.rec.modelLabel}`.replace(/[^A-Za-z0-9._-]+/g, '-').replace(/^-+|-+$/g, '');
+    return { fileName: `${slug}-step${a.step}-lora.zip`, bytes, step: a.step };
+  }
+
+  /**
+   * Base + adapter folded (W + α/r·B·A, engine/lora/fold.ts) as a new cached model in the Hugging Face layout, each
+   * tensor in the base's dtype; config and tokenizer files copied from the base. Complete or absent.
+   */
+  async fold(runId: string, label: string | null, signal: AbortSignal, onProgress?: ProgressFn, step?: number): Promise<FoldResult> {
+    const a = await this.#adapterFiles(runId, step);
+    const adapter = await readPeftAdapter(memoryModelFiles({ [ADAPTER_CONFIG]: a.config, [ADAPTER_WEIGHTS]: a.weights }, `${a.rec.label} adapter`));
+    const { files } = await this.#modelInfo(a.rec.modelId);
+    const base = await openCheckpoint(files);
+    const folded = withAdapter(base, adapter);
+    const adapted = new Set(adapter.pairs.map((p) => p.target));
+    const name = label?.trim() || `${a.rec.modelLabel} + ${a.rec.settings.method.toUpperCase()} LoRA (step ${a.step})`;
+    const writer = await createEntryWriter(await this.deps.cache(), { label: name, source: 'merge', repo: 'train' });
+    const meter = new ProgressMeter(base.names().length, onProgress, 'folding', 'items');
+    try {
+      const tensors: TensorToWrite[] = base.names().map((t) => {
+        const info = base.info(t);
+        return {
+          name: t,
+          dtype: info.dtype,
+          shape: info.shape,
+          data: async () => {
+            throwIfAborted(signal, 'fold');
+            const bytes = adapted.has(t) ? encodeFromF32(info.dtype as FloatDType, await folded.readF32(t)) : await base.readRaw(t);
+            meter.add(1, t);
+            return bytes;
+          },
+        };
+      });
+      await writeCheckpoint(tensors, { openSink: (f) => writer.openSink(f), metadata: { format: 'pt' } });
+      for (const f of ['config.json', ...TOKENIZER_FILES]) {
+        if (!hasFile(files, f)) continue;
+        throwIfAborted(signal, 'fold');
+        const sink = await writer.openSink(f);
+        await sink.write(await readBytes(files, f));
+        await sink.close();
+      }
+      const card = await writer.openSink('README.md');
+      await card.write(new TextEncoder().encode(modelCard(a.rec, a.step, a.config)));
+      await card.close();
+      throwIfAborted(signal, 'fold');
+      const entry = await writer.commit();
+      meter.finish();
+      await (await this.#store()).update(runId, { folded: [...a.rec.folded, entry.id] });
+      return { entry, step: a.step };
+    } catch (e) {
+      await writer.abort().catch(() => undefined);
+      throw isCancelled(e) && !(e instanceof CancelledError) ? new CancelledError('fold') : e;
+    }
+  }
+}
+
+/** Writes a checkpoint of the trainer's current state unless the store already has one of this step. */
+async function saveLatest(trainer: Trainer, lora: GpuLora, cp: Awaited<ReturnType<typeof idbCheckpointStore>>): Promise<number | null> {
+  const steps = await cp.steps();
+  if (trainer.step === 0 || steps.includes(trainer.step)) return steps.at(-1) ?? null;
+  const { objective, ...rest } = trainer.config;
+  const blob = await encodeCheckpoint(trainer.model.device, trainer.tensors, {
+    format: CHECKPOINT_FORMAT,
+    version: CHECKPOINT_VERSION,
+    step: trainer.step,
+    epoch: trainer.epoch,
+    cursor: trainer.cursor,
+    config: { ...rest, objective: { ...objective, refLogps: undefined } },
+    lora: { r: lora.r, alpha: lora.alpha, useRslora: lora.useRslora, targets: lora.targets },
+    history: trainer.history,
+  });
+  await cp.save(trainer.step, blob);
+  return trainer.step;
+}
+
+function modelCard(rec: TrainRunRecord, step: number, adapterConfig: Uint8Array): string {
+  const s = rec.settings;
+  return [
+    `# ${rec.modelLabel} + ${s.method.toUpperCase()} LoRA`,
+    '',
+    `${rec.modelLabel} with a LoRA adapter folded in (W + alpha/r · B·A), trained in the Alloy studio: ${s.method.toUpperCase()} on ` +
+      `${rec.dataName}, ${step} of ${s.steps} steps, lr ${s.lr} (${s.schedule}), rank ${s.rank}, alpha ${s.alpha}, targets ${s.targets.join(', ')}, seed ${s.seed}.`,
+    'Tensors keep the base model\'s dtype.',
+    '',
+    'The adapter\'s adapter_config.json:',
+    '',
+    '```json',
+    new TextDecoder().decode(adapterConfig).trimEnd(),
+    '```',
+    '',
+  ].join('\n');
+}

@@ -1,0 +1,94 @@
+// The pure parts of the studio's training job (src/worker/train-data.ts): dataset file → sequences with the fixture
+// tokenizer (shape detected, validation split or file, truncation naming the row), and the memory plan's refusals.
+import { readFileSync } from 'node:fs';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { dirModelFiles } from '../../src/io/node/dir-model-files.ts';
+import { readJson } from '../../src/io/model-files.ts';
+import { parseModelConfig, type ModelConfig } from '../../src/io/config.ts';
+import { loadTokenizer, type AlloyTokenizer } from '../../src/io/tokenizer.ts';
+import { readDataset } from '../../src/io/datasets/shapes.ts';
+import { rowsToSequences } from '../../src/io/datasets/rows.ts';
+import { planTrainingMemory } from '../../src/engine/train/memory.ts';
+import { assessPlan, prepareTrainData, splitRows, weightDtypeOf } from '../../src/worker/train-data.ts';
+import { ensureFixtures } from '../../scripts/fixtures/index.ts';
+
+const MODEL = 'public/hub/alloy-fixtures/tiny-llama/resolve/main';
+const demo = (f: string) => ({ name: f, text: readFileSync(`public/demo/data/${f}`, 'utf8') });
+let tok: AlloyTokenizer;
+let cfg: ModelConfig;
+
+beforeAll(async () => {
+  await ensureFixtures();
+  const files = dirModelFiles(MODEL);
+  cfg = parseModelConfig(await readJson(files, 'config.json'));
+  tok = await loadTokenizer(files);
+});
+
+const base = { seqLen: 64, valSplit: 0, seed: 42 } as const;
+
+describe('prepareTrainData', () => {
+  it('SFT on the built-in sft.jsonl: shape, rows and tokens as rowsToSequences gives them, cut at seqLen', () => {
+    const d = prepareTrainData(demo('sft.jsonl'), null, { ...base, method: 'sft' }, tok, cfg);
+    const want = rowsToSequences('sft', readDataset(demo('sft.jsonl').text, 'sft.jsonl').rows, tok, cfg.vocabSize, 'sft.jsonl');
+    expect(d.stats.shape.id).toBe('prompt-completion');
+    expect(d.stats.rows).toBe(41);
+    expect(d.train).toHaveLength(41);
+    d.train.forEach((s, i) => expect(s.ids).toEqual(want[i]!.ids.slice(0, 64)));
+    expect(d.stats.truncated).toBe(want.filter((s) => s.ids.length > 64).length);
+    expect(d.stats.tokens).toBe(d.train.reduce((n, s) => n + s.ids.length, 0));
+    expect(d.stats.longest).toBeLessThanOrEqual(64);
+    expect(d.stats.valSource).toBe('none');
+    expect(d.val).toBeUndefined();
+  });
+
+  it('a validation split holds out ⌈f·n⌉ rows, seeded, disjoint from training; the same seed gives the same split', () => {
+    const rows = Array.from({ length: 41 }, (_, i) => i);
+    const a = splitRows(rows, 0.1, 42);
+    expect(a.val).toHaveLength(5);
+    expect(a.train).toHaveLength(36);
+    expect(new Set([...a.train, ...a.val]).size).toBe(41);
+    expect(splitRows(rows, 0.1, 42)).toEqual(a);
+    expect(splitRows(rows, 0.1, 7).val).not.toEqual(a.val);
+    const d = prepareTrainData(demo('sft.jsonl'), null, { ...base, method: 'sft', valSplit: 0.1 }, tok, cfg);
+    expect(d.stats).toMatchObject({ rows: 36, valRows: 5, valSource: 'split' });
+    expect(d.val).toHaveLength(5);
+    expect(() => splitRows(rows, 1, 1)).toThrow(/validation split/);
+  });
+
+  it('a validation file (the built-in validation.txt) for CPT on corpus.txt; preference pairs count as one row', () => {
+    const d = prepareTrainData(demo('corpus.txt'), demo('validation.txt'), { ...base, method: 'cpt', valSplit: 0.5 }, tok, cfg);
+    expect(d.stats).toMatchObject({ shape: { id: 'text' }, rows: 24, valRows: 6, valSource: 'file' });
+    const p = prepareTrainData(demo('preference.jsonl'), null, { ...base, method: 'orpo' }, tok, cfg);
+    expect(p.stats.rows).toBe(30);
+    expect(p.train).toHaveLength(60);
+  });
+
+  it('refusals name the file, line and setting', () => {
+    expect(() => prepareTrainData(demo('preference.jsonl'), null, { ...base, method: 'cpt' }, tok, cfg)).toThrow(/preference\.jsonl line 1: .*method cpt expects/);
+    expect(() => prepareTrainData(demo('sft.jsonl'), null, { ...base, method: 'sft', seqLen: 999 }, tok, cfg)).toThrow(/longer than the model reads \(max_position_embeddings 128\)/);
+    const long = { name: 'mine.jsonl', text: `{"prompt":"${'word '.repeat(40)}","completion":" yes"}\n` };
+    expect(() => prepareTrainData(long, null, { ...base, method: 'sft', seqLen: 8 }, tok, cfg)).toThrow(/mine\.jsonl line 1: its prompt is \d+ tokens/);
+  });
+});
+
+describe('assessPlan', () => {
+  const limits = { maxStorageBufferBindingSize: 128 * 2 ** 20, maxBufferSize: 256 * 2 ** 20 };
+  const settings = { method: 'sft' as const, microBatch: 4, rank: 8, targets: ['q_proj' as const, 'v_proj' as const] };
+
+  it('is planTrainingMemory for the longest sequence and min(micro, rows) rows; pairs double the rows', () => {
+    const p = assessPlan(cfg, 'f32', settings, { rows: 41, longest: 64 }, limits, 2 ** 30);
+    expect(p.memory).toEqual(planTrainingMemory(cfg, { dtype: 'f32', rows: 4, seqLen: 64, r: 8, targets: ['q_proj', 'v_proj'] }));
+    expect(p.refusal).toBeNull();
+    expect(p.optimizerBytes * 3).toBe(p.memory.adapter);
+    expect(p.activationBytes).toBe(p.memory.total - p.memory.weights - p.memory.adapter);
+    expect(assessPlan(cfg, 'f32', { ...settings, method: 'dpo' }, { rows: 2, longest: 64 }, limits, 2 ** 30).rowsPerForward).toBe(4);
+  });
+
+  it('refuses logits above the binding limit and a plan above the budget, saying what to lower', () => {
+    const tight = { maxStorageBufferBindingSize: 64 * 1024, maxBufferSize: 2 ** 28 };
+    expect(assessPlan(cfg, 'f32', settings, { rows: 41, longest: 64 }, tight, 2 ** 30).refusal).toMatch(/logits .* more than this GPU binds at once.*lower the micro-batch or the sequence length/);
+    expect(assessPlan(cfg, 'f32', settings, { rows: 41, longest: 64 }, limits, 1e5).refusal).toMatch(/more than the budget/);
+    expect(weightDtypeOf('BF16')).toBe('bf16');
+    expect(weightDtypeOf('F32')).toBe('f32');
+  });
+});
