@@ -44,7 +44,7 @@ const USAGE = `usage:
   alloy generate --model DIR --prompt TEXT [--max-tokens N] [--temperature T] [--top-k K] [--top-p P] [--seed S] [--chat] [--adapter DIR]
   alloy train    --model DIR --data FILE.jsonl --method cpt|sft|dpo|orpo --out ADAPTER_DIR [--rank R --alpha A --targets q_proj,v_proj --lr LR --steps N --batch B --seq-len T --beta B --seed S]
                  [--schedule cosine|linear|constant --warmup-steps W|--warmup-ratio F --weight-decay WD --clip MAX --micro-batch M --accum K]
-                 [--val-data FILE|--val-split F --eval-every N --checkpoint-dir DIR --checkpoint-every N --keep-checkpoints K --resume]
+                 [--val-data FILE|--val-split F --eval-every N --checkpoint-dir DIR --checkpoint-every N --keep-checkpoints K --resume] [--lora-dropout P]
   alloy grad     --model DIR --adapter DIR --data FILE.jsonl --method cpt|sft|dpo|orpo [--beta B] [--label-smoothing E] --out DIR
   alloy eval     --model DIR --bench FILE.jsonl|FILE.csv|FILE.txt|MMLU_DIR [--json] [--limit N] [--shots K] [--adapter DIR] [--chat] [--max-tokens N]
                  multiple choice (acc, acc_norm, 95% Wilson CI, per subject), MMLU CSV or directory (test split, shots
@@ -98,6 +98,7 @@ const OPTIONS = {
   'checkpoint-every': { type: 'string' },
   'keep-checkpoints': { type: 'string' },
   resume: { type: 'boolean' },
+  'lora-dropout': { type: 'string' },
   dtype: { type: 'string' },
   tokenizer: { type: 'string' },
   bench: { type: 'string' },

@@ -8,7 +8,7 @@
  * writes the adapter of the last good checkpoint (if there is one); exit status 1.
  *
  * Options (defaults: engine/train/defaults.ts):
- *   --rank R --alpha A --targets q_proj,v_proj --seed S --beta B --seq-len T
+ *   --rank R --alpha A --targets q_proj,v_proj --lora-dropout P (PEFT's lora_dropout, training only) --seed S --beta B --seq-len T
  *   --lr LR --steps N --schedule cosine|linear|constant --warmup-steps W | --warmup-ratio F --weight-decay WD --clip MAX (0 = off)
  *   --micro-batch M (rows per forward) --accum K (micro-batches per step) --batch B (effective rows per step = M·K)
  *   --val-data FILE | --val-split FRACTION --eval-every N
@@ -43,7 +43,8 @@ import type { Method, Sequence } from '../engine/train/objectives.ts';
 type StringOpt =
   | 'model' | 'data' | 'method' | 'out' | 'rank' | 'alpha' | 'targets' | 'lr' | 'steps' | 'batch' | 'seq-len' | 'beta' | 'seed'
   | 'schedule' | 'warmup-steps' | 'warmup-ratio' | 'weight-decay' | 'clip' | 'accum' | 'micro-batch'
-  | 'val-data' | 'val-split' | 'eval-every' | 'checkpoint-dir' | 'checkpoint-every' | 'keep-checkpoints';
+  | 'val-data' | 'val-split' | 'eval-every' | 'checkpoint-dir' | 'checkpoint-every' | 'keep-checkpoints'
+  | 'lora-dropout';
 export type TrainArgs = Partial<Record<StringOpt, string>> & { resume?: boolean };
 
 const METHODS: readonly Method[] = ['cpt', 'sft', 'dpo', 'orpo'];
@@ -152,6 +153,8 @@ export async function trainCmd(v: TrainArgs, io: { out: (s: string) => void; err
   const r = num(v, 'rank', TRAIN_DEFAULTS.rank, 'positive');
   const alpha = num(v, 'alpha', 2 * r);
   const targets = parseTargets((v.targets ?? TRAIN_DEFAULTS.targets.join(',')).split(',').map((s) => s.trim()));
+  const loraDropout = num(v, 'lora-dropout', TRAIN_DEFAULTS.loraDropout);
+  if (!(loraDropout >= 0 && loraDropout < 1)) throw new AlloyError(`--lora-dropout must be in [0, 1), got "${v['lora-dropout']}"`);
   const checkpointDir = v['checkpoint-dir'];
   const cfg = trainConfig({
     method,
@@ -187,10 +190,10 @@ export async function trainCmd(v: TrainArgs, io: { out: (s: string) => void; err
   );
   io.out(
     `training ${method}: ${units} ${pairs ? 'pairs' : 'rows'}${val ? `, ${pairs ? val.length / 2 : val.length} held out` : ''}; ${steps} steps of ${micro}×${accum} ` +
-      `(micro-batch × accumulation); lr ${cfg.lr} ${cfg.schedule}, warm-up ${warmupSteps}; weight decay ${cfg.weightDecay}; clip ${cfg.maxGradNorm || 'off'}; LoRA r ${r} alpha ${alpha} on ${targets.join(',')}\n`,
+      `(micro-batch × accumulation); lr ${cfg.lr} ${cfg.schedule}, warm-up ${warmupSteps}; weight decay ${cfg.weightDecay}; clip ${cfg.maxGradNorm || 'off'}; LoRA r ${r} alpha ${alpha}${loraDropout ? ` dropout ${loraDropout}` : ''} on ${targets.join(',')}\n`,
   );
 
-  const lora = createLora(model, { r, alpha, targets, seed });
+  const lora = createLora(model, { r, alpha, targets, seed, dropout: loraDropout });
   const store = checkpointDir ? dirCheckpointStore(checkpointDir) : undefined;
   const trainer = new Trainer(model, lora, cfg, { train, ...(val ? { val } : {}) }, {
     ...(store ? { store } : {}),

@@ -16,6 +16,8 @@ export interface LoraConfig {
   loraAlpha: number;
   useRslora: boolean;
   targetModules: string[] | string | null;
+  /** PEFT's lora_dropout (default 0): applied only in training (engine/lora/adapter.ts) */
+  loraDropout?: number;
 }
 
 export interface LoraPair {
@@ -59,6 +61,7 @@ export function parseLoraConfig(json: unknown, file = ADAPTER_CONFIG): LoraConfi
     loraAlpha: alpha,
     useRslora: o.use_rslora === true,
     targetModules: Array.isArray(targets) ? targets.map(String) : typeof targets === 'string' ? targets : null,
+    loraDropout: typeof o.lora_dropout === 'number' && o.lora_dropout >= 0 && o.lora_dropout < 1 ? o.lora_dropout : 0,
   };
 }
 

@@ -8,6 +8,7 @@ import type { ModelSource } from '../io/sources.ts';
 import type { CachedModelSummary, PartialSummary } from '../io/cache/weight-cache.ts';
 import type { PoolStats } from '../engine/gpu/buffer-pool.ts';
 import type { MultipleChoiceItem } from '../engine/eval/multiple-choice.ts';
+import type { BenchmarkItemResult } from '../engine/eval/benchmark-run.ts';
 
 export type Result<T> = { ok: true; value: T } | { ok: false; error: SerializedError };
 
@@ -222,6 +223,42 @@ export interface RawTensor {
   bytes: Uint8Array;
 }
 
+/** Several cached models scored on the same multiple-choice items, one model on the GPU at a time. */
+export interface BenchmarkRequest {
+  /** in the order they are scored (and shown) */
+  models: { id: string; label: string }[];
+  /**
+   * every item of the benchmark: the first `limit` are scored, few-shot examples come from all of them; 'mmlu' items
+   * are put in lm-eval's MMLU template (subject description, lettered choices), 'jsonl' in its generic one
+   */
+  benchmark: { name: string; format: 'jsonl' | 'mmlu'; items: MultipleChoiceItem[] };
+  /** null = all items */
+  limit: number | null;
+  /** few-shot examples per item: lm-eval's first_n (the benchmark's first k items, skipping the item itself) */
+  fewShot: number;
+  /** render each prompt with the model's chat template (as lm-eval --apply_chat_template) */
+  chatTemplate: boolean;
+  /** tests only: pause this long after each item, so a cancel can land mid-run on tiny fixtures */
+  debugDelayMs?: number;
+}
+
+/** One item scored by one model, streamed as soon as its batch is done. */
+export interface BenchmarkItemUpdate {
+  /** index into BenchmarkRequest.models */
+  model: number;
+  modelId: string;
+  item: BenchmarkItemResult;
+}
+
+export type BenchmarkItemCallback = (u: BenchmarkItemUpdate) => void;
+
+export interface BenchmarkResult {
+  /** items scored per model */
+  items: number;
+  seconds: number;
+  models: { id: string; seconds: number; peakBytes: number }[];
+}
+
 /** What the worker exposes. Every method resolves (never rejects) with a Result. */
 export interface StudioApi {
   gpuInfo(): Promise<Result<GpuInfo>>;
@@ -270,6 +307,25 @@ export interface StudioApi {
   mergeSweep(jobId: string, request: SweepRequest, onPoint?: SweepPointCallback, onProgress?: ProgressCallback): Promise<Result<SweepPoint[]>>;
   /** Every tensor of a cached model as stored (tests compare merges bit for bit through it). */
   readTensors(id: string): Promise<Result<RawTensor[]>>;
+  /** Scores cached models on a multiple-choice benchmark, one on the GPU at a time, streaming every item's result. */
+  runBenchmark(jobId: string, request: BenchmarkRequest, onItem?: BenchmarkItemCallback, onProgress?: ProgressCallback): Promise<Result<BenchmarkResult>>;
+
+  /** The dataset's shape and token counts and the memory plan of a training request, with why it cannot run. */
+  planTraining(request: TrainRequest): Promise<Result<TrainPlan>>;
+  /** Trains a LoRA adapter (train-api.ts); events stream to onEvent; cancel(jobId) stops it after the current step. */
+  startTraining(jobId: string, request: TrainRequest, onEvent?: TrainEventCallback): Promise<Result<TrainOutcome>>;
+  /** Continues a stored run from its latest IndexedDB checkpoint. */
+  resumeTraining(jobId: string, runId: string, onEvent?: TrainEventCallback): Promise<Result<TrainOutcome>>;
+  /** Pauses (between optimizer steps) or resumes the run training in this worker. */
+  pauseTraining(runId: string, paused: boolean): Promise<Result<void>>;
+  /** Stored runs, newest first; a running run whose tab went away is 'interrupted'. */
+  listTrainRuns(): Promise<Result<TrainRunSummary[]>>;
+  /** Deletes a run's record and checkpoints (never a model folded from it). */
+  deleteTrainRun(runId: string): Promise<Result<void>>;
+  /** The adapter of a checkpoint (default: the latest) as a PEFT zip. */
+  exportAdapter(runId: string, step?: number): Promise<Result<AdapterExport>>;
+  /** Base + adapter folded into a new cached model (the base's dtype, Hugging Face layout); cancel leaves no entry. */
+  foldAdapter(jobId: string, runId: string, label: string | null, onProgress?: ProgressCallback): Promise<Result<FoldResult>>;
 }
 
 /** The sample conversation every chat template preview renders, so models can be compared side by side. */

@@ -14,8 +14,11 @@ import { loadTokenizer } from '../io/tokenizer.ts';
 import { gpuEngine, onDeviceLost } from './gpu-state.ts';
 import { ChatHost, memory } from './chat.ts';
 import * as merge from './merge.ts';
+import { runBenchmark } from './benchmark.ts';
 import {
   SAMPLE_CONVERSATION,
+  type BenchmarkItemCallback,
+  type BenchmarkRequest,
   type ConfigSummary,
   type DeviceLossCallback,
   type GenerateRequest,
@@ -288,6 +291,18 @@ const api: StudioApi = {
     }),
 
   readTensors: (id: string) => guard(() => merge.readTensors(mergeDeps, id)),
+
+  runBenchmark: (jobId: string, request: BenchmarkRequest, onItem?: BenchmarkItemCallback, onProgress?: ProgressCallback) =>
+    guard(async () => {
+      try {
+        return await asJob(jobId, (signal) =>
+          runBenchmark({ files: modelFiles, tokenizer: tokenizerFor }, request, signal, fireAndForget(onItem), fireAndForget(onProgress)),
+        );
+      } finally {
+        releaseCallback(onItem);
+        releaseCallback(onProgress);
+      }
+    }),
 };
 
 Comlink.expose(api);

@@ -1,21 +1,31 @@
 /**
  * LoRA adapters on the GPU model, as PEFT defines them (REFERENCE-SEMANTICS.md §3): on any subset of
- * q/k/v/o/gate/up/down, y = x·Wᵀ (+ b) + scale·(x·Aᵀ)·Bᵀ, scale = alpha/r (alpha/√r with rsLoRA).
+ * q/k/v/o/gate/up/down, y = x·Wᵀ (+ b) + scale·(dropout(x)·Aᵀ)·Bᵀ, scale = alpha/r (alpha/√r with rsLoRA).
  *
  * Memory layout (all f32, row-major, pool buffers owned by the GpuLora):
  *   A, dA [r, in]; B, dB [out, r] (PEFT's lora_A.weight / lora_B.weight shapes).
- *   During a forward, xa = x·Aᵀ [rows, r] is a temporary (or kept by the training forward for the backward).
+ *   During a forward, xa = x·Aᵀ [rows, r] is a temporary (or kept by the training forward for the backward);
+ *   with dropout, xd = dropout(x) [rows, in] is a temporary and xa = xd·Aᵀ.
  * Gradients accumulate (+=) so micro-batches add up; clearLoraGrads zeroes them once per step.
  * The base weights are never touched, so `enabled = false` runs the plain base model (DPO's reference).
  *
- * Dropout on the LoRA input (PEFT's lora_dropout) is recorded for export but not applied: gradient checks and
- * `alloy grad` run without it, and the training loop does not implement it yet.
+ * Dropout on the LoRA input (PEFT's lora_dropout, p = `dropout`), as PEFT applies it in training:
+ *   y = x·Wᵀ + scale·(dropout(x)·Aᵀ)·Bᵀ, dropout(x) = mask ⊙ x / (1−p) (inverted), a fresh mask per adapted module
+ *   per forward. It is applied only where the caller passes DropoutCounters (the Trainer's seed, 1-based optimizer
+ *   step and micro-batch index): evaluation/validation, inference, `alloy grad` and DPO's reference pass pass none,
+ *   so they run without dropout, and p = 0 runs exactly the kernels it ran before dropout existed.
+ *   Masks are REGENERATED, not kept: mask(i) is a hash of (dropoutKey(seed, step, micro, module.index), i)
+ *   (ops/dropout.ts, shaders/dropout.wgsl). The forward writes xd = dropout(x) [rows, in] as a temporary (released
+ *   after the layer's submit) and keeps only xa = xd·Aᵀ as before; the backward draws xd again for dA and applies the
+ *   same mask to the branch's dX. Cost: two [rows, in] temporaries per adapted projection in the backward (planned
+ *   in train/memory.ts), nothing kept across the pass.
  */
 import { AlloyError } from '../../io/errors.ts';
 import type { LoraConfig } from '../../io/peft.ts';
 import type { TensorToWrite } from '../../io/safetensors/writer.ts';
 import { readBuffer } from '../gpu/buffer-pool.ts';
 import { encodeMatmul } from '../ops/matmul.ts';
+import { dropoutKey, encodeDropout, encodeDropoutBackwardAdd } from '../ops/dropout.ts';
 import { createRng } from '../model/sampling.ts';
 import type { GpuLayer, Model } from '../model/weights.ts';
 
@@ -40,6 +50,8 @@ export function modulePath(layer: number, target: LoraTarget): string {
 }
 
 export interface LoraModule {
+  /** position in GpuLora.modules (layer-major, targets in order): the dropout mask stream's module counter */
+  index: number;
   layer: number;
   target: LoraTarget;
   /** HF module path (PEFT keys are base_model.model.<path>.lora_{A,B}.weight) */
@@ -100,7 +112,8 @@ export function createLora(model: Model, opts: LoraOptions): GpuLora {
 export function loraFromTensors(model: Model, config: LoraConfig, tensors: ReadonlyMap<string, { a: Float32Array; b: Float32Array }>): GpuLora {
   const targets = new Set<LoraTarget>();
   for (const path of tensors.keys()) targets.add(parseTargets([path])[0]!);
-  return buildLora(model, { r: config.r, alpha: config.loraAlpha, useRslora: config.useRslora, targets: [...targets] }, (layer, t) => {
+  const opts: LoraOptions = { r: config.r, alpha: config.loraAlpha, useRslora: config.useRslora, targets: [...targets], dropout: config.loraDropout ?? 0 };
+  return buildLora(model, opts, (layer, t) => {
     return tensors.get(modulePath(layer, t)) ?? null;
   });
 }
@@ -125,6 +138,7 @@ function buildLora(
         throw new AlloyError(`LoRA ${modulePath(l, t)}: A must be [${r}, ${inF}] and B [${outF}, ${r}]`, { tensor: modulePath(l, t) });
       }
       const m: LoraModule = {
+        index: modules.length,
         layer: l,
         target: t,
         path: modulePath(l, t),
@@ -140,12 +154,14 @@ function buildLora(
     }
   }
   const useRslora = opts.useRslora ?? false;
+  const dropout = opts.dropout ?? 0;
+  if (!(dropout >= 0 && dropout < 1)) throw new AlloyError(`LoRA dropout must be in [0, 1), got ${dropout}`, { field: 'lora_dropout' });
   let disposed = false;
   return {
     r,
     alpha: opts.alpha,
     useRslora,
-    dropout: opts.dropout ?? 0,
+    dropout,
     scale: useRslora ? opts.alpha / Math.sqrt(r) : opts.alpha / r,
     targets: [...opts.targets],
     modules,
@@ -159,9 +175,23 @@ function buildLora(
   };
 }
 
+/** Where a training forward is: the counters of its dropout masks (the Trainer's seed, 1-based step, micro-batch). */
+export interface DropoutCounters {
+  seed: number;
+  step: number;
+  micro: number;
+}
+
+/** The dropout of module m in a forward at `at`: null (no dropout) without counters or with p = 0. */
+export function loraDropout(lora: GpuLora, m: LoraModule, at: DropoutCounters | null | undefined): { p: number; key: number } | null {
+  if (!at || !(lora.dropout > 0)) return null;
+  return { p: lora.dropout, key: dropoutKey(at.seed, at.step, at.micro, m.index) };
+}
+
 /**
- * y [rows, out] += scale·(x·Aᵀ)·Bᵀ. Returns xa = x·Aᵀ [rows, r] in a pool buffer the caller releases after
- * submitting (the training forward keeps it for dB).
+ * y [rows, out] += scale·(dropout(x)·Aᵀ)·Bᵀ. Returns xa = dropout(x)·Aᵀ [rows, r] in a pool buffer the caller
+ * releases after submitting (the training forward keeps it for dB). With `drop`, xd = dropout(x) goes to `temps`
+ * (release after submitting); without it the path is the plain one, kernel for kernel.
  */
 export async function encodeLoraForward(
   model: Model,
@@ -171,9 +201,17 @@ export async function encodeLoraForward(
   x: GPUBuffer,
   y: GPUBuffer,
   rows: number,
+  drop: { p: number; key: number } | null = null,
+  temps: GPUBuffer[] = [],
 ): Promise<GPUBuffer> {
+  let input = x;
+  if (drop) {
+    input = model.pool.alloc(rows * m.inF * 4, 'lora.x_dropout');
+    temps.push(input);
+    await encodeDropout(model.kernels, enc, x, input, { n: rows * m.inF, ...drop });
+  }
   const xa = model.pool.alloc(rows * lora.r * 4, 'lora.xa');
-  await encodeMatmul(model.kernels, enc, x, m.a, xa, { M: rows, N: lora.r, K: m.inF, transB: true });
+  await encodeMatmul(model.kernels, enc, input, m.a, xa, { M: rows, N: lora.r, K: m.inF, transB: true });
   await encodeMatmul(model.kernels, enc, xa, m.b, y, { M: rows, N: m.outF, K: lora.r, transB: true, alpha: lora.scale, beta: 1 });
   return xa;
 }
@@ -181,6 +219,8 @@ export async function encodeLoraForward(
 /**
  * The LoRA part of a projection's backward, from dY [rows, out], the input x [rows, in] and the forward's xa:
  *   dB += scale·dYᵀ·xa;  g = dY·B [rows, r];  dA += scale·gᵀ·x;  dX += scale·g·A   (dX already holds dY·W).
+ * With dropout (the forward's `drop`, same key): xd = dropout(x) is drawn again (a temporary) and
+ *   dA += scale·gᵀ·xd;  gA = scale·g·A [rows, in] (a temporary);  dX += mask ⊙ gA.
  */
 export async function encodeLoraBackward(
   model: Model,
@@ -193,6 +233,7 @@ export async function encodeLoraBackward(
   dX: GPUBuffer,
   rows: number,
   temps: GPUBuffer[],
+  drop: { p: number; key: number } | null = null,
 ): Promise<void> {
   const { kernels, pool } = model;
   const r = lora.r;
@@ -201,8 +242,19 @@ export async function encodeLoraBackward(
   const g = pool.alloc(rows * r * 4, 'lora.dy_b');
   temps.push(g);
   await encodeMatmul(kernels, enc, dY, m.b, g, { M: rows, N: r, K: m.outF });
-  await encodeMatmul(kernels, enc, g, x, m.dA, { M: r, N: m.inF, K: rows, transA: true, alpha: s, beta: 1 });
-  await encodeMatmul(kernels, enc, g, m.a, dX, { M: rows, N: m.inF, K: r, alpha: s, beta: 1 });
+  if (!drop) {
+    await encodeMatmul(kernels, enc, g, x, m.dA, { M: r, N: m.inF, K: rows, transA: true, alpha: s, beta: 1 });
+    await encodeMatmul(kernels, enc, g, m.a, dX, { M: rows, N: m.inF, K: r, alpha: s, beta: 1 });
+    return;
+  }
+  const n = rows * m.inF;
+  const xd = pool.alloc(n * 4, 'lora.x_dropout');
+  const gA = pool.alloc(n * 4, 'lora.dy_b_a');
+  temps.push(xd, gA);
+  await encodeDropout(kernels, enc, x, xd, { n, ...drop });
+  await encodeMatmul(kernels, enc, g, xd, m.dA, { M: r, N: m.inF, K: rows, transA: true, alpha: s, beta: 1 });
+  await encodeMatmul(kernels, enc, g, m.a, gA, { M: rows, N: m.inF, K: r, alpha: s });
+  await encodeDropoutBackwardAdd(kernels, enc, gA, dX, { n, ...drop });
 }
 
 export function clearLoraGrads(model: Model, lora: GpuLora): void {

@@ -16,6 +16,13 @@ import { ropeInvFreq } from '../ops/rope.ts';
 
 export type WeightGetter = (name: string) => ArrayLike<number>;
 
+/**
+ * Called after each projection with its HF module path (e.g. model.layers.0.self_attn.q_proj), its input x [T, in]
+ * and its output y [T, out], which it may add to: the LoRA tests add scale·(dropout(x)·Aᵀ)·Bᵀ here, with a mask a
+ * folded weight cannot express.
+ */
+export type ProjectionHook = (path: string, x: Float64Array, T: number, y: Float64Array) => void;
+
 /** y [T, out] = x [T, in] · W[out, in]ᵀ + bias[out] */
 function linear(x: Float64Array, T: number, inF: number, w: ArrayLike<number>, outF: number, bias?: ArrayLike<number>) {
   const y = new Float64Array(T * outF);
@@ -106,7 +113,7 @@ function attention(
 const silu = (x: number) => x / (1 + Math.exp(-x));
 
 /** Logits [T, V] (float64) for one sequence of token ids. */
-export function referenceForward(cfg: ModelConfig, weight: WeightGetter, ids: readonly number[]): Float64Array {
+export function referenceForward(cfg: ModelConfig, weight: WeightGetter, ids: readonly number[], hook?: ProjectionHook): Float64Array {
   const { hiddenSize: C, intermediateSize: F, numHeads: nH, numKvHeads: nKv, headDim: D, vocabSize: V } = cfg;
   const T = ids.length;
   const eps = cfg.rmsNormEps;
@@ -118,6 +125,11 @@ export function referenceForward(cfg: ModelConfig, weight: WeightGetter, ids: re
     rope_scaling: ropeScalingHf(cfg),
   });
   const opt = (name: string, present: boolean) => (present ? weight(name) : undefined);
+  const proj = (path: string, x: Float64Array, inF: number, outF: number, bias: boolean) => {
+    const y = linear(x, T, inF, weight(`${path}.weight`), outF, opt(`${path}.bias`, bias));
+    hook?.(path, x, T, y);
+    return y;
+  };
 
   // Embedding lookup.
   const embed = weight('model.embed_tokens.weight');
@@ -132,21 +144,21 @@ export function referenceForward(cfg: ModelConfig, weight: WeightGetter, ids: re
     const p = `model.layers.${l}`;
     // Attention block: x + o_proj(attn(rope(q), rope(k), v)) on input_layernorm(x).
     const n1 = rmsnorm(x, T, C, weight(`${p}.input_layernorm.weight`), eps);
-    const q = linear(n1, T, C, weight(`${p}.self_attn.q_proj.weight`), nH * D, opt(`${p}.self_attn.q_proj.bias`, cfg.attentionBias));
-    const k = linear(n1, T, C, weight(`${p}.self_attn.k_proj.weight`), nKv * D, opt(`${p}.self_attn.k_proj.bias`, cfg.attentionBias));
-    const v = linear(n1, T, C, weight(`${p}.self_attn.v_proj.weight`), nKv * D, opt(`${p}.self_attn.v_proj.bias`, cfg.attentionBias));
+    const q = proj(`${p}.self_attn.q_proj`, n1, C, nH * D, cfg.attentionBias);
+    const k = proj(`${p}.self_attn.k_proj`, n1, C, nKv * D, cfg.attentionBias);
+    const v = proj(`${p}.self_attn.v_proj`, n1, C, nKv * D, cfg.attentionBias);
     rope(q, T, nH, D, invFreq);
     rope(k, T, nKv, D, invFreq);
     const a = attention(q, k, v, T, nH, nKv, D, cfg.slidingWindow);
-    const o = linear(a, T, nH * D, weight(`${p}.self_attn.o_proj.weight`), C, opt(`${p}.self_attn.o_proj.bias`, cfg.oProjBias));
+    const o = proj(`${p}.self_attn.o_proj`, a, nH * D, C, cfg.oProjBias);
     for (let i = 0; i < T * C; i++) x[i] = x[i]! + o[i]!;
 
     // MLP block: x + down(silu(gate(n)) · up(n)) on post_attention_layernorm(x).
     const n2 = rmsnorm(x, T, C, weight(`${p}.post_attention_layernorm.weight`), eps);
-    const g = linear(n2, T, C, weight(`${p}.mlp.gate_proj.weight`), F, opt(`${p}.mlp.gate_proj.bias`, cfg.mlpBias));
-    const u = linear(n2, T, C, weight(`${p}.mlp.up_proj.weight`), F, opt(`${p}.mlp.up_proj.bias`, cfg.mlpBias));
+    const g = proj(`${p}.mlp.gate_proj`, n2, C, F, cfg.mlpBias);
+    const u = proj(`${p}.mlp.up_proj`, n2, C, F, cfg.mlpBias);
     for (let i = 0; i < T * F; i++) g[i] = silu(g[i]!) * u[i]!;
-    const d = linear(g, T, F, weight(`${p}.mlp.down_proj.weight`), C, opt(`${p}.mlp.down_proj.bias`, cfg.mlpBias));
+    const d = proj(`${p}.mlp.down_proj`, g, F, C, cfg.mlpBias);
     for (let i = 0; i < T * C; i++) x[i] = x[i]! + d[i]!;
   }
 

@@ -31,6 +31,8 @@ export const TRAIN_DEFAULTS = {
   /** PEFT LoraConfig: r 8; alpha 16 (2r, the common LoRA choice; PEFT's own default is 8) */
   rank: 8,
   alpha: 16,
+  /** PEFT LoraConfig.lora_dropout (0.0): dropout on the LoRA branch's input, training only */
+  loraDropout: 0,
   /** PEFT's default targets for llama and qwen2 */
   targets: ['q_proj', 'v_proj'] as LoraTarget[],
   /** TRL's DPO/ORPO beta */

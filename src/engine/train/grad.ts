@@ -9,8 +9,16 @@
  *   and lse [BT, nHeads] (attention); gate, up, act [BT, F]; xa = x·Aᵀ [BT, r] of every adapted projection.
  *   head: x_final [BT, C], its rstd, logits [BT, V] (overwritten in place by dlogits).
  *   backward: dx [BT, C] (the residual stream's gradient, carried from layer to layer), per-layer temporaries.
- * Everything is kept for the whole model (no recomputation yet): fine for tests and small models; the planner
- * that trades memory for recomputation belongs to the training loop.
+ * Two ways to keep them (PassOptions.recompute):
+ *   keep everything (default): every layer's set above lives until the end of the pass.
+ *   recompute (gradient checkpointing): the forward keeps only x_in [BT, C] of every layer (each layer's set is
+ *     released after its submit, except the last layer's, whose backward comes next); just before layer l's
+ *     backward its forward runs again from x_in into a scratch residual [BT, C], the set is rebuilt, used, freed.
+ *     The recomputed forward runs the same kernels on the same bytes (and, with dropout, the same masks: they are
+ *     hashes of counters, not state), so the set is bit-identical and so are loss and gradients. Cost: one more
+ *     forward of layers 0..L−2 per pass; kept activations go from L sets to L·[BT, C] + one set + the scratch.
+ * LoRA dropout (PassOptions.dropout, adapter.ts): masks are regenerated from (seed, step, micro, module) counters,
+ * in the forward and again in the backward; nothing mask-shaped is kept.
  *
  * The objective enters only through per-token weights w[t] = −dL/dlogp[t, target]: dlogits = w·(softmax − onehot).
  * DPO's reference log-probs come from a forward with the adapters off (no second model).
@@ -30,7 +38,7 @@ import { encodeEmbed, encodeLmHead, releaseLogits, type GpuLogits } from '../mod
 import { encodeLinear } from '../model/linear.ts';
 import { padBatch, runForward } from '../model/forward.ts';
 import { assertLive, type GpuLayer, type GpuMatrix, type Model } from '../model/weights.ts';
-import { encodeLoraBackward, encodeLoraForward, type GpuLora, type ProjKey } from '../lora/adapter.ts';
+import { encodeLoraBackward, encodeLoraForward, loraDropout, type DropoutCounters, type GpuLora, type ProjKey } from '../lora/adapter.ts';
 import { completionLogps, computeObjective, objectiveTargets, type Method, type ObjectiveOptions, type Sequence } from './objectives.ts';
 
 export interface GradResult {
@@ -112,14 +120,95 @@ interface Saved {
   xa: Map<ProjKey, GPUBuffer>;
 }
 
+export interface PassOptions {
+  /** LoRA dropout counters (training): masks are drawn when given and lora.dropout > 0; omitted = no dropout */
+  dropout?: DropoutCounters | null;
+  /** per-layer activation recomputation (gradient checkpointing); default false */
+  recompute?: boolean;
+}
+
+/** What every layer's forward shares within one pass. */
+interface PassCtx {
+  model: Model;
+  lora: GpuLora;
+  BT: number;
+  posBuf: GPUBuffer;
+  maskBuf: GPUBuffer | undefined;
+  attArgs: { batch: number; T: number; S: number; nHeads: number; nKv: number; headDim: number; past: number };
+  dropout: DropoutCounters | null;
+}
+
+const lin = (layer: GpuLayer, key: ProjKey) => layer[key] as GpuLayer['q'];
+
+/**
+ * Layer l's forward on the residual x, in place (x_in → x_out), keeping what its backward needs. `xIn` is the
+ * saved copy of the layer's input (the caller copies it); the set's buffers go to `bufs` (the caller decides how
+ * long they live), per-op temporaries (dropout inputs) to `temps` (released after submit).
+ */
+async function encodeLayerForward(c: PassCtx, enc: GPUCommandEncoder, l: number, x: GPUBuffer, xIn: GPUBuffer, bufs: GPUBuffer[], temps: GPUBuffer[]): Promise<Saved> {
+  const { model, lora, BT } = c;
+  const { config: cfg, kernels, pool } = model;
+  const C = cfg.hiddenSize;
+  const F = cfg.intermediateSize;
+  const D = cfg.headDim;
+  const H = cfg.numHeads;
+  const nKv = cfg.numKvHeads;
+  const eps = cfg.rmsNormEps;
+  const layer = model.layers[l]!;
+  const keep = (b: GPUBuffer) => (bufs.push(b), b);
+  const xa = new Map<ProjKey, GPUBuffer>();
+  const proj = async (input: GPUBuffer, key: ProjKey) => {
+    const y = keep(await encodeLinear(model, enc, input, BT, lin(layer, key), key));
+    const m = lora.enabled ? lora.get(l, key) : undefined;
+    if (m) xa.set(key, keep(await encodeLoraForward(model, enc, lora, m, input, y, BT, loraDropout(lora, m, c.dropout), temps)));
+    return y;
+  };
+  const s = {
+    xIn,
+    xMid: keep(pool.alloc(BT * C * 4, 'x_mid')),
+    n1: keep(pool.alloc(BT * C * 4, 'n1')),
+    rstd1: keep(pool.alloc(BT * 4, 'rstd1')),
+    n2: keep(pool.alloc(BT * C * 4, 'n2')),
+    rstd2: keep(pool.alloc(BT * 4, 'rstd2')),
+    att: keep(pool.alloc(BT * H * D * 4, 'att')),
+    lse: keep(pool.alloc(BT * H * 4, 'lse')),
+    act: keep(pool.alloc(BT * F * 4, 'act')),
+    xa,
+  };
+  await encodeRmsNorm(kernels, enc, x, layer.inputNorm, s.n1, { rows: BT, hidden: C, eps }, s.rstd1);
+  const q = await proj(s.n1, 'q');
+  const k = await proj(s.n1, 'k');
+  const v = await proj(s.n1, 'v');
+  await encodeRope(kernels, enc, q, c.posBuf, model.invFreq, { rows: BT, heads: H, headDim: D });
+  await encodeRope(kernels, enc, k, c.posBuf, model.invFreq, { rows: BT, heads: nKv, headDim: D });
+  await encodeAttention(kernels, enc, q, k, v, s.att, c.attArgs, c.maskBuf, s.lse);
+  const o = await proj(s.att, 'o');
+  await encodeAddInPlace(kernels, enc, x, o, { n: BT * C });
+  enc.copyBufferToBuffer(x, 0, s.xMid, 0, BT * C * 4);
+  await encodeRmsNorm(kernels, enc, x, layer.postNorm, s.n2, { rows: BT, hidden: C, eps }, s.rstd2);
+  const gate = await proj(s.n2, 'gate');
+  const up = await proj(s.n2, 'up');
+  await encodeSwiglu(kernels, enc, gate, up, s.act, { n: BT * F });
+  const down = await proj(s.act, 'down');
+  await encodeAddInPlace(kernels, enc, x, down, { n: BT * C });
+  return { ...s, q, k, v, gate, up };
+}
+
 /**
  * Loss of `method` on the batch (sequences right-padded into one block) and its gradient, accumulated (+=)
  * into the adapter's dA/dB (clear them first for a fresh gradient: clearLoraGrads).
  */
-export async function lossAndGrads(model: Model, lora: GpuLora, method: Method, seqs: readonly Sequence[], opts: ObjectiveOptions = {}): Promise<GradResult> {
+export async function lossAndGrads(
+  model: Model,
+  lora: GpuLora,
+  method: Method,
+  seqs: readonly Sequence[],
+  opts: ObjectiveOptions = {},
+  pass: PassOptions = {},
+): Promise<GradResult> {
   assertLive(model);
   const { config: cfg, device, kernels, pool } = model;
-  if (lora.dropout > 0) throw new AlloyError('LoRA dropout is not implemented in the backward yet; use lora_dropout 0');
+  const recompute = pass.recompute ?? false;
   const batch = layoutBatch(model, method, seqs);
   const { B, T } = batch;
   const BT = B * T;
@@ -144,59 +233,39 @@ export async function lossAndGrads(model: Model, lora: GpuLora, method: Method, 
 
   const owned: GPUBuffer[] = [];
   const keep = (b: GPUBuffer) => (owned.push(b), b);
+  // recompute: the one layer set alive outside `owned` (released when its backward is done, or on an error)
+  let pending: GPUBuffer[] = [];
   try {
     const idsBuf = keep(pool.upload(batch.ids, 'ids'));
     const posBuf = keep(pool.upload(batch.positions, 'positions'));
     const maskBuf = batch.mask ? keep(pool.upload(batch.mask, 'key-mask')) : undefined;
     const x = keep(pool.alloc(BT * C * 4, 'residual'));
     const attArgs = { batch: B, T, S: T, nHeads: H, nKv, headDim: D, past: 0 };
-    const lin = (layer: GpuLayer, key: ProjKey) => layer[key] as GpuLayer['q'];
+    const ctx: PassCtx = { model, lora, BT, posBuf, maskBuf, attArgs, dropout: pass.dropout ?? null };
+    const L = model.layers.length;
 
-    // ---- forward, keeping activations ----
+    // ---- forward, keeping activations (or, with recompute, each layer's input and the last layer's set) ----
     let enc = device.createCommandEncoder({ label: 'embed' });
     await encodeEmbed(model, enc, idsBuf, x, BT);
     device.queue.submit([enc.finish()]);
-    const saved: Saved[] = [];
-    for (const [l, layer] of model.layers.entries()) {
+    const saved: (Saved | null)[] = [];
+    const xIns: GPUBuffer[] = [];
+    for (let l = 0; l < L; l++) {
       enc = device.createCommandEncoder({ label: `train layer ${l}` });
-      const xa = new Map<ProjKey, GPUBuffer>();
-      const proj = async (input: GPUBuffer, key: ProjKey) => {
-        const y = keep(await encodeLinear(model, enc, input, BT, lin(layer, key), key));
-        const m = lora.enabled ? lora.get(l, key) : undefined;
-        if (m) xa.set(key, keep(await encodeLoraForward(model, enc, lora, m, input, y, BT)));
-        return y;
-      };
-      const s = {
-        xIn: keep(pool.alloc(BT * C * 4, 'x_in')),
-        xMid: keep(pool.alloc(BT * C * 4, 'x_mid')),
-        n1: keep(pool.alloc(BT * C * 4, 'n1')),
-        rstd1: keep(pool.alloc(BT * 4, 'rstd1')),
-        n2: keep(pool.alloc(BT * C * 4, 'n2')),
-        rstd2: keep(pool.alloc(BT * 4, 'rstd2')),
-        att: keep(pool.alloc(BT * H * D * 4, 'att')),
-        lse: keep(pool.alloc(BT * H * 4, 'lse')),
-        act: keep(pool.alloc(BT * F * 4, 'act')),
-        xa,
-      };
-      enc.copyBufferToBuffer(x, 0, s.xIn, 0, BT * C * 4);
-      await encodeRmsNorm(kernels, enc, x, layer.inputNorm, s.n1, { rows: BT, hidden: C, eps }, s.rstd1);
-      const q = await proj(s.n1, 'q');
-      const k = await proj(s.n1, 'k');
-      const v = await proj(s.n1, 'v');
-      await encodeRope(kernels, enc, q, posBuf, model.invFreq, { rows: BT, heads: H, headDim: D });
-      await encodeRope(kernels, enc, k, posBuf, model.invFreq, { rows: BT, heads: nKv, headDim: D });
-      await encodeAttention(kernels, enc, q, k, v, s.att, attArgs, maskBuf, s.lse);
-      const o = await proj(s.att, 'o');
-      await encodeAddInPlace(kernels, enc, x, o, { n: BT * C });
-      enc.copyBufferToBuffer(x, 0, s.xMid, 0, BT * C * 4);
-      await encodeRmsNorm(kernels, enc, x, layer.postNorm, s.n2, { rows: BT, hidden: C, eps }, s.rstd2);
-      const gate = await proj(s.n2, 'gate');
-      const up = await proj(s.n2, 'up');
-      await encodeSwiglu(kernels, enc, gate, up, s.act, { n: BT * F });
-      const down = await proj(s.act, 'down');
-      await encodeAddInPlace(kernels, enc, x, down, { n: BT * C });
+      const xIn = keep(pool.alloc(BT * C * 4, 'x_in'));
+      enc.copyBufferToBuffer(x, 0, xIn, 0, BT * C * 4);
+      xIns.push(xIn);
+      const bufs: GPUBuffer[] = recompute ? [] : owned;
+      const temps: GPUBuffer[] = [];
+      const s = await encodeLayerForward(ctx, enc, l, x, xIn, bufs, temps);
       device.queue.submit([enc.finish()]);
-      saved.push({ ...s, q, k, v, gate, up });
+      for (const b of temps) pool.release(b);
+      if (!recompute || l === L - 1) saved.push(s);
+      else {
+        saved.push(null);
+        for (const b of bufs) pool.release(b);
+      }
+      if (recompute && l === L - 1) pending = bufs;
     }
 
     // ---- head, loss, dlogits ----
@@ -226,9 +295,9 @@ export async function lossAndGrads(model: Model, lora: GpuLora, method: Method, 
     device.queue.submit([enc.finish()]);
 
     // ---- layers, last to first ----
-    for (let l = model.layers.length - 1; l >= 0; l--) {
+    const scratch = recompute && L > 1 ? keep(pool.alloc(BT * C * 4, 'recompute-residual')) : null;
+    for (let l = L - 1; l >= 0; l--) {
       const layer = model.layers[l]!;
-      const s = saved[l]!;
       enc = device.createCommandEncoder({ label: `train layer ${l} backward` });
       const temps: GPUBuffer[] = [];
       const tmp = (bytes: number, label: string) => {
@@ -236,12 +305,19 @@ export async function lossAndGrads(model: Model, lora: GpuLora, method: Method, 
         temps.push(b);
         return b;
       };
+      // Recompute: layer l's forward again from its kept input (the residual it writes is not needed).
+      let kept = saved[l];
+      if (!kept) {
+        enc.copyBufferToBuffer(xIns[l]!, 0, scratch!, 0, BT * C * 4);
+        kept = await encodeLayerForward(ctx, enc, l, scratch!, xIns[l]!, pending, temps);
+      }
+      const s = kept;
       // dX (+)= dY·W (+ the LoRA path, which also accumulates dA, dB).
       const projBack = async (key: ProjKey, input: GPUBuffer, dY: GPUBuffer, dX: GPUBuffer, accumulate: boolean) => {
         await encodeInputGrad(model, enc, dY, lin(layer, key).weight, dX, BT, accumulate);
         const m = lora.get(l, key);
         const xa = s.xa.get(key);
-        if (m && xa) await encodeLoraBackward(model, enc, lora, m, input, xa, dY, dX, BT, temps);
+        if (m && xa) await encodeLoraBackward(model, enc, lora, m, input, xa, dY, dX, BT, temps, loraDropout(lora, m, ctx.dropout));
       };
 
       // MLP: x_out = x_mid + down(silu(gate(n2)) ⊙ up(n2)), n2 = norm(x_mid)
@@ -281,12 +357,14 @@ export async function lossAndGrads(model: Model, lora: GpuLora, method: Method, 
       await encodeAddInPlace(kernels, enc, dx, dxn1, { n: BT * C });
       device.queue.submit([enc.finish()]);
       for (const b of temps) pool.release(b);
+      for (const b of pending) pool.release(b);
+      pending = [];
     }
     await device.queue.onSubmittedWorkDone();
     const tokens = batch.targets.reduce((n, y) => n + (y === IGNORE_TARGET ? 0 : 1), 0);
     return { loss: obj.loss, metrics: obj.metrics, tokens };
   } finally {
-    for (const b of owned) pool.release(b);
+    for (const b of [...owned, ...pending]) pool.release(b);
   }
 }
 

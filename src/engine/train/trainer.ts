@@ -9,7 +9,7 @@
  *   trainer.dispose();                    // AdamW state back to the pool (the caller owns model and lora)
  * Events (onEvent, in order within a step):
  *   {type:'step', step, epoch, loss, lr, gradNorm, tokens, tokensPerSec, etaSec, metrics, valLoss?, valPpl?}
- *   {type:'checkpoint', step, where}     after a checkpoint is stored (and older ones pruned)
+ *   {type:'checkpoint', step, where}     after the step's event, once its checkpoint is stored (older ones pruned)
  *   {type:'paused', step} / {type:'resumed', step}
  *   {type:'stopped', reason:'nan'|'cancelled', step, message, lastGoodStep}
  * result: { status: 'done'|'cancelled'|'nan', step, history, message?, lastGoodStep? }.
@@ -22,6 +22,8 @@
  * Data: a stream of units (a row, or a chosen/rejected pair for DPO/ORPO) in a seeded permutation per epoch
  * (mulberry32 from engine/random.ts, seeded by (seed, epoch)); a micro-batch takes the next `microBatch` units
  * and runs on into the next epoch's permutation. The position (epoch, cursor) is all the data-order state.
+ * LoRA dropout (lora.dropout > 0) is drawn in training micro-batches only (validation runs without it), from
+ * counters (seed, step, micro-batch index, module), so it takes no RNG state and resumes exactly.
  * Determinism: no kernel uses atomics and every host-side sum has a fixed order, so the same seed, data and device
  * give the same loss curve bit for bit, and a run resumed from a checkpoint continues the same curve.
  * Non-finite loss or gradient norm at step s stops the run before the update: the message names the step, and the
@@ -62,6 +64,8 @@ export interface TrainConfig {
   checkpointEvery: number;
   keepCheckpoints: number;
   objective: ObjectiveOptions;
+  /** per-layer activation recomputation (grad.ts): less memory, about one more forward per micro-batch */
+  recompute?: boolean;
 }
 
 /** A full config from the defaults (defaults.ts) and what the caller sets. */
@@ -294,7 +298,9 @@ export class Trainer {
     return last;
   }
 
-  private async saveCheckpoint(): Promise<void> {
+  /** Stores the current state as the checkpoint of this step (and prunes the oldest beyond keepCheckpoints). */
+  async saveCheckpoint(): Promise<void> {
+    if (!this.opts.store) throw new AlloyError('no checkpoint store');
     const store = this.opts.store!;
     const { objective, ...rest } = this.config;
     const blob = await encodeCheckpoint(this.model.device, this.tensors, {
@@ -339,7 +345,9 @@ export class Trainer {
       const metrics: Record<string, number> = {};
       for (let a = 0; a < cfg.accum; a++) {
         const seqs = layout(this.nextMicroBatch());
-        const r = await lossAndGrads(this.model, this.lora, cfg.method, seqs, cfg.objective);
+        // LoRA dropout masks are hashes of (seed, step, micro-batch, module): a resumed run draws the same ones.
+        const pass = { recompute: cfg.recompute ?? false, dropout: { seed: cfg.seed, step, micro: a } };
+        const r = await lossAndGrads(this.model, this.lora, cfg.method, seqs, cfg.objective, pass);
         lossSum += r.loss;
         tokens += seqs.reduce((n, s) => n + s.ids.length, 0);
         for (const [k, x] of Object.entries(r.metrics)) metrics[k] = (metrics[k] ?? 0) + x / cfg.accum;
@@ -374,8 +382,8 @@ export class Trainer {
       const last = step === cfg.steps;
       if (this.valUnits.length && cfg.evalEvery > 0 && (step % cfg.evalEvery === 0 || last)) Object.assign(ev, await this.evaluate());
       this.history.push(ev);
-      if (this.opts.store && ((cfg.checkpointEvery > 0 && step % cfg.checkpointEvery === 0) || (last && cfg.checkpointEvery > 0))) await this.saveCheckpoint();
       this.emit({ type: 'step', ...ev });
+      if (this.opts.store && cfg.checkpointEvery > 0 && (step % cfg.checkpointEvery === 0 || last)) await this.saveCheckpoint();
     }
     return { status: 'done', step: this.step, history: this.history };
   }
