@@ -9,6 +9,7 @@
  *   alloy import   FILE.bin|FILE.gguf [--tokenizer tok.bin|tok.model] --out DIR
  *   alloy export-gguf --model DIR --out FILE.gguf [--dtype f16|bf16|f32|q8_0]
  *   alloy eval     --model DIR --bench FILE.jsonl|FILE.csv|FILE.txt|MMLU_DIR [--json] [--limit N] [--shots K] [--adapter DIR] [--chat] [--max-tokens N]
+ *   alloy recipe   --model DIR (--recipe RECIPE.yaml|--demo|--preset demo|study) --out DIR [--steps-scale X]
  * Errors are one line on stderr and a non-zero exit.
  */
 import { parseArgs } from 'node:util';
@@ -36,6 +37,7 @@ import { trainCmd } from './train.ts';
 import { evalCmd } from './eval.ts';
 import { importCmd } from './import.ts';
 import { exportGgufCmd } from './export-gguf.ts';
+import { recipeCmd } from './recipe.ts';
 import { forward, generate, loadModel, planInferenceMemory } from '../engine/model/index.ts';
 
 const USAGE = `usage:
@@ -55,7 +57,10 @@ const USAGE = `usage:
   alloy import   FILE.bin|FILE.gguf [--tokenizer tok.bin|tok.model] --out DIR
                  a llama2.c checkpoint (+ its tok*.bin or SentencePiece .model) or a GGUF llama file as a Hugging Face folder
   alloy export-gguf --model DIR --out FILE.gguf [--dtype f16|bf16|f32|q8_0]
-                 a Hugging Face Llama/Mistral/Qwen2 folder as GGUF v3 for llama.cpp (default f16; norms always f32)`;
+                 a Hugging Face Llama/Mistral/Qwen2 folder as GGUF v3 for llama.cpp (default f16; norms always f32)
+  alloy recipe   --model DIR (--recipe RECIPE.yaml|--demo|--preset demo|study) --out DIR [--steps-scale X]
+                 the study's pipeline: train + fold each stage (cpt/sft/dpo/orpo), SLERP with the original, benchmark
+                 every variant, synergy; writes every variant, the adapters and results.json under --out`;
 
 const OPTIONS = {
   model: { type: 'string' },
@@ -105,6 +110,10 @@ const OPTIONS = {
   json: { type: 'boolean' },
   limit: { type: 'string' },
   shots: { type: 'string' },
+  recipe: { type: 'string' },
+  demo: { type: 'boolean' },
+  preset: { type: 'string' },
+  'steps-scale': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -143,6 +152,8 @@ export async function main(argv: string[], io: Io = stdio, signal?: AbortSignal)
         return await exportGgufCmd(values, io);
       case 'import':
         return await importCmd(positionals.slice(1), values, io);
+      case 'recipe':
+        return await recipeCmd(values, io, signal);
       default:
         throw new AlloyError(`unknown command "${command}"\n${USAGE}`);
     }

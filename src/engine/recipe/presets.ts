@@ -1,0 +1,96 @@
+/**
+ * The one source of truth for recipe values: the defaults a recipe may leave out, the demo recipe (the studio's
+ * one-click button, `alloy recipe --demo`, the tests) and the study's own hyperparameters as a named preset.
+ *
+ * Data paths are relative to the site root (public/ in the repository): the studio fetches them, the CLI reads
+ * them from public/ for --demo and from beside the YAML otherwise.
+ */
+import { TRAIN_DEFAULTS } from '../train/defaults.ts';
+import { readRecipe, type Recipe, type RecipeDefaults } from './spec.ts';
+
+export const DEMO_DATA = {
+  corpus: 'demo/data/corpus.txt',
+  sft: 'demo/data/sft.jsonl',
+  preference: 'demo/data/preference.jsonl',
+  benchmark: 'benchmarks/materials-bio-mc.jsonl',
+} as const;
+
+/** The study's SLERP gradient (README merge_SLERP_and_save, REFERENCE-SEMANTICS.md §5.4): t = 0 the instruct model. */
+export const STUDY_SLERP_T = { self_attn: [0, 0.5, 0.3, 0.7, 1], mlp: [1, 0.5, 0.7, 0.3, 0], default: 0.5 };
+
+/** What a recipe may leave out: the Trainer's defaults (engine/train/defaults.ts), 64-token rows, 10 steps a stage. */
+export const RECIPE_DEFAULTS: RecipeDefaults = {
+  seed: TRAIN_DEFAULTS.seed,
+  seqLen: 64,
+  lora: { rank: TRAIN_DEFAULTS.rank, alpha: TRAIN_DEFAULTS.alpha, targets: [...TRAIN_DEFAULTS.targets] },
+  stage: {
+    steps: 10,
+    rows: null,
+    lr: TRAIN_DEFAULTS.lr,
+    schedule: TRAIN_DEFAULTS.schedule,
+    warmupSteps: null,
+    warmupRatio: TRAIN_DEFAULTS.warmupRatio,
+    microBatch: TRAIN_DEFAULTS.microBatch,
+    accum: TRAIN_DEFAULTS.accum,
+    weightDecay: TRAIN_DEFAULTS.weightDecay,
+    maxGradNorm: TRAIN_DEFAULTS.maxGradNorm,
+    beta: TRAIN_DEFAULTS.beta,
+  },
+};
+
+/**
+ * The demo: the study's best pipeline on the instruct model (Instruct-CPT-SFT-ORPO-SLERP) on the built-in
+ * biological-materials data, sized for a software GPU. 6 + 6 + 4 optimizer steps of 4 rows of at most 64 tokens
+ * train in about a minute on SwiftShader with the tiny fixtures or stories260K, and scoring 48 four-choice items per
+ * variant takes seconds. The learning rates are LoRA-sized (a few steps must move the model visibly), not the
+ * study's full-fine-tuning ones (STUDY_RECIPE has those); LoRA sits on every projection, the closest a small
+ * adapter comes to the study's full fine-tuning. The merge is the study's SLERP gradient.
+ */
+export const DEMO_RECIPE_SOURCE = {
+  name: 'demo: Instruct-CPT-SFT-ORPO-SLERP',
+  seed: 42,
+  seq_len: 64,
+  lora: { rank: 8, alpha: 16, targets: ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] },
+  stages: [
+    { method: 'cpt', data: DEMO_DATA.corpus, steps: 6, lr: 3e-3, schedule: 'constant', warmup_ratio: 0, micro_batch: 4 },
+    { method: 'sft', data: DEMO_DATA.sft, steps: 6, lr: 3e-3, schedule: 'constant', warmup_ratio: 0, micro_batch: 4 },
+    { method: 'orpo', data: DEMO_DATA.preference, steps: 4, lr: 1e-3, schedule: 'constant', warmup_ratio: 0, micro_batch: 2, beta: 0.1 },
+  ],
+  merge: { method: 'slerp', t: STUDY_SLERP_T },
+  benchmark: { file: DEMO_DATA.benchmark },
+};
+
+/**
+ * The study's own values (REFERENCE-SEMANTICS.md §5.3, Llama-3.1-8B-Instruct, its best strategy
+ * Instruct-CPT-SFT-ORPO-SLERP): CPT lr 2e-5, 5 epochs, 6×2, cosine, warm-up ratio 0.1, 3072 tokens; SFT lr 2e-5,
+ * 1 epoch, 6×2, warm-up 0.1, 3076 tokens; ORPO lr 3e-6, β 0.1, 1 epoch, 3×1, 100 warm-up steps, 2500 tokens; seed 42;
+ * SLERP with the instruct model along the study's gradient. Differences, said plainly: the study fine-tuned every
+ * weight (no LoRA) on its own datasets; here a LoRA on every projection trains on the built-in demo data, and at
+ * these learning rates a LoRA moves the model very little. It is the preset for a real GPU and a real model.
+ */
+export const STUDY_RECIPE_SOURCE = {
+  name: 'study: Instruct-CPT-SFT-ORPO-SLERP (Lu, Luu & Buehler 2024, Llama-3.1-8B-Instruct values)',
+  seed: 42,
+  seq_len: 3072,
+  lora: { rank: 8, alpha: 16, targets: ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] },
+  stages: [
+    { method: 'cpt', data: DEMO_DATA.corpus, epochs: 5, lr: 2e-5, schedule: 'cosine', warmup_ratio: 0.1, micro_batch: 6, accum: 2, seq_len: 3072 },
+    { method: 'sft', data: DEMO_DATA.sft, epochs: 1, lr: 2e-5, schedule: 'cosine', warmup_ratio: 0.1, micro_batch: 6, accum: 2, seq_len: 3076 },
+    { method: 'orpo', data: DEMO_DATA.preference, epochs: 1, lr: 3e-6, schedule: 'cosine', warmup_steps: 100, micro_batch: 3, accum: 1, beta: 0.1, seq_len: 2500 },
+  ],
+  merge: { method: 'slerp', t: STUDY_SLERP_T },
+  benchmark: { file: DEMO_DATA.benchmark },
+};
+
+export const PRESETS = {
+  demo: DEMO_RECIPE_SOURCE,
+  study: STUDY_RECIPE_SOURCE,
+} as const;
+export type PresetName = keyof typeof PRESETS;
+
+export function presetRecipe(name: PresetName): Recipe {
+  return readRecipe(structuredClone(PRESETS[name]), RECIPE_DEFAULTS, `${name} recipe`);
+}
+
+export const demoRecipe = (): Recipe => presetRecipe('demo');
+export const studyRecipe = (): Recipe => presetRecipe('study');
