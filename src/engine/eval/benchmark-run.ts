@@ -41,16 +41,17 @@ export interface ModelRun {
 export interface RunOptions {
   /** the first `limit` items (null = all) */
   limit: number | null;
+  /** few-shot examples per item (lm-eval's first_n: the benchmark's first k, skipping the item itself) */
   fewShot: number;
   chatTemplate: boolean;
-  seed: number;
 }
 
 export interface BenchmarkRun {
   id: string;
   createdAt: number;
   seconds: number;
-  benchmark: { name: string; source: 'built-in' | 'file'; items: number };
+  /** `items`: how many were scored per model; `format`: which lm-eval template the prompts follow */
+  benchmark: { name: string; source: 'built-in' | 'file'; format: 'jsonl' | 'mmlu'; items: number };
   options: RunOptions;
   models: ModelRun[];
 }

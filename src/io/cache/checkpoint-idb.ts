@@ -36,7 +36,7 @@ export async function openCheckpointDb(name = CHECKPOINT_DB): Promise<IDBPDataba
 }
 
 /** The checkpoints of one training run (`run` is any id the caller keeps, e.g. the job id). */
-export async function idbCheckpointStore(run: string, dbName = CHECKPOINT_DB): Promise<CheckpointStore & { close(): void }> {
+export async function idbCheckpointStore(run: string, dbName = CHECKPOINT_DB, chunkBytes = CHUNK): Promise<CheckpointStore & { close(): void }> {
   const db = await openCheckpointDb(dbName);
   const range = IDBKeyRange.bound([run, -Infinity], [run, Infinity]);
   const removeChunks = async (tx: { objectStore(n: 'chunks'): { delete(k: IDBKeyRange): Promise<void> } }, step: number) =>
@@ -45,10 +45,10 @@ export async function idbCheckpointStore(run: string, dbName = CHECKPOINT_DB): P
     where: `IndexedDB ${dbName}/${run}`,
     async save(step, data) {
       const tx = db.transaction(['checkpoints', 'chunks'], 'readwrite');
-      const chunks = Math.max(1, Math.ceil(data.size / CHUNK));
+      const chunks = Math.max(1, Math.ceil(data.size / chunkBytes));
       // Every request is queued synchronously, so the transaction cannot auto-commit halfway.
       const puts: Promise<unknown>[] = [removeChunks(tx, step)];
-      for (let i = 0; i < chunks; i++) puts.push(tx.objectStore('chunks').put(data.slice(i * CHUNK, (i + 1) * CHUNK), [run, step, i]));
+      for (let i = 0; i < chunks; i++) puts.push(tx.objectStore('chunks').put(data.slice(i * chunkBytes, (i + 1) * chunkBytes), [run, step, i]));
       puts.push(tx.objectStore('checkpoints').put({ run, step, bytes: data.size, chunks, savedAt: Date.now() }, [run, step]));
       try {
         await Promise.all([...puts, tx.done]);

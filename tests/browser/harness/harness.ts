@@ -7,6 +7,7 @@ import { serializeError, type SerializedError } from '../../../src/io/errors.ts'
 import { folderModelFiles } from '../../../src/io/folder.ts';
 import { formatBytes, formatEta, type Progress } from '../../../src/io/progress.ts';
 import type { ModelSource } from '../../../src/io/sources.ts';
+import { idbCheckpointStore } from '../../../src/io/cache/checkpoint-idb.ts';
 
 export const DB = 'alloy-weights-test';
 
@@ -236,6 +237,70 @@ const api = {
 
   async persist() {
     return (await theCache()).persist();
+  },
+
+  /** Training checkpoints (src/io/cache/checkpoint-idb.ts) on real IndexedDB: bytes[i] = (31·i + step) mod 256. */
+  checkpoints: {
+    db: 'alloy-checkpoints-test',
+    pattern(step: number, bytes: number): Uint8Array<ArrayBuffer> {
+      const b = new Uint8Array(bytes);
+      for (let i = 0; i < bytes; i++) b[i] = (31 * i + step) & 255;
+      return b;
+    },
+    async save(run: string, step: number, bytes: number, chunkBytes: number): Promise<void> {
+      const store = await idbCheckpointStore(run, api.checkpoints.db, chunkBytes);
+      try {
+        await store.save(step, new Blob([api.checkpoints.pattern(step, bytes)]));
+      } finally {
+        store.close();
+      }
+    },
+    /** Starts a save and does not wait for it (the test reloads the page under it: a crash mid-write). */
+    startSave(run: string, step: number, bytes: number, chunkBytes: number): void {
+      void api.checkpoints.save(run, step, bytes, chunkBytes).catch(() => {});
+    },
+    async steps(run: string): Promise<number[]> {
+      const store = await idbCheckpointStore(run, api.checkpoints.db);
+      try {
+        return await store.steps();
+      } finally {
+        store.close();
+      }
+    },
+    /** Reads a checkpoint back whole: its size and whether every byte is the pattern. */
+    async check(run: string, step: number): Promise<{ size: number; intact: boolean }> {
+      const store = await idbCheckpointStore(run, api.checkpoints.db);
+      try {
+        const src = await store.open(step);
+        const got = await src.read(0, src.size);
+        const want = api.checkpoints.pattern(step, src.size);
+        return { size: src.size, intact: got.every((x, i) => x === want[i]) };
+      } finally {
+        store.close();
+      }
+    },
+    async remove(run: string, step: number): Promise<void> {
+      const store = await idbCheckpointStore(run, api.checkpoints.db);
+      try {
+        await store.delete(step);
+      } finally {
+        store.close();
+      }
+    },
+    async chunkCount(): Promise<number> {
+      const db = await new Promise<IDBDatabase>((ok, fail) => {
+        const r = indexedDB.open(api.checkpoints.db);
+        r.onsuccess = () => ok(r.result);
+        r.onerror = () => fail(r.error);
+      });
+      const n = await new Promise<number>((ok, fail) => {
+        const r = db.transaction('chunks').objectStore('chunks').count();
+        r.onsuccess = () => ok(r.result);
+        r.onerror = () => fail(r.error);
+      });
+      db.close();
+      return n;
+    },
   },
 
   /** Closes and deletes the database: each test starts empty. */

@@ -28,8 +28,8 @@ const run: BenchmarkRun = {
   id: 'r1',
   createdAt: Date.UTC(2026, 10, 29, 9, 30, 5),
   seconds: 12.5,
-  benchmark: { name: 'materials-bio-mc.jsonl', source: 'built-in', items: 3 },
-  options: { limit: 3, fewShot: 1, chatTemplate: false, seed: 1234 },
+  benchmark: { name: 'materials-bio-mc.jsonl', source: 'built-in', format: 'jsonl', items: 3 },
+  options: { limit: 3, fewShot: 1, chatTemplate: false },
   models: [
     {
       model: { id: 'a', label: 'tiny, "quoted"', repo: 'alloy-fixtures/tiny-llama', parents: null },

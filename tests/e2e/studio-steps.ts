@@ -1,0 +1,59 @@
+// Steps the end-to-end tests of the built studio share: where the build is, opening the studio with its debug
+// hooks, caching the demo model and fixture repos from the site's own hub, and asking the worker what is cached.
+// ALLOY_DIST points the tests at another build folder (e.g. one built with `npx vite build --outDir …`).
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { Page } from 'playwright-core';
+
+export const DIST = process.env.ALLOY_DIST ? resolve(process.env.ALLOY_DIST) : join(process.cwd(), 'dist');
+export const WAIT = 60_000;
+export const DEMO = 'alloy-fixtures/tiny-llama';
+
+/** Fails (never skips) when the studio is not built, naming what is missing. */
+export function requireBuild(...dirs: string[]): void {
+  const missing = ['index.html', ...dirs].filter((d) => !existsSync(join(DIST, d)));
+  if (missing.length) throw new Error(`${DIST} lacks ${missing.join(', ')}: run \`npx vite build\` before the browser tests.`);
+}
+
+/** Opens the studio with `?debug` (test hooks) and waits until the worker holds a GPU. */
+export async function openStudio(page: Page, siteUrl: string): Promise<void> {
+  await page.goto(`${siteUrl}/?debug`);
+  await page.waitForSelector('[data-testid="gpu-badge"][data-status="ok"]', { timeout: WAIT });
+}
+
+/** Caches the built-in demo model from the Models panel (which must be showing). */
+export async function cacheDemo(page: Page): Promise<void> {
+  await page.getByTestId('tab-models').click();
+  await page.getByTestId('load-demo').click();
+  await page.getByTestId('cached-model').filter({ hasText: `${DEMO}@main` }).waitFor({ timeout: WAIT });
+}
+
+/** Caches a fixture repo through the hub form, pointed at the site's own hub (`<site>/hub`). */
+export async function cacheFromHub(page: Page, siteUrl: string, repo: string): Promise<void> {
+  await page.getByTestId('tab-models').click();
+  if (!(await page.getByTestId('hub-base-url').isVisible())) await page.locator('summary', { hasText: 'Advanced' }).click();
+  await page.getByTestId('hub-base-url').fill(`${siteUrl}/hub`);
+  await page.getByTestId('hub-repo').fill(repo);
+  await page.getByTestId('hub-load').click();
+  await page.getByTestId('cached-model').filter({ hasText: `${repo}@main` }).waitFor({ timeout: WAIT });
+}
+
+export interface CachedSummary {
+  id: string;
+  label: string;
+  repo: string;
+  source: string;
+}
+
+type Debug = { listModels(): Promise<CachedSummary[]> };
+
+/** The cache as the worker lists it (newest first); needs `?debug`. */
+export function listModels(page: Page): Promise<CachedSummary[]> {
+  return page.evaluate(() => (globalThis as unknown as { alloyDebug: Debug }).alloyDebug.listModels());
+}
+
+export async function idOf(page: Page, repo: string): Promise<string> {
+  const m = (await listModels(page)).find((x) => x.repo === repo);
+  if (!m) throw new Error(`${repo} is not cached`);
+  return m.id;
+}
