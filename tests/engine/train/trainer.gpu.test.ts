@@ -172,6 +172,26 @@ describe('training loop', () => {
     expect(await dirCheckpointStore(dir).steps()).toEqual([4, 8]);
   });
 
+  it('pause and resume between steps; events in order', async () => {
+    const lora = createLora(f.model, { r: 4, alpha: 8, targets: TARGETS, seed: 5 });
+    const control = new TrainControl();
+    const seen: string[] = [];
+    const t = new Trainer(f.model, lora, trainConfig({ method: 'sft', steps: 2, microBatch: 2 }), { train: ROWS }, {
+      onEvent: (e) => {
+        seen.push(`${e.type} ${e.step}`);
+        if (e.type === 'step' && e.step === 1) {
+          control.pause();
+          setTimeout(() => control.resume(), 50);
+        }
+      },
+    });
+    const res = await t.run(control);
+    expect(res.status).toBe('done');
+    expect(seen).toEqual(['step 1', 'paused 1', 'resumed 1', 'step 2']);
+    t.dispose();
+    lora.dispose();
+  });
+
   it('memory plan ≥ BufferPool peak of a fresh pool, within 1.5×', async () => {
     await ensureFixtures('public/hub');
     const files = dirModelFiles(join('public/hub', OWNER, 'tiny-llama', 'resolve', REVISION));
@@ -184,7 +204,7 @@ describe('training loop', () => {
     const measured = pool.stats().peakBytes;
     const plan = planTrainingMemory(f.config, { dtype: 'f32', rows: 2, seqLen: 8, r: 4, targets: TARGETS });
     const re = planTrainingMemory(f.config, { dtype: 'f32', rows: 2, seqLen: 8, r: 4, targets: TARGETS, recompute: true });
-    console.log(`training memory, tiny-llama B=2 T=8 r=4: plan ${plan.poolTotal} B (pool classes; exact ${plan.total}: weights ${plan.weights}, adapter ${plan.adapter}, kept ${plan.kept}, backward ${plan.backward}, head ${plan.head}, logits ${plan.logits}), measured pool peak ${measured} B, ratio ${(plan.poolTotal / measured).toFixed(3)}; with recomputation kept ${re.kept} (planned only)`);
+    console.log(`training memory, tiny-llama B=2 T=8 r=4: plan ${plan.poolTotal} B (pool classes; exact ${plan.total}: weights ${plan.weights}, adapter ${plan.adapter}, kept ${plan.kept}, backward ${plan.backward}, head ${plan.head}, logits ${plan.logits}), measured pool peak ${measured} B, ratio ${(plan.poolTotal / measured).toFixed(3)}; with per-layer recomputation kept ${re.kept}`);
     expect(plan.poolTotal).toBeGreaterThanOrEqual(measured);
     expect(plan.poolTotal).toBeLessThanOrEqual(1.5 * measured);
     expect(re.kept).toBeLessThan(plan.kept);
