@@ -6,6 +6,8 @@
 //   - validation loss (forward only) = the training loss of the same batch at the same weights (1e-6 rel);
 //   - determinism and resume: 8 steps straight vs 4 steps + "crash" (trainer and adapter thrown away) + resume
 //     from the Node directory store + 4 steps → the same loss curve and the same final weights, bit for bit;
+//   - DPO through the Trainer (pairs kept together): first loss ln 2, then lower;
+//   - pause/resume between steps;
 //   - the memory plan vs BufferPool's measured peak of a fresh pool (plan ≥ measured, ≤ 1.5× measured).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -170,6 +172,24 @@ describe('training loop', () => {
     expect(paramsC).toEqual(paramsA);
     expect(lossesA[7]!).toBeLessThan(lossesA[0]!);
     expect(await dirCheckpointStore(dir).steps()).toEqual([4, 8]);
+  });
+
+  it('DPO pairs: step 1 (B = 0, policy = reference) has loss ln 2; training on the pairs lowers it', async () => {
+    // 3 pairs: all chosen first, then all rejected, as rowsToSequences lays them out
+    const chosen = [seq([1, 50, 60, 70, 80, 2], 3), seq([1, 90, 91, 92, 93, 2], 2), seq([1, 20, 21, 22, 23, 2], 2)];
+    const rejected = [seq([1, 50, 60, 33, 34, 2], 3), seq([1, 90, 7, 8, 9, 2], 2), seq([1, 20, 44, 45, 46, 2], 2)];
+    const lora = createLora(f.model, { r: 4, alpha: 8, targets: TARGETS, seed: 11 });
+    const t = new Trainer(f.model, lora, trainConfig({ method: 'dpo', steps: 6, microBatch: 3, lr: 0.05, warmupSteps: 0, objective: { beta: 0.5 } }), { train: [...chosen, ...rejected], val: [...chosen, ...rejected] });
+    const res = await t.run();
+    const curve = res.history.map((e) => e.loss);
+    const val = await t.evaluate();
+    console.log(`DPO losses ${curve.map((x) => x.toFixed(5)).join(' ')}; val ${val.valLoss.toFixed(5)}; tokens/step ${res.history[0]!.tokens}`);
+    expect(Math.abs(curve[0]! - Math.LN2)).toBeLessThanOrEqual(1e-6);
+    expect(res.history[0]!.tokens).toBe(36);
+    expect(val.valLoss).toBeLessThan(Math.LN2 - 0.05);
+    expect(val.valPpl).toBeUndefined();
+    t.dispose();
+    lora.dispose();
   });
 
   it('pause and resume between steps; events in order', async () => {
