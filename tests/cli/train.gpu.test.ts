@@ -4,6 +4,8 @@
 //     trainer printed (in-memory adapter), and `alloy logits --adapter` (folded W + s·B·A) equals the engine's
 //     forward with the reloaded LoRA unfolded;
 //   - kill and resume (batch 4 = 2 micro-batches of 2): 6 steps straight vs 3 steps, cancelled, then --resume → the same loss lines for steps 4–6;
+//   - contradictory options are refused;
+//   - --val-split holds rows out and prints val_loss/val_ppl;
 //   - NaN stop (lr 1e38 after a 3-step warm-up; at 1e30 the RMSNorms keep this model finite, its gradients just vanish): exit 1, the message names the step, the bad checkpoint is dropped,
 //     and the adapter of the last good checkpoint is written.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -122,13 +124,34 @@ describe('alloy train', () => {
     expect(readFileSync(join(tmp, 'out-b', 'adapter_model.safetensors'))).toEqual(readFileSync(join(tmp, 'out-a', 'adapter_model.safetensors')));
   }, 300_000);
 
+  it('refuses contradictory options before loading anything', async () => {
+    const cases: Array<[string[], RegExp]> = [
+      [['--resume'], /--resume needs --checkpoint-dir/],
+      [['--val-split', '0.2', '--val-data', data], /--val-data or --val-split, not both/],
+      [['--warmup-steps', '2', '--warmup-ratio', '0.1'], /--warmup-steps or --warmup-ratio, not both/],
+      [['--batch', '4', '--micro-batch', '3'], /--batch 4 is not a multiple of --micro-batch 3/],
+      [['--schedule', 'step'], /schedule must be cosine, linear or constant/],
+      [['--val-split', '1.5'], /--val-split must be in \(0, 1\)/],
+    ];
+    for (const [extra, want] of cases) {
+      const io = capture();
+      expect(await main(['train', ...base(), '--out', join(tmp, 'never'), ...extra], io)).toBe(1);
+      expect(io.stderr).toMatch(want);
+    }
+    expect(existsSync(join(tmp, 'never'))).toBe(false);
+  });
+
   it('NaN stop: names the step, keeps the last good checkpoint and writes its adapter', async () => {
     const ck = join(tmp, 'ck-nan');
     const out = join(tmp, 'out-nan');
     const io = capture();
-    const argv = ['train', ...base(), '--out', out, '--lr', '1e38', '--schedule', 'constant', '--warmup-steps', '3', '--steps', '10', '--micro-batch', '2', '--checkpoint-dir', ck, '--checkpoint-every', '1'];
+    const argv = ['train', ...base(), '--out', out, '--lr', '1e38', '--schedule', 'constant', '--warmup-steps', '3', '--steps', '10', '--micro-batch', '2', '--checkpoint-dir', ck, '--checkpoint-every', '1', '--val-split', '0.25', '--eval-every', '1'];
     expect(await main(argv, io)).toBe(1);
     console.log(io.stdout + io.stderr);
+    // --val-split 0.25 holds out 1 of the 4 rows; the steps before the NaN print its loss
+    expect(io.stdout).toMatch(/^training sft: 3 rows, 1 held out;/m);
+    expect(io.stdout).toMatch(/^step 1 loss \S+ .* val_loss \S+ val_ppl \S+$/m);
+    expect(io.stdout).toMatch(/^step 2 loss \S+ .* val_loss \S+ val_ppl \S+$/m);
     expect(io.stderr).toMatch(/^alloy: step 3: the loss is (NaN|Infinity|-Infinity); training stopped before the update .*the last good checkpoint is step 1 in /m);
     expect(io.stderr).toContain(`wrote the adapter of checkpoint step 1 to ${out}`);
     expect(readdirSync(ck)).toEqual(['checkpoint-1.safetensors']);
