@@ -9,6 +9,7 @@ import type { CachedModelSummary, PartialSummary } from '../io/cache/weight-cach
 import type { PoolStats } from '../engine/gpu/buffer-pool.ts';
 import type { MultipleChoiceItem } from '../engine/eval/multiple-choice.ts';
 import type { BenchmarkItemResult } from '../engine/eval/benchmark-run.ts';
+import type { AdapterExport, FoldResult, TrainEventCallback, TrainOutcome, TrainPlan, TrainRequest, TrainRunSummary } from './train-api.ts';
 
 export type Result<T> = { ok: true; value: T } | { ok: false; error: SerializedError };
 
@@ -307,8 +308,26 @@ export interface StudioApi {
   mergeSweep(jobId: string, request: SweepRequest, onPoint?: SweepPointCallback, onProgress?: ProgressCallback): Promise<Result<SweepPoint[]>>;
   /** Every tensor of a cached model as stored (tests compare merges bit for bit through it). */
   readTensors(id: string): Promise<Result<RawTensor[]>>;
+
   /** Scores cached models on a multiple-choice benchmark, one on the GPU at a time, streaming every item's result. */
   runBenchmark(jobId: string, request: BenchmarkRequest, onItem?: BenchmarkItemCallback, onProgress?: ProgressCallback): Promise<Result<BenchmarkResult>>;
+
+  /** The dataset's shape and token counts and the memory plan of a training request, with why it cannot run. */
+  planTraining(request: TrainRequest): Promise<Result<TrainPlan>>;
+  /** Trains a LoRA adapter (train-api.ts); events stream to onEvent; cancel(jobId) stops it after the current step. */
+  startTraining(jobId: string, request: TrainRequest, onEvent?: TrainEventCallback): Promise<Result<TrainOutcome>>;
+  /** Continues a stored run from its latest IndexedDB checkpoint. */
+  resumeTraining(jobId: string, runId: string, onEvent?: TrainEventCallback): Promise<Result<TrainOutcome>>;
+  /** Pauses (between optimizer steps) or resumes the run training in this worker. */
+  pauseTraining(runId: string, paused: boolean): Promise<Result<void>>;
+  /** Stored runs, newest first; a running run whose tab went away is 'interrupted'. */
+  listTrainRuns(): Promise<Result<TrainRunSummary[]>>;
+  /** Deletes a run's record and checkpoints (never a model folded from it). */
+  deleteTrainRun(runId: string): Promise<Result<void>>;
+  /** The adapter of a checkpoint (default: the latest) as a PEFT zip. */
+  exportAdapter(runId: string, step?: number): Promise<Result<AdapterExport>>;
+  /** Base + adapter folded into a new cached model (the base's dtype, Hugging Face layout); cancel leaves no entry. */
+  foldAdapter(jobId: string, runId: string, label: string | null, onProgress?: ProgressCallback): Promise<Result<FoldResult>>;
 }
 
 /** The sample conversation every chat template preview renders, so models can be compared side by side. */

@@ -15,6 +15,8 @@ import { gpuEngine, onDeviceLost } from './gpu-state.ts';
 import { ChatHost, memory } from './chat.ts';
 import * as merge from './merge.ts';
 import { runBenchmark } from './benchmark.ts';
+import { TrainHost } from './train.ts';
+import type { TrainEventCallback, TrainRequest } from './train-api.ts';
 import {
   SAMPLE_CONVERSATION,
   type BenchmarkItemCallback,
@@ -77,6 +79,7 @@ function tokenizerFor(id: string): Promise<Tokenizer> {
 
 const chat = new ChatHost({ files: modelFiles, tokenizer: tokenizerFor });
 const mergeDeps: merge.MergeDeps = { cache, files: modelFiles };
+const training = new TrainHost({ cache, files: modelFiles, tokenizer: tokenizerFor });
 
 /** Progress reports are fire and forget: awaiting each would pace the job by the UI's round trips. */
 const fireAndForget = <T,>(cb: ((x: T) => unknown) | undefined) => (cb ? (x: T) => void cb(x) : undefined);
@@ -300,6 +303,43 @@ const api: StudioApi = {
         );
       } finally {
         releaseCallback(onItem);
+        releaseCallback(onProgress);
+      }
+    }),
+
+  planTraining: (request: TrainRequest) => guard(() => training.plan(request)),
+
+  startTraining: (jobId: string, request: TrainRequest, onEvent?: TrainEventCallback) =>
+    guard(async () => {
+      try {
+        return await asJob(jobId, (signal) => training.start(request, signal, fireAndForget(onEvent)));
+      } finally {
+        releaseCallback(onEvent);
+      }
+    }),
+
+  resumeTraining: (jobId: string, runId: string, onEvent?: TrainEventCallback) =>
+    guard(async () => {
+      try {
+        return await asJob(jobId, (signal) => training.resume(runId, signal, fireAndForget(onEvent)));
+      } finally {
+        releaseCallback(onEvent);
+      }
+    }),
+
+  pauseTraining: (runId: string, paused: boolean) => guard(async () => training.pause(runId, paused)),
+
+  listTrainRuns: () => guard(() => training.list()),
+
+  deleteTrainRun: (runId: string) => guard(() => training.delete(runId)),
+
+  exportAdapter: (runId: string, step?: number) => guard(() => training.exportAdapter(runId, step)),
+
+  foldAdapter: (jobId: string, runId: string, label: string | null, onProgress?: ProgressCallback) =>
+    guard(async () => {
+      try {
+        return await asJob(jobId, (signal) => training.fold(runId, label, signal, fireAndForget(onProgress)));
+      } finally {
         releaseCallback(onProgress);
       }
     }),

@@ -9,6 +9,7 @@ import { rowsToSequences, type JsonlRow, type RowTokenizer } from '../io/dataset
 import { mulberry32 } from '../engine/random.ts';
 import { planTrainingMemory } from '../engine/train/memory.ts';
 import type { Method, Sequence } from '../engine/train/objectives.ts';
+import { trainConfig, type TrainConfig } from '../engine/train/trainer.ts';
 import type { WeightDtype } from '../engine/model/weights.ts';
 import { bindableBytes } from '../engine/model/split.ts';
 import type { DatasetStats, TrainDataFile, TrainPlan, TrainSettings } from './train-api.ts';
@@ -160,4 +161,24 @@ export function assessPlan(
     largestBuffer,
     refusal,
   };
+}
+
+/** The Trainer's config from the panel's settings (engine defaults for what the panel does not set). */
+export function configOf(s: TrainSettings, hasVal: boolean): TrainConfig {
+  return trainConfig({
+    method: s.method,
+    steps: s.steps,
+    lr: s.lr,
+    schedule: s.schedule,
+    warmupSteps: s.warmupSteps,
+    weightDecay: s.weightDecay,
+    maxGradNorm: s.maxGradNorm,
+    microBatch: s.microBatch,
+    accum: s.accum,
+    seed: s.seed,
+    evalEvery: hasVal ? s.evalEvery : 0,
+    checkpointEvery: s.checkpointEvery,
+    keepCheckpoints: s.keepCheckpoints,
+    objective: { beta: s.beta },
+  });
 }

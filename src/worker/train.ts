@@ -26,11 +26,11 @@ import { createLora, peftConfigJson, type GpuLora, type LoraTarget } from '../en
 import { withAdapter } from '../engine/lora/fold.ts';
 import { TOKENIZER_FILES } from '../engine/merge/run.ts';
 import { CHECKPOINT_FORMAT, CHECKPOINT_VERSION, checkpointAdapterTensors, encodeCheckpoint } from '../engine/train/checkpoint.ts';
-import { TrainControl, Trainer, trainConfig, type TrainConfig } from '../engine/train/trainer.ts';
+import { TrainControl, Trainer } from '../engine/train/trainer.ts';
 import { gpuEngine, type GpuEngine } from './gpu-state.ts';
-import { assessPlan, prepareTrainData, weightDtypeOf, type PreparedData } from './train-data.ts';
+import { assessPlan, configOf, prepareTrainData, weightDtypeOf, type PreparedData } from './train-data.ts';
 import { TrainRunStore, type TrainRunRecord } from './train-runs.ts';
-import type { AdapterExport, FoldResult, TrainEvent, TrainOutcome, TrainPlan, TrainRequest, TrainRunSummary, TrainSettings } from './train-api.ts';
+import type { AdapterExport, FoldResult, TrainEvent, TrainOutcome, TrainPlan, TrainRequest, TrainRunSummary } from './train-api.ts';
 
 export interface TrainDeps {
   cache(): Promise<WeightCache>;
@@ -68,26 +68,6 @@ async function isHeld(runId: string): Promise<boolean> {
   if (!lm?.query) return false;
   const q = await lm.query();
   return (q.held ?? []).some((l) => l.name === lockName(runId));
-}
-
-/** The Trainer's config from the panel's settings (engine defaults for what the panel does not set). */
-export function configOf(s: TrainSettings, hasVal: boolean): TrainConfig {
-  return trainConfig({
-    method: s.method,
-    steps: s.steps,
-    lr: s.lr,
-    schedule: s.schedule,
-    warmupSteps: s.warmupSteps,
-    weightDecay: s.weightDecay,
-    maxGradNorm: s.maxGradNorm,
-    microBatch: s.microBatch,
-    accum: s.accum,
-    seed: s.seed,
-    evalEvery: hasVal ? s.evalEvery : 0,
-    checkpointEvery: s.checkpointEvery,
-    keepCheckpoints: s.keepCheckpoints,
-    objective: { beta: s.beta },
-  });
 }
 
 interface Active {

@@ -22,6 +22,7 @@ import type {
   SweepPoint,
   SweepRequest,
 } from '../../worker/api.ts';
+import type { AdapterExport, FoldResult, TrainEvent, TrainOutcome, TrainPlan, TrainRequest } from '../../worker/train-api.ts';
 
 /** An error that came back from the worker, with its original name and location intact. */
 export class StudioError extends Error {
@@ -205,6 +206,47 @@ export class StudioClient {
     const itemCb = Comlink.proxy(onItem);
     const progressCb = Comlink.proxy(onProgress);
     return { id: jobId, done: this.#call((api) => api.runBenchmark(jobId, plain, itemCb, progressCb)) };
+  }
+
+  /** The dataset's numbers and the memory plan of a training request. */
+  planTraining(request: TrainRequest): Promise<TrainPlan> {
+    const plain = JSON.parse(JSON.stringify(request)) as TrainRequest;
+    return this.#call((api) => api.planTraining(plain));
+  }
+
+  /** Trains a LoRA adapter, streaming events; cancelJob(id) stops it after the current step. */
+  startTraining(request: TrainRequest, onEvent: (e: TrainEvent) => void): Job<TrainOutcome> {
+    const jobId = newId();
+    const plain = JSON.parse(JSON.stringify(request)) as TrainRequest;
+    const cb = Comlink.proxy(onEvent);
+    return { id: jobId, done: this.#call((api) => api.startTraining(jobId, plain, cb)) };
+  }
+
+  /** Continues a stored run from its latest checkpoint. */
+  resumeTraining(runId: string, onEvent: (e: TrainEvent) => void): Job<TrainOutcome> {
+    const jobId = newId();
+    const cb = Comlink.proxy(onEvent);
+    return { id: jobId, done: this.#call((api) => api.resumeTraining(jobId, runId, cb)) };
+  }
+
+  pauseTraining(runId: string, paused: boolean) {
+    return this.#call((api) => api.pauseTraining(runId, paused));
+  }
+  listTrainRuns() {
+    return this.#call((api) => api.listTrainRuns());
+  }
+  deleteTrainRun(runId: string) {
+    return this.#call((api) => api.deleteTrainRun(runId));
+  }
+  exportAdapter(runId: string, step?: number): Promise<AdapterExport> {
+    return this.#call((api) => api.exportAdapter(runId, step));
+  }
+
+  /** Folds a run's adapter into its base as a new cached model; cancelJob(id) stops it and leaves no entry. */
+  foldAdapter(runId: string, label: string | null, onProgress: (p: Progress) => void): Job<FoldResult> {
+    const jobId = newId();
+    const cb = Comlink.proxy(onProgress);
+    return { id: jobId, done: this.#call((api) => api.foldAdapter(jobId, runId, label, cb)) };
   }
 
   /** Every tensor of a cached model as stored: for tests and debugging (`?debug`). */
