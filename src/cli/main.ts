@@ -9,7 +9,7 @@
  *   alloy import   FILE.bin|FILE.gguf [--tokenizer tok.bin|tok.model] --out DIR
  *   alloy export-gguf --model DIR --out FILE.gguf [--dtype f16|bf16|f32|q8_0]
  *   alloy eval     --model DIR --bench FILE.jsonl|FILE.csv|FILE.txt|MMLU_DIR [--json] [--limit N] [--shots K] [--adapter DIR] [--chat] [--max-tokens N]
- *   alloy recipe   --model DIR (--recipe RECIPE.yaml|--demo|--preset demo|study) --out DIR [--steps-scale X]
+ *   alloy recipe   --model DIR (--recipe RECIPE.yaml|--demo|--preset demo|study) --out DIR [--steps-scale X] [--limit N]
  * Errors are one line on stderr and a non-zero exit.
  */
 import { parseArgs } from 'node:util';
@@ -46,7 +46,7 @@ const USAGE = `usage:
   alloy generate --model DIR --prompt TEXT [--max-tokens N] [--temperature T] [--top-k K] [--top-p P] [--seed S] [--chat] [--adapter DIR]
   alloy train    --model DIR --data FILE.jsonl --method cpt|sft|dpo|orpo --out ADAPTER_DIR [--rank R --alpha A --targets q_proj,v_proj --lr LR --steps N --batch B --seq-len T --beta B --seed S]
                  [--schedule cosine|linear|constant --warmup-steps W|--warmup-ratio F --weight-decay WD --clip MAX --micro-batch M --accum K]
-                 [--val-data FILE|--val-split F --eval-every N --checkpoint-dir DIR --checkpoint-every N --keep-checkpoints K --resume] [--lora-dropout P]
+                 [--val-data FILE|--val-split F --eval-every N --checkpoint-dir DIR --checkpoint-every N --keep-checkpoints K --resume] [--lora-dropout P] [--recompute]
   alloy grad     --model DIR --adapter DIR --data FILE.jsonl --method cpt|sft|dpo|orpo [--beta B] [--label-smoothing E] --out DIR
   alloy eval     --model DIR --bench FILE.jsonl|FILE.csv|FILE.txt|MMLU_DIR [--json] [--limit N] [--shots K] [--adapter DIR] [--chat] [--max-tokens N]
                  multiple choice (acc, acc_norm, 95% Wilson CI, per subject), MMLU CSV or directory (test split, shots
@@ -58,7 +58,7 @@ const USAGE = `usage:
                  a llama2.c checkpoint (+ its tok*.bin or SentencePiece .model) or a GGUF llama file as a Hugging Face folder
   alloy export-gguf --model DIR --out FILE.gguf [--dtype f16|bf16|f32|q8_0]
                  a Hugging Face Llama/Mistral/Qwen2 folder as GGUF v3 for llama.cpp (default f16; norms always f32)
-  alloy recipe   --model DIR (--recipe RECIPE.yaml|--demo|--preset demo|study) --out DIR [--steps-scale X]
+  alloy recipe   --model DIR (--recipe RECIPE.yaml|--demo|--preset demo|study) --out DIR [--steps-scale X] [--limit N]
                  the study's pipeline: train + fold each stage (cpt/sft/dpo/orpo), SLERP with the original, benchmark
                  every variant, synergy; writes every variant, the adapters and results.json under --out`;
 
@@ -104,6 +104,7 @@ const OPTIONS = {
   'keep-checkpoints': { type: 'string' },
   resume: { type: 'boolean' },
   'lora-dropout': { type: 'string' },
+  recompute: { type: 'boolean' },
   dtype: { type: 'string' },
   tokenizer: { type: 'string' },
   bench: { type: 'string' },

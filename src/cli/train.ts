@@ -9,6 +9,7 @@
  *
  * Options (defaults: engine/train/defaults.ts):
  *   --rank R --alpha A --targets q_proj,v_proj --lora-dropout P (PEFT's lora_dropout, training only) --seed S --beta B --seq-len T
+ *   --recompute (per-layer activation recomputation: less GPU memory, about one more forward per micro-batch)
  *   --lr LR --steps N --schedule cosine|linear|constant --warmup-steps W | --warmup-ratio F --weight-decay WD --clip MAX (0 = off)
  *   --micro-batch M (rows per forward) --accum K (micro-batches per step) --batch B (effective rows per step = M·K)
  *   --val-data FILE | --val-split FRACTION --eval-every N
@@ -45,7 +46,7 @@ type StringOpt =
   | 'schedule' | 'warmup-steps' | 'warmup-ratio' | 'weight-decay' | 'clip' | 'accum' | 'micro-batch'
   | 'val-data' | 'val-split' | 'eval-every' | 'checkpoint-dir' | 'checkpoint-every' | 'keep-checkpoints'
   | 'lora-dropout';
-export type TrainArgs = Partial<Record<StringOpt, string>> & { resume?: boolean };
+export type TrainArgs = Partial<Record<StringOpt, string>> & { resume?: boolean; recompute?: boolean };
 
 const METHODS: readonly Method[] = ['cpt', 'sft', 'dpo', 'orpo'];
 
@@ -171,6 +172,7 @@ export async function trainCmd(v: TrainArgs, io: { out: (s: string) => void; err
     checkpointEvery: checkpointDir ? num(v, 'checkpoint-every', Math.max(1, Math.floor(steps / 10)), 'positive') : 0,
     keepCheckpoints: num(v, 'keep-checkpoints', TRAIN_DEFAULTS.keepCheckpoints, 'positive'),
     objective: { beta: num(v, 'beta', TRAIN_DEFAULTS.beta) },
+    recompute: v.recompute ?? false,
   });
 
   const ctx = await acquireNodeDevice();
@@ -181,12 +183,14 @@ export async function trainCmd(v: TrainArgs, io: { out: (s: string) => void; err
   const pairs = method === 'dpo' || method === 'orpo';
   const units = pairs ? train.length / 2 : train.length;
   const longest = Math.max(...train.map((s) => s.ids.length), ...(val ?? []).map((s) => s.ids.length));
-  const plan = planTrainingMemory(config, { dtype: model.embed.dtype, rows: Math.min(micro, units) * (pairs ? 2 : 1), seqLen: longest, r, targets });
-  const re = planTrainingMemory(config, { dtype: model.embed.dtype, rows: Math.min(micro, units) * (pairs ? 2 : 1), seqLen: longest, r, targets, recompute: true });
+  const recompute = v.recompute ?? false;
+  const planOpts = { dtype: model.embed.dtype, rows: Math.min(micro, units) * (pairs ? 2 : 1), seqLen: longest, r, targets, dropout: loraDropout > 0 };
+  const plan = planTrainingMemory(config, { ...planOpts, recompute });
+  const other = planTrainingMemory(config, { ...planOpts, recompute: !recompute });
   io.out(
-    `memory plan: ${formatBytes(plan.total)} (weights ${formatBytes(plan.weights)}, adapter+grads+AdamW ${formatBytes(plan.adapter)}, ` +
+    `memory plan${recompute ? ' (per-layer recomputation)' : ''}: ${formatBytes(plan.total)} (weights ${formatBytes(plan.weights)}, adapter+grads+AdamW ${formatBytes(plan.adapter)}, ` +
       `kept activations ${formatBytes(plan.kept)}, backward ${formatBytes(plan.backward)}, logits ${formatBytes(plan.logits)}, other ${formatBytes(plan.head)}); ` +
-      `with per-layer recomputation (not implemented yet) ${formatBytes(re.total)}\n`,
+      `${recompute ? 'without recomputation' : 'with --recompute'} ${formatBytes(other.total)}\n`,
   );
   io.out(
     `training ${method}: ${units} ${pairs ? 'pairs' : 'rows'}${val ? `, ${pairs ? val.length / 2 : val.length} held out` : ''}; ${steps} steps of ${micro}×${accum} ` +

@@ -13,12 +13,20 @@
  *   backward tmp  one layer's at a time (released and reused by the next layer): dAct, dGate, dUp [BT, F];
  *                 dN, dxn, dN1, dxn1 [BT, C]; dAtt, dq [BT, Hq]; dk, dv [BT, Hkv]; stats [BT, 2·heads];
  *                 g = dY·B [BT, r] per adapted projection
+ *   dropout       (`dropout: true`, adapter.ts) masks are regenerated, never kept: per adapted projection the
+ *                 backward draws xd = dropout(x) and gA = s·g·A [BT, in] (2 temporaries); the forward's own xd
+ *                 [BT, in] is a temporary released after each layer and reused by those, except under recomputation,
+ *                 where a layer's recomputed forward and its backward share one encoder (3 per projection)
  *   grad norm     ⌈n/256⌉ partials per adapter tensor
  * `poolTotal` rounds every buffer up to the BufferPool's size class, as the pool's measured peak does.
  *
- * Per-layer recomputation (`recompute: true`) is planned but NOT implemented in grad.ts yet: only each layer's
- * input x_in would be kept, and the layer's forward re-run during the backward, so `kept` becomes L·[BT, C] plus one
- * layer's set, at the cost of about one more forward per step. The plan shows what the knob would buy.
+ * Per-layer recomputation (`recompute: true`, implemented in grad.ts, `alloy train --recompute`): the forward keeps
+ * only each layer's input x_in [BT, C] and releases the rest of the layer's set after its submit (the last layer's
+ * set stays: its backward comes next); each earlier layer's forward runs again from x_in into a scratch residual
+ * [BT, C] just before its backward. So `kept` = L·[BT, C] + one layer's set, whose x_in slot stands for the scratch,
+ * at the cost of a forward of layers 0..L−2 per pass. Gradients are bit-identical to keeping everything (same
+ * kernels, same bytes, same dropout masks; tests/engine/train/recompute.gpu.test.ts, which also holds this plan
+ * against the BufferPool's measured peak for both settings).
  */
 import { expectedTensorShapes, type ModelConfig } from '../../io/config.ts';
 import { sizeClass } from '../gpu/buffer-pool.ts';
@@ -36,6 +44,8 @@ export interface TrainingPlanOptions {
   r: number;
   targets: readonly LoraTarget[];
   recompute?: boolean;
+  /** LoRA dropout on (p > 0): the backward's regenerated-mask temporaries */
+  dropout?: boolean;
 }
 
 export interface TrainingMemoryPlan {
@@ -93,11 +103,14 @@ export function planTrainingMemory(cfg: ModelConfig, o: TrainingPlanOptions): Tr
 
   const ad = group();
   let partials = 0;
+  const dropTemps = o.dropout ? (o.recompute ? 3 : 2) : 0;
+  const bw = group();
   for (const t of o.targets) {
     const [inF, outF] = IO[t](cfg);
     ad.add(o.r * inF * 4, 6 * L); // A, dA, m, v of A
     ad.add(outF * o.r * 4, 6 * L);
     partials += L * (Math.ceil((o.r * inF) / SUMSQ_SPAN) + Math.ceil((outF * o.r) / SUMSQ_SPAN));
+    bw.add(BT * inF * 4, dropTemps);
   }
 
   const perLayer = (k: ReturnType<typeof group>, n = 1) => {
@@ -116,7 +129,6 @@ export function planTrainingMemory(cfg: ModelConfig, o: TrainingPlanOptions): Tr
     perLayer(kept, 1);
   } else perLayer(kept, L);
 
-  const bw = group();
   bw.add(BT * F * 4, 3);
   bw.add(BT * C * 4, 4);
   bw.add(BT * Hq * 4, 2);
