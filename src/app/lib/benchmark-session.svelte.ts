@@ -10,6 +10,7 @@ import type { BenchmarkRun, RunModel, RunOptions } from '../../engine/eval/bench
 import { parseMergeYaml } from '../../engine/merge/config.ts';
 import { mergeParentRefs } from '../../engine/eval/synergy.ts';
 import { StudioError, toSerialized, type StudioClient } from './studio-client.svelte.ts';
+import { formatBytes } from './format.ts';
 
 export interface BenchmarkSource {
   name: string;
@@ -119,7 +120,8 @@ export class BenchmarkSession {
       try {
         await (await this.#runs()).save(snapshot);
         this.state = 'stored';
-        this.notice = `Done: ${models.length} model${models.length === 1 ? '' : 's'} × ${n} items in ${result.seconds.toFixed(1)} s. Stored under Past runs.`;
+        const peak = Math.max(0, ...result.models.map((m) => m.peakBytes));
+        this.notice = `Done: ${models.length} model${models.length === 1 ? '' : 's'} × ${n} items in ${result.seconds.toFixed(1)} s (one model on the GPU at a time, peak ${formatBytes(peak)} of GPU buffers). Stored under Past runs.`;
       } catch (e) {
         this.error = toSerialized(e);
         this.notice = 'Done, but the run could not be stored: download it below.';
