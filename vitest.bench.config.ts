@@ -10,5 +10,8 @@ export default defineConfig({
     fileParallelism: false,
     testTimeout: 1_800_000,
     hookTimeout: 600_000,
+    // TF.js through Vite's ESM resolution, so tfjs-core, its gradient registrations and the WebGPU backend share
+    // one engine (Node's resolution would load the CommonJS core, which has no gradients, beside the ESM files)
+    server: { deps: { inline: [/@tensorflow\//] } },
   },
 });

@@ -79,7 +79,8 @@ export function tfLoraModel(tf: Tf, cfg: ModelConfig, weights: Map<string, Float
           sin[t * D + j] = sin[t * D + j + D / 2] = Math.sin(ang);
         }
       }
-      r = { cos: tf.tensor(cos, [1, 1, T, D]), sin: tf.tensor(sin, [1, 1, T, D]) };
+      // kept: the first use is inside minimize()'s tidy scope, which would dispose the cached tables
+      r = { cos: tf.keep(tf.tensor(cos, [1, 1, T, D])), sin: tf.keep(tf.tensor(sin, [1, 1, T, D])) };
       ropeTables.set(T, r);
     }
     return r;
@@ -95,7 +96,7 @@ export function tfLoraModel(tf: Tf, cfg: ModelConfig, weights: Map<string, Float
     if (!m) {
       const data = new Float32Array(T * T);
       for (let i = 0; i < T; i++) for (let j = i + 1; j < T; j++) data[i * T + j] = -1e9;
-      m = tf.tensor(data, [1, 1, T, T]);
+      m = tf.keep(tf.tensor(data, [1, 1, T, T]));
       masks.set(T, m);
     }
     return m;

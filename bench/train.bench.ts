@@ -81,9 +81,12 @@ it('train: Alloy LoRA steps vs TF.js WebGPU, and the memory plan', async () => {
   const tinyCk = await openCheckpoint(files);
   const [B, T] = [4, tiny.maxPositionEmbeddings]; // 4 × 128 tokens per step
   const ours = await alloySteps(ctx, kernels, tiny, tinyCk, B, T);
+  console.log(`alloy tiny: ${ours.tokPerSec.toFixed(1)} tok/s, loss ${ours.loss0} → ${ours.lossN}`);
 
   Object.defineProperty(globalThis, 'navigator', { value: { gpu: await nodeGpu(), userAgent: 'node' }, configurable: true });
   const tf = await import('@tensorflow/tfjs-core');
+  // the union package @tensorflow/tfjs registers the gradient functions; tfjs-core alone does not
+  await import('@tensorflow/tfjs-core/dist/register_all_gradients');
   await import('@tensorflow/tfjs-backend-webgpu');
   await tf.setBackend('webgpu');
   await tf.ready();
