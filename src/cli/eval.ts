@@ -175,7 +175,7 @@ export async function evalCmd(v: EvalArgs, io: Io): Promise<number> {
   try {
     const header = { benchmark: benchPath, model: v.model, adapter: v.adapter ?? null, shots, chat: Boolean(chat) };
     if (bench.kind === 'multiple-choice') {
-      for (const n of bench.notes) io.err(`note: ${n}\n`);
+      if (shots > 0) for (const n of bench.notes) io.err(`note: ${n}\n`);
       const prompt = buildPrompt(bench.items, {
         shots,
         pool: bench.pool,
