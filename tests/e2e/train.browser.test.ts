@@ -105,6 +105,16 @@ describe('Train panel in Chromium', () => {
     expect(await stats.textContent()).toMatch(/Prompt \/ completion.*36 rows.*tokens.*validation: 5 rows/s);
     await page.getByTestId('train-fits').waitFor({ timeout: WAIT });
     for (const k of ['weights', 'adapter', 'optimizer', 'activations', 'total']) expect(Number(await page.getByTestId(`plan-${k}`).getAttribute('data-bytes'))).toBeGreaterThan(0);
+    // a file of the user's with a bad row: the plan names the file and line, and the run cannot start
+    await page.getByTestId('train-data-file').setInputFiles({
+      name: 'mine.jsonl',
+      mimeType: 'application/json',
+      buffer: Buffer.from('{"prompt": "Q?", "completion": " A."}\n{"prompt": "Q2?", "answer": " B."}\n'),
+    });
+    await expect(page.getByTestId('train-plan-error').textContent({ timeout: WAIT })).resolves.toMatch(/mine\.jsonl line 2/);
+    expect(await page.getByTestId('train-start').isDisabled()).toBe(true);
+    await page.getByTestId('train-data-select').selectOption('sft.jsonl');
+    await page.waitForSelector('[data-testid="train-dataset-stats"][data-rows="36"]', { timeout: WAIT });
     // a bad setting is named where it is typed, and blocks the start
     await fillForm({ seqLen: 500 });
     await expect(page.getByTestId('train-error-seqLen').textContent()).resolves.toMatch(/longer than the model's context \(128\)/);
@@ -114,7 +124,8 @@ describe('Train panel in Chromium', () => {
     await screenshot(page, 'train-plan');
   });
 
-  it('trains with the loss chart filling and the loss going down; pause and resume; the losses are the engine\'s', async () => {
+  let pageLoss: number[] = [];
+  it('trains with the loss chart filling and the loss going down; pause and resume', async () => {
     await page.getByTestId('train-start').click();
     await waitStep(2);
     expect((await curve()).length).toBeGreaterThanOrEqual(2);
@@ -139,8 +150,12 @@ describe('Train panel in Chromium', () => {
     expect(val[1]!).toBeLessThan(val[0]!);
     expect(await page.getByTestId('train-lr-point').count()).toBe(6);
     expect(await page.getByTestId('train-grad-point').count()).toBe(6);
+    pageLoss = loss;
+  });
 
-    // The same run in Node on the engine (Dawn), same data preparation, seed and settings: the first steps' losses.
+  it('the page\'s losses are the engine\'s: the same run in Node (Dawn), same data preparation, seed and settings', async () => {
+    const loss = pageLoss;
+    expect(loss).toHaveLength(6);
     const files = dirModelFiles(MODEL_DIR);
     const cfg = parseModelConfig(await readJson(files, 'config.json'));
     const tok = await loadTokenizer(files);
@@ -253,8 +268,15 @@ describe('Train panel in Chromium', () => {
     expect(same('model.layers.1.self_attn.o_proj.weight')).toBe(false);
     expect(same('model.layers.0.mlp.up_proj.weight')).toBe(true);
     expect(same('model.embed_tokens.weight')).toBe(true);
-    await page.getByTestId('train-next-stage').waitFor();
     await screenshot(page, 'train-folded');
+    // the next stage of the recipe starts from the folded model: ORPO on the preference pairs
+    await page.getByTestId('train-next-stage').click();
+    expect(await page.getByTestId('train-model').inputValue()).toBe(id);
+    expect(await page.getByTestId('train-method-orpo').isChecked()).toBe(true);
+    await fillForm({ seqLen: 128 });
+    await page.waitForSelector('[data-testid="train-dataset-stats"][data-shape="preference"]', { timeout: WAIT });
+    await page.getByTestId('train-fits').waitFor({ timeout: WAIT });
+    await screenshot(page, 'train-next-stage');
     await page.getByTestId('tab-models').click();
     await page.getByTestId('cached-model').filter({ hasText: 'tiny-llama + SFT e2e' }).waitFor({ timeout: WAIT });
     expect(uncaught).toEqual([]);

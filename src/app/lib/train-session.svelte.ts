@@ -101,7 +101,8 @@ export class TrainSession {
         this.live.outcome = out;
         this.live.status = out.status;
         this.live.message = out.message;
-        if (out.checkpoint !== null) this.live.lastCheckpoint = out.checkpoint;
+        // on a NaN stop the Trainer dropped the checkpoint whose weights gave it: the last good one is what is left
+        this.live.lastCheckpoint = out.checkpoint;
       }
     } catch (e) {
       if (this.live) {

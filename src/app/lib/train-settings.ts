@@ -88,7 +88,7 @@ export function checkSettings(s: TrainSettings, contextLength: number, hasValFil
   num('dropout', (v) => v >= 0 && v < 1, 'Dropout must be in [0, 1)');
   if (s.targets.length === 0) e.targets = 'Choose at least one projection to adapt';
   else if (s.targets.some((t) => !(LORA_TARGETS as readonly string[]).includes(t))) e.targets = `Targets must be among ${LORA_TARGETS.join(', ')}`;
-  num('lr', (v) => v > 0 && v < 1, 'The learning rate must be in (0, 1)');
+  num('lr', (v) => v > 0, 'The learning rate must be a number > 0');
   int('steps', 1, 'Steps');
   int('warmupSteps', 0, 'Warm-up steps');
   if (!e.warmupSteps && !e.steps && s.warmupSteps > s.steps) e.warmupSteps = `Warm-up (${s.warmupSteps}) is longer than the run (${s.steps} steps)`;
