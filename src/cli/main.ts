@@ -9,7 +9,7 @@
  *   alloy import   FILE.bin|FILE.gguf [--tokenizer tok.bin|tok.model] --out DIR
  *   alloy export-gguf --model DIR --out FILE.gguf [--dtype f16|bf16|f32|q8_0]
  *   alloy eval     --model DIR --bench FILE.jsonl|FILE.csv|FILE.txt|MMLU_DIR [--json] [--limit N] [--shots K] [--adapter DIR] [--chat] [--max-tokens N]
- *   alloy recipe   --model DIR (--recipe RECIPE.yaml|--demo|--preset demo|study) --out DIR [--steps-scale X]
+ *   alloy recipe   --model DIR (--recipe RECIPE.yaml|--demo|--preset demo|study) --out DIR [--steps-scale X] [--limit N]
  * Errors are one line on stderr and a non-zero exit.
  */
 import { parseArgs } from 'node:util';
@@ -58,7 +58,7 @@ const USAGE = `usage:
                  a llama2.c checkpoint (+ its tok*.bin or SentencePiece .model) or a GGUF llama file as a Hugging Face folder
   alloy export-gguf --model DIR --out FILE.gguf [--dtype f16|bf16|f32|q8_0]
                  a Hugging Face Llama/Mistral/Qwen2 folder as GGUF v3 for llama.cpp (default f16; norms always f32)
-  alloy recipe   --model DIR (--recipe RECIPE.yaml|--demo|--preset demo|study) --out DIR [--steps-scale X]
+  alloy recipe   --model DIR (--recipe RECIPE.yaml|--demo|--preset demo|study) --out DIR [--steps-scale X] [--limit N]
                  the study's pipeline: train + fold each stage (cpt/sft/dpo/orpo), SLERP with the original, benchmark
                  every variant, synergy; writes every variant, the adapters and results.json under --out`;
 

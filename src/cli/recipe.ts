@@ -1,9 +1,10 @@
 /**
- * `alloy recipe --model DIR (--recipe RECIPE.yaml | --demo | --preset demo|study) --out DIR [--steps-scale X]`
+ * `alloy recipe --model DIR (--recipe RECIPE.yaml | --demo | --preset demo|study) --out DIR [--steps-scale X] [--limit N]`
  * The study's pipeline scripted (engine/recipe): each stage trains a LoRA and folds it in, the final model is
  * SLERP-merged with the original, every variant is benchmarked and the merge's synergy reported. Prints a progress
  * line per step, stage, merge decile and variant, then a table (variant, accuracy, acc_norm, 95% Wilson CI) and the
- * synergy line. Writes under --out (which must be new or empty):
+ * synergy line. --steps-scale multiplies every stage's steps (at least one remains); --limit scores only the first N
+ * benchmark items. Writes under --out (which must be new or empty):
  *   <CPT>/, <CPT-SFT>/, …, <…-SLERP>/   each variant as a Hugging Face folder (the merge with its mergekit_config.yml)
  *   adapters/<CPT>/, …                  each stage's PEFT adapter
  *   recipe.yaml                         the recipe as run (every value written out)
@@ -24,11 +25,11 @@ import { KernelRegistry } from '../engine/gpu/kernels.ts';
 import { gpuSlerpAccelerator, isSoftwareAdapter } from '../engine/merge/gpu-slerp.ts';
 import { parseRecipeYaml, type Recipe } from '../engine/recipe/spec.ts';
 import { PRESETS, presetRecipe, RECIPE_DEFAULTS, type PresetName } from '../engine/recipe/presets.ts';
-import { runRecipe, type RecipeEvent, type RecipeSummary } from '../engine/recipe/runner.ts';
+import { recipeVariants, runRecipe, type RecipeEvent, type RecipeSummary } from '../engine/recipe/runner.ts';
 import { synergyLine } from '../engine/recipe/summary.ts';
 import type { VariantStore } from '../engine/recipe/variants.ts';
 
-export type RecipeArgs = Partial<Record<'model' | 'recipe' | 'out' | 'steps-scale' | 'preset', string>> & { demo?: boolean };
+export type RecipeArgs = Partial<Record<'model' | 'recipe' | 'out' | 'steps-scale' | 'preset' | 'limit', string>> & { demo?: boolean };
 
 interface Io {
   out: (s: string) => void;
@@ -190,6 +191,12 @@ export async function recipeCmd(v: RecipeArgs, io: Io, signal?: AbortSignal): Pr
   const scale = v['steps-scale'] === undefined ? 1 : Number(v['steps-scale']);
   if (!(Number.isFinite(scale) && scale > 0)) throw new AlloyError(`--steps-scale must be a number > 0, got "${v['steps-scale']}"`);
   const { recipe, roots } = loadRecipe(v);
+  if (v.limit !== undefined) {
+    const n = Number(v.limit);
+    if (!(Number.isInteger(n) && n > 0)) throw new AlloyError(`--limit must be a whole number ≥ 1, got "${v.limit}"`);
+    if (!recipe.benchmark) throw new AlloyError('--limit: the recipe has no benchmark');
+    recipe.benchmark.limit = n;
+  }
   const base = dirModelFiles(modelDir, modelDir);
   const readText = async (path: string): Promise<string> => {
     const candidates = isAbsolute(path) ? [path] : roots.map((r) => join(r, path));
@@ -218,6 +225,8 @@ export async function recipeCmd(v: RecipeArgs, io: Io, signal?: AbortSignal): Pr
       readText,
       store: dirStore(out),
       stepsScale: scale,
+      // folder paths, so `alloy merge <out>/…-SLERP/mergekit_config.yml` reruns the merge
+      mergeRefs: { original: resolve(modelDir), tuned: join(out, recipeVariants(recipe, 'x').at(-2)!.name) },
       ...(accel ? { accelerator: accel } : {}),
       signal: abort.signal,
       onEvent: (e) => {

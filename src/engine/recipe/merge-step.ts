@@ -12,7 +12,7 @@ import type { ParameterSetting } from '../merge/params.ts';
 import { runMerge, type MergeProgress, type MergeResult, type SlerpAccelerator } from '../merge/run.ts';
 import type { TSetting } from './spec.ts';
 
-/** Names the merge config gives the two models (what mergekit_config.yml records). */
+/** Names the merge config gives the two models unless told otherwise (what mergekit_config.yml records). */
 export const ORIGINAL_REF = 'original';
 export const TUNED_REF = 'tuned';
 /** the config file runMerge writes beside the weights */
@@ -49,6 +49,8 @@ export interface SlerpStepOptions {
   tuned: ModelFiles;
   t: TSetting;
   numLayers: number;
+  /** the names mergekit_config.yml gives the two models */
+  refs?: { original: string; tuned: string };
   openSink: (name: string) => Promise<ByteSink>;
   accelerator?: SlerpAccelerator;
   onProgress?: (p: MergeProgress) => void;
@@ -56,14 +58,16 @@ export interface SlerpStepOptions {
 }
 
 export async function slerpWithOriginal(o: SlerpStepOptions): Promise<MergeResult> {
-  const config = slerpConfig(o.t, o.numLayers);
-  const files: Record<string, ModelFiles> = { [ORIGINAL_REF]: o.original, [TUNED_REF]: o.tuned };
+  const refs = o.refs ?? { original: ORIGINAL_REF, tuned: TUNED_REF };
+  if (refs.original === refs.tuned) throw new AlloyError(`the merge's two models need different names, both are "${refs.original}"`, { field: 'model' });
+  const config = slerpConfig(o.t, o.numLayers, refs.original, refs.tuned);
+  const files: Record<string, ModelFiles> = { [refs.original]: o.original, [refs.tuned]: o.tuned };
   return runMerge({
     config,
     configYaml: toMergeYaml(config),
     resolveModel: async (ref) => {
       const f = files[ref];
-      if (!f) throw new AlloyError(`the recipe's merge names "${ref}", which is neither ${ORIGINAL_REF} nor ${TUNED_REF}`, { field: 'model' });
+      if (!f) throw new AlloyError(`the recipe's merge names "${ref}", which is neither ${refs.original} nor ${refs.tuned}`, { field: 'model' });
       return f;
     },
     openSink: o.openSink,

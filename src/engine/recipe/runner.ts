@@ -106,6 +106,11 @@ export interface RunRecipeOptions {
   /** multiplies every stage's steps (at least 1 step remains) */
   stepsScale?: number;
   accelerator?: SlerpAccelerator;
+  /**
+   * How the merge's mergekit_config.yml names the two models (default: their labels, which is how the Benchmark
+   * panel finds a merge's parents; the CLI gives folder paths so `alloy merge` can rerun the YAML)
+   */
+  mergeRefs?: { original: string; tuned: string };
   onEvent?: (e: RecipeEvent) => void;
   signal?: AbortSignal;
   now?: () => number;
@@ -197,9 +202,11 @@ export async function runRecipe(o: RunRecipeOptions): Promise<RecipeResult> {
     emit({ type: 'merge-started', variant });
     let tensors = 0;
     const merged = await writeOutput(o.store, { kind: 'model', name: variant.name, label: variant.label }, async (sink) => {
+      const prev = variants.at(-2)!;
       const r = await slerpWithOriginal({
         original: o.base,
         tuned: current,
+        refs: o.mergeRefs ?? { original: baseLabel, tuned: prev.label },
         t: recipe.merge!.t,
         numLayers: config.numLayers,
         openSink: sink,

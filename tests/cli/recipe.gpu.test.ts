@@ -1,0 +1,100 @@
+// `alloy recipe --demo` through main() on the tiny-llama fixture, scaled down to one step a stage and four benchmark
+// items (SwiftShader): exit 0, a progress line per step and stage, the table (variant, accuracy, acc_norm, CI) and
+// the synergy lines on stdout, every variant as a loadable Hugging Face folder, the adapters, recipe.yaml and a
+// results.json whose numbers agree with its own per-item results. Refusals are one line and exit 1.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { main, type Io } from '../../src/cli/main.ts';
+import { ensureFixtures, OWNER, REVISION } from '../../scripts/fixtures/index.ts';
+import { dirModelFiles } from '../../src/io/node/dir-model-files.ts';
+import { openCheckpoint } from '../../src/io/safetensors/checkpoint.ts';
+import { readPeftAdapter } from '../../src/io/peft.ts';
+import { parseRecipeYaml } from '../../src/engine/recipe/spec.ts';
+import { demoRecipe, RECIPE_DEFAULTS } from '../../src/engine/recipe/presets.ts';
+
+const MODEL = join('public/hub', OWNER, 'tiny-llama', 'resolve', REVISION);
+let tmp: string;
+
+function capture(): Io & { stdout: string; stderr: string } {
+  const io = { stdout: '', stderr: '', out: (s: string) => void (io.stdout += s), err: (s: string) => void (io.stderr += s) };
+  return io;
+}
+
+beforeAll(async () => {
+  await ensureFixtures();
+  tmp = mkdtempSync(join(tmpdir(), 'alloy-recipe-'));
+});
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+describe('alloy recipe', () => {
+  it('--demo --steps-scale 0.1 --limit 4 runs the study pipeline and writes every variant and results.json', async () => {
+    const out = join(tmp, 'demo');
+    const io = capture();
+    const code = await main(['recipe', '--model', MODEL, '--demo', '--steps-scale', '0.1', '--limit', '4', '--out', out], io);
+    console.log(io.stdout);
+    expect(code, io.stderr).toBe(0);
+    expect(io.stderr).toMatch(/^recipe "demo: Instruct-CPT-SFT-ORPO-SLERP": CPT \(cpt, 1 steps/m);
+    for (const s of ['CPT', 'SFT', 'ORPO']) expect(io.stderr).toMatch(new RegExp(`^  ${s} step 1 loss \\d`, 'm'));
+    expect(io.stderr).toMatch(/^merge done: \d+ tensors/m);
+    const table = io.stdout.split('\n');
+    expect(table[0]).toMatch(/^variant\s+accuracy\s+acc_norm\s+95% CI \(acc, Wilson\)\s+n$/);
+    expect(table.slice(1, 6).map((l) => l.split(/\s+/)[0])).toEqual(['tiny-llama', 'tiny-llama-CPT', 'tiny-llama-CPT-SFT', 'tiny-llama-CPT-SFT-ORPO', 'tiny-llama-CPT-SFT-ORPO-SLERP']);
+    expect(io.stdout).toMatch(/^synergy \(acc\): tiny-llama-CPT-SFT-ORPO-SLERP \d+\.\d% vs tiny-llama \d+\.\d% /m);
+    expect(io.stdout).toMatch(/^synergy \(acc_norm\): /m);
+
+    for (const d of ['CPT', 'CPT-SFT', 'CPT-SFT-ORPO', 'CPT-SFT-ORPO-SLERP']) {
+      const ck = await openCheckpoint(dirModelFiles(join(out, d)));
+      expect(ck.names().length).toBeGreaterThan(0);
+      expect(existsSync(join(out, d, 'tokenizer.json'))).toBe(true);
+    }
+    expect(existsSync(join(out, 'CPT-SFT-ORPO-SLERP', 'mergekit_config.yml'))).toBe(true);
+    for (const d of ['CPT', 'CPT-SFT', 'CPT-SFT-ORPO']) expect((await readPeftAdapter(dirModelFiles(join(out, 'adapters', d)))).pairs.length).toBeGreaterThan(0);
+
+    // recipe.yaml is the demo recipe as run (re-readable)
+    expect(parseRecipeYaml(readFileSync(join(out, 'recipe.yaml'), 'utf8'), RECIPE_DEFAULTS)).toEqual({ ...demoRecipe(), benchmark: { ...demoRecipe().benchmark!, limit: 4 } });
+
+    const res = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8')) as {
+      stages: { name: string; steps: number; loss: number[] }[];
+      variants: { id: string; accuracy: number; acc_norm: number; n: number; items: { correct: boolean; correct_norm?: boolean; correctNorm: boolean }[] }[];
+      synergy: { acc: { merged: number; parents: { id: string; score: number }[]; over_parents: number[]; parents_mean: number; relative_to_baseline: Record<string, number | null> } };
+    };
+    expect(res.stages.map((s) => [s.name, s.steps, s.loss.length])).toEqual([
+      ['CPT', 1, 1],
+      ['SFT', 1, 1],
+      ['ORPO', 1, 1],
+    ]);
+    for (const s of res.stages) expect(Number.isFinite(s.loss[0])).toBe(true);
+    expect(res.variants.map((v) => v.id)).toEqual(['base', 'CPT', 'SFT', 'ORPO', 'SLERP']);
+    for (const v of res.variants) {
+      expect(v.n).toBe(4);
+      expect(v.accuracy).toBe(v.items.filter((i) => i.correct).length / 4);
+      expect(v.acc_norm).toBe(v.items.filter((i) => i.correctNorm).length / 4);
+    }
+    const acc = (id: string) => res.variants.find((v) => v.id === id)!.accuracy;
+    expect(res.synergy.acc.merged).toBe(acc('SLERP'));
+    expect(res.synergy.acc.parents.map((p) => p.id)).toEqual(['base', 'ORPO']);
+    expect(res.synergy.acc.over_parents).toEqual([acc('SLERP') - acc('base'), acc('SLERP') - acc('ORPO')]);
+  }, 900_000);
+
+  it('refuses what it cannot run, in one line, before touching the GPU', async () => {
+    const run = async (args: string[]) => {
+      const io = capture();
+      const code = await main(['recipe', ...args], io);
+      return { code, err: io.stderr };
+    };
+    expect(await run(['--demo', '--out', join(tmp, 'x')])).toEqual({ code: 1, err: 'alloy: --model is required\n' });
+    expect((await run(['--model', MODEL, '--out', join(tmp, 'x')])).err).toMatch(/give one of --recipe RECIPE\.yaml, --demo or --preset/);
+    expect((await run(['--model', MODEL, '--demo', '--preset', 'study', '--out', join(tmp, 'x')])).err).toMatch(/give one of/);
+    expect((await run(['--model', MODEL, '--preset', 'nope', '--out', join(tmp, 'x')])).err).toMatch(/--preset must be one of demo, study/);
+    expect((await run(['--model', MODEL, '--demo', '--steps-scale', '0', '--out', join(tmp, 'x')])).err).toMatch(/--steps-scale must be a number > 0/);
+    const full = join(tmp, 'full');
+    mkdirSync(full);
+    writeFileSync(join(full, 'f'), 'x');
+    expect((await run(['--model', MODEL, '--demo', '--out', full])).err).toMatch(/exists and is not empty/);
+    const bad = join(tmp, 'bad.yaml');
+    writeFileSync(bad, 'stages:\n  - method: cpt\n    data: corpus.txt\n    lr: 0\n');
+    expect(await run(['--model', MODEL, '--recipe', bad, '--out', join(tmp, 'y')])).toEqual({ code: 1, err: 'alloy: bad.yaml:4: stages[0].lr must be a number > 0, got 0\n' });
+  });
+});

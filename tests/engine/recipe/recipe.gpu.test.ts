@@ -1,0 +1,187 @@
+// The demo recipe end to end on the GPU (tiny-llama fixture, very few steps): CPT → SFT → ORPO, each LoRA folded in,
+// SLERP with the original along the study's gradient, every variant benchmarked, synergy. Checked against
+// independent computations: the folded model of each stage gives the logits of its parent + the adapter on the GPU;
+// the merge equals methods/slerp.ts applied tensor by tensor with t read by hand; the scores and synergy numbers
+// follow from the per-item log-probs. Then a cancel inside a stage.
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ensureFixtures } from '../../../scripts/fixtures/index.ts';
+import { dirModelFiles } from '../../../src/io/node/dir-model-files.ts';
+import { readJson } from '../../../src/io/model-files.ts';
+import { parseModelConfig } from '../../../src/io/config.ts';
+import { openCheckpoint } from '../../../src/io/safetensors/checkpoint.ts';
+import { readPeftAdapter } from '../../../src/io/peft.ts';
+import { isCancelled } from '../../../src/io/errors.ts';
+import { BufferPool } from '../../../src/engine/gpu/buffer-pool.ts';
+import { KernelRegistry } from '../../../src/engine/gpu/kernels.ts';
+import { forward, loadModel } from '../../../src/engine/model/index.ts';
+import { loraFromTensors } from '../../../src/engine/lora/adapter.ts';
+import { slerp } from '../../../src/engine/merge/methods/slerp.ts';
+import { evaluateSetting, layerFraction } from '../../../src/engine/merge/params.ts';
+import { wilsonInterval } from '../../../src/engine/eval/confidence.ts';
+import { argmaxOf } from '../../../src/engine/eval/multiple-choice.ts';
+import { readRecipe, type Recipe } from '../../../src/engine/recipe/spec.ts';
+import { DEMO_RECIPE_SOURCE, RECIPE_DEFAULTS } from '../../../src/engine/recipe/presets.ts';
+import { tParameter } from '../../../src/engine/recipe/merge-step.ts';
+import { runRecipe, type RecipeEvent, type RecipeResult } from '../../../src/engine/recipe/runner.ts';
+import { memoryVariantStore } from '../../../src/engine/recipe/variants.ts';
+import { testGpu, maxAbsDiff } from '../../helpers/gpu.ts';
+
+const PUBLIC = join(import.meta.dirname, '../../../public');
+const MODEL = join(PUBLIC, 'hub/alloy-fixtures/tiny-llama/resolve/main');
+const readText = (p: string) => readFile(join(PUBLIC, p), 'utf8');
+
+/**
+ * The demo recipe, shrunk for SwiftShader: the first 4 rows (2 pairs for ORPO) in one micro-batch, so every step
+ * sees the same batch and the loss must go down; 3/3/2 steps; rows of at most 64 tokens; 8 benchmark items.
+ */
+function tinyDemo(): Recipe {
+  const src = structuredClone(DEMO_RECIPE_SOURCE) as unknown as { lora: { targets: string[] }; stages: Record<string, unknown>[]; benchmark: Record<string, unknown> };
+  src.lora.targets = ['q_proj', 'v_proj', 'gate_proj'];
+  Object.assign(src.stages[0]!, { rows: 4, micro_batch: 4, steps: 3, lr: 1e-2 });
+  Object.assign(src.stages[1]!, { rows: 4, micro_batch: 4, steps: 3, lr: 1e-2 });
+  Object.assign(src.stages[2]!, { rows: 2, micro_batch: 2, steps: 2 });
+  src.benchmark.limit = 8;
+  return readRecipe(src, RECIPE_DEFAULTS, 'tiny demo');
+}
+
+async function gpuEngine() {
+  const ctx = await testGpu();
+  return { ctx, pool: new BufferPool(ctx.device), kernels: new KernelRegistry(ctx.device) };
+}
+
+describe('runRecipe (demo recipe, tiny-llama)', async () => {
+  const gpu = await gpuEngine();
+  beforeAll(async () => {
+    await ensureFixtures(join(PUBLIC, 'hub'));
+  });
+  afterAll(() => gpu.pool.destroyAll());
+  const base = dirModelFiles(MODEL, 'tiny-llama');
+  const recipe = tinyDemo();
+  const events: RecipeEvent[] = [];
+  let run: RecipeResult;
+
+  it('runs every stage, the merge and the benchmark, streaming events in order', async () => {
+    run = await runRecipe({ recipe, base, gpu, readText, store: memoryVariantStore(), onEvent: (e) => events.push(e) });
+    const kinds = events.map((e) => e.type).filter((t, i, a) => t !== a[i - 1]);
+    expect(kinds).toEqual([
+      'plan',
+      ...Array.from({ length: 3 }, () => ['stage-started', 'step', 'stage-finished']).flat(),
+      'merge-started',
+      'merge-progress',
+      'merge-finished',
+      ...Array.from({ length: 5 }, () => ['benchmark-started', 'benchmark-item', 'benchmark-finished']).flat(),
+      'summary',
+    ]);
+    const s = run.summary;
+    for (const st of s.stages) {
+      console.log(`${st.name}: loss ${st.losses.map((l) => l.toFixed(4)).join(' → ')}`);
+      expect(st.losses.length).toBe(st.steps);
+      for (const l of st.losses) expect(Number.isFinite(l)).toBe(true);
+    }
+    // CPT and SFT on one fixed batch: the loss goes down at every step
+    for (const st of s.stages.filter((x) => x.method === 'cpt' || x.method === 'sft')) {
+      for (let i = 1; i < st.losses.length; i++) expect(st.losses[i]!).toBeLessThan(st.losses[i - 1]!);
+    }
+    expect(s.variants.map((v) => v.label)).toEqual(['tiny-llama', 'tiny-llama-CPT', 'tiny-llama-CPT-SFT', 'tiny-llama-CPT-SFT-ORPO', 'tiny-llama-CPT-SFT-ORPO-SLERP']);
+    expect(s.merge!.configYaml).toContain('merge_method: slerp');
+  }, 900_000);
+
+  it("each stage's folded model gives the logits of its parent model with the adapter on the GPU", async () => {
+    const ids = [1, 40, 7, 300, 5, 17, 99, 250];
+    const config = parseModelConfig(await readJson(base, 'config.json'));
+    const parents = ['base', ...recipe.stages.map((s) => s.name)];
+    for (const [k, s] of recipe.stages.entries()) {
+      const parent = await loadModel(gpu.ctx, gpu.kernels, gpu.pool, await openCheckpoint(run.files.get(parents[k]!)!), config);
+      const folded = await loadModel(gpu.ctx, gpu.kernels, gpu.pool, await openCheckpoint(run.files.get(s.name)!), config);
+      const peft = await readPeftAdapter(run.adapters.get(s.name)!);
+      const tensors = new Map<string, { a: Float32Array; b: Float32Array }>();
+      for (const p of peft.pairs) tensors.set(p.target.replace(/\.weight$/, ''), { a: await peft.file.readF32(p.a), b: await peft.file.readF32(p.b) });
+      const lora = loraFromTensors(parent, peft.config, tensors);
+      const withLora = (await forward(parent, [ids], { lora }))[0]!;
+      const plain = (await forward(parent, [ids]))[0]!;
+      const got = (await forward(folded, [ids]))[0]!;
+      const err = maxAbsDiff(got, withLora);
+      const moved = maxAbsDiff(plain, withLora);
+      console.log(`${s.name}: folded vs parent + adapter max |Δlogit| ${err.toExponential(2)} (the adapter moves logits by ${moved.toExponential(2)})`);
+      expect(err).toBeLessThanOrEqual(1e-4);
+      expect(moved).toBeGreaterThan(100 * err);
+      lora.dispose();
+      parent.dispose();
+      folded.dispose();
+    }
+  });
+
+  it('the merge equals SLERP(original, final) tensor by tensor with t read by hand', async () => {
+    const config = parseModelConfig(await readJson(base, 'config.json'));
+    const L = config.numLayers;
+    const orig = await openCheckpoint(base);
+    const tuned = await openCheckpoint(run.files.get(recipe.stages.at(-1)!.name)!);
+    const merged = await openCheckpoint(run.files.get('SLERP')!);
+    const setting = tParameter(recipe.merge!.t);
+    expect(merged.names().sort()).toEqual(orig.names().sort());
+    for (const name of orig.names()) {
+      const layer = /^model\.layers\.(\d+)\./.exec(name);
+      // mergekit ≤ v0.1.1 (the study's): embed_tokens at p = 0, the final norm / lm_head at p = 1
+      const p = layer ? layerFraction(Number(layer[1]), L) : name.includes('embed_tokens') ? 0 : 1;
+      const t = evaluateSetting(name, setting, p) as number;
+      const want = slerp(t, await orig.readF32(name), await tuned.readF32(name));
+      expect(merged.info(name).dtype).toBe(orig.info(name).dtype);
+      expect(maxAbsDiff(await merged.readF32(name), want), name).toBeLessThanOrEqual(1e-6);
+    }
+  });
+
+  it('scores, intervals and synergy follow from the per-item log-probs', async () => {
+    const items = (await readText(recipe.benchmark!.file)).trim().split('\n').slice(0, 8).map((l) => JSON.parse(l) as { choices: string[]; answer: number });
+    const byId = new Map(run.summary.variants.map((v) => [v.id, v]));
+    for (const v of run.summary.variants) {
+      expect(v.items.length).toBe(8);
+      let k = 0;
+      let kn = 0;
+      v.items.forEach((it, i) => {
+        expect(it.answer).toBe(items[i]!.answer);
+        expect(it.pred).toBe(argmaxOf(it.logProbs));
+        expect(it.predNorm).toBe(argmaxOf(it.logProbs.map((lp, j) => lp / new TextEncoder().encode(items[i]!.choices[j]!).byteLength)));
+        expect(it.correct).toBe(it.pred === it.answer);
+        if (it.correct) k++;
+        if (it.correctNorm) kn++;
+      });
+      expect(v.acc.acc).toBe(k / 8);
+      expect(v.accNorm.acc).toBe(kn / 8);
+      expect(v.acc.ci95).toEqual(wilsonInterval(k, 8));
+      console.log(`${v.label}: acc ${v.acc.acc} acc_norm ${v.accNorm.acc}`);
+    }
+    // the variants differ: training moved the model's answers' log-probs
+    expect(byId.get('SLERP')!.items[0]!.logProbs).not.toEqual(byId.get('base')!.items[0]!.logProbs);
+    const syn = run.summary.synergy!;
+    for (const [s, metric] of [[syn.acc, 'acc'], [syn.accNorm, 'accNorm']] as const) {
+      const score = (id: string) => byId.get(id)![metric].acc;
+      const m = score('SLERP');
+      const parents = ['base', 'ORPO'].map(score);
+      expect(s.synergy.overParents).toEqual(parents.map((p) => m - p));
+      expect(s.synergy.parentMean).toBeCloseTo((parents[0]! + parents[1]!) / 2, 12);
+      expect(s.synergy.overMean).toBeCloseTo(m - (parents[0]! + parents[1]!) / 2, 12);
+      expect(s.synergy.synergistic).toBe(parents.every((p) => m > p));
+      for (const v of run.summary.variants) expect(s.relative[v.id]).toBe(score('base') === 0 ? null : (score(v.id) - score('base')) / score('base'));
+    }
+  });
+
+  it('cancel inside a stage stops with a CancelledError and commits nothing of that stage', async () => {
+    const ac = new AbortController();
+    const store = memoryVariantStore();
+    const err = await runRecipe({
+      recipe,
+      base,
+      gpu,
+      readText,
+      store,
+      signal: ac.signal,
+      onEvent: (e) => {
+        if (e.type === 'step') ac.abort();
+      },
+    }).catch((e: unknown) => e);
+    expect(isCancelled(err)).toBe(true);
+    expect([...store.outputs.keys()]).toEqual([]);
+  }, 300_000);
+});
