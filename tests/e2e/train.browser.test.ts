@@ -121,6 +121,12 @@ describe('Train panel in Chromium', () => {
     expect(await page.getByTestId('train-start').isDisabled()).toBe(true);
     await fillForm({ seqLen: FORM.seqLen });
     await page.getByTestId('train-fits').waitFor({ timeout: WAIT });
+    // the form outlives a visit to another tab
+    await page.getByTestId('tab-models').click();
+    await page.getByTestId('tab-train').click();
+    expect(await page.getByTestId('train-steps').inputValue()).toBe(String(FORM.steps));
+    expect(await page.getByTestId('train-target-o_proj').isChecked()).toBe(true);
+    await page.getByTestId('train-fits').waitFor({ timeout: WAIT });
     await screenshot(page, 'train-plan');
   });
 

@@ -4,7 +4,9 @@
 import type { SerializedError } from '../../io/errors.ts';
 import type { Progress } from '../../io/progress.ts';
 import type { CachedModelSummary } from '../../io/cache/weight-cache.ts';
-import type { StepEvent, TrainEvent, TrainOutcome, TrainPlan, TrainRequest, TrainRunSummary } from '../../worker/train-api.ts';
+import type { Method } from '../../engine/train/objectives.ts';
+import type { StepEvent, TrainEvent, TrainOutcome, TrainPlan, TrainRequest, TrainRunSummary, TrainSettings } from '../../worker/train-api.ts';
+import type { DataChoice, ValChoice } from './train-settings.ts';
 import { StudioError, toSerialized, type Job, type StudioClient } from './studio-client.svelte.ts';
 
 export type LiveStatus = 'starting' | 'running' | 'pausing' | 'paused' | 'cancelling' | 'done' | 'cancelled' | 'nan' | 'failed';
@@ -35,7 +37,19 @@ export function download(bytes: Uint8Array, fileName: string, type = 'applicatio
   setTimeout(() => URL.revokeObjectURL(url), 10_000);
 }
 
+/** The panel's form as the user left it (kept across tab switches). */
+export interface TrainForm {
+  modelId: string;
+  method: Method;
+  settings: TrainSettings;
+  data: DataChoice;
+  val: ValChoice;
+  budgetGiB: number;
+}
+
 export class TrainSession {
+  /** written by the panel on every change; not reactive on purpose (only read when the panel mounts) */
+  form: TrainForm | null = null;
   live = $state<LiveRun | null>(null);
   runs = $state<TrainRunSummary[]>([]);
   error = $state<SerializedError | null>(null);
