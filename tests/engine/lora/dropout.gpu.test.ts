@@ -9,9 +9,13 @@
 //     loss ≤ 1e-4 rel);
 //   - p = 0 with counters, and p > 0 without counters (evaluation semantics), give gradients bit-identical to the
 //     plain path; the same counters twice give bit-identical gradients; another step gives other ones;
-//   - the Trainer with lora_dropout 0.2: two runs from the same seed give the same loss curve and weights bit for
-//     bit, and differ from a run with p = 0.
+//   - the Trainer with lora_dropout 0.2: 4 steps straight and 2 steps + "crash" + resume from the checkpoint store +
+//     2 steps give the same loss curve, gradient norms and weights bit for bit (the masks are counters' hashes, so
+//     the resumed run draws the same ones), and differ from a run with p = 0.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { readBuffer } from '../../../src/engine/gpu/buffer-pool.ts';
 import { clearLoraGrads, createLora, loraFromTensors, modulePath, readLoraF32, type GpuLora, type LoraTarget } from '../../../src/engine/lora/adapter.ts';
 import { dropoutKey, encodeDropout, encodeDropoutBackwardAdd, encodeDropoutMask } from '../../../src/engine/ops/dropout.ts';
@@ -20,7 +24,8 @@ import { referenceForward } from '../../../src/engine/reference/forward.ts';
 import { createRng } from '../../../src/engine/model/sampling.ts';
 import { lossAndGrads, type PassOptions } from '../../../src/engine/train/grad.ts';
 import { computeObjective, completionLogps, gatherLogp, objectiveTargets, type Method, type Sequence } from '../../../src/engine/train/objectives.ts';
-import { Trainer, trainConfig } from '../../../src/engine/train/trainer.ts';
+import { TrainControl, Trainer, trainConfig } from '../../../src/engine/train/trainer.ts';
+import { dirCheckpointStore } from '../../../src/io/node/checkpoint-dir.ts';
 import { randomArray } from '../../helpers/gpu.ts';
 import { gpuShared, loadFixture, type Fixture } from '../model/model-fixtures.ts';
 import { randomAdapter } from './lora-helpers.ts';
@@ -230,30 +235,58 @@ describe('LoRA dropout in the training pass', () => {
     dropL.lora.dispose();
   });
 
-  it('Trainer with lora_dropout 0.2: the same seed gives the same curve and weights bit for bit', async () => {
+  it('Trainer with lora_dropout 0.2: 4 steps straight = 2 steps + crash + resume + 2 steps, bit for bit; ≠ p = 0', async () => {
     const rows = [
       seq([1, 40, 7, 9, 300, 5, 17, 2], 4),
       seq([1, 99, 3, 8, 17, 18, 19, 2], 4),
       seq([1, 12, 13, 14, 50, 60, 70, 2], 4),
       seq([1, 21, 22, 23, 80, 81, 82, 2], 4),
     ];
-    const run = async (p: number) => {
-      const lora = createLora(f.model, { r: 4, alpha: 8, targets: TARGETS, seed: 3, dropout: p });
-      const t = new Trainer(f.model, lora, trainConfig({ method: 'sft', steps: 3, microBatch: 2, accum: 2, lr: 1e-2, warmupSteps: 0, seed: 9 }), { train: rows });
-      const res = await t.run();
-      const params = [...(await readLoraF32(f.model, lora, 'params')).values()].flatMap((x) => bits(x.data));
-      t.dispose();
-      lora.dispose();
-      return { losses: res.history.map((e) => e.loss), params };
-    };
-    const a = await run(0.2);
-    const b = await run(0.2);
-    const none = await run(0);
-    console.log(`Trainer losses, dropout 0.2: ${a.losses.map((x) => x.toFixed(6)).join(' ')}; again: ${b.losses.map((x) => x.toFixed(6)).join(' ')}; p = 0: ${none.losses.map((x) => x.toFixed(6)).join(' ')}`);
-    expect(b.losses).toEqual(a.losses);
-    expect(b.params).toEqual(a.params);
-    // B starts at 0, so step 1's loss is the base model's either way; the updates (and later losses) differ.
-    expect(a.losses[0]).toBe(none.losses[0]);
-    expect(a.params).not.toEqual(none.params);
+    const tmp = mkdtempSync(join(tmpdir(), 'alloy-dropout-'));
+    const cfg = (steps: number) => trainConfig({ method: 'sft', steps, microBatch: 2, accum: 2, lr: 1e-2, warmupSteps: 0, seed: 9, checkpointEvery: 2 });
+    const fresh = (p: number, seed = 3) => createLora(f.model, { r: 4, alpha: 8, targets: TARGETS, seed, dropout: p });
+    const params = async (lora: GpuLora) => [...(await readLoraF32(f.model, lora, 'params')).values()].flatMap((x) => bits(x.data));
+    try {
+      const loraA = fresh(0.2);
+      const straight = new Trainer(f.model, loraA, cfg(4), { train: rows }, { store: dirCheckpointStore(join(tmp, 'straight')) });
+      const a = await straight.run();
+      const paramsA = await params(loraA);
+      straight.dispose();
+      loraA.dispose();
+
+      const control = new TrainControl();
+      const loraB = fresh(0.2);
+      const store = () => dirCheckpointStore(join(tmp, 'crashed'));
+      const first = new Trainer(f.model, loraB, cfg(4), { train: rows }, { store: store(), onEvent: (e) => e.type === 'step' && e.step === 2 && control.cancel() });
+      expect((await first.run(control)).status).toBe('cancelled');
+      first.dispose();
+      loraB.dispose();
+      const loraC = fresh(0.2, 99);
+      const second = new Trainer(f.model, loraC, cfg(4), { train: rows }, { store: store() });
+      expect(await second.restore()).toBe(2);
+      const b = await second.run();
+      const paramsC = await params(loraC);
+      second.dispose();
+      loraC.dispose();
+
+      const loraN = fresh(0);
+      const none = new Trainer(f.model, loraN, cfg(2), { train: rows }, { store: dirCheckpointStore(join(tmp, 'none')) });
+      const n = await none.run();
+      const paramsN = await params(loraN);
+      none.dispose();
+      loraN.dispose();
+
+      const la = a.history.map((e) => e.loss);
+      console.log(`Trainer losses, dropout 0.2: ${la.map((x) => x.toFixed(6)).join(' ')}; resumed: ${b.history.map((e) => e.loss.toFixed(6)).join(' ')}; p = 0: ${n.history.map((e) => e.loss.toFixed(6)).join(' ')}`);
+      expect(b.history.map((e) => e.loss)).toEqual(la);
+      expect(b.history.map((e) => e.gradNorm)).toEqual(a.history.map((e) => e.gradNorm));
+      expect(paramsC).toEqual(paramsA);
+      // B starts at 0, so step 1's loss is the base model's either way; the gradients (through B) differ.
+      expect(n.history[0]!.loss).toBe(la[0]);
+      expect(n.history[0]!.gradNorm).not.toBe(a.history[0]!.gradNorm);
+      expect(paramsN).not.toEqual(paramsA);
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
+    }
   });
 });
