@@ -1,25 +1,66 @@
 /**
  * A store-only zip writer (no compression: safetensors barely compress, and it keeps this a page of code).
  * PKWARE APPNOTE 6.3: a local file header + data per file, then the central directory and its end record.
- * No zip64, so the whole archive must stay under 4 GiB (an adapter is megabytes); names are UTF-8 (flag bit 11).
+ * Names are UTF-8 (flag bit 11).
+ *  - zipStore: entries in memory, one Uint8Array out, no zip64 (under 4 GiB; an adapter is megabytes).
+ *  - zipBlob: entries as Blobs (a cached model's chunk Blobs), one Blob out assembled from header bytes and the
+ *    entries' own Blobs, so the file data is never copied into memory; zip64 records where a size or offset needs
+ *    them (or everywhere, with zip64: 'always'), so models over 4 GiB zip too. CRCs come first (crc32Blob).
  */
-import { AlloyError } from './errors.ts';
+import { AlloyError, throwIfAborted } from './errors.ts';
 
-const CRC_TABLE = (() => {
-  const t = new Uint32Array(256);
+// Slicing-by-8 tables: T[0] is the classic byte table, T[k][n] = the CRC of byte n followed by k zero bytes.
+const CRC_TABLES = (() => {
+  const t = Array.from({ length: 8 }, () => new Uint32Array(256));
   for (let n = 0; n < 256; n++) {
     let c = n;
     for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    t[n] = c >>> 0;
+    t[0]![n] = c >>> 0;
+  }
+  for (let n = 0; n < 256; n++) {
+    for (let k = 1; k < 8; k++) t[k]![n] = (t[k - 1]![n]! >>> 8) ^ t[0]![t[k - 1]![n]! & 0xff]!;
   }
   return t;
 })();
 
-/** CRC-32 (IEEE 802.3, as zip and gzip use). */
-export function crc32(bytes: Uint8Array): number {
-  let c = 0xffffffff;
-  for (let i = 0; i < bytes.length; i++) c = CRC_TABLE[(c ^ bytes[i]!) & 0xff]! ^ (c >>> 8);
+/**
+ * CRC-32 (IEEE 802.3, as zip and gzip use). `prev` continues a running CRC as zlib's crc32(data, value) does:
+ * crc32(b, crc32(a)) === crc32(a ‖ b).
+ */
+export function crc32(bytes: Uint8Array, prev = 0): number {
+  const [t0, t1, t2, t3, t4, t5, t6, t7] = CRC_TABLES as [Uint32Array, Uint32Array, Uint32Array, Uint32Array, Uint32Array, Uint32Array, Uint32Array, Uint32Array];
+  let c = (prev ^ 0xffffffff) >>> 0;
+  let i = 0;
+  const n8 = bytes.length - (bytes.length % 8);
+  for (; i < n8; i += 8) {
+    const a = (c ^ (bytes[i]! | (bytes[i + 1]! << 8) | (bytes[i + 2]! << 16) | (bytes[i + 3]! << 24))) >>> 0;
+    c =
+      t7[a & 0xff]! ^ t6[(a >>> 8) & 0xff]! ^ t5[(a >>> 16) & 0xff]! ^ t4[a >>> 24]! ^
+      t3[bytes[i + 4]!]! ^ t2[bytes[i + 5]!]! ^ t1[bytes[i + 6]!]! ^ t0[bytes[i + 7]!]!;
+  }
+  for (; i < bytes.length; i++) c = t0[(c ^ bytes[i]!) & 0xff]! ^ (c >>> 8);
   return (c ^ 0xffffffff) >>> 0;
+}
+
+export interface BlobReadOptions {
+  signal?: AbortSignal;
+  /** called after each slice with its byte count (for a progress meter) */
+  onBytes?: (n: number) => void;
+  /** bytes read per slice; default 8 MiB */
+  sliceBytes?: number;
+}
+
+/** CRC-32 of a Blob, read slice by slice (never the whole Blob in memory); throws CancelledError on abort. */
+export async function crc32Blob(blob: Blob, opts: BlobReadOptions = {}): Promise<number> {
+  const step = opts.sliceBytes ?? 8 * 1024 * 1024;
+  let crc = 0;
+  for (let at = 0; at < blob.size; at += step) {
+    throwIfAborted(opts.signal, 'zip');
+    const bytes = new Uint8Array(await blob.slice(at, Math.min(blob.size, at + step)).arrayBuffer());
+    crc = crc32(bytes, crc);
+    opts.onBytes?.(bytes.length);
+  }
+  return crc;
 }
 
 export interface ZipEntry {
@@ -99,7 +140,105 @@ export function zipStore(entries: readonly ZipEntry[], modified = new Date()): U
   return out;
 }
 
-/** Reads a store-only zip back (what zipStore writes): for tests and for checking a download. */
+export interface ZipBlobEntry {
+  name: string;
+  data: Blob;
+  /** CRC-32 of data (crc32Blob) */
+  crc: number;
+}
+
+export interface ZipBlobOptions {
+  modified?: Date;
+  /** 'auto' (default): zip64 records only where a size, offset or count needs them; 'always': for every entry */
+  zip64?: 'auto' | 'always';
+}
+
+const MAX32 = 0xffffffff;
+
+/** Little-endian header bytes, built field by field. */
+class Header {
+  readonly bytes: Uint8Array<ArrayBuffer>;
+  private readonly v: DataView;
+  private at = 0;
+  constructor(size: number) {
+    this.bytes = new Uint8Array(size);
+    this.v = new DataView(this.bytes.buffer);
+  }
+  u16(x: number) {
+    this.v.setUint16(this.at, x, true);
+    this.at += 2;
+    return this;
+  }
+  u32(x: number) {
+    this.v.setUint32(this.at, x, true);
+    this.at += 4;
+    return this;
+  }
+  u64(x: number) {
+    this.v.setBigUint64(this.at, BigInt(x), true);
+    this.at += 8;
+    return this;
+  }
+  raw(b: Uint8Array) {
+    this.bytes.set(b, this.at);
+    this.at += b.length;
+    return this;
+  }
+}
+
+/**
+ * A store-only zip as one Blob: [local header, entry Blob]… central directory, (zip64 end records), end record.
+ * The entries' Blobs are parts of the result, not copies, so zipping a cached model costs header bytes only.
+ */
+export function zipBlob(entries: readonly ZipBlobEntry[], opts: ZipBlobOptions = {}): Blob {
+  const enc = new TextEncoder();
+  const { time, date } = dosDateTime(opts.modified ?? new Date());
+  const always = opts.zip64 === 'always';
+  const seen = new Set<string>();
+  const parts: BlobPart[] = [];
+  const central: Uint8Array<ArrayBuffer>[] = [];
+  let offset = 0;
+  for (const e of entries) {
+    if (seen.has(e.name)) throw new AlloyError(`zip: "${e.name}" given twice`, { file: e.name });
+    seen.add(e.name);
+    const name = enc.encode(e.name);
+    const size = e.data.size;
+    const big = always || size >= MAX32 || offset >= MAX32;
+    const version = big ? 45 : 20;
+    const local = new Header(30 + name.length + (big ? 20 : 0))
+      .u32(0x04034b50).u16(version).u16(0x0800).u16(0).u16(time).u16(date).u32(e.crc >>> 0)
+      .u32(big ? MAX32 : size).u32(big ? MAX32 : size).u16(name.length).u16(big ? 20 : 0).raw(name);
+    if (big) local.u16(0x0001).u16(16).u64(size).u64(size);
+    const cd = new Header(46 + name.length + (big ? 28 : 0))
+      .u32(0x02014b50).u16(version).u16(version).u16(0x0800).u16(0).u16(time).u16(date).u32(e.crc >>> 0)
+      .u32(big ? MAX32 : size).u32(big ? MAX32 : size).u16(name.length).u16(big ? 28 : 0)
+      .u16(0).u16(0).u16(0).u32(0).u32(big ? MAX32 : offset).raw(name);
+    if (big) cd.u16(0x0001).u16(24).u64(size).u64(size).u64(offset);
+    parts.push(local.bytes, e.data);
+    central.push(cd.bytes);
+    offset += local.bytes.length + size;
+  }
+  const cdStart = offset;
+  const cdSize = central.reduce((n, b) => n + b.length, 0);
+  parts.push(...central);
+  const n = entries.length;
+  const big = always || n >= 0xffff || cdStart >= MAX32 || cdSize >= MAX32;
+  if (big) {
+    const eocd64At = cdStart + cdSize;
+    parts.push(
+      new Header(56).u32(0x06064b50).u64(44).u16(45).u16(45).u32(0).u32(0).u64(n).u64(n).u64(cdSize).u64(cdStart).bytes,
+      new Header(20).u32(0x07064b50).u32(0).u64(eocd64At).u32(1).bytes,
+    );
+  }
+  parts.push(
+    new Header(22)
+      .u32(0x06054b50).u16(0).u16(0).u16(big ? 0xffff : n).u16(big ? 0xffff : n)
+      .u32(big ? MAX32 : cdSize).u32(big ? MAX32 : cdStart).u16(0).bytes,
+  );
+  return new Blob(parts, { type: 'application/zip' });
+}
+
+/** Reads a store-only zip back (what zipStore and zipBlob write, zip64 included): for tests and for checking a download. */
 export function unzipStore(bytes: Uint8Array): ZipEntry[] {
   const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   let eocd = -1;
@@ -110,20 +249,36 @@ export function unzipStore(bytes: Uint8Array): ZipEntry[] {
     }
   }
   if (eocd < 0) throw new AlloyError('zip: no end of central directory record');
-  const n = v.getUint16(eocd + 10, true);
+  let n = v.getUint16(eocd + 10, true);
   let at = v.getUint32(eocd + 16, true);
+  if (eocd >= 20 && v.getUint32(eocd - 20, true) === 0x07064b50) {
+    const z = Number(v.getBigUint64(eocd - 12, true));
+    if (v.getUint32(z, true) !== 0x06064b50) throw new AlloyError('zip: bad zip64 end of central directory record');
+    n = Number(v.getBigUint64(z + 32, true));
+    at = Number(v.getBigUint64(z + 48, true));
+  }
   const dec = new TextDecoder();
   const out: ZipEntry[] = [];
   for (let k = 0; k < n; k++) {
     if (v.getUint32(at, true) !== 0x02014b50) throw new AlloyError('zip: bad central directory entry');
     const method = v.getUint16(at + 10, true);
     const crc = v.getUint32(at + 16, true);
-    const size = v.getUint32(at + 20, true);
+    let size = v.getUint32(at + 20, true);
     const nameLen = v.getUint16(at + 28, true);
     const extra = v.getUint16(at + 30, true);
     const comment = v.getUint16(at + 32, true);
-    const local = v.getUint32(at + 42, true);
+    let local = v.getUint32(at + 42, true);
     const name = dec.decode(bytes.subarray(at + 46, at + 46 + nameLen));
+    // zip64 extra field: the 8-byte values of the fields set to 0xFFFFFFFF, in the order uncompressed, compressed, offset
+    for (let x = at + 46 + nameLen; x < at + 46 + nameLen + extra; x += 4 + v.getUint16(x + 2, true)) {
+      if (v.getUint16(x, true) !== 0x0001) continue;
+      let f = x + 4;
+      if (size === MAX32) {
+        size = Number(v.getBigUint64(f, true));
+        f += 16; // uncompressed, then compressed (equal: stored)
+      }
+      if (local === MAX32) local = Number(v.getBigUint64(f, true));
+    }
     if (method !== 0) throw new AlloyError(`zip: ${name} is compressed (method ${method}); only stored entries are read`);
     const start = local + 30 + v.getUint16(local + 26, true) + v.getUint16(local + 28, true);
     const data = bytes.slice(start, start + size);
