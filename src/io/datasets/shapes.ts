@@ -337,7 +337,7 @@ function csvRows(text: string, file: string): JsonlRow[] {
 }
 
 /** Paragraphs (runs of non-blank lines) as {text} rows, or the whole file as one row. */
-function txtRows(text: string, file: string, mode: 'paragraphs' | 'document'): JsonlRow[] {
+export function txtRows(text: string, file: string, mode: 'paragraphs' | 'document'): JsonlRow[] {
   const src = text.replace(/^\uFEFF/, '');
   if (src.trim() === '') throw new AlloyError(`${file}: no text`, { file });
   if (mode === 'document') return [{ line: 1, value: { text: src.replace(/\s+$/, '') } }];
@@ -381,7 +381,7 @@ function jsonRows(text: string, file: string): JsonlRow[] {
 }
 
 /** The 1-based line where each element of a top-level JSON array starts (the text is known to be valid JSON). */
-function elementLines(src: string): number[] {
+export function elementLines(src: string): number[] {
   const out: number[] = [];
   let depth = 0;
   let line = 1;
