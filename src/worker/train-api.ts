@@ -36,6 +36,8 @@ export interface TrainSettings {
   weightDecay: number;
   /** tokens kept per sequence (TRL truncates the end, keeping the prompt) */
   seqLen: number;
+  /** per-layer activation recomputation: keeps only each layer's input, re-runs its forward in the backward */
+  recompute: boolean;
   seed: number;
   /** DPO/ORPO beta */
   beta: number;
@@ -82,6 +84,8 @@ export interface DatasetStats {
 export interface TrainPlan {
   dataset: DatasetStats;
   memory: TrainingMemoryPlan;
+  /** the plan's total (pool-rounded) with the other choice of per-layer recomputation */
+  otherRecomputeTotal: number;
   /** the AdamW moments (m, v) inside memory.adapter */
   optimizerBytes: number;
   /** activations and their gradients: kept + backward + head + logits */

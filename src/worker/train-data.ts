@@ -126,7 +126,7 @@ const fmtBytes = (b: number) => (b >= 2 ** 30 ? `${(b / 2 ** 30).toFixed(2)} GiB
 export function assessPlan(
   cfg: ModelConfig,
   dtype: WeightDtype,
-  settings: Pick<TrainSettings, 'method' | 'microBatch' | 'rank' | 'targets'>,
+  settings: Pick<TrainSettings, 'method' | 'microBatch' | 'rank' | 'targets'> & { recompute?: boolean },
   stats: Pick<DatasetStats, 'rows' | 'longest'> & Partial<DatasetStats>,
   limits: Limits,
   budget: number,
@@ -134,7 +134,10 @@ export function assessPlan(
   const pairs = pairsOf(settings.method);
   const rowsPerForward = Math.min(settings.microBatch, stats.rows) * (pairs ? 2 : 1);
   const seqLen = stats.longest;
-  const memory = planTrainingMemory(cfg, { dtype, rows: rowsPerForward, seqLen, r: settings.rank, targets: settings.targets });
+  const recompute = settings.recompute ?? false;
+  const opts = { dtype, rows: rowsPerForward, seqLen, r: settings.rank, targets: settings.targets };
+  const memory = planTrainingMemory(cfg, { ...opts, recompute });
+  const other = planTrainingMemory(cfg, { ...opts, recompute: !recompute });
   const binding = Math.min(bindableBytes(limits.maxStorageBufferBindingSize), limits.maxBufferSize);
   const largestBuffer = { what: `logits [${rowsPerForward}×${seqLen}, ${cfg.vocabSize}]`, bytes: memory.logits };
   const headBytes = cfg.vocabSize * cfg.hiddenSize * (dtype === 'f32' ? 4 : 2);
@@ -148,11 +151,12 @@ export function assessPlan(
   } else if (memory.poolTotal > budget) {
     refusal =
       `the plan needs ${fmtBytes(memory.poolTotal)} of GPU memory, more than the budget of ${fmtBytes(budget)}: lower the micro-batch, ` +
-      'the sequence length or the rank, adapt fewer projections, or raise the budget if your GPU has the memory';
+      `the sequence length or the rank, adapt fewer projections${recompute ? '' : ', turn on per-layer recomputation'}, or raise the budget if your GPU has the memory`;
   }
   return {
     dataset: stats as DatasetStats,
     memory,
+    otherRecomputeTotal: other.poolTotal,
     optimizerBytes: memory.adapter / 3,
     activationBytes: memory.kept + memory.backward + memory.head + memory.logits,
     rowsPerForward,
@@ -180,5 +184,6 @@ export function configOf(s: TrainSettings, hasVal: boolean): TrainConfig {
     checkpointEvery: s.checkpointEvery,
     keepCheckpoints: s.keepCheckpoints,
     objective: { beta: s.beta },
+    recompute: s.recompute,
   });
 }

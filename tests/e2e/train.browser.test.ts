@@ -207,6 +207,10 @@ describe('Train panel in Chromium', () => {
   let resumedRun = '';
   it('reloads the page mid-run and resumes from the IndexedDB checkpoint: same steps, same curve', async () => {
     await fillForm({ steps: FORM.steps });
+    // this run recomputes activations per layer: less memory in the plan, the same numbers as the first run
+    const kept = Number(await page.getByTestId('plan-activations').getAttribute('data-bytes'));
+    await page.getByTestId('train-recompute').check();
+    await page.waitForFunction((k) => Number(document.querySelector('[data-testid="plan-activations"]')?.getAttribute('data-bytes')) < k, kept, { timeout: WAIT });
     await page.getByTestId('train-start').click();
     await page.waitForSelector('[data-testid="train-last-checkpoint"][data-step="2"]', { timeout: TRAIN_WAIT });
     await waitStep(3);
@@ -230,6 +234,7 @@ describe('Train panel in Chromium', () => {
     expect(after.map((p) => p[0])).toEqual([1, 2, 3, 4, 5, 6]);
     // the steps shown before the reload come back with the same numbers (checkpoint history + recomputation)
     for (const [step, l] of before) expect(after.find((p) => p[0] === step)![1]).toBe(l);
+    expect(after.map((p) => p[1])).toEqual(pageLoss);
     await page.waitForSelector(`[data-testid="train-run"][data-run-id="${runId}"][data-status="done"]`, { timeout: WAIT });
     await screenshot(page, 'train-resumed');
   });

@@ -82,12 +82,18 @@ describe('assessPlan', () => {
     expect(p.optimizerBytes * 3).toBe(p.memory.adapter);
     expect(p.activationBytes).toBe(p.memory.total - p.memory.weights - p.memory.adapter);
     expect(assessPlan(cfg, 'f32', { ...settings, method: 'dpo' }, { rows: 2, longest: 64 }, limits, 2 ** 30).rowsPerForward).toBe(4);
+    // per-layer recomputation: the plan of that knob, and the other choice's total beside it
+    const re = assessPlan(cfg, 'f32', { ...settings, recompute: true }, { rows: 41, longest: 64 }, limits, 2 ** 30);
+    expect(re.memory).toEqual(planTrainingMemory(cfg, { dtype: 'f32', rows: 4, seqLen: 64, r: 8, targets: ['q_proj', 'v_proj'], recompute: true }));
+    expect(re.otherRecomputeTotal).toBe(p.memory.poolTotal);
+    expect(p.otherRecomputeTotal).toBe(re.memory.poolTotal);
+    expect(re.memory.kept).toBeLessThan(p.memory.kept);
   });
 
   it('refuses logits above the binding limit and a plan above the budget, saying what to lower', () => {
     const tight = { maxStorageBufferBindingSize: 64 * 1024, maxBufferSize: 2 ** 28 };
     expect(assessPlan(cfg, 'f32', settings, { rows: 41, longest: 64 }, tight, 2 ** 30).refusal).toMatch(/logits .* more than this GPU binds at once.*lower the micro-batch or the sequence length/);
-    expect(assessPlan(cfg, 'f32', settings, { rows: 41, longest: 64 }, limits, 1e5).refusal).toMatch(/more than the budget/);
+    expect(assessPlan(cfg, 'f32', settings, { rows: 41, longest: 64 }, limits, 1e5).refusal).toMatch(/more than the budget.*turn on per-layer recomputation/);
     expect(weightDtypeOf('BF16')).toBe('bf16');
     expect(weightDtypeOf('F32')).toBe('f32');
   });

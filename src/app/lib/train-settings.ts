@@ -61,6 +61,7 @@ export function defaultSettings(method: Method, contextLength: number, steps = D
     weightDecay: d.weightDecay,
     // long enough for the demo rows, short enough for a browser GPU; never past the model's context
     seqLen: Math.min(contextLength, 256),
+    recompute: false,
     seed: d.seed,
     beta: d.beta,
     evalEvery: every,
