@@ -59,6 +59,8 @@ export interface TrainRequest {
   settings: TrainSettings;
   /** bytes of GPU memory the run may plan for (WebGPU does not say how much the GPU has) */
   memoryBudget: number;
+  /** tests only: write a NaN into the adapter after this step, so the next step's loss is NaN (the NaN stop path) */
+  debugPoisonAfterStep?: number;
 }
 
 export interface DatasetStats {

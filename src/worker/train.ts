@@ -216,6 +216,7 @@ export class TrainHost {
       trainer = new Trainer(model, lora, cfg, { train: data.train, ...(data.val ? { val: data.val } : {}) }, {
         store: cp,
         onEvent: (e) => {
+          if (e.type === 'step' && e.step === req.debugPoisonAfterStep) model!.device.queue.writeBuffer(lora!.modules[0]!.a, 0, new Float32Array([NaN]));
           if (e.type === 'step') patch({ step: e.step, lastLoss: e.loss });
           else if (e.type === 'paused') patch({ status: 'paused' });
           else if (e.type === 'resumed') patch({ status: 'running' });

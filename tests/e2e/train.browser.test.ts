@@ -290,7 +290,31 @@ describe('Train panel in Chromium', () => {
     await screenshot(page, 'train-next-stage');
     await page.getByTestId('tab-models').click();
     await page.getByTestId('cached-model').filter({ hasText: 'tiny-llama + SFT e2e' }).waitFor({ timeout: WAIT });
-    expect(uncaught).toEqual([]);
     expect(resumedRun).not.toBe('');
+  });
+
+  it('stops on a NaN loss with its message, and keeps the last good checkpoint for export', async () => {
+    await page.getByTestId('tab-train').click();
+    await page.getByTestId('train-model').selectOption(await idOf(page, 'alloy-fixtures/tiny-llama'));
+    await setupPanel();
+    await fillForm({ checkpointEvery: 1, evalEvery: 0 });
+    await page.getByTestId('train-fits').waitFor({ timeout: WAIT });
+    // the worker writes a NaN into the adapter after step 3, so step 4's loss is NaN
+    await page.evaluate(() => (globalThis as unknown as { alloyTrainDebug: { poisonAfterStep(n: number): void } }).alloyTrainDebug.poisonAfterStep(3));
+    await page.getByTestId('train-start').click();
+    await waitStatus('nan');
+    const message = await page.getByTestId('train-stop-message').textContent();
+    // step 3's checkpoint holds the weights that gave the NaN: dropped; step 2's is the last good one
+    expect(message).toMatch(/^step 4: the loss is NaN; training stopped before the update .*the last good checkpoint is step 2 in IndexedDB/);
+    expect((await curve()).map((p) => p[0])).toEqual([1, 2, 3]);
+    await expect(page.getByTestId('train-result').textContent()).resolves.toMatch(/checkpoint step 2 \(the last good one\)/);
+    const runId = await page.getByTestId('train-live').getAttribute('data-run-id');
+    const row = page.locator(`[data-testid="train-run"][data-run-id="${runId}"][data-status="nan"]`);
+    await row.waitFor({ timeout: WAIT });
+    expect(await row.getAttribute('data-checkpoint')).toBe('2');
+    await screenshot(page, 'train-nan');
+    const [dl] = await Promise.all([page.waitForEvent('download', { timeout: WAIT }), page.getByTestId('train-export').click()]);
+    expect(dl.suggestedFilename()).toMatch(/-step2-lora\.zip$/);
+    expect(uncaught).toEqual([]);
   });
 });

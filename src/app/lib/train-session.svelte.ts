@@ -60,7 +60,16 @@ export class TrainSession {
   folded = $state<{ entry: CachedModelSummary; runId: string } | null>(null);
   #jobId = $state<string | null>(null);
 
-  constructor(private readonly client: StudioClient) {}
+  /** tests only (`?debug`, window.alloyTrainDebug): the next run gets a NaN written into its adapter after this step */
+  debugPoisonAfterStep = 0;
+
+  constructor(private readonly client: StudioClient) {
+    if (typeof location !== 'undefined' && new URLSearchParams(location.search).has('debug')) {
+      (globalThis as unknown as { alloyTrainDebug: unknown }).alloyTrainDebug = {
+        poisonAfterStep: (step: number) => (this.debugPoisonAfterStep = step),
+      };
+    }
+  }
 
   get busy(): boolean {
     return this.#jobId !== null;
@@ -147,7 +156,9 @@ export class TrainSession {
       outcome: null,
       startedAt: Date.now(),
     };
-    await this.#drive(this.client.startTraining(request, this.#onEvent));
+    const req = this.debugPoisonAfterStep > 0 ? { ...request, debugPoisonAfterStep: this.debugPoisonAfterStep } : request;
+    this.debugPoisonAfterStep = 0;
+    await this.#drive(this.client.startTraining(req, this.#onEvent));
   }
 
   async resume(run: TrainRunSummary): Promise<void> {
