@@ -10,6 +10,7 @@ import type { PoolStats } from '../engine/gpu/buffer-pool.ts';
 import type { MultipleChoiceItem } from '../engine/eval/multiple-choice.ts';
 import type { BenchmarkItemResult } from '../engine/eval/benchmark-run.ts';
 import type { AdapterExport, FoldResult, TrainEventCallback, TrainOutcome, TrainPlan, TrainRequest, TrainRunSummary } from './train-api.ts';
+import type { DatasetTokens, DatasetTokensRequest } from './dataset.ts';
 
 export type Result<T> = { ok: true; value: T } | { ok: false; error: SerializedError };
 
@@ -328,6 +329,9 @@ export interface StudioApi {
   exportAdapter(runId: string, step?: number): Promise<Result<AdapterExport>>;
   /** Base + adapter folded into a new cached model (the base's dtype, Hugging Face layout); cancel leaves no entry. */
   foldAdapter(jobId: string, runId: string, label: string | null, onProgress?: ProgressCallback): Promise<Result<FoldResult>>;
+
+  /** Data panel: every good row of a dataset file tokenised with a cached model's tokenizer as `method` trains it. */
+  datasetTokens(jobId: string, request: DatasetTokensRequest, onProgress?: ProgressCallback): Promise<Result<DatasetTokens>>;
 }
 
 /** The sample conversation every chat template preview renders, so models can be compared side by side. */

@@ -17,6 +17,7 @@ import * as merge from './merge.ts';
 import { runBenchmark } from './benchmark.ts';
 import { TrainHost } from './train.ts';
 import type { TrainEventCallback, TrainRequest } from './train-api.ts';
+import { countDatasetTokens, type DatasetTokensRequest } from './dataset.ts';
 import {
   SAMPLE_CONVERSATION,
   type BenchmarkItemCallback,
@@ -339,6 +340,15 @@ const api: StudioApi = {
     guard(async () => {
       try {
         return await asJob(jobId, (signal) => training.fold(runId, label, signal, fireAndForget(onProgress)));
+      } finally {
+        releaseCallback(onProgress);
+      }
+    }),
+
+  datasetTokens: (jobId: string, request: DatasetTokensRequest, onProgress?: ProgressCallback) =>
+    guard(async () => {
+      try {
+        return await asJob(jobId, (signal) => countDatasetTokens({ files: modelFiles, tokenizer: tokenizerFor }, request, signal, fireAndForget(onProgress)));
       } finally {
         releaseCallback(onProgress);
       }

@@ -23,6 +23,7 @@ import type {
   SweepRequest,
 } from '../../worker/api.ts';
 import type { AdapterExport, FoldResult, TrainEvent, TrainOutcome, TrainPlan, TrainRequest } from '../../worker/train-api.ts';
+import type { DatasetTokens, DatasetTokensRequest } from '../../worker/dataset.ts';
 
 /** An error that came back from the worker, with its original name and location intact. */
 export class StudioError extends Error {
@@ -247,6 +248,13 @@ export class StudioClient {
     const jobId = newId();
     const cb = Comlink.proxy(onProgress);
     return { id: jobId, done: this.#call((api) => api.foldAdapter(jobId, runId, label, cb)) };
+  }
+
+  /** Tokenises a dataset file's good rows with a cached model's tokenizer (Data panel); cancelJob(id) stops it. */
+  datasetTokens(request: DatasetTokensRequest, onProgress: (p: Progress) => void): Job<DatasetTokens> {
+    const jobId = newId();
+    const cb = Comlink.proxy(onProgress);
+    return { id: jobId, done: this.#call((api) => api.datasetTokens(jobId, request, cb)) };
   }
 
   /** Every tensor of a cached model as stored: for tests and debugging (`?debug`). */
