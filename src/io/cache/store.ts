@@ -9,7 +9,8 @@ import { DEFAULT_CHUNK_BYTES, type CachedModelSummary, type PartialRecord, type 
 
 export interface EntryWriterOptions {
   label: string;
-  source: 'merge';
+  /** 'merge': made by a merge, fold or recipe; 'import': converted from a GGUF or llama2.c file */
+  source: 'merge' | 'import';
   /** shown as the entry's repo (e.g. "merge"); the label is what users read */
   repo?: string;
   /** default 16 MiB (the sizes are unknown up front, and big chunks mean few IndexedDB records) */
@@ -31,9 +32,9 @@ export interface EntryWriter {
 const lockName = (id: string) => `alloy-weight-cache:${id}`;
 const locks = (): LockManager | undefined => (globalThis.navigator as Navigator | undefined)?.locks;
 
-function newEntryId(): string {
+function newEntryId(source: EntryWriterOptions['source']): string {
   const r = globalThis.crypto?.randomUUID?.() ?? `${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}`;
-  return `merge:${r}`;
+  return `${source}:${r}`;
 }
 
 /** Holds the entry's Web Lock until release() (no-op where Web Locks are missing, e.g. Node). */
@@ -58,7 +59,7 @@ async function holdLock(id: string): Promise<() => void> {
 export async function discardOrphanedWrites(cache: WeightCache): Promise<void> {
   const lm = locks();
   for (const p of await cache.partials()) {
-    if (p.summary.source !== 'merge') continue;
+    if (p.summary.source !== 'merge' && p.summary.source !== 'import') continue;
     if (!lm?.request) {
       if (p.sessionId !== cache.sessionId) await cache.discardPartial(p.id);
       continue;
@@ -71,13 +72,13 @@ export async function discardOrphanedWrites(cache: WeightCache): Promise<void> {
 
 export async function createEntryWriter(cache: WeightCache, opts: EntryWriterOptions): Promise<EntryWriter> {
   await discardOrphanedWrites(cache);
-  const id = newEntryId();
+  const id = newEntryId(opts.source);
   const chunkBytes = opts.chunkBytes ?? DEFAULT_CHUNK_BYTES;
   const release = await holdLock(id);
   const files: FileEntry[] = [];
   const record: PartialRecord = {
     id,
-    summary: { id, label: opts.label, source: opts.source, repo: opts.repo ?? opts.label, revision: 'merge', files, totalBytes: 0 },
+    summary: { id, label: opts.label, source: opts.source, repo: opts.repo ?? opts.label, revision: opts.source, files, totalBytes: 0 },
     chunkBytes,
     progress: {},
     sessionId: cache.sessionId,

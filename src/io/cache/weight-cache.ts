@@ -16,8 +16,11 @@ import type { FileEntry, ModelFiles } from '../model-files.ts';
 export const DEFAULT_DB = 'alloy-weights';
 export const DEFAULT_CHUNK_BYTES = 16 * 1024 * 1024;
 
-/** Where an entry came from: downloaded from a hub, copied from a folder, or written by a merge (store.ts). */
-export type EntrySource = 'hub' | 'folder' | 'merge';
+/**
+ * Where an entry came from: downloaded from a hub, copied from a folder, written by a merge, fold or recipe
+ * (store.ts), or converted from a GGUF / llama2.c file (store.ts, worker/export.ts).
+ */
+export type EntrySource = 'hub' | 'folder' | 'merge' | 'import';
 
 export interface CachedModelSummary {
   id: string;
@@ -198,6 +201,23 @@ export class WeightCache {
         return chunkedSource(path, entry.size, m.chunkBytes, blobs);
       },
     };
+  }
+
+  /**
+   * A cached file as one Blob made of its chunk Blobs (handles to data on disk: nothing is read or copied), for
+   * exporting the entry as a zip or into a folder. Null when the entry is gone.
+   */
+  async fileBlob(id: string, path: string): Promise<Blob | null> {
+    const m = await this.db.get('manifests', id);
+    if (!m) return null;
+    const entry = m.files.find((f) => f.path === path);
+    if (!entry) throw new AlloyError(`${m.label}: missing ${path}`, { file: path });
+    const blobs = await this.db.getAll('chunks', fileRange(m.id, path));
+    const stored = blobs.reduce((n, b) => n + b.size, 0);
+    if (blobs.length !== Math.ceil(entry.size / m.chunkBytes) || stored !== entry.size) {
+      throw new AlloyError(`${m.label}: the cached copy of ${path} is damaged (${stored} of ${entry.size} bytes). Delete the model and load it again.`, { file: path });
+    }
+    return new Blob(blobs);
   }
 
   async delete(id: string): Promise<void> {
