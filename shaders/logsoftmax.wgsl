@@ -11,6 +11,12 @@
 // `backward` writes dlogits f32 [rows, V]; `backward_inplace` overwrites the logits bound as logp (binding 2)
 // with their gradient, so a large-vocabulary step never holds a second [rows, V] matrix. Both are safe in place
 // per row because each workgroup finishes its row's reductions (barriers) before it writes.
+//
+// Every entry has a `_rows` twin for short rows (ops/logsoftmax.ts picks it when V ≤ ROW_THREAD_MAX_VOCAB): one
+// invocation per row, ROWS_PER_WG rows per workgroup, sequential sums, no workgroup memory and no barriers. On
+// SwiftShader a barrier switches every 4-lane coroutine of the workgroup, and the tree reductions above cost
+// ~5 ms per row at V = 384 (bench/train-profile.bench.ts), far more than the row's arithmetic. Long rows keep the
+// workgroup reduction (one thread walking 49 152 logits would leave a real GPU idle).
 
 struct Params {
   rows: u32,
@@ -119,6 +125,87 @@ fn backward_inplace(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) n
   let w = weights[row];
   let shift = st.x + st.y;
   for (var c = lid; c < p.V; c += WG) {
+    logp[base + c] = w * (exp(logp[base + c] - shift) - select(0.0, 1.0, c == t));
+  }
+}
+
+// ---- one invocation per row (short rows) ----
+override ROWS_PER_WG: u32 = 16u;
+
+fn row_index(wg: vec3u, nwg: vec3u, lid: u32) -> u32 {
+  return (wg.y * nwg.x + wg.x) * ROWS_PER_WG + lid;
+}
+
+// (max, log Σ exp(x − max)) of one row, by one invocation; _inplace reads the read_write view (logp), since an
+// entry point may only touch the bindings it is given.
+fn row_stats_1(base: u32) -> vec2f {
+  var m = -3.4028234663852886e38;
+  for (var c = 0u; c < p.V; c++) { m = max(m, logits[base + c]); }
+  var s = 0.0;
+  for (var c = 0u; c < p.V; c++) { s += exp(logits[base + c] - m); }
+  return vec2f(m, log(s));
+}
+fn row_stats_1_inplace(base: u32) -> vec2f {
+  var m = -3.4028234663852886e38;
+  for (var c = 0u; c < p.V; c++) { m = max(m, logp[base + c]); }
+  var s = 0.0;
+  for (var c = 0u; c < p.V; c++) { s += exp(logp[base + c] - m); }
+  return vec2f(m, log(s));
+}
+
+@compute @workgroup_size(ROWS_PER_WG)
+fn main_rows(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let row = row_index(wg, nwg, lid);
+  if (row >= p.rows) { return; }
+  let base = row * p.V;
+  let st = row_stats_1(base);
+  for (var c = 0u; c < p.V; c++) { logp[base + c] = (logits[base + c] - st.x) - st.y; }
+}
+
+@compute @workgroup_size(ROWS_PER_WG)
+fn gather_rows(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let row = row_index(wg, nwg, lid);
+  if (row >= p.rows) { return; }
+  let base = row * p.V;
+  let st = row_stats_1(base);
+  let t = targets[row];
+  var v = 0.0;
+  if (t < p.V) { v = (logits[base + t] - st.x) - st.y; }
+  picked[row] = v;
+}
+
+@compute @workgroup_size(ROWS_PER_WG)
+fn backward_rows(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let row = row_index(wg, nwg, lid);
+  if (row >= p.rows) { return; }
+  let base = row * p.V;
+  let t = targets[row];
+  if (t >= p.V) {
+    for (var c = 0u; c < p.V; c++) { dlogits[base + c] = 0.0; }
+    return;
+  }
+  let st = row_stats_1(base);
+  let w = weights[row];
+  let shift = st.x + st.y;
+  for (var c = 0u; c < p.V; c++) {
+    dlogits[base + c] = w * (exp(logits[base + c] - shift) - select(0.0, 1.0, c == t));
+  }
+}
+
+@compute @workgroup_size(ROWS_PER_WG)
+fn backward_inplace_rows(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let row = row_index(wg, nwg, lid);
+  if (row >= p.rows) { return; }
+  let base = row * p.V;
+  let t = targets[row];
+  if (t >= p.V) {
+    for (var c = 0u; c < p.V; c++) { logp[base + c] = 0.0; }
+    return;
+  }
+  let st = row_stats_1_inplace(base);
+  let w = weights[row];
+  let shift = st.x + st.y;
+  for (var c = 0u; c < p.V; c++) {
     logp[base + c] = w * (exp(logp[base + c] - shift) - select(0.0, 1.0, c == t));
   }
 }

@@ -1,7 +1,13 @@
 // RMSNorm as HF's LlamaRMSNorm computes it in fp32: y = w ⊙ (x · rsqrt(mean(x²) + eps)).
 // Layouts (row-major f32): x [rows, H], w [H], y [rows, H]; rstd [rows] (main_save_rstd only, for backward).
-// One workgroup per row: a strided sum of squares per thread, then a tree reduction in workgroup memory.
-// Rows fold into a 2-D grid (row = wg.y · num_workgroups.x + wg.x) so more than 65535 rows still dispatch.
+// One invocation per row, ROWS_PER_WG rows per workgroup (ops/rmsnorm.ts sets it): a sequential sum of squares,
+// then the scaled write. No workgroup memory and no barriers: on SwiftShader (where tests and benches run) a
+// barrier switches every 4-lane coroutine of the workgroup, and the old one-workgroup-per-row tree reduction
+// cost ~1 ms per row there (profiled, bench/train-profile.bench.ts) against microseconds of arithmetic. The op is
+// memory-bound and a tiny share of a step on real GPUs too.
+// Rows fold into a 2-D grid (row = (wg.y · num_workgroups.x + wg.x) · ROWS_PER_WG + lid) so many rows still dispatch.
+
+override ROWS_PER_WG: u32 = 16u;
 
 struct Params {
   rows: u32,
@@ -15,42 +21,32 @@ struct Params {
 @group(0) @binding(3) var<storage, read_write> y: array<f32>;
 @group(0) @binding(4) var<storage, read_write> rstd: array<f32>;
 
-const WG = 128u;
-var<workgroup> partial: array<f32, WG>;
-
-// Returns rsqrt(mean(x²)+eps) for `row` and writes y; every thread of the workgroup must call it.
-fn normalize_row(row: u32, lid: u32) -> f32 {
+// Returns rsqrt(mean(x²)+eps) for `row` and writes y.
+fn normalize_row(row: u32) -> f32 {
   let base = row * p.H;
   var s = 0.0;
-  for (var c = lid; c < p.H; c += WG) {
+  for (var c = 0u; c < p.H; c++) {
     let v = x[base + c];
     s = fma(v, v, s);
   }
-  partial[lid] = s;
-  workgroupBarrier();
-  for (var stride = WG / 2u; stride > 0u; stride >>= 1u) {
-    if (lid < stride) { partial[lid] += partial[lid + stride]; }
-    workgroupBarrier();
-  }
-  let r = inverseSqrt(partial[0] / f32(p.H) + p.eps);
-  for (var c = lid; c < p.H; c += WG) {
+  let r = inverseSqrt(s / f32(p.H) + p.eps);
+  for (var c = 0u; c < p.H; c++) {
     // HF rounds x·r to the input dtype before the weight multiply; in f32 that is this order of operations.
     y[base + c] = w[c] * (x[base + c] * r);
   }
   return r;
 }
 
-@compute @workgroup_size(WG)
+@compute @workgroup_size(ROWS_PER_WG)
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let row = wg.y * nwg.x + wg.x;
+  let row = (wg.y * nwg.x + wg.x) * ROWS_PER_WG + lid;
   if (row >= p.rows) { return; }
-  _ = normalize_row(row, lid);
+  _ = normalize_row(row);
 }
 
-@compute @workgroup_size(WG)
+@compute @workgroup_size(ROWS_PER_WG)
 fn main_save_rstd(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let row = wg.y * nwg.x + wg.x;
+  let row = (wg.y * nwg.x + wg.x) * ROWS_PER_WG + lid;
   if (row >= p.rows) { return; }
-  let r = normalize_row(row, lid);
-  if (lid == 0u) { rstd[row] = r; }
+  rstd[row] = normalize_row(row);
 }

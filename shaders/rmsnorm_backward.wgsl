@@ -1,6 +1,7 @@
 // RMSNorm backward, for the forward in rmsnorm.wgsl (y = w ⊙ x·r, r = rsqrt(mean(x²)+eps) per row).
 // Layouts (row-major f32): x, dy, dx [rows, H]; w, dw [H]; rstd [rows] (saved by the forward's main_save_rstd).
-//   dx = r·(dy ⊙ w) − x · r³ · Σ_c(dy ⊙ w ⊙ x) / H      (entry dx: one workgroup per row, as the forward)
+//   dx = r·(dy ⊙ w) − x · r³ · Σ_c(dy ⊙ w ⊙ x) / H      (entry main: one invocation per row, as the forward, no
+//                                                        barriers; ROWS_PER_WG rows per workgroup, set by ops/rmsnorm.ts)
 //   dw += Σ_rows dy ⊙ x · r                             (entry dw: one thread per column, looping over rows)
 // dw is a reduction over rows; WGSL has no float atomics, so it is a second pass in which each thread owns a
 // column and sums its rows in order (deterministic, no scratch). It accumulates (+=) into dw so micro-batches add
@@ -19,25 +20,18 @@ struct Params {
 @group(0) @binding(5) var<storage, read_write> dx: array<f32>;
 @group(0) @binding(6) var<storage, read_write> dw: array<f32>;
 
-const WG = 128u;
-var<workgroup> partial: array<f32, WG>;
+override ROWS_PER_WG: u32 = 16u;
 
-@compute @workgroup_size(WG)
+@compute @workgroup_size(ROWS_PER_WG)
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let row = wg.y * nwg.x + wg.x;
+  let row = (wg.y * nwg.x + wg.x) * ROWS_PER_WG + lid;
   if (row >= p.rows) { return; }
   let base = row * p.H;
   var s = 0.0;
-  for (var c = lid; c < p.H; c += WG) { s = fma(dy[base + c] * w[c], x[base + c], s); }
-  partial[lid] = s;
-  workgroupBarrier();
-  for (var stride = WG / 2u; stride > 0u; stride >>= 1u) {
-    if (lid < stride) { partial[lid] += partial[lid + stride]; }
-    workgroupBarrier();
-  }
+  for (var c = 0u; c < p.H; c++) { s = fma(dy[base + c] * w[c], x[base + c], s); }
   let r = rstd[row];
-  let k = r * r * r * partial[0] / f32(p.H);
-  for (var c = lid; c < p.H; c += WG) {
+  let k = r * r * r * s / f32(p.H);
+  for (var c = 0u; c < p.H; c++) {
     dx[base + c] = r * (dy[base + c] * w[c]) - x[base + c] * k;
   }
 }

@@ -11,6 +11,8 @@ import type { AttentionRefArgs } from '../reference/attention.ts';
 import { MAX_GROUPS_PER_DIM, grid1d, launch, requireShape, type Field } from './dispatch.ts';
 
 export const ATTENTION_MAX_HEAD_DIM = 256;
+/** Invocations per workgroup of the forward, dq and dkv kernels (one invocation per row; shaders' ROWS_PER_WG). */
+export const ATTENTION_ROWS_PER_WG = 16;
 
 // The shader names the mask binding even when USE_MASK is off (layout 'auto' is reflected before overrides
 // prune the branch), so an unmasked call binds this placeholder, which is never read.
@@ -45,10 +47,10 @@ export async function encodeAttention(
   await launch(kernels, encoder, {
     file: 'attention',
     entry: lse ? 'main_save_lse' : 'main',
-    constants: { USE_MASK: !!keyMask },
+    constants: { USE_MASK: !!keyMask, ROWS_PER_WG: ATTENTION_ROWS_PER_WG },
     params: attentionParams(args),
     buffers,
-    groups: [T, nHeads, batch],
+    groups: grid1d(Math.ceil((batch * T * nHeads) / ATTENTION_ROWS_PER_WG)),
   });
 }
 
@@ -97,7 +99,7 @@ export interface AttentionBackwardBuffers {
 }
 
 /**
- * Attention backward, flash-style: dq per (query, head) streaming the keys; dk, dv per (key, kv-head) streaming
+ * Attention backward, flash-style: dq per (query, head) row walking the keys; dk, dv per (key, kv-head) walking
  * the (query, q-head) pairs that see the key, so GQA's sums over shared heads need no atomics.
  */
 export async function encodeAttentionBackward(
@@ -113,7 +115,7 @@ export async function encodeAttentionBackward(
   const ins = [bufs.q, bufs.k, bufs.v, bufs.out, bufs.lse, bufs.dOut];
   requireShape(new Set(outs).size === 4 && !outs.some((b) => ins.includes(b)), 'attention_backward', 'dq, dk, dv and stats must be distinct buffers, apart from the inputs');
   const params = attentionParams(args);
-  const constants = { USE_MASK: !!bufs.keyMask };
+  const constants = { USE_MASK: !!bufs.keyMask, ROWS_PER_WG: ATTENTION_ROWS_PER_WG };
   const mask = bufs.keyMask ?? placeholderMask(kernels.device);
   const rows = batch * T * nHeads;
   await launch(kernels, encoder, {
@@ -129,7 +131,7 @@ export async function encodeAttentionBackward(
     constants,
     params,
     buffers: { 1: bufs.q, 2: bufs.k, 3: bufs.v, 5: mask, 6: bufs.dOut, 9: bufs.stats, 10: bufs.dq },
-    groups: [T, nHeads, batch],
+    groups: grid1d(Math.ceil(rows / ATTENTION_ROWS_PER_WG)),
   });
   await launch(kernels, encoder, {
     file: 'attention_backward',
@@ -137,6 +139,6 @@ export async function encodeAttentionBackward(
     constants,
     params,
     buffers: { 1: bufs.q, 2: bufs.k, 3: bufs.v, 5: mask, 6: bufs.dOut, 9: bufs.stats, 11: bufs.dk, 12: bufs.dv },
-    groups: [S, nKv, batch],
+    groups: grid1d(Math.ceil((batch * S * nKv) / ATTENTION_ROWS_PER_WG)),
   });
 }

@@ -13,6 +13,19 @@ import { grid1d, launch, requireShape } from './dispatch.ts';
 
 export const IGNORE_TARGET = 0xffffffff;
 
+/**
+ * Rows of at most this many logits run the `_rows` entries (one invocation per row, ROWS_PER_WG rows per
+ * workgroup, no barriers); longer rows keep one workgroup per row with tree reductions (shaders/logsoftmax.wgsl).
+ */
+export const ROW_THREAD_MAX_VOCAB = 4096;
+export const SOFTMAX_ROWS_PER_WG = 16;
+
+/** Entry point, override constants and grid of a per-row launch. */
+function rowLaunch(entry: string, args: LogSoftmaxArgs) {
+  if (args.vocab > ROW_THREAD_MAX_VOCAB) return { entry, groups: grid1d(args.rows) };
+  return { entry: `${entry}_rows`, constants: { ROWS_PER_WG: SOFTMAX_ROWS_PER_WG }, groups: grid1d(Math.ceil(args.rows / SOFTMAX_ROWS_PER_WG)) };
+}
+
 /** Targets as the kernel wants them: −100 (or any negative) → IGNORE_TARGET. */
 export function targetIds(labels: ArrayLike<number>): Uint32Array {
   return Uint32Array.from({ length: labels.length }, (_, i) => (labels[i]! < 0 ? IGNORE_TARGET : labels[i]!));
@@ -33,10 +46,9 @@ export async function encodeLogSoftmax(
   requireShape(logits !== logp, 'logsoftmax', 'logp must not alias logits');
   await launch(kernels, encoder, {
     file: 'logsoftmax',
-    entry: 'main',
+    ...rowLaunch('main', args),
     params: [{ u32: args.rows }, { u32: args.vocab }],
     buffers: { 1: logits, 2: logp },
-    groups: grid1d(args.rows),
   });
 }
 
@@ -50,10 +62,9 @@ export async function encodeTargetLogProb(
 ): Promise<void> {
   await launch(kernels, encoder, {
     file: 'logsoftmax',
-    entry: 'gather',
+    ...rowLaunch('gather', args),
     params: [{ u32: args.rows }, { u32: args.vocab }],
     buffers: { 1: logits, 3: targets, 4: picked },
-    groups: grid1d(args.rows),
   });
 }
 
@@ -75,9 +86,8 @@ export async function encodeCrossEntropyBackward(
   const inPlace = dlogits === logits;
   await launch(kernels, encoder, {
     file: 'logsoftmax',
-    entry: inPlace ? 'backward_inplace' : 'backward',
+    ...rowLaunch(inPlace ? 'backward_inplace' : 'backward', args),
     params: [{ u32: args.rows }, { u32: args.vocab }],
     buffers: inPlace ? { 2: logits, 3: targets, 5: weights } : { 1: logits, 3: targets, 5: weights, 6: dlogits },
-    groups: grid1d(args.rows),
   });
 }

@@ -7,6 +7,9 @@
 import type { KernelRegistry } from '../gpu/kernels.ts';
 import { grid1d, launch, requireShape } from './dispatch.ts';
 
+/** Rows per workgroup of the forward and the dx pass (one invocation per row; shaders' ROWS_PER_WG override). */
+export const NORM_ROWS_PER_WG = 16;
+
 export interface RmsNormArgs {
   rows: number;
   hidden: number;
@@ -28,9 +31,10 @@ export async function encodeRmsNorm(
   await launch(kernels, encoder, {
     file: 'rmsnorm',
     entry: rstd ? 'main_save_rstd' : 'main',
+    constants: { ROWS_PER_WG: NORM_ROWS_PER_WG },
     params: [{ u32: rows }, { u32: hidden }, { f32: eps }],
     buffers: rstd ? { 1: x, 2: w, 3: y, 4: rstd } : { 1: x, 2: w, 3: y },
-    groups: grid1d(rows),
+    groups: grid1d(Math.ceil(rows / NORM_ROWS_PER_WG)),
   });
 }
 
@@ -56,9 +60,10 @@ export async function encodeRmsNormBackward(
   const params = [{ u32: rows }, { u32: hidden }];
   await launch(kernels, encoder, {
     file: 'rmsnorm_backward',
+    constants: { ROWS_PER_WG: NORM_ROWS_PER_WG },
     params,
     buffers: { 1: x, 2: w, 3: rstd, 4: dy, 5: dx },
-    groups: grid1d(rows),
+    groups: grid1d(Math.ceil(rows / NORM_ROWS_PER_WG)),
   });
   if (dw) {
     await launch(kernels, encoder, {
