@@ -2,7 +2,8 @@
 // panel: every bad line is listed with its number and reason while the good rows are previewed, the shape and the
 // methods it fits are shown; with the demo model chosen the worker tokenises the rows and the page's token counts
 // and histogram equal the same computation here in Node with the same tokenizer; the seeded split matches the
-// trainer's; the dataset is saved, found again after a page reload, opened and deleted. Screenshots in test-results/.
+// trainer's; the dataset is saved, found again after a page reload, opened, picked in the Train panel (its plan
+// reads the saved rows with the saved split) and deleted. Screenshots in test-results/.
 // Run after a build: `npx vite build && npx vitest run --project browser tests/e2e/data.browser.test.ts`.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
@@ -141,6 +142,18 @@ describe('Data panel in Chromium', () => {
     expect(await page.getByTestId('data-issues').count()).toBe(0);
     expect(await page.getByTestId('data-split-fraction').inputValue()).toBe('0.25');
     await screenshot(page, 'data-panel-reopened');
+
+    // the Train panel offers it among its data (for the methods its shape trains), with the saved split's fraction
+    const id = await row.getAttribute('data-id');
+    await page.getByTestId('tab-train').click();
+    await page.getByTestId('train-method-sft').check();
+    await page.getByTestId('train-data-select').selectOption(`stored:${id}`);
+    const stats = page.getByTestId('train-dataset-stats');
+    await page.waitForSelector('[data-testid="train-dataset-stats"][data-rows="6"]', { timeout: WAIT });
+    expect(await stats.textContent()).toMatch(/my-sft\.clean\.jsonl/);
+    expect(await stats.getAttribute('data-shape')).toBe('prompt-completion');
+    expect(await page.getByTestId('train-val-split').inputValue()).toBe('0.25');
+    await page.getByTestId('tab-data').click();
 
     await row.getByTestId('data-stored-delete').click();
     await page.getByTestId('data-stored-empty').waitFor({ timeout: WAIT });
