@@ -8,6 +8,7 @@ import { folderModelFiles } from '../../../src/io/folder.ts';
 import { formatBytes, formatEta, type Progress } from '../../../src/io/progress.ts';
 import type { ModelSource } from '../../../src/io/sources.ts';
 import { idbCheckpointStore } from '../../../src/io/cache/checkpoint-idb.ts';
+import { DatasetStore } from '../../../src/io/cache/datasets.ts';
 
 export const DB = 'alloy-weights-test';
 
@@ -323,6 +324,8 @@ declare global {
     alloyHarnessReady: boolean;
   }
 }
+// the Data panel's dataset store, for tests/io/cache/datasets.browser.test.ts
+(window as unknown as { alloyDatasetStore: typeof DatasetStore }).alloyDatasetStore = DatasetStore;
 window.alloyHarness = api;
 window.alloyHarnessReady = true;
 void renderList();
