@@ -10,6 +10,7 @@ import type { PoolStats } from '../engine/gpu/buffer-pool.ts';
 import type { MultipleChoiceItem } from '../engine/eval/multiple-choice.ts';
 import type { BenchmarkItemResult } from '../engine/eval/benchmark-run.ts';
 import type { AdapterExport, FoldResult, TrainEventCallback, TrainOutcome, TrainPlan, TrainRequest, TrainRunSummary } from './train-api.ts';
+import type { RecipeEventCallback, RecipeOutcome, RecipeRequest } from './recipe-api.ts';
 import type { DatasetTokens, DatasetTokensRequest } from './dataset.ts';
 
 export type Result<T> = { ok: true; value: T } | { ok: false; error: SerializedError };
@@ -332,6 +333,9 @@ export interface StudioApi {
 
   /** Data panel: every good row of a dataset file tokenised with a cached model's tokenizer as `method` trains it. */
   datasetTokens(jobId: string, request: DatasetTokensRequest, onProgress?: ProgressCallback): Promise<Result<DatasetTokens>>;
+
+  /** Runs a recipe (recipe-api.ts) on a cached model: every stage's model and the merge become cache entries. */
+  runRecipe(jobId: string, request: RecipeRequest, onEvent?: RecipeEventCallback): Promise<Result<RecipeOutcome>>;
 }
 
 /** The sample conversation every chat template preview renders, so models can be compared side by side. */

@@ -17,6 +17,8 @@ import * as merge from './merge.ts';
 import { runBenchmark } from './benchmark.ts';
 import { TrainHost } from './train.ts';
 import type { TrainEventCallback, TrainRequest } from './train-api.ts';
+import { runRecipeJob } from './recipe.ts';
+import type { RecipeEventCallback, RecipeRequest } from './recipe-api.ts';
 import { countDatasetTokens, type DatasetTokensRequest } from './dataset.ts';
 import {
   SAMPLE_CONVERSATION,
@@ -351,6 +353,15 @@ const api: StudioApi = {
         return await asJob(jobId, (signal) => countDatasetTokens({ files: modelFiles, tokenizer: tokenizerFor }, request, signal, fireAndForget(onProgress)));
       } finally {
         releaseCallback(onProgress);
+      }
+    }),
+
+  runRecipe: (jobId: string, request: RecipeRequest, onEvent?: RecipeEventCallback) =>
+    guard(async () => {
+      try {
+        return await asJob(jobId, (signal) => runRecipeJob({ cache, files: modelFiles }, request, signal, fireAndForget(onEvent)));
+      } finally {
+        releaseCallback(onEvent);
       }
     }),
 };

@@ -23,6 +23,8 @@ import type {
   SweepRequest,
 } from '../../worker/api.ts';
 import type { AdapterExport, FoldResult, TrainEvent, TrainOutcome, TrainPlan, TrainRequest } from '../../worker/train-api.ts';
+import type { RecipeOutcome, RecipeRequest } from '../../worker/recipe-api.ts';
+import type { RecipeEvent } from '../../engine/recipe/runner.ts';
 import type { DatasetTokens, DatasetTokensRequest } from '../../worker/dataset.ts';
 
 /** An error that came back from the worker, with its original name and location intact. */
@@ -255,6 +257,14 @@ export class StudioClient {
     const jobId = newId();
     const cb = Comlink.proxy(onProgress);
     return { id: jobId, done: this.#call((api) => api.datasetTokens(jobId, request, cb)) };
+  }
+
+  /** Runs a recipe on a cached model, streaming its events; cancelJob(id) stops it between or inside stages. */
+  runRecipe(request: RecipeRequest, onEvent: (e: RecipeEvent) => void): Job<RecipeOutcome> {
+    const jobId = newId();
+    const plain = JSON.parse(JSON.stringify(request)) as RecipeRequest;
+    const cb = Comlink.proxy(onEvent);
+    return { id: jobId, done: this.#call((api) => api.runRecipe(jobId, plain, cb)) };
   }
 
   /** Every tensor of a cached model as stored: for tests and debugging (`?debug`). */

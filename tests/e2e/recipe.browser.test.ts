@@ -1,0 +1,76 @@
+// End-to-end: the Recipe panel of the built studio in Chromium (WebGPU on SwiftShader). Caches the demo model
+// (tiny-llama), opens Recipe, sets the demo recipe to half its steps (3/3/2) and four benchmark items, and clicks
+// the one button: the stage timeline fills with a live loss curve per stage, the merge's progress, the scores stream
+// in per variant, and the synergy chart appears. The stage models and the merge are then in the model cache under
+// the lineage names the CLI uses, so the other panels list them.
+// Run after a build: `npx vite build && npx vitest run --project browser tests/e2e/recipe.browser.test.ts`.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Browser, Page } from 'playwright-core';
+import { launchChromium, screenshot } from '../helpers/chromium.ts';
+import { serveStatic, type RunningServer } from '../helpers/static-server.ts';
+import { DIST, WAIT, cacheDemo, listModels, openStudio, requireBuild } from './studio-steps.ts';
+
+let site: RunningServer;
+let browser: Browser;
+let page: Page;
+const uncaught: string[] = [];
+/** SwiftShader in a page trains a few steps a minute on a shared machine */
+const RUN = 840_000;
+
+describe('Recipe panel in Chromium', () => {
+  beforeAll(async () => {
+    requireBuild('hub', 'benchmarks', 'demo/data');
+    site = await serveStatic(DIST);
+    browser = await launchChromium();
+    page = await browser.newPage({ viewport: { width: 1280, height: 1400 } });
+    page.on('pageerror', (e) => uncaught.push(e.message));
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await site?.close();
+  });
+
+  it("runs the study's recipe on the demo in one click until the synergy chart appears", async () => {
+    await openStudio(page, site.url);
+    await cacheDemo(page);
+    await page.getByTestId('tab-recipe').click();
+    const run = page.getByTestId('recipe-run');
+    await expect(run.textContent()).resolves.toContain("Run the study's recipe on the demo");
+    await page.getByTestId('recipe-steps-scale').fill('0.5');
+    await page.getByTestId('recipe-bench-limit').fill('4');
+    await run.click();
+
+    // the timeline: three stages, each with its own loss chart once it has stepped
+    await page.locator('[data-testid="recipe-stage"][data-stage="CPT"] [data-testid="recipe-loss-point"]').first().waitFor({ timeout: RUN });
+    await screenshot(page, 'recipe-01-training');
+    await page.locator('[data-testid="recipe-merge"][data-status="done"]').waitFor({ timeout: RUN });
+    await page.locator('[data-testid="recipe-score"]').first().waitFor({ timeout: RUN });
+    await page.getByTestId('recipe-synergy').waitFor({ timeout: RUN });
+    await page.getByTestId('synergy-merge').waitFor({ timeout: WAIT });
+    await page.getByTestId('recipe-synergy').scrollIntoViewIfNeeded();
+    const shot = await screenshot(page, 'recipe-02-synergy');
+    console.log(`screenshot: ${shot}`);
+
+    const stages = page.getByTestId('recipe-stage');
+    await expect(stages.count()).resolves.toBe(3);
+    for (const [name, steps] of [['CPT', 3], ['SFT', 3], ['ORPO', 2]] as const) {
+      const st = page.locator(`[data-testid="recipe-stage"][data-stage="${name}"]`);
+      await expect(st.getAttribute('data-status')).resolves.toBe('done');
+      await expect(st.getByTestId('recipe-loss-point').count()).resolves.toBe(steps);
+    }
+    const rows = page.getByTestId('recipe-score');
+    await expect(rows.count()).resolves.toBe(5);
+    for (const status of await rows.evaluateAll((els) => els.map((e) => e.getAttribute('data-status')))) expect(status).toBe('done');
+    const line = await page.getByTestId('recipe-synergy-line').textContent();
+    console.log(line);
+    expect(line).toMatch(/^synergy \(acc\): tiny-llama-CPT-SFT-ORPO-SLERP \d+\.\d% vs /);
+    // the Benchmark panel's synergy view found both parents of the merge among the run's variants
+    await expect(page.getByTestId('synergy-merge').locator('.small.muted').first().textContent()).resolves.toMatch(/^parents: alloy-fixtures\/tiny-llama@main[^,]*, tiny-llama-CPT-SFT-ORPO$/);
+
+    // every variant is a cache entry the other panels list
+    const labels = (await listModels(page)).map((m) => m.label);
+    for (const l of ['tiny-llama-CPT', 'tiny-llama-CPT-SFT', 'tiny-llama-CPT-SFT-ORPO', 'tiny-llama-CPT-SFT-ORPO-SLERP']) expect(labels).toContain(l);
+    expect(uncaught).toEqual([]);
+  }, 900_000);
+});
