@@ -3,7 +3,8 @@
 // methods it fits are shown; with the demo model chosen the worker tokenises the rows and the page's token counts
 // and histogram equal the same computation here in Node with the same tokenizer; the seeded split matches the
 // trainer's; the dataset is saved, found again after a page reload, opened, picked in the Train panel (its plan
-// reads the saved rows with the saved split) and deleted. Screenshots in test-results/.
+// reads the saved rows with the saved split) and deleted; a built-in demo file in one click and a CSV with a broken
+// record through the file picker. Screenshots in test-results/.
 // Run after a build: `npx vite build && npx vitest run --project browser tests/e2e/data.browser.test.ts`.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
@@ -157,6 +158,30 @@ describe('Data panel in Chromium', () => {
 
     await row.getByTestId('data-stored-delete').click();
     await page.getByTestId('data-stored-empty').waitFor({ timeout: WAIT });
+  });
+
+  it('a built-in demo file in one click (preference pairs, counted as ORPO) and a CSV through the file picker', async () => {
+    await page.getByTestId('data-demo-preference.jsonl').click();
+    await page.waitForSelector('[data-testid="data-summary"][data-file="preference.jsonl"]', { timeout: WAIT });
+    expect(await attr('data-shape', 'data-shape')).toBe('preference');
+    expect(await attr('data-rows', 'data-rows')).toBe('30');
+    expect(await page.getByTestId('data-issues').count()).toBe(0);
+    await page.getByTestId('data-model').selectOption(await idOf(page, DEMO));
+    await page.getByTestId('data-method').selectOption('orpo');
+    const files = dirModelFiles(MODEL_DIR);
+    const text = readFileSync('public/demo/data/preference.jsonl', 'utf8');
+    const counts = rowTokenCounts('orpo', inspectDataset(text, 'preference.jsonl').rows, await loadTokenizer(files), 384, 'preference.jsonl');
+    const s = tokenStats(counts.rows, SEQ_LEN);
+    await page.waitForSelector(`[data-testid="data-token-stats"][data-total="${s.total}"][data-median="${s.median}"][data-max="${s.max}"]`, { timeout: WAIT });
+
+    const csv = 'prompt,completion\n"What is nacre?"," Mother of pearl."\n"broken, " x\nWhat is bone?, A composite.\n';
+    await page.getByTestId('data-file').setInputFiles({ name: 'qa.csv', mimeType: 'text/csv', buffer: Buffer.from(csv) });
+    await page.waitForSelector('[data-testid="data-summary"][data-file="qa.csv"]', { timeout: WAIT });
+    expect(await attr('data-shape', 'data-shape')).toBe('prompt-completion');
+    expect(await attr('data-rows', 'data-rows')).toBe('2');
+    const issues = await page.getByTestId('data-issue').allTextContents();
+    expect(issues).toEqual([expect.stringMatching(/^line 3: text after a closing quote/)]);
+    await screenshot(page, 'data-panel-csv');
     expect(uncaught).toEqual([]);
   });
 });
