@@ -6,7 +6,7 @@ import type { ByteSink, ByteSource } from '../io/bytes.ts';
 import { blobSource } from '../io/bytes.ts';
 import { AlloyError, throwIfAborted } from '../io/errors.ts';
 import { ProgressMeter, type ProgressFn } from '../io/progress.ts';
-import type { WeightCache } from '../io/cache/weight-cache.ts';
+import type { CachedModelSummary, WeightCache } from '../io/cache/weight-cache.ts';
 import { createEntryWriter } from '../io/cache/store.ts';
 import type { ModelFiles } from '../io/model-files.ts';
 import { exportGguf } from '../io/gguf/export.ts';
@@ -26,17 +26,28 @@ export function safeFileName(label: string): string {
   return label.replace(/[^A-Za-z0-9._-]+/g, '-').replace(/^[-.]+|-+$/g, '') || 'model';
 }
 
+/** The name an exported file or folder gets: the repo (and revision) of a download, the label of anything made here. */
+export function exportName(m: Pick<CachedModelSummary, 'source' | 'repo' | 'revision' | 'label'>): string {
+  if (m.source === 'hub') return safeFileName(m.revision === 'main' ? m.repo : `${m.repo}-${m.revision}`);
+  return safeFileName(m.label);
+}
+
+async function summaryOf(deps: ExportDeps, id: string): Promise<CachedModelSummary> {
+  const summary = await (await deps.cache()).getSummary(id);
+  if (!summary) throw new AlloyError(`No cached model with id ${id} (it may have been deleted in another tab)`);
+  return summary;
+}
+
 export async function modelBlobs(deps: ExportDeps, id: string): Promise<ModelBlobs> {
   const cache = await deps.cache();
-  const summary = await cache.getSummary(id);
-  if (!summary) throw new AlloyError(`No cached model with id ${id} (it may have been deleted in another tab)`);
+  const summary = await summaryOf(deps, id);
   const files: ModelBlobs['files'] = [];
   for (const f of summary.files) {
     const blob = await cache.fileBlob(id, f.path);
     if (!blob) throw new AlloyError(`${summary.label} was deleted while being exported`, { file: f.path });
     files.push({ path: f.path, blob });
   }
-  return { label: summary.label, folderName: safeFileName(summary.label), files };
+  return { label: summary.label, folderName: exportName(summary), files };
 }
 
 /** The model's folder as a store-only zip (files at the archive's root); progress over the bytes checksummed. */
@@ -81,6 +92,7 @@ class BlobPartsSink implements ByteSink {
 
 /** The model as one GGUF v3 file (src/io/gguf/export.ts); progress over the checkpoint bytes read. */
 export async function exportGgufFile(deps: ExportDeps, id: string, type: GgufOutType, signal: AbortSignal, onProgress?: ProgressFn): Promise<GgufExportResult> {
+  const name = exportName(await summaryOf(deps, id));
   const m = await deps.files(id);
   const weights = m.files.filter((f) => f.path.endsWith('.safetensors'));
   const meter = new ProgressMeter(weights.reduce((n, f) => n + f.size, 0), onProgress, `converting to GGUF ${type}`);
@@ -98,7 +110,7 @@ export async function exportGgufFile(deps: ExportDeps, id: string, type: GgufOut
   meter.finish();
   const types: Record<string, number> = {};
   for (const t of r.tensors) types[t.type] = (types[t.type] ?? 0) + 1;
-  return { fileName: `${safeFileName(m.label)}-${type}.gguf`, blob: sink.blob(), architecture: r.architecture, types };
+  return { fileName: `${name}-${type}.gguf`, blob: sink.blob(), architecture: r.architecture, types };
 }
 
 const stem = (name: string) => name.replace(/\.[^.]*$/, '');

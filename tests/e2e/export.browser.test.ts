@@ -81,6 +81,7 @@ describe('Export panel and browser import in Chromium', () => {
     await page.getByTestId('tab-export').click();
     await page.getByTestId('export-model').selectOption(demo.id);
     const zip = await download('export-zip');
+    expect(zip.endsWith('alloy-fixtures-tiny-llama.zip')).toBe(true);
     await page.getByTestId('export-notice').filter({ hasText: 'Saved' }).waitFor({ timeout: WAIT });
     await screenshot(page, 'export-zip');
     const entries = unzipStore(new Uint8Array(readFileSync(zip)));
@@ -94,6 +95,7 @@ describe('Export panel and browser import in Chromium', () => {
     await page.getByTestId('export-gguf-type').selectOption('f32');
     const gguf = await download('export-gguf');
     await page.getByTestId('export-notice').filter({ hasText: /GGUF llama/ }).waitFor({ timeout: WAIT });
+    expect(gguf.endsWith('alloy-fixtures-tiny-llama-f32.gguf')).toBe(true);
     expect(readFileSync(gguf).subarray(0, 4).toString('latin1')).toBe('GGUF');
 
     await importFiles([gguf]);
@@ -101,8 +103,10 @@ describe('Export panel and browser import in Chromium', () => {
     await page.getByTestId('import-notice').filter({ hasText: 'Imported' }).waitFor({ timeout: WAIT });
     expect(await page.getByTestId('import-notice').textContent()).toMatch(/GGUF llama: hidden 64, 2 layers, 4\/2 heads, vocab 384, F32/);
     const imported = (await listModels(page)).find((m) => m.source === 'import')!;
-    expect(imported.label).toMatch(/tiny-llama.*f32/);
-    await page.getByTestId('cached-model').filter({ hasText: imported.label }).waitFor({ timeout: WAIT });
+    expect(imported.label).toBe('alloy-fixtures-tiny-llama-f32');
+    const row = page.getByTestId('cached-model').filter({ hasText: imported.label });
+    await row.waitFor({ timeout: WAIT });
+    expect(await row.getByTestId('model-source').textContent()).toMatch(/imported here/);
     await screenshot(page, 'export-gguf-imported');
     const [a, b] = [await tensorDigests(demoId), await tensorDigests(imported.id)];
     expect(Object.keys(a).length).toBeGreaterThan(10);
