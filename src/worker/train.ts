@@ -235,7 +235,8 @@ export class TrainHost {
       return { runId, status: res.status, step: res.step, message: res.message ?? null, lastGoodStep: res.lastGoodStep ?? null, checkpoint };
     } catch (e) {
       const cancelled = isCancelled(e);
-      if (existing || (await runs?.get(runId))) patch({ status: cancelled ? 'cancelled' : 'failed', message: (e as Error).message });
+      // only the tab holding the run's lock writes its status (a resume refused because another tab trains it must not)
+      if (release) patch({ status: cancelled ? 'cancelled' : 'failed', message: (e as Error).message });
       await writes;
       throw cancelled && !(e instanceof CancelledError) ? new CancelledError('training') : e;
     } finally {
