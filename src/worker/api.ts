@@ -12,6 +12,7 @@ import type { BenchmarkItemResult } from '../engine/eval/benchmark-run.ts';
 import type { AdapterExport, FoldResult, TrainEventCallback, TrainOutcome, TrainPlan, TrainRequest, TrainRunSummary } from './train-api.ts';
 import type { RecipeEventCallback, RecipeOutcome, RecipeRequest } from './recipe-api.ts';
 import type { DatasetTokens, DatasetTokensRequest } from './dataset.ts';
+import type { ExportFile, GgufExportResult, GgufOutType, ImportRequest, ImportResult, ModelBlobs } from './export-api.ts';
 
 export type Result<T> = { ok: true; value: T } | { ok: false; error: SerializedError };
 
@@ -333,6 +334,15 @@ export interface StudioApi {
 
   /** Data panel: every good row of a dataset file tokenised with a cached model's tokenizer as `method` trains it. */
   datasetTokens(jobId: string, request: DatasetTokensRequest, onProgress?: ProgressCallback): Promise<Result<DatasetTokens>>;
+
+  /** A cached model's folder as a store-only zip Blob (export-api.ts); progress over the bytes checksummed. */
+  exportModelZip(jobId: string, id: string, onProgress?: ProgressCallback): Promise<Result<ExportFile>>;
+  /** A cached model's files as Blobs of its cached chunks (nothing read), for writing into a folder. */
+  exportModelFiles(id: string): Promise<Result<ModelBlobs>>;
+  /** A cached model as one GGUF file (f32/f16/bf16/q8_0); cancel(jobId) stops it. */
+  exportModelGguf(jobId: string, id: string, type: GgufOutType, onProgress?: ProgressCallback): Promise<Result<GgufExportResult>>;
+  /** A GGUF or llama2.c file converted into a new cached model; a refusal or cancel leaves no entry. */
+  importModel(jobId: string, request: ImportRequest, onProgress?: ProgressCallback): Promise<Result<ImportResult>>;
 
   /** Runs a recipe (recipe-api.ts) on a cached model: every stage's model and the merge become cache entries. */
   runRecipe(jobId: string, request: RecipeRequest, onEvent?: RecipeEventCallback): Promise<Result<RecipeOutcome>>;

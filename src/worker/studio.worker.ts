@@ -20,6 +20,8 @@ import type { TrainEventCallback, TrainRequest } from './train-api.ts';
 import { runRecipeJob } from './recipe.ts';
 import type { RecipeEventCallback, RecipeRequest } from './recipe-api.ts';
 import { countDatasetTokens, type DatasetTokensRequest } from './dataset.ts';
+import * as exporter from './export.ts';
+import type { GgufOutType, ImportRequest } from './export-api.ts';
 import {
   SAMPLE_CONVERSATION,
   type BenchmarkItemCallback,
@@ -83,6 +85,7 @@ function tokenizerFor(id: string): Promise<Tokenizer> {
 const chat = new ChatHost({ files: modelFiles, tokenizer: tokenizerFor });
 const mergeDeps: merge.MergeDeps = { cache, files: modelFiles };
 const training = new TrainHost({ cache, files: modelFiles, tokenizer: tokenizerFor });
+const exportDeps: exporter.ExportDeps = { cache, files: modelFiles };
 
 /** Progress reports are fire and forget: awaiting each would pace the job by the UI's round trips. */
 const fireAndForget = <T,>(cb: ((x: T) => unknown) | undefined) => (cb ? (x: T) => void cb(x) : undefined);
@@ -351,6 +354,35 @@ const api: StudioApi = {
     guard(async () => {
       try {
         return await asJob(jobId, (signal) => countDatasetTokens({ files: modelFiles, tokenizer: tokenizerFor }, request, signal, fireAndForget(onProgress)));
+      } finally {
+        releaseCallback(onProgress);
+      }
+    }),
+
+  exportModelZip: (jobId: string, id: string, onProgress?: ProgressCallback) =>
+    guard(async () => {
+      try {
+        return await asJob(jobId, (signal) => exporter.exportZip(exportDeps, id, signal, fireAndForget(onProgress)));
+      } finally {
+        releaseCallback(onProgress);
+      }
+    }),
+
+  exportModelFiles: (id: string) => guard(() => exporter.modelBlobs(exportDeps, id)),
+
+  exportModelGguf: (jobId: string, id: string, type: GgufOutType, onProgress?: ProgressCallback) =>
+    guard(async () => {
+      try {
+        return await asJob(jobId, (signal) => exporter.exportGgufFile(exportDeps, id, type, signal, fireAndForget(onProgress)));
+      } finally {
+        releaseCallback(onProgress);
+      }
+    }),
+
+  importModel: (jobId: string, request: ImportRequest, onProgress?: ProgressCallback) =>
+    guard(async () => {
+      try {
+        return await asJob(jobId, (signal) => exporter.importModel(exportDeps, request, signal, fireAndForget(onProgress)));
       } finally {
         releaseCallback(onProgress);
       }

@@ -24,6 +24,7 @@ import type {
 } from '../../worker/api.ts';
 import type { AdapterExport, FoldResult, TrainEvent, TrainOutcome, TrainPlan, TrainRequest } from '../../worker/train-api.ts';
 import type { RecipeOutcome, RecipeRequest } from '../../worker/recipe-api.ts';
+import type { ExportFile, GgufExportResult, GgufOutType, ImportRequest, ImportResult } from '../../worker/export-api.ts';
 import type { RecipeEvent } from '../../engine/recipe/runner.ts';
 import type { DatasetTokens, DatasetTokensRequest } from '../../worker/dataset.ts';
 
@@ -252,19 +253,45 @@ export class StudioClient {
     return { id: jobId, done: this.#call((api) => api.foldAdapter(jobId, runId, label, cb)) };
   }
 
-  /** Tokenises a dataset file's good rows with a cached model's tokenizer (Data panel); cancelJob(id) stops it. */
-  datasetTokens(request: DatasetTokensRequest, onProgress: (p: Progress) => void): Job<DatasetTokens> {
-    const jobId = newId();
-    const cb = Comlink.proxy(onProgress);
-    return { id: jobId, done: this.#call((api) => api.datasetTokens(jobId, request, cb)) };
-  }
-
   /** Runs a recipe on a cached model, streaming its events; cancelJob(id) stops it between or inside stages. */
   runRecipe(request: RecipeRequest, onEvent: (e: RecipeEvent) => void): Job<RecipeOutcome> {
     const jobId = newId();
     const plain = JSON.parse(JSON.stringify(request)) as RecipeRequest;
     const cb = Comlink.proxy(onEvent);
     return { id: jobId, done: this.#call((api) => api.runRecipe(jobId, plain, cb)) };
+  }
+
+  /** A cached model's folder as a zip Blob (progress over the bytes checksummed); cancelJob(id) stops it. */
+  exportModelZip(id: string, onProgress: (p: Progress) => void): Job<ExportFile> {
+    const jobId = newId();
+    const cb = Comlink.proxy(onProgress);
+    return { id: jobId, done: this.#call((api) => api.exportModelZip(jobId, id, cb)) };
+  }
+
+  /** A cached model's files as Blobs (for writing into a folder the user picked). */
+  exportModelFiles(id: string) {
+    return this.#call((api) => api.exportModelFiles(id));
+  }
+
+  /** A cached model as one GGUF file; cancelJob(id) stops it. */
+  exportModelGguf(id: string, type: GgufOutType, onProgress: (p: Progress) => void): Job<GgufExportResult> {
+    const jobId = newId();
+    const cb = Comlink.proxy(onProgress);
+    return { id: jobId, done: this.#call((api) => api.exportModelGguf(jobId, id, type, cb)) };
+  }
+
+  /** A GGUF or llama2.c file converted into a new cached model; cancelJob(id) stops it and leaves no entry. */
+  importModel(request: ImportRequest, onProgress: (p: Progress) => void): Job<ImportResult> {
+    const jobId = newId();
+    const cb = Comlink.proxy(onProgress);
+    return { id: jobId, done: this.#call((api) => api.importModel(jobId, request, cb)) };
+  }
+
+  /** Tokenises a dataset file's good rows with a cached model's tokenizer (Data panel); cancelJob(id) stops it. */
+  datasetTokens(request: DatasetTokensRequest, onProgress: (p: Progress) => void): Job<DatasetTokens> {
+    const jobId = newId();
+    const cb = Comlink.proxy(onProgress);
+    return { id: jobId, done: this.#call((api) => api.datasetTokens(jobId, request, cb)) };
   }
 
   /** Every tensor of a cached model as stored: for tests and debugging (`?debug`). */
