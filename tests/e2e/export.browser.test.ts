@@ -1,13 +1,14 @@
 // End-to-end: the Export panel and the browser import of the built studio in Chromium. Caches the demo model,
-// downloads it as a .zip (unzipped here: every file byte for byte equal to the served fixture file), exports it as
-// GGUF f32 and imports that GGUF back through the Models panel's file input (every tensor of the imported model
-// equal to the original's, by SHA-256 of its stored bytes), imports the real stories260K (.bin + tok512.bin) and
-// compares it with `alloy import`'s folder made here in Node, and checks that refusals (a truncated GGUF, a
-// truncated llama2.c file, a tokenizer of another vocabulary size, a lone tokenizer) name the file and leave no entry behind.
+// downloads it as a .zip (unzipped here: every file byte for byte equal to the served fixture file) and writes it
+// into a folder through the File System Access API, exports it as GGUF f32 and imports that GGUF back through the
+// Models panel's file input (every tensor of the imported model equal to the original's, by SHA-256 of its stored
+// bytes), imports the real stories260K (.bin + tok512.bin) and compares it with `alloy import`'s folder made here in
+// Node, and checks that refusals (a truncated GGUF, a truncated llama2.c file, a tokenizer of another vocabulary
+// size, a lone tokenizer) name the file and leave no entry behind, as does a cancel mid-import.
 // Run after a build: `npx vite build && npx vitest run --project browser tests/e2e/export.browser.test.ts`.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
@@ -88,6 +89,28 @@ describe('Export panel and browser import in Chromium', () => {
     expect(entries.map((e) => e.name).sort()).toEqual(demo.files.map((f) => f.path).sort());
     expect(entries.map((e) => e.name)).toContain('model.safetensors');
     for (const e of entries) expect(Buffer.from(e.data).equals(readFileSync(join(FIXTURE, e.name))), e.name).toBe(true);
+  });
+
+  it('writes the demo model into a picked folder file by file (File System Access; the origin-private folder stands in for the picker)', async () => {
+    await page.getByTestId('tab-models').click();
+    await page.evaluate(() => {
+      (globalThis as unknown as { showDirectoryPicker: () => Promise<FileSystemDirectoryHandle> }).showDirectoryPicker = () => navigator.storage.getDirectory();
+    });
+    await page.getByTestId('tab-export').click();
+    await page.getByTestId('export-model').selectOption(await idOf(page, DEMO));
+    await page.getByTestId('export-folder').click();
+    await page.getByTestId('export-notice').filter({ hasText: 'Wrote' }).waitFor({ timeout: WAIT });
+    expect(await page.getByTestId('export-notice').textContent()).toMatch(/Wrote 6 files into .*alloy-fixtures-tiny-llama\./);
+    const written = await page.evaluate(async () => {
+      const dir = await (await navigator.storage.getDirectory()).getDirectoryHandle('alloy-fixtures-tiny-llama');
+      const out: Record<string, number[]> = {};
+      for await (const [name, h] of (dir as unknown as { entries(): AsyncIterable<[string, FileSystemFileHandle]> }).entries()) {
+        out[name] = Array.from(new Uint8Array(await (await h.getFile()).arrayBuffer()));
+      }
+      return out;
+    });
+    expect(Object.keys(written).length).toBe(6);
+    for (const [name, bytes] of Object.entries(written)) expect(Buffer.from(bytes).equals(readFileSync(join(FIXTURE, name))), name).toBe(true);
   });
 
   it('exports GGUF f32 and imports it back: every tensor equal to the original', async () => {
@@ -177,6 +200,25 @@ describe('Export panel and browser import in Chromium', () => {
     await importFiles([join(STORIES, 'tok512.bin')]);
     expect(await page.getByTestId('import-plan-error').textContent()).toMatch(/tok512\.bin is a tokenizer/);
 
+    expect((await listModels(page)).length).toBe(before);
+    expect(await page.evaluate(() => (globalThis as unknown as { alloyDebug: Debug }).alloyDebug.listPartials())).toEqual([]);
+    expect(uncaught).toEqual([]);  });
+
+  it('cancels an import mid-way: no entry, no partial left', async () => {
+    // a 63 MB llama2.c checkpoint of zeros (dim 512, hidden 1024, 6 layers, vocab 512 = tok512.bin's)
+    const [dim, hid, layers, heads, vocab, seq] = [512, 1024, 6, 8, 512, 64];
+    const floats = vocab * dim + layers * (2 * dim + 4 * dim * dim + 3 * dim * hid) + dim + seq * (dim / heads);
+    const big = Buffer.alloc(28 + floats * 4);
+    [dim, hid, layers, heads, heads, vocab, seq].forEach((x, i) => big.writeInt32LE(x, i * 4));
+    const path = join(tmp, 'zeros.bin');
+    writeFileSync(path, big);
+    const before = (await listModels(page)).length;
+    await importFiles([path, join(STORIES, 'tok512.bin')]);
+    await page.getByTestId('import-start').click();
+    const card = page.getByTestId('import-drop').locator('xpath=..');
+    await card.getByTestId('cancel-job').click({ timeout: WAIT });
+    await page.getByTestId('import-notice').filter({ hasText: 'Cancelled' }).waitFor({ timeout: WAIT });
+    await screenshot(page, 'import-cancelled');
     expect((await listModels(page)).length).toBe(before);
     expect(await page.evaluate(() => (globalThis as unknown as { alloyDebug: Debug }).alloyDebug.listPartials())).toEqual([]);
     expect(uncaught).toEqual([]);
