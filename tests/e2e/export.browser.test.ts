@@ -2,7 +2,7 @@
 // downloads it as a .zip (unzipped here: every file byte for byte equal to the served fixture file) and writes it
 // into a folder through the File System Access API, exports it as GGUF f32 and imports that GGUF back through the
 // Models panel's file input (every tensor of the imported model equal to the original's, by SHA-256 of its stored
-// bytes), imports the real stories260K (.bin + tok512.bin) and compares it with `alloy import`'s folder made here in
+// bytes; f16 and q8_0 equal to the originals rounded / quantised and restored), imports the real stories260K (.bin + tok512.bin) and compares it with `alloy import`'s folder made here in
 // Node, and checks that refusals (a truncated GGUF, a truncated llama2.c file, a tokenizer of another vocabulary
 // size, a lone tokenizer) name the file and leave no entry behind, as does a cancel mid-import.
 // Run after a build: `npx vite build && npx vitest run --project browser tests/e2e/export.browser.test.ts`.
@@ -19,6 +19,8 @@ import { unzipStore } from '../../src/io/zip.ts';
 import { importLlama2cFiles } from '../../src/io/node/import-llama2c.ts';
 import { dirModelFiles } from '../../src/io/node/dir-model-files.ts';
 import { openCheckpoint } from '../../src/io/safetensors/checkpoint.ts';
+import { encodeFromF32 } from '../../src/io/safetensors/dtypes.ts';
+import { dequantizeQ8_0, quantizeQ8_0 } from '../../src/io/gguf/quant.ts';
 
 const FIXTURE = resolve('public/hub', DEMO, 'resolve', 'main');
 const STORIES = '/work/shared/data/models/stories260K';
@@ -134,6 +136,33 @@ describe('Export panel and browser import in Chromium', () => {
     const [a, b] = [await tensorDigests(demoId), await tensorDigests(imported.id)];
     expect(Object.keys(a).length).toBeGreaterThan(10);
     expect(b).toEqual(a);
+  });
+
+  it('exports GGUF f16 and q8_0 and imports them back: F16 matrices = the originals rounded, Q8_0 = quantised and restored', async () => {
+    const ckpt = await openCheckpoint(dirModelFiles(FIXTURE, DEMO));
+    const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
+    for (const type of ['f16', 'q8_0'] as const) {
+      await page.getByTestId('tab-export').click();
+      await page.getByTestId('export-model').selectOption(await idOf(page, DEMO));
+      await page.getByTestId('export-gguf-type').selectOption(type);
+      const gguf = await download('export-gguf');
+      await page.getByTestId('export-notice').filter({ hasText: `-${type}.gguf` }).waitFor({ timeout: WAIT });
+      await importFiles([gguf]);
+      await page.getByTestId('import-start').click();
+      await page.getByTestId('import-notice').filter({ hasText: `Imported alloy-fixtures-tiny-llama-${type}` }).waitFor({ timeout: WAIT });
+      const id = (await listModels(page)).find((m) => m.label === `alloy-fixtures-tiny-llama-${type}`)!.id;
+      const got = await tensorDigests(id);
+      const expected: Record<string, string> = {};
+      for (const name of ckpt.names()) {
+        const { shape } = ckpt.info(name);
+        const x = await ckpt.readF32(name);
+        // norms stay F32; matrices: F16, or Q8_0 restored to F32 on import
+        const [dtype, bytes] =
+          shape.length === 1 ? ['F32', new Uint8Array(x.buffer, x.byteOffset, x.byteLength)] : type === 'f16' ? ['F16', encodeFromF32('F16', x)] : ['F32', new Uint8Array(dequantizeQ8_0(quantizeQ8_0(x)).buffer)];
+        expected[name] = `${dtype} ${JSON.stringify(shape)} ${sha(bytes)}`;
+      }
+      expect(got).toEqual(expected);
+    }
   });
 
   it('imports stories260K (.bin + tok512.bin) as `alloy import` does', async () => {
