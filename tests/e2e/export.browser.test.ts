@@ -2,7 +2,7 @@
 // downloads it as a .zip (unzipped here: every file byte for byte equal to the served fixture file) and writes it
 // into a folder through the File System Access API, exports it as GGUF f32 and imports that GGUF back through the
 // Models panel's file input (every tensor of the imported model equal to the original's, by SHA-256 of its stored
-// bytes; f16 and q8_0 equal to the originals rounded / quantised and restored), imports the real stories260K (.bin + tok512.bin) and compares it with `alloy import`'s folder made here in
+// bytes; f16 and q8_0 equal to the originals rounded / quantised and restored), exports a merge's mergekit YAML, imports the real stories260K (.bin + tok512.bin) and compares it with `alloy import`'s folder made here in
 // Node, and checks that refusals (a truncated GGUF, a truncated llama2.c file, a tokenizer of another vocabulary
 // size, a lone tokenizer) name the file and leave no entry behind, as does a cancel mid-import.
 // Run after a build: `npx vite build && npx vitest run --project browser tests/e2e/export.browser.test.ts`.
@@ -163,6 +163,27 @@ describe('Export panel and browser import in Chromium', () => {
       }
       expect(got).toEqual(expected);
     }
+  });
+
+  it("exports a merge's mergekit YAML (the one it was made from) and its folder with mergekit_config.yml", async () => {
+    await page.getByTestId('tab-merge').click();
+    await page.getByTestId('merge-parent-a').selectOption(await idOf(page, DEMO));
+    await page.getByTestId('merge-parent-b').selectOption((await listModels(page)).find((m) => m.label === 'alloy-fixtures-tiny-llama-f32')!.id);
+    await page.getByTestId('merge-base-a').check();
+    await page.getByTestId('merge-run').click();
+    const result = page.getByTestId('merge-result');
+    await result.waitFor({ timeout: WAIT });
+    const mergedId = (await result.getAttribute('data-model-id'))!;
+    const madeWith = (await page.getByTestId('merged-yaml').innerText()).trim();
+
+    await page.getByTestId('tab-export').click();
+    await page.getByTestId('export-model').selectOption(mergedId);
+    const yamlPath = await download('export-yaml');
+    expect(yamlPath.endsWith('mergekit_config.yml')).toBe(true);
+    expect(readFileSync(yamlPath, 'utf8').trim()).toBe(madeWith);
+    const zip = unzipStore(new Uint8Array(readFileSync(await download('export-zip'))));
+    expect(new TextDecoder().decode(zip.find((e) => e.name === 'mergekit_config.yml')!.data).trim()).toBe(madeWith);
+    await screenshot(page, 'export-merge');
   });
 
   it('imports stories260K (.bin + tok512.bin) as `alloy import` does', async () => {
