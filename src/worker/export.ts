@@ -21,9 +21,9 @@ export interface ExportDeps {
   files: (id: string) => Promise<ModelFiles>;
 }
 
-/** A label as a file or folder name: "alloy-fixtures/tiny-llama@main" → "alloy-fixtures-tiny-llama-main". */
+/** A label as a file or folder name (at most 80 characters): "alloy-fixtures/tiny-llama@main" → "alloy-fixtures-tiny-llama-main". */
 export function safeFileName(label: string): string {
-  return label.replace(/[^A-Za-z0-9._-]+/g, '-').replace(/^[-.]+|-+$/g, '') || 'model';
+  return label.replace(/[^A-Za-z0-9._-]+/g, '-').slice(0, 80).replace(/^[-.]+|-+$/g, '') || 'model';
 }
 
 /** The name an exported file or folder gets: the repo (and revision) of a download, the label of anything made here. */
