@@ -22,6 +22,7 @@
  *       weight_decay: 0
  *       max_grad_norm: 1
  *       beta: 0.1                   # dpo / orpo
+ *       seq_len: 64                 # optional: this stage's own row length
  *   merge: {method: slerp, t: 0.5}  # t: a scalar, an anchor list, or {self_attn: …, mlp: …, default: …}
  *   benchmark: {file: benchmarks/materials-bio-mc.jsonl, limit: 48}
  * Parsing names the line and key of anything wrong; unknown keys are refused (a typo would silently train with a
