@@ -7,7 +7,8 @@ import { writeSafetensors } from '../../src/io/safetensors/writer.ts';
 describe('PEFT adapter_config.json', () => {
   it('reads r, alpha, rsLoRA and targets, with PEFT defaults, ignoring unknown keys', () => {
     const c = parseLoraConfig({ peft_type: 'LORA', r: 16, lora_alpha: 32, target_modules: ['q_proj', 'v_proj'], peft_version: '0.17', lora_bias: false });
-    expect(c).toEqual({ r: 16, loraAlpha: 32, useRslora: false, targetModules: ['q_proj', 'v_proj'] });
+    expect(c).toEqual({ r: 16, loraAlpha: 32, useRslora: false, targetModules: ['q_proj', 'v_proj'], loraDropout: 0 });
+    expect(parseLoraConfig({ lora_dropout: 0.05 }).loraDropout).toBe(0.05);
     expect(loraScale(c)).toBe(2);
     expect(loraScale({ ...c, useRslora: true })).toBeCloseTo(32 / 4, 12);
     expect(parseLoraConfig({})).toMatchObject({ r: 8, loraAlpha: 8, targetModules: null });
