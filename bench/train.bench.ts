@@ -81,7 +81,6 @@ it('train: Alloy LoRA steps vs TF.js WebGPU, and the memory plan', async () => {
   const tinyCk = await openCheckpoint(files);
   const [B, T] = [4, tiny.maxPositionEmbeddings]; // 4 × 128 tokens per step
   const ours = await alloySteps(ctx, kernels, tiny, tinyCk, B, T);
-  console.log(`alloy tiny: ${ours.tokPerSec.toFixed(1)} tok/s, loss ${ours.loss0} → ${ours.lossN}`);
 
   Object.defineProperty(globalThis, 'navigator', { value: { gpu: await nodeGpu(), userAgent: 'node' }, configurable: true });
   const tf = await import('@tensorflow/tfjs-core');
