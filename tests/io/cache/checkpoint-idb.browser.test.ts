@@ -2,32 +2,13 @@
 // save / list / read back / replace / delete, a blob split over several chunks, runs kept apart, and a "crash"
 // (the page reloaded while a 24 MB save is in flight) leaving the checkpoint complete or absent, never partial.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { existsSync, readdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
-import { build } from 'vite';
+import { ensureHarness, HARNESS_DIR } from '../../helpers/harness.ts';
 import type { Browser, Page } from 'playwright-core';
 import { launchChromium } from '../../helpers/chromium.ts';
 import { serveStatic, type RunningServer } from '../../helpers/static-server.ts';
 
-const HARNESS_DIR = 'dist-harness';
 const MB = 2 ** 20;
 
-function newestMtime(dir: string): number {
-  let t = 0;
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    const p = join(dir, e.name);
-    t = Math.max(t, e.isDirectory() ? newestMtime(p) : statSync(p).mtimeMs);
-  }
-  return t;
-}
-
-/** Builds the harness unless dist-harness is newer than everything it is built from (as weight-cache's test). */
-async function ensureHarness(): Promise<void> {
-  const out = join(HARNESS_DIR, 'index.html');
-  const inputs = Math.max(newestMtime('src/io'), newestMtime('tests/browser/harness'), statSync('vite.harness.config.ts').mtimeMs);
-  if (existsSync(out) && statSync(out).mtimeMs > inputs) return;
-  await build({ configFile: 'vite.harness.config.ts' });
-}
 
 let browser: Browser;
 let page: Page;

@@ -2,33 +2,14 @@
 // save / list / read back (multi-byte text split over several chunks) / delete (no chunk left), and a page reload
 // during a big save leaving the dataset complete or absent (no orphan chunks), never listed half-written.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { existsSync, readdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
-import { build } from 'vite';
+import { ensureHarness, HARNESS_DIR } from '../../helpers/harness.ts';
 import type { Browser, Page } from 'playwright-core';
 import { launchChromium } from '../../helpers/chromium.ts';
 import { serveStatic, type RunningServer } from '../../helpers/static-server.ts';
 import type { DatasetStore } from '../../../src/io/cache/datasets.ts';
 
-const HARNESS_DIR = 'dist-harness';
 const DB = 'alloy-datasets-test';
 
-function newestMtime(dir: string): number {
-  let t = 0;
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    const p = join(dir, e.name);
-    t = Math.max(t, e.isDirectory() ? newestMtime(p) : statSync(p).mtimeMs);
-  }
-  return t;
-}
-
-/** Builds the harness unless dist-harness is newer than everything it is built from (as the other harness tests). */
-async function ensureHarness(): Promise<void> {
-  const out = join(HARNESS_DIR, 'index.html');
-  const inputs = Math.max(newestMtime('src/io'), newestMtime('tests/browser/harness'), statSync('vite.harness.config.ts').mtimeMs);
-  if (existsSync(out) && statSync(out).mtimeMs > inputs) return;
-  await build({ configFile: 'vite.harness.config.ts' });
-}
 
 type W = { alloyDatasetStore: typeof DatasetStore; alloyHarnessReady: boolean; pendingSave?: Promise<unknown> };
 

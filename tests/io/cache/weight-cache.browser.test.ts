@@ -2,9 +2,9 @@
 // dist-harness/) runs cacheModel against a hub-shaped server on another origin, so CORS, Range and the token
 // header are exercised as in production.
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { build } from 'vite';
+import { ensureHarness, HARNESS_DIR } from '../../helpers/harness.ts';
 import type { Browser, Page } from 'playwright-core';
 import { launchChromium, screenshot } from '../../helpers/chromium.ts';
 import { serveStatic, type RunningServer } from '../../helpers/static-server.ts';
@@ -12,25 +12,8 @@ import { sha256Hex, startHubServer, type HubRepo, type HubServer } from '../../h
 import { pickleRepo, shardedRepo, singleRepo } from '../../helpers/hub-repos.ts';
 import type { CacheOptions, CacheResult, FileSpec, SourceSpec } from '../../browser/harness/harness.ts';
 
-const HARNESS_DIR = 'dist-harness';
 const CHUNK = 64 * 1024;
 
-function newestMtime(dir: string): number {
-  let t = 0;
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    const p = join(dir, e.name);
-    t = Math.max(t, e.isDirectory() ? newestMtime(p) : statSync(p).mtimeMs);
-  }
-  return t;
-}
-
-/** Builds the harness unless dist-harness is newer than everything it is built from. */
-async function ensureHarness(): Promise<void> {
-  const out = join(HARNESS_DIR, 'index.html');
-  const inputs = Math.max(newestMtime('src/io'), newestMtime('tests/browser/harness'), statSync('vite.harness.config.ts').mtimeMs);
-  if (existsSync(out) && statSync(out).mtimeMs > inputs) return;
-  await build({ configFile: 'vite.harness.config.ts' });
-}
 
 let browser: Browser;
 let page: Page;
