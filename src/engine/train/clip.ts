@@ -8,8 +8,8 @@
 import { readBuffer, type BufferPool } from '../gpu/buffer-pool.ts';
 import type { KernelRegistry } from '../gpu/kernels.ts';
 import { grid1d, launch } from '../ops/dispatch.ts';
+import { SUMSQ_SPAN } from './defaults.ts';
 
-export const SUMSQ_SPAN = 256;
 const WG = 64;
 
 /** Gradient tensors whose joint norm is wanted: buffer and element count. */

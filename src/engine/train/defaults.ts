@@ -42,3 +42,10 @@ export const TRAIN_DEFAULTS = {
   checkpointEvery: 0,
   keepCheckpoints: 3,
 } as const;
+
+/**
+ * Elements each invocation of shaders/sumsq.wgsl sums (its SPAN override): the gradient norm (clip.ts) launches
+ * ⌈n/SUMSQ_SPAN⌉ invocations per tensor and the memory plan (memory.ts) counts as many f32 partials. Kept here,
+ * free of GPU imports, so the plan (and the Train panel that shows it) does not pull in kernel code.
+ */
+export const SUMSQ_SPAN = 256;

@@ -33,7 +33,7 @@ import { sizeClass } from '../gpu/buffer-pool.ts';
 import { DTYPE_BYTES } from '../model/split.ts';
 import type { WeightDtype } from '../model/weights.ts';
 import type { LoraTarget } from '../lora/adapter.ts';
-import { SUMSQ_SPAN } from './clip.ts';
+import { SUMSQ_SPAN } from './defaults.ts';
 
 export interface TrainingPlanOptions {
   dtype: WeightDtype;
