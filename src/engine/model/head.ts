@@ -8,10 +8,13 @@
  *     one binding; one block unless R·vocab·4 bytes exceed it (long sequences × large vocabularies).
  *   lm_head with several chunks: per chunk a temporary y [rows, chunkRows], copied row by row into columns
  *     rowStart..rowStart+chunkRows−1 of the block (the matmul kernels write a dense [M, N], no output stride).
+ *   backward (training, lm_head frozen): per logits block, dnormed [rows, hidden] = dlogits [rows, vocab] · lm_head;
+ *     with several chunks, each chunk's columns of dlogits are gathered row by row into a temporary
+ *     [rows, chunkRows] (the mirror of the forward's scatter) and their products summed into dnormed.
  */
 import { readBuffer, type BufferPool } from '../gpu/buffer-pool.ts';
 import { encodeEmbedding } from '../ops/embedding.ts';
-import { encodeLinear } from './linear.ts';
+import { encodeLinear, encodeLinearInputGrad } from './linear.ts';
 import { logitRowsPerBlock } from './split.ts';
 import type { Model } from './weights.ts';
 
@@ -44,39 +47,61 @@ export async function encodeEmbed(model: Model, enc: GPUCommandEncoder, ids: GPU
   }
 }
 
+/** The row blocks logits [rows, vocab] come in: each block [n, vocab] f32 fits one binding. */
+export function logitBlocks(model: Model, rows: number): Array<{ row0: number; rows: number }> {
+  const per = logitRowsPerBlock(model.lmHead.rows, model.maxBindingBytes);
+  const out: Array<{ row0: number; rows: number }> = [];
+  for (let row0 = 0; row0 < rows; row0 += per) out.push({ row0, rows: Math.min(per, rows - row0) });
+  return out;
+}
+
 /**
- * logits = normed [rows, hidden] · lm_headᵀ, as row blocks. Temporaries the caller must release after submitting
- * `enc` are pushed onto `temps` (released earlier, their buffers could be handed out again within this encoder).
+ * One block of logits: rows row0..row0+n−1 of normed [·, hidden] · lm_headᵀ, a fresh [n, vocab] buffer.
+ * Temporaries the caller must release after submitting `enc` are pushed onto `temps` (released earlier, their
+ * buffers could be handed out again within this encoder).
  */
-export async function encodeLmHead(model: Model, enc: GPUCommandEncoder, normed: GPUBuffer, rows: number, temps: GPUBuffer[]): Promise<GpuLogits> {
+export async function encodeLmHeadBlock(model: Model, enc: GPUCommandEncoder, normed: GPUBuffer, row0: number, n: number, temps: GPUBuffer[]): Promise<GPUBuffer> {
   const { pool, lmHead } = model;
   const V = lmHead.rows;
   const H = lmHead.cols;
-  const per = logitRowsPerBlock(V, model.maxBindingBytes);
-  const blocks: LogitsBlock[] = [];
-  for (let row0 = 0; row0 < rows; row0 += per) {
-    const n = Math.min(per, rows - row0);
-    // The matmul reads its A operand from offset 0, so a later block's rows get their own buffer.
-    let input = normed;
-    if (row0 > 0 || n < rows) {
-      input = pool.alloc(n * H * 4, 'head-block');
-      enc.copyBufferToBuffer(normed, row0 * H * 4, input, 0, n * H * 4);
-      temps.push(input);
-    }
-    let out: GPUBuffer;
-    if (lmHead.chunks.length === 1) {
-      out = await encodeLinear(model, enc, input, n, lmHead.chunks[0]!, 'logits');
-    } else {
-      out = pool.alloc(n * V * 4, 'logits');
-      for (const c of lmHead.chunks) {
-        const y = await encodeLinear(model, enc, input, n, c, 'logits-chunk');
-        temps.push(y);
-        for (let r = 0; r < n; r++) enc.copyBufferToBuffer(y, r * c.rows * 4, out, (r * V + c.rowStart) * 4, c.rows * 4);
-      }
-    }
-    blocks.push({ buffer: out, row0, rows: n });
+  // The matmul reads its A operand from offset 0, so a later block's rows get their own buffer.
+  let input = normed;
+  if (row0 > 0) {
+    input = pool.alloc(n * H * 4, 'head-block');
+    enc.copyBufferToBuffer(normed, row0 * H * 4, input, 0, n * H * 4);
+    temps.push(input);
   }
-  return { rows, vocab: V, blocks };
+  if (lmHead.chunks.length === 1) return encodeLinear(model, enc, input, n, lmHead.chunks[0]!, 'logits');
+  const out = pool.alloc(n * V * 4, 'logits');
+  for (const c of lmHead.chunks) {
+    const y = await encodeLinear(model, enc, input, n, c, 'logits-chunk');
+    temps.push(y);
+    for (let r = 0; r < n; r++) enc.copyBufferToBuffer(y, r * c.rows * 4, out, (r * V + c.rowStart) * 4, c.rows * 4);
+  }
+  return out;
+}
+
+/** logits = normed [rows, hidden] · lm_headᵀ, as row blocks, all in `enc` (temporaries as encodeLmHeadBlock). */
+export async function encodeLmHead(model: Model, enc: GPUCommandEncoder, normed: GPUBuffer, rows: number, temps: GPUBuffer[]): Promise<GpuLogits> {
+  const blocks: LogitsBlock[] = [];
+  for (const b of logitBlocks(model, rows)) blocks.push({ ...b, buffer: await encodeLmHeadBlock(model, enc, normed, b.row0, b.rows, temps) });
+  return { rows, vocab: model.lmHead.rows, blocks };
+}
+
+/**
+ * dnormed [rows, hidden] = dlogits [rows, vocab] · lm_head, for one logits block (lm_head frozen). Temporaries go
+ * onto `temps` as in encodeLmHead.
+ */
+export async function encodeLmHeadBackward(model: Model, enc: GPUCommandEncoder, dlogits: GPUBuffer, rows: number, dnormed: GPUBuffer, temps: GPUBuffer[]): Promise<void> {
+  const { pool, lmHead } = model;
+  const V = lmHead.rows;
+  if (lmHead.chunks.length === 1) return encodeLinearInputGrad(model, enc, dlogits, lmHead.chunks[0]!, dnormed, rows, false);
+  for (const [i, c] of lmHead.chunks.entries()) {
+    const dy = pool.alloc(rows * c.rows * 4, 'dlogits-chunk');
+    temps.push(dy);
+    for (let r = 0; r < rows; r++) enc.copyBufferToBuffer(dlogits, (r * V + c.rowStart) * 4, dy, r * c.rows * 4, c.rows * 4);
+    await encodeLinearInputGrad(model, enc, dy, c, dnormed, rows, i > 0);
+  }
 }
 
 export function releaseLogits(pool: BufferPool, logits: GpuLogits): void {

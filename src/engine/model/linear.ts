@@ -1,7 +1,7 @@
 /**
  * y = x·Wᵀ + b for an HF [out, in] weight, whatever its storage: f32 weights go through matmul, BF16/F16
  * through matmul_w16 (decoded in the kernel). Layouts: x f32 [rows, in] → y f32 [rows, out], a fresh pool buffer
- * the caller releases.
+ * the caller releases. Its backward for a frozen weight (training only adapts LoRA): dx [rows, in] (+)= dy·W.
  */
 import { encodeMatmul } from '../ops/matmul.ts';
 import { encodeMatmulW16 } from '../ops/matmul-w16.ts';
@@ -24,4 +24,19 @@ export async function encodeLinear(
   else await encodeMatmulW16(model.kernels, enc, x, w.buffer, y, { ...shape, dtype: w.dtype });
   if (bias) await encodeBiasAdd(model.kernels, enc, y, bias, { rows, cols: w.rows });
   return y;
+}
+
+/** dX (+)= dY·W for a frozen HF [out, in] weight, whatever its storage: dY f32 [rows, out], dX f32 [rows, in]. */
+export async function encodeLinearInputGrad(
+  model: Model,
+  enc: GPUCommandEncoder,
+  dY: GPUBuffer,
+  w: GpuMatrix,
+  dX: GPUBuffer,
+  rows: number,
+  accumulate: boolean,
+): Promise<void> {
+  const shape = { M: rows, N: w.cols, K: w.rows, beta: accumulate ? 1 : 0 };
+  if (w.dtype === 'f32') await encodeMatmul(model.kernels, enc, dY, w.buffer, dX, shape);
+  else await encodeMatmulW16(model.kernels, enc, dY, w.buffer, dX, { ...shape, dtype: w.dtype });
 }

@@ -7,7 +7,8 @@
  *   kept per layer: x_in, x_mid [BT, C] (residual before attention / before the MLP); n1, n2 [BT, C] and
  *   rstd1, rstd2 [BT] (RMSNorm); q [BT, nHeads·D] and k [BT, nKv·D] after RoPE, v [BT, nKv·D]; att [BT, nHeads·D]
  *   and lse [BT, nHeads] (attention); gate, up, act [BT, F]; xa = x·Aᵀ [BT, r] of every adapted projection.
- *   head: x_final [BT, C], its rstd, logits [BT, V] (overwritten in place by dlogits).
+ *   head: x_final [BT, C], its rstd, logits [BT, V] as row blocks that each fit one binding (model/head.ts;
+ *     overwritten in place by dlogits), dnormed [BT, C].
  *   backward: dx [BT, C] (the residual stream's gradient, carried from layer to layer), per-layer temporaries.
  * Two ways to keep them (PassOptions.recompute):
  *   keep everything (default): every layer's set above lives until the end of the pass.
@@ -23,19 +24,16 @@
  * The objective enters only through per-token weights w[t] = −dL/dlogp[t, target]: dlogits = w·(softmax − onehot).
  * DPO's reference log-probs come from a forward with the adapters off (no second model).
  */
-import { AlloyError } from '../../io/errors.ts';
 import { readBuffer } from '../gpu/buffer-pool.ts';
 import { encodeAttention, encodeAttentionBackward } from '../ops/attention.ts';
 import { encodeAddInPlace } from '../ops/elementwise.ts';
 import { encodeCrossEntropyBackward, encodeTargetLogProb, IGNORE_TARGET } from '../ops/logsoftmax.ts';
-import { encodeMatmul } from '../ops/matmul.ts';
-import { encodeMatmulW16 } from '../ops/matmul-w16.ts';
 import { encodeRmsNorm, encodeRmsNormBackward } from '../ops/rmsnorm.ts';
 import { encodeRope, encodeRopeBackward } from '../ops/rope.ts';
 import { encodeSwiglu, encodeSwigluBackward } from '../ops/swiglu.ts';
 import { validateTokenIds } from '../ops/embedding.ts';
-import { encodeEmbed, encodeLmHead, releaseLogits, type GpuLogits } from '../model/head.ts';
-import { encodeLinear } from '../model/linear.ts';
+import { encodeEmbed, encodeLmHeadBackward, encodeLmHeadBlock, logitBlocks, releaseLogits, type GpuLogits, type LogitsBlock } from '../model/head.ts';
+import { encodeLinear, encodeLinearInputGrad } from '../model/linear.ts';
 import { padBatch, runForward } from '../model/forward.ts';
 import { assertLive, type GpuLayer, type GpuMatrix, type Model } from '../model/weights.ts';
 import { encodeLoraBackward, encodeLoraForward, loraDropout, type DropoutCounters, type GpuLora, type ProjKey } from '../lora/adapter.ts';
@@ -73,33 +71,24 @@ function layoutBatch(model: Model, method: Method, seqs: readonly Sequence[]): B
   return { B, T, ids, positions, mask, targets, seqTargets };
 }
 
-/** Target log-probs of each sequence's rows, read back as float64 arrays (0 where not scored). */
+/** Target log-probs of each sequence's rows, read back as float64 arrays (0 where not scored), block by block. */
 async function gatherLogps(model: Model, logits: GpuLogits, batch: Batch): Promise<Float64Array[]> {
-  const BT = batch.B * batch.T;
   const V = model.config.vocabSize;
-  const picked = model.pool.alloc(BT * 4, 'picked');
-  const targets = model.pool.upload(batch.targets, 'targets');
-  const enc = model.device.createCommandEncoder({ label: 'gather' });
-  await encodeTargetLogProb(model.kernels, enc, singleBlock(logits), targets, picked, { rows: BT, vocab: V });
-  model.device.queue.submit([enc.finish()]);
-  const all = new Float32Array(await readBuffer(model.device, picked, BT * 4));
-  model.pool.release(picked);
-  model.pool.release(targets);
-  return batch.seqTargets.map((tg, b) => Float64Array.from(tg, (y, t) => (y >= 0 ? all[b * batch.T + t]! : 0)));
-}
-
-function singleBlock(logits: GpuLogits): GPUBuffer {
-  if (logits.blocks.length !== 1) {
-    throw new AlloyError(`training needs the batch's logits in one binding (${logits.rows} rows × ${logits.vocab}); use a smaller batch or sequence`);
+  const all = new Float32Array(batch.B * batch.T);
+  for (const blk of logits.blocks) {
+    const picked = model.pool.alloc(blk.rows * 4, 'picked');
+    const targets = model.pool.upload(batch.targets.subarray(blk.row0, blk.row0 + blk.rows), 'targets');
+    try {
+      const enc = model.device.createCommandEncoder({ label: 'gather' });
+      await encodeTargetLogProb(model.kernels, enc, blk.buffer, targets, picked, { rows: blk.rows, vocab: V });
+      model.device.queue.submit([enc.finish()]);
+      all.set(new Float32Array(await readBuffer(model.device, picked, blk.rows * 4)), blk.row0);
+    } finally {
+      model.pool.release(picked);
+      model.pool.release(targets);
+    }
   }
-  return logits.blocks[0]!.buffer;
-}
-
-/** dX (+)= dY·W for a frozen HF [out, in] weight, whatever its storage. */
-async function encodeInputGrad(model: Model, enc: GPUCommandEncoder, dY: GPUBuffer, w: GpuMatrix, dX: GPUBuffer, rows: number, accumulate: boolean) {
-  const shape = { M: rows, N: w.cols, K: w.rows, beta: accumulate ? 1 : 0 };
-  if (w.dtype === 'f32') await encodeMatmul(model.kernels, enc, dY, w.buffer, dX, shape);
-  else await encodeMatmulW16(model.kernels, enc, dY, w.buffer, dX, { ...shape, dtype: w.dtype });
+  return batch.seqTargets.map((tg, b) => Float64Array.from(tg, (y, t) => (y >= 0 ? all[b * batch.T + t]! : 0)));
 }
 
 interface Saved {
@@ -273,23 +262,46 @@ export async function lossAndGrads(
     const normed = keep(pool.alloc(BT * C * 4, 'final-norm'));
     const rstdF = keep(pool.alloc(BT * 4, 'final-rstd'));
     await encodeRmsNorm(kernels, enc, x, model.norm, normed, { rows: BT, hidden: C, eps }, rstdF);
-    const headTemps: GPUBuffer[] = [];
-    const logits = await encodeLmHead(model, enc, normed, BT, headTemps);
-    owned.push(...headTemps, ...logits.blocks.map((b) => b.buffer));
     device.queue.submit([enc.finish()]);
+    // Logits come in row blocks that each fit one binding (one block unless batch × vocabulary is large), each
+    // encoded and submitted on its own so that only one block's temporaries are alive at a time.
+    const blocks: LogitsBlock[] = [];
+    for (const b of logitBlocks(model, BT)) {
+      enc = device.createCommandEncoder({ label: 'train head' });
+      const temps: GPUBuffer[] = [];
+      blocks.push({ ...b, buffer: keep(await encodeLmHeadBlock(model, enc, normed, b.row0, b.rows, temps)) });
+      device.queue.submit([enc.finish()]);
+      for (const t of temps) pool.release(t);
+    }
+    const logits: GpuLogits = { rows: BT, vocab: V, blocks };
     const logp = await gatherLogps(model, logits, batch);
     const obj = computeObjective(method, seqs, logp, { ...opts, refLogps });
 
     const w = new Float32Array(BT);
     obj.weights.forEach((ws, b) => ws.forEach((x, t) => (w[b * T + t] = x)));
-    const wBuf = keep(pool.upload(w, 'token-weights'));
-    const tBuf = keep(pool.upload(batch.targets, 'targets'));
-    const dlogits = singleBlock(logits);
-    if (model.lmHead.chunks.length !== 1) throw new AlloyError('training with an lm_head split over several bindings is not supported yet');
-    enc = device.createCommandEncoder({ label: 'train head backward' });
-    await encodeCrossEntropyBackward(kernels, enc, dlogits, tBuf, wBuf, dlogits, { rows: BT, vocab: V });
+    // Per block: dlogits = w·(softmax − onehot) in place, dnormed rows = dlogits·lm_head; then the block is freed.
     const dNormed = keep(pool.alloc(BT * C * 4, 'd-final-norm'));
-    await encodeInputGrad(model, enc, dlogits, model.lmHead.chunks[0]!, dNormed, BT, false);
+    for (const blk of blocks) {
+      enc = device.createCommandEncoder({ label: 'train head backward' });
+      const temps: GPUBuffer[] = [];
+      const tmp = (b: GPUBuffer) => (temps.push(b), b);
+      try {
+        const rows = <A extends Float32Array | Uint32Array>(a: A) => a.subarray(blk.row0, blk.row0 + blk.rows);
+        const wBuf = tmp(pool.upload(rows(w), 'token-weights'));
+        const tBuf = tmp(pool.upload(rows(batch.targets), 'targets'));
+        await encodeCrossEntropyBackward(kernels, enc, blk.buffer, tBuf, wBuf, blk.buffer, { rows: blk.rows, vocab: V });
+        const whole = blk.rows === BT;
+        const dRows = whole ? dNormed : tmp(pool.alloc(blk.rows * C * 4, 'd-final-norm-block'));
+        await encodeLmHeadBackward(model, enc, blk.buffer, blk.rows, dRows, temps);
+        if (!whole) enc.copyBufferToBuffer(dRows, 0, dNormed, blk.row0 * C * 4, blk.rows * C * 4);
+        device.queue.submit([enc.finish()]);
+      } finally {
+        for (const t of temps) pool.release(t);
+      }
+      owned.splice(owned.indexOf(blk.buffer), 1);
+      pool.release(blk.buffer);
+    }
+    enc = device.createCommandEncoder({ label: 'train final norm backward' });
     const dx = keep(pool.alloc(BT * C * 4, 'd-residual'));
     await encodeRmsNormBackward(kernels, enc, x, model.norm, rstdF, dNormed, dx, { rows: BT, hidden: C });
     device.queue.submit([enc.finish()]);
@@ -314,7 +326,7 @@ export async function lossAndGrads(
       const s = kept;
       // dX (+)= dY·W (+ the LoRA path, which also accumulates dA, dB).
       const projBack = async (key: ProjKey, input: GPUBuffer, dY: GPUBuffer, dX: GPUBuffer, accumulate: boolean) => {
-        await encodeInputGrad(model, enc, dY, lin(layer, key).weight, dX, BT, accumulate);
+        await encodeLinearInputGrad(model, enc, dY, lin(layer, key).weight, dX, BT, accumulate);
         const m = lora.get(l, key);
         const xa = s.xa.get(key);
         if (m && xa) await encodeLoraBackward(model, enc, lora, m, input, xa, dY, dX, BT, temps, loraDropout(lora, m, ctx.dropout));

@@ -9,7 +9,10 @@
  *   kept/layer    what grad.ts keeps for the backward (its header): x_in, x_mid, n1, n2, o, down [BT, C];
  *                 rstd1, rstd2 [BT]; q, att [BT, Hq]; k, v [BT, Hkv]; lse [BT, heads]; gate, up, act [BT, F];
  *                 xa [BT, r] per adapted projection
- *   head          residual x, final norm, rstd, dNormed, dx [BT, C]; logits [BT, V] (dlogits overwrite them)
+ *   head          residual x, final norm, rstd, dNormed, dx [BT, C]; logits [BT, V] (dlogits overwrite them) as
+ *                 row blocks of ≤ one binding each (model/head.ts), built and back-propagated one block at a time:
+ *                 one block's temporaries, [rows, C] (its normed rows / its dnormed rows) when there are several
+ *                 blocks, and [rows, chunkRows] per lm_head chunk when the lm_head itself is split
  *   backward tmp  one layer's at a time (released and reused by the next layer): dAct, dGate, dUp [BT, F];
  *                 dN, dxn, dN1, dxn1 [BT, C]; dAtt, dq [BT, Hq]; dk, dv [BT, Hkv]; stats [BT, 2·heads];
  *                 g = dY·B [BT, r] per adapted projection
@@ -30,7 +33,8 @@
  */
 import { expectedTensorShapes, type ModelConfig } from '../../io/config.ts';
 import { sizeClass } from '../gpu/buffer-pool.ts';
-import { DTYPE_BYTES } from '../model/split.ts';
+import { DEFAULT_BINDING_BYTES } from '../model/memory.ts';
+import { DTYPE_BYTES, logitRowsPerBlock, planRowChunks } from '../model/split.ts';
 import type { WeightDtype } from '../model/weights.ts';
 import type { LoraTarget } from '../lora/adapter.ts';
 import { SUMSQ_SPAN } from './defaults.ts';
@@ -46,6 +50,8 @@ export interface TrainingPlanOptions {
   recompute?: boolean;
   /** LoRA dropout on (p > 0): the backward's regenerated-mask temporaries */
   dropout?: boolean;
+  /** the storage binding limit tables and logits are split to fit (default: WebGPU's default limit) */
+  maxBindingBytes?: number;
 }
 
 export interface TrainingMemoryPlan {
@@ -94,10 +100,13 @@ export function planTrainingMemory(cfg: ModelConfig, o: TrainingPlanOptions): Tr
     return { g, add };
   };
 
+  const limit = o.maxBindingBytes ?? DEFAULT_BINDING_BYTES;
   const w = group();
-  for (const shape of expectedTensorShapes(cfg).values()) {
-    const n = shape.reduce((a, b) => a * b, 1);
-    w.add(shape.length === 2 ? Math.ceil((n * DTYPE_BYTES[o.dtype]) / 4) * 4 : n * 4);
+  for (const [name, shape] of expectedTensorShapes(cfg)) {
+    // Vocabulary tables come as row chunks that each fit one binding (model/split.ts).
+    const chunks = name === 'model.embed_tokens.weight' || name === 'lm_head.weight' ? planRowChunks(shape[0]!, shape[1]!, o.dtype, limit, name) : [{ rows: shape[0]! }];
+    const cols = shape.length === 2 ? shape[1]! : 1;
+    for (const c of chunks) w.add(shape.length === 2 ? Math.ceil((c.rows * cols * DTYPE_BYTES[o.dtype]) / 4) * 4 : c.rows * 4);
   }
   w.add((cfg.headDim / 2) * 4);
 
@@ -141,8 +150,14 @@ export function planTrainingMemory(cfg: ModelConfig, o: TrainingPlanOptions): Tr
   head.add(BT * C * 4, 4); // residual, final norm, dNormed, dx
   head.add(BT * 4); // final rstd
   head.add(partials * 4);
-  const logits = BT * cfg.vocabSize * 4;
-  head.add(logits);
+  const V = cfg.vocabSize;
+  const logits = BT * V * 4;
+  const perBlock = logitRowsPerBlock(V, limit);
+  for (let r = 0; r < BT; r += perBlock) head.add(Math.min(perBlock, BT - r) * V * 4);
+  const blockRows = Math.min(perBlock, BT);
+  if (BT > perBlock) head.add(blockRows * C * 4);
+  const lmHeadChunks = planRowChunks(V, C, o.dtype, limit, 'lm_head');
+  if (lmHeadChunks.length > 1) for (const c of lmHeadChunks) head.add(blockRows * c.rows * 4);
 
   const parts = [w, ad, kept, bw, head].map((x) => x.g);
   return {
