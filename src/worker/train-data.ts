@@ -3,6 +3,7 @@
 // split, truncation to the sequence length, the numbers the Train panel shows, and the memory plan with its
 // refusals (engine/train/memory.ts) against the adapter's limits.
 import { AlloyError } from '../io/errors.ts';
+import { formatBytes } from '../io/progress.ts';
 import type { ModelConfig } from '../io/config.ts';
 import { readDataset } from '../io/datasets/shapes.ts';
 import { rowsToSequences, type JsonlRow, type RowTokenizer } from '../io/datasets/rows.ts';
@@ -119,9 +120,6 @@ export interface Limits {
   maxBufferSize: number;
 }
 
-const MiB = 2 ** 20;
-const fmtBytes = (b: number) => (b >= 2 ** 30 ? `${(b / 2 ** 30).toFixed(2)} GiB` : `${(b / MiB).toFixed(1)} MiB`);
-
 /** The memory plan of a step and whether it fits the adapter's limits and the budget. */
 export function assessPlan(
   cfg: ModelConfig,
@@ -145,12 +143,12 @@ export function assessPlan(
   if (memory.logits > binding) {
     refusal =
       `one training step needs the logits of ${rowsPerForward} sequences × ${seqLen} tokens × ${cfg.vocabSize} vocabulary in one buffer ` +
-      `(${fmtBytes(memory.logits)}), more than this GPU binds at once (${fmtBytes(binding)}): lower the micro-batch or the sequence length`;
+      `(${formatBytes(memory.logits)}), more than this GPU binds at once (${formatBytes(binding)}): lower the micro-batch or the sequence length`;
   } else if (headBytes > binding) {
-    refusal = `the lm_head (${fmtBytes(headBytes)}) is above this GPU's binding limit (${fmtBytes(binding)}); training with a split lm_head is not supported yet`;
+    refusal = `the lm_head (${formatBytes(headBytes)}) is above this GPU's binding limit (${formatBytes(binding)}); training with a split lm_head is not supported yet`;
   } else if (memory.poolTotal > budget) {
     refusal =
-      `the plan needs ${fmtBytes(memory.poolTotal)} of GPU memory, more than the budget of ${fmtBytes(budget)}: lower the micro-batch, ` +
+      `the plan needs ${formatBytes(memory.poolTotal)} of GPU memory, more than the budget of ${formatBytes(budget)}: lower the micro-batch, ` +
       `the sequence length or the rank, adapt fewer projections${recompute ? '' : ', turn on per-layer recomputation'}, or raise the budget if your GPU has the memory`;
   }
   return {

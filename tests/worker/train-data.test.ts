@@ -94,6 +94,8 @@ describe('assessPlan', () => {
     const tight = { maxStorageBufferBindingSize: 64 * 1024, maxBufferSize: 2 ** 28 };
     expect(assessPlan(cfg, 'f32', settings, { rows: 41, longest: 64 }, tight, 2 ** 30).refusal).toMatch(/logits .* more than this GPU binds at once.*lower the micro-batch or the sequence length/);
     expect(assessPlan(cfg, 'f32', settings, { rows: 41, longest: 64 }, limits, 1e5).refusal).toMatch(/more than the budget.*turn on per-layer recomputation/);
+    // sizes in the studio's one unit (decimal, as the plan table shows them): a budget of 100,000 bytes reads "100 KB"
+    expect(assessPlan(cfg, 'f32', settings, { rows: 41, longest: 64 }, limits, 1e5).refusal).toMatch(/needs [\d.]+ [KM]B of GPU memory, more than the budget of 100 KB/);
     expect(weightDtypeOf('BF16')).toBe('bf16');
     expect(weightDtypeOf('F32')).toBe('f32');
   });

@@ -44,7 +44,8 @@ export interface TrainForm {
   settings: TrainSettings;
   data: DataChoice;
   val: ValChoice;
-  budgetGiB: number;
+  /** GPU memory budget in GB (lib/format.ts: the studio's one size unit) */
+  budgetGB: number;
 }
 
 export class TrainSession {
