@@ -43,9 +43,43 @@ export interface CheckpointMeta {
   cursor: number;
   /** the training configuration of the run (what was fixed when it started) */
   config: Record<string, unknown>;
-  lora: { r: number; alpha: number; useRslora: boolean; targets: string[] };
+  lora: CheckpointLora;
   /** per-step events so far (charts continue across a resume) */
   history: unknown[];
+}
+
+/** The adapter a checkpoint belongs to (PEFT LoraConfig's hyperparameters); a run resumes only with the same one. */
+export interface CheckpointLora {
+  r: number;
+  alpha: number;
+  useRslora: boolean;
+  targets: string[];
+  /** PEFT's lora_dropout; absent from checkpoints written before it was recorded (then it is not checked) */
+  dropout?: number;
+}
+
+/** A run's adapter, as the Trainer has it (a GpuLora fits). */
+export type RunLora = Readonly<Omit<CheckpointLora, 'targets'>> & { targets: readonly string[] };
+
+/** A run's adapter as a checkpoint records it. */
+export function checkpointLora(l: RunLora): CheckpointLora {
+  return { r: l.r, alpha: l.alpha, useRslora: l.useRslora, targets: [...l.targets], dropout: l.dropout ?? 0 };
+}
+
+/**
+ * How a checkpoint's adapter differs from the run's, in PEFT's names (e.g. "lora_dropout 0.1 (this run: 0)"), or
+ * null when they agree. Targets are compared as a set; a checkpoint without a recorded dropout passes on dropout.
+ */
+export function loraMismatch(saved: CheckpointLora, run: RunLora): string | null {
+  const diffs: string[] = [];
+  const differ = (name: string, was: unknown, now: unknown) => diffs.push(`${name} ${String(was)} (this run: ${String(now)})`);
+  if (saved.r !== run.r) differ('r', saved.r, run.r);
+  if (saved.alpha !== run.alpha) differ('lora_alpha', saved.alpha, run.alpha);
+  if (saved.useRslora !== run.useRslora) differ('use_rslora', saved.useRslora, run.useRslora);
+  const set = (t: readonly string[]) => [...new Set(t)].sort().join(',');
+  if (set(saved.targets) !== set(run.targets)) differ('target_modules', set(saved.targets), set(run.targets));
+  if (saved.dropout !== undefined && saved.dropout !== (run.dropout ?? 0)) differ('lora_dropout', saved.dropout, run.dropout ?? 0);
+  return diffs.length > 0 ? diffs.join(', ') : null;
 }
 
 export async function encodeCheckpoint(device: GPUDevice, tensors: readonly OptimTensor[], meta: CheckpointMeta): Promise<Blob> {
@@ -64,14 +98,21 @@ export async function encodeCheckpoint(device: GPUDevice, tensors: readonly Opti
   return sink.blob();
 }
 
-/** Reads a checkpoint's metadata, and with `tensors`, uploads A/B/m/v into them (shapes must match). */
-export async function restoreCheckpoint(device: GPUDevice, src: ByteSource, tensors: readonly OptimTensor[]): Promise<CheckpointMeta> {
+/**
+ * Reads a checkpoint's metadata, and with `tensors`, uploads A/B/m/v into them (shapes must match). With `lora`, a
+ * checkpoint of a different adapter (loraMismatch) is refused before anything is uploaded.
+ */
+export async function restoreCheckpoint(device: GPUDevice, src: ByteSource, tensors: readonly OptimTensor[], lora?: RunLora): Promise<CheckpointMeta> {
   const file = await openSafetensors(src);
   const raw = file.metadata[META_KEY];
   if (!raw) throw new AlloyError(`${src.name}: not an Alloy training checkpoint (no "${META_KEY}" metadata)`, { file: src.name });
   const meta = JSON.parse(raw) as CheckpointMeta;
   if (meta.format !== CHECKPOINT_FORMAT || meta.version !== CHECKPOINT_VERSION) {
     throw new AlloyError(`${src.name}: checkpoint format ${meta.format} v${meta.version} is not ${CHECKPOINT_FORMAT} v${CHECKPOINT_VERSION}`, { file: src.name });
+  }
+  const why = lora ? loraMismatch(meta.lora, lora) : null;
+  if (why) {
+    throw new AlloyError(`${src.name}: the checkpoint is of a different LoRA: ${why}; resume with the checkpoint's adapter settings, or start a new run`, { file: src.name });
   }
   for (const t of tensors) {
     for (const [name, buf] of [

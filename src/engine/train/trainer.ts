@@ -35,7 +35,7 @@ import type { Model } from '../model/weights.ts';
 import { mulberry32 } from '../random.ts';
 import { clearLoraGrads, peftKey, type GpuLora } from '../lora/adapter.ts';
 import { encodeAdamW } from './adamw.ts';
-import { CHECKPOINT_FORMAT, CHECKPOINT_VERSION, encodeCheckpoint, restoreCheckpoint, type OptimTensor } from './checkpoint.ts';
+import { CHECKPOINT_FORMAT, CHECKPOINT_VERSION, checkpointLora, encodeCheckpoint, restoreCheckpoint, type OptimTensor } from './checkpoint.ts';
 import { clipScale, sumOfSquares } from './clip.ts';
 import { TRAIN_DEFAULTS, type ScheduleKind } from './defaults.ts';
 import { lossAndGrads, lossOnly } from './grad.ts';
@@ -286,11 +286,8 @@ export class Trainer {
     const steps = await store.steps();
     const last = steps.at(-1);
     if (last === undefined) return null;
-    const meta = await restoreCheckpoint(this.model.device, await store.open(last), this.tensors);
-    const l = meta.lora;
-    if (l.r !== this.lora.r || l.alpha !== this.lora.alpha || l.useRslora !== this.lora.useRslora) {
-      throw new AlloyError(`checkpoint ${last} in ${store.where} is of a LoRA with r ${l.r}, alpha ${l.alpha}; this run has r ${this.lora.r}, alpha ${this.lora.alpha}`);
-    }
+    // a checkpoint of another adapter (r, alpha, rsLoRA, targets, dropout) is refused before anything is uploaded
+    const meta = await restoreCheckpoint(this.model.device, await store.open(last), this.tensors, this.lora);
     this.step = meta.step;
     this.epoch = meta.epoch;
     this.cursor = meta.cursor;
@@ -310,7 +307,7 @@ export class Trainer {
       epoch: this.epoch,
       cursor: this.cursor,
       config: { ...rest, objective: { ...objective, refLogps: undefined } },
-      lora: { r: this.lora.r, alpha: this.lora.alpha, useRslora: this.lora.useRslora, targets: this.lora.targets },
+      lora: checkpointLora(this.lora),
       history: this.history,
     });
     await store.save(this.step, blob);

@@ -6,6 +6,7 @@
 //   - validation loss (forward only) = the training loss of the same batch at the same weights (1e-6 rel);
 //   - determinism and resume: 8 steps straight vs 4 steps + "crash" (trainer and adapter thrown away) + resume
 //     from the Node directory store + 4 steps → the same loss curve and the same final weights, bit for bit;
+//   - the checkpoint's adapter record (r, alpha, rsLoRA, targets, dropout) and a resume with another adapter refused;
 //   - DPO through the Trainer (pairs kept together): first loss ln 2, then lower;
 //   - pause/resume between steps;
 //   - the memory plan vs BufferPool's measured peak of a fresh pool (plan ≥ measured, ≤ 1.5× measured).
@@ -21,6 +22,7 @@ import { lossAndGrads, lossOnly } from '../../../src/engine/train/grad.ts';
 import { planTrainingMemory } from '../../../src/engine/train/memory.ts';
 import type { Sequence } from '../../../src/engine/train/objectives.ts';
 import { TrainControl, Trainer, trainConfig, type StepEvent } from '../../../src/engine/train/trainer.ts';
+import { checkpointAdapterTensors } from '../../../src/engine/train/checkpoint.ts';
 import { dirCheckpointStore } from '../../../src/io/node/checkpoint-dir.ts';
 import { dirModelFiles } from '../../../src/io/node/dir-model-files.ts';
 import { openCheckpoint } from '../../../src/io/safetensors/checkpoint.ts';
@@ -172,6 +174,33 @@ describe('training loop', () => {
     expect(paramsC).toEqual(paramsA);
     expect(lossesA[7]!).toBeLessThan(lossesA[0]!);
     expect(await dirCheckpointStore(dir).steps()).toEqual([4, 8]);
+  });
+
+  it('a checkpoint records the adapter (dropout too); a resume with another adapter is refused before any upload', async () => {
+    const cfg = trainConfig({ method: 'sft', steps: 1, microBatch: 2, lr: 0.02, seed: 5, warmupSteps: 0, checkpointEvery: 1 });
+    const dir = join(tmp, 'adapter-record');
+    const lora = createLora(f.model, { r: 4, alpha: 8, targets: TARGETS, seed: 3, dropout: 0.1 });
+    const t = new Trainer(f.model, lora, cfg, { train: ROWS }, { store: dirCheckpointStore(dir) });
+    expect((await t.run()).status).toBe('done');
+    t.dispose();
+    lora.dispose();
+    const { meta } = await checkpointAdapterTensors(await dirCheckpointStore(dir).open(1));
+    expect(meta.lora).toEqual({ r: 4, alpha: 8, useRslora: false, targets: TARGETS, dropout: 0.1 });
+
+    const resume = async (opts: { dropout: number; targets: LoraTarget[] }) => {
+      const other = createLora(f.model, { r: 4, alpha: 8, seed: 3, ...opts });
+      const again = new Trainer(f.model, other, cfg, { train: ROWS }, { store: dirCheckpointStore(dir) });
+      try {
+        return await again.restore();
+      } finally {
+        again.dispose();
+        other.dispose();
+      }
+    };
+    await expect(resume({ dropout: 0, targets: TARGETS })).rejects.toThrow(/different LoRA: lora_dropout 0\.1 \(this run: 0\)/);
+    // fewer targets used to pass (every tensor the run has is in the checkpoint); now it is named
+    await expect(resume({ dropout: 0.1, targets: ['q_proj', 'v_proj'] })).rejects.toThrow(/target_modules down_proj,q_proj,v_proj \(this run: q_proj,v_proj\)/);
+    expect(await resume({ dropout: 0.1, targets: [...TARGETS].reverse() })).toBe(1);
   });
 
   it('DPO pairs: step 1 (B = 0, policy = reference) has loss ln 2; training on the pairs lowers it', async () => {
