@@ -238,8 +238,19 @@ export function zipBlob(entries: readonly ZipBlobEntry[], opts: ZipBlobOptions =
   return new Blob(parts, { type: 'application/zip' });
 }
 
-/** Reads a store-only zip back (what zipStore and zipBlob write, zip64 included): for tests and for checking a download. */
-export function unzipStore(bytes: Uint8Array): ZipEntry[] {
+interface DirEntry {
+  name: string;
+  /** 0 stored, 8 deflate */
+  method: number;
+  crc: number;
+  compressedSize: number;
+  size: number;
+  /** offset of the entry's data */
+  start: number;
+}
+
+/** The central directory of a zip held in memory (zip64 included). */
+function zipDirectory(bytes: Uint8Array): DirEntry[] {
   const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   let eocd = -1;
   for (let i = bytes.length - 22; i >= 0; i--) {
@@ -248,7 +259,7 @@ export function unzipStore(bytes: Uint8Array): ZipEntry[] {
       break;
     }
   }
-  if (eocd < 0) throw new AlloyError('zip: no end of central directory record');
+  if (eocd < 0) throw new AlloyError('zip: no end of central directory record (not a zip file, or a truncated one)');
   let n = v.getUint16(eocd + 10, true);
   let at = v.getUint32(eocd + 16, true);
   if (eocd >= 20 && v.getUint32(eocd - 20, true) === 0x07064b50) {
@@ -258,12 +269,13 @@ export function unzipStore(bytes: Uint8Array): ZipEntry[] {
     at = Number(v.getBigUint64(z + 48, true));
   }
   const dec = new TextDecoder();
-  const out: ZipEntry[] = [];
+  const out: DirEntry[] = [];
   for (let k = 0; k < n; k++) {
-    if (v.getUint32(at, true) !== 0x02014b50) throw new AlloyError('zip: bad central directory entry');
+    if (at + 46 > bytes.length || v.getUint32(at, true) !== 0x02014b50) throw new AlloyError('zip: bad central directory entry');
     const method = v.getUint16(at + 10, true);
     const crc = v.getUint32(at + 16, true);
-    let size = v.getUint32(at + 20, true);
+    let compressedSize = v.getUint32(at + 20, true);
+    let size = v.getUint32(at + 24, true);
     const nameLen = v.getUint16(at + 28, true);
     const extra = v.getUint16(at + 30, true);
     const comment = v.getUint16(at + 32, true);
@@ -275,16 +287,55 @@ export function unzipStore(bytes: Uint8Array): ZipEntry[] {
       let f = x + 4;
       if (size === MAX32) {
         size = Number(v.getBigUint64(f, true));
-        f += 16; // uncompressed, then compressed (equal: stored)
+        f += 8;
+      }
+      if (compressedSize === MAX32) {
+        compressedSize = Number(v.getBigUint64(f, true));
+        f += 8;
       }
       if (local === MAX32) local = Number(v.getBigUint64(f, true));
     }
-    if (method !== 0) throw new AlloyError(`zip: ${name} is compressed (method ${method}); only stored entries are read`);
+    if (local + 30 > bytes.length) throw new AlloyError(`zip: ${name} lies past the end of the file (truncated zip?)`);
     const start = local + 30 + v.getUint16(local + 26, true) + v.getUint16(local + 28, true);
-    const data = bytes.slice(start, start + size);
-    if (crc32(data) !== crc) throw new AlloyError(`zip: ${name} fails its CRC-32`);
-    out.push({ name, data });
+    if (start + compressedSize > bytes.length) throw new AlloyError(`zip: ${name} is cut off (truncated zip?)`);
+    out.push({ name, method, crc, compressedSize, size, start });
     at += 46 + nameLen + extra + comment;
+  }
+  return out;
+}
+
+/** Reads a store-only zip back (what zipStore and zipBlob write, zip64 included): for tests and for checking a download. */
+export function unzipStore(bytes: Uint8Array): ZipEntry[] {
+  return zipDirectory(bytes).map((e) => {
+    if (e.method !== 0) throw new AlloyError(`zip: ${e.name} is compressed (method ${e.method}); only stored entries are read`);
+    const data = bytes.slice(e.start, e.start + e.size);
+    if (crc32(data) !== e.crc) throw new AlloyError(`zip: ${e.name} fails its CRC-32`);
+    return { name: e.name, data };
+  });
+}
+
+/**
+ * Reads a zip with stored or deflated entries (what the Export panel writes, and what an operating system's
+ * "compress" makes), inflating with the platform's DecompressionStream. Folders (names ending in "/") are left out;
+ * every entry's CRC-32 is checked.
+ */
+export async function unzip(bytes: Uint8Array): Promise<ZipEntry[]> {
+  const out: ZipEntry[] = [];
+  for (const e of zipDirectory(bytes)) {
+    if (e.name.endsWith('/')) continue;
+    const raw = bytes.subarray(e.start, e.start + e.compressedSize);
+    let data: Uint8Array;
+    if (e.method === 0) data = raw.slice();
+    else if (e.method === 8) {
+      try {
+        const stream = new Blob([raw.slice()]).stream().pipeThrough(new DecompressionStream('deflate-raw'));
+        data = new Uint8Array(await new Response(stream).arrayBuffer());
+      } catch (err) {
+        throw new AlloyError(`zip: ${e.name} does not inflate (${(err as Error).message})`, { file: e.name }, { cause: err });
+      }
+    } else throw new AlloyError(`zip: ${e.name} uses compression method ${e.method}; only stored and deflated entries are read`, { file: e.name });
+    if (data.length !== e.size || crc32(data) !== e.crc) throw new AlloyError(`zip: ${e.name} fails its CRC-32 (damaged zip)`, { file: e.name });
+    out.push({ name: e.name, data });
   }
   return out;
 }

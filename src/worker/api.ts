@@ -9,7 +9,17 @@ import type { CachedModelSummary, PartialSummary } from '../io/cache/weight-cach
 import type { PoolStats } from '../engine/gpu/buffer-pool.ts';
 import type { MultipleChoiceItem } from '../engine/eval/multiple-choice.ts';
 import type { BenchmarkItemResult } from '../engine/eval/benchmark-run.ts';
-import type { AdapterExport, FoldResult, TrainEventCallback, TrainOutcome, TrainPlan, TrainRequest, TrainRunSummary } from './train-api.ts';
+import type {
+  AdapterExport,
+  AdapterImportRequest,
+  AdapterImportResult,
+  FoldResult,
+  TrainEventCallback,
+  TrainOutcome,
+  TrainPlan,
+  TrainRequest,
+  TrainRunSummary,
+} from './train-api.ts';
 import type { RecipeEventCallback, RecipeOutcome, RecipeRequest } from './recipe-api.ts';
 import type { DatasetTokens, DatasetTokensRequest } from './dataset.ts';
 import type { ExportFile, GgufExportResult, GgufOutType, ImportRequest, ImportResult, ModelBlobs } from './export-api.ts';
@@ -331,6 +341,11 @@ export interface StudioApi {
   exportAdapter(runId: string, step?: number): Promise<Result<AdapterExport>>;
   /** Base + adapter folded into a new cached model (the base's dtype, Hugging Face layout); cancel leaves no entry. */
   foldAdapter(jobId: string, runId: string, label: string | null, onProgress?: ProgressCallback): Promise<Result<FoldResult>>;
+  /**
+   * A PEFT adapter from files (a folder, its two files or a .zip), checked against a cached base model and stored
+   * beside the training runs (status 'imported'); a refusal names the file, tensor and shapes and stores nothing.
+   */
+  importAdapter(request: AdapterImportRequest): Promise<Result<AdapterImportResult>>;
 
   /** Data panel: every good row of a dataset file tokenised with a cached model's tokenizer as `method` trains it. */
   datasetTokens(jobId: string, request: DatasetTokensRequest, onProgress?: ProgressCallback): Promise<Result<DatasetTokens>>;

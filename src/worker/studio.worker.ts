@@ -16,7 +16,7 @@ import { ChatHost, memory } from './chat.ts';
 import * as merge from './merge.ts';
 import { runBenchmark } from './benchmark.ts';
 import { TrainHost } from './train.ts';
-import type { TrainEventCallback, TrainRequest } from './train-api.ts';
+import type { AdapterImportRequest, TrainEventCallback, TrainRequest } from './train-api.ts';
 import { runRecipeJob } from './recipe.ts';
 import type { RecipeEventCallback, RecipeRequest } from './recipe-api.ts';
 import { countDatasetTokens, type DatasetTokensRequest } from './dataset.ts';
@@ -349,6 +349,8 @@ const api: StudioApi = {
         releaseCallback(onProgress);
       }
     }),
+
+  importAdapter: (request: AdapterImportRequest) => guard(() => training.importAdapter(request)),
 
   datasetTokens: (jobId: string, request: DatasetTokensRequest, onProgress?: ProgressCallback) =>
     guard(async () => {

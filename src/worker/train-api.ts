@@ -102,7 +102,21 @@ export interface TrainPlan {
   refusal: string | null;
 }
 
-export type RunStatus = 'running' | 'paused' | 'interrupted' | 'done' | 'cancelled' | 'nan' | 'failed';
+/** 'imported': not a run but a PEFT adapter brought in from files (TrainRunSummary.imported says what it is) */
+export type RunStatus = 'running' | 'paused' | 'interrupted' | 'done' | 'cancelled' | 'nan' | 'failed' | 'imported';
+
+/** What an imported PEFT adapter is (its settings hold only its rank, alpha, dropout and targets). */
+export interface ImportedAdapterInfo {
+  /** the files it came from, e.g. ["my-adapter.zip"] or ["adapter_config.json", "adapter_model.safetensors"] */
+  files: string[];
+  /** adapter_config.json's base_model_name_or_path */
+  baseModelName: string | null;
+  useRslora: boolean;
+  /** adapted modules (A/B pairs) */
+  modules: number;
+  /** dtypes of its tensors as stored, e.g. ["BF16"] */
+  dtypes: string[];
+}
 
 export interface TrainRunSummary {
   id: string;
@@ -125,6 +139,8 @@ export interface TrainRunSummary {
   lastLoss: number | null;
   /** cached models folded from this run */
   folded: string[];
+  /** set for an adapter imported from PEFT files rather than trained here (status 'imported', one checkpoint at step 0) */
+  imported?: ImportedAdapterInfo;
 }
 
 export type TrainEvent =
@@ -158,6 +174,24 @@ export interface AdapterExport {
   fileName: string;
   bytes: Uint8Array;
   step: number;
+}
+
+/** PEFT adapter files the page picked up, to store as an adapter for a cached base model (checked against it first). */
+export interface AdapterImportRequest {
+  /** the cached base model (weight cache id) */
+  modelId: string;
+  /** what the user brought, e.g. the folder's or zip's name (the stored adapter's default label) */
+  name: string;
+  /** the files with their paths inside what was picked or dropped; a single .zip is opened */
+  files: { path: string; blob: Blob }[];
+  label?: string | null;
+}
+
+export interface AdapterImportResult {
+  run: TrainRunSummary;
+  /** one line saying what was imported, e.g. "r 8, alpha 16, q_proj, v_proj on 2 layers (4 modules), F32" */
+  summary: string;
+  warnings: string[];
 }
 
 export interface FoldResult {

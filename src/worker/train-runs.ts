@@ -1,6 +1,8 @@
 // Training runs in IndexedDB (their own database; the checkpoints live in checkpoint-idb.ts's, keyed by the same run
 // id): the run's whole request (model id, dataset text, settings) so that a run can be resumed after the tab was
-// closed, and what the list shows (status, step, last loss). Plain, structured-clonable records.
+// closed, and what the list shows (status, step, last loss). Adapters imported from PEFT files live here too
+// (status 'imported', no request), so they are listed, exported and folded like trained ones. Plain,
+// structured-clonable records.
 import { openDB, type DBSchema, type IDBPDatabase } from 'idb';
 import { AlloyError } from '../io/errors.ts';
 import type { TrainRequest, TrainRunSummary } from './train-api.ts';
@@ -10,7 +12,8 @@ export const TRAIN_RUNS_DB = 'alloy-train-runs';
 /** What is stored: the summary's fields without the derived ones, and the request to rebuild the run from. */
 export interface TrainRunRecord extends Omit<TrainRunSummary, 'checkpoints' | 'status'> {
   status: Exclude<TrainRunSummary['status'], 'interrupted'>;
-  request: TrainRequest;
+  /** null for an imported adapter (nothing to resume) */
+  request: TrainRequest | null;
 }
 
 interface Schema extends DBSchema {

@@ -4,6 +4,8 @@
 // from its latest checkpoint with the same loss curve (the Trainer is deterministic and the checkpoint carries the
 // data order and the history). Then the adapter goes out as a PEFT zip, or folded into its base as a new cached
 // model in the Hugging Face layout, written through the merge's entry writer (complete or absent).
+// A PEFT adapter imported from files (adapter-import.ts) is stored the same way, as a record with one checkpoint,
+// so it is listed, exported and folded exactly like a trained one.
 //
 // One run trains at a time (per worker). While it runs, the worker holds the Web Lock "alloy-train:<run id>", so
 // any tab can tell a run that is training somewhere from one whose tab went away ('interrupted').
@@ -25,12 +27,25 @@ import { loadModel, type Model } from '../engine/model/index.ts';
 import { createLora, peftConfigJson, type GpuLora, type LoraTarget } from '../engine/lora/adapter.ts';
 import { withAdapter } from '../engine/lora/fold.ts';
 import { TOKENIZER_FILES } from '../engine/merge/run.ts';
-import { CHECKPOINT_FORMAT, CHECKPOINT_VERSION, checkpointAdapterTensors, encodeCheckpoint } from '../engine/train/checkpoint.ts';
+import { CHECKPOINT_FORMAT, CHECKPOINT_VERSION, IMPORTED_STEP, checkpointAdapterTensors, encodeCheckpoint, encodeImportedAdapter } from '../engine/train/checkpoint.ts';
+import { TRAIN_DEFAULTS } from '../engine/train/defaults.ts';
 import { TrainControl, Trainer } from '../engine/train/trainer.ts';
 import { gpuEngine, type GpuEngine } from './gpu-state.ts';
 import { assessPlan, configOf, prepareTrainData, weightDtypeOf, type PreparedData } from './train-data.ts';
 import { TrainRunStore, type TrainRunRecord } from './train-runs.ts';
-import type { AdapterExport, FoldResult, TrainEvent, TrainOutcome, TrainPlan, TrainRequest, TrainRunSummary } from './train-api.ts';
+import { uploadedAdapterFiles, validateAdapter, type ValidatedAdapter } from './adapter-import.ts';
+import type {
+  AdapterExport,
+  AdapterImportRequest,
+  AdapterImportResult,
+  FoldResult,
+  TrainEvent,
+  TrainOutcome,
+  TrainPlan,
+  TrainRequest,
+  TrainRunSummary,
+  TrainSettings,
+} from './train-api.ts';
 
 export interface TrainDeps {
   cache(): Promise<WeightCache>;
@@ -41,9 +56,11 @@ export interface TrainDeps {
 const lockName = (runId: string) => `alloy-train:${runId}`;
 const locks = (): LockManager | undefined => (globalThis.navigator as Navigator | undefined)?.locks;
 
-function newRunId(): string {
-  return `run-${globalThis.crypto?.randomUUID?.() ?? `${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}`}`;
+function newRunId(prefix = 'run'): string {
+  return `${prefix}-${globalThis.crypto?.randomUUID?.() ?? `${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}`}`;
 }
+
+const slug = (s: string) => s.replace(/[^A-Za-z0-9._-]+/g, '-').replace(/^-+|-+$/g, '');
 
 /** Holds the run's Web Lock until the returned function is called (no-op without Web Locks). */
 async function holdLock(runId: string): Promise<() => void> {
@@ -159,6 +176,7 @@ export class TrainHost {
   async resume(runId: string, signal: AbortSignal, onEvent?: (e: TrainEvent) => void): Promise<TrainOutcome> {
     const rec = await (await this.#store()).get(runId);
     if (!rec) throw new AlloyError(`no training run ${runId} (deleted in another tab?)`);
+    if (!rec.request) throw new AlloyError(`${rec.label} is an imported adapter: there is no training to resume`);
     return this.#run(rec.request, rec, signal, onEvent);
   }
 
@@ -251,6 +269,64 @@ export class TrainHost {
     }
   }
 
+  /**
+   * A PEFT adapter from files, checked against a cached base model (adapter-import.ts) and stored as a record with
+   * one checkpoint: the checkpoint (one transaction) first, the record that lists it last, so the adapter is listed
+   * complete or not at all; a refused adapter writes nothing.
+   */
+  async importAdapter(req: AdapterImportRequest): Promise<AdapterImportResult> {
+    const { files: baseFiles, config, summary } = await this.#modelInfo(req.modelId);
+    const files = await uploadedAdapterFiles(req.name, req.files);
+    const v = await validateAdapter(files, { label: summary.label, repo: summary.repo, config, checkpoint: await openCheckpoint(baseFiles) });
+    const blob = await encodeImportedAdapter(v.tensors, { r: v.config.r, alpha: v.config.loraAlpha, useRslora: v.config.useRslora, targets: v.targets }, v.configText);
+    const runs = await this.#store();
+    const id = newRunId('adapter');
+    const now = Date.now();
+    const rec: TrainRunRecord = {
+      id,
+      label: req.label?.trim() || req.name.replace(/\.zip$/i, '') || 'adapter',
+      modelId: req.modelId,
+      modelLabel: summary.label,
+      modelRepo: summary.repo,
+      dataName: '',
+      settings: importedSettings(v),
+      createdAt: now,
+      updatedAt: now,
+      status: 'imported',
+      step: IMPORTED_STEP,
+      message: null,
+      lastLoss: null,
+      folded: [],
+      request: null,
+      imported: {
+        files: req.files.map((f) => f.path),
+        baseModelName: v.baseModelName,
+        useRslora: v.config.useRslora,
+        modules: v.modules,
+        dtypes: v.dtypes,
+      },
+    };
+    const cp = await idbCheckpointStore(id);
+    try {
+      await cp.save(IMPORTED_STEP, blob);
+      try {
+        await runs.put(rec);
+      } catch (e) {
+        await cp.delete(IMPORTED_STEP).catch(() => undefined);
+        throw new AlloyError(`could not store the adapter (IndexedDB: ${(e as Error).message})`, {}, { cause: e });
+      }
+    } finally {
+      cp.close();
+    }
+    const { request: _request, ...rest } = rec;
+    const layers = new Set(v.tensors.map((t) => /\.layers\.(\d+)\./.exec(t.name)?.[1])).size;
+    return {
+      run: { ...rest, checkpoints: [IMPORTED_STEP] },
+      summary: `r ${v.config.r}, alpha ${v.config.loraAlpha}${v.config.useRslora ? ' (rsLoRA)' : ''}, ${v.targets.join(', ')} on ${layers} layer${layers === 1 ? '' : 's'} (${v.modules} modules), ${v.dtypes.join('/')}`,
+      warnings: v.warnings,
+    };
+  }
+
   /** The adapter of a run's checkpoint (default: the latest) as PEFT files. */
   async #adapterFiles(runId: string, step?: number): Promise<{ rec: TrainRunRecord; step: number; config: Uint8Array; weights: Uint8Array }> {
     const rec = await (await this.#store()).get(runId);
@@ -260,14 +336,16 @@ export class TrainHost {
       const steps = await cp.steps();
       const at = step ?? steps.at(-1);
       if (at === undefined || !steps.includes(at)) throw new AlloyError(step === undefined ? `${rec.label} has no checkpoint yet` : `${rec.label} has no checkpoint of step ${step}`);
-      const { meta, tensors } = await checkpointAdapterTensors(await cp.open(at));
+      const { meta, tensors, peftConfig } = await checkpointAdapterTensors(await cp.open(at));
+      const sink = new BlobSink();
+      await writeSafetensors(sink, tensors, { format: 'pt' });
+      const weights = new Uint8Array(await sink.blob().arrayBuffer());
+      // an imported adapter goes out with the adapter_config.json it came with
+      if (peftConfig !== null) return { rec, step: at, config: new TextEncoder().encode(peftConfig), weights };
       const l = meta.lora;
       // peftConfigJson reads only these fields of a GpuLora; the checkpoint's metadata has them all
       const adapterOf = { r: l.r, alpha: l.alpha, useRslora: l.useRslora, targets: l.targets as LoraTarget[], dropout: rec.settings.dropout } as GpuLora;
       const json = peftConfigJson(adapterOf, rec.modelRepo);
-      const sink = new BlobSink();
-      await writeSafetensors(sink, tensors, { format: 'pt' });
-      const weights = new Uint8Array(await sink.blob().arrayBuffer());
       return { rec, step: at, config: new TextEncoder().encode(JSON.stringify(json, null, 2) + '\n'), weights };
     } finally {
       cp.close();
@@ -280,8 +358,8 @@ export class TrainHost {
       { name: ADAPTER_CONFIG, data: a.config },
       { name: ADAPTER_WEIGHTS, data: a.weights },
     ]);
-    const slug = `${a.rec.settings.method}-${a.rec.modelLabel}`.replace(/[^A-Za-z0-9._-]+/g, '-').replace(/^-+|-+$/g, '');
-    return { fileName: `${slug}-step${a.step}-lora.zip`, bytes, step: a.step };
+    const fileName = a.rec.imported ? `${slug(a.rec.label) || 'adapter'}-lora.zip` : `${slug(`${a.rec.settings.method}-${a.rec.modelLabel}`)}-step${a.step}-lora.zip`;
+    return { fileName, bytes, step: a.step };
   }
 
   /**
@@ -295,7 +373,7 @@ export class TrainHost {
     const base = await openCheckpoint(files);
     const folded = withAdapter(base, adapter);
     const adapted = new Set(adapter.pairs.map((p) => p.target));
-    const name = label?.trim() || `${a.rec.modelLabel} + ${a.rec.settings.method.toUpperCase()} LoRA (step ${a.step})`;
+    const name = label?.trim() || (a.rec.imported ? `${a.rec.modelLabel} + ${a.rec.label} (LoRA)` : `${a.rec.modelLabel} + ${a.rec.settings.method.toUpperCase()} LoRA (step ${a.step})`);
     const writer = await createEntryWriter(await this.deps.cache(), { label: name, source: 'merge', repo: 'train' });
     const meter = new ProgressMeter(base.names().length, onProgress, 'folding', 'items');
     try {
@@ -336,6 +414,37 @@ export class TrainHost {
   }
 }
 
+/**
+ * An imported adapter's record needs TrainSettings: its rank, alpha, dropout and targets are real; the rest are the
+ * defaults and mean nothing (nothing was trained; the list and the fold read `imported` instead).
+ */
+function importedSettings(v: ValidatedAdapter): TrainSettings {
+  const d = TRAIN_DEFAULTS;
+  return {
+    method: 'sft',
+    rank: v.config.r,
+    alpha: v.config.loraAlpha,
+    dropout: v.config.loraDropout ?? 0,
+    targets: v.targets,
+    lr: 0,
+    schedule: d.schedule,
+    warmupSteps: 0,
+    steps: 0,
+    microBatch: d.microBatch,
+    accum: d.accum,
+    maxGradNorm: d.maxGradNorm,
+    weightDecay: d.weightDecay,
+    seqLen: 0,
+    recompute: false,
+    seed: d.seed,
+    beta: d.beta,
+    evalEvery: 0,
+    valSplit: 0,
+    checkpointEvery: 0,
+    keepCheckpoints: 1,
+  };
+}
+
 /** Writes a checkpoint of the trainer's current state unless the store already has one of this step. */
 async function saveLatest(trainer: Trainer, lora: GpuLora, cp: Awaited<ReturnType<typeof idbCheckpointStore>>): Promise<number | null> {
   const steps = await cp.steps();
@@ -357,11 +466,16 @@ async function saveLatest(trainer: Trainer, lora: GpuLora, cp: Awaited<ReturnTyp
 
 function modelCard(rec: TrainRunRecord, step: number, adapterConfig: Uint8Array): string {
   const s = rec.settings;
+  const about = rec.imported
+    ? [`# ${rec.modelLabel} + ${rec.label} (LoRA)`, '', `${rec.modelLabel} with the PEFT LoRA adapter ${rec.label} (imported from ${rec.imported.files.join(' + ')}) folded in (W + alpha/r · B·A): rank ${s.rank}, alpha ${s.alpha}${rec.imported.useRslora ? ' (rsLoRA)' : ''}, targets ${s.targets.join(', ')}.`]
+    : [
+        `# ${rec.modelLabel} + ${s.method.toUpperCase()} LoRA`,
+        '',
+        `${rec.modelLabel} with a LoRA adapter folded in (W + alpha/r · B·A), trained in the Alloy studio: ${s.method.toUpperCase()} on ` +
+          `${rec.dataName}, ${step} of ${s.steps} steps, lr ${s.lr} (${s.schedule}), rank ${s.rank}, alpha ${s.alpha}, targets ${s.targets.join(', ')}, seed ${s.seed}.`,
+      ];
   return [
-    `# ${rec.modelLabel} + ${s.method.toUpperCase()} LoRA`,
-    '',
-    `${rec.modelLabel} with a LoRA adapter folded in (W + alpha/r · B·A), trained in the Alloy studio: ${s.method.toUpperCase()} on ` +
-      `${rec.dataName}, ${step} of ${s.steps} steps, lr ${s.lr} (${s.schedule}), rank ${s.rank}, alpha ${s.alpha}, targets ${s.targets.join(', ')}, seed ${s.seed}.`,
+    ...about,
     'Tensors keep the base model\'s dtype.',
     '',
     'The adapter\'s adapter_config.json:',

@@ -2,6 +2,10 @@
 // and, in the same order, their paths inside the model folder. The paths travel explicitly because
 // webkitRelativePath is empty for dropped files and does not survive postMessage into the worker.
 
+/** The names a pick or drop of loose files (no common folder) gets. */
+export const PICKED_FILES = 'picked files';
+export const DROPPED_FILES = 'dropped files';
+
 export interface PickedFolder {
   name: string;
   files: File[];
@@ -25,7 +29,7 @@ export function folderFromInput(list: FileList | null): PickedFolder | null {
     file,
     path: ((file as { webkitRelativePath?: string }).webkitRelativePath || file.name).replace(/^\/+/, ''),
   }));
-  return fromPaths(entries, 'picked files');
+  return fromPaths(entries, PICKED_FILES);
 }
 
 function readEntries(dir: FileSystemDirectoryEntry): Promise<FileSystemEntry[]> {
@@ -77,6 +81,6 @@ export function folderFromDrop(dt: DataTransfer): Promise<PickedFolder | null> {
   return (async () => {
     const out: { file: File; path: string }[] = loose.map((file) => ({ file, path: file.name }));
     for (const root of roots) await walk(root, '', out);
-    return out.length === 0 ? null : fromPaths(out, 'dropped files');
+    return out.length === 0 ? null : fromPaths(out, DROPPED_FILES);
   })();
 }

@@ -22,7 +22,7 @@ import type {
   SweepPoint,
   SweepRequest,
 } from '../../worker/api.ts';
-import type { AdapterExport, FoldResult, TrainEvent, TrainOutcome, TrainPlan, TrainRequest } from '../../worker/train-api.ts';
+import type { AdapterExport, AdapterImportRequest, AdapterImportResult, FoldResult, TrainEvent, TrainOutcome, TrainPlan, TrainRequest } from '../../worker/train-api.ts';
 import type { RecipeOutcome, RecipeRequest } from '../../worker/recipe-api.ts';
 import type { ExportFile, GgufExportResult, GgufOutType, ImportRequest, ImportResult } from '../../worker/export-api.ts';
 import type { RecipeEvent } from '../../engine/recipe/runner.ts';
@@ -251,6 +251,11 @@ export class StudioClient {
     const jobId = newId();
     const cb = Comlink.proxy(onProgress);
     return { id: jobId, done: this.#call((api) => api.foldAdapter(jobId, runId, label, cb)) };
+  }
+
+  /** Checks PEFT adapter files against a cached base model and stores them beside the training runs. */
+  importAdapter(request: AdapterImportRequest): Promise<AdapterImportResult> {
+    return this.#call((api) => api.importAdapter(request));
   }
 
   /** Runs a recipe on a cached model, streaming its events; cancelJob(id) stops it between or inside stages. */

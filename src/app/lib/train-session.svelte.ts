@@ -215,7 +215,8 @@ export class TrainSession {
     try {
       const a = await this.client.exportAdapter(runId, step);
       download(a.bytes, a.fileName);
-      this.notice = `Exported the adapter of step ${a.step} as ${a.fileName} (adapter_config.json + adapter_model.safetensors: load it with PEFT's PeftModel.from_pretrained).`;
+      const run = this.runs.find((r) => r.id === runId);
+      this.notice = `Exported ${run?.imported ? run.label : `the adapter of step ${a.step}`} as ${a.fileName} (adapter_config.json + adapter_model.safetensors: load it with PEFT's PeftModel.from_pretrained).`;
     } catch (e) {
       this.error = toSerialized(e);
     }
@@ -231,7 +232,8 @@ export class TrainSession {
     try {
       const r = await job.done;
       this.folded = { entry: r.entry, runId };
-      this.notice = `Folded the adapter of step ${r.step} into ${r.entry.label}: it is a cached model now (Models, Chat, Merge, Benchmark).`;
+      const run = this.runs.find((x) => x.id === runId);
+      this.notice = `Folded ${run?.imported ? run.label : `the adapter of step ${r.step}`} into ${r.entry.label}: it is a cached model now (Models, Chat, Merge, Benchmark).`;
       return r.entry;
     } catch (e) {
       if (e instanceof StudioError && e.cancelled) this.notice = 'Fold cancelled: nothing was written to the cache.';

@@ -11,6 +11,10 @@
  *                   metrics history).
  * The schedule position is the step itself (the LR of step s is a pure function of s, schedule.ts); the data
  * order is (seed, epoch, cursor) because every epoch's permutation is derived from seed and epoch alone.
+ *
+ * An adapter imported from PEFT files (worker/adapter-import.ts) is stored as the same blob at step 0 with the
+ * adapter tensors only (no optimizer state: it cannot be resumed, only exported and folded), each in its file's own
+ * dtype so that it goes out again byte for byte, and the original adapter_config.json under "alloy.peft_config".
  */
 import { BlobSink, type ByteSource } from '../../io/bytes.ts';
 import { AlloyError } from '../../io/errors.ts';
@@ -21,6 +25,9 @@ import { readBuffer } from '../gpu/buffer-pool.ts';
 export const CHECKPOINT_FORMAT = 'alloy-trainer-checkpoint';
 export const CHECKPOINT_VERSION = 1;
 const META_KEY = 'alloy.trainer';
+const PEFT_CONFIG_KEY = 'alloy.peft_config';
+/** the step an imported adapter's checkpoint is stored under */
+export const IMPORTED_STEP = 0;
 
 /** One optimised tensor: its PEFT key, shape, and GPU buffers (param, AdamW m and v). */
 export interface OptimTensor {
@@ -132,8 +139,19 @@ export async function restoreCheckpoint(device: GPUDevice, src: ByteSource, tens
   return meta;
 }
 
-/** The adapter tensors (PEFT keys) of a checkpoint, for writing adapter_model.safetensors from it. */
-export async function checkpointAdapterTensors(src: ByteSource): Promise<{ meta: CheckpointMeta; tensors: TensorToWrite[] }> {
+/** An imported PEFT adapter as a checkpoint blob (see the top of this file): its tensors as given, its config text. */
+export async function encodeImportedAdapter(tensors: readonly TensorToWrite[], lora: CheckpointMeta['lora'], peftConfig: string): Promise<Blob> {
+  const meta: CheckpointMeta = { format: CHECKPOINT_FORMAT, version: CHECKPOINT_VERSION, step: IMPORTED_STEP, epoch: 0, cursor: 0, config: {}, lora, history: [] };
+  const sink = new BlobSink();
+  await writeSafetensors(sink, tensors, { format: 'pt', [META_KEY]: JSON.stringify(meta), [PEFT_CONFIG_KEY]: peftConfig });
+  return sink.blob();
+}
+
+/**
+ * The adapter tensors (PEFT keys) of a checkpoint, for writing adapter_model.safetensors from it, and the original
+ * adapter_config.json of an imported adapter (null for a trained one).
+ */
+export async function checkpointAdapterTensors(src: ByteSource): Promise<{ meta: CheckpointMeta; tensors: TensorToWrite[]; peftConfig: string | null }> {
   const file = await openSafetensors(src);
   const meta = JSON.parse(file.metadata[META_KEY] ?? 'null') as CheckpointMeta | null;
   if (!meta) throw new AlloyError(`${src.name}: not an Alloy training checkpoint`, { file: src.name });
@@ -142,5 +160,5 @@ export async function checkpointAdapterTensors(src: ByteSource): Promise<{ meta:
     if (name.startsWith('optimizer.')) continue;
     tensors.push({ name, dtype: info.dtype, shape: info.shape, data: (await file.readRaw(name)).slice() });
   }
-  return { meta, tensors };
+  return { meta, tensors, peftConfig: file.metadata[PEFT_CONFIG_KEY] ?? null };
 }
