@@ -134,7 +134,7 @@ export async function validateAdapter(files: ModelFiles, target: AdapterBase): P
   const configText = await readText(files, ADAPTER_CONFIG);
   const raw = JSON.parse(configText) as Record<string, unknown>;
   const { config } = adapter;
-  const arch = target.config.architecture;
+  const arch = target.config.modelType;
   for (const key of ['rank_pattern', 'alpha_pattern'] as const) {
     if (!isEmpty(raw[key])) refuse(`${ADAPTER_CONFIG}: "${key}" (per-module ranks or alphas) is not supported: every module must use r and lora_alpha`, { file: ADAPTER_CONFIG, field: key });
   }

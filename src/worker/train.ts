@@ -10,7 +10,7 @@
 // One run trains at a time (per worker). While it runs, the worker holds the Web Lock "alloy-train:<run id>", so
 // any tab can tell a run that is training somewhere from one whose tab went away ('interrupted').
 import { AlloyError, CancelledError, isCancelled, throwIfAborted } from '../io/errors.ts';
-import { BlobSink } from '../io/bytes.ts';
+import { BlobSink, type ByteSource } from '../io/bytes.ts';
 import { ProgressMeter, type ProgressFn } from '../io/progress.ts';
 import { hasFile, memoryModelFiles, readBytes, readJson, type ModelFiles } from '../io/model-files.ts';
 import { parseModelConfig, type ModelConfig } from '../io/config.ts';
@@ -278,7 +278,7 @@ export class TrainHost {
     const { files: baseFiles, config, summary } = await this.#modelInfo(req.modelId);
     const files = await uploadedAdapterFiles(req.name, req.files);
     const v = await validateAdapter(files, { label: summary.label, repo: summary.repo, config, checkpoint: await openCheckpoint(baseFiles) });
-    const blob = await encodeImportedAdapter(v.tensors, { r: v.config.r, alpha: v.config.loraAlpha, useRslora: v.config.useRslora, targets: v.targets }, v.configText);
+    const blob = await encodeImportedAdapter(v.tensors, { r: v.config.r, alpha: v.config.loraAlpha, useRslora: v.config.useRslora, targets: v.targets, dropout: v.config.loraDropout ?? 0 }, v.configText);
     const runs = await this.#store();
     const id = newRunId('adapter');
     const now = Date.now();
@@ -336,17 +336,7 @@ export class TrainHost {
       const steps = await cp.steps();
       const at = step ?? steps.at(-1);
       if (at === undefined || !steps.includes(at)) throw new AlloyError(step === undefined ? `${rec.label} has no checkpoint yet` : `${rec.label} has no checkpoint of step ${step}`);
-      const { meta, tensors, peftConfig } = await checkpointAdapterTensors(await cp.open(at));
-      const sink = new BlobSink();
-      await writeSafetensors(sink, tensors, { format: 'pt' });
-      const weights = new Uint8Array(await sink.blob().arrayBuffer());
-      // an imported adapter goes out with the adapter_config.json it came with
-      if (peftConfig !== null) return { rec, step: at, config: new TextEncoder().encode(peftConfig), weights };
-      const l = meta.lora;
-      // peftConfigJson reads only these fields of a GpuLora; the checkpoint's metadata has them all
-      const adapterOf = { r: l.r, alpha: l.alpha, useRslora: l.useRslora, targets: l.targets as LoraTarget[], dropout: rec.settings.dropout } as GpuLora;
-      const json = peftConfigJson(adapterOf, rec.modelRepo);
-      return { rec, step: at, config: new TextEncoder().encode(JSON.stringify(json, null, 2) + '\n'), weights };
+      return { rec, step: at, ...(await peftFilesOf(await cp.open(at), rec.modelRepo, rec.settings.dropout)) };
     } finally {
       cp.close();
     }
@@ -412,6 +402,22 @@ export class TrainHost {
       throw isCancelled(e) && !(e instanceof CancelledError) ? new CancelledError('fold') : e;
     }
   }
+}
+
+/**
+ * A stored checkpoint's adapter as PEFT's two files: the tensors as stored; the config written from the checkpoint's
+ * LoRA settings, or for an imported adapter the adapter_config.json it came with.
+ */
+export async function peftFilesOf(checkpoint: ByteSource, modelRepo: string, dropout: number): Promise<{ config: Uint8Array; weights: Uint8Array }> {
+  const { meta, tensors, peftConfig } = await checkpointAdapterTensors(checkpoint);
+  const sink = new BlobSink();
+  await writeSafetensors(sink, tensors, { format: 'pt' });
+  const weights = new Uint8Array(await sink.blob().arrayBuffer());
+  if (peftConfig !== null) return { config: new TextEncoder().encode(peftConfig), weights };
+  const l = meta.lora;
+  // peftConfigJson reads only these fields of a GpuLora; the checkpoint's metadata has them all
+  const adapterOf = { r: l.r, alpha: l.alpha, useRslora: l.useRslora, targets: l.targets as LoraTarget[], dropout } as GpuLora;
+  return { config: new TextEncoder().encode(JSON.stringify(peftConfigJson(adapterOf, modelRepo), null, 2) + '\n'), weights };
 }
 
 /**
