@@ -92,7 +92,7 @@ describe('uploads', () => {
       asUploads({ ...f, 'README.md': new Uint8Array([35]) }),
       asUploads(f, ''),
       [{ path: 'a.zip', blob: new Blob([zipStore(Object.entries(f).map(([name, data]) => ({ name, data })))]) }],
-      [{ path: 'a.zip', blob: new Blob([deflatedZip(Object.fromEntries(Object.entries(f).map(([n, d]) => [`my-adapter/${n}`, d])))]) }],
+      [{ path: 'a.zip', blob: new Blob([deflatedZip(Object.fromEntries(Object.entries(f).map(([n, d]) => [`my-adapter/${n}`, d]))) as Uint8Array<ArrayBuffer>]) }],
     ];
     for (const form of forms) {
       const v = await validateAdapter(await uploadedAdapterFiles('a', form), target);

@@ -9,6 +9,10 @@ import { formatBytes, formatEta, type Progress } from '../../../src/io/progress.
 import type { ModelSource } from '../../../src/io/sources.ts';
 import { idbCheckpointStore } from '../../../src/io/cache/checkpoint-idb.ts';
 import { DatasetStore } from '../../../src/io/cache/datasets.ts';
+import { CHECKPOINT_DB } from '../../../src/io/cache/checkpoint-idb.ts';
+import { TrainHost } from '../../../src/worker/train.ts';
+import { TRAIN_RUNS_DB } from '../../../src/worker/train-runs.ts';
+import type { AdapterImportResult, TrainRunSummary } from '../../../src/worker/train-api.ts';
 
 export const DB = 'alloy-weights-test';
 
@@ -58,6 +62,55 @@ function toSource(s: SourceSpec): ModelSource {
 }
 
 const realEstimate = navigator.storage.estimate.bind(navigator.storage);
+
+// The studio worker's training host on the harness cache: adapter import, export and fold need no GPU.
+let trainHost: TrainHost | null = null;
+function host(): TrainHost {
+  trainHost ??= new TrainHost({
+    cache: theCache,
+    files: async (id) => {
+      const m = await (await theCache()).get(id);
+      if (!m) throw new Error(`no cached model ${id}`);
+      return m;
+    },
+    tokenizer: () => Promise.reject(new Error('the harness has no tokenizers')),
+  });
+  return trainHost;
+}
+
+async function countIn(dbName: string, stores: string[]): Promise<number[]> {
+  // opening a database that does not exist would create it empty (and its owner's upgrade would then never run)
+  if (!(await indexedDB.databases()).some((d) => d.name === dbName)) return stores.map(() => 0);
+  return new Promise((ok, fail) => {
+    const r = indexedDB.open(dbName);
+    r.onerror = () => fail(r.error);
+    r.onsuccess = async () => {
+      const db = r.result;
+      const out: number[] = [];
+      for (const s of stores) {
+        if (!db.objectStoreNames.contains(s)) {
+          out.push(0);
+          continue;
+        }
+        out.push(
+          await new Promise<number>((k, f) => {
+            const q = db.transaction(s).objectStore(s).count();
+            q.onsuccess = () => k(q.result);
+            q.onerror = () => f(q.error);
+          }),
+        );
+      }
+      db.close();
+      return ok(out);
+    };
+  });
+}
+
+function toBase64(bytes: Uint8Array): string {
+  let s = '';
+  for (let i = 0; i < bytes.length; i += 0x8000) s += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  return btoa(s);
+}
 
 function render(p?: Progress, status?: string, isError = false): void {
   if (p) {
@@ -301,6 +354,36 @@ const api = {
       });
       db.close();
       return n;
+    },
+  },
+
+  /** PEFT adapter import (src/worker/train.ts TrainHost.importAdapter) with the studio's own run and checkpoint stores. */
+  adapters: {
+    async import(modelId: string, name: string, files: FileSpec[]): Promise<{ ok: true; value: AdapterImportResult } | { ok: false; error: SerializedError }> {
+      try {
+        return { ok: true, value: await host().importAdapter({ modelId, name, files: files.map((f) => ({ path: f.rel, blob: toFile(f) })) }) };
+      } catch (e) {
+        return { ok: false, error: serializeError(e) };
+      }
+    },
+    list(): Promise<TrainRunSummary[]> {
+      return host().list();
+    },
+    async exportZip(runId: string): Promise<{ fileName: string; base64: string }> {
+      const a = await host().exportAdapter(runId);
+      return { fileName: a.fileName, base64: toBase64(a.bytes) };
+    },
+    async fold(runId: string): Promise<CachedModelSummary> {
+      return (await host().fold(runId, null, new AbortController().signal)).entry;
+    },
+    delete(runId: string): Promise<void> {
+      return host().delete(runId);
+    },
+    /** records in the run store, checkpoints and checkpoint chunks, straight from IndexedDB */
+    async stored(): Promise<{ runs: number; checkpoints: number; chunks: number }> {
+      const [runs] = await countIn(TRAIN_RUNS_DB, ['runs']);
+      const [checkpoints, chunks] = await countIn(CHECKPOINT_DB, ['checkpoints', 'chunks']);
+      return { runs: runs!, checkpoints: checkpoints!, chunks: chunks! };
     },
   },
 
