@@ -3,15 +3,12 @@
 // counts and rates are positive, Stop stops, greedy repeats), never about what the model says.
 // Run after a build: `npx vite build && npx vitest run --project browser tests/e2e/chat.browser.test.ts`.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import type { Browser, Locator, Page } from 'playwright-core';
 import { launchChromium, screenshot } from '../helpers/chromium.ts';
 import { serveStatic, type RunningServer } from '../helpers/static-server.ts';
+import { DEMO as DEMO_REPO, DIST, WAIT, cacheDemo, openStudio, requireBuild } from './studio-steps.ts';
 
-const DIST = join(process.cwd(), 'dist');
-const WAIT = 60_000;
-const DEMO = 'alloy-fixtures/tiny-llama@main';
+const DEMO = `${DEMO_REPO}@main`;
 
 let site: RunningServer;
 let browser: Browser;
@@ -61,9 +58,7 @@ async function memoryBytes(): Promise<{ current: number; peak: number }> {
 
 describe('Chat panel in Chromium', () => {
   beforeAll(async () => {
-    if (!existsSync(join(DIST, 'index.html')) || !existsSync(join(DIST, 'hub'))) {
-      throw new Error(`${DIST} (with dist/hub fixtures) is missing: run \`npx vite build\` before the browser tests.`);
-    }
+    requireBuild('hub');
     site = await serveStatic(DIST);
     browser = await launchChromium();
     page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
@@ -84,10 +79,8 @@ describe('Chat panel in Chromium', () => {
   });
 
   it('caches the demo model, then opens Chat from the keyboard', async () => {
-    await page.goto(`${site.url}/?debug`);
-    await page.waitForSelector('[data-testid="gpu-badge"][data-status="ok"]', { timeout: WAIT });
-    await page.getByTestId('load-demo').click();
-    await page.getByTestId('cached-model').filter({ hasText: DEMO }).waitFor({ timeout: WAIT });
+    await openStudio(page, site.url);
+    await cacheDemo(page);
 
     await page.getByTestId('tab-models').focus();
     await page.keyboard.press('ArrowRight');

@@ -5,20 +5,19 @@
 // leaves no entry, and a 3-point t sweep streams a 3-point score curve with both parents marked.
 // Run after a build: `npx vite build && npx vitest run --project browser tests/e2e/merge.browser.test.ts`.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { launchChromium, screenshot } from '../helpers/chromium.ts';
 import { serveStatic, type RunningServer } from '../helpers/static-server.ts';
+import { DEMO, DIST, WAIT, cacheDemo, cacheFromHub, idOf, listModels, openStudio, requireBuild } from './studio-steps.ts';
 import { main } from '../../src/cli/main.ts';
 import { parseMergeYaml, toMergeYaml } from '../../src/engine/merge/config.ts';
 import { dirModelFiles } from '../../src/io/node/dir-model-files.ts';
 import { openCheckpoint } from '../../src/io/safetensors/checkpoint.ts';
 
-const DIST = join(process.cwd(), 'dist');
-const WAIT = 60_000;
-const LLAMA = 'alloy-fixtures/tiny-llama';
+const LLAMA = DEMO;
 const BF16 = 'alloy-fixtures/tiny-llama-bf16';
 const QWEN = 'alloy-fixtures/tiny-qwen2';
 const fixtureDir = (repo: string) => resolve('public/hub', repo, 'resolve', 'main');
@@ -29,34 +28,15 @@ let page: Page;
 let tmp: string;
 const uncaught: string[] = [];
 
-interface Summary {
-  id: string;
-  label: string;
-  repo: string;
-}
 type Debug = {
   readTensors(id: string): Promise<{ name: string; dtype: string; shape: number[]; bytes: Uint8Array }[]>;
-  listModels(): Promise<Summary[]>;
   listPartials(): Promise<unknown[]>;
   slowMerges(ms: number): void;
 };
-const listModels = () => page.evaluate(() => (globalThis as unknown as { alloyDebug: Debug }).alloyDebug.listModels());
-const idOf = async (repo: string) => (await listModels()).find((m) => m.repo === repo)!.id;
-
-async function loadFromHub(repo: string): Promise<void> {
-  const advanced = page.locator('summary', { hasText: 'Advanced' });
-  if (!(await page.getByTestId('hub-base-url').isVisible())) await advanced.click();
-  await page.getByTestId('hub-base-url').fill(`${site.url}/hub`);
-  await page.getByTestId('hub-repo').fill(repo);
-  await page.getByTestId('hub-load').click();
-  await page.getByTestId('cached-model').filter({ hasText: `${repo}@main` }).waitFor({ timeout: WAIT });
-}
 
 describe('Merge panel in Chromium', () => {
   beforeAll(async () => {
-    if (!existsSync(join(DIST, 'index.html')) || !existsSync(join(DIST, 'hub')) || !existsSync(join(DIST, 'benchmarks'))) {
-      throw new Error(`${DIST} (with dist/hub and dist/benchmarks) is missing: run \`npx vite build\` before the browser tests.`);
-    }
+    requireBuild('hub', 'benchmarks');
     tmp = mkdtempSync(join(tmpdir(), 'alloy-merge-e2e-'));
     site = await serveStatic(DIST);
     browser = await launchChromium();
@@ -71,17 +51,15 @@ describe('Merge panel in Chromium', () => {
   });
 
   it('caches three fixtures and refuses to merge Llama with Qwen2', async () => {
-    await page.goto(`${site.url}/?debug`);
-    await page.waitForSelector('[data-testid="gpu-badge"][data-status="ok"]', { timeout: WAIT });
-    await page.getByTestId('load-demo').click();
-    await page.getByTestId('cached-model').filter({ hasText: `${LLAMA}@main` }).waitFor({ timeout: WAIT });
-    await loadFromHub(BF16);
-    await loadFromHub(QWEN);
+    await openStudio(page, site.url);
+    await cacheDemo(page);
+    await cacheFromHub(page, site.url, BF16);
+    await cacheFromHub(page, site.url, QWEN);
 
     await page.getByTestId('tab-merge').click();
     await page.getByTestId('merge-parent-a').waitFor();
-    await page.getByTestId('merge-parent-a').selectOption(await idOf(LLAMA));
-    await page.getByTestId('merge-parent-b').selectOption(await idOf(QWEN));
+    await page.getByTestId('merge-parent-a').selectOption(await idOf(page, LLAMA));
+    await page.getByTestId('merge-parent-b').selectOption(await idOf(page, QWEN));
     const refusal = page.getByTestId('merge-refusal');
     await refusal.waitFor({ timeout: WAIT });
     await expect(refusal.innerText()).resolves.toMatch(/LlamaForCausalLM.*Qwen2ForCausalLM: different architectures/s);
@@ -92,7 +70,7 @@ describe('Merge panel in Chromium', () => {
   let mergedId = '';
 
   it('sets up a SLERP with a t gradient by keyboard and mouse; the YAML follows', async () => {
-    await page.getByTestId('merge-parent-b').selectOption(await idOf(BF16));
+    await page.getByTestId('merge-parent-b').selectOption(await idOf(page, BF16));
     await page.getByTestId('merge-refusal').waitFor({ state: 'detached', timeout: WAIT });
     await page.getByTestId('merge-base-a').check();
     await expect(page.getByTestId('merge-method').inputValue()).resolves.toBe('slerp');
@@ -135,12 +113,12 @@ describe('Merge panel in Chromium', () => {
   });
 
   it('merges into a new cached model whose tensors equal the CLI merge bit for bit', async () => {
-    const n0 = (await listModels()).length;
+    const n0 = (await listModels(page)).length;
     await page.getByTestId('merge-run').click();
     const result = page.getByTestId('merge-result');
     await result.waitFor({ timeout: WAIT });
     mergedId = (await result.getAttribute('data-model-id'))!;
-    expect((await listModels()).length).toBe(n0 + 1);
+    expect((await listModels(page)).length).toBe(n0 + 1);
     // the merged entry carries the YAML it was made from
     expect((await page.getByTestId('merged-yaml').innerText()).trim()).toBe(yaml.trim());
 
@@ -173,7 +151,7 @@ describe('Merge panel in Chromium', () => {
   });
 
   it('a cancelled merge leaves no new cache entry', async () => {
-    const before = (await listModels()).map((m) => m.id).sort();
+    const before = (await listModels(page)).map((m) => m.id).sort();
     await page.evaluate(() => (globalThis as unknown as { alloyDebug: Debug }).alloyDebug.slowMerges(250));
     await page.getByTestId('merge-run').click();
     // wait until some tensors are written, then cancel
@@ -181,12 +159,12 @@ describe('Merge panel in Chromium', () => {
     await page.getByTestId('cancel-job').click();
     await page.getByTestId('merge-notice').filter({ hasText: 'cancelled' }).waitFor({ timeout: WAIT });
     await page.evaluate(() => (globalThis as unknown as { alloyDebug: Debug }).alloyDebug.slowMerges(0));
-    expect((await listModels()).map((m) => m.id).sort()).toEqual(before);
+    expect((await listModels(page)).map((m) => m.id).sort()).toEqual(before);
     await expect(page.evaluate(() => (globalThis as unknown as { alloyDebug: Debug }).alloyDebug.listPartials())).resolves.toEqual([]);
   });
 
   it('runs a 3-point t sweep and draws a 3-point score curve with both parents marked', async () => {
-    const before = (await listModels()).length;
+    const before = (await listModels(page)).length;
     await page.getByTestId('sweep-ts').fill('0, 0.5, 1');
     await page.getByTestId('sweep-run').click();
     await page.getByTestId('sweep-notice').filter({ hasText: 'Sweep done' }).waitFor({ timeout: 150_000 });
@@ -200,7 +178,7 @@ describe('Merge panel in Chromium', () => {
       expect(acc).toBeLessThanOrEqual(1);
     }
     // temporary merges are gone again
-    expect((await listModels()).length).toBe(before);
+    expect((await listModels(page)).length).toBe(before);
     await page.getByTestId('sweep-chart').scrollIntoViewIfNeeded();
     await screenshot(page, 'merge-03-sweep');
     expect(uncaught).toEqual([]);
