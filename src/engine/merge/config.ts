@@ -4,8 +4,9 @@
  * order with anchor lists in flow style (as mergekit's ConfigYamlDumper does), so the YAML of any merge made here
  * can be rerun with `mergekit-yaml` unchanged. import → export → import gives an equal config.
  */
-import { Document, isNode, isSeq, LineCounter, parseDocument, visit } from 'yaml';
+import { Document, isNode, isSeq, visit, type LineCounter } from 'yaml';
 import { AlloyError } from '../../io/errors.ts';
+import { parseYamlDocument } from '../../io/yaml.ts';
 import { isCondition, type Condition, type ParameterSetting, type Parameters } from './params.ts';
 import type { ParamScalar } from './methods/types.ts';
 
@@ -186,13 +187,7 @@ function show(v: unknown): string {
 const TOP_KEYS = ['models', 'slices', 'modules', 'merge_method', 'base_model', 'parameters', 'dtype', 'out_dtype', 'tokenizer_source', 'tokenizer', 'chat_template'] as const;
 
 export function parseMergeYaml(text: string, file = 'config.yml'): ParsedMergeConfig {
-  const lines = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
-  if (doc.errors.length > 0) {
-    const e = doc.errors[0]!;
-    const line = lines.linePos(e.pos[0]).line;
-    throw new AlloyError(`${file}:${line}: not valid YAML: ${e.message.split('\n')[0]}`, { file, line });
-  }
+  const { doc, lines } = parseYamlDocument(text, file);
   const v = new Validator(doc, lines, file);
   const root = v.object(doc.toJS(), []);
   v.keys(root, [], TOP_KEYS);

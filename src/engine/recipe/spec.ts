@@ -28,8 +28,9 @@
  * Parsing names the line and key of anything wrong; unknown keys are refused (a typo would silently train with a
  * default otherwise).
  */
-import { isMap, isScalar, LineCounter, parseDocument, stringify, type Document } from 'yaml';
+import { isMap, isScalar, stringify, type Document, type LineCounter } from 'yaml';
 import { AlloyError } from '../../io/errors.ts';
+import { parseYamlDocument } from '../../io/yaml.ts';
 import { LORA_TARGETS, type LoraTarget } from '../lora/adapter.ts';
 import type { ScheduleKind } from '../train/defaults.ts';
 import type { Method } from '../train/objectives.ts';
@@ -290,13 +291,7 @@ function lineFinder(doc: Document.Parsed, lines: LineCounter): (path: Path) => n
 }
 
 export function parseRecipeYaml(text: string, defaults: RecipeDefaults, file = 'recipe.yaml'): Recipe {
-  const lines = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
-  if (doc.errors.length > 0) {
-    const e = doc.errors[0]!;
-    const line = lines.linePos(e.pos[0]).line;
-    throw new AlloyError(`${file}:${line}: not valid YAML: ${e.message.split('\n')[0]}`, { file, line });
-  }
+  const { doc, lines } = parseYamlDocument(text, file);
   return readRecipe(doc.toJS(), defaults, file, lineFinder(doc, lines));
 }
 
