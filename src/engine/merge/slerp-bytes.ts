@@ -10,7 +10,7 @@
  * the output (which the caller may place in a reused buffer). Each loop is its own small function over one typed-array kind so V8 keeps it monomorphic (the
  * generic decodeToF32/encodeFromF32 switch and a per-element f32ToBf16Bits call cost ~10× more per element).
  */
-import { f16BitsToF32, f32ToF16Bits, type DType, type FloatDType } from '../../io/safetensors/dtypes.ts';
+import { f16Lut, f32ToF16Bits, type DType, type FloatDType } from '../../io/safetensors/dtypes.ts';
 import { slerpCoefficients, type SlerpCoefficients } from './methods/slerp.ts';
 
 export interface RawTensor {
@@ -23,15 +23,6 @@ export const CHUNK = 8192;
 
 export function isFloatDType(d: DType): d is FloatDType {
   return d === 'F32' || d === 'F16' || d === 'BF16';
-}
-
-let f16Table: Float32Array | undefined;
-function f16Lut(): Float32Array {
-  if (!f16Table) {
-    f16Table = new Float32Array(65536);
-    for (let i = 0; i < 65536; i++) f16Table[i] = f16BitsToF32(i);
-  }
-  return f16Table;
 }
 
 /** A typed-array view of the stored bytes (copied only when the offset is misaligned, which safetensors never is). */

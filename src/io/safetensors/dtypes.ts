@@ -126,7 +126,7 @@ export function f16BitsToF32(h: number): number {
 
 let f16Table: Float32Array | undefined;
 /** All 65536 halves decoded once: a lookup is several times faster than decoding each element. */
-function f16Lut(): Float32Array {
+export function f16Lut(): Float32Array {
   if (!f16Table) {
     f16Table = new Float32Array(65536);
     for (let i = 0; i < 65536; i++) f16Table[i] = f16BitsToF32(i);
