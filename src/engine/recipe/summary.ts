@@ -10,16 +10,8 @@ import { relativeImprovement, synergyOf, type Synergy } from '../eval/synergy.ts
 
 export type VariantKind = 'base' | 'stage' | 'merge';
 
-export interface VariantItem {
-  index: number;
-  category?: string;
-  logProbs: number[];
-  pred: number;
-  predNorm: number;
-  answer: number;
-  correct: boolean;
-  correctNorm: boolean;
-}
+/** One item's scores as a recipe keeps them: its ItemResult without the scored strings, and its position. */
+export type VariantItem = { index: number } & Omit<ItemResult, 'context' | 'continuations'>;
 
 export interface VariantScore {
   /** "base", a stage's name, or "SLERP" */
