@@ -89,14 +89,19 @@ export function loraMismatch(saved: CheckpointLora, run: RunLora): string | null
   return diffs.length > 0 ? diffs.join(', ') : null;
 }
 
+/** How one tensor is stored: the parameter under its PEFT key, AdamW's m and v under torch's state names. */
+function storedAs(t: OptimTensor): [name: string, buf: GPUBuffer][] {
+  return [
+    [t.key, t.param],
+    [`optimizer.exp_avg.${t.key}`, t.m],
+    [`optimizer.exp_avg_sq.${t.key}`, t.v],
+  ];
+}
+
 export async function encodeCheckpoint(device: GPUDevice, tensors: readonly OptimTensor[], meta: CheckpointMeta): Promise<Blob> {
   const out: TensorToWrite[] = [];
   for (const t of tensors) {
-    for (const [name, buf] of [
-      [t.key, t.param],
-      [`optimizer.exp_avg.${t.key}`, t.m],
-      [`optimizer.exp_avg_sq.${t.key}`, t.v],
-    ] as const) {
+    for (const [name, buf] of storedAs(t)) {
       out.push({ name, dtype: 'F32', shape: t.shape, data: new Uint8Array(await readBuffer(device, buf, t.n * 4)) });
     }
   }
@@ -122,11 +127,7 @@ export async function restoreCheckpoint(device: GPUDevice, src: ByteSource, tens
     throw new AlloyError(`${src.name}: the checkpoint is of a different LoRA: ${why}; resume with the checkpoint's adapter settings, or start a new run`, { file: src.name });
   }
   for (const t of tensors) {
-    for (const [name, buf] of [
-      [t.key, t.param],
-      [`optimizer.exp_avg.${t.key}`, t.m],
-      [`optimizer.exp_avg_sq.${t.key}`, t.v],
-    ] as const) {
+    for (const [name, buf] of storedAs(t)) {
       const info = file.tensors.get(name);
       if (!info) throw new AlloyError(`${src.name}: no tensor "${name}": the checkpoint is of a different adapter`, { file: src.name, tensor: name });
       if (info.dtype !== 'F32' || info.shape.join(',') !== t.shape.join(',')) {
