@@ -8,6 +8,7 @@ import type { Method } from '../../engine/train/objectives.ts';
 import type { StepEvent, TrainEvent, TrainOutcome, TrainPlan, TrainRequest, TrainRunSummary, TrainSettings } from '../../worker/train-api.ts';
 import type { DataChoice, ValChoice } from './train-settings.ts';
 import { StudioError, toSerialized, type Job, type StudioClient } from './studio-client.svelte.ts';
+import { saveBlob } from './save-file.ts';
 
 export type LiveStatus = 'starting' | 'running' | 'pausing' | 'paused' | 'cancelling' | 'done' | 'cancelled' | 'nan' | 'failed';
 
@@ -23,18 +24,6 @@ export interface LiveRun {
   message: string | null;
   outcome: TrainOutcome | null;
   startedAt: number;
-}
-
-/** Saves bytes as a download (an <a download> click on an object URL). */
-export function download(bytes: Uint8Array, fileName: string, type = 'application/zip'): void {
-  const url = URL.createObjectURL(new Blob([bytes.slice()], { type }));
-  const a = document.createElement('a');
-  a.href = url;
-  a.download = fileName;
-  document.body.append(a);
-  a.click();
-  a.remove();
-  setTimeout(() => URL.revokeObjectURL(url), 10_000);
 }
 
 /** The panel's form as the user left it (kept across tab switches). */
@@ -214,7 +203,7 @@ export class TrainSession {
     this.error = null;
     try {
       const a = await this.client.exportAdapter(runId, step);
-      download(a.bytes, a.fileName);
+      saveBlob(new Blob([a.bytes.slice()], { type: 'application/zip' }), a.fileName);
       const run = this.runs.find((r) => r.id === runId);
       this.notice = `Exported ${run?.imported ? run.label : `the adapter of step ${a.step}`} as ${a.fileName} (adapter_config.json + adapter_model.safetensors: load it with PEFT's PeftModel.from_pretrained).`;
     } catch (e) {
