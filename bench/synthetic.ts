@@ -12,10 +12,12 @@ export const SMOLLM2: Record<string, Record<string, number>> = {
   '1.7B': { hidden_size: 2048, intermediate_size: 8192, num_hidden_layers: 24, num_attention_heads: 32, num_key_value_heads: 32 },
 };
 
-export function smolConfig(size: string): ModelConfig {
+/** A SmolLM2 config; `layers` truncates the depth (same widths, heads and vocabulary) for per-layer timing. */
+export function smolConfig(size: string, layers?: number): ModelConfig {
   return parseModelConfig({
     architectures: ['LlamaForCausalLM'],
     ...SMOLLM2[size],
+    ...(layers ? { num_hidden_layers: layers } : {}),
     max_position_embeddings: 8192,
     rms_norm_eps: 1e-5,
     rope_theta: 100000,

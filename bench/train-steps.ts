@@ -1,0 +1,71 @@
+// One LoRA training run timed for the training benchmarks: the Trainer (forward, backward, clipping, AdamW on the
+// GPU) on a fresh BufferPool, CPT on synthetic rows, every token of the batch counted in tokens/s.
+import type { GpuContext } from '../src/engine/gpu/device.ts';
+import { BufferPool } from '../src/engine/gpu/buffer-pool.ts';
+import type { KernelRegistry } from '../src/engine/gpu/kernels.ts';
+import { loadModel } from '../src/engine/model/index.ts';
+import { createLora, LORA_TARGETS } from '../src/engine/lora/adapter.ts';
+import { Trainer, trainConfig } from '../src/engine/train/trainer.ts';
+import type { Sequence } from '../src/engine/train/objectives.ts';
+import type { ModelConfig } from '../src/io/config.ts';
+import type { Checkpoint } from '../src/io/safetensors/checkpoint.ts';
+
+export const R = 16;
+export const ALPHA = 32;
+export const TARGETS = [...LORA_TARGETS];
+
+/** B rows of T token ids spread over the vocabulary (CPT: every position after the first is scored). */
+export function batchOf(B: number, T: number, V: number): Sequence[] {
+  return Array.from({ length: B }, (_, b) => ({ ids: Array.from({ length: T }, (_, t) => (b * 131 + t * 7919 + 13) % V), promptLen: 0 }));
+}
+
+export interface Measured {
+  /** median tokens/s of the timed steps */
+  tokPerSec: number;
+  /** median wall seconds of the timed steps */
+  stepSec: number;
+  peak: number;
+  loss0: number;
+  lossN: number;
+}
+
+export interface StepOptions {
+  /** timed optimizer steps */
+  steps: number;
+  /** untimed steps first (shader compiles) */
+  warmup: number;
+  /** storage binding limit the model is loaded with (tables and logits split to fit it) */
+  maxBindingBytes?: number;
+}
+
+/** Median tokens/s and step time of `steps` optimizer steps after `warmup` ones, and the pool's peak bytes. */
+export async function alloySteps(ctx: GpuContext, kernels: KernelRegistry, config: ModelConfig, ck: Checkpoint, B: number, T: number, o: StepOptions): Promise<Measured> {
+  const pool = new BufferPool(ctx.device);
+  const model = await loadModel(ctx, kernels, pool, ck, config, o.maxBindingBytes ? { maxBindingBytes: o.maxBindingBytes } : {});
+  const lora = createLora(model, { r: R, alpha: ALPHA, targets: TARGETS, seed: 0 });
+  const data = { train: batchOf(B, T, config.vocabSize) };
+  const rates: number[] = [];
+  const secs: number[] = [];
+  const losses: number[] = [];
+  const cfg = trainConfig({ method: 'cpt', steps: o.steps + o.warmup, lr: 1e-3, microBatch: B, warmupSteps: 0 });
+  const trainer = new Trainer(model, lora, cfg, data, {
+    onEvent: (e) => {
+      if (e.type !== 'step') return;
+      losses.push(e.loss);
+      if (e.step > o.warmup) {
+        rates.push(e.tokensPerSec);
+        secs.push(e.tokens / e.tokensPerSec);
+      }
+    },
+  });
+  try {
+    await trainer.run();
+    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+    return { tokPerSec: median(rates), stepSec: median(secs), peak: pool.stats().peakBytes, loss0: losses[0]!, lossN: losses[losses.length - 1]! };
+  } finally {
+    trainer.dispose();
+    lora.dispose();
+    model.dispose();
+    pool.destroyAll();
+  }
+}
