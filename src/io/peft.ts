@@ -51,6 +51,13 @@ export function parseLoraConfig(json: unknown, file = ADAPTER_CONFIG): LoraConfi
   if (o.fan_in_fan_out === true) {
     throw new AlloyError(`${file}: fan_in_fan_out adapters (GPT-2 style Conv1D) are not supported`, { file, field: 'fan_in_fan_out' });
   }
+  // Per-module ranks or alphas would make loraScale wrong for those modules: refused rather than folded wrongly.
+  for (const key of ['rank_pattern', 'alpha_pattern'] as const) {
+    const v = o[key];
+    if (v !== undefined && v !== null && !(typeof v === 'object' && Object.keys(v).length === 0)) {
+      throw new AlloyError(`${file}: "${key}" (per-module ranks or alphas) is not supported: every module must use r and lora_alpha`, { file, field: key });
+    }
+  }
   const r = o.r ?? 8; // PEFT's defaults: r = 8, lora_alpha = 8
   const alpha = o.lora_alpha ?? 8;
   if (typeof r !== 'number' || !Number.isInteger(r) || r <= 0) throw new AlloyError(`${file}: "r" must be a positive integer`, { file, field: 'r' });

@@ -3,10 +3,11 @@
 // meant for (validateAdapter), then stored like a trained adapter (TrainHost.importAdapter: a checkpoint blob
 // under a run record). Everything here is pure and runs in Node, so the rules are unit-tested.
 //
-// The check is stricter than the CLI's `--adapter` (io/peft.ts + lora/fold.ts): anything PEFT would apply that the
-// fold would silently drop (modules_to_save copies, LoRA biases, embedding LoRA, per-module ranks or alphas) is
-// refused, so an imported adapter means exactly what PEFT means by it. What is stored are the file's own tensor
-// bytes, so the adapter folds into the same weights, and gives the same logits, as `alloy logits --adapter`.
+// The check is stricter than the CLI's `--adapter` (io/peft.ts + lora/fold.ts): what PEFT would apply but a fold
+// would silently drop (modules_to_save copies, LoRA biases, embedding LoRA) is refused, so an imported adapter means
+// exactly what PEFT means by it (per-module ranks or alphas io/peft.ts refuses for both). What is stored are the
+// file's own tensor bytes, so the adapter folds into the same weights, and gives the same logits, as
+// `alloy logits --adapter`.
 import { blobSource } from '../io/bytes.ts';
 import type { ModelConfig } from '../io/config.ts';
 import { AlloyError } from '../io/errors.ts';
@@ -124,7 +125,7 @@ function checkTargetModules(list: readonly string[], arch: string): void {
 }
 
 /**
- * Reads the adapter and checks it against `base`: the config (LoRA only, no per-module ranks, known target modules),
+ * Reads the adapter and checks it against `base`: the config (LoRA only, no module copies or biases, known targets),
  * every tensor (a LoRA A/B weight of a q/k/v/o/gate/up/down projection of a layer the model has, a float dtype,
  * A [r, in] and B [out, r] fitting the base weight [out, in], finite values). The first problem is thrown, naming
  * the file, the tensor and both shapes; nothing has been written when it throws.
@@ -135,9 +136,6 @@ export async function validateAdapter(files: ModelFiles, target: AdapterBase): P
   const raw = JSON.parse(configText) as Record<string, unknown>;
   const { config } = adapter;
   const arch = target.config.modelType;
-  for (const key of ['rank_pattern', 'alpha_pattern'] as const) {
-    if (!isEmpty(raw[key])) refuse(`${ADAPTER_CONFIG}: "${key}" (per-module ranks or alphas) is not supported: every module must use r and lora_alpha`, { file: ADAPTER_CONFIG, field: key });
-  }
   if (raw.bias !== undefined && raw.bias !== 'none') refuse(`${ADAPTER_CONFIG}: bias "${String(raw.bias)}" trains base biases, which Alloy does not import (only bias "none")`, { file: ADAPTER_CONFIG, field: 'bias' });
   if (!isEmpty(raw.modules_to_save)) refuse(`${ADAPTER_CONFIG}: modules_to_save (${JSON.stringify(raw.modules_to_save)}) are full module copies, not LoRA: not supported`, { file: ADAPTER_CONFIG, field: 'modules_to_save' });
   if (!isEmpty(raw.layer_replication)) refuse(`${ADAPTER_CONFIG}: layer_replication is not supported`, { file: ADAPTER_CONFIG, field: 'layer_replication' });

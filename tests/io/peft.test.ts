@@ -19,6 +19,9 @@ describe('PEFT adapter_config.json', () => {
     expect(() => parseLoraConfig({ use_dora: true })).toThrow(/DoRA/);
     expect(() => parseLoraConfig({ fan_in_fan_out: true })).toThrow(/fan_in_fan_out/);
     expect(() => parseLoraConfig({ r: 0 })).toThrow(/"r" must be a positive integer/);
+    expect(() => parseLoraConfig({ rank_pattern: { q_proj: 4 } })).toThrow(/"rank_pattern" \(per-module ranks or alphas\) is not supported/);
+    expect(() => parseLoraConfig({ alpha_pattern: { 'model.layers.0.self_attn.q_proj': 32 } })).toThrow(/"alpha_pattern"/);
+    expect(parseLoraConfig({ rank_pattern: {}, alpha_pattern: {} }).r).toBe(8); // what PEFT writes when unused
   });
 });
 
