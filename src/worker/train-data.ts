@@ -12,7 +12,7 @@ import { planTrainingMemory } from '../engine/train/memory.ts';
 import type { Method, Sequence } from '../engine/train/objectives.ts';
 import { trainConfig, type TrainConfig } from '../engine/train/trainer.ts';
 import type { WeightDtype } from '../engine/model/weights.ts';
-import { bindableBytes } from '../engine/model/split.ts';
+import { bindableBytes, logitRowsPerBlock } from '../engine/model/split.ts';
 import type { DatasetStats, TrainDataFile, TrainPlan, TrainSettings } from './train-api.ts';
 
 export interface PreparedData {
@@ -134,18 +134,24 @@ export function assessPlan(
   const seqLen = stats.longest;
   const recompute = settings.recompute ?? false;
   const opts = { dtype, rows: rowsPerForward, seqLen, r: settings.rank, targets: settings.targets };
-  const memory = planTrainingMemory(cfg, { ...opts, recompute });
-  const other = planTrainingMemory(cfg, { ...opts, recompute: !recompute });
   const binding = Math.min(bindableBytes(limits.maxStorageBufferBindingSize), limits.maxBufferSize);
-  const largestBuffer = { what: `logits [${rowsPerForward}×${seqLen}, ${cfg.vocabSize}]`, bytes: memory.logits };
-  const headBytes = cfg.vocabSize * cfg.hiddenSize * (dtype === 'f32' ? 4 : 2);
+  // The plan splits vocabulary tables and logits to fit the binding as the loaded model does (model/split.ts).
+  const memory = planTrainingMemory(cfg, { ...opts, recompute, maxBindingBytes: binding });
+  const other = planTrainingMemory(cfg, { ...opts, recompute: !recompute, maxBindingBytes: binding });
+  const BT = rowsPerForward * seqLen;
+  const blockRows = Math.min(BT, logitRowsPerBlock(cfg.vocabSize, binding));
+  const blocks = Math.ceil(BT / blockRows);
+  const widest = Math.max(cfg.intermediateSize, cfg.hiddenSize, cfg.numHeads * cfg.headDim);
+  const candidates = [
+    { what: blocks > 1 ? `logits block [${blockRows}, ${cfg.vocabSize}] (1 of ${blocks})` : `logits [${rowsPerForward}×${seqLen}, ${cfg.vocabSize}]`, bytes: blockRows * cfg.vocabSize * 4 },
+    { what: `activation [${rowsPerForward}×${seqLen}, ${widest}]`, bytes: BT * widest * 4 },
+  ];
+  const largestBuffer = candidates.reduce((a, b) => (b.bytes > a.bytes ? b : a));
   let refusal: string | null = null;
-  if (memory.logits > binding) {
+  if (largestBuffer.bytes > binding) {
     refusal =
-      `one training step needs the logits of ${rowsPerForward} sequences × ${seqLen} tokens × ${cfg.vocabSize} vocabulary in one buffer ` +
-      `(${formatBytes(memory.logits)}), more than this GPU binds at once (${formatBytes(binding)}): lower the micro-batch or the sequence length`;
-  } else if (headBytes > binding) {
-    refusal = `the lm_head (${formatBytes(headBytes)}) is above this GPU's binding limit (${formatBytes(binding)}); training with a split lm_head is not supported yet`;
+      `one training step needs a buffer of ${formatBytes(largestBuffer.bytes)} (${largestBuffer.what}), more than this GPU binds at once ` +
+      `(${formatBytes(binding)}): lower the micro-batch or the sequence length`;
   } else if (memory.poolTotal > budget) {
     refusal =
       `the plan needs ${formatBytes(memory.poolTotal)} of GPU memory, more than the budget of ${formatBytes(budget)}: lower the micro-batch, ` +

@@ -90,9 +90,18 @@ describe('assessPlan', () => {
     expect(re.memory.kept).toBeLessThan(p.memory.kept);
   });
 
-  it('refuses logits above the binding limit and a plan above the budget, saying what to lower', () => {
+  it('splits logits above the binding limit; refuses a buffer that cannot split and a plan above the budget, saying what to lower', () => {
+    // 4×64 rows × 384 vocabulary = 384 KiB of logits: under a 256 KiB binding they come as two 170-row blocks
+    const split = { maxStorageBufferBindingSize: 256 * 1024, maxBufferSize: 2 ** 28 };
+    const p = assessPlan(cfg, 'f32', settings, { rows: 41, longest: 64 }, split, 2 ** 30);
+    expect(p.refusal).toBeNull();
+    expect(p.largestBuffer).toEqual({ what: 'logits block [170, 384] (1 of 2)', bytes: 170 * 384 * 4 });
+    expect(p.memory).toEqual(planTrainingMemory(cfg, { dtype: 'f32', rows: 4, seqLen: 64, r: 8, targets: ['q_proj', 'v_proj'], maxBindingBytes: 256 * 1024 }));
+    // an activation [256 rows, 128] = 128 KiB does not split: above a 64 KiB binding the step is refused
     const tight = { maxStorageBufferBindingSize: 64 * 1024, maxBufferSize: 2 ** 28 };
-    expect(assessPlan(cfg, 'f32', settings, { rows: 41, longest: 64 }, tight, 2 ** 30).refusal).toMatch(/logits .* more than this GPU binds at once.*lower the micro-batch or the sequence length/);
+    expect(assessPlan(cfg, 'f32', settings, { rows: 41, longest: 64 }, tight, 2 ** 30).refusal).toMatch(
+      /needs a buffer of .* \(activation \[4×64, 128\]\), more than this GPU binds at once.*lower the micro-batch or the sequence length/,
+    );
     expect(assessPlan(cfg, 'f32', settings, { rows: 41, longest: 64 }, limits, 1e5).refusal).toMatch(/more than the budget.*turn on per-layer recomputation/);
     // sizes in the studio's one unit (decimal, as the plan table shows them): a budget of 100,000 bytes reads "100 KB"
     expect(assessPlan(cfg, 'f32', settings, { rows: 41, longest: 64 }, limits, 1e5).refusal).toMatch(/needs [\d.]+ [KM]B of GPU memory, more than the budget of 100 KB/);
