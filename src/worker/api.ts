@@ -104,6 +104,29 @@ export interface LoadedModel {
   contextLength: number;
 }
 
+/** A stored LoRA adapter to apply to the resident model: a training run's (or imported adapter's) checkpoint. */
+export interface AdapterChoice {
+  runId: string;
+  /** the checkpoint's step; omitted: the run's latest */
+  step?: number;
+}
+
+/** The adapter applied to the resident model, as the Chat panel shows it and each reply records it. */
+export interface ActiveAdapter {
+  runId: string;
+  /** the run's (or imported adapter's) label */
+  label: string;
+  step: number;
+  /** e.g. "r 4, alpha 8, q_proj, v_proj, 3 modules" */
+  summary: string;
+}
+
+/** What setChatAdapter leaves on the GPU: the adapter now applied (null: the base model) and the pool's bytes. */
+export interface ChatAdapterState {
+  adapter: ActiveAdapter | null;
+  memory: GpuMemory;
+}
+
 export interface ChatTurn {
   role: 'system' | 'user' | 'assistant';
   content: string;
@@ -152,6 +175,8 @@ export interface GenerateSummary {
   tokensPerSecond: number;
   finishReason: FinishReason;
   memory: GpuMemory;
+  /** the adapter the reply was generated with; null: the base model */
+  adapter: ActiveAdapter | null;
 }
 
 export interface DeviceLoss {
@@ -299,6 +324,11 @@ export interface StudioApi {
   loadForChat(jobId: string, id: string, onProgress?: ProgressCallback): Promise<Result<LoadedModel>>;
   /** Disposes the resident model and gives its memory back to the driver. */
   unloadModel(): Promise<Result<GpuMemory | null>>;
+  /**
+   * Applies a stored LoRA adapter (trained or imported for the resident model) to it without reloading the weights,
+   * or with null goes back to the base model; later generations use it. Refused for an adapter of another base.
+   */
+  setChatAdapter(choice: AdapterChoice | null): Promise<Result<ChatAdapterState>>;
   /** Generates with the resident model, streaming decoded text; cancel(jobId) stops it with finishReason 'stopped'. */
   generate(jobId: string, request: GenerateRequest, onUpdate?: GenerateUpdateCallback): Promise<Result<GenerateSummary>>;
   /** The pool's byte accounting; null while no device has been acquired. */

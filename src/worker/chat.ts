@@ -1,15 +1,36 @@
 // The model resident on the GPU for chat, and generation with it. One model at a time: a second load replaces
 // the first, because even small models take a large share of a browser GPU's memory.
+// A stored LoRA adapter (a training run's checkpoint or an imported PEFT adapter) can be applied to the resident
+// model: its A/B matrices go on the GPU beside the weights and the forward adds scale·(x·Aᵀ)·Bᵀ to each adapted
+// projection (engine/lora/adapter.ts), which is the folded model's W + scale·B·A without writing a new model.
+// Going back to the base only disables the adapter, so comparing base and adapter back and forth costs nothing.
 import { AlloyError, CancelledError, throwIfAborted } from '../io/errors.ts';
 import { ProgressMeter, type ProgressFn } from '../io/progress.ts';
 import type { ModelFiles } from '../io/model-files.ts';
-import { readJson } from '../io/model-files.ts';
+import { memoryModelFiles, readJson } from '../io/model-files.ts';
 import { parseModelConfig } from '../io/config.ts';
 import { openCheckpoint } from '../io/safetensors/checkpoint.ts';
 import type { AlloyTokenizer } from '../io/tokenizer.ts';
-import { generate, loadModel, type Model } from '../engine/model/index.ts';
+import { ADAPTER_CONFIG, ADAPTER_WEIGHTS, readPeftAdapter } from '../io/peft.ts';
+import { forward, generate, loadModel, type Model } from '../engine/model/index.ts';
+import { LORA_TARGETS, loraFromTensors, type GpuLora } from '../engine/lora/adapter.ts';
 import { currentGpuEngine, gpuEngine, type GpuEngine } from './gpu-state.ts';
-import type { FinishReason, GenerateRequest, GenerateSummary, GenerateUpdate, GpuMemory, LoadedModel } from './api.ts';
+import type {
+  ActiveAdapter,
+  AdapterChoice,
+  ChatAdapterState,
+  FinishReason,
+  GenerateRequest,
+  GenerateSummary,
+  GenerateUpdate,
+  GpuMemory,
+  LoadedModel,
+} from './api.ts';
+
+interface Attached {
+  info: ActiveAdapter;
+  lora: GpuLora;
+}
 
 interface Resident {
   id: string;
@@ -17,11 +38,29 @@ interface Resident {
   model: Model;
   tokenizer: AlloyTokenizer;
   engine: GpuEngine;
+  /** the adapter on the GPU: applied while lora.enabled, kept but off after a switch back to the base */
+  adapter: Attached | null;
+}
+
+/** A stored adapter's PEFT files (train.ts peftFilesOf) and what it was made for. */
+export interface StoredAdapterFiles {
+  runId: string;
+  label: string;
+  /** the cached base model it was trained or imported for */
+  modelId: string;
+  modelLabel: string;
+  step: number;
+  config: Uint8Array;
+  weights: Uint8Array;
 }
 
 export interface ChatDeps {
   files(id: string): Promise<ModelFiles>;
   tokenizer(id: string): Promise<AlloyTokenizer>;
+  /** a stored adapter's files (default step: the run's latest checkpoint) */
+  adapter(runId: string, step?: number): Promise<StoredAdapterFiles>;
+  /** the GPU (default: the worker's); Node tests pass Dawn's */
+  engine?(): Promise<GpuEngine>;
 }
 
 export class ChatHost {
@@ -47,7 +86,7 @@ export class ChatHost {
       const config = parseModelConfig(await readJson(files, 'config.json'), 'config.json');
       const checkpoint = await openCheckpoint(files);
       const tokenizer = await this.deps.tokenizer(id);
-      const engine = await gpuEngine();
+      const engine = await (this.deps.engine?.() ?? gpuEngine());
       this.#dispose(); // before uploading, so two models never share the GPU
       let meter: ProgressMeter | null = null;
       const model = await loadModel(engine.ctx, engine.kernels, engine.pool, checkpoint, config, {
@@ -61,7 +100,7 @@ export class ChatHost {
         engine.pool.trim();
         throw new CancelledError('loading');
       }
-      this.#resident = { id, label: files.label, model, tokenizer, engine };
+      this.#resident = { id, label: files.label, model, tokenizer, engine, adapter: null };
       return {
         id,
         label: files.label,
@@ -78,6 +117,46 @@ export class ChatHost {
     return this.#exclusive(async () => {
       this.#dispose();
       return memory();
+    });
+  }
+
+  /**
+   * Applies a stored adapter to the resident model (null: back to the base model). The adapter must have been
+   * trained or imported for this very model; the same adapter again is only switched back on, another replaces it.
+   */
+  async setAdapter(choice: AdapterChoice | null): Promise<ChatAdapterState> {
+    return this.#exclusive(async () => {
+      const r = this.#resident;
+      if (!r) throw new AlloyError('No model is loaded on the GPU: load one first.');
+      const kept = r.adapter;
+      if (choice === null) {
+        if (kept) kept.lora.enabled = false;
+      } else if (kept && kept.info.runId === choice.runId && choice.step !== undefined && kept.info.step === choice.step) {
+        kept.lora.enabled = true;
+      } else {
+        const stored = await this.deps.adapter(choice.runId, choice.step);
+        if (stored.modelId !== r.id) {
+          throw new AlloyError(`${stored.label} is an adapter for ${stored.modelLabel}, not for ${r.label}: load that model to chat with it.`);
+        }
+        const lora = await uploadAdapter(r.model, r.label, stored);
+        r.adapter = null;
+        kept?.lora.dispose();
+        r.adapter = { info: { runId: stored.runId, label: stored.label, step: stored.step, summary: summarize(lora) }, lora };
+      }
+      return { adapter: active(r), memory: r.engine.pool.stats() };
+    });
+  }
+
+  /**
+   * Logits [T, vocab] of `ids` on the resident model with the adapter applied now (tests: they equal the folded
+   * model's).
+   */
+  async logits(ids: readonly number[]): Promise<Float32Array> {
+    return this.#exclusive(async () => {
+      const r = this.#resident;
+      if (!r) throw new AlloyError('No model is loaded on the GPU: load one first.');
+      const [out] = await forward(r.model, [ids], { lora: r.adapter?.lora ?? null });
+      return out!;
     });
   }
 
@@ -119,6 +198,7 @@ export class ChatHost {
           topP: req.topP,
           seed: req.seed,
           eosTokenIds: r.tokenizer.eosTokenIds,
+          lora: r.adapter?.lora ?? null,
           onToken: (token) => {
             const u = stream.push(token);
             opts.onUpdate?.({ ...u, seconds: (performance.now() - t0) / 1000 });
@@ -137,6 +217,7 @@ export class ChatHost {
           tokensPerSecond: seconds > 0 ? n / seconds : 0,
           finishReason,
           memory: r.engine.pool.stats(),
+          adapter: active(r),
         };
       } finally {
         opts.signal?.removeEventListener('abort', onAbort);
@@ -149,9 +230,43 @@ export class ChatHost {
     const r = this.#resident;
     if (!r) return;
     this.#resident = null;
+    r.adapter?.lora.dispose();
     r.model.dispose();
     r.engine.pool.trim(); // hand the weights' memory back to the driver, not just to the pool
   }
+}
+
+/** The adapter the resident model runs with now; null: the base model. */
+function active(r: Resident): ActiveAdapter | null {
+  return r.adapter?.lora.enabled ? r.adapter.info : null;
+}
+
+/**
+ * A stored adapter's A/B matrices on the GPU beside the model's weights, read through the same PEFT reader as the
+ * CLI's `--adapter` and the fold (io/peft.ts), so applying it here and folding it give the same model.
+ */
+async function uploadAdapter(model: Model, modelLabel: string, stored: StoredAdapterFiles): Promise<GpuLora> {
+  const files = memoryModelFiles({ [ADAPTER_CONFIG]: stored.config, [ADAPTER_WEIGHTS]: stored.weights }, `${stored.label} adapter`);
+  const adapter = await readPeftAdapter(files);
+  const tensors = new Map<string, { a: Float32Array; b: Float32Array }>();
+  for (const p of adapter.pairs) {
+    tensors.set(p.target.replace(/\.weight$/, ''), { a: await adapter.file.readF32(p.a), b: await adapter.file.readF32(p.b) });
+  }
+  const lora = loraFromTensors(model, adapter.config, tensors);
+  if (lora.modules.length !== tensors.size) {
+    // a module this model lacks would be skipped silently: the replies would not be the adapter's
+    const have = new Set(lora.modules.map((m) => m.path));
+    const missing = [...tensors.keys()].filter((k) => !have.has(k));
+    lora.dispose();
+    throw new AlloyError(`${stored.label} adapts ${missing.join(', ')}, which ${modelLabel} does not have`, { tensor: missing[0] });
+  }
+  return lora;
+}
+
+function summarize(lora: GpuLora): string {
+  const n = lora.modules.length;
+  const targets = LORA_TARGETS.filter((t) => lora.targets.includes(t)); // PEFT's order, whatever the file's
+  return `r ${lora.r}, alpha ${lora.alpha}${lora.useRslora ? ' (rsLoRA)' : ''}, ${targets.join(', ')}, ${n} module${n === 1 ? '' : 's'}`;
 }
 
 export function memory(): GpuMemory | null {

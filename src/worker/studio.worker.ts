@@ -24,6 +24,7 @@ import * as exporter from './export.ts';
 import type { GgufOutType, ImportRequest } from './export-api.ts';
 import {
   SAMPLE_CONVERSATION,
+  type AdapterChoice,
   type BenchmarkItemCallback,
   type BenchmarkRequest,
   type ConfigSummary,
@@ -82,9 +83,9 @@ function tokenizerFor(id: string): Promise<Tokenizer> {
   return t;
 }
 
-const chat = new ChatHost({ files: modelFiles, tokenizer: tokenizerFor });
-const mergeDeps: merge.MergeDeps = { cache, files: modelFiles };
 const training = new TrainHost({ cache, files: modelFiles, tokenizer: tokenizerFor });
+const chat = new ChatHost({ files: modelFiles, tokenizer: tokenizerFor, adapter: (runId, step) => training.storedAdapter(runId, step) });
+const mergeDeps: merge.MergeDeps = { cache, files: modelFiles };
 const exportDeps: exporter.ExportDeps = { cache, files: modelFiles };
 
 /** Progress reports are fire and forget: awaiting each would pace the job by the UI's round trips. */
@@ -247,6 +248,8 @@ const api: StudioApi = {
     }),
 
   unloadModel: () => guard(() => chat.unload()),
+
+  setChatAdapter: (choice: AdapterChoice | null) => guard(() => chat.setAdapter(choice)),
 
   generate: (jobId: string, request: GenerateRequest, onUpdate?: GenerateUpdateCallback) =>
     guard(async () => {

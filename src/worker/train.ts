@@ -34,6 +34,7 @@ import { gpuEngine, type GpuEngine } from './gpu-state.ts';
 import { assessPlan, configOf, prepareTrainData, weightDtypeOf, type PreparedData } from './train-data.ts';
 import { TrainRunStore, type TrainRunRecord } from './train-runs.ts';
 import { uploadedAdapterFiles, validateAdapter, type ValidatedAdapter } from './adapter-import.ts';
+import type { StoredAdapterFiles } from './chat.ts';
 import type {
   AdapterExport,
   AdapterImportRequest,
@@ -340,6 +341,12 @@ export class TrainHost {
     } finally {
       cp.close();
     }
+  }
+
+  /** A run's adapter as PEFT files with what it was made for (the Chat panel applies it to the resident model). */
+  async storedAdapter(runId: string, step?: number): Promise<StoredAdapterFiles> {
+    const a = await this.#adapterFiles(runId, step);
+    return { runId, label: a.rec.label, modelId: a.rec.modelId, modelLabel: a.rec.modelLabel, step: a.step, config: a.config, weights: a.weights };
   }
 
   async exportAdapter(runId: string, step?: number): Promise<AdapterExport> {

@@ -2,7 +2,7 @@
 // hooks, caching the demo model and fixture repos from the site's own hub, and asking the worker what is cached.
 // ALLOY_DIST points the tests at another build folder (e.g. one built with `npx vite build --outDir …`).
 import { existsSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import type { Page } from 'playwright-core';
 
 export const DIST = process.env.ALLOY_DIST ? resolve(process.env.ALLOY_DIST) : join(process.cwd(), 'dist');
@@ -56,4 +56,17 @@ export async function idOf(page: Page, repo: string): Promise<string> {
   const m = (await listModels(page)).find((x) => x.repo === repo);
   if (!m) throw new Error(`${repo} is not cached`);
   return m.id;
+}
+
+/**
+ * Imports a PEFT adapter folder (adapter_config.json + adapter_model.safetensors, written by the test) for the
+ * model picked in the Train panel's import card (default: its first), and waits until it is listed with the runs.
+ */
+export async function importAdapterFolder(page: Page, dir: string, modelId?: string): Promise<void> {
+  await page.getByTestId('tab-train').click();
+  const card = page.getByTestId('adapter-import');
+  if (modelId) await card.getByTestId('adapter-import-model').selectOption(modelId);
+  await card.getByTestId('adapter-import-folder').setInputFiles(dir);
+  await card.getByTestId('adapter-import-start').click();
+  await page.locator('[data-testid="train-run"][data-status="imported"]').filter({ hasText: basename(dir) }).first().waitFor({ timeout: WAIT });
 }

@@ -1,7 +1,7 @@
 // The chat/generate transcript and its sampling settings. Each turn is one prompt and the model's reply; chat
 // turns form the conversation sent through the chat template, generate turns stand alone (continue a text).
 import type { SerializedError } from '../../io/errors.ts';
-import type { ChatTurn, FinishReason, GenerateRequest, SamplingSettings } from '../../worker/api.ts';
+import type { ActiveAdapter, ChatTurn, FinishReason, GenerateRequest, SamplingSettings } from '../../worker/api.ts';
 import { StudioError, toSerialized, type StudioClient } from './studio-client.svelte.ts';
 import type { ResidentModel } from './resident-model.svelte.ts';
 
@@ -17,6 +17,8 @@ export interface Turn {
   seconds: number;
   promptTokens: number | null;
   finishReason: FinishReason | null;
+  /** the LoRA adapter the reply was generated with (null: the base model), so a transcript compares them */
+  adapter: ActiveAdapter | null;
 }
 
 /** Sampling defaults in the range most small chat models are tuned for. */
@@ -68,6 +70,8 @@ export class Conversation {
       seconds: 0,
       promptTokens: null,
       finishReason: null,
+      // what the worker will apply (adapter switches wait for generations); the summary confirms it
+      adapter: this.resident.adapter ? { ...this.resident.adapter } : null,
     });
     const turn = this.turns[this.turns.length - 1]!; // the reactive proxy, not the object pushed
     const job = this.client.generate(request, (u) => {
@@ -79,7 +83,7 @@ export class Conversation {
     try {
       const r = await job.done;
       // The summary is authoritative: streamed updates travel on another port and may trail it.
-      Object.assign(turn, { reply: r.text, tokens: r.tokens, seconds: r.seconds, promptTokens: r.promptTokens, finishReason: r.finishReason });
+      Object.assign(turn, { reply: r.text, tokens: r.tokens, seconds: r.seconds, promptTokens: r.promptTokens, finishReason: r.finishReason, adapter: r.adapter });
       turn.status = 'done';
       this.resident.setMemory(r.memory);
     } catch (e) {

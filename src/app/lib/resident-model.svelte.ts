@@ -1,7 +1,7 @@
 // The UI's view of the model resident on the worker's GPU: what is loaded, the load in progress, and the pool's
 // memory figures. Lives at the app level (not in a panel) so switching tabs does not forget what the GPU holds.
 import type { Progress } from '../../io/progress.ts';
-import type { GpuMemory, LoadedModel } from '../../worker/api.ts';
+import type { ActiveAdapter, AdapterChoice, GpuMemory, LoadedModel } from '../../worker/api.ts';
 import { StudioError, type StudioClient } from './studio-client.svelte.ts';
 
 export interface LoadingModel {
@@ -22,6 +22,12 @@ export class ResidentModel {
   loading = $state<LoadingModel | null>(null);
   #loaded = $state<Stamped<LoadedModel> | null>(null);
   #memory = $state<Stamped<GpuMemory | null> | null>(null);
+  /** the adapter the worker applies to the loaded model (null: the base); a new load starts without one */
+  #adapter = $state<Stamped<ActiveAdapter | null> | null>(null);
+  /** an adapter switch in flight */
+  switchingAdapter = $state(false);
+  /** the adapter picked in the Chat panel, kept while the base model is shown for comparison */
+  chosenAdapter = $state<AdapterChoice | null>(null);
 
   constructor(private readonly client: StudioClient) {}
 
@@ -34,6 +40,26 @@ export class ResidentModel {
   /** The loaded model, or null (none loaded, device lost, or worker restarted). */
   get model(): LoadedModel | null {
     return this.#fresh(this.#loaded);
+  }
+
+  /** The adapter applied to the loaded model, or null (the base model). */
+  get adapter(): ActiveAdapter | null {
+    return this.model ? this.#fresh(this.#adapter) : null;
+  }
+
+  /** Applies a stored adapter to the loaded model without reloading it (null: back to the base model). */
+  async setAdapter(choice: AdapterChoice | null): Promise<void> {
+    const generation = this.client.generation;
+    this.switchingAdapter = true;
+    try {
+      const r = await this.client.setChatAdapter(choice);
+      if (generation === this.client.generation) {
+        this.#adapter = { value: r.adapter, generation };
+        this.setMemory(r.memory);
+      }
+    } finally {
+      this.switchingAdapter = false;
+    }
   }
 
   get memory(): GpuMemory | null {
@@ -60,6 +86,8 @@ export class ResidentModel {
     });
     this.loading = { id, label, jobId: job.id, progress: null, cancelling: false };
     this.#loaded = null; // the worker disposes the previous model before uploading the new one
+    this.#adapter = null; // and its adapter with it
+    this.chosenAdapter = null;
     try {
       const info = await job.done;
       if (generation === this.client.generation) {
@@ -85,6 +113,8 @@ export class ResidentModel {
 
   async unload(): Promise<void> {
     this.#loaded = null;
+    this.#adapter = null;
+    this.chosenAdapter = null;
     this.setMemory(await this.client.unloadModel());
   }
 

@@ -7,6 +7,7 @@ import type { Progress } from '../../io/progress.ts';
 import type { ModelSource } from '../../io/sources.ts';
 import type { CachedModelSummary } from '../../io/cache/weight-cache.ts';
 import type {
+  AdapterChoice,
   BenchmarkItemUpdate,
   BenchmarkRequest,
   BenchmarkResult,
@@ -142,6 +143,11 @@ export class StudioClient {
 
   unloadModel() {
     return this.#call((api) => api.unloadModel());
+  }
+  /** Applies a stored adapter to the resident model (null: the base model again). */
+  setChatAdapter(choice: AdapterChoice | null) {
+    const plain = choice ? { runId: choice.runId, ...(choice.step !== undefined ? { step: choice.step } : {}) } : null;
+    return this.#call((api) => api.setChatAdapter(plain));
   }
   gpuMemory() {
     return this.#call((api) => api.gpuMemory());

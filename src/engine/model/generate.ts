@@ -6,6 +6,7 @@
 import { prefill, step } from './kv-cache.ts';
 import { createRng, sampleToken, type SamplingOptions } from './sampling.ts';
 import type { Model } from './weights.ts';
+import type { GpuLora } from '../lora/adapter.ts';
 
 export interface GenerateOptions extends SamplingOptions {
   maxTokens: number;
@@ -18,6 +19,8 @@ export interface GenerateOptions extends SamplingOptions {
    * `index` counts generated tokens from 0.
    */
   onToken?: (token: number, index: number) => boolean | void;
+  /** LoRA adapters added to the projections for the prompt and every step (absent or disabled: the base model) */
+  lora?: GpuLora | null;
 }
 
 export type FinishReason = 'eos' | 'length' | 'stopped';
@@ -39,7 +42,7 @@ export async function generate(model: Model, prompt: readonly number[], opts: Ge
   if (maxTokens === 0) return { tokens, finishReason: 'length' };
 
   // Capacity: the last generated token is never fed back, so prompt + maxTokens − 1 slots suffice.
-  const { cache, logits } = await prefill(model, [prompt], { capacity: prompt.length + maxTokens - 1 || 1 });
+  const { cache, logits } = await prefill(model, [prompt], { capacity: prompt.length + maxTokens - 1 || 1, lora: opts.lora ?? null });
   try {
     let row = logits[0]!;
     for (;;) {

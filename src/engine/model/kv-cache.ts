@@ -11,6 +11,7 @@ import { AlloyError } from '../../io/errors.ts';
 import { padBatch, runForward } from './forward.ts';
 import { readLogits, type GpuLogits } from './head.ts';
 import { assertLive, type Model } from './weights.ts';
+import type { GpuLora } from '../lora/adapter.ts';
 
 export class KvCache {
   /** slots filled so far (the same for every row) */
@@ -27,9 +28,14 @@ export class KvCache {
     readonly mask: Uint32Array,
     /** next RoPE position per row */
     readonly positions: number[],
+    /**
+     * LoRA adapters every pass through this cache runs with (chat with an adapter attached): the keys and values
+     * already cached were computed with them, so a cache never mixes a prompt with and without adapters.
+     */
+    readonly lora: GpuLora | null = null,
   ) {}
 
-  static create(model: Model, batch: number, capacity: number): KvCache {
+  static create(model: Model, batch: number, capacity: number, lora: GpuLora | null = null): KvCache {
     assertLive(model);
     const { config: cfg, pool, device } = model;
     const bytes = batch * capacity * cfg.numKvHeads * cfg.headDim * 4;
@@ -45,7 +51,7 @@ export class KvCache {
       }
     }
     device.queue.submit([enc.finish()]);
-    return new KvCache(model, batch, capacity, k, v, new Uint32Array(batch * capacity), new Array<number>(batch).fill(0));
+    return new KvCache(model, batch, capacity, k, v, new Uint32Array(batch * capacity), new Array<number>(batch).fill(0), lora);
   }
 
   get isReleased(): boolean {
@@ -86,6 +92,7 @@ export class KvCache {
         mask: this.mask,
         kv: { k: this.k, v: this.v, capacity: this.capacity, past },
         logitRows,
+        lora: this.lora,
       });
     } catch (e) {
       // Leave the cache as it was (e.g. after a bad token id), so the caller can carry on with valid input.
@@ -106,18 +113,18 @@ export interface PrefillResult {
 
 /**
  * Runs the prompts (ragged rows, right-padded internally) into a fresh cache of `capacity` slots (default: the
- * longest prompt + 256, at most max_position_embeddings).
+ * longest prompt + 256, at most max_position_embeddings). With `lora`, the prompt and every later step run with it.
  */
 export async function prefill(
   model: Model,
   prompts: readonly (readonly number[])[],
-  opts: { capacity?: number } = {},
+  opts: { capacity?: number; lora?: GpuLora | null } = {},
 ): Promise<PrefillResult> {
   const { ids, T } = padBatch(prompts);
   const B = prompts.length;
   const capacity = opts.capacity ?? Math.min(T + 256, model.config.maxPositionEmbeddings);
   if (capacity < T) throw new RangeError(`cache capacity ${capacity} is below the prompt length ${T}`);
-  const cache = KvCache.create(model, B, capacity);
+  const cache = KvCache.create(model, B, capacity, opts.lora ?? null);
   try {
     const lastRows = Uint32Array.from(prompts, (p, b) => b * T + p.length - 1);
     const all = await cache.run(ids, T, prompts.map((p) => p.length), lastRows);
