@@ -190,11 +190,16 @@ export interface DeviceLoss {
 
 export type DeviceLossCallback = (loss: DeviceLoss) => void;
 
-/** A merge of cached models: mergekit YAML whose model references are keys of `parents`. */
+/**
+ * A merge of cached models: mergekit YAML whose model references are keys of `parents`, or `model+lora` with the
+ * model a key of `parents` and the lora a key of `adapters` (a stored adapter folded into that model).
+ */
 export interface MergeRequest {
   yaml: string;
   /** model reference as written in the YAML → cache entry id */
   parents: Record<string, string>;
+  /** lora_path as written in a `model+lora_path` reference → stored adapter */
+  adapters?: Record<string, AdapterChoice>;
   /** the new entry's label; default "<method>(<refs>)" */
   label?: string;
   /** tests only: pause this long after each write, so a cancel can land mid-merge on tiny fixtures */
@@ -202,6 +207,12 @@ export interface MergeRequest {
 }
 
 export type TensorKind = 'attention' | 'mlp' | 'other';
+
+/** A merge parent: a cached model, or a cached model with a stored adapter folded in (mergekit's `model+lora`). */
+export interface MergeParent {
+  modelId: string;
+  adapter?: AdapterChoice;
+}
 
 /** How far apart two parents' tensors are, computed in float64 over the flattened tensors. */
 export interface TensorDistance {
@@ -233,6 +244,8 @@ export interface SweepRequest {
   /** the merge to sweep: its `t` is replaced by each value of `ts` (a scalar over every tensor) */
   yaml: string;
   parents: Record<string, string>;
+  /** as MergeRequest.adapters */
+  adapters?: Record<string, AdapterChoice>;
   ts: number[];
   benchmark: { name: string; items: MultipleChoiceItem[] };
   /** keep every merged model in the cache (otherwise each is deleted once scored) */
@@ -346,7 +359,7 @@ export interface StudioApi {
   /** The mergekit YAML a merged entry was made from; null for a model that is not a merge. */
   exportMergeYaml(id: string): Promise<Result<string | null>>;
   /** Per-tensor cosine similarity and angle between two cached models, grouped by layer (streamed tensor by tensor). */
-  parentDistances(jobId: string, idA: string, idB: string, onProgress?: ProgressCallback): Promise<Result<ParentDistances>>;
+  parentDistances(jobId: string, a: string | MergeParent, b: string | MergeParent, onProgress?: ProgressCallback): Promise<Result<ParentDistances>>;
   /** Merges at each t and scores each merge (and both parents) on a multiple-choice benchmark, point by point. */
   mergeSweep(jobId: string, request: SweepRequest, onPoint?: SweepPointCallback, onProgress?: ProgressCallback): Promise<Result<SweepPoint[]>>;
   /** Every tensor of a cached model as stored (tests compare merges bit for bit through it). */

@@ -3,21 +3,27 @@
 // public API (runMerge, openCheckpoint), so memory stays a few tensors whatever the model size.
 import { AlloyError, CancelledError, isCancelled, throwIfAborted } from '../io/errors.ts';
 import { ProgressMeter, type ProgressFn } from '../io/progress.ts';
-import { hasFile, readJson, readText, type ModelFiles } from '../io/model-files.ts';
+import { hasFile, memoryModelFiles, readJson, readText, type ModelFiles } from '../io/model-files.ts';
+import { ADAPTER_CONFIG, ADAPTER_WEIGHTS, readPeftAdapter } from '../io/peft.ts';
 import { parseModelConfig } from '../io/config.ts';
-import { openCheckpoint } from '../io/safetensors/checkpoint.ts';
+import { openCheckpoint, type Checkpoint } from '../io/safetensors/checkpoint.ts';
 import { loadTokenizer } from '../io/tokenizer.ts';
 import type { CachedModelSummary, WeightCache } from '../io/cache/weight-cache.ts';
 import { createEntryWriter } from '../io/cache/store.ts';
 import { parseMergeYaml, toMergeYaml, type MergeConfig } from '../engine/merge/config.ts';
 import { runMerge, type SlerpAccelerator } from '../engine/merge/run.ts';
+import { openParent } from '../engine/merge/parents.ts';
+import { withAdapter } from '../engine/lora/fold.ts';
 import { gpuSlerpAccelerator } from '../engine/merge/gpu-slerp.ts';
 import { slerp } from '../engine/merge/methods/slerp.ts';
 import { loadModel, scoreContinuations } from '../engine/model/index.ts';
 import { encodePair, evaluateMultipleChoice, type MultipleChoiceItem } from '../engine/eval/multiple-choice.ts';
 import { gpuEngine } from './gpu-state.ts';
+import type { StoredAdapterFiles } from './chat.ts';
 import type {
+  AdapterChoice,
   LayerDistance,
+  MergeParent,
   MergeRequest,
   ParentDistances,
   RawTensor,
@@ -30,6 +36,8 @@ import type {
 export interface MergeDeps {
   cache(): Promise<WeightCache>;
   files(id: string): Promise<ModelFiles>;
+  /** a stored adapter's PEFT files, for `model+lora` parents (train.ts storedAdapter) */
+  adapter?(runId: string, step?: number): Promise<StoredAdapterFiles>;
 }
 
 /** The file every merged entry carries (run.ts writes it), read back by exportMergeYaml. */
@@ -61,11 +69,25 @@ function parseRequestYaml(yaml: string): MergeConfig {
   return parseMergeYaml(yaml, 'merge.yml').config;
 }
 
-function resolver(deps: MergeDeps, parents: Record<string, string>) {
+/** A stored adapter as the PEFT folder a `model+lora_path` reference names (what mergekit would read from disk). */
+async function adapterFiles(deps: MergeDeps, choice: AdapterChoice): Promise<ModelFiles> {
+  if (!deps.adapter) throw new AlloyError('stored adapters cannot be merge parents here');
+  const a = await deps.adapter(choice.runId, choice.step);
+  return memoryModelFiles({ [ADAPTER_CONFIG]: a.config, [ADAPTER_WEIGHTS]: a.weights }, `${a.label} (step ${a.step})`);
+}
+
+/**
+ * References as the engine resolves them: a model reference (and the model half of `model+lora`) is a key of
+ * `parents`; the lora half is a key of `adapters`, a stored adapter whose files are those the Train panel exports.
+ */
+export function resolver(deps: MergeDeps, parents: Record<string, string>, adapters: Record<string, AdapterChoice> = {}) {
   return async (ref: string): Promise<ModelFiles> => {
+    const adapter = adapters[ref];
+    if (adapter) return adapterFiles(deps, adapter);
     const id = parents[ref];
     if (id === undefined) {
-      throw new AlloyError(`the merge names model "${ref}", which is not one of the chosen parents (${Object.keys(parents).join(', ')})`, { field: 'model' });
+      const known = [...Object.keys(parents), ...Object.keys(adapters)].join(', ');
+      throw new AlloyError(`the merge names model "${ref}", which is not one of the chosen parents (${known})`, { field: 'model' });
     }
     return deps.files(id);
   };
@@ -77,6 +99,7 @@ async function mergeInto(
   config: MergeConfig,
   yaml: string,
   parents: Record<string, string>,
+  adapters: Record<string, AdapterChoice> | undefined,
   label: string,
   signal: AbortSignal,
   onProgress?: ProgressFn,
@@ -88,7 +111,7 @@ async function mergeInto(
     await runMerge({
       config,
       configYaml: yaml,
-      resolveModel: resolver(deps, parents),
+      resolveModel: resolver(deps, parents, adapters),
       openSink: async (name) => {
         const sink = await writer.openSink(name);
         if (debugDelayMs <= 0) return sink;
@@ -118,7 +141,7 @@ export function defaultLabel(config: MergeConfig): string {
 
 export function mergeModels(deps: MergeDeps, req: MergeRequest, signal: AbortSignal, onProgress?: ProgressFn): Promise<CachedModelSummary> {
   const config = parseRequestYaml(req.yaml);
-  return mergeInto(deps, config, req.yaml, req.parents, req.label ?? defaultLabel(config), signal, onProgress, req.debugDelayMs);
+  return mergeInto(deps, config, req.yaml, req.parents, req.adapters, req.label ?? defaultLabel(config), signal, onProgress, req.debugDelayMs);
 }
 
 export async function exportMergeYaml(deps: MergeDeps, id: string): Promise<string | null> {
@@ -165,9 +188,16 @@ export function groupByLayer(tensors: readonly TensorDistance[]): LayerDistance[
   return [...layers].sort((a, b) => a[0] - b[0]).map(([layer, g]) => ({ layer, attention: mean(g.attention), mlp: mean(g.mlp) }));
 }
 
-export async function parentDistances(deps: MergeDeps, idA: string, idB: string, signal: AbortSignal, onProgress?: ProgressFn): Promise<ParentDistances> {
-  const a = await openCheckpoint(await deps.files(idA));
-  const b = await openCheckpoint(await deps.files(idB));
+/** What a parent's tensors are: the cached model's, with a stored adapter folded in for `model+lora`. */
+async function parentCheckpoint(deps: MergeDeps, p: string | MergeParent): Promise<Checkpoint> {
+  const spec = typeof p === 'string' ? { modelId: p } : p;
+  const stored = await openCheckpoint(await deps.files(spec.modelId));
+  return spec.adapter ? withAdapter(stored, await readPeftAdapter(await adapterFiles(deps, spec.adapter))) : stored;
+}
+
+export async function parentDistances(deps: MergeDeps, pa: string | MergeParent, pb: string | MergeParent, signal: AbortSignal, onProgress?: ProgressFn): Promise<ParentDistances> {
+  const a = await parentCheckpoint(deps, pa);
+  const b = await parentCheckpoint(deps, pb);
   const skipped: string[] = [];
   const names = a.names().filter((n) => {
     const ok = b.tensors.has(n) && a.info(n).shape.join() === b.info(n).shape.join();
@@ -188,10 +218,13 @@ export async function parentDistances(deps: MergeDeps, idA: string, idB: string,
   return { tensors, layers: groupByLayer(tensors), skipped };
 }
 
-/** Scores one cached model on a benchmark on the GPU; the model is uploaded for this and disposed after. */
-async function scoreModel(files: ModelFiles, items: MultipleChoiceItem[], signal: AbortSignal, onItems?: (done: number, total: number) => void) {
+/**
+ * Scores one cached model (or `checkpoint`, a parent with its adapter folded in, with `files`' config and tokenizer)
+ * on a benchmark on the GPU; the model is uploaded for this and disposed after.
+ */
+async function scoreModel(files: ModelFiles, items: MultipleChoiceItem[], signal: AbortSignal, checkpoint?: Checkpoint) {
   const config = parseModelConfig(await readJson(files, 'config.json'), `${files.label}/config.json`);
-  const checkpoint = await openCheckpoint(files);
+  checkpoint ??= await openCheckpoint(files);
   const tok = await loadTokenizer(files);
   const engine = await gpuEngine();
   const model = await loadModel(engine.ctx, engine.kernels, engine.pool, checkpoint, config);
@@ -202,7 +235,7 @@ async function scoreModel(files: ModelFiles, items: MultipleChoiceItem[], signal
         const ids = reqs.map((r) => encodePair((text) => tok.encode(text), r));
         return (await scoreContinuations(model, ids)).map((s) => s.logProb);
       },
-      { signal, ...(onItems ? { onProgress: onItems } : {}) },
+      { signal },
     );
   } finally {
     model.dispose();
@@ -229,7 +262,8 @@ export async function mergeSweep(
   if (config.mergeMethod !== 'slerp') throw new AlloyError('a t sweep needs merge_method slerp', { field: 'merge_method' });
   if (req.ts.length === 0) throw new AlloyError('the sweep has no t values', { field: 't' });
   const base = config.baseModel;
-  const other = Object.keys(req.parents).find((r) => r !== base);
+  // the references as the config writes them (a `model+lora` parent is not itself a key of parents)
+  const other = (config.models?.map((m) => m.model) ?? Object.keys(req.parents)).find((r) => r !== base);
   if (!base || !other) throw new AlloyError('a t sweep needs a base_model and one other model', { field: 'base_model' });
   const items = req.benchmark.items;
   // steps: both parents scored, then for each t one merge and one scoring
@@ -242,14 +276,15 @@ export async function mergeSweep(
 
   for (const [kind, ref, t] of [['base', base, 0], ['other', other, 1]] as const) {
     throwIfAborted(signal, 'sweep');
-    const s = await scoreModel(await deps.files(req.parents[ref]!), items, signal);
+    const parent = await openParent(ref, resolver(deps, req.parents, req.adapters));
+    const s = await scoreModel(parent.files, items, signal, parent.checkpoint);
     meter.add(1, `${ref} scored`);
     emit({ kind, t, acc: s.acc, accNorm: s.accNorm, n: s.n, modelId: null });
   }
   for (const t of req.ts) {
     throwIfAborted(signal, 'sweep');
     const c = withScalarT(config, t);
-    const entry = await mergeInto(deps, c, toMergeYaml(c), req.parents, `${req.label} t=${t}`, signal);
+    const entry = await mergeInto(deps, c, toMergeYaml(c), req.parents, req.adapters, `${req.label} t=${t}`, signal);
     meter.add(1, `merged t=${t}`);
     let kept = false;
     try {

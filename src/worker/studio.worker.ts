@@ -32,6 +32,7 @@ import {
   type GenerateRequest,
   type GenerateUpdateCallback,
   type GpuInfo,
+  type MergeParent,
   type MergeRequest,
   type ModelInspection,
   type ProgressCallback,
@@ -85,7 +86,7 @@ function tokenizerFor(id: string): Promise<Tokenizer> {
 
 const training = new TrainHost({ cache, files: modelFiles, tokenizer: tokenizerFor });
 const chat = new ChatHost({ files: modelFiles, tokenizer: tokenizerFor, adapter: (runId, step) => training.storedAdapter(runId, step) });
-const mergeDeps: merge.MergeDeps = { cache, files: modelFiles };
+const mergeDeps: merge.MergeDeps = { cache, files: modelFiles, adapter: (runId, step) => training.storedAdapter(runId, step) };
 const exportDeps: exporter.ExportDeps = { cache, files: modelFiles };
 
 /** Progress reports are fire and forget: awaiting each would pace the job by the UI's round trips. */
@@ -283,10 +284,10 @@ const api: StudioApi = {
 
   exportMergeYaml: (id: string) => guard(() => merge.exportMergeYaml(mergeDeps, id)),
 
-  parentDistances: (jobId: string, idA: string, idB: string, onProgress?: ProgressCallback) =>
+  parentDistances: (jobId: string, a: string | MergeParent, b: string | MergeParent, onProgress?: ProgressCallback) =>
     guard(async () => {
       try {
-        return await asJob(jobId, (signal) => merge.parentDistances(mergeDeps, idA, idB, signal, fireAndForget(onProgress)));
+        return await asJob(jobId, (signal) => merge.parentDistances(mergeDeps, a, b, signal, fireAndForget(onProgress)));
       } finally {
         releaseCallback(onProgress);
       }

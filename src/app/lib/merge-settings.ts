@@ -5,6 +5,7 @@ import { toMergeYaml, type MergeConfig, type ModelSpec } from '../../engine/merg
 import { evaluateSetting, interpolate, isCondition, layerFraction, type Condition, type ParameterSetting, type Parameters } from '../../engine/merge/params.ts';
 import { getMethod } from '../../engine/merge/registry.ts';
 import type { ParamScalar } from '../../engine/merge/methods/types.ts';
+import type { TrainRunSummary } from '../../worker/train-api.ts';
 
 /** The methods the panel offers, SLERP first (the study's merge). */
 export const PANEL_METHODS = ['slerp', 'linear', 'task_arithmetic', 'ties', 'dare_ties', 'dare_linear'] as const;
@@ -201,3 +202,52 @@ export function parseTList(text: string): number[] | null {
 
 /** t = 0, 0.1, …, 1 */
 export const DEFAULT_SWEEP = Array.from({ length: 11 }, (_, i) => i / 10);
+
+/**
+ * A stored LoRA adapter offered as a merge parent "model + adapter": mergekit's `model: base+lora_path`, the
+ * adapter folded into its base model before the merge (engine/merge/parents.ts, as `alloy merge` reads it).
+ */
+export interface AdapterParent {
+  /** the picker's value for it (never a cache id) */
+  key: string;
+  runId: string;
+  step: number;
+  /** lora_path as the YAML writes it: a folder name to export the adapter into for mergekit */
+  ref: string;
+  /** the cached base model it was trained or imported for */
+  modelId: string;
+  /** e.g. "alloy-fixtures/tiny-llama@main + story-lora" */
+  label: string;
+  /** e.g. "story-lora" or "SFT · tiny · data.jsonl (step 40)" */
+  adapterLabel: string;
+}
+
+export const adapterKey = (runId: string, step: number) => `adapter:${runId}@${step}`;
+
+const slug = (s: string) => s.replace(/[^A-Za-z0-9._-]+/g, '-').replace(/^[-.]+|-+$/g, '');
+
+/**
+ * Every checkpoint of every stored adapter whose base model is cached, newest checkpoint first, each with a
+ * lora_path unique among them: `adapters/<label>` for an imported adapter, `adapters/<label>-step<N>` for a
+ * trained run's checkpoint. The path holds no "+" (mergekit splits a reference on it).
+ */
+export function adapterParents(
+  runs: readonly Pick<TrainRunSummary, 'id' | 'label' | 'modelId' | 'checkpoints' | 'imported'>[],
+  models: readonly { id: string; label: string }[],
+): AdapterParent[] {
+  const out: AdapterParent[] = [];
+  const used = new Set<string>();
+  for (const r of runs) {
+    const model = models.find((m) => m.id === r.modelId);
+    if (!model) continue; // its base model was deleted: nothing to fold it into
+    for (const step of [...r.checkpoints].reverse()) {
+      const name = slug(r.label) || 'adapter';
+      let ref = `adapters/${r.imported ? name : `${name}-step${step}`}`;
+      for (let n = 2; used.has(ref); n++) ref = `adapters/${r.imported ? name : `${name}-step${step}`}-${n}`;
+      used.add(ref);
+      const adapterLabel = `${r.label}${r.imported ? '' : ` (step ${step})`}`;
+      out.push({ key: adapterKey(r.id, step), runId: r.id, step, ref, modelId: model.id, label: `${model.label} + ${adapterLabel}`, adapterLabel });
+    }
+  }
+  return out;
+}

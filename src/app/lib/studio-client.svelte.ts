@@ -16,6 +16,7 @@ import type {
   GenerateSummary,
   GenerateUpdate,
   LoadedModel,
+  MergeParent,
   MergeRequest,
   ParentDistances,
   Result,
@@ -191,10 +192,13 @@ export class StudioClient {
     return this.#call((api) => api.exportMergeYaml(id));
   }
 
-  parentDistances(idA: string, idB: string, onProgress: (p: Progress) => void): Job<ParentDistances> {
+  /** Per-layer angles between two parents (a cached model, or one with a stored adapter folded in). */
+  parentDistances(a: string | MergeParent, b: string | MergeParent, onProgress: (p: Progress) => void): Job<ParentDistances> {
     const jobId = newId();
     const cb = Comlink.proxy(onProgress);
-    return { id: jobId, done: this.#call((api) => api.parentDistances(jobId, idA, idB, cb)) };
+    // $state proxies cannot be structured-cloned: send plain copies.
+    const [pa, pb] = JSON.parse(JSON.stringify([a, b])) as [string | MergeParent, string | MergeParent];
+    return { id: jobId, done: this.#call((api) => api.parentDistances(jobId, pa, pb, cb)) };
   }
 
   mergeSweep(request: SweepRequest, onPoint: (p: SweepPoint) => void, onProgress: (p: Progress) => void): Job<SweepPoint[]> {
