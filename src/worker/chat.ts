@@ -252,7 +252,7 @@ async function uploadAdapter(model: Model, modelLabel: string, stored: StoredAda
   for (const p of adapter.pairs) {
     tensors.set(p.target.replace(/\.weight$/, ''), { a: await adapter.file.readF32(p.a), b: await adapter.file.readF32(p.b) });
   }
-  const lora = loraFromTensors(model, adapter.config, tensors);
+  const lora = loraFromTensors(model, adapter.config, tensors, { grads: false }); // applied, never trained here
   if (lora.modules.length !== tensors.size) {
     // a module this model lacks would be skipped silently: the replies would not be the adapter's
     const have = new Set(lora.modules.map((m) => m.path));

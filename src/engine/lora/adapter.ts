@@ -86,6 +86,11 @@ export interface LoraOptions {
   dropout?: number;
   /** seed of A's Kaiming-uniform init */
   seed?: number;
+  /**
+   * false: no gradient buffers (an adapter only applied, as in chat: half the GPU memory); reading dA/dB of such
+   * an adapter throws, so a backward through it fails loudly instead of writing nowhere. Default true.
+   */
+  grads?: boolean;
 }
 
 export function parseTargets(list: readonly string[]): LoraTarget[] {
@@ -108,12 +113,20 @@ export function createLora(model: Model, opts: LoraOptions): GpuLora {
   });
 }
 
-/** A GpuLora holding given A/B values (a loaded PEFT adapter, or a test's random one), keyed by module path. */
-export function loraFromTensors(model: Model, config: LoraConfig, tensors: ReadonlyMap<string, { a: Float32Array; b: Float32Array }>): GpuLora {
+/**
+ * A GpuLora holding given A/B values (a loaded PEFT adapter, or a test's random one), keyed by module path.
+ * `grads: false` for an adapter that is only applied (LoraOptions.grads).
+ */
+export function loraFromTensors(
+  model: Model,
+  config: LoraConfig,
+  tensors: ReadonlyMap<string, { a: Float32Array; b: Float32Array }>,
+  opts: { grads?: boolean } = {},
+): GpuLora {
   const targets = new Set<LoraTarget>();
   for (const path of tensors.keys()) targets.add(parseTargets([path])[0]!);
-  const opts: LoraOptions = { r: config.r, alpha: config.loraAlpha, useRslora: config.useRslora, targets: [...targets], dropout: config.loraDropout ?? 0 };
-  return buildLora(model, opts, (layer, t) => {
+  const lora: LoraOptions = { r: config.r, alpha: config.loraAlpha, useRslora: config.useRslora, targets: [...targets], dropout: config.loraDropout ?? 0, grads: opts.grads ?? true };
+  return buildLora(model, lora, (layer, t) => {
     return tensors.get(modulePath(layer, t)) ?? null;
   });
 }
@@ -128,6 +141,10 @@ function buildLora(
   if (!Number.isInteger(r) || r <= 0) throw new AlloyError(`LoRA rank must be a positive integer, got ${r}`, { field: 'r' });
   const modules: LoraModule[] = [];
   const byKey = new Map<string, LoraModule>();
+  const withGrads = opts.grads ?? true;
+  const noGrads = (): never => {
+    throw new AlloyError('this LoRA adapter was loaded without gradients (to apply it only): it cannot be trained');
+  };
   for (const [l, layer] of model.layers.entries()) {
     for (const t of opts.targets) {
       const w = (layer[PROJ[t]] as GpuLayer['q']).weight;
@@ -137,18 +154,10 @@ function buildLora(
       if (v.a.length !== r * inF || v.b.length !== outF * r) {
         throw new AlloyError(`LoRA ${modulePath(l, t)}: A must be [${r}, ${inF}] and B [${outF}, ${r}]`, { tensor: modulePath(l, t) });
       }
-      const m: LoraModule = {
-        index: modules.length,
-        layer: l,
-        target: t,
-        path: modulePath(l, t),
-        inF,
-        outF,
-        a: pool.upload(v.a, `${t}.lora_A`),
-        b: pool.upload(v.b, `${t}.lora_B`),
-        dA: pool.upload(new Float32Array(r * inF), `${t}.lora_A.grad`),
-        dB: pool.upload(new Float32Array(outF * r), `${t}.lora_B.grad`),
-      };
+      const base = { index: modules.length, layer: l, target: t, path: modulePath(l, t), inF, outF, a: pool.upload(v.a, `${t}.lora_A`), b: pool.upload(v.b, `${t}.lora_B`) };
+      const m: LoraModule = withGrads
+        ? { ...base, dA: pool.upload(new Float32Array(r * inF), `${t}.lora_A.grad`), dB: pool.upload(new Float32Array(outF * r), `${t}.lora_B.grad`) }
+        : Object.defineProperties(base as LoraModule, { dA: { get: noGrads, enumerable: false }, dB: { get: noGrads, enumerable: false } });
       modules.push(m);
       byKey.set(`${l}:${PROJ[t]}`, m);
     }
@@ -170,7 +179,7 @@ function buildLora(
     dispose() {
       if (disposed) return;
       disposed = true;
-      for (const m of modules) for (const b of [m.a, m.b, m.dA, m.dB]) pool.release(b);
+      for (const m of modules) for (const b of withGrads ? [m.a, m.b, m.dA, m.dB] : [m.a, m.b]) pool.release(b);
     },
   };
 }

@@ -4,7 +4,7 @@
 // PEFT init: B = 0 so a fresh adapter is a no-op, A within ±1/√in.
 import { afterAll, describe, expect, it } from 'vitest';
 import { forward } from '../../../src/engine/model/index.ts';
-import { createLora, loraFromTensors, LORA_TARGETS, readLoraF32 } from '../../../src/engine/lora/adapter.ts';
+import { clearLoraGrads, createLora, loraFromTensors, LORA_TARGETS, readLoraF32 } from '../../../src/engine/lora/adapter.ts';
 import { referenceForward } from '../../../src/engine/reference/forward.ts';
 import { gpuShared, loadFixture, maxAbsDiff, SEQ, type Fixture } from '../model/model-fixtures.ts';
 import { foldedWeights, randomAdapter } from './lora-helpers.ts';
@@ -41,6 +41,25 @@ describe('LoRA forward on the GPU', () => {
       lora.dispose();
     });
   }
+
+  it('an adapter loaded without gradients (chat) gives the same logits with half the buffers, and refuses a backward', async () => {
+    const f = loaded[0]!;
+    const ad = randomAdapter(f.config, ['q_proj', 'down_proj'], 2, 4, 7);
+    const config = { r: 2, loraAlpha: 4, useRslora: false, targetModules: null };
+    const before = f.model.pool.stats().liveBytes;
+    const full = loraFromTensors(f.model, config, ad.tensors);
+    const fullBytes = f.model.pool.stats().liveBytes - before;
+    const applied = loraFromTensors(f.model, config, ad.tensors, { grads: false });
+    const appliedBytes = f.model.pool.stats().liveBytes - before - fullBytes;
+    expect(appliedBytes * 2).toBe(fullBytes);
+    const [a] = await forward(f.model, [SEQ], { lora: full });
+    const [b] = await forward(f.model, [SEQ], { lora: applied });
+    expect(maxAbsDiff(a!, b!)).toBe(0);
+    expect(() => clearLoraGrads(f.model, applied)).toThrow('loaded without gradients');
+    full.dispose();
+    applied.dispose();
+    expect(f.model.pool.stats().liveBytes).toBe(before);
+  });
 
   it('PEFT init: B = 0 (a no-op adapter), A ~ U(±1/√in), reproducible from the seed', async () => {
     const f = loaded[0]!;
