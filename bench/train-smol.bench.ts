@@ -16,6 +16,7 @@ import { logitRowsPerBlock, planRowChunks } from '../src/engine/model/split.ts';
 import { planTrainingMemory } from '../src/engine/train/memory.ts';
 import { smolConfig, SMOLLM2, syntheticCheckpoint } from './synthetic.ts';
 import { alloySteps, R, TARGETS, type Measured } from './train-steps.ts';
+import { readFileSync } from 'node:fs';
 import { writeSuite, type BenchRow } from './report.ts';
 
 const [B, T] = [4, 512];
@@ -28,7 +29,16 @@ const running = (process.env.ALLOY_BENCH_TRAIN_RUN ?? '').split(',').filter((s) 
 it.skipIf(running.length === 0)('train-smol: SmolLM2 shapes at seq 512 × batch 4', async () => {
   const ctx = await acquireNodeDevice();
   const kernels = new KernelRegistry(ctx.device);
-  const rows: BenchRow[] = [];
+  // A run may time some models only (a full run takes about an hour here): rows of the models not run now are kept
+  // from the last results file, so the table always holds the latest measurement of each model.
+  const RESULTS = 'bench/results/train-smol.json';
+  let rows: BenchRow[] = [];
+  try {
+    rows = (JSON.parse(readFileSync(RESULTS, 'utf8')) as { rows: BenchRow[] }).rows;
+  } catch {
+    rows = [];
+  }
+  const label = (size: string) => `SmolLM2-${size} shapes (random BF16)`;
   for (const size of running) {
     const cfg = smolConfig(size);
     const L = cfg.numLayers;
@@ -49,9 +59,9 @@ it.skipIf(running.length === 0)('train-smol: SmolLM2 shapes at seq 512 × batch 
     const extend = (f: (m: Measured) => number) => (a === b ? f(ma) : f(ma) + ((L - a) * (f(mb_) - f(ma))) / (b - a));
     const fullSec = extend((m) => m.stepSec);
     const fullPeak = extend((m) => m.peak);
-    rows.push({
-      model: `SmolLM2-${size} shapes (random BF16)`,
-      layers: L,
+    const row: BenchRow = {
+      model: label(size),
+      layers: String(L),
       'logit blocks × lm_head chunks': `${Math.ceil((B * T) / logitRowsPerBlock(cfg.vocabSize, BINDING))} × ${planRowChunks(cfg.vocabSize, cfg.hiddenSize, 'bf16', BINDING).length}`,
       'depths timed': depths.join(', '),
       'step s at those depths': depths.map((d) => measured.get(d)!.stepSec.toFixed(1)).join(', '),
@@ -59,10 +69,12 @@ it.skipIf(running.length === 0)('train-smol: SmolLM2 shapes at seq 512 × batch 
       'full-depth step s': fullSec,
       'full-depth tok/s': (B * T) / fullSec,
       'full depth is': a === b && a === L ? 'measured' : 'extended',
-      [`pool peak / plan, depth ${b}`]: `${mb(mb_.peak)} / ${mb(plan(b).poolTotal)}`,
+      'pool peak / plan, deepest timed': `${mb(mb_.peak)} / ${mb(plan(b).poolTotal)}`,
       'pool peak / plan, full depth': `${mb(fullPeak)} / ${mb(plan(L).poolTotal)}`,
       'plan with recompute': mb(plan(L, true).poolTotal),
-    });
+      run: new Date().toISOString().slice(0, 16).replace('T', ' '),
+    };
+    rows = [...rows.filter((r) => r.model !== row.model), row].sort((x, y) => Object.keys(SMOLLM2).indexOf(String(x.model).split(/[- ]/)[1]!) - Object.keys(SMOLLM2).indexOf(String(y.model).split(/[- ]/)[1]!));
     writeSuite({
       suite: 'train-smol',
       adapter: ctx.adapterInfo.description,
@@ -72,8 +84,9 @@ it.skipIf(running.length === 0)('train-smol: SmolLM2 shapes at seq 512 × batch 
         `logits split to fit). One optimizer step per depth (shader compiles included: seconds against minutes). 135M runs at ` +
         `full depth; 360M and 1.7B at two depths, extended linearly to full depth (t(L) = t(a) + (L − a)·per-layer; every ` +
         `layer has the same shapes) for time and for BufferPool peak, beside planTrainingMemory in pool size classes. SwiftShader ` +
-        `runs WGSL on two shared CPU cores (~2 GFLOP/s in our matmul), so these times say what this host does, not a GPU.`,
+        `runs WGSL on two shared CPU cores (~2 GFLOP/s in our matmul), so these times say what this host does, not a GPU. ` +
+        `"run" = when each row was measured (UTC; rows are refreshed per model).`,
       rows,
     });
   }
-});
+}, 4 * 3600_000);
