@@ -117,6 +117,8 @@ export interface ActiveAdapter {
   /** the run's (or imported adapter's) label */
   label: string;
   step: number;
+  /** an adapter imported from PEFT files (its one checkpoint, step 0, is not a training step) */
+  imported: boolean;
   /** e.g. "r 4, alpha 8, q_proj, v_proj, 3 modules" */
   summary: string;
 }

@@ -50,6 +50,7 @@ export interface StoredAdapterFiles {
   modelId: string;
   modelLabel: string;
   step: number;
+  imported: boolean;
   config: Uint8Array;
   weights: Uint8Array;
 }
@@ -141,7 +142,7 @@ export class ChatHost {
         const lora = await uploadAdapter(r.model, r.label, stored);
         r.adapter = null;
         kept?.lora.dispose();
-        r.adapter = { info: { runId: stored.runId, label: stored.label, step: stored.step, summary: summarize(lora) }, lora };
+        r.adapter = { info: { runId: stored.runId, label: stored.label, step: stored.step, imported: stored.imported, summary: summarize(lora) }, lora };
       }
       return { adapter: active(r), memory: r.engine.pool.stats() };
     });

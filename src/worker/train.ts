@@ -346,7 +346,8 @@ export class TrainHost {
   /** A run's adapter as PEFT files with what it was made for (the Chat panel applies it to the resident model). */
   async storedAdapter(runId: string, step?: number): Promise<StoredAdapterFiles> {
     const a = await this.#adapterFiles(runId, step);
-    return { runId, label: a.rec.label, modelId: a.rec.modelId, modelLabel: a.rec.modelLabel, step: a.step, config: a.config, weights: a.weights };
+    const { rec } = a;
+    return { runId, label: rec.label, modelId: rec.modelId, modelLabel: rec.modelLabel, step: a.step, imported: rec.imported !== undefined, config: a.config, weights: a.weights };
   }
 
   async exportAdapter(runId: string, step?: number): Promise<AdapterExport> {

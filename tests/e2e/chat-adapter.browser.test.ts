@@ -120,13 +120,13 @@ describe('Chat with a stored adapter', () => {
     const runId = (await select.inputValue()).split('@')[0]!;
     await waitActive(runId);
     await expect(page.getByTestId('chat-adapter-active').innerText()).resolves.toBe(
-      'Replies use story-lora (step 0: r 4, alpha 8, q_proj, v_proj, down_proj, 3 modules).',
+      'Replies use story-lora (imported: r 4, alpha 8, q_proj, v_proj, down_proj, 3 modules).',
     );
     // the same model stays on the GPU: the adapter goes on beside its weights
     await expect(page.getByTestId('chat-loaded').getAttribute('data-model-id')).resolves.toBe(baseId);
 
     const withAdapter = await generate();
-    await expect(withAdapter.getByTestId('turn-adapter').innerText()).resolves.toBe('LoRA: story-lora · step 0');
+    await expect(withAdapter.getByTestId('turn-adapter').innerText()).resolves.toBe('LoRA: story-lora');
     await expect(withAdapter.getByTestId('turn-adapter').getAttribute('data-run-id')).resolves.toBe(runId);
     await expect(replyText(withAdapter)).resolves.toBe(replies.adapter);
     console.log(`greedy "${PROMPT}": base ${JSON.stringify(replies.base)}; with story-lora ${JSON.stringify(replies.adapter)}`);
@@ -144,7 +144,7 @@ describe('Chat with a stored adapter', () => {
     const runId = (await page.getByTestId('chat-adapter-select').inputValue()).split('@')[0]!;
     await waitActive(runId);
     const on = await generate();
-    await expect(on.getByTestId('turn-adapter').innerText()).resolves.toBe('LoRA: story-lora · step 0');
+    await expect(on.getByTestId('turn-adapter').innerText()).resolves.toBe('LoRA: story-lora');
     await expect(replyText(on)).resolves.toBe(replies.adapter);
     await expect(turns().count()).resolves.toBe(4);
     await screenshot(page, 'chat-adapter-compare');

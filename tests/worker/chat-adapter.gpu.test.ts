@@ -34,7 +34,7 @@ const adapters = new Map<string, { files: PeftFiles; modelId: string; label: str
 async function stored(runId: string, step?: number): Promise<StoredAdapterFiles> {
   const a = adapters.get(runId);
   if (!a) throw new Error(`no adapter ${runId}`);
-  return { runId, label: a.label, modelId: a.modelId, modelLabel: a.modelId, step: step ?? 0, config: a.files[ADAPTER_CONFIG], weights: a.files[ADAPTER_WEIGHTS] };
+  return { runId, label: a.label, modelId: a.modelId, modelLabel: a.modelId, step: step ?? 0, imported: true, config: a.files[ADAPTER_CONFIG], weights: a.files[ADAPTER_WEIGHTS] };
 }
 
 /** The folded model (base + adapter, as Fold and `alloy logits --adapter` build it) on the same GPU. */
@@ -78,7 +78,7 @@ describe('Chat with a stored adapter applied to the resident model', () => {
   it('gives the folded model\'s logits; back to the base gives the base\'s', async () => {
     base = await host.logits(IDS);
     const s = await host.setAdapter({ runId: 'a' });
-    expect(s.adapter).toEqual({ runId: 'a', label: 'lora-a', step: 0, summary: 'r 4, alpha 8, q_proj, v_proj, down_proj, 3 modules' });
+    expect(s.adapter).toEqual({ runId: 'a', label: 'lora-a', step: 0, imported: true, summary: 'r 4, alpha 8, q_proj, v_proj, down_proj, 3 modules' });
     const got = await host.logits(IDS);
     const f = await folded('a');
     const [want] = await forward(f, [IDS]);

@@ -35,7 +35,7 @@ async function setup() {
     },
     adapter: async (runId, step) => {
       if (runId !== 'run-1') throw new Error(`no adapter ${runId}`);
-      return { runId, label: 'story-lora', modelId: 'tiny', modelLabel: A, step: step ?? 0, config: files[ADAPTER_CONFIG], weights: files[ADAPTER_WEIGHTS] };
+      return { runId, label: 'story-lora', modelId: 'tiny', modelLabel: A, step: step ?? 0, imported: true, config: files[ADAPTER_CONFIG], weights: files[ADAPTER_WEIGHTS] };
     },
   };
   const folded = withAdapter(await openCheckpoint(dirModelFiles(DIR)), await readPeftAdapter(memoryModelFiles({ ...files })));
