@@ -1,8 +1,12 @@
 /**
- * `alloy grad --model DIR --adapter DIR --data FILE.jsonl --method cpt|sft|dpo|orpo [--beta B] [--label-smoothing E] --out DIR`
- * The loss of one batch made of every row of FILE (no dropout) under a PEFT adapter, and its gradient with
- * respect to the adapter: DIR/loss.json {"loss": …, "tokens": …, metrics} and DIR/grads.safetensors (F32, PEFT key
- * names, the adapter's shapes: lora_A [r, in], lora_B [out, r]). What a researcher runs to check an objective.
+ * `alloy grad --model DIR --adapter DIR --data FILE.jsonl --method cpt|sft|dpo|orpo [--beta B] [--label-smoothing E]
+ *            [--micro-batch M [--accum K]] --out DIR`
+ * The loss of one optimizer step over the rows of FILE (in file order, no dropout) under a PEFT adapter, and its
+ * gradient with respect to the adapter: DIR/loss.json {"loss": …, "tokens": …, metrics} and DIR/grads.safetensors
+ * (F32, PEFT key names, the adapter's shapes: lora_A [r, in], lora_B [out, r]). The step runs through the
+ * trainer's accumulation (engine/train/accumulate.ts): M units (rows, or pairs) per micro-batch, K micro-batches
+ * (default: as many as the rows fill, the last one possibly short), so the accumulated gradient can be held to a
+ * float64 reference of the whole batch. What a researcher runs to check an objective.
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -21,8 +25,8 @@ import { BufferPool } from '../engine/gpu/buffer-pool.ts';
 import { KernelRegistry } from '../engine/gpu/kernels.ts';
 import { loadModel } from '../engine/model/index.ts';
 import { clearLoraGrads, loraFromTensors, readLoraTensors } from '../engine/lora/adapter.ts';
-import { lossAndGrads } from '../engine/train/grad.ts';
-import type { Method } from '../engine/train/objectives.ts';
+import { accumulateStep } from '../engine/train/accumulate.ts';
+import { isPaired, type Method, type Sequence } from '../engine/train/objectives.ts';
 
 export interface GradArgs {
   model?: string;
@@ -31,6 +35,8 @@ export interface GradArgs {
   method?: string;
   beta?: string;
   'label-smoothing'?: string;
+  'micro-batch'?: string;
+  accum?: string;
   out?: string;
 }
 
@@ -40,6 +46,33 @@ function need(v: GradArgs, k: keyof GradArgs): string {
   const x = v[k];
   if (!x) throw new AlloyError(`--${k} is required`);
   return x;
+}
+
+function positiveInt(v: GradArgs, k: 'micro-batch' | 'accum'): number | undefined {
+  const x = v[k];
+  if (x === undefined) return undefined;
+  const n = Number(x);
+  if (!Number.isInteger(n) || n < 1) throw new AlloyError(`--${k} must be a positive integer, got "${x}"`);
+  return n;
+}
+
+/** The step's micro-batches in lossAndGrads' layout: units (a row, or a pair) in file order, M per micro-batch. */
+function microBatches(method: Method, seqs: readonly Sequence[], v: GradArgs): Sequence[][] {
+  const paired = isPaired(method);
+  const n = paired ? seqs.length / 2 : seqs.length;
+  const unit = (i: number) => (paired ? [seqs[i]!, seqs[n + i]!] : [seqs[i]!]);
+  const m = positiveInt(v, 'micro-batch');
+  const k = positiveInt(v, 'accum');
+  if (k !== undefined && m === undefined) throw new AlloyError('--accum needs --micro-batch');
+  const M = m ?? n;
+  const used = k === undefined ? n : M * k;
+  if (used > n) throw new AlloyError(`--micro-batch ${M} × --accum ${k} = ${used} ${paired ? 'pairs' : 'rows'}, but the data has ${n}`);
+  const out: Sequence[][] = [];
+  for (let i = 0; i < used; i += M) {
+    const units = Array.from({ length: Math.min(M, used - i) }, (_, j) => unit(i + j));
+    out.push(paired ? [...units.map((u) => u[0]!), ...units.map((u) => u[1]!)] : units.map((u) => u[0]!));
+  }
+  return out;
 }
 
 function num(v: GradArgs, k: keyof GradArgs, fallback: number): number {
@@ -66,6 +99,8 @@ export async function gradCmd(v: GradArgs, io: { out: (s: string) => void; err: 
     throw new AlloyError(`--data: cannot read ${dataPath}`);
   }
   const seqs = rowsToSequences(method, parseJsonl(text, dataPath), tokenizer, config.vocabSize, dataPath);
+  const micro = microBatches(method, seqs, v);
+  const objective = { beta: num(v, 'beta', 0.1), labelSmoothing: num(v, 'label-smoothing', 0) };
 
   const tensors = new Map<string, { a: Float32Array; b: Float32Array }>();
   for (const p of adapter.pairs) {
@@ -78,12 +113,13 @@ export async function gradCmd(v: GradArgs, io: { out: (s: string) => void; err: 
     const lora = loraFromTensors(model, adapter.config, tensors);
     if (lora.modules.length !== tensors.size) throw new AlloyError('the adapter targets modules this model does not have');
     clearLoraGrads(model, lora);
-    const res = await lossAndGrads(model, lora, method, seqs, { beta: num(v, 'beta', 0.1), labelSmoothing: num(v, 'label-smoothing', 0) });
+    const res = await accumulateStep(model, lora, method, micro, objective);
     mkdirSync(outDir, { recursive: true });
-    writeFileSync(join(outDir, 'loss.json'), JSON.stringify({ loss: res.loss, tokens: res.tokens, method, ...res.metrics }) + '\n');
+    writeFileSync(join(outDir, 'loss.json'), JSON.stringify({ loss: res.loss, tokens: res.scored, method, microBatches: micro.length, ...res.metrics }) + '\n');
     await writeSafetensors(await fileSink(join(outDir, 'grads.safetensors')), await readLoraTensors(model, lora, 'grads'), { format: 'pt' });
     lora.dispose();
-    io.out(`loss ${res.loss} over ${seqs.length} sequences (${res.tokens} scored tokens); gradients of ${lora.modules.length * 2} tensors in ${outDir}\n`);
+    const sequences = micro.reduce((n, m) => n + m.length, 0);
+    io.out(`loss ${res.loss} over ${sequences} sequences in ${micro.length} micro-batch(es) (${res.scored} scored tokens); gradients of ${lora.modules.length * 2} tensors in ${outDir}\n`);
     return 0;
   } finally {
     model.dispose();

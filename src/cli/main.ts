@@ -1,16 +1,7 @@
 /**
- * The `alloy` command: the studio's engine and I/O headless in Node, on Dawn's WebGPU.
- *   alloy info     --model DIR
- *   alloy logits   --model DIR --ids 1,2,3 [--adapter DIR] --out FILE.json
- *   alloy generate --model DIR --prompt TEXT [--max-tokens N] [--temperature T] [--top-k K] [--top-p P] [--seed S] [--chat] [--adapter DIR]
- *   alloy train    --model DIR --data FILE.jsonl --method cpt|sft|dpo|orpo --out ADAPTER_DIR [--rank R --alpha A --targets q_proj,v_proj --lr LR --steps N --batch B --seq-len T --beta B --seed S]
- *   alloy grad     --model DIR --adapter DIR --data FILE.jsonl --method cpt|sft|dpo|orpo [--beta B] [--label-smoothing E] --out DIR
- *   alloy merge    CONFIG.yaml --out DIR [--allow-crimes] [--device auto|cpu|gpu] [--seed S] [--shard-size BYTES] [--post-weights v0.0.x|head]
- *   alloy import   FILE.bin|FILE.gguf [--tokenizer tok.bin|tok.model] --out DIR
- *   alloy export-gguf --model DIR --out FILE.gguf [--dtype f16|bf16|f32|q8_0]
- *   alloy eval     --model DIR --bench FILE.jsonl|FILE.csv|FILE.txt|MMLU_DIR [--json] [--limit N] [--shots K] [--adapter DIR] [--chat] [--max-tokens N]
- *   alloy recipe   --model DIR (--recipe RECIPE.yaml|--demo|--preset demo|study) --out DIR [--steps-scale X] [--limit N]
- * Errors are one line on stderr and a non-zero exit.
+ * The `alloy` command: the studio's engine and I/O headless in Node, on Dawn's WebGPU. USAGE below is the one
+ * description of its commands; COMMAND_OPTIONS says which options each command takes (any other is refused by
+ * name). Errors are one line on stderr and a non-zero exit.
  */
 import { parseArgs } from 'node:util';
 import { existsSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
@@ -47,7 +38,10 @@ const USAGE = `usage:
   alloy train    --model DIR --data FILE.jsonl --method cpt|sft|dpo|orpo --out ADAPTER_DIR [--rank R --alpha A --targets q_proj,v_proj --lr LR --steps N --batch B --seq-len T --beta B --seed S]
                  [--schedule cosine|linear|constant --warmup-steps W|--warmup-ratio F --weight-decay WD --clip MAX --micro-batch M --accum K]
                  [--val-data FILE|--val-split F --eval-every N --checkpoint-dir DIR --checkpoint-every N --keep-checkpoints K --resume] [--lora-dropout P] [--recompute]
-  alloy grad     --model DIR --adapter DIR --data FILE.jsonl --method cpt|sft|dpo|orpo [--beta B] [--label-smoothing E] --out DIR
+  alloy grad     --model DIR --adapter DIR --data FILE.jsonl --method cpt|sft|dpo|orpo [--beta B] [--label-smoothing E]
+                 [--micro-batch M [--accum K]] --out DIR
+                 one optimizer step's loss and gradient over the rows of FILE (in order, M rows or pairs per
+                 micro-batch, the first M·K of them; default: all in one batch), reduced as the trainer does
   alloy eval     --model DIR --bench FILE.jsonl|FILE.csv|FILE.txt|MMLU_DIR [--json] [--limit N] [--shots K] [--adapter DIR] [--chat] [--max-tokens N]
                  multiple choice (acc, acc_norm, 95% Wilson CI, per subject), MMLU CSV or directory (test split, shots
                  from dev), perplexity of text, open questions by greedy generation
@@ -118,6 +112,33 @@ const OPTIONS = {
   help: { type: 'boolean', short: 'h' },
 } as const;
 
+/** The options each command takes; parseArgs knows them all, so a misplaced one is caught here, by name. */
+const COMMAND_OPTIONS = {
+  info: ['model'],
+  logits: ['model', 'ids', 'adapter', 'out'],
+  generate: ['model', 'prompt', 'max-tokens', 'temperature', 'top-k', 'top-p', 'seed', 'chat', 'adapter'],
+  train: [
+    'model', 'data', 'method', 'out', 'rank', 'alpha', 'targets', 'lr', 'steps', 'batch', 'seq-len', 'beta', 'seed',
+    'schedule', 'warmup-steps', 'warmup-ratio', 'weight-decay', 'clip', 'micro-batch', 'accum', 'val-data', 'val-split',
+    'eval-every', 'checkpoint-dir', 'checkpoint-every', 'keep-checkpoints', 'resume', 'lora-dropout', 'recompute',
+  ],
+  grad: ['model', 'adapter', 'data', 'method', 'beta', 'label-smoothing', 'micro-batch', 'accum', 'out'],
+  eval: ['model', 'bench', 'json', 'limit', 'shots', 'adapter', 'chat', 'max-tokens'],
+  merge: ['out', 'allow-crimes', 'device', 'seed', 'shard-size', 'post-weights'],
+  import: ['tokenizer', 'out'],
+  'export-gguf': ['model', 'out', 'dtype'],
+  recipe: ['model', 'recipe', 'demo', 'preset', 'out', 'steps-scale', 'limit'],
+} as const satisfies Record<string, readonly Exclude<keyof typeof OPTIONS, 'help'>[]>;
+
+/** Refuses every option `command` does not use, naming them and the ones it takes. */
+function checkOptions(command: keyof typeof COMMAND_OPTIONS, values: Record<string, unknown>): void {
+  const allowed: readonly string[] = COMMAND_OPTIONS[command];
+  const extra = Object.keys(values).filter((k) => k !== 'help' && !allowed.includes(k));
+  if (extra.length === 0) return;
+  const list = (ks: readonly string[]) => ks.map((k) => `--${k}`).join(', ');
+  throw new AlloyError(`alloy ${command} does not take ${list(extra)} (its options: ${list(allowed)})`);
+}
+
 export interface Io {
   out: (s: string) => void;
   err: (s: string) => void;
@@ -134,6 +155,8 @@ export async function main(argv: string[], io: Io = stdio, signal?: AbortSignal)
       io.out(USAGE + '\n');
       return values.help ? 0 : 2;
     }
+    if (!Object.hasOwn(COMMAND_OPTIONS, command)) throw new AlloyError(`unknown command "${command}"\n${USAGE}`);
+    checkOptions(command as keyof typeof COMMAND_OPTIONS, values);
     switch (command) {
       case 'info':
         return await info(values, io);

@@ -16,6 +16,11 @@
 
 export type Method = 'cpt' | 'sft' | 'dpo' | 'orpo';
 
+/** Whether `method` trains on chosen/rejected pairs (its unit is a pair, its batches [chosen…, rejected…]). */
+export function isPaired(method: Method): boolean {
+  return method === 'dpo' || method === 'orpo';
+}
+
 export interface Sequence {
   ids: readonly number[];
   /** prompt tokens at the start of ids (0 when every token is scored, as for {text} rows) */
@@ -29,6 +34,12 @@ export interface ObjectiveOptions {
   labelSmoothing?: number;
   /** DPO: summed completion log-probs of each sequence under the reference (adapters disabled) */
   refLogps?: readonly number[];
+  /**
+   * Gradient accumulation (accumulate.ts): how many items the whole optimizer step has, when this batch is one
+   * micro-batch of it. CPT/SFT: scored tokens (the summed NLL is divided by it, TRL's num_items_in_batch);
+   * DPO/ORPO: pairs (this batch's pair-mean loss counts P / stepItems of the step). Default: this batch's own.
+   */
+  stepItems?: number;
 }
 
 export interface ObjectiveResult {
@@ -114,13 +125,20 @@ function addOnCompletion(seq: Sequence, w: Float64Array, c: number): void {
 // ---------------------------------------------------------------------------------------------------------------
 // The losses.
 
-/**
- * Token-level cross-entropy, averaged over every scored token of the batch (TRL's num_items_in_batch):
- * L = −Σ_{s,t} m[s][t]·logp[s][t] / Σ m, so w = m / Σ m.
- */
-export function tokenMeanNll(targets: readonly Int32Array[], logp: readonly Float64Array[]): { loss: number; weights: Float64Array[] } {
+/** Scored rows (target ≥ 0) over every sequence. */
+export function scoredCount(targets: readonly Int32Array[]): number {
   let count = 0;
   for (const tg of targets) for (const x of tg) if (x >= 0) count++;
+  return count;
+}
+
+/**
+ * Token-level cross-entropy, averaged over every scored token (TRL's num_items_in_batch):
+ * L = −Σ_{s,t} m[s][t]·logp[s][t] / N, so w = m / N, where N = Σ m of this batch, or `stepTokens` (the whole
+ * effective batch's count) when the batch is one micro-batch of an accumulated step.
+ */
+export function tokenMeanNll(targets: readonly Int32Array[], logp: readonly Float64Array[], stepTokens?: number): { loss: number; weights: Float64Array[] } {
+  const count = stepTokens ?? scoredCount(targets);
   if (count === 0) throw new RangeError('no token of the batch is scored (every row is prompt or too short)');
   let sum = 0;
   const weights = targets.map((tg, s) => {
@@ -203,12 +221,24 @@ export function orpoOddsRatio(
  * at every scored row (other rows are not read).
  */
 export function computeObjective(method: Method, seqs: readonly Sequence[], logp: readonly Float64Array[], opts: ObjectiveOptions = {}): ObjectiveResult {
-  const beta = opts.beta ?? 0.1;
   if (method === 'cpt' || method === 'sft') {
-    const { loss, weights } = tokenMeanNll(objectiveTargets(method, seqs), logp);
+    const { loss, weights } = tokenMeanNll(objectiveTargets(method, seqs), logp, opts.stepItems);
     return { loss, weights, metrics: {} };
   }
   const P = pairCount(seqs);
+  const r = pairObjective(method, seqs, logp, opts, P);
+  // One micro-batch of an accumulated step counts P of its stepItems pairs (TRL: the micro-batch mean / accum).
+  const share = P / (opts.stepItems ?? P);
+  if (share !== 1) {
+    r.loss *= share;
+    for (const w of r.weights) for (let t = 0; t < w.length; t++) w[t] = w[t]! * share;
+  }
+  return r;
+}
+
+/** DPO or ORPO on one batch of P pairs, as the mean over its pairs. */
+function pairObjective(method: Method, seqs: readonly Sequence[], logp: readonly Float64Array[], opts: ObjectiveOptions, P: number): ObjectiveResult {
+  const beta = opts.beta ?? 0.1;
   const weights = seqs.map((s) => new Float64Array(s.ids.length));
   const sums = seqs.map((s, i) => completionSum(s, logp[i]!));
   for (const [i, s] of sums.entries()) {

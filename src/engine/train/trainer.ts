@@ -14,11 +14,13 @@
  *   {type:'stopped', reason:'nan'|'cancelled', step, message, lastGoodStep}
  * result: { status: 'done'|'cancelled'|'nan', step, history, message?, lastGoodStep? }.
  *
- * One optimizer step (HF Trainer semantics):
- *   grads = 0; for each of `accum` micro-batches: grads += ∇loss(micro-batch)  (lossAndGrads accumulates)
- *   loss  = mean of the micro-batch losses; the gradient used is grads / accum
- *   gradNorm = ‖grads / accum‖₂ over all LoRA tensors (clip.ts, on the GPU); clip = min(1, max/(norm + 1e-6))
- *   AdamW (torch semantics, decoupled weight decay) with lr = schedule(step) and grad_scale = clip / accum
+ * One optimizer step (TRL / HF Trainer semantics since the gradient-accumulation fix, accumulate.ts):
+ *   grads = 0; the step's `accum` micro-batches are drawn first, their scored tokens (CPT/SFT) or pairs
+ *   (DPO/ORPO) counted; each micro-batch then adds its share: grads += ∇(Σ its token NLL / step tokens), or
+ *   ∇(its pair mean · its pairs / step pairs)
+ *   loss  = Σ of those shares = the effective batch's token mean (CPT/SFT) or pair mean (DPO/ORPO)
+ *   gradNorm = ‖grads‖₂ over all LoRA tensors (clip.ts, on the GPU); clip = min(1, max/(norm + 1e-6))
+ *   AdamW (torch semantics, decoupled weight decay) with lr = schedule(step) and grad_scale = clip
  * Data: a stream of units (a row, or a chosen/rejected pair for DPO/ORPO) in a seeded permutation per epoch
  * (mulberry32 from engine/random.ts, seeded by (seed, epoch)); a micro-batch takes the next `microBatch` units
  * and runs on into the next epoch's permutation. The position (epoch, cursor) is all the data-order state.
@@ -38,8 +40,9 @@ import { encodeAdamW } from './adamw.ts';
 import { CHECKPOINT_FORMAT, CHECKPOINT_VERSION, checkpointLora, encodeCheckpoint, restoreCheckpoint, type OptimTensor } from './checkpoint.ts';
 import { clipScale, sumOfSquares } from './clip.ts';
 import { TRAIN_DEFAULTS, type ScheduleKind } from './defaults.ts';
-import { lossAndGrads, lossOnly } from './grad.ts';
-import type { Method, ObjectiveOptions, Sequence } from './objectives.ts';
+import { accumulateStep } from './accumulate.ts';
+import { lossOnly } from './grad.ts';
+import { isPaired, type Method, type ObjectiveOptions, type Sequence } from './objectives.ts';
 import { learningRate, type ScheduleSpec } from './schedule.ts';
 
 export interface TrainConfig {
@@ -112,7 +115,7 @@ export interface StepEvent {
   epoch: number;
   loss: number;
   lr: number;
-  /** global L2 norm of the (accumulation-averaged) gradient, before clipping */
+  /** global L2 norm of the step's gradient (all micro-batches), before clipping */
   gradNorm: number;
   /** non-padding tokens processed in the step */
   tokens: number;
@@ -172,7 +175,7 @@ export class TrainControl {
 
 /** Units of training: one sequence, or a chosen/rejected pair. */
 function toUnits(method: Method, seqs: readonly Sequence[]): Sequence[][] {
-  if (method !== 'dpo' && method !== 'orpo') return seqs.map((s) => [s]);
+  if (!isPaired(method)) return seqs.map((s) => [s]);
   if (seqs.length % 2) throw new AlloyError(`${method}: expected chosen/rejected pairs, got ${seqs.length} sequences`);
   const n = seqs.length / 2;
   return Array.from({ length: n }, (_, i) => [seqs[i]!, seqs[n + i]!]);
@@ -337,24 +340,16 @@ export class Trainer {
       const step = this.step + 1;
       const t0 = this.now();
       clearLoraGrads(this.model, this.lora);
-      let lossSum = 0;
-      let tokens = 0;
-      const metrics: Record<string, number> = {};
-      for (let a = 0; a < cfg.accum; a++) {
-        const seqs = layout(this.nextMicroBatch());
-        // LoRA dropout masks are hashes of (seed, step, micro-batch, module): a resumed run draws the same ones.
-        const pass = { recompute: cfg.recompute ?? false, dropout: { seed: cfg.seed, step, micro: a } };
-        const r = await lossAndGrads(this.model, this.lora, cfg.method, seqs, cfg.objective, pass);
-        lossSum += r.loss;
-        tokens += seqs.reduce((n, s) => n + s.ids.length, 0);
-        for (const [k, x] of Object.entries(r.metrics)) metrics[k] = (metrics[k] ?? 0) + x / cfg.accum;
-      }
-      const loss = lossSum / cfg.accum;
-      const gradNorm = Math.sqrt(await sumOfSquares(device, kernels, pool, this.tensors)) / cfg.accum;
+      const micro = Array.from({ length: cfg.accum }, () => layout(this.nextMicroBatch()));
+      const tokens = micro.reduce((n, seqs) => n + seqs.reduce((m, s) => m + s.ids.length, 0), 0);
+      // LoRA dropout masks are hashes of (seed, step, micro-batch, module): a resumed run draws the same ones.
+      const pass = (a: number) => ({ recompute: cfg.recompute ?? false, dropout: { seed: cfg.seed, step, micro: a } });
+      const { loss, metrics } = await accumulateStep(this.model, this.lora, cfg.method, micro, cfg.objective, pass);
+      const gradNorm = Math.sqrt(await sumOfSquares(device, kernels, pool, this.tensors));
       if (!Number.isFinite(loss) || !Number.isFinite(gradNorm)) return this.stopOnNan(step, loss, gradNorm);
 
       const lr = this.lrAt(step);
-      const gradScale = clipScale(gradNorm, cfg.maxGradNorm) / cfg.accum;
+      const gradScale = clipScale(gradNorm, cfg.maxGradNorm);
       const enc = device.createCommandEncoder({ label: 'adamw' });
       for (const t of this.tensors) {
         await encodeAdamW(kernels, enc, t, { n: t.n, step, lr, beta1: cfg.beta1, beta2: cfg.beta2, eps: cfg.eps, weightDecay: cfg.weightDecay, gradScale });

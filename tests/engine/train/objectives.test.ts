@@ -38,6 +38,29 @@ describe('losses against hand-computed values', () => {
     expect(computeObjective('cpt', seqs, logp).loss).toBeCloseTo(3, 14);
   });
 
+  it("one micro-batch of an accumulated step: Σ NLL / the step's tokens; a pair batch counts P / the step's pairs", () => {
+    const seqs: Sequence[] = [{ ids: [5, 6, 7, 8], promptLen: 2 }];
+    const logp = [Float64Array.of(-1, -2, -3, 0)];
+    // SFT: this micro-batch scores 2 tokens (−2, −3) of a step of 10 → 5/10, weights 1/10
+    const sft = computeObjective('sft', seqs, logp, { stepItems: 10 });
+    expect(sft.loss).toBeCloseTo(0.5, 14);
+    expect(Array.from(sft.weights[0]!)).toEqual([0, 0.1, 0.1, 0]);
+    // a micro-batch with nothing scored adds nothing (the step as a whole is checked in accumulate.ts)
+    const none = computeObjective('sft', [{ ids: [5, 6], promptLen: 2 }], [Float64Array.of(0, 0)], { stepItems: 10 });
+    expect(none.loss === 0).toBe(true);
+    // DPO: 1 pair of a step of 4 → a quarter of its loss and of its weights
+    const pair: Sequence[] = [
+      { ids: [1, 2, 3], promptLen: 1 },
+      { ids: [1, 2, 4], promptLen: 1 },
+    ];
+    const lp = [Float64Array.of(-1, -2, 0), Float64Array.of(-1.5, -0.5, 0)];
+    const opts = { beta: 0.5, refLogps: [-3, -2] };
+    const alone = computeObjective('dpo', pair, lp, opts);
+    const quarter = computeObjective('dpo', pair, lp, { ...opts, stepItems: 4 });
+    expect(quarter.loss).toBeCloseTo(alone.loss / 4, 15);
+    expect(quarter.weights[1]![0]).toBeCloseTo(alone.weights[1]![0]! / 4, 15);
+  });
+
   it('DPO sigmoid: −log σ(βΔ), with cDPO smoothing', () => {
     // Δ = (−3 − −4) − (−5 − −4.5) = 1 + 0.5 = 1.5; β = 0.5 → z = 0.75
     const plain = dpoSigmoid([-3], [-5], [-4], [-4.5], 0.5);

@@ -1,8 +1,9 @@
 // The training loop on tiny-llama (SwiftShader: short rows, a handful of steps per check):
 //   - global gradient norm on the GPU (sumsq.wgsl) = float64 CPU norm of the read-back LoRA grads (≤ 1e-5 rel),
 //     and clip_grad_norm_'s scale;
-//   - accumulation: 2 micro-batches of 1 = 1 batch of 2 (rows with the same scored-token count, so HF's
-//     per-micro-batch 1/accum equals the token mean): loss, norm and gradients within 1e-5 rel;
+//   - accumulation as TRL reduces it: SFT rows scoring 2, 7 and 11 tokens, 3 micro-batches of 1 = 1 batch of 3 =
+//     one pass's token mean (loss, norm and gradients within 1e-5 rel; the old mean of per-row means is > 1e-3
+//     away); DPO 2 micro-batches of 1 pair = 1 batch of 2 pairs;
 //   - validation loss (forward only) = the training loss of the same batch at the same weights (1e-6 rel);
 //   - determinism and resume: 8 steps straight vs 4 steps + "crash" (trainer and adapter thrown away) + resume
 //     from the Node directory store + 4 steps → the same loss curve and the same final weights, bit for bit;
@@ -90,30 +91,69 @@ describe('training loop', () => {
     lora.dispose();
   });
 
-  it('accumulation: 2 micro-batches of 1 = 1 batch of 2', async () => {
-    const runOne = async (microBatch: number, accum: number) => {
-      const lora = randomLora(800);
-      const t = new Trainer(f.model, lora, trainConfig({ method: 'sft', steps: 1, microBatch, accum, lr: 1e-3, warmupSteps: 0, maxGradNorm: 0 }), { train: ROWS });
-      const res = await t.run();
-      // dA/dB still hold the raw sum over micro-batches; the step used sum / accum
-      const grads = [...(await readLoraF32(f.model, lora, 'grads')).values()].map((g) => g.data.map((x) => x / accum));
-      t.dispose();
-      lora.dispose();
-      return { ev: res.history[0]!, grads };
-    };
-    const a = await runOne(1, 2);
-    const b = await runOne(2, 1);
+  // SFT rows whose completions score 2, 7 and 11 tokens: TRL's step loss is Σ NLL / 20, not the mean of three
+  // per-row means (which weighs the 2-token row's tokens 5.5× more than the 11-token row's).
+  const RAGGED: Sequence[] = [
+    seq([1, 40, 7, 9, 300, 2], 4),
+    seq([1, 99, 3, 17, 18, 19, 20, 21, 22, 2], 3),
+    seq([1, 12, 50, 60, 70, 80, 90, 100, 110, 120, 130, 2], 1),
+  ];
+  const stepOf = async (rows: Sequence[], method: 'sft' | 'dpo', microBatch: number, accum: number) => {
+    const lora = randomLora(800);
+    const t = new Trainer(f.model, lora, trainConfig({ method, steps: 1, microBatch, accum, lr: 1e-3, warmupSteps: 0, maxGradNorm: 0 }), { train: rows });
+    // the permutation would shuffle the rows between micro-batches; the step's sum does not depend on it
+    const res = await t.run();
+    // dA/dB hold the step's gradient (each micro-batch added its share)
+    const grads = [...(await readLoraF32(f.model, lora, 'grads')).values()].map((g) => g.data);
+    t.dispose();
+    lora.dispose();
+    return { ev: res.history[0]!, grads };
+  };
+  const worstRel = (a: Float32Array[], b: Float32Array[]) => {
     let worst = 0;
-    a.grads.forEach((g, i) => {
-      const h = b.grads[i]!;
+    a.forEach((g, i) => {
+      const h = b[i]!;
       const scale = Math.max(...h.map(Math.abs));
       for (let j = 0; j < g.length; j++) worst = Math.max(worst, Math.abs(g[j]! - h[j]!) / scale);
     });
-    console.log(`accum 2×1 vs batch 2: loss ${a.ev.loss} vs ${b.ev.loss}, norm ${a.ev.gradNorm} vs ${b.ev.gradNorm}, max grad rel ${worst.toExponential(2)}`);
+    return worst;
+  };
+
+  it('accumulation (SFT, completions of 2, 7, 11 tokens): 3 micro-batches of 1 = 1 batch of 3 = the token mean', async () => {
+    const a = await stepOf(RAGGED, 'sft', 1, 3);
+    const b = await stepOf(RAGGED, 'sft', 3, 1);
+    // the one-batch token mean, straight from lossAndGrads, and the per-row means the old reduction averaged
+    const lora = randomLora(800);
+    clearLoraGrads(f.model, lora);
+    const whole = await lossAndGrads(f.model, lora, 'sft', RAGGED);
+    const wholeGrads = [...(await readLoraF32(f.model, lora, 'grads')).values()].map((g) => g.data);
+    let perRowMean = 0;
+    for (const r of RAGGED) perRowMean += (await lossOnly(f.model, lora, 'sft', [r])).loss / RAGGED.length;
+    lora.dispose();
+    const worst = Math.max(worstRel(a.grads, b.grads), worstRel(a.grads, wholeGrads));
+    console.log(
+      `accum 3×1 vs batch 3 vs one pass: loss ${a.ev.loss} / ${b.ev.loss} / ${whole.loss} (old mean of row means ${perRowMean}), ` +
+        `norm ${a.ev.gradNorm} vs ${b.ev.gradNorm}, max grad rel ${worst.toExponential(2)}`,
+    );
+    expect(whole.tokens).toBe(20);
+    expect(relDiff(a.ev.loss, whole.loss)).toBeLessThanOrEqual(1e-5);
+    expect(relDiff(b.ev.loss, whole.loss)).toBeLessThanOrEqual(1e-5);
+    expect(relDiff(a.ev.gradNorm, b.ev.gradNorm)).toBeLessThanOrEqual(1e-5);
+    expect(worst).toBeLessThanOrEqual(1e-5);
+    // the old reduction is measurably different on these rows, so the checks above can tell them apart
+    expect(relDiff(perRowMean, whole.loss)).toBeGreaterThan(1e-3);
+    expect(a.ev.tokens).toBe(RAGGED.reduce((n, s) => n + s.ids.length, 0));
+  });
+
+  it('accumulation (DPO): 2 micro-batches of 1 pair = 1 batch of 2 pairs (the pair mean)', async () => {
+    const pairs = [ROWS[0]!, ROWS[1]!, RAGGED[0]!, RAGGED[2]!]; // chosen 0, 1; rejected 0, 1
+    const a = await stepOf(pairs, 'dpo', 1, 2);
+    const b = await stepOf(pairs, 'dpo', 2, 1);
+    const worst = worstRel(a.grads, b.grads);
+    console.log(`DPO accum 2×1 vs batch 2: loss ${a.ev.loss} vs ${b.ev.loss}, norm ${a.ev.gradNorm} vs ${b.ev.gradNorm}, max grad rel ${worst.toExponential(2)}`);
     expect(relDiff(a.ev.loss, b.ev.loss)).toBeLessThanOrEqual(1e-5);
     expect(relDiff(a.ev.gradNorm, b.ev.gradNorm)).toBeLessThanOrEqual(1e-5);
     expect(worst).toBeLessThanOrEqual(1e-5);
-    expect(a.ev.tokens).toBe(16);
   });
 
   it('validation loss (forward only) = training loss at the same weights', async () => {

@@ -1,0 +1,64 @@
+/**
+ * One optimizer step's loss and gradient from several micro-batches, reduced as TRL and transformers reduce them
+ * since the 2024 gradient-accumulation fix (`num_items_in_batch`):
+ *   CPT/SFT   L = Σ token NLL over every micro-batch / Σ scored tokens of every micro-batch
+ *   DPO/ORPO  L = mean over the pairs of the effective batch (TRL: each micro-batch's pair mean / accum; the two
+ *             agree when micro-batches hold the same number of pairs, as the trainer's always do)
+ * The normaliser is counted on the CPU from the sequences before any forward (the targets are known), so each
+ * micro-batch's backward already carries its share of the step: the adapter's dA/dB hold the step's gradient
+ * when this returns, with no division afterwards. A mean of per-micro-batch token means (the pre-fix HF
+ * behaviour) weighs a short completion's tokens more than a long one's; this does not.
+ *
+ * Both the trainer and `alloy grad --micro-batch M` call this, so the accumulated gradient can be checked from
+ * outside against the float64 reference of the full batch.
+ */
+import { AlloyError } from '../../io/errors.ts';
+import type { Model } from '../model/weights.ts';
+import type { GpuLora } from '../lora/adapter.ts';
+import { lossAndGrads, type PassOptions } from './grad.ts';
+import { isPaired, objectiveTargets, scoredCount, type Method, type ObjectiveOptions, type Sequence } from './objectives.ts';
+
+export interface StepResult {
+  /** the step's loss (the quantity above) */
+  loss: number;
+  /** scored tokens over the whole step */
+  scored: number;
+  /** each micro-batch's metrics, averaged over micro-batches */
+  metrics: Record<string, number>;
+}
+
+/**
+ * The effective batch's item count: scored tokens (CPT/SFT) or pairs (DPO/ORPO). `microBatches` are in the
+ * batch layout lossAndGrads takes ([chosen…, rejected…] for pairs).
+ */
+export function stepItems(method: Method, microBatches: readonly (readonly Sequence[])[]): number {
+  if (isPaired(method)) return microBatches.reduce((n, seqs) => n + seqs.length / 2, 0);
+  return microBatches.reduce((n, seqs) => n + scoredCount(objectiveTargets(method, seqs)), 0);
+}
+
+/**
+ * Runs every micro-batch's forward and backward, accumulating (+=) into the adapter's gradients: clear them
+ * first (clearLoraGrads). `passFor(a)` gives micro-batch a's pass options (dropout counters, recomputation).
+ */
+export async function accumulateStep(
+  model: Model,
+  lora: GpuLora,
+  method: Method,
+  microBatches: readonly (readonly Sequence[])[],
+  objective: ObjectiveOptions,
+  passFor: (micro: number) => PassOptions = () => ({}),
+): Promise<StepResult> {
+  if (microBatches.length === 0) throw new AlloyError('an optimizer step needs at least one micro-batch');
+  const items = stepItems(method, microBatches);
+  if (items === 0) throw new AlloyError(`no token of the step's ${microBatches.length} micro-batch(es) is scored (every row is prompt or too short)`);
+  let loss = 0;
+  let scored = 0;
+  const metrics: Record<string, number> = {};
+  for (const [a, seqs] of microBatches.entries()) {
+    const r = await lossAndGrads(model, lora, method, seqs, { ...objective, stepItems: items }, passFor(a));
+    loss += r.loss;
+    scored += r.tokens;
+    for (const [k, x] of Object.entries(r.metrics)) metrics[k] = (metrics[k] ?? 0) + x / microBatches.length;
+  }
+  return { loss, scored, metrics };
+}
