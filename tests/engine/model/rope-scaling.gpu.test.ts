@@ -7,7 +7,8 @@
 // Each case also checks that the scaling matters on this model: the unscaled reference is ≥ 100× the tolerance away.
 //
 // Tolerances, near what is measured on SwiftShader (console lines): logits ≤ 1e-5 (measured 0.8–1.0e-6); KV vs full
-// forward ≤ 1e-6 (GPU vs GPU, summation order only; measured 0); gradients: max |GPU − FD| ≤ 1e-5 · max |GPU grad|
+// forward ≤ 1e-5 (GPU vs GPU, summation order only: measured 0 here, the margin is for a driver that contracts
+// differently; a lost scaling is 0.19); gradients: max |GPU − FD| ≤ 1e-5 · max |GPU grad|
 // of the tensor (measured ~1e-6, the FD truncation with h = 1e-3), loss ≤ 1e-6 relative (measured ~1e-8).
 import { afterAll, describe, expect, it } from 'vitest';
 import { forward, prefill, step } from '../../../src/engine/model/index.ts';
@@ -20,7 +21,7 @@ import { randomAdapter } from '../lora/lora-helpers.ts';
 import { gpuShared, loadFixture, maxAbsDiff, SEQ, type Fixture } from './model-fixtures.ts';
 
 const LOGIT_TOL = 1e-5;
-const KV_TOL = 1e-6;
+const KV_TOL = 1e-5;
 const GRAD_TOL = 1e-5;
 const LOSS_TOL = 1e-6;
 
