@@ -175,6 +175,11 @@ function parseRopeScaling(raw: unknown, field: string, f: Fields): RopeScaling |
   const type = raw[typeKey];
   switch (type) {
     case undefined:
+      // transformers would fail on a scaling without a type; taking it as unscaled would silently drop the factor.
+      if (raw.factor !== undefined && raw.factor !== null) {
+        throw f.fail(field, `gives a factor but no "rope_type" (or "type"), so the RoPE scaling is unknown`);
+      }
+      return null;
     case 'default':
       return null;
     case 'llama3':
@@ -192,10 +197,19 @@ function parseRopeScaling(raw: unknown, field: string, f: Fields): RopeScaling |
     case 'linear':
       return { type: 'linear', factor: f.posNumber(raw, 'factor', `${field}.factor`) };
     default:
+      // Refused here, not at load: every type this parser returns runs in every path (ops/rope.ts ropeInvFreq).
       throw f.fail(
         `${field}.${typeKey}`,
         `is ${JSON.stringify(type)}, which Alloy does not support (supported: "default", "llama3", "linear")`,
       );
+  }
+}
+
+/** transformers rotates only the first partial_rotary_factor·head_dim dims; Alloy's RoPE rotates all of them. */
+function refusePartialRotary(obj: Json, field: string, f: Fields): void {
+  const v = obj.partial_rotary_factor;
+  if (v !== undefined && v !== null && v !== 1) {
+    throw f.fail(field, `is ${JSON.stringify(v)}; Alloy's RoPE rotates the whole head (only 1 is supported)`);
   }
 }
 
@@ -236,6 +250,7 @@ export function parseModelConfig(json: unknown, file = 'config.json'): ModelConf
         ? f.posNumber(ropeParams, 'rope_theta', 'rope_parameters.rope_theta')
         : f.optPosNumber(json, 'rope_theta', 10000);
     ropeScaling = parseRopeScaling(ropeParams, 'rope_parameters', f);
+    refusePartialRotary(ropeParams, 'rope_parameters.partial_rotary_factor', f);
   } else {
     if (ropeParams !== undefined && ropeParams !== null) {
       throw f.fail('rope_parameters', `must be an object, got ${JSON.stringify(ropeParams)}`);
@@ -243,6 +258,7 @@ export function parseModelConfig(json: unknown, file = 'config.json'): ModelConf
     ropeTheta = f.optPosNumber(json, 'rope_theta', 10000);
     ropeScaling = parseRopeScaling(json.rope_scaling, 'rope_scaling', f);
   }
+  refusePartialRotary(json, 'partial_rotary_factor', f);
 
   const llamaBias = family === 'llama' && f.bool(json, 'attention_bias', false);
   let slidingWindow: number | null = null;

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { expectedTensorShapes, parameterCount, parseModelConfig } from '../../src/io/config.ts';
 import { AlloyError } from '../../src/io/errors.ts';
+import { ropeConfigOf, ropeInvFreq } from '../../src/engine/ops/rope.ts';
 
 /** SmolLM2-135M's config.json (REFERENCE-SEMANTICS §4.2). */
 const SMOLLM2_135M = {
@@ -230,6 +231,51 @@ describe('parseModelConfig', () => {
       parseModelConfig({ ...LLAMA_32_1B, rope_scaling: without(LLAMA_32_1B.rope_scaling, 'low_freq_factor') }),
     );
     expect(missing.message).toBe('config.json: field "rope_scaling.low_freq_factor" is missing (LlamaForCausalLM needs it)');
+  });
+
+  it('parses linear rope scaling in every spelling (rope_type, type, v5 rope_parameters)', () => {
+    const want = { type: 'linear', factor: 4 };
+    expect(parseModelConfig({ ...SMOLLM2_135M, rope_scaling: { rope_type: 'linear', factor: 4.0 } }).ropeScaling).toEqual(want);
+    expect(parseModelConfig({ ...SMOLLM2_135M, rope_scaling: { type: 'linear', factor: 4 } }).ropeScaling).toEqual(want);
+    const v5 = { ...without(SMOLLM2_135M, 'rope_scaling'), rope_parameters: { rope_type: 'linear', factor: 4, rope_theta: 1e4 } };
+    expect(parseModelConfig(v5)).toMatchObject({ ropeTheta: 1e4, ropeScaling: want });
+    expect(errorOf(() => parseModelConfig({ ...SMOLLM2_135M, rope_scaling: { type: 'linear' } })).message).toBe(
+      'config.json: field "rope_scaling.factor" is missing (LlamaForCausalLM needs it)',
+    );
+  });
+
+  it('refuses at parse time every rope type that does not run, naming the type, the file and the field', () => {
+    for (const type of ['dynamic', 'yarn', 'longrope', 'su', 'ntk', 'mrope', 'proportional']) {
+      const old = errorOf(() => parseModelConfig({ ...SMOLLM2_135M, rope_scaling: { type, factor: 4 } }, 'm/config.json'));
+      expect(old.message).toBe(
+        `m/config.json: field "rope_scaling.type" is "${type}", which Alloy does not support (supported: "default", "llama3", "linear")`,
+      );
+      expect(old.where).toEqual({ file: 'm/config.json', field: 'rope_scaling.type' });
+      const v5 = { ...without(SMOLLM2_135M, 'rope_scaling'), rope_parameters: { rope_type: type, factor: 4, rope_theta: 1e4 } };
+      const e = errorOf(() => parseModelConfig(v5));
+      expect(e.message).toMatch(new RegExp(`^config\\.json: field "rope_parameters\\.rope_type" is "${type}", which Alloy does not`));
+      expect(e.where.field).toBe('rope_parameters.rope_type');
+    }
+    // a factor with no type would otherwise be dropped silently
+    expect(errorOf(() => parseModelConfig({ ...SMOLLM2_135M, rope_scaling: { factor: 4 } })).where.field).toBe('rope_scaling');
+    // partial rotary embeddings: transformers rotates only part of each head, Alloy all of it
+    const partial = errorOf(() => parseModelConfig({ ...SMOLLM2_135M, partial_rotary_factor: 0.5 }));
+    expect(partial.message).toMatch(/^config\.json: field "partial_rotary_factor" is 0\.5; .*only 1 is supported/);
+    const v5partial = { ...without(SMOLLM2_135M, 'rope_scaling'), rope_parameters: { rope_type: 'default', partial_rotary_factor: 0.25 } };
+    expect(errorOf(() => parseModelConfig(v5partial)).where.field).toBe('rope_parameters.partial_rotary_factor');
+    expect(parseModelConfig({ ...SMOLLM2_135M, partial_rotary_factor: 1 }).ropeScaling).toBeNull();
+  });
+
+  it('every rope scaling the parser returns has RoPE frequencies (nothing parsed is refused at load)', () => {
+    const base = ropeInvFreq(ropeConfigOf(parseModelConfig(SMOLLM2_135M)));
+    const linear = ropeInvFreq(ropeConfigOf(parseModelConfig({ ...SMOLLM2_135M, rope_scaling: { type: 'linear', factor: 4 } })));
+    // transformers: inv_freq / factor in fp32 (exact for a power of two)
+    expect(Array.from(linear)).toEqual(Array.from(base, (x) => x / 4));
+    const third = ropeInvFreq(ropeConfigOf(parseModelConfig({ ...SMOLLM2_135M, rope_scaling: { type: 'linear', factor: 3 } })));
+    expect(Array.from(third)).toEqual(Array.from(base, (x) => Math.fround(x / 3)));
+    const llama3 = ropeInvFreq(ropeConfigOf(parseModelConfig(LLAMA_32_1B)));
+    expect(llama3.length).toBe(32);
+    expect(llama3[31]).toBeCloseTo(Math.fround(1 / 500000 ** (62 / 64)) / 32, 12); // lowest frequency: divided by factor
   });
 
   it('parses Mistral with a null sliding window and defaults tie_word_embeddings to false', () => {

@@ -6,7 +6,7 @@
  *     them — F32 as f32; BF16/F16 kept 16-bit, the raw safetensors bytes uploaded as is (two per u32, even element
  *     in the low half) and decoded inside matmul_w16 / the embedding gather. Any other dtype is decoded to f32.
  *   vectors (RMSNorm weights, biases): always f32 (tiny, and the kernels read them as f32).
- *   invFreq: f32 [headDim/2], ropeInvFreq of the config (HF's fp32 values).
+ *   invFreq: f32 [headDim/2], ropeInvFreq of the config (HF's fp32 values, any rope_scaling folded in).
  * embed_tokens and an untied lm_head are SplitMatrix (split.ts): row chunks that each fit one binding
  *   (`maxBindingBytes`), one chunk when the whole table fits. A tied lm_head is the embedding's chunks, not a copy.
  * Every other matrix must fit one binding of the device as it is (a 7B model's largest projection still does).
@@ -17,8 +17,7 @@ import type { Checkpoint } from '../../io/safetensors/checkpoint.ts';
 import type { GpuContext } from '../gpu/device.ts';
 import type { BufferPool } from '../gpu/buffer-pool.ts';
 import type { KernelRegistry } from '../gpu/kernels.ts';
-import { ropeInvFreq } from '../ops/rope.ts';
-import { ropeScalingHf } from '../reference/forward.ts';
+import { ropeConfigOf, ropeInvFreq } from '../ops/rope.ts';
 import { bindableBytes, planRowChunks, type GpuMatrixChunk, type SplitMatrix } from './split.ts';
 
 export type WeightDtype = 'f32' | 'bf16' | 'f16';
@@ -196,13 +195,8 @@ export async function loadModel(
     }
     const norm = await vector('model.norm.weight');
     const lmHead = config.tieWordEmbeddings ? embed : await table('lm_head.weight');
-    const invFreq = ropeInvFreq({
-      hidden_size: config.hiddenSize,
-      num_attention_heads: config.numHeads,
-      head_dim: config.headDim,
-      rope_theta: config.ropeTheta,
-      rope_scaling: ropeScalingHf(config),
-    });
+    // RoPE scaling (linear, llama3) lives in these frequencies; forward, decode and training all read this buffer.
+    const invFreq = ropeInvFreq(ropeConfigOf(config));
     const invFreqBuf = pool.upload(invFreq, 'rope.inv_freq');
     buffers.push(invFreqBuf);
 

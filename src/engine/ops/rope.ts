@@ -3,10 +3,13 @@
  * dq or dk back by −θ in place (the rotation is orthogonal, so its transpose is its inverse).
  * Layouts: x f32 [rows, nHeads, headDim] (rows = batch·T), positions u32 [rows], invFreq f32 [headDim/2].
  *
- * ropeInvFreq reproduces transformers' `_compute_default_rope_parameters` and `_compute_llama3_parameters`
- * operation by operation in float32 (Math.fround after each tensor op), so the frequencies, and hence the
- * llama3 band edges, are the ones HF gets, not a float64 approximation of them.
+ * ropeInvFreq reproduces transformers' `_compute_default_rope_parameters`, `_compute_linear_scaling_rope_parameters`
+ * and `_compute_llama3_parameters` operation by operation in float32 (Math.fround after each tensor op), so the
+ * frequencies, and hence the llama3 band edges, are the ones HF gets, not a float64 approximation of them.
+ * Every scaling is folded into these frequencies (linear: inv_freq / factor, i.e. angle = (pos/factor)·inv_freq),
+ * so the forward, the KV-cache decode and the training backward all read it from the one invFreq buffer.
  */
+import type { ModelConfig } from '../../io/config.ts';
 import { AlloyError } from '../../io/errors.ts';
 import type { KernelRegistry } from '../gpu/kernels.ts';
 import { grid1d, launch, requireShape } from './dispatch.ts';
@@ -44,8 +47,33 @@ export function ropeInvFreq(cfg: RopeConfig): Float32Array {
   }
   const base = defaultInvFreq(ropeHeadDim(cfg), cfg.rope_theta ?? 10000);
   if (type === 'default') return base;
+  if (type === 'linear') return linearInvFreq(base, cfg.rope_scaling!);
   if (type === 'llama3') return llama3InvFreq(base, cfg.rope_scaling!);
-  throw new AlloyError(`rope_scaling type "${type}" is not supported (supported: default, llama3)`, { field: 'rope_scaling' });
+  throw new AlloyError(`rope_scaling type "${type}" is not supported (supported: default, linear, llama3)`, { field: 'rope_scaling' });
+}
+
+/** A parsed ModelConfig's RoPE fields in the HF spelling ropeInvFreq reads. */
+export function ropeConfigOf(cfg: ModelConfig): RopeConfig {
+  return {
+    hidden_size: cfg.hiddenSize,
+    num_attention_heads: cfg.numHeads,
+    head_dim: cfg.headDim,
+    rope_theta: cfg.ropeTheta,
+    rope_scaling: ropeScalingHf(cfg),
+  };
+}
+
+function ropeScalingHf(cfg: ModelConfig): RopeScaling | null {
+  const s = cfg.ropeScaling;
+  if (!s) return null;
+  if (s.type === 'linear') return { rope_type: 'linear', factor: s.factor };
+  return {
+    rope_type: 'llama3',
+    factor: s.factor,
+    low_freq_factor: s.lowFreqFactor,
+    high_freq_factor: s.highFreqFactor,
+    original_max_position_embeddings: s.originalMaxPositionEmbeddings,
+  };
 }
 
 /** 1 / base^(arange(0, dim, 2) / dim), each op rounded to f32 as torch does. */
@@ -53,6 +81,15 @@ function defaultInvFreq(dim: number, theta: number): Float32Array {
   const out = new Float32Array(dim / 2);
   for (let j = 0; j < dim / 2; j++) out[j] = f(1 / f(Math.pow(f(theta), f((2 * j) / dim))));
   return out;
+}
+
+/** transformers: `inv_freq /= factor` on the fp32 tensor (the factor is a Python float, rounded to f32 by torch). */
+function linearInvFreq(invFreq: Float32Array, s: RopeScaling): Float32Array {
+  if (typeof s.factor !== 'number' || !(s.factor > 0)) {
+    throw new AlloyError('rope_scaling.factor is required (a positive number) for rope_type "linear"', { field: 'rope_scaling.factor' });
+  }
+  const factor = f(s.factor);
+  return invFreq.map((inv) => f(inv / factor));
 }
 
 function llama3InvFreq(invFreq: Float32Array, s: RopeScaling): Float32Array {

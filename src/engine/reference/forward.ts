@@ -10,9 +10,14 @@
  * Two things are rounded to f32 on purpose because HF computes them in fp32 and the difference is visible:
  * the RoPE inverse frequencies (ropeInvFreq reproduces torch op by op) and the angle pos·inv_freq.
  * Everything else is exact float64, so GPU-vs-reference differences are the GPU's f32 rounding only.
+ *
+ * Linear RoPE scaling is done here on its own terms, not through the GPU path's folded frequencies: the angle is
+ * (pos / factor)·inv_freq with the unscaled inv_freq and pos / factor in float64, so a scaling the GPU forgot or
+ * applied twice shows up as a logit difference. (HF computes f32(pos · f32(inv_freq / factor)); for a power-of-two
+ * factor the two are the same number, otherwise they differ by about one f32 rounding of the angle.)
  */
 import type { ModelConfig } from '../../io/config.ts';
-import { ropeInvFreq } from '../ops/rope.ts';
+import { ropeConfigOf, ropeInvFreq } from '../ops/rope.ts';
 
 export type WeightGetter = (name: string) => ArrayLike<number>;
 
@@ -48,14 +53,18 @@ function rmsnorm(x: Float64Array, T: number, C: number, w: ArrayLike<number>, ep
   return y;
 }
 
-/** rotate_half RoPE in place on x [T, heads, D]: dims j and j + D/2 form a pair, position t. */
-function rope(x: Float64Array, T: number, heads: number, D: number, invFreq: Float32Array) {
+/**
+ * rotate_half RoPE in place on x [T, heads, D]: dims j and j + D/2 form a pair, at position t / posDivisor
+ * (posDivisor: linear scaling's factor, else 1).
+ */
+function rope(x: Float64Array, T: number, heads: number, D: number, invFreq: Float32Array, posDivisor: number) {
   const half = D / 2;
   for (let t = 0; t < T; t++) {
+    const pos = t / posDivisor;
     for (let h = 0; h < heads; h++) {
       const base = (t * heads + h) * D;
       for (let j = 0; j < half; j++) {
-        const angle = Math.fround(t * invFreq[j]!); // HF: freqs = pos ⊗ inv_freq in fp32
+        const angle = Math.fround(pos * invFreq[j]!); // HF: freqs = pos ⊗ inv_freq in fp32
         const c = Math.cos(angle);
         const s = Math.sin(angle);
         const x1 = x[base + j]!;
@@ -117,13 +126,10 @@ export function referenceForward(cfg: ModelConfig, weight: WeightGetter, ids: re
   const { hiddenSize: C, intermediateSize: F, numHeads: nH, numKvHeads: nKv, headDim: D, vocabSize: V } = cfg;
   const T = ids.length;
   const eps = cfg.rmsNormEps;
-  const invFreq = ropeInvFreq({
-    hidden_size: C,
-    num_attention_heads: nH,
-    head_dim: D,
-    rope_theta: cfg.ropeTheta,
-    rope_scaling: ropeScalingHf(cfg),
-  });
+  // Linear scaling divides the position (below); llama3 scaling reshapes the frequencies, which ropeInvFreq does.
+  const linearScaling = cfg.ropeScaling?.type === 'linear' ? cfg.ropeScaling : null;
+  const invFreq = ropeInvFreq({ ...ropeConfigOf(cfg), ...(linearScaling ? { rope_scaling: null } : {}) });
+  const posDivisor = linearScaling ? linearScaling.factor : 1;
   const opt = (name: string, present: boolean) => (present ? weight(name) : undefined);
   const proj = (path: string, x: Float64Array, inF: number, outF: number, bias: boolean) => {
     const y = linear(x, T, inF, weight(`${path}.weight`), outF, opt(`${path}.bias`, bias));
@@ -147,8 +153,8 @@ export function referenceForward(cfg: ModelConfig, weight: WeightGetter, ids: re
     const q = proj(`${p}.self_attn.q_proj`, n1, C, nH * D, cfg.attentionBias);
     const k = proj(`${p}.self_attn.k_proj`, n1, C, nKv * D, cfg.attentionBias);
     const v = proj(`${p}.self_attn.v_proj`, n1, C, nKv * D, cfg.attentionBias);
-    rope(q, T, nH, D, invFreq);
-    rope(k, T, nKv, D, invFreq);
+    rope(q, T, nH, D, invFreq, posDivisor);
+    rope(k, T, nKv, D, invFreq, posDivisor);
     const a = attention(q, k, v, T, nH, nKv, D, cfg.slidingWindow);
     const o = proj(`${p}.self_attn.o_proj`, a, nH * D, C, cfg.oProjBias);
     for (let i = 0; i < T * C; i++) x[i] = x[i]! + o[i]!;
@@ -165,20 +171,6 @@ export function referenceForward(cfg: ModelConfig, weight: WeightGetter, ids: re
   x = rmsnorm(x, T, C, weight('model.norm.weight'), eps);
   const head = weight(cfg.tieWordEmbeddings ? 'model.embed_tokens.weight' : 'lm_head.weight');
   return linear(x, T, C, head, V);
-}
-
-/** ModelConfig's rope scaling in the HF spelling ropeInvFreq reads. */
-export function ropeScalingHf(cfg: ModelConfig) {
-  const s = cfg.ropeScaling;
-  if (!s) return null;
-  if (s.type === 'linear') return { rope_type: 'linear', factor: s.factor };
-  return {
-    rope_type: 'llama3',
-    factor: s.factor,
-    low_freq_factor: s.lowFreqFactor,
-    high_freq_factor: s.highFreqFactor,
-    original_max_position_embeddings: s.originalMaxPositionEmbeddings,
-  };
 }
 
 /** log-softmax of one row of logits, float64. */

@@ -38,6 +38,8 @@ export interface FixtureOptions {
   load?: LoadOptions;
   /** store every matrix as BF16 (rounded from the fixture's F32): a BF16 variant of any fixture, untied included */
   bf16?: boolean;
+  /** fields laid over the fixture's config.json before parsing (e.g. a rope_scaling the checkpoint does not have) */
+  configOverrides?: Record<string, unknown>;
 }
 
 /** The checkpoint with its 2-D tensors rounded to BF16 and stored as BF16, as a BF16 checkpoint on disk would be. */
@@ -62,7 +64,8 @@ export async function loadFixture(name: string, opts: FixtureOptions = {}): Prom
   ready ??= ensureFixtures(ROOT);
   await ready;
   const files = dirModelFiles(join(ROOT, OWNER, name, 'resolve', REVISION), `${OWNER}/${name}`);
-  const config = parseModelConfig(await readJson(files, 'config.json'));
+  const json = await readJson(files, 'config.json');
+  const config = parseModelConfig(opts.configOverrides ? { ...(json as object), ...opts.configOverrides } : json);
   let checkpoint = await openCheckpoint(files);
   if (opts.bf16) checkpoint = asBf16(checkpoint);
   const ctx = await testGpu();

@@ -172,6 +172,27 @@ describe('GGUF export + import: Llama 3.1-style RoPE scaling (rope_freqs.weight)
   });
 });
 
+describe('GGUF export + import: linear RoPE scaling (rope.scaling.type / rope.scaling.factor)', () => {
+  it('writes llama.cpp\'s keys, no rope_freqs tensor, and the config comes back with the same scaling', async () => {
+    const src = await storiesFolder();
+    const cfg = json(src, 'config.json');
+    writeFileSync(join(src, 'config.json'), JSON.stringify({ ...cfg, rope_scaling: { rope_type: 'linear', factor: 2.5 } }));
+    const dir = await tempDir();
+    const exp = await exportGgufFile(src, join(dir, 'm.gguf'), { type: 'f32' });
+    expect(exp.tensors.map((t) => t.name)).not.toContain('rope_freqs.weight');
+    const meta = new GgufMeta(await readGguf(fileSource(join(dir, 'm.gguf'))));
+    expect(meta.string('llama.rope.scaling.type')).toBe('linear');
+    expect(meta.float('llama.rope.scaling.factor')).toBe(2.5);
+    await importGgufFile(join(dir, 'm.gguf'), join(dir, 'hf'));
+    const back = json(join(dir, 'hf'), 'config.json');
+    expect(parseModelConfig(back).ropeScaling).toEqual({ type: 'linear', factor: 2.5 });
+    // and again: the second export carries the same keys
+    await exportGgufFile(join(dir, 'hf'), join(dir, 'again.gguf'), { type: 'f32' });
+    const again = new GgufMeta(await readGguf(fileSource(join(dir, 'again.gguf'))));
+    expect([again.string('llama.rope.scaling.type'), again.float('llama.rope.scaling.factor')]).toEqual(['linear', 2.5]);
+  });
+});
+
 describe('GGUF export + import: tiny-qwen2 fixture (architecture "qwen2": q/k/v biases, no row permutation)', () => {
   it('round-trips every tensor (biases included), the config and the tokenizer', async () => {
     await ensureFixtures('public/hub');
