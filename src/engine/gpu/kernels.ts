@@ -16,12 +16,69 @@ export const SHADER_SOURCES: Record<string, string> = Object.fromEntries(
 
 export type Overrides = Record<string, number | boolean>;
 
+/**
+ * How many uniform blocks and bind groups the caches below keep. Steady-state work (a decode step, a training
+ * micro-batch) reuses a few hundred of each; the bound only stops shapes that never recur (prefills of every
+ * length) from growing the caches without end.
+ */
+export const UNIFORM_CACHE_SIZE = 4096;
+export const BIND_GROUP_CACHE_SIZE = 8192;
+
 export class KernelRegistry {
   private modules = new Map<string, GPUShaderModule>();
   private pipelines = new Map<string, Promise<GPUComputePipeline>>();
   private layouts = new WeakMap<GPUComputePipeline, GPUBindGroupLayout>();
+  // Uniform blocks by content: every layer of a model dispatches the same shapes, so one block serves them all.
+  private uniformBlocks = new Map<string, GPUBuffer>();
+  // Bind groups by (pipeline, buffers): a pool hands the same buffers back in the same order every step, so
+  // after the first step every dispatch finds its bind group here instead of creating one.
+  private bindGroups = new Map<string, GPUBindGroup>();
+  private ids = new WeakMap<object, number>();
+  private nextId = 1;
 
   constructor(readonly device: GPUDevice) {}
+
+  /** A small integer naming a GPU object for the cache keys (objects are never compared by content). */
+  private idOf(o: object): number {
+    let id = this.ids.get(o);
+    if (id === undefined) {
+      id = this.nextId++;
+      this.ids.set(o, id);
+    }
+    return id;
+  }
+
+  /**
+   * A uniform buffer holding `fields` (u32/f32, padded to 16 bytes as WGSL's uniform layout wants), shared by every
+   * dispatch with the same values. Never written again once made, so sharing is safe across encoders. Evicted
+   * blocks are dropped, not destroyed: a command buffer not yet submitted may still use them.
+   */
+  uniformBlock(fields: ReadonlyArray<{ u32: number } | { f32: number }>): GPUBuffer {
+    const words = packUniforms(fields);
+    const key = words.join(',');
+    let buf = this.uniformBlocks.get(key);
+    if (!buf) {
+      buf = this.device.createBuffer({ size: words.byteLength, usage: 0x40 /* UNIFORM */ | 0x08 /* COPY_DST */, label: 'uniforms' });
+      this.device.queue.writeBuffer(buf, 0, words);
+      evictOldest(this.uniformBlocks, UNIFORM_CACHE_SIZE);
+      this.uniformBlocks.set(key, buf);
+    }
+    return buf;
+  }
+
+  /** The bind group of `pipeline` (group 0) over `buffers` by binding number, made once and cached. */
+  bindGroup(pipeline: GPUComputePipeline, buffers: ReadonlyArray<readonly [number, GPUBuffer]>): GPUBindGroup {
+    let key = String(this.idOf(pipeline));
+    for (const [binding, buf] of buffers) key += `,${binding}:${this.idOf(buf)}`;
+    let bg = this.bindGroups.get(key);
+    if (!bg) {
+      const entries = buffers.map(([binding, buffer]) => ({ binding, resource: { buffer } }));
+      bg = this.device.createBindGroup({ layout: this.layout(pipeline), entries });
+      evictOldest(this.bindGroups, BIND_GROUP_CACHE_SIZE);
+      this.bindGroups.set(key, bg);
+    }
+    return bg;
+  }
 
   pipeline(file: string, entryPoint = 'main', constants: Overrides = {}): Promise<GPUComputePipeline> {
     const key = `${file}:${entryPoint}:${JSON.stringify(Object.entries(constants).sort())}`;
@@ -80,13 +137,16 @@ export class KernelRegistry {
   }
 }
 
-/** Uniform buffer from a list of u32/f32 fields, padded to 16 bytes as WGSL's uniform layout wants. */
-export function uniforms(device: GPUDevice, fields: Array<{ u32: number } | { f32: number }>): GPUBuffer {
+/** u32/f32 fields as the words of a uniform block, padded to 16 bytes as WGSL's uniform layout wants. */
+export function packUniforms(fields: ReadonlyArray<{ u32: number } | { f32: number }>): Uint32Array<ArrayBuffer> {
   const n = Math.max(4, Math.ceil(fields.length / 4) * 4);
   const data = new ArrayBuffer(n * 4);
   const view = new DataView(data);
   fields.forEach((f, i) => ('u32' in f ? view.setUint32(i * 4, f.u32, true) : view.setFloat32(i * 4, f.f32, true)));
-  const buf = device.createBuffer({ size: data.byteLength, usage: 0x40 /* UNIFORM */ | 0x08 /* COPY_DST */, label: 'uniforms' });
-  device.queue.writeBuffer(buf, 0, new Uint32Array(data));
-  return buf;
+  return new Uint32Array(data);
+}
+
+/** Drops the oldest entries (Map keeps insertion order) until one more fits under `limit`. */
+function evictOldest<K, V>(map: Map<K, V>, limit: number): void {
+  while (map.size >= limit) map.delete(map.keys().next().value as K);
 }

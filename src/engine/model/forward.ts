@@ -52,9 +52,76 @@ export interface ForwardPlan {
   lora?: GpuLora | null;
 }
 
+/** A forward's inputs already on the GPU (a decode step keeps them in buffers it rewrites in place). */
+export interface ForwardInputs {
+  /** u32 [batch·T] */
+  ids: GPUBuffer;
+  /** u32 [batch·T] */
+  positions: GPUBuffer;
+  /** u32 [batch·S], when plan.mask is not null */
+  mask?: GPUBuffer;
+  /** u32 [R], when plan.logitRows is not null */
+  logitRows?: GPUBuffer;
+  /** attention's uniform block (ops/attention.ts attentionUniforms) when the caller keeps it */
+  attention?: GPUBuffer;
+}
+
+/**
+ * Rows (batch·T) above which each layer is submitted on its own: long prefills and big scoring batches stay in
+ * short command buffers (GPU watchdogs kill long ones), while a decode step or a small batch goes in one submit.
+ */
+export const ONE_SUBMIT_MAX_ROWS = 64;
+
 /** Runs the layers and the head; returns logits [R, vocab] in pool buffers the caller releases (head.ts). */
 export async function runForward(model: Model, plan: ForwardPlan): Promise<GpuLogits> {
   assertLive(model);
+  checkPlan(model, plan);
+  const { device, pool } = model;
+  // Every upload comes before anything is encoded: a buffer released while encoding may be handed out again by
+  // the pool, and a queue write into it would land before the commands that still read its old contents.
+  const inputs: ForwardInputs = {
+    ids: pool.upload(plan.ids, 'ids'),
+    positions: pool.upload(plan.positions, 'positions'),
+    ...(plan.mask ? { mask: pool.upload(plan.mask, 'key-mask') } : {}),
+    ...(plan.logitRows ? { logitRows: pool.upload(plan.logitRows, 'logit-rows') } : {}),
+  };
+  try {
+    const { logits, encoder } = await encodeForward(model, device.createCommandEncoder({ label: 'forward' }), plan, inputs);
+    device.queue.submit([encoder.finish()]);
+    return logits;
+  } finally {
+    for (const b of Object.values(inputs)) pool.release(b);
+  }
+}
+
+function checkPlan(model: Model, plan: ForwardPlan): void {
+  const cfg = model.config;
+  const S = plan.kv ? plan.kv.capacity : plan.T;
+  const past = plan.kv ? plan.kv.past : 0;
+  if (plan.kv && past + plan.T > S) throw new RangeError(`KV cache full: ${past} + ${plan.T} tokens > capacity ${S}`);
+  if (cfg.slidingWindow !== null && past + plan.T > cfg.slidingWindow) {
+    // transformers would start dropping keys older than the window; the attention kernel has no window (yet).
+    throw new AlloyError(
+      `sequence of ${past + plan.T} tokens exceeds the sliding window (${cfg.slidingWindow}), which Alloy does not implement yet`,
+      { field: 'sliding_window' },
+    );
+  }
+  validateTokenIds(plan.ids, cfg.vocabSize);
+}
+
+/**
+ * The forward into `enc`, from inputs already on the GPU. Big batches (more than ONE_SUBMIT_MAX_ROWS rows) submit
+ * after every layer and go on in a fresh encoder: the returned `encoder` holds the rest (the head), and the
+ * caller adds to it (a readback, a sampler) and submits it.
+ * Intermediates go back to the pool as soon as their last reader is encoded (commands run in order, so a buffer
+ * handed out again is only written after those reads).
+ */
+export async function encodeForward(
+  model: Model,
+  enc: GPUCommandEncoder,
+  plan: ForwardPlan,
+  inputs: ForwardInputs,
+): Promise<{ logits: GpuLogits; encoder: GPUCommandEncoder }> {
   const { config: cfg, device, kernels, pool } = model;
   const { batch: B, T } = plan;
   const BT = B * T;
@@ -64,44 +131,43 @@ export async function runForward(model: Model, plan: ForwardPlan): Promise<GpuLo
   const kvWidth = cfg.numKvHeads * D;
   const S = plan.kv ? plan.kv.capacity : T;
   const past = plan.kv ? plan.kv.past : 0;
-  if (plan.kv && past + T > S) throw new RangeError(`KV cache full: ${past} + ${T} tokens > capacity ${S}`);
-  if (cfg.slidingWindow !== null && past + T > cfg.slidingWindow) {
-    // transformers would start dropping keys older than the window; the attention kernel has no window (yet).
-    throw new AlloyError(
-      `sequence of ${past + T} tokens exceeds the sliding window (${cfg.slidingWindow}), which Alloy does not implement yet`,
-      { field: 'sliding_window' },
-    );
-  }
-  validateTokenIds(plan.ids, cfg.vocabSize);
-
-  const idsBuf = pool.upload(plan.ids, 'ids');
-  const posBuf = pool.upload(plan.positions, 'positions');
-  const maskBuf = plan.mask ? pool.upload(plan.mask, 'key-mask') : undefined;
+  const splitSubmits = BT > ONE_SUBMIT_MAX_ROWS;
+  const { ids: idsBuf, positions: posBuf, mask: maskBuf } = inputs;
   const x = pool.alloc(BT * C * 4, 'residual');
+  let temps: GPUBuffer[] = [];
+  // With split submits, a layer's temporaries are released after its submit; otherwise right away.
+  const flush = () => {
+    if (!splitSubmits) return;
+    device.queue.submit([enc.finish()]);
+    for (const b of temps) pool.release(b);
+    temps = [];
+    enc = device.createCommandEncoder({ label: 'forward' });
+  };
+  const done = (...bufs: GPUBuffer[]) => {
+    if (splitSubmits) temps.push(...bufs);
+    else for (const b of bufs) pool.release(b);
+  };
 
-  let enc = device.createCommandEncoder({ label: 'embed' });
   await encodeEmbed(model, enc, idsBuf, x, BT);
-  device.queue.submit([enc.finish()]);
 
   const lora = plan.lora?.enabled ? plan.lora : null;
+  const attArgs = { batch: B, T, S, nHeads: cfg.numHeads, nKv: cfg.numKvHeads, headDim: D, past };
   for (const [l, layer] of model.layers.entries()) {
-    enc = device.createCommandEncoder({ label: `layer ${l}` });
-    const temps: GPUBuffer[] = [];
-    const tmp = (b: GPUBuffer) => (temps.push(b), b);
     // A projection, plus its LoRA delta when this layer's projection has an adapter.
     const proj = async (input: GPUBuffer, key: ProjKey) => {
-      const y = tmp(await encodeLinear(model, enc, input, BT, layer[key] as GpuLayer['q'], key));
+      const y = await encodeLinear(model, enc, input, BT, layer[key] as GpuLayer['q'], key);
       const m = lora?.get(l, key);
-      if (lora && m) tmp(await encodeLoraForward(model, enc, lora, m, input, y, BT));
+      if (lora && m) done(await encodeLoraForward(model, enc, lora, m, input, y, BT));
       return y;
     };
 
     // Attention block.
-    const n1 = tmp(pool.alloc(BT * C * 4, 'norm'));
+    const n1 = pool.alloc(BT * C * 4, 'norm');
     await encodeRmsNorm(kernels, enc, x, layer.inputNorm, n1, { rows: BT, hidden: C, eps: cfg.rmsNormEps });
     const q = await proj(n1, 'q');
     const k = await proj(n1, 'k');
     const v = await proj(n1, 'v');
+    done(n1);
     await encodeRope(kernels, enc, q, posBuf, model.invFreq, { rows: BT, heads: cfg.numHeads, headDim: D });
     await encodeRope(kernels, enc, k, posBuf, model.invFreq, { rows: BT, heads: cfg.numKvHeads, headDim: D });
     let kAll = k;
@@ -116,57 +182,46 @@ export async function runForward(model: Model, plan: ForwardPlan): Promise<GpuLo
         enc.copyBufferToBuffer(v, b * rowBytes, vAll, dst, rowBytes);
       }
     }
-    const att = tmp(pool.alloc(BT * qWidth * 4, 'attention'));
-    await encodeAttention(
-      kernels,
-      enc,
-      q,
-      kAll,
-      vAll,
-      att,
-      { batch: B, T, S, nHeads: cfg.numHeads, nKv: cfg.numKvHeads, headDim: D, past },
-      maskBuf,
-    );
+    const att = pool.alloc(BT * qWidth * 4, 'attention');
+    await encodeAttention(kernels, enc, q, kAll, vAll, att, attArgs, maskBuf, undefined, inputs.attention);
+    done(q, k, v);
     const o = await proj(att, 'o');
+    done(att);
     await encodeAddInPlace(kernels, enc, x, o, { n: BT * C });
+    done(o);
 
     // MLP block.
-    const n2 = tmp(pool.alloc(BT * C * 4, 'norm'));
+    const n2 = pool.alloc(BT * C * 4, 'norm');
     await encodeRmsNorm(kernels, enc, x, layer.postNorm, n2, { rows: BT, hidden: C, eps: cfg.rmsNormEps });
     const gate = await proj(n2, 'gate');
     const up = await proj(n2, 'up');
-    const act = tmp(pool.alloc(BT * cfg.intermediateSize * 4, 'swiglu'));
+    done(n2);
+    const act = pool.alloc(BT * cfg.intermediateSize * 4, 'swiglu');
     await encodeSwiglu(kernels, enc, gate, up, act, { n: BT * cfg.intermediateSize });
+    done(gate, up);
     const down = await proj(act, 'down');
+    done(act);
     await encodeAddInPlace(kernels, enc, x, down, { n: BT * C });
-
-    device.queue.submit([enc.finish()]);
-    for (const b of temps) pool.release(b);
+    done(down);
+    flush();
   }
 
   // Head: only the rows whose logits are wanted (the last token when decoding, the continuation when scoring),
   // gathered with the embedding kernel (x is a [BT, hidden] f32 "table"), then the final norm and lm_head.
-  enc = device.createCommandEncoder({ label: 'head' });
   let rows = BT;
   let hidden = x;
-  let rowsBuf: GPUBuffer | undefined;
   if (plan.logitRows) {
     rows = plan.logitRows.length;
-    rowsBuf = pool.upload(plan.logitRows, 'logit-rows');
     hidden = pool.alloc(rows * C * 4, 'head-rows');
-    await encodeEmbedding(kernels, enc, x, rowsBuf, hidden, { count: rows, vocab: BT, hidden: C, hostIds: plan.logitRows });
+    await encodeEmbedding(kernels, enc, x, inputs.logitRows!, hidden, { count: rows, vocab: BT, hidden: C, hostIds: plan.logitRows });
   }
   const normed = pool.alloc(rows * C * 4, 'final-norm');
   await encodeRmsNorm(kernels, enc, hidden, model.norm, normed, { rows, hidden: C, eps: cfg.rmsNormEps });
   const headTemps: GPUBuffer[] = [];
   const logits = await encodeLmHead(model, enc, normed, rows, headTemps);
-  device.queue.submit([enc.finish()]);
-
-  for (const b of [idsBuf, posBuf, x, normed, ...headTemps]) pool.release(b);
-  if (maskBuf) pool.release(maskBuf);
-  if (rowsBuf) pool.release(rowsBuf);
+  for (const b of [x, normed, ...headTemps]) pool.release(b);
   if (hidden !== x) pool.release(hidden);
-  return logits;
+  return { logits, encoder: enc };
 }
 
 /** Right-pads ragged rows into one [batch, T] block; the mask marks real tokens (null when no row is padded). */

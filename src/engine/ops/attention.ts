@@ -6,7 +6,7 @@
  * Training passes `lse` f32 [batch, T, nHeads] to the forward (log Σ exp of each row's scores) and hands it to
  * encodeAttentionBackward, which recomputes the probabilities from it: nothing of size T×S is kept.
  */
-import type { KernelRegistry } from '../gpu/kernels.ts';
+import { packUniforms, type KernelRegistry } from '../gpu/kernels.ts';
 import type { AttentionRefArgs } from '../reference/attention.ts';
 import { MAX_GROUPS_PER_DIM, grid1d, launch, requireShape, type Field } from './dispatch.ts';
 
@@ -39,6 +39,8 @@ export async function encodeAttention(
   args: AttentionArgs,
   keyMask?: GPUBuffer,
   lse?: GPUBuffer,
+  /** a uniform buffer already holding attentionUniforms(args) (a decode step rewrites `past` in place) */
+  params?: GPUBuffer,
 ): Promise<void> {
   const { T, nHeads, batch } = checkAttentionArgs(args);
   requireShape(out !== q, 'attention', 'out must not alias q');
@@ -48,10 +50,16 @@ export async function encodeAttention(
     file: 'attention',
     entry: lse ? 'main_save_lse' : 'main',
     constants: { USE_MASK: !!keyMask, ROWS_PER_WG: ATTENTION_ROWS_PER_WG },
-    params: attentionParams(args),
+    params: params ?? attentionParams(args),
     buffers,
     groups: grid1d(Math.ceil((batch * T * nHeads) / ATTENTION_ROWS_PER_WG)),
   });
+}
+
+/** The forward's uniform block as words, for a caller that keeps it in its own buffer (encodeAttention's params). */
+export function attentionUniforms(args: AttentionArgs): Uint32Array<ArrayBuffer> {
+  checkAttentionArgs(args);
+  return packUniforms(attentionParams(args));
 }
 
 function checkAttentionArgs(args: AttentionArgs): { T: number; nHeads: number; batch: number } {

@@ -1,9 +1,16 @@
 /**
- * The boilerplate every op shares: compile (cached) → uniforms at binding 0 → bind group → one compute pass.
- * Kept out of the op files so each of them shows only its layout, its parameters and its grid.
+ * The boilerplate every op shares: compile (cached) → uniforms at binding 0 → bind group → a dispatch in the
+ * encoder's open compute pass. Kept out of the op files so each of them shows only its layout, its parameters
+ * and its grid.
+ *
+ * Nothing is allocated per dispatch in steady state: uniform blocks are shared by content and bind groups cached
+ * by (pipeline, buffers) in the KernelRegistry, and consecutive dispatches on one encoder share one compute pass
+ * (WebGPU orders dispatches within a pass and makes each one's writes visible to the next, so merging passes
+ * changes no result). The pass stays open until the encoder is used for anything else: a copy, a clear,
+ * another pass or finish() first closes it (the encoder's methods are wrapped once, on first launch), so code
+ * that mixes copies and ops on one encoder works unchanged.
  */
 import type { KernelRegistry, Overrides } from '../gpu/kernels.ts';
-import { uniforms } from '../gpu/kernels.ts';
 
 export type Field = { u32: number } | { f32: number };
 
@@ -24,7 +31,8 @@ export interface KernelLaunch {
   file: string;
   entry?: string;
   constants?: Overrides;
-  params: Field[];
+  /** the uniform block's fields, or a caller-owned uniform buffer (rewritten between submits, e.g. per decode step) */
+  params: Field[] | GPUBuffer;
   /** storage buffers by binding number (binding 0 is always the uniform block) */
   buffers: Record<number, GPUBuffer>;
   groups: [number, number?, number?];
@@ -32,16 +40,58 @@ export interface KernelLaunch {
 }
 
 export async function launch(kernels: KernelRegistry, encoder: GPUCommandEncoder, k: KernelLaunch): Promise<void> {
-  const device = kernels.device;
   const pipeline = await kernels.pipeline(k.file, k.entry ?? 'main', k.constants ?? {});
-  const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: { buffer: uniforms(device, k.params) } }];
-  for (const [binding, buffer] of Object.entries(k.buffers)) entries.push({ binding: Number(binding), resource: { buffer } });
-  const bind = device.createBindGroup({ layout: kernels.layout(pipeline), entries });
-  const pass = encoder.beginComputePass({ label: k.label ?? `${k.file}.${k.entry ?? 'main'}` });
+  const uniform = Array.isArray(k.params) ? kernels.uniformBlock(k.params) : k.params;
+  const entries: Array<readonly [number, GPUBuffer]> = [[0, uniform]];
+  for (const binding in k.buffers) entries.push([Number(binding), k.buffers[binding]!]);
+  const pass = openPass(encoder);
   pass.setPipeline(pipeline);
-  pass.setBindGroup(0, bind);
+  pass.setBindGroup(0, kernels.bindGroup(pipeline, entries));
   const [x, y = 1, z = 1] = k.groups;
   pass.dispatchWorkgroups(x, y, z);
+}
+
+const openPasses = new WeakMap<GPUCommandEncoder, GPUComputePassEncoder>();
+const wrapped = new WeakSet<GPUCommandEncoder>();
+/** Every GPUCommandEncoder method that cannot run while a pass is open. */
+const CLOSES_PASS = [
+  'beginComputePass',
+  'beginRenderPass',
+  'clearBuffer',
+  'copyBufferToBuffer',
+  'copyBufferToTexture',
+  'copyTextureToBuffer',
+  'copyTextureToTexture',
+  'finish',
+  'resolveQuerySet',
+] as const;
+
+/** The encoder's open compute pass, begun (and the encoder's methods wrapped to close it) on first use. */
+function openPass(encoder: GPUCommandEncoder): GPUComputePassEncoder {
+  let pass = openPasses.get(encoder);
+  if (pass) return pass;
+  if (!wrapped.has(encoder)) {
+    wrapped.add(encoder);
+    const e = encoder as unknown as Record<string, unknown>;
+    for (const name of CLOSES_PASS) {
+      const original = e[name];
+      if (typeof original !== 'function') continue;
+      e[name] = (...args: unknown[]) => {
+        endPass(encoder);
+        return (original as (...a: unknown[]) => unknown).apply(encoder, args);
+      };
+    }
+  }
+  pass = encoder.beginComputePass({ label: 'alloy' });
+  openPasses.set(encoder, pass);
+  return pass;
+}
+
+/** Ends the encoder's open compute pass, if any (the wrapped encoder methods call this themselves). */
+export function endPass(encoder: GPUCommandEncoder): void {
+  const pass = openPasses.get(encoder);
+  if (!pass) return;
+  openPasses.delete(encoder);
   pass.end();
 }
 

@@ -1,0 +1,47 @@
+// Row-wise argmax on the GPU against the CPU sampler's argmax (first maximum), exactly: ties across the
+// invocations' strides, the maximum in the last (partial) stride, negative rows, one column, many rows.
+import { afterAll, describe, expect, it } from 'vitest';
+import { randomArray } from '../../helpers/gpu.ts';
+import { encodeArgmax } from '../../../src/engine/ops/argmax.ts';
+import { argmax } from '../../../src/engine/model/score.ts';
+import { harness, releaseAll } from './op-harness.ts';
+import { readBuffer } from '../../../src/engine/gpu/buffer-pool.ts';
+
+afterAll(releaseAll);
+
+async function gpuArgmax(logits: Float32Array, rows: number, vocab: number): Promise<number[]> {
+  const { device, kernels, pool } = await harness();
+  const out = pool.alloc(rows * 4);
+  const enc = device.createCommandEncoder();
+  await encodeArgmax(kernels, enc, pool.upload(logits), out, { rows, vocab });
+  device.queue.submit([enc.finish()]);
+  return [...new Uint32Array(await readBuffer(device, out, rows * 4))];
+}
+
+describe('argmax', () => {
+  for (const [rows, vocab] of [
+    [1, 512],
+    [3, 1],
+    [5, 131],
+    [2, 49_153],
+  ] as const) {
+    it(`${rows} × ${vocab}: the first maximum of every row, as the CPU`, async () => {
+      const logits = randomArray(rows * vocab, rows * 7 + vocab);
+      if (vocab > 2) {
+        // row 0: a tie between a late and an early column (different invocations' strides): the early one wins
+        logits[vocab - 1] = 5;
+        logits[Math.min(70, vocab - 2)] = 5;
+      }
+      if (rows > 2) for (let i = 0; i < vocab; i++) logits[2 * vocab + i] = -10 - i; // all negative, max at 0
+      const want = Array.from({ length: rows }, (_, r) => argmax(logits, r * vocab, vocab));
+      expect(await gpuArgmax(logits, rows, vocab)).toEqual(want);
+    });
+  }
+
+  it('the maximum in the last partial stride, and a row of equal values (index 0)', async () => {
+    const vocab = 200;
+    const logits = new Float32Array(2 * vocab);
+    logits[vocab - 1] = 1; // row 0: only the last column is positive
+    expect(await gpuArgmax(logits, 2, vocab)).toEqual([vocab - 1, 0]);
+  });
+});
