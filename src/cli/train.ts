@@ -9,6 +9,7 @@
  *
  * Options (defaults: engine/train/defaults.ts):
  *   --rank R --alpha A --targets q_proj,v_proj --lora-dropout P (PEFT's lora_dropout, training only) --seed S --beta B --seq-len T
+ *   --label-smoothing E (DPO only: cDPO's ε in [0, 0.5), TRL's label_smoothing)
  *   --recompute (per-layer activation recomputation: less GPU memory, about one more forward per micro-batch)
  *   --lr LR --steps N --schedule cosine|linear|constant --warmup-steps W | --warmup-ratio F --weight-decay WD --clip MAX (0 = off)
  *   --micro-batch M (rows per forward) --accum K (micro-batches per step) --batch B (effective rows per step = M·K)
@@ -35,7 +36,7 @@ import { loadModel } from '../engine/model/index.ts';
 import { mulberry32 } from '../engine/random.ts';
 import { createLora, parseTargets, peftConfigJson, readLoraTensors } from '../engine/lora/adapter.ts';
 import { checkpointAdapterTensors } from '../engine/train/checkpoint.ts';
-import { TRAIN_DEFAULTS } from '../engine/train/defaults.ts';
+import { TRAIN_DEFAULTS, isLabelSmoothing } from '../engine/train/defaults.ts';
 import { planTrainingMemory } from '../engine/train/memory.ts';
 import { parseScheduleKind, warmupStepsFromRatio } from '../engine/train/schedule.ts';
 import { TrainControl, Trainer, trainConfig, type StepEvent } from '../engine/train/trainer.ts';
@@ -45,7 +46,7 @@ type StringOpt =
   | 'model' | 'data' | 'method' | 'out' | 'rank' | 'alpha' | 'targets' | 'lr' | 'steps' | 'batch' | 'seq-len' | 'beta' | 'seed'
   | 'schedule' | 'warmup-steps' | 'warmup-ratio' | 'weight-decay' | 'clip' | 'accum' | 'micro-batch'
   | 'val-data' | 'val-split' | 'eval-every' | 'checkpoint-dir' | 'checkpoint-every' | 'keep-checkpoints'
-  | 'lora-dropout';
+  | 'lora-dropout' | 'label-smoothing';
 export type TrainArgs = Partial<Record<StringOpt, string>> & { resume?: boolean; recompute?: boolean };
 
 const METHODS: readonly Method[] = ['cpt', 'sft', 'dpo', 'orpo'];
@@ -114,6 +115,12 @@ export async function trainCmd(v: TrainArgs, io: { out: (s: string) => void; err
   if (v['val-data'] && v['val-split']) throw new AlloyError('give --val-data or --val-split, not both');
   if (v['warmup-steps'] && v['warmup-ratio']) throw new AlloyError('give --warmup-steps or --warmup-ratio, not both');
   if (v.resume && !v['checkpoint-dir']) throw new AlloyError('--resume needs --checkpoint-dir');
+  // cDPO smoothing is a term of DPO's sigmoid loss only: another method would silently ignore it
+  if (v['label-smoothing'] !== undefined && method !== 'dpo') {
+    throw new AlloyError(`--label-smoothing is DPO's label smoothing (cDPO); method ${method} has no use for it: leave it out, or train with --method dpo`);
+  }
+  const labelSmoothing = num(v, 'label-smoothing', TRAIN_DEFAULTS.labelSmoothing);
+  if (!isLabelSmoothing(labelSmoothing)) throw new AlloyError(`--label-smoothing must be in [0, 0.5), got "${v['label-smoothing']}"`);
   const files = dirModelFiles(modelDir);
   const config = parseModelConfig(await readJson(files, 'config.json'));
   const tokenizer = hasFile(files, 'tokenizer.json') ? await loadTokenizer(files) : null;
@@ -171,7 +178,7 @@ export async function trainCmd(v: TrainArgs, io: { out: (s: string) => void; err
     evalEvery: num(v, 'eval-every', val ? Math.max(1, Math.floor(steps / 10)) : 0, 'count'),
     checkpointEvery: checkpointDir ? num(v, 'checkpoint-every', Math.max(1, Math.floor(steps / 10)), 'positive') : 0,
     keepCheckpoints: num(v, 'keep-checkpoints', TRAIN_DEFAULTS.keepCheckpoints, 'positive'),
-    objective: { beta: num(v, 'beta', TRAIN_DEFAULTS.beta) },
+    objective: { beta: num(v, 'beta', TRAIN_DEFAULTS.beta), ...(method === 'dpo' ? { labelSmoothing } : {}) },
     recompute: v.recompute ?? false,
   });
 
@@ -194,7 +201,7 @@ export async function trainCmd(v: TrainArgs, io: { out: (s: string) => void; err
   );
   io.out(
     `training ${method}: ${units} ${pairs ? 'pairs' : 'rows'}${val ? `, ${pairs ? val.length / 2 : val.length} held out` : ''}; ${steps} steps of ${micro}×${accum} ` +
-      `(micro-batch × accumulation); lr ${cfg.lr} ${cfg.schedule}, warm-up ${warmupSteps}; weight decay ${cfg.weightDecay}; clip ${cfg.maxGradNorm || 'off'}; LoRA r ${r} alpha ${alpha}${loraDropout ? ` dropout ${loraDropout}` : ''} on ${targets.join(',')}\n`,
+      `(micro-batch × accumulation); ${labelSmoothing ? `label smoothing ${labelSmoothing}; ` : ''}lr ${cfg.lr} ${cfg.schedule}, warm-up ${warmupSteps}; weight decay ${cfg.weightDecay}; clip ${cfg.maxGradNorm || 'off'}; LoRA r ${r} alpha ${alpha}${loraDropout ? ` dropout ${loraDropout}` : ''} on ${targets.join(',')}\n`,
   );
 
   const lora = createLora(model, { r, alpha, targets, seed, dropout: loraDropout });

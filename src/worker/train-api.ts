@@ -41,6 +41,11 @@ export interface TrainSettings {
   seed: number;
   /** DPO/ORPO beta */
   beta: number;
+  /**
+   * DPO's label smoothing (cDPO ε, TRL's label_smoothing) in [0, 0.5); read for DPO only. Runs stored before it
+   * existed lack it (they trained with 0): readers fall back to the default.
+   */
+  labelSmoothing: number;
   /** validation every N steps (and after the last); 0 = never */
   evalEvery: number;
   /** fraction of the rows held out for validation when no validation file is given; 0 = none */

@@ -11,6 +11,7 @@ import { mulberry32 } from '../engine/random.ts';
 import { planTrainingMemory } from '../engine/train/memory.ts';
 import type { Method, Sequence } from '../engine/train/objectives.ts';
 import { trainConfig, type TrainConfig } from '../engine/train/trainer.ts';
+import { TRAIN_DEFAULTS } from '../engine/train/defaults.ts';
 import type { WeightDtype } from '../engine/model/weights.ts';
 import { bindableBytes, logitRowsPerBlock } from '../engine/model/split.ts';
 import type { DatasetStats, TrainDataFile, TrainPlan, TrainSettings } from './train-api.ts';
@@ -187,7 +188,9 @@ export function configOf(s: TrainSettings, hasVal: boolean): TrainConfig {
     evalEvery: hasVal ? s.evalEvery : 0,
     checkpointEvery: s.checkpointEvery,
     keepCheckpoints: s.keepCheckpoints,
-    objective: { beta: s.beta },
+    // only DPO has a smoothing term; recorded in the checkpoint's config, so a resume with another ε is refused
+    // (`??`: a run record stored before the setting existed lacks it)
+    objective: { beta: s.beta, ...(s.method === 'dpo' ? { labelSmoothing: s.labelSmoothing ?? TRAIN_DEFAULTS.labelSmoothing } : {}) },
     recompute: s.recompute,
   });
 }

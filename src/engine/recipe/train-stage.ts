@@ -53,7 +53,7 @@ export function stageTrainConfig(stage: StageSpec, recipe: Recipe, units: number
     microBatch: stage.microBatch,
     accum: stage.accum,
     seed: recipe.seed,
-    objective: { beta: stage.beta },
+    objective: { beta: stage.beta, ...(stage.method === 'dpo' ? { labelSmoothing: stage.labelSmoothing } : {}) },
   });
 }
 
