@@ -82,6 +82,7 @@ const OPTIONS = {
   method: { type: 'string' },
   beta: { type: 'string' },
   'label-smoothing': { type: 'string' },
+  'assistant-only-loss': { type: 'boolean' },
   rank: { type: 'string' },
   alpha: { type: 'string' },
   targets: { type: 'string' },

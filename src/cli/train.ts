@@ -10,6 +10,7 @@
  * Options (defaults: engine/train/defaults.ts):
  *   --rank R --alpha A --targets q_proj,v_proj --lora-dropout P (PEFT's lora_dropout, training only) --seed S --beta B --seq-len T
  *   --label-smoothing E (DPO only: cDPO's ε in [0, 0.5), TRL's label_smoothing)
+ *   --assistant-only-loss (SFT only: {messages} rows train on their assistant turns only, TRL's assistant_only_loss)
  *   --recompute (per-layer activation recomputation: less GPU memory, about one more forward per micro-batch)
  *   --lr LR --steps N --schedule cosine|linear|constant --warmup-steps W | --warmup-ratio F --weight-decay WD --clip MAX (0 = off)
  *   --micro-batch M (rows per forward) --accum K (micro-batches per step) --batch B (effective rows per step = M·K)
@@ -40,14 +41,14 @@ import { TRAIN_DEFAULTS, isLabelSmoothing } from '../engine/train/defaults.ts';
 import { planTrainingMemory } from '../engine/train/memory.ts';
 import { parseScheduleKind, warmupStepsFromRatio } from '../engine/train/schedule.ts';
 import { TrainControl, Trainer, trainConfig, type StepEvent } from '../engine/train/trainer.ts';
-import type { Method, Sequence } from '../engine/train/objectives.ts';
+import { scoredTokenCount, truncateSequence, type Method, type Sequence } from '../engine/train/objectives.ts';
 
 type StringOpt =
   | 'model' | 'data' | 'method' | 'out' | 'rank' | 'alpha' | 'targets' | 'lr' | 'steps' | 'batch' | 'seq-len' | 'beta' | 'seed'
   | 'schedule' | 'warmup-steps' | 'warmup-ratio' | 'weight-decay' | 'clip' | 'accum' | 'micro-batch'
   | 'val-data' | 'val-split' | 'eval-every' | 'checkpoint-dir' | 'checkpoint-every' | 'keep-checkpoints'
   | 'lora-dropout' | 'label-smoothing';
-export type TrainArgs = Partial<Record<StringOpt, string>> & { resume?: boolean; recompute?: boolean };
+export type TrainArgs = Partial<Record<StringOpt, string>> & { resume?: boolean; recompute?: boolean; 'assistant-only-loss'?: boolean };
 
 const METHODS: readonly Method[] = ['cpt', 'sft', 'dpo', 'orpo'];
 
@@ -120,6 +121,9 @@ export async function trainCmd(v: TrainArgs, io: { out: (s: string) => void; err
     throw new AlloyError(`--label-smoothing is DPO's label smoothing (cDPO); method ${method} has no use for it: leave it out, or train with --method dpo`);
   }
   const labelSmoothing = num(v, 'label-smoothing', TRAIN_DEFAULTS.labelSmoothing);
+  // TRL's SFTConfig.assistant_only_loss: the other trainers have no such option
+  const assistantOnlyLoss = v['assistant-only-loss'] ?? TRAIN_DEFAULTS.assistantOnlyLoss;
+  if (assistantOnlyLoss && method !== 'sft') throw new AlloyError(`--assistant-only-loss is an SFT option (TRL's assistant_only_loss); method ${method} has no use for it`);
   if (!isLabelSmoothing(labelSmoothing)) throw new AlloyError(`--label-smoothing must be in [0, 0.5), got "${v['label-smoothing']}"`);
   const files = dirModelFiles(modelDir);
   const config = parseModelConfig(await readJson(files, 'config.json'));
@@ -147,9 +151,10 @@ export async function trainCmd(v: TrainArgs, io: { out: (s: string) => void; err
   const seqLen = num(v, 'seq-len', config.maxPositionEmbeddings, 'positive');
   // TRL's collators truncate keep_start: the prompt stays, the end of the answer goes.
   const toSeqs = (r: JsonlRow[], file: string): Sequence[] =>
-    rowsToSequences(method, r, tokenizer, config.vocabSize, file).map((s) => {
-      const t = { ids: s.ids.slice(0, seqLen), promptLen: s.promptLen };
+    rowsToSequences(method, r, tokenizer, config.vocabSize, file, { assistantOnlyLoss }).map((s) => {
+      const t = truncateSequence(s, seqLen);
       if (t.promptLen >= t.ids.length) throw new AlloyError(`--seq-len ${seqLen} leaves a row of ${file} with no completion token`, { file });
+      if (t.lossMask && scoredTokenCount(t) === 0) throw new AlloyError(`--seq-len ${seqLen} leaves a row of ${file} with no assistant token to train on`, { file });
       return t;
     });
   const train = toSeqs(rows, dataPath);
@@ -201,7 +206,7 @@ export async function trainCmd(v: TrainArgs, io: { out: (s: string) => void; err
   );
   io.out(
     `training ${method}: ${units} ${pairs ? 'pairs' : 'rows'}${val ? `, ${pairs ? val.length / 2 : val.length} held out` : ''}; ${steps} steps of ${micro}×${accum} ` +
-      `(micro-batch × accumulation); ${labelSmoothing ? `label smoothing ${labelSmoothing}; ` : ''}lr ${cfg.lr} ${cfg.schedule}, warm-up ${warmupSteps}; weight decay ${cfg.weightDecay}; clip ${cfg.maxGradNorm || 'off'}; LoRA r ${r} alpha ${alpha}${loraDropout ? ` dropout ${loraDropout}` : ''} on ${targets.join(',')}\n`,
+      `(micro-batch × accumulation); ${labelSmoothing ? `label smoothing ${labelSmoothing}; ` : ''}${assistantOnlyLoss ? 'loss on assistant turns only; ' : ''}lr ${cfg.lr} ${cfg.schedule}, warm-up ${warmupSteps}; weight decay ${cfg.weightDecay}; clip ${cfg.maxGradNorm || 'off'}; LoRA r ${r} alpha ${alpha}${loraDropout ? ` dropout ${loraDropout}` : ''} on ${targets.join(',')}\n`,
   );
 
   const lora = createLora(model, { r, alpha, targets, seed, dropout: loraDropout });

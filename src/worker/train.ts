@@ -453,6 +453,7 @@ function importedSettings(v: ValidatedAdapter): TrainSettings {
     seed: d.seed,
     beta: d.beta,
     labelSmoothing: d.labelSmoothing,
+    assistantOnlyLoss: d.assistantOnlyLoss,
     evalEvery: 0,
     valSplit: 0,
     checkpointEvery: 0,

@@ -28,6 +28,9 @@ describe('train settings', () => {
       checkpointEvery: 5,
     });
     expect(defaultSettings('cpt', 8192).seqLen).toBe(256);
+    // TRL's default: {messages} rows train on every token unless assistant-only loss is ticked
+    expect(TRAIN_DEFAULTS.assistantOnlyLoss).toBe(false);
+    expect(s.assistantOnlyLoss).toBe(TRAIN_DEFAULTS.assistantOnlyLoss);
     expect(checkSettings(s, 128, false)).toEqual({});
   });
 

@@ -14,6 +14,9 @@ export const METHODS: { id: Method; label: string; about: string }[] = [
   { id: 'orpo', label: 'ORPO', about: 'odds-ratio preference optimisation: NLL of the chosen answer + an odds-ratio term' },
 ];
 
+/** Dataset shapes (shapes.ts ids) whose rows are chats, so that assistant-only loss has turns to find. */
+export const CHAT_SHAPES: readonly string[] = ['messages', 'sharegpt', 'conversational-prompt-completion'];
+
 /** The demo files shipped with the studio (public/demo/data), served from the site. */
 export interface BuiltinDataset {
   file: string;
@@ -65,6 +68,7 @@ export function defaultSettings(method: Method, contextLength: number, steps = D
     seed: d.seed,
     beta: d.beta,
     labelSmoothing: d.labelSmoothing,
+    assistantOnlyLoss: d.assistantOnlyLoss,
     evalEvery: every,
     valSplit: 0.1,
     checkpointEvery: every,

@@ -39,6 +39,8 @@ export const TRAIN_DEFAULTS = {
   beta: 0.1,
   /** TRL DPOConfig.label_smoothing (0.0): cDPO's ε, the assumed chance a preference label is flipped; DPO only */
   labelSmoothing: 0,
+  /** TRL SFTConfig.assistant_only_loss (False): {messages} rows train on every token unless set; SFT only */
+  assistantOnlyLoss: false,
   /** validation every N optimizer steps (0 = never); checkpoints every N (0 = never); checkpoints kept */
   evalEvery: 0,
   checkpointEvery: 0,
