@@ -38,6 +38,7 @@ const USAGE = `usage:
   alloy train    --model DIR --data FILE.jsonl --method cpt|sft|dpo|orpo --out ADAPTER_DIR [--rank R --alpha A --targets q_proj,v_proj --lr LR --steps N --batch B --seq-len T --beta B --seed S]
                  [--schedule cosine|linear|constant --warmup-steps W|--warmup-ratio F --weight-decay WD --clip MAX --micro-batch M --accum K]
                  [--val-data FILE|--val-split F --eval-every N --checkpoint-dir DIR --checkpoint-every N --keep-checkpoints K --resume] [--lora-dropout P] [--recompute]
+                 [--label-smoothing E (dpo)] [--assistant-only-loss (sft on {messages} rows)]
   alloy grad     --model DIR --adapter DIR --data FILE.jsonl --method cpt|sft|dpo|orpo [--beta B] [--label-smoothing E]
                  [--micro-batch M [--accum K]] --out DIR
                  one optimizer step's loss and gradient over the rows of FILE (in order, M rows or pairs per
@@ -76,6 +77,7 @@ const OPTIONS = {
   method: { type: 'string' },
   beta: { type: 'string' },
   'label-smoothing': { type: 'string' },
+  'assistant-only-loss': { type: 'boolean' },
   rank: { type: 'string' },
   alpha: { type: 'string' },
   targets: { type: 'string' },
@@ -121,6 +123,7 @@ const COMMAND_OPTIONS = {
     'model', 'data', 'method', 'out', 'rank', 'alpha', 'targets', 'lr', 'steps', 'batch', 'seq-len', 'beta', 'seed',
     'schedule', 'warmup-steps', 'warmup-ratio', 'weight-decay', 'clip', 'micro-batch', 'accum', 'val-data', 'val-split',
     'eval-every', 'checkpoint-dir', 'checkpoint-every', 'keep-checkpoints', 'resume', 'lora-dropout', 'recompute',
+    'label-smoothing', 'assistant-only-loss',
   ],
   grad: ['model', 'adapter', 'data', 'method', 'beta', 'label-smoothing', 'micro-batch', 'accum', 'out'],
   eval: ['model', 'bench', 'json', 'limit', 'shots', 'adapter', 'chat', 'max-tokens'],

@@ -9,6 +9,8 @@
  *
  * Options (defaults: engine/train/defaults.ts):
  *   --rank R --alpha A --targets q_proj,v_proj --lora-dropout P (PEFT's lora_dropout, training only) --seed S --beta B --seq-len T
+ *   --label-smoothing E (DPO only: cDPO's ε in [0, 0.5), TRL's label_smoothing)
+ *   --assistant-only-loss (SFT only: {messages} rows train on their assistant turns only, TRL's assistant_only_loss)
  *   --recompute (per-layer activation recomputation: less GPU memory, about one more forward per micro-batch)
  *   --lr LR --steps N --schedule cosine|linear|constant --warmup-steps W | --warmup-ratio F --weight-decay WD --clip MAX (0 = off)
  *   --micro-batch M (rows per forward) --accum K (micro-batches per step) --batch B (effective rows per step = M·K)
@@ -35,18 +37,18 @@ import { loadModel } from '../engine/model/index.ts';
 import { mulberry32 } from '../engine/random.ts';
 import { createLora, parseTargets, peftConfigJson, readLoraTensors } from '../engine/lora/adapter.ts';
 import { checkpointAdapterTensors } from '../engine/train/checkpoint.ts';
-import { TRAIN_DEFAULTS } from '../engine/train/defaults.ts';
+import { TRAIN_DEFAULTS, isLabelSmoothing } from '../engine/train/defaults.ts';
 import { planTrainingMemory } from '../engine/train/memory.ts';
 import { parseScheduleKind, warmupStepsFromRatio } from '../engine/train/schedule.ts';
 import { TrainControl, Trainer, trainConfig, type StepEvent } from '../engine/train/trainer.ts';
-import type { Method, Sequence } from '../engine/train/objectives.ts';
+import { scoredTokenCount, truncateSequence, type Method, type Sequence } from '../engine/train/objectives.ts';
 
 type StringOpt =
   | 'model' | 'data' | 'method' | 'out' | 'rank' | 'alpha' | 'targets' | 'lr' | 'steps' | 'batch' | 'seq-len' | 'beta' | 'seed'
   | 'schedule' | 'warmup-steps' | 'warmup-ratio' | 'weight-decay' | 'clip' | 'accum' | 'micro-batch'
   | 'val-data' | 'val-split' | 'eval-every' | 'checkpoint-dir' | 'checkpoint-every' | 'keep-checkpoints'
-  | 'lora-dropout';
-export type TrainArgs = Partial<Record<StringOpt, string>> & { resume?: boolean; recompute?: boolean };
+  | 'lora-dropout' | 'label-smoothing';
+export type TrainArgs = Partial<Record<StringOpt, string>> & { resume?: boolean; recompute?: boolean; 'assistant-only-loss'?: boolean };
 
 const METHODS: readonly Method[] = ['cpt', 'sft', 'dpo', 'orpo'];
 
@@ -114,6 +116,15 @@ export async function trainCmd(v: TrainArgs, io: { out: (s: string) => void; err
   if (v['val-data'] && v['val-split']) throw new AlloyError('give --val-data or --val-split, not both');
   if (v['warmup-steps'] && v['warmup-ratio']) throw new AlloyError('give --warmup-steps or --warmup-ratio, not both');
   if (v.resume && !v['checkpoint-dir']) throw new AlloyError('--resume needs --checkpoint-dir');
+  // cDPO smoothing is a term of DPO's sigmoid loss only: another method would silently ignore it
+  if (v['label-smoothing'] !== undefined && method !== 'dpo') {
+    throw new AlloyError(`--label-smoothing is DPO's label smoothing (cDPO); method ${method} has no use for it: leave it out, or train with --method dpo`);
+  }
+  const labelSmoothing = num(v, 'label-smoothing', TRAIN_DEFAULTS.labelSmoothing);
+  // TRL's SFTConfig.assistant_only_loss: the other trainers have no such option
+  const assistantOnlyLoss = v['assistant-only-loss'] ?? TRAIN_DEFAULTS.assistantOnlyLoss;
+  if (assistantOnlyLoss && method !== 'sft') throw new AlloyError(`--assistant-only-loss is an SFT option (TRL's assistant_only_loss); method ${method} has no use for it`);
+  if (!isLabelSmoothing(labelSmoothing)) throw new AlloyError(`--label-smoothing must be in [0, 0.5), got "${v['label-smoothing']}"`);
   const files = dirModelFiles(modelDir);
   const config = parseModelConfig(await readJson(files, 'config.json'));
   const tokenizer = hasFile(files, 'tokenizer.json') ? await loadTokenizer(files) : null;
@@ -140,9 +151,10 @@ export async function trainCmd(v: TrainArgs, io: { out: (s: string) => void; err
   const seqLen = num(v, 'seq-len', config.maxPositionEmbeddings, 'positive');
   // TRL's collators truncate keep_start: the prompt stays, the end of the answer goes.
   const toSeqs = (r: JsonlRow[], file: string): Sequence[] =>
-    rowsToSequences(method, r, tokenizer, config.vocabSize, file).map((s) => {
-      const t = { ids: s.ids.slice(0, seqLen), promptLen: s.promptLen };
+    rowsToSequences(method, r, tokenizer, config.vocabSize, file, { assistantOnlyLoss }).map((s) => {
+      const t = truncateSequence(s, seqLen);
       if (t.promptLen >= t.ids.length) throw new AlloyError(`--seq-len ${seqLen} leaves a row of ${file} with no completion token`, { file });
+      if (t.lossMask && scoredTokenCount(t) === 0) throw new AlloyError(`--seq-len ${seqLen} leaves a row of ${file} with no assistant token to train on`, { file });
       return t;
     });
   const train = toSeqs(rows, dataPath);
@@ -171,7 +183,7 @@ export async function trainCmd(v: TrainArgs, io: { out: (s: string) => void; err
     evalEvery: num(v, 'eval-every', val ? Math.max(1, Math.floor(steps / 10)) : 0, 'count'),
     checkpointEvery: checkpointDir ? num(v, 'checkpoint-every', Math.max(1, Math.floor(steps / 10)), 'positive') : 0,
     keepCheckpoints: num(v, 'keep-checkpoints', TRAIN_DEFAULTS.keepCheckpoints, 'positive'),
-    objective: { beta: num(v, 'beta', TRAIN_DEFAULTS.beta) },
+    objective: { beta: num(v, 'beta', TRAIN_DEFAULTS.beta), ...(method === 'dpo' ? { labelSmoothing } : {}) },
     recompute: v.recompute ?? false,
   });
 
@@ -194,7 +206,7 @@ export async function trainCmd(v: TrainArgs, io: { out: (s: string) => void; err
   );
   io.out(
     `training ${method}: ${units} ${pairs ? 'pairs' : 'rows'}${val ? `, ${pairs ? val.length / 2 : val.length} held out` : ''}; ${steps} steps of ${micro}×${accum} ` +
-      `(micro-batch × accumulation); lr ${cfg.lr} ${cfg.schedule}, warm-up ${warmupSteps}; weight decay ${cfg.weightDecay}; clip ${cfg.maxGradNorm || 'off'}; LoRA r ${r} alpha ${alpha}${loraDropout ? ` dropout ${loraDropout}` : ''} on ${targets.join(',')}\n`,
+      `(micro-batch × accumulation); ${labelSmoothing ? `label smoothing ${labelSmoothing}; ` : ''}${assistantOnlyLoss ? 'loss on assistant turns only; ' : ''}lr ${cfg.lr} ${cfg.schedule}, warm-up ${warmupSteps}; weight decay ${cfg.weightDecay}; clip ${cfg.maxGradNorm || 'off'}; LoRA r ${r} alpha ${alpha}${loraDropout ? ` dropout ${loraDropout}` : ''} on ${targets.join(',')}\n`,
   );
 
   const lora = createLora(model, { r, alpha, targets, seed, dropout: loraDropout });

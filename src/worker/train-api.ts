@@ -41,6 +41,16 @@ export interface TrainSettings {
   seed: number;
   /** DPO/ORPO beta */
   beta: number;
+  /**
+   * DPO's label smoothing (cDPO ε, TRL's label_smoothing) in [0, 0.5); read for DPO only. Runs stored before it
+   * existed lack it (they trained with 0): readers fall back to the default.
+   */
+  labelSmoothing: number;
+  /**
+   * SFT on chat ({messages}) rows: train on the assistant turns only (TRL's assistant_only_loss; default off, as
+   * TRL). Runs stored before it existed lack it (they trained on every token).
+   */
+  assistantOnlyLoss: boolean;
   /** validation every N steps (and after the last); 0 = never */
   evalEvery: number;
   /** fraction of the rows held out for validation when no validation file is given; 0 = none */
@@ -72,7 +82,7 @@ export interface DatasetStats {
   rows: number;
   /** tokens of the training sequences after truncation to seqLen */
   tokens: number;
-  /** tokens scored by the objective (completion only for prompt/completion rows) */
+  /** tokens scored by the objective (completion only for prompt/completion rows, assistant turns only with assistantOnlyLoss) */
   scoredTokens: number;
   longest: number;
   /** sequences cut at seqLen */

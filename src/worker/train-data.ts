@@ -6,11 +6,12 @@ import { AlloyError } from '../io/errors.ts';
 import { formatBytes } from '../io/progress.ts';
 import type { ModelConfig } from '../io/config.ts';
 import { readDataset } from '../io/datasets/shapes.ts';
-import { rowsToSequences, type JsonlRow, type RowTokenizer } from '../io/datasets/rows.ts';
+import { rowsToSequences, type JsonlRow, type RowOptions, type RowTokenizer } from '../io/datasets/rows.ts';
 import { mulberry32 } from '../engine/random.ts';
 import { planTrainingMemory } from '../engine/train/memory.ts';
-import type { Method, Sequence } from '../engine/train/objectives.ts';
+import { scoredTokenCount, truncateSequence, type Method, type Sequence } from '../engine/train/objectives.ts';
 import { trainConfig, type TrainConfig } from '../engine/train/trainer.ts';
+import { TRAIN_DEFAULTS } from '../engine/train/defaults.ts';
 import type { WeightDtype } from '../engine/model/weights.ts';
 import { bindableBytes, logitRowsPerBlock } from '../engine/model/split.ts';
 import type { DatasetStats, TrainDataFile, TrainPlan, TrainSettings } from './train-api.ts';
@@ -42,32 +43,38 @@ export function splitRows<T>(rows: readonly T[], fraction: number, seed: number)
 }
 
 /** Sequences of `rows`, cut to seqLen keeping the start (TRL's keep_start); a row left with no scored token is named. */
-function sequences(method: Method, rows: JsonlRow[], tok: RowTokenizer, cfg: Pick<ModelConfig, 'vocabSize'>, file: string, seqLen: number) {
-  const seqs = rowsToSequences(method, rows, tok, cfg.vocabSize, file);
+function sequences(method: Method, rows: JsonlRow[], tok: RowTokenizer, cfg: Pick<ModelConfig, 'vocabSize'>, file: string, seqLen: number, opts: RowOptions) {
+  const seqs = rowsToSequences(method, rows, tok, cfg.vocabSize, file, opts);
   let truncated = 0;
   const n = rows.length;
   const out = seqs.map((s, i) => {
     if (s.ids.length <= seqLen) return s;
     truncated++;
-    const t = { ids: s.ids.slice(0, seqLen), promptLen: s.promptLen };
+    const t = truncateSequence(s, seqLen);
+    const row = rows[pairsOf(method) ? i % n : i]!;
     if (t.promptLen >= t.ids.length) {
-      const row = rows[pairsOf(method) ? i % n : i]!;
       throw new AlloyError(
         `${file} line ${row.line}: its prompt is ${t.promptLen} tokens, so a sequence length of ${seqLen} leaves no answer token to train on; raise the sequence length or shorten the prompt`,
         { file, line: row.line, field: 'seqLen' },
       );
+    }
+    if (t.lossMask && scoredTokenCount(t) === 0) {
+      throw new AlloyError(`${file} line ${row.line}: a sequence length of ${seqLen} cuts off every assistant turn, leaving nothing to train on; raise the sequence length`, {
+        file,
+        line: row.line,
+        field: 'seqLen',
+      });
     }
     return t;
   });
   return { seqs: out, truncated };
 }
 
-const scored = (s: Sequence) => s.ids.length - Math.max(1, s.promptLen);
 
 export function prepareTrainData(
   data: TrainDataFile,
   valData: TrainDataFile | null,
-  settings: Pick<TrainSettings, 'method' | 'seqLen' | 'valSplit' | 'seed'>,
+  settings: Pick<TrainSettings, 'method' | 'seqLen' | 'valSplit' | 'seed'> & Partial<Pick<TrainSettings, 'assistantOnlyLoss'>>,
   tok: RowTokenizer,
   cfg: Pick<ModelConfig, 'vocabSize' | 'maxPositionEmbeddings'>,
 ): PreparedData {
@@ -91,8 +98,10 @@ export function prepareTrainData(
     valRows = s.val;
     valSource = 'split';
   }
-  const train = sequences(method, rows, tok, cfg, data.name, seqLen);
-  const val = valRows.length ? sequences(method, valRows, tok, cfg, valFile, seqLen).seqs : undefined;
+  // SFT only: the panel keeps the box's state across methods, so another method's run ignores it
+  const opts = { assistantOnlyLoss: method === 'sft' && (settings.assistantOnlyLoss ?? TRAIN_DEFAULTS.assistantOnlyLoss) };
+  const train = sequences(method, rows, tok, cfg, data.name, seqLen, opts);
+  const val = valRows.length ? sequences(method, valRows, tok, cfg, valFile, seqLen, opts).seqs : undefined;
   const tokens = train.seqs.reduce((s, x) => s + x.ids.length, 0);
   const stats: DatasetStats = {
     file: data.name,
@@ -100,7 +109,7 @@ export function prepareTrainData(
     shape: { id: ds.shape.id, label: ds.shape.label, fields: ds.shape.fields },
     rows: rows.length,
     tokens,
-    scoredTokens: train.seqs.reduce((s, x) => s + scored(x), 0),
+    scoredTokens: train.seqs.reduce((s, x) => s + scoredTokenCount(x), 0),
     longest: Math.max(...train.seqs.map((s) => s.ids.length)),
     truncated: train.truncated,
     valRows: valRows.length,
@@ -187,7 +196,9 @@ export function configOf(s: TrainSettings, hasVal: boolean): TrainConfig {
     evalEvery: hasVal ? s.evalEvery : 0,
     checkpointEvery: s.checkpointEvery,
     keepCheckpoints: s.keepCheckpoints,
-    objective: { beta: s.beta },
+    // only DPO has a smoothing term; recorded in the checkpoint's config, so a resume with another ε is refused
+    // (`??`: a run record stored before the setting existed lacks it)
+    objective: { beta: s.beta, ...(s.method === 'dpo' ? { labelSmoothing: s.labelSmoothing ?? TRAIN_DEFAULTS.labelSmoothing } : {}) },
     recompute: s.recompute,
   });
 }

@@ -27,7 +27,7 @@ import { loadModel, type Model } from '../engine/model/index.ts';
 import { createLora, peftConfigJson, type GpuLora, type LoraTarget } from '../engine/lora/adapter.ts';
 import { withAdapter } from '../engine/lora/fold.ts';
 import { TOKENIZER_FILES } from '../engine/merge/run.ts';
-import { CHECKPOINT_FORMAT, CHECKPOINT_VERSION, IMPORTED_STEP, checkpointAdapterTensors, encodeCheckpoint, encodeImportedAdapter } from '../engine/train/checkpoint.ts';
+import { CHECKPOINT_FORMAT, CHECKPOINT_VERSION, IMPORTED_STEP, checkpointAdapterTensors, checkpointLora, encodeCheckpoint, encodeImportedAdapter } from '../engine/train/checkpoint.ts';
 import { TRAIN_DEFAULTS } from '../engine/train/defaults.ts';
 import { TrainControl, Trainer } from '../engine/train/trainer.ts';
 import { gpuEngine, type GpuEngine } from './gpu-state.ts';
@@ -452,6 +452,8 @@ function importedSettings(v: ValidatedAdapter): TrainSettings {
     recompute: false,
     seed: d.seed,
     beta: d.beta,
+    labelSmoothing: d.labelSmoothing,
+    assistantOnlyLoss: d.assistantOnlyLoss,
     evalEvery: 0,
     valSplit: 0,
     checkpointEvery: 0,
@@ -471,7 +473,7 @@ async function saveLatest(trainer: Trainer, lora: GpuLora, cp: Awaited<ReturnTyp
     epoch: trainer.epoch,
     cursor: trainer.cursor,
     config: { ...rest, objective: { ...objective, refLogps: undefined } },
-    lora: { r: lora.r, alpha: lora.alpha, useRslora: lora.useRslora, targets: lora.targets },
+    lora: checkpointLora(lora),
     history: trainer.history,
   });
   await cp.save(trainer.step, blob);

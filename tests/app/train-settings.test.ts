@@ -3,6 +3,8 @@
 import { describe, expect, it } from 'vitest';
 import { TRAIN_DEFAULTS } from '../../src/engine/train/defaults.ts';
 import { BUILTIN_DATASETS, checkSettings, defaultDataset, defaultSettings, nextStage } from '../../src/app/lib/train-settings.ts';
+import { configOf } from '../../src/worker/train-data.ts';
+import type { TrainSettings } from '../../src/worker/train-api.ts';
 
 describe('train settings', () => {
   it('defaults come from TRAIN_DEFAULTS; warm-up is HF ceil(ratio · steps); seqLen never past the context', () => {
@@ -26,6 +28,9 @@ describe('train settings', () => {
       checkpointEvery: 5,
     });
     expect(defaultSettings('cpt', 8192).seqLen).toBe(256);
+    // TRL's default: {messages} rows train on every token unless assistant-only loss is ticked
+    expect(TRAIN_DEFAULTS.assistantOnlyLoss).toBe(false);
+    expect(s.assistantOnlyLoss).toBe(TRAIN_DEFAULTS.assistantOnlyLoss);
     expect(checkSettings(s, 128, false)).toEqual({});
   });
 
@@ -36,6 +41,23 @@ describe('train settings', () => {
     expect(e.seqLen).toMatch(/longer than the model's context \(128\)/);
     expect(e.warmupSteps).toMatch(/longer than the run \(10 steps\)/);
     expect(checkSettings({ ...s, method: 'sft', beta: 0, valSplit: 1 }, 128, true).beta).toBeUndefined();
+  });
+
+  it("DPO label smoothing: TRL's default 0, checked to [0, 0.5) for DPO only, and carried into the Trainer's objective", () => {
+    expect(TRAIN_DEFAULTS.labelSmoothing).toBe(0);
+    const dpo = defaultSettings('dpo', 128, 10);
+    expect(dpo.labelSmoothing).toBe(TRAIN_DEFAULTS.labelSmoothing);
+    expect(checkSettings({ ...dpo, labelSmoothing: 0.49 }, 128, false)).toEqual({});
+    for (const bad of [0.5, -0.1, Number.NaN]) {
+      expect(checkSettings({ ...dpo, labelSmoothing: bad }, 128, false).labelSmoothing).toBe('Label smoothing must be in [0, 0.5)');
+    }
+    // ORPO has no smoothing term: the field is not shown, so a stale value is neither checked nor passed on
+    expect(checkSettings({ ...dpo, method: 'orpo', labelSmoothing: 0.7 }, 128, false)).toEqual({});
+    expect(configOf({ ...dpo, labelSmoothing: 0.1 }, false).objective).toEqual({ beta: TRAIN_DEFAULTS.beta, labelSmoothing: 0.1 });
+    expect(configOf({ ...dpo, method: 'orpo', labelSmoothing: 0.1 }, false).objective).toEqual({ beta: TRAIN_DEFAULTS.beta });
+    // a run record stored before the setting existed resumes with the default (what it trained with)
+    const { labelSmoothing: _, ...old } = dpo;
+    expect(configOf(old as TrainSettings, false).objective.labelSmoothing).toBe(0);
   });
 
   it('the recipe runs CPT → SFT → ORPO; each method starts on a built-in file it can train', () => {

@@ -63,6 +63,21 @@ describe('prepareTrainData', () => {
     expect(p.train).toHaveLength(60);
   });
 
+  it('assistant-only loss (SFT on chat rows): the same tokens, only the assistant turns scored; a cut that leaves none is named', () => {
+    const all = prepareTrainData(demo('sft-chat.jsonl'), null, { ...base, method: 'sft', seqLen: 128 }, tok, cfg);
+    const only = prepareTrainData(demo('sft-chat.jsonl'), null, { ...base, method: 'sft', seqLen: 128, assistantOnlyLoss: true }, tok, cfg);
+    expect(only.train.map((s) => s.ids)).toEqual(all.train.map((s) => s.ids));
+    expect(only.stats.tokens).toBe(all.stats.tokens);
+    expect(only.stats.scoredTokens).toBe(only.train.reduce((n, s) => n + s.lossMask!.reduce((a, b) => a + b, 0), 0));
+    expect(only.stats.scoredTokens).toBeLessThan(all.stats.scoredTokens / 2);
+    // another method ignores the box (the panel keeps its state across methods)
+    expect(prepareTrainData(demo('sft-chat.jsonl'), null, { ...base, method: 'cpt', assistantOnlyLoss: true }, tok, cfg).train[0]!.lossMask).toBeUndefined();
+    expect(() => prepareTrainData(demo('sft-chat.jsonl'), null, { ...base, method: 'sft', seqLen: 8, assistantOnlyLoss: true }, tok, cfg)).toThrow(
+      /sft-chat\.jsonl line 1: a sequence length of 8 cuts off every assistant turn/,
+    );
+    expect(() => prepareTrainData(demo('sft.jsonl'), null, { ...base, method: 'sft', assistantOnlyLoss: true }, tok, cfg)).toThrow(/sft\.jsonl line 1: assistant-only loss needs chat rows/);
+  });
+
   it('refusals name the file, line and setting', () => {
     expect(() => prepareTrainData(demo('preference.jsonl'), null, { ...base, method: 'cpt' }, tok, cfg)).toThrow(/preference\.jsonl line 1: .*method cpt expects/);
     expect(() => prepareTrainData(demo('sft.jsonl'), null, { ...base, method: 'sft', seqLen: 999 }, tok, cfg)).toThrow(/longer than the model reads \(max_position_embeddings 128\)/);

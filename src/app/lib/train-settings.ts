@@ -1,7 +1,7 @@
 // The Train panel's settings: defaults from engine/train/defaults.ts (the one source of truth the CLI and the
 // Trainer read too), the built-in demo datasets, the checks that name the setting at fault, and the stages of the
 // study's recipe (CPT → SFT → ORPO).
-import { TRAIN_DEFAULTS } from '../../engine/train/defaults.ts';
+import { TRAIN_DEFAULTS, isLabelSmoothing } from '../../engine/train/defaults.ts';
 import { warmupStepsFromRatio } from '../../engine/train/schedule.ts';
 import { LORA_TARGETS } from '../../engine/lora/adapter.ts';
 import type { Method } from '../../engine/train/objectives.ts';
@@ -13,6 +13,9 @@ export const METHODS: { id: Method; label: string; about: string }[] = [
   { id: 'dpo', label: 'DPO', about: 'direct preference optimisation on chosen/rejected pairs; reference = the model with adapters off' },
   { id: 'orpo', label: 'ORPO', about: 'odds-ratio preference optimisation: NLL of the chosen answer + an odds-ratio term' },
 ];
+
+/** Dataset shapes (shapes.ts ids) whose rows are chats, so that assistant-only loss has turns to find. */
+export const CHAT_SHAPES: readonly string[] = ['messages', 'sharegpt', 'conversational-prompt-completion'];
 
 /** The demo files shipped with the studio (public/demo/data), served from the site. */
 export interface BuiltinDataset {
@@ -64,6 +67,8 @@ export function defaultSettings(method: Method, contextLength: number, steps = D
     recompute: false,
     seed: d.seed,
     beta: d.beta,
+    labelSmoothing: d.labelSmoothing,
+    assistantOnlyLoss: d.assistantOnlyLoss,
     evalEvery: every,
     valSplit: 0.1,
     checkpointEvery: every,
@@ -101,6 +106,7 @@ export function checkSettings(s: TrainSettings, contextLength: number, hasValFil
   if (!e.seqLen && s.seqLen > contextLength) e.seqLen = `Sequence length ${s.seqLen} is longer than the model's context (${contextLength})`;
   int('seed', 0, 'Seed');
   if (s.method === 'dpo' || s.method === 'orpo') num('beta', (v) => v > 0, 'Beta must be > 0');
+  if (s.method === 'dpo') num('labelSmoothing', isLabelSmoothing, 'Label smoothing must be in [0, 0.5)');
   int('evalEvery', 0, 'Evaluate every');
   if (!hasValFile) num('valSplit', (v) => v >= 0 && v < 1, 'The validation split must be in [0, 1)');
   int('checkpointEvery', 1, 'Checkpoint every');

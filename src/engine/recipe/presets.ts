@@ -35,6 +35,7 @@ export const RECIPE_DEFAULTS: RecipeDefaults = {
     weightDecay: TRAIN_DEFAULTS.weightDecay,
     maxGradNorm: TRAIN_DEFAULTS.maxGradNorm,
     beta: TRAIN_DEFAULTS.beta,
+    labelSmoothing: TRAIN_DEFAULTS.labelSmoothing,
   },
 };
 

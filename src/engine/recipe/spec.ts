@@ -22,6 +22,7 @@
  *       weight_decay: 0
  *       max_grad_norm: 1
  *       beta: 0.1                   # dpo / orpo
+ *       label_smoothing: 0          # dpo only: cDPO's ε in [0, 0.5) (TRL's label_smoothing)
  *       seq_len: 64                 # optional: this stage's own row length
  *   merge: {method: slerp, t: 0.5}  # t: a scalar, an anchor list, or {self_attn: …, mlp: …, default: …}
  *   benchmark: {file: benchmarks/materials-bio-mc.jsonl, limit: 48}
@@ -32,7 +33,7 @@ import { isMap, isScalar, stringify, type Document, type LineCounter } from 'yam
 import { AlloyError } from '../../io/errors.ts';
 import { parseYamlDocument } from '../../io/yaml.ts';
 import { LORA_TARGETS, type LoraTarget } from '../lora/adapter.ts';
-import type { ScheduleKind } from '../train/defaults.ts';
+import { isLabelSmoothing, type ScheduleKind } from '../train/defaults.ts';
 import type { Method } from '../train/objectives.ts';
 
 export const STAGE_METHODS: readonly Method[] = ['cpt', 'sft', 'dpo', 'orpo'];
@@ -59,6 +60,8 @@ export interface StageSpec {
   maxGradNorm: number;
   /** DPO / ORPO beta */
   beta: number;
+  /** DPO's label smoothing (cDPO ε); 0 for other methods, which refuse another value */
+  labelSmoothing: number;
   /** tokens per row for this stage (null: the recipe's seq_len) */
   seqLen: number | null;
 }
@@ -104,7 +107,7 @@ export interface RecipeDefaults {
 
 type Path = (string | number)[];
 
-const STAGE_KEYS = ['name', 'method', 'data', 'steps', 'epochs', 'rows', 'lr', 'schedule', 'warmup_ratio', 'warmup_steps', 'micro_batch', 'accum', 'weight_decay', 'max_grad_norm', 'beta', 'seq_len'];
+const STAGE_KEYS = ['name', 'method', 'data', 'steps', 'epochs', 'rows', 'lr', 'schedule', 'warmup_ratio', 'warmup_steps', 'micro_batch', 'accum', 'weight_decay', 'max_grad_norm', 'beta', 'label_smoothing', 'seq_len'];
 const TOP_KEYS = ['name', 'seed', 'seq_len', 'lora', 'stages', 'merge', 'benchmark'];
 
 /** Reads values out of a parsed object, naming file, line and key path when one is wrong. */
@@ -188,8 +191,17 @@ function readStage(r: Reader, v: unknown, i: number, d: RecipeDefaults): StageSp
     weightDecay: r.opt(o, 'weight_decay', p, (x, q) => r.number(x, q, 'nonneg'), d.stage.weightDecay),
     maxGradNorm: r.opt(o, 'max_grad_norm', p, (x, q) => r.number(x, q, 'nonneg'), d.stage.maxGradNorm),
     beta: r.opt(o, 'beta', p, (x, q) => r.number(x, q, 'positive'), d.stage.beta),
+    labelSmoothing: r.opt(o, 'label_smoothing', p, (x, q) => readLabelSmoothing(r, x, q, method), d.stage.labelSmoothing),
     seqLen: r.opt(o, 'seq_len', p, (x, q) => r.number(x, q, 'int+'), null as number | null),
   };
+}
+
+/** cDPO's ε: DPO's only (another method would train as if it were not there), in [0, 0.5). */
+function readLabelSmoothing(r: Reader, v: unknown, path: Path, method: Method): number {
+  if (method !== 'dpo') throw r.fail(path, `is DPO's label smoothing (cDPO); this stage's method, ${method}, has no use for it`);
+  const eps = r.number(v, path, 'nonneg');
+  if (!isLabelSmoothing(eps)) throw r.fail(path, `must be in [0, 0.5), got ${eps}`);
+  return eps;
 }
 
 function readT(r: Reader, v: unknown, path: Path): TSetting {
@@ -317,6 +329,7 @@ export function recipeToYaml(r: Recipe): string {
       weight_decay: s.weightDecay,
       max_grad_norm: s.maxGradNorm,
       ...(s.method === 'dpo' || s.method === 'orpo' ? { beta: s.beta } : {}),
+      ...(s.method === 'dpo' ? { label_smoothing: s.labelSmoothing } : {}),
       ...(s.seqLen !== null ? { seq_len: s.seqLen } : {}),
     })),
     ...(r.merge ? { merge: { method: r.merge.method, t: t(r.merge.t) } } : {}),

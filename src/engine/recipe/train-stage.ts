@@ -15,7 +15,7 @@ import { writeSafetensors, type TensorToWrite } from '../../io/safetensors/write
 import type { ByteSink } from '../../io/bytes.ts';
 import { createLora, peftConfigJson, readLoraTensors } from '../lora/adapter.ts';
 import { loadModel } from '../model/index.ts';
-import type { Sequence } from '../train/objectives.ts';
+import { truncateSequence, type Sequence } from '../train/objectives.ts';
 import { TrainControl, Trainer, trainConfig, type StepEvent, type TrainConfig, type TrainResult } from '../train/trainer.ts';
 import type { GpuEngineLike } from './gpu.ts';
 import { stageSteps, stageWarmup, type Recipe, type StageSpec } from './spec.ts';
@@ -29,7 +29,7 @@ export function stageSequences(stage: StageSpec, recipe: Recipe, text: string, t
   const rows = stage.rows === null ? ds.rows : ds.rows.slice(0, stage.rows);
   const seqLen = Math.min(stage.seqLen ?? recipe.seqLen, config.maxPositionEmbeddings);
   return rowsToSequences(stage.method, rows, tok, config.vocabSize, stage.data).map((s) => {
-    const t = { ids: s.ids.slice(0, seqLen), promptLen: s.promptLen };
+    const t = truncateSequence(s, seqLen);
     if (t.promptLen >= t.ids.length) throw new AlloyError(`${stage.data}: seq_len ${seqLen} leaves a row with no answer token (stage ${stage.name})`, { file: stage.data, field: 'seq_len' });
     return t;
   });
@@ -53,7 +53,7 @@ export function stageTrainConfig(stage: StageSpec, recipe: Recipe, units: number
     microBatch: stage.microBatch,
     accum: stage.accum,
     seed: recipe.seed,
-    objective: { beta: stage.beta },
+    objective: { beta: stage.beta, ...(stage.method === 'dpo' ? { labelSmoothing: stage.labelSmoothing } : {}) },
   });
 }
 

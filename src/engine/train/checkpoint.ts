@@ -89,6 +89,31 @@ export function loraMismatch(saved: CheckpointLora, run: RunLora): string | null
   return diffs.length > 0 ? diffs.join(', ') : null;
 }
 
+/** A run's objective, as the Trainer's config has it (a TrainConfig fits). */
+export interface RunObjective {
+  method: string;
+  objective: { beta?: number; labelSmoothing?: number };
+}
+
+/**
+ * How the objective a checkpoint was trained with differs from the run's, in TRL's names (e.g. "label_smoothing 0.1
+ * (this run: 0)"), or null when they agree. A resumed run that changed them would continue one loss curve under
+ * another loss. Beta is compared where the method reads it (DPO, ORPO). A checkpoint without a recorded method (an
+ * imported adapter) passes; one written before label smoothing was recorded trained with 0 (the trainer had no other
+ * value then).
+ */
+export function objectiveMismatch(saved: Record<string, unknown>, run: RunObjective): string | null {
+  if (typeof saved.method !== 'string') return null;
+  const diffs: string[] = [];
+  const differ = (name: string, was: unknown, now: unknown) => diffs.push(`${name} ${String(was)} (this run: ${String(now)})`);
+  if (saved.method !== run.method) differ('method', saved.method, run.method);
+  const obj = (saved.objective ?? {}) as RunObjective['objective'];
+  if ((run.method === 'dpo' || run.method === 'orpo') && saved.method === run.method && obj.beta !== run.objective.beta) differ('beta', obj.beta, run.objective.beta);
+  const eps = (o: RunObjective['objective']) => o.labelSmoothing ?? 0;
+  if (eps(obj) !== eps(run.objective)) differ('label_smoothing', eps(obj), eps(run.objective));
+  return diffs.length > 0 ? diffs.join(', ') : null;
+}
+
 /** How one tensor is stored: the parameter under its PEFT key, AdamW's m and v under torch's state names. */
 function storedAs(t: OptimTensor): [name: string, buf: GPUBuffer][] {
   return [
@@ -112,9 +137,10 @@ export async function encodeCheckpoint(device: GPUDevice, tensors: readonly Opti
 
 /**
  * Reads a checkpoint's metadata, and with `tensors`, uploads A/B/m/v into them (shapes must match). With `lora`, a
- * checkpoint of a different adapter (loraMismatch) is refused before anything is uploaded.
+ * checkpoint of a different adapter (loraMismatch) is refused before anything is uploaded; with `run`, one trained
+ * with a different objective (objectiveMismatch) too.
  */
-export async function restoreCheckpoint(device: GPUDevice, src: ByteSource, tensors: readonly OptimTensor[], lora?: RunLora): Promise<CheckpointMeta> {
+export async function restoreCheckpoint(device: GPUDevice, src: ByteSource, tensors: readonly OptimTensor[], lora?: RunLora, run?: RunObjective): Promise<CheckpointMeta> {
   const file = await openSafetensors(src);
   const raw = file.metadata[META_KEY];
   if (!raw) throw new AlloyError(`${src.name}: not an Alloy training checkpoint (no "${META_KEY}" metadata)`, { file: src.name });
@@ -125,6 +151,12 @@ export async function restoreCheckpoint(device: GPUDevice, src: ByteSource, tens
   const why = lora ? loraMismatch(meta.lora, lora) : null;
   if (why) {
     throw new AlloyError(`${src.name}: the checkpoint is of a different LoRA: ${why}; resume with the checkpoint's adapter settings, or start a new run`, { file: src.name });
+  }
+  const whyObjective = run ? objectiveMismatch(meta.config, run) : null;
+  if (whyObjective) {
+    throw new AlloyError(`${src.name}: the checkpoint was trained with another objective: ${whyObjective}; resume with the checkpoint's settings, or start a new run`, {
+      file: src.name,
+    });
   }
   for (const t of tensors) {
     for (const [name, buf] of storedAs(t)) {

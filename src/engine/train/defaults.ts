@@ -37,11 +37,23 @@ export const TRAIN_DEFAULTS = {
   targets: ['q_proj', 'v_proj'] as LoraTarget[],
   /** TRL's DPO/ORPO beta */
   beta: 0.1,
+  /** TRL DPOConfig.label_smoothing (0.0): cDPO's ε, the assumed chance a preference label is flipped; DPO only */
+  labelSmoothing: 0,
+  /** TRL SFTConfig.assistant_only_loss (False): {messages} rows train on every token unless set; SFT only */
+  assistantOnlyLoss: false,
   /** validation every N optimizer steps (0 = never); checkpoints every N (0 = never); checkpoints kept */
   evalEvery: 0,
   checkpointEvery: 0,
   keepCheckpoints: 3,
 } as const;
+
+/**
+ * cDPO's ε lies in [0, 0.5) (TRL documents label_smoothing as between 0.0 and 0.5): at 0.5 the loss prefers neither
+ * answer, and past it the preference labels are read backwards.
+ */
+export function isLabelSmoothing(eps: number): boolean {
+  return Number.isFinite(eps) && eps >= 0 && eps < 0.5;
+}
 
 /**
  * Elements each invocation of shaders/sumsq.wgsl sums (its SPAN override): the gradient norm (clip.ts) launches

@@ -25,6 +25,25 @@ export interface Sequence {
   ids: readonly number[];
   /** prompt tokens at the start of ids (0 when every token is scored, as for {text} rows) */
   promptLen: number;
+  /**
+   * 1 where token i may be scored, 0 where not (TRL's assistant_masks: SFT with assistant_only_loss marks the
+   * assistant turns of a chat); absent: every token after the prompt. Same length as ids. Only SFT rows carry one
+   * (rows.ts), so only the token-mean loss of completionTargets reads it.
+   */
+  lossMask?: Uint8Array;
+}
+
+/** The first n tokens of a sequence (TRL's keep_start truncation), its loss mask cut alike. */
+export function truncateSequence(seq: Sequence, n: number): Sequence {
+  if (seq.ids.length <= n) return seq;
+  return { ids: seq.ids.slice(0, n), promptLen: seq.promptLen, ...(seq.lossMask ? { lossMask: seq.lossMask.slice(0, n) } : {}) };
+}
+
+/** Tokens a completion-scoring objective (SFT, DPO) trains on: those after the prompt, inside the loss mask. */
+export function scoredTokenCount(seq: Sequence): number {
+  let n = 0;
+  for (let i = Math.max(1, seq.promptLen); i < seq.ids.length; i++) if (!seq.lossMask || seq.lossMask[i] === 1) n++;
+  return n;
 }
 
 export interface ObjectiveOptions {
@@ -78,9 +97,13 @@ function targetsWhere(seq: Sequence, scored: (tokenIndex: number) => boolean): I
   return out;
 }
 
-/** Completion tokens only (SFT prompt/completion, DPO, ORPO's odds); every token when promptLen is 0. */
+/**
+ * Completion tokens only (SFT prompt/completion, DPO, ORPO's odds); every token when promptLen is 0; only those in
+ * the loss mask when there is one (SFT's assistant_only_loss).
+ */
 export function completionTargets(seq: Sequence): Int32Array {
-  return targetsWhere(seq, (i) => i >= seq.promptLen);
+  const mask = seq.lossMask;
+  return targetsWhere(seq, (i) => i >= seq.promptLen && (!mask || mask[i] === 1));
 }
 
 /** Every token, prompt included (CPT, ORPO's NLL on the chosen sequence). */

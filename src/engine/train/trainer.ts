@@ -289,8 +289,9 @@ export class Trainer {
     const steps = await store.steps();
     const last = steps.at(-1);
     if (last === undefined) return null;
-    // a checkpoint of another adapter (r, alpha, rsLoRA, targets, dropout) is refused before anything is uploaded
-    const meta = await restoreCheckpoint(this.model.device, await store.open(last), this.tensors, this.lora);
+    // a checkpoint of another adapter (r, alpha, rsLoRA, targets, dropout) or objective (method, beta, label
+    // smoothing) is refused before anything is uploaded
+    const meta = await restoreCheckpoint(this.model.device, await store.open(last), this.tensors, this.lora, this.config);
     this.step = meta.step;
     this.epoch = meta.epoch;
     this.cursor = meta.cursor;

@@ -14,8 +14,15 @@
  * without adding special tokens (transformers' apply_chat_template(tokenize=True) passes add_special_tokens=False:
  * the template writes its own BOS), and no EOS is appended (the template ends each turn itself):
  *   SFT/CPT {messages}          every token scored. This is TRL's default: assistant_only_loss=False, and
- *                               completion_only_loss only applies to prompt/completion rows. (assistant_only_loss
- *                               needs a template with {% generation %} markers, which Alloy does not read.)
+ *                               completion_only_loss only applies to prompt/completion rows.
+ *   SFT {messages}, with        only the assistant turns scored (`assistantMask`). TRL reads the spans from a
+ *   assistant_only_loss         template's {% generation %} markers, which few templates have; Alloy finds them by
+ *                               rendering prefixes of the chat instead, so any template that renders a
+ *                               conversation as the concatenation of its turns works: a turn spans from the end of
+ *                               template(turns before it, add_generation_prompt) to the end of template(turns up
+ *                               to it), i.e. its content and the template's end-of-turn text (the model learns to
+ *                               stop). A template that renders earlier turns differently once later ones follow is
+ *                               refused, naming the row.
  *   SFT {prompt, completion}    ids = tok(template(prompt + completion)); the first len(tok(prompt)) are masked.
  *   DPO                         prompt = tok(prompt); answer = tok(template(prompt + answer))[len(prompt):].
  *   ORPO                        the experimental ORPOTrainer renders strings as above, then tokenize_row:
@@ -137,10 +144,60 @@ export function renderConversation(o: Record<string, unknown>, tok: ChatRowToken
 }
 
 /**
+ * 1 for each token of `ids` (the encoded `template(messages)`) inside an assistant turn, 0 elsewhere: TRL's
+ * assistant_masks, found by rendering prefixes (see the top of this file). Token boundaries come from encoding each
+ * rendered prefix, which must be a prefix of `ids` too (chat templates end turns with special tokens, which the
+ * tokenizer never merges across).
+ */
+export function assistantMask(messages: readonly ChatMessage[], render: Template, enc: (s: string) => number[], ids: readonly number[], where: string, file: string): Uint8Array {
+  const full = render(messages);
+  const mask = new Uint8Array(ids.length);
+  const refuse = (k: number, why: string): never => {
+    throw new AlloyError(`${where}: assistant-only loss cannot mark assistant turn messages[${k}]: ${why}; train without assistant-only loss, or use {prompt, completion} rows`, {
+      file,
+      field: 'messages',
+    });
+  };
+  // tokens of a rendered prefix of the conversation, checked to be a prefix of the conversation's tokens
+  const tokensUpTo = (k: number, text: string): number => {
+    if (!full.startsWith(text)) refuse(k, 'the chat template renders the earlier turns differently once later ones follow');
+    const p = enc(text);
+    if (p.length > ids.length || p.some((x, i) => ids[i] !== x)) refuse(k, 'its start or end falls inside a token');
+    return p.length;
+  };
+  for (const [k, m] of messages.entries()) {
+    if (m.role !== 'assistant') continue;
+    let start: number;
+    try {
+      start = tokensUpTo(k, render(messages.slice(0, k), { addGenerationPrompt: true }));
+    } catch (e) {
+      if (e instanceof AlloyError) throw e;
+      // some templates refuse to render a conversation that does not start with a user (or system) turn
+      return refuse(k, `the chat template cannot render the turns before it (${(e as Error).message})`);
+    }
+    const end = tokensUpTo(k, render(messages.slice(0, k + 1)));
+    mask.fill(1, start, end);
+  }
+  return mask;
+}
+
+export interface ConversationalOptions {
+  /** SFT {messages} rows: score the assistant turns only (TRL's assistant_only_loss); default false, as TRL */
+  assistantOnlyLoss?: boolean;
+}
+
+/**
  * The sequences of one conversational row for `method`: one for CPT/SFT, [chosen, rejected] for DPO/ORPO
  * (rows.ts lays the batch out as all chosen, then all rejected).
  */
-export function conversationalSequences(method: Method, o: Record<string, unknown>, tok: ChatRowTokenizer | null, where: string, file = 'dataset'): Sequence[] {
+export function conversationalSequences(
+  method: Method,
+  o: Record<string, unknown>,
+  tok: ChatRowTokenizer | null,
+  where: string,
+  file = 'dataset',
+  opts: ConversationalOptions = {},
+): Sequence[] {
   const preference = method === 'dpo' || method === 'orpo';
   const kind = 'messages' in o ? 'text' : 'completion' in o ? 'prompt-completion' : 'chosen' in o || 'rejected' in o ? 'preference' : null;
   if (kind === null || (kind === 'preference') !== preference || (method === 'cpt' && kind !== 'text')) {
@@ -154,7 +211,16 @@ export function conversationalSequences(method: Method, o: Record<string, unknow
   const r = renderConversation(o, tok, where, file);
   const t = tok!;
   const enc = (s: string) => t.encode(s, { addSpecialTokens: false });
-  if (r.kind === 'text') return [{ ids: enc(r.text), promptLen: 0 }];
+  if (r.kind === 'text') {
+    const ids = enc(r.text);
+    if (!(opts.assistantOnlyLoss && method === 'sft')) return [{ ids, promptLen: 0 }];
+    const messages = readMessages(o, 'messages', where, file);
+    const lossMask = assistantMask(messages, chatTemplateOf(tok, where, file, '{messages}'), enc, ids, where, file);
+    if (!lossMask.includes(1)) {
+      throw new AlloyError(`${where}: assistant-only loss has nothing to train on: the conversation has no assistant turn`, { file, field: 'messages' });
+    }
+    return [{ ids, promptLen: 0, lossMask }];
+  }
   if (r.kind === 'prompt-completion') {
     // SFTTrainer: completion_mask = [0]·len(prompt_ids) + [1]·(rest), over the ids of the whole rendered chat
     return [{ ids: enc(r.prompt + r.completion), promptLen: enc(r.prompt).length }];

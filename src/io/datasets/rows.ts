@@ -16,7 +16,7 @@
  */
 import { AlloyError } from '../errors.ts';
 import type { Method, Sequence } from '../../engine/train/objectives.ts';
-import { conversationalSequences, isConversationalRow, type ChatRowTokenizer } from './conversational.ts';
+import { conversationalSequences, isConversationalRow, type ChatRowTokenizer, type ConversationalOptions } from './conversational.ts';
 
 /** encode + BOS/EOS for text rows; applyChatTemplate (optional) for conversational rows. AlloyTokenizer fits. */
 export type RowTokenizer = ChatRowTokenizer;
@@ -58,11 +58,19 @@ function has(o: Record<string, unknown>, ...keys: string[]): boolean {
   return keys.every((k) => k in o);
 }
 
+/** How rows become sequences beyond what the method decides. */
+export type RowOptions = ConversationalOptions;
+
 /**
  * The sequences of `method` for these rows. `vocab` bounds pre-tokenised ids; `tok` is needed only for text rows.
+ * With `assistantOnlyLoss` (SFT only) {messages} rows score their assistant turns only; conversational
+ * {prompt, completion} rows already score only the completion; any other row is refused, as it has no turns to mark.
  */
-export function rowsToSequences(method: Method, rows: readonly JsonlRow[], tok: RowTokenizer | null, vocab: number, file = 'dataset'): Sequence[] {
+export function rowsToSequences(method: Method, rows: readonly JsonlRow[], tok: RowTokenizer | null, vocab: number, file = 'dataset', opts: RowOptions = {}): Sequence[] {
   const where = (r: JsonlRow) => `${file} line ${r.line}`;
+  if (opts.assistantOnlyLoss && method !== 'sft') {
+    throw new AlloyError(`assistant-only loss is an SFT option (TRL's SFTConfig.assistant_only_loss); method ${method} has no use for it`, { file });
+  }
   const ids = (r: JsonlRow, key: string): number[] => {
     const v = r.value[key];
     if (!Array.isArray(v) || v.some((x) => !Number.isInteger(x) || (x as number) < 0 || (x as number) >= vocab)) {
@@ -107,8 +115,11 @@ export function rowsToSequences(method: Method, rows: readonly JsonlRow[], tok: 
   if (method === 'cpt' || method === 'sft') {
     return rows.map((r) => {
       const o = r.value;
+      if (isConversationalRow(o) && !has(o, 'input_ids')) return check(r, conversationalSequences(method, o, tok, where(r), file, opts)[0]!);
+      if (opts.assistantOnlyLoss) {
+        throw new AlloyError(`${where(r)}: assistant-only loss needs chat rows ({messages}, or {prompt, completion} as messages) to find the assistant turns; this row has ${Object.keys(o).map((k) => `"${k}"`).join(', ')}`, { file });
+      }
       if (has(o, 'input_ids')) return check(r, { ids: ids(r, 'input_ids'), promptLen: 0 });
-      if (isConversationalRow(o)) return check(r, conversationalSequences(method, o, tok, where(r), file)[0]!);
       if (has(o, 'text')) return check(r, { ids: withEos(need().encode(str(r, 'text'))), promptLen: 0 });
       if (method === 'sft' && has(o, 'prompt_ids', 'completion_ids')) {
         const p = ids(r, 'prompt_ids');

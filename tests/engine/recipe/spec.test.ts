@@ -7,6 +7,7 @@ import { recipeVariants } from '../../../src/engine/recipe/runner.ts';
 import { slerpConfig, tParameter } from '../../../src/engine/recipe/merge-step.ts';
 import { toMergeYaml } from '../../../src/engine/merge/config.ts';
 import { TRAIN_DEFAULTS } from '../../../src/engine/train/defaults.ts';
+import { stageTrainConfig } from '../../../src/engine/recipe/train-stage.ts';
 
 const YAML = `name: mine
 seed: 7
@@ -72,6 +73,22 @@ describe('parseRecipeYaml', () => {
     expect(bad('stages:\n  - {method: cpt, data: a.txt}\nmerge:\n  t: [0, 1.5]\n')).toMatch(/merge\.t\[1\] must be a number in \[0, 1\], got 1\.5/);
     expect(bad('stages:\n  - {method: cpt, data: a.txt}\nlora: {targets: [qkv]}\n')).toMatch(/lora\.targets\[0\] "qkv" is not one of q_proj/);
     expect(bad('stages: [\n')).toMatch(/^r\.yaml:\d+: not valid YAML/);
+  });
+
+  it("label_smoothing: a DPO stage's cDPO ε (default TRL's 0) reaches its Trainer config; other methods and ε ≥ 0.5 are refused", () => {
+    const r = parseRecipeYaml('stages:\n  - method: dpo\n    data: p.jsonl\n    label_smoothing: 0.1\n  - {name: DPO2, method: dpo, data: p.jsonl}\n', RECIPE_DEFAULTS);
+    expect(r.stages.map((s) => s.labelSmoothing)).toEqual([0.1, TRAIN_DEFAULTS.labelSmoothing]);
+    expect(RECIPE_DEFAULTS.stage.labelSmoothing).toBe(0);
+    expect(stageTrainConfig(r.stages[0]!, r, 4).objective).toEqual({ beta: TRAIN_DEFAULTS.beta, labelSmoothing: 0.1 });
+    expect(parseRecipeYaml(recipeToYaml(r), RECIPE_DEFAULTS)).toEqual(r);
+    const bad = (text: string) => () => parseRecipeYaml(text, RECIPE_DEFAULTS, 'r.yaml');
+    expect(bad('stages:\n  - method: orpo\n    data: p.jsonl\n    label_smoothing: 0.1\n')).toThrow(
+      "r.yaml:4: stages[0].label_smoothing is DPO's label smoothing (cDPO); this stage's method, orpo, has no use for it",
+    );
+    expect(bad('stages:\n  - method: dpo\n    data: p.jsonl\n    label_smoothing: 0.5\n')).toThrow('r.yaml:4: stages[0].label_smoothing must be in [0, 0.5), got 0.5');
+    expect(bad('stages:\n  - method: dpo\n    data: p.jsonl\n    label_smoothing: -0.1\n')).toThrow(/stages\[0\]\.label_smoothing must be a number ≥ 0, got -0\.1/);
+    // recipes that predate the key write no label_smoothing for non-DPO stages, so they read back unchanged
+    expect(recipeToYaml(demoRecipe())).not.toContain('label_smoothing');
   });
 
   it('recipeToYaml → parseRecipeYaml gives the same recipe (demo, study, and one with everything)', () => {

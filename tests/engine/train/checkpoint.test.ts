@@ -6,7 +6,18 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CHECKPOINT_FORMAT, CHECKPOINT_VERSION, checkpointLora, encodeCheckpoint, loraMismatch, restoreCheckpoint, type CheckpointLora, type CheckpointMeta } from '../../../src/engine/train/checkpoint.ts';
+import {
+  CHECKPOINT_FORMAT,
+  CHECKPOINT_VERSION,
+  checkpointLora,
+  encodeCheckpoint,
+  loraMismatch,
+  objectiveMismatch,
+  restoreCheckpoint,
+  type CheckpointLora,
+  type CheckpointMeta,
+} from '../../../src/engine/train/checkpoint.ts';
+import { trainConfig } from '../../../src/engine/train/trainer.ts';
 import { blobSource } from '../../../src/io/bytes.ts';
 import { dirCheckpointStore } from '../../../src/io/node/checkpoint-dir.ts';
 
@@ -54,5 +65,36 @@ describe('checkpoint adapter record', () => {
   it('a blob (what IndexedDB stores) carries the same record', async () => {
     const blob = await encodeCheckpoint(NO_DEVICE, [], meta(checkpointLora({ ...RUN, useRslora: true })));
     await expect(restoreCheckpoint(NO_DEVICE, blobSource(blob, 'checkpoint-3'), [], RUN)).rejects.toThrow(/checkpoint-3: .*use_rslora true \(this run: false\)/);
+  });
+});
+
+// The objective (method, beta, DPO's label smoothing) is part of the Trainer's config, recorded in every checkpoint; a
+// resume under another objective would continue the loss curve under a different loss, so it is refused too.
+describe('checkpoint objective record', () => {
+  const dpo = (labelSmoothing?: number) => trainConfig({ method: 'dpo', steps: 4, objective: { beta: 0.1, ...(labelSmoothing !== undefined ? { labelSmoothing } : {}) } });
+  // what Trainer.saveCheckpoint records (the config, less the reference log-probs)
+  const recorded = (c: ReturnType<typeof dpo>): CheckpointMeta => ({ ...meta(checkpointLora(RUN)), config: { ...c, objective: { ...c.objective, refLogps: undefined } } });
+
+  it('names the objective settings that differ, in TRL terms; an unrecorded ε is 0, an imported adapter passes', () => {
+    const saved = recorded(dpo(0.1)).config;
+    expect(objectiveMismatch(saved, dpo(0.1))).toBeNull();
+    expect(objectiveMismatch(saved, dpo(0))).toBe('label_smoothing 0.1 (this run: 0)');
+    expect(objectiveMismatch(saved, dpo())).toBe('label_smoothing 0.1 (this run: 0)');
+    expect(objectiveMismatch(saved, { ...dpo(0.1), objective: { beta: 0.5, labelSmoothing: 0.1 } })).toBe('beta 0.1 (this run: 0.5)');
+    expect(objectiveMismatch(saved, trainConfig({ method: 'orpo', steps: 4 }))).toBe('method dpo (this run: orpo), label_smoothing 0.1 (this run: 0)');
+    // written before label smoothing was recorded: the trainer could only train with 0 then
+    expect(objectiveMismatch(recorded(dpo()).config, dpo(0))).toBeNull();
+    expect(objectiveMismatch(recorded(dpo()).config, dpo(0.2))).toBe('label_smoothing 0 (this run: 0.2)');
+    expect(objectiveMismatch({}, dpo(0.2))).toBeNull();
+  });
+
+  it('restore refuses a run with another label smoothing before anything is uploaded, accepts the same one', async () => {
+    const store = dirCheckpointStore(join(tmp, 'ck-objective'));
+    await store.save(3, await encodeCheckpoint(NO_DEVICE, [], recorded(dpo(0.1))));
+    const back = await restoreCheckpoint(NO_DEVICE, await store.open(3), [], RUN, dpo(0.1));
+    expect((back.config.objective as { labelSmoothing?: number }).labelSmoothing).toBe(0.1);
+    await expect(restoreCheckpoint(NO_DEVICE, await store.open(3), [], RUN, dpo(0.2))).rejects.toThrow(
+      /checkpoint-3\.safetensors: the checkpoint was trained with another objective: label_smoothing 0\.1 \(this run: 0\.2\); resume with the checkpoint's settings, or start a new run/,
+    );
   });
 });

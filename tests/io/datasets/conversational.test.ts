@@ -5,7 +5,8 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { bytesSource } from '../../../src/io/bytes.ts';
 import type { ModelFiles } from '../../../src/io/model-files.ts';
 import { loadTokenizer, type AlloyTokenizer } from '../../../src/io/tokenizer.ts';
-import { renderConversation } from '../../../src/io/datasets/conversational.ts';
+import { renderConversation, type ChatRowTokenizer } from '../../../src/io/datasets/conversational.ts';
+import { completionTargets, computeObjective, type Sequence } from '../../../src/engine/train/objectives.ts';
 import { parseJsonl, rowsToSequences } from '../../../src/io/datasets/rows.ts';
 import { DEFAULT_SYSTEM_PROMPT, fixtureTokenizer } from '../../../scripts/fixtures/tokenizer-files.ts';
 
@@ -130,5 +131,68 @@ describe('conversational rows', () => {
     expect(bad({ prompt: [user('a')], chosen: [assistant('b')] }, 'dpo')).toThrow(/line 2: conversational \{prompt, chosen, rejected\} needs "rejected" as a list of messages too/);
     expect(bad({ prompt: [user('a')], chosen: [assistant('b')], rejected: [assistant('c')] })).toThrow(/line 2: method sft expects \{messages\} or \{prompt, completion\}/);
     expect(bad({ prompt: [user('a')], completion: [] })).toThrow(/line 2: "completion" must be a non-empty list/);
+  });
+
+  describe('assistant-only loss (TRL assistant_only_loss)', () => {
+    const chat = { messages: [{ role: 'system', content: 'Be brief.' }, user('Why is bone tough?'), assistant('Collagen.'), user('And nacre?'), assistant('Bricks and mortar.')] };
+    /** the scored targets of a sequence, decoded run by run (a run = consecutive scored tokens) */
+    const runs = (s: Sequence, decode: (ids: number[]) => string = (ids) => tok.decode(ids)) => {
+      const out: string[] = [];
+      let cur: number[] = [];
+      for (const y of [...completionTargets(s), -1]) {
+        if (y >= 0) cur.push(y);
+        else if (cur.length) {
+          out.push(decode(cur));
+          cur = [];
+        }
+      }
+      return out;
+    };
+
+    it('off by default: every token of a {messages} row is scored; on: each assistant turn and its end-of-turn, nothing else', () => {
+      const rows = parseJsonl(jsonl(chat));
+      const [all] = rowsToSequences('sft', rows, tok, tok.vocabSize);
+      expect(all!.lossMask).toBeUndefined();
+      expect(runs(all!)).toHaveLength(1);
+      const [only] = rowsToSequences('sft', rows, tok, tok.vocabSize, 'dataset', { assistantOnlyLoss: true });
+      // the same tokens, only fewer of them scored
+      expect(only!.ids).toEqual(all!.ids);
+      expect(runs(only!)).toEqual(['Collagen.<|im_end|>\n', 'Bricks and mortar.<|im_end|>\n']);
+      // the SFT loss is the mean over those tokens alone: weight 1/count on each, 0 on the system and user turns
+      const logp = [new Float64Array(only!.ids.length).fill(-2)];
+      const count = completionTargets(only!).filter((y) => y >= 0).length;
+      const { loss, weights } = computeObjective('sft', [only!], logp);
+      expect(loss).toBeCloseTo(2, 12);
+      expect(weights[0]!.filter((w) => w > 0)).toHaveLength(count);
+      expect(count).toBe(tok.encode('Collagen.<|im_end|>\nBricks and mortar.<|im_end|>\n', { addSpecialTokens: false }).length);
+    });
+
+    it('conversational prompt/completion rows keep their completion-only loss; other rows and methods are refused', () => {
+      const pc = parseJsonl(jsonl({ prompt: [user('What is nacre?')], completion: [assistant('Mother of pearl.')] }));
+      expect(rowsToSequences('sft', pc, tok, tok.vocabSize, 'd', { assistantOnlyLoss: true })).toEqual(rowsToSequences('sft', pc, tok, tok.vocabSize, 'd'));
+      const text = parseJsonl(jsonl(chat, { text: 'Bone is tough.' }), 'mixed.jsonl');
+      expect(() => rowsToSequences('sft', text, tok, tok.vocabSize, 'mixed.jsonl', { assistantOnlyLoss: true })).toThrow(
+        /mixed\.jsonl line 2: assistant-only loss needs chat rows \(\{messages\}, or \{prompt, completion\} as messages\) to find the assistant turns; this row has "text"/,
+      );
+      expect(() => rowsToSequences('cpt', parseJsonl(jsonl(chat)), tok, tok.vocabSize, 'd', { assistantOnlyLoss: true })).toThrow(/assistant-only loss is an SFT option .*method cpt/);
+      expect(() => rowsToSequences('sft', parseJsonl(jsonl({ messages: [user('hi')] })), tok, tok.vocabSize, 'd', { assistantOnlyLoss: true })).toThrow(
+        /d line 1: assistant-only loss has nothing to train on: the conversation has no assistant turn/,
+      );
+    });
+
+    it('refuses a template that renders earlier turns differently once later ones follow, naming the row and turn', () => {
+      // one character per token; earlier assistant turns shortened, as templates that drop past reasoning do
+      const render = (ms: readonly { role: string; content: string }[], o?: { addGenerationPrompt?: boolean }) =>
+        ms.map((m, i) => `<${m.role}>${m.role === 'assistant' && i < ms.length - 1 ? m.content.slice(0, 3) : m.content}|`).join('') + (o?.addGenerationPrompt ? '<assistant>' : '');
+      const chars: ChatRowTokenizer = { encode: (t) => [...t].map((c) => c.charCodeAt(0)), bosTokenId: null, eosTokenIds: [], hasChatTemplate: true, applyChatTemplate: render };
+      const rows = parseJsonl(jsonl(chat), 'c.jsonl');
+      expect(() => rowsToSequences('sft', rows, chars, 1 << 16, 'c.jsonl', { assistantOnlyLoss: true })).toThrow(
+        /c\.jsonl line 1: assistant-only loss cannot mark assistant turn messages\[2\]: the chat template renders the earlier turns differently once later ones follow/,
+      );
+      // the same tokenizer with a template that only appends: the spans are exact, character for character
+      const plain: ChatRowTokenizer = { ...chars, applyChatTemplate: (ms, o) => ms.map((m) => `<${m.role}>${m.content}|`).join('') + (o?.addGenerationPrompt ? '<assistant>' : '') };
+      const [s] = rowsToSequences('sft', rows, plain, 1 << 16, 'c.jsonl', { assistantOnlyLoss: true });
+      expect(runs(s!, (ids) => String.fromCharCode(...ids))).toEqual(['Collagen.|', 'Bricks and mortar.|']);
+    });
   });
 });
