@@ -3,7 +3,7 @@
  * top-k and top-p sampling (sampling.ts) with a seeded RNG; stops on an EOS id, at maxTokens, at the cache's end
  * (max_position_embeddings), or when the per-token callback returns false (the UI's stop button, streaming).
  */
-import { prefill, step } from './kv-cache.ts';
+import { prefill, step, stepGreedy } from './kv-cache.ts';
 import { createRng, sampleToken, type SamplingOptions } from './sampling.ts';
 import type { Model } from './weights.ts';
 import type { GpuLora } from '../lora/adapter.ts';
@@ -44,15 +44,16 @@ export async function generate(model: Model, prompt: readonly number[], opts: Ge
   // Capacity: the last generated token is never fed back, so prompt + maxTokens − 1 slots suffice.
   const { cache, logits } = await prefill(model, [prompt], { capacity: prompt.length + maxTokens - 1 || 1, lora: opts.lora ?? null });
   try {
-    let row = logits[0]!;
+    // Greedy steps pick on the GPU (the same first maximum as sampleToken's argmax) and read back one id.
+    const greedy = !((opts.temperature ?? 0) > 0);
+    let tok = sampleToken(logits[0]!, opts, rng);
     for (;;) {
-      const tok = sampleToken(row, opts, rng);
       tokens.push(tok);
       const keepGoing = opts.onToken?.(tok, tokens.length - 1);
       if (eos.has(tok)) return { tokens, finishReason: 'eos' };
       if (keepGoing === false) return { tokens, finishReason: 'stopped' };
       if (tokens.length >= maxTokens) return { tokens, finishReason: 'length' };
-      row = (await step(cache, [tok]))[0]!;
+      tok = greedy ? (await stepGreedy(cache, [tok]))[0]! : sampleToken((await step(cache, [tok]))[0]!, opts, rng);
     }
   } finally {
     cache.release();

@@ -8,15 +8,38 @@
  * key mask [batch, capacity] and each row's next RoPE position (its own token count), see forward.ts.
  */
 import { AlloyError } from '../../io/errors.ts';
-import { padBatch, runForward } from './forward.ts';
-import { readLogits, type GpuLogits } from './head.ts';
+import { encodeForward, padBatch, runForward, type ForwardInputs, type ForwardPlan } from './forward.ts';
+import { readLogits, releaseLogits } from './head.ts';
+import { argmax } from './score.ts';
 import { assertLive, type Model } from './weights.ts';
+import { encodeArgmax } from '../ops/argmax.ts';
+import { attentionUniforms } from '../ops/attention.ts';
+import { validateTokenIds } from '../ops/embedding.ts';
 import type { GpuLora } from '../lora/adapter.ts';
+
+/** What a run reads back: each asked row's logits [vocab], or only its argmax (greedy decoding: 4 bytes a row). */
+export type Readback = 'logits' | 'argmax';
+
+/**
+ * Buffers a cache keeps for its one-token steps, so that a decode step allocates nothing: the step's ids and
+ * RoPE positions, the key mask (only the new slot of each row is written), the rows whose logits are wanted
+ * (all of them, fixed), attention's uniform block (only `past` changes), and the readback staging buffer.
+ */
+interface StepBuffers {
+  ids: GPUBuffer;
+  positions: GPUBuffer;
+  mask: GPUBuffer;
+  logitRows: GPUBuffer;
+  attention: GPUBuffer;
+  picked: GPUBuffer;
+  staging: GPUBuffer;
+}
 
 export class KvCache {
   /** slots filled so far (the same for every row) */
   used = 0;
   private released = false;
+  private stepBufs: StepBuffers | null = null;
 
   constructor(
     readonly model: Model,
@@ -61,11 +84,40 @@ export class KvCache {
   release(): void {
     if (this.released) return;
     this.released = true;
-    for (const b of [...this.k, ...this.v]) this.model.pool.release(b);
+    const { pool } = this.model;
+    for (const b of [...this.k, ...this.v]) pool.release(b);
+    if (this.stepBufs) {
+      const { staging, attention, ...rest } = this.stepBufs;
+      for (const b of Object.values(rest)) pool.release(b);
+      staging.destroy();
+      attention.destroy();
+      this.stepBufs = null;
+    }
   }
 
-  /** Runs T new slots (tokens [batch·T], lengths ≤ T real tokens per row) and returns logits of the given rows. */
-  async run(ids: Uint32Array, T: number, real: readonly number[], logitRows: Uint32Array): Promise<Float32Array> {
+  private stepBuffers(): StepBuffers {
+    if (this.stepBufs) return this.stepBufs;
+    const { pool, device, config } = this.model;
+    const B = this.batch;
+    this.stepBufs = {
+      ids: pool.alloc(B * 4, 'step-ids'),
+      positions: pool.alloc(B * 4, 'step-positions'),
+      mask: pool.alloc(B * this.capacity * 4, 'key-mask'),
+      logitRows: pool.upload(Uint32Array.from({ length: B }, (_, b) => b), 'step-logit-rows'),
+      attention: device.createBuffer({ size: 32, usage: 0x40 /* UNIFORM */ | 0x08 /* COPY_DST */, label: 'step-attention' }),
+      picked: pool.alloc(B * 4, 'step-argmax'),
+      staging: device.createBuffer({ size: B * config.vocabSize * 4, usage: 0x01 /* MAP_READ */ | 0x08 /* COPY_DST */, label: 'step-readback' }),
+    };
+    // the mask buffer mirrors the host mask from here on (only new slots are written after this)
+    device.queue.writeBuffer(this.stepBufs.mask, 0, this.mask as Uint32Array<ArrayBuffer>);
+    return this.stepBufs;
+  }
+
+  /**
+   * Runs T new slots (tokens [batch·T], lengths ≤ T real tokens per row) and reads back, for the given rows,
+   * their logits ([rows, vocab]) or their argmax ([rows]).
+   */
+  async run(ids: Uint32Array, T: number, real: readonly number[], logitRows: Uint32Array, readback: Readback = 'logits'): Promise<Float32Array | Uint32Array> {
     if (this.released) throw new AlloyError('this KV cache was released');
     const B = this.batch;
     const past = this.used;
@@ -79,29 +131,72 @@ export class KvCache {
       this.mask.fill(1, b * this.capacity + past, b * this.capacity + past + real[b]!);
       this.positions[b] = this.positions[b]! + real[b]!;
     }
-    let logits: GpuLogits;
     try {
       if (Math.max(...this.positions) > this.model.config.maxPositionEmbeddings) {
         throw new AlloyError(`sequence longer than max_position_embeddings (${this.model.config.maxPositionEmbeddings})`);
       }
-      logits = await runForward(this.model, {
-        batch: B,
-        T,
-        ids,
-        positions,
-        mask: this.mask,
-        kv: { k: this.k, v: this.v, capacity: this.capacity, past },
-        logitRows,
-        lora: this.lora,
-      });
+      const plan = { batch: B, T, ids, positions, mask: this.mask, kv: { k: this.k, v: this.v, capacity: this.capacity, past }, logitRows, lora: this.lora };
+      const out = T === 1 && logitRows.length === B ? await this.step1(plan, past, real, readback) : await this.runMany(plan, readback);
+      this.used += T;
+      return out;
     } catch (e) {
       // Leave the cache as it was (e.g. after a bad token id), so the caller can carry on with valid input.
       for (let b = 0; b < B; b++) this.mask.fill(0, b * this.capacity + past, (b + 1) * this.capacity);
       this.positions.splice(0, B, ...before);
+      if (this.stepBufs) this.model.device.queue.writeBuffer(this.stepBufs.mask, 0, this.mask as Uint32Array<ArrayBuffer>);
       throw e;
     }
-    this.used += T;
-    return readLogits(this.model, logits);
+  }
+
+  /** A prefill (or any T > 1 run): the generic forward, then the asked rows read back. */
+  private async runMany(plan: ForwardPlan, readback: Readback): Promise<Float32Array | Uint32Array> {
+    if (this.stepBufs) this.model.device.queue.writeBuffer(this.stepBufs.mask, 0, this.mask as Uint32Array<ArrayBuffer>);
+    const logits = await runForward(this.model, plan);
+    if (readback === 'logits') return readLogits(this.model, logits);
+    const all = await readLogits(this.model, logits);
+    const V = logits.vocab;
+    return Uint32Array.from({ length: logits.rows }, (_, r) => argmax(all, r * V, V));
+  }
+
+  /**
+   * One token per row, every row's logits wanted: inputs are written into the cache's own buffers, the forward,
+   * the pick (argmax) and the copy to the staging buffer go in one submit, and one mapAsync reads the result.
+   * Steady state: no buffer or bind group is created, a handful of small queue writes, one submit.
+   */
+  private async step1(plan: ForwardPlan, past: number, real: readonly number[], readback: Readback): Promise<Float32Array | Uint32Array> {
+    const { model } = this;
+    const { device, kernels, config } = model;
+    validateTokenIds(plan.ids, config.vocabSize);
+    const sb = this.stepBuffers();
+    const B = this.batch;
+    const q = device.queue;
+    q.writeBuffer(sb.ids, 0, plan.ids as Uint32Array<ArrayBuffer>);
+    q.writeBuffer(sb.positions, 0, plan.positions as Uint32Array<ArrayBuffer>);
+    for (let b = 0; b < B; b++) if (real[b]) q.writeBuffer(sb.mask, (b * this.capacity + past) * 4, this.mask as Uint32Array<ArrayBuffer>, b * this.capacity + past, 1);
+    const D = config.headDim;
+    q.writeBuffer(sb.attention, 0, attentionUniforms({ batch: B, T: 1, S: this.capacity, nHeads: config.numHeads, nKv: config.numKvHeads, headDim: D, past }));
+    const inputs: ForwardInputs = { ids: sb.ids, positions: sb.positions, mask: sb.mask, logitRows: sb.logitRows, attention: sb.attention };
+    const { logits, encoder } = await encodeForward(model, device.createCommandEncoder({ label: 'decode step' }), plan, inputs);
+    const V = logits.vocab;
+    try {
+      for (const blk of logits.blocks) {
+        if (readback === 'argmax') {
+          await encodeArgmax(kernels, encoder, blk.buffer, sb.picked, { rows: blk.rows, vocab: V });
+          encoder.copyBufferToBuffer(sb.picked, 0, sb.staging, blk.row0 * 4, blk.rows * 4);
+        } else encoder.copyBufferToBuffer(blk.buffer, 0, sb.staging, blk.row0 * V * 4, blk.rows * V * 4);
+      }
+      q.submit([encoder.finish()]);
+    } finally {
+      releaseLogits(model.pool, logits);
+    }
+    const bytes = readback === 'argmax' ? B * 4 : B * V * 4;
+    await sb.staging.mapAsync(0x01 /* GPUMapMode.READ */, 0, bytes);
+    try {
+      const data = sb.staging.getMappedRange(0, bytes).slice(0);
+      return readback === 'argmax' ? new Uint32Array(data) : new Float32Array(data);
+    } finally {
+      sb.staging.unmap();
+    }
   }
 }
 
@@ -127,7 +222,7 @@ export async function prefill(
   const cache = KvCache.create(model, B, capacity, opts.lora ?? null);
   try {
     const lastRows = Uint32Array.from(prompts, (p, b) => b * T + p.length - 1);
-    const all = await cache.run(ids, T, prompts.map((p) => p.length), lastRows);
+    const all = (await cache.run(ids, T, prompts.map((p) => p.length), lastRows)) as Float32Array;
     return { cache, logits: splitRows(all, B, model.config.vocabSize) };
   } catch (e) {
     cache.release();
@@ -137,15 +232,25 @@ export async function prefill(
 
 /** Feeds one token per row; returns each row's next-token logits [vocab]. */
 export async function step(cache: KvCache, tokens: readonly number[]): Promise<Float32Array[]> {
+  const all = (await stepRun(cache, tokens, 'logits')) as Float32Array;
+  return splitRows(all, cache.batch, cache.model.config.vocabSize);
+}
+
+/** Feeds one token per row; returns each row's greedy next token (argmax on the GPU: 4 bytes read back a row). */
+export async function stepGreedy(cache: KvCache, tokens: readonly number[]): Promise<number[]> {
+  return [...((await stepRun(cache, tokens, 'argmax')) as Uint32Array)];
+}
+
+function stepRun(cache: KvCache, tokens: readonly number[], readback: Readback): Promise<Float32Array | Uint32Array> {
   if (tokens.length !== cache.batch) throw new RangeError(`step needs ${cache.batch} tokens (one per row), got ${tokens.length}`);
   const B = cache.batch;
-  const all = await cache.run(
+  return cache.run(
     Uint32Array.from(tokens),
     1,
     tokens.map(() => 1),
     Uint32Array.from({ length: B }, (_, b) => b),
+    readback,
   );
-  return splitRows(all, B, cache.model.config.vocabSize);
 }
 
 function splitRows(all: Float32Array, rows: number, V: number): Float32Array[] {
