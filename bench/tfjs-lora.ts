@@ -121,7 +121,10 @@ export function tfLoraModel(tf: Tf, cfg: ModelConfig, weights: Map<string, Float
       const o = tf.reshape(tf.transpose(tf.matMul(att, v), [0, 2, 1, 3]), [B * T, H * D]) as TF.Tensor2D;
       x = tf.add(x, linear(o, `${l}.o_proj`));
       const h2 = rmsnorm(x, base.get(`${l}.post`)!) as TF.Tensor2D;
-      const act = tf.mul(tf.mul(linear(h2, `${l}.gate_proj`), tf.sigmoid(linear(h2, `${l}.gate_proj`))), linear(h2, `${l}.up_proj`)) as TF.Tensor2D;
+      // SiLU(g) = g·σ(g) on one gate projection: computing it twice (once inside σ) would time two extra
+      // matmuls and their LoRA branch that Alloy's step does not run
+      const gate = linear(h2, `${l}.gate_proj`);
+      const act = tf.mul(tf.mul(gate, tf.sigmoid(gate)), linear(h2, `${l}.up_proj`)) as TF.Tensor2D;
       x = tf.add(x, linear(act, `${l}.down_proj`));
     }
     const logits = tf.matMul(rmsnorm(x, base.get('norm')!) as TF.Tensor2D, base.get('head')! as TF.Tensor2D, false, true);

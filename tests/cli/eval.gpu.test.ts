@@ -1,7 +1,10 @@
 // `alloy eval` end to end through main(), on the GPU (Dawn; SwiftShader without one):
 // - multiple choice on tiny-llama: --json is one object whose logprobs equal the engine's scoreContinuations of
 //   those exact strings (same kernels; |Δ| ≤ 1e-5 allowed for batching), and acc / acc_norm / per-category agree
-//   with the items; the plain output has one line per item and a summary;
+//   with the items; the plain output has one line per item and a summary. The engine is the CLI's own scorer, so
+//   every log-prob is also held to an independent value: the float64 reference forward (reference/forward.ts) on
+//   the same token ids, Σ log-softmax over the continuation, within 5e-5 (measured on SwiftShader: 5.9e-6; the
+//   one-shot contexts are ~3× longer than decode.gpu.test.ts's);
 // - perplexity: each document's log-prob is the sum of the engine's scores of its rolling windows;
 // - open questions: greedy outputs checked by their match rule;
 // - MMLU directory (the shared chemistry/biology subjects) on the stories260K demo model, --limit 1 per subject,
@@ -24,6 +27,7 @@ import { loadModel, scoreContinuations, type Model } from '../../src/engine/mode
 import { encodePair } from '../../src/engine/eval/multiple-choice.ts';
 import { rollingWindows } from '../../src/engine/eval/perplexity.ts';
 import { matchAnswer } from '../../src/engine/eval/open-questions.ts';
+import { logSoftmaxRow, referenceForward } from '../../src/engine/reference/forward.ts';
 import { testGpu } from '../helpers/gpu.ts';
 
 const MODEL = join('public/hub', OWNER, 'tiny-llama', 'resolve', REVISION);
@@ -31,16 +35,31 @@ const STORIES = 'public/demo/stories260K';
 const MMLU = resolve(process.cwd(), '../shared/data/benchmarks/mmlu');
 /** the CLI batches 4 items per scoring call, the check scores one request at a time: same kernels, other padding */
 const TOL = 1e-5;
+/** GPU (f32) against the float64 reference forward, a sum of a few log-probs over contexts of ~30 tokens */
+const REF_TOL = 5e-5;
 /** SwiftShader on a shared 2-core machine: minutes per test, not the project's default 2 */
 const SLOW = 900_000;
 
 let tmp: string;
 let model: Model;
 let tok: AlloyTokenizer;
+let weights: Map<string, Float32Array>;
 
 function capture(): Io & { stdout: string; stderr: string } {
   const io = { stdout: '', stderr: '', out: (s: string) => void (io.stdout += s), err: (s: string) => void (io.stderr += s) };
   return io;
+}
+
+/** Σ log p(continuation | context) from the float64 reference forward, tokenized as lm-eval does (the whole
+ * string, cut at the context's own token count), independent of src/engine/model and src/engine/eval. */
+function referenceLogProb(context: string, continuation: string): number {
+  const whole = tok.encode(context + continuation);
+  const cut = tok.encode(context).length;
+  const V = model.config.vocabSize;
+  const logits = referenceForward(model.config, (n) => weights.get(n)!, whole.slice(0, -1));
+  let sum = 0;
+  for (let t = cut; t < whole.length; t++) sum += logSoftmaxRow(logits, (t - 1) * V, V)[whole[t]!]!;
+  return sum;
 }
 
 async function engineLogProb(context: string, continuation: string): Promise<number> {
@@ -54,7 +73,10 @@ beforeAll(async () => {
   const files = dirModelFiles(MODEL);
   const ctx = await testGpu();
   const config = parseModelConfig(await readJson(files, 'config.json'));
-  model = await loadModel(ctx, new KernelRegistry(ctx.device), new BufferPool(ctx.device), await openCheckpoint(files), config);
+  const checkpoint = await openCheckpoint(files);
+  model = await loadModel(ctx, new KernelRegistry(ctx.device), new BufferPool(ctx.device), checkpoint, config);
+  weights = new Map();
+  for (const n of checkpoint.names()) weights.set(n, await checkpoint.readF32(n));
   tok = await loadTokenizer(files);
 }, SLOW);
 
@@ -100,16 +122,20 @@ describe('alloy eval', () => {
     expect(out.items[2]!.context).toBe('Question: Which metal rusts?\nAnswer: iron\n\nQuestion: Bone is mostly\nAnswer:');
 
     let maxDiff = 0;
+    let refDiff = 0;
     for (const it of out.items) {
       for (const [j, c] of it.continuations.entries()) {
         maxDiff = Math.max(maxDiff, Math.abs(it.logprobs[j]! - (await engineLogProb(it.context, c))));
+        refDiff = Math.max(refDiff, Math.abs(it.logprobs[j]! - referenceLogProb(it.context, c)));
       }
       const best = it.logprobs.indexOf(Math.max(...it.logprobs));
       expect(it.pred).toBe(best);
       expect(it.correct).toBe(it.pred === it.gold);
       expect(it.correct_norm).toBe(it.pred_norm === it.gold);
     }
+    console.log(`alloy eval log-probs: max|Δ| vs scoreContinuations ${maxDiff.toExponential(2)}, vs float64 reference ${refDiff.toExponential(2)}`);
     expect(maxDiff).toBeLessThanOrEqual(TOL);
+    expect(refDiff).toBeLessThanOrEqual(REF_TOL);
     expect(out.items.map((i) => i.gold)).toEqual([0, 0, 0, 0]);
     expect(out.n).toBe(4);
     expect(out.accuracy).toBe(out.items.filter((i) => i.correct).length / 4);

@@ -1,7 +1,8 @@
 // `alloy grad` end to end through main(): a PEFT adapter on disk (random A and B, r = 2 on q, v, down), a JSONL
 // dataset per method (text rows and pre-tokenised rows), and the outputs held to the float64 CPU reference
-// (referenceForward on the folded weights + objectives.ts): loss ≤ 1e-4 relative; gradients against central
-// finite differences (h = 1e-3) on 8 random entries of every tensor, ≤ 1e-4 of the tensor's max |grad|.
+// (referenceForward on the folded weights + objectives.ts): loss ≤ 2e-6 relative; gradients against central
+// finite differences (h = 1e-3) on 8 random entries of every tensor, ≤ 4e-5 of the tensor's max |grad|
+// (measured on SwiftShader: loss 6e-9 to 1.1e-7, gradients 1.0e-6 to 3.6e-6).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -114,7 +115,7 @@ describe('alloy grad', () => {
       const { a64, b64, fold, loss } = reference(method, seqs, beta);
       const want = loss();
       const lossErr = Math.abs(got.loss - want) / Math.abs(want);
-      expect(lossErr).toBeLessThanOrEqual(1e-4);
+      expect(lossErr).toBeLessThanOrEqual(2e-6);
 
       const rand = createRng(3);
       let worst = 0;
@@ -142,7 +143,7 @@ describe('alloy grad', () => {
         }
       }
       console.log(`alloy grad ${method}: loss ${got.loss.toFixed(6)} vs reference ${want.toFixed(6)} (rel ${lossErr.toExponential(2)}), grads vs FD max rel ${worst.toExponential(2)}`);
-      expect(worst).toBeLessThanOrEqual(1e-4);
+      expect(worst).toBeLessThanOrEqual(4e-5);
     });
   }
 

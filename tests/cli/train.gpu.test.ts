@@ -78,7 +78,8 @@ describe('alloy train', () => {
     expect(await main(['grad', '--model', MODEL, '--adapter', out, '--data', data, '--method', 'sft', '--out', g], capture())).toBe(0);
     const reloaded = (JSON.parse(readFileSync(join(g, 'loss.json'), 'utf8')) as { loss: number }).loss;
     console.log(`reloaded adapter: loss ${reloaded} vs the trainer's final val_loss ${valLoss} (untrained ${curve[0]})`);
-    expect(Math.abs(reloaded - valLoss) / valLoss).toBeLessThanOrEqual(1e-4);
+    // the same forward on the same weights (folded vs LoRA beside them): measured equal to the last digit
+    expect(Math.abs(reloaded - valLoss) / valLoss).toBeLessThanOrEqual(1e-6);
 
     // logits: `alloy logits --adapter` (folded) vs the engine's forward with the LoRA kept separate
     const ids = [1, 40, 7, 300, 5, 17];
@@ -98,7 +99,8 @@ describe('alloy train', () => {
       scale = Math.max(scale, Math.abs(unfolded[i]!));
     }
     console.log(`logits, alloy logits --adapter vs engine forward with the LoRA: max |Δ| ${err.toExponential(2)} (max |logit| ${scale.toFixed(2)})`);
-    expect(err).toBeLessThanOrEqual(1e-4 * Math.max(1, scale));
+    // f32 folded weights vs the f32 LoRA branch: measured 2.5e-6 at max |logit| 6.8
+    expect(err).toBeLessThanOrEqual(3e-6 * Math.max(1, scale));
     lora.dispose();
     f.model.dispose();
     (await gpuShared()).pool.destroyAll();

@@ -197,7 +197,9 @@ describe('Benchmark panel in Chromium', () => {
       });
     }
     console.log(`demo log-probs vs float64 reference: max |diff| ${worst.toExponential(2)}`);
-    expect(worst).toBeLessThan(1e-4);
+    // Chromium's SwiftShader, few-shot contexts near the 128-token window: measured 3.5e-6 (Node: 1.5e-6 on the
+    // fixtures, tests/engine/model/decode.gpu.test.ts)
+    expect(worst).toBeLessThan(4e-5);
   }, 120_000);
 
   it('every log-prob of the demo equals what `alloy eval --json` computes on the same files', async () => {
@@ -218,7 +220,8 @@ describe('Benchmark panel in Chromium', () => {
       c.logprobs.forEach((lp, j) => (worst = Math.max(worst, Math.abs(lp - it.logprobs[j]!))));
     });
     console.log(`demo log-probs, studio vs alloy eval: max |diff| ${worst.toExponential(2)}`);
-    expect(worst).toBeLessThan(1e-5);
+    // the same kernels on the same ids (Chromium's SwiftShader vs Dawn's in Node): measured identical (0)
+    expect(worst).toBeLessThan(1e-6);
     cli.items.forEach((c, i) => expect(demo.items[i]!.correct).toBe(c.correct));
   }, 300_000);
 

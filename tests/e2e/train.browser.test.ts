@@ -185,7 +185,8 @@ describe('Train panel in Chromium', () => {
       const rel = node.map((x, i) => Math.abs(x - loss[i]!) / Math.abs(x));
       console.log(`Node engine (Dawn): ${node.map((x) => x.toFixed(6)).join(' → ')}; page vs Node max rel diff ${Math.max(...rel).toExponential(2)}`);
       expect(node).toHaveLength(N);
-      for (const r of rel) expect(r).toBeLessThan(1e-4);
+      // the same kernels, data and seed on Chromium's SwiftShader and Dawn's in Node: measured identical (0)
+      for (const r of rel) expect(r).toBeLessThan(1e-6);
     } finally {
       trainer.dispose();
       lora.dispose();

@@ -1,6 +1,7 @@
 // The Chat panel's adapters (ChatHost.setAdapter, src/worker/chat.ts) on Dawn in Node: a stored PEFT adapter applied
 // to the resident model gives the logits of the model with that adapter folded in (the Train panel's Fold, the
-// CLI's --adapter: io/peft.ts + lora/fold.ts), within the 1e-3 of tests/engine/lora/adapter.gpu.test.ts; greedy
+// CLI's --adapter: io/peft.ts + lora/fold.ts), within 1e-5 (measured on SwiftShader: 9.5e-7; LoRA branch in f32
+// beside the matmul vs the folded f32 weight: the same order of error as the GPU against float64); greedy
 // generation with it is the folded model's token for token; back to the base gives the base's logits exactly;
 // switching adapters needs no reload; an adapter made for another model is refused and changes nothing.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -24,7 +25,7 @@ import { peftAdapter, type PeftFiles } from '../helpers/peft-adapter.ts';
 const DIR = join('public/hub', OWNER, 'tiny-llama', 'resolve', REVISION);
 const IDS = [1, 72, 101, 300, 108, 383, 2, 259, 5, 44, 17];
 /** as tests/engine/lora/adapter.gpu.test.ts: the adapter path against the folded weights */
-const TOL = 1e-3;
+const TOL = 1e-5;
 
 let engine: GpuEngine;
 let cfg: ModelConfig;
@@ -101,7 +102,9 @@ describe('Chat with a stored adapter applied to the resident model', () => {
     const f = await folded('a');
     const [wantA] = await forward(f, [IDS]);
     f.dispose();
-    expect(maxAbsDiff(await host.logits(IDS), wantA!)).toBeLessThanOrEqual(TOL);
+    const errA = maxAbsDiff(await host.logits(IDS), wantA!);
+    console.log(`adapter a, switched back on: max|Δlogit| vs folded ${errA.toExponential(2)}`);
+    expect(errA).toBeLessThanOrEqual(TOL);
 
     const b = await host.setAdapter({ runId: 'b', step: 0 });
     expect(b.adapter?.summary).toBe('r 2, alpha 4 (rsLoRA), k_proj, o_proj, gate_proj, up_proj, 4 modules');

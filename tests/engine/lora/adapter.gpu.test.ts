@@ -1,6 +1,7 @@
 // LoRA on the GPU model: logits with a random (non-zero B) adapter on q/k/v/o/gate/up/down equal the float64
-// reference forward on the folded weights W + scale·B·A (max |Δlogit| ≤ 1e-3, as the base model's own test);
-// disabled, the same model gives the base logits (≤ 1e-5 from the plain forward: identical kernels).
+// reference forward on the folded weights W + scale·B·A (max |Δlogit| ≤ 1e-5, the base model's own bound in
+// logits.gpu.test.ts; measured on SwiftShader: 1.0e-6); disabled, the same model gives the base logits (≤ 1e-6
+// from the plain forward: identical kernels, measured 0; ≤ 1e-5 from the reference).
 // PEFT init: B = 0 so a fresh adapter is a no-op, A within ±1/√in.
 import { afterAll, describe, expect, it } from 'vitest';
 import { forward } from '../../../src/engine/model/index.ts';
@@ -9,6 +10,8 @@ import { referenceForward } from '../../../src/engine/reference/forward.ts';
 import { gpuShared, loadFixture, maxAbsDiff, SEQ, type Fixture } from '../model/model-fixtures.ts';
 import { foldedWeights, randomAdapter } from './lora-helpers.ts';
 
+/** max |Δlogit| against the float64 reference, as for the base model (logits.gpu.test.ts) */
+const TOL = 1e-5;
 const loaded: Fixture[] = [];
 afterAll(async () => {
   for (const f of loaded) f.model.dispose();
@@ -17,7 +20,7 @@ afterAll(async () => {
 
 describe('LoRA forward on the GPU', () => {
   for (const [name, rslora] of [['tiny-llama', false], ['tiny-qwen2', true]] as const) {
-    it(`${name}: adapter on all projections = reference on folded weights (≤ 1e-3); disabled = base`, async () => {
+    it(`${name}: adapter on all projections = reference on folded weights (≤ ${TOL}); disabled = base`, async () => {
       const f = await loadFixture(name);
       loaded.push(f);
       const ad = randomAdapter(f.config, [...LORA_TARGETS], 2, 4, 100);
@@ -31,13 +34,16 @@ describe('LoRA forward on the GPU', () => {
       const err = maxAbsDiff(got!, want);
       const base = f.reference(ids);
       console.log(`${name}: LoRA logits max|Δ| vs folded reference ${err.toExponential(2)}; adapter moves logits by ${maxAbsDiff(base, want).toFixed(3)}`);
-      expect(err).toBeLessThanOrEqual(1e-3);
+      expect(err).toBeLessThanOrEqual(TOL);
       expect(maxAbsDiff(base, want)).toBeGreaterThan(1e-2);
       lora.enabled = false;
       const [off] = await forward(f.model, [ids], { lora });
       const [plain] = await forward(f.model, [ids]);
-      expect(maxAbsDiff(off!, plain!)).toBeLessThanOrEqual(1e-5);
-      expect(maxAbsDiff(off!, base)).toBeLessThanOrEqual(1e-3);
+      const offErr = maxAbsDiff(off!, plain!);
+      const baseErr = maxAbsDiff(off!, base);
+      console.log(`${name}: disabled adapter max|Δ| vs plain forward ${offErr.toExponential(2)}, vs base reference ${baseErr.toExponential(2)}`);
+      expect(offErr).toBeLessThanOrEqual(1e-6);
+      expect(baseErr).toBeLessThanOrEqual(TOL);
       lora.dispose();
     });
   }

@@ -5,8 +5,8 @@
 //     two module keys agree on p² + (1−p)² of the elements within 5σ (masks of different modules independent);
 //   - LoRA gradients with dropout p = 0.3 (CPT and DPO on tiny-llama, r = 2 on q, v, down) = central finite
 //     differences of the float64 reference forward whose projection hook adds scale·((x ⊙ mask)·Aᵀ)·Bᵀ with the
-//     masks read back from the GPU; tolerances as grad.gpu.test.ts (h = 1e-3; max |GPU − FD| ≤ 1e-4 · max |grad|;
-//     loss ≤ 1e-4 rel);
+//     masks read back from the GPU; tolerances as grad.gpu.test.ts (h = 1e-3; max |GPU − FD| ≤ 3e-5 · max |grad|;
+//     loss ≤ 2e-6 rel; measured on SwiftShader: 1.8e-6 and 4e-8);
 //   - p = 0 with counters, and p > 0 without counters (evaluation semantics), give gradients bit-identical to the
 //     plain path; the same counters twice give bit-identical gradients; another step gives other ones;
 //   - the Trainer with lora_dropout 0.2: 4 steps straight and 2 steps + "crash" + resume from the checkpoint store +
@@ -180,7 +180,7 @@ describe('LoRA dropout in the training pass', () => {
       const cpuLoss = () => computeObjective(method, seqs, logps(true), { beta: 0.5, refLogps }).loss;
       const want = cpuLoss();
       const lossErr = Math.abs(gpu.loss - want) / Math.abs(want);
-      expect(lossErr).toBeLessThanOrEqual(1e-4);
+      expect(lossErr).toBeLessThanOrEqual(2e-6);
 
       const rand = createRng(7);
       const H = 1e-3;
@@ -208,8 +208,8 @@ describe('LoRA dropout in the training pass', () => {
           }
         }
       }
-      console.log(`tiny-llama · ${method} · dropout ${P}: ${(dropped * 100).toFixed(1)}% dropped; loss GPU ${gpu.loss.toFixed(6)} vs CPU ${want.toFixed(6)} (rel ${lossErr.toExponential(2)}); grads vs FD max rel err ${worst.toExponential(2)} (tol 1e-4)`);
-      expect(worst).toBeLessThanOrEqual(1e-4);
+      console.log(`tiny-llama · ${method} · dropout ${P}: ${(dropped * 100).toFixed(1)}% dropped; loss GPU ${gpu.loss.toFixed(6)} vs CPU ${want.toFixed(6)} (rel ${lossErr.toExponential(2)}); grads vs FD max rel err ${worst.toExponential(2)} (tol 3e-5)`);
+      expect(worst).toBeLessThanOrEqual(3e-5);
       lora.dispose();
     });
   }

@@ -1,13 +1,14 @@
 // Generation and log-likelihood scoring on the GPU against the reference forward.
 // Greedy generation must reproduce the reference argmax continuation token for token (the reference's top-2
-// margins are logged: a margin below the 1e-3 logit tolerance would make a mismatch legitimate, and fail loudly
-// here rather than silently). Scoring: Σ log-probs within 1e-3 of the reference's float64 log-softmax.
+// margins are logged: a margin below the tolerance would make a mismatch legitimate, and fail loudly here rather
+// than silently). Scoring: per-token and Σ log-probs within 2e-5 of the reference's float64 log-softmax (measured
+// on SwiftShader: 1.5e-6; the logits themselves are within 1e-5, logits.gpu.test.ts).
 import { afterAll, describe, expect, it } from 'vitest';
 import { generate, scoreContinuations } from '../../../src/engine/model/index.ts';
 import { logSoftmaxRow } from '../../../src/engine/reference/forward.ts';
 import { gpuShared, loadFixture, referenceGreedy, SEQ, type Fixture } from './model-fixtures.ts';
 
-const TOL = 1e-3;
+const TOL = 2e-5;
 const loaded = new Map<string, Promise<Fixture>>();
 const fixture = (name: string) => {
   if (!loaded.has(name)) loaded.set(name, loadFixture(name));

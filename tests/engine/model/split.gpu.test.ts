@@ -3,8 +3,8 @@
 // one shorter) and logits [T, 384] into row blocks, against the same fixture loaded whole.
 //
 // Tolerances: split vs unsplit runs the very same kernels on the same rows (each logit is one dot product over
-// hidden, whichever chunk holds its row), so ≤ 1e-6; against the float64 reference the whole-model bound of
-// logits.gpu.test.ts, ≤ 1e-3.
+// hidden, whichever chunk holds its row), so ≤ 1e-6 (measured: 0); against the float64 reference the
+// whole-model bound of logits.gpu.test.ts, ≤ 1e-5 (measured: 7e-7 to 9.4e-7).
 import { afterAll, describe, expect, it } from 'vitest';
 import { readBuffer } from '../../../src/engine/gpu/buffer-pool.ts';
 import { forward, generate, planRowChunks, prefill, readLogits, runForward, scoreContinuations, step } from '../../../src/engine/model/index.ts';
@@ -17,7 +17,7 @@ import { gpuShared, loadFixture, maxAbsDiff, SEQ, type Fixture, type FixtureOpti
  * (9 chunks, the last 16); logits rows of 1536 B → 3 rows a block. */
 const LIMIT = 6000;
 const SAME = 1e-6;
-const TOL = 1e-3;
+const TOL = 1e-5;
 const loaded: Fixture[] = [];
 
 afterAll(async () => {
@@ -125,7 +125,9 @@ describe('scoring, KV-cache decoding and generation on a split model', () => {
     });
     expect(logits.blocks.map((b) => [b.row0, b.rows])).toEqual([[0, 3], [3, 3], [6, 3], [9, 2]]);
     const all = await readLogits(split.model, logits);
-    expect(maxAbsDiff(all, split.reference(SEQ))).toBeLessThanOrEqual(TOL);
+    const err = maxAbsDiff(all, split.reference(SEQ));
+    console.log(`logit row blocks read back: max|Δ| vs reference ${err.toExponential(2)}`);
+    expect(err).toBeLessThanOrEqual(TOL);
   });
 
   it('a binding smaller than one row is refused with the tensor named', async () => {

@@ -8,8 +8,9 @@ import { harness, read, releaseAll } from './op-harness.ts';
 afterAll(releaseAll);
 
 // The reference multiplies by the weights already rounded through bf16/f16, so decoding must be exact and the
-// only error left is f32 accumulation, as for the f32 matmul (K ≤ 80, |terms| ≤ 1): same 1e-4 tolerance.
-const TOL = 1e-4;
+// only error left is f32 accumulation, as for the f32 matmul (K ≤ 80, |terms| ≤ 1): same 3e-5 tolerance
+// (measured on SwiftShader: 1.4e-7 to 1.7e-6).
+const TOL = 3e-5;
 
 const codec = {
   bf16: { encode: f32ToBf16Bits, decode: bf16BitsToF32 },

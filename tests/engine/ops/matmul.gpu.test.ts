@@ -4,8 +4,15 @@ import { BufferPool, readBuffer } from '../../../src/engine/gpu/buffer-pool.ts';
 import { encodeMatmul, matmulUsesNt, type MatmulArgs } from '../../../src/engine/ops/matmul.ts';
 import { matmulRef } from '../../../src/engine/reference/matmul.ts';
 
-// f32 accumulation over K terms of products of values in [-1, 1): error grows ~ sqrt(K)·2^-24·|terms|.
-const TOL = 1e-4;
+// f32 accumulation over K ≤ 80 terms of products of values in [-1, 1) (plus alpha/beta): error grows
+// ~ sqrt(K)·2^-24·|terms|; measured on SwiftShader up to 3.2e-6 (printed per case), held to 3e-5.
+const TOL = 3e-5;
+
+function expectWithin(got: ArrayLike<number>, want: ArrayLike<number>): void {
+  const err = maxAbsDiff(got, want);
+  console.log(`${expect.getState().currentTestName}: max|Δ| = ${err.toExponential(2)}`);
+  expect(err).toBeLessThan(TOL);
+}
 
 async function run(args: MatmulArgs, seed: number) {
   const { device } = await testGpu();
@@ -52,7 +59,7 @@ describe('matmul kernel against the CPU reference', () => {
       for (const transB of [false, true]) {
         it(`M=${M} N=${N} K=${K} transA=${transA} transB=${transB}`, async () => {
           const { got, want } = await run({ M, N, K, transA, transB }, M * 7 + N * 13 + K);
-          expect(maxAbsDiff(got, want)).toBeLessThan(TOL);
+          expectWithin(got, want);
         });
       }
     }
@@ -60,7 +67,7 @@ describe('matmul kernel against the CPU reference', () => {
 
   it('applies alpha and accumulates with beta', async () => {
     const { got, want } = await run({ M: 19, N: 23, K: 29, transB: true, alpha: 0.5, beta: 1 }, 99);
-    expect(maxAbsDiff(got, want)).toBeLessThan(TOL);
+    expectWithin(got, want);
   });
 
   // The forward pass's vec4 kernel (A plain, B transposed, K % 4 == 0): every ROW_GROUPS variant (M = 1, 5, 9,
@@ -77,25 +84,25 @@ describe('matmul kernel against the CPU reference', () => {
     it(`vec4 A·Bᵀ path: M=${M} N=${N} K=${K}`, async () => {
       expect(matmulUsesNt({ M, N, K, transB: true })).toBe(true);
       const { got, want } = await run({ M, N, K, transB: true }, M * 3 + N + K);
-      expect(maxAbsDiff(got, want)).toBeLessThan(TOL);
+      expectWithin(got, want);
     });
   }
   it('vec4 A·Bᵀ path: batched, with alpha and beta', async () => {
     const { got, want } = await run({ M: 6, N: 35, K: 24, batch: 3, transB: true, alpha: -0.5, beta: 2 }, 17);
-    expect(maxAbsDiff(got, want)).toBeLessThan(TOL);
+    expectWithin(got, want);
   });
   it('A·Bᵀ with K % 4 != 0 takes the general kernel', async () => {
     expect(matmulUsesNt({ M: 40, N: 50, K: 30, transB: true })).toBe(false);
     const { got, want } = await run({ M: 40, N: 50, K: 30, transB: true }, 23);
-    expect(maxAbsDiff(got, want)).toBeLessThan(TOL);
+    expectWithin(got, want);
   });
   it('general kernel: a thread block straddling every edge (M, N > 128)', async () => {
     const { got, want } = await run({ M: 131, N: 145, K: 9, transA: true }, 29);
-    expect(maxAbsDiff(got, want)).toBeLessThan(TOL);
+    expectWithin(got, want);
   });
 
   it('runs a batch of independent products in one dispatch', async () => {
     const { got, want } = await run({ M: 9, N: 10, K: 11, batch: 3 }, 5);
-    expect(maxAbsDiff(got, want)).toBeLessThan(TOL);
+    expectWithin(got, want);
   });
 });

@@ -105,7 +105,8 @@ describe('runRecipe (demo recipe, tiny-llama)', async () => {
       const err = maxAbsDiff(got, withLora);
       const moved = maxAbsDiff(plain, withLora);
       console.log(`${s.name}: folded vs parent + adapter max |Δlogit| ${err.toExponential(2)} (the adapter moves logits by ${moved.toExponential(2)})`);
-      expect(err).toBeLessThanOrEqual(1e-4);
+      // f32 folded weights vs the f32 LoRA branch beside the matmul: measured 8e-7 to 1.1e-6 on SwiftShader
+      expect(err).toBeLessThanOrEqual(1e-5);
       expect(moved).toBeGreaterThan(100 * err);
       lora.dispose();
       parent.dispose();

@@ -3,8 +3,9 @@
 // LoRA gradients equal central finite differences of the float64 CPU reference loss (referenceForward on the
 // folded weights W + scale·B·A, then objectives.ts), on 40 random entries of every lora_A / lora_B tensor.
 //
-// Tolerances: step h = 1e-3 in float64 (truncation ~h²·|L'''| ≈ 1e-7); the GPU runs in f32.
-//   gradient: max |GPU − FD| ≤ 1e-4 · max |GPU grad| of that tensor;  loss: |GPU − CPU| ≤ 1e-4 · |CPU|.
+// Tolerances: step h = 1e-3 in float64 (truncation ~h²·|L'''| ≈ 1e-7); the GPU runs in f32. Measured on
+// SwiftShader: gradients 7e-7 to 2.7e-6, loss 1e-9 to 2.3e-7 relative; held to about 10× that:
+//   gradient: max |GPU − FD| ≤ 3e-5 · max |GPU grad| of that tensor;  loss: |GPU − CPU| ≤ 2e-6 · |CPU|.
 // Batches are right-padded (rows of different lengths), so masking of padded keys and rows is exercised too.
 import { afterAll, describe, expect, it } from 'vitest';
 import { clearLoraGrads, loraFromTensors, modulePath, readLoraF32, type LoraTarget } from '../../../src/engine/lora/adapter.ts';
@@ -20,8 +21,8 @@ const R = 2;
 const ALPHA = 4;
 const H = 1e-3;
 const PER_TENSOR = 40;
-const GRAD_TOL = 1e-4;
-const LOSS_TOL = 1e-4;
+const GRAD_TOL = 3e-5;
+const LOSS_TOL = 2e-6;
 
 const loaded: Fixture[] = [];
 afterAll(async () => {
