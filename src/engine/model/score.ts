@@ -4,6 +4,11 @@
  * continuation's tokens are scored at the positions that predict them. Returns the summed log-prob, the
  * per-token log-probs, and whether every continuation token is the argmax (lm-eval's is_greedy).
  *
+ * Requests that read the same tokens share one row of the forward: lm-eval's multiple-choice requests of one
+ * item have one context, and when every choice is a single token (MMLU's " A".." D") their inputs are identical,
+ * so an item costs one context forward instead of one per choice; each request still gets its own scored rows
+ * (logitRows may name a row twice) and so exactly the numbers it would get alone.
+ *
  * Memory layout: a batch is right-padded [batch, T]; logits are computed only for the R scored rows [R, vocab]
  * (forward.ts gathers them before the head), in row blocks that each fit one binding (head.ts); log-probs are
  * gathered on the GPU (logsoftmax.wgsl) per block as f32 [block rows], and the [R, vocab] logits come back once
@@ -44,6 +49,24 @@ interface Prepared {
   continuation: readonly number[];
 }
 
+/** One row of a forward: an input and every request that reads exactly it. */
+interface SharedRow {
+  input: number[];
+  members: Prepared[];
+}
+
+/** Groups requests by identical input (first-seen order within a group keeps request order). */
+function shareRows(prepared: readonly Prepared[]): SharedRow[] {
+  const rows = new Map<string, SharedRow>();
+  for (const p of prepared) {
+    const key = p.input.join(',');
+    const row = rows.get(key);
+    if (row) row.members.push(p);
+    else rows.set(key, { input: p.input, members: [p] });
+  }
+  return [...rows.values()];
+}
+
 function prepare(req: ScoreRequest, index: number, maxLen: number): Prepared {
   if (req.context.length === 0) {
     // lm-eval substitutes the EOT token; we leave that choice to the caller, who knows the tokenizer.
@@ -67,18 +90,22 @@ export async function scoreContinuations(
   const batchSize = Math.max(1, opts.batchSize ?? 8);
   const prepared = requests.map((r, i) => prepare(r, i, model.config.maxPositionEmbeddings));
   // Longest first, as lm-eval does: similar lengths share a batch (less padding) and memory trouble shows early.
-  const order = [...prepared].sort((a, b) => b.input.length - a.input.length || a.index - b.index);
+  const order = shareRows(prepared).sort((a, b) => b.input.length - a.input.length || a.members[0]!.index - b.members[0]!.index);
   const results = new Array<ScoreResult>(requests.length);
+  let done = 0;
   for (let i = 0; i < order.length; i += batchSize) {
     const chunk = order.slice(i, i + batchSize);
+    const members = chunk.flatMap((row) => row.members);
     const scored = await scoreBatch(model, chunk);
-    chunk.forEach((p, j) => (results[p.index] = scored[j]!));
-    opts.onProgress?.(Math.min(i + batchSize, order.length), order.length);
+    members.forEach((p, j) => (results[p.index] = scored[j]!));
+    done += members.length;
+    opts.onProgress?.(done, requests.length);
   }
   return results;
 }
 
-async function scoreBatch(model: Model, batch: readonly Prepared[]): Promise<ScoreResult[]> {
+/** Scores every member of the rows (results in the order of rows, then members). */
+async function scoreBatch(model: Model, batch: readonly SharedRow[]): Promise<ScoreResult[]> {
   const { device, kernels, pool } = model;
   const V = model.config.vocabSize;
   const { ids, mask, T } = padBatch(batch.map((p) => p.input));
@@ -87,12 +114,13 @@ async function scoreBatch(model: Model, batch: readonly Prepared[]): Promise<Sco
   for (let i = 0; i < B * T; i++) positions[i] = i % T;
   const rows: number[] = [];
   const targets: number[] = [];
-  batch.forEach((p, b) =>
+  const members = batch.flatMap((row, b) => row.members.map((p) => ({ p, b })));
+  for (const { p, b } of members) {
     p.continuation.forEach((tok, j) => {
       rows.push(b * T + p.start + j);
       targets.push(tok);
-    }),
-  );
+    });
+  }
   const R = rows.length;
   const logits = await runForward(model, { batch: B, T, ids, positions, mask, kv: null, logitRows: Uint32Array.from(rows) });
   const logp = new Float32Array(R);
@@ -118,7 +146,7 @@ async function scoreBatch(model: Model, batch: readonly Prepared[]): Promise<Sco
   const all = await readLogits(model, logits);
 
   let r = 0;
-  return batch.map((p) => {
+  return members.map(({ p }) => {
     const tokenLogProbs: number[] = [];
     let greedy = true;
     for (const tok of p.continuation) {
