@@ -41,7 +41,7 @@ const STORIES = 'public/demo/stories260K';
 
 const PROMPT = 'Once upon a time';
 const DECODE_TOKENS = 256;
-const DECODE_RUNS = 3; // timed generate() calls, median
+const DECODE_RUNS = 5; // timed generate() calls, median
 const LLAMA2C_RUNS = 5; // a run is ~40 ms: more runs, median
 const COUNT_WARMUP_TOKENS = 8;
 const COUNT_TOKENS = 32;
@@ -97,18 +97,25 @@ function llama2c(notes: string[]): Llama2c | null {
 }
 
 interface Torch {
+  /** tokens/s with torch.set_num_threads(threads) */
   tokPerSec: number;
+  /** the same with one thread: on this shared host two threads can lose to one (OpenMP waits on a busy core) */
+  oneThreadTokPerSec: number;
   version: string;
 }
 
 function torchStep(notes: string[]): Torch | null {
   const py = '/usr/bin/python3';
   if (spawnSync(py, ['-c', 'import torch']).status !== 0) return notes.push(`PyTorch skipped: ${py} -c "import torch" fails (apt-get install python3-torch)`), null;
-  const cfg = { D: 128, L: 4, H: 4, KV: 2, I: 352, V: 512, B: LORA.B, T: LORA.T, r: LORA.r, alpha: LORA.alpha, threads: 2, warmup: 2, steps: 10 };
-  const r = spawnSync(py, ['bench/lora_step_torch.py', JSON.stringify(cfg)], { encoding: 'utf8', timeout: 600_000 });
-  if (r.status !== 0) return notes.push(`PyTorch skipped: the script failed: ${r.stderr.slice(-300)}`), null;
-  const out = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as { tok_per_s: number; torch: string };
-  return { tokPerSec: out.tok_per_s, version: out.torch };
+  const run = (threads: number) => {
+    const cfg = { D: 128, L: 4, H: 4, KV: 2, I: 352, V: 512, B: LORA.B, T: LORA.T, r: LORA.r, alpha: LORA.alpha, threads, warmup: 2, steps: 10 };
+    const r = spawnSync(py, ['bench/lora_step_torch.py', JSON.stringify(cfg)], { encoding: 'utf8', timeout: 600_000 });
+    if (r.status !== 0) return notes.push(`PyTorch skipped: the script failed: ${r.stderr.slice(-300)}`), null;
+    return JSON.parse(r.stdout.trim().split('\n').at(-1)!) as { tok_per_s: number; torch: string };
+  };
+  const two = run(2);
+  const one = two && run(1);
+  return two && one ? { tokPerSec: two.tok_per_s, oneThreadTokPerSec: one.tok_per_s, version: two.torch } : null;
 }
 
 interface MmluTimed {
@@ -276,8 +283,8 @@ it('throughput: decode, MMLU item and LoRA step beside llama2.c and PyTorch; API
   rows.push({
     work: `LoRA step, tiny Llama D128 L4 H4 KV2 I352 V512 (f32), ${LORA.B} × ${LORA.T} tokens, r ${LORA.r}, all seven projections, CPT + clip + AdamW`,
     Alloy: `${n3(ours.tokPerSec)} tok/s`,
-    anchor: torch ? `PyTorch ${torch.version} CPU, 2 threads: ${n3(torch.tokPerSec)} tok/s` : 'PyTorch: skipped (see note)',
-    'Alloy vs anchor': torch ? `${(ours.tokPerSec / torch.tokPerSec).toFixed(2)}× PyTorch` : '—',
+    anchor: torch ? `PyTorch ${torch.version} CPU, 2 threads: ${n3(torch.tokPerSec)} tok/s (1 thread: ${n3(torch.oneThreadTokPerSec)} tok/s)` : 'PyTorch: skipped (see note)',
+    'Alloy vs anchor': torch ? `${(ours.tokPerSec / torch.tokPerSec).toFixed(2)}× PyTorch (${(ours.tokPerSec / torch.oneThreadTokPerSec).toFixed(2)}× its 1-thread run)` : '—',
   });
   rows.push({ work: `WebGPU calls per decoded token, stories260K (after ${COUNT_WARMUP_TOKENS} tokens, mean of ${COUNT_TOKENS})`, Alloy: countsText(perToken), anchor: '—', 'Alloy vs anchor': '—' });
   if (mmlu) rows.push({ work: 'WebGPU calls per 5-shot MMLU item, stories260K (the timed batch)', Alloy: countsText(mmlu.counts), anchor: '—', 'Alloy vs anchor': '—' });
@@ -293,7 +300,7 @@ it('throughput: decode, MMLU item and LoRA step beside llama2.c and PyTorch; API
       `MMLU item time includes tokenizing and prompt building; "token-forwards" = the tokens the item's lm-eval ` +
       `requests make the model read, as scoreContinuations truncates them. LoRA: median of ${LORA.steps} steps after ` +
       `${LORA.warmup} warm-up; PyTorch = bench/lora_step_torch.py (the same step written in torch, ` +
-      `torch.set_num_threads(2), median of 10 steps after 2). API calls counted by src/engine/gpu/call-counter.ts. ` +
+      `torch.set_num_threads(2), and 1 for comparison, median of 10 steps after 2). API calls counted by src/engine/gpu/call-counter.ts. ` +
       `The machine is shared with other jobs, so times are noisy (1-min load average ${load0.toFixed(1)} at the start, ` +
       `${loadavg()[0]!.toFixed(1)} at the end of this run, on 2 cores); counts are exact.` +
       (notes.length ? ` Notes: ${notes.join('; ')}.` : ''),
@@ -302,7 +309,7 @@ it('throughput: decode, MMLU item and LoRA step beside llama2.c and PyTorch; API
       loadAverage: { start: load0, end: loadavg()[0] },
       decode: { alloyTokPerSec: decodeTokPerSec, alloyRuns: decodeRuns, llama2cTokPerSec: c?.tokPerSec ?? null, llama2cRuns: c?.runs ?? null },
       mmlu,
-      lora: { alloyTokPerSec: ours.tokPerSec, alloyStepSec: ours.stepSec, torchTokPerSec: torch?.tokPerSec ?? null, torch: torch?.version ?? null },
+      lora: { alloyTokPerSec: ours.tokPerSec, alloyStepSec: ours.stepSec, torchTokPerSec: torch?.tokPerSec ?? null, torchOneThreadTokPerSec: torch?.oneThreadTokPerSec ?? null, torch: torch?.version ?? null },
       counts: { perToken, perStep },
     },
   };
