@@ -28,11 +28,34 @@ export function smolConfig(size: string, layers?: number): ModelConfig {
 }
 
 /**
- * A Checkpoint of random BF16 matrices (uniform in ±1/√cols, so activations stay O(1)) and unit norm vectors.
+ * The throughput bench's tiny Llama (issue 14): D 128, 4 layers, 4 heads / 2 KV heads (head_dim 32), I 352,
+ * vocabulary 512, tied embeddings, f32; small enough that a LoRA step measures the engine's fixed costs.
+ */
+export function tinyLlamaConfig(): ModelConfig {
+  return parseModelConfig({
+    architectures: ['LlamaForCausalLM'],
+    hidden_size: 128,
+    intermediate_size: 352,
+    num_hidden_layers: 4,
+    num_attention_heads: 4,
+    num_key_value_heads: 2,
+    max_position_embeddings: 256,
+    rms_norm_eps: 1e-5,
+    rope_theta: 10000,
+    tie_word_embeddings: true,
+    torch_dtype: 'float32',
+    vocab_size: 512,
+  });
+}
+
+/**
+ * A Checkpoint of random BF16 matrices (uniform in ±1/√cols, so activations stay O(1)) and unit norm vectors;
+ * with dtype 'F32' the same values widened to f32 (for f32 models compared against f32 frameworks).
  * Bytes are produced when read: a 1 Mi-value random pool per scale, copied from a per-tensor offset, so a 3.4 GB
  * model costs memcpy time, and only the tensor being uploaded is ever on the CPU.
  */
-export function syntheticCheckpoint(config: ModelConfig): Checkpoint {
+export function syntheticCheckpoint(config: ModelConfig, dtype: 'BF16' | 'F32' = 'BF16'): Checkpoint {
+  const f32 = dtype === 'F32';
   const POOL = 1 << 20;
   const pools = new Map<number, Uint16Array>();
   const poolFor = (cols: number) => {
@@ -54,8 +77,8 @@ export function syntheticCheckpoint(config: ModelConfig): Checkpoint {
   let offset = 0;
   for (const [name, shape] of expectedTensorShapes(config)) {
     const n = shape.reduce((a, b) => a * b, 1);
-    const bytes = shape.length === 2 ? n * 2 : n * 4;
-    tensors.set(name, { file, info: { name, dtype: shape.length === 2 ? 'BF16' : 'F32', shape, begin: offset, end: offset + bytes } });
+    const bytes = shape.length === 2 && !f32 ? n * 2 : n * 4;
+    tensors.set(name, { file, info: { name, dtype: shape.length === 2 && !f32 ? 'BF16' : 'F32', shape, begin: offset, end: offset + bytes } });
     offset += bytes;
   }
   const info = (name: string) => tensors.get(name)!.info;
@@ -77,9 +100,11 @@ export function syntheticCheckpoint(config: ModelConfig): Checkpoint {
         i += take;
         start = 0;
       }
-      return new Uint8Array(out.buffer);
+      // bf16 bits are the top half of an f32's
+      return f32 ? new Uint8Array(Uint32Array.from(out, (b) => b << 16).buffer) : new Uint8Array(out.buffer);
     },
     async readF32(name) {
+      if (f32 && info(name).shape.length === 2) return new Float32Array((await this.readRaw(name)).buffer as ArrayBuffer);
       return new Float32Array(info(name).shape.reduce((a, b) => a * b, 1)).fill(1);
     },
   };

@@ -36,13 +36,18 @@ export interface StepOptions {
   warmup: number;
   /** storage binding limit the model is loaded with (tables and logits split to fit it) */
   maxBindingBytes?: number;
+  /** LoRA rank and alpha (default R, ALPHA) */
+  r?: number;
+  alpha?: number;
+  /** called after each optimizer step's work (step counts from 1, warm-up included), e.g. to count its API calls */
+  onStep?: (step: number) => void;
 }
 
 /** Median tokens/s and step time of `steps` optimizer steps after `warmup` ones, and the pool's peak bytes. */
 export async function alloySteps(ctx: GpuContext, kernels: KernelRegistry, config: ModelConfig, ck: Checkpoint, B: number, T: number, o: StepOptions): Promise<Measured> {
   const pool = new BufferPool(ctx.device);
   const model = await loadModel(ctx, kernels, pool, ck, config, o.maxBindingBytes ? { maxBindingBytes: o.maxBindingBytes } : {});
-  const lora = createLora(model, { r: R, alpha: ALPHA, targets: TARGETS, seed: 0 });
+  const lora = createLora(model, { r: o.r ?? R, alpha: o.alpha ?? ALPHA, targets: TARGETS, seed: 0 });
   const data = { train: batchOf(B, T, config.vocabSize) };
   const rates: number[] = [];
   const secs: number[] = [];
@@ -51,6 +56,7 @@ export async function alloySteps(ctx: GpuContext, kernels: KernelRegistry, confi
   const trainer = new Trainer(model, lora, cfg, data, {
     onEvent: (e) => {
       if (e.type !== 'step') return;
+      o.onStep?.(e.step);
       losses.push(e.loss);
       if (e.step > o.warmup) {
         rates.push(e.tokensPerSec);
