@@ -11,20 +11,16 @@
  * call sees slots ≤ past+i), padding holes by the mask, and each row's RoPE position is its own token count, so
  * right-padded rows of different lengths decode together exactly as if each ran alone.
  *
- * One command encoder per layer (short command buffers keep GPU watchdogs quiet); every intermediate goes back
- * to the pool as soon as its layer is submitted.
+ * The layer itself is model/layer.ts. A forward of a few rows (a decode step, a small batch) is one command
+ * buffer; bigger ones submit after every layer (short command buffers keep GPU watchdogs quiet).
  */
 import { AlloyError } from '../../io/errors.ts';
-import { encodeAttention } from '../ops/attention.ts';
-import { encodeAddInPlace } from '../ops/elementwise.ts';
 import { encodeEmbedding, validateTokenIds } from '../ops/embedding.ts';
 import { encodeRmsNorm } from '../ops/rmsnorm.ts';
-import { encodeRope } from '../ops/rope.ts';
-import { encodeSwiglu } from '../ops/swiglu.ts';
 import { encodeEmbed, encodeLmHead, readLogits, type GpuLogits } from './head.ts';
-import { encodeLinear } from './linear.ts';
-import { assertLive, type GpuLayer, type Model } from './weights.ts';
-import { encodeLoraForward, type GpuLora, type ProjKey } from '../lora/adapter.ts';
+import { encodeLayer, type LayerPass } from './layer.ts';
+import { assertLive, type Model } from './weights.ts';
+import type { GpuLora } from '../lora/adapter.ts';
 
 /** Where this call's keys and values go and come from. */
 export interface KvTarget {
@@ -150,59 +146,20 @@ export async function encodeForward(
 
   await encodeEmbed(model, enc, idsBuf, x, BT);
 
-  const lora = plan.lora?.enabled ? plan.lora : null;
   const attArgs = { batch: B, T, S, nHeads: cfg.numHeads, nKv: cfg.numKvHeads, headDim: D, past };
-  for (const [l, layer] of model.layers.entries()) {
-    // A projection, plus its LoRA delta when this layer's projection has an adapter.
-    const proj = async (input: GPUBuffer, key: ProjKey) => {
-      const y = await encodeLinear(model, enc, input, BT, layer[key] as GpuLayer['q'], key);
-      const m = lora?.get(l, key);
-      if (lora && m) done(await encodeLoraForward(model, enc, lora, m, input, y, BT));
-      return y;
-    };
-
-    // Attention block.
-    const n1 = pool.alloc(BT * C * 4, 'norm');
-    await encodeRmsNorm(kernels, enc, x, layer.inputNorm, n1, { rows: BT, hidden: C, eps: cfg.rmsNormEps });
-    const q = await proj(n1, 'q');
-    const k = await proj(n1, 'k');
-    const v = await proj(n1, 'v');
-    done(n1);
-    await encodeRope(kernels, enc, q, posBuf, model.invFreq, { rows: BT, heads: cfg.numHeads, headDim: D });
-    await encodeRope(kernels, enc, k, posBuf, model.invFreq, { rows: BT, heads: cfg.numKvHeads, headDim: D });
-    let kAll = k;
-    let vAll = v;
-    if (plan.kv) {
-      kAll = plan.kv.k[l]!;
-      vAll = plan.kv.v[l]!;
-      const rowBytes = T * kvWidth * 4;
-      for (let b = 0; b < B; b++) {
-        const dst = (b * S + past) * kvWidth * 4;
-        enc.copyBufferToBuffer(k, b * rowBytes, kAll, dst, rowBytes);
-        enc.copyBufferToBuffer(v, b * rowBytes, vAll, dst, rowBytes);
-      }
-    }
-    const att = pool.alloc(BT * qWidth * 4, 'attention');
-    await encodeAttention(kernels, enc, q, kAll, vAll, att, attArgs, maskBuf, undefined, inputs.attention);
-    done(q, k, v);
-    const o = await proj(att, 'o');
-    done(att);
-    await encodeAddInPlace(kernels, enc, x, o, { n: BT * C });
-    done(o);
-
-    // MLP block.
-    const n2 = pool.alloc(BT * C * 4, 'norm');
-    await encodeRmsNorm(kernels, enc, x, layer.postNorm, n2, { rows: BT, hidden: C, eps: cfg.rmsNormEps });
-    const gate = await proj(n2, 'gate');
-    const up = await proj(n2, 'up');
-    done(n2);
-    const act = pool.alloc(BT * cfg.intermediateSize * 4, 'swiglu');
-    await encodeSwiglu(kernels, enc, gate, up, act, { n: BT * cfg.intermediateSize });
-    done(gate, up);
-    const down = await proj(act, 'down');
-    done(act);
-    await encodeAddInPlace(kernels, enc, x, down, { n: BT * C });
-    done(down);
+  const pass: LayerPass = {
+    model,
+    BT,
+    positions: posBuf,
+    mask: maskBuf,
+    attArgs,
+    lora: plan.lora?.enabled ? plan.lora : null,
+    dropout: null,
+    kv: plan.kv ?? undefined,
+    attUniform: inputs.attention,
+  };
+  for (let l = 0; l < model.layers.length; l++) {
+    await encodeLayer(pass, enc, l, x, null, done);
     flush();
   }
 
@@ -210,7 +167,9 @@ export async function encodeForward(
   // gathered with the embedding kernel (x is a [BT, hidden] f32 "table"), then the final norm and lm_head.
   let rows = BT;
   let hidden = x;
-  if (plan.logitRows) {
+  // a decode step wants every row (logitRows = 0..BT−1): no gather
+  const everyRow = plan.logitRows?.length === BT && plan.logitRows.every((r, i) => r === i);
+  if (plan.logitRows && !everyRow) {
     rows = plan.logitRows.length;
     hidden = pool.alloc(rows * C * 4, 'head-rows');
     await encodeEmbedding(kernels, enc, x, inputs.logitRows!, hidden, { count: rows, vocab: BT, hidden: C, hostIds: plan.logitRows });

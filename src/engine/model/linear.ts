@@ -26,6 +26,19 @@ export async function encodeLinear(
   return y;
 }
 
+/**
+ * y [rows, out] += x·Wᵀ (+ b): a projection whose output goes straight into a running sum (the residual stream
+ * after o_proj and down_proj), through the matmul's beta = 1 epilogue instead of a temporary and an add.
+ */
+export async function encodeLinearAdd(model: Model, enc: GPUCommandEncoder, x: GPUBuffer, rows: number, lin: GpuLinear | GpuMatrix, y: GPUBuffer): Promise<void> {
+  const w = 'weight' in lin ? lin.weight : lin;
+  const bias = 'weight' in lin ? lin.bias : null;
+  const shape = { M: rows, N: w.rows, K: w.cols, transB: true, beta: 1 };
+  if (w.dtype === 'f32') await encodeMatmul(model.kernels, enc, x, w.buffer, y, shape);
+  else await encodeMatmulW16(model.kernels, enc, x, w.buffer, y, { ...shape, dtype: w.dtype });
+  if (bias) await encodeBiasAdd(model.kernels, enc, y, bias, { rows, cols: w.rows });
+}
+
 /** dX (+)= dY·W for a frozen HF [out, in] weight, whatever its storage: dY f32 [rows, out], dX f32 [rows, in]. */
 export async function encodeLinearInputGrad(
   model: Model,

@@ -25,18 +25,14 @@
  * DPO's reference log-probs come from a forward with the adapters off (no second model).
  */
 import { readBuffer } from '../gpu/buffer-pool.ts';
-import { encodeAttention, encodeAttentionBackward } from '../ops/attention.ts';
-import { encodeAddInPlace } from '../ops/elementwise.ts';
 import { encodeCrossEntropyBackward, encodeTargetLogProb, IGNORE_TARGET } from '../ops/logsoftmax.ts';
 import { encodeRmsNorm, encodeRmsNormBackward } from '../ops/rmsnorm.ts';
-import { encodeRope, encodeRopeBackward } from '../ops/rope.ts';
-import { encodeSwiglu, encodeSwigluBackward } from '../ops/swiglu.ts';
 import { validateTokenIds } from '../ops/embedding.ts';
 import { encodeEmbed, encodeLmHeadBackward, encodeLmHeadBlock, logitBlocks, releaseLogits, type GpuLogits, type LogitsBlock } from '../model/head.ts';
-import { encodeLinear, encodeLinearInputGrad } from '../model/linear.ts';
+import { encodeLayer, encodeLayerBackward, type LayerActs, type LayerPass } from '../model/layer.ts';
 import { padBatch, runForward } from '../model/forward.ts';
-import { assertLive, type GpuLayer, type GpuMatrix, type Model } from '../model/weights.ts';
-import { encodeLoraBackward, encodeLoraForward, loraDropout, type DropoutCounters, type GpuLora, type ProjKey } from '../lora/adapter.ts';
+import { assertLive, type Model } from '../model/weights.ts';
+import type { DropoutCounters, GpuLora } from '../lora/adapter.ts';
 import { completionLogps, computeObjective, objectiveTargets, type Method, type ObjectiveOptions, type Sequence } from './objectives.ts';
 
 export interface GradResult {
@@ -91,96 +87,14 @@ async function gatherLogps(model: Model, logits: GpuLogits, batch: Batch): Promi
   return batch.seqTargets.map((tg, b) => Float64Array.from(tg, (y, t) => (y >= 0 ? all[b * batch.T + t]! : 0)));
 }
 
-interface Saved {
-  xIn: GPUBuffer;
-  xMid: GPUBuffer;
-  n1: GPUBuffer;
-  rstd1: GPUBuffer;
-  n2: GPUBuffer;
-  rstd2: GPUBuffer;
-  q: GPUBuffer;
-  k: GPUBuffer;
-  v: GPUBuffer;
-  att: GPUBuffer;
-  lse: GPUBuffer;
-  gate: GPUBuffer;
-  up: GPUBuffer;
-  act: GPUBuffer;
-  xa: Map<ProjKey, GPUBuffer>;
-}
+/** Training keeps every intermediate in LayerActs or the caller's lists, so nothing is released mid-layer. */
+const noRelease = () => {};
 
 export interface PassOptions {
   /** LoRA dropout counters (training): masks are drawn when given and lora.dropout > 0; omitted = no dropout */
   dropout?: DropoutCounters | null;
   /** per-layer activation recomputation (gradient checkpointing); default false */
   recompute?: boolean;
-}
-
-/** What every layer's forward shares within one pass. */
-interface PassCtx {
-  model: Model;
-  lora: GpuLora;
-  BT: number;
-  posBuf: GPUBuffer;
-  maskBuf: GPUBuffer | undefined;
-  attArgs: { batch: number; T: number; S: number; nHeads: number; nKv: number; headDim: number; past: number };
-  dropout: DropoutCounters | null;
-}
-
-const lin = (layer: GpuLayer, key: ProjKey) => layer[key] as GpuLayer['q'];
-
-/**
- * Layer l's forward on the residual x, in place (x_in → x_out), keeping what its backward needs. `xIn` is the
- * saved copy of the layer's input (the caller copies it); the set's buffers go to `bufs` (the caller decides how
- * long they live), per-op temporaries (dropout inputs) to `temps` (released after submit).
- */
-async function encodeLayerForward(c: PassCtx, enc: GPUCommandEncoder, l: number, x: GPUBuffer, xIn: GPUBuffer, bufs: GPUBuffer[], temps: GPUBuffer[]): Promise<Saved> {
-  const { model, lora, BT } = c;
-  const { config: cfg, kernels, pool } = model;
-  const C = cfg.hiddenSize;
-  const F = cfg.intermediateSize;
-  const D = cfg.headDim;
-  const H = cfg.numHeads;
-  const nKv = cfg.numKvHeads;
-  const eps = cfg.rmsNormEps;
-  const layer = model.layers[l]!;
-  const keep = (b: GPUBuffer) => (bufs.push(b), b);
-  const xa = new Map<ProjKey, GPUBuffer>();
-  const proj = async (input: GPUBuffer, key: ProjKey) => {
-    const y = keep(await encodeLinear(model, enc, input, BT, lin(layer, key), key));
-    const m = lora.enabled ? lora.get(l, key) : undefined;
-    if (m) xa.set(key, keep(await encodeLoraForward(model, enc, lora, m, input, y, BT, loraDropout(lora, m, c.dropout), temps)));
-    return y;
-  };
-  const s = {
-    xIn,
-    xMid: keep(pool.alloc(BT * C * 4, 'x_mid')),
-    n1: keep(pool.alloc(BT * C * 4, 'n1')),
-    rstd1: keep(pool.alloc(BT * 4, 'rstd1')),
-    n2: keep(pool.alloc(BT * C * 4, 'n2')),
-    rstd2: keep(pool.alloc(BT * 4, 'rstd2')),
-    att: keep(pool.alloc(BT * H * D * 4, 'att')),
-    lse: keep(pool.alloc(BT * H * 4, 'lse')),
-    act: keep(pool.alloc(BT * F * 4, 'act')),
-    xa,
-  };
-  await encodeRmsNorm(kernels, enc, x, layer.inputNorm, s.n1, { rows: BT, hidden: C, eps }, s.rstd1);
-  const q = await proj(s.n1, 'q');
-  const k = await proj(s.n1, 'k');
-  const v = await proj(s.n1, 'v');
-  await encodeRope(kernels, enc, q, c.posBuf, model.invFreq, { rows: BT, heads: H, headDim: D });
-  await encodeRope(kernels, enc, k, c.posBuf, model.invFreq, { rows: BT, heads: nKv, headDim: D });
-  await encodeAttention(kernels, enc, q, k, v, s.att, c.attArgs, c.maskBuf, s.lse);
-  const o = await proj(s.att, 'o');
-  await encodeAddInPlace(kernels, enc, x, o, { n: BT * C });
-  enc.copyBufferToBuffer(x, 0, s.xMid, 0, BT * C * 4);
-  await encodeRmsNorm(kernels, enc, x, layer.postNorm, s.n2, { rows: BT, hidden: C, eps }, s.rstd2);
-  const gate = await proj(s.n2, 'gate');
-  const up = await proj(s.n2, 'up');
-  await encodeSwiglu(kernels, enc, gate, up, s.act, { n: BT * F });
-  const down = await proj(s.act, 'down');
-  await encodeAddInPlace(kernels, enc, x, down, { n: BT * C });
-  return { ...s, q, k, v, gate, up };
 }
 
 /**
@@ -230,14 +144,14 @@ export async function lossAndGrads(
     const maskBuf = batch.mask ? keep(pool.upload(batch.mask, 'key-mask')) : undefined;
     const x = keep(pool.alloc(BT * C * 4, 'residual'));
     const attArgs = { batch: B, T, S: T, nHeads: H, nKv, headDim: D, past: 0 };
-    const ctx: PassCtx = { model, lora, BT, posBuf, maskBuf, attArgs, dropout: pass.dropout ?? null };
+    const ctx: LayerPass = { model, lora, BT, positions: posBuf, mask: maskBuf, attArgs, dropout: pass.dropout ?? null };
     const L = model.layers.length;
 
     // ---- forward, keeping activations (or, with recompute, each layer's input and the last layer's set) ----
     let enc = device.createCommandEncoder({ label: 'embed' });
     await encodeEmbed(model, enc, idsBuf, x, BT);
     device.queue.submit([enc.finish()]);
-    const saved: (Saved | null)[] = [];
+    const saved: (LayerActs | null)[] = [];
     const xIns: GPUBuffer[] = [];
     for (let l = 0; l < L; l++) {
       enc = device.createCommandEncoder({ label: `train layer ${l}` });
@@ -246,7 +160,7 @@ export async function lossAndGrads(
       xIns.push(xIn);
       const bufs: GPUBuffer[] = recompute ? [] : owned;
       const temps: GPUBuffer[] = [];
-      const s = await encodeLayerForward(ctx, enc, l, x, xIn, bufs, temps);
+      const s = (await encodeLayer(ctx, enc, l, x, { xIn, bufs, temps }, noRelease))!;
       device.queue.submit([enc.finish()]);
       for (const b of temps) pool.release(b);
       if (!recompute || l === L - 1) saved.push(s);
@@ -309,64 +223,15 @@ export async function lossAndGrads(
     // ---- layers, last to first ----
     const scratch = recompute && L > 1 ? keep(pool.alloc(BT * C * 4, 'recompute-residual')) : null;
     for (let l = L - 1; l >= 0; l--) {
-      const layer = model.layers[l]!;
       enc = device.createCommandEncoder({ label: `train layer ${l} backward` });
       const temps: GPUBuffer[] = [];
-      const tmp = (bytes: number, label: string) => {
-        const b = pool.alloc(bytes, label);
-        temps.push(b);
-        return b;
-      };
       // Recompute: layer l's forward again from its kept input (the residual it writes is not needed).
       let kept = saved[l];
       if (!kept) {
         enc.copyBufferToBuffer(xIns[l]!, 0, scratch!, 0, BT * C * 4);
-        kept = await encodeLayerForward(ctx, enc, l, scratch!, xIns[l]!, pending, temps);
+        kept = (await encodeLayer(ctx, enc, l, scratch!, { xIn: xIns[l]!, bufs: pending, temps }, noRelease))!;
       }
-      const s = kept;
-      // dX (+)= dY·W (+ the LoRA path, which also accumulates dA, dB).
-      const projBack = async (key: ProjKey, input: GPUBuffer, dY: GPUBuffer, dX: GPUBuffer, accumulate: boolean) => {
-        await encodeLinearInputGrad(model, enc, dY, lin(layer, key).weight, dX, BT, accumulate);
-        const m = lora.get(l, key);
-        const xa = s.xa.get(key);
-        if (m && xa) await encodeLoraBackward(model, enc, lora, m, input, xa, dY, dX, BT, temps, loraDropout(lora, m, ctx.dropout));
-      };
-
-      // MLP: x_out = x_mid + down(silu(gate(n2)) ⊙ up(n2)), n2 = norm(x_mid)
-      const dAct = tmp(BT * F * 4, 'd-act');
-      await projBack('down', s.act, dx, dAct, false);
-      const dGate = tmp(BT * F * 4, 'd-gate');
-      const dUp = tmp(BT * F * 4, 'd-up');
-      await encodeSwigluBackward(kernels, enc, s.gate, s.up, dAct, dGate, dUp, { n: BT * F });
-      const dN = tmp(BT * C * 4, 'd-norm');
-      await projBack('gate', s.n2, dGate, dN, false);
-      await projBack('up', s.n2, dUp, dN, true);
-      const dxn = tmp(BT * C * 4, 'd-x-from-norm');
-      await encodeRmsNormBackward(kernels, enc, s.xMid, layer.postNorm, s.rstd2, dN, dxn, { rows: BT, hidden: C });
-      await encodeAddInPlace(kernels, enc, dx, dxn, { n: BT * C });
-
-      // Attention: x_mid = x_in + o(attn(rope(q(n1)), rope(k(n1)), v(n1))), n1 = norm(x_in)
-      const dAtt = tmp(BT * H * D * 4, 'd-att');
-      await projBack('o', s.att, dx, dAtt, false);
-      const dq = tmp(BT * H * D * 4, 'dq');
-      const dk = tmp(BT * nKv * D * 4, 'dk');
-      const dv = tmp(BT * nKv * D * 4, 'dv');
-      const stats = tmp(BT * H * 2 * 4, 'att-stats');
-      await encodeAttentionBackward(
-        kernels,
-        enc,
-        { q: s.q, k: s.k, v: s.v, out: s.att, lse: s.lse, dOut: dAtt, dq, dk, dv, stats, ...(maskBuf ? { keyMask: maskBuf } : {}) },
-        attArgs,
-      );
-      await encodeRopeBackward(kernels, enc, dq, posBuf, model.invFreq, { rows: BT, heads: H, headDim: D });
-      await encodeRopeBackward(kernels, enc, dk, posBuf, model.invFreq, { rows: BT, heads: nKv, headDim: D });
-      const dN1 = tmp(BT * C * 4, 'd-norm1');
-      await projBack('q', s.n1, dq, dN1, false);
-      await projBack('k', s.n1, dk, dN1, true);
-      await projBack('v', s.n1, dv, dN1, true);
-      const dxn1 = tmp(BT * C * 4, 'd-x-from-norm1');
-      await encodeRmsNormBackward(kernels, enc, s.xIn, layer.inputNorm, s.rstd1, dN1, dxn1, { rows: BT, hidden: C });
-      await encodeAddInPlace(kernels, enc, dx, dxn1, { n: BT * C });
+      await encodeLayerBackward(ctx, enc, l, kept, dx, temps);
       device.queue.submit([enc.finish()]);
       for (const b of temps) pool.release(b);
       for (const b of pending) pool.release(b);

@@ -1,0 +1,263 @@
+/**
+ * One decoder layer, forward and backward side by side (llm.c's layout): the only place the layer is written.
+ * Inference (forward.ts), training (train/grad.ts) and recomputation all run encodeLayer; training's backward
+ * runs encodeLayerBackward, which mirrors it step by step, last step first.
+ *
+ *   n1 = rmsnorm(x_in)                        ← rstd1 kept for the backward
+ *   q, k, v = n1·W_q,k,vᵀ (+ LoRA, + bias)    ← xa = x·Aᵀ of every adapted projection kept
+ *   q, k = rope(q), rope(k)                   (a KV cache gets k, v copied into its slots)
+ *   att = attention(q, k, v)                  ← lse kept
+ *   x_mid = x_in + att·W_oᵀ (+ LoRA)          (o_proj adds into the residual: matmul epilogue, beta = 1)
+ *   n2 = rmsnorm(x_mid)                       ← rstd2 kept
+ *   gate, up = n2·W_gate,upᵀ (+ LoRA)
+ *   act = silu(gate) ⊙ up
+ *   x_out = x_mid + act·W_downᵀ (+ LoRA)      (down_proj adds into the residual)
+ *
+ * Memory layout (f32 row-major, BT = batch·T rows): x, x_in, x_mid, n1, n2 [BT, C]; rstd1, rstd2 [BT];
+ * q, att [BT, nHeads·D]; k, v [BT, nKv·D]; lse [BT, nHeads]; gate, up, act [BT, F]; xa [BT, r] per adapted
+ * projection. layerActBytes gives these sizes: the one source both memory plans count from.
+ * The residual x is updated in place (x_in → x_out).
+ */
+import { encodeAttention, encodeAttentionBackward } from '../ops/attention.ts';
+import { encodeAddInPlace } from '../ops/elementwise.ts';
+import { encodeRmsNorm, encodeRmsNormBackward } from '../ops/rmsnorm.ts';
+import { encodeRope, encodeRopeBackward } from '../ops/rope.ts';
+import { encodeSwiglu, encodeSwigluBackward } from '../ops/swiglu.ts';
+import { encodeLoraBackward, encodeLoraForward, loraDropout, type DropoutCounters, type GpuLora, type ProjKey } from '../lora/adapter.ts';
+import type { ModelConfig } from '../../io/config.ts';
+import { encodeLinear, encodeLinearAdd, encodeLinearInputGrad } from './linear.ts';
+import type { GpuLayer, Model } from './weights.ts';
+
+/** What a layer's backward needs from its forward (training keeps these, inference keeps nothing). */
+export interface LayerActs {
+  xIn: GPUBuffer;
+  xMid: GPUBuffer;
+  n1: GPUBuffer;
+  rstd1: GPUBuffer;
+  n2: GPUBuffer;
+  rstd2: GPUBuffer;
+  q: GPUBuffer;
+  k: GPUBuffer;
+  v: GPUBuffer;
+  att: GPUBuffer;
+  lse: GPUBuffer;
+  gate: GPUBuffer;
+  up: GPUBuffer;
+  act: GPUBuffer;
+  xa: Map<ProjKey, GPUBuffer>;
+}
+
+/** Bytes of each kept activation of one layer for BT rows (xIn, which the caller owns, included). */
+export function layerActBytes(cfg: ModelConfig, BT: number): Record<Exclude<keyof LayerActs, 'xa'>, number> & { xa: (r: number) => number } {
+  const C = cfg.hiddenSize;
+  const F = cfg.intermediateSize;
+  const qW = cfg.numHeads * cfg.headDim;
+  const kvW = cfg.numKvHeads * cfg.headDim;
+  return {
+    xIn: BT * C * 4,
+    xMid: BT * C * 4,
+    n1: BT * C * 4,
+    rstd1: BT * 4,
+    n2: BT * C * 4,
+    rstd2: BT * 4,
+    q: BT * qW * 4,
+    k: BT * kvW * 4,
+    v: BT * kvW * 4,
+    att: BT * qW * 4,
+    lse: BT * cfg.numHeads * 4,
+    gate: BT * F * 4,
+    up: BT * F * 4,
+    act: BT * F * 4,
+    xa: (r: number) => BT * r * 4,
+  };
+}
+
+/** What every layer of one pass shares. */
+export interface LayerPass {
+  model: Model;
+  /** batch·T rows */
+  BT: number;
+  /** RoPE positions u32 [BT] */
+  positions: GPUBuffer;
+  /** key mask u32 [batch, S], or undefined when every key is real */
+  mask: GPUBuffer | undefined;
+  attArgs: { batch: number; T: number; S: number; nHeads: number; nKv: number; headDim: number; past: number };
+  /** adapters added to the projections (null: the base model) */
+  lora: GpuLora | null;
+  /** LoRA dropout counters (training micro-batches only) */
+  dropout: DropoutCounters | null;
+  /** a KV cache: layer l's k and v [batch, S, nKv, D] receive this call's keys and values at slots past.. */
+  kv?: { k: readonly GPUBuffer[]; v: readonly GPUBuffer[] } | undefined;
+  /** attention's uniform block when the caller keeps it (a decode step rewrites `past` in place) */
+  attUniform?: GPUBuffer | undefined;
+}
+
+/**
+ * How a forward keeps its intermediates:
+ *   save = null (inference): each goes to `release` once its last reader is encoded;
+ *   save = { xIn, bufs, temps } (training): the returned LayerActs' buffers are pushed onto `bufs` (the caller
+ *   decides how long they live), xIn is the caller's copy of the layer input, and per-op temporaries (dropout
+ *   inputs) go onto `temps` (released after the caller's submit).
+ */
+export interface LayerSave {
+  xIn: GPUBuffer;
+  bufs: GPUBuffer[];
+  temps: GPUBuffer[];
+}
+
+const lin = (layer: GpuLayer, key: ProjKey) => layer[key] as GpuLayer['q'];
+
+/** Layer l's forward on the residual x, in place; returns its kept activations when `save` is given. */
+export async function encodeLayer(c: LayerPass, enc: GPUCommandEncoder, l: number, x: GPUBuffer, save: LayerSave | null, release: (...b: GPUBuffer[]) => void): Promise<LayerActs | null> {
+  const { model, BT, lora } = c;
+  const { config: cfg, kernels, pool } = model;
+  const C = cfg.hiddenSize;
+  const F = cfg.intermediateSize;
+  const D = cfg.headDim;
+  const eps = cfg.rmsNormEps;
+  const layer = model.layers[l]!;
+  const sizes = layerActBytes(cfg, BT);
+  const kept = (key: Exclude<keyof LayerActs, 'xa'>, label: string = key) => {
+    const b = pool.alloc(sizes[key], label);
+    save?.bufs.push(b);
+    return b;
+  };
+  const xa = new Map<ProjKey, GPUBuffer>();
+  const adapter = (key: ProjKey) => (lora?.enabled ? lora.get(l, key) : undefined);
+  const addLora = async (input: GPUBuffer, key: ProjKey, y: GPUBuffer) => {
+    const m = adapter(key);
+    if (!m) return;
+    const drop = save ? loraDropout(lora!, m, c.dropout) : null;
+    const a = await encodeLoraForward(model, enc, lora!, m, input, y, BT, drop, save?.temps ?? []);
+    if (save) {
+      save.bufs.push(a);
+      xa.set(key, a);
+    } else release(a);
+  };
+  const proj = async (input: GPUBuffer, key: ProjKey) => {
+    const y = await encodeLinear(model, enc, input, BT, lin(layer, key), key);
+    save?.bufs.push(y);
+    await addLora(input, key, y);
+    return y;
+  };
+  const projAdd = async (input: GPUBuffer, key: ProjKey, y: GPUBuffer) => {
+    await encodeLinearAdd(model, enc, input, BT, lin(layer, key), y);
+    await addLora(input, key, y);
+  };
+
+  // Attention block.
+  const n1 = kept('n1', 'norm');
+  const rstd1 = save ? kept('rstd1') : undefined;
+  await encodeRmsNorm(kernels, enc, x, layer.inputNorm, n1, { rows: BT, hidden: C, eps }, rstd1);
+  const q = await proj(n1, 'q');
+  const k = await proj(n1, 'k');
+  const v = await proj(n1, 'v');
+  if (!save) release(n1);
+  await encodeRope(kernels, enc, q, c.positions, model.invFreq, { rows: BT, heads: cfg.numHeads, headDim: D });
+  await encodeRope(kernels, enc, k, c.positions, model.invFreq, { rows: BT, heads: cfg.numKvHeads, headDim: D });
+  let kAll = k;
+  let vAll = v;
+  if (c.kv) {
+    const { batch: B, T, S, past } = c.attArgs;
+    kAll = c.kv.k[l]!;
+    vAll = c.kv.v[l]!;
+    const kvWidth = cfg.numKvHeads * D;
+    const rowBytes = T * kvWidth * 4;
+    for (let b = 0; b < B; b++) {
+      const dst = (b * S + past) * kvWidth * 4;
+      enc.copyBufferToBuffer(k, b * rowBytes, kAll, dst, rowBytes);
+      enc.copyBufferToBuffer(v, b * rowBytes, vAll, dst, rowBytes);
+    }
+  }
+  const att = kept('att', 'attention');
+  const lse = save ? kept('lse') : undefined;
+  await encodeAttention(kernels, enc, q, kAll, vAll, att, c.attArgs, c.mask, lse, c.attUniform);
+  if (!save) release(q, k, v);
+  await projAdd(att, 'o', x);
+  if (!save) release(att);
+  let xMid: GPUBuffer | undefined;
+  if (save) {
+    xMid = kept('xMid', 'x_mid');
+    enc.copyBufferToBuffer(x, 0, xMid, 0, BT * C * 4);
+  }
+
+  // MLP block.
+  const n2 = kept('n2', 'norm');
+  const rstd2 = save ? kept('rstd2') : undefined;
+  await encodeRmsNorm(kernels, enc, x, layer.postNorm, n2, { rows: BT, hidden: C, eps }, rstd2);
+  const gate = await proj(n2, 'gate');
+  const up = await proj(n2, 'up');
+  if (!save) release(n2);
+  const act = kept('act', 'swiglu');
+  await encodeSwiglu(kernels, enc, gate, up, act, { n: BT * F });
+  if (!save) release(gate, up);
+  await projAdd(act, 'down', x);
+  if (!save) {
+    release(act);
+    return null;
+  }
+  return { xIn: save.xIn, xMid: xMid!, n1, rstd1: rstd1!, n2, rstd2: rstd2!, q, k, v, att, lse: lse!, gate, up, act, xa };
+}
+
+/**
+ * Layer l's backward: dx [BT, C] holds dL/dx_out on entry and dL/dx_in on return (in place); the LoRA gradients
+ * accumulate (+=) into the adapter. Temporaries go onto `temps` (release after the caller's submit).
+ */
+export async function encodeLayerBackward(c: LayerPass, enc: GPUCommandEncoder, l: number, s: LayerActs, dx: GPUBuffer, temps: GPUBuffer[]): Promise<void> {
+  const { model, BT, lora } = c;
+  const { config: cfg, kernels, pool } = model;
+  const C = cfg.hiddenSize;
+  const F = cfg.intermediateSize;
+  const D = cfg.headDim;
+  const H = cfg.numHeads;
+  const nKv = cfg.numKvHeads;
+  const layer = model.layers[l]!;
+  const tmp = (bytes: number, label: string) => {
+    const b = pool.alloc(bytes, label);
+    temps.push(b);
+    return b;
+  };
+  // dX (+)= dY·W (+ the LoRA path, which also accumulates dA, dB).
+  const projBack = async (key: ProjKey, input: GPUBuffer, dY: GPUBuffer, dX: GPUBuffer, accumulate: boolean) => {
+    await encodeLinearInputGrad(model, enc, dY, lin(layer, key).weight, dX, BT, accumulate);
+    const m = lora?.get(l, key);
+    const xa = s.xa.get(key);
+    if (lora && m && xa) await encodeLoraBackward(model, enc, lora, m, input, xa, dY, dX, BT, temps, loraDropout(lora, m, c.dropout));
+  };
+
+  // MLP: x_out = x_mid + down(silu(gate(n2)) ⊙ up(n2)), n2 = norm(x_mid)
+  const dAct = tmp(BT * F * 4, 'd-act');
+  await projBack('down', s.act, dx, dAct, false);
+  const dGate = tmp(BT * F * 4, 'd-gate');
+  const dUp = tmp(BT * F * 4, 'd-up');
+  await encodeSwigluBackward(kernels, enc, s.gate, s.up, dAct, dGate, dUp, { n: BT * F });
+  const dN = tmp(BT * C * 4, 'd-norm');
+  await projBack('gate', s.n2, dGate, dN, false);
+  await projBack('up', s.n2, dUp, dN, true);
+  const dxn = tmp(BT * C * 4, 'd-x-from-norm');
+  await encodeRmsNormBackward(kernels, enc, s.xMid, layer.postNorm, s.rstd2, dN, dxn, { rows: BT, hidden: C });
+  await encodeAddInPlace(kernels, enc, dx, dxn, { n: BT * C });
+
+  // Attention: x_mid = x_in + o(attn(rope(q(n1)), rope(k(n1)), v(n1))), n1 = norm(x_in)
+  const dAtt = tmp(BT * H * D * 4, 'd-att');
+  await projBack('o', s.att, dx, dAtt, false);
+  const dq = tmp(BT * H * D * 4, 'dq');
+  const dk = tmp(BT * nKv * D * 4, 'dk');
+  const dv = tmp(BT * nKv * D * 4, 'dv');
+  const stats = tmp(BT * H * 2 * 4, 'att-stats');
+  await encodeAttentionBackward(
+    kernels,
+    enc,
+    { q: s.q, k: s.k, v: s.v, out: s.att, lse: s.lse, dOut: dAtt, dq, dk, dv, stats, ...(c.mask ? { keyMask: c.mask } : {}) },
+    c.attArgs,
+  );
+  await encodeRopeBackward(kernels, enc, dq, c.positions, model.invFreq, { rows: BT, heads: H, headDim: D });
+  await encodeRopeBackward(kernels, enc, dk, c.positions, model.invFreq, { rows: BT, heads: nKv, headDim: D });
+  const dN1 = tmp(BT * C * 4, 'd-norm1');
+  await projBack('q', s.n1, dq, dN1, false);
+  await projBack('k', s.n1, dk, dN1, true);
+  await projBack('v', s.n1, dv, dN1, true);
+  const dxn1 = tmp(BT * C * 4, 'd-x-from-norm1');
+  await encodeRmsNormBackward(kernels, enc, s.xIn, layer.inputNorm, s.rstd1, dN1, dxn1, { rows: BT, hidden: C });
+  await encodeAddInPlace(kernels, enc, dx, dxn1, { n: BT * C });
+}
