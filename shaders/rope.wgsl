@@ -15,12 +15,15 @@ struct Params {
   rows: u32,
   n_heads: u32,
   D: u32,
+  n_kv: u32,  // entries main_qk / backward_qk only: heads of the second tensor (k)
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> x: array<f32>;
 @group(0) @binding(2) var<storage, read> pos: array<u32>;
 @group(0) @binding(3) var<storage, read> inv_freq: array<f32>;
+// main_qk / backward_qk: q at binding 1 and k here, rotated by one dispatch (the same angles: one pos row each)
+@group(0) @binding(4) var<storage, read_write> xk: array<f32>;
 
 const WG = 64u;
 const INV_TWO_PI = 0.15915494309189535;
@@ -50,21 +53,48 @@ fn sincos(a: f32) -> vec2f {
   }
 }
 
-// Rotates pair i by +θ (sign 1: the forward) or −θ (sign −1: the backward, the transpose of an orthogonal map).
-fn rotate(i: u32, sign: f32) {
+// Pair i (< rows·heads·D/2) of a [rows, heads, D] tensor: the offset of its first element, and (sin, cos) of its
+// angle with the sign applied.
+struct Pair {
+  at: u32,
+  half: u32,
+  s: f32,
+  c: f32,
+}
+
+fn pair_of(i: u32, heads: u32, sign: f32) -> Pair {
   let half = p.D / 2u;
-  if (i >= p.rows * p.n_heads * half) { return; }
   let j = i % half;
-  let rh = i / half; // row · n_heads + head
-  let row = rh / p.n_heads;
+  let rh = i / half; // row · heads + head
+  let row = rh / heads;
   let sc = sincos(f32(pos[row]) * inv_freq[j]);
-  let s = sign * sc.x;
-  let c = sc.y;
-  let base = rh * p.D;
-  let x1 = x[base + j];
-  let x2 = x[base + j + half];
-  x[base + j] = x1 * c - x2 * s;
-  x[base + j + half] = x2 * c + x1 * s;
+  return Pair(rh * p.D + j, half, sign * sc.x, sc.y);
+}
+
+// Rotates pair i of x by +θ (sign 1: the forward) or −θ (sign −1: the backward, the transpose of an orthogonal map).
+fn rotate(i: u32, sign: f32) {
+  if (i >= p.rows * p.n_heads * (p.D / 2u)) { return; }
+  let q = pair_of(i, p.n_heads, sign);
+  let x1 = x[q.at];
+  let x2 = x[q.at + q.half];
+  x[q.at] = x1 * q.c - x2 * q.s;
+  x[q.at + q.half] = x2 * q.c + x1 * q.s;
+}
+
+// q's pairs first, then k's: one dispatch for both tensors of an attention layer.
+fn rotate_qk(i: u32, sign: f32) {
+  let nq = p.rows * p.n_heads * (p.D / 2u);
+  if (i < nq) {
+    rotate(i, sign);
+    return;
+  }
+  let ik = i - nq;
+  if (ik >= p.rows * p.n_kv * (p.D / 2u)) { return; }
+  let k = pair_of(ik, p.n_kv, sign);
+  let x1 = xk[k.at];
+  let x2 = xk[k.at + k.half];
+  xk[k.at] = x1 * k.c - x2 * k.s;
+  xk[k.at + k.half] = x2 * k.c + x1 * k.s;
 }
 
 @compute @workgroup_size(WG)
@@ -76,4 +106,14 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @
 @compute @workgroup_size(WG)
 fn backward(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   rotate((wg.y * nwg.x + wg.x) * WG + lid, -1.0);
+}
+
+@compute @workgroup_size(WG)
+fn main_qk(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  rotate_qk((wg.y * nwg.x + wg.x) * WG + lid, 1.0);
+}
+
+@compute @workgroup_size(WG)
+fn backward_qk(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  rotate_qk((wg.y * nwg.x + wg.x) * WG + lid, -1.0);
 }

@@ -5,7 +5,7 @@
  *
  *   n1 = rmsnorm(x_in)                        ← rstd1 kept for the backward
  *   q, k, v = n1·W_q,k,vᵀ (+ LoRA, + bias)    ← xa = x·Aᵀ of every adapted projection kept
- *   q, k = rope(q), rope(k)                   (a KV cache gets k, v copied into its slots)
+ *   q, k = rope(q), rope(k)                   (one dispatch; a KV cache gets k, v copied into its slots)
  *   att = attention(q, k, v)                  ← lse kept
  *   x_mid = x_in + att·W_oᵀ (+ LoRA)          (o_proj adds into the residual: matmul epilogue, beta = 1)
  *   n2 = rmsnorm(x_mid)                       ← rstd2 kept
@@ -21,7 +21,7 @@
 import { encodeAttention, encodeAttentionBackward } from '../ops/attention.ts';
 import { encodeAddInPlace } from '../ops/elementwise.ts';
 import { encodeRmsNorm, encodeRmsNormBackward } from '../ops/rmsnorm.ts';
-import { encodeRope, encodeRopeBackward } from '../ops/rope.ts';
+import { encodeRopeQK } from '../ops/rope.ts';
 import { encodeSwiglu, encodeSwigluBackward } from '../ops/swiglu.ts';
 import { encodeLoraBackward, encodeLoraForward, loraDropout, type DropoutCounters, type GpuLora, type ProjKey } from '../lora/adapter.ts';
 import type { ModelConfig } from '../../io/config.ts';
@@ -153,8 +153,7 @@ export async function encodeLayer(c: LayerPass, enc: GPUCommandEncoder, l: numbe
   const k = await proj(n1, 'k');
   const v = await proj(n1, 'v');
   if (!save) release(n1);
-  await encodeRope(kernels, enc, q, c.positions, model.invFreq, { rows: BT, heads: cfg.numHeads, headDim: D });
-  await encodeRope(kernels, enc, k, c.positions, model.invFreq, { rows: BT, heads: cfg.numKvHeads, headDim: D });
+  await encodeRopeQK(kernels, enc, q, k, c.positions, model.invFreq, { rows: BT, heads: cfg.numHeads, kvHeads: cfg.numKvHeads, headDim: D });
   let kAll = k;
   let vAll = v;
   if (c.kv) {
@@ -251,8 +250,7 @@ export async function encodeLayerBackward(c: LayerPass, enc: GPUCommandEncoder, 
     { q: s.q, k: s.k, v: s.v, out: s.att, lse: s.lse, dOut: dAtt, dq, dk, dv, stats, ...(c.mask ? { keyMask: c.mask } : {}) },
     c.attArgs,
   );
-  await encodeRopeBackward(kernels, enc, dq, c.positions, model.invFreq, { rows: BT, heads: H, headDim: D });
-  await encodeRopeBackward(kernels, enc, dk, c.positions, model.invFreq, { rows: BT, heads: nKv, headDim: D });
+  await encodeRopeQK(kernels, enc, dq, dk, c.positions, model.invFreq, { rows: BT, heads: H, kvHeads: nKv, headDim: D }, true);
   const dN1 = tmp(BT * C * 4, 'd-norm1');
   await projBack('q', s.n1, dq, dN1, false);
   await projBack('k', s.n1, dk, dN1, true);

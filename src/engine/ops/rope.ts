@@ -169,3 +169,30 @@ async function encodeRotation(
     groups: grid1d(Math.ceil(pairs / 64)),
   });
 }
+
+/**
+ * q [rows, heads, headDim] and k [rows, kvHeads, headDim] rotated by one dispatch (the attention layer's two
+ * RoPEs; each element gets exactly the arithmetic of encodeRope), forward or, with `backward`, the inverse on dq, dk.
+ */
+export async function encodeRopeQK(
+  kernels: KernelRegistry,
+  encoder: GPUCommandEncoder,
+  q: GPUBuffer,
+  k: GPUBuffer,
+  positions: GPUBuffer,
+  invFreq: GPUBuffer,
+  args: RopeArgs & { kvHeads: number },
+  backward = false,
+): Promise<void> {
+  const { rows, heads, kvHeads, headDim } = args;
+  requireShape(headDim > 0 && headDim % 2 === 0, 'rope', `headDim must be even, got ${headDim}`);
+  requireShape(q !== k, 'rope', 'q and k must be different buffers');
+  const pairs = rows * (heads + kvHeads) * (headDim / 2);
+  await launch(kernels, encoder, {
+    file: 'rope',
+    entry: backward ? 'backward_qk' : 'main_qk',
+    params: [{ u32: rows }, { u32: heads }, { u32: headDim }, { u32: kvHeads }],
+    buffers: { 1: q, 2: positions, 3: invFreq, 4: k },
+    groups: grid1d(Math.ceil(pairs / 64)),
+  });
+}

@@ -99,3 +99,32 @@ describe('rope kernel against the CPU reference', () => {
     await check(pos.length, 5, 32, pos, inv, 2);
   });
 });
+
+describe('encodeRopeQK (q and k in one dispatch)', () => {
+  // GQA shapes with a row count off the 64-pair workgroup; positions far apart, as after a KV-cache offset.
+  for (const backward of [false, true]) {
+    it(`${backward ? 'backward' : 'forward'}: equals encodeRope on q and on k, bit for bit`, async () => {
+      const { device, kernels, pool } = await harness();
+      const rows = 7;
+      const heads = 6;
+      const kvHeads = 2;
+      const D = 16;
+      const qData = randomArray(rows * heads * D, 71);
+      const kData = randomArray(rows * kvHeads * D, 72);
+      const pos = pool.upload(Uint32Array.from({ length: rows }, (_, i) => i * 977 + 3));
+      const inv = pool.upload(ropeInvFreq({ hidden_size: heads * D, num_attention_heads: heads, rope_theta: 10000 }));
+      const [q1, k1, q2, k2] = [qData, kData, qData, kData].map((d) => pool.upload(d));
+      const enc = device.createCommandEncoder();
+      const { encodeRopeQK, encodeRopeBackward } = await import('../../../src/engine/ops/rope.ts');
+      const one = backward ? encodeRopeBackward : encodeRope;
+      await one(kernels, enc, q1!, pos, inv, { rows, heads, headDim: D });
+      await one(kernels, enc, k1!, pos, inv, { rows, heads: kvHeads, headDim: D });
+      await encodeRopeQK(kernels, enc, q2!, k2!, pos, inv, { rows, heads, kvHeads, headDim: D }, backward);
+      device.queue.submit([enc.finish()]);
+      const [a, b, c, d] = await Promise.all([read(q1!, qData.length), read(k1!, kData.length), read(q2!, qData.length), read(k2!, kData.length)]);
+      expect(maxAbsDiff(a, qData)).toBeGreaterThan(0.1); // it rotated
+      expect([...c]).toEqual([...a]);
+      expect([...d]).toEqual([...b]);
+    });
+  }
+});
