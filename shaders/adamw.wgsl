@@ -3,9 +3,10 @@
 //   p ← p − lr·wd·p                      (decoupled weight decay, before the Adam step as PyTorch does)
 //   m ← β1·m + (1−β1)·g ;  v ← β2·v + (1−β2)·g²
 //   p ← p − lr · (m / bc1) / (√(v / bc2) + eps),  bc1 = 1 − β1^t, bc2 = 1 − β2^t (computed on the host, f32)
-// Layouts: param, grad, m, v f32 [n].
+// Layouts: param, grad, m, v f32 [n]. The step's numbers (binding 0) are one uniform block for every tensor of
+// the step, rewritten once per step; each tensor's size is its own constant block (binding 5), so a tensor's bind
+// group never changes between steps.
 struct Params {
-  n: u32,
   lr: f32,
   beta1: f32,
   beta2: f32,
@@ -21,13 +22,17 @@ struct Params {
 @group(0) @binding(2) var<storage, read> grad: array<f32>;
 @group(0) @binding(3) var<storage, read_write> m: array<f32>;
 @group(0) @binding(4) var<storage, read_write> v: array<f32>;
+struct Size {
+  n: u32,
+}
+@group(0) @binding(5) var<uniform> size: Size;
 
 const WG = 256u;
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let i = (wg.y * nwg.x + wg.x) * WG + lid;
-  if (i >= p.n) { return; }
+  if (i >= size.n) { return; }
   let g = grad[i] * p.grad_scale;
   var w = param[i] * (1.0 - p.lr * p.weight_decay);
   let mi = p.beta1 * m[i] + (1.0 - p.beta1) * g;

@@ -3,7 +3,7 @@
  * and its CPU reference. Layouts: param, grad, m, v f32 [n]; m and v start at zero; `step` counts from 1.
  */
 import type { KernelRegistry } from '../gpu/kernels.ts';
-import { grid1d, launch, requireShape } from '../ops/dispatch.ts';
+import { grid1d, launch, requireShape, type Field } from '../ops/dispatch.ts';
 
 export interface AdamWHyper {
   lr: number;
@@ -18,28 +18,45 @@ export function adamwDefaults(h: AdamWHyper): Required<AdamWHyper> {
   return { lr: h.lr, beta1: h.beta1 ?? 0.9, beta2: h.beta2 ?? 0.999, eps: h.eps ?? 1e-8, weightDecay: h.weightDecay ?? 0.01 };
 }
 
+export interface AdamWStep extends AdamWHyper {
+  /** optimizer step, from 1 */
+  step: number;
+  /** multiplies the gradient (clipping) */
+  gradScale?: number;
+}
+
+/** The step's uniform block (shaders/adamw.wgsl Params): the same for every tensor of one optimizer step. */
+export function adamwStepFields(args: AdamWStep): Field[] {
+  const h = adamwDefaults(args);
+  requireShape(args.step >= 1 && Number.isInteger(args.step), 'adamw', `step must be an integer ≥ 1, got ${args.step}`);
+  return [
+    { f32: h.lr },
+    { f32: h.beta1 },
+    { f32: h.beta2 },
+    { f32: h.eps },
+    { f32: h.weightDecay },
+    { f32: 1 - Math.pow(h.beta1, args.step) },
+    { f32: 1 - Math.pow(h.beta2, args.step) },
+    { f32: args.gradScale ?? 1 },
+  ];
+}
+
+/**
+ * One tensor's update. `stepUniform`: a uniform buffer the caller rewrites each step with
+ * packUniforms(adamwStepFields(…)) (the trainer: one write per step, and bind groups that never change); without
+ * it the step's fields go in a uniform block of their own.
+ */
 export async function encodeAdamW(
   kernels: KernelRegistry,
   encoder: GPUCommandEncoder,
   bufs: { param: GPUBuffer; grad: GPUBuffer; m: GPUBuffer; v: GPUBuffer },
-  args: { n: number; step: number; gradScale?: number } & AdamWHyper,
+  args: { n: number } & AdamWStep,
+  stepUniform?: GPUBuffer,
 ): Promise<void> {
-  const h = adamwDefaults(args);
-  requireShape(args.step >= 1 && Number.isInteger(args.step), 'adamw', `step must be an integer ≥ 1, got ${args.step}`);
   await launch(kernels, encoder, {
     file: 'adamw',
-    params: [
-      { u32: args.n },
-      { f32: h.lr },
-      { f32: h.beta1 },
-      { f32: h.beta2 },
-      { f32: h.eps },
-      { f32: h.weightDecay },
-      { f32: 1 - Math.pow(h.beta1, args.step) },
-      { f32: 1 - Math.pow(h.beta2, args.step) },
-      { f32: args.gradScale ?? 1 },
-    ],
-    buffers: { 1: bufs.param, 2: bufs.grad, 3: bufs.m, 4: bufs.v },
+    params: stepUniform ?? adamwStepFields(args),
+    buffers: { 1: bufs.param, 2: bufs.grad, 3: bufs.m, 4: bufs.v, 5: kernels.uniformBlock([{ u32: args.n }]) },
     groups: grid1d(Math.ceil(args.n / 256)),
   });
 }

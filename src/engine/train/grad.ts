@@ -67,22 +67,29 @@ function layoutBatch(model: Model, method: Method, seqs: readonly Sequence[]): B
   return { B, T, ids, positions, mask, targets, seqTargets };
 }
 
-/** Target log-probs of each sequence's rows, read back as float64 arrays (0 where not scored), block by block. */
+/**
+ * Target log-probs of each sequence's rows, read back as float64 arrays (0 where not scored): every block's
+ * gather in one submit, one readback. Uploads come first (see lossAndGrads on buffer reuse within an encoder).
+ */
 async function gatherLogps(model: Model, logits: GpuLogits, batch: Batch): Promise<Float64Array[]> {
+  const { device, kernels, pool } = model;
   const V = model.config.vocabSize;
-  const all = new Float32Array(batch.B * batch.T);
-  for (const blk of logits.blocks) {
-    const picked = model.pool.alloc(blk.rows * 4, 'picked');
-    const targets = model.pool.upload(batch.targets.subarray(blk.row0, blk.row0 + blk.rows), 'targets');
-    try {
-      const enc = model.device.createCommandEncoder({ label: 'gather' });
-      await encodeTargetLogProb(model.kernels, enc, blk.buffer, targets, picked, { rows: blk.rows, vocab: V });
-      model.device.queue.submit([enc.finish()]);
-      all.set(new Float32Array(await readBuffer(model.device, picked, blk.rows * 4)), blk.row0);
-    } finally {
-      model.pool.release(picked);
-      model.pool.release(targets);
+  const BT = batch.B * batch.T;
+  const targets = logits.blocks.map((blk) => pool.upload(batch.targets.subarray(blk.row0, blk.row0 + blk.rows), 'targets'));
+  const picked = pool.alloc(BT * 4, 'picked');
+  const block = logits.blocks.length > 1 ? pool.alloc(Math.max(...logits.blocks.map((b) => b.rows)) * 4, 'picked-block') : picked;
+  let all: Float32Array;
+  try {
+    const enc = device.createCommandEncoder({ label: 'gather' });
+    for (const [i, blk] of logits.blocks.entries()) {
+      await encodeTargetLogProb(kernels, enc, blk.buffer, targets[i]!, block, { rows: blk.rows, vocab: V });
+      if (block !== picked) enc.copyBufferToBuffer(block, 0, picked, blk.row0 * 4, blk.rows * 4);
     }
+    device.queue.submit([enc.finish()]);
+    all = new Float32Array(await readBuffer(device, picked, BT * 4));
+  } finally {
+    for (const b of [...targets, picked]) pool.release(b);
+    if (block !== picked) pool.release(block);
   }
   return batch.seqTargets.map((tg, b) => Float64Array.from(tg, (y, t) => (y >= 0 ? all[b * batch.T + t]! : 0)));
 }
@@ -148,20 +155,20 @@ export async function lossAndGrads(
     const L = model.layers.length;
 
     // ---- forward, keeping activations (or, with recompute, each layer's input and the last layer's set) ----
-    let enc = device.createCommandEncoder({ label: 'embed' });
+    // One command buffer from the embedding to the logits. A buffer released while it is being encoded may be
+    // handed out again by the pool for a later command of the same encoder; commands run in order, so that is
+    // safe, as long as no queue write lands in it before the submit: every upload happens before encoding starts.
+    let enc = device.createCommandEncoder({ label: 'train forward' });
     await encodeEmbed(model, enc, idsBuf, x, BT);
-    device.queue.submit([enc.finish()]);
     const saved: (LayerActs | null)[] = [];
     const xIns: GPUBuffer[] = [];
     for (let l = 0; l < L; l++) {
-      enc = device.createCommandEncoder({ label: `train layer ${l}` });
       const xIn = keep(pool.alloc(BT * C * 4, 'x_in'));
       enc.copyBufferToBuffer(x, 0, xIn, 0, BT * C * 4);
       xIns.push(xIn);
       const bufs: GPUBuffer[] = recompute ? [] : owned;
       const temps: GPUBuffer[] = [];
       const s = (await encodeLayer(ctx, enc, l, x, { xIn, bufs, temps }, noRelease))!;
-      device.queue.submit([enc.finish()]);
       for (const b of temps) pool.release(b);
       if (!recompute || l === L - 1) saved.push(s);
       else {
@@ -172,58 +179,48 @@ export async function lossAndGrads(
     }
 
     // ---- head, loss, dlogits ----
-    enc = device.createCommandEncoder({ label: 'train head' });
     const normed = keep(pool.alloc(BT * C * 4, 'final-norm'));
     const rstdF = keep(pool.alloc(BT * 4, 'final-rstd'));
     await encodeRmsNorm(kernels, enc, x, model.norm, normed, { rows: BT, hidden: C, eps }, rstdF);
-    device.queue.submit([enc.finish()]);
-    // Logits come in row blocks that each fit one binding (one block unless batch × vocabulary is large), each
-    // encoded and submitted on its own so that only one block's temporaries are alive at a time.
+    // Logits come in row blocks that each fit one binding (one block unless batch × vocabulary is large); a
+    // block's temporaries go back to the pool once it is encoded, so only one block's are alive at a time.
     const blocks: LogitsBlock[] = [];
     for (const b of logitBlocks(model, BT)) {
-      enc = device.createCommandEncoder({ label: 'train head' });
       const temps: GPUBuffer[] = [];
       blocks.push({ ...b, buffer: keep(await encodeLmHeadBlock(model, enc, normed, b.row0, b.rows, temps)) });
-      device.queue.submit([enc.finish()]);
       for (const t of temps) pool.release(t);
     }
+    device.queue.submit([enc.finish()]);
     const logits: GpuLogits = { rows: BT, vocab: V, blocks };
     const logp = await gatherLogps(model, logits, batch);
     const obj = computeObjective(method, seqs, logp, { ...opts, refLogps });
 
     const w = new Float32Array(BT);
     obj.weights.forEach((ws, b) => ws.forEach((x, t) => (w[b * T + t] = x)));
-    // Per block: dlogits = w·(softmax − onehot) in place, dnormed rows = dlogits·lm_head; then the block is freed.
+    // ---- backward, one command buffer: head blocks, final norm, layers last to first ----
+    const rowsOf = <A extends Float32Array | Uint32Array>(a: A, blk: LogitsBlock) => a.subarray(blk.row0, blk.row0 + blk.rows);
+    const wBufs = blocks.map((blk) => keep(pool.upload(rowsOf(w, blk), 'token-weights')));
+    const tBufs = blocks.map((blk) => keep(pool.upload(rowsOf(batch.targets, blk), 'targets')));
     const dNormed = keep(pool.alloc(BT * C * 4, 'd-final-norm'));
-    for (const blk of blocks) {
-      enc = device.createCommandEncoder({ label: 'train head backward' });
+    const dx = keep(pool.alloc(BT * C * 4, 'd-residual'));
+    const scratch = recompute && L > 1 ? keep(pool.alloc(BT * C * 4, 'recompute-residual')) : null;
+    enc = device.createCommandEncoder({ label: 'train backward' });
+    // Per block: dlogits = w·(softmax − onehot) in place, dnormed rows = dlogits·lm_head; then the block is freed.
+    for (const [i, blk] of blocks.entries()) {
       const temps: GPUBuffer[] = [];
-      const tmp = (b: GPUBuffer) => (temps.push(b), b);
-      try {
-        const rows = <A extends Float32Array | Uint32Array>(a: A) => a.subarray(blk.row0, blk.row0 + blk.rows);
-        const wBuf = tmp(pool.upload(rows(w), 'token-weights'));
-        const tBuf = tmp(pool.upload(rows(batch.targets), 'targets'));
-        await encodeCrossEntropyBackward(kernels, enc, blk.buffer, tBuf, wBuf, blk.buffer, { rows: blk.rows, vocab: V });
-        const whole = blk.rows === BT;
-        const dRows = whole ? dNormed : tmp(pool.alloc(blk.rows * C * 4, 'd-final-norm-block'));
-        await encodeLmHeadBackward(model, enc, blk.buffer, blk.rows, dRows, temps);
-        if (!whole) enc.copyBufferToBuffer(dRows, 0, dNormed, blk.row0 * C * 4, blk.rows * C * 4);
-        device.queue.submit([enc.finish()]);
-      } finally {
-        for (const t of temps) pool.release(t);
-      }
+      await encodeCrossEntropyBackward(kernels, enc, blk.buffer, tBufs[i]!, wBufs[i]!, blk.buffer, { rows: blk.rows, vocab: V });
+      const whole = blk.rows === BT;
+      const dRows = whole ? dNormed : pool.alloc(blk.rows * C * 4, 'd-final-norm-block');
+      if (!whole) temps.push(dRows);
+      await encodeLmHeadBackward(model, enc, blk.buffer, blk.rows, dRows, temps);
+      if (!whole) enc.copyBufferToBuffer(dRows, 0, dNormed, blk.row0 * C * 4, blk.rows * C * 4);
+      for (const t of temps) pool.release(t);
       owned.splice(owned.indexOf(blk.buffer), 1);
       pool.release(blk.buffer);
     }
-    enc = device.createCommandEncoder({ label: 'train final norm backward' });
-    const dx = keep(pool.alloc(BT * C * 4, 'd-residual'));
     await encodeRmsNormBackward(kernels, enc, x, model.norm, rstdF, dNormed, dx, { rows: BT, hidden: C });
-    device.queue.submit([enc.finish()]);
 
-    // ---- layers, last to first ----
-    const scratch = recompute && L > 1 ? keep(pool.alloc(BT * C * 4, 'recompute-residual')) : null;
     for (let l = L - 1; l >= 0; l--) {
-      enc = device.createCommandEncoder({ label: `train layer ${l} backward` });
       const temps: GPUBuffer[] = [];
       // Recompute: layer l's forward again from its kept input (the residual it writes is not needed).
       let kept = saved[l];
@@ -232,11 +229,11 @@ export async function lossAndGrads(
         kept = (await encodeLayer(ctx, enc, l, scratch!, { xIn: xIns[l]!, bufs: pending, temps }, noRelease))!;
       }
       await encodeLayerBackward(ctx, enc, l, kept, dx, temps);
-      device.queue.submit([enc.finish()]);
       for (const b of temps) pool.release(b);
       for (const b of pending) pool.release(b);
       pending = [];
     }
+    device.queue.submit([enc.finish()]);
     await device.queue.onSubmittedWorkDone();
     const tokens = batch.targets.reduce((n, y) => n + (y === IGNORE_TARGET ? 0 : 1), 0);
     return { loss: obj.loss, metrics: obj.metrics, tokens };

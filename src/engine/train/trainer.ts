@@ -36,7 +36,8 @@ import type { CheckpointStore } from '../../io/checkpoints.ts';
 import type { Model } from '../model/weights.ts';
 import { mulberry32 } from '../random.ts';
 import { clearLoraGrads, peftKey, type GpuLora } from '../lora/adapter.ts';
-import { encodeAdamW } from './adamw.ts';
+import { adamwStepFields, encodeAdamW } from './adamw.ts';
+import { packUniforms } from '../gpu/kernels.ts';
 import { CHECKPOINT_FORMAT, CHECKPOINT_VERSION, checkpointLora, encodeCheckpoint, restoreCheckpoint, type OptimTensor } from './checkpoint.ts';
 import { clipScale, sumOfSquares } from './clip.ts';
 import { TRAIN_DEFAULTS, type ScheduleKind } from './defaults.ts';
@@ -218,6 +219,8 @@ export class Trainer {
   private readonly schedule: ScheduleSpec;
   private readonly now: () => number;
   private disposed = false;
+  /** AdamW's per-step uniform block, rewritten each step (adamw.ts) */
+  private adamwUniform: GPUBuffer | null = null;
 
   constructor(
     readonly model: Model,
@@ -351,10 +354,11 @@ export class Trainer {
 
       const lr = this.lrAt(step);
       const gradScale = clipScale(gradNorm, cfg.maxGradNorm);
+      const hyper = { step, lr, beta1: cfg.beta1, beta2: cfg.beta2, eps: cfg.eps, weightDecay: cfg.weightDecay, gradScale };
+      this.adamwUniform ??= device.createBuffer({ size: 32, usage: 0x40 /* UNIFORM */ | 0x08 /* COPY_DST */, label: 'adamw-step' });
+      device.queue.writeBuffer(this.adamwUniform, 0, packUniforms(adamwStepFields(hyper)));
       const enc = device.createCommandEncoder({ label: 'adamw' });
-      for (const t of this.tensors) {
-        await encodeAdamW(kernels, enc, t, { n: t.n, step, lr, beta1: cfg.beta1, beta2: cfg.beta2, eps: cfg.eps, weightDecay: cfg.weightDecay, gradScale });
-      }
+      for (const t of this.tensors) await encodeAdamW(kernels, enc, t, { n: t.n, ...hyper }, this.adamwUniform);
       device.queue.submit([enc.finish()]);
       await device.queue.onSubmittedWorkDone();
       this.step = step;
@@ -403,6 +407,7 @@ export class Trainer {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
+    this.adamwUniform?.destroy();
     for (const t of this.tensors) {
       this.model.pool.release(t.m);
       this.model.pool.release(t.v);
