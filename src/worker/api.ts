@@ -2,13 +2,13 @@
 // Only plain, structured-cloneable data crosses it: no class instances, no GPU objects. Errors travel as
 // SerializedError inside a Result, because comlink's own error transfer keeps only name/message/stack and
 // would drop `where` (the file/tensor/field a message points at).
-import type { SerializedError } from '../io/errors.ts';
+import type { SerializedError } from '../common/errors.ts';
 import type { Progress } from '../io/progress.ts';
 import type { ModelSource } from '../io/sources.ts';
 import type { CachedModelSummary, PartialSummary } from '../io/cache/weight-cache.ts';
 import type { PoolStats } from '../engine/gpu/buffer-pool.ts';
 import type { MultipleChoiceItem } from '../engine/eval/multiple-choice.ts';
-import type { BenchmarkItemResult } from '../engine/eval/benchmark-run.ts';
+import type { BenchmarkItemResult } from '../common/benchmark-run.ts';
 import type {
   AdapterExport,
   AdapterImportRequest,

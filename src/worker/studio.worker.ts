@@ -2,7 +2,7 @@
 // The studio worker: the one place that owns the GPUDevice, the weight cache and every heavy computation.
 // Keeping them here leaves the UI thread responsive, and lets the UI free all GPU memory by terminating us.
 import * as Comlink from 'comlink';
-import { serializeError, AlloyError } from '../io/errors.ts';
+import { serializeError, AlloyError } from '../common/errors.ts';
 import type { Progress } from '../io/progress.ts';
 import type { ModelSource } from '../io/sources.ts';
 import { WeightCache } from '../io/cache/weight-cache.ts';

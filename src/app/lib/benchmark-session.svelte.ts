@@ -1,12 +1,13 @@
 // The Benchmark panel's state, kept at the app level so a run goes on streaming into the page while another tab is
 // shown: the run being computed (or a past one reopened), its progress, and the list of stored runs. A run is
 // stored in IndexedDB (io/cache/benchmark-runs.ts) only once every model finished; a cancelled run stays on screen.
-import type { SerializedError } from '../../io/errors.ts';
+import type { SerializedError } from '../../common/errors.ts';
 import type { Progress } from '../../io/progress.ts';
 import type { CachedModelSummary } from '../../io/cache/weight-cache.ts';
-import { RunStore, type RunSummary } from '../../io/cache/benchmark-runs.ts';
+import { RunStore } from '../../io/cache/benchmark-runs.ts';
+import type { RunSummary, BenchmarkRun, RunModel, RunOptions } from '../../common/benchmark-run.ts';
 import type { MultipleChoiceItem } from '../../engine/eval/multiple-choice.ts';
-import type { BenchmarkRun, RunModel, RunOptions } from '../../engine/eval/benchmark-run.ts';
+import { summarizeRun } from '../../engine/eval/benchmark-run.ts';
 import { parseMergeYaml } from '../../engine/merge/config.ts';
 import { mergeParentRefs } from '../../engine/eval/synergy.ts';
 import { StudioError, toSerialized, type StudioClient } from './studio-client.svelte.ts';
@@ -118,7 +119,7 @@ export class BenchmarkSession {
       this.state = 'done';
       const snapshot = $state.snapshot(this.run) as BenchmarkRun;
       try {
-        await (await this.#runs()).save(snapshot);
+        await (await this.#runs()).save(snapshot, summarizeRun(snapshot));
         this.state = 'stored';
         const peak = Math.max(0, ...result.models.map((m) => m.peakBytes));
         this.notice = `Done: ${models.length} model${models.length === 1 ? '' : 's'} × ${n} items in ${result.seconds.toFixed(1)} s (one model on the GPU at a time, peak ${formatBytes(peak)} of GPU buffers). Stored under Past runs.`;

@@ -1,7 +1,7 @@
 // One long job at a time for a card or panel (export, import): its progress, Cancel/Escape, and how it ended (a
 // notice, or an error that names the file and tensor). The job runs in the worker (a Job with a cancel id) or here
 // (an AbortController, e.g. writing files into a folder).
-import type { SerializedError } from '../../io/errors.ts';
+import type { SerializedError } from '../../common/errors.ts';
 import type { Progress } from '../../io/progress.ts';
 import { StudioError, toSerialized } from './studio-client.svelte.ts';
 

@@ -2,7 +2,7 @@
 // StudioErrors, mirrors the running download as Svelte state, and can terminate and recreate the worker
 // (terminating is the only reliable way to make a browser free a GPUDevice's memory).
 import * as Comlink from 'comlink';
-import type { ErrorLocation, SerializedError } from '../../io/errors.ts';
+import type { ErrorLocation, SerializedError } from '../../common/errors.ts';
 import type { Progress } from '../../io/progress.ts';
 import type { ModelSource } from '../../io/sources.ts';
 import type { CachedModelSummary } from '../../io/cache/weight-cache.ts';

@@ -14,7 +14,7 @@
  * One command encoder per layer (short command buffers keep GPU watchdogs quiet); every intermediate goes back
  * to the pool as soon as its layer is submitted.
  */
-import { AlloyError } from '../../io/errors.ts';
+import { AlloyError } from '../../common/errors.ts';
 import { encodeAttention } from '../ops/attention.ts';
 import { encodeAddInPlace } from '../ops/elementwise.ts';
 import { encodeEmbedding, validateTokenIds } from '../ops/embedding.ts';

@@ -7,7 +7,7 @@
  * shorter than T leave masked holes after their last token), each step fills the next slot. The host keeps the
  * key mask [batch, capacity] and each row's next RoPE position (its own token count), see forward.ts.
  */
-import { AlloyError } from '../../io/errors.ts';
+import { AlloyError } from '../../common/errors.ts';
 import { padBatch, runForward } from './forward.ts';
 import { readLogits, type GpuLogits } from './head.ts';
 import { assertLive, type Model } from './weights.ts';

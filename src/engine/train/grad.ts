@@ -37,7 +37,8 @@ import { encodeLinear, encodeLinearInputGrad } from '../model/linear.ts';
 import { padBatch, runForward } from '../model/forward.ts';
 import { assertLive, type GpuLayer, type GpuMatrix, type Model } from '../model/weights.ts';
 import { encodeLoraBackward, encodeLoraForward, loraDropout, type DropoutCounters, type GpuLora, type ProjKey } from '../lora/adapter.ts';
-import { completionLogps, computeObjective, objectiveTargets, type Method, type ObjectiveOptions, type Sequence } from './objectives.ts';
+import { completionLogps, computeObjective, objectiveTargets, type ObjectiveOptions } from './objectives.ts';
+import type { Method, Sequence } from '../../common/training-data.ts';
 
 export interface GradResult {
   loss: number;
