@@ -41,10 +41,10 @@ export class JobTable {
    * order); whatever way it ends, the job is forgotten and the callbacks' proxies released, and a throw comes back as
    * a Result.
    */
-  run<T, const C extends readonly (Callback | undefined)[]>(
+  run<T, const C extends (Callback | undefined)[]>(
     jobId: string,
     callbacks: C,
-    fn: (signal: AbortSignal, ...callbacks: C) => Promise<T>,
+    fn: (signal: AbortSignal, ...callbacks: NoInfer<C>) => Promise<T>,
   ): Promise<Result<T>> {
     return guard(async () => {
       try {

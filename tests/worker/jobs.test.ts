@@ -34,7 +34,7 @@ describe('JobTable', () => {
     const p = fakeProxy<number>();
     let started!: () => void;
     const running = new Promise<void>((r) => (started = r));
-    const result = jobs.run('j2', [p.fn, undefined], (signal) => {
+    const result = jobs.run('j2', [p.fn, undefined], (signal, _onProgress, _unused) => {
       started();
       return new Promise<never>((_, reject) => signal.addEventListener('abort', () => reject(new CancelledError('merge'))));
     });
@@ -55,7 +55,7 @@ describe('JobTable', () => {
     let release!: () => void;
     const first = jobs.run('j4', [], () => new Promise<void>((r) => (release = r)));
     const p = fakeProxy<number>();
-    const second = await jobs.run('j4', [p.fn], async (signal) => throwIfAborted(signal));
+    const second = await jobs.run('j4', [p.fn], async (signal, _onProgress) => throwIfAborted(signal));
     expect(second.ok).toBe(false);
     expect(p.released()).toBe(1);
     release();
@@ -64,9 +64,9 @@ describe('JobTable', () => {
 
   it('drops a report the UI can no longer take instead of failing the job', async () => {
     const jobs = new JobTable();
-    const gone = () => Promise.reject(new Error('port closed'));
+    const gone = (_p: number) => Promise.reject(new Error('port closed'));
     const r = await jobs.run('j5', [gone], async (_s, onProgress) => {
-      onProgress?.(undefined as never);
+      onProgress?.(1);
       await new Promise((res) => setTimeout(res, 0));
       return 'ok';
     });
