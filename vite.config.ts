@@ -1,6 +1,27 @@
 import { defineConfig } from 'vite';
 import { svelte } from '@sveltejs/vite-plugin-svelte';
 import { VitePWA } from 'vite-plugin-pwa';
+import type { Plugin } from 'vite';
+
+/**
+ * The main thread never runs a kernel: WGSL belongs in the worker's bundle. A UI import that reaches the kernel
+ * registry (as `engine/lora/adapter.ts` for a list of target names once did) pulls every shader into the page's
+ * chunks, so the build refuses it and names the chunk. The worker's bundle is a separate build, emitted here as an
+ * asset, so only chunks are checked. (tests/app/edges.test.ts checks the same edge from the sources.)
+ */
+function noWgslOnMainThread(): Plugin {
+  return {
+    name: 'alloy:no-wgsl-on-main-thread',
+    apply: 'build',
+    generateBundle(_options, bundle) {
+      for (const out of Object.values(bundle)) {
+        if (out.type !== 'chunk') continue;
+        const hit = /@compute\b|@workgroup_size\b|var<storage\b/.exec(out.code);
+        if (hit) this.error(`${out.fileName} (main thread) contains WGSL ("${hit[0]}"): a UI import reaches the GPU side (src/engine/gpu, ops or model); see docs/ARCHITECTURE.md, "Edges"`);
+      }
+    },
+  };
+}
 
 // The studio is a static single-page app: everything (GPU work included) runs in the browser.
 // vite-plugin-pwa (Workbox) precaches the built app shell, the built-in demo models and data, so after one
@@ -8,6 +29,7 @@ import { VitePWA } from 'vite-plugin-pwa';
 export default defineConfig({
   plugins: [
     svelte(),
+    noWgslOnMainThread(),
     VitePWA({
       registerType: 'autoUpdate',
       // registered from src/app/lib/offline.ts, which also reports the state in the page

@@ -21,9 +21,10 @@ import { acquireNodeDevice } from '../src/engine/gpu/node-gpu.ts';
 import { BufferPool } from '../src/engine/gpu/buffer-pool.ts';
 import { KernelRegistry } from '../src/engine/gpu/kernels.ts';
 import { loadModel } from '../src/engine/model/index.ts';
-import { createLora, LORA_TARGETS } from '../src/engine/lora/adapter.ts';
+import { createLora } from '../src/engine/lora/adapter.ts';
+import { LORA_TARGETS } from '../src/engine/lora/targets.ts';
 import { Trainer, trainConfig } from '../src/engine/train/trainer.ts';
-import type { Sequence } from '../src/engine/train/objectives.ts';
+import type { Sequence } from '../src/common/training-data.ts';
 
 const [B, R, ALPHA] = [4, 16, 32];
 const STEPS = Number(process.env.ALLOY_PROFILE_STEPS ?? 3);

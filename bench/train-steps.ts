@@ -4,9 +4,10 @@ import type { GpuContext } from '../src/engine/gpu/device.ts';
 import { BufferPool } from '../src/engine/gpu/buffer-pool.ts';
 import type { KernelRegistry } from '../src/engine/gpu/kernels.ts';
 import { loadModel } from '../src/engine/model/index.ts';
-import { createLora, LORA_TARGETS } from '../src/engine/lora/adapter.ts';
+import { createLora } from '../src/engine/lora/adapter.ts';
+import { LORA_TARGETS } from '../src/engine/lora/targets.ts';
 import { Trainer, trainConfig } from '../src/engine/train/trainer.ts';
-import type { Sequence } from '../src/engine/train/objectives.ts';
+import type { Sequence } from '../src/common/training-data.ts';
 import type { ModelConfig } from '../src/io/config.ts';
 import type { Checkpoint } from '../src/io/safetensors/checkpoint.ts';
 

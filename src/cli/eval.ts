@@ -11,7 +11,7 @@
  */
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { AlloyError } from '../io/errors.ts';
+import { AlloyError } from '../common/errors.ts';
 import { readJson, type ModelFiles } from '../io/model-files.ts';
 import { parseModelConfig, type ModelConfig } from '../io/config.ts';
 import { openCheckpoint, type Checkpoint } from '../io/safetensors/checkpoint.ts';

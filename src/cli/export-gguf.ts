@@ -5,7 +5,7 @@
  * matrices whose rows are not whole 32-element blocks in F16, as llama.cpp's converter does. The file appears only
  * when complete (written under a hidden sibling name, then renamed).
  */
-import { AlloyError } from '../io/errors.ts';
+import { AlloyError } from '../common/errors.ts';
 import type { GgufOutType } from '../io/gguf/export.ts';
 import { exportGgufFile } from '../io/node/gguf.ts';
 import { formatBytes } from '../io/progress.ts';

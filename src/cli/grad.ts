@@ -10,7 +10,7 @@
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { AlloyError } from '../io/errors.ts';
+import { AlloyError } from '../common/errors.ts';
 import { readJson, hasFile } from '../io/model-files.ts';
 import { parseModelConfig } from '../io/config.ts';
 import { openCheckpoint } from '../io/safetensors/checkpoint.ts';
@@ -26,7 +26,8 @@ import { KernelRegistry } from '../engine/gpu/kernels.ts';
 import { loadModel } from '../engine/model/index.ts';
 import { clearLoraGrads, loraFromTensors, readLoraTensors } from '../engine/lora/adapter.ts';
 import { accumulateStep } from '../engine/train/accumulate.ts';
-import { isPaired, type Method, type Sequence } from '../engine/train/objectives.ts';
+import { isPaired } from '../engine/train/objectives.ts';
+import type { Method, Sequence } from '../common/training-data.ts';
 
 export interface GradArgs {
   model?: string;

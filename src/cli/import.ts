@@ -8,7 +8,7 @@
  */
 import { existsSync } from 'node:fs';
 import { extname } from 'node:path';
-import { AlloyError } from '../io/errors.ts';
+import { AlloyError } from '../common/errors.ts';
 import { importLlama2cFiles } from '../io/node/import-llama2c.ts';
 import { importGgufFile } from '../io/node/gguf.ts';
 

@@ -7,7 +7,7 @@ import { parseArgs } from 'node:util';
 import { existsSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
-import { AlloyError, isCancelled } from '../io/errors.ts';
+import { AlloyError, isCancelled } from '../common/errors.ts';
 import { fileSink } from '../io/node/fs.ts';
 import { parseMergeYaml } from '../engine/merge/config.ts';
 import { runMerge, type SlerpAccelerator } from '../engine/merge/run.ts';

@@ -16,7 +16,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync
 import { readFile } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { AlloyError, isCancelled } from '../io/errors.ts';
+import { AlloyError, isCancelled } from '../common/errors.ts';
 import { dirModelFiles } from '../io/node/dir-model-files.ts';
 import { fileSink } from '../io/node/fs.ts';
 import { acquireNodeDevice } from '../engine/gpu/node-gpu.ts';

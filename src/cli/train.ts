@@ -19,7 +19,7 @@
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { AlloyError } from '../io/errors.ts';
+import { AlloyError } from '../common/errors.ts';
 import { hasFile, readJson } from '../io/model-files.ts';
 import { parseModelConfig } from '../io/config.ts';
 import { openCheckpoint } from '../io/safetensors/checkpoint.ts';
@@ -34,14 +34,16 @@ import { acquireNodeDevice } from '../engine/gpu/node-gpu.ts';
 import { BufferPool } from '../engine/gpu/buffer-pool.ts';
 import { KernelRegistry } from '../engine/gpu/kernels.ts';
 import { loadModel } from '../engine/model/index.ts';
-import { mulberry32 } from '../engine/random.ts';
-import { createLora, parseTargets, peftConfigJson, readLoraTensors } from '../engine/lora/adapter.ts';
+import { mulberry32 } from '../common/random.ts';
+import { createLora, peftConfigJson, readLoraTensors } from '../engine/lora/adapter.ts';
+import { parseTargets } from '../engine/lora/targets.ts';
 import { checkpointAdapterTensors } from '../engine/train/checkpoint.ts';
 import { TRAIN_DEFAULTS, isLabelSmoothing } from '../engine/train/defaults.ts';
 import { planTrainingMemory } from '../engine/train/memory.ts';
 import { parseScheduleKind, warmupStepsFromRatio } from '../engine/train/schedule.ts';
 import { TrainControl, Trainer, trainConfig, type StepEvent } from '../engine/train/trainer.ts';
-import { scoredTokenCount, truncateSequence, type Method, type Sequence } from '../engine/train/objectives.ts';
+import { scoredTokenCount, truncateSequence } from '../engine/train/objectives.ts';
+import type { Method, Sequence } from '../common/training-data.ts';
 
 type StringOpt =
   | 'model' | 'data' | 'method' | 'out' | 'rank' | 'alpha' | 'targets' | 'lr' | 'steps' | 'batch' | 'seq-len' | 'beta' | 'seed'

@@ -1,6 +1,6 @@
 // Hugging Face config.json → one typed ModelConfig for the Llama family, with transformers' defaults, and the
 // tensor names and shapes such a model's checkpoint holds (the one place those name patterns are spelled out).
-import { AlloyError } from './errors.ts';
+import { AlloyError } from '../common/errors.ts';
 
 export type Family = 'llama' | 'mistral' | 'qwen2';
 export type Architecture = 'LlamaForCausalLM' | 'MistralForCausalLM' | 'Qwen2ForCausalLM';

@@ -1,7 +1,7 @@
 // A model folder the user picked or dropped: files are read in place (folderModelFiles) or copied into the
 // cache through the same chunked path as downloads (folderPlan), so it then works offline and survives reloads.
 import { blobSource } from './bytes.ts';
-import { AlloyError } from './errors.ts';
+import { AlloyError } from '../common/errors.ts';
 import type { Opener } from './hub/download.ts';
 import type { FileEntry, ModelFiles } from './model-files.ts';
 import { INDEX, selectModelFiles, selectModelFilesSync } from './repo-files.ts';

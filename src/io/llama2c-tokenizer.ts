@@ -5,7 +5,7 @@
 // Types are not stored; ids 0/1/2 are unk/bos/eos (sentencepiece's defaults, which llama2.c assumes) and
 // "<0xAB>" pieces are byte-fallback pieces, which is what the SentencePiece model says for them.
 import type { ByteSource } from './bytes.ts';
-import { AlloyError } from './errors.ts';
+import { AlloyError } from '../common/errors.ts';
 import { inferPieceType, SPACE_MARKER, type SentencePieceVocab } from './sentencepiece.ts';
 
 const IDS = { unkId: 0, bosId: 1, eosId: 2 };

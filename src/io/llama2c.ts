@@ -2,7 +2,7 @@
 // config.json and model.safetensors (F32). llama2.c rotates interleaved pairs (2j, 2j+1); Hugging Face Llama rotates
 // (j, j + head_dim/2), so wq/wk rows are permuted per head exactly as transformers' convert_llama_weights_to_hf does.
 import type { ByteSink, ByteSource } from './bytes.ts';
-import { AlloyError } from './errors.ts';
+import { AlloyError } from '../common/errors.ts';
 import { writeSafetensors, type TensorToWrite } from './safetensors/writer.ts';
 import { buildSentencePieceTokenizer, sentencePieceSpecialTokensMap, type SentencePieceVocab } from './sentencepiece.ts';
 

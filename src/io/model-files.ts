@@ -1,5 +1,5 @@
 import { bytesSource, type ByteSource } from './bytes.ts';
-import { AlloyError } from './errors.ts';
+import { AlloyError } from '../common/errors.ts';
 
 /** One file of a model repository, as a source lists it. */
 export interface FileEntry {

@@ -3,7 +3,7 @@
  * `base_model.model.<module path>.lora_A.weight` [r, in] and `.lora_B.weight` [out, r]. Unknown config keys are
  * ignored, as PEFT's own reader does.
  */
-import { AlloyError } from './errors.ts';
+import { AlloyError } from '../common/errors.ts';
 import { hasFile, readJson, type ModelFiles } from './model-files.ts';
 import { openSafetensors, type SafetensorsFile } from './safetensors/reader.ts';
 

@@ -1,6 +1,6 @@
 // A minimal reader of the protobuf wire format: enough to walk a message's fields without generated code or a
 // dependency (SentencePiece .model files are one small, stable message). Groups (wire types 3/4) are refused.
-import { AlloyError } from './errors.ts';
+import { AlloyError } from '../common/errors.ts';
 
 export const WIRE_VARINT = 0;
 export const WIRE_FIXED64 = 1;

@@ -1,6 +1,6 @@
 // Which files of a Hugging Face-layout repository a model needs, and which repositories are refused.
 // Shared by the hub listing and local folders so both apply the same rules.
-import { AlloyError } from './errors.ts';
+import { AlloyError } from '../common/errors.ts';
 import type { FileEntry } from './model-files.ts';
 
 export const CONFIG = 'config.json';

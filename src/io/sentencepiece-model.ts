@@ -2,7 +2,7 @@
 // Face tokenizer needs is read: the pieces (piece, score, type) and trainer_spec's model type, byte fallback and
 // unk/bos/eos ids. The normalizer spec is ignored, as transformers' LlamaConverter ignores it.
 import type { ByteSource } from './bytes.ts';
-import { AlloyError } from './errors.ts';
+import { AlloyError } from '../common/errors.ts';
 import { protoFields, WIRE_BYTES, WIRE_FIXED32, WIRE_VARINT } from './protobuf.ts';
 import { PIECE_NORMAL, type SentencePieceVocab } from './sentencepiece.ts';
 

@@ -7,7 +7,7 @@
 // negated merge rank). The converter rebuilds merges from the scores (`generate_merges`): every split of a piece
 // into two pieces that are both in the vocabulary is a merge, ranked by the piece's score. Reproducing that
 // exactly, down to its tie-breaks, is what makes our tokenizer.json equal to transformers'.
-import { AlloyError } from './errors.ts';
+import { AlloyError } from '../common/errors.ts';
 
 /** SentencePiece piece types, numbered as sentencepiece's ModelProto and GGUF's tokenizer.ggml.token_type: 1 normal, 2 unknown, 3 control, 4 user-defined, 5 unused, 6 byte */
 export interface SentencePieceVocab {

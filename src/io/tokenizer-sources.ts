@@ -1,7 +1,7 @@
 // A SentencePiece vocabulary from whichever file holds it, chosen by extension: llama2.c's tok*.bin or a
 // SentencePiece .model. (GGUF files carry theirs inside the model; src/io/gguf reads it there.)
 import type { ByteSource } from './bytes.ts';
-import { AlloyError } from './errors.ts';
+import { AlloyError } from '../common/errors.ts';
 import { readLlama2cTokenizer } from './llama2c-tokenizer.ts';
 import { readSentencePieceModel } from './sentencepiece-model.ts';
 import type { SentencePieceVocab } from './sentencepiece.ts';

@@ -10,7 +10,7 @@
 // construction (neither package has any loading or fetching code), so there is no `env.allowRemoteModels` to set.
 import { Tokenizer } from '@huggingface/tokenizers';
 import { Template } from '@huggingface/jinja';
-import { AlloyError } from './errors.ts';
+import { AlloyError } from '../common/errors.ts';
 import { hasFile, readJson, readText, type ModelFiles } from './model-files.ts';
 
 export interface ChatMessage {

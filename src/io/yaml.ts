@@ -2,7 +2,7 @@
 // error), the first syntax error reported as `file:line: not valid YAML: …`, and the LineCounter kept so that later
 // checks can name the line of any node.
 import { LineCounter, parseDocument, type Document } from 'yaml';
-import { AlloyError } from './errors.ts';
+import { AlloyError } from '../common/errors.ts';
 
 export function parseYamlDocument(text: string, file: string): { doc: Document.Parsed; lines: LineCounter } {
   const lines = new LineCounter();

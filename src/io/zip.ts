@@ -7,7 +7,7 @@
  *    entries' own Blobs, so the file data is never copied into memory; zip64 records where a size or offset needs
  *    them (or everywhere, with zip64: 'always'), so models over 4 GiB zip too. CRCs come first (crc32Blob).
  */
-import { AlloyError, throwIfAborted } from './errors.ts';
+import { AlloyError, throwIfAborted } from '../common/errors.ts';
 
 // Slicing-by-8 tables: T[0] is the classic byte table, T[k][n] = the CRC of byte n followed by k zero bytes.
 const CRC_TABLES = (() => {

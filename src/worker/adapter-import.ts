@@ -10,13 +10,13 @@
 // `alloy logits --adapter`.
 import { blobSource } from '../io/bytes.ts';
 import type { ModelConfig } from '../io/config.ts';
-import { AlloyError } from '../io/errors.ts';
+import { AlloyError } from '../common/errors.ts';
 import { readText, type FileEntry, type ModelFiles } from '../io/model-files.ts';
 import { ADAPTER_CONFIG, ADAPTER_WEIGHTS, readPeftAdapter, type LoraConfig } from '../io/peft.ts';
 import type { Checkpoint } from '../io/safetensors/checkpoint.ts';
 import type { TensorToWrite } from '../io/safetensors/writer.ts';
 import { unzip } from '../io/zip.ts';
-import { LORA_TARGETS, modulePath, type LoraTarget } from '../engine/lora/adapter.ts';
+import { LORA_TARGETS, modulePath, type LoraTarget } from '../engine/lora/targets.ts';
 
 /** One file as the page sends it: its path inside what was picked or dropped (folder prefix kept or not). */
 export interface AdapterUpload {

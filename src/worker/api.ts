@@ -2,13 +2,14 @@
 // Only plain, structured-cloneable data crosses it: no class instances, no GPU objects. Errors travel as
 // SerializedError inside a Result, because comlink's own error transfer keeps only name/message/stack and
 // would drop `where` (the file/tensor/field a message points at).
-import type { SerializedError } from '../io/errors.ts';
+import type { SerializedError } from '../common/errors.ts';
 import type { Progress } from '../io/progress.ts';
 import type { ModelSource } from '../io/sources.ts';
 import type { CachedModelSummary, PartialSummary } from '../io/cache/weight-cache.ts';
 import type { PoolStats } from '../engine/gpu/buffer-pool.ts';
 import type { MultipleChoiceItem } from '../engine/eval/multiple-choice.ts';
-import type { BenchmarkItemResult } from '../engine/eval/benchmark-run.ts';
+import type { BenchmarkItemResult, BenchmarkRun, RunSummary } from '../common/benchmark-run.ts';
+import type { NewStoredDataset, StoredDatasetSummary } from '../io/cache/datasets.ts';
 import type {
   AdapterExport,
   AdapterImportRequest,
@@ -394,6 +395,22 @@ export interface StudioApi {
 
   /** Data panel: every good row of a dataset file tokenised with a cached model's tokenizer as `method` trains it. */
   datasetTokens(jobId: string, request: DatasetTokensRequest, onProgress?: ProgressCallback): Promise<Result<DatasetTokens>>;
+
+  /** Datasets saved from the Data panel (io/cache/datasets.ts), newest first. */
+  listDatasets(): Promise<Result<StoredDatasetSummary[]>>;
+  /** Stores a dataset's text (chunks and summary in one transaction). */
+  saveDataset(meta: NewStoredDataset, text: string): Promise<Result<StoredDatasetSummary>>;
+  /** A saved dataset's summary and text; null when it was deleted meanwhile. */
+  getDataset(id: string): Promise<Result<{ summary: StoredDatasetSummary; text: string } | null>>;
+  deleteDataset(id: string): Promise<Result<void>>;
+
+  /** Finished benchmark runs (io/cache/benchmark-runs.ts), newest first, as the "Past runs" list shows them. */
+  listBenchmarkRuns(): Promise<Result<RunSummary[]>>;
+  /** Stores a finished run with its summary (computed in the worker). */
+  saveBenchmarkRun(run: BenchmarkRun): Promise<Result<RunSummary>>;
+  /** A stored run; null when it was deleted meanwhile. */
+  getBenchmarkRun(id: string): Promise<Result<BenchmarkRun | null>>;
+  deleteBenchmarkRun(id: string): Promise<Result<void>>;
 
   /** A cached model's folder as a store-only zip Blob (export-api.ts); progress over the bytes checksummed. */
   exportModelZip(jobId: string, id: string, onProgress?: ProgressCallback): Promise<Result<ExportFile>>;

@@ -2,7 +2,7 @@
 // at a time (uploaded, scored, disposed and the pool trimmed before the next), each item's result streamed to the
 // UI as soon as its batch is scored. Prompts, scoring and token split are exactly `alloy eval`'s (buildPrompt,
 // evaluateMultipleChoice, encodePair, scoreContinuations): the page shows the engine's numbers, unrounded.
-import { AlloyError, CancelledError, isCancelled, throwIfAborted } from '../io/errors.ts';
+import { AlloyError, CancelledError, isCancelled, throwIfAborted } from '../common/errors.ts';
 import { ProgressMeter, type ProgressFn } from '../io/progress.ts';
 import { readJson, type ModelFiles } from '../io/model-files.ts';
 import { parseModelConfig } from '../io/config.ts';
@@ -11,7 +11,7 @@ import type { AlloyTokenizer } from '../io/tokenizer.ts';
 import { loadModel, scoreContinuations } from '../engine/model/index.ts';
 import { encodePair, evaluateMultipleChoice, type ItemResult, type MultipleChoiceItem } from '../engine/eval/multiple-choice.ts';
 import { buildPrompt, GENERIC_FORMAT, mmluFormat, type ApplyChatTemplate } from '../engine/eval/prompts.ts';
-import type { BenchmarkItemResult } from '../engine/eval/benchmark-run.ts';
+import type { BenchmarkItemResult } from '../common/benchmark-run.ts';
 import { gpuEngine } from './gpu-state.ts';
 import type { BenchmarkItemUpdate, BenchmarkRequest, BenchmarkResult } from './api.ts';
 

@@ -4,7 +4,7 @@
 // model: its A/B matrices go on the GPU beside the weights and the forward adds scale·(x·Aᵀ)·Bᵀ to each adapted
 // projection (engine/lora/adapter.ts), which is the folded model's W + scale·B·A without writing a new model.
 // Going back to the base only disables the adapter, so comparing base and adapter back and forth costs nothing.
-import { AlloyError, CancelledError, throwIfAborted } from '../io/errors.ts';
+import { AlloyError, CancelledError, throwIfAborted } from '../common/errors.ts';
 import { ProgressMeter, type ProgressFn } from '../io/progress.ts';
 import type { ModelFiles } from '../io/model-files.ts';
 import { memoryModelFiles, readJson } from '../io/model-files.ts';
@@ -13,7 +13,8 @@ import { openCheckpoint } from '../io/safetensors/checkpoint.ts';
 import type { AlloyTokenizer } from '../io/tokenizer.ts';
 import { ADAPTER_CONFIG, ADAPTER_WEIGHTS, readPeftAdapter } from '../io/peft.ts';
 import { forward, generate, loadModel, type Model } from '../engine/model/index.ts';
-import { LORA_TARGETS, loraFromTensors, type GpuLora } from '../engine/lora/adapter.ts';
+import { loraFromTensors, type GpuLora } from '../engine/lora/adapter.ts';
+import { LORA_TARGETS } from '../engine/lora/targets.ts';
 import { currentGpuEngine, gpuEngine, type GpuEngine } from './gpu-state.ts';
 import type {
   ActiveAdapter,

@@ -7,9 +7,9 @@ import { inspectDataset } from '../io/datasets/inspect.ts';
 import { rowTokenCounts, type RowTokens } from '../io/datasets/stats.ts';
 import type { RowTokenizer } from '../io/datasets/rows.ts';
 import type { FileFormat } from '../io/datasets/shapes.ts';
-import { AlloyError, throwIfAborted } from '../io/errors.ts';
+import { AlloyError, throwIfAborted } from '../common/errors.ts';
 import { ProgressMeter, type ProgressFn } from '../io/progress.ts';
-import type { Method } from '../engine/train/objectives.ts';
+import type { Method } from '../common/training-data.ts';
 
 export interface DatasetTokensRequest {
   modelId: string;

@@ -4,7 +4,7 @@
 // into a new cache entry (store.ts: chunks under a partial record, manifest last, so complete or absent).
 import type { ByteSink, ByteSource } from '../io/bytes.ts';
 import { blobSource } from '../io/bytes.ts';
-import { AlloyError, throwIfAborted } from '../io/errors.ts';
+import { AlloyError, throwIfAborted } from '../common/errors.ts';
 import { ProgressMeter, type ProgressFn } from '../io/progress.ts';
 import type { CachedModelSummary, WeightCache } from '../io/cache/weight-cache.ts';
 import { createEntryWriter } from '../io/cache/store.ts';

@@ -2,7 +2,7 @@
 // use, not at start-up (merely opening the studio should not claim a GPU), and forgotten when the device is lost,
 // so the next call acquires a fresh one. Pool and registry live and die with their device: their buffers and
 // pipelines are worthless on any other.
-import { AlloyError } from '../io/errors.ts';
+import { AlloyError } from '../common/errors.ts';
 import { acquireDevice, type GpuContext } from '../engine/gpu/device.ts';
 import { BufferPool } from '../engine/gpu/buffer-pool.ts';
 import { KernelRegistry } from '../engine/gpu/kernels.ts';

@@ -1,7 +1,7 @@
 // The worker's merge jobs: a merge of cached parents into a new cache entry, the parents' per-tensor distances,
 // and the t sweep (merge, score on a benchmark, repeat). Everything streams tensor by tensor through the engine's
 // public API (runMerge, openCheckpoint), so memory stays a few tensors whatever the model size.
-import { AlloyError, CancelledError, isCancelled, throwIfAborted } from '../io/errors.ts';
+import { AlloyError, CancelledError, isCancelled, throwIfAborted } from '../common/errors.ts';
 import { ProgressMeter, type ProgressFn } from '../io/progress.ts';
 import { hasFile, memoryModelFiles, readJson, readText, type ModelFiles } from '../io/model-files.ts';
 import { ADAPTER_CONFIG, ADAPTER_WEIGHTS, readPeftAdapter } from '../io/peft.ts';

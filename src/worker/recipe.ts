@@ -2,7 +2,7 @@
 // and the merge become cache entries (written like a merge: chunks under a partial record, manifest last, dropped
 // on failure or cancel), so the Chat, Merge and Benchmark panels see them; adapters stay in memory (they are not
 // models the cache lists). Data files are fetched from the site, as the other panels' built-in files are.
-import { AlloyError } from '../io/errors.ts';
+import { AlloyError } from '../common/errors.ts';
 import type { ModelFiles } from '../io/model-files.ts';
 import type { WeightCache } from '../io/cache/weight-cache.ts';
 import { createEntryWriter } from '../io/cache/store.ts';

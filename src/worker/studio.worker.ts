@@ -2,8 +2,7 @@
 // The studio worker: the one place that owns the GPUDevice, the weight cache and every heavy computation.
 // Keeping them here leaves the UI thread responsive, and lets the UI free all GPU memory by terminating us.
 import * as Comlink from 'comlink';
-import { serializeError, AlloyError } from '../io/errors.ts';
-import type { Progress } from '../io/progress.ts';
+import { AlloyError } from '../common/errors.ts';
 import type { ModelSource } from '../io/sources.ts';
 import { WeightCache } from '../io/cache/weight-cache.ts';
 import { cacheModel, discardInterrupted, interruptedDownloads } from '../io/cache/ingest.ts';
@@ -12,6 +11,10 @@ import { parseModelConfig, parameterCount } from '../io/config.ts';
 import { openCheckpoint } from '../io/safetensors/checkpoint.ts';
 import { loadTokenizer } from '../io/tokenizer.ts';
 import { gpuEngine, onDeviceLost } from './gpu-state.ts';
+import { guard, JobTable } from './jobs.ts';
+import { benchmarkRuns, datasets } from './stores.ts';
+import type { NewStoredDataset } from '../io/cache/datasets.ts';
+import type { BenchmarkRun } from '../common/benchmark-run.ts';
 import { ChatHost, memory } from './chat.ts';
 import * as merge from './merge.ts';
 import { runBenchmark } from './benchmark.ts';
@@ -46,15 +49,6 @@ import {
 
 type Tokenizer = Awaited<ReturnType<typeof loadTokenizer>>;
 
-/** Runs `fn` and folds any throw into a Result, so errors keep their name and location across comlink. */
-async function guard<T>(fn: () => Promise<T>): Promise<Result<T>> {
-  try {
-    return { ok: true, value: await fn() };
-  } catch (e) {
-    return { ok: false, error: serializeError(e) };
-  }
-}
-
 let cachePromise: Promise<WeightCache> | null = null;
 function cache(): Promise<WeightCache> {
   cachePromise ??= WeightCache.open().catch((e: unknown) => {
@@ -64,7 +58,6 @@ function cache(): Promise<WeightCache> {
   return cachePromise;
 }
 
-const jobs = new Map<string, AbortController>();
 // Tokenizers take a while to build from tokenizer.json; the playground calls tokenize on every keystroke.
 const tokenizers = new Map<string, Promise<Tokenizer>>();
 
@@ -88,9 +81,7 @@ const training = new TrainHost({ cache, files: modelFiles, tokenizer: tokenizerF
 const chat = new ChatHost({ files: modelFiles, tokenizer: tokenizerFor, adapter: (runId, step) => training.storedAdapter(runId, step) });
 const mergeDeps: merge.MergeDeps = { cache, files: modelFiles, adapter: (runId, step) => training.storedAdapter(runId, step) };
 const exportDeps: exporter.ExportDeps = { cache, files: modelFiles };
-
-/** Progress reports are fire and forget: awaiting each would pace the job by the UI's round trips. */
-const fireAndForget = <T,>(cb: ((x: T) => unknown) | undefined) => (cb ? (x: T) => void cb(x) : undefined);
+const jobs = new JobTable();
 
 // Device loss drops the resident model (its buffers died with the device) and tells every UI that asked.
 const lossWatchers = new Set<DeviceLossCallback>();
@@ -99,22 +90,6 @@ onDeviceLost((info, lost) => {
   const loss = { ...info, modelId: dropped?.id ?? null, modelLabel: dropped?.label ?? null };
   for (const fn of lossWatchers) void Promise.resolve(fn(loss)).catch(() => lossWatchers.delete(fn));
 });
-
-/** Runs `fn` as a cancellable job: cancel(jobId) aborts its signal. */
-async function asJob<T>(jobId: string, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
-  const controller = new AbortController();
-  jobs.set(jobId, controller);
-  try {
-    return await fn(controller.signal);
-  } finally {
-    jobs.delete(jobId);
-  }
-}
-
-/** Releases a comlink callback proxy (it holds a MessagePort) once its job is over, so it can be collected. */
-function releaseCallback(cb: unknown): void {
-  (cb as Partial<Comlink.ProxyMethods> | undefined)?.[Comlink.releaseProxy]?.();
-}
 
 function pieces(tok: Tokenizer, ids: number[]): string[] {
   return ids.map((id) => tok.decode([id]));
@@ -146,22 +121,10 @@ const api: StudioApi = {
     }),
 
   cacheModel: (jobId: string, source: ModelSource, onProgress?: ProgressCallback) =>
-    guard(async () => {
-      try {
-        return await asJob(jobId, async (signal) =>
-          cacheModel(await cache(), source, {
-            signal,
-            // Fire and forget: awaiting each report would pace the download by the UI's round trips.
-            onProgress: onProgress ? (p: Progress) => void onProgress(p) : undefined,
-          }),
-        );
-      } finally {
-        releaseCallback(onProgress);
-      }
-    }),
+    jobs.run(jobId, [onProgress], async (signal, onProgress) => cacheModel(await cache(), source, { signal, onProgress })),
 
   async cancel(jobId: string) {
-    jobs.get(jobId)?.abort();
+    jobs.cancel(jobId);
   },
 
   deleteModel: (id: string) =>
@@ -238,29 +201,14 @@ const api: StudioApi = {
     }),
 
   loadForChat: (jobId: string, id: string, onProgress?: ProgressCallback) =>
-    guard(async () => {
-      try {
-        return await asJob(jobId, (signal) =>
-          chat.load(id, { signal, onProgress: onProgress ? (p: Progress) => void onProgress(p) : undefined }),
-        );
-      } finally {
-        releaseCallback(onProgress);
-      }
-    }),
+    jobs.run(jobId, [onProgress], (signal, onProgress) => chat.load(id, { signal, onProgress })),
 
   unloadModel: () => guard(() => chat.unload()),
 
   setChatAdapter: (choice: AdapterChoice | null) => guard(() => chat.setAdapter(choice)),
 
   generate: (jobId: string, request: GenerateRequest, onUpdate?: GenerateUpdateCallback) =>
-    guard(async () => {
-      try {
-        // Updates are fire and forget: a round trip per token would pace generation by the UI thread.
-        return await asJob(jobId, (signal) => chat.generate(request, { signal, onUpdate: onUpdate ? (u) => void onUpdate(u) : undefined }));
-      } finally {
-        releaseCallback(onUpdate);
-      }
-    }),
+    jobs.run(jobId, [onUpdate], (signal, onUpdate) => chat.generate(request, { signal, onUpdate })),
 
   gpuMemory: () => guard(async () => memory()),
 
@@ -274,68 +222,28 @@ const api: StudioApi = {
     }),
 
   mergeModels: (jobId: string, request: MergeRequest, onProgress?: ProgressCallback) =>
-    guard(async () => {
-      try {
-        return await asJob(jobId, (signal) => merge.mergeModels(mergeDeps, request, signal, fireAndForget(onProgress)));
-      } finally {
-        releaseCallback(onProgress);
-      }
-    }),
+    jobs.run(jobId, [onProgress], (signal, onProgress) => merge.mergeModels(mergeDeps, request, signal, onProgress)),
 
   exportMergeYaml: (id: string) => guard(() => merge.exportMergeYaml(mergeDeps, id)),
 
   parentDistances: (jobId: string, a: string | MergeParent, b: string | MergeParent, onProgress?: ProgressCallback) =>
-    guard(async () => {
-      try {
-        return await asJob(jobId, (signal) => merge.parentDistances(mergeDeps, a, b, signal, fireAndForget(onProgress)));
-      } finally {
-        releaseCallback(onProgress);
-      }
-    }),
+    jobs.run(jobId, [onProgress], (signal, onProgress) => merge.parentDistances(mergeDeps, a, b, signal, onProgress)),
 
   mergeSweep: (jobId: string, request: SweepRequest, onPoint?: SweepPointCallback, onProgress?: ProgressCallback) =>
-    guard(async () => {
-      try {
-        return await asJob(jobId, (signal) => merge.mergeSweep(mergeDeps, request, signal, fireAndForget(onPoint), fireAndForget(onProgress)));
-      } finally {
-        releaseCallback(onPoint);
-        releaseCallback(onProgress);
-      }
-    }),
+    jobs.run(jobId, [onPoint, onProgress], (signal, onPoint, onProgress) => merge.mergeSweep(mergeDeps, request, signal, onPoint, onProgress)),
 
   readTensors: (id: string) => guard(() => merge.readTensors(mergeDeps, id)),
 
   runBenchmark: (jobId: string, request: BenchmarkRequest, onItem?: BenchmarkItemCallback, onProgress?: ProgressCallback) =>
-    guard(async () => {
-      try {
-        return await asJob(jobId, (signal) =>
-          runBenchmark({ files: modelFiles, tokenizer: tokenizerFor }, request, signal, fireAndForget(onItem), fireAndForget(onProgress)),
-        );
-      } finally {
-        releaseCallback(onItem);
-        releaseCallback(onProgress);
-      }
-    }),
+    jobs.run(jobId, [onItem, onProgress], (signal, onItem, onProgress) => runBenchmark({ files: modelFiles, tokenizer: tokenizerFor }, request, signal, onItem, onProgress)),
 
   planTraining: (request: TrainRequest) => guard(() => training.plan(request)),
 
   startTraining: (jobId: string, request: TrainRequest, onEvent?: TrainEventCallback) =>
-    guard(async () => {
-      try {
-        return await asJob(jobId, (signal) => training.start(request, signal, fireAndForget(onEvent)));
-      } finally {
-        releaseCallback(onEvent);
-      }
-    }),
+    jobs.run(jobId, [onEvent], (signal, onEvent) => training.start(request, signal, onEvent)),
 
   resumeTraining: (jobId: string, runId: string, onEvent?: TrainEventCallback) =>
-    guard(async () => {
-      try {
-        return await asJob(jobId, (signal) => training.resume(runId, signal, fireAndForget(onEvent)));
-      } finally {
-        releaseCallback(onEvent);
-      }
-    }),
+    jobs.run(jobId, [onEvent], (signal, onEvent) => training.resume(runId, signal, onEvent)),
 
   pauseTraining: (runId: string, paused: boolean) => guard(async () => training.pause(runId, paused)),
 
@@ -346,62 +254,36 @@ const api: StudioApi = {
   exportAdapter: (runId: string, step?: number) => guard(() => training.exportAdapter(runId, step)),
 
   foldAdapter: (jobId: string, runId: string, label: string | null, onProgress?: ProgressCallback) =>
-    guard(async () => {
-      try {
-        return await asJob(jobId, (signal) => training.fold(runId, label, signal, fireAndForget(onProgress)));
-      } finally {
-        releaseCallback(onProgress);
-      }
-    }),
+    jobs.run(jobId, [onProgress], (signal, onProgress) => training.fold(runId, label, signal, onProgress)),
 
   importAdapter: (request: AdapterImportRequest) => guard(() => training.importAdapter(request)),
 
   datasetTokens: (jobId: string, request: DatasetTokensRequest, onProgress?: ProgressCallback) =>
-    guard(async () => {
-      try {
-        return await asJob(jobId, (signal) => countDatasetTokens({ files: modelFiles, tokenizer: tokenizerFor }, request, signal, fireAndForget(onProgress)));
-      } finally {
-        releaseCallback(onProgress);
-      }
-    }),
+    jobs.run(jobId, [onProgress], (signal, onProgress) => countDatasetTokens({ files: modelFiles, tokenizer: tokenizerFor }, request, signal, onProgress)),
+
+  listDatasets: () => guard(() => datasets.list()),
+  saveDataset: (meta: NewStoredDataset, text: string) => guard(() => datasets.save(meta, text)),
+  getDataset: (id: string) => guard(() => datasets.get(id)),
+  deleteDataset: (id: string) => guard(() => datasets.delete(id)),
+
+  listBenchmarkRuns: () => guard(() => benchmarkRuns.list()),
+  saveBenchmarkRun: (run: BenchmarkRun) => guard(() => benchmarkRuns.save(run)),
+  getBenchmarkRun: (id: string) => guard(() => benchmarkRuns.get(id)),
+  deleteBenchmarkRun: (id: string) => guard(() => benchmarkRuns.delete(id)),
 
   exportModelZip: (jobId: string, id: string, onProgress?: ProgressCallback) =>
-    guard(async () => {
-      try {
-        return await asJob(jobId, (signal) => exporter.exportZip(exportDeps, id, signal, fireAndForget(onProgress)));
-      } finally {
-        releaseCallback(onProgress);
-      }
-    }),
+    jobs.run(jobId, [onProgress], (signal, onProgress) => exporter.exportZip(exportDeps, id, signal, onProgress)),
 
   exportModelFiles: (id: string) => guard(() => exporter.modelBlobs(exportDeps, id)),
 
   exportModelGguf: (jobId: string, id: string, type: GgufOutType, onProgress?: ProgressCallback) =>
-    guard(async () => {
-      try {
-        return await asJob(jobId, (signal) => exporter.exportGgufFile(exportDeps, id, type, signal, fireAndForget(onProgress)));
-      } finally {
-        releaseCallback(onProgress);
-      }
-    }),
+    jobs.run(jobId, [onProgress], (signal, onProgress) => exporter.exportGgufFile(exportDeps, id, type, signal, onProgress)),
 
   importModel: (jobId: string, request: ImportRequest, onProgress?: ProgressCallback) =>
-    guard(async () => {
-      try {
-        return await asJob(jobId, (signal) => exporter.importModel(exportDeps, request, signal, fireAndForget(onProgress)));
-      } finally {
-        releaseCallback(onProgress);
-      }
-    }),
+    jobs.run(jobId, [onProgress], (signal, onProgress) => exporter.importModel(exportDeps, request, signal, onProgress)),
 
   runRecipe: (jobId: string, request: RecipeRequest, onEvent?: RecipeEventCallback) =>
-    guard(async () => {
-      try {
-        return await asJob(jobId, (signal) => runRecipeJob({ cache, files: modelFiles }, request, signal, fireAndForget(onEvent)));
-      } finally {
-        releaseCallback(onEvent);
-      }
-    }),
+    jobs.run(jobId, [onEvent], (signal, onEvent) => runRecipeJob({ cache, files: modelFiles }, request, signal, onEvent)),
 };
 
 Comlink.expose(api);

@@ -1,9 +1,9 @@
 // The training part of the comlink boundary (api.ts re-exports nothing from here; StudioApi imports these types).
 // Plain, structured-cloneable data only.
-import type { LoraTarget } from '../engine/lora/adapter.ts';
+import type { LoraTarget } from '../engine/lora/targets.ts';
 import type { ScheduleKind } from '../engine/train/defaults.ts';
 import type { TrainingMemoryPlan } from '../engine/train/memory.ts';
-import type { Method } from '../engine/train/objectives.ts';
+import type { Method } from '../common/training-data.ts';
 import type { StepEvent, TrainerEvent } from '../engine/train/trainer.ts';
 import type { CachedModelSummary } from '../io/cache/weight-cache.ts';
 
@@ -151,6 +151,13 @@ export interface TrainRunSummary {
   folded: string[];
   /** set for an adapter imported from PEFT files rather than trained here (status 'imported', one checkpoint at step 0) */
   imported?: ImportedAdapterInfo;
+}
+
+/** What the run store keeps: the summary's fields without the derived ones, and the request to rebuild the run from. */
+export interface TrainRunRecord extends Omit<TrainRunSummary, 'checkpoints' | 'status'> {
+  status: Exclude<TrainRunSummary['status'], 'interrupted'>;
+  /** null for an imported adapter (nothing to resume) */
+  request: TrainRequest | null;
 }
 
 export type TrainEvent =

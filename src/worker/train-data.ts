@@ -2,14 +2,15 @@
 // for the method (io/datasets: readDataset detects the shape, rowsToSequences tokenises as TRL does), the held-out
 // split, truncation to the sequence length, the numbers the Train panel shows, and the memory plan with its
 // refusals (engine/train/memory.ts) against the adapter's limits.
-import { AlloyError } from '../io/errors.ts';
+import { AlloyError } from '../common/errors.ts';
 import { formatBytes } from '../io/progress.ts';
 import type { ModelConfig } from '../io/config.ts';
 import { readDataset } from '../io/datasets/shapes.ts';
 import { rowsToSequences, type JsonlRow, type RowOptions, type RowTokenizer } from '../io/datasets/rows.ts';
-import { mulberry32 } from '../engine/random.ts';
+import { mulberry32 } from '../common/random.ts';
 import { planTrainingMemory } from '../engine/train/memory.ts';
-import { scoredTokenCount, truncateSequence, type Method, type Sequence } from '../engine/train/objectives.ts';
+import { scoredTokenCount, truncateSequence } from '../engine/train/objectives.ts';
+import type { Method, Sequence } from '../common/training-data.ts';
 import { trainConfig, type TrainConfig } from '../engine/train/trainer.ts';
 import { TRAIN_DEFAULTS } from '../engine/train/defaults.ts';
 import type { WeightDtype } from '../engine/model/weights.ts';

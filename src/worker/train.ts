@@ -9,7 +9,7 @@
 //
 // One run trains at a time (per worker). While it runs, the worker holds the Web Lock "alloy-train:<run id>", so
 // any tab can tell a run that is training somewhere from one whose tab went away ('interrupted').
-import { AlloyError, CancelledError, isCancelled, throwIfAborted } from '../io/errors.ts';
+import { AlloyError, CancelledError, isCancelled, throwIfAborted } from '../common/errors.ts';
 import { BlobSink, type ByteSource } from '../io/bytes.ts';
 import { ProgressMeter, type ProgressFn } from '../io/progress.ts';
 import { hasFile, memoryModelFiles, readBytes, readJson, type ModelFiles } from '../io/model-files.ts';
@@ -24,7 +24,8 @@ import { createEntryWriter } from '../io/cache/store.ts';
 import { idbCheckpointStore } from '../io/cache/checkpoint-idb.ts';
 import { zipStore } from '../io/zip.ts';
 import { loadModel, type Model } from '../engine/model/index.ts';
-import { createLora, peftConfigJson, type GpuLora, type LoraTarget } from '../engine/lora/adapter.ts';
+import { createLora, peftConfigJson, type GpuLora } from '../engine/lora/adapter.ts';
+import type { LoraTarget } from '../engine/lora/targets.ts';
 import { withAdapter } from '../engine/lora/fold.ts';
 import { TOKENIZER_FILES } from '../engine/merge/run.ts';
 import { CHECKPOINT_FORMAT, CHECKPOINT_VERSION, IMPORTED_STEP, checkpointAdapterTensors, checkpointLora, encodeCheckpoint, encodeImportedAdapter } from '../engine/train/checkpoint.ts';
@@ -32,7 +33,7 @@ import { TRAIN_DEFAULTS } from '../engine/train/defaults.ts';
 import { TrainControl, Trainer } from '../engine/train/trainer.ts';
 import { gpuEngine, type GpuEngine } from './gpu-state.ts';
 import { assessPlan, configOf, prepareTrainData, weightDtypeOf, type PreparedData } from './train-data.ts';
-import { TrainRunStore, type TrainRunRecord } from './train-runs.ts';
+import { TrainRunStore } from '../io/cache/train-runs.ts';
 import { uploadedAdapterFiles, validateAdapter, type ValidatedAdapter } from './adapter-import.ts';
 import type { StoredAdapterFiles } from './chat.ts';
 import type {
@@ -44,6 +45,7 @@ import type {
   TrainOutcome,
   TrainPlan,
   TrainRequest,
+  TrainRunRecord,
   TrainRunSummary,
   TrainSettings,
 } from './train-api.ts';
@@ -94,13 +96,13 @@ interface Active {
 }
 
 export class TrainHost {
-  #runs: Promise<TrainRunStore> | null = null;
+  #runs: Promise<TrainRunStore<TrainRunRecord>> | null = null;
   #active: Active | null = null;
 
   constructor(private readonly deps: TrainDeps) {}
 
-  #store(): Promise<TrainRunStore> {
-    this.#runs ??= TrainRunStore.open().catch((e: unknown) => {
+  #store(): Promise<TrainRunStore<TrainRunRecord>> {
+    this.#runs ??= TrainRunStore.open<TrainRunRecord>().catch((e: unknown) => {
       this.#runs = null;
       throw e;
     });
@@ -189,7 +191,7 @@ export class TrainHost {
     const onAbort = () => control.cancel();
     signal.addEventListener('abort', onAbort);
     let release: (() => void) | null = null;
-    let runs: TrainRunStore | null = null;
+    let runs: TrainRunStore<TrainRunRecord> | null = null;
     // Record writes are queued so they land in order while steps keep running.
     let writes: Promise<unknown> = Promise.resolve();
     const patch = (p: Partial<TrainRunRecord>) => (writes = writes.then(() => runs?.update(runId, p)).catch(() => undefined));

@@ -19,7 +19,8 @@ import { writeSafetensors } from '../../src/io/safetensors/writer.ts';
 import { loadTokenizer } from '../../src/io/tokenizer.ts';
 import { parseJsonl, rowsToSequences } from '../../src/io/datasets/rows.ts';
 import { referenceForward } from '../../src/engine/reference/forward.ts';
-import { computeObjective, completionLogps, gatherLogp, objectiveTargets, type Method, type Sequence } from '../../src/engine/train/objectives.ts';
+import { computeObjective, completionLogps, gatherLogp, objectiveTargets } from '../../src/engine/train/objectives.ts';
+import type { Method, Sequence } from '../../src/common/training-data.ts';
 import { createRng } from '../../src/engine/model/sampling.ts';
 import { randomAdapter, type TestAdapter } from '../engine/lora/lora-helpers.ts';
 

@@ -17,7 +17,8 @@ import { openSafetensors } from '../../src/io/safetensors/reader.ts';
 import { fileSource } from '../../src/io/node/fs.ts';
 import { loraFromTensors } from '../../src/engine/lora/adapter.ts';
 import { lossOnly } from '../../src/engine/train/grad.ts';
-import { logSigmoid, type Sequence } from '../../src/engine/train/objectives.ts';
+import { logSigmoid } from '../../src/engine/train/objectives.ts';
+import type { Sequence } from '../../src/common/training-data.ts';
 import { gpuShared, loadFixture } from '../engine/model/model-fixtures.ts';
 
 const MODEL = join('public/hub', OWNER, 'tiny-llama', 'resolve', REVISION);

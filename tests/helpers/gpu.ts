@@ -3,7 +3,7 @@
 import { acquireNodeDevice } from '../../src/engine/gpu/node-gpu.ts';
 import type { GpuContext } from '../../src/engine/gpu/device.ts';
 import { KernelRegistry } from '../../src/engine/gpu/kernels.ts';
-import { mulberry32 } from '../../src/engine/random.ts';
+import { mulberry32 } from '../../src/common/random.ts';
 
 let ctx: Promise<GpuContext> | undefined;
 

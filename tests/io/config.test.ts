@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { expectedTensorShapes, parameterCount, parseModelConfig } from '../../src/io/config.ts';
-import { AlloyError } from '../../src/io/errors.ts';
+import { AlloyError } from '../../src/common/errors.ts';
 import { ropeConfigOf, ropeInvFreq } from '../../src/engine/ops/rope.ts';
 
 /** SmolLM2-135M's config.json (REFERENCE-SEMANTICS §4.2). */

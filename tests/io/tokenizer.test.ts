@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bytesSource } from '../../src/io/bytes.ts';
-import { AlloyError } from '../../src/io/errors.ts';
+import { AlloyError } from '../../src/common/errors.ts';
 import type { ModelFiles } from '../../src/io/model-files.ts';
 import { loadTokenizer, type AlloyTokenizer } from '../../src/io/tokenizer.ts';
 import { referenceEncode } from '../../scripts/fixtures/bpe.ts';

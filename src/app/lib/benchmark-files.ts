@@ -1,6 +1,6 @@
 // Benchmarks the panel can run: the ones shipped with the studio (public/benchmarks) and a file the user picks or
 // drops. Files are parsed by the engine's own readers, so errors name the file and line.
-import { AlloyError } from '../../io/errors.ts';
+import { AlloyError } from '../../common/errors.ts';
 import { parseBenchmark } from '../../io/benchmarks/load.ts';
 import type { BenchmarkSource } from './benchmark-session.svelte.ts';
 

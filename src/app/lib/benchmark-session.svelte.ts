@@ -1,12 +1,11 @@
 // The Benchmark panel's state, kept at the app level so a run goes on streaming into the page while another tab is
 // shown: the run being computed (or a past one reopened), its progress, and the list of stored runs. A run is
 // stored in IndexedDB (io/cache/benchmark-runs.ts) only once every model finished; a cancelled run stays on screen.
-import type { SerializedError } from '../../io/errors.ts';
+import type { SerializedError } from '../../common/errors.ts';
 import type { Progress } from '../../io/progress.ts';
 import type { CachedModelSummary } from '../../io/cache/weight-cache.ts';
-import { RunStore, type RunSummary } from '../../io/cache/benchmark-runs.ts';
+import type { RunSummary, BenchmarkRun, RunModel, RunOptions } from '../../common/benchmark-run.ts';
 import type { MultipleChoiceItem } from '../../engine/eval/multiple-choice.ts';
-import type { BenchmarkRun, RunModel, RunOptions } from '../../engine/eval/benchmark-run.ts';
 import { parseMergeYaml } from '../../engine/merge/config.ts';
 import { mergeParentRefs } from '../../engine/eval/synergy.ts';
 import { StudioError, toSerialized, type StudioClient } from './studio-client.svelte.ts';
@@ -35,21 +34,11 @@ export class BenchmarkSession {
   notice = $state<string | null>(null);
   pastRuns = $state<RunSummary[]>([]);
   pastError = $state<SerializedError | null>(null);
-  #store: Promise<RunStore> | null = null;
-
   constructor(private readonly client: StudioClient) {}
-
-  #runs(): Promise<RunStore> {
-    this.#store ??= RunStore.open().catch((e: unknown) => {
-      this.#store = null;
-      throw e;
-    });
-    return this.#store;
-  }
 
   async refreshPast(): Promise<void> {
     try {
-      this.pastRuns = await (await this.#runs()).list();
+      this.pastRuns = await this.client.listBenchmarkRuns();
       this.pastError = null;
     } catch (e) {
       this.pastError = toSerialized(e);
@@ -118,7 +107,7 @@ export class BenchmarkSession {
       this.state = 'done';
       const snapshot = $state.snapshot(this.run) as BenchmarkRun;
       try {
-        await (await this.#runs()).save(snapshot);
+        await this.client.saveBenchmarkRun(snapshot);
         this.state = 'stored';
         const peak = Math.max(0, ...result.models.map((m) => m.peakBytes));
         this.notice = `Done: ${models.length} model${models.length === 1 ? '' : 's'} × ${n} items in ${result.seconds.toFixed(1)} s (one model on the GPU at a time, peak ${formatBytes(peak)} of GPU buffers). Stored under Past runs.`;
@@ -148,7 +137,7 @@ export class BenchmarkSession {
   async open(id: string): Promise<void> {
     if (this.job) return;
     try {
-      const run = await (await this.#runs()).get(id);
+      const run = await this.client.getBenchmarkRun(id);
       if (!run) throw new Error('That run is no longer stored (deleted in another tab?).');
       this.run = run;
       this.state = 'stored';
@@ -162,7 +151,7 @@ export class BenchmarkSession {
 
   async remove(id: string): Promise<void> {
     try {
-      await (await this.#runs()).delete(id);
+      await this.client.deleteBenchmarkRun(id);
       if (this.run?.id === id && !this.job) {
         this.run = null;
         this.state = null;

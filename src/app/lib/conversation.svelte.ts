@@ -1,6 +1,6 @@
 // The chat/generate transcript and its sampling settings. Each turn is one prompt and the model's reply; chat
 // turns form the conversation sent through the chat template, generate turns stand alone (continue a text).
-import type { SerializedError } from '../../io/errors.ts';
+import type { SerializedError } from '../../common/errors.ts';
 import type { ActiveAdapter, ChatTurn, FinishReason, GenerateRequest, SamplingSettings } from '../../worker/api.ts';
 import { StudioError, toSerialized, type StudioClient } from './studio-client.svelte.ts';
 import type { ResidentModel } from './resident-model.svelte.ts';

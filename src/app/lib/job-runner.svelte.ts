@@ -1,9 +1,11 @@
-// One long job at a time for a card or panel (export, import): its progress, Cancel/Escape, and how it ended (a
-// notice, or an error that names the file and tensor). The job runs in the worker (a Job with a cancel id) or here
-// (an AbortController, e.g. writing files into a folder).
-import type { SerializedError } from '../../io/errors.ts';
+// The UI's half of a long job's lifecycle (the worker's half is worker/jobs.ts): one job at a time per runner, its
+// progress, Cancel/Escape, and how it ended (a notice, or an error that names the file and tensor). The job runs in
+// the worker (a Job with a cancel id, followed with `follow`) or here (an AbortController, e.g. writing files into a
+// folder). A runner lives in a panel's session object (src/app/lib/*-session), not in the component, so a job, its
+// progress and its Cancel survive a switch to another tab and back.
+import type { SerializedError } from '../../common/errors.ts';
 import type { Progress } from '../../io/progress.ts';
-import { StudioError, toSerialized } from './studio-client.svelte.ts';
+import { StudioError, toSerialized, type Job } from './studio-client.svelte.ts';
 
 export interface RunningTask {
   verb: string;
@@ -15,8 +17,13 @@ export interface RunningTask {
 export interface TaskControl {
   onProgress: (p: Progress) => void;
   signal: AbortSignal;
-  /** the worker job's id, so cancel() reaches it */
-  setJobId: (id: string) => void;
+  /** Follows a worker job: cancel() reaches it; resolves with its result. */
+  follow: <T>(job: Job<T>) => Promise<T>;
+}
+
+export interface RunOptions {
+  /** the notice when the job was cancelled (default: "Cancelled: <verb> <label>. Nothing was kept.") */
+  cancelled?: () => string;
 }
 
 export class JobRunner {
@@ -34,7 +41,7 @@ export class JobRunner {
   }
 
   /** Runs `work`; its resolved string is the notice. A cancel says "Cancelled." instead of an error. */
-  async run(verb: string, label: string, work: (c: TaskControl) => Promise<string>): Promise<boolean> {
+  async run(verb: string, label: string, work: (c: TaskControl) => Promise<string>, opts: RunOptions = {}): Promise<boolean> {
     if (this.task) return false;
     this.error = null;
     this.notice = null;
@@ -48,12 +55,17 @@ export class JobRunner {
           if (this.task) this.task.progress = p;
         },
         signal: abort.signal,
-        setJobId: (id) => (this.#jobId = id),
+        follow: (job) => {
+          this.#jobId = job.id;
+          // a Cancel clicked before the worker job existed reaches it now
+          if (abort.signal.aborted) this.cancelJob(job.id);
+          return job.done;
+        },
       });
       return true;
     } catch (e) {
       const cancelled = (e instanceof StudioError && e.cancelled) || (e as { name?: string } | null)?.name === 'CancelledError' || abort.signal.aborted;
-      if (cancelled) this.notice = `Cancelled: ${verb.toLowerCase()} ${label}. Nothing was kept.`;
+      if (cancelled) this.notice = opts.cancelled?.() ?? `Cancelled: ${verb.toLowerCase()} ${label}. Nothing was kept.`;
       else this.error = toSerialized(e);
       return false;
     } finally {

@@ -1,10 +1,10 @@
 // The Recipe panel's state, kept at the app level so a run goes on streaming while another tab is shown: the plan,
 // each stage's loss curve (the Trainer's step events as they came), the merge's progress, each variant's scores as
 // its items stream in, and the final summary with the synergy. Pure bookkeeping of the worker's RecipeEvents.
-import type { SerializedError } from '../../io/errors.ts';
+import type { SerializedError } from '../../common/errors.ts';
 import type { PlannedStage, RecipeEvent, RecipeSummary, VariantInfo } from '../../engine/recipe/runner.ts';
 import type { StepEvent } from '../../engine/train/trainer.ts';
-import type { BenchmarkRun } from '../../engine/eval/benchmark-run.ts';
+import type { BenchmarkRun } from '../../common/benchmark-run.ts';
 import type { PresetName } from '../../engine/recipe/presets.ts';
 import type { RecipeOutcome, RecipeRequest } from '../../worker/recipe-api.ts';
 import { toSerialized, type Job, type StudioClient } from './studio-client.svelte.ts';

@@ -1,7 +1,7 @@
 // Saving what the studio made: a Blob through a download link, or a model's files written one by one into a folder
 // the user picked with the File System Access API (Chromium's showDirectoryPicker). Both stream from the Blobs the
 // worker handed over (the cache's own chunks), so a model is never copied into memory.
-import { CancelledError, throwIfAborted } from '../../io/errors.ts';
+import { CancelledError, throwIfAborted } from '../../common/errors.ts';
 import { ProgressMeter, type ProgressFn } from '../../io/progress.ts';
 
 export function saveBlob(blob: Blob, fileName: string): void {

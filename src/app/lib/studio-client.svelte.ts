@@ -2,7 +2,7 @@
 // StudioErrors, mirrors the running download as Svelte state, and can terminate and recreate the worker
 // (terminating is the only reliable way to make a browser free a GPUDevice's memory).
 import * as Comlink from 'comlink';
-import type { ErrorLocation, SerializedError } from '../../io/errors.ts';
+import type { ErrorLocation, SerializedError } from '../../common/errors.ts';
 import type { Progress } from '../../io/progress.ts';
 import type { ModelSource } from '../../io/sources.ts';
 import type { CachedModelSummary } from '../../io/cache/weight-cache.ts';
@@ -29,6 +29,8 @@ import type { RecipeOutcome, RecipeRequest } from '../../worker/recipe-api.ts';
 import type { ExportFile, GgufExportResult, GgufOutType, ImportRequest, ImportResult } from '../../worker/export-api.ts';
 import type { RecipeEvent } from '../../engine/recipe/runner.ts';
 import type { DatasetTokens, DatasetTokensRequest } from '../../worker/dataset.ts';
+import type { NewStoredDataset } from '../../io/cache/datasets.ts';
+import type { BenchmarkRun } from '../../common/benchmark-run.ts';
 
 /** An error that came back from the worker, with its original name and location intact. */
 export class StudioError extends Error {
@@ -79,6 +81,17 @@ function newId(): string {
   return globalThis.crypto?.randomUUID?.() ?? `${Date.now()}-${Math.random().toString(36).slice(2)}`;
 }
 
+/**
+ * What crosses the boundary is structured-cloned, and Svelte's $state proxies cannot be: every request goes through
+ * here (plain objects and arrays copied, Blobs and typed arrays cloned as the browser clones them).
+ */
+function plain<T>(value: T): T {
+  return $state.snapshot(value) as T;
+}
+
+/** A callback the worker calls back through comlink; the worker releases it when its job ends (worker/jobs.ts). */
+const callback = <F extends (x: never) => void>(fn: F) => Comlink.proxy(fn);
+
 export class StudioClient {
   /** The one download running now (the cache takes one at a time), or null. */
   job = $state<RunningJob | null>(null);
@@ -117,6 +130,12 @@ export class StudioClient {
     return unwrap(await Promise.race([run(this.#api), this.#terminated]));
   }
 
+  /** A long call: a fresh job id for cancelJob, the call itself as #call makes it. */
+  #job<T>(run: (api: Comlink.Remote<StudioApi>, jobId: string) => Promise<Result<T>>): Job<T> {
+    const jobId = newId();
+    return { id: jobId, done: this.#call((api) => run(api, jobId)) };
+  }
+
   gpuInfo() {
     return this.#call((api) => api.gpuInfo());
   }
@@ -147,8 +166,8 @@ export class StudioClient {
   }
   /** Applies a stored adapter to the resident model (null: the base model again). */
   setChatAdapter(choice: AdapterChoice | null) {
-    const plain = choice ? { runId: choice.runId, ...(choice.step !== undefined ? { step: choice.step } : {}) } : null;
-    return this.#call((api) => api.setChatAdapter(plain));
+    const pick = choice ? { runId: choice.runId, ...(choice.step !== undefined ? { step: choice.step } : {}) } : null;
+    return this.#call((api) => api.setChatAdapter(pick));
   }
   gpuMemory() {
     return this.#call((api) => api.gpuMemory());
@@ -162,18 +181,12 @@ export class StudioClient {
 
   /** Uploads a cached model to the GPU for chat (replacing the resident one), reporting progress. */
   loadForChat(id: string, onProgress: (p: Progress) => void): Job<LoadedModel> {
-    const jobId = newId();
-    const cb = Comlink.proxy(onProgress);
-    return { id: jobId, done: this.#call((api) => api.loadForChat(jobId, id, cb)) };
+    return this.#job((api, jobId) => api.loadForChat(jobId, id, callback(onProgress)));
   }
 
   /** Generates with the resident model; `onUpdate` receives the streamed text. Stop it with cancelJob(id). */
   generate(request: GenerateRequest, onUpdate: (u: GenerateUpdate) => void): Job<GenerateSummary> {
-    const jobId = newId();
-    const cb = Comlink.proxy(onUpdate);
-    // $state proxies cannot be structured-cloned: send a plain copy.
-    const plain = JSON.parse(JSON.stringify(request)) as GenerateRequest;
-    return { id: jobId, done: this.#call((api) => api.generate(jobId, plain, cb)) };
+    return this.#job((api, jobId) => api.generate(jobId, plain(request), callback(onUpdate)));
   }
 
   /** Tests only (`?debug`): slows merges down so that a cancel lands mid-merge even on tiny fixtures. */
@@ -181,11 +194,9 @@ export class StudioClient {
 
   /** Merges cached parents into a new cached model; cancelJob(id) stops it and leaves no entry. */
   mergeModels(request: MergeRequest, onProgress: (p: Progress) => void): Job<CachedModelSummary> {
-    const jobId = newId();
-    const cb = Comlink.proxy(onProgress);
-    const plain = JSON.parse(JSON.stringify(request)) as MergeRequest;
-    if (this.debugMergeDelayMs > 0) plain.debugDelayMs = this.debugMergeDelayMs;
-    return { id: jobId, done: this.#call((api) => api.mergeModels(jobId, plain, cb)) };
+    const req = plain(request);
+    if (this.debugMergeDelayMs > 0) req.debugDelayMs = this.debugMergeDelayMs;
+    return this.#job((api, jobId) => api.mergeModels(jobId, req, callback(onProgress)));
   }
 
   exportMergeYaml(id: string) {
@@ -194,19 +205,11 @@ export class StudioClient {
 
   /** Per-layer angles between two parents (a cached model, or one with a stored adapter folded in). */
   parentDistances(a: string | MergeParent, b: string | MergeParent, onProgress: (p: Progress) => void): Job<ParentDistances> {
-    const jobId = newId();
-    const cb = Comlink.proxy(onProgress);
-    // $state proxies cannot be structured-cloned: send plain copies.
-    const [pa, pb] = JSON.parse(JSON.stringify([a, b])) as [string | MergeParent, string | MergeParent];
-    return { id: jobId, done: this.#call((api) => api.parentDistances(jobId, pa, pb, cb)) };
+    return this.#job((api, jobId) => api.parentDistances(jobId, plain(a), plain(b), callback(onProgress)));
   }
 
   mergeSweep(request: SweepRequest, onPoint: (p: SweepPoint) => void, onProgress: (p: Progress) => void): Job<SweepPoint[]> {
-    const jobId = newId();
-    const plain = JSON.parse(JSON.stringify(request)) as SweepRequest;
-    const pointCb = Comlink.proxy(onPoint);
-    const progressCb = Comlink.proxy(onProgress);
-    return { id: jobId, done: this.#call((api) => api.mergeSweep(jobId, plain, pointCb, progressCb)) };
+    return this.#job((api, jobId) => api.mergeSweep(jobId, plain(request), callback(onPoint), callback(onProgress)));
   }
 
   /** Tests only (`?debug`): slows benchmarks down so that a cancel lands mid-run even on tiny fixtures. */
@@ -214,33 +217,24 @@ export class StudioClient {
 
   /** Scores cached models on a benchmark, streaming each item's result; cancelJob(id) stops it. */
   runBenchmark(request: BenchmarkRequest, onItem: (u: BenchmarkItemUpdate) => void, onProgress: (p: Progress) => void): Job<BenchmarkResult> {
-    const jobId = newId();
-    const plain = JSON.parse(JSON.stringify(request)) as BenchmarkRequest;
-    if (this.debugBenchmarkDelayMs > 0) plain.debugDelayMs = this.debugBenchmarkDelayMs;
-    const itemCb = Comlink.proxy(onItem);
-    const progressCb = Comlink.proxy(onProgress);
-    return { id: jobId, done: this.#call((api) => api.runBenchmark(jobId, plain, itemCb, progressCb)) };
+    const req = plain(request);
+    if (this.debugBenchmarkDelayMs > 0) req.debugDelayMs = this.debugBenchmarkDelayMs;
+    return this.#job((api, jobId) => api.runBenchmark(jobId, req, callback(onItem), callback(onProgress)));
   }
 
   /** The dataset's numbers and the memory plan of a training request. */
   planTraining(request: TrainRequest): Promise<TrainPlan> {
-    const plain = JSON.parse(JSON.stringify(request)) as TrainRequest;
-    return this.#call((api) => api.planTraining(plain));
+    return this.#call((api) => api.planTraining(plain(request)));
   }
 
   /** Trains a LoRA adapter, streaming events; cancelJob(id) stops it after the current step. */
   startTraining(request: TrainRequest, onEvent: (e: TrainEvent) => void): Job<TrainOutcome> {
-    const jobId = newId();
-    const plain = JSON.parse(JSON.stringify(request)) as TrainRequest;
-    const cb = Comlink.proxy(onEvent);
-    return { id: jobId, done: this.#call((api) => api.startTraining(jobId, plain, cb)) };
+    return this.#job((api, jobId) => api.startTraining(jobId, plain(request), callback(onEvent)));
   }
 
   /** Continues a stored run from its latest checkpoint. */
   resumeTraining(runId: string, onEvent: (e: TrainEvent) => void): Job<TrainOutcome> {
-    const jobId = newId();
-    const cb = Comlink.proxy(onEvent);
-    return { id: jobId, done: this.#call((api) => api.resumeTraining(jobId, runId, cb)) };
+    return this.#job((api, jobId) => api.resumeTraining(jobId, runId, callback(onEvent)));
   }
 
   pauseTraining(runId: string, paused: boolean) {
@@ -258,29 +252,22 @@ export class StudioClient {
 
   /** Folds a run's adapter into its base as a new cached model; cancelJob(id) stops it and leaves no entry. */
   foldAdapter(runId: string, label: string | null, onProgress: (p: Progress) => void): Job<FoldResult> {
-    const jobId = newId();
-    const cb = Comlink.proxy(onProgress);
-    return { id: jobId, done: this.#call((api) => api.foldAdapter(jobId, runId, label, cb)) };
+    return this.#job((api, jobId) => api.foldAdapter(jobId, runId, label, callback(onProgress)));
   }
 
   /** Checks PEFT adapter files against a cached base model and stores them beside the training runs. */
   importAdapter(request: AdapterImportRequest): Promise<AdapterImportResult> {
-    return this.#call((api) => api.importAdapter(request));
+    return this.#call((api) => api.importAdapter(plain(request)));
   }
 
   /** Runs a recipe on a cached model, streaming its events; cancelJob(id) stops it between or inside stages. */
   runRecipe(request: RecipeRequest, onEvent: (e: RecipeEvent) => void): Job<RecipeOutcome> {
-    const jobId = newId();
-    const plain = JSON.parse(JSON.stringify(request)) as RecipeRequest;
-    const cb = Comlink.proxy(onEvent);
-    return { id: jobId, done: this.#call((api) => api.runRecipe(jobId, plain, cb)) };
+    return this.#job((api, jobId) => api.runRecipe(jobId, plain(request), callback(onEvent)));
   }
 
   /** A cached model's folder as a zip Blob (progress over the bytes checksummed); cancelJob(id) stops it. */
   exportModelZip(id: string, onProgress: (p: Progress) => void): Job<ExportFile> {
-    const jobId = newId();
-    const cb = Comlink.proxy(onProgress);
-    return { id: jobId, done: this.#call((api) => api.exportModelZip(jobId, id, cb)) };
+    return this.#job((api, jobId) => api.exportModelZip(jobId, id, callback(onProgress)));
   }
 
   /** A cached model's files as Blobs (for writing into a folder the user picked). */
@@ -290,23 +277,43 @@ export class StudioClient {
 
   /** A cached model as one GGUF file; cancelJob(id) stops it. */
   exportModelGguf(id: string, type: GgufOutType, onProgress: (p: Progress) => void): Job<GgufExportResult> {
-    const jobId = newId();
-    const cb = Comlink.proxy(onProgress);
-    return { id: jobId, done: this.#call((api) => api.exportModelGguf(jobId, id, type, cb)) };
+    return this.#job((api, jobId) => api.exportModelGguf(jobId, id, type, callback(onProgress)));
   }
 
   /** A GGUF or llama2.c file converted into a new cached model; cancelJob(id) stops it and leaves no entry. */
   importModel(request: ImportRequest, onProgress: (p: Progress) => void): Job<ImportResult> {
-    const jobId = newId();
-    const cb = Comlink.proxy(onProgress);
-    return { id: jobId, done: this.#call((api) => api.importModel(jobId, request, cb)) };
+    return this.#job((api, jobId) => api.importModel(jobId, plain(request), callback(onProgress)));
   }
 
   /** Tokenises a dataset file's good rows with a cached model's tokenizer (Data panel); cancelJob(id) stops it. */
   datasetTokens(request: DatasetTokensRequest, onProgress: (p: Progress) => void): Job<DatasetTokens> {
-    const jobId = newId();
-    const cb = Comlink.proxy(onProgress);
-    return { id: jobId, done: this.#call((api) => api.datasetTokens(jobId, request, cb)) };
+    return this.#job((api, jobId) => api.datasetTokens(jobId, plain(request), callback(onProgress)));
+  }
+
+  // The saved datasets and benchmark runs: their IndexedDB stores are opened by the worker, like every store.
+  listDatasets() {
+    return this.#call((api) => api.listDatasets());
+  }
+  saveDataset(meta: NewStoredDataset, text: string) {
+    return this.#call((api) => api.saveDataset(plain(meta), text));
+  }
+  getDataset(id: string) {
+    return this.#call((api) => api.getDataset(id));
+  }
+  deleteDataset(id: string) {
+    return this.#call((api) => api.deleteDataset(id));
+  }
+  listBenchmarkRuns() {
+    return this.#call((api) => api.listBenchmarkRuns());
+  }
+  saveBenchmarkRun(run: BenchmarkRun) {
+    return this.#call((api) => api.saveBenchmarkRun(plain(run)));
+  }
+  getBenchmarkRun(id: string) {
+    return this.#call((api) => api.getBenchmarkRun(id));
+  }
+  deleteBenchmarkRun(id: string) {
+    return this.#call((api) => api.deleteBenchmarkRun(id));
   }
 
   /** Every tensor of a cached model as stored: for tests and debugging (`?debug`). */
@@ -332,7 +339,7 @@ export class StudioClient {
     if (this.job) throw new StudioError({ name: 'Busy', message: `Already loading ${this.job.label}`, where: {} });
     const id = newId();
     this.job = { id, label, progress: null, cancelling: false };
-    const onProgress = Comlink.proxy((p: Progress) => {
+    const onProgress = callback((p: Progress) => {
       if (this.job?.id === id) this.job.progress = p;
     });
     try {

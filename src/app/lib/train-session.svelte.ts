@@ -1,10 +1,10 @@
 // The Train panel's state, kept at the app level so a run goes on streaming while another tab is shown: the run on
 // screen (its steps as the worker's Trainer emitted them, unrounded), its status, the stored runs (IndexedDB, via the
 // worker), and the export / fold actions. The numbers drawn are exactly the engine's events.
-import type { SerializedError } from '../../io/errors.ts';
+import type { SerializedError } from '../../common/errors.ts';
 import type { Progress } from '../../io/progress.ts';
 import type { CachedModelSummary } from '../../io/cache/weight-cache.ts';
-import type { Method } from '../../engine/train/objectives.ts';
+import type { Method } from '../../common/training-data.ts';
 import type { StepEvent, TrainEvent, TrainOutcome, TrainPlan, TrainRequest, TrainRunSummary, TrainSettings } from '../../worker/train-api.ts';
 import type { DataChoice, ValChoice } from './train-settings.ts';
 import { StudioError, toSerialized, type Job, type StudioClient } from './studio-client.svelte.ts';

@@ -3,8 +3,8 @@
 // study's recipe (CPT → SFT → ORPO).
 import { TRAIN_DEFAULTS, isLabelSmoothing } from '../../engine/train/defaults.ts';
 import { warmupStepsFromRatio } from '../../engine/train/schedule.ts';
-import { LORA_TARGETS } from '../../engine/lora/adapter.ts';
-import type { Method } from '../../engine/train/objectives.ts';
+import { LORA_TARGETS } from '../../engine/lora/targets.ts';
+import type { Method } from '../../common/training-data.ts';
 import type { TrainSettings } from '../../worker/train-api.ts';
 
 export const METHODS: { id: Method; label: string; about: string }[] = [

@@ -5,56 +5,7 @@
  * "correct", …}], "accuracy", "acc_norm", …}; the CSV has one row per item × model. Pure and DOM-free.
  */
 import { summarize, type AccuracySummary } from './confidence.ts';
-
-export interface BenchmarkItemResult {
-  /** the item's index in the benchmark file */
-  index: number;
-  question: string;
-  category?: string;
-  /** what the model read before each choice (few-shot examples and chat template included) */
-  context: string;
-  /** the scored continuation of each choice */
-  continuations: string[];
-  /** Σ log p(continuation | context) per choice, as the engine computed it */
-  logprobs: number[];
-  answer: number;
-  pred: number;
-  predNorm: number;
-  correct: boolean;
-  correctNorm: boolean;
-}
-
-export interface RunModel {
-  /** the cache entry id at run time */
-  id: string;
-  label: string;
-  repo: string;
-  /** for a merged model: the models its mergekit_config.yml names (repos or labels), base model first; else null */
-  parents: string[] | null;
-}
-
-export interface ModelRun {
-  model: RunModel;
-  items: BenchmarkItemResult[];
-}
-
-export interface RunOptions {
-  /** the first `limit` items (null = all) */
-  limit: number | null;
-  /** few-shot examples per item (lm-eval's first_n: the benchmark's first k, skipping the item itself) */
-  fewShot: number;
-  chatTemplate: boolean;
-}
-
-export interface BenchmarkRun {
-  id: string;
-  createdAt: number;
-  seconds: number;
-  /** `items`: how many were scored per model; `format`: which lm-eval template the prompts follow */
-  benchmark: { name: string; source: 'built-in' | 'file'; format: 'jsonl' | 'mmlu'; items: number };
-  options: RunOptions;
-  models: ModelRun[];
-}
+import type { BenchmarkRun, ModelRun, RunSummary } from '../../common/benchmark-run.ts';
 
 export interface ModelScores {
   acc: AccuracySummary;
@@ -63,6 +14,21 @@ export interface ModelScores {
 
 export function scoresOf(m: ModelRun): ModelScores {
   return { acc: summarize(m.items.map((i) => i.correct)), accNorm: summarize(m.items.map((i) => i.correctNorm)) };
+}
+
+/** What the "Past runs" list shows of a run (kept beside it by io/cache/benchmark-runs.ts): settings and each model's acc / acc_norm. */
+export function summarizeRun(run: BenchmarkRun): RunSummary {
+  return {
+    id: run.id,
+    createdAt: run.createdAt,
+    seconds: run.seconds,
+    benchmark: { ...run.benchmark },
+    options: { ...run.options },
+    models: run.models.map((m) => {
+      const s = scoresOf(m);
+      return { id: m.model.id, label: m.model.label, n: s.acc.n, acc: s.acc.acc, accNorm: s.accNorm.acc };
+    }),
+  };
 }
 
 /** The JSON download: the run's settings, then per model its items and scores. */

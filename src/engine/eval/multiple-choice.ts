@@ -8,7 +8,7 @@
  * (few-shot, MMLU, chat template) and hands them in as `prompt`.
  * Pure: the model is behind a `Scorer`, so this runs on a fake in unit tests and on the GPU in the worker.
  */
-import { AlloyError, throwIfAborted } from '../../io/errors.ts';
+import { AlloyError, throwIfAborted } from '../../common/errors.ts';
 import type { MultipleChoiceItem } from '../../io/benchmarks/types.ts';
 import { summarizeByCategory, summarizeWithNorm, type CategorySummary } from './categories.ts';
 

@@ -8,7 +8,7 @@
  * Normalized = lower case, whitespace collapsed, trimmed, trailing ".", "!" or "?" dropped (lm-eval's exact_match
  * with ignore_case and the usual strip; no punctuation removal inside the text, so "3.5" stays a number).
  */
-import { AlloyError, throwIfAborted } from '../../io/errors.ts';
+import { AlloyError, throwIfAborted } from '../../common/errors.ts';
 import type { OpenQuestionItem } from '../../io/benchmarks/types.ts';
 import { FEWSHOT_DELIMITER, TARGET_DELIMITER, type ApplyChatTemplate } from './prompts.ts';
 import { summarizeAccuracy, summarizeByCategory, type AccuracySummary, type CategorySummary } from './categories.ts';

@@ -9,7 +9,7 @@
  *   bits_per_byte   = −Σ ll / Σ bytes / ln 2
  * summed over documents before dividing (lm-eval's weighted_perplexity), so long documents weigh more.
  */
-import { AlloyError, throwIfAborted } from '../../io/errors.ts';
+import { AlloyError, throwIfAborted } from '../../common/errors.ts';
 import type { TextDocument } from '../../io/benchmarks/types.ts';
 
 export interface TokenRequest {

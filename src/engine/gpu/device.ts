@@ -2,7 +2,7 @@
  * Device acquisition. We ask for the adapter's own limits instead of WebGPU's defaults (128 MiB per storage
  * binding, 256 MiB per buffer), because the defaults cannot hold a real model's embedding or lm_head.
  */
-import { AlloyError } from '../../io/errors.ts';
+import { AlloyError } from '../../common/errors.ts';
 
 export interface AdapterFacts {
   vendor: string;

@@ -3,7 +3,7 @@
  * compiled once per (file, entry point, override constants) with createComputePipelineAsync so compilation
  * does not block the worker and can overlap with weight downloads.
  */
-import { AlloyError } from '../../io/errors.ts';
+import { AlloyError } from '../../common/errors.ts';
 
 const sources = import.meta.glob('../../../shaders/*.wgsl', { query: '?raw', import: 'default', eager: true }) as Record<
   string,

@@ -20,7 +20,7 @@
  *   same mask to the branch's dX. Cost: two [rows, in] temporaries per adapted projection in the backward (planned
  *   in train/memory.ts), nothing kept across the pass.
  */
-import { AlloyError } from '../../io/errors.ts';
+import { AlloyError } from '../../common/errors.ts';
 import type { LoraConfig } from '../../io/peft.ts';
 import type { TensorToWrite } from '../../io/safetensors/writer.ts';
 import { readBuffer } from '../gpu/buffer-pool.ts';
@@ -28,9 +28,8 @@ import { encodeMatmul } from '../ops/matmul.ts';
 import { dropoutKey, encodeDropout, encodeDropoutBackwardAdd } from '../ops/dropout.ts';
 import { createRng } from '../model/sampling.ts';
 import type { GpuLayer, Model } from '../model/weights.ts';
+import { modulePath, parseTargets, type LoraTarget } from './targets.ts';
 
-export const LORA_TARGETS = ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] as const;
-export type LoraTarget = (typeof LORA_TARGETS)[number];
 export type ProjKey = 'q' | 'k' | 'v' | 'o' | 'gate' | 'up' | 'down';
 
 const PROJ: Record<LoraTarget, ProjKey> = {
@@ -42,12 +41,6 @@ const PROJ: Record<LoraTarget, ProjKey> = {
   up_proj: 'up',
   down_proj: 'down',
 };
-
-/** HF module path of a projection, e.g. model.layers.0.self_attn.q_proj */
-export function modulePath(layer: number, target: LoraTarget): string {
-  const block = target === 'gate_proj' || target === 'up_proj' || target === 'down_proj' ? 'mlp' : 'self_attn';
-  return `model.layers.${layer}.${block}.${target}`;
-}
 
 export interface LoraModule {
   /** position in GpuLora.modules (layer-major, targets in order): the dropout mask stream's module counter */
@@ -91,16 +84,6 @@ export interface LoraOptions {
    * an adapter throws, so a backward through it fails loudly instead of writing nowhere. Default true.
    */
   grads?: boolean;
-}
-
-export function parseTargets(list: readonly string[]): LoraTarget[] {
-  return list.map((t) => {
-    const name = t.includes('.') ? t.slice(t.lastIndexOf('.') + 1) : t;
-    if (!(LORA_TARGETS as readonly string[]).includes(name)) {
-      throw new AlloyError(`LoRA target "${t}" is not one of ${LORA_TARGETS.join(', ')}`, { field: 'target_modules' });
-    }
-    return name as LoraTarget;
-  });
 }
 
 /** PEFT initialisation: A ~ U(−1/√in, 1/√in) (kaiming_uniform_ with a = √5), B = 0, so the adapter starts as a no-op. */

@@ -3,7 +3,7 @@
  * W [out, in], A [r, in], B [out, r]. The result is presented as a Checkpoint whose adapted tensors read as F32
  * (accumulated in float64 per element), so everything that loads a checkpoint can load "base + adapter".
  */
-import { AlloyError } from '../../io/errors.ts';
+import { AlloyError } from '../../common/errors.ts';
 import { loraScale, type PeftAdapter } from '../../io/peft.ts';
 import type { Checkpoint, CheckpointTensor } from '../../io/safetensors/checkpoint.ts';
 import type { TensorInfo } from '../../io/safetensors/header.ts';

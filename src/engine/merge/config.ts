@@ -5,7 +5,7 @@
  * can be rerun with `mergekit-yaml` unchanged. import → export → import gives an equal config.
  */
 import { Document, isNode, isSeq, visit, type LineCounter } from 'yaml';
-import { AlloyError } from '../../io/errors.ts';
+import { AlloyError } from '../../common/errors.ts';
 import { parseYamlDocument } from '../../io/yaml.ts';
 import { isCondition, type Condition, type ParameterSetting, type Parameters } from './params.ts';
 import type { ParamScalar } from './methods/types.ts';

@@ -3,7 +3,7 @@
  * with PEFT's formula, as mergekit's ModelReference.merged does). Only headers and configs are read here.
  */
 import { parseModelConfig, type ModelConfig } from '../../io/config.ts';
-import { AlloyError } from '../../io/errors.ts';
+import { AlloyError } from '../../common/errors.ts';
 import { readJson, type ModelFiles } from '../../io/model-files.ts';
 import { readPeftAdapter } from '../../io/peft.ts';
 import { openCheckpoint, type Checkpoint } from '../../io/safetensors/checkpoint.ts';

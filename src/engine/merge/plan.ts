@@ -4,7 +4,7 @@
  * configs alone, before a single output byte is written.
  */
 import { expectedTensorShapes } from '../../io/config.ts';
-import { AlloyError } from '../../io/errors.ts';
+import { AlloyError } from '../../common/errors.ts';
 import type { DType, FloatDType } from '../../io/safetensors/dtypes.ts';
 import { dtypeName, type DtypeName, type MergeConfig, type SourceSpec } from './config.ts';
 import type { MergeMethod, ParamScalar } from './methods/types.ts';

@@ -2,7 +2,7 @@
  * Merge methods by their mergekit name. Each lives in its own module under methods/; adding one is adding a
  * module and a line here.
  */
-import { AlloyError } from '../../io/errors.ts';
+import { AlloyError } from '../../common/errors.ts';
 import { linearMethod } from './methods/linear.ts';
 import { slerpMethod } from './methods/slerp.ts';
 import {

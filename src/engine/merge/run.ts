@@ -10,7 +10,7 @@
  * discards it, and the inputs are only ever read.
  */
 import type { ByteSink } from '../../io/bytes.ts';
-import { AlloyError, throwIfAborted } from '../../io/errors.ts';
+import { AlloyError, throwIfAborted } from '../../common/errors.ts';
 import { hasFile, readBytes, readJson, type ModelFiles } from '../../io/model-files.ts';
 import { planShards, writeCheckpoint } from '../../io/safetensors/checkpoint.ts';
 import { decodeToF32, encodeFromF32, type DType, type FloatDType } from '../../io/safetensors/dtypes.ts';

@@ -16,7 +16,7 @@
  * config's order and by id within a model. mergekit walks Python dicts built from the Rust tokenizer's hash
  * map, whose order is not defined; ordering by id is the deterministic reading of the same rule.
  */
-import { AlloyError } from '../../io/errors.ts';
+import { AlloyError } from '../../common/errors.ts';
 import { hasFile, readJson } from '../../io/model-files.ts';
 import type { MergeConfig } from './config.ts';
 import type { Parent } from './parents.ts';

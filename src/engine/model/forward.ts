@@ -14,7 +14,7 @@
  * The layer itself is model/layer.ts. A forward of a few rows (a decode step, a small batch) is one command
  * buffer; bigger ones submit after every layer (short command buffers keep GPU watchdogs quiet).
  */
-import { AlloyError } from '../../io/errors.ts';
+import { AlloyError } from '../../common/errors.ts';
 import { encodeEmbedding, validateTokenIds } from '../ops/embedding.ts';
 import { encodeRmsNorm } from '../ops/rmsnorm.ts';
 import { encodeEmbed, encodeLmHead, readLogits, type GpuLogits } from './head.ts';

@@ -7,7 +7,7 @@
  * shorter than T leave masked holes after their last token), each step fills the next slot. The host keeps the
  * key mask [batch, capacity] and each row's next RoPE position (its own token count), see forward.ts.
  */
-import { AlloyError } from '../../io/errors.ts';
+import { AlloyError } from '../../common/errors.ts';
 import { encodeForward, padBatch, runForward, type ForwardInputs, type ForwardPlan } from './forward.ts';
 import { readLogits, releaseLogits } from './head.ts';
 import { argmax } from './score.ts';

@@ -4,7 +4,7 @@
  * temperature 0 means greedy (argmax, first maximum as torch.argmax). Draws come from a seeded RNG so that a
  * run can be repeated exactly.
  */
-import { mulberry32 } from '../random.ts';
+import { mulberry32 } from '../../common/random.ts';
 import { argmax } from './score.ts';
 
 export interface SamplingOptions {
@@ -16,7 +16,7 @@ export interface SamplingOptions {
   topP?: number;
 }
 
-/** The sampler's seeded stream (see engine/random.ts). */
+/** The sampler's seeded stream (see common/random.ts). */
 export const createRng = mulberry32;
 
 /** The probabilities the sampler draws from (after the warpers), float64 [vocab]; zeros where filtered out. */

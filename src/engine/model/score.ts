@@ -14,7 +14,7 @@
  * gathered on the GPU (logsoftmax.wgsl) per block as f32 [block rows], and the [R, vocab] logits come back once
  * for the argmax check.
  */
-import { AlloyError } from '../../io/errors.ts';
+import { AlloyError } from '../../common/errors.ts';
 import { readBuffer } from '../gpu/buffer-pool.ts';
 import { encodeTargetLogProb } from '../ops/logsoftmax.ts';
 import { padBatch, runForward } from './forward.ts';

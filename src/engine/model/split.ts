@@ -12,7 +12,7 @@
  * at an even element (the kernels decode element 2k from the low half of word k).
  * Logits are split by rows instead (model/head.ts): block b holds rows row0..row0+rows−1 of [R, V].
  */
-import { AlloyError } from '../../io/errors.ts';
+import { AlloyError } from '../../common/errors.ts';
 import { sizeClass } from '../gpu/buffer-pool.ts';
 import type { GpuMatrix, WeightDtype } from './weights.ts';
 

@@ -11,7 +11,7 @@
  *   (`maxBindingBytes`), one chunk when the whole table fits. A tied lm_head is the embedding's chunks, not a copy.
  * Every other matrix must fit one binding of the device as it is (a 7B model's largest projection still does).
  */
-import { AlloyError } from '../../io/errors.ts';
+import { AlloyError } from '../../common/errors.ts';
 import { expectedTensorShapes, type ModelConfig } from '../../io/config.ts';
 import type { Checkpoint } from '../../io/safetensors/checkpoint.ts';
 import type { GpuContext } from '../gpu/device.ts';

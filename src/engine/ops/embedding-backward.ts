@@ -5,7 +5,7 @@
  * sums its group in token order. Only rows some token used are written, by +=: clear dTable once per step.
  * A table split by rows (model/split.ts) is one call per chunk with `rowStart`/`vocab`, as for the forward.
  */
-import { AlloyError } from '../../io/errors.ts';
+import { AlloyError } from '../../common/errors.ts';
 import type { KernelRegistry } from '../gpu/kernels.ts';
 import { grid1d, launch, requireShape } from './dispatch.ts';
 

@@ -6,7 +6,7 @@
  * Pass the host copy of the ids (`hostIds`) whenever you have it: they are checked before anything is encoded,
  * so a bad id (tokenizer/model mismatch) fails with its position and value instead of a silent zero row.
  */
-import { AlloyError } from '../../io/errors.ts';
+import { AlloyError } from '../../common/errors.ts';
 import type { KernelRegistry } from '../gpu/kernels.ts';
 import { grid1d, launch, requireShape } from './dispatch.ts';
 

@@ -10,7 +10,7 @@
  * so the forward, the KV-cache decode and the training backward all read it from the one invFreq buffer.
  */
 import type { ModelConfig } from '../../io/config.ts';
-import { AlloyError } from '../../io/errors.ts';
+import { AlloyError } from '../../common/errors.ts';
 import type { KernelRegistry } from '../gpu/kernels.ts';
 import { grid1d, launch, requireShape } from './dispatch.ts';
 

@@ -5,7 +5,7 @@
  * copied, so the next stage loads it like any Hugging Face folder.
  */
 import type { ByteSink } from '../../io/bytes.ts';
-import { AlloyError, throwIfAborted } from '../../io/errors.ts';
+import { AlloyError, throwIfAborted } from '../../common/errors.ts';
 import { readBytes, type ModelFiles } from '../../io/model-files.ts';
 import type { PeftAdapter } from '../../io/peft.ts';
 import { INDEX_FILE, openCheckpoint, writeCheckpoint } from '../../io/safetensors/checkpoint.ts';

@@ -6,7 +6,7 @@
  */
 import type { ByteSink } from '../../io/bytes.ts';
 import type { ModelFiles } from '../../io/model-files.ts';
-import { AlloyError } from '../../io/errors.ts';
+import { AlloyError } from '../../common/errors.ts';
 import { toMergeYaml, type MergeConfig } from '../merge/config.ts';
 import type { ParameterSetting } from '../merge/params.ts';
 import { runMerge, type MergeProgress, type MergeResult, type SlerpAccelerator } from '../merge/run.ts';

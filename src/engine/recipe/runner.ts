@@ -11,7 +11,7 @@
  * stages and inside them (between optimizer steps, merged tensors and benchmark batches) with a CancelledError;
  * the output being written is dropped, outputs already committed stay.
  */
-import { AlloyError, throwIfAborted } from '../../io/errors.ts';
+import { AlloyError, throwIfAborted } from '../../common/errors.ts';
 import { parseModelConfig } from '../../io/config.ts';
 import { readJson, readText, type ModelFiles } from '../../io/model-files.ts';
 import { readPeftAdapter } from '../../io/peft.ts';
@@ -20,7 +20,7 @@ import { parseBenchmark } from '../../io/benchmarks/load.ts';
 import type { MultipleChoiceItem } from '../eval/multiple-choice.ts';
 import { runningAccuracy } from '../eval/confidence.ts';
 import type { SlerpAccelerator } from '../merge/run.ts';
-import type { Method, Sequence } from '../train/objectives.ts';
+import type { Method, Sequence } from '../../common/training-data.ts';
 import type { StepEvent } from '../train/trainer.ts';
 import { benchmarkVariant } from './benchmark-step.ts';
 import { writeFoldedModel } from './fold-model.ts';

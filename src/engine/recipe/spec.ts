@@ -30,11 +30,11 @@
  * default otherwise).
  */
 import { isMap, isScalar, stringify, type Document, type LineCounter } from 'yaml';
-import { AlloyError } from '../../io/errors.ts';
+import { AlloyError } from '../../common/errors.ts';
 import { parseYamlDocument } from '../../io/yaml.ts';
-import { LORA_TARGETS, type LoraTarget } from '../lora/adapter.ts';
+import { LORA_TARGETS, type LoraTarget } from '../lora/targets.ts';
 import { isLabelSmoothing, type ScheduleKind } from '../train/defaults.ts';
-import type { Method } from '../train/objectives.ts';
+import type { Method } from '../../common/training-data.ts';
 
 export const STAGE_METHODS: readonly Method[] = ['cpt', 'sft', 'dpo', 'orpo'];
 const SCHEDULES: readonly ScheduleKind[] = ['cosine', 'linear', 'constant'];

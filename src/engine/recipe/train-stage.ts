@@ -4,7 +4,7 @@
  * for the stage (loaded from the current model's files, disposed at the end), so one stage's memory never adds to
  * the next one's.
  */
-import { AlloyError, CancelledError } from '../../io/errors.ts';
+import { AlloyError, CancelledError } from '../../common/errors.ts';
 import type { ModelConfig } from '../../io/config.ts';
 import { readDataset } from '../../io/datasets/shapes.ts';
 import { rowsToSequences, type RowTokenizer } from '../../io/datasets/rows.ts';
@@ -15,7 +15,8 @@ import { writeSafetensors, type TensorToWrite } from '../../io/safetensors/write
 import type { ByteSink } from '../../io/bytes.ts';
 import { createLora, peftConfigJson, readLoraTensors } from '../lora/adapter.ts';
 import { loadModel } from '../model/index.ts';
-import { truncateSequence, type Sequence } from '../train/objectives.ts';
+import { truncateSequence } from '../train/objectives.ts';
+import type { Sequence } from '../../common/training-data.ts';
 import { TrainControl, Trainer, trainConfig, type StepEvent, type TrainConfig, type TrainResult } from '../train/trainer.ts';
 import type { GpuEngineLike } from './gpu.ts';
 import { stageSteps, stageWarmup, type Recipe, type StageSpec } from './spec.ts';

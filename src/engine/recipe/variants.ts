@@ -5,7 +5,7 @@
  * keep everything in memory (memoryVariantStore).
  */
 import type { ByteSink } from '../../io/bytes.ts';
-import { AlloyError } from '../../io/errors.ts';
+import { AlloyError } from '../../common/errors.ts';
 import { memoryModelFiles, type ModelFiles } from '../../io/model-files.ts';
 
 export type OutputKind = 'model' | 'adapter';

@@ -12,11 +12,12 @@
  * Both the trainer and `alloy grad --micro-batch M` call this, so the accumulated gradient can be checked from
  * outside against the float64 reference of the full batch.
  */
-import { AlloyError } from '../../io/errors.ts';
+import { AlloyError } from '../../common/errors.ts';
 import type { Model } from '../model/weights.ts';
 import type { GpuLora } from '../lora/adapter.ts';
 import { lossAndGrads, type PassOptions } from './grad.ts';
-import { isPaired, objectiveTargets, scoredCount, type Method, type ObjectiveOptions, type Sequence } from './objectives.ts';
+import { isPaired, objectiveTargets, scoredCount, type ObjectiveOptions } from './objectives.ts';
+import type { Method, Sequence } from '../../common/training-data.ts';
 
 export interface StepResult {
   /** the step's loss (the quantity above) */

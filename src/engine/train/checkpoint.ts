@@ -17,7 +17,7 @@
  * dtype so that it goes out again byte for byte, and the original adapter_config.json under "alloy.peft_config".
  */
 import { BlobSink, type ByteSource } from '../../io/bytes.ts';
-import { AlloyError } from '../../io/errors.ts';
+import { AlloyError } from '../../common/errors.ts';
 import { openSafetensors } from '../../io/safetensors/reader.ts';
 import { writeSafetensors, type TensorToWrite } from '../../io/safetensors/writer.ts';
 import { readBuffer } from '../gpu/buffer-pool.ts';

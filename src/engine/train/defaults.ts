@@ -3,7 +3,7 @@
  * Values follow Hugging Face TrainingArguments / PEFT unless the study (REFERENCE-SEMANTICS.md §5.3) says
  * otherwise; each line says whose default it is.
  */
-import type { LoraTarget } from '../lora/adapter.ts';
+import type { LoraTarget } from '../lora/targets.ts';
 
 export type ScheduleKind = 'cosine' | 'linear' | 'constant';
 

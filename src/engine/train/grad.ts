@@ -33,7 +33,8 @@ import { encodeLayer, encodeLayerBackward, type LayerActs, type LayerPass } from
 import { padBatch, runForward } from '../model/forward.ts';
 import { assertLive, type Model } from '../model/weights.ts';
 import type { DropoutCounters, GpuLora } from '../lora/adapter.ts';
-import { completionLogps, computeObjective, objectiveTargets, type Method, type ObjectiveOptions, type Sequence } from './objectives.ts';
+import { completionLogps, computeObjective, objectiveTargets, type ObjectiveOptions } from './objectives.ts';
+import type { Method, Sequence } from '../../common/training-data.ts';
 
 export interface GradResult {
   loss: number;

@@ -36,7 +36,7 @@ import { sizeClass } from '../gpu/buffer-pool.ts';
 import { DEFAULT_BINDING_BYTES } from '../model/memory.ts';
 import { DTYPE_BYTES, logitRowsPerBlock, planRowChunks } from '../model/split.ts';
 import type { WeightDtype } from '../model/weights.ts';
-import type { LoraTarget } from '../lora/adapter.ts';
+import type { LoraTarget } from '../lora/targets.ts';
 import { SUMSQ_SPAN } from './defaults.ts';
 
 export interface TrainingPlanOptions {

@@ -14,23 +14,11 @@
  * `promptLen` counts the prompt tokens of a sequence (0 for raw text); "completion rows" are t with t+1 ≥ promptLen.
  */
 
-export type Method = 'cpt' | 'sft' | 'dpo' | 'orpo';
+import type { Method, Sequence } from '../../common/training-data.ts';
 
 /** Whether `method` trains on chosen/rejected pairs (its unit is a pair, its batches [chosen…, rejected…]). */
 export function isPaired(method: Method): boolean {
   return method === 'dpo' || method === 'orpo';
-}
-
-export interface Sequence {
-  ids: readonly number[];
-  /** prompt tokens at the start of ids (0 when every token is scored, as for {text} rows) */
-  promptLen: number;
-  /**
-   * 1 where token i may be scored, 0 where not (TRL's assistant_masks: SFT with assistant_only_loss marks the
-   * assistant turns of a chat); absent: every token after the prompt. Same length as ids. Only SFT rows carry one
-   * (rows.ts), so only the token-mean loss of completionTargets reads it.
-   */
-  lossMask?: Uint8Array;
 }
 
 /** The first n tokens of a sequence (TRL's keep_start truncation), its loss mask cut alike. */

@@ -9,7 +9,7 @@
  * N = total optimizer steps, W = warm-up steps. A warm-up ratio becomes W = ceil(ratio · N), as
  * TrainingArguments.get_warmup_steps does.
  */
-import { AlloyError } from '../../io/errors.ts';
+import { AlloyError } from '../../common/errors.ts';
 import type { ScheduleKind } from './defaults.ts';
 
 export interface ScheduleSpec {

@@ -22,7 +22,7 @@
  *   gradNorm = ‖grads‖₂ over all LoRA tensors (clip.ts, on the GPU); clip = min(1, max/(norm + 1e-6))
  *   AdamW (torch semantics, decoupled weight decay) with lr = schedule(step) and grad_scale = clip
  * Data: a stream of units (a row, or a chosen/rejected pair for DPO/ORPO) in a seeded permutation per epoch
- * (mulberry32 from engine/random.ts, seeded by (seed, epoch)); a micro-batch takes the next `microBatch` units
+ * (mulberry32 from common/random.ts, seeded by (seed, epoch)); a micro-batch takes the next `microBatch` units
  * and runs on into the next epoch's permutation. The position (epoch, cursor) is all the data-order state.
  * LoRA dropout (lora.dropout > 0) is drawn in training micro-batches only (validation runs without it), from
  * counters (seed, step, micro-batch index, module), so it takes no RNG state and resumes exactly.
@@ -31,10 +31,10 @@
  * Non-finite loss or gradient norm at step s stops the run before the update: the message names the step, and the
  * checkpoint of step s−1 (whose weights produced the non-finite loss) is dropped, leaving the last good one.
  */
-import { AlloyError } from '../../io/errors.ts';
+import { AlloyError } from '../../common/errors.ts';
 import type { CheckpointStore } from '../../io/checkpoints.ts';
 import type { Model } from '../model/weights.ts';
-import { mulberry32 } from '../random.ts';
+import { mulberry32 } from '../../common/random.ts';
 import { clearLoraGrads, peftKey, type GpuLora } from '../lora/adapter.ts';
 import { adamwStepFields, encodeAdamW } from './adamw.ts';
 import { packUniforms } from '../gpu/kernels.ts';
@@ -43,7 +43,8 @@ import { clipScale, sumOfSquares } from './clip.ts';
 import { TRAIN_DEFAULTS, type ScheduleKind } from './defaults.ts';
 import { accumulateStep } from './accumulate.ts';
 import { lossOnly } from './grad.ts';
-import { isPaired, type Method, type ObjectiveOptions, type Sequence } from './objectives.ts';
+import { isPaired, type ObjectiveOptions } from './objectives.ts';
+import type { Method, Sequence } from '../../common/training-data.ts';
 import { learningRate, type ScheduleSpec } from './schedule.ts';
 
 export interface TrainConfig {

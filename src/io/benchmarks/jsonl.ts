@@ -1,5 +1,5 @@
 // JSONL reading shared by the benchmark parsers: one JSON object per non-blank line, errors naming file and line.
-import { AlloyError } from '../errors.ts';
+import { AlloyError } from '../../common/errors.ts';
 
 export interface JsonlRow {
   value: Record<string, unknown>;

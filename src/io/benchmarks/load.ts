@@ -4,7 +4,7 @@
  *   *.txt   held-out text (perplexity)
  *   *.jsonl multiple choice (choices/endings), open questions ({question, answer} without choices) or text ({text})
  */
-import { AlloyError } from '../errors.ts';
+import { AlloyError } from '../../common/errors.ts';
 import { parseMmluCsv } from './mmlu.ts';
 import { parseMultipleChoiceJsonl } from './multiple-choice.ts';
 import { parseOpenQuestionsJsonl } from './open-questions.ts';

@@ -4,7 +4,7 @@
  * Directory layout: dev/ (the 5 few-shot examples per subject), val/, test/. Quoted fields hold commas and line
  * breaks, so rows go through the RFC 4180 reader of io/datasets/csv.ts (no header here: every record is a row).
  */
-import { AlloyError } from '../errors.ts';
+import { AlloyError } from '../../common/errors.ts';
 import { parseCsvRecords } from '../datasets/csv.ts';
 import type { MultipleChoiceItem } from './types.ts';
 

@@ -2,7 +2,7 @@
  * Held-out text for perplexity: a plain text file is one document; JSONL is one document per line, {text} (with
  * an optional category), as lm-eval's wikitext docs are one page each.
  */
-import { AlloyError } from '../errors.ts';
+import { AlloyError } from '../../common/errors.ts';
 import type { TextDocument } from './types.ts';
 import { categoryOf, readJsonl, rowError } from './jsonl.ts';
 

@@ -2,38 +2,14 @@
 // run under its id, and a small summary beside it for the "Past runs" list, both written in one transaction so a
 // run is listed exactly when it can be opened. Runs are plain data (structured-clonable), a few hundred KB at most.
 import { openDB, type DBSchema, type IDBPDatabase } from 'idb';
-import { AlloyError } from '../errors.ts';
-import { scoresOf, type BenchmarkRun } from '../../engine/eval/benchmark-run.ts';
+import { AlloyError } from '../../common/errors.ts';
+import type { BenchmarkRun, RunSummary } from '../../common/benchmark-run.ts';
 
 export const RUNS_DB = 'alloy-benchmark-runs';
-
-export interface RunSummary {
-  id: string;
-  createdAt: number;
-  seconds: number;
-  benchmark: BenchmarkRun['benchmark'];
-  options: BenchmarkRun['options'];
-  models: { id: string; label: string; n: number; acc: number; accNorm: number }[];
-}
 
 interface RunsDB extends DBSchema {
   runs: { key: string; value: BenchmarkRun };
   summaries: { key: string; value: RunSummary };
-}
-
-/** What the list shows of a run: settings and each model's acc / acc_norm. */
-export function summarizeRun(run: BenchmarkRun): RunSummary {
-  return {
-    id: run.id,
-    createdAt: run.createdAt,
-    seconds: run.seconds,
-    benchmark: { ...run.benchmark },
-    options: { ...run.options },
-    models: run.models.map((m) => {
-      const s = scoresOf(m);
-      return { id: m.model.id, label: m.model.label, n: s.acc.n, acc: s.acc.acc, accNorm: s.accNorm.acc };
-    }),
-  };
 }
 
 export class RunStore {
@@ -53,8 +29,8 @@ export class RunStore {
     }
   }
 
-  async save(run: BenchmarkRun): Promise<RunSummary> {
-    const summary = summarizeRun(run);
+  /** `summary` is engine/eval's summarizeRun(run): computed by the caller, so io/ needs no scoring code. */
+  async save(run: BenchmarkRun, summary: RunSummary): Promise<RunSummary> {
     const tx = this.db.transaction(['runs', 'summaries'], 'readwrite');
     await Promise.all([tx.objectStore('runs').put(run), tx.objectStore('summaries').put(summary), tx.done]);
     return summary;

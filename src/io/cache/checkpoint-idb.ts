@@ -7,7 +7,7 @@
 //   chunks       [run, step, index] → Blob
 import { openDB, type DBSchema, type IDBPDatabase } from 'idb';
 import { blobSource, type ByteSource } from '../bytes.ts';
-import { AlloyError } from '../errors.ts';
+import { AlloyError } from '../../common/errors.ts';
 import type { CheckpointStore } from '../checkpoints.ts';
 
 export const CHECKPOINT_DB = 'alloy-checkpoints';

@@ -7,8 +7,8 @@
 //   datasets  id → StoredDatasetSummary
 //   chunks    [id, index] → Blob
 import { openDB, type DBSchema, type IDBPDatabase } from 'idb';
-import { AlloyError } from '../errors.ts';
-import type { Method } from '../../engine/train/objectives.ts';
+import { AlloyError } from '../../common/errors.ts';
+import type { Method } from '../../common/training-data.ts';
 import type { FileFormat, ShapeId } from '../datasets/shapes.ts';
 
 export const DATASETS_DB = 'alloy-datasets';

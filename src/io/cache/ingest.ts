@@ -1,6 +1,6 @@
 // Turns a ModelSource into a complete cache entry: list → check quota → stream every file into chunks (resuming
 // a partial download where it stopped) → verify → commit the manifest. One progress bar covers all bytes.
-import { AlloyError, CancelledError, QuotaError, isCancelled, throwIfAborted } from '../errors.ts';
+import { AlloyError, CancelledError, QuotaError, isCancelled, throwIfAborted } from '../../common/errors.ts';
 import { folderPlan } from '../folder.ts';
 import { InterruptedError, downloadChunked, hubOpener, type Opener } from '../hub/download.ts';
 import { AuthError } from '../hub/http.ts';

@@ -3,7 +3,7 @@
 // so the entry is complete or absent. It reuses the cache's own partial/chunk/commit primitives (the layout the
 // reader expects: chunk i of a file holds bytes [i·chunkBytes, …)), so nothing here knows IndexedDB.
 import type { ByteSink } from '../bytes.ts';
-import { AlloyError } from '../errors.ts';
+import { AlloyError } from '../../common/errors.ts';
 import type { FileEntry } from '../model-files.ts';
 import { DEFAULT_CHUNK_BYTES, type CachedModelSummary, type PartialRecord, type WeightCache } from './weight-cache.ts';
 

@@ -10,7 +10,7 @@
 // partial says exactly which chunks are valid and a download resumes from the last committed chunk.
 import { openDB, type DBSchema, type IDBPDatabase } from 'idb';
 import { checkRange, type ByteSource } from '../bytes.ts';
-import { AlloyError } from '../errors.ts';
+import { AlloyError } from '../../common/errors.ts';
 import type { FileEntry, ModelFiles } from '../model-files.ts';
 
 export const DEFAULT_DB = 'alloy-weights';

@@ -34,9 +34,9 @@
  * generation prompt is how the assistant turn begins (ChatML, Llama 3, Mistral …). They differ only for a prompt
  * that ends with an assistant turn, where Alloy continues that turn (data_utils) rather than opening a new one.
  */
-import { AlloyError } from '../errors.ts';
+import { AlloyError } from '../../common/errors.ts';
 import type { ChatMessage } from '../tokenizer.ts';
-import type { Method, Sequence } from '../../engine/train/objectives.ts';
+import type { Method, Sequence } from '../../common/training-data.ts';
 
 /** What rows.ts needs of a tokenizer for chat rows; AlloyTokenizer has all of it. */
 export interface ChatRowTokenizer {

@@ -8,7 +8,7 @@
  * character as Python's csv module does (MMLU's loaders use it). Strictness: text after a closing quote, an
  * unterminated quote, or a record with a different number of fields than the header is an error with its line.
  */
-import { AlloyError } from '../errors.ts';
+import { AlloyError } from '../../common/errors.ts';
 
 export interface CsvRecord {
   /** 1-based line on which the record starts (quoted fields may span lines) */

@@ -10,7 +10,7 @@
  * Rows must share one shape: the most common one (the earliest on a tie) is the file's shape and every row of
  * another shape, or of none, is a problem naming the fields it has.
  */
-import { AlloyError } from '../errors.ts';
+import { AlloyError } from '../../common/errors.ts';
 import { parseCsvRecords, type CsvRecord } from './csv.ts';
 import type { JsonlRow } from './rows.ts';
 import { SHAPES, detectShape, elementLines, formatOf, toTrlRow, txtRows, type ConvertOptions, type FileFormat, type ShapeId, type ShapeInfo } from './shapes.ts';

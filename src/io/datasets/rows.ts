@@ -14,8 +14,8 @@
  * chat template and tokenised as TRL does in conversational.ts; a tokenizer without a template refuses them,
  * naming the row. Shapes from other tools (Alpaca, ShareGPT, CSV, TXT) are converted to these by shapes.ts.
  */
-import { AlloyError } from '../errors.ts';
-import type { Method, Sequence } from '../../engine/train/objectives.ts';
+import { AlloyError } from '../../common/errors.ts';
+import type { Method, Sequence } from '../../common/training-data.ts';
 import { conversationalSequences, isConversationalRow, type ChatRowTokenizer, type ConversationalOptions } from './conversational.ts';
 
 /** encode + BOS/EOS for text rows; applyChatTemplate (optional) for conversational rows. AlloyTokenizer fits. */

@@ -22,9 +22,9 @@
  * Every row of a file must have the same shape (TRL decides masking from the first row); a row that fits none,
  * or a shape the chosen method cannot train, fails naming its line and the fields expected.
  */
-import { AlloyError } from '../errors.ts';
+import { AlloyError } from '../../common/errors.ts';
 import type { ChatMessage } from '../tokenizer.ts';
-import type { Method } from '../../engine/train/objectives.ts';
+import type { Method } from '../../common/training-data.ts';
 import { parseCsv } from './csv.ts';
 import { parseJsonl, type JsonlRow } from './rows.ts';
 

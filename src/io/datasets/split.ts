@@ -4,8 +4,8 @@
  * ⌈fraction·n⌉ shuffled indices held out. It works on row indices, so a preference row (prompt, chosen, rejected)
  * is always one pair on one side. A test holds it equal to the trainer's.
  */
-import { AlloyError } from '../errors.ts';
-import { mulberry32 } from '../../engine/random.ts';
+import { AlloyError } from '../../common/errors.ts';
+import { mulberry32 } from '../../common/random.ts';
 
 export interface Split {
   /** row indices kept for training, ascending */

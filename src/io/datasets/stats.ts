@@ -4,8 +4,8 @@
  * sequence length would cut) and a length histogram. A row that cannot be tokenised (an empty completion, a chat row
  * without a template) is reported with its line; the others are still counted.
  */
-import { AlloyError } from '../errors.ts';
-import type { Method } from '../../engine/train/objectives.ts';
+import { AlloyError } from '../../common/errors.ts';
+import type { Method } from '../../common/training-data.ts';
 import { rowsToSequences, type JsonlRow, type RowTokenizer } from './rows.ts';
 import type { DatasetIssue } from './inspect.ts';
 

@@ -5,7 +5,7 @@
 // weights) always F32; matrices F32, F16, BF16 or Q8_0 (a matrix whose rows are not whole Q8_0 blocks falls back to
 // F16, as the converter's QuantError path does). A tied lm_head is not written (llama.cpp then uses token_embd).
 import type { ByteSink } from '../bytes.ts';
-import { AlloyError } from '../errors.ts';
+import { AlloyError } from '../../common/errors.ts';
 import { expectedTensorShapes, parseModelConfig, type ModelConfig } from '../config.ts';
 import { hasFile, readJson, type ModelFiles } from '../model-files.ts';
 import { openCheckpoint } from '../safetensors/checkpoint.ts';

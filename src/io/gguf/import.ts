@@ -3,7 +3,7 @@
 // tokenizer_config.json. F32/F16/BF16 tensors keep their type; Q8_0 is de-quantised to F32. Everything that can
 // be refused (architecture, tensor types, names, shapes, tokenizer) is checked before the first byte is written.
 import type { ByteSink, ByteSource } from '../bytes.ts';
-import { AlloyError } from '../errors.ts';
+import { AlloyError } from '../../common/errors.ts';
 import { expectedTensorShapes, parseModelConfig } from '../config.ts';
 import type { DType } from '../safetensors/dtypes.ts';
 import { writeSafetensors, type TensorToWrite } from '../safetensors/writer.ts';

@@ -7,7 +7,7 @@
 // path; it has no random-access Blob/File input, no way to read tensor data, and no writer. A ByteSource parser is
 // ~200 lines and serves the browser (File), the cache (IndexedDB chunks) and Node alike.
 import type { ByteSource } from '../bytes.ts';
-import { AlloyError } from '../errors.ts';
+import { AlloyError } from '../../common/errors.ts';
 import {
   ALIGNMENT_KEY,
   GGUF_DEFAULT_ALIGNMENT,

@@ -9,7 +9,7 @@
 //  - "gpt2": byte-level BPE (GPT-2, SmolLM, Llama 3, Qwen2). GGUF keeps tokens, token types and merges ("a b");
 //    the pre-tokenizer is named by tokenizer.ggml.pre, which llama.cpp maps to its split regex. We recognise the
 //    pre-tokenizers of GPT-2 ("gpt-2"), SmolLM ("smollm"), Llama 3 ("llama-bpe") and Qwen2 ("qwen2") both ways.
-import { AlloyError } from '../errors.ts';
+import { AlloyError } from '../../common/errors.ts';
 import { buildSentencePieceTokenizer, sentencePieceSpecialTokensMap } from '../sentencepiece.ts';
 import { TokenType, type GgufValue } from './format.ts';
 import type { GgufMeta } from './reader.ts';

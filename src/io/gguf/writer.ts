@@ -2,7 +2,7 @@
 // first and each tensor's bytes follow in turn, produced lazily (one tensor in memory at a time), each padded to
 // the alignment as gguf-py's GGUFWriter does.
 import type { ByteSink } from '../bytes.ts';
-import { AlloyError } from '../errors.ts';
+import { AlloyError } from '../../common/errors.ts';
 import {
   ALIGNMENT_KEY,
   GGUF_DEFAULT_ALIGNMENT,

@@ -2,7 +2,7 @@
 // the server ignores Range, retries after a dropped connection, and size + sha256 checks at the end.
 // Where the chunks go is the caller's business (the IndexedDB cache); this module never holds a whole file.
 import { createSHA256, type IHasher } from 'hash-wasm';
-import { AlloyError, CancelledError, throwIfAborted } from '../errors.ts';
+import { AlloyError, CancelledError, throwIfAborted } from '../../common/errors.ts';
 import type { FileEntry } from '../model-files.ts';
 import { hubBase, hubLabel, hubRevision, type HubSource } from '../sources.ts';
 import { hubFetch, mapFetchError, statusError, type FetchFn } from './http.ts';

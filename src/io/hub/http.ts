@@ -1,6 +1,6 @@
 // One place that talks HTTP to a hub: adds the token for the hub's origin, turns aborts into CancelledError and
 // HTTP/network failures into messages that say which repo, revision and file went wrong and what to do.
-import { AlloyError, CancelledError } from '../errors.ts';
+import { AlloyError, CancelledError } from '../../common/errors.ts';
 import { hubBase, hubRevision, type HubSource } from '../sources.ts';
 import { authHeaders, repoPageUrl } from './urls.ts';
 

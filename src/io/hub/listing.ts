@@ -1,6 +1,6 @@
 // Lists the files of a hub repo: the API listing when the server has one (sizes and LFS sha256 included),
 // else probing the standard file names with HEAD requests (plain static mirrors have no API).
-import { AlloyError } from '../errors.ts';
+import { AlloyError } from '../../common/errors.ts';
 import type { FileEntry } from '../model-files.ts';
 import { AUX_FILES, CONFIG, INDEX, SINGLE, pickleRefusal, selectModelFiles, shardsFromIndex } from '../repo-files.ts';
 import { hubBase, hubLabel, hubRevision, type HubSource } from '../sources.ts';

@@ -2,7 +2,7 @@
 // so a file with the final name is always complete (rename is atomic within a directory).
 import { mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { AlloyError } from '../errors.ts';
+import { AlloyError } from '../../common/errors.ts';
 import type { CheckpointStore } from '../checkpoints.ts';
 import type { ByteSource } from '../bytes.ts';
 import { fileSource } from './fs.ts';

@@ -1,7 +1,7 @@
 // A model directory on disk (Hugging Face layout) as ModelFiles, for the CLI, scripts and tests. Node only.
 import { readdirSync, statSync } from 'node:fs';
 import { join, relative, sep } from 'node:path';
-import { AlloyError } from '../errors.ts';
+import { AlloyError } from '../../common/errors.ts';
 import type { FileEntry, ModelFiles } from '../model-files.ts';
 import { fileSource } from './fs.ts';
 

@@ -4,7 +4,7 @@
 import { existsSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { ByteSink } from '../bytes.ts';
-import { AlloyError } from '../errors.ts';
+import { AlloyError } from '../../common/errors.ts';
 import { fileSink } from './fs.ts';
 
 /** The hidden sibling a staged write of `out` goes to; its prefix lets tests and users recognise leftovers. */

@@ -1,7 +1,7 @@
 // A model's weights as one name → tensor map, whether they live in model.safetensors or in shards listed by
 // model.safetensors.index.json; and the inverse, writing a checkpoint split into shards like mergekit does.
 import type { ByteSink } from '../bytes.ts';
-import { AlloyError } from '../errors.ts';
+import { AlloyError } from '../../common/errors.ts';
 import { hasFile, readJson, type ModelFiles } from '../model-files.ts';
 import type { TensorInfo } from './header.ts';
 import { openSafetensors, type SafetensorsFile } from './reader.ts';

@@ -1,6 +1,6 @@
 // Parsing and validating a safetensors header, with the rules of the reference implementation
 // (safetensors/src/tensor.rs): a bad file is refused here, with its file and tensor named, before any data is read.
-import { AlloyError } from '../errors.ts';
+import { AlloyError } from '../../common/errors.ts';
 import { DTYPES, dtypeBytes, isDType, type DType } from './dtypes.ts';
 
 export interface TensorInfo {

@@ -1,7 +1,7 @@
 // Opening a safetensors file reads only its 8-byte length and header; tensor bytes are read on demand, one tensor
 // at a time, so a multi-gigabyte shard never has to fit in memory.
 import type { ByteSource } from '../bytes.ts';
-import { AlloyError } from '../errors.ts';
+import { AlloyError } from '../../common/errors.ts';
 import { decodeToF32 } from './dtypes.ts';
 import { checkHeaderLength, parseHeader, type TensorInfo } from './header.ts';
 

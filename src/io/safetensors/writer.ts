@@ -1,7 +1,7 @@
 // Streaming safetensors writer: the header is computed from shapes alone, so it goes out first and then each
 // tensor's bytes follow in turn; a lazy tensor is produced only when its turn comes (one in memory at a time).
 import type { ByteSink } from '../bytes.ts';
-import { AlloyError } from '../errors.ts';
+import { AlloyError } from '../../common/errors.ts';
 import { dtypeBytes, dtypeRank, isDType, type DType } from './dtypes.ts';
 import { METADATA_KEY, numel } from './header.ts';
 

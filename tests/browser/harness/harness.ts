@@ -3,7 +3,7 @@
 import { createSHA256 } from 'hash-wasm';
 import { cacheModel, discardInterrupted, interruptedDownloads } from '../../../src/io/cache/ingest.ts';
 import { WeightCache, type CachedModelSummary, type PartialSummary } from '../../../src/io/cache/weight-cache.ts';
-import { serializeError, type SerializedError } from '../../../src/io/errors.ts';
+import { serializeError, type SerializedError } from '../../../src/common/errors.ts';
 import { folderModelFiles } from '../../../src/io/folder.ts';
 import { formatBytes, formatEta, type Progress } from '../../../src/io/progress.ts';
 import type { ModelSource } from '../../../src/io/sources.ts';
@@ -11,7 +11,7 @@ import { idbCheckpointStore } from '../../../src/io/cache/checkpoint-idb.ts';
 import { DatasetStore } from '../../../src/io/cache/datasets.ts';
 import { CHECKPOINT_DB } from '../../../src/io/cache/checkpoint-idb.ts';
 import { TrainHost } from '../../../src/worker/train.ts';
-import { TRAIN_RUNS_DB } from '../../../src/worker/train-runs.ts';
+import { TRAIN_RUNS_DB } from '../../../src/io/cache/train-runs.ts';
 import type { AdapterImportResult, TrainRunSummary } from '../../../src/worker/train-api.ts';
 
 export const DB = 'alloy-weights-test';

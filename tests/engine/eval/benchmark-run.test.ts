@@ -2,10 +2,11 @@
 // logprobs, correct, …}], "accuracy", "acc_norm"}, CSV with one row per item × model (RFC 4180 quoting, numbers
 // that parse back to the same doubles); and the stored-run summary.
 import { describe, expect, it } from 'vitest';
-import { runFileName, runReport, runToCsv, runToJson, type BenchmarkRun } from '../../../src/engine/eval/benchmark-run.ts';
+import { runFileName, runReport, runToCsv, runToJson } from '../../../src/engine/eval/benchmark-run.ts';
+import type { BenchmarkRun } from '../../../src/common/benchmark-run.ts';
 import { wilsonInterval } from '../../../src/engine/eval/confidence.ts';
 import { parseCsvRecords } from '../../../src/io/datasets/csv.ts';
-import { summarizeRun } from '../../../src/io/cache/benchmark-runs.ts';
+import { summarizeRun } from '../../../src/engine/eval/benchmark-run.ts';
 
 const item = (index: number, logprobs: number[], answer: number, extra: { category?: string; question?: string } = {}) => {
   const pred = logprobs.indexOf(Math.max(...logprobs));

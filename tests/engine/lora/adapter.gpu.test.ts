@@ -5,7 +5,8 @@
 // PEFT init: B = 0 so a fresh adapter is a no-op, A within ±1/√in.
 import { afterAll, describe, expect, it } from 'vitest';
 import { forward } from '../../../src/engine/model/index.ts';
-import { clearLoraGrads, createLora, loraFromTensors, LORA_TARGETS, readLoraF32 } from '../../../src/engine/lora/adapter.ts';
+import { clearLoraGrads, createLora, loraFromTensors, readLoraF32 } from '../../../src/engine/lora/adapter.ts';
+import { LORA_TARGETS } from '../../../src/engine/lora/targets.ts';
 import { referenceForward } from '../../../src/engine/reference/forward.ts';
 import { gpuShared, loadFixture, maxAbsDiff, SEQ, type Fixture } from '../model/model-fixtures.ts';
 import { foldedWeights, randomAdapter } from './lora-helpers.ts';

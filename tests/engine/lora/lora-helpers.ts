@@ -1,7 +1,7 @@
 // Random LoRA adapters for tests, and the base weights with them folded in (W + scale·B·A, float64 per element,
 // written out here independently of src/engine/lora) for the reference forward.
 import type { ModelConfig } from '../../../src/io/config.ts';
-import { modulePath, type LoraTarget } from '../../../src/engine/lora/adapter.ts';
+import { modulePath, type LoraTarget } from '../../../src/engine/lora/targets.ts';
 import { randomArray } from '../../helpers/gpu.ts';
 
 export interface TestAdapter {

@@ -11,7 +11,7 @@ import { encodeFromF32, decodeToF32 } from '../../../src/io/safetensors/dtypes.t
 import type { ByteSink } from '../../../src/io/bytes.ts';
 import { parseMergeYaml, toMergeYaml } from '../../../src/engine/merge/config.ts';
 import { runMerge, type RunMergeOptions } from '../../../src/engine/merge/run.ts';
-import { CancelledError } from '../../../src/io/errors.ts';
+import { CancelledError } from '../../../src/common/errors.ts';
 import { NAMED_CHAT_TEMPLATES } from '../../../src/engine/merge/chat-templates.ts';
 import { randomArray } from '../../helpers/gpu.ts';
 

@@ -5,9 +5,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { countGpuCalls, perUnit, type GpuCallCounts } from '../../../src/engine/gpu/call-counter.ts';
 import { generate } from '../../../src/engine/model/index.ts';
-import { createLora, LORA_TARGETS } from '../../../src/engine/lora/adapter.ts';
+import { createLora } from '../../../src/engine/lora/adapter.ts';
+import { LORA_TARGETS } from '../../../src/engine/lora/targets.ts';
 import { Trainer, trainConfig } from '../../../src/engine/train/trainer.ts';
-import type { Sequence } from '../../../src/engine/train/objectives.ts';
+import type { Sequence } from '../../../src/common/training-data.ts';
 import { gpuShared, loadFixture, SEQ, type Fixture } from './model-fixtures.ts';
 
 // Ceilings = what the engine does today (printed by every run; the counts are deterministic, so they are the

@@ -12,10 +12,12 @@
 // of the tensor (measured ~1e-6, the FD truncation with h = 1e-3), loss ≤ 1e-6 relative (measured ~1e-8).
 import { afterAll, describe, expect, it } from 'vitest';
 import { forward, prefill, step } from '../../../src/engine/model/index.ts';
-import { clearLoraGrads, loraFromTensors, modulePath, readLoraF32, type LoraTarget } from '../../../src/engine/lora/adapter.ts';
+import { clearLoraGrads, loraFromTensors, readLoraF32 } from '../../../src/engine/lora/adapter.ts';
+import { modulePath, type LoraTarget } from '../../../src/engine/lora/targets.ts';
 import { referenceForward } from '../../../src/engine/reference/forward.ts';
 import { lossAndGrads } from '../../../src/engine/train/grad.ts';
-import { computeObjective, gatherLogp, objectiveTargets, type Sequence } from '../../../src/engine/train/objectives.ts';
+import { computeObjective, gatherLogp, objectiveTargets } from '../../../src/engine/train/objectives.ts';
+import type { Sequence } from '../../../src/common/training-data.ts';
 import { createRng } from '../../../src/engine/model/sampling.ts';
 import { randomAdapter } from '../lora/lora-helpers.ts';
 import { gpuShared, loadFixture, maxAbsDiff, SEQ, type Fixture } from './model-fixtures.ts';

@@ -13,7 +13,7 @@ import { writeSafetensors } from '../../../src/io/safetensors/writer.ts';
 import { foldLoraInto } from '../../../src/engine/lora/fold.ts';
 import { writeFoldedModel } from '../../../src/engine/recipe/fold-model.ts';
 import { memoryVariantStore, writeOutput } from '../../../src/engine/recipe/variants.ts';
-import { mulberry32 } from '../../../src/engine/random.ts';
+import { mulberry32 } from '../../../src/common/random.ts';
 import { BlobSink } from '../../../src/io/bytes.ts';
 
 const HUB = join(import.meta.dirname, '../../../public/hub');

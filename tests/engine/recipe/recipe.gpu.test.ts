@@ -12,7 +12,7 @@ import { readJson } from '../../../src/io/model-files.ts';
 import { parseModelConfig } from '../../../src/io/config.ts';
 import { openCheckpoint } from '../../../src/io/safetensors/checkpoint.ts';
 import { readPeftAdapter } from '../../../src/io/peft.ts';
-import { isCancelled } from '../../../src/io/errors.ts';
+import { isCancelled } from '../../../src/common/errors.ts';
 import { BufferPool } from '../../../src/engine/gpu/buffer-pool.ts';
 import { KernelRegistry } from '../../../src/engine/gpu/kernels.ts';
 import { forward, loadModel } from '../../../src/engine/model/index.ts';

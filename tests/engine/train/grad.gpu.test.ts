@@ -8,10 +8,12 @@
 //   gradient: max |GPU − FD| ≤ 3e-5 · max |GPU grad| of that tensor;  loss: |GPU − CPU| ≤ 2e-6 · |CPU|.
 // Batches are right-padded (rows of different lengths), so masking of padded keys and rows is exercised too.
 import { afterAll, describe, expect, it } from 'vitest';
-import { clearLoraGrads, loraFromTensors, modulePath, readLoraF32, type LoraTarget } from '../../../src/engine/lora/adapter.ts';
+import { clearLoraGrads, loraFromTensors, readLoraF32 } from '../../../src/engine/lora/adapter.ts';
+import { modulePath, type LoraTarget } from '../../../src/engine/lora/targets.ts';
 import { referenceForward } from '../../../src/engine/reference/forward.ts';
 import { lossAndGrads } from '../../../src/engine/train/grad.ts';
-import { computeObjective, completionLogps, gatherLogp, objectiveTargets, type Method, type Sequence } from '../../../src/engine/train/objectives.ts';
+import { computeObjective, completionLogps, gatherLogp, objectiveTargets } from '../../../src/engine/train/objectives.ts';
+import type { Method, Sequence } from '../../../src/common/training-data.ts';
 import { createRng } from '../../../src/engine/model/sampling.ts';
 import { gpuShared, loadFixture, type Fixture } from '../model/model-fixtures.ts';
 import { randomAdapter } from '../lora/lora-helpers.ts';

@@ -2,16 +2,8 @@
 // weights w = −dL/dlogp against central finite differences of the loss in the token log-probs
 // (float64, h = 1e-6, max error ≤ 1e-7 relative to max |w|).
 import { describe, expect, it } from 'vitest';
-import {
-  computeObjective,
-  dpoSigmoid,
-  log1mexp,
-  logSigmoid,
-  objectiveTargets,
-  orpoOddsRatio,
-  type Method,
-  type Sequence,
-} from '../../../src/engine/train/objectives.ts';
+import { computeObjective, dpoSigmoid, log1mexp, logSigmoid, objectiveTargets, orpoOddsRatio } from '../../../src/engine/train/objectives.ts';
+import type { Method, Sequence } from '../../../src/common/training-data.ts';
 import { random64 } from '../../helpers/finite-diff.ts';
 
 describe('stable helpers', () => {

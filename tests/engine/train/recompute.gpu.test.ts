@@ -9,11 +9,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import { BufferPool } from '../../../src/engine/gpu/buffer-pool.ts';
-import { clearLoraGrads, createLora, loraFromTensors, readLoraF32, type LoraTarget } from '../../../src/engine/lora/adapter.ts';
+import { clearLoraGrads, createLora, loraFromTensors, readLoraF32 } from '../../../src/engine/lora/adapter.ts';
+import type { LoraTarget } from '../../../src/engine/lora/targets.ts';
 import { loadModel } from '../../../src/engine/model/index.ts';
 import { lossAndGrads, type PassOptions } from '../../../src/engine/train/grad.ts';
 import { planTrainingMemory } from '../../../src/engine/train/memory.ts';
-import type { Method, Sequence } from '../../../src/engine/train/objectives.ts';
+import type { Method, Sequence } from '../../../src/common/training-data.ts';
 import { Trainer, trainConfig } from '../../../src/engine/train/trainer.ts';
 import { dirModelFiles } from '../../../src/io/node/dir-model-files.ts';
 import { openCheckpoint } from '../../../src/io/safetensors/checkpoint.ts';

@@ -6,7 +6,8 @@ import { bytesSource } from '../../../src/io/bytes.ts';
 import type { ModelFiles } from '../../../src/io/model-files.ts';
 import { loadTokenizer, type AlloyTokenizer } from '../../../src/io/tokenizer.ts';
 import { renderConversation, type ChatRowTokenizer } from '../../../src/io/datasets/conversational.ts';
-import { completionTargets, computeObjective, type Sequence } from '../../../src/engine/train/objectives.ts';
+import { completionTargets, computeObjective } from '../../../src/engine/train/objectives.ts';
+import type { Sequence } from '../../../src/common/training-data.ts';
 import { parseJsonl, rowsToSequences } from '../../../src/io/datasets/rows.ts';
 import { DEFAULT_SYSTEM_PROMPT, fixtureTokenizer } from '../../../scripts/fixtures/tokenizer-files.ts';
 

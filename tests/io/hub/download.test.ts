@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { CancelledError } from '../../../src/io/errors.ts';
+import { CancelledError } from '../../../src/common/errors.ts';
 import { IntegrityError, InterruptedError, downloadChunked, hubOpener, type ResumePoint } from '../../../src/io/hub/download.ts';
 import { listHubRepo } from '../../../src/io/hub/listing.ts';
 import type { FileEntry } from '../../../src/io/model-files.ts';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { AlloyError } from '../../../src/io/errors.ts';
+import { AlloyError } from '../../../src/common/errors.ts';
 import { memoryModelFiles } from '../../../src/io/model-files.ts';
 import { openCheckpoint, planShards, shardName, writeCheckpoint } from '../../../src/io/safetensors/checkpoint.ts';
 import { encodeFromF32 } from '../../../src/io/safetensors/dtypes.ts';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { AlloyError } from '../../../src/io/errors.ts';
+import { AlloyError } from '../../../src/common/errors.ts';
 import { firstDuplicateTopLevelKey, parseHeader } from '../../../src/io/safetensors/header.ts';
 import { headerOf, rawSafetensors } from './raw.ts';
 

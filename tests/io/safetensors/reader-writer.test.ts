@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { bytesSource } from '../../../src/io/bytes.ts';
-import { AlloyError } from '../../../src/io/errors.ts';
+import { AlloyError } from '../../../src/common/errors.ts';
 import { encodeFromF32, f32Bits } from '../../../src/io/safetensors/dtypes.ts';
 import { openSafetensors } from '../../../src/io/safetensors/reader.ts';
 import { writeSafetensors, type TensorToWrite } from '../../../src/io/safetensors/writer.ts';

@@ -5,7 +5,7 @@
  * The stream depends only on (seed, tensor name, model index), so the result does not depend on merge order.
  */
 
-import { mulberry32 } from '../../random.ts';
+import { mulberry32 } from '../../../common/random.ts';
 
 /** FNV-1a over the UTF-16 code units, to turn a tensor name into 32 bits. */
 function hash32(s: string, h = 0x811c9dc5): number {
