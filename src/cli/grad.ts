@@ -1,5 +1,5 @@
 /**
- * `alloy grad --model DIR --adapter DIR --data FILE.jsonl --method cpt|sft|dpo|orpo [--beta B] [--label-smoothing E]
+ * `alloy grad --model DIR --adapter DIR --data FILE.jsonl --method cpt|sft|dpo|ipo|orpo [--beta B] [--label-smoothing E]
  *            [--micro-batch M [--accum K]] --out DIR`
  * The loss of one optimizer step over the rows of FILE (in file order, no dropout) under a PEFT adapter, and its
  * gradient with respect to the adapter: DIR/loss.json {"loss": …, "tokens": …, metrics} and DIR/grads.safetensors
@@ -26,7 +26,7 @@ import { KernelRegistry } from '../engine/gpu/kernels.ts';
 import { loadModel } from '../engine/model/index.ts';
 import { clearLoraGrads, loraFromTensors, readLoraTensors } from '../engine/lora/adapter.ts';
 import { accumulateStep } from '../engine/train/accumulate.ts';
-import { isPaired, type Method, type Sequence } from '../engine/train/objectives.ts';
+import { isMethod, isPaired, METHODS, type Method, type Sequence } from '../engine/train/objectives.ts';
 
 export interface GradArgs {
   model?: string;
@@ -39,8 +39,6 @@ export interface GradArgs {
   accum?: string;
   out?: string;
 }
-
-const METHODS: readonly Method[] = ['cpt', 'sft', 'dpo', 'orpo'];
 
 function need(v: GradArgs, k: keyof GradArgs): string {
   const x = v[k];
@@ -84,8 +82,8 @@ function num(v: GradArgs, k: keyof GradArgs, fallback: number): number {
 }
 
 export async function gradCmd(v: GradArgs, io: { out: (s: string) => void; err: (s: string) => void }): Promise<number> {
-  const method = need(v, 'method') as Method;
-  if (!METHODS.includes(method)) throw new AlloyError(`--method must be one of ${METHODS.join(', ')}, got "${method}"`);
+  const method = need(v, 'method');
+  if (!isMethod(method)) throw new AlloyError(`--method must be one of ${METHODS.join(', ')}, got "${method}"`);
   const outDir = need(v, 'out');
   const dataPath = need(v, 'data');
   const files = dirModelFiles(need(v, 'model'));

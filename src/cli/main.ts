@@ -29,17 +29,18 @@ import { evalCmd } from './eval.ts';
 import { importCmd } from './import.ts';
 import { exportGgufCmd } from './export-gguf.ts';
 import { recipeCmd } from './recipe.ts';
+import { METHODS } from '../engine/train/objectives.ts';
 import { forward, generate, loadModel, planInferenceMemory } from '../engine/model/index.ts';
 
 const USAGE = `usage:
   alloy info     --model DIR
   alloy logits   --model DIR --ids 1,2,3 [--adapter DIR] --out FILE.json
   alloy generate --model DIR --prompt TEXT [--max-tokens N] [--temperature T] [--top-k K] [--top-p P] [--seed S] [--chat] [--adapter DIR]
-  alloy train    --model DIR --data FILE.jsonl --method cpt|sft|dpo|orpo --out ADAPTER_DIR [--rank R --alpha A --targets q_proj,v_proj --lr LR --steps N --batch B --seq-len T --beta B --seed S]
+  alloy train    --model DIR --data FILE.jsonl --method ${METHODS.join('|')} --out ADAPTER_DIR [--rank R --alpha A --targets q_proj,v_proj --lr LR --steps N --batch B --seq-len T --beta B --seed S]
                  [--schedule cosine|linear|constant --warmup-steps W|--warmup-ratio F --weight-decay WD --clip MAX --micro-batch M --accum K]
                  [--val-data FILE|--val-split F --eval-every N --checkpoint-dir DIR --checkpoint-every N --keep-checkpoints K --resume] [--lora-dropout P] [--recompute]
                  [--label-smoothing E (dpo)] [--assistant-only-loss (sft on {messages} rows)]
-  alloy grad     --model DIR --adapter DIR --data FILE.jsonl --method cpt|sft|dpo|orpo [--beta B] [--label-smoothing E]
+  alloy grad     --model DIR --adapter DIR --data FILE.jsonl --method ${METHODS.join('|')} [--beta B] [--label-smoothing E]
                  [--micro-batch M [--accum K]] --out DIR
                  one optimizer step's loss and gradient over the rows of FILE (in order, M rows or pairs per
                  micro-batch, the first M·K of them; default: all in one batch), reduced as the trainer does
@@ -54,7 +55,7 @@ const USAGE = `usage:
   alloy export-gguf --model DIR --out FILE.gguf [--dtype f16|bf16|f32|q8_0]
                  a Hugging Face Llama/Mistral/Qwen2 folder as GGUF v3 for llama.cpp (default f16; norms always f32)
   alloy recipe   --model DIR (--recipe RECIPE.yaml|--demo|--preset demo|study) --out DIR [--steps-scale X] [--limit N]
-                 the study's pipeline: train + fold each stage (cpt/sft/dpo/orpo), SLERP with the original, benchmark
+                 the study's pipeline: train + fold each stage (${METHODS.join('/')}), SLERP with the original, benchmark
                  every variant, synergy; writes every variant, the adapters and results.json under --out`;
 
 const OPTIONS = {

@@ -1,5 +1,5 @@
 /**
- * `alloy train --model DIR --data FILE.jsonl --method cpt|sft|dpo|orpo --out ADAPTER_DIR [options]`
+ * `alloy train --model DIR --data FILE.jsonl --method cpt|sft|dpo|ipo|orpo --out ADAPTER_DIR [options]`
  * LoRA training on the GPU through the engine's Trainer (engine/train/trainer.ts): PEFT init from the seed, a seeded
  * shuffle per epoch, HF warm-up + cosine/linear/constant schedule, gradient accumulation, clipping by the global
  * norm, AdamW, validation and checkpoints. Prints the memory plan, then one line per optimizer step
@@ -41,7 +41,7 @@ import { TRAIN_DEFAULTS, isLabelSmoothing } from '../engine/train/defaults.ts';
 import { planTrainingMemory } from '../engine/train/memory.ts';
 import { parseScheduleKind, warmupStepsFromRatio } from '../engine/train/schedule.ts';
 import { TrainControl, Trainer, trainConfig, type StepEvent } from '../engine/train/trainer.ts';
-import { scoredTokenCount, truncateSequence, type Method, type Sequence } from '../engine/train/objectives.ts';
+import { isMethod, isPaired, METHODS, scoredTokenCount, takesParam, truncateSequence, type Sequence } from '../engine/train/objectives.ts';
 
 type StringOpt =
   | 'model' | 'data' | 'method' | 'out' | 'rank' | 'alpha' | 'targets' | 'lr' | 'steps' | 'batch' | 'seq-len' | 'beta' | 'seed'
@@ -49,8 +49,6 @@ type StringOpt =
   | 'val-data' | 'val-split' | 'eval-every' | 'checkpoint-dir' | 'checkpoint-every' | 'keep-checkpoints'
   | 'lora-dropout' | 'label-smoothing';
 export type TrainArgs = Partial<Record<StringOpt, string>> & { resume?: boolean; recompute?: boolean; 'assistant-only-loss'?: boolean };
-
-const METHODS: readonly Method[] = ['cpt', 'sft', 'dpo', 'orpo'];
 
 function need(v: TrainArgs, k: StringOpt): string {
   const x = v[k];
@@ -108,8 +106,8 @@ async function writeAdapter(outDir: string, tensors: TensorToWrite[], config: Re
 }
 
 export async function trainCmd(v: TrainArgs, io: { out: (s: string) => void; err: (s: string) => void }, signal?: AbortSignal): Promise<number> {
-  const method = need(v, 'method') as Method;
-  if (!METHODS.includes(method)) throw new AlloyError(`--method must be one of ${METHODS.join(', ')}, got "${method}"`);
+  const method = need(v, 'method');
+  if (!isMethod(method)) throw new AlloyError(`--method must be one of ${METHODS.join(', ')}, got "${method}"`);
   const outDir = need(v, 'out');
   const dataPath = need(v, 'data');
   const modelDir = need(v, 'model');
@@ -117,13 +115,13 @@ export async function trainCmd(v: TrainArgs, io: { out: (s: string) => void; err
   if (v['warmup-steps'] && v['warmup-ratio']) throw new AlloyError('give --warmup-steps or --warmup-ratio, not both');
   if (v.resume && !v['checkpoint-dir']) throw new AlloyError('--resume needs --checkpoint-dir');
   // cDPO smoothing is a term of DPO's sigmoid loss only: another method would silently ignore it
-  if (v['label-smoothing'] !== undefined && method !== 'dpo') {
+  if (v['label-smoothing'] !== undefined && !takesParam(method, 'labelSmoothing')) {
     throw new AlloyError(`--label-smoothing is DPO's label smoothing (cDPO); method ${method} has no use for it: leave it out, or train with --method dpo`);
   }
   const labelSmoothing = num(v, 'label-smoothing', TRAIN_DEFAULTS.labelSmoothing);
   // TRL's SFTConfig.assistant_only_loss: the other trainers have no such option
   const assistantOnlyLoss = v['assistant-only-loss'] ?? TRAIN_DEFAULTS.assistantOnlyLoss;
-  if (assistantOnlyLoss && method !== 'sft') throw new AlloyError(`--assistant-only-loss is an SFT option (TRL's assistant_only_loss); method ${method} has no use for it`);
+  if (assistantOnlyLoss && !takesParam(method, 'assistantOnlyLoss')) throw new AlloyError(`--assistant-only-loss is an SFT option (TRL's assistant_only_loss); method ${method} has no use for it`);
   if (!isLabelSmoothing(labelSmoothing)) throw new AlloyError(`--label-smoothing must be in [0, 0.5), got "${v['label-smoothing']}"`);
   const files = dirModelFiles(modelDir);
   const config = parseModelConfig(await readJson(files, 'config.json'));
@@ -183,7 +181,7 @@ export async function trainCmd(v: TrainArgs, io: { out: (s: string) => void; err
     evalEvery: num(v, 'eval-every', val ? Math.max(1, Math.floor(steps / 10)) : 0, 'count'),
     checkpointEvery: checkpointDir ? num(v, 'checkpoint-every', Math.max(1, Math.floor(steps / 10)), 'positive') : 0,
     keepCheckpoints: num(v, 'keep-checkpoints', TRAIN_DEFAULTS.keepCheckpoints, 'positive'),
-    objective: { beta: num(v, 'beta', TRAIN_DEFAULTS.beta), ...(method === 'dpo' ? { labelSmoothing } : {}) },
+    objective: { beta: num(v, 'beta', TRAIN_DEFAULTS.beta), ...(takesParam(method, 'labelSmoothing') ? { labelSmoothing } : {}) },
     recompute: v.recompute ?? false,
   });
 
@@ -192,7 +190,7 @@ export async function trainCmd(v: TrainArgs, io: { out: (s: string) => void; err
   const kernels = new KernelRegistry(ctx.device);
   const checkpoint = await openCheckpoint(files);
   const model = await loadModel(ctx, kernels, pool, checkpoint, config);
-  const pairs = method === 'dpo' || method === 'orpo';
+  const pairs = isPaired(method);
   const units = pairs ? train.length / 2 : train.length;
   const longest = Math.max(...train.map((s) => s.ids.length), ...(val ?? []).map((s) => s.ids.length));
   const recompute = v.recompute ?? false;

@@ -4,15 +4,11 @@
 import { TRAIN_DEFAULTS, isLabelSmoothing } from '../../engine/train/defaults.ts';
 import { warmupStepsFromRatio } from '../../engine/train/schedule.ts';
 import { LORA_TARGETS } from '../../engine/lora/adapter.ts';
-import type { Method } from '../../engine/train/objectives.ts';
+import { METHODS as OBJECTIVE_NAMES, methodsFor, objectiveOf, takesParam, type Method } from '../../engine/train/objectives.ts';
 import type { TrainSettings } from '../../worker/train-api.ts';
 
-export const METHODS: { id: Method; label: string; about: string }[] = [
-  { id: 'cpt', label: 'CPT', about: 'continued pretraining on raw text: every token scored' },
-  { id: 'sft', label: 'SFT', about: 'supervised fine-tuning on prompt/answer pairs (prompt/completion rows score the answer only)' },
-  { id: 'dpo', label: 'DPO', about: 'direct preference optimisation on chosen/rejected pairs; reference = the model with adapters off' },
-  { id: 'orpo', label: 'ORPO', about: 'odds-ratio preference optimisation: NLL of the chosen answer + an odds-ratio term' },
-];
+/** The Train panel's method choices: every registered objective (engine/train/objectives/registry.ts). */
+export const METHODS: { id: Method; label: string; about: string }[] = OBJECTIVE_NAMES.map((id) => ({ id, label: objectiveOf(id).label, about: objectiveOf(id).about }));
 
 /** Dataset shapes (shapes.ts ids) whose rows are chats, so that assistant-only loss has turns to find. */
 export const CHAT_SHAPES: readonly string[] = ['messages', 'sharegpt', 'conversational-prompt-completion'];
@@ -24,17 +20,18 @@ export interface BuiltinDataset {
   methods: Method[];
 }
 export const BUILTIN_DATASETS: BuiltinDataset[] = [
-  { file: 'corpus.txt', label: 'corpus.txt: 24 paragraphs on biological materials', methods: ['cpt', 'sft'] },
-  { file: 'sft.jsonl', label: 'sft.jsonl: 41 {prompt, completion} pairs', methods: ['sft'] },
-  { file: 'sft-chat.jsonl', label: 'sft-chat.jsonl: the same 41 pairs as {messages} (needs a chat template)', methods: ['sft', 'cpt'] },
-  { file: 'preference.jsonl', label: 'preference.jsonl: 30 {prompt, chosen, rejected} pairs', methods: ['dpo', 'orpo'] },
+  { file: 'corpus.txt', label: 'corpus.txt: 24 paragraphs on biological materials', methods: methodsFor('text') },
+  { file: 'sft.jsonl', label: 'sft.jsonl: 41 {prompt, completion} pairs', methods: methodsFor('prompt-completion') },
+  { file: 'sft-chat.jsonl', label: 'sft-chat.jsonl: the same 41 pairs as {messages} (needs a chat template)', methods: methodsFor('text') },
+  { file: 'preference.jsonl', label: 'preference.jsonl: 30 {prompt, chosen, rejected} pairs', methods: methodsFor('preference') },
 ];
 export const BUILTIN_VALIDATION = 'validation.txt';
 export const DEMO_DATA_PATH = 'demo/data/';
 
 /** The built-in file a method starts with. */
 export function defaultDataset(method: Method): string {
-  return method === 'cpt' ? 'corpus.txt' : method === 'sft' ? 'sft.jsonl' : 'preference.jsonl';
+  const rows = objectiveOf(method).rows;
+  return rows === 'text' ? 'corpus.txt' : rows === 'prompt-completion' ? 'sft.jsonl' : 'preference.jsonl';
 }
 
 /** The next stage of the study's recipe after `method` (CPT → SFT → ORPO), null after preference optimisation. */
@@ -105,8 +102,8 @@ export function checkSettings(s: TrainSettings, contextLength: number, hasValFil
   int('seqLen', 2, 'Sequence length');
   if (!e.seqLen && s.seqLen > contextLength) e.seqLen = `Sequence length ${s.seqLen} is longer than the model's context (${contextLength})`;
   int('seed', 0, 'Seed');
-  if (s.method === 'dpo' || s.method === 'orpo') num('beta', (v) => v > 0, 'Beta must be > 0');
-  if (s.method === 'dpo') num('labelSmoothing', isLabelSmoothing, 'Label smoothing must be in [0, 0.5)');
+  if (takesParam(s.method, 'beta')) num('beta', (v) => v > 0, 'Beta must be > 0');
+  if (takesParam(s.method, 'labelSmoothing')) num('labelSmoothing', isLabelSmoothing, 'Label smoothing must be in [0, 0.5)');
   int('evalEvery', 0, 'Evaluate every');
   if (!hasValFile) num('valSplit', (v) => v >= 0 && v < 1, 'The validation split must be in [0, 1)');
   int('checkpointEvery', 1, 'Checkpoint every');

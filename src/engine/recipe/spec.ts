@@ -34,9 +34,10 @@ import { AlloyError } from '../../io/errors.ts';
 import { parseYamlDocument } from '../../io/yaml.ts';
 import { LORA_TARGETS, type LoraTarget } from '../lora/adapter.ts';
 import { isLabelSmoothing, type ScheduleKind } from '../train/defaults.ts';
-import type { Method } from '../train/objectives.ts';
+import { METHODS, takesParam, type Method } from '../train/objectives.ts';
 
-export const STAGE_METHODS: readonly Method[] = ['cpt', 'sft', 'dpo', 'orpo'];
+/** A stage trains any registered objective (engine/train/objectives/registry.ts). */
+export const STAGE_METHODS: readonly Method[] = METHODS;
 const SCHEDULES: readonly ScheduleKind[] = ['cosine', 'linear', 'constant'];
 
 export interface StageSpec {
@@ -198,7 +199,7 @@ function readStage(r: Reader, v: unknown, i: number, d: RecipeDefaults): StageSp
 
 /** cDPO's ε: DPO's only (another method would train as if it were not there), in [0, 0.5). */
 function readLabelSmoothing(r: Reader, v: unknown, path: Path, method: Method): number {
-  if (method !== 'dpo') throw r.fail(path, `is DPO's label smoothing (cDPO); this stage's method, ${method}, has no use for it`);
+  if (!takesParam(method, 'labelSmoothing')) throw r.fail(path, `is DPO's label smoothing (cDPO); this stage's method, ${method}, has no use for it`);
   const eps = r.number(v, path, 'nonneg');
   if (!isLabelSmoothing(eps)) throw r.fail(path, `must be in [0, 0.5), got ${eps}`);
   return eps;
@@ -328,8 +329,8 @@ export function recipeToYaml(r: Recipe): string {
       accum: s.accum,
       weight_decay: s.weightDecay,
       max_grad_norm: s.maxGradNorm,
-      ...(s.method === 'dpo' || s.method === 'orpo' ? { beta: s.beta } : {}),
-      ...(s.method === 'dpo' ? { label_smoothing: s.labelSmoothing } : {}),
+      ...(takesParam(s.method, 'beta') ? { beta: s.beta } : {}),
+      ...(takesParam(s.method, 'labelSmoothing') ? { label_smoothing: s.labelSmoothing } : {}),
       ...(s.seqLen !== null ? { seq_len: s.seqLen } : {}),
     })),
     ...(r.merge ? { merge: { method: r.merge.method, t: t(r.merge.t) } } : {}),

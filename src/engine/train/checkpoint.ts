@@ -21,6 +21,7 @@ import { AlloyError } from '../../io/errors.ts';
 import { openSafetensors } from '../../io/safetensors/reader.ts';
 import { writeSafetensors, type TensorToWrite } from '../../io/safetensors/writer.ts';
 import { readBuffer } from '../gpu/buffer-pool.ts';
+import { isMethod, takesParam } from './objectives.ts';
 
 export const CHECKPOINT_FORMAT = 'alloy-trainer-checkpoint';
 export const CHECKPOINT_VERSION = 1;
@@ -98,7 +99,8 @@ export interface RunObjective {
 /**
  * How the objective a checkpoint was trained with differs from the run's, in TRL's names (e.g. "label_smoothing 0.1
  * (this run: 0)"), or null when they agree. A resumed run that changed them would continue one loss curve under
- * another loss. Beta is compared where the method reads it (DPO, ORPO). A checkpoint without a recorded method (an
+ * another loss. Beta is compared where the method reads it (the objective registry's
+ * params: DPO, IPO, ORPO). A checkpoint without a recorded method (an
  * imported adapter) passes; one written before label smoothing was recorded trained with 0 (the trainer had no other
  * value then).
  */
@@ -108,7 +110,7 @@ export function objectiveMismatch(saved: Record<string, unknown>, run: RunObject
   const differ = (name: string, was: unknown, now: unknown) => diffs.push(`${name} ${String(was)} (this run: ${String(now)})`);
   if (saved.method !== run.method) differ('method', saved.method, run.method);
   const obj = (saved.objective ?? {}) as RunObjective['objective'];
-  if ((run.method === 'dpo' || run.method === 'orpo') && saved.method === run.method && obj.beta !== run.objective.beta) differ('beta', obj.beta, run.objective.beta);
+  if (isMethod(run.method) && takesParam(run.method, 'beta') && saved.method === run.method && obj.beta !== run.objective.beta) differ('beta', obj.beta, run.objective.beta);
   const eps = (o: RunObjective['objective']) => o.labelSmoothing ?? 0;
   if (eps(obj) !== eps(run.objective)) differ('label_smoothing', eps(obj), eps(run.objective));
   return diffs.length > 0 ? diffs.join(', ') : null;

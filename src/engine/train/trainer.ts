@@ -42,7 +42,7 @@ import { clipScale, sumOfSquares } from './clip.ts';
 import { TRAIN_DEFAULTS, type ScheduleKind } from './defaults.ts';
 import { accumulateStep } from './accumulate.ts';
 import { lossOnly } from './grad.ts';
-import { isPaired, type Method, type ObjectiveOptions, type Sequence } from './objectives.ts';
+import { isPaired, objectiveOf, type Method, type ObjectiveOptions, type Sequence } from './objectives.ts';
 import { learningRate, type ScheduleSpec } from './schedule.ts';
 
 export interface TrainConfig {
@@ -274,12 +274,12 @@ export class Trainer {
     for (let i = 0; i < this.valUnits.length; i += microBatch) {
       const units = this.valUnits.slice(i, i + microBatch);
       const r = await lossOnly(this.model, this.lora, method, layout(units), objective);
-      const w = method === 'cpt' || method === 'sft' ? r.tokens : units.length;
+      const w = objectiveOf(method).perplexity ? r.tokens : units.length;
       sum += r.loss * w;
       weight += w;
     }
     const valLoss = sum / Math.max(1, weight);
-    return method === 'cpt' || method === 'sft' ? { valLoss, valPpl: Math.exp(valLoss) } : { valLoss };
+    return objectiveOf(method).perplexity ? { valLoss, valPpl: Math.exp(valLoss) } : { valLoss };
   }
 
   /** Continues from the store's latest checkpoint; returns its step, or null when the store has none. */
