@@ -139,10 +139,9 @@ export function inRange(v: number, r: Range | undefined): boolean {
 /** What is wrong with a number for this field, or null: "must be a whole number ≥ 1", "must be in [0, 0.5)". */
 export function numberProblem(f: SettingField, v: number): string | null {
   if (f.kind === 'int') return Number.isInteger(v) && inRange(v, f.range) ? null : `must be a whole number ${rangeText(f.range)}`.trimEnd();
-  if (typeof v !== 'number' || !Number.isFinite(v)) return 'must be a number';
-  if (inRange(v, f.range)) return null;
+  if (typeof v === 'number' && inRange(v, f.range)) return null;
   const r = rangeText(f.range);
-  return r.startsWith('in ') ? `must be ${r}` : `must be a number ${r}`;
+  return r.startsWith('in ') ? `must be ${r}` : `must be a number ${r}`.trimEnd();
 }
 
 /**
