@@ -44,6 +44,12 @@ export interface SettingField {
   objective?: ObjectiveParamKey;
   /** an objective field's name in a refusal: "… is <what>; method cpt has no use for it" */
   what?: string;
+  /**
+   * An objective field's value where it does not apply, when the other objectives train as if it had one (cDPO's
+   * ε: 0). Checkpoints compare such a field across methods (and read a missing one as this); without one, a field
+   * is compared only between runs of the same objective.
+   */
+  off?: number;
   /** the Train panel: label, group, the input's step */
   form?: { label: string; group: FormGroup; step?: string };
   /** one line: what it does (the CLI usage, the panel's tooltip) */
@@ -74,7 +80,7 @@ export const TRAIN_FIELDS: readonly SettingField[] = [
   { key: 'weightDecay', cli: 'weight-decay', arg: 'WD', kind: 'number', default: D.weightDecay, range: { min: 0 }, recipe: 'weight_decay', hf: 'weight_decay', form: { label: 'weight decay', group: 'Optimisation', step: 'any' }, help: "AdamW's decoupled weight decay" },
   // the objectives' hyperparameters (TRL configs)
   { key: 'beta', cli: 'beta', arg: 'B', kind: 'number', default: D.beta, range: { min: 0, minOpen: true }, recipe: 'beta', hf: 'beta', objective: 'beta', what: 'the preference objectives\' beta', form: { label: 'beta', group: 'Optimisation', step: 'any' }, help: 'the preference objective\'s β (TRL 0.1)' },
-  { key: 'labelSmoothing', cli: 'label-smoothing', arg: 'E', kind: 'number', default: D.labelSmoothing, range: { min: 0, max: 0.5, maxOpen: true }, recipe: 'label_smoothing', hf: 'label_smoothing', objective: 'labelSmoothing', what: "DPO's label smoothing (cDPO)", form: { label: 'label smoothing', group: 'Optimisation', step: '0.05' }, help: "cDPO's ε, TRL's label_smoothing: the assumed chance that a preference label is flipped" },
+  { key: 'labelSmoothing', cli: 'label-smoothing', arg: 'E', kind: 'number', default: D.labelSmoothing, range: { min: 0, max: 0.5, maxOpen: true }, recipe: 'label_smoothing', hf: 'label_smoothing', objective: 'labelSmoothing', off: 0, what: "DPO's label smoothing (cDPO)", form: { label: 'label smoothing', group: 'Optimisation', step: '0.05' }, help: "cDPO's ε, TRL's label_smoothing: the assumed chance that a preference label is flipped" },
   { key: 'assistantOnlyLoss', cli: 'assistant-only-loss', kind: 'boolean', default: D.assistantOnlyLoss, hf: 'assistant_only_loss', objective: 'assistantOnlyLoss', what: "an SFT option (TRL's assistant_only_loss)", help: "{messages} rows train on their assistant turns only (TRL's assistant_only_loss)" },
   // batching
   { key: 'microBatch', cli: 'micro-batch', arg: 'M', kind: 'int', default: D.microBatch, range: { min: 1 }, recipe: 'micro_batch', hf: 'per_device_train_batch_size', form: { label: 'micro-batch', group: 'Batching' }, help: 'rows (or pairs) per forward' },

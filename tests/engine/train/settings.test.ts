@@ -7,6 +7,7 @@ import { STAGE_SETTING_KEYS, TRAIN_FIELDS, TRAIN_FLAGS, field, inRange, methodsT
 import { parseRecipeYaml } from '../../../src/engine/recipe/spec.ts';
 import { RECIPE_DEFAULTS } from '../../../src/engine/recipe/presets.ts';
 import { main } from '../../../src/cli/main.ts';
+import { objectiveMismatch } from '../../../src/engine/train/checkpoint.ts';
 
 describe('the schema', () => {
   it('names each field once per front end, and every default lies in its range', () => {
@@ -68,5 +69,13 @@ describe('derived front ends', () => {
     expect(bad('stages:\n  - {method: ipo, data: p.jsonl, beta: 0.2}\n')).toBeNull();
     expect(bad('stages:\n  - method: sft\n    data: a.txt\n    seq_len: 1\n')).toBe('r.yaml:4: stages[0].seq_len must be a whole number ≥ 2, got 1');
     expect(bad('stages:\n  - method: ipo\n    data: p.jsonl\n    label_smoothing: 0.1\n')).toMatch(/label_smoothing is DPO's label smoothing \(cDPO\); this stage's method, ipo, has no use for it/);
+  });
+
+  it("checkpoints compare each objective field of the schema where the objective reads it, under TRL's names", () => {
+    expect(objectiveMismatch({ method: 'ipo', objective: { beta: 0.1 } }, { method: 'ipo', objective: { beta: 0.2 } })).toBe('beta 0.1 (this run: 0.2)');
+    expect(objectiveMismatch({ method: 'ipo', objective: { beta: 0.1 } }, { method: 'dpo', objective: { beta: 0.1, labelSmoothing: 0.2 } })).toBe(
+      'method ipo (this run: dpo), label_smoothing 0 (this run: 0.2)',
+    );
+    expect(objectiveMismatch({ method: 'sft', objective: { beta: 0.1 } }, { method: 'sft', objective: { beta: 0.5 } })).toBeNull();
   });
 });
