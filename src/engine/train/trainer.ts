@@ -40,6 +40,7 @@ import { encodeAdamW } from './adamw.ts';
 import { CHECKPOINT_FORMAT, CHECKPOINT_VERSION, checkpointLora, encodeCheckpoint, restoreCheckpoint, type OptimTensor } from './checkpoint.ts';
 import { clipScale, sumOfSquares } from './clip.ts';
 import { TRAIN_DEFAULTS, type ScheduleKind } from './defaults.ts';
+import { field } from './settings.ts';
 import { accumulateStep } from './accumulate.ts';
 import { lossOnly } from './grad.ts';
 import { isPaired, objectiveOf, type Method, type ObjectiveOptions, type Sequence } from './objectives.ts';
@@ -92,11 +93,12 @@ export function trainConfig(c: Partial<TrainConfig> & Pick<TrainConfig, 'method'
     objective: { beta: d.beta },
     ...c,
   };
-  for (const k of ['steps', 'microBatch', 'accum', 'keepCheckpoints'] as const) {
-    if (!Number.isInteger(cfg[k]) || cfg[k] < 1) throw new AlloyError(`${k} must be a positive integer, got ${cfg[k]}`, { field: k });
-  }
-  for (const k of ['warmupSteps', 'evalEvery', 'checkpointEvery'] as const) {
-    if (!Number.isInteger(cfg[k]) || cfg[k] < 0) throw new AlloyError(`${k} must be a non-negative integer, got ${cfg[k]}`, { field: k });
+  // whole-number settings at their schema minimum (settings.ts); checkpointEvery may be 0 here: a run without a
+  // store never checkpoints, while the front ends ask for it only with one
+  const minOf = (k: keyof TrainConfig) => (k === 'checkpointEvery' ? 0 : field(k).range!.min!);
+  for (const k of ['steps', 'microBatch', 'accum', 'keepCheckpoints', 'warmupSteps', 'evalEvery', 'checkpointEvery'] as const) {
+    const min = minOf(k);
+    if (!Number.isInteger(cfg[k]) || cfg[k] < min) throw new AlloyError(`${k} must be a ${min === 1 ? 'positive' : 'non-negative'} integer, got ${cfg[k]}`, { field: k });
   }
   for (const k of ['lr', 'weightDecay', 'maxGradNorm', 'eps'] as const) {
     if (!(cfg[k] >= 0)) throw new AlloyError(`${k} must be a number ≥ 0, got ${cfg[k]}`, { field: k });
