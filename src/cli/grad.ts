@@ -1,5 +1,5 @@
 /**
- * `alloy grad --model DIR --adapter DIR --data FILE.jsonl --method cpt|sft|dpo|orpo [--beta B] [--label-smoothing E]
+ * `alloy grad --model DIR --adapter DIR --data FILE.jsonl --method cpt|sft|dpo|ipo|orpo [--beta B] [--label-smoothing E]
  *            [--micro-batch M [--accum K]] --out DIR`
  * The loss of one optimizer step over the rows of FILE (in file order, no dropout) under a PEFT adapter, and its
  * gradient with respect to the adapter: DIR/loss.json {"loss": …, "tokens": …, metrics} and DIR/grads.safetensors
@@ -26,8 +26,9 @@ import { KernelRegistry } from '../engine/gpu/kernels.ts';
 import { loadModel } from '../engine/model/index.ts';
 import { clearLoraGrads, loraFromTensors, readLoraTensors } from '../engine/lora/adapter.ts';
 import { accumulateStep } from '../engine/train/accumulate.ts';
-import { isPaired } from '../engine/train/objectives.ts';
-import type { Method, Sequence } from '../common/training-data.ts';
+import { isMethod, isPaired, METHODS, type Method, type Sequence } from '../engine/train/objectives.ts';
+import { TRAIN_DEFAULTS } from '../engine/train/defaults.ts';
+import { fieldOfFlag, parseFlagNumber } from '../engine/train/settings.ts';
 
 export interface GradArgs {
   model?: string;
@@ -41,20 +42,21 @@ export interface GradArgs {
   out?: string;
 }
 
-const METHODS: readonly Method[] = ['cpt', 'sft', 'dpo', 'orpo'];
-
 function need(v: GradArgs, k: keyof GradArgs): string {
   const x = v[k];
   if (!x) throw new AlloyError(`--${k} is required`);
   return x;
 }
 
-function positiveInt(v: GradArgs, k: 'micro-batch' | 'accum'): number | undefined {
+/** A number flag checked against its training setting's type and range (engine/train/settings.ts). */
+function flagNumber(v: GradArgs, k: 'beta' | 'label-smoothing' | 'micro-batch' | 'accum'): number | undefined {
   const x = v[k];
   if (x === undefined) return undefined;
-  const n = Number(x);
-  if (!Number.isInteger(n) || n < 1) throw new AlloyError(`--${k} must be a positive integer, got "${x}"`);
-  return n;
+  try {
+    return parseFlagNumber(fieldOfFlag(k)!, x);
+  } catch (e) {
+    throw new AlloyError((e as Error).message);
+  }
 }
 
 /** The step's micro-batches in lossAndGrads' layout: units (a row, or a pair) in file order, M per micro-batch. */
@@ -62,8 +64,8 @@ function microBatches(method: Method, seqs: readonly Sequence[], v: GradArgs): S
   const paired = isPaired(method);
   const n = paired ? seqs.length / 2 : seqs.length;
   const unit = (i: number) => (paired ? [seqs[i]!, seqs[n + i]!] : [seqs[i]!]);
-  const m = positiveInt(v, 'micro-batch');
-  const k = positiveInt(v, 'accum');
+  const m = flagNumber(v, 'micro-batch');
+  const k = flagNumber(v, 'accum');
   if (k !== undefined && m === undefined) throw new AlloyError('--accum needs --micro-batch');
   const M = m ?? n;
   const used = k === undefined ? n : M * k;
@@ -76,17 +78,9 @@ function microBatches(method: Method, seqs: readonly Sequence[], v: GradArgs): S
   return out;
 }
 
-function num(v: GradArgs, k: keyof GradArgs, fallback: number): number {
-  const x = v[k];
-  if (x === undefined) return fallback;
-  const n = Number(x);
-  if (!Number.isFinite(n)) throw new AlloyError(`--${k} must be a number, got "${x}"`);
-  return n;
-}
-
 export async function gradCmd(v: GradArgs, io: { out: (s: string) => void; err: (s: string) => void }): Promise<number> {
-  const method = need(v, 'method') as Method;
-  if (!METHODS.includes(method)) throw new AlloyError(`--method must be one of ${METHODS.join(', ')}, got "${method}"`);
+  const method = need(v, 'method');
+  if (!isMethod(method)) throw new AlloyError(`--method must be one of ${METHODS.join(', ')}, got "${method}"`);
   const outDir = need(v, 'out');
   const dataPath = need(v, 'data');
   const files = dirModelFiles(need(v, 'model'));
@@ -101,7 +95,7 @@ export async function gradCmd(v: GradArgs, io: { out: (s: string) => void; err: 
   }
   const seqs = rowsToSequences(method, parseJsonl(text, dataPath), tokenizer, config.vocabSize, dataPath);
   const micro = microBatches(method, seqs, v);
-  const objective = { beta: num(v, 'beta', 0.1), labelSmoothing: num(v, 'label-smoothing', 0) };
+  const objective = { beta: flagNumber(v, 'beta') ?? TRAIN_DEFAULTS.beta, labelSmoothing: flagNumber(v, 'label-smoothing') ?? TRAIN_DEFAULTS.labelSmoothing };
 
   const tensors = new Map<string, { a: Float32Array; b: Float32Array }>();
   for (const p of adapter.pairs) {

@@ -29,17 +29,16 @@ import { evalCmd } from './eval.ts';
 import { importCmd } from './import.ts';
 import { exportGgufCmd } from './export-gguf.ts';
 import { recipeCmd } from './recipe.ts';
+import { METHODS } from '../engine/train/objectives.ts';
+import { TRAIN_FIELDS, TRAIN_FLAGS, trainUsage } from '../engine/train/settings.ts';
 import { forward, generate, loadModel, planInferenceMemory } from '../engine/model/index.ts';
 
 const USAGE = `usage:
   alloy info     --model DIR
   alloy logits   --model DIR --ids 1,2,3 [--adapter DIR] --out FILE.json
   alloy generate --model DIR --prompt TEXT [--max-tokens N] [--temperature T] [--top-k K] [--top-p P] [--seed S] [--chat] [--adapter DIR]
-  alloy train    --model DIR --data FILE.jsonl --method cpt|sft|dpo|orpo --out ADAPTER_DIR [--rank R --alpha A --targets q_proj,v_proj --lr LR --steps N --batch B --seq-len T --beta B --seed S]
-                 [--schedule cosine|linear|constant --warmup-steps W|--warmup-ratio F --weight-decay WD --clip MAX --micro-batch M --accum K]
-                 [--val-data FILE|--val-split F --eval-every N --checkpoint-dir DIR --checkpoint-every N --keep-checkpoints K --resume] [--lora-dropout P] [--recompute]
-                 [--label-smoothing E (dpo)] [--assistant-only-loss (sft on {messages} rows)]
-  alloy grad     --model DIR --adapter DIR --data FILE.jsonl --method cpt|sft|dpo|orpo [--beta B] [--label-smoothing E]
+  ${trainUsage('                 ')}
+  alloy grad     --model DIR --adapter DIR --data FILE.jsonl --method ${METHODS.join('|')} [--beta B] [--label-smoothing E]
                  [--micro-batch M [--accum K]] --out DIR
                  one optimizer step's loss and gradient over the rows of FILE (in order, M rows or pairs per
                  micro-batch, the first M·K of them; default: all in one batch), reduced as the trainer does
@@ -54,10 +53,16 @@ const USAGE = `usage:
   alloy export-gguf --model DIR --out FILE.gguf [--dtype f16|bf16|f32|q8_0]
                  a Hugging Face Llama/Mistral/Qwen2 folder as GGUF v3 for llama.cpp (default f16; norms always f32)
   alloy recipe   --model DIR (--recipe RECIPE.yaml|--demo|--preset demo|study) --out DIR [--steps-scale X] [--limit N]
-                 the study's pipeline: train + fold each stage (cpt/sft/dpo/orpo), SLERP with the original, benchmark
+                 the study's pipeline: train + fold each stage (${METHODS.join('/')}), SLERP with the original, benchmark
                  every variant, synergy; writes every variant, the adapters and results.json under --out`;
 
+/** `alloy train`'s options come from the settings schema (engine/train/settings.ts); the rest are declared here. */
+const TRAIN_OPTIONS = Object.fromEntries(
+  TRAIN_FIELDS.map((f) => [f.cli, { type: f.kind === 'boolean' ? ('boolean' as const) : ('string' as const) }]),
+) as Record<string, { type: 'string' } | { type: 'boolean' }>;
+
 const OPTIONS = {
+  ...TRAIN_OPTIONS,
   model: { type: 'string' },
   adapter: { type: 'string' },
   ids: { type: 'string' },
@@ -77,30 +82,8 @@ const OPTIONS = {
   method: { type: 'string' },
   beta: { type: 'string' },
   'label-smoothing': { type: 'string' },
-  'assistant-only-loss': { type: 'boolean' },
-  rank: { type: 'string' },
-  alpha: { type: 'string' },
-  targets: { type: 'string' },
-  lr: { type: 'string' },
-  steps: { type: 'string' },
-  batch: { type: 'string' },
-  'seq-len': { type: 'string' },
-  schedule: { type: 'string' },
-  'warmup-steps': { type: 'string' },
-  'warmup-ratio': { type: 'string' },
-  'weight-decay': { type: 'string' },
-  clip: { type: 'string' },
   accum: { type: 'string' },
   'micro-batch': { type: 'string' },
-  'val-data': { type: 'string' },
-  'val-split': { type: 'string' },
-  'eval-every': { type: 'string' },
-  'checkpoint-dir': { type: 'string' },
-  'checkpoint-every': { type: 'string' },
-  'keep-checkpoints': { type: 'string' },
-  resume: { type: 'boolean' },
-  'lora-dropout': { type: 'string' },
-  recompute: { type: 'boolean' },
   dtype: { type: 'string' },
   tokenizer: { type: 'string' },
   bench: { type: 'string' },
@@ -119,19 +102,14 @@ const COMMAND_OPTIONS = {
   info: ['model'],
   logits: ['model', 'ids', 'adapter', 'out'],
   generate: ['model', 'prompt', 'max-tokens', 'temperature', 'top-k', 'top-p', 'seed', 'chat', 'adapter'],
-  train: [
-    'model', 'data', 'method', 'out', 'rank', 'alpha', 'targets', 'lr', 'steps', 'batch', 'seq-len', 'beta', 'seed',
-    'schedule', 'warmup-steps', 'warmup-ratio', 'weight-decay', 'clip', 'micro-batch', 'accum', 'val-data', 'val-split',
-    'eval-every', 'checkpoint-dir', 'checkpoint-every', 'keep-checkpoints', 'resume', 'lora-dropout', 'recompute',
-    'label-smoothing', 'assistant-only-loss',
-  ],
+  train: TRAIN_FLAGS,
   grad: ['model', 'adapter', 'data', 'method', 'beta', 'label-smoothing', 'micro-batch', 'accum', 'out'],
   eval: ['model', 'bench', 'json', 'limit', 'shots', 'adapter', 'chat', 'max-tokens'],
   merge: ['out', 'allow-crimes', 'device', 'seed', 'shard-size', 'post-weights'],
   import: ['tokenizer', 'out'],
   'export-gguf': ['model', 'out', 'dtype'],
   recipe: ['model', 'recipe', 'demo', 'preset', 'out', 'steps-scale', 'limit'],
-} as const satisfies Record<string, readonly Exclude<keyof typeof OPTIONS, 'help'>[]>;
+} as const satisfies Record<string, readonly string[]>;
 
 /** Refuses every option `command` does not use, naming them and the ones it takes. */
 function checkOptions(command: keyof typeof COMMAND_OPTIONS, values: Record<string, unknown>): void {

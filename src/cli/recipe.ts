@@ -27,6 +27,7 @@ import { parseRecipeYaml, type Recipe } from '../engine/recipe/spec.ts';
 import { PRESETS, presetRecipe, RECIPE_DEFAULTS, type PresetName } from '../engine/recipe/presets.ts';
 import { recipeVariants, runRecipe, type RecipeEvent, type RecipeSummary } from '../engine/recipe/runner.ts';
 import { synergyLine } from '../engine/recipe/summary.ts';
+import { isPaired } from '../engine/train/objectives.ts';
 import type { VariantStore } from '../engine/recipe/variants.ts';
 
 export type RecipeArgs = Partial<Record<'model' | 'recipe' | 'out' | 'steps-scale' | 'preset' | 'limit', string>> & { demo?: boolean };
@@ -90,7 +91,7 @@ const fmtLoss = (x: number) => (Number.isFinite(x) ? x.toFixed(4) : String(x));
 function progressLine(e: RecipeEvent): string | null {
   switch (e.type) {
     case 'plan':
-      return `recipe "${e.recipe}": ${e.stages.map((s) => `${s.name} (${s.method}, ${s.steps} steps over ${s.units} ${s.method === 'dpo' || s.method === 'orpo' ? 'pairs' : 'rows'}, lr ${s.lr})`).join(' → ')}; ${e.variants.length} variants; benchmark ${e.benchmarkItems} items`;
+      return `recipe "${e.recipe}": ${e.stages.map((s) => `${s.name} (${s.method}, ${s.steps} steps over ${s.units} ${isPaired(s.method) ? 'pairs' : 'rows'}, lr ${s.lr})`).join(' → ')}; ${e.variants.length} variants; benchmark ${e.benchmarkItems} items`;
     case 'stage-started':
       return `stage ${e.index + 1} ${e.name}: ${e.method}, ${e.steps} steps`;
     case 'step':

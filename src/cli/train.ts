@@ -1,5 +1,5 @@
 /**
- * `alloy train --model DIR --data FILE.jsonl --method cpt|sft|dpo|orpo --out ADAPTER_DIR [options]`
+ * `alloy train --model DIR --data FILE.jsonl --method cpt|sft|dpo|ipo|orpo --out ADAPTER_DIR [options]`
  * LoRA training on the GPU through the engine's Trainer (engine/train/trainer.ts): PEFT init from the seed, a seeded
  * shuffle per epoch, HF warm-up + cosine/linear/constant schedule, gradient accumulation, clipping by the global
  * norm, AdamW, validation and checkpoints. Prints the memory plan, then one line per optimizer step
@@ -7,15 +7,9 @@
  * (adapter_config.json + adapter_model.safetensors). On a non-finite loss it stops, says at which step, and
  * writes the adapter of the last good checkpoint (if there is one); exit status 1.
  *
- * Options (defaults: engine/train/defaults.ts):
- *   --rank R --alpha A --targets q_proj,v_proj --lora-dropout P (PEFT's lora_dropout, training only) --seed S --beta B --seq-len T
- *   --label-smoothing E (DPO only: cDPO's ε in [0, 0.5), TRL's label_smoothing)
- *   --assistant-only-loss (SFT only: {messages} rows train on their assistant turns only, TRL's assistant_only_loss)
- *   --recompute (per-layer activation recomputation: less GPU memory, about one more forward per micro-batch)
- *   --lr LR --steps N --schedule cosine|linear|constant --warmup-steps W | --warmup-ratio F --weight-decay WD --clip MAX (0 = off)
- *   --micro-batch M (rows per forward) --accum K (micro-batches per step) --batch B (effective rows per step = M·K)
- *   --val-data FILE | --val-split FRACTION --eval-every N
- *   --checkpoint-dir DIR --checkpoint-every N --keep-checkpoints K --resume (continue from DIR's latest checkpoint)
+ * Options: the fields of engine/train/settings.ts (types, defaults from defaults.ts, ranges, help; `alloy --help`
+ * prints them); an objective's hyperparameter (--beta, --label-smoothing, --assistant-only-loss) is refused for a
+ * method whose objective does not read it.
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -38,35 +32,38 @@ import { mulberry32 } from '../common/random.ts';
 import { createLora, peftConfigJson, readLoraTensors } from '../engine/lora/adapter.ts';
 import { parseTargets } from '../engine/lora/targets.ts';
 import { checkpointAdapterTensors } from '../engine/train/checkpoint.ts';
-import { TRAIN_DEFAULTS, isLabelSmoothing } from '../engine/train/defaults.ts';
+import { TRAIN_DEFAULTS } from '../engine/train/defaults.ts';
+import { TRAIN_FIELDS, field, fieldOfFlag, methodsTaking, notForMethod, parseFlagNumber } from '../engine/train/settings.ts';
 import { planTrainingMemory } from '../engine/train/memory.ts';
 import { parseScheduleKind, warmupStepsFromRatio } from '../engine/train/schedule.ts';
 import { TrainControl, Trainer, trainConfig, type StepEvent } from '../engine/train/trainer.ts';
-import { scoredTokenCount, truncateSequence } from '../engine/train/objectives.ts';
-import type { Method, Sequence } from '../common/training-data.ts';
+import { isMethod, isPaired, METHODS, scoredTokenCount, takesParam, truncateSequence, type Sequence } from '../engine/train/objectives.ts';
 
-type StringOpt =
-  | 'model' | 'data' | 'method' | 'out' | 'rank' | 'alpha' | 'targets' | 'lr' | 'steps' | 'batch' | 'seq-len' | 'beta' | 'seed'
-  | 'schedule' | 'warmup-steps' | 'warmup-ratio' | 'weight-decay' | 'clip' | 'accum' | 'micro-batch'
-  | 'val-data' | 'val-split' | 'eval-every' | 'checkpoint-dir' | 'checkpoint-every' | 'keep-checkpoints'
-  | 'lora-dropout' | 'label-smoothing';
-export type TrainArgs = Partial<Record<StringOpt, string>> & { resume?: boolean; recompute?: boolean; 'assistant-only-loss'?: boolean };
+/** The flags as parseArgs gives them: strings, and true for switches (engine/train/settings.ts lists them). */
+export type TrainArgs = Partial<Record<string, string | boolean>>;
 
-const METHODS: readonly Method[] = ['cpt', 'sft', 'dpo', 'orpo'];
+const str = (v: TrainArgs, flag: string): string | undefined => {
+  const x = v[flag];
+  return typeof x === 'string' ? x : undefined;
+};
 
-function need(v: TrainArgs, k: StringOpt): string {
-  const x = v[k];
-  if (!x) throw new AlloyError(`--${k} is required`);
+function need(v: TrainArgs, flag: string): string {
+  const x = str(v, flag);
+  if (!x) throw new AlloyError(`--${flag} is required`);
   return x;
 }
 
-function num(v: TrainArgs, k: StringOpt, fallback: number, kind: 'number' | 'positive' | 'count' = 'number'): number {
-  const x = v[k];
+/** A number flag, checked against its field's type and range (settings.ts); `fallback` when absent. */
+function num(v: TrainArgs, flag: string, fallback: number): number {
+  const x = str(v, flag);
   if (x === undefined) return fallback;
-  const n = Number(x);
-  const ok = Number.isFinite(n) && (kind === 'number' || (Number.isInteger(n) && (kind === 'count' ? n >= 0 : n > 0)));
-  if (!ok) throw new AlloyError(`--${k} must be a ${kind === 'number' ? 'number' : kind === 'count' ? 'non-negative integer' : 'positive integer'}, got "${x}"`);
-  return n;
+  const f = fieldOfFlag(flag);
+  if (!f) throw new AlloyError(`--${flag} is not a training setting`);
+  try {
+    return parseFlagNumber(f, x);
+  } catch (e) {
+    throw new AlloyError((e as Error).message);
+  }
 }
 
 function readRows(path: string, flag: string): JsonlRow[] {
@@ -81,9 +78,9 @@ function readRows(path: string, flag: string): JsonlRow[] {
 
 /** Micro-batch and accumulation from --micro-batch / --accum / --batch (effective = micro·accum). */
 function batching(v: TrainArgs): { micro: number; accum: number } {
-  const b = v.batch !== undefined ? num(v, 'batch', 0, 'positive') : undefined;
-  const m = v['micro-batch'] !== undefined ? num(v, 'micro-batch', 0, 'positive') : undefined;
-  const k = v.accum !== undefined ? num(v, 'accum', 0, 'positive') : undefined;
+  const b = v.batch !== undefined ? num(v, 'batch', 0) : undefined;
+  const m = v['micro-batch'] !== undefined ? num(v, 'micro-batch', 0) : undefined;
+  const k = v.accum !== undefined ? num(v, 'accum', 0) : undefined;
   if (b === undefined) return { micro: m ?? TRAIN_DEFAULTS.microBatch, accum: k ?? TRAIN_DEFAULTS.accum };
   if (m === undefined) {
     if (k === undefined) return { micro: b, accum: 1 };
@@ -110,33 +107,31 @@ async function writeAdapter(outDir: string, tensors: TensorToWrite[], config: Re
 }
 
 export async function trainCmd(v: TrainArgs, io: { out: (s: string) => void; err: (s: string) => void }, signal?: AbortSignal): Promise<number> {
-  const method = need(v, 'method') as Method;
-  if (!METHODS.includes(method)) throw new AlloyError(`--method must be one of ${METHODS.join(', ')}, got "${method}"`);
+  const method = need(v, 'method');
+  if (!isMethod(method)) throw new AlloyError(`--method must be one of ${METHODS.join(', ')}, got "${method}"`);
   const outDir = need(v, 'out');
   const dataPath = need(v, 'data');
   const modelDir = need(v, 'model');
   if (v['val-data'] && v['val-split']) throw new AlloyError('give --val-data or --val-split, not both');
   if (v['warmup-steps'] && v['warmup-ratio']) throw new AlloyError('give --warmup-steps or --warmup-ratio, not both');
   if (v.resume && !v['checkpoint-dir']) throw new AlloyError('--resume needs --checkpoint-dir');
-  // cDPO smoothing is a term of DPO's sigmoid loss only: another method would silently ignore it
-  if (v['label-smoothing'] !== undefined && method !== 'dpo') {
-    throw new AlloyError(`--label-smoothing is DPO's label smoothing (cDPO); method ${method} has no use for it: leave it out, or train with --method dpo`);
+  // an objective's hyperparameter given to an objective without it would be silently ignored: refuse it by name
+  for (const f of TRAIN_FIELDS) {
+    const why = v[f.cli] !== undefined && v[f.cli] !== false ? notForMethod(f, method) : null;
+    if (why) throw new AlloyError(`--${f.cli} ${why}; method ${method} has no use for it: leave it out, or train with --method ${methodsTaking(f).join('|')}`);
   }
   const labelSmoothing = num(v, 'label-smoothing', TRAIN_DEFAULTS.labelSmoothing);
-  // TRL's SFTConfig.assistant_only_loss: the other trainers have no such option
-  const assistantOnlyLoss = v['assistant-only-loss'] ?? TRAIN_DEFAULTS.assistantOnlyLoss;
-  if (assistantOnlyLoss && method !== 'sft') throw new AlloyError(`--assistant-only-loss is an SFT option (TRL's assistant_only_loss); method ${method} has no use for it`);
-  if (!isLabelSmoothing(labelSmoothing)) throw new AlloyError(`--label-smoothing must be in [0, 0.5), got "${v['label-smoothing']}"`);
+  const assistantOnlyLoss = v['assistant-only-loss'] === true || TRAIN_DEFAULTS.assistantOnlyLoss;
   const files = dirModelFiles(modelDir);
   const config = parseModelConfig(await readJson(files, 'config.json'));
   const tokenizer = hasFile(files, 'tokenizer.json') ? await loadTokenizer(files) : null;
   const seed = num(v, 'seed', TRAIN_DEFAULTS.seed);
 
   let rows = readRows(dataPath, '--data');
-  let valRows: JsonlRow[] = v['val-data'] ? readRows(v['val-data'], '--val-data') : [];
+  const valData = str(v, 'val-data');
+  let valRows: JsonlRow[] = valData ? readRows(valData, '--val-data') : [];
   if (v['val-split']) {
     const frac = num(v, 'val-split', 0);
-    if (!(frac > 0 && frac < 1)) throw new AlloyError(`--val-split must be in (0, 1), got "${v['val-split']}"`);
     // A seeded permutation of the rows: the first ceil(frac·n) are held out (a preference row stays one pair).
     const rand = mulberry32(seed);
     const idx = rows.map((_, i) => i);
@@ -150,7 +145,7 @@ export async function trainCmd(v: TrainArgs, io: { out: (s: string) => void; err
     valRows = rows.filter((_, i) => held.has(i));
     rows = rows.filter((_, i) => !held.has(i));
   }
-  const seqLen = num(v, 'seq-len', config.maxPositionEmbeddings, 'positive');
+  const seqLen = num(v, 'seq-len', config.maxPositionEmbeddings);
   // TRL's collators truncate keep_start: the prompt stays, the end of the answer goes.
   const toSeqs = (r: JsonlRow[], file: string): Sequence[] =>
     rowsToSequences(method, r, tokenizer, config.vocabSize, file, { assistantOnlyLoss }).map((s) => {
@@ -160,33 +155,32 @@ export async function trainCmd(v: TrainArgs, io: { out: (s: string) => void; err
       return t;
     });
   const train = toSeqs(rows, dataPath);
-  const val = valRows.length ? toSeqs(valRows, v['val-data'] ?? dataPath) : undefined;
+  const val = valRows.length ? toSeqs(valRows, valData ?? dataPath) : undefined;
 
-  const steps = num(v, 'steps', 10, 'positive');
+  const steps = num(v, 'steps', field('steps').default as number);
   const { micro, accum } = batching(v);
-  const warmupSteps = v['warmup-steps'] !== undefined ? num(v, 'warmup-steps', 0, 'count') : warmupStepsFromRatio(num(v, 'warmup-ratio', TRAIN_DEFAULTS.warmupRatio), steps);
-  const r = num(v, 'rank', TRAIN_DEFAULTS.rank, 'positive');
+  const warmupSteps = v['warmup-steps'] !== undefined ? num(v, 'warmup-steps', 0) : warmupStepsFromRatio(num(v, 'warmup-ratio', TRAIN_DEFAULTS.warmupRatio), steps);
+  const r = num(v, 'rank', TRAIN_DEFAULTS.rank);
   const alpha = num(v, 'alpha', 2 * r);
-  const targets = parseTargets((v.targets ?? TRAIN_DEFAULTS.targets.join(',')).split(',').map((s) => s.trim()));
+  const targets = parseTargets((str(v, 'targets') ?? TRAIN_DEFAULTS.targets.join(',')).split(',').map((s) => s.trim()));
   const loraDropout = num(v, 'lora-dropout', TRAIN_DEFAULTS.loraDropout);
-  if (!(loraDropout >= 0 && loraDropout < 1)) throw new AlloyError(`--lora-dropout must be in [0, 1), got "${v['lora-dropout']}"`);
-  const checkpointDir = v['checkpoint-dir'];
+  const checkpointDir = str(v, 'checkpoint-dir');
   const cfg = trainConfig({
     method,
     steps,
     lr: num(v, 'lr', TRAIN_DEFAULTS.lr),
-    schedule: parseScheduleKind(v.schedule ?? TRAIN_DEFAULTS.schedule),
+    schedule: parseScheduleKind(str(v, 'schedule') ?? TRAIN_DEFAULTS.schedule),
     warmupSteps,
     weightDecay: num(v, 'weight-decay', TRAIN_DEFAULTS.weightDecay),
     maxGradNorm: num(v, 'clip', TRAIN_DEFAULTS.maxGradNorm),
     microBatch: micro,
     accum,
     seed,
-    evalEvery: num(v, 'eval-every', val ? Math.max(1, Math.floor(steps / 10)) : 0, 'count'),
-    checkpointEvery: checkpointDir ? num(v, 'checkpoint-every', Math.max(1, Math.floor(steps / 10)), 'positive') : 0,
-    keepCheckpoints: num(v, 'keep-checkpoints', TRAIN_DEFAULTS.keepCheckpoints, 'positive'),
-    objective: { beta: num(v, 'beta', TRAIN_DEFAULTS.beta), ...(method === 'dpo' ? { labelSmoothing } : {}) },
-    recompute: v.recompute ?? false,
+    evalEvery: num(v, 'eval-every', val ? Math.max(1, Math.floor(steps / 10)) : 0),
+    checkpointEvery: checkpointDir ? num(v, 'checkpoint-every', Math.max(1, Math.floor(steps / 10))) : 0,
+    keepCheckpoints: num(v, 'keep-checkpoints', TRAIN_DEFAULTS.keepCheckpoints),
+    objective: { beta: num(v, 'beta', TRAIN_DEFAULTS.beta), ...(takesParam(method, 'labelSmoothing') ? { labelSmoothing } : {}) },
+    recompute: v.recompute === true,
   });
 
   const ctx = await acquireNodeDevice();
@@ -194,10 +188,10 @@ export async function trainCmd(v: TrainArgs, io: { out: (s: string) => void; err
   const kernels = new KernelRegistry(ctx.device);
   const checkpoint = await openCheckpoint(files);
   const model = await loadModel(ctx, kernels, pool, checkpoint, config);
-  const pairs = method === 'dpo' || method === 'orpo';
+  const pairs = isPaired(method);
   const units = pairs ? train.length / 2 : train.length;
   const longest = Math.max(...train.map((s) => s.ids.length), ...(val ?? []).map((s) => s.ids.length));
-  const recompute = v.recompute ?? false;
+  const recompute = v.recompute === true;
   const planOpts = { dtype: model.embed.dtype, rows: Math.min(micro, units) * (pairs ? 2 : 1), seqLen: longest, r, targets, dropout: loraDropout > 0, maxBindingBytes: model.maxBindingBytes };
   const plan = planTrainingMemory(config, { ...planOpts, recompute });
   const other = planTrainingMemory(config, { ...planOpts, recompute: !recompute });

@@ -1,11 +1,10 @@
 /**
  * The two types training data is made of, shared by the engine (objectives, trainer) and io/ (dataset shapes, rows,
- * the dataset cache), which must not import the engine. Types only: how each objective scores a sequence stays in
- * engine/train/objectives.ts.
+ * the dataset cache), which must not import the engine. Types only: each objective's loss is in common/objectives/ (registry.ts).
  */
 
-/** A training objective as TRL names it (the unit it trains on and its loss live in engine/train/objectives.ts). */
-export type Method = 'cpt' | 'sft' | 'dpo' | 'orpo';
+/** A training objective as TRL names it; common/objectives/registry.ts registers exactly these. */
+export type Method = 'cpt' | 'sft' | 'dpo' | 'ipo' | 'orpo';
 
 export interface Sequence {
   ids: readonly number[];

@@ -9,8 +9,7 @@ import { readDataset } from '../io/datasets/shapes.ts';
 import { rowsToSequences, type JsonlRow, type RowOptions, type RowTokenizer } from '../io/datasets/rows.ts';
 import { mulberry32 } from '../common/random.ts';
 import { planTrainingMemory } from '../engine/train/memory.ts';
-import { scoredTokenCount, truncateSequence } from '../engine/train/objectives.ts';
-import type { Method, Sequence } from '../common/training-data.ts';
+import { isPaired, scoredTokenCount, takesParam, truncateSequence, type Method, type Sequence } from '../engine/train/objectives.ts';
 import { trainConfig, type TrainConfig } from '../engine/train/trainer.ts';
 import { TRAIN_DEFAULTS } from '../engine/train/defaults.ts';
 import type { WeightDtype } from '../engine/model/weights.ts';
@@ -23,7 +22,7 @@ export interface PreparedData {
   stats: DatasetStats;
 }
 
-const pairsOf = (m: Method) => m === 'dpo' || m === 'orpo';
+const pairsOf = isPaired;
 
 /**
  * Rows held out for validation: a seeded permutation (mulberry32(seed), Fisher–Yates from the end, as `alloy train
@@ -100,7 +99,7 @@ export function prepareTrainData(
     valSource = 'split';
   }
   // SFT only: the panel keeps the box's state across methods, so another method's run ignores it
-  const opts = { assistantOnlyLoss: method === 'sft' && (settings.assistantOnlyLoss ?? TRAIN_DEFAULTS.assistantOnlyLoss) };
+  const opts = { assistantOnlyLoss: takesParam(method, 'assistantOnlyLoss') && (settings.assistantOnlyLoss ?? TRAIN_DEFAULTS.assistantOnlyLoss) };
   const train = sequences(method, rows, tok, cfg, data.name, seqLen, opts);
   const val = valRows.length ? sequences(method, valRows, tok, cfg, valFile, seqLen, opts).seqs : undefined;
   const tokens = train.seqs.reduce((s, x) => s + x.ids.length, 0);
@@ -199,7 +198,7 @@ export function configOf(s: TrainSettings, hasVal: boolean): TrainConfig {
     keepCheckpoints: s.keepCheckpoints,
     // only DPO has a smoothing term; recorded in the checkpoint's config, so a resume with another ε is refused
     // (`??`: a run record stored before the setting existed lacks it)
-    objective: { beta: s.beta, ...(s.method === 'dpo' ? { labelSmoothing: s.labelSmoothing ?? TRAIN_DEFAULTS.labelSmoothing } : {}) },
+    objective: { beta: s.beta, ...(takesParam(s.method, 'labelSmoothing') ? { labelSmoothing: s.labelSmoothing ?? TRAIN_DEFAULTS.labelSmoothing } : {}) },
     recompute: s.recompute,
   });
 }

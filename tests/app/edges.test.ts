@@ -28,6 +28,7 @@ const APP_ENGINE_MODULES = [
   'recipe/summary.ts',
   'train/defaults.ts',
   'train/schedule.ts',
+  'train/settings.ts',
 ];
 
 /** Where the GPU lives: nothing the main thread loads may reach these. */

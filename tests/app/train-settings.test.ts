@@ -2,7 +2,8 @@
 // and the study's stages.
 import { describe, expect, it } from 'vitest';
 import { TRAIN_DEFAULTS } from '../../src/engine/train/defaults.ts';
-import { BUILTIN_DATASETS, checkSettings, defaultDataset, defaultSettings, nextStage } from '../../src/app/lib/train-settings.ts';
+import { BUILTIN_DATASETS, checkSettings, defaultDataset, defaultSettings, formFields, nextStage } from '../../src/app/lib/train-settings.ts';
+import { METHODS } from '../../src/engine/train/objectives.ts';
 import { configOf } from '../../src/worker/train-data.ts';
 import type { TrainSettings } from '../../src/worker/train-api.ts';
 
@@ -63,5 +64,16 @@ describe('train settings', () => {
   it('the recipe runs CPT → SFT → ORPO; each method starts on a built-in file it can train', () => {
     expect([nextStage('cpt'), nextStage('sft'), nextStage('orpo'), nextStage('dpo')]).toEqual(['sft', 'orpo', null, null]);
     for (const m of ['cpt', 'sft', 'dpo', 'orpo'] as const) expect(BUILTIN_DATASETS.find((d) => d.file === defaultDataset(m))!.methods).toContain(m);
+  });
+
+  it("the form's fields (settings schema) are numbers of the panel's settings, an objective's only where it is read", () => {
+    for (const m of METHODS) {
+      const s = defaultSettings(m, 128);
+      for (const f of formFields(m)) expect(typeof s[f.key], `${m}.${f.key}`).toBe('number');
+      expect(checkSettings(s, 128, false)).toEqual({});
+    }
+    expect(formFields('ipo').map((f) => f.key)).toContain('beta');
+    expect(formFields('ipo').map((f) => f.key)).not.toContain('labelSmoothing');
+    expect(formFields('sft').map((f) => f.key)).not.toContain('beta');
   });
 });

@@ -1,8 +1,7 @@
 // `alloy grad` end to end through main(): a PEFT adapter on disk (random A and B, r = 2 on q, v, down), a JSONL
-// dataset per method (text rows and pre-tokenised rows), and the outputs held to the float64 CPU reference
-// (referenceForward on the folded weights + objectives.ts): loss ≤ 2e-6 relative; gradients against central
-// finite differences (h = 1e-3) on 8 random entries of every tensor, ≤ 4e-5 of the tensor's max |grad|
-// (measured on SwiftShader: loss 6e-9 to 1.1e-7, gradients 1.0e-6 to 3.6e-6).
+// dataset per method (text rows and pre-tokenised rows; IPO's reference log-probs are per-token averages, as TRL's),
+// and the outputs held to the float64 CPU reference (referenceForward on the folded weights + objectives.ts): loss ≤ 1e-4 relative; gradients against central
+// finite differences (h = 1e-3) on 8 random entries of every tensor, ≤ 1e-4 of the tensor's max |grad|.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -19,8 +18,7 @@ import { writeSafetensors } from '../../src/io/safetensors/writer.ts';
 import { loadTokenizer } from '../../src/io/tokenizer.ts';
 import { parseJsonl, rowsToSequences } from '../../src/io/datasets/rows.ts';
 import { referenceForward } from '../../src/engine/reference/forward.ts';
-import { computeObjective, completionLogps, gatherLogp, objectiveTargets } from '../../src/engine/train/objectives.ts';
-import type { Method, Sequence } from '../../src/common/training-data.ts';
+import { computeObjective, gatherLogp, needsReference, objectiveTargets, referenceLogps, type Method, type Sequence } from '../../src/engine/train/objectives.ts';
 import { createRng } from '../../src/engine/model/sampling.ts';
 import { randomAdapter, type TestAdapter } from '../engine/lora/lora-helpers.ts';
 
@@ -63,6 +61,11 @@ const DATA: Record<Method, unknown[]> = {
   cpt: [{ text: 'Silk is strong' }, { text: 'spider' }],
   sft: [{ prompt_ids: [1, 40, 7], completion_ids: [300, 5, 2] }, { prompt_ids: [1, 99], completion_ids: [17, 18, 19, 2] }],
   dpo: [{ prompt_ids: [1, 50, 60], chosen_ids: [70, 80, 2], rejected_ids: [33, 2] }],
+  // answers of 3 and 2 tokens, then 2 and 5: IPO's length-averaged log-probs differ from DPO's sums
+  ipo: [
+    { prompt_ids: [1, 50, 60], chosen_ids: [70, 80, 2], rejected_ids: [33, 2] },
+    { prompt: 'Silk', chosen: ' is', rejected: ' was spun by a spider' },
+  ],
   orpo: [{ prompt: 'Silk', chosen: ' is', rejected: ' was' }, { prompt_ids: [1, 90], chosen_ids: [91, 2], rejected_ids: [7, 8, 2] }],
 };
 
@@ -91,13 +94,13 @@ function reference(method: Method, seqs: Sequence[], beta: number) {
   };
   for (const p of adapter.tensors.keys()) fold(p);
   const logps = (get: (n: string) => ArrayLike<number>) => seqs.map((s, i) => gatherLogp(referenceForward(config, get, s.ids), config.vocabSize, targets[i]!));
-  const refLogps = method === 'dpo' ? completionLogps(seqs, logps((n) => weights.get(n)!)) : undefined;
+  const refLogps = needsReference(method) ? referenceLogps(method, seqs, logps((n) => weights.get(n)!)) : undefined;
   const loss = () => computeObjective(method, seqs, logps((n) => w.get(n)!), { beta, refLogps }).loss;
   return { a64, b64, fold, loss };
 }
 
 describe('alloy grad', () => {
-  for (const method of ['cpt', 'sft', 'dpo', 'orpo'] as Method[]) {
+  for (const method of ['cpt', 'sft', 'dpo', 'ipo', 'orpo'] as Method[]) {
     it(`${method}: loss and gradients equal the CPU reference`, async () => {
       const data = join(tmp, `${method}.jsonl`);
       writeFileSync(data, DATA[method].map((r) => JSON.stringify(r)).join('\n') + '\n');

@@ -73,7 +73,7 @@ describe('Data panel in Chromium', () => {
     expect(await page.getByTestId('data-shape').textContent()).toBe('Prompt / completion');
     expect(await attr('data-rows', 'data-rows')).toBe('8');
     const fits = await page.$$eval('[data-testid="data-methods"] [data-method]', (els) => els.map((e) => `${(e as HTMLElement).dataset.method}:${(e as HTMLElement).dataset.fits}`));
-    expect(fits).toEqual(['cpt:false', 'sft:true', 'dpo:false', 'orpo:false']);
+    expect(fits).toEqual(['cpt:false', 'sft:true', 'dpo:false', 'ipo:false', 'orpo:false']);
 
     expect(await attr('data-issues', 'data-count')).toBe('2');
     const issues = await page.getByTestId('data-issue').allTextContents();

@@ -31,7 +31,7 @@ describe('countDatasetTokens', () => {
   });
 
   it('refuses a method the shape cannot train and a file with no known shape', async () => {
-    await expect(countDatasetTokens(deps, { modelId: 'm', name: 'p.jsonl', text: pref, method: 'cpt' })).rejects.toThrow(/Preference pairs rows train dpo or orpo, not cpt/);
+    await expect(countDatasetTokens(deps, { modelId: 'm', name: 'p.jsonl', text: pref, method: 'cpt' })).rejects.toThrow(/Preference pairs rows train dpo or ipo or orpo, not cpt/);
     await expect(countDatasetTokens(deps, { modelId: 'm', name: 'x.jsonl', text: '{"a": 1}\n', method: 'sft' })).rejects.toThrow(/no row has a known shape/);
   });
 

@@ -1,18 +1,15 @@
 // The Train panel's settings: defaults from engine/train/defaults.ts (the one source of truth the CLI and the
-// Trainer read too), the built-in demo datasets, the checks that name the setting at fault, and the stages of the
-// study's recipe (CPT → SFT → ORPO).
-import { TRAIN_DEFAULTS, isLabelSmoothing } from '../../engine/train/defaults.ts';
+// Trainer read too), the form's fields and the checks that name the setting at fault from the settings schema
+// (engine/train/settings.ts), the built-in demo datasets, and the stages of the study's recipe (CPT → SFT → ORPO).
+import { TRAIN_DEFAULTS } from '../../engine/train/defaults.ts';
+import { TRAIN_FIELDS, appliesTo, numberProblem, type SettingField } from '../../engine/train/settings.ts';
 import { warmupStepsFromRatio } from '../../engine/train/schedule.ts';
 import { LORA_TARGETS } from '../../engine/lora/targets.ts';
-import type { Method } from '../../common/training-data.ts';
+import { METHODS as OBJECTIVE_NAMES, methodsFor, objectiveOf, type Method } from '../../common/objectives/registry.ts';
 import type { TrainSettings } from '../../worker/train-api.ts';
 
-export const METHODS: { id: Method; label: string; about: string }[] = [
-  { id: 'cpt', label: 'CPT', about: 'continued pretraining on raw text: every token scored' },
-  { id: 'sft', label: 'SFT', about: 'supervised fine-tuning on prompt/answer pairs (prompt/completion rows score the answer only)' },
-  { id: 'dpo', label: 'DPO', about: 'direct preference optimisation on chosen/rejected pairs; reference = the model with adapters off' },
-  { id: 'orpo', label: 'ORPO', about: 'odds-ratio preference optimisation: NLL of the chosen answer + an odds-ratio term' },
-];
+/** The Train panel's method choices: every registered objective (engine/train/objectives/registry.ts). */
+export const METHODS: { id: Method; label: string; about: string }[] = OBJECTIVE_NAMES.map((id) => ({ id, label: objectiveOf(id).label, about: objectiveOf(id).about }));
 
 /** Dataset shapes (shapes.ts ids) whose rows are chats, so that assistant-only loss has turns to find. */
 export const CHAT_SHAPES: readonly string[] = ['messages', 'sharegpt', 'conversational-prompt-completion'];
@@ -24,17 +21,18 @@ export interface BuiltinDataset {
   methods: Method[];
 }
 export const BUILTIN_DATASETS: BuiltinDataset[] = [
-  { file: 'corpus.txt', label: 'corpus.txt: 24 paragraphs on biological materials', methods: ['cpt', 'sft'] },
-  { file: 'sft.jsonl', label: 'sft.jsonl: 41 {prompt, completion} pairs', methods: ['sft'] },
-  { file: 'sft-chat.jsonl', label: 'sft-chat.jsonl: the same 41 pairs as {messages} (needs a chat template)', methods: ['sft', 'cpt'] },
-  { file: 'preference.jsonl', label: 'preference.jsonl: 30 {prompt, chosen, rejected} pairs', methods: ['dpo', 'orpo'] },
+  { file: 'corpus.txt', label: 'corpus.txt: 24 paragraphs on biological materials', methods: methodsFor('text') },
+  { file: 'sft.jsonl', label: 'sft.jsonl: 41 {prompt, completion} pairs', methods: methodsFor('prompt-completion') },
+  { file: 'sft-chat.jsonl', label: 'sft-chat.jsonl: the same 41 pairs as {messages} (needs a chat template)', methods: methodsFor('text') },
+  { file: 'preference.jsonl', label: 'preference.jsonl: 30 {prompt, chosen, rejected} pairs', methods: methodsFor('preference') },
 ];
 export const BUILTIN_VALIDATION = 'validation.txt';
 export const DEMO_DATA_PATH = 'demo/data/';
 
 /** The built-in file a method starts with. */
 export function defaultDataset(method: Method): string {
-  return method === 'cpt' ? 'corpus.txt' : method === 'sft' ? 'sft.jsonl' : 'preference.jsonl';
+  const rows = objectiveOf(method).rows;
+  return rows === 'text' ? 'corpus.txt' : rows === 'prompt-completion' ? 'sft.jsonl' : 'preference.jsonl';
 }
 
 /** The next stage of the study's recipe after `method` (CPT → SFT → ORPO), null after preference optimisation. */
@@ -78,39 +76,29 @@ export function defaultSettings(method: Method, contextLength: number, steps = D
 
 export type SettingErrors = Partial<Record<keyof TrainSettings, string>>;
 
+/** The settings that are numbers (the form's inputs). */
+export type NumKey = { [K in keyof TrainSettings]: TrainSettings[K] extends number ? K : never }[keyof TrainSettings];
+
+/** The form's number fields that `method` reads (settings.ts `form`; an objective's only where it takes them). */
+export function formFields(method: Method): (SettingField & { key: NumKey; form: NonNullable<SettingField['form']> })[] {
+  return TRAIN_FIELDS.filter((f) => f.form !== undefined && appliesTo(f, method)) as ReturnType<typeof formFields>;
+}
+
 /** What is wrong with each setting, in words that name it; empty when the settings can run. */
 export function checkSettings(s: TrainSettings, contextLength: number, hasValFile: boolean): SettingErrors {
   const e: SettingErrors = {};
-  const int = (k: keyof TrainSettings, min: number, what: string) => {
-    const v = s[k] as number;
-    if (!Number.isInteger(v) || v < min) e[k] = `${what} must be a whole number ≥ ${min}`;
-  };
-  const num = (k: keyof TrainSettings, ok: (v: number) => boolean, msg: string) => {
-    const v = s[k] as number;
-    if (typeof v !== 'number' || !Number.isFinite(v) || !ok(v)) e[k] = msg;
-  };
-  int('rank', 1, 'Rank');
-  num('alpha', (v) => v > 0, 'Alpha must be a number > 0');
-  num('dropout', (v) => v >= 0 && v < 1, 'Dropout must be in [0, 1)');
+  // every number of the form against its field's type and range (settings.ts), named by its label
+  for (const f of formFields(s.method)) {
+    const problem = numberProblem(f, s[f.key]);
+    if (problem) e[f.key] = `${f.form.label[0]!.toUpperCase()}${f.form.label.slice(1)} ${problem}`;
+  }
   if (s.targets.length === 0) e.targets = 'Choose at least one projection to adapt';
   else if (s.targets.some((t) => !(LORA_TARGETS as readonly string[]).includes(t))) e.targets = `Targets must be among ${LORA_TARGETS.join(', ')}`;
-  num('lr', (v) => v > 0, 'The learning rate must be a number > 0');
-  int('steps', 1, 'Steps');
-  int('warmupSteps', 0, 'Warm-up steps');
   if (!e.warmupSteps && !e.steps && s.warmupSteps > s.steps) e.warmupSteps = `Warm-up (${s.warmupSteps}) is longer than the run (${s.steps} steps)`;
-  int('microBatch', 1, 'Micro-batch');
-  int('accum', 1, 'Accumulation');
-  num('maxGradNorm', (v) => v >= 0, 'Clipping must be ≥ 0 (0 = off)');
-  num('weightDecay', (v) => v >= 0, 'Weight decay must be ≥ 0');
-  int('seqLen', 2, 'Sequence length');
   if (!e.seqLen && s.seqLen > contextLength) e.seqLen = `Sequence length ${s.seqLen} is longer than the model's context (${contextLength})`;
-  int('seed', 0, 'Seed');
-  if (s.method === 'dpo' || s.method === 'orpo') num('beta', (v) => v > 0, 'Beta must be > 0');
-  if (s.method === 'dpo') num('labelSmoothing', isLabelSmoothing, 'Label smoothing must be in [0, 0.5)');
-  int('evalEvery', 0, 'Evaluate every');
-  if (!hasValFile) num('valSplit', (v) => v >= 0 && v < 1, 'The validation split must be in [0, 1)');
-  int('checkpointEvery', 1, 'Checkpoint every');
-  int('keepCheckpoints', 1, 'Checkpoints kept');
+  // the panel's split may be 0 (no validation); the CLI's --val-split is given only to hold rows out
+  const split = s.valSplit;
+  if (!hasValFile && !(typeof split === 'number' && split >= 0 && split < 1)) e.valSplit = 'The validation split must be in [0, 1)';
   return e;
 }
 

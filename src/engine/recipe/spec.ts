@@ -10,7 +10,7 @@
  *   seq_len: 64                     # tokens per row (keep_start truncation, as TRL's collators)
  *   lora: {rank: 8, alpha: 16, targets: [q_proj, v_proj]}
  *   stages:
- *     - method: cpt                 # cpt | sft | dpo | orpo
+ *     - method: cpt                 # any registered objective: cpt | sft | dpo | ipo | orpo
  *       data: demo/data/corpus.txt  # resolved by the caller (CLI: beside the YAML; studio: the site)
  *       steps: 8                    # or epochs: 2 (steps = ceil(epochs · rows / (micro_batch · accum)))
  *       rows: 8                     # optional: only the first N rows
@@ -21,7 +21,7 @@
  *       accum: 1
  *       weight_decay: 0
  *       max_grad_norm: 1
- *       beta: 0.1                   # dpo / orpo
+ *       beta: 0.1                   # dpo / ipo / orpo
  *       label_smoothing: 0          # dpo only: cDPO's ε in [0, 0.5) (TRL's label_smoothing)
  *       seq_len: 64                 # optional: this stage's own row length
  *   merge: {method: slerp, t: 0.5}  # t: a scalar, an anchor list, or {self_attn: …, mlp: …, default: …}
@@ -33,10 +33,12 @@ import { isMap, isScalar, stringify, type Document, type LineCounter } from 'yam
 import { AlloyError } from '../../common/errors.ts';
 import { parseYamlDocument } from '../../io/yaml.ts';
 import { LORA_TARGETS, type LoraTarget } from '../lora/targets.ts';
-import { isLabelSmoothing, type ScheduleKind } from '../train/defaults.ts';
-import type { Method } from '../../common/training-data.ts';
+import type { ScheduleKind } from '../train/defaults.ts';
+import { STAGE_SETTING_KEYS, TRAIN_FIELDS, inRange, notForMethod, rangeText, type SettingField } from '../train/settings.ts';
+import { METHODS, takesParam, type Method } from '../train/objectives.ts';
 
-export const STAGE_METHODS: readonly Method[] = ['cpt', 'sft', 'dpo', 'orpo'];
+/** A stage trains any registered objective (engine/train/objectives/registry.ts). */
+export const STAGE_METHODS: readonly Method[] = METHODS;
 const SCHEDULES: readonly ScheduleKind[] = ['cosine', 'linear', 'constant'];
 
 export interface StageSpec {
@@ -107,7 +109,8 @@ export interface RecipeDefaults {
 
 type Path = (string | number)[];
 
-const STAGE_KEYS = ['name', 'method', 'data', 'steps', 'epochs', 'rows', 'lr', 'schedule', 'warmup_ratio', 'warmup_steps', 'micro_batch', 'accum', 'weight_decay', 'max_grad_norm', 'beta', 'label_smoothing', 'seq_len'];
+/** A stage's keys: what the stage is (name, data, epochs, rows) and the training settings a stage may set (settings.ts). */
+const STAGE_KEYS = ['name', 'data', 'epochs', 'rows', ...STAGE_SETTING_KEYS];
 const TOP_KEYS = ['name', 'seed', 'seq_len', 'lora', 'stages', 'merge', 'benchmark'];
 
 /** Reads values out of a parsed object, naming file, line and key path when one is wrong. */
@@ -175,6 +178,10 @@ function readStage(r: Reader, v: unknown, i: number, d: RecipeDefaults): StageSp
   const epochs = r.opt(o, 'epochs', p, (x, q) => r.number(x, q, 'positive'), null as number | null);
   const schedule = r.opt(o, 'schedule', p, (x, q) => r.string(x, q), d.stage.schedule as string) as ScheduleKind;
   if (!SCHEDULES.includes(schedule)) throw r.fail([...p, 'schedule'], `must be one of ${SCHEDULES.join(', ')}, got "${schedule}"`);
+  // a training setting under its recipe key, checked against its field's type and range (settings.ts)
+  const read = (key: string) => (x: unknown, q: Path) => readSetting(r, x, q, TRAIN_FIELDS.find((f) => f.recipe === key)!, method);
+  const setting = (key: string, fallback: number): number => r.opt(o, key, p, read(key), fallback);
+  const optional = (key: string, fallback: number | null): number | null => r.opt(o, key, p, read(key), fallback);
   return {
     name: r.opt(o, 'name', p, (x, q) => r.string(x, q), method.toUpperCase()),
     method,
@@ -182,26 +189,41 @@ function readStage(r: Reader, v: unknown, i: number, d: RecipeDefaults): StageSp
     steps: steps ?? (epochs === null ? d.stage.steps : null),
     epochs,
     rows: r.opt(o, 'rows', p, (x, q) => r.number(x, q, 'int+'), d.stage.rows),
-    lr: r.opt(o, 'lr', p, (x, q) => r.number(x, q, 'positive'), d.stage.lr),
+    lr: setting('lr', d.stage.lr),
     schedule,
-    warmupSteps: r.opt(o, 'warmup_steps', p, (x, q) => r.number(x, q, 'count'), d.stage.warmupSteps),
-    warmupRatio: r.opt(o, 'warmup_ratio', p, (x, q) => r.number(x, q, 'unit'), d.stage.warmupRatio),
-    microBatch: r.opt(o, 'micro_batch', p, (x, q) => r.number(x, q, 'int+'), d.stage.microBatch),
-    accum: r.opt(o, 'accum', p, (x, q) => r.number(x, q, 'int+'), d.stage.accum),
-    weightDecay: r.opt(o, 'weight_decay', p, (x, q) => r.number(x, q, 'nonneg'), d.stage.weightDecay),
-    maxGradNorm: r.opt(o, 'max_grad_norm', p, (x, q) => r.number(x, q, 'nonneg'), d.stage.maxGradNorm),
-    beta: r.opt(o, 'beta', p, (x, q) => r.number(x, q, 'positive'), d.stage.beta),
-    labelSmoothing: r.opt(o, 'label_smoothing', p, (x, q) => readLabelSmoothing(r, x, q, method), d.stage.labelSmoothing),
-    seqLen: r.opt(o, 'seq_len', p, (x, q) => r.number(x, q, 'int+'), null as number | null),
+    warmupSteps: optional('warmup_steps', d.stage.warmupSteps),
+    warmupRatio: setting('warmup_ratio', d.stage.warmupRatio),
+    microBatch: setting('micro_batch', d.stage.microBatch),
+    accum: setting('accum', d.stage.accum),
+    weightDecay: setting('weight_decay', d.stage.weightDecay),
+    maxGradNorm: setting('max_grad_norm', d.stage.maxGradNorm),
+    beta: setting('beta', d.stage.beta),
+    labelSmoothing: setting('label_smoothing', d.stage.labelSmoothing),
+    seqLen: optional('seq_len', null),
   };
 }
 
-/** cDPO's ε: DPO's only (another method would train as if it were not there), in [0, 0.5). */
-function readLabelSmoothing(r: Reader, v: unknown, path: Path, method: Method): number {
-  if (method !== 'dpo') throw r.fail(path, `is DPO's label smoothing (cDPO); this stage's method, ${method}, has no use for it`);
-  const eps = r.number(v, path, 'nonneg');
-  if (!isLabelSmoothing(eps)) throw r.fail(path, `must be in [0, 0.5), got ${eps}`);
-  return eps;
+/** The Reader's kind for a field's range, so its words ("a number > 0", "a whole number ≥ 1") name the field's rule. */
+function readerKind(f: SettingField): 'any' | 'positive' | 'nonneg' | 'count' | 'int+' | 'unit' {
+  const g = f.range ?? {};
+  if (f.kind === 'int') return g.min === 0 ? 'count' : 'int+';
+  if (g.min === 0 && g.max === 1 && !g.minOpen && !g.maxOpen) return 'unit';
+  if (g.min === 0) return g.minOpen ? 'positive' : 'nonneg';
+  return 'any';
+}
+
+/**
+ * A stage's setting: refused by name where the stage's objective does not read it (cDPO's ε on an ORPO stage would
+ * train as if it were not there), then its type, then the rest of its range (e.g. ε < 0.5).
+ */
+function readSetting(r: Reader, v: unknown, path: Path, f: SettingField, method: Method): number {
+  // beta is kept for every stage (the recipe's default serves whichever stage reads it); other objective
+  // settings only where the objective takes them
+  const why = f.objective && f.objective !== 'beta' ? notForMethod(f, method) : null;
+  if (why) throw r.fail(path, `${why}; this stage's method, ${method}, has no use for it`);
+  const x = r.number(v, path, readerKind(f));
+  if (!inRange(x, f.range)) throw r.fail(path, `must be ${rangeText(f.range).replace(/^(?!in )/, 'a whole number ')}, got ${x}`);
+  return x;
 }
 
 function readT(r: Reader, v: unknown, path: Path): TSetting {
@@ -328,8 +350,8 @@ export function recipeToYaml(r: Recipe): string {
       accum: s.accum,
       weight_decay: s.weightDecay,
       max_grad_norm: s.maxGradNorm,
-      ...(s.method === 'dpo' || s.method === 'orpo' ? { beta: s.beta } : {}),
-      ...(s.method === 'dpo' ? { label_smoothing: s.labelSmoothing } : {}),
+      ...(takesParam(s.method, 'beta') ? { beta: s.beta } : {}),
+      ...(takesParam(s.method, 'labelSmoothing') ? { label_smoothing: s.labelSmoothing } : {}),
       ...(s.seqLen !== null ? { seq_len: s.seqLen } : {}),
     })),
     ...(r.merge ? { merge: { method: r.merge.method, t: t(r.merge.t) } } : {}),

@@ -15,8 +15,7 @@ import { writeSafetensors, type TensorToWrite } from '../../io/safetensors/write
 import type { ByteSink } from '../../io/bytes.ts';
 import { createLora, peftConfigJson, readLoraTensors } from '../lora/adapter.ts';
 import { loadModel } from '../model/index.ts';
-import { truncateSequence } from '../train/objectives.ts';
-import type { Sequence } from '../../common/training-data.ts';
+import { isPaired, takesParam, truncateSequence, type Sequence } from '../train/objectives.ts';
 import { TrainControl, Trainer, trainConfig, type StepEvent, type TrainConfig, type TrainResult } from '../train/trainer.ts';
 import type { GpuEngineLike } from './gpu.ts';
 import { stageSteps, stageWarmup, type Recipe, type StageSpec } from './spec.ts';
@@ -36,9 +35,9 @@ export function stageSequences(stage: StageSpec, recipe: Recipe, text: string, t
   });
 }
 
-/** Training units: rows, or chosen/rejected pairs for DPO/ORPO (sequences hold all chosen, then all rejected). */
+/** Training units: rows, or chosen/rejected pairs for paired objectives (sequences hold all chosen, then all rejected). */
 export function unitsOf(stage: StageSpec, seqs: readonly Sequence[]): number {
-  return stage.method === 'dpo' || stage.method === 'orpo' ? seqs.length / 2 : seqs.length;
+  return isPaired(stage.method) ? seqs.length / 2 : seqs.length;
 }
 
 export function stageTrainConfig(stage: StageSpec, recipe: Recipe, units: number, stepsScale = 1): TrainConfig {
@@ -54,7 +53,7 @@ export function stageTrainConfig(stage: StageSpec, recipe: Recipe, units: number
     microBatch: stage.microBatch,
     accum: stage.accum,
     seed: recipe.seed,
-    objective: { beta: stage.beta, ...(stage.method === 'dpo' ? { labelSmoothing: stage.labelSmoothing } : {}) },
+    objective: { beta: stage.beta, ...(takesParam(stage.method, 'labelSmoothing') ? { labelSmoothing: stage.labelSmoothing } : {}) },
   });
 }
 

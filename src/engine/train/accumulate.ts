@@ -2,7 +2,7 @@
  * One optimizer step's loss and gradient from several micro-batches, reduced as TRL and transformers reduce them
  * since the 2024 gradient-accumulation fix (`num_items_in_batch`):
  *   CPT/SFT   L = Σ token NLL over every micro-batch / Σ scored tokens of every micro-batch
- *   DPO/ORPO  L = mean over the pairs of the effective batch (TRL: each micro-batch's pair mean / accum; the two
+ *   paired    L = mean over the pairs of the effective batch (TRL: each micro-batch's pair mean / accum; the two
  *             agree when micro-batches hold the same number of pairs, as the trainer's always do)
  * The normaliser is counted on the CPU from the sequences before any forward (the targets are known), so each
  * micro-batch's backward already carries its share of the step: the adapter's dA/dB hold the step's gradient
@@ -29,7 +29,7 @@ export interface StepResult {
 }
 
 /**
- * The effective batch's item count: scored tokens (CPT/SFT) or pairs (DPO/ORPO). `microBatches` are in the
+ * The effective batch's item count: scored tokens (CPT/SFT) or pairs (paired objectives: DPO, IPO, ORPO). `microBatches` are in the
  * batch layout lossAndGrads takes ([chosen…, rejected…] for pairs).
  */
 export function stepItems(method: Method, microBatches: readonly (readonly Sequence[])[]): number {

@@ -21,6 +21,8 @@ import { AlloyError } from '../../common/errors.ts';
 import { openSafetensors } from '../../io/safetensors/reader.ts';
 import { writeSafetensors, type TensorToWrite } from '../../io/safetensors/writer.ts';
 import { readBuffer } from '../gpu/buffer-pool.ts';
+import { isMethod } from './objectives.ts';
+import { TRAIN_FIELDS, appliesTo, field } from './settings.ts';
 
 export const CHECKPOINT_FORMAT = 'alloy-trainer-checkpoint';
 export const CHECKPOINT_VERSION = 1;
@@ -80,12 +82,13 @@ export function checkpointLora(l: RunLora): CheckpointLora {
 export function loraMismatch(saved: CheckpointLora, run: RunLora): string | null {
   const diffs: string[] = [];
   const differ = (name: string, was: unknown, now: unknown) => diffs.push(`${name} ${String(was)} (this run: ${String(now)})`);
-  if (saved.r !== run.r) differ('r', saved.r, run.r);
-  if (saved.alpha !== run.alpha) differ('lora_alpha', saved.alpha, run.alpha);
+  const hf = (key: string) => field(key).hf!; // PEFT's names, from the settings schema
+  if (saved.r !== run.r) differ(hf('rank'), saved.r, run.r);
+  if (saved.alpha !== run.alpha) differ(hf('alpha'), saved.alpha, run.alpha);
   if (saved.useRslora !== run.useRslora) differ('use_rslora', saved.useRslora, run.useRslora);
   const set = (t: readonly string[]) => [...new Set(t)].sort().join(',');
-  if (set(saved.targets) !== set(run.targets)) differ('target_modules', set(saved.targets), set(run.targets));
-  if (saved.dropout !== undefined && saved.dropout !== (run.dropout ?? 0)) differ('lora_dropout', saved.dropout, run.dropout ?? 0);
+  if (set(saved.targets) !== set(run.targets)) differ(hf('targets'), set(saved.targets), set(run.targets));
+  if (saved.dropout !== undefined && saved.dropout !== (run.dropout ?? 0)) differ(hf('dropout'), saved.dropout, run.dropout ?? 0);
   return diffs.length > 0 ? diffs.join(', ') : null;
 }
 
@@ -98,19 +101,29 @@ export interface RunObjective {
 /**
  * How the objective a checkpoint was trained with differs from the run's, in TRL's names (e.g. "label_smoothing 0.1
  * (this run: 0)"), or null when they agree. A resumed run that changed them would continue one loss curve under
- * another loss. Beta is compared where the method reads it (DPO, ORPO). A checkpoint without a recorded method (an
- * imported adapter) passes; one written before label smoothing was recorded trained with 0 (the trainer had no other
- * value then).
+ * another loss. The hyperparameters compared are the objective fields of the settings schema (settings.ts), each
+ * where the objective reads it (beta: DPO, IPO, ORPO, between runs of one objective; label smoothing: read as 0
+ * where DPO's loss is not used). A checkpoint without a recorded method (an imported adapter) passes; one written
+ * before label smoothing was recorded trained with 0 (the trainer had no other value then).
  */
 export function objectiveMismatch(saved: Record<string, unknown>, run: RunObjective): string | null {
   if (typeof saved.method !== 'string') return null;
   const diffs: string[] = [];
   const differ = (name: string, was: unknown, now: unknown) => diffs.push(`${name} ${String(was)} (this run: ${String(now)})`);
   if (saved.method !== run.method) differ('method', saved.method, run.method);
-  const obj = (saved.objective ?? {}) as RunObjective['objective'];
-  if ((run.method === 'dpo' || run.method === 'orpo') && saved.method === run.method && obj.beta !== run.objective.beta) differ('beta', obj.beta, run.objective.beta);
-  const eps = (o: RunObjective['objective']) => o.labelSmoothing ?? 0;
-  if (eps(obj) !== eps(run.objective)) differ('label_smoothing', eps(obj), eps(run.objective));
+  const obj = (saved.objective ?? {}) as Record<string, number | undefined>;
+  const now = run.objective as Record<string, number | undefined>;
+  // every numeric hyperparameter of an objective in the settings schema, under its TRL name
+  for (const f of TRAIN_FIELDS) {
+    if (!f.objective || f.kind !== 'number') continue;
+    const takes = (m: unknown) => typeof m === 'string' && isMethod(m) && appliesTo(f, m);
+    if (f.off !== undefined) {
+      const value = (m: unknown, o: Record<string, number | undefined>) => (takes(m) ? (o[f.key] ?? f.off) : f.off);
+      const was = value(saved.method, obj);
+      const is = value(run.method, now);
+      if (was !== is) differ(f.hf!, was, is);
+    } else if (saved.method === run.method && takes(run.method) && obj[f.key] !== now[f.key]) differ(f.hf!, obj[f.key], now[f.key]);
+  }
   return diffs.length > 0 ? diffs.join(', ') : null;
 }
 

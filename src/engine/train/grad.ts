@@ -33,7 +33,7 @@ import { encodeLayer, encodeLayerBackward, type LayerActs, type LayerPass } from
 import { padBatch, runForward } from '../model/forward.ts';
 import { assertLive, type Model } from '../model/weights.ts';
 import type { DropoutCounters, GpuLora } from '../lora/adapter.ts';
-import { completionLogps, computeObjective, objectiveTargets, type ObjectiveOptions } from './objectives.ts';
+import { computeObjective, needsReference, objectiveTargets, referenceLogps, type ObjectiveOptions } from './objectives.ts';
 import type { Method, Sequence } from '../../common/training-data.ts';
 
 export interface GradResult {
@@ -131,12 +131,12 @@ export async function lossAndGrads(
   const V = cfg.vocabSize;
   const eps = cfg.rmsNormEps;
 
-  // DPO's reference: the same model with the adapters off.
+  // DPO's (IPO's) reference: the same model with the adapters off.
   let refLogps = opts.refLogps;
-  if (method === 'dpo' && !refLogps) {
+  if (needsReference(method) && !refLogps) {
     const ref = await runForward(model, { batch: B, T, ids: batch.ids, positions: batch.positions, mask: batch.mask, kv: null, logitRows: null, lora: null });
     try {
-      refLogps = completionLogps(seqs, await gatherLogps(model, ref, batch));
+      refLogps = referenceLogps(method, seqs, await gatherLogps(model, ref, batch));
     } finally {
       releaseLogits(pool, ref);
     }
@@ -260,7 +260,7 @@ export async function lossOnly(model: Model, lora: GpuLora | null, method: Metho
     }
   };
   let refLogps = opts.refLogps;
-  if (method === 'dpo' && !refLogps) refLogps = completionLogps(seqs, await run(null));
+  if (needsReference(method) && !refLogps) refLogps = referenceLogps(method, seqs, await run(null));
   const obj = computeObjective(method, seqs, await run(lora), { ...opts, refLogps });
   const tokens = batch.targets.reduce((n, y) => n + (y === IGNORE_TARGET ? 0 : 1), 0);
   return { loss: obj.loss, metrics: obj.metrics, tokens };

@@ -41,10 +41,10 @@ import { packUniforms } from '../gpu/kernels.ts';
 import { CHECKPOINT_FORMAT, CHECKPOINT_VERSION, checkpointLora, encodeCheckpoint, restoreCheckpoint, type OptimTensor } from './checkpoint.ts';
 import { clipScale, sumOfSquares } from './clip.ts';
 import { TRAIN_DEFAULTS, type ScheduleKind } from './defaults.ts';
+import { field } from './settings.ts';
 import { accumulateStep } from './accumulate.ts';
 import { lossOnly } from './grad.ts';
-import { isPaired, type ObjectiveOptions } from './objectives.ts';
-import type { Method, Sequence } from '../../common/training-data.ts';
+import { isPaired, objectiveOf, type Method, type ObjectiveOptions, type Sequence } from './objectives.ts';
 import { learningRate, type ScheduleSpec } from './schedule.ts';
 
 export interface TrainConfig {
@@ -94,11 +94,12 @@ export function trainConfig(c: Partial<TrainConfig> & Pick<TrainConfig, 'method'
     objective: { beta: d.beta },
     ...c,
   };
-  for (const k of ['steps', 'microBatch', 'accum', 'keepCheckpoints'] as const) {
-    if (!Number.isInteger(cfg[k]) || cfg[k] < 1) throw new AlloyError(`${k} must be a positive integer, got ${cfg[k]}`, { field: k });
-  }
-  for (const k of ['warmupSteps', 'evalEvery', 'checkpointEvery'] as const) {
-    if (!Number.isInteger(cfg[k]) || cfg[k] < 0) throw new AlloyError(`${k} must be a non-negative integer, got ${cfg[k]}`, { field: k });
+  // whole-number settings at their schema minimum (settings.ts); checkpointEvery may be 0 here: a run without a
+  // store never checkpoints, while the front ends ask for it only with one
+  const minOf = (k: keyof TrainConfig) => (k === 'checkpointEvery' ? 0 : field(k).range!.min!);
+  for (const k of ['steps', 'microBatch', 'accum', 'keepCheckpoints', 'warmupSteps', 'evalEvery', 'checkpointEvery'] as const) {
+    const min = minOf(k);
+    if (!Number.isInteger(cfg[k]) || cfg[k] < min) throw new AlloyError(`${k} must be a ${min === 1 ? 'positive' : 'non-negative'} integer, got ${cfg[k]}`, { field: k });
   }
   for (const k of ['lr', 'weightDecay', 'maxGradNorm', 'eps'] as const) {
     if (!(cfg[k] >= 0)) throw new AlloyError(`${k} must be a number ≥ 0, got ${cfg[k]}`, { field: k });
@@ -278,12 +279,12 @@ export class Trainer {
     for (let i = 0; i < this.valUnits.length; i += microBatch) {
       const units = this.valUnits.slice(i, i + microBatch);
       const r = await lossOnly(this.model, this.lora, method, layout(units), objective);
-      const w = method === 'cpt' || method === 'sft' ? r.tokens : units.length;
+      const w = objectiveOf(method).perplexity ? r.tokens : units.length;
       sum += r.loss * w;
       weight += w;
     }
     const valLoss = sum / Math.max(1, weight);
-    return method === 'cpt' || method === 'sft' ? { valLoss, valPpl: Math.exp(valLoss) } : { valLoss };
+    return objectiveOf(method).perplexity ? { valLoss, valPpl: Math.exp(valLoss) } : { valLoss };
   }
 
   /** Continues from the store's latest checkpoint; returns its step, or null when the store has none. */

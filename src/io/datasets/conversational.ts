@@ -36,6 +36,7 @@
  */
 import { AlloyError } from '../../common/errors.ts';
 import type { ChatMessage } from '../tokenizer.ts';
+import { objectiveOf, takesParam } from '../../common/objectives/registry.ts';
 import type { Method, Sequence } from '../../common/training-data.ts';
 
 /** What rows.ts needs of a tokenizer for chat rows; AlloyTokenizer has all of it. */
@@ -187,7 +188,8 @@ export interface ConversationalOptions {
 }
 
 /**
- * The sequences of one conversational row for `method`: one for CPT/SFT, [chosen, rejected] for DPO/ORPO
+ * The sequences of one conversational row for `method`: one for CPT/SFT, [chosen, rejected] for a paired
+ * objective (DPO, IPO, ORPO)
  * (rows.ts lays the batch out as all chosen, then all rejected).
  */
 export function conversationalSequences(
@@ -198,12 +200,13 @@ export function conversationalSequences(
   file = 'dataset',
   opts: ConversationalOptions = {},
 ): Sequence[] {
-  const preference = method === 'dpo' || method === 'orpo';
+  const objective = objectiveOf(method);
+  const preference = objective.paired;
   const kind = 'messages' in o ? 'text' : 'completion' in o ? 'prompt-completion' : 'chosen' in o || 'rejected' in o ? 'preference' : null;
-  if (kind === null || (kind === 'preference') !== preference || (method === 'cpt' && kind !== 'text')) {
+  if (kind === null || (kind === 'preference') !== preference || (objective.rows === 'text' && kind !== 'text')) {
     const expected = preference
       ? '{prompt, chosen, rejected} (strings, or lists of messages)'
-      : method === 'cpt'
+      : objective.rows === 'text'
         ? '{text} or {messages}'
         : '{messages} or {prompt, completion} (strings, or lists of messages)';
     throw new AlloyError(`${where}: method ${method} expects ${expected}; this row has ${Object.keys(o).map((k) => `"${k}"`).join(', ')}`, { file });
@@ -213,7 +216,7 @@ export function conversationalSequences(
   const enc = (s: string) => t.encode(s, { addSpecialTokens: false });
   if (r.kind === 'text') {
     const ids = enc(r.text);
-    if (!(opts.assistantOnlyLoss && method === 'sft')) return [{ ids, promptLen: 0 }];
+    if (!(opts.assistantOnlyLoss && takesParam(method, 'assistantOnlyLoss'))) return [{ ids, promptLen: 0 }];
     const messages = readMessages(o, 'messages', where, file);
     const lossMask = assistantMask(messages, chatTemplateOf(tok, where, file, '{messages}'), enc, ids, where, file);
     if (!lossMask.includes(1)) {
@@ -225,7 +228,7 @@ export function conversationalSequences(
     // SFTTrainer: completion_mask = [0]·len(prompt_ids) + [1]·(rest), over the ids of the whole rendered chat
     return [{ ids: enc(r.prompt + r.completion), promptLen: enc(r.prompt).length }];
   }
-  if (method === 'dpo') {
+  if (objective.pairTokenisation === 'dpo') {
     const p = enc(r.prompt);
     return [r.chosen, r.rejected].map((a) => ({ ids: [...p, ...enc(r.prompt + a).slice(p.length)], promptLen: p.length }));
   }

@@ -4,7 +4,7 @@
  *
  * Shapes: {text} · {prompt, completion} · {prompt, chosen, rejected}, and the pre-tokenised
  * {input_ids} · {prompt_ids, completion_ids} · {prompt_ids, chosen_ids, rejected_ids}.
- * Output layout: Sequence {ids, promptLen}; for DPO/ORPO the batch is [chosen_0 … chosen_{P−1}, rejected_0 …],
+ * Output layout: Sequence {ids, promptLen}; for paired objectives (DPO, IPO, ORPO) the batch is [chosen_0 … chosen_{P−1}, rejected_0 …],
  * each = prompt ids followed by the answer's ids, as TRL concatenates them.
  *
  * Tokenisation (non-conversational data): EOS appended to text / completion / chosen / rejected if missing;
@@ -15,6 +15,8 @@
  * naming the row. Shapes from other tools (Alpaca, ShareGPT, CSV, TXT) are converted to these by shapes.ts.
  */
 import { AlloyError } from '../../common/errors.ts';
+import { objectiveOf, takesParam } from '../../common/objectives/registry.ts';
+import type { RowKind } from '../../common/objectives/common.ts';
 import type { Method, Sequence } from '../../common/training-data.ts';
 import { conversationalSequences, isConversationalRow, type ChatRowTokenizer, type ConversationalOptions } from './conversational.ts';
 
@@ -47,11 +49,11 @@ export function parseJsonl(text: string, file = 'dataset'): JsonlRow[] {
   return rows;
 }
 
-const EXPECTED: Record<Method, string> = {
-  cpt: '{text}, {messages} or {input_ids}',
-  sft: '{text}, {prompt, completion}, {messages}, {input_ids} or {prompt_ids, completion_ids}',
-  dpo: '{prompt, chosen, rejected} or {prompt_ids, chosen_ids, rejected_ids}',
-  orpo: '{prompt, chosen, rejected} or {prompt_ids, chosen_ids, rejected_ids}',
+/** The row shapes each kind of objective takes (the objective's `rows`, objectives/common.ts), for errors. */
+const EXPECTED: Record<RowKind, string> = {
+  text: '{text}, {messages} or {input_ids}',
+  'prompt-completion': '{text}, {prompt, completion}, {messages}, {input_ids} or {prompt_ids, completion_ids}',
+  preference: '{prompt, chosen, rejected} or {prompt_ids, chosen_ids, rejected_ids}',
 };
 
 function has(o: Record<string, unknown>, ...keys: string[]): boolean {
@@ -68,7 +70,8 @@ export type RowOptions = ConversationalOptions;
  */
 export function rowsToSequences(method: Method, rows: readonly JsonlRow[], tok: RowTokenizer | null, vocab: number, file = 'dataset', opts: RowOptions = {}): Sequence[] {
   const where = (r: JsonlRow) => `${file} line ${r.line}`;
-  if (opts.assistantOnlyLoss && method !== 'sft') {
+  const objective = objectiveOf(method);
+  if (opts.assistantOnlyLoss && !takesParam(method, 'assistantOnlyLoss')) {
     throw new AlloyError(`assistant-only loss is an SFT option (TRL's SFTConfig.assistant_only_loss); method ${method} has no use for it`, { file });
   }
   const ids = (r: JsonlRow, key: string): number[] => {
@@ -104,7 +107,7 @@ export function rowsToSequences(method: Method, rows: readonly JsonlRow[], tok: 
     return { p, a: withEos(a) };
   };
   const wrongShape = (r: JsonlRow): never => {
-    throw new AlloyError(`${where(r)}: method ${method} expects ${EXPECTED[method]}; this row has ${Object.keys(r.value).map((k) => `"${k}"`).join(', ') || 'no fields'}`, { file });
+    throw new AlloyError(`${where(r)}: method ${method} expects ${EXPECTED[objective.rows]}; this row has ${Object.keys(r.value).map((k) => `"${k}"`).join(', ') || 'no fields'}`, { file });
   };
   const check = (r: JsonlRow, s: Sequence): Sequence => {
     if (s.ids.length < 2) throw new AlloyError(`${where(r)}: needs at least 2 tokens to score, got ${s.ids.length}`, { file });
@@ -112,7 +115,8 @@ export function rowsToSequences(method: Method, rows: readonly JsonlRow[], tok: 
     return s;
   };
 
-  if (method === 'cpt' || method === 'sft') {
+  if (!objective.paired) {
+    const completions = objective.rows === 'prompt-completion';
     return rows.map((r) => {
       const o = r.value;
       if (isConversationalRow(o) && !has(o, 'input_ids')) return check(r, conversationalSequences(method, o, tok, where(r), file, opts)[0]!);
@@ -121,11 +125,11 @@ export function rowsToSequences(method: Method, rows: readonly JsonlRow[], tok: 
       }
       if (has(o, 'input_ids')) return check(r, { ids: ids(r, 'input_ids'), promptLen: 0 });
       if (has(o, 'text')) return check(r, { ids: withEos(need().encode(str(r, 'text'))), promptLen: 0 });
-      if (method === 'sft' && has(o, 'prompt_ids', 'completion_ids')) {
+      if (completions && has(o, 'prompt_ids', 'completion_ids')) {
         const p = ids(r, 'prompt_ids');
         return check(r, { ids: [...p, ...ids(r, 'completion_ids')], promptLen: p.length });
       }
-      if (method === 'sft' && has(o, 'prompt', 'completion')) {
+      if (completions && has(o, 'prompt', 'completion')) {
         const { p, a } = split(str(r, 'prompt'), str(r, 'completion'));
         return check(r, { ids: [...p, ...a], promptLen: p.length });
       }
@@ -156,7 +160,8 @@ export function rowsToSequences(method: Method, rows: readonly JsonlRow[], tok: 
       c = sc.a;
       j = sr.a;
       const bos = need().bosTokenId;
-      if (method === 'orpo' && bos !== null && p[0] !== bos) p = [bos, ...p];
+      // ORPOTrainer's tokenize_row prepends BOS to the prompt; DPOTrainer's does not
+      if (objective.pairTokenisation === 'orpo' && bos !== null && p[0] !== bos) p = [bos, ...p];
     } else {
       return wrongShape(r);
     }

@@ -24,7 +24,7 @@
  */
 import { AlloyError } from '../../common/errors.ts';
 import type { ChatMessage } from '../tokenizer.ts';
-import type { Method } from '../../common/training-data.ts';
+import { methodsFor, type Method } from '../../common/objectives/registry.ts';
 import { parseCsv } from './csv.ts';
 import { parseJsonl, type JsonlRow } from './rows.ts';
 
@@ -54,9 +54,10 @@ export interface ShapeInfo {
   methods: readonly Method[];
 }
 
-const LM: readonly Method[] = ['cpt', 'sft'];
-const SFT: readonly Method[] = ['sft'];
-const PREF: readonly Method[] = ['dpo', 'orpo'];
+// from the objective registry: who takes plain text, prompt/completion rows, preference pairs
+const LM: readonly Method[] = methodsFor('text');
+const SFT: readonly Method[] = methodsFor('prompt-completion');
+const PREF: readonly Method[] = methodsFor('preference');
 
 export const SHAPES: Readonly<Record<ShapeId, ShapeInfo>> = {
   text: { id: 'text', label: 'Plain text', fields: '{text}', methods: LM },

@@ -64,7 +64,7 @@ describe('parseRecipeYaml', () => {
       return 'no error';
     };
     expect(bad('stages:\n  - method: cpt\n    data: a.txt\n    lr: -1\n')).toBe('r.yaml:4: stages[0].lr must be a number > 0, got -1');
-    expect(bad('stages:\n  - method: kto\n    data: a.txt\n')).toMatch(/^r\.yaml:2: stages\[0\]\.method must be one of cpt, sft, dpo, orpo/);
+    expect(bad('stages:\n  - method: kto\n    data: a.txt\n')).toMatch(/^r\.yaml:2: stages\[0\]\.method must be one of cpt, sft, dpo, ipo, orpo/);
     expect(bad('stages:\n  - method: cpt\n    data: a.txt\n    learning_rate: 1\n')).toMatch(/^r\.yaml:4: stages\[0\]\.learning_rate is not a recipe key/);
     expect(bad('stages:\n  - {method: cpt, data: a.txt, steps: 2, epochs: 1}\n')).toMatch(/epochs and steps are both given/);
     expect(bad('stages: []\n')).toMatch(/^r\.yaml:1: stages must list at least one training stage/);

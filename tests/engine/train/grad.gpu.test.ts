@@ -12,8 +12,7 @@ import { clearLoraGrads, loraFromTensors, readLoraF32 } from '../../../src/engin
 import { modulePath, type LoraTarget } from '../../../src/engine/lora/targets.ts';
 import { referenceForward } from '../../../src/engine/reference/forward.ts';
 import { lossAndGrads } from '../../../src/engine/train/grad.ts';
-import { computeObjective, completionLogps, gatherLogp, objectiveTargets } from '../../../src/engine/train/objectives.ts';
-import type { Method, Sequence } from '../../../src/common/training-data.ts';
+import { computeObjective, gatherLogp, needsReference, objectiveTargets, referenceLogps, type Method, type Sequence } from '../../../src/engine/train/objectives.ts';
 import { createRng } from '../../../src/engine/model/sampling.ts';
 import { gpuShared, loadFixture, type Fixture } from '../model/model-fixtures.ts';
 import { randomAdapter } from '../lora/lora-helpers.ts';
@@ -37,13 +36,14 @@ const BATCHES: Record<Method, Sequence[]> = {
   cpt: [seq([1, 72, 101, 300, 108, 383, 2, 259, 5, 44]), seq([1, 17, 250, 3, 9, 77, 12])],
   sft: [seq([1, 72, 101, 300, 108, 383, 2, 259, 5], 4), seq([1, 44, 17, 250, 3, 9, 77, 12, 40, 41, 2], 3)],
   dpo: [seq([1, 50, 60, 70, 80, 2], 3), seq([1, 90, 91, 92, 2], 2), seq([1, 50, 60, 33, 34, 35, 2], 3), seq([1, 90, 7, 2], 2)],
+  ipo: [seq([1, 50, 60, 70, 80, 2], 3), seq([1, 90, 91, 92, 2], 2), seq([1, 50, 60, 33, 34, 35, 2], 3), seq([1, 90, 7, 2], 2)],
   orpo: [seq([1, 50, 60, 70, 80, 2], 3), seq([1, 90, 91, 92, 2], 2), seq([1, 50, 60, 33, 34, 35, 2], 3), seq([1, 90, 7, 2], 2)],
 };
-const BETA = { dpo: 0.5, orpo: 0.3 } as Record<Method, number>;
+const BETA = { dpo: 0.5, ipo: 0.5, orpo: 0.3 } as Record<Method, number>;
 
 describe('LoRA gradients of the whole model against finite differences of the CPU reference', () => {
   for (const name of ['tiny-llama', 'tiny-qwen2']) {
-    for (const method of ['cpt', 'sft', 'dpo', 'orpo'] as Method[]) {
+    for (const method of ['cpt', 'sft', 'dpo', 'ipo', 'orpo'] as Method[]) {
       it(`${name} · ${method}`, async () => {
         let f = loaded.find((x) => x.name === name);
         if (!f) loaded.push((f = await loadFixture(name)));
@@ -80,7 +80,7 @@ describe('LoRA gradients of the whole model against finite differences of the CP
         const targets = objectiveTargets(method, seqs);
         const logpsWith = (get: (n: string) => ArrayLike<number>) =>
           seqs.map((s, i) => gatherLogp(referenceForward(cfg, get, s.ids), V, targets[i]!));
-        const refLogps = method === 'dpo' ? completionLogps(seqs, logpsWith((n) => f.weights.get(n)!)) : undefined;
+        const refLogps = needsReference(method) ? referenceLogps(method, seqs, logpsWith((n) => f.weights.get(n)!)) : undefined;
         const cpuLoss = () => computeObjective(method, seqs, logpsWith((n) => weights.get(n)!), { beta, refLogps }).loss;
         for (const p of ad.tensors.keys()) fold(p);
         const want = cpuLoss();

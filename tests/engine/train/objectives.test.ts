@@ -2,8 +2,20 @@
 // weights w = −dL/dlogp against central finite differences of the loss in the token log-probs
 // (float64, h = 1e-6, max error ≤ 1e-7 relative to max |w|).
 import { describe, expect, it } from 'vitest';
-import { computeObjective, dpoSigmoid, log1mexp, logSigmoid, objectiveTargets, orpoOddsRatio } from '../../../src/engine/train/objectives.ts';
-import type { Method, Sequence } from '../../../src/common/training-data.ts';
+import {
+  computeObjective,
+  dpoSigmoid,
+  ipoSquared,
+  log1mexp,
+  logSigmoid,
+  METHODS,
+  objectiveOf,
+  objectiveTargets,
+  orpoOddsRatio,
+  referenceLogps,
+  type Method,
+  type Sequence,
+} from '../../../src/engine/train/objectives.ts';
 import { random64 } from '../../helpers/finite-diff.ts';
 
 describe('stable helpers', () => {
@@ -65,6 +77,60 @@ describe('losses against hand-computed values', () => {
     expect(two.loss).toBeCloseTo((Math.log(1 + Math.exp(-0.75)) + Math.log(2)) / 2, 14);
   });
 
+  it('IPO: (Δ − 1/(2β))² on hand values, mean over pairs', () => {
+    // Δ = (−1 − −1.5) − (−2 − −1.25) = 0.5 + 0.75 = 1.25; β = 0.5 → 1/(2β) = 1 → ℓ = 0.0625
+    const one = ipoSquared([-1], [-2], [-1.5], [-1.25], 0.5);
+    expect(one.loss).toBeCloseTo(0.0625, 15);
+    expect(one.dChosen[0]).toBeCloseTo(2 * 0.25, 15);
+    // a second pair with Δ = 0 adds (0 − 1)² = 1: mean (0.0625 + 1) / 2
+    expect(ipoSquared([-1, -3], [-2, -3], [-1.5, -3], [-1.25, -3], 0.5).loss).toBeCloseTo(1.0625 / 2, 15);
+  });
+
+  it('IPO on a batch = the float64 formula of TRL (average completion log-probs, policy and reference alike)', () => {
+    // answers of 3 and 1 completion rows (pair 0), 2 and 4 (pair 1): averages, not sums, enter Δ
+    const seqs: Sequence[] = [
+      { ids: [1, 2, 3, 4, 5], promptLen: 2 },
+      { ids: [1, 6, 7, 8], promptLen: 2 },
+      { ids: [1, 2, 9], promptLen: 2 },
+      { ids: [1, 6, 7, 10, 11, 12], promptLen: 3 },
+    ];
+    const targets = objectiveTargets('ipo', seqs);
+    const lp = (seed: number) => targets.map((tg, s) => random64(tg.length, seed + s, 1).map((x, t) => (tg[t]! >= 0 ? -2 + x : 0)));
+    const policy = lp(11);
+    const refModel = lp(23);
+    const beta = 0.3;
+    // TRL: concatenated_forward sums the masked per-token log-probs and divides by loss_mask.sum(-1) for "ipo"
+    const avg = (logp: Float64Array[]) =>
+      seqs.map((s, i) => {
+        let sum = 0;
+        let n = 0;
+        for (let t = 0; t + 1 < s.ids.length; t++) if (t + 1 >= s.promptLen) (sum += logp[i]![t]!), n++;
+        return sum / n;
+      });
+    const pi = avg(policy);
+    const ref = avg(refModel);
+    const want = [0, 1].map((i) => (pi[i]! - ref[i]! - (pi[2 + i]! - ref[2 + i]!) - 1 / (2 * beta)) ** 2).reduce((a, b) => a + b) / 2;
+    const refLogps = referenceLogps('ipo', seqs, refModel);
+    expect(refLogps).toEqual(ref);
+    const got = computeObjective('ipo', seqs, policy, { beta, refLogps });
+    console.log(`ipo: loss ${got.loss} vs the float64 formula ${want}`);
+    expect(Math.abs(got.loss - want)).toBeLessThanOrEqual(1e-15 * Math.max(1, want));
+    // one micro-batch of a step of 8 pairs counts 2/8 of it
+    const share = computeObjective('ipo', seqs, policy, { beta, refLogps, stepItems: 8 });
+    expect(share.loss).toBeCloseTo(got.loss / 4, 15);
+    expect(share.weights[3]![3]).toBeCloseTo(got.weights[3]![3]! / 4, 15);
+  });
+
+  it('every registered objective is complete: a name matching its key, targets, a loss, and a reference iff it reads refLogps', () => {
+    for (const m of METHODS) {
+      const o = objectiveOf(m);
+      expect(o.name).toBe(m);
+      expect(o.paired).toBe(o.rows === 'preference');
+      expect(o.paired ? o.pairTokenisation !== undefined : o.pairTokenisation === undefined).toBe(true);
+    }
+    expect(METHODS.filter((m) => objectiveOf(m).reference)).toEqual(['dpo', 'ipo']);
+  });
+
   it('ORPO odds ratio: −β·log σ(log-odds) from mean log-probs', () => {
     const c = -0.4;
     const r = -1.2;
@@ -90,7 +156,7 @@ describe('losses against hand-computed values', () => {
 });
 
 /** Central differences of L(logp) in every scored entry, against the weights: w = −dL/dlogp. */
-function checkWeights(method: Method, seqs: Sequence[], seed: number, extra: { beta?: number; labelSmoothing?: number } = {}) {
+function checkWeights(method: Method, seqs: Sequence[], seed: number, extra: { beta?: number; labelSmoothing?: number; stepItems?: number } = {}) {
   const targets = objectiveTargets(method, seqs);
   const logp = targets.map((tg, s) => random64(tg.length, seed + s, 1).map((x, t) => (tg[t]! >= 0 ? -1.5 + x : 0)));
   const refLogps = seqs.map((_, i) => -6 + i);
@@ -131,11 +197,13 @@ describe('per-token weights against finite differences of the loss', () => {
     { ids: [1, 5, 3, 2], promptLen: 2 },
     { ids: [1, 8, 9, 4, 4, 2], promptLen: 3 },
   ];
-  const cases: Array<[string, Method, Sequence[], { beta?: number; labelSmoothing?: number }]> = [
+  const cases: Array<[string, Method, Sequence[], { beta?: number; labelSmoothing?: number; stepItems?: number }]> = [
     ['cpt', 'cpt', sft, {}],
     ['sft', 'sft', sft, {}],
     ['dpo', 'dpo', pairs, { beta: 0.3 }],
     ['dpo + label smoothing', 'dpo', pairs, { beta: 0.3, labelSmoothing: 0.2 }],
+    ['ipo', 'ipo', pairs, { beta: 0.3 }],
+    ['ipo, one micro-batch of 6 pairs', 'ipo', pairs, { beta: 0.3, stepItems: 6 }],
     ['orpo', 'orpo', pairs, { beta: 0.25 }],
   ];
   for (const [name, method, seqs, extra] of cases) {

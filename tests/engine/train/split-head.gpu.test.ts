@@ -36,6 +36,7 @@ const BATCHES: Record<Method, Sequence[]> = {
   cpt: [seq([1, 72, 101, 300, 108, 383, 2, 259, 5, 44]), seq([1, 17, 250, 3, 9, 77, 12])],
   sft: [seq([1, 72, 101, 300, 108, 383, 2, 259], 4), seq([1, 17, 250, 3, 9, 77, 12], 3)],
   dpo: PAIRS,
+  ipo: PAIRS,
   orpo: PAIRS,
 };
 
