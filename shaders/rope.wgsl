@@ -15,7 +15,10 @@ struct Params {
   rows: u32,
   n_heads: u32,
   D: u32,
-  n_kv: u32,  // entries main_qk / backward_qk only: heads of the second tensor (k)
+  n_kv: u32,  // main_qk / backward_qk / split_qkv: heads of k (and v)
+  T: u32,     // split_qkv: tokens per batch row (rows = batch·T)
+  S: u32,     // split_qkv: slots per batch row of the k, v destinations (a KV cache's capacity; T when dense)
+  past: u32,  // split_qkv: slot of this call's first token in the destinations (0 when dense)
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -24,6 +27,13 @@ struct Params {
 @group(0) @binding(3) var<storage, read> inv_freq: array<f32>;
 // main_qk / backward_qk: q at binding 1 and k here, rotated by one dispatch (the same angles: one pos row each)
 @group(0) @binding(4) var<storage, read_write> xk: array<f32>;
+// split_qkv: the fused q|k|v projection [rows, (n_heads + 2·n_kv)·D] in, q [rows, n_heads, D] and k, v (dense, or
+// a KV cache's [batch, S, n_kv, D] slots past..) out, RoPE applied to q and k on the way when ROPE is set.
+override ROPE: bool = true;
+@group(0) @binding(5) var<storage, read> qkv: array<f32>;
+@group(0) @binding(6) var<storage, read_write> q_out: array<f32>;
+@group(0) @binding(7) var<storage, read_write> k_out: array<f32>;
+@group(0) @binding(8) var<storage, read_write> v_out: array<f32>;
 
 const WG = 64u;
 const INV_TWO_PI = 0.15915494309189535;
@@ -116,4 +126,52 @@ fn main_qk(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u
 @compute @workgroup_size(WG)
 fn backward_qk(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   rotate_qk((wg.y * nwg.x + wg.x) * WG + lid, -1.0);
+}
+
+// One invocation per q pair, then per k pair, then per v element. Each rotated element gets exactly rotate()'s
+// arithmetic (the same sincos of the same f32 angle), so split + rope equals projection + encodeRope bit for bit.
+@compute @workgroup_size(WG)
+fn split_qkv(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let i = (wg.y * nwg.x + wg.x) * WG + lid;
+  let half = p.D / 2u;
+  let W = (p.n_heads + 2u * p.n_kv) * p.D;
+  let nq = p.rows * p.n_heads * half;
+  let nk = p.rows * p.n_kv * half;
+  let nv = p.rows * p.n_kv * p.D;
+  if (i >= nq + nk + nv) { return; }
+  if (i >= nq + nk) {
+    let e = i - nq - nk;
+    let row = e / (p.n_kv * p.D);
+    let c = e % (p.n_kv * p.D);
+    let drow = (row / p.T) * p.S + p.past + row % p.T;
+    v_out[drow * p.n_kv * p.D + c] = qkv[row * W + (p.n_heads + p.n_kv) * p.D + c];
+    return;
+  }
+  let isK = i >= nq;
+  let heads = select(p.n_heads, p.n_kv, isK);
+  let pi = select(i, i - nq, isK);
+  let j = pi % half;
+  let rh = pi / half; // row · heads + head
+  let row = rh / heads;
+  let head = rh % heads;
+  let src = row * W + select(0u, p.n_heads * p.D, isK) + head * p.D + j;
+  var x1 = qkv[src];
+  var x2 = qkv[src + half];
+  if (ROPE) {
+    let sc = sincos(f32(pos[row]) * inv_freq[j]);
+    let r1 = x1 * sc.y - x2 * sc.x;
+    let r2 = x2 * sc.y + x1 * sc.x;
+    x1 = r1;
+    x2 = r2;
+  }
+  if (isK) {
+    let drow = (row / p.T) * p.S + p.past + row % p.T;
+    let at = (drow * p.n_kv + head) * p.D + j;
+    k_out[at] = x1;
+    k_out[at + half] = x2;
+  } else {
+    let at = rh * p.D + j;
+    q_out[at] = x1;
+    q_out[at + half] = x2;
+  }
 }

@@ -1,11 +1,12 @@
 // SiLU-gated MLP activation: out = silu(gate) ⊙ up, silu(g) = g / (1 + exp(−g)) as torch computes it.
 // Entry `backward`, with σ = sigmoid(g): dgate = dout ⊙ up ⊙ σ·(1 + g·(1 − σ)), dup = dout ⊙ silu(g).
 // Layouts: gate, up, out, dout, dgate, dup f32 [T, I] row-major (treated as flat arrays of n = T·I elements).
-// gate and up are separate buffers because HF keeps gate_proj and up_proj as separate weights: each stays a
-// plain matmul (LoRA and merging address them by name), and the backward pass needs d_gate and d_up apart.
+// Entry `main_packed` reads gate and up from one [T, 2I] buffer (each row: gate's I columns, then up's), the output
+// of the fused gate_up matmul (model/layer.ts); training and LoRA keep them apart (the backward needs both).
 
 struct Params {
   n: u32,
+  F: u32,  // main_packed only: columns of each half
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -25,6 +26,15 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @
   let g = gate[i];
   // exp(−g) overflows to +inf for g < −88; g / inf = −0, which is silu's limit, so no guard is needed.
   out[i] = (g / (1.0 + exp(-g))) * up[i];
+}
+
+@compute @workgroup_size(WG)
+fn main_packed(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let i = (wg.y * nwg.x + wg.x) * WG + lid;
+  if (i >= p.n) { return; }
+  let at = (i / p.F) * 2u * p.F + i % p.F;
+  let g = gate[at];
+  out[i] = (g / (1.0 + exp(-g))) * gate[at + p.F];
 }
 
 @compute @workgroup_size(WG)

@@ -27,7 +27,8 @@ import { readBuffer } from '../gpu/buffer-pool.ts';
 import { encodeMatmul } from '../ops/matmul.ts';
 import { dropoutKey, encodeDropout, encodeDropoutBackwardAdd } from '../ops/dropout.ts';
 import { createRng } from '../model/sampling.ts';
-import type { GpuLayer, Model } from '../model/weights.ts';
+import type { Model } from '../model/weights.ts';
+import { expectedTensorShapes } from '../../io/config.ts';
 import { modulePath, parseTargets, type LoraTarget } from './targets.ts';
 
 export type ProjKey = 'q' | 'k' | 'v' | 'o' | 'gate' | 'up' | 'down';
@@ -128,10 +129,11 @@ function buildLora(
   const noGrads = (): never => {
     throw new AlloyError('this LoRA adapter was loaded without gradients (to apply it only): it cannot be trained');
   };
-  for (const [l, layer] of model.layers.entries()) {
+  // Shapes from the config (HF [out, in]): the layer may hold q|k|v and gate|up fused (model/weights.ts).
+  const shapes = expectedTensorShapes(model.config);
+  for (let l = 0; l < model.layers.length; l++) {
     for (const t of opts.targets) {
-      const w = (layer[PROJ[t]] as GpuLayer['q']).weight;
-      const [outF, inF] = [w.rows, w.cols];
+      const [outF, inF] = shapes.get(`${modulePath(l, t)}.weight`)! as [number, number];
       const v = init(l, t, inF, outF);
       if (!v) continue;
       if (v.a.length !== r * inF || v.b.length !== outF * r) {

@@ -58,8 +58,9 @@ export interface ForwardInputs {
   mask?: GPUBuffer;
   /** u32 [R], when plan.logitRows is not null */
   logitRows?: GPUBuffer;
-  /** attention's uniform block (ops/attention.ts attentionUniforms) when the caller keeps it */
+  /** attention's and split_qkv's uniform blocks (attentionUniforms, splitQkvUniforms) when the caller keeps them */
   attention?: GPUBuffer;
+  split?: GPUBuffer;
 }
 
 /**
@@ -157,6 +158,7 @@ export async function encodeForward(
     dropout: null,
     kv: plan.kv ?? undefined,
     attUniform: inputs.attention,
+    splitUniform: inputs.split,
   };
   for (let l = 0; l < model.layers.length; l++) {
     await encodeLayer(pass, enc, l, x, null, done);

@@ -14,6 +14,7 @@ import { argmax } from './score.ts';
 import { assertLive, type Model } from './weights.ts';
 import { encodeArgmax } from '../ops/argmax.ts';
 import { attentionUniforms } from '../ops/attention.ts';
+import { splitQkvUniforms } from '../ops/rope.ts';
 import { validateTokenIds } from '../ops/embedding.ts';
 import type { GpuLora } from '../lora/adapter.ts';
 
@@ -23,7 +24,8 @@ export type Readback = 'logits' | 'argmax';
 /**
  * Buffers a cache keeps for its one-token steps, so that a decode step allocates nothing: the step's ids and
  * RoPE positions, the key mask (only the new slot of each row is written), the rows whose logits are wanted
- * (all of them, fixed), attention's uniform block (only `past` changes), and the readback staging buffer.
+ * (all of them, fixed), attention's and split_qkv's uniform blocks (only `past` changes), and the readback
+ * staging buffer.
  */
 interface StepBuffers {
   ids: GPUBuffer;
@@ -31,6 +33,7 @@ interface StepBuffers {
   mask: GPUBuffer;
   logitRows: GPUBuffer;
   attention: GPUBuffer;
+  split: GPUBuffer;
   picked: GPUBuffer;
   staging: GPUBuffer;
 }
@@ -87,10 +90,9 @@ export class KvCache {
     const { pool } = this.model;
     for (const b of [...this.k, ...this.v]) pool.release(b);
     if (this.stepBufs) {
-      const { staging, attention, ...rest } = this.stepBufs;
+      const { staging, attention, split, ...rest } = this.stepBufs;
       for (const b of Object.values(rest)) pool.release(b);
-      staging.destroy();
-      attention.destroy();
+      for (const b of [staging, attention, split]) b.destroy();
       this.stepBufs = null;
     }
   }
@@ -105,6 +107,7 @@ export class KvCache {
       mask: pool.alloc(B * this.capacity * 4, 'key-mask'),
       logitRows: pool.upload(Uint32Array.from({ length: B }, (_, b) => b), 'step-logit-rows'),
       attention: device.createBuffer({ size: 32, usage: 0x40 /* UNIFORM */ | 0x08 /* COPY_DST */, label: 'step-attention' }),
+      split: device.createBuffer({ size: 32, usage: 0x40 /* UNIFORM */ | 0x08 /* COPY_DST */, label: 'step-split-qkv' }),
       picked: pool.alloc(B * 4, 'step-argmax'),
       staging: device.createBuffer({ size: B * config.vocabSize * 4, usage: 0x01 /* MAP_READ */ | 0x08 /* COPY_DST */, label: 'step-readback' }),
     };
@@ -175,7 +178,8 @@ export class KvCache {
     for (let b = 0; b < B; b++) if (real[b]) q.writeBuffer(sb.mask, (b * this.capacity + past) * 4, this.mask as Uint32Array<ArrayBuffer>, b * this.capacity + past, 1);
     const D = config.headDim;
     q.writeBuffer(sb.attention, 0, attentionUniforms({ batch: B, T: 1, S: this.capacity, nHeads: config.numHeads, nKv: config.numKvHeads, headDim: D, past }));
-    const inputs: ForwardInputs = { ids: sb.ids, positions: sb.positions, mask: sb.mask, logitRows: sb.logitRows, attention: sb.attention };
+    q.writeBuffer(sb.split, 0, splitQkvUniforms({ rows: B, heads: config.numHeads, kvHeads: config.numKvHeads, headDim: D, T: 1, S: this.capacity, past }));
+    const inputs: ForwardInputs = { ids: sb.ids, positions: sb.positions, mask: sb.mask, logitRows: sb.logitRows, attention: sb.attention, split: sb.split };
     const { logits, encoder } = await encodeForward(model, device.createCommandEncoder({ label: 'decode step' }), plan, inputs);
     const V = logits.vocab;
     try {

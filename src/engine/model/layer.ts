@@ -21,12 +21,13 @@
 import { encodeAttention, encodeAttentionBackward } from '../ops/attention.ts';
 import { encodeAddInPlace } from '../ops/elementwise.ts';
 import { encodeRmsNorm, encodeRmsNormBackward } from '../ops/rmsnorm.ts';
-import { encodeRopeQK } from '../ops/rope.ts';
-import { encodeSwiglu, encodeSwigluBackward } from '../ops/swiglu.ts';
+import { encodeRopeQK, encodeSplitQkv } from '../ops/rope.ts';
+import { encodePackColumns, encodeSplitColumns } from '../ops/columns.ts';
+import { encodeSwiglu, encodeSwigluBackward, encodeSwigluPacked } from '../ops/swiglu.ts';
 import { encodeLoraBackward, encodeLoraForward, loraDropout, type DropoutCounters, type GpuLora, type ProjKey } from '../lora/adapter.ts';
 import type { ModelConfig } from '../../io/config.ts';
 import { encodeLinear, encodeLinearAdd, encodeLinearInputGrad } from './linear.ts';
-import type { GpuLayer, Model } from './weights.ts';
+import type { GpuLayer, GpuLinear, Model } from './weights.ts';
 
 /** What a layer's backward needs from its forward (training keeps these, inference keeps nothing). */
 export interface LayerActs {
@@ -88,8 +89,9 @@ export interface LayerPass {
   dropout: DropoutCounters | null;
   /** a KV cache: layer l's k and v [batch, S, nKv, D] receive this call's keys and values at slots past.. */
   kv?: { k: readonly GPUBuffer[]; v: readonly GPUBuffer[] } | undefined;
-  /** attention's uniform block when the caller keeps it (a decode step rewrites `past` in place) */
+  /** attention's and split_qkv's uniform blocks when the caller keeps them (a decode step rewrites `past` in place) */
   attUniform?: GPUBuffer | undefined;
+  splitUniform?: GPUBuffer | undefined;
 }
 
 /**
@@ -105,7 +107,12 @@ export interface LayerSave {
   temps: GPUBuffer[];
 }
 
-const lin = (layer: GpuLayer, key: ProjKey) => layer[key] as GpuLayer['q'];
+/** A projection kept apart (o and down always; q, k, v, gate, up when their group is not fused). */
+function lin(layer: GpuLayer, key: ProjKey): GpuLinear {
+  const p = layer[key];
+  if (!p) throw new Error(`layer has no separate ${key} projection (it is fused)`);
+  return p;
+}
 
 /** Layer l's forward on the residual x, in place; returns its kept activations when `save` is given. */
 export async function encodeLayer(c: LayerPass, enc: GPUCommandEncoder, l: number, x: GPUBuffer, save: LayerSave | null, release: (...b: GPUBuffer[]) => void): Promise<LayerActs | null> {
@@ -144,34 +151,67 @@ export async function encodeLayer(c: LayerPass, enc: GPUCommandEncoder, l: numbe
     await encodeLinearAdd(model, enc, input, BT, lin(layer, key), y);
     await addLora(input, key, y);
   };
+  const adapted = (...keys: ProjKey[]) => keys.some((k) => adapter(k));
+  const heads = { heads: cfg.numHeads, kvHeads: cfg.numKvHeads, headDim: D };
+  const { batch: B, T, S, past } = c.attArgs;
 
   // Attention block.
   const n1 = kept('n1', 'norm');
   const rstd1 = save ? kept('rstd1') : undefined;
   await encodeRmsNorm(kernels, enc, x, layer.inputNorm, n1, { rows: BT, hidden: C, eps }, rstd1);
-  const q = await proj(n1, 'q');
-  const k = await proj(n1, 'k');
-  const v = await proj(n1, 'v');
-  if (!save) release(n1);
-  await encodeRopeQK(kernels, enc, q, k, c.positions, model.invFreq, { rows: BT, heads: cfg.numHeads, kvHeads: cfg.numKvHeads, headDim: D });
-  let kAll = k;
-  let vAll = v;
-  if (c.kv) {
-    const { batch: B, T, S, past } = c.attArgs;
-    kAll = c.kv.k[l]!;
-    vAll = c.kv.v[l]!;
-    const kvWidth = cfg.numKvHeads * D;
-    const rowBytes = T * kvWidth * 4;
-    for (let b = 0; b < B; b++) {
-      const dst = (b * S + past) * kvWidth * 4;
-      enc.copyBufferToBuffer(k, b * rowBytes, kAll, dst, rowBytes);
-      enc.copyBufferToBuffer(v, b * rowBytes, vAll, dst, rowBytes);
+  let q: GPUBuffer;
+  let k: GPUBuffer;
+  let v: GPUBuffer;
+  let kAll: GPUBuffer;
+  let vAll: GPUBuffer;
+  if (layer.qkv && !save && !adapted('q', 'k', 'v')) {
+    // One matmul, then one dispatch that rotates q and k and writes k, v straight into their slots (a KV cache's,
+    // or dense buffers).
+    const qkv = await encodeLinear(model, enc, n1, BT, layer.qkv, 'qkv');
+    release(n1);
+    q = kept('q');
+    kAll = c.kv ? c.kv.k[l]! : (k = kept('k'));
+    vAll = c.kv ? c.kv.v[l]! : (v = kept('v'));
+    await encodeSplitQkv(kernels, enc, qkv, c.positions, model.invFreq, q, kAll, vAll, { rows: BT, ...heads, T, S, past }, c.splitUniform);
+    release(qkv);
+    k = kAll;
+    v = vAll;
+  } else {
+    if (layer.qkv) {
+      // Training or LoRA: q, k, v apart (the backward keeps them; LoRA adds before RoPE), then rotated.
+      const qkv = await encodeLinear(model, enc, n1, BT, layer.qkv, 'qkv');
+      q = kept('q');
+      k = kept('k');
+      v = kept('v');
+      await encodeSplitQkv(kernels, enc, qkv, c.positions, model.invFreq, q, k, v, { rows: BT, ...heads, rope: false });
+      pool.release(qkv);
+      for (const [key, y] of [['q', q], ['k', k], ['v', v]] as const) await addLora(n1, key, y);
+    } else {
+      q = await proj(n1, 'q');
+      k = await proj(n1, 'k');
+      v = await proj(n1, 'v');
+    }
+    if (!save) release(n1);
+    await encodeRopeQK(kernels, enc, q, k, c.positions, model.invFreq, { rows: BT, ...heads });
+    kAll = k;
+    vAll = v;
+    if (c.kv) {
+      kAll = c.kv.k[l]!;
+      vAll = c.kv.v[l]!;
+      const kvWidth = cfg.numKvHeads * D;
+      const rowBytes = T * kvWidth * 4;
+      for (let b = 0; b < B; b++) {
+        const dst = (b * S + past) * kvWidth * 4;
+        enc.copyBufferToBuffer(k, b * rowBytes, kAll, dst, rowBytes);
+        enc.copyBufferToBuffer(v, b * rowBytes, vAll, dst, rowBytes);
+      }
     }
   }
   const att = kept('att', 'attention');
   const lse = save ? kept('lse') : undefined;
   await encodeAttention(kernels, enc, q, kAll, vAll, att, c.attArgs, c.mask, lse, c.attUniform);
-  if (!save) release(q, k, v);
+  // (k and v are the cache's own buffers when the fused path wrote them there)
+  if (!save) release(q, ...(k === kAll && c.kv ? [] : [k, v]));
   await projAdd(att, 'o', x);
   if (!save) release(att);
   let xMid: GPUBuffer | undefined;
@@ -184,18 +224,37 @@ export async function encodeLayer(c: LayerPass, enc: GPUCommandEncoder, l: numbe
   const n2 = kept('n2', 'norm');
   const rstd2 = save ? kept('rstd2') : undefined;
   await encodeRmsNorm(kernels, enc, x, layer.postNorm, n2, { rows: BT, hidden: C, eps }, rstd2);
-  const gate = await proj(n2, 'gate');
-  const up = await proj(n2, 'up');
-  if (!save) release(n2);
   const act = kept('act', 'swiglu');
-  await encodeSwiglu(kernels, enc, gate, up, act, { n: BT * F });
-  if (!save) release(gate, up);
+  let gate: GPUBuffer | undefined;
+  let up: GPUBuffer | undefined;
+  if (layer.gateUp && !save && !adapted('gate', 'up')) {
+    const gu = await encodeLinear(model, enc, n2, BT, layer.gateUp, 'gate_up');
+    release(n2);
+    await encodeSwigluPacked(kernels, enc, gu, act, { rows: BT, F });
+    release(gu);
+  } else {
+    if (layer.gateUp) {
+      const gu = await encodeLinear(model, enc, n2, BT, layer.gateUp, 'gate_up');
+      gate = kept('gate');
+      up = kept('up');
+      await encodeSplitColumns(kernels, enc, gu, [gate, up], { rows: BT, widths: [F, F] });
+      pool.release(gu);
+      await addLora(n2, 'gate', gate);
+      await addLora(n2, 'up', up);
+    } else {
+      gate = await proj(n2, 'gate');
+      up = await proj(n2, 'up');
+    }
+    if (!save) release(n2);
+    await encodeSwiglu(kernels, enc, gate, up, act, { n: BT * F });
+    if (!save) release(gate, up);
+  }
   await projAdd(act, 'down', x);
   if (!save) {
     release(act);
     return null;
   }
-  return { xIn: save.xIn, xMid: xMid!, n1, rstd1: rstd1!, n2, rstd2: rstd2!, q, k, v, att, lse: lse!, gate, up, act, xa };
+  return { xIn: save.xIn, xMid: xMid!, n1, rstd1: rstd1!, n2, rstd2: rstd2!, q, k, v, att, lse: lse!, gate: gate!, up: up!, act, xa };
 }
 
 /**
@@ -224,6 +283,19 @@ export async function encodeLayerBackward(c: LayerPass, enc: GPUCommandEncoder, 
     if (lora && m && xa) await encodeLoraBackward(model, enc, lora, m, input, xa, dY, dX, BT, temps, loraDropout(lora, m, c.dropout));
   };
 
+  // A fused group's input gradient: its blocks' dY packed side by side, one matmul with the fused weight, then
+  // each block's LoRA part (dX += …, dA, dB).
+  const groupBack = async (group: GpuLinear, keys: readonly ProjKey[], widths: readonly [number, number] | readonly [number, number, number], input: GPUBuffer, dYs: readonly GPUBuffer[], dX: GPUBuffer) => {
+    const packed = tmp(BT * widths.reduce((a, b) => a + b, 0) * 4, 'd-packed');
+    await encodePackColumns(kernels, enc, dYs, packed, { rows: BT, widths });
+    await encodeLinearInputGrad(model, enc, packed, group.weight, dX, BT, false);
+    for (const [i, key] of keys.entries()) {
+      const m = lora?.get(l, key);
+      const xa = s.xa.get(key);
+      if (lora && m && xa) await encodeLoraBackward(model, enc, lora, m, input, xa, dYs[i]!, dX, BT, temps, loraDropout(lora, m, c.dropout));
+    }
+  };
+
   // MLP: x_out = x_mid + down(silu(gate(n2)) ⊙ up(n2)), n2 = norm(x_mid)
   const dAct = tmp(BT * F * 4, 'd-act');
   await projBack('down', s.act, dx, dAct, false);
@@ -231,8 +303,11 @@ export async function encodeLayerBackward(c: LayerPass, enc: GPUCommandEncoder, 
   const dUp = tmp(BT * F * 4, 'd-up');
   await encodeSwigluBackward(kernels, enc, s.gate, s.up, dAct, dGate, dUp, { n: BT * F });
   const dN = tmp(BT * C * 4, 'd-norm');
-  await projBack('gate', s.n2, dGate, dN, false);
-  await projBack('up', s.n2, dUp, dN, true);
+  if (layer.gateUp) await groupBack(layer.gateUp, ['gate', 'up'], [F, F], s.n2, [dGate, dUp], dN);
+  else {
+    await projBack('gate', s.n2, dGate, dN, false);
+    await projBack('up', s.n2, dUp, dN, true);
+  }
   const dxn = tmp(BT * C * 4, 'd-x-from-norm');
   await encodeRmsNormBackward(kernels, enc, s.xMid, layer.postNorm, s.rstd2, dN, dxn, { rows: BT, hidden: C });
   await encodeAddInPlace(kernels, enc, dx, dxn, { n: BT * C });
@@ -252,9 +327,12 @@ export async function encodeLayerBackward(c: LayerPass, enc: GPUCommandEncoder, 
   );
   await encodeRopeQK(kernels, enc, dq, dk, c.positions, model.invFreq, { rows: BT, heads: H, kvHeads: nKv, headDim: D }, true);
   const dN1 = tmp(BT * C * 4, 'd-norm1');
-  await projBack('q', s.n1, dq, dN1, false);
-  await projBack('k', s.n1, dk, dN1, true);
-  await projBack('v', s.n1, dv, dN1, true);
+  if (layer.qkv) await groupBack(layer.qkv, ['q', 'k', 'v'], [H * D, nKv * D, nKv * D], s.n1, [dq, dk, dv], dN1);
+  else {
+    await projBack('q', s.n1, dq, dN1, false);
+    await projBack('k', s.n1, dk, dN1, true);
+    await projBack('v', s.n1, dv, dN1, true);
+  }
   const dxn1 = tmp(BT * C * 4, 'd-x-from-norm1');
   await encodeRmsNormBackward(kernels, enc, s.xIn, layer.inputNorm, s.rstd1, dN1, dxn1, { rows: BT, hidden: C });
   await encodeAddInPlace(kernels, enc, dx, dxn1, { n: BT * C });

@@ -9,8 +9,10 @@
  *     inv_freq f32; a tied lm_head costs nothing extra.
  *   KV cache: per layer k and v, f32 [batch, capacity, nKv, headDim].
  *   activations (the layer stage, the forward's peak before the head): ids and positions u32 [BT], key mask u32
- *     [batch, S], and f32 residual, 2 norms, o, down [BT, hidden]; q, attention out [BT, heads·headDim];
- *     k, v [BT, nKv·headDim]; gate, up, SwiGLU [BT, intermediate] — all live at once within a layer.
+ *     [batch, S], and f32 residual, 2 norms [BT, hidden]; the packed q|k|v [BT, (heads + 2·nKv)·headDim], q and
+ *     attention out [BT, heads·headDim], k, v [BT, nKv·headDim]; packed gate|up [BT, 2·intermediate], gate, up
+ *     (LoRA), SwiGLU [BT, intermediate] — counted as if all were live at once within a layer (an upper bound: the
+ *     layer releases each as soon as its last reader is encoded, model/layer.ts).
  *   head: gathered rows (when fewer logit rows than tokens) and normed [R, hidden], the per-block copies of normed
  *     when logits are split, and the per-chunk [R, chunkRows] temporaries of a split lm_head.
  *   logits: f32 [R, vocab].
@@ -75,7 +77,8 @@ export function planInferenceMemory(cfg: ModelConfig, opts: MemoryPlanOptions): 
 
   const kvCache = 2 * cfg.numLayers * B * capacity * kvW * 4;
   const S = capacity > 0 ? capacity : T;
-  const activations = 4 * BT * (2 + 5 * C + 2 * qW + 2 * kvW + 3 * I) + 4 * B * S;
+  // residual, 2 norms; the packed q|k|v output, q, k, v and the attention output; packed gate|up, gate, up, SwiGLU
+  const activations = 4 * BT * (2 + 3 * C + 3 * qW + 4 * kvW + 5 * I) + 4 * B * S;
 
   const embedChunks = planRowChunks(V, C, opts.dtype, limit).length;
   const lmHeadChunks = embedChunks; // tied or not, lm_head has the embedding's shape and dtype

@@ -35,15 +35,24 @@ export interface GpuLinear {
   bias: GPUBuffer | null;
 }
 
+/**
+ * One decoder layer's weights. q, k, v are stored as one matrix [qW + 2·kvW, C] (rows q, then k, then v; biases
+ * likewise) and gate, up as one [2F, C], so each group is one matmul (model/layer.ts); a group whose fused matrix
+ * would not fit one binding (or a load with fuseProjections: false) keeps its projections apart instead.
+ */
 export interface GpuLayer {
   inputNorm: GPUBuffer;
   postNorm: GPUBuffer;
-  q: GpuLinear;
-  k: GpuLinear;
-  v: GpuLinear;
+  qkv: GpuLinear | null;
+  gateUp: GpuLinear | null;
+  /** present when qkv is null */
+  q?: GpuLinear;
+  k?: GpuLinear;
+  v?: GpuLinear;
+  /** present when gateUp is null */
+  gate?: GpuLinear;
+  up?: GpuLinear;
   o: GpuLinear;
-  gate: GpuLinear;
-  up: GpuLinear;
   down: GpuLinear;
 }
 
@@ -76,6 +85,8 @@ export interface LoadOptions {
    * models (tests), or to plan for a browser with WebGPU's default limits.
    */
   maxBindingBytes?: number;
+  /** store q|k|v and gate|up as fused matrices where they fit one binding (default true) */
+  fuseProjections?: boolean;
 }
 
 const MATRIX_DTYPE: Partial<Record<string, WeightDtype>> = { F32: 'f32', BF16: 'bf16', F16: 'f16' };
@@ -175,23 +186,57 @@ export async function loadModel(
     weight: await matrix(`${prefix}.weight`),
     bias: hasBias ? await vector(`${prefix}.bias`) : null,
   });
+  // Projections that read the same input, stacked by rows into one matrix (and their biases into one vector);
+  // null when they cannot share one binding or one storage type (then they load apart).
+  const fused = async (prefixes: readonly string[], hasBias: boolean): Promise<GpuLinear | null> => {
+    if (opts.fuseProjections === false) return null;
+    const infos = prefixes.map((p) => checkpoint.info(`${p}.weight`));
+    const dtype = MATRIX_DTYPE[infos[0]!.dtype];
+    if (!dtype || infos.some((i) => i.dtype !== infos[0]!.dtype)) return null;
+    const bytes = infos.reduce((n, i) => n + (i.end - i.begin), 0);
+    if (bytes > limit) return null;
+    const rows = infos.reduce((n, i) => n + i.shape[0]!, 0);
+    const all = new Uint8Array(bytes);
+    let at = 0;
+    for (const p of prefixes) {
+      const raw = await checkpoint.readRaw(`${p}.weight`);
+      all.set(new Uint8Array(raw.buffer, raw.byteOffset, raw.byteLength), at);
+      at += raw.byteLength;
+    }
+    const name = prefixes.map((p) => p.slice(p.lastIndexOf('.') + 1)).join('|');
+    const buffer = track(pool.upload(all, name), bytes);
+    let bias: GPUBuffer | null = null;
+    if (hasBias) {
+      const parts = await Promise.all(prefixes.map((p) => checkpoint.readF32(`${p}.bias`)));
+      const joined = new Float32Array(rows);
+      let r = 0;
+      for (const b of parts) {
+        joined.set(b, r);
+        r += b.length;
+      }
+      bias = track(pool.upload(joined, `${name}.bias`), parts.reduce((n, _, i) => n + checkpoint.info(`${prefixes[i]}.bias`).end - checkpoint.info(`${prefixes[i]}.bias`).begin, 0));
+    }
+    return { weight: { buffer, dtype, rows, cols: infos[0]!.shape[1]! }, bias };
+  };
 
   try {
     const embed = await table('model.embed_tokens.weight');
     const layers: GpuLayer[] = [];
     for (let i = 0; i < config.numLayers; i++) {
       const p = `model.layers.${i}`;
-      layers.push({
-        inputNorm: await vector(`${p}.input_layernorm.weight`),
-        postNorm: await vector(`${p}.post_attention_layernorm.weight`),
-        q: await linear(`${p}.self_attn.q_proj`, config.attentionBias),
-        k: await linear(`${p}.self_attn.k_proj`, config.attentionBias),
-        v: await linear(`${p}.self_attn.v_proj`, config.attentionBias),
-        o: await linear(`${p}.self_attn.o_proj`, config.oProjBias),
-        gate: await linear(`${p}.mlp.gate_proj`, config.mlpBias),
-        up: await linear(`${p}.mlp.up_proj`, config.mlpBias),
-        down: await linear(`${p}.mlp.down_proj`, config.mlpBias),
-      });
+      const attn = ['q_proj', 'k_proj', 'v_proj'].map((n) => `${p}.self_attn.${n}`);
+      const mlp = ['gate_proj', 'up_proj'].map((n) => `${p}.mlp.${n}`);
+      const inputNorm = await vector(`${p}.input_layernorm.weight`);
+      const postNorm = await vector(`${p}.post_attention_layernorm.weight`);
+      const qkv = await fused(attn, config.attentionBias);
+      const apart = qkv
+        ? {}
+        : { q: await linear(attn[0]!, config.attentionBias), k: await linear(attn[1]!, config.attentionBias), v: await linear(attn[2]!, config.attentionBias) };
+      const o = await linear(`${p}.self_attn.o_proj`, config.oProjBias);
+      const gateUp = await fused(mlp, config.mlpBias);
+      const mlpApart = gateUp ? {} : { gate: await linear(mlp[0]!, config.mlpBias), up: await linear(mlp[1]!, config.mlpBias) };
+      const down = await linear(`${p}.mlp.down_proj`, config.mlpBias);
+      layers.push({ inputNorm, postNorm, qkv, gateUp, o, down, ...apart, ...mlpApart });
     }
     const norm = await vector('model.norm.weight');
     const lmHead = config.tieWordEmbeddings ? embed : await table('lm_head.weight');

@@ -11,8 +11,8 @@
  */
 import type { ModelConfig } from '../../io/config.ts';
 import { AlloyError } from '../../common/errors.ts';
-import type { KernelRegistry } from '../gpu/kernels.ts';
-import { grid1d, launch, requireShape } from './dispatch.ts';
+import { packUniforms, type KernelRegistry } from '../gpu/kernels.ts';
+import { grid1d, launch, requireShape, type Field } from './dispatch.ts';
 
 /** The config.json fields RoPE reads (HF names, so a parsed config can be passed as is). */
 export interface RopeConfig {
@@ -164,7 +164,8 @@ async function encodeRotation(
   await launch(kernels, encoder, {
     file: 'rope',
     entry,
-    params: [{ u32: rows }, { u32: heads }, { u32: headDim }],
+    // the Params block is shared by every entry of rope.wgsl, so it is sent whole (split_qkv's fields 0 here)
+    params: [{ u32: rows }, { u32: heads }, { u32: headDim }, { u32: 0 }, { u32: 0 }, { u32: 0 }, { u32: 0 }],
     buffers: { 1: x, 2: positions, 3: invFreq },
     groups: grid1d(Math.ceil(pairs / 64)),
   });
@@ -191,8 +192,70 @@ export async function encodeRopeQK(
   await launch(kernels, encoder, {
     file: 'rope',
     entry: backward ? 'backward_qk' : 'main_qk',
-    params: [{ u32: rows }, { u32: heads }, { u32: headDim }, { u32: kvHeads }],
+    params: [{ u32: rows }, { u32: heads }, { u32: headDim }, { u32: kvHeads }, { u32: 0 }, { u32: 0 }, { u32: 0 }],
     buffers: { 1: q, 2: positions, 3: invFreq, 4: k },
     groups: grid1d(Math.ceil(pairs / 64)),
   });
+}
+
+export interface SplitQkvArgs {
+  /** batch·T rows of the fused projection */
+  rows: number;
+  heads: number;
+  kvHeads: number;
+  headDim: number;
+  /** tokens per batch row (default rows: one batch row) */
+  T?: number;
+  /** slots per batch row of the k, v destinations: a KV cache's capacity, or T when they are dense (default) */
+  S?: number;
+  /** destination slot of this call's first token (default 0) */
+  past?: number;
+  /** rotate q and k (default true); false splits only (LoRA adds its deltas to q, k before they are rotated) */
+  rope?: boolean;
+}
+
+/**
+ * The fused q|k|v projection qkv [rows, (heads + 2·kvHeads)·headDim] split into q [rows, heads, headDim] and
+ * k, v [batch, S, kvHeads, headDim] at slots past.. (a KV cache, or dense buffers with S = T), RoPE applied to q and
+ * k on the way (shaders/rope.wgsl split_qkv): one dispatch for what was a rope of each and two cache copies.
+ */
+export async function encodeSplitQkv(
+  kernels: KernelRegistry,
+  encoder: GPUCommandEncoder,
+  qkv: GPUBuffer,
+  positions: GPUBuffer,
+  invFreq: GPUBuffer,
+  q: GPUBuffer,
+  k: GPUBuffer,
+  v: GPUBuffer,
+  args: SplitQkvArgs,
+  /** a uniform buffer already holding splitQkvUniforms(args) (a decode step rewrites `past` in place) */
+  params?: GPUBuffer,
+): Promise<void> {
+  const { rows, heads, kvHeads, headDim } = args;
+  requireShape(new Set([qkv, q, k, v]).size === 4, 'split_qkv', 'qkv, q, k and v must be distinct buffers');
+  const work = rows * (heads + kvHeads) * (headDim / 2) + rows * kvHeads * headDim;
+  await launch(kernels, encoder, {
+    file: 'rope',
+    entry: 'split_qkv',
+    constants: { ROPE: args.rope ?? true },
+    params: params ?? splitQkvFields(args),
+    buffers: { 2: positions, 3: invFreq, 5: qkv, 6: q, 7: k, 8: v },
+    groups: grid1d(Math.ceil(work / 64)),
+  });
+}
+
+function splitQkvFields(args: SplitQkvArgs): Field[] {
+  const { rows, heads, kvHeads, headDim } = args;
+  const T = args.T ?? rows;
+  const S = args.S ?? T;
+  const past = args.past ?? 0;
+  requireShape(headDim > 0 && headDim % 2 === 0, 'split_qkv', `headDim must be even, got ${headDim}`);
+  requireShape(rows % T === 0 && past + T <= S, 'split_qkv', `rows ${rows} must be batches of T ${T}, and past ${past} + T must fit S ${S}`);
+  return [{ u32: rows }, { u32: heads }, { u32: headDim }, { u32: kvHeads }, { u32: T }, { u32: S }, { u32: past }];
+}
+
+/** split_qkv's uniform block as words, for a caller that keeps it in its own buffer (encodeSplitQkv's params). */
+export function splitQkvUniforms(args: SplitQkvArgs): Uint32Array<ArrayBuffer> {
+  return packUniforms(splitQkvFields(args));
 }

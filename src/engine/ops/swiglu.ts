@@ -23,6 +23,19 @@ export async function encodeSwiglu(
   });
 }
 
+/** out [rows, F] = silu(g) ⊙ u for gu [rows, 2F] holding each row's gate then up (the fused gate_up output). */
+export async function encodeSwigluPacked(kernels: KernelRegistry, encoder: GPUCommandEncoder, gu: GPUBuffer, out: GPUBuffer, args: { rows: number; F: number }): Promise<void> {
+  requireShape(out !== gu, 'swiglu', 'out must not alias gu');
+  const n = args.rows * args.F;
+  await launch(kernels, encoder, {
+    file: 'swiglu',
+    entry: 'main_packed',
+    params: [{ u32: n }, { u32: args.F }],
+    buffers: { 1: gu, 3: out },
+    groups: grid1d(Math.ceil(n / 256)),
+  });
+}
+
 /** SwiGLU backward from the forward's inputs (gate, up) and dout; dgate and dup are overwritten. */
 export async function encodeSwigluBackward(
   kernels: KernelRegistry,

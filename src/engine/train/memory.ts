@@ -123,7 +123,7 @@ export function planTrainingMemory(cfg: ModelConfig, o: TrainingPlanOptions): Tr
   }
 
   const perLayer = (k: ReturnType<typeof group>, n = 1) => {
-    k.add(BT * C * 4, 6 * n);
+    k.add(BT * C * 4, 4 * n); // x_in, x_mid, n1, n2 (o_proj and down_proj add into the residual: no buffers)
     k.add(BT * 4, 2 * n);
     k.add(BT * Hq * 4, 2 * n);
     k.add(BT * Hkv * 4, 2 * n);
@@ -140,6 +140,10 @@ export function planTrainingMemory(cfg: ModelConfig, o: TrainingPlanOptions): Tr
 
   bw.add(BT * F * 4, 3);
   bw.add(BT * C * 4, 4);
+  // fused projections (model/layer.ts): the packed q|k|v and gate|up outputs while a forward splits them (a
+  // recomputed forward runs beside the backward), and the packed gradients their one input-gradient matmul reads
+  bw.add(BT * (Hq + 2 * Hkv) * 4, 2);
+  bw.add(BT * 2 * F * 4, 2);
   bw.add(BT * Hq * 4, 2);
   bw.add(BT * Hkv * 4, 2);
   bw.add(BT * cfg.numHeads * 2 * 4);

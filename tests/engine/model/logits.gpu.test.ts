@@ -40,7 +40,7 @@ describe('GPU forward against the reference forward', () => {
       if (name === 'tiny-llama-bf16') {
         // 16-bit weights stay 16-bit on the GPU.
         expect(f.model.embed.dtype).toBe('bf16');
-        expect(f.model.layers[0]!.q.weight.dtype).toBe('bf16');
+        expect(f.model.layers[0]!.o.weight.dtype).toBe('bf16');
       }
     });
   }

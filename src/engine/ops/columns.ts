@@ -1,0 +1,47 @@
+/**
+ * Column blocks in and out of one packed matrix (shaders/columns.wgsl): packed [rows, w0 + w1 + w2] ↔ dense
+ * a [rows, w0], b [rows, w1], c [rows, w2] (c absent for two blocks). Pure copies, so bit-exact; the fused
+ * projections (q|k|v, gate|up) use them where training or LoRA needs the blocks apart.
+ */
+import type { KernelRegistry } from '../gpu/kernels.ts';
+import { grid1d, launch, requireShape } from './dispatch.ts';
+
+export interface ColumnBlocks {
+  rows: number;
+  widths: readonly [number, number] | readonly [number, number, number];
+}
+
+// A two-block call binds this for c (layout 'auto' reflects every binding the entry point names).
+const spare = new WeakMap<GPUDevice, GPUBuffer>();
+function placeholder(device: GPUDevice): GPUBuffer {
+  let b = spare.get(device);
+  if (!b) {
+    b = device.createBuffer({ size: 16, usage: 0x80 /* STORAGE */, label: 'columns.unused' });
+    spare.set(device, b);
+  }
+  return b;
+}
+
+async function encodeColumns(kernels: KernelRegistry, encoder: GPUCommandEncoder, entry: 'split' | 'pack', packed: GPUBuffer, parts: readonly GPUBuffer[], blocks: ColumnBlocks): Promise<void> {
+  const [w0, w1, w2 = 0] = blocks.widths;
+  requireShape(parts.length === blocks.widths.length, 'columns', `${blocks.widths.length} blocks need ${blocks.widths.length} buffers, got ${parts.length}`);
+  requireShape(new Set([packed, ...parts]).size === parts.length + 1, 'columns', 'packed and the blocks must be distinct buffers');
+  const n = blocks.rows * (w0 + w1 + w2);
+  await launch(kernels, encoder, {
+    file: 'columns',
+    entry,
+    params: [{ u32: blocks.rows }, { u32: w0 }, { u32: w1 }, { u32: w2 }],
+    buffers: { 1: packed, 2: parts[0]!, 3: parts[1]!, 4: parts[2] ?? placeholder(kernels.device) },
+    groups: grid1d(Math.ceil(n / 256)),
+  });
+}
+
+/** Each block of packed into its own buffer. */
+export function encodeSplitColumns(kernels: KernelRegistry, encoder: GPUCommandEncoder, packed: GPUBuffer, parts: readonly GPUBuffer[], blocks: ColumnBlocks): Promise<void> {
+  return encodeColumns(kernels, encoder, 'split', packed, parts, blocks);
+}
+
+/** The blocks side by side in packed. */
+export function encodePackColumns(kernels: KernelRegistry, encoder: GPUCommandEncoder, parts: readonly GPUBuffer[], packed: GPUBuffer, blocks: ColumnBlocks): Promise<void> {
+  return encodeColumns(kernels, encoder, 'pack', packed, parts, blocks);
+}
