@@ -133,7 +133,7 @@ export interface Limits {
 export function assessPlan(
   cfg: ModelConfig,
   dtype: WeightDtype,
-  settings: Pick<TrainSettings, 'method' | 'microBatch' | 'rank' | 'targets'> & { recompute?: boolean },
+  settings: Pick<TrainSettings, 'method' | 'microBatch' | 'rank' | 'targets'> & Partial<Pick<TrainSettings, 'recompute' | 'dropout'>>,
   stats: Pick<DatasetStats, 'rows' | 'longest'> & Partial<DatasetStats>,
   limits: Limits,
   budget: number,
@@ -142,7 +142,7 @@ export function assessPlan(
   const rowsPerForward = Math.min(settings.microBatch, stats.rows) * (pairs ? 2 : 1);
   const seqLen = stats.longest;
   const recompute = settings.recompute ?? false;
-  const opts = { dtype, rows: rowsPerForward, seqLen, r: settings.rank, targets: settings.targets };
+  const opts = { dtype, rows: rowsPerForward, seqLen, r: settings.rank, targets: settings.targets, method: settings.method, dropout: (settings.dropout ?? 0) > 0 };
   const binding = Math.min(bindableBytes(limits.maxStorageBufferBindingSize), limits.maxBufferSize);
   // The plan splits vocabulary tables and logits to fit the binding as the loaded model does (model/split.ts).
   const memory = planTrainingMemory(cfg, { ...opts, recompute, maxBindingBytes: binding });
@@ -170,7 +170,7 @@ export function assessPlan(
     dataset: stats as DatasetStats,
     memory,
     otherRecomputeTotal: other.poolTotal,
-    optimizerBytes: memory.adapter / 3,
+    optimizerBytes: memory.adapter / 2, // AdamW m, v of each tensor (the other half: the tensor and its grad)
     activationBytes: memory.kept + memory.backward + memory.head + memory.logits,
     rowsPerForward,
     seqLen,
