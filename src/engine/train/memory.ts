@@ -43,7 +43,7 @@
 import type { ModelConfig } from '../../io/config.ts';
 import { needsReference } from '../../common/objectives/registry.ts';
 import type { Method } from '../../common/training-data.ts';
-import { DEFAULT_BINDING_BYTES, planForward, planLmHead, planLmHeadBlock, planWeights, PoolTally } from '../model/memory.ts';
+import { DEFAULT_BINDING_BYTES, planForward, planLmHeadBlock, planWeights, PoolTally } from '../model/memory.ts';
 import { layerActBytes, planLayer, planLayerBackward, type BufferTally, type LayerLoraPlan, type PlannedBuffer } from '../model/layer.ts';
 import { logitRowsPerBlock, planRowChunks } from '../model/split.ts';
 import type { WeightDtype } from '../model/weights.ts';
@@ -199,9 +199,10 @@ export function planTrainingMemory(cfg: ModelConfig, o: TrainingPlanOptions): Tr
   planLayerBackward(bw, cfg, BT, lora, []);
   const backward = bw.bytes + (recompute && lora.dropout ? dropoutBytes(cfg, BT, lora) : 0);
   const logits = BT * V * 4;
-  const heads = new SumTally();
-  planLmHead(heads, cfg, o.dtype, limit, BT, []);
-  const blockTemps = heads.bytes - logits;
+  // one logits block's temporaries at a time (a later block's, which has its normed rows copied), forward or backward
+  const oneBlock: PlannedBuffer[] = [];
+  planLmHeadBlock(new SumTally(), cfg, o.dtype, limit, blockRows.length > 1 ? perBlock : 0, blockRows[0]!, oneBlock);
+  const blockTemps = oneBlock.reduce((n, b) => n + b.bytes, 0);
   const gradBlock = (blockRows.length > 1 ? blockRows[0]! * C * 4 : 0) + (lmChunks.length > 1 ? blockRows[0]! * V * 4 : 0);
   const head = BT * 4 * 5 + BT * C * 4 * 4 + BT * 4 + partials + Math.max(blockTemps, gradBlock);
 
