@@ -26,21 +26,11 @@ import { KernelRegistry } from '../engine/gpu/kernels.ts';
 import { loadModel } from '../engine/model/index.ts';
 import { clearLoraGrads, loraFromTensors, readLoraTensors } from '../engine/lora/adapter.ts';
 import { accumulateStep } from '../engine/train/accumulate.ts';
-import { isMethod, isPaired, METHODS, type Method, type Sequence } from '../engine/train/objectives.ts';
-import { TRAIN_DEFAULTS } from '../engine/train/defaults.ts';
-import { fieldOfFlag, parseFlagNumber } from '../engine/train/settings.ts';
+import { isMethod, isPaired, METHODS, type Method, type ObjectiveOptions, type Sequence } from '../engine/train/objectives.ts';
+import { TRAIN_FIELDS, fieldOfFlag, parseFlagNumber, type GradFlag } from '../engine/train/settings.ts';
 
-export interface GradArgs {
-  model?: string;
-  adapter?: string;
-  data?: string;
-  method?: string;
-  beta?: string;
-  'label-smoothing'?: string;
-  'micro-batch'?: string;
-  accum?: string;
-  out?: string;
-}
+/** Its own options, and the training settings it shares with `alloy train` (settings.ts: the fields marked `grad`). */
+export type GradArgs = { model?: string; adapter?: string; data?: string; out?: string } & { [K in GradFlag]?: string };
 
 function need(v: GradArgs, k: keyof GradArgs): string {
   const x = v[k];
@@ -49,7 +39,7 @@ function need(v: GradArgs, k: keyof GradArgs): string {
 }
 
 /** A number flag checked against its training setting's type and range (engine/train/settings.ts). */
-function flagNumber(v: GradArgs, k: 'beta' | 'label-smoothing' | 'micro-batch' | 'accum'): number | undefined {
+function flagNumber(v: GradArgs, k: Exclude<GradFlag, 'method'>): number | undefined {
   const x = v[k];
   if (x === undefined) return undefined;
   try {
@@ -95,7 +85,11 @@ export async function gradCmd(v: GradArgs, io: { out: (s: string) => void; err: 
   }
   const seqs = rowsToSequences(method, parseJsonl(text, dataPath), tokenizer, config.vocabSize, dataPath);
   const micro = microBatches(method, seqs, v);
-  const objective = { beta: flagNumber(v, 'beta') ?? TRAIN_DEFAULTS.beta, labelSmoothing: flagNumber(v, 'label-smoothing') ?? TRAIN_DEFAULTS.labelSmoothing };
+  // the objective's hyperparameters among grad's flags (beta, label smoothing), each at its schema default when absent
+  const objective: ObjectiveOptions = {};
+  for (const f of TRAIN_FIELDS) {
+    if (f.grad && f.objective && f.kind === 'number') objective[f.objective as 'beta' | 'labelSmoothing'] = flagNumber(v, f.cli as Exclude<GradFlag, 'method'>) ?? (f.default as number);
+  }
 
   const tensors = new Map<string, { a: Float32Array; b: Float32Array }>();
   for (const p of adapter.pairs) {

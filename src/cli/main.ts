@@ -30,7 +30,7 @@ import { importCmd } from './import.ts';
 import { exportGgufCmd } from './export-gguf.ts';
 import { recipeCmd } from './recipe.ts';
 import { METHODS } from '../engine/train/objectives.ts';
-import { TRAIN_FIELDS, TRAIN_FLAGS, trainUsage } from '../engine/train/settings.ts';
+import { GRAD_FLAGS, TRAIN_FIELDS, TRAIN_FLAGS, flagText, trainUsage } from '../engine/train/settings.ts';
 import { forward, generate, loadModel, planInferenceMemory } from '../engine/model/index.ts';
 
 const USAGE = `usage:
@@ -38,8 +38,8 @@ const USAGE = `usage:
   alloy logits   --model DIR --ids 1,2,3 [--adapter DIR] --out FILE.json
   alloy generate --model DIR --prompt TEXT [--max-tokens N] [--temperature T] [--top-k K] [--top-p P] [--seed S] [--chat] [--adapter DIR]
   ${trainUsage('                 ')}
-  alloy grad     --model DIR --adapter DIR --data FILE.jsonl --method ${METHODS.join('|')} [--beta B] [--label-smoothing E]
-                 [--micro-batch M [--accum K]] --out DIR
+  alloy grad     --model DIR --adapter DIR --data FILE.jsonl ${flagText('method')} [${flagText('beta')}] [${flagText('label-smoothing')}]
+                 [${flagText('micro-batch')} [${flagText('accum')}]] --out DIR
                  one optimizer step's loss and gradient over the rows of FILE (in order, M rows or pairs per
                  micro-batch, the first M·K of them; default: all in one batch), reduced as the trainer does
   alloy eval     --model DIR --bench FILE.jsonl|FILE.csv|FILE.txt|MMLU_DIR [--json] [--limit N] [--shots K] [--adapter DIR] [--chat] [--max-tokens N]
@@ -103,7 +103,8 @@ const COMMAND_OPTIONS = {
   logits: ['model', 'ids', 'adapter', 'out'],
   generate: ['model', 'prompt', 'max-tokens', 'temperature', 'top-k', 'top-p', 'seed', 'chat', 'adapter'],
   train: TRAIN_FLAGS,
-  grad: ['model', 'adapter', 'data', 'method', 'beta', 'label-smoothing', 'micro-batch', 'accum', 'out'],
+  // its own options around the settings it shares with train (the schema's `grad` fields): the same flags and checks
+  grad: ['model', 'adapter', 'data', ...GRAD_FLAGS, 'out'],
   eval: ['model', 'bench', 'json', 'limit', 'shots', 'adapter', 'chat', 'max-tokens'],
   merge: ['out', 'allow-crimes', 'device', 'seed', 'shard-size', 'post-weights'],
   import: ['tokenizer', 'out'],

@@ -1,9 +1,7 @@
 // The training part of the comlink boundary (api.ts re-exports nothing from here; StudioApi imports these types).
 // Plain, structured-cloneable data only.
-import type { LoraTarget } from '../engine/lora/targets.ts';
-import type { ScheduleKind } from '../engine/train/defaults.ts';
+import type { ShapeOf } from '../engine/train/settings.ts';
 import type { TrainingMemoryPlan } from '../engine/train/memory.ts';
-import type { Method } from '../common/training-data.ts';
 import type { StepEvent, TrainerEvent } from '../engine/train/trainer.ts';
 import type { CachedModelSummary } from '../io/cache/weight-cache.ts';
 
@@ -15,50 +13,13 @@ export interface TrainDataFile {
   text: string;
 }
 
-/** Every hyperparameter of a run; defaults in app/lib/train-settings.ts come from engine/train/defaults.ts. */
-export interface TrainSettings {
-  method: Method;
-  rank: number;
-  alpha: number;
-  /** PEFT lora_dropout on the adapter's input (recorded in adapter_config.json; applied where the engine does) */
-  dropout: number;
-  targets: LoraTarget[];
-  lr: number;
-  schedule: ScheduleKind;
-  warmupSteps: number;
-  steps: number;
-  /** rows per forward (a DPO/ORPO row is a chosen/rejected pair) */
-  microBatch: number;
-  /** micro-batches per optimizer step */
-  accum: number;
-  /** clip by global L2 norm; 0 = off */
-  maxGradNorm: number;
-  weightDecay: number;
-  /** tokens kept per sequence (TRL truncates the end, keeping the prompt) */
-  seqLen: number;
-  /** per-layer activation recomputation: keeps only each layer's input, re-runs its forward in the backward */
-  recompute: boolean;
-  seed: number;
-  /** DPO/ORPO beta */
-  beta: number;
-  /**
-   * DPO's label smoothing (cDPO ε, TRL's label_smoothing) in [0, 0.5); read for DPO only. Runs stored before it
-   * existed lack it (they trained with 0): readers fall back to the default.
-   */
-  labelSmoothing: number;
-  /**
-   * SFT on chat ({messages}) rows: train on the assistant turns only (TRL's assistant_only_loss; default off, as
-   * TRL). Runs stored before it existed lack it (they trained on every token).
-   */
-  assistantOnlyLoss: boolean;
-  /** validation every N steps (and after the last); 0 = never */
-  evalEvery: number;
-  /** fraction of the rows held out for validation when no validation file is given; 0 = none */
-  valSplit: number;
-  /** checkpoint into IndexedDB every N steps (and after the last) */
-  checkpointEvery: number;
-  keepCheckpoints: number;
-}
+/**
+ * Every hyperparameter of a run: the schema's 'settings' fields (engine/train/settings.ts holds each one's type,
+ * default, range, help and its names in TRL / PEFT, the CLI and the recipe). The form's defaults come from
+ * engine/train/defaults.ts (app/lib/train-settings.ts). Runs stored before labelSmoothing and assistantOnlyLoss
+ * existed lack them (they trained with 0 / on every token): readers fall back to the default.
+ */
+export type TrainSettings = ShapeOf<'settings'>;
 
 export interface TrainRequest {
   /** cached model (weight cache id) */

@@ -12,6 +12,7 @@ import { planTrainingMemory } from '../engine/train/memory.ts';
 import { isPaired, scoredTokenCount, takesParam, truncateSequence, type Method, type Sequence } from '../engine/train/objectives.ts';
 import { trainConfig, type TrainConfig } from '../engine/train/trainer.ts';
 import { TRAIN_DEFAULTS } from '../engine/train/defaults.ts';
+import { pickShape } from '../engine/train/settings.ts';
 import type { WeightDtype } from '../engine/model/weights.ts';
 import { bindableBytes, logitRowsPerBlock } from '../engine/model/split.ts';
 import type { DatasetStats, TrainDataFile, TrainPlan, TrainSettings } from './train-api.ts';
@@ -133,7 +134,7 @@ export interface Limits {
 export function assessPlan(
   cfg: ModelConfig,
   dtype: WeightDtype,
-  settings: Pick<TrainSettings, 'method' | 'microBatch' | 'rank' | 'targets'> & { recompute?: boolean },
+  settings: Pick<TrainSettings, 'method' | 'microBatch' | 'rank' | 'targets'> & Partial<Pick<TrainSettings, 'recompute' | 'dropout'>>,
   stats: Pick<DatasetStats, 'rows' | 'longest'> & Partial<DatasetStats>,
   limits: Limits,
   budget: number,
@@ -142,7 +143,7 @@ export function assessPlan(
   const rowsPerForward = Math.min(settings.microBatch, stats.rows) * (pairs ? 2 : 1);
   const seqLen = stats.longest;
   const recompute = settings.recompute ?? false;
-  const opts = { dtype, rows: rowsPerForward, seqLen, r: settings.rank, targets: settings.targets };
+  const opts = { dtype, rows: rowsPerForward, seqLen, r: settings.rank, targets: settings.targets, method: settings.method, dropout: (settings.dropout ?? 0) > 0 };
   const binding = Math.min(bindableBytes(limits.maxStorageBufferBindingSize), limits.maxBufferSize);
   // The plan splits vocabulary tables and logits to fit the binding as the loaded model does (model/split.ts).
   const memory = planTrainingMemory(cfg, { ...opts, recompute, maxBindingBytes: binding });
@@ -170,7 +171,7 @@ export function assessPlan(
     dataset: stats as DatasetStats,
     memory,
     otherRecomputeTotal: other.poolTotal,
-    optimizerBytes: memory.adapter / 3,
+    optimizerBytes: memory.adapter / 2, // AdamW m, v of each tensor (the other half: the tensor and its grad)
     activationBytes: memory.kept + memory.backward + memory.head + memory.logits,
     rowsPerForward,
     seqLen,
@@ -180,25 +181,17 @@ export function assessPlan(
   };
 }
 
-/** The Trainer's config from the panel's settings (engine defaults for what the panel does not set). */
+/**
+ * The Trainer's config from the panel's settings: every field both records hold (the schema's 'config' fields,
+ * settings.ts) copied by key, then what differs: no validation without validation rows, and the objective's
+ * options, a nested TRL-shaped record the checkpoint stores as it is (beta always, as every stored run has it; DPO's
+ * smoothing only where the objective reads it, so a resume with another ε is refused; `??`: a run record stored
+ * before the setting existed lacks it).
+ */
 export function configOf(s: TrainSettings, hasVal: boolean): TrainConfig {
   return trainConfig({
-    method: s.method,
-    steps: s.steps,
-    lr: s.lr,
-    schedule: s.schedule,
-    warmupSteps: s.warmupSteps,
-    weightDecay: s.weightDecay,
-    maxGradNorm: s.maxGradNorm,
-    microBatch: s.microBatch,
-    accum: s.accum,
-    seed: s.seed,
+    ...(pickShape('config', s) as Pick<TrainConfig, 'method' | 'steps'>),
     evalEvery: hasVal ? s.evalEvery : 0,
-    checkpointEvery: s.checkpointEvery,
-    keepCheckpoints: s.keepCheckpoints,
-    // only DPO has a smoothing term; recorded in the checkpoint's config, so a resume with another ε is refused
-    // (`??`: a run record stored before the setting existed lacks it)
     objective: { beta: s.beta, ...(takesParam(s.method, 'labelSmoothing') ? { labelSmoothing: s.labelSmoothing ?? TRAIN_DEFAULTS.labelSmoothing } : {}) },
-    recompute: s.recompute,
   });
 }

@@ -15,7 +15,8 @@
  *
  * Memory layout (f32 row-major, BT = batch·T rows): x, x_in, x_mid, n1, n2 [BT, C]; rstd1, rstd2 [BT];
  * q, att [BT, nHeads·D]; k, v [BT, nKv·D]; lse [BT, nHeads]; gate, up, act [BT, F]; xa [BT, r] per adapted
- * projection. layerActBytes gives these sizes: the one source both memory plans count from.
+ * projection. layerActBytes gives these sizes and layerGradBytes the backward's temporaries; planLayer and
+ * planLayerBackward replay this file's allocations for both memory plans (model/memory.ts, train/memory.ts).
  * The residual x is updated in place (x_in → x_out).
  */
 import { encodeAttention, encodeAttentionBackward } from '../ops/attention.ts';
@@ -71,6 +72,155 @@ export function layerActBytes(cfg: ModelConfig, BT: number): Record<Exclude<keyo
     act: BT * F * 4,
     xa: (r: number) => BT * r * 4,
   };
+}
+
+/** Bytes of each temporary of one layer's backward for BT rows (encodeLayerBackward allocates them from here). */
+export function layerGradBytes(cfg: ModelConfig, BT: number) {
+  const C = BT * cfg.hiddenSize * 4;
+  const F = BT * cfg.intermediateSize * 4;
+  const qW = BT * cfg.numHeads * cfg.headDim * 4;
+  const kvW = BT * cfg.numKvHeads * cfg.headDim * 4;
+  return { dAct: F, dGate: F, dUp: F, dN: C, dxn: C, dAtt: qW, dq: qW, dk: kvW, dv: kvW, stats: BT * cfg.numHeads * 2 * 4, dN1: C, dxn1: C };
+}
+
+/**
+ * The memory plans (model/memory.ts, train/memory.ts) replay the layer's allocations on a BufferTally, a model of
+ * the BufferPool from sizes alone: planLayer mirrors encodeLayer and planLayerBackward mirrors encodeLayerBackward,
+ * alloc for alloc and release for release, so a change to the layer is made here, beside the code it describes.
+ */
+export interface PlannedBuffer {
+  readonly bytes: number;
+}
+export interface BufferTally {
+  alloc(bytes: number): PlannedBuffer;
+  release(...bufs: PlannedBuffer[]): void;
+}
+/** The adapter as the plans see it: every layer adapts the same projections. */
+export interface LayerLoraPlan {
+  r: number;
+  keys: ReadonlySet<ProjKey>;
+  /** LoRA dropout drawn (training micro-batches with p > 0) */
+  dropout: boolean;
+}
+
+/** in_features of a projection (LoRA's A is [r, in]; dropout's temporaries are [BT, in]). */
+function projIn(cfg: ModelConfig, key: ProjKey): number {
+  if (key === 'o') return cfg.numHeads * cfg.headDim;
+  if (key === 'down') return cfg.intermediateSize;
+  return cfg.hiddenSize;
+}
+
+/** How a layer's projections are stored (weights.ts, split.ts fusedGroups) and whether a KV cache takes k, v. */
+export interface LayerPlanShape {
+  fused: { qkv: boolean; gateUp: boolean };
+  /** the forward writes into a KV cache (inference) */
+  kv: boolean;
+}
+
+/** encodeLayer's allocations on a tally (save and release as there; xIn is the caller's). */
+export function planLayer(
+  t: BufferTally,
+  cfg: ModelConfig,
+  BT: number,
+  lora: LayerLoraPlan | null,
+  save: { bufs: PlannedBuffer[]; temps: PlannedBuffer[] } | null,
+  release: (...b: PlannedBuffer[]) => void,
+  shape: LayerPlanShape,
+): void {
+  const sizes = layerActBytes(cfg, BT);
+  const rows = { qkv: (cfg.numHeads + 2 * cfg.numKvHeads) * cfg.headDim, gateUp: 2 * cfg.intermediateSize };
+  const kept = (key: Exclude<keyof LayerActs, 'xa'>) => {
+    const b = t.alloc(sizes[key]);
+    save?.bufs.push(b);
+    return b;
+  };
+  const adapted = (...keys: ProjKey[]) => keys.some((k) => lora?.keys.has(k));
+  const addLora = (key: ProjKey) => {
+    if (!lora?.keys.has(key)) return;
+    if (save && lora.dropout) save.temps.push(t.alloc(BT * projIn(cfg, key) * 4));
+    const a = t.alloc(sizes.xa(lora.r));
+    if (save) save.bufs.push(a);
+    else release(a);
+  };
+  const proj = (key: 'q' | 'k' | 'v' | 'gate' | 'up') => {
+    const y = kept(key);
+    addLora(key);
+    return y;
+  };
+  const n1 = kept('n1');
+  if (save) kept('rstd1');
+  let qkvDense: PlannedBuffer[];
+  if (shape.fused.qkv && !save && !adapted('q', 'k', 'v')) {
+    const packed = t.alloc(BT * rows.qkv * 4);
+    release(n1);
+    qkvDense = [kept('q')];
+    if (!shape.kv) qkvDense.push(kept('k'), kept('v'));
+    release(packed);
+  } else {
+    if (shape.fused.qkv) {
+      const packed = t.alloc(BT * rows.qkv * 4);
+      qkvDense = [kept('q'), kept('k'), kept('v')];
+      t.release(packed);
+      for (const key of ['q', 'k', 'v'] as const) addLora(key);
+    } else qkvDense = [proj('q'), proj('k'), proj('v')];
+    if (!save) release(n1);
+  }
+  const att = kept('att');
+  if (save) kept('lse');
+  if (!save) release(...qkvDense);
+  addLora('o');
+  if (!save) release(att);
+  if (save) kept('xMid');
+  const n2 = kept('n2');
+  if (save) kept('rstd2');
+  const act = kept('act');
+  if (shape.fused.gateUp && !save && !adapted('gate', 'up')) {
+    const packed = t.alloc(BT * rows.gateUp * 4);
+    release(n2);
+    release(packed);
+  } else {
+    let gate: PlannedBuffer;
+    let up: PlannedBuffer;
+    if (shape.fused.gateUp) {
+      const packed = t.alloc(BT * rows.gateUp * 4);
+      gate = kept('gate');
+      up = kept('up');
+      t.release(packed);
+      addLora('gate');
+      addLora('up');
+    } else [gate, up] = [proj('gate'), proj('up')];
+    if (!save) release(n2);
+    if (!save) release(gate, up);
+  }
+  addLora('down');
+  if (!save) release(act);
+}
+
+/** encodeLayerBackward's temporaries on a tally, pushed onto `temps` as there. */
+export function planLayerBackward(t: BufferTally, cfg: ModelConfig, BT: number, lora: LayerLoraPlan | null, temps: PlannedBuffer[], shape: LayerPlanShape): void {
+  const g = layerGradBytes(cfg, BT);
+  const tmp = (bytes: number) => temps.push(t.alloc(bytes));
+  // encodeLoraBackward: g = dY·B [BT, r]; with dropout xd = dropout(x) and gA = s·g·A [BT, in]
+  const projBack = (key: ProjKey) => {
+    if (!lora?.keys.has(key)) return;
+    tmp(BT * lora.r * 4);
+    if (lora.dropout) [0, 1].forEach(() => tmp(BT * projIn(cfg, key) * 4));
+  };
+  tmp(g.dAct);
+  projBack('down');
+  tmp(g.dGate);
+  tmp(g.dUp);
+  tmp(g.dN);
+  if (shape.fused.gateUp) tmp(BT * 2 * cfg.intermediateSize * 4); // the packed d(gate|up)
+  projBack('gate');
+  projBack('up');
+  tmp(g.dxn);
+  tmp(g.dAtt);
+  projBack('o');
+  for (const b of [g.dq, g.dk, g.dv, g.stats, g.dN1]) tmp(b);
+  if (shape.fused.qkv) tmp(BT * (cfg.numHeads + 2 * cfg.numKvHeads) * cfg.headDim * 4); // the packed d(q|k|v)
+  for (const key of ['q', 'k', 'v'] as const) projBack(key);
+  tmp(g.dxn1);
 }
 
 /** What every layer of one pass shares. */
@@ -270,6 +420,7 @@ export async function encodeLayerBackward(c: LayerPass, enc: GPUCommandEncoder, 
   const H = cfg.numHeads;
   const nKv = cfg.numKvHeads;
   const layer = model.layers[l]!;
+  const g = layerGradBytes(cfg, BT);
   const tmp = (bytes: number, label: string) => {
     const b = pool.alloc(bytes, label);
     temps.push(b);
@@ -297,28 +448,28 @@ export async function encodeLayerBackward(c: LayerPass, enc: GPUCommandEncoder, 
   };
 
   // MLP: x_out = x_mid + down(silu(gate(n2)) ⊙ up(n2)), n2 = norm(x_mid)
-  const dAct = tmp(BT * F * 4, 'd-act');
+  const dAct = tmp(g.dAct, 'd-act');
   await projBack('down', s.act, dx, dAct, false);
-  const dGate = tmp(BT * F * 4, 'd-gate');
-  const dUp = tmp(BT * F * 4, 'd-up');
+  const dGate = tmp(g.dGate, 'd-gate');
+  const dUp = tmp(g.dUp, 'd-up');
   await encodeSwigluBackward(kernels, enc, s.gate, s.up, dAct, dGate, dUp, { n: BT * F });
-  const dN = tmp(BT * C * 4, 'd-norm');
+  const dN = tmp(g.dN, 'd-norm');
   if (layer.gateUp) await groupBack(layer.gateUp, ['gate', 'up'], [F, F], s.n2, [dGate, dUp], dN);
   else {
     await projBack('gate', s.n2, dGate, dN, false);
     await projBack('up', s.n2, dUp, dN, true);
   }
-  const dxn = tmp(BT * C * 4, 'd-x-from-norm');
+  const dxn = tmp(g.dxn, 'd-x-from-norm');
   await encodeRmsNormBackward(kernels, enc, s.xMid, layer.postNorm, s.rstd2, dN, dxn, { rows: BT, hidden: C });
   await encodeAddInPlace(kernels, enc, dx, dxn, { n: BT * C });
 
   // Attention: x_mid = x_in + o(attn(rope(q(n1)), rope(k(n1)), v(n1))), n1 = norm(x_in)
-  const dAtt = tmp(BT * H * D * 4, 'd-att');
+  const dAtt = tmp(g.dAtt, 'd-att');
   await projBack('o', s.att, dx, dAtt, false);
-  const dq = tmp(BT * H * D * 4, 'dq');
-  const dk = tmp(BT * nKv * D * 4, 'dk');
-  const dv = tmp(BT * nKv * D * 4, 'dv');
-  const stats = tmp(BT * H * 2 * 4, 'att-stats');
+  const dq = tmp(g.dq, 'dq');
+  const dk = tmp(g.dk, 'dk');
+  const dv = tmp(g.dv, 'dv');
+  const stats = tmp(g.stats, 'att-stats');
   await encodeAttentionBackward(
     kernels,
     enc,
@@ -326,14 +477,14 @@ export async function encodeLayerBackward(c: LayerPass, enc: GPUCommandEncoder, 
     c.attArgs,
   );
   await encodeRopeQK(kernels, enc, dq, dk, c.positions, model.invFreq, { rows: BT, heads: H, kvHeads: nKv, headDim: D }, true);
-  const dN1 = tmp(BT * C * 4, 'd-norm1');
+  const dN1 = tmp(g.dN1, 'd-norm1');
   if (layer.qkv) await groupBack(layer.qkv, ['q', 'k', 'v'], [H * D, nKv * D, nKv * D], s.n1, [dq, dk, dv], dN1);
   else {
     await projBack('q', s.n1, dq, dN1, false);
     await projBack('k', s.n1, dk, dN1, true);
     await projBack('v', s.n1, dv, dN1, true);
   }
-  const dxn1 = tmp(BT * C * 4, 'd-x-from-norm1');
+  const dxn1 = tmp(g.dxn1, 'd-x-from-norm1');
   await encodeRmsNormBackward(kernels, enc, s.xIn, layer.inputNorm, s.rstd1, dN1, dxn1, { rows: BT, hidden: C });
   await encodeAddInPlace(kernels, enc, dx, dxn1, { n: BT * C });
 }

@@ -2,28 +2,169 @@
  * The inference memory plan: what loading a model and running one forward will ask of the GPU, from the config
  * alone, before anything is downloaded or allocated (DESIGN.md: "a memory plan before every run").
  *
- * It counts exactly the buffers loadModel and runForward allocate (weights.ts, forward.ts, head.ts), in bytes of
- * the tensors themselves; the BufferPool rounds each buffer up to a size class (powers of two above 1 MiB) and
- * keeps released buffers for reuse, so its measured peak is somewhat higher. Layout recap:
+ * Nothing here counts the layer's buffers by hand: the layer's allocations come from model/layer.ts (planLayer
+ * mirrors encodeLayer, sizes from layerActBytes), replayed on a PoolTally, a model of the BufferPool from sizes
+ * alone, together with what loadModel, runForward and head.ts allocate around the layers (planWeights, planForward,
+ * planLmHead below, each naming the function it mirrors). The tally gives two peaks:
+ *   exact   the most tensor bytes live at once (what an allocator without a pool would need);
+ *   pool    BufferPool's peakBytes: the pool rounds each buffer up to a size class (buffer-pool.ts sizeClass) and
+ *           keeps every released buffer for reuse, never destroying one during a job, so its peak is the bytes of
+ *           the buffers it created, Σ over size classes of (class × the most buffers of that class live at once).
+ *           A released buffer of one class is never handed out for another, which is why this is above `exact`.
+ * Layout recap (the breakdown of MemoryPlan):
  *   weights: matrices in the checkpoint's dtype (BF16/F16 stay 16-bit), vectors (norms, biases) and RoPE
  *     inv_freq f32; a tied lm_head costs nothing extra.
  *   KV cache: per layer k and v, f32 [batch, capacity, nKv, headDim].
- *   activations (the layer stage, the forward's peak before the head): ids and positions u32 [BT], key mask u32
- *     [batch, S], and f32 residual, 2 norms [BT, hidden]; the packed q|k|v [BT, (heads + 2·nKv)·headDim], q and
- *     attention out [BT, heads·headDim], k, v [BT, nKv·headDim]; packed gate|up [BT, 2·intermediate], gate, up
- *     (LoRA), SwiGLU [BT, intermediate] — counted as if all were live at once within a layer (an upper bound: the
- *     layer releases each as soon as its last reader is encoded, model/layer.ts).
+ *   activations (the layer stage): ids and positions u32 [BT], key mask u32 [batch, S], logit row indices u32 [R]
+ *     (when R < BT), residual f32 [BT, hidden], and the most of one layer's intermediates live at once: each goes
+ *     back to the pool after its last reader (a forward of more than ONE_SUBMIT_MAX_ROWS rows holds them until the
+ *     layer's submit).
  *   head: gathered rows (when fewer logit rows than tokens) and normed [R, hidden], the per-block copies of normed
  *     when logits are split, and the per-chunk [R, chunkRows] temporaries of a split lm_head.
  *   logits: f32 [R, vocab].
  */
 import type { ModelConfig } from '../../io/config.ts';
 import { expectedTensorShapes } from '../../io/config.ts';
-import { DTYPE_BYTES, logitRowsPerBlock, planRowChunks } from './split.ts';
+import { sizeClass } from '../gpu/buffer-pool.ts';
+import { ONE_SUBMIT_MAX_ROWS } from './forward.ts';
+import { planLayer, type BufferTally, type LayerLoraPlan, type PlannedBuffer } from './layer.ts';
+import { DTYPE_BYTES, FUSED_GROUPS, fusedGroups, fusedRows, logitRowsPerBlock, planRowChunks } from './split.ts';
 import type { WeightDtype } from './weights.ts';
 
 /** WebGPU's default maxStorageBufferBindingSize: what a browser grants unless the adapter's limits are requested. */
 export const DEFAULT_BINDING_BYTES = 128 * 2 ** 20;
+
+/** BufferPool's accounting replayed from sizes alone (the pool's alloc / release, no GPU). */
+export class PoolTally implements BufferTally {
+  private live = new Map<number, number>();
+  private made = new Map<number, number>();
+  private liveBytes = 0;
+  /** the most tensor bytes live at once */
+  peakExact = 0;
+
+  alloc(bytes: number): PlannedBuffer {
+    const c = sizeClass(bytes);
+    const n = (this.live.get(c) ?? 0) + 1;
+    this.live.set(c, n);
+    // The pool makes a buffer only when every one of this class is live: buffers made = the most live at once.
+    if (n > (this.made.get(c) ?? 0)) this.made.set(c, n);
+    this.liveBytes += bytes;
+    this.peakExact = Math.max(this.peakExact, this.liveBytes);
+    return { bytes };
+  }
+
+  release(...bufs: PlannedBuffer[]): void {
+    for (const b of bufs) {
+      const c = sizeClass(b.bytes);
+      this.live.set(c, this.live.get(c)! - 1);
+      this.liveBytes -= b.bytes;
+    }
+  }
+
+  /** BufferPool's peakBytes: the bytes of every buffer it made (nothing is destroyed within a job) */
+  get poolBytes(): number {
+    let s = 0;
+    for (const [c, n] of this.made) s += c * n;
+    return s;
+  }
+}
+
+/** loadModel's uploads: every tensor (vocabulary tables as row chunks: split.ts) and inv_freq. Never released. */
+export function planWeights(t: BufferTally, cfg: ModelConfig, dtype: WeightDtype, limit: number): { params: number; bytes: number } {
+  let params = 0;
+  let bytes = 0;
+  const up = (b: number) => {
+    t.alloc(b);
+    bytes += b;
+  };
+  // q|k|v and gate|up load as one matrix (and one bias vector) each where they fit a binding (split.ts).
+  const fuse = fusedGroups(cfg, dtype, limit);
+  const rows = fusedRows(cfg);
+  const groupOf = (name: string): keyof typeof FUSED_GROUPS | null => {
+    for (const g of ['qkv', 'gateUp'] as const) if (fuse[g] && FUSED_GROUPS[g].some((p) => name.endsWith(`.${p}.weight`) || name.endsWith(`.${p}.bias`))) return g;
+    return null;
+  };
+  const matrixBytes = (r: number, c: number) => Math.ceil((r * c * DTYPE_BYTES[dtype]) / 4) * 4;
+  for (const [name, shape] of expectedTensorShapes(cfg)) {
+    params += shape.reduce((a, b) => a * b, 1);
+    const g = groupOf(name);
+    if (g) {
+      // the group's first member stands for the whole stacked matrix (or bias), the others add nothing
+      if (!name.includes(`.${FUSED_GROUPS[g][0]}.`)) continue;
+      up(shape.length === 1 ? rows[g] * 4 : matrixBytes(rows[g], shape[1]!));
+    } else if (shape.length === 1) up(shape[0]! * 4);
+    else if (name === 'model.embed_tokens.weight' || name === 'lm_head.weight') {
+      for (const c of planRowChunks(shape[0]!, shape[1]!, dtype, limit, name)) up(matrixBytes(c.rows, shape[1]!));
+    } else up(matrixBytes(shape[0]!, shape[1]!));
+  }
+  up((cfg.headDim / 2) * 4); // inv_freq
+  return { params, bytes };
+}
+
+/** head.ts encodeLmHeadBlock: logits rows row0..row0+n−1, a [n, vocab] block (returned); temporaries onto `temps`. */
+export function planLmHeadBlock(t: BufferTally, cfg: ModelConfig, dtype: WeightDtype, limit: number, row0: number, n: number, temps: PlannedBuffer[]): PlannedBuffer {
+  const V = cfg.vocabSize;
+  const chunks = planRowChunks(V, cfg.hiddenSize, dtype, limit, 'lm_head');
+  if (row0 > 0) temps.push(t.alloc(n * cfg.hiddenSize * 4)); // the block's rows of normed, copied to offset 0
+  if (chunks.length === 1) return t.alloc(n * V * 4);
+  const out = t.alloc(n * V * 4);
+  for (const c of chunks) temps.push(t.alloc(n * c.rows * 4));
+  return out;
+}
+
+/** head.ts encodeLmHead over `rows` normed rows: the logits blocks (returned), temporaries onto `temps`. */
+export function planLmHead(t: BufferTally, cfg: ModelConfig, dtype: WeightDtype, limit: number, rows: number, temps: PlannedBuffer[]): PlannedBuffer[] {
+  const per = logitRowsPerBlock(cfg.vocabSize, limit);
+  const blocks: PlannedBuffer[] = [];
+  for (let row0 = 0; row0 < rows; row0 += per) blocks.push(planLmHeadBlock(t, cfg, dtype, limit, row0, Math.min(per, rows - row0), temps));
+  return blocks;
+}
+
+export interface ForwardPlanShape {
+  dtype: WeightDtype;
+  batch: number;
+  T: number;
+  /** key slots per row (T without a KV cache) */
+  S: number;
+  /** rows of logits (batch·T: every row, no gather) */
+  logitRows: number;
+  /** the key mask is uploaded (ragged rows, or a cache) */
+  mask: boolean;
+  /** k and v go into a KV cache (prefill, decode) */
+  kv: boolean;
+  lora: LayerLoraPlan | null;
+  limit: number;
+}
+
+/** forward.ts runForward / encodeForward up to the head: inputs, residual, `layers` layers (all: cfg.numLayers). */
+function planLayerStage(t: BufferTally, cfg: ModelConfig, f: ForwardPlanShape, layers = cfg.numLayers): { inputs: PlannedBuffer[]; x: PlannedBuffer } {
+  const BT = f.batch * f.T;
+  const inputs = [t.alloc(BT * 4), t.alloc(BT * 4)];
+  if (f.mask) inputs.push(t.alloc(f.batch * f.S * 4));
+  if (f.logitRows !== BT) inputs.push(t.alloc(f.logitRows * 4));
+  const x = t.alloc(BT * cfg.hiddenSize * 4);
+  // Up to ONE_SUBMIT_MAX_ROWS rows intermediates go back right after their last reader; above, after the layer.
+  const split = BT > ONE_SUBMIT_MAX_ROWS;
+  for (let l = 0; l < layers; l++) {
+    const held: PlannedBuffer[] = [];
+    planLayer(t, cfg, BT, f.lora, null, split ? (...b) => held.push(...b) : (...b) => t.release(...b), { fused: fusedGroups(cfg, f.dtype, f.limit), kv: f.kv });
+    t.release(...held);
+  }
+  return { inputs, x };
+}
+
+/** forward.ts runForward / encodeForward: returns the logits blocks the caller releases. */
+export function planForward(t: BufferTally, cfg: ModelConfig, f: ForwardPlanShape): PlannedBuffer[] {
+  const { inputs, x } = planLayerStage(t, cfg, f);
+  const everyRow = f.logitRows === f.batch * f.T;
+  const hidden = everyRow ? x : t.alloc(f.logitRows * cfg.hiddenSize * 4);
+  const normed = t.alloc(f.logitRows * cfg.hiddenSize * 4);
+  const temps: PlannedBuffer[] = [];
+  const logits = planLmHead(t, cfg, f.dtype, f.limit, f.logitRows, temps);
+  t.release(x, normed, ...temps, ...inputs);
+  if (hidden !== x) t.release(hidden);
+  return logits;
+}
 
 export interface MemoryPlanOptions {
   /** storage of the checkpoint's matrices; 16-bit stays 16-bit on the GPU */
@@ -46,8 +187,10 @@ export interface MemoryPlan {
   activations: number;
   head: number;
   logits: number;
-  /** weights + kvCache + activations + head + logits (the pool keeps released buffers, so it holds all of them) */
+  /** weights + kvCache + activations + head + logits: exact tensor bytes, every stage's peak at once */
   total: number;
+  /** the BufferPool's peak for loading the model, its cache and one forward (pool size classes, reuse) */
+  poolTotal: number;
   /** row chunks of embed_tokens / lm_head (1 = unsplit), and row blocks of logits */
   embedChunks: number;
   lmHeadChunks: number;
@@ -59,33 +202,30 @@ export function planInferenceMemory(cfg: ModelConfig, opts: MemoryPlanOptions): 
   const BT = B * T;
   const C = cfg.hiddenSize;
   const V = cfg.vocabSize;
-  const qW = cfg.numHeads * cfg.headDim;
   const kvW = cfg.numKvHeads * cfg.headDim;
-  const I = cfg.intermediateSize;
   const R = opts.logitRows ?? BT;
   const capacity = opts.kvCapacity ?? T;
   const limit = opts.maxBindingBytes ?? DEFAULT_BINDING_BYTES;
-  const wBytes = DTYPE_BYTES[opts.dtype];
-
-  let params = 0;
-  let weights = (cfg.headDim / 2) * 4; // inv_freq
-  for (const shape of expectedTensorShapes(cfg).values()) {
-    const n = shape.reduce((a, b) => a * b, 1);
-    params += n;
-    weights += n * (shape.length === 2 ? wBytes : 4);
-  }
-
-  const kvCache = 2 * cfg.numLayers * B * capacity * kvW * 4;
   const S = capacity > 0 ? capacity : T;
-  // residual, 2 norms; the packed q|k|v output, q, k, v and the attention output; packed gate|up, gate, up, SwiGLU
-  const activations = 4 * BT * (2 + 3 * C + 3 * qW + 4 * kvW + 5 * I) + 4 * B * S;
+  const shape: ForwardPlanShape = { dtype: opts.dtype, batch: B, T, S, logitRows: R, mask: true, kv: capacity > 0, lora: null, limit };
+
+  // The whole run on one tally: weights, the KV cache (kv-cache.ts: k and v per layer), one forward.
+  const pool = new PoolTally();
+  const { params, bytes: weights } = planWeights(pool, cfg, opts.dtype, limit);
+  const kvCache = capacity > 0 ? 2 * cfg.numLayers * B * capacity * kvW * 4 : 0;
+  if (capacity > 0) for (let i = 0; i < 2 * cfg.numLayers; i++) pool.alloc(B * capacity * kvW * 4);
+  planForward(pool, cfg, shape);
+
+  // The layer stage alone: inputs, residual, one layer's intermediates under the forward's release rule.
+  const stage = new PoolTally();
+  planLayerStage(stage, cfg, shape, 1);
+  const activations = stage.peakExact;
 
   const embedChunks = planRowChunks(V, C, opts.dtype, limit).length;
   const lmHeadChunks = embedChunks; // tied or not, lm_head has the embedding's shape and dtype
-  const perBlock = logitRowsPerBlock(V, limit);
-  const logitBlocks = Math.ceil(R / perBlock);
+  const logitBlocks = Math.ceil(R / logitRowsPerBlock(V, limit));
   let head = 4 * R * C; // normed
-  if (R < BT) head += 4 * R + 4 * R * C; // row indices + gathered rows
+  if (R < BT) head += 4 * R * C; // gathered rows (their indices count with the inputs, in activations)
   if (logitBlocks > 1) head += 4 * R * C; // each block's copy of its normed rows
   if (lmHeadChunks > 1) head += 4 * R * V; // per-chunk outputs, together one more [R, V]
   const logits = 4 * R * V;
@@ -98,6 +238,7 @@ export function planInferenceMemory(cfg: ModelConfig, opts: MemoryPlanOptions): 
     head,
     logits,
     total: weights + kvCache + activations + head + logits,
+    poolTotal: pool.poolBytes,
     embedChunks,
     lmHeadChunks,
     logitBlocks,

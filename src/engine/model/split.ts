@@ -14,6 +14,7 @@
  */
 import { AlloyError } from '../../common/errors.ts';
 import { sizeClass } from '../gpu/buffer-pool.ts';
+import type { ModelConfig } from '../../io/config.ts';
 import type { GpuMatrix, WeightDtype } from './weights.ts';
 
 /** One chunk of a row-split matrix: a GpuMatrix of `rows` rows whose first row is row `rowStart` of the whole. */
@@ -66,4 +67,25 @@ export function logitRowsPerBlock(vocab: number, limit: number): number {
 /** Bytes the pool allocates for the chunks of a [rows, cols] table (what a loaded split table really costs). */
 export function chunkedPoolBytes(rows: number, cols: number, dtype: WeightDtype, limit: number): number {
   return planRowChunks(rows, cols, dtype, limit).reduce((s, c) => s + sizeClass(Math.ceil((c.rows * cols * DTYPE_BYTES[dtype]) / 4) * 4), 0);
+}
+
+/** Projections that read the same input and are stored as one matrix when it fits a binding (weights.ts). */
+export const FUSED_GROUPS = {
+  qkv: ['self_attn.q_proj', 'self_attn.k_proj', 'self_attn.v_proj'],
+  gateUp: ['mlp.gate_proj', 'mlp.up_proj'],
+} as const;
+
+/** Rows of each fused group's matrix (HF [out, in] rows stacked). */
+export function fusedRows(cfg: ModelConfig): { qkv: number; gateUp: number } {
+  return { qkv: (cfg.numHeads + 2 * cfg.numKvHeads) * cfg.headDim, gateUp: 2 * cfg.intermediateSize };
+}
+
+/**
+ * Which groups load fused: those whose stacked matrix fits one binding of `limit` bytes (the same rule
+ * loadModel applies, so the memory plans know the layer's shape from the config alone).
+ */
+export function fusedGroups(cfg: ModelConfig, dtype: WeightDtype, limit: number, fuse = true): { qkv: boolean; gateUp: boolean } {
+  const rows = fusedRows(cfg);
+  const fits = (r: number) => fuse && Math.ceil((r * cfg.hiddenSize * DTYPE_BYTES[dtype]) / 4) * 4 <= limit;
+  return { qkv: fits(rows.qkv), gateUp: fits(rows.gateUp) };
 }

@@ -18,7 +18,7 @@ import type { GpuContext } from '../gpu/device.ts';
 import type { BufferPool } from '../gpu/buffer-pool.ts';
 import type { KernelRegistry } from '../gpu/kernels.ts';
 import { ropeConfigOf, ropeInvFreq } from '../ops/rope.ts';
-import { bindableBytes, planRowChunks, type GpuMatrixChunk, type SplitMatrix } from './split.ts';
+import { bindableBytes, FUSED_GROUPS, fusedGroups, planRowChunks, type GpuMatrixChunk, type SplitMatrix } from './split.ts';
 
 export type WeightDtype = 'f32' | 'bf16' | 'f16';
 
@@ -188,13 +188,12 @@ export async function loadModel(
   });
   // Projections that read the same input, stacked by rows into one matrix (and their biases into one vector);
   // null when they cannot share one binding or one storage type (then they load apart).
-  const fused = async (prefixes: readonly string[], hasBias: boolean): Promise<GpuLinear | null> => {
-    if (opts.fuseProjections === false) return null;
+  const fused = async (prefixes: readonly string[], hasBias: boolean, fits: boolean): Promise<GpuLinear | null> => {
+    if (!fits) return null;
     const infos = prefixes.map((p) => checkpoint.info(`${p}.weight`));
     const dtype = MATRIX_DTYPE[infos[0]!.dtype];
     if (!dtype || infos.some((i) => i.dtype !== infos[0]!.dtype)) return null;
     const bytes = infos.reduce((n, i) => n + (i.end - i.begin), 0);
-    if (bytes > limit) return null;
     const rows = infos.reduce((n, i) => n + i.shape[0]!, 0);
     const all = new Uint8Array(bytes);
     let at = 0;
@@ -222,18 +221,21 @@ export async function loadModel(
   try {
     const embed = await table('model.embed_tokens.weight');
     const layers: GpuLayer[] = [];
+    // The same rule as the memory plans (split.ts fusedGroups), in the checkpoint's matrix dtype.
+    const matrixDtype = MATRIX_DTYPE[checkpoint.info('model.layers.0.self_attn.q_proj.weight').dtype] ?? 'f32';
+    const fuse = fusedGroups(config, matrixDtype, Math.min(limit, splitLimit), opts.fuseProjections !== false);
     for (let i = 0; i < config.numLayers; i++) {
       const p = `model.layers.${i}`;
-      const attn = ['q_proj', 'k_proj', 'v_proj'].map((n) => `${p}.self_attn.${n}`);
-      const mlp = ['gate_proj', 'up_proj'].map((n) => `${p}.mlp.${n}`);
+      const attn = FUSED_GROUPS.qkv.map((n) => `${p}.${n}`);
+      const mlp = FUSED_GROUPS.gateUp.map((n) => `${p}.${n}`);
       const inputNorm = await vector(`${p}.input_layernorm.weight`);
       const postNorm = await vector(`${p}.post_attention_layernorm.weight`);
-      const qkv = await fused(attn, config.attentionBias);
+      const qkv = await fused(attn, config.attentionBias, fuse.qkv);
       const apart = qkv
         ? {}
         : { q: await linear(attn[0]!, config.attentionBias), k: await linear(attn[1]!, config.attentionBias), v: await linear(attn[2]!, config.attentionBias) };
       const o = await linear(`${p}.self_attn.o_proj`, config.oProjBias);
-      const gateUp = await fused(mlp, config.mlpBias);
+      const gateUp = await fused(mlp, config.mlpBias, fuse.gateUp);
       const mlpApart = gateUp ? {} : { gate: await linear(mlp[0]!, config.mlpBias), up: await linear(mlp[1]!, config.mlpBias) };
       const down = await linear(`${p}.mlp.down_proj`, config.mlpBias);
       layers.push({ inputNorm, postNorm, qkv, gateUp, o, down, ...apart, ...mlpApart });

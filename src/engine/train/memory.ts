@@ -1,41 +1,54 @@
 /**
  * The training memory plan (DESIGN.md: "a memory plan before every run"): what one LoRA training step asks of the
- * GPU, from the config alone, counted buffer by buffer as grad.ts, adapter.ts and trainer.ts allocate them.
+ * GPU, from the config alone. The layer's buffers are not counted here: they come from model/layer.ts (planLayer
+ * mirrors encodeLayer, planLayerBackward mirrors encodeLayerBackward, sizes from layerActBytes / layerGradBytes),
+ * the same functions the inference plan (model/memory.ts) uses; this file mirrors what grad.ts (lossAndGrads),
+ * adapter.ts, trainer.ts and clip.ts allocate around the layers, in their order, on a PoolTally.
  *
  * Layout recap (f32 unless said; BT = rows·T, C hidden, F intermediate, Hq = heads·headDim, Hkv = kvHeads·headDim):
  *   weights       the frozen base in its checkpoint dtype (BF16/F16 stay 16-bit), norms and inv_freq f32
- *   adapter       per adapted projection A [r, in], B [out, r], dA, dB, AdamW m and v for A and B: 6 × r·(in+out)
+ *   adapter       per adapted projection A [r, in], B [out, r], dA, dB, AdamW m and v for A and B: 4 × r·(in+out)
  *   inputs        ids, positions, key mask u32 [BT]; token weights and targets [BT] (loss backward)
- *   kept/layer    what grad.ts keeps for the backward (its header): x_in, x_mid, n1, n2, o, down [BT, C];
- *                 rstd1, rstd2 [BT]; q, att [BT, Hq]; k, v [BT, Hkv]; lse [BT, heads]; gate, up, act [BT, F];
- *                 xa [BT, r] per adapted projection
+ *   kept/layer    layer.ts LayerActs: x_in, x_mid, n1, n2 [BT, C]; rstd1, rstd2 [BT]; q, att [BT, Hq];
+ *                 k, v [BT, Hkv]; lse [BT, heads]; gate, up, act [BT, F]; xa [BT, r] per adapted projection
+ *                 (o_proj and down_proj add into the residual: they keep nothing)
  *   head          residual x, final norm, rstd, dNormed, dx [BT, C]; logits [BT, V] (dlogits overwrite them) as
  *                 row blocks of ≤ one binding each (model/head.ts), built and back-propagated one block at a time:
  *                 one block's temporaries, [rows, C] (its normed rows / its dnormed rows) when there are several
  *                 blocks, and [rows, chunkRows] per lm_head chunk when the lm_head itself is split
- *   backward tmp  one layer's at a time (released and reused by the next layer): dAct, dGate, dUp [BT, F];
- *                 dN, dxn, dN1, dxn1 [BT, C]; dAtt, dq [BT, Hq]; dk, dv [BT, Hkv]; stats [BT, 2·heads];
- *                 g = dY·B [BT, r] per adapted projection
+ *   backward tmp  one layer's at a time (layerGradBytes; back to the pool once the layer's backward is encoded,
+ *                 reused by the next layer): dAct, dGate, dUp [BT, F]; dN, dxn, dN1, dxn1 [BT, C]; dAtt, dq [BT, Hq];
+ *                 dk, dv [BT, Hkv]; stats [BT, 2·heads]; g = dY·B [BT, r] per adapted projection
  *   dropout       (`dropout: true`, adapter.ts) masks are regenerated, never kept: per adapted projection the
- *                 backward draws xd = dropout(x) and gA = s·g·A [BT, in] (2 temporaries); the forward's own xd
- *                 [BT, in] is a temporary released after each layer and reused by those, except under recomputation,
- *                 where a layer's recomputed forward and its backward share one encoder (3 per projection)
- *   grad norm     ⌈n/256⌉ partials per adapter tensor
- * `poolTotal` rounds every buffer up to the BufferPool's size class, as the pool's measured peak does.
+ *                 backward draws xd = dropout(x) and gA = s·g·A [BT, in]; the forward's own xd [BT, in] goes back
+ *                 after each layer, except under recomputation, where a layer's recomputed forward and its backward
+ *                 share one list of temporaries
+ *   reference     DPO/IPO (`method`): a forward with the adapters off before the step (model/memory.ts planForward),
+ *                 its logits gathered and freed; its buffers stay in the pool for the training forward to reuse
+ *   grad norm     ⌈n/256⌉ partials per adapter tensor, one buffer
+ *
+ * Two totals: `total` adds the groups above (exact tensor bytes, every group at once: a bound with no pool); and
+ * `poolTotal` replays the step on a PoolTally, which is the BufferPool's peakBytes: every buffer rounded up to its size
+ * class (buffer-pool.ts sizeClass) and every released buffer kept for reuse by a later request of the same class.
+ * poolTotal is what is compared with the pool's measured peak and with a budget.
  *
  * Per-layer recomputation (`recompute: true`, implemented in grad.ts, `alloy train --recompute`): the forward keeps
- * only each layer's input x_in [BT, C] and releases the rest of the layer's set after its submit (the last layer's
- * set stays: its backward comes next); each earlier layer's forward runs again from x_in into a scratch residual
- * [BT, C] just before its backward. So `kept` = L·[BT, C] + one layer's set, whose x_in slot stands for the scratch,
- * at the cost of a forward of layers 0..L−2 per pass. Gradients are bit-identical to keeping everything (same
- * kernels, same bytes, same dropout masks; tests/engine/train/recompute.gpu.test.ts, which also holds this plan
+ * only each layer's input x_in [BT, C] and releases the rest of the layer's set after it is encoded (the last
+ * layer's set stays: its backward comes next); each earlier layer's forward runs again from x_in into a scratch
+ * residual [BT, C] just before its backward. So `kept` = L·[BT, C] + one layer's set, whose x_in slot stands for the
+ * scratch, at the cost of a forward of layers 0..L−2 per pass. Gradients are bit-identical to keeping everything
+ * (same kernels, same bytes, same dropout masks; tests/engine/train/recompute.gpu.test.ts, which also holds this plan
  * against the BufferPool's measured peak for both settings).
  */
-import { expectedTensorShapes, type ModelConfig } from '../../io/config.ts';
-import { sizeClass } from '../gpu/buffer-pool.ts';
-import { DEFAULT_BINDING_BYTES } from '../model/memory.ts';
-import { DTYPE_BYTES, logitRowsPerBlock, planRowChunks } from '../model/split.ts';
+import type { ModelConfig } from '../../io/config.ts';
+import { needsReference } from '../../common/objectives/registry.ts';
+import type { Method } from '../../common/training-data.ts';
+import { DEFAULT_BINDING_BYTES, planForward, planLmHeadBlock, planWeights, PoolTally } from '../model/memory.ts';
+import { layerActBytes, planLayer, planLayerBackward, type BufferTally, type LayerLoraPlan, type LayerPlanShape, type PlannedBuffer } from '../model/layer.ts';
+import { fusedGroups } from '../model/split.ts';
+import { logitRowsPerBlock, planRowChunks } from '../model/split.ts';
 import type { WeightDtype } from '../model/weights.ts';
+import type { ProjKey } from '../lora/adapter.ts';
 import type { LoraTarget } from '../lora/targets.ts';
 import { SUMSQ_SPAN } from './defaults.ts';
 
@@ -48,8 +61,10 @@ export interface TrainingPlanOptions {
   r: number;
   targets: readonly LoraTarget[];
   recompute?: boolean;
-  /** LoRA dropout on (p > 0): the backward's regenerated-mask temporaries */
+  /** LoRA dropout on (p > 0): the regenerated-mask temporaries */
   dropout?: boolean;
+  /** the objective: DPO and IPO run a reference forward first (default: none) */
+  method?: Method;
   /** the storage binding limit tables and logits are split to fit (default: WebGPU's default limit) */
   maxBindingBytes?: number;
 }
@@ -62,16 +77,17 @@ export interface TrainingMemoryPlan {
   kept: number;
   /** one layer's backward temporaries */
   backward: number;
-  /** inputs, residual, final norm, logits, head gradients, grad-norm partials */
+  /** inputs, residual, final norm, head gradients and temporaries, grad-norm partials */
   head: number;
   logits: number;
-  /** exact tensor bytes: weights + adapter + kept + backward + head */
+  /** exact tensor bytes: weights + adapter + kept + backward + head + logits */
   total: number;
-  /** the same with every buffer rounded up to the pool's size class (comparable to BufferPool's peak) */
+  /** the step replayed on the BufferPool's accounting (size classes, reuse): comparable to its measured peak */
   poolTotal: number;
   recompute: boolean;
 }
 
+/** [in, out] of an adapted projection (A is [r, in], B [out, r]). */
 const IO: Record<LoraTarget, (c: ModelConfig) => [number, number]> = {
   q_proj: (c) => [c.hiddenSize, c.numHeads * c.headDim],
   k_proj: (c) => [c.hiddenSize, c.numKvHeads * c.headDim],
@@ -82,97 +98,145 @@ const IO: Record<LoraTarget, (c: ModelConfig) => [number, number]> = {
   down_proj: (c) => [c.intermediateSize, c.hiddenSize],
 };
 
+/** A tally that only adds: the bytes a planned piece of code allocates, whatever it releases. */
+/** Bytes still live: a set's kept buffers (a transient released in between, e.g. a packed projection, is not). */
+class SumTally implements BufferTally {
+  bytes = 0;
+  alloc(bytes: number): PlannedBuffer {
+    this.bytes += bytes;
+    return { bytes };
+  }
+  release(...bufs: PlannedBuffer[]): void {
+    for (const b of bufs) this.bytes -= b.bytes;
+  }
+}
+
 export function planTrainingMemory(cfg: ModelConfig, o: TrainingPlanOptions): TrainingMemoryPlan {
   const BT = o.rows * o.seqLen;
   const C = cfg.hiddenSize;
-  const F = cfg.intermediateSize;
-  const Hq = cfg.numHeads * cfg.headDim;
-  const Hkv = cfg.numKvHeads * cfg.headDim;
-  const L = cfg.numLayers;
-  const nAdapted = o.targets.length;
-  // Each group: [exact bytes, pool bytes] accumulated buffer by buffer.
-  const group = () => {
-    const g = { exact: 0, pool: 0 };
-    const add = (bytes: number, count = 1) => {
-      g.exact += bytes * count;
-      g.pool += sizeClass(bytes) * count;
-    };
-    return { g, add };
-  };
-
-  const limit = o.maxBindingBytes ?? DEFAULT_BINDING_BYTES;
-  const w = group();
-  for (const [name, shape] of expectedTensorShapes(cfg)) {
-    // Vocabulary tables come as row chunks that each fit one binding (model/split.ts).
-    const chunks = name === 'model.embed_tokens.weight' || name === 'lm_head.weight' ? planRowChunks(shape[0]!, shape[1]!, o.dtype, limit, name) : [{ rows: shape[0]! }];
-    const cols = shape.length === 2 ? shape[1]! : 1;
-    for (const c of chunks) w.add(shape.length === 2 ? Math.ceil((c.rows * cols * DTYPE_BYTES[o.dtype]) / 4) * 4 : c.rows * 4);
-  }
-  w.add((cfg.headDim / 2) * 4);
-
-  const ad = group();
-  let partials = 0;
-  const dropTemps = o.dropout ? (o.recompute ? 3 : 2) : 0;
-  const bw = group();
-  for (const t of o.targets) {
-    const [inF, outF] = IO[t](cfg);
-    ad.add(o.r * inF * 4, 6 * L); // A, dA, m, v of A
-    ad.add(outF * o.r * 4, 6 * L);
-    partials += L * (Math.ceil((o.r * inF) / SUMSQ_SPAN) + Math.ceil((outF * o.r) / SUMSQ_SPAN));
-    bw.add(BT * inF * 4, dropTemps);
-  }
-
-  const perLayer = (k: ReturnType<typeof group>, n = 1) => {
-    k.add(BT * C * 4, 4 * n); // x_in, x_mid, n1, n2 (o_proj and down_proj add into the residual: no buffers)
-    k.add(BT * 4, 2 * n);
-    k.add(BT * Hq * 4, 2 * n);
-    k.add(BT * Hkv * 4, 2 * n);
-    k.add(BT * cfg.numHeads * 4, n);
-    k.add(BT * F * 4, 3 * n);
-    k.add(BT * o.r * 4, nAdapted * n);
-  };
-  const kept = group();
-  const recompute = o.recompute ?? false;
-  if (recompute) {
-    kept.add(BT * C * 4, L);
-    perLayer(kept, 1);
-  } else perLayer(kept, L);
-
-  bw.add(BT * F * 4, 3);
-  bw.add(BT * C * 4, 4);
-  // fused projections (model/layer.ts): the packed q|k|v and gate|up outputs while a forward splits them (a
-  // recomputed forward runs beside the backward), and the packed gradients their one input-gradient matmul reads
-  bw.add(BT * (Hq + 2 * Hkv) * 4, 2);
-  bw.add(BT * 2 * F * 4, 2);
-  bw.add(BT * Hq * 4, 2);
-  bw.add(BT * Hkv * 4, 2);
-  bw.add(BT * cfg.numHeads * 2 * 4);
-  bw.add(BT * o.r * 4, nAdapted);
-
-  const head = group();
-  head.add(BT * 4, 5); // ids, positions, key mask, token weights, targets
-  head.add(BT * C * 4, 4); // residual, final norm, dNormed, dx
-  head.add(BT * 4); // final rstd
-  head.add(partials * 4);
   const V = cfg.vocabSize;
-  const logits = BT * V * 4;
+  const L = cfg.numLayers;
+  const limit = o.maxBindingBytes ?? DEFAULT_BINDING_BYTES;
+  const shape: LayerPlanShape = { fused: fusedGroups(cfg, o.dtype, limit), kv: false };
+  const recompute = o.recompute ?? false;
+  const lora: LayerLoraPlan = { r: o.r, keys: new Set(o.targets.map((t) => t.replace('_proj', '') as ProjKey)), dropout: o.dropout ?? false };
+  const sizes = layerActBytes(cfg, BT);
   const perBlock = logitRowsPerBlock(V, limit);
-  for (let r = 0; r < BT; r += perBlock) head.add(Math.min(perBlock, BT - r) * V * 4);
-  const blockRows = Math.min(perBlock, BT);
-  if (BT > perBlock) head.add(blockRows * C * 4);
-  const lmHeadChunks = planRowChunks(V, C, o.dtype, limit, 'lm_head');
-  if (lmHeadChunks.length > 1) for (const c of lmHeadChunks) head.add(blockRows * c.rows * 4);
+  const blockRows: number[] = [];
+  for (let r = 0; r < BT; r += perBlock) blockRows.push(Math.min(perBlock, BT - r));
+  const t = new PoolTally();
 
-  const parts = [w, ad, kept, bw, head].map((x) => x.g);
+  // ---- loadModel, createLora (A, B, dA, dB), Trainer (AdamW m, v): live for the whole run ----
+  const weights = planWeights(t, cfg, o.dtype, limit).bytes;
+  let adapter = 0;
+  const tensorSizes: number[] = [];
+  for (let l = 0; l < L; l++) {
+    for (const target of o.targets) {
+      const [inF, outF] = IO[target](cfg);
+      tensorSizes.push(o.r * inF, outF * o.r);
+    }
+  }
+  for (const n of tensorSizes) for (let i = 0; i < 4; i++) (t.alloc(n * 4), (adapter += n * 4)); // the tensor, its grad, AdamW m, v
+
+  // ---- lossAndGrads (grad.ts), in its order ----
+  // DPO's (IPO's) reference: a forward with the adapters off, its log-probs gathered, everything released.
+  if (o.method && needsReference(o.method)) {
+    const logits = planForward(t, cfg, { dtype: o.dtype, batch: o.rows, T: o.seqLen, S: o.seqLen, logitRows: BT, mask: true, kv: false, lora: null, limit });
+    planGather(t, blockRows);
+    t.release(...logits);
+  }
+  const owned: PlannedBuffer[] = [];
+  const keep = (bytes: number) => {
+    const b = t.alloc(bytes);
+    owned.push(b);
+    return b;
+  };
+  for (let i = 0; i < 3; i++) keep(BT * 4); // ids, positions, key mask
+  keep(BT * C * 4); // residual
+  let pending: PlannedBuffer[] = [];
+  for (let l = 0; l < L; l++) {
+    keep(sizes.xIn);
+    const bufs: PlannedBuffer[] = recompute ? [] : owned;
+    const temps: PlannedBuffer[] = [];
+    planLayer(t, cfg, BT, lora, { bufs, temps }, () => {}, shape);
+    t.release(...temps);
+    if (recompute && l < L - 1) t.release(...bufs);
+    if (recompute && l === L - 1) pending = bufs;
+  }
+  keep(BT * C * 4); // final norm
+  keep(BT * 4); // final rstd
+  const blocks: PlannedBuffer[] = [];
+  for (const [i, rows] of blockRows.entries()) {
+    const temps: PlannedBuffer[] = [];
+    blocks.push(planLmHeadBlock(t, cfg, o.dtype, limit, i * perBlock, rows, temps));
+    t.release(...temps);
+  }
+  planGather(t, blockRows);
+  for (let i = 0; i < 2 * blockRows.length; i++) keep(blockRows[i % blockRows.length]! * 4); // token weights, targets
+  keep(BT * C * 4); // dNormed
+  keep(BT * C * 4); // dx
+  if (recompute && L > 1) keep(BT * C * 4); // the recomputed forward's residual
+  const lmChunks = planRowChunks(V, C, o.dtype, limit, 'lm_head');
+  for (const [i, rows] of blockRows.entries()) {
+    const temps: PlannedBuffer[] = [];
+    if (rows !== BT) temps.push(t.alloc(rows * C * 4)); // this block's dnormed rows
+    if (lmChunks.length > 1) for (const c of lmChunks) temps.push(t.alloc(rows * c.rows * 4)); // dlogits columns
+    t.release(...temps, blocks[i]!);
+  }
+  for (let l = L - 1; l >= 0; l--) {
+    const temps: PlannedBuffer[] = [];
+    if (recompute && l < L - 1) planLayer(t, cfg, BT, lora, { bufs: pending, temps }, () => {}, shape);
+    planLayerBackward(t, cfg, BT, lora, temps, shape);
+    t.release(...temps, ...pending);
+    pending = [];
+  }
+  t.release(...owned);
+  // ---- Trainer: the grad norm's partials (clip.ts sumOfSquares) ----
+  const partials = tensorSizes.reduce((n, s) => n + Math.ceil(s / SUMSQ_SPAN), 0) * 4;
+  t.release(t.alloc(partials));
+
+  // ---- the breakdown: each group's exact bytes, from the same planning functions ----
+  const set = new SumTally();
+  planLayer(set, cfg, BT, lora, { bufs: [], temps: [] }, () => {}, shape);
+  const keptSet = sizes.xIn + set.bytes - (lora.dropout ? dropoutBytes(cfg, BT, lora, shape) : 0);
+  const kept = recompute ? L * sizes.xIn + keptSet : L * keptSet;
+  const bw = new SumTally();
+  planLayerBackward(bw, cfg, BT, lora, [], shape);
+  const backward = bw.bytes + (recompute && lora.dropout ? dropoutBytes(cfg, BT, lora, shape) : 0);
+  const logits = BT * V * 4;
+  // one logits block's temporaries at a time (a later block's, which has its normed rows copied), forward or backward
+  const oneBlock: PlannedBuffer[] = [];
+  planLmHeadBlock(new SumTally(), cfg, o.dtype, limit, blockRows.length > 1 ? perBlock : 0, blockRows[0]!, oneBlock);
+  const blockTemps = oneBlock.reduce((n, b) => n + b.bytes, 0);
+  const gradBlock = (blockRows.length > 1 ? blockRows[0]! * C * 4 : 0) + (lmChunks.length > 1 ? blockRows[0]! * V * 4 : 0);
+  const head = BT * 4 * 5 + BT * C * 4 * 4 + BT * 4 + partials + Math.max(blockTemps, gradBlock);
+
   return {
-    weights: w.g.exact,
-    adapter: ad.g.exact,
-    kept: kept.g.exact,
-    backward: bw.g.exact,
-    head: head.g.exact - logits,
+    weights,
+    adapter,
+    kept,
+    backward,
+    head,
     logits,
-    total: parts.reduce((s, p) => s + p.exact, 0),
-    poolTotal: parts.reduce((s, p) => s + p.pool, 0),
+    total: weights + adapter + kept + backward + head + logits,
+    poolTotal: t.poolBytes,
     recompute,
   };
+}
+
+/** The forward's dropout inputs xd [BT, in] of one layer (a temporary, not kept). */
+function dropoutBytes(cfg: ModelConfig, BT: number, lora: LayerLoraPlan, shape: LayerPlanShape): number {
+  const t = new SumTally();
+  const temps: PlannedBuffer[] = [];
+  planLayer(t, cfg, BT, lora, { bufs: [], temps }, () => {}, shape);
+  return temps.reduce((s, b) => s + b.bytes, 0);
+}
+
+/** grad.ts gatherLogps: per block its targets, the picked log-probs [BT] (and one block's), all released. */
+function planGather(t: BufferTally, blockRows: readonly number[]): void {
+  const BT = blockRows.reduce((a, b) => a + b, 0);
+  const bufs = blockRows.map((rows) => t.alloc(rows * 4));
+  bufs.push(t.alloc(BT * 4));
+  if (blockRows.length > 1) bufs.push(t.alloc(Math.max(...blockRows) * 4));
+  t.release(...bufs);
 }

@@ -40,37 +40,24 @@ import { adamwStepFields, encodeAdamW } from './adamw.ts';
 import { packUniforms } from '../gpu/kernels.ts';
 import { CHECKPOINT_FORMAT, CHECKPOINT_VERSION, checkpointLora, encodeCheckpoint, restoreCheckpoint, type OptimTensor } from './checkpoint.ts';
 import { clipScale, sumOfSquares } from './clip.ts';
-import { TRAIN_DEFAULTS, type ScheduleKind } from './defaults.ts';
-import { field } from './settings.ts';
+import { TRAIN_DEFAULTS } from './defaults.ts';
+import { field, type ShapeOf } from './settings.ts';
 import { accumulateStep } from './accumulate.ts';
 import { lossOnly } from './grad.ts';
 import { isPaired, objectiveOf, type Method, type ObjectiveOptions, type Sequence } from './objectives.ts';
 import { learningRate, type ScheduleSpec } from './schedule.ts';
 
-export interface TrainConfig {
-  method: Method;
-  /** optimizer steps in the run (the schedule's N) */
-  steps: number;
-  lr: number;
-  schedule: ScheduleKind;
-  warmupSteps: number;
-  weightDecay: number;
+/**
+ * The Trainer's config: the schema's 'config' fields (settings.ts: method, steps, lr, schedule, warmupSteps,
+ * weightDecay, maxGradNorm, microBatch, accum, seed, evalEvery, checkpointEvery, keepCheckpoints, recompute?; each
+ * one's type, range and help there; checkpointEvery 0 = never, and it needs a store), and what no front end sets:
+ * AdamW's betas and eps (defaults.ts), and the objective's options as the objective reads them.
+ */
+export interface TrainConfig extends ShapeOf<'config'> {
   beta1: number;
   beta2: number;
   eps: number;
-  /** clip by global L2 norm; 0 = off */
-  maxGradNorm: number;
-  microBatch: number;
-  accum: number;
-  seed: number;
-  /** validation every N steps (and after the last), 0 = never */
-  evalEvery: number;
-  /** checkpoint every N steps (and after the last), 0 = never; needs a store */
-  checkpointEvery: number;
-  keepCheckpoints: number;
   objective: ObjectiveOptions;
-  /** per-layer activation recomputation (grad.ts): less memory, about one more forward per micro-batch */
-  recompute?: boolean;
 }
 
 /** A full config from the defaults (defaults.ts) and what the caller sets. */

@@ -31,20 +31,24 @@ describe('planInferenceMemory', () => {
     expect(p.weights).toBe(134_479_872 * 2 + 35_136 * 4 + 32 * 4); // 269,100,416 ≈ 269 MB
     // k and v, 30 layers, 2048 slots × 3 heads × 64, f32.
     expect(p.kvCache).toBe(2 * 30 * 2048 * 192 * 4); // 94,371,840
-    // Per token: ids + position, residual/norm/norm 3×576, packed q|k|v 960 + q + attention 2×576 (= 3×576 + 2×192),
-    // k + v 2×192, packed gate|up 2×1536 + gate/up/act 3×1536.
-    expect(p.activations).toBe(4 * 2048 * (2 + 1728 + 1728 + 768 + 7680) + 4 * 2048); // 97,542,144
+    // 2048 rows > ONE_SUBMIT_MAX_ROWS: a layer's intermediates live until its submit. Per token: ids + position,
+    // key mask (S = 2048), residual + 2 norms 3×576, the packed q|k|v 960, q + attention 2×576 (k and v go straight
+    // into the cache), the packed gate|up 2×1536 and act 1536 (o_proj and down_proj add into the residual).
+    expect(p.activations).toBe(4 * 2048 * (2 + 1 + 1728 + 960 + 1152 + 3072 + 1536)); // 69,230,592
     expect(p.logits).toBe(4 * 2048 * 49152); // 402,653,184 = 384 MiB: above 128 MiB, so 4 blocks of ≤ 682 rows
     expect(p.logitBlocks).toBe(4);
     expect(p.embedChunks).toBe(1); // 56,623,104 B fits 128 MiB
     expect(p.head).toBe(2 * 4 * 2048 * 576); // normed, and its per-block copies
-    expect(p.total).toBe(873_104_768);
+    expect(p.total).toBe(844_793_216);
+    expect(p.poolTotal).toBeGreaterThan(p.weights + p.kvCache + p.logits);
   });
 
   it('SmolLM2-135M decoding: one token against a 2048-slot cache, one logit row', () => {
     const p = planInferenceMemory(smol(), { dtype: 'bf16', batch: 1, seqLen: 1, kvCapacity: 2048, logitRows: 1 });
     expect(p.kvCache).toBe(94_371_840);
-    expect(p.activations).toBe(4 * 11906 + 4 * 2048); // the key mask spans the cache
+    // One row: each intermediate goes back after its last reader, so the layer's peak is n2 (576), act (1536) and the
+    // packed gate|up (3072); with ids, position, residual (576) and the key mask, which spans the cache.
+    expect(p.activations).toBe(4 * (2 + 576 + 576 + 1536 + 3072) + 4 * 2048);
     expect(p.logits).toBe(196_608);
     expect(p.head).toBe(4 * 576);
     expect(p.logitBlocks).toBe(1);
@@ -54,9 +58,11 @@ describe('planInferenceMemory', () => {
     const p = planInferenceMemory(smol(), { dtype: 'f32', batch: 4, seqLen: 64, kvCapacity: 0, logitRows: 40 });
     expect(p.weights).toBe(134_479_872 * 4 + 35_136 * 4 + 128);
     expect(p.kvCache).toBe(0);
-    expect(p.activations).toBe(4 * 256 * 11906 + 4 * 4 * 64);
-    // 40 scored rows: indices + gathered rows + normed.
-    expect(p.head).toBe(4 * 40 + 2 * 4 * 40 * 576);
+    // 256 rows: the whole layer's set at once (as in the first case, plus dense k and v 2×192: no cache), the key
+    // mask and the 40 row indices.
+    expect(p.activations).toBe(4 * 256 * (2 + 1728 + 960 + 1152 + 384 + 3072 + 1536) + 4 * 4 * 64 + 4 * 40);
+    // 40 scored rows: gathered rows + normed.
+    expect(p.head).toBe(2 * 4 * 40 * 576);
     expect(p.embedChunks).toBe(1); // 113,246,208 B still fits
   });
 

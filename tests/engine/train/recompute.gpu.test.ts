@@ -5,7 +5,7 @@
 //     same bytes, and no kernel uses atomics;
 //   - memory: one Trainer step on a fresh BufferPool per setting (tiny-llama, CPT 2×32 tokens and DPO 2 pairs of
 //     32, r = 4 on q/v/down): the pool's peak drops with recompute, and planTrainingMemory's poolTotal is ≥ the
-//     measured peak for both settings (and within 1.5× of it).
+//     measured peak for both settings (and within 1.1× of it).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import { BufferPool } from '../../../src/engine/gpu/buffer-pool.ts';
@@ -94,7 +94,7 @@ describe('recomputation lowers the measured peak; the plan stays ≥ it', () => 
   };
 
   for (const [method, dropout] of [['cpt', 0], ['cpt', 0.1], ['dpo', 0.1]] as const) {
-    it(`${method}, dropout ${dropout}: peak with recompute < without; plan ≥ measured (≤ 1.5×) for both`, async () => {
+    it(`${method}, dropout ${dropout}: peak with recompute < without; plan ≥ measured (≤ 1.1×) for both`, async () => {
       const train = method === 'cpt' ? ROWS32 : PAIRS32;
       const rows = method === 'cpt' ? 2 : 4;
       const lines: string[] = [];
@@ -102,10 +102,10 @@ describe('recomputation lowers the measured peak; the plan stays ≥ it', () => 
       const losses: number[] = [];
       for (const recompute of [false, true]) {
         const { peak, loss } = await measure(method, train, recompute, dropout);
-        const plan = planTrainingMemory(config, { dtype: 'f32', rows, seqLen: 32, r: 4, targets: TARGETS, recompute, dropout: dropout > 0 });
+        const plan = planTrainingMemory(config, { dtype: 'f32', rows, seqLen: 32, r: 4, targets: TARGETS, recompute, dropout: dropout > 0, method });
         lines.push(`${recompute ? 'recompute' : 'keep all '}: measured peak ${peak} B, plan ${plan.poolTotal} B (kept ${plan.kept}, backward ${plan.backward}), plan/measured ${(plan.poolTotal / peak).toFixed(3)}`);
         expect(plan.poolTotal).toBeGreaterThanOrEqual(peak);
-        expect(plan.poolTotal).toBeLessThanOrEqual(1.5 * peak);
+        expect(plan.poolTotal).toBeLessThanOrEqual(1.1 * peak);
         peaks.push(peak);
         losses.push(loss);
       }

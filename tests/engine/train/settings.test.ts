@@ -3,7 +3,11 @@
 import { describe, expect, it } from 'vitest';
 import { TRAIN_DEFAULTS } from '../../../src/engine/train/defaults.ts';
 import { METHODS, objectiveOf } from '../../../src/engine/train/objectives.ts';
-import { STAGE_SETTING_KEYS, TRAIN_FIELDS, TRAIN_FLAGS, field, inRange, methodsTaking, numberProblem, parseFlagNumber, trainUsage } from '../../../src/engine/train/settings.ts';
+import { GRAD_FLAGS, STAGE_SETTING_KEYS, TRAIN_FIELDS, TRAIN_FLAGS, field, inRange, methodsTaking, numberProblem, parseFlagNumber, pickShape, trainUsage } from '../../../src/engine/train/settings.ts';
+import type { TrainConfig } from '../../../src/engine/train/trainer.ts';
+import type { TrainSettings } from '../../../src/worker/train-api.ts';
+import { configOf } from '../../../src/worker/train-data.ts';
+import { defaultSettings } from '../../../src/app/lib/train-settings.ts';
 import { parseRecipeYaml } from '../../../src/engine/recipe/spec.ts';
 import { RECIPE_DEFAULTS } from '../../../src/engine/recipe/presets.ts';
 import { main } from '../../../src/cli/main.ts';
@@ -40,7 +44,49 @@ describe('the schema', () => {
   });
 });
 
+// Type-level: the field sets of TrainSettings and TrainConfig are the schema's (tsc checks these lines).
+type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
+const settingsKeys: Equal<
+  keyof TrainSettings,
+  | 'method' | 'rank' | 'alpha' | 'targets' | 'dropout' | 'lr' | 'steps' | 'schedule' | 'warmupSteps' | 'maxGradNorm' | 'weightDecay' | 'beta'
+  | 'labelSmoothing' | 'assistantOnlyLoss' | 'microBatch' | 'accum' | 'seqLen' | 'seed' | 'recompute' | 'valSplit' | 'evalEvery'
+  | 'checkpointEvery' | 'keepCheckpoints'
+> = true;
+const configKeys: Equal<
+  keyof TrainConfig,
+  | 'method' | 'steps' | 'lr' | 'schedule' | 'warmupSteps' | 'maxGradNorm' | 'weightDecay' | 'microBatch' | 'accum' | 'seed' | 'recompute'
+  | 'evalEvery' | 'checkpointEvery' | 'keepCheckpoints' | 'beta1' | 'beta2' | 'eps' | 'objective'
+> = true;
+const targetsType: Equal<TrainSettings['targets'], ('q_proj' | 'k_proj' | 'v_proj' | 'o_proj' | 'gate_proj' | 'up_proj' | 'down_proj')[]> = true;
+const recomputeOptional: Equal<TrainConfig['recompute'], boolean | undefined> = true;
+
+describe('derived records', () => {
+  it("TrainSettings and TrainConfig hold the schema's fields; configOf copies the shared ones by key", () => {
+    expect([settingsKeys, configKeys, targetsType, recomputeOptional]).toEqual([true, true, true, true]);
+    const s: TrainSettings = { ...defaultSettings('dpo', 128), method: 'dpo', steps: 7, lr: 3e-4, accum: 2, seed: 5, recompute: true, evalEvery: 3 };
+    expect(Object.keys(pickShape('config', s)).sort()).toEqual(
+      ['method', 'steps', 'lr', 'schedule', 'warmupSteps', 'maxGradNorm', 'weightDecay', 'microBatch', 'accum', 'seed', 'recompute', 'evalEvery', 'checkpointEvery', 'keepCheckpoints'].sort(),
+    );
+    const c = configOf(s, false);
+    for (const k of ['method', 'steps', 'lr', 'accum', 'seed', 'recompute', 'keepCheckpoints'] as const) expect(c[k], k).toBe(s[k]);
+    expect(c.evalEvery).toBe(0); // no validation rows
+    expect(configOf(s, true).evalEvery).toBe(3);
+  });
+});
+
 describe('derived front ends', () => {
+  it("alloy grad takes its own options and the schema's grad fields, refusing the rest by name", async () => {
+    expect(GRAD_FLAGS).toEqual(['method', 'beta', 'label-smoothing', 'micro-batch', 'accum']);
+    const io = { stdout: '', stderr: '', out: (s: string) => void (io.stdout += s), err: (s: string) => void (io.stderr += s) };
+    expect(await main(['grad', '--model', 'm', '--adapter', 'a', '--data', 'd', '--method', 'sft', '--out', 'o', '--rank', '4'], io)).toBe(1);
+    expect(io.stderr).toBe(
+      'alloy: alloy grad does not take --rank (its options: --model, --adapter, --data, --method, --beta, --label-smoothing, --micro-batch, --accum, --out)\n',
+    );
+    io.stdout = '';
+    await main(['--help'], io);
+    expect(io.stdout).toContain(`alloy grad     --model DIR --adapter DIR --data FILE.jsonl --method ${METHODS.join('|')} [--beta B] [--label-smoothing E]\n                 [--micro-batch M [--accum K]] --out DIR`);
+  });
+
   it('alloy train takes exactly the schema flags and lists each in its usage', async () => {
     const usage = trainUsage('  ');
     for (const flag of TRAIN_FLAGS) expect(usage).toContain(`--${flag}`);

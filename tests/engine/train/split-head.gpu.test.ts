@@ -3,7 +3,7 @@
 // [384, 64] come as 17 (F32) or 9 (BF16) row chunks and the batch's logits as 3-row blocks, against the same
 // fixture loaded whole:
 //   - loss and LoRA gradients for every objective, tied F32 and untied BF16, with and without recomputation;
-//   - the memory plan given the same binding limit stays ≥ the BufferPool's measured peak of one Trainer step.
+//   - the memory plan given the same binding limit stays ≥ the BufferPool's measured peak of one Trainer step, and ≤ 1.1× it.
 //
 // Tolerances: the forward is the same kernels on the same rows (each logit is one dot over hidden, whichever chunk
 // holds its row), so target log-probs and loss agree to float32 rounding (≤ 1e-6 relative). The backward's
@@ -115,7 +115,7 @@ describe('the memory plan with a split head stays ≥ the measured peak', () => 
         const plan = planTrainingMemory(f.config, { dtype: 'f32', rows: 2, seqLen: 32, r: 4, targets: TARGETS, recompute, maxBindingBytes: LIMIT });
         console.log(`split head${recompute ? ', recompute' : ''}: measured peak ${peak} B, plan ${plan.poolTotal} B, plan/measured ${(plan.poolTotal / peak).toFixed(3)}`);
         expect(plan.poolTotal).toBeGreaterThanOrEqual(peak);
-        expect(plan.poolTotal).toBeLessThanOrEqual(1.5 * peak);
+        expect(plan.poolTotal).toBeLessThanOrEqual(1.1 * peak);
       } finally {
         t.dispose();
         lora.dispose();

@@ -10,7 +10,7 @@
 //   - the checkpoint's adapter record (r, alpha, rsLoRA, targets, dropout) and a resume with another adapter refused;
 //   - DPO through the Trainer (pairs kept together): first loss ln 2, then lower;
 //   - pause/resume between steps;
-//   - the memory plan vs BufferPool's measured peak of a fresh pool (plan ≥ measured, ≤ 1.5× measured).
+//   - the memory plan vs BufferPool's measured peak of a fresh pool (plan ≥ measured, ≤ 1.1× measured).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -282,7 +282,7 @@ describe('training loop', () => {
     lora.dispose();
   });
 
-  it('memory plan ≥ BufferPool peak of a fresh pool, within 1.5×', async () => {
+  it('memory plan ≥ BufferPool peak of a fresh pool, within 1.1×', async () => {
     await ensureFixtures('public/hub');
     const files = dirModelFiles(join('public/hub', OWNER, 'tiny-llama', 'resolve', REVISION));
     const ctx = await testGpu();
@@ -292,11 +292,11 @@ describe('training loop', () => {
     const t = new Trainer(model, lora, trainConfig({ method: 'sft', steps: 2, microBatch: 2 }), { train: ROWS });
     await t.run();
     const measured = pool.stats().peakBytes;
-    const plan = planTrainingMemory(f.config, { dtype: 'f32', rows: 2, seqLen: 8, r: 4, targets: TARGETS });
+    const plan = planTrainingMemory(f.config, { dtype: 'f32', rows: 2, seqLen: 8, r: 4, targets: TARGETS, method: 'sft' });
     const re = planTrainingMemory(f.config, { dtype: 'f32', rows: 2, seqLen: 8, r: 4, targets: TARGETS, recompute: true });
     console.log(`training memory, tiny-llama B=2 T=8 r=4: plan ${plan.poolTotal} B (pool classes; exact ${plan.total}: weights ${plan.weights}, adapter ${plan.adapter}, kept ${plan.kept}, backward ${plan.backward}, head ${plan.head}, logits ${plan.logits}), measured pool peak ${measured} B, ratio ${(plan.poolTotal / measured).toFixed(3)}; with per-layer recomputation kept ${re.kept}`);
     expect(plan.poolTotal).toBeGreaterThanOrEqual(measured);
-    expect(plan.poolTotal).toBeLessThanOrEqual(1.5 * measured);
+    expect(plan.poolTotal).toBeLessThanOrEqual(1.1 * measured);
     expect(re.kept).toBeLessThan(plan.kept);
     t.dispose();
     lora.dispose();
