@@ -24,8 +24,11 @@
 import type { KernelRegistry } from '../gpu/kernels.ts';
 import { grid1d, launch, requireShape } from './dispatch.ts';
 
-/** Rows of at most this many logits run with one invocation per workgroup (no barriers: see the shader). */
-export const SAMPLE_SERIAL_MAX_VOCAB = 4096;
+/**
+ * Rows of at most this many logits run with one invocation per workgroup (no barriers: see the shader); lower than
+ * logsoftmax's 4096, since one lane walks the row some 20 times here (a real GPU would idle longer).
+ */
+export const SAMPLE_SERIAL_MAX_VOCAB = 1024;
 export const SAMPLE_WG = 256;
 
 /** The sampler's settings as the kernel reads them (see `sampleParams`). */

@@ -8,7 +8,19 @@ import { parseModelConfig } from '../../../src/io/config.ts';
 import { readJson } from '../../../src/io/model-files.ts';
 import { dirModelFiles } from '../../../src/io/node/dir-model-files.ts';
 import { openCheckpoint } from '../../../src/io/safetensors/checkpoint.ts';
-import { createRng, generate, loadModel, prefill, sampleToken, step, type GenerateOptions, type Model, type SamplingOptions } from '../../../src/engine/model/index.ts';
+import {
+  createRng,
+  generate,
+  loadModel,
+  prefill,
+  sampleToken,
+  step,
+  stepSample,
+  type GenerateOptions,
+  type Model,
+  type SamplingOptions,
+} from '../../../src/engine/model/index.ts';
+import { drawBits, sampleParams, sampleReference } from '../../../src/engine/ops/sample.ts';
 import { testGpu } from '../../helpers/gpu.ts';
 import { gpuShared } from './model-fixtures.ts';
 
@@ -67,4 +79,27 @@ describe('sampled generation: GPU sampler = CPU sampler (stories260K)', () => {
       }
     });
   }
+
+  it('a batch of 3 ragged rows: stepSample picks each row’s token from its own draw, as the CPU from the logits', async () => {
+    const prompts = [[1, 300, 301], [1], [1, 420, 260, 261, 262]];
+    const params = sampleParams({ temperature: 0.9, topK: 20, topP: 0.8 });
+    const a = await prefill(model, prompts);
+    const b = await prefill(model, prompts);
+    const rng = createRng(9);
+    try {
+      let toks = [5, 6, 7];
+      for (let s = 0; s < 6; s++) {
+        const draws = Uint32Array.from(toks, () => drawBits(rng()));
+        const got = await stepSample(a.cache, toks, { params, draws, logProbs: true });
+        const rows = await step(b.cache, toks);
+        const want = rows.map((row, r) => sampleReference(row, 0, row.length, params, draws[r]!));
+        expect(got.tokens).toEqual(want.map((w) => w.token));
+        got.logProbs!.forEach((lp, r) => expect(Math.abs(lp - want[r]!.logProb)).toBeLessThan(1e-4));
+        toks = got.tokens;
+      }
+    } finally {
+      a.cache.release();
+      b.cache.release();
+    }
+  });
 });

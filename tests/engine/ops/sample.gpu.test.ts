@@ -96,6 +96,29 @@ describe('sample kernel = CPU reference, exactly', () => {
     for (const [i, opts] of SETTINGS.slice(0, 3).entries()) await compare(5000, 8, opts, 99 + i, 1);
   });
 
+  it('row blocks (a split lm_head): each dispatch writes its rows of one shared output, draws by absolute row', async () => {
+    const { device, kernels, pool } = await harness();
+    const V = 300;
+    const rows = 8;
+    const params = sampleParams({ temperature: 0.9, topK: 50, topP: 0.95 });
+    const logits = makeRows(rows, V, 42);
+    const rng = mulberry32(43);
+    const draws = Uint32Array.from({ length: rows }, () => drawBits(rng()));
+    const shared = { draws: pool.upload(draws), tables: pool.upload(EXP2_TABLES), weights: pool.alloc(rows * V * 4), out: pool.alloc(rows * 8) };
+    const enc = device.createCommandEncoder();
+    for (const [row0, n] of [[0, 3], [3, 5]] as const) {
+      const block = pool.upload(logits.slice(row0 * V, (row0 + n) * V));
+      await encodeSample(kernels, enc, { ...shared, logits: block }, { rows: n, vocab: V, params, row0, outRows: rows, logProbs: true });
+    }
+    device.queue.submit([enc.finish()]);
+    const got = new Uint32Array(await readBuffer(device, shared.out, rows * 8));
+    const want = Array.from({ length: rows }, (_, r) => sampleReference(logits, r * V, V, params, draws[r]!));
+    expect([...got.subarray(0, rows)]).toEqual(want.map((w) => w.token));
+    const lps = new Float32Array(got.buffer, rows * 4, rows);
+    for (let r = 0; r < rows; r++) expect(Math.abs(lps[r]! - want[r]!.logProb)).toBeLessThan(1e-4);
+    compared += rows;
+  });
+
   it('V 50 000 (a large vocabulary), top-k 40 / top-p 0.9 and plain temperature', async () => {
     await compare(50_000, 8, SETTINGS[1]!, 5);
     await compare(50_000, 8, SETTINGS[0]!, 6);
