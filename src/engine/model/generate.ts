@@ -1,10 +1,18 @@
 /**
  * Text generation with the KV cache: prefill the prompt, then one step per new token; greedy, temperature,
- * top-k and top-p sampling (sampling.ts) with a seeded RNG; stops on an EOS id, at maxTokens, at the cache's end
- * (max_position_embeddings), or when the per-token callback returns false (the UI's stop button, streaming).
+ * top-k and top-p sampling with a seeded RNG (one draw per sampled token); stops on an EOS id, at maxTokens, at
+ * the cache's end (max_position_embeddings), or when the per-token callback returns false (the UI's stop button,
+ * streaming).
+ *
+ * Where a token is picked: a decode step picks on the GPU (greedy: ops/argmax.ts; sampling: ops/sample.ts) and
+ * reads back the id (and the log-prob when asked), unless `sampler: 'cpu'` asks for the logits row, which
+ * sampling.ts `sampleTokenExact` then samples by the same rule; the prompt's first token is always picked on
+ * the CPU (the prefill reads its last row anyway). Both paths give the same tokens for the same seed.
  */
-import { prefill, step, stepGreedy } from './kv-cache.ts';
-import { createRng, sampleToken, type SamplingOptions } from './sampling.ts';
+import { prefill, step, stepGreedy, stepSample } from './kv-cache.ts';
+import { createRng, sampleTokenExact, type SamplingOptions } from './sampling.ts';
+import { drawBits, sampleParams } from '../ops/sample.ts';
+import { argmax } from './score.ts';
 import type { Model } from './weights.ts';
 import type { GpuLora } from '../lora/adapter.ts';
 
@@ -16,9 +24,20 @@ export interface GenerateOptions extends SamplingOptions {
   seed?: number;
   /**
    * Called with each new token (EOS included) as soon as it is chosen; return false to stop after it.
-   * `index` counts generated tokens from 0.
+   * `index` counts generated tokens from 0; `logProb` is given when `logProbs` is set.
    */
-  onToken?: (token: number, index: number) => boolean | void;
+  onToken?: (token: number, index: number, logProb?: number) => boolean | void;
+  /**
+   * Where decode steps pick their token: 'gpu' (default) reads back the id; 'cpu' reads back the logits row
+   * and samples it on the CPU by the same rule (the same tokens; for a caller that wants the row).
+   */
+  sampler?: 'gpu' | 'cpu';
+  /**
+   * Also report each token's log-prob under the model (log-softmax of its logits at temperature 1, no warpers:
+   * what scoring computes). GPU steps compute it in f32 (8 bytes read back instead of 4); greedy steps then
+   * read the logits row instead (the argmax kernel gives no log-prob).
+   */
+  logProbs?: boolean;
   /** LoRA adapters added to the projections for the prompt and every step (absent or disabled: the base model) */
   lora?: GpuLora | null;
 }
@@ -28,6 +47,8 @@ export type FinishReason = 'eos' | 'length' | 'stopped';
 export interface GenerateResult {
   /** generated ids, without the prompt; includes the EOS token when one ended the run */
   tokens: number[];
+  /** with `logProbs`: each token's log-prob under the model */
+  logProbs?: number[];
   finishReason: FinishReason;
 }
 
@@ -39,23 +60,47 @@ export async function generate(model: Model, prompt: readonly number[], opts: Ge
   const eos = new Set(opts.eosTokenIds ?? model.config.eosTokenIds);
   const rng = createRng(opts.seed ?? 0);
   const tokens: number[] = [];
-  if (maxTokens === 0) return { tokens, finishReason: 'length' };
+  const logProbs: number[] | undefined = opts.logProbs ? [] : undefined;
+  const done = (finishReason: FinishReason): GenerateResult => (logProbs ? { tokens, logProbs, finishReason } : { tokens, finishReason });
+  if (maxTokens === 0) return done('length');
 
   // Capacity: the last generated token is never fed back, so prompt + maxTokens − 1 slots suffice.
   const { cache, logits } = await prefill(model, [prompt], { capacity: prompt.length + maxTokens - 1 || 1, lora: opts.lora ?? null });
   try {
-    // Greedy steps pick on the GPU (the same first maximum as sampleToken's argmax) and read back one id.
     const greedy = !((opts.temperature ?? 0) > 0);
-    let tok = sampleToken(logits[0]!, opts, rng);
+    const params = greedy ? null : sampleParams(opts);
+    // the logits row comes back when asked for, or when a greedy step must also give a log-prob
+    const onCpu = opts.sampler === 'cpu' || (greedy && !!opts.logProbs);
+    /** a token and its log-prob from a row read back */
+    const fromRow = (row: Float32Array): [number, number] => {
+      const t = sampleTokenExact(row, opts, rng);
+      return [t, opts.logProbs ? rowLogProb(row, t) : NaN];
+    };
+    let [tok, lp] = fromRow(logits[0]!);
     for (;;) {
       tokens.push(tok);
-      const keepGoing = opts.onToken?.(tok, tokens.length - 1);
-      if (eos.has(tok)) return { tokens, finishReason: 'eos' };
-      if (keepGoing === false) return { tokens, finishReason: 'stopped' };
-      if (tokens.length >= maxTokens) return { tokens, finishReason: 'length' };
-      tok = greedy ? (await stepGreedy(cache, [tok]))[0]! : sampleToken((await step(cache, [tok]))[0]!, opts, rng);
+      logProbs?.push(lp);
+      const keepGoing = opts.onToken?.(tok, tokens.length - 1, logProbs ? lp : undefined);
+      if (eos.has(tok)) return done('eos');
+      if (keepGoing === false) return done('stopped');
+      if (tokens.length >= maxTokens) return done('length');
+      if (onCpu) [tok, lp] = fromRow((await step(cache, [tok]))[0]!);
+      else if (greedy) tok = (await stepGreedy(cache, [tok]))[0]!;
+      else {
+        const s = await stepSample(cache, [tok], { params: params!, draws: Uint32Array.of(drawBits(rng())), logProbs: !!opts.logProbs });
+        tok = s.tokens[0]!;
+        lp = s.logProbs?.[0] ?? NaN;
+      }
     }
   } finally {
     cache.release();
   }
+}
+
+/** log-softmax of `row` at `token`, float64 (as scoring's reference computes it) */
+function rowLogProb(row: Float32Array, token: number): number {
+  const m = row[argmax(row, 0, row.length)]!;
+  let sum = 0;
+  for (const x of row) sum += Math.exp(x - m);
+  return row[token]! - m - Math.log(sum);
 }

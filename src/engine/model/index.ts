@@ -4,7 +4,7 @@ export { forward, runForward, padBatch, type ForwardPlan, type KvTarget } from '
 export { readLogits, releaseLogits, type GpuLogits, type LogitsBlock } from './head.ts';
 export { planRowChunks, logitRowsPerBlock, bindableBytes, type SplitMatrix, type GpuMatrixChunk } from './split.ts';
 export { planInferenceMemory, type MemoryPlan, type MemoryPlanOptions } from './memory.ts';
-export { KvCache, prefill, step, stepGreedy, type PrefillResult } from './kv-cache.ts';
+export { KvCache, prefill, step, stepGreedy, stepSample, type PrefillResult, type SampleStep } from './kv-cache.ts';
 export { scoreContinuations, argmax, type ScoreRequest, type ScoreResult, type ScoreOptions } from './score.ts';
 export { generate, type GenerateOptions, type GenerateResult, type FinishReason } from './generate.ts';
-export { createRng, sampleToken, samplingProbs, type SamplingOptions } from './sampling.ts';
+export { createRng, sampleToken, sampleTokenExact, samplingProbs, type SamplingOptions } from './sampling.ts';

@@ -13,13 +13,32 @@ import { readLogits, releaseLogits } from './head.ts';
 import { argmax } from './score.ts';
 import { assertLive, type Model } from './weights.ts';
 import { encodeArgmax } from '../ops/argmax.ts';
+import { encodeSample, EXP2_TABLES, sampleReference, type SampleParams } from '../ops/sample.ts';
 import { attentionUniforms } from '../ops/attention.ts';
 import { splitQkvUniforms } from '../ops/rope.ts';
 import { validateTokenIds } from '../ops/embedding.ts';
 import type { GpuLora } from '../lora/adapter.ts';
 
-/** What a run reads back: each asked row's logits [vocab], or only its argmax (greedy decoding: 4 bytes a row). */
-export type Readback = 'logits' | 'argmax';
+/**
+ * What a run reads back: each asked row's logits [vocab], only its argmax (greedy decoding: 4 bytes a row), or
+ * a sampled token (ops/sample.ts: 4 bytes a row, 8 with its log-prob).
+ */
+export type Readback = 'logits' | 'argmax' | 'sample';
+
+/** A 'sample' run's settings: the warpers as the kernel takes them, one draw per asked row, log-probs or not. */
+export interface SampleStep {
+  params: SampleParams;
+  /** U per row (ops/sample.ts drawBits: u = U / 2³²) */
+  draws: Uint32Array;
+  logProbs?: boolean;
+}
+
+/** The sampler's buffers, made on a cache's first sampled step: its draws (rewritten per step), tables, scratch. */
+interface SampleBuffers {
+  draws: GPUBuffer;
+  tables: GPUBuffer;
+  weights: GPUBuffer;
+}
 
 /**
  * Buffers a cache keeps for its one-token steps, so that a decode step allocates nothing: the step's ids and
@@ -43,6 +62,7 @@ export class KvCache {
   used = 0;
   private released = false;
   private stepBufs: StepBuffers | null = null;
+  private sampleBufs: SampleBuffers | null = null;
 
   constructor(
     readonly model: Model,
@@ -95,6 +115,18 @@ export class KvCache {
       for (const b of [staging, attention, split]) b.destroy();
       this.stepBufs = null;
     }
+    if (this.sampleBufs) for (const b of Object.values(this.sampleBufs)) pool.release(b);
+    this.sampleBufs = null;
+  }
+
+  private sampleBuffers(): SampleBuffers {
+    const { pool, config } = this.model;
+    this.sampleBufs ??= {
+      draws: pool.alloc(this.batch * 4, 'step-draws'),
+      tables: pool.upload(EXP2_TABLES, 'sample-exp2'),
+      weights: pool.alloc(this.batch * config.vocabSize * 4, 'sample-weights'),
+    };
+    return this.sampleBufs;
   }
 
   private stepBuffers(): StepBuffers {
@@ -108,8 +140,8 @@ export class KvCache {
       logitRows: pool.upload(Uint32Array.from({ length: B }, (_, b) => b), 'step-logit-rows'),
       attention: device.createBuffer({ size: 32, usage: 0x40 /* UNIFORM */ | 0x08 /* COPY_DST */, label: 'step-attention' }),
       split: device.createBuffer({ size: 32, usage: 0x40 /* UNIFORM */ | 0x08 /* COPY_DST */, label: 'step-split-qkv' }),
-      picked: pool.alloc(B * 4, 'step-argmax'),
-      staging: device.createBuffer({ size: B * config.vocabSize * 4, usage: 0x01 /* MAP_READ */ | 0x08 /* COPY_DST */, label: 'step-readback' }),
+      picked: pool.alloc(B * 8, 'step-picked'), // ids, then (sampling with log-probs) their log-probs
+      staging: device.createBuffer({ size: B * Math.max(config.vocabSize, 2) * 4, usage: 0x01 /* MAP_READ */ | 0x08 /* COPY_DST */, label: 'step-readback' }),
     };
     // the mask buffer mirrors the host mask from here on (only new slots are written after this)
     device.queue.writeBuffer(this.stepBufs.mask, 0, this.mask as Uint32Array<ArrayBuffer>);
@@ -118,9 +150,18 @@ export class KvCache {
 
   /**
    * Runs T new slots (tokens [batch·T], lengths ≤ T real tokens per row) and reads back, for the given rows,
-   * their logits ([rows, vocab]) or their argmax ([rows]).
+   * their logits ([rows, vocab]), their argmax ([rows]) or a sampled token ([rows], then with `sample.logProbs`
+   * [rows] f32 log-probs' bits).
    */
-  async run(ids: Uint32Array, T: number, real: readonly number[], logitRows: Uint32Array, readback: Readback = 'logits'): Promise<Float32Array | Uint32Array> {
+  async run(
+    ids: Uint32Array,
+    T: number,
+    real: readonly number[],
+    logitRows: Uint32Array,
+    readback: Readback = 'logits',
+    sample?: SampleStep,
+  ): Promise<Float32Array | Uint32Array> {
+    if (readback === 'sample' && sample?.draws.length !== logitRows.length) throw new RangeError(`sampling needs one draw per asked row (${logitRows.length})`);
     if (this.released) throw new AlloyError('this KV cache was released');
     const B = this.batch;
     const past = this.used;
@@ -139,7 +180,7 @@ export class KvCache {
         throw new AlloyError(`sequence longer than max_position_embeddings (${this.model.config.maxPositionEmbeddings})`);
       }
       const plan = { batch: B, T, ids, positions, mask: this.mask, kv: { k: this.k, v: this.v, capacity: this.capacity, past }, logitRows, lora: this.lora };
-      const out = T === 1 && logitRows.length === B ? await this.step1(plan, past, real, readback) : await this.runMany(plan, readback);
+      const out = T === 1 && logitRows.length === B ? await this.step1(plan, past, real, readback, sample) : await this.runMany(plan, readback, sample);
       this.used += T;
       return out;
     } catch (e) {
@@ -152,21 +193,32 @@ export class KvCache {
   }
 
   /** A prefill (or any T > 1 run): the generic forward, then the asked rows read back. */
-  private async runMany(plan: ForwardPlan, readback: Readback): Promise<Float32Array | Uint32Array> {
+  private async runMany(plan: ForwardPlan, readback: Readback, sample?: SampleStep): Promise<Float32Array | Uint32Array> {
     if (this.stepBufs) this.model.device.queue.writeBuffer(this.stepBufs.mask, 0, this.mask as Uint32Array<ArrayBuffer>);
     const logits = await runForward(this.model, plan);
     if (readback === 'logits') return readLogits(this.model, logits);
     const all = await readLogits(this.model, logits);
     const V = logits.vocab;
-    return Uint32Array.from({ length: logits.rows }, (_, r) => argmax(all, r * V, V));
+    const R = logits.rows;
+    if (readback === 'argmax') return Uint32Array.from({ length: R }, (_, r) => argmax(all, r * V, V));
+    // the kernel's rule on the CPU (the same tokens): a prefill reads its logits anyway
+    const out = new Uint32Array(sample!.logProbs ? 2 * R : R);
+    const lps = new Float32Array(out.buffer, R * 4);
+    for (let r = 0; r < R; r++) {
+      const s = sampleReference(all, r * V, V, sample!.params, sample!.draws[r]!);
+      out[r] = s.token;
+      if (sample!.logProbs) lps[r] = s.logProb;
+    }
+    return out;
   }
 
   /**
    * One token per row, every row's logits wanted: inputs are written into the cache's own buffers, the forward,
-   * the pick (argmax) and the copy to the staging buffer go in one submit, and one mapAsync reads the result.
+   * the pick (argmax, or sample with the step's draws) and the copy to the staging buffer go in one submit, and
+   * one mapAsync reads the result.
    * Steady state: no buffer or bind group is created, a handful of small queue writes, one submit.
    */
-  private async step1(plan: ForwardPlan, past: number, real: readonly number[], readback: Readback): Promise<Float32Array | Uint32Array> {
+  private async step1(plan: ForwardPlan, past: number, real: readonly number[], readback: Readback, sample?: SampleStep): Promise<Float32Array | Uint32Array> {
     const { model } = this;
     const { device, kernels, config } = model;
     validateTokenIds(plan.ids, config.vocabSize);
@@ -180,24 +232,31 @@ export class KvCache {
     q.writeBuffer(sb.attention, 0, attentionUniforms({ batch: B, T: 1, S: this.capacity, nHeads: config.numHeads, nKv: config.numKvHeads, headDim: D, past }));
     q.writeBuffer(sb.split, 0, splitQkvUniforms({ rows: B, heads: config.numHeads, kvHeads: config.numKvHeads, headDim: D, T: 1, S: this.capacity, past }));
     const inputs: ForwardInputs = { ids: sb.ids, positions: sb.positions, mask: sb.mask, logitRows: sb.logitRows, attention: sb.attention, split: sb.split };
+    const smp = readback === 'sample' ? this.sampleBuffers() : null;
+    if (smp) q.writeBuffer(smp.draws, 0, sample!.draws as Uint32Array<ArrayBuffer>);
     const { logits, encoder } = await encodeForward(model, device.createCommandEncoder({ label: 'decode step' }), plan, inputs);
     const V = logits.vocab;
+    const idBytes = B * 4;
+    const bytes = readback === 'logits' ? B * V * 4 : readback === 'sample' && sample!.logProbs ? 2 * idBytes : idBytes;
     try {
       for (const blk of logits.blocks) {
-        if (readback === 'argmax') {
+        if (smp) {
+          const b = { logits: blk.buffer, draws: smp.draws, tables: smp.tables, weights: smp.weights, out: sb.picked };
+          await encodeSample(kernels, encoder, b, { rows: blk.rows, vocab: V, params: sample!.params, row0: blk.row0, outRows: B, logProbs: sample!.logProbs });
+        } else if (readback === 'argmax') {
           await encodeArgmax(kernels, encoder, blk.buffer, sb.picked, { rows: blk.rows, vocab: V });
           encoder.copyBufferToBuffer(sb.picked, 0, sb.staging, blk.row0 * 4, blk.rows * 4);
         } else encoder.copyBufferToBuffer(blk.buffer, 0, sb.staging, blk.row0 * V * 4, blk.rows * V * 4);
       }
+      if (smp) encoder.copyBufferToBuffer(sb.picked, 0, sb.staging, 0, bytes);
       q.submit([encoder.finish()]);
     } finally {
       releaseLogits(model.pool, logits);
     }
-    const bytes = readback === 'argmax' ? B * 4 : B * V * 4;
     await sb.staging.mapAsync(0x01 /* GPUMapMode.READ */, 0, bytes);
     try {
       const data = sb.staging.getMappedRange(0, bytes).slice(0);
-      return readback === 'argmax' ? new Uint32Array(data) : new Float32Array(data);
+      return readback === 'logits' ? new Float32Array(data) : new Uint32Array(data);
     } finally {
       sb.staging.unmap();
     }
@@ -245,7 +304,21 @@ export async function stepGreedy(cache: KvCache, tokens: readonly number[]): Pro
   return [...((await stepRun(cache, tokens, 'argmax')) as Uint32Array)];
 }
 
-function stepRun(cache: KvCache, tokens: readonly number[], readback: Readback): Promise<Float32Array | Uint32Array> {
+/**
+ * Feeds one token per row; returns each row's sampled next token (ops/sample.ts on the GPU: 4 bytes read back a
+ * row, 8 with the log-prob) for one draw U per row (ops/sample.ts drawBits).
+ */
+export async function stepSample(
+  cache: KvCache,
+  tokens: readonly number[],
+  sample: SampleStep,
+): Promise<{ tokens: number[]; logProbs: number[] | null }> {
+  const out = (await stepRun(cache, tokens, 'sample', sample)) as Uint32Array;
+  const B = cache.batch;
+  return { tokens: [...out.subarray(0, B)], logProbs: sample.logProbs ? [...new Float32Array(out.buffer, B * 4, B)] : null };
+}
+
+function stepRun(cache: KvCache, tokens: readonly number[], readback: Readback, sample?: SampleStep): Promise<Float32Array | Uint32Array> {
   if (tokens.length !== cache.batch) throw new RangeError(`step needs ${cache.batch} tokens (one per row), got ${tokens.length}`);
   const B = cache.batch;
   return cache.run(
@@ -254,6 +327,7 @@ function stepRun(cache: KvCache, tokens: readonly number[], readback: Readback):
     tokens.map(() => 1),
     Uint32Array.from({ length: B }, (_, b) => b),
     readback,
+    sample,
   );
 }
 

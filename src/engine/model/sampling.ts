@@ -1,10 +1,15 @@
 /**
- * Next-token choice from one row of logits [vocab], on the CPU (one row per step is tiny next to the forward).
- * Follows transformers' generate: temperature, then top-k, then top-p warpers, then a draw from the softmax;
- * temperature 0 means greedy (argmax, first maximum as torch.argmax). Draws come from a seeded RNG so that a
- * run can be repeated exactly.
+ * Next-token choice from one row of logits [vocab], on the CPU, in two versions that draw the same seeded
+ * stream (one u per sampled token):
+ * - `sampleToken`: transformers' generate in float64 — temperature, then top-k, then top-p warpers, then a draw
+ *   from the softmax; temperature 0 means greedy (argmax, first maximum as torch.argmax). The semantics
+ *   reference.
+ * - `sampleTokenExact`: the GPU sampler's integer rule (ops/sample.ts `sampleReference`), which picks exactly
+ *   the kernel's token; generate() uses it wherever a token is picked on the CPU, so its CPU and GPU paths give
+ *   the same tokens. It differs from `sampleToken` only when u lies within ~1e-6 of a cumulative boundary.
  */
 import { mulberry32 } from '../../common/random.ts';
+import { drawBits, sampleParams, sampleReference } from '../ops/sample.ts';
 import { argmax } from './score.ts';
 
 export interface SamplingOptions {
@@ -73,4 +78,10 @@ export function sampleToken(logits: ArrayLike<number>, opts: SamplingOptions, rn
     if (u < cum) return i;
   }
   return last; // rounding left cum a hair under 1
+}
+
+/** One token id from logits [vocab] by the GPU sampler's rule (see the top of this file); draws as sampleToken. */
+export function sampleTokenExact(logits: ArrayLike<number>, opts: SamplingOptions, rng: () => number): number {
+  if (!((opts.temperature ?? 0) > 0)) return argmax(logits, 0, logits.length);
+  return sampleReference(logits, 0, logits.length, sampleParams(opts), drawBits(rng())).token;
 }

@@ -4,7 +4,7 @@
 // Counts, never times: they are the same on every adapter.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { countGpuCalls, perUnit, type GpuCallCounts } from '../../../src/engine/gpu/call-counter.ts';
-import { generate } from '../../../src/engine/model/index.ts';
+import { generate, type GenerateOptions } from '../../../src/engine/model/index.ts';
 import { createLora } from '../../../src/engine/lora/adapter.ts';
 import { LORA_TARGETS } from '../../../src/engine/lora/targets.ts';
 import { Trainer, trainConfig } from '../../../src/engine/train/trainer.ts';
@@ -24,6 +24,13 @@ import { gpuShared, loadFixture, SEQ, type Fixture } from './model-fixtures.ts';
 type Ceiling = Pick<GpuCallCounts, 'dispatches' | 'passes' | 'bindGroups' | 'buffers' | 'writeBuffers' | 'submits' | 'readBytes'>;
 /** per decoded token (a one-row KV-cache step + reading its logits), averaged over DECODE_TOKENS */
 const PER_TOKEN: Ceiling = { dispatches: 22, passes: 1, bindGroups: 0, buffers: 0, writeBuffers: 5, submits: 1, readBytes: 4 };
+/**
+ * per sampled token (temperature / top-k / top-p on the GPU, ops/sample.ts): the argmax dispatch becomes the
+ * sampling dispatch, one more small write (the step's draw), the same 4-byte id read back (8 with its log-prob;
+ * issue 14's target is ≤ 16 bytes)
+ */
+const PER_SAMPLED_TOKEN: Ceiling = { ...PER_TOKEN, writeBuffers: PER_TOKEN.writeBuffers + 1 };
+const PER_SAMPLED_TOKEN_LOGPROB: Ceiling = { ...PER_SAMPLED_TOKEN, readBytes: PER_TOKEN.readBytes + 4 };
 /** per LoRA training step: CPT, 2 rows × 16 tokens, r 4 on all seven projections, clipping + AdamW */
 const PER_STEP: Ceiling = { dispatches: 203, passes: 9, bindGroups: 0, buffers: 2, writeBuffers: 6, submits: 8, readBytes: 264 };
 
@@ -46,27 +53,38 @@ function check(what: string, got: GpuCallCounts, ceiling: Ceiling): void {
   }
 }
 
+/** Counts per decoded token of a generate() run with these options. */
+async function perToken(opts: Omit<GenerateOptions, 'maxTokens' | 'onToken'>): Promise<GpuCallCounts> {
+  const counter = countGpuCalls(f.model.device);
+  let counted: GpuCallCounts | null = null;
+  try {
+    // onToken(i) runs after the step that produced token i, before the next one: token WARMUP_TOKENS's callback
+    // starts the count, DECODE_TOKENS steps later it is read.
+    await generate(f.model, SEQ.slice(0, 5), {
+      ...opts,
+      maxTokens: WARMUP_TOKENS + DECODE_TOKENS + 1,
+      eosTokenIds: [],
+      onToken: (_, i) => {
+        if (i === WARMUP_TOKENS) counter.reset();
+        if (i === WARMUP_TOKENS + DECODE_TOKENS) counted = counter.snapshot();
+      },
+    });
+  } finally {
+    counter.dispose();
+  }
+  expect(counted).not.toBeNull();
+  return perUnit(counted!, DECODE_TOKENS);
+}
+
 describe('WebGPU calls after warm-up (ceilings at the top of this file)', () => {
   it('per decoded token', async () => {
-    const counter = countGpuCalls(f.model.device);
-    let counted: GpuCallCounts | null = null;
-    try {
-      // onToken(i) runs after the step that produced token i, before the next one: token WARMUP_TOKENS's callback
-      // starts the count, DECODE_TOKENS steps later it is read.
-      await generate(f.model, SEQ.slice(0, 5), {
-        maxTokens: WARMUP_TOKENS + DECODE_TOKENS + 1,
-        temperature: 0,
-        eosTokenIds: [],
-        onToken: (_, i) => {
-          if (i === WARMUP_TOKENS) counter.reset();
-          if (i === WARMUP_TOKENS + DECODE_TOKENS) counted = counter.snapshot();
-        },
-      });
-    } finally {
-      counter.dispose();
-    }
-    expect(counted).not.toBeNull();
-    check('per decoded token', perUnit(counted!, DECODE_TOKENS), PER_TOKEN);
+    check('per decoded token', await perToken({ temperature: 0 }), PER_TOKEN);
+  });
+
+  it('per sampled token (temperature 0.8, top-k 40, top-p 0.9 on the GPU), without and with its log-prob', async () => {
+    const opts = { temperature: 0.8, topK: 40, topP: 0.9, seed: 5 };
+    check('per sampled token', await perToken(opts), PER_SAMPLED_TOKEN);
+    check('per sampled token with log-prob', await perToken({ ...opts, logProbs: true }), PER_SAMPLED_TOKEN_LOGPROB);
   });
 
   it('per LoRA training step', async () => {
