@@ -31,7 +31,7 @@ import { exportGgufCmd } from './export-gguf.ts';
 import { recipeCmd } from './recipe.ts';
 import { METHODS } from '../engine/train/objectives.ts';
 import { GRAD_FLAGS, TRAIN_FIELDS, TRAIN_FLAGS, flagText, trainUsage } from '../engine/train/settings.ts';
-import { forward, generate, loadModel, planInferenceMemory } from '../engine/model/index.ts';
+import { forward, generate, loadModel, planInferenceMemory, warmKernels } from '../engine/model/index.ts';
 
 const USAGE = `usage:
   alloy info     --model DIR
@@ -275,11 +275,14 @@ async function generateCmd(v: Values, io: Io): Promise<number> {
   const text = v.chat ? tokenizer.applyChatTemplate([{ role: 'user', content: prompt }], { addGenerationPrompt: true }) : prompt;
   // A chat template writes its own special tokens; plain prompts get the tokenizer's (e.g. BOS).
   const ids = tokenizer.encode(text, { addSpecialTokens: !v.chat });
-  const t0 = performance.now();
+  let t0 = 0;
   let printed = '';
   const sofar: number[] = [];
-  const result = await onGpu(m, io, (model) =>
-    generate(model, ids, {
+  const result = await onGpu(m, io, async (model) => {
+    // kernels compiled first, so tokens/s measures generation
+    await warmKernels(model);
+    t0 = performance.now();
+    return generate(model, ids, {
       maxTokens: number(v, 'max-tokens', 64),
       temperature: number(v, 'temperature', 0),
       topK: number(v, 'top-k', 0),
@@ -293,8 +296,8 @@ async function generateCmd(v: Values, io: Io): Promise<number> {
         if (text.startsWith(printed)) io.out(text.slice(printed.length));
         printed = text;
       },
-    }),
-  );
+    });
+  });
   const secs = (performance.now() - t0) / 1000;
   io.out('\n');
   io.err(`${result.tokens.length} tokens in ${secs.toFixed(2)} s (${(result.tokens.length / secs).toFixed(1)} tokens/s), stopped: ${result.finishReason}\n`);

@@ -12,7 +12,7 @@ import { parseModelConfig } from '../io/config.ts';
 import { openCheckpoint } from '../io/safetensors/checkpoint.ts';
 import type { AlloyTokenizer } from '../io/tokenizer.ts';
 import { ADAPTER_CONFIG, ADAPTER_WEIGHTS, readPeftAdapter } from '../io/peft.ts';
-import { forward, generate, loadModel, type Model } from '../engine/model/index.ts';
+import { forward, generate, loadModel, warmKernels, type Model } from '../engine/model/index.ts';
 import { loraFromTensors, type GpuLora } from '../engine/lora/adapter.ts';
 import { LORA_TARGETS } from '../engine/lora/targets.ts';
 import { currentGpuEngine, gpuEngine, type GpuEngine } from './gpu-state.ts';
@@ -102,6 +102,8 @@ export class ChatHost {
         engine.pool.trim();
         throw new CancelledError('loading');
       }
+      // Compile every kernel now, so the first reply does not wait for it.
+      await warmKernels(model, opts.onProgress);
       this.#resident = { id, label: files.label, model, tokenizer, engine, adapter: null };
       return {
         id,

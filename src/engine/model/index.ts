@@ -8,3 +8,4 @@ export { KvCache, prefill, step, stepGreedy, stepSample, type PrefillResult, typ
 export { scoreContinuations, argmax, type ScoreRequest, type ScoreResult, type ScoreOptions } from './score.ts';
 export { generate, type GenerateOptions, type GenerateResult, type FinishReason } from './generate.ts';
 export { createRng, sampleToken, sampleTokenExact, samplingProbs, type SamplingOptions } from './sampling.ts';
+export { warmKernels } from './warm.ts';
