@@ -2,7 +2,7 @@
  * The hardware kernel family's matmul (KernelRegistry.family === 'hardware'): what encodeMatmul and
  * encodeMatmulW16 dispatch on a real GPU. Same contract as theirs (C = alpha·op(A)·op(B) + beta·C, batched,
  * f32 or packed 16-bit B); this module only picks the kernel, the tile and the flags.
- * - A·Bᵀ with M ≤ MATVEC.maxRows (decode): shaders/hw_matvec(_w16).wgsl, a workgroup per MATVEC.rows outputs;
+ * - A·Bᵀ with M ≤ MATVEC.maxRows (decode): shaders/hw_matvec(_w16).wgsl, a workgroup per few outputs;
  * - everything else: shaders/hw_matmul(_w16).wgsl, shared-memory tiles of C chosen by hwMatmulTile.
  * The tile sizes live here only: the shaders take them as override constants.
  */
@@ -32,8 +32,21 @@ export const HW_TILES: ReadonlyArray<{ M: number; N: number }> = [
  */
 export const HW_MIN_WORKGROUPS = 128;
 
-/** The mat-vec's shape: up to maxRows rows of A; `rows` outputs per workgroup, `lanes` threads each (power of 2). */
-export const MATVEC = { maxRows: 4, rows: 4, lanes: 64 } as const;
+/**
+ * The mat-vec's shape: up to maxRows rows of A; `threads` per workgroup, split as `lanes` threads per output
+ * (a power of 2, at most maxLanes) × threads/lanes outputs.
+ */
+export const MATVEC = { maxRows: 4, threads: 256, maxLanes: 64 } as const;
+
+/**
+ * Lanes per output for a K-long dot product: one vec4 quad per lane per step, so no more lanes than K has quads
+ * (a short K would leave lanes idle and lengthen the tree reduction), at most MATVEC.maxLanes.
+ */
+export function matvecLanes(K: number): number {
+  let lanes = 1;
+  while (lanes < MATVEC.maxLanes && lanes * 4 < K) lanes *= 2;
+  return lanes;
+}
 
 /** Whether the mat-vec serves this product: the forward form (A plain, B transposed) with few rows. */
 export function hwUsesMatvec(args: MatmulArgs): boolean {
@@ -84,11 +97,12 @@ export async function encodeHwMatmul(
   const w16: Overrides = dtype ? { IS_F16: dtype === 'f16' } : {};
   const suffix = dtype ? '_w16' : '';
   if (hwUsesMatvec(args)) {
-    const groups = Math.ceil(N / MATVEC.rows);
-    const [x, y] = grid1d(groups);
+    const lanes = matvecLanes(K);
+    const rows = MATVEC.threads / lanes;
+    const [x, y] = grid1d(Math.ceil(N / rows));
     await launch(kernels, encoder, {
       file: `hw_matvec${suffix}`,
-      constants: { ...w16, A_VEC: vec(K, strideA) && vec(K, strideB), ROWS: MATVEC.rows, LANES: MATVEC.lanes },
+      constants: { ...w16, A_VEC: vec(K, strideA) && vec(K, strideB), ROWS: rows, LANES: lanes },
       params,
       buffers: { 1: a, 2: b, 3: c },
       groups: [x, y, batch],

@@ -123,6 +123,7 @@ describe('hardware family, 16-bit weights: every tile and the mat-vec', () => {
         return check({ M, N: 37, K: 20, transB: true, dtype }, 30 + M, 'hardware');
       });
       it(`${dtype} mat-vec: M=${M} N=6 K=45`, () => check({ M, N: 6, K: 45, transB: true, dtype }, 40 + M, 'hardware'));
+      it(`${dtype} mat-vec: M=${M} N=11 K=300 (64 lanes)`, () => check({ M, N: 11, K: 300, transB: true, dtype }, 60 + M, 'hardware'));
     }
     it(`${dtype} mat-vec: batched, alpha and beta`, () =>
       check({ M: 2, N: 19, K: 24, batch: 3, transB: true, alpha: 0.5, beta: 1, dtype }, 50, 'hardware'));

@@ -148,10 +148,13 @@ describe('hardware family: every tile and the mat-vec against the CPU reference'
     });
   }
   for (const M of [1, 2, 3, 4]) {
+    // K from 12 to 300: 4 to 64 lanes per output (matvecLanes), so every depth of the reduction tree runs
     for (const [N, K] of [
       [37, 64],
       [5, 45],
       [130, 12],
+      [21, 300],
+      [9, 257],
     ] as const) {
       it(`mat-vec: M=${M} N=${N} K=${K}`, async () => {
         expect(hwUsesMatvec({ M, N, K, transB: true })).toBe(true);
