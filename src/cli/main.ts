@@ -54,7 +54,10 @@ const USAGE = `usage:
                  a Hugging Face Llama/Mistral/Qwen2 folder as GGUF v3 for llama.cpp (default f16; norms always f32)
   alloy recipe   --model DIR (--recipe RECIPE.yaml|--demo|--preset demo|study) --out DIR [--steps-scale X] [--limit N]
                  the study's pipeline: train + fold each stage (${METHODS.join('/')}), SLERP with the original, benchmark
-                 every variant, synergy; writes every variant, the adapters and results.json under --out`;
+                 every variant, synergy; writes every variant, the adapters and results.json under --out
+environment:
+  ALLOY_KERNELS=software|hardware  force a kernel family on any adapter (default: software on a CPU adapter such as
+                 SwiftShader, hardware on a GPU)`;
 
 /** `alloy train`'s options come from the settings schema (engine/train/settings.ts); the rest are declared here. */
 const TRAIN_OPTIONS = Object.fromEntries(
@@ -207,7 +210,7 @@ async function onGpu<T>(m: Opened, io: Io, run: (model: Awaited<ReturnType<typeo
     return await run(model);
   } finally {
     const { peakBytes } = pool.stats();
-    io.err(`GPU memory: ${formatBytes(model.weightBytes)} of weights, peak ${formatBytes(peakBytes)} (${ctx.adapterInfo.description})\n`);
+    io.err(`GPU memory: ${formatBytes(model.weightBytes)} of weights, peak ${formatBytes(peakBytes)} (${ctx.adapterInfo.description}, ${ctx.kernelFamily} kernels${ctx.kernelFamilyForced ? ' forced by ALLOY_KERNELS' : ''})\n`);
     model.dispose();
     pool.destroyAll();
   }

@@ -7,6 +7,7 @@ import type { Progress } from '../io/progress.ts';
 import type { ModelSource } from '../io/sources.ts';
 import type { CachedModelSummary, PartialSummary } from '../io/cache/weight-cache.ts';
 import type { PoolStats } from '../engine/gpu/buffer-pool.ts';
+import type { KernelFamily } from '../engine/gpu/device.ts';
 import type { MultipleChoiceItem } from '../engine/eval/multiple-choice.ts';
 import type { BenchmarkItemResult, BenchmarkRun, RunSummary } from '../common/benchmark-run.ts';
 import type { NewStoredDataset, StoredDatasetSummary } from '../io/cache/datasets.ts';
@@ -35,6 +36,10 @@ export interface GpuInfo {
   maxBufferSize: number;
   features: string[];
   hasShaderF16: boolean;
+  /** the kernels the device runs: 'software' on a CPU adapter (SwiftShader, WARP, llvmpipe), else 'hardware' */
+  kernelFamily: KernelFamily;
+  /** whether kernelFamily was forced (?kernels=) rather than chosen by adapter */
+  kernelFamilyForced: boolean;
 }
 
 export interface StorageInfo {
@@ -351,6 +356,11 @@ export interface StudioApi {
   gpuMemory(): Promise<Result<GpuMemory | null>>;
   /** Calls `onLost` every time the device is lost (the resident model is dropped; the weight cache is untouched). */
   watchDeviceLoss(onLost: DeviceLossCallback): Promise<void>;
+  /**
+   * Forces a kernel family (the studio's ?kernels=) on every device acquired from now on; null goes back to
+   * choosing by adapter. Sent first, before anything acquires the device: a device already held keeps its family.
+   */
+  setKernelFamily(family: KernelFamily | null): Promise<void>;
   /** Destroys the device, as a driver reset would: lets tests and developers exercise the recovery path. */
   simulateDeviceLoss(): Promise<Result<void>>;
 

@@ -3,7 +3,7 @@
 // so the next call acquires a fresh one. Pool and registry live and die with their device: their buffers and
 // pipelines are worthless on any other.
 import { AlloyError } from '../common/errors.ts';
-import { acquireDevice, type GpuContext } from '../engine/gpu/device.ts';
+import { acquireDevice, type GpuContext, type KernelFamily } from '../engine/gpu/device.ts';
 import { BufferPool } from '../engine/gpu/buffer-pool.ts';
 import { KernelRegistry } from '../engine/gpu/kernels.ts';
 
@@ -16,13 +16,15 @@ export interface GpuEngine {
 export type LostListener = (info: { reason: string; message: string }, lost: GpuEngine) => void;
 
 let pending: Promise<GpuEngine> | null = null;
+/** the kernel family forced on the next device acquired (the studio's ?kernels=); null: by adapter */
+let forcedFamily: KernelFamily | null = null;
 /** the engine once acquired, so memory can be read without waiting on (or triggering) an acquisition */
 let ready: GpuEngine | null = null;
 const listeners = new Set<LostListener>();
 
 export function gpuEngine(): Promise<GpuEngine> {
   if (!pending) {
-    const p = acquireDevice().then(
+    const p = acquireDevice(forcedFamily ? { kernels: forcedFamily } : {}).then(
       (ctx): GpuEngine => ({ ctx, pool: new BufferPool(ctx.device), kernels: new KernelRegistry(ctx.device) }),
       (e: unknown) => {
         pending = null; // let a later call retry (e.g. after the user enables WebGPU)
@@ -45,6 +47,11 @@ export function gpuEngine(): Promise<GpuEngine> {
     );
   }
   return pending;
+}
+
+/** Forces `family` (null: by adapter) on devices acquired from now on; a device already held keeps its own. */
+export function requestKernelFamily(family: KernelFamily | null): void {
+  forcedFamily = family;
 }
 
 /** The current engine, or null when no device is held (never acquired, or lost). */

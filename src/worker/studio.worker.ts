@@ -10,7 +10,7 @@ import { readJson } from '../io/model-files.ts';
 import { parseModelConfig, parameterCount } from '../io/config.ts';
 import { openCheckpoint } from '../io/safetensors/checkpoint.ts';
 import { loadTokenizer } from '../io/tokenizer.ts';
-import { gpuEngine, onDeviceLost } from './gpu-state.ts';
+import { gpuEngine, onDeviceLost, requestKernelFamily } from './gpu-state.ts';
 import { guard, JobTable } from './jobs.ts';
 import { benchmarkRuns, datasets } from './stores.ts';
 import type { NewStoredDataset } from '../io/cache/datasets.ts';
@@ -107,6 +107,8 @@ const api: StudioApi = {
         maxBufferSize: ctx.limits.maxBufferSize,
         features: [...ctx.features],
         hasShaderF16: ctx.hasShaderF16,
+        kernelFamily: ctx.kernelFamily,
+        kernelFamilyForced: ctx.kernelFamilyForced,
       };
     }),
 
@@ -214,6 +216,10 @@ const api: StudioApi = {
 
   async watchDeviceLoss(onLost: DeviceLossCallback) {
     lossWatchers.add(onLost);
+  },
+
+  async setKernelFamily(family) {
+    requestKernelFamily(family);
   },
 
   simulateDeviceLoss: () =>

@@ -123,7 +123,7 @@ describe('alloy CLI', () => {
     expect(await main(['generate', '--model', MODEL, '--prompt', 'Silk is', '--max-tokens', '5'], io)).toBe(0);
     expect(io.stdout.trim().length).toBeGreaterThan(0);
     expect(io.stderr).toMatch(/5 tokens in [\d.]+ s \([\d.]+ tokens\/s\), stopped: length/);
-    expect(io.stderr).toMatch(/GPU memory: \d+ KB of weights, peak \d+ KB/);
+    expect(io.stderr).toMatch(/GPU memory: \d+ KB of weights, peak \d+ KB \(.*, (software|hardware) kernels/);
   });
 
   it('refuses bad input with one clear line and a non-zero exit', async () => {

@@ -75,6 +75,7 @@ describe('Alloy studio in Chromium', () => {
     expect(await badge.getAttribute('data-status'), text).toBe('ok');
     expect(text.toLowerCase()).toContain('swiftshader');
     expect(text).toMatch(/shader-f16 (yes|no)/);
+    expect(text).toContain('software kernels'); // chosen by adapter: SwiftShader is a CPU adapter
     // Tabs: Models selected; arrow keys move focus and select.
     await expect(page.getByTestId('tab-models').getAttribute('aria-selected')).resolves.toBe('true');
     await page.getByTestId('tab-models').focus();

@@ -1,7 +1,7 @@
 // One WebGPU device per test file, on Dawn in Node. A GPU test that cannot get an adapter fails loudly with
 // what to install; it never skips.
 import { acquireNodeDevice } from '../../src/engine/gpu/node-gpu.ts';
-import type { GpuContext } from '../../src/engine/gpu/device.ts';
+import type { GpuContext, KernelFamily } from '../../src/engine/gpu/device.ts';
 import { KernelRegistry } from '../../src/engine/gpu/kernels.ts';
 import { mulberry32 } from '../../src/common/random.ts';
 
@@ -12,9 +12,10 @@ export function testGpu(): Promise<GpuContext> {
   return ctx;
 }
 
-export async function testKernels(): Promise<KernelRegistry> {
+/** A registry on the test device: of `family`, or by default of the device's (the adapter's, or ALLOY_KERNELS). */
+export async function testKernels(family?: KernelFamily): Promise<KernelRegistry> {
   const c = await testGpu();
-  return new KernelRegistry(c.device);
+  return new KernelRegistry(c.device, family);
 }
 
 /** Deterministic uniform values in [-1, 1) from the engine's seeded stream, so failures reproduce. */

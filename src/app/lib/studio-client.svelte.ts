@@ -31,6 +31,7 @@ import type { RecipeEvent } from '../../engine/recipe/runner.ts';
 import type { DatasetTokens, DatasetTokensRequest } from '../../worker/dataset.ts';
 import type { NewStoredDataset } from '../../io/cache/datasets.ts';
 import type { BenchmarkRun } from '../../common/benchmark-run.ts';
+import { parseKernelFamily, type KernelFamily } from '../../engine/gpu/device.ts';
 
 /** An error that came back from the worker, with its original name and location intact. */
 export class StudioError extends Error {
@@ -65,6 +66,17 @@ export interface RunningJob {
   label: string;
   progress: Progress | null;
   cancelling: boolean;
+}
+
+/** The studio URL's ?kernels= (a bad value is reported and ignored: the adapter decides). */
+function kernelsFromUrl(): KernelFamily | undefined {
+  if (typeof location === 'undefined') return undefined;
+  try {
+    return parseKernelFamily(new URLSearchParams(location.search).get('kernels'), '?kernels');
+  } catch (e) {
+    console.warn((e as Error).message);
+    return undefined;
+  }
 }
 
 function createWorker(): Worker {
@@ -118,6 +130,10 @@ export class StudioClient {
     });
     this.#terminated.catch(() => {}); // only calls racing against it should see the rejection
     const api = this.#api;
+    // ?kernels=software|hardware forces a kernel family on the worker's device; sent before any call that could
+    // acquire it (comlink delivers calls in order).
+    const kernels = kernelsFromUrl();
+    if (kernels) void api.setKernelFamily(kernels);
     void api.watchDeviceLoss(
       Comlink.proxy((loss: DeviceLoss) => {
         if (api === this.#api) this.deviceLost = loss; // a report from a terminated worker is stale

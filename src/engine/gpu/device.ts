@@ -10,9 +10,43 @@ export interface AdapterFacts {
   description: string;
 }
 
+/**
+ * Which kernels run on a device. 'software' is shaped for WebGPU on the CPU (SwiftShader, WARP, llvmpipe: no
+ * workgroup memory, big register blocks, see docs/ARCHITECTURE.md); 'hardware' is the standard shape for real
+ * GPUs (shared-memory tiles, 64–256-thread workgroups, mat-vec for decode). Chosen once per device.
+ */
+export type KernelFamily = 'software' | 'hardware';
+export const KERNEL_FAMILIES: readonly KernelFamily[] = ['software', 'hardware'];
+
+/** A requested family (ALLOY_KERNELS, ?kernels=) checked; undefined or '' means "by adapter". */
+export function parseKernelFamily(value: string | null | undefined, source: string): KernelFamily | undefined {
+  if (value === undefined || value === null || value === '') return undefined;
+  if ((KERNEL_FAMILIES as readonly string[]).includes(value)) return value as KernelFamily;
+  throw new AlloyError(`${source}=${value}: the kernel family must be ${KERNEL_FAMILIES.join(' or ')}`);
+}
+
+/** True for a software (CPU) WebGPU adapter: named so in adapter.info, or flagged as the fallback adapter. */
+export function isSoftwareAdapter(ctx: { adapterInfo: AdapterFacts & { isFallbackAdapter?: boolean } }): boolean {
+  const i = ctx.adapterInfo;
+  if (i.isFallbackAdapter) return true;
+  return /swiftshader|llvmpipe|lavapipe|warp|software|cpu/i.test(`${i.vendor} ${i.architecture} ${i.description}`);
+}
+
+/** The family chosen for each device when it was acquired, so a KernelRegistry made from the device alone has it. */
+const familyOfDevice = new WeakMap<GPUDevice, KernelFamily>();
+
+/** The kernel family chosen when `device` was acquired ('software' for a device acquireDevice did not make). */
+export function deviceKernelFamily(device: GPUDevice): KernelFamily {
+  return familyOfDevice.get(device) ?? 'software';
+}
+
 export interface GpuContext {
   device: GPUDevice;
-  adapterInfo: AdapterFacts;
+  adapterInfo: AdapterFacts & { isFallbackAdapter: boolean };
+  /** the kernels this device runs: by adapter (software adapters → 'software'), unless forced */
+  kernelFamily: KernelFamily;
+  /** whether kernelFamily was forced (ALLOY_KERNELS, ?kernels=) rather than chosen by adapter */
+  kernelFamilyForced: boolean;
   limits: {
     maxStorageBufferBindingSize: number;
     maxBufferSize: number;
@@ -39,7 +73,9 @@ const RAISED_LIMITS = [
 /** Features we use when present; none is required. */
 const WANTED_FEATURES: GPUFeatureName[] = ['shader-f16', 'subgroups', 'timestamp-query'];
 
-export async function acquireDevice(opts: { gpu?: GPU; powerPreference?: GPUPowerPreference } = {}): Promise<GpuContext> {
+export async function acquireDevice(
+  opts: { gpu?: GPU; powerPreference?: GPUPowerPreference; kernels?: KernelFamily } = {},
+): Promise<GpuContext> {
   const gpu = opts.gpu ?? (typeof navigator !== 'undefined' ? navigator.gpu : undefined);
   if (!gpu) {
     throw new AlloyError(
@@ -59,13 +95,21 @@ export async function acquireDevice(opts: { gpu?: GPU; powerPreference?: GPUPowe
   const device = await adapter.requestDevice({ requiredLimits, requiredFeatures });
   const info = adapter.info;
   const limits = device.limits;
+  // isFallbackAdapter moved from the adapter to adapter.info (Chrome 136); read both.
+  const fallback = (info as { isFallbackAdapter?: boolean } | undefined)?.isFallbackAdapter ?? (adapter as { isFallbackAdapter?: boolean }).isFallbackAdapter;
+  const adapterInfo = {
+    vendor: info?.vendor ?? '',
+    architecture: info?.architecture ?? '',
+    description: info?.description || [info?.vendor, info?.architecture].filter(Boolean).join(' ') || 'unknown adapter',
+    isFallbackAdapter: fallback === true,
+  };
+  const kernelFamily = opts.kernels ?? (isSoftwareAdapter({ adapterInfo }) ? 'software' : 'hardware');
+  familyOfDevice.set(device, kernelFamily);
   return {
     device,
-    adapterInfo: {
-      vendor: info?.vendor ?? '',
-      architecture: info?.architecture ?? '',
-      description: info?.description || [info?.vendor, info?.architecture].filter(Boolean).join(' ') || 'unknown adapter',
-    },
+    adapterInfo,
+    kernelFamily,
+    kernelFamilyForced: opts.kernels !== undefined,
     limits: {
       maxStorageBufferBindingSize: limits.maxStorageBufferBindingSize,
       maxBufferSize: limits.maxBufferSize,

@@ -4,6 +4,7 @@
  * does not block the worker and can overlap with weight downloads.
  */
 import { AlloyError } from '../../common/errors.ts';
+import { deviceKernelFamily, type KernelFamily } from './device.ts';
 
 const sources = import.meta.glob('../../../shaders/*.wgsl', { query: '?raw', import: 'default', eager: true }) as Record<
   string,
@@ -36,7 +37,15 @@ export class KernelRegistry {
   private ids = new WeakMap<object, number>();
   private nextId = 1;
 
-  constructor(readonly device: GPUDevice) {}
+  /**
+   * @param family which kernels the ops dispatch (every op asks `kernels.family`); by default the family chosen
+   * when the device was acquired (acquireDevice: by adapter, or forced by ALLOY_KERNELS / ?kernels=). Tests pass
+   * it to run both families on one device: the families use different shader files, so they share the caches.
+   */
+  constructor(
+    readonly device: GPUDevice,
+    readonly family: KernelFamily = deviceKernelFamily(device),
+  ) {}
 
   /** A small integer naming a GPU object for the cache keys (objects are never compared by content). */
   private idOf(o: object): number {

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { create, globals } from 'webgpu';
 import { AlloyError } from '../../common/errors.ts';
-import { acquireDevice } from './device.ts';
+import { acquireDevice, parseKernelFamily } from './device.ts';
 
 export const SWIFTSHADER_ICD = '/usr/lib/chromium/vk_swiftshader_icd.json';
 
@@ -42,10 +42,15 @@ export function missingAdapterHelp(): string {
     .join(' ');
 }
 
+/**
+ * The device for the CLI, benches and tests. ALLOY_KERNELS=software|hardware forces a kernel family on any
+ * adapter (e.g. the hardware family's kernels on SwiftShader, to test them); unset, the adapter decides.
+ */
 export async function acquireNodeDevice() {
   const gpu = await nodeGpu();
+  const kernels = parseKernelFamily(process.env.ALLOY_KERNELS, 'ALLOY_KERNELS');
   try {
-    return await acquireDevice({ gpu });
+    return await acquireDevice({ gpu, kernels });
   } catch (e) {
     throw new AlloyError(`${(e as Error).message} ${missingAdapterHelp()}`, {}, { cause: e });
   }

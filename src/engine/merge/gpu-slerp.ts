@@ -120,10 +120,7 @@ export async function gpuSlerp(kernels: KernelRegistry, pool: BufferPool, t: num
 }
 
 /** True for a software (CPU) WebGPU adapter, where the CPU merge path is faster than any kernel. */
-export function isSoftwareAdapter(ctx: Pick<GpuContext, 'adapterInfo'>): boolean {
-  const i = ctx.adapterInfo;
-  return /swiftshader|llvmpipe|lavapipe|warp|software|cpu/i.test(`${i.vendor} ${i.architecture} ${i.description}`);
-}
+export { isSoftwareAdapter } from '../gpu/device.ts';
 
 /**
  * A SlerpAccelerator on a device: takes tensors of at least `minElements` (small ones are faster on the CPU than

@@ -3,10 +3,12 @@
  * Layouts: A, C f32 row-major as encodeMatmul; B = the tensor's raw 16-bit elements (safetensors bytes, or a
  * Uint16Array, uploaded as is: two per u32, even element low), [K,N] or, with transB, [N,K] (HF [out, in]).
  * As for f32, the forward form (transB, K % 4 == 0) runs the vec4 kernel (shaders/matmul_w16_nt.wgsl), the rest
- * the general shaders/matmul_w16.wgsl, with the same tiles as encodeMatmul.
+ * the general shaders/matmul_w16.wgsl, with the same tiles as encodeMatmul; the hardware family's kernels are in
+ * matmul-hw.ts.
  */
 import type { KernelRegistry } from '../gpu/kernels.ts';
 import { launch, requireShape } from './dispatch.ts';
+import { encodeHwMatmul } from './matmul-hw.ts';
 import { MATMUL_TILE, NT_TILE_N, matmulUsesNt, ntRowGroups, type MatmulArgs } from './matmul.ts';
 
 export type Weight16 = 'bf16' | 'f16';
@@ -26,6 +28,7 @@ export async function encodeMatmulW16(
   const { M, N, K } = args;
   const batch = args.batch ?? 1;
   requireShape(b16.size >= Math.ceil((batch * K * N) / 2) * 4, 'matmul_w16', `B holds fewer than ${batch * K * N} 16-bit values`);
+  if (kernels.family === 'hardware') return encodeHwMatmul(kernels, encoder, a, b16, c, args, args.dtype);
   const isF16 = args.dtype === 'f16';
   const tail = [{ u32: batch > 1 ? M * N : 0 }, { f32: args.alpha ?? 1 }, { f32: args.beta ?? 0 }];
   if (matmulUsesNt(args)) {

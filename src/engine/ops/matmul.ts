@@ -1,11 +1,13 @@
 /**
  * Matrix multiply on the GPU: C = alpha·op(A)·op(B) + beta·C, optionally batched.
  * Layouts: row-major f32; op(A) = A [M,K] or Aᵀ of a [K,M] buffer; op(B) = B [K,N] or Bᵀ of an [N,K] buffer.
- * The forward pass's form (A plain, B transposed, K % 4 == 0) runs shaders/matmul_nt.wgsl (vec4 loads along K);
+ * The kernels depend on the registry's family: the hardware family's are in matmul-hw.ts. In the software family
+ * the forward pass's form (A plain, B transposed, K % 4 == 0) runs shaders/matmul_nt.wgsl (vec4 loads along K);
  * everything else runs the general shaders/matmul.wgsl.
  */
 import type { KernelRegistry } from '../gpu/kernels.ts';
 import { launch } from './dispatch.ts';
+import { encodeHwMatmul } from './matmul-hw.ts';
 
 /** C tile per workgroup of the general kernel: 8×8 threads, 16×16 outputs each. */
 export const MATMUL_TILE = { M: 128, N: 128 } as const;
@@ -41,6 +43,7 @@ export async function encodeMatmul(
   c: GPUBuffer,
   args: MatmulArgs,
 ): Promise<void> {
+  if (kernels.family === 'hardware') return encodeHwMatmul(kernels, encoder, a, b, c, args);
   const { M, N, K } = args;
   const batch = args.batch ?? 1;
   const tail = [{ u32: batch > 1 ? M * N : 0 }, { f32: args.alpha ?? 1 }, { f32: args.beta ?? 0 }];

@@ -1,7 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { maxAbsDiff, randomArray, testGpu, testKernels } from '../../helpers/gpu.ts';
 import { BufferPool, readBuffer } from '../../../src/engine/gpu/buffer-pool.ts';
+import { KERNEL_FAMILIES, type KernelFamily } from '../../../src/engine/gpu/device.ts';
+import type { KernelRegistry } from '../../../src/engine/gpu/kernels.ts';
 import { encodeMatmul, matmulUsesNt, type MatmulArgs } from '../../../src/engine/ops/matmul.ts';
+import { encodeHwMatmul, HW_TILES, hwMatmulTile, hwUsesMatvec } from '../../../src/engine/ops/matmul-hw.ts';
 import { matmulRef } from '../../../src/engine/reference/matmul.ts';
 
 // f32 accumulation over K ≤ 80 terms of products of values in [-1, 1) (plus alpha/beta): error grows
@@ -14,10 +17,19 @@ function expectWithin(got: ArrayLike<number>, want: ArrayLike<number>): void {
   expect(err).toBeLessThan(TOL);
 }
 
-async function run(args: MatmulArgs, seed: number) {
+// One registry per family for the file (SwiftShader compiles a pipeline in ~0.5 s).
+const registries = new Map<KernelFamily, Promise<KernelRegistry>>();
+function kernelsOf(family: KernelFamily): Promise<KernelRegistry> {
+  let k = registries.get(family);
+  if (!k) registries.set(family, (k = testKernels(family)));
+  return k;
+}
+
+/** encodeMatmul in `family`; or, with `tile`, the hardware tiled kernel forced to that tile. */
+async function run(args: MatmulArgs, seed: number, family: KernelFamily, tile?: { M: number; N: number }) {
   const { device } = await testGpu();
   const pool = new BufferPool(device);
-  const kernels = await testKernels();
+  const kernels = await kernelsOf(family);
   const batch = args.batch ?? 1;
   const a = randomArray(batch * args.M * args.K, seed);
   const b = randomArray(batch * args.K * args.N, seed + 1);
@@ -26,7 +38,8 @@ async function run(args: MatmulArgs, seed: number) {
   const B = pool.upload(b);
   const C = pool.upload(c0);
   const enc = device.createCommandEncoder();
-  await encodeMatmul(kernels, enc, A, B, C, args);
+  if (tile) await encodeHwMatmul(kernels, enc, A, B, C, args, undefined, tile);
+  else await encodeMatmul(kernels, enc, A, B, C, args);
   device.queue.submit([enc.finish()]);
   const got = new Float32Array(await readBuffer(device, C, c0.byteLength));
   const want = new Float64Array(batch * args.M * args.N);
@@ -45,7 +58,8 @@ async function run(args: MatmulArgs, seed: number) {
   return { got, want };
 }
 
-describe('matmul kernel against the CPU reference', () => {
+// Every case runs in both kernel families (the hardware family's kernels on SwiftShader: correctness only).
+describe.each(KERNEL_FAMILIES)('matmul kernel against the CPU reference (%s family)', (family) => {
   // Shapes straddle a thread's 16×16 block (and 4-row groups); K = 80 and 64 take the vec4 path when transB.
   const shapes: Array<[number, number, number]> = [
     [1, 1, 1],
@@ -58,7 +72,7 @@ describe('matmul kernel against the CPU reference', () => {
     for (const transA of [false, true]) {
       for (const transB of [false, true]) {
         it(`M=${M} N=${N} K=${K} transA=${transA} transB=${transB}`, async () => {
-          const { got, want } = await run({ M, N, K, transA, transB }, M * 7 + N * 13 + K);
+          const { got, want } = await run({ M, N, K, transA, transB }, M * 7 + N * 13 + K, family);
           expectWithin(got, want);
         });
       }
@@ -66,7 +80,7 @@ describe('matmul kernel against the CPU reference', () => {
   }
 
   it('applies alpha and accumulates with beta', async () => {
-    const { got, want } = await run({ M: 19, N: 23, K: 29, transB: true, alpha: 0.5, beta: 1 }, 99);
+    const { got, want } = await run({ M: 19, N: 23, K: 29, transB: true, alpha: 0.5, beta: 1 }, 99, family);
     expectWithin(got, want);
   });
 
@@ -83,26 +97,84 @@ describe('matmul kernel against the CPU reference', () => {
   for (const [M, N, K] of ntShapes) {
     it(`vec4 A·Bᵀ path: M=${M} N=${N} K=${K}`, async () => {
       expect(matmulUsesNt({ M, N, K, transB: true })).toBe(true);
-      const { got, want } = await run({ M, N, K, transB: true }, M * 3 + N + K);
+      const { got, want } = await run({ M, N, K, transB: true }, M * 3 + N + K, family);
       expectWithin(got, want);
     });
   }
   it('vec4 A·Bᵀ path: batched, with alpha and beta', async () => {
-    const { got, want } = await run({ M: 6, N: 35, K: 24, batch: 3, transB: true, alpha: -0.5, beta: 2 }, 17);
+    const { got, want } = await run({ M: 6, N: 35, K: 24, batch: 3, transB: true, alpha: -0.5, beta: 2 }, 17, family);
     expectWithin(got, want);
   });
   it('A·Bᵀ with K % 4 != 0 takes the general kernel', async () => {
     expect(matmulUsesNt({ M: 40, N: 50, K: 30, transB: true })).toBe(false);
-    const { got, want } = await run({ M: 40, N: 50, K: 30, transB: true }, 23);
+    const { got, want } = await run({ M: 40, N: 50, K: 30, transB: true }, 23, family);
     expectWithin(got, want);
   });
   it('general kernel: a thread block straddling every edge (M, N > 128)', async () => {
-    const { got, want } = await run({ M: 131, N: 145, K: 9, transA: true }, 29);
+    const { got, want } = await run({ M: 131, N: 145, K: 9, transA: true }, 29, family);
     expectWithin(got, want);
   });
 
   it('runs a batch of independent products in one dispatch', async () => {
-    const { got, want } = await run({ M: 9, N: 10, K: 11, batch: 3 }, 5);
+    const { got, want } = await run({ M: 9, N: 10, K: 11, batch: 3 }, 5, family);
     expectWithin(got, want);
+  });
+});
+
+// The hardware family's kernels one by one (encodeMatmul picks one tile by size, so each tile is forced here):
+// shapes off every tile edge (odd M, N, K; K not a multiple of TILE_K or of 4), each transposition, batch,
+// alpha/beta, and the mat-vec for M = 1…4.
+describe('hardware family: every tile and the mat-vec against the CPU reference', () => {
+  for (const tile of HW_TILES) {
+    for (const [transA, transB] of [
+      [false, true],
+      [false, false],
+      [true, false],
+      [true, true],
+    ] as const) {
+      for (const [M, N, K] of [
+        [67, 71, 37],
+        [33, 130, 20],
+      ] as const) {
+        it(`tile ${tile.M}×${tile.N}: M=${M} N=${N} K=${K} transA=${transA} transB=${transB}`, async () => {
+          const { got, want } = await run({ M, N, K, transA, transB }, M + N + K + tile.M, 'hardware', tile);
+          expectWithin(got, want);
+        });
+      }
+    }
+    it(`tile ${tile.M}×${tile.N}: batched, alpha and beta, M=5 N=9 K=13`, async () => {
+      const { got, want } = await run({ M: 5, N: 9, K: 13, batch: 3, transB: true, alpha: -0.5, beta: 1 }, 41, 'hardware', tile);
+      expectWithin(got, want);
+    });
+  }
+  for (const M of [1, 2, 3, 4]) {
+    // K from 12 to 300: 4 to 64 lanes per output (matvecLanes), so every depth of the reduction tree runs
+    for (const [N, K] of [
+      [37, 64],
+      [5, 45],
+      [130, 12],
+      [21, 300],
+      [9, 257],
+    ] as const) {
+      it(`mat-vec: M=${M} N=${N} K=${K}`, async () => {
+        expect(hwUsesMatvec({ M, N, K, transB: true })).toBe(true);
+        const { got, want } = await run({ M, N, K, transB: true }, M * 31 + N + K, 'hardware');
+        expectWithin(got, want);
+      });
+    }
+  }
+  it('mat-vec: batched, alpha and beta (beta = 1 adds into C, as the residual adds do)', async () => {
+    const { got, want } = await run({ M: 2, N: 19, K: 24, batch: 3, transB: true, alpha: 0.5, beta: 1 }, 43, 'hardware');
+    expectWithin(got, want);
+  });
+  it('mat-vec: batched with K % 4 != 0 (element loads)', async () => {
+    const { got, want } = await run({ M: 3, N: 10, K: 7, batch: 2, transB: true, beta: -1 }, 47, 'hardware');
+    expectWithin(got, want);
+  });
+  it('tile choice: large tiles when they fill the GPU, small ones for small products, never taller than M needs', () => {
+    expect(hwMatmulTile(2048, 576)).toEqual({ M: 64, N: 64 });
+    expect(hwMatmulTile(2048, 192)).toEqual({ M: 32, N: 64 }); // 64×64 would launch 32 × 3 = 96 < 128
+    expect(hwMatmulTile(256, 192)).toEqual({ M: 32, N: 32 });
+    expect(hwMatmulTile(10, 49152)).toEqual({ M: 32, N: 64 });
   });
 });

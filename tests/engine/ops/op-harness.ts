@@ -3,8 +3,10 @@
 import { testGpu, testKernels } from '../../helpers/gpu.ts';
 import { BufferPool, readBuffer } from '../../../src/engine/gpu/buffer-pool.ts';
 import type { KernelRegistry } from '../../../src/engine/gpu/kernels.ts';
+import type { KernelFamily } from '../../../src/engine/gpu/device.ts';
 
-let kernels: Promise<KernelRegistry> | undefined;
+// one registry per family asked for (the default: the device's family)
+const registries = new Map<KernelFamily | undefined, Promise<KernelRegistry>>();
 let pool: BufferPool | undefined;
 
 export interface OpHarness {
@@ -13,9 +15,11 @@ export interface OpHarness {
   pool: BufferPool;
 }
 
-export async function harness(): Promise<OpHarness> {
+/** The file's device, pool and registry; `family` picks the kernel family (default: the device's). */
+export async function harness(family?: KernelFamily): Promise<OpHarness> {
   const { device } = await testGpu();
-  kernels ??= testKernels();
+  let kernels = registries.get(family);
+  if (!kernels) registries.set(family, (kernels = testKernels(family)));
   pool ??= new BufferPool(device);
   return { device, kernels: await kernels, pool };
 }

@@ -1,0 +1,128 @@
+/**
+ * The hardware kernel family's matmul (KernelRegistry.family === 'hardware'): what encodeMatmul and
+ * encodeMatmulW16 dispatch on a real GPU. Same contract as theirs (C = alpha·op(A)·op(B) + beta·C, batched,
+ * f32 or packed 16-bit B); this module only picks the kernel, the tile and the flags.
+ * - A·Bᵀ with M ≤ MATVEC.maxRows (decode): shaders/hw_matvec(_w16).wgsl, a workgroup per few outputs;
+ * - everything else: shaders/hw_matmul(_w16).wgsl, shared-memory tiles of C chosen by hwMatmulTile.
+ * The tile sizes live here only: the shaders take them as override constants.
+ */
+import type { KernelRegistry, Overrides } from '../gpu/kernels.ts';
+import { grid1d, launch, MAX_GROUPS_PER_DIM } from './dispatch.ts';
+import type { MatmulArgs } from './matmul.ts';
+import type { Weight16 } from './matmul-w16.ts';
+
+/** Depth of the K tile staged in workgroup memory (a multiple of 4: tiles are staged as vec4 quads along K). */
+export const HW_TILE_K = 16;
+
+/**
+ * C tiles, largest first; a workgroup has (M/4)·(N/4) threads, each a 4×4 block: 256, 128, 128, 64 threads.
+ * Workgroup memory is TILE_K·(M + 4 + N + 4)·4 bytes, 8.7 KB at 64×64: within WebGPU's default 16 KB.
+ */
+export const HW_TILES: ReadonlyArray<{ M: number; N: number }> = [
+  { M: 64, N: 64 },
+  { M: 32, N: 64 },
+  { M: 64, N: 32 },
+  { M: 32, N: 32 },
+];
+
+/**
+ * Workgroups a product should launch before a smaller tile is preferred: about four per SM of a 30-SM laptop GPU
+ * (RTX 3060 Laptop), so small-N projections (SmolLM2-135M's k/v, N = 192) still fill the machine. A default until
+ * tile sizes come from a per-adapter table (issue 15, "pick by measurement").
+ */
+export const HW_MIN_WORKGROUPS = 128;
+
+/**
+ * The mat-vec's shape: up to maxRows rows of A; `threads` per workgroup, split as `lanes` threads per output
+ * (a power of 2, at most maxLanes) × threads/lanes outputs.
+ */
+export const MATVEC = { maxRows: 4, threads: 256, maxLanes: 64 } as const;
+
+/**
+ * Lanes per output for a K-long dot product: one vec4 quad per lane per step, so no more lanes than K has quads
+ * (a short K would leave lanes idle and lengthen the tree reduction), at most MATVEC.maxLanes.
+ */
+export function matvecLanes(K: number): number {
+  let lanes = 1;
+  while (lanes < MATVEC.maxLanes && lanes * 4 < K) lanes *= 2;
+  return lanes;
+}
+
+/** Whether the mat-vec serves this product: the forward form (A plain, B transposed) with few rows. */
+export function hwUsesMatvec(args: MatmulArgs): boolean {
+  return !args.transA && !!args.transB && args.M <= MATVEC.maxRows;
+}
+
+/**
+ * The C tile for an M×N product (batch of them): the largest tile that still launches HW_MIN_WORKGROUPS
+ * workgroups, else the smallest; a tile taller than M rounded up to 32 is never chosen (its rows would be
+ * wasted), so small-M products get 32-row tiles even when the count is reached.
+ */
+export function hwMatmulTile(M: number, N: number, batch = 1): { M: number; N: number } {
+  const fits = HW_TILES.filter((t) => t.M <= Math.max(32, M) && Math.ceil(N / t.N) <= MAX_GROUPS_PER_DIM && Math.ceil(M / t.M) <= MAX_GROUPS_PER_DIM);
+  for (const t of fits) if (Math.ceil(M / t.M) * Math.ceil(N / t.N) * batch >= HW_MIN_WORKGROUPS) return t;
+  return fits[fits.length - 1] ?? HW_TILES[HW_TILES.length - 1]!;
+}
+
+export async function encodeHwMatmul(
+  kernels: KernelRegistry,
+  encoder: GPUCommandEncoder,
+  a: GPUBuffer,
+  b: GPUBuffer,
+  c: GPUBuffer,
+  args: MatmulArgs,
+  dtype?: Weight16,
+  /** the tiled kernel's C tile (tests force each of HW_TILES); by default hwMatmulTile's choice */
+  tile = hwMatmulTile(args.M, args.N, args.batch ?? 1),
+): Promise<void> {
+  const { M, N, K } = args;
+  const transA = args.transA ?? false;
+  const transB = args.transB ?? false;
+  const batch = args.batch ?? 1;
+  // Batch strides in elements (B's in 16-bit elements for a 16-bit weight), as the software kernels take them.
+  const strideA = batch > 1 ? M * K : 0;
+  const strideB = batch > 1 ? K * N : 0;
+  const params = [
+    { u32: M },
+    { u32: N },
+    { u32: K },
+    { u32: strideA },
+    { u32: strideB },
+    { u32: batch > 1 ? M * N : 0 },
+    { f32: args.alpha ?? 1 },
+    { f32: args.beta ?? 0 },
+  ];
+  // Whole-vec4 loads need each operand's contiguous dimension and batch stride to be multiples of 4.
+  const vec = (contiguous: number, stride: number) => contiguous % 4 === 0 && stride % 4 === 0;
+  const w16: Overrides = dtype ? { IS_F16: dtype === 'f16' } : {};
+  const suffix = dtype ? '_w16' : '';
+  if (hwUsesMatvec(args)) {
+    const lanes = matvecLanes(K);
+    const rows = MATVEC.threads / lanes;
+    const [x, y] = grid1d(Math.ceil(N / rows));
+    await launch(kernels, encoder, {
+      file: `hw_matvec${suffix}`,
+      constants: { ...w16, A_VEC: vec(K, strideA) && vec(K, strideB), ROWS: rows, LANES: lanes },
+      params,
+      buffers: { 1: a, 2: b, 3: c },
+      groups: [x, y, batch],
+    });
+    return;
+  }
+  await launch(kernels, encoder, {
+    file: `hw_matmul${suffix}`,
+    constants: {
+      ...w16,
+      TRANS_A: transA,
+      TRANS_B: transB,
+      A_VEC: vec(transA ? M : K, strideA),
+      B_VEC: vec(transB ? K : N, strideB),
+      TILE_M: tile.M,
+      TILE_N: tile.N,
+      TILE_K: HW_TILE_K,
+    },
+    params,
+    buffers: { 1: a, 2: b, 3: c },
+    groups: [Math.ceil(N / tile.N), Math.ceil(M / tile.M), batch],
+  });
+}

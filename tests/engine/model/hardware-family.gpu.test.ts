@@ -1,0 +1,107 @@
+// The whole model on the hardware kernel family (ALLOY_KERNELS=hardware, so every registry made from this file's
+// device dispatches the hardware kernels, on SwiftShader here): the forward against the float64 reference for
+// every fixture, decoding through the KV cache (the mat-vec path, M = 1) against the same reference, and greedy
+// stories260K equal to llama2.c's tokens (which the software family also reproduces).
+//
+// Tolerances are logits.gpu.test.ts's (1e-5 against the reference, measured there 7e-7 to 1e-6): the families
+// differ only in f32 summation order. Decode rows are held to the reference too, not to the full forward on the
+// GPU (1e-6 there), since the mat-vec and the tiled kernel sum in different orders.
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+
+import { forward, generate, loadModel, prefill, step } from '../../../src/engine/model/index.ts';
+import { importLlama2c } from '../../../src/io/llama2c.ts';
+import { fileSink, fileSource } from '../../../src/io/node/fs.ts';
+import { dirModelFiles } from '../../../src/io/node/dir-model-files.ts';
+import { parseModelConfig } from '../../../src/io/config.ts';
+import { readJson } from '../../../src/io/model-files.ts';
+import { openCheckpoint } from '../../../src/io/safetensors/checkpoint.ts';
+import { testGpu } from '../../helpers/gpu.ts';
+import { gpuShared, loadFixture, maxAbsDiff, SEQ, type Fixture } from './model-fixtures.ts';
+
+// Read by acquireNodeDevice when this file's device is first acquired (in the first test), so setting it after
+// the imports is soon enough; vitest runs each GPU test file in its own process.
+process.env.ALLOY_KERNELS = 'hardware';
+
+const TOL = 1e-5;
+const loaded: Fixture[] = [];
+const temps: string[] = [];
+
+afterAll(async () => {
+  for (const f of loaded) f.model.dispose();
+  (await gpuShared()).pool.destroyAll();
+  for (const d of temps) await rm(d, { recursive: true, force: true });
+});
+
+describe('hardware kernel family: the whole model', () => {
+  it('ALLOY_KERNELS=hardware selects the hardware family on any adapter (SwiftShader here)', async () => {
+    const ctx = await testGpu();
+    expect(ctx.kernelFamily).toBe('hardware');
+    expect(ctx.kernelFamilyForced).toBe(true);
+    expect((await gpuShared()).kernels.family).toBe('hardware');
+  });
+
+  for (const name of ['tiny-llama', 'tiny-llama-bf16', 'tiny-llama-untied', 'tiny-qwen2']) {
+    it(`${name}: forward max |Δlogit| ≤ ${TOL} against the reference`, async () => {
+      const f = await loadFixture(name);
+      loaded.push(f);
+      const [got] = await forward(f.model, [SEQ]);
+      const err = maxAbsDiff(got!, f.reference(SEQ));
+      console.log(`hardware ${name}: forward max|Δlogit| = ${err.toExponential(2)} (T=${SEQ.length})`);
+      expect(err).toBeLessThanOrEqual(TOL);
+    });
+  }
+
+  for (const name of ['tiny-llama', 'tiny-llama-bf16']) {
+    it(`${name}: prefill + decode steps (mat-vec) match the reference at every position`, async () => {
+      const f = loaded.find((x) => x.name === name)!;
+      const V = f.config.vocabSize;
+      const want = f.reference(SEQ);
+      const k = 4;
+      const { cache, logits } = await prefill(f.model, [SEQ.slice(0, k)], { capacity: SEQ.length });
+      try {
+        let err = maxAbsDiff(logits[0]!, want.subarray((k - 1) * V, k * V));
+        for (let t = k; t < SEQ.length; t++) {
+          const [row] = await step(cache, [SEQ[t]!]);
+          err = Math.max(err, maxAbsDiff(row!, want.subarray(t * V, (t + 1) * V)));
+        }
+        console.log(`hardware ${name}: KV-cache decode max|Δlogit| vs reference = ${err.toExponential(2)}`);
+        expect(err).toBeLessThanOrEqual(TOL);
+      } finally {
+        cache.release();
+      }
+    });
+  }
+
+  // llama2c.gpu.test.ts holds the software family (SwiftShader's default) to the same llama2.c tokens, so equal
+  // here means equal to the software family's tokens too.
+  it('stories260K: greedy tokens for 200 positions equal llama2.c (and so the software family)', async () => {
+    const MODEL_DIR = join(resolve(process.cwd(), '../shared/data'), 'models/stories260K');
+    const BIN = join(MODEL_DIR, 'stories260K.bin');
+    const REF = join(MODEL_DIR, 'greedy-reference.json');
+    for (const p of [BIN, REF]) {
+      if (!existsSync(p)) throw new Error(`missing shared test data ${p}: these tests need ../shared/data (see its README)`);
+    }
+    const ref = JSON.parse(readFileSync(REF, 'utf8')) as { start: number[]; token_ids: number[] };
+    const out = await mkdtemp(join(tmpdir(), 'alloy-hwfamily-'));
+    temps.push(out);
+    await importLlama2c(fileSource(BIN), (name) => fileSink(join(out, name)));
+    const files = dirModelFiles(out, 'stories260K');
+    const config = parseModelConfig(await readJson(files, 'config.json'));
+    const ctx = await testGpu();
+    const { pool, kernels } = await gpuShared();
+    const want = ref.token_ids.slice(ref.start.length);
+    const model = await loadModel(ctx, kernels, pool, await openCheckpoint(files), config);
+    try {
+      const t0 = performance.now();
+      const got = await generate(model, ref.start, { maxTokens: want.length, temperature: 0, eosTokenIds: [] });
+      console.log(`hardware stories260K: ${want.length} greedy tokens in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+      expect(got.tokens).toEqual(want);
+    } finally {
+      model.dispose();
+    }
+  }, 300_000);
+});
