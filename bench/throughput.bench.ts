@@ -294,7 +294,7 @@ it('throughput: decode, MMLU item and LoRA step beside llama2.c and PyTorch; API
     suite: 'throughput',
     adapter: ctx.adapterInfo.description,
     note:
-      `Before issue 14's throughput work: Alloy on SwiftShader (WGSL on the CPU) on a shared 2-core host, anchors ` +
+      `After issue 14's dispatch layer, fused layer, GPU argmax and shared scoring rows: Alloy on SwiftShader (WGSL on the CPU) on a shared 2-core host, anchors ` +
       `run on the same host in the same run. Decode: median of ${DECODE_RUNS} greedy generate() calls after a ` +
       `warm-up; llama2.c: median of ${LLAMA2C_RUNS} runs of its "achieved tok/s" (run.c -t 0 -n ${DECODE_TOKENS}). ` +
       `MMLU item time includes tokenizing and prompt building; "token-forwards" = the tokens the item's lm-eval ` +
