@@ -42,7 +42,7 @@ export interface ForwardPlan {
   /** key mask [batch·S] (S = T without a cache, capacity with one), or null when every key is real */
   mask: Uint32Array | null;
   kv: KvTarget | null;
-  /** flat rows (b·T + t) to compute logits for, or null for all */
+  /** flat rows (b·T + t) to compute logits for, or null for all; empty runs no head (a prefix filling a cache) */
   logitRows: Uint32Array | null;
   /** LoRA adapters added to the projections (ignored when absent or disabled) */
   lora?: GpuLora | null;
@@ -80,7 +80,7 @@ export async function runForward(model: Model, plan: ForwardPlan): Promise<GpuLo
     ids: pool.upload(plan.ids, 'ids'),
     positions: pool.upload(plan.positions, 'positions'),
     ...(plan.mask ? { mask: pool.upload(plan.mask, 'key-mask') } : {}),
-    ...(plan.logitRows ? { logitRows: pool.upload(plan.logitRows, 'logit-rows') } : {}),
+    ...(plan.logitRows?.length ? { logitRows: pool.upload(plan.logitRows, 'logit-rows') } : {}),
   };
   try {
     const { logits, encoder } = await encodeForward(model, device.createCommandEncoder({ label: 'forward' }), plan, inputs);
@@ -165,6 +165,11 @@ export async function encodeForward(
     flush();
   }
 
+  // A run that only fills the KV cache (scoring's shared prefix) wants no logits at all: no head.
+  if (plan.logitRows?.length === 0) {
+    pool.release(x);
+    return { logits: { rows: 0, vocab: cfg.vocabSize, blocks: [] }, encoder: enc };
+  }
   // Head: only the rows whose logits are wanted (the last token when decoding, the continuation when scoring),
   // gathered with the embedding kernel (x is a [BT, hidden] f32 "table"), then the final norm and lm_head.
   let rows = BT;

@@ -5,7 +5,7 @@ export { readLogits, releaseLogits, type GpuLogits, type LogitsBlock } from './h
 export { planRowChunks, logitRowsPerBlock, bindableBytes, type SplitMatrix, type GpuMatrixChunk } from './split.ts';
 export { planInferenceMemory, type MemoryPlan, type MemoryPlanOptions } from './memory.ts';
 export { KvCache, prefill, step, stepGreedy, stepSample, type PrefillResult, type SampleStep } from './kv-cache.ts';
-export { scoreContinuations, argmax, type ScoreRequest, type ScoreResult, type ScoreOptions } from './score.ts';
+export { scoreContinuations, argmax, type ScoreRequest, type ScoreResult, type ScoreOptions, type ScoreStats } from './score.ts';
 export { generate, type GenerateOptions, type GenerateResult, type FinishReason } from './generate.ts';
 export { createRng, sampleToken, sampleTokenExact, samplingProbs, type SamplingOptions } from './sampling.ts';
 export { warmKernels } from './warm.ts';

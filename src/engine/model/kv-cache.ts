@@ -9,7 +9,7 @@
  */
 import { AlloyError } from '../../common/errors.ts';
 import { encodeForward, padBatch, runForward, type ForwardInputs, type ForwardPlan } from './forward.ts';
-import { readLogits, releaseLogits } from './head.ts';
+import { readLogits, releaseLogits, type GpuLogits } from './head.ts';
 import { argmax } from './score.ts';
 import { assertLive, type Model } from './weights.ts';
 import { encodeArgmax } from '../ops/argmax.ts';
@@ -162,6 +162,62 @@ export class KvCache {
     sample?: SampleStep,
   ): Promise<Float32Array | Uint32Array> {
     if (readback === 'sample' && sample?.draws.length !== logitRows.length) throw new RangeError(`sampling needs one draw per asked row (${logitRows.length})`);
+    return this.advance(ids, T, real, logitRows, (plan, past) =>
+      T === 1 && logitRows.length === this.batch ? this.step1(plan, past, real, readback, sample) : this.runMany(plan, readback, sample),
+    );
+  }
+
+  /**
+   * Runs T new slots like `run` but leaves the asked rows' logits on the GPU (scoring gathers its log-probs
+   * there); an empty `logitRows` runs no head at all (a prefix that only fills the cache).
+   */
+  runLogits(ids: Uint32Array, T: number, real: readonly number[], logitRows: Uint32Array): Promise<GpuLogits> {
+    return this.advance(ids, T, real, logitRows, (plan) => {
+      if (this.stepBufs) this.model.device.queue.writeBuffer(this.stepBufs.mask, 0, this.mask as Uint32Array<ArrayBuffer>);
+      return runForward(this.model, plan);
+    });
+  }
+
+  /**
+   * A new cache of `rows` rows, each holding a copy of this (one-row) cache's slots 0..used, with its mask and
+   * positions: scoring runs a shared prefix once and then every continuation from its own copy. Same capacity
+   * and adapters; this cache stays usable.
+   */
+  fork(rows: number): KvCache {
+    if (this.released) throw new AlloyError('this KV cache was released');
+    if (this.batch !== 1) throw new RangeError(`fork copies a one-row cache (this one has ${this.batch} rows)`);
+    const { config: cfg, device } = this.model;
+    const out = KvCache.create(this.model, rows, this.capacity, this.lora);
+    const slot = cfg.numKvHeads * cfg.headDim * 4;
+    const rowBytes = this.capacity * slot;
+    // slots are contiguous within a row, so row 0's filled slots are one range, copied to the start of each row
+    if (this.used > 0) {
+      const enc = device.createCommandEncoder({ label: 'kv-cache.fork' });
+      for (let l = 0; l < cfg.numLayers; l++) {
+        for (let r = 0; r < rows; r++) {
+          enc.copyBufferToBuffer(this.k[l]!, 0, out.k[l]!, r * rowBytes, this.used * slot);
+          enc.copyBufferToBuffer(this.v[l]!, 0, out.v[l]!, r * rowBytes, this.used * slot);
+        }
+      }
+      device.queue.submit([enc.finish()]);
+    }
+    for (let r = 0; r < rows; r++) out.mask.set(this.mask.subarray(0, this.capacity), r * this.capacity);
+    out.positions.fill(this.positions[0]!);
+    out.used = this.used;
+    return out;
+  }
+
+  /**
+   * The bookkeeping around every run: the new slots' mask and each row's RoPE positions, the capacity and
+   * position checks, and the rollback on failure.
+   */
+  private async advance<R>(
+    ids: Uint32Array,
+    T: number,
+    real: readonly number[],
+    logitRows: Uint32Array,
+    go: (plan: ForwardPlan, past: number) => Promise<R>,
+  ): Promise<R> {
     if (this.released) throw new AlloyError('this KV cache was released');
     const B = this.batch;
     const past = this.used;
@@ -180,7 +236,7 @@ export class KvCache {
         throw new AlloyError(`sequence longer than max_position_embeddings (${this.model.config.maxPositionEmbeddings})`);
       }
       const plan = { batch: B, T, ids, positions, mask: this.mask, kv: { k: this.k, v: this.v, capacity: this.capacity, past }, logitRows, lora: this.lora };
-      const out = T === 1 && logitRows.length === B ? await this.step1(plan, past, real, readback, sample) : await this.runMany(plan, readback, sample);
+      const out = await go(plan, past);
       this.used += T;
       return out;
     } catch (e) {

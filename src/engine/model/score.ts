@@ -9,6 +9,13 @@
  * so an item costs one context forward instead of one per choice; each request still gets its own scored rows
  * (logitRows may name a row twice) and so exactly the numbers it would get alone.
  *
+ * Requests that share the tokens before their first scored row (lm-eval's choices of one item, with multi-token
+ * answers) share that prefix's work: the prefix runs once into a one-row KV cache, the cache is forked into one row
+ * per distinct continuation (its keys and values copied, kv-cache.ts fork), and all the continuations run as one
+ * ragged step over it, the head computed only for the scored rows. The kernels are the plain path's, reading
+ * the same keys, so the numbers match it within float reordering (tests/engine/model/prefix-score.gpu.test.ts).
+ * Used only where it runs fewer rows than the plain batch would (sharesWork).
+ *
  * Memory layout: a batch is right-padded [batch, T]; logits are computed only for the R scored rows [R, vocab]
  * (forward.ts gathers them before the head), in row blocks that each fit one binding (head.ts); log-probs are
  * gathered on the GPU (logsoftmax.wgsl) per block as f32 [block rows], and the [R, vocab] logits come back once
@@ -18,7 +25,8 @@ import { AlloyError } from '../../common/errors.ts';
 import { readBuffer } from '../gpu/buffer-pool.ts';
 import { encodeTargetLogProb } from '../ops/logsoftmax.ts';
 import { padBatch, runForward } from './forward.ts';
-import { readLogits, releaseLogits } from './head.ts';
+import { readLogits, releaseLogits, type GpuLogits } from './head.ts';
+import { KvCache } from './kv-cache.ts';
 import { assertLive, type Model } from './weights.ts';
 
 export interface ScoreRequest {
@@ -39,6 +47,16 @@ export interface ScoreOptions {
   batchSize?: number;
   /** called after each batch with requests done so far */
   onProgress?: (done: number, total: number) => void;
+  /** run shared prefixes once through a KV cache where that saves rows (default true) */
+  sharePrefix?: boolean;
+  /** counts the work, added to (tests and benchmarks compare the two paths) */
+  stats?: ScoreStats;
+}
+
+export interface ScoreStats {
+  forwards: number;
+  /** token rows run through the layers (batch·T per forward, padding included) */
+  rows: number;
 }
 
 interface Prepared {
@@ -88,15 +106,23 @@ export async function scoreContinuations(
 ): Promise<ScoreResult[]> {
   assertLive(model);
   const batchSize = Math.max(1, opts.batchSize ?? 8);
-  const prepared = requests.map((r, i) => prepare(r, i, model.config.maxPositionEmbeddings));
-  // Longest first, as lm-eval does: similar lengths share a batch (less padding) and memory trouble shows early.
-  const order = shareRows(prepared).sort((a, b) => b.input.length - a.input.length || a.members[0]!.index - b.members[0]!.index);
+  const all = requests.map((r, i) => prepare(r, i, model.config.maxPositionEmbeddings));
+  const { groups, prepared } = opts.sharePrefix === false ? { groups: [], prepared: all } : sharePrefixes(all);
+  const stats = opts.stats ?? { forwards: 0, rows: 0 };
   const results = new Array<ScoreResult>(requests.length);
   let done = 0;
+  for (const group of groups) {
+    const scored = await scorePrefixGroup(model, group, batchSize, stats);
+    group.rows.flatMap((row) => row.members).forEach((p, j) => (results[p.index] = scored[j]!));
+    done += scored.length;
+    opts.onProgress?.(done, requests.length);
+  }
+  // Longest first, as lm-eval does: similar lengths share a batch (less padding) and memory trouble shows early.
+  const order = shareRows(prepared).sort((a, b) => b.input.length - a.input.length || a.members[0]!.index - b.members[0]!.index);
   for (let i = 0; i < order.length; i += batchSize) {
     const chunk = order.slice(i, i + batchSize);
     const members = chunk.flatMap((row) => row.members);
-    const scored = await scoreBatch(model, chunk);
+    const scored = await scoreBatch(model, chunk, stats);
     members.forEach((p, j) => (results[p.index] = scored[j]!));
     done += members.length;
     opts.onProgress?.(done, requests.length);
@@ -104,26 +130,105 @@ export async function scoreContinuations(
   return results;
 }
 
+/** Requests whose inputs agree before the first scored row: the prefix, and the distinct inputs after it. */
+interface PrefixGroup {
+  prefix: number[];
+  rows: SharedRow[];
+}
+
+/**
+ * Groups requests by their exact prefix input[0:start] (after left truncation, so two requests only meet when
+ * their tokens sit at the same positions too); groups where the cache saves rows go to the cache path, the rest
+ * stay in `prepared` for the plain batches.
+ */
+function sharePrefixes(all: readonly Prepared[]): { groups: PrefixGroup[]; prepared: Prepared[] } {
+  const byPrefix = new Map<string, Prepared[]>();
+  for (const p of all) {
+    const key = p.input.slice(0, p.start).join(',');
+    const list = byPrefix.get(key);
+    if (list) list.push(p);
+    else byPrefix.set(key, [p]);
+  }
+  const groups: PrefixGroup[] = [];
+  const prepared: Prepared[] = [];
+  for (const members of byPrefix.values()) {
+    const prefix = members[0]!.input.slice(0, members[0]!.start);
+    const rows = shareRows(members);
+    if (sharesWork(prefix.length, rows)) groups.push({ prefix, rows });
+    else prepared.push(...members);
+  }
+  return { groups, prepared };
+}
+
+/**
+ * The cache path runs P + k·(longest suffix) rows where the plain batch runs Σ (P + suffix): it only pays when
+ * several distinct inputs share a prefix (one distinct input, e.g. MMLU's single-token choices, is already one row).
+ */
+function sharesWork(P: number, rows: readonly SharedRow[]): boolean {
+  if (P < 2 || rows.length < 2) return false;
+  const longest = Math.max(...rows.map((r) => r.input.length - P));
+  return P + rows.length * longest < rows.reduce((a, r) => a + r.input.length, 0);
+}
+
+/**
+ * The prefix once into a one-row cache (no head), then per chunk of `batchSize` distinct inputs a fork of it and
+ * one ragged run of their suffixes, logits only for the scored rows. Results in the order of rows, then members.
+ */
+async function scorePrefixGroup(model: Model, group: PrefixGroup, batchSize: number, stats: ScoreStats): Promise<ScoreResult[]> {
+  const P = group.prefix.length;
+  const suffixes = group.rows.map((r) => r.input.slice(P));
+  const root = KvCache.create(model, 1, P + Math.max(...suffixes.map((x) => x.length)));
+  const out: ScoreResult[] = [];
+  try {
+    await root.runLogits(Uint32Array.from(group.prefix), P, [P], new Uint32Array(0));
+    stats.forwards++;
+    stats.rows += P;
+    for (let i = 0; i < group.rows.length; i += batchSize) {
+      const chunk = group.rows.slice(i, i + batchSize);
+      const { ids, T } = padBatch(suffixes.slice(i, i + batchSize));
+      // every member's scored rows: suffix j (input position P + j = start + j) predicts continuation[j]
+      const members = chunk.flatMap((row, b) => row.members.map((p) => ({ p, b })));
+      const rows = members.flatMap(({ p, b }) => p.continuation.map((_, j) => b * T + j));
+      const cache = root.fork(chunk.length);
+      try {
+        const logits = await cache.runLogits(ids, T, chunk.map((r) => r.input.length - P), Uint32Array.from(rows));
+        stats.forwards++;
+        stats.rows += chunk.length * T;
+        out.push(...(await scoreLogits(model, logits, members.map(({ p }) => p))));
+      } finally {
+        cache.release();
+      }
+    }
+  } finally {
+    root.release();
+  }
+  return out;
+}
+
 /** Scores every member of the rows (results in the order of rows, then members). */
-async function scoreBatch(model: Model, batch: readonly SharedRow[]): Promise<ScoreResult[]> {
-  const { device, kernels, pool } = model;
-  const V = model.config.vocabSize;
+async function scoreBatch(model: Model, batch: readonly SharedRow[], stats: ScoreStats): Promise<ScoreResult[]> {
   const { ids, mask, T } = padBatch(batch.map((p) => p.input));
   const B = batch.length;
   const positions = new Uint32Array(B * T);
   for (let i = 0; i < B * T; i++) positions[i] = i % T;
   const rows: number[] = [];
-  const targets: number[] = [];
   const members = batch.flatMap((row, b) => row.members.map((p) => ({ p, b })));
-  for (const { p, b } of members) {
-    p.continuation.forEach((tok, j) => {
-      rows.push(b * T + p.start + j);
-      targets.push(tok);
-    });
-  }
-  const R = rows.length;
+  for (const { p, b } of members) p.continuation.forEach((_, j) => rows.push(b * T + p.start + j));
   const logits = await runForward(model, { batch: B, T, ids, positions, mask, kv: null, logitRows: Uint32Array.from(rows) });
-  const logp = new Float32Array(R);
+  stats.forwards++;
+  stats.rows += B * T;
+  return scoreLogits(model, logits, members.map(({ p }) => p));
+}
+
+/**
+ * The members' results from their scored rows' logits (row r = the members' continuation tokens in order): the
+ * target log-probs gathered on the GPU per block, the logits read back once for is_greedy. Releases the logits.
+ */
+async function scoreLogits(model: Model, logits: GpuLogits, members: readonly Prepared[]): Promise<ScoreResult[]> {
+  const { device, kernels, pool } = model;
+  const V = model.config.vocabSize;
+  const targets = members.flatMap((p) => [...p.continuation]);
+  const logp = new Float32Array(logits.rows);
   try {
     for (const block of logits.blocks) {
       const n = block.rows;
@@ -146,7 +251,7 @@ async function scoreBatch(model: Model, batch: readonly SharedRow[]): Promise<Sc
   const all = await readLogits(model, logits);
 
   let r = 0;
-  return members.map(({ p }) => {
+  return members.map((p) => {
     const tokenLogProbs: number[] = [];
     let greedy = true;
     for (const tok of p.continuation) {

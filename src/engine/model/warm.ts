@@ -21,7 +21,14 @@ export async function warmKernels(model: Model, onProgress?: ProgressFn): Promis
   const ids = (n: number) => Array.from({ length: Math.min(n, maxPos - 1) }, (_, i) => (i * 7 + 1) % V);
   const pieces: Array<() => Promise<unknown>> = [
     // scoring: ragged rows (key mask, gathered logit rows, target log-probs)
-    () => scoreContinuations(model, [{ context: ids(3), continuation: [1 % V] }, { context: ids(1), continuation: [2 % V, 3 % V] }]),
+    // and a prefix shared through a forked KV cache (a masked ragged run over cached keys)
+    () =>
+      scoreContinuations(model, [
+        { context: ids(3), continuation: [1 % V] },
+        { context: ids(1), continuation: [2 % V, 3 % V] },
+        { context: ids(4), continuation: [1 % V, 2 % V] },
+        { context: ids(4), continuation: [3 % V, 4 % V] },
+      ]),
     ...[5, 9, 16].map((n) => async () => {
       const { cache } = await prefill(model, [ids(n)], { capacity: Math.min(n + 2, maxPos) });
       try {

@@ -37,6 +37,11 @@ describe('warmKernels', () => {
           { context: prompt, continuation: [7, 8] },
           { context: prompt.slice(0, 4), continuation: [9] },
         ]);
+        // choices sharing a context: the prefix-shared path (a forked KV cache)
+        await scoreContinuations(model, [
+          { context: prompt, continuation: [7, 8, 9] },
+          { context: prompt, continuation: [10, 11] },
+        ]);
         const after = compiled.snapshot().pipelines;
         console.log(`${name}: ${during} pipelines compiled by the warm-up, ${after} afterwards; progress ${phases.at(-1)}`);
         expect(during).toBeGreaterThan(5);
