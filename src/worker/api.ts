@@ -7,7 +7,7 @@ import type { Progress } from '../io/progress.ts';
 import type { ModelSource } from '../io/sources.ts';
 import type { CachedModelSummary, PartialSummary } from '../io/cache/weight-cache.ts';
 import type { PoolStats } from '../engine/gpu/buffer-pool.ts';
-import type { KernelFamily } from '../engine/gpu/device.ts';
+import type { KernelFamily } from '../engine/kernel-family.ts';
 import type { MultipleChoiceItem } from '../engine/eval/multiple-choice.ts';
 import type { BenchmarkItemResult, BenchmarkRun, RunSummary } from '../common/benchmark-run.ts';
 import type { NewStoredDataset, StoredDatasetSummary } from '../io/cache/datasets.ts';

@@ -3,7 +3,8 @@
 // so the next call acquires a fresh one. Pool and registry live and die with their device: their buffers and
 // pipelines are worthless on any other.
 import { AlloyError } from '../common/errors.ts';
-import { acquireDevice, type GpuContext, type KernelFamily } from '../engine/gpu/device.ts';
+import { acquireDevice, type GpuContext } from '../engine/gpu/device.ts';
+import type { KernelFamily } from '../engine/kernel-family.ts';
 import { BufferPool } from '../engine/gpu/buffer-pool.ts';
 import { KernelRegistry } from '../engine/gpu/kernels.ts';
 

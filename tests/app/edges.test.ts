@@ -19,6 +19,7 @@ const APP_ENGINE_MODULES = [
   'eval/confidence.ts',
   'eval/multiple-choice.ts',
   'eval/synergy.ts',
+  'kernel-family.ts',
   'lora/targets.ts',
   'merge/config.ts',
   'merge/params.ts',

@@ -1,7 +1,8 @@
 // One WebGPU device per test file, on Dawn in Node. A GPU test that cannot get an adapter fails loudly with
 // what to install; it never skips.
 import { acquireNodeDevice } from '../../src/engine/gpu/node-gpu.ts';
-import type { GpuContext, KernelFamily } from '../../src/engine/gpu/device.ts';
+import type { GpuContext } from '../../src/engine/gpu/device.ts';
+import type { KernelFamily } from '../../src/engine/kernel-family.ts';
 import { KernelRegistry } from '../../src/engine/gpu/kernels.ts';
 import { mulberry32 } from '../../src/common/random.ts';
 

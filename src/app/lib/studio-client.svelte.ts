@@ -31,7 +31,7 @@ import type { RecipeEvent } from '../../engine/recipe/runner.ts';
 import type { DatasetTokens, DatasetTokensRequest } from '../../worker/dataset.ts';
 import type { NewStoredDataset } from '../../io/cache/datasets.ts';
 import type { BenchmarkRun } from '../../common/benchmark-run.ts';
-import { parseKernelFamily, type KernelFamily } from '../../engine/gpu/device.ts';
+import { parseKernelFamily, type KernelFamily } from '../../engine/kernel-family.ts';
 
 /** An error that came back from the worker, with its original name and location intact. */
 export class StudioError extends Error {

@@ -3,26 +3,12 @@
  * binding, 256 MiB per buffer), because the defaults cannot hold a real model's embedding or lm_head.
  */
 import { AlloyError } from '../../common/errors.ts';
+import type { KernelFamily } from '../kernel-family.ts';
 
 export interface AdapterFacts {
   vendor: string;
   architecture: string;
   description: string;
-}
-
-/**
- * Which kernels run on a device. 'software' is shaped for WebGPU on the CPU (SwiftShader, WARP, llvmpipe: no
- * workgroup memory, big register blocks, see docs/ARCHITECTURE.md); 'hardware' is the standard shape for real
- * GPUs (shared-memory tiles, 64–256-thread workgroups, mat-vec for decode). Chosen once per device.
- */
-export type KernelFamily = 'software' | 'hardware';
-export const KERNEL_FAMILIES: readonly KernelFamily[] = ['software', 'hardware'];
-
-/** A requested family (ALLOY_KERNELS, ?kernels=) checked; undefined or '' means "by adapter". */
-export function parseKernelFamily(value: string | null | undefined, source: string): KernelFamily | undefined {
-  if (value === undefined || value === null || value === '') return undefined;
-  if ((KERNEL_FAMILIES as readonly string[]).includes(value)) return value as KernelFamily;
-  throw new AlloyError(`${source}=${value}: the kernel family must be ${KERNEL_FAMILIES.join(' or ')}`);
 }
 
 /** True for a software (CPU) WebGPU adapter: named so in adapter.info, or flagged as the fallback adapter. */

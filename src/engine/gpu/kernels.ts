@@ -4,7 +4,8 @@
  * does not block the worker and can overlap with weight downloads.
  */
 import { AlloyError } from '../../common/errors.ts';
-import { deviceKernelFamily, type KernelFamily } from './device.ts';
+import { deviceKernelFamily } from './device.ts';
+import type { KernelFamily } from '../kernel-family.ts';
 
 const sources = import.meta.glob('../../../shaders/*.wgsl', { query: '?raw', import: 'default', eager: true }) as Record<
   string,

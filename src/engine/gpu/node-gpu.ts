@@ -7,7 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { create, globals } from 'webgpu';
 import { AlloyError } from '../../common/errors.ts';
-import { acquireDevice, parseKernelFamily } from './device.ts';
+import { acquireDevice } from './device.ts';
+import { parseKernelFamily } from '../kernel-family.ts';
 
 export const SWIFTSHADER_ICD = '/usr/lib/chromium/vk_swiftshader_icd.json';
 

@@ -2,7 +2,8 @@
 // adapter from a GPU. acquireDevice itself is exercised by every GPU test (SwiftShader → 'software' by default;
 // tests/engine/model/hardware-family.gpu.test.ts forces 'hardware').
 import { describe, expect, it } from 'vitest';
-import { isSoftwareAdapter, parseKernelFamily } from '../../../src/engine/gpu/device.ts';
+import { isSoftwareAdapter } from '../../../src/engine/gpu/device.ts';
+import { parseKernelFamily } from '../../../src/engine/kernel-family.ts';
 import { hwMatmulTile, matvecLanes, HW_TILES, MATVEC } from '../../../src/engine/ops/matmul-hw.ts';
 
 describe('kernel family', () => {

@@ -2,7 +2,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { maxAbsDiff, randomArray } from '../../helpers/gpu.ts';
 import { encodeMatmulW16, type MatmulW16Args } from '../../../src/engine/ops/matmul-w16.ts';
 import { encodeHwMatmul, HW_TILES, hwUsesMatvec } from '../../../src/engine/ops/matmul-hw.ts';
-import { KERNEL_FAMILIES, type KernelFamily } from '../../../src/engine/gpu/device.ts';
+import { KERNEL_FAMILIES, type KernelFamily } from '../../../src/engine/kernel-family.ts';
 import { matmulRef } from '../../../src/engine/reference/matmul.ts';
 import { bf16BitsToF32, f16BitsToF32, f32ToBf16Bits, f32ToF16Bits } from '../../../src/io/safetensors/dtypes.ts';
 import { harness, read, releaseAll } from './op-harness.ts';

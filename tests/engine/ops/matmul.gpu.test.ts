@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { maxAbsDiff, randomArray, testGpu, testKernels } from '../../helpers/gpu.ts';
 import { BufferPool, readBuffer } from '../../../src/engine/gpu/buffer-pool.ts';
-import { KERNEL_FAMILIES, type KernelFamily } from '../../../src/engine/gpu/device.ts';
+import { KERNEL_FAMILIES, type KernelFamily } from '../../../src/engine/kernel-family.ts';
 import type { KernelRegistry } from '../../../src/engine/gpu/kernels.ts';
 import { encodeMatmul, matmulUsesNt, type MatmulArgs } from '../../../src/engine/ops/matmul.ts';
 import { encodeHwMatmul, HW_TILES, hwMatmulTile, hwUsesMatvec } from '../../../src/engine/ops/matmul-hw.ts';

@@ -3,7 +3,7 @@
 import { testGpu, testKernels } from '../../helpers/gpu.ts';
 import { BufferPool, readBuffer } from '../../../src/engine/gpu/buffer-pool.ts';
 import type { KernelRegistry } from '../../../src/engine/gpu/kernels.ts';
-import type { KernelFamily } from '../../../src/engine/gpu/device.ts';
+import type { KernelFamily } from '../../../src/engine/kernel-family.ts';
 
 // one registry per family asked for (the default: the device's family)
 const registries = new Map<KernelFamily | undefined, Promise<KernelRegistry>>();
