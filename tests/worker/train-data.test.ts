@@ -92,14 +92,14 @@ describe('assessPlan', () => {
 
   it('is planTrainingMemory for the longest sequence and min(micro, rows) rows; pairs double the rows', () => {
     const p = assessPlan(cfg, 'f32', settings, { rows: 41, longest: 64 }, limits, 2 ** 30);
-    expect(p.memory).toEqual(planTrainingMemory(cfg, { dtype: 'f32', rows: 4, seqLen: 64, r: 8, targets: ['q_proj', 'v_proj'] }));
+    expect(p.memory).toEqual(planTrainingMemory(cfg, { dtype: 'f32', rows: 4, seqLen: 64, r: 8, targets: ['q_proj', 'v_proj'], method: 'sft' }));
     expect(p.refusal).toBeNull();
     expect(p.optimizerBytes * 2).toBe(p.memory.adapter); // AdamW m, v beside each tensor and its grad
     expect(p.activationBytes).toBe(p.memory.total - p.memory.weights - p.memory.adapter);
     expect(assessPlan(cfg, 'f32', { ...settings, method: 'dpo' }, { rows: 2, longest: 64 }, limits, 2 ** 30).rowsPerForward).toBe(4);
     // per-layer recomputation: the plan of that knob, and the other choice's total beside it
     const re = assessPlan(cfg, 'f32', { ...settings, recompute: true }, { rows: 41, longest: 64 }, limits, 2 ** 30);
-    expect(re.memory).toEqual(planTrainingMemory(cfg, { dtype: 'f32', rows: 4, seqLen: 64, r: 8, targets: ['q_proj', 'v_proj'], recompute: true }));
+    expect(re.memory).toEqual(planTrainingMemory(cfg, { dtype: 'f32', rows: 4, seqLen: 64, r: 8, targets: ['q_proj', 'v_proj'], method: 'sft', recompute: true }));
     expect(re.otherRecomputeTotal).toBe(p.memory.poolTotal);
     expect(p.otherRecomputeTotal).toBe(re.memory.poolTotal);
     expect(re.memory.kept).toBeLessThan(p.memory.kept);
@@ -111,7 +111,7 @@ describe('assessPlan', () => {
     const p = assessPlan(cfg, 'f32', settings, { rows: 41, longest: 64 }, split, 2 ** 30);
     expect(p.refusal).toBeNull();
     expect(p.largestBuffer).toEqual({ what: 'logits block [170, 384] (1 of 2)', bytes: 170 * 384 * 4 });
-    expect(p.memory).toEqual(planTrainingMemory(cfg, { dtype: 'f32', rows: 4, seqLen: 64, r: 8, targets: ['q_proj', 'v_proj'], maxBindingBytes: 256 * 1024 }));
+    expect(p.memory).toEqual(planTrainingMemory(cfg, { dtype: 'f32', rows: 4, seqLen: 64, r: 8, targets: ['q_proj', 'v_proj'], method: 'sft', maxBindingBytes: 256 * 1024 }));
     // an activation [256 rows, 128] = 128 KiB does not split: above a 64 KiB binding the step is refused
     const tight = { maxStorageBufferBindingSize: 64 * 1024, maxBufferSize: 2 ** 28 };
     expect(assessPlan(cfg, 'f32', settings, { rows: 41, longest: 64 }, tight, 2 ** 30).refusal).toMatch(

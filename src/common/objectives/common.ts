@@ -84,6 +84,12 @@ export interface Objective<Name extends string = string> {
   pairTokenisation?: 'dpo' | 'orpo';
   /** validation reports perplexity: the loss is a token-mean NLL */
   perplexity: boolean;
+  /**
+   * The loss is linear in the log-probs, so w = −dL/dlogp does not depend on them (CPT, SFT: 1/tokens on every
+   * scored row): the weights are known before the forward, and the training step needs no mid-step readback
+   * (engine/train/grad.ts runs forward, gather and backward as one submit). Absent: false.
+   */
+  linearInLogp?: boolean;
   /** its hyperparameters, in the order forms list them */
   params: readonly ObjectiveParam[];
   /** targets the model must gather log-probs for: the union of what the loss terms read */

@@ -12,6 +12,7 @@ export const cpt: Objective<'cpt'> = {
   paired: false,
   rows: 'text',
   perplexity: true,
+  linearInLogp: true,
   params: [],
   targets: (seqs) => seqs.map(allTargets),
   loss(seqs, logp, opts) {

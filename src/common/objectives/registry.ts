@@ -38,6 +38,11 @@ export function needsReference(method: Method): boolean {
   return objectiveOf(method).reference !== undefined;
 }
 
+/** Whether `method`'s loss is linear in the log-probs (its weights w do not depend on them: CPT, SFT). */
+export function isLinearInLogp(method: Method): boolean {
+  return objectiveOf(method).linearInLogp === true;
+}
+
 /** Whether `method` has hyperparameter `key`. */
 export function takesParam(method: Method, key: Objective['params'][number]['key']): boolean {
   return objectiveOf(method).params.some((p) => p.key === key);

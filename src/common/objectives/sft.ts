@@ -13,6 +13,7 @@ export const sft: Objective<'sft'> = {
   paired: false,
   rows: 'prompt-completion',
   perplexity: true,
+  linearInLogp: true,
   params: [
     {
       key: 'assistantOnlyLoss',

@@ -6,14 +6,16 @@
  *   embedding out f32 [count, hidden]: one gather per table chunk; each writes only the rows of its ids.
  *   logits f32 [R, vocab] as row blocks (GpuLogits), each block [rows, vocab] row-major in its own buffer that fits
  *     one binding; one block unless R·vocab·4 bytes exceed it (long sequences × large vocabularies).
- *   lm_head with several chunks: per chunk a temporary y [rows, chunkRows], copied row by row into columns
- *     rowStart..rowStart+chunkRows−1 of the block (the matmul kernels write a dense [M, N], no output stride).
+ *   lm_head with several chunks: per chunk a temporary y [rows, chunkRows], written into columns
+ *     rowStart..rowStart+chunkRows−1 of the block by one strided-copy dispatch (ops/columns.ts encodeCopyColumns;
+ *     the matmul kernels write a dense [M, N], no output stride; a copyBufferToBuffer per row cost `rows` commands).
  *   backward (training, lm_head frozen): per logits block, dnormed [rows, hidden] = dlogits [rows, vocab] · lm_head;
- *     with several chunks, each chunk's columns of dlogits are gathered row by row into a temporary
+ *     with several chunks, each chunk's columns of dlogits are copied out the same way into a temporary
  *     [rows, chunkRows] (the mirror of the forward's scatter) and their products summed into dnormed.
  */
 import { readBuffer, type BufferPool } from '../gpu/buffer-pool.ts';
 import { encodeEmbedding } from '../ops/embedding.ts';
+import { encodeCopyColumns } from '../ops/columns.ts';
 import { encodeLinear, encodeLinearInputGrad } from './linear.ts';
 import { logitRowsPerBlock } from './split.ts';
 import type { Model } from './weights.ts';
@@ -76,7 +78,8 @@ export async function encodeLmHeadBlock(model: Model, enc: GPUCommandEncoder, no
   for (const c of lmHead.chunks) {
     const y = await encodeLinear(model, enc, input, n, c, 'logits-chunk');
     temps.push(y);
-    for (let r = 0; r < n; r++) enc.copyBufferToBuffer(y, r * c.rows * 4, out, (r * V + c.rowStart) * 4, c.rows * 4);
+    // the chunk's [n, chunkRows] product into its logit columns: one strided copy, not one copy per row
+    await encodeCopyColumns(model.kernels, enc, y, { stride: c.rows, col: 0 }, out, { stride: V, col: c.rowStart }, n, c.rows);
   }
   return out;
 }
@@ -99,7 +102,7 @@ export async function encodeLmHeadBackward(model: Model, enc: GPUCommandEncoder,
   for (const [i, c] of lmHead.chunks.entries()) {
     const dy = pool.alloc(rows * c.rows * 4, 'dlogits-chunk');
     temps.push(dy);
-    for (let r = 0; r < rows; r++) enc.copyBufferToBuffer(dlogits, (r * V + c.rowStart) * 4, dy, r * c.rows * 4, c.rows * 4);
+    await encodeCopyColumns(model.kernels, enc, dlogits, { stride: V, col: c.rowStart }, dy, { stride: c.rows, col: 0 }, rows, c.rows);
     await encodeLinearInputGrad(model, enc, dy, c, dnormed, rows, i > 0);
   }
 }

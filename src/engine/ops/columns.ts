@@ -45,3 +45,33 @@ export function encodeSplitColumns(kernels: KernelRegistry, encoder: GPUCommandE
 export function encodePackColumns(kernels: KernelRegistry, encoder: GPUCommandEncoder, parts: readonly GPUBuffer[], packed: GPUBuffer, blocks: ColumnBlocks): Promise<void> {
   return encodeColumns(kernels, encoder, 'pack', packed, parts, blocks);
 }
+
+/** Where a column block sits in a row-major matrix: its row stride and first column, in elements. */
+export interface ColumnWindow {
+  stride: number;
+  col: number;
+}
+
+/**
+ * dst[r, dstAt.col + j] = src[r, srcAt.col + j] for r < rows, j < cols (shaders/copy_columns.wgsl): one dispatch
+ * where a copyBufferToBuffer per row would do (a split lm_head's logit columns, model/head.ts). Bit-exact.
+ */
+export async function encodeCopyColumns(
+  kernels: KernelRegistry,
+  encoder: GPUCommandEncoder,
+  src: GPUBuffer,
+  srcAt: ColumnWindow,
+  dst: GPUBuffer,
+  dstAt: ColumnWindow,
+  rows: number,
+  cols: number,
+): Promise<void> {
+  requireShape(src !== dst, 'copy_columns', 'src and dst must be distinct buffers');
+  requireShape(srcAt.col + cols <= srcAt.stride && dstAt.col + cols <= dstAt.stride, 'copy_columns', `a ${cols}-column block must fit both rows`);
+  await launch(kernels, encoder, {
+    file: 'copy_columns',
+    params: [{ u32: rows }, { u32: cols }, { u32: srcAt.stride }, { u32: srcAt.col }, { u32: dstAt.stride }, { u32: dstAt.col }],
+    buffers: { 1: src, 2: dst },
+    groups: grid1d(Math.ceil((rows * cols) / 256)),
+  });
+}

@@ -23,6 +23,9 @@
  *
  * The objective enters only through per-token weights w[t] = −dL/dlogp[t, target]: dlogits = w·(softmax − onehot).
  * DPO's reference log-probs come from a forward with the adapters off (no second model).
+ * Submits per pass: CPT and SFT (losses linear in the log-probs, w known before the forward) one, forward, gather
+ * and backward in one command buffer, the picked log-probs read back after it for the loss; DPO, IPO and ORPO three
+ * (forward; gather and readback; backward), since their w needs the log-probs. train/memory.ts replays both orders.
  */
 import { readBuffer } from '../gpu/buffer-pool.ts';
 import { encodeCrossEntropyBackward, encodeTargetLogProb, IGNORE_TARGET } from '../ops/logsoftmax.ts';
@@ -33,7 +36,7 @@ import { encodeLayer, encodeLayerBackward, type LayerActs, type LayerPass } from
 import { padBatch, runForward } from '../model/forward.ts';
 import { assertLive, type Model } from '../model/weights.ts';
 import type { DropoutCounters, GpuLora } from '../lora/adapter.ts';
-import { computeObjective, needsReference, objectiveTargets, referenceLogps, type ObjectiveOptions } from './objectives.ts';
+import { computeObjective, isLinearInLogp, needsReference, objectiveTargets, referenceLogps, type ObjectiveOptions, type ObjectiveResult } from './objectives.ts';
 import type { Method, Sequence } from '../../common/training-data.ts';
 
 export interface GradResult {
@@ -73,25 +76,38 @@ function layoutBatch(model: Model, method: Method, seqs: readonly Sequence[]): B
  * gather in one submit, one readback. Uploads come first (see lossAndGrads on buffer reuse within an encoder).
  */
 async function gatherLogps(model: Model, logits: GpuLogits, batch: Batch): Promise<Float64Array[]> {
-  const { device, kernels, pool } = model;
-  const V = model.config.vocabSize;
+  const { device, pool } = model;
   const BT = batch.B * batch.T;
   const targets = logits.blocks.map((blk) => pool.upload(batch.targets.subarray(blk.row0, blk.row0 + blk.rows), 'targets'));
   const picked = pool.alloc(BT * 4, 'picked');
-  const block = logits.blocks.length > 1 ? pool.alloc(Math.max(...logits.blocks.map((b) => b.rows)) * 4, 'picked-block') : picked;
-  let all: Float32Array;
   try {
     const enc = device.createCommandEncoder({ label: 'gather' });
-    for (const [i, blk] of logits.blocks.entries()) {
-      await encodeTargetLogProb(kernels, enc, blk.buffer, targets[i]!, block, { rows: blk.rows, vocab: V });
-      if (block !== picked) enc.copyBufferToBuffer(block, 0, picked, blk.row0 * 4, blk.rows * 4);
-    }
+    await encodeGather(model, enc, logits.blocks, targets, picked);
     device.queue.submit([enc.finish()]);
-    all = new Float32Array(await readBuffer(device, picked, BT * 4));
+    return readLogps(model, picked, batch);
   } finally {
     for (const b of [...targets, picked]) pool.release(b);
-    if (block !== picked) pool.release(block);
   }
+}
+
+/**
+ * picked [BT] = every block's target log-probs (ops/logsoftmax.ts), through one block-sized buffer when there
+ * are several blocks (released once encoded). `targets[i]` holds block i's rows of batch.targets.
+ */
+async function encodeGather(model: Model, enc: GPUCommandEncoder, blocks: readonly LogitsBlock[], targets: readonly GPUBuffer[], picked: GPUBuffer): Promise<void> {
+  const { kernels, pool } = model;
+  const V = model.config.vocabSize;
+  const block = blocks.length > 1 ? pool.alloc(Math.max(...blocks.map((b) => b.rows)) * 4, 'picked-block') : picked;
+  for (const [i, blk] of blocks.entries()) {
+    await encodeTargetLogProb(kernels, enc, blk.buffer, targets[i]!, block, { rows: blk.rows, vocab: V });
+    if (block !== picked) enc.copyBufferToBuffer(block, 0, picked, blk.row0 * 4, blk.rows * 4);
+  }
+  if (block !== picked) pool.release(block);
+}
+
+/** The picked log-probs read back, per sequence as float64 (0 where not scored). */
+async function readLogps(model: Model, picked: GPUBuffer, batch: Batch): Promise<Float64Array[]> {
+  const all = new Float32Array(await readBuffer(model.device, picked, batch.B * batch.T * 4));
   return batch.seqTargets.map((tg, b) => Float64Array.from(tg, (y, t) => (y >= 0 ? all[b * batch.T + t]! : 0)));
 }
 
@@ -142,6 +158,18 @@ export async function lossAndGrads(
     }
   }
 
+  // A loss linear in the log-probs (CPT, SFT) has weights that do not depend on them: the objective on zero
+  // log-probs gives the step's w before the forward, so forward, gather and backward go in one command buffer and
+  // the log-probs are read back once, after it, for the loss (the same objective on the same numbers as the
+  // two-submit path). Other objectives (DPO, IPO, ORPO) need the log-probs first: forward, readback, backward.
+  const linear = isLinearInLogp(method);
+  const objective = (logp: readonly Float64Array[]) => computeObjective(method, seqs, logp, { ...opts, refLogps });
+  const weightsOf = (obj: ObjectiveResult) => {
+    const w = new Float32Array(BT);
+    obj.weights.forEach((ws, b) => ws.forEach((x, t) => (w[b * T + t] = x)));
+    return w;
+  };
+
   const owned: GPUBuffer[] = [];
   const keep = (b: GPUBuffer) => (owned.push(b), b);
   // recompute: the one layer set alive outside `owned` (released when its backward is done, or on an error)
@@ -150,15 +178,26 @@ export async function lossAndGrads(
     const idsBuf = keep(pool.upload(batch.ids, 'ids'));
     const posBuf = keep(pool.upload(batch.positions, 'positions'));
     const maskBuf = batch.mask ? keep(pool.upload(batch.mask, 'key-mask')) : undefined;
+    // The loss backward's inputs per logits block: token weights w and targets (the gather reads the targets too).
+    const rowsOf = <A extends Float32Array | Uint32Array>(a: A, blk: { row0: number; rows: number }) => a.subarray(blk.row0, blk.row0 + blk.rows);
+    const blockRows = logitBlocks(model, BT);
+    let wBufs: GPUBuffer[] = [];
+    let tBufs: GPUBuffer[] = [];
+    const uploadLossInputs = (w: Float32Array) => {
+      wBufs = blockRows.map((blk) => keep(pool.upload(rowsOf(w, blk), 'token-weights')));
+      tBufs = blockRows.map((blk) => keep(pool.upload(rowsOf(batch.targets, blk), 'targets')));
+    };
+    if (linear) uploadLossInputs(weightsOf(objective(batch.seqTargets.map((tg) => new Float64Array(tg.length)))));
     const x = keep(pool.alloc(BT * C * 4, 'residual'));
     const attArgs = { batch: B, T, S: T, nHeads: H, nKv, headDim: D, past: 0 };
     const ctx: LayerPass = { model, lora, BT, positions: posBuf, mask: maskBuf, attArgs, dropout: pass.dropout ?? null };
     const L = model.layers.length;
 
     // ---- forward, keeping activations (or, with recompute, each layer's input and the last layer's set) ----
-    // One command buffer from the embedding to the logits. A buffer released while it is being encoded may be
-    // handed out again by the pool for a later command of the same encoder; commands run in order, so that is
-    // safe, as long as no queue write lands in it before the submit: every upload happens before encoding starts.
+    // One command buffer from the embedding to the logits (linear objectives: on to the end of the backward). A
+    // buffer released while it is being encoded may be handed out again by the pool for a later command of the
+    // same encoder; commands run in order, so that is safe, as long as no queue write lands in it before the
+    // submit: every upload happens before encoding starts (the token weights and targets too, when linear).
     let enc = device.createCommandEncoder({ label: 'train forward' });
     await encodeEmbed(model, enc, idsBuf, x, BT);
     const saved: (LayerActs | null)[] = [];
@@ -186,26 +225,29 @@ export async function lossAndGrads(
     // Logits come in row blocks that each fit one binding (one block unless batch × vocabulary is large); a
     // block's temporaries go back to the pool once it is encoded, so only one block's are alive at a time.
     const blocks: LogitsBlock[] = [];
-    for (const b of logitBlocks(model, BT)) {
+    for (const b of blockRows) {
       const temps: GPUBuffer[] = [];
       blocks.push({ ...b, buffer: keep(await encodeLmHeadBlock(model, enc, normed, b.row0, b.rows, temps)) });
       for (const t of temps) pool.release(t);
     }
-    device.queue.submit([enc.finish()]);
-    const logits: GpuLogits = { rows: BT, vocab: V, blocks };
-    const logp = await gatherLogps(model, logits, batch);
-    const obj = computeObjective(method, seqs, logp, { ...opts, refLogps });
+    let obj: ObjectiveResult | null = null;
+    let picked: GPUBuffer | null = null;
+    if (linear) {
+      // The target log-probs, gathered before the cross-entropy backward overwrites the logits with dlogits.
+      picked = keep(pool.alloc(BT * 4, 'picked'));
+      await encodeGather(model, enc, blocks, tBufs, picked);
+    } else {
+      device.queue.submit([enc.finish()]);
+      const logits: GpuLogits = { rows: BT, vocab: V, blocks };
+      obj = objective(await gatherLogps(model, logits, batch));
+      uploadLossInputs(weightsOf(obj));
+      enc = device.createCommandEncoder({ label: 'train backward' });
+    }
 
-    const w = new Float32Array(BT);
-    obj.weights.forEach((ws, b) => ws.forEach((x, t) => (w[b * T + t] = x)));
-    // ---- backward, one command buffer: head blocks, final norm, layers last to first ----
-    const rowsOf = <A extends Float32Array | Uint32Array>(a: A, blk: LogitsBlock) => a.subarray(blk.row0, blk.row0 + blk.rows);
-    const wBufs = blocks.map((blk) => keep(pool.upload(rowsOf(w, blk), 'token-weights')));
-    const tBufs = blocks.map((blk) => keep(pool.upload(rowsOf(batch.targets, blk), 'targets')));
+    // ---- backward: head blocks, final norm, layers last to first ----
     const dNormed = keep(pool.alloc(BT * C * 4, 'd-final-norm'));
     const dx = keep(pool.alloc(BT * C * 4, 'd-residual'));
     const scratch = recompute && L > 1 ? keep(pool.alloc(BT * C * 4, 'recompute-residual')) : null;
-    enc = device.createCommandEncoder({ label: 'train backward' });
     // Per block: dlogits = w·(softmax − onehot) in place, dnormed rows = dlogits·lm_head; then the block is freed.
     for (const [i, blk] of blocks.entries()) {
       const temps: GPUBuffer[] = [];
@@ -235,9 +277,11 @@ export async function lossAndGrads(
       pending = [];
     }
     device.queue.submit([enc.finish()]);
-    await device.queue.onSubmittedWorkDone();
+    // The readback's copy is queued after the backward, so its map also waits for the whole pass.
+    if (picked) obj = objective(await readLogps(model, picked, batch));
+    else await device.queue.onSubmittedWorkDone();
     const tokens = batch.targets.reduce((n, y) => n + (y === IGNORE_TARGET ? 0 : 1), 0);
-    return { loss: obj.loss, metrics: obj.metrics, tokens };
+    return { loss: obj!.loss, metrics: obj!.metrics, tokens };
   } finally {
     for (const b of [...owned, ...pending]) pool.release(b);
   }

@@ -41,7 +41,7 @@
  * against the BufferPool's measured peak for both settings).
  */
 import type { ModelConfig } from '../../io/config.ts';
-import { needsReference } from '../../common/objectives/registry.ts';
+import { isLinearInLogp, needsReference } from '../../common/objectives/registry.ts';
 import type { Method } from '../../common/training-data.ts';
 import { DEFAULT_BINDING_BYTES, planForward, planLmHeadBlock, planWeights, PoolTally } from '../model/memory.ts';
 import { layerActBytes, planLayer, planLayerBackward, type BufferTally, type LayerLoraPlan, type LayerPlanShape, type PlannedBuffer } from '../model/layer.ts';
@@ -63,7 +63,11 @@ export interface TrainingPlanOptions {
   recompute?: boolean;
   /** LoRA dropout on (p > 0): the regenerated-mask temporaries */
   dropout?: boolean;
-  /** the objective: DPO and IPO run a reference forward first (default: none) */
+  /**
+   * the objective: DPO and IPO run a reference forward first; CPT and SFT (linear in the log-probs) upload their
+   * token weights before the forward and gather inside the step's one command buffer (default: neither, the
+   * two-submit order of DPO without its reference)
+   */
   method?: Method;
   /** the storage binding limit tables and logits are split to fit (default: WebGPU's default limit) */
   maxBindingBytes?: number;
@@ -152,6 +156,11 @@ export function planTrainingMemory(cfg: ModelConfig, o: TrainingPlanOptions): Tr
     return b;
   };
   for (let i = 0; i < 3; i++) keep(BT * 4); // ids, positions, key mask
+  const linear = o.method !== undefined && isLinearInLogp(o.method);
+  const lossInputs = () => {
+    for (let i = 0; i < 2 * blockRows.length; i++) keep(blockRows[i % blockRows.length]! * 4); // token weights, targets
+  };
+  if (linear) lossInputs();
   keep(BT * C * 4); // residual
   let pending: PlannedBuffer[] = [];
   for (let l = 0; l < L; l++) {
@@ -171,8 +180,14 @@ export function planTrainingMemory(cfg: ModelConfig, o: TrainingPlanOptions): Tr
     blocks.push(planLmHeadBlock(t, cfg, o.dtype, limit, i * perBlock, rows, temps));
     t.release(...temps);
   }
-  planGather(t, blockRows);
-  for (let i = 0; i < 2 * blockRows.length; i++) keep(blockRows[i % blockRows.length]! * 4); // token weights, targets
+  if (linear) {
+    // the gather inside the step: picked [BT] kept until it is read back, one block's buffer when several
+    keep(BT * 4);
+    if (blockRows.length > 1) t.release(t.alloc(Math.max(...blockRows) * 4));
+  } else {
+    planGather(t, blockRows);
+    lossInputs();
+  }
   keep(BT * C * 4); // dNormed
   keep(BT * C * 4); // dx
   if (recompute && L > 1) keep(BT * C * 4); // the recomputed forward's residual
@@ -209,7 +224,8 @@ export function planTrainingMemory(cfg: ModelConfig, o: TrainingPlanOptions): Tr
   planLmHeadBlock(new SumTally(), cfg, o.dtype, limit, blockRows.length > 1 ? perBlock : 0, blockRows[0]!, oneBlock);
   const blockTemps = oneBlock.reduce((n, b) => n + b.bytes, 0);
   const gradBlock = (blockRows.length > 1 ? blockRows[0]! * C * 4 : 0) + (lmChunks.length > 1 ? blockRows[0]! * V * 4 : 0);
-  const head = BT * 4 * 5 + BT * C * 4 * 4 + BT * 4 + partials + Math.max(blockTemps, gradBlock);
+  // inputs (ids, positions, mask, weights, targets), linear objectives' picked log-probs, rstd; then [BT, C] ×4
+  const head = BT * 4 * (linear ? 6 : 5) + BT * C * 4 * 4 + BT * 4 + partials + Math.max(blockTemps, gradBlock);
 
   return {
     weights,
@@ -232,11 +248,14 @@ function dropoutBytes(cfg: ModelConfig, BT: number, lora: LayerLoraPlan, shape: 
   return temps.reduce((s, b) => s + b.bytes, 0);
 }
 
-/** grad.ts gatherLogps: per block its targets, the picked log-probs [BT] (and one block's), all released. */
+/**
+ * grad.ts gatherLogps: per block its targets, the picked log-probs [BT], one block's when several (released once
+ * encoded), then the rest released.
+ */
 function planGather(t: BufferTally, blockRows: readonly number[]): void {
   const BT = blockRows.reduce((a, b) => a + b, 0);
   const bufs = blockRows.map((rows) => t.alloc(rows * 4));
   bufs.push(t.alloc(BT * 4));
-  if (blockRows.length > 1) bufs.push(t.alloc(Math.max(...blockRows) * 4));
+  if (blockRows.length > 1) t.release(t.alloc(Math.max(...blockRows) * 4));
   t.release(...bufs);
 }

@@ -11,6 +11,7 @@ export {
   OBJECTIVES,
   METHODS,
   computeObjective,
+  isLinearInLogp,
   isMethod,
   isPaired,
   methodsFor,

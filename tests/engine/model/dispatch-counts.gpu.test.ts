@@ -17,9 +17,11 @@ import { gpuShared, loadFixture, SEQ, type Fixture } from './model-fixtures.ts';
 // groups, 35 buffers, 38 writes, 5 submits, 1536 B read (the whole 384-logit row) / 211, 211, 211, 213, 216, 15, 264.
 // Now a decode step writes 5 small inputs (id, position, mask slot, attention's and split_qkv's `past`), runs 9
 // dispatches a layer (norm, q|k|v, split+RoPE into the cache, attention, o(+residual), norm, gate|up, SwiGLU,
-// down(+residual)) + embed, final norm, lm_head and argmax in one pass and one submit, and reads back the 4-byte id. A training step runs
-// its forward and its backward as one command buffer each, AdamW from one per-step uniform block; the 2 buffers
-// are the readbacks' staging buffers (the token log-probs, the gradient norm's partial sums).
+// down(+residual)) + embed, final norm, lm_head and argmax in one pass and one submit, and reads back the 4-byte id. A CPT/SFT
+// training step runs its forward, target log-prob gather and backward as one command buffer (the token weights are
+// uploaded before it; before: forward and backward one each, with the gather's submit between: 8 submits, 9 passes,
+// 6 writes), AdamW from one per-step uniform block; the 2 buffers are the readbacks' staging buffers (the token
+// log-probs, read after the pass, and the gradient norm's partial sums).
 // tiny-llama: 2 layers, vocabulary 384.
 type Ceiling = Pick<GpuCallCounts, 'dispatches' | 'passes' | 'bindGroups' | 'buffers' | 'writeBuffers' | 'submits' | 'readBytes'>;
 /** per decoded token (a one-row KV-cache step + reading its logits), averaged over DECODE_TOKENS */
@@ -32,7 +34,7 @@ const PER_TOKEN: Ceiling = { dispatches: 22, passes: 1, bindGroups: 0, buffers: 
 const PER_SAMPLED_TOKEN: Ceiling = { ...PER_TOKEN, writeBuffers: PER_TOKEN.writeBuffers + 1 };
 const PER_SAMPLED_TOKEN_LOGPROB: Ceiling = { ...PER_SAMPLED_TOKEN, readBytes: PER_TOKEN.readBytes + 4 };
 /** per LoRA training step: CPT, 2 rows × 16 tokens, r 4 on all seven projections, clipping + AdamW */
-const PER_STEP: Ceiling = { dispatches: 203, passes: 9, bindGroups: 0, buffers: 2, writeBuffers: 6, submits: 8, readBytes: 264 };
+const PER_STEP: Ceiling = { dispatches: 199, passes: 7, bindGroups: 0, buffers: 2, writeBuffers: 5, submits: 6, readBytes: 264 };
 
 const WARMUP_TOKENS = 4;
 const DECODE_TOKENS = 8;

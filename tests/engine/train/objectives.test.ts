@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import {
   computeObjective,
   dpoSigmoid,
+  isLinearInLogp,
   ipoSquared,
   log1mexp,
   logSigmoid,
@@ -129,6 +130,23 @@ describe('losses against hand-computed values', () => {
       expect(o.paired ? o.pairTokenisation !== undefined : o.pairTokenisation === undefined).toBe(true);
     }
     expect(METHODS.filter((m) => objectiveOf(m).reference)).toEqual(['dpo', 'ipo']);
+  });
+
+  it('linearInLogp (grad.ts: weights before the forward, one submit) holds: the weights do not depend on the log-probs', () => {
+    expect(METHODS.filter(isLinearInLogp)).toEqual(['cpt', 'sft']);
+    const seqs: Sequence[] = [
+      { ids: [1, 5, 6, 7, 8, 2], promptLen: 3 },
+      { ids: [4, 4, 4, 4], promptLen: 0 },
+    ];
+    for (const m of METHODS.filter(isLinearInLogp)) {
+      const targets = objectiveTargets(m, seqs);
+      const zeros = targets.map((tg) => new Float64Array(tg.length));
+      const logp = targets.map((tg, s) => Float64Array.from(tg, (y, t) => (y >= 0 ? -1 - 3 * Math.abs(Math.sin(7 * s + t)) : 0)));
+      for (const stepItems of [undefined, 9]) {
+        const opts = stepItems ? { stepItems } : {};
+        expect(computeObjective(m, seqs, logp, opts).weights).toEqual(computeObjective(m, seqs, zeros, opts).weights);
+      }
+    }
   });
 
   it('ORPO odds ratio: −β·log σ(log-odds) from mean log-probs', () => {
