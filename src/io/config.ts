@@ -1,22 +1,24 @@
-// Hugging Face config.json → one typed ModelConfig for the Llama family, with transformers' defaults, and the
+// Hugging Face config.json → one typed ModelConfig for the Llama family (Llama, Mistral, Qwen2, Qwen3), with transformers' defaults, and the
 // tensor names and shapes such a model's checkpoint holds (the one place those name patterns are spelled out).
 import { AlloyError } from '../common/errors.ts';
 
-export type Family = 'llama' | 'mistral' | 'qwen2';
-export type Architecture = 'LlamaForCausalLM' | 'MistralForCausalLM' | 'Qwen2ForCausalLM';
+export type Family = 'llama' | 'mistral' | 'qwen2' | 'qwen3';
+export type Architecture = 'LlamaForCausalLM' | 'MistralForCausalLM' | 'Qwen2ForCausalLM' | 'Qwen3ForCausalLM';
 
 export const SUPPORTED_ARCHITECTURES: Readonly<Record<Architecture, Family>> = {
   LlamaForCausalLM: 'llama',
   MistralForCausalLM: 'mistral',
   Qwen2ForCausalLM: 'qwen2',
+  Qwen3ForCausalLM: 'qwen3',
 };
 const FAMILY_ARCHITECTURE: Readonly<Record<Family, Architecture>> = {
   llama: 'LlamaForCausalLM',
   mistral: 'MistralForCausalLM',
   qwen2: 'Qwen2ForCausalLM',
+  qwen3: 'Qwen3ForCausalLM',
 };
 const SUPPORTED_TEXT =
-  'LlamaForCausalLM (Llama 2/3.x, SmolLM, SmolLM2), MistralForCausalLM and Qwen2ForCausalLM (Qwen2, Qwen2.5)';
+  'LlamaForCausalLM (Llama 2/3.x, SmolLM, SmolLM2), MistralForCausalLM, Qwen2ForCausalLM (Qwen2, Qwen2.5) and Qwen3ForCausalLM (Qwen3 dense)';
 
 export type RopeScaling =
   | { type: 'llama3'; factor: number; lowFreqFactor: number; highFreqFactor: number; originalMaxPositionEmbeddings: number }
@@ -39,10 +41,15 @@ export interface ModelConfig {
   ropeScaling: RopeScaling | null;
   maxPositionEmbeddings: number;
   tieWordEmbeddings: boolean;
-  /** q_proj, k_proj and v_proj carry a bias (Qwen2 always; Llama when attention_bias) */
+  /** q_proj, k_proj and v_proj carry a bias (Qwen2 always; Llama and Qwen3 when attention_bias) */
   attentionBias: boolean;
-  /** o_proj carries a bias (Llama with attention_bias only; Qwen2's o_proj never does) */
+  /** o_proj carries a bias (Llama and Qwen3 with attention_bias; Qwen2's o_proj never does) */
   oProjBias: boolean;
+  /**
+   * q and k are RMS-normalised per head (weight [head_dim], eps rms_norm_eps) after the projections and before
+   * RoPE: Qwen3's self_attn.q_norm / k_norm
+   */
+  qkNorm: boolean;
   /** gate/up/down projections carry a bias (Llama mlp_bias) */
   mlpBias: boolean;
   hiddenAct: 'silu';
@@ -60,6 +67,7 @@ const DEFAULTS: Readonly<Record<Family, { rmsNormEps: number; maxPositionEmbeddi
   llama: { rmsNormEps: 1e-6, maxPositionEmbeddings: 2048 },
   mistral: { rmsNormEps: 1e-6, maxPositionEmbeddings: 4096 * 32 },
   qwen2: { rmsNormEps: 1e-6, maxPositionEmbeddings: 32768 },
+  qwen3: { rmsNormEps: 1e-6, maxPositionEmbeddings: 32768 },
 };
 
 type Json = Record<string, unknown>;
@@ -227,6 +235,9 @@ export function parseModelConfig(json: unknown, file = 'config.json'): ModelConf
   let headDim: number;
   if (json.head_dim !== undefined && json.head_dim !== null) {
     headDim = f.posInt(json, 'head_dim');
+  } else if (family === 'qwen3') {
+    // Qwen3Config's default is head_dim=128, not hidden_size / num_attention_heads (Qwen3-0.6B: 1024 / 16 = 64 ≠ 128).
+    headDim = 128;
   } else {
     if (hiddenSize % numHeads !== 0) {
       throw f.fail('hidden_size', `(${hiddenSize}) is not a multiple of num_attention_heads (${numHeads}) and no head_dim is given`);
@@ -260,10 +271,11 @@ export function parseModelConfig(json: unknown, file = 'config.json'): ModelConf
   }
   refusePartialRotary(json, 'partial_rotary_factor', f);
 
-  const llamaBias = family === 'llama' && f.bool(json, 'attention_bias', false);
+  // Llama's and Qwen3's attention_bias puts a bias on all four attention projections (o_proj included).
+  const optBias = (family === 'llama' || family === 'qwen3') && f.bool(json, 'attention_bias', false);
   let slidingWindow: number | null = null;
   if (family === 'mistral') slidingWindow = json.sliding_window == null ? null : f.posInt(json, 'sliding_window');
-  if (family === 'qwen2' && f.bool(json, 'use_sliding_window', false)) slidingWindow = f.posInt(json, 'sliding_window');
+  if ((family === 'qwen2' || family === 'qwen3') && f.bool(json, 'use_sliding_window', false)) slidingWindow = f.posInt(json, 'sliding_window');
 
   const torchDtype = json.torch_dtype ?? json.dtype ?? null;
   return {
@@ -282,8 +294,9 @@ export function parseModelConfig(json: unknown, file = 'config.json'): ModelConf
     ropeScaling,
     maxPositionEmbeddings: f.optPosInt(json, 'max_position_embeddings', DEFAULTS[family].maxPositionEmbeddings),
     tieWordEmbeddings: f.bool(json, 'tie_word_embeddings', false),
-    attentionBias: family === 'qwen2' || llamaBias,
-    oProjBias: llamaBias,
+    attentionBias: family === 'qwen2' || optBias,
+    oProjBias: optBias,
+    qkNorm: family === 'qwen3',
     mlpBias: family === 'llama' && f.bool(json, 'mlp_bias', false),
     hiddenAct: 'silu',
     slidingWindow,
@@ -312,6 +325,10 @@ export function expectedTensorShapes(cfg: ModelConfig): Map<string, number[]> {
     linear(`${p}.self_attn.k_proj`, numKvHeads * d, h, cfg.attentionBias);
     linear(`${p}.self_attn.v_proj`, numKvHeads * d, h, cfg.attentionBias);
     linear(`${p}.self_attn.o_proj`, h, numHeads * d, cfg.oProjBias);
+    if (cfg.qkNorm) {
+      shapes.set(`${p}.self_attn.q_norm.weight`, [d]);
+      shapes.set(`${p}.self_attn.k_norm.weight`, [d]);
+    }
     linear(`${p}.mlp.gate_proj`, ff, h, cfg.mlpBias);
     linear(`${p}.mlp.up_proj`, ff, h, cfg.mlpBias);
     linear(`${p}.mlp.down_proj`, h, ff, cfg.mlpBias);

@@ -110,6 +110,35 @@ const QWEN25_05B = {
   vocab_size: 151936,
 };
 
+/** Qwen3-0.6B's config.json (as on the Hub). */
+const QWEN3_06B = {
+  architectures: ['Qwen3ForCausalLM'],
+  attention_bias: false,
+  attention_dropout: 0.0,
+  bos_token_id: 151643,
+  eos_token_id: 151645,
+  head_dim: 128,
+  hidden_act: 'silu',
+  hidden_size: 1024,
+  initializer_range: 0.02,
+  intermediate_size: 3072,
+  max_position_embeddings: 40960,
+  max_window_layers: 28,
+  model_type: 'qwen3',
+  num_attention_heads: 16,
+  num_hidden_layers: 28,
+  num_key_value_heads: 8,
+  rms_norm_eps: 1e-6,
+  rope_scaling: null,
+  rope_theta: 1000000,
+  sliding_window: null,
+  tie_word_embeddings: true,
+  torch_dtype: 'bfloat16',
+  use_cache: true,
+  use_sliding_window: false,
+  vocab_size: 151936,
+};
+
 function errorOf(fn: () => unknown): AlloyError {
   try {
     fn();
@@ -142,6 +171,7 @@ describe('parseModelConfig', () => {
       tieWordEmbeddings: true,
       attentionBias: false,
       oProjBias: false,
+      qkNorm: false,
       mlpBias: false,
       hiddenAct: 'silu',
       slidingWindow: null,
@@ -339,6 +369,41 @@ describe('parseModelConfig', () => {
     });
   });
 
+  it('parses Qwen3: q/k norms of head_dim, no biases, head_dim ≠ hidden / heads', () => {
+    const cfg = parseModelConfig(QWEN3_06B);
+    expect(cfg).toMatchObject({
+      architecture: 'Qwen3ForCausalLM',
+      family: 'qwen3',
+      qkNorm: true,
+      attentionBias: false,
+      oProjBias: false,
+      headDim: 128,
+      hiddenSize: 1024,
+      numHeads: 16,
+      tieWordEmbeddings: true,
+      slidingWindow: null,
+    });
+    const shapes = expectedTensorShapes(cfg);
+    expect(shapes.get('model.layers.5.self_attn.q_proj.weight')).toEqual([2048, 1024]);
+    expect(shapes.get('model.layers.5.self_attn.k_proj.weight')).toEqual([1024, 1024]);
+    expect(shapes.get('model.layers.5.self_attn.o_proj.weight')).toEqual([1024, 2048]);
+    expect(shapes.get('model.layers.5.self_attn.q_norm.weight')).toEqual([128]);
+    expect(shapes.get('model.layers.5.self_attn.k_norm.weight')).toEqual([128]);
+    expect(shapes.has('model.layers.5.self_attn.q_proj.bias')).toBe(false);
+    expect(shapes.has('lm_head.weight')).toBe(false);
+    // 0.44B without the embedding, as Qwen's model card says; 151936·1024 more with it
+    expect(parameterCount(cfg)).toBe(596_049_920);
+    // Qwen3Config's head_dim default is 128, not hidden / heads
+    expect(parseModelConfig(without(QWEN3_06B, 'head_dim')).headDim).toBe(128);
+    // attention_bias puts a bias on q, k, v and o
+    const biased = parseModelConfig({ ...QWEN3_06B, attention_bias: true });
+    expect(biased).toMatchObject({ attentionBias: true, oProjBias: true });
+    expect(expectedTensorShapes(biased).get('model.layers.0.self_attn.o_proj.bias')).toEqual([1024]);
+    expect(parseModelConfig(without(QWEN3_06B, 'architectures')).architecture).toBe('Qwen3ForCausalLM');
+    // Qwen2 has no q/k norms
+    expect(parseModelConfig(QWEN25_05B).qkNorm).toBe(false);
+  });
+
   it('infers the architecture from model_type when architectures is missing', () => {
     expect(parseModelConfig(without(QWEN25_05B, 'architectures')).architecture).toBe('Qwen2ForCausalLM');
   });
@@ -349,7 +414,7 @@ describe('parseModelConfig', () => {
     );
     expect(e.message).toBe(
       'org/gpt2/config.json: architecture "GPT2LMHeadModel" is not supported. Alloy supports LlamaForCausalLM ' +
-        '(Llama 2/3.x, SmolLM, SmolLM2), MistralForCausalLM and Qwen2ForCausalLM (Qwen2, Qwen2.5).',
+        '(Llama 2/3.x, SmolLM, SmolLM2), MistralForCausalLM, Qwen2ForCausalLM (Qwen2, Qwen2.5) and Qwen3ForCausalLM (Qwen3 dense).',
     );
     expect(e.where).toEqual({ file: 'org/gpt2/config.json', field: 'architectures' });
   });

@@ -5,6 +5,7 @@
  *
  *   n1 = rmsnorm(x_in)                        ← rstd1 kept for the backward
  *   q, k, v = n1·W_q,k,vᵀ (+ LoRA, + bias)    ← xa = x·Aᵀ of every adapted projection kept
+ *   q, k = rmsnorm(q), rmsnorm(k) per head    (Qwen3's q_norm/k_norm only) ← qPre, kPre, qRstd, kRstd kept
  *   q, k = rope(q), rope(k)                   (one dispatch; a KV cache gets k, v copied into its slots)
  *   att = attention(q, k, v)                  ← lse kept
  *   x_mid = x_in + att·W_oᵀ (+ LoRA)          (o_proj adds into the residual: matmul epilogue, beta = 1)
@@ -15,7 +16,8 @@
  *
  * Memory layout (f32 row-major, BT = batch·T rows): x, x_in, x_mid, n1, n2 [BT, C]; rstd1, rstd2 [BT];
  * q, att [BT, nHeads·D]; k, v [BT, nKv·D]; lse [BT, nHeads]; gate, up, act [BT, F]; xa [BT, r] per adapted
- * projection. layerActBytes gives these sizes and layerGradBytes the backward's temporaries; planLayer and
+ * projection; with q/k norms qPre, kPre (the projections' outputs) like q, k and qRstd, kRstd [BT·nHeads], [BT·nKv]
+ * (q [BT, H, D] is normed as BT·H rows of D, every head with the one q_norm weight). layerActBytes gives these sizes and layerGradBytes the backward's temporaries; planLayer and
  * planLayerBackward replay this file's allocations for both memory plans (model/memory.ts, train/memory.ts).
  * The residual x is updated in place (x_in → x_out).
  */
@@ -43,6 +45,11 @@ export interface LayerActs {
   v: GPUBuffer;
   att: GPUBuffer;
   lse: GPUBuffer;
+  /** q and k before their per-head RMSNorm, and its rstd per (row, head) (config.qkNorm only) */
+  qPre?: GPUBuffer;
+  kPre?: GPUBuffer;
+  qRstd?: GPUBuffer;
+  kRstd?: GPUBuffer;
   gate: GPUBuffer;
   up: GPUBuffer;
   act: GPUBuffer;
@@ -67,6 +74,10 @@ export function layerActBytes(cfg: ModelConfig, BT: number): Record<Exclude<keyo
     v: BT * kvW * 4,
     att: BT * qW * 4,
     lse: BT * cfg.numHeads * 4,
+    qPre: BT * qW * 4,
+    kPre: BT * kvW * 4,
+    qRstd: BT * cfg.numHeads * 4,
+    kRstd: BT * cfg.numKvHeads * 4,
     gate: BT * F * 4,
     up: BT * F * 4,
     act: BT * F * 4,
@@ -80,7 +91,8 @@ export function layerGradBytes(cfg: ModelConfig, BT: number) {
   const F = BT * cfg.intermediateSize * 4;
   const qW = BT * cfg.numHeads * cfg.headDim * 4;
   const kvW = BT * cfg.numKvHeads * cfg.headDim * 4;
-  return { dAct: F, dGate: F, dUp: F, dN: C, dxn: C, dAtt: qW, dq: qW, dk: kvW, dv: kvW, stats: BT * cfg.numHeads * 2 * 4, dN1: C, dxn1: C };
+  // dqPre, dkPre: the q/k norms' input gradients (config.qkNorm only)
+  return { dAct: F, dGate: F, dUp: F, dN: C, dxn: C, dAtt: qW, dq: qW, dk: kvW, dv: kvW, stats: BT * cfg.numHeads * 2 * 4, dqPre: qW, dkPre: kvW, dN1: C, dxn1: C };
 }
 
 /**
@@ -150,7 +162,7 @@ export function planLayer(
   const n1 = kept('n1');
   if (save) kept('rstd1');
   let qkvDense: PlannedBuffer[];
-  if (shape.fused.qkv && !save && !adapted('q', 'k', 'v')) {
+  if (shape.fused.qkv && !save && !adapted('q', 'k', 'v') && !cfg.qkNorm) {
     const packed = t.alloc(BT * rows.qkv * 4);
     release(n1);
     qkvDense = [kept('q')];
@@ -164,6 +176,14 @@ export function planLayer(
       for (const key of ['q', 'k', 'v'] as const) addLora(key);
     } else qkvDense = [proj('q'), proj('k'), proj('v')];
     if (!save) release(n1);
+    if (cfg.qkNorm) {
+      const [qPre, kPre, v] = qkvDense as [PlannedBuffer, PlannedBuffer, PlannedBuffer];
+      qkvDense = [kept('q'), kept('k'), v];
+      if (save) {
+        kept('qRstd');
+        kept('kRstd');
+      } else release(qPre, kPre);
+    }
   }
   const att = kept('att');
   if (save) kept('lse');
@@ -217,7 +237,9 @@ export function planLayerBackward(t: BufferTally, cfg: ModelConfig, BT: number, 
   tmp(g.dxn);
   tmp(g.dAtt);
   projBack('o');
-  for (const b of [g.dq, g.dk, g.dv, g.stats, g.dN1]) tmp(b);
+  for (const b of [g.dq, g.dk, g.dv, g.stats]) tmp(b);
+  if (cfg.qkNorm) [g.dqPre, g.dkPre].forEach(tmp);
+  tmp(g.dN1);
   if (shape.fused.qkv) tmp(BT * (cfg.numHeads + 2 * cfg.numKvHeads) * cfg.headDim * 4); // the packed d(q|k|v)
   for (const key of ['q', 'k', 'v'] as const) projBack(key);
   tmp(g.dxn1);
@@ -314,7 +336,10 @@ export async function encodeLayer(c: LayerPass, enc: GPUCommandEncoder, l: numbe
   let v: GPUBuffer;
   let kAll: GPUBuffer;
   let vAll: GPUBuffer;
-  if (layer.qkv && !save && !adapted('q', 'k', 'v')) {
+  let qRstd: GPUBuffer | undefined;
+  let kRstd: GPUBuffer | undefined;
+  let qk: { qPre: GPUBuffer; kPre: GPUBuffer } | undefined;
+  if (layer.qkv && !save && !adapted('q', 'k', 'v') && !cfg.qkNorm) {
     // One matmul, then one dispatch that rotates q and k and writes k, v straight into their slots (a KV cache's,
     // or dense buffers).
     const qkv = await encodeLinear(model, enc, n1, BT, layer.qkv, 'qkv');
@@ -342,6 +367,20 @@ export async function encodeLayer(c: LayerPass, enc: GPUCommandEncoder, l: numbe
       v = await proj(n1, 'v');
     }
     if (!save) release(n1);
+    if (cfg.qkNorm) {
+      // Qwen3: each head's q and k RMS-normed over head_dim (one weight shared by every head) before RoPE, so
+      // q [BT, H, D] is BT·H rows of D. The projections' outputs stay as qPre, kPre for the norms' backward.
+      const qPre = q;
+      const kPre = k;
+      q = kept('q', 'q-normed');
+      k = kept('k', 'k-normed');
+      qRstd = save ? kept('qRstd') : undefined;
+      kRstd = save ? kept('kRstd') : undefined;
+      await encodeRmsNorm(kernels, enc, qPre, layer.qNorm!, q, { rows: BT * cfg.numHeads, hidden: D, eps }, qRstd);
+      await encodeRmsNorm(kernels, enc, kPre, layer.kNorm!, k, { rows: BT * cfg.numKvHeads, hidden: D, eps }, kRstd);
+      if (save) qk = { qPre, kPre };
+      else release(qPre, kPre);
+    }
     await encodeRopeQK(kernels, enc, q, k, c.positions, model.invFreq, { rows: BT, ...heads });
     kAll = k;
     vAll = v;
@@ -404,7 +443,8 @@ export async function encodeLayer(c: LayerPass, enc: GPUCommandEncoder, l: numbe
     release(act);
     return null;
   }
-  return { xIn: save.xIn, xMid: xMid!, n1, rstd1: rstd1!, n2, rstd2: rstd2!, q, k, v, att, lse: lse!, gate: gate!, up: up!, act, xa };
+  const norms = qk ? { ...qk, qRstd: qRstd!, kRstd: kRstd! } : {};
+  return { xIn: save.xIn, xMid: xMid!, n1, rstd1: rstd1!, n2, rstd2: rstd2!, q, k, v, att, lse: lse!, ...norms, gate: gate!, up: up!, act, xa };
 }
 
 /**
@@ -477,11 +517,21 @@ export async function encodeLayerBackward(c: LayerPass, enc: GPUCommandEncoder, 
     c.attArgs,
   );
   await encodeRopeQK(kernels, enc, dq, dk, c.positions, model.invFreq, { rows: BT, heads: H, kvHeads: nKv, headDim: D }, true);
+  // The forward normed q, k and then rotated them, so the norms' backward comes after RoPE's (the weights are
+  // not trained: no dw).
+  let dqIn = dq;
+  let dkIn = dk;
+  if (cfg.qkNorm) {
+    dqIn = tmp(g.dqPre, 'dq-pre-norm');
+    dkIn = tmp(g.dkPre, 'dk-pre-norm');
+    await encodeRmsNormBackward(kernels, enc, s.qPre!, layer.qNorm!, s.qRstd!, dq, dqIn, { rows: BT * H, hidden: D });
+    await encodeRmsNormBackward(kernels, enc, s.kPre!, layer.kNorm!, s.kRstd!, dk, dkIn, { rows: BT * nKv, hidden: D });
+  }
   const dN1 = tmp(g.dN1, 'd-norm1');
-  if (layer.qkv) await groupBack(layer.qkv, ['q', 'k', 'v'], [H * D, nKv * D, nKv * D], s.n1, [dq, dk, dv], dN1);
+  if (layer.qkv) await groupBack(layer.qkv, ['q', 'k', 'v'], [H * D, nKv * D, nKv * D], s.n1, [dqIn, dkIn, dv], dN1);
   else {
-    await projBack('q', s.n1, dq, dN1, false);
-    await projBack('k', s.n1, dk, dN1, true);
+    await projBack('q', s.n1, dqIn, dN1, false);
+    await projBack('k', s.n1, dkIn, dN1, true);
     await projBack('v', s.n1, dv, dN1, true);
   }
   const dxn1 = tmp(g.dxn1, 'd-x-from-norm1');

@@ -43,6 +43,9 @@ export interface GpuLinear {
 export interface GpuLayer {
   inputNorm: GPUBuffer;
   postNorm: GPUBuffer;
+  /** Qwen3's per-head q/k RMSNorm weights [headDim] (config.qkNorm), applied before RoPE (model/layer.ts) */
+  qNorm?: GPUBuffer;
+  kNorm?: GPUBuffer;
   qkv: GpuLinear | null;
   gateUp: GpuLinear | null;
   /** present when qkv is null */
@@ -230,6 +233,9 @@ export async function loadModel(
       const mlp = FUSED_GROUPS.gateUp.map((n) => `${p}.${n}`);
       const inputNorm = await vector(`${p}.input_layernorm.weight`);
       const postNorm = await vector(`${p}.post_attention_layernorm.weight`);
+      const qkNorm = config.qkNorm
+        ? { qNorm: await vector(`${p}.self_attn.q_norm.weight`), kNorm: await vector(`${p}.self_attn.k_norm.weight`) }
+        : {};
       const qkv = await fused(attn, config.attentionBias, fuse.qkv);
       const apart = qkv
         ? {}
@@ -238,7 +244,7 @@ export async function loadModel(
       const gateUp = await fused(mlp, config.mlpBias, fuse.gateUp);
       const mlpApart = gateUp ? {} : { gate: await linear(mlp[0]!, config.mlpBias), up: await linear(mlp[1]!, config.mlpBias) };
       const down = await linear(`${p}.mlp.down_proj`, config.mlpBias);
-      layers.push({ inputNorm, postNorm, qkv, gateUp, o, down, ...apart, ...mlpApart });
+      layers.push({ inputNorm, postNorm, ...qkNorm, qkv, gateUp, o, down, ...apart, ...mlpApart });
     }
     const norm = await vector('model.norm.weight');
     const lmHead = config.tieWordEmbeddings ? embed : await table('lm_head.weight');

@@ -1,5 +1,5 @@
 /**
- * CPU reference forward of LlamaForCausalLM / MistralForCausalLM / Qwen2ForCausalLM, in float64, written out
+ * CPU reference forward of LlamaForCausalLM / MistralForCausalLM / Qwen2ForCausalLM / Qwen3ForCausalLM, in float64, written out
  * step by step as transformers computes it (REFERENCE-SEMANTICS.md §4.5). It is the ground truth the GPU model
  * is tested against, so it stays plain: no batching, no cache, no cleverness — one sequence in, logits out.
  *
@@ -51,6 +51,16 @@ function rmsnorm(x: Float64Array, T: number, C: number, w: ArrayLike<number>, ep
     for (let c = 0; c < C; c++) y[t * C + c] = w[c]! * (x[t * C + c]! * r);
   }
   return y;
+}
+
+/** Qwen3's q/k norm on x [rows, D] in place: every D-long head vector RMS-normed with the shared weight w [D]. */
+function qkNormInPlace(x: Float64Array, rows: number, D: number, w: ArrayLike<number>, eps: number) {
+  for (let r = 0; r < rows; r++) {
+    let ss = 0;
+    for (let d = 0; d < D; d++) ss += x[r * D + d]! ** 2;
+    const inv = 1 / Math.sqrt(ss / D + eps);
+    for (let d = 0; d < D; d++) x[r * D + d] = w[d]! * (x[r * D + d]! * inv);
+  }
 }
 
 /**
@@ -153,6 +163,12 @@ export function referenceForward(cfg: ModelConfig, weight: WeightGetter, ids: re
     const q = proj(`${p}.self_attn.q_proj`, n1, C, nH * D, cfg.attentionBias);
     const k = proj(`${p}.self_attn.k_proj`, n1, C, nKv * D, cfg.attentionBias);
     const v = proj(`${p}.self_attn.v_proj`, n1, C, nKv * D, cfg.attentionBias);
+    if (cfg.qkNorm) {
+      // Qwen3Attention: q_norm(q_proj(x).view(T, heads, D)) — each head's D values normed on their own, one
+      // weight for all heads — then k likewise, both before RoPE.
+      qkNormInPlace(q, T * nH, D, weight(`${p}.self_attn.q_norm.weight`), eps);
+      qkNormInPlace(k, T * nKv, D, weight(`${p}.self_attn.k_norm.weight`), eps);
+    }
     rope(q, T, nH, D, invFreq, posDivisor);
     rope(k, T, nKv, D, invFreq, posDivisor);
     const a = attention(q, k, v, T, nH, nKv, D, cfg.slidingWindow);

@@ -72,6 +72,11 @@ function modelMetadata(cfg: ModelConfig, arch: 'llama' | 'qwen2', name: string, 
 /** Writes `m` (a Hugging Face Llama/Mistral folder) as GGUF into `sink`, closing it when done. */
 export async function exportGguf(m: ModelFiles, sink: ByteSink, opts: GgufExportOptions): Promise<GgufExport> {
   const cfg = parseModelConfig(await readJson(m, 'config.json'));
+  if (cfg.family === 'qwen3') {
+    // llama.cpp's "qwen3" needs its attn_q_norm / attn_k_norm tensors and metadata, which this exporter does not
+    // write yet; exporting as "qwen2" would drop the norms and give a model that loads but computes wrongly.
+    throw new AlloyError(`${m.label}: Qwen3 (Qwen3ForCausalLM) cannot be exported to GGUF yet (its q/k norms have no GGUF names here)`, { file: 'config.json', field: 'architectures' });
+  }
   const arch = cfg.family === 'qwen2' ? 'qwen2' : 'llama';
   if (cfg.mlpBias) {
     throw new AlloyError(`${m.label}: MLP biases (mlp_bias) are not exported to GGUF`, { file: 'config.json', field: 'mlp_bias' });

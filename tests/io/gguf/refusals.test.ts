@@ -93,3 +93,19 @@ describe('GGUF import refusals', () => {
     await expectRefused(path, /heads\.gguf: tensor "token_embd\.weight" has shape \[512,64\], the configuration implies \[512,128\]/);
   });
 });
+
+describe('Qwen3 and GGUF (not supported yet: llama.cpp\'s "qwen3" needs attn_q_norm / attn_k_norm)', () => {
+  it('exporting a Qwen3 folder is refused by name, before anything is written', async () => {
+    const { ensureFixtures, OWNER, REVISION } = await import('../../../scripts/fixtures/index.ts');
+    await ensureFixtures('public/hub');
+    const src = join('public/hub', OWNER, 'tiny-qwen3', 'resolve', REVISION);
+    const out = join(dir, 'qwen3.gguf');
+    await expect(exportGgufFile(src, out, { type: 'f32' })).rejects.toThrow(/Qwen3 \(Qwen3ForCausalLM\) cannot be exported to GGUF yet/);
+    expect(await entries(dir)).not.toContain('qwen3.gguf');
+  });
+
+  it('importing a "qwen3" GGUF is refused, naming the architecture', async () => {
+    const path = await rewrite('qwen3.gguf', (meta) => meta.set('general.architecture', gv.str('qwen3')));
+    await expectRefused(path, /GGUF architecture "qwen3" is not supported/);
+  });
+});

@@ -1,0 +1,224 @@
+// Qwen3 (tiny-qwen3: per-head q/k RMSNorm before RoPE, no q/k/v bias, head_dim 32 ≠ hidden 96 / 4 heads) end to end
+// on the GPU: logits against the float64 reference (which does the q/k norms on its own), KV-cache decoding against
+// the full forward, LoRA gradients on q, k, v, o against finite differences of the reference loss (the q/k norms'
+// backward sits between RoPE's backward and the q|k|v input gradient), and both memory plans against the pool's
+// measured peak (the norms allocate normed q, k and, in training, keep the pre-norm q, k and their rstd).
+// Tolerances as in logits.gpu.test.ts (1e-5, GPU-vs-GPU 1e-6) and grad.gpu.test.ts (3e-5 relative, loss 2e-6).
+import { afterAll, describe, expect, it } from 'vitest';
+import { join } from 'node:path';
+import { BufferPool } from '../../../src/engine/gpu/buffer-pool.ts';
+import { clearLoraGrads, createLora, loraFromTensors, readLoraF32 } from '../../../src/engine/lora/adapter.ts';
+import { modulePath, type LoraTarget } from '../../../src/engine/lora/targets.ts';
+import { forward, loadModel, planInferenceMemory, prefill, step } from '../../../src/engine/model/index.ts';
+import { referenceForward } from '../../../src/engine/reference/forward.ts';
+import { lossAndGrads } from '../../../src/engine/train/grad.ts';
+import { planTrainingMemory } from '../../../src/engine/train/memory.ts';
+import { computeObjective, gatherLogp, objectiveTargets, type Method, type Sequence } from '../../../src/engine/train/objectives.ts';
+import { Trainer, trainConfig } from '../../../src/engine/train/trainer.ts';
+import { createRng } from '../../../src/engine/model/sampling.ts';
+import { dirModelFiles } from '../../../src/io/node/dir-model-files.ts';
+import { openCheckpoint } from '../../../src/io/safetensors/checkpoint.ts';
+import { OWNER, REVISION } from '../../../scripts/fixtures/index.ts';
+import { testGpu, testKernels } from '../../helpers/gpu.ts';
+import { randomAdapter } from '../lora/lora-helpers.ts';
+import { gpuShared, loadFixture, maxAbsDiff, SEQ, type Fixture } from './model-fixtures.ts';
+
+const NAME = 'tiny-qwen3';
+const TOL = 1e-5;
+const GPU_TOL = 1e-6;
+let fixture: Fixture | undefined;
+const get = async () => (fixture ??= await loadFixture(NAME));
+
+afterAll(async () => {
+  fixture?.model.dispose();
+  (await gpuShared()).pool.destroyAll();
+});
+
+describe('tiny-qwen3 forward', () => {
+  it('is a Qwen3 with head_dim ≠ hidden / heads and q/k norms loaded', async () => {
+    const f = await get();
+    expect(f.config).toMatchObject({ family: 'qwen3', qkNorm: true, attentionBias: false, headDim: 32, hiddenSize: 96, numHeads: 4 });
+    expect(f.model.layers[0]!.qNorm).toBeDefined();
+    expect(f.model.layers[0]!.kNorm).toBeDefined();
+  });
+
+  it(`logits against the float64 reference: max |Δ| ≤ ${TOL}`, async () => {
+    const f = await get();
+    const [got] = await forward(f.model, [SEQ]);
+    const want = f.reference(SEQ);
+    const err = maxAbsDiff(got!, want);
+    let scale = 0;
+    for (const x of want) scale = Math.max(scale, Math.abs(x));
+    // The q/k norms matter: without them the reference's logits move by far more than the tolerance.
+    const noNorm = referenceForward({ ...f.config, qkNorm: false }, (n) => f.weights.get(n)!, SEQ);
+    console.log(`${NAME}: max|Δlogit| = ${err.toExponential(2)} (max |logit| ${scale.toFixed(3)}, T=${SEQ.length}); without q/k norms the reference moves ${maxAbsDiff(noNorm, want).toExponential(2)}`);
+    expect(err).toBeLessThanOrEqual(TOL);
+    expect(maxAbsDiff(noNorm, want)).toBeGreaterThan(1e-2);
+  });
+
+  it('prefill + steps (a batch of two rows) give the full forward at every new position', async () => {
+    const f = await get();
+    const V = f.config.vocabSize;
+    const rows = [SEQ, SEQ.slice(2).reverse()];
+    const full = await forward(f.model, rows);
+    const k = 3;
+    const { cache, logits } = await prefill(f.model, rows.map((r) => r.slice(0, k)), { capacity: SEQ.length });
+    try {
+      let err = 0;
+      for (const [b, r] of rows.entries()) err = Math.max(err, maxAbsDiff(logits[b]!, full[b]!.subarray((k - 1) * V, k * V)));
+      const n = Math.min(...rows.map((r) => r.length));
+      for (let t = k; t < n; t++) {
+        const got = await step(cache, rows.map((r) => r[t]!));
+        for (const [b] of rows.entries()) err = Math.max(err, maxAbsDiff(got[b]!, full[b]!.subarray(t * V, (t + 1) * V)));
+      }
+      console.log(`${NAME}: KV-cache decode vs full forward, max|Δ| = ${err.toExponential(2)} over ${n - k} steps × 2 rows`);
+      expect(err).toBeLessThanOrEqual(GPU_TOL);
+    } finally {
+      cache.release();
+    }
+  });
+});
+
+// ---- LoRA gradients on all four attention projections vs central finite differences of the reference ----
+const TARGETS: LoraTarget[] = ['q_proj', 'k_proj', 'v_proj', 'o_proj'];
+const R = 2;
+const ALPHA = 4;
+const H = 1e-3;
+const PER_TENSOR = 16;
+const GRAD_TOL = 3e-5;
+const LOSS_TOL = 2e-6;
+const seq = (ids: number[], promptLen = 0): Sequence => ({ ids, promptLen });
+const BATCHES: Partial<Record<Method, Sequence[]>> = {
+  cpt: [seq([1, 72, 101, 300, 108, 383, 2, 259, 5, 44]), seq([1, 17, 250, 3, 9, 77, 12])],
+  sft: [seq([1, 72, 101, 300, 108, 383, 2, 259, 5], 4), seq([1, 44, 17, 250, 3, 9, 77, 12, 40, 41, 2], 3)],
+};
+
+describe('tiny-qwen3 LoRA gradients (q, k, v, o) against finite differences', () => {
+  for (const method of ['cpt', 'sft'] as Method[]) {
+    it(method, async () => {
+      const f = await get();
+      const cfg = f.config;
+      const V = cfg.vocabSize;
+      const ad = randomAdapter(cfg, TARGETS, R, ALPHA, 900);
+      const lora = loraFromTensors(f.model, { r: R, loraAlpha: ALPHA, useRslora: false, targetModules: null }, ad.tensors);
+      const seqs = BATCHES[method]!;
+      clearLoraGrads(f.model, lora);
+      const gpu = await lossAndGrads(f.model, lora, method, seqs, {});
+      const grads = await readLoraF32(f.model, lora, 'grads');
+
+      const a64 = new Map([...ad.tensors].map(([p, t]) => [p, Float64Array.from(t.a)]));
+      const b64 = new Map([...ad.tensors].map(([p, t]) => [p, Float64Array.from(t.b)]));
+      const weights = new Map<string, ArrayLike<number>>(f.weights);
+      const fold = (path: string) => {
+        const w = f.weights.get(`${path}.weight`)!;
+        const a = a64.get(path)!;
+        const b = b64.get(path)!;
+        const inn = a.length / R;
+        const out = b.length / R;
+        const m = new Float64Array(w.length);
+        for (let o = 0; o < out; o++)
+          for (let i = 0; i < inn; i++) {
+            let acc = 0;
+            for (let k = 0; k < R; k++) acc += b[o * R + k]! * a[k * inn + i]!;
+            m[o * inn + i] = w[o * inn + i]! + ad.scale * acc;
+          }
+        weights.set(`${path}.weight`, m);
+      };
+      const targets = objectiveTargets(method, seqs);
+      const cpuLoss = () =>
+        computeObjective(method, seqs, seqs.map((s, i) => gatherLogp(referenceForward(cfg, (n) => weights.get(n)!, s.ids), V, targets[i]!)), {}).loss;
+      for (const p of ad.tensors.keys()) fold(p);
+      const want = cpuLoss();
+      const lossErr = Math.abs(gpu.loss - want) / Math.abs(want);
+      expect(lossErr).toBeLessThanOrEqual(LOSS_TOL);
+
+      const rand = createRng(11);
+      let worst = 0;
+      for (let l = 0; l < cfg.numLayers; l++) {
+        for (const t of TARGETS) {
+          const path = modulePath(l, t);
+          for (const half of ['A', 'B'] as const) {
+            const arr = (half === 'A' ? a64 : b64).get(path)!;
+            const g = grads.get(`base_model.model.${path}.lora_${half}.weight`)!.data;
+            const scale = Math.max(...g.map(Math.abs));
+            expect(scale).toBeGreaterThan(0);
+            let err = 0;
+            for (let n = 0; n < PER_TENSOR; n++) {
+              const i = Math.floor(rand() * arr.length);
+              const keep = arr[i]!;
+              arr[i] = keep + H;
+              fold(path);
+              const up = cpuLoss();
+              arr[i] = keep - H;
+              fold(path);
+              const down = cpuLoss();
+              arr[i] = keep;
+              fold(path);
+              err = Math.max(err, Math.abs((up - down) / (2 * H) - g[i]!));
+            }
+            worst = Math.max(worst, err / scale);
+          }
+        }
+      }
+      console.log(`${NAME} · ${method}: loss GPU ${gpu.loss.toFixed(6)} vs CPU ${want.toFixed(6)} (rel ${lossErr.toExponential(2)}); q/k/v/o grads vs FD: max rel err ${worst.toExponential(2)} (tol ${GRAD_TOL})`);
+      expect(worst).toBeLessThanOrEqual(GRAD_TOL);
+      lora.dispose();
+    });
+  }
+});
+
+// ---- memory plans vs a fresh pool's peak ----
+const ids = (B: number, T: number) => Array.from({ length: B }, (_, r) => Array.from({ length: T }, (_, t) => (t === 0 ? 1 : ((r * 37 + t * 11) % 380) + 3)));
+
+describe('tiny-qwen3 memory plans vs BufferPool peak', () => {
+  const fresh = async () => {
+    const f = await get();
+    const files = dirModelFiles(join('public/hub', OWNER, NAME, 'resolve', REVISION));
+    const ctx = await testGpu();
+    const pool = new BufferPool(ctx.device);
+    const model = await loadModel(ctx, await testKernels(), pool, await openCheckpoint(files), f.config);
+    return { config: f.config, pool, model };
+  };
+  for (const c of [
+    { name: 'forward 2×8 (one submit)', B: 2, T: 8, kv: false },
+    { name: 'forward 4×64 (a submit per layer)', B: 4, T: 64, kv: false },
+    { name: 'prefill 2×24 into a 40-slot cache', B: 2, T: 24, kv: true },
+  ]) {
+    it(`inference: ${c.name}`, async () => {
+      const { config, pool, model } = await fresh();
+      try {
+        if (c.kv) (await prefill(model, ids(c.B, c.T), { capacity: 40 })).cache.release();
+        else await forward(model, ids(c.B, c.T));
+        const peak = pool.stats().peakBytes;
+        const opts = { dtype: 'f32' as const, batch: c.B, seqLen: c.T };
+        const plan = planInferenceMemory(config, c.kv ? { ...opts, kvCapacity: 40, logitRows: c.B } : { ...opts, kvCapacity: 0 });
+        console.log(`${NAME} ${c.name}: measured pool peak ${peak} B, plan ${plan.poolTotal} B, plan/measured ${(plan.poolTotal / peak).toFixed(3)}`);
+        expect(plan.poolTotal).toBeGreaterThanOrEqual(peak);
+        expect(plan.poolTotal).toBeLessThanOrEqual(1.1 * peak);
+      } finally {
+        model.dispose();
+        pool.destroyAll();
+      }
+    });
+  }
+
+  it('training: SFT, LoRA on q, k, v, o, B=2 T=8', async () => {
+    const { config, pool, model } = await fresh();
+    const lora = createLora(model, { r: 4, alpha: 8, targets: TARGETS, seed: 1 });
+    const rows = [1, 2, 3, 4].map((i) => seq([1, 40 + i, 7, 9, 300, 5, 17 + i, 2], 4));
+    const t = new Trainer(model, lora, trainConfig({ method: 'sft', steps: 2, microBatch: 2 }), { train: rows });
+    try {
+      await t.run();
+      const measured = pool.stats().peakBytes;
+      const plan = planTrainingMemory(config, { dtype: 'f32', rows: 2, seqLen: 8, r: 4, targets: TARGETS, method: 'sft' });
+      console.log(`${NAME} training B=2 T=8 r=4 (q,k,v,o): plan ${plan.poolTotal} B, measured pool peak ${measured} B, ratio ${(plan.poolTotal / measured).toFixed(3)}`);
+      expect(plan.poolTotal).toBeGreaterThanOrEqual(measured);
+      expect(plan.poolTotal).toBeLessThanOrEqual(1.1 * measured);
+    } finally {
+      t.dispose();
+      lora.dispose();
+      model.dispose();
+      pool.destroyAll();
+    }
+  });
+});
