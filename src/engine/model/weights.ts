@@ -216,7 +216,8 @@ export async function loadModel(
         joined.set(b, r);
         r += b.length;
       }
-      bias = track(pool.upload(joined, `${name}.bias`), parts.reduce((n, _, i) => n + checkpoint.info(`${prefixes[i]}.bias`).end - checkpoint.info(`${prefixes[i]}.bias`).begin, 0));
+      const stored = prefixes.reduce((n, p) => n + checkpoint.info(`${p}.bias`).end - checkpoint.info(`${p}.bias`).begin, 0);
+      bias = track(pool.upload(joined, `${name}.bias`), stored);
     }
     return { weight: { buffer, dtype, rows, cols: infos[0]!.shape[1]! }, bias };
   };

@@ -13,13 +13,12 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { forward, prefill, step } from '../../../src/engine/model/index.ts';
 import { clearLoraGrads, loraFromTensors, readLoraF32 } from '../../../src/engine/lora/adapter.ts';
-import { modulePath, type LoraTarget } from '../../../src/engine/lora/targets.ts';
+import type { LoraTarget } from '../../../src/engine/lora/targets.ts';
 import { referenceForward } from '../../../src/engine/reference/forward.ts';
 import { lossAndGrads } from '../../../src/engine/train/grad.ts';
 import { computeObjective, gatherLogp, objectiveTargets } from '../../../src/engine/train/objectives.ts';
 import type { Sequence } from '../../../src/common/training-data.ts';
-import { createRng } from '../../../src/engine/model/sampling.ts';
-import { randomAdapter } from '../lora/lora-helpers.ts';
+import { perturbableFold, randomAdapter, worstFdError } from '../lora/lora-helpers.ts';
 import { gpuShared, loadFixture, maxAbsDiff, SEQ, type Fixture } from './model-fixtures.ts';
 
 const LOGIT_TOL = 1e-5;
@@ -121,60 +120,16 @@ describe('RoPE scaling: LoRA gradients against finite differences of the referen
       const grads = await readLoraF32(f.model, lora, 'grads');
 
       // CPU: float64 A, B; a module's folded weight W + scale·B·A is recomputed when one of its entries moves.
-      const a64 = new Map([...ad.tensors].map(([p, t]) => [p, Float64Array.from(t.a)]));
-      const b64 = new Map([...ad.tensors].map(([p, t]) => [p, Float64Array.from(t.b)]));
-      const weights = new Map<string, ArrayLike<number>>(f.weights);
-      const fold = (path: string) => {
-        const w = f.weights.get(`${path}.weight`)!;
-        const a = a64.get(path)!;
-        const b = b64.get(path)!;
-        const inn = a.length / R;
-        const m = new Float64Array(w.length);
-        for (let o = 0; o < b.length / R; o++)
-          for (let i = 0; i < inn; i++) {
-            let acc = 0;
-            for (let k = 0; k < R; k++) acc += b[o * R + k]! * a[k * inn + i]!;
-            m[o * inn + i] = w[o * inn + i]! + ad.scale * acc;
-          }
-        weights.set(`${path}.weight`, m);
-      };
+      const fd = perturbableFold(f.weights, ad);
       const targets = objectiveTargets('cpt', seqs);
       const lossOf = (c: typeof cfg) =>
-        computeObjective('cpt', seqs, seqs.map((s, i) => gatherLogp(referenceForward(c, (n) => weights.get(n)!, s.ids), V, targets[i]!)), {}).loss;
+        computeObjective('cpt', seqs, seqs.map((s, i) => gatherLogp(referenceForward(c, (n) => fd.weights.get(n)!, s.ids), V, targets[i]!)), {}).loss;
       const cpuLoss = () => lossOf(cfg);
-      for (const p of ad.tensors.keys()) fold(p);
       const want = cpuLoss();
       const lossErr = Math.abs(gpu.loss - want) / Math.abs(want);
       const lossEffect = Math.abs(lossOf({ ...cfg, ropeScaling: null }) - want) / Math.abs(want);
 
-      const rand = createRng(11);
-      let worst = 0;
-      for (let l = 0; l < cfg.numLayers; l++) {
-        for (const t of TARGETS) {
-          const path = modulePath(l, t);
-          for (const half of ['A', 'B'] as const) {
-            const arr = (half === 'A' ? a64 : b64).get(path)!;
-            const g = grads.get(`base_model.model.${path}.lora_${half}.weight`)!.data;
-            const scale = Math.max(...g.map(Math.abs));
-            expect(scale).toBeGreaterThan(0);
-            let err = 0;
-            for (let n = 0; n < PER_TENSOR; n++) {
-              const i = Math.floor(rand() * arr.length);
-              const keep = arr[i]!;
-              arr[i] = keep + H;
-              fold(path);
-              const up = cpuLoss();
-              arr[i] = keep - H;
-              fold(path);
-              const down = cpuLoss();
-              arr[i] = keep;
-              fold(path);
-              err = Math.max(err, Math.abs((up - down) / (2 * H) - g[i]!));
-            }
-            worst = Math.max(worst, err / scale);
-          }
-        }
-      }
+      const worst = worstFdError(fd, grads, cpuLoss, { layers: cfg.numLayers, targets: TARGETS, perTensor: PER_TENSOR, h: H, seed: 11 });
       console.log(
         `linear ×4 · cpt: loss GPU ${gpu.loss.toFixed(6)} vs CPU ${want.toFixed(6)} (rel ${lossErr.toExponential(2)}; unscaled loss differs by rel ${lossEffect.toExponential(2)}); ` +
           `grads vs FD: max rel err ${worst.toExponential(2)} (tol ${GRAD_TOL})`,

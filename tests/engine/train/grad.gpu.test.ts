@@ -9,13 +9,12 @@
 // Batches are right-padded (rows of different lengths), so masking of padded keys and rows is exercised too.
 import { afterAll, describe, expect, it } from 'vitest';
 import { clearLoraGrads, loraFromTensors, readLoraF32 } from '../../../src/engine/lora/adapter.ts';
-import { modulePath, type LoraTarget } from '../../../src/engine/lora/targets.ts';
+import type { LoraTarget } from '../../../src/engine/lora/targets.ts';
 import { referenceForward } from '../../../src/engine/reference/forward.ts';
 import { lossAndGrads } from '../../../src/engine/train/grad.ts';
 import { computeObjective, gatherLogp, needsReference, objectiveTargets, referenceLogps, type Method, type Sequence } from '../../../src/engine/train/objectives.ts';
-import { createRng } from '../../../src/engine/model/sampling.ts';
 import { gpuShared, loadFixture, type Fixture } from '../model/model-fixtures.ts';
-import { randomAdapter } from '../lora/lora-helpers.ts';
+import { perturbableFold, randomAdapter, worstFdError } from '../lora/lora-helpers.ts';
 
 const TARGETS: LoraTarget[] = ['q_proj', 'v_proj', 'down_proj'];
 const R = 2;
@@ -59,63 +58,17 @@ describe('LoRA gradients of the whole model against finite differences of the CP
         const grads = await readLoraF32(f.model, lora, 'grads');
 
         // CPU side, float64: A and B as float64 copies; a module's folded weight is recomputed when it changes.
-        const a64 = new Map([...ad.tensors].map(([p, t]) => [p, Float64Array.from(t.a)]));
-        const b64 = new Map([...ad.tensors].map(([p, t]) => [p, Float64Array.from(t.b)]));
-        const weights = new Map<string, ArrayLike<number>>(f.weights);
-        const fold = (path: string) => {
-          const w = f.weights.get(`${path}.weight`)!;
-          const a = a64.get(path)!;
-          const b = b64.get(path)!;
-          const inn = a.length / R;
-          const out = b.length / R;
-          const m = new Float64Array(w.length);
-          for (let o = 0; o < out; o++)
-            for (let i = 0; i < inn; i++) {
-              let acc = 0;
-              for (let k = 0; k < R; k++) acc += b[o * R + k]! * a[k * inn + i]!;
-              m[o * inn + i] = w[o * inn + i]! + ad.scale * acc;
-            }
-          weights.set(`${path}.weight`, m);
-        };
+        const fd = perturbableFold(f.weights, ad);
         const targets = objectiveTargets(method, seqs);
         const logpsWith = (get: (n: string) => ArrayLike<number>) =>
           seqs.map((s, i) => gatherLogp(referenceForward(cfg, get, s.ids), V, targets[i]!));
         const refLogps = needsReference(method) ? referenceLogps(method, seqs, logpsWith((n) => f.weights.get(n)!)) : undefined;
-        const cpuLoss = () => computeObjective(method, seqs, logpsWith((n) => weights.get(n)!), { beta, refLogps }).loss;
-        for (const p of ad.tensors.keys()) fold(p);
+        const cpuLoss = () => computeObjective(method, seqs, logpsWith((n) => fd.weights.get(n)!), { beta, refLogps }).loss;
         const want = cpuLoss();
         const lossErr = Math.abs(gpu.loss - want) / Math.abs(want);
         expect(lossErr).toBeLessThanOrEqual(LOSS_TOL);
 
-        const rand = createRng(7);
-        let worst = 0;
-        for (let l = 0; l < cfg.numLayers; l++) {
-          for (const t of TARGETS) {
-            const path = modulePath(l, t);
-            for (const half of ['A', 'B'] as const) {
-              const arr = (half === 'A' ? a64 : b64).get(path)!;
-              const g = grads.get(`base_model.model.${path}.lora_${half}.weight`)!.data;
-              expect(g.length).toBe(arr.length);
-              const scale = Math.max(...g.map(Math.abs));
-              expect(scale).toBeGreaterThan(0);
-              let err = 0;
-              for (let n = 0; n < PER_TENSOR; n++) {
-                const i = Math.floor(rand() * arr.length);
-                const keepV = arr[i]!;
-                arr[i] = keepV + H;
-                fold(path);
-                const up = cpuLoss();
-                arr[i] = keepV - H;
-                fold(path);
-                const down = cpuLoss();
-                arr[i] = keepV;
-                fold(path);
-                err = Math.max(err, Math.abs((up - down) / (2 * H) - g[i]!));
-              }
-              worst = Math.max(worst, err / scale);
-            }
-          }
-        }
+        const worst = worstFdError(fd, grads, cpuLoss, { layers: cfg.numLayers, targets: TARGETS, perTensor: PER_TENSOR, h: H, seed: 7 });
         console.log(`${name} · ${method}: loss GPU ${gpu.loss.toFixed(6)} vs CPU ${want.toFixed(6)} (rel ${lossErr.toExponential(2)}); grads vs FD: max rel err ${worst.toExponential(2)} (tol ${GRAD_TOL})`);
         expect(worst).toBeLessThanOrEqual(GRAD_TOL);
         lora.dispose();
