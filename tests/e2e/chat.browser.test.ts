@@ -230,6 +230,8 @@ describe('Chat panel in Chromium', () => {
     expect(await num(turn.getByTestId('turn-tokens'), 'data-value')).toBeGreaterThan(0);
     // Nothing cached was lost.
     await page.getByTestId('tab-models').click();
+    // the panel asks the worker for the list when it opens: wait for it before counting
+    await page.getByTestId('cached-model').first().waitFor({ timeout: WAIT });
     await expect(page.getByTestId('cached-model').count()).resolves.toBe(1);
   });
 
