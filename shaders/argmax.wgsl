@@ -1,5 +1,6 @@
 // Greedy decoding's pick on the GPU, so a decode step reads back one id per row instead of a row of logits.
-// Layouts: logits f32 [rows, V] row-major; out u32 [rows]. One workgroup per row: each invocation scans a
+// Layouts: logits f32 [rows, V] row-major; out u32 [row0 + rows] (row r's id at out[row0 + r]: a block of a
+// batch's logits writes its share of the batch's ids). One workgroup per row: each invocation scans a
 // strided share of the row keeping its first maximum, then a tree reduction keeps the larger value and, on a
 // tie, the smaller index, so the result is the row's first maximum exactly as torch.argmax and the CPU
 // sampler (model/score.ts argmax) pick it.
@@ -7,6 +8,7 @@
 struct Params {
   rows: u32,
   V: u32,
+  row0: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -48,6 +50,6 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec
     workgroupBarrier();
   }
   if (t == 0u && row < p.rows) {
-    out[row] = bestI[0];
+    out[p.row0 + row] = bestI[0];
   }
 }

@@ -9,7 +9,7 @@
  * sampling.ts `sampleTokenExact` then samples by the same rule; the prompt's first token is always picked on
  * the CPU (the prefill reads its last row anyway). Both paths give the same tokens for the same seed.
  */
-import { prefill, step, stepGreedy, stepSample } from './kv-cache.ts';
+import { prefill, step } from './kv-cache.ts';
 import { createRng, sampleTokenExact, type SamplingOptions } from './sampling.ts';
 import { drawBits, sampleParams } from '../ops/sample.ts';
 import { argmax } from './score.ts';
@@ -76,21 +76,41 @@ export async function generate(model: Model, prompt: readonly number[], opts: Ge
       const t = sampleTokenExact(row, opts, rng);
       return [t, opts.logProbs ? rowLogProb(row, t) : NaN];
     };
-    let [tok, lp] = fromRow(logits[0]!);
-    for (;;) {
+    /** the reason to stop after this token, or null to go on */
+    const accept = (tok: number, lp: number): FinishReason | null => {
       tokens.push(tok);
       logProbs?.push(lp);
       const keepGoing = opts.onToken?.(tok, tokens.length - 1, logProbs ? lp : undefined);
-      if (eos.has(tok)) return done('eos');
-      if (keepGoing === false) return done('stopped');
-      if (tokens.length >= maxTokens) return done('length');
-      if (onCpu) [tok, lp] = fromRow((await step(cache, [tok]))[0]!);
-      else if (greedy) tok = (await stepGreedy(cache, [tok]))[0]!;
-      else {
-        const s = await stepSample(cache, [tok], { params: params!, draws: Uint32Array.of(drawBits(rng())), logProbs: !!opts.logProbs });
-        tok = s.tokens[0]!;
-        lp = s.logProbs?.[0] ?? NaN;
+      if (eos.has(tok)) return 'eos';
+      if (keepGoing === false) return 'stopped';
+      return tokens.length >= maxTokens ? 'length' : null;
+    };
+    let [tok, lp] = fromRow(logits[0]!);
+    let end = accept(tok, lp);
+    if (onCpu) {
+      while (!end) {
+        [tok, lp] = fromRow((await step(cache, [tok]))[0]!);
+        end = accept(tok, lp);
       }
+      return done(end);
+    }
+    // GPU picks, chained: step n + 1 is queued (its input is step n's pick, still on the GPU) before step n's
+    // token is read, so encoding a step overlaps the GPU's work on the one before. A stop decided on a token
+    // leaves one step computed for nothing; the draws are taken one per step in order, as unchained steps take them.
+    const submit = (input: number[] | 'picked') =>
+      cache.submitStep(input, greedy ? 'argmax' : 'sample', greedy ? undefined : { params: params!, draws: Uint32Array.of(drawBits(rng())), logProbs: !!opts.logProbs });
+    if (end) return done(end);
+    let pending = await submit([tok]);
+    for (;;) {
+      // the step after `pending` is needed only if its token can still be within maxTokens
+      const next = tokens.length + 2 <= maxTokens ? await submit('picked') : null;
+      const out = await pending.read;
+      end = accept(out[0]!, opts.logProbs ? new Float32Array(out.buffer, 4, 1)[0]! : NaN);
+      if (end) {
+        await next?.read; // its mapping must end before the cache is released
+        return done(end);
+      }
+      pending = next!;
     }
   } finally {
     cache.release();

@@ -54,7 +54,17 @@ interface StepBuffers {
   attention: GPUBuffer;
   split: GPUBuffer;
   picked: GPUBuffer;
-  staging: GPUBuffer;
+  /** two, used in turn: a chained step's result is copied out while the one before it is still mapped */
+  staging: [GPUBuffer, GPUBuffer];
+}
+
+/**
+ * A decode step submitted but not yet read back: `read` resolves to its token ids (then log-probs' bits), as
+ * `run` returns them. Chained steps (`submitStep` with tokens 'picked') are how generate keeps the GPU busy
+ * while the host prepares the next step.
+ */
+export interface SubmittedStep {
+  read: Promise<Uint32Array>;
 }
 
 export class KvCache {
@@ -63,6 +73,8 @@ export class KvCache {
   private released = false;
   private stepBufs: StepBuffers | null = null;
   private sampleBufs: SampleBuffers | null = null;
+  /** one-token steps submitted so far (picks the staging buffer) */
+  private steps = 0;
 
   constructor(
     readonly model: Model,
@@ -112,7 +124,7 @@ export class KvCache {
     if (this.stepBufs) {
       const { staging, attention, split, ...rest } = this.stepBufs;
       for (const b of Object.values(rest)) pool.release(b);
-      for (const b of [staging, attention, split]) b.destroy();
+      for (const b of [...staging, attention, split]) b.destroy();
       this.stepBufs = null;
     }
     if (this.sampleBufs) for (const b of Object.values(this.sampleBufs)) pool.release(b);
@@ -141,7 +153,9 @@ export class KvCache {
       attention: device.createBuffer({ size: 32, usage: 0x40 /* UNIFORM */ | 0x08 /* COPY_DST */, label: 'step-attention' }),
       split: device.createBuffer({ size: 32, usage: 0x40 /* UNIFORM */ | 0x08 /* COPY_DST */, label: 'step-split-qkv' }),
       picked: pool.alloc(B * 8, 'step-picked'), // ids, then (sampling with log-probs) their log-probs
-      staging: device.createBuffer({ size: B * Math.max(config.vocabSize, 2) * 4, usage: 0x01 /* MAP_READ */ | 0x08 /* COPY_DST */, label: 'step-readback' }),
+      staging: [0, 1].map(() =>
+        device.createBuffer({ size: B * Math.max(config.vocabSize, 2) * 4, usage: 0x01 /* MAP_READ */ | 0x08 /* COPY_DST */, label: 'step-readback' }),
+      ) as [GPUBuffer, GPUBuffer],
     };
     // the mask buffer mirrors the host mask from here on (only new slots are written after this)
     device.queue.writeBuffer(this.stepBufs.mask, 0, this.mask as Uint32Array<ArrayBuffer>);
@@ -162,9 +176,30 @@ export class KvCache {
     sample?: SampleStep,
   ): Promise<Float32Array | Uint32Array> {
     if (readback === 'sample' && sample?.draws.length !== logitRows.length) throw new RangeError(`sampling needs one draw per asked row (${logitRows.length})`);
-    return this.advance(ids, T, real, logitRows, (plan, past) =>
-      T === 1 && logitRows.length === this.batch ? this.step1(plan, past, real, readback, sample) : this.runMany(plan, readback, sample),
-    );
+    if (T === 1 && logitRows.length === this.batch) {
+      const step = await this.advance(ids, T, real, logitRows, (plan, past) => this.step1(plan, past, real, readback, false, sample));
+      return step.read.then((bits) => (readback === 'logits' ? new Float32Array(bits.buffer) : bits));
+    }
+    return this.advance(ids, T, real, logitRows, (plan) => this.runMany(plan, readback, sample));
+  }
+
+  /**
+   * Submits one step for every row (a token each) and returns once it is queued, with its pick still to be read:
+   * `tokens` are the host's ids, or 'picked' for the ids the previous step picked on the GPU (greedy or sampled,
+   * never read back in between). So the next step can be encoded and queued while this one runs. Each call
+   * consumes a slot whether or not its result is used.
+   */
+  async submitStep(tokens: readonly number[] | 'picked', readback: 'argmax' | 'sample', sample?: SampleStep): Promise<SubmittedStep> {
+    const B = this.batch;
+    if (tokens === 'picked' ? this.steps === 0 : tokens.length !== B) {
+      throw new RangeError(tokens === 'picked' ? 'the first step of a cache needs its tokens from the host' : `step needs ${B} tokens (one per row), got ${tokens.length}`);
+    }
+    if (readback === 'sample' && sample?.draws.length !== B) throw new RangeError(`sampling needs one draw per row (${B})`);
+    // a placeholder id passes the host's check; the kernel reads the picked ids from the step buffer instead
+    const ids = tokens === 'picked' ? new Uint32Array(B) : Uint32Array.from(tokens);
+    const rows = Uint32Array.from({ length: B }, (_, b) => b);
+    const real = new Array<number>(B).fill(1);
+    return this.advance(ids, 1, real, rows, (plan, past) => this.step1(plan, past, real, readback, tokens === 'picked', sample));
   }
 
   /**
@@ -270,18 +305,27 @@ export class KvCache {
 
   /**
    * One token per row, every row's logits wanted: inputs are written into the cache's own buffers, the forward,
-   * the pick (argmax, or sample with the step's draws) and the copy to the staging buffer go in one submit, and
-   * one mapAsync reads the result.
-   * Steady state: no buffer or bind group is created, a handful of small queue writes, one submit.
+   * the pick (argmax, or sample with the step's draws) and the copy to a staging buffer go in one submit, and
+   * one mapAsync reads the result. With `picked`, the ids are the previous step's picks, left in the ids buffer
+   * by that step (every step copies its picks there). Returns once submitted.
+   * Steady state: no buffer or bind group is created, a handful of small queue writes, one submit. The queue
+   * writes of a step are ordered after the previous step's submit, so rewriting the same buffers is safe.
    */
-  private async step1(plan: ForwardPlan, past: number, real: readonly number[], readback: Readback, sample?: SampleStep): Promise<Float32Array | Uint32Array> {
+  private async step1(
+    plan: ForwardPlan,
+    past: number,
+    real: readonly number[],
+    readback: Readback,
+    picked: boolean,
+    sample?: SampleStep,
+  ): Promise<SubmittedStep> {
     const { model } = this;
     const { device, kernels, config } = model;
     validateTokenIds(plan.ids, config.vocabSize);
     const sb = this.stepBuffers();
     const B = this.batch;
     const q = device.queue;
-    q.writeBuffer(sb.ids, 0, plan.ids as Uint32Array<ArrayBuffer>);
+    if (!picked) q.writeBuffer(sb.ids, 0, plan.ids as Uint32Array<ArrayBuffer>);
     q.writeBuffer(sb.positions, 0, plan.positions as Uint32Array<ArrayBuffer>);
     for (let b = 0; b < B; b++) if (real[b]) q.writeBuffer(sb.mask, (b * this.capacity + past) * 4, this.mask as Uint32Array<ArrayBuffer>, b * this.capacity + past, 1);
     const D = config.headDim;
@@ -294,28 +338,38 @@ export class KvCache {
     const V = logits.vocab;
     const idBytes = B * 4;
     const bytes = readback === 'logits' ? B * V * 4 : readback === 'sample' && sample!.logProbs ? 2 * idBytes : idBytes;
+    const staging = sb.staging[this.steps % 2]!;
     try {
       for (const blk of logits.blocks) {
         if (smp) {
           const b = { logits: blk.buffer, draws: smp.draws, tables: smp.tables, weights: smp.weights, out: sb.picked };
           await encodeSample(kernels, encoder, b, { rows: blk.rows, vocab: V, params: sample!.params, row0: blk.row0, outRows: B, logProbs: sample!.logProbs });
         } else if (readback === 'argmax') {
-          await encodeArgmax(kernels, encoder, blk.buffer, sb.picked, { rows: blk.rows, vocab: V });
-          encoder.copyBufferToBuffer(sb.picked, 0, sb.staging, blk.row0 * 4, blk.rows * 4);
-        } else encoder.copyBufferToBuffer(blk.buffer, 0, sb.staging, blk.row0 * V * 4, blk.rows * V * 4);
+          // picks land at their rows' offsets in `picked`, so a chained step finds every row's id in place
+          await encodeArgmax(kernels, encoder, blk.buffer, sb.picked, { rows: blk.rows, vocab: V, row0: blk.row0 });
+        } else encoder.copyBufferToBuffer(blk.buffer, 0, staging, blk.row0 * V * 4, blk.rows * V * 4);
       }
-      if (smp) encoder.copyBufferToBuffer(sb.picked, 0, sb.staging, 0, bytes);
+      if (readback !== 'logits') {
+        encoder.copyBufferToBuffer(sb.picked, 0, staging, 0, bytes);
+        encoder.copyBufferToBuffer(sb.picked, 0, sb.ids, 0, idBytes); // the next chained step's input
+      }
       q.submit([encoder.finish()]);
     } finally {
       releaseLogits(model.pool, logits);
     }
-    await sb.staging.mapAsync(0x01 /* GPUMapMode.READ */, 0, bytes);
-    try {
-      const data = sb.staging.getMappedRange(0, bytes).slice(0);
-      return readback === 'logits' ? new Float32Array(data) : new Uint32Array(data);
-    } finally {
-      sb.staging.unmap();
-    }
+    this.steps++;
+    const read = (async () => {
+      await staging.mapAsync(0x01 /* GPUMapMode.READ */, 0, bytes);
+      try {
+        return new Uint32Array(staging.getMappedRange(0, bytes).slice(0));
+      } finally {
+        staging.unmap();
+      }
+    })();
+    // a cache released with a read in flight aborts the mapping: the caller who drops that read must not see an
+    // unhandled rejection (one who awaits it still gets the error)
+    read.catch(() => undefined);
+    return { read };
   }
 }
 

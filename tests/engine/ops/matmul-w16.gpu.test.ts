@@ -56,10 +56,13 @@ describe.each(KERNEL_FAMILIES)('matmul with 16-bit weights against the CPU refer
     it(`${dtype}: y = x·Wᵀ, M=5 N=70 K=45`, () => check({ M: 5, N: 70, K: 45, transB: true, dtype }, 2, family));
     it(`${dtype}: dx = dy·W (plain B), M=9 N=45 K=70`, () => check({ M: 9, N: 45, K: 70, dtype }, 3, family));
   }
-  // The vec4 forward kernel (transB, K % 4 == 0): 1, 2 and 4 row groups, column edges past a thread's 32 and the
-  // 256-column tile, batch with alpha and beta.
+  // The vec4 forward kernel (transB, K % 4 == 0): the mat-vec for M ≤ 4 (N off its 4- and 64-output edges), 2
+  // and 4 row groups past it, column edges past a thread's 32 and the 256-column tile, batch with alpha and beta.
   for (const dtype of ['bf16', 'f16'] as const) {
-    it(`${dtype}: vec4 path, M=2 N=40 K=8`, () => check({ M: 2, N: 40, K: 8, transB: true, dtype }, 11, family));
+    it(`${dtype}: vec4 path (mat-vec), M=1 N=70 K=8`, () => check({ M: 1, N: 70, K: 8, transB: true, dtype }, 14, family));
+    it(`${dtype}: vec4 path (mat-vec), M=2 N=40 K=8`, () => check({ M: 2, N: 40, K: 8, transB: true, dtype }, 11, family));
+    it(`${dtype}: vec4 path (mat-vec), M=4 N=131 K=36, batched, alpha and beta`, () =>
+      check({ M: 4, N: 131, K: 36, batch: 2, transB: true, alpha: 0.5, beta: 1, dtype }, 15, family));
     it(`${dtype}: vec4 path, M=13 N=259 K=36`, () => check({ M: 13, N: 259, K: 36, transB: true, dtype }, 12, family));
     it(`${dtype}: vec4 path, batched, alpha and beta`, () =>
       check({ M: 6, N: 35, K: 24, batch: 3, transB: true, alpha: 0.5, beta: -1, dtype }, 13, family));

@@ -3,7 +3,7 @@ import { maxAbsDiff, randomArray, testGpu, testKernels } from '../../helpers/gpu
 import { BufferPool, readBuffer } from '../../../src/engine/gpu/buffer-pool.ts';
 import { KERNEL_FAMILIES, type KernelFamily } from '../../../src/engine/kernel-family.ts';
 import type { KernelRegistry } from '../../../src/engine/gpu/kernels.ts';
-import { encodeMatmul, matmulUsesNt, type MatmulArgs } from '../../../src/engine/ops/matmul.ts';
+import { encodeMatmul, matmulUsesMatvec, matmulUsesNt, type MatmulArgs } from '../../../src/engine/ops/matmul.ts';
 import { encodeHwMatmul, HW_TILES, hwMatmulTile, hwUsesMatvec } from '../../../src/engine/ops/matmul-hw.ts';
 import { matmulRef } from '../../../src/engine/reference/matmul.ts';
 
@@ -84,10 +84,10 @@ describe.each(KERNEL_FAMILIES)('matmul kernel against the CPU reference (%s fami
     expectWithin(got, want);
   });
 
-  // The forward pass's vec4 kernel (A plain, B transposed, K % 4 == 0): every ROW_GROUPS variant (M = 1, 5, 9,
-  // 13+), row and column edges inside a thread's 16×32 block and past the 256-column tile, K = 4 (one step).
+  // The forward pass's vec4 kernel (A plain, B transposed, K % 4 == 0) past the mat-vec's rows: every ROW_GROUPS
+  // variant it runs (M = 5, 9, 13+), row and column edges inside a thread's 16×32 block and past the 256-column
+  // tile, K = 4 (one step).
   const ntShapes: Array<[number, number, number]> = [
-    [1, 37, 8],
     [5, 70, 4],
     [9, 33, 12],
     [13, 300, 20],
@@ -101,6 +101,27 @@ describe.each(KERNEL_FAMILIES)('matmul kernel against the CPU reference (%s fami
       expectWithin(got, want);
     });
   }
+  // The mat-vec (software family: matvec_nt, 4 outputs a thread; hardware: hw_matvec) for M = 1…4: N off the
+  // 4-output and 64-output edges, K = 4 (one step) to 300.
+  for (const M of [1, 2, 3, 4]) {
+    for (const [N, K] of [
+      [37, 8],
+      [5, 4],
+      [130, 12],
+      [66, 300],
+      [259, 36],
+    ] as const) {
+      it(`mat-vec A·Bᵀ: M=${M} N=${N} K=${K}`, async () => {
+        expect(matmulUsesMatvec({ M, N, K, transB: true })).toBe(true);
+        const { got, want } = await run({ M, N, K, transB: true }, M * 17 + N + K, family);
+        expectWithin(got, want);
+      });
+    }
+  }
+  it('mat-vec A·Bᵀ: batched, alpha and beta (beta = 1 adds into C, as the residual adds do)', async () => {
+    const { got, want } = await run({ M: 3, N: 19, K: 24, batch: 3, transB: true, alpha: 0.5, beta: 1 }, 53, family);
+    expectWithin(got, want);
+  });
   it('vec4 A·Bᵀ path: batched, with alpha and beta', async () => {
     const { got, want } = await run({ M: 6, N: 35, K: 24, batch: 3, transB: true, alpha: -0.5, beta: 2 }, 17, family);
     expectWithin(got, want);

@@ -1,0 +1,74 @@
+// matvec_nt.wgsl for a 16-bit weight: C[M,N] = alpha · A · Bᵀ + beta · C for M ≤ 4, K % 4 == 0, B BF16 or F16
+// [N,K] (raw bytes, two per u32, even element low), read as vec2<u32> (4 weights, one load) and decoded in
+// registers as matmul_w16_nt.wgsl does. src/engine/ops/matmul-w16.ts sends the forward form here when M ≤ 4.
+// The reasoning below is matvec_nt.wgsl's.
+//
+// Why not matmul_nt with one row: its threads each own a 4·ROW_GROUPS × 32 block, so a one-row product keeps
+// one thread in eight busy and that thread serial over 32 columns. On SwiftShader every storage load is a
+// per-lane gather (see matmul.wgsl) and the lanes of a 4-wide group run together, so the cost is the number of
+// loads a group issues, spread over as many groups as possible. Here each thread owns OUTS = 4 consecutive
+// outputs: per 4-deep step it loads A's quad once per row and one quad of each of its 4 weight rows, 4 loads for
+// 16 multiply-adds at M = 1 (measured at N = 344, K = 64: ~4× faster than matmul_nt's one-row path, and ahead of
+// 1, 2 and 8 outputs a thread, and of scalar loads of a transposed weight). No workgroup memory, no barriers.
+
+override IS_F16: bool = false;
+
+struct Params {
+  M: u32,
+  N: u32,
+  K: u32,
+  batch_stride_a: u32, // in vec4s
+  batch_stride_b: u32, // in vec2<u32>s (4 weights each)
+  batch_stride_c: u32, // in floats
+  alpha: f32,
+  beta: f32,
+}
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> A: array<vec4f>;
+@group(0) @binding(2) var<storage, read> B: array<vec2u>;
+
+// Four consecutive 16-bit weights, the first in the low half of w.x.
+fn decode4(w: vec2u) -> vec4f {
+  if (IS_F16) { return vec4f(unpack2x16float(w.x), unpack2x16float(w.y)); }
+  return bitcast<vec4f>(vec4u(w.x << 16u, w.x & 0xffff0000u, w.y << 16u, w.y & 0xffff0000u));
+}
+@group(0) @binding(3) var<storage, read_write> C: array<f32>;
+
+@compute @workgroup_size(16, 1, 1)
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let n0 = (wg.x * 16u + lid) * 4u;
+  if (n0 >= p.N) { return; }
+  let K4 = p.K / 4u;
+  // weight rows of the 4 outputs, clamped to the last so edge loads stay in bounds (their sums are not stored)
+  let last = p.N - 1u;
+  let bb = wg.z * p.batch_stride_b;
+  let r0 = bb + n0 * K4;
+  let r1 = bb + min(n0 + 1u, last) * K4;
+  let r2 = bb + min(n0 + 2u, last) * K4;
+  let r3 = bb + min(n0 + 3u, last) * K4;
+  let ab = wg.z * p.batch_stride_a;
+  // acc_m[j] = Σ_k A[m,k]·B[n0+j,k]
+  var acc0 = vec4f(); var acc1 = vec4f(); var acc2 = vec4f(); var acc3 = vec4f();
+  for (var k = 0u; k < K4; k++) {
+    let w = mat4x4f(decode4(B[r0 + k]), decode4(B[r1 + k]), decode4(B[r2 + k]), decode4(B[r3 + k]));
+    acc0 += A[ab + k] * w;
+    if (p.M > 1u) { acc1 += A[ab + K4 + k] * w; }
+    if (p.M > 2u) { acc2 += A[ab + 2u * K4 + k] * w; }
+    if (p.M > 3u) { acc3 += A[ab + 3u * K4 + k] * w; }
+  }
+  let cb = wg.z * p.batch_stride_c + n0;
+  store(cb, n0, acc0);
+  if (p.M > 1u) { store(cb + p.N, n0, acc1); }
+  if (p.M > 2u) { store(cb + 2u * p.N, n0, acc2); }
+  if (p.M > 3u) { store(cb + 3u * p.N, n0, acc3); }
+}
+
+// Writes one row's outputs n0..n0+3 at C[at..at+4), masked to N; beta == 0 never reads C (it may hold garbage).
+fn store(at: u32, n0: u32, acc: vec4f) {
+  for (var j = 0u; j < 4u; j++) {
+    if (n0 + j >= p.N) { return; }
+    var v = p.alpha * acc[j];
+    if (p.beta != 0.0) { v += p.beta * C[at + j]; }
+    C[at + j] = v;
+  }
+}
