@@ -75,6 +75,8 @@ export class KvCache {
   private sampleBufs: SampleBuffers | null = null;
   /** one-token steps submitted so far (picks the staging buffer) */
   private steps = 0;
+  /** each staging buffer's last read: a step that reuses the buffer waits for its mapping to end */
+  private stagingReads: Array<Promise<unknown>> = [];
 
   constructor(
     readonly model: Model,
@@ -338,7 +340,9 @@ export class KvCache {
     const V = logits.vocab;
     const idBytes = B * 4;
     const bytes = readback === 'logits' ? B * V * 4 : readback === 'sample' && sample!.logProbs ? 2 * idBytes : idBytes;
-    const staging = sb.staging[this.steps % 2]!;
+    const slot = this.steps % 2;
+    const staging = sb.staging[slot]!;
+    await this.stagingReads[slot]; // a third step in flight waits here for the first one's read
     try {
       for (const blk of logits.blocks) {
         if (smp) {
@@ -366,9 +370,9 @@ export class KvCache {
         staging.unmap();
       }
     })();
-    // a cache released with a read in flight aborts the mapping: the caller who drops that read must not see an
-    // unhandled rejection (one who awaits it still gets the error)
-    read.catch(() => undefined);
+    // A cache released with a read in flight aborts the mapping: a caller who drops that read must not see an
+    // unhandled rejection (one who awaits it still gets the error).
+    this.stagingReads[slot] = read.catch(() => undefined);
     return { read };
   }
 }

@@ -4,7 +4,7 @@
 // than silently). Scoring: per-token and Σ log-probs within 2e-5 of the reference's float64 log-softmax (measured
 // on SwiftShader: 1.5e-6; the logits themselves are within 1e-5, logits.gpu.test.ts).
 import { afterAll, describe, expect, it } from 'vitest';
-import { generate, scoreContinuations } from '../../../src/engine/model/index.ts';
+import { generate, prefill, scoreContinuations, stepGreedy } from '../../../src/engine/model/index.ts';
 import { logSoftmaxRow } from '../../../src/engine/reference/forward.ts';
 import { gpuShared, loadFixture, referenceGreedy, SEQ, type Fixture } from './model-fixtures.ts';
 
@@ -57,6 +57,30 @@ describe('generation', () => {
     const long = await generate(f.model, Array.from({ length: 126 }, (_, i) => 3 + (i % 200)), { maxTokens: 10, eosTokenIds: [] });
     expect(long.tokens.length).toBe(2);
     expect(long.finishReason).toBe('length');
+  });
+
+  it('chained steps (input = the previous pick, left on the GPU) pick what host-fed steps pick, for every row', async () => {
+    const f = await fixture('tiny-llama');
+    const prompts = [SEQ.slice(0, 5), SEQ.slice(2, 9)];
+    const hostFed = await prefill(f.model, prompts);
+    const chained = await prefill(f.model, prompts);
+    try {
+      const first = hostFed.logits.map((row) => row.indexOf(Math.max(...row)));
+      await expect(chained.cache.submitStep('picked', 'argmax')).rejects.toThrow(/first step of a cache needs its tokens from the host/);
+      const want: number[][] = [];
+      let tok = first;
+      for (let i = 0; i < 4; i++) want.push((tok = await stepGreedy(hostFed.cache, tok)));
+      // all four queued before any is read
+      const steps = [await chained.cache.submitStep(first, 'argmax')];
+      for (let i = 1; i < 4; i++) steps.push(await chained.cache.submitStep('picked', 'argmax'));
+      const got = await Promise.all(steps.map(async (s) => [...(await s.read)]));
+      console.log(`chained greedy rows: ${JSON.stringify(got)}`);
+      expect(got).toEqual(want);
+      expect(chained.cache.used).toBe(hostFed.cache.used);
+    } finally {
+      hostFed.cache.release();
+      chained.cache.release();
+    }
   });
 
   it('sampling is reproducible from the seed, differs across seeds, and top-k 1 is greedy', async () => {

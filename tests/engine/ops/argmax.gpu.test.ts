@@ -38,6 +38,18 @@ describe('argmax', () => {
     });
   }
 
+  it('row0 places a block of rows at its offset in out (a block of a batch\'s logits)', async () => {
+    const { device, kernels, pool } = await harness();
+    const vocab = 37;
+    const logits = randomArray(2 * vocab, 91);
+    const out = pool.upload(Uint32Array.from([7, 7, 7, 7]));
+    const enc = device.createCommandEncoder();
+    await encodeArgmax(kernels, enc, pool.upload(logits), out, { rows: 2, vocab, row0: 1 });
+    device.queue.submit([enc.finish()]);
+    const want = [7, argmax(logits, 0, vocab), argmax(logits, vocab, vocab), 7];
+    expect([...new Uint32Array(await readBuffer(device, out, 16))]).toEqual(want);
+  });
+
   it('the maximum in the last partial stride, and a row of equal values (index 0)', async () => {
     const vocab = 200;
     const logits = new Float32Array(2 * vocab);
