@@ -13,11 +13,20 @@
 // coroutine of the workgroup: ~2.8 s per call at B=4, T=128 against a few ms of arithmetic
 // (bench/train-profile.bench.ts). A query whose visible keys are all masked (a padding row) outputs zeros, not NaN.
 // The score is fma(q_d, k_d, ·) over d in order, then ·scale: attention_backward.wgsl recomputes it the same way.
+// Entries main_vec4 / main_vec4_save_lse do the same for D % 4 == 0 through vec4 views of q, k, v and out
+// (bindings 7-10; ops/attention.ts binds the same buffers there), one invocation per QB consecutive queries of a
+// head, sharing each key's loads (see attend_vec4): on SwiftShader each load is a per-lane gather, and a 5-shot
+// MMLU batch on stories260K spent ~80% of its time in the scalar entry's loads. Same operations per query in the
+// same order as the scalar entry, so both give the same bits.
 // Entry main_save_lse also writes lse f32 [B, T, n_heads] = m + log l (log Σ exp(score) over the visible keys;
 // −1e30 for a row that sees none), which attention_backward.wgsl needs to recompute the probabilities.
 
 override USE_MASK: bool = false;
 override ROWS_PER_WG: u32 = 16u;
+// The vec4 entries' D / 4 and queries per invocation, fixed at pipeline creation (a model has one head dim):
+// loops of known length let the compiler keep qr and acc in registers instead of indexing private memory.
+override HEAD_DIM4: u32 = 1u;
+override QB: u32 = 4u; // 1..MAX_QB
 
 struct Params {
   T: u32,
@@ -38,7 +47,14 @@ struct Params {
 @group(0) @binding(5) var<storage, read> mask: array<u32>;
 @group(0) @binding(6) var<storage, read_write> lse: array<f32>;
 
+@group(0) @binding(7) var<storage, read> q4: array<vec4f>;
+@group(0) @binding(8) var<storage, read> k4: array<vec4f>;
+@group(0) @binding(9) var<storage, read> v4: array<vec4f>;
+@group(0) @binding(10) var<storage, read_write> out4: array<vec4f>;
+
 const MAX_D = 256u;
+const MAX_QB = 4u;
+const MAX_QD4 = 256u; // MAX_QB · MAX_D / 4
 const NEG = -1e30; // "no score": finite, so exp(NEG − NEG) stays 1 and never NaN
 
 // Attends one row and writes out; returns its log Σ exp(score), NEG if nothing is visible.
@@ -83,4 +99,87 @@ fn main_save_lse(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg:
   let row = (wg.y * nwg.x + wg.x) * ROWS_PER_WG + lid;
   if (row >= p.n_rows) { return; }
   lse[row] = attend(row);
+}
+
+// The vec4 entries' work: QB consecutive queries i0..i0+QB−1 of one (batch, head), walking the keys the last
+// of them sees. Each key's k and v rows are loaded once for all QB queries (QB = 4 for a forward of T ≥ 4 rows,
+// 1 for a decode step), and every load is a vec4. A key that query t must not see (past its causal limit, or
+// masked) leaves its state exactly as it was: score NEG, so m is unchanged, alpha = exp(0) = 1 and p = 0, and
+// acc·1 + 0·v = acc — the same bits as skipping it, as the scalar entry does.
+// Writes out for each valid query and returns their log Σ exp(score) (NEG where nothing is visible).
+fn attend_vec4(block: u32) -> array<f32, MAX_QB> {
+  let TB = (p.T + QB - 1u) / QB;
+  let h = block % p.n_heads;
+  let i0 = ((block / p.n_heads) % TB) * QB;
+  let b = block / (p.n_heads * TB);
+  let D4 = HEAD_DIM4;
+  let kvh = h / (p.n_heads / p.n_kv);
+  let kv_batch = b * p.S;
+  let n_keys = min(p.S, p.past + min(i0 + QB, p.T)); // keys the block's last valid query sees
+  var qr: array<vec4f, MAX_QD4>;
+  var acc: array<vec4f, MAX_QD4>;
+  var m: array<f32, MAX_QB>;
+  var l: array<f32, MAX_QB>;
+  for (var t = 0u; t < QB; t++) {
+    m[t] = NEG;
+    l[t] = 0.0;
+    let row = ((b * p.T + min(i0 + t, p.T - 1u)) * p.n_heads + h) * D4;
+    for (var d = 0u; d < D4; d++) { qr[t * D4 + d] = q4[row + d]; }
+  }
+  for (var j = 0u; j < n_keys; j++) {
+    if (USE_MASK && mask[kv_batch + j] == 0u) { continue; }
+    let k_at = ((kv_batch + j) * p.n_kv + kvh) * D4;
+    for (var t = 0u; t < QB; t++) {
+      var dot = 0.0;
+      for (var d = 0u; d < D4; d++) {
+        let qd = qr[t * D4 + d];
+        let kd = k4[k_at + d];
+        dot = fma(qd.x, kd.x, dot);
+        dot = fma(qd.y, kd.y, dot);
+        dot = fma(qd.z, kd.z, dot);
+        dot = fma(qd.w, kd.w, dot);
+      }
+      let s = select(NEG, dot * p.scale, j <= p.past + i0 + t);
+      let m_new = max(m[t], s);
+      let alpha = exp(m[t] - m_new);
+      let pj = select(0.0, exp(s - m_new), j <= p.past + i0 + t);
+      l[t] = l[t] * alpha + pj;
+      m[t] = m_new;
+      for (var d = 0u; d < D4; d++) { acc[t * D4 + d] = fma(vec4f(pj), v4[k_at + d], acc[t * D4 + d] * alpha); }
+    }
+  }
+  var lses: array<f32, MAX_QB>;
+  for (var t = 0u; t < QB; t++) {
+    if (i0 + t >= p.T) { break; }
+    let row = (b * p.T + i0 + t) * p.n_heads + h;
+    for (var d = 0u; d < D4; d++) { out4[row * D4 + d] = select(vec4f(), acc[t * D4 + d] / l[t], l[t] > 0.0); }
+    lses[t] = select(NEG, m[t] + log(l[t]), l[t] > 0.0);
+  }
+  return lses;
+}
+
+// The (batch, head) row of query t of a block, and whether that query exists (the last block may be short).
+fn block_row(block: u32, t: u32) -> vec2u {
+  let TB = (p.T + QB - 1u) / QB;
+  let i = ((block / p.n_heads) % TB) * QB + t;
+  let b = block / (p.n_heads * TB);
+  return vec2u((b * p.T + i) * p.n_heads + block % p.n_heads, u32(i < p.T));
+}
+
+@compute @workgroup_size(ROWS_PER_WG)
+fn main_vec4(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let block = (wg.y * nwg.x + wg.x) * ROWS_PER_WG + lid;
+  if (block >= (p.n_rows / p.T) * ((p.T + QB - 1u) / QB)) { return; }
+  _ = attend_vec4(block);
+}
+
+@compute @workgroup_size(ROWS_PER_WG)
+fn main_vec4_save_lse(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let block = (wg.y * nwg.x + wg.x) * ROWS_PER_WG + lid;
+  if (block >= (p.n_rows / p.T) * ((p.T + QB - 1u) / QB)) { return; }
+  let lses = attend_vec4(block);
+  for (var t = 0u; t < QB; t++) {
+    let r = block_row(block, t);
+    if (r.y == 1u) { lse[r.x] = lses[t]; }
+  }
 }

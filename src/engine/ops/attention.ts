@@ -26,6 +26,14 @@ function placeholderMask(device: GPUDevice): GPUBuffer {
   return b;
 }
 
+/**
+ * Queries per invocation of the vec4 forward (shaders/attention.wgsl QB): 4 share each key's loads; a decode step
+ * (T < 4) has no neighbours to share with.
+ */
+export function attentionQueriesPerInvocation(T: number): number {
+  return T >= 4 ? 4 : 1;
+}
+
 /** One definition of the shapes, shared with the CPU reference (src/engine/reference/attention.ts). */
 export type AttentionArgs = AttentionRefArgs;
 
@@ -44,15 +52,19 @@ export async function encodeAttention(
 ): Promise<void> {
   const { T, nHeads, batch } = checkAttentionArgs(args);
   requireShape(out !== q, 'attention', 'out must not alias q');
-  const buffers: Record<number, GPUBuffer> = { 1: q, 2: k, 3: v, 4: out, 5: keyMask ?? placeholderMask(kernels.device) };
+  // head dims that are multiples of 4 (every real model's) read q, k, v and out as vec4s, at bindings 7-10
+  const vec4 = args.headDim % 4 === 0;
+  const qb = vec4 ? attentionQueriesPerInvocation(T) : 1;
+  const buffers: Record<number, GPUBuffer> = vec4 ? { 7: q, 8: k, 9: v, 10: out } : { 1: q, 2: k, 3: v, 4: out };
+  buffers[5] = keyMask ?? placeholderMask(kernels.device);
   if (lse) buffers[6] = lse;
   await launch(kernels, encoder, {
     file: 'attention',
-    entry: lse ? 'main_save_lse' : 'main',
-    constants: { USE_MASK: !!keyMask, ROWS_PER_WG: ATTENTION_ROWS_PER_WG },
+    entry: `main${vec4 ? '_vec4' : ''}${lse ? '_save_lse' : ''}`,
+    constants: { USE_MASK: !!keyMask, ROWS_PER_WG: ATTENTION_ROWS_PER_WG, ...(vec4 ? { HEAD_DIM4: args.headDim / 4, QB: qb } : {}) },
     params: params ?? attentionParams(args),
     buffers,
-    groups: grid1d(Math.ceil((batch * T * nHeads) / ATTENTION_ROWS_PER_WG)),
+    groups: grid1d(Math.ceil((batch * Math.ceil(T / qb) * nHeads) / ATTENTION_ROWS_PER_WG)),
   });
 }
 
