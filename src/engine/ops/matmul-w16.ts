@@ -3,14 +3,14 @@
  * Layouts: A, C f32 row-major as encodeMatmul; B = the tensor's raw 16-bit elements (safetensors bytes, or a
  * Uint16Array, uploaded as is: two per u32, even element low), [K,N] or, with transB, [N,K] (HF [out, in]).
  * As for f32, the forward form (transB, K % 4 == 0) runs the vec4 kernel (shaders/matmul_w16_nt.wgsl, or
- * shaders/matvec_w16_nt.wgsl for at most MATVEC_ROWS rows), the rest
+ * shaders/matmul_w16_nt_4x4.wgsl for the small shapes matmulUses4x4 names), the rest
  * the general shaders/matmul_w16.wgsl, with the same tiles as encodeMatmul; the hardware family's kernels are in
  * matmul-hw.ts.
  */
 import type { KernelRegistry } from '../gpu/kernels.ts';
 import { launch, requireShape } from './dispatch.ts';
 import { encodeHwMatmul } from './matmul-hw.ts';
-import { MATMUL_TILE, MATVEC_TILE_N, NT_TILE_N, matmulUsesMatvec, matmulUsesNt, ntRowGroups, type MatmulArgs } from './matmul.ts';
+import { MATMUL_TILE, NT_4X4, NT_TILE_N, matmulUses4x4, matmulUsesNt, ntRowGroups, type MatmulArgs } from './matmul.ts';
 
 export type Weight16 = 'bf16' | 'f16';
 
@@ -32,14 +32,14 @@ export async function encodeMatmulW16(
   if (kernels.family === 'hardware') return encodeHwMatmul(kernels, encoder, a, b16, c, args, args.dtype);
   const isF16 = args.dtype === 'f16';
   const tail = [{ u32: batch > 1 ? M * N : 0 }, { f32: args.alpha ?? 1 }, { f32: args.beta ?? 0 }];
-  if (matmulUsesMatvec(args)) {
+  if (matmulUses4x4(args)) {
     await launch(kernels, encoder, {
-      file: 'matvec_w16_nt',
+      file: 'matmul_w16_nt_4x4',
       constants: { IS_F16: isF16 },
       // batch strides in vec4s of A and vec2<u32>s (4 weights) of B
       params: [{ u32: M }, { u32: N }, { u32: K }, { u32: batch > 1 ? (M * K) / 4 : 0 }, { u32: batch > 1 ? (N * K) / 4 : 0 }, ...tail],
       buffers: { 1: a, 2: b16, 3: c },
-      groups: [Math.ceil(N / MATVEC_TILE_N), 1, batch],
+      groups: [Math.ceil(N / NT_4X4.tileN), Math.ceil(M / 4), batch],
     });
     return;
   }

@@ -3,15 +3,19 @@
  * Layouts: row-major f32; op(A) = A [M,K] or Aᵀ of a [K,M] buffer; op(B) = B [K,N] or Bᵀ of an [N,K] buffer.
  * The kernels depend on the registry's family: the hardware family's are in matmul-hw.ts. In the software family
  * the forward pass's form (A plain, B transposed, K % 4 == 0) runs shaders/matmul_nt.wgsl (vec4 loads along K),
- * or shaders/matvec_nt.wgsl when A has at most MATVEC_ROWS rows (decode); everything else runs the general
- * shaders/matmul.wgsl.
+ * or shaders/matmul_nt_4x4.wgsl for few rows (decode) or few columns (LoRA's x·Aᵀ); everything else runs the
+ * general shaders/matmul.wgsl, its thread blocks trimmed to small M or N (LoRA's backward products).
  */
 import type { KernelRegistry } from '../gpu/kernels.ts';
-import { launch } from './dispatch.ts';
+import { launch, MAX_GROUPS_PER_DIM } from './dispatch.ts';
 import { encodeHwMatmul } from './matmul-hw.ts';
 
-/** C tile per workgroup of the general kernel: 8×8 threads, 16×16 outputs each. */
+/** C tile per workgroup of the general kernel at full thread blocks: 8×8 threads, 16×16 outputs each. */
 export const MATMUL_TILE = { M: 128, N: 128 } as const;
+/** 4-row / 4-column blocks per thread of the general kernel (matmul.wgsl ROW_BLOCKS, COL_BLOCKS): enough for M, N. */
+export function matmulBlocks(M: number, N: number): { rows: number; cols: number } {
+  return { rows: Math.min(4, Math.ceil(M / 4)), cols: Math.min(4, Math.ceil(N / 4)) };
+}
 /** C columns per workgroup of matmul_nt (8 threads × 32); rows are 8 threads × 4·ROW_GROUPS. */
 export const NT_TILE_N = 256;
 
@@ -31,14 +35,16 @@ export function matmulUsesNt(args: MatmulArgs): boolean {
   return !args.transA && !!args.transB && args.K % 4 === 0;
 }
 
-/** Rows of A up to which the vec4 form runs the mat-vec (one thread per 4 outputs, every row at once). */
-export const MATVEC_ROWS = 4;
-/** Outputs per workgroup of matvec_nt (16 threads × 4 outputs). */
-export const MATVEC_TILE_N = 64;
+/**
+ * The 4×4-block kernel (matmul_nt_4x4.wgsl): the vec4 form with at most maxRows rows of A (decode) or maxCols
+ * columns of C (LoRA's x·Aᵀ, r outputs), where matmul_nt's 16×32 thread blocks would be mostly clamped copies;
+ * a workgroup covers 4 rows × tileN columns.
+ */
+export const NT_4X4 = { maxRows: 4, maxCols: 16, tileN: 64 } as const;
 
-/** Whether the software family's mat-vec serves this product (the vec4 form with few rows). */
-export function matmulUsesMatvec(args: MatmulArgs): boolean {
-  return matmulUsesNt(args) && args.M <= MATVEC_ROWS;
+/** Whether the software family's 4×4-block kernel serves this product. */
+export function matmulUses4x4(args: MatmulArgs): boolean {
+  return matmulUsesNt(args) && (args.M <= NT_4X4.maxRows || args.N <= NT_4X4.maxCols) && Math.ceil(args.M / 4) <= MAX_GROUPS_PER_DIM;
 }
 
 /** Rows per thread in 4-row groups: enough for M, at most 4 (16 rows), so small M does not compute clamped copies. */
@@ -58,12 +64,12 @@ export async function encodeMatmul(
   const { M, N, K } = args;
   const batch = args.batch ?? 1;
   const tail = [{ u32: batch > 1 ? M * N : 0 }, { f32: args.alpha ?? 1 }, { f32: args.beta ?? 0 }];
-  if (matmulUsesMatvec(args)) {
+  if (matmulUses4x4(args)) {
     await launch(kernels, encoder, {
-      file: 'matvec_nt',
+      file: 'matmul_nt_4x4',
       params: [{ u32: M }, { u32: N }, { u32: K }, { u32: batch > 1 ? (M * K) / 4 : 0 }, { u32: batch > 1 ? (N * K) / 4 : 0 }, ...tail],
       buffers: { 1: a, 2: b, 3: c },
-      groups: [Math.ceil(N / MATVEC_TILE_N), 1, batch],
+      groups: [Math.ceil(N / NT_4X4.tileN), Math.ceil(M / 4), batch],
     });
     return;
   }
@@ -79,11 +85,12 @@ export async function encodeMatmul(
     });
     return;
   }
+  const blocks = matmulBlocks(M, N);
   await launch(kernels, encoder, {
     file: 'matmul',
-    constants: { TRANS_A: args.transA ?? false, TRANS_B: args.transB ?? false },
+    constants: { TRANS_A: args.transA ?? false, TRANS_B: args.transB ?? false, ROW_BLOCKS: blocks.rows, COL_BLOCKS: blocks.cols },
     params: [{ u32: M }, { u32: N }, { u32: K }, { u32: batch > 1 ? M * K : 0 }, { u32: batch > 1 ? K * N : 0 }, ...tail],
     buffers: { 1: a, 2: b, 3: c },
-    groups: [Math.ceil(N / MATMUL_TILE.N), Math.ceil(M / MATMUL_TILE.M), batch],
+    groups: [Math.ceil(N / (32 * blocks.cols)), Math.ceil(M / (32 * blocks.rows)), batch],
   });
 }

@@ -3,7 +3,7 @@ import { maxAbsDiff, randomArray, testGpu, testKernels } from '../../helpers/gpu
 import { BufferPool, readBuffer } from '../../../src/engine/gpu/buffer-pool.ts';
 import { KERNEL_FAMILIES, type KernelFamily } from '../../../src/engine/kernel-family.ts';
 import type { KernelRegistry } from '../../../src/engine/gpu/kernels.ts';
-import { encodeMatmul, matmulUsesMatvec, matmulUsesNt, type MatmulArgs } from '../../../src/engine/ops/matmul.ts';
+import { encodeMatmul, matmulUses4x4, matmulUsesNt, type MatmulArgs } from '../../../src/engine/ops/matmul.ts';
 import { encodeHwMatmul, HW_TILES, hwMatmulTile, hwUsesMatvec } from '../../../src/engine/ops/matmul-hw.ts';
 import { matmulRef } from '../../../src/engine/reference/matmul.ts';
 
@@ -101,8 +101,8 @@ describe.each(KERNEL_FAMILIES)('matmul kernel against the CPU reference (%s fami
       expectWithin(got, want);
     });
   }
-  // The mat-vec (software family: matvec_nt, 4 outputs a thread; hardware: hw_matvec) for M = 1…4: N off the
-  // 4-output and 64-output edges, K = 4 (one step) to 300.
+  // The mat-vec (software family: matmul_nt_4x4, a 4×4 block a thread; hardware: hw_matvec) for M = 1…4: N off
+  // the 4-output and 64-output edges, K = 4 (one step) to 300.
   for (const M of [1, 2, 3, 4]) {
     for (const [N, K] of [
       [37, 8],
@@ -112,11 +112,40 @@ describe.each(KERNEL_FAMILIES)('matmul kernel against the CPU reference (%s fami
       [259, 36],
     ] as const) {
       it(`mat-vec A·Bᵀ: M=${M} N=${N} K=${K}`, async () => {
-        expect(matmulUsesMatvec({ M, N, K, transB: true })).toBe(true);
+        expect(matmulUses4x4({ M, N, K, transB: true })).toBe(true);
         const { got, want } = await run({ M, N, K, transB: true }, M * 17 + N + K, family);
         expectWithin(got, want);
       });
     }
+  }
+  // Skinny A·Bᵀ (N ≤ 16, LoRA's x·Aᵀ): many rows in 4-row blocks, the last one short, batched with beta.
+  for (const [M, N, K] of [
+    [70, 8, 12],
+    [257, 16, 64],
+    [9, 3, 4],
+  ] as const) {
+    it(`skinny A·Bᵀ: M=${M} N=${N} K=${K}`, async () => {
+      expect(matmulUses4x4({ M, N, K, transB: true })).toBe(true);
+      const { got, want } = await run({ M, N, K, transB: true }, M + N * 5 + K, family);
+      expectWithin(got, want);
+    });
+  }
+  it('skinny A·Bᵀ: batched, alpha and beta', async () => {
+    const { got, want } = await run({ M: 13, N: 6, K: 20, batch: 3, transB: true, alpha: -0.5, beta: 1 }, 57, family);
+    expectWithin(got, want);
+  });
+  // The general kernel's trimmed thread blocks (ROW_BLOCKS, COL_BLOCKS < 4): LoRA's backward shapes (the rank as
+  // M or N) in each layout, off every block edge.
+  for (const [M, N, K, transA, transB] of [
+    [8, 130, 70, true, false],
+    [66, 8, 33, false, false],
+    [5, 9, 17, true, true],
+    [131, 3, 9, false, true],
+  ] as const) {
+    it(`general kernel, small M or N: M=${M} N=${N} K=${K} transA=${transA} transB=${transB}`, async () => {
+      const { got, want } = await run({ M, N, K, transA, transB }, M * 3 + N + K, family);
+      expectWithin(got, want);
+    });
   }
   it('mat-vec A·Bᵀ: batched, alpha and beta (beta = 1 adds into C, as the residual adds do)', async () => {
     const { got, want } = await run({ M: 3, N: 19, K: 24, batch: 3, transB: true, alpha: 0.5, beta: 1 }, 53, family);

@@ -1,13 +1,14 @@
-// C[M,N] = alpha · A · Bᵀ + beta · C for M ≤ 4 rows of A (decode: one token per sequence), K % 4 == 0: the
-// software family's mat-vec. A [M,K] f32, B [N,K] f32 (a weight [out, in]), C [M,N]; batch in z. Its 16-bit
-// sibling is matvec_w16_nt.wgsl; src/engine/ops/matmul.ts sends the forward form here when M ≤ 4.
+// C[M,N] = alpha · A · Bᵀ + beta · C, K % 4 == 0, one 4×4 block of C per thread: the software family's kernel
+// for the forward form's small shapes, decode's mat-vec (M ≤ 4: one token per sequence) and skinny products
+// (N ≤ 16: LoRA's x·Aᵀ with r outputs). A [M,K] f32, B [N,K] f32 (a weight [out, in]), C [M,N]; row blocks in y,
+// batch in z. Its 16-bit sibling is matmul_w16_nt_4x4.wgsl; src/engine/ops/matmul.ts picks it (matmulUses4x4).
 //
-// Why not matmul_nt with one row: its threads each own a 4·ROW_GROUPS × 32 block, so a one-row product keeps
-// one thread in eight busy and that thread serial over 32 columns. On SwiftShader every storage load is a
+// Why not matmul_nt: its threads each own a 4·ROW_GROUPS × 32 block, so a one-row product keeps one thread in
+// eight busy and that thread serial over 32 columns, and an 8-column product wastes 3/4 of every thread. On SwiftShader every storage load is a
 // per-lane gather (see matmul.wgsl) and the lanes of a 4-wide group run together, so the cost is the number of
-// loads a group issues, spread over as many groups as possible. Here each thread owns OUTS = 4 consecutive
-// outputs: per 4-deep step it loads A's quad once per row and one quad of each of its 4 weight rows, 4 loads for
-// 16 multiply-adds at M = 1 (measured at N = 344, K = 64: ~4× faster than matmul_nt's one-row path, and ahead of
+// loads a group issues, spread over as many groups as possible. Here each thread owns 4 consecutive outputs of
+// 4 rows: per 4-deep step it loads one quad of each of its rows of A and of its 4 weight rows, 4 loads for 16
+// multiply-adds at M = 1 and 8 for 64 at 4 rows (measured at N = 344, K = 64: ~4× faster than matmul_nt's one-row path, and ahead of
 // 1, 2 and 8 outputs a thread, and of scalar loads of a transposed weight). No workgroup memory, no barriers.
 
 struct Params {
@@ -28,7 +29,9 @@ struct Params {
 @compute @workgroup_size(16, 1, 1)
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let n0 = (wg.x * 16u + lid) * 4u;
+  let m0 = wg.y * 4u;
   if (n0 >= p.N) { return; }
+  let rows = min(4u, p.M - m0);
   let K4 = p.K / 4u;
   // weight rows of the 4 outputs, clamped to the last so edge loads stay in bounds (their sums are not stored)
   let last = p.N - 1u;
@@ -37,21 +40,21 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: 
   let r1 = bb + min(n0 + 1u, last) * K4;
   let r2 = bb + min(n0 + 2u, last) * K4;
   let r3 = bb + min(n0 + 3u, last) * K4;
-  let ab = wg.z * p.batch_stride_a;
+  let ab = wg.z * p.batch_stride_a + m0 * K4;
   // acc_m[j] = Σ_k A[m,k]·B[n0+j,k]
   var acc0 = vec4f(); var acc1 = vec4f(); var acc2 = vec4f(); var acc3 = vec4f();
   for (var k = 0u; k < K4; k++) {
     let w = mat4x4f(B[r0 + k], B[r1 + k], B[r2 + k], B[r3 + k]);
     acc0 += A[ab + k] * w;
-    if (p.M > 1u) { acc1 += A[ab + K4 + k] * w; }
-    if (p.M > 2u) { acc2 += A[ab + 2u * K4 + k] * w; }
-    if (p.M > 3u) { acc3 += A[ab + 3u * K4 + k] * w; }
+    if (rows > 1u) { acc1 += A[ab + K4 + k] * w; }
+    if (rows > 2u) { acc2 += A[ab + 2u * K4 + k] * w; }
+    if (rows > 3u) { acc3 += A[ab + 3u * K4 + k] * w; }
   }
-  let cb = wg.z * p.batch_stride_c + n0;
+  let cb = wg.z * p.batch_stride_c + m0 * p.N + n0;
   store(cb, n0, acc0);
-  if (p.M > 1u) { store(cb + p.N, n0, acc1); }
-  if (p.M > 2u) { store(cb + 2u * p.N, n0, acc2); }
-  if (p.M > 3u) { store(cb + 3u * p.N, n0, acc3); }
+  if (rows > 1u) { store(cb + p.N, n0, acc1); }
+  if (rows > 2u) { store(cb + 2u * p.N, n0, acc2); }
+  if (rows > 3u) { store(cb + 3u * p.N, n0, acc3); }
 }
 
 // Writes one row's outputs n0..n0+3 at C[at..at+4), masked to N; beta == 0 never reads C (it may hold garbage).

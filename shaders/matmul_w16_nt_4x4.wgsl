@@ -1,7 +1,7 @@
-// matvec_nt.wgsl for a 16-bit weight: C[M,N] = alpha · A · Bᵀ + beta · C for M ≤ 4, K % 4 == 0, B BF16 or F16
-// [N,K] (raw bytes, two per u32, even element low), read as vec2<u32> (4 weights, one load) and decoded in
-// registers as matmul_w16_nt.wgsl does. src/engine/ops/matmul-w16.ts sends the forward form here when M ≤ 4.
-// The reasoning below is matvec_nt.wgsl's.
+// matmul_nt_4x4.wgsl for a 16-bit weight: C[M,N] = alpha · A · Bᵀ + beta · C, K % 4 == 0, one 4×4 block of C
+// per thread, B BF16 or F16 [N,K] (raw bytes, two per u32, even element low), read as vec2<u32> (4 weights, one
+// load) and decoded in registers as matmul_w16_nt.wgsl does. src/engine/ops/matmul-w16.ts picks it for the
+// same shapes as the f32 kernel. The reasoning below is matmul_nt_4x4.wgsl's.
 //
 // Why not matmul_nt with one row: its threads each own a 4·ROW_GROUPS × 32 block, so a one-row product keeps
 // one thread in eight busy and that thread serial over 32 columns. On SwiftShader every storage load is a
@@ -37,7 +37,9 @@ fn decode4(w: vec2u) -> vec4f {
 @compute @workgroup_size(16, 1, 1)
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let n0 = (wg.x * 16u + lid) * 4u;
+  let m0 = wg.y * 4u;
   if (n0 >= p.N) { return; }
+  let rows = min(4u, p.M - m0);
   let K4 = p.K / 4u;
   // weight rows of the 4 outputs, clamped to the last so edge loads stay in bounds (their sums are not stored)
   let last = p.N - 1u;
@@ -46,21 +48,21 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: 
   let r1 = bb + min(n0 + 1u, last) * K4;
   let r2 = bb + min(n0 + 2u, last) * K4;
   let r3 = bb + min(n0 + 3u, last) * K4;
-  let ab = wg.z * p.batch_stride_a;
+  let ab = wg.z * p.batch_stride_a + m0 * K4;
   // acc_m[j] = Σ_k A[m,k]·B[n0+j,k]
   var acc0 = vec4f(); var acc1 = vec4f(); var acc2 = vec4f(); var acc3 = vec4f();
   for (var k = 0u; k < K4; k++) {
     let w = mat4x4f(decode4(B[r0 + k]), decode4(B[r1 + k]), decode4(B[r2 + k]), decode4(B[r3 + k]));
     acc0 += A[ab + k] * w;
-    if (p.M > 1u) { acc1 += A[ab + K4 + k] * w; }
-    if (p.M > 2u) { acc2 += A[ab + 2u * K4 + k] * w; }
-    if (p.M > 3u) { acc3 += A[ab + 3u * K4 + k] * w; }
+    if (rows > 1u) { acc1 += A[ab + K4 + k] * w; }
+    if (rows > 2u) { acc2 += A[ab + 2u * K4 + k] * w; }
+    if (rows > 3u) { acc3 += A[ab + 3u * K4 + k] * w; }
   }
-  let cb = wg.z * p.batch_stride_c + n0;
+  let cb = wg.z * p.batch_stride_c + m0 * p.N + n0;
   store(cb, n0, acc0);
-  if (p.M > 1u) { store(cb + p.N, n0, acc1); }
-  if (p.M > 2u) { store(cb + 2u * p.N, n0, acc2); }
-  if (p.M > 3u) { store(cb + 3u * p.N, n0, acc3); }
+  if (rows > 1u) { store(cb + p.N, n0, acc1); }
+  if (rows > 2u) { store(cb + 2u * p.N, n0, acc2); }
+  if (rows > 3u) { store(cb + 3u * p.N, n0, acc3); }
 }
 
 // Writes one row's outputs n0..n0+3 at C[at..at+4), masked to N; beta == 0 never reads C (it may hold garbage).
