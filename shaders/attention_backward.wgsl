@@ -13,6 +13,10 @@
 // dq and dkv run ROWS_PER_WG invocations per workgroup (ops/attention.ts) with no workgroup memory and no barriers,
 // for the reason given in attention.wgsl (barrier trees cost seconds per call on SwiftShader).
 // A masked key, or a query row that sees no key, contributes nothing (its P is never formed).
+// dq_vec4 and dkv_vec4 are dq and dkv for D % 4 == 0 through vec4 views of q, k, v, dout, dq, dk, dv (bindings
+// 13-19; ops/attention.ts binds the same buffers there) with D/4 fixed at pipeline creation (HEAD_DIM4): the
+// invocation's own rows are loaded once into registers and every other row read as vec4s, for the reason the
+// forward's vec4 entries give. Same operations in the same order as the scalar entries, so the same bits.
 
 override USE_MASK: bool = false;
 
@@ -41,7 +45,16 @@ struct Params {
 @group(0) @binding(11) var<storage, read_write> dk: array<f32>;
 @group(0) @binding(12) var<storage, read_write> dv: array<f32>;
 
+@group(0) @binding(13) var<storage, read> q4: array<vec4f>;
+@group(0) @binding(14) var<storage, read> k4: array<vec4f>;
+@group(0) @binding(15) var<storage, read> v4: array<vec4f>;
+@group(0) @binding(16) var<storage, read> dout4: array<vec4f>;
+@group(0) @binding(17) var<storage, read_write> dq4: array<vec4f>;
+@group(0) @binding(18) var<storage, read_write> dk4: array<vec4f>;
+@group(0) @binding(19) var<storage, read_write> dv4: array<vec4f>;
+
 override ROWS_PER_WG: u32 = 16u;
+override HEAD_DIM4: u32 = 1u;
 const WG = 64u; // prep's workgroup size
 const MAX_D = 256u;
 
@@ -125,5 +138,91 @@ fn dkv_main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3
   for (var d = 0u; d < D; d++) {
     dk[kv_at + d] = acc_k[d] * p.scale;
     dv[kv_at + d] = acc_v[d];
+  }
+}
+
+// s = q·k and dp = dout·v over D/4 quads, each an fma chain in d order (the scalar entries' order).
+fn dots4(qa: ptr<function, array<vec4f, MAX_D / 4u>>, ka: u32, da: ptr<function, array<vec4f, MAX_D / 4u>>, va: u32) -> vec2f {
+  var s = 0.0;
+  var dp = 0.0;
+  for (var d = 0u; d < HEAD_DIM4; d++) {
+    let qd = (*qa)[d];
+    let kd = k4[ka + d];
+    let od = (*da)[d];
+    let vd = v4[va + d];
+    s = fma(qd.x, kd.x, s); s = fma(qd.y, kd.y, s); s = fma(qd.z, kd.z, s); s = fma(qd.w, kd.w, s);
+    dp = fma(od.x, vd.x, dp); dp = fma(od.y, vd.y, dp); dp = fma(od.z, vd.z, dp); dp = fma(od.w, vd.w, dp);
+  }
+  return vec2f(s, dp);
+}
+
+@compute @workgroup_size(ROWS_PER_WG)
+fn dq_vec4(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let row = (wg.y * nwg.x + wg.x) * ROWS_PER_WG + lid;
+  if (row >= p.n_rows) { return; }
+  let h = row % p.n_heads;
+  let i = (row / p.n_heads) % p.T;
+  let b = row / (p.n_heads * p.T);
+  let D4 = HEAD_DIM4;
+  let kvh = h / (p.n_heads / p.n_kv);
+  let kv_batch = b * p.S;
+  let lse_i = stats[2u * row];
+  let delta = stats[2u * row + 1u];
+  let n_keys = min(p.S, p.past + i + 1u);
+  var qr: array<vec4f, MAX_D / 4u>;
+  var dr: array<vec4f, MAX_D / 4u>;
+  for (var d = 0u; d < D4; d++) {
+    qr[d] = q4[row * D4 + d];
+    dr[d] = dout4[row * D4 + d];
+  }
+  var acc: array<vec4f, MAX_D / 4u>;
+  for (var j = 0u; j < n_keys; j++) {
+    if (USE_MASK && mask[kv_batch + j] == 0u) { continue; }
+    let k_at = ((kv_batch + j) * p.n_kv + kvh) * D4;
+    let sd = dots4(&qr, k_at, &dr, k_at);
+    let g = exp(sd.x * p.scale - lse_i) * (sd.y - delta);
+    for (var d = 0u; d < D4; d++) { acc[d] = fma(vec4f(g), k4[k_at + d], acc[d]); }
+  }
+  for (var d = 0u; d < D4; d++) { dq4[row * D4 + d] = acc[d] * p.scale; }
+}
+
+@compute @workgroup_size(ROWS_PER_WG)
+fn dkv_vec4(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let idx = (wg.y * nwg.x + wg.x) * ROWS_PER_WG + lid;
+  let n_batch = p.n_rows / (p.T * p.n_heads);
+  if (idx >= n_batch * p.S * p.n_kv) { return; }
+  let g = idx % p.n_kv;
+  let j = (idx / p.n_kv) % p.S;
+  let b = idx / (p.n_kv * p.S);
+  let D4 = HEAD_DIM4;
+  let group = p.n_heads / p.n_kv;
+  let kv_at = idx * D4;
+  var key_kept = true;
+  if (USE_MASK) { key_kept = mask[b * p.S + j] != 0u; }
+  var i0 = select(0u, j - p.past, j > p.past);
+  if (!key_kept) { i0 = p.T; }
+  var acc_k: array<vec4f, MAX_D / 4u>;
+  var acc_v: array<vec4f, MAX_D / 4u>;
+  var qq: array<vec4f, MAX_D / 4u>;
+  var dd: array<vec4f, MAX_D / 4u>;
+  for (var i = i0; i < p.T; i++) {
+    for (var hh = 0u; hh < group; hh++) {
+      let row = (b * p.T + i) * p.n_heads + g * group + hh;
+      for (var d = 0u; d < D4; d++) {
+        qq[d] = q4[row * D4 + d];
+        dd[d] = dout4[row * D4 + d];
+      }
+      let sd = dots4(&qq, kv_at, &dd, kv_at);
+      let pj = exp(sd.x * p.scale - stats[2u * row]);
+      let gj = pj * (sd.y - stats[2u * row + 1u]);
+      for (var d = 0u; d < D4; d++) {
+        acc_k[d] = fma(vec4f(gj), qq[d], acc_k[d]);
+        acc_v[d] = fma(vec4f(pj), dd[d], acc_v[d]);
+      }
+    }
+  }
+  for (var d = 0u; d < D4; d++) {
+    dk4[kv_at + d] = acc_k[d] * p.scale;
+    dv4[kv_at + d] = acc_v[d];
   }
 }

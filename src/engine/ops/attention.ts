@@ -132,8 +132,8 @@ export async function encodeAttentionBackward(
   const { S, nKv } = args;
   requireShape(S <= MAX_GROUPS_PER_DIM && nKv <= MAX_GROUPS_PER_DIM, 'attention_backward', 'grid too large');
   const outs = [bufs.dq, bufs.dk, bufs.dv, bufs.stats];
-  const ins = [bufs.q, bufs.k, bufs.v, bufs.out, bufs.lse, bufs.dOut];
-  requireShape(new Set(outs).size === 4 && !outs.some((b) => ins.includes(b)), 'attention_backward', 'dq, dk, dv and stats must be distinct buffers, apart from the inputs');
+  const inputs = [bufs.q, bufs.k, bufs.v, bufs.out, bufs.lse, bufs.dOut];
+  requireShape(new Set(outs).size === 4 && !outs.some((b) => inputs.includes(b)), 'attention_backward', 'dq, dk, dv and stats must be distinct buffers, apart from the inputs');
   const params = attentionParams(args);
   const constants = { USE_MASK: !!bufs.keyMask, ROWS_PER_WG: ATTENTION_ROWS_PER_WG };
   const mask = bufs.keyMask ?? placeholderMask(kernels.device);
@@ -145,20 +145,25 @@ export async function encodeAttentionBackward(
     buffers: { 4: bufs.out, 6: bufs.dOut, 7: bufs.lse, 8: bufs.stats },
     groups: grid1d(Math.ceil(rows / 64)),
   });
+  // head dims that are multiples of 4 run the vec4 entries, which read the same buffers at bindings 13-19
+  const vec4 = args.headDim % 4 === 0;
+  const at = vec4 ? { q: 13, k: 14, v: 15, dOut: 16, dq: 17, dk: 18, dv: 19 } : { q: 1, k: 2, v: 3, dOut: 6, dq: 10, dk: 11, dv: 12 };
+  const ins = { [at.q]: bufs.q, [at.k]: bufs.k, [at.v]: bufs.v, 5: mask, [at.dOut]: bufs.dOut, 9: bufs.stats };
+  const vecConstants = vec4 ? { ...constants, HEAD_DIM4: args.headDim / 4 } : constants;
   await launch(kernels, encoder, {
     file: 'attention_backward',
-    entry: 'dq_main',
-    constants,
+    entry: vec4 ? 'dq_vec4' : 'dq_main',
+    constants: vecConstants,
     params,
-    buffers: { 1: bufs.q, 2: bufs.k, 3: bufs.v, 5: mask, 6: bufs.dOut, 9: bufs.stats, 10: bufs.dq },
+    buffers: { ...ins, [at.dq]: bufs.dq },
     groups: grid1d(Math.ceil(rows / ATTENTION_ROWS_PER_WG)),
   });
   await launch(kernels, encoder, {
     file: 'attention_backward',
-    entry: 'dkv_main',
-    constants,
+    entry: vec4 ? 'dkv_vec4' : 'dkv_main',
+    constants: vecConstants,
     params,
-    buffers: { 1: bufs.q, 2: bufs.k, 3: bufs.v, 5: mask, 6: bufs.dOut, 9: bufs.stats, 11: bufs.dk, 12: bufs.dv },
+    buffers: { ...ins, [at.dk]: bufs.dk, [at.dv]: bufs.dv },
     groups: grid1d(Math.ceil((batch * S * nKv) / ATTENTION_ROWS_PER_WG)),
   });
 }

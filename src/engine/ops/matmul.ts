@@ -36,15 +36,18 @@ export function matmulUsesNt(args: MatmulArgs): boolean {
 }
 
 /**
- * The 4×4-block kernel (matmul_nt_4x4.wgsl): the vec4 form with at most maxRows rows of A (decode) or maxCols
- * columns of C (LoRA's x·Aᵀ, r outputs), where matmul_nt's 16×32 thread blocks would be mostly clamped copies;
- * a workgroup covers 4 rows × tileN columns.
+ * The 4×4-block kernel (matmul_nt_4x4.wgsl): the vec4 form with at most maxRows rows of A (decode), maxCols
+ * columns of C (LoRA's x·Aᵀ, r outputs) or maxDepth along K (LoRA's up-projection xa·Bᵀ, K = r). There
+ * matmul_nt's 16×32 thread blocks are mostly clamped copies, or their 512-value store outweighs a few k steps
+ * (measured: a K = 8 product cost a fifth of the 88× larger projection beside it). A workgroup covers 4 rows ×
+ * tileN columns.
  */
-export const NT_4X4 = { maxRows: 4, maxCols: 16, tileN: 64 } as const;
+export const NT_4X4 = { maxRows: 4, maxCols: 16, maxDepth: 16, tileN: 64 } as const;
 
 /** Whether the software family's 4×4-block kernel serves this product. */
 export function matmulUses4x4(args: MatmulArgs): boolean {
-  return matmulUsesNt(args) && (args.M <= NT_4X4.maxRows || args.N <= NT_4X4.maxCols) && Math.ceil(args.M / 4) <= MAX_GROUPS_PER_DIM;
+  const small = args.M <= NT_4X4.maxRows || args.N <= NT_4X4.maxCols || args.K <= NT_4X4.maxDepth;
+  return matmulUsesNt(args) && small && Math.ceil(args.M / 4) <= MAX_GROUPS_PER_DIM;
 }
 
 /** Rows per thread in 4-row groups: enough for M, at most 4 (16 rows), so small M does not compute clamped copies. */

@@ -86,10 +86,10 @@ describe.each(KERNEL_FAMILIES)('matmul kernel against the CPU reference (%s fami
 
   // The forward pass's vec4 kernel (A plain, B transposed, K % 4 == 0) past the mat-vec's rows: every ROW_GROUPS
   // variant it runs (M = 5, 9, 13+), row and column edges inside a thread's 16×32 block and past the 256-column
-  // tile, K = 4 (one step).
+  // tile (K > 16: shallower products go to the 4×4 kernel).
   const ntShapes: Array<[number, number, number]> = [
-    [5, 70, 4],
-    [9, 33, 12],
+    [5, 70, 20],
+    [9, 33, 20],
     [13, 300, 20],
     [33, 259, 36],
     [130, 65, 64],
@@ -118,11 +118,12 @@ describe.each(KERNEL_FAMILIES)('matmul kernel against the CPU reference (%s fami
       });
     }
   }
-  // Skinny A·Bᵀ (N ≤ 16, LoRA's x·Aᵀ): many rows in 4-row blocks, the last one short, batched with beta.
+  // Skinny A·Bᵀ (N ≤ 16, LoRA's x·Aᵀ; K ≤ 16, its xa·Bᵀ): many rows in 4-row blocks, the last one short.
   for (const [M, N, K] of [
     [70, 8, 12],
     [257, 16, 64],
     [9, 3, 4],
+    [130, 259, 8],
   ] as const) {
     it(`skinny A·Bᵀ: M=${M} N=${N} K=${K}`, async () => {
       expect(matmulUses4x4({ M, N, K, transB: true })).toBe(true);
