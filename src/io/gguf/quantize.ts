@@ -8,8 +8,10 @@
 // Q4_K: each 32-value sub-block gets its own scale and min by make_qkx2_quants (a search over 21 candidate scales
 // minimising the |x|-weighted squared error of x ≈ scale·q − min), then the 8 scales and 8 mins are themselves
 // quantised to 6 bits against f16 super-block scales, and the values re-quantised with the stored scales.
-// Q6_K: each 16-value sub-block's scale by make_qx_quants (19 candidates, x²-weighted), scales to int8 against an
-// f16 super-block scale, values re-quantised to −32…31.
+// Q5_K: as Q4_K with 31 levels. Q6_K: each 16-value sub-block's scale by make_qx_quants (19 candidates,
+// x²-weighted), scales to int8 against an f16 super-block scale, values re-quantised to −32…31. Q3_K: each
+// 16-value sub-block's scale by make_q3_quants (levels moved one at a time while the x²-weighted fit improves),
+// scales to 6 bits against an f16 super-block scale, values re-quantised to −4…3.
 import { f16BitsToF32, f32ToF16Bits } from '../safetensors/dtypes.ts';
 import { QK_K, scaleMinK4 } from './dequant.ts';
 
@@ -213,9 +215,18 @@ export function makeQxQuants(x: Float32Array, nmax: number, L: Int8Array): numbe
   return scale;
 }
 
-export function quantizeQ4_K(x: Float32Array): Uint8Array<ArrayBuffer> {
-  const nb = check(x, QK_K, 'Q4_K');
-  const out = new Uint8Array(nb * 144);
+/**
+ * Q4_K and Q5_K (quantize_row_q4_K_ref / quantize_row_q5_K_ref): per 32 values a scale and min from
+ * make_qkx2_quants (Q4_K: 15 levels, candidates (15 − 1 + 0.1k), k ≤ 20; Q5_K: 31 levels, (31 − 0.5 + 0.1k),
+ * k ≤ 15), weights √(mean x²) + |x|; the 8 scales and 8 mins to 6 bits against f16 super-block scales; then every
+ * value re-quantised with the stored scale and min.
+ */
+function quantizeK4(x: Float32Array, bits: 4 | 5): Uint8Array<ArrayBuffer> {
+  const type = bits === 4 ? 'Q4_K' : 'Q5_K';
+  const bytes = bits === 4 ? 144 : 176;
+  const nmax = (1 << bits) - 1;
+  const nb = check(x, QK_K, type);
+  const out = new Uint8Array(nb * bytes);
   const view = new DataView(out.buffer);
   const L = new Uint8Array(QK_K);
   const Laux = new Uint8Array(32);
@@ -224,7 +235,7 @@ export function quantizeQ4_K(x: Float32Array): Uint8Array<ArrayBuffer> {
   const mins = new Float32Array(8);
   for (let b = 0; b < nb; b++) {
     const xb = x.subarray(b * QK_K, (b + 1) * QK_K);
-    const o = b * 144;
+    const o = b * bytes;
     let maxScale = 0;
     let maxMin = 0;
     for (let j = 0; j < 8; j++) {
@@ -233,7 +244,9 @@ export function quantizeQ4_K(x: Float32Array): Uint8Array<ArrayBuffer> {
       for (let l = 0; l < 32; l++) sumX2 = f(sumX2 + f(xs[l]! * xs[l]!));
       const avX = f(Math.sqrt(f(sumX2 / 32)));
       for (let l = 0; l < 32; l++) w[l] = f(avX + Math.abs(xs[l]!));
-      const r = makeQkx2Quants(xs, w, 15, L.subarray(32 * j, 32 * j + 32), Laux, -1, f(0.1), 20);
+      const r = bits === 4
+        ? makeQkx2Quants(xs, w, 15, L.subarray(32 * j, 32 * j + 32), Laux, -1, f(0.1), 20)
+        : makeQkx2Quants(xs, w, 31, L.subarray(32 * j, 32 * j + 32), Laux, -0.5, f(0.1), 15);
       scales[j] = r.scale;
       mins[j] = r.min;
       if (r.scale > maxScale) maxScale = r.scale;
@@ -263,10 +276,132 @@ export function quantizeQ4_K(x: Float32Array): Uint8Array<ArrayBuffer> {
       const dj = f(d * s);
       if (!dj) continue;
       const dm = f(dmin * m);
-      for (let i = 0; i < 32; i++) L[32 * j + i] = Math.max(0, Math.min(15, nearestInt(f(f(xb[32 * j + i]! + dm) / dj))));
+      for (let i = 0; i < 32; i++) L[32 * j + i] = Math.max(0, Math.min(nmax, nearestInt(f(f(xb[32 * j + i]! + dm) / dj))));
     }
+    const qs = o + (bits === 4 ? 16 : 48);
     for (let c = 0; c < 4; c++) {
-      for (let l = 0; l < 32; l++) out[o + 16 + 32 * c + l] = L[64 * c + l]! | (L[64 * c + 32 + l]! << 4);
+      for (let l = 0; l < 32; l++) {
+        const lo = L[64 * c + l]!, hi = L[64 * c + 32 + l]!;
+        out[qs + 32 * c + l] = (lo & 0xf) | ((hi & 0xf) << 4);
+        if (bits === 5) out[o + 16 + l]! |= ((lo >> 4) << (2 * c)) | ((hi >> 4) << (2 * c + 1));
+      }
+    }
+  }
+  return out;
+}
+
+export const quantizeQ4_K = (x: Float32Array) => quantizeK4(x, 4);
+export const quantizeQ5_K = (x: Float32Array) => quantizeK4(x, 5);
+
+/**
+ * make_q3_quants with do_rmse: signed levels L ∈ [−nmax, nmax−1] (returned + nmax) from −nmax/max, then up to 5
+ * passes moving single levels while the x²-weighted least-squares fit improves.
+ */
+function makeQ3Quants(x: Float32Array, nmax: number, L: Int8Array): number {
+  const n = x.length;
+  let max = 0;
+  let amax = 0;
+  for (let i = 0; i < n; i++) {
+    const ax = Math.abs(x[i]!);
+    if (ax > amax) {
+      amax = ax;
+      max = x[i]!;
+    }
+  }
+  if (amax < GROUP_MAX_EPS) {
+    L.fill(0, 0, n);
+    return 0;
+  }
+  const clamp = (l: number) => Math.max(-nmax, Math.min(nmax - 1, l));
+  const iscale = f(-nmax / max);
+  let sumlx = 0, suml2 = 0;
+  for (let i = 0; i < n; i++) {
+    const l = clamp(nearestInt(f(iscale * x[i]!)));
+    L[i] = l;
+    const w = f(x[i]! * x[i]!);
+    sumlx = f(sumlx + f(f(w * x[i]!) * l));
+    suml2 = f(suml2 + f(f(w * l) * l));
+  }
+  for (let itry = 0; itry < 5; itry++) {
+    let changed = 0;
+    for (let i = 0; i < n; i++) {
+      const w = f(x[i]! * x[i]!);
+      let slx = f(sumlx - f(f(w * x[i]!) * L[i]!));
+      if (slx > 0) {
+        let sl2 = f(suml2 - f(f(w * L[i]!) * L[i]!));
+        const nl = clamp(nearestInt(f(f(x[i]! * sl2) / slx)));
+        if (nl !== L[i]) {
+          slx = f(slx + f(f(w * x[i]!) * nl));
+          sl2 = f(sl2 + f(f(w * nl) * nl));
+          if (sl2 > 0 && f(f(slx * slx) * suml2) > f(f(sumlx * sumlx) * sl2)) {
+            L[i] = nl;
+            sumlx = slx;
+            suml2 = sl2;
+            changed++;
+          }
+        }
+      }
+    }
+    if (!changed) break;
+  }
+  for (let i = 0; i < n; i++) L[i] = L[i]! + nmax;
+  return suml2 > 0 ? f(sumlx / suml2) : 0;
+}
+
+/**
+ * Q3_K (quantize_row_q3_K_ref): per 16 values a signed scale from make_q3_quants, the 16 scales to 6 bits against
+ * an f16 super-block scale (the one of largest magnitude → −32), values re-quantised to −4…3, the high bit of
+ * each level into hmask.
+ */
+export function quantizeQ3_K(x: Float32Array): Uint8Array<ArrayBuffer> {
+  const nb = check(x, QK_K, 'Q3_K');
+  const out = new Uint8Array(nb * 110);
+  const view = new DataView(out.buffer);
+  const L = new Int8Array(QK_K);
+  const scales = new Float32Array(16);
+  for (let b = 0; b < nb; b++) {
+    const xb = x.subarray(b * QK_K, (b + 1) * QK_K);
+    const o = b * 110;
+    let maxScale = 0;
+    let amax = 0;
+    for (let j = 0; j < 16; j++) {
+      scales[j] = makeQ3Quants(xb.subarray(16 * j, 16 * j + 16), 4, L.subarray(16 * j, 16 * j + 16));
+      const s = Math.abs(scales[j]!);
+      if (s > amax) {
+        amax = s;
+        maxScale = scales[j]!;
+      }
+    }
+    const sc = o + 96;
+    if (maxScale) {
+      const iscale = f(-32 / maxScale);
+      for (let j = 0; j < 16; j++) {
+        const l = Math.max(-32, Math.min(31, (nearestInt(f(iscale * scales[j]!)) << 24) >> 24)) + 32;
+        if (j < 8) out[sc + j] = l & 0xf;
+        else out[sc + j - 8]! |= (l & 0xf) << 4;
+        out[sc + 8 + (j % 4)]! |= (l >> 4) << (2 * (j >> 2));
+      }
+      view.setUint16(o + 108, f32ToF16Bits(f(1 / iscale)), true);
+    }
+    const d = f16BitsToF32(view.getUint16(o + 108, true));
+    for (let j = 0; j < 16; j++) {
+      const lo = j < 8 ? out[sc + j]! & 0xf : out[sc + j - 8]! >> 4;
+      const s = (lo | (((out[sc + 8 + (j % 4)]! >> (2 * (j >> 2))) & 3) << 4)) - 32;
+      const dj = f(d * s);
+      if (!dj) continue;
+      for (let i = 0; i < 16; i++) L[16 * j + i] = Math.max(-4, Math.min(3, nearestInt(f(xb[16 * j + i]! / dj)))) + 4;
+    }
+    for (let j = 0; j < QK_K; j++) {
+      if (L[j]! > 3) {
+        out[o + (j % 32)]! |= 1 << (j >> 5);
+        L[j] = L[j]! - 4;
+      }
+    }
+    for (let h = 0; h < 2; h++) {
+      for (let l = 0; l < 32; l++) {
+        const a = 128 * h + l;
+        out[o + 32 + 32 * h + l] = L[a]! | (L[a + 32]! << 2) | (L[a + 64]! << 4) | (L[a + 96]! << 6);
+      }
     }
   }
   return out;

@@ -8,8 +8,8 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { fileSource } from '../../../src/io/node/fs.ts';
 import { readGguf } from '../../../src/io/gguf/reader.ts';
-import { BLOCK_DECODERS, dequantize, QK_K, scaleMinK4 } from '../../../src/io/gguf/dequant.ts';
-import { nearestInt, quantizeQ4_0, quantizeQ4_K, quantizeQ5_0, quantizeQ6_K, quantizeQ8_0 } from '../../../src/io/gguf/quantize.ts';
+import { BLOCK_DECODERS, dequantize, QK_K, scaleMinK4, scaleQ3K } from '../../../src/io/gguf/dequant.ts';
+import { nearestInt, quantizeQ3_K, quantizeQ4_0, quantizeQ4_K, quantizeQ5_0, quantizeQ5_K, quantizeQ6_K, quantizeQ8_0 } from '../../../src/io/gguf/quantize.ts';
 import { ggmlToF32 } from '../../../src/io/gguf/quant.ts';
 import { f16BitsToF32, f32ToF16Bits } from '../../../src/io/safetensors/dtypes.ts';
 import { mulberry32 } from '../../../src/common/random.ts';
@@ -315,16 +315,16 @@ function rmsRel(x: Float32Array, y: Float32Array): number {
 }
 
 // kquants-x.f32 (16 super-blocks: Gaussian values with outliers at scales 0.02, 1, 3·10⁻⁵ and 40, an all-zero block,
-// a constant run, an all-positive block) and the bytes ggml's own quantize_row_q4_K_ref / quantize_row_q6_K_ref wrote
-// for it: those two functions (with make_qkx2_quants, make_qx_quants, nearest_int, get_scale_min_k4) taken verbatim
+// a constant run, an all-positive block) and the bytes ggml's own quantize_row_{q3,q4,q5,q6}_K_ref wrote for it:
+// those functions (with make_qkx2_quants, make_qx_quants, make_q3_quants, nearest_int, get_scale_min_k4) taken verbatim
 // from llama.cpp's ggml/src/ggml-quants.c (commit 01243c58), compiled by gcc -O2 -ffp-contract=off on x86-64
 // (float32 throughout, no FMA, as ggml-base builds them) with _Float16 for ggml_half. The program is not kept here.
 const FIX = join(import.meta.dirname, 'fixtures');
 
 describe('K-quant quantisers', () => {
-  it('Q4_K and Q6_K write the bytes ggml\'s reference quantisers wrote, byte for byte', () => {
+  it('Q3_K, Q4_K, Q5_K and Q6_K write the bytes ggml\'s reference quantisers wrote, byte for byte', () => {
     const x = new Float32Array(new Uint8Array(readFileSync(join(FIX, 'kquants-x.f32'))).buffer);
-    for (const [type, quant] of [['q4_k', quantizeQ4_K], ['q6_k', quantizeQ6_K]] as const) {
+    for (const [type, quant] of [['q3_k', quantizeQ3_K], ['q4_k', quantizeQ4_K], ['q5_k', quantizeQ5_K], ['q6_k', quantizeQ6_K]] as const) {
       const ref = readFileSync(join(FIX, `kquants-ggml.${type}`));
       const q = Buffer.from(quant(x));
       let diff = 0;
@@ -398,6 +398,30 @@ describe('K-quant quantisers', () => {
     expect(excess).toBeLessThanOrEqual(1e-9);
     expect(Array.from(q.subarray(2 * 210, 3 * 210))).toEqual(new Array(210).fill(0)); // the zero block: all zero bytes
     expect(rel).toBeLessThan(0.02); // 6.56 bits per weight; measured 0.0178
+  });
+
+  it('Q5_K and Q3_K: each level is the nearest for the stored scales; errors within the measured bounds', () => {
+    const q5 = quantizeQ5_K(x);
+    const y5 = dequantize('Q5_K', q5);
+    const e5 = excessOverBestLevel(x, y5, (i) => {
+      const o = Math.floor(i / 256) * 176;
+      const d = v16(q5[o]! | (q5[o + 1]! << 8)), dmin = v16(q5[o + 2]! | (q5[o + 3]! << 8));
+      const [s, m] = scaleMinK4(q5, o + 4, (i % 256) >> 5);
+      return Array.from({ length: 32 }, (_, l) => Math.fround(Math.fround(Math.fround(d * s) * l) - Math.fround(dmin * m)));
+    });
+    const q3 = quantizeQ3_K(x);
+    const y3 = dequantize('Q3_K', q3);
+    const e3 = excessOverBestLevel(x, y3, (i) => {
+      const o = Math.floor(i / 256) * 110;
+      const ds = Math.fround(v16(q3[o + 108]! | (q3[o + 109]! << 8)) * scaleQ3K(q3, o + 96, (i % 256) >> 4));
+      return Array.from({ length: 8 }, (_, l) => Math.fround(ds * (l - 4)));
+    });
+    const [r5, r3] = [rmsRel(x, y5), rmsRel(x, y3)];
+    console.log(`Q5_K: rms error / rms ${r5.toFixed(4)}, excess ${e5.toExponential(2)}; Q3_K: rms error / rms ${r3.toFixed(4)}, excess ${e3.toExponential(2)}`);
+    expect(e5).toBeLessThanOrEqual(1e-9);
+    expect(e3).toBeLessThanOrEqual(1e-9);
+    expect(r5).toBeLessThan(0.039); // 5.5 bits per weight; measured 0.0353
+    expect(r3).toBeLessThan(0.16); // 3.4 bits per weight; measured 0.148
   });
 
   it('Q4_0 / Q5_0: the signed absmax lands on level −8 / −16 exactly; error ≤ d/2 + rounding of d to f16', () => {
