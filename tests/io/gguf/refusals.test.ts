@@ -9,7 +9,7 @@ import { exportGgufFile, importGgufFile } from '../../../src/io/node/gguf.ts';
 import { readGguf } from '../../../src/io/gguf/reader.ts';
 import { ggmlTypeByName, ValueType, type GgufValue } from '../../../src/io/gguf/format.ts';
 import { gv, writeGguf, type GgufTensorToWrite } from '../../../src/io/gguf/writer.ts';
-import { entries, removeTemps, storiesFolder, tempDir } from './helpers.ts';
+import { entries, removeTemps, storiesFolder, tempDir, wideFolder } from './helpers.ts';
 
 afterAll(removeTemps);
 
@@ -101,6 +101,16 @@ describe('GGUF import refusals', () => {
       more,
       'more.gguf: corrupt GGUF: tensor "token_embd.weight" (Q8_0, ne [64,513]: 1026 blocks of 34 bytes = 34884 bytes) runs into tensor "blk.0.attn_norm.weight", which starts 34816 bytes after it: the data holds fewer blocks than the shape needs',
     );
+  });
+
+  it('a quantised tensor cut short names its type, blocks and bytes', async () => {
+    const q = join(dir, 'wide-q4km.gguf');
+    await exportGgufFile(await wideFolder(), q, { type: 'q4_k_m' });
+    const down = (await readGguf(fileSource(q))).tensors.find((t) => t.name === 'blk.1.ffn_down.weight')!;
+    const cut = join(dir, 'cut-q6k.gguf');
+    copyFileSync(q, cut);
+    truncateSync(cut, down.offset + 1000);
+    await expectRefused(cut, `cut-q6k.gguf: truncated: tensor "blk.1.ffn_down.weight" (Q6_K, ne [512,256]: 512 blocks of 210 bytes = 107520 bytes at ${down.offset}) runs past the end of the file (${down.offset + 1000} bytes)`);
   });
 
   it('a truncated file: cut in the tensor data, and cut in the header', async () => {
