@@ -147,7 +147,7 @@ export async function importGguf(source: ByteSource, sinkFor: SinkFactory): Prom
       throw new AlloyError(`${file}: tensor "${t.name}" is ${t.type.name}, which Alloy cannot read (it reads ${READABLE_TYPE_NAMES.join(', ')})`, where);
     }
     if (isBlockQuantized(t.type) && t.shape.length < 2) {
-      // llama.cpp never quantises norms or biases; a file that does is not one its own loader accepts either.
+      // llama-quantize never quantises norms or biases (1-D tensors), and the engine loads them as 16/32-bit vectors.
       throw new AlloyError(`${file}: tensor "${t.name}" (shape ${JSON.stringify(t.shape)}) is ${t.type.name}, but norm weights and biases must be F32, F16 or BF16`, where);
     }
     const hf = ggufToHfName(t.name);
