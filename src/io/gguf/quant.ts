@@ -5,7 +5,7 @@
 // d = absmax/127 of its block.
 import { decodeToF32, encodeFromF32 } from '../safetensors/dtypes.ts';
 import { dequantize, BLOCK_DECODERS } from './dequant.ts';
-import { quantizeQ3_K, quantizeQ4_0, quantizeQ4_K, quantizeQ5_0, quantizeQ5_K, quantizeQ6_K, quantizeQ8_0 } from './quantize.ts';
+import { quantizeQ3_K, quantizeQ4_0, quantizeQ4_1, quantizeQ4_K, quantizeQ5_0, quantizeQ5_1, quantizeQ5_K, quantizeQ6_K, quantizeQ8_0 } from './quantize.ts';
 import { GGML_BF16, GGML_F16, GGML_F32, ggmlTypeByName, type GgmlTypeInfo } from './format.ts';
 
 export { quantizeQ8_0 } from './quantize.ts';
@@ -40,7 +40,9 @@ export function ggmlToF32(type: GgmlTypeInfo, bytes: Uint8Array): Float32Array<A
 const QUANTIZERS: Readonly<Record<string, (x: Float32Array) => Uint8Array>> = {
   Q8_0: quantizeQ8_0,
   Q4_0: quantizeQ4_0,
+  Q4_1: quantizeQ4_1,
   Q5_0: quantizeQ5_0,
+  Q5_1: quantizeQ5_1,
   Q3_K: quantizeQ3_K,
   Q4_K: quantizeQ4_K,
   Q5_K: quantizeQ5_K,

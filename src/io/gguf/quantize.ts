@@ -4,7 +4,7 @@
 // file written here holds the bytes llama.cpp would write for the same float32 values. Block layouts: dequant.ts.
 //
 // Q8_0, Q4_0, Q5_0: one f16 scale per 32 values, d = absmax/127 (Q8_0) or max/−8, max/−16 (the signed value of
-// largest magnitude, so it lands on the quant level −8/−16 exactly).
+// largest magnitude, so it lands on the quant level −8/−16 exactly). Q4_1, Q5_1: a scale and a min per 32 values.
 // Q4_K: each 32-value sub-block gets its own scale and min by make_qkx2_quants (a search over 21 candidate scales
 // minimising the |x|-weighted squared error of x ≈ scale·q − min), then the 8 scales and 8 mins are themselves
 // quantised to 6 bits against f16 super-block scales, and the values re-quantised with the stored scales.
@@ -95,6 +95,49 @@ function quantizeSymmetric(x: Float32Array, bits: 4 | 5): Uint8Array<ArrayBuffer
 
 export const quantizeQ4_0 = (x: Float32Array) => quantizeSymmetric(x, 4);
 export const quantizeQ5_0 = (x: Float32Array) => quantizeSymmetric(x, 5);
+
+/** Q4_1 / Q5_1: d = (max − min)/(2^bits − 1), m = min; q = trunc((x − min)/d + ½) (Q4_1 capped at 15). */
+function quantizeAffine(x: Float32Array, bits: 4 | 5): Uint8Array<ArrayBuffer> {
+  const type = bits === 4 ? 'Q4_1' : 'Q5_1';
+  const nb = check(x, 32, type);
+  const bytes = bits === 4 ? 20 : 24;
+  const out = new Uint8Array(nb * bytes);
+  const view = new DataView(out.buffer);
+  for (let b = 0; b < nb; b++) {
+    const base = b * 32;
+    let min = Infinity;
+    let max = -Infinity;
+    for (let j = 0; j < 32; j++) {
+      const v = x[base + j]!;
+      if (v < min) min = v;
+      if (v > max) max = v;
+    }
+    const d = f(f(max - min) / ((1 << bits) - 1));
+    const id = d !== 0 ? f(1 / d) : 0;
+    const o = b * bytes;
+    view.setUint16(o, f32ToF16Bits(d), true);
+    view.setUint16(o + 2, f32ToF16Bits(min), true);
+    // ggml: MIN(15, (int8_t)(…)) for Q4_1, a plain (uint8_t) cast for Q5_1 (its top level is reached exactly)
+    const q = (v: number) => {
+      const t = Math.trunc(f(f(f(v - min) * id) + 0.5));
+      return bits === 4 ? Math.min(15, t) : t & 0xff;
+    };
+    let qh = 0;
+    const qs = o + (bits === 4 ? 4 : 8);
+    for (let j = 0; j < 16; j++) {
+      const a = q(x[base + j]!);
+      const c = q(x[base + 16 + j]!);
+      out[qs + j] = (a & 0xf) | ((c & 0xf) << 4);
+      qh |= ((a >> 4) & 1) << j;
+      qh |= ((c >> 4) & 1) << (j + 16);
+    }
+    if (bits === 5) view.setUint32(o + 4, qh >>> 0, true);
+  }
+  return out;
+}
+
+export const quantizeQ4_1 = (x: Float32Array) => quantizeAffine(x, 4);
+export const quantizeQ5_1 = (x: Float32Array) => quantizeAffine(x, 5);
 
 /**
  * make_qkx2_quants: levels L[i] ∈ [0, nmax] with x ≈ scale·L − min (min ≥ 0 returned), searching iscale over

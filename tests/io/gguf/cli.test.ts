@@ -65,7 +65,7 @@ describe('alloy export-gguf / alloy import FILE.gguf', () => {
     const dir = await tempDir();
     let io = capture();
     expect(await main(['export-gguf', '--model', src, '--out', join(dir, 'x.gguf'), '--dtype', 'q4_k_s'], io)).toBe(1);
-    expect(io.stderr).toBe('alloy: --dtype must be one of f16, bf16, f32, q8_0, q6_k, q4_k_m, q4_0, got "q4_k_s"\n');
+    expect(io.stderr).toBe('alloy: --dtype must be one of f16, bf16, f32, q8_0, q6_k, q5_k_m, q4_k_m, q4_0, got "q4_k_s"\n');
 
     rmSync(join(src, 'tokenizer.json'));
     io = capture();

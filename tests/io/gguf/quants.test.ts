@@ -9,7 +9,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { fileSource } from '../../../src/io/node/fs.ts';
 import { readGguf } from '../../../src/io/gguf/reader.ts';
 import { BLOCK_DECODERS, dequantize, QK_K, scaleMinK4, scaleQ3K } from '../../../src/io/gguf/dequant.ts';
-import { nearestInt, quantizeQ3_K, quantizeQ4_0, quantizeQ4_K, quantizeQ5_0, quantizeQ5_K, quantizeQ6_K, quantizeQ8_0 } from '../../../src/io/gguf/quantize.ts';
+import { nearestInt, quantizeQ3_K, quantizeQ4_0, quantizeQ4_1, quantizeQ4_K, quantizeQ5_0, quantizeQ5_1, quantizeQ5_K, quantizeQ6_K, quantizeQ8_0 } from '../../../src/io/gguf/quantize.ts';
 import { ggmlToF32 } from '../../../src/io/gguf/quant.ts';
 import { f16BitsToF32, f32ToF16Bits } from '../../../src/io/safetensors/dtypes.ts';
 import { mulberry32 } from '../../../src/common/random.ts';
@@ -242,7 +242,7 @@ for t in ${JSON.stringify(TYPES)}:
     }
   });
 
-  it('quantises Q4_0, Q5_0 and Q8_0 to the same bytes as gguf-py', () => {
+  it('quantises Q4_0, Q4_1, Q5_0, Q5_1 and Q8_0 to the same bytes as gguf-py', () => {
     const x = gaussian(64 * 256, 5, 0.02);
     x[3] = 0; // an exact zero, and a block of zeros (d = 0)
     x.fill(0, 256, 288);
@@ -253,12 +253,12 @@ from gguf import GGMLQuantizationType as T
 from gguf.quants import quantize
 d = sys.argv[1]
 x = np.fromfile(f"{d}/x.f32", dtype=np.float32).reshape(64, 256)
-for t in ["Q4_0", "Q5_0", "Q8_0"]:
+for t in ["Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0"]:
     quantize(x, T[t]).tofile(f"{d}/{t}.qref")
 `,
       tmp,
     );
-    const ours: Record<string, Uint8Array> = { Q4_0: quantizeQ4_0(x), Q5_0: quantizeQ5_0(x), Q8_0: quantizeQ8_0(x) };
+    const ours: Record<string, Uint8Array> = { Q4_0: quantizeQ4_0(x), Q4_1: quantizeQ4_1(x), Q5_0: quantizeQ5_0(x), Q5_1: quantizeQ5_1(x), Q8_0: quantizeQ8_0(x) };
     for (const [type, q] of Object.entries(ours)) {
       const ref = new Uint8Array(readFileSync(join(tmp, `${type}.qref`)));
       expect(q.length, type).toBe(ref.length);

@@ -103,7 +103,7 @@ describe('GGUF import refusals', () => {
     );
   });
 
-  it('a quantised tensor cut short names its type, blocks and bytes', async () => {
+  it('a quantised tensor cut short names its type, blocks and bytes', { timeout: 60_000 }, async () => {
     const q = join(dir, 'wide-q4km.gguf');
     await exportGgufFile(await wideFolder(), q, { type: 'q4_k_m' });
     const down = (await readGguf(fileSource(q))).tensors.find((t) => t.name === 'blk.1.ffn_down.weight')!;
