@@ -1,25 +1,24 @@
 /**
- * `alloy export-gguf --model DIR --out FILE.gguf [--dtype f16|bf16|f32|q8_0]`: a Hugging Face Llama/Mistral folder (base,
- * fine-tuned or merged; Qwen2 too) as one GGUF v3 file for llama.cpp. bf16 keeps BF16 checkpoints' range (f16 overflows
- * above 65504). Norm weights stay F32 whatever --dtype says; q8_0 keeps
- * matrices whose rows are not whole 32-element blocks in F16, as llama.cpp's converter does. The file appears only
- * when complete (written under a hidden sibling name, then renamed).
+ * `alloy export-gguf --model DIR --out FILE.gguf [--dtype f16|bf16|f32|q8_0|q6_k|q5_k_m|q4_k_m|q4_0]`: a Hugging Face
+ * Llama/Mistral folder (base, fine-tuned or merged; Qwen2 too) as one GGUF v3 file for llama.cpp. bf16 keeps BF16
+ * checkpoints' range (f16 overflows above 65504). Norm weights stay F32 whatever --dtype says; the quantised presets
+ * choose each tensor's type as llama.cpp does (table in io/gguf/presets.ts: Q6_K output, Q6_K attn_v/ffn_down in some
+ * q4_k_m/q5_k_m layers, fallbacks for rows that are not whole blocks). The file appears only when complete (written under a
+ * hidden sibling name, then renamed).
  */
 import { AlloyError } from '../common/errors.ts';
-import type { GgufOutType } from '../io/gguf/export.ts';
+import { GGUF_OUT_TYPES, type GgufOutType } from '../io/gguf/export.ts';
 import { exportGgufFile } from '../io/node/gguf.ts';
 import { formatBytes } from '../io/progress.ts';
 import { statSync } from 'node:fs';
 
 export type ExportGgufArgs = Partial<Record<'model' | 'out' | 'dtype', string>>;
 
-const TYPES: readonly GgufOutType[] = ['f16', 'bf16', 'f32', 'q8_0'];
-
 export async function exportGgufCmd(v: ExportGgufArgs, io: { out: (s: string) => void }): Promise<number> {
   if (!v.model) throw new AlloyError('--model is required');
   if (!v.out) throw new AlloyError('--out is required');
   const dtype = (v.dtype ?? 'f16').toLowerCase();
-  if (!(TYPES as readonly string[]).includes(dtype)) throw new AlloyError(`--dtype must be f16, bf16, f32 or q8_0, got "${v.dtype}"`);
+  if (!(GGUF_OUT_TYPES as readonly string[]).includes(dtype)) throw new AlloyError(`--dtype must be one of ${GGUF_OUT_TYPES.join(', ')}, got "${v.dtype}"`);
   const t0 = performance.now();
   const r = await exportGgufFile(v.model, v.out, { type: dtype as GgufOutType });
   const counts = new Map<string, number>();

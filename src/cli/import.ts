@@ -11,6 +11,7 @@ import { extname } from 'node:path';
 import { AlloyError } from '../common/errors.ts';
 import { importLlama2cFiles } from '../io/node/import-llama2c.ts';
 import { importGgufFile } from '../io/node/gguf.ts';
+import { dequantizedNote } from '../io/gguf/import.ts';
 
 export type ImportArgs = Partial<Record<'out' | 'tokenizer', string>>;
 
@@ -37,6 +38,8 @@ export async function importCmd(args: string[], v: ImportArgs, io: ImportIo): Pr
       `imported ${file} (GGUF llama: hidden ${String(c.hidden_size)}, ${String(c.num_hidden_layers)} layers, ${String(c.num_attention_heads)}/${String(c.num_key_value_heads)} heads, ` +
         `vocab ${String(c.vocab_size)}, ${types}) into ${out} in ${((performance.now() - t0) / 1000).toFixed(2)} s: ${r.files.join(', ')}\n`,
     );
+    const note = dequantizedNote(r);
+    if (note) io.out(`${note}\n`);
     for (const w of r.warnings) io.err(`warning: ${w}\n`);
     if (r.tokenizer === null) io.err(`note: ${file} embeds no vocabulary, so ${out} has no tokenizer.json\n`);
     return 0;

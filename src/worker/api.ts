@@ -426,7 +426,7 @@ export interface StudioApi {
   exportModelZip(jobId: string, id: string, onProgress?: ProgressCallback): Promise<Result<ExportFile>>;
   /** A cached model's files as Blobs of its cached chunks (nothing read), for writing into a folder. */
   exportModelFiles(id: string): Promise<Result<ModelBlobs>>;
-  /** A cached model as one GGUF file (f32/f16/bf16/q8_0); cancel(jobId) stops it. */
+  /** A cached model as one GGUF file (f32/f16/bf16/q8_0/q6_k/q5_k_m/q4_k_m/q4_0); cancel(jobId) stops it. */
   exportModelGguf(jobId: string, id: string, type: GgufOutType, onProgress?: ProgressCallback): Promise<Result<GgufExportResult>>;
   /** A GGUF or llama2.c file converted into a new cached model; a refusal or cancel leaves no entry. */
   importModel(jobId: string, request: ImportRequest, onProgress?: ProgressCallback): Promise<Result<ImportResult>>;

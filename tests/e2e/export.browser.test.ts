@@ -2,7 +2,7 @@
 // downloads it as a .zip (unzipped here: every file byte for byte equal to the served fixture file) and writes it
 // into a folder through the File System Access API, exports it as GGUF f32 and imports that GGUF back through the
 // Models panel's file input (every tensor of the imported model equal to the original's, by SHA-256 of its stored
-// bytes; f16 and q8_0 equal to the originals rounded / quantised and restored), exports a merge's mergekit YAML, imports the real stories260K (.bin + tok512.bin) and compares it with `alloy import`'s folder made here in
+// bytes; f16, q8_0 and q4_k_m equal to the originals rounded / quantised and restored), exports a merge's mergekit YAML, imports the real stories260K (.bin + tok512.bin) and compares it with `alloy import`'s folder made here in
 // Node, and checks that refusals (a truncated GGUF, a truncated llama2.c file, a tokenizer of another vocabulary
 // size, a lone tokenizer) name the file and leave no entry behind, as does a cancel mid-import.
 // Run after a build: `npx vite build && npx vitest run --project browser tests/e2e/export.browser.test.ts`.
@@ -20,7 +20,12 @@ import { importLlama2cFiles } from '../../src/io/node/import-llama2c.ts';
 import { dirModelFiles } from '../../src/io/node/dir-model-files.ts';
 import { openCheckpoint } from '../../src/io/safetensors/checkpoint.ts';
 import { encodeFromF32 } from '../../src/io/safetensors/dtypes.ts';
-import { dequantizeQ8_0, quantizeQ8_0 } from '../../src/io/gguf/quant.ts';
+import { parseModelConfig } from '../../src/io/config.ts';
+import { readJson } from '../../src/io/model-files.ts';
+import { f32ToGgml, ggmlToF32 } from '../../src/io/gguf/quant.ts';
+import { tensorTypeFor } from '../../src/io/gguf/presets.ts';
+import { ggmlTypeByName } from '../../src/io/gguf/format.ts';
+import { hfToGgufName } from '../../src/io/gguf/names.ts';
 
 const FIXTURE = resolve('public/hub', DEMO, 'resolve', 'main');
 const STORIES = '/work/shared/data/models/stories260K';
@@ -138,10 +143,11 @@ describe('Export panel and browser import in Chromium', () => {
     expect(b).toEqual(a);
   });
 
-  it('exports GGUF f16 and q8_0 and imports them back: F16 matrices = the originals rounded, Q8_0 = quantised and restored', async () => {
+  it('exports GGUF f16, q8_0 and q4_k_m and imports them back: F16 matrices = the originals rounded, quantised ones = quantised and restored', async () => {
     const ckpt = await openCheckpoint(dirModelFiles(FIXTURE, DEMO));
     const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
-    for (const type of ['f16', 'q8_0'] as const) {
+    const cfg = parseModelConfig(await readJson(dirModelFiles(FIXTURE, DEMO), 'config.json'));
+    for (const type of ['f16', 'q8_0', 'q4_k_m'] as const) {
       await page.getByTestId('tab-export').click();
       await page.getByTestId('export-model').selectOption(await idOf(page, DEMO));
       await page.getByTestId('export-gguf-type').selectOption(type);
@@ -156,9 +162,11 @@ describe('Export panel and browser import in Chromium', () => {
       for (const name of ckpt.names()) {
         const { shape } = ckpt.info(name);
         const x = await ckpt.readF32(name);
-        // norms stay F32; matrices: F16, or Q8_0 restored to F32 on import
+        // norms stay F32; matrices: F16, or quantised (per llama-quantize's table) and restored to F32 on import.
+        // Rows are whole blocks, so quantising in GGUF's permuted q/k row order gives the same rows.
+        const ggml = ggmlTypeByName(tensorTypeFor(type, hfToGgufName(name)!, shape, cfg.numLayers, cfg.tieWordEmbeddings));
         const [dtype, bytes] =
-          shape.length === 1 ? ['F32', new Uint8Array(x.buffer, x.byteOffset, x.byteLength)] : type === 'f16' ? ['F16', encodeFromF32('F16', x)] : ['F32', new Uint8Array(dequantizeQ8_0(quantizeQ8_0(x)).buffer)];
+          shape.length === 1 ? ['F32', new Uint8Array(x.buffer, x.byteOffset, x.byteLength)] : type === 'f16' ? ['F16', encodeFromF32('F16', x)] : ['F32', new Uint8Array(ggmlToF32(ggml, f32ToGgml(ggml, x)).buffer)];
         expected[name] = `${dtype} ${JSON.stringify(shape)} ${sha(bytes)}`;
       }
       expect(got).toEqual(expected);

@@ -1,23 +1,26 @@
 // A Hugging Face Llama-family folder → one GGUF v3 file llama.cpp loads, laid out as convert_hf_to_gguf.py writes
 // it: Llama and Mistral as architecture "llama" (LlamaModel), Qwen2 as "qwen2" (Qwen2Model); <arch>.*
 // hyper-parameters, tokenizer.ggml.* vocabulary, tensors renamed (names.ts), q/k rows (and biases) permuted to
-// llama.cpp's interleaved RoPE order for "llama" only — its qwen2 graph rotates Hugging Face's (NEOX) pairs. Output types follow the converter's rules: 1-D tensors (norm
-// weights) always F32; matrices F32, F16, BF16 or Q8_0 (a matrix whose rows are not whole Q8_0 blocks falls back to
-// F16, as the converter's QuantError path does). A tied lm_head is not written (llama.cpp then uses token_embd).
+// llama.cpp's interleaved RoPE order for "llama" only — its qwen2 graph rotates Hugging Face's (NEOX) pairs. Each
+// tensor's type comes from the preset's table in presets.ts (the converter's rules for f32/f16/bf16/q8_0,
+// llama-quantize's for q4_0/q4_k_m/q6_k: norms F32, Q6_K output, fallbacks for rows that are not whole blocks), and
+// quantised tensors are written by quantize.ts, which follows ggml's reference quantisers. A tied lm_head is not
+// written (llama.cpp then uses token_embd).
 import type { ByteSink } from '../bytes.ts';
 import { AlloyError } from '../../common/errors.ts';
 import { expectedTensorShapes, parseModelConfig, type ModelConfig } from '../config.ts';
 import { hasFile, readJson, type ModelFiles } from '../model-files.ts';
 import { openCheckpoint } from '../safetensors/checkpoint.ts';
-import { encodeFromF32 } from '../safetensors/dtypes.ts';
-import { FILE_TYPE, GGML_BF16, GGML_F16, GGML_F32, GGML_Q8_0, ggmlType, type GgufValue } from './format.ts';
+import { GGML_F32, ggmlType, ggmlTypeByName, type GgufValue } from './format.ts';
 import { hfToGgufName, permuteRows, rotaryHeads } from './names.ts';
-import { QK8_0, quantizeQ8_0 } from './quant.ts';
+import { PRESETS, tensorTypeFor, type GgufOutType } from './presets.ts';
+import { f32ToGgml } from './quant.ts';
 import { llama3RopeFactors } from './rope.ts';
 import { ggufTokenizerMetadata } from './tokenizer.ts';
 import { gv, writeGguf, type GgufTensorToWrite } from './writer.ts';
 
-export type GgufOutType = 'f32' | 'f16' | 'bf16' | 'q8_0';
+export type { GgufOutType } from './presets.ts';
+export { GGUF_OUT_TYPES } from './presets.ts';
 
 export interface GgufExportOptions {
   type: GgufOutType;
@@ -31,14 +34,6 @@ export interface GgufExport {
   tokenizer: 'llama' | 'gpt2';
   metadataKeys: string[];
 }
-
-const GENERAL_FILE_TYPE: Record<GgufOutType, number> = {
-  f32: FILE_TYPE.ALL_F32,
-  f16: FILE_TYPE.MOSTLY_F16,
-  bf16: FILE_TYPE.MOSTLY_BF16,
-  q8_0: FILE_TYPE.MOSTLY_Q8_0,
-};
-const MATRIX_TYPE: Record<GgufOutType, number> = { f32: GGML_F32, f16: GGML_F16, bf16: GGML_BF16, q8_0: GGML_Q8_0 };
 
 /** llama.* and general.* metadata for a config, in convert_hf_to_gguf's order. */
 function modelMetadata(cfg: ModelConfig, arch: 'llama' | 'qwen2', name: string, type: GgufOutType): [string, GgufValue][] {
@@ -59,7 +54,7 @@ function modelMetadata(cfg: ModelConfig, arch: 'llama' | 'qwen2', name: string, 
   if (cfg.headDim !== cfg.hiddenSize / cfg.numHeads) {
     e.push([k('attention.key_length'), gv.u32(cfg.headDim)], [k('attention.value_length'), gv.u32(cfg.headDim)]);
   }
-  e.push(['general.file_type', gv.u32(GENERAL_FILE_TYPE[type])]);
+  e.push(['general.file_type', gv.u32(PRESETS[type].fileType)]);
   e.push([k('vocab_size'), gv.u32(cfg.vocabSize)]);
   e.push([k('rope.dimension_count'), gv.u32(cfg.headDim)]);
   if (cfg.ropeScaling?.type === 'linear') {
@@ -119,23 +114,19 @@ export async function exportGguf(m: ModelFiles, sink: ByteSink, opts: GgufExport
     if (name === null) throw new AlloyError(`tensor "${hf}" has no llama.cpp name`, { tensor: hf });
     const shape = expected.get(hf)!;
     const cols = shape[shape.length - 1]!;
-    let typeId = shape.length === 1 ? GGML_F32 : MATRIX_TYPE[opts.type];
-    if (typeId === GGML_Q8_0 && cols % QK8_0 !== 0) typeId = GGML_F16;
+    const type = ggmlTypeByName(tensorTypeFor(opts.type, name, shape, cfg.numLayers, cfg.tieWordEmbeddings));
     const heads = arch === 'llama' ? rotaryHeads(hf, cfg) : null;
     tensors.push({
       name,
       shape,
-      type: ggmlType(typeId)!,
+      type,
       data: async () => {
         let values = await checkpoint.readF32(hf);
         if (heads !== null) {
           const p = permuteRows(new Uint8Array(values.buffer), (shape.length > 1 ? cols : 1) * 4, heads, 'to-gguf');
           values = new Float32Array(p.buffer);
         }
-        if (typeId === GGML_F32) return new Uint8Array(values.buffer);
-        if (typeId === GGML_F16) return encodeFromF32('F16', values);
-        if (typeId === GGML_BF16) return encodeFromF32('BF16', values);
-        return quantizeQ8_0(values);
+        return f32ToGgml(type, values);
       },
     });
   }

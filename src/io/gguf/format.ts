@@ -115,11 +115,15 @@ export function ggmlTypeByName(name: string): GgmlTypeInfo {
 
 export const GGML_F32 = 0;
 export const GGML_F16 = 1;
+export const GGML_Q4_0 = 2;
+export const GGML_Q5_0 = 6;
 export const GGML_Q8_0 = 8;
+export const GGML_Q4_K = 12;
+export const GGML_Q6_K = 14;
 export const GGML_BF16 = 30;
 
 /** llama.cpp's llama_ftype (general.file_type): what most tensors are stored as. */
-export const FILE_TYPE = { ALL_F32: 0, MOSTLY_F16: 1, MOSTLY_Q8_0: 7, MOSTLY_BF16: 32 } as const;
+export const FILE_TYPE = { ALL_F32: 0, MOSTLY_F16: 1, MOSTLY_Q4_0: 2, MOSTLY_Q8_0: 7, MOSTLY_Q4_K_M: 15, MOSTLY_Q5_K_M: 17, MOSTLY_Q6_K: 18, MOSTLY_BF16: 32 } as const;
 
 /** SentencePiece / GGUF token types (tokenizer.ggml.token_type). */
 export const TokenType = { NORMAL: 1, UNKNOWN: 2, CONTROL: 3, USER_DEFINED: 4, UNUSED: 5, BYTE: 6 } as const;

@@ -1,15 +1,18 @@
 // GGUF (architectures "llama" and "qwen2") → a Hugging Face folder: config.json from the <arch>.* metadata,
 // model.safetensors with Hugging Face names (and, for llama, Hugging Face q/k row order), and the embedded tokenizer as tokenizer.json +
-// tokenizer_config.json. F32/F16/BF16 tensors keep their type; Q8_0 is de-quantised to F32. Everything that can
-// be refused (architecture, tensor types, names, shapes, tokenizer) is checked before the first byte is written.
+// tokenizer_config.json. F32/F16/BF16 tensors keep their type. Block-quantised tensors (Q4_0, Q4_1, Q5_0, Q5_1,
+// Q8_0, Q2_K…Q6_K) are de-quantised to F32 on import, value for value as ggml does (dequant.ts): the GPU engine has
+// no quantised matmuls yet, so a Q4_K_M file takes 32 bits per weight once imported (the summary says so).
+// Everything that can be refused (architecture, tensor types, names, shapes, quantised norms, tokenizer) is checked
+// before the first byte is written.
 import type { ByteSink, ByteSource } from '../bytes.ts';
 import { AlloyError } from '../../common/errors.ts';
 import { expectedTensorShapes, parseModelConfig } from '../config.ts';
 import type { DType } from '../safetensors/dtypes.ts';
 import { writeSafetensors, type TensorToWrite } from '../safetensors/writer.ts';
-import { GGML_BF16, GGML_F16, GGML_F32, GGML_Q8_0 } from './format.ts';
+import { GGML_BF16, GGML_F16, GGML_F32 } from './format.ts';
 import { ggufToHfName, permuteRows, rotaryHeads } from './names.ts';
-import { ggmlToF32, READABLE_TYPES } from './quant.ts';
+import { ggmlToF32, isBlockQuantized, READABLE_TYPE_NAMES, READABLE_TYPES } from './quant.ts';
 import { GgufMeta, readGguf, type GgufTensorInfo } from './reader.ts';
 import { inferLlama3Scaling } from './rope.ts';
 import { tokenizerFromGguf } from './tokenizer.ts';
@@ -23,6 +26,15 @@ export interface GgufImport {
   tokenizer: 'llama' | 'gpt2' | null;
   files: string[];
   warnings: string[];
+  /** ggml type name → how many tensors of it were de-quantised to F32; empty when the file had none */
+  dequantized: Record<string, number>;
+}
+
+/** One line for a summary: which quantised tensors were unpacked to F32 and why; '' when none were. */
+export function dequantizedNote(r: Pick<GgufImport, 'dequantized'>): string {
+  const parts = Object.entries(r.dequantized).map(([t, n]) => `${n} ${t}`);
+  if (parts.length === 0) return '';
+  return `de-quantised to F32 on import (${parts.join(', ')} tensors): Alloy has no quantised GPU matmuls yet, so the model takes 32 bits per weight, not its GGUF size`;
 }
 
 const KEEP: Readonly<Record<number, DType>> = { [GGML_F32]: 'F32', [GGML_F16]: 'F16', [GGML_BF16]: 'BF16' };
@@ -127,11 +139,16 @@ export async function importGguf(source: ByteSource, sinkFor: SinkFactory): Prom
 
   const tensors: TensorToWrite[] = [];
   const written: Record<string, DType> = {};
+  const dequantized: Record<string, number> = {};
   for (const t of gguf.tensors) {
     if (t === freqs) continue; // folded into config.json's rope_scaling
     const where = { file, tensor: t.name };
     if (!READABLE_TYPES.has(t.type.id)) {
-      throw new AlloyError(`${file}: tensor "${t.name}" is ${t.type.name}, which Alloy cannot read (F32, F16, BF16 and Q8_0 are supported)`, where);
+      throw new AlloyError(`${file}: tensor "${t.name}" is ${t.type.name}, which Alloy cannot read (it reads ${READABLE_TYPE_NAMES.join(', ')})`, where);
+    }
+    if (isBlockQuantized(t.type) && t.shape.length < 2) {
+      // llama-quantize never quantises norms or biases (1-D tensors), and the engine loads them as 16/32-bit vectors.
+      throw new AlloyError(`${file}: tensor "${t.name}" (shape ${JSON.stringify(t.shape)}) is ${t.type.name}, but norm weights and biases must be F32, F16 or BF16`, where);
     }
     const hf = ggufToHfName(t.name);
     if (hf === null) throw new AlloyError(`${file}: tensor "${t.name}" has no counterpart in a Hugging Face Llama model`, where);
@@ -150,11 +167,12 @@ export async function importGguf(source: ByteSource, sinkFor: SinkFactory): Prom
       shape: t.shape,
       data: async () => {
         const raw = await gguf.readRaw(t);
-        const bytes = t.type.id === GGML_Q8_0 ? new Uint8Array(ggmlToF32(t.type, raw).buffer) : raw;
+        const bytes = isBlockQuantized(t.type) ? new Uint8Array(ggmlToF32(t.type, raw).buffer) : raw;
         return heads === null ? bytes : permuteRows(bytes, rowBytes, heads, 'to-hf');
       },
     });
     written[hf] = dtype;
+    if (isBlockQuantized(t.type)) dequantized[t.type.name] = (dequantized[t.type.name] ?? 0) + 1;
   }
   const missing = [...expected.keys()].filter((n) => !Object.hasOwn(written, n));
   if (missing.length > 0) {
@@ -173,5 +191,5 @@ export async function importGguf(source: ByteSource, sinkFor: SinkFactory): Prom
   for (const [name, value] of Object.entries(tokenizer?.files ?? {})) await json(name, value);
   await writeSafetensors(await sinkFor('model.safetensors'), tensors, { source: 'gguf' });
   files.push('model.safetensors');
-  return { config, tensors: written, tokenizer: tokenizer?.kind ?? null, files, warnings: tokenizer?.warnings ?? [] };
+  return { config, tensors: written, tokenizer: tokenizer?.kind ?? null, files, warnings: tokenizer?.warnings ?? [], dequantized };
 }

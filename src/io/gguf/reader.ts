@@ -225,7 +225,7 @@ export async function readGguf(src: ByteSource): Promise<GgufFile> {
     const offset = dataStart + rel;
     if (offset + byteSize > src.size) {
       throw new AlloyError(
-        `${file}: truncated: tensor "${name}" (${type.name}, ${byteSize} bytes at ${offset}) runs past the end of the file (${src.size} bytes)`,
+        `${file}: truncated: tensor "${name}" (${describeSize(type, dims, byteSize)} at ${offset}) runs past the end of the file (${src.size} bytes)`,
         where,
       );
     }
@@ -235,7 +235,11 @@ export async function readGguf(src: ByteSource): Promise<GgufFile> {
   for (let i = 1; i < sorted.length; i++) {
     const prev = sorted[i - 1]!;
     if (prev.offset + prev.byteSize > sorted[i]!.offset) {
-      throw new AlloyError(`${file}: corrupt GGUF: tensors "${prev.name}" and "${sorted[i]!.name}" overlap`, { file, tensor: sorted[i]!.name });
+      throw new AlloyError(
+        `${file}: corrupt GGUF: tensor "${prev.name}" (${describeSize(prev.type, prev.dims, prev.byteSize)}) runs into tensor "${sorted[i]!.name}", ` +
+          `which starts ${sorted[i]!.offset - prev.offset} bytes after it: the data holds fewer blocks than the shape needs`,
+        { file, tensor: prev.name },
+      );
     }
   }
 
@@ -248,6 +252,12 @@ export async function readGguf(src: ByteSource): Promise<GgufFile> {
     dataStart,
     readRaw: (t) => src.read(t.offset, t.byteSize),
   };
+}
+
+/** "Q4_K, ne [512, 64]: 128 blocks of 144 bytes = 18432 bytes" (element types: just the bytes). */
+function describeSize(type: GgmlTypeInfo, dims: readonly number[], byteSize: number): string {
+  const blocks = type.blockSize > 1 ? `: ${byteSize / type.typeSize} blocks of ${type.typeSize} bytes =` : ',';
+  return `${type.name}, ne ${JSON.stringify(dims)}${blocks} ${byteSize} bytes`;
 }
 
 /** Typed metadata lookups with errors that name the file and key. */

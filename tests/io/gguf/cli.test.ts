@@ -43,12 +43,29 @@ describe('alloy export-gguf / alloy import FILE.gguf', () => {
     expect(ck.info('model.norm.weight').dtype).toBe('F32');
   });
 
+  it('--dtype q4_k_m: llama-quantize\'s types; import says the quantised tensors were de-quantised to F32', async () => {
+    const src = await storiesFolder();
+    const dir = await tempDir();
+    const gguf = join(dir, 'q4km.gguf');
+    let io = capture();
+    expect(await main(['export-gguf', '--model', src, '--out', gguf, '--dtype', 'q4_k_m'], io), io.stderr).toBe(0);
+    // stories260K's rows (64, 172) are not whole Q4_K super-blocks: Q5_0, Q8_0 (tied output, attn_v of layers 2
+    // and 4) and F16 (ffn_down), as llama-quantize falls back
+    expect(io.stdout).toContain('47 tensors: Q8_0 × 3, F32 × 11, Q5_0 × 28, F16 × 5');
+    io = capture();
+    expect(await main(['import', gguf, '--out', join(dir, 'back')], io), io.stderr).toBe(0);
+    expect(io.stdout).toContain(
+      'de-quantised to F32 on import (3 Q8_0, 28 Q5_0 tensors): Alloy has no quantised GPU matmuls yet, so the model takes 32 bits per weight, not its GGUF size',
+    );
+    expect((await checkpointOf(join(dir, 'back'))).info('model.layers.0.self_attn.q_proj.weight').dtype).toBe('F32');
+  });
+
   it('refusals are one line, exit 1, and leave no file', async () => {
     const src = await storiesFolder();
     const dir = await tempDir();
     let io = capture();
-    expect(await main(['export-gguf', '--model', src, '--out', join(dir, 'x.gguf'), '--dtype', 'q4_k'], io)).toBe(1);
-    expect(io.stderr).toBe('alloy: --dtype must be f16, bf16, f32 or q8_0, got "q4_k"\n');
+    expect(await main(['export-gguf', '--model', src, '--out', join(dir, 'x.gguf'), '--dtype', 'q4_k_s'], io)).toBe(1);
+    expect(io.stderr).toBe('alloy: --dtype must be one of f16, bf16, f32, q8_0, q6_k, q5_k_m, q4_k_m, q4_0, got "q4_k_s"\n');
 
     rmSync(join(src, 'tokenizer.json'));
     io = capture();

@@ -1,12 +1,16 @@
-// Shared by the GGUF tests: temp folders, stories260K imported from llama2.c (with its SentencePiece tokenizer),
-// and reading a Hugging Face folder's tensors back.
-import { existsSync } from 'node:fs';
+// Shared by the GGUF tests: temp folders, stories260K imported from llama2.c (with its SentencePiece tokenizer), a
+// random model with 256-wide rows for the K-quants, and reading a Hugging Face folder's tensors back.
+import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { importLlama2cFiles } from '../../../src/io/node/import-llama2c.ts';
 import { dirModelFiles } from '../../../src/io/node/dir-model-files.ts';
 import { openCheckpoint, type Checkpoint } from '../../../src/io/safetensors/checkpoint.ts';
+import { writeSafetensors } from '../../../src/io/safetensors/writer.ts';
+import { expectedTensorShapes, parseModelConfig } from '../../../src/io/config.ts';
+import { fileSink } from '../../../src/io/node/fs.ts';
+import { mulberry32 } from '../../../src/common/random.ts';
 
 const DATA = resolve(process.cwd(), '../shared/data/models/stories260K');
 export const STORIES_BIN = join(DATA, 'stories260K.bin');
@@ -39,4 +43,31 @@ export async function checkpointOf(dir: string): Promise<Checkpoint> {
 /** Entries of `dir`, hidden ones included (a leftover staging folder would show up here). */
 export async function entries(dir: string): Promise<string[]> {
   return existsSync(dir) ? (await readdir(dir)).sort() : [];
+}
+
+/**
+ * A random Llama whose rows are whole 256-element super-blocks (hidden 256, intermediate 512, 2 layers, 4 heads of
+ * 64, 2 KV heads, tied, tiny-llama's 384-token vocabulary), so the K-quant presets really use Q4_K and Q6_K —
+ * stories260K's rows (64 and 172) are not whole super-blocks and fall back to Q5_0/Q8_0/F16 as llama.cpp's do.
+ * Weights ~ N(0, 0.02²)-ish, norms around 1.
+ */
+export async function wideFolder(): Promise<string> {
+  const { ensureFixtures, OWNER, REVISION } = await import('../../../scripts/fixtures/index.ts');
+  await ensureFixtures('public/hub');
+  const base = resolve('public/hub', OWNER, 'tiny-llama', 'resolve', REVISION);
+  const dir = join(await tempDir(), 'wide');
+  mkdirSync(dir, { recursive: true });
+  for (const f of readdirSync(base)) if (f !== 'model.safetensors' && f !== 'config.json') copyFileSync(join(base, f), join(dir, f));
+  const config = { ...(JSON.parse(readFileSync(join(base, 'config.json'), 'utf8')) as Record<string, unknown>), hidden_size: 256, intermediate_size: 512 };
+  writeFileSync(join(dir, 'config.json'), JSON.stringify(config, null, 2));
+  const shapes = expectedTensorShapes(parseModelConfig(config));
+  const tensors = [...shapes].map(([name, shape], k) => {
+    const n = shape.reduce((a, b) => a * b, 1);
+    const next = mulberry32(100 + k);
+    const norm = name.endsWith('norm.weight');
+    const data = Float32Array.from({ length: n }, () => (next() * 2 - 1) * (norm ? 0.2 : 0.035) + (norm ? 1 : 0));
+    return { name, dtype: 'F32' as const, shape, data: new Uint8Array(data.buffer) };
+  });
+  await writeSafetensors(await fileSink(join(dir, 'model.safetensors')), tensors, { format: 'pt' });
+  return dir;
 }

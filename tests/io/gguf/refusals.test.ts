@@ -9,7 +9,7 @@ import { exportGgufFile, importGgufFile } from '../../../src/io/node/gguf.ts';
 import { readGguf } from '../../../src/io/gguf/reader.ts';
 import { ggmlTypeByName, ValueType, type GgufValue } from '../../../src/io/gguf/format.ts';
 import { gv, writeGguf, type GgufTensorToWrite } from '../../../src/io/gguf/writer.ts';
-import { entries, removeTemps, storiesFolder, tempDir } from './helpers.ts';
+import { entries, removeTemps, storiesFolder, tempDir, wideFolder } from './helpers.ts';
 
 afterAll(removeTemps);
 
@@ -39,6 +39,17 @@ async function rewrite(
   return path;
 }
 
+/** A copy of a GGUF file's bytes with one tensor's info edited: `edit` gets a view and the offset of its ne[0]. */
+function patchTensorInfo(bytes: Buffer, name: string, edit: (v: DataView, dims: number) => void): Buffer {
+  const out = Buffer.from(bytes);
+  const key = Buffer.concat([Buffer.alloc(8), Buffer.from(name)]);
+  key.writeBigUInt64LE(BigInt(name.length));
+  const at = out.indexOf(key);
+  if (at < 0) throw new Error(`no tensor info for ${name}`);
+  edit(new DataView(out.buffer, out.byteOffset, out.byteLength), at + key.length + 4);
+  return out;
+}
+
 async function expectRefused(path: string, message: string | RegExp): Promise<void> {
   const out = join(dir, `out-${Math.random().toString(36).slice(2)}`);
   const before = await entries(dir);
@@ -58,14 +69,48 @@ describe('GGUF import refusals', () => {
     await expectRefused(path, 'gemma.gguf: GGUF architecture "gemma" is not supported; Alloy imports "llama" (Llama, SmolLM, Mistral) and "qwen2" models');
   });
 
-  it('an unsupported tensor type (Q4_K written by hand), naming the type and the tensor', async () => {
-    const path = await rewrite('q4k.gguf', (_, tensors) => {
+  it('an unsupported tensor type (IQ4_XS written by hand), naming the type and the tensor', async () => {
+    const path = await rewrite('iq4.gguf', (_, tensors) => {
       const i = tensors.findIndex((t) => t.name === 'blk.0.ffn_gate.weight');
-      const q4k = ggmlTypeByName('Q4_K');
-      // one 256-element Q4_K block per row: ne = [256, 172]
-      tensors[i] = { name: 'blk.0.ffn_gate.weight', shape: [172, 256], type: q4k, data: new Uint8Array(172 * q4k.typeSize) };
+      const iq4 = ggmlTypeByName('IQ4_XS');
+      // one 256-element IQ4_XS block per row: ne = [256, 172]
+      tensors[i] = { name: 'blk.0.ffn_gate.weight', shape: [172, 256], type: iq4, data: new Uint8Array(172 * iq4.typeSize) };
     });
-    await expectRefused(path, 'q4k.gguf: tensor "blk.0.ffn_gate.weight" is Q4_K, which Alloy cannot read (F32, F16, BF16 and Q8_0 are supported)');
+    await expectRefused(path, 'iq4.gguf: tensor "blk.0.ffn_gate.weight" is IQ4_XS, which Alloy cannot read (it reads F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K)');
+  });
+
+  it('a quantised norm weight (the engine needs norms unquantised)', async () => {
+    const path = await rewrite('qnorm.gguf', (_, tensors) => {
+      const i = tensors.findIndex((t) => t.name === 'blk.1.attn_norm.weight');
+      tensors[i] = { name: 'blk.1.attn_norm.weight', shape: [64], type: ggmlTypeByName('Q8_0'), data: new Uint8Array(2 * 34) };
+    });
+    await expectRefused(path, 'qnorm.gguf: tensor "blk.1.attn_norm.weight" (shape [64]) is Q8_0, but norm weights and biases must be F32, F16 or BF16');
+  });
+
+  it('a row that is not whole blocks, and a shape that needs more blocks than the data holds', async () => {
+    // Header edits in place: the type id of blk.0.attn_q.weight (rows of 64) → Q4_K (256 per block)
+    const rows = join(dir, 'rows.gguf');
+    writeFileSync(rows, patchTensorInfo(readFileSync(good), 'blk.0.attn_q.weight', (v, dims) => v.setUint32(dims + 16, 12, true)));
+    await expectRefused(rows, 'rows.gguf: tensor "blk.0.attn_q.weight" (Q4_K, ne [64,64]): a row of 64 elements is not a whole number of Q4_K blocks (256)');
+    // a Q8_0 file whose token_embd claims 513 rows: one more row of blocks than lies before the next tensor
+    const q8 = join(dir, 'q8.gguf');
+    await exportGgufFile(await storiesFolder(), q8, { type: 'q8_0' });
+    const more = join(dir, 'more.gguf');
+    writeFileSync(more, patchTensorInfo(readFileSync(q8), 'token_embd.weight', (v, dims) => v.setBigUint64(dims + 8, 513n, true)));
+    await expectRefused(
+      more,
+      'more.gguf: corrupt GGUF: tensor "token_embd.weight" (Q8_0, ne [64,513]: 1026 blocks of 34 bytes = 34884 bytes) runs into tensor "blk.0.attn_norm.weight", which starts 34816 bytes after it: the data holds fewer blocks than the shape needs',
+    );
+  });
+
+  it('a quantised tensor cut short names its type, blocks and bytes', { timeout: 60_000 }, async () => {
+    const q = join(dir, 'wide-q4km.gguf');
+    await exportGgufFile(await wideFolder(), q, { type: 'q4_k_m' });
+    const down = (await readGguf(fileSource(q))).tensors.find((t) => t.name === 'blk.1.ffn_down.weight')!;
+    const cut = join(dir, 'cut-q6k.gguf');
+    copyFileSync(q, cut);
+    truncateSync(cut, down.offset + 1000);
+    await expectRefused(cut, `cut-q6k.gguf: truncated: tensor "blk.1.ffn_down.weight" (Q6_K, ne [512,256]: 512 blocks of 210 bytes = 107520 bytes at ${down.offset}) runs past the end of the file (${down.offset + 1000} bytes)`);
   });
 
   it('a truncated file: cut in the tensor data, and cut in the header', async () => {
@@ -73,7 +118,7 @@ describe('GGUF import refusals', () => {
     const data = join(dir, 'cut-data.gguf');
     copyFileSync(good, data);
     truncateSync(data, size - 100);
-    await expectRefused(data, /cut-data\.gguf: truncated: tensor "output_norm\.weight" \(F32, 256 bytes at \d+\) runs past the end of the file/);
+    await expectRefused(data, /cut-data\.gguf: truncated: tensor "output_norm\.weight" \(F32, ne \[64\], 256 bytes at \d+\) runs past the end of the file/);
     const header = join(dir, 'cut-header.gguf');
     copyFileSync(good, header);
     truncateSync(header, 2000);
