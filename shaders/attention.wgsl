@@ -13,10 +13,16 @@
 // coroutine of the workgroup: ~2.8 s per call at B=4, T=128 against a few ms of arithmetic
 // (bench/train-profile.bench.ts). A query whose visible keys are all masked (a padding row) outputs zeros, not NaN.
 // The score is fma(q_d, k_d, ·) over d in order, then ·scale: attention_backward.wgsl recomputes it the same way.
+// With WINDOW = W > 0 (a sliding-window layer: Mistral, Qwen2/3 with use_sliding_window, Gemma 3's local layers)
+// a query sees only the W most recent real keys up to and including its own slot: keys at slots j ≤ past+i whose
+// slots j..past+i hold at most W unmasked keys (without a mask: past+i−W < j, transformers' sliding mask). Counting
+// real keys rather than slots keeps the window right across padding holes in a KV cache (a row decodes as if alone).
+// attention_backward.wgsl applies the same rule.
 // Entry main_save_lse also writes lse f32 [B, T, n_heads] = m + log l (log Σ exp(score) over the visible keys;
 // −1e30 for a row that sees none), which attention_backward.wgsl needs to recompute the probabilities.
 
 override USE_MASK: bool = false;
+override WINDOW: u32 = 0u;
 override ROWS_PER_WG: u32 = 16u;
 
 struct Params {
@@ -41,6 +47,22 @@ struct Params {
 const MAX_D = 256u;
 const NEG = -1e30; // "no score": finite, so exp(NEG − NEG) stays 1 and never NaN
 
+// The first slot a query seeing slots 0..n_keys−1 attends to under the window (0 without one).
+fn window_start(kv_batch: u32, n_keys: u32) -> u32 {
+  if (WINDOW == 0u) { return 0u; }
+  if (!USE_MASK) { return select(0u, n_keys - WINDOW, n_keys > WINDOW); }
+  var seen = 0u;
+  var j = n_keys;
+  while (j > 0u) {
+    j--;
+    if (mask[kv_batch + j] != 0u) {
+      seen++;
+      if (seen == WINDOW) { return j; }
+    }
+  }
+  return 0u;
+}
+
 // Attends one row and writes out; returns its log Σ exp(score), NEG if nothing is visible.
 fn attend(row: u32) -> f32 {
   let h = row % p.n_heads;
@@ -54,7 +76,7 @@ fn attend(row: u32) -> f32 {
   var m = NEG;
   var l = 0.0;
   var acc: array<f32, MAX_D>;
-  for (var j = 0u; j < n_keys; j++) {
+  for (var j = window_start(kv_batch, n_keys); j < n_keys; j++) {
     if (USE_MASK && mask[kv_batch + j] == 0u) { continue; }
     let k_at = ((kv_batch + j) * p.n_kv + kvh) * D;
     var dot = 0.0;

@@ -15,6 +15,8 @@
 // A masked key, or a query row that sees no key, contributes nothing (its P is never formed).
 
 override USE_MASK: bool = false;
+// the sliding window (0: none), with attention.wgsl's rule: a query sees the WINDOW most recent real keys up to its slot
+override WINDOW: u32 = 0u;
 
 struct Params {
   T: u32,
@@ -45,6 +47,27 @@ override ROWS_PER_WG: u32 = 16u;
 const WG = 64u; // prep's workgroup size
 const MAX_D = 256u;
 
+fn key_real(at: u32) -> bool {
+  if (USE_MASK) { return mask[at] != 0u; }
+  return true;
+}
+
+// attention.wgsl's window_start: the first slot a query seeing slots 0..n_keys−1 attends to.
+fn window_start(kv_batch: u32, n_keys: u32) -> u32 {
+  if (WINDOW == 0u) { return 0u; }
+  if (!USE_MASK) { return select(0u, n_keys - WINDOW, n_keys > WINDOW); }
+  var seen = 0u;
+  var j = n_keys;
+  while (j > 0u) {
+    j--;
+    if (mask[kv_batch + j] != 0u) {
+      seen++;
+      if (seen == WINDOW) { return j; }
+    }
+  }
+  return 0u;
+}
+
 @compute @workgroup_size(WG)
 fn prep(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let row = (wg.y * nwg.x + wg.x) * WG + lid;
@@ -70,7 +93,7 @@ fn dq_main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u
   let delta = stats[2u * row + 1u];
   let n_keys = min(p.S, p.past + i + 1u);
   var acc: array<f32, MAX_D>;
-  for (var j = 0u; j < n_keys; j++) {
+  for (var j = window_start(kv_batch, n_keys); j < n_keys; j++) {
     if (USE_MASK && mask[kv_batch + j] == 0u) { continue; }
     let k_at = ((kv_batch + j) * p.n_kv + kvh) * D;
     var s = 0.0;
@@ -102,9 +125,18 @@ fn dkv_main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3
   // query i (absolute position past + i) sees key j iff past + i ≥ j
   var i0 = select(0u, j - p.past, j > p.past);
   if (!key_kept) { i0 = p.T; }
+  // Under a window, query i sees key j while slots j..past+i hold at most WINDOW real keys: count them as i grows.
+  var in_window = 0u;
+  if (WINDOW > 0u && key_kept) {
+    for (var s = j; s < p.past + i0; s++) { if (key_real(b * p.S + s)) { in_window++; } }
+  }
   var acc_k: array<f32, MAX_D>;
   var acc_v: array<f32, MAX_D>;
   for (var i = i0; i < p.T; i++) {
+    if (WINDOW > 0u) {
+      if (key_real(b * p.S + p.past + i)) { in_window++; }
+      if (in_window > WINDOW) { break; }
+    }
     for (var hh = 0u; hh < group; hh++) {
       let row = (b * p.T + i) * p.n_heads + g * group + hh;
       let at = row * D;

@@ -53,8 +53,16 @@ export interface ModelConfig {
   /** gate/up/down projections carry a bias (Llama mlp_bias) */
   mlpBias: boolean;
   hiddenAct: 'silu';
-  /** attention window in tokens, or null for full causal attention */
+  /** the sliding layers' attention window in tokens, or null when no layer slides */
   slidingWindow: number | null;
+  /**
+   * per layer: its attention window in tokens (a sliding layer), or 0 for full causal attention — transformers'
+   * layer_types with the sliding_window it applies (every layer for Mistral; Qwen2/3 from max_window_layers on
+   * when use_sliding_window; SmolLM3's NoPE layers when use_sliding_window)
+   */
+  layerWindows: number[];
+  /** per layer: whether it applies RoPE (false for SmolLM3's NoPE layers, no_rope_layers[i] = 0) */
+  layerRope: boolean[];
   bosTokenId: number | null;
   eosTokenIds: number[];
   padTokenId: number | null;
@@ -109,6 +117,14 @@ class Fields {
     if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) {
       throw this.fail(field, `must be a positive number, got ${JSON.stringify(v)}`);
     }
+    return v;
+  }
+
+  /** a whole number ≥ 0 (max_window_layers may be 0: every layer slides) */
+  optPosIntOrZero(obj: Json, key: string, fallback: number): number {
+    const v = obj[key];
+    if (v === undefined || v === null) return fallback;
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) throw this.fail(key, `must be a whole number ≥ 0, got ${JSON.stringify(v)}`);
     return v;
   }
 
@@ -221,6 +237,20 @@ function refusePartialRotary(obj: Json, field: string, f: Fields): void {
   }
 }
 
+/** layer_types (transformers ≥ 4.54) as "is this layer sliding", or null when the config has none. */
+function parseLayerTypes(json: Json, numLayers: number, f: Fields): boolean[] | null {
+  const raw = json.layer_types;
+  if (raw === undefined || raw === null) return null;
+  if (!Array.isArray(raw) || raw.length < numLayers) {
+    throw f.fail('layer_types', `must be a list of at least num_hidden_layers (${numLayers}) entries, got ${JSON.stringify(raw)}`);
+  }
+  return raw.slice(0, numLayers).map((t, i) => {
+    if (t === 'full_attention') return false;
+    if (t === 'sliding_attention') return true;
+    throw f.fail('layer_types', `entry ${i} is ${JSON.stringify(t)}; Alloy knows "full_attention" and "sliding_attention"`);
+  });
+}
+
 export function parseModelConfig(json: unknown, file = 'config.json'): ModelConfig {
   if (!isObject(json)) throw new AlloyError(`${file} is not a JSON object`, { file });
   const { architecture, family } = resolveArchitecture(json, file);
@@ -273,9 +303,21 @@ export function parseModelConfig(json: unknown, file = 'config.json'): ModelConf
 
   // Llama's and Qwen3's attention_bias puts a bias on all four attention projections (o_proj included).
   const optBias = (family === 'llama' || family === 'qwen3') && f.bool(json, 'attention_bias', false);
+  const numLayers = f.posInt(json, 'num_hidden_layers');
   let slidingWindow: number | null = null;
   if (family === 'mistral') slidingWindow = json.sliding_window == null ? null : f.posInt(json, 'sliding_window');
   if ((family === 'qwen2' || family === 'qwen3') && f.bool(json, 'use_sliding_window', false)) slidingWindow = f.posInt(json, 'sliding_window');
+  const layerTypes = parseLayerTypes(json, numLayers, f);
+  let sliding: boolean[];
+  if (family === 'mistral') sliding = new Array<boolean>(numLayers).fill(true);
+  else if (family === 'qwen2' || family === 'qwen3') {
+    // Qwen2Config: layer_types, else sliding from max_window_layers (default 28) on; no window without use_sliding_window
+    const from = f.optPosIntOrZero(json, 'max_window_layers', 28);
+    sliding = layerTypes ?? Array.from({ length: numLayers }, (_, i) => i >= from);
+  } else sliding = layerTypes ?? new Array<boolean>(numLayers).fill(false);
+  const layerWindows = sliding.map((s) => (s && slidingWindow !== null ? slidingWindow : 0));
+  if (!layerWindows.some((w) => w > 0)) slidingWindow = null;
+  const layerRope = new Array<boolean>(numLayers).fill(true);
 
   const torchDtype = json.torch_dtype ?? json.dtype ?? null;
   return {
@@ -285,7 +327,7 @@ export function parseModelConfig(json: unknown, file = 'config.json'): ModelConf
     vocabSize: f.posInt(json, 'vocab_size'),
     hiddenSize,
     intermediateSize: f.posInt(json, 'intermediate_size'),
-    numLayers: f.posInt(json, 'num_hidden_layers'),
+    numLayers,
     numHeads,
     numKvHeads,
     headDim,
@@ -300,6 +342,8 @@ export function parseModelConfig(json: unknown, file = 'config.json'): ModelConf
     mlpBias: family === 'llama' && f.bool(json, 'mlp_bias', false),
     hiddenAct: 'silu',
     slidingWindow,
+    layerWindows,
+    layerRope,
     bosTokenId: f.tokenId(json, 'bos_token_id'),
     eosTokenIds: f.tokenIds(json, 'eos_token_id'),
     padTokenId: f.tokenId(json, 'pad_token_id'),

@@ -175,6 +175,8 @@ describe('parseModelConfig', () => {
       mlpBias: false,
       hiddenAct: 'silu',
       slidingWindow: null,
+      layerWindows: new Array(30).fill(0),
+      layerRope: new Array(30).fill(true),
       bosTokenId: 0,
       eosTokenIds: [0],
       padTokenId: null,
@@ -314,6 +316,23 @@ describe('parseModelConfig', () => {
     expect(cfg.tieWordEmbeddings).toBe(false);
     expect(parameterCount(cfg)).toBe(7_248_023_552);
     expect(parseModelConfig({ ...MISTRAL_7B, sliding_window: 4096 }).slidingWindow).toBe(4096);
+    // MistralAttention applies config.sliding_window in every layer
+    expect(parseModelConfig({ ...MISTRAL_7B, sliding_window: 4096 }).layerWindows).toEqual(new Array(32).fill(4096));
+    expect(cfg.layerWindows).toEqual(new Array(32).fill(0));
+  });
+
+  it('gives Qwen2/Qwen3 sliding layers as Qwen2Config does: from max_window_layers on, only with use_sliding_window; layer_types wins', () => {
+    const q = { ...QWEN25_05B, num_hidden_layers: 4, sliding_window: 64 };
+    expect(parseModelConfig(q).layerWindows).toEqual([0, 0, 0, 0]);
+    expect(parseModelConfig(q).slidingWindow).toBeNull();
+    expect(parseModelConfig({ ...q, use_sliding_window: true, max_window_layers: 2 }).layerWindows).toEqual([0, 0, 64, 64]);
+    expect(parseModelConfig({ ...q, use_sliding_window: true, max_window_layers: 0 }).layerWindows).toEqual([64, 64, 64, 64]);
+    // max_window_layers ≥ the layer count: no layer slides, so no window at all
+    expect(parseModelConfig({ ...q, use_sliding_window: true, max_window_layers: 28 })).toMatchObject({ slidingWindow: null, layerWindows: [0, 0, 0, 0] });
+    const types = ['sliding_attention', 'full_attention', 'sliding_attention', 'full_attention'];
+    expect(parseModelConfig({ ...q, use_sliding_window: true, layer_types: types }).layerWindows).toEqual([64, 0, 64, 0]);
+    expect(() => parseModelConfig({ ...q, use_sliding_window: true, layer_types: ['full_attention'] })).toThrow(/layer_types.*at least num_hidden_layers \(4\)/);
+    expect(() => parseModelConfig({ ...q, layer_types: [...types.slice(1), 'chunked_attention'] })).toThrow(/entry 3 is "chunked_attention"/);
   });
 
   it('parses Qwen2 with q/k/v biases and no o_proj bias', () => {

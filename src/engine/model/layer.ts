@@ -6,8 +6,9 @@
  *   n1 = rmsnorm(x_in)                        ← rstd1 kept for the backward
  *   q, k, v = n1·W_q,k,vᵀ (+ LoRA, + bias)    ← xa = x·Aᵀ of every adapted projection kept
  *   q, k = rmsnorm(q), rmsnorm(k) per head    (Qwen3's q_norm/k_norm only) ← qPre, kPre, qRstd, kRstd kept
- *   q, k = rope(q), rope(k)                   (one dispatch; a KV cache gets k, v copied into its slots)
- *   att = attention(q, k, v)                  ← lse kept
+ *   q, k = rope(q), rope(k)                   (one dispatch; a KV cache gets k, v copied into its slots; none
+ *                                              in SmolLM3's NoPE layers, config.layerRope)
+ *   att = attention(q, k, v)                  ← lse kept (a sliding layer sees its last layerWindows[l] keys)
  *   x_mid = x_in + att·W_oᵀ (+ LoRA)          (o_proj adds into the residual: matmul epilogue, beta = 1)
  *   n2 = rmsnorm(x_mid)                       ← rstd2 kept
  *   gate, up = n2·W_gate,upᵀ (+ LoRA)
@@ -21,7 +22,7 @@
  * planLayerBackward replay this file's allocations for both memory plans (model/memory.ts, train/memory.ts).
  * The residual x is updated in place (x_in → x_out).
  */
-import { encodeAttention, encodeAttentionBackward } from '../ops/attention.ts';
+import { encodeAttention, encodeAttentionBackward, type AttentionArgs } from '../ops/attention.ts';
 import { encodeAddInPlace } from '../ops/elementwise.ts';
 import { encodeRmsNorm, encodeRmsNormBackward } from '../ops/rmsnorm.ts';
 import { encodeRopeQK, encodeSplitQkv } from '../ops/rope.ts';
@@ -279,6 +280,12 @@ export interface LayerSave {
   temps: GPUBuffer[];
 }
 
+/** The pass's attention shape with layer l's own window (a sliding layer) added. */
+function layerAttArgs(c: LayerPass, l: number): AttentionArgs {
+  const window = c.model.config.layerWindows[l]!;
+  return window ? { ...c.attArgs, window } : c.attArgs;
+}
+
 /** A projection kept apart (o and down always; q, k, v, gate, up when their group is not fused). */
 function lin(layer: GpuLayer, key: ProjKey): GpuLinear {
   const p = layer[key];
@@ -326,6 +333,8 @@ export async function encodeLayer(c: LayerPass, enc: GPUCommandEncoder, l: numbe
   const adapted = (...keys: ProjKey[]) => keys.some((k) => adapter(k));
   const heads = { heads: cfg.numHeads, kvHeads: cfg.numKvHeads, headDim: D };
   const { batch: B, T, S, past } = c.attArgs;
+  const attArgs = layerAttArgs(c, l);
+  const rope = cfg.layerRope[l]!;
 
   // Attention block.
   const n1 = kept('n1', 'norm');
@@ -347,7 +356,7 @@ export async function encodeLayer(c: LayerPass, enc: GPUCommandEncoder, l: numbe
     q = kept('q');
     kAll = c.kv ? c.kv.k[l]! : (k = kept('k'));
     vAll = c.kv ? c.kv.v[l]! : (v = kept('v'));
-    await encodeSplitQkv(kernels, enc, qkv, c.positions, model.invFreq, q, kAll, vAll, { rows: BT, ...heads, T, S, past }, c.splitUniform);
+    await encodeSplitQkv(kernels, enc, qkv, c.positions, model.invFreq, q, kAll, vAll, { rows: BT, ...heads, T, S, past, rope }, c.splitUniform);
     release(qkv);
     k = kAll;
     v = vAll;
@@ -381,7 +390,7 @@ export async function encodeLayer(c: LayerPass, enc: GPUCommandEncoder, l: numbe
       if (save) qk = { qPre, kPre };
       else release(qPre, kPre);
     }
-    await encodeRopeQK(kernels, enc, q, k, c.positions, model.invFreq, { rows: BT, ...heads });
+    if (rope) await encodeRopeQK(kernels, enc, q, k, c.positions, model.invFreq, { rows: BT, ...heads });
     kAll = k;
     vAll = v;
     if (c.kv) {
@@ -398,7 +407,7 @@ export async function encodeLayer(c: LayerPass, enc: GPUCommandEncoder, l: numbe
   }
   const att = kept('att', 'attention');
   const lse = save ? kept('lse') : undefined;
-  await encodeAttention(kernels, enc, q, kAll, vAll, att, c.attArgs, c.mask, lse, c.attUniform);
+  await encodeAttention(kernels, enc, q, kAll, vAll, att, attArgs, c.mask, lse, c.attUniform);
   // (k and v are the cache's own buffers when the fused path wrote them there)
   if (!save) release(q, ...(k === kAll && c.kv ? [] : [k, v]));
   await projAdd(att, 'o', x);
@@ -514,9 +523,9 @@ export async function encodeLayerBackward(c: LayerPass, enc: GPUCommandEncoder, 
     kernels,
     enc,
     { q: s.q, k: s.k, v: s.v, out: s.att, lse: s.lse, dOut: dAtt, dq, dk, dv, stats, ...(c.mask ? { keyMask: c.mask } : {}) },
-    c.attArgs,
+    layerAttArgs(c, l),
   );
-  await encodeRopeQK(kernels, enc, dq, dk, c.positions, model.invFreq, { rows: BT, heads: H, kvHeads: nKv, headDim: D }, true);
+  if (cfg.layerRope[l]) await encodeRopeQK(kernels, enc, dq, dk, c.positions, model.invFreq, { rows: BT, heads: H, kvHeads: nKv, headDim: D }, true);
   // The forward normed q, k and then rotated them, so the norms' backward comes after RoPE's (the weights are
   // not trained: no dw).
   let dqIn = dq;

@@ -13,6 +13,23 @@ export interface AttentionRefArgs {
   past?: number;
   /** default 1/sqrt(headDim) */
   scale?: number;
+  /**
+   * sliding window W (0 or absent: none): a query sees only the W most recent unmasked keys up to its own slot
+   * (for an unpadded sequence, keys past+i−W < j ≤ past+i: transformers' sliding-window mask)
+   */
+  window?: number;
+}
+
+/** Which of slots 0..S−1 query i of batch row b attends to (1) — causal, unmasked, within the window. */
+export function visibleKeys(a: AttentionRefArgs, b: number, i: number, keyMask?: ArrayLike<number>): Uint8Array {
+  const S = a.S;
+  const past = a.past ?? S - a.T;
+  const seen = new Uint8Array(S);
+  const real: number[] = [];
+  for (let j = 0; j <= Math.min(S - 1, past + i); j++) if (!keyMask || keyMask[b * S + j]) real.push(j);
+  const kept = a.window ? real.slice(-a.window) : real;
+  for (const j of kept) seen[j] = 1;
+  return seen;
 }
 
 export function attentionRef(
@@ -36,8 +53,9 @@ export function attentionRef(
         const qa = ((b * T + i) * H + h) * D;
         let mx = -Infinity;
         const last = Math.min(S - 1, past + i);
+        const seen = visibleKeys(a, b, i, keyMask);
         for (let j = 0; j <= last; j++) {
-          if (keyMask && !keyMask[b * S + j]) {
+          if (!seen[j]) {
             scores[j] = -Infinity;
             continue;
           }
@@ -83,8 +101,9 @@ export function attentionLseRef(q: ArrayLike<number>, k: ArrayLike<number>, a: A
         const kvh = Math.floor(h / group);
         const qa = ((b * T + i) * H + h) * D;
         scores.length = 0;
+        const seen = visibleKeys(a, b, i, keyMask);
         for (let j = 0; j <= Math.min(S - 1, past + i); j++) {
-          if (keyMask && !keyMask[b * S + j]) continue;
+          if (!seen[j]) continue;
           const ka = ((b * S + j) * nKv + kvh) * D;
           let dot = 0;
           for (let d = 0; d < D; d++) dot += q[qa + d]! * k[ka + d]!;
@@ -132,8 +151,9 @@ export function attentionBackwardRef(
         const qa = ((b * T + i) * H + h) * D;
         const last = Math.min(S - 1, past + i);
         let mx = -Infinity;
+        const seen = visibleKeys(a, b, i, keyMask);
         for (let j = 0; j <= last; j++) {
-          keep[j] = keyMask && !keyMask[b * S + j] ? 0 : 1;
+          keep[j] = seen[j]!;
           if (!keep[j]) continue;
           const ka = ((b * S + j) * nKv + kvh) * D;
           let dot = 0;

@@ -88,7 +88,8 @@ function rope(x: Float64Array, T: number, heads: number, D: number, invFreq: Flo
 
 /**
  * Causal softmax(q·kᵀ/√D)·v per head; q-head h uses kv-head h / (nHeads/nKv) (HF repeat_kv). With a sliding
- * window W (Mistral, Qwen2 when enabled) query i sees keys i−W < j ≤ i, as transformers' sliding mask.
+ * window W (a sliding layer: Mistral's every layer, Qwen2/3's from max_window_layers on when enabled) query i sees
+ * keys i−W < j ≤ i, as transformers' sliding mask (masking_utils sliding_window_overlay).
  */
 function attention(
   q: Float64Array,
@@ -169,9 +170,12 @@ export function referenceForward(cfg: ModelConfig, weight: WeightGetter, ids: re
       qkNormInPlace(q, T * nH, D, weight(`${p}.self_attn.q_norm.weight`), eps);
       qkNormInPlace(k, T * nKv, D, weight(`${p}.self_attn.k_norm.weight`), eps);
     }
-    rope(q, T, nH, D, invFreq, posDivisor);
-    rope(k, T, nKv, D, invFreq, posDivisor);
-    const a = attention(q, k, v, T, nH, nKv, D, cfg.slidingWindow);
+    if (cfg.layerRope[l]) {
+      // SmolLM3Attention: `if self.use_rope` (no_rope_layers[l] = 1); its NoPE layers attend without positions.
+      rope(q, T, nH, D, invFreq, posDivisor);
+      rope(k, T, nKv, D, invFreq, posDivisor);
+    }
+    const a = attention(q, k, v, T, nH, nKv, D, cfg.layerWindows[l] || null);
     const o = proj(`${p}.self_attn.o_proj`, a, nH * D, C, cfg.oProjBias);
     for (let i = 0; i < T * C; i++) x[i] = x[i]! + o[i]!;
 

@@ -78,4 +78,18 @@ describe('attention backward kernels against the CPU reference', () => {
     pads.forEach((pad, b) => mask.fill(1, b * T + pad, (b + 1) * T));
     await check({ batch: B, T, S: T, nHeads: 4, nKv: 2, headDim: 8 }, 6, mask);
   });
+
+  it('sliding window: longer than the window, KV-cache form with the window reaching into the cache, a masked batch with holes', async () => {
+    await check({ T: 23, S: 23, nHeads: 4, nKv: 2, headDim: 8, window: 5 }, 11);
+    await check({ T: 3, S: 30, nHeads: 2, nKv: 1, headDim: 16, past: 20, window: 7 }, 12);
+    const B = 2;
+    const S = 24;
+    const mask = new Uint32Array(B * S).fill(1);
+    mask.fill(0, 3, 9);
+    mask.fill(0, S + 10, S + 14);
+    await check({ batch: B, T: 4, S, nHeads: 2, nKv: 1, headDim: 8, past: 20, window: 6 }, 13, mask);
+    const pads = new Uint32Array(2 * 12).fill(1);
+    pads.fill(0, 7, 12); // right padding, as training batches have
+    await check({ batch: 2, T: 12, S: 12, nHeads: 2, nKv: 2, headDim: 8, window: 4 }, 14, pads);
+  });
 });
