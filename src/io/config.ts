@@ -2,23 +2,25 @@
 // tensor names and shapes such a model's checkpoint holds (the one place those name patterns are spelled out).
 import { AlloyError } from '../common/errors.ts';
 
-export type Family = 'llama' | 'mistral' | 'qwen2' | 'qwen3';
-export type Architecture = 'LlamaForCausalLM' | 'MistralForCausalLM' | 'Qwen2ForCausalLM' | 'Qwen3ForCausalLM';
+export type Family = 'llama' | 'mistral' | 'qwen2' | 'qwen3' | 'smollm3';
+export type Architecture = 'LlamaForCausalLM' | 'MistralForCausalLM' | 'Qwen2ForCausalLM' | 'Qwen3ForCausalLM' | 'SmolLM3ForCausalLM';
 
 export const SUPPORTED_ARCHITECTURES: Readonly<Record<Architecture, Family>> = {
   LlamaForCausalLM: 'llama',
   MistralForCausalLM: 'mistral',
   Qwen2ForCausalLM: 'qwen2',
   Qwen3ForCausalLM: 'qwen3',
+  SmolLM3ForCausalLM: 'smollm3',
 };
 const FAMILY_ARCHITECTURE: Readonly<Record<Family, Architecture>> = {
   llama: 'LlamaForCausalLM',
   mistral: 'MistralForCausalLM',
   qwen2: 'Qwen2ForCausalLM',
   qwen3: 'Qwen3ForCausalLM',
+  smollm3: 'SmolLM3ForCausalLM',
 };
 const SUPPORTED_TEXT =
-  'LlamaForCausalLM (Llama 2/3.x, SmolLM, SmolLM2), MistralForCausalLM, Qwen2ForCausalLM (Qwen2, Qwen2.5) and Qwen3ForCausalLM (Qwen3 dense)';
+  'LlamaForCausalLM (Llama 2/3.x, SmolLM, SmolLM2), MistralForCausalLM, Qwen2ForCausalLM (Qwen2, Qwen2.5), Qwen3ForCausalLM (Qwen3 dense) and SmolLM3ForCausalLM';
 
 export type RopeScaling =
   | { type: 'llama3'; factor: number; lowFreqFactor: number; highFreqFactor: number; originalMaxPositionEmbeddings: number }
@@ -71,11 +73,13 @@ export interface ModelConfig {
 }
 
 /** transformers' defaults for fields a config may omit (LlamaConfig, MistralConfig, Qwen2Config). */
-const DEFAULTS: Readonly<Record<Family, { rmsNormEps: number; maxPositionEmbeddings: number }>> = {
-  llama: { rmsNormEps: 1e-6, maxPositionEmbeddings: 2048 },
-  mistral: { rmsNormEps: 1e-6, maxPositionEmbeddings: 4096 * 32 },
-  qwen2: { rmsNormEps: 1e-6, maxPositionEmbeddings: 32768 },
-  qwen3: { rmsNormEps: 1e-6, maxPositionEmbeddings: 32768 },
+const DEFAULTS: Readonly<Record<Family, { rmsNormEps: number; maxPositionEmbeddings: number; ropeTheta: number; tieWordEmbeddings: boolean }>> = {
+  llama: { rmsNormEps: 1e-6, maxPositionEmbeddings: 2048, ropeTheta: 10000, tieWordEmbeddings: false },
+  mistral: { rmsNormEps: 1e-6, maxPositionEmbeddings: 4096 * 32, ropeTheta: 10000, tieWordEmbeddings: false },
+  qwen2: { rmsNormEps: 1e-6, maxPositionEmbeddings: 32768, ropeTheta: 10000, tieWordEmbeddings: false },
+  qwen3: { rmsNormEps: 1e-6, maxPositionEmbeddings: 32768, ropeTheta: 10000, tieWordEmbeddings: false },
+  // SmolLM3Config: rope_theta 2e6, tie_word_embeddings True
+  smollm3: { rmsNormEps: 1e-6, maxPositionEmbeddings: 32768, ropeTheta: 2_000_000, tieWordEmbeddings: true },
 };
 
 type Json = Record<string, unknown>;
@@ -251,6 +255,22 @@ function parseLayerTypes(json: Json, numLayers: number, f: Fields): boolean[] | 
   });
 }
 
+/**
+ * SmolLM3's no_rope_layers (1 = the layer applies RoPE, 0 = NoPE), or, without it, a NoPE layer every
+ * no_rope_layer_interval layers (default 4: layers 3, 7, 11, …), as SmolLM3Config builds it.
+ */
+function parseNoRopeLayers(json: Json, numLayers: number, f: Fields): boolean[] {
+  const raw = json.no_rope_layers;
+  if (raw === undefined || raw === null) {
+    const every = f.optPosInt(json, 'no_rope_layer_interval', 4);
+    return Array.from({ length: numLayers }, (_, i) => (i + 1) % every !== 0);
+  }
+  if (!Array.isArray(raw) || raw.length < numLayers || !raw.slice(0, numLayers).every((x) => x === 0 || x === 1)) {
+    throw f.fail('no_rope_layers', `must be a list of at least num_hidden_layers (${numLayers}) entries, each 0 or 1, got ${JSON.stringify(raw)}`);
+  }
+  return raw.slice(0, numLayers).map((x) => x === 1);
+}
+
 export function parseModelConfig(json: unknown, file = 'config.json'): ModelConfig {
   if (!isObject(json)) throw new AlloyError(`${file} is not a JSON object`, { file });
   const { architecture, family } = resolveArchitecture(json, file);
@@ -289,24 +309,26 @@ export function parseModelConfig(json: unknown, file = 'config.json'): ModelConf
     ropeTheta =
       ropeParams.rope_theta !== undefined
         ? f.posNumber(ropeParams, 'rope_theta', 'rope_parameters.rope_theta')
-        : f.optPosNumber(json, 'rope_theta', 10000);
+        : f.optPosNumber(json, 'rope_theta', DEFAULTS[family].ropeTheta);
     ropeScaling = parseRopeScaling(ropeParams, 'rope_parameters', f);
     refusePartialRotary(ropeParams, 'rope_parameters.partial_rotary_factor', f);
   } else {
     if (ropeParams !== undefined && ropeParams !== null) {
       throw f.fail('rope_parameters', `must be an object, got ${JSON.stringify(ropeParams)}`);
     }
-    ropeTheta = f.optPosNumber(json, 'rope_theta', 10000);
+    ropeTheta = f.optPosNumber(json, 'rope_theta', DEFAULTS[family].ropeTheta);
     ropeScaling = parseRopeScaling(json.rope_scaling, 'rope_scaling', f);
   }
   refusePartialRotary(json, 'partial_rotary_factor', f);
 
-  // Llama's and Qwen3's attention_bias puts a bias on all four attention projections (o_proj included).
-  const optBias = (family === 'llama' || family === 'qwen3') && f.bool(json, 'attention_bias', false);
+  // Llama's, Qwen3's and SmolLM3's attention_bias puts a bias on all four attention projections (o_proj included).
+  const optBias = (family === 'llama' || family === 'qwen3' || family === 'smollm3') && f.bool(json, 'attention_bias', false);
   const numLayers = f.posInt(json, 'num_hidden_layers');
   let slidingWindow: number | null = null;
   if (family === 'mistral') slidingWindow = json.sliding_window == null ? null : f.posInt(json, 'sliding_window');
   if ((family === 'qwen2' || family === 'qwen3') && f.bool(json, 'use_sliding_window', false)) slidingWindow = f.posInt(json, 'sliding_window');
+  const layerRope = family === 'smollm3' ? parseNoRopeLayers(json, numLayers, f) : new Array<boolean>(numLayers).fill(true);
+  if (family === 'smollm3' && f.bool(json, 'use_sliding_window', false) && json.sliding_window != null) slidingWindow = f.posInt(json, 'sliding_window');
   const layerTypes = parseLayerTypes(json, numLayers, f);
   let sliding: boolean[];
   if (family === 'mistral') sliding = new Array<boolean>(numLayers).fill(true);
@@ -314,10 +336,12 @@ export function parseModelConfig(json: unknown, file = 'config.json'): ModelConf
     // Qwen2Config: layer_types, else sliding from max_window_layers (default 28) on; no window without use_sliding_window
     const from = f.optPosIntOrZero(json, 'max_window_layers', 28);
     sliding = layerTypes ?? Array.from({ length: numLayers }, (_, i) => i >= from);
+  } else if (family === 'smollm3') {
+    // SmolLM3Config: without layer_types, the NoPE layers slide (when use_sliding_window and a window are set)
+    sliding = layerTypes ?? layerRope.map((rope) => !rope);
   } else sliding = layerTypes ?? new Array<boolean>(numLayers).fill(false);
   const layerWindows = sliding.map((s) => (s && slidingWindow !== null ? slidingWindow : 0));
   if (!layerWindows.some((w) => w > 0)) slidingWindow = null;
-  const layerRope = new Array<boolean>(numLayers).fill(true);
 
   const torchDtype = json.torch_dtype ?? json.dtype ?? null;
   return {
@@ -335,11 +359,11 @@ export function parseModelConfig(json: unknown, file = 'config.json'): ModelConf
     ropeTheta,
     ropeScaling,
     maxPositionEmbeddings: f.optPosInt(json, 'max_position_embeddings', DEFAULTS[family].maxPositionEmbeddings),
-    tieWordEmbeddings: f.bool(json, 'tie_word_embeddings', false),
+    tieWordEmbeddings: f.bool(json, 'tie_word_embeddings', DEFAULTS[family].tieWordEmbeddings),
     attentionBias: family === 'qwen2' || optBias,
     oProjBias: optBias,
     qkNorm: family === 'qwen3',
-    mlpBias: family === 'llama' && f.bool(json, 'mlp_bias', false),
+    mlpBias: (family === 'llama' || family === 'smollm3') && f.bool(json, 'mlp_bias', false),
     hiddenAct: 'silu',
     slidingWindow,
     layerWindows,

@@ -388,6 +388,24 @@ describe('parseModelConfig', () => {
     });
   });
 
+  it('parses SmolLM3: NoPE layers from no_rope_layers or every no_rope_layer_interval-th layer, its defaults, sliding NoPE layers', () => {
+    const smol = {
+      architectures: ['SmolLM3ForCausalLM'], hidden_size: 2048, intermediate_size: 11008, num_attention_heads: 16, num_key_value_heads: 4,
+      num_hidden_layers: 8, vocab_size: 128256, model_type: 'smollm3', attention_bias: false, mlp_bias: false, use_sliding_window: false, sliding_window: null,
+    };
+    const cfg = parseModelConfig(smol);
+    // SmolLM3Config defaults: rope_theta 2e6, tied embeddings, a NoPE layer every 4th (layers 3 and 7)
+    expect(cfg).toMatchObject({ family: 'smollm3', ropeTheta: 2e6, tieWordEmbeddings: true, headDim: 128, slidingWindow: null, attentionBias: false, oProjBias: false });
+    expect(cfg.layerRope).toEqual([true, true, true, false, true, true, true, false]);
+    expect(parseModelConfig({ ...smol, no_rope_layer_interval: 2 }).layerRope).toEqual([true, false, true, false, true, false, true, false]);
+    expect(parseModelConfig({ ...smol, no_rope_layers: [0, 1, 1, 1, 1, 1, 1, 1] }).layerRope).toEqual([false, true, true, true, true, true, true, true]);
+    expect(() => parseModelConfig({ ...smol, no_rope_layers: [1, 1] })).toThrow(/no_rope_layers.*at least num_hidden_layers \(8\)/);
+    // use_sliding_window without layer_types: the NoPE layers slide
+    expect(parseModelConfig({ ...smol, use_sliding_window: true, sliding_window: 512 }).layerWindows).toEqual([0, 0, 0, 512, 0, 0, 0, 512]);
+    // attention_bias biases all four projections, mlp_bias the MLP
+    expect(parseModelConfig({ ...smol, attention_bias: true, mlp_bias: true })).toMatchObject({ attentionBias: true, oProjBias: true, mlpBias: true });
+  });
+
   it('parses Qwen3: q/k norms of head_dim, no biases, head_dim ≠ hidden / heads', () => {
     const cfg = parseModelConfig(QWEN3_06B);
     expect(cfg).toMatchObject({
@@ -433,7 +451,7 @@ describe('parseModelConfig', () => {
     );
     expect(e.message).toBe(
       'org/gpt2/config.json: architecture "GPT2LMHeadModel" is not supported. Alloy supports LlamaForCausalLM ' +
-        '(Llama 2/3.x, SmolLM, SmolLM2), MistralForCausalLM, Qwen2ForCausalLM (Qwen2, Qwen2.5) and Qwen3ForCausalLM (Qwen3 dense).',
+        '(Llama 2/3.x, SmolLM, SmolLM2), MistralForCausalLM, Qwen2ForCausalLM (Qwen2, Qwen2.5), Qwen3ForCausalLM (Qwen3 dense) and SmolLM3ForCausalLM.',
     );
     expect(e.where).toEqual({ file: 'org/gpt2/config.json', field: 'architectures' });
   });

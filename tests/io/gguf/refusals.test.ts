@@ -109,3 +109,14 @@ describe('Qwen3 and GGUF (not supported yet: llama.cpp\'s "qwen3" needs attn_q_n
     await expectRefused(path, /GGUF architecture "qwen3" is not supported/);
   });
 });
+
+describe('SmolLM3 and GGUF', () => {
+  it('exporting a SmolLM3 folder is refused by name (its NoPE layers), before anything is written', async () => {
+    const { ensureFixtures, OWNER, REVISION } = await import('../../../scripts/fixtures/index.ts');
+    await ensureFixtures('public/hub');
+    const src = join('public/hub', OWNER, 'tiny-smollm3', 'resolve', REVISION);
+    const out = join(dir, 'smollm3.gguf');
+    await expect(exportGgufFile(src, out, { type: 'f32' })).rejects.toThrow(/SmolLM3 \(SmolLM3ForCausalLM\) cannot be exported to GGUF yet.*no_rope_layers/);
+    expect(await entries(dir)).not.toContain('smollm3.gguf');
+  });
+});
