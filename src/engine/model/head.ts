@@ -45,6 +45,7 @@ export async function encodeEmbed(model: Model, enc: GPUCommandEncoder, ids: GPU
       dtype: embed.dtype,
       rowStart: c.rowStart,
       totalRows: embed.rows,
+      scale: model.embedScale,
     });
   }
 }

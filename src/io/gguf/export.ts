@@ -77,6 +77,10 @@ export async function exportGguf(m: ModelFiles, sink: ByteSink, opts: GgufExport
     // write yet; exporting as "qwen2" would drop the norms and give a model that loads but computes wrongly.
     throw new AlloyError(`${m.label}: Qwen3 (Qwen3ForCausalLM) cannot be exported to GGUF yet (its q/k norms have no GGUF names here)`, { file: 'config.json', field: 'architectures' });
   }
+  if (cfg.family === 'gemma3') {
+    // llama.cpp's "gemma3" has its own tensor names (the sandwich norms), metadata and norm convention.
+    throw new AlloyError(`${m.label}: Gemma 3 (Gemma3ForCausalLM) cannot be exported to GGUF yet (llama.cpp's "gemma3" tensors and metadata are not written here)`, { file: 'config.json', field: 'architectures' });
+  }
   if (cfg.family === 'smollm3') {
     // As "llama" its NoPE layers would get RoPE in llama.cpp: a file that loads but computes wrongly.
     throw new AlloyError(`${m.label}: SmolLM3 (SmolLM3ForCausalLM) cannot be exported to GGUF yet (its NoPE layers, no_rope_layers, have no GGUF form here)`, { file: 'config.json', field: 'architectures' });

@@ -110,7 +110,7 @@ describe('Qwen3 and GGUF (not supported yet: llama.cpp\'s "qwen3" needs attn_q_n
   });
 });
 
-describe('SmolLM3 and GGUF', () => {
+describe('SmolLM3 and Gemma 3 and GGUF', () => {
   it('exporting a SmolLM3 folder is refused by name (its NoPE layers), before anything is written', async () => {
     const { ensureFixtures, OWNER, REVISION } = await import('../../../scripts/fixtures/index.ts');
     await ensureFixtures('public/hub');
@@ -118,5 +118,14 @@ describe('SmolLM3 and GGUF', () => {
     const out = join(dir, 'smollm3.gguf');
     await expect(exportGgufFile(src, out, { type: 'f32' })).rejects.toThrow(/SmolLM3 \(SmolLM3ForCausalLM\) cannot be exported to GGUF yet.*no_rope_layers/);
     expect(await entries(dir)).not.toContain('smollm3.gguf');
+  });
+
+  it('exporting a Gemma 3 folder is refused by name, before anything is written', async () => {
+    const { ensureFixtures, OWNER, REVISION } = await import('../../../scripts/fixtures/index.ts');
+    await ensureFixtures('public/hub');
+    const src = join('public/hub', OWNER, 'tiny-gemma3', 'resolve', REVISION);
+    const out = join(dir, 'gemma3.gguf');
+    await expect(exportGgufFile(src, out, { type: 'f32' })).rejects.toThrow(/Gemma 3 \(Gemma3ForCausalLM\) cannot be exported to GGUF yet/);
+    expect(await entries(dir)).not.toContain('gemma3.gguf');
   });
 });
