@@ -55,7 +55,7 @@ describe('GGUF import refusals', () => {
 
   it('another architecture, named', async () => {
     const path = await rewrite('gemma.gguf', (meta) => meta.set('general.architecture', gv.str('gemma')));
-    await expectRefused(path, 'gemma.gguf: GGUF architecture "gemma" is not supported; Alloy imports "llama" (Llama, SmolLM, Mistral) and "qwen2" models');
+    await expectRefused(path, 'gemma.gguf: GGUF architecture "gemma" is not supported; Alloy imports "llama" (Llama, SmolLM, Mistral), "qwen2" and "qwen3" models');
   });
 
   it('an unsupported tensor type (Q4_K written by hand), naming the type and the tensor', async () => {
@@ -94,19 +94,25 @@ describe('GGUF import refusals', () => {
   });
 });
 
-describe('Qwen3 and GGUF (not supported yet: llama.cpp\'s "qwen3" needs attn_q_norm / attn_k_norm)', () => {
-  it('exporting a Qwen3 folder is refused by name, before anything is written', async () => {
+describe('Qwen3 and GGUF', () => {
+  it('exporting a Qwen3 with attention_bias is refused (llama.cpp\'s "qwen3" has no attention biases), before anything is written', async () => {
     const { ensureFixtures, OWNER, REVISION } = await import('../../../scripts/fixtures/index.ts');
     await ensureFixtures('public/hub');
+    const { mkdirSync, readdirSync } = await import('node:fs');
     const src = join('public/hub', OWNER, 'tiny-qwen3', 'resolve', REVISION);
-    const out = join(dir, 'qwen3.gguf');
-    await expect(exportGgufFile(src, out, { type: 'f32' })).rejects.toThrow(/Qwen3 \(Qwen3ForCausalLM\) cannot be exported to GGUF yet/);
-    expect(await entries(dir)).not.toContain('qwen3.gguf');
+    const biased = join(dir, 'qwen3-bias');
+    mkdirSync(biased, { recursive: true });
+    for (const f of readdirSync(src)) copyFileSync(join(src, f), join(biased, f));
+    const cfg = JSON.parse(readFileSync(join(src, 'config.json'), 'utf8')) as Record<string, unknown>;
+    writeFileSync(join(biased, 'config.json'), JSON.stringify({ ...cfg, attention_bias: true }));
+    const out = join(dir, 'qwen3-bias.gguf');
+    await expect(exportGgufFile(biased, out, { type: 'f32' })).rejects.toThrow(/Qwen3 with attention_bias cannot be exported to GGUF/);
+    expect(await entries(dir)).not.toContain('qwen3-bias.gguf');
   });
 
-  it('importing a "qwen3" GGUF is refused, naming the architecture', async () => {
-    const path = await rewrite('qwen3.gguf', (meta) => meta.set('general.architecture', gv.str('qwen3')));
-    await expectRefused(path, /GGUF architecture "qwen3" is not supported/);
+  it('importing a "gemma3" GGUF is refused, naming the architecture', async () => {
+    const path = await rewrite('gemma3-meta.gguf', (meta) => meta.set('general.architecture', gv.str('gemma3')));
+    await expectRefused(path, /GGUF architecture "gemma3" is not supported/);
   });
 });
 
