@@ -75,6 +75,21 @@ describe('tiny-gemma3', () => {
     for (const v of Object.values(effects)) expect(v).toBeGreaterThan(1e-3);
   });
 
+  it('BF16 weights with torch_dtype bfloat16: the embedding scale is √80 in bfloat16 (8.9375), logits ≤ 1e-5', async () => {
+    const f = await loadFixture(NAME, { bf16: true, configOverrides: { torch_dtype: 'bfloat16' } });
+    try {
+      expect(f.model.embedScale).toBe(8.9375);
+      const { err } = await logitsError(f);
+      // the f32 scale (8.944…) instead would move the reference by far more than the tolerance
+      const f32Scale = maxAbsDiff(referenceForward({ ...f.config, torchDtype: 'float32' }, (n) => f.weights.get(n)!, SEQ), f.reference(SEQ));
+      console.log(`${NAME} bf16: max|Δlogit| = ${err.toExponential(2)}; the f32 scale would move the reference ${f32Scale.toExponential(2)}`);
+      expect(err).toBeLessThanOrEqual(1e-5);
+      expect(f32Scale).toBeGreaterThan(1e-3);
+    } finally {
+      f.model.dispose();
+    }
+  });
+
   it('KV-cache decoding of ragged rows = the full forward (≤ 1e-6)', async () => {
     const { err, steps } = await decodeError(await get());
     console.log(`${NAME}: KV decode vs full forward max|Δ| = ${err.toExponential(2)} over ${steps} steps × 2 rows`);
