@@ -8,7 +8,7 @@ import type { LoraTarget } from '../../../src/engine/lora/targets.ts';
 import { forward, prefill, step } from '../../../src/engine/model/index.ts';
 import { referenceForward } from '../../../src/engine/reference/forward.ts';
 import { lossAndGrads } from '../../../src/engine/train/grad.ts';
-import { computeObjective, gatherLogp, objectiveTargets, type Method, type Sequence } from '../../../src/engine/train/objectives.ts';
+import { computeObjective, gatherLogp, needsReference, objectiveTargets, referenceLogps, type Method, type Sequence } from '../../../src/engine/train/objectives.ts';
 import { perturbableFold, randomAdapter, worstFdError } from '../lora/lora-helpers.ts';
 import { maxAbsDiff, SEQ, type Fixture } from './model-fixtures.ts';
 
@@ -52,7 +52,11 @@ const seq = (ids: number[], promptLen = 0): Sequence => ({ ids, promptLen });
 export const FD_BATCHES: Partial<Record<Method, Sequence[]>> = {
   cpt: [seq([1, 72, 101, 300, 108, 383, 2, 259, 5, 44]), seq([1, 17, 250, 3, 9, 77, 12])],
   sft: [seq([1, 72, 101, 300, 108, 383, 2, 259, 5], 4), seq([1, 44, 17, 250, 3, 9, 77, 12, 40, 41, 2], 3)],
+  // preference pairs (chosen, rejected) with a shared prompt, as grad.gpu.test.ts
+  dpo: [seq([1, 50, 60, 70, 80, 2], 3), seq([1, 90, 91, 92, 2], 2), seq([1, 50, 60, 33, 34, 35, 2], 3), seq([1, 90, 7, 2], 2)],
+  orpo: [seq([1, 50, 60, 70, 80, 2], 3), seq([1, 90, 91, 92, 2], 2), seq([1, 50, 60, 33, 34, 35, 2], 3), seq([1, 90, 7, 2], 2)],
 };
+const BETA: Partial<Record<Method, number>> = { dpo: 0.5, orpo: 0.3 };
 
 /** GPU loss and LoRA gradients against the float64 reference: loss relative error, worst relative FD error. */
 export async function loraFdError(
@@ -68,11 +72,15 @@ export async function loraFdError(
   try {
     const seqs = FD_BATCHES[method]!;
     clearLoraGrads(f.model, lora);
-    const gpu = await lossAndGrads(f.model, lora, method, seqs, {});
+    const beta = BETA[method];
+    const gpu = await lossAndGrads(f.model, lora, method, seqs, beta === undefined ? {} : { beta });
     const grads = await readLoraF32(f.model, lora, 'grads');
     const fd = perturbableFold(f.weights, ad);
     const tg = objectiveTargets(method, seqs);
-    const cpuLoss = () => computeObjective(method, seqs, seqs.map((s, i) => gatherLogp(referenceForward(cfg, (n) => fd.weights.get(n)!, s.ids), V, tg[i]!)), {}).loss;
+    const logpsWith = (get: (n: string) => ArrayLike<number>) => seqs.map((s, i) => gatherLogp(referenceForward(cfg, get, s.ids), V, tg[i]!));
+    // DPO's reference policy is the base model (adapter off): its log-probs from the unadapted weights
+    const refLogps = needsReference(method) ? referenceLogps(method, seqs, logpsWith((n) => f.weights.get(n)!)) : undefined;
+    const cpuLoss = () => computeObjective(method, seqs, logpsWith((n) => fd.weights.get(n)!), { ...(beta === undefined ? {} : { beta }), refLogps }).loss;
     const want = cpuLoss();
     expect(Number.isFinite(gpu.loss)).toBe(true);
     const lossErr = Math.abs(gpu.loss - want) / Math.abs(want);

@@ -99,7 +99,7 @@ describe('tiny-gemma3', () => {
   // h = 1e-4, not the 1e-3 of the other architectures: Gemma's activations are larger (embeddings × √80, norms
   // scaling by 1 + w ≈ 2), so the central difference's h² truncation term is too; measured 2.5e-4 at h = 1e-3,
   // 2.3e-5 at 3e-4, 4.2e-6 at 1e-4 (CPT): it falls as h², the signature of FD truncation, not of a wrong gradient.
-  for (const method of ['cpt', 'sft'] as Method[]) {
+  for (const method of ['cpt', 'sft', 'dpo', 'orpo'] as Method[]) {
     it(`LoRA gradients on all seven projections vs finite differences: ${method}`, async () => {
       const { lossErr, gradErr } = await loraFdError(await get(), method, ALL, { seed: 41, h: 1e-4 });
       console.log(`${NAME} · ${method}: loss rel err ${lossErr.toExponential(2)}; grads vs FD max rel err ${gradErr.toExponential(2)}`);

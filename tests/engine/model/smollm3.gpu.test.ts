@@ -50,7 +50,7 @@ describe('tiny-smollm3', () => {
     expect(err).toBeLessThanOrEqual(1e-6);
   });
 
-  for (const method of ['cpt', 'sft'] as Method[]) {
+  for (const method of ['cpt', 'sft', 'dpo', 'orpo'] as Method[]) {
     it(`LoRA gradients on all seven projections vs finite differences: ${method}`, async () => {
       const { lossErr, gradErr } = await loraFdError(await get(), method, ALL, { seed: 31 });
       console.log(`${NAME} · ${method}: loss rel err ${lossErr.toExponential(2)}; grads vs FD max rel err ${gradErr.toExponential(2)}`);
