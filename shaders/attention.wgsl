@@ -23,6 +23,9 @@
 
 override USE_MASK: bool = false;
 override WINDOW: u32 = 0u;
+// SOFTCAP = c > 0: scores are soft-capped, s ← c·tanh(s / c) after the scale (Gemma's attn_logit_softcapping);
+// tanh's argument is clamped to ±10, where tanh is ±1 in f32 already.
+override SOFTCAP: f32 = 0.0;
 override ROWS_PER_WG: u32 = 16u;
 
 struct Params {
@@ -46,6 +49,11 @@ struct Params {
 
 const MAX_D = 256u;
 const NEG = -1e30; // "no score": finite, so exp(NEG − NEG) stays 1 and never NaN
+
+fn cap(s: f32) -> f32 {
+  if (SOFTCAP > 0.0) { return SOFTCAP * tanh(clamp(s / SOFTCAP, -10.0, 10.0)); }
+  return s;
+}
 
 // The first slot a query seeing slots 0..n_keys−1 attends to under the window (0 without one).
 fn window_start(kv_batch: u32, n_keys: u32) -> u32 {
@@ -81,7 +89,7 @@ fn attend(row: u32) -> f32 {
     let k_at = ((kv_batch + j) * p.n_kv + kvh) * D;
     var dot = 0.0;
     for (var d = 0u; d < D; d++) { dot = fma(q[q_at + d], k[k_at + d], dot); }
-    let s = dot * p.scale;
+    let s = cap(dot * p.scale);
     let m_new = max(m, s);
     let alpha = exp(m - m_new);
     let pj = exp(s - m_new);

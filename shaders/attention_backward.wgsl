@@ -17,6 +17,9 @@
 override USE_MASK: bool = false;
 // the sliding window (0: none), with attention.wgsl's rule: a query sees the WINDOW most recent real keys up to its slot
 override WINDOW: u32 = 0u;
+// attention.wgsl's soft-capping: P is recomputed from the capped score sc = c·tanh(s/c), and dS (with respect to
+// sc) is multiplied by dsc/ds = 1 − (sc/c)² on its way to dq and dk.
+override SOFTCAP: f32 = 0.0;
 
 struct Params {
   T: u32,
@@ -46,6 +49,15 @@ struct Params {
 override ROWS_PER_WG: u32 = 16u;
 const WG = 64u; // prep's workgroup size
 const MAX_D = 256u;
+
+// (capped score, d capped / d raw) of a raw score s = scale·q·k
+fn cap(s: f32) -> vec2f {
+  if (SOFTCAP > 0.0) {
+    let t = tanh(clamp(s / SOFTCAP, -10.0, 10.0));
+    return vec2f(SOFTCAP * t, 1.0 - t * t);
+  }
+  return vec2f(s, 1.0);
+}
 
 fn key_real(at: u32) -> bool {
   if (USE_MASK) { return mask[at] != 0u; }
@@ -102,7 +114,8 @@ fn dq_main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u
       s = fma(q[q_at + d], k[k_at + d], s); // the forward's order, so P matches its lse
       dp = fma(dout[q_at + d], v[k_at + d], dp);
     }
-    let g = exp(s * p.scale - lse_i) * (dp - delta);
+    let c = cap(s * p.scale);
+    let g = exp(c.x - lse_i) * (dp - delta) * c.y;
     for (var d = 0u; d < D; d++) { acc[d] = fma(g, k[k_at + d], acc[d]); }
   }
   for (var d = 0u; d < D; d++) { dq[q_at + d] = acc[d] * p.scale; }
@@ -146,8 +159,9 @@ fn dkv_main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3
         s = fma(q[at + d], k[kv_at + d], s);
         dp = fma(dout[at + d], v[kv_at + d], dp);
       }
-      let pj = exp(s * p.scale - stats[2u * row]);
-      let gj = pj * (dp - stats[2u * row + 1u]);
+      let c = cap(s * p.scale);
+      let pj = exp(c.x - stats[2u * row]);
+      let gj = pj * (dp - stats[2u * row + 1u]) * c.y;
       for (var d = 0u; d < D; d++) {
         acc_k[d] = fma(gj, q[at + d], acc_k[d]);
         acc_v[d] = fma(pj, dout[at + d], acc_v[d]);

@@ -73,6 +73,8 @@ export interface ModelConfig {
   queryPreAttnScalar: number | null;
   /** the sliding layers' RoPE base (Gemma 3's rope_local_base_freq, unscaled), or null when every layer uses ropeTheta */
   localRopeTheta: number | null;
+  /** attention scores soft-capped to c·tanh(s/c) after the scale (attn_logit_softcapping), or null */
+  attnLogitSoftcapping: number | null;
   /** the sliding layers' attention window in tokens, or null when no layer slides */
   slidingWindow: number | null;
   /**
@@ -331,9 +333,9 @@ export function parseModelConfig(json: unknown, file = 'config.json'): ModelConf
       throw f.fail(json.hidden_activation !== undefined ? 'hidden_activation' : 'hidden_act', `is ${JSON.stringify(act)}; Alloy supports Gemma 3 with "gelu_pytorch_tanh" only`);
     }
     hiddenAct = 'gelu_tanh';
-    for (const key of ['final_logit_softcapping', 'attn_logit_softcapping']) {
+    for (const key of ['final_logit_softcapping']) {
       if (json[key] !== undefined && json[key] !== null) {
-        throw f.fail(key, `is ${JSON.stringify(json[key])}; Alloy does not implement logit soft-capping (Gemma 3's released configs have none)`);
+        throw f.fail(key, `is ${JSON.stringify(json[key])}; Alloy does not implement final logit soft-capping (Gemma 3's released configs have none)`);
       }
     }
     if (f.bool(json, 'use_bidirectional_attention', false)) {
@@ -432,6 +434,7 @@ export function parseModelConfig(json: unknown, file = 'config.json'): ModelConf
     scaleEmbedding: gemma,
     queryPreAttnScalar: gemma ? f.optPosNumber(json, 'query_pre_attn_scalar', 256) : null,
     localRopeTheta,
+    attnLogitSoftcapping: gemma && json.attn_logit_softcapping != null ? f.posNumber(json, 'attn_logit_softcapping') : null,
     slidingWindow,
     layerWindows,
     layerRope,

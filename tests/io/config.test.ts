@@ -179,6 +179,7 @@ describe('parseModelConfig', () => {
       scaleEmbedding: false,
       queryPreAttnScalar: null,
       localRopeTheta: null,
+      attnLogitSoftcapping: null,
       slidingWindow: null,
       layerWindows: new Array(30).fill(0),
       layerRope: new Array(30).fill(true),
@@ -439,7 +440,8 @@ describe('parseModelConfig', () => {
     const v5 = { ...without(g270, 'rope_theta', 'rope_local_base_freq', 'rope_scaling'), rope_parameters: { full_attention: { rope_type: 'linear', factor: 8, rope_theta: 1e6 }, sliding_attention: { rope_type: 'default', rope_theta: 1e4 } } };
     expect(parseModelConfig(v5)).toMatchObject({ ropeTheta: 1e6, localRopeTheta: 1e4, ropeScaling: { type: 'linear', factor: 8 } });
     expect(() => parseModelConfig({ ...g270, final_logit_softcapping: 30 })).toThrow(/final_logit_softcapping.*soft-capping/);
-    expect(() => parseModelConfig({ ...g270, attn_logit_softcapping: 50 })).toThrow(/attn_logit_softcapping/);
+    expect(parseModelConfig({ ...g270, attn_logit_softcapping: 50 }).attnLogitSoftcapping).toBe(50);
+    expect(cfg.attnLogitSoftcapping).toBeNull();
     expect(() => parseModelConfig({ ...g270, hidden_activation: 'gelu' })).toThrow(/hidden_activation.*gelu_pytorch_tanh/);
     expect(() => parseModelConfig({ ...g270, use_bidirectional_attention: true })).toThrow(/use_bidirectional_attention/);
     expect(() => parseModelConfig({ ...g270, architectures: ['Gemma3ForConditionalGeneration'] })).toThrow(/Gemma3ForConditionalGeneration" is not supported/);

@@ -20,7 +20,8 @@
  * (two more dispatches a block, norm and add, for Gemma only). Every Gemma norm is x̂·(1 + w): weights.ts stores
  * 1 + w, so the norms here are the plain RMSNorm kernels. Sliding layers (config.layerWindows) pass their window
  * to attention, and Gemma's rotate with the local frequencies (model.invFreqLocal); the attention scale is
- * query_pre_attn_scalar^−0.5 where the config sets it (attentionScale).
+ * query_pre_attn_scalar^−0.5 where the config sets it (attentionScale), and the scores are soft-capped where
+ * attn_logit_softcapping is set (a pipeline constant of the attention kernels).
  *
  * Memory layout (f32 row-major, BT = batch·T rows): x, x_in, x_mid, n1, n2 [BT, C]; rstd1, rstd2 [BT];
  * q, att [BT, nHeads·D]; k, v [BT, nKv·D]; lse [BT, nHeads]; gate, up, act [BT, F]; xa [BT, r] per adapted
@@ -326,7 +327,8 @@ function layerAttArgs(c: LayerPass, l: number): AttentionArgs {
   const cfg = c.model.config;
   const window = cfg.layerWindows[l]!;
   const scale = cfg.queryPreAttnScalar === null ? {} : { scale: attentionScale(cfg) };
-  return window || cfg.queryPreAttnScalar !== null ? { ...c.attArgs, ...(window ? { window } : {}), ...scale } : c.attArgs;
+  const softcap = cfg.attnLogitSoftcapping === null ? {} : { softcap: cfg.attnLogitSoftcapping };
+  return window || cfg.queryPreAttnScalar !== null || cfg.attnLogitSoftcapping !== null ? { ...c.attArgs, ...(window ? { window } : {}), ...scale, ...softcap } : c.attArgs;
 }
 
 /** Layer l's RoPE frequencies: Gemma 3's sliding layers rotate with the local base (model.invFreqLocal). */

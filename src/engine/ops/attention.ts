@@ -67,8 +67,9 @@ export function attentionUniforms(args: AttentionArgs): Uint32Array<ArrayBuffer>
  * layers use two pipelines over the same uniform block (a decode step's, rewritten in place, serves both), and
  * models without a window compile exactly the pipelines they did before.
  */
-function windowConstant(args: AttentionArgs): { WINDOW?: number } {
-  return args.window ? { WINDOW: args.window } : {};
+function windowConstant(args: AttentionArgs): { WINDOW?: number; SOFTCAP?: number } {
+  // the soft-capping likewise (Gemma's attn_logit_softcapping), only when set
+  return { ...(args.window ? { WINDOW: args.window } : {}), ...(args.softcap ? { SOFTCAP: args.softcap } : {}) };
 }
 
 function checkAttentionArgs(args: AttentionArgs): { T: number; nHeads: number; batch: number } {

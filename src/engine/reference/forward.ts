@@ -108,6 +108,7 @@ function attention(
   D: number,
   window: number | null,
   scale: number,
+  softcap: number | null,
 ) {
   const out = new Float64Array(T * nHeads * D);
   const group = nHeads / nKv;
@@ -121,6 +122,8 @@ function attention(
         let dot = 0;
         for (let d = 0; d < D; d++) dot += q[(i * nHeads + h) * D + d]! * k[(j * nKv + kvh) * D + d]!;
         p[j] = dot * scale;
+        // Gemma's eager_attention_forward: scores / softcap, tanh, × softcap, before the mask
+        if (softcap !== null) p[j] = softcap * Math.tanh(p[j]! / softcap);
         max = Math.max(max, p[j]!);
       }
       let sum = 0;
@@ -194,7 +197,7 @@ export function referenceForward(cfg: ModelConfig, weight: WeightGetter, ids: re
       rope(q, T, nH, D, local ? localInvFreq : invFreq, local ? 1 : posDivisor);
       rope(k, T, nKv, D, local ? localInvFreq : invFreq, local ? 1 : posDivisor);
     }
-    const a = attention(q, k, v, T, nH, nKv, D, cfg.layerWindows[l] || null, scale);
+    const a = attention(q, k, v, T, nH, nKv, D, cfg.layerWindows[l] || null, scale, cfg.attnLogitSoftcapping);
     let o = proj(`${p}.self_attn.o_proj`, a, nH * D, C, cfg.oProjBias);
     // Gemma3DecoderLayer: post_attention_layernorm on the attention output, before the residual add
     if (cfg.sandwichNorms) o = rmsnorm(o, T, C, normW(`${p}.post_attention_layernorm.weight`), eps);

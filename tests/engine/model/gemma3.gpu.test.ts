@@ -90,6 +90,24 @@ describe('tiny-gemma3', () => {
     }
   });
 
+  it('attn_logit_softcapping 0.5 (set by hand: Gemma 3 leaves it null): logits, KV decode and SFT gradients', async () => {
+    const f = await loadFixture(NAME, { configOverrides: { attn_logit_softcapping: 0.5 } });
+    try {
+      const { err } = await logitsError(f);
+      const dec = await decodeError(f);
+      const { lossErr, gradErr } = await loraFdError(f, 'sft', ALL, { seed: 43, h: 1e-4 });
+      const moved = maxAbsDiff(f.reference(SEQ), (await get()).reference(SEQ));
+      console.log(`${NAME} soft-capped attention (moves the reference ${moved.toExponential(2)}): logits ${err.toExponential(2)}, decode ${dec.err.toExponential(2)}, SFT loss ${lossErr.toExponential(2)}, grads ${gradErr.toExponential(2)}`);
+      expect(moved).toBeGreaterThan(1e-2);
+      expect(err).toBeLessThanOrEqual(1e-5);
+      expect(dec.err).toBeLessThanOrEqual(1e-6);
+      expect(lossErr).toBeLessThanOrEqual(2e-6);
+      expect(gradErr).toBeLessThanOrEqual(3e-5);
+    } finally {
+      f.model.dispose();
+    }
+  });
+
   it('KV-cache decoding of ragged rows = the full forward (≤ 1e-6)', async () => {
     const { err, steps } = await decodeError(await get());
     console.log(`${NAME}: KV decode vs full forward max|Δ| = ${err.toExponential(2)} over ${steps} steps × 2 rows`);

@@ -82,4 +82,9 @@ describe('attention kernel against the CPU reference', () => {
     mask.fill(0, S + 10, S + 14);
     await check({ batch: B, T: 4, S, nHeads: 2, nKv: 1, headDim: 8, past: 20, window: 6 }, 13, mask);
   });
+
+  it('soft-capped scores (Gemma attn_logit_softcapping), plain and over a windowed KV cache', async () => {
+    await check({ T: 13, S: 13, nHeads: 4, nKv: 2, headDim: 8, softcap: 2 }, 21);
+    await check({ T: 2, S: 30, nHeads: 2, nKv: 1, headDim: 16, past: 20, window: 7, softcap: 1.5 }, 22);
+  });
 });
