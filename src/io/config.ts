@@ -75,6 +75,8 @@ export interface ModelConfig {
   localRopeTheta: number | null;
   /** attention scores soft-capped to c·tanh(s/c) after the scale (attn_logit_softcapping), or null */
   attnLogitSoftcapping: number | null;
+  /** the logits soft-capped to c·tanh(z/c) (final_logit_softcapping), or null */
+  finalLogitSoftcapping: number | null;
   /** the sliding layers' attention window in tokens, or null when no layer slides */
   slidingWindow: number | null;
   /**
@@ -333,11 +335,6 @@ export function parseModelConfig(json: unknown, file = 'config.json'): ModelConf
       throw f.fail(json.hidden_activation !== undefined ? 'hidden_activation' : 'hidden_act', `is ${JSON.stringify(act)}; Alloy supports Gemma 3 with "gelu_pytorch_tanh" only`);
     }
     hiddenAct = 'gelu_tanh';
-    for (const key of ['final_logit_softcapping']) {
-      if (json[key] !== undefined && json[key] !== null) {
-        throw f.fail(key, `is ${JSON.stringify(json[key])}; Alloy does not implement final logit soft-capping (Gemma 3's released configs have none)`);
-      }
-    }
     if (f.bool(json, 'use_bidirectional_attention', false)) {
       throw f.fail('use_bidirectional_attention', 'is true (an embedding model); Alloy runs causal language models only');
     }
@@ -435,6 +432,7 @@ export function parseModelConfig(json: unknown, file = 'config.json'): ModelConf
     queryPreAttnScalar: gemma ? f.optPosNumber(json, 'query_pre_attn_scalar', 256) : null,
     localRopeTheta,
     attnLogitSoftcapping: gemma && json.attn_logit_softcapping != null ? f.posNumber(json, 'attn_logit_softcapping') : null,
+    finalLogitSoftcapping: gemma && json.final_logit_softcapping != null ? f.posNumber(json, 'final_logit_softcapping') : null,
     slidingWindow,
     layerWindows,
     layerRope,

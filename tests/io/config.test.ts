@@ -180,6 +180,7 @@ describe('parseModelConfig', () => {
       queryPreAttnScalar: null,
       localRopeTheta: null,
       attnLogitSoftcapping: null,
+      finalLogitSoftcapping: null,
       slidingWindow: null,
       layerWindows: new Array(30).fill(0),
       layerRope: new Array(30).fill(true),
@@ -439,7 +440,8 @@ describe('parseModelConfig', () => {
     expect(parseModelConfig({ ...without(g270, 'architectures') }).architecture).toBe('Gemma3ForCausalLM');
     const v5 = { ...without(g270, 'rope_theta', 'rope_local_base_freq', 'rope_scaling'), rope_parameters: { full_attention: { rope_type: 'linear', factor: 8, rope_theta: 1e6 }, sliding_attention: { rope_type: 'default', rope_theta: 1e4 } } };
     expect(parseModelConfig(v5)).toMatchObject({ ropeTheta: 1e6, localRopeTheta: 1e4, ropeScaling: { type: 'linear', factor: 8 } });
-    expect(() => parseModelConfig({ ...g270, final_logit_softcapping: 30 })).toThrow(/final_logit_softcapping.*soft-capping/);
+    expect(parseModelConfig({ ...g270, final_logit_softcapping: 30 }).finalLogitSoftcapping).toBe(30);
+    expect(() => parseModelConfig({ ...g270, final_logit_softcapping: -1 })).toThrow(/final_logit_softcapping.*positive/);
     expect(parseModelConfig({ ...g270, attn_logit_softcapping: 50 }).attnLogitSoftcapping).toBe(50);
     expect(cfg.attnLogitSoftcapping).toBeNull();
     expect(() => parseModelConfig({ ...g270, hidden_activation: 'gelu' })).toThrow(/hidden_activation.*gelu_pytorch_tanh/);

@@ -216,7 +216,11 @@ export function referenceForward(cfg: ModelConfig, weight: WeightGetter, ids: re
 
   x = rmsnorm(x, T, C, normW('model.norm.weight'), eps);
   const head = weight(cfg.tieWordEmbeddings ? 'model.embed_tokens.weight' : 'lm_head.weight');
-  return linear(x, T, C, head, V);
+  const logits = linear(x, T, C, head, V);
+  // Gemma3ForCausalLM: logits / final_logit_softcapping, tanh, × final_logit_softcapping
+  const cap = cfg.finalLogitSoftcapping;
+  if (cap !== null) for (let i = 0; i < logits.length; i++) logits[i] = cap * Math.tanh(logits[i]! / cap);
+  return logits;
 }
 
 /**

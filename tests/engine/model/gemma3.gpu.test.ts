@@ -108,6 +108,28 @@ describe('tiny-gemma3', () => {
     }
   });
 
+  it('final_logit_softcapping 3 (set by hand): logits, KV decode, CPT and DPO gradients through the capped logits', async () => {
+    const f = await loadFixture(NAME, { configOverrides: { final_logit_softcapping: 3 } });
+    try {
+      const { err, scale } = await logitsError(f);
+      const dec = await decodeError(f);
+      const cpt = await loraFdError(f, 'cpt', ALL, { seed: 44, h: 1e-4 });
+      const dpo = await loraFdError(f, 'dpo', ALL, { seed: 45, h: 1e-4 });
+      const moved = maxAbsDiff(f.reference(SEQ), (await get()).reference(SEQ));
+      console.log(`${NAME} final soft-capping (max |logit| ${scale.toFixed(3)} ≤ 3; moves the reference ${moved.toExponential(2)}): logits ${err.toExponential(2)}, decode ${dec.err.toExponential(2)}, CPT loss ${cpt.lossErr.toExponential(2)} grads ${cpt.gradErr.toExponential(2)}, DPO loss ${dpo.lossErr.toExponential(2)} grads ${dpo.gradErr.toExponential(2)}`);
+      expect(scale).toBeLessThan(3);
+      expect(moved).toBeGreaterThan(1e-2);
+      expect(err).toBeLessThanOrEqual(1e-5);
+      expect(dec.err).toBeLessThanOrEqual(1e-6);
+      for (const r of [cpt, dpo]) {
+        expect(r.lossErr).toBeLessThanOrEqual(2e-6);
+        expect(r.gradErr).toBeLessThanOrEqual(3e-5);
+      }
+    } finally {
+      f.model.dispose();
+    }
+  });
+
   it('KV-cache decoding of ragged rows = the full forward (≤ 1e-6)', async () => {
     const { err, steps } = await decodeError(await get());
     console.log(`${NAME}: KV decode vs full forward max|Δ| = ${err.toExponential(2)} over ${steps} steps × 2 rows`);
