@@ -322,13 +322,19 @@ export function attentionScale(cfg: ModelConfig): number {
   return cfg.queryPreAttnScalar === null ? 1 / Math.sqrt(cfg.headDim) : cfg.queryPreAttnScalar ** -0.5;
 }
 
-/** The pass's attention shape with layer l's own window (a sliding layer) and the model's scale added. */
+/**
+ * The pass's attention shape with layer l's own window (a sliding layer), the model's scale and its score
+ * soft-capping added (each only where the config has it, so a Llama layer's arguments are the pass's own).
+ */
 function layerAttArgs(c: LayerPass, l: number): AttentionArgs {
   const cfg = c.model.config;
   const window = cfg.layerWindows[l]!;
-  const scale = cfg.queryPreAttnScalar === null ? {} : { scale: attentionScale(cfg) };
-  const softcap = cfg.attnLogitSoftcapping === null ? {} : { softcap: cfg.attnLogitSoftcapping };
-  return window || cfg.queryPreAttnScalar !== null || cfg.attnLogitSoftcapping !== null ? { ...c.attArgs, ...(window ? { window } : {}), ...scale, ...softcap } : c.attArgs;
+  return {
+    ...c.attArgs,
+    ...(window ? { window } : {}),
+    ...(cfg.queryPreAttnScalar === null ? {} : { scale: attentionScale(cfg) }),
+    ...(cfg.attnLogitSoftcapping === null ? {} : { softcap: cfg.attnLogitSoftcapping }),
+  };
 }
 
 /** Layer l's RoPE frequencies: Gemma 3's sliding layers rotate with the local base (model.invFreqLocal). */

@@ -130,6 +130,18 @@ describe('tiny-gemma3', () => {
     }
   });
 
+  it('split tables and logits (a 40 kB binding: the scaled embedding and the tied head in 4 chunks), final soft-capping per block', async () => {
+    const f = await loadFixture(NAME, { load: { maxBindingBytes: 40_000 }, configOverrides: { final_logit_softcapping: 3 } });
+    try {
+      expect(f.model.embed.chunks.length).toBeGreaterThan(1);
+      const { err } = await logitsError(f);
+      console.log(`${NAME} split (${f.model.embed.chunks.length} embedding chunks): max|Δlogit| = ${err.toExponential(2)}`);
+      expect(err).toBeLessThanOrEqual(1e-5);
+    } finally {
+      f.model.dispose();
+    }
+  });
+
   it('KV-cache decoding of ragged rows = the full forward (≤ 1e-6)', async () => {
     const { err, steps } = await decodeError(await get());
     console.log(`${NAME}: KV decode vs full forward max|Δ| = ${err.toExponential(2)} over ${steps} steps × 2 rows`);
