@@ -13,6 +13,11 @@
 // coroutine of the workgroup: ~2.8 s per call at B=4, T=128 against a few ms of arithmetic
 // (bench/train-profile.bench.ts). A query whose visible keys are all masked (a padding row) outputs zeros, not NaN.
 // The score is fma(q_d, k_d, ·) over d in order, then ·scale: attention_backward.wgsl recomputes it the same way.
+// With WINDOW = W > 0 (a sliding-window layer: Mistral, Qwen2/3 with use_sliding_window, Gemma 3's local layers)
+// a query sees only the W most recent real keys up to and including its own slot: keys at slots j ≤ past+i whose
+// slots j..past+i hold at most W unmasked keys (without a mask: past+i−W < j, transformers' sliding mask). Counting
+// real keys rather than slots keeps the window right across padding holes in a KV cache (a row decodes as if alone).
+// attention_backward.wgsl applies the same rule.
 // Entries main_vec4 / main_vec4_save_lse do the same for D % 4 == 0 through vec4 views of q, k, v and out
 // (bindings 7-10; ops/attention.ts binds the same buffers there), one invocation per QB consecutive queries of a
 // head, sharing each key's loads (see attend_vec4): on SwiftShader each load is a per-lane gather, and a 5-shot
@@ -22,7 +27,12 @@
 // −1e30 for a row that sees none), which attention_backward.wgsl needs to recompute the probabilities.
 
 override USE_MASK: bool = false;
+override WINDOW: u32 = 0u;
+// SOFTCAP = c > 0: scores are soft-capped, s ← c·tanh(s / c) after the scale (Gemma's attn_logit_softcapping);
+// tanh's argument is clamped to ±10, where tanh is ±1 in f32 already.
+override SOFTCAP: f32 = 0.0;
 override ROWS_PER_WG: u32 = 16u;
+
 // The vec4 entries' D / 4 and queries per invocation, fixed at pipeline creation (a model has one head dim):
 // loops of known length let the compiler keep qr and acc in registers instead of indexing private memory.
 override HEAD_DIM4: u32 = 1u;
@@ -57,6 +67,27 @@ const MAX_QB = 4u;
 const MAX_QD4 = 256u; // MAX_QB · MAX_D / 4
 const NEG = -1e30; // "no score": finite, so exp(NEG − NEG) stays 1 and never NaN
 
+fn cap(s: f32) -> f32 {
+  if (SOFTCAP > 0.0) { return SOFTCAP * tanh(clamp(s / SOFTCAP, -10.0, 10.0)); }
+  return s;
+}
+
+// The first slot a query seeing slots 0..n_keys−1 attends to under the window (0 without one).
+fn window_start(kv_batch: u32, n_keys: u32) -> u32 {
+  if (WINDOW == 0u) { return 0u; }
+  if (!USE_MASK) { return select(0u, n_keys - WINDOW, n_keys > WINDOW); }
+  var seen = 0u;
+  var j = n_keys;
+  while (j > 0u) {
+    j--;
+    if (mask[kv_batch + j] != 0u) {
+      seen++;
+      if (seen == WINDOW) { return j; }
+    }
+  }
+  return 0u;
+}
+
 // Attends one row and writes out; returns its log Σ exp(score), NEG if nothing is visible.
 fn attend(row: u32) -> f32 {
   let h = row % p.n_heads;
@@ -70,12 +101,12 @@ fn attend(row: u32) -> f32 {
   var m = NEG;
   var l = 0.0;
   var acc: array<f32, MAX_D>;
-  for (var j = 0u; j < n_keys; j++) {
+  for (var j = window_start(kv_batch, n_keys); j < n_keys; j++) {
     if (USE_MASK && mask[kv_batch + j] == 0u) { continue; }
     let k_at = ((kv_batch + j) * p.n_kv + kvh) * D;
     var dot = 0.0;
     for (var d = 0u; d < D; d++) { dot = fma(q[q_at + d], k[k_at + d], dot); }
-    let s = dot * p.scale;
+    let s = cap(dot * p.scale);
     let m_new = max(m, s);
     let alpha = exp(m - m_new);
     let pj = exp(s - m_new);
@@ -103,8 +134,8 @@ fn main_save_lse(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg:
 
 // The vec4 entries' work: QB consecutive queries i0..i0+QB−1 of one (batch, head), walking the keys the last
 // of them sees. Each key's k and v rows are loaded once for all QB queries (QB = 4 for a forward of T ≥ 4 rows,
-// 1 for a decode step), and every load is a vec4. A key that query t must not see (past its causal limit, or
-// masked) leaves its state exactly as it was: score NEG, so m is unchanged, alpha = exp(0) = 1 and p = 0, and
+// 1 for a decode step), and every load is a vec4. A key that query t must not see (past its causal limit, before
+// its window, or masked) leaves its state exactly as it was: score NEG, so m is unchanged, alpha = exp(0) = 1 and p = 0, and
 // acc·1 + 0·v = acc — the same bits as skipping it, as the scalar entry does.
 // Writes out for each valid query and returns their log Σ exp(score) (NEG where nothing is visible).
 fn attend_vec4(block: u32) -> array<f32, MAX_QB> {
@@ -116,6 +147,9 @@ fn attend_vec4(block: u32) -> array<f32, MAX_QB> {
   let kvh = h / (p.n_heads / p.n_kv);
   let kv_batch = b * p.S;
   let n_keys = min(p.S, p.past + min(i0 + QB, p.T)); // keys the block's last valid query sees
+  // each query's first key under the window (0 without one): the block walks from the first query's
+  var first: array<u32, MAX_QB>;
+  for (var t = 0u; t < QB; t++) { first[t] = window_start(kv_batch, min(p.S, p.past + i0 + t + 1u)); }
   var qr: array<vec4f, MAX_QD4>;
   var acc: array<vec4f, MAX_QD4>;
   var m: array<f32, MAX_QB>;
@@ -126,10 +160,11 @@ fn attend_vec4(block: u32) -> array<f32, MAX_QB> {
     let row = ((b * p.T + min(i0 + t, p.T - 1u)) * p.n_heads + h) * D4;
     for (var d = 0u; d < D4; d++) { qr[t * D4 + d] = q4[row + d]; }
   }
-  for (var j = 0u; j < n_keys; j++) {
+  for (var j = first[0]; j < n_keys; j++) {
     if (USE_MASK && mask[kv_batch + j] == 0u) { continue; }
     let k_at = ((kv_batch + j) * p.n_kv + kvh) * D4;
     for (var t = 0u; t < QB; t++) {
+      let seen = j >= first[t] && j <= p.past + i0 + t;
       var dot = 0.0;
       for (var d = 0u; d < D4; d++) {
         let qd = qr[t * D4 + d];
@@ -139,10 +174,10 @@ fn attend_vec4(block: u32) -> array<f32, MAX_QB> {
         dot = fma(qd.z, kd.z, dot);
         dot = fma(qd.w, kd.w, dot);
       }
-      let s = select(NEG, dot * p.scale, j <= p.past + i0 + t);
+      let s = select(NEG, cap(dot * p.scale), seen);
       let m_new = max(m[t], s);
       let alpha = exp(m[t] - m_new);
-      let pj = select(0.0, exp(s - m_new), j <= p.past + i0 + t);
+      let pj = select(0.0, exp(s - m_new), seen);
       l[t] = l[t] * alpha + pj;
       m[t] = m_new;
       for (var d = 0u; d < D4; d++) { acc[t * D4 + d] = fma(vec4f(pj), v4[k_at + d], acc[t * D4 + d] * alpha); }

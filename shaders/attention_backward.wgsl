@@ -19,6 +19,11 @@
 // forward's vec4 entries give. Same operations in the same order as the scalar entries, so the same bits.
 
 override USE_MASK: bool = false;
+// the sliding window (0: none), with attention.wgsl's rule: a query sees the WINDOW most recent real keys up to its slot
+override WINDOW: u32 = 0u;
+// attention.wgsl's soft-capping: P is recomputed from the capped score sc = c·tanh(s/c), and dS (with respect to
+// sc) is multiplied by dsc/ds = 1 − (sc/c)² on its way to dq and dk.
+override SOFTCAP: f32 = 0.0;
 
 struct Params {
   T: u32,
@@ -58,6 +63,36 @@ override HEAD_DIM4: u32 = 1u;
 const WG = 64u; // prep's workgroup size
 const MAX_D = 256u;
 
+// (capped score, d capped / d raw) of a raw score s = scale·q·k
+fn cap(s: f32) -> vec2f {
+  if (SOFTCAP > 0.0) {
+    let t = tanh(clamp(s / SOFTCAP, -10.0, 10.0));
+    return vec2f(SOFTCAP * t, 1.0 - t * t);
+  }
+  return vec2f(s, 1.0);
+}
+
+fn key_real(at: u32) -> bool {
+  if (USE_MASK) { return mask[at] != 0u; }
+  return true;
+}
+
+// attention.wgsl's window_start: the first slot a query seeing slots 0..n_keys−1 attends to.
+fn window_start(kv_batch: u32, n_keys: u32) -> u32 {
+  if (WINDOW == 0u) { return 0u; }
+  if (!USE_MASK) { return select(0u, n_keys - WINDOW, n_keys > WINDOW); }
+  var seen = 0u;
+  var j = n_keys;
+  while (j > 0u) {
+    j--;
+    if (mask[kv_batch + j] != 0u) {
+      seen++;
+      if (seen == WINDOW) { return j; }
+    }
+  }
+  return 0u;
+}
+
 @compute @workgroup_size(WG)
 fn prep(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let row = (wg.y * nwg.x + wg.x) * WG + lid;
@@ -83,7 +118,7 @@ fn dq_main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u
   let delta = stats[2u * row + 1u];
   let n_keys = min(p.S, p.past + i + 1u);
   var acc: array<f32, MAX_D>;
-  for (var j = 0u; j < n_keys; j++) {
+  for (var j = window_start(kv_batch, n_keys); j < n_keys; j++) {
     if (USE_MASK && mask[kv_batch + j] == 0u) { continue; }
     let k_at = ((kv_batch + j) * p.n_kv + kvh) * D;
     var s = 0.0;
@@ -92,7 +127,8 @@ fn dq_main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u
       s = fma(q[q_at + d], k[k_at + d], s); // the forward's order, so P matches its lse
       dp = fma(dout[q_at + d], v[k_at + d], dp);
     }
-    let g = exp(s * p.scale - lse_i) * (dp - delta);
+    let c = cap(s * p.scale);
+    let g = exp(c.x - lse_i) * (dp - delta) * c.y;
     for (var d = 0u; d < D; d++) { acc[d] = fma(g, k[k_at + d], acc[d]); }
   }
   for (var d = 0u; d < D; d++) { dq[q_at + d] = acc[d] * p.scale; }
@@ -115,9 +151,18 @@ fn dkv_main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3
   // query i (absolute position past + i) sees key j iff past + i ≥ j
   var i0 = select(0u, j - p.past, j > p.past);
   if (!key_kept) { i0 = p.T; }
+  // Under a window, query i sees key j while slots j..past+i hold at most WINDOW real keys: count them as i grows.
+  var in_window = 0u;
+  if (WINDOW > 0u && key_kept) {
+    for (var s = j; s < p.past + i0; s++) { if (key_real(b * p.S + s)) { in_window++; } }
+  }
   var acc_k: array<f32, MAX_D>;
   var acc_v: array<f32, MAX_D>;
   for (var i = i0; i < p.T; i++) {
+    if (WINDOW > 0u) {
+      if (key_real(b * p.S + p.past + i)) { in_window++; }
+      if (in_window > WINDOW) { break; }
+    }
     for (var hh = 0u; hh < group; hh++) {
       let row = (b * p.T + i) * p.n_heads + g * group + hh;
       let at = row * D;
@@ -127,8 +172,9 @@ fn dkv_main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3
         s = fma(q[at + d], k[kv_at + d], s);
         dp = fma(dout[at + d], v[kv_at + d], dp);
       }
-      let pj = exp(s * p.scale - stats[2u * row]);
-      let gj = pj * (dp - stats[2u * row + 1u]);
+      let c = cap(s * p.scale);
+      let pj = exp(c.x - stats[2u * row]);
+      let gj = pj * (dp - stats[2u * row + 1u]) * c.y;
       for (var d = 0u; d < D; d++) {
         acc_k[d] = fma(gj, q[at + d], acc_k[d]);
         acc_v[d] = fma(pj, dout[at + d], acc_v[d]);
@@ -176,11 +222,12 @@ fn dq_vec4(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u
     dr[d] = dout4[row * D4 + d];
   }
   var acc: array<vec4f, MAX_D / 4u>;
-  for (var j = 0u; j < n_keys; j++) {
+  for (var j = window_start(kv_batch, n_keys); j < n_keys; j++) {
     if (USE_MASK && mask[kv_batch + j] == 0u) { continue; }
     let k_at = ((kv_batch + j) * p.n_kv + kvh) * D4;
     let sd = dots4(&qr, k_at, &dr, k_at);
-    let g = exp(sd.x * p.scale - lse_i) * (sd.y - delta);
+    let c = cap(sd.x * p.scale);
+    let g = exp(c.x - lse_i) * (sd.y - delta) * c.y;
     for (var d = 0u; d < D4; d++) { acc[d] = fma(vec4f(g), k4[k_at + d], acc[d]); }
   }
   for (var d = 0u; d < D4; d++) { dq4[row * D4 + d] = acc[d] * p.scale; }
@@ -201,11 +248,19 @@ fn dkv_vec4(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3
   if (USE_MASK) { key_kept = mask[b * p.S + j] != 0u; }
   var i0 = select(0u, j - p.past, j > p.past);
   if (!key_kept) { i0 = p.T; }
+  var in_window = 0u;
+  if (WINDOW > 0u && key_kept) {
+    for (var s = j; s < p.past + i0; s++) { if (key_real(b * p.S + s)) { in_window++; } }
+  }
   var acc_k: array<vec4f, MAX_D / 4u>;
   var acc_v: array<vec4f, MAX_D / 4u>;
   var qq: array<vec4f, MAX_D / 4u>;
   var dd: array<vec4f, MAX_D / 4u>;
   for (var i = i0; i < p.T; i++) {
+    if (WINDOW > 0u) {
+      if (key_real(b * p.S + p.past + i)) { in_window++; }
+      if (in_window > WINDOW) { break; }
+    }
     for (var hh = 0u; hh < group; hh++) {
       let row = (b * p.T + i) * p.n_heads + g * group + hh;
       for (var d = 0u; d < D4; d++) {
@@ -213,8 +268,9 @@ fn dkv_vec4(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3
         dd[d] = dout4[row * D4 + d];
       }
       let sd = dots4(&qq, kv_at, &dd, kv_at);
-      let pj = exp(sd.x * p.scale - stats[2u * row]);
-      let gj = pj * (sd.y - stats[2u * row + 1u]);
+      let c = cap(sd.x * p.scale);
+      let pj = exp(c.x - stats[2u * row]);
+      let gj = pj * (sd.y - stats[2u * row + 1u]) * c.y;
       for (var d = 0u; d < D4; d++) {
         acc_k[d] = fma(vec4f(gj), qq[d], acc_k[d]);
         acc_v[d] = fma(vec4f(pj), dd[d], acc_v[d]);

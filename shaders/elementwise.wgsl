@@ -4,6 +4,8 @@
 //   bias_add     acc[r, c] += bias[c]              (acc [n / cols, cols], bias [cols]; Qwen2's q/k/v biases)
 //   bias_grad    acc[c] += Σ_r b[r, c]              (the backward of bias_add: b = dy [n / cols, cols], acc = dbias
 //                [cols]; one thread per column summing its rows in order, since WGSL has no float atomics)
+//   softcap_inplace  acc = CAP·tanh(acc / CAP)     (Gemma's final_logit_softcapping on a logits block; tanh's argument
+//                clamped to ±10, where it is ±1 in f32 already)
 // The backward of add / add_inplace (the residual stream) needs no kernel: dy flows unchanged to both operands,
 // and the branch gradients meet again through add_inplace.
 // Each entry point uses its own bindings (numbers never shared between a read and a read_write view).
@@ -21,6 +23,7 @@ struct Params {
 @group(0) @binding(5) var<storage, read> bias: array<f32>;
 
 const WG = 256u;
+override CAP: f32 = 1.0;
 
 fn index(wg: vec3u, nwg: vec3u, lid: u32) -> u32 {
   return (wg.y * nwg.x + wg.x) * WG + lid;
@@ -36,6 +39,12 @@ fn add(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @b
 fn add_inplace(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let i = index(wg, nwg, lid);
   if (i < p.n) { acc[i] += b[i]; }
+}
+
+@compute @workgroup_size(WG)
+fn softcap_inplace(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let i = index(wg, nwg, lid);
+  if (i < p.n) { acc[i] = CAP * tanh(clamp(acc[i] / CAP, -10.0, 10.0)); }
 }
 
 @compute @workgroup_size(WG)

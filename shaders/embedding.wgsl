@@ -10,6 +10,8 @@
 // throws on bad host ids), so zeros here only ever mean "caller skipped validation", never undefined memory.
 
 override DTYPE: u32 = 0u;
+// Each gathered value is multiplied by SCALE (Gemma 3's √hidden in the weights' dtype; 1, exact, for everyone else).
+override SCALE: f32 = 1.0;
 
 struct Params {
   N: u32,
@@ -46,5 +48,5 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @
   let id = ids[n];
   if (id >= p.TOTAL) { out[i] = 0.0; return; }
   if (id < p.ROW0 || id - p.ROW0 >= p.V) { return; } // another chunk's row
-  out[i] = load((id - p.ROW0) * p.H + c);
+  out[i] = load((id - p.ROW0) * p.H + c) * SCALE;
 }

@@ -82,6 +82,18 @@ fn gather(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
   }
 }
 
+// With SOFTCAP = c > 0 the logits were soft-capped (y = c·tanh(z/c), elementwise.wgsl softcap_inplace), and the
+// gradient flows on to the raw z: dz = dy·(1 − (y/c)²), from the capped y this kernel reads anyway.
+override SOFTCAP: f32 = 0.0;
+
+fn cap_slope(y: f32) -> f32 {
+  if (SOFTCAP > 0.0) {
+    let r = y / SOFTCAP;
+    return 1.0 - r * r;
+  }
+  return 1.0;
+}
+
 @compute @workgroup_size(WG)
 fn backward(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let row = wg.y * nwg.x + wg.x;
@@ -96,7 +108,8 @@ fn backward(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3
   let w = weights[row];
   let shift = st.x + st.y; // log Σ exp(x), so softmax = exp(x − shift)
   for (var c = lid; c < p.V; c += WG) {
-    dlogits[base + c] = w * (exp(logits[base + c] - shift) - select(0.0, 1.0, c == t));
+    let y = logits[base + c];
+    dlogits[base + c] = w * (exp(y - shift) - select(0.0, 1.0, c == t)) * cap_slope(y);
   }
 }
 
@@ -125,7 +138,8 @@ fn backward_inplace(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) n
   let w = weights[row];
   let shift = st.x + st.y;
   for (var c = lid; c < p.V; c += WG) {
-    logp[base + c] = w * (exp(logp[base + c] - shift) - select(0.0, 1.0, c == t));
+    let y = logp[base + c];
+    logp[base + c] = w * (exp(y - shift) - select(0.0, 1.0, c == t)) * cap_slope(y);
   }
 }
 
@@ -188,7 +202,8 @@ fn backward_rows(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg:
   let w = weights[row];
   let shift = st.x + st.y;
   for (var c = 0u; c < p.V; c++) {
-    dlogits[base + c] = w * (exp(logits[base + c] - shift) - select(0.0, 1.0, c == t));
+    let y = logits[base + c];
+    dlogits[base + c] = w * (exp(y - shift) - select(0.0, 1.0, c == t)) * cap_slope(y);
   }
 }
 
@@ -206,6 +221,7 @@ fn backward_inplace_rows(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgrou
   let w = weights[row];
   let shift = st.x + st.y;
   for (var c = 0u; c < p.V; c++) {
-    logp[base + c] = w * (exp(logp[base + c] - shift) - select(0.0, 1.0, c == t));
+    let y = logp[base + c];
+    logp[base + c] = w * (exp(y - shift) - select(0.0, 1.0, c == t)) * cap_slope(y);
   }
 }

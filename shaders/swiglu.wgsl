@@ -4,6 +4,26 @@
 // Entry `main_packed` reads gate and up from one [T, 2I] buffer (each row: gate's I columns, then up's), the output
 // of the fused gate_up matmul (model/layer.ts); training and LoRA keep them apart (the backward needs both).
 
+// With GELU_TANH (Gemma 3's GeGLU, gelu_pytorch_tanh) the gate's activation is the tanh-approximate GELU
+//   a(g) = ½g(1 + tanh(u)), u = √(2/π)(g + 0.044715g³),  a'(g) = ½(1 + tanh u) + ½g(1 − tanh²u)·√(2/π)(1 + 3·0.044715g²)
+// and out = a(gate) ⊙ up, dgate = dout ⊙ up ⊙ a'(gate), dup = dout ⊙ a(gate). tanh's argument is clamped to ±10,
+// where tanh is ±1 in f32 already, so a large |g| gives the exact limits (g or 0) and never inf/inf.
+override GELU_TANH: bool = false;
+
+const SQRT_2_OVER_PI = 0.7978845608028654;
+const GELU_C = 0.044715;
+
+fn gelu_tanh_t(g: f32) -> f32 {
+  return tanh(clamp(SQRT_2_OVER_PI * (g + GELU_C * g * g * g), -10.0, 10.0));
+}
+
+// The gate's activation: silu(g) = g / (1 + exp(−g)), or the tanh GELU.
+fn act(g: f32) -> f32 {
+  if (GELU_TANH) { return 0.5 * g * (1.0 + gelu_tanh_t(g)); }
+  // exp(−g) overflows to +inf for g < −88; g / inf = −0, which is silu's limit, so no guard is needed.
+  return g / (1.0 + exp(-g));
+}
+
 struct Params {
   n: u32,
   F: u32,  // main_packed only: columns of each half
@@ -23,9 +43,7 @@ const WG = 256u;
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let i = (wg.y * nwg.x + wg.x) * WG + lid;
   if (i >= p.n) { return; }
-  let g = gate[i];
-  // exp(−g) overflows to +inf for g < −88; g / inf = −0, which is silu's limit, so no guard is needed.
-  out[i] = (g / (1.0 + exp(-g))) * up[i];
+  out[i] = act(gate[i]) * up[i];
 }
 
 @compute @workgroup_size(WG)
@@ -33,8 +51,7 @@ fn main_packed(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: v
   let i = (wg.y * nwg.x + wg.x) * WG + lid;
   if (i >= p.n) { return; }
   let at = (i / p.F) * 2u * p.F + i % p.F;
-  let g = gate[at];
-  out[i] = (g / (1.0 + exp(-g))) * gate[at + p.F];
+  out[i] = act(gate[at]) * gate[at + p.F];
 }
 
 @compute @workgroup_size(WG)
@@ -43,6 +60,13 @@ fn backward(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3
   if (i >= p.n) { return; }
   let g = gate[i];
   let d = dout[i];
+  if (GELU_TANH) {
+    let t = gelu_tanh_t(g);
+    let da = 0.5 * (1.0 + t) + 0.5 * g * (1.0 - t * t) * SQRT_2_OVER_PI * (1.0 + 3.0 * GELU_C * g * g);
+    dgate[i] = d * up[i] * da;
+    dup[i] = d * (0.5 * g * (1.0 + t));
+    return;
+  }
   // For g < −88, exp(−g) = +inf gives σ = 0 and both terms 0, their limits; for large g, σ = 1 exactly.
   let sig = 1.0 / (1.0 + exp(-g));
   dgate[i] = d * up[i] * (sig * (1.0 + g * (1.0 - sig)));

@@ -149,7 +149,7 @@ function errorOf(fn: () => unknown): AlloyError {
   throw new Error('expected an error');
 }
 
-const without = (o: Record<string, unknown>, key: string) => Object.fromEntries(Object.entries(o).filter(([k]) => k !== key));
+const without = (o: Record<string, unknown>, ...keys: string[]) => Object.fromEntries(Object.entries(o).filter(([k]) => !keys.includes(k)));
 
 describe('parseModelConfig', () => {
   it('parses SmolLM2-135M', () => {
@@ -174,7 +174,16 @@ describe('parseModelConfig', () => {
       qkNorm: false,
       mlpBias: false,
       hiddenAct: 'silu',
+      normPlusOne: false,
+      sandwichNorms: false,
+      scaleEmbedding: false,
+      queryPreAttnScalar: null,
+      localRopeTheta: null,
+      attnLogitSoftcapping: null,
+      finalLogitSoftcapping: null,
       slidingWindow: null,
+      layerWindows: new Array(30).fill(0),
+      layerRope: new Array(30).fill(true),
       bosTokenId: 0,
       eosTokenIds: [0],
       padTokenId: null,
@@ -314,6 +323,23 @@ describe('parseModelConfig', () => {
     expect(cfg.tieWordEmbeddings).toBe(false);
     expect(parameterCount(cfg)).toBe(7_248_023_552);
     expect(parseModelConfig({ ...MISTRAL_7B, sliding_window: 4096 }).slidingWindow).toBe(4096);
+    // MistralAttention applies config.sliding_window in every layer
+    expect(parseModelConfig({ ...MISTRAL_7B, sliding_window: 4096 }).layerWindows).toEqual(new Array(32).fill(4096));
+    expect(cfg.layerWindows).toEqual(new Array(32).fill(0));
+  });
+
+  it('gives Qwen2/Qwen3 sliding layers as Qwen2Config does: from max_window_layers on, only with use_sliding_window; layer_types wins', () => {
+    const q = { ...QWEN25_05B, num_hidden_layers: 4, sliding_window: 64 };
+    expect(parseModelConfig(q).layerWindows).toEqual([0, 0, 0, 0]);
+    expect(parseModelConfig(q).slidingWindow).toBeNull();
+    expect(parseModelConfig({ ...q, use_sliding_window: true, max_window_layers: 2 }).layerWindows).toEqual([0, 0, 64, 64]);
+    expect(parseModelConfig({ ...q, use_sliding_window: true, max_window_layers: 0 }).layerWindows).toEqual([64, 64, 64, 64]);
+    // max_window_layers ≥ the layer count: no layer slides, so no window at all
+    expect(parseModelConfig({ ...q, use_sliding_window: true, max_window_layers: 28 })).toMatchObject({ slidingWindow: null, layerWindows: [0, 0, 0, 0] });
+    const types = ['sliding_attention', 'full_attention', 'sliding_attention', 'full_attention'];
+    expect(parseModelConfig({ ...q, use_sliding_window: true, layer_types: types }).layerWindows).toEqual([64, 0, 64, 0]);
+    expect(() => parseModelConfig({ ...q, use_sliding_window: true, layer_types: ['full_attention'] })).toThrow(/layer_types.*at least num_hidden_layers \(4\)/);
+    expect(() => parseModelConfig({ ...q, layer_types: [...types.slice(1), 'chunked_attention'] })).toThrow(/entry 3 is "chunked_attention"/);
   });
 
   it('parses Qwen2 with q/k/v biases and no o_proj bias', () => {
@@ -369,6 +395,60 @@ describe('parseModelConfig', () => {
     });
   });
 
+  it('parses SmolLM3: NoPE layers from no_rope_layers or every no_rope_layer_interval-th layer, its defaults, sliding NoPE layers', () => {
+    const smol = {
+      architectures: ['SmolLM3ForCausalLM'], hidden_size: 2048, intermediate_size: 11008, num_attention_heads: 16, num_key_value_heads: 4,
+      num_hidden_layers: 8, vocab_size: 128256, model_type: 'smollm3', attention_bias: false, mlp_bias: false, use_sliding_window: false, sliding_window: null,
+    };
+    const cfg = parseModelConfig(smol);
+    // SmolLM3Config defaults: rope_theta 2e6, tied embeddings, a NoPE layer every 4th (layers 3 and 7)
+    expect(cfg).toMatchObject({ family: 'smollm3', ropeTheta: 2e6, tieWordEmbeddings: true, headDim: 128, slidingWindow: null, attentionBias: false, oProjBias: false });
+    expect(cfg.layerRope).toEqual([true, true, true, false, true, true, true, false]);
+    expect(parseModelConfig({ ...smol, no_rope_layer_interval: 2 }).layerRope).toEqual([true, false, true, false, true, false, true, false]);
+    expect(parseModelConfig({ ...smol, no_rope_layers: [0, 1, 1, 1, 1, 1, 1, 1] }).layerRope).toEqual([false, true, true, true, true, true, true, true]);
+    expect(() => parseModelConfig({ ...smol, no_rope_layers: [1, 1] })).toThrow(/no_rope_layers.*at least num_hidden_layers \(8\)/);
+    // use_sliding_window without layer_types: the NoPE layers slide
+    expect(parseModelConfig({ ...smol, use_sliding_window: true, sliding_window: 512 }).layerWindows).toEqual([0, 0, 0, 512, 0, 0, 0, 512]);
+    // attention_bias biases all four projections, mlp_bias the MLP
+    expect(parseModelConfig({ ...smol, attention_bias: true, mlp_bias: true })).toMatchObject({ attentionBias: true, oProjBias: true, mlpBias: true });
+  });
+
+  it('parses Gemma 3 text (gemma-3-270m): layer_types or sliding_window_pattern, local RoPE base, scales; refuses what it does not run', () => {
+    const g270 = {
+      architectures: ['Gemma3ForCausalLM'], model_type: 'gemma3_text', hidden_size: 640, intermediate_size: 2048, num_attention_heads: 4,
+      num_key_value_heads: 1, head_dim: 256, num_hidden_layers: 18, vocab_size: 262144, sliding_window: 512, query_pre_attn_scalar: 256,
+      rope_theta: 1000000.0, rope_local_base_freq: 10000.0, rope_scaling: null, hidden_activation: 'gelu_pytorch_tanh', _sliding_window_pattern: 6,
+      attn_logit_softcapping: null, final_logit_softcapping: null, attention_bias: false, use_bidirectional_attention: false, torch_dtype: 'bfloat16',
+      max_position_embeddings: 32768, rms_norm_eps: 1e-6,
+    };
+    const cfg = parseModelConfig(g270);
+    expect(cfg).toMatchObject({
+      family: 'gemma3', hiddenAct: 'gelu_tanh', normPlusOne: true, sandwichNorms: true, scaleEmbedding: true, qkNorm: true,
+      queryPreAttnScalar: 256, localRopeTheta: 10000, ropeTheta: 1e6, slidingWindow: 512, tieWordEmbeddings: true, attentionBias: false,
+    });
+    // every 6th layer global (5, 11, 17), as Gemma3TextConfig builds layer_types from the pattern
+    expect(cfg.layerWindows).toEqual(Array.from({ length: 18 }, (_, i) => ((i + 1) % 6 === 0 ? 0 : 512)));
+    const types = Array.from({ length: 18 }, (_, i) => (i === 0 ? 'full_attention' : 'sliding_attention'));
+    expect(parseModelConfig({ ...g270, layer_types: types }).layerWindows[0]).toBe(0);
+    // 268M parameters: 170M of embedding, the rest in 18 layers with their four norms and q/k norms
+    const shapes = expectedTensorShapes(cfg);
+    expect(shapes.get('model.layers.3.pre_feedforward_layernorm.weight')).toEqual([640]);
+    expect(shapes.get('model.layers.3.post_feedforward_layernorm.weight')).toEqual([640]);
+    expect(shapes.get('model.layers.3.self_attn.q_norm.weight')).toEqual([256]);
+    expect(parameterCount(cfg)).toBe(268_098_176);
+    // model_type alone names it; v5 per-layer-type rope_parameters
+    expect(parseModelConfig({ ...without(g270, 'architectures') }).architecture).toBe('Gemma3ForCausalLM');
+    const v5 = { ...without(g270, 'rope_theta', 'rope_local_base_freq', 'rope_scaling'), rope_parameters: { full_attention: { rope_type: 'linear', factor: 8, rope_theta: 1e6 }, sliding_attention: { rope_type: 'default', rope_theta: 1e4 } } };
+    expect(parseModelConfig(v5)).toMatchObject({ ropeTheta: 1e6, localRopeTheta: 1e4, ropeScaling: { type: 'linear', factor: 8 } });
+    expect(parseModelConfig({ ...g270, final_logit_softcapping: 30 }).finalLogitSoftcapping).toBe(30);
+    expect(() => parseModelConfig({ ...g270, final_logit_softcapping: -1 })).toThrow(/final_logit_softcapping.*positive/);
+    expect(parseModelConfig({ ...g270, attn_logit_softcapping: 50 }).attnLogitSoftcapping).toBe(50);
+    expect(cfg.attnLogitSoftcapping).toBeNull();
+    expect(() => parseModelConfig({ ...g270, hidden_activation: 'gelu' })).toThrow(/hidden_activation.*gelu_pytorch_tanh/);
+    expect(() => parseModelConfig({ ...g270, use_bidirectional_attention: true })).toThrow(/use_bidirectional_attention/);
+    expect(() => parseModelConfig({ ...g270, architectures: ['Gemma3ForConditionalGeneration'] })).toThrow(/Gemma3ForConditionalGeneration" is not supported/);
+  });
+
   it('parses Qwen3: q/k norms of head_dim, no biases, head_dim ≠ hidden / heads', () => {
     const cfg = parseModelConfig(QWEN3_06B);
     expect(cfg).toMatchObject({
@@ -414,7 +494,7 @@ describe('parseModelConfig', () => {
     );
     expect(e.message).toBe(
       'org/gpt2/config.json: architecture "GPT2LMHeadModel" is not supported. Alloy supports LlamaForCausalLM ' +
-        '(Llama 2/3.x, SmolLM, SmolLM2), MistralForCausalLM, Qwen2ForCausalLM (Qwen2, Qwen2.5) and Qwen3ForCausalLM (Qwen3 dense).',
+        '(Llama 2/3.x, SmolLM, SmolLM2), MistralForCausalLM, Qwen2ForCausalLM (Qwen2, Qwen2.5), Qwen3ForCausalLM (Qwen3 dense), SmolLM3ForCausalLM and Gemma3ForCausalLM (Gemma 3 text, model_type gemma3_text).',
     );
     expect(e.where).toEqual({ file: 'org/gpt2/config.json', field: 'architectures' });
   });

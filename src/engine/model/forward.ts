@@ -14,7 +14,6 @@
  * The layer itself is model/layer.ts. A forward of a few rows (a decode step, a small batch) is one command
  * buffer; bigger ones submit after every layer (short command buffers keep GPU watchdogs quiet).
  */
-import { AlloyError } from '../../common/errors.ts';
 import { encodeEmbedding, validateTokenIds } from '../ops/embedding.ts';
 import { encodeRmsNorm } from '../ops/rmsnorm.ts';
 import { encodeEmbed, encodeLmHead, readLogits, type GpuLogits } from './head.ts';
@@ -96,13 +95,6 @@ function checkPlan(model: Model, plan: ForwardPlan): void {
   const S = plan.kv ? plan.kv.capacity : plan.T;
   const past = plan.kv ? plan.kv.past : 0;
   if (plan.kv && past + plan.T > S) throw new RangeError(`KV cache full: ${past} + ${plan.T} tokens > capacity ${S}`);
-  if (cfg.slidingWindow !== null && past + plan.T > cfg.slidingWindow) {
-    // transformers would start dropping keys older than the window; the attention kernel has no window (yet).
-    throw new AlloyError(
-      `sequence of ${past + plan.T} tokens exceeds the sliding window (${cfg.slidingWindow}), which Alloy does not implement yet`,
-      { field: 'sliding_window' },
-    );
-  }
   validateTokenIds(plan.ids, cfg.vocabSize);
 }
 

@@ -16,6 +16,7 @@
 import { readBuffer, type BufferPool } from '../gpu/buffer-pool.ts';
 import { encodeEmbedding } from '../ops/embedding.ts';
 import { encodeCopyColumns } from '../ops/columns.ts';
+import { encodeSoftcapInPlace } from '../ops/elementwise.ts';
 import { encodeLinear, encodeLinearInputGrad } from './linear.ts';
 import { logitRowsPerBlock } from './split.ts';
 import type { Model } from './weights.ts';
@@ -45,6 +46,7 @@ export async function encodeEmbed(model: Model, enc: GPUCommandEncoder, ids: GPU
       dtype: embed.dtype,
       rowStart: c.rowStart,
       totalRows: embed.rows,
+      scale: model.embedScale,
     });
   }
 }
@@ -73,14 +75,20 @@ export async function encodeLmHeadBlock(model: Model, enc: GPUCommandEncoder, no
     enc.copyBufferToBuffer(normed, row0 * H * 4, input, 0, n * H * 4);
     temps.push(input);
   }
-  if (lmHead.chunks.length === 1) return encodeLinear(model, enc, input, n, lmHead.chunks[0]!, 'logits');
-  const out = pool.alloc(n * V * 4, 'logits');
-  for (const c of lmHead.chunks) {
-    const y = await encodeLinear(model, enc, input, n, c, 'logits-chunk');
-    temps.push(y);
-    // the chunk's [n, chunkRows] product into its logit columns: one strided copy, not one copy per row
-    await encodeCopyColumns(model.kernels, enc, y, { stride: c.rows, col: 0 }, out, { stride: V, col: c.rowStart }, n, c.rows);
+  let out: GPUBuffer;
+  if (lmHead.chunks.length === 1) out = await encodeLinear(model, enc, input, n, lmHead.chunks[0]!, 'logits');
+  else {
+    out = pool.alloc(n * V * 4, 'logits');
+    for (const c of lmHead.chunks) {
+      const y = await encodeLinear(model, enc, input, n, c, 'logits-chunk');
+      temps.push(y);
+      // the chunk's [n, chunkRows] product into its logit columns: one strided copy, not one copy per row
+      await encodeCopyColumns(model.kernels, enc, y, { stride: c.rows, col: 0 }, out, { stride: V, col: c.rowStart }, n, c.rows);
+    }
   }
+  // final_logit_softcapping (when set): every consumer (sampling, scoring, the loss) reads capped logits
+  const cap = model.config.finalLogitSoftcapping;
+  if (cap !== null) await encodeSoftcapInPlace(model.kernels, enc, out, { n: n * V, cap });
   return out;
 }
 

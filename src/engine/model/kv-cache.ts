@@ -15,6 +15,7 @@ import { assertLive, type Model } from './weights.ts';
 import { encodeArgmax } from '../ops/argmax.ts';
 import { encodeSample, EXP2_TABLES, sampleReference, type SampleParams } from '../ops/sample.ts';
 import { attentionUniforms } from '../ops/attention.ts';
+import { attentionScale } from './layer.ts';
 import { splitQkvUniforms } from '../ops/rope.ts';
 import { validateTokenIds } from '../ops/embedding.ts';
 import type { GpuLora } from '../lora/adapter.ts';
@@ -331,7 +332,7 @@ export class KvCache {
     q.writeBuffer(sb.positions, 0, plan.positions as Uint32Array<ArrayBuffer>);
     for (let b = 0; b < B; b++) if (real[b]) q.writeBuffer(sb.mask, (b * this.capacity + past) * 4, this.mask as Uint32Array<ArrayBuffer>, b * this.capacity + past, 1);
     const D = config.headDim;
-    q.writeBuffer(sb.attention, 0, attentionUniforms({ batch: B, T: 1, S: this.capacity, nHeads: config.numHeads, nKv: config.numKvHeads, headDim: D, past }));
+    q.writeBuffer(sb.attention, 0, attentionUniforms({ batch: B, T: 1, S: this.capacity, nHeads: config.numHeads, nKv: config.numKvHeads, headDim: D, past, scale: attentionScale(config) }));
     q.writeBuffer(sb.split, 0, splitQkvUniforms({ rows: B, heads: config.numHeads, kvHeads: config.numKvHeads, headDim: D, T: 1, S: this.capacity, past }));
     const inputs: ForwardInputs = { ids: sb.ids, positions: sb.positions, mask: sb.mask, logitRows: sb.logitRows, attention: sb.attention, split: sb.split };
     const smp = readback === 'sample' ? this.sampleBuffers() : null;

@@ -6,13 +6,22 @@
  *   n1 = rmsnorm(x_in)                        ← rstd1 kept for the backward
  *   q, k, v = n1·W_q,k,vᵀ (+ LoRA, + bias)    ← xa = x·Aᵀ of every adapted projection kept
  *   q, k = rmsnorm(q), rmsnorm(k) per head    (Qwen3's q_norm/k_norm only) ← qPre, kPre, qRstd, kRstd kept
- *   q, k = rope(q), rope(k)                   (one dispatch; a KV cache gets k, v copied into its slots)
- *   att = attention(q, k, v)                  ← lse kept
+ *   q, k = rope(q), rope(k)                   (one dispatch; a KV cache gets k, v copied into its slots; none
+ *                                              in SmolLM3's NoPE layers, config.layerRope)
+ *   att = attention(q, k, v)                  ← lse kept (a sliding layer sees its last layerWindows[l] keys)
  *   x_mid = x_in + att·W_oᵀ (+ LoRA)          (o_proj adds into the residual: matmul epilogue, beta = 1)
  *   n2 = rmsnorm(x_mid)                       ← rstd2 kept
  *   gate, up = n2·W_gate,upᵀ (+ LoRA)
- *   act = silu(gate) ⊙ up
+ *   act = silu(gate) ⊙ up                     (Gemma: gelu_tanh(gate) ⊙ up, config.hiddenAct)
  *   x_out = x_mid + act·W_downᵀ (+ LoRA)      (down_proj adds into the residual)
+ * Gemma 3's sandwich norms (config.sandwichNorms) put a norm on each block's output before its residual add:
+ *   attnOut = att·W_oᵀ;  x_mid = x_in + rmsnorm(attnOut)     ← attnOut, attnOutRstd kept
+ *   mlpOut = act·W_downᵀ; x_out = x_mid + rmsnorm(mlpOut)    ← mlpOut, mlpOutRstd kept
+ * (two more dispatches a block, norm and add, for Gemma only). Every Gemma norm is x̂·(1 + w): weights.ts stores
+ * 1 + w, so the norms here are the plain RMSNorm kernels. Sliding layers (config.layerWindows) pass their window
+ * to attention, and Gemma's rotate with the local frequencies (model.invFreqLocal); the attention scale is
+ * query_pre_attn_scalar^−0.5 where the config sets it (attentionScale), and the scores are soft-capped where
+ * attn_logit_softcapping is set (a pipeline constant of the attention kernels).
  *
  * Memory layout (f32 row-major, BT = batch·T rows): x, x_in, x_mid, n1, n2 [BT, C]; rstd1, rstd2 [BT];
  * q, att [BT, nHeads·D]; k, v [BT, nKv·D]; lse [BT, nHeads]; gate, up, act [BT, F]; xa [BT, r] per adapted
@@ -21,7 +30,7 @@
  * planLayerBackward replay this file's allocations for both memory plans (model/memory.ts, train/memory.ts).
  * The residual x is updated in place (x_in → x_out).
  */
-import { encodeAttention, encodeAttentionBackward } from '../ops/attention.ts';
+import { encodeAttention, encodeAttentionBackward, type AttentionArgs } from '../ops/attention.ts';
 import { encodeAddInPlace } from '../ops/elementwise.ts';
 import { encodeRmsNorm, encodeRmsNormBackward } from '../ops/rmsnorm.ts';
 import { encodeRopeQK, encodeSplitQkv } from '../ops/rope.ts';
@@ -50,6 +59,11 @@ export interface LayerActs {
   kPre?: GPUBuffer;
   qRstd?: GPUBuffer;
   kRstd?: GPUBuffer;
+  /** the o_proj and down_proj outputs before their sandwich norms, and those norms' rstd (config.sandwichNorms) */
+  attnOut?: GPUBuffer;
+  attnOutRstd?: GPUBuffer;
+  mlpOut?: GPUBuffer;
+  mlpOutRstd?: GPUBuffer;
   gate: GPUBuffer;
   up: GPUBuffer;
   act: GPUBuffer;
@@ -78,6 +92,10 @@ export function layerActBytes(cfg: ModelConfig, BT: number): Record<Exclude<keyo
     kPre: BT * kvW * 4,
     qRstd: BT * cfg.numHeads * 4,
     kRstd: BT * cfg.numKvHeads * 4,
+    attnOut: BT * C * 4,
+    attnOutRstd: BT * 4,
+    mlpOut: BT * C * 4,
+    mlpOutRstd: BT * 4,
     gate: BT * F * 4,
     up: BT * F * 4,
     act: BT * F * 4,
@@ -91,8 +109,9 @@ export function layerGradBytes(cfg: ModelConfig, BT: number) {
   const F = BT * cfg.intermediateSize * 4;
   const qW = BT * cfg.numHeads * cfg.headDim * 4;
   const kvW = BT * cfg.numKvHeads * cfg.headDim * 4;
-  // dqPre, dkPre: the q/k norms' input gradients (config.qkNorm only)
-  return { dAct: F, dGate: F, dUp: F, dN: C, dxn: C, dAtt: qW, dq: qW, dk: kvW, dv: kvW, stats: BT * cfg.numHeads * 2 * 4, dqPre: qW, dkPre: kvW, dN1: C, dxn1: C };
+  // dqPre, dkPre: the q/k norms' input gradients (config.qkNorm only); dMlpOut, dAttnOut: the sandwich norms'
+  // (config.sandwichNorms only)
+  return { dMlpOut: C, dAct: F, dGate: F, dUp: F, dN: C, dxn: C, dAttnOut: C, dAtt: qW, dq: qW, dk: kvW, dv: kvW, stats: BT * cfg.numHeads * 2 * 4, dqPre: qW, dkPre: kvW, dN1: C, dxn1: C };
 }
 
 /**
@@ -188,8 +207,22 @@ export function planLayer(
   const att = kept('att');
   if (save) kept('lse');
   if (!save) release(...qkvDense);
-  addLora('o');
-  if (!save) release(att);
+  const sandwichOut = (key: 'o' | 'down', input: PlannedBuffer, outKey: 'attnOut' | 'mlpOut', rstdKey: 'attnOutRstd' | 'mlpOutRstd') => {
+    const y = kept(outKey);
+    addLora(key);
+    if (!save) release(input);
+    const normed = t.alloc(sizes.xMid);
+    if (save) {
+      kept(rstdKey);
+      save.temps.push(normed);
+    } else release(normed);
+    if (!save) release(y);
+  };
+  if (cfg.sandwichNorms) sandwichOut('o', att, 'attnOut', 'attnOutRstd');
+  else {
+    addLora('o');
+    if (!save) release(att);
+  }
   if (save) kept('xMid');
   const n2 = kept('n2');
   if (save) kept('rstd2');
@@ -212,8 +245,11 @@ export function planLayer(
     if (!save) release(n2);
     if (!save) release(gate, up);
   }
-  addLora('down');
-  if (!save) release(act);
+  if (cfg.sandwichNorms) sandwichOut('down', act, 'mlpOut', 'mlpOutRstd');
+  else {
+    addLora('down');
+    if (!save) release(act);
+  }
 }
 
 /** encodeLayerBackward's temporaries on a tally, pushed onto `temps` as there. */
@@ -226,6 +262,7 @@ export function planLayerBackward(t: BufferTally, cfg: ModelConfig, BT: number, 
     tmp(BT * lora.r * 4);
     if (lora.dropout) [0, 1].forEach(() => tmp(BT * projIn(cfg, key) * 4));
   };
+  if (cfg.sandwichNorms) tmp(g.dMlpOut);
   tmp(g.dAct);
   projBack('down');
   tmp(g.dGate);
@@ -235,6 +272,7 @@ export function planLayerBackward(t: BufferTally, cfg: ModelConfig, BT: number, 
   projBack('gate');
   projBack('up');
   tmp(g.dxn);
+  if (cfg.sandwichNorms) tmp(g.dAttnOut);
   tmp(g.dAtt);
   projBack('o');
   for (const b of [g.dq, g.dk, g.dv, g.stats]) tmp(b);
@@ -277,6 +315,31 @@ export interface LayerSave {
   xIn: GPUBuffer;
   bufs: GPUBuffer[];
   temps: GPUBuffer[];
+}
+
+/** The attention scores' scale: query_pre_attn_scalar^−0.5 (Gemma 3), else head_dim^−0.5 (the kernels' default). */
+export function attentionScale(cfg: ModelConfig): number {
+  return cfg.queryPreAttnScalar === null ? 1 / Math.sqrt(cfg.headDim) : cfg.queryPreAttnScalar ** -0.5;
+}
+
+/**
+ * The pass's attention shape with layer l's own window (a sliding layer), the model's scale and its score
+ * soft-capping added (each only where the config has it, so a Llama layer's arguments are the pass's own).
+ */
+function layerAttArgs(c: LayerPass, l: number): AttentionArgs {
+  const cfg = c.model.config;
+  const window = cfg.layerWindows[l]!;
+  return {
+    ...c.attArgs,
+    ...(window ? { window } : {}),
+    ...(cfg.queryPreAttnScalar === null ? {} : { scale: attentionScale(cfg) }),
+    ...(cfg.attnLogitSoftcapping === null ? {} : { softcap: cfg.attnLogitSoftcapping }),
+  };
+}
+
+/** Layer l's RoPE frequencies: Gemma 3's sliding layers rotate with the local base (model.invFreqLocal). */
+function layerInvFreq(model: Model, l: number): GPUBuffer {
+  return model.config.localRopeTheta !== null && model.config.layerWindows[l]! > 0 ? model.invFreqLocal : model.invFreq;
 }
 
 /** A projection kept apart (o and down always; q, k, v, gate, up when their group is not fused). */
@@ -326,6 +389,9 @@ export async function encodeLayer(c: LayerPass, enc: GPUCommandEncoder, l: numbe
   const adapted = (...keys: ProjKey[]) => keys.some((k) => adapter(k));
   const heads = { heads: cfg.numHeads, kvHeads: cfg.numKvHeads, headDim: D };
   const { batch: B, T, S, past } = c.attArgs;
+  const attArgs = layerAttArgs(c, l);
+  const rope = cfg.layerRope[l]!;
+  const invFreq = layerInvFreq(model, l);
 
   // Attention block.
   const n1 = kept('n1', 'norm');
@@ -347,7 +413,7 @@ export async function encodeLayer(c: LayerPass, enc: GPUCommandEncoder, l: numbe
     q = kept('q');
     kAll = c.kv ? c.kv.k[l]! : (k = kept('k'));
     vAll = c.kv ? c.kv.v[l]! : (v = kept('v'));
-    await encodeSplitQkv(kernels, enc, qkv, c.positions, model.invFreq, q, kAll, vAll, { rows: BT, ...heads, T, S, past }, c.splitUniform);
+    await encodeSplitQkv(kernels, enc, qkv, c.positions, invFreq, q, kAll, vAll, { rows: BT, ...heads, T, S, past, rope }, c.splitUniform);
     release(qkv);
     k = kAll;
     v = vAll;
@@ -358,7 +424,7 @@ export async function encodeLayer(c: LayerPass, enc: GPUCommandEncoder, l: numbe
       q = kept('q');
       k = kept('k');
       v = kept('v');
-      await encodeSplitQkv(kernels, enc, qkv, c.positions, model.invFreq, q, k, v, { rows: BT, ...heads, rope: false });
+      await encodeSplitQkv(kernels, enc, qkv, c.positions, invFreq, q, k, v, { rows: BT, ...heads, rope: false });
       pool.release(qkv);
       for (const [key, y] of [['q', q], ['k', k], ['v', v]] as const) await addLora(n1, key, y);
     } else {
@@ -381,7 +447,7 @@ export async function encodeLayer(c: LayerPass, enc: GPUCommandEncoder, l: numbe
       if (save) qk = { qPre, kPre };
       else release(qPre, kPre);
     }
-    await encodeRopeQK(kernels, enc, q, k, c.positions, model.invFreq, { rows: BT, ...heads });
+    if (rope) await encodeRopeQK(kernels, enc, q, k, c.positions, invFreq, { rows: BT, ...heads });
     kAll = k;
     vAll = v;
     if (c.kv) {
@@ -398,11 +464,27 @@ export async function encodeLayer(c: LayerPass, enc: GPUCommandEncoder, l: numbe
   }
   const att = kept('att', 'attention');
   const lse = save ? kept('lse') : undefined;
-  await encodeAttention(kernels, enc, q, kAll, vAll, att, c.attArgs, c.mask, lse, c.attUniform);
+  await encodeAttention(kernels, enc, q, kAll, vAll, att, attArgs, c.mask, lse, c.attUniform);
   // (k and v are the cache's own buffers when the fused path wrote them there)
   if (!save) release(q, ...(k === kAll && c.kv ? [] : [k, v]));
-  await projAdd(att, 'o', x);
-  if (!save) release(att);
+  // Gemma's sandwich: the projection's output normed on its own, then added to the residual.
+  const sandwichOut = async (input: GPUBuffer, key: 'o' | 'down', norm: GPUBuffer | undefined, rstdKey: 'attnOutRstd' | 'mlpOutRstd') => {
+    const y = await proj(input, key);
+    if (!save) release(input);
+    const normed = pool.alloc(BT * C * 4, `${key}-normed`);
+    const rstd = save ? kept(rstdKey) : undefined;
+    await encodeRmsNorm(kernels, enc, y, norm!, normed, { rows: BT, hidden: C, eps }, rstd);
+    await encodeAddInPlace(kernels, enc, x, normed, { n: BT * C });
+    if (save) save.temps.push(normed);
+    else release(normed, y);
+    return { y, rstd };
+  };
+  let attnOut: { y: GPUBuffer; rstd: GPUBuffer | undefined } | undefined;
+  if (cfg.sandwichNorms) attnOut = await sandwichOut(att, 'o', layer.attnOutNorm, 'attnOutRstd');
+  else {
+    await projAdd(att, 'o', x);
+    if (!save) release(att);
+  }
   let xMid: GPUBuffer | undefined;
   if (save) {
     xMid = kept('xMid', 'x_mid');
@@ -414,12 +496,13 @@ export async function encodeLayer(c: LayerPass, enc: GPUCommandEncoder, l: numbe
   const rstd2 = save ? kept('rstd2') : undefined;
   await encodeRmsNorm(kernels, enc, x, layer.postNorm, n2, { rows: BT, hidden: C, eps }, rstd2);
   const act = kept('act', 'swiglu');
+  const gateAct = cfg.hiddenAct;
   let gate: GPUBuffer | undefined;
   let up: GPUBuffer | undefined;
   if (layer.gateUp && !save && !adapted('gate', 'up')) {
     const gu = await encodeLinear(model, enc, n2, BT, layer.gateUp, 'gate_up');
     release(n2);
-    await encodeSwigluPacked(kernels, enc, gu, act, { rows: BT, F });
+    await encodeSwigluPacked(kernels, enc, gu, act, { rows: BT, F, act: gateAct });
     release(gu);
   } else {
     if (layer.gateUp) {
@@ -435,16 +518,19 @@ export async function encodeLayer(c: LayerPass, enc: GPUCommandEncoder, l: numbe
       up = await proj(n2, 'up');
     }
     if (!save) release(n2);
-    await encodeSwiglu(kernels, enc, gate, up, act, { n: BT * F });
+    await encodeSwiglu(kernels, enc, gate, up, act, { n: BT * F, act: gateAct });
     if (!save) release(gate, up);
   }
-  await projAdd(act, 'down', x);
-  if (!save) {
-    release(act);
-    return null;
+  let mlpOut: { y: GPUBuffer; rstd: GPUBuffer | undefined } | undefined;
+  if (cfg.sandwichNorms) mlpOut = await sandwichOut(act, 'down', layer.mlpOutNorm, 'mlpOutRstd');
+  else {
+    await projAdd(act, 'down', x);
+    if (!save) release(act);
   }
+  if (!save) return null;
   const norms = qk ? { ...qk, qRstd: qRstd!, kRstd: kRstd! } : {};
-  return { xIn: save.xIn, xMid: xMid!, n1, rstd1: rstd1!, n2, rstd2: rstd2!, q, k, v, att, lse: lse!, ...norms, gate: gate!, up: up!, act, xa };
+  const sandwich = attnOut && mlpOut ? { attnOut: attnOut.y, attnOutRstd: attnOut.rstd!, mlpOut: mlpOut.y, mlpOutRstd: mlpOut.rstd! } : {};
+  return { xIn: save.xIn, xMid: xMid!, n1, rstd1: rstd1!, n2, rstd2: rstd2!, q, k, v, att, lse: lse!, ...norms, ...sandwich, gate: gate!, up: up!, act, xa };
 }
 
 /**
@@ -487,12 +573,17 @@ export async function encodeLayerBackward(c: LayerPass, enc: GPUCommandEncoder, 
     }
   };
 
-  // MLP: x_out = x_mid + down(silu(gate(n2)) ⊙ up(n2)), n2 = norm(x_mid)
+  // MLP: x_out = x_mid + down(silu(gate(n2)) ⊙ up(n2)), n2 = norm(x_mid) (Gemma: + norm(down(…)), GeGLU)
+  let dDown = dx;
+  if (cfg.sandwichNorms) {
+    dDown = tmp(g.dMlpOut, 'd-mlp-out');
+    await encodeRmsNormBackward(kernels, enc, s.mlpOut!, layer.mlpOutNorm!, s.mlpOutRstd!, dx, dDown, { rows: BT, hidden: C });
+  }
   const dAct = tmp(g.dAct, 'd-act');
-  await projBack('down', s.act, dx, dAct, false);
+  await projBack('down', s.act, dDown, dAct, false);
   const dGate = tmp(g.dGate, 'd-gate');
   const dUp = tmp(g.dUp, 'd-up');
-  await encodeSwigluBackward(kernels, enc, s.gate, s.up, dAct, dGate, dUp, { n: BT * F });
+  await encodeSwigluBackward(kernels, enc, s.gate, s.up, dAct, dGate, dUp, { n: BT * F, act: cfg.hiddenAct });
   const dN = tmp(g.dN, 'd-norm');
   if (layer.gateUp) await groupBack(layer.gateUp, ['gate', 'up'], [F, F], s.n2, [dGate, dUp], dN);
   else {
@@ -504,8 +595,13 @@ export async function encodeLayerBackward(c: LayerPass, enc: GPUCommandEncoder, 
   await encodeAddInPlace(kernels, enc, dx, dxn, { n: BT * C });
 
   // Attention: x_mid = x_in + o(attn(rope(q(n1)), rope(k(n1)), v(n1))), n1 = norm(x_in)
+  let dO = dx;
+  if (cfg.sandwichNorms) {
+    dO = tmp(g.dAttnOut, 'd-attn-out');
+    await encodeRmsNormBackward(kernels, enc, s.attnOut!, layer.attnOutNorm!, s.attnOutRstd!, dx, dO, { rows: BT, hidden: C });
+  }
   const dAtt = tmp(g.dAtt, 'd-att');
-  await projBack('o', s.att, dx, dAtt, false);
+  await projBack('o', s.att, dO, dAtt, false);
   const dq = tmp(g.dq, 'dq');
   const dk = tmp(g.dk, 'dk');
   const dv = tmp(g.dv, 'dv');
@@ -514,9 +610,9 @@ export async function encodeLayerBackward(c: LayerPass, enc: GPUCommandEncoder, 
     kernels,
     enc,
     { q: s.q, k: s.k, v: s.v, out: s.att, lse: s.lse, dOut: dAtt, dq, dk, dv, stats, ...(c.mask ? { keyMask: c.mask } : {}) },
-    c.attArgs,
+    layerAttArgs(c, l),
   );
-  await encodeRopeQK(kernels, enc, dq, dk, c.positions, model.invFreq, { rows: BT, heads: H, kvHeads: nKv, headDim: D }, true);
+  if (cfg.layerRope[l]) await encodeRopeQK(kernels, enc, dq, dk, c.positions, layerInvFreq(model, l), { rows: BT, heads: H, kvHeads: nKv, headDim: D }, true);
   // The forward normed q, k and then rotated them, so the norms' backward comes after RoPE's (the weights are
   // not trained: no dw).
   let dqIn = dq;

@@ -98,6 +98,7 @@ export function planWeights(t: BufferTally, cfg: ModelConfig, dtype: WeightDtype
     } else up(matrixBytes(shape[0]!, shape[1]!));
   }
   up((cfg.headDim / 2) * 4); // inv_freq
+  if (cfg.localRopeTheta !== null) up((cfg.headDim / 2) * 4); // Gemma 3's inv_freq of the sliding layers
   return { params, bytes };
 }
 

@@ -5,14 +5,18 @@
  *   matrices (embed_tokens, q/k/v/o, gate/up/down, lm_head): HF [out, in] row-major, as the checkpoint stores
  *     them — F32 as f32; BF16/F16 kept 16-bit, the raw safetensors bytes uploaded as is (two per u32, even element
  *     in the low half) and decoded inside matmul_w16 / the embedding gather. Any other dtype is decoded to f32.
- *   vectors (RMSNorm weights, biases): always f32 (tiny, and the kernels read them as f32).
- *   invFreq: f32 [headDim/2], ropeInvFreq of the config (HF's fp32 values, any rope_scaling folded in).
+ *   vectors (RMSNorm weights, biases): always f32 (tiny, and the kernels read them as f32). A Gemma norm weight
+ *     (config.normPlusOne: x̂·(1 + w)) is stored as fround(1 + w), exactly the f32 factor Gemma3RMSNorm computes,
+ *     so the RMSNorm kernels and their backward serve it unchanged. These GPU copies are never trained (LoRA
+ *     adapts projections only) nor read back: export and merge read the checkpoint's own w.
+ *   invFreq: f32 [headDim/2], ropeInvFreq of the config (HF's fp32 values, any rope_scaling folded in);
+ *     invFreqLocal likewise for Gemma 3's sliding layers (rope_local_base_freq, unscaled).
  * embed_tokens and an untied lm_head are SplitMatrix (split.ts): row chunks that each fit one binding
  *   (`maxBindingBytes`), one chunk when the whole table fits. A tied lm_head is the embedding's chunks, not a copy.
  * Every other matrix must fit one binding of the device as it is (a 7B model's largest projection still does).
  */
 import { AlloyError } from '../../common/errors.ts';
-import { expectedTensorShapes, type ModelConfig } from '../../io/config.ts';
+import { embeddingScale, expectedTensorShapes, type ModelConfig } from '../../io/config.ts';
 import type { Checkpoint } from '../../io/safetensors/checkpoint.ts';
 import type { GpuContext } from '../gpu/device.ts';
 import type { BufferPool } from '../gpu/buffer-pool.ts';
@@ -46,6 +50,13 @@ export interface GpuLayer {
   /** Qwen3's per-head q/k RMSNorm weights [headDim] (config.qkNorm), applied before RoPE (model/layer.ts) */
   qNorm?: GPUBuffer;
   kNorm?: GPUBuffer;
+  /**
+   * Gemma 3's sandwich norms (config.sandwichNorms): post_attention_layernorm on the attention output and
+   * post_feedforward_layernorm on the MLP output, each before its residual add; postNorm is then
+   * pre_feedforward_layernorm (the MLP's input norm)
+   */
+  attnOutNorm?: GPUBuffer;
+  mlpOutNorm?: GPUBuffer;
   qkv: GpuLinear | null;
   gateUp: GpuLinear | null;
   /** present when qkv is null */
@@ -72,6 +83,10 @@ export interface Model {
   /** the binding size tables and logits are split to fit (LoadOptions.maxBindingBytes) */
   readonly maxBindingBytes: number;
   readonly invFreq: GPUBuffer;
+  /** the sliding layers' RoPE frequencies when they differ (config.localRopeTheta: Gemma 3), else invFreq */
+  readonly invFreqLocal: GPUBuffer;
+  /** the factor the embedding rows are multiplied by (Gemma 3: √hidden in the embedding's dtype), else 1 */
+  readonly embedScale: number;
   /** bytes of weights on the GPU */
   readonly weightBytes: number;
   /** Returns every weight buffer to the pool (pool.trim() then gives the memory back to the driver). */
@@ -147,7 +162,8 @@ export async function loadModel(
 
   const vector = async (name: string): Promise<GPUBuffer> => {
     const info = checkpoint.info(name);
-    const data = await checkpoint.readF32(name);
+    let data = await checkpoint.readF32(name);
+    if (config.normPlusOne && name.endsWith('norm.weight')) data = data.map((w) => Math.fround(1 + w));
     return track(pool.upload(data, name), info.end - info.begin);
   };
   const matrix = async (name: string): Promise<GpuMatrix> => {
@@ -233,7 +249,10 @@ export async function loadModel(
       const attn = FUSED_GROUPS.qkv.map((n) => `${p}.${n}`);
       const mlp = FUSED_GROUPS.gateUp.map((n) => `${p}.${n}`);
       const inputNorm = await vector(`${p}.input_layernorm.weight`);
-      const postNorm = await vector(`${p}.post_attention_layernorm.weight`);
+      const sandwich = config.sandwichNorms
+        ? { attnOutNorm: await vector(`${p}.post_attention_layernorm.weight`), mlpOutNorm: await vector(`${p}.post_feedforward_layernorm.weight`) }
+        : {};
+      const postNorm = await vector(`${p}.${config.sandwichNorms ? 'pre_feedforward_layernorm' : 'post_attention_layernorm'}.weight`);
       const qkNorm = config.qkNorm
         ? { qNorm: await vector(`${p}.self_attn.q_norm.weight`), kNorm: await vector(`${p}.self_attn.k_norm.weight`) }
         : {};
@@ -245,7 +264,7 @@ export async function loadModel(
       const gateUp = await fused(mlp, config.mlpBias, fuse.gateUp);
       const mlpApart = gateUp ? {} : { gate: await linear(mlp[0]!, config.mlpBias), up: await linear(mlp[1]!, config.mlpBias) };
       const down = await linear(`${p}.mlp.down_proj`, config.mlpBias);
-      layers.push({ inputNorm, postNorm, ...qkNorm, qkv, gateUp, o, down, ...apart, ...mlpApart });
+      layers.push({ inputNorm, postNorm, ...qkNorm, ...sandwich, qkv, gateUp, o, down, ...apart, ...mlpApart });
     }
     const norm = await vector('model.norm.weight');
     const lmHead = config.tieWordEmbeddings ? embed : await table('lm_head.weight');
@@ -253,6 +272,12 @@ export async function loadModel(
     const invFreq = ropeInvFreq(ropeConfigOf(config));
     const invFreqBuf = pool.upload(invFreq, 'rope.inv_freq');
     buffers.push(invFreqBuf);
+    let invFreqLocal = invFreqBuf;
+    if (config.localRopeTheta !== null) {
+      invFreqLocal = pool.upload(ropeInvFreq({ ...ropeConfigOf(config), rope_theta: config.localRopeTheta, rope_scaling: null }), 'rope.inv_freq_local');
+      buffers.push(invFreqLocal);
+    }
+    const embedScale = config.scaleEmbedding ? embeddingScale(config.hiddenSize, embed.dtype) : 1;
 
     let disposed = false;
     return {
@@ -265,6 +290,8 @@ export async function loadModel(
       norm,
       lmHead,
       invFreq: invFreqBuf,
+      invFreqLocal,
+      embedScale,
       maxBindingBytes: splitLimit,
       weightBytes,
       get disposed() {

@@ -61,7 +61,12 @@ export async function encodeAttention(
   await launch(kernels, encoder, {
     file: 'attention',
     entry: `main${vec4 ? '_vec4' : ''}${lse ? '_save_lse' : ''}`,
-    constants: { USE_MASK: !!keyMask, ROWS_PER_WG: ATTENTION_ROWS_PER_WG, ...(vec4 ? { HEAD_DIM4: args.headDim / 4, QB: qb } : {}) },
+    constants: {
+      USE_MASK: !!keyMask,
+      ROWS_PER_WG: ATTENTION_ROWS_PER_WG,
+      ...windowConstant(args),
+      ...(vec4 ? { HEAD_DIM4: args.headDim / 4, QB: qb } : {}),
+    },
     params: params ?? attentionParams(args),
     buffers,
     groups: grid1d(Math.ceil((batch * Math.ceil(T / qb) * nHeads) / ATTENTION_ROWS_PER_WG)),
@@ -74,12 +79,23 @@ export function attentionUniforms(args: AttentionArgs): Uint32Array<ArrayBuffer>
   return packUniforms(attentionParams(args));
 }
 
+/**
+ * The sliding window is a pipeline constant, not a uniform field: a model has one window, so sliding and full
+ * layers use two pipelines over the same uniform block (a decode step's, rewritten in place, serves both), and
+ * models without a window compile exactly the pipelines they did before.
+ */
+function windowConstant(args: AttentionArgs): { WINDOW?: number; SOFTCAP?: number } {
+  // the soft-capping likewise (Gemma's attn_logit_softcapping), only when set
+  return { ...(args.window ? { WINDOW: args.window } : {}), ...(args.softcap ? { SOFTCAP: args.softcap } : {}) };
+}
+
 function checkAttentionArgs(args: AttentionArgs): { T: number; nHeads: number; batch: number } {
   const { T, S, nHeads, nKv, headDim } = args;
   const batch = args.batch ?? 1;
   const past = args.past ?? S - T;
   requireShape(T > 0 && S >= T, 'attention', `need 0 < T ≤ S, got T=${T} S=${S}`);
   requireShape(past >= 0, 'attention', `past must be ≥ 0, got ${past}`);
+  requireShape(args.window === undefined || (Number.isSafeInteger(args.window) && args.window >= 0), 'attention', `window must be a whole number ≥ 0, got ${args.window}`);
   requireShape(nKv > 0 && nHeads % nKv === 0, 'attention', `nHeads (${nHeads}) must be a multiple of nKv (${nKv})`);
   requireShape(headDim > 0 && headDim <= ATTENTION_MAX_HEAD_DIM, 'attention', `headDim ${headDim} outside 1..${ATTENTION_MAX_HEAD_DIM}`);
   requireShape(T <= MAX_GROUPS_PER_DIM && nHeads <= MAX_GROUPS_PER_DIM && batch <= MAX_GROUPS_PER_DIM, 'attention', 'grid too large');
@@ -135,7 +151,7 @@ export async function encodeAttentionBackward(
   const inputs = [bufs.q, bufs.k, bufs.v, bufs.out, bufs.lse, bufs.dOut];
   requireShape(new Set(outs).size === 4 && !outs.some((b) => inputs.includes(b)), 'attention_backward', 'dq, dk, dv and stats must be distinct buffers, apart from the inputs');
   const params = attentionParams(args);
-  const constants = { USE_MASK: !!bufs.keyMask, ROWS_PER_WG: ATTENTION_ROWS_PER_WG };
+  const constants = { USE_MASK: !!bufs.keyMask, ROWS_PER_WG: ATTENTION_ROWS_PER_WG, ...windowConstant(args) };
   const mask = bufs.keyMask ?? placeholderMask(kernels.device);
   const rows = batch * T * nHeads;
   await launch(kernels, encoder, {

@@ -4,6 +4,8 @@
  *   encodeAddInPlace(acc, b)        acc += b (residual stream), [n]
  *   encodeBiasAdd(acc, bias)        acc [rows, cols] += bias [cols] broadcast over rows (Qwen2 q/k/v biases)
  *   encodeBiasGrad(dy, dbias)       dbias [cols] += Σ_rows dy [rows, cols] (bias_add's backward; accumulates)
+ *   encodeSoftcapInPlace(x)         x = cap·tanh(x / cap), [n] (final logit soft-capping; its backward is the
+ *                                   cross-entropy backward's SOFTCAP slope, ops/logsoftmax.ts)
  * Residual backward is no kernel: dy goes to both branches unchanged, and encodeAddInPlace sums branch grads.
  */
 import type { KernelRegistry } from '../gpu/kernels.ts';
@@ -42,6 +44,18 @@ export async function encodeAddInPlace(
     entry: 'add_inplace',
     params: [{ u32: args.n }, { u32: 1 }],
     buffers: { 2: b, 4: acc },
+    groups: groups(args.n),
+  });
+}
+
+export async function encodeSoftcapInPlace(kernels: KernelRegistry, encoder: GPUCommandEncoder, x: GPUBuffer, args: { n: number; cap: number }): Promise<void> {
+  requireShape(args.cap > 0, 'softcap_inplace', `cap must be positive, got ${args.cap}`);
+  await launch(kernels, encoder, {
+    file: 'elementwise',
+    entry: 'softcap_inplace',
+    constants: { CAP: args.cap },
+    params: [{ u32: args.n }, { u32: 1 }],
+    buffers: { 4: x },
     groups: groups(args.n),
   });
 }

@@ -22,6 +22,8 @@ export interface EmbeddingArgs {
   hostIds?: ArrayLike<number>;
   /** storage type of the table; default f32 */
   dtype?: 'f32' | 'bf16' | 'f16';
+  /** every gathered value times this (Gemma 3's embedding scale); default 1 */
+  scale?: number;
 }
 
 const DTYPE_CODE = { f32: 0, bf16: 1, f16: 2 } as const;
@@ -56,7 +58,8 @@ export async function encodeEmbedding(
   }
   await launch(kernels, encoder, {
     file: 'embedding',
-    constants: { DTYPE: DTYPE_CODE[args.dtype ?? 'f32'] },
+    // SCALE only when not 1, so unscaled models compile exactly the pipelines they did before
+    constants: { DTYPE: DTYPE_CODE[args.dtype ?? 'f32'], ...(args.scale !== undefined && args.scale !== 1 ? { SCALE: args.scale } : {}) },
     params: [{ u32: count }, { u32: vocab }, { u32: hidden }, { u32: rowStart }, { u32: totalRows }],
     buffers: { 1: table, 2: ids, 3: out },
     groups: grid1d(Math.ceil((count * hidden) / 256)),

@@ -36,6 +36,11 @@ export interface LogSoftmaxArgs {
   vocab: number;
 }
 
+/** The cross-entropy backward's shape, and the soft-capping c the logits went through (final_logit_softcapping). */
+export interface CrossEntropyBackwardArgs extends LogSoftmaxArgs {
+  softcap?: number;
+}
+
 export async function encodeLogSoftmax(
   kernels: KernelRegistry,
   encoder: GPUCommandEncoder,
@@ -80,13 +85,16 @@ export async function encodeCrossEntropyBackward(
   targets: GPUBuffer,
   weights: GPUBuffer,
   dlogits: GPUBuffer,
-  args: LogSoftmaxArgs,
+  args: CrossEntropyBackwardArgs,
 ): Promise<void> {
   requireShape(args.rows > 0 && args.vocab > 0, 'cross_entropy_backward', 'rows and vocab must be positive');
   const inPlace = dlogits === logits;
+  const rl = rowLaunch(inPlace ? 'backward_inplace' : 'backward', args);
   await launch(kernels, encoder, {
     file: 'logsoftmax',
-    ...rowLaunch(inPlace ? 'backward_inplace' : 'backward', args),
+    ...rl,
+    // SOFTCAP only when set, so uncapped models compile exactly the pipelines they did before
+    ...(args.softcap ? { constants: { ...('constants' in rl ? rl.constants : {}), SOFTCAP: args.softcap } } : {}),
     params: [{ u32: args.rows }, { u32: args.vocab }],
     buffers: inPlace ? { 2: logits, 3: targets, 5: weights } : { 1: logits, 3: targets, 5: weights, 6: dlogits },
   });

@@ -6,17 +6,26 @@
 import type { KernelRegistry } from '../gpu/kernels.ts';
 import { grid1d, launch, requireShape } from './dispatch.ts';
 
+/** The gate's activation: SiLU (SwiGLU, the default) or the tanh-approximate GELU (Gemma's GeGLU). */
+export type GateAct = 'silu' | 'gelu_tanh';
+
+// GELU_TANH is set only for GeGLU, so SwiGLU models compile exactly the pipelines they did before.
+function actConstant(act: GateAct | undefined): { GELU_TANH?: boolean } {
+  return act === 'gelu_tanh' ? { GELU_TANH: true } : {};
+}
+
 export async function encodeSwiglu(
   kernels: KernelRegistry,
   encoder: GPUCommandEncoder,
   gate: GPUBuffer,
   up: GPUBuffer,
   out: GPUBuffer,
-  args: { n: number },
+  args: { n: number; act?: GateAct },
 ): Promise<void> {
   requireShape(out !== gate && out !== up, 'swiglu', 'out must not alias gate or up');
   await launch(kernels, encoder, {
     file: 'swiglu',
+    constants: actConstant(args.act),
     params: [{ u32: args.n }],
     buffers: { 1: gate, 2: up, 3: out },
     groups: grid1d(Math.ceil(args.n / 256)),
@@ -24,12 +33,13 @@ export async function encodeSwiglu(
 }
 
 /** out [rows, F] = silu(g) ⊙ u for gu [rows, 2F] holding each row's gate then up (the fused gate_up output). */
-export async function encodeSwigluPacked(kernels: KernelRegistry, encoder: GPUCommandEncoder, gu: GPUBuffer, out: GPUBuffer, args: { rows: number; F: number }): Promise<void> {
+export async function encodeSwigluPacked(kernels: KernelRegistry, encoder: GPUCommandEncoder, gu: GPUBuffer, out: GPUBuffer, args: { rows: number; F: number; act?: GateAct }): Promise<void> {
   requireShape(out !== gu, 'swiglu', 'out must not alias gu');
   const n = args.rows * args.F;
   await launch(kernels, encoder, {
     file: 'swiglu',
     entry: 'main_packed',
+    constants: actConstant(args.act),
     params: [{ u32: n }, { u32: args.F }],
     buffers: { 1: gu, 3: out },
     groups: grid1d(Math.ceil(n / 256)),
@@ -45,13 +55,14 @@ export async function encodeSwigluBackward(
   dout: GPUBuffer,
   dgate: GPUBuffer,
   dup: GPUBuffer,
-  args: { n: number },
+  args: { n: number; act?: GateAct },
 ): Promise<void> {
   const inputs = [gate, up, dout];
   requireShape(!inputs.includes(dgate) && !inputs.includes(dup) && dgate !== dup, 'swiglu_backward', 'dgate and dup must be distinct from each other and from the inputs');
   await launch(kernels, encoder, {
     file: 'swiglu',
     entry: 'backward',
+    constants: actConstant(args.act),
     params: [{ u32: args.n }],
     buffers: { 1: gate, 2: up, 4: dout, 5: dgate, 6: dup },
     groups: grid1d(Math.ceil(args.n / 256)),

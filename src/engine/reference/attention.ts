@@ -13,6 +13,32 @@ export interface AttentionRefArgs {
   past?: number;
   /** default 1/sqrt(headDim) */
   scale?: number;
+  /**
+   * sliding window W (0 or absent: none): a query sees only the W most recent unmasked keys up to its own slot
+   * (for an unpadded sequence, keys past+i−W < j ≤ past+i: transformers' sliding-window mask)
+   */
+  window?: number;
+  /** soft-capping c > 0: each score s (after the scale) becomes c·tanh(s/c) (Gemma's attn_logit_softcapping) */
+  softcap?: number;
+}
+
+/** The soft-capped score and its derivative with respect to the raw score. */
+export function softcapScore(s: number, c: number | undefined): [number, number] {
+  if (!c) return [s, 1];
+  const t = Math.tanh(s / c);
+  return [c * t, 1 - t * t];
+}
+
+/** Which of slots 0..S−1 query i of batch row b attends to (1) — causal, unmasked, within the window. */
+export function visibleKeys(a: AttentionRefArgs, b: number, i: number, keyMask?: ArrayLike<number>): Uint8Array {
+  const S = a.S;
+  const past = a.past ?? S - a.T;
+  const seen = new Uint8Array(S);
+  const real: number[] = [];
+  for (let j = 0; j <= Math.min(S - 1, past + i); j++) if (!keyMask || keyMask[b * S + j]) real.push(j);
+  const kept = a.window ? real.slice(-a.window) : real;
+  for (const j of kept) seen[j] = 1;
+  return seen;
 }
 
 export function attentionRef(
@@ -36,15 +62,16 @@ export function attentionRef(
         const qa = ((b * T + i) * H + h) * D;
         let mx = -Infinity;
         const last = Math.min(S - 1, past + i);
+        const seen = visibleKeys(a, b, i, keyMask);
         for (let j = 0; j <= last; j++) {
-          if (keyMask && !keyMask[b * S + j]) {
+          if (!seen[j]) {
             scores[j] = -Infinity;
             continue;
           }
           const ka = ((b * S + j) * nKv + kvh) * D;
           let dot = 0;
           for (let d = 0; d < D; d++) dot += q[qa + d]! * k[ka + d]!;
-          scores[j] = dot * scale;
+          scores[j] = softcapScore(dot * scale, a.softcap)[0];
           mx = Math.max(mx, scores[j]!);
         }
         if (mx === -Infinity) continue; // nothing visible: zeros
@@ -83,12 +110,13 @@ export function attentionLseRef(q: ArrayLike<number>, k: ArrayLike<number>, a: A
         const kvh = Math.floor(h / group);
         const qa = ((b * T + i) * H + h) * D;
         scores.length = 0;
+        const seen = visibleKeys(a, b, i, keyMask);
         for (let j = 0; j <= Math.min(S - 1, past + i); j++) {
-          if (keyMask && !keyMask[b * S + j]) continue;
+          if (!seen[j]) continue;
           const ka = ((b * S + j) * nKv + kvh) * D;
           let dot = 0;
           for (let d = 0; d < D; d++) dot += q[qa + d]! * k[ka + d]!;
-          scores.push(dot * scale);
+          scores.push(softcapScore(dot * scale, a.softcap)[0]);
         }
         if (scores.length === 0) continue;
         const mx = Math.max(...scores);
@@ -104,6 +132,7 @@ export function attentionLseRef(q: ArrayLike<number>, k: ArrayLike<number>, a: A
  * row of query i, head h over its visible keys j:
  *   dP_j = dOut_i · v_j      dS_j = P_j (dP_j − Σ_j' P_j' dP_j')
  *   dq_i = scale Σ_j dS_j k_j      dk_j += scale dS_j q_i      dv_j += P_j dOut_i
+ * (with soft-capping dS_j also carries the cap's slope 1 − tanh²(s_j/c))
  * dk and dv sum over every query and every q-head that reads the kv-head (GQA). Fully masked rows add nothing.
  */
 export function attentionBackwardRef(
@@ -125,6 +154,7 @@ export function attentionBackwardRef(
   const P = new Float64Array(S);
   const dP = new Float64Array(S);
   const keep = new Uint8Array(S);
+  const capSlope = new Float64Array(S);
   for (let b = 0; b < B; b++) {
     for (let i = 0; i < T; i++) {
       for (let h = 0; h < H; h++) {
@@ -132,13 +162,14 @@ export function attentionBackwardRef(
         const qa = ((b * T + i) * H + h) * D;
         const last = Math.min(S - 1, past + i);
         let mx = -Infinity;
+        const seen = visibleKeys(a, b, i, keyMask);
         for (let j = 0; j <= last; j++) {
-          keep[j] = keyMask && !keyMask[b * S + j] ? 0 : 1;
+          keep[j] = seen[j]!;
           if (!keep[j]) continue;
           const ka = ((b * S + j) * nKv + kvh) * D;
           let dot = 0;
           for (let d = 0; d < D; d++) dot += q[qa + d]! * k[ka + d]!;
-          P[j] = dot * scale;
+          [P[j], capSlope[j]] = softcapScore(dot * scale, a.softcap);
           mx = Math.max(mx, P[j]!);
         }
         if (mx === -Infinity) continue;
@@ -161,7 +192,7 @@ export function attentionBackwardRef(
         for (let j = 0; j <= last; j++) {
           if (!keep[j]) continue;
           const ka = ((b * S + j) * nKv + kvh) * D;
-          const dS = P[j]! * (dP[j]! - delta);
+          const dS = P[j]! * (dP[j]! - delta) * capSlope[j]!;
           for (let d = 0; d < D; d++) {
             dq[qa + d] = dq[qa + d]! + scale * dS * k[ka + d]!;
             dk[ka + d] = dk[ka + d]! + scale * dS * q[qa + d]!;

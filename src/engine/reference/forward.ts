@@ -1,5 +1,6 @@
 /**
- * CPU reference forward of LlamaForCausalLM / MistralForCausalLM / Qwen2ForCausalLM / Qwen3ForCausalLM, in float64, written out
+ * CPU reference forward of LlamaForCausalLM / MistralForCausalLM / Qwen2ForCausalLM / Qwen3ForCausalLM /
+ * SmolLM3ForCausalLM / Gemma3ForCausalLM, in float64, written out
  * step by step as transformers computes it (REFERENCE-SEMANTICS.md §4.5). It is the ground truth the GPU model
  * is tested against, so it stays plain: no batching, no cache, no cleverness — one sequence in, logits out.
  *
@@ -18,6 +19,7 @@
  */
 import type { ModelConfig } from '../../io/config.ts';
 import { ropeConfigOf, ropeInvFreq } from '../ops/rope.ts';
+import { geluTanh } from './swiglu.ts';
 
 export type WeightGetter = (name: string) => ArrayLike<number>;
 
@@ -53,7 +55,12 @@ function rmsnorm(x: Float64Array, T: number, C: number, w: ArrayLike<number>, ep
   return y;
 }
 
-/** Qwen3's q/k norm on x [rows, D] in place: every D-long head vector RMS-normed with the shared weight w [D]. */
+/** Gemma3RMSNorm's factor: (1 + w), 0-centred weights (the GPU folds it at load; here it is applied as written). */
+function onePlus(w: ArrayLike<number>): Float64Array {
+  return Float64Array.from({ length: w.length }, (_, i) => 1 + w[i]!);
+}
+
+/** Qwen3's (and Gemma 3's) q/k norm on x [rows, D] in place: every D-long head vector RMS-normed with the shared weight w [D]. */
 function qkNormInPlace(x: Float64Array, rows: number, D: number, w: ArrayLike<number>, eps: number) {
   for (let r = 0; r < rows; r++) {
     let ss = 0;
@@ -88,7 +95,8 @@ function rope(x: Float64Array, T: number, heads: number, D: number, invFreq: Flo
 
 /**
  * Causal softmax(q·kᵀ/√D)·v per head; q-head h uses kv-head h / (nHeads/nKv) (HF repeat_kv). With a sliding
- * window W (Mistral, Qwen2 when enabled) query i sees keys i−W < j ≤ i, as transformers' sliding mask.
+ * window W (a sliding layer: Mistral's every layer, Qwen2/3's from max_window_layers on when enabled) query i sees
+ * keys i−W < j ≤ i, as transformers' sliding mask (masking_utils sliding_window_overlay).
  */
 function attention(
   q: Float64Array,
@@ -99,9 +107,10 @@ function attention(
   nKv: number,
   D: number,
   window: number | null,
+  scale: number,
+  softcap: number | null,
 ) {
   const out = new Float64Array(T * nHeads * D);
-  const scale = 1 / Math.sqrt(D);
   const group = nHeads / nKv;
   const p = new Float64Array(T);
   for (let h = 0; h < nHeads; h++) {
@@ -113,6 +122,8 @@ function attention(
         let dot = 0;
         for (let d = 0; d < D; d++) dot += q[(i * nHeads + h) * D + d]! * k[(j * nKv + kvh) * D + d]!;
         p[j] = dot * scale;
+        // Gemma's eager_attention_forward: scores / softcap, tanh, × softcap, before the mask
+        if (softcap !== null) p[j] = softcap * Math.tanh(p[j]! / softcap);
         max = Math.max(max, p[j]!);
       }
       let sum = 0;
@@ -140,6 +151,12 @@ export function referenceForward(cfg: ModelConfig, weight: WeightGetter, ids: re
   const linearScaling = cfg.ropeScaling?.type === 'linear' ? cfg.ropeScaling : null;
   const invFreq = ropeInvFreq({ ...ropeConfigOf(cfg), ...(linearScaling ? { rope_scaling: null } : {}) });
   const posDivisor = linearScaling ? linearScaling.factor : 1;
+  // Gemma 3: sliding layers rotate with rope_local_base_freq, unscaled
+  const localInvFreq = cfg.localRopeTheta === null ? null : ropeInvFreq({ ...ropeConfigOf(cfg), rope_theta: cfg.localRopeTheta, rope_scaling: null });
+  // Gemma3Attention: scaling = query_pre_attn_scalar ** -0.5
+  const scale = cfg.queryPreAttnScalar === null ? 1 / Math.sqrt(D) : cfg.queryPreAttnScalar ** -0.5;
+  const normW = (name: string) => (cfg.normPlusOne ? onePlus(weight(name)) : weight(name));
+  const act = cfg.hiddenAct === 'gelu_tanh' ? geluTanh : silu;
   const opt = (name: string, present: boolean) => (present ? weight(name) : undefined);
   const proj = (path: string, x: Float64Array, inF: number, outF: number, bias: boolean) => {
     const y = linear(x, T, inF, weight(`${path}.weight`), outF, opt(`${path}.bias`, bias));
@@ -155,38 +172,70 @@ export function referenceForward(cfg: ModelConfig, weight: WeightGetter, ids: re
     if (!Number.isInteger(id) || id < 0 || id >= V) throw new RangeError(`token id ${id} at ${t} outside 0..${V - 1}`);
     for (let c = 0; c < C; c++) x[t * C + c] = embed[id * C + c]!;
   }
+  if (cfg.scaleEmbedding) {
+    // Gemma3TextScaledWordEmbedding: × √hidden cast to the weights' dtype (the config's torch_dtype here)
+    const s = embedScaleRef(C, cfg.torchDtype);
+    for (let i = 0; i < x.length; i++) x[i] = x[i]! * s;
+  }
 
   for (let l = 0; l < cfg.numLayers; l++) {
     const p = `model.layers.${l}`;
     // Attention block: x + o_proj(attn(rope(q), rope(k), v)) on input_layernorm(x).
-    const n1 = rmsnorm(x, T, C, weight(`${p}.input_layernorm.weight`), eps);
+    const n1 = rmsnorm(x, T, C, normW(`${p}.input_layernorm.weight`), eps);
     const q = proj(`${p}.self_attn.q_proj`, n1, C, nH * D, cfg.attentionBias);
     const k = proj(`${p}.self_attn.k_proj`, n1, C, nKv * D, cfg.attentionBias);
     const v = proj(`${p}.self_attn.v_proj`, n1, C, nKv * D, cfg.attentionBias);
     if (cfg.qkNorm) {
       // Qwen3Attention: q_norm(q_proj(x).view(T, heads, D)) — each head's D values normed on their own, one
       // weight for all heads — then k likewise, both before RoPE.
-      qkNormInPlace(q, T * nH, D, weight(`${p}.self_attn.q_norm.weight`), eps);
-      qkNormInPlace(k, T * nKv, D, weight(`${p}.self_attn.k_norm.weight`), eps);
+      qkNormInPlace(q, T * nH, D, normW(`${p}.self_attn.q_norm.weight`), eps);
+      qkNormInPlace(k, T * nKv, D, normW(`${p}.self_attn.k_norm.weight`), eps);
     }
-    rope(q, T, nH, D, invFreq, posDivisor);
-    rope(k, T, nKv, D, invFreq, posDivisor);
-    const a = attention(q, k, v, T, nH, nKv, D, cfg.slidingWindow);
-    const o = proj(`${p}.self_attn.o_proj`, a, nH * D, C, cfg.oProjBias);
+    if (cfg.layerRope[l]) {
+      // SmolLM3Attention: `if self.use_rope` (no_rope_layers[l] = 1); its NoPE layers attend without positions.
+      const local = localInvFreq !== null && cfg.layerWindows[l]! > 0;
+      rope(q, T, nH, D, local ? localInvFreq : invFreq, local ? 1 : posDivisor);
+      rope(k, T, nKv, D, local ? localInvFreq : invFreq, local ? 1 : posDivisor);
+    }
+    const a = attention(q, k, v, T, nH, nKv, D, cfg.layerWindows[l] || null, scale, cfg.attnLogitSoftcapping);
+    let o = proj(`${p}.self_attn.o_proj`, a, nH * D, C, cfg.oProjBias);
+    // Gemma3DecoderLayer: post_attention_layernorm on the attention output, before the residual add
+    if (cfg.sandwichNorms) o = rmsnorm(o, T, C, normW(`${p}.post_attention_layernorm.weight`), eps);
     for (let i = 0; i < T * C; i++) x[i] = x[i]! + o[i]!;
 
-    // MLP block: x + down(silu(gate(n)) · up(n)) on post_attention_layernorm(x).
-    const n2 = rmsnorm(x, T, C, weight(`${p}.post_attention_layernorm.weight`), eps);
+    // MLP block: x + down(silu(gate(n)) · up(n)) on post_attention_layernorm(x) (Gemma: pre_feedforward_layernorm,
+    // gelu_tanh, and post_feedforward_layernorm on the output).
+    const n2 = rmsnorm(x, T, C, normW(`${p}.${cfg.sandwichNorms ? 'pre_feedforward_layernorm' : 'post_attention_layernorm'}.weight`), eps);
     const g = proj(`${p}.mlp.gate_proj`, n2, C, F, cfg.mlpBias);
     const u = proj(`${p}.mlp.up_proj`, n2, C, F, cfg.mlpBias);
-    for (let i = 0; i < T * F; i++) g[i] = silu(g[i]!) * u[i]!;
-    const d = proj(`${p}.mlp.down_proj`, g, F, C, cfg.mlpBias);
+    for (let i = 0; i < T * F; i++) g[i] = act(g[i]!) * u[i]!;
+    let d = proj(`${p}.mlp.down_proj`, g, F, C, cfg.mlpBias);
+    if (cfg.sandwichNorms) d = rmsnorm(d, T, C, normW(`${p}.post_feedforward_layernorm.weight`), eps);
     for (let i = 0; i < T * C; i++) x[i] = x[i]! + d[i]!;
   }
 
-  x = rmsnorm(x, T, C, weight('model.norm.weight'), eps);
+  x = rmsnorm(x, T, C, normW('model.norm.weight'), eps);
   const head = weight(cfg.tieWordEmbeddings ? 'model.embed_tokens.weight' : 'lm_head.weight');
-  return linear(x, T, C, head, V);
+  const logits = linear(x, T, C, head, V);
+  // Gemma3ForCausalLM: logits / final_logit_softcapping, tanh, × final_logit_softcapping
+  const cap = cfg.finalLogitSoftcapping;
+  if (cap !== null) for (let i = 0; i < logits.length; i++) logits[i] = cap * Math.tanh(logits[i]! / cap);
+  return logits;
+}
+
+/**
+ * √C as torch gets it: the f32 scalar tensor cast to the weights' dtype (bfloat16: keep 8 significant bits,
+ * round to nearest even; float16: 11). Written out here apart from config.embeddingScale.
+ */
+function embedScaleRef(C: number, dtype: string | null): number {
+  const x = Math.fround(Math.sqrt(C));
+  const bits = dtype === 'bfloat16' ? 8 : dtype === 'float16' ? 11 : 24;
+  if (bits === 24) return x;
+  const e = Math.floor(Math.log2(x));
+  const ulp = 2 ** (e - bits + 1);
+  const r = x / ulp;
+  const fl = Math.floor(r);
+  return (r - fl > 0.5 || (r - fl === 0.5 && fl % 2 === 1) ? fl + 1 : fl) * ulp;
 }
 
 /** log-softmax of one row of logits, float64. */

@@ -251,7 +251,8 @@ export async function lossAndGrads(
     // Per block: dlogits = w·(softmax − onehot) in place, dnormed rows = dlogits·lm_head; then the block is freed.
     for (const [i, blk] of blocks.entries()) {
       const temps: GPUBuffer[] = [];
-      await encodeCrossEntropyBackward(kernels, enc, blk.buffer, tBufs[i]!, wBufs[i]!, blk.buffer, { rows: blk.rows, vocab: V });
+      const softcap = model.config.finalLogitSoftcapping;
+      await encodeCrossEntropyBackward(kernels, enc, blk.buffer, tBufs[i]!, wBufs[i]!, blk.buffer, { rows: blk.rows, vocab: V, ...(softcap === null ? {} : { softcap }) });
       const whole = blk.rows === BT;
       const dRows = whole ? dNormed : pool.alloc(blk.rows * C * 4, 'd-final-norm-block');
       if (!whole) temps.push(dRows);

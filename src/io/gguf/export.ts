@@ -1,5 +1,6 @@
 // A Hugging Face Llama-family folder → one GGUF v3 file llama.cpp loads, laid out as convert_hf_to_gguf.py writes
-// it: Llama and Mistral as architecture "llama" (LlamaModel), Qwen2 as "qwen2" (Qwen2Model); <arch>.*
+// it: Llama and Mistral as architecture "llama" (LlamaModel), Qwen2 as "qwen2" (Qwen2Model), Qwen3 as "qwen3"
+// (Qwen3Model: qwen2's layout plus attn_q_norm / attn_k_norm, head_dim in attention.key_length); <arch>.*
 // hyper-parameters, tokenizer.ggml.* vocabulary, tensors renamed (names.ts), q/k rows (and biases) permuted to
 // llama.cpp's interleaved RoPE order for "llama" only — its qwen2 graph rotates Hugging Face's (NEOX) pairs. Each
 // tensor's type comes from the preset's table in presets.ts (the converter's rules for f32/f16/bf16/q8_0,
@@ -21,6 +22,7 @@ import { gv, writeGguf, type GgufTensorToWrite } from './writer.ts';
 
 export type { GgufOutType } from './presets.ts';
 export { GGUF_OUT_TYPES } from './presets.ts';
+type GgufArch = 'llama' | 'qwen2' | 'qwen3';
 
 export interface GgufExportOptions {
   type: GgufOutType;
@@ -29,14 +31,14 @@ export interface GgufExportOptions {
 }
 
 export interface GgufExport {
-  architecture: 'llama' | 'qwen2';
+  architecture: GgufArch;
   tensors: { name: string; type: string; shape: number[] }[];
   tokenizer: 'llama' | 'gpt2';
   metadataKeys: string[];
 }
 
 /** llama.* and general.* metadata for a config, in convert_hf_to_gguf's order. */
-function modelMetadata(cfg: ModelConfig, arch: 'llama' | 'qwen2', name: string, type: GgufOutType): [string, GgufValue][] {
+function modelMetadata(cfg: ModelConfig, arch: GgufArch, name: string, type: GgufOutType): [string, GgufValue][] {
   const k = (s: string) => `${arch}.${s}`;
   const e: [string, GgufValue][] = [
     ['general.architecture', gv.str(arch)],
@@ -67,12 +69,19 @@ function modelMetadata(cfg: ModelConfig, arch: 'llama' | 'qwen2', name: string, 
 /** Writes `m` (a Hugging Face Llama/Mistral folder) as GGUF into `sink`, closing it when done. */
 export async function exportGguf(m: ModelFiles, sink: ByteSink, opts: GgufExportOptions): Promise<GgufExport> {
   const cfg = parseModelConfig(await readJson(m, 'config.json'));
-  if (cfg.family === 'qwen3') {
-    // llama.cpp's "qwen3" needs its attn_q_norm / attn_k_norm tensors and metadata, which this exporter does not
-    // write yet; exporting as "qwen2" would drop the norms and give a model that loads but computes wrongly.
-    throw new AlloyError(`${m.label}: Qwen3 (Qwen3ForCausalLM) cannot be exported to GGUF yet (its q/k norms have no GGUF names here)`, { file: 'config.json', field: 'architectures' });
+  if (cfg.family === 'qwen3' && cfg.attentionBias) {
+    // llama.cpp's qwen3 graph has no attention biases: they would be dropped
+    throw new AlloyError(`${m.label}: a Qwen3 with attention_bias cannot be exported to GGUF (llama.cpp's "qwen3" has no attention biases)`, { file: 'config.json', field: 'attention_bias' });
   }
-  const arch = cfg.family === 'qwen2' ? 'qwen2' : 'llama';
+  if (cfg.family === 'gemma3') {
+    // llama.cpp's "gemma3" has its own tensor names (the sandwich norms), metadata and norm convention.
+    throw new AlloyError(`${m.label}: Gemma 3 (Gemma3ForCausalLM) cannot be exported to GGUF yet (llama.cpp's "gemma3" tensors and metadata are not written here)`, { file: 'config.json', field: 'architectures' });
+  }
+  if (cfg.family === 'smollm3') {
+    // As "llama" its NoPE layers would get RoPE in llama.cpp: a file that loads but computes wrongly.
+    throw new AlloyError(`${m.label}: SmolLM3 (SmolLM3ForCausalLM) cannot be exported to GGUF yet (its NoPE layers, no_rope_layers, have no GGUF form here)`, { file: 'config.json', field: 'architectures' });
+  }
+  const arch: GgufArch = cfg.family === 'qwen2' ? 'qwen2' : cfg.family === 'qwen3' ? 'qwen3' : 'llama';
   if (cfg.mlpBias) {
     throw new AlloyError(`${m.label}: MLP biases (mlp_bias) are not exported to GGUF`, { file: 'config.json', field: 'mlp_bias' });
   }
@@ -145,7 +154,7 @@ function rank(hf: string): number {
   if (hf === 'model.embed_tokens.weight') return -1;
   const m = /^model\.layers\.(\d+)\.(.+)$/.exec(hf);
   if (m) {
-    const within = ['input_layernorm', 'self_attn.q_proj', 'self_attn.k_proj', 'self_attn.v_proj', 'self_attn.o_proj', 'post_attention_layernorm', 'mlp.gate_proj', 'mlp.up_proj', 'mlp.down_proj'];
+    const within = ['input_layernorm', 'self_attn.q_proj', 'self_attn.k_proj', 'self_attn.v_proj', 'self_attn.o_proj', 'self_attn.q_norm', 'self_attn.k_norm', 'post_attention_layernorm', 'mlp.gate_proj', 'mlp.up_proj', 'mlp.down_proj'];
     const i = within.findIndex((w) => m[2]!.startsWith(w + '.'));
     return Number(m[1]) * 100 + (i < 0 ? 99 : i);
   }

@@ -1,4 +1,4 @@
-// GGUF (architectures "llama" and "qwen2") → a Hugging Face folder: config.json from the <arch>.* metadata,
+// GGUF (architectures "llama", "qwen2" and "qwen3") → a Hugging Face folder: config.json from the <arch>.* metadata,
 // model.safetensors with Hugging Face names (and, for llama, Hugging Face q/k row order), and the embedded tokenizer as tokenizer.json +
 // tokenizer_config.json. F32/F16/BF16 tensors keep their type. Block-quantised tensors (Q4_0, Q4_1, Q5_0, Q5_1,
 // Q8_0, Q2_K…Q6_K) are de-quantised to F32 on import, value for value as ggml does (dequant.ts): the GPU engine has
@@ -49,8 +49,8 @@ export function ggufLlamaConfig(meta: GgufMeta, tensors: readonly GgufTensorInfo
   const file = meta.file.name;
   const arch = meta.string('general.architecture', null);
   if (arch === null) throw new AlloyError(`${file}: no general.architecture, so the model type is unknown`, { file, field: 'general.architecture' });
-  if (arch !== 'llama' && arch !== 'qwen2') {
-    throw new AlloyError(`${file}: GGUF architecture "${arch}" is not supported; Alloy imports "llama" (Llama, SmolLM, Mistral) and "qwen2" models`, {
+  if (arch !== 'llama' && arch !== 'qwen2' && arch !== 'qwen3') {
+    throw new AlloyError(`${file}: GGUF architecture "${arch}" is not supported; Alloy imports "llama" (Llama, SmolLM, Mistral), "qwen2" and "qwen3" models`, {
       file,
       field: 'general.architecture',
     });
@@ -95,14 +95,15 @@ export function ggufLlamaConfig(meta: GgufMeta, tensors: readonly GgufTensorInfo
   const sixteen = tensors.filter((t) => t.dims.length === 2).map((t) => KEEP[t.type.id]);
   const torchDtype = sixteen.length > 0 && sixteen.every((d) => d === 'F16') ? 'float16' : sixteen.length > 0 && sixteen.every((d) => d === 'BF16') ? 'bfloat16' : 'float32';
   const config: Record<string, unknown> = {
-    architectures: [arch === 'qwen2' ? 'Qwen2ForCausalLM' : 'LlamaForCausalLM'],
+    architectures: [arch === 'qwen2' ? 'Qwen2ForCausalLM' : arch === 'qwen3' ? 'Qwen3ForCausalLM' : 'LlamaForCausalLM'],
     model_type: arch,
     hidden_size: hidden,
     intermediate_size: meta.int(k('feed_forward_length')),
     num_hidden_layers: meta.int(k('block_count')),
     num_attention_heads: heads,
     num_key_value_heads: kvHeads,
-    ...(headDim !== hidden / heads ? { head_dim: headDim } : {}),
+    // Qwen3Config's head_dim defaults to 128, not hidden / heads: always written for qwen3
+    ...(headDim !== hidden / heads || arch === 'qwen3' ? { head_dim: headDim } : {}),
     vocab_size: vocab,
     max_position_embeddings: meta.int(k('context_length')),
     rms_norm_eps: meta.float(k('attention.layer_norm_rms_epsilon')),
@@ -112,6 +113,7 @@ export function ggufLlamaConfig(meta: GgufMeta, tensors: readonly GgufTensorInfo
     tie_word_embeddings: !tensors.some((t) => t.name === 'output.weight'),
     // Qwen2 always has q/k/v biases; a Llama GGUF has them when its converter found them (then o_proj's too).
     ...(arch === 'llama' ? { attention_bias: tensors.some((t) => t.name.endsWith('.attn_q.bias')), mlp_bias: false } : { use_sliding_window: false }),
+    ...(arch === 'qwen3' ? { attention_bias: false } : {}),
     bos_token_id: meta.int('tokenizer.ggml.bos_token_id', null),
     eos_token_id: meta.int('tokenizer.ggml.eos_token_id', null),
     torch_dtype: torchDtype,
@@ -158,8 +160,8 @@ export async function importGguf(source: ByteSource, sinkFor: SinkFactory): Prom
       throw new AlloyError(`${file}: tensor "${t.name}" has shape ${JSON.stringify(t.shape)}, the configuration implies ${JSON.stringify(shape)}`, where);
     }
     const dtype: DType = KEEP[t.type.id] ?? 'F32';
-    // llama.cpp's converter permutes q/k only for the llama architecture (Qwen2 keeps Hugging Face's order).
-    const heads = parsed.family === 'qwen2' ? null : rotaryHeads(hf, parsed);
+    // llama.cpp's converter permutes q/k only for the llama architecture (Qwen2 and Qwen3 keep Hugging Face's order).
+    const heads = parsed.family === 'qwen2' || parsed.family === 'qwen3' ? null : rotaryHeads(hf, parsed);
     const rowBytes = (t.shape.length > 1 ? t.shape[1]! : 1) * (dtype === 'F32' ? 4 : 2);
     tensors.push({
       name: hf,

@@ -12,6 +12,9 @@ const LAYER: Readonly<Record<string, string>> = {
   attn_k: 'self_attn.k_proj',
   attn_v: 'self_attn.v_proj',
   attn_output: 'self_attn.o_proj',
+  // Qwen3's per-head q/k RMSNorm weights (llama.cpp's "qwen3")
+  attn_q_norm: 'self_attn.q_norm',
+  attn_k_norm: 'self_attn.k_norm',
   ffn_norm: 'post_attention_layernorm',
   ffn_gate: 'mlp.gate_proj',
   ffn_up: 'mlp.up_proj',

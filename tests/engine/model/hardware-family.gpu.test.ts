@@ -44,7 +44,7 @@ describe('hardware kernel family: the whole model', () => {
     expect((await gpuShared()).kernels.family).toBe('hardware');
   });
 
-  for (const name of ['tiny-llama', 'tiny-llama-bf16', 'tiny-llama-untied', 'tiny-qwen2']) {
+  for (const name of ['tiny-llama', 'tiny-llama-bf16', 'tiny-llama-untied', 'tiny-qwen2', 'tiny-qwen3', 'tiny-smollm3', 'tiny-gemma3']) {
     it(`${name}: forward max |Δlogit| ≤ ${TOL} against the reference`, async () => {
       const f = await loadFixture(name);
       loaded.push(f);
@@ -55,7 +55,7 @@ describe('hardware kernel family: the whole model', () => {
     });
   }
 
-  for (const name of ['tiny-llama', 'tiny-llama-bf16']) {
+  for (const name of ['tiny-llama', 'tiny-llama-bf16', 'tiny-gemma3']) {
     it(`${name}: prefill + decode steps (mat-vec) match the reference at every position`, async () => {
       const f = loaded.find((x) => x.name === name)!;
       const V = f.config.vocabSize;

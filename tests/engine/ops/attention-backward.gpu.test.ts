@@ -78,4 +78,50 @@ describe('attention backward kernels against the CPU reference', () => {
     pads.forEach((pad, b) => mask.fill(1, b * T + pad, (b + 1) * T));
     await check({ batch: B, T, S: T, nHeads: 4, nKv: 2, headDim: 8 }, 6, mask);
   });
+
+  it('sliding window: longer than the window, KV-cache form with the window reaching into the cache, a masked batch with holes', async () => {
+    await check({ T: 23, S: 23, nHeads: 4, nKv: 2, headDim: 8, window: 5 }, 11);
+    await check({ T: 3, S: 30, nHeads: 2, nKv: 1, headDim: 16, past: 20, window: 7 }, 12);
+    const B = 2;
+    const S = 24;
+    const mask = new Uint32Array(B * S).fill(1);
+    mask.fill(0, 3, 9);
+    mask.fill(0, S + 10, S + 14);
+    await check({ batch: B, T: 4, S, nHeads: 2, nKv: 1, headDim: 8, past: 20, window: 6 }, 13, mask);
+    const pads = new Uint32Array(2 * 12).fill(1);
+    pads.fill(0, 7, 12); // right padding, as training batches have
+    await check({ batch: 2, T: 12, S: 12, nHeads: 2, nKv: 2, headDim: 8, window: 4 }, 14, pads);
+  });
+
+  it('soft-capped scores (Gemma attn_logit_softcapping 2), with a window and a mask', async () => {
+    await check({ T: 9, S: 9, nHeads: 4, nKv: 2, headDim: 8, softcap: 2 }, 21);
+    const mask = new Uint32Array(2 * 12).fill(1);
+    mask.fill(0, 8, 12);
+    await check({ batch: 2, T: 12, S: 12, nHeads: 2, nKv: 1, headDim: 16, window: 5, softcap: 1.5, scale: 0.3 }, 22, mask);
+  });
+
+  it('the reference backward with soft-capping matches central differences of the reference forward', () => {
+    const args = { T: 5, S: 5, nHeads: 2, nKv: 1, headDim: 4, softcap: 1.5, window: 3 };
+    const q = Float64Array.from(randomArray(5 * 2 * 4, 31), (x) => 3 * x);
+    const k = Float64Array.from(randomArray(5 * 4, 32));
+    const v = Float64Array.from(randomArray(5 * 4, 33));
+    const dOut = randomArray(q.length, 34);
+    const loss = () => attentionRef(q, k, v, args).reduce((acc, o, i) => acc + o * dOut[i]!, 0);
+    const { dq, dk } = attentionBackwardRef(q, k, v, dOut, args);
+    const h = 1e-6;
+    let worst = 0;
+    for (const [x, g] of [[q, dq], [k, dk]] as const) {
+      for (let i = 0; i < x.length; i++) {
+        const keep = x[i]!;
+        x[i] = keep + h;
+        const up = loss();
+        x[i] = keep - h;
+        const down = loss();
+        x[i] = keep;
+        worst = Math.max(worst, Math.abs((up - down) / (2 * h) - g[i]!));
+      }
+    }
+    console.log(`soft-capped attention reference backward vs FD: max |Δ| ${worst.toExponential(2)}`);
+    expect(worst).toBeLessThan(1e-7);
+  });
 });

@@ -70,4 +70,21 @@ describe('attention kernel against the CPU reference', () => {
     mask.fill(0, S + 5, S + 7);
     await check({ batch: B, T: 4, S, nHeads: 2, nKv: 1, headDim: 16 }, 7, mask);
   });
+
+  it('sliding window: a plain sequence longer than the window, a KV cache whose window starts inside the cached keys, a masked batch', async () => {
+    await check({ T: 23, S: 23, nHeads: 4, nKv: 2, headDim: 8, window: 5 }, 11);
+    await check({ T: 3, S: 30, nHeads: 2, nKv: 1, headDim: 16, past: 20, window: 7 }, 12);
+    // holes inside the window: each query still sees its 6 most recent real keys (slots further back than 6)
+    const B = 2;
+    const S = 24;
+    const mask = new Uint32Array(B * S).fill(1);
+    mask.fill(0, 3, 9);
+    mask.fill(0, S + 10, S + 14);
+    await check({ batch: B, T: 4, S, nHeads: 2, nKv: 1, headDim: 8, past: 20, window: 6 }, 13, mask);
+  });
+
+  it('soft-capped scores (Gemma attn_logit_softcapping), plain and over a windowed KV cache', async () => {
+    await check({ T: 13, S: 13, nHeads: 4, nKv: 2, headDim: 8, softcap: 2 }, 21);
+    await check({ T: 2, S: 30, nHeads: 2, nKv: 1, headDim: 16, past: 20, window: 7, softcap: 1.5 }, 22);
+  });
 });

@@ -38,7 +38,8 @@ afterAll(async () => {
 });
 
 describe('recomputation = keeping everything, bit for bit', () => {
-  for (const name of ['tiny-llama', 'tiny-qwen2']) {
+  // tiny-gemma3: sandwich norms, GeGLU and a sliding layer; tiny-smollm3: a NoPE layer
+  for (const name of ['tiny-llama', 'tiny-qwen2', 'tiny-gemma3', 'tiny-smollm3']) {
     for (const method of ['cpt', 'dpo'] as Method[]) {
       it(`${name} · ${method} · dropout 0 and 0.2`, async () => {
         let f = loaded.find((x) => x.name === name);

@@ -66,7 +66,7 @@ describe('GGUF import refusals', () => {
 
   it('another architecture, named', async () => {
     const path = await rewrite('gemma.gguf', (meta) => meta.set('general.architecture', gv.str('gemma')));
-    await expectRefused(path, 'gemma.gguf: GGUF architecture "gemma" is not supported; Alloy imports "llama" (Llama, SmolLM, Mistral) and "qwen2" models');
+    await expectRefused(path, 'gemma.gguf: GGUF architecture "gemma" is not supported; Alloy imports "llama" (Llama, SmolLM, Mistral), "qwen2" and "qwen3" models');
   });
 
   it('an unsupported tensor type (IQ4_XS written by hand), naming the type and the tensor', async () => {
@@ -139,18 +139,44 @@ describe('GGUF import refusals', () => {
   });
 });
 
-describe('Qwen3 and GGUF (not supported yet: llama.cpp\'s "qwen3" needs attn_q_norm / attn_k_norm)', () => {
-  it('exporting a Qwen3 folder is refused by name, before anything is written', async () => {
+describe('Qwen3 and GGUF', () => {
+  it('exporting a Qwen3 with attention_bias is refused (llama.cpp\'s "qwen3" has no attention biases), before anything is written', async () => {
     const { ensureFixtures, OWNER, REVISION } = await import('../../../scripts/fixtures/index.ts');
     await ensureFixtures('public/hub');
+    const { mkdirSync, readdirSync } = await import('node:fs');
     const src = join('public/hub', OWNER, 'tiny-qwen3', 'resolve', REVISION);
-    const out = join(dir, 'qwen3.gguf');
-    await expect(exportGgufFile(src, out, { type: 'f32' })).rejects.toThrow(/Qwen3 \(Qwen3ForCausalLM\) cannot be exported to GGUF yet/);
-    expect(await entries(dir)).not.toContain('qwen3.gguf');
+    const biased = join(dir, 'qwen3-bias');
+    mkdirSync(biased, { recursive: true });
+    for (const f of readdirSync(src)) copyFileSync(join(src, f), join(biased, f));
+    const cfg = JSON.parse(readFileSync(join(src, 'config.json'), 'utf8')) as Record<string, unknown>;
+    writeFileSync(join(biased, 'config.json'), JSON.stringify({ ...cfg, attention_bias: true }));
+    const out = join(dir, 'qwen3-bias.gguf');
+    await expect(exportGgufFile(biased, out, { type: 'f32' })).rejects.toThrow(/Qwen3 with attention_bias cannot be exported to GGUF/);
+    expect(await entries(dir)).not.toContain('qwen3-bias.gguf');
   });
 
-  it('importing a "qwen3" GGUF is refused, naming the architecture', async () => {
-    const path = await rewrite('qwen3.gguf', (meta) => meta.set('general.architecture', gv.str('qwen3')));
-    await expectRefused(path, /GGUF architecture "qwen3" is not supported/);
+  it('importing a "gemma3" GGUF is refused, naming the architecture', async () => {
+    const path = await rewrite('gemma3-meta.gguf', (meta) => meta.set('general.architecture', gv.str('gemma3')));
+    await expectRefused(path, /GGUF architecture "gemma3" is not supported/);
+  });
+});
+
+describe('SmolLM3 and Gemma 3 and GGUF', () => {
+  it('exporting a SmolLM3 folder is refused by name (its NoPE layers), before anything is written', async () => {
+    const { ensureFixtures, OWNER, REVISION } = await import('../../../scripts/fixtures/index.ts');
+    await ensureFixtures('public/hub');
+    const src = join('public/hub', OWNER, 'tiny-smollm3', 'resolve', REVISION);
+    const out = join(dir, 'smollm3.gguf');
+    await expect(exportGgufFile(src, out, { type: 'f32' })).rejects.toThrow(/SmolLM3 \(SmolLM3ForCausalLM\) cannot be exported to GGUF yet.*no_rope_layers/);
+    expect(await entries(dir)).not.toContain('smollm3.gguf');
+  });
+
+  it('exporting a Gemma 3 folder is refused by name, before anything is written', async () => {
+    const { ensureFixtures, OWNER, REVISION } = await import('../../../scripts/fixtures/index.ts');
+    await ensureFixtures('public/hub');
+    const src = join('public/hub', OWNER, 'tiny-gemma3', 'resolve', REVISION);
+    const out = join(dir, 'gemma3.gguf');
+    await expect(exportGgufFile(src, out, { type: 'f32' })).rejects.toThrow(/Gemma 3 \(Gemma3ForCausalLM\) cannot be exported to GGUF yet/);
+    expect(await entries(dir)).not.toContain('gemma3.gguf');
   });
 });

@@ -229,6 +229,48 @@ describe('GGUF export + import: tiny-qwen2 fixture (architecture "qwen2": q/k/v 
   });
 });
 
+describe('GGUF export + import: tiny-qwen3 fixture (architecture "qwen3": attn_q_norm / attn_k_norm, head_dim ≠ hidden / heads)', () => {
+  it('writes llama.cpp\'s qwen3 names and keys, and round-trips every tensor, the config and the tokenizer', async () => {
+    await ensureFixtures('public/hub');
+    const src = join('public/hub', OWNER, 'tiny-qwen3', 'resolve', REVISION);
+    const dir = await tempDir();
+    const gguf = join(dir, 'qwen3.gguf');
+    const exp = await exportGgufFile(src, gguf, { type: 'f32' });
+    expect(exp.architecture).toBe('qwen3');
+    const names = exp.tensors.map((t) => t.name);
+    expect(names).toContain('blk.1.attn_q_norm.weight');
+    expect(names).toContain('blk.1.attn_k_norm.weight');
+    expect(names.some((n) => n.endsWith('.bias'))).toBe(false);
+    expect(exp.tensors.find((t) => t.name === 'blk.0.attn_q_norm.weight')).toMatchObject({ type: 'F32', shape: [32] });
+    const file = await readGguf(fileSource(gguf));
+    const meta = new GgufMeta(file);
+    expect(meta.string('general.architecture')).toBe('qwen3');
+    expect(meta.int('qwen3.attention.key_length')).toBe(32);
+    expect(meta.int('qwen3.attention.value_length')).toBe(32);
+    expect(meta.int('qwen3.embedding_length')).toBe(96);
+    // Qwen3 rows stay in Hugging Face's order (NEOX RoPE in llama.cpp), as Qwen2's
+    const before = await checkpointOf(src);
+    const k = file.tensors.find((t) => t.name === 'blk.0.attn_k.weight')!;
+    expect(Buffer.from(await file.readRaw(k)).equals(Buffer.from(await before.readRaw('model.layers.0.self_attn.k_proj.weight')))).toBe(true);
+
+    const back = join(dir, 'back');
+    await importGgufFile(gguf, back);
+    const after = await checkpointOf(back);
+    expect(after.names().sort()).toEqual(before.names().sort());
+    for (const name of before.names()) {
+      expect(Buffer.from(await after.readRaw(name)).equals(Buffer.from(await before.readRaw(name))), name).toBe(true);
+    }
+    const c0 = parseModelConfig(json(src, 'config.json'));
+    const c1 = parseModelConfig(json(back, 'config.json'));
+    expect(c1.architecture).toBe('Qwen3ForCausalLM');
+    expect({ ...c1, torchDtype: null, rmsNormEps: 0, modelType: '' }).toEqual({ ...c0, torchDtype: null, rmsNormEps: 0, modelType: '' });
+    const tok0 = await loadTokenizer(dirModelFiles(src));
+    const tok1 = await loadTokenizer(dirModelFiles(back));
+    const text = 'Silk is spun by moths, 123 times.';
+    expect(tok1.encode(text, { addSpecialTokens: false })).toEqual(tok0.encode(text, { addSpecialTokens: false }));
+  });
+});
+
 describe('GGUF "gpt2" vocabularies: the pre-tokenizer travels as tokenizer.ggml.pre', () => {
   const LLAMA3 = "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
   const QWEN2 = "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
