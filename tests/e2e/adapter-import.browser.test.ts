@@ -104,7 +104,7 @@ describe('PEFT adapter import in the Train panel', () => {
     const folded = page.getByTestId('train-folded');
     await folded.waitFor({ timeout: WAIT });
     const id = (await folded.getAttribute('data-model-id'))!;
-    expect(await folded.textContent()).toContain(`${baseLabel} + my-lora (LoRA)`);
+    expect(await folded.textContent()).toContain('tiny-llama-my-lora');
     const got = await page.evaluate(async (id) => {
       const ts = await (globalThis as unknown as { alloyDebug: Debug }).alloyDebug.readTensors(id);
       return ts.map((t) => ({ name: t.name, dtype: t.dtype, shape: t.shape, bytes: Array.from(t.bytes) }));
