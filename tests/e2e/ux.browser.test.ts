@@ -45,7 +45,12 @@ async function overflow(p: Page): Promise<{ doc: number; view: number; widest: s
       const r = el.getBoundingClientRect();
       if (r.width > 0 && r.right > right + 0.5 && !clipped(el)) {
         right = r.right;
-        widest = `${el.tagName.toLowerCase()}${el.getAttribute('data-testid') ? `[${el.getAttribute('data-testid')}]` : ''}.${el.className}`;
+        // the element and its ancestors with their widths, to find which box let it through
+        const chain: string[] = [];
+        for (let a: Element | null = el; a && a !== document.body; a = a.parentElement) {
+          chain.push(`${a.tagName.toLowerCase()}${a.getAttribute('data-testid') ? `[${a.getAttribute('data-testid')}]` : ''}.${a.className}:${Math.round(a.getBoundingClientRect().width)}`);
+        }
+        widest = chain.slice(0, 8).join(' < ');
       }
     }
     return { doc: document.documentElement.scrollWidth, view, widest };
@@ -205,7 +210,9 @@ describe('the studio as a person meets it', () => {
       await screenshot(page, 'ux-train-not-fitting');
       throw new Error(`${(e as Error).message}\n${await page.locator('[data-testid="train-why"], [data-testid="train-plan-error"], [data-testid^="train-error-"]').allInnerTexts()}`);
     });
-    await page.getByTestId('train-start').click();
+    // the primary action from anywhere in the panel (the button is the last thing in tab order)
+    await page.getByTestId('train-method-sft').focus();
+    await page.keyboard.press('Control+Enter');
     await page.waitForFunction(() => Number(document.querySelector('[data-testid="train-progress"]')?.getAttribute('data-step') ?? 0) >= 3, null, { timeout: 170_000 });
 
     await page.reload();
