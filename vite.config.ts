@@ -28,9 +28,7 @@ function noWgslOnMainThread(): Plugin {
 // visit the studio opens and loads its demo with no network; models a user loads live in IndexedDB already.
 export default defineConfig({
   plugins: [
-    // ALLOY_SVELTE_DEV=1: a build with Svelte's dev checks (ownership, stale assignments) printing their warnings,
-    // which the browser tests' watchConsole turns into failures; the default build is the production one.
-    svelte(process.env.ALLOY_SVELTE_DEV === '1' ? { compilerOptions: { dev: true } } : {}),
+    svelte(),
     noWgslOnMainThread(),
     VitePWA({
       registerType: 'autoUpdate',

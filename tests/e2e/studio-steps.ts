@@ -74,7 +74,8 @@ export async function importAdapterFolder(page: Page, dir: string, modelId?: str
 /**
  * Collects into `problems` what a user never sees but the console shows: uncaught errors, console errors (but the
  * browser's own "Failed to load resource" lines, which the panels report in words) and Svelte's warnings (printed
- * by a dev build, `ALLOY_SVELTE_DEV=1 npx vite build`). Tests end with `expect(problems).toEqual([])`.
+ * only by a development build: `NODE_ENV=development npx vite build --mode development --outDir dist-dev`, then
+ * ALLOY_DIST=dist-dev). Tests end with `expect(problems).toEqual([])`.
  */
 export function watchConsole(page: Page, problems: string[]): void {
   page.on('pageerror', (e) => problems.push(e.message));

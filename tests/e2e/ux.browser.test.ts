@@ -4,7 +4,7 @@
 // labels read as mergekit's model+lora). The Merge panel's selects stay in their card and its right column on
 // screen; every panel at 1440×900 and 390×844 with no horizontal page scroll (screenshots of each in
 // test-results/); a short training run with a near-flat loss draws distinct, readable tick labels. No console
-// errors or Svelte warnings throughout (run it on a dev build, ALLOY_SVELTE_DEV=1, to see Svelte's warnings).
+// errors or Svelte warnings throughout (Svelte warns only in a development build: see README, "browser").
 // Run after a build: `npx vite build && npx vitest run --project browser tests/e2e/ux.browser.test.ts`.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -251,4 +251,36 @@ describe('the studio as a person meets it', () => {
     await screenshot(page, 'ux-train-chart-390');
     expect(problems).toEqual([]);
   }, 400_000);
+
+  it('on stories260K (SentencePiece, context 512): the playground shows "▁" as a space, and the sequence length fits the data', async () => {
+    await page.setViewportSize({ width: 1440, height: 900 });
+    await page.getByTestId('tab-models').click();
+    await page.getByTestId('load-demo-real').click();
+    const row = page.getByTestId('cached-model').filter({ hasText: 'alloy-demo/stories260K@main' });
+    await row.waitFor({ timeout: WAIT });
+    await row.getByTestId('inspect').click();
+    await page.getByTestId('tokenizer-input').fill('a  cat');
+    await page.waitForSelector('[data-testid="tokenizer-ids"][data-for="a  cat"]', { timeout: WAIT });
+    // "▁a", "▁", "▁c", "at": the space each "▁" stands for is shown (it was "a", "∅", "c", "at")
+    await expect(page.getByTestId('tokenizer-pieces').locator('.piece').allInnerTexts()).resolves.toEqual(['<s>', '␣a', '␣', '␣c', 'at']);
+
+    await page.getByTestId('tab-train').click();
+    await page.getByTestId('train-model').selectOption(await idOf(page, 'alloy-demo/stories260K'));
+    await page.getByTestId('train-method-sft').check();
+    await page.getByTestId('train-data-select').selectOption('sft.jsonl');
+    // the default (128) would cut most rows: it grows to the longest row, within the context, and nothing is cut
+    await page.waitForFunction(() => Number((document.querySelector('[data-testid="train-seqLen"]') as HTMLInputElement | null)?.value) > 128, null, { timeout: WAIT });
+    const seqLen = Number(await page.getByTestId('train-seqLen').inputValue());
+    await page.waitForSelector('[data-testid="train-dataset-stats"][data-rows="36"]', { timeout: WAIT });
+    const stats = await page.getByTestId('train-dataset-stats').innerText();
+    console.log('seqLen', seqLen, stats);
+    expect(seqLen).toBeLessThanOrEqual(512);
+    expect(stats).not.toMatch(/cut at the sequence length/);
+    expect(stats).toContain(`longest ${seqLen}`);
+    // a length typed in is the user's: it stays
+    await page.getByTestId('train-seqLen').fill('100');
+    await page.waitForTimeout(800);
+    await expect(page.getByTestId('train-seqLen').inputValue()).resolves.toBe('100');
+    expect(problems).toEqual([]);
+  });
 });
