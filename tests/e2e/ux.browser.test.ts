@@ -3,17 +3,19 @@
 // folded merged from the Merge panel, whose YAML names the folded model with a YAML-safe ref (the " + " of the old
 // labels read as mergekit's model+lora). The Merge panel's selects stay in their card and its right column on
 // screen; every panel at 1440×900 and 390×844 with no horizontal page scroll (screenshots of each in
-// test-results/); a short training run with a near-flat loss draws distinct, readable tick labels. No console
-// errors or Svelte warnings throughout (Svelte warns only in a development build: see README, "browser").
-// Run after a build: `npx vite build && npx vitest run --project browser tests/e2e/ux.browser.test.ts`.
+// test-results/); the models ticked for a benchmark survive a tab switch; a training run cut by a reload is named
+// on load and resumed in one click (started with Ctrl+Enter), its loss chart with distinct, readable, nice ticks;
+// on stories260K the tokenizer playground shows SentencePiece's space and the sequence length fits the data. No console
+// errors or Svelte warnings throughout: it runs on the development build (`npm run build:dev`), where Svelte warns.
+// Run after the builds: `npm run build && npm run build:dev && npx vitest run --project browser tests/e2e/ux.browser.test.ts`.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Browser, Locator, Page } from 'playwright-core';
 import { launchChromium, screenshot } from '../helpers/chromium.ts';
 import { serveStatic, type RunningServer } from '../helpers/static-server.ts';
-import { DEMO, DIST, WAIT, cacheDemo, idOf, importAdapterFolder, listModels, openStudio, requireBuild, watchConsole } from './studio-steps.ts';
+import { DEMO, WAIT, cacheDemo, idOf, importAdapterFolder, listModels, openStudio, watchConsole } from './studio-steps.ts';
 import { parseMergeYaml } from '../../src/engine/merge/config.ts';
 import { dirModelFiles } from '../../src/io/node/dir-model-files.ts';
 import { readJson } from '../../src/io/model-files.ts';
@@ -21,6 +23,9 @@ import { parseModelConfig } from '../../src/io/config.ts';
 import { peftAdapter } from '../helpers/peft-adapter.ts';
 
 const MODEL_DIR = resolve('public/hub', DEMO, 'resolve', 'main');
+// A development build (`npm run build:dev`): the same studio with Svelte's dev checks, whose warnings (ownership,
+// stale assignments) watchConsole turns into failures. ALLOY_DEV_DIST points elsewhere.
+const DEV_DIST = process.env.ALLOY_DEV_DIST ? resolve(process.env.ALLOY_DEV_DIST) : join(process.cwd(), 'dist-dev');
 const PANELS = ['models', 'chat', 'data', 'train', 'merge', 'benchmark', 'recipe', 'export'];
 
 let site: RunningServer;
@@ -68,14 +73,15 @@ async function inside(inner: Locator, outer: Locator): Promise<void> {
 
 describe('the studio as a person meets it', () => {
   beforeAll(async () => {
-    requireBuild('hub', 'demo/data/sft.jsonl');
+    const missing = ['index.html', 'hub', 'demo/data/sft.jsonl'].filter((f) => !existsSync(join(DEV_DIST, f)));
+    if (missing.length) throw new Error(`${DEV_DIST} lacks ${missing.join(', ')}: run \`npm run build:dev\` (a development build, where Svelte prints its warnings) before this test.`);
     tmp = mkdtempSync(join(tmpdir(), 'alloy-ux-e2e-'));
     const cfg = parseModelConfig(await readJson(dirModelFiles(MODEL_DIR), 'config.json'));
     adapterDir = join(tmp, 'story-lora');
     mkdirSync(adapterDir);
     const modules = ['model.layers.1.self_attn.q_proj', 'model.layers.0.mlp.up_proj'];
     for (const [n, b] of Object.entries(await peftAdapter(cfg, { r: 4, alpha: 8, modules, seed: 5 }))) writeFileSync(join(adapterDir, n), b);
-    site = await serveStatic(DIST);
+    site = await serveStatic(DEV_DIST);
     browser = await launchChromium();
     page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
     watchConsole(page, problems);
@@ -128,6 +134,13 @@ describe('the studio as a person meets it', () => {
     // opens on a pair it can merge: the base and a model of its shape, no red box
     await expect(page.getByTestId('merge-parent-a').inputValue()).resolves.toBe(await idOf(page, DEMO));
     await expect(page.getByTestId('merge-refusal').count()).resolves.toBe(0);
+    // with a model + adapter parent (the longest names) the YAML column and its Copy stay on screen
+    const adapterOption = page.getByTestId('merge-parent-b').locator('optgroup[label="Model + adapter"] option').first();
+    await page.getByTestId('merge-parent-b').selectOption((await adapterOption.getAttribute('value'))!);
+    await expect(page.getByTestId('merge-adapter-note').count()).resolves.toBe(1);
+    const copy = (await page.getByTestId('yaml-copy').boundingBox())!;
+    expect(copy.x + copy.width).toBeLessThanOrEqual(page.viewportSize()!.width);
+    expect(await overflow(page)).toMatchObject({ widest: '' });
     await page.getByTestId('merge-parent-b').selectOption(folded[0]!.id);
     await page.getByTestId('merge-base-a').check();
     const yaml = await page.getByTestId('merge-yaml').innerText();
@@ -182,6 +195,13 @@ describe('the studio as a person meets it', () => {
     await page.getByTestId('cancel-job').click();
     await page.locator('[data-testid="bench-results"][data-state="cancelled"]').waitFor({ timeout: WAIT });
     await expect(ticked()).resolves.toEqual(before);
+    // the synergy view's bars (the merge, its two parents, their mean) carry labels that tell them apart
+    const bars = page.getByTestId('synergy-scores').getByTestId('bar-label');
+    await bars.first().waitFor({ timeout: WAIT });
+    const names = await bars.evaluateAll((els) => els.map((e) => e.textContent ?? ''));
+    console.log('bar labels', names);
+    expect(names.length).toBeGreaterThanOrEqual(3);
+    expect(new Set(names).size).toBe(names.length);
   }, 200_000);
 
   it('every panel fits 1440×900 and 390×844 without sideways page scroll', async () => {
@@ -271,7 +291,8 @@ describe('the studio as a person meets it', () => {
     // the default (128) would cut most rows: it grows to the longest row, within the context, and nothing is cut
     await page.waitForFunction(() => Number((document.querySelector('[data-testid="train-seqLen"]') as HTMLInputElement | null)?.value) > 128, null, { timeout: WAIT });
     const seqLen = Number(await page.getByTestId('train-seqLen').inputValue());
-    await page.waitForSelector('[data-testid="train-dataset-stats"][data-rows="36"]', { timeout: WAIT });
+    // the plan made with the new length (the one made with 128 said "28 cut at the sequence length")
+    await page.waitForFunction((n) => document.querySelector('[data-testid="train-dataset-stats"]')?.textContent?.includes(`longest ${n}`), seqLen, { timeout: WAIT });
     const stats = await page.getByTestId('train-dataset-stats').innerText();
     console.log('seqLen', seqLen, stats);
     expect(seqLen).toBeLessThanOrEqual(512);
@@ -279,7 +300,12 @@ describe('the studio as a person meets it', () => {
     expect(stats).toContain(`longest ${seqLen}`);
     // a length typed in is the user's: it stays
     await page.getByTestId('train-seqLen').fill('100');
-    await page.waitForTimeout(800);
+    await page.waitForFunction(() => document.querySelector('[data-testid="train-dataset-stats"]')?.textContent?.includes('cut at the sequence length'), null, { timeout: WAIT });
+    await expect(page.getByTestId('train-seqLen').inputValue()).resolves.toBe('100');
+    // also after a visit to another tab (the panel remounts from the session)
+    await page.getByTestId('tab-models').click();
+    await page.getByTestId('tab-train').click();
+    await page.waitForTimeout(1000);
     await expect(page.getByTestId('train-seqLen').inputValue()).resolves.toBe('100');
     expect(problems).toEqual([]);
   });
