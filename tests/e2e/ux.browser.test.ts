@@ -204,6 +204,19 @@ describe('the studio as a person meets it', () => {
     expect(new Set(names).size).toBe(names.length);
   }, 200_000);
 
+  it('Data: the built-in chip is marked only while its file is shown; an empty file is said to be empty', async () => {
+    await page.getByTestId('tab-data').click();
+    await page.getByTestId('data-demo-sft.jsonl').click();
+    await page.waitForSelector('[data-testid="data-summary"][data-file="sft.jsonl"]', { timeout: WAIT });
+    await expect(page.getByTestId('data-demo-sft.jsonl').getAttribute('aria-pressed')).resolves.toBe('true');
+    await page.getByTestId('data-file').setInputFiles({ name: 'empty.jsonl', mimeType: 'application/json', buffer: Buffer.from('') });
+    await page.waitForSelector('[data-testid="data-summary"][data-file="empty.jsonl"]', { timeout: WAIT });
+    await expect(page.getByTestId('data-demo-sft.jsonl').getAttribute('aria-pressed')).resolves.toBe('false');
+    // not "1 malformed row": the file itself has no rows
+    await expect(page.getByTestId('data-file-issue').innerText()).resolves.toBe('empty.jsonl: no rows');
+    await expect(page.getByTestId('data-issues').innerText()).resolves.not.toMatch(/malformed/i);
+  });
+
   it('every panel fits 1440×900 and 390×844 without sideways page scroll', async () => {
     const seen: Record<string, { doc: number; view: number; widest: string }> = {};
     for (const [w, h] of [[1440, 900], [390, 844]] as const) {
