@@ -26,6 +26,8 @@ export interface RunModel {
   id: string;
   label: string;
   repo: string;
+  /** how the Merge panel's YAML names it (io/cache/names.ts modelRefs); absent in runs stored before it */
+  ref?: string;
   /** for a merged model: the models its mergekit_config.yml names (repos or labels), base model first; else null */
   parents: string[] | null;
 }

@@ -6,6 +6,7 @@ import type { SerializedError } from '../common/errors.ts';
 import type { Progress } from '../io/progress.ts';
 import type { ModelSource } from '../io/sources.ts';
 import type { CachedModelSummary, PartialSummary } from '../io/cache/weight-cache.ts';
+import type { Lineage } from '../io/cache/names.ts';
 import type { PoolStats } from '../engine/gpu/buffer-pool.ts';
 import type { KernelFamily } from '../engine/kernel-family.ts';
 import type { MultipleChoiceItem } from '../engine/eval/multiple-choice.ts';
@@ -208,8 +209,10 @@ export interface MergeRequest {
   parents: Record<string, string>;
   /** lora_path as written in a `model+lora_path` reference → stored adapter */
   adapters?: Record<string, AdapterChoice>;
-  /** the new entry's label; default "<method>(<refs>)" */
+  /** the new entry's label; default "<method>(<refs>)" (numbered if the cache has one so named) */
   label?: string;
+  /** shown beside the label (names.ts); default: the method and the parents the YAML names */
+  lineage?: Lineage;
   /** tests only: pause this long after each write, so a cancel can land mid-merge on tiny fixtures */
   debugDelayMs?: number;
 }
@@ -258,7 +261,7 @@ export interface SweepRequest {
   benchmark: { name: string; items: MultipleChoiceItem[] };
   /** keep every merged model in the cache (otherwise each is deleted once scored) */
   keep: boolean;
-  /** label prefix of the merged models */
+  /** label of the merged models (numbered when kept; each one's t is in its lineage) */
   label: string;
 }
 

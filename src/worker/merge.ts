@@ -10,6 +10,7 @@ import { openCheckpoint, type Checkpoint } from '../io/safetensors/checkpoint.ts
 import { loadTokenizer } from '../io/tokenizer.ts';
 import type { CachedModelSummary, WeightCache } from '../io/cache/weight-cache.ts';
 import { createEntryWriter } from '../io/cache/store.ts';
+import type { Lineage } from '../io/cache/names.ts';
 import { parseMergeYaml, toMergeYaml, type MergeConfig } from '../engine/merge/config.ts';
 import { runMerge, type SlerpAccelerator } from '../engine/merge/run.ts';
 import { openParent } from '../engine/merge/parents.ts';
@@ -100,12 +101,12 @@ async function mergeInto(
   yaml: string,
   parents: Record<string, string>,
   adapters: Record<string, AdapterChoice> | undefined,
-  label: string,
+  name: { label: string; lineage?: Lineage },
   signal: AbortSignal,
   onProgress?: ProgressFn,
   debugDelayMs = 0,
 ): Promise<CachedModelSummary> {
-  const writer = await createEntryWriter(await deps.cache(), { label, source: 'merge', repo: 'merge' });
+  const writer = await createEntryWriter(await deps.cache(), { ...name, source: 'merge', repo: 'merge' });
   let meter: ProgressMeter | null = null;
   try {
     await runMerge({
@@ -139,9 +140,21 @@ export function defaultLabel(config: MergeConfig): string {
   return `${config.mergeMethod}(${refs.join(', ')})`;
 }
 
+/** A merge's lineage as its config says: the method, the base and the other parent (a sweep adds its t). */
+export function mergeLineage(config: MergeConfig, t?: number): Lineage {
+  const others = [...new Set([...(config.models ?? []).map((m) => m.model), ...(config.slices ?? []).flatMap((s) => s.sources.map((x) => x.model))])].filter((r) => r !== config.baseModel);
+  return {
+    stage: config.mergeMethod,
+    ...(config.baseModel ? { base: config.baseModel } : {}),
+    ...(others.length ? { other: others.join(', ') } : {}),
+    ...(t !== undefined ? { t: String(t) } : {}),
+  };
+}
+
 export function mergeModels(deps: MergeDeps, req: MergeRequest, signal: AbortSignal, onProgress?: ProgressFn): Promise<CachedModelSummary> {
   const config = parseRequestYaml(req.yaml);
-  return mergeInto(deps, config, req.yaml, req.parents, req.adapters, req.label ?? defaultLabel(config), signal, onProgress, req.debugDelayMs);
+  const name = { label: req.label ?? defaultLabel(config), lineage: req.lineage ?? mergeLineage(config) };
+  return mergeInto(deps, config, req.yaml, req.parents, req.adapters, name, signal, onProgress, req.debugDelayMs);
 }
 
 export async function exportMergeYaml(deps: MergeDeps, id: string): Promise<string | null> {
@@ -284,7 +297,7 @@ export async function mergeSweep(
   for (const t of req.ts) {
     throwIfAborted(signal, 'sweep');
     const c = withScalarT(config, t);
-    const entry = await mergeInto(deps, c, toMergeYaml(c), req.parents, req.adapters, `${req.label} t=${t}`, signal);
+    const entry = await mergeInto(deps, c, toMergeYaml(c), req.parents, req.adapters, { label: req.label, lineage: mergeLineage(c, t) }, signal);
     meter.add(1, `merged t=${t}`);
     let kept = false;
     try {

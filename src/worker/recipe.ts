@@ -6,6 +6,7 @@ import { AlloyError } from '../common/errors.ts';
 import type { ModelFiles } from '../io/model-files.ts';
 import type { WeightCache } from '../io/cache/weight-cache.ts';
 import { createEntryWriter } from '../io/cache/store.ts';
+import { distinctLabel, modelRefs, shortName } from '../io/cache/names.ts';
 import { parseRecipeYaml } from '../engine/recipe/spec.ts';
 import { presetRecipe, RECIPE_DEFAULTS } from '../engine/recipe/presets.ts';
 import { recipeVariants, runRecipe, type RecipeEvent } from '../engine/recipe/runner.ts';
@@ -18,18 +19,22 @@ export interface RecipeDeps {
   files(id: string): Promise<ModelFiles>;
 }
 
-/** Models into new cache entries, adapters into memory; `ids` maps each committed model's output name → entry id. */
-function cacheStore(deps: RecipeDeps, ids: Map<string, string>): VariantStore {
+/**
+ * Models into new cache entries, adapters into memory; `ids` maps each committed model's output name → entry id,
+ * `labels` → the label the cache gave it (numbered when a recipe is run again: stories260K-CPT-2).
+ */
+function cacheStore(deps: RecipeDeps, ids: Map<string, string>, labels: Map<string, string>): VariantStore {
   const adapters = memoryVariantStore();
   return {
     async create(spec) {
       if (spec.kind === 'adapter') return adapters.create(spec);
-      const w = await createEntryWriter(await deps.cache(), { label: spec.label, source: 'merge', repo: 'recipe' });
+      const w = await createEntryWriter(await deps.cache(), { label: spec.label, source: 'merge', repo: 'recipe', lineage: { stage: `recipe ${spec.name}` } });
       return {
         openSink: (name) => w.openSink(name),
         async commit() {
           const entry = await w.commit();
           ids.set(spec.name, entry.id);
+          labels.set(spec.name, entry.label);
           return deps.files(entry.id);
         },
         abort: () => w.abort(),
@@ -56,22 +61,28 @@ export async function runRecipeJob(deps: RecipeDeps, req: RecipeRequest, signal:
   const entry = (await (await deps.cache()).list()).find((m) => m.id === req.modelId);
   if (!entry) throw new AlloyError(`No cached model with id ${req.modelId} (it may have been deleted in another tab)`);
   const base = await deps.files(req.modelId);
-  // variant labels start from the repo's name (alloy-demo/stories260K → stories260K-CPT, …)
-  const baseLabel = entry.repo.split('/').at(-1) || entry.label;
+  // variant labels start from the model's short name (alloy-demo/stories260K → stories260K-CPT, …; a model made
+  // here by its label, not its "repo" merge/train/recipe)
+  const baseLabel = shortName(entry);
   const ids = new Map<string, string>();
+  const labels = new Map<string, string>();
+  // The merge's YAML names the original by its ref (names.ts: YAML-safe) and the tuned model by the label the cache
+  // will give it (numbered if an earlier run made one so named), so the Benchmark panel matches both parents.
+  const cached = await (await deps.cache()).list();
+  const tuned = recipeVariants(recipe, baseLabel).filter((v) => v.kind === 'stage').at(-1)?.label ?? baseLabel;
+  const mergeRefs = { original: modelRefs(cached).get(entry.id) ?? entry.label, tuned: distinctLabel(tuned, cached.map((m) => m.label)) };
   const { summary } = await runRecipe({
     recipe,
     base,
     baseLabel,
     gpu: await gpuEngine(),
     readText: (path) => fetchText(req.dataBase, path),
-    store: cacheStore(deps, ids),
+    store: cacheStore(deps, ids, labels),
     ...(req.stepsScale !== undefined ? { stepsScale: req.stepsScale } : {}),
-    // the original as the cache names it, so the Benchmark panel finds both of the merge's parents
-    mergeRefs: { original: entry.label, tuned: recipeVariants(recipe, baseLabel).filter((v) => v.kind === 'stage').at(-1)?.label ?? baseLabel },
+    mergeRefs,
     signal,
     ...(onEvent ? { onEvent } : {}),
   });
-  const entries = recipeVariants(recipe, baseLabel).map((v) => ({ variant: v.id, label: v.kind === 'base' ? entry.label : v.label, cacheId: v.kind === 'base' ? entry.id : ids.get(v.name)! }));
+  const entries = recipeVariants(recipe, baseLabel).map((v) => ({ variant: v.id, label: v.kind === 'base' ? entry.label : (labels.get(v.name) ?? v.label), cacheId: v.kind === 'base' ? entry.id : ids.get(v.name)! }));
   return { summary, entries };
 }

@@ -10,6 +10,7 @@ import { readJson } from '../io/model-files.ts';
 import { parseModelConfig, parameterCount } from '../io/config.ts';
 import { openCheckpoint } from '../io/safetensors/checkpoint.ts';
 import { loadTokenizer } from '../io/tokenizer.ts';
+import { tokenPieces } from './token-pieces.ts';
 import { gpuEngine, onDeviceLost, requestKernelFamily } from './gpu-state.ts';
 import { guard, JobTable } from './jobs.ts';
 import { benchmarkRuns, datasets } from './stores.ts';
@@ -91,9 +92,6 @@ onDeviceLost((info, lost) => {
   for (const fn of lossWatchers) void Promise.resolve(fn(loss)).catch(() => lossWatchers.delete(fn));
 });
 
-function pieces(tok: Tokenizer, ids: number[]): string[] {
-  return ids.map((id) => tok.decode([id]));
-}
 
 const api: StudioApi = {
   gpuInfo: () =>
@@ -199,7 +197,7 @@ const api: StudioApi = {
     guard(async (): Promise<TokenizeResult> => {
       const tok = await tokenizerFor(id);
       const ids = [...(await tok.encode(text))];
-      return { ids, pieces: pieces(tok, ids) };
+      return { ids, pieces: tokenPieces(tok, ids) };
     }),
 
   loadForChat: (jobId: string, id: string, onProgress?: ProgressCallback) =>

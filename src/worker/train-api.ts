@@ -48,6 +48,8 @@ export interface DatasetStats {
   longest: number;
   /** sequences cut at seqLen */
   truncated: number;
+  /** the longest sequence before the cut: the sequence length that keeps every row whole */
+  needed: number;
   valRows: number;
   valTokens: number;
   /** where the validation rows came from */

@@ -68,7 +68,8 @@ function sequences(method: Method, rows: JsonlRow[], tok: RowTokenizer, cfg: Pic
     }
     return t;
   });
-  return { seqs: out, truncated };
+  // the sequence length that would cut none of them
+  return { seqs: out, truncated, needed: Math.max(0, ...seqs.map((s) => s.ids.length)) };
 }
 
 
@@ -113,6 +114,7 @@ export function prepareTrainData(
     scoredTokens: train.seqs.reduce((s, x) => s + scoredTokenCount(x), 0),
     longest: Math.max(...train.seqs.map((s) => s.ids.length)),
     truncated: train.truncated,
+    needed: train.needed,
     valRows: valRows.length,
     valTokens: (val ?? []).reduce((s, x) => s + x.ids.length, 0),
     valSource,

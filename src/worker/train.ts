@@ -21,6 +21,7 @@ import { ADAPTER_CONFIG, ADAPTER_WEIGHTS, readPeftAdapter } from '../io/peft.ts'
 import type { AlloyTokenizer } from '../io/tokenizer.ts';
 import type { CachedModelSummary, WeightCache } from '../io/cache/weight-cache.ts';
 import { createEntryWriter } from '../io/cache/store.ts';
+import { shortName, slugName, type Lineage } from '../io/cache/names.ts';
 import { idbCheckpointStore } from '../io/cache/checkpoint-idb.ts';
 import { zipStore } from '../io/zip.ts';
 import { loadModel, type Model } from '../engine/model/index.ts';
@@ -214,7 +215,7 @@ export class TrainHost {
         const now = Date.now();
         await runs.put({
           id: runId,
-          label: `${s.method.toUpperCase()} · ${summary.label} · ${req.data.name}`,
+          label: `${shortName(summary)} · ${s.method.toUpperCase()} · ${req.data.name}`,
           modelId: req.modelId,
           modelLabel: summary.label,
           modelRepo: summary.repo,
@@ -369,12 +370,11 @@ export class TrainHost {
   async fold(runId: string, label: string | null, signal: AbortSignal, onProgress?: ProgressFn, step?: number): Promise<FoldResult> {
     const a = await this.#adapterFiles(runId, step);
     const adapter = await readPeftAdapter(memoryModelFiles({ [ADAPTER_CONFIG]: a.config, [ADAPTER_WEIGHTS]: a.weights }, `${a.rec.label} adapter`));
-    const { files } = await this.#modelInfo(a.rec.modelId);
+    const { files, summary } = await this.#modelInfo(a.rec.modelId);
     const base = await openCheckpoint(files);
     const folded = withAdapter(base, adapter);
     const adapted = new Set(adapter.pairs.map((p) => p.target));
-    const name = label?.trim() || (a.rec.imported ? `${a.rec.modelLabel} + ${a.rec.label} (LoRA)` : `${a.rec.modelLabel} + ${a.rec.settings.method.toUpperCase()} LoRA (step ${a.step})`);
-    const writer = await createEntryWriter(await this.deps.cache(), { label: name, source: 'merge', repo: 'train' });
+    const writer = await createEntryWriter(await this.deps.cache(), { ...foldName(summary, a.rec, a.step, label), source: 'merge', repo: 'train' });
     const meter = new ProgressMeter(base.names().length, onProgress, 'folding', 'items');
     try {
       const tensors: TensorToWrite[] = base.names().map((t) => {
@@ -480,6 +480,16 @@ async function saveLatest(trainer: Trainer, lora: GpuLora, cp: Awaited<ReturnTyp
   });
   await cp.save(trainer.step, blob);
   return trainer.step;
+}
+
+/**
+ * A folded model's short name and lineage: "stories260K-sft-step30" (or "stories260K-<adapter>" for an imported
+ * adapter), the user's own name if given; the base, the stage and the step go to the lineage.
+ */
+export function foldName(base: CachedModelSummary, rec: Pick<TrainRunRecord, 'label' | 'imported' | 'settings'>, step: number, label: string | null): { label: string; lineage: Lineage } {
+  const stage = rec.imported ? `LoRA ${rec.label}` : `${rec.settings.method.toUpperCase()} LoRA`;
+  const auto = rec.imported ? `${shortName(base)}-${slugName(rec.label) || 'lora'}` : `${shortName(base)}-${rec.settings.method}-step${step}`;
+  return { label: label?.trim() || auto, lineage: { base: base.label, stage, ...(rec.imported ? {} : { step }) } };
 }
 
 function modelCard(rec: TrainRunRecord, step: number, adapterConfig: Uint8Array): string {

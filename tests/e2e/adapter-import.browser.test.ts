@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { launchChromium, screenshot } from '../helpers/chromium.ts';
 import { serveStatic, type RunningServer } from '../helpers/static-server.ts';
-import { DIST, WAIT, cacheDemo, idOf, listModels, openStudio, requireBuild, DEMO } from './studio-steps.ts';
+import { DIST, WAIT, cacheDemo, idOf, listModels, openStudio, requireBuild, DEMO, watchConsole } from './studio-steps.ts';
 import { dirModelFiles } from '../../src/io/node/dir-model-files.ts';
 import { readJson } from '../../src/io/model-files.ts';
 import { parseModelConfig, type ModelConfig } from '../../src/io/config.ts';
@@ -59,7 +59,7 @@ describe('PEFT adapter import in the Train panel', () => {
     site = await serveStatic(DIST);
     browser = await launchChromium();
     page = await browser.newPage({ viewport: { width: 1360, height: 1000 }, acceptDownloads: true });
-    page.on('pageerror', (e) => uncaught.push(e.message));
+    watchConsole(page, uncaught);
     await openStudio(page, site.url);
     await cacheDemo(page);
     baseLabel = (await listModels(page)).find((m) => m.repo === DEMO)!.label;
@@ -104,7 +104,7 @@ describe('PEFT adapter import in the Train panel', () => {
     const folded = page.getByTestId('train-folded');
     await folded.waitFor({ timeout: WAIT });
     const id = (await folded.getAttribute('data-model-id'))!;
-    expect(await folded.textContent()).toContain(`${baseLabel} + my-lora (LoRA)`);
+    expect(await folded.textContent()).toContain('tiny-llama-my-lora');
     const got = await page.evaluate(async (id) => {
       const ts = await (globalThis as unknown as { alloyDebug: Debug }).alloyDebug.readTensors(id);
       return ts.map((t) => ({ name: t.name, dtype: t.dtype, shape: t.shape, bytes: Array.from(t.bytes) }));

@@ -11,7 +11,7 @@ import { join, resolve } from 'node:path';
 import type { Browser, Download, Page } from 'playwright-core';
 import { launchChromium, screenshot } from '../helpers/chromium.ts';
 import { serveStatic, type RunningServer } from '../helpers/static-server.ts';
-import { DEMO, DIST, WAIT, cacheDemo, cacheFromHub, idOf, listModels, openStudio, requireBuild } from './studio-steps.ts';
+import { DEMO, DIST, WAIT, cacheDemo, cacheFromHub, idOf, listModels, openStudio, requireBuild, watchConsole } from './studio-steps.ts';
 import { dirModelFiles } from '../../src/io/node/dir-model-files.ts';
 import { readJson } from '../../src/io/model-files.ts';
 import { parseModelConfig } from '../../src/io/config.ts';
@@ -66,7 +66,7 @@ describe('Benchmark panel in Chromium', () => {
     site = await serveStatic(DIST);
     browser = await launchChromium();
     page = await browser.newPage({ viewport: { width: 1280, height: 1000 }, acceptDownloads: true });
-    page.on('pageerror', (e) => uncaught.push(e.message));
+    watchConsole(page, uncaught);
   });
 
   afterAll(async () => {

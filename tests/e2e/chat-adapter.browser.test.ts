@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import type { Browser, Locator, Page } from 'playwright-core';
 import { launchChromium, screenshot } from '../helpers/chromium.ts';
 import { serveStatic, type RunningServer } from '../helpers/static-server.ts';
-import { DEMO, DIST, WAIT, cacheDemo, idOf, importAdapterFolder, openStudio, requireBuild } from './studio-steps.ts';
+import { DEMO, DIST, WAIT, cacheDemo, idOf, importAdapterFolder, openStudio, requireBuild, watchConsole } from './studio-steps.ts';
 import { dirModelFiles } from '../../src/io/node/dir-model-files.ts';
 import { readJson } from '../../src/io/model-files.ts';
 import { parseModelConfig } from '../../src/io/config.ts';
@@ -74,7 +74,7 @@ describe('Chat with a stored adapter', () => {
     site = await serveStatic(DIST);
     browser = await launchChromium();
     page = await browser.newPage({ viewport: { width: 1360, height: 1000 } });
-    page.on('pageerror', (e) => uncaught.push(e.message));
+    watchConsole(page, uncaught);
     await openStudio(page, site.url);
     await cacheDemo(page);
     baseId = await idOf(page, DEMO);

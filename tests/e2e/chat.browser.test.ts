@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Locator, Page } from 'playwright-core';
 import { launchChromium, screenshot } from '../helpers/chromium.ts';
 import { serveStatic, type RunningServer } from '../helpers/static-server.ts';
-import { DEMO as DEMO_REPO, DIST, WAIT, cacheDemo, openStudio, requireBuild } from './studio-steps.ts';
+import { DEMO as DEMO_REPO, DIST, WAIT, cacheDemo, openStudio, requireBuild, watchConsole } from './studio-steps.ts';
 
 const DEMO = `${DEMO_REPO}@main`;
 
@@ -62,7 +62,7 @@ describe('Chat panel in Chromium', () => {
     site = await serveStatic(DIST);
     browser = await launchChromium();
     page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
-    page.on('pageerror', (e) => uncaught.push(e.message));
+    watchConsole(page, uncaught);
     // Records every data-testid that ever appears: the demo loads faster than a poll could see its progress bar.
     await page.addInitScript(() => {
       const seen = new Set<string>();

@@ -11,7 +11,7 @@ import { readFileSync } from 'node:fs';
 import type { Browser, Page } from 'playwright-core';
 import { launchChromium, screenshot } from '../helpers/chromium.ts';
 import { serveStatic, type RunningServer } from '../helpers/static-server.ts';
-import { DEMO, DIST, WAIT, cacheDemo, idOf, openStudio, requireBuild } from './studio-steps.ts';
+import { DEMO, DIST, WAIT, cacheDemo, idOf, openStudio, requireBuild, watchConsole } from './studio-steps.ts';
 import { dirModelFiles } from '../../src/io/node/dir-model-files.ts';
 import { readJson } from '../../src/io/model-files.ts';
 import { parseModelConfig } from '../../src/io/config.ts';
@@ -55,7 +55,7 @@ describe('Data panel in Chromium', () => {
     site = await serveStatic(DIST);
     browser = await launchChromium();
     page = await browser.newPage({ viewport: { width: 1280, height: 1400 } });
-    page.on('pageerror', (e) => uncaught.push(e.message));
+    watchConsole(page, uncaught);
     await openStudio(page, site.url);
     await cacheDemo(page);
   });

@@ -9,6 +9,7 @@ import { join, resolve } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { launchChromium, screenshot } from '../helpers/chromium.ts';
 import { serveStatic, type RunningServer } from '../helpers/static-server.ts';
+import { watchConsole } from './studio-steps.ts';
 
 const DIST = join(process.cwd(), 'dist');
 const REF = resolve(process.cwd(), '../shared/data/models/stories260K/greedy-reference.json');
@@ -29,7 +30,7 @@ describe('real demo model (stories260K) in Chromium', () => {
     site = await serveStatic(DIST);
     browser = await launchChromium();
     page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
-    page.on('pageerror', (e) => uncaught.push(e.message));
+    watchConsole(page, uncaught);
   });
 
   afterAll(async () => {

@@ -14,7 +14,7 @@ import { join, resolve } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { launchChromium, screenshot } from '../helpers/chromium.ts';
 import { serveStatic, type RunningServer } from '../helpers/static-server.ts';
-import { cacheDemo, DEMO, DIST, idOf, listModels, openStudio, requireBuild, WAIT } from './studio-steps.ts';
+import { cacheDemo, DEMO, DIST, idOf, listModels, openStudio, requireBuild, WAIT, watchConsole } from './studio-steps.ts';
 import { unzipStore } from '../../src/io/zip.ts';
 import { importLlama2cFiles } from '../../src/io/node/import-llama2c.ts';
 import { dirModelFiles } from '../../src/io/node/dir-model-files.ts';
@@ -73,7 +73,7 @@ describe('Export panel and browser import in Chromium', () => {
     site = await serveStatic(DIST);
     browser = await launchChromium();
     page = await browser.newPage({ viewport: { width: 1360, height: 1000 }, acceptDownloads: true });
-    page.on('pageerror', (e) => uncaught.push(e.message));
+    watchConsole(page, uncaught);
   });
 
   afterAll(async () => {

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { launchChromium, screenshot } from '../helpers/chromium.ts';
 import { serveStatic, type RunningServer } from '../helpers/static-server.ts';
+import { watchConsole } from './studio-steps.ts';
 
 const DIST = join(process.cwd(), 'dist');
 const WAIT = 60_000;
@@ -22,7 +23,7 @@ describe('the studio offline', () => {
     site = await serveStatic(DIST);
     browser = await launchChromium();
     page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
-    page.on('pageerror', (e) => uncaught.push(e.message));
+    watchConsole(page, uncaught);
   }, WAIT);
 
   afterAll(async () => {

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
 import { launchChromium, screenshot } from '../helpers/chromium.ts';
 import { serveStatic, type RunningServer } from '../helpers/static-server.ts';
-import { DIST, WAIT, cacheDemo, listModels, openStudio, requireBuild } from './studio-steps.ts';
+import { DIST, WAIT, cacheDemo, listModels, openStudio, requireBuild, watchConsole } from './studio-steps.ts';
 
 let site: RunningServer;
 let browser: Browser;
@@ -23,7 +23,7 @@ describe('Recipe panel in Chromium', () => {
     site = await serveStatic(DIST);
     browser = await launchChromium();
     page = await browser.newPage({ viewport: { width: 1280, height: 1400 } });
-    page.on('pageerror', (e) => uncaught.push(e.message));
+    watchConsole(page, uncaught);
   });
 
   afterAll(async () => {

@@ -70,3 +70,18 @@ export async function importAdapterFolder(page: Page, dir: string, modelId?: str
   await card.getByTestId('adapter-import-start').click();
   await page.locator('[data-testid="train-run"][data-status="imported"]').filter({ hasText: basename(dir) }).first().waitFor({ timeout: WAIT });
 }
+
+/**
+ * Collects into `problems` what a user never sees but the console shows: uncaught errors, console errors (but the
+ * browser's own "Failed to load resource" lines, which the panels report in words) and Svelte's warnings (printed
+ * only by a development build: `NODE_ENV=development npx vite build --mode development --outDir dist-dev`, then
+ * ALLOY_DIST=dist-dev). Tests end with `expect(problems).toEqual([])`.
+ */
+export function watchConsole(page: Page, problems: string[]): void {
+  page.on('pageerror', (e) => problems.push(e.message));
+  page.on('console', (m) => {
+    const text = m.text();
+    if (/\[svelte\]|svelte\.dev\/e\//.test(text)) problems.push(`Svelte ${m.type()}: ${text}`);
+    else if (m.type() === 'error' && !/^Failed to load resource/.test(text)) problems.push(`console.error: ${text}`);
+  });
+}

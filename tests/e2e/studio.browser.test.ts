@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { launchChromium, screenshot } from '../helpers/chromium.ts';
 import { serveStatic, type RunningServer } from '../helpers/static-server.ts';
+import { watchConsole } from './studio-steps.ts';
 import { startHubServer, type HubServer } from '../helpers/hub-server.ts';
 
 const DIST = join(process.cwd(), 'dist');
@@ -45,7 +46,7 @@ describe('Alloy studio in Chromium', () => {
     slowHub.faults.delayMsPerPiece = 150; // 16 KiB pieces: ~100 KB/s
     browser = await launchChromium();
     page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
-    page.on('pageerror', (e) => uncaught.push(e.message));
+    watchConsole(page, uncaught);
     page.on('console', (m) => {
       if (m.type() === 'error') problems.push(`console: ${m.text()}`);
     });

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
 import { launchChromium } from '../helpers/chromium.ts';
 import { serveStatic, type RunningServer } from '../helpers/static-server.ts';
-import { DIST, WAIT, cacheDemo, cacheFromHub, listModels, openStudio, requireBuild } from './studio-steps.ts';
+import { DIST, WAIT, cacheDemo, cacheFromHub, listModels, openStudio, requireBuild, watchConsole } from './studio-steps.ts';
 
 const BF16 = 'alloy-fixtures/tiny-llama-bf16';
 
@@ -33,7 +33,7 @@ describe('a running job survives a tab switch', () => {
     site = await serveStatic(DIST);
     browser = await launchChromium();
     page = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
-    page.on('pageerror', (e) => uncaught.push(e.message));
+    watchConsole(page, uncaught);
     await openStudio(page, site.url);
     await cacheDemo(page);
     await cacheFromHub(page, site.url, BF16);

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { launchChromium, screenshot } from '../helpers/chromium.ts';
 import { serveStatic, type RunningServer } from '../helpers/static-server.ts';
-import { DIST, WAIT, cacheDemo, idOf, listModels, openStudio, requireBuild } from './studio-steps.ts';
+import { DIST, WAIT, cacheDemo, idOf, listModels, openStudio, requireBuild, watchConsole } from './studio-steps.ts';
 import { unzipStore } from '../../src/io/zip.ts';
 import { openSafetensors } from '../../src/io/safetensors/reader.ts';
 import { bytesSource } from '../../src/io/bytes.ts';
@@ -85,7 +85,7 @@ describe('Train panel in Chromium', () => {
     site = await serveStatic(DIST);
     browser = await launchChromium();
     page = await browser.newPage({ viewport: { width: 1360, height: 1100 }, acceptDownloads: true });
-    page.on('pageerror', (e) => uncaught.push(e.message));
+    watchConsole(page, uncaught);
   });
 
   afterAll(async () => {

@@ -94,7 +94,7 @@ describe('PEFT adapter import on real IndexedDB', () => {
     expect(Buffer.from(entries[1]!.data).equals(Buffer.from(f['adapter_model.safetensors']))).toBe(true);
 
     const entry = await page.evaluate((id) => window.alloyHarness.adapters.fold(id), run!.id);
-    expect(entry.label).toBe('folder tiny-llama + my-lora (LoRA)');
+    expect(entry.label).toBe('tiny-llama-my-lora');
     const models = await page.evaluate(() => window.alloyHarness.list());
     expect(models.map((m) => m.id)).toContain(entry.id);
     expect((await page.evaluate(() => window.alloyHarness.adapters.list()))[0]!.folded).toEqual([entry.id]);

@@ -35,6 +35,9 @@ describe('prepareTrainData', () => {
     expect(d.train).toHaveLength(41);
     d.train.forEach((s, i) => expect(s.ids).toEqual(want[i]!.ids.slice(0, 64)));
     expect(d.stats.truncated).toBe(want.filter((s) => s.ids.length > 64).length);
+    // the length that would cut nothing: what the Train panel raises its default sequence length to
+    expect(d.stats.needed).toBe(Math.max(...want.map((s) => s.ids.length)));
+    expect(d.stats.needed).toBeGreaterThan(64);
     expect(d.stats.tokens).toBe(d.train.reduce((n, s) => n + s.ids.length, 0));
     expect(d.stats.longest).toBeLessThanOrEqual(64);
     expect(d.stats.valSource).toBe('none');

@@ -4,6 +4,7 @@
 import type { SerializedError } from '../../common/errors.ts';
 import type { Progress } from '../../io/progress.ts';
 import type { CachedModelSummary } from '../../io/cache/weight-cache.ts';
+import { modelRefs } from '../../io/cache/names.ts';
 import type { RunSummary, BenchmarkRun, RunModel, RunOptions } from '../../common/benchmark-run.ts';
 import type { MultipleChoiceItem } from '../../engine/eval/multiple-choice.ts';
 import { parseMergeYaml } from '../../engine/merge/config.ts';
@@ -17,6 +18,14 @@ export interface BenchmarkSource {
   /** MMLU CSVs are prompted with lm-eval's MMLU template, everything else with its generic one */
   format: 'jsonl' | 'mmlu';
   items: MultipleChoiceItem[];
+}
+
+export interface BenchmarkForm {
+  selected: string[];
+  source: BenchmarkSource | null;
+  limit: number | null;
+  fewShot: number;
+  chatTemplate: boolean;
 }
 
 export type RunState = 'running' | 'done' | 'cancelled' | 'failed' | 'stored';
@@ -34,6 +43,8 @@ export class BenchmarkSession {
   notice = $state<string | null>(null);
   pastRuns = $state<RunSummary[]>([]);
   pastError = $state<SerializedError | null>(null);
+  /** the panel's setup (models ticked, benchmark, options), kept here so a tab switch during a run loses nothing */
+  form = $state<BenchmarkForm | null>(null);
   constructor(private readonly client: StudioClient) {}
 
   async refreshPast(): Promise<void> {
@@ -61,7 +72,9 @@ export class BenchmarkSession {
     this.error = null;
     this.notice = null;
     const runModels: RunModel[] = [];
-    for (const m of models) runModels.push({ id: m.id, label: m.label, repo: m.repo, parents: await this.#parentsOf(m) });
+    // refs over the whole cache, as the Merge panel computes them (a parent need not be among the run's models)
+    const refs = modelRefs(await this.client.listModels().catch(() => models));
+    for (const m of models) runModels.push({ id: m.id, label: m.label, repo: m.repo, ...(refs.has(m.id) ? { ref: refs.get(m.id)! } : {}), parents: await this.#parentsOf(m) });
     const n = Math.min(source.items.length, options.limit ?? source.items.length);
     const id = newId();
     this.run = {

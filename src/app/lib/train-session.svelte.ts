@@ -35,6 +35,8 @@ export interface TrainForm {
   val: ValChoice;
   /** GPU memory budget in GB (lib/format.ts: the studio's one size unit) */
   budgetGB: number;
+  /** the sequence length the panel chose itself (default or fitted to the data); once the setting differs, it is the user's */
+  autoSeqLen: number;
 }
 
 export class TrainSession {

@@ -29,6 +29,8 @@ export interface LineageModel {
   id: string;
   label: string;
   repo: string;
+  /** the model's YAML ref (io/cache/names.ts), when known */
+  ref?: string;
   /** refs from the merge's config (repos or labels); null for a model that is not a merge */
   parents: string[] | null;
 }
@@ -42,8 +44,8 @@ export interface Lineage {
 }
 
 /**
- * Merges among `models` with at least one parent among them. A ref matches a model by repo (what the Merge panel
- * writes) or by label (what it writes when two cached models share a repo); a merge never parents itself.
+ * Merges among `models` with at least one parent among them. A ref matches a model by its YAML ref (what the Merge
+ * panel writes), its label (what recipes and older studio versions wrote) or its repo; a merge never parents itself.
  */
 export function findLineages(models: readonly LineageModel[]): Lineage[] {
   const out: Lineage[] = [];
@@ -52,7 +54,8 @@ export function findLineages(models: readonly LineageModel[]): Lineage[] {
     const parentIds: string[] = [];
     const missing: string[] = [];
     for (const ref of m.parents) {
-      const hit = models.find((x) => x.id !== m.id && x.label === ref) ?? models.find((x) => x.id !== m.id && x.repo === ref);
+      const other = models.filter((x) => x.id !== m.id);
+      const hit = other.find((x) => x.ref === ref) ?? other.find((x) => x.label === ref) ?? other.find((x) => x.repo === ref);
       if (hit && !parentIds.includes(hit.id)) parentIds.push(hit.id);
       else if (!hit) missing.push(ref);
     }

@@ -5,10 +5,14 @@
 import type { ByteSink } from '../bytes.ts';
 import { AlloyError } from '../../common/errors.ts';
 import type { FileEntry } from '../model-files.ts';
+import { distinctLabel, type Lineage } from './names.ts';
 import { DEFAULT_CHUNK_BYTES, type CachedModelSummary, type PartialRecord, type WeightCache } from './weight-cache.ts';
 
 export interface EntryWriterOptions {
+  /** what people read; numbered (-2, -3, …) when the cache already holds one so named (names.ts distinctLabel) */
   label: string;
+  /** where the model came from, kept with it and shown beside the label */
+  lineage?: Lineage;
   /** 'merge': made by a merge, fold or recipe; 'import': converted from a GGUF or llama2.c file */
   source: 'merge' | 'import';
   /** shown as the entry's repo (e.g. "merge"); the label is what users read */
@@ -73,12 +77,15 @@ export async function discardOrphanedWrites(cache: WeightCache): Promise<void> {
 export async function createEntryWriter(cache: WeightCache, opts: EntryWriterOptions): Promise<EntryWriter> {
   await discardOrphanedWrites(cache);
   const id = newEntryId(opts.source);
+  // entries being written count too: two folds started together still get two names
+  const taken = [...(await cache.list()).map((m) => m.label), ...(await cache.partials()).map((p) => p.summary.label)];
+  const label = distinctLabel(opts.label, taken);
   const chunkBytes = opts.chunkBytes ?? DEFAULT_CHUNK_BYTES;
   const release = await holdLock(id);
   const files: FileEntry[] = [];
   const record: PartialRecord = {
     id,
-    summary: { id, label: opts.label, source: opts.source, repo: opts.repo ?? opts.label, revision: opts.source, files, totalBytes: 0 },
+    summary: { id, label, source: opts.source, repo: opts.repo ?? label, revision: opts.source, files, totalBytes: 0, ...(opts.lineage ? { lineage: opts.lineage } : {}) },
     chunkBytes,
     progress: {},
     sessionId: cache.sessionId,
@@ -91,14 +98,14 @@ export async function createEntryWriter(cache: WeightCache, opts: EntryWriterOpt
   await cache.putPartial(record);
 
   const assertOpen = () => {
-    if (state !== 'open') throw new AlloyError(`cache entry ${opts.label} was already ${state}`);
+    if (state !== 'open') throw new AlloyError(`cache entry ${label} was already ${state}`);
   };
 
   return {
     id,
     async openSink(fileName: string): Promise<ByteSink> {
       assertOpen();
-      if (record.progress[fileName] || openSinks.has(fileName)) throw new AlloyError(`${opts.label}: ${fileName} written twice`, { file: fileName });
+      if (record.progress[fileName] || openSinks.has(fileName)) throw new AlloyError(`${label}: ${fileName} written twice`, { file: fileName });
       record.progress[fileName] = { committed: 0, done: false };
       openSinks.add(fileName);
       // Pending bytes are kept as Blob parts: concatenating them is the browser's job, and slicing a Blob is cheap.
@@ -134,7 +141,7 @@ export async function createEntryWriter(cache: WeightCache, opts: EntryWriterOpt
     },
     async commit() {
       assertOpen();
-      if (openSinks.size > 0) throw new AlloyError(`${opts.label}: ${[...openSinks].join(', ')} not closed before commit`);
+      if (openSinks.size > 0) throw new AlloyError(`${label}: ${[...openSinks].join(', ')} not closed before commit`);
       try {
         const entry = await cache.commit(record);
         state = 'committed';

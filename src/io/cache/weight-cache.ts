@@ -8,6 +8,7 @@
 //   partials   id → PartialRecord             a download in progress: per-file bytes committed, hash state, etag
 // Each chunk is written in one transaction together with the partial record that counts it, so after a crash the
 // partial says exactly which chunks are valid and a download resumes from the last committed chunk.
+import type { Lineage } from './names.ts';
 import { openDB, type DBSchema, type IDBPDatabase } from 'idb';
 import { checkRange, type ByteSource } from '../bytes.ts';
 import { AlloyError } from '../../common/errors.ts';
@@ -33,6 +34,8 @@ export interface CachedModelSummary {
   files: FileEntry[];
   totalBytes: number;
   createdAt: number;
+  /** a model made here: where it came from (names.ts), shown beside its label */
+  lineage?: Lineage;
 }
 
 /**

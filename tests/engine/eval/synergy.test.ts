@@ -39,6 +39,14 @@ describe('findLineages', () => {
     ];
     expect(findLineages(ms)).toEqual([{ mergeId: 'm', parentIds: ['q', 'p'], missing: [] }]);
   });
+  it("matches by the YAML ref the Merge panel writes for a model made here (a slug of its label, io/cache/names.ts)", () => {
+    const ms: LineageModel[] = [
+      { id: 'p', label: 'alloy-fixtures/tiny-llama@main', repo: 'alloy-fixtures/tiny-llama', ref: 'alloy-fixtures/tiny-llama', parents: null },
+      { id: 'f', label: 'slerp(a, b)', repo: 'merge', ref: 'slerp-a-b', parents: null },
+      { id: 'm', label: 'slerp(tiny-llama, slerp(a, b))', repo: 'merge', ref: 'slerp-tiny-llama-slerp-a-b', parents: ['alloy-fixtures/tiny-llama', 'slerp-a-b'] },
+    ];
+    expect(findLineages(ms)).toEqual([{ mergeId: 'm', parentIds: ['p', 'f'], missing: [] }]);
+  });
 });
 
 describe('synergyOf', () => {
