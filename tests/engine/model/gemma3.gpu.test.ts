@@ -21,6 +21,7 @@ import { openCheckpoint } from '../../../src/io/safetensors/checkpoint.ts';
 import { OWNER, REVISION } from '../../../scripts/fixtures/index.ts';
 import { testGpu, testKernels } from '../../helpers/gpu.ts';
 import { decodeError, logitsError, loraFdError } from './arch-checks.ts';
+import { describeMemoryPlans } from './memory-plan-suite.ts';
 import { gpuShared, loadFixture, maxAbsDiff, SEQ, type Fixture } from './model-fixtures.ts';
 
 const NAME = 'tiny-gemma3';
@@ -161,59 +162,5 @@ describe('tiny-gemma3', () => {
   }
 });
 
-// ---- memory plans vs a fresh pool's peak (the sandwich norms keep attnOut, mlpOut and their rstd) ----
-const ids = (B: number, T: number) => Array.from({ length: B }, (_, r) => Array.from({ length: T }, (_, t) => (t === 0 ? 1 : ((r * 37 + t * 11) % 380) + 3)));
-const seq = (ids: number[], promptLen = 0): Sequence => ({ ids, promptLen });
-
-describe('tiny-gemma3 memory plans vs BufferPool peak', () => {
-  const fresh = async () => {
-    const f = await get();
-    const files = dirModelFiles(join('public/hub', OWNER, NAME, 'resolve', REVISION));
-    const ctx = await testGpu();
-    const pool = new BufferPool(ctx.device);
-    const model = await loadModel(ctx, await testKernels(), pool, await openCheckpoint(files), f.config);
-    return { config: f.config, pool, model };
-  };
-  for (const c of [
-    { name: 'forward 2×8 (one submit)', B: 2, T: 8, kv: false },
-    { name: 'forward 4×64 (a submit per layer)', B: 4, T: 64, kv: false },
-    { name: 'prefill 2×24 into a 40-slot cache', B: 2, T: 24, kv: true },
-  ]) {
-    it(`inference: ${c.name}`, async () => {
-      const { config, pool, model } = await fresh();
-      try {
-        if (c.kv) (await prefill(model, ids(c.B, c.T), { capacity: 40 })).cache.release();
-        else await forward(model, ids(c.B, c.T));
-        const peak = pool.stats().peakBytes;
-        const opts = { dtype: 'f32' as const, batch: c.B, seqLen: c.T };
-        const plan = planInferenceMemory(config, c.kv ? { ...opts, kvCapacity: 40, logitRows: c.B } : { ...opts, kvCapacity: 0 });
-        console.log(`${NAME} ${c.name}: measured pool peak ${peak} B, plan ${plan.poolTotal} B, plan/measured ${(plan.poolTotal / peak).toFixed(3)}`);
-        expect(plan.poolTotal).toBeGreaterThanOrEqual(peak);
-        expect(plan.poolTotal).toBeLessThanOrEqual(1.1 * peak);
-      } finally {
-        model.dispose();
-        pool.destroyAll();
-      }
-    });
-  }
-
-  it('training: SFT, LoRA on all seven projections, B=2 T=8', async () => {
-    const { config, pool, model } = await fresh();
-    const lora = createLora(model, { r: 4, alpha: 8, targets: ALL, seed: 1 });
-    const rows = [1, 2, 3, 4].map((i) => seq([1, 40 + i, 7, 9, 300, 5, 17 + i, 2], 4));
-    const t = new Trainer(model, lora, trainConfig({ method: 'sft', steps: 2, microBatch: 2 }), { train: rows });
-    try {
-      await t.run();
-      const measured = pool.stats().peakBytes;
-      const plan = planTrainingMemory(config, { dtype: 'f32', rows: 2, seqLen: 8, r: 4, targets: ALL, method: 'sft' });
-      console.log(`${NAME} training B=2 T=8 r=4 (all seven): plan ${plan.poolTotal} B, measured pool peak ${measured} B, ratio ${(plan.poolTotal / measured).toFixed(3)}`);
-      expect(plan.poolTotal).toBeGreaterThanOrEqual(measured);
-      expect(plan.poolTotal).toBeLessThanOrEqual(1.1 * measured);
-    } finally {
-      t.dispose();
-      lora.dispose();
-      model.dispose();
-      pool.destroyAll();
-    }
-  });
-});
+// ---- memory plans vs a fresh pool's peak ----
+describeMemoryPlans(NAME, ALL, ' (the sandwich norms keep attnOut, mlpOut and their rstd)');
