@@ -52,13 +52,28 @@ export async function encodeAdamW(
   bufs: { param: GPUBuffer; grad: GPUBuffer; m: GPUBuffer; v: GPUBuffer },
   args: { n: number } & AdamWStep,
   stepUniform?: GPUBuffer,
+  /** f32 [2] (Σ g², clip scale) from clip.ts encodeClip; absent: no clipping beyond gradScale */
+  clip?: GPUBuffer,
 ): Promise<void> {
   await launch(kernels, encoder, {
     file: 'adamw',
     params: stepUniform ?? adamwStepFields(args),
-    buffers: { 1: bufs.param, 2: bufs.grad, 3: bufs.m, 4: bufs.v, 5: kernels.uniformBlock([{ u32: args.n }]) },
+    buffers: { 1: bufs.param, 2: bufs.grad, 3: bufs.m, 4: bufs.v, 5: kernels.uniformBlock([{ u32: args.n }]), 6: clip ?? noClip(kernels.device) },
     groups: grid1d(Math.ceil(args.n / 256)),
   });
+}
+
+// (Σ g², scale) = (0, 1): AdamW without a clip buffer of its own
+const noClipBuffers = new WeakMap<GPUDevice, GPUBuffer>();
+function noClip(device: GPUDevice): GPUBuffer {
+  let b = noClipBuffers.get(device);
+  if (!b) {
+    b = device.createBuffer({ size: 8, usage: 0x80 /* STORAGE */, mappedAtCreation: true, label: 'adamw.no-clip' });
+    new Float32Array(b.getMappedRange()).set([0, 1]);
+    b.unmap();
+    noClipBuffers.set(device, b);
+  }
+  return b;
 }
 
 /** The same update in float64, in place on param, m, v. */

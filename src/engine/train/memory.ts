@@ -141,6 +141,11 @@ export function planTrainingMemory(cfg: ModelConfig, o: TrainingPlanOptions): Tr
     }
   }
   for (const n of tensorSizes) for (let i = 0; i < 4; i++) (t.alloc(n * 4), (adapter += n * 4)); // the tensor, its grad, AdamW m, v
+  // the Trainer's grad-norm scratch and (Σ g², clip scale), made on its first step and kept (clip.ts)
+  const partials = Math.max(1, tensorSizes.reduce((n, s) => n + Math.ceil(s / SUMSQ_SPAN), 0)) * 4;
+  t.alloc(partials);
+  t.alloc(8);
+  adapter += partials + 8;
 
   // ---- lossAndGrads (grad.ts), in its order ----
   // DPO's (IPO's) reference: a forward with the adapters off, its log-probs gathered, everything released.
@@ -206,9 +211,6 @@ export function planTrainingMemory(cfg: ModelConfig, o: TrainingPlanOptions): Tr
     pending = [];
   }
   t.release(...owned);
-  // ---- Trainer: the grad norm's partials (clip.ts sumOfSquares) ----
-  const partials = tensorSizes.reduce((n, s) => n + Math.ceil(s / SUMSQ_SPAN), 0) * 4;
-  t.release(t.alloc(partials));
 
   // ---- the breakdown: each group's exact bytes, from the same planning functions ----
   const set = new SumTally();
@@ -225,7 +227,7 @@ export function planTrainingMemory(cfg: ModelConfig, o: TrainingPlanOptions): Tr
   const blockTemps = oneBlock.reduce((n, b) => n + b.bytes, 0);
   const gradBlock = (blockRows.length > 1 ? blockRows[0]! * C * 4 : 0) + (lmChunks.length > 1 ? blockRows[0]! * V * 4 : 0);
   // inputs (ids, positions, mask, weights, targets), linear objectives' picked log-probs, rstd; then [BT, C] ×4
-  const head = BT * 4 * (linear ? 6 : 5) + BT * C * 4 * 4 + BT * 4 + partials + Math.max(blockTemps, gradBlock);
+  const head = BT * 4 * (linear ? 6 : 5) + BT * C * 4 * 4 + BT * 4 + Math.max(blockTemps, gradBlock);
 
   return {
     weights,

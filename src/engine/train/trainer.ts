@@ -39,7 +39,7 @@ import { clearLoraGrads, peftKey, type GpuLora } from '../lora/adapter.ts';
 import { adamwStepFields, encodeAdamW } from './adamw.ts';
 import { packUniforms } from '../gpu/kernels.ts';
 import { CHECKPOINT_FORMAT, CHECKPOINT_VERSION, checkpointLora, encodeCheckpoint, restoreCheckpoint, type OptimTensor } from './checkpoint.ts';
-import { clipScale, sumOfSquares } from './clip.ts';
+import { encodeClip, normPartials } from './clip.ts';
 import { TRAIN_DEFAULTS } from './defaults.ts';
 import { field, type ShapeOf } from './settings.ts';
 import { accumulateStep } from './accumulate.ts';
@@ -209,7 +209,7 @@ export class Trainer {
   private readonly now: () => number;
   private disposed = false;
   /** AdamW's per-step uniform block, rewritten each step (adamw.ts) */
-  private adamwUniform: GPUBuffer | null = null;
+  private stepBufs: { uniform: GPUBuffer; partials: GPUBuffer; clip: GPUBuffer; clipRead: GPUBuffer } | null = null;
 
   constructor(
     readonly model: Model,
@@ -338,18 +338,23 @@ export class Trainer {
       // LoRA dropout masks are hashes of (seed, step, micro-batch, module): a resumed run draws the same ones.
       const pass = (a: number) => ({ recompute: cfg.recompute ?? false, dropout: { seed: cfg.seed, step, micro: a } });
       const { loss, metrics } = await accumulateStep(this.model, this.lora, cfg.method, micro, cfg.objective, pass);
-      const gradNorm = Math.sqrt(await sumOfSquares(device, kernels, pool, this.tensors));
-      if (!Number.isFinite(loss) || !Number.isFinite(gradNorm)) return this.stopOnNan(step, loss, gradNorm);
+      if (!Number.isFinite(loss)) return this.stopOnNan(step, loss, NaN);
 
+      // The norm, the clip scale and the update in one submit (clip.ts): AdamW reads the scale on the GPU and
+      // leaves every tensor as it was when the norm is not finite; the norm comes back with the step.
       const lr = this.lrAt(step);
-      const gradScale = clipScale(gradNorm, cfg.maxGradNorm);
-      const hyper = { step, lr, beta1: cfg.beta1, beta2: cfg.beta2, eps: cfg.eps, weightDecay: cfg.weightDecay, gradScale };
-      this.adamwUniform ??= device.createBuffer({ size: 32, usage: 0x40 /* UNIFORM */ | 0x08 /* COPY_DST */, label: 'adamw-step' });
-      device.queue.writeBuffer(this.adamwUniform, 0, packUniforms(adamwStepFields(hyper)));
-      const enc = device.createCommandEncoder({ label: 'adamw' });
-      for (const t of this.tensors) await encodeAdamW(kernels, enc, t, { n: t.n, ...hyper }, this.adamwUniform);
+      const hyper = { step, lr, beta1: cfg.beta1, beta2: cfg.beta2, eps: cfg.eps, weightDecay: cfg.weightDecay, gradScale: 1 };
+      const sb = this.stepBuffers();
+      device.queue.writeBuffer(sb.uniform, 0, packUniforms(adamwStepFields(hyper)));
+      const enc = device.createCommandEncoder({ label: 'clip+adamw' });
+      await encodeClip(kernels, enc, this.tensors, sb, cfg.maxGradNorm);
+      for (const t of this.tensors) await encodeAdamW(kernels, enc, t, { n: t.n, ...hyper }, sb.uniform, sb.clip);
+      enc.copyBufferToBuffer(sb.clip, 0, sb.clipRead, 0, 8);
       device.queue.submit([enc.finish()]);
-      await device.queue.onSubmittedWorkDone();
+      await sb.clipRead.mapAsync(0x01 /* GPUMapMode.READ */);
+      const gradNorm = Math.sqrt(new Float32Array(sb.clipRead.getMappedRange(0, 8))[0]!);
+      sb.clipRead.unmap();
+      if (!Number.isFinite(gradNorm)) return this.stopOnNan(step, loss, gradNorm);
       this.step = step;
 
       const t1 = this.now();
@@ -393,10 +398,28 @@ export class Trainer {
     return { status: 'nan', step: this.step, history: this.history, message, lastGoodStep };
   }
 
+  /** The optimizer step's own buffers, made on the first step: AdamW's uniform block, the norm's scratch and result. */
+  private stepBuffers(): { uniform: GPUBuffer; partials: GPUBuffer; clip: GPUBuffer; clipRead: GPUBuffer } {
+    const { device, pool } = this.model;
+    this.stepBufs ??= {
+      uniform: device.createBuffer({ size: 32, usage: 0x40 /* UNIFORM */ | 0x08 /* COPY_DST */, label: 'adamw-step' }),
+      partials: pool.alloc(Math.max(1, normPartials(this.tensors)) * 4, 'grad-norm.partials'),
+      clip: pool.alloc(8, 'grad-norm.clip'),
+      clipRead: device.createBuffer({ size: 8, usage: 0x01 /* MAP_READ */ | 0x08 /* COPY_DST */, label: 'grad-norm.read' }),
+    };
+    return this.stepBufs;
+  }
+
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
-    this.adamwUniform?.destroy();
+    if (this.stepBufs) {
+      this.stepBufs.uniform.destroy();
+      this.stepBufs.clipRead.destroy();
+      this.model.pool.release(this.stepBufs.partials);
+      this.model.pool.release(this.stepBufs.clip);
+      this.stepBufs = null;
+    }
     for (const t of this.tensors) {
       this.model.pool.release(t.m);
       this.model.pool.release(t.v);

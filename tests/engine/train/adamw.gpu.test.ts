@@ -42,4 +42,34 @@ describe('AdamW', () => {
     expect(err).toBeLessThanOrEqual(1e-6);
     pool.destroyAll();
   });
+
+  it('takes the clip scale from the GPU buffer, and leaves param, m, v untouched when Σ g² is not finite', async () => {
+    const ctx = await testGpu();
+    const kernels = await testKernels();
+    const pool = new BufferPool(ctx.device);
+    const n = 300;
+    const p0 = randomArray(n, 3);
+    const g = randomArray(n, 4);
+    const hyper = { lr: 0.01, weightDecay: 0.05 };
+    const run = async (clip: number[]) => {
+      const bufs = { param: pool.upload(p0), grad: pool.upload(g), m: pool.upload(new Float32Array(n)), v: pool.upload(new Float32Array(n)) };
+      const enc = ctx.device.createCommandEncoder();
+      await encodeAdamW(kernels, enc, bufs, { n, step: 1, gradScale: 0.5, ...hyper }, undefined, pool.upload(Float32Array.from(clip)));
+      ctx.device.queue.submit([enc.finish()]);
+      return [bufs.param, bufs.m, bufs.v].map(async (b) => new Float32Array(await readBuffer(ctx.device, b, n * 4)));
+    };
+    const ref = { p: Float64Array.from(p0), m: new Float64Array(n), v: new Float64Array(n) };
+    adamwReference(ref.p, g, ref.m, ref.v, 1, hyper, 0.5 * 0.25);
+    const [p] = await run([7, 0.25]);
+    const err = maxAbsDiff(await p!, ref.p);
+    console.log(`AdamW with GPU clip scale 0.25 (× grad_scale 0.5) vs reference: max |Δ| ${err.toExponential(2)}`);
+    expect(err).toBeLessThanOrEqual(1e-6);
+    for (const bad of [Infinity, NaN]) {
+      const [pb, mb, vb] = await run([bad, 0.25]);
+      expect([...(await pb!)]).toEqual([...p0]);
+      expect((await mb!).every((x) => x === 0)).toBe(true);
+      expect((await vb!).every((x) => x === 0)).toBe(true);
+    }
+    pool.destroyAll();
+  });
 });

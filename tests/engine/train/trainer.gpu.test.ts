@@ -74,7 +74,7 @@ describe('training loop', () => {
       { grad: m.dA, n: lora.r * m.inF },
       { grad: m.dB, n: m.outF * lora.r },
     ]);
-    const got = Math.sqrt(await sumOfSquares(f.model.device, f.model.kernels, f.model.pool, tensors));
+    const got = Math.sqrt((await sumOfSquares(f.model.device, f.model.kernels, f.model.pool, tensors)).sumSq);
     console.log(`grad norm GPU ${got} vs CPU float64 ${want}: rel ${relDiff(got, want).toExponential(2)} (tensor sizes ${tensors.map((t) => t.n).join(', ')})`);
     expect(relDiff(got, want)).toBeLessThanOrEqual(1e-5);
     // sizes off the 256-element span and the 64-thread workgroup
@@ -83,8 +83,15 @@ describe('training loop', () => {
     const bufs = arrays.map((a) => ({ grad: f.model.pool.upload(a), n: a.length }));
     const s2 = await sumOfSquares(f.model.device, f.model.kernels, f.model.pool, bufs);
     const w2 = globalNormReference(arrays);
-    console.log(`grad norm over sizes ${sizes.join(', ')}: GPU ${Math.sqrt(s2)} vs CPU ${w2}, rel ${relDiff(Math.sqrt(s2), w2).toExponential(2)}`);
-    expect(relDiff(Math.sqrt(s2), w2)).toBeLessThanOrEqual(1e-5);
+    console.log(`grad norm over sizes ${sizes.join(', ')}: GPU ${Math.sqrt(s2.sumSq)} vs CPU ${w2}, rel ${relDiff(Math.sqrt(s2.sumSq), w2).toExponential(2)}`);
+    expect(relDiff(Math.sqrt(s2.sumSq), w2)).toBeLessThanOrEqual(1e-5);
+    // the clip scale on the GPU, as clipScale (torch's clip_grad_norm_) computes it from the float64 norm
+    expect(s2.scale).toBe(1); // clipping off
+    for (const maxNorm of [1, w2 / 2, 2 * w2]) {
+      const { scale } = await sumOfSquares(f.model.device, f.model.kernels, f.model.pool, bufs, maxNorm);
+      console.log(`clip scale at max_norm ${maxNorm.toPrecision(4)}: GPU ${scale} vs ${clipScale(w2, maxNorm)}`);
+      expect(relDiff(scale, clipScale(w2, maxNorm))).toBeLessThanOrEqual(1e-5);
+    }
     for (const b of bufs) f.model.pool.release(b.grad);
     expect(clipScale(4, 1)).toBeCloseTo(1 / (4 + 1e-6), 15);
     expect(clipScale(0.5, 1)).toBe(1);
