@@ -218,3 +218,117 @@ fn main_vec4_save_lse(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups)
     if (r.y == 1u) { lse[r.x] = lses[t]; }
   }
 }
+
+// The vec4 entries for D ≤ 4·16 (every model Alloy loads but Gemma 3's 256-wide heads): one query per
+// invocation, its q and output accumulator in 16 named vec4 registers each, the unused ones folded away by
+// HEAD_DIM4 at pipeline creation. Named values are what SwiftShader keeps in registers; the indexed arrays of
+// attend_vec4 live in memory, and their per-lane loads and stores cost more than the keys' own (profiled: a
+// 5-shot MMLU batch spent three quarters of its time in attention). Same operations in the same order as
+// attend(), so the same bits.
+fn dot_in_order(q: vec4f, k: vec4f, acc: f32) -> f32 {
+  return fma(q.w, k.w, fma(q.z, k.z, fma(q.y, k.y, fma(q.x, k.x, acc))));
+}
+
+fn attend_named(row: u32) -> f32 {
+  let h = row % p.n_heads;
+  let i = (row / p.n_heads) % p.T;
+  let b = row / (p.n_heads * p.T);
+  let kvh = h / (p.n_heads / p.n_kv);
+  let kv_batch = b * p.S;
+  let n_keys = min(p.S, p.past + i + 1u);
+  let qb = row * HEAD_DIM4;
+  var qr0 = vec4f(); var qr1 = vec4f(); var qr2 = vec4f(); var qr3 = vec4f(); var qr4 = vec4f(); var qr5 = vec4f(); var qr6 = vec4f(); var qr7 = vec4f(); var qr8 = vec4f(); var qr9 = vec4f(); var qr10 = vec4f(); var qr11 = vec4f(); var qr12 = vec4f(); var qr13 = vec4f(); var qr14 = vec4f(); var qr15 = vec4f();
+  qr0 = q4[qb + 0u];
+  if (HEAD_DIM4 > 1u) { qr1 = q4[qb + 1u]; }
+  if (HEAD_DIM4 > 2u) { qr2 = q4[qb + 2u]; }
+  if (HEAD_DIM4 > 3u) { qr3 = q4[qb + 3u]; }
+  if (HEAD_DIM4 > 4u) { qr4 = q4[qb + 4u]; }
+  if (HEAD_DIM4 > 5u) { qr5 = q4[qb + 5u]; }
+  if (HEAD_DIM4 > 6u) { qr6 = q4[qb + 6u]; }
+  if (HEAD_DIM4 > 7u) { qr7 = q4[qb + 7u]; }
+  if (HEAD_DIM4 > 8u) { qr8 = q4[qb + 8u]; }
+  if (HEAD_DIM4 > 9u) { qr9 = q4[qb + 9u]; }
+  if (HEAD_DIM4 > 10u) { qr10 = q4[qb + 10u]; }
+  if (HEAD_DIM4 > 11u) { qr11 = q4[qb + 11u]; }
+  if (HEAD_DIM4 > 12u) { qr12 = q4[qb + 12u]; }
+  if (HEAD_DIM4 > 13u) { qr13 = q4[qb + 13u]; }
+  if (HEAD_DIM4 > 14u) { qr14 = q4[qb + 14u]; }
+  if (HEAD_DIM4 > 15u) { qr15 = q4[qb + 15u]; }
+  var a0 = vec4f(); var a1 = vec4f(); var a2 = vec4f(); var a3 = vec4f(); var a4 = vec4f(); var a5 = vec4f(); var a6 = vec4f(); var a7 = vec4f(); var a8 = vec4f(); var a9 = vec4f(); var a10 = vec4f(); var a11 = vec4f(); var a12 = vec4f(); var a13 = vec4f(); var a14 = vec4f(); var a15 = vec4f();
+  var m = NEG;
+  var l = 0.0;
+  for (var j = window_start(kv_batch, n_keys); j < n_keys; j++) {
+    if (USE_MASK && mask[kv_batch + j] == 0u) { continue; }
+    let kb = ((kv_batch + j) * p.n_kv + kvh) * HEAD_DIM4;
+    var dot = 0.0;
+    dot = dot_in_order(qr0, k4[kb + 0u], dot);
+    if (HEAD_DIM4 > 1u) { dot = dot_in_order(qr1, k4[kb + 1u], dot); }
+    if (HEAD_DIM4 > 2u) { dot = dot_in_order(qr2, k4[kb + 2u], dot); }
+    if (HEAD_DIM4 > 3u) { dot = dot_in_order(qr3, k4[kb + 3u], dot); }
+    if (HEAD_DIM4 > 4u) { dot = dot_in_order(qr4, k4[kb + 4u], dot); }
+    if (HEAD_DIM4 > 5u) { dot = dot_in_order(qr5, k4[kb + 5u], dot); }
+    if (HEAD_DIM4 > 6u) { dot = dot_in_order(qr6, k4[kb + 6u], dot); }
+    if (HEAD_DIM4 > 7u) { dot = dot_in_order(qr7, k4[kb + 7u], dot); }
+    if (HEAD_DIM4 > 8u) { dot = dot_in_order(qr8, k4[kb + 8u], dot); }
+    if (HEAD_DIM4 > 9u) { dot = dot_in_order(qr9, k4[kb + 9u], dot); }
+    if (HEAD_DIM4 > 10u) { dot = dot_in_order(qr10, k4[kb + 10u], dot); }
+    if (HEAD_DIM4 > 11u) { dot = dot_in_order(qr11, k4[kb + 11u], dot); }
+    if (HEAD_DIM4 > 12u) { dot = dot_in_order(qr12, k4[kb + 12u], dot); }
+    if (HEAD_DIM4 > 13u) { dot = dot_in_order(qr13, k4[kb + 13u], dot); }
+    if (HEAD_DIM4 > 14u) { dot = dot_in_order(qr14, k4[kb + 14u], dot); }
+    if (HEAD_DIM4 > 15u) { dot = dot_in_order(qr15, k4[kb + 15u], dot); }
+    let s = cap(dot * p.scale);
+    let m_new = max(m, s);
+    let alpha = exp(m - m_new);
+    let pj = exp(s - m_new);
+    l = l * alpha + pj;
+    m = m_new;
+    a0 = fma(vec4f(pj), v4[kb + 0u], a0 * alpha);
+    if (HEAD_DIM4 > 1u) { a1 = fma(vec4f(pj), v4[kb + 1u], a1 * alpha); }
+    if (HEAD_DIM4 > 2u) { a2 = fma(vec4f(pj), v4[kb + 2u], a2 * alpha); }
+    if (HEAD_DIM4 > 3u) { a3 = fma(vec4f(pj), v4[kb + 3u], a3 * alpha); }
+    if (HEAD_DIM4 > 4u) { a4 = fma(vec4f(pj), v4[kb + 4u], a4 * alpha); }
+    if (HEAD_DIM4 > 5u) { a5 = fma(vec4f(pj), v4[kb + 5u], a5 * alpha); }
+    if (HEAD_DIM4 > 6u) { a6 = fma(vec4f(pj), v4[kb + 6u], a6 * alpha); }
+    if (HEAD_DIM4 > 7u) { a7 = fma(vec4f(pj), v4[kb + 7u], a7 * alpha); }
+    if (HEAD_DIM4 > 8u) { a8 = fma(vec4f(pj), v4[kb + 8u], a8 * alpha); }
+    if (HEAD_DIM4 > 9u) { a9 = fma(vec4f(pj), v4[kb + 9u], a9 * alpha); }
+    if (HEAD_DIM4 > 10u) { a10 = fma(vec4f(pj), v4[kb + 10u], a10 * alpha); }
+    if (HEAD_DIM4 > 11u) { a11 = fma(vec4f(pj), v4[kb + 11u], a11 * alpha); }
+    if (HEAD_DIM4 > 12u) { a12 = fma(vec4f(pj), v4[kb + 12u], a12 * alpha); }
+    if (HEAD_DIM4 > 13u) { a13 = fma(vec4f(pj), v4[kb + 13u], a13 * alpha); }
+    if (HEAD_DIM4 > 14u) { a14 = fma(vec4f(pj), v4[kb + 14u], a14 * alpha); }
+    if (HEAD_DIM4 > 15u) { a15 = fma(vec4f(pj), v4[kb + 15u], a15 * alpha); }
+  }
+  out4[qb + 0u] = select(vec4f(), a0 / l, l > 0.0);
+  if (HEAD_DIM4 > 1u) { out4[qb + 1u] = select(vec4f(), a1 / l, l > 0.0); }
+  if (HEAD_DIM4 > 2u) { out4[qb + 2u] = select(vec4f(), a2 / l, l > 0.0); }
+  if (HEAD_DIM4 > 3u) { out4[qb + 3u] = select(vec4f(), a3 / l, l > 0.0); }
+  if (HEAD_DIM4 > 4u) { out4[qb + 4u] = select(vec4f(), a4 / l, l > 0.0); }
+  if (HEAD_DIM4 > 5u) { out4[qb + 5u] = select(vec4f(), a5 / l, l > 0.0); }
+  if (HEAD_DIM4 > 6u) { out4[qb + 6u] = select(vec4f(), a6 / l, l > 0.0); }
+  if (HEAD_DIM4 > 7u) { out4[qb + 7u] = select(vec4f(), a7 / l, l > 0.0); }
+  if (HEAD_DIM4 > 8u) { out4[qb + 8u] = select(vec4f(), a8 / l, l > 0.0); }
+  if (HEAD_DIM4 > 9u) { out4[qb + 9u] = select(vec4f(), a9 / l, l > 0.0); }
+  if (HEAD_DIM4 > 10u) { out4[qb + 10u] = select(vec4f(), a10 / l, l > 0.0); }
+  if (HEAD_DIM4 > 11u) { out4[qb + 11u] = select(vec4f(), a11 / l, l > 0.0); }
+  if (HEAD_DIM4 > 12u) { out4[qb + 12u] = select(vec4f(), a12 / l, l > 0.0); }
+  if (HEAD_DIM4 > 13u) { out4[qb + 13u] = select(vec4f(), a13 / l, l > 0.0); }
+  if (HEAD_DIM4 > 14u) { out4[qb + 14u] = select(vec4f(), a14 / l, l > 0.0); }
+  if (HEAD_DIM4 > 15u) { out4[qb + 15u] = select(vec4f(), a15 / l, l > 0.0); }
+  return select(NEG, m + log(l), l > 0.0);
+}
+
+@compute @workgroup_size(ROWS_PER_WG)
+fn main_named(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let row = (wg.y * nwg.x + wg.x) * ROWS_PER_WG + lid;
+  if (row >= p.n_rows) { return; }
+  _ = attend_named(row);
+}
+
+@compute @workgroup_size(ROWS_PER_WG)
+fn main_named_save_lse(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let row = (wg.y * nwg.x + wg.x) * ROWS_PER_WG + lid;
+  if (row >= p.n_rows) { return; }
+  lse[row] = attend_named(row);
+}

@@ -87,4 +87,16 @@ describe('attention kernel against the CPU reference', () => {
     await check({ T: 13, S: 13, nHeads: 4, nKv: 2, headDim: 8, softcap: 2 }, 21);
     await check({ T: 2, S: 30, nHeads: 2, nKv: 1, headDim: 16, past: 20, window: 7, softcap: 1.5 }, 22);
   });
+
+  // Head dims past ATTENTION_NAMED_MAX_HEAD_DIM (Qwen3's 128, Gemma 3's 256) take the vec4 entry with 4 queries an
+  // invocation: T off the 4-query blocks, a mask, a window and soft-capping over it.
+  it('wide heads (4 queries an invocation): plain, masked batch, windowed and soft-capped KV cache', async () => {
+    await check({ T: 11, S: 11, nHeads: 2, nKv: 1, headDim: 128 }, 31);
+    const B = 2;
+    const T = 7;
+    const mask = new Uint32Array(B * T).fill(1);
+    mask.fill(0, T, T + 3);
+    await check({ batch: B, T, S: T, nHeads: 4, nKv: 2, headDim: 72 }, 32, mask);
+    await check({ T: 6, S: 30, nHeads: 2, nKv: 1, headDim: 68, past: 24, window: 9, softcap: 1.5 }, 33);
+  });
 });
