@@ -169,9 +169,11 @@ export async function encodeAttentionBackward(
   const at = vec4 ? { q: 13, k: 14, v: 15, dOut: 16, dq: 17, dk: 18, dv: 19 } : { q: 1, k: 2, v: 3, dOut: 6, dq: 10, dk: 11, dv: 12 };
   const ins = { [at.q]: bufs.q, [at.k]: bufs.k, [at.v]: bufs.v, 5: mask, [at.dOut]: bufs.dOut, 9: bufs.stats };
   const vecConstants = vec4 ? { ...constants, HEAD_DIM4: args.headDim / 4 } : constants;
+  // heads up to ATTENTION_NAMED_MAX_HEAD_DIM wide keep their rows in named registers, as the forward does
+  const kind = !vec4 ? 'main' : args.headDim <= ATTENTION_NAMED_MAX_HEAD_DIM ? 'named' : 'vec4';
   await launch(kernels, encoder, {
     file: 'attention_backward',
-    entry: vec4 ? 'dq_vec4' : 'dq_main',
+    entry: `dq_${kind}`,
     constants: vecConstants,
     params,
     buffers: { ...ins, [at.dq]: bufs.dq },
@@ -179,7 +181,7 @@ export async function encodeAttentionBackward(
   });
   await launch(kernels, encoder, {
     file: 'attention_backward',
-    entry: vec4 ? 'dkv_vec4' : 'dkv_main',
+    entry: `dkv_${kind}`,
     constants: vecConstants,
     params,
     buffers: { ...ins, [at.dk]: bufs.dk, [at.dv]: bufs.dv },

@@ -124,4 +124,12 @@ describe('attention backward kernels against the CPU reference', () => {
     console.log(`soft-capped attention reference backward vs FD: max |Δ| ${worst.toExponential(2)}`);
     expect(worst).toBeLessThan(1e-7);
   });
+
+  // Head dims past ATTENTION_NAMED_MAX_HEAD_DIM take the vec4 entries (indexed rows), the rest the named ones.
+  it('wide heads (vec4 entries): plain, windowed and soft-capped with a mask', async () => {
+    await check({ T: 9, S: 9, nHeads: 2, nKv: 1, headDim: 128 }, 41);
+    const mask = new Uint32Array(2 * 10).fill(1);
+    mask.fill(0, 10, 13);
+    await check({ batch: 2, T: 10, S: 10, nHeads: 4, nKv: 2, headDim: 72, window: 4, softcap: 1.5 }, 42, mask);
+  });
 });
