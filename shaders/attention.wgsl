@@ -332,3 +332,154 @@ fn main_named_save_lse(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups
   if (row >= p.n_rows) { return; }
   lse[row] = attend_named(row);
 }
+
+// main_named for two consecutive queries of a head at once (T ≥ 2): each key's k and v are loaded once for both.
+// The second query's extra key (its own slot) and any key before its window are no-ops for the first query (and
+// keys before the second's window for the second): score NEG, alpha = 1, p = 0, which leaves m, l and the
+// accumulator bit for bit as skipping the key would, so the results are attend()'s.
+fn attend_named2(pair: u32) -> vec2f {
+  let TB = (p.T + 1u) / 2u;
+  let h = pair % p.n_heads;
+  let i0 = ((pair / p.n_heads) % TB) * 2u;
+  let b = pair / (p.n_heads * TB);
+  let i1 = min(i0 + 1u, p.T - 1u); // the last pair of an odd T computes its first query twice
+  let kvh = h / (p.n_heads / p.n_kv);
+  let kv_batch = b * p.S;
+  let last0 = p.past + i0;
+  let last1 = p.past + i1;
+  let n_keys = min(p.S, last1 + 1u);
+  let first0 = window_start(kv_batch, min(p.S, last0 + 1u));
+  let first1 = window_start(kv_batch, n_keys);
+  let ra = ((b * p.T + i0) * p.n_heads + h) * HEAD_DIM4;
+  let rb = ((b * p.T + i1) * p.n_heads + h) * HEAD_DIM4;
+  var qa0 = vec4f(); var qa1 = vec4f(); var qa2 = vec4f(); var qa3 = vec4f(); var qa4 = vec4f(); var qa5 = vec4f(); var qa6 = vec4f(); var qa7 = vec4f(); var qa8 = vec4f(); var qa9 = vec4f(); var qa10 = vec4f(); var qa11 = vec4f(); var qa12 = vec4f(); var qa13 = vec4f(); var qa14 = vec4f(); var qa15 = vec4f();
+  var qc0 = vec4f(); var qc1 = vec4f(); var qc2 = vec4f(); var qc3 = vec4f(); var qc4 = vec4f(); var qc5 = vec4f(); var qc6 = vec4f(); var qc7 = vec4f(); var qc8 = vec4f(); var qc9 = vec4f(); var qc10 = vec4f(); var qc11 = vec4f(); var qc12 = vec4f(); var qc13 = vec4f(); var qc14 = vec4f(); var qc15 = vec4f();
+  qa0 = q4[ra + 0u]; qc0 = q4[rb + 0u];
+  if (HEAD_DIM4 > 1u) { qa1 = q4[ra + 1u]; qc1 = q4[rb + 1u]; }
+  if (HEAD_DIM4 > 2u) { qa2 = q4[ra + 2u]; qc2 = q4[rb + 2u]; }
+  if (HEAD_DIM4 > 3u) { qa3 = q4[ra + 3u]; qc3 = q4[rb + 3u]; }
+  if (HEAD_DIM4 > 4u) { qa4 = q4[ra + 4u]; qc4 = q4[rb + 4u]; }
+  if (HEAD_DIM4 > 5u) { qa5 = q4[ra + 5u]; qc5 = q4[rb + 5u]; }
+  if (HEAD_DIM4 > 6u) { qa6 = q4[ra + 6u]; qc6 = q4[rb + 6u]; }
+  if (HEAD_DIM4 > 7u) { qa7 = q4[ra + 7u]; qc7 = q4[rb + 7u]; }
+  if (HEAD_DIM4 > 8u) { qa8 = q4[ra + 8u]; qc8 = q4[rb + 8u]; }
+  if (HEAD_DIM4 > 9u) { qa9 = q4[ra + 9u]; qc9 = q4[rb + 9u]; }
+  if (HEAD_DIM4 > 10u) { qa10 = q4[ra + 10u]; qc10 = q4[rb + 10u]; }
+  if (HEAD_DIM4 > 11u) { qa11 = q4[ra + 11u]; qc11 = q4[rb + 11u]; }
+  if (HEAD_DIM4 > 12u) { qa12 = q4[ra + 12u]; qc12 = q4[rb + 12u]; }
+  if (HEAD_DIM4 > 13u) { qa13 = q4[ra + 13u]; qc13 = q4[rb + 13u]; }
+  if (HEAD_DIM4 > 14u) { qa14 = q4[ra + 14u]; qc14 = q4[rb + 14u]; }
+  if (HEAD_DIM4 > 15u) { qa15 = q4[ra + 15u]; qc15 = q4[rb + 15u]; }
+  var aa0 = vec4f(); var aa1 = vec4f(); var aa2 = vec4f(); var aa3 = vec4f(); var aa4 = vec4f(); var aa5 = vec4f(); var aa6 = vec4f(); var aa7 = vec4f(); var aa8 = vec4f(); var aa9 = vec4f(); var aa10 = vec4f(); var aa11 = vec4f(); var aa12 = vec4f(); var aa13 = vec4f(); var aa14 = vec4f(); var aa15 = vec4f();
+  var ac0 = vec4f(); var ac1 = vec4f(); var ac2 = vec4f(); var ac3 = vec4f(); var ac4 = vec4f(); var ac5 = vec4f(); var ac6 = vec4f(); var ac7 = vec4f(); var ac8 = vec4f(); var ac9 = vec4f(); var ac10 = vec4f(); var ac11 = vec4f(); var ac12 = vec4f(); var ac13 = vec4f(); var ac14 = vec4f(); var ac15 = vec4f();
+  var m0 = NEG;
+  var l0 = 0.0;
+  var m1 = NEG;
+  var l1 = 0.0;
+  for (var j = min(first0, first1); j < n_keys; j++) {
+    if (USE_MASK && mask[kv_batch + j] == 0u) { continue; }
+    let kb = ((kv_batch + j) * p.n_kv + kvh) * HEAD_DIM4;
+    var d0 = 0.0;
+    var d1 = 0.0;
+    let k0 = k4[kb + 0u]; d0 = dot_in_order(qa0, k0, d0); d1 = dot_in_order(qc0, k0, d1);
+    if (HEAD_DIM4 > 1u) { let k1 = k4[kb + 1u]; d0 = dot_in_order(qa1, k1, d0); d1 = dot_in_order(qc1, k1, d1); }
+    if (HEAD_DIM4 > 2u) { let k2 = k4[kb + 2u]; d0 = dot_in_order(qa2, k2, d0); d1 = dot_in_order(qc2, k2, d1); }
+    if (HEAD_DIM4 > 3u) { let k3 = k4[kb + 3u]; d0 = dot_in_order(qa3, k3, d0); d1 = dot_in_order(qc3, k3, d1); }
+    if (HEAD_DIM4 > 4u) { let k4 = k4[kb + 4u]; d0 = dot_in_order(qa4, k4, d0); d1 = dot_in_order(qc4, k4, d1); }
+    if (HEAD_DIM4 > 5u) { let k5 = k4[kb + 5u]; d0 = dot_in_order(qa5, k5, d0); d1 = dot_in_order(qc5, k5, d1); }
+    if (HEAD_DIM4 > 6u) { let k6 = k4[kb + 6u]; d0 = dot_in_order(qa6, k6, d0); d1 = dot_in_order(qc6, k6, d1); }
+    if (HEAD_DIM4 > 7u) { let k7 = k4[kb + 7u]; d0 = dot_in_order(qa7, k7, d0); d1 = dot_in_order(qc7, k7, d1); }
+    if (HEAD_DIM4 > 8u) { let k8 = k4[kb + 8u]; d0 = dot_in_order(qa8, k8, d0); d1 = dot_in_order(qc8, k8, d1); }
+    if (HEAD_DIM4 > 9u) { let k9 = k4[kb + 9u]; d0 = dot_in_order(qa9, k9, d0); d1 = dot_in_order(qc9, k9, d1); }
+    if (HEAD_DIM4 > 10u) { let k10 = k4[kb + 10u]; d0 = dot_in_order(qa10, k10, d0); d1 = dot_in_order(qc10, k10, d1); }
+    if (HEAD_DIM4 > 11u) { let k11 = k4[kb + 11u]; d0 = dot_in_order(qa11, k11, d0); d1 = dot_in_order(qc11, k11, d1); }
+    if (HEAD_DIM4 > 12u) { let k12 = k4[kb + 12u]; d0 = dot_in_order(qa12, k12, d0); d1 = dot_in_order(qc12, k12, d1); }
+    if (HEAD_DIM4 > 13u) { let k13 = k4[kb + 13u]; d0 = dot_in_order(qa13, k13, d0); d1 = dot_in_order(qc13, k13, d1); }
+    if (HEAD_DIM4 > 14u) { let k14 = k4[kb + 14u]; d0 = dot_in_order(qa14, k14, d0); d1 = dot_in_order(qc14, k14, d1); }
+    if (HEAD_DIM4 > 15u) { let k15 = k4[kb + 15u]; d0 = dot_in_order(qa15, k15, d0); d1 = dot_in_order(qc15, k15, d1); }
+    let seen0 = j >= first0 && j <= last0;
+    let seen1 = j >= first1;
+    let s0 = select(NEG, cap(d0 * p.scale), seen0);
+    let s1 = select(NEG, cap(d1 * p.scale), seen1);
+    let mn0 = max(m0, s0);
+    let mn1 = max(m1, s1);
+    let al0 = exp(m0 - mn0);
+    let al1 = exp(m1 - mn1);
+    let p0 = select(0.0, exp(s0 - mn0), seen0);
+    let p1 = select(0.0, exp(s1 - mn1), seen1);
+    l0 = l0 * al0 + p0;
+    l1 = l1 * al1 + p1;
+    m0 = mn0;
+    m1 = mn1;
+    let v0 = v4[kb + 0u]; aa0 = fma(vec4f(p0), v0, aa0 * al0); ac0 = fma(vec4f(p1), v0, ac0 * al1);
+    if (HEAD_DIM4 > 1u) { let v1 = v4[kb + 1u]; aa1 = fma(vec4f(p0), v1, aa1 * al0); ac1 = fma(vec4f(p1), v1, ac1 * al1); }
+    if (HEAD_DIM4 > 2u) { let v2 = v4[kb + 2u]; aa2 = fma(vec4f(p0), v2, aa2 * al0); ac2 = fma(vec4f(p1), v2, ac2 * al1); }
+    if (HEAD_DIM4 > 3u) { let v3 = v4[kb + 3u]; aa3 = fma(vec4f(p0), v3, aa3 * al0); ac3 = fma(vec4f(p1), v3, ac3 * al1); }
+    if (HEAD_DIM4 > 4u) { let v4 = v4[kb + 4u]; aa4 = fma(vec4f(p0), v4, aa4 * al0); ac4 = fma(vec4f(p1), v4, ac4 * al1); }
+    if (HEAD_DIM4 > 5u) { let v5 = v4[kb + 5u]; aa5 = fma(vec4f(p0), v5, aa5 * al0); ac5 = fma(vec4f(p1), v5, ac5 * al1); }
+    if (HEAD_DIM4 > 6u) { let v6 = v4[kb + 6u]; aa6 = fma(vec4f(p0), v6, aa6 * al0); ac6 = fma(vec4f(p1), v6, ac6 * al1); }
+    if (HEAD_DIM4 > 7u) { let v7 = v4[kb + 7u]; aa7 = fma(vec4f(p0), v7, aa7 * al0); ac7 = fma(vec4f(p1), v7, ac7 * al1); }
+    if (HEAD_DIM4 > 8u) { let v8 = v4[kb + 8u]; aa8 = fma(vec4f(p0), v8, aa8 * al0); ac8 = fma(vec4f(p1), v8, ac8 * al1); }
+    if (HEAD_DIM4 > 9u) { let v9 = v4[kb + 9u]; aa9 = fma(vec4f(p0), v9, aa9 * al0); ac9 = fma(vec4f(p1), v9, ac9 * al1); }
+    if (HEAD_DIM4 > 10u) { let v10 = v4[kb + 10u]; aa10 = fma(vec4f(p0), v10, aa10 * al0); ac10 = fma(vec4f(p1), v10, ac10 * al1); }
+    if (HEAD_DIM4 > 11u) { let v11 = v4[kb + 11u]; aa11 = fma(vec4f(p0), v11, aa11 * al0); ac11 = fma(vec4f(p1), v11, ac11 * al1); }
+    if (HEAD_DIM4 > 12u) { let v12 = v4[kb + 12u]; aa12 = fma(vec4f(p0), v12, aa12 * al0); ac12 = fma(vec4f(p1), v12, ac12 * al1); }
+    if (HEAD_DIM4 > 13u) { let v13 = v4[kb + 13u]; aa13 = fma(vec4f(p0), v13, aa13 * al0); ac13 = fma(vec4f(p1), v13, ac13 * al1); }
+    if (HEAD_DIM4 > 14u) { let v14 = v4[kb + 14u]; aa14 = fma(vec4f(p0), v14, aa14 * al0); ac14 = fma(vec4f(p1), v14, ac14 * al1); }
+    if (HEAD_DIM4 > 15u) { let v15 = v4[kb + 15u]; aa15 = fma(vec4f(p0), v15, aa15 * al0); ac15 = fma(vec4f(p1), v15, ac15 * al1); }
+  }
+  out4[ra + 0u] = select(vec4f(), aa0 / l0, l0 > 0.0);
+  if (HEAD_DIM4 > 1u) { out4[ra + 1u] = select(vec4f(), aa1 / l0, l0 > 0.0); }
+  if (HEAD_DIM4 > 2u) { out4[ra + 2u] = select(vec4f(), aa2 / l0, l0 > 0.0); }
+  if (HEAD_DIM4 > 3u) { out4[ra + 3u] = select(vec4f(), aa3 / l0, l0 > 0.0); }
+  if (HEAD_DIM4 > 4u) { out4[ra + 4u] = select(vec4f(), aa4 / l0, l0 > 0.0); }
+  if (HEAD_DIM4 > 5u) { out4[ra + 5u] = select(vec4f(), aa5 / l0, l0 > 0.0); }
+  if (HEAD_DIM4 > 6u) { out4[ra + 6u] = select(vec4f(), aa6 / l0, l0 > 0.0); }
+  if (HEAD_DIM4 > 7u) { out4[ra + 7u] = select(vec4f(), aa7 / l0, l0 > 0.0); }
+  if (HEAD_DIM4 > 8u) { out4[ra + 8u] = select(vec4f(), aa8 / l0, l0 > 0.0); }
+  if (HEAD_DIM4 > 9u) { out4[ra + 9u] = select(vec4f(), aa9 / l0, l0 > 0.0); }
+  if (HEAD_DIM4 > 10u) { out4[ra + 10u] = select(vec4f(), aa10 / l0, l0 > 0.0); }
+  if (HEAD_DIM4 > 11u) { out4[ra + 11u] = select(vec4f(), aa11 / l0, l0 > 0.0); }
+  if (HEAD_DIM4 > 12u) { out4[ra + 12u] = select(vec4f(), aa12 / l0, l0 > 0.0); }
+  if (HEAD_DIM4 > 13u) { out4[ra + 13u] = select(vec4f(), aa13 / l0, l0 > 0.0); }
+  if (HEAD_DIM4 > 14u) { out4[ra + 14u] = select(vec4f(), aa14 / l0, l0 > 0.0); }
+  if (HEAD_DIM4 > 15u) { out4[ra + 15u] = select(vec4f(), aa15 / l0, l0 > 0.0); }
+  if (i0 + 1u < p.T) {
+    out4[rb + 0u] = select(vec4f(), ac0 / l1, l1 > 0.0);
+    if (HEAD_DIM4 > 1u) { out4[rb + 1u] = select(vec4f(), ac1 / l1, l1 > 0.0); }
+    if (HEAD_DIM4 > 2u) { out4[rb + 2u] = select(vec4f(), ac2 / l1, l1 > 0.0); }
+    if (HEAD_DIM4 > 3u) { out4[rb + 3u] = select(vec4f(), ac3 / l1, l1 > 0.0); }
+    if (HEAD_DIM4 > 4u) { out4[rb + 4u] = select(vec4f(), ac4 / l1, l1 > 0.0); }
+    if (HEAD_DIM4 > 5u) { out4[rb + 5u] = select(vec4f(), ac5 / l1, l1 > 0.0); }
+    if (HEAD_DIM4 > 6u) { out4[rb + 6u] = select(vec4f(), ac6 / l1, l1 > 0.0); }
+    if (HEAD_DIM4 > 7u) { out4[rb + 7u] = select(vec4f(), ac7 / l1, l1 > 0.0); }
+    if (HEAD_DIM4 > 8u) { out4[rb + 8u] = select(vec4f(), ac8 / l1, l1 > 0.0); }
+    if (HEAD_DIM4 > 9u) { out4[rb + 9u] = select(vec4f(), ac9 / l1, l1 > 0.0); }
+    if (HEAD_DIM4 > 10u) { out4[rb + 10u] = select(vec4f(), ac10 / l1, l1 > 0.0); }
+    if (HEAD_DIM4 > 11u) { out4[rb + 11u] = select(vec4f(), ac11 / l1, l1 > 0.0); }
+    if (HEAD_DIM4 > 12u) { out4[rb + 12u] = select(vec4f(), ac12 / l1, l1 > 0.0); }
+    if (HEAD_DIM4 > 13u) { out4[rb + 13u] = select(vec4f(), ac13 / l1, l1 > 0.0); }
+    if (HEAD_DIM4 > 14u) { out4[rb + 14u] = select(vec4f(), ac14 / l1, l1 > 0.0); }
+    if (HEAD_DIM4 > 15u) { out4[rb + 15u] = select(vec4f(), ac15 / l1, l1 > 0.0); }
+  }
+  return vec2f(select(NEG, m0 + log(l0), l0 > 0.0), select(NEG, m1 + log(l1), l1 > 0.0));
+}
+
+@compute @workgroup_size(ROWS_PER_WG)
+fn main_named2(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let pair = (wg.y * nwg.x + wg.x) * ROWS_PER_WG + lid;
+  if (pair >= (p.n_rows / p.T) * ((p.T + 1u) / 2u)) { return; }
+  _ = attend_named2(pair);
+}
+
+@compute @workgroup_size(ROWS_PER_WG)
+fn main_named2_save_lse(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let pair = (wg.y * nwg.x + wg.x) * ROWS_PER_WG + lid;
+  if (pair >= (p.n_rows / p.T) * ((p.T + 1u) / 2u)) { return; }
+  let lses = attend_named2(pair);
+  let TB = (p.T + 1u) / 2u;
+  let i0 = ((pair / p.n_heads) % TB) * 2u;
+  let row0 = ((pair / (p.n_heads * TB)) * p.T + i0) * p.n_heads + pair % p.n_heads;
+  lse[row0] = lses.x;
+  if (i0 + 1u < p.T) { lse[row0 + p.n_heads] = lses.y; }
+}

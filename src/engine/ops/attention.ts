@@ -11,7 +11,10 @@ import type { AttentionRefArgs } from '../reference/attention.ts';
 import { MAX_GROUPS_PER_DIM, grid1d, launch, requireShape, type Field } from './dispatch.ts';
 
 export const ATTENTION_MAX_HEAD_DIM = 256;
-/** Head dims up to which the forward keeps q and its accumulator in named registers (attention.wgsl main_named). */
+/**
+ * Head dims up to which the forward keeps q and its accumulator in named registers (attention.wgsl main_named, and
+ * main_named2 for two queries of a head at once when T ≥ 2), and the backward its rows (dq_named, dkv_named).
+ */
 export const ATTENTION_NAMED_MAX_HEAD_DIM = 64;
 /** Invocations per workgroup of the forward, dq and dkv kernels (one invocation per row; shaders' ROWS_PER_WG). */
 export const ATTENTION_ROWS_PER_WG = 16;
@@ -57,13 +60,13 @@ export async function encodeAttention(
   // head dims that are multiples of 4 (every real model's) read q, k, v and out as vec4s, at bindings 7-10
   const vec4 = args.headDim % 4 === 0;
   const named = vec4 && args.headDim <= ATTENTION_NAMED_MAX_HEAD_DIM;
-  const qb = vec4 && !named ? attentionQueriesPerInvocation(T) : 1;
+  const qb = !vec4 ? 1 : named ? Math.min(2, T) : attentionQueriesPerInvocation(T);
   const buffers: Record<number, GPUBuffer> = vec4 ? { 7: q, 8: k, 9: v, 10: out } : { 1: q, 2: k, 3: v, 4: out };
   buffers[5] = keyMask ?? placeholderMask(kernels.device);
   if (lse) buffers[6] = lse;
   await launch(kernels, encoder, {
     file: 'attention',
-    entry: `main${named ? '_named' : vec4 ? '_vec4' : ''}${lse ? '_save_lse' : ''}`,
+    entry: `main${named ? (qb === 2 ? '_named2' : '_named') : vec4 ? '_vec4' : ''}${lse ? '_save_lse' : ''}`,
     constants: {
       USE_MASK: !!keyMask,
       ROWS_PER_WG: ATTENTION_ROWS_PER_WG,
