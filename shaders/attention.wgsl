@@ -483,3 +483,224 @@ fn main_named2_save_lse(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroup
   lse[row0] = lses.x;
   if (i0 + 1u < p.T) { lse[row0 + p.n_heads] = lses.y; }
 }
+
+// main_named2 for four consecutive queries (T ≥ 4); the queries past T in the last block repeat the last one and
+// are not stored.
+fn attend_named4(block: u32) -> vec4f {
+  let TB = (p.T + 3u) / 4u;
+  let h = block % p.n_heads;
+  let i0 = ((block / p.n_heads) % TB) * 4u;
+  let b = block / (p.n_heads * TB);
+  let kvh = h / (p.n_heads / p.n_kv);
+  let kv_batch = b * p.S;
+  let qi0 = i0;
+  let last0 = p.past + qi0;
+  let first0 = window_start(kv_batch, min(p.S, last0 + 1u));
+  let r0 = ((b * p.T + qi0) * p.n_heads + h) * HEAD_DIM4;
+  var m0 = NEG;
+  var l0 = 0.0;
+  let qi1 = min(i0 + 1u, p.T - 1u);
+  let last1 = p.past + qi1;
+  let first1 = window_start(kv_batch, min(p.S, last1 + 1u));
+  let r1 = ((b * p.T + qi1) * p.n_heads + h) * HEAD_DIM4;
+  var m1 = NEG;
+  var l1 = 0.0;
+  let qi2 = min(i0 + 2u, p.T - 1u);
+  let last2 = p.past + qi2;
+  let first2 = window_start(kv_batch, min(p.S, last2 + 1u));
+  let r2 = ((b * p.T + qi2) * p.n_heads + h) * HEAD_DIM4;
+  var m2 = NEG;
+  var l2 = 0.0;
+  let qi3 = min(i0 + 3u, p.T - 1u);
+  let last3 = p.past + qi3;
+  let first3 = window_start(kv_batch, min(p.S, last3 + 1u));
+  let r3 = ((b * p.T + qi3) * p.n_heads + h) * HEAD_DIM4;
+  var m3 = NEG;
+  var l3 = 0.0;
+  let n_keys = min(p.S, last3 + 1u);
+  var q0_0 = vec4f(); var q0_1 = vec4f(); var q0_2 = vec4f(); var q0_3 = vec4f(); var q0_4 = vec4f(); var q0_5 = vec4f(); var q0_6 = vec4f(); var q0_7 = vec4f(); var q0_8 = vec4f(); var q0_9 = vec4f(); var q0_10 = vec4f(); var q0_11 = vec4f(); var q0_12 = vec4f(); var q0_13 = vec4f(); var q0_14 = vec4f(); var q0_15 = vec4f();
+  var q1_0 = vec4f(); var q1_1 = vec4f(); var q1_2 = vec4f(); var q1_3 = vec4f(); var q1_4 = vec4f(); var q1_5 = vec4f(); var q1_6 = vec4f(); var q1_7 = vec4f(); var q1_8 = vec4f(); var q1_9 = vec4f(); var q1_10 = vec4f(); var q1_11 = vec4f(); var q1_12 = vec4f(); var q1_13 = vec4f(); var q1_14 = vec4f(); var q1_15 = vec4f();
+  var q2_0 = vec4f(); var q2_1 = vec4f(); var q2_2 = vec4f(); var q2_3 = vec4f(); var q2_4 = vec4f(); var q2_5 = vec4f(); var q2_6 = vec4f(); var q2_7 = vec4f(); var q2_8 = vec4f(); var q2_9 = vec4f(); var q2_10 = vec4f(); var q2_11 = vec4f(); var q2_12 = vec4f(); var q2_13 = vec4f(); var q2_14 = vec4f(); var q2_15 = vec4f();
+  var q3_0 = vec4f(); var q3_1 = vec4f(); var q3_2 = vec4f(); var q3_3 = vec4f(); var q3_4 = vec4f(); var q3_5 = vec4f(); var q3_6 = vec4f(); var q3_7 = vec4f(); var q3_8 = vec4f(); var q3_9 = vec4f(); var q3_10 = vec4f(); var q3_11 = vec4f(); var q3_12 = vec4f(); var q3_13 = vec4f(); var q3_14 = vec4f(); var q3_15 = vec4f();
+  var a0_0 = vec4f(); var a0_1 = vec4f(); var a0_2 = vec4f(); var a0_3 = vec4f(); var a0_4 = vec4f(); var a0_5 = vec4f(); var a0_6 = vec4f(); var a0_7 = vec4f(); var a0_8 = vec4f(); var a0_9 = vec4f(); var a0_10 = vec4f(); var a0_11 = vec4f(); var a0_12 = vec4f(); var a0_13 = vec4f(); var a0_14 = vec4f(); var a0_15 = vec4f();
+  var a1_0 = vec4f(); var a1_1 = vec4f(); var a1_2 = vec4f(); var a1_3 = vec4f(); var a1_4 = vec4f(); var a1_5 = vec4f(); var a1_6 = vec4f(); var a1_7 = vec4f(); var a1_8 = vec4f(); var a1_9 = vec4f(); var a1_10 = vec4f(); var a1_11 = vec4f(); var a1_12 = vec4f(); var a1_13 = vec4f(); var a1_14 = vec4f(); var a1_15 = vec4f();
+  var a2_0 = vec4f(); var a2_1 = vec4f(); var a2_2 = vec4f(); var a2_3 = vec4f(); var a2_4 = vec4f(); var a2_5 = vec4f(); var a2_6 = vec4f(); var a2_7 = vec4f(); var a2_8 = vec4f(); var a2_9 = vec4f(); var a2_10 = vec4f(); var a2_11 = vec4f(); var a2_12 = vec4f(); var a2_13 = vec4f(); var a2_14 = vec4f(); var a2_15 = vec4f();
+  var a3_0 = vec4f(); var a3_1 = vec4f(); var a3_2 = vec4f(); var a3_3 = vec4f(); var a3_4 = vec4f(); var a3_5 = vec4f(); var a3_6 = vec4f(); var a3_7 = vec4f(); var a3_8 = vec4f(); var a3_9 = vec4f(); var a3_10 = vec4f(); var a3_11 = vec4f(); var a3_12 = vec4f(); var a3_13 = vec4f(); var a3_14 = vec4f(); var a3_15 = vec4f();
+  q0_0 = q4[r0 + 0u]; q1_0 = q4[r1 + 0u]; q2_0 = q4[r2 + 0u]; q3_0 = q4[r3 + 0u];
+  if (HEAD_DIM4 > 1u) { q0_1 = q4[r0 + 1u]; q1_1 = q4[r1 + 1u]; q2_1 = q4[r2 + 1u]; q3_1 = q4[r3 + 1u]; }
+  if (HEAD_DIM4 > 2u) { q0_2 = q4[r0 + 2u]; q1_2 = q4[r1 + 2u]; q2_2 = q4[r2 + 2u]; q3_2 = q4[r3 + 2u]; }
+  if (HEAD_DIM4 > 3u) { q0_3 = q4[r0 + 3u]; q1_3 = q4[r1 + 3u]; q2_3 = q4[r2 + 3u]; q3_3 = q4[r3 + 3u]; }
+  if (HEAD_DIM4 > 4u) { q0_4 = q4[r0 + 4u]; q1_4 = q4[r1 + 4u]; q2_4 = q4[r2 + 4u]; q3_4 = q4[r3 + 4u]; }
+  if (HEAD_DIM4 > 5u) { q0_5 = q4[r0 + 5u]; q1_5 = q4[r1 + 5u]; q2_5 = q4[r2 + 5u]; q3_5 = q4[r3 + 5u]; }
+  if (HEAD_DIM4 > 6u) { q0_6 = q4[r0 + 6u]; q1_6 = q4[r1 + 6u]; q2_6 = q4[r2 + 6u]; q3_6 = q4[r3 + 6u]; }
+  if (HEAD_DIM4 > 7u) { q0_7 = q4[r0 + 7u]; q1_7 = q4[r1 + 7u]; q2_7 = q4[r2 + 7u]; q3_7 = q4[r3 + 7u]; }
+  if (HEAD_DIM4 > 8u) { q0_8 = q4[r0 + 8u]; q1_8 = q4[r1 + 8u]; q2_8 = q4[r2 + 8u]; q3_8 = q4[r3 + 8u]; }
+  if (HEAD_DIM4 > 9u) { q0_9 = q4[r0 + 9u]; q1_9 = q4[r1 + 9u]; q2_9 = q4[r2 + 9u]; q3_9 = q4[r3 + 9u]; }
+  if (HEAD_DIM4 > 10u) { q0_10 = q4[r0 + 10u]; q1_10 = q4[r1 + 10u]; q2_10 = q4[r2 + 10u]; q3_10 = q4[r3 + 10u]; }
+  if (HEAD_DIM4 > 11u) { q0_11 = q4[r0 + 11u]; q1_11 = q4[r1 + 11u]; q2_11 = q4[r2 + 11u]; q3_11 = q4[r3 + 11u]; }
+  if (HEAD_DIM4 > 12u) { q0_12 = q4[r0 + 12u]; q1_12 = q4[r1 + 12u]; q2_12 = q4[r2 + 12u]; q3_12 = q4[r3 + 12u]; }
+  if (HEAD_DIM4 > 13u) { q0_13 = q4[r0 + 13u]; q1_13 = q4[r1 + 13u]; q2_13 = q4[r2 + 13u]; q3_13 = q4[r3 + 13u]; }
+  if (HEAD_DIM4 > 14u) { q0_14 = q4[r0 + 14u]; q1_14 = q4[r1 + 14u]; q2_14 = q4[r2 + 14u]; q3_14 = q4[r3 + 14u]; }
+  if (HEAD_DIM4 > 15u) { q0_15 = q4[r0 + 15u]; q1_15 = q4[r1 + 15u]; q2_15 = q4[r2 + 15u]; q3_15 = q4[r3 + 15u]; }
+  for (var j = min(min(first0, first1), min(first2, first3)); j < n_keys; j++) {
+    if (USE_MASK && mask[kv_batch + j] == 0u) { continue; }
+    let kb = ((kv_batch + j) * p.n_kv + kvh) * HEAD_DIM4;
+    var d0 = 0.0;
+    var d1 = 0.0;
+    var d2 = 0.0;
+    var d3 = 0.0;
+    let k0 = k4[kb + 0u]; d0 = dot_in_order(q0_0, k0, d0); d1 = dot_in_order(q1_0, k0, d1); d2 = dot_in_order(q2_0, k0, d2); d3 = dot_in_order(q3_0, k0, d3);
+    if (HEAD_DIM4 > 1u) { let k1 = k4[kb + 1u]; d0 = dot_in_order(q0_1, k1, d0); d1 = dot_in_order(q1_1, k1, d1); d2 = dot_in_order(q2_1, k1, d2); d3 = dot_in_order(q3_1, k1, d3); }
+    if (HEAD_DIM4 > 2u) { let k2 = k4[kb + 2u]; d0 = dot_in_order(q0_2, k2, d0); d1 = dot_in_order(q1_2, k2, d1); d2 = dot_in_order(q2_2, k2, d2); d3 = dot_in_order(q3_2, k2, d3); }
+    if (HEAD_DIM4 > 3u) { let k3 = k4[kb + 3u]; d0 = dot_in_order(q0_3, k3, d0); d1 = dot_in_order(q1_3, k3, d1); d2 = dot_in_order(q2_3, k3, d2); d3 = dot_in_order(q3_3, k3, d3); }
+    if (HEAD_DIM4 > 4u) { let k4 = k4[kb + 4u]; d0 = dot_in_order(q0_4, k4, d0); d1 = dot_in_order(q1_4, k4, d1); d2 = dot_in_order(q2_4, k4, d2); d3 = dot_in_order(q3_4, k4, d3); }
+    if (HEAD_DIM4 > 5u) { let k5 = k4[kb + 5u]; d0 = dot_in_order(q0_5, k5, d0); d1 = dot_in_order(q1_5, k5, d1); d2 = dot_in_order(q2_5, k5, d2); d3 = dot_in_order(q3_5, k5, d3); }
+    if (HEAD_DIM4 > 6u) { let k6 = k4[kb + 6u]; d0 = dot_in_order(q0_6, k6, d0); d1 = dot_in_order(q1_6, k6, d1); d2 = dot_in_order(q2_6, k6, d2); d3 = dot_in_order(q3_6, k6, d3); }
+    if (HEAD_DIM4 > 7u) { let k7 = k4[kb + 7u]; d0 = dot_in_order(q0_7, k7, d0); d1 = dot_in_order(q1_7, k7, d1); d2 = dot_in_order(q2_7, k7, d2); d3 = dot_in_order(q3_7, k7, d3); }
+    if (HEAD_DIM4 > 8u) { let k8 = k4[kb + 8u]; d0 = dot_in_order(q0_8, k8, d0); d1 = dot_in_order(q1_8, k8, d1); d2 = dot_in_order(q2_8, k8, d2); d3 = dot_in_order(q3_8, k8, d3); }
+    if (HEAD_DIM4 > 9u) { let k9 = k4[kb + 9u]; d0 = dot_in_order(q0_9, k9, d0); d1 = dot_in_order(q1_9, k9, d1); d2 = dot_in_order(q2_9, k9, d2); d3 = dot_in_order(q3_9, k9, d3); }
+    if (HEAD_DIM4 > 10u) { let k10 = k4[kb + 10u]; d0 = dot_in_order(q0_10, k10, d0); d1 = dot_in_order(q1_10, k10, d1); d2 = dot_in_order(q2_10, k10, d2); d3 = dot_in_order(q3_10, k10, d3); }
+    if (HEAD_DIM4 > 11u) { let k11 = k4[kb + 11u]; d0 = dot_in_order(q0_11, k11, d0); d1 = dot_in_order(q1_11, k11, d1); d2 = dot_in_order(q2_11, k11, d2); d3 = dot_in_order(q3_11, k11, d3); }
+    if (HEAD_DIM4 > 12u) { let k12 = k4[kb + 12u]; d0 = dot_in_order(q0_12, k12, d0); d1 = dot_in_order(q1_12, k12, d1); d2 = dot_in_order(q2_12, k12, d2); d3 = dot_in_order(q3_12, k12, d3); }
+    if (HEAD_DIM4 > 13u) { let k13 = k4[kb + 13u]; d0 = dot_in_order(q0_13, k13, d0); d1 = dot_in_order(q1_13, k13, d1); d2 = dot_in_order(q2_13, k13, d2); d3 = dot_in_order(q3_13, k13, d3); }
+    if (HEAD_DIM4 > 14u) { let k14 = k4[kb + 14u]; d0 = dot_in_order(q0_14, k14, d0); d1 = dot_in_order(q1_14, k14, d1); d2 = dot_in_order(q2_14, k14, d2); d3 = dot_in_order(q3_14, k14, d3); }
+    if (HEAD_DIM4 > 15u) { let k15 = k4[kb + 15u]; d0 = dot_in_order(q0_15, k15, d0); d1 = dot_in_order(q1_15, k15, d1); d2 = dot_in_order(q2_15, k15, d2); d3 = dot_in_order(q3_15, k15, d3); }
+    let seen0 = j >= first0 && j <= last0;
+    let s0 = select(NEG, cap(d0 * p.scale), seen0);
+    let mn0 = max(m0, s0);
+    let al0 = exp(m0 - mn0);
+    let p0 = select(0.0, exp(s0 - mn0), seen0);
+    l0 = l0 * al0 + p0;
+    m0 = mn0;
+    let seen1 = j >= first1 && j <= last1;
+    let s1 = select(NEG, cap(d1 * p.scale), seen1);
+    let mn1 = max(m1, s1);
+    let al1 = exp(m1 - mn1);
+    let p1 = select(0.0, exp(s1 - mn1), seen1);
+    l1 = l1 * al1 + p1;
+    m1 = mn1;
+    let seen2 = j >= first2 && j <= last2;
+    let s2 = select(NEG, cap(d2 * p.scale), seen2);
+    let mn2 = max(m2, s2);
+    let al2 = exp(m2 - mn2);
+    let p2 = select(0.0, exp(s2 - mn2), seen2);
+    l2 = l2 * al2 + p2;
+    m2 = mn2;
+    let seen3 = j >= first3 && j <= last3;
+    let s3 = select(NEG, cap(d3 * p.scale), seen3);
+    let mn3 = max(m3, s3);
+    let al3 = exp(m3 - mn3);
+    let p3 = select(0.0, exp(s3 - mn3), seen3);
+    l3 = l3 * al3 + p3;
+    m3 = mn3;
+    let v0 = v4[kb + 0u]; a0_0 = fma(vec4f(p0), v0, a0_0 * al0); a1_0 = fma(vec4f(p1), v0, a1_0 * al1); a2_0 = fma(vec4f(p2), v0, a2_0 * al2); a3_0 = fma(vec4f(p3), v0, a3_0 * al3);
+    if (HEAD_DIM4 > 1u) { let v1 = v4[kb + 1u]; a0_1 = fma(vec4f(p0), v1, a0_1 * al0); a1_1 = fma(vec4f(p1), v1, a1_1 * al1); a2_1 = fma(vec4f(p2), v1, a2_1 * al2); a3_1 = fma(vec4f(p3), v1, a3_1 * al3); }
+    if (HEAD_DIM4 > 2u) { let v2 = v4[kb + 2u]; a0_2 = fma(vec4f(p0), v2, a0_2 * al0); a1_2 = fma(vec4f(p1), v2, a1_2 * al1); a2_2 = fma(vec4f(p2), v2, a2_2 * al2); a3_2 = fma(vec4f(p3), v2, a3_2 * al3); }
+    if (HEAD_DIM4 > 3u) { let v3 = v4[kb + 3u]; a0_3 = fma(vec4f(p0), v3, a0_3 * al0); a1_3 = fma(vec4f(p1), v3, a1_3 * al1); a2_3 = fma(vec4f(p2), v3, a2_3 * al2); a3_3 = fma(vec4f(p3), v3, a3_3 * al3); }
+    if (HEAD_DIM4 > 4u) { let v4 = v4[kb + 4u]; a0_4 = fma(vec4f(p0), v4, a0_4 * al0); a1_4 = fma(vec4f(p1), v4, a1_4 * al1); a2_4 = fma(vec4f(p2), v4, a2_4 * al2); a3_4 = fma(vec4f(p3), v4, a3_4 * al3); }
+    if (HEAD_DIM4 > 5u) { let v5 = v4[kb + 5u]; a0_5 = fma(vec4f(p0), v5, a0_5 * al0); a1_5 = fma(vec4f(p1), v5, a1_5 * al1); a2_5 = fma(vec4f(p2), v5, a2_5 * al2); a3_5 = fma(vec4f(p3), v5, a3_5 * al3); }
+    if (HEAD_DIM4 > 6u) { let v6 = v4[kb + 6u]; a0_6 = fma(vec4f(p0), v6, a0_6 * al0); a1_6 = fma(vec4f(p1), v6, a1_6 * al1); a2_6 = fma(vec4f(p2), v6, a2_6 * al2); a3_6 = fma(vec4f(p3), v6, a3_6 * al3); }
+    if (HEAD_DIM4 > 7u) { let v7 = v4[kb + 7u]; a0_7 = fma(vec4f(p0), v7, a0_7 * al0); a1_7 = fma(vec4f(p1), v7, a1_7 * al1); a2_7 = fma(vec4f(p2), v7, a2_7 * al2); a3_7 = fma(vec4f(p3), v7, a3_7 * al3); }
+    if (HEAD_DIM4 > 8u) { let v8 = v4[kb + 8u]; a0_8 = fma(vec4f(p0), v8, a0_8 * al0); a1_8 = fma(vec4f(p1), v8, a1_8 * al1); a2_8 = fma(vec4f(p2), v8, a2_8 * al2); a3_8 = fma(vec4f(p3), v8, a3_8 * al3); }
+    if (HEAD_DIM4 > 9u) { let v9 = v4[kb + 9u]; a0_9 = fma(vec4f(p0), v9, a0_9 * al0); a1_9 = fma(vec4f(p1), v9, a1_9 * al1); a2_9 = fma(vec4f(p2), v9, a2_9 * al2); a3_9 = fma(vec4f(p3), v9, a3_9 * al3); }
+    if (HEAD_DIM4 > 10u) { let v10 = v4[kb + 10u]; a0_10 = fma(vec4f(p0), v10, a0_10 * al0); a1_10 = fma(vec4f(p1), v10, a1_10 * al1); a2_10 = fma(vec4f(p2), v10, a2_10 * al2); a3_10 = fma(vec4f(p3), v10, a3_10 * al3); }
+    if (HEAD_DIM4 > 11u) { let v11 = v4[kb + 11u]; a0_11 = fma(vec4f(p0), v11, a0_11 * al0); a1_11 = fma(vec4f(p1), v11, a1_11 * al1); a2_11 = fma(vec4f(p2), v11, a2_11 * al2); a3_11 = fma(vec4f(p3), v11, a3_11 * al3); }
+    if (HEAD_DIM4 > 12u) { let v12 = v4[kb + 12u]; a0_12 = fma(vec4f(p0), v12, a0_12 * al0); a1_12 = fma(vec4f(p1), v12, a1_12 * al1); a2_12 = fma(vec4f(p2), v12, a2_12 * al2); a3_12 = fma(vec4f(p3), v12, a3_12 * al3); }
+    if (HEAD_DIM4 > 13u) { let v13 = v4[kb + 13u]; a0_13 = fma(vec4f(p0), v13, a0_13 * al0); a1_13 = fma(vec4f(p1), v13, a1_13 * al1); a2_13 = fma(vec4f(p2), v13, a2_13 * al2); a3_13 = fma(vec4f(p3), v13, a3_13 * al3); }
+    if (HEAD_DIM4 > 14u) { let v14 = v4[kb + 14u]; a0_14 = fma(vec4f(p0), v14, a0_14 * al0); a1_14 = fma(vec4f(p1), v14, a1_14 * al1); a2_14 = fma(vec4f(p2), v14, a2_14 * al2); a3_14 = fma(vec4f(p3), v14, a3_14 * al3); }
+    if (HEAD_DIM4 > 15u) { let v15 = v4[kb + 15u]; a0_15 = fma(vec4f(p0), v15, a0_15 * al0); a1_15 = fma(vec4f(p1), v15, a1_15 * al1); a2_15 = fma(vec4f(p2), v15, a2_15 * al2); a3_15 = fma(vec4f(p3), v15, a3_15 * al3); }
+  }
+  if (i0 + 0u < p.T) {
+    out4[r0 + 0u] = select(vec4f(), a0_0 / l0, l0 > 0.0);
+    if (HEAD_DIM4 > 1u) { out4[r0 + 1u] = select(vec4f(), a0_1 / l0, l0 > 0.0); }
+    if (HEAD_DIM4 > 2u) { out4[r0 + 2u] = select(vec4f(), a0_2 / l0, l0 > 0.0); }
+    if (HEAD_DIM4 > 3u) { out4[r0 + 3u] = select(vec4f(), a0_3 / l0, l0 > 0.0); }
+    if (HEAD_DIM4 > 4u) { out4[r0 + 4u] = select(vec4f(), a0_4 / l0, l0 > 0.0); }
+    if (HEAD_DIM4 > 5u) { out4[r0 + 5u] = select(vec4f(), a0_5 / l0, l0 > 0.0); }
+    if (HEAD_DIM4 > 6u) { out4[r0 + 6u] = select(vec4f(), a0_6 / l0, l0 > 0.0); }
+    if (HEAD_DIM4 > 7u) { out4[r0 + 7u] = select(vec4f(), a0_7 / l0, l0 > 0.0); }
+    if (HEAD_DIM4 > 8u) { out4[r0 + 8u] = select(vec4f(), a0_8 / l0, l0 > 0.0); }
+    if (HEAD_DIM4 > 9u) { out4[r0 + 9u] = select(vec4f(), a0_9 / l0, l0 > 0.0); }
+    if (HEAD_DIM4 > 10u) { out4[r0 + 10u] = select(vec4f(), a0_10 / l0, l0 > 0.0); }
+    if (HEAD_DIM4 > 11u) { out4[r0 + 11u] = select(vec4f(), a0_11 / l0, l0 > 0.0); }
+    if (HEAD_DIM4 > 12u) { out4[r0 + 12u] = select(vec4f(), a0_12 / l0, l0 > 0.0); }
+    if (HEAD_DIM4 > 13u) { out4[r0 + 13u] = select(vec4f(), a0_13 / l0, l0 > 0.0); }
+    if (HEAD_DIM4 > 14u) { out4[r0 + 14u] = select(vec4f(), a0_14 / l0, l0 > 0.0); }
+    if (HEAD_DIM4 > 15u) { out4[r0 + 15u] = select(vec4f(), a0_15 / l0, l0 > 0.0); }
+  }
+  if (i0 + 1u < p.T) {
+    out4[r1 + 0u] = select(vec4f(), a1_0 / l1, l1 > 0.0);
+    if (HEAD_DIM4 > 1u) { out4[r1 + 1u] = select(vec4f(), a1_1 / l1, l1 > 0.0); }
+    if (HEAD_DIM4 > 2u) { out4[r1 + 2u] = select(vec4f(), a1_2 / l1, l1 > 0.0); }
+    if (HEAD_DIM4 > 3u) { out4[r1 + 3u] = select(vec4f(), a1_3 / l1, l1 > 0.0); }
+    if (HEAD_DIM4 > 4u) { out4[r1 + 4u] = select(vec4f(), a1_4 / l1, l1 > 0.0); }
+    if (HEAD_DIM4 > 5u) { out4[r1 + 5u] = select(vec4f(), a1_5 / l1, l1 > 0.0); }
+    if (HEAD_DIM4 > 6u) { out4[r1 + 6u] = select(vec4f(), a1_6 / l1, l1 > 0.0); }
+    if (HEAD_DIM4 > 7u) { out4[r1 + 7u] = select(vec4f(), a1_7 / l1, l1 > 0.0); }
+    if (HEAD_DIM4 > 8u) { out4[r1 + 8u] = select(vec4f(), a1_8 / l1, l1 > 0.0); }
+    if (HEAD_DIM4 > 9u) { out4[r1 + 9u] = select(vec4f(), a1_9 / l1, l1 > 0.0); }
+    if (HEAD_DIM4 > 10u) { out4[r1 + 10u] = select(vec4f(), a1_10 / l1, l1 > 0.0); }
+    if (HEAD_DIM4 > 11u) { out4[r1 + 11u] = select(vec4f(), a1_11 / l1, l1 > 0.0); }
+    if (HEAD_DIM4 > 12u) { out4[r1 + 12u] = select(vec4f(), a1_12 / l1, l1 > 0.0); }
+    if (HEAD_DIM4 > 13u) { out4[r1 + 13u] = select(vec4f(), a1_13 / l1, l1 > 0.0); }
+    if (HEAD_DIM4 > 14u) { out4[r1 + 14u] = select(vec4f(), a1_14 / l1, l1 > 0.0); }
+    if (HEAD_DIM4 > 15u) { out4[r1 + 15u] = select(vec4f(), a1_15 / l1, l1 > 0.0); }
+  }
+  if (i0 + 2u < p.T) {
+    out4[r2 + 0u] = select(vec4f(), a2_0 / l2, l2 > 0.0);
+    if (HEAD_DIM4 > 1u) { out4[r2 + 1u] = select(vec4f(), a2_1 / l2, l2 > 0.0); }
+    if (HEAD_DIM4 > 2u) { out4[r2 + 2u] = select(vec4f(), a2_2 / l2, l2 > 0.0); }
+    if (HEAD_DIM4 > 3u) { out4[r2 + 3u] = select(vec4f(), a2_3 / l2, l2 > 0.0); }
+    if (HEAD_DIM4 > 4u) { out4[r2 + 4u] = select(vec4f(), a2_4 / l2, l2 > 0.0); }
+    if (HEAD_DIM4 > 5u) { out4[r2 + 5u] = select(vec4f(), a2_5 / l2, l2 > 0.0); }
+    if (HEAD_DIM4 > 6u) { out4[r2 + 6u] = select(vec4f(), a2_6 / l2, l2 > 0.0); }
+    if (HEAD_DIM4 > 7u) { out4[r2 + 7u] = select(vec4f(), a2_7 / l2, l2 > 0.0); }
+    if (HEAD_DIM4 > 8u) { out4[r2 + 8u] = select(vec4f(), a2_8 / l2, l2 > 0.0); }
+    if (HEAD_DIM4 > 9u) { out4[r2 + 9u] = select(vec4f(), a2_9 / l2, l2 > 0.0); }
+    if (HEAD_DIM4 > 10u) { out4[r2 + 10u] = select(vec4f(), a2_10 / l2, l2 > 0.0); }
+    if (HEAD_DIM4 > 11u) { out4[r2 + 11u] = select(vec4f(), a2_11 / l2, l2 > 0.0); }
+    if (HEAD_DIM4 > 12u) { out4[r2 + 12u] = select(vec4f(), a2_12 / l2, l2 > 0.0); }
+    if (HEAD_DIM4 > 13u) { out4[r2 + 13u] = select(vec4f(), a2_13 / l2, l2 > 0.0); }
+    if (HEAD_DIM4 > 14u) { out4[r2 + 14u] = select(vec4f(), a2_14 / l2, l2 > 0.0); }
+    if (HEAD_DIM4 > 15u) { out4[r2 + 15u] = select(vec4f(), a2_15 / l2, l2 > 0.0); }
+  }
+  if (i0 + 3u < p.T) {
+    out4[r3 + 0u] = select(vec4f(), a3_0 / l3, l3 > 0.0);
+    if (HEAD_DIM4 > 1u) { out4[r3 + 1u] = select(vec4f(), a3_1 / l3, l3 > 0.0); }
+    if (HEAD_DIM4 > 2u) { out4[r3 + 2u] = select(vec4f(), a3_2 / l3, l3 > 0.0); }
+    if (HEAD_DIM4 > 3u) { out4[r3 + 3u] = select(vec4f(), a3_3 / l3, l3 > 0.0); }
+    if (HEAD_DIM4 > 4u) { out4[r3 + 4u] = select(vec4f(), a3_4 / l3, l3 > 0.0); }
+    if (HEAD_DIM4 > 5u) { out4[r3 + 5u] = select(vec4f(), a3_5 / l3, l3 > 0.0); }
+    if (HEAD_DIM4 > 6u) { out4[r3 + 6u] = select(vec4f(), a3_6 / l3, l3 > 0.0); }
+    if (HEAD_DIM4 > 7u) { out4[r3 + 7u] = select(vec4f(), a3_7 / l3, l3 > 0.0); }
+    if (HEAD_DIM4 > 8u) { out4[r3 + 8u] = select(vec4f(), a3_8 / l3, l3 > 0.0); }
+    if (HEAD_DIM4 > 9u) { out4[r3 + 9u] = select(vec4f(), a3_9 / l3, l3 > 0.0); }
+    if (HEAD_DIM4 > 10u) { out4[r3 + 10u] = select(vec4f(), a3_10 / l3, l3 > 0.0); }
+    if (HEAD_DIM4 > 11u) { out4[r3 + 11u] = select(vec4f(), a3_11 / l3, l3 > 0.0); }
+    if (HEAD_DIM4 > 12u) { out4[r3 + 12u] = select(vec4f(), a3_12 / l3, l3 > 0.0); }
+    if (HEAD_DIM4 > 13u) { out4[r3 + 13u] = select(vec4f(), a3_13 / l3, l3 > 0.0); }
+    if (HEAD_DIM4 > 14u) { out4[r3 + 14u] = select(vec4f(), a3_14 / l3, l3 > 0.0); }
+    if (HEAD_DIM4 > 15u) { out4[r3 + 15u] = select(vec4f(), a3_15 / l3, l3 > 0.0); }
+  }
+  return vec4f(select(NEG, m0 + log(l0), l0 > 0.0), select(NEG, m1 + log(l1), l1 > 0.0), select(NEG, m2 + log(l2), l2 > 0.0), select(NEG, m3 + log(l3), l3 > 0.0));
+}
+
+@compute @workgroup_size(ROWS_PER_WG)
+fn main_named4(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let block = (wg.y * nwg.x + wg.x) * ROWS_PER_WG + lid;
+  if (block >= (p.n_rows / p.T) * ((p.T + 3u) / 4u)) { return; }
+  _ = attend_named4(block);
+}
+
+@compute @workgroup_size(ROWS_PER_WG)
+fn main_named4_save_lse(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let block = (wg.y * nwg.x + wg.x) * ROWS_PER_WG + lid;
+  if (block >= (p.n_rows / p.T) * ((p.T + 3u) / 4u)) { return; }
+  let lses = attend_named4(block);
+  let TB = (p.T + 3u) / 4u;
+  let i0 = ((block / p.n_heads) % TB) * 4u;
+  let row0 = ((block / (p.n_heads * TB)) * p.T + i0) * p.n_heads + block % p.n_heads;
+  for (var t = 0u; t < 4u; t++) {
+    if (i0 + t < p.T) { lse[row0 + t * p.n_heads] = lses[t]; }
+  }
+}
