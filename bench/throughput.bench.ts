@@ -26,7 +26,7 @@ import { BufferPool } from '../src/engine/gpu/buffer-pool.ts';
 import { KernelRegistry } from '../src/engine/gpu/kernels.ts';
 import { countGpuCalls, perUnit, type GpuCallCounts } from '../src/engine/gpu/call-counter.ts';
 import { generate, loadModel, scoreContinuations, type Model } from '../src/engine/model/index.ts';
-import { encodePair, evaluateMultipleChoice } from '../src/engine/eval/multiple-choice.ts';
+import { encodePairs, evaluateMultipleChoice } from '../src/engine/eval/multiple-choice.ts';
 import { buildPrompt, mmluFormat } from '../src/engine/eval/prompts.ts';
 import { tinyLlamaConfig, syntheticCheckpoint } from './synthetic.ts';
 import { alloySteps, type Measured } from './train-steps.ts';
@@ -158,7 +158,7 @@ async function mmluRun(model: Model, encode: (t: string) => number[], skip: numb
     await evaluateMultipleChoice(
       items,
       async (reqs) => {
-        const pairs = reqs.map((r) => encodePair(encode, r));
+        const pairs = encodePairs(encode, reqs);
         for (const p of pairs) forwards += Math.min(p.context.length + p.continuation.length, maxPos + 1) - 1;
         // per item (its choices share the context): the context once + every continuation
         for (let i = 0; i < pairs.length; i += 4) {

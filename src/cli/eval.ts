@@ -27,7 +27,7 @@ import { acquireNodeDevice } from '../engine/gpu/node-gpu.ts';
 import { BufferPool } from '../engine/gpu/buffer-pool.ts';
 import { KernelRegistry } from '../engine/gpu/kernels.ts';
 import { generate, loadModel, scoreContinuations, type Model } from '../engine/model/index.ts';
-import { encodePair, evaluateMultipleChoice, type ItemResult } from '../engine/eval/multiple-choice.ts';
+import { encodePairs, evaluateMultipleChoice, type ItemResult } from '../engine/eval/multiple-choice.ts';
 import { buildPrompt, GENERIC_FORMAT, mmluFormat, type ApplyChatTemplate } from '../engine/eval/prompts.ts';
 import { evaluatePerplexity } from '../engine/eval/perplexity.ts';
 import { evaluateOpenQuestions } from '../engine/eval/open-questions.ts';
@@ -184,7 +184,7 @@ export async function evalCmd(v: EvalArgs, io: Io): Promise<number> {
       });
       const score = await evaluateMultipleChoice(
         bench.items,
-        async (reqs) => (await scoreContinuations(model, reqs.map((r) => encodePair(encode, r)))).map((s) => s.logProb),
+        async (reqs) => (await scoreContinuations(model, encodePairs(encode, reqs))).map((s) => s.logProb),
         {
           prompt,
           itemsPerBatch: 4,

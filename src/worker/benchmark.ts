@@ -1,7 +1,7 @@
 // The worker's benchmark job: several cached models scored on the same multiple-choice items, one model on the GPU
 // at a time (uploaded, scored, disposed and the pool trimmed before the next), each item's result streamed to the
 // UI as soon as its batch is scored. Prompts, scoring and token split are exactly `alloy eval`'s (buildPrompt,
-// evaluateMultipleChoice, encodePair, scoreContinuations): the page shows the engine's numbers, unrounded.
+// evaluateMultipleChoice, encodePairs, scoreContinuations): the page shows the engine's numbers, unrounded.
 import { AlloyError, CancelledError, isCancelled, throwIfAborted } from '../common/errors.ts';
 import { ProgressMeter, type ProgressFn } from '../io/progress.ts';
 import { readJson, type ModelFiles } from '../io/model-files.ts';
@@ -9,7 +9,7 @@ import { parseModelConfig } from '../io/config.ts';
 import { openCheckpoint } from '../io/safetensors/checkpoint.ts';
 import type { AlloyTokenizer } from '../io/tokenizer.ts';
 import { loadModel, scoreContinuations } from '../engine/model/index.ts';
-import { encodePair, evaluateMultipleChoice, type ItemResult, type MultipleChoiceItem } from '../engine/eval/multiple-choice.ts';
+import { encodePairs, evaluateMultipleChoice, type ItemResult, type MultipleChoiceItem } from '../engine/eval/multiple-choice.ts';
 import { buildPrompt, GENERIC_FORMAT, mmluFormat, type ApplyChatTemplate } from '../engine/eval/prompts.ts';
 import type { BenchmarkItemResult } from '../common/benchmark-run.ts';
 import { gpuEngine } from './gpu-state.ts';
@@ -101,7 +101,7 @@ export async function runBenchmark(
       await evaluateMultipleChoice(
         items,
         async (reqs) => {
-          const scored = await scoreContinuations(model, reqs.map((r) => encodePair(encode, r)));
+          const scored = await scoreContinuations(model, encodePairs(encode, reqs));
           peak = Math.max(peak, engine.pool.stats().peakBytes);
           if (req.debugDelayMs) await new Promise((r) => setTimeout(r, req.debugDelayMs));
           return scored.map((s) => s.logProb);

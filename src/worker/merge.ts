@@ -18,7 +18,7 @@ import { withAdapter } from '../engine/lora/fold.ts';
 import { gpuSlerpAccelerator } from '../engine/merge/gpu-slerp.ts';
 import { slerp } from '../engine/merge/methods/slerp.ts';
 import { loadModel, scoreContinuations } from '../engine/model/index.ts';
-import { encodePair, evaluateMultipleChoice, type MultipleChoiceItem } from '../engine/eval/multiple-choice.ts';
+import { encodePairs, evaluateMultipleChoice, type MultipleChoiceItem } from '../engine/eval/multiple-choice.ts';
 import { gpuEngine } from './gpu-state.ts';
 import type { StoredAdapterFiles } from './chat.ts';
 import type {
@@ -245,7 +245,7 @@ async function scoreModel(files: ModelFiles, items: MultipleChoiceItem[], signal
     return await evaluateMultipleChoice(
       items,
       async (reqs) => {
-        const ids = reqs.map((r) => encodePair((text) => tok.encode(text), r));
+        const ids = encodePairs((text) => tok.encode(text), reqs);
         return (await scoreContinuations(model, ids)).map((s) => s.logProb);
       },
       { signal },

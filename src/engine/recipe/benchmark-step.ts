@@ -7,7 +7,7 @@ import { parseModelConfig } from '../../io/config.ts';
 import { readJson, type ModelFiles } from '../../io/model-files.ts';
 import { openCheckpoint } from '../../io/safetensors/checkpoint.ts';
 import { loadTokenizer } from '../../io/tokenizer.ts';
-import { encodePair, evaluateMultipleChoice, type ItemResult, type MultipleChoiceItem, type MultipleChoiceScore } from '../eval/multiple-choice.ts';
+import { encodePairs, evaluateMultipleChoice, type ItemResult, type MultipleChoiceItem, type MultipleChoiceScore } from '../eval/multiple-choice.ts';
 import { loadModel, scoreContinuations } from '../model/index.ts';
 import type { GpuEngineLike } from './gpu.ts';
 
@@ -25,7 +25,7 @@ export async function benchmarkVariant(o: BenchmarkStepOptions): Promise<Multipl
   const model = await loadModel(o.gpu.ctx, o.gpu.kernels, o.gpu.pool, await openCheckpoint(o.files), config);
   try {
     const encode = (t: string) => tok.encode(t);
-    return await evaluateMultipleChoice(o.items, async (reqs) => (await scoreContinuations(model, reqs.map((r) => encodePair(encode, r)))).map((s) => s.logProb), {
+    return await evaluateMultipleChoice(o.items, async (reqs) => (await scoreContinuations(model, encodePairs(encode, reqs))).map((s) => s.logProb), {
       itemsPerBatch: 8,
       ...(o.onItem ? { onItem: o.onItem } : {}),
       ...(o.signal ? { signal: o.signal } : {}),

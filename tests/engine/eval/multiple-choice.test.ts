@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import {
   encodePair,
+  encodePairs,
   evaluateMultipleChoice,
   parseMultipleChoiceJsonl,
   requestsFor,
@@ -68,6 +69,16 @@ describe('multiple-choice scoring', () => {
     expect(encodePair(enc, { context: 'ab', continuation: ' c' })).toEqual({ context: [97, 98], continuation: [32, 99] });
     // lm-eval _encode_pair: the context's trailing whitespace moves to the continuation
     expect(encodePair(enc, { context: 'ab\n ', continuation: 'c' })).toEqual({ context: [97, 98], continuation: [10, 32, 99] });
+  });
+
+  it('encodePairs: the same pairs, each distinct text encoded once (an item\'s shared context once)', () => {
+    const texts: string[] = [];
+    const enc = (s: string) => (texts.push(s), [...s].map((ch) => ch.charCodeAt(0)));
+    const reqs = [' A', ' B', ' C', ' D'].map((continuation) => ({ context: 'Q: x?\nAnswer:', continuation }));
+    const want = reqs.map((r) => encodePair((s) => [...s].map((ch) => ch.charCodeAt(0)), r));
+    expect(encodePairs(enc, reqs)).toEqual(want);
+    console.log(`encodes for 4 choices: ${texts.length} (encodePair alone: 8)`);
+    expect(texts.length).toBe(5);
   });
 
   it('streams each item with the exact strings scored, takes a prompt, and breaks down by category', async () => {
