@@ -17,6 +17,9 @@ struct Params {
   beta: f32,
 }
 override ROW_GROUPS: u32 = 4u;
+// 4-column groups per thread (1-8, chosen from N): narrow outputs (o/down of a small model, N = 64) keep every
+// thread of a 4-lane SIMD group busy instead of leaving lanes past N idle.
+override COL_GROUPS: u32 = 8u;
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> A: array<vec4f>;
 @group(0) @binding(2) var<storage, read> B: array<vec2u>;
@@ -45,7 +48,7 @@ fn blk16(r: vec4u, k: u32) -> mat4x4f {
 @compute @workgroup_size(8, 8, 1)
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
   let m0 = (wg.y * 8u + lid.y) * 4u * ROW_GROUPS;
-  let n0 = (wg.x * 8u + lid.x) * 32u;
+  let n0 = (wg.x * 8u + lid.x) * 4u * COL_GROUPS;
   if (m0 >= p.M || n0 >= p.N) { return; }
   let K4 = p.K / 4u;
   let ab = wg.z * p.batch_stride_a;
@@ -73,25 +76,32 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec
   var c34 = mat4x4f(); var c35 = mat4x4f(); var c36 = mat4x4f(); var c37 = mat4x4f();
   // c(g)(h) is the 4×4 block at rows m0 + 4g, columns n0 + 4h; c[j][i] = C[row i][column j].
   for (var k = 0u; k < K4; k++) {
-    let b0 = blk16(rb0, k); let b1 = blk16(rb1, k); let b2 = blk16(rb2, k); let b3 = blk16(rb3, k);
-    let b4 = blk16(rb4, k); let b5 = blk16(rb5, k); let b6 = blk16(rb6, k); let b7 = blk16(rb7, k);
+    let b0 = blk16(rb0, k);
+    var b1 = mat4x4f(); var b2 = mat4x4f(); var b3 = mat4x4f(); var b4 = mat4x4f(); var b5 = mat4x4f(); var b6 = mat4x4f(); var b7 = mat4x4f();
+    if (COL_GROUPS > 1u) { b1 = blk16(rb1, k); }
+    if (COL_GROUPS > 2u) { b2 = blk16(rb2, k); }
+    if (COL_GROUPS > 3u) { b3 = blk16(rb3, k); }
+    if (COL_GROUPS > 4u) { b4 = blk16(rb4, k); }
+    if (COL_GROUPS > 5u) { b5 = blk16(rb5, k); }
+    if (COL_GROUPS > 6u) { b6 = blk16(rb6, k); }
+    if (COL_GROUPS > 7u) { b7 = blk16(rb7, k); }
     let a0 = transpose(blk(ra0, k));
-    c00 += a0 * b0; c01 += a0 * b1; c02 += a0 * b2; c03 += a0 * b3;
-    c04 += a0 * b4; c05 += a0 * b5; c06 += a0 * b6; c07 += a0 * b7;
+    c00 += a0 * b0; if (COL_GROUPS > 1u) { c01 += a0 * b1; } if (COL_GROUPS > 2u) { c02 += a0 * b2; } if (COL_GROUPS > 3u) { c03 += a0 * b3; }
+    if (COL_GROUPS > 4u) { c04 += a0 * b4; } if (COL_GROUPS > 5u) { c05 += a0 * b5; } if (COL_GROUPS > 6u) { c06 += a0 * b6; } if (COL_GROUPS > 7u) { c07 += a0 * b7; }
     if (ROW_GROUPS > 1u) {
       let a1 = transpose(blk(ra1, k));
-      c10 += a1 * b0; c11 += a1 * b1; c12 += a1 * b2; c13 += a1 * b3;
-      c14 += a1 * b4; c15 += a1 * b5; c16 += a1 * b6; c17 += a1 * b7;
+      c10 += a1 * b0; if (COL_GROUPS > 1u) { c11 += a1 * b1; } if (COL_GROUPS > 2u) { c12 += a1 * b2; } if (COL_GROUPS > 3u) { c13 += a1 * b3; }
+      if (COL_GROUPS > 4u) { c14 += a1 * b4; } if (COL_GROUPS > 5u) { c15 += a1 * b5; } if (COL_GROUPS > 6u) { c16 += a1 * b6; } if (COL_GROUPS > 7u) { c17 += a1 * b7; }
     }
     if (ROW_GROUPS > 2u) {
       let a2 = transpose(blk(ra2, k));
-      c20 += a2 * b0; c21 += a2 * b1; c22 += a2 * b2; c23 += a2 * b3;
-      c24 += a2 * b4; c25 += a2 * b5; c26 += a2 * b6; c27 += a2 * b7;
+      c20 += a2 * b0; if (COL_GROUPS > 1u) { c21 += a2 * b1; } if (COL_GROUPS > 2u) { c22 += a2 * b2; } if (COL_GROUPS > 3u) { c23 += a2 * b3; }
+      if (COL_GROUPS > 4u) { c24 += a2 * b4; } if (COL_GROUPS > 5u) { c25 += a2 * b5; } if (COL_GROUPS > 6u) { c26 += a2 * b6; } if (COL_GROUPS > 7u) { c27 += a2 * b7; }
     }
     if (ROW_GROUPS > 3u) {
       let a3 = transpose(blk(ra3, k));
-      c30 += a3 * b0; c31 += a3 * b1; c32 += a3 * b2; c33 += a3 * b3;
-      c34 += a3 * b4; c35 += a3 * b5; c36 += a3 * b6; c37 += a3 * b7;
+      c30 += a3 * b0; if (COL_GROUPS > 1u) { c31 += a3 * b1; } if (COL_GROUPS > 2u) { c32 += a3 * b2; } if (COL_GROUPS > 3u) { c33 += a3 * b3; }
+      if (COL_GROUPS > 4u) { c34 += a3 * b4; } if (COL_GROUPS > 5u) { c35 += a3 * b5; } if (COL_GROUPS > 6u) { c36 += a3 * b6; } if (COL_GROUPS > 7u) { c37 += a3 * b7; }
     }
   }
   store(cb, m0, n0, c00, c01, c02, c03, c04, c05, c06, c07);
@@ -100,13 +110,13 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec
   if (ROW_GROUPS > 3u) { store(cb, m0 + 12u, n0, c30, c31, c32, c33, c34, c35, c36, c37); }
 }
 
-// Writes 4 rows × 32 columns, masked to C; beta == 0 never reads C (it may hold garbage, even NaN, from a reused
+// Writes 4 rows × 4·COL_GROUPS columns, masked to C; beta == 0 never reads C (it may hold garbage, even NaN, from a reused
 // buffer).
 fn store(base: u32, m: u32, n: u32, q0: mat4x4f, q1: mat4x4f, q2: mat4x4f, q3: mat4x4f, q4: mat4x4f, q5: mat4x4f, q6: mat4x4f, q7: mat4x4f) {
   let q = array<mat4x4f, 8>(q0, q1, q2, q3, q4, q5, q6, q7);
   for (var i = 0u; i < 4u; i++) {
     if (m + i >= p.M) { return; }
-    for (var j = 0u; j < 32u; j++) {
+    for (var j = 0u; j < 4u * COL_GROUPS; j++) {
       if (n + j >= p.N) { break; }
       let at = base + (m + i) * p.N + n + j;
       var v = p.alpha * q[j / 4u][j % 4u][i];

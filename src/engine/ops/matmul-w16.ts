@@ -10,7 +10,7 @@
 import type { KernelRegistry } from '../gpu/kernels.ts';
 import { launch, requireShape } from './dispatch.ts';
 import { encodeHwMatmul } from './matmul-hw.ts';
-import { MATMUL_TILE, NT_4X4, NT_TILE_N, matmulUses4x4, matmulUsesNt, ntRowGroups, type MatmulArgs } from './matmul.ts';
+import { MATMUL_TILE, NT_4X4, matmulUses4x4, matmulUsesNt, ntColGroups, ntRowGroups, type MatmulArgs } from './matmul.ts';
 
 export type Weight16 = 'bf16' | 'f16';
 
@@ -45,13 +45,14 @@ export async function encodeMatmulW16(
   }
   if (matmulUsesNt(args)) {
     const rowGroups = ntRowGroups(M);
+    const colGroups = ntColGroups(N);
     await launch(kernels, encoder, {
       file: 'matmul_w16_nt',
-      constants: { ROW_GROUPS: rowGroups, IS_F16: isF16 },
+      constants: { ROW_GROUPS: rowGroups, COL_GROUPS: colGroups, IS_F16: isF16 },
       // batch strides in vec4s of A and vec2<u32>s (4 weights) of B: K % 4 == 0 makes both whole
       params: [{ u32: M }, { u32: N }, { u32: K }, { u32: batch > 1 ? (M * K) / 4 : 0 }, { u32: batch > 1 ? (N * K) / 4 : 0 }, ...tail],
       buffers: { 1: a, 2: b16, 3: c },
-      groups: [Math.ceil(N / NT_TILE_N), Math.ceil(M / (32 * rowGroups)), batch],
+      groups: [Math.ceil(N / (32 * colGroups)), Math.ceil(M / (32 * rowGroups)), batch],
     });
     return;
   }

@@ -16,8 +16,6 @@ export const MATMUL_TILE = { M: 128, N: 128 } as const;
 export function matmulBlocks(M: number, N: number): { rows: number; cols: number } {
   return { rows: Math.min(4, Math.ceil(M / 4)), cols: Math.min(4, Math.ceil(N / 4)) };
 }
-/** C columns per workgroup of matmul_nt (8 threads × 32); rows are 8 threads × 4·ROW_GROUPS. */
-export const NT_TILE_N = 256;
 
 export interface MatmulArgs {
   M: number;
@@ -50,6 +48,14 @@ export function matmulUses4x4(args: MatmulArgs): boolean {
   return matmulUsesNt(args) && small && Math.ceil(args.M / 4) <= MAX_GROUPS_PER_DIM;
 }
 
+/**
+ * Columns per thread of matmul_nt in 4-column groups: N spread over the workgroup's 8 threads across, at most 8
+ * groups (32 columns). A narrow output (N = 64) then keeps all 8 threads and every SIMD lane busy instead of 2.
+ */
+export function ntColGroups(N: number): number {
+  return Math.min(8, Math.max(1, Math.ceil(N / 32)));
+}
+
 /** Rows per thread in 4-row groups: enough for M, at most 4 (16 rows), so small M does not compute clamped copies. */
 export function ntRowGroups(M: number): number {
   return Math.min(4, Math.max(1, Math.ceil(M / 4)));
@@ -78,13 +84,14 @@ export async function encodeMatmul(
   }
   if (matmulUsesNt(args)) {
     const rowGroups = ntRowGroups(M);
+    const colGroups = ntColGroups(N);
     await launch(kernels, encoder, {
       file: 'matmul_nt',
-      constants: { ROW_GROUPS: rowGroups },
+      constants: { ROW_GROUPS: rowGroups, COL_GROUPS: colGroups },
       // batch strides of A and B in vec4s (K % 4 == 0, so M·K and N·K are multiples of 4)
       params: [{ u32: M }, { u32: N }, { u32: K }, { u32: batch > 1 ? (M * K) / 4 : 0 }, { u32: batch > 1 ? (N * K) / 4 : 0 }, ...tail],
       buffers: { 1: a, 2: b, 3: c },
-      groups: [Math.ceil(N / NT_TILE_N), Math.ceil(M / (32 * rowGroups)), batch],
+      groups: [Math.ceil(N / (32 * colGroups)), Math.ceil(M / (32 * rowGroups)), batch],
     });
     return;
   }
