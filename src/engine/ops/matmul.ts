@@ -49,11 +49,13 @@ export function matmulUses4x4(args: MatmulArgs): boolean {
 }
 
 /**
- * Columns per thread of matmul_nt in 4-column groups: N spread over the workgroup's 8 threads across, at most 8
- * groups (32 columns). A narrow output (N = 64) then keeps all 8 threads and every SIMD lane busy instead of 2.
+ * Columns per thread of matmul_nt in 4-column groups (at most 8: 32 columns): N spread evenly over the fewest
+ * workgroup columns of 8 threads that cover it. A narrow output (N = 64) keeps all 8 threads and every SIMD lane
+ * busy instead of 2, and N = 344 runs 2 × 192 columns instead of 2 × 256 with the second mostly idle.
  */
 export function ntColGroups(N: number): number {
-  return Math.min(8, Math.max(1, Math.ceil(N / 32)));
+  const workgroups = Math.ceil(N / 256);
+  return Math.min(8, Math.max(1, Math.ceil(N / (32 * workgroups))));
 }
 
 /** Rows per thread in 4-row groups: enough for M, at most 4 (16 rows), so small M does not compute clamped copies. */
