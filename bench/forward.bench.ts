@@ -141,8 +141,8 @@ it('forward: tokens/s and peak GPU bytes', async () => {
       `submit to logits read back), then ${DECODE_STEPS} single-token decode steps (tokens/s = 1 / median step). ` +
       `Tiny fixtures: median of 3 after a warm-up; SmolLM2 shapes: random BF16 weights generated as they load, ` +
       `one run, loaded with a 128 MiB binding limit (WebGPU's default: the 1.7B embedding/tied lm_head then runs in ` +
-      `2 chunks); "not run" = load-only memory figures (ALLOY_BENCH_FORWARD_RUN left the model out). Decode runs ` +
-      `fewer tokens/s than prefill because every matmul of one row still pays for a whole row tile. Pool peak = BufferPool's highest ` +
+      `2 chunks); "not run" = load-only memory figures (ALLOY_BENCH_FORWARD_RUN left the model out). A decode ` +
+      `step is one row through every matmul (the mat-vec kernels), so its tokens/s are one step's. Pool peak = BufferPool's highest ` +
       `live + pooled bytes (buffers rounded up to size classes); plan = planInferenceMemory for the same run (exact ` +
       `tensor bytes).`,
     rows,
