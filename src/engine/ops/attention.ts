@@ -13,7 +13,7 @@ import { MAX_GROUPS_PER_DIM, grid1d, launch, requireShape, type Field } from './
 export const ATTENTION_MAX_HEAD_DIM = 256;
 /**
  * Head dims up to which the forward keeps q and its accumulator in named registers (attention.wgsl main_named, and
- * main_named2 for two queries of a head at once when T ≥ 2), and the backward its rows (dq_named, dkv_named).
+ * main_named4 for four queries of a head at once when T ≥ 2), and the backward its rows (dq_named, dkv_named).
  */
 export const ATTENTION_NAMED_MAX_HEAD_DIM = 64;
 /** Invocations per workgroup of the forward, dq and dkv kernels (one invocation per row; shaders' ROWS_PER_WG). */
@@ -40,12 +40,13 @@ export function attentionQueriesPerInvocation(T: number): number {
 }
 
 /**
- * Queries per invocation of the named-register forward (attention.wgsl main_named, main_named2, main_named4): each
- * key's loads are shared by that many queries of a head. Measured on a 5-shot MMLU batch (4 × 512 rows of
- * stories260K): attention 0.66 s with 1, 0.35 s with 2, ~0.27 s with 4.
+ * Queries per invocation of the named-register forward (attention.wgsl main_named, main_named4): each key's loads
+ * are shared by that many queries of a head. Measured on a 5-shot MMLU batch (4 × 512 rows of stories260K):
+ * attention 0.66 s with 1, 0.35 s with 2 (an entry since folded into 4's), ~0.27 s with 4. A decode step (T = 1)
+ * has no neighbours to share with.
  */
-export function attentionNamedQueries(T: number): 1 | 2 | 4 {
-  return T >= 4 ? 4 : T >= 2 ? 2 : 1;
+export function attentionNamedQueries(T: number): 1 | 4 {
+  return T >= 2 ? 4 : 1;
 }
 
 /** One definition of the shapes, shared with the CPU reference (src/engine/reference/attention.ts). */

@@ -79,18 +79,25 @@ function quantizeSymmetric(x: Float32Array, bits: 4 | 5): Uint8Array<ArrayBuffer
     const o = b * bytes;
     view.setUint16(o, f32ToF16Bits(d), true);
     const q = (v: number) => Math.min(qmax, Math.trunc(f(f(v * id) + (half + 0.5))));
-    let qh = 0;
-    const qs = o + (bits === 4 ? 2 : 6);
-    for (let j = 0; j < 16; j++) {
-      const a = q(x[base + j]!);
-      const c = q(x[base + 16 + j]!);
-      out[qs + j] = (a & 0xf) | ((c & 0xf) << 4);
-      qh |= ((a >> 4) & 1) << j;
-      qh |= ((c >> 4) & 1) << (j + 16);
-    }
-    if (bits === 5) view.setUint32(o + 2, qh >>> 0, true);
+    packLevels(out, view, x, base, q, o + (bits === 4 ? 2 : 6), bits === 5 ? o + 2 : null);
   }
   return out;
+}
+
+/**
+ * A 32-value block's levels q(x) as Q4_0/Q4_1/Q5_0/Q5_1 store them: value j's low nibble in byte qs + j (j < 16)
+ * or its high nibble in byte qs + j − 16, and for the 5-bit types the fifth bits as a little-endian u32 at qhAt.
+ */
+function packLevels(out: Uint8Array, view: DataView, x: Float32Array, base: number, q: (v: number) => number, qs: number, qhAt: number | null): void {
+  let qh = 0;
+  for (let j = 0; j < 16; j++) {
+    const a = q(x[base + j]!);
+    const c = q(x[base + 16 + j]!);
+    out[qs + j] = (a & 0xf) | ((c & 0xf) << 4);
+    qh |= ((a >> 4) & 1) << j;
+    qh |= ((c >> 4) & 1) << (j + 16);
+  }
+  if (qhAt !== null) view.setUint32(qhAt, qh >>> 0, true);
 }
 
 export const quantizeQ4_0 = (x: Float32Array) => quantizeSymmetric(x, 4);
@@ -122,16 +129,7 @@ function quantizeAffine(x: Float32Array, bits: 4 | 5): Uint8Array<ArrayBuffer> {
       const t = Math.trunc(f(f(f(v - min) * id) + 0.5));
       return bits === 4 ? Math.min(15, t) : t & 0xff;
     };
-    let qh = 0;
-    const qs = o + (bits === 4 ? 4 : 8);
-    for (let j = 0; j < 16; j++) {
-      const a = q(x[base + j]!);
-      const c = q(x[base + 16 + j]!);
-      out[qs + j] = (a & 0xf) | ((c & 0xf) << 4);
-      qh |= ((a >> 4) & 1) << j;
-      qh |= ((c >> 4) & 1) << (j + 16);
-    }
-    if (bits === 5) view.setUint32(o + 4, qh >>> 0, true);
+    packLevels(out, view, x, base, q, o + (bits === 4 ? 4 : 8), bits === 5 ? o + 4 : null);
   }
   return out;
 }
