@@ -215,13 +215,14 @@ it('throughput: decode, MMLU item and LoRA step beside llama2.c and PyTorch; API
     if (c) console.log(`greedy text ${c.text.startsWith(text.slice(0, 200)) ? 'starts as' : 'DIFFERS from'} llama2.c's`);
     if (c) console.log(`llama2.c greedy (${c.runs.map((x) => x.toFixed(0)).join(', ')} tok/s): ${c.text.slice(0, 200)}…`);
 
-    // API calls per decoded token: onToken(i) runs between the step that made token i and the next step
+    // API calls per decoded token: generate() chains its steps, so when onToken(i) runs the step for token i + 1 is
+    // queued; the window holds exactly COUNT_TOKENS steps when the run goes one token past it
     const counter = countGpuCalls(ctx.device);
     let counted: GpuCallCounts | null = null;
     try {
       await generate(model, prompt, {
         ...greedy,
-        maxTokens: COUNT_WARMUP_TOKENS + COUNT_TOKENS + 1,
+        maxTokens: COUNT_WARMUP_TOKENS + COUNT_TOKENS + 2,
         onToken: (_, i) => {
           if (i === COUNT_WARMUP_TOKENS) counter.reset();
           if (i === COUNT_WARMUP_TOKENS + COUNT_TOKENS) counted = counter.snapshot();

@@ -4,12 +4,14 @@
  * milliseconds per pipeline, on some drivers much more). Pipelines are keyed by (shader, entry, override constants)
  * and those constants follow the work's shape (matmul row groups by the number of rows, masked or unmasked
  * attention, …), so rather than list them (a list that would drift from the ops), the warm-up runs small pieces of
- * the same work: a ragged scoring batch (the same kernels as a plain forward, plus the log-prob gather), prefills of 5, 9 and 16 tokens into a KV cache (one per matmul row-group
- * count), a greedy step and a sampled step. Every buffer goes back to the pool; the results are thrown away.
+ * the same work: a ragged scoring batch (the same kernels as a plain forward, plus the log-prob gather), forwards
+ * with every row's logits and prefills of 5, 9 and 16 tokens into a KV cache (one per matmul row-group count), a
+ * greedy step and a sampled step. Every buffer goes back to the pool; the results are thrown away.
  */
 import type { ProgressFn } from '../../io/progress.ts';
 import { ProgressMeter } from '../../io/progress.ts';
 import { drawBits, sampleParams } from '../ops/sample.ts';
+import { forward } from './forward.ts';
 import { prefill, stepGreedy, stepSample } from './kv-cache.ts';
 import { scoreContinuations } from './score.ts';
 import type { Model } from './weights.ts';
@@ -30,6 +32,8 @@ export async function warmKernels(model: Model, onProgress?: ProgressFn): Promis
         { context: ids(4), continuation: [3 % V, 4 % V] },
       ]),
     ...[5, 9, 16].map((n) => async () => {
+      // every row's logits once (the head's row-group count follows the rows asked, its column groups the vocab)
+      await forward(model, [ids(n)]);
       const { cache } = await prefill(model, [ids(n)], { capacity: Math.min(n + 2, maxPos) });
       try {
         if (n === 16) {

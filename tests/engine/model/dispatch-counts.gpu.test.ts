@@ -15,9 +15,11 @@ import { gpuShared, loadFixture, SEQ, type Fixture } from './model-fixtures.ts';
 // measured values exactly), so any growth fails. They only come DOWN: whoever lowers a count lowers its ceiling
 // here in the same change. History (per token / per step): before issue 14, 34 dispatches, 34 passes, 34 bind
 // groups, 35 buffers, 38 writes, 5 submits, 1536 B read (the whole 384-logit row) / 211, 211, 211, 213, 216, 15, 264.
-// Now a decode step writes 5 small inputs (id, position, mask slot, attention's and split_qkv's `past`), runs 9
-// dispatches a layer (norm, q|k|v, split+RoPE into the cache, attention, o(+residual), norm, gate|up, SwiGLU,
-// down(+residual)) + embed, final norm, lm_head and argmax in one pass and one submit, and reads back the 4-byte id. A CPT/SFT
+// Now a decode step writes 4 small inputs (position, mask slot, attention's and split_qkv's `past`; its id is the
+// previous step's pick, copied on the GPU; a sampled step also writes its draw), runs 7
+// dispatches a layer (norm+q|k|v in one, split+RoPE into the cache, attention, o(+residual), norm+gate|up in one,
+// SwiGLU, down(+residual)) + embed, final norm, lm_head and argmax in one pass and one submit, and reads back the
+// 4-byte id: 18 for tiny-llama (22 before the norms moved into the projections). A CPT/SFT
 // training step runs its forward, target log-prob gather and backward as one command buffer (the token weights are
 // uploaded before it; before: forward and backward one each, with the gather's submit between: 8 submits, 9 passes,
 // 6 writes), AdamW from one per-step uniform block; the 2 buffers are the readbacks' staging buffers (the token
@@ -25,7 +27,7 @@ import { gpuShared, loadFixture, SEQ, type Fixture } from './model-fixtures.ts';
 // tiny-llama: 2 layers, vocabulary 384.
 type Ceiling = Pick<GpuCallCounts, 'dispatches' | 'passes' | 'bindGroups' | 'buffers' | 'writeBuffers' | 'submits' | 'readBytes'>;
 /** per decoded token (a one-row KV-cache step + reading its logits), averaged over DECODE_TOKENS */
-const PER_TOKEN: Ceiling = { dispatches: 22, passes: 1, bindGroups: 0, buffers: 0, writeBuffers: 5, submits: 1, readBytes: 4 };
+const PER_TOKEN: Ceiling = { dispatches: 18, passes: 1, bindGroups: 0, buffers: 0, writeBuffers: 4, submits: 1, readBytes: 4 };
 /**
  * per sampled token (temperature / top-k / top-p on the GPU, ops/sample.ts): the argmax dispatch becomes the
  * sampling dispatch, one more small write (the step's draw), the same 4-byte id read back (8 with its log-prob;
@@ -64,11 +66,12 @@ async function perToken(opts: Omit<GenerateOptions, 'maxTokens' | 'onToken'>): P
   const counter = countGpuCalls(f.model.device);
   let counted: GpuCallCounts | null = null;
   try {
-    // onToken(i) runs after the step that produced token i, before the next one: token WARMUP_TOKENS's callback
-    // starts the count, DECODE_TOKENS steps later it is read.
+    // generate() chains its steps: when onToken(i) runs, the step that makes token i + 1 is already queued. So
+    // between token WARMUP_TOKENS's callback (the count starts) and DECODE_TOKENS tokens later (it is read),
+    // exactly DECODE_TOKENS steps are queued, as long as the run goes one token past the window.
     await generate(f.model, SEQ.slice(0, 5), {
       ...opts,
-      maxTokens: WARMUP_TOKENS + DECODE_TOKENS + 1,
+      maxTokens: WARMUP_TOKENS + DECODE_TOKENS + 2,
       eosTokenIds: [],
       onToken: (_, i) => {
         if (i === WARMUP_TOKENS) counter.reset();
