@@ -10,11 +10,6 @@
 // 4 rows: per 4-deep step it loads one quad of each of its rows of A and of its 4 weight rows, 4 loads for 16
 // multiply-adds at M = 1 and 8 for 64 at 4 rows (measured at N = 344, K = 64: ~4× faster than matmul_nt's one-row path, and ahead of
 // 1, 2 and 8 outputs a thread, and of scalar loads of a transposed weight). No workgroup memory, no barriers.
-//
-// With NORM (decode's projections after an RMSNorm: ops/matmul.ts NormPrologue), A is the norm's input x and the
-// kernel applies the norm as it loads: each thread computes rsqrt(mean(x²) + eps) of its rows as rmsnorm.wgsl does
-// (an fma over the row in order), then uses g ⊙ (x · r) (G = the norm's weight [K]) in the same order of
-// operations, so the product is the unfused one's bit for bit, without the norm's dispatch and its [M, K] buffer.
 
 struct Params {
   M: u32,
@@ -25,33 +20,11 @@ struct Params {
   batch_stride_c: u32, // in floats
   alpha: f32,
   beta: f32,
-  eps: f32, // NORM only
 }
-override NORM: bool = false;
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> A: array<vec4f>;
 @group(0) @binding(2) var<storage, read> B: array<vec4f>;
 @group(0) @binding(3) var<storage, read_write> C: array<f32>;
-@group(0) @binding(4) var<storage, read> G: array<vec4f>; // the norm's weight [K] (NORM; otherwise any buffer)
-
-// rsqrt(mean(x²) + eps) of the row at vec4 offset `at`, as rmsnorm.wgsl: an fma over its elements in order.
-fn row_rstd(at: u32, K4: u32) -> f32 {
-  var s = 0.0;
-  for (var k = 0u; k < K4; k++) {
-    let a = A[at + k];
-    s = fma(a.x, a.x, s);
-    s = fma(a.y, a.y, s);
-    s = fma(a.z, a.z, s);
-    s = fma(a.w, a.w, s);
-  }
-  return inverseSqrt(s / f32(p.K) + p.eps);
-}
-
-// A's quad at vec4 offset i, normed (g ⊙ (x · r), rmsnorm.wgsl's order) under NORM.
-fn a_quad(i: u32, r: f32, g: vec4f) -> vec4f {
-  if (NORM) { return g * (A[i] * r); }
-  return A[i];
-}
 
 @compute @workgroup_size(16, 1, 1)
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: u32) {
@@ -70,21 +43,12 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: 
   let ab = wg.z * p.batch_stride_a + m0 * K4;
   // acc_m[j] = Σ_k A[m,k]·B[n0+j,k]
   var acc0 = vec4f(); var acc1 = vec4f(); var acc2 = vec4f(); var acc3 = vec4f();
-  var rs = vec4f(1.0);
-  if (NORM) {
-    rs.x = row_rstd(ab, K4);
-    if (rows > 1u) { rs.y = row_rstd(ab + K4, K4); }
-    if (rows > 2u) { rs.z = row_rstd(ab + 2u * K4, K4); }
-    if (rows > 3u) { rs.w = row_rstd(ab + 3u * K4, K4); }
-  }
   for (var k = 0u; k < K4; k++) {
-    var g = vec4f(1.0);
-    if (NORM) { g = G[k]; }
     let w = mat4x4f(B[r0 + k], B[r1 + k], B[r2 + k], B[r3 + k]);
-    acc0 += a_quad(ab + k, rs.x, g) * w;
-    if (rows > 1u) { acc1 += a_quad(ab + K4 + k, rs.y, g) * w; }
-    if (rows > 2u) { acc2 += a_quad(ab + 2u * K4 + k, rs.z, g) * w; }
-    if (rows > 3u) { acc3 += a_quad(ab + 3u * K4 + k, rs.w, g) * w; }
+    acc0 += A[ab + k] * w;
+    if (rows > 1u) { acc1 += A[ab + K4 + k] * w; }
+    if (rows > 2u) { acc2 += A[ab + 2u * K4 + k] * w; }
+    if (rows > 3u) { acc3 += A[ab + 3u * K4 + k] * w; }
   }
   let cb = wg.z * p.batch_stride_c + m0 * p.N + n0;
   store(cb, n0, acc0);

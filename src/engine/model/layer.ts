@@ -38,7 +38,7 @@ import { encodePackColumns, encodeSplitColumns } from '../ops/columns.ts';
 import { encodeSwiglu, encodeSwigluBackward, encodeSwigluPacked } from '../ops/swiglu.ts';
 import { encodeLoraBackward, encodeLoraForward, loraDropout, type DropoutCounters, type GpuLora, type ProjKey } from '../lora/adapter.ts';
 import type { ModelConfig } from '../../io/config.ts';
-import { encodeLinear, encodeLinearAdd, encodeLinearInputGrad, encodeNormLinear } from './linear.ts';
+import { encodeLinear, encodeLinearAdd, encodeLinearInputGrad } from './linear.ts';
 import type { GpuLayer, GpuLinear, Model } from './weights.ts';
 
 /** What a layer's backward needs from its forward (training keeps these, inference keeps nothing). */
@@ -393,12 +393,10 @@ export async function encodeLayer(c: LayerPass, enc: GPUCommandEncoder, l: numbe
   const rope = cfg.layerRope[l]!;
   const invFreq = layerInvFreq(model, l);
 
-  // Attention block. Inference without adapters on q, k, v takes the norm inside the fused projection
-  // (encodeNormLinear: decode's rows skip the normed buffer); otherwise n1 is kept for LoRA and the backward.
-  const fusedQkv = !!layer.qkv && !save && !adapted('q', 'k', 'v') && !cfg.qkNorm;
-  const n1 = fusedQkv ? null : kept('n1', 'norm');
+  // Attention block.
+  const n1 = kept('n1', 'norm');
   const rstd1 = save ? kept('rstd1') : undefined;
-  if (n1) await encodeRmsNorm(kernels, enc, x, layer.inputNorm, n1, { rows: BT, hidden: C, eps }, rstd1);
+  await encodeRmsNorm(kernels, enc, x, layer.inputNorm, n1, { rows: BT, hidden: C, eps }, rstd1);
   let q: GPUBuffer;
   let k: GPUBuffer;
   let v: GPUBuffer;
@@ -407,10 +405,11 @@ export async function encodeLayer(c: LayerPass, enc: GPUCommandEncoder, l: numbe
   let qRstd: GPUBuffer | undefined;
   let kRstd: GPUBuffer | undefined;
   let qk: { qPre: GPUBuffer; kPre: GPUBuffer } | undefined;
-  if (fusedQkv) {
+  if (layer.qkv && !save && !adapted('q', 'k', 'v') && !cfg.qkNorm) {
     // One matmul, then one dispatch that rotates q and k and writes k, v straight into their slots (a KV cache's,
     // or dense buffers).
-    const qkv = await encodeNormLinear(model, enc, x, BT, { weight: layer.inputNorm, eps }, layer.qkv!, 'qkv', release);
+    const qkv = await encodeLinear(model, enc, n1, BT, layer.qkv, 'qkv');
+    release(n1);
     q = kept('q');
     kAll = c.kv ? c.kv.k[l]! : (k = kept('k'));
     vAll = c.kv ? c.kv.v[l]! : (v = kept('v'));
@@ -421,19 +420,19 @@ export async function encodeLayer(c: LayerPass, enc: GPUCommandEncoder, l: numbe
   } else {
     if (layer.qkv) {
       // Training or LoRA: q, k, v apart (the backward keeps them; LoRA adds before RoPE), then rotated.
-      const qkv = await encodeLinear(model, enc, n1!, BT, layer.qkv, 'qkv');
+      const qkv = await encodeLinear(model, enc, n1, BT, layer.qkv, 'qkv');
       q = kept('q');
       k = kept('k');
       v = kept('v');
       await encodeSplitQkv(kernels, enc, qkv, c.positions, invFreq, q, k, v, { rows: BT, ...heads, rope: false });
       pool.release(qkv);
-      for (const [key, y] of [['q', q], ['k', k], ['v', v]] as const) await addLora(n1!, key, y);
+      for (const [key, y] of [['q', q], ['k', k], ['v', v]] as const) await addLora(n1, key, y);
     } else {
-      q = await proj(n1!, 'q');
-      k = await proj(n1!, 'k');
-      v = await proj(n1!, 'v');
+      q = await proj(n1, 'q');
+      k = await proj(n1, 'k');
+      v = await proj(n1, 'v');
     }
-    if (!save) release(n1!);
+    if (!save) release(n1);
     if (cfg.qkNorm) {
       // Qwen3: each head's q and k RMS-normed over head_dim (one weight shared by every head) before RoPE, so
       // q [BT, H, D] is BT·H rows of D. The projections' outputs stay as qPre, kPre for the norms' backward.
@@ -492,33 +491,33 @@ export async function encodeLayer(c: LayerPass, enc: GPUCommandEncoder, l: numbe
     enc.copyBufferToBuffer(x, 0, xMid, 0, BT * C * 4);
   }
 
-  // MLP block (the norm inside gate|up likewise).
-  const fusedGateUp = !!layer.gateUp && !save && !adapted('gate', 'up');
-  const n2 = fusedGateUp ? null : kept('n2', 'norm');
+  // MLP block.
+  const n2 = kept('n2', 'norm');
   const rstd2 = save ? kept('rstd2') : undefined;
-  if (n2) await encodeRmsNorm(kernels, enc, x, layer.postNorm, n2, { rows: BT, hidden: C, eps }, rstd2);
+  await encodeRmsNorm(kernels, enc, x, layer.postNorm, n2, { rows: BT, hidden: C, eps }, rstd2);
   const act = kept('act', 'swiglu');
   const gateAct = cfg.hiddenAct;
   let gate: GPUBuffer | undefined;
   let up: GPUBuffer | undefined;
-  if (fusedGateUp) {
-    const gu = await encodeNormLinear(model, enc, x, BT, { weight: layer.postNorm, eps }, layer.gateUp!, 'gate_up', release);
+  if (layer.gateUp && !save && !adapted('gate', 'up')) {
+    const gu = await encodeLinear(model, enc, n2, BT, layer.gateUp, 'gate_up');
+    release(n2);
     await encodeSwigluPacked(kernels, enc, gu, act, { rows: BT, F, act: gateAct });
     release(gu);
   } else {
     if (layer.gateUp) {
-      const gu = await encodeLinear(model, enc, n2!, BT, layer.gateUp, 'gate_up');
+      const gu = await encodeLinear(model, enc, n2, BT, layer.gateUp, 'gate_up');
       gate = kept('gate');
       up = kept('up');
       await encodeSplitColumns(kernels, enc, gu, [gate, up], { rows: BT, widths: [F, F] });
       pool.release(gu);
-      await addLora(n2!, 'gate', gate);
-      await addLora(n2!, 'up', up);
+      await addLora(n2, 'gate', gate);
+      await addLora(n2, 'up', up);
     } else {
-      gate = await proj(n2!, 'gate');
-      up = await proj(n2!, 'up');
+      gate = await proj(n2, 'gate');
+      up = await proj(n2, 'up');
     }
-    if (!save) release(n2!);
+    if (!save) release(n2);
     await encodeSwiglu(kernels, enc, gate, up, act, { n: BT * F, act: gateAct });
     if (!save) release(gate, up);
   }
@@ -531,7 +530,7 @@ export async function encodeLayer(c: LayerPass, enc: GPUCommandEncoder, l: numbe
   if (!save) return null;
   const norms = qk ? { ...qk, qRstd: qRstd!, kRstd: kRstd! } : {};
   const sandwich = attnOut && mlpOut ? { attnOut: attnOut.y, attnOutRstd: attnOut.rstd!, mlpOut: mlpOut.y, mlpOutRstd: mlpOut.rstd! } : {};
-  return { xIn: save.xIn, xMid: xMid!, n1: n1!, rstd1: rstd1!, n2: n2!, rstd2: rstd2!, q, k, v, att, lse: lse!, ...norms, ...sandwich, gate: gate!, up: up!, act, xa };
+  return { xIn: save.xIn, xMid: xMid!, n1, rstd1: rstd1!, n2, rstd2: rstd2!, q, k, v, att, lse: lse!, ...norms, ...sandwich, gate: gate!, up: up!, act, xa };
 }
 
 /**

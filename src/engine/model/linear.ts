@@ -3,8 +3,7 @@
  * through matmul_w16 (decoded in the kernel). Layouts: x f32 [rows, in] → y f32 [rows, out], a fresh pool buffer
  * the caller releases. Its backward for a frozen weight (training only adapts LoRA): dx [rows, in] (+)= dy·W.
  */
-import { encodeMatmul, matmulFusesNorm, type NormPrologue } from '../ops/matmul.ts';
-import { encodeRmsNorm } from '../ops/rmsnorm.ts';
+import { encodeMatmul } from '../ops/matmul.ts';
 import { encodeMatmulW16 } from '../ops/matmul-w16.ts';
 import { encodeBiasAdd } from '../ops/elementwise.ts';
 import type { GpuLinear, GpuMatrix, Model } from './weights.ts';
@@ -16,40 +15,14 @@ export async function encodeLinear(
   rows: number,
   lin: GpuLinear | GpuMatrix,
   label = 'linear',
-  norm?: NormPrologue,
 ): Promise<GPUBuffer> {
   const w = 'weight' in lin ? lin.weight : lin;
   const bias = 'weight' in lin ? lin.bias : null;
   const y = model.pool.alloc(rows * w.rows * 4, label);
-  const shape = { M: rows, N: w.rows, K: w.cols, transB: true, ...(norm ? { norm } : {}) };
+  const shape = { M: rows, N: w.rows, K: w.cols, transB: true };
   if (w.dtype === 'f32') await encodeMatmul(model.kernels, enc, x, w.buffer, y, shape);
   else await encodeMatmulW16(model.kernels, enc, x, w.buffer, y, { ...shape, dtype: w.dtype });
   if (bias) await encodeBiasAdd(model.kernels, enc, y, bias, { rows, cols: w.rows });
-  return y;
-}
-
-/**
- * y = RMSNorm(x)·Wᵀ (+ b) for a norm feeding a projection (x [rows, in], the norm's weight [in]): inside the
- * product where the kernels allow it (decode's few rows on the software family, matmulFusesNorm: one dispatch, no
- * normed buffer), else the norm into a temporary first (`release` takes it back when the caller's submit allows).
- * The same bits either way.
- */
-export async function encodeNormLinear(
-  model: Model,
-  enc: GPUCommandEncoder,
-  x: GPUBuffer,
-  rows: number,
-  norm: NormPrologue,
-  lin: GpuLinear | GpuMatrix,
-  label: string,
-  release: (...b: GPUBuffer[]) => void,
-): Promise<GPUBuffer> {
-  const w = 'weight' in lin ? lin.weight : lin;
-  if (matmulFusesNorm(model.kernels.family, { M: rows, N: w.rows, K: w.cols, transB: true })) return encodeLinear(model, enc, x, rows, lin, label, norm);
-  const normed = model.pool.alloc(rows * w.cols * 4, 'norm');
-  await encodeRmsNorm(model.kernels, enc, x, norm.weight, normed, { rows, hidden: w.cols, eps: norm.eps });
-  const y = await encodeLinear(model, enc, normed, rows, lin, label);
-  release(normed);
   return y;
 }
 

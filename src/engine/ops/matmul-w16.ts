@@ -10,7 +10,7 @@
 import type { KernelRegistry } from '../gpu/kernels.ts';
 import { launch, requireShape } from './dispatch.ts';
 import { encodeHwMatmul } from './matmul-hw.ts';
-import { MATMUL_TILE, NT_4X4, matmulFusesNorm, matmulUses4x4, matmulUsesNt, ntColGroups, ntRowGroups, type MatmulArgs } from './matmul.ts';
+import { MATMUL_TILE, NT_4X4, matmulUses4x4, matmulUsesNt, ntColGroups, ntRowGroups, type MatmulArgs } from './matmul.ts';
 
 export type Weight16 = 'bf16' | 'f16';
 
@@ -29,17 +29,16 @@ export async function encodeMatmulW16(
   const { M, N, K } = args;
   const batch = args.batch ?? 1;
   requireShape(b16.size >= Math.ceil((batch * K * N) / 2) * 4, 'matmul_w16', `B holds fewer than ${batch * K * N} 16-bit values`);
-  requireShape(!args.norm || matmulFusesNorm(kernels.family, args), 'matmul_w16', 'an RMSNorm prologue needs the software family\'s 4×4 kernel (matmulFusesNorm)');
   if (kernels.family === 'hardware') return encodeHwMatmul(kernels, encoder, a, b16, c, args, args.dtype);
   const isF16 = args.dtype === 'f16';
   const tail = [{ u32: batch > 1 ? M * N : 0 }, { f32: args.alpha ?? 1 }, { f32: args.beta ?? 0 }];
   if (matmulUses4x4(args)) {
     await launch(kernels, encoder, {
       file: 'matmul_w16_nt_4x4',
-      constants: { IS_F16: isF16, NORM: !!args.norm },
+      constants: { IS_F16: isF16 },
       // batch strides in vec4s of A and vec2<u32>s (4 weights) of B
-      params: [{ u32: M }, { u32: N }, { u32: K }, { u32: batch > 1 ? (M * K) / 4 : 0 }, { u32: batch > 1 ? (N * K) / 4 : 0 }, ...tail, { f32: args.norm?.eps ?? 0 }],
-      buffers: { 1: a, 2: b16, 3: c, 4: args.norm?.weight ?? a },
+      params: [{ u32: M }, { u32: N }, { u32: K }, { u32: batch > 1 ? (M * K) / 4 : 0 }, { u32: batch > 1 ? (N * K) / 4 : 0 }, ...tail],
+      buffers: { 1: a, 2: b16, 3: c },
       groups: [Math.ceil(N / NT_4X4.tileN), Math.ceil(M / 4), batch],
     });
     return;

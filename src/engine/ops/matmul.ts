@@ -7,7 +7,7 @@
  * general shaders/matmul.wgsl, its thread blocks trimmed to small M or N (LoRA's backward products).
  */
 import type { KernelRegistry } from '../gpu/kernels.ts';
-import { launch, MAX_GROUPS_PER_DIM, requireShape } from './dispatch.ts';
+import { launch, MAX_GROUPS_PER_DIM } from './dispatch.ts';
 import { encodeHwMatmul } from './matmul-hw.ts';
 
 /** C tile per workgroup of the general kernel at full thread blocks: 8×8 threads, 16×16 outputs each. */
@@ -26,14 +26,6 @@ export interface MatmulArgs {
   alpha?: number;
   beta?: number;
   batch?: number;
-  /** A is an RMSNorm's input: normed as it is loaded (only where matmulFusesNorm says so) */
-  norm?: NormPrologue;
-}
-
-/** An RMSNorm (weight [K], eps) applied to A inside the product: A·Bᵀ becomes (w ⊙ (A · rsqrt(mean(A²) + eps)))·Bᵀ. */
-export interface NormPrologue {
-  weight: GPUBuffer;
-  eps: number;
 }
 
 /** Whether the vec4 A·Bᵀ kernel applies: it reads both operands as vec4 along K. */
@@ -49,14 +41,6 @@ export function matmulUsesNt(args: MatmulArgs): boolean {
  * tileN columns.
  */
 export const NT_4X4 = { maxRows: 4, maxCols: 16, maxDepth: 16, tileN: 64 } as const;
-
-/**
- * Whether a product can take its A through an RMSNorm prologue (MatmulArgs.norm): the software family's 4×4
- * kernel with few rows (decode's projections), unbatched. Elsewhere the caller runs the norm first.
- */
-export function matmulFusesNorm(family: KernelRegistry['family'], args: MatmulArgs): boolean {
-  return family === 'software' && matmulUsesNt(args) && args.M <= NT_4X4.maxRows && (args.batch ?? 1) === 1;
-}
 
 /** Whether the software family's 4×4-block kernel serves this product. */
 export function matmulUses4x4(args: MatmulArgs): boolean {
@@ -87,7 +71,6 @@ export async function encodeMatmul(
   c: GPUBuffer,
   args: MatmulArgs,
 ): Promise<void> {
-  requireShape(!args.norm || matmulFusesNorm(kernels.family, args), 'matmul', 'an RMSNorm prologue needs the software family\'s 4×4 kernel (matmulFusesNorm)');
   if (kernels.family === 'hardware') return encodeHwMatmul(kernels, encoder, a, b, c, args);
   const { M, N, K } = args;
   const batch = args.batch ?? 1;
@@ -95,9 +78,8 @@ export async function encodeMatmul(
   if (matmulUses4x4(args)) {
     await launch(kernels, encoder, {
       file: 'matmul_nt_4x4',
-      constants: { NORM: !!args.norm },
-      params: [{ u32: M }, { u32: N }, { u32: K }, { u32: batch > 1 ? (M * K) / 4 : 0 }, { u32: batch > 1 ? (N * K) / 4 : 0 }, ...tail, { f32: args.norm?.eps ?? 0 }],
-      buffers: { 1: a, 2: b, 3: c, 4: args.norm?.weight ?? a },
+      params: [{ u32: M }, { u32: N }, { u32: K }, { u32: batch > 1 ? (M * K) / 4 : 0 }, { u32: batch > 1 ? (N * K) / 4 : 0 }, ...tail],
+      buffers: { 1: a, 2: b, 3: c },
       groups: [Math.ceil(N / NT_4X4.tileN), Math.ceil(M / 4), batch],
     });
     return;
