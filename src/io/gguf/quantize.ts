@@ -65,15 +65,7 @@ function quantizeSymmetric(x: Float32Array, bits: 4 | 5): Uint8Array<ArrayBuffer
   const view = new DataView(out.buffer);
   for (let b = 0; b < nb; b++) {
     const base = b * 32;
-    let amax = 0;
-    let max = 0;
-    for (let j = 0; j < 32; j++) {
-      const v = x[base + j]!;
-      if (amax < Math.abs(v)) {
-        amax = Math.abs(v);
-        max = v;
-      }
-    }
+    const max = signedAbsMax(x.subarray(base, base + 32));
     const d = f(max / -half);
     const id = d !== 0 ? f(1 / d) : 0;
     const o = b * bytes;
@@ -208,22 +200,28 @@ export function makeQkx2Quants(
   return { scale, min: -min };
 }
 
-/**
- * make_qx_quants with rmse_type 1 and no importance weights: signed levels L[i] + nmax, L ∈ [−nmax, nmax−1],
- * scale searched over −(nmax + 0.1·k)/max, k = −9…9, for the best x²-weighted least-squares fit.
- */
-export function makeQxQuants(x: Float32Array, nmax: number, L: Int8Array): number {
-  const n = x.length;
+/** The value of largest magnitude (its sign kept; the first of equals), as ggml's make_q*_quants find it. */
+function signedAbsMax(x: Float32Array): number {
   let max = 0;
   let amax = 0;
-  for (let i = 0; i < n; i++) {
+  for (let i = 0; i < x.length; i++) {
     const ax = Math.abs(x[i]!);
     if (ax > amax) {
       amax = ax;
       max = x[i]!;
     }
   }
-  if (amax < GROUP_MAX_EPS) {
+  return max;
+}
+
+/**
+ * make_qx_quants with rmse_type 1 and no importance weights: signed levels L[i] + nmax, L ∈ [−nmax, nmax−1],
+ * scale searched over −(nmax + 0.1·k)/max, k = −9…9, for the best x²-weighted least-squares fit.
+ */
+export function makeQxQuants(x: Float32Array, nmax: number, L: Int8Array): number {
+  const n = x.length;
+  const max = signedAbsMax(x);
+  if (Math.abs(max) < GROUP_MAX_EPS) {
     L.fill(0, 0, n);
     return 0;
   }
@@ -340,16 +338,8 @@ export const quantizeQ5_K = (x: Float32Array) => quantizeK4(x, 5);
  */
 function makeQ3Quants(x: Float32Array, nmax: number, L: Int8Array): number {
   const n = x.length;
-  let max = 0;
-  let amax = 0;
-  for (let i = 0; i < n; i++) {
-    const ax = Math.abs(x[i]!);
-    if (ax > amax) {
-      amax = ax;
-      max = x[i]!;
-    }
-  }
-  if (amax < GROUP_MAX_EPS) {
+  const max = signedAbsMax(x);
+  if (Math.abs(max) < GROUP_MAX_EPS) {
     L.fill(0, 0, n);
     return 0;
   }
@@ -403,16 +393,8 @@ export function quantizeQ3_K(x: Float32Array): Uint8Array<ArrayBuffer> {
   for (let b = 0; b < nb; b++) {
     const xb = x.subarray(b * QK_K, (b + 1) * QK_K);
     const o = b * 110;
-    let maxScale = 0;
-    let amax = 0;
-    for (let j = 0; j < 16; j++) {
-      scales[j] = makeQ3Quants(xb.subarray(16 * j, 16 * j + 16), 4, L.subarray(16 * j, 16 * j + 16));
-      const s = Math.abs(scales[j]!);
-      if (s > amax) {
-        amax = s;
-        maxScale = scales[j]!;
-      }
-    }
+    for (let j = 0; j < 16; j++) scales[j] = makeQ3Quants(xb.subarray(16 * j, 16 * j + 16), 4, L.subarray(16 * j, 16 * j + 16));
+    const maxScale = signedAbsMax(scales);
     const sc = o + 96;
     if (maxScale) {
       const iscale = f(-32 / maxScale);
