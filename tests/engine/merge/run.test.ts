@@ -2,53 +2,24 @@
 // read back, against an independent per-tensor SLERP; dtype handling, slices, LoRA parents, every refusal,
 // and cancel/failure never committing output.
 import { beforeAll, describe, expect, it } from 'vitest';
-import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ensureFixtures, OWNER, REVISION } from '../../../scripts/fixtures/index.ts';
 import { memoryModelFiles, readJson, type ModelFiles } from '../../../src/io/model-files.ts';
 import { openCheckpoint, writeCheckpoint } from '../../../src/io/safetensors/checkpoint.ts';
 import { encodeFromF32, decodeToF32 } from '../../../src/io/safetensors/dtypes.ts';
-import type { ByteSink } from '../../../src/io/bytes.ts';
 import { parseMergeYaml, toMergeYaml } from '../../../src/engine/merge/config.ts';
 import { runMerge, type RunMergeOptions } from '../../../src/engine/merge/run.ts';
 import { CancelledError } from '../../../src/common/errors.ts';
 import { NAMED_CHAT_TEMPLATES } from '../../../src/engine/merge/chat-templates.ts';
 import { randomArray } from '../../helpers/gpu.ts';
+import { concat, MemorySinks, readDir, readWeights, slerpRef, type Weights } from './merge-helpers.ts';
 
 const fixture = (name: string) => join('public/hub', OWNER, name, 'resolve', REVISION);
-type Weights = Map<string, { shape: number[]; data: Float32Array }>;
 
 let baseFiles: Record<string, Uint8Array>;
 let baseW: Weights;
 let otherW: Weights;
 let models: Record<string, ModelFiles>;
-
-function readDir(dir: string): Record<string, Uint8Array> {
-  return Object.fromEntries(readdirSync(dir).filter((f) => !f.startsWith('.')).map((f) => [f, new Uint8Array(readFileSync(join(dir, f)))]));
-}
-
-class MemorySinks {
-  files = new Map<string, Uint8Array[]>();
-  closed = new Set<string>();
-  open = async (name: string): Promise<ByteSink> => {
-    const chunks: Uint8Array[] = [];
-    this.files.set(name, chunks);
-    return { write: async (c) => void chunks.push(c.slice()), close: async () => void this.closed.add(name) };
-  };
-  /** only closed files, as a committing sink would publish them */
-  model(label = 'out'): ModelFiles {
-    const rec: Record<string, Uint8Array> = {};
-    for (const name of this.closed) rec[name] = concat(this.files.get(name)!);
-    return memoryModelFiles(rec, label);
-  }
-}
-
-async function readWeights(m: ModelFiles): Promise<Weights> {
-  const ck = await openCheckpoint(m);
-  const w: Weights = new Map();
-  for (const n of ck.names()) w.set(n, { shape: ck.info(n).shape, data: await ck.readF32(n) });
-  return w;
-}
 
 /** A model folder in memory: the base's non-weight files, `config` edits, and these weights. */
 async function modelWith(weights: Weights, configEdits: Record<string, unknown> = {}, dtype: 'F32' | 'BF16' = 'F32', fileEdits: Record<string, Uint8Array> = {}): Promise<ModelFiles> {
@@ -64,35 +35,6 @@ async function modelWith(weights: Weights, configEdits: Record<string, unknown> 
   for (const [k, v] of sinks.files) rec[k] = concat(v);
   Object.assign(rec, fileEdits);
   return memoryModelFiles(rec, 'memory');
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const all = new Uint8Array(parts.reduce((s, p) => s + p.byteLength, 0));
-  let o = 0;
-  for (const p of parts) {
-    all.set(p, o);
-    o += p.byteLength;
-  }
-  return all;
-}
-
-/** SLERP from the formula, float64, rounded to f32 once. */
-function slerpRef(t: number, a: Float32Array, b: Float32Array): Float32Array {
-  let aa = 0, bb = 0, ab = 0;
-  for (let i = 0; i < a.length; i++) {
-    aa += a[i]! * a[i]!;
-    bb += b[i]! * b[i]!;
-    ab += a[i]! * b[i]!;
-  }
-  const dot = ab / (Math.sqrt(aa) * Math.sqrt(bb));
-  const out = new Float32Array(a.length);
-  if (Math.abs(dot) > 0.9995) {
-    for (let i = 0; i < a.length; i++) out[i] = (1 - t) * a[i]! + t * b[i]!;
-    return out;
-  }
-  const th = Math.acos(dot);
-  for (let i = 0; i < a.length; i++) out[i] = (Math.sin((1 - t) * th) * a[i]! + Math.sin(t * th) * b[i]!) / Math.sin(th);
-  return out;
 }
 
 function maxRel(got: Float32Array, want: Float32Array): number {
