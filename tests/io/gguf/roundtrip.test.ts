@@ -211,21 +211,7 @@ describe('GGUF export + import: tiny-qwen2 fixture (architecture "qwen2": q/k/v 
     const q = file.tensors.find((t) => t.name === 'blk.0.attn_q.weight')!;
     expect(Buffer.from(await file.readRaw(q)).equals(Buffer.from(await before.readRaw('model.layers.0.self_attn.q_proj.weight')))).toBe(true);
 
-    const back = join(dir, 'back');
-    await importGgufFile(gguf, back);
-    const after = await checkpointOf(back);
-    expect(after.names().sort()).toEqual(before.names().sort());
-    for (const name of before.names()) {
-      expect(Buffer.from(await after.readRaw(name)).equals(Buffer.from(await before.readRaw(name))), name).toBe(true);
-    }
-    const c0 = parseModelConfig(json(src, 'config.json'));
-    const c1 = parseModelConfig(json(back, 'config.json'));
-    expect(c1.architecture).toBe('Qwen2ForCausalLM');
-    expect({ ...c1, torchDtype: null, rmsNormEps: 0, modelType: '' }).toEqual({ ...c0, torchDtype: null, rmsNormEps: 0, modelType: '' });
-    const tok0 = await loadTokenizer(dirModelFiles(src));
-    const tok1 = await loadTokenizer(dirModelFiles(back));
-    const text = 'Silk is spun by moths, 123 times.';
-    expect(tok1.encode(text, { addSpecialTokens: false })).toEqual(tok0.encode(text, { addSpecialTokens: false }));
+    await expectImportedBack(src, gguf, join(dir, 'back'), before, 'Qwen2ForCausalLM');
   });
 });
 
@@ -253,21 +239,7 @@ describe('GGUF export + import: tiny-qwen3 fixture (architecture "qwen3": attn_q
     const k = file.tensors.find((t) => t.name === 'blk.0.attn_k.weight')!;
     expect(Buffer.from(await file.readRaw(k)).equals(Buffer.from(await before.readRaw('model.layers.0.self_attn.k_proj.weight')))).toBe(true);
 
-    const back = join(dir, 'back');
-    await importGgufFile(gguf, back);
-    const after = await checkpointOf(back);
-    expect(after.names().sort()).toEqual(before.names().sort());
-    for (const name of before.names()) {
-      expect(Buffer.from(await after.readRaw(name)).equals(Buffer.from(await before.readRaw(name))), name).toBe(true);
-    }
-    const c0 = parseModelConfig(json(src, 'config.json'));
-    const c1 = parseModelConfig(json(back, 'config.json'));
-    expect(c1.architecture).toBe('Qwen3ForCausalLM');
-    expect({ ...c1, torchDtype: null, rmsNormEps: 0, modelType: '' }).toEqual({ ...c0, torchDtype: null, rmsNormEps: 0, modelType: '' });
-    const tok0 = await loadTokenizer(dirModelFiles(src));
-    const tok1 = await loadTokenizer(dirModelFiles(back));
-    const text = 'Silk is spun by moths, 123 times.';
-    expect(tok1.encode(text, { addSpecialTokens: false })).toEqual(tok0.encode(text, { addSpecialTokens: false }));
+    await expectImportedBack(src, gguf, join(dir, 'back'), before, 'Qwen3ForCausalLM');
   });
 });
 
@@ -301,3 +273,25 @@ describe('GGUF "gpt2" vocabularies: the pre-tokenizer travels as tokenizer.ggml.
     });
   }
 });
+
+/**
+ * Imports `gguf` into `back` and checks it against the source folder: every tensor byte for byte (the export kept
+ * Hugging Face's row order), the config (but dtype, eps and model type, which GGUF does not keep) with `architecture`,
+ * and the tokenizer's ids on a sample.
+ */
+async function expectImportedBack(src: string, gguf: string, back: string, before: Awaited<ReturnType<typeof checkpointOf>>, architecture: string): Promise<void> {
+  await importGgufFile(gguf, back);
+  const after = await checkpointOf(back);
+  expect(after.names().sort()).toEqual(before.names().sort());
+  for (const name of before.names()) {
+    expect(Buffer.from(await after.readRaw(name)).equals(Buffer.from(await before.readRaw(name))), name).toBe(true);
+  }
+  const c0 = parseModelConfig(json(src, 'config.json'));
+  const c1 = parseModelConfig(json(back, 'config.json'));
+  expect(c1.architecture).toBe(architecture);
+  expect({ ...c1, torchDtype: null, rmsNormEps: 0, modelType: '' }).toEqual({ ...c0, torchDtype: null, rmsNormEps: 0, modelType: '' });
+  const tok0 = await loadTokenizer(dirModelFiles(src));
+  const tok1 = await loadTokenizer(dirModelFiles(back));
+  const text = 'Silk is spun by moths, 123 times.';
+  expect(tok1.encode(text, { addSpecialTokens: false })).toEqual(tok0.encode(text, { addSpecialTokens: false }));
+}
