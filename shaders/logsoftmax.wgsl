@@ -86,6 +86,20 @@ fn gather(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
 // gradient flows on to the raw z: dz = dy·(1 − (y/c)²), from the capped y this kernel reads anyway.
 override SOFTCAP: f32 = 0.0;
 
+// A scored row whose target log-prob is not finite (its logit or the row's log-sum-exp is ±∞ or NaN) gets a NaN
+// at its target, so that the gradient norm, and with it AdamW (which skips on a non-finite norm), sees every
+// non-finite loss: the trainer queues the update before it reads the loss (train/trainer.ts). A target logit of
+// −∞ among finite ones would otherwise give a finite gradient. Tested on bits, not with float compares or
+// arithmetic, which a compiler may fold on the assumption that no value is ∞ or NaN (WGSL allows it; SwiftShader
+// does it).
+fn not_finite(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7f800000u) == 0x7f800000u;
+}
+
+fn poisoned() -> f32 {
+  return bitcast<f32>(0x7fc00000u | (p.V & 0u)); // a runtime NaN: a constant one is a shader-creation error
+}
+
 fn cap_slope(y: f32) -> f32 {
   if (SOFTCAP > 0.0) {
     let r = y / SOFTCAP;
@@ -109,7 +123,8 @@ fn backward(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3
   let shift = st.x + st.y; // log Σ exp(x), so softmax = exp(x − shift)
   for (var c = lid; c < p.V; c += WG) {
     let y = logits[base + c];
-    dlogits[base + c] = w * (exp(y - shift) - select(0.0, 1.0, c == t)) * cap_slope(y);
+    let d = w * (exp(y - shift) - select(0.0, 1.0, c == t)) * cap_slope(y);
+    dlogits[base + c] = select(d, poisoned(), c == t && (not_finite(y) || not_finite(shift)));
   }
 }
 
@@ -139,7 +154,8 @@ fn backward_inplace(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) n
   let shift = st.x + st.y;
   for (var c = lid; c < p.V; c += WG) {
     let y = logp[base + c];
-    logp[base + c] = w * (exp(y - shift) - select(0.0, 1.0, c == t)) * cap_slope(y);
+    let d = w * (exp(y - shift) - select(0.0, 1.0, c == t)) * cap_slope(y);
+    logp[base + c] = select(d, poisoned(), c == t && (not_finite(y) || not_finite(shift)));
   }
 }
 
@@ -203,7 +219,8 @@ fn backward_rows(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg:
   let shift = st.x + st.y;
   for (var c = 0u; c < p.V; c++) {
     let y = logits[base + c];
-    dlogits[base + c] = w * (exp(y - shift) - select(0.0, 1.0, c == t)) * cap_slope(y);
+    let d = w * (exp(y - shift) - select(0.0, 1.0, c == t)) * cap_slope(y);
+    dlogits[base + c] = select(d, poisoned(), c == t && (not_finite(y) || not_finite(shift)));
   }
 }
 
@@ -222,6 +239,7 @@ fn backward_inplace_rows(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgrou
   let shift = st.x + st.y;
   for (var c = 0u; c < p.V; c++) {
     let y = logp[base + c];
-    logp[base + c] = w * (exp(y - shift) - select(0.0, 1.0, c == t)) * cap_slope(y);
+    let d = w * (exp(y - shift) - select(0.0, 1.0, c == t)) * cap_slope(y);
+    logp[base + c] = select(d, poisoned(), c == t && (not_finite(y) || not_finite(shift)));
   }
 }

@@ -103,14 +103,28 @@ export class BufferPool {
 
 /** Copies a GPU buffer back to the CPU (tests, logits, checkpoints). */
 export async function readBuffer(device: GPUDevice, src: GPUBuffer, bytes = src.size): Promise<ArrayBuffer> {
+  const enc = device.createCommandEncoder();
+  const staging = encodeReadback(device, enc, src, bytes);
+  device.queue.submit([enc.finish()]);
+  return mapReadback(staging, bytes);
+}
+
+/** A fresh staging buffer and the copy of src's first `bytes` into it, as a command of `enc` (then mapReadback). */
+export function encodeReadback(device: GPUDevice, enc: GPUCommandEncoder, src: GPUBuffer, bytes = src.size): GPUBuffer {
   const size = Math.ceil(bytes / 4) * 4;
   const staging = device.createBuffer({ size, usage: 0x01 /* MAP_READ */ | COPY_DST, label: 'readback' });
-  const enc = device.createCommandEncoder();
   enc.copyBufferToBuffer(src, 0, staging, 0, size);
-  device.queue.submit([enc.finish()]);
-  await staging.mapAsync(0x01 /* GPUMapMode.READ */);
-  const out = staging.getMappedRange().slice(0, bytes);
-  staging.unmap();
-  staging.destroy();
-  return out;
+  return staging;
+}
+
+/** The first `bytes` of a staging buffer from encodeReadback, once its copy has run; the buffer is destroyed. */
+export async function mapReadback(staging: GPUBuffer, bytes: number): Promise<ArrayBuffer> {
+  try {
+    await staging.mapAsync(0x01 /* GPUMapMode.READ */);
+    const out = staging.getMappedRange().slice(0, bytes);
+    staging.unmap();
+    return out;
+  } finally {
+    staging.destroy();
+  }
 }

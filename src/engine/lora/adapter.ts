@@ -253,11 +253,16 @@ export async function encodeLoraBackward(
 
 export function clearLoraGrads(model: Model, lora: GpuLora): void {
   const enc = model.device.createCommandEncoder({ label: 'lora.clear-grads' });
+  encodeClearLoraGrads(enc, lora);
+  model.device.queue.submit([enc.finish()]);
+}
+
+/** dA = dB = 0 for every module, as commands of `enc` (the trainer clears them after each update). */
+export function encodeClearLoraGrads(enc: GPUCommandEncoder, lora: GpuLora): void {
   for (const m of lora.modules) {
     enc.clearBuffer(m.dA);
     enc.clearBuffer(m.dB);
   }
-  model.device.queue.submit([enc.finish()]);
 }
 
 /** PEFT key of a module's A or B. */

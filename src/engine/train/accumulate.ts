@@ -15,7 +15,7 @@
 import { AlloyError } from '../../common/errors.ts';
 import type { Model } from '../model/weights.ts';
 import type { GpuLora } from '../lora/adapter.ts';
-import { lossAndGrads, type PassOptions } from './grad.ts';
+import { startLossAndGrads, type PassOptions, type PendingGrad } from './grad.ts';
 import { isPaired, objectiveTargets, scoredCount, type ObjectiveOptions } from './objectives.ts';
 import type { Method, Sequence } from '../../common/training-data.ts';
 
@@ -39,7 +39,8 @@ export function stepItems(method: Method, microBatches: readonly (readonly Seque
 
 /**
  * Runs every micro-batch's forward and backward, accumulating (+=) into the adapter's gradients: clear them
- * first (clearLoraGrads). `passFor(a)` gives micro-batch a's pass options (dropout counters, recomputation).
+ * first (clearLoraGrads, or `clearGrads` in micro-batch 0's pass options). `passFor(a)` gives micro-batch a's pass
+ * options (dropout counters, recomputation).
  */
 export async function accumulateStep(
   model: Model,
@@ -49,17 +50,37 @@ export async function accumulateStep(
   objective: ObjectiveOptions,
   passFor: (micro: number) => PassOptions = () => ({}),
 ): Promise<StepResult> {
+  const p = await startAccumulateStep(model, lora, method, microBatches, objective, passFor);
+  return { ...(await p.result), scored: p.scored };
+}
+
+/**
+ * accumulateStep up to the last micro-batch's submit (grad.ts startLossAndGrads): the gradients are queued, the
+ * loss comes with `result`, so the trainer queues the clip and update before its one wait of the step.
+ */
+export async function startAccumulateStep(
+  model: Model,
+  lora: GpuLora,
+  method: Method,
+  microBatches: readonly (readonly Sequence[])[],
+  objective: ObjectiveOptions,
+  passFor: (micro: number) => PassOptions = () => ({}),
+): Promise<{ scored: number; result: Promise<Omit<StepResult, 'scored'>> }> {
   if (microBatches.length === 0) throw new AlloyError('an optimizer step needs at least one micro-batch');
   const items = stepItems(method, microBatches);
   if (items === 0) throw new AlloyError(`no token of the step's ${microBatches.length} micro-batch(es) is scored (every row is prompt or too short)`);
-  let loss = 0;
-  let scored = 0;
-  const metrics: Record<string, number> = {};
+  const pending: PendingGrad[] = [];
   for (const [a, seqs] of microBatches.entries()) {
-    const r = await lossAndGrads(model, lora, method, seqs, { ...objective, stepItems: items }, passFor(a));
-    loss += r.loss;
-    scored += r.tokens;
-    for (const [k, x] of Object.entries(r.metrics)) metrics[k] = (metrics[k] ?? 0) + x / microBatches.length;
+    pending.push(await startLossAndGrads(model, lora, method, seqs, { ...objective, stepItems: items }, passFor(a)));
   }
-  return { loss, scored, metrics };
+  const result = Promise.all(pending.map((p) => p.result)).then((rs) => {
+    let loss = 0;
+    const metrics: Record<string, number> = {};
+    for (const r of rs) {
+      loss += r.loss;
+      for (const [k, x] of Object.entries(r.metrics)) metrics[k] = (metrics[k] ?? 0) + x / microBatches.length;
+    }
+    return { loss, metrics };
+  });
+  return { scored: pending.reduce((n, p) => n + p.tokens, 0), result };
 }

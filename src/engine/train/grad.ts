@@ -23,11 +23,12 @@
  *
  * The objective enters only through per-token weights w[t] = −dL/dlogp[t, target]: dlogits = w·(softmax − onehot).
  * DPO's reference log-probs come from a forward with the adapters off (no second model).
- * Submits per pass: CPT and SFT (losses linear in the log-probs, w known before the forward) one, forward, gather
- * and backward in one command buffer, the picked log-probs read back after it for the loss; DPO, IPO and ORPO three
+ * Submits per pass: CPT and SFT (losses linear in the log-probs, w known before the forward) one, forward, gather,
+ * backward and the picked log-probs' readback copy in one command buffer, mapped for the loss when the caller is
+ * ready to wait (startLossAndGrads: the trainer first queues the update); DPO, IPO and ORPO three
  * (forward; gather and readback; backward), since their w needs the log-probs. train/memory.ts replays both orders.
  */
-import { readBuffer } from '../gpu/buffer-pool.ts';
+import { encodeReadback, mapReadback, readBuffer } from '../gpu/buffer-pool.ts';
 import { encodeCrossEntropyBackward, encodeTargetLogProb, IGNORE_TARGET } from '../ops/logsoftmax.ts';
 import { encodeRmsNorm, encodeRmsNormBackward } from '../ops/rmsnorm.ts';
 import { validateTokenIds } from '../ops/embedding.ts';
@@ -35,7 +36,7 @@ import { encodeEmbed, encodeLmHeadBackward, encodeLmHeadBlock, logitBlocks, rele
 import { encodeLayer, encodeLayerBackward, type LayerActs, type LayerPass } from '../model/layer.ts';
 import { padBatch, runForward } from '../model/forward.ts';
 import { assertLive, type Model } from '../model/weights.ts';
-import type { DropoutCounters, GpuLora } from '../lora/adapter.ts';
+import { encodeClearLoraGrads, type DropoutCounters, type GpuLora } from '../lora/adapter.ts';
 import { computeObjective, isLinearInLogp, needsReference, objectiveTargets, referenceLogps, type ObjectiveOptions, type ObjectiveResult } from './objectives.ts';
 import type { Method, Sequence } from '../../common/training-data.ts';
 
@@ -107,7 +108,11 @@ async function encodeGather(model: Model, enc: GPUCommandEncoder, blocks: readon
 
 /** The picked log-probs read back, per sequence as float64 (0 where not scored). */
 async function readLogps(model: Model, picked: GPUBuffer, batch: Batch): Promise<Float64Array[]> {
-  const all = new Float32Array(await readBuffer(model.device, picked, batch.B * batch.T * 4));
+  return logpsOf(new Float32Array(await readBuffer(model.device, picked, batch.B * batch.T * 4)), batch);
+}
+
+/** All rows' picked log-probs [BT] → per sequence as float64 (0 where not scored). */
+function logpsOf(all: Float32Array, batch: Batch): Float64Array[] {
   return batch.seqTargets.map((tg, b) => Float64Array.from(tg, (y, t) => (y >= 0 ? all[b * batch.T + t]! : 0)));
 }
 
@@ -119,6 +124,8 @@ export interface PassOptions {
   dropout?: DropoutCounters | null;
   /** per-layer activation recomputation (gradient checkpointing); default false */
   recompute?: boolean;
+  /** zero dA/dB first, in the pass's own command buffer (a step's first micro-batch); default false: accumulate */
+  clearGrads?: boolean;
 }
 
 /**
@@ -133,6 +140,32 @@ export async function lossAndGrads(
   opts: ObjectiveOptions = {},
   pass: PassOptions = {},
 ): Promise<GradResult> {
+  const p = await startLossAndGrads(model, lora, method, seqs, opts, pass);
+  return { ...(await p.result), tokens: p.tokens };
+}
+
+/** A pass whose work is queued: its gradients are in dA/dB once the queue gets there, its loss when `result` is. */
+export interface PendingGrad {
+  /** scored tokens in the batch */
+  tokens: number;
+  result: Promise<Omit<GradResult, 'tokens'>>;
+}
+
+/**
+ * lossAndGrads up to its submit: returns once the pass is queued, so a caller can queue more work (the next
+ * micro-batch, the clip and update) before it waits. CPT/SFT: the log-probs' readback copy rides in the pass's
+ * own command buffer and `result` is their map; DPO/IPO/ORPO read their log-probs mid-pass, so their loss is
+ * known at return (`result` is already settled; the backward is queued, and anything queued after it, a
+ * readback of the gradients included, runs after it).
+ */
+export async function startLossAndGrads(
+  model: Model,
+  lora: GpuLora,
+  method: Method,
+  seqs: readonly Sequence[],
+  opts: ObjectiveOptions = {},
+  pass: PassOptions = {},
+): Promise<PendingGrad> {
   assertLive(model);
   const { config: cfg, device, kernels, pool } = model;
   const recompute = pass.recompute ?? false;
@@ -199,6 +232,7 @@ export async function lossAndGrads(
     // same encoder; commands run in order, so that is safe, as long as no queue write lands in it before the
     // submit: every upload happens before encoding starts (the token weights and targets too, when linear).
     let enc = device.createCommandEncoder({ label: 'train forward' });
+    if (pass.clearGrads) encodeClearLoraGrads(enc, lora);
     await encodeEmbed(model, enc, idsBuf, x, BT);
     const saved: (LayerActs | null)[] = [];
     const xIns: GPUBuffer[] = [];
@@ -277,12 +311,15 @@ export async function lossAndGrads(
       for (const b of pending) pool.release(b);
       pending = [];
     }
-    device.queue.submit([enc.finish()]);
     // The readback's copy is queued after the backward, so its map also waits for the whole pass.
-    if (picked) obj = objective(await readLogps(model, picked, batch));
-    else await device.queue.onSubmittedWorkDone();
+    const staging = picked ? encodeReadback(device, enc, picked, BT * 4) : null;
+    device.queue.submit([enc.finish()]);
     const tokens = batch.targets.reduce((n, y) => n + (y === IGNORE_TARGET ? 0 : 1), 0);
-    return { loss: obj!.loss, metrics: obj!.metrics, tokens };
+    const done = obj;
+    const result = staging
+      ? mapReadback(staging, BT * 4).then((bytes) => objective(logpsOf(new Float32Array(bytes), batch)))
+      : Promise.resolve(done!);
+    return { tokens, result: result.then((o) => ({ loss: o.loss, metrics: o.metrics })) };
   } finally {
     for (const b of [...owned, ...pending]) pool.release(b);
   }

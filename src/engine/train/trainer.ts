@@ -28,23 +28,26 @@
  * counters (seed, step, micro-batch index, module), so it takes no RNG state and resumes exactly.
  * Determinism: no kernel uses atomics and every host-side sum has a fixed order, so the same seed, data and device
  * give the same loss curve bit for bit, and a run resumed from a checkpoint continues the same curve.
- * Non-finite loss or gradient norm at step s stops the run before the update: the message names the step, and the
+ * One wait per step (CPT/SFT): the pass (which zeroes the gradients first), then the clip and update are queued, and the
+ * step's log-probs and gradient norm are read back together; DPO/IPO/ORPO read their log-probs mid-pass as well.
+ * Non-finite loss or gradient norm at step s stops the run before the update (AdamW skips it on the GPU when the
+ * norm is not finite, which a non-finite CPT/SFT loss guarantees: logsoftmax.wgsl): the message names the step, and the
  * checkpoint of step s−1 (whose weights produced the non-finite loss) is dropped, leaving the last good one.
  */
 import { AlloyError } from '../../common/errors.ts';
 import type { CheckpointStore } from '../../io/checkpoints.ts';
 import type { Model } from '../model/weights.ts';
 import { mulberry32 } from '../../common/random.ts';
-import { clearLoraGrads, peftKey, type GpuLora } from '../lora/adapter.ts';
+import { peftKey, type GpuLora } from '../lora/adapter.ts';
 import { adamwStepFields, encodeAdamW } from './adamw.ts';
 import { packUniforms } from '../gpu/kernels.ts';
 import { CHECKPOINT_FORMAT, CHECKPOINT_VERSION, checkpointLora, encodeCheckpoint, restoreCheckpoint, type OptimTensor } from './checkpoint.ts';
 import { encodeClip, normPartials } from './clip.ts';
 import { TRAIN_DEFAULTS } from './defaults.ts';
 import { field, type ShapeOf } from './settings.ts';
-import { accumulateStep } from './accumulate.ts';
+import { startAccumulateStep } from './accumulate.ts';
 import { lossOnly } from './grad.ts';
-import { isPaired, objectiveOf, type Method, type ObjectiveOptions, type Sequence } from './objectives.ts';
+import { isLinearInLogp, isPaired, objectiveOf, type Method, type ObjectiveOptions, type Sequence } from './objectives.ts';
 import { learningRate, type ScheduleSpec } from './schedule.ts';
 
 /**
@@ -332,13 +335,18 @@ export class Trainer {
       }
       const step = this.step + 1;
       const t0 = this.now();
-      clearLoraGrads(this.model, this.lora);
       const micro = Array.from({ length: cfg.accum }, () => layout(this.nextMicroBatch()));
       const tokens = micro.reduce((n, seqs) => n + seqs.reduce((m, s) => m + s.ids.length, 0), 0);
       // LoRA dropout masks are hashes of (seed, step, micro-batch, module): a resumed run draws the same ones.
-      const pass = (a: number) => ({ recompute: cfg.recompute ?? false, dropout: { seed: cfg.seed, step, micro: a } });
-      const { loss, metrics } = await accumulateStep(this.model, this.lora, cfg.method, micro, cfg.objective, pass);
-      if (!Number.isFinite(loss)) return this.stopOnNan(step, loss, NaN);
+      // The first micro-batch's pass zeroes the gradients in its own command buffer.
+      const pass = (a: number) => ({ recompute: cfg.recompute ?? false, dropout: { seed: cfg.seed, step, micro: a }, clearGrads: a === 0 });
+      const pending = await startAccumulateStep(this.model, this.lora, cfg.method, micro, cfg.objective, pass);
+      // DPO/IPO/ORPO know their loss mid-pass (their weights need the log-probs): checked before the update.
+      // CPT/SFT read theirs with the gradient norm, after the update is queued: a non-finite loss comes from a
+      // non-finite target log-prob, which the cross-entropy backward turns into a NaN gradient (logsoftmax.wgsl),
+      // so the norm is not finite and AdamW leaves every tensor as it was. One wait per step.
+      const early = isLinearInLogp(cfg.method) ? null : await pending.result;
+      if (early && !Number.isFinite(early.loss)) return this.stopOnNan(step, early.loss, NaN);
 
       // The norm, the clip scale and the update in one submit (clip.ts): AdamW reads the scale on the GPU and
       // leaves every tensor as it was when the norm is not finite; the norm comes back with the step.
@@ -351,9 +359,10 @@ export class Trainer {
       for (const t of this.tensors) await encodeAdamW(kernels, enc, t, { n: t.n, ...hyper }, sb.uniform, sb.clip);
       enc.copyBufferToBuffer(sb.clip, 0, sb.clipRead, 0, 8);
       device.queue.submit([enc.finish()]);
-      await sb.clipRead.mapAsync(0x01 /* GPUMapMode.READ */);
+      const [{ loss, metrics }] = await Promise.all([early ?? pending.result, sb.clipRead.mapAsync(0x01 /* GPUMapMode.READ */)]);
       const gradNorm = Math.sqrt(new Float32Array(sb.clipRead.getMappedRange(0, 8))[0]!);
       sb.clipRead.unmap();
+      if (!Number.isFinite(loss)) return this.stopOnNan(step, loss, NaN);
       if (!Number.isFinite(gradNorm)) return this.stopOnNan(step, loss, gradNorm);
       this.step = step;
 

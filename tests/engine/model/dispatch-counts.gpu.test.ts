@@ -39,9 +39,10 @@ const PER_SAMPLED_TOKEN_LOGPROB: Ceiling = { ...PER_SAMPLED_TOKEN, readBytes: PE
 /**
  * per LoRA training step: CPT, 2 rows × 16 tokens, r 4 on all seven projections, clipping + AdamW. The norm, its
  * clip scale and the update are one submit (clip.ts: the scale stays on the GPU), and 8 bytes of the norm come
- * back instead of every tensor's partial sums.
+ * back instead of every tensor's partial sums. Two submits (was 4): the pass (gradients zeroed in it, the
+ * log-probs' readback copy at its end) and clip + update; both readbacks are awaited together, once, after both.
  */
-const PER_STEP: Ceiling = { dispatches: 200, passes: 6, bindGroups: 0, buffers: 1, writeBuffers: 5, submits: 4, readBytes: 136 };
+const PER_STEP: Ceiling = { dispatches: 200, passes: 6, bindGroups: 0, buffers: 1, writeBuffers: 5, submits: 2, readBytes: 136 };
 
 const WARMUP_TOKENS = 4;
 const DECODE_TOKENS = 8;

@@ -38,3 +38,35 @@ describe('cross-entropy backward kernel against the CPU reference', () => {
     await check(5, 40, 7, true, 2);
   });
 });
+
+// The trainer queues AdamW before it reads a CPT/SFT step's loss, trusting that a non-finite loss shows up in the
+// gradient norm (AdamW then skips the update). A target logit of −∞ among finite ones gives a loss of +∞ but a
+// finite softmax, so the kernel itself must put a NaN into that row; the other rows keep their exact values.
+async function checkNonFiniteTarget(vocab: number, inPlace: boolean) {
+  const { device, kernels, pool } = await harness();
+  const rows = 3;
+  const logits = randomArray(rows * vocab, 9).map((x) => 4 * x);
+  const targets = Uint32Array.from([1, 2, 3]);
+  logits[vocab + 2] = -Infinity; // row 1: its target
+  const weights = Float32Array.from([1, 1, 1]);
+  const L = pool.upload(logits);
+  const out = inPlace ? L : pool.alloc(logits.byteLength);
+  const enc = device.createCommandEncoder();
+  await encodeCrossEntropyBackward(kernels, enc, L, pool.upload(targets), pool.upload(weights), out, { rows, vocab });
+  device.queue.submit([enc.finish()]);
+  const got = await read(out, rows * vocab);
+  const poisoned = got.subarray(vocab, 2 * vocab).filter((x) => !Number.isFinite(x)).length;
+  const clean = [...got.subarray(0, vocab), ...got.subarray(2 * vocab)].every(Number.isFinite);
+  console.log(`cross-entropy backward V=${vocab}${inPlace ? ' in place' : ''}, target logit −∞: ${poisoned} non-finite entries in its row`);
+  expect(poisoned).toBeGreaterThanOrEqual(1);
+  expect(clean).toBe(true);
+}
+
+describe('cross-entropy backward: a non-finite target log-prob reaches the gradient', () => {
+  it('per-row and per-workgroup entry points, in place or not', async () => {
+    await checkNonFiniteTarget(40, false);
+    await checkNonFiniteTarget(40, true);
+    await checkNonFiniteTarget(300, false);
+    await checkNonFiniteTarget(300, true);
+  });
+});

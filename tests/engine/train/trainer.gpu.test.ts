@@ -269,6 +269,24 @@ describe('training loop', () => {
     lora.dispose();
   });
 
+  it('a non-finite loss stops the run, and the update queued before the loss was read changed nothing', async () => {
+    // CPT/SFT queue clip + AdamW before reading the loss (one wait per step): the update must skip on the GPU.
+    const lora = randomLora(21);
+    const m = lora.modules.find((x) => x.target === 'down_proj')!;
+    f.model.device.queue.writeBuffer(m.b, 0, new Float32Array(m.outF * lora.r).fill(Infinity));
+    const before = await readLoraF32(f.model, lora, 'params');
+    const t = new Trainer(f.model, lora, trainConfig({ method: 'sft', steps: 3, microBatch: 2, lr: 1e-2, warmupSteps: 0 }), { train: ROWS });
+    const res = await t.run();
+    const after = await readLoraF32(f.model, lora, 'params');
+    console.log(`non-finite step: ${res.status}, ${res.message}`);
+    expect(res.status).toBe('nan');
+    expect(res.step).toBe(0);
+    expect(res.message).toMatch(/^step 1: the loss is NaN; training stopped before the update/);
+    for (const [k, v] of before) expect(Buffer.from(after.get(k)!.data.buffer).equals(Buffer.from(v.data.buffer)), k).toBe(true);
+    t.dispose();
+    lora.dispose();
+  });
+
   it('pause and resume between steps; events in order', async () => {
     const lora = createLora(f.model, { r: 4, alpha: 8, targets: TARGETS, seed: 5 });
     const control = new TrainControl();
