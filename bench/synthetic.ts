@@ -4,13 +4,12 @@ import { parseModelConfig, expectedTensorShapes, type ModelConfig } from '../src
 import type { Checkpoint, CheckpointTensor } from '../src/io/safetensors/checkpoint.ts';
 import { f32ToBf16Bits } from '../src/io/safetensors/dtypes.ts';
 import type { SafetensorsFile } from '../src/io/safetensors/reader.ts';
+import { benchModelConfigFields, SMOLLM2_MODELS } from '../src/engine/kernel-bench/models.ts';
 
-/** SmolLM2 configs (HF config.json fields that matter for shapes). */
-export const SMOLLM2: Record<string, Record<string, number>> = {
-  '135M': { hidden_size: 576, intermediate_size: 1536, num_hidden_layers: 30, num_attention_heads: 9, num_key_value_heads: 3 },
-  '360M': { hidden_size: 960, intermediate_size: 2560, num_hidden_layers: 32, num_attention_heads: 15, num_key_value_heads: 5 },
-  '1.7B': { hidden_size: 2048, intermediate_size: 8192, num_hidden_layers: 24, num_attention_heads: 32, num_key_value_heads: 32 },
-};
+/** SmolLM2 configs by size (HF config.json fields that matter for shapes), from the kernel bench's table. */
+export const SMOLLM2: Record<string, Record<string, number>> = Object.fromEntries(
+  SMOLLM2_MODELS.map((m) => [m.name.replace('SmolLM2-', ''), benchModelConfigFields(m)]),
+);
 
 /** A SmolLM2 config; `layers` truncates the depth (same widths, heads and vocabulary) for per-layer timing. */
 export function smolConfig(size: string, layers?: number): ModelConfig {
@@ -23,7 +22,6 @@ export function smolConfig(size: string, layers?: number): ModelConfig {
     rope_theta: 100000,
     tie_word_embeddings: true,
     torch_dtype: 'bfloat16',
-    vocab_size: 49152,
   });
 }
 

@@ -82,9 +82,21 @@ function openPass(encoder: GPUCommandEncoder): GPUComputePassEncoder {
       };
     }
   }
-  pass = encoder.beginComputePass({ label: 'alloy' });
+  const timestampWrites = passTimestamps.get(encoder);
+  passTimestamps.delete(encoder);
+  pass = encoder.beginComputePass(timestampWrites ? { label: 'alloy', timestampWrites } : { label: 'alloy' });
   openPasses.set(encoder, pass);
   return pass;
+}
+
+const passTimestamps = new WeakMap<GPUCommandEncoder, GPUComputePassTimestampWrites>();
+/**
+ * The next compute pass the encoder opens writes these timestamps at its start and end (timestamp-query; the
+ * kernel bench times each repetition as one pass: end the one before with endPass).
+ */
+export function timestampNextPass(encoder: GPUCommandEncoder, writes: GPUComputePassTimestampWrites): void {
+  endPass(encoder);
+  passTimestamps.set(encoder, writes);
 }
 
 /** Ends the encoder's open compute pass, if any (the wrapped encoder methods call this themselves). */

@@ -1,0 +1,62 @@
+// The kernel bench / GPU check (issue 15) on SwiftShader, both kernel families, on a tiny model's shapes with
+// odd sizes (M = 23 rows, attention 2 × 19, contexts 5 and 33): every case's output passes its sampled float64
+// check, every figure is positive, and each model gets its step estimates. A check that reads an output the
+// kernel never wrote fails, so a wrong kernel cannot get a figure. Times are printed, never asserted.
+import { describe, expect, it } from 'vitest';
+import { BufferPool } from '../../../src/engine/gpu/buffer-pool.ts';
+import { KernelRegistry } from '../../../src/engine/gpu/kernels.ts';
+import { kernelCases, DEFAULT_CASE_OPTIONS } from '../../../src/engine/kernel-bench/cases.ts';
+import { runKernelBench } from '../../../src/engine/kernel-bench/run.ts';
+import type { BenchModel } from '../../../src/engine/kernel-bench/models.ts';
+import { testGpu } from '../../helpers/gpu.ts';
+
+const TINY: BenchModel = { name: 'tiny', hidden: 64, intermediate: 96, layers: 2, heads: 4, kvHeads: 2, headDim: 16, vocab: 300 };
+const OPTS = { rows: 23, attention: { batch: 2, T: 19 }, contexts: [5, 33], r: 4 };
+
+describe('kernel bench', () => {
+  it('every case of both families passes its CPU check and gets a figure; estimates for the model', async () => {
+    const ctx = await testGpu();
+    const seen: number[] = [];
+    const report = await runKernelBench(ctx, { ...OPTS, models: [TINY], onProgress: (p) => seen.push(p.done) });
+    for (const r of report.results) {
+      console.log(`${r.family.padEnd(8)} ${r.label.padEnd(48)} ${r.ms?.toFixed(3)} ms, err ${r.check.err.toExponential(2)} (tol ${r.check.tol.toExponential(2)})${r.error ? ` ${r.error}` : ''}`);
+    }
+    const cases = kernelCases([TINY], { ...DEFAULT_CASE_OPTIONS, ...OPTS }, ctx.limits.maxStorageBufferBindingSize);
+    expect(report.results.length).toBe(2 * cases.length);
+    expect(report.results.filter((r) => !r.check.ok).map((r) => `${r.family} ${r.id}: ${r.error ?? r.check.err}`)).toEqual([]);
+    for (const r of report.results) expect(r.ms, r.id).toBeGreaterThan(0);
+    expect(report.timing).toBe(ctx.device.features.has('timestamp-query') ? 'timestamp' : 'wall');
+    expect(report.estimates.map((e) => e.family)).toEqual(['software', 'hardware']);
+    for (const e of report.estimates) {
+      console.log(`${e.family}: train step ${e.trainStepMs?.toFixed(2)} ms, forward ${e.forwardMs?.toFixed(2)} ms, decode ${e.decodeMs?.toFixed(3)} ms`);
+      expect(e.trainStepMs).toBeGreaterThan(e.forwardMs!);
+      expect(e.decodeTokPerSec).toBeCloseTo(1000 / e.decodeMs!, 6);
+    }
+    expect(seen.at(-1)).toBe(report.results.length);
+    expect(JSON.parse(JSON.stringify(report)).format).toBe('alloy-kernel-bench');
+  });
+
+  it('a check fails on an output the kernel never wrote', async () => {
+    const ctx = await testGpu();
+    const env = { device: ctx.device, kernels: new KernelRegistry(ctx.device, 'software'), pool: new BufferPool(ctx.device), maxBinding: ctx.limits.maxStorageBufferBindingSize };
+    const cases = kernelCases([TINY], { ...DEFAULT_CASE_OPTIONS, ...OPTS }, env.maxBinding).filter((c) => c.group !== 'dispatch');
+    try {
+      for (const c of cases) {
+        const p = await c.prepare(env);
+        // the output buffers come from a fresh pool zeroed, or hold another case's values: never the right ones
+        const chk = await p.check();
+        p.release();
+        expect(chk.err, c.id).toBeGreaterThan(chk.tol);
+      }
+    } finally {
+      env.pool.destroyAll();
+    }
+  });
+
+  it('only= selects cases by id prefix; an unknown one is refused by name', async () => {
+    const ctx = await testGpu();
+    const report = await runKernelBench(ctx, { ...OPTS, models: [TINY], families: ['hardware'], only: ['tiny.qkv', 'dispatch'] });
+    expect(report.results.map((r) => r.id)).toEqual(['tiny.qkv.m23', 'tiny.qkv.m1', 'dispatch.overhead']);
+    await expect(runKernelBench(ctx, { ...OPTS, models: [TINY], only: ['nothing'] })).rejects.toThrow(/no kernel bench case matches nothing/);
+  });
+});
