@@ -29,6 +29,7 @@ import { evalCmd } from './eval.ts';
 import { importCmd } from './import.ts';
 import { exportGgufCmd } from './export-gguf.ts';
 import { recipeCmd } from './recipe.ts';
+import { benchKernelsCmd } from './bench-kernels.ts';
 import { METHODS } from '../engine/train/objectives.ts';
 import { GRAD_FLAGS, TRAIN_FIELDS, TRAIN_FLAGS, flagText, trainUsage } from '../engine/train/settings.ts';
 import { forward, generate, loadModel, planInferenceMemory, warmKernels } from '../engine/model/index.ts';
@@ -54,6 +55,10 @@ const USAGE = `usage:
   alloy export-gguf --model DIR --out FILE.gguf [--dtype f16|bf16|f32|q8_0|q6_k|q5_k_m|q4_k_m|q4_0]
                  a Hugging Face Llama/Mistral/Qwen2 folder as GGUF v3 for llama.cpp (default f16; norms always f32;
                  quantised presets pick each tensor's type as llama-quantize does)
+  alloy bench kernels [--json] [--out FILE.json] [--models 135M,360M,1.7B] [--families software,hardware] [--rows N] [--only ID,…]
+                 the GPU check: every SmolLM2 projection at M = N (default 2048) and 1, LoRA's skinny products,
+                 attention, decode attention, norms and dispatch cost, per kernel family, each checked against a CPU
+                 reference before it is timed; GFLOP/s, GB/s and step estimates (exit 1 if a check fails)
   alloy recipe   --model DIR (--recipe RECIPE.yaml|--demo|--preset demo|study) --out DIR [--steps-scale X] [--limit N]
                  the study's pipeline: train + fold each stage (${METHODS.join('/')}), SLERP with the original, benchmark
                  every variant, synergy; writes every variant, the adapters and results.json under --out
@@ -99,6 +104,10 @@ const OPTIONS = {
   demo: { type: 'boolean' },
   preset: { type: 'string' },
   'steps-scale': { type: 'string' },
+  models: { type: 'string' },
+  families: { type: 'string' },
+  rows: { type: 'string' },
+  only: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -115,6 +124,7 @@ const COMMAND_OPTIONS = {
   import: ['tokenizer', 'out'],
   'export-gguf': ['model', 'out', 'dtype'],
   recipe: ['model', 'recipe', 'demo', 'preset', 'out', 'steps-scale', 'limit'],
+  bench: ['json', 'out', 'models', 'families', 'rows', 'only'],
 } as const satisfies Record<string, readonly string[]>;
 
 /** Refuses every option `command` does not use, naming them and the ones it takes. */
@@ -165,6 +175,9 @@ export async function main(argv: string[], io: Io = stdio, signal?: AbortSignal)
         return await importCmd(positionals.slice(1), values, io);
       case 'recipe':
         return await recipeCmd(values, io, signal);
+      case 'bench':
+        if (positionals[1] !== 'kernels') throw new AlloyError(`alloy bench: the one suite is "kernels" (alloy bench kernels), got ${positionals[1] ? `"${positionals[1]}"` : 'none'}`);
+        return await benchKernelsCmd(values, io, signal);
       default:
         throw new AlloyError(`unknown command "${command}"\n${USAGE}`);
     }

@@ -3,6 +3,8 @@
  * as their Hugging Face config.json sets them. The benches that build synthetic checkpoints (bench/synthetic.ts)
  * read the same table.
  */
+import { AlloyError } from '../../common/errors.ts';
+
 export interface BenchModel {
   name: string;
   hidden: number;
@@ -36,6 +38,6 @@ export function benchModelConfigFields(m: BenchModel): Record<string, number> {
 export function findBenchModel(name: string, models: readonly BenchModel[] = SMOLLM2_MODELS): BenchModel {
   const key = name.trim().toLowerCase();
   const m = models.find((x) => x.name.toLowerCase() === key || x.name.toLowerCase().endsWith(`-${key}`));
-  if (!m) throw new Error(`no bench model "${name}" (known: ${models.map((x) => x.name).join(', ')})`);
+  if (!m) throw new AlloyError(`no bench model "${name}" (known: ${models.map((x) => x.name).join(', ')})`);
   return m;
 }
