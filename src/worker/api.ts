@@ -9,6 +9,7 @@ import type { CachedModelSummary, PartialSummary } from '../io/cache/weight-cach
 import type { Lineage } from '../io/cache/names.ts';
 import type { PoolStats } from '../engine/gpu/buffer-pool.ts';
 import type { KernelFamily } from '../engine/kernel-family.ts';
+import type { KernelBenchReport } from '../engine/kernel-bench/run.ts';
 import type { MultipleChoiceItem } from '../engine/eval/multiple-choice.ts';
 import type { BenchmarkItemResult, BenchmarkRun, RunSummary } from '../common/benchmark-run.ts';
 import type { NewStoredDataset, StoredDatasetSummary } from '../io/cache/datasets.ts';
@@ -436,6 +437,18 @@ export interface StudioApi {
 
   /** Runs a recipe (recipe-api.ts) on a cached model: every stage's model and the merge become cache entries. */
   runRecipe(jobId: string, request: RecipeRequest, onEvent?: RecipeEventCallback): Promise<Result<RecipeOutcome>>;
+
+  /** The GPU check (engine/kernel-bench): each case checked, then timed, per kernel family; cancel(jobId) stops it. */
+  gpuCheck(jobId: string, request: GpuCheckRequest, onProgress?: ProgressCallback): Promise<Result<KernelBenchReport>>;
+}
+
+export interface GpuCheckRequest {
+  /** bench model names (SmolLM2-135M, …) */
+  models: string[];
+  /** rows of the batched products and of a training micro-batch's tokens */
+  rows: number;
+  /** default both */
+  families?: KernelFamily[];
 }
 
 /** The sample conversation every chat template preview renders, so models can be compared side by side. */

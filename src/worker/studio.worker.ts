@@ -22,6 +22,8 @@ import { runBenchmark } from './benchmark.ts';
 import { TrainHost } from './train.ts';
 import type { AdapterImportRequest, TrainEventCallback, TrainRequest } from './train-api.ts';
 import { runRecipeJob } from './recipe.ts';
+import { runKernelBench } from '../engine/kernel-bench/run.ts';
+import { findBenchModel } from '../engine/kernel-bench/models.ts';
 import type { RecipeEventCallback, RecipeRequest } from './recipe-api.ts';
 import { countDatasetTokens, type DatasetTokensRequest } from './dataset.ts';
 import * as exporter from './export.ts';
@@ -35,6 +37,7 @@ import {
   type DeviceLossCallback,
   type GenerateRequest,
   type GenerateUpdateCallback,
+  type GpuCheckRequest,
   type GpuInfo,
   type MergeParent,
   type MergeRequest,
@@ -288,6 +291,15 @@ const api: StudioApi = {
 
   runRecipe: (jobId: string, request: RecipeRequest, onEvent?: RecipeEventCallback) =>
     jobs.run(jobId, [onEvent], (signal, onEvent) => runRecipeJob({ cache, files: modelFiles }, request, signal, onEvent)),
+
+  gpuCheck: (jobId: string, request: GpuCheckRequest, onProgress?: ProgressCallback) =>
+    jobs.run(jobId, [onProgress], async (signal, onProgress) => {
+      const { ctx } = await gpuEngine();
+      // the bench's cases are large at M = 2048 (the 1.7B's gate|up is 68 GFLOP): a Progress per case, by count
+      const report = (p: { done: number; total: number; family: string; case: string }) =>
+        onProgress?.({ phase: p.case ? `${p.family} kernels: ${p.case}` : 'done', done: p.done, total: p.total, unit: 'items', rate: 0, etaSeconds: null });
+      return runKernelBench(ctx, { models: request.models.map((m) => findBenchModel(m)), rows: request.rows, ...(request.families ? { families: request.families } : {}), signal, onProgress: report });
+    }),
 };
 
 Comlink.expose(api);

@@ -15,6 +15,7 @@ import type {
   GenerateRequest,
   GenerateSummary,
   GenerateUpdate,
+  GpuCheckRequest,
   LoadedModel,
   MergeParent,
   MergeRequest,
@@ -31,6 +32,7 @@ import type { RecipeEvent } from '../../engine/recipe/runner.ts';
 import type { DatasetTokens, DatasetTokensRequest } from '../../worker/dataset.ts';
 import type { NewStoredDataset } from '../../io/cache/datasets.ts';
 import type { BenchmarkRun } from '../../common/benchmark-run.ts';
+import type { KernelBenchReport } from '../../engine/kernel-bench/run.ts';
 import { parseKernelFamily, type KernelFamily } from '../../engine/kernel-family.ts';
 
 /** An error that came back from the worker, with its original name and location intact. */
@@ -279,6 +281,11 @@ export class StudioClient {
   /** Runs a recipe on a cached model, streaming its events; cancelJob(id) stops it between or inside stages. */
   runRecipe(request: RecipeRequest, onEvent: (e: RecipeEvent) => void): Job<RecipeOutcome> {
     return this.#job((api, jobId) => api.runRecipe(jobId, plain(request), callback(onEvent)));
+  }
+
+  /** The GPU check: the kernel bench on the worker's device, both kernel families unless asked otherwise. */
+  gpuCheck(request: GpuCheckRequest, onProgress: (p: Progress) => void): Job<KernelBenchReport> {
+    return this.#job((api, jobId) => api.gpuCheck(jobId, plain(request), callback(onProgress)));
   }
 
   /** A cached model's folder as a zip Blob (progress over the bytes checksummed); cancelJob(id) stops it. */

@@ -72,6 +72,8 @@ export interface BenchDevice {
 export async function runKernelBench(ctx: BenchDevice, opts: KernelBenchOptions = {}): Promise<KernelBenchReport> {
   const t0 = performance.now();
   const options: CaseOptions = { ...DEFAULT_CASE_OPTIONS, ...Object.fromEntries(Object.entries(opts).filter(([k, v]) => k in DEFAULT_CASE_OPTIONS && v !== undefined)) };
+  // attention follows the row count unless given: rows = batch × T with T at most 512 (2048 → 4 × 512)
+  if (opts.rows !== undefined && opts.attention === undefined) options.attention = { batch: Math.ceil(opts.rows / 512), T: Math.min(512, opts.rows) };
   const families = opts.families ?? KERNEL_FAMILIES;
   const models = opts.models ?? SMOLLM2_MODELS;
   const maxBinding = ctx.limits.maxStorageBufferBindingSize;
