@@ -210,6 +210,10 @@ function inferMethod(o: Record<string, unknown>, file: string): Method | null {
   return null;
 }
 
+/** LoRA variants the recipe's plain LoRA is not (each named in its own warning when true). */
+const PLAIN_LORA = ['use_rslora', 'use_dora', 'load_in_4bit', 'load_in_8bit'] as const;
+const SAID = new Set<string>(PLAIN_LORA);
+
 /** Keys every stage YAML may hold that only the cluster uses: no warning for these. */
 const CLUSTER_ONLY = new Set([
   'bf16', 'fp16', 'tf32', 'gradient_checkpointing', 'gradient_checkpointing_kwargs', 'output_dir', 'logging_steps', 'logging_strategy',
@@ -295,7 +299,7 @@ export function readTrlStage(value: unknown, o: ReadTrlOptions): TrlStageRead {
   const lora = { rank: num('lora_r', TRL_DEFAULTS.lora_r), alpha: num('lora_alpha', TRL_DEFAULTS.lora_alpha), targets };
   const dropout = num('lora_dropout', TRL_DEFAULTS.lora_dropout);
   if (peft && dropout !== 0) warnings.push(`lora_dropout ${dropout}${'lora_dropout' in cfg ? '' : " (TRL's default)"} not carried over: the recipe trains LoRA without dropout`);
-  for (const k of ['use_rslora', 'use_dora', 'load_in_4bit', 'load_in_8bit'] as const) if (bool(k, false)) warnings.push(`${k}: true not carried over: the recipe's LoRA is plain LoRA on unquantised weights`);
+  for (const k of PLAIN_LORA) if (bool(k, false)) warnings.push(`${k}: true not carried over: the recipe's LoRA is plain LoRA on unquantised weights`);
 
   // duration and schedule
   const maxSteps = num('max_steps', TRL_DEFAULTS.max_steps);
@@ -357,7 +361,7 @@ export function readTrlStage(value: unknown, o: ReadTrlOptions): TrlStageRead {
   // TRL fields with no counterpart (training-relevant ones; cluster bookkeeping passes quietly)
   const mapped = new Set(TRL_MAPPING.map((m) => m.trl));
   for (const k of Object.keys(cfg)) {
-    if (mapped.has(k) || CLUSTER_ONLY.has(k) || k === 'warmup_ratio' || k === 'num_train_epochs' || k === 'precompute_ref_log_probs') continue;
+    if (mapped.has(k) || CLUSTER_ONLY.has(k) || k === 'warmup_ratio' || k === 'num_train_epochs' || k === 'precompute_ref_log_probs' || SAID.has(k)) continue;
     if (trlOwnerOf(cmd, k) !== null) dropped.push(k);
   }
   if (dropped.length) warnings.push(`TRL setting${dropped.length > 1 ? 's' : ''} with no counterpart in the recipe, not carried over: ${dropped.join(', ')}`);
