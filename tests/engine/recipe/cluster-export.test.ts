@@ -120,9 +120,9 @@ describe('cluster export of the demo recipe', () => {
     const shapes = recipe.stages.map((s) => Object.keys(rows(`data/${s.name}/train.jsonl`)[0]!).sort().join(','));
     expect(shapes).toEqual(['text', 'completion,prompt', 'chosen,prompt,rejected']);
     const b = parseBenchmark(await readPublic(recipe.benchmark!.file), recipe.benchmark!.file);
+    if (b.kind !== 'multiple-choice') throw new Error('not multiple choice');
     const items = rows('eval/materials-bio-mc.jsonl');
     expect(items.length).toBe(b.items.length);
-    if (b.kind !== 'multiple-choice') throw new Error('not multiple choice');
     b.items.forEach((it, i) => expect(items[i]).toMatchObject({ query: contextOf(it), choices: it.choices, answer: it.answer }));
   });
 
