@@ -54,9 +54,13 @@ const USAGE = `usage:
   alloy export-gguf --model DIR --out FILE.gguf [--dtype f16|bf16|f32|q8_0|q6_k|q5_k_m|q4_k_m|q4_0]
                  a Hugging Face Llama/Mistral/Qwen2 folder as GGUF v3 for llama.cpp (default f16; norms always f32;
                  quantised presets pick each tensor's type as llama-quantize does)
-  alloy recipe   --model DIR (--recipe RECIPE.yaml|--demo|--preset demo|study) --out DIR [--steps-scale X] [--limit N]
+  alloy recipe   --model DIR (--recipe RECIPE.yaml|TRL_STAGE.yaml|EXPORT_DIR|--demo|--preset demo|study) --out DIR [--steps-scale X] [--limit N]
                  the study's pipeline: train + fold each stage (${METHODS.join('/')}), SLERP with the original, benchmark
-                 every variant, synergy; writes every variant, the adapters and results.json under --out
+                 every variant, synergy; writes every variant, the adapters and results.json under --out. --recipe also
+                 reads a TRL / alignment-handbook stage config or a folder --export wrote, naming what does not carry over
+  alloy recipe   --export DIR --model HUB_ID (--recipe …|--demo|--preset demo|study) [--limit N]
+                 the recipe as a folder for a GPU cluster: TRL stage configs and data, accelerate DeepSpeed ZeRO-3,
+                 mergekit YAML, lm-eval task, run.sh, README.md (--model: the base model the cluster loads)
 environment:
   ALLOY_KERNELS=software|hardware  force a kernel family on any adapter (default: software on a CPU adapter such as
                  SwiftShader, hardware on a GPU)`;
@@ -98,6 +102,7 @@ const OPTIONS = {
   recipe: { type: 'string' },
   demo: { type: 'boolean' },
   preset: { type: 'string' },
+  export: { type: 'string' },
   'steps-scale': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -114,7 +119,7 @@ const COMMAND_OPTIONS = {
   merge: ['out', 'allow-crimes', 'device', 'seed', 'shard-size', 'post-weights'],
   import: ['tokenizer', 'out'],
   'export-gguf': ['model', 'out', 'dtype'],
-  recipe: ['model', 'recipe', 'demo', 'preset', 'out', 'steps-scale', 'limit'],
+  recipe: ['model', 'recipe', 'demo', 'preset', 'out', 'steps-scale', 'limit', 'export'],
 } as const satisfies Record<string, readonly string[]>;
 
 /** Refuses every option `command` does not use, naming them and the ones it takes. */
