@@ -80,7 +80,7 @@ function dirStore(out: string): VariantStore {
 async function loadRecipe(v: RecipeArgs, warn: (s: string) => void): Promise<{ recipe: Recipe; roots: string[] }> {
   const pub = publicDir();
   const chosen = [v.recipe !== undefined, v.demo === true, v.preset !== undefined].filter(Boolean).length;
-  if (chosen !== 1) throw new AlloyError('give one of --recipe RECIPE.yaml|TRL_STAGE.yaml|EXPORT_DIR, --demo or --preset demo|study');
+  if (chosen !== 1) throw new AlloyError('give one of --recipe RECIPE.yaml, --demo or --preset demo|study (--recipe also takes a TRL stage config or a folder --export wrote)');
   if (v.demo) return { recipe: presetRecipe('demo'), roots: [pub] };
   if (v.preset !== undefined) {
     if (!(v.preset in PRESETS)) throw new AlloyError(`--preset must be one of ${Object.keys(PRESETS).join(', ')}, got "${v.preset}"`);
