@@ -248,7 +248,7 @@ export function readTrlStage(value: unknown, o: ReadTrlOptions): TrlStageRead {
     } else warnings.push(`${k} is ${legacy.what}; not carried over${legacy.now ? ` (${legacy.now} is given)` : ''} (TRL ${TRL_VERSION} refuses it)`);
   }
   const method = o.method ?? inferMethod(cfg, file);
-  if (!method) throw new AlloyError(`${file}: cannot tell which trainer this config is for; put it under a folder named sft, dpo or orpo (as the alignment-handbook's recipes/<model>/<method>/) or set loss_type`, { file });
+  if (!method) throw new AlloyError(`${file}: cannot tell which trainer this config is for; put it under a folder named sft, dpo or orpo (as the alignment-handbook's recipes/<model>/<method>/), name the file after its trainer (config_dpo.yaml) or set loss_type`, { file });
   const cmd = TRL_COMMAND[method];
 
   const unknown: string[] = [];
