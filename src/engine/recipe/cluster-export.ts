@@ -96,7 +96,9 @@ export async function exportCluster(o: ClusterExportOptions): Promise<ExportFile
     const rows = (s.rows === null ? ds.rows : ds.rows.slice(0, s.rows)).map((r) => r.value);
     files.push({ path: `data/${s.name}/train.jsonl`, text: jsonl(rows) });
     const config = stageConfigPath(rs, s);
-    files.push({ path: config, text: stageToTrlYaml(recipe, s, { model: modelOf(i), dataset: `data/${s.name}`, outputDir: `outputs/adapters/${variants[i + 1]!.name}` }) });
+    // a LoRA stage saves its adapter (run.sh folds it into outputs/<variant>); a full stage saves the model itself
+    const outputDir = stageMode(s) === 'lora' ? `outputs/adapters/${variants[i + 1]!.name}` : `outputs/${variants[i + 1]!.name}`;
+    files.push({ path: config, text: stageToTrlYaml(recipe, s, { model: modelOf(i), dataset: `data/${s.name}`, outputDir }) });
     manifest.stages.push({ name: s.name, method: s.method, config, data: s.data, rows: s.rows, seq_len: s.seqLen });
   }
 
@@ -179,7 +181,8 @@ function runScript(recipe: Recipe, m: Manifest): string {
     lines.push(`# stage ${i + 1}: ${s.name} (${s.method}${s.method === 'cpt' ? ': SFT on {text} rows, every token scored' : ''})`);
     if (cmd === 'orpo') lines.push(`accelerate launch --config_file "$ACCELERATE_CONFIG" --num_processes "$NUM_GPUS" scripts/orpo.py --config ${s.config}`);
     else lines.push(`trl ${cmd} --config ${s.config} --accelerate_config "$ACCELERATE_CONFIG" --num_processes "$NUM_GPUS"`);
-    lines.push(`python scripts/fold_lora.py outputs/adapters/${v.name} outputs/${v.name}`, '');
+    if (stageMode(recipe.stages[i]!) === 'lora') lines.push(`python scripts/fold_lora.py outputs/adapters/${v.name} outputs/${v.name}`);
+    lines.push('');
   });
   if (m.merge) {
     const merged = variants.at(-1)!;
@@ -232,8 +235,8 @@ config (e.g. \`grep -rl '${m.base_model}' recipes run.sh | xargs sed -i 's#${m.b
 |---|---|---|---|---|---|
 ${stageRows.join('\n')}
 
-Each stage saves its adapter to \`outputs/adapters/<variant>\`; \`scripts/fold_lora.py\` folds it into \`outputs/<variant>\`,
-which the next stage trains on.${m.merge ? ` Then \`mergekit-yaml ${m.merge.config}\` SLERPs the last model with the original.` : ''}${
+Each LoRA stage saves its adapter to \`outputs/adapters/<variant>\`; \`scripts/fold_lora.py\` folds it into
+\`outputs/<variant>\` (a full stage saves the model there itself), which the next stage trains on.${m.merge ? ` Then \`mergekit-yaml ${m.merge.config}\` SLERPs the last model with the original.` : ''}${
     m.benchmark
       ? ` Then lm-eval scores every variant on \`${m.benchmark.task}\` (\`${m.benchmark.config}\`, items in \`${m.benchmark.data}\`, from ${m.benchmark.file}${m.benchmark.limit !== null ? `, the first ${m.benchmark.limit}` : ''}): acc and acc_norm, as Alloy's benchmark (acc_norm divides by the choice's length in characters, Alloy by its UTF-8 bytes: the same for ASCII).`
       : ''

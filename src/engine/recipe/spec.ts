@@ -110,7 +110,7 @@ export interface RecipeDefaults {
 export type Path = (string | number)[];
 
 /** A stage's keys: what the stage is (name, data, epochs, rows) and the training settings a stage may set (settings.ts). */
-const STAGE_KEYS = ['name', 'data', 'epochs', 'rows', ...STAGE_SETTING_KEYS];
+export const STAGE_KEYS: readonly string[] = ['name', 'data', 'epochs', 'rows', ...STAGE_SETTING_KEYS];
 const TOP_KEYS = ['name', 'seed', 'seq_len', 'lora', 'stages', 'merge', 'benchmark'];
 
 /** Reads values out of a parsed object, naming file, line and key path when one is wrong. */

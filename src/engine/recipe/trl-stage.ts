@@ -11,7 +11,7 @@
 import { AlloyError } from '../../common/errors.ts';
 import type { Method } from '../../common/training-data.ts';
 import { LORA_TARGETS } from '../lora/targets.ts';
-import { stageWarmup, type Path, type Recipe, type StageSpec } from './spec.ts';
+import { STAGE_KEYS, type Path, type Recipe, type StageSpec } from './spec.ts';
 import { LEGACY_KEYS, TRL_COMMAND, TRL_DEFAULTS, TRL_VERSION, anyOwnerOf, trlOwnerOf, type TrlCommand } from './trl-fields.ts';
 
 export type StageMode = 'lora' | 'full';
@@ -72,7 +72,8 @@ export const TRL_MAPPING: readonly MappedField[] = [
   { trl: 'logging_steps', alloy: '1 (Alloy logs every step)' },
   { trl: 'save_strategy', alloy: 'no (the recipe keeps no checkpoints; the adapter is saved at the end)' },
   { trl: 'report_to', alloy: 'none' },
-  { trl: 'output_dir', alloy: 'outputs/adapters/<variant>: the stage\'s adapter' },
+  { trl: 'precompute_ref_log_probs', alloy: 'true for a full dpo / ipo stage (reference log-probs from the starting weights, no second model)', commands: ['dpo'] },
+  { trl: 'output_dir', alloy: 'outputs/adapters/<variant>: the stage\'s adapter (a full stage: outputs/<variant>, the model itself)' },
 ];
 
 export interface TrlStagePlace {
@@ -164,6 +165,8 @@ export function stageToTrlYaml(recipe: Recipe, stage: StageSpec, place: TrlStage
     ['seed', recipe.seed],
   ];
   if (cmd === 'dpo') trainer.push(['loss_type', [stage.method === 'ipo' ? 'ipo' : 'sigmoid']], ['beta', { float: stage.beta }]);
+  // full fine-tuning keeps no second model: the reference log-probs are computed once from the starting weights
+  if (cmd === 'dpo' && mode === 'full') trainer.push(['precompute_ref_log_probs', true]);
   if (stage.method === 'dpo') trainer.push(['label_smoothing', { float: stage.labelSmoothing }]);
   if (cmd === 'orpo') trainer.push(['beta', { float: stage.beta }]);
   trainer.push(['logging_steps', 1], ['save_strategy', 'no'], ['report_to', 'none'], ['output_dir', place.outputDir]);
@@ -284,7 +287,8 @@ export function readTrlStage(value: unknown, o: ReadTrlOptions): TrlStageRead {
 
   // training mode
   const peft = bool('use_peft', TRL_DEFAULTS.use_peft);
-  const fullSupported = false as boolean; // the spec has no `mode` yet: a full stage reads as LoRA (see stageMode)
+  // a full stage needs the spec's `mode` key; until the spec has it, a full stage reads as LoRA (see stageMode)
+  const fullSupported = STAGE_KEYS.includes('mode');
   const mode: StageMode = peft || !fullSupported ? 'lora' : 'full';
   if (!peft && !fullSupported) warnings.push(`use_peft is ${'use_peft' in cfg ? 'false' : 'not set (TRL: false)'}, i.e. full fine-tuning, which this recipe cannot hold yet: read as a LoRA stage with the LoRA settings below`);
 
@@ -303,7 +307,7 @@ export function readTrlStage(value: unknown, o: ReadTrlOptions): TrlStageRead {
 
   // duration and schedule
   const maxSteps = num('max_steps', TRL_DEFAULTS.max_steps);
-  const stage: Record<string, unknown> = {};
+  const stage: Record<string, unknown> = mode === 'full' ? { mode: 'full' } : {};
   if (maxSteps > 0) {
     if (!Number.isInteger(maxSteps)) throw fail('max_steps', `must be a whole number, got ${maxSteps}`);
     stage.steps = maxSteps;
@@ -356,12 +360,12 @@ export function readTrlStage(value: unknown, o: ReadTrlOptions): TrlStageRead {
   if (cmd === 'dpo' || cmd === 'orpo') stage.beta = num('beta', TRL_DEFAULTS.beta);
   if (method === 'dpo') stage.label_smoothing = num('label_smoothing', TRL_DEFAULTS.label_smoothing);
   else if ('label_smoothing' in cfg && num('label_smoothing', 0) !== 0) warnings.push(`label_smoothing not carried over: ${method} takes none`);
-  if (cfg.precompute_ref_log_probs === true) warnings.push('precompute_ref_log_probs: the recipe\'s LoRA stages take the reference as the model with its adapter off, which gives the same log-probs');
+  if (cfg.precompute_ref_log_probs === true && mode === 'lora') warnings.push("precompute_ref_log_probs: a LoRA stage's reference is the model with its adapter off, which gives the same log-probs");
 
   // TRL fields with no counterpart (training-relevant ones; cluster bookkeeping passes quietly)
   const mapped = new Set(TRL_MAPPING.map((m) => m.trl));
   for (const k of Object.keys(cfg)) {
-    if (mapped.has(k) || CLUSTER_ONLY.has(k) || k === 'warmup_ratio' || k === 'num_train_epochs' || k === 'precompute_ref_log_probs' || SAID.has(k)) continue;
+    if (mapped.has(k) || CLUSTER_ONLY.has(k) || k === 'warmup_ratio' || k === 'num_train_epochs' || SAID.has(k)) continue;
     if (trlOwnerOf(cmd, k) !== null) dropped.push(k);
   }
   if (dropped.length) warnings.push(`TRL setting${dropped.length > 1 ? 's' : ''} with no counterpart in the recipe, not carried over: ${dropped.join(', ')}`);

@@ -3,7 +3,7 @@
 // under tests/engine/recipe/golden/cluster-demo (regenerate: UPDATE_GOLDEN=1 npx vitest run --project unit
 // tests/engine/recipe/cluster-export.test.ts); import(export(recipe)) = recipe; TRL / alignment-handbook YAMLs read
 // with every unknown key and every setting that does not carry over named.
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
@@ -107,6 +107,7 @@ describe('cluster export of the demo recipe', () => {
       for (const f of files) {
         mkdirSync(dirname(join(GOLDEN, f.path)), { recursive: true });
         writeFileSync(join(GOLDEN, f.path), f.text);
+        if (f.path.endsWith('.sh')) chmodSync(join(GOLDEN, f.path), 0o755);
       }
     }
     expect(listFiles(GOLDEN)).toEqual(files.map((f) => f.path).sort());
@@ -142,6 +143,26 @@ describe('cluster export of the demo recipe', () => {
     expect(ipo).not.toHaveProperty('label_smoothing');
     expect(files.find((f) => f.path === 'data/CPT/train.jsonl')!.text.trim().split('\n')).toHaveLength(5);
     expect(files.find((f) => f.path === 'run.sh')!.text).toContain('--limit 12');
+  });
+});
+
+describe('a full fine-tuning stage (the spec\'s `mode: full`, when it has one)', () => {
+  it('is one branch: use_peft false, no LoRA keys, the model saved as the variant, DPO with precomputed reference log-probs', async () => {
+    const base = everyBranchRecipe();
+    const full = { ...base, stages: base.stages.map((s) => (s.method === 'dpo' ? ({ ...s, mode: 'full' } as typeof s) : s)) };
+    const files = await exportCluster({ recipe: full, baseModel: BASE, readText: readPublic });
+    const f = files.find((x) => x.path.endsWith('/DPO/config_full.yaml'))!;
+    const keys = yamlKeys(f.text);
+    for (const k of keys) expect(trlOwnerOf('dpo', k), k).not.toBeNull();
+    const cfg = parse(f.text) as Record<string, unknown>;
+    expect(cfg).toMatchObject({ use_peft: false, precompute_ref_log_probs: true, output_dir: 'outputs/CPT-chat-DPO' });
+    expect(keys.filter((k) => k.startsWith('lora_'))).toEqual([]);
+    const run = files.find((x) => x.path === 'run.sh')!.text;
+    expect(run).not.toContain('fold_lora.py outputs/adapters/CPT-chat-DPO ');
+    expect(run).toContain('fold_lora.py outputs/adapters/CPT-chat-DPO-IPO outputs/CPT-chat-DPO-IPO');
+    // the LoRA stages' YAMLs are unchanged by the full one
+    const lora = await exportCluster({ recipe: base, baseModel: BASE, readText: readPublic });
+    expect(files.find((x) => x.path.endsWith('/CPT/config_lora.yaml'))!.text).toBe(lora.find((x) => x.path.endsWith('/CPT/config_lora.yaml'))!.text);
   });
 });
 
