@@ -202,6 +202,18 @@ function runScript(recipe: Recipe, m: Manifest): string {
   return lines.join('\n');
 }
 
+/**
+ * Where mergekit's versions differ for this merge: mergekit ≥ 0.1.2 reads the final norm and lm_head's t at the start
+ * of a gradient, Alloy (and mergekit ≤ 0.1.1) at its end (merge/params.ts). Only a gradient that reaches those
+ * tensors (t itself, or the filters' default, as a list) tells the two apart.
+ */
+function postWeightsNote(recipe: Recipe): string {
+  const t = recipe.merge!.t;
+  const outer = typeof t === 'number' || Array.isArray(t) ? t : t.default;
+  if (!Array.isArray(outer) || outer.length < 2 || outer[0] === outer.at(-1)) return '';
+  return ` Its t is a gradient that reaches the final norm and lm_head: Alloy gives them the last anchor (${outer.at(-1)}), as mergekit ≤ 0.1.1 does; mergekit ≥ 0.1.2 gives them the first (${outer[0]}), so pin \`mergekit<0.1.2\` for Alloy's merge exactly.`;
+}
+
 function readme(recipe: Recipe, m: Manifest): string {
   const pins = Object.entries(README_VERSIONS).map(([k, v]) => `"${k}${v}"`).join(' ');
   const stageRows = m.stages.map((s, i) => `| ${i + 1} | ${s.name} | ${s.method} | \`${TRL_COMMAND[s.method] === 'orpo' ? 'scripts/orpo.py' : `trl ${TRL_COMMAND[s.method]}`}\` | \`${s.config}\` | \`data/${s.name}/train.jsonl\` (from ${s.data}${s.rows !== null ? `, first ${s.rows} rows` : ''}) |`);
@@ -236,7 +248,7 @@ config (e.g. \`grep -rl '${m.base_model}' recipes run.sh | xargs sed -i 's#${m.b
 ${stageRows.join('\n')}
 
 Each LoRA stage saves its adapter to \`outputs/adapters/<variant>\`; \`scripts/fold_lora.py\` folds it into
-\`outputs/<variant>\` (a full stage saves the model there itself), which the next stage trains on.${m.merge ? ` Then \`mergekit-yaml ${m.merge.config}\` SLERPs the last model with the original.` : ''}${
+\`outputs/<variant>\` (a full stage saves the model there itself), which the next stage trains on.${m.merge ? ` Then \`mergekit-yaml ${m.merge.config}\` SLERPs the last model with the original.${postWeightsNote(recipe)}` : ''}${
     m.benchmark
       ? ` Then lm-eval scores every variant on \`${m.benchmark.task}\` (\`${m.benchmark.config}\`, items in \`${m.benchmark.data}\`, from ${m.benchmark.file}${m.benchmark.limit !== null ? `, the first ${m.benchmark.limit}` : ''}): acc and acc_norm, as Alloy's benchmark (acc_norm divides by the choice's length in characters, Alloy by its UTF-8 bytes: the same for ASCII).`
       : ''

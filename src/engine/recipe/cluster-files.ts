@@ -11,7 +11,7 @@ export const README_VERSIONS = {
   accelerate: '>=1.10.1',
   deepspeed: '>=0.17',
   datasets: '>=4.0',
-  mergekit: '>=0.1.3',
+  mergekit: '>=0.1.2',
   'lm-eval': '>=0.4.9',
 } as const;
 

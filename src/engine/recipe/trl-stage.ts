@@ -44,7 +44,7 @@ export const TRL_MAPPING: readonly MappedField[] = [
   { trl: 'use_rslora', alloy: 'false (the recipe scales by alpha / r)', lora: true },
   { trl: 'dataset_name', alloy: 'stages[].data, converted to its TRL shape in data/<stage>/train.jsonl', note: 'stages[].rows: only the first N rows are written' },
   { trl: 'dataset_train_split', alloy: 'train' },
-  { trl: 'bf16', alloy: 'true', note: 'Alloy computes in f32; bf16 autocast on the cluster moves losses in the third digit' },
+  { trl: 'bf16', alloy: 'true', note: 'Alloy computes in f32, the cluster in bf16 autocast: losses agree to bf16 precision, not bit for bit' },
   { trl: 'gradient_checkpointing', alloy: 'true', note: "TRL's default; Alloy's per-layer recomputation is the same trade (memory for one more forward)" },
   { trl: 'learning_rate', alloy: 'stages[].lr' },
   { trl: 'lr_scheduler_type', alloy: 'stages[].schedule', note: 'constant with a warm-up is constant_with_warmup (HF constant has none)' },

@@ -127,6 +127,16 @@ describe('cluster export of the demo recipe', () => {
     b.items.forEach((it, i) => expect(items[i]).toMatchObject({ query: contextOf(it), choices: it.choices, answer: it.answer }));
   });
 
+  it("says where mergekit's versions differ for the merge: only a t gradient that reaches lm_head", async () => {
+    const readme = async (t: unknown) => {
+      const r = readRecipe({ stages: [{ method: 'sft', data: 'demo/data/sft.jsonl' }], merge: { t } }, RECIPE_DEFAULTS, 't');
+      return (await exportCluster({ recipe: r, baseModel: BASE, readText: readPublic })).find((f) => f.path === 'README.md')!.text;
+    };
+    expect(await readme([0, 0.4, 1])).toMatch(/Alloy gives them the last anchor \(1\), as mergekit ≤ 0\.1\.1 does; mergekit ≥ 0\.1\.2 gives them the first \(0\)/);
+    expect(await readme({ mlp: [0, 1], default: [0.2, 0.6] })).toMatch(/last anchor \(0\.6\)/);
+    for (const t of [0.5, { self_attn: [0, 1], default: 0.5 }, [0.3, 0.9, 0.3]]) expect(await readme(t)).not.toMatch(/pin `mergekit<0\.1\.2`/);
+  });
+
   it('writes YAML that YAML 1.1 (PyYAML, what TRL parses with) reads as the same values', async () => {
     const files = await exportCluster({ recipe: everyBranchRecipe(), baseModel: BASE, readText: readPublic });
     for (const f of files.filter((x) => x.path.startsWith('recipes/') && x.path.endsWith('.yaml'))) expect(parse(f.text, { version: '1.1' }), f.path).toEqual(parse(f.text));
