@@ -1,6 +1,6 @@
 // The Recipe panel's hand-off helpers (app/lib/recipe-handoff.ts) without a browser: the cluster folder zipped under
 // one top folder holds the golden export byte for byte; a loaded recipe file is Alloy's YAML or a TRL stage config
-// (with its warnings); the site reader names the path and status of a missing file.
+// (with its warnings) or a mergekit YAML for its merge; the site reader names the path and status of a missing file.
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -39,15 +39,25 @@ describe('recipe hand-off in the studio', () => {
   });
 
   it('loads Alloy recipe YAML as it is and a TRL stage config with its warnings', () => {
-    const alloy = loadRecipeText(recipeToYaml(demoRecipe()), 'demo.yaml');
+    const alloy = loadRecipeText(recipeToYaml(demoRecipe()), 'demo.yaml', demoRecipe());
     expect(alloy).toMatchObject({ kind: 'alloy', warnings: [], baseModel: null });
     expect(alloy.recipe).toEqual(demoRecipe());
-    const trl = loadRecipeText('model_name_or_path: org/m\nuse_peft: true\ndataset_name: demo/data/preference.jsonl\nbeta: 0.2\nlora_dropout: 0.1\n', 'config_orpo.yaml');
+    const trl = loadRecipeText('model_name_or_path: org/m\nuse_peft: true\ndataset_name: demo/data/preference.jsonl\nbeta: 0.2\nlora_dropout: 0.1\n', 'config_orpo.yaml', demoRecipe());
     expect(trl.kind).toBe('trl');
     expect(trl.baseModel).toBe('org/m');
     expect(trl.recipe.stages[0]).toMatchObject({ method: 'orpo', beta: 0.2, data: 'demo/data/preference.jsonl', lr: 1e-6 });
     expect(trl.warnings.join('\n')).toMatch(/config_orpo\.yaml: lora_dropout 0\.1 not carried over/);
-    expect(() => loadRecipeText('learning_rate: 1\n', 'config.yaml')).toThrow(/cannot tell which trainer/);
+    expect(() => loadRecipeText('learning_rate: 1\n', 'config.yaml', demoRecipe())).toThrow(/cannot tell which trainer/);
+  });
+
+  it("loads a mergekit SLERP YAML as the merge of the recipe shown, saying its models do not carry over", () => {
+    const yaml = 'models:\n  - model: a\n  - model: b\nmerge_method: slerp\nbase_model: b\nparameters:\n  t:\n    - filter: mlp\n      value: [0, 1]\n    - value: 0.25\nfoo: 1\n';
+    const r = loadRecipeText(yaml, 'merge.yml', demoRecipe());
+    expect(r.kind).toBe('mergekit');
+    expect(r.recipe).toEqual({ ...demoRecipe(), merge: { method: 'slerp', t: { mlp: [0, 1], default: 0.25 } } });
+    expect(r.warnings.join('\n')).toMatch(/merge\.yml: unknown key "foo" ignored/);
+    expect(r.warnings.join('\n')).toMatch(/merge\.yml: the merge's models are not carried over/);
+    expect(() => loadRecipeText(yaml.replace('slerp', 'linear'), 'merge.yml', demoRecipe())).toThrow(/merge\.yml: merge_method linear: the recipe's merge is slerp/);
   });
 
   it('names the path and the status of data the site does not have', async () => {

@@ -4,7 +4,7 @@
 // In: a recipe file — Alloy's recipe YAML or a TRL / alignment-handbook stage config — read into a Recipe, with the
 // warnings of everything that did not carry over.
 import { AlloyError } from '../../common/errors.ts';
-import { exportCluster, importTrlStageYaml, slug, type ExportFile } from '../../engine/recipe/cluster-export.ts';
+import { exportCluster, importTrlStageYaml, mergeYamlIntoRecipe, slug, type ExportFile } from '../../engine/recipe/cluster-export.ts';
 import { RECIPE_DEFAULTS } from '../../engine/recipe/presets.ts';
 import { parseRecipeYaml, type Recipe } from '../../engine/recipe/spec.ts';
 import { parseYamlDocument } from '../../io/yaml.ts';
@@ -44,17 +44,21 @@ export function handoffFolderFiles(f: HandoffFolder): FolderFile[] {
 
 export interface LoadedRecipe {
   recipe: Recipe;
-  /** what the file was: Alloy's recipe YAML or a TRL stage config */
-  kind: 'alloy' | 'trl';
+  /** what the file was: Alloy's recipe YAML, a TRL stage config, or a mergekit YAML (the merge of the recipe shown) */
+  kind: 'alloy' | 'trl' | 'mergekit';
   warnings: string[];
   /** the model a TRL config names (model_name_or_path) */
   baseModel: string | null;
 }
 
-/** A dropped or picked recipe file: Alloy's recipe YAML (it has stages) or a TRL stage config (a one-stage recipe). */
-export function loadRecipeText(text: string, fileName: string): LoadedRecipe {
+/**
+ * A dropped or picked recipe file: Alloy's recipe YAML (it has stages), a mergekit SLERP YAML (it has merge_method:
+ * its t becomes the merge of `current`, the recipe shown) or a TRL stage config (a one-stage recipe).
+ */
+export function loadRecipeText(text: string, fileName: string, current: Recipe): LoadedRecipe {
   const value: unknown = parseYamlDocument(text, fileName).doc.toJS();
   if (typeof value === 'object' && value !== null && 'stages' in value) return { recipe: parseRecipeYaml(text, RECIPE_DEFAULTS, fileName), kind: 'alloy', warnings: [], baseModel: null };
+  if (typeof value === 'object' && value !== null && 'merge_method' in value) return { ...mergeYamlIntoRecipe(current, text, fileName), kind: 'mergekit' };
   const r = importTrlStageYaml(text, fileName);
   return { recipe: r.recipe, kind: 'trl', warnings: r.warnings, baseModel: r.baseModel };
 }

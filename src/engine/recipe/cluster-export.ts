@@ -24,7 +24,7 @@ import { parseMergeYaml, toMergeYaml, type MergeConfig } from '../merge/config.t
 import { FOLD_LORA_PY, ORPO_PY, README_VERSIONS, ZERO3_ACCELERATE_YAML } from './cluster-files.ts';
 import { tParameter, tSettingOf } from './merge-step.ts';
 import { RECIPE_DEFAULTS } from './presets.ts';
-import { lineFinder, readRecipe, type Recipe, type StageSpec } from './spec.ts';
+import { lineFinder, readRecipe, recipeToYaml, type Recipe, type StageSpec, type TSetting } from './spec.ts';
 import { TRANSFORMERS_COMMIT, TRL_COMMAND, TRL_COMMIT, TRL_VERSION } from './trl-fields.ts';
 import { TRL_MAPPING, readTrlStage, stageMode, stageToTrlYaml, type TrlStageRead } from './trl-stage.ts';
 import { recipeVariants } from './variants.ts';
@@ -300,6 +300,33 @@ function toRecipe(source: Record<string, unknown>, file: string): Recipe {
   return readRecipe(source, RECIPE_DEFAULTS, file);
 }
 
+const tJson = (t: TSetting) => (typeof t === 'number' || Array.isArray(t) ? t : { ...(t.selfAttn !== undefined ? { self_attn: t.selfAttn } : {}), ...(t.mlp !== undefined ? { mlp: t.mlp } : {}), default: t.default });
+
+/** A mergekit YAML's SLERP t (the recipe's merge), with mergekit's own warnings; refused unless it is a slerp whose t a recipe can hold. */
+function readSlerpYaml(text: string, file: string): { t: TSetting; warnings: string[] } {
+  const { config, warnings } = parseMergeYaml(text, file);
+  if (config.mergeMethod !== 'slerp') throw new AlloyError(`${file}: merge_method ${config.mergeMethod}: the recipe's merge is slerp`, { file, field: 'merge_method' });
+  const t = config.parameters?.t !== undefined ? tSettingOf(config.parameters.t) : null;
+  if (t === null) throw new AlloyError(`${file}: parameters.t is not a recipe's t (a number, anchors, or self_attn / mlp / default filters)`, { file, field: 'parameters.t' });
+  return { t, warnings: warnings.map((w) => `${file}: ${w}`) };
+}
+
+/**
+ * A mergekit SLERP YAML as the recipe's merge: its t replaces the recipe's. Its two models do not carry over (the
+ * recipe always merges its last stage's model with the original, t = 0 the original), which the warnings say.
+ */
+export function mergeYamlIntoRecipe(recipe: Recipe, text: string, file: string): ImportedRecipe {
+  const { t, warnings } = readSlerpYaml(text, file);
+  warnings.push(`${file}: the merge's models are not carried over: the recipe merges its last stage's model with the original (t = 0), with this t`);
+  const merged = readRecipe({ ...JSON.parse(JSON.stringify(sourceOf(recipe))), merge: { method: 'slerp', t: tJson(t) } }, RECIPE_DEFAULTS, file);
+  return { recipe: merged, warnings, baseModel: null };
+}
+
+/** A Recipe back as the source readRecipe takes (recipeToYaml's object, without the YAML text). */
+function sourceOf(recipe: Recipe): unknown {
+  return parseYamlDocument(recipeToYaml(recipe), 'recipe').doc.toJS();
+}
+
 /** The folder exportCluster wrote (its manifest, stage configs, merge config) as the recipe. */
 export async function importCluster(readText: (path: string) => Promise<string>): Promise<ImportedRecipe> {
   let m: Manifest;
@@ -329,14 +356,9 @@ export async function importCluster(readText: (path: string) => Promise<string>)
   }));
   let merge: Record<string, unknown> | undefined;
   if (m.merge) {
-    const text = await readText(m.merge.config);
-    const { config, warnings: mw } = parseMergeYaml(text, m.merge.config);
-    warnings.push(...mw.map((w) => `${m.merge!.config}: ${w}`));
-    if (config.mergeMethod !== 'slerp') throw new AlloyError(`${m.merge.config}: merge_method ${config.mergeMethod}: the recipe's merge is slerp`, { file: m.merge.config });
-    const t = config.parameters?.t !== undefined ? tSettingOf(config.parameters.t) : null;
-    if (t === null) throw new AlloyError(`${m.merge.config}: parameters.t is not a recipe's t (a number, anchors, or self_attn / mlp / default filters)`, { file: m.merge.config });
-    const tJson = typeof t === 'number' || Array.isArray(t) ? t : { ...(t.selfAttn !== undefined ? { self_attn: t.selfAttn } : {}), ...(t.mlp !== undefined ? { mlp: t.mlp } : {}), default: t.default };
-    merge = { method: 'slerp', t: tJson };
+    const read = readSlerpYaml(await readText(m.merge.config), m.merge.config);
+    warnings.push(...read.warnings);
+    merge = { method: 'slerp', t: tJson(read.t) };
   }
   const recipe = toRecipe(
     {
