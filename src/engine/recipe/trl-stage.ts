@@ -68,7 +68,7 @@ export const TRL_MAPPING: readonly MappedField[] = [
     alloy: 'stages[].seq_len, else seq_len',
     note: "SFT and DPO keep the start of prompt + answer, as Alloy does; TRL's experimental ORPOTrainer cuts the answers its own way: the same wherever rows fit",
   },
-  { trl: 'seed', alloy: 'seed' },
+  { trl: 'seed', alloy: 'seed', note: "the same number, but torch's generator draws the shuffle and the LoRA initialisation differently from Alloy's" },
   { trl: 'loss_type', alloy: '[sigmoid] for dpo, [ipo] for ipo', commands: ['dpo'] },
   { trl: 'beta', alloy: 'stages[].beta', commands: ['dpo', 'orpo'] },
   {
