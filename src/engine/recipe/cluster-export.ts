@@ -283,17 +283,20 @@ function parseYaml(text: string, file: string): { value: unknown; lineOf: (p: (s
   return { value: doc.toJS(), lineOf: lineFinder(doc, lines) };
 }
 
-/** Recipe-wide values (seed, LoRA) from the stages: the first stage's, a warning for each stage that differs. */
+/** Recipe-wide values (seed, LoRA) from the stages: the first (LoRA) stage's, a warning for each stage that differs. */
 function recipeWide(reads: { read: TrlStageRead; file: string }[], warnings: string[]): { seed: number; lora: TrlStageRead['lora'] } {
   const first = reads[0]!.read;
+  const loras = reads.filter((r) => r.read.mode === 'lora');
+  const lora = (loras[0] ?? reads[0]!).read.lora;
   for (const { read, file } of reads.slice(1)) {
     if (read.seed !== first.seed) warnings.push(`${file}: seed ${read.seed} differs from the first stage's ${first.seed}; the recipe has one seed (${first.seed})`);
-    const a = read.lora;
-    const b = first.lora;
-    if (a.rank !== b.rank || a.alpha !== b.alpha || a.targets.join() !== b.targets.join())
-      warnings.push(`${file}: LoRA r ${a.rank}, alpha ${a.alpha}, targets ${a.targets.join(',')} differ from the first stage's; the recipe has one LoRA (the first stage's)`);
   }
-  return { seed: first.seed, lora: first.lora };
+  for (const { read, file } of loras.slice(1)) {
+    const a = read.lora;
+    if (a.rank !== lora.rank || a.alpha !== lora.alpha || a.targets.join() !== lora.targets.join())
+      warnings.push(`${file}: LoRA r ${a.rank}, alpha ${a.alpha}, targets ${a.targets.join(',')} differ from the first LoRA stage's; the recipe has one LoRA (that one)`);
+  }
+  return { seed: first.seed, lora };
 }
 
 function toRecipe(source: Record<string, unknown>, file: string): Recipe {

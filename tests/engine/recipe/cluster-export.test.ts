@@ -198,6 +198,21 @@ describe('import(export(recipe)) = recipe', () => {
     const back = await importCluster(reader(files));
     expect(back.recipe.stages[1]).toMatchObject({ seqLen: 128, lr: 1e-4 });
     expect(back.recipe.stages[0]!.seqLen).toBeNull();
+    expect(back.warnings).toEqual([]);
+  });
+
+  it('names a per-stage seed or LoRA the recipe cannot hold (one of each per recipe), keeping the first stage\'s', async () => {
+    const files = await exportCluster({ recipe: demoRecipe(), baseModel: BASE, readText: readPublic });
+    const orpo = files.find((f) => f.path.endsWith('/ORPO/config_lora.yaml'))!;
+    orpo.text = orpo.text.replace('lora_r: 8', 'lora_r: 16').replace('seed: 42', 'seed: 7').replace('output_dir:', 'neftune_noise_alpha: 5.0\noutput_dir:');
+    const back = await importCluster(reader(files));
+    expect(back.recipe).toEqual(demoRecipe());
+    for (const w of back.warnings) console.log(w);
+    expect(back.warnings).toEqual([
+      expect.stringMatching(/ORPO\/config_lora\.yaml: TRL setting with no counterpart in the recipe, not carried over: neftune_noise_alpha$/),
+      expect.stringMatching(/ORPO\/config_lora\.yaml: seed 7 differs from the first stage's 42; the recipe has one seed \(42\)/),
+      expect.stringMatching(/ORPO\/config_lora\.yaml: LoRA r 16, alpha 16, targets .* differ from the first LoRA stage's/),
+    ]);
   });
 
   it('t round-trips through mergekit parameters', () => {
