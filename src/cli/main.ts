@@ -59,9 +59,13 @@ const USAGE = `usage:
                  the GPU check: every SmolLM2 projection at M = N (default 2048) and 1, LoRA's skinny products,
                  attention, decode attention, norms and dispatch cost, per kernel family, each checked against a CPU
                  reference before it is timed; GFLOP/s, GB/s and step estimates (exit 1 if a check fails)
-  alloy recipe   --model DIR (--recipe RECIPE.yaml|--demo|--preset demo|study) --out DIR [--steps-scale X] [--limit N]
+  alloy recipe   --model DIR (--recipe RECIPE.yaml|TRL_STAGE.yaml|EXPORT_DIR|--demo|--preset demo|study) --out DIR [--steps-scale X] [--limit N]
                  the study's pipeline: train + fold each stage (${METHODS.join('/')}), SLERP with the original, benchmark
-                 every variant, synergy; writes every variant, the adapters and results.json under --out
+                 every variant, synergy; writes every variant, the adapters and results.json under --out. --recipe also
+                 reads a TRL / alignment-handbook stage config or a folder --export wrote, naming what does not carry over
+  alloy recipe   --export DIR --model HUB_ID (--recipe …|--demo|--preset demo|study) [--limit N]
+                 the recipe as a folder for a GPU cluster: TRL stage configs and data, accelerate DeepSpeed ZeRO-3,
+                 mergekit YAML, lm-eval task, run.sh, README.md (--model: the base model the cluster loads)
 environment:
   ALLOY_KERNELS=software|hardware  force a kernel family on any adapter (default: software on a CPU adapter such as
                  SwiftShader, hardware on a GPU)`;
@@ -103,6 +107,7 @@ const OPTIONS = {
   recipe: { type: 'string' },
   demo: { type: 'boolean' },
   preset: { type: 'string' },
+  export: { type: 'string' },
   'steps-scale': { type: 'string' },
   models: { type: 'string' },
   families: { type: 'string' },
@@ -123,7 +128,7 @@ const COMMAND_OPTIONS = {
   merge: ['out', 'allow-crimes', 'device', 'seed', 'shard-size', 'post-weights'],
   import: ['tokenizer', 'out'],
   'export-gguf': ['model', 'out', 'dtype'],
-  recipe: ['model', 'recipe', 'demo', 'preset', 'out', 'steps-scale', 'limit'],
+  recipe: ['model', 'recipe', 'demo', 'preset', 'out', 'steps-scale', 'limit', 'export'],
   bench: ['json', 'out', 'models', 'families', 'rows', 'only'],
 } as const satisfies Record<string, readonly string[]>;
 

@@ -11,8 +11,13 @@
  *   results.json                        stages (loss per step), every variant's scores and per-item results, synergy
  * Data paths in a recipe are relative to its folder; a path not found there is looked up in the studio's public/
  * folder, where the demo data lives (so a copied demo recipe runs anywhere). --demo uses public/ only.
+ * --recipe also takes a TRL / alignment-handbook stage config (a one-stage recipe) or a folder --export wrote; what
+ * does not carry over is named on stderr.
+ *
+ * `alloy recipe --export DIR --model HUB_ID (--recipe …|--demo|--preset …)` trains nothing: it writes the recipe as
+ * a folder that runs on a GPU cluster with TRL, accelerate/DeepSpeed, mergekit and lm-eval (cluster-export.ts).
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -24,13 +29,15 @@ import { BufferPool } from '../engine/gpu/buffer-pool.ts';
 import { KernelRegistry } from '../engine/gpu/kernels.ts';
 import { gpuSlerpAccelerator, isSoftwareAdapter } from '../engine/merge/gpu-slerp.ts';
 import { parseRecipeYaml, type Recipe } from '../engine/recipe/spec.ts';
+import { exportCluster, importCluster, importTrlStageYaml, MANIFEST } from '../engine/recipe/cluster-export.ts';
+import { parseYamlDocument } from '../io/yaml.ts';
 import { PRESETS, presetRecipe, RECIPE_DEFAULTS, type PresetName } from '../engine/recipe/presets.ts';
 import { recipeVariants, runRecipe, type RecipeEvent, type RecipeSummary } from '../engine/recipe/runner.ts';
 import { synergyLine } from '../engine/recipe/summary.ts';
 import { isPaired } from '../engine/train/objectives.ts';
 import type { VariantStore } from '../engine/recipe/variants.ts';
 
-export type RecipeArgs = Partial<Record<'model' | 'recipe' | 'out' | 'steps-scale' | 'preset' | 'limit', string>> & { demo?: boolean };
+export type RecipeArgs = Partial<Record<'model' | 'recipe' | 'out' | 'steps-scale' | 'preset' | 'limit' | 'export', string>> & { demo?: boolean };
 
 interface Io {
   out: (s: string) => void;
@@ -65,23 +72,80 @@ function dirStore(out: string): VariantStore {
   };
 }
 
-function loadRecipe(v: RecipeArgs): { recipe: Recipe; roots: string[] } {
+/**
+ * The recipe to run or export: --demo, --preset, or --recipe PATH where PATH is an Alloy recipe YAML, a TRL /
+ * alignment-handbook stage config (a one-stage recipe) or a folder `--export` wrote (read back through its
+ * alloy-export.json). Import warnings (keys TRL would refuse, settings that do not carry over) go to `warn`.
+ */
+async function loadRecipe(v: RecipeArgs, warn: (s: string) => void): Promise<{ recipe: Recipe; roots: string[] }> {
   const pub = publicDir();
   const chosen = [v.recipe !== undefined, v.demo === true, v.preset !== undefined].filter(Boolean).length;
-  if (chosen !== 1) throw new AlloyError('give one of --recipe RECIPE.yaml, --demo or --preset demo|study');
+  if (chosen !== 1) throw new AlloyError('give one of --recipe RECIPE.yaml, --demo or --preset demo|study (--recipe also takes a TRL stage config or a folder --export wrote)');
   if (v.demo) return { recipe: presetRecipe('demo'), roots: [pub] };
   if (v.preset !== undefined) {
     if (!(v.preset in PRESETS)) throw new AlloyError(`--preset must be one of ${Object.keys(PRESETS).join(', ')}, got "${v.preset}"`);
     return { recipe: presetRecipe(v.preset as PresetName), roots: [pub] };
   }
   const file = v.recipe!;
+  if (existsSync(file) && statSync(file).isDirectory()) {
+    if (!existsSync(join(file, MANIFEST))) throw new AlloyError(`${file} is a folder without ${MANIFEST}: give an Alloy recipe YAML, a TRL stage config or a folder that alloy recipe --export wrote`, { file });
+    const r = await importCluster((p) => readFile(join(file, p), 'utf8'));
+    for (const w of r.warnings) warn(`alloy: ${file.replace(/\/?$/, '/')}${w}\n`);
+    return { recipe: r.recipe, roots: [resolve(file), pub] };
+  }
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
   } catch {
     throw new AlloyError(`cannot read recipe ${file}`, { file });
   }
+  const value: unknown = parseYamlDocument(text, file).doc.toJS();
+  if (typeof value === 'object' && value !== null && !('stages' in value)) {
+    // no stages: a TRL / alignment-handbook stage config (the folder names the trainer: recipes/<model>/sft/…)
+    const r = importTrlStageYaml(text, file);
+    for (const w of r.warnings) warn(`alloy: ${w}\n`);
+    // TRL resolves dataset_name from where it runs (the export's run.sh: its own folder)
+    return { recipe: r.recipe, roots: [process.cwd(), dirname(resolve(file)), pub] };
+  }
   return { recipe: parseRecipeYaml(text, RECIPE_DEFAULTS, basename(file)), roots: [dirname(resolve(file)), pub] };
+}
+
+/** A recipe data path → its text, looked up under each root in turn. */
+function rootReader(roots: string[]): (path: string) => Promise<string> {
+  return async (path) => {
+    const candidates = isAbsolute(path) ? [path] : roots.map((r) => join(r, path));
+    const hit = candidates.find((p) => existsSync(p));
+    if (!hit) throw new AlloyError(`recipe data ${path} not found (looked in ${candidates.join(', ')})`, { file: path });
+    return readFile(hit, 'utf8');
+  };
+}
+
+/**
+ * `alloy recipe --export DIR --model ID (--recipe …|--demo|--preset …)`: the recipe as a folder for a GPU cluster
+ * (engine/recipe/cluster-export.ts): TRL stage configs, data, accelerate ZeRO-3 config, mergekit YAML, lm-eval task,
+ * run.sh and README.md. --model is what the cluster loads as the original model (a Hub id or a path there).
+ */
+async function exportCmd(v: RecipeArgs, io: Io): Promise<number> {
+  const out = resolve(v.export!);
+  if (v.out !== undefined || v['steps-scale'] !== undefined) throw new AlloyError('--export writes a folder for a cluster and runs nothing: leave out --out and --steps-scale');
+  if (!v.model) throw new AlloyError('--export needs --model: the base model the cluster loads (a Hugging Face Hub id such as meta-llama/Llama-3.1-8B-Instruct, or a path there)');
+  if (existsSync(out) && readdirSync(out).length > 0) throw new AlloyError(`--export ${out} exists and is not empty; choose a new directory`);
+  const { recipe, roots } = await loadRecipe(v, io.err);
+  if (v.limit !== undefined) {
+    const n = Number(v.limit);
+    if (!(Number.isInteger(n) && n > 0)) throw new AlloyError(`--limit must be a whole number ≥ 1, got "${v.limit}"`);
+    if (!recipe.benchmark) throw new AlloyError('--limit: the recipe has no benchmark');
+    recipe.benchmark.limit = n;
+  }
+  const files = await exportCluster({ recipe, baseModel: v.model, readText: rootReader(roots) });
+  for (const f of files) {
+    const p = join(out, ...f.path.split('/'));
+    mkdirSync(dirname(p), { recursive: true });
+    writeFileSync(p, f.text);
+    if (f.path.endsWith('.sh')) chmodSync(p, 0o755);
+  }
+  io.out(`wrote ${files.length} files to ${out}: on the cluster, install what README.md lists and run bash ${join(out, 'run.sh')}\n`);
+  return 0;
 }
 
 const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
@@ -183,6 +247,7 @@ export function resultsJson(s: RecipeSummary): string {
 }
 
 export async function recipeCmd(v: RecipeArgs, io: Io, signal?: AbortSignal): Promise<number> {
+  if (v.export !== undefined) return exportCmd(v, io);
   const modelDir = v.model;
   if (!modelDir) throw new AlloyError('--model is required');
   const outArg = v.out;
@@ -191,7 +256,7 @@ export async function recipeCmd(v: RecipeArgs, io: Io, signal?: AbortSignal): Pr
   if (existsSync(out) && readdirSync(out).length > 0) throw new AlloyError(`--out ${out} exists and is not empty; choose a new directory`);
   const scale = v['steps-scale'] === undefined ? 1 : Number(v['steps-scale']);
   if (!(Number.isFinite(scale) && scale > 0)) throw new AlloyError(`--steps-scale must be a number > 0, got "${v['steps-scale']}"`);
-  const { recipe, roots } = loadRecipe(v);
+  const { recipe, roots } = await loadRecipe(v, io.err);
   if (v.limit !== undefined) {
     const n = Number(v.limit);
     if (!(Number.isInteger(n) && n > 0)) throw new AlloyError(`--limit must be a whole number ≥ 1, got "${v.limit}"`);
@@ -199,12 +264,7 @@ export async function recipeCmd(v: RecipeArgs, io: Io, signal?: AbortSignal): Pr
     recipe.benchmark.limit = n;
   }
   const base = dirModelFiles(modelDir, modelDir);
-  const readText = async (path: string): Promise<string> => {
-    const candidates = isAbsolute(path) ? [path] : roots.map((r) => join(r, path));
-    const hit = candidates.find((p) => existsSync(p));
-    if (!hit) throw new AlloyError(`recipe data ${path} not found (looked in ${candidates.join(', ')})`, { file: path });
-    return readFile(hit, 'utf8');
-  };
+  const readText = rootReader(roots);
 
   const ctx = await acquireNodeDevice();
   const pool = new BufferPool(ctx.device);

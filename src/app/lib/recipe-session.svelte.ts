@@ -8,6 +8,8 @@ import type { BenchmarkRun } from '../../common/benchmark-run.ts';
 import type { PresetName } from '../../engine/recipe/presets.ts';
 import type { RecipeOutcome, RecipeRequest } from '../../worker/recipe-api.ts';
 import { toSerialized, type Job, type StudioClient } from './studio-client.svelte.ts';
+import { recipeToYaml } from '../../engine/recipe/spec.ts';
+import type { LoadedRecipe } from './recipe-handoff.ts';
 
 export type RecipeStatus = 'idle' | 'running' | 'cancelling' | 'done' | 'cancelled' | 'failed';
 export type StageStatus = 'waiting' | 'training' | 'done';
@@ -71,6 +73,8 @@ export function summaryAsRun(s: RecipeSummary, entries: RecipeOutcome['entries']
 
 export class RecipeSession {
   form = $state<RecipeForm>({ modelId: '', preset: 'demo', stepsScale: 1, benchmarkLimit: 0 });
+  /** a recipe loaded from a file (Alloy YAML or a TRL stage config), run instead of the preset while set */
+  loaded = $state<(LoadedRecipe & { fileName: string }) | null>(null);
   status = $state<RecipeStatus>('idle');
   error = $state<SerializedError | null>(null);
   recipeName = $state('');
@@ -158,7 +162,7 @@ export class RecipeSession {
     this.status = 'running';
     const req: RecipeRequest = {
       modelId: this.form.modelId,
-      preset: this.form.preset,
+      ...(this.loaded ? { yaml: recipeToYaml(this.loaded.recipe) } : { preset: this.form.preset }),
       stepsScale: this.form.stepsScale,
       ...(this.form.benchmarkLimit > 0 ? { benchmarkLimit: this.form.benchmarkLimit } : {}),
       dataBase,

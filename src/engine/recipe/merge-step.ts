@@ -28,6 +28,26 @@ export function tParameter(t: TSetting): ParameterSetting {
   ];
 }
 
+/**
+ * mergekit's `t` back as a TSetting (tParameter's inverse): a scalar or anchors as they are, conditions as the
+ * self_attn / mlp / default form; null for what a recipe's t cannot be (another filter, a condition without a
+ * default, non-numeric values).
+ */
+export function tSettingOf(p: ParameterSetting): TSetting | null {
+  const numeric = (v: unknown): v is number | number[] => typeof v === 'number' || (Array.isArray(v) && v.length > 0 && v.every((x) => typeof x === 'number'));
+  if (numeric(p)) return p;
+  const conds = Array.isArray(p) ? p : [p];
+  const out: { selfAttn?: number | number[]; mlp?: number | number[]; default?: number | number[] } = {};
+  for (const c of conds) {
+    if (typeof c !== 'object' || c === null || !('value' in c) || !numeric(c.value)) return null;
+    const key = c.filter == null ? 'default' : c.filter === 'self_attn' ? 'selfAttn' : c.filter === 'mlp' ? 'mlp' : null;
+    if (key === null || out[key] !== undefined) return null;
+    out[key] = c.value;
+  }
+  if (out.default === undefined) return null;
+  return { ...(out.selfAttn !== undefined ? { selfAttn: out.selfAttn } : {}), ...(out.mlp !== undefined ? { mlp: out.mlp } : {}), default: out.default };
+}
+
 export function slerpConfig(t: TSetting, numLayers: number, original = ORIGINAL_REF, tuned = TUNED_REF): MergeConfig {
   return {
     mergeMethod: 'slerp',

@@ -27,17 +27,11 @@ import { writeFoldedModel } from './fold-model.ts';
 import type { GpuEngineLike } from './gpu.ts';
 import { MERGE_YAML, slerpWithOriginal } from './merge-step.ts';
 import { recipeToYaml, type Recipe } from './spec.ts';
-import { recipeSynergy, variantScore, type RecipeSynergy, type VariantKind, type VariantScore } from './summary.ts';
+import { recipeSynergy, variantScore, type RecipeSynergy, type VariantScore } from './summary.ts';
 import { stageSequences, stageTrainConfig, trainStage, unitsOf, writeAdapterFiles } from './train-stage.ts';
-import { writeOutput, type VariantStore } from './variants.ts';
+import { recipeVariants, writeOutput, type VariantInfo, type VariantStore } from './variants.ts';
 
-export interface VariantInfo {
-  id: string;
-  label: string;
-  kind: VariantKind;
-  /** output folder name ("" for the original model, which is not written) */
-  name: string;
-}
+export { recipeVariants, type VariantInfo };
 
 export interface PlannedStage {
   name: string;
@@ -114,21 +108,6 @@ export interface RunRecipeOptions {
   onEvent?: (e: RecipeEvent) => void;
   signal?: AbortSignal;
   now?: () => number;
-}
-
-/** The variants a recipe produces, in order: original, after each stage, merged. */
-export function recipeVariants(recipe: Recipe, baseLabel: string): VariantInfo[] {
-  const out: VariantInfo[] = [{ id: 'base', label: baseLabel, kind: 'base', name: '' }];
-  const chain: string[] = [];
-  for (const s of recipe.stages) {
-    chain.push(s.name);
-    out.push({ id: s.name, label: `${baseLabel}-${chain.join('-')}`, kind: 'stage', name: chain.join('-') });
-  }
-  if (recipe.merge) {
-    const last = out.at(-1)!;
-    out.push({ id: 'SLERP', label: `${last.label}-SLERP`, kind: 'merge', name: `${chain.join('-')}-SLERP` });
-  }
-  return out;
 }
 
 function readBenchmarkItems(text: string, file: string, limit: number | null): MultipleChoiceItem[] {

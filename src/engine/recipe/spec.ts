@@ -107,10 +107,10 @@ export interface RecipeDefaults {
   stage: Omit<StageSpec, 'name' | 'method' | 'data' | 'steps' | 'epochs' | 'seqLen'> & { steps: number };
 }
 
-type Path = (string | number)[];
+export type Path = (string | number)[];
 
 /** A stage's keys: what the stage is (name, data, epochs, rows) and the training settings a stage may set (settings.ts). */
-const STAGE_KEYS = ['name', 'data', 'epochs', 'rows', ...STAGE_SETTING_KEYS];
+export const STAGE_KEYS: readonly string[] = ['name', 'data', 'epochs', 'rows', ...STAGE_SETTING_KEYS];
 const TOP_KEYS = ['name', 'seed', 'seq_len', 'lora', 'stages', 'merge', 'benchmark'];
 
 /** Reads values out of a parsed object, naming file, line and key path when one is wrong. */
@@ -304,7 +304,7 @@ export function readRecipe(value: unknown, defaults: RecipeDefaults, file = 'rec
 }
 
 /** The 1-based line of the node at `path` in a parsed document, when it has one. */
-function lineFinder(doc: Document.Parsed, lines: LineCounter): (path: Path) => number | undefined {
+export function lineFinder(doc: Document.Parsed, lines: LineCounter): (path: Path) => number | undefined {
   return (path) => {
     for (let n = path.length; n >= 0; n--) {
       const sub = path.slice(0, n);

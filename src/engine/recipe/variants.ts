@@ -7,6 +7,31 @@
 import type { ByteSink } from '../../io/bytes.ts';
 import { AlloyError } from '../../common/errors.ts';
 import { memoryModelFiles, type ModelFiles } from '../../io/model-files.ts';
+import type { Recipe } from './spec.ts';
+import type { VariantKind } from './summary.ts';
+
+export interface VariantInfo {
+  id: string;
+  label: string;
+  kind: VariantKind;
+  /** output folder name ("" for the original model, which is not written) */
+  name: string;
+}
+
+/** The variants a recipe produces, in order: original, after each stage, merged. */
+export function recipeVariants(recipe: Recipe, baseLabel: string): VariantInfo[] {
+  const out: VariantInfo[] = [{ id: 'base', label: baseLabel, kind: 'base', name: '' }];
+  const chain: string[] = [];
+  for (const s of recipe.stages) {
+    chain.push(s.name);
+    out.push({ id: s.name, label: `${baseLabel}-${chain.join('-')}`, kind: 'stage', name: chain.join('-') });
+  }
+  if (recipe.merge) {
+    const last = out.at(-1)!;
+    out.push({ id: 'SLERP', label: `${last.label}-SLERP`, kind: 'merge', name: `${chain.join('-')}-SLERP` });
+  }
+  return out;
+}
 
 export type OutputKind = 'model' | 'adapter';
 
