@@ -38,7 +38,7 @@ import { encodePackColumns, encodeSplitColumns } from '../ops/columns.ts';
 import { encodeSwiglu, encodeSwigluBackward, encodeSwigluPacked } from '../ops/swiglu.ts';
 import { encodeLoraBackward, encodeLoraForward, loraDropout, type DropoutCounters, type GpuLora, type ProjKey } from '../lora/adapter.ts';
 import type { ModelConfig } from '../../io/config.ts';
-import { encodeLinear, encodeLinearAdd, encodeLinearInputGrad } from './linear.ts';
+import { encodeLinear, encodeLinearAdd, encodeLinearInputGrad, encodeNormedLinear, foldsNorm } from './linear.ts';
 import type { GpuLayer, GpuLinear, Model } from './weights.ts';
 
 /** What a layer's backward needs from its forward (training keeps these, inference keeps nothing). */
@@ -393,10 +393,13 @@ export async function encodeLayer(c: LayerPass, enc: GPUCommandEncoder, l: numbe
   const rope = cfg.layerRope[l]!;
   const invFreq = layerInvFreq(model, l);
 
-  // Attention block.
-  const n1 = kept('n1', 'norm');
+  // Attention block. Inference with the fused q|k|v weight may fold the norm into that projection (foldsNorm:
+  // the hardware family's mat-vec), and then the normed rows n1 are never made.
+  const fusedQkv = layer.qkv && !save && !adapted('q', 'k', 'v') && !cfg.qkNorm ? layer.qkv : null;
+  const fold1 = fusedQkv !== null && foldsNorm(model, BT, C);
+  const n1 = fold1 ? x : kept('n1', 'norm');
   const rstd1 = save ? kept('rstd1') : undefined;
-  await encodeRmsNorm(kernels, enc, x, layer.inputNorm, n1, { rows: BT, hidden: C, eps }, rstd1);
+  if (!fold1) await encodeRmsNorm(kernels, enc, x, layer.inputNorm, n1, { rows: BT, hidden: C, eps }, rstd1);
   let q: GPUBuffer;
   let k: GPUBuffer;
   let v: GPUBuffer;
@@ -405,11 +408,11 @@ export async function encodeLayer(c: LayerPass, enc: GPUCommandEncoder, l: numbe
   let qRstd: GPUBuffer | undefined;
   let kRstd: GPUBuffer | undefined;
   let qk: { qPre: GPUBuffer; kPre: GPUBuffer } | undefined;
-  if (layer.qkv && !save && !adapted('q', 'k', 'v') && !cfg.qkNorm) {
+  if (fusedQkv) {
     // One matmul, then one dispatch that rotates q and k and writes k, v straight into their slots (a KV cache's,
     // or dense buffers).
-    const qkv = await encodeLinear(model, enc, n1, BT, layer.qkv, 'qkv');
-    release(n1);
+    const qkv = fold1 ? await encodeNormedLinear(model, enc, x, BT, { weight: layer.inputNorm, eps }, fusedQkv, 'qkv') : await encodeLinear(model, enc, n1, BT, fusedQkv, 'qkv');
+    if (!fold1) release(n1);
     q = kept('q');
     kAll = c.kv ? c.kv.k[l]! : (k = kept('k'));
     vAll = c.kv ? c.kv.v[l]! : (v = kept('v'));
@@ -491,17 +494,19 @@ export async function encodeLayer(c: LayerPass, enc: GPUCommandEncoder, l: numbe
     enc.copyBufferToBuffer(x, 0, xMid, 0, BT * C * 4);
   }
 
-  // MLP block.
-  const n2 = kept('n2', 'norm');
+  // MLP block (its norm folded into gate|up as the attention block's is into q|k|v).
+  const fusedGateUp = layer.gateUp && !save && !adapted('gate', 'up') ? layer.gateUp : null;
+  const fold2 = fusedGateUp !== null && foldsNorm(model, BT, C);
+  const n2 = fold2 ? x : kept('n2', 'norm');
   const rstd2 = save ? kept('rstd2') : undefined;
-  await encodeRmsNorm(kernels, enc, x, layer.postNorm, n2, { rows: BT, hidden: C, eps }, rstd2);
+  if (!fold2) await encodeRmsNorm(kernels, enc, x, layer.postNorm, n2, { rows: BT, hidden: C, eps }, rstd2);
   const act = kept('act', 'swiglu');
   const gateAct = cfg.hiddenAct;
   let gate: GPUBuffer | undefined;
   let up: GPUBuffer | undefined;
-  if (layer.gateUp && !save && !adapted('gate', 'up')) {
-    const gu = await encodeLinear(model, enc, n2, BT, layer.gateUp, 'gate_up');
-    release(n2);
+  if (fusedGateUp) {
+    const gu = fold2 ? await encodeNormedLinear(model, enc, x, BT, { weight: layer.postNorm, eps }, fusedGateUp, 'gate_up') : await encodeLinear(model, enc, n2, BT, fusedGateUp, 'gate_up');
+    if (!fold2) release(n2);
     await encodeSwigluPacked(kernels, enc, gu, act, { rows: BT, F, act: gateAct });
     release(gu);
   } else {

@@ -7,7 +7,7 @@
  * The tile sizes live here only: the shaders take them as override constants.
  */
 import type { KernelRegistry, Overrides } from '../gpu/kernels.ts';
-import { grid1d, launch, MAX_GROUPS_PER_DIM } from './dispatch.ts';
+import { grid1d, launch, MAX_GROUPS_PER_DIM, type Field } from './dispatch.ts';
 import type { MatmulArgs } from './matmul.ts';
 import type { Weight16 } from './matmul-w16.ts';
 
@@ -97,16 +97,7 @@ export async function encodeHwMatmul(
   const w16: Overrides = dtype ? { IS_F16: dtype === 'f16' } : {};
   const suffix = dtype ? '_w16' : '';
   if (hwUsesMatvec(args)) {
-    const lanes = matvecLanes(K);
-    const rows = MATVEC.threads / lanes;
-    const [x, y] = grid1d(Math.ceil(N / rows));
-    await launch(kernels, encoder, {
-      file: `hw_matvec${suffix}`,
-      constants: { ...w16, A_VEC: vec(K, strideA) && vec(K, strideB), ROWS: rows, LANES: lanes },
-      params,
-      buffers: { 1: a, 2: b, 3: c },
-      groups: [x, y, batch],
-    });
+    await launchMatvec(kernels, encoder, { 1: a, 2: b, 3: c }, args, params, { ...w16, A_VEC: vec(K, strideA) && vec(K, strideB) }, suffix, 'main');
     return;
   }
   await launch(kernels, encoder, {
@@ -125,4 +116,57 @@ export async function encodeHwMatmul(
     buffers: { 1: a, 2: b, 3: c },
     groups: [Math.ceil(N / tile.N), Math.ceil(M / tile.M), batch],
   });
+}
+
+async function launchMatvec(
+  kernels: KernelRegistry,
+  encoder: GPUCommandEncoder,
+  buffers: Record<number, GPUBuffer>,
+  args: MatmulArgs,
+  params: Field[],
+  constants: Overrides,
+  suffix: string,
+  entry: 'main' | 'main_norm',
+): Promise<void> {
+  const lanes = matvecLanes(args.K);
+  const rows = MATVEC.threads / lanes;
+  const [x, y] = grid1d(Math.ceil(args.N / rows));
+  await launch(kernels, encoder, {
+    file: `hw_matvec${suffix}`,
+    entry,
+    constants: { ...constants, ROWS: rows, LANES: lanes },
+    params,
+    buffers,
+    groups: [x, y, args.batch ?? 1],
+  });
+}
+
+/**
+ * Whether an RMSNorm before this product can be folded into it (hw_matvec main_norm): the mat-vec's form and
+ * rows, one batch, and whole quads along K (the norm weight is read as vec4s).
+ */
+export function hwFusesNorm(args: MatmulArgs): boolean {
+  return hwUsesMatvec(args) && (args.batch ?? 1) === 1 && args.K % 4 === 0;
+}
+
+/**
+ * C = alpha · rmsnorm(A; g, eps)·Bᵀ + beta·C without the normed rows ever being written (hw_matvec main_norm):
+ * A [M, K] are the raw rows, g [K] the norm weight (as the engine stores it: Gemma's 1 + w already applied).
+ * Only for products hwFusesNorm accepts.
+ */
+export async function encodeHwMatvecNormed(
+  kernels: KernelRegistry,
+  encoder: GPUCommandEncoder,
+  a: GPUBuffer,
+  g: GPUBuffer,
+  eps: number,
+  b: GPUBuffer,
+  c: GPUBuffer,
+  args: MatmulArgs,
+  dtype?: Weight16,
+): Promise<void> {
+  if (!hwFusesNorm(args)) throw new RangeError(`hw_matvec main_norm: ${args.M}×${args.N}×${args.K} is not a one-batch mat-vec with K % 4 == 0`);
+  const params: Field[] = [{ u32: args.M }, { u32: args.N }, { u32: args.K }, { u32: 0 }, { u32: 0 }, { u32: 0 }, { f32: args.alpha ?? 1 }, { f32: args.beta ?? 0 }];
+  const constants: Overrides = { ...(dtype ? { IS_F16: dtype === 'f16' } : {}), A_VEC: true, NORM_EPS: eps };
+  await launchMatvec(kernels, encoder, { 1: a, 2: b, 3: c, 4: g }, args, params, constants, dtype ? '_w16' : '', 'main_norm');
 }

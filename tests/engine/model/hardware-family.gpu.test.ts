@@ -20,6 +20,7 @@ import { parseModelConfig } from '../../../src/io/config.ts';
 import { readJson } from '../../../src/io/model-files.ts';
 import { openCheckpoint } from '../../../src/io/safetensors/checkpoint.ts';
 import { testGpu } from '../../helpers/gpu.ts';
+import { countGpuCalls, perUnit, type GpuCallCounts } from '../../../src/engine/gpu/call-counter.ts';
 import { gpuShared, loadFixture, maxAbsDiff, SEQ, type Fixture } from './model-fixtures.ts';
 
 // Read by acquireNodeDevice when this file's device is first acquired (in the first test), so setting it after
@@ -75,6 +76,33 @@ describe('hardware kernel family: the whole model', () => {
       }
     });
   }
+
+  it('tiny-llama: a decoded token runs 4 dispatches fewer than in the software family (the norms fold into q|k|v and gate|up)', async () => {
+    // dispatch-counts.gpu.test.ts holds the software family to 22 per token on this model (2 layers); here each
+    // layer's two RMSNorms ride in the next mat-vec (hw_matvec main_norm)
+    const f = loaded.find((x) => x.name === 'tiny-llama')!;
+    const counter = countGpuCalls(f.model.device);
+    let counted: GpuCallCounts | null = null;
+    try {
+      await generate(f.model, SEQ.slice(0, 5), {
+        temperature: 0,
+        maxTokens: 14,
+        eosTokenIds: [],
+        onToken: (_, i) => {
+          if (i === 4) counter.reset();
+          if (i === 12) counted = counter.snapshot();
+        },
+      });
+    } finally {
+      counter.dispose();
+    }
+    const per = perUnit(counted!, 8);
+    console.log(`hardware tiny-llama per decoded token: ${JSON.stringify(per)}`);
+    expect(per.dispatches).toBe(18);
+    expect(per.buffers).toBe(0);
+    expect(per.bindGroups).toBe(0);
+    expect(per.submits).toBe(1);
+  });
 
   // llama2c.gpu.test.ts holds the software family (SwiftShader's default) to the same llama2.c tokens, so equal
   // here means equal to the software family's tokens too.
