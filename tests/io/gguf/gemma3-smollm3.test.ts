@@ -37,6 +37,10 @@ async function expectSameConfigAndTokenizer(src: string, back: string, architect
   const tok1 = await loadTokenizer(dirModelFiles(back));
   const text = 'Silk is spun by moths, 123 times.';
   expect(tok1.encode(text, { addSpecialTokens: false })).toEqual(tok0.encode(text, { addSpecialTokens: false }));
+  // the family's BOS handling (Gemma adds <bos> to plain text, SmolLM3 does not) and its chat template travel too
+  expect(tok1.encode(text)).toEqual(tok0.encode(text));
+  const chat = [{ role: 'user', content: 'Hi' }];
+  expect(tok1.applyChatTemplate(chat, { addGenerationPrompt: true })).toBe(tok0.applyChatTemplate(chat, { addGenerationPrompt: true }));
 }
 
 describe('GGUF export + import: Gemma 3 (architecture "gemma3")', () => {
