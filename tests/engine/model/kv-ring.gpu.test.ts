@@ -117,6 +117,29 @@ for (const c of CASES) {
       });
     }
 
+    it('a ring survives fork: each forked row decodes on past the wrap as the full forward', async () => {
+      const f = await get(c);
+      const V = f.config.vocabSize;
+      const full = (await forward(f.model, [LONG]))[0]!;
+      const { cache } = await prefill(f.model, [LONG.slice(0, 3)], { capacity: 32 });
+      let forked: KvCache | null = null;
+      try {
+        for (let t = 3; t < 10; t++) await step(cache, [LONG[t]!]); // 10 slots through a 6-slot ring
+        forked = cache.fork(2);
+        expect(forked.ring).toBe(cache.ring);
+        let err = 0;
+        for (let t = 10; t < 16; t++) {
+          const got = await step(forked, [LONG[t]!, LONG[t]!]);
+          for (const g of got) err = Math.max(err, maxAbsDiff(g, full.subarray(t * V, (t + 1) * V)));
+        }
+        console.log(`${c.name}: forked ring (2 rows) after a wrap, 6 steps vs full forward: max|Δ| = ${err.toExponential(2)}`);
+        expect(err).toBeLessThanOrEqual(GPU_TOL);
+      } finally {
+        forked?.release();
+        cache.release();
+      }
+    });
+
     it('the memory plan counts the ring for the sliding layers', async () => {
       const cfg = (await get(c)).config;
       const kvW = cfg.numKvHeads * cfg.headDim * 4;
