@@ -13,7 +13,7 @@ import { GgufMeta, readGguf } from '../../../src/io/gguf/reader.ts';
 import { permuteRows } from '../../../src/io/gguf/names.ts';
 import { loadTokenizer } from '../../../src/io/tokenizer.ts';
 import { ggufPySkip, runPy } from './gguf-py.ts';
-import { checkpointOf, gemma3LlamaCppFolder, removeTemps, smollm3LlamaCppFolder, tempDir } from './helpers.ts';
+import { checkpointOf, gemma3LlamaCppFolder, removeTemps, smollm3LlamaCppFolder, storiesFolder, tempDir } from './helpers.ts';
 
 afterAll(removeTemps);
 
@@ -151,6 +151,34 @@ describe('GGUF export + import: Gemma 3 (architecture "gemma3")', () => {
     expect(new GgufMeta(await readGguf(fileSource(join(dir, 'm.gguf')))).float('gemma3.final_logit_softcapping')).toBe(30);
     await importGgufFile(join(dir, 'm.gguf'), join(dir, 'hf'));
     expect(parseModelConfig(json(join(dir, 'hf'), 'config.json')).finalLogitSoftcapping).toBe(30);
+  });
+});
+
+describe('GGUF SentencePiece vocabularies without a dummy prefix (Gemma\'s tokenizer)', () => {
+  it('write tokenizer.ggml.add_space_prefix false, and import back to a tokenizer that prepends no "▁"', async () => {
+    // stories260K's SentencePiece tokenizer made Gemma-style: spaces → "▁" (Replace) but no Prepend, decoding strips none
+    const src = await storiesFolder();
+    const tj = json(src, 'tokenizer.json') as { normalizer: unknown; decoder: { decoders: { type: string }[] } };
+    tj.normalizer = { type: 'Replace', pattern: { String: ' ' }, content: '\u2581' };
+    tj.decoder.decoders = tj.decoder.decoders.filter((d) => d.type !== 'Strip');
+    writeFileSync(join(src, 'tokenizer.json'), JSON.stringify(tj));
+    const dir = await tempDir();
+    const exp = await exportGgufFile(src, join(dir, 'sp.gguf'), { type: 'f32' });
+    expect(exp.tokenizer).toBe('llama');
+    expect(new GgufMeta(await readGguf(fileSource(join(dir, 'sp.gguf')))).bool('tokenizer.ggml.add_space_prefix', null)).toBe(false);
+    await importGgufFile(join(dir, 'sp.gguf'), join(dir, 'hf'));
+    const tok0 = await loadTokenizer(dirModelFiles(src));
+    const tok1 = await loadTokenizer(dirModelFiles(join(dir, 'hf')));
+    const text = 'Once upon a time, a cat';
+    const ids = tok1.encode(text, { addSpecialTokens: false });
+    expect(ids).toEqual(tok0.encode(text, { addSpecialTokens: false }));
+    // without the prefix "Once" is not "▁Once"
+    const withPrefix = await loadTokenizer(dirModelFiles(await storiesFolder()));
+    expect(ids).not.toEqual(withPrefix.encode(text, { addSpecialTokens: false }));
+    expect(tok1.decode(ids)).toBe(text);
+    // a dummy-prefix vocabulary (stories260K as llama2.c made it) writes no flag: llama.cpp's default is to prepend
+    await exportGgufFile(await storiesFolder(), join(dir, 'plain.gguf'), { type: 'f32' });
+    expect(new GgufMeta(await readGguf(fileSource(join(dir, 'plain.gguf')))).bool('tokenizer.ggml.add_space_prefix', null)).toBeNull();
   });
 });
 
