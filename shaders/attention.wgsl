@@ -18,6 +18,10 @@
 // slots j..past+i hold at most W unmasked keys (without a mask: past+i−W < j, transformers' sliding mask). Counting
 // real keys rather than slots keeps the window right across padding holes in a KV cache (a row decodes as if alone).
 // attention_backward.wgsl applies the same rule.
+// A sliding layer's KV cache may be a ring (kv-cache.ts): with WINDOW > 0 and p.ring = R > 0, k and v hold R slots a
+// batch row, [B, R, n_kv, D], and slot j (the mask's and the causal rule's index, 0..S−1) lives at row j mod R. The
+// cache keeps R ≥ the window's span plus the run's tokens, so no key a query sees has been overwritten. Full layers
+// (WINDOW = 0) ignore p.ring: the same uniform block serves both.
 // Entries main_vec4 / main_vec4_save_lse do the same for D % 4 == 0 through vec4 views of q, k, v and out
 // (bindings 7-10; ops/attention.ts binds the same buffers there), one invocation per QB consecutive queries of a
 // head, sharing each key's loads (see attend_vec4): on SwiftShader each load is a per-lane gather, and a 5-shot
@@ -47,6 +51,7 @@ struct Params {
   past: u32,
   scale: f32,
   n_rows: u32, // B·T·n_heads
+  ring: u32,   // a sliding layer's ring of KV slots per batch row, 0 when k, v hold all S slots
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -70,6 +75,12 @@ const NEG = -1e30; // "no score": finite, so exp(NEG − NEG) stays 1 and never 
 fn cap(s: f32) -> f32 {
   if (SOFTCAP > 0.0) { return SOFTCAP * tanh(clamp(s / SOFTCAP, -10.0, 10.0)); }
   return s;
+}
+
+// The row of k and v (in units of n_kv·D) that holds batch b's slot j: j mod ring in a sliding layer's ring.
+fn kv_row(b: u32, j: u32) -> u32 {
+  if (WINDOW > 0u && p.ring > 0u) { return b * p.ring + j % p.ring; }
+  return b * p.S + j;
 }
 
 // The first slot a query seeing slots 0..n_keys−1 attends to under the window (0 without one).
@@ -103,7 +114,7 @@ fn attend(row: u32) -> f32 {
   var acc: array<f32, MAX_D>;
   for (var j = window_start(kv_batch, n_keys); j < n_keys; j++) {
     if (USE_MASK && mask[kv_batch + j] == 0u) { continue; }
-    let k_at = ((kv_batch + j) * p.n_kv + kvh) * D;
+    let k_at = (kv_row(b, j) * p.n_kv + kvh) * D;
     var dot = 0.0;
     for (var d = 0u; d < D; d++) { dot = fma(q[q_at + d], k[k_at + d], dot); }
     let s = cap(dot * p.scale);
@@ -162,7 +173,7 @@ fn attend_vec4(block: u32) -> array<f32, MAX_QB> {
   }
   for (var j = first[0]; j < n_keys; j++) {
     if (USE_MASK && mask[kv_batch + j] == 0u) { continue; }
-    let k_at = ((kv_batch + j) * p.n_kv + kvh) * D4;
+    let k_at = (kv_row(b, j) * p.n_kv + kvh) * D4;
     for (var t = 0u; t < QB; t++) {
       let seen = j >= first[t] && j <= p.past + i0 + t;
       var dot = 0.0;
@@ -259,7 +270,7 @@ fn attend_named(row: u32) -> f32 {
   var l = 0.0;
   for (var j = window_start(kv_batch, n_keys); j < n_keys; j++) {
     if (USE_MASK && mask[kv_batch + j] == 0u) { continue; }
-    let kb = ((kv_batch + j) * p.n_kv + kvh) * HEAD_DIM4;
+    let kb = (kv_row(b, j) * p.n_kv + kvh) * HEAD_DIM4;
     var dot = 0.0;
     dot = dot_in_order(qr0, k4[kb + 0u], dot);
     if (HEAD_DIM4 > 1u) { dot = dot_in_order(qr1, k4[kb + 1u], dot); }
@@ -395,7 +406,7 @@ fn attend_named4(block: u32) -> vec4f {
   if (HEAD_DIM4 > 15u) { q0_15 = q4[r0 + 15u]; q1_15 = q4[r1 + 15u]; q2_15 = q4[r2 + 15u]; q3_15 = q4[r3 + 15u]; }
   for (var j = min(min(first0, first1), min(first2, first3)); j < n_keys; j++) {
     if (USE_MASK && mask[kv_batch + j] == 0u) { continue; }
-    let kb = ((kv_batch + j) * p.n_kv + kvh) * HEAD_DIM4;
+    let kb = (kv_row(b, j) * p.n_kv + kvh) * HEAD_DIM4;
     var d0 = 0.0;
     var d1 = 0.0;
     var d2 = 0.0;

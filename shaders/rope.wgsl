@@ -19,6 +19,7 @@ struct Params {
   T: u32,     // split_qkv: tokens per batch row (rows = batch·T)
   S: u32,     // split_qkv: slots per batch row of the k, v destinations (a KV cache's capacity; T when dense)
   past: u32,  // split_qkv: slot of this call's first token in the destinations (0 when dense)
+  ring: u32,  // split_qkv with RING: a sliding layer's ring of KV slots per batch row (kv-cache.ts)
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -30,6 +31,8 @@ struct Params {
 // split_qkv: the fused q|k|v projection [rows, (n_heads + 2·n_kv)·D] in, q [rows, n_heads, D] and k, v (dense, or
 // a KV cache's [batch, S, n_kv, D] slots past..) out, RoPE applied to q and k on the way when ROPE is set.
 override ROPE: bool = true;
+// split_qkv into a sliding layer's ring (kv-cache.ts): batch b's slot s goes to row b·ring + s mod ring, not b·S + s
+override RING: bool = false;
 @group(0) @binding(5) var<storage, read> qkv: array<f32>;
 @group(0) @binding(6) var<storage, read_write> q_out: array<f32>;
 @group(0) @binding(7) var<storage, read_write> k_out: array<f32>;
@@ -130,6 +133,13 @@ fn backward_qk(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: v
 
 // One invocation per q pair, then per k pair, then per v element. Each rotated element gets exactly rotate()'s
 // arithmetic (the same sincos of the same f32 angle), so split + rope equals projection + encodeRope bit for bit.
+// The k, v destination row of projection row `row` (batch row / T, slot past + row % T).
+fn kv_dest_row(row: u32) -> u32 {
+  let slot = p.past + row % p.T;
+  if (RING) { return (row / p.T) * p.ring + slot % p.ring; }
+  return (row / p.T) * p.S + slot;
+}
+
 @compute @workgroup_size(WG)
 fn split_qkv(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let i = (wg.y * nwg.x + wg.x) * WG + lid;
@@ -143,7 +153,7 @@ fn split_qkv(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec
     let e = i - nq - nk;
     let row = e / (p.n_kv * p.D);
     let c = e % (p.n_kv * p.D);
-    let drow = (row / p.T) * p.S + p.past + row % p.T;
+    let drow = kv_dest_row(row);
     v_out[drow * p.n_kv * p.D + c] = qkv[row * W + (p.n_heads + p.n_kv) * p.D + c];
     return;
   }
@@ -165,7 +175,7 @@ fn split_qkv(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec
     x2 = r2;
   }
   if (isK) {
-    let drow = (row / p.T) * p.S + p.past + row % p.T;
+    let drow = kv_dest_row(row);
     let at = (drow * p.n_kv + head) * p.D + j;
     k_out[at] = x1;
     k_out[at + half] = x2;

@@ -1,6 +1,6 @@
 /**
  * `alloy export-gguf --model DIR --out FILE.gguf [--dtype f16|bf16|f32|q8_0|q6_k|q5_k_m|q4_k_m|q4_0]`: a Hugging Face
- * Llama/Mistral folder (base, fine-tuned or merged; Qwen2 too) as one GGUF v3 file for llama.cpp. bf16 keeps BF16
+ * Llama/Mistral/Qwen2/Qwen3/SmolLM3/Gemma 3 folder (base, fine-tuned or merged) as one GGUF v3 file for llama.cpp. bf16 keeps BF16
  * checkpoints' range (f16 overflows above 65504). Norm weights stay F32 whatever --dtype says; the quantised presets
  * choose each tensor's type as llama.cpp does (table in io/gguf/presets.ts: Q6_K output, Q6_K attn_v/ffn_down in some
  * q4_k_m/q5_k_m layers, fallbacks for rows that are not whole blocks). The file appears only when complete (written under a

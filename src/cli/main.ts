@@ -50,10 +50,11 @@ const USAGE = `usage:
                  --device auto: SLERP of big tensors on the GPU, but on the CPU when the only adapter is a software
                  one (SwiftShader), where the CPU path is faster
   alloy import   FILE.bin|FILE.gguf [--tokenizer tok.bin|tok.model] --out DIR
-                 a llama2.c checkpoint (+ its tok*.bin or SentencePiece .model) or a GGUF llama file as a Hugging Face folder
+                 a llama2.c checkpoint (+ its tok*.bin or SentencePiece .model) or a GGUF file (llama, qwen2, qwen3, smollm3,
+                 gemma3) as a Hugging Face folder
                  (GGUF Q4_0/Q4_1/Q5_0/Q5_1/Q8_0/Q2_K…Q6_K tensors are de-quantised to F32)
   alloy export-gguf --model DIR --out FILE.gguf [--dtype f16|bf16|f32|q8_0|q6_k|q5_k_m|q4_k_m|q4_0]
-                 a Hugging Face Llama/Mistral/Qwen2 folder as GGUF v3 for llama.cpp (default f16; norms always f32;
+                 a Hugging Face Llama/Mistral/Qwen2/Qwen3/SmolLM3/Gemma 3 folder as GGUF v3 for llama.cpp (default f16; norms always f32;
                  quantised presets pick each tensor's type as llama-quantize does)
   alloy bench kernels [--json] [--out FILE.json] [--models 135M,360M,1.7B] [--families software,hardware] [--rows N] [--only ID,…]
                  the GPU check: every SmolLM2 projection at M = N (default 2048) and 1, LoRA's skinny products,

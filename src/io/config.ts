@@ -1,4 +1,4 @@
-// Hugging Face config.json → one typed ModelConfig for the Llama family (Llama, Mistral, Qwen2, Qwen3), with transformers' defaults, and the
+// Hugging Face config.json → one typed ModelConfig for the Llama family (Llama, Mistral, Qwen2, Qwen3, SmolLM3, Gemma 3 text), with transformers' defaults, and the
 // tensor names and shapes such a model's checkpoint holds (the one place those name patterns are spelled out).
 import { AlloyError } from '../common/errors.ts';
 
@@ -23,6 +23,23 @@ const FAMILY_ARCHITECTURE: Readonly<Record<Family, Architecture>> = {
 };
 /** model_type values that name a family other than by its own name (a config without architectures) */
 const MODEL_TYPE_FAMILY: Readonly<Record<string, Family>> = { gemma3_text: 'gemma3' };
+/**
+ * Architectures people bring that Alloy does not run, with what is missing for each, so the refusal says why
+ * rather than only that (README "Models" lists the same).
+ */
+const MISSING: Readonly<Record<string, string>> = {
+  Gemma3ForConditionalGeneration:
+    'multimodal Gemma 3 (4B, 12B, 27B): its SigLIP vision tower and the language_model.* weights of the combined checkpoint are not loaded; the text-only Gemma3ForCausalLM checkpoints (gemma-3-270m, gemma-3-1b) are',
+  Gemma3nForConditionalGeneration: "Gemma 3n: its per-layer embeddings, AltUp and LAuReL blocks and audio/vision encoders are not implemented",
+  Gemma3nForCausalLM: "Gemma 3n: its per-layer embeddings, AltUp and LAuReL blocks are not implemented",
+  Gemma2ForCausalLM: 'Gemma 2 is not wired up (its attention soft-capping by default and alternating windows would need their own config parsing and tests)',
+  GemmaForCausalLM: 'Gemma (1) is not wired up (its (1 + w) norms and GeGLU exist for Gemma 3, but its config and checkpoint layout are not parsed)',
+  Qwen3MoeForCausalLM: 'Qwen3 mixture-of-experts: the routed expert MLPs (mlp.experts.*, mlp.gate) are not implemented; dense Qwen3ForCausalLM is',
+  Qwen2MoeForCausalLM: 'Qwen2 mixture-of-experts: the routed and shared expert MLPs are not implemented; dense Qwen2ForCausalLM is',
+  MixtralForCausalLM: 'Mixtral: the routed expert MLPs (block_sparse_moe.*) are not implemented; MistralForCausalLM is',
+  Phi3ForCausalLM: "Phi-3: its fused qkv_proj / gate_up_proj tensors and longrope scaling are not mapped",
+};
+
 const SUPPORTED_TEXT =
   'LlamaForCausalLM (Llama 2/3.x, SmolLM, SmolLM2), MistralForCausalLM, Qwen2ForCausalLM (Qwen2, Qwen2.5), Qwen3ForCausalLM (Qwen3 dense), SmolLM3ForCausalLM and Gemma3ForCausalLM (Gemma 3 text, model_type gemma3_text)';
 
@@ -195,8 +212,9 @@ function resolveArchitecture(json: Json, file: string): { architecture: Architec
       const architecture = name as Architecture;
       return { architecture, family: SUPPORTED_ARCHITECTURES[architecture] };
     }
+    const missing = typeof name === 'string' && Object.hasOwn(MISSING, name) ? ` (${MISSING[name]})` : '';
     throw new AlloyError(
-      `${file}: architecture ${JSON.stringify(name)} is not supported. Alloy supports ${SUPPORTED_TEXT}.`,
+      `${file}: architecture ${JSON.stringify(name)} is not supported${missing}. Alloy supports ${SUPPORTED_TEXT}.`,
       { file, field: 'architectures' },
     );
   }

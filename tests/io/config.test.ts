@@ -446,7 +446,11 @@ describe('parseModelConfig', () => {
     expect(cfg.attnLogitSoftcapping).toBeNull();
     expect(() => parseModelConfig({ ...g270, hidden_activation: 'gelu' })).toThrow(/hidden_activation.*gelu_pytorch_tanh/);
     expect(() => parseModelConfig({ ...g270, use_bidirectional_attention: true })).toThrow(/use_bidirectional_attention/);
-    expect(() => parseModelConfig({ ...g270, architectures: ['Gemma3ForConditionalGeneration'] })).toThrow(/Gemma3ForConditionalGeneration" is not supported/);
+    // named, with what is missing
+    expect(() => parseModelConfig({ ...g270, architectures: ['Gemma3ForConditionalGeneration'] })).toThrow(
+      'architecture "Gemma3ForConditionalGeneration" is not supported (multimodal Gemma 3 (4B, 12B, 27B): its SigLIP vision tower and the language_model.* weights of the combined checkpoint are not loaded; the text-only Gemma3ForCausalLM checkpoints (gemma-3-270m, gemma-3-1b) are). Alloy supports',
+    );
+    expect(() => parseModelConfig({ ...g270, architectures: ['Qwen3MoeForCausalLM'] })).toThrow(/"Qwen3MoeForCausalLM" is not supported \(Qwen3 mixture-of-experts: the routed expert MLPs/);
   });
 
   it('parses Qwen3: q/k norms of head_dim, no biases, head_dim ≠ hidden / heads', () => {

@@ -29,6 +29,11 @@ export interface KvTarget {
   capacity: number;
   /** slot of this call's first token */
   past: number;
+  /**
+   * slots per row in the sliding layers' buffers when they are rings (slot s at row s mod ring; kv-cache.ts), 0
+   * when every layer holds `capacity`
+   */
+  ring: number;
 }
 
 export interface ForwardPlan {
@@ -139,7 +144,7 @@ export async function encodeForward(
 
   await encodeEmbed(model, enc, idsBuf, x, BT);
 
-  const attArgs = { batch: B, T, S, nHeads: cfg.numHeads, nKv: cfg.numKvHeads, headDim: D, past };
+  const attArgs = { batch: B, T, S, nHeads: cfg.numHeads, nKv: cfg.numKvHeads, headDim: D, past, ring: plan.kv?.ring ?? 0 };
   const pass: LayerPass = {
     model,
     BT,

@@ -6,6 +6,11 @@
  * attention kernel reads with S = capacity). Slots are shared across rows: prefill fills slots 0..T−1 (rows
  * shorter than T leave masked holes after their last token), each step fills the next slot. The host keeps the
  * key mask [batch, capacity] and each row's next RoPE position (its own token count), see forward.ts.
+ * A sliding-window layer needs only its window: with `ring` > 0 (prefill picks it, kv-ring.ts) its k and v hold
+ * `ring` slots a row, slot s at row s mod ring, while full layers keep `capacity`; the mask and the causal and
+ * window rules stay in slots 0..capacity−1 (attention.wgsl kv_row). A ring fits runs of a bounded length: each run
+ * checks that its tokens, the window and the row's padding holes fit (`advance`), and prefill runs a long prompt in
+ * chunks.
  */
 import { AlloyError } from '../../common/errors.ts';
 import { encodeForward, padBatch, runForward, type ForwardInputs, type ForwardPlan } from './forward.ts';
@@ -18,6 +23,7 @@ import { attentionUniforms } from '../ops/attention.ts';
 import { attentionScale } from './layer.ts';
 import { splitQkvUniforms } from '../ops/rope.ts';
 import { validateTokenIds } from '../ops/embedding.ts';
+import { kvLayerSlots, kvRingSlots, prefillChunk, slidingWindowOf } from './kv-ring.ts';
 import type { GpuLora } from '../lora/adapter.ts';
 
 /**
@@ -94,17 +100,27 @@ export class KvCache {
      * already cached were computed with them, so a cache never mixes a prompt with and without adapters.
      */
     readonly lora: GpuLora | null = null,
-  ) {}
+    /** the sliding layers' slots per row (a ring), 0 when every layer keeps `capacity` */
+    readonly ring = 0,
+  ) {
+    this.holes = new Array<number>(batch).fill(0);
+  }
 
-  static create(model: Model, batch: number, capacity: number, lora: GpuLora | null = null): KvCache {
+  /** masked slots in each row so far (a ragged run's padding), which a ring's windows must span */
+  private readonly holes: number[];
+
+  static create(model: Model, batch: number, capacity: number, lora: GpuLora | null = null, ring = 0): KvCache {
     assertLive(model);
     const { config: cfg, pool, device } = model;
-    const bytes = batch * capacity * cfg.numKvHeads * cfg.headDim * 4;
+    if (ring > 0 && !(Number.isSafeInteger(ring) && ring < capacity && cfg.layerWindows.some((w) => w > 0))) {
+      throw new RangeError(`a KV ring needs sliding layers and 0 < ring (${ring}) < capacity (${capacity})`);
+    }
     const k: GPUBuffer[] = [];
     const v: GPUBuffer[] = [];
     // Pool buffers come back with old contents; zero them so a masked slot's value is finite (0·NaN would be NaN).
     const enc = device.createCommandEncoder({ label: 'kv-cache.clear' });
     for (let l = 0; l < cfg.numLayers; l++) {
+      const bytes = batch * kvLayerSlots(cfg, l, capacity, ring) * cfg.numKvHeads * cfg.headDim * 4;
       for (const list of [k, v]) {
         const b = pool.alloc(bytes, `kv-cache.${l}`);
         enc.clearBuffer(b);
@@ -112,7 +128,12 @@ export class KvCache {
       }
     }
     device.queue.submit([enc.finish()]);
-    return new KvCache(model, batch, capacity, k, v, new Uint32Array(batch * capacity), new Array<number>(batch).fill(0), lora);
+    return new KvCache(model, batch, capacity, k, v, new Uint32Array(batch * capacity), new Array<number>(batch).fill(0), lora, ring);
+  }
+
+  /** Slots per row of layer l's k and v buffers. */
+  layerSlots(l: number): number {
+    return kvLayerSlots(this.model.config, l, this.capacity, this.ring);
   }
 
   get isReleased(): boolean {
@@ -153,7 +174,7 @@ export class KvCache {
       positions: pool.alloc(B * 4, 'step-positions'),
       mask: pool.alloc(B * this.capacity * 4, 'key-mask'),
       logitRows: pool.upload(Uint32Array.from({ length: B }, (_, b) => b), 'step-logit-rows'),
-      attention: device.createBuffer({ size: 32, usage: 0x40 /* UNIFORM */ | 0x08 /* COPY_DST */, label: 'step-attention' }),
+      attention: device.createBuffer({ size: 48, usage: 0x40 /* UNIFORM */ | 0x08 /* COPY_DST */, label: 'step-attention' }),
       split: device.createBuffer({ size: 32, usage: 0x40 /* UNIFORM */ | 0x08 /* COPY_DST */, label: 'step-split-qkv' }),
       picked: pool.alloc(B * 8, 'step-picked'), // ids, then (sampling with log-probs) their log-probs
       staging: [0, 1].map(() =>
@@ -225,20 +246,23 @@ export class KvCache {
     if (this.released) throw new AlloyError('this KV cache was released');
     if (this.batch !== 1) throw new RangeError(`fork copies a one-row cache (this one has ${this.batch} rows)`);
     const { config: cfg, device } = this.model;
-    const out = KvCache.create(this.model, rows, this.capacity, this.lora);
+    const out = KvCache.create(this.model, rows, this.capacity, this.lora, this.ring);
     const slot = cfg.numKvHeads * cfg.headDim * 4;
-    const rowBytes = this.capacity * slot;
-    // slots are contiguous within a row, so row 0's filled slots are one range, copied to the start of each row
+    // slots are contiguous within a row, so row 0's filled slots are one range (a ring's: all of it, or what is
+    // filled), copied to the start of each row
     if (this.used > 0) {
       const enc = device.createCommandEncoder({ label: 'kv-cache.fork' });
       for (let l = 0; l < cfg.numLayers; l++) {
+        const rowBytes = this.layerSlots(l) * slot;
+        const n = Math.min(this.used, this.layerSlots(l)) * slot;
         for (let r = 0; r < rows; r++) {
-          enc.copyBufferToBuffer(this.k[l]!, 0, out.k[l]!, r * rowBytes, this.used * slot);
-          enc.copyBufferToBuffer(this.v[l]!, 0, out.v[l]!, r * rowBytes, this.used * slot);
+          enc.copyBufferToBuffer(this.k[l]!, 0, out.k[l]!, r * rowBytes, n);
+          enc.copyBufferToBuffer(this.v[l]!, 0, out.v[l]!, r * rowBytes, n);
         }
       }
       device.queue.submit([enc.finish()]);
     }
+    out.holes.fill(this.holes[0]!);
     for (let r = 0; r < rows; r++) out.mask.set(this.mask.subarray(0, this.capacity), r * this.capacity);
     out.positions.fill(this.positions[0]!);
     out.used = this.used;
@@ -262,6 +286,16 @@ export class KvCache {
     if (past + T > this.capacity) {
       throw new AlloyError(`the KV cache holds ${this.capacity} tokens; ${past} used, ${T} more do not fit`);
     }
+    const holes = this.holes.map((h, b) => h + T - real[b]!);
+    if (this.ring > 0) {
+      const W = slidingWindowOf(this.model.config);
+      const need = W - 1 + Math.max(...holes) + T;
+      if (need > this.ring) {
+        throw new AlloyError(
+          `this KV cache's sliding layers keep ${this.ring} slots a row (a ring); a run of ${T} tokens with a ${W}-token window and ${Math.max(...holes)} padding slots needs ${need}: run fewer tokens at once`,
+        );
+      }
+    }
     const positions = new Uint32Array(B * T);
     const before = [...this.positions];
     for (let b = 0; b < B; b++) {
@@ -273,9 +307,10 @@ export class KvCache {
       if (Math.max(...this.positions) > this.model.config.maxPositionEmbeddings) {
         throw new AlloyError(`sequence longer than max_position_embeddings (${this.model.config.maxPositionEmbeddings})`);
       }
-      const plan = { batch: B, T, ids, positions, mask: this.mask, kv: { k: this.k, v: this.v, capacity: this.capacity, past }, logitRows, lora: this.lora };
+      const plan = { batch: B, T, ids, positions, mask: this.mask, kv: { k: this.k, v: this.v, capacity: this.capacity, past, ring: this.ring }, logitRows, lora: this.lora };
       const out = await go(plan, past);
       this.used += T;
+      this.holes.splice(0, B, ...holes);
       return out;
     } catch (e) {
       // Leave the cache as it was (e.g. after a bad token id), so the caller can carry on with valid input.
@@ -332,8 +367,8 @@ export class KvCache {
     q.writeBuffer(sb.positions, 0, plan.positions as Uint32Array<ArrayBuffer>);
     for (let b = 0; b < B; b++) if (real[b]) q.writeBuffer(sb.mask, (b * this.capacity + past) * 4, this.mask as Uint32Array<ArrayBuffer>, b * this.capacity + past, 1);
     const D = config.headDim;
-    q.writeBuffer(sb.attention, 0, attentionUniforms({ batch: B, T: 1, S: this.capacity, nHeads: config.numHeads, nKv: config.numKvHeads, headDim: D, past, scale: attentionScale(config) }));
-    q.writeBuffer(sb.split, 0, splitQkvUniforms({ rows: B, heads: config.numHeads, kvHeads: config.numKvHeads, headDim: D, T: 1, S: this.capacity, past }));
+    q.writeBuffer(sb.attention, 0, attentionUniforms({ batch: B, T: 1, S: this.capacity, nHeads: config.numHeads, nKv: config.numKvHeads, headDim: D, past, scale: attentionScale(config), ring: this.ring }));
+    q.writeBuffer(sb.split, 0, splitQkvUniforms({ rows: B, heads: config.numHeads, kvHeads: config.numKvHeads, headDim: D, T: 1, S: this.capacity, past, ring: this.ring }));
     const inputs: ForwardInputs = { ids: sb.ids, positions: sb.positions, mask: sb.mask, logitRows: sb.logitRows, attention: sb.attention, split: sb.split };
     const smp = readback === 'sample' ? this.sampleBuffers() : null;
     if (smp) q.writeBuffer(smp.draws, 0, sample!.draws as Uint32Array<ArrayBuffer>);
@@ -387,6 +422,8 @@ export interface PrefillResult {
 /**
  * Runs the prompts (ragged rows, right-padded internally) into a fresh cache of `capacity` slots (default: the
  * longest prompt + 256, at most max_position_embeddings). With `lora`, the prompt and every later step run with it.
+ * A model with sliding layers gets a ring for them when it is smaller than the capacity (kv-ring.ts); a prompt
+ * longer than its chunk then runs in chunks, each row's logits taken from the chunk holding its last token.
  */
 export async function prefill(
   model: Model,
@@ -397,11 +434,29 @@ export async function prefill(
   const B = prompts.length;
   const capacity = opts.capacity ?? Math.min(T + 256, model.config.maxPositionEmbeddings);
   if (capacity < T) throw new RangeError(`cache capacity ${capacity} is below the prompt length ${T}`);
-  const cache = KvCache.create(model, B, capacity, opts.lora ?? null);
+  const holes = T - Math.min(...prompts.map((p) => p.length));
+  const ring = kvRingSlots(model.config, capacity, prefillChunk(model.config, T), holes);
+  const chunk = ring > 0 ? prefillChunk(model.config, T) : T;
+  const cache = KvCache.create(model, B, capacity, opts.lora ?? null, ring);
+  const V = model.config.vocabSize;
   try {
-    const lastRows = Uint32Array.from(prompts, (p, b) => b * T + p.length - 1);
-    const all = (await cache.run(ids, T, prompts.map((p) => p.length), lastRows)) as Float32Array;
-    return { cache, logits: splitRows(all, B, model.config.vocabSize) };
+    const logits = new Array<Float32Array>(B);
+    for (let t0 = 0; t0 < T; t0 += chunk) {
+      const Tc = Math.min(chunk, T - t0);
+      const part = new Uint32Array(B * Tc);
+      for (let b = 0; b < B; b++) part.set(ids.subarray(b * T + t0, b * T + t0 + Tc), b * Tc);
+      const real = prompts.map((p) => Math.min(Tc, Math.max(0, p.length - t0)));
+      // the rows whose last token is in this chunk
+      const rows = prompts.map((p, b) => b).filter((b) => prompts[b]!.length - 1 >= t0 && prompts[b]!.length - 1 < t0 + Tc);
+      const lastRows = Uint32Array.from(rows, (b) => b * Tc + prompts[b]!.length - 1 - t0);
+      if (rows.length === 0) {
+        releaseLogits(model.pool, await cache.runLogits(part, Tc, real, lastRows));
+        continue;
+      }
+      const all = (await cache.run(part, Tc, real, lastRows)) as Float32Array;
+      rows.forEach((b, i) => (logits[b] = all.slice(i * V, (i + 1) * V)));
+    }
+    return { cache, logits };
   } catch (e) {
     cache.release();
     throw e;

@@ -292,13 +292,17 @@ export interface LayerPass {
   positions: GPUBuffer;
   /** key mask u32 [batch, S], or undefined when every key is real */
   mask: GPUBuffer | undefined;
-  attArgs: { batch: number; T: number; S: number; nHeads: number; nKv: number; headDim: number; past: number };
+  /** ring: the cache's sliding-layer ring (slots per row), 0 without one; only sliding layers' attention reads it */
+  attArgs: { batch: number; T: number; S: number; nHeads: number; nKv: number; headDim: number; past: number; ring?: number };
   /** adapters added to the projections (null: the base model) */
   lora: GpuLora | null;
   /** LoRA dropout counters (training micro-batches only) */
   dropout: DropoutCounters | null;
-  /** a KV cache: layer l's k and v [batch, S, nKv, D] receive this call's keys and values at slots past.. */
-  kv?: { k: readonly GPUBuffer[]; v: readonly GPUBuffer[] } | undefined;
+  /**
+   * a KV cache: layer l's k and v [batch, S, nKv, D] receive this call's keys and values at slots past.. — or, for a
+   * sliding layer when `ring` > 0, [batch, ring, nKv, D] at rows slot mod ring (kv-cache.ts)
+   */
+  kv?: { k: readonly GPUBuffer[]; v: readonly GPUBuffer[]; ring: number } | undefined;
   /** attention's and split_qkv's uniform blocks when the caller keeps them (a decode step rewrites `past` in place) */
   attUniform?: GPUBuffer | undefined;
   splitUniform?: GPUBuffer | undefined;
@@ -390,6 +394,8 @@ export async function encodeLayer(c: LayerPass, enc: GPUCommandEncoder, l: numbe
   const heads = { heads: cfg.numHeads, kvHeads: cfg.numKvHeads, headDim: D };
   const { batch: B, T, S, past } = c.attArgs;
   const attArgs = layerAttArgs(c, l);
+  // this layer's cache is a ring of `ring` slots a row (a sliding layer of a cache that rings them)
+  const ring = c.kv && c.kv.ring > 0 && cfg.layerWindows[l]! > 0 ? c.kv.ring : 0;
   const rope = cfg.layerRope[l]!;
   const invFreq = layerInvFreq(model, l);
 
@@ -416,7 +422,8 @@ export async function encodeLayer(c: LayerPass, enc: GPUCommandEncoder, l: numbe
     q = kept('q');
     kAll = c.kv ? c.kv.k[l]! : (k = kept('k'));
     vAll = c.kv ? c.kv.v[l]! : (v = kept('v'));
-    await encodeSplitQkv(kernels, enc, qkv, c.positions, invFreq, q, kAll, vAll, { rows: BT, ...heads, T, S, past, rope }, c.splitUniform);
+    const ringArgs = c.kv?.ring ? { ring: c.kv.ring, intoRing: ring > 0 } : {};
+    await encodeSplitQkv(kernels, enc, qkv, c.positions, invFreq, q, kAll, vAll, { rows: BT, ...heads, T, S, past, rope, ...ringArgs }, c.splitUniform);
     release(qkv);
     k = kAll;
     v = vAll;
@@ -456,12 +463,18 @@ export async function encodeLayer(c: LayerPass, enc: GPUCommandEncoder, l: numbe
     if (c.kv) {
       kAll = c.kv.k[l]!;
       vAll = c.kv.v[l]!;
-      const kvWidth = cfg.numKvHeads * D;
-      const rowBytes = T * kvWidth * 4;
+      const slot = cfg.numKvHeads * D * 4;
+      const rowBytes = T * slot;
       for (let b = 0; b < B; b++) {
-        const dst = (b * S + past) * kvWidth * 4;
-        enc.copyBufferToBuffer(k, b * rowBytes, kAll, dst, rowBytes);
-        enc.copyBufferToBuffer(v, b * rowBytes, vAll, dst, rowBytes);
+        // a ring takes the run's slots past..past+T−1 at rows (past + t) mod ring: at most two runs of rows
+        const start = ring ? past % ring : past;
+        const first = ring ? Math.min(T, ring - start) : T;
+        for (const [src, dst, n] of [[0, start, first], [first, 0, T - first]] as const) {
+          if (n === 0) continue;
+          const at = (b * (ring || S) + dst) * slot;
+          enc.copyBufferToBuffer(k, b * rowBytes + src * slot, kAll, at, n * slot);
+          enc.copyBufferToBuffer(v, b * rowBytes + src * slot, vAll, at, n * slot);
+        }
       }
     }
   }

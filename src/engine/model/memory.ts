@@ -14,7 +14,8 @@
  * Layout recap (the breakdown of MemoryPlan):
  *   weights: matrices in the checkpoint's dtype (BF16/F16 stay 16-bit), vectors (norms, biases) and RoPE
  *     inv_freq f32; a tied lm_head costs nothing extra.
- *   KV cache: per layer k and v, f32 [batch, capacity, nKv, headDim].
+ *   KV cache: per layer k and v, f32 [batch, capacity, nKv, headDim]; a sliding layer's [batch, ring, nKv, headDim]
+ *     when prefill gives the cache a ring (kv-ring.ts), with the prefill's forward then run in chunks of its chunk.
  *   activations (the layer stage): ids and positions u32 [BT], key mask u32 [batch, S], logit row indices u32 [R]
  *     (when R < BT), residual f32 [BT, hidden], and the most of one layer's intermediates live at once: each goes
  *     back to the pool after its last reader (a forward of more than ONE_SUBMIT_MAX_ROWS rows holds them until the
@@ -27,6 +28,7 @@ import type { ModelConfig } from '../../io/config.ts';
 import { expectedTensorShapes } from '../../io/config.ts';
 import { sizeClass } from '../gpu/buffer-pool.ts';
 import { ONE_SUBMIT_MAX_ROWS } from './forward.ts';
+import { kvLayerSlots, kvRingSlots, prefillChunk } from './kv-ring.ts';
 import { planLayer, type BufferTally, type LayerLoraPlan, type PlannedBuffer } from './layer.ts';
 import { DTYPE_BYTES, FUSED_GROUPS, fusedGroups, fusedRows, logitRowsPerBlock, planRowChunks } from './split.ts';
 import type { WeightDtype } from './weights.ts';
@@ -175,6 +177,11 @@ export interface MemoryPlanOptions {
   seqLen: number;
   /** KV cache slots per row; default seqLen (0: no cache, as when scoring) */
   kvCapacity?: number;
+  /**
+   * the sliding layers' ring of KV slots per row; default what prefill picks for a seqLen-token prompt
+   * (kv-ring.ts; 0 when no layer slides or the ring would not be smaller), which also runs the forward in chunks
+   */
+  kvRing?: number;
   /** rows of logits computed; default batch·seqLen (every position; decoding needs batch, scoring the continuations) */
   logitRows?: number;
   /** binding size tables and logits are split to fit; default WebGPU's 128 MiB */
@@ -208,13 +215,23 @@ export function planInferenceMemory(cfg: ModelConfig, opts: MemoryPlanOptions): 
   const capacity = opts.kvCapacity ?? T;
   const limit = opts.maxBindingBytes ?? DEFAULT_BINDING_BYTES;
   const S = capacity > 0 ? capacity : T;
-  const shape: ForwardPlanShape = { dtype: opts.dtype, batch: B, T, S, logitRows: R, mask: true, kv: capacity > 0, lora: null, limit };
+  const ring = capacity > 0 ? (opts.kvRing ?? kvRingSlots(cfg, capacity, prefillChunk(cfg, T))) : 0;
+  // a ringed prefill runs its prompt in chunks (kv-cache.ts prefill)
+  const Tf = ring > 0 ? prefillChunk(cfg, T) : T;
+  const shape: ForwardPlanShape = { dtype: opts.dtype, batch: B, T: Tf, S, logitRows: Math.min(R, B * Tf), mask: true, kv: capacity > 0, lora: null, limit };
 
   // The whole run on one tally: weights, the KV cache (kv-cache.ts: k and v per layer), one forward.
   const pool = new PoolTally();
   const { params, bytes: weights } = planWeights(pool, cfg, opts.dtype, limit);
-  const kvCache = capacity > 0 ? 2 * cfg.numLayers * B * capacity * kvW * 4 : 0;
-  if (capacity > 0) for (let i = 0; i < 2 * cfg.numLayers; i++) pool.alloc(B * capacity * kvW * 4);
+  let kvCache = 0;
+  if (capacity > 0) {
+    for (let l = 0; l < cfg.numLayers; l++) {
+      const bytes = B * kvLayerSlots(cfg, l, capacity, ring) * kvW * 4;
+      kvCache += 2 * bytes;
+      pool.alloc(bytes);
+      pool.alloc(bytes);
+    }
+  }
   planForward(pool, cfg, shape);
 
   // The layer stage alone: inputs, residual, one layer's intermediates under the forward's release rule.

@@ -13,6 +13,7 @@ import { ProgressMeter } from '../../io/progress.ts';
 import { drawBits, sampleParams } from '../ops/sample.ts';
 import { forward } from './forward.ts';
 import { prefill, stepGreedy, stepSample } from './kv-cache.ts';
+import { slidingWindowOf } from './kv-ring.ts';
 import { scoreContinuations } from './score.ts';
 import type { Model } from './weights.ts';
 
@@ -42,6 +43,16 @@ export async function warmKernels(model: Model, onProgress?: ProgressFn): Promis
         }
       } finally {
         cache.release();
+      }
+      const W = slidingWindowOf(model.config);
+      if (n === 16 && W > 0 && W + 8 <= maxPos) {
+        // capacity W + 8 > (W − 1) + 4 prompt tokens: the sliding layers ring
+        const ringed = (await prefill(model, [ids(4)], { capacity: W + 8 })).cache;
+        try {
+          await stepGreedy(ringed, [1 % V]);
+        } finally {
+          ringed.release();
+        }
       }
     }),
   ];

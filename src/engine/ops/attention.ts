@@ -49,8 +49,12 @@ export function attentionNamedQueries(T: number): 1 | 4 {
   return T >= 2 ? 4 : 1;
 }
 
-/** One definition of the shapes, shared with the CPU reference (src/engine/reference/attention.ts). */
-export type AttentionArgs = AttentionRefArgs;
+/**
+ * One definition of the shapes, shared with the CPU reference (src/engine/reference/attention.ts), plus `ring`: a
+ * sliding layer's KV cache holding only that many slots a batch row (k, v [batch, ring, nKv, headDim], slot j at
+ * j mod ring; kv-cache.ts), which a layer without a window ignores.
+ */
+export type AttentionArgs = AttentionRefArgs & { ring?: number };
 
 export async function encodeAttention(
   kernels: KernelRegistry,
@@ -112,6 +116,7 @@ function checkAttentionArgs(args: AttentionArgs): { T: number; nHeads: number; b
   requireShape(T > 0 && S >= T, 'attention', `need 0 < T ≤ S, got T=${T} S=${S}`);
   requireShape(past >= 0, 'attention', `past must be ≥ 0, got ${past}`);
   requireShape(args.window === undefined || (Number.isSafeInteger(args.window) && args.window >= 0), 'attention', `window must be a whole number ≥ 0, got ${args.window}`);
+  requireShape(args.ring === undefined || args.ring === 0 || (Number.isSafeInteger(args.ring) && args.ring > 0 && args.ring <= S), 'attention', `ring must be a whole number in 1..S, got ${args.ring}`);
   requireShape(nKv > 0 && nHeads % nKv === 0, 'attention', `nHeads (${nHeads}) must be a multiple of nKv (${nKv})`);
   requireShape(headDim > 0 && headDim <= ATTENTION_MAX_HEAD_DIM, 'attention', `headDim ${headDim} outside 1..${ATTENTION_MAX_HEAD_DIM}`);
   requireShape(T <= MAX_GROUPS_PER_DIM && nHeads <= MAX_GROUPS_PER_DIM && batch <= MAX_GROUPS_PER_DIM, 'attention', 'grid too large');
@@ -129,6 +134,7 @@ function attentionParams(args: AttentionArgs): Field[] {
     { u32: args.past ?? S - T },
     { f32: args.scale ?? 1 / Math.sqrt(headDim) },
     { u32: (args.batch ?? 1) * T * nHeads },
+    { u32: args.ring ?? 0 },
   ];
 }
 

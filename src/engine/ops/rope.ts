@@ -212,6 +212,10 @@ export interface SplitQkvArgs {
   past?: number;
   /** rotate q and k (default true); false splits only (LoRA adds its deltas to q, k before they are rotated) */
   rope?: boolean;
+  /** a KV cache's ring of slots per batch row for its sliding layers (kv-cache.ts), 0 or absent when none */
+  ring?: number;
+  /** this layer's k, v are such a ring: slot s at row s mod ring (a pipeline constant; `ring` is in the uniforms) */
+  intoRing?: boolean;
 }
 
 /**
@@ -238,7 +242,7 @@ export async function encodeSplitQkv(
   await launch(kernels, encoder, {
     file: 'rope',
     entry: 'split_qkv',
-    constants: { ROPE: args.rope ?? true },
+    constants: { ROPE: args.rope ?? true, ...(args.intoRing ? { RING: true } : {}) },
     params: params ?? splitQkvFields(args),
     buffers: { 2: positions, 3: invFreq, 5: qkv, 6: q, 7: k, 8: v },
     groups: grid1d(Math.ceil(work / 64)),
@@ -252,7 +256,9 @@ function splitQkvFields(args: SplitQkvArgs): Field[] {
   const past = args.past ?? 0;
   requireShape(headDim > 0 && headDim % 2 === 0, 'split_qkv', `headDim must be even, got ${headDim}`);
   requireShape(rows % T === 0 && past + T <= S, 'split_qkv', `rows ${rows} must be batches of T ${T}, and past ${past} + T must fit S ${S}`);
-  return [{ u32: rows }, { u32: heads }, { u32: headDim }, { u32: kvHeads }, { u32: T }, { u32: S }, { u32: past }];
+  const ring = args.ring ?? 0;
+  requireShape(ring >= 0 && ring <= S && (!args.intoRing || ring >= T), 'split_qkv', `ring ${ring} must be in 0..S (${S}) and hold the call's ${T} tokens`);
+  return [{ u32: rows }, { u32: heads }, { u32: headDim }, { u32: kvHeads }, { u32: T }, { u32: S }, { u32: past }, { u32: ring }];
 }
 
 /** split_qkv's uniform block as words, for a caller that keeps it in its own buffer (encodeSplitQkv's params). */

@@ -1,6 +1,10 @@
 // A Hugging Face Llama-family folder → one GGUF v3 file llama.cpp loads, laid out as convert_hf_to_gguf.py writes
 // it: Llama and Mistral as architecture "llama" (LlamaModel), Qwen2 as "qwen2" (Qwen2Model), Qwen3 as "qwen3"
-// (Qwen3Model: qwen2's layout plus attn_q_norm / attn_k_norm, head_dim in attention.key_length); <arch>.*
+// (Qwen3Model: qwen2's layout plus attn_q_norm / attn_k_norm, head_dim in attention.key_length), SmolLM3 as
+// "smollm3" (SmolLM3Model: llama's layout and permutation; llama.cpp fixes its NoPE layers to every 4th) and Gemma 3
+// as "gemma3" (Gemma3Model: sandwich norms under their own names, every norm weight stored as 1 + w, head_dim in
+// attention.key_length, attention.sliding_window; the layer pattern, local RoPE base and query scale are fixed by
+// llama.cpp, so a config that differs is refused: llamacpp-arch.ts); <arch>.*
 // hyper-parameters, tokenizer.ggml.* vocabulary, tensors renamed (names.ts), q/k rows (and biases) permuted to
 // llama.cpp's interleaved RoPE order for "llama" only — its qwen2 graph rotates Hugging Face's (NEOX) pairs. Each
 // tensor's type comes from the preset's table in presets.ts (the converter's rules for f32/f16/bf16/q8_0,
@@ -13,7 +17,8 @@ import { expectedTensorShapes, parseModelConfig, type ModelConfig } from '../con
 import { hasFile, readJson, type ModelFiles } from '../model-files.ts';
 import { openCheckpoint } from '../safetensors/checkpoint.ts';
 import { GGML_F32, ggmlType, ggmlTypeByName, type GgufValue } from './format.ts';
-import { hfToGgufName, permuteRows, rotaryHeads } from './names.ts';
+import { llamaCppMismatches } from './llamacpp-arch.ts';
+import { hfToGgufName, permuteRows, rotaryHeads, type GgufArch } from './names.ts';
 import { PRESETS, tensorTypeFor, type GgufOutType } from './presets.ts';
 import { f32ToGgml } from './quant.ts';
 import { llama3RopeFactors } from './rope.ts';
@@ -22,7 +27,6 @@ import { gv, writeGguf, type GgufTensorToWrite } from './writer.ts';
 
 export type { GgufOutType } from './presets.ts';
 export { GGUF_OUT_TYPES } from './presets.ts';
-type GgufArch = 'llama' | 'qwen2' | 'qwen3';
 
 export interface GgufExportOptions {
   type: GgufOutType;
@@ -37,8 +41,9 @@ export interface GgufExport {
   metadataKeys: string[];
 }
 
-/** llama.* and general.* metadata for a config, in convert_hf_to_gguf's order. */
+/** <arch>.* and general.* metadata for a config, in convert_hf_to_gguf's order. */
 function modelMetadata(cfg: ModelConfig, arch: GgufArch, name: string, type: GgufOutType): [string, GgufValue][] {
+  if (arch === 'gemma3') return gemma3Metadata(cfg, name, type);
   const k = (s: string) => `${arch}.${s}`;
   const e: [string, GgufValue][] = [
     ['general.architecture', gv.str(arch)],
@@ -66,22 +71,49 @@ function modelMetadata(cfg: ModelConfig, arch: GgufArch, name: string, type: Ggu
   return e;
 }
 
-/** Writes `m` (a Hugging Face Llama/Mistral folder) as GGUF into `sink`, closing it when done. */
+/** Gemma3Model.set_gguf_parameters' keys, in its order (no vocab_size or rope.dimension_count, as the converter). */
+function gemma3Metadata(cfg: ModelConfig, name: string, type: GgufOutType): [string, GgufValue][] {
+  const k = (s: string) => `gemma3.${s}`;
+  const e: [string, GgufValue][] = [
+    ['general.architecture', gv.str('gemma3')],
+    ['general.type', gv.str('model')],
+    ['general.name', gv.str(name)],
+    [k('context_length'), gv.u32(cfg.maxPositionEmbeddings)],
+    [k('embedding_length'), gv.u32(cfg.hiddenSize)],
+    [k('block_count'), gv.u32(cfg.numLayers)],
+    [k('feed_forward_length'), gv.u32(cfg.intermediateSize)],
+    [k('attention.head_count'), gv.u32(cfg.numHeads)],
+    [k('attention.layer_norm_rms_epsilon'), gv.f32(cfg.rmsNormEps)],
+    [k('attention.key_length'), gv.u32(cfg.headDim)],
+    [k('attention.value_length'), gv.u32(cfg.headDim)],
+    ['general.file_type', gv.u32(PRESETS[type].fileType)],
+    // the global layers' base; llama.cpp gives the sliding ones 10000
+    [k('rope.freq_base'), gv.f32(cfg.ropeTheta)],
+    // without a window llama.cpp runs every layer globally (llamaCppMismatches has checked the pattern)
+    [k('attention.sliding_window'), gv.u32(cfg.slidingWindow ?? 0)],
+    [k('attention.head_count_kv'), gv.u32(cfg.numKvHeads)],
+  ];
+  if (cfg.ropeScaling?.type === 'linear') {
+    e.push([k('rope.scaling.type'), gv.str('linear')], [k('rope.scaling.factor'), gv.f32(cfg.ropeScaling.factor)]);
+  }
+  if (cfg.finalLogitSoftcapping !== null) e.push([k('final_logit_softcapping'), gv.f32(cfg.finalLogitSoftcapping)]);
+  e.push(['general.quantization_version', gv.u32(2)]);
+  return e;
+}
+
+/** Writes `m` (a Hugging Face folder of a supported family) as GGUF into `sink`, closing it when done. */
 export async function exportGguf(m: ModelFiles, sink: ByteSink, opts: GgufExportOptions): Promise<GgufExport> {
   const cfg = parseModelConfig(await readJson(m, 'config.json'));
   if (cfg.family === 'qwen3' && cfg.attentionBias) {
     // llama.cpp's qwen3 graph has no attention biases: they would be dropped
     throw new AlloyError(`${m.label}: a Qwen3 with attention_bias cannot be exported to GGUF (llama.cpp's "qwen3" has no attention biases)`, { file: 'config.json', field: 'attention_bias' });
   }
-  if (cfg.family === 'gemma3') {
-    // llama.cpp's "gemma3" has its own tensor names (the sandwich norms), metadata and norm convention.
-    throw new AlloyError(`${m.label}: Gemma 3 (Gemma3ForCausalLM) cannot be exported to GGUF yet (llama.cpp's "gemma3" tensors and metadata are not written here)`, { file: 'config.json', field: 'architectures' });
+  const mismatches = llamaCppMismatches(cfg);
+  if (mismatches.length > 0) {
+    // llama.cpp would load such a file and compute something else: refuse, naming each difference.
+    throw new AlloyError(`${m.label}: ${cfg.architecture} cannot be exported to GGUF "${cfg.family}" as configured: ${mismatches.join('; ')}`, { file: 'config.json', field: mismatches[0]!.split(':')[0]! });
   }
-  if (cfg.family === 'smollm3') {
-    // As "llama" its NoPE layers would get RoPE in llama.cpp: a file that loads but computes wrongly.
-    throw new AlloyError(`${m.label}: SmolLM3 (SmolLM3ForCausalLM) cannot be exported to GGUF yet (its NoPE layers, no_rope_layers, have no GGUF form here)`, { file: 'config.json', field: 'architectures' });
-  }
-  const arch: GgufArch = cfg.family === 'qwen2' ? 'qwen2' : cfg.family === 'qwen3' ? 'qwen3' : 'llama';
+  const arch: GgufArch = cfg.family === 'qwen2' || cfg.family === 'qwen3' || cfg.family === 'smollm3' || cfg.family === 'gemma3' ? cfg.family : 'llama';
   if (cfg.mlpBias) {
     throw new AlloyError(`${m.label}: MLP biases (mlp_bias) are not exported to GGUF`, { file: 'config.json', field: 'mlp_bias' });
   }
@@ -119,12 +151,15 @@ export async function exportGguf(m: ModelFiles, sink: ByteSink, opts: GgufExport
     tensors.push({ name: 'rope_freqs.weight', shape: [factors.length], type: ggmlType(GGML_F32)!, data: new Uint8Array(factors.buffer) });
   }
   for (const hf of order) {
-    const name = hfToGgufName(hf);
+    const name = hfToGgufName(hf, arch);
     if (name === null) throw new AlloyError(`tensor "${hf}" has no llama.cpp name`, { tensor: hf });
     const shape = expected.get(hf)!;
     const cols = shape[shape.length - 1]!;
     const type = ggmlTypeByName(tensorTypeFor(opts.type, name, shape, cfg.numLayers, cfg.tieWordEmbeddings));
-    const heads = arch === 'llama' ? rotaryHeads(hf, cfg) : null;
+    // the converter's LlamaModel permutes q/k for llama and smollm3 (llama.cpp's NORM RoPE); the others keep HF's order
+    const heads = arch === 'llama' || arch === 'smollm3' ? rotaryHeads(hf, cfg) : null;
+    // Gemma3Model stores every norm weight (input, sandwich, q/k and final norms) as 1 + w, in f32
+    const plusOne = arch === 'gemma3' && hf.endsWith('norm.weight');
     tensors.push({
       name,
       shape,
@@ -135,6 +170,7 @@ export async function exportGguf(m: ModelFiles, sink: ByteSink, opts: GgufExport
           const p = permuteRows(new Uint8Array(values.buffer), (shape.length > 1 ? cols : 1) * 4, heads, 'to-gguf');
           values = new Float32Array(p.buffer);
         }
+        if (plusOne) values = values.map((w) => w + 1);
         return f32ToGgml(type, values);
       },
     });
@@ -154,7 +190,7 @@ function rank(hf: string): number {
   if (hf === 'model.embed_tokens.weight') return -1;
   const m = /^model\.layers\.(\d+)\.(.+)$/.exec(hf);
   if (m) {
-    const within = ['input_layernorm', 'self_attn.q_proj', 'self_attn.k_proj', 'self_attn.v_proj', 'self_attn.o_proj', 'self_attn.q_norm', 'self_attn.k_norm', 'post_attention_layernorm', 'mlp.gate_proj', 'mlp.up_proj', 'mlp.down_proj'];
+    const within = ['input_layernorm', 'self_attn.q_proj', 'self_attn.k_proj', 'self_attn.v_proj', 'self_attn.o_proj', 'self_attn.q_norm', 'self_attn.k_norm', 'post_attention_layernorm', 'pre_feedforward_layernorm', 'mlp.gate_proj', 'mlp.up_proj', 'mlp.down_proj', 'post_feedforward_layernorm'];
     const i = within.findIndex((w) => m[2]!.startsWith(w + '.'));
     return Number(m[1]) * 100 + (i < 0 ? 99 : i);
   }

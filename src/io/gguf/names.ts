@@ -1,4 +1,7 @@
-// llama.cpp's tensor names for the Llama architecture ↔ Hugging Face names, and the q/k row order.
+// llama.cpp's tensor names (gguf-py's constants.py / tensor_mapping.py) ↔ Hugging Face names, and the q/k row order.
+// One table serves "llama", "qwen2", "qwen3" and "smollm3"; "gemma3" renames the norms around its sandwich blocks:
+// Hugging Face's post_attention_layernorm is llama.cpp's post_attention_norm there (not ffn_norm, which is Gemma's
+// pre_feedforward_layernorm), and post_feedforward_layernorm is post_ffw_norm.
 //
 // convert_hf_to_gguf.py (LlamaModel.permute) reorders the rows of q_proj and k_proj per head from Hugging Face's
 // rotate_half layout (rotates pairs (j, j + head_dim/2)) to the interleaved layout llama.cpp's RoPE uses (pairs
@@ -20,12 +23,23 @@ const LAYER: Readonly<Record<string, string>> = {
   ffn_up: 'mlp.up_proj',
   ffn_down: 'mlp.down_proj',
 };
+/** The GGUF architectures Alloy reads and writes (general.architecture). */
+export type GgufArch = 'llama' | 'qwen2' | 'qwen3' | 'smollm3' | 'gemma3';
+const GEMMA3_LAYER: Readonly<Record<string, string>> = {
+  ...Object.fromEntries(Object.entries(LAYER).filter(([g]) => g !== 'ffn_norm')),
+  post_attention_norm: 'post_attention_layernorm',
+  ffn_norm: 'pre_feedforward_layernorm',
+  post_ffw_norm: 'post_feedforward_layernorm',
+};
 const GLOBAL: Readonly<Record<string, string>> = {
   token_embd: 'model.embed_tokens',
   output_norm: 'model.norm',
   output: 'lm_head',
 };
-const LAYER_INV = Object.fromEntries(Object.entries(LAYER).map(([g, h]) => [h, g]));
+const layerTable = (arch: GgufArch) => (arch === 'gemma3' ? GEMMA3_LAYER : LAYER);
+const invert = (t: Readonly<Record<string, string>>) => Object.fromEntries(Object.entries(t).map(([g, h]) => [h, g])) as Record<string, string>;
+const LAYER_INV = invert(LAYER);
+const GEMMA3_LAYER_INV = invert(GEMMA3_LAYER);
 const GLOBAL_INV = Object.fromEntries(Object.entries(GLOBAL).map(([g, h]) => [h, g]));
 
 const GGUF_LAYER = /^blk\.(\d+)\.([a-z_]+)\.(weight|bias)$/;
@@ -33,11 +47,12 @@ const GGUF_GLOBAL = /^([a-z_]+)\.(weight|bias)$/;
 const HF_LAYER = /^model\.layers\.(\d+)\.([a-z_.]+)\.(weight|bias)$/;
 const HF_GLOBAL = /^((?:model\.)?[a-z_]+)\.(weight|bias)$/;
 
-/** The Hugging Face name of a llama.cpp tensor, or null when it has none in a Llama checkpoint. */
-export function ggufToHfName(name: string): string | null {
+/** The Hugging Face name of a llama.cpp tensor of architecture `arch`, or null when it has none. */
+export function ggufToHfName(name: string, arch: GgufArch = 'llama'): string | null {
   let m = GGUF_LAYER.exec(name);
   if (m) {
-    const hf = Object.hasOwn(LAYER, m[2]!) ? LAYER[m[2]!] : undefined;
+    const table = layerTable(arch);
+    const hf = Object.hasOwn(table, m[2]!) ? table[m[2]!] : undefined;
     return hf ? `model.layers.${m[1]}.${hf}.${m[3]}` : null;
   }
   m = GGUF_GLOBAL.exec(name);
@@ -48,10 +63,12 @@ export function ggufToHfName(name: string): string | null {
   return null;
 }
 
-export function hfToGgufName(name: string): string | null {
+/** The llama.cpp name of a Hugging Face tensor in a GGUF of architecture `arch`, or null when it has none. */
+export function hfToGgufName(name: string, arch: GgufArch = 'llama'): string | null {
   let m = HF_LAYER.exec(name);
   if (m) {
-    const g = Object.hasOwn(LAYER_INV, m[2]!) ? LAYER_INV[m[2]!] : undefined;
+    const inv = arch === 'gemma3' ? GEMMA3_LAYER_INV : LAYER_INV;
+    const g = Object.hasOwn(inv, m[2]!) ? inv[m[2]!] : undefined;
     return g ? `blk.${m[1]}.${g}.${m[3]}` : null;
   }
   m = HF_GLOBAL.exec(name);

@@ -10,7 +10,7 @@
 //    the pre-tokenizer is named by tokenizer.ggml.pre, which llama.cpp maps to its split regex. We recognise the
 //    pre-tokenizers of GPT-2 ("gpt-2"), SmolLM ("smollm"), Llama 3 ("llama-bpe") and Qwen2 ("qwen2") both ways.
 import { AlloyError } from '../../common/errors.ts';
-import { buildSentencePieceTokenizer, sentencePieceSpecialTokensMap } from '../sentencepiece.ts';
+import { buildSentencePieceTokenizer, sentencePieceSpecialTokensMap, SPACE_MARKER } from '../sentencepiece.ts';
 import { TokenType, type GgufValue } from './format.ts';
 import type { GgufMeta } from './reader.ts';
 import { gv } from './writer.ts';
@@ -95,6 +95,12 @@ export function tokenizerFromGguf(meta: GgufMeta): HfTokenizerFiles | null {
     }
     const vocab = { pieces: tokens, scores, types, unkId: unkId ?? 0, bosId: bosId ?? 1, eosId: eosId ?? 2 };
     const { tokenizerJson, tokenizerConfig } = buildSentencePieceTokenizer(vocab);
+    if (meta.bool('tokenizer.ggml.add_space_prefix', null) === false) {
+      // no dummy prefix (Gemma): spaces become "▁" but none is put in front, and decoding strips none
+      tokenizerJson.normalizer = { type: 'Replace', pattern: { String: ' ' }, content: SPACE_MARKER };
+      const dec = tokenizerJson.decoder as { decoders: Json[] };
+      dec.decoders = dec.decoders.filter((d) => d.type !== 'Strip');
+    }
     if (addBos === false) {
       tokenizerConfig.add_bos_token = false;
       tokenizerJson.post_processor = {
@@ -314,8 +320,21 @@ export function ggufTokenizerMetadata(input: TokenizerInput): { entries: [string
   if (pad !== null) entries.push(['tokenizer.ggml.padding_token_id', gv.u32(pad)]);
   entries.push(['tokenizer.ggml.add_bos_token', gv.bool(addBos)]);
   entries.push(['tokenizer.ggml.add_eos_token', gv.bool(addEos)]);
+  // SentencePiece without the dummy-prefix "▁" (Gemma's tokenizer: a Replace normalizer, no Prepend): llama.cpp
+  // prepends a space unless told otherwise, so the flag is written as Gemma3Model.set_vocab does.
+  if (kind === 'llama' && !prependsSpace(tj)) entries.push(['tokenizer.ggml.add_space_prefix', gv.bool(false)]);
   if (typeof tc.chat_template === 'string') entries.push(['tokenizer.chat_template', gv.str(tc.chat_template)]);
   return { entries, kind };
+}
+
+/** Whether a SentencePiece-style tokenizer.json puts "▁" in front of the text (Prepend, or Metaspace's prepend_scheme). */
+function prependsSpace(tj: Json): boolean {
+  const any = (p: unknown, test: (x: Json) => boolean): boolean =>
+    isObject(p) && (test(p) || [p.normalizers, p.pretokenizers].some((list) => Array.isArray(list) && list.some((q) => any(q, test))));
+  return (
+    any(tj.normalizer, (x) => x.type === 'Prepend') ||
+    any(tj.pre_tokenizer, (x) => x.type === 'Metaspace' && (x.prepend_scheme === undefined ? x.add_prefix_space !== false : x.prepend_scheme !== 'never'))
+  );
 }
 
 /** SentencePiece-style scores for a BPE vocabulary (see the top of this file). */

@@ -1,5 +1,6 @@
 // Shared by the GGUF tests: temp folders, stories260K imported from llama2.c (with its SentencePiece tokenizer), a
-// random model with 256-wide rows for the K-quants, and reading a Hugging Face folder's tensors back.
+// random model with 256-wide rows for the K-quants, Gemma 3 and SmolLM3 fixture variants in llama.cpp's layer
+// patterns, and reading a Hugging Face folder's tensors back.
 import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -70,4 +71,41 @@ export async function wideFolder(): Promise<string> {
   });
   await writeSafetensors(await fileSink(join(dir, 'model.safetensors')), tensors, { format: 'pt' });
   return dir;
+}
+
+/** A copy of fixture `repo` with its config edited and fresh fixture weights (seed `seed`) for the new shapes. */
+export async function variantFolder(repo: string, edit: (config: Record<string, unknown>) => Record<string, unknown>, seed: string): Promise<string> {
+  const { ensureFixtures, OWNER, REVISION } = await import('../../../scripts/fixtures/index.ts');
+  const { fixtureTensors } = await import('../../../scripts/fixtures/weights.ts');
+  await ensureFixtures('public/hub');
+  const base = join('public/hub', OWNER, repo, 'resolve', REVISION);
+  const dir = join(await tempDir(), repo);
+  mkdirSync(dir, { recursive: true });
+  for (const f of readdirSync(base)) if (f !== 'model.safetensors' && f !== 'config.json') copyFileSync(join(base, f), join(dir, f));
+  const config = edit(JSON.parse(readFileSync(join(base, 'config.json'), 'utf8')) as Record<string, unknown>);
+  writeFileSync(join(dir, 'config.json'), JSON.stringify(config, null, 2));
+  await writeSafetensors(await fileSink(join(dir, 'model.safetensors')), fixtureTensors(expectedTensorShapes(parseModelConfig(config)), 'F32', seed), { format: 'pt' });
+  return dir;
+}
+
+/** tiny-gemma3 with llama.cpp's gemma3 layout: 6 layers (0-4 sliding, 5 global), query_pre_attn_scalar = head_dim. */
+export function gemma3LlamaCppFolder(): Promise<string> {
+  return variantFolder(
+    'tiny-gemma3',
+    (c) => {
+      const { _sliding_window_pattern: _, ...rest } = c;
+      const types = Array.from({ length: 6 }, (_, i) => (i === 5 ? 'full_attention' : 'sliding_attention'));
+      return { ...rest, num_hidden_layers: 6, layer_types: types, query_pre_attn_scalar: 32 };
+    },
+    'tiny-gemma3-gguf',
+  );
+}
+
+/** tiny-smollm3 with llama.cpp's smollm3 layout: 4 layers, layer 3 NoPE. */
+export function smollm3LlamaCppFolder(): Promise<string> {
+  return variantFolder(
+    'tiny-smollm3',
+    (c) => ({ ...c, num_hidden_layers: 4, no_rope_layers: [1, 1, 1, 0], layer_types: new Array(4).fill('full_attention') }),
+    'tiny-smollm3-gguf',
+  );
 }

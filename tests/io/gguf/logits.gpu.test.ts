@@ -11,7 +11,7 @@ import { openCheckpoint } from '../../../src/io/safetensors/checkpoint.ts';
 import { forward, generate, loadModel, type Model } from '../../../src/engine/model/index.ts';
 import { gpuShared, maxAbsDiff } from '../../engine/model/model-fixtures.ts';
 import { testGpu } from '../../helpers/gpu.ts';
-import { removeTemps, storiesFolder, tempDir } from './helpers.ts';
+import { gemma3LlamaCppFolder, removeTemps, smollm3LlamaCppFolder, storiesFolder, tempDir } from './helpers.ts';
 
 afterAll(removeTemps);
 
@@ -59,4 +59,28 @@ describe('GGUF round trip on the GPU: stories260K', () => {
     expect(d8).toBeLessThan(5e-2 * scale);
     for (const m of [base, f32, f16, q8]) m.dispose();
   });
+});
+
+describe('GGUF round trip on the GPU: Gemma 3 ("gemma3") and SmolLM3 ("smollm3") in llama.cpp\'s layer patterns', () => {
+  // 10 tokens: past Gemma's 4-token window, so the sliding layers' masks matter
+  const TOKENS = [1, 40, 300, 7, 99, 250, 12, 383, 5, 77];
+  for (const [label, folder, bound] of [
+    // every matrix comes back byte-equal and the norms as w' = (w + 1) − 1 in f32; the engine's 1 + w' is then
+    // exactly the file's 1 + w, so the logits are bit-identical too
+    ['gemma3', gemma3LlamaCppFolder, 0],
+    // byte-equal: the same logits bit for bit
+    ['smollm3', smollm3LlamaCppFolder, 0],
+  ] as const) {
+    it(`${label}: the imported model's logits equal the original's`, async () => {
+      const src = await folder();
+      const base = await load(src);
+      const want = (await forward(base, [TOKENS]))[0]!;
+      const back = await load(await viaGguf(src, 'f32'));
+      const d = maxAbsDiff((await forward(back, [TOKENS]))[0]!, want);
+      console.log(`${label} via f32 GGUF: logits max |diff| ${d.toExponential(2)}`);
+      expect(d).toBeLessThanOrEqual(bound);
+      base.dispose();
+      back.dispose();
+    });
+  }
 });

@@ -66,7 +66,7 @@ describe('GGUF import refusals', () => {
 
   it('another architecture, named', async () => {
     const path = await rewrite('gemma.gguf', (meta) => meta.set('general.architecture', gv.str('gemma')));
-    await expectRefused(path, 'gemma.gguf: GGUF architecture "gemma" is not supported; Alloy imports "llama" (Llama, SmolLM, Mistral), "qwen2" and "qwen3" models');
+    await expectRefused(path, 'gemma.gguf: GGUF architecture "gemma" is not supported; Alloy imports "llama" (Llama, SmolLM, Mistral), "qwen2", "qwen3", "smollm3" and "gemma3" models');
   });
 
   it('an unsupported tensor type (IQ4_XS written by hand), naming the type and the tensor', async () => {
@@ -155,28 +155,36 @@ describe('Qwen3 and GGUF', () => {
     expect(await entries(dir)).not.toContain('qwen3-bias.gguf');
   });
 
-  it('importing a "gemma3" GGUF is refused, naming the architecture', async () => {
-    const path = await rewrite('gemma3-meta.gguf', (meta) => meta.set('general.architecture', gv.str('gemma3')));
-    await expectRefused(path, /GGUF architecture "gemma3" is not supported/);
+  it('a "gemma3" file with a Llama\'s tensors (no sandwich norms) is refused, naming the tensor', async () => {
+    const path = await rewrite('gemma3-meta.gguf', (meta) => {
+      for (const [key, value] of [...meta]) if (key.startsWith('llama.')) meta.set(`gemma3.${key.slice(6)}`, value);
+      meta.set('general.architecture', gv.str('gemma3'));
+    });
+    // llama's ffn_norm reads as Gemma's pre_feedforward_layernorm; the q/k norms and sandwich norms are missing
+    await expectRefused(path, /^gemma3-meta\.gguf: missing tensors for a 5-layer Gemma3ForCausalLM: model\.layers\.0\.self_attn\.q_norm\.weight, /);
   });
 });
 
 describe('SmolLM3 and Gemma 3 and GGUF', () => {
-  it('exporting a SmolLM3 folder is refused by name (its NoPE layers), before anything is written', async () => {
+  it('exporting a SmolLM3 whose NoPE layers are not every 4th is refused, naming no_rope_layers, before anything is written', async () => {
     const { ensureFixtures, OWNER, REVISION } = await import('../../../scripts/fixtures/index.ts');
     await ensureFixtures('public/hub');
     const src = join('public/hub', OWNER, 'tiny-smollm3', 'resolve', REVISION);
     const out = join(dir, 'smollm3.gguf');
-    await expect(exportGgufFile(src, out, { type: 'f32' })).rejects.toThrow(/SmolLM3 \(SmolLM3ForCausalLM\) cannot be exported to GGUF yet.*no_rope_layers/);
+    await expect(exportGgufFile(src, out, { type: 'f32' })).rejects.toThrow(
+      'SmolLM3ForCausalLM cannot be exported to GGUF "smollm3" as configured: no_rope_layers: [1, 0], but llama.cpp\'s smollm3 skips RoPE on every 4th layer [1, 1]',
+    );
     expect(await entries(dir)).not.toContain('smollm3.gguf');
   });
 
-  it('exporting a Gemma 3 folder is refused by name, before anything is written', async () => {
+  it('exporting a Gemma 3 whose layer pattern and query scale llama.cpp cannot express is refused, naming both, before anything is written', async () => {
     const { ensureFixtures, OWNER, REVISION } = await import('../../../scripts/fixtures/index.ts');
     await ensureFixtures('public/hub');
     const src = join('public/hub', OWNER, 'tiny-gemma3', 'resolve', REVISION);
     const out = join(dir, 'gemma3.gguf');
-    await expect(exportGgufFile(src, out, { type: 'f32' })).rejects.toThrow(/Gemma 3 \(Gemma3ForCausalLM\) cannot be exported to GGUF yet/);
+    await expect(exportGgufFile(src, out, { type: 'f32' })).rejects.toThrow(
+      'Gemma3ForCausalLM cannot be exported to GGUF "gemma3" as configured: layer_types: sliding layers [1, 0], but llama.cpp\'s gemma3 slides every layer except each 6th [1, 1]; query_pre_attn_scalar: 24, but llama.cpp\'s gemma3 scales queries by 1/√32 for this shape',
+    );
     expect(await entries(dir)).not.toContain('gemma3.gguf');
   });
 });
