@@ -4,6 +4,8 @@
 //   bias_add     acc[r, c] += bias[c]              (acc [n / cols, cols], bias [cols]; Qwen2's q/k/v biases)
 //   bias_grad    acc[c] += Σ_r b[r, c]              (the backward of bias_add: b = dy [n / cols, cols], acc = dbias
 //                [cols]; one thread per column summing its rows in order, since WGSL has no float atomics)
+//   sum_splits   acc[i] = Σ_s b[s·n + i] (+ acc[i] when ACCUMULATE), s = 0..cols−1 in order (split-K's partial
+//                products, ops/matmul-hw.ts: a fixed order, so the sum is deterministic)
 //   softcap_inplace  acc = CAP·tanh(acc / CAP)     (Gemma's final_logit_softcapping on a logits block; tanh's argument
 //                clamped to ±10, where it is ±1 in f32 already)
 // The backward of add / add_inplace (the residual stream) needs no kernel: dy flows unchanged to both operands,
@@ -60,4 +62,16 @@ fn bias_grad(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec
   var s = 0.0;
   for (var i = c; i < p.n; i += p.cols) { s += b[i]; }
   acc[c] += s;
+}
+
+override ACCUMULATE: bool = false;
+
+@compute @workgroup_size(WG)
+fn sum_splits(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let i = index(wg, nwg, lid);
+  if (i >= p.n) { return; }
+  var t = 0.0;
+  for (var s = 0u; s < p.cols; s++) { t += b[s * p.n + i]; }
+  if (ACCUMULATE) { t = acc[i] + t; }
+  acc[i] = t;
 }

@@ -37,6 +37,9 @@ export class KernelRegistry {
   private bindGroups = new Map<string, GPUBindGroup>();
   private ids = new WeakMap<object, number>();
   private nextId = 1;
+  // Scratch for kernels that need a temporary between two dispatches (split-K partial sums): one buffer, grown by
+  // replacement; a replaced one is dropped, not destroyed, since commands not yet submitted may use it.
+  private scratchBuf: GPUBuffer | null = null;
 
   /**
    * @param family which kernels the ops dispatch (every op asks `kernels.family`); by default the family chosen
@@ -74,6 +77,18 @@ export class KernelRegistry {
       this.uniformBlocks.set(key, buf);
     }
     return buf;
+  }
+
+  /**
+   * A storage buffer of at least `bytes` for one op's temporaries between its dispatches. Commands run in order,
+   * so consecutive ops may share it; it only grows (made at the first use of each larger size, not per step).
+   */
+  scratch(bytes: number): GPUBuffer {
+    if (!this.scratchBuf || this.scratchBuf.size < bytes) {
+      const size = Math.max(bytes, 2 * (this.scratchBuf?.size ?? 0));
+      this.scratchBuf = this.device.createBuffer({ size: Math.ceil(size / 4) * 4, usage: 0x80 /* STORAGE */ | 0x04 /* COPY_SRC */ | 0x08 /* COPY_DST */, label: 'kernel-scratch' });
+    }
+    return this.scratchBuf;
   }
 
   /** The bind group of `pipeline` (group 0) over `buffers` by binding number, made once and cached. */

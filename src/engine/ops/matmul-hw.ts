@@ -64,6 +64,27 @@ export function hwMatmulTile(M: number, N: number, batch = 1): { M: number; N: n
   return fits[fits.length - 1] ?? HW_TILES[HW_TILES.length - 1]!;
 }
 
+/** Split-K applies when the output is this many workgroups short of HW_MIN_WORKGROUPS, and each slice keeps K ≥ this. */
+export const SPLIT_K = { minSlice: 128, maxSplits: 32 } as const;
+
+/**
+ * Slices along K for a product whose output is too small to fill the GPU but whose K is long: LoRA's dA = gᵀ·x and
+ * dB = dYᵀ·xa (M·N = r × width, K = the batch's tokens, 2048 at 4 × 512). Only the Aᵀ·B form (both operands [K, ·],
+ * so each slice is contiguous and the slices are a batch), one batch, beta 0 or 1 (the sum adds into C), and a
+ * slice count that divides K; 1 when none applies. The slices are summed in a fixed order (deterministic, no
+ * float atomics), and the sum's order differs from one long dot product by f32 rounding only.
+ */
+export function hwSplitK(args: MatmulArgs): number {
+  const beta = args.beta ?? 0;
+  if (!args.transA || args.transB || (args.batch ?? 1) !== 1 || (beta !== 0 && beta !== 1)) return 1;
+  const tile = hwMatmulTile(args.M, args.N);
+  const groups = Math.ceil(args.M / tile.M) * Math.ceil(args.N / tile.N);
+  if (groups * 2 > HW_MIN_WORKGROUPS) return 1;
+  let s = Math.min(SPLIT_K.maxSplits, Math.ceil(HW_MIN_WORKGROUPS / groups), Math.floor(args.K / SPLIT_K.minSlice));
+  while (s > 1 && args.K % s !== 0) s--;
+  return Math.max(1, s);
+}
+
 export async function encodeHwMatmul(
   kernels: KernelRegistry,
   encoder: GPUCommandEncoder,
@@ -98,6 +119,23 @@ export async function encodeHwMatmul(
   const suffix = dtype ? '_w16' : '';
   if (hwUsesMatvec(args)) {
     await launchMatvec(kernels, encoder, { 1: a, 2: b, 3: c }, args, params, { ...w16, A_VEC: vec(K, strideA) && vec(K, strideB) }, suffix, 'main');
+    return;
+  }
+  const splits = tile === hwMatmulTile(args.M, args.N, batch) ? hwSplitK(args) : 1;
+  if (splits > 1) {
+    // K cut into `splits` equal slices, run as a batch of products over them (A, B slices are contiguous: both
+    // are [K, ·] here), each slice's product into the scratch, then summed in slice order into C
+    const Kc = K / splits;
+    const partial = kernels.scratch(splits * M * N * 4);
+    await encodeHwMatmul(kernels, encoder, a, b, partial, { M, N, K: Kc, transA, transB, alpha: args.alpha ?? 1, beta: 0, batch: splits }, dtype);
+    await launch(kernels, encoder, {
+      file: 'elementwise',
+      entry: 'sum_splits',
+      constants: { ACCUMULATE: (args.beta ?? 0) !== 0 },
+      params: [{ u32: M * N }, { u32: splits }],
+      buffers: { 2: partial, 4: c },
+      groups: grid1d(Math.ceil((M * N) / 256)),
+    });
     return;
   }
   await launch(kernels, encoder, {
