@@ -60,13 +60,13 @@ function instrument(device: GPUDevice): Recording {
     const beginPass = enc.beginComputePass.bind(enc);
     enc.beginComputePass = (pd?: GPUComputePassDescriptor) => {
       const pass = beginPass(pd);
-      const d: Partial<Dispatch> = { phase, kernel: pd?.label ?? '?' };
+      // one pass holds many dispatches: each takes the pipeline and bind group set last
+      const d: Partial<Dispatch> = { phase };
       const [setPipeline, setBindGroup, dispatch] = [pass.setPipeline.bind(pass), pass.setBindGroup.bind(pass), pass.dispatchWorkgroups.bind(pass)];
-      pass.setPipeline = (p: GPUComputePipeline) => ((d.pipeline = p), setPipeline(p));
+      pass.setPipeline = (p: GPUComputePipeline) => ((d.pipeline = p), (d.kernel = p.label || '?'), setPipeline(p));
       pass.setBindGroup = ((i: number, g: GPUBindGroup) => ((d.bind = g), setBindGroup(i, g))) as typeof pass.setBindGroup;
       pass.dispatchWorkgroups = (x: number, y = 1, z = 1) => {
-        d.groups = [x, y, z];
-        rec.dispatches.push(d as Dispatch);
+        rec.dispatches.push({ ...(d as Dispatch), groups: [x, y, z] });
         dispatch(x, y, z);
       };
       return pass;
