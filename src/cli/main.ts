@@ -56,10 +56,11 @@ const USAGE = `usage:
   alloy export-gguf --model DIR --out FILE.gguf [--dtype f16|bf16|f32|q8_0|q6_k|q5_k_m|q4_k_m|q4_0]
                  a Hugging Face Llama/Mistral/Qwen2/Qwen3/SmolLM3/Gemma 3 folder as GGUF v3 for llama.cpp (default f16; norms always f32;
                  quantised presets pick each tensor's type as llama-quantize does)
-  alloy bench kernels [--json] [--out FILE.json] [--models 135M,360M,1.7B] [--families software,hardware] [--rows N] [--only ID,…]
+  alloy bench kernels [--json] [--out FILE.json] [--models 135M,360M,1.7B] [--families software,hardware] [--rows N] [--only ID,…] [--tune]
                  the GPU check: every SmolLM2 projection at M = N (default 2048) and 1, LoRA's skinny products,
                  attention, decode attention, norms and dispatch cost, per kernel family, each checked against a CPU
-                 reference before it is timed; GFLOP/s, GB/s and step estimates (exit 1 if a check fails)
+                 reference before it is timed; GFLOP/s, GB/s and step estimates (exit 1 if a check fails);
+                 --tune: the hardware family's tiles timed here, and the tuning-table entry to add
   alloy recipe   --model DIR (--recipe RECIPE.yaml|TRL_STAGE.yaml|EXPORT_DIR|--demo|--preset demo|study) --out DIR [--steps-scale X] [--limit N]
                  the study's pipeline: train + fold each stage (${METHODS.join('/')}), SLERP with the original, benchmark
                  every variant, synergy; writes every variant, the adapters and results.json under --out. --recipe also
@@ -114,6 +115,7 @@ const OPTIONS = {
   families: { type: 'string' },
   rows: { type: 'string' },
   only: { type: 'string' },
+  tune: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -130,7 +132,7 @@ const COMMAND_OPTIONS = {
   import: ['tokenizer', 'out'],
   'export-gguf': ['model', 'out', 'dtype'],
   recipe: ['model', 'recipe', 'demo', 'preset', 'out', 'steps-scale', 'limit', 'export'],
-  bench: ['json', 'out', 'models', 'families', 'rows', 'only'],
+  bench: ['json', 'out', 'models', 'families', 'rows', 'only', 'tune'],
 } as const satisfies Record<string, readonly string[]>;
 
 /** Refuses every option `command` does not use, naming them and the ones it takes. */

@@ -2,6 +2,7 @@
  * Device acquisition. We ask for the adapter's own limits instead of WebGPU's defaults (128 MiB per storage
  * binding, 256 MiB per buffer), because the defaults cannot hold a real model's embedding or lm_head.
  */
+import { hwTuningFor, setDeviceHwTuning } from './hw-tuning.ts';
 import { AlloyError } from '../../common/errors.ts';
 import type { KernelFamily } from '../kernel-family.ts';
 
@@ -91,6 +92,7 @@ export async function acquireDevice(
   };
   const kernelFamily = opts.kernels ?? (isSoftwareAdapter({ adapterInfo }) ? 'software' : 'hardware');
   familyOfDevice.set(device, kernelFamily);
+  setDeviceHwTuning(device, hwTuningFor(adapterInfo));
   return {
     device,
     adapterInfo,

@@ -3,6 +3,7 @@
  * compiled once per (file, entry point, override constants) with createComputePipelineAsync so compilation
  * does not block the worker and can overlap with weight downloads.
  */
+import { deviceHwTuning, type HwTuning } from './hw-tuning.ts';
 import { AlloyError } from '../../common/errors.ts';
 import { deviceKernelFamily } from './device.ts';
 import type { KernelFamily } from '../kernel-family.ts';
@@ -49,6 +50,8 @@ export class KernelRegistry {
   constructor(
     readonly device: GPUDevice,
     readonly family: KernelFamily = deviceKernelFamily(device),
+    /** the hardware family's tile rule for this adapter (gpu/hw-tuning.ts) */
+    readonly hwTuning: HwTuning = deviceHwTuning(device),
   ) {}
 
   /** A small integer naming a GPU object for the cache keys (objects are never compared by content). */

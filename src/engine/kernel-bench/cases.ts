@@ -117,7 +117,14 @@ function worst(got: Float32Array, want: readonly number[]): number {
  * C = op(A)·op(B) as encodeMatmul (f32 B) or encodeMatmulW16 (BF16 B, `w16`) runs it. A is [M, K] (or [K, M]
  * when transA); B is [N, K] when transB, else [K, N].
  */
-function matmulCase(base: Omit<RoledCase, 'flops' | 'bytes' | 'prepare' | 'dispatches'>, args: MatmulArgs, w16: boolean, seed: number): RoledCase {
+export function matmulCase(
+  base: Omit<RoledCase, 'flops' | 'bytes' | 'prepare' | 'dispatches'>,
+  args: MatmulArgs,
+  w16: boolean,
+  seed: number,
+  /** the product as the tuner forces it (a given tile); by default encodeMatmul / encodeMatmulW16 */
+  run?: (kernels: KernelRegistry, enc: GPUCommandEncoder, a: GPUBuffer, b: GPUBuffer, c: GPUBuffer) => Promise<void>,
+): RoledCase {
   const { M, N, K } = args;
   return {
     ...base,
@@ -135,7 +142,8 @@ function matmulCase(base: Omit<RoledCase, 'flops' | 'bytes' | 'prepare' | 'dispa
       const at = (i: number, k: number) => (args.transA ? a[k * M + i]! : a[i * K + k]!);
       const bt = (k: number, j: number) => (args.transB ? bVals[j * K + k]! : bVals[k * N + j]!);
       return {
-        encode: (enc) => (wb ? encodeMatmulW16(env.kernels, enc, aBuf, bBuf, cBuf, { ...args, dtype: 'bf16' }) : encodeMatmul(env.kernels, enc, aBuf, bBuf, cBuf, args)),
+        encode: (enc) =>
+          run ? run(env.kernels, enc, aBuf, bBuf, cBuf) : wb ? encodeMatmulW16(env.kernels, enc, aBuf, bBuf, cBuf, { ...args, dtype: 'bf16' }) : encodeMatmul(env.kernels, enc, aBuf, bBuf, cBuf, args),
         async check() {
           const r = mulberry32(seed + 2);
           const picks = Array.from({ length: SAMPLES }, () => [Math.floor(r() * M), Math.floor(r() * N)] as const);

@@ -20,6 +20,8 @@ export interface KernelBenchOptions extends Partial<CaseOptions> {
   only?: readonly string[];
   onProgress?: (p: { done: number; total: number; family: KernelFamily; case: string }) => void;
   signal?: AbortSignal;
+  /** GPU time each measurement aims at (timing.ts TARGET_MS; tests ask less) */
+  targetMs?: number;
 }
 
 export interface CaseResult {
@@ -90,7 +92,7 @@ export async function runKernelBench(ctx: BenchDevice, opts: KernelBenchOptions 
       for (const c of cases) {
         if (opts.signal?.aborted) throw new CancelledError('kernel bench cancelled');
         opts.onProgress?.({ done, total, family, case: c.label });
-        results.push(await runCase(env, c, family, method));
+        results.push(await runCase(env, c, family, method, opts.targetMs));
         done++;
       }
     } finally {
@@ -112,7 +114,7 @@ export async function runKernelBench(ctx: BenchDevice, opts: KernelBenchOptions 
   };
 }
 
-async function runCase(env: { device: GPUDevice; kernels: KernelRegistry; pool: BufferPool; maxBinding: number }, c: RoledCase, family: KernelFamily, method: TimingMethod): Promise<CaseResult> {
+async function runCase(env: { device: GPUDevice; kernels: KernelRegistry; pool: BufferPool; maxBinding: number }, c: RoledCase, family: KernelFamily, method: TimingMethod, targetMs?: number): Promise<CaseResult> {
   const base = { id: c.id, family, group: c.group, model: c.model, label: c.label };
   let prepared: Awaited<ReturnType<RoledCase['prepare']>> | null = null;
   try {
@@ -124,7 +126,7 @@ async function runCase(env: { device: GPUDevice; kernels: KernelRegistry; pool: 
     const chk = await prepared.check();
     const ok = chk.err <= chk.tol;
     if (!ok) return { ...base, ms: null, gflops: null, gbps: null, check: { ...chk, ok } };
-    const { ms } = await timeCase(env.device, prepared, method);
+    const { ms } = await timeCase(env.device, prepared, method, targetMs);
     const per = c.group === 'dispatch' ? ms / c.dispatches : ms;
     const rate = (x: number) => (ms > 0 && x > 0 ? x / (ms * 1e6) : null);
     return { ...base, ms: per, gflops: rate(c.flops), gbps: rate(c.bytes), check: { ...chk, ok } };

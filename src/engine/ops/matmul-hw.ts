@@ -8,6 +8,7 @@
  */
 import type { KernelRegistry, Overrides } from '../gpu/kernels.ts';
 import { grid1d, launch, MAX_GROUPS_PER_DIM, type Field } from './dispatch.ts';
+import { DEFAULT_HW_TUNING } from '../gpu/hw-tuning.ts';
 import type { MatmulArgs } from './matmul.ts';
 import type { Weight16 } from './matmul-w16.ts';
 
@@ -25,12 +26,8 @@ export const HW_TILES: ReadonlyArray<{ M: number; N: number }> = [
   { M: 32, N: 32 },
 ];
 
-/**
- * Workgroups a product should launch before a smaller tile is preferred: about four per SM of a 30-SM laptop GPU
- * (RTX 3060 Laptop), so small-N projections (SmolLM2-135M's k/v, N = 192) still fill the machine. A default until
- * tile sizes come from a per-adapter table (issue 15, "pick by measurement").
- */
-export const HW_MIN_WORKGROUPS = 128;
+/** Workgroups a product should launch before a smaller tile is preferred, by default (gpu/hw-tuning.ts). */
+export const HW_MIN_WORKGROUPS = DEFAULT_HW_TUNING.minWorkgroups;
 
 /**
  * The mat-vec's shape: up to maxRows rows of A; `threads` per workgroup, split as `lanes` threads per output
@@ -58,9 +55,9 @@ export function hwUsesMatvec(args: MatmulArgs): boolean {
  * workgroups, else the smallest; a tile taller than M rounded up to 32 is never chosen (its rows would be
  * wasted), so small-M products get 32-row tiles even when the count is reached.
  */
-export function hwMatmulTile(M: number, N: number, batch = 1): { M: number; N: number } {
+export function hwMatmulTile(M: number, N: number, batch = 1, minWorkgroups = HW_MIN_WORKGROUPS): { M: number; N: number } {
   const fits = HW_TILES.filter((t) => t.M <= Math.max(32, M) && Math.ceil(N / t.N) <= MAX_GROUPS_PER_DIM && Math.ceil(M / t.M) <= MAX_GROUPS_PER_DIM);
-  for (const t of fits) if (Math.ceil(M / t.M) * Math.ceil(N / t.N) * batch >= HW_MIN_WORKGROUPS) return t;
+  for (const t of fits) if (Math.ceil(M / t.M) * Math.ceil(N / t.N) * batch >= minWorkgroups) return t;
   return fits[fits.length - 1] ?? HW_TILES[HW_TILES.length - 1]!;
 }
 
@@ -74,13 +71,13 @@ export const SPLIT_K = { minSlice: 128, maxSplits: 32 } as const;
  * slice count that divides K; 1 when none applies. The slices are summed in a fixed order (deterministic, no
  * float atomics), and the sum's order differs from one long dot product by f32 rounding only.
  */
-export function hwSplitK(args: MatmulArgs): number {
+export function hwSplitK(args: MatmulArgs, minWorkgroups = HW_MIN_WORKGROUPS): number {
   const beta = args.beta ?? 0;
   if (!args.transA || args.transB || (args.batch ?? 1) !== 1 || (beta !== 0 && beta !== 1)) return 1;
-  const tile = hwMatmulTile(args.M, args.N);
+  const tile = hwMatmulTile(args.M, args.N, 1, minWorkgroups);
   const groups = Math.ceil(args.M / tile.M) * Math.ceil(args.N / tile.N);
-  if (groups * 2 > HW_MIN_WORKGROUPS) return 1;
-  let s = Math.min(SPLIT_K.maxSplits, Math.ceil(HW_MIN_WORKGROUPS / groups), Math.floor(args.K / SPLIT_K.minSlice));
+  if (groups * 2 > minWorkgroups) return 1;
+  let s = Math.min(SPLIT_K.maxSplits, Math.ceil(minWorkgroups / groups), Math.floor(args.K / SPLIT_K.minSlice));
   while (s > 1 && args.K % s !== 0) s--;
   return Math.max(1, s);
 }
@@ -94,7 +91,7 @@ export async function encodeHwMatmul(
   args: MatmulArgs,
   dtype?: Weight16,
   /** the tiled kernel's C tile (tests force each of HW_TILES); by default hwMatmulTile's choice */
-  tile = hwMatmulTile(args.M, args.N, args.batch ?? 1),
+  tile = hwMatmulTile(args.M, args.N, args.batch ?? 1, kernels.hwTuning.minWorkgroups),
 ): Promise<void> {
   const { M, N, K } = args;
   const transA = args.transA ?? false;
@@ -121,7 +118,8 @@ export async function encodeHwMatmul(
     await launchMatvec(kernels, encoder, { 1: a, 2: b, 3: c }, args, params, { ...w16, A_VEC: vec(K, strideA) && vec(K, strideB) }, suffix, 'main');
     return;
   }
-  const splits = tile === hwMatmulTile(args.M, args.N, batch) ? hwSplitK(args) : 1;
+  const minWorkgroups = kernels.hwTuning.minWorkgroups;
+  const splits = tile === hwMatmulTile(M, N, batch, minWorkgroups) ? hwSplitK(args, minWorkgroups) : 1;
   if (splits > 1) {
     // K cut into `splits` equal slices, run as a batch of products over them (A, B slices are contiguous: both
     // are [K, ·] here), each slice's product into the scratch, then summed in slice order into C

@@ -8,10 +8,13 @@ import { KernelRegistry } from '../../../src/engine/gpu/kernels.ts';
 import { kernelCases, DEFAULT_CASE_OPTIONS } from '../../../src/engine/kernel-bench/cases.ts';
 import { runKernelBench } from '../../../src/engine/kernel-bench/run.ts';
 import type { BenchModel } from '../../../src/engine/kernel-bench/models.ts';
+import { tuneHwMatmul, tuneShapes, TUNE_MIN_WORKGROUPS } from '../../../src/engine/kernel-bench/tune.ts';
+import { HW_TILES } from '../../../src/engine/ops/matmul-hw.ts';
 import { testGpu } from '../../helpers/gpu.ts';
 
 const TINY: BenchModel = { name: 'tiny', hidden: 64, intermediate: 96, layers: 2, heads: 4, kvHeads: 2, headDim: 16, vocab: 300 };
-const OPTS = { rows: 23, attention: { batch: 2, T: 19 }, contexts: [5, 33], r: 4 };
+// measurements aim at 10 ms of GPU time each (the bench's 150 ms is for real figures)
+const OPTS = { rows: 23, attention: { batch: 2, T: 19 }, contexts: [5, 33], r: 4, targetMs: 10 };
 
 describe('kernel bench', () => {
   it('every case of both families passes its CPU check and gets a figure; estimates for the model', async () => {
@@ -21,7 +24,8 @@ describe('kernel bench', () => {
     for (const r of report.results) {
       console.log(`${r.family.padEnd(8)} ${r.label.padEnd(48)} ${r.ms?.toFixed(3)} ms, err ${r.check.err.toExponential(2)} (tol ${r.check.tol.toExponential(2)})${r.error ? ` ${r.error}` : ''}`);
     }
-    const cases = kernelCases([TINY], { ...DEFAULT_CASE_OPTIONS, ...OPTS }, ctx.limits.maxStorageBufferBindingSize);
+    const { targetMs: _t, ...caseOpts } = OPTS;
+    const cases = kernelCases([TINY], { ...DEFAULT_CASE_OPTIONS, ...caseOpts }, ctx.limits.maxStorageBufferBindingSize);
     expect(report.results.length).toBe(2 * cases.length);
     expect(report.results.filter((r) => !r.check.ok).map((r) => `${r.family} ${r.id}: ${r.error ?? r.check.err}`)).toEqual([]);
     for (const r of report.results) expect(r.ms, r.id).toBeGreaterThan(0);
@@ -39,7 +43,8 @@ describe('kernel bench', () => {
   it('a check fails on an output the kernel never wrote', async () => {
     const ctx = await testGpu();
     const env = { device: ctx.device, kernels: new KernelRegistry(ctx.device, 'software'), pool: new BufferPool(ctx.device), maxBinding: ctx.limits.maxStorageBufferBindingSize };
-    const cases = kernelCases([TINY], { ...DEFAULT_CASE_OPTIONS, ...OPTS }, env.maxBinding).filter((c) => c.group !== 'dispatch');
+    const { targetMs: _t, ...caseOpts } = OPTS;
+    const cases = kernelCases([TINY], { ...DEFAULT_CASE_OPTIONS, ...caseOpts }, env.maxBinding).filter((c) => c.group !== 'dispatch');
     try {
       for (const c of cases) {
         const p = await c.prepare(env);
@@ -59,4 +64,19 @@ describe('kernel bench', () => {
     expect(report.results.map((r) => r.id)).toEqual(['tiny.qkv.m23', 'tiny.qkv.m1', 'dispatch.overhead']);
     await expect(runKernelBench(ctx, { ...OPTS, models: [TINY], only: ['nothing'] })).rejects.toThrow(/no kernel bench case matches nothing/);
   });
+
+  it('--tune: every hardware tile of each step product timed after its check; the best minWorkgroups as a table entry', async () => {
+    const ctx = await testGpu();
+    const report = await tuneHwMatmul(ctx, { models: [TINY], rows: 23, r: 4, targetMs: 10 });
+    console.log(JSON.stringify(report.scores), JSON.stringify(report.entry));
+    expect(report.shapes.length).toBe(tuneShapes([TINY], 23, 4).length);
+    for (const s of report.shapes) for (const t of HW_TILES) expect(s.ms[`${t.M}x${t.N}`], `${s.label} ${t.M}×${t.N}`).toBeGreaterThan(0);
+    expect(Object.keys(report.scores).map(Number)).toEqual([...TUNE_MIN_WORKGROUPS]);
+    expect(TUNE_MIN_WORKGROUPS).toContain(report.entry.tuning.minWorkgroups);
+    const best = Math.min(...Object.values(report.scores));
+    expect(report.scores[report.entry.tuning.minWorkgroups]).toBe(best);
+    expect(report.entry.vendor).toBe(ctx.adapterInfo.vendor.toLowerCase());
+    expect(report.entry.source).toMatch(/^alloy bench kernels --tune on /);
+  });
 });
+
