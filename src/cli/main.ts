@@ -54,9 +54,10 @@ const USAGE = `usage:
   alloy export-gguf --model DIR --out FILE.gguf [--dtype f16|bf16|f32|q8_0|q6_k|q5_k_m|q4_k_m|q4_0]
                  a Hugging Face Llama/Mistral/Qwen2 folder as GGUF v3 for llama.cpp (default f16; norms always f32;
                  quantised presets pick each tensor's type as llama-quantize does)
-  alloy recipe   --model DIR (--recipe RECIPE.yaml|--demo|--preset demo|study) --out DIR [--steps-scale X] [--limit N]
-                 the study's pipeline: train + fold each stage (${METHODS.join('/')}), SLERP with the original, benchmark
-                 every variant, synergy; writes every variant, the adapters and results.json under --out
+  alloy recipe   --model DIR (--recipe RECIPE.yaml|--demo|--preset demo|study) --out DIR [--steps-scale X] [--limit N] [--json]
+                 the study's pipeline: train + fold each stage (${METHODS.join('/')}), SLERP with the original (and a
+                 t-sweep), benchmark and perplexity of every variant, synergy; writes every variant, the adapters and
+                 results.json under --out (--json: print results.json's object instead of the table)
 environment:
   ALLOY_KERNELS=software|hardware  force a kernel family on any adapter (default: software on a CPU adapter such as
                  SwiftShader, hardware on a GPU)`;
@@ -114,7 +115,7 @@ const COMMAND_OPTIONS = {
   merge: ['out', 'allow-crimes', 'device', 'seed', 'shard-size', 'post-weights'],
   import: ['tokenizer', 'out'],
   'export-gguf': ['model', 'out', 'dtype'],
-  recipe: ['model', 'recipe', 'demo', 'preset', 'out', 'steps-scale', 'limit'],
+  recipe: ['model', 'recipe', 'demo', 'preset', 'out', 'steps-scale', 'limit', 'json'],
 } as const satisfies Record<string, readonly string[]>;
 
 /** Refuses every option `command` does not use, naming them and the ones it takes. */

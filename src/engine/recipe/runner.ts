@@ -1,12 +1,13 @@
 /**
  * Runs a recipe on a model (the study's pipeline, REFERENCE-SEMANTICS.md §5): every stage trains a LoRA on the
  * current model and folds it in (fold-model.ts, the base's dtype), which gives the next stage's model; then SLERP of
- * the final model with the original (merge-step.ts); then every variant (original, after each stage, merged) on the
- * benchmark (benchmark-step.ts) and the merge's synergy (summary.ts). DOM-free: the CLI and the worker differ only in
+ * the final model with the original (merge-step.ts), and one more SLERP per t of an optional t-sweep; then every
+ * variant (original, after each stage, merged) on the benchmark and on held-out text for perplexity
+ * (benchmark-step.ts), and the merge's synergy (summary.ts). DOM-free: the CLI and the worker differ only in
  * the VariantStore they pass (directories or cache entries) and how they read data files.
  *
  * Everything that can be refused is checked before the first step trains: every stage's data is read and tokenised
- * and the benchmark parsed. Events stream out in order (plan, per stage started/step…/finished, merge started/
+ * and the benchmark and perplexity text parsed. Events stream out in order (plan, per stage started/step…/finished, merge started/
  * progress/finished, per variant benchmark started/item…/finished, summary). Cancel (the signal) stops between
  * stages and inside them (between optimizer steps, merged tensors and benchmark batches) with a CancelledError;
  * the output being written is dropped, outputs already committed stay.
@@ -18,11 +19,12 @@ import { readPeftAdapter } from '../../io/peft.ts';
 import { loadTokenizer } from '../../io/tokenizer.ts';
 import { parseBenchmark } from '../../io/benchmarks/load.ts';
 import type { MultipleChoiceItem } from '../eval/multiple-choice.ts';
+import type { TextDocument } from '../../io/benchmarks/types.ts';
 import { runningAccuracy } from '../eval/confidence.ts';
 import type { SlerpAccelerator } from '../merge/run.ts';
 import type { Method, Sequence } from '../../common/training-data.ts';
 import type { StepEvent } from '../train/trainer.ts';
-import { benchmarkVariant } from './benchmark-step.ts';
+import { evaluateVariant } from './benchmark-step.ts';
 import { writeFoldedModel } from './fold-model.ts';
 import type { GpuEngineLike } from './gpu.ts';
 import { MERGE_YAML, slerpWithOriginal } from './merge-step.ts';
@@ -37,6 +39,10 @@ export interface VariantInfo {
   kind: VariantKind;
   /** output folder name ("" for the original model, which is not written) */
   name: string;
+  /** the ids of the variants it was made from: a stage's model from the one before, a merge from the original and the last stage's model */
+  parents: string[];
+  /** a t-sweep merge's scalar t (the recipe's own merge, with its t setting, has none) */
+  t?: number;
 }
 
 export interface PlannedStage {
@@ -49,7 +55,7 @@ export interface PlannedStage {
 }
 
 export type RecipeEvent =
-  | { type: 'plan'; recipe: string; stages: PlannedStage[]; variants: VariantInfo[]; benchmarkItems: number }
+  | { type: 'plan'; recipe: string; stages: PlannedStage[]; variants: VariantInfo[]; benchmarkItems: number; perplexityDocs: number }
   | { type: 'stage-started'; index: number; name: string; method: Method; steps: number }
   | { type: 'step'; index: number; name: string; step: StepEvent }
   | { type: 'stage-finished'; index: number; name: string; steps: number; firstLoss: number; lastLoss: number; variant: VariantInfo; seconds: number }
@@ -81,6 +87,8 @@ export interface RecipeSummary {
   stages: StageSummary[];
   merge: { variant: VariantInfo; configYaml: string } | null;
   benchmark: { file: string; items: number } | null;
+  perplexity: { file: string; docs: number } | null;
+  /** every variant scored on the benchmark and/or the perplexity text (empty with neither) */
   variants: VariantScore[];
   /** null without a merge or a benchmark */
   synergy: { acc: RecipeSynergy; accNorm: RecipeSynergy } | null;
@@ -116,17 +124,23 @@ export interface RunRecipeOptions {
   now?: () => number;
 }
 
-/** The variants a recipe produces, in order: original, after each stage, merged. */
+/** A t-sweep point's id, e.g. "SLERP-t0.25". */
+export const sweepId = (t: number): string => `SLERP-t${t}`;
+
+/** The variants a recipe produces, in order: original, after each stage, merged, then the t-sweep's merges. */
 export function recipeVariants(recipe: Recipe, baseLabel: string): VariantInfo[] {
-  const out: VariantInfo[] = [{ id: 'base', label: baseLabel, kind: 'base', name: '' }];
+  const out: VariantInfo[] = [{ id: 'base', label: baseLabel, kind: 'base', name: '', parents: [] }];
   const chain: string[] = [];
   for (const s of recipe.stages) {
+    const parent = out.at(-1)!.id;
     chain.push(s.name);
-    out.push({ id: s.name, label: `${baseLabel}-${chain.join('-')}`, kind: 'stage', name: chain.join('-') });
+    out.push({ id: s.name, label: `${baseLabel}-${chain.join('-')}`, kind: 'stage', name: chain.join('-'), parents: [parent] });
   }
   if (recipe.merge) {
     const last = out.at(-1)!;
-    out.push({ id: 'SLERP', label: `${last.label}-SLERP`, kind: 'merge', name: `${chain.join('-')}-SLERP` });
+    const parents = ['base', last.id];
+    out.push({ id: 'SLERP', label: `${last.label}-SLERP`, kind: 'merge', name: `${chain.join('-')}-SLERP`, parents });
+    for (const t of recipe.merge.sweep) out.push({ id: sweepId(t), label: `${last.label}-${sweepId(t)}`, kind: 'merge', name: `${chain.join('-')}-${sweepId(t)}`, parents, t });
   }
   return out;
 }
@@ -137,6 +151,12 @@ function readBenchmarkItems(text: string, file: string, limit: number | null): M
   return limit === null ? b.items : b.items.slice(0, limit);
 }
 
+function readPerplexityDocs(text: string, file: string, limit: number | null): TextDocument[] {
+  const b = parseBenchmark(text, file);
+  if (b.kind !== 'perplexity') throw new AlloyError(`${file}: the recipe's perplexity text must be .txt or JSONL {text}, this file is ${b.kind}`, { file, field: 'perplexity' });
+  return limit === null ? b.docs : b.docs.slice(0, limit);
+}
+
 export async function runRecipe(o: RunRecipeOptions): Promise<RecipeResult> {
   const { recipe, signal } = o;
   const now = o.now ?? (() => performance.now());
@@ -145,6 +165,7 @@ export async function runRecipe(o: RunRecipeOptions): Promise<RecipeResult> {
   const scale = o.stepsScale ?? 1;
   if (!(scale > 0)) throw new AlloyError(`steps scale must be > 0, got ${scale}`, { field: 'steps-scale' });
   if (recipe.merge && recipe.stages.length === 0) throw new AlloyError('a merge needs at least one training stage', { field: 'merge' });
+  if (recipe.merge && new Set(recipe.merge.sweep).size !== recipe.merge.sweep.length) throw new AlloyError(`merge.sweep repeats a t value: ${recipe.merge.sweep.join(', ')}`, { field: 'merge.sweep' });
   const baseLabel = o.baseLabel ?? (o.base.label.split('/').filter(Boolean).at(-1) || 'model');
   const config = parseModelConfig(await readJson(o.base, 'config.json'), `${o.base.label}/config.json`);
   const tok = await loadTokenizer(o.base);
@@ -154,6 +175,7 @@ export async function runRecipe(o: RunRecipeOptions): Promise<RecipeResult> {
   const seqs: Sequence[][] = [];
   for (const s of recipe.stages) seqs.push(stageSequences(s, recipe, await o.readText(s.data), tok, config));
   const items = recipe.benchmark ? readBenchmarkItems(await o.readText(recipe.benchmark.file), recipe.benchmark.file, recipe.benchmark.limit) : [];
+  const docs = recipe.perplexity ? readPerplexityDocs(await o.readText(recipe.perplexity.file), recipe.perplexity.file, recipe.perplexity.limit) : [];
   const trainConfigs = recipe.stages.map((s, i) => stageTrainConfig(s, recipe, unitsOf(s, seqs[i]!), scale));
   emit({
     type: 'plan',
@@ -161,6 +183,7 @@ export async function runRecipe(o: RunRecipeOptions): Promise<RecipeResult> {
     stages: recipe.stages.map((s, i) => ({ name: s.name, method: s.method, steps: trainConfigs[i]!.steps, units: unitsOf(s, seqs[i]!), lr: s.lr })),
     variants,
     benchmarkItems: items.length,
+    perplexityDocs: docs.length,
   });
 
   const files = new Map<string, ModelFiles>([['base', o.base]]);
@@ -195,19 +218,19 @@ export async function runRecipe(o: RunRecipeOptions): Promise<RecipeResult> {
   }
 
   let merge: RecipeSummary['merge'] = null;
-  if (recipe.merge) {
+  // The recipe's merge, then the t-sweep's: each a SLERP of the original with the last stage's model.
+  const tuned = variants.filter((v) => v.kind === 'stage').at(-1);
+  for (const variant of variants.filter((v) => v.kind === 'merge')) {
     throwIfAborted(signal, 'recipe');
-    const variant = variants.at(-1)!;
     const tm = now();
     emit({ type: 'merge-started', variant });
     let tensors = 0;
     const merged = await writeOutput(o.store, { kind: 'model', name: variant.name, label: variant.label }, async (sink) => {
-      const prev = variants.at(-2)!;
       const r = await slerpWithOriginal({
         original: o.base,
         tuned: current,
-        refs: o.mergeRefs ?? { original: baseLabel, tuned: prev.label },
-        t: recipe.merge!.t,
+        refs: o.mergeRefs ?? { original: baseLabel, tuned: tuned!.label },
+        t: variant.t ?? recipe.merge!.t,
         numLayers: config.numLayers,
         openSink: sink,
         ...(o.accelerator ? { accelerator: o.accelerator } : {}),
@@ -217,20 +240,21 @@ export async function runRecipe(o: RunRecipeOptions): Promise<RecipeResult> {
       tensors = r.plan.tensors.length;
     });
     files.set(variant.id, merged);
-    merge = { variant, configYaml: await readText(merged, MERGE_YAML) };
+    if (variant.id === 'SLERP') merge = { variant, configYaml: await readText(merged, MERGE_YAML) };
     emit({ type: 'merge-finished', variant, tensors, seconds: (now() - tm) / 1000 });
   }
 
   const scores: VariantScore[] = [];
-  if (recipe.benchmark) {
+  if (recipe.benchmark || recipe.perplexity) {
     for (const v of variants) {
       throwIfAborted(signal, 'recipe');
       emit({ type: 'benchmark-started', variant: v, items: items.length });
       const correct: boolean[] = [];
-      const score = await benchmarkVariant({
+      const score = await evaluateVariant({
         gpu: o.gpu,
         files: files.get(v.id)!,
         items,
+        docs,
         onItem: (r, index) => {
           correct.push(r.correct);
           const run = runningAccuracy(correct).at(-1)!;
@@ -238,7 +262,7 @@ export async function runRecipe(o: RunRecipeOptions): Promise<RecipeResult> {
         },
         ...(signal ? { signal } : {}),
       });
-      const vs = variantScore(v.id, v.label, v.kind, score.items);
+      const vs = variantScore(v.id, v.label, v.kind, score.multipleChoice?.items ?? [], score.perplexity, v.t);
       scores.push(vs);
       emit({ type: 'benchmark-finished', score: vs });
     }
@@ -260,6 +284,7 @@ export async function runRecipe(o: RunRecipeOptions): Promise<RecipeResult> {
     stages,
     merge,
     benchmark: recipe.benchmark ? { file: recipe.benchmark.file, items: items.length } : null,
+    perplexity: recipe.perplexity ? { file: recipe.perplexity.file, docs: docs.length } : null,
     variants: scores,
     synergy,
     seconds: (now() - t0) / 1000,
