@@ -24,6 +24,8 @@ export interface LiveVariant {
   done: number;
   correct: number;
   correctNorm: number;
+  /** perplexity per token of the recipe's held-out text, once scored (null: none yet, or no text) */
+  perplexity: number | null;
   status: 'waiting' | 'scoring' | 'done';
 }
 
@@ -69,6 +71,25 @@ export function summaryAsRun(s: RecipeSummary, entries: RecipeOutcome['entries']
   };
 }
 
+/**
+ * The trade-off between the domain and general text, for a chart of accuracy against perplexity: the SLERP t-sweep
+ * as a path from the original (t = 0) through each sweep point to the last stage's model (t = 1), and every other
+ * variant (the stages before, the recipe's own merge) as a labelled point. Null without both measures.
+ */
+export function tradeoff(s: RecipeSummary): { sweep: { t: number; label: string; ppl: number; acc: number }[]; others: { label: string; ppl: number; acc: number }[] } | null {
+  if (!s.benchmark || !s.perplexity || s.variants.some((v) => !v.perplexity)) return null;
+  const point = (v: RecipeSummary['variants'][number]) => ({ label: v.label, ppl: v.perplexity!.tokenPerplexity, acc: v.acc.acc });
+  const last = s.stages.at(-1)?.name;
+  const ends = s.variants.filter((v) => v.id === 'base' || v.id === last);
+  const sweep = [
+    ...ends.filter((v) => v.id === 'base').map((v) => ({ t: 0, ...point(v) })),
+    ...s.variants.filter((v) => v.t !== undefined).map((v) => ({ t: v.t!, ...point(v) })),
+    ...ends.filter((v) => v.id === last).map((v) => ({ t: 1, ...point(v) })),
+  ].sort((a, b) => a.t - b.t);
+  const others = s.variants.filter((v) => v.t === undefined && v.id !== 'base' && v.id !== last).map(point);
+  return { sweep, others };
+}
+
 export class RecipeSession {
   form = $state<RecipeForm>({ modelId: '', preset: 'demo', stepsScale: 1, benchmarkLimit: 0 });
   status = $state<RecipeStatus>('idle');
@@ -78,6 +99,7 @@ export class RecipeSession {
   merge = $state<{ variant: VariantInfo | null; done: number; total: number; finished: boolean }>({ variant: null, done: 0, total: 0, finished: false });
   variants = $state<LiveVariant[]>([]);
   benchmarkItems = $state(0);
+  perplexityDocs = $state(0);
   summary = $state<RecipeSummary | null>(null);
   outcome = $state<RecipeOutcome | null>(null);
   #job: Job<RecipeOutcome> | null = null;
@@ -95,6 +117,7 @@ export class RecipeSession {
     this.merge = { variant: null, done: 0, total: 0, finished: false };
     this.variants = [];
     this.benchmarkItems = 0;
+    this.perplexityDocs = 0;
     this.summary = null;
     this.outcome = null;
   }
@@ -104,8 +127,9 @@ export class RecipeSession {
       case 'plan':
         this.recipeName = e.recipe;
         this.stages = e.stages.map((s) => ({ ...s, status: 'waiting', history: [], variant: null }));
-        this.variants = e.variants.map((info) => ({ info, done: 0, correct: 0, correctNorm: 0, status: 'waiting' }));
+        this.variants = e.variants.map((info) => ({ info, done: 0, correct: 0, correctNorm: 0, perplexity: null, status: 'waiting' }));
         this.benchmarkItems = e.benchmarkItems;
+        this.perplexityDocs = e.perplexityDocs;
         break;
       case 'stage-started':
         this.stages[e.index]!.status = 'training';
@@ -143,7 +167,10 @@ export class RecipeSession {
       }
       case 'benchmark-finished': {
         const v = this.variants.find((x) => x.info.id === e.score.id);
-        if (v) v.status = 'done';
+        if (v) {
+          v.status = 'done';
+          v.perplexity = e.score.perplexity?.tokenPerplexity ?? null;
+        }
         break;
       }
       case 'summary':
