@@ -71,25 +71,6 @@ export function summaryAsRun(s: RecipeSummary, entries: RecipeOutcome['entries']
   };
 }
 
-/**
- * The trade-off between the domain and general text, for a chart of accuracy against perplexity: the SLERP t-sweep
- * as a path from the original (t = 0) through each sweep point to the last stage's model (t = 1), and every other
- * variant (the stages before, the recipe's own merge) as a labelled point. Null without both measures.
- */
-export function tradeoff(s: RecipeSummary): { sweep: { t: number; label: string; ppl: number; acc: number }[]; others: { label: string; ppl: number; acc: number }[] } | null {
-  if (!s.benchmark || !s.perplexity || s.variants.some((v) => !v.perplexity)) return null;
-  const point = (v: RecipeSummary['variants'][number]) => ({ label: v.label, ppl: v.perplexity!.tokenPerplexity, acc: v.acc.acc });
-  const last = s.stages.at(-1)?.name;
-  const ends = s.variants.filter((v) => v.id === 'base' || v.id === last);
-  const sweep = [
-    ...ends.filter((v) => v.id === 'base').map((v) => ({ t: 0, ...point(v) })),
-    ...s.variants.filter((v) => v.t !== undefined).map((v) => ({ t: v.t!, ...point(v) })),
-    ...ends.filter((v) => v.id === last).map((v) => ({ t: 1, ...point(v) })),
-  ].sort((a, b) => a.t - b.t);
-  const others = s.variants.filter((v) => v.t === undefined && v.id !== 'base' && v.id !== last).map(point);
-  return { sweep, others };
-}
-
 export class RecipeSession {
   form = $state<RecipeForm>({ modelId: '', preset: 'demo', stepsScale: 1, benchmarkLimit: 0 });
   status = $state<RecipeStatus>('idle');
