@@ -256,7 +256,7 @@ export async function recipeCmd(v: RecipeArgs, io: Io, signal?: AbortSignal): Pr
       store: dirStore(out),
       stepsScale: scale,
       // folder paths, so `alloy merge <out>/…-SLERP/mergekit_config.yml` reruns the merge
-      mergeRefs: { original: resolve(modelDir), tuned: join(out, recipeVariants(recipe, 'x').at(-2)!.name) },
+      mergeRefs: { original: resolve(modelDir), tuned: join(out, recipeVariants(recipe, 'x').filter((x) => x.kind === 'stage').at(-1)?.name ?? '') },
       ...(accel ? { accelerator: accel } : {}),
       signal: abort.signal,
       onEvent: (e) => {

@@ -61,7 +61,9 @@ describe('alloy recipe', () => {
       expect(ck.names().length).toBeGreaterThan(0);
       expect(existsSync(join(out, d, 'tokenizer.json'))).toBe(true);
     }
-    expect(existsSync(join(out, 'CPT-SFT-ORPO-SLERP', 'mergekit_config.yml'))).toBe(true);
+    // every merge's YAML names the original and the last stage's folder (so `alloy merge` reruns it), sweep or not
+    for (const d of ['CPT-SFT-ORPO-SLERP', 'CPT-SFT-ORPO-SLERP-t0.25']) expect(readFileSync(join(out, d, 'mergekit_config.yml'), 'utf8')).toContain(join(out, 'CPT-SFT-ORPO'));
+    expect(readFileSync(join(out, 'CPT-SFT-ORPO-SLERP', 'mergekit_config.yml'), 'utf8')).not.toContain('SLERP-t');
     for (const d of ['CPT', 'CPT-SFT', 'CPT-SFT-ORPO']) expect((await readPeftAdapter(dirModelFiles(join(out, 'adapters', d)))).pairs.length).toBeGreaterThan(0);
 
     // recipe.yaml is the demo recipe as run (re-readable)

@@ -7,8 +7,8 @@
  * the VariantStore they pass (directories or cache entries) and how they read data files.
  *
  * Everything that can be refused is checked before the first step trains: every stage's data is read and tokenised
- * and the benchmark and perplexity text parsed. Events stream out in order (plan, per stage started/step…/finished, merge started/
- * progress/finished, per variant benchmark started/item…/finished, summary). Cancel (the signal) stops between
+ * and the benchmark and perplexity text parsed. Events stream out in order (plan, per stage started/step…/finished,
+ * per merge started/progress/finished, per variant benchmark started/item…/finished, summary). Cancel (the signal) stops between
  * stages and inside them (between optimizer steps, merged tensors and benchmark batches) with a CancelledError;
  * the output being written is dropped, outputs already committed stay.
  */
@@ -165,7 +165,6 @@ export async function runRecipe(o: RunRecipeOptions): Promise<RecipeResult> {
   const scale = o.stepsScale ?? 1;
   if (!(scale > 0)) throw new AlloyError(`steps scale must be > 0, got ${scale}`, { field: 'steps-scale' });
   if (recipe.merge && recipe.stages.length === 0) throw new AlloyError('a merge needs at least one training stage', { field: 'merge' });
-  if (recipe.merge && new Set(recipe.merge.sweep).size !== recipe.merge.sweep.length) throw new AlloyError(`merge.sweep repeats a t value: ${recipe.merge.sweep.join(', ')}`, { field: 'merge.sweep' });
   const baseLabel = o.baseLabel ?? (o.base.label.split('/').filter(Boolean).at(-1) || 'model');
   const config = parseModelConfig(await readJson(o.base, 'config.json'), `${o.base.label}/config.json`);
   const tok = await loadTokenizer(o.base);

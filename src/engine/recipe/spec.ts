@@ -303,7 +303,10 @@ export function readRecipe(value: unknown, defaults: RecipeDefaults, file = 'rec
       ['merge'],
       (x, q) => {
         if (!Array.isArray(x)) throw r.fail(q, `must be a list of t values in [0, 1], got ${JSON.stringify(x)}`);
-        return x.map((v, i) => r.number(v, [...q, i], 'unit'));
+        const ts = x.map((v, i) => r.number(v, [...q, i], 'unit'));
+        const twice = ts.findIndex((t, i) => ts.indexOf(t) !== i);
+        if (twice >= 0) throw r.fail([...q, twice], `repeats t = ${ts[twice]} (each sweep point is one merge and one folder)`);
+        return ts;
       },
       [] as number[],
     );

@@ -81,6 +81,7 @@ describe('parseRecipeYaml', () => {
     expect(bad('stages:\n  - {method: cpt, data: a.txt}\nlora: {targets: [qkv]}\n')).toMatch(/lora\.targets\[0\] "qkv" is not one of q_proj/);
     expect(bad('stages: [\n')).toMatch(/^r\.yaml:\d+: not valid YAML/);
     expect(bad('stages:\n  - {method: cpt, data: a.txt}\nmerge:\n  t: 0.5\n  sweep: [0.5, 2]\n')).toBe('r.yaml:5: merge.sweep[1] must be a number in [0, 1], got 2');
+    expect(bad('stages:\n  - {method: cpt, data: a.txt}\nmerge:\n  t: 0.5\n  sweep: [0.5, 0.25, 0.5]\n')).toBe('r.yaml:5: merge.sweep[2] repeats t = 0.5 (each sweep point is one merge and one folder)');
     expect(bad('stages:\n  - {method: cpt, data: a.txt}\nmerge:\n  t: 0.5\n  sweep: 0.5\n')).toMatch(/^r\.yaml:5: merge\.sweep must be a list of t values in \[0, 1\], got 0\.5/);
     expect(bad('stages:\n  - {method: cpt, data: a.txt}\nperplexity:\n  text: a.txt\n')).toMatch(/^r\.yaml:4: perplexity\.text is not a recipe key \(expected one of file, limit\)/);
   });
