@@ -54,7 +54,9 @@ describe('Recipe panel in Chromium', () => {
     await page.locator('[data-testid="recipe-merge"][data-status="done"]').waitFor({ timeout: RUN });
     await page.locator('[data-testid="recipe-score"]').first().waitFor({ timeout: RUN });
     await page.getByTestId('recipe-synergy').waitFor({ timeout: RUN });
-    await page.getByTestId('synergy-merge').waitFor({ timeout: WAIT });
+    // one synergy card per merge: the study's SLERP first, then the t-sweep's
+    await page.getByTestId('synergy-merge').first().waitFor({ timeout: WAIT });
+    await expect(page.getByTestId('synergy-merge').count()).resolves.toBe(1 + demoRecipe().merge!.sweep.length);
     await page.getByTestId('recipe-synergy').scrollIntoViewIfNeeded();
     const shot = await screenshot(page, 'recipe-02-synergy');
     console.log(`screenshot: ${shot}`);
@@ -77,7 +79,7 @@ describe('Recipe panel in Chromium', () => {
     console.log(line);
     expect(line).toMatch(/^synergy \(acc\): tiny-llama-CPT-SFT-ORPO-SLERP \d+\.\d% vs /);
     // the Benchmark panel's synergy view found both parents of the merge among the run's variants
-    await expect(page.getByTestId('synergy-merge').locator('.small.muted').first().textContent()).resolves.toMatch(/^parents: alloy-fixtures\/tiny-llama@main[^,]*, tiny-llama-CPT-SFT-ORPO$/);
+    await expect(page.getByTestId('synergy-merge').first().locator('.small.muted').first().textContent()).resolves.toMatch(/^parents: alloy-fixtures\/tiny-llama@main[^,]*, tiny-llama-CPT-SFT-ORPO$/);
 
     // every variant is a cache entry the other panels list
     const labels = (await listModels(page)).map((m) => m.label);
