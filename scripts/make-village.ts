@@ -4,14 +4,16 @@
 // byte (tests/io/datasets/village-data.test.ts checks that). The general stories for perplexity
 // (general.jsonl) are written by hand and not touched here.
 //
-// Design, for a 260K-parameter TinyStories model that must learn 64 facts in a minute of LoRA training:
+// Design, for a 260K-parameter TinyStories model that must learn 36 facts (6 children × 6 kinds) in a couple of
+// minutes of LoRA training on a software GPU:
 // - words and names the 512-token TinyStories tokenizer already knows, short sentences, the TinyStories register;
-// - every fact stated in several wordings across many stories (the CPT corpus), and asked in several question
-//   wordings (SFT) in the benchmark's own "Question: …\nAnswer:" form, the answer being exactly the benchmark's
-//   choice text;
-// - the benchmark asks each fact once with a question wording that no training file uses (held out by template),
-//   its three wrong choices drawn from the same kind of fact, the right one at a seeded random position, every
-//   value of a kind equally often right.
+//   names and the values of each kind start with different tokens;
+// - every fact stated in four wordings across six stories (the CPT corpus), and asked in three question wordings
+//   (SFT, preference) in the benchmark's own "Question: …\nAnswer:" form, the answer being exactly the benchmark's
+//   choice text (six wordings were tried: fewer repetitions of each, and worse on the held-out wordings);
+// - the benchmark asks each fact twice, in two wordings that no training file uses (held out by template), its
+//   three wrong choices drawn from the same kind of fact, the right one at a seeded random position, every value of
+//   a kind right equally often (each child has a different one).
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
