@@ -74,7 +74,7 @@ export const DEMO_RECIPE_SOURCE = {
   stages: [
     { method: 'cpt', data: DEMO_DATA.corpus, steps: 20, lr: 3e-3, schedule: 'constant', warmup_ratio: 0, micro_batch: 8, seq_len: 104 },
     { method: 'sft', data: DEMO_DATA.sft, steps: 80, lr: 5e-3, schedule: 'constant', warmup_ratio: 0, micro_batch: 8 },
-    { method: 'orpo', data: DEMO_DATA.preference, steps: 16, lr: 1e-3, schedule: 'constant', warmup_ratio: 0, micro_batch: 4, beta: 1 },
+    { method: 'orpo', data: DEMO_DATA.preference, steps: 24, lr: 1e-3, schedule: 'constant', warmup_ratio: 0, micro_batch: 4, beta: 1 },
   ],
   merge: { method: 'slerp', t: STUDY_SLERP_T, sweep: [0.25, 0.5, 0.75] },
   benchmark: { file: DEMO_DATA.benchmark },
