@@ -61,9 +61,10 @@ const USAGE = `usage:
                  attention, decode attention, norms and dispatch cost, per kernel family, each checked against a CPU
                  reference before it is timed; GFLOP/s, GB/s and step estimates (exit 1 if a check fails);
                  --tune: the hardware family's tiles timed here, and the tuning-table entry to add
-  alloy recipe   --model DIR (--recipe RECIPE.yaml|TRL_STAGE.yaml|EXPORT_DIR|--demo|--preset demo|study) --out DIR [--steps-scale X] [--limit N]
-                 the study's pipeline: train + fold each stage (${METHODS.join('/')}), SLERP with the original, benchmark
-                 every variant, synergy; writes every variant, the adapters and results.json under --out. --recipe also
+  alloy recipe   --model DIR (--recipe RECIPE.yaml|TRL_STAGE.yaml|EXPORT_DIR|--demo|--preset demo|study) --out DIR [--steps-scale X] [--limit N] [--json]
+                 the study's pipeline: train + fold each stage (${METHODS.join('/')}), SLERP with the original (and a
+                 t-sweep), benchmark and perplexity of every variant, synergy; writes every variant, the adapters and
+                 results.json under --out (--json: print results.json's object instead of the table). --recipe also
                  reads a TRL / alignment-handbook stage config or a folder --export wrote, naming what does not carry over
   alloy recipe   --export DIR --model HUB_ID (--recipe …|--demo|--preset demo|study) [--limit N]
                  the recipe as a folder for a GPU cluster: TRL stage configs and data, accelerate DeepSpeed ZeRO-3,
@@ -131,7 +132,7 @@ const COMMAND_OPTIONS = {
   merge: ['out', 'allow-crimes', 'device', 'seed', 'shard-size', 'post-weights'],
   import: ['tokenizer', 'out'],
   'export-gguf': ['model', 'out', 'dtype'],
-  recipe: ['model', 'recipe', 'demo', 'preset', 'out', 'steps-scale', 'limit', 'export'],
+  recipe: ['model', 'recipe', 'demo', 'preset', 'out', 'steps-scale', 'limit', 'export', 'json'],
   bench: ['json', 'out', 'models', 'families', 'rows', 'only', 'tune'],
 } as const satisfies Record<string, readonly string[]>;
 

@@ -1,14 +1,17 @@
 /**
- * `alloy recipe --model DIR (--recipe RECIPE.yaml | --demo | --preset demo|study) --out DIR [--steps-scale X] [--limit N]`
+ * `alloy recipe --model DIR (--recipe RECIPE.yaml | --demo | --preset demo|study) --out DIR [--steps-scale X] [--limit N] [--json]`
  * The study's pipeline scripted (engine/recipe): each stage trains a LoRA and folds it in, the final model is
- * SLERP-merged with the original, every variant is benchmarked and the merge's synergy reported. Prints a progress
- * line per step, stage, merge decile and variant, then a table (variant, accuracy, acc_norm, 95% Wilson CI) and the
- * synergy line. --steps-scale multiplies every stage's steps (at least one remains); --limit scores only the first N
+ * SLERP-merged with the original (and once per t of a t-sweep), every variant is benchmarked and scored for
+ * perplexity on held-out text, and the merge's synergy reported. Prints a progress line per step, stage, merge decile
+ * and variant (on stderr), then a table (variant, accuracy, acc_norm, 95% Wilson CI, n, perplexity per token and per
+ * word) and the synergy line, or with --json results.json's object (per variant its parents, scores, perplexity; the
+ * synergy verdict). --steps-scale multiplies every stage's steps (at least one remains); --limit scores only the first N
  * benchmark items. Writes under --out (which must be new or empty):
  *   <CPT>/, <CPT-SFT>/, …, <…-SLERP>/   each variant as a Hugging Face folder (the merge with its mergekit_config.yml)
  *   adapters/<CPT>/, …                  each stage's PEFT adapter
  *   recipe.yaml                         the recipe as run (every value written out)
- *   results.json                        stages (loss per step), every variant's scores and per-item results, synergy
+ *   results.json                        stages (loss per step), every variant's parents, scores, per-item results and
+ *                                       perplexity, synergy
  * Data paths in a recipe are relative to its folder; a path not found there is looked up in the studio's public/
  * folder, where the demo data lives (so a copied demo recipe runs anywhere). --demo uses public/ only.
  * --recipe also takes a TRL / alignment-handbook stage config (a one-stage recipe) or a folder --export wrote; what
@@ -37,7 +40,7 @@ import { synergyLine } from '../engine/recipe/summary.ts';
 import { isPaired } from '../engine/train/objectives.ts';
 import type { VariantStore } from '../engine/recipe/variants.ts';
 
-export type RecipeArgs = Partial<Record<'model' | 'recipe' | 'out' | 'steps-scale' | 'preset' | 'limit' | 'export', string>> & { demo?: boolean };
+export type RecipeArgs = Partial<Record<'model' | 'recipe' | 'out' | 'steps-scale' | 'preset' | 'limit' | 'export', string>> & { demo?: boolean; json?: boolean };
 
 interface Io {
   out: (s: string) => void;
@@ -155,7 +158,7 @@ const fmtLoss = (x: number) => (Number.isFinite(x) ? x.toFixed(4) : String(x));
 function progressLine(e: RecipeEvent): string | null {
   switch (e.type) {
     case 'plan':
-      return `recipe "${e.recipe}": ${e.stages.map((s) => `${s.name} (${s.method}, ${s.steps} steps over ${s.units} ${isPaired(s.method) ? 'pairs' : 'rows'}, lr ${s.lr})`).join(' → ')}; ${e.variants.length} variants; benchmark ${e.benchmarkItems} items`;
+      return `recipe "${e.recipe}": ${e.stages.map((s) => `${s.name} (${s.method}, ${s.steps} steps over ${s.units} ${isPaired(s.method) ? 'pairs' : 'rows'}, lr ${s.lr})`).join(' → ')}; ${e.variants.length} variants; benchmark ${e.benchmarkItems} items; perplexity ${e.perplexityDocs} documents`;
     case 'stage-started':
       return `stage ${e.index + 1} ${e.name}: ${e.method}, ${e.steps} steps`;
     case 'step':
@@ -169,26 +172,38 @@ function progressLine(e: RecipeEvent): string | null {
     case 'merge-finished':
       return `merge done: ${e.tensors} tensors in ${e.seconds.toFixed(1)} s`;
     case 'benchmark-started':
-      return `benchmark ${e.variant.label}: ${e.items} items`;
+      return `scoring ${e.variant.label}: ${e.items} items`;
     case 'benchmark-item':
       return null;
     case 'benchmark-finished':
-      return `  ${e.score.label}: acc ${pct(e.score.acc.acc)}, acc_norm ${pct(e.score.accNorm.acc)}`;
+      return `  ${e.score.label}: ` + [...(e.score.acc.n ? [`acc ${pct(e.score.acc.acc)}`, `acc_norm ${pct(e.score.accNorm.acc)}`] : []), ...(e.score.perplexity ? [`perplexity ${fmtPpl(e.score.perplexity.tokenPerplexity)} per token`] : [])].join(', ');
     case 'summary':
       return null;
   }
 }
 
-/** variant | accuracy | acc_norm | 95% CI, aligned. */
+const fmtPpl = (x: number) => x.toFixed(3);
+
+/** variant | accuracy | acc_norm | 95% CI | n | perplexity (per token, per word) of the held-out text, aligned. */
 export function resultsTable(s: RecipeSummary): string {
-  const rows = [['variant', 'accuracy', 'acc_norm', '95% CI (acc, Wilson)', 'n']];
-  for (const v of s.variants) rows.push([v.label, pct(v.acc.acc), pct(v.accNorm.acc), `${pct(v.acc.ci95.lo)}–${pct(v.acc.ci95.hi)}`, String(v.acc.n)]);
+  const bench = s.benchmark !== null;
+  const ppl = s.perplexity !== null;
+  const rows = [['variant', ...(bench ? ['accuracy', 'acc_norm', '95% CI (acc, Wilson)', 'n'] : []), ...(ppl ? ['ppl/token', 'ppl/word'] : [])]];
+  for (const v of s.variants) {
+    rows.push([
+      v.label,
+      ...(bench ? [pct(v.acc.acc), pct(v.accNorm.acc), `${pct(v.acc.ci95.lo)}–${pct(v.acc.ci95.hi)}`, String(v.acc.n)] : []),
+      ...(ppl && v.perplexity ? [fmtPpl(v.perplexity.tokenPerplexity), fmtPpl(v.perplexity.wordPerplexity)] : []),
+    ]);
+  }
   const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
   return rows.map((r) => r.map((x, c) => (c === 0 ? x.padEnd(widths[c]!) : x.padStart(widths[c]!))).join('  ')).join('\n') + '\n';
 }
 
 /** results.json: the summary without the Recipe object's internals duplicated. */
 export function resultsJson(s: RecipeSummary): string {
+  const info = new Map(recipeVariants(s.recipe, s.base).map((v) => [v.id, v]));
+  const label = new Map(s.variants.map((v) => [v.id, v.label]));
   return JSON.stringify(
     {
       recipe: s.recipe.name,
@@ -207,10 +222,14 @@ export function resultsJson(s: RecipeSummary): string {
       })),
       merge: s.merge ? { model: s.merge.variant.name, mergekit_config: s.merge.configYaml } : null,
       benchmark: s.benchmark,
+      perplexity: s.perplexity,
       variants: s.variants.map((v) => ({
         id: v.id,
         label: v.label,
         kind: v.kind,
+        parents: (info.get(v.id)?.parents ?? []).map((id) => label.get(id) ?? id),
+        ...(v.t !== undefined ? { t: v.t } : {}),
+        benchmark: s.benchmark?.file ?? null,
         n: v.acc.n,
         accuracy: v.acc.acc,
         accuracy_stderr: v.acc.stderr,
@@ -218,6 +237,16 @@ export function resultsJson(s: RecipeSummary): string {
         acc_norm: v.accNorm.acc,
         acc_norm_stderr: v.accNorm.stderr,
         acc_norm_ci95: [v.accNorm.ci95.lo, v.accNorm.ci95.hi],
+        perplexity: v.perplexity
+          ? {
+              docs: v.perplexity.n,
+              tokens: v.perplexity.tokens,
+              token_perplexity: v.perplexity.tokenPerplexity,
+              word_perplexity: v.perplexity.wordPerplexity,
+              byte_perplexity: v.perplexity.bytePerplexity,
+              bits_per_byte: v.perplexity.bitsPerByte,
+            }
+          : null,
         items: v.items,
       })),
       synergy: s.synergy
@@ -287,7 +316,7 @@ export async function recipeCmd(v: RecipeArgs, io: Io, signal?: AbortSignal): Pr
       store: dirStore(out),
       stepsScale: scale,
       // folder paths, so `alloy merge <out>/…-SLERP/mergekit_config.yml` reruns the merge
-      mergeRefs: { original: resolve(modelDir), tuned: join(out, recipeVariants(recipe, 'x').at(-2)!.name) },
+      mergeRefs: { original: resolve(modelDir), tuned: join(out, recipeVariants(recipe, 'x').filter((x) => x.kind === 'stage').at(-1)?.name ?? '') },
       ...(accel ? { accelerator: accel } : {}),
       signal: abort.signal,
       onEvent: (e) => {
@@ -296,7 +325,12 @@ export async function recipeCmd(v: RecipeArgs, io: Io, signal?: AbortSignal): Pr
       },
     });
     writeFileSync(join(out, 'recipe.yaml'), summary.recipeYaml);
-    writeFileSync(join(out, 'results.json'), resultsJson(summary));
+    const json = resultsJson(summary);
+    writeFileSync(join(out, 'results.json'), json);
+    if (v.json) {
+      io.out(json);
+      return 0;
+    }
     if (summary.variants.length) io.out(resultsTable(summary));
     if (summary.synergy) {
       io.out(synergyLine(summary.synergy.acc) + '\n');

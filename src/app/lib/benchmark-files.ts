@@ -1,4 +1,4 @@
-// Benchmarks the panel can run: the ones shipped with the studio (public/benchmarks) and a file the user picks or
+// Benchmarks the panel can run: the ones shipped with the studio (public/) and a file the user picks or
 // drops. Files are parsed by the engine's own readers, so errors name the file and line.
 import { AlloyError } from '../../common/errors.ts';
 import { parseBenchmark } from '../../io/benchmarks/load.ts';
@@ -10,7 +10,11 @@ export interface BuiltInBenchmark {
   file: string;
 }
 
-export const BUILT_IN_BENCHMARKS: BuiltInBenchmark[] = [{ id: 'materials-bio-mc', name: 'Materials & biology (multiple choice)', file: 'benchmarks/materials-bio-mc.jsonl' }];
+/** Shipped with the studio: the study's domain (for real models) and the demo's village (stories260K learns it). */
+export const BUILT_IN_BENCHMARKS: BuiltInBenchmark[] = [
+  { id: 'materials-bio-mc', name: 'Materials & biology (48 questions)', file: 'benchmarks/materials-bio-mc.jsonl' },
+  { id: 'village-mc', name: 'Sunny Hill village (72 questions, the demo domain)', file: 'demo/village/benchmark.jsonl' },
+];
 
 /** A multiple-choice benchmark from a file's text (JSONL in the common shapes, or an MMLU subject CSV). */
 export function parseBenchmarkFile(name: string, text: string, origin: BenchmarkSource['origin'] = 'file'): BenchmarkSource {

@@ -26,6 +26,8 @@ export interface LiveVariant {
   done: number;
   correct: number;
   correctNorm: number;
+  /** perplexity per token of the recipe's held-out text, once scored (null: none yet, or no text) */
+  perplexity: number | null;
   status: 'waiting' | 'scoring' | 'done';
 }
 
@@ -82,6 +84,7 @@ export class RecipeSession {
   merge = $state<{ variant: VariantInfo | null; done: number; total: number; finished: boolean }>({ variant: null, done: 0, total: 0, finished: false });
   variants = $state<LiveVariant[]>([]);
   benchmarkItems = $state(0);
+  perplexityDocs = $state(0);
   summary = $state<RecipeSummary | null>(null);
   outcome = $state<RecipeOutcome | null>(null);
   #job: Job<RecipeOutcome> | null = null;
@@ -99,6 +102,7 @@ export class RecipeSession {
     this.merge = { variant: null, done: 0, total: 0, finished: false };
     this.variants = [];
     this.benchmarkItems = 0;
+    this.perplexityDocs = 0;
     this.summary = null;
     this.outcome = null;
   }
@@ -108,8 +112,9 @@ export class RecipeSession {
       case 'plan':
         this.recipeName = e.recipe;
         this.stages = e.stages.map((s) => ({ ...s, status: 'waiting', history: [], variant: null }));
-        this.variants = e.variants.map((info) => ({ info, done: 0, correct: 0, correctNorm: 0, status: 'waiting' }));
+        this.variants = e.variants.map((info) => ({ info, done: 0, correct: 0, correctNorm: 0, perplexity: null, status: 'waiting' }));
         this.benchmarkItems = e.benchmarkItems;
+        this.perplexityDocs = e.perplexityDocs;
         break;
       case 'stage-started':
         this.stages[e.index]!.status = 'training';
@@ -147,7 +152,10 @@ export class RecipeSession {
       }
       case 'benchmark-finished': {
         const v = this.variants.find((x) => x.info.id === e.score.id);
-        if (v) v.status = 'done';
+        if (v) {
+          v.status = 'done';
+          v.perplexity = e.score.perplexity?.tokenPerplexity ?? null;
+        }
         break;
       }
       case 'summary':

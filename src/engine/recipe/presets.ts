@@ -8,11 +8,27 @@
 import { TRAIN_DEFAULTS } from '../train/defaults.ts';
 import { readRecipe, type Recipe, type RecipeDefaults } from './spec.ts';
 
+/**
+ * The demo's data: Sunny Hill (public/demo/village), a small original domain a 260K-parameter TinyStories model can
+ * learn in minutes on a CPU (scripts/make-village.ts writes it from a fact table): stories for CPT, question →
+ * answer pairs for SFT, right vs wrong answers for ORPO, a 72-item multiple-choice benchmark asked in wordings no
+ * training file uses, and held-out general stories whose perplexity shows what training costs elsewhere.
+ */
 export const DEMO_DATA = {
+  corpus: 'demo/village/corpus.txt',
+  sft: 'demo/village/sft.jsonl',
+  preference: 'demo/village/preference.jsonl',
+  benchmark: 'demo/village/benchmark.jsonl',
+  general: 'demo/village/general.jsonl',
+} as const;
+
+/** Biological materials (public/demo/data, public/benchmarks): the study's own domain, the example for real models. */
+export const BIO_DATA = {
   corpus: 'demo/data/corpus.txt',
   sft: 'demo/data/sft.jsonl',
   preference: 'demo/data/preference.jsonl',
   benchmark: 'benchmarks/materials-bio-mc.jsonl',
+  general: 'demo/data/validation.txt',
 } as const;
 
 /** The study's SLERP gradient (README merge_SLERP_and_save, REFERENCE-SEMANTICS.md §5.4): t = 0 the instruct model. */
@@ -40,25 +56,29 @@ export const RECIPE_DEFAULTS: RecipeDefaults = {
 };
 
 /**
- * The demo: the study's best pipeline on the instruct model (Instruct-CPT-SFT-ORPO-SLERP) on the built-in
- * biological-materials data, sized for a software GPU. 6 + 6 + 4 optimizer steps of 4 rows of at most 64 tokens
- * train in about a minute on SwiftShader with the tiny fixtures or stories260K, and scoring 48 four-choice items per
- * variant takes seconds. The learning rates are LoRA-sized (a few steps must move the model visibly), not the
- * study's full-fine-tuning ones (STUDY_RECIPE has those); LoRA sits on every projection, the closest a small
- * adapter comes to the study's full fine-tuning. The merge is the study's SLERP gradient.
+ * The demo: the study's best pipeline on the instruct model (Instruct-CPT-SFT-ORPO-SLERP) on Sunny Hill
+ * (DEMO_DATA), sized so that stories260K learns the village on a software GPU and every stage moves a number: CPT on
+ * the stories (the facts in story form; general-story perplexity rises), SFT on the questions (the benchmark climbs
+ * from chance), ORPO with a strong odds-ratio weight (β = 1: right against wrong answers, what a multiple-choice
+ * benchmark scores), then SLERP with the original along the study's gradient, and a t-sweep at 0.25/0.5/0.75 that
+ * traces the trade-off between the domain and general text (perplexity of held-out stories). Tuned on this repository's
+ * host (SwiftShader, 2 cores): rank 16 on every projection, constant learning rates of a few 1e-3 (a LoRA on a
+ * 64-wide model needs them; the study's full-fine-tuning rates are in STUDY_RECIPE), rows cut to what the files need
+ * (stories ≤ 104 tokens, questions ≤ 48). README's demo section has the numbers.
  */
 export const DEMO_RECIPE_SOURCE = {
-  name: 'demo: Instruct-CPT-SFT-ORPO-SLERP',
+  name: 'demo: Instruct-CPT-SFT-ORPO-SLERP on Sunny Hill',
   seed: 42,
-  seq_len: 64,
-  lora: { rank: 8, alpha: 16, targets: ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] },
+  seq_len: 48,
+  lora: { rank: 16, alpha: 32, targets: ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] },
   stages: [
-    { method: 'cpt', data: DEMO_DATA.corpus, steps: 6, lr: 3e-3, schedule: 'constant', warmup_ratio: 0, micro_batch: 4 },
-    { method: 'sft', data: DEMO_DATA.sft, steps: 6, lr: 3e-3, schedule: 'constant', warmup_ratio: 0, micro_batch: 4 },
-    { method: 'orpo', data: DEMO_DATA.preference, steps: 4, lr: 1e-3, schedule: 'constant', warmup_ratio: 0, micro_batch: 2, beta: 0.1 },
+    { method: 'cpt', data: DEMO_DATA.corpus, steps: 20, lr: 3e-3, schedule: 'constant', warmup_ratio: 0, micro_batch: 8, seq_len: 104 },
+    { method: 'sft', data: DEMO_DATA.sft, steps: 80, lr: 5e-3, schedule: 'constant', warmup_ratio: 0, micro_batch: 8 },
+    { method: 'orpo', data: DEMO_DATA.preference, steps: 24, lr: 1e-3, schedule: 'constant', warmup_ratio: 0, micro_batch: 4, beta: 1 },
   ],
-  merge: { method: 'slerp', t: STUDY_SLERP_T },
+  merge: { method: 'slerp', t: STUDY_SLERP_T, sweep: [0.25, 0.5, 0.75] },
   benchmark: { file: DEMO_DATA.benchmark },
+  perplexity: { file: DEMO_DATA.general },
 };
 
 /**
@@ -66,8 +86,9 @@ export const DEMO_RECIPE_SOURCE = {
  * Instruct-CPT-SFT-ORPO-SLERP): CPT lr 2e-5, 5 epochs, 6×2, cosine, warm-up ratio 0.1, 3072 tokens; SFT lr 2e-5,
  * 1 epoch, 6×2, warm-up 0.1, 3076 tokens; ORPO lr 3e-6, β 0.1, 1 epoch, 3×1, 100 warm-up steps, 2500 tokens; seed 42;
  * SLERP with the instruct model along the study's gradient. Differences, said plainly: the study fine-tuned every
- * weight (no LoRA) on its own datasets; here a LoRA on every projection trains on the built-in demo data, and at
- * these learning rates a LoRA moves the model very little. It is the preset for a real GPU and a real model.
+ * weight (no LoRA) on its own datasets; here a LoRA on every projection trains on the built-in biological-materials
+ * data (the study's domain; held-out paragraphs for perplexity), and at these learning rates a LoRA moves the model
+ * very little. It is the preset for a real GPU and a real model.
  */
 export const STUDY_RECIPE_SOURCE = {
   name: 'study: Instruct-CPT-SFT-ORPO-SLERP (Lu, Luu & Buehler 2024, Llama-3.1-8B-Instruct values)',
@@ -75,12 +96,13 @@ export const STUDY_RECIPE_SOURCE = {
   seq_len: 3072,
   lora: { rank: 8, alpha: 16, targets: ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] },
   stages: [
-    { method: 'cpt', data: DEMO_DATA.corpus, epochs: 5, lr: 2e-5, schedule: 'cosine', warmup_ratio: 0.1, micro_batch: 6, accum: 2, seq_len: 3072 },
-    { method: 'sft', data: DEMO_DATA.sft, epochs: 1, lr: 2e-5, schedule: 'cosine', warmup_ratio: 0.1, micro_batch: 6, accum: 2, seq_len: 3076 },
-    { method: 'orpo', data: DEMO_DATA.preference, epochs: 1, lr: 3e-6, schedule: 'cosine', warmup_steps: 100, micro_batch: 3, accum: 1, beta: 0.1, seq_len: 2500 },
+    { method: 'cpt', data: BIO_DATA.corpus, epochs: 5, lr: 2e-5, schedule: 'cosine', warmup_ratio: 0.1, micro_batch: 6, accum: 2, seq_len: 3072 },
+    { method: 'sft', data: BIO_DATA.sft, epochs: 1, lr: 2e-5, schedule: 'cosine', warmup_ratio: 0.1, micro_batch: 6, accum: 2, seq_len: 3076 },
+    { method: 'orpo', data: BIO_DATA.preference, epochs: 1, lr: 3e-6, schedule: 'cosine', warmup_steps: 100, micro_batch: 3, accum: 1, beta: 0.1, seq_len: 2500 },
   ],
   merge: { method: 'slerp', t: STUDY_SLERP_T },
-  benchmark: { file: DEMO_DATA.benchmark },
+  benchmark: { file: BIO_DATA.benchmark },
+  perplexity: { file: BIO_DATA.general },
 };
 
 export const PRESETS = {

@@ -1,13 +1,14 @@
 /**
  * Runs a recipe on a model (the study's pipeline, REFERENCE-SEMANTICS.md §5): every stage trains a LoRA on the
  * current model and folds it in (fold-model.ts, the base's dtype), which gives the next stage's model; then SLERP of
- * the final model with the original (merge-step.ts); then every variant (original, after each stage, merged) on the
- * benchmark (benchmark-step.ts) and the merge's synergy (summary.ts). DOM-free: the CLI and the worker differ only in
+ * the final model with the original (merge-step.ts), and one more SLERP per t of an optional t-sweep; then every
+ * variant (original, after each stage, merged) on the benchmark and on held-out text for perplexity
+ * (benchmark-step.ts), and the merge's synergy (summary.ts). DOM-free: the CLI and the worker differ only in
  * the VariantStore they pass (directories or cache entries) and how they read data files.
  *
  * Everything that can be refused is checked before the first step trains: every stage's data is read and tokenised
- * and the benchmark parsed. Events stream out in order (plan, per stage started/step…/finished, merge started/
- * progress/finished, per variant benchmark started/item…/finished, summary). Cancel (the signal) stops between
+ * and the benchmark and perplexity text parsed. Events stream out in order (plan, per stage started/step…/finished,
+ * per merge started/progress/finished, per variant benchmark started/item…/finished, summary). Cancel (the signal) stops between
  * stages and inside them (between optimizer steps, merged tensors and benchmark batches) with a CancelledError;
  * the output being written is dropped, outputs already committed stay.
  */
@@ -18,20 +19,21 @@ import { readPeftAdapter } from '../../io/peft.ts';
 import { loadTokenizer } from '../../io/tokenizer.ts';
 import { parseBenchmark } from '../../io/benchmarks/load.ts';
 import type { MultipleChoiceItem } from '../eval/multiple-choice.ts';
+import type { TextDocument } from '../../io/benchmarks/types.ts';
 import { runningAccuracy } from '../eval/confidence.ts';
 import type { SlerpAccelerator } from '../merge/run.ts';
 import type { Method, Sequence } from '../../common/training-data.ts';
 import type { StepEvent } from '../train/trainer.ts';
-import { benchmarkVariant } from './benchmark-step.ts';
+import { evaluateVariant } from './benchmark-step.ts';
 import { writeFoldedModel } from './fold-model.ts';
 import type { GpuEngineLike } from './gpu.ts';
 import { MERGE_YAML, slerpWithOriginal } from './merge-step.ts';
 import { recipeToYaml, type Recipe } from './spec.ts';
 import { recipeSynergy, variantScore, type RecipeSynergy, type VariantScore } from './summary.ts';
 import { stageSequences, stageTrainConfig, trainStage, unitsOf, writeAdapterFiles } from './train-stage.ts';
-import { recipeVariants, writeOutput, type VariantInfo, type VariantStore } from './variants.ts';
+import { recipeVariants, sweepId, writeOutput, type VariantInfo, type VariantStore } from './variants.ts';
 
-export { recipeVariants, type VariantInfo };
+export { recipeVariants, sweepId, type VariantInfo };
 
 export interface PlannedStage {
   name: string;
@@ -43,7 +45,7 @@ export interface PlannedStage {
 }
 
 export type RecipeEvent =
-  | { type: 'plan'; recipe: string; stages: PlannedStage[]; variants: VariantInfo[]; benchmarkItems: number }
+  | { type: 'plan'; recipe: string; stages: PlannedStage[]; variants: VariantInfo[]; benchmarkItems: number; perplexityDocs: number }
   | { type: 'stage-started'; index: number; name: string; method: Method; steps: number }
   | { type: 'step'; index: number; name: string; step: StepEvent }
   | { type: 'stage-finished'; index: number; name: string; steps: number; firstLoss: number; lastLoss: number; variant: VariantInfo; seconds: number }
@@ -75,6 +77,8 @@ export interface RecipeSummary {
   stages: StageSummary[];
   merge: { variant: VariantInfo; configYaml: string } | null;
   benchmark: { file: string; items: number } | null;
+  perplexity: { file: string; docs: number } | null;
+  /** every variant scored on the benchmark and/or the perplexity text (empty with neither) */
   variants: VariantScore[];
   /** null without a merge or a benchmark */
   synergy: { acc: RecipeSynergy; accNorm: RecipeSynergy } | null;
@@ -116,6 +120,12 @@ function readBenchmarkItems(text: string, file: string, limit: number | null): M
   return limit === null ? b.items : b.items.slice(0, limit);
 }
 
+function readPerplexityDocs(text: string, file: string, limit: number | null): TextDocument[] {
+  const b = parseBenchmark(text, file);
+  if (b.kind !== 'perplexity') throw new AlloyError(`${file}: the recipe's perplexity text must be .txt or JSONL {text}, this file is ${b.kind}`, { file, field: 'perplexity' });
+  return limit === null ? b.docs : b.docs.slice(0, limit);
+}
+
 export async function runRecipe(o: RunRecipeOptions): Promise<RecipeResult> {
   const { recipe, signal } = o;
   const now = o.now ?? (() => performance.now());
@@ -133,6 +143,7 @@ export async function runRecipe(o: RunRecipeOptions): Promise<RecipeResult> {
   const seqs: Sequence[][] = [];
   for (const s of recipe.stages) seqs.push(stageSequences(s, recipe, await o.readText(s.data), tok, config));
   const items = recipe.benchmark ? readBenchmarkItems(await o.readText(recipe.benchmark.file), recipe.benchmark.file, recipe.benchmark.limit) : [];
+  const docs = recipe.perplexity ? readPerplexityDocs(await o.readText(recipe.perplexity.file), recipe.perplexity.file, recipe.perplexity.limit) : [];
   const trainConfigs = recipe.stages.map((s, i) => stageTrainConfig(s, recipe, unitsOf(s, seqs[i]!), scale));
   emit({
     type: 'plan',
@@ -140,6 +151,7 @@ export async function runRecipe(o: RunRecipeOptions): Promise<RecipeResult> {
     stages: recipe.stages.map((s, i) => ({ name: s.name, method: s.method, steps: trainConfigs[i]!.steps, units: unitsOf(s, seqs[i]!), lr: s.lr })),
     variants,
     benchmarkItems: items.length,
+    perplexityDocs: docs.length,
   });
 
   const files = new Map<string, ModelFiles>([['base', o.base]]);
@@ -174,19 +186,19 @@ export async function runRecipe(o: RunRecipeOptions): Promise<RecipeResult> {
   }
 
   let merge: RecipeSummary['merge'] = null;
-  if (recipe.merge) {
+  // The recipe's merge, then the t-sweep's: each a SLERP of the original with the last stage's model.
+  const tuned = variants.filter((v) => v.kind === 'stage').at(-1);
+  for (const variant of variants.filter((v) => v.kind === 'merge')) {
     throwIfAborted(signal, 'recipe');
-    const variant = variants.at(-1)!;
     const tm = now();
     emit({ type: 'merge-started', variant });
     let tensors = 0;
     const merged = await writeOutput(o.store, { kind: 'model', name: variant.name, label: variant.label }, async (sink) => {
-      const prev = variants.at(-2)!;
       const r = await slerpWithOriginal({
         original: o.base,
         tuned: current,
-        refs: o.mergeRefs ?? { original: baseLabel, tuned: prev.label },
-        t: recipe.merge!.t,
+        refs: o.mergeRefs ?? { original: baseLabel, tuned: tuned!.label },
+        t: variant.t ?? recipe.merge!.t,
         numLayers: config.numLayers,
         openSink: sink,
         ...(o.accelerator ? { accelerator: o.accelerator } : {}),
@@ -196,20 +208,21 @@ export async function runRecipe(o: RunRecipeOptions): Promise<RecipeResult> {
       tensors = r.plan.tensors.length;
     });
     files.set(variant.id, merged);
-    merge = { variant, configYaml: await readText(merged, MERGE_YAML) };
+    if (variant.id === 'SLERP') merge = { variant, configYaml: await readText(merged, MERGE_YAML) };
     emit({ type: 'merge-finished', variant, tensors, seconds: (now() - tm) / 1000 });
   }
 
   const scores: VariantScore[] = [];
-  if (recipe.benchmark) {
+  if (recipe.benchmark || recipe.perplexity) {
     for (const v of variants) {
       throwIfAborted(signal, 'recipe');
       emit({ type: 'benchmark-started', variant: v, items: items.length });
       const correct: boolean[] = [];
-      const score = await benchmarkVariant({
+      const score = await evaluateVariant({
         gpu: o.gpu,
         files: files.get(v.id)!,
         items,
+        docs,
         onItem: (r, index) => {
           correct.push(r.correct);
           const run = runningAccuracy(correct).at(-1)!;
@@ -217,7 +230,7 @@ export async function runRecipe(o: RunRecipeOptions): Promise<RecipeResult> {
         },
         ...(signal ? { signal } : {}),
       });
-      const vs = variantScore(v.id, v.label, v.kind, score.items);
+      const vs = variantScore(v.id, v.label, v.kind, score.multipleChoice?.items ?? [], score.perplexity, v.t);
       scores.push(vs);
       emit({ type: 'benchmark-finished', score: vs });
     }
@@ -239,6 +252,7 @@ export async function runRecipe(o: RunRecipeOptions): Promise<RecipeResult> {
     stages,
     merge,
     benchmark: recipe.benchmark ? { file: recipe.benchmark.file, items: items.length } : null,
+    perplexity: recipe.perplexity ? { file: recipe.perplexity.file, docs: docs.length } : null,
     variants: scores,
     synergy,
     seconds: (now() - t0) / 1000,

@@ -25,7 +25,9 @@
  *       label_smoothing: 0          # dpo only: cDPO's ε in [0, 0.5) (TRL's label_smoothing)
  *       seq_len: 64                 # optional: this stage's own row length
  *   merge: {method: slerp, t: 0.5}  # t: a scalar, an anchor list, or {self_attn: …, mlp: …, default: …}
+ *                                   # optional sweep: [0.25, 0.5, 0.75] (one more merge per scalar t)
  *   benchmark: {file: benchmarks/materials-bio-mc.jsonl, limit: 48}
+ *   perplexity: {file: demo/village/general.jsonl, limit: 8}    # held-out text (.txt or JSONL {text}): forgetting
  * Parsing names the line and key of anything wrong; unknown keys are refused (a typo would silently train with a
  * default otherwise).
  */
@@ -81,11 +83,23 @@ export interface MergeSpec {
   method: 'slerp';
   /** t = 0 is the original model (mergekit's base_model), t = 1 the recipe's final model */
   t: TSetting;
+  /**
+   * Scalar t values of a SLERP t-sweep: one more merge of the same two models per value, scored like every variant,
+   * so the trade-off between the benchmark and held-out perplexity shows along t (empty: no sweep)
+   */
+  sweep: number[];
 }
 
 export interface BenchmarkSpec {
   file: string;
   /** the first N items (null: all) */
+  limit: number | null;
+}
+
+/** Held-out text scored for perplexity on every variant (what the training costs on general text). */
+export interface PerplexitySpec {
+  file: string;
+  /** the first N documents (null: all) */
   limit: number | null;
 }
 
@@ -97,6 +111,7 @@ export interface Recipe {
   stages: StageSpec[];
   merge: MergeSpec | null;
   benchmark: BenchmarkSpec | null;
+  perplexity: PerplexitySpec | null;
 }
 
 /** What a recipe may leave out (presets.ts holds the values). */
@@ -111,7 +126,7 @@ export type Path = (string | number)[];
 
 /** A stage's keys: what the stage is (name, data, epochs, rows) and the training settings a stage may set (settings.ts). */
 export const STAGE_KEYS: readonly string[] = ['name', 'data', 'epochs', 'rows', ...STAGE_SETTING_KEYS];
-const TOP_KEYS = ['name', 'seed', 'seq_len', 'lora', 'stages', 'merge', 'benchmark'];
+const TOP_KEYS = ['name', 'seed', 'seq_len', 'lora', 'stages', 'merge', 'benchmark', 'perplexity'];
 
 /** Reads values out of a parsed object, naming file, line and key path when one is wrong. */
 class Reader {
@@ -278,11 +293,24 @@ export function readRecipe(value: unknown, defaults: RecipeDefaults, file = 'rec
   let merge: MergeSpec | null = null;
   if (o.merge != null) {
     const m = r.object(o.merge, ['merge']);
-    r.keys(m, ['merge'], ['method', 't']);
+    r.keys(m, ['merge'], ['method', 't', 'sweep']);
     const method = r.opt(m, 'method', ['merge'], (x, q) => r.string(x, q), 'slerp');
     if (method !== 'slerp') throw r.fail(['merge', 'method'], `must be slerp (the study's merge with the original model), got "${method}"`);
     if (m.t === undefined) throw r.fail(['merge', 't'], 'is missing');
-    merge = { method: 'slerp', t: readT(r, m.t, ['merge', 't']) };
+    const sweep = r.opt(
+      m,
+      'sweep',
+      ['merge'],
+      (x, q) => {
+        if (!Array.isArray(x)) throw r.fail(q, `must be a list of t values in [0, 1], got ${JSON.stringify(x)}`);
+        const ts = x.map((v, i) => r.number(v, [...q, i], 'unit'));
+        const twice = ts.findIndex((t, i) => ts.indexOf(t) !== i);
+        if (twice >= 0) throw r.fail([...q, twice], `repeats t = ${ts[twice]} (each sweep point is one merge and one folder)`);
+        return ts;
+      },
+      [] as number[],
+    );
+    merge = { method: 'slerp', t: readT(r, m.t, ['merge', 't']), sweep };
   }
 
   let benchmark: BenchmarkSpec | null = null;
@@ -290,6 +318,13 @@ export function readRecipe(value: unknown, defaults: RecipeDefaults, file = 'rec
     const b = r.object(o.benchmark, ['benchmark']);
     r.keys(b, ['benchmark'], ['file', 'limit']);
     benchmark = { file: r.string(b.file, ['benchmark', 'file']), limit: r.opt(b, 'limit', ['benchmark'], (x, q) => r.number(x, q, 'int+'), null as number | null) };
+  }
+
+  let perplexity: PerplexitySpec | null = null;
+  if (o.perplexity != null) {
+    const p = r.object(o.perplexity, ['perplexity']);
+    r.keys(p, ['perplexity'], ['file', 'limit']);
+    perplexity = { file: r.string(p.file, ['perplexity', 'file']), limit: r.opt(p, 'limit', ['perplexity'], (x, q) => r.number(x, q, 'int+'), null as number | null) };
   }
 
   return {
@@ -300,6 +335,7 @@ export function readRecipe(value: unknown, defaults: RecipeDefaults, file = 'rec
     stages,
     merge,
     benchmark,
+    perplexity,
   };
 }
 
@@ -354,8 +390,9 @@ export function recipeToYaml(r: Recipe): string {
       ...(takesParam(s.method, 'labelSmoothing') ? { label_smoothing: s.labelSmoothing } : {}),
       ...(s.seqLen !== null ? { seq_len: s.seqLen } : {}),
     })),
-    ...(r.merge ? { merge: { method: r.merge.method, t: t(r.merge.t) } } : {}),
+    ...(r.merge ? { merge: { method: r.merge.method, t: t(r.merge.t), ...(r.merge.sweep.length ? { sweep: r.merge.sweep } : {}) } } : {}),
     ...(r.benchmark ? { benchmark: { file: r.benchmark.file, ...(r.benchmark.limit !== null ? { limit: r.benchmark.limit } : {}) } } : {}),
+    ...(r.perplexity ? { perplexity: { file: r.perplexity.file, ...(r.perplexity.limit !== null ? { limit: r.perplexity.limit } : {}) } } : {}),
   };
   return stringify(doc, { flowCollectionPadding: false });
 }

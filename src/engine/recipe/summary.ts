@@ -6,6 +6,7 @@
  */
 import { summarize, type AccuracySummary } from '../eval/confidence.ts';
 import type { ItemResult } from '../eval/multiple-choice.ts';
+import type { PerplexityScore } from '../eval/perplexity.ts';
 import { relativeImprovement, synergyOf, type Synergy } from '../eval/synergy.ts';
 
 export type VariantKind = 'base' | 'stage' | 'merge';
@@ -13,21 +14,50 @@ export type VariantKind = 'base' | 'stage' | 'merge';
 /** One item's scores as a recipe keeps them: its ItemResult without the scored strings, and its position. */
 export type VariantItem = { index: number } & Omit<ItemResult, 'context' | 'continuations'>;
 
+/** A variant's perplexity on the recipe's held-out text (lm-eval's wikitext metrics; eval/perplexity.ts). */
+export interface VariantPerplexity {
+  /** documents */
+  n: number;
+  tokens: number;
+  wordPerplexity: number;
+  bytePerplexity: number;
+  bitsPerByte: number;
+  /** per token of this model's tokenizer: comparable between the variants of one recipe */
+  tokenPerplexity: number;
+}
+
 export interface VariantScore {
-  /** "base", a stage's name, or "SLERP" */
+  /** "base", a stage's name, "SLERP", or a sweep's "SLERP-t0.25" */
   id: string;
   label: string;
   kind: VariantKind;
+  /** a merge's scalar t when it is a point of the t-sweep */
+  t?: number;
+  /** null when the recipe has no perplexity text */
+  perplexity: VariantPerplexity | null;
   acc: AccuracySummary;
   accNorm: AccuracySummary;
   items: VariantItem[];
 }
 
-export function variantScore(id: string, label: string, kind: VariantKind, items: readonly ItemResult[]): VariantScore {
+export function variantPerplexity(p: PerplexityScore): VariantPerplexity {
+  return { n: p.n, tokens: p.tokens, wordPerplexity: p.wordPerplexity, bytePerplexity: p.bytePerplexity, bitsPerByte: p.bitsPerByte, tokenPerplexity: p.tokenPerplexity };
+}
+
+export function variantScore(
+  id: string,
+  label: string,
+  kind: VariantKind,
+  items: readonly ItemResult[],
+  perplexity: PerplexityScore | null = null,
+  t?: number,
+): VariantScore {
   return {
     id,
     label,
     kind,
+    ...(t !== undefined ? { t } : {}),
+    perplexity: perplexity ? variantPerplexity(perplexity) : null,
     acc: summarize(items.map((r) => r.correct)),
     accNorm: summarize(items.map((r) => r.correctNorm)),
     items: items.map((r, index) => ({

@@ -16,19 +16,29 @@ export interface VariantInfo {
   kind: VariantKind;
   /** output folder name ("" for the original model, which is not written) */
   name: string;
+  /** the ids of the variants it was made from: a stage's model from the one before, a merge from the original and the last stage's model */
+  parents: string[];
+  /** a t-sweep merge's scalar t (the recipe's own merge, with its t setting, has none) */
+  t?: number;
 }
 
-/** The variants a recipe produces, in order: original, after each stage, merged. */
+/** A t-sweep point's id, e.g. "SLERP-t0.25". */
+export const sweepId = (t: number): string => `SLERP-t${t}`;
+
+/** The variants a recipe produces, in order: original, after each stage, merged, then the t-sweep's merges. */
 export function recipeVariants(recipe: Recipe, baseLabel: string): VariantInfo[] {
-  const out: VariantInfo[] = [{ id: 'base', label: baseLabel, kind: 'base', name: '' }];
+  const out: VariantInfo[] = [{ id: 'base', label: baseLabel, kind: 'base', name: '', parents: [] }];
   const chain: string[] = [];
   for (const s of recipe.stages) {
+    const parent = out.at(-1)!.id;
     chain.push(s.name);
-    out.push({ id: s.name, label: `${baseLabel}-${chain.join('-')}`, kind: 'stage', name: chain.join('-') });
+    out.push({ id: s.name, label: `${baseLabel}-${chain.join('-')}`, kind: 'stage', name: chain.join('-'), parents: [parent] });
   }
   if (recipe.merge) {
     const last = out.at(-1)!;
-    out.push({ id: 'SLERP', label: `${last.label}-SLERP`, kind: 'merge', name: `${chain.join('-')}-SLERP` });
+    const parents = ['base', last.id];
+    out.push({ id: 'SLERP', label: `${last.label}-SLERP`, kind: 'merge', name: `${chain.join('-')}-SLERP`, parents });
+    for (const t of recipe.merge.sweep) out.push({ id: sweepId(t), label: `${last.label}-${sweepId(t)}`, kind: 'merge', name: `${chain.join('-')}-${sweepId(t)}`, parents, t });
   }
   return out;
 }

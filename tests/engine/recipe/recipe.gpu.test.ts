@@ -1,8 +1,9 @@
 // The demo recipe end to end on the GPU (tiny-llama fixture, very few steps): CPT → SFT → ORPO, each LoRA folded in,
-// SLERP with the original along the study's gradient, every variant benchmarked, synergy. Checked against
-// independent computations: the folded model of each stage gives the logits of its parent + the adapter on the GPU;
-// the merge equals methods/slerp.ts applied tensor by tensor with t read by hand; the scores and synergy numbers
-// follow from the per-item log-probs. Then a cancel inside a stage.
+// SLERP with the original along the study's gradient and one t-sweep point, every variant benchmarked and scored for
+// perplexity, synergy. Checked against independent computations: the folded model of each stage gives the logits of
+// its parent + the adapter on the GPU; each merge equals methods/slerp.ts applied tensor by tensor with t read by
+// hand; the scores and synergy numbers follow from the per-item log-probs; each variant's perplexity is `alloy
+// eval`'s on its files. Then a cancel inside a stage.
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -15,7 +16,9 @@ import { readPeftAdapter } from '../../../src/io/peft.ts';
 import { isCancelled } from '../../../src/common/errors.ts';
 import { BufferPool } from '../../../src/engine/gpu/buffer-pool.ts';
 import { KernelRegistry } from '../../../src/engine/gpu/kernels.ts';
-import { forward, loadModel } from '../../../src/engine/model/index.ts';
+import { forward, loadModel, scoreContinuations } from '../../../src/engine/model/index.ts';
+import { evaluatePerplexity } from '../../../src/engine/eval/perplexity.ts';
+import { loadTokenizer } from '../../../src/io/tokenizer.ts';
 import { loraFromTensors } from '../../../src/engine/lora/adapter.ts';
 import { slerp } from '../../../src/engine/merge/methods/slerp.ts';
 import { evaluateSetting, layerFraction } from '../../../src/engine/merge/params.ts';
@@ -37,12 +40,20 @@ const readText = (p: string) => readFile(join(PUBLIC, p), 'utf8');
  * sees the same batch and the loss must go down; 3/3/2 steps; rows of at most 64 tokens; 8 benchmark items.
  */
 function tinyDemo(): Recipe {
-  const src = structuredClone(DEMO_RECIPE_SOURCE) as unknown as { lora: { targets: string[] }; stages: Record<string, unknown>[]; benchmark: Record<string, unknown> };
+  const src = structuredClone(DEMO_RECIPE_SOURCE) as unknown as {
+    lora: { targets: string[] };
+    stages: Record<string, unknown>[];
+    merge: Record<string, unknown>;
+    benchmark: Record<string, unknown>;
+    perplexity: Record<string, unknown>;
+  };
   src.lora.targets = ['q_proj', 'v_proj', 'gate_proj'];
   Object.assign(src.stages[0]!, { rows: 4, micro_batch: 4, steps: 3, lr: 1e-2 });
   Object.assign(src.stages[1]!, { rows: 4, micro_batch: 4, steps: 3, lr: 1e-2 });
   Object.assign(src.stages[2]!, { rows: 2, micro_batch: 2, steps: 2 });
   src.benchmark.limit = 8;
+  src.merge.sweep = [0.5];
+  src.perplexity.limit = 2;
   return readRecipe(src, RECIPE_DEFAULTS, 'tiny demo');
 }
 
@@ -68,10 +79,8 @@ describe('runRecipe (demo recipe, tiny-llama)', async () => {
     expect(kinds).toEqual([
       'plan',
       ...Array.from({ length: 3 }, () => ['stage-started', 'step', 'stage-finished']).flat(),
-      'merge-started',
-      'merge-progress',
-      'merge-finished',
-      ...Array.from({ length: 5 }, () => ['benchmark-started', 'benchmark-item', 'benchmark-finished']).flat(),
+      ...Array.from({ length: 2 }, () => ['merge-started', 'merge-progress', 'merge-finished']).flat(),
+      ...Array.from({ length: 6 }, () => ['benchmark-started', 'benchmark-item', 'benchmark-finished']).flat(),
       'summary',
     ]);
     const s = run.summary;
@@ -84,7 +93,16 @@ describe('runRecipe (demo recipe, tiny-llama)', async () => {
     for (const st of s.stages.filter((x) => x.method === 'cpt' || x.method === 'sft')) {
       for (let i = 1; i < st.losses.length; i++) expect(st.losses[i]!).toBeLessThan(st.losses[i - 1]!);
     }
-    expect(s.variants.map((v) => v.label)).toEqual(['tiny-llama', 'tiny-llama-CPT', 'tiny-llama-CPT-SFT', 'tiny-llama-CPT-SFT-ORPO', 'tiny-llama-CPT-SFT-ORPO-SLERP']);
+    expect(s.variants.map((v) => v.label)).toEqual([
+      'tiny-llama',
+      'tiny-llama-CPT',
+      'tiny-llama-CPT-SFT',
+      'tiny-llama-CPT-SFT-ORPO',
+      'tiny-llama-CPT-SFT-ORPO-SLERP',
+      'tiny-llama-CPT-SFT-ORPO-SLERP-t0.5',
+    ]);
+    expect(s.variants.at(-1)!.t).toBe(0.5);
+    expect(s.perplexity).toEqual({ file: recipe.perplexity!.file, docs: 2 });
     expect(s.merge!.configYaml).toContain('merge_method: slerp');
   }, 900_000);
 
@@ -114,23 +132,52 @@ describe('runRecipe (demo recipe, tiny-llama)', async () => {
     }
   });
 
-  it('the merge equals SLERP(original, final) tensor by tensor with t read by hand', async () => {
+  it('each merge equals SLERP(original, final) tensor by tensor with t read by hand (the gradient; the sweep point)', async () => {
     const config = parseModelConfig(await readJson(base, 'config.json'));
     const L = config.numLayers;
     const orig = await openCheckpoint(base);
     const tuned = await openCheckpoint(run.files.get(recipe.stages.at(-1)!.name)!);
-    const merged = await openCheckpoint(run.files.get('SLERP')!);
-    const setting = tParameter(recipe.merge!.t);
-    expect(merged.names().sort()).toEqual(orig.names().sort());
-    for (const name of orig.names()) {
-      const layer = /^model\.layers\.(\d+)\./.exec(name);
-      // mergekit ≤ v0.1.1 (the study's): embed_tokens at p = 0, the final norm / lm_head at p = 1
-      const p = layer ? layerFraction(Number(layer[1]), L) : name.includes('embed_tokens') ? 0 : 1;
-      const t = evaluateSetting(name, setting, p) as number;
-      const want = slerp(t, await orig.readF32(name), await tuned.readF32(name));
-      expect(merged.info(name).dtype).toBe(orig.info(name).dtype);
-      expect(maxAbsDiff(await merged.readF32(name), want), name).toBeLessThanOrEqual(1e-6);
+    for (const [id, t] of [['SLERP', recipe.merge!.t], ['SLERP-t0.5', 0.5]] as const) {
+      const merged = await openCheckpoint(run.files.get(id)!);
+      const setting = tParameter(t);
+      expect(merged.names().sort()).toEqual(orig.names().sort());
+      for (const name of orig.names()) {
+        const layer = /^model\.layers\.(\d+)\./.exec(name);
+        // mergekit ≤ v0.1.1 (the study's): embed_tokens at p = 0, the final norm / lm_head at p = 1
+        const p = layer ? layerFraction(Number(layer[1]), L) : name.includes('embed_tokens') ? 0 : 1;
+        const tt = evaluateSetting(name, setting, p) as number;
+        if (id !== 'SLERP') expect(tt).toBe(0.5);
+        const want = slerp(tt, await orig.readF32(name), await tuned.readF32(name));
+        expect(merged.info(name).dtype).toBe(orig.info(name).dtype);
+        expect(maxAbsDiff(await merged.readF32(name), want), `${id} ${name}`).toBeLessThanOrEqual(1e-6);
+      }
     }
+  });
+
+  it("each variant's perplexity is alloy eval's on its files (rolling windows over the held-out stories)", async () => {
+    const docs = (await readText(recipe.perplexity!.file)).trim().split('\n').slice(0, 2).map((l) => ({ text: (JSON.parse(l) as { text: string }).text }));
+    const config = parseModelConfig(await readJson(base, 'config.json'));
+    const tok = await loadTokenizer(base);
+    for (const v of run.summary.variants) {
+      const model = await loadModel(gpu.ctx, gpu.kernels, gpu.pool, await openCheckpoint(run.files.get(v.id)!), config);
+      const want = await evaluatePerplexity(docs, async (reqs) => (await scoreContinuations(model, reqs)).map((s) => s.logProb), {
+        encode: (t) => tok.encode(t, { addSpecialTokens: false }),
+        prefixToken: tok.bosTokenId ?? tok.eosTokenIds[0]!,
+        maxLength: config.maxPositionEmbeddings,
+      });
+      model.dispose();
+      const got = v.perplexity!;
+      console.log(`${v.label}: perplexity per token ${got.tokenPerplexity.toFixed(4)}, per word ${got.wordPerplexity.toFixed(4)}`);
+      expect(got.n).toBe(2);
+      expect(got.tokens).toBe(want.tokens);
+      // the same computation on the same weights and device: equal to the last bit
+      expect(got.tokenPerplexity).toBe(want.tokenPerplexity);
+      expect(got.wordPerplexity).toBe(want.wordPerplexity);
+      expect(got.bitsPerByte).toBe(want.bitsPerByte);
+    }
+    const ppl = new Map(run.summary.variants.map((v) => [v.id, v.perplexity!.tokenPerplexity]));
+    // training moved the text's perplexity (either way: the tiny fixture was never trained on stories)
+    expect(ppl.get('ORPO')).not.toBe(ppl.get('base'));
   });
 
   it('scores, intervals and synergy follow from the per-item log-probs', async () => {

@@ -2,7 +2,7 @@
 // name the line and key, steps from epochs, the study's values, and YAML out → in giving the same recipe.
 import { describe, expect, it } from 'vitest';
 import { parseRecipeYaml, readRecipe, recipeToYaml, stageSteps, stageWarmup } from '../../../src/engine/recipe/spec.ts';
-import { DEMO_DATA, demoRecipe, RECIPE_DEFAULTS, STUDY_SLERP_T, studyRecipe } from '../../../src/engine/recipe/presets.ts';
+import { BIO_DATA, DEMO_DATA, demoRecipe, RECIPE_DEFAULTS, STUDY_SLERP_T, studyRecipe } from '../../../src/engine/recipe/presets.ts';
 import { recipeVariants } from '../../../src/engine/recipe/runner.ts';
 import { slerpConfig, tParameter } from '../../../src/engine/recipe/merge-step.ts';
 import { toMergeYaml } from '../../../src/engine/merge/config.ts';
@@ -28,9 +28,13 @@ stages:
     beta: 0.2
 merge:
   t: {self_attn: [0, 1], mlp: 0.25, default: 0.5}
+  sweep: [0.25, 0.75]
 benchmark:
   file: bench.jsonl
   limit: 10
+perplexity:
+  file: stories.jsonl
+  limit: 3
 `;
 
 describe('parseRecipeYaml', () => {
@@ -43,8 +47,9 @@ describe('parseRecipeYaml', () => {
     expect(r.lora).toEqual({ rank: 4, alpha: 8, targets: ['q_proj', 'v_proj'] });
     expect(r.stages[0]).toMatchObject({ name: 'CPT', method: 'cpt', data: 'corpus.txt', steps: 5, epochs: null, lr: 1e-3, schedule: TRAIN_DEFAULTS.schedule, microBatch: TRAIN_DEFAULTS.microBatch });
     expect(r.stages[1]).toMatchObject({ name: 'ORPO', steps: null, epochs: 2, microBatch: 3, warmupSteps: 1, beta: 0.2, lr: TRAIN_DEFAULTS.lr });
-    expect(r.merge).toEqual({ method: 'slerp', t: { selfAttn: [0, 1], mlp: 0.25, default: 0.5 } });
+    expect(r.merge).toEqual({ method: 'slerp', t: { selfAttn: [0, 1], mlp: 0.25, default: 0.5 }, sweep: [0.25, 0.75] });
     expect(r.benchmark).toEqual({ file: 'bench.jsonl', limit: 10 });
+    expect(r.perplexity).toEqual({ file: 'stories.jsonl', limit: 3 });
   });
 
   it('a stage without steps or epochs runs the default number of steps', () => {
@@ -52,6 +57,8 @@ describe('parseRecipeYaml', () => {
     expect(r.stages[0]!.steps).toBe(RECIPE_DEFAULTS.stage.steps);
     expect(r.merge).toBeNull();
     expect(r.benchmark).toBeNull();
+    expect(r.perplexity).toBeNull();
+    expect(parseRecipeYaml('stages:\n  - {method: sft, data: a.jsonl}\nmerge: {t: 0.5}\n', RECIPE_DEFAULTS).merge).toEqual({ method: 'slerp', t: 0.5, sweep: [] });
   });
 
   it('names the line and key of what is wrong', () => {
@@ -73,6 +80,10 @@ describe('parseRecipeYaml', () => {
     expect(bad('stages:\n  - {method: cpt, data: a.txt}\nmerge:\n  t: [0, 1.5]\n')).toMatch(/merge\.t\[1\] must be a number in \[0, 1\], got 1\.5/);
     expect(bad('stages:\n  - {method: cpt, data: a.txt}\nlora: {targets: [qkv]}\n')).toMatch(/lora\.targets\[0\] "qkv" is not one of q_proj/);
     expect(bad('stages: [\n')).toMatch(/^r\.yaml:\d+: not valid YAML/);
+    expect(bad('stages:\n  - {method: cpt, data: a.txt}\nmerge:\n  t: 0.5\n  sweep: [0.5, 2]\n')).toBe('r.yaml:5: merge.sweep[1] must be a number in [0, 1], got 2');
+    expect(bad('stages:\n  - {method: cpt, data: a.txt}\nmerge:\n  t: 0.5\n  sweep: [0.5, 0.25, 0.5]\n')).toBe('r.yaml:5: merge.sweep[2] repeats t = 0.5 (each sweep point is one merge and one folder)');
+    expect(bad('stages:\n  - {method: cpt, data: a.txt}\nmerge:\n  t: 0.5\n  sweep: 0.5\n')).toMatch(/^r\.yaml:5: merge\.sweep must be a list of t values in \[0, 1\], got 0\.5/);
+    expect(bad('stages:\n  - {method: cpt, data: a.txt}\nperplexity:\n  text: a.txt\n')).toMatch(/^r\.yaml:4: perplexity\.text is not a recipe key \(expected one of file, limit\)/);
   });
 
   it("label_smoothing: a DPO stage's cDPO ε (default TRL's 0) reaches its Trainer config; other methods and ε ≥ 0.5 are refused", () => {
@@ -115,17 +126,27 @@ describe('steps and warm-up', () => {
 });
 
 describe('presets', () => {
-  it('the demo: CPT → SFT → ORPO on the built-in data, the study gradient, the built-in benchmark, few steps', () => {
+  it('the demo: CPT → SFT → ORPO on Sunny Hill, the study gradient and a t-sweep, the village benchmark and general-story perplexity', () => {
     const r = demoRecipe();
     expect(r.stages.map((s) => [s.method, s.data])).toEqual([
       ['cpt', DEMO_DATA.corpus],
       ['sft', DEMO_DATA.sft],
       ['orpo', DEMO_DATA.preference],
     ]);
-    expect(r.stages.reduce((n, s) => n + s.steps!, 0)).toBeLessThanOrEqual(16);
+    // sized for a software GPU: about 2 minutes of training on SwiftShader (README's demo numbers)
+    expect(r.stages.reduce((n, s) => n + s.steps!, 0)).toBeLessThanOrEqual(130);
     expect(r.seqLen).toBeLessThanOrEqual(64);
     expect(r.merge!.t).toEqual({ selfAttn: STUDY_SLERP_T.self_attn, mlp: STUDY_SLERP_T.mlp, default: STUDY_SLERP_T.default });
+    expect(r.merge!.sweep).toEqual([0.25, 0.5, 0.75]);
     expect(r.benchmark).toEqual({ file: DEMO_DATA.benchmark, limit: null });
+    expect(r.perplexity).toEqual({ file: DEMO_DATA.general, limit: null });
+  });
+
+  it('the study preset keeps the biological-materials data, the example for real models', () => {
+    const r = studyRecipe();
+    expect(r.stages.map((s) => s.data)).toEqual([BIO_DATA.corpus, BIO_DATA.sft, BIO_DATA.preference]);
+    expect(r.benchmark!.file).toBe(BIO_DATA.benchmark);
+    expect(r.perplexity!.file).toBe(BIO_DATA.general);
   });
 
   it("the study preset carries §5.3's Llama-3.1-8B-Instruct values", () => {
@@ -136,13 +157,16 @@ describe('presets', () => {
     expect(studyRecipe().seed).toBe(42);
   });
 
-  it('variants: the original, one per stage named by its lineage, then the merge', () => {
-    expect(recipeVariants(demoRecipe(), 'stories260K').map((v) => [v.id, v.label, v.name])).toEqual([
-      ['base', 'stories260K', ''],
-      ['CPT', 'stories260K-CPT', 'CPT'],
-      ['SFT', 'stories260K-CPT-SFT', 'CPT-SFT'],
-      ['ORPO', 'stories260K-CPT-SFT-ORPO', 'CPT-SFT-ORPO'],
-      ['SLERP', 'stories260K-CPT-SFT-ORPO-SLERP', 'CPT-SFT-ORPO-SLERP'],
+  it('variants: the original, one per stage named by its lineage, then the merge and the t-sweep, each with its parents', () => {
+    expect(recipeVariants(demoRecipe(), 'stories260K').map((v) => [v.id, v.label, v.name, v.parents, v.t])).toEqual([
+      ['base', 'stories260K', '', [], undefined],
+      ['CPT', 'stories260K-CPT', 'CPT', ['base'], undefined],
+      ['SFT', 'stories260K-CPT-SFT', 'CPT-SFT', ['CPT'], undefined],
+      ['ORPO', 'stories260K-CPT-SFT-ORPO', 'CPT-SFT-ORPO', ['SFT'], undefined],
+      ['SLERP', 'stories260K-CPT-SFT-ORPO-SLERP', 'CPT-SFT-ORPO-SLERP', ['base', 'ORPO'], undefined],
+      ['SLERP-t0.25', 'stories260K-CPT-SFT-ORPO-SLERP-t0.25', 'CPT-SFT-ORPO-SLERP-t0.25', ['base', 'ORPO'], 0.25],
+      ['SLERP-t0.5', 'stories260K-CPT-SFT-ORPO-SLERP-t0.5', 'CPT-SFT-ORPO-SLERP-t0.5', ['base', 'ORPO'], 0.5],
+      ['SLERP-t0.75', 'stories260K-CPT-SFT-ORPO-SLERP-t0.75', 'CPT-SFT-ORPO-SLERP-t0.75', ['base', 'ORPO'], 0.75],
     ]);
   });
 
