@@ -52,7 +52,10 @@ export function withAdapter(base: Checkpoint, adapter: PeftAdapter): Checkpoint 
     const i = base.info(name);
     if (!byTarget.has(name)) return i;
     const bytes = i.shape.reduce((x, y) => x * y, 1) * 4;
-    return { ...i, dtype: 'F32', end: i.begin + bytes };
+    // a folded weight is F32 values, no longer a quantised base's blocks (folding into a quantised base writes
+    // the de-quantised weights plus the update: PEFT's rule for bitsandbytes bases)
+    const { ggmlType: _, ...plain } = i;
+    return { ...plain, dtype: 'F32', end: i.begin + bytes };
   };
   const tensors = new Map<string, CheckpointTensor>();
   for (const [name, t] of base.tensors) tensors.set(name, byTarget.has(name) ? { file: t.file, info: infoOf(name) } : t);
@@ -69,5 +72,6 @@ export function withAdapter(base: Checkpoint, adapter: PeftAdapter): Checkpoint 
     async readF32(name) {
       return byTarget.has(name) ? foldedF32(name) : base.readF32(name);
     },
+    ...(base.readBlocks ? { readBlocks: (name: string) => base.readBlocks!(name) } : {}),
   };
 }

@@ -19,6 +19,7 @@ import type { GpuMatrix, WeightDtype } from './weights.ts';
 
 /** One chunk of a row-split matrix: a GpuMatrix of `rows` rows whose first row is row `rowStart` of the whole. */
 export interface GpuMatrixChunk extends GpuMatrix {
+  dtype: WeightDtype;
   rowStart: number;
 }
 

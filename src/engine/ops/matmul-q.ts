@@ -15,6 +15,13 @@ import { HW_TILE_K, hwMatmulTile, hwUsesMatvec, MATVEC, matvecLanes } from './ma
 import { MATMUL_TILE, NT_4X4, matmulUses4x4, ntColGroups, ntRowGroups } from './matmul.ts';
 import { GPU_QUANT_TYPES, quantGpuWords, type GpuQuantType } from './quant-layout.ts';
 
+/**
+ * At most this many 4-column groups per thread in matmul_q_nt (matmul_nt takes up to 8): each group inlines 4
+ * block decoders into the k loop, and SwiftShader's compiler did not finish a Q4_K kernel with 8 (32 decoders)
+ * in minutes, while 2 compile in about a second. The decoded quads are still reused for 16 rows of A.
+ */
+export const Q_NT_MAX_COL_GROUPS = 2;
+
 /** A quantised weight on the GPU: its packed buffer, ggml type and stored shape [rows, cols]. */
 export interface QuantMatrix {
   buffer: GPUBuffer;
@@ -78,7 +85,7 @@ export async function encodeMatmulQ(
   }
   if (transB) {
     const rowGroups = ntRowGroups(M);
-    const colGroups = ntColGroups(N);
+    const colGroups = Math.min(Q_NT_MAX_COL_GROUPS, ntColGroups(N));
     await launch(kernels, encoder, {
       file: 'matmul_q_nt',
       constants: { QTYPE, ROW_GROUPS: rowGroups, COL_GROUPS: colGroups },

@@ -1,0 +1,67 @@
+// A model whose projections stay ggml blocks on the GPU (Q8_0, Q4_0, Q4_K, Q6_K and llama-quantize's Q4_K_M mix)
+// against the same model de-quantised: the same weights (ggml's de-quantised values) loaded as f32, so the logits
+// may differ only by f32 summation order. Both kernel families. Also against the float64 reference forward on the
+// de-quantised weights, with logits.gpu.test.ts's bound.
+//
+// Tolerances (measured on SwiftShader, printed): quantised vs de-quantised GPU: identical (0: the quantised kernels
+// sum in the f32 kernels' order), held to ≤ 1e-6 so a kernel that only reorders a sum still passes; quantised vs
+// the float64 reference: ≤ 2.1e-6 with |logits| ≤ 2, held to logits.gpu.test.ts's 1e-5.
+import { afterAll, describe, expect, it } from 'vitest';
+import { forward, loadModel, type Model } from '../../../src/engine/model/index.ts';
+import { KERNEL_FAMILIES } from '../../../src/engine/kernel-family.ts';
+import { referenceForward } from '../../../src/engine/reference/forward.ts';
+import { testGpu, testKernels } from '../../helpers/gpu.ts';
+import { gpuShared, maxAbsDiff, SEQ } from './model-fixtures.ts';
+import { asDequantized, asGgml, kQuantLlama, typeRule } from './quant-fixtures.ts';
+
+const GPU_TOL = 1e-6;
+const REF_TOL = 1e-5;
+const models: Model[] = [];
+afterAll(async () => {
+  for (const m of models) m.dispose();
+  (await gpuShared()).pool.destroyAll();
+});
+
+describe.each(KERNEL_FAMILIES)('quantised weights on the GPU = the same model de-quantised (%s family)', (family) => {
+  for (const type of ['Q8_0', 'Q4_0', 'Q4_K', 'Q6_K', 'q4_k_m']) {
+    it(`${type}`, async () => {
+      const ctx = await testGpu();
+      const { pool } = await gpuShared();
+      const kernels = await testKernels(family);
+      const { config, checkpoint } = kQuantLlama();
+      const q = await asGgml(checkpoint, typeRule(type, config));
+      const quant = await loadModel(ctx, kernels, pool, q, config);
+      const plain = await loadModel(ctx, kernels, pool, asDequantized(q), config);
+      models.push(quant, plain);
+      const l0 = quant.layers[0]!;
+      // projections stay in their GGUF types; the tables (embedding, lm_head) are de-quantised at load
+      const kept = [l0.qkv?.weight ?? l0.q!.weight, l0.o.weight, l0.down.weight].map((w) => w.dtype);
+      console.log(`${family} ${type}: GPU storage of qkv, o, down: ${kept.join(', ')}; weights ${quant.weightBytes} B vs ${plain.weightBytes} B de-quantised`);
+      if (type !== 'q4_k_m') expect(kept).toEqual([type, type, type]);
+      else {
+        // llama-quantize's mix: layer 1 of 2 is a "more bits" layer (attn_v, ffn_down Q6_K), so its q|k|v cannot
+        // share one storage and load apart
+        const l1 = quant.layers[1]!;
+        expect(kept).toEqual(['Q4_K', 'Q4_K', 'Q4_K']);
+        expect([l1.qkv, l1.q!.weight.dtype, l1.v!.weight.dtype, l1.down.weight.dtype]).toEqual([null, 'Q4_K', 'Q6_K', 'Q6_K']);
+      }
+      expect(quant.embed.dtype).toBe('f32');
+      expect(quant.weightBytes).toBeLessThan(plain.weightBytes);
+
+      const weights = new Map<string, Float32Array>();
+      for (const n of q.names()) weights.set(n, await q.readF32(n));
+      const want = referenceForward(config, (n) => weights.get(n)!, SEQ);
+      for (const rows of [SEQ, SEQ.slice(0, 1)]) {
+        const [got] = await forward(quant, [rows]);
+        const [deq] = await forward(plain, [rows]);
+        const err = maxAbsDiff(got!, deq!);
+        const ref = maxAbsDiff(got!, want.subarray(0, rows.length * config.vocabSize));
+        let scale = 0;
+        for (const x of deq!) scale = Math.max(scale, Math.abs(x));
+        console.log(`${family} ${type} T=${rows.length}: max|Δlogit| vs de-quantised ${err.toExponential(2)}, vs f64 reference ${ref.toExponential(2)} (max |logit| ${scale.toFixed(2)})`);
+        expect(err).toBeLessThanOrEqual(GPU_TOL);
+        expect(ref).toBeLessThanOrEqual(REF_TOL);
+      }
+    });
+  }
+});
