@@ -48,9 +48,10 @@ const USAGE = `usage:
   alloy merge    CONFIG.yaml --out DIR [--allow-crimes] [--device auto|cpu|gpu] [--seed S] [--shard-size BYTES] [--post-weights v0.0.x|head]
                  --device auto: SLERP of big tensors on the GPU, but on the CPU when the only adapter is a software
                  one (SwiftShader), where the CPU path is faster
-  alloy import   FILE.bin|FILE.gguf [--tokenizer tok.bin|tok.model] --out DIR
+  alloy import   FILE.bin|FILE.gguf [--tokenizer tok.bin|tok.model] [--dequantize f16|bf16|f32] --out DIR
                  a llama2.c checkpoint (+ its tok*.bin or SentencePiece .model) or a GGUF llama file as a Hugging Face folder
-                 (GGUF Q4_0/Q4_1/Q5_0/Q5_1/Q8_0/Q2_K…Q6_K tensors are de-quantised to F32)
+                 (GGUF Q4_0/Q4_1/Q5_0/Q5_1/Q8_0/Q2_K…Q6_K tensors keep their blocks: Q8_0/Q4_0/Q4_K/Q6_K projections stay
+                 packed on the GPU; --dequantize unpacks them)
   alloy export-gguf --model DIR --out FILE.gguf [--dtype f16|bf16|f32|q8_0|q6_k|q5_k_m|q4_k_m|q4_0]
                  a Hugging Face Llama/Mistral/Qwen2 folder as GGUF v3 for llama.cpp (default f16; norms always f32;
                  quantised presets pick each tensor's type as llama-quantize does)
@@ -91,6 +92,7 @@ const OPTIONS = {
   'micro-batch': { type: 'string' },
   dtype: { type: 'string' },
   tokenizer: { type: 'string' },
+  dequantize: { type: 'string' },
   bench: { type: 'string' },
   json: { type: 'boolean' },
   limit: { type: 'string' },
@@ -112,7 +114,7 @@ const COMMAND_OPTIONS = {
   grad: ['model', 'adapter', 'data', ...GRAD_FLAGS, 'out'],
   eval: ['model', 'bench', 'json', 'limit', 'shots', 'adapter', 'chat', 'max-tokens'],
   merge: ['out', 'allow-crimes', 'device', 'seed', 'shard-size', 'post-weights'],
-  import: ['tokenizer', 'out'],
+  import: ['tokenizer', 'dequantize', 'out'],
   'export-gguf': ['model', 'out', 'dtype'],
   recipe: ['model', 'recipe', 'demo', 'preset', 'out', 'steps-scale', 'limit'],
 } as const satisfies Record<string, readonly string[]>;
