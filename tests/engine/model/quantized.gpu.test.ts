@@ -7,7 +7,8 @@
 // sum in the f32 kernels' order), held to ≤ 1e-6 so a kernel that only reorders a sum still passes; quantised vs
 // the float64 reference: ≤ 2.1e-6 with |logits| ≤ 2, held to logits.gpu.test.ts's 1e-5.
 import { afterAll, describe, expect, it } from 'vitest';
-import { forward, loadModel, type Model } from '../../../src/engine/model/index.ts';
+import { forward, loadModel, planInferenceMemory, type Model } from '../../../src/engine/model/index.ts';
+import { BufferPool } from '../../../src/engine/gpu/buffer-pool.ts';
 import { KERNEL_FAMILIES } from '../../../src/engine/kernel-family.ts';
 import { referenceForward } from '../../../src/engine/reference/forward.ts';
 import { testGpu, testKernels } from '../../helpers/gpu.ts';
@@ -61,6 +62,36 @@ describe.each(KERNEL_FAMILIES)('quantised weights on the GPU = the same model de
         console.log(`${family} ${type} T=${rows.length}: max|Δlogit| vs de-quantised ${err.toExponential(2)}, vs f64 reference ${ref.toExponential(2)} (max |logit| ${scale.toFixed(2)})`);
         expect(err).toBeLessThanOrEqual(GPU_TOL);
         expect(ref).toBeLessThanOrEqual(REF_TOL);
+      }
+    });
+  }
+});
+
+// The memory plan counts the packed bytes: loadModel + one forward in a fresh pool, against planInferenceMemory
+// given the checkpoint's block types (memory-plan.gpu.test.ts's bounds: ≥ the measured peak, within 1.1×).
+describe('memory plan of a quantised model', () => {
+  for (const type of ['Q8_0', 'Q4_K', 'q4_k_m']) {
+    it(`${type}: plan vs the BufferPool's peak`, async () => {
+      const ctx = await testGpu();
+      const { config, checkpoint } = kQuantLlama();
+      const q = await asGgml(checkpoint, typeRule(type, config));
+      const matrixTypes: Record<string, string> = {};
+      for (const n of q.names()) if (q.info(n).ggmlType) matrixTypes[n] = q.info(n).ggmlType!;
+      const pool = new BufferPool(ctx.device);
+      const model = await loadModel(ctx, await testKernels(), pool, q, config);
+      try {
+        await forward(model, [SEQ]);
+        const peak = pool.stats().peakBytes;
+        const opts = { dtype: 'f32' as const, batch: 1, seqLen: SEQ.length, kvCapacity: 0 };
+        const plan = planInferenceMemory(config, { ...opts, matrixTypes });
+        const f32 = planInferenceMemory(config, opts);
+        console.log(`${type}: measured pool peak ${peak} B, plan ${plan.poolTotal} B (weights ${plan.weights} B packed vs ${f32.weights} B f32), plan/measured ${(plan.poolTotal / peak).toFixed(3)}`);
+        expect(plan.poolTotal).toBeGreaterThanOrEqual(peak);
+        expect(plan.poolTotal).toBeLessThanOrEqual(1.1 * peak);
+        expect(plan.weights).toBeLessThan(f32.weights);
+      } finally {
+        model.dispose();
+        pool.destroyAll();
       }
     });
   }
