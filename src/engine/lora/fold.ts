@@ -20,6 +20,16 @@ export function foldLoraInto(w: Float32Array, a: Float32Array, b: Float32Array, 
   return res;
 }
 
+/**
+ * The dtype a folded model stores a base tensor in: its own, except that a tensor kept as ggml blocks (a
+ * quantised base) becomes F16, the de-quantised values rounded once (as PEFT merges into a bitsandbytes base's
+ * de-quantised weights in the compute dtype): W + scale·B·A is not on the quantisation grid, and re-quantising it
+ * would add the quantisation error again. Every ggml-block tensor of the base is written so, adapted or not.
+ */
+export function foldedDtype(info: TensorInfo): TensorInfo['dtype'] {
+  return info.ggmlType !== undefined ? 'F16' : info.dtype;
+}
+
 export function withAdapter(base: Checkpoint, adapter: PeftAdapter): Checkpoint {
   const scale = loraScale(adapter.config);
   const byTarget = new Map(adapter.pairs.map((p) => [p.target, p]));
