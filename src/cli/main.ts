@@ -222,26 +222,34 @@ async function onGpu<T>(m: Opened, io: Io, run: (model: Awaited<ReturnType<typeo
 
 async function info(v: Values, io: Io): Promise<number> {
   const { config, checkpoint } = await openModel(v);
-  const dtypes = new Map<string, number>();
+  // each storage type (a dtype, or the ggml block type of a tensor kept as blocks) with its count and bytes
+  const types = new Map<string, { n: number; bytes: number }>();
+  const matrixTypes: Record<string, string> = {};
   let stored = 0;
   for (const name of checkpoint.names()) {
     const t = checkpoint.info(name);
-    dtypes.set(t.dtype, (dtypes.get(t.dtype) ?? 0) + 1);
+    const type = t.ggmlType ?? t.dtype;
+    if (t.ggmlType !== undefined) matrixTypes[name] = t.ggmlType;
+    const e = types.get(type) ?? { n: 0, bytes: 0 };
+    types.set(type, { n: e.n + 1, bytes: e.bytes + t.end - t.begin });
     stored += t.end - t.begin;
   }
   const params = parameterCount(config);
-  const sixteen = [...dtypes.keys()].find((d) => d === 'BF16' || d === 'F16');
+  const sixteen = [...types.keys()].find((d) => d === 'BF16' || d === 'F16');
   const seq = Math.min(PLAN_SEQ, config.maxPositionEmbeddings);
-  const plan = planInferenceMemory(config, { dtype: sixteen === 'BF16' ? 'bf16' : sixteen === 'F16' ? 'f16' : 'f32', batch: 1, seqLen: seq });
+  const quantised = Object.keys(matrixTypes).length > 0;
+  const plan = planInferenceMemory(config, { dtype: sixteen === 'BF16' ? 'bf16' : sixteen === 'F16' ? 'f16' : 'f32', matrixTypes, batch: 1, seqLen: seq });
   const lines = [
     `architecture   ${config.architecture} (${config.family})`,
     `parameters     ${params.toLocaleString('en-US')}`,
     `layers         ${config.numLayers}, hidden ${config.hiddenSize}, MLP ${config.intermediateSize}`,
     `heads          ${config.numHeads} query / ${config.numKvHeads} key-value, head_dim ${config.headDim}`,
     `vocabulary     ${config.vocabSize}${config.tieWordEmbeddings ? ' (tied lm_head)' : ''}`,
-    `dtype          ${[...dtypes].map(([d, n]) => `${d} × ${n}`).join(', ')}`,
-    // Frozen 16-bit weights stay 16-bit on the GPU, so the stored size is what inference needs for weights.
-    `memory         ${formatBytes(stored)} of weights on the GPU (${formatBytes(params * 4)} if all f32)`,
+    `dtype          ${[...types].map(([d, e]) => `${d} × ${e.n} (${formatBytes(e.bytes)})`).join(', ')}`,
+    // Frozen 16-bit weights stay 16-bit on the GPU, so the stored size is what inference needs for weights; ggml
+    // blocks stay packed (Q8_0/Q4_0/Q4_K/Q6_K projections) or are de-quantised at load (tables, other types).
+    `memory         ${formatBytes(quantised ? plan.weights : stored)} of weights on the GPU (${formatBytes(params * 4)} if all f32)` +
+      (quantised ? `; ${formatBytes(stored)} stored` : ''),
     `               ${formatBytes(plan.total)} for a ${seq}-token context (KV cache ${formatBytes(plan.kvCache)}, activations ${formatBytes(plan.activations)}, logits ${formatBytes(plan.logits)})`,
   ];
   io.out(lines.join('\n') + '\n');

@@ -60,6 +60,12 @@ describe('alloy export-gguf / alloy import FILE.gguf', () => {
     // stored as the GGUF blocks; read as their de-quantised F32 values
     expect(kept.info('model.layers.0.self_attn.q_proj.weight')).toMatchObject({ dtype: 'F32', shape: [64, 64], ggmlType: 'Q5_0' });
     io = capture();
+    expect(await main(['info', '--model', join(dir, 'kept')], io), io.stderr).toBe(0);
+    // each storage type with its count and stored bytes; GPU bytes as loadModel keeps them (Q8_0 packed, Q5_0
+    // and the tied Q8_0 embedding de-quantised to f32 at load)
+    expect(io.stdout).toMatch(/dtype\s+F32 × 11 \([\d.]+ KB\), F16 × 5 \([\d.]+ KB\), Q8_0 × 3 \([\d.]+ KB\), Q5_0 × 28 \([\d.]+ KB\)/);
+    expect(io.stdout).toMatch(/memory\s+[\d.]+ KB of weights on the GPU \([\d.]+ MB if all f32\); [\d.]+ KB stored/);
+    io = capture();
     expect(await main(['import', gguf, '--dequantize', 'f32', '--out', join(dir, 'back')], io), io.stderr).toBe(0);
     expect(io.stdout).toContain('de-quantised on import (3 Q8_0, 28 Q5_0 tensors), as asked');
     const back = await checkpointOf(join(dir, 'back'));
