@@ -14,7 +14,7 @@ import { runMerge, type SlerpAccelerator } from '../engine/merge/run.ts';
 import { gpuSlerpAccelerator, isSoftwareAdapter } from '../engine/merge/gpu-slerp.ts';
 import { readJson, type ModelFiles } from '../io/model-files.ts';
 import { parseModelConfig, parameterCount, type ModelConfig } from '../io/config.ts';
-import { openCheckpoint, type Checkpoint } from '../io/safetensors/checkpoint.ts';
+import { ggmlTypesOf, openCheckpoint, type Checkpoint } from '../io/safetensors/checkpoint.ts';
 import { readPeftAdapter } from '../io/peft.ts';
 import { loadTokenizer } from '../io/tokenizer.ts';
 import { dirModelFiles } from '../io/node/dir-model-files.ts';
@@ -224,12 +224,11 @@ async function info(v: Values, io: Io): Promise<number> {
   const { config, checkpoint } = await openModel(v);
   // each storage type (a dtype, or the ggml block type of a tensor kept as blocks) with its count and bytes
   const types = new Map<string, { n: number; bytes: number }>();
-  const matrixTypes: Record<string, string> = {};
+  const matrixTypes = ggmlTypesOf(checkpoint);
   let stored = 0;
   for (const name of checkpoint.names()) {
     const t = checkpoint.info(name);
     const type = t.ggmlType ?? t.dtype;
-    if (t.ggmlType !== undefined) matrixTypes[name] = t.ggmlType;
     const e = types.get(type) ?? { n: 0, bytes: 0 };
     types.set(type, { n: e.n + 1, bytes: e.bytes + t.end - t.begin });
     stored += t.end - t.begin;

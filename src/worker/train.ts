@@ -14,7 +14,7 @@ import { BlobSink, type ByteSource } from '../io/bytes.ts';
 import { ProgressMeter, type ProgressFn } from '../io/progress.ts';
 import { hasFile, memoryModelFiles, readBytes, readJson, type ModelFiles } from '../io/model-files.ts';
 import { parseModelConfig, type ModelConfig } from '../io/config.ts';
-import { openCheckpoint, writeCheckpoint } from '../io/safetensors/checkpoint.ts';
+import { ggmlTypesOf, openCheckpoint, writeCheckpoint } from '../io/safetensors/checkpoint.ts';
 import { writeSafetensors, type TensorToWrite } from '../io/safetensors/writer.ts';
 import { encodeFromF32, type FloatDType } from '../io/safetensors/dtypes.ts';
 import { ADAPTER_CONFIG, ADAPTER_WEIGHTS, readPeftAdapter } from '../io/peft.ts';
@@ -125,7 +125,7 @@ export class TrainHost {
     const ck = await openCheckpoint(files);
     const dtype = weightDtypeOf(String(ck.info('model.embed_tokens.weight').dtype));
     const { ctx } = await gpuEngine();
-    const plan = assessPlan(config, dtype, req.settings, data.stats, ctx.limits, req.memoryBudget);
+    const plan = assessPlan(config, dtype, req.settings, data.stats, ctx.limits, req.memoryBudget, ggmlTypesOf(ck));
     return { data, plan, config, files, summary };
   }
 

@@ -103,6 +103,16 @@ async function openSharded(m: ModelFiles): Promise<Checkpoint> {
   return checkpoint([...shards.values()], tensors);
 }
 
+/** The tensors a checkpoint stores as ggml blocks: name → ggml type (empty for a plain checkpoint). */
+export function ggmlTypesOf(ck: Checkpoint): Record<string, string> {
+  const types: Record<string, string> = {};
+  for (const name of ck.names()) {
+    const t = ck.info(name).ggmlType;
+    if (t !== undefined) types[name] = t;
+  }
+  return types;
+}
+
 function fromFiles(files: SafetensorsFile[]): Checkpoint {
   const tensors = new Map<string, CheckpointTensor>();
   for (const file of files) for (const info of file.tensors.values()) tensors.set(info.name, { file, info });

@@ -9,6 +9,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { forward, loadModel, planInferenceMemory, type Model } from '../../../src/engine/model/index.ts';
 import { BufferPool } from '../../../src/engine/gpu/buffer-pool.ts';
+import { ggmlTypesOf } from '../../../src/io/safetensors/checkpoint.ts';
 import { KERNEL_FAMILIES } from '../../../src/engine/kernel-family.ts';
 import { referenceForward } from '../../../src/engine/reference/forward.ts';
 import { testGpu, testKernels } from '../../helpers/gpu.ts';
@@ -75,8 +76,7 @@ describe('memory plan of a quantised model', () => {
       const ctx = await testGpu();
       const { config, checkpoint } = kQuantLlama();
       const q = await asGgml(checkpoint, typeRule(type, config));
-      const matrixTypes: Record<string, string> = {};
-      for (const n of q.names()) if (q.info(n).ggmlType) matrixTypes[n] = q.info(n).ggmlType!;
+      const matrixTypes = ggmlTypesOf(q);
       const pool = new BufferPool(ctx.device);
       const model = await loadModel(ctx, await testKernels(), pool, q, config);
       try {
