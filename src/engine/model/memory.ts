@@ -28,7 +28,7 @@ import { expectedTensorShapes } from '../../io/config.ts';
 import { sizeClass } from '../gpu/buffer-pool.ts';
 import { ONE_SUBMIT_MAX_ROWS } from './forward.ts';
 import { planLayer, type BufferTally, type LayerLoraPlan, type PlannedBuffer } from './layer.ts';
-import { DTYPE_BYTES, FUSED_GROUPS, fusedGroups, fusedRows, logitRowsPerBlock, planRowChunks } from './split.ts';
+import { chunkBytes, DTYPE_BYTES, FUSED_GROUPS, fusedGroups, fusedRows, logitRowsPerBlock, planRowChunks } from './split.ts';
 import type { WeightDtype } from './weights.ts';
 import { isGpuQuantType, quantGpuBytes, type GpuQuantType } from '../ops/quant-layout.ts';
 
@@ -91,7 +91,8 @@ export function planWeights(
   };
   const packedType = (name: string): GpuQuantType | null => {
     const q = matrixTypes[name];
-    return q !== undefined && isGpuQuantType(q) && name !== 'model.embed_tokens.weight' && name !== 'lm_head.weight' ? q : null;
+    const table = name === 'model.embed_tokens.weight' || name === 'lm_head.weight';
+    return q !== undefined && isGpuQuantType(q) && !(table && cfg.scaleEmbedding) ? q : null;
   };
   // storage of a tensor that is not packed: the checkpoint's dtype, or f32 for ggml blocks de-quantised at load
   const plainDtype = (name: string): WeightDtype => (matrixTypes[name] !== undefined ? 'f32' : dtype);
@@ -123,7 +124,8 @@ export function planWeights(
       up(shape.length === 1 ? rows[g] * 4 : matrixBytes(name, rows[g], shape[1]!));
     } else if (shape.length === 1) up(shape[0]! * 4);
     else if (name === 'model.embed_tokens.weight' || name === 'lm_head.weight') {
-      for (const c of planRowChunks(shape[0]!, shape[1]!, plainDtype(name), limit, name)) up(matrixBytes(name, c.rows, shape[1]!));
+      const storage = packedType(name) ?? plainDtype(name);
+      for (const c of planRowChunks(shape[0]!, shape[1]!, storage, limit, name)) up(chunkBytes(c.rows, shape[1]!, storage));
     } else up(matrixBytes(name, shape[0]!, shape[1]!));
   }
   up((cfg.headDim / 2) * 4); // inv_freq
@@ -253,7 +255,9 @@ export function planInferenceMemory(cfg: ModelConfig, opts: MemoryPlanOptions): 
   planLayerStage(stage, cfg, shape, 1);
   const activations = stage.peakExact;
 
-  const embedChunks = planRowChunks(V, C, opts.matrixTypes?.['model.embed_tokens.weight'] !== undefined ? 'f32' : opts.dtype, limit).length;
+  const embedType = opts.matrixTypes?.['model.embed_tokens.weight'];
+  const embedStorage = embedType === undefined ? opts.dtype : isGpuQuantType(embedType) && !cfg.scaleEmbedding ? embedType : 'f32';
+  const embedChunks = planRowChunks(V, C, embedStorage, limit).length;
   const lmHeadChunks = embedChunks; // tied or not, lm_head has the embedding's shape and dtype
   const logitBlocks = Math.ceil(R / logitRowsPerBlock(V, limit));
   let head = 4 * R * C; // normed

@@ -7,9 +7,11 @@
  *     in the low half) and decoded inside matmul_w16 / the embedding gather. A projection stored as ggml blocks
  *     of a type the quantised matmuls read (Q8_0, Q4_0, Q4_K, Q6_K: ops/quant-layout.ts) stays packed, re-laid
  *     into aligned words at the same bytes per weight, and is de-quantised in registers by matmul_q; q|k|v and
- *     gate|up fuse only when all members share one such type. As in llama.cpp the norms are never quantised;
- *     a quantised embedding or lm_head (a table: row chunks, a gather) is de-quantised to f32 here, at load,
- *     as are projections of the other block types (Q5_K, Q3_K, …). Any other dtype is decoded to f32.
+ *     gate|up fuse only when all members share one such type. As in llama.cpp the norms are never quantised,
+ *     the token embedding may be: a quantised embedding or lm_head of those types stays packed too, chunk by chunk
+ *     (each chunk packed on its own), gathered by embedding_q (get-rows) and multiplied by matmul_q; projections
+ *     and tables of the other block types (Q5_K, Q3_K, …) are de-quantised to f32 here, at load, as is a Gemma
+ *     table (its scaled gather reads 16/32-bit). Any other dtype is decoded to f32.
  *   vectors (RMSNorm weights, biases): always f32 (tiny, and the kernels read them as f32). A Gemma norm weight
  *     (config.normPlusOne: x̂·(1 + w)) is stored as fround(1 + w), exactly the f32 factor Gemma3RMSNorm computes,
  *     so the RMSNorm kernels and their backward serve it unchanged. These GPU copies are never trained (LoRA
@@ -118,6 +120,9 @@ export interface LoadOptions {
 
 const MATRIX_DTYPE: Partial<Record<string, WeightDtype>> = { F32: 'f32', BF16: 'bf16', F16: 'f16' };
 
+/** Whether a chunk is the whole table (then the buffer is labelled with the tensor's name alone). */
+const plan1 = (c: { rows: number }, rows: number) => c.rows === rows;
+
 /** The GPU block type a checkpoint tensor keeps on the GPU, or null (not blocks, or a type matmul_q does not read). */
 function gpuQuantOf(info: TensorInfo): GpuQuantType | null {
   return info.ggmlType !== undefined && isGpuQuantType(info.ggmlType) ? info.ggmlType : null;
@@ -208,6 +213,20 @@ export async function loadModel(
   const table = async (name: string): Promise<SplitMatrix> => {
     const info = checkpoint.info(name);
     const [rows, cols] = info.shape as [number, number];
+    const quant = config.scaleEmbedding ? null : gpuQuantOf(info); // Gemma's scaled gather reads 16/32-bit tables
+    if (quant) {
+      // each chunk packed on its own: its rows' blocks (a row is whole blocks), then its scale table
+      const blocks = await checkpoint.readBlocks!(name);
+      const rowBytes = blocks.byteLength / rows;
+      const chunks: GpuMatrixChunk[] = planRowChunks(rows, cols, quant, splitLimit, name).map((c) => {
+        const part = blocks.subarray(c.rowStart * rowBytes, (c.rowStart + c.rows) * rowBytes);
+        const packed = packQuantForGpu(quant, part, c.rows, cols, name);
+        const buffer = pool.upload(packed, plan1(c, rows) ? name : `${name}[${c.rowStart}:${c.rowStart + c.rows}]`);
+        track(buffer, part.byteLength);
+        return { buffer, dtype: quant, rows: c.rows, cols, rowStart: c.rowStart };
+      });
+      return { dtype: quant, rows, cols, chunks };
+    }
     const dtype = MATRIX_DTYPE[info.dtype] ?? 'f32';
     const data = MATRIX_DTYPE[info.dtype] ? await checkpoint.readRaw(name) : await checkpoint.readF32(name);
     const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
@@ -302,7 +321,7 @@ export async function loadModel(
       invFreqLocal = pool.upload(ropeInvFreq({ ...ropeConfigOf(config), rope_theta: config.localRopeTheta, rope_scaling: null }), 'rope.inv_freq_local');
       buffers.push(invFreqLocal);
     }
-    const embedScale = config.scaleEmbedding ? embeddingScale(config.hiddenSize, embed.dtype) : 1;
+    const embedScale = config.scaleEmbedding ? embeddingScale(config.hiddenSize, isGpuQuantType(embed.dtype) ? 'f32' : embed.dtype) : 1;
 
     let disposed = false;
     return {

@@ -36,7 +36,7 @@ describe.each(KERNEL_FAMILIES)('quantised weights on the GPU = the same model de
       const plain = await loadModel(ctx, kernels, pool, asDequantized(q), config);
       models.push(quant, plain);
       const l0 = quant.layers[0]!;
-      // projections stay in their GGUF types; the tables (embedding, lm_head) are de-quantised at load
+      // projections and tables (embedding: a get-rows gather; lm_head) stay in their GGUF types
       const kept = [l0.qkv?.weight ?? l0.q!.weight, l0.o.weight, l0.down.weight].map((w) => w.dtype);
       console.log(`${family} ${type}: GPU storage of qkv, o, down: ${kept.join(', ')}; weights ${quant.weightBytes} B vs ${plain.weightBytes} B de-quantised`);
       if (type !== 'q4_k_m') expect(kept).toEqual([type, type, type]);
@@ -47,7 +47,7 @@ describe.each(KERNEL_FAMILIES)('quantised weights on the GPU = the same model de
         expect(kept).toEqual(['Q4_K', 'Q4_K', 'Q4_K']);
         expect([l1.qkv, l1.q!.weight.dtype, l1.v!.weight.dtype, l1.down.weight.dtype]).toEqual([null, 'Q4_K', 'Q6_K', 'Q6_K']);
       }
-      expect(quant.embed.dtype).toBe('f32');
+      expect([quant.embed.dtype, quant.lmHead.dtype]).toEqual(type === 'q4_k_m' ? ['Q4_K', 'Q6_K'] : [type, type]);
       expect(quant.weightBytes).toBeLessThan(plain.weightBytes);
 
       const weights = new Map<string, Float32Array>();
@@ -95,4 +95,25 @@ describe('memory plan of a quantised model', () => {
       }
     });
   }
+});
+
+// A quantised table split into row chunks (each packed on its own): gather and lm_head across the chunks.
+describe('quantised tables split to fit a small binding', () => {
+  it('Q4_K embedding and lm_head in 4 chunks each give the unsplit logits', async () => {
+    const ctx = await testGpu();
+    const { pool, kernels } = await gpuShared();
+    const { config, checkpoint } = kQuantLlama();
+    const q = await asGgml(checkpoint, () => 'Q4_K');
+    // 384 rows × 144 B: 113 rows per 16 KiB chunk (a word left for the chunk's scale table)
+    const split = await loadModel(ctx, kernels, pool, q, config, { maxBindingBytes: 16384 });
+    const whole = await loadModel(ctx, kernels, pool, q, config);
+    models.push(split, whole);
+    expect([split.embed.chunks.length, split.lmHead.chunks.length, whole.embed.chunks.length]).toEqual([4, 4, 1]);
+    expect(split.embed.chunks.map((c) => c.dtype)).toEqual(['Q4_K', 'Q4_K', 'Q4_K', 'Q4_K']);
+    const [got] = await forward(split, [SEQ]);
+    const [want] = await forward(whole, [SEQ]);
+    const err = maxAbsDiff(got!, want!);
+    console.log(`split Q4_K tables: max|Δlogit| vs unsplit ${err.toExponential(2)}`);
+    expect(err).toBeLessThanOrEqual(GPU_TOL);
+  });
 });

@@ -2,7 +2,8 @@
 // frozen packed weight, dX = dY·W). For each objective, the GPU's LoRA gradients equal central finite
 // differences of the float64 CPU reference loss on the de-quantised base (ggml's values: what the kernels
 // de-quantise to) plus the adapter, as grad.gpu.test.ts does for f32 bases; the model is the 2-layer K-quant
-// Llama (hidden 256, MLP 512: rows of whole Q4_K super-blocks), adapted on q, v and down.
+// Llama (hidden 256, MLP 512: rows of whole Q4_K super-blocks) with every matrix Q4_K, the embedding (gathered
+// by embedding_q) and lm_head (whose input gradient runs through matmul_q too) included, adapted on q, v and down.
 //
 // Tolerances (grad.gpu.test.ts's, for the same f32-vs-f64 gap): gradient max |GPU − FD| ≤ 3e-5 · max |GPU grad|
 // of the tensor, on 6 random entries of every lora_A / lora_B; loss |GPU − CPU| ≤ 2e-6 · |CPU|. Measured values
