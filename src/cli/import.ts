@@ -2,8 +2,9 @@
  * `alloy import FILE [--tokenizer TOKENIZER] --out DIR`: another format's checkpoint → a Hugging Face model folder.
  *   FILE.bin   a llama2.c legacy checkpoint (karpathy's tinyllamas); --tokenizer tok*.bin (llama2.c) or .model
  *              (SentencePiece) adds tokenizer.json, tokenizer_config.json, special_tokens_map.json
- *   FILE.gguf  a GGUF file of the llama architecture (F32/F16/BF16/Q8_0 tensors); its embedded vocabulary becomes
- *              the tokenizer files (--tokenizer is not used)
+ *   FILE.gguf  a GGUF file of the llama/qwen2/qwen3 architecture; its embedded vocabulary becomes the tokenizer
+ *              files (--tokenizer is not used). Block-quantised tensors keep their GGUF types (the GPU reads
+ *              Q8_0/Q4_0/Q4_K/Q6_K projections packed); --dequantize f16|bf16|f32 unpacks them instead
  * The folder appears only when complete (written into a hidden sibling, then renamed); --out must be new or empty.
  */
 import { existsSync } from 'node:fs';
@@ -11,9 +12,12 @@ import { extname } from 'node:path';
 import { AlloyError } from '../common/errors.ts';
 import { importLlama2cFiles } from '../io/node/import-llama2c.ts';
 import { importGgufFile } from '../io/node/gguf.ts';
-import { dequantizedNote } from '../io/gguf/import.ts';
+import { dequantizedNote, storageSummary } from '../io/gguf/import.ts';
+import type { FloatDType } from '../io/safetensors/dtypes.ts';
 
-export type ImportArgs = Partial<Record<'out' | 'tokenizer', string>>;
+const UNPACK: Readonly<Record<string, FloatDType>> = { f16: 'F16', bf16: 'BF16', f32: 'F32' };
+
+export type ImportArgs = Partial<Record<'out' | 'tokenizer' | 'dequantize', string>>;
 
 export interface ImportIo {
   out: (s: string) => void;
@@ -31,9 +35,11 @@ export async function importCmd(args: string[], v: ImportArgs, io: ImportIo): Pr
   const t0 = performance.now();
   if (ext === '.gguf') {
     if (v.tokenizer !== undefined) throw new AlloyError('--tokenizer is for llama2.c checkpoints; a GGUF file carries its own vocabulary');
-    const r = await importGgufFile(file, out);
+    const dequantize = v.dequantize === undefined ? undefined : UNPACK[v.dequantize];
+    if (v.dequantize !== undefined && !dequantize) throw new AlloyError(`--dequantize ${v.dequantize}: unpack to f16, bf16 or f32`);
+    const r = await importGgufFile(file, out, dequantize ? { dequantize } : {});
     const c = r.config;
-    const types = [...new Set(Object.values(r.tensors))].join('/');
+    const types = storageSummary(r);
     io.out(
       `imported ${file} (GGUF llama: hidden ${String(c.hidden_size)}, ${String(c.num_hidden_layers)} layers, ${String(c.num_attention_heads)}/${String(c.num_key_value_heads)} heads, ` +
         `vocab ${String(c.vocab_size)}, ${types}) into ${out} in ${((performance.now() - t0) / 1000).toFixed(2)} s: ${r.files.join(', ')}\n`,
@@ -47,6 +53,7 @@ export async function importCmd(args: string[], v: ImportArgs, io: ImportIo): Pr
   if (ext !== '.bin') {
     throw new AlloyError(`${file}: unknown checkpoint format "${ext}"; alloy import reads llama2.c .bin and GGUF .gguf files`, { file });
   }
+  if (v.dequantize !== undefined) throw new AlloyError('--dequantize is for GGUF files; a llama2.c checkpoint is F32');
   const r = await importLlama2cFiles(file, out, v.tokenizer);
   const h = r.header;
   const secs = (performance.now() - t0) / 1000;

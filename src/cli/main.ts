@@ -14,7 +14,7 @@ import { runMerge, type SlerpAccelerator } from '../engine/merge/run.ts';
 import { gpuSlerpAccelerator, isSoftwareAdapter } from '../engine/merge/gpu-slerp.ts';
 import { readJson, type ModelFiles } from '../io/model-files.ts';
 import { parseModelConfig, parameterCount, type ModelConfig } from '../io/config.ts';
-import { openCheckpoint, type Checkpoint } from '../io/safetensors/checkpoint.ts';
+import { ggmlTypesOf, openCheckpoint, type Checkpoint } from '../io/safetensors/checkpoint.ts';
 import { readPeftAdapter } from '../io/peft.ts';
 import { loadTokenizer } from '../io/tokenizer.ts';
 import { dirModelFiles } from '../io/node/dir-model-files.ts';
@@ -49,10 +49,10 @@ const USAGE = `usage:
   alloy merge    CONFIG.yaml --out DIR [--allow-crimes] [--device auto|cpu|gpu] [--seed S] [--shard-size BYTES] [--post-weights v0.0.x|head]
                  --device auto: SLERP of big tensors on the GPU, but on the CPU when the only adapter is a software
                  one (SwiftShader), where the CPU path is faster
-  alloy import   FILE.bin|FILE.gguf [--tokenizer tok.bin|tok.model] --out DIR
+  alloy import   FILE.bin|FILE.gguf [--tokenizer tok.bin|tok.model] [--dequantize f16|bf16|f32] --out DIR
                  a llama2.c checkpoint (+ its tok*.bin or SentencePiece .model) or a GGUF file (llama, qwen2, qwen3, smollm3,
-                 gemma3) as a Hugging Face folder
-                 (GGUF Q4_0/Q4_1/Q5_0/Q5_1/Q8_0/Q2_K…Q6_K tensors are de-quantised to F32)
+                 gemma3) as a Hugging Face folder (GGUF Q4_0/Q4_1/Q5_0/Q5_1/Q8_0/Q2_K…Q6_K tensors keep their blocks:
+                 Q8_0/Q4_0/Q4_K/Q6_K projections stay packed on the GPU; --dequantize unpacks them)
   alloy export-gguf --model DIR --out FILE.gguf [--dtype f16|bf16|f32|q8_0|q6_k|q5_k_m|q4_k_m|q4_0]
                  a Hugging Face Llama/Mistral/Qwen2/Qwen3/SmolLM3/Gemma 3 folder as GGUF v3 for llama.cpp (default f16; norms always f32;
                  quantised presets pick each tensor's type as llama-quantize does)
@@ -103,6 +103,7 @@ const OPTIONS = {
   'micro-batch': { type: 'string' },
   dtype: { type: 'string' },
   tokenizer: { type: 'string' },
+  dequantize: { type: 'string' },
   bench: { type: 'string' },
   json: { type: 'boolean' },
   limit: { type: 'string' },
@@ -130,7 +131,7 @@ const COMMAND_OPTIONS = {
   grad: ['model', 'adapter', 'data', ...GRAD_FLAGS, 'out'],
   eval: ['model', 'bench', 'json', 'limit', 'shots', 'adapter', 'chat', 'max-tokens'],
   merge: ['out', 'allow-crimes', 'device', 'seed', 'shard-size', 'post-weights'],
-  import: ['tokenizer', 'out'],
+  import: ['tokenizer', 'dequantize', 'out'],
   'export-gguf': ['model', 'out', 'dtype'],
   recipe: ['model', 'recipe', 'demo', 'preset', 'out', 'steps-scale', 'limit', 'export', 'json'],
   bench: ['json', 'out', 'models', 'families', 'rows', 'only', 'tune'],
@@ -242,26 +243,33 @@ async function onGpu<T>(m: Opened, io: Io, run: (model: Awaited<ReturnType<typeo
 
 async function info(v: Values, io: Io): Promise<number> {
   const { config, checkpoint } = await openModel(v);
-  const dtypes = new Map<string, number>();
+  // each storage type (a dtype, or the ggml block type of a tensor kept as blocks) with its count and bytes
+  const types = new Map<string, { n: number; bytes: number }>();
+  const matrixTypes = ggmlTypesOf(checkpoint);
   let stored = 0;
   for (const name of checkpoint.names()) {
     const t = checkpoint.info(name);
-    dtypes.set(t.dtype, (dtypes.get(t.dtype) ?? 0) + 1);
+    const type = t.ggmlType ?? t.dtype;
+    const e = types.get(type) ?? { n: 0, bytes: 0 };
+    types.set(type, { n: e.n + 1, bytes: e.bytes + t.end - t.begin });
     stored += t.end - t.begin;
   }
   const params = parameterCount(config);
-  const sixteen = [...dtypes.keys()].find((d) => d === 'BF16' || d === 'F16');
+  const sixteen = [...types.keys()].find((d) => d === 'BF16' || d === 'F16');
   const seq = Math.min(PLAN_SEQ, config.maxPositionEmbeddings);
-  const plan = planInferenceMemory(config, { dtype: sixteen === 'BF16' ? 'bf16' : sixteen === 'F16' ? 'f16' : 'f32', batch: 1, seqLen: seq });
+  const quantised = Object.keys(matrixTypes).length > 0;
+  const plan = planInferenceMemory(config, { dtype: sixteen === 'BF16' ? 'bf16' : sixteen === 'F16' ? 'f16' : 'f32', matrixTypes, batch: 1, seqLen: seq });
   const lines = [
     `architecture   ${config.architecture} (${config.family})`,
     `parameters     ${params.toLocaleString('en-US')}`,
     `layers         ${config.numLayers}, hidden ${config.hiddenSize}, MLP ${config.intermediateSize}`,
     `heads          ${config.numHeads} query / ${config.numKvHeads} key-value, head_dim ${config.headDim}`,
     `vocabulary     ${config.vocabSize}${config.tieWordEmbeddings ? ' (tied lm_head)' : ''}`,
-    `dtype          ${[...dtypes].map(([d, n]) => `${d} × ${n}`).join(', ')}`,
-    // Frozen 16-bit weights stay 16-bit on the GPU, so the stored size is what inference needs for weights.
-    `memory         ${formatBytes(stored)} of weights on the GPU (${formatBytes(params * 4)} if all f32)`,
+    `dtype          ${[...types].map(([d, e]) => `${d} × ${e.n} (${formatBytes(e.bytes)})`).join(', ')}`,
+    // Frozen 16-bit weights stay 16-bit on the GPU, so the stored size is what inference needs for weights; ggml
+    // blocks stay packed (Q8_0/Q4_0/Q4_K/Q6_K projections) or are de-quantised at load (tables, other types).
+    `memory         ${formatBytes(quantised ? plan.weights : stored)} of weights on the GPU (${formatBytes(params * 4)} if all f32)` +
+      (quantised ? `; ${formatBytes(stored)} stored` : ''),
     `               ${formatBytes(plan.total)} for a ${seq}-token context (KV cache ${formatBytes(plan.kvCache)}, activations ${formatBytes(plan.activations)}, logits ${formatBytes(plan.logits)})`,
   ];
   io.out(lines.join('\n') + '\n');

@@ -16,7 +16,7 @@ import { join, resolve } from 'node:path';
 import { AlloyError } from '../common/errors.ts';
 import { hasFile, readJson } from '../io/model-files.ts';
 import { parseModelConfig } from '../io/config.ts';
-import { openCheckpoint } from '../io/safetensors/checkpoint.ts';
+import { ggmlTypesOf, openCheckpoint } from '../io/safetensors/checkpoint.ts';
 import { loadTokenizer } from '../io/tokenizer.ts';
 import { dirModelFiles } from '../io/node/dir-model-files.ts';
 import { fileSink } from '../io/node/fs.ts';
@@ -192,7 +192,9 @@ export async function trainCmd(v: TrainArgs, io: { out: (s: string) => void; err
   const units = pairs ? train.length / 2 : train.length;
   const longest = Math.max(...train.map((s) => s.ids.length), ...(val ?? []).map((s) => s.ids.length));
   const recompute = v.recompute === true;
-  const planOpts = { dtype: model.embed.dtype, rows: Math.min(micro, units) * (pairs ? 2 : 1), seqLen: longest, r, targets, dropout: loraDropout > 0, method, maxBindingBytes: model.maxBindingBytes };
+  // the storage of the tensors not kept as ggml blocks (a quantised embedding says nothing about them)
+  const plainDtype: 'bf16' | 'f16' | 'f32' = model.embed.dtype === 'bf16' ? 'bf16' : model.embed.dtype === 'f16' ? 'f16' : 'f32';
+  const planOpts = { dtype: plainDtype, matrixTypes: ggmlTypesOf(checkpoint), rows: Math.min(micro, units) * (pairs ? 2 : 1), seqLen: longest, r, targets, dropout: loraDropout > 0, method, maxBindingBytes: model.maxBindingBytes };
   const plan = planTrainingMemory(config, { ...planOpts, recompute });
   const other = planTrainingMemory(config, { ...planOpts, recompute: !recompute });
   io.out(

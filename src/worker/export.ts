@@ -10,7 +10,7 @@ import type { CachedModelSummary, WeightCache } from '../io/cache/weight-cache.t
 import { createEntryWriter } from '../io/cache/store.ts';
 import type { ModelFiles } from '../io/model-files.ts';
 import { exportGguf } from '../io/gguf/export.ts';
-import { dequantizedNote, importGguf } from '../io/gguf/import.ts';
+import { dequantizedNote, importGguf, storageSummary } from '../io/gguf/import.ts';
 import { importLlama2c } from '../io/llama2c.ts';
 import { readSentencePieceVocab } from '../io/tokenizer-sources.ts';
 import { crc32Blob, zipBlob } from '../io/zip.ts';
@@ -150,7 +150,7 @@ export async function importModel(deps: ExportDeps, req: ImportRequest, signal: 
       const c = r.config;
       summary =
         `GGUF ${String(c.model_type)}: hidden ${String(c.hidden_size)}, ${String(c.num_hidden_layers)} layers, ` +
-        `${String(c.num_attention_heads)}/${String(c.num_key_value_heads)} heads, vocab ${String(c.vocab_size)}, ${[...new Set(Object.values(r.tensors))].join('/')}`;
+        `${String(c.num_attention_heads)}/${String(c.num_key_value_heads)} heads, vocab ${String(c.vocab_size)}, ${storageSummary(r)}`;
       const note = dequantizedNote(r);
       if (note) summary += `; ${note}`;
       warnings = [...r.warnings];

@@ -140,12 +140,14 @@ export function assessPlan(
   stats: Pick<DatasetStats, 'rows' | 'longest'> & Partial<DatasetStats>,
   limits: Limits,
   budget: number,
+  /** the base's tensors stored as ggml blocks (a quantised base: packed bytes), io/safetensors ggmlTypesOf */
+  matrixTypes: Readonly<Record<string, string>> = {},
 ): TrainPlan {
   const pairs = pairsOf(settings.method);
   const rowsPerForward = Math.min(settings.microBatch, stats.rows) * (pairs ? 2 : 1);
   const seqLen = stats.longest;
   const recompute = settings.recompute ?? false;
-  const opts = { dtype, rows: rowsPerForward, seqLen, r: settings.rank, targets: settings.targets, method: settings.method, dropout: (settings.dropout ?? 0) > 0 };
+  const opts = { dtype, matrixTypes, rows: rowsPerForward, seqLen, r: settings.rank, targets: settings.targets, method: settings.method, dropout: (settings.dropout ?? 0) > 0 };
   const binding = Math.min(bindableBytes(limits.maxStorageBufferBindingSize), limits.maxBufferSize);
   // The plan splits vocabulary tables and logits to fit the binding as the loaded model does (model/split.ts).
   const memory = planTrainingMemory(cfg, { ...opts, recompute, maxBindingBytes: binding });

@@ -14,7 +14,7 @@ import { BlobSink, type ByteSource } from '../io/bytes.ts';
 import { ProgressMeter, type ProgressFn } from '../io/progress.ts';
 import { hasFile, memoryModelFiles, readBytes, readJson, type ModelFiles } from '../io/model-files.ts';
 import { parseModelConfig, type ModelConfig } from '../io/config.ts';
-import { openCheckpoint, writeCheckpoint } from '../io/safetensors/checkpoint.ts';
+import { ggmlTypesOf, openCheckpoint, writeCheckpoint } from '../io/safetensors/checkpoint.ts';
 import { writeSafetensors, type TensorToWrite } from '../io/safetensors/writer.ts';
 import { encodeFromF32, type FloatDType } from '../io/safetensors/dtypes.ts';
 import { ADAPTER_CONFIG, ADAPTER_WEIGHTS, readPeftAdapter } from '../io/peft.ts';
@@ -27,7 +27,7 @@ import { zipStore } from '../io/zip.ts';
 import { loadModel, type Model } from '../engine/model/index.ts';
 import { createLora, peftConfigJson, type GpuLora } from '../engine/lora/adapter.ts';
 import type { LoraTarget } from '../engine/lora/targets.ts';
-import { withAdapter } from '../engine/lora/fold.ts';
+import { foldedDtype, withAdapter } from '../engine/lora/fold.ts';
 import { TOKENIZER_FILES } from '../engine/merge/run.ts';
 import { CHECKPOINT_FORMAT, CHECKPOINT_VERSION, IMPORTED_STEP, checkpointAdapterTensors, checkpointLora, encodeCheckpoint, encodeImportedAdapter } from '../engine/train/checkpoint.ts';
 import { TRAIN_DEFAULTS } from '../engine/train/defaults.ts';
@@ -125,7 +125,7 @@ export class TrainHost {
     const ck = await openCheckpoint(files);
     const dtype = weightDtypeOf(String(ck.info('model.embed_tokens.weight').dtype));
     const { ctx } = await gpuEngine();
-    const plan = assessPlan(config, dtype, req.settings, data.stats, ctx.limits, req.memoryBudget);
+    const plan = assessPlan(config, dtype, req.settings, data.stats, ctx.limits, req.memoryBudget, ggmlTypesOf(ck));
     return { data, plan, config, files, summary };
   }
 
@@ -379,13 +379,15 @@ export class TrainHost {
     try {
       const tensors: TensorToWrite[] = base.names().map((t) => {
         const info = base.info(t);
+        const dtype = foldedDtype(info);
         return {
           name: t,
-          dtype: info.dtype,
+          dtype,
           shape: info.shape,
           data: async () => {
             throwIfAborted(signal, 'fold');
-            const bytes = adapted.has(t) ? encodeFromF32(info.dtype as FloatDType, await folded.readF32(t)) : await base.readRaw(t);
+            const reencode = adapted.has(t) || info.ggmlType !== undefined;
+            const bytes = reencode ? encodeFromF32(dtype as FloatDType, await folded.readF32(t)) : await base.readRaw(t);
             meter.add(1, t);
             return bytes;
           },

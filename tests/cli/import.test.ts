@@ -87,6 +87,6 @@ describe('alloy import', () => {
   it('is in the usage text', async () => {
     const io = capture();
     expect(await main(['--help'], io)).toBe(0);
-    expect(io.stdout).toContain('alloy import   FILE.bin|FILE.gguf [--tokenizer tok.bin|tok.model] --out DIR');
+    expect(io.stdout).toContain('alloy import   FILE.bin|FILE.gguf [--tokenizer tok.bin|tok.model] [--dequantize f16|bf16|f32] --out DIR');
   });
 });

@@ -13,8 +13,25 @@ const sources = import.meta.glob('../../../shaders/*.wgsl', { query: '?raw', imp
   string
 >;
 
-export const SHADER_SOURCES: Record<string, string> = Object.fromEntries(
+const rawSources: Record<string, string> = Object.fromEntries(
   Object.entries(sources).map(([path, src]) => [path.replace(/^.*\//, '').replace(/\.wgsl$/, ''), src]),
+);
+
+/**
+ * Kernels by file name, with each `// #include NAME` line replaced by shaders/NAME.wgsl: a library of WGSL
+ * functions several kernels share (its name starts with _, and it is not a kernel itself), written once.
+ */
+export const SHADER_SOURCES: Record<string, string> = Object.fromEntries(
+  Object.entries(rawSources)
+    .filter(([name]) => !name.startsWith('_'))
+    .map(([name, src]) => [
+      name,
+      src.replace(/^\/\/ #include (\w+)$/gm, (line, lib: string) => {
+        const code = rawSources[lib];
+        if (code === undefined) throw new AlloyError(`shader ${name}.wgsl includes ${lib}, which is not in shaders/`, { file: `${name}.wgsl` });
+        return code;
+      }),
+    ]),
 );
 
 export type Overrides = Record<string, number | boolean>;

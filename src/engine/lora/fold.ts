@@ -20,6 +20,16 @@ export function foldLoraInto(w: Float32Array, a: Float32Array, b: Float32Array, 
   return res;
 }
 
+/**
+ * The dtype a folded model stores a base tensor in: its own, except that a tensor kept as ggml blocks (a
+ * quantised base) becomes F16, the de-quantised values rounded once (as PEFT merges into a bitsandbytes base's
+ * de-quantised weights in the compute dtype): W + scale·B·A is not on the quantisation grid, and re-quantising it
+ * would add the quantisation error again. Every ggml-block tensor of the base is written so, adapted or not.
+ */
+export function foldedDtype(info: TensorInfo): TensorInfo['dtype'] {
+  return info.ggmlType !== undefined ? 'F16' : info.dtype;
+}
+
 export function withAdapter(base: Checkpoint, adapter: PeftAdapter): Checkpoint {
   const scale = loraScale(adapter.config);
   const byTarget = new Map(adapter.pairs.map((p) => [p.target, p]));
@@ -52,7 +62,10 @@ export function withAdapter(base: Checkpoint, adapter: PeftAdapter): Checkpoint 
     const i = base.info(name);
     if (!byTarget.has(name)) return i;
     const bytes = i.shape.reduce((x, y) => x * y, 1) * 4;
-    return { ...i, dtype: 'F32', end: i.begin + bytes };
+    // a folded weight is F32 values, no longer a quantised base's blocks (folding into a quantised base writes
+    // the de-quantised weights plus the update: PEFT's rule for bitsandbytes bases)
+    const { ggmlType: _, ...plain } = i;
+    return { ...plain, dtype: 'F32', end: i.begin + bytes };
   };
   const tensors = new Map<string, CheckpointTensor>();
   for (const [name, t] of base.tensors) tensors.set(name, byTarget.has(name) ? { file: t.file, info: infoOf(name) } : t);
@@ -69,5 +82,6 @@ export function withAdapter(base: Checkpoint, adapter: PeftAdapter): Checkpoint 
     async readF32(name) {
       return byTarget.has(name) ? foldedF32(name) : base.readF32(name);
     },
+    ...(base.readBlocks ? { readBlocks: (name: string) => base.readBlocks!(name) } : {}),
   };
 }

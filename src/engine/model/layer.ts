@@ -402,7 +402,7 @@ export async function encodeLayer(c: LayerPass, enc: GPUCommandEncoder, l: numbe
   // Attention block. Inference with the fused q|k|v weight may fold the norm into that projection (foldsNorm:
   // the hardware family's mat-vec), and then the normed rows n1 are never made.
   const fusedQkv = layer.qkv && !save && !adapted('q', 'k', 'v') && !cfg.qkNorm ? layer.qkv : null;
-  const fold1 = fusedQkv !== null && foldsNorm(model, BT, C);
+  const fold1 = fusedQkv !== null && foldsNorm(model, BT, fusedQkv);
   const n1 = fold1 ? x : kept('n1', 'norm');
   const rstd1 = save ? kept('rstd1') : undefined;
   if (!fold1) await encodeRmsNorm(kernels, enc, x, layer.inputNorm, n1, { rows: BT, hidden: C, eps }, rstd1);
@@ -509,7 +509,7 @@ export async function encodeLayer(c: LayerPass, enc: GPUCommandEncoder, l: numbe
 
   // MLP block (its norm folded into gate|up as the attention block's is into q|k|v).
   const fusedGateUp = layer.gateUp && !save && !adapted('gate', 'up') ? layer.gateUp : null;
-  const fold2 = fusedGateUp !== null && foldsNorm(model, BT, C);
+  const fold2 = fusedGateUp !== null && foldsNorm(model, BT, fusedGateUp);
   const n2 = fold2 ? x : kept('n2', 'norm');
   const rstd2 = save ? kept('rstd2') : undefined;
   if (!fold2) await encodeRmsNorm(kernels, enc, x, layer.postNorm, n2, { rows: BT, hidden: C, eps }, rstd2);

@@ -1,10 +1,12 @@
 /**
  * y = x·Wᵀ + b for an HF [out, in] weight, whatever its storage: f32 weights go through matmul, BF16/F16
- * through matmul_w16 (decoded in the kernel). Layouts: x f32 [rows, in] → y f32 [rows, out], a fresh pool buffer
+ * through matmul_w16 (decoded in the kernel), ggml blocks (Q8_0, Q4_0, Q4_K, Q6_K) through matmul_q (packed,
+ * de-quantised in registers). Layouts: x f32 [rows, in] → y f32 [rows, out], a fresh pool buffer
  * the caller releases. Its backward for a frozen weight (training only adapts LoRA): dx [rows, in] (+)= dy·W.
  */
 import { encodeMatmul } from '../ops/matmul.ts';
 import { encodeMatmulW16 } from '../ops/matmul-w16.ts';
+import { encodeMatmulQ } from '../ops/matmul-q.ts';
 import { encodeBiasAdd } from '../ops/elementwise.ts';
 import { encodeHwMatvecNormed, hwFusesNorm } from '../ops/matmul-hw.ts';
 import type { GpuLinear, GpuMatrix, Model } from './weights.ts';
@@ -20,21 +22,21 @@ export async function encodeLinear(
   const w = 'weight' in lin ? lin.weight : lin;
   const bias = 'weight' in lin ? lin.bias : null;
   const y = model.pool.alloc(rows * w.rows * 4, label);
-  const shape = { M: rows, N: w.rows, K: w.cols, transB: true };
-  if (w.dtype === 'f32') await encodeMatmul(model.kernels, enc, x, w.buffer, y, shape);
-  else await encodeMatmulW16(model.kernels, enc, x, w.buffer, y, { ...shape, dtype: w.dtype });
+  await encodeProduct(model, enc, x, w, y, { M: rows, N: w.rows, K: w.cols, transB: true });
   if (bias) await encodeBiasAdd(model.kernels, enc, y, bias, { rows, cols: w.rows });
   return y;
 }
 
 /**
- * Whether `rows` rows' RMSNorm can be folded into the next projection (of `cols` inputs) on this model's kernels:
- * the hardware family's mat-vec does it (hw_matvec main_norm). The software family keeps the norm as its own
- * dispatch: there, folding it made every thread of the 4×4 kernel recompute its rows' scale, and a decode step
- * measured ~5% slower on SwiftShader.
+ * Whether `rows` rows' RMSNorm can be folded into the projection `lin` on this model's kernels: the hardware
+ * family's f32/16-bit mat-vec does it (hw_matvec main_norm; packed ggml blocks keep the norm apart). The software
+ * family keeps the norm as its own dispatch: there, folding it made every thread of the 4×4 kernel recompute its
+ * rows' scale, and a decode step measured ~5% slower on SwiftShader.
  */
-export function foldsNorm(model: Model, rows: number, cols: number): boolean {
-  return model.kernels.family === 'hardware' && hwFusesNorm({ M: rows, N: 1, K: cols, transB: true });
+export function foldsNorm(model: Model, rows: number, lin: GpuLinear | GpuMatrix): boolean {
+  const w = 'weight' in lin ? lin.weight : lin;
+  const plain = w.dtype === 'f32' || w.dtype === 'bf16' || w.dtype === 'f16';
+  return plain && model.kernels.family === 'hardware' && hwFusesNorm({ M: rows, N: w.rows, K: w.cols, transB: true });
 }
 
 /** y = rmsnorm(x; g, eps)·Wᵀ (+ b) in one dispatch, for shapes foldsNorm accepts: the normed rows are never stored. */
@@ -51,6 +53,7 @@ export async function encodeNormedLinear(
   const bias = 'weight' in lin ? lin.bias : null;
   const y = model.pool.alloc(rows * w.rows * 4, label);
   const shape = { M: rows, N: w.rows, K: w.cols, transB: true };
+  if (w.dtype !== 'f32' && w.dtype !== 'bf16' && w.dtype !== 'f16') throw new RangeError(`${label}: a ${w.dtype} weight does not take the folded norm (foldsNorm)`);
   await encodeHwMatvecNormed(model.kernels, enc, x, norm.weight, norm.eps, w.buffer, y, shape, w.dtype === 'f32' ? undefined : w.dtype);
   if (bias) await encodeBiasAdd(model.kernels, enc, y, bias, { rows, cols: w.rows });
   return y;
@@ -63,9 +66,7 @@ export async function encodeNormedLinear(
 export async function encodeLinearAdd(model: Model, enc: GPUCommandEncoder, x: GPUBuffer, rows: number, lin: GpuLinear | GpuMatrix, y: GPUBuffer): Promise<void> {
   const w = 'weight' in lin ? lin.weight : lin;
   const bias = 'weight' in lin ? lin.bias : null;
-  const shape = { M: rows, N: w.rows, K: w.cols, transB: true, beta: 1 };
-  if (w.dtype === 'f32') await encodeMatmul(model.kernels, enc, x, w.buffer, y, shape);
-  else await encodeMatmulW16(model.kernels, enc, x, w.buffer, y, { ...shape, dtype: w.dtype });
+  await encodeProduct(model, enc, x, w, y, { M: rows, N: w.rows, K: w.cols, transB: true, beta: 1 });
   if (bias) await encodeBiasAdd(model.kernels, enc, y, bias, { rows, cols: w.rows });
 }
 
@@ -79,7 +80,12 @@ export async function encodeLinearInputGrad(
   rows: number,
   accumulate: boolean,
 ): Promise<void> {
-  const shape = { M: rows, N: w.cols, K: w.rows, beta: accumulate ? 1 : 0 };
-  if (w.dtype === 'f32') await encodeMatmul(model.kernels, enc, dY, w.buffer, dX, shape);
-  else await encodeMatmulW16(model.kernels, enc, dY, w.buffer, dX, { ...shape, dtype: w.dtype });
+  await encodeProduct(model, enc, dY, w, dX, { M: rows, N: w.cols, K: w.rows, beta: accumulate ? 1 : 0 });
+}
+
+/** C = A·op(W) (+ beta·C) by W's storage: transB the forward (C [M, out]), plain the backward (C [M, in]). */
+async function encodeProduct(model: Model, enc: GPUCommandEncoder, a: GPUBuffer, w: GpuMatrix, c: GPUBuffer, shape: { M: number; N: number; K: number; transB?: boolean; beta?: number }): Promise<void> {
+  if (w.dtype === 'f32') await encodeMatmul(model.kernels, enc, a, w.buffer, c, shape);
+  else if (w.dtype === 'bf16' || w.dtype === 'f16') await encodeMatmulW16(model.kernels, enc, a, w.buffer, c, { ...shape, dtype: w.dtype });
+  else await encodeMatmulQ(model.kernels, enc, a, { buffer: w.buffer, type: w.dtype, rows: w.rows, cols: w.cols }, c, { M: shape.M, transB: !!shape.transB, beta: shape.beta ?? 0 });
 }

@@ -30,8 +30,9 @@ import { sizeClass } from '../gpu/buffer-pool.ts';
 import { ONE_SUBMIT_MAX_ROWS } from './forward.ts';
 import { kvLayerSlots, kvRingSlots, prefillChunk } from './kv-ring.ts';
 import { planLayer, type BufferTally, type LayerLoraPlan, type PlannedBuffer } from './layer.ts';
-import { DTYPE_BYTES, FUSED_GROUPS, fusedGroups, fusedRows, logitRowsPerBlock, planRowChunks } from './split.ts';
+import { chunkBytes, DTYPE_BYTES, FUSED_GROUPS, fusedGroups, fusedRows, logitRowsPerBlock, planRowChunks } from './split.ts';
 import type { WeightDtype } from './weights.ts';
+import { isGpuQuantType, quantGpuBytes, type GpuQuantType } from '../ops/quant-layout.ts';
 
 /** WebGPU's default maxStorageBufferBindingSize: what a browser grants unless the adapter's limits are requested. */
 export const DEFAULT_BINDING_BYTES = 128 * 2 ** 20;
@@ -71,33 +72,63 @@ export class PoolTally implements BufferTally {
   }
 }
 
-/** loadModel's uploads: every tensor (vocabulary tables as row chunks: split.ts) and inv_freq. Never released. */
-export function planWeights(t: BufferTally, cfg: ModelConfig, dtype: WeightDtype, limit: number): { params: number; bytes: number } {
+/**
+ * loadModel's uploads: every tensor (vocabulary tables as row chunks: split.ts) and inv_freq. Never released.
+ * `matrixTypes` (HF name → ggml type, for a checkpoint that stores tensors as ggml blocks) counts what loadModel
+ * keeps packed at its packed bytes (quant-layout.ts), and the rest of them (tables, other block types) as f32;
+ * a group fuses only when its members share one packed type, layer by layer, as loadModel does.
+ */
+export function planWeights(
+  t: BufferTally,
+  cfg: ModelConfig,
+  dtype: WeightDtype,
+  limit: number,
+  matrixTypes: Readonly<Record<string, string>> = {},
+): { params: number; bytes: number } {
   let params = 0;
   let bytes = 0;
   const up = (b: number) => {
     t.alloc(b);
     bytes += b;
   };
-  // q|k|v and gate|up load as one matrix (and one bias vector) each where they fit a binding (split.ts).
+  const packedType = (name: string): GpuQuantType | null => {
+    const q = matrixTypes[name];
+    const table = name === 'model.embed_tokens.weight' || name === 'lm_head.weight';
+    return q !== undefined && isGpuQuantType(q) && !(table && cfg.scaleEmbedding) ? q : null;
+  };
+  // storage of a tensor that is not packed: the checkpoint's dtype, or f32 for ggml blocks de-quantised at load
+  const plainDtype = (name: string): WeightDtype => (matrixTypes[name] !== undefined ? 'f32' : dtype);
+  // q|k|v and gate|up load as one matrix (and one bias vector) each where they fit a binding (split.ts) and,
+  // for ggml blocks, share one packed type.
   const fuse = fusedGroups(cfg, dtype, limit);
   const rows = fusedRows(cfg);
+  const shapes = expectedTensorShapes(cfg);
   const groupOf = (name: string): keyof typeof FUSED_GROUPS | null => {
-    for (const g of ['qkv', 'gateUp'] as const) if (fuse[g] && FUSED_GROUPS[g].some((p) => name.endsWith(`.${p}.weight`) || name.endsWith(`.${p}.bias`))) return g;
+    for (const g of ['qkv', 'gateUp'] as const) {
+      const member = FUSED_GROUPS[g].find((p) => name.endsWith(`.${p}.weight`) || name.endsWith(`.${p}.bias`));
+      if (!fuse[g] || !member) continue;
+      const prefix = name.slice(0, name.indexOf(`.${member}.`));
+      const types = FUSED_GROUPS[g].map((p) => matrixTypes[`${prefix}.${p}.weight`]);
+      if (types.every((q) => q === undefined) || (types.every((q) => q === types[0]) && packedType(`${prefix}.${FUSED_GROUPS[g][0]}.weight`))) return g;
+    }
     return null;
   };
-  const matrixBytes = (r: number, c: number) => Math.ceil((r * c * DTYPE_BYTES[dtype]) / 4) * 4;
-  for (const [name, shape] of expectedTensorShapes(cfg)) {
+  const matrixBytes = (name: string, r: number, c: number) => {
+    const q = packedType(name);
+    return q ? quantGpuBytes(q, r, c) : Math.ceil((r * c * DTYPE_BYTES[plainDtype(name)]) / 4) * 4;
+  };
+  for (const [name, shape] of shapes) {
     params += shape.reduce((a, b) => a * b, 1);
     const g = groupOf(name);
     if (g) {
       // the group's first member stands for the whole stacked matrix (or bias), the others add nothing
       if (!name.includes(`.${FUSED_GROUPS[g][0]}.`)) continue;
-      up(shape.length === 1 ? rows[g] * 4 : matrixBytes(rows[g], shape[1]!));
+      up(shape.length === 1 ? rows[g] * 4 : matrixBytes(name, rows[g], shape[1]!));
     } else if (shape.length === 1) up(shape[0]! * 4);
     else if (name === 'model.embed_tokens.weight' || name === 'lm_head.weight') {
-      for (const c of planRowChunks(shape[0]!, shape[1]!, dtype, limit, name)) up(matrixBytes(c.rows, shape[1]!));
-    } else up(matrixBytes(shape[0]!, shape[1]!));
+      const storage = packedType(name) ?? plainDtype(name);
+      for (const c of planRowChunks(shape[0]!, shape[1]!, storage, limit, name)) up(chunkBytes(c.rows, shape[1]!, storage));
+    } else up(matrixBytes(name, shape[0]!, shape[1]!));
   }
   up((cfg.headDim / 2) * 4); // inv_freq
   if (cfg.localRopeTheta !== null) up((cfg.headDim / 2) * 4); // Gemma 3's inv_freq of the sliding layers
@@ -172,6 +203,8 @@ export function planForward(t: BufferTally, cfg: ModelConfig, f: ForwardPlanShap
 export interface MemoryPlanOptions {
   /** storage of the checkpoint's matrices; 16-bit stays 16-bit on the GPU */
   dtype: WeightDtype;
+  /** the tensors stored as ggml blocks (HF name → ggml type), counted as loadModel stores them: planWeights */
+  matrixTypes?: Readonly<Record<string, string>>;
   batch: number;
   /** tokens per row in the forward */
   seqLen: number;
@@ -222,7 +255,7 @@ export function planInferenceMemory(cfg: ModelConfig, opts: MemoryPlanOptions): 
 
   // The whole run on one tally: weights, the KV cache (kv-cache.ts: k and v per layer), one forward.
   const pool = new PoolTally();
-  const { params, bytes: weights } = planWeights(pool, cfg, opts.dtype, limit);
+  const { params, bytes: weights } = planWeights(pool, cfg, opts.dtype, limit, opts.matrixTypes);
   let kvCache = 0;
   if (capacity > 0) {
     for (let l = 0; l < cfg.numLayers; l++) {
@@ -239,7 +272,9 @@ export function planInferenceMemory(cfg: ModelConfig, opts: MemoryPlanOptions): 
   planLayerStage(stage, cfg, shape, 1);
   const activations = stage.peakExact;
 
-  const embedChunks = planRowChunks(V, C, opts.dtype, limit).length;
+  const embedType = opts.matrixTypes?.['model.embed_tokens.weight'];
+  const embedStorage = embedType === undefined ? opts.dtype : isGpuQuantType(embedType) && !cfg.scaleEmbedding ? embedType : 'f32';
+  const embedChunks = planRowChunks(V, C, embedStorage, limit).length;
   const lmHeadChunks = embedChunks; // tied or not, lm_head has the embedding's shape and dtype
   const logitBlocks = Math.ceil(R / logitRowsPerBlock(V, limit));
   let head = 4 * R * C; // normed

@@ -15,7 +15,8 @@
 import { AlloyError } from '../../common/errors.ts';
 import { sizeClass } from '../gpu/buffer-pool.ts';
 import type { ModelConfig } from '../../io/config.ts';
-import type { GpuMatrix, WeightDtype } from './weights.ts';
+import type { GpuMatrix, MatrixDtype, WeightDtype } from './weights.ts';
+import { GPU_QUANT_TYPES, isGpuQuantType, quantGpuBytes } from '../ops/quant-layout.ts';
 
 /** One chunk of a row-split matrix: a GpuMatrix of `rows` rows whose first row is row `rowStart` of the whole. */
 export interface GpuMatrixChunk extends GpuMatrix {
@@ -24,7 +25,7 @@ export interface GpuMatrixChunk extends GpuMatrix {
 
 /** A [rows, cols] matrix kept as row chunks that each fit one binding; one chunk when the whole fits. */
 export interface SplitMatrix {
-  dtype: WeightDtype;
+  dtype: MatrixDtype;
   rows: number;
   cols: number;
   chunks: readonly GpuMatrixChunk[];
@@ -42,11 +43,16 @@ export function bindableBytes(limit: number): number {
   return Math.min(2 ** 20, Math.floor(limit / 256) * 256);
 }
 
-/** Row counts per chunk for a [rows, cols] table of `dtype` under a binding limit of `limit` bytes. */
-export function planRowChunks(rows: number, cols: number, dtype: WeightDtype, limit: number, name = 'tensor'): Array<{ rowStart: number; rows: number }> {
-  const rowBytes = cols * DTYPE_BYTES[dtype];
-  let per = Math.floor(bindableBytes(limit) / rowBytes);
-  if (DTYPE_BYTES[dtype] === 2 && cols % 2 === 1 && per < rows) per -= per % 2;
+/**
+ * Row counts per chunk for a [rows, cols] table of `dtype` under a binding limit of `limit` bytes. A quantised
+ * table's chunk is packed on its own (quant-layout.ts), rows of whole blocks plus its scale table, which the count
+ * leaves a word for.
+ */
+export function planRowChunks(rows: number, cols: number, dtype: MatrixDtype, limit: number, name = 'tensor'): Array<{ rowStart: number; rows: number }> {
+  const quant = isGpuQuantType(dtype);
+  const rowBytes = quant ? (cols / GPU_QUANT_TYPES[dtype].block) * GPU_QUANT_TYPES[dtype].bytes : cols * DTYPE_BYTES[dtype];
+  let per = Math.floor((bindableBytes(limit) - (quant ? 4 : 0)) / rowBytes);
+  if (!quant && DTYPE_BYTES[dtype] === 2 && cols % 2 === 1 && per < rows) per -= per % 2;
   if (per < 1) {
     throw new AlloyError(`tensor "${name}": one row (${rowBytes} bytes) is larger than a storage binding may be (${limit} bytes)`, {
       tensor: name,
@@ -57,6 +63,11 @@ export function planRowChunks(rows: number, cols: number, dtype: WeightDtype, li
   return out;
 }
 
+/** Bytes one chunk of `rows` rows of a [·, cols] table of `dtype` takes on the GPU. */
+export function chunkBytes(rows: number, cols: number, dtype: MatrixDtype): number {
+  return isGpuQuantType(dtype) ? quantGpuBytes(dtype, rows, cols) : Math.ceil((rows * cols * DTYPE_BYTES[dtype]) / 4) * 4;
+}
+
 /** Logit rows per block so that a block [rows, vocab] f32 fits one binding. */
 export function logitRowsPerBlock(vocab: number, limit: number): number {
   const per = Math.floor(bindableBytes(limit) / (vocab * 4));
@@ -65,8 +76,8 @@ export function logitRowsPerBlock(vocab: number, limit: number): number {
 }
 
 /** Bytes the pool allocates for the chunks of a [rows, cols] table (what a loaded split table really costs). */
-export function chunkedPoolBytes(rows: number, cols: number, dtype: WeightDtype, limit: number): number {
-  return planRowChunks(rows, cols, dtype, limit).reduce((s, c) => s + sizeClass(Math.ceil((c.rows * cols * DTYPE_BYTES[dtype]) / 4) * 4), 0);
+export function chunkedPoolBytes(rows: number, cols: number, dtype: MatrixDtype, limit: number): number {
+  return planRowChunks(rows, cols, dtype, limit).reduce((s, c) => s + sizeClass(chunkBytes(c.rows, cols, dtype)), 0);
 }
 
 /** Projections that read the same input and are stored as one matrix when it fits a binding (weights.ts). */

@@ -4,7 +4,14 @@
  * Memory layout of a loaded model (all buffers from the caller's BufferPool, so they are counted):
  *   matrices (embed_tokens, q/k/v/o, gate/up/down, lm_head): HF [out, in] row-major, as the checkpoint stores
  *     them — F32 as f32; BF16/F16 kept 16-bit, the raw safetensors bytes uploaded as is (two per u32, even element
- *     in the low half) and decoded inside matmul_w16 / the embedding gather. Any other dtype is decoded to f32.
+ *     in the low half) and decoded inside matmul_w16 / the embedding gather. A projection stored as ggml blocks
+ *     of a type the quantised matmuls read (Q8_0, Q4_0, Q4_K, Q6_K: ops/quant-layout.ts) stays packed, re-laid
+ *     into aligned words at the same bytes per weight, and is de-quantised in registers by matmul_q; q|k|v and
+ *     gate|up fuse only when all members share one such type. As in llama.cpp the norms are never quantised,
+ *     the token embedding may be: a quantised embedding or lm_head of those types stays packed too, chunk by chunk
+ *     (each chunk packed on its own), gathered by embedding_q (get-rows) and multiplied by matmul_q; projections
+ *     and tables of the other block types (Q5_K, Q3_K, …) are de-quantised to f32 here, at load, as is a Gemma
+ *     table (its scaled gather reads 16/32-bit). Any other dtype is decoded to f32.
  *   vectors (RMSNorm weights, biases): always f32 (tiny, and the kernels read them as f32). A Gemma norm weight
  *     (config.normPlusOne: x̂·(1 + w)) is stored as fround(1 + w), exactly the f32 factor Gemma3RMSNorm computes,
  *     so the RMSNorm kernels and their backward serve it unchanged. These GPU copies are never trained (LoRA
@@ -18,18 +25,22 @@
 import { AlloyError } from '../../common/errors.ts';
 import { embeddingScale, expectedTensorShapes, type ModelConfig } from '../../io/config.ts';
 import type { Checkpoint } from '../../io/safetensors/checkpoint.ts';
+import type { TensorInfo } from '../../io/safetensors/header.ts';
 import type { GpuContext } from '../gpu/device.ts';
 import type { BufferPool } from '../gpu/buffer-pool.ts';
 import type { KernelRegistry } from '../gpu/kernels.ts';
 import { ropeConfigOf, ropeInvFreq } from '../ops/rope.ts';
+import { isGpuQuantType, packQuantForGpu, type GpuQuantType } from '../ops/quant-layout.ts';
 import { bindableBytes, FUSED_GROUPS, fusedGroups, planRowChunks, type GpuMatrixChunk, type SplitMatrix } from './split.ts';
 
 export type WeightDtype = 'f32' | 'bf16' | 'f16';
+/** A projection's storage: a weight dtype, or ggml blocks the quantised matmuls read packed. */
+export type MatrixDtype = WeightDtype | GpuQuantType;
 
 /** A projection or table in HF layout [rows = out, cols = in]. */
 export interface GpuMatrix {
   buffer: GPUBuffer;
-  dtype: WeightDtype;
+  dtype: MatrixDtype;
   rows: number;
   cols: number;
 }
@@ -109,6 +120,14 @@ export interface LoadOptions {
 
 const MATRIX_DTYPE: Partial<Record<string, WeightDtype>> = { F32: 'f32', BF16: 'bf16', F16: 'f16' };
 
+/** Whether a chunk is the whole table (then the buffer is labelled with the tensor's name alone). */
+const plan1 = (c: { rows: number }, rows: number) => c.rows === rows;
+
+/** The GPU block type a checkpoint tensor keeps on the GPU, or null (not blocks, or a type matmul_q does not read). */
+function gpuQuantOf(info: TensorInfo): GpuQuantType | null {
+  return info.ggmlType !== undefined && isGpuQuantType(info.ggmlType) ? info.ggmlType : null;
+}
+
 export async function loadModel(
   ctx: Pick<GpuContext, 'device' | 'limits'>,
   kernels: KernelRegistry,
@@ -169,6 +188,12 @@ export async function loadModel(
   const matrix = async (name: string): Promise<GpuMatrix> => {
     const info = checkpoint.info(name);
     const [rows, cols] = info.shape as [number, number];
+    const quant = gpuQuantOf(info);
+    if (quant) {
+      const packed = packQuantForGpu(quant, await checkpoint.readBlocks!(name), rows, cols, name);
+      fits(name, packed.byteLength);
+      return { buffer: track(pool.upload(packed, name), info.end - info.begin), dtype: quant, rows, cols };
+    }
     const dtype = MATRIX_DTYPE[info.dtype];
     let buffer: GPUBuffer;
     if (dtype) {
@@ -188,6 +213,20 @@ export async function loadModel(
   const table = async (name: string): Promise<SplitMatrix> => {
     const info = checkpoint.info(name);
     const [rows, cols] = info.shape as [number, number];
+    const quant = config.scaleEmbedding ? null : gpuQuantOf(info); // Gemma's scaled gather reads 16/32-bit tables
+    if (quant) {
+      // each chunk packed on its own: its rows' blocks (a row is whole blocks), then its scale table
+      const blocks = await checkpoint.readBlocks!(name);
+      const rowBytes = blocks.byteLength / rows;
+      const chunks: GpuMatrixChunk[] = planRowChunks(rows, cols, quant, splitLimit, name).map((c) => {
+        const part = blocks.subarray(c.rowStart * rowBytes, (c.rowStart + c.rows) * rowBytes);
+        const packed = packQuantForGpu(quant, part, c.rows, cols, name);
+        const buffer = pool.upload(packed, plan1(c, rows) ? name : `${name}[${c.rowStart}:${c.rowStart + c.rows}]`);
+        track(buffer, part.byteLength);
+        return { buffer, dtype: quant, rows: c.rows, cols, rowStart: c.rowStart };
+      });
+      return { dtype: quant, rows, cols, chunks };
+    }
     const dtype = MATRIX_DTYPE[info.dtype] ?? 'f32';
     const data = MATRIX_DTYPE[info.dtype] ? await checkpoint.readRaw(name) : await checkpoint.readF32(name);
     const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
@@ -210,19 +249,24 @@ export async function loadModel(
   const fused = async (prefixes: readonly string[], hasBias: boolean, fits: boolean): Promise<GpuLinear | null> => {
     if (!fits) return null;
     const infos = prefixes.map((p) => checkpoint.info(`${p}.weight`));
-    const dtype = MATRIX_DTYPE[infos[0]!.dtype];
-    if (!dtype || infos.some((i) => i.dtype !== infos[0]!.dtype)) return null;
+    // one storage for all: the same dtype, and the same GPU block type or none (blocks stack as rows: a row is
+    // whole blocks, so the stacked matrix's blocks are the members' blocks in order)
+    const quant = gpuQuantOf(infos[0]!);
+    const dtype = quant ?? MATRIX_DTYPE[infos[0]!.dtype];
+    if (!dtype || infos.some((i) => i.dtype !== infos[0]!.dtype || i.ggmlType !== infos[0]!.ggmlType)) return null;
+    if (infos[0]!.ggmlType !== undefined && !quant) return null;
     const bytes = infos.reduce((n, i) => n + (i.end - i.begin), 0);
     const rows = infos.reduce((n, i) => n + i.shape[0]!, 0);
     const all = new Uint8Array(bytes);
     let at = 0;
     for (const p of prefixes) {
-      const raw = await checkpoint.readRaw(`${p}.weight`);
+      const raw = quant ? await checkpoint.readBlocks!(`${p}.weight`) : await checkpoint.readRaw(`${p}.weight`);
       all.set(new Uint8Array(raw.buffer, raw.byteOffset, raw.byteLength), at);
       at += raw.byteLength;
     }
     const name = prefixes.map((p) => p.slice(p.lastIndexOf('.') + 1)).join('|');
-    const buffer = track(pool.upload(all, name), bytes);
+    const data = quant ? packQuantForGpu(quant, all, rows, infos[0]!.shape[1]!, name) : all;
+    const buffer = track(pool.upload(data, name), bytes);
     let bias: GPUBuffer | null = null;
     if (hasBias) {
       const parts = await Promise.all(prefixes.map((p) => checkpoint.readF32(`${p}.bias`)));
@@ -277,7 +321,7 @@ export async function loadModel(
       invFreqLocal = pool.upload(ropeInvFreq({ ...ropeConfigOf(config), rope_theta: config.localRopeTheta, rope_scaling: null }), 'rope.inv_freq_local');
       buffers.push(invFreqLocal);
     }
-    const embedScale = config.scaleEmbedding ? embeddingScale(config.hiddenSize, embed.dtype) : 1;
+    const embedScale = config.scaleEmbedding ? embeddingScale(config.hiddenSize, isGpuQuantType(embed.dtype) ? 'f32' : embed.dtype) : 1;
 
     let disposed = false;
     return {

@@ -1,6 +1,7 @@
 /**
  * Embedding gather (shaders/embedding.wgsl): out f32 [N, H] = table [V, H] rows picked by ids u32 [N].
- * The table is f32, or BF16/F16 raw 16-bit elements (two per u32, as safetensors stores them): `dtype`.
+ * The table is f32, or BF16/F16 raw 16-bit elements (two per u32, as safetensors stores them), or ggml blocks
+ * (Q8_0/Q4_0/Q4_K/Q6_K, packed by quant-layout.ts: shaders/embedding_q.wgsl de-quantises the picked rows): `dtype`.
  * A table split by rows (model/split.ts) is one call per chunk: `rowStart` = the chunk's first id, `vocab` = its
  * rows, `totalRows` = the whole table's; ids outside the chunk leave their output rows untouched.
  * Pass the host copy of the ids (`hostIds`) whenever you have it: they are checked before anything is encoded,
@@ -9,6 +10,7 @@
 import { AlloyError } from '../../common/errors.ts';
 import type { KernelRegistry } from '../gpu/kernels.ts';
 import { grid1d, launch, requireShape } from './dispatch.ts';
+import { GPU_QUANT_TYPES, isGpuQuantType, quantGpuWords, type GpuQuantType } from './quant-layout.ts';
 
 export interface EmbeddingArgs {
   count: number;
@@ -21,7 +23,7 @@ export interface EmbeddingArgs {
   totalRows?: number;
   hostIds?: ArrayLike<number>;
   /** storage type of the table; default f32 */
-  dtype?: 'f32' | 'bf16' | 'f16';
+  dtype?: 'f32' | 'bf16' | 'f16' | GpuQuantType;
   /** every gathered value times this (Gemma 3's embedding scale); default 1 */
   scale?: number;
 }
@@ -56,10 +58,25 @@ export async function encodeEmbedding(
     requireShape(args.hostIds.length === count, 'embedding', `hostIds has ${args.hostIds.length} ids, count is ${count}`);
     validateTokenIds(args.hostIds, totalRows);
   }
+  const dtype = args.dtype ?? 'f32';
+  if (isGpuQuantType(dtype)) {
+    const t = GPU_QUANT_TYPES[dtype];
+    requireShape(hidden % t.block === 0, 'embedding', `a ${dtype} row of ${hidden} is not whole blocks`);
+    requireShape(args.scale === undefined || args.scale === 1, 'embedding', 'a quantised table takes no scale');
+    const { dOff } = quantGpuWords(dtype, (vocab * hidden) / t.block);
+    await launch(kernels, encoder, {
+      file: 'embedding_q',
+      constants: { QTYPE: t.id },
+      params: [{ u32: count }, { u32: vocab }, { u32: hidden }, { u32: rowStart }, { u32: totalRows }, { u32: hidden }, { u32: dOff }],
+      buffers: { 1: table, 2: ids, 3: out },
+      groups: grid1d(Math.ceil((count * hidden) / 4 / 256)),
+    });
+    return;
+  }
   await launch(kernels, encoder, {
     file: 'embedding',
     // SCALE only when not 1, so unscaled models compile exactly the pipelines they did before
-    constants: { DTYPE: DTYPE_CODE[args.dtype ?? 'f32'], ...(args.scale !== undefined && args.scale !== 1 ? { SCALE: args.scale } : {}) },
+    constants: { DTYPE: DTYPE_CODE[dtype], ...(args.scale !== undefined && args.scale !== 1 ? { SCALE: args.scale } : {}) },
     params: [{ u32: count }, { u32: vocab }, { u32: hidden }, { u32: rowStart }, { u32: totalRows }],
     buffers: { 1: table, 2: ids, 3: out },
     groups: grid1d(Math.ceil((count * hidden) / 256)),

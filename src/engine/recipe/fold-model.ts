@@ -1,7 +1,7 @@
 /**
  * A LoRA folded into its base for good: W' = W + scale·B·A (engine/lora/fold.ts, float64 accumulation) written as
- * a new checkpoint in the base tensor's own dtype (a BF16 base stays BF16, rounded to nearest even once), every
- * other tensor copied byte for byte, and the base's non-weight files (config, tokenizer, generation config)
+ * a new checkpoint in the base tensor's own dtype (a BF16 base stays BF16, rounded to nearest even once; a quantised
+ * base's ggml blocks become F16: lora/fold.ts foldedDtype), every other tensor copied byte for byte, and the base's non-weight files (config, tokenizer, generation config)
  * copied, so the next stage loads it like any Hugging Face folder.
  */
 import type { ByteSink } from '../../io/bytes.ts';
@@ -11,7 +11,7 @@ import type { PeftAdapter } from '../../io/peft.ts';
 import { INDEX_FILE, openCheckpoint, writeCheckpoint } from '../../io/safetensors/checkpoint.ts';
 import { encodeFromF32, type FloatDType } from '../../io/safetensors/dtypes.ts';
 import type { TensorToWrite } from '../../io/safetensors/writer.ts';
-import { withAdapter } from '../lora/fold.ts';
+import { foldedDtype, withAdapter } from '../lora/fold.ts';
 
 /** Files of a model folder that are not weights and belong to the model itself (a merge's YAML does not). */
 export function isCarriedFile(path: string): boolean {
@@ -32,11 +32,11 @@ export async function writeFoldedModel(base: ModelFiles, adapter: PeftAdapter, o
   const adapted = new Set(adapter.pairs.map((p) => p.target));
   const tensors: TensorToWrite[] = stored.names().map((name) => {
     const info = stored.info(name);
-    if (!adapted.has(name)) return { name, dtype: info.dtype, shape: info.shape, data: () => stored.readRaw(name) };
-    if (info.dtype !== 'F32' && info.dtype !== 'F16' && info.dtype !== 'BF16') {
+    const dtype = foldedDtype(info);
+    if (!adapted.has(name) && info.ggmlType === undefined) return { name, dtype, shape: info.shape, data: () => stored.readRaw(name) };
+    if (dtype !== 'F32' && dtype !== 'F16' && dtype !== 'BF16') {
       throw new AlloyError(`${base.label}: cannot fold a LoRA into ${name}, stored as ${info.dtype}`, { tensor: name });
     }
-    const dtype = info.dtype as FloatDType;
     return {
       name,
       dtype,

@@ -54,6 +54,8 @@ import { SUMSQ_SPAN } from './defaults.ts';
 
 export interface TrainingPlanOptions {
   dtype: WeightDtype;
+  /** the tensors stored as ggml blocks (HF name → ggml type): a quantised base, counted at its packed bytes */
+  matrixTypes?: Readonly<Record<string, string>>;
   /** sequences per forward (a DPO/ORPO pair counts 2) */
   rows: number;
   /** padded tokens per sequence */
@@ -131,7 +133,7 @@ export function planTrainingMemory(cfg: ModelConfig, o: TrainingPlanOptions): Tr
   const t = new PoolTally();
 
   // ---- loadModel, createLora (A, B, dA, dB), Trainer (AdamW m, v): live for the whole run ----
-  const weights = planWeights(t, cfg, o.dtype, limit).bytes;
+  const weights = planWeights(t, cfg, o.dtype, limit, o.matrixTypes).bytes;
   let adapter = 0;
   const tensorSizes: number[] = [];
   for (let l = 0; l < L; l++) {

@@ -3,14 +3,17 @@
 // local RoPE base and query scale, SmolLM3's NoPE layers), Gemma 3's norm weights back from 1 + w to w,
 // model.safetensors with Hugging Face names (and, for llama, Hugging Face q/k row order), and the embedded tokenizer as tokenizer.json +
 // tokenizer_config.json. F32/F16/BF16 tensors keep their type. Block-quantised tensors (Q4_0, Q4_1, Q5_0, Q5_1,
-// Q8_0, Q2_K…Q6_K) are de-quantised to F32 on import, value for value as ggml does (dequant.ts): the GPU engine has
-// no quantised matmuls yet, so a Q4_K_M file takes 32 bits per weight once imported (the summary says so).
+// Q8_0, Q2_K…Q6_K) keep their GGUF blocks by default, stored as U8 [rows, rowBytes] and named in the file's
+// "alloy.ggml_types" metadata (io/safetensors/checkpoint.ts, "ggml blocks"): the GPU engine reads Q8_0, Q4_0, Q4_K
+// and Q6_K projections packed, and every CPU reader sees ggml's de-quantised values. With `dequantize` they are
+// unpacked instead, value for value as ggml does (dequant.ts), to F32 (exact) or rounded to F16/BF16.
 // Everything that can be refused (architecture, tensor types, names, shapes, quantised norms, tokenizer) is checked
 // before the first byte is written.
 import type { ByteSink, ByteSource } from '../bytes.ts';
 import { AlloyError } from '../../common/errors.ts';
 import { expectedTensorShapes, parseModelConfig } from '../config.ts';
-import type { DType } from '../safetensors/dtypes.ts';
+import { encodeFromF32, type DType, type FloatDType } from '../safetensors/dtypes.ts';
+import { GGML_TYPES_KEY } from '../safetensors/checkpoint.ts';
 import { writeSafetensors, type TensorToWrite } from '../safetensors/writer.ts';
 import { GGML_BF16, GGML_F16, GGML_F32 } from './format.ts';
 import { GEMMA3_LOCAL_ROPE_BASE, gemma3QueryPreAttnScalar, gemma3SlidingLayers, SMOLLM3_NO_ROPE_STEP, smollm3RopeLayers } from './llamacpp-arch.ts';
@@ -24,20 +27,32 @@ export type SinkFactory = (fileName: string) => Promise<ByteSink>;
 
 export interface GgufImport {
   config: Record<string, unknown>;
-  /** Hugging Face tensor name → the dtype written */
-  tensors: Record<string, DType>;
+  /** Hugging Face tensor name → its storage: the dtype written, or the ggml block type kept */
+  tensors: Record<string, string>;
   tokenizer: 'llama' | 'gpt2' | null;
   files: string[];
   warnings: string[];
-  /** ggml type name → how many tensors of it were de-quantised to F32; empty when the file had none */
+  /** ggml type name → how many tensors of it were de-quantised (to ImportOptions.dequantize); empty when none were */
   dequantized: Record<string, number>;
 }
 
-/** One line for a summary: which quantised tensors were unpacked to F32 and why; '' when none were. */
-export function dequantizedNote(r: Pick<GgufImport, 'dequantized'>): string {
+export interface GgufImportOptions {
+  /** unpack block-quantised tensors to this dtype instead of keeping their blocks */
+  dequantize?: FloatDType;
+}
+
+/** One line for a summary: which quantised tensors were unpacked, to what; '' when none were. */
+export function dequantizedNote(r: Pick<GgufImport, 'dequantized' | 'tensors'>): string {
   const parts = Object.entries(r.dequantized).map(([t, n]) => `${n} ${t}`);
   if (parts.length === 0) return '';
-  return `de-quantised to F32 on import (${parts.join(', ')} tensors): Alloy has no quantised GPU matmuls yet, so the model takes 32 bits per weight, not its GGUF size`;
+  return `de-quantised on import (${parts.join(', ')} tensors), as asked: the model takes 16 or 32 bits per weight, not its GGUF size`;
+}
+
+/** Each storage type of an import with its tensor count, for a summary: "Q4_K × 168, Q6_K × 29, F32 × 61". */
+export function storageSummary(r: Pick<GgufImport, 'tensors'>): string {
+  const counts = new Map<string, number>();
+  for (const t of Object.values(r.tensors)) counts.set(t, (counts.get(t) ?? 0) + 1);
+  return [...counts].map(([t, n]) => `${t} × ${n}`).join(', ');
 }
 
 const KEEP: Readonly<Record<number, DType>> = { [GGML_F32]: 'F32', [GGML_F16]: 'F16', [GGML_BF16]: 'BF16' };
@@ -176,7 +191,7 @@ function isGgufArch(a: string): a is GgufArch {
  * Reads a GGUF file and writes config.json, model.safetensors and (when the file embeds one) the tokenizer files
  * through `sinkFor`. Callers that publish a folder write into a temporary place and move it when this resolves.
  */
-export async function importGguf(source: ByteSource, sinkFor: SinkFactory): Promise<GgufImport> {
+export async function importGguf(source: ByteSource, sinkFor: SinkFactory, opts: GgufImportOptions = {}): Promise<GgufImport> {
   const gguf = await readGguf(source);
   const file = gguf.name;
   const meta = new GgufMeta(gguf);
@@ -190,7 +205,8 @@ export async function importGguf(source: ByteSource, sinkFor: SinkFactory): Prom
   const expected = expectedTensorShapes(parsed);
 
   const tensors: TensorToWrite[] = [];
-  const written: Record<string, DType> = {};
+  const written: Record<string, string> = {};
+  const kept: Record<string, string> = {};
   const dequantized: Record<string, number> = {};
   for (const t of gguf.tensors) {
     if (t === freqs) continue; // folded into config.json's rope_scaling
@@ -209,25 +225,35 @@ export async function importGguf(source: ByteSource, sinkFor: SinkFactory): Prom
     if (JSON.stringify(shape) !== JSON.stringify(t.shape)) {
       throw new AlloyError(`${file}: tensor "${t.name}" has shape ${JSON.stringify(t.shape)}, the configuration implies ${JSON.stringify(shape)}`, where);
     }
+    const quantized = isBlockQuantized(t.type);
+    const keep = quantized && opts.dequantize === undefined;
     // Gemma 3's norms come back as (1 + w) − 1 in f32 (the converter added the 1 in f32, so they are F32 there)
     const minusOne = arch === 'gemma3' && hf.endsWith('norm.weight');
-    const dtype: DType = minusOne ? 'F32' : (KEEP[t.type.id] ?? 'F32');
+    const dtype: DType = keep ? 'U8' : minusOne ? 'F32' : (KEEP[t.type.id] ?? opts.dequantize ?? 'F32');
     // llama.cpp's converter permutes q/k for llama and smollm3 (Qwen2, Qwen3 and Gemma 3 keep Hugging Face's order).
     const heads = arch === 'llama' || arch === 'smollm3' ? rotaryHeads(hf, parsed) : null;
-    const rowBytes = (t.shape.length > 1 ? t.shape[1]! : 1) * (dtype === 'F32' ? 4 : 2);
+    const cols = t.shape.length > 1 ? t.shape[1]! : 1;
+    const rows = t.shape[0]!;
+    // a kept tensor's row is whole blocks (the reader checked it), so rows move as byte ranges either way
+    const rowBytes = keep ? (cols / t.type.blockSize) * t.type.typeSize : cols * (dtype === 'F32' ? 4 : 2);
     tensors.push({
       name: hf,
       dtype,
-      shape: t.shape,
+      shape: keep ? [rows, rowBytes] : t.shape,
       data: async () => {
         const raw = await gguf.readRaw(t);
         if (minusOne) return new Uint8Array(ggmlToF32(t.type, raw).map((w) => w - 1).buffer);
-        const bytes = isBlockQuantized(t.type) ? new Uint8Array(ggmlToF32(t.type, raw).buffer) : raw;
+        let bytes: Uint8Array = raw;
+        if (quantized && !keep) {
+          const f = ggmlToF32(t.type, raw);
+          bytes = dtype === 'F32' ? new Uint8Array(f.buffer) : encodeFromF32(dtype as FloatDType, f);
+        }
         return heads === null ? bytes : permuteRows(bytes, rowBytes, heads, 'to-hf');
       },
     });
-    written[hf] = dtype;
-    if (isBlockQuantized(t.type)) dequantized[t.type.name] = (dequantized[t.type.name] ?? 0) + 1;
+    written[hf] = keep ? t.type.name : dtype;
+    if (keep) kept[hf] = t.type.name;
+    if (quantized && !keep) dequantized[t.type.name] = (dequantized[t.type.name] ?? 0) + 1;
   }
   const missing = [...expected.keys()].filter((n) => !Object.hasOwn(written, n));
   if (missing.length > 0) {
@@ -244,7 +270,9 @@ export async function importGguf(source: ByteSource, sinkFor: SinkFactory): Prom
   };
   await json('config.json', config);
   for (const [name, value] of Object.entries(tokenizer?.files ?? {})) await json(name, value);
-  await writeSafetensors(await sinkFor('model.safetensors'), tensors, { source: 'gguf' });
+  const stMeta: Record<string, string> = { source: 'gguf' };
+  if (Object.keys(kept).length > 0) stMeta[GGML_TYPES_KEY] = JSON.stringify(kept);
+  await writeSafetensors(await sinkFor('model.safetensors'), tensors, stMeta);
   files.push('model.safetensors');
   return { config, tensors: written, tokenizer: tokenizer?.kind ?? null, files, warnings: tokenizer?.warnings ?? [], dequantized };
 }

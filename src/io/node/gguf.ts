@@ -3,15 +3,15 @@
 import { renameSync, rmSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
 import { exportGguf, type GgufExport, type GgufExportOptions } from '../gguf/export.ts';
-import { importGguf, type GgufImport } from '../gguf/import.ts';
+import { importGguf, type GgufImport, type GgufImportOptions } from '../gguf/import.ts';
 import { dirModelFiles } from './dir-model-files.ts';
 import { fileSink, fileSource } from './fs.ts';
 import { stagingDir, writeDirStaged } from './staged-dir.ts';
 
 /** GGUF file → Hugging Face folder `outDir` (which must not exist or be empty). */
-export async function importGgufFile(path: string, outDir: string): Promise<GgufImport> {
+export async function importGgufFile(path: string, outDir: string, opts: GgufImportOptions = {}): Promise<GgufImport> {
   const source = fileSource(path);
-  return writeDirStaged(outDir, (sinkFor) => importGguf(source, sinkFor));
+  return writeDirStaged(outDir, (sinkFor) => importGguf(source, sinkFor, opts));
 }
 
 /** Hugging Face folder → GGUF file `outFile` (replaced only when the export completes). */

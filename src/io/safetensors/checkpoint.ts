@@ -1,13 +1,23 @@
 // A model's weights as one name → tensor map, whether they live in model.safetensors or in shards listed by
 // model.safetensors.index.json; and the inverse, writing a checkpoint split into shards like mergekit does.
+//
+// ggml blocks: a tensor imported from GGUF in a block-quantised type (Q4_K, Q8_0, …) is stored as U8
+// [rows, rowBytes], its GGUF block bytes unchanged (a row is whole blocks), and named in the file's metadata under
+// GGML_TYPES_KEY (a JSON object: tensor name → ggml type name). The checkpoint shows it as the logical F32
+// [rows, cols] (info().ggmlType names the type): readRaw / readF32 give ggml's de-quantised values, so export,
+// merge, folding and the CPU reference read it like any F32 tensor, and readBlocks gives the blocks to the GPU
+// loader, which keeps them packed (engine/model/weights.ts).
 import type { ByteSink } from '../bytes.ts';
 import { AlloyError } from '../../common/errors.ts';
 import { hasFile, readJson, type ModelFiles } from '../model-files.ts';
 import type { TensorInfo } from './header.ts';
 import { openSafetensors, type SafetensorsFile } from './reader.ts';
 import { tensorByteSize, writeSafetensors, type TensorToWrite } from './writer.ts';
+import { BLOCK_DECODERS, dequantize } from '../gguf/dequant.ts';
 
 export const INDEX_FILE = 'model.safetensors.index.json';
+/** safetensors metadata key naming the tensors stored as ggml blocks (see "ggml blocks" above) */
+export const GGML_TYPES_KEY = 'alloy.ggml_types';
 export const SINGLE_FILE = 'model.safetensors';
 const PICKLE = /\.(bin|pt|pth|ckpt)$/i;
 
@@ -23,6 +33,8 @@ export interface Checkpoint {
   info(name: string): TensorInfo;
   readRaw(name: string): Promise<Uint8Array>;
   readF32(name: string): Promise<Float32Array<ArrayBuffer>>;
+  /** The stored ggml blocks of a tensor whose info has a ggmlType (absent when the checkpoint has none). */
+  readBlocks?(name: string): Promise<Uint8Array>;
 }
 
 export async function openCheckpoint(m: ModelFiles): Promise<Checkpoint> {
@@ -91,26 +103,78 @@ async function openSharded(m: ModelFiles): Promise<Checkpoint> {
   return checkpoint([...shards.values()], tensors);
 }
 
+/** The tensors a checkpoint stores as ggml blocks: name → ggml type (empty for a plain checkpoint). */
+export function ggmlTypesOf(ck: Checkpoint): Record<string, string> {
+  const types: Record<string, string> = {};
+  for (const name of ck.names()) {
+    const t = ck.info(name).ggmlType;
+    if (t !== undefined) types[name] = t;
+  }
+  return types;
+}
+
 function fromFiles(files: SafetensorsFile[]): Checkpoint {
   const tensors = new Map<string, CheckpointTensor>();
   for (const file of files) for (const info of file.tensors.values()) tensors.set(info.name, { file, info });
   return checkpoint(files, tensors);
 }
 
-function checkpoint(files: SafetensorsFile[], tensors: Map<string, CheckpointTensor>): Checkpoint {
+function checkpoint(files: SafetensorsFile[], stored: Map<string, CheckpointTensor>): Checkpoint {
+  const tensors = new Map<string, CheckpointTensor>();
+  for (const [name, t] of stored) tensors.set(name, { file: t.file, info: logicalInfo(t) });
   const get = (name: string): CheckpointTensor => {
     const t = tensors.get(name);
     if (!t) throw new AlloyError(`the checkpoint has no tensor "${name}"`, { tensor: name });
     return t;
+  };
+  const readF32 = async (name: string): Promise<Float32Array<ArrayBuffer>> => {
+    const t = get(name);
+    if (t.info.ggmlType === undefined) return t.file.readF32(name);
+    return dequantize(t.info.ggmlType, await t.file.readRaw(name));
   };
   return {
     files,
     tensors,
     names: () => [...tensors.keys()],
     info: (name) => get(name).info,
-    readRaw: async (name) => get(name).file.readRaw(name),
-    readF32: async (name) => get(name).file.readF32(name),
+    readRaw: async (name) => {
+      const t = get(name);
+      if (t.info.ggmlType === undefined) return t.file.readRaw(name);
+      const f = await readF32(name);
+      return new Uint8Array(f.buffer, f.byteOffset, f.byteLength);
+    },
+    readF32,
+    readBlocks: async (name) => {
+      const t = get(name);
+      if (t.info.ggmlType === undefined) throw new AlloyError(`tensor "${name}" is ${t.info.dtype}, not ggml blocks`, { tensor: name });
+      return t.file.readRaw(name);
+    },
   };
+}
+
+/** A tensor's info as the checkpoint shows it: a ggml-block tensor as its logical F32 [rows, cols], checked. */
+function logicalInfo({ file, info }: CheckpointTensor): TensorInfo {
+  const raw = file.metadata[GGML_TYPES_KEY];
+  if (raw === undefined) return info;
+  let types: unknown;
+  try {
+    types = JSON.parse(raw);
+  } catch {
+    throw new AlloyError(`${file.name}: metadata "${GGML_TYPES_KEY}" is not JSON`, { file: file.name, field: GGML_TYPES_KEY });
+  }
+  const type = (types as Record<string, unknown> | null)?.[info.name];
+  if (type === undefined) return info;
+  const where = { file: file.name, tensor: info.name };
+  const block = typeof type === 'string' ? BLOCK_DECODERS[type] : undefined;
+  if (!block) throw new AlloyError(`${file.name}: tensor "${info.name}" is marked as ggml type ${String(type)}, which Alloy cannot read`, where);
+  const [rows, rowBytes] = info.shape;
+  if (info.dtype !== 'U8' || info.shape.length !== 2 || rowBytes! % block.bytes !== 0) {
+    throw new AlloyError(
+      `${file.name}: tensor "${info.name}" is marked as ${type} blocks but is ${info.dtype} [${info.shape.join(', ')}], not U8 [rows, whole ${block.bytes}-byte blocks]`,
+      where,
+    );
+  }
+  return { ...info, dtype: 'F32', shape: [rows!, (rowBytes! / block.bytes) * block.block], ggmlType: type as string };
 }
 
 export interface WriteCheckpointOptions {

@@ -10,6 +10,12 @@ export interface TensorInfo {
   /** offsets relative to the start of the data region (just after the header); end is exclusive */
   begin: number;
   end: number;
+  /**
+   * Set by a checkpoint for a tensor stored as ggml blocks of this type (io/safetensors/checkpoint.ts, "ggml
+   * blocks"): `shape` is then the logical [rows, cols], `dtype` F32 (what readRaw / readF32 give: the
+   * de-quantised values) and `begin`..`end` the stored blocks.
+   */
+  ggmlType?: string;
 }
 
 export interface SafetensorsHeader {

@@ -24,7 +24,7 @@ describe('alloy export-gguf / alloy import FILE.gguf', () => {
     const out = join(dir, 'back');
     io = capture();
     expect(await main(['import', gguf, '--out', out], io), io.stderr).toBe(0);
-    expect(io.stdout).toContain('(GGUF llama: hidden 64, 5 layers, 8/4 heads, vocab 512, F16/F32)');
+    expect(io.stdout).toContain('(GGUF llama: hidden 64, 5 layers, 8/4 heads, vocab 512, F16 × 36, F32 × 11)');
     expect(io.stderr).toBe('');
     expect(readdirSync(out).sort()).toEqual(['config.json', 'model.safetensors', 'special_tokens_map.json', 'tokenizer.json', 'tokenizer_config.json']);
     expect((await checkpointOf(out)).info('model.embed_tokens.weight').dtype).toBe('F16');
@@ -43,7 +43,7 @@ describe('alloy export-gguf / alloy import FILE.gguf', () => {
     expect(ck.info('model.norm.weight').dtype).toBe('F32');
   });
 
-  it('--dtype q4_k_m: llama-quantize\'s types; import says the quantised tensors were de-quantised to F32', async () => {
+  it('--dtype q4_k_m: llama-quantize\'s types; import keeps them, --dequantize unpacks them and says so', async () => {
     const src = await storiesFolder();
     const dir = await tempDir();
     const gguf = join(dir, 'q4km.gguf');
@@ -53,11 +53,29 @@ describe('alloy export-gguf / alloy import FILE.gguf', () => {
     // and 4) and F16 (ffn_down), as llama-quantize falls back
     expect(io.stdout).toContain('47 tensors: Q8_0 × 3, F32 × 11, Q5_0 × 28, F16 × 5');
     io = capture();
-    expect(await main(['import', gguf, '--out', join(dir, 'back')], io), io.stderr).toBe(0);
-    expect(io.stdout).toContain(
-      'de-quantised to F32 on import (3 Q8_0, 28 Q5_0 tensors): Alloy has no quantised GPU matmuls yet, so the model takes 32 bits per weight, not its GGUF size',
-    );
-    expect((await checkpointOf(join(dir, 'back'))).info('model.layers.0.self_attn.q_proj.weight').dtype).toBe('F32');
+    expect(await main(['import', gguf, '--out', join(dir, 'kept')], io), io.stderr).toBe(0);
+    expect(io.stdout).toContain('vocab 512, Q8_0 × 3, F32 × 11, Q5_0 × 28, F16 × 5)');
+    expect(io.stdout).not.toContain('de-quantised');
+    const kept = await checkpointOf(join(dir, 'kept'));
+    // stored as the GGUF blocks; read as their de-quantised F32 values
+    expect(kept.info('model.layers.0.self_attn.q_proj.weight')).toMatchObject({ dtype: 'F32', shape: [64, 64], ggmlType: 'Q5_0' });
+    io = capture();
+    expect(await main(['info', '--model', join(dir, 'kept')], io), io.stderr).toBe(0);
+    // each storage type with its count and stored bytes; GPU bytes as loadModel keeps them (Q8_0 packed, Q5_0
+    // and the tied Q8_0 embedding de-quantised to f32 at load)
+    expect(io.stdout).toMatch(/dtype\s+F32 × 11 \([\d.]+ KB\), F16 × 5 \([\d.]+ KB\), Q8_0 × 3 \([\d.]+ KB\), Q5_0 × 28 \([\d.]+ KB\)/);
+    expect(io.stdout).toMatch(/memory\s+[\d.]+ KB of weights on the GPU \([\d.]+ MB if all f32\); [\d.]+ KB stored/);
+    io = capture();
+    expect(await main(['import', gguf, '--dequantize', 'f32', '--out', join(dir, 'back')], io), io.stderr).toBe(0);
+    expect(io.stdout).toContain('de-quantised on import (3 Q8_0, 28 Q5_0 tensors), as asked');
+    const back = await checkpointOf(join(dir, 'back'));
+    expect(back.info('model.layers.0.self_attn.q_proj.weight').dtype).toBe('F32');
+    expect(back.info('model.layers.0.self_attn.q_proj.weight').ggmlType).toBeUndefined();
+    // the same values either way
+    const a = await kept.readF32('model.layers.0.self_attn.q_proj.weight');
+    expect(Buffer.from(a.buffer).equals(Buffer.from((await back.readF32('model.layers.0.self_attn.q_proj.weight')).buffer))).toBe(true);
+    expect(await main(['import', gguf, '--dequantize', 'q8', '--out', join(dir, 'x')], (io = capture()))).toBe(1);
+    expect(io.stderr).toBe('alloy: --dequantize q8: unpack to f16, bf16 or f32\n');
   });
 
   it('refusals are one line, exit 1, and leave no file', async () => {

@@ -1,8 +1,9 @@
 // Quantised GGUF exports re-imported and run on the GPU model: stories260K at q4_k_m (its rows fall back to Q5_0 /
 // Q8_0 / F16, as llama.cpp's would) and at q8_0, with logits within the weight error and perplexity on held-out
 // TinyStories-style text beside f32/f16; and the 256-wide random model at q4_k_m / q5_k_m / q6_k / q4_0, whose matrices really
-// are Q4_K / Q5_K / Q6_K / Q4_0. The imported models are de-quantised to F32 (the GPU has no 4-bit matmuls yet), so the
-// logits differ from the original model's by the quantisation of the weights alone.
+// are Q4_K / Q5_K / Q6_K / Q4_0. The imported models keep their blocks (Q8_0/Q4_0/Q4_K/Q6_K projections packed on
+// the GPU, the rest de-quantised at load: the same values either way), so the logits differ from the original
+// model's by the quantisation of the weights alone.
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseModelConfig } from '../../../src/io/config.ts';
