@@ -54,7 +54,8 @@ describe('recipe hand-off in the studio', () => {
     const yaml = 'models:\n  - model: a\n  - model: b\nmerge_method: slerp\nbase_model: b\nparameters:\n  t:\n    - filter: mlp\n      value: [0, 1]\n    - value: 0.25\nfoo: 1\n';
     const r = loadRecipeText(yaml, 'merge.yml', demoRecipe());
     expect(r.kind).toBe('mergekit');
-    expect(r.recipe).toEqual({ ...demoRecipe(), merge: { method: 'slerp', t: { mlp: [0, 1], default: 0.25 } } });
+    // its t replaces the recipe's; the recipe's own t-sweep stays (a mergekit YAML is one merge)
+    expect(r.recipe).toEqual({ ...demoRecipe(), merge: { method: 'slerp', t: { mlp: [0, 1], default: 0.25 }, sweep: [0.25, 0.5, 0.75] } });
     expect(r.warnings.join('\n')).toMatch(/merge\.yml: unknown key "foo" ignored/);
     expect(r.warnings.join('\n')).toMatch(/merge\.yml: the merge's models are not carried over/);
     expect(() => loadRecipeText(yaml.replace('slerp', 'linear'), 'merge.yml', demoRecipe())).toThrow(/merge\.yml: merge_method linear: the recipe's merge is slerp/);

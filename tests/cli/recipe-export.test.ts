@@ -39,7 +39,7 @@ describe('alloy recipe --export', () => {
     const out = join(tmp, 'demo');
     const io = capture();
     expect(await main(['recipe', '--demo', '--export', out, '--model', MODEL], io)).toBe(0);
-    expect(io.stdout).toMatch(/wrote 15 files to .*demo: on the cluster/);
+    expect(io.stdout).toMatch(/wrote 20 files to .*demo: on the cluster/);
     expect(tree(out)).toEqual(tree(GOLDEN));
     expect(statSync(join(out, 'run.sh')).mode & 0o111).toBe(0o111);
 

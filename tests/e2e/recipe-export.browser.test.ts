@@ -44,7 +44,7 @@ async function downloadZip(): Promise<Map<string, string>> {
 
 describe('Recipe hand-off in Chromium', () => {
   beforeAll(async () => {
-    requireBuild('benchmarks', 'demo/data');
+    requireBuild('demo/village');
     site = await serveStatic(DIST);
     browser = await launchChromium();
     page = await browser.newPage({ viewport: { width: 1280, height: 1400 }, acceptDownloads: true });
@@ -64,12 +64,12 @@ describe('Recipe hand-off in Chromium', () => {
     await page.getByTestId('recipe-export-model').fill('HuggingFaceTB/SmolLM2-135M-Instruct');
     const files = await downloadZip();
     expect(files).toEqual(goldenFiles());
-    await expect(page.getByTestId('recipe-export-status').textContent()).resolves.toMatch(/Saved demo-instruct-cpt-sft-orpo-slerp-cluster\.zip \(15 files\)/);
+    await expect(page.getByTestId('recipe-export-status').textContent()).resolves.toMatch(/Saved demo-instruct-cpt-sft-orpo-slerp-on-sunny-hill-cluster\.zip \(20 files\)/);
     await screenshot(page, 'recipe-export-01');
   });
 
   it('loads a TRL stage config, lists what did not carry over, and exports that recipe', async () => {
-    const yaml = 'model_name_or_path: org/model\nuse_peft: true\nlora_r: 4\nlora_alpha: 8\ndataset_name: demo/data/preference.jsonl\nbeta: 0.2\nmax_steps: 5\nneftune_noise_alpha: 5\n';
+    const yaml = 'model_name_or_path: org/model\nuse_peft: true\nlora_r: 4\nlora_alpha: 8\ndataset_name: demo/village/preference.jsonl\nbeta: 0.2\nmax_steps: 5\nneftune_noise_alpha: 5\n';
     await page.getByTestId('recipe-load').setInputFiles({ name: 'config_orpo.yaml', mimeType: 'text/yaml', buffer: Buffer.from(yaml) });
     await expect(page.getByTestId('recipe-loaded').textContent()).resolves.toMatch(/Running config_orpo\.yaml \(a TRL stage config\)/);
     await expect(page.getByTestId('recipe-load-warnings').textContent()).resolves.toMatch(/not carried over: neftune_noise_alpha/);

@@ -8,8 +8,10 @@
  *   recipes/accelerate_configs/deepspeed_zero3.yaml
  *   recipes/<recipe>/<stage>/config_lora.yaml   one TRL config per stage (alignment-handbook layout; trl-stage.ts)
  *   recipes/<recipe>/slerp/mergekit.yaml        the merge with the original (mergekit's `models:` form)
+ *   recipes/<recipe>/slerp-t<t>/mergekit.yaml   one more merge per t of merge.sweep (the same two models, scalar t)
  *   data/<stage>/train.jsonl                    each stage's rows in the TRL shape it trains on
  *   eval/<task>.yaml, eval/<task>.jsonl         the benchmark as an lm-eval multiple_choice task (acc, acc_norm)
+ *   eval/<text>-perplexity.yaml, ….jsonl        the perplexity text as an lm-eval loglikelihood_rolling task
  *   scripts/fold_lora.py, scripts/orpo.py       the LoRA fold; ORPO's launcher (TRL 1.x has no `trl orpo`)
  *
  * Stage k trains on the model stage k−1 left (outputs/<CPT-SFT…>), saves its adapter under outputs/adapters/…, and
@@ -55,9 +57,23 @@ interface Manifest {
   seq_len: number;
   base_model: string;
   stages: { name: string; method: Method; config: string; data: string; rows: number | null; seq_len: number | null }[];
-  merge: { config: string } | null;
-  benchmark: { file: string; limit: number | null; task: string; config: string; data: string } | null;
+  /** sweep: one mergekit YAML per t of merge.sweep, in the recipe's order (absent in folders written before sweeps) */
+  merge: { config: string; sweep?: { t: number; config: string }[] } | null;
+  benchmark: EvalEntry | null;
+  /** absent in folders written before perplexity */
+  perplexity?: EvalEntry | null;
 }
+
+/** An lm-eval task of the export: the recipe's file and limit, the task's name, its YAML and its data. */
+interface EvalEntry {
+  file: string;
+  limit: number | null;
+  task: string;
+  config: string;
+  data: string;
+}
+
+const MANIFEST_KEYS = ['alloy_export', 'trl_version', 'name', 'seq_len', 'base_model', 'stages', 'merge', 'benchmark', 'perplexity'];
 
 /** A folder- and task-safe name: lower case, runs of other characters as one "-". */
 export function slug(s: string): string {
@@ -75,9 +91,15 @@ function stageConfigPath(recipeSlug: string, s: StageSpec): string {
 }
 
 /** The merge as mergekit reads it: the study's one slice over every layer, in `models:` form (mergekit's own normalisation). */
-export function clusterMergeConfig(recipe: Recipe, original: string, tuned: string): MergeConfig {
-  return { mergeMethod: 'slerp', models: [{ model: tuned }, { model: original }], baseModel: original, parameters: { t: tParameter(recipe.merge!.t) } };
+export function clusterMergeConfig(recipe: Recipe, original: string, tuned: string, t: TSetting = recipe.merge!.t): MergeConfig {
+  return { mergeMethod: 'slerp', models: [{ model: tuned }, { model: original }], baseModel: original, parameters: { t: tParameter(t) } };
 }
+
+/** A sweep merge's folder: "slerp-t0.25". */
+const sweepFolder = (t: number) => `slerp-t${t}`;
+
+/** The recipe's lm-eval name for a file: "demo/village/general.jsonl" → general. */
+const fileSlug = (file: string) => slug(file.split('/').at(-1)!.replace(/\.[^.]+$/, ''));
 
 const jsonl = (rows: readonly unknown[]) => rows.map((r) => JSON.stringify(r)).join('\n') + '\n';
 
@@ -89,7 +111,7 @@ export async function exportCluster(o: ClusterExportOptions): Promise<ExportFile
   const variants = recipeVariants(recipe, 'base');
   const modelOf = (i: number) => (i === 0 ? o.baseModel : `outputs/${variants[i]!.name}`);
   const files: ExportFile[] = [];
-  const manifest: Manifest = { alloy_export: 1, trl_version: TRL_VERSION, name: recipe.name, seq_len: recipe.seqLen, base_model: o.baseModel, stages: [], merge: null, benchmark: null };
+  const manifest: Manifest = { alloy_export: 1, trl_version: TRL_VERSION, name: recipe.name, seq_len: recipe.seqLen, base_model: o.baseModel, stages: [], merge: null, benchmark: null, perplexity: null };
 
   for (const [i, s] of recipe.stages.entries()) {
     const ds = readDataset(await o.readText(s.data), s.data, { method: s.method });
@@ -104,15 +126,22 @@ export async function exportCluster(o: ClusterExportOptions): Promise<ExportFile
 
   if (recipe.merge) {
     const config = `recipes/${rs}/slerp/mergekit.yaml`;
-    const yaml = toMergeYaml(clusterMergeConfig(recipe, o.baseModel, `outputs/${variants.at(-2)!.name}`));
+    const tuned = `outputs/${variants[recipe.stages.length]!.name}`;
+    const yaml = toMergeYaml(clusterMergeConfig(recipe, o.baseModel, tuned));
     files.push({ path: config, text: `# SLERP of the recipe's last model with the original (t = 0: ${o.baseModel}), as Alloy's merge step.\n${yaml}` });
-    manifest.merge = { config };
+    const sweep = recipe.merge.sweep.map((t) => {
+      const path = `recipes/${rs}/${sweepFolder(t)}/mergekit.yaml`;
+      const text = toMergeYaml(clusterMergeConfig(recipe, o.baseModel, tuned, t));
+      files.push({ path, text: `# The recipe's t-sweep at t = ${t}: the same SLERP of the last model with the original (t = 0: ${o.baseModel}).\n${text}` });
+      return { t, config: path };
+    });
+    manifest.merge = { config, sweep };
   }
 
   if (recipe.benchmark) {
     const b = parseBenchmark(await o.readText(recipe.benchmark.file), recipe.benchmark.file);
     if (b.kind !== 'multiple-choice') throw new AlloyError(`${recipe.benchmark.file}: the recipe's benchmark must be multiple-choice, this file is ${b.kind}`, { file: recipe.benchmark.file });
-    const name = slug(recipe.benchmark.file.split('/').at(-1)!.replace(/\.[^.]+$/, ''));
+    const name = fileSlug(recipe.benchmark.file);
     const task = `alloy_${name.replace(/-/g, '_')}`;
     const data = `eval/${name}.jsonl`;
     // query = the exact context Alloy scores the choices after (engine/eval: "Question: …\nAnswer:" or the item's own)
@@ -120,6 +149,20 @@ export async function exportCluster(o: ClusterExportOptions): Promise<ExportFile
     const config = `eval/${name}.yaml`;
     files.push({ path: config, text: lmEvalTask(task, data, recipe.benchmark.file) });
     manifest.benchmark = { file: recipe.benchmark.file, limit: recipe.benchmark.limit, task, config, data };
+  }
+
+  if (recipe.perplexity) {
+    const { file, limit } = recipe.perplexity;
+    const b = parseBenchmark(await o.readText(file), file);
+    if (b.kind !== 'perplexity') throw new AlloyError(`${file}: the recipe's perplexity text must be .txt or JSONL {text}, this file is ${b.kind}`, { file, field: 'perplexity' });
+    const name = `${fileSlug(file)}-perplexity`;
+    const task = `alloy_${name.replace(/-/g, '_')}`;
+    const data = `eval/${name}.jsonl`;
+    // every document as it is (a .txt file is one document); --limit takes the first N, as the recipe's limit
+    files.push({ path: data, text: jsonl(b.docs.map((d) => ({ text: d.text, ...(d.category !== undefined ? { category: d.category } : {}) }))) });
+    const config = `eval/${name}.yaml`;
+    files.push({ path: config, text: lmEvalPerplexityTask(task, data, file) });
+    manifest.perplexity = { file, limit, task, config, data };
   }
 
   files.push({ path: ACCELERATE_CONFIG, text: ZERO3_ACCELERATE_YAML });
@@ -159,6 +202,35 @@ metadata:
 `;
 }
 
+/**
+ * lm-eval's loglikelihood_rolling task over the held-out documents, as its wikitext task: the whole document is the
+ * target, scored in disjoint rolling windows of the model's length; word_perplexity, byte_perplexity and
+ * bits_per_byte from the summed log-likelihood, words = len(re.split(r"\s+", text)), bytes = UTF-8 bytes, summed
+ * over documents before dividing. Alloy's engine/eval/perplexity.ts computes the same three the same way.
+ */
+function lmEvalPerplexityTask(task: string, data: string, source: string): string {
+  return `# ${source} as an lm-evaluation-harness perplexity task (as lm-eval's wikitext): each document scored whole in
+# disjoint rolling windows of the model's length, as Alloy scores it (engine/eval/perplexity.ts). word_perplexity =
+# exp(-sum loglikelihood / sum words), words = len(re.split(r"\\s+", text)); byte_perplexity and bits_per_byte over
+# UTF-8 bytes; sums over all documents before dividing.
+task: ${task}
+dataset_path: json
+dataset_kwargs:
+  data_files:
+    test: ${data}
+test_split: test
+output_type: loglikelihood_rolling
+doc_to_text: ""
+doc_to_target: text
+metric_list:
+  - metric: word_perplexity
+  - metric: byte_perplexity
+  - metric: bits_per_byte
+metadata:
+  version: 1.0
+`;
+}
+
 const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 
 function runScript(recipe: Recipe, m: Manifest): string {
@@ -185,16 +257,36 @@ function runScript(recipe: Recipe, m: Manifest): string {
     lines.push('');
   });
   if (m.merge) {
-    const merged = variants.at(-1)!;
+    const merged = variants[recipe.stages.length + 1]!;
     lines.push('# the merge: SLERP with the original model', `mergekit-yaml ${m.merge.config} outputs/${merged.name}`, '');
+    const sweep = m.merge.sweep ?? [];
+    if (sweep.length) {
+      lines.push(`# the t-sweep: the same merge at t = ${sweep.map((s) => s.t).join(', ')}`);
+      for (const s of sweep) lines.push(`mergekit-yaml ${s.config} outputs/${variants.find((v) => v.t === s.t)!.name}`);
+      lines.push('');
+    }
+  }
+  if (m.benchmark || m.perplexity) {
+    const models = [m.base_model, ...variants.slice(1).map((v) => `outputs/${v.name}`)];
+    lines.push('# every variant: the original, after each stage, merged, each sweep merge', `MODELS=(${models.map(q).join(' ')})`, '');
   }
   if (m.benchmark) {
-    const models = [m.base_model, ...variants.slice(1).map((v) => `outputs/${v.name}`)];
     lines.push(
       '# every variant on the benchmark (add_bos_token: Alloy encodes with the tokenizer\'s own special tokens)',
-      `for MODEL in ${models.map(q).join(' ')}; do`,
+      'for MODEL in "${MODELS[@]}"; do',
       `  lm_eval --model hf --model_args "pretrained=$MODEL,add_bos_token=True" --include_path eval --tasks ${m.benchmark.task} \\`,
       `    --batch_size 8 --output_path "results/$(basename "$MODEL")"${m.benchmark.limit !== null ? ` --limit ${m.benchmark.limit}` : ''}`,
+      'done',
+      '',
+    );
+  }
+  if (m.perplexity) {
+    lines.push(
+      '# every variant\'s perplexity on the held-out text (add_bos_token=False: the text is encoded without special tokens,',
+      '# BOS only as the first window\'s context, as Alloy and lm-eval\'s wikitext do)',
+      'for MODEL in "${MODELS[@]}"; do',
+      `  lm_eval --model hf --model_args "pretrained=$MODEL,add_bos_token=False" --include_path eval --tasks ${m.perplexity.task} \\`,
+      `    --batch_size 8 --output_path "results/$(basename "$MODEL")"${m.perplexity.limit !== null ? ` --limit ${m.perplexity.limit}` : ''}`,
       'done',
       '',
     );
@@ -212,6 +304,33 @@ function postWeightsNote(recipe: Recipe): string {
   const outer = typeof t === 'number' || Array.isArray(t) ? t : t.default;
   if (!Array.isArray(outer) || outer.length < 2 || outer[0] === outer.at(-1)) return '';
   return ` Its t is a gradient that reaches the final norm and lm_head: Alloy gives them the last anchor (${outer.at(-1)}), as mergekit ≤ 0.1.1 does; mergekit ≥ 0.1.2 gives them the first (${outer[0]}), so pin \`mergekit<0.1.2\` for Alloy's merge exactly.`;
+}
+
+function sweepNote(m: Manifest): string {
+  const sweep = m.merge?.sweep ?? [];
+  if (!sweep.length) return '';
+  return ` The recipe's t-sweep (merge.sweep) is one more mergekit YAML per t, the same two models with a scalar t: ${sweep.map((s) => `\`${s.config}\` (t = ${s.t})`).join(', ')}; each merged model is a variant run.sh scores like the others.`;
+}
+
+/** How lm-eval's perplexity task relates to what Alloy reports (per token and per word). */
+function perplexitySection(): string {
+  return `## Perplexity
+
+| lm-eval (\`loglikelihood_rolling\`) | Alloy | difference |
+|---|---|---|
+| \`word_perplexity\` | perplexity per word | the same: exp(−Σ log-likelihood / Σ words), words = \`len(re.split(r"\\s+", text))\`, summed over the documents before dividing |
+| \`byte_perplexity\`, \`bits_per_byte\` | perplexity per byte, bits per byte | the same, over UTF-8 bytes |
+| (none) | perplexity per token | exp(−Σ log-likelihood / Σ tokens) = word_perplexity^(Σ words / Σ tokens), tokens = the documents encoded without special tokens; it depends on the tokenizer, so compare it only within one model family |
+| \`--limit N\` | perplexity.limit | the first N documents |
+
+Both split each document into disjoint rolling windows of the model's length (lm-eval reads it from the model
+config's max_position_embeddings, as Alloy does), the first conditioned on BOS (EOS where the tokenizer has no BOS),
+every token predicted once; run.sh passes \`add_bos_token=False\` so the text itself is encoded without special
+tokens, as Alloy encodes it. What does not map exactly: the cluster computes in the checkpoint's dtype (bf16),
+Alloy in f32, so the numbers agree to that precision, not bit for bit; a document's \`category\` is kept in the data
+but lm-eval reports only the totals.
+
+`;
 }
 
 function readme(recipe: Recipe, m: Manifest): string {
@@ -248,11 +367,11 @@ config (e.g. \`grep -rl '${m.base_model}' recipes run.sh | xargs sed -i 's#${m.b
 ${stageRows.join('\n')}
 
 Each LoRA stage saves its adapter to \`outputs/adapters/<variant>\`; \`scripts/fold_lora.py\` folds it into
-\`outputs/<variant>\` (a full stage saves the model there itself), which the next stage trains on.${m.merge ? ` Then \`mergekit-yaml ${m.merge.config}\` SLERPs the last model with the original.${postWeightsNote(recipe)}` : ''}${
+\`outputs/<variant>\` (a full stage saves the model there itself), which the next stage trains on.${m.merge ? ` Then \`mergekit-yaml ${m.merge.config}\` SLERPs the last model with the original.${postWeightsNote(recipe)}${sweepNote(m)}` : ''}${
     m.benchmark
       ? ` Then lm-eval scores every variant on \`${m.benchmark.task}\` (\`${m.benchmark.config}\`, items in \`${m.benchmark.data}\`, from ${m.benchmark.file}${m.benchmark.limit !== null ? `, the first ${m.benchmark.limit}` : ''}): acc and acc_norm, as Alloy's benchmark (acc_norm divides by the choice's length in characters, Alloy by its UTF-8 bytes: the same for ASCII).`
       : ''
-  }
+  }${m.perplexity ? ` Then lm-eval scores every variant's perplexity on \`${m.perplexity.task}\` (\`${m.perplexity.config}\`, documents in \`${m.perplexity.data}\`, from ${m.perplexity.file}${m.perplexity.limit !== null ? `, the first ${m.perplexity.limit}` : ''}; see Perplexity below).` : ''}
 
 ## What maps to what
 
@@ -266,7 +385,7 @@ adapter off, as TRL does for PEFT models); orpo runs \`scripts/orpo.py\` (ORPOTr
 On N GPUs every optimizer step sees N times the rows it sees in Alloy; divide gradient_accumulation_steps by N (or
 per_device_train_batch_size) to keep the global batch.
 
-\`alloy-export.json\` lets Alloy read this folder back (\`alloy recipe --recipe <folder>\`); TRL does not read it.
+${m.perplexity ? perplexitySection() : ''}\`alloy-export.json\` lets Alloy read this folder back (\`alloy recipe --recipe <folder>\`); TRL does not read it.
 `;
 }
 
@@ -315,13 +434,15 @@ function readSlerpYaml(text: string, file: string): { t: TSetting; warnings: str
 }
 
 /**
- * A mergekit SLERP YAML as the recipe's merge: its t replaces the recipe's. Its two models do not carry over (the
+ * A mergekit SLERP YAML as the recipe's merge: its t replaces the recipe's (the recipe's t-sweep stays). Its two models do not carry over (the
  * recipe always merges its last stage's model with the original, t = 0 the original), which the warnings say.
  */
 export function mergeYamlIntoRecipe(recipe: Recipe, text: string, file: string): ImportedRecipe {
   const { t, warnings } = readSlerpYaml(text, file);
   warnings.push(`${file}: the merge's models are not carried over: the recipe merges its last stage's model with the original (t = 0), with this t`);
-  const merged = readRecipe({ ...JSON.parse(JSON.stringify(sourceOf(recipe))), merge: { method: 'slerp', t: tJson(t) } }, RECIPE_DEFAULTS, file);
+  // the recipe's own t-sweep stays (a mergekit YAML is one merge, it says nothing of a sweep)
+  const sweep = recipe.merge?.sweep ?? [];
+  const merged = readRecipe({ ...JSON.parse(JSON.stringify(sourceOf(recipe))), merge: { method: 'slerp', t: tJson(t), ...(sweep.length ? { sweep } : {}) } }, RECIPE_DEFAULTS, file);
   return { recipe: merged, warnings, baseModel: null };
 }
 
@@ -340,6 +461,8 @@ export async function importCluster(readText: (path: string) => Promise<string>)
   }
   if (m.alloy_export !== 1 || !Array.isArray(m.stages) || m.stages.length === 0) throw new AlloyError(`${MANIFEST}: not an Alloy cluster export (version 1) with stages`, { file: MANIFEST });
   const warnings: string[] = [];
+  const unknown = Object.keys(m).filter((k) => !MANIFEST_KEYS.includes(k));
+  if (unknown.length) warnings.push(`${MANIFEST}: unknown keys ignored: ${unknown.join(', ')}`);
   const reads: { read: TrlStageRead; file: string; entry: Manifest['stages'][number] }[] = [];
   for (const entry of m.stages) {
     const { value, lineOf } = parseYaml(await readText(entry.config), entry.config);
@@ -361,7 +484,16 @@ export async function importCluster(readText: (path: string) => Promise<string>)
   if (m.merge) {
     const read = readSlerpYaml(await readText(m.merge.config), m.merge.config);
     warnings.push(...read.warnings);
-    merge = { method: 'slerp', t: tJson(read.t) };
+    const sweep: number[] = [];
+    for (const entry of m.merge.sweep ?? []) {
+      const point = readSlerpYaml(await readText(entry.config), entry.config);
+      warnings.push(...point.warnings);
+      // the sweep is scalar t values: a gradient here has no place in the recipe
+      if (typeof point.t !== 'number') throw new AlloyError(`${entry.config}: parameters.t must be one number (a t-sweep merge), got ${JSON.stringify(tJson(point.t))}`, { file: entry.config, field: 'parameters.t' });
+      if (point.t !== entry.t) warnings.push(`${entry.config}: t ${point.t} replaces the sweep's ${entry.t} (the YAML's t is what the cluster merges with)`);
+      sweep.push(point.t);
+    }
+    merge = { method: 'slerp', t: tJson(read.t), ...(sweep.length ? { sweep } : {}) };
   }
   const recipe = toRecipe(
     {
@@ -372,6 +504,7 @@ export async function importCluster(readText: (path: string) => Promise<string>)
       stages,
       ...(merge ? { merge } : {}),
       ...(m.benchmark ? { benchmark: { file: m.benchmark.file, ...(m.benchmark.limit !== null ? { limit: m.benchmark.limit } : {}) } } : {}),
+      ...(m.perplexity ? { perplexity: { file: m.perplexity.file, ...(m.perplexity.limit !== null ? { limit: m.perplexity.limit } : {}) } } : {}),
     },
     MANIFEST,
   );

@@ -34,7 +34,10 @@ const reader = (files: ExportFile[]) => {
   };
 };
 
-/** Every stage setting the mapping has, across methods: dpo with cDPO ε, ipo, epochs, warm-up steps, own seq_len, rows, a scalar t. */
+/**
+ * Every stage setting the mapping has, across methods: dpo with cDPO ε, ipo, epochs, warm-up steps, own seq_len, rows,
+ * a scalar t with a two-point sweep, a benchmark and a one-document perplexity text (.txt) each with a limit.
+ */
 function everyBranchRecipe(): Recipe {
   return readRecipe(
     {
@@ -48,8 +51,9 @@ function everyBranchRecipe(): Recipe {
         { method: 'dpo', data: 'demo/data/preference.jsonl', steps: 3, lr: 5e-7, schedule: 'linear', beta: 0.2, label_smoothing: 0.1, seq_len: 48 },
         { method: 'ipo', data: 'demo/data/preference.jsonl', epochs: 0.5, lr: 1e-6, beta: 0.3 },
       ],
-      merge: { method: 'slerp', t: 0.35 },
+      merge: { method: 'slerp', t: 0.35, sweep: [0.9, 0.1] },
       benchmark: { file: 'benchmarks/materials-bio-mc.jsonl', limit: 12 },
+      perplexity: { file: 'demo/data/validation.txt', limit: 1 },
     },
     RECIPE_DEFAULTS,
     'every-branch',
@@ -122,7 +126,7 @@ describe('cluster export of the demo recipe', () => {
     expect(shapes).toEqual(['text', 'completion,prompt', 'chosen,prompt,rejected']);
     const b = parseBenchmark(await readPublic(recipe.benchmark!.file), recipe.benchmark!.file);
     if (b.kind !== 'multiple-choice') throw new Error('not multiple choice');
-    const items = rows('eval/materials-bio-mc.jsonl');
+    const items = rows('eval/benchmark.jsonl');
     expect(items.length).toBe(b.items.length);
     b.items.forEach((it, i) => expect(items[i]).toMatchObject({ query: contextOf(it), choices: it.choices, answer: it.answer }));
   });
@@ -153,6 +157,86 @@ describe('cluster export of the demo recipe', () => {
     expect(ipo).not.toHaveProperty('label_smoothing');
     expect(files.find((f) => f.path === 'data/CPT/train.jsonl')!.text.trim().split('\n')).toHaveLength(5);
     expect(files.find((f) => f.path === 'run.sh')!.text).toContain('--limit 12');
+  });
+});
+
+describe('the t-sweep and the perplexity text on the cluster', () => {
+  const text = (files: ExportFile[], p: string) => files.find((f) => f.path === p)!.text;
+
+  it('writes one mergekit YAML per sweep t (scalar t, the same two models), merged and scored by run.sh', async () => {
+    const recipe = demoRecipe();
+    const files = await exportCluster({ recipe, baseModel: BASE, readText: readPublic });
+    const main = parse(text(files, 'recipes/demo-instruct-cpt-sft-orpo-slerp-on-sunny-hill/slerp/mergekit.yaml')) as Record<string, unknown>;
+    const run = text(files, 'run.sh');
+    expect(recipe.merge!.sweep).toEqual([0.25, 0.5, 0.75]);
+    for (const t of recipe.merge!.sweep) {
+      const y = parse(text(files, `recipes/demo-instruct-cpt-sft-orpo-slerp-on-sunny-hill/slerp-t${t}/mergekit.yaml`)) as Record<string, unknown>;
+      expect(y).toEqual({ ...main, parameters: { t } });
+      expect(run).toContain(`mergekit-yaml recipes/demo-instruct-cpt-sft-orpo-slerp-on-sunny-hill/slerp-t${t}/mergekit.yaml outputs/CPT-SFT-ORPO-SLERP-t${t}\n`);
+      expect(run).toMatch(new RegExp(`^MODELS=\\(.* 'outputs/CPT-SFT-ORPO-SLERP-t${t}'`, 'm'));
+    }
+    // both evaluations loop over the same MODELS: the original, 3 stages, the merge, 3 sweep merges
+    expect(run.match(/^MODELS=\((.*)\)$/m)![1]!.split(' ')).toHaveLength(8);
+    expect(run.match(/for MODEL in "\$\{MODELS\[@\]\}"; do/g)).toHaveLength(2);
+  });
+
+  it('writes the held-out text as an lm-eval loglikelihood_rolling task (wikitext metrics) that run.sh runs on every variant', async () => {
+    const recipe = demoRecipe();
+    const files = await exportCluster({ recipe, baseModel: BASE, readText: readPublic });
+    const task = parse(text(files, 'eval/general-perplexity.yaml'), { version: '1.1' }) as Record<string, unknown>;
+    expect(task).toEqual({
+      task: 'alloy_general_perplexity',
+      dataset_path: 'json',
+      dataset_kwargs: { data_files: { test: 'eval/general-perplexity.jsonl' } },
+      test_split: 'test',
+      output_type: 'loglikelihood_rolling',
+      doc_to_text: '',
+      doc_to_target: 'text',
+      metric_list: [{ metric: 'word_perplexity' }, { metric: 'byte_perplexity' }, { metric: 'bits_per_byte' }],
+      metadata: { version: 1 },
+    });
+    const b = parseBenchmark(await readPublic(recipe.perplexity!.file), recipe.perplexity!.file);
+    if (b.kind !== 'perplexity') throw new Error('not perplexity text');
+    const docs = text(files, 'eval/general-perplexity.jsonl').trim().split('\n').map((l) => JSON.parse(l) as { text: string });
+    expect(docs.map((d) => d.text)).toEqual(b.docs.map((d) => d.text));
+    const run = text(files, 'run.sh');
+    expect(run).toContain('--model_args "pretrained=$MODEL,add_bos_token=False" --include_path eval --tasks alloy_general_perplexity');
+    const readme = text(files, 'README.md');
+    expect(readme).toMatch(/\| `word_perplexity` \| perplexity per word \| the same/);
+    expect(readme).toMatch(/perplexity per token \| exp\(−Σ log-likelihood \/ Σ tokens\) = word_perplexity\^\(Σ words \/ Σ tokens\)/);
+    // a .txt text is one document; its limit becomes lm-eval's --limit
+    const every = await exportCluster({ recipe: everyBranchRecipe(), baseModel: BASE, readText: readPublic });
+    expect(text(every, 'eval/validation-perplexity.jsonl').trim().split('\n')).toHaveLength(1);
+    expect(text(every, 'run.sh')).toMatch(/--tasks alloy_validation_perplexity \\\n.* --limit 1\n/);
+  });
+
+  it('reads an edited sweep t back, refuses a gradient there, and names unknown manifest keys', async () => {
+    const files = await exportCluster({ recipe: demoRecipe(), baseModel: BASE, readText: readPublic });
+    const point = files.find((f) => f.path.endsWith('/slerp-t0.5/mergekit.yaml'))!;
+    const original = point.text;
+    point.text = original.replace('t: 0.5', 't: 0.6');
+    const manifest = files.find((f) => f.path === 'alloy-export.json')!;
+    manifest.text = manifest.text.replace('"alloy_export": 1,', '"alloy_export": 1,\n  "extra": true,');
+    const back = await importCluster(reader(files));
+    expect(back.recipe.merge!.sweep).toEqual([0.25, 0.6, 0.75]);
+    expect(back.warnings).toEqual([
+      'alloy-export.json: unknown keys ignored: extra',
+      expect.stringMatching(/slerp-t0\.5\/mergekit\.yaml: t 0\.6 replaces the sweep's 0\.5/),
+    ]);
+    point.text = original.replace('t: 0.5', 't: [0, 1]');
+    await expect(importCluster(reader(files))).rejects.toThrow(/slerp-t0\.5\/mergekit\.yaml: parameters\.t must be one number \(a t-sweep merge\), got \[0,1\]/);
+  });
+
+  it('reads a folder written before sweeps and perplexity (no such manifest keys) as a recipe without them', async () => {
+    const files = await exportCluster({ recipe: demoRecipe(), baseModel: BASE, readText: readPublic });
+    const manifest = files.find((f) => f.path === 'alloy-export.json')!;
+    const m = JSON.parse(manifest.text) as Record<string, unknown> & { merge: Record<string, unknown> };
+    delete m.perplexity;
+    delete m.merge.sweep;
+    manifest.text = JSON.stringify(m);
+    const back = await importCluster(reader(files));
+    expect(back.recipe).toEqual({ ...demoRecipe(), merge: { ...demoRecipe().merge!, sweep: [] }, perplexity: null });
+    expect(back.warnings).toEqual([]);
   });
 });
 
@@ -194,24 +278,25 @@ describe('import(export(recipe)) = recipe', () => {
     const recipe = demoRecipe();
     const files = await exportCluster({ recipe, baseModel: BASE, readText: readPublic });
     const sft = files.find((f) => f.path.endsWith('/SFT/config_lora.yaml'))!;
-    sft.text = sft.text.replace('max_length: 64', 'max_length: 128').replace('learning_rate: 0.003', 'learning_rate: 1.0e-4');
+    sft.text = sft.text.replace('max_length: 48', 'max_length: 128').replace('learning_rate: 0.005', 'learning_rate: 1.0e-4');
     const back = await importCluster(reader(files));
     expect(back.recipe.stages[1]).toMatchObject({ seqLen: 128, lr: 1e-4 });
-    expect(back.recipe.stages[0]!.seqLen).toBeNull();
+    expect(back.recipe.stages[0]!.seqLen).toBe(104);
+    expect(back.recipe.stages[2]!.seqLen).toBeNull();
     expect(back.warnings).toEqual([]);
   });
 
   it('names a per-stage seed or LoRA the recipe cannot hold (one of each per recipe), keeping the first stage\'s', async () => {
     const files = await exportCluster({ recipe: demoRecipe(), baseModel: BASE, readText: readPublic });
     const orpo = files.find((f) => f.path.endsWith('/ORPO/config_lora.yaml'))!;
-    orpo.text = orpo.text.replace('lora_r: 8', 'lora_r: 16').replace('seed: 42', 'seed: 7').replace('output_dir:', 'neftune_noise_alpha: 5.0\noutput_dir:');
+    orpo.text = orpo.text.replace('lora_r: 16', 'lora_r: 8').replace('seed: 42', 'seed: 7').replace('output_dir:', 'neftune_noise_alpha: 5.0\noutput_dir:');
     const back = await importCluster(reader(files));
     expect(back.recipe).toEqual(demoRecipe());
     for (const w of back.warnings) console.log(w);
     expect(back.warnings).toEqual([
       expect.stringMatching(/ORPO\/config_lora\.yaml: TRL setting with no counterpart in the recipe, not carried over: neftune_noise_alpha$/),
       expect.stringMatching(/ORPO\/config_lora\.yaml: seed 7 differs from the first stage's 42; the recipe has one seed \(42\)/),
-      expect.stringMatching(/ORPO\/config_lora\.yaml: LoRA r 16, alpha 16, targets .* differ from the first LoRA stage's/),
+      expect.stringMatching(/ORPO\/config_lora\.yaml: LoRA r 8, alpha 32, targets .* differ from the first LoRA stage's/),
     ]);
   });
 
