@@ -27,10 +27,14 @@ struct Params {
 @group(0) @binding(3) var<storage, read_write> C: array<f32>;
 
 @compute @workgroup_size(16, 1, 1)
-fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let n0 = (wg.x * 16u + lid) * 4u;
-  let m0 = wg.y * 4u;
-  if (n0 >= p.N) { return; }
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  // threads numbered over (row block, column block), column blocks fastest: a narrow product (LoRA's x·Aᵀ, 2-4
+  // column blocks) fills every thread of a workgroup with the next row blocks instead of leaving 12-14 idle
+  let nb = (p.N + 3u) / 4u;
+  let t = (wg.y * nwg.x + wg.x) * 16u + lid;
+  if (t >= nb * ((p.M + 3u) / 4u)) { return; }
+  let n0 = (t % nb) * 4u;
+  let m0 = (t / nb) * 4u;
   let rows = min(4u, p.M - m0);
   let K4 = p.K / 4u;
   // weight rows of the 4 outputs, clamped to the last so edge loads stay in bounds (their sums are not stored)

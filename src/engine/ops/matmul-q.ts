@@ -12,7 +12,7 @@
 import type { KernelRegistry } from '../gpu/kernels.ts';
 import { grid1d, launch, requireShape } from './dispatch.ts';
 import { HW_TILE_K, hwMatmulTile, hwUsesMatvec, MATVEC, matvecLanes } from './matmul-hw.ts';
-import { MATMUL_TILE, NT_4X4, matmulUses4x4, ntColGroups, ntRowGroups } from './matmul.ts';
+import { MATMUL_TILE, matmulUses4x4, nt4x4Groups, ntColGroups, ntRowGroups } from './matmul.ts';
 import { GPU_QUANT_TYPES, quantGpuWords, type GpuQuantType } from './quant-layout.ts';
 
 /**
@@ -68,7 +68,7 @@ export async function encodeMatmulQ(
       await launch(kernels, encoder, { file: 'hw_matvec_q', constants: { QTYPE, ROWS: rows, LANES: lanes }, params, buffers, groups: [...grid1d(Math.ceil(N / rows))] });
       return;
     }
-    const tl = tile ?? hwMatmulTile(M, N);
+    const tl = tile ?? hwMatmulTile(M, N, 1, kernels.hwTuning.minWorkgroups);
     await launch(kernels, encoder, {
       file: 'hw_matmul_q',
       // A [M, K] loads whole vec4s when K % 4 == 0 (always in the forward form: K = cols is whole blocks)
@@ -80,7 +80,7 @@ export async function encodeMatmulQ(
     return;
   }
   if (transB && matmulUses4x4(shape)) {
-    await launch(kernels, encoder, { file: 'matmul_q_nt_4x4', constants: { QTYPE }, params, buffers, groups: [Math.ceil(N / NT_4X4.tileN), Math.ceil(M / 4)] });
+    await launch(kernels, encoder, { file: 'matmul_q_nt_4x4', constants: { QTYPE }, params, buffers, groups: nt4x4Groups(M, N, 1) });
     return;
   }
   if (transB) {

@@ -10,7 +10,7 @@
 import type { KernelRegistry } from '../gpu/kernels.ts';
 import { launch, requireShape } from './dispatch.ts';
 import { encodeHwMatmul } from './matmul-hw.ts';
-import { MATMUL_TILE, NT_4X4, matmulUses4x4, matmulUsesNt, ntColGroups, ntRowGroups, type MatmulArgs } from './matmul.ts';
+import { MATMUL_TILE, matmulUses4x4, matmulUsesNt, nt4x4Groups, ntColGroups, ntRowGroups, type MatmulArgs } from './matmul.ts';
 
 export type Weight16 = 'bf16' | 'f16';
 
@@ -39,7 +39,7 @@ export async function encodeMatmulW16(
       // batch strides in vec4s of A and vec2<u32>s (4 weights) of B
       params: [{ u32: M }, { u32: N }, { u32: K }, { u32: batch > 1 ? (M * K) / 4 : 0 }, { u32: batch > 1 ? (N * K) / 4 : 0 }, ...tail],
       buffers: { 1: a, 2: b16, 3: c },
-      groups: [Math.ceil(N / NT_4X4.tileN), Math.ceil(M / 4), batch],
+      groups: nt4x4Groups(M, N, batch),
     });
     return;
   }

@@ -7,7 +7,7 @@
  * general shaders/matmul.wgsl, its thread blocks trimmed to small M or N (LoRA's backward products).
  */
 import type { KernelRegistry } from '../gpu/kernels.ts';
-import { launch, MAX_GROUPS_PER_DIM } from './dispatch.ts';
+import { grid1d, launch } from './dispatch.ts';
 import { encodeHwMatmul } from './matmul-hw.ts';
 
 /** C tile per workgroup of the general kernel at full thread blocks: 8×8 threads, 16×16 outputs each. */
@@ -37,15 +37,25 @@ export function matmulUsesNt(args: MatmulArgs): boolean {
  * The 4×4-block kernel (matmul_nt_4x4.wgsl): the vec4 form with at most maxRows rows of A (decode), maxCols
  * columns of C (LoRA's x·Aᵀ, r outputs) or maxDepth along K (LoRA's up-projection xa·Bᵀ, K = r). There
  * matmul_nt's 16×32 thread blocks are mostly clamped copies, or their 512-value store outweighs a few k steps
- * (measured: a K = 8 product cost a fifth of the 88× larger projection beside it). A workgroup covers 4 rows ×
- * tileN columns.
+ * (measured: a K = 8 product cost a fifth of the 88× larger projection beside it). Its grid: nt4x4Groups.
  */
-export const NT_4X4 = { maxRows: 4, maxCols: 16, maxDepth: 16, tileN: 64 } as const;
+export const NT_4X4 = { maxRows: 4, maxCols: 16, maxDepth: 16, threads: 16 } as const;
+
+/**
+ * The 4×4 kernels' grid: one thread per 4×4 block of C, numbered with column blocks fastest and packed into
+ * 16-thread workgroups (folded into y past 65535), batch in z. A narrow product fills each workgroup with several
+ * row blocks (LoRA's x·Aᵀ at r = 8: 2 column blocks, 8 row blocks a workgroup, where a workgroup per row block
+ * left 14 of 16 threads idle); a one-row product lays its column blocks out as before.
+ */
+export function nt4x4Groups(M: number, N: number, batch: number): [number, number, number] {
+  const [x, y] = grid1d(Math.ceil((Math.ceil(N / 4) * Math.ceil(M / 4)) / NT_4X4.threads));
+  return [x, y, batch];
+}
 
 /** Whether the software family's 4×4-block kernel serves this product. */
 export function matmulUses4x4(args: MatmulArgs): boolean {
   const small = args.M <= NT_4X4.maxRows || args.N <= NT_4X4.maxCols || args.K <= NT_4X4.maxDepth;
-  return matmulUsesNt(args) && small && Math.ceil(args.M / 4) <= MAX_GROUPS_PER_DIM;
+  return matmulUsesNt(args) && small;
 }
 
 /**
@@ -80,7 +90,7 @@ export async function encodeMatmul(
       file: 'matmul_nt_4x4',
       params: [{ u32: M }, { u32: N }, { u32: K }, { u32: batch > 1 ? (M * K) / 4 : 0 }, { u32: batch > 1 ? (N * K) / 4 : 0 }, ...tail],
       buffers: { 1: a, 2: b, 3: c },
-      groups: [Math.ceil(N / NT_4X4.tileN), Math.ceil(M / 4), batch],
+      groups: nt4x4Groups(M, N, batch),
     });
     return;
   }
