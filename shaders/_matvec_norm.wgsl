@@ -1,0 +1,55 @@
+// Library (not a kernel): the mat-vec with the RMSNorm before it folded in, the `main_norm` entry of
+// hw_matvec.wgsl and hw_matvec_w16.wgsl, included at their end through `// #include _matvec_norm` (gpu/kernels.ts
+// expands it). The including shader declares p (Params), A, C, `part`, ROWS, LANES, quad_a and quad_b (its weight
+// decoding); this file adds binding 4 (the norm weight G) and the entry.
+// ---- main_norm: the RMSNorm before this projection folded in (decode's input and post-attention norms) ----
+// C[m,n] = alpha · r_m · Σ_k (A[m,k]·G[k])·B[n,k] + beta · C, r_m = rsqrt(mean_k A[m,k]² + NORM_EPS): the norm's
+// scale factors out of the dot product, so the un-normed rows are read once, for both sums, and no normed copy is
+// written or read back. Each workgroup reduces its rows' sums of squares alongside its dot products: the scale is
+// computed once per row per workgroup, from values it loads anyway. G [K] is the norm weight; K % 4 == 0
+// (matmul-hw.ts hwFusesNorm), so G is read as whole quads.
+@group(0) @binding(4) var<storage, read> G: array<vec4f>;
+override NORM_EPS: f32 = 1e-5;
+var<workgroup> part_ss: array<vec4f, ROWS * LANES>;
+
+@compute @workgroup_size(LANES, ROWS, 1)
+fn main_norm(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
+  let n = (wg.y * nwg.x + wg.x) * ROWS + lid.y;
+  let base_a = wg.z * p.batch_stride_a;
+  var acc = vec4f(); // acc[m] = Σ_k A[m,k]·G[k]·B[n,k]
+  var ss = vec4f(); // ss[m] = Σ_k A[m,k]²
+  // rows past N still sum squares (their lanes join the reduction), reading the last weight row
+  let row_b = wg.z * p.batch_stride_b + min(n, p.N - 1u) * p.K;
+  for (var k = lid.x * 4u; k < p.K; k += LANES * 4u) {
+    let w = quad_b(row_b + k, k);
+    let g = G[k >> 2u];
+    let a0 = quad_a(base_a + k, k);
+    ss.x += dot(a0, a0);
+    acc.x += dot(a0 * g, w);
+    if (p.M > 1u) { let a = quad_a(base_a + p.K + k, k); ss.y += dot(a, a); acc.y += dot(a * g, w); }
+    if (p.M > 2u) { let a = quad_a(base_a + 2u * p.K + k, k); ss.z += dot(a, a); acc.z += dot(a * g, w); }
+    if (p.M > 3u) { let a = quad_a(base_a + 3u * p.K + k, k); ss.w += dot(a, a); acc.w += dot(a * g, w); }
+  }
+  let slot = lid.y * LANES + lid.x;
+  part[slot] = acc;
+  part_ss[slot] = ss;
+  workgroupBarrier();
+  for (var s = LANES / 2u; s > 0u; s >>= 1u) {
+    if (lid.x < s) {
+      part[slot] += part[slot + s];
+      part_ss[slot] += part_ss[slot + s];
+    }
+    workgroupBarrier();
+  }
+  if (lid.x == 0u && n < p.N) {
+    let sum = part[slot];
+    let r = inverseSqrt(part_ss[slot] / f32(p.K) + vec4f(NORM_EPS));
+    let base_c = wg.z * p.batch_stride_c + n;
+    for (var m = 0u; m < p.M; m++) {
+      let at = base_c + m * p.N;
+      var x = p.alpha * r[m] * sum[m];
+      if (p.beta != 0.0) { x += p.beta * C[at]; }
+      C[at] = x;
+    }
+  }
+}
