@@ -14,6 +14,7 @@
 // - the benchmark asks each fact twice, in two wordings that no training file uses (held out by template), its
 //   three wrong choices drawn from the same kind of fact, the right one at a seeded random position, every value of
 //   a kind right equally often (each child has a different one).
+import { mulberry32 } from '../src/common/random.ts';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -134,17 +135,6 @@ const OPENERS: ((c: Child) => string)[] = [
   (c) => `There was a little ${c.he === 'she' ? 'girl' : 'boy'} called ${c.name}.`,
 ];
 
-/** mulberry32: a small seeded PRNG, so the files are the same on every run. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 const pick = <T>(r: () => number, xs: readonly T[]): T => xs[Math.floor(r() * xs.length)]!;
 function shuffle<T>(r: () => number, xs: readonly T[]): T[] {
   const a = [...xs];
@@ -166,7 +156,7 @@ export interface VillageFiles {
 const STORIES_PER_CHILD = 12;
 
 export function makeVillage(seed = 2026): VillageFiles {
-  const r = rng(seed);
+  const r = mulberry32(seed);
   const line = (o: unknown) => JSON.stringify(o);
 
   // CPT: short stories of one child, three facts each in a random choice of wordings; every fact is told
