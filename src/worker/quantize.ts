@@ -1,0 +1,75 @@
+// "Load as 4-bit" in the worker: a cached 16/32-bit model quantised tensor by tensor (io/quantize-model.ts) into a
+// new cache entry written like an import (store.ts: chunks under a partial record, manifest last; a cancel or an
+// error aborts the writer, so the entry is complete or absent), and the quick perplexity the Models panel shows
+// beside it: each model loaded on the GPU in turn and scored on the same held-out documents (engine/eval).
+import { AlloyError, CancelledError, isCancelled, throwIfAborted } from '../common/errors.ts';
+import type { ByteSink } from '../io/bytes.ts';
+import { createEntryWriter } from '../io/cache/store.ts';
+import { shortName } from '../io/cache/names.ts';
+import { ProgressMeter, type ProgressFn } from '../io/progress.ts';
+import { presetName, quantizeModel } from '../io/quantize-model.ts';
+import { evaluateVariant } from '../engine/recipe/benchmark-step.ts';
+import type { ExportDeps } from './export.ts';
+import { gpuEngine } from './gpu-state.ts';
+import type { QuickPerplexity, QuickPerplexityRequest, QuantizeRequest, QuantizeResult } from './quantize-api.ts';
+
+export async function quantizeCachedModel(deps: ExportDeps, req: QuantizeRequest, signal: AbortSignal, onProgress?: ProgressFn): Promise<QuantizeResult> {
+  const cache = await deps.cache();
+  const source = await cache.getSummary(req.modelId);
+  if (!source) throw new AlloyError(`No cached model with id ${req.modelId} (it may have been deleted in another tab)`);
+  const files = await deps.files(req.modelId);
+  const name = presetName(req.type);
+  const base = shortName(source);
+  const writer = await createEntryWriter(cache, { label: `${base} ${name}`, source: 'merge', repo: 'quantize', lineage: { base: source.label, stage: name } });
+  let meter: ProgressMeter | null = null;
+  const sinkFor = async (file: string): Promise<ByteSink> => {
+    const sink = await writer.openSink(file);
+    return {
+      async write(b) {
+        throwIfAborted(signal, 'quantisation');
+        await sink.write(b);
+      },
+      close: () => sink.close(),
+    };
+  };
+  try {
+    const summary = await quantizeModel(files, sinkFor, {
+      preset: req.type,
+      signal,
+      onTensor: (_done, total, tensor) => {
+        meter ??= new ProgressMeter(total, onProgress, `quantising to ${name}`, 'items');
+        meter.add(1, tensor);
+      },
+    });
+    throwIfAborted(signal, 'quantisation');
+    const entry = await writer.commit();
+    (meter as ProgressMeter | null)?.finish();
+    return { entry, summary, sourceBytes: source.totalBytes };
+  } catch (e) {
+    await writer.abort();
+    throw isCancelled(e) && !(e instanceof CancelledError) ? new CancelledError('quantisation') : e;
+  }
+}
+
+/** Each model's perplexity on the same documents, one model on the GPU at a time. */
+export async function quickPerplexity(deps: ExportDeps, req: QuickPerplexityRequest, signal: AbortSignal, onProgress?: ProgressFn): Promise<QuickPerplexity[]> {
+  if (req.docs.length === 0) throw new AlloyError('no held-out text to score');
+  const meter = new ProgressMeter(req.docs.length * req.modelIds.length, onProgress, 'scoring held-out text', 'items');
+  meter.skip(0);
+  const out: QuickPerplexity[] = [];
+  for (const id of req.modelIds) {
+    throwIfAborted(signal, 'perplexity');
+    const files = await deps.files(id);
+    const gpu = await gpuEngine();
+    const t0 = performance.now();
+    try {
+      const r = await evaluateVariant({ gpu, files, items: [], docs: req.docs, signal, onDocument: () => meter.add(1, files.label) });
+      const p = r.perplexity!;
+      out.push({ modelId: id, tokenPerplexity: p.tokenPerplexity, bitsPerByte: p.bitsPerByte, tokens: p.tokens, seconds: (performance.now() - t0) / 1000 });
+    } finally {
+      gpu.pool.trim();
+    }
+  }
+  meter.finish();
+  return out;
+}
