@@ -7,6 +7,8 @@ export type { QuantizePreset, QuantizeSummary };
 export interface QuantizeRequest {
   modelId: string;
   type: QuantizePreset;
+  /** tests only: pause this long after each tensor written, so a cancel can land mid-quantisation on tiny models */
+  debugDelayMs?: number;
 }
 
 export interface QuantizeResult {

@@ -28,6 +28,7 @@ export async function quantizeCachedModel(deps: ExportDeps, req: QuantizeRequest
       async write(b) {
         throwIfAborted(signal, 'quantisation');
         await sink.write(b);
+        if (req.debugDelayMs) await new Promise((r) => setTimeout(r, req.debugDelayMs));
       },
       close: () => sink.close(),
     };

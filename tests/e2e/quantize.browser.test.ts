@@ -1,6 +1,7 @@
 // End-to-end: "Load as 4-bit" in the Models panel. The real demo model (stories260K, F32) is cached, loaded as Q8_0
 // by the worker (a new cache entry "stories260K Q8_0"), and the card shows both sizes and both quick perplexities
 // on held-out general stories; the Q8_0 entry is a quarter of the F32 one and its perplexity within 1% of it.
+// Then the Q8_0 entry is refused as a source (it is already blocks), and a cancelled Q4_K_M leaves no entry.
 // Run after a build: `npm run build && npx vitest run --project browser tests/e2e/quantize.browser.test.ts`.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
@@ -61,6 +62,36 @@ describe('load as 4-bit in Chromium', () => {
     expect(bytes(made!.id) / bytes(source.id)).toBeLessThan(0.4);
     await expect(page.getByTestId('cached-model').filter({ hasText: 'stories260K Q8_0' }).getByTestId('model-source').innerText()).resolves.toContain('quantised here');
     await screenshot(page, 'quantize-01-q8_0');
+    expect(uncaught).toEqual([]);
+  });
+
+  it('refuses to quantise a quantised model, naming the tensor, and keeps nothing', async () => {
+    const before = (await listModels(page)).map((m) => m.id).sort();
+    await page.getByTestId('cached-model').filter({ hasText: 'stories260K Q8_0' }).getByTestId('inspect').click();
+    const card = page.getByTestId('quantize-card');
+    await card.getByTestId('quant-type').selectOption('q4_0');
+    await card.getByTestId('quant-start').click();
+    await card.getByTestId('error-box').waitFor({ timeout: WAIT });
+    await expect(card.getByTestId('error-message').innerText()).resolves.toMatch(/"model\.embed_tokens\.weight" is already Q8_0 blocks/);
+    await card.getByTestId('error-dismiss').click();
+    expect((await listModels(page)).map((m) => m.id).sort()).toEqual(before);
+  });
+
+  it('a cancelled quantisation leaves no new cache entry', async () => {
+    type Debug = { slowQuantize(ms: number): void; listPartials(): Promise<unknown[]> };
+    const before = (await listModels(page)).map((m) => m.id).sort();
+    const source = (await listModels(page)).find((m) => m.repo === REPO)!;
+    await page.locator(`[data-testid="cached-model"][data-model-id="${source.id}"]`).getByTestId('inspect').click();
+    await page.evaluate(() => (globalThis as unknown as { alloyDebug: Debug }).alloyDebug.slowQuantize(200));
+    const card = page.getByTestId('quantize-card');
+    await card.getByTestId('quant-type').selectOption('q4_k_m');
+    await card.getByTestId('quant-start').click();
+    await page.waitForFunction(() => /^[1-9]\d* \/ \d+/.test(document.querySelector('[data-testid="quantize-card"] [data-testid="progress-text"]')?.textContent?.trim() ?? ''), null, { timeout: WAIT });
+    await card.getByTestId('cancel-job').click();
+    await card.getByTestId('quant-notice').filter({ hasText: 'Nothing was kept' }).waitFor({ timeout: WAIT });
+    await page.evaluate(() => (globalThis as unknown as { alloyDebug: Debug }).alloyDebug.slowQuantize(0));
+    expect((await listModels(page)).map((m) => m.id).sort()).toEqual(before);
+    await expect(page.evaluate(() => (globalThis as unknown as { alloyDebug: Debug }).alloyDebug.listPartials())).resolves.toEqual([]);
     expect(uncaught).toEqual([]);
   });
 });

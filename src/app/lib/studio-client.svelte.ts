@@ -210,6 +210,8 @@ export class StudioClient {
 
   /** Tests only (`?debug`): slows merges down so that a cancel lands mid-merge even on tiny fixtures. */
   debugMergeDelayMs = 0;
+  /** tests only (?debug): pause after each quantised tensor written, so a cancel lands mid-quantisation */
+  debugQuantizeDelayMs = 0;
 
   /** Merges cached parents into a new cached model; cancelJob(id) stops it and leaves no entry. */
   mergeModels(request: MergeRequest, onProgress: (p: Progress) => void): Job<CachedModelSummary> {
@@ -311,7 +313,9 @@ export class StudioClient {
 
   /** "Load as 4-bit": a cached model quantised into a new entry; cancelJob(id) stops it and leaves no entry. */
   quantizeModel(request: QuantizeRequest, onProgress: (p: Progress) => void): Job<QuantizeResult> {
-    return this.#job((api, jobId) => api.quantizeModel(jobId, plain(request), callback(onProgress)));
+    const req = plain(request);
+    if (this.debugQuantizeDelayMs > 0) req.debugDelayMs = this.debugQuantizeDelayMs;
+    return this.#job((api, jobId) => api.quantizeModel(jobId, req, callback(onProgress)));
   }
 
   /** The same held-out documents' perplexity under each model; cancelJob(id) stops it. */
