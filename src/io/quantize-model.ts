@@ -105,8 +105,10 @@ export interface QuantizeSummary {
 export interface QuantizeOptions {
   preset: QuantizePreset;
   signal?: AbortSignal;
-  /** after each tensor is written: its index, the count, its name */
-  onTensor?: (done: number, total: number, name: string) => void;
+  /** the plan, before anything is written */
+  onPlan?: (plan: readonly PlannedTensor[]) => void;
+  /** after each tensor is quantised, just before it is written */
+  onTensor?: (t: PlannedTensor) => void;
 }
 
 const WEIGHT_FILE = /\.safetensors$/;
@@ -155,6 +157,7 @@ export async function quantizeModel(m: ModelFiles, sinkFor: (fileName: string) =
     }
   }
   const plan = quantizePlan(cfg, opts.preset, (n) => ck.info(n).dtype);
+  opts.onPlan?.(plan);
   const sourceBytes = m.files.filter((f) => WEIGHT_FILE.test(f.path) || f.path === INDEX_FILE).reduce((n, f) => n + f.size, 0);
 
   for (const f of m.files) {
@@ -167,7 +170,6 @@ export async function quantizeModel(m: ModelFiles, sinkFor: (fileName: string) =
   }
 
   const ggmlTypes: Record<string, string> = {};
-  let done = 0;
   const tensors: TensorToWrite[] = plan.map((t) => {
     const block = DTYPE_BYTES[t.storage] === undefined;
     if (block) ggmlTypes[t.name] = t.storage;
@@ -185,7 +187,7 @@ export async function quantizeModel(m: ModelFiles, sinkFor: (fileName: string) =
           const f = await ck.readF32(t.name);
           bytes = block ? f32ToGgml(ggmlTypeByName(t.storage), f) : encodeFromF32(t.storage as 'F16', f);
         }
-        opts.onTensor?.(++done, plan.length, t.name);
+        opts.onTensor?.(t);
         return bytes;
       },
     };

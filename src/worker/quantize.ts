@@ -37,10 +37,9 @@ export async function quantizeCachedModel(deps: ExportDeps, req: QuantizeRequest
     const summary = await quantizeModel(files, sinkFor, {
       preset: req.type,
       signal,
-      onTensor: (_done, total, tensor) => {
-        meter ??= new ProgressMeter(total, onProgress, `quantising to ${name}`, 'items');
-        meter.add(1, tensor);
-      },
+      // progress over weights (elements), so a big embedding counts for what it costs
+      onPlan: (plan) => (meter = new ProgressMeter(plan.reduce((n, t) => n + t.shape.reduce((a, b) => a * b, 1), 0), onProgress, `quantising to ${name}`, 'items')),
+      onTensor: (t) => meter?.add(t.shape.reduce((a, b) => a * b, 1), t.name),
     });
     throwIfAborted(signal, 'quantisation');
     const entry = await writer.commit();

@@ -4,6 +4,7 @@
 // ggml) and equal, row for row, to the tensors of a GGUF export at the same preset.
 import { afterAll, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import type { ByteSink } from '../../src/io/bytes.ts';
 import { parseModelConfig } from '../../src/io/config.ts';
 import { memoryModelFiles } from '../../src/io/model-files.ts';
@@ -86,6 +87,18 @@ describe('per-tensor plan (llama-quantize rules)', () => {
     const t = storageOf('q8_0', { hidden_size: 64, intermediate_size: 172, tie_word_embeddings: true });
     expect(t['model.layers.0.mlp.down_proj.weight']).toBe('F16'); // 172 not whole 32-blocks: F16, from F32
     expect(storageOf('q8_0', { hidden_size: 64, intermediate_size: 172 }, 'BF16')['model.layers.0.mlp.down_proj.weight']).toBe('BF16');
+  });
+
+  it('every fixture family: vectors (norms, q/k norms, biases) kept, every matrix quantised or a named fallback', () => {
+    for (const repo of ['tiny-llama', 'tiny-llama-untied', 'tiny-qwen2', 'tiny-qwen3', 'tiny-smollm3', 'tiny-gemma3']) {
+      const cfg = parseModelConfig(JSON.parse(readFileSync(`public/hub/alloy-fixtures/${repo}/resolve/main/config.json`, 'utf8')));
+      for (const preset of ['q4_k_m', 'q4_0', 'q8_0'] as const) {
+        for (const t of quantizePlan(cfg, preset, () => 'F32')) {
+          if (t.shape.length === 1) expect([repo, t.name, t.storage, t.reason]).toEqual([repo, t.name, 'F32', 'norm or bias (never quantised)']);
+          else expect([repo, t.name, /^Q\d_(0|K)$|^F16$/.test(t.storage)]).toEqual([repo, t.name, true]);
+        }
+      }
+    }
   });
 });
 
