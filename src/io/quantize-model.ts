@@ -93,9 +93,9 @@ export interface QuantizeSummary {
   /** storage type → tensors and bytes */
   types: Record<string, { count: number; bytes: number }>;
   /** the source's weight files (safetensors and index) */
-  sourceBytes: number;
+  sourceWeightBytes: number;
   /** the new model.safetensors */
-  bytes: number;
+  weightBytes: number;
   /** tensors not stored in the preset's main type, with why */
   kept: { name: string; storage: string; reason: KeptReason }[];
   /** one line per reason, for people: "output (lm_head or tied embedding): model.embed_tokens.weight → Q8_0" */
@@ -114,7 +114,7 @@ export interface QuantizeOptions {
 const WEIGHT_FILE = /\.safetensors$/;
 
 /** Summary of a plan (how the UI and the CLI show it). */
-export function summarizePlan(plan: readonly PlannedTensor[], preset: QuantizePreset, sourceBytes: number, bytes: number): QuantizeSummary {
+export function summarizePlan(plan: readonly PlannedTensor[], preset: QuantizePreset, sourceWeightBytes: number, weightBytes: number): QuantizeSummary {
   const types: QuantizeSummary['types'] = {};
   for (const t of plan) {
     const e = (types[t.storage] ??= { count: 0, bytes: 0 });
@@ -129,7 +129,7 @@ export function summarizePlan(plan: readonly PlannedTensor[], preset: QuantizePr
     byReason.set(k.reason, list);
   }
   const notes = [...byReason].map(([r, names]) => `${r}: ${names.length > 4 ? `${names.length} tensors (${names.slice(0, 2).join(', ')}, …)` : names.join(', ')}`);
-  return { preset, types, sourceBytes, bytes, kept, notes };
+  return { preset, types, sourceWeightBytes, weightBytes, kept, notes };
 }
 
 /**
@@ -158,7 +158,7 @@ export async function quantizeModel(m: ModelFiles, sinkFor: (fileName: string) =
   }
   const plan = quantizePlan(cfg, opts.preset, (n) => ck.info(n).dtype);
   opts.onPlan?.(plan);
-  const sourceBytes = m.files.filter((f) => WEIGHT_FILE.test(f.path) || f.path === INDEX_FILE).reduce((n, f) => n + f.size, 0);
+  const sourceWeightBytes = m.files.filter((f) => WEIGHT_FILE.test(f.path) || f.path === INDEX_FILE).reduce((n, f) => n + f.size, 0);
 
   for (const f of m.files) {
     if (WEIGHT_FILE.test(f.path) || f.path === INDEX_FILE) continue;
@@ -207,5 +207,5 @@ export async function quantizeModel(m: ModelFiles, sinkFor: (fileName: string) =
     tensors,
     meta,
   );
-  return summarizePlan(plan, opts.preset, sourceBytes, bytes);
+  return summarizePlan(plan, opts.preset, sourceWeightBytes, bytes);
 }

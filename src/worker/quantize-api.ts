@@ -17,7 +17,7 @@ export interface QuantizeResult {
   /** per storage type count and bytes, total bytes vs the source's weights, tensors kept at higher precision */
   summary: QuantizeSummary;
   /** the source entry's total bytes (every file), beside entry.totalBytes */
-  sourceBytes: number;
+  sourceTotalBytes: number;
 }
 
 export interface QuickPerplexityRequest {

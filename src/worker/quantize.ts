@@ -44,7 +44,7 @@ export async function quantizeCachedModel(deps: ExportDeps, req: QuantizeRequest
     throwIfAborted(signal, 'quantisation');
     const entry = await writer.commit();
     (meter as ProgressMeter | null)?.finish();
-    return { entry, summary, sourceBytes: source.totalBytes };
+    return { entry, summary, sourceTotalBytes: source.totalBytes };
   } catch (e) {
     await writer.abort();
     throw isCancelled(e) && !(e instanceof CancelledError) ? new CancelledError('quantisation') : e;

@@ -159,11 +159,11 @@ describe('quantizeModel', { timeout: 60_000 }, () => {
         expect(await file.readRaw(g)).toEqual(want);
       }
       const written = out['model.safetensors']!.byteLength;
-      expect(summary.bytes).toBe(written);
+      expect(summary.weightBytes).toBe(written);
       const tensorBytes = Object.values(summary.types).reduce((a, e) => a + e.bytes, 0);
       expect(written - tensorBytes).toBeLessThan(8192); // header only
-      const ratio = written / summary.sourceBytes;
-      console.log(`${preset}: ${written} B vs ${summary.sourceBytes} B f32 (${(ratio * 100).toFixed(1)}%); ${JSON.stringify(summary.types)}; ${summary.notes.join('; ')}`);
+      const ratio = written / summary.sourceWeightBytes;
+      console.log(`${preset}: ${written} B vs ${summary.sourceWeightBytes} B f32 (${(ratio * 100).toFixed(1)}%); ${JSON.stringify(summary.types)}; ${summary.notes.join('; ')}`);
       expect(ratio).toBeLessThan(preset === 'q8_0' ? 0.28 : 0.17);
     });
   }
