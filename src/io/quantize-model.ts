@@ -96,6 +96,8 @@ export interface QuantizeSummary {
   sourceWeightBytes: number;
   /** the new model.safetensors */
   weightBytes: number;
+  /** the token embedding's storage (what the GPU's gather reads) */
+  embedding: string;
   /** tensors not stored in the preset's main type, with why */
   kept: { name: string; storage: string; reason: KeptReason }[];
   /** one line per reason, for people: "output (lm_head or tied embedding): model.embed_tokens.weight → Q8_0" */
@@ -112,6 +114,7 @@ export interface QuantizeOptions {
 }
 
 const WEIGHT_FILE = /\.safetensors$/;
+const EMBED = 'model.embed_tokens.weight';
 
 /** Summary of a plan (how the UI and the CLI show it). */
 export function summarizePlan(plan: readonly PlannedTensor[], preset: QuantizePreset, sourceWeightBytes: number, weightBytes: number): QuantizeSummary {
@@ -129,7 +132,8 @@ export function summarizePlan(plan: readonly PlannedTensor[], preset: QuantizePr
     byReason.set(k.reason, list);
   }
   const notes = [...byReason].map(([r, names]) => `${r}: ${names.length > 4 ? `${names.length} tensors (${names.slice(0, 2).join(', ')}, …)` : names.join(', ')}`);
-  return { preset, types, sourceWeightBytes, weightBytes, kept, notes };
+  const embedding = plan.find((t) => t.name === EMBED)?.storage ?? 'absent';
+  return { preset, types, sourceWeightBytes, weightBytes, embedding, kept, notes };
 }
 
 /**

@@ -18,6 +18,8 @@ export interface QuantizeResult {
   summary: QuantizeSummary;
   /** the source entry's total bytes (every file), beside entry.totalBytes */
   sourceTotalBytes: number;
+  /** tensors the GPU will de-quantise to f32 at load (and so hold in more memory than the source's 16 bits) */
+  gpuWarnings: string[];
 }
 
 export interface QuickPerplexityRequest {

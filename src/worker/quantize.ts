@@ -9,9 +9,33 @@ import { shortName } from '../io/cache/names.ts';
 import { ProgressMeter, type ProgressFn } from '../io/progress.ts';
 import { presetName, quantizeModel } from '../io/quantize-model.ts';
 import { evaluateVariant } from '../engine/recipe/benchmark-step.ts';
+import { isGpuQuantType } from '../engine/ops/quant-layout.ts';
+import { parseModelConfig } from '../io/config.ts';
+import { readJson } from '../io/model-files.ts';
+import type { QuantizeSummary } from '../io/quantize-model.ts';
 import type { ExportDeps } from './export.ts';
 import { gpuEngine } from './gpu-state.ts';
 import type { QuickPerplexity, QuickPerplexityRequest, QuantizeRequest, QuantizeResult } from './quantize-api.ts';
+
+const BLOCK_TYPE = /^Q\d/;
+
+/**
+ * What the GPU will not keep packed (weights.ts): block types other than Q8_0/Q4_0/Q4_K/Q6_K (a fallback's Q5_0, say)
+ * and a Gemma embedding (its scaled gather reads 16/32-bit tables) are de-quantised to f32 at load, so they take
+ * more GPU memory than in the source's 16 bits; said plainly, with the preset that avoids it.
+ */
+export function gpuWarnings(s: QuantizeSummary, scaleEmbedding: boolean): string[] {
+  const out: string[] = [];
+  const unpacked = Object.entries(s.types).filter(([t]) => BLOCK_TYPE.test(t) && !isGpuQuantType(t));
+  if (unpacked.length > 0) {
+    const list = unpacked.map(([t, e]) => `${t} × ${e.count}`).join(', ');
+    out.push(`${list} ${unpacked.length === 1 && unpacked[0]![1].count === 1 ? 'is' : 'are'} de-quantised to f32 when loaded on the GPU (only Q8_0, Q4_0, Q4_K and Q6_K stay packed)${s.preset === 'q4_k_m' ? ': rows that are not whole 256-blocks fall back to Q5_0 under Q4_K_M; Q4_0 keeps them 4-bit on the GPU' : ''}`);
+  }
+  if (scaleEmbedding && BLOCK_TYPE.test(s.embedding)) {
+    out.push(`the token embedding (${s.embedding}) is de-quantised to f32 on the GPU: Gemma's scaled embedding gather reads 16/32-bit tables`);
+  }
+  return out;
+}
 
 export async function quantizeCachedModel(deps: ExportDeps, req: QuantizeRequest, signal: AbortSignal, onProgress?: ProgressFn): Promise<QuantizeResult> {
   const cache = await deps.cache();
@@ -44,7 +68,8 @@ export async function quantizeCachedModel(deps: ExportDeps, req: QuantizeRequest
     throwIfAborted(signal, 'quantisation');
     const entry = await writer.commit();
     (meter as ProgressMeter | null)?.finish();
-    return { entry, summary, sourceTotalBytes: source.totalBytes };
+    const cfg = parseModelConfig(await readJson(files, 'config.json'));
+    return { entry, summary, sourceTotalBytes: source.totalBytes, gpuWarnings: gpuWarnings(summary, cfg.scaleEmbedding) };
   } catch (e) {
     await writer.abort();
     throw isCancelled(e) && !(e instanceof CancelledError) ? new CancelledError('quantisation') : e;
