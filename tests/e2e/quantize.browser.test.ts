@@ -62,6 +62,11 @@ describe('load as 4-bit in Chromium', () => {
     expect(bytes(made!.id) / bytes(source.id)).toBeLessThan(0.4);
     await expect(page.getByTestId('cached-model').filter({ hasText: 'stories260K Q8_0' }).getByTestId('model-source').innerText()).resolves.toContain('quantised here');
     await screenshot(page, 'quantize-01-q8_0');
+    // the card and its table stay on a phone-width screen
+    await page.setViewportSize({ width: 390, height: 844 });
+    await expect(page.evaluate(() => document.documentElement.scrollWidth <= document.documentElement.clientWidth)).resolves.toBe(true);
+    await screenshot(page, 'quantize-02-narrow');
+    await page.setViewportSize({ width: 1280, height: 900 });
     expect(uncaught).toEqual([]);
   });
 
