@@ -27,6 +27,7 @@ import type {
 import type { RecipeEventCallback, RecipeOutcome, RecipeRequest } from './recipe-api.ts';
 import type { DatasetTokens, DatasetTokensRequest } from './dataset.ts';
 import type { ExportFile, GgufExportResult, GgufOutType, ImportRequest, ImportResult, ModelBlobs } from './export-api.ts';
+import type { QuantizeRequest, QuantizeResult, QuickPerplexity, QuickPerplexityRequest } from './quantize-api.ts';
 
 export type Result<T> = { ok: true; value: T } | { ok: false; error: SerializedError };
 
@@ -434,6 +435,13 @@ export interface StudioApi {
   exportModelGguf(jobId: string, id: string, type: GgufOutType, onProgress?: ProgressCallback): Promise<Result<GgufExportResult>>;
   /** A GGUF or llama2.c file converted into a new cached model; a refusal or cancel leaves no entry. */
   importModel(jobId: string, request: ImportRequest, onProgress?: ProgressCallback): Promise<Result<ImportResult>>;
+  /**
+   * "Load as 4-bit": a cached 16/32-bit model quantised tensor by tensor (Q4_0, Q4_K_M or Q8_0, llama-quantize's
+   * per-tensor rules) into a new cached model; a refusal or cancel leaves no entry.
+   */
+  quantizeModel(jobId: string, request: QuantizeRequest, onProgress?: ProgressCallback): Promise<Result<QuantizeResult>>;
+  /** Perplexity of the same held-out documents under each model, one on the GPU at a time. */
+  quickPerplexity(jobId: string, request: QuickPerplexityRequest, onProgress?: ProgressCallback): Promise<Result<QuickPerplexity[]>>;
 
   /** Runs a recipe (recipe-api.ts) on a cached model: every stage's model and the merge become cache entries. */
   runRecipe(jobId: string, request: RecipeRequest, onEvent?: RecipeEventCallback): Promise<Result<RecipeOutcome>>;

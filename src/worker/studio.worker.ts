@@ -28,6 +28,8 @@ import type { RecipeEventCallback, RecipeRequest } from './recipe-api.ts';
 import { countDatasetTokens, type DatasetTokensRequest } from './dataset.ts';
 import * as exporter from './export.ts';
 import type { GgufOutType, ImportRequest } from './export-api.ts';
+import { quantizeCachedModel, quickPerplexity } from './quantize.ts';
+import type { QuantizeRequest, QuickPerplexityRequest } from './quantize-api.ts';
 import {
   SAMPLE_CONVERSATION,
   type AdapterChoice,
@@ -288,6 +290,12 @@ const api: StudioApi = {
 
   importModel: (jobId: string, request: ImportRequest, onProgress?: ProgressCallback) =>
     jobs.run(jobId, [onProgress], (signal, onProgress) => exporter.importModel(exportDeps, request, signal, onProgress)),
+
+  quantizeModel: (jobId: string, request: QuantizeRequest, onProgress?: ProgressCallback) =>
+    jobs.run(jobId, [onProgress], (signal, onProgress) => quantizeCachedModel(exportDeps, request, signal, onProgress)),
+
+  quickPerplexity: (jobId: string, request: QuickPerplexityRequest, onProgress?: ProgressCallback) =>
+    jobs.run(jobId, [onProgress], (signal, onProgress) => quickPerplexity(exportDeps, request, signal, onProgress)),
 
   runRecipe: (jobId: string, request: RecipeRequest, onEvent?: RecipeEventCallback) =>
     jobs.run(jobId, [onEvent], (signal, onEvent) => runRecipeJob({ cache, files: modelFiles }, request, signal, onEvent)),

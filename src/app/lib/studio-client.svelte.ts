@@ -28,6 +28,7 @@ import type {
 import type { AdapterExport, AdapterImportRequest, AdapterImportResult, FoldResult, TrainEvent, TrainOutcome, TrainPlan, TrainRequest } from '../../worker/train-api.ts';
 import type { RecipeOutcome, RecipeRequest } from '../../worker/recipe-api.ts';
 import type { ExportFile, GgufExportResult, GgufOutType, ImportRequest, ImportResult } from '../../worker/export-api.ts';
+import type { QuantizeRequest, QuantizeResult, QuickPerplexity, QuickPerplexityRequest } from '../../worker/quantize-api.ts';
 import type { RecipeEvent } from '../../engine/recipe/runner.ts';
 import type { DatasetTokens, DatasetTokensRequest } from '../../worker/dataset.ts';
 import type { NewStoredDataset } from '../../io/cache/datasets.ts';
@@ -209,6 +210,8 @@ export class StudioClient {
 
   /** Tests only (`?debug`): slows merges down so that a cancel lands mid-merge even on tiny fixtures. */
   debugMergeDelayMs = 0;
+  /** tests only (?debug): pause after each quantised tensor written, so a cancel lands mid-quantisation */
+  debugQuantizeDelayMs = 0;
 
   /** Merges cached parents into a new cached model; cancelJob(id) stops it and leaves no entry. */
   mergeModels(request: MergeRequest, onProgress: (p: Progress) => void): Job<CachedModelSummary> {
@@ -306,6 +309,18 @@ export class StudioClient {
   /** A GGUF or llama2.c file converted into a new cached model; cancelJob(id) stops it and leaves no entry. */
   importModel(request: ImportRequest, onProgress: (p: Progress) => void): Job<ImportResult> {
     return this.#job((api, jobId) => api.importModel(jobId, plain(request), callback(onProgress)));
+  }
+
+  /** "Load as 4-bit": a cached model quantised into a new entry; cancelJob(id) stops it and leaves no entry. */
+  quantizeModel(request: QuantizeRequest, onProgress: (p: Progress) => void): Job<QuantizeResult> {
+    const req = plain(request);
+    if (this.debugQuantizeDelayMs > 0) req.debugDelayMs = this.debugQuantizeDelayMs;
+    return this.#job((api, jobId) => api.quantizeModel(jobId, req, callback(onProgress)));
+  }
+
+  /** The same held-out documents' perplexity under each model; cancelJob(id) stops it. */
+  quickPerplexity(request: QuickPerplexityRequest, onProgress: (p: Progress) => void): Job<QuickPerplexity[]> {
+    return this.#job((api, jobId) => api.quickPerplexity(jobId, plain(request), callback(onProgress)));
   }
 
   /** Tokenises a dataset file's good rows with a cached model's tokenizer (Data panel); cancelJob(id) stops it. */

@@ -23,6 +23,8 @@ export interface BenchmarkStepOptions {
   /** held-out documents for perplexity (empty: none) */
   docs?: readonly TextDocument[];
   onItem?: (r: ItemResult, index: number) => void;
+  /** after each perplexity document is scored */
+  onDocument?: (index: number) => void;
   signal?: AbortSignal;
 }
 
@@ -54,6 +56,7 @@ export async function evaluateVariant(o: BenchmarkStepOptions): Promise<VariantE
         encode: (t) => tok.encode(t, { addSpecialTokens: false }),
         prefixToken: prefix,
         maxLength: config.maxPositionEmbeddings,
+        ...(o.onDocument ? { onDocument: (_r: unknown, i: number) => o.onDocument!(i) } : {}),
         ...(o.signal ? { signal: o.signal } : {}),
       });
     }
