@@ -1,0 +1,103 @@
+// Issue 17's benchmark: weight bytes of SmolLM2-135M/360M/1.7B at BF16, Q8_0, Q4_0 and Q4_K_M (exact, from the
+// memory plans of what loadModel keeps packed), and greedy decode tokens/s of the 135M shape at each (random BF16
+// weights quantised by the studio's "load as 4-bit" path, io/quantize-model.ts). Decoding a model this size on
+// SwiftShader is slow and quantising it in JavaScript takes minutes, so the run is opt-in:
+//   ALLOY_BENCH_QUANT=1 npx vitest run --config vitest.bench.config.ts bench/quant.bench.ts
+// A training step at these shapes is bench/train-smol.bench.ts's (≈ 11 minutes per 135M step here), not repeated.
+import { it } from 'vitest';
+import { loadavg } from 'node:os';
+import { acquireNodeDevice } from '../src/engine/gpu/node-gpu.ts';
+import { BufferPool } from '../src/engine/gpu/buffer-pool.ts';
+import { KernelRegistry } from '../src/engine/gpu/kernels.ts';
+import { generate, loadModel } from '../src/engine/model/index.ts';
+import { planInferenceMemory } from '../src/engine/model/memory.ts';
+import { memoryModelFiles } from '../src/io/model-files.ts';
+import { openCheckpoint } from '../src/io/safetensors/checkpoint.ts';
+import { writeSafetensors } from '../src/io/safetensors/writer.ts';
+import { quantizePlan, quantizeModel, presetName, type QuantizePreset } from '../src/io/quantize-model.ts';
+import type { ByteSink } from '../src/io/bytes.ts';
+import { smolConfig, SMOLLM2, syntheticCheckpoint } from './synthetic.ts';
+import { writeSuite, type BenchRow } from './report.ts';
+
+const PRESETS: readonly QuantizePreset[] = ['q8_0', 'q4_0', 'q4_k_m'];
+const DECODE_TOKENS = 16;
+const run = process.env.ALLOY_BENCH_QUANT === '1';
+const mb = (b: number) => `${(b / 1e6).toFixed(0)} MB`;
+
+/** Bytes written to a sink, kept in memory. */
+function memorySink(done: (bytes: Uint8Array) => void): ByteSink {
+  const parts: Uint8Array[] = [];
+  return {
+    async write(chunk) {
+      parts.push(chunk.slice());
+    },
+    async close() {
+      const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
+      let at = 0;
+      for (const p of parts) (out.set(p, at), (at += p.byteLength));
+      done(out);
+    },
+  };
+}
+
+it.skipIf(!run)('quant: bytes and decode tok/s at BF16, Q8_0, Q4_0, Q4_K_M', async () => {
+  const load0 = loadavg()[0]!;
+  const rows: BenchRow[] = [];
+  // ---- bytes, every size (exact plans: what loadModel uploads)
+  for (const size of Object.keys(SMOLLM2)) {
+    const cfg = smolConfig(size);
+    const bytesOf = (matrixTypes: Record<string, string>) => planInferenceMemory(cfg, { dtype: 'bf16', batch: 1, seqLen: 1, kvCapacity: 0, matrixTypes }).weights;
+    const row: BenchRow = { model: `SmolLM2-${size} shapes`, BF16: mb(bytesOf({})) };
+    for (const p of PRESETS) {
+      const plan = quantizePlan(cfg, p, () => 'BF16');
+      const types = Object.fromEntries(plan.filter((t) => /^Q/.test(t.storage)).map((t) => [t.name, t.storage]));
+      row[presetName(p)] = mb(bytesOf(types));
+    }
+    rows.push(row);
+  }
+  // ---- decode, 135M
+  const ctx = await acquireNodeDevice();
+  const kernels = new KernelRegistry(ctx.device);
+  const cfg = smolConfig('135M');
+  const ck = syntheticCheckpoint(cfg);
+  let st: Uint8Array | null = null;
+  await writeSafetensors(memorySink((b) => (st = b)), ck.names().map((name) => ({ name, dtype: ck.info(name).dtype, shape: ck.info(name).shape, data: () => ck.readRaw(name) })));
+  const configJson = new TextEncoder().encode(JSON.stringify({ architectures: ['LlamaForCausalLM'], model_type: 'llama', ...SMOLLM2['135M'], max_position_embeddings: 8192, rms_norm_eps: 1e-5, rope_theta: 100000, tie_word_embeddings: true, torch_dtype: 'bfloat16', vocab_size: 49152 }));
+  const source = memoryModelFiles({ 'config.json': configJson, 'model.safetensors': st! }, 'SmolLM2-135M (random BF16)');
+  const decode: BenchRow = { model: 'SmolLM2-135M shapes: greedy decode (tok/s, 16 tokens after a warm-up)' };
+  for (const p of [null, ...PRESETS]) {
+    let files = source;
+    if (p) {
+      const out: Record<string, Uint8Array> = {};
+      const t0 = performance.now();
+      await quantizeModel(source, async (name) => memorySink((b) => (out[name] = b)), { preset: p });
+      console.log(`${presetName(p)}: quantised in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
+      files = memoryModelFiles(out, `SmolLM2-135M ${presetName(p)}`);
+    }
+    const pool = new BufferPool(ctx.device);
+    const model = await loadModel(ctx, kernels, pool, await openCheckpoint(files), cfg);
+    try {
+      const prompt = [1, 400, 5000, 77, 901, 12, 3456, 42];
+      await generate(model, prompt, { temperature: 0, maxTokens: 4, eosTokenIds: [] });
+      const t0 = performance.now();
+      await generate(model, prompt, { temperature: 0, maxTokens: DECODE_TOKENS, eosTokenIds: [] });
+      const tokPerSec = DECODE_TOKENS / ((performance.now() - t0) / 1000);
+      decode[p ? presetName(p) : 'BF16'] = tokPerSec.toFixed(2);
+      console.log(`${p ? presetName(p) : 'BF16'}: ${tokPerSec.toFixed(2)} tok/s, GPU weights ${mb(model.weightBytes)}`);
+    } finally {
+      model.dispose();
+      pool.destroyAll();
+    }
+  }
+  rows.push(decode);
+  writeSuite({
+    suite: 'quant',
+    adapter: ctx.adapterInfo.description,
+    note:
+      `Weight bytes on the GPU (exact, from the plans of what loadModel keeps packed: Q8_0/Q4_0/Q4_K/Q6_K projections and tables; Q5_0 fallbacks are de-quantised to f32 at load) ` +
+      `and greedy decode of the 135M shape (random weights, 8-token prompt, ${DECODE_TOKENS} tokens after a warm-up) on ${ctx.kernelFamily} kernels. ` +
+      `Q4_K_M of SmolLM2-135M keeps 576-wide rows out of Q4_K (not whole 256-blocks): they fall back to Q5_0, which the GPU unpacks. ` +
+      `Shared 2-core host, 1-min load average ${load0.toFixed(1)} at the start.`,
+    rows,
+  });
+});
