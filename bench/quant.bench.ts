@@ -94,9 +94,9 @@ it.skipIf(!run)('quant: bytes and decode tok/s at BF16, Q8_0, Q4_0, Q4_K_M', asy
     suite: 'quant',
     adapter: ctx.adapterInfo.description,
     note:
-      `Weight bytes on the GPU (from the plans of what loadModel keeps packed, within 1% of a loaded model: Q8_0/Q4_0/Q4_K/Q6_K projections and tables; Q5_0 fallbacks are de-quantised to f32 at load) ` +
+      `Weight bytes on the GPU (from the plans of what loadModel keeps packed, within 1% of a loaded model: Q8_0/Q4_0/Q5_0/Q4_K/Q6_K projections and tables) ` +
       `and greedy decode of the 135M shape (random weights, 8-token prompt, ${DECODE_TOKENS} tokens after a warm-up) on ${ctx.kernelFamily} kernels. ` +
-      `Q4_K_M of SmolLM2-135M keeps 576-wide rows out of Q4_K (not whole 256-blocks): they fall back to Q5_0, which the GPU unpacks. ` +
+      `Q4_K_M of SmolLM2-135M and 360M keeps their 576- and 960-wide rows out of Q4_K (not whole 256-blocks): they fall back to Q5_0, packed like the rest. ` +
       `Shared 2-core host, 1-min load average ${load0.toFixed(1)} at the start.`,
     rows,
   });

@@ -2,7 +2,7 @@
 // Included by the quantised matmuls (matmul_q*.wgsl, hw_mat*_q.wgsl) through `// #include _quant_blocks`
 // (gpu/kernels.ts expands it). The including shader declares the weight as
 //   @binding(2) var<storage, read> Q: array<u32>;   and Params fields kw (W's row length) and d_off (words).
-// and sets QTYPE to the ggml type id: 8 = Q8_0, 2 = Q4_0, 12 = Q4_K, 14 = Q6_K.
+// and sets QTYPE to the ggml type id: 8 = Q8_0, 2 = Q4_0, 6 = Q5_0, 12 = Q4_K, 14 = Q6_K.
 //
 // W is [rows, kw] row-major (GGUF's order: a row is an output feature, kw % block == 0), blocks numbered
 // b = (row·kw + col) / block in the file's order. GGUF blocks are 34/18/144/210 bytes, not all 4-byte aligned,
@@ -11,6 +11,8 @@
 //                      Q[d_off + b/2]  the f16 scale d, block b in the low half when b is even.
 //   Q4_0 (32):         Q[4b .. 4b+4)   the 16 bytes qs as in the block (weight j < 16 in the low nibble of
 //                      byte j, weight j + 16 in its high nibble); d as Q8_0's.
+//   Q5_0 (32):         Q[5b]           qh: bit j is weight j's fifth bit; Q[5b+1 .. 5b+5) qs as Q4_0's; d as
+//                      Q8_0's; weight = (nibble | bit << 4) − 16, times d.
 //   Q4_K (256):        Q[36b .. 36b+36) the block unchanged (144 B): word 0 = d | dmin << 16, words 1–3 the
 //                      12 packed 6-bit scales and mins, words 4–35 qs[128]. d_off unused.
 //   Q6_K (256):        Q[52b .. 52b+52) ql[128] (words 0–31), qh[64] (32–47), i8 scales[16] (48–51);
@@ -48,6 +50,15 @@ fn wq4(row: u32, col: u32) -> vec4f {
     let s = select(0u, 4u, j >= 16u);
     let q = (vec4u(w) >> (vec4u(0u, 8u, 16u, 24u) + s)) & vec4u(15u);
     return (vec4f(q) - 8.0) * q_scale(b);
+  }
+  if (QTYPE == 6u) {
+    let b = e / 32u;
+    let j = e % 32u;
+    let w = Q[5u * b + 1u + (j % 16u) / 4u];
+    let s = select(0u, 4u, j >= 16u);
+    let lo = (vec4u(w) >> (vec4u(0u, 8u, 16u, 24u) + s)) & vec4u(15u);
+    let hi = (vec4u(Q[5u * b]) >> (vec4u(j) + vec4u(0u, 1u, 2u, 3u))) & vec4u(1u);
+    return (vec4f(lo | (hi << vec4u(4u))) - 16.0) * q_scale(b);
   }
   if (QTYPE == 12u) {
     let b = e / 256u;

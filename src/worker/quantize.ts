@@ -9,7 +9,7 @@ import { shortName } from '../io/cache/names.ts';
 import { ProgressMeter, type ProgressFn } from '../io/progress.ts';
 import { presetName, quantizeModel } from '../io/quantize-model.ts';
 import { evaluateVariant } from '../engine/recipe/benchmark-step.ts';
-import { isGpuQuantType } from '../engine/ops/quant-layout.ts';
+import { GPU_QUANT_TYPES, isGpuQuantType } from '../engine/ops/quant-layout.ts';
 import { parseModelConfig } from '../io/config.ts';
 import { readJson } from '../io/model-files.ts';
 import type { QuantizeSummary } from '../io/quantize-model.ts';
@@ -20,8 +20,8 @@ import type { QuickPerplexity, QuickPerplexityRequest, QuantizeRequest, Quantize
 const BLOCK_TYPE = /^Q\d/;
 
 /**
- * What the GPU will not keep packed (weights.ts): block types other than Q8_0/Q4_0/Q4_K/Q6_K (a fallback's Q5_0, say)
- * and a Gemma embedding (its scaled gather reads 16/32-bit tables) are de-quantised to f32 at load, so they take
+ * What the GPU will not keep packed (weights.ts): block types other than ops/quant-layout.ts GPU_QUANT_TYPES (none
+ * of the presets' choices today, Q4_K_M's Q5_0 fallbacks included; the check stays for what the table lacks) and a Gemma embedding (its scaled gather reads 16/32-bit tables) are de-quantised to f32 at load, so they take
  * more GPU memory than in the source's 16 bits; said plainly, with the preset that avoids it.
  */
 export function gpuWarnings(s: QuantizeSummary, scaleEmbedding: boolean): string[] {
@@ -29,7 +29,7 @@ export function gpuWarnings(s: QuantizeSummary, scaleEmbedding: boolean): string
   const unpacked = Object.entries(s.types).filter(([t]) => BLOCK_TYPE.test(t) && !isGpuQuantType(t));
   if (unpacked.length > 0) {
     const list = unpacked.map(([t, e]) => `${t} × ${e.count}`).join(', ');
-    out.push(`${list} ${unpacked.length === 1 && unpacked[0]![1].count === 1 ? 'is' : 'are'} de-quantised to f32 when loaded on the GPU (only Q8_0, Q4_0, Q4_K and Q6_K stay packed)${s.preset === 'q4_k_m' ? ': rows that are not whole 256-blocks fall back to Q5_0 under Q4_K_M; Q4_0 keeps them 4-bit on the GPU' : ''}`);
+    out.push(`${list} ${unpacked.length === 1 && unpacked[0]![1].count === 1 ? 'is' : 'are'} de-quantised to f32 when loaded on the GPU (only ${Object.keys(GPU_QUANT_TYPES).join(', ')} stay packed)`);
   }
   if (scaleEmbedding && BLOCK_TYPE.test(s.embedding)) {
     out.push(`the token embedding (${s.embedding}) is de-quantised to f32 on the GPU: Gemma's scaled embedding gather reads 16/32-bit tables`);

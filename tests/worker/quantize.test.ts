@@ -1,6 +1,7 @@
 // The worker's plain words about what the GPU will not keep packed after "load as 4-bit" (worker/quantize.ts
 // gpuWarnings), from the plans of real shapes: stories260K's 64-wide rows under Q4_K_M fall back to Q5_0, which the
-// GPU de-quantises; Q4_0 and Q8_0 stay packed; a Gemma embedding in blocks is de-quantised by its scaled gather.
+// GPU keeps packed like Q4_0 and Q8_0; a type without a kernel is named; a Gemma embedding in blocks is de-quantised
+// by its scaled gather.
 import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { parseModelConfig } from '../../src/io/config.ts';
@@ -14,12 +15,14 @@ const warnings = (path: string, preset: QuantizePreset, over: Record<string, unk
 };
 
 describe('gpuWarnings', () => {
-  it('names the Q5_0 fallbacks of Q4_K_M and suggests Q4_0; none for Q4_0 and Q8_0', () => {
-    const w = warnings('public/demo/stories260K/config.json', 'q4_k_m');
-    expect(w).toHaveLength(1);
-    expect(w[0]).toMatch(/^Q5_0 × \d+ are de-quantised to f32 when loaded on the GPU .*Q4_0 keeps them 4-bit/);
-    expect(warnings('public/demo/stories260K/config.json', 'q4_0')).toEqual([]);
-    expect(warnings('public/demo/stories260K/config.json', 'q8_0')).toEqual([]);
+  it('none for any preset of stories260K: Q4_K_M falls back to Q5_0 for its 64-wide rows, which the GPU keeps packed', () => {
+    for (const p of ['q4_k_m', 'q4_0', 'q8_0'] as const) expect(warnings('public/demo/stories260K/config.json', p)).toEqual([]);
+  });
+
+  it('names a block type the GPU would unpack (one it has no kernel for)', () => {
+    const s = summarizePlan(quantizePlan(config('public/demo/stories260K/config.json', {}), 'q4_k_m', () => 'F32'), 'q4_k_m', 0, 0);
+    const w = gpuWarnings({ ...s, types: { ...s.types, Q5_1: { count: 3, bytes: 96 } } }, false);
+    expect(w).toEqual(['Q5_1 × 3 are de-quantised to f32 when loaded on the GPU (only Q8_0, Q4_0, Q5_0, Q4_K, Q6_K stay packed)']);
   });
 
   it("says a Gemma embedding in blocks is de-quantised by the scaled gather", () => {

@@ -5,7 +5,7 @@
  *   matrices (embed_tokens, q/k/v/o, gate/up/down, lm_head): HF [out, in] row-major, as the checkpoint stores
  *     them — F32 as f32; BF16/F16 kept 16-bit, the raw safetensors bytes uploaded as is (two per u32, even element
  *     in the low half) and decoded inside matmul_w16 / the embedding gather. A projection stored as ggml blocks
- *     of a type the quantised matmuls read (Q8_0, Q4_0, Q4_K, Q6_K: ops/quant-layout.ts) stays packed, re-laid
+ *     of a type the quantised matmuls read (Q8_0, Q4_0, Q5_0, Q4_K, Q6_K: ops/quant-layout.ts) stays packed, re-laid
  *     into aligned words at the same bytes per weight, and is de-quantised in registers by matmul_q; q|k|v and
  *     gate|up fuse only when all members share one such type. As in llama.cpp the norms are never quantised,
  *     the token embedding may be: a quantised embedding or lm_head of those types stays packed too, chunk by chunk

@@ -1,7 +1,7 @@
 /**
  * The GPU layout of a ggml block-quantised weight (shaders/_quant_blocks.wgsl documents it word by word): GGUF
  * blocks re-laid at upload so every field is read from aligned u32 words, at the same bytes per weight (Q8_0
- * 34 B, Q4_0 18 B, Q4_K 144 B, Q6_K 210 B per block; the 2-byte f16 scales that break 4-byte alignment move to
+ * 34 B, Q4_0 18 B, Q5_0 22 B, Q4_K 144 B, Q6_K 210 B per block; the 2-byte f16 scales that break 4-byte alignment move to
  * a table after the blocks, padded to a whole word). Pure: the CPU side of the shaders' contract.
  */
 import { AlloyError } from '../../common/errors.ts';
@@ -10,6 +10,7 @@ import { AlloyError } from '../../common/errors.ts';
 export const GPU_QUANT_TYPES = {
   Q8_0: { id: 8, block: 32, bytes: 34, bodyWords: 8 },
   Q4_0: { id: 2, block: 32, bytes: 18, bodyWords: 4 },
+  Q5_0: { id: 6, block: 32, bytes: 22, bodyWords: 5 },
   Q4_K: { id: 12, block: 256, bytes: 144, bodyWords: 36 },
   Q6_K: { id: 14, block: 256, bytes: 210, bodyWords: 52 },
 } as const;
@@ -51,7 +52,8 @@ export function packQuantForGpu(type: GpuQuantType, data: Uint8Array, rows: numb
     const dst = b * t.bodyWords * 4;
     switch (type) {
       case 'Q8_0':
-      case 'Q4_0': // f16 d, then the quants
+      case 'Q4_0':
+      case 'Q5_0': // f16 d, then the quants (Q5_0: the 32 high bits qh, then the nibbles qs)
         halves[dOff * 2 + b] = data[src]! | (data[src + 1]! << 8);
         bytes.set(data.subarray(src + 2, src + t.bytes), dst);
         break;
