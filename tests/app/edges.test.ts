@@ -19,6 +19,7 @@ const APP_ENGINE_MODULES = [
   'eval/confidence.ts',
   'eval/multiple-choice.ts',
   'eval/synergy.ts',
+  'kernel-bench/format.ts',
   'kernel-bench/models.ts',
   'kernel-family.ts',
   'lora/targets.ts',

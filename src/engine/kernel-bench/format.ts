@@ -4,7 +4,9 @@
  */
 import type { CaseResult, KernelBenchReport } from './run.ts';
 
-const ms = (x: number | null) => (x === null ? '—' : x < 0.1 ? `${(x * 1000).toFixed(1)} µs` : `${x.toFixed(x < 10 ? 3 : 1)} ms`);
+/** A kernel time as people read it (µs below 0.1 ms); the CLI's table and the studio's GPU check share it. */
+export const formatMs = (x: number | null): string => (x === null ? '—' : x < 0.1 ? `${(x * 1000).toFixed(1)} µs` : `${x.toFixed(x < 10 ? 2 : 1)} ms`);
+const ms = formatMs;
 const rate = (x: number | null) => (x === null ? '—' : x.toFixed(x < 10 ? 2 : 1));
 const pad = (s: string, n: number) => (s.length >= n ? s : s + ' '.repeat(n - s.length));
 const lpad = (s: string, n: number) => (s.length >= n ? s : ' '.repeat(n - s.length) + s);
