@@ -41,6 +41,12 @@ export function adamwStepFields(args: AdamWStep): Field[] {
   ];
 }
 
+/** The model's own 16-bit weight that a full fine-tune's f32 master copy is rounded into after each update. */
+export interface HalfStore {
+  buffer: GPUBuffer;
+  dtype: 'bf16' | 'f16';
+}
+
 /**
  * One tensor's update. `stepUniform`: a uniform buffer the caller rewrites each step with
  * packUniforms(adamwStepFields(…)) (the trainer: one write per step, and bind groups that never change); without
@@ -54,12 +60,27 @@ export async function encodeAdamW(
   stepUniform?: GPUBuffer,
   /** f32 [2] (Σ g², clip scale) from clip.ts encodeClip; absent: no clipping beyond gradScale */
   clip?: GPUBuffer,
+  /**
+   * decay: false exempts the tensor from weight decay (HF Trainer's rule for biases and norm weights); store: bufs.param
+   * is an f32 master copy and each update is also written, rounded to nearest even, into this 16-bit weight
+   */
+  tensor: { decay?: boolean; store?: HalfStore } = {},
 ): Promise<void> {
+  const store = tensor.store;
   await launch(kernels, encoder, {
     file: 'adamw',
+    ...(store ? { entry: 'main_w16', constants: { HALF: store.dtype === 'f16' ? 1 : 0 } } : {}),
     params: stepUniform ?? adamwStepFields(args),
-    buffers: { 1: bufs.param, 2: bufs.grad, 3: bufs.m, 4: bufs.v, 5: kernels.uniformBlock([{ u32: args.n }]), 6: clip ?? noClip(kernels.device) },
-    groups: grid1d(Math.ceil(args.n / 256)),
+    buffers: {
+      1: bufs.param,
+      2: bufs.grad,
+      3: bufs.m,
+      4: bufs.v,
+      5: kernels.uniformBlock([{ u32: args.n }, { f32: tensor.decay === false ? 0 : 1 }]),
+      6: clip ?? noClip(kernels.device),
+      ...(store ? { 7: store.buffer } : {}),
+    },
+    groups: grid1d(Math.ceil((store ? Math.ceil(args.n / 2) : args.n) / 256)),
   });
 }
 
@@ -76,9 +97,9 @@ function noClip(device: GPUDevice): GPUBuffer {
   return b;
 }
 
-/** The same update in float64, in place on param, m, v. */
-export function adamwReference(param: Float64Array, grad: ArrayLike<number>, m: Float64Array, v: Float64Array, step: number, hyper: AdamWHyper, gradScale = 1): void {
-  const h = adamwDefaults(hyper);
+/** The same update in float64, in place on param, m, v (decay false: no weight decay for this tensor). */
+export function adamwReference(param: Float64Array, grad: ArrayLike<number>, m: Float64Array, v: Float64Array, step: number, hyper: AdamWHyper, gradScale = 1, decay = true): void {
+  const h = adamwDefaults({ ...hyper, weightDecay: decay ? (hyper.weightDecay ?? 0.01) : 0 });
   const bc1 = 1 - Math.pow(h.beta1, step);
   const bc2 = 1 - Math.pow(h.beta2, step);
   for (let i = 0; i < param.length; i++) {

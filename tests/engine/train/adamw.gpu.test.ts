@@ -4,6 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { BufferPool, readBuffer } from '../../../src/engine/gpu/buffer-pool.ts';
 import { adamwReference, encodeAdamW } from '../../../src/engine/train/adamw.ts';
+import { f32ToBf16Bits, f32ToF16Bits } from '../../../src/io/safetensors/dtypes.ts';
 import { maxAbsDiff, randomArray, testGpu, testKernels } from '../../helpers/gpu.ts';
 
 describe('AdamW', () => {
@@ -72,4 +73,46 @@ describe('AdamW', () => {
     }
     pool.destroyAll();
   });
+
+  // Full fine-tuning of a 16-bit model: the f32 master follows the reference, and the model's packed weight holds
+  // exactly the master rounded to nearest even (odd n: the last word's unused high half is kept); a tensor without
+  // weight decay (decay: false) follows the reference without it.
+  for (const dtype of ['bf16', 'f16'] as const) {
+    it(`main_w16 (${dtype}): master = reference, store = master rounded to nearest even, bit for bit`, async () => {
+      const ctx = await testGpu();
+      const kernels = await testKernels();
+      const pool = new BufferPool(ctx.device);
+      const n = 517;
+      const round = dtype === 'bf16' ? f32ToBf16Bits : f32ToF16Bits;
+      const p0 = Float32Array.from(randomArray(n, 21), (x) => x * 0.5);
+      const words = new Uint32Array(Math.ceil(n / 2));
+      p0.forEach((x, i) => (words[i >> 1]! |= round(x) << (16 * (i & 1))));
+      words[words.length - 1]! |= 0xabcd0000; // the odd tail's unused half
+      const stored = pool.upload(words);
+      for (const decay of [true, false]) {
+        const ref = { p: Float64Array.from(p0), m: new Float64Array(n), v: new Float64Array(n) };
+        const bufs = { param: pool.upload(p0), grad: pool.upload(new Float32Array(n)), m: pool.upload(new Float32Array(n)), v: pool.upload(new Float32Array(n)) };
+        const hyper = { lr: 0.003, weightDecay: 0.1 };
+        for (let step = 1; step <= 3; step++) {
+          const g = Float32Array.from(randomArray(n, 40 + step), (x) => x * 0.1);
+          ctx.device.queue.writeBuffer(bufs.grad, 0, g);
+          const enc = ctx.device.createCommandEncoder();
+          await encodeAdamW(kernels, enc, bufs, { n, step, ...hyper }, undefined, undefined, { decay, store: { buffer: stored, dtype } });
+          ctx.device.queue.submit([enc.finish()]);
+          adamwReference(ref.p, g, ref.m, ref.v, step, hyper, 1, decay);
+        }
+        const master = new Float32Array(await readBuffer(ctx.device, bufs.param, n * 4));
+        const err = maxAbsDiff(master, ref.p);
+        const got = new Uint32Array(await readBuffer(ctx.device, stored, words.length * 4));
+        let mismatches = 0;
+        master.forEach((x, i) => ((got[i >> 1]! >>> (16 * (i & 1))) & 0xffff) !== round(x) && mismatches++);
+        console.log(`AdamW main_w16 ${dtype} decay ${decay}: master vs reference max |Δ| ${err.toExponential(2)}; stored halves ≠ rounded master: ${mismatches}`);
+        expect(err).toBeLessThanOrEqual(1e-6);
+        expect(mismatches).toBe(0);
+        expect(got[got.length - 1]! >>> 16).toBe(0xabcd);
+        for (const b of Object.values(bufs)) pool.release(b);
+      }
+      pool.destroyAll();
+    });
+  }
 });
