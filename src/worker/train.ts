@@ -427,6 +427,7 @@ export async function peftFilesOf(checkpoint: ByteSource, modelRepo: string, dro
   const weights = new Uint8Array(await sink.blob().arrayBuffer());
   if (peftConfig !== null) return { config: new TextEncoder().encode(peftConfig), weights };
   const l = meta.lora;
+  if (!l) throw new AlloyError(`${checkpoint.name}: the checkpoint is of a full fine-tune, which has no adapter files (its result is a model)`);
   // peftConfigJson reads only these fields of a GpuLora; the checkpoint's metadata has them all
   const adapterOf = { r: l.r, alpha: l.alpha, useRslora: l.useRslora, targets: l.targets as LoraTarget[], dropout } as GpuLora;
   return { config: new TextEncoder().encode(JSON.stringify(peftConfigJson(adapterOf, modelRepo), null, 2) + '\n'), weights };

@@ -44,7 +44,7 @@ export function stepItems(method: Method, microBatches: readonly (readonly Seque
  */
 export async function accumulateStep(
   model: Model,
-  lora: GpuLora,
+  lora: GpuLora | null,
   method: Method,
   microBatches: readonly (readonly Sequence[])[],
   objective: ObjectiveOptions,
@@ -60,18 +60,21 @@ export async function accumulateStep(
  */
 export async function startAccumulateStep(
   model: Model,
-  lora: GpuLora,
+  lora: GpuLora | null,
   method: Method,
   microBatches: readonly (readonly Sequence[])[],
   objective: ObjectiveOptions,
   passFor: (micro: number) => PassOptions = () => ({}),
+  /** micro-batch a's reference statistics (a full fine-tune's precomputed DPO/IPO reference), in its layout */
+  refFor?: (micro: number) => readonly number[],
 ): Promise<{ scored: number; result: Promise<Omit<StepResult, 'scored'>> }> {
   if (microBatches.length === 0) throw new AlloyError('an optimizer step needs at least one micro-batch');
   const items = stepItems(method, microBatches);
   if (items === 0) throw new AlloyError(`no token of the step's ${microBatches.length} micro-batch(es) is scored (every row is prompt or too short)`);
   const pending: PendingGrad[] = [];
   for (const [a, seqs] of microBatches.entries()) {
-    pending.push(await startLossAndGrads(model, lora, method, seqs, { ...objective, stepItems: items }, passFor(a)));
+    const ref = refFor ? { refLogps: refFor(a) } : {};
+    pending.push(await startLossAndGrads(model, lora, method, seqs, { ...objective, stepItems: items, ...ref }, passFor(a)));
   }
   const result = Promise.all(pending.map((p) => p.result)).then((rs) => {
     let loss = 0;

@@ -67,19 +67,20 @@ export async function encodeAdamW(
   tensor: { decay?: boolean; store?: HalfStore } = {},
 ): Promise<void> {
   const store = tensor.store;
+  const buffers: Record<number, GPUBuffer> = {
+    1: bufs.param,
+    2: bufs.grad,
+    3: bufs.m,
+    4: bufs.v,
+    5: kernels.uniformBlock([{ u32: args.n }, { f32: tensor.decay === false ? 0 : 1 }]),
+    6: clip ?? noClip(kernels.device),
+  };
+  if (store) buffers[7] = store.buffer;
   await launch(kernels, encoder, {
     file: 'adamw',
     ...(store ? { entry: 'main_w16', constants: { HALF: store.dtype === 'f16' ? 1 : 0 } } : {}),
     params: stepUniform ?? adamwStepFields(args),
-    buffers: {
-      1: bufs.param,
-      2: bufs.grad,
-      3: bufs.m,
-      4: bufs.v,
-      5: kernels.uniformBlock([{ u32: args.n }, { f32: tensor.decay === false ? 0 : 1 }]),
-      6: clip ?? noClip(kernels.device),
-      ...(store ? { 7: store.buffer } : {}),
-    },
+    buffers,
     groups: grid1d(Math.ceil((store ? Math.ceil(args.n / 2) : args.n) / 256)),
   });
 }

@@ -21,6 +21,8 @@ import { AlloyError } from '../../common/errors.ts';
 import { openSafetensors } from '../../io/safetensors/reader.ts';
 import { writeSafetensors, type TensorToWrite } from '../../io/safetensors/writer.ts';
 import { readBuffer } from '../gpu/buffer-pool.ts';
+import { f32ToBf16Bits, f32ToF16Bits } from '../../io/safetensors/dtypes.ts';
+import type { HalfStore } from './adamw.ts';
 import { isMethod } from './objectives.ts';
 import { TRAIN_FIELDS, appliesTo, field } from './settings.ts';
 
@@ -31,7 +33,11 @@ const PEFT_CONFIG_KEY = 'alloy.peft_config';
 /** the step an imported adapter's checkpoint is stored under */
 export const IMPORTED_STEP = 0;
 
-/** One optimised tensor: its PEFT key, shape, and GPU buffers (param, AdamW m and v). */
+/**
+ * One optimised tensor: its key (a PEFT key; a full fine-tune's: full-optim.ts fullTensorKey), shape, and GPU
+ * buffers (param, AdamW m and v). A full fine-tune's 16-bit weight has `store`: param is its f32 master and the
+ * model's own weight the rounded copy (adamw.ts); `decay: false` exempts a tensor from weight decay.
+ */
 export interface OptimTensor {
   key: string;
   shape: [number, number];
@@ -40,6 +46,8 @@ export interface OptimTensor {
   grad: GPUBuffer;
   m: GPUBuffer;
   v: GPUBuffer;
+  decay?: boolean;
+  store?: HalfStore;
 }
 
 export interface CheckpointMeta {
@@ -52,7 +60,14 @@ export interface CheckpointMeta {
   cursor: number;
   /** the training configuration of the run (what was fixed when it started) */
   config: Record<string, unknown>;
-  lora: CheckpointLora;
+  /** the adapter trained, or null for a full fine-tune (every parameter: `mode` 'full') */
+  lora: CheckpointLora | null;
+  mode?: 'full';
+  /**
+   * a full fine-tune's DPO/IPO reference log-probs, computed once from the starting weights (TRL's
+   * precompute_ref_log_probs): per training and per held-out unit, its sequences' statistics
+   */
+  refLogps?: { train: number[][]; val: number[][] };
   /** per-step events so far (charts continue across a resume) */
   history: unknown[];
 }
@@ -153,7 +168,7 @@ export async function encodeCheckpoint(device: GPUDevice, tensors: readonly Opti
  * checkpoint of a different adapter (loraMismatch) is refused before anything is uploaded; with `run`, one trained
  * with a different objective (objectiveMismatch) too.
  */
-export async function restoreCheckpoint(device: GPUDevice, src: ByteSource, tensors: readonly OptimTensor[], lora?: RunLora, run?: RunObjective): Promise<CheckpointMeta> {
+export async function restoreCheckpoint(device: GPUDevice, src: ByteSource, tensors: readonly OptimTensor[], lora?: RunLora | null, run?: RunObjective): Promise<CheckpointMeta> {
   const file = await openSafetensors(src);
   const raw = file.metadata[META_KEY];
   if (!raw) throw new AlloyError(`${src.name}: not an Alloy training checkpoint (no "${META_KEY}" metadata)`, { file: src.name });
@@ -161,7 +176,10 @@ export async function restoreCheckpoint(device: GPUDevice, src: ByteSource, tens
   if (meta.format !== CHECKPOINT_FORMAT || meta.version !== CHECKPOINT_VERSION) {
     throw new AlloyError(`${src.name}: checkpoint format ${meta.format} v${meta.version} is not ${CHECKPOINT_FORMAT} v${CHECKPOINT_VERSION}`, { file: src.name });
   }
-  const why = lora ? loraMismatch(meta.lora, lora) : null;
+  // lora null: a full fine-tune resuming
+  if (lora === null && meta.lora) throw new AlloyError(`${src.name}: the checkpoint is of a LoRA run, not a full fine-tune: resume it with mode lora, or start a new run`, { file: src.name });
+  if (lora && !meta.lora) throw new AlloyError(`${src.name}: the checkpoint is of a full fine-tune, not a LoRA: resume it with mode full, or start a new run`, { file: src.name });
+  const why = lora && meta.lora ? loraMismatch(meta.lora, lora) : null;
   if (why) {
     throw new AlloyError(`${src.name}: the checkpoint is of a different LoRA: ${why}; resume with the checkpoint's adapter settings, or start a new run`, { file: src.name });
   }
@@ -180,9 +198,19 @@ export async function restoreCheckpoint(device: GPUDevice, src: ByteSource, tens
       }
       const data = await file.readF32(name);
       device.queue.writeBuffer(buf, 0, data);
+      // a full fine-tune's master: the model's 16-bit weight is its rounding, as after the update that wrote it
+      if (buf === t.param && t.store) device.queue.writeBuffer(t.store.buffer, 0, halvesOf(data, t.store.dtype));
     }
   }
   return meta;
+}
+
+/** f32 values rounded to nearest even and packed two a u32 (even element low), as the 16-bit weights are stored. */
+function halvesOf(data: Float32Array, dtype: HalfStore['dtype']): Uint32Array<ArrayBuffer> {
+  const round = dtype === 'bf16' ? f32ToBf16Bits : f32ToF16Bits;
+  const words = new Uint32Array(Math.ceil(data.length / 2));
+  for (let i = 0; i < data.length; i++) words[i >> 1]! |= round(data[i]!) << (16 * (i & 1));
+  return words;
 }
 
 /** An imported PEFT adapter as a checkpoint blob (see the top of this file): its tensors as given, its config text. */

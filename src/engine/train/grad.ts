@@ -39,6 +39,7 @@ import { assertLive, type Model } from '../model/weights.ts';
 import { encodeClearLoraGrads, type DropoutCounters, type GpuLora } from '../lora/adapter.ts';
 import { computeObjective, isLinearInLogp, needsReference, objectiveTargets, referenceLogps, type ObjectiveOptions, type ObjectiveResult } from './objectives.ts';
 import type { Method, Sequence } from '../../common/training-data.ts';
+import type { FullParams } from './full-params.ts';
 
 export interface GradResult {
   loss: number;
@@ -126,6 +127,8 @@ export interface PassOptions {
   recompute?: boolean;
   /** zero dA/dB first, in the pass's own command buffer (a step's first micro-batch); default false: accumulate */
   clearGrads?: boolean;
+  /** full fine-tuning: every parameter's gradient accumulates into these (lora must be null) */
+  full?: FullParams;
 }
 
 /**
@@ -160,7 +163,7 @@ export interface PendingGrad {
  */
 export async function startLossAndGrads(
   model: Model,
-  lora: GpuLora,
+  lora: GpuLora | null,
   method: Method,
   seqs: readonly Sequence[],
   opts: ObjectiveOptions = {},
@@ -232,7 +235,7 @@ export async function startLossAndGrads(
     // same encoder; commands run in order, so that is safe, as long as no queue write lands in it before the
     // submit: every upload happens before encoding starts (the token weights and targets too, when linear).
     let enc = device.createCommandEncoder({ label: 'train forward' });
-    if (pass.clearGrads) encodeClearLoraGrads(enc, lora);
+    if (pass.clearGrads && lora) encodeClearLoraGrads(enc, lora);
     await encodeEmbed(model, enc, idsBuf, x, BT);
     const saved: (LayerActs | null)[] = [];
     const xIns: GPUBuffer[] = [];
@@ -346,4 +349,20 @@ export async function lossOnly(model: Model, lora: GpuLora | null, method: Metho
   const obj = computeObjective(method, seqs, await run(lora), { ...opts, refLogps });
   const tokens = batch.targets.reduce((n, y) => n + (y === IGNORE_TARGET ? 0 : 1), 0);
   return { loss: obj.loss, metrics: obj.metrics, tokens };
+}
+
+/**
+ * The reference statistic of each sequence (objectives' referenceLogps) from the model as it is now, with the
+ * adapters off: what DPO/IPO compare against. A full fine-tune computes these once, before its first step, from
+ * the starting weights (TRL's precompute_ref_log_probs), since it keeps no second copy of the model.
+ */
+export async function referenceStats(model: Model, method: Method, seqs: readonly Sequence[]): Promise<number[]> {
+  assertLive(model);
+  const batch = layoutBatch(model, method, seqs);
+  const logits = await runForward(model, { batch: batch.B, T: batch.T, ids: batch.ids, positions: batch.positions, mask: batch.mask, kv: null, logitRows: null, lora: null });
+  try {
+    return referenceLogps(method, seqs, await gatherLogps(model, logits, batch));
+  } finally {
+    releaseLogits(model.pool, logits);
+  }
 }

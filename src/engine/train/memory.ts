@@ -26,6 +26,11 @@
  *   reference     DPO/IPO (`method`): a forward with the adapters off before the step (model/memory.ts planForward),
  *                 its logits gathered and freed; its buffers stay in the pool for the training forward to reuse
  *   grad norm     ⌈n/256⌉ partials per adapter tensor, one buffer
+ *   full          (`mode: 'full'`, every parameter trained) instead of the adapter, per GPU tensor of the model (a
+ *                 fused q|k|v or gate|up matrix is one, an embedding split to fit a binding one per chunk, norms
+ *                 and biases f32): its gradient, AdamW m and v, all f32, and an f32 master copy of each 16-bit
+ *                 matrix (the update is applied there and rounded into the model's own weight); no reference forward
+ *                 (DPO's reference log-probs are computed once before training, TRL's precompute_ref_log_probs)
  *
  * Two totals: `total` adds the groups above (exact tensor bytes, every group at once: a bound with no pool); and
  * `poolTotal` replays the step on a PoolTally, which is the BufferPool's peakBytes: every buffer rounded up to its size
@@ -40,7 +45,7 @@
  * (same kernels, same bytes, same dropout masks; tests/engine/train/recompute.gpu.test.ts, which also holds this plan
  * against the BufferPool's measured peak for both settings).
  */
-import type { ModelConfig } from '../../io/config.ts';
+import { expectedTensorShapes, type ModelConfig } from '../../io/config.ts';
 import { isLinearInLogp, needsReference } from '../../common/objectives/registry.ts';
 import type { Method } from '../../common/training-data.ts';
 import { DEFAULT_BINDING_BYTES, planForward, planLmHeadBlock, planWeights, PoolTally } from '../model/memory.ts';
@@ -73,11 +78,15 @@ export interface TrainingPlanOptions {
   method?: Method;
   /** the storage binding limit tables and logits are split to fit (default: WebGPU's default limit) */
   maxBindingBytes?: number;
+  /** 'lora' (default): r and targets say what is trained; 'full': every parameter (r and targets unused) */
+  mode?: TrainMode;
 }
+
+export type TrainMode = 'lora' | 'full';
 
 export interface TrainingMemoryPlan {
   weights: number;
-  /** A, B, dA, dB, AdamW m, v */
+  /** what is trained and its optimizer state: LoRA's A, B, dA, dB, AdamW m, v; full: grads, m, v, 16-bit masters */
   adapter: number;
   /** activations kept for the backward, all layers (or, with recompute, the layer inputs + one layer) */
   kept: number;
@@ -125,7 +134,8 @@ export function planTrainingMemory(cfg: ModelConfig, o: TrainingPlanOptions): Tr
   const limit = o.maxBindingBytes ?? DEFAULT_BINDING_BYTES;
   const shape: LayerPlanShape = { fused: fusedGroups(cfg, o.dtype, limit), kv: false };
   const recompute = o.recompute ?? false;
-  const lora: LayerLoraPlan = { r: o.r, keys: new Set(o.targets.map((t) => t.replace('_proj', '') as ProjKey)), dropout: o.dropout ?? false };
+  const full = o.mode === 'full';
+  const lora: LayerLoraPlan | null = full ? null : { r: o.r, keys: new Set(o.targets.map((t) => t.replace('_proj', '') as ProjKey)), dropout: o.dropout ?? false };
   const sizes = layerActBytes(cfg, BT);
   const perBlock = logitRowsPerBlock(V, limit);
   const blockRows: number[] = [];
@@ -136,13 +146,23 @@ export function planTrainingMemory(cfg: ModelConfig, o: TrainingPlanOptions): Tr
   const weights = planWeights(t, cfg, o.dtype, limit, o.matrixTypes).bytes;
   let adapter = 0;
   const tensorSizes: number[] = [];
-  for (let l = 0; l < L; l++) {
-    for (const target of o.targets) {
-      const [inF, outF] = IO[target](cfg);
-      tensorSizes.push(o.r * inF, outF * o.r);
+  if (full) {
+    // createFullParams (the gradients), then the Trainer (m, v, and the master copy of a 16-bit matrix)
+    const params = fullParamTensors(cfg, o.dtype, limit);
+    for (const p of params) (t.alloc(p.n * 4), (adapter += p.n * 4));
+    for (const p of params) {
+      for (let i = 0; i < (p.half ? 3 : 2); i++) (t.alloc(p.n * 4), (adapter += p.n * 4));
+      tensorSizes.push(p.n);
     }
+  } else {
+    for (let l = 0; l < L; l++) {
+      for (const target of o.targets) {
+        const [inF, outF] = IO[target](cfg);
+        tensorSizes.push(o.r * inF, outF * o.r);
+      }
+    }
+    for (const n of tensorSizes) for (let i = 0; i < 4; i++) (t.alloc(n * 4), (adapter += n * 4)); // the tensor, its grad, AdamW m, v
   }
-  for (const n of tensorSizes) for (let i = 0; i < 4; i++) (t.alloc(n * 4), (adapter += n * 4)); // the tensor, its grad, AdamW m, v
   // the Trainer's grad-norm scratch and (Σ g², clip scale), made on its first step and kept (clip.ts)
   const partials = Math.max(1, tensorSizes.reduce((n, s) => n + Math.ceil(s / SUMSQ_SPAN), 0)) * 4;
   t.alloc(partials);
@@ -151,7 +171,7 @@ export function planTrainingMemory(cfg: ModelConfig, o: TrainingPlanOptions): Tr
 
   // ---- lossAndGrads (grad.ts), in its order ----
   // DPO's (IPO's) reference: a forward with the adapters off, its log-probs gathered, everything released.
-  if (o.method && needsReference(o.method)) {
+  if (o.method && needsReference(o.method) && !full) {
     const logits = planForward(t, cfg, { dtype: o.dtype, batch: o.rows, T: o.seqLen, S: o.seqLen, logitRows: BT, mask: true, kv: false, lora: null, limit });
     planGather(t, blockRows);
     t.release(...logits);
@@ -217,11 +237,11 @@ export function planTrainingMemory(cfg: ModelConfig, o: TrainingPlanOptions): Tr
   // ---- the breakdown: each group's exact bytes, from the same planning functions ----
   const set = new SumTally();
   planLayer(set, cfg, BT, lora, { bufs: [], temps: [] }, () => {}, shape);
-  const keptSet = sizes.xIn + set.bytes - (lora.dropout ? dropoutBytes(cfg, BT, lora, shape) : 0);
+  const keptSet = sizes.xIn + set.bytes - (lora?.dropout ? dropoutBytes(cfg, BT, lora, shape) : 0);
   const kept = recompute ? L * sizes.xIn + keptSet : L * keptSet;
   const bw = new SumTally();
   planLayerBackward(bw, cfg, BT, lora, [], shape);
-  const backward = bw.bytes + (recompute && lora.dropout ? dropoutBytes(cfg, BT, lora, shape) : 0);
+  const backward = bw.bytes + (recompute && lora?.dropout ? dropoutBytes(cfg, BT, lora, shape) : 0);
   const logits = BT * V * 4;
   // one logits block's temporaries at a time (a later block's, which has its normed rows copied), forward or backward
   const oneBlock: PlannedBuffer[] = [];
@@ -242,6 +262,40 @@ export function planTrainingMemory(cfg: ModelConfig, o: TrainingPlanOptions): Tr
     poolTotal: t.poolBytes,
     recompute,
   };
+}
+
+/**
+ * The GPU tensors a full fine-tune trains, as loadModel lays them out: elements, and whether the matrix is stored
+ * 16-bit (then the trainer keeps an f32 master copy). Tied embeddings are one tensor.
+ */
+export function fullParamTensors(cfg: ModelConfig, dtype: WeightDtype, limit: number): Array<{ name: string; n: number; half: boolean }> {
+  const fused = fusedGroups(cfg, dtype, limit);
+  const half = dtype !== 'f32';
+  const out: Array<{ name: string; n: number; half: boolean }> = [];
+  const groupOf = (name: string) => (fused.qkv && /self_attn\.[qkv]_proj\.weight$/.test(name) ? 'qkv' : fused.gateUp && /mlp\.(gate|up)_proj\.weight$/.test(name) ? 'gateUp' : null);
+  const groups = new Map<string, { name: string; n: number; half: boolean }>();
+  for (const [name, shape] of expectedTensorShapes(cfg)) {
+    const n = shape.reduce((a, b) => a * b, 1);
+    const matrix = shape.length === 2;
+    if (name === 'model.embed_tokens.weight' || name === 'lm_head.weight') {
+      for (const c of planRowChunks(shape[0]!, shape[1]!, dtype, limit, name)) out.push({ name, n: c.rows * shape[1]!, half });
+      continue;
+    }
+    const g = groupOf(name);
+    if (g) {
+      const key = `${name.slice(0, name.indexOf('.', 'model.layers.'.length))}.${g}`;
+      const entry = groups.get(key);
+      if (entry) entry.n += n;
+      else {
+        const e = { name: key, n, half };
+        groups.set(key, e);
+        out.push(e);
+      }
+      continue;
+    }
+    out.push({ name, n, half: matrix && half });
+  }
+  return out;
 }
 
 /** The forward's dropout inputs xd [BT, in] of one layer (a temporary, not kept). */

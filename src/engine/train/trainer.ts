@@ -1,9 +1,12 @@
 /**
- * The training loop: LoRA on a loaded GPU model, step by step, event-driven and DOM-free, so the CLI (Node), the
- * worker and the Train panel drive the same code.
+ * The training loop on a loaded GPU model, step by step, event-driven and DOM-free, so the CLI (Node), the worker
+ * and the Train panel drive the same code. What it trains: a LoRA adapter (GpuLora), or every parameter of the model
+ * (FullParams: mode full; full-optim.ts holds the f32 masters of 16-bit weights, and DPO/IPO's reference log-probs
+ * are computed once from the starting weights before step 1, TRL's precompute_ref_log_probs, and kept in every
+ * checkpoint, so a resumed run compares against the same reference).
  *
  * API in brief
- *   const trainer = new Trainer(model, lora, config, data, { store, onEvent });
+ *   const trainer = new Trainer(model, lora | fullParams, config, data, { store, onEvent });
  *   await trainer.restore();              // optional: continue from the store's latest checkpoint (returns its step)
  *   const result = await trainer.run(control);   // control = new TrainControl(): pause() / resume() / cancel()
  *   trainer.dispose();                    // AdamW state back to the pool (the caller owns model and lora)
@@ -19,8 +22,9 @@
  *   (DPO/ORPO) counted; each micro-batch then adds its share: grads += ∇(Σ its token NLL / step tokens), or
  *   ∇(its pair mean · its pairs / step pairs)
  *   loss  = Σ of those shares = the effective batch's token mean (CPT/SFT) or pair mean (DPO/ORPO)
- *   gradNorm = ‖grads‖₂ over all LoRA tensors (clip.ts, on the GPU); clip = min(1, max/(norm + 1e-6))
- *   AdamW (torch semantics, decoupled weight decay) with lr = schedule(step) and grad_scale = clip
+ *   gradNorm = ‖grads‖₂ over all trained tensors (clip.ts, on the GPU); clip = min(1, max/(norm + 1e-6))
+ *   AdamW (torch semantics, decoupled weight decay; full: none on norms and biases, as transformers' Trainer) with
+ *   lr = schedule(step) and grad_scale = clip
  * Data: a stream of units (a row, or a chosen/rejected pair for DPO/ORPO) in a seeded permutation per epoch
  * (mulberry32 from common/random.ts, seeded by (seed, epoch)); a micro-batch takes the next `microBatch` units
  * and runs on into the next epoch's permutation. The position (epoch, cursor) is all the data-order state.
@@ -39,6 +43,8 @@ import type { CheckpointStore } from '../../io/checkpoints.ts';
 import type { Model } from '../model/weights.ts';
 import { mulberry32 } from '../../common/random.ts';
 import { peftKey, type GpuLora } from '../lora/adapter.ts';
+import type { FullParams } from './full-params.ts';
+import { fullOptimTensors, releaseFullOptim } from './full-optim.ts';
 import { adamwStepFields, encodeAdamW } from './adamw.ts';
 import { packUniforms } from '../gpu/kernels.ts';
 import { CHECKPOINT_FORMAT, CHECKPOINT_VERSION, checkpointLora, encodeCheckpoint, restoreCheckpoint, type OptimTensor } from './checkpoint.ts';
@@ -46,8 +52,8 @@ import { encodeClip, normPartials } from './clip.ts';
 import { TRAIN_DEFAULTS } from './defaults.ts';
 import { field, type ShapeOf } from './settings.ts';
 import { startAccumulateStep } from './accumulate.ts';
-import { lossOnly } from './grad.ts';
-import { isLinearInLogp, isPaired, objectiveOf, type Method, type ObjectiveOptions, type Sequence } from './objectives.ts';
+import { lossOnly, referenceStats } from './grad.ts';
+import { isLinearInLogp, isPaired, needsReference, objectiveOf, type Method, type ObjectiveOptions, type Sequence } from './objectives.ts';
 import { learningRate, type ScheduleSpec } from './schedule.ts';
 
 /**
@@ -198,12 +204,26 @@ export interface TrainerOptions {
   now?: () => number;
 }
 
+/** What a Trainer trains: a LoRA adapter, or (mode full) every parameter of the model. */
+export type TrainTarget = GpuLora | FullParams;
+
+function isFull(t: TrainTarget): t is FullParams {
+  return 'params' in t;
+}
+
 export class Trainer {
   step = 0;
   epoch = 0;
   cursor = 0;
   history: StepEvent[] = [];
-  readonly tensors: OptimTensor[];
+  /** the optimised tensors (full: filled by prepare(), which run and restore call) */
+  tensors: OptimTensor[];
+  /** the adapter trained, or null in a full fine-tune */
+  readonly lora: GpuLora | null;
+  /** every parameter's gradient (mode full), or null */
+  readonly full: FullParams | null;
+  /** a full fine-tune's DPO/IPO reference statistics per unit, training and held-out (precomputed) */
+  private refs: { train: number[][]; val: number[][] } | null = null;
   private readonly units: Sequence[][];
   private readonly valUnits: Sequence[][];
   private order: Uint32Array;
@@ -216,11 +236,13 @@ export class Trainer {
 
   constructor(
     readonly model: Model,
-    readonly lora: GpuLora,
+    target: TrainTarget,
     readonly config: TrainConfig,
     data: TrainData,
     private readonly opts: TrainerOptions = {},
   ) {
+    this.lora = isFull(target) ? null : target;
+    this.full = isFull(target) ? target : null;
     this.units = toUnits(config.method, data.train);
     if (this.units.length === 0) throw new AlloyError('no training rows');
     this.valUnits = data.val ? toUnits(config.method, data.val) : [];
@@ -229,10 +251,41 @@ export class Trainer {
     this.now = opts.now ?? (() => performance.now());
     if (config.checkpointEvery > 0 && !opts.store) throw new AlloyError('checkpoints every N steps need a checkpoint store');
     const { pool } = model;
-    this.tensors = lora.modules.flatMap((m) => [
+    const lora = this.lora;
+    this.tensors = !lora ? [] : lora.modules.flatMap((m) => [
       { key: peftKey(m, 'A'), shape: [lora.r, m.inF] as [number, number], n: lora.r * m.inF, param: m.a, grad: m.dA, m: pool.upload(new Float32Array(lora.r * m.inF), 'adamw.m'), v: pool.upload(new Float32Array(lora.r * m.inF), 'adamw.v') },
       { key: peftKey(m, 'B'), shape: [m.outF, lora.r] as [number, number], n: m.outF * lora.r, param: m.b, grad: m.dB, m: pool.upload(new Float32Array(m.outF * lora.r), 'adamw.m'), v: pool.upload(new Float32Array(m.outF * lora.r), 'adamw.v') },
     ]);
+  }
+
+  /** A full fine-tune's optimizer tensors (masters decoded from the model's current weights); LoRA's are made at construction. */
+  async prepare(): Promise<void> {
+    if (this.full && this.tensors.length === 0) this.tensors = await fullOptimTensors(this.model, this.full);
+  }
+
+  /**
+   * A full fine-tune's DPO/IPO reference: every unit's statistics from the weights as they are (before step 1),
+   * one micro-batch of units at a time. LoRA's reference is the base itself (adapters off), so it needs none.
+   */
+  private async precomputeReference(): Promise<void> {
+    if (!this.full || this.refs || !needsReference(this.config.method)) return;
+    const of = async (units: readonly Sequence[][]) => {
+      const out: number[][] = [];
+      for (let i = 0; i < units.length; i += this.config.microBatch) {
+        const chunk = units.slice(i, i + this.config.microBatch);
+        const stats = await referenceStats(this.model, this.config.method, layout(chunk));
+        const n = chunk.length;
+        chunk.forEach((u, j) => out.push(u.length === 2 ? [stats[j]!, stats[n + j]!] : [stats[j]!]));
+      }
+      return out;
+    };
+    this.refs = { train: await of(this.units), val: await of(this.valUnits) };
+  }
+
+  /** A micro-batch's reference statistics in its layout ([chosen…, rejected…]), from the units' precomputed ones. */
+  private refsOf(unitRefs: readonly number[][]): number[] {
+    if (unitRefs[0]?.length !== 2) return unitRefs.map((r) => r[0]!);
+    return [...unitRefs.map((r) => r[0]!), ...unitRefs.map((r) => r[1]!)];
   }
 
   /** The learning rate of 1-based optimizer step `step`. */
@@ -244,9 +297,11 @@ export class Trainer {
     this.opts.onEvent?.(e);
   }
 
-  private nextMicroBatch(): Sequence[][] {
+  /** The next micro-batch's units, and their indices into the training units. */
+  private nextMicroBatch(): { units: Sequence[][]; index: number[] } {
     const n = Math.min(this.config.microBatch, this.units.length);
     const out: Sequence[][] = [];
+    const index: number[] = [];
     for (let i = 0; i < n; i++) {
       if (this.cursor >= this.units.length) {
         this.epoch++;
@@ -256,9 +311,11 @@ export class Trainer {
         this.order = epochOrder(this.units.length, this.config.seed, this.epoch);
         this.orderEpoch = this.epoch;
       }
-      out.push(this.units[this.order[this.cursor++]!]!);
+      const u = this.order[this.cursor++]!;
+      index.push(u);
+      out.push(this.units[u]!);
     }
-    return out;
+    return { units: out, index };
   }
 
   /** Validation loss over the held-out units (token-weighted for CPT/SFT, so valPpl = exp(valLoss) is perplexity). */
@@ -268,7 +325,8 @@ export class Trainer {
     let weight = 0;
     for (let i = 0; i < this.valUnits.length; i += microBatch) {
       const units = this.valUnits.slice(i, i + microBatch);
-      const r = await lossOnly(this.model, this.lora, method, layout(units), objective);
+      const ref = this.refs ? { refLogps: this.refsOf(this.refs.val.slice(i, i + microBatch)) } : {};
+      const r = await lossOnly(this.model, this.lora, method, layout(units), { ...objective, ...ref });
       const w = objectiveOf(method).perplexity ? r.tokens : units.length;
       sum += r.loss * w;
       weight += w;
@@ -284,9 +342,18 @@ export class Trainer {
     const steps = await store.steps();
     const last = steps.at(-1);
     if (last === undefined) return null;
-    // a checkpoint of another adapter (r, alpha, rsLoRA, targets, dropout) or objective (method, beta, label
+    // a checkpoint of another adapter (r, alpha, rsLoRA, targets, dropout), mode or objective (method, beta, label
     // smoothing) is refused before anything is uploaded
+    await this.prepare();
     const meta = await restoreCheckpoint(this.model.device, await store.open(last), this.tensors, this.lora, this.config);
+    if (this.full && needsReference(this.config.method)) {
+      // the reference came from the starting weights, which are gone: it is the checkpoint's or none
+      const r = meta.refLogps;
+      if (!r || r.train.length !== this.units.length || r.val.length !== this.valUnits.length) {
+        throw new AlloyError(`checkpoint ${last}: no reference log-probs for this run's ${this.units.length} training and ${this.valUnits.length} held-out units (other data?)`);
+      }
+      this.refs = r;
+    }
     this.step = meta.step;
     this.epoch = meta.epoch;
     this.cursor = meta.cursor;
@@ -306,7 +373,9 @@ export class Trainer {
       epoch: this.epoch,
       cursor: this.cursor,
       config: { ...rest, objective: { ...objective, refLogps: undefined } },
-      lora: checkpointLora(this.lora),
+      lora: this.lora ? checkpointLora(this.lora) : null,
+      ...(this.full ? { mode: 'full' as const } : {}),
+      ...(this.refs ? { refLogps: this.refs } : {}),
       history: this.history,
     });
     await store.save(this.step, blob);
@@ -320,6 +389,8 @@ export class Trainer {
     if (this.disposed) throw new AlloyError('trainer was disposed');
     const { device, kernels, pool } = this.model;
     const cfg = this.config;
+    await this.prepare();
+    if (this.step === 0) await this.precomputeReference();
     const started = this.now();
     const startStep = this.step;
     while (this.step < cfg.steps) {
@@ -335,12 +406,16 @@ export class Trainer {
       }
       const step = this.step + 1;
       const t0 = this.now();
-      const micro = Array.from({ length: cfg.accum }, () => layout(this.nextMicroBatch()));
+      const drawn = Array.from({ length: cfg.accum }, () => this.nextMicroBatch());
+      const micro = drawn.map((d) => layout(d.units));
+      const refs = this.refs;
+      const refFor = refs ? (a: number) => this.refsOf(drawn[a]!.index.map((u) => refs.train[u]!)) : undefined;
       const tokens = micro.reduce((n, seqs) => n + seqs.reduce((m, s) => m + s.ids.length, 0), 0);
       // LoRA dropout masks are hashes of (seed, step, micro-batch, module): a resumed run draws the same ones.
       // The first micro-batch's pass zeroes the gradients in its own command buffer.
-      const pass = (a: number) => ({ recompute: cfg.recompute ?? false, dropout: { seed: cfg.seed, step, micro: a }, clearGrads: a === 0 });
-      const pending = await startAccumulateStep(this.model, this.lora, cfg.method, micro, cfg.objective, pass);
+      const full = this.full ? { full: this.full } : {};
+      const pass = (a: number) => ({ recompute: cfg.recompute ?? false, dropout: { seed: cfg.seed, step, micro: a }, clearGrads: a === 0, ...full });
+      const pending = await startAccumulateStep(this.model, this.lora, cfg.method, micro, cfg.objective, pass, refFor);
       // DPO/IPO/ORPO know their loss mid-pass (their weights need the log-probs): checked before the update.
       // CPT/SFT read theirs with the gradient norm, after the update is queued: a non-finite loss comes from a
       // non-finite target log-prob, which the cross-entropy backward turns into a NaN gradient (logsoftmax.wgsl),
@@ -356,7 +431,9 @@ export class Trainer {
       device.queue.writeBuffer(sb.uniform, 0, packUniforms(adamwStepFields(hyper)));
       const enc = device.createCommandEncoder({ label: 'clip+adamw' });
       await encodeClip(kernels, enc, this.tensors, sb, cfg.maxGradNorm);
-      for (const t of this.tensors) await encodeAdamW(kernels, enc, t, { n: t.n, ...hyper }, sb.uniform, sb.clip);
+      for (const t of this.tensors) {
+        await encodeAdamW(kernels, enc, t, { n: t.n, ...hyper }, sb.uniform, sb.clip, { ...(t.decay === false ? { decay: false } : {}), ...(t.store ? { store: t.store } : {}) });
+      }
       enc.copyBufferToBuffer(sb.clip, 0, sb.clipRead, 0, 8);
       device.queue.submit([enc.finish()]);
       const [{ loss, metrics }] = await Promise.all([early ?? pending.result, sb.clipRead.mapAsync(0x01 /* GPUMapMode.READ */)]);
@@ -429,9 +506,12 @@ export class Trainer {
       this.model.pool.release(this.stepBufs.clip);
       this.stepBufs = null;
     }
-    for (const t of this.tensors) {
-      this.model.pool.release(t.m);
-      this.model.pool.release(t.v);
+    if (this.full) releaseFullOptim(this.model.pool, this.tensors);
+    else {
+      for (const t of this.tensors) {
+        this.model.pool.release(t.m);
+        this.model.pool.release(t.v);
+      }
     }
   }
 }

@@ -59,7 +59,7 @@ describe('checkpoint adapter record', () => {
       /checkpoint-3\.safetensors: the checkpoint is of a different LoRA: lora_dropout 0\.05 \(this run: 0\.1\); resume with the checkpoint's adapter settings/,
     );
     // without a run's adapter to compare (export, fold), any checkpoint reads
-    expect((await restoreCheckpoint(NO_DEVICE, await store.open(3), [])).lora.dropout).toBe(0.05);
+    expect((await restoreCheckpoint(NO_DEVICE, await store.open(3), [])).lora?.dropout).toBe(0.05);
   });
 
   it('a blob (what IndexedDB stores) carries the same record', async () => {
