@@ -1,5 +1,7 @@
 /**
  * `alloy train --model DIR --data FILE.jsonl --method cpt|sft|dpo|ipo|orpo --out ADAPTER_DIR [options]`
+ * `alloy train --mode full …  --out MODEL_DIR`: every parameter trained (f32 masters of 16-bit weights, DPO/IPO's
+ * reference precomputed), the result written as a Hugging Face folder in the base's dtypes (train/full-model.ts).
  * LoRA training on the GPU through the engine's Trainer (engine/train/trainer.ts): PEFT init from the seed, a seeded
  * shuffle per epoch, HF warm-up + cosine/linear/constant schedule, gradient accumulation, clipping by the global
  * norm, AdamW, validation and checkpoints. Prints the memory plan, then one line per optimizer step
@@ -34,9 +36,13 @@ import { parseTargets } from '../engine/lora/targets.ts';
 import { checkpointAdapterTensors } from '../engine/train/checkpoint.ts';
 import { TRAIN_DEFAULTS } from '../engine/train/defaults.ts';
 import { TRAIN_FIELDS, field, fieldOfFlag, methodsTaking, notForMethod, parseFlagNumber } from '../engine/train/settings.ts';
-import { planTrainingMemory } from '../engine/train/memory.ts';
+import { planTrainingMemory, type TrainMode } from '../engine/train/memory.ts';
 import { parseScheduleKind, warmupStepsFromRatio } from '../engine/train/schedule.ts';
-import { TrainControl, Trainer, trainConfig, type StepEvent } from '../engine/train/trainer.ts';
+import { TrainControl, Trainer, trainConfig, type StepEvent, type TrainConfig } from '../engine/train/trainer.ts';
+import { createFullParams } from '../engine/train/full-params.ts';
+import { writeFullModel } from '../engine/train/full-model.ts';
+import type { Model } from '../engine/model/weights.ts';
+import type { ModelFiles } from '../io/model-files.ts';
 import { isMethod, isPaired, METHODS, scoredTokenCount, takesParam, truncateSequence, type Sequence } from '../engine/train/objectives.ts';
 
 /** The flags as parseArgs gives them: strings, and true for switches (engine/train/settings.ts lists them). */
@@ -110,7 +116,13 @@ export async function trainCmd(v: TrainArgs, io: { out: (s: string) => void; err
   const method = need(v, 'method');
   if (!isMethod(method)) throw new AlloyError(`--method must be one of ${METHODS.join(', ')}, got "${method}"`);
   const mode = str(v, 'mode') ?? 'lora';
-  if (mode !== 'lora') throw new AlloyError(mode === 'full' ? '--mode full is not in alloy train yet (alloy grad --mode full gives the full gradient)' : `--mode must be lora or full, got "${mode}"`);
+  if (mode !== 'lora' && mode !== 'full') throw new AlloyError(`--mode must be lora or full, got "${mode}"`);
+  const full = mode === 'full';
+  const trainMode: TrainMode = full ? 'full' : 'lora';
+  // the adapter's settings mean nothing to a full fine-tune: refused by name rather than ignored
+  for (const flag of ['rank', 'alpha', 'targets', 'lora-dropout']) {
+    if (full && v[flag] !== undefined) throw new AlloyError(`--${flag} sets the LoRA adapter; --mode full trains every parameter and has no adapter: leave it out`);
+  }
   const outDir = need(v, 'out');
   const dataPath = need(v, 'data');
   const modelDir = need(v, 'model');
@@ -196,18 +208,22 @@ export async function trainCmd(v: TrainArgs, io: { out: (s: string) => void; err
   const recompute = v.recompute === true;
   // the storage of the tensors not kept as ggml blocks (a quantised embedding says nothing about them)
   const plainDtype: 'bf16' | 'f16' | 'f32' = model.embed.dtype === 'bf16' ? 'bf16' : model.embed.dtype === 'f16' ? 'f16' : 'f32';
-  const planOpts = { dtype: plainDtype, matrixTypes: ggmlTypesOf(checkpoint), rows: Math.min(micro, units) * (pairs ? 2 : 1), seqLen: longest, r, targets, dropout: loraDropout > 0, method, maxBindingBytes: model.maxBindingBytes };
+  const planOpts = { dtype: plainDtype, matrixTypes: ggmlTypesOf(checkpoint), rows: Math.min(micro, units) * (pairs ? 2 : 1), seqLen: longest, r, targets, dropout: loraDropout > 0, method, maxBindingBytes: model.maxBindingBytes, mode: trainMode };
   const plan = planTrainingMemory(config, { ...planOpts, recompute });
   const other = planTrainingMemory(config, { ...planOpts, recompute: !recompute });
+  const otherMode = planTrainingMemory(config, { ...planOpts, recompute, mode: full ? 'lora' : 'full' });
   io.out(
-    `memory plan${recompute ? ' (per-layer recomputation)' : ''}: ${formatBytes(plan.total)} (weights ${formatBytes(plan.weights)}, adapter+grads+AdamW ${formatBytes(plan.adapter)}, ` +
+    `memory plan${full ? ' (full fine-tuning)' : ''}${recompute ? ' (per-layer recomputation)' : ''}: ${formatBytes(plan.total)} (weights ${formatBytes(plan.weights)}, ` +
+      `${full ? 'grads+AdamW+f32 masters' : 'adapter+grads+AdamW'} ${formatBytes(plan.adapter)}, ` +
       `kept activations ${formatBytes(plan.kept)}, backward ${formatBytes(plan.backward)}, logits ${formatBytes(plan.logits)}, other ${formatBytes(plan.head)}); ` +
-      `${recompute ? 'without recomputation' : 'with --recompute'} ${formatBytes(other.total)}\n`,
+      `${recompute ? 'without recomputation' : 'with --recompute'} ${formatBytes(other.total)}; ${full ? `LoRA r ${r}` : 'full fine-tuning'} ${formatBytes(otherMode.total)}\n`,
   );
   io.out(
     `training ${method}: ${units} ${pairs ? 'pairs' : 'rows'}${val ? `, ${pairs ? val.length / 2 : val.length} held out` : ''}; ${steps} steps of ${micro}×${accum} ` +
-      `(micro-batch × accumulation); ${labelSmoothing ? `label smoothing ${labelSmoothing}; ` : ''}${assistantOnlyLoss ? 'loss on assistant turns only; ' : ''}lr ${cfg.lr} ${cfg.schedule}, warm-up ${warmupSteps}; weight decay ${cfg.weightDecay}; clip ${cfg.maxGradNorm || 'off'}; LoRA r ${r} alpha ${alpha}${loraDropout ? ` dropout ${loraDropout}` : ''} on ${targets.join(',')}\n`,
+      `(micro-batch × accumulation); ${labelSmoothing ? `label smoothing ${labelSmoothing}; ` : ''}${assistantOnlyLoss ? 'loss on assistant turns only; ' : ''}lr ${cfg.lr} ${cfg.schedule}, warm-up ${warmupSteps}; weight decay ${cfg.weightDecay}; clip ${cfg.maxGradNorm || 'off'}; ` +
+      (full ? `every parameter (${plainDtype === 'f32' ? 'f32' : `${plainDtype} weights, f32 master copies, rounded to nearest even after each update`})\n` : `LoRA r ${r} alpha ${alpha}${loraDropout ? ` dropout ${loraDropout}` : ''} on ${targets.join(',')}\n`),
   );
+  if (full) return trainFull(v, io, signal, { model, pool, files, modelDir, outDir, cfg, train, val, checkpointDir, steps });
 
   const lora = createLora(model, { r, alpha, targets, seed, dropout: loraDropout });
   const store = checkpointDir ? dirCheckpointStore(checkpointDir) : undefined;
@@ -246,6 +262,59 @@ export async function trainCmd(v: TrainArgs, io: { out: (s: string) => void; err
     signal?.removeEventListener('abort', onSignal);
     trainer.dispose();
     lora.dispose();
+    model.dispose();
+    pool.destroyAll();
+  }
+}
+
+/** --mode full: the Trainer on every parameter; the result (or, after a non-finite loss, the last good checkpoint's) as a model folder. */
+async function trainFull(
+  v: TrainArgs,
+  io: { out: (s: string) => void; err: (s: string) => void },
+  signal: AbortSignal | undefined,
+  o: { model: Model; pool: BufferPool; files: ModelFiles; modelDir: string; outDir: string; cfg: TrainConfig; train: Sequence[]; val: Sequence[] | undefined; checkpointDir: string | undefined; steps: number },
+): Promise<number> {
+  const { model, pool } = o;
+  const params = createFullParams(model);
+  const store = o.checkpointDir ? dirCheckpointStore(o.checkpointDir) : undefined;
+  const trainer = new Trainer(model, params, o.cfg, { train: o.train, ...(o.val ? { val: o.val } : {}) }, {
+    ...(store ? { store } : {}),
+    onEvent: (e) => {
+      if (e.type === 'step') io.out(stepLine(e, o.steps));
+      else if (e.type === 'checkpoint') io.out(`checkpoint step ${e.step} → ${e.where}\n`);
+    },
+  });
+  const control = new TrainControl();
+  const onSignal = () => control.cancel();
+  process.once('SIGINT', onSignal);
+  signal?.addEventListener('abort', onSignal, { once: true });
+  const writeModel = async () => {
+    mkdirSync(o.outDir, { recursive: true });
+    await writeFullModel(o.files, model, params, (name) => fileSink(join(o.outDir, name)), signal);
+  };
+  try {
+    if (v.resume) {
+      const from = await trainer.restore();
+      io.out(from === null ? `no checkpoint in ${o.checkpointDir}; starting from step 0\n` : `resumed from checkpoint step ${from} in ${o.checkpointDir}\n`);
+    }
+    const res = await trainer.run(control);
+    if (res.status === 'nan') {
+      io.err(`alloy: ${res.message}\n`);
+      // the store now ends at the last good checkpoint: its weights back on the GPU, then written
+      if (store && res.lastGoodStep != null && (await trainer.restore()) === res.lastGoodStep) {
+        await writeModel();
+        io.err(`wrote the model of checkpoint step ${res.lastGoodStep} to ${o.outDir}\n`);
+      } else io.err('no model written\n');
+      return 1;
+    }
+    await writeModel();
+    io.out(`${res.status === 'cancelled' ? 'cancelled; ' : ''}wrote the fine-tuned model after step ${res.step} to ${o.outDir}\n`);
+    return res.status === 'cancelled' ? 130 : 0;
+  } finally {
+    process.off('SIGINT', onSignal);
+    signal?.removeEventListener('abort', onSignal);
+    trainer.dispose();
+    params.dispose();
     model.dispose();
     pool.destroyAll();
   }

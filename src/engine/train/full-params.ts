@@ -19,3 +19,5 @@ export interface FullParams {
   readonly params: readonly FullParam[];
   dispose(): void;
 }
+import type { Model } from '../model/weights.ts';
+export declare function createFullParams(model: Model): FullParams;
