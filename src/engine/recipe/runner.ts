@@ -12,6 +12,7 @@
  * stages and inside them (between optimizer steps, merged tensors and benchmark batches) with a CancelledError;
  * the output being written is dropped, outputs already committed stay.
  */
+import type { ByteSink } from '../../io/bytes.ts';
 import { AlloyError, throwIfAborted } from '../../common/errors.ts';
 import { parseModelConfig } from '../../io/config.ts';
 import { readJson, readText, type ModelFiles } from '../../io/model-files.ts';
@@ -64,7 +65,8 @@ export interface StageSummary {
   losses: number[];
   history: StepEvent[];
   variant: VariantInfo;
-  adapterName: string;
+  /** the stage's adapter under the store (null: a full stage, whose result is the model itself) */
+  adapterName: string | null;
   seconds: number;
 }
 
@@ -163,6 +165,11 @@ export async function runRecipe(o: RunRecipeOptions): Promise<RecipeResult> {
     const variant = variants[i + 1]!;
     const ts = now();
     emit({ type: 'stage-started', index: i, name: s.name, method: s.method, steps: trainConfigs[i]!.steps });
+    // a full stage writes its model while the GPU copy is alive; a LoRA stage's adapter is folded afterwards
+    let fullModel: ModelFiles | null = null;
+    const saveFull = async (write: (openSink: (name: string) => Promise<ByteSink>) => Promise<void>) => {
+      fullModel = await writeOutput(o.store, { kind: 'model', name: variant.name, label: variant.label }, write);
+    };
     const trained = await trainStage({
       gpu: o.gpu,
       files: current,
@@ -172,13 +179,19 @@ export async function runRecipe(o: RunRecipeOptions): Promise<RecipeResult> {
       seqs: seqs[i]!,
       onStep: (step) => emit({ type: 'step', index: i, name: s.name, step }),
       ...(signal ? { signal } : {}),
+      ...(s.mode === 'full' ? { saveFull } : {}),
     });
-    const adapterName = `adapters/${variant.name}`;
-    const adapterFiles = await writeOutput(o.store, { kind: 'adapter', name: adapterName, label: `${variant.label} adapter` }, (sink) => writeAdapterFiles(trained, sink));
-    const adapter = await readPeftAdapter(adapterFiles);
-    current = await writeOutput(o.store, { kind: 'model', name: variant.name, label: variant.label }, (sink) => writeFoldedModel(current, adapter, sink, signal));
+    let adapterName: string | null = null;
+    if (fullModel) current = fullModel;
+    else {
+      adapterName = `adapters/${variant.name}`;
+      const adapterFiles = await writeOutput(o.store, { kind: 'adapter', name: adapterName, label: `${variant.label} adapter` }, (sink) => writeAdapterFiles(trained, sink));
+      const adapter = await readPeftAdapter(adapterFiles);
+      const base = current;
+      current = await writeOutput(o.store, { kind: 'model', name: variant.name, label: variant.label }, (sink) => writeFoldedModel(base, adapter, sink, signal));
+      adapters.set(s.name, adapterFiles);
+    }
     files.set(variant.id, current);
-    adapters.set(s.name, adapterFiles);
     const losses = trained.result.history.map((h) => h.loss);
     const seconds = (now() - ts) / 1000;
     stages.push({ name: s.name, method: s.method, steps: trained.result.step, losses, history: trained.result.history, variant, adapterName, seconds });

@@ -38,6 +38,7 @@ import { LORA_TARGETS, type LoraTarget } from '../lora/targets.ts';
 import type { ScheduleKind } from '../train/defaults.ts';
 import { STAGE_SETTING_KEYS, TRAIN_FIELDS, inRange, notForMethod, rangeText, type SettingField } from '../train/settings.ts';
 import { METHODS, takesParam, type Method } from '../train/objectives.ts';
+import type { TrainMode } from '../train/memory.ts';
 
 /** A stage trains any registered objective (engine/train/objectives/registry.ts). */
 export const STAGE_METHODS: readonly Method[] = METHODS;
@@ -47,6 +48,8 @@ export interface StageSpec {
   /** shown in events and used in folder names, e.g. "CPT" */
   name: string;
   method: Method;
+  /** what trains: LoRA on the current model (folded into it afterwards), or every parameter (full) */
+  mode: TrainMode;
   data: string;
   /** optimizer steps; when null, `epochs` decides */
   steps: number | null;
@@ -119,7 +122,7 @@ export interface RecipeDefaults {
   seed: number;
   seqLen: number;
   lora: LoraSpec;
-  stage: Omit<StageSpec, 'name' | 'method' | 'data' | 'steps' | 'epochs' | 'seqLen'> & { steps: number };
+  stage: Omit<StageSpec, 'name' | 'method' | 'mode' | 'data' | 'steps' | 'epochs' | 'seqLen'> & { steps: number };
 }
 
 export type Path = (string | number)[];
@@ -193,6 +196,8 @@ function readStage(r: Reader, v: unknown, i: number, d: RecipeDefaults): StageSp
   const epochs = r.opt(o, 'epochs', p, (x, q) => r.number(x, q, 'positive'), null as number | null);
   const schedule = r.opt(o, 'schedule', p, (x, q) => r.string(x, q), d.stage.schedule as string) as ScheduleKind;
   if (!SCHEDULES.includes(schedule)) throw r.fail([...p, 'schedule'], `must be one of ${SCHEDULES.join(', ')}, got "${schedule}"`);
+  const mode = r.opt(o, 'mode', p, (x, q) => r.string(x, q), 'lora') as TrainMode;
+  if (mode !== 'lora' && mode !== 'full') throw r.fail([...p, 'mode'], `must be lora or full, got "${mode}"`);
   // a training setting under its recipe key, checked against its field's type and range (settings.ts)
   const read = (key: string) => (x: unknown, q: Path) => readSetting(r, x, q, TRAIN_FIELDS.find((f) => f.recipe === key)!, method);
   const setting = (key: string, fallback: number): number => r.opt(o, key, p, read(key), fallback);
@@ -200,6 +205,7 @@ function readStage(r: Reader, v: unknown, i: number, d: RecipeDefaults): StageSp
   return {
     name: r.opt(o, 'name', p, (x, q) => r.string(x, q), method.toUpperCase()),
     method,
+    mode,
     data: r.string(o.data, [...p, 'data']),
     steps: steps ?? (epochs === null ? d.stage.steps : null),
     epochs,
@@ -376,6 +382,7 @@ export function recipeToYaml(r: Recipe): string {
     stages: r.stages.map((s) => ({
       name: s.name,
       method: s.method,
+      ...(s.mode === 'full' ? { mode: 'full' } : {}),
       data: s.data,
       ...(s.steps !== null ? { steps: s.steps } : { epochs: s.epochs }),
       ...(s.rows !== null ? { rows: s.rows } : {}),

@@ -1,6 +1,7 @@
 /**
  * One training stage of a recipe: the stage's rows as token sequences for the current model, a fresh PEFT-initialised
- * LoRA trained on them by the Trainer, the adapter read back as a PEFT folder's two files. The GPU model lives only
+ * LoRA trained on them by the Trainer, the adapter read back as a PEFT folder's two files; or (mode full) every
+ * parameter trained and the model itself written out (train/full-model.ts) before the GPU copy goes. The GPU model lives only
  * for the stage (loaded from the current model's files, disposed at the end), so one stage's memory never adds to
  * the next one's.
  */
@@ -18,6 +19,8 @@ import { loadModel } from '../model/index.ts';
 import { isPaired, takesParam, truncateSequence, type Sequence } from '../train/objectives.ts';
 import { TrainControl, Trainer, trainConfig, type StepEvent, type TrainConfig, type TrainResult } from '../train/trainer.ts';
 import type { GpuEngineLike } from './gpu.ts';
+import { createFullParams } from '../train/full-params.ts';
+import { writeFullModel } from '../train/full-model.ts';
 import { stageSteps, stageWarmup, type Recipe, type StageSpec } from './spec.ts';
 
 /**
@@ -59,7 +62,7 @@ export function stageTrainConfig(stage: StageSpec, recipe: Recipe, units: number
 
 export interface TrainedStage {
   result: TrainResult;
-  /** PEFT adapter_model.safetensors tensors (F32) and adapter_config.json */
+  /** PEFT adapter_model.safetensors tensors (F32) and adapter_config.json (empty for a full stage) */
   adapterTensors: TensorToWrite[];
   adapterConfig: Record<string, unknown>;
 }
@@ -73,13 +76,16 @@ export interface TrainStageOptions {
   seqs: Sequence[];
   onStep?: (e: StepEvent) => void;
   signal?: AbortSignal;
+  /** a full stage: stores the trained model through the writer it is given, while the GPU copy is alive */
+  saveFull?: (write: (openSink: (name: string) => Promise<ByteSink>) => Promise<void>) => Promise<void>;
 }
 
 export async function trainStage(o: TrainStageOptions): Promise<TrainedStage> {
   const { gpu, recipe } = o;
   const model = await loadModel(gpu.ctx, gpu.kernels, gpu.pool, await openCheckpoint(o.files), o.config);
-  const lora = createLora(model, { r: recipe.lora.rank, alpha: recipe.lora.alpha, targets: recipe.lora.targets, seed: recipe.seed });
-  const trainer = new Trainer(model, lora, o.train, { train: o.seqs }, { onEvent: (e) => (e.type === 'step' ? o.onStep?.(e) : undefined) });
+  const full = o.saveFull ? createFullParams(model) : null;
+  const lora = full ? null : createLora(model, { r: recipe.lora.rank, alpha: recipe.lora.alpha, targets: recipe.lora.targets, seed: recipe.seed });
+  const trainer = new Trainer(model, full ?? lora!, o.train, { train: o.seqs }, { onEvent: (e) => (e.type === 'step' ? o.onStep?.(e) : undefined) });
   const control = new TrainControl();
   const onAbort = () => control.cancel();
   o.signal?.addEventListener('abort', onAbort, { once: true });
@@ -88,11 +94,16 @@ export async function trainStage(o: TrainStageOptions): Promise<TrainedStage> {
     const result = await trainer.run(control);
     if (result.status === 'cancelled') throw new CancelledError('recipe');
     if (result.status === 'nan') throw new AlloyError(result.message ?? `training stopped at step ${result.step}: non-finite loss`);
-    return { result, adapterTensors: await readLoraTensors(model, lora, 'params'), adapterConfig: peftConfigJson(lora, o.files.label) };
+    if (full) {
+      await o.saveFull!((openSink) => writeFullModel(o.files, model, full, openSink, o.signal));
+      return { result, adapterTensors: [], adapterConfig: {} };
+    }
+    return { result, adapterTensors: await readLoraTensors(model, lora!, 'params'), adapterConfig: peftConfigJson(lora!, o.files.label) };
   } finally {
     o.signal?.removeEventListener('abort', onAbort);
     trainer.dispose();
-    lora.dispose();
+    lora?.dispose();
+    full?.dispose();
     model.dispose();
   }
 }

@@ -11,14 +11,14 @@
 import { AlloyError } from '../../common/errors.ts';
 import type { Method } from '../../common/training-data.ts';
 import { LORA_TARGETS } from '../lora/targets.ts';
-import { STAGE_KEYS, type Path, type Recipe, type StageSpec } from './spec.ts';
+import type { Path, Recipe, StageSpec } from './spec.ts';
 import { LEGACY_KEYS, TRL_COMMAND, TRL_DEFAULTS, TRL_VERSION, anyOwnerOf, trlOwnerOf, type TrlCommand } from './trl-fields.ts';
 
 export type StageMode = 'lora' | 'full';
 
-/** A stage's mode: 'full' only where the spec carries `mode: full`, else LoRA (the only mode before it). */
+/** A stage's mode (spec.ts: `mode: full`, else LoRA). */
 export function stageMode(s: StageSpec): StageMode {
-  return 'mode' in s && s.mode === 'full' ? 'full' : 'lora';
+  return s.mode;
 }
 
 /** What maps to what, for the README and the tests: the TRL key, the recipe's setting, and any difference. */
@@ -295,10 +295,7 @@ export function readTrlStage(value: unknown, o: ReadTrlOptions): TrlStageRead {
 
   // training mode
   const peft = bool('use_peft', TRL_DEFAULTS.use_peft);
-  // a full stage needs the spec's `mode` key; until the spec has it, a full stage reads as LoRA (see stageMode)
-  const fullSupported = STAGE_KEYS.includes('mode');
-  const mode: StageMode = peft || !fullSupported ? 'lora' : 'full';
-  if (!peft && !fullSupported) warnings.push(`use_peft is ${'use_peft' in cfg ? 'false' : 'not set (TRL: false)'}, i.e. full fine-tuning, which this recipe cannot hold yet: read as a LoRA stage with the LoRA settings below`);
+  const mode: StageMode = peft ? 'lora' : 'full';
 
   // LoRA
   let targets: string[] = ['q_proj', 'v_proj'];

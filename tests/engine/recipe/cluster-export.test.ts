@@ -243,7 +243,7 @@ describe('the t-sweep and the perplexity text on the cluster', () => {
 describe('a full fine-tuning stage (the spec\'s `mode: full`, when it has one)', () => {
   it('is one branch: use_peft false, no LoRA keys, the model saved as the variant, DPO with precomputed reference log-probs', async () => {
     const base = everyBranchRecipe();
-    const full = { ...base, stages: base.stages.map((s) => (s.method === 'dpo' ? ({ ...s, mode: 'full' } as typeof s) : s)) };
+    const full = { ...base, stages: base.stages.map((s) => (s.method === 'dpo' ? { ...s, mode: 'full' as const } : s)) };
     const files = await exportCluster({ recipe: full, baseModel: BASE, readText: readPublic });
     const f = files.find((x) => x.path.endsWith('/DPO/config_full.yaml'))!;
     const keys = yamlKeys(f.text);
@@ -265,6 +265,10 @@ describe('import(export(recipe)) = recipe', () => {
     ['demo', demoRecipe],
     ['study', studyRecipe],
     ['every branch', everyBranchRecipe],
+    ['every branch, DPO full', () => {
+      const r = everyBranchRecipe();
+      return { ...r, stages: r.stages.map((s) => (s.method === 'dpo' ? { ...s, mode: 'full' as const } : s)) };
+    }],
   ])('%s', async (_name, make) => {
     const recipe = make();
     const files = await exportCluster({ recipe, baseModel: BASE, readText: readPublic });
@@ -372,12 +376,13 @@ beta: 0.1
     expect(all).toMatch(/dataset_name data\/chat read as the local file data\/chat\/train\.jsonl/);
   });
 
-  it('a DPO config without use_peft reads as a LoRA stage with TRL defaults, saying so', () => {
-    const { recipe, warnings } = importTrlStageYaml('model_name_or_path: m\ndataset_name: pref.jsonl\nbeta: 0.05\nmax_steps: 20\n', 'recipes/x/dpo/config_full.yaml');
-    expect(recipe.stages[0]).toMatchObject({ method: 'dpo', data: 'pref.jsonl', steps: 20, lr: 1e-6, schedule: 'linear', beta: 0.05, labelSmoothing: 0, microBatch: 8, warmupRatio: 0 });
-    expect(recipe.lora).toEqual({ rank: 16, alpha: 32, targets: ['q_proj', 'v_proj'] });
+  it('a DPO config without use_peft reads as a full stage (TRL trains every parameter then) with TRL defaults', () => {
+    const { recipe } = importTrlStageYaml('model_name_or_path: m\ndataset_name: pref.jsonl\nbeta: 0.05\nmax_steps: 20\n', 'recipes/x/dpo/config_full.yaml');
+    expect(recipe.stages[0]).toMatchObject({ method: 'dpo', mode: 'full', data: 'pref.jsonl', steps: 20, lr: 1e-6, schedule: 'linear', beta: 0.05, labelSmoothing: 0, microBatch: 8, warmupRatio: 0 });
     expect(recipe.seqLen).toBe(1024);
-    expect(warnings.join('\n')).toMatch(/use_peft is not set \(TRL: false\), i\.e\. full fine-tuning/);
+    // and back: a full stage exports as use_peft false, with no LoRA keys
+    const again = importTrlStageYaml('use_peft: true\ndataset_name: p.jsonl\n', 'recipes/x/sft/config_lora.yaml');
+    expect(again.recipe.stages[0]!.mode).toBe('lora');
   });
 
   it('ipo from loss_type; constant without warm-up drops the warm-up as transformers does', () => {
