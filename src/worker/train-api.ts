@@ -1,7 +1,7 @@
 // The training part of the comlink boundary (api.ts re-exports nothing from here; StudioApi imports these types).
 // Plain, structured-cloneable data only.
 import type { ShapeOf } from '../engine/train/settings.ts';
-import type { TrainingMemoryPlan } from '../engine/train/memory.ts';
+import type { TrainingMemoryPlan, TrainMode } from '../engine/train/memory.ts';
 import type { StepEvent, TrainerEvent } from '../engine/train/trainer.ts';
 import type { CachedModelSummary } from '../io/cache/weight-cache.ts';
 
@@ -61,6 +61,9 @@ export interface TrainPlan {
   memory: TrainingMemoryPlan;
   /** the plan's total (pool-rounded) with the other choice of per-layer recomputation */
   otherRecomputeTotal: number;
+  /** what trains, and the plan's total (pool-rounded) with the other mode (LoRA ↔ every parameter) */
+  mode: TrainMode;
+  otherModeTotal: number;
   /** the AdamW moments (m, v) inside memory.adapter */
   optimizerBytes: number;
   /** activations and their gradients: kept + backward + head + logits */
@@ -147,6 +150,8 @@ export interface TrainOutcome {
   lastGoodStep: number | null;
   /** the step of the checkpoint that now holds the run's final adapter (null: none) */
   checkpoint: number | null;
+  /** a full run's result: the model saved from that checkpoint (null for a LoRA run, or when nothing was saved) */
+  saved: FoldResult | null;
 }
 
 /** A PEFT adapter as a store-only zip (adapter_config.json + adapter_model.safetensors). */

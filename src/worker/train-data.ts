@@ -8,7 +8,7 @@ import type { ModelConfig } from '../io/config.ts';
 import { readDataset } from '../io/datasets/shapes.ts';
 import { rowsToSequences, type JsonlRow, type RowOptions, type RowTokenizer } from '../io/datasets/rows.ts';
 import { mulberry32 } from '../common/random.ts';
-import { planTrainingMemory } from '../engine/train/memory.ts';
+import { planTrainingMemory, type TrainMode } from '../engine/train/memory.ts';
 import { isPaired, scoredTokenCount, takesParam, truncateSequence, type Method, type Sequence } from '../engine/train/objectives.ts';
 import { trainConfig, type TrainConfig } from '../engine/train/trainer.ts';
 import { TRAIN_DEFAULTS } from '../engine/train/defaults.ts';
@@ -136,7 +136,7 @@ export interface Limits {
 export function assessPlan(
   cfg: ModelConfig,
   dtype: WeightDtype,
-  settings: Pick<TrainSettings, 'method' | 'microBatch' | 'rank' | 'targets'> & Partial<Pick<TrainSettings, 'recompute' | 'dropout'>>,
+  settings: Pick<TrainSettings, 'method' | 'microBatch' | 'rank' | 'targets'> & Partial<Pick<TrainSettings, 'recompute' | 'dropout' | 'mode'>>,
   stats: Pick<DatasetStats, 'rows' | 'longest'> & Partial<DatasetStats>,
   limits: Limits,
   budget: number,
@@ -147,11 +147,13 @@ export function assessPlan(
   const rowsPerForward = Math.min(settings.microBatch, stats.rows) * (pairs ? 2 : 1);
   const seqLen = stats.longest;
   const recompute = settings.recompute ?? false;
-  const opts = { dtype, matrixTypes, rows: rowsPerForward, seqLen, r: settings.rank, targets: settings.targets, method: settings.method, dropout: (settings.dropout ?? 0) > 0 };
+  const mode: TrainMode = settings.mode === 'full' ? 'full' : 'lora';
+  const opts = { dtype, matrixTypes, rows: rowsPerForward, seqLen, r: settings.rank, targets: settings.targets, method: settings.method, dropout: (settings.dropout ?? 0) > 0, mode };
   const binding = Math.min(bindableBytes(limits.maxStorageBufferBindingSize), limits.maxBufferSize);
   // The plan splits vocabulary tables and logits to fit the binding as the loaded model does (model/split.ts).
   const memory = planTrainingMemory(cfg, { ...opts, recompute, maxBindingBytes: binding });
   const other = planTrainingMemory(cfg, { ...opts, recompute: !recompute, maxBindingBytes: binding });
+  const otherMode = planTrainingMemory(cfg, { ...opts, recompute, maxBindingBytes: binding, mode: mode === 'full' ? 'lora' : 'full' });
   const BT = rowsPerForward * seqLen;
   const blockRows = Math.min(BT, logitRowsPerBlock(cfg.vocabSize, binding));
   const blocks = Math.ceil(BT / blockRows);
@@ -166,6 +168,11 @@ export function assessPlan(
     refusal =
       `one training step needs a buffer of ${formatBytes(largestBuffer.bytes)} (${largestBuffer.what}), more than this GPU binds at once ` +
       `(${formatBytes(binding)}): lower the micro-batch or the sequence length`;
+  } else if (memory.poolTotal > budget && mode === 'full') {
+    const lora = otherMode.poolTotal <= budget ? `; LoRA (r ${settings.rank}) would fit: ${formatBytes(otherMode.poolTotal)}` : '';
+    refusal =
+      `full fine-tuning needs ${formatBytes(memory.poolTotal)} of GPU memory (every parameter's gradient and AdamW state, and f32 master copies of 16-bit weights), ` +
+      `more than the budget of ${formatBytes(budget)}${lora}: train a LoRA adapter instead, lower the micro-batch or the sequence length${recompute ? '' : ', turn on per-layer recomputation'}, or raise the budget if your GPU has the memory`;
   } else if (memory.poolTotal > budget) {
     refusal =
       `the plan needs ${formatBytes(memory.poolTotal)} of GPU memory, more than the budget of ${formatBytes(budget)}: lower the micro-batch, ` +
@@ -175,7 +182,9 @@ export function assessPlan(
     dataset: stats as DatasetStats,
     memory,
     otherRecomputeTotal: other.poolTotal,
-    optimizerBytes: memory.adapter / 2, // AdamW m, v of each tensor (the other half: the tensor and its grad)
+    mode,
+    otherModeTotal: otherMode.poolTotal,
+    optimizerBytes: memory.optimizer,
     activationBytes: memory.kept + memory.backward + memory.head + memory.logits,
     rowsPerForward,
     seqLen,

@@ -1,9 +1,10 @@
-// The worker's training job: LoRA on a cached model with a dataset, through the engine's Trainer
+// The worker's training job: LoRA (or, settings.mode 'full', every parameter) on a cached model with a dataset, through the engine's Trainer
 // (engine/train/trainer.ts), events streamed to the page, checkpoints in IndexedDB (io/cache/checkpoint-idb.ts)
 // under a run id whose record (train-runs.ts) holds the whole request, so a run survives a tab reload and resumes
 // from its latest checkpoint with the same loss curve (the Trainer is deterministic and the checkpoint carries the
 // data order and the history). Then the adapter goes out as a PEFT zip, or folded into its base as a new cached
-// model in the Hugging Face layout, written through the merge's entry writer (complete or absent).
+// model in the Hugging Face layout, written through the merge's entry writer (complete or absent). A full run has no
+// adapter: its result is saved as a new cached model when it ends (train/full-model.ts), and listed with the run.
 // A PEFT adapter imported from files (adapter-import.ts) is stored the same way, as a record with one checkpoint,
 // so it is listed, exported and folded exactly like a trained one.
 //
@@ -29,9 +30,11 @@ import { createLora, peftConfigJson, type GpuLora } from '../engine/lora/adapter
 import type { LoraTarget } from '../engine/lora/targets.ts';
 import { foldedDtype, withAdapter } from '../engine/lora/fold.ts';
 import { TOKENIZER_FILES } from '../engine/merge/run.ts';
-import { CHECKPOINT_FORMAT, CHECKPOINT_VERSION, IMPORTED_STEP, checkpointAdapterTensors, checkpointLora, encodeCheckpoint, encodeImportedAdapter } from '../engine/train/checkpoint.ts';
+import { IMPORTED_STEP, checkpointAdapterTensors, encodeImportedAdapter } from '../engine/train/checkpoint.ts';
 import { TRAIN_DEFAULTS } from '../engine/train/defaults.ts';
 import { TrainControl, Trainer } from '../engine/train/trainer.ts';
+import { createFullParams, type FullParams } from '../engine/train/full-params.ts';
+import { writeFullModel } from '../engine/train/full-model.ts';
 import { gpuEngine, type GpuEngine } from './gpu-state.ts';
 import { assessPlan, configOf, prepareTrainData, weightDtypeOf, type PreparedData } from './train-data.ts';
 import { TrainRunStore } from '../io/cache/train-runs.ts';
@@ -198,6 +201,7 @@ export class TrainHost {
     const patch = (p: Partial<TrainRunRecord>) => (writes = writes.then(() => runs?.update(runId, p)).catch(() => undefined));
     let model: Model | null = null;
     let lora: GpuLora | null = null;
+    let params: FullParams | null = null;
     let trainer: Trainer | null = null;
     let cp: Awaited<ReturnType<typeof idbCheckpointStore>> | null = null;
     let engine: GpuEngine | null = null;
@@ -234,11 +238,16 @@ export class TrainHost {
 
       model = await loadModel(engine.ctx, engine.kernels, engine.pool, await openCheckpoint(files), config);
       throwIfAborted(signal, 'training');
-      lora = createLora(model, { r: s.rank, alpha: s.alpha, targets: s.targets, seed: s.seed, dropout: s.dropout });
-      trainer = new Trainer(model, lora, cfg, { train: data.train, ...(data.val ? { val: data.val } : {}) }, {
+      // (a stored run from before full fine-tuning has no mode: LoRA)
+      const full = s.mode === 'full';
+      if (full) params = createFullParams(model);
+      else lora = createLora(model, { r: s.rank, alpha: s.alpha, targets: s.targets, seed: s.seed, dropout: s.dropout });
+      // the test hook poisons a trained f32 tensor (LoRA's A, or a full run's first norm weight)
+      const poisoned = () => lora?.modules[0]!.a ?? params!.params.find((p) => p.weight.dtype === 'f32')!.weight.buffer;
+      trainer = new Trainer(model, params ?? lora!, cfg, { train: data.train, ...(data.val ? { val: data.val } : {}) }, {
         store: cp,
         onEvent: (e) => {
-          if (e.type === 'step' && e.step === req.debugPoisonAfterStep) model!.device.queue.writeBuffer(lora!.modules[0]!.a, 0, new Float32Array([NaN]));
+          if (e.type === 'step' && e.step === req.debugPoisonAfterStep) model!.device.queue.writeBuffer(poisoned(), 0, new Float32Array([NaN]));
           if (e.type === 'step') patch({ step: e.step, lastLoss: e.loss });
           else if (e.type === 'paused') patch({ status: 'paused' });
           else if (e.type === 'resumed') patch({ status: 'running' });
@@ -250,11 +259,17 @@ export class TrainHost {
       const res = await trainer.run(control);
       let checkpoint: number | null = null;
       if (res.status === 'nan') checkpoint = res.lastGoodStep ?? null;
-      else checkpoint = await saveLatest(trainer, lora, cp);
+      else checkpoint = await saveLatest(trainer, cp);
       const lastLoss = trainer.history.at(-1)?.loss ?? null;
       patch({ status: res.status, step: res.step, lastLoss, message: res.message ?? null });
       await writes;
-      return { runId, status: res.status, step: res.step, message: res.message ?? null, lastGoodStep: res.lastGoodStep ?? null, checkpoint };
+      // a full run's result is the model: as trained, or after a non-finite loss the last good checkpoint's
+      let saved: FoldResult | null = null;
+      if (params && checkpoint !== null) {
+        if (res.status === 'nan' && (await trainer.restore()) !== checkpoint) checkpoint = null;
+        if (checkpoint !== null) saved = await this.#saveFull(runId, files, summary, model, params, checkpoint, signal);
+      }
+      return { runId, status: res.status, step: res.step, message: res.message ?? null, lastGoodStep: res.lastGoodStep ?? null, checkpoint, saved };
     } catch (e) {
       const cancelled = isCancelled(e);
       // only the tab holding the run's lock writes its status (a resume refused because another tab trains it must not)
@@ -265,11 +280,35 @@ export class TrainHost {
       signal.removeEventListener('abort', onAbort);
       trainer?.dispose();
       lora?.dispose();
+      params?.dispose();
       model?.dispose();
       engine?.pool.trim();
       cp?.close();
       release?.();
       this.#active = null;
+    }
+  }
+
+  /**
+   * A full run's model (every parameter as trained, in the base's dtypes, config and tokenizer copied) as a new cached
+   * model, listed with the run. Complete or absent.
+   */
+  async #saveFull(runId: string, files: ModelFiles, base: CachedModelSummary, model: Model, params: FullParams, step: number, signal: AbortSignal): Promise<FoldResult> {
+    const runs = await this.#store();
+    const rec = await runs.get(runId);
+    if (!rec) throw new AlloyError(`no training run ${runId}`);
+    const method = rec.settings.method;
+    const name = { label: `${shortName(base)}-${method}-full-step${step}`, lineage: { base: base.label, stage: `${method.toUpperCase()} full`, step } };
+    const writer = await createEntryWriter(await this.deps.cache(), { ...name, source: 'merge', repo: 'train' });
+    try {
+      await writeFullModel(files, model, params, (f) => writer.openSink(f), signal);
+      throwIfAborted(signal, 'save');
+      const entry = await writer.commit();
+      await runs.update(runId, { folded: [...rec.folded, entry.id] });
+      return { entry, step };
+    } catch (e) {
+      await writer.abort().catch(() => undefined);
+      throw e;
     }
   }
 
@@ -441,6 +480,7 @@ function importedSettings(v: ValidatedAdapter): TrainSettings {
   const d = TRAIN_DEFAULTS;
   return {
     method: 'sft',
+    mode: 'lora',
     rank: v.config.r,
     alpha: v.config.loraAlpha,
     dropout: v.config.loraDropout ?? 0,
@@ -467,21 +507,10 @@ function importedSettings(v: ValidatedAdapter): TrainSettings {
 }
 
 /** Writes a checkpoint of the trainer's current state unless the store already has one of this step. */
-async function saveLatest(trainer: Trainer, lora: GpuLora, cp: Awaited<ReturnType<typeof idbCheckpointStore>>): Promise<number | null> {
+async function saveLatest(trainer: Trainer, cp: Awaited<ReturnType<typeof idbCheckpointStore>>): Promise<number | null> {
   const steps = await cp.steps();
   if (trainer.step === 0 || steps.includes(trainer.step)) return steps.at(-1) ?? null;
-  const { objective, ...rest } = trainer.config;
-  const blob = await encodeCheckpoint(trainer.model.device, trainer.tensors, {
-    format: CHECKPOINT_FORMAT,
-    version: CHECKPOINT_VERSION,
-    step: trainer.step,
-    epoch: trainer.epoch,
-    cursor: trainer.cursor,
-    config: { ...rest, objective: { ...objective, refLogps: undefined } },
-    lora: checkpointLora(lora),
-    history: trainer.history,
-  });
-  await cp.save(trainer.step, blob);
+  await cp.save(trainer.step, await trainer.checkpointBlob());
   return trainer.step;
 }
 

@@ -118,6 +118,8 @@ export class TrainSession {
         this.live.message = out.message;
         // on a NaN stop the Trainer dropped the checkpoint whose weights gave it: the last good one is what is left
         this.live.lastCheckpoint = out.checkpoint;
+        // a full run saved its model: offered like a folded one (the next stage starts from it)
+        if (out.saved && out.runId) this.folded = { entry: out.saved.entry, runId: out.runId };
       }
     } catch (e) {
       if (this.live) {

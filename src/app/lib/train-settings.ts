@@ -48,6 +48,7 @@ export function defaultSettings(method: Method, contextLength: number, steps = D
   const every = Math.max(1, Math.floor(steps / 10));
   return {
     method,
+    mode: 'lora',
     rank: d.rank,
     alpha: d.alpha,
     dropout: 0,

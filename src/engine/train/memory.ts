@@ -88,6 +88,8 @@ export interface TrainingMemoryPlan {
   weights: number;
   /** what is trained and its optimizer state: LoRA's A, B, dA, dB, AdamW m, v; full: grads, m, v, 16-bit masters */
   adapter: number;
+  /** of `adapter`, AdamW's m and v */
+  optimizer: number;
   /** activations kept for the backward, all layers (or, with recompute, the layer inputs + one layer) */
   kept: number;
   /** one layer's backward temporaries */
@@ -145,6 +147,7 @@ export function planTrainingMemory(cfg: ModelConfig, o: TrainingPlanOptions): Tr
   // ---- loadModel, createLora (A, B, dA, dB), Trainer (AdamW m, v): live for the whole run ----
   const weights = planWeights(t, cfg, o.dtype, limit, o.matrixTypes).bytes;
   let adapter = 0;
+  let optimizer = 0;
   const tensorSizes: number[] = [];
   if (full) {
     // createFullParams (the gradients), then the Trainer (m, v, and the master copy of a 16-bit matrix)
@@ -152,6 +155,7 @@ export function planTrainingMemory(cfg: ModelConfig, o: TrainingPlanOptions): Tr
     for (const p of params) (t.alloc(p.n * 4), (adapter += p.n * 4));
     for (const p of params) {
       for (let i = 0; i < (p.half ? 3 : 2); i++) (t.alloc(p.n * 4), (adapter += p.n * 4));
+      optimizer += 2 * p.n * 4;
       tensorSizes.push(p.n);
     }
   } else {
@@ -162,6 +166,7 @@ export function planTrainingMemory(cfg: ModelConfig, o: TrainingPlanOptions): Tr
       }
     }
     for (const n of tensorSizes) for (let i = 0; i < 4; i++) (t.alloc(n * 4), (adapter += n * 4)); // the tensor, its grad, AdamW m, v
+    optimizer = adapter / 2;
   }
   // the Trainer's grad-norm scratch and (Σ g², clip scale), made on its first step and kept (clip.ts)
   const partials = Math.max(1, tensorSizes.reduce((n, s) => n + Math.ceil(s / SUMSQ_SPAN), 0)) * 4;
@@ -254,6 +259,7 @@ export function planTrainingMemory(cfg: ModelConfig, o: TrainingPlanOptions): Tr
   return {
     weights,
     adapter,
+    optimizer,
     kept,
     backward,
     head,

@@ -365,8 +365,17 @@ export class Trainer {
   async saveCheckpoint(): Promise<void> {
     if (!this.opts.store) throw new AlloyError('no checkpoint store');
     const store = this.opts.store!;
+    await store.save(this.step, await this.checkpointBlob());
+    const steps = await store.steps();
+    for (const s of steps.slice(0, Math.max(0, steps.length - this.config.keepCheckpoints))) await store.delete(s);
+    this.emit({ type: 'checkpoint', step: this.step, where: store.where });
+  }
+
+  /** The current state as one checkpoint blob (checkpoint.ts): what to resume this run exactly from here. */
+  async checkpointBlob(): Promise<Blob> {
+    await this.prepare();
     const { objective, ...rest } = this.config;
-    const blob = await encodeCheckpoint(this.model.device, this.tensors, {
+    return encodeCheckpoint(this.model.device, this.tensors, {
       format: CHECKPOINT_FORMAT,
       version: CHECKPOINT_VERSION,
       step: this.step,
@@ -378,10 +387,6 @@ export class Trainer {
       ...(this.refs ? { refLogps: this.refs } : {}),
       history: this.history,
     });
-    await store.save(this.step, blob);
-    const steps = await store.steps();
-    for (const s of steps.slice(0, Math.max(0, steps.length - this.config.keepCheckpoints))) await store.delete(s);
-    this.emit({ type: 'checkpoint', step: this.step, where: store.where });
   }
 
   /** Runs optimizer steps until config.steps, a cancel, or a non-finite loss. */

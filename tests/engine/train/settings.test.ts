@@ -48,7 +48,7 @@ describe('the schema', () => {
 type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
 const settingsKeys: Equal<
   keyof TrainSettings,
-  | 'method' | 'rank' | 'alpha' | 'targets' | 'dropout' | 'lr' | 'steps' | 'schedule' | 'warmupSteps' | 'maxGradNorm' | 'weightDecay' | 'beta'
+  | 'method' | 'mode' | 'rank' | 'alpha' | 'targets' | 'dropout' | 'lr' | 'steps' | 'schedule' | 'warmupSteps' | 'maxGradNorm' | 'weightDecay' | 'beta'
   | 'labelSmoothing' | 'assistantOnlyLoss' | 'microBatch' | 'accum' | 'seqLen' | 'seed' | 'recompute' | 'valSplit' | 'evalEvery'
   | 'checkpointEvery' | 'keepCheckpoints'
 > = true;
