@@ -39,7 +39,7 @@ function need(v: GradArgs, k: keyof GradArgs): string {
 }
 
 /** A number flag checked against its training setting's type and range (engine/train/settings.ts). */
-function flagNumber(v: GradArgs, k: Exclude<GradFlag, 'method'>): number | undefined {
+function flagNumber(v: GradArgs, k: Exclude<GradFlag, 'method' | 'mode'>): number | undefined {
   const x = v[k];
   if (x === undefined) return undefined;
   try {
@@ -88,7 +88,7 @@ export async function gradCmd(v: GradArgs, io: { out: (s: string) => void; err: 
   // the objective's hyperparameters among grad's flags (beta, label smoothing), each at its schema default when absent
   const objective: ObjectiveOptions = {};
   for (const f of TRAIN_FIELDS) {
-    if (f.grad && f.objective && f.kind === 'number') objective[f.objective as 'beta' | 'labelSmoothing'] = flagNumber(v, f.cli as Exclude<GradFlag, 'method'>) ?? (f.default as number);
+    if (f.grad && f.objective && f.kind === 'number') objective[f.objective as 'beta' | 'labelSmoothing'] = flagNumber(v, f.cli as Exclude<GradFlag, 'method' | 'mode'>) ?? (f.default as number);
   }
 
   const tensors = new Map<string, { a: Float32Array; b: Float32Array }>();

@@ -39,10 +39,11 @@ const USAGE = `usage:
   alloy logits   --model DIR --ids 1,2,3 [--adapter DIR] --out FILE.json
   alloy generate --model DIR --prompt TEXT [--max-tokens N] [--temperature T] [--top-k K] [--top-p P] [--seed S] [--chat] [--adapter DIR]
   ${trainUsage('                 ')}
-  alloy grad     --model DIR --adapter DIR --data FILE.jsonl ${flagText('method')} [${flagText('beta')}] [${flagText('label-smoothing')}]
+  alloy grad     --model DIR [--adapter DIR | --mode full] --data FILE.jsonl ${flagText('method')} [${flagText('beta')}] [${flagText('label-smoothing')}]
                  [${flagText('micro-batch')} [${flagText('accum')}]] --out DIR
                  one optimizer step's loss and gradient over the rows of FILE (in order, M rows or pairs per
-                 micro-batch, the first M·K of them; default: all in one batch), reduced as the trainer does
+                 micro-batch, the first M·K of them; default: all in one batch), reduced as the trainer does:
+                 of the adapter's tensors (--mode lora, the default), or of every parameter of the model (--mode full)
   alloy eval     --model DIR --bench FILE.jsonl|FILE.csv|FILE.txt|MMLU_DIR [--json] [--limit N] [--shots K] [--adapter DIR] [--chat] [--max-tokens N]
                  multiple choice (acc, acc_norm, 95% Wilson CI, per subject), MMLU CSV or directory (test split, shots
                  from dev), perplexity of text, open questions by greedy generation

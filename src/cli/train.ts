@@ -109,6 +109,8 @@ async function writeAdapter(outDir: string, tensors: TensorToWrite[], config: Re
 export async function trainCmd(v: TrainArgs, io: { out: (s: string) => void; err: (s: string) => void }, signal?: AbortSignal): Promise<number> {
   const method = need(v, 'method');
   if (!isMethod(method)) throw new AlloyError(`--method must be one of ${METHODS.join(', ')}, got "${method}"`);
+  const mode = str(v, 'mode') ?? 'lora';
+  if (mode !== 'lora') throw new AlloyError(mode === 'full' ? '--mode full is not in alloy train yet (alloy grad --mode full gives the full gradient)' : `--mode must be lora or full, got "${mode}"`);
   const outDir = need(v, 'out');
   const dataPath = need(v, 'data');
   const modelDir = need(v, 'model');

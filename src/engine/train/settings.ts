@@ -83,6 +83,7 @@ const FIELDS = [
   { key: 'data', cli: 'data', arg: 'FILE.jsonl', kind: 'text', help: 'training rows in a TRL shape' },
   { key: 'method', cli: 'method', arg: METHODS.join('|'), kind: 'choice', choices: METHODS, recipe: 'method', help: 'the objective (engine/train/objectives/)', in: SC, grad: true },
   { key: 'out', cli: 'out', arg: 'ADAPTER_DIR', kind: 'text', help: 'where the PEFT adapter is written' },
+  { key: 'mode', cli: 'mode', arg: 'lora|full', kind: 'choice', choices: ['lora', 'full'], default: 'lora', help: 'what trains: LoRA adapters on the frozen base (lora), or every parameter of the model (full)', grad: true },
   // LoRA (PEFT LoraConfig)
   { key: 'rank', cli: 'rank', arg: 'R', kind: 'int', default: D.rank, range: { min: 1 }, hf: 'r', form: { label: 'rank r', group: 'LoRA' }, help: 'LoRA rank', in: S },
   { key: 'alpha', cli: 'alpha', arg: 'A', kind: 'number', default: D.alpha, range: { min: 0, minOpen: true }, hf: 'lora_alpha', form: { label: 'alpha', group: 'LoRA', step: 'any' }, help: 'scale = alpha / r (CLI default 2r)', in: S },

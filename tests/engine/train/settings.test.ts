@@ -76,15 +76,15 @@ describe('derived records', () => {
 
 describe('derived front ends', () => {
   it("alloy grad takes its own options and the schema's grad fields, refusing the rest by name", async () => {
-    expect(GRAD_FLAGS).toEqual(['method', 'beta', 'label-smoothing', 'micro-batch', 'accum']);
+    expect(GRAD_FLAGS).toEqual(['method', 'mode', 'beta', 'label-smoothing', 'micro-batch', 'accum']);
     const io = { stdout: '', stderr: '', out: (s: string) => void (io.stdout += s), err: (s: string) => void (io.stderr += s) };
     expect(await main(['grad', '--model', 'm', '--adapter', 'a', '--data', 'd', '--method', 'sft', '--out', 'o', '--rank', '4'], io)).toBe(1);
     expect(io.stderr).toBe(
-      'alloy: alloy grad does not take --rank (its options: --model, --adapter, --data, --method, --beta, --label-smoothing, --micro-batch, --accum, --out)\n',
+      'alloy: alloy grad does not take --rank (its options: --model, --adapter, --data, --method, --mode, --beta, --label-smoothing, --micro-batch, --accum, --out)\n',
     );
     io.stdout = '';
     await main(['--help'], io);
-    expect(io.stdout).toContain(`alloy grad     --model DIR --adapter DIR --data FILE.jsonl --method ${METHODS.join('|')} [--beta B] [--label-smoothing E]\n                 [--micro-batch M [--accum K]] --out DIR`);
+    expect(io.stdout).toContain(`alloy grad     --model DIR [--adapter DIR | --mode full] --data FILE.jsonl --method ${METHODS.join('|')} [--beta B] [--label-smoothing E]\n                 [--micro-batch M [--accum K]] --out DIR`);
   });
 
   it('alloy train takes exactly the schema flags and lists each in its usage', async () => {
@@ -93,7 +93,7 @@ describe('derived front ends', () => {
     expect(usage).toContain('--label-smoothing E (dpo)');
     const io = { stdout: '', stderr: '', out: (s: string) => void (io.stdout += s), err: (s: string) => void (io.stderr += s) };
     expect(await main(['train', '--model', 'm', '--data', 'd', '--method', 'sft', '--out', 'o', '--adapter', 'a'], io)).toBe(1);
-    expect(io.stderr).toMatch(/^alloy: alloy train does not take --adapter \(its options: --model, --data, --method, --out, --rank/);
+    expect(io.stderr).toMatch(/^alloy: alloy train does not take --adapter \(its options: --model, --data, --method, --out, --mode, --rank/);
     io.stderr = '';
     expect(await main(['train', '--model', 'm', '--data', 'd', '--method', 'cpt', '--out', 'o', '--beta', '0.2'], io)).toBe(1);
     expect(io.stderr).toMatch(/--beta is the preference objectives' beta; method cpt has no use for it: leave it out, or train with --method dpo\|ipo\|orpo/);
