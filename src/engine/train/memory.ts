@@ -25,6 +25,11 @@
  *                 share one list of temporaries
  *   reference     DPO/IPO (`method`): a forward with the adapters off before the step (model/memory.ts planForward),
  *                 its logits gathered and freed; its buffers stay in the pool for the training forward to reuse
+ *   full          (`full: true`, mode full; grad.ts PassOptions.full) no adapter: an f32 gradient per model storage
+ *                 buffer (full-params.ts fullParamElements), the embedding gradient's id grouping (rows, offsets,
+ *                 order: ≤ BT, BT + 1, BT u32) uploaded with the inputs, and in the head's backward a later logits
+ *                 block's normed rows [rows, C] copied for its lm_head dW; the layer backward adds nothing (dW, db
+ *                 and dγ go straight into the gradients). The optimizer's state (master weights, AdamW) is not here
  *   grad norm     ⌈n/256⌉ partials per adapter tensor, one buffer
  *
  * Two totals: `total` adds the groups above (exact tensor bytes, every group at once: a bound with no pool); and
@@ -48,6 +53,7 @@ import { layerActBytes, planLayer, planLayerBackward, type BufferTally, type Lay
 import { fusedGroups } from '../model/split.ts';
 import { logitRowsPerBlock, planRowChunks } from '../model/split.ts';
 import type { WeightDtype } from '../model/weights.ts';
+import { fullParamElements } from './full-params.ts';
 import type { ProjKey } from '../lora/adapter.ts';
 import type { LoraTarget } from '../lora/targets.ts';
 import { SUMSQ_SPAN } from './defaults.ts';
@@ -73,12 +79,16 @@ export interface TrainingPlanOptions {
   method?: Method;
   /** the storage binding limit tables and logits are split to fit (default: WebGPU's default limit) */
   maxBindingBytes?: number;
+  /** full fine-tuning's gradient pass (no adapter: r and targets are ignored) */
+  full?: boolean;
 }
 
 export interface TrainingMemoryPlan {
   weights: number;
-  /** A, B, dA, dB, AdamW m, v */
+  /** A, B, dA, dB, AdamW m, v (0 with `full`) */
   adapter: number;
+  /** full: every parameter's f32 gradient (0 for LoRA) */
+  fullGrads: number;
   /** activations kept for the backward, all layers (or, with recompute, the layer inputs + one layer) */
   kept: number;
   /** one layer's backward temporaries */
@@ -125,7 +135,8 @@ export function planTrainingMemory(cfg: ModelConfig, o: TrainingPlanOptions): Tr
   const limit = o.maxBindingBytes ?? DEFAULT_BINDING_BYTES;
   const shape: LayerPlanShape = { fused: fusedGroups(cfg, o.dtype, limit), kv: false };
   const recompute = o.recompute ?? false;
-  const lora: LayerLoraPlan = { r: o.r, keys: new Set(o.targets.map((t) => t.replace('_proj', '') as ProjKey)), dropout: o.dropout ?? false };
+  const full = o.full ?? false;
+  const lora: LayerLoraPlan | null = full ? null : { r: o.r, keys: new Set(o.targets.map((t) => t.replace('_proj', '') as ProjKey)), dropout: o.dropout ?? false };
   const sizes = layerActBytes(cfg, BT);
   const perBlock = logitRowsPerBlock(V, limit);
   const blockRows: number[] = [];
@@ -135,19 +146,23 @@ export function planTrainingMemory(cfg: ModelConfig, o: TrainingPlanOptions): Tr
   // ---- loadModel, createLora (A, B, dA, dB), Trainer (AdamW m, v): live for the whole run ----
   const weights = planWeights(t, cfg, o.dtype, limit, o.matrixTypes).bytes;
   let adapter = 0;
-  const tensorSizes: number[] = [];
-  for (let l = 0; l < L; l++) {
-    for (const target of o.targets) {
-      const [inF, outF] = IO[target](cfg);
-      tensorSizes.push(o.r * inF, outF * o.r);
+  let fullGrads = 0;
+  if (full) for (const n of fullParamElements(cfg, o.dtype, limit)) (t.alloc(n * 4), (fullGrads += n * 4)); // createFullParams
+  else {
+    const tensorSizes: number[] = [];
+    for (let l = 0; l < L; l++) {
+      for (const target of o.targets) {
+        const [inF, outF] = IO[target](cfg);
+        tensorSizes.push(o.r * inF, outF * o.r);
+      }
     }
+    for (const n of tensorSizes) for (let i = 0; i < 4; i++) (t.alloc(n * 4), (adapter += n * 4)); // the tensor, its grad, AdamW m, v
+    // the Trainer's grad-norm scratch and (Σ g², clip scale), made on its first step and kept (clip.ts)
+    const partials = Math.max(1, tensorSizes.reduce((n, s) => n + Math.ceil(s / SUMSQ_SPAN), 0)) * 4;
+    t.alloc(partials);
+    t.alloc(8);
+    adapter += partials + 8;
   }
-  for (const n of tensorSizes) for (let i = 0; i < 4; i++) (t.alloc(n * 4), (adapter += n * 4)); // the tensor, its grad, AdamW m, v
-  // the Trainer's grad-norm scratch and (Σ g², clip scale), made on its first step and kept (clip.ts)
-  const partials = Math.max(1, tensorSizes.reduce((n, s) => n + Math.ceil(s / SUMSQ_SPAN), 0)) * 4;
-  t.alloc(partials);
-  t.alloc(8);
-  adapter += partials + 8;
 
   // ---- lossAndGrads (grad.ts), in its order ----
   // DPO's (IPO's) reference: a forward with the adapters off, its log-probs gathered, everything released.
@@ -163,6 +178,7 @@ export function planTrainingMemory(cfg: ModelConfig, o: TrainingPlanOptions): Tr
     return b;
   };
   for (let i = 0; i < 3; i++) keep(BT * 4); // ids, positions, key mask
+  if (full) [BT * 4, (BT + 1) * 4, BT * 4].forEach(keep); // the embedding gradient's id grouping (distinct ids ≤ BT)
   const linear = o.method !== undefined && isLinearInLogp(o.method);
   const lossInputs = () => {
     for (let i = 0; i < 2 * blockRows.length; i++) keep(blockRows[i % blockRows.length]! * 4); // token weights, targets
@@ -201,6 +217,7 @@ export function planTrainingMemory(cfg: ModelConfig, o: TrainingPlanOptions): Tr
   const lmChunks = planRowChunks(V, C, o.dtype, limit, 'lm_head');
   for (const [i, rows] of blockRows.entries()) {
     const temps: PlannedBuffer[] = [];
+    if (full && i > 0) temps.push(t.alloc(rows * C * 4)); // this block's normed rows, for the lm_head's dW
     if (rows !== BT) temps.push(t.alloc(rows * C * 4)); // this block's dnormed rows
     if (lmChunks.length > 1) for (const c of lmChunks) temps.push(t.alloc(rows * c.rows * 4)); // dlogits columns
     t.release(...temps, blocks[i]!);
@@ -217,28 +234,30 @@ export function planTrainingMemory(cfg: ModelConfig, o: TrainingPlanOptions): Tr
   // ---- the breakdown: each group's exact bytes, from the same planning functions ----
   const set = new SumTally();
   planLayer(set, cfg, BT, lora, { bufs: [], temps: [] }, () => {}, shape);
-  const keptSet = sizes.xIn + set.bytes - (lora.dropout ? dropoutBytes(cfg, BT, lora, shape) : 0);
+  const keptSet = sizes.xIn + set.bytes - (lora?.dropout ? dropoutBytes(cfg, BT, lora, shape) : 0);
   const kept = recompute ? L * sizes.xIn + keptSet : L * keptSet;
   const bw = new SumTally();
   planLayerBackward(bw, cfg, BT, lora, [], shape);
-  const backward = bw.bytes + (recompute && lora.dropout ? dropoutBytes(cfg, BT, lora, shape) : 0);
+  const backward = bw.bytes + (recompute && lora?.dropout ? dropoutBytes(cfg, BT, lora, shape) : 0);
   const logits = BT * V * 4;
   // one logits block's temporaries at a time (a later block's, which has its normed rows copied), forward or backward
   const oneBlock: PlannedBuffer[] = [];
   planLmHeadBlock(new SumTally(), cfg, o.dtype, limit, blockRows.length > 1 ? perBlock : 0, blockRows[0]!, oneBlock);
   const blockTemps = oneBlock.reduce((n, b) => n + b.bytes, 0);
-  const gradBlock = (blockRows.length > 1 ? blockRows[0]! * C * 4 : 0) + (lmChunks.length > 1 ? blockRows[0]! * V * 4 : 0);
-  // inputs (ids, positions, mask, weights, targets), linear objectives' picked log-probs, rstd; then [BT, C] ×4
-  const head = BT * 4 * (linear ? 6 : 5) + BT * C * 4 * 4 + BT * 4 + Math.max(blockTemps, gradBlock);
+  const gradBlock = (blockRows.length > 1 ? blockRows[0]! * C * 4 * (full ? 2 : 1) : 0) + (lmChunks.length > 1 ? blockRows[0]! * V * 4 : 0);
+  // inputs (ids, positions, mask, weights, targets; full: the id grouping), linear objectives' picked log-probs,
+  // rstd; then [BT, C] ×4
+  const head = BT * 4 * (linear ? 6 : 5) + (full ? (3 * BT + 1) * 4 : 0) + BT * C * 4 * 4 + BT * 4 + Math.max(blockTemps, gradBlock);
 
   return {
     weights,
     adapter,
+    fullGrads,
     kept,
     backward,
     head,
     logits,
-    total: weights + adapter + kept + backward + head + logits,
+    total: weights + adapter + fullGrads + kept + backward + head + logits,
     poolTotal: t.poolBytes,
     recompute,
   };
