@@ -8,6 +8,7 @@
 // thread per (distinct id, column) sums its group in token order (deterministic) and is the only writer of its
 // element. Work is O(N·H), not O(V·N·H), and only rows that some token used are touched: the caller clears
 // dTable once per step, and the += lets micro-batches accumulate.
+// The group's sum is multiplied by SCALE: the backward of embedding.wgsl's SCALE (Gemma 3's √hidden), 1 elsewhere.
 
 struct Params {
   U: u32,     // distinct ids
@@ -23,6 +24,8 @@ struct Params {
 @group(0) @binding(4) var<storage, read> rows: array<u32>;
 @group(0) @binding(5) var<storage, read_write> dtable: array<f32>;
 
+override SCALE: f32 = 1.0;
+
 const WG = 256u;
 
 @compute @workgroup_size(WG)
@@ -36,5 +39,5 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @
   var s = 0.0;
   for (var k = offsets[u]; k < offsets[u + 1u]; k++) { s += dout[order[k] * p.H + c]; }
   let at = (id - p.ROW0) * p.H + c;
-  dtable[at] += s;
+  dtable[at] += s * SCALE;
 }

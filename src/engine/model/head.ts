@@ -9,14 +9,17 @@
  *   lm_head with several chunks: per chunk a temporary y [rows, chunkRows], written into columns
  *     rowStart..rowStart+chunkRows−1 of the block by one strided-copy dispatch (ops/columns.ts encodeCopyColumns;
  *     the matmul kernels write a dense [M, N], no output stride; a copyBufferToBuffer per row cost `rows` commands).
- *   backward (training, lm_head frozen): per logits block, dnormed [rows, hidden] = dlogits [rows, vocab] · lm_head;
+ *   backward: per logits block, dnormed [rows, hidden] = dlogits [rows, vocab] · lm_head;
  *     with several chunks, each chunk's columns of dlogits are copied out the same way into a temporary
  *     [rows, chunkRows] (the mirror of the forward's scatter) and their products summed into dnormed.
+ *     Full fine-tuning also adds each chunk's weight gradient, dW [chunkRows, hidden] += dlogits[:, chunk]ᵀ · normed
+ *     rows of the block (the same dlogits columns; no more temporaries than the input gradient's).
  */
 import { readBuffer, type BufferPool } from '../gpu/buffer-pool.ts';
 import { encodeEmbedding } from '../ops/embedding.ts';
 import { encodeCopyColumns } from '../ops/columns.ts';
 import { encodeSoftcapInPlace } from '../ops/elementwise.ts';
+import { encodeMatmul } from '../ops/matmul.ts';
 import { encodeLinear, encodeLinearInputGrad } from './linear.ts';
 import { logitRowsPerBlock } from './split.ts';
 import type { Model } from './weights.ts';
@@ -99,19 +102,43 @@ export async function encodeLmHead(model: Model, enc: GPUCommandEncoder, normed:
   return { rows, vocab: model.lmHead.rows, blocks };
 }
 
+/** Full fine-tuning's lm_head gradient for one logits block: the block's normed rows and each chunk's f32 dW. */
+export interface LmHeadWeightGrad {
+  /** the block's rows of the final norm's output [rows, hidden], from offset 0 */
+  normed: GPUBuffer;
+  /** the gradient buffer of a chunk's storage (FullParams.gradOf) */
+  gradOf(weight: GPUBuffer): GPUBuffer;
+}
+
 /**
- * dnormed [rows, hidden] = dlogits [rows, vocab] · lm_head, for one logits block (lm_head frozen). Temporaries go
- * onto `temps` as in encodeLmHead.
+ * dnormed [rows, hidden] = dlogits [rows, vocab] · lm_head, for one logits block; with `weightGrad` (full
+ * fine-tuning) also dW += dlogitsᵀ · normed per chunk. Temporaries go onto `temps` as in encodeLmHead.
  */
-export async function encodeLmHeadBackward(model: Model, enc: GPUCommandEncoder, dlogits: GPUBuffer, rows: number, dnormed: GPUBuffer, temps: GPUBuffer[]): Promise<void> {
+export async function encodeLmHeadBackward(
+  model: Model,
+  enc: GPUCommandEncoder,
+  dlogits: GPUBuffer,
+  rows: number,
+  dnormed: GPUBuffer,
+  temps: GPUBuffer[],
+  weightGrad?: LmHeadWeightGrad,
+): Promise<void> {
   const { pool, lmHead } = model;
   const V = lmHead.rows;
-  if (lmHead.chunks.length === 1) return encodeLinearInputGrad(model, enc, dlogits, lmHead.chunks[0]!, dnormed, rows, false);
+  const H = lmHead.cols;
+  const dW = async (dy: GPUBuffer, c: (typeof lmHead.chunks)[number]) => {
+    if (weightGrad) await encodeMatmul(model.kernels, enc, dy, weightGrad.normed, weightGrad.gradOf(c.buffer), { M: c.rows, N: H, K: rows, transA: true, beta: 1 });
+  };
+  if (lmHead.chunks.length === 1) {
+    await encodeLinearInputGrad(model, enc, dlogits, lmHead.chunks[0]!, dnormed, rows, false);
+    return dW(dlogits, lmHead.chunks[0]!);
+  }
   for (const [i, c] of lmHead.chunks.entries()) {
     const dy = pool.alloc(rows * c.rows * 4, 'dlogits-chunk');
     temps.push(dy);
     await encodeCopyColumns(model.kernels, enc, dlogits, { stride: V, col: c.rowStart }, dy, { stride: c.rows, col: 0 }, rows, c.rows);
     await encodeLinearInputGrad(model, enc, dy, c, dnormed, rows, i > 0);
+    await dW(dy, c);
   }
 }
 

@@ -31,7 +31,8 @@
  * The residual x is updated in place (x_in → x_out).
  */
 import { encodeAttention, encodeAttentionBackward, type AttentionArgs } from '../ops/attention.ts';
-import { encodeAddInPlace } from '../ops/elementwise.ts';
+import { encodeAddInPlace, encodeBiasGrad } from '../ops/elementwise.ts';
+import { encodeMatmul } from '../ops/matmul.ts';
 import { encodeRmsNorm, encodeRmsNormBackward } from '../ops/rmsnorm.ts';
 import { encodeRopeQK, encodeSplitQkv } from '../ops/rope.ts';
 import { encodePackColumns, encodeSplitColumns } from '../ops/columns.ts';
@@ -283,6 +284,14 @@ export function planLayerBackward(t: BufferTally, cfg: ModelConfig, BT: number, 
   tmp(g.dxn1);
 }
 
+/**
+ * Where full fine-tuning's gradients go (train/full-params.ts FullParams): the f32 gradient buffer of a model
+ * storage buffer (a matrix, a bias, a norm weight; a fused group's one buffer). The backward adds (+=) into it.
+ */
+export interface FullGradTarget {
+  gradOf(weight: GPUBuffer): GPUBuffer;
+}
+
 /** What every layer of one pass shares. */
 export interface LayerPass {
   model: Model;
@@ -298,6 +307,8 @@ export interface LayerPass {
   lora: GpuLora | null;
   /** LoRA dropout counters (training micro-batches only) */
   dropout: DropoutCounters | null;
+  /** full fine-tuning: the backward also accumulates every weight's gradient here (exclusive with `lora`) */
+  full?: FullGradTarget | null | undefined;
   /**
    * a KV cache: layer l's k and v [batch, S, nKv, D] receive this call's keys and values at slots past.. — or, for a
    * sliding layer when `ring` > 0, [batch, ring, nKv, D] at rows slot mod ring (kv-cache.ts)
@@ -553,7 +564,13 @@ export async function encodeLayer(c: LayerPass, enc: GPUCommandEncoder, l: numbe
 
 /**
  * Layer l's backward: dx [BT, C] holds dL/dx_out on entry and dL/dx_in on return (in place); the LoRA gradients
- * accumulate (+=) into the adapter. Temporaries go onto `temps` (release after the caller's submit).
+ * accumulate (+=) into the adapter, or with `c.full` every weight's gradient into its f32 buffer:
+ *   projection: dW [out, in] += dYᵀ·X, the input X kept by the forward (a fused group: its packed dY, which the
+ *     input gradient builds anyway, times the shared input gives the fused dW in one product); bias: db += Σ_rows dY;
+ *   RMSNorm weight: dγ_j += Σ_rows dy_j·x_j·rstd (rmsnorm_backward's dw pass; q/k norms over BT·heads rows of D).
+ * All of them are matmuls and column passes with a fixed summation order and no atomics: deterministic, so a
+ * recomputed layer gives the same bits. No temporaries beyond the LoRA-free backward's (planLayerBackward).
+ * Temporaries go onto `temps` (release after the caller's submit).
  */
 export async function encodeLayerBackward(c: LayerPass, enc: GPUCommandEncoder, l: number, s: LayerActs, dx: GPUBuffer, temps: GPUBuffer[]): Promise<void> {
   const { model, BT, lora } = c;
@@ -570,9 +587,18 @@ export async function encodeLayerBackward(c: LayerPass, enc: GPUCommandEncoder, 
     temps.push(b);
     return b;
   };
-  // dX (+)= dY·W (+ the LoRA path, which also accumulates dA, dB).
+  const full = c.full ?? null;
+  // full: dW += dYᵀ·X [out, in] (f32, whatever the weight's storage) and db += Σ_rows dY
+  const weightGrad = async (p: GpuLinear, input: GPUBuffer, dY: GPUBuffer) => {
+    if (!full) return;
+    await encodeMatmul(kernels, enc, dY, input, full.gradOf(p.weight.buffer), { M: p.weight.rows, N: p.weight.cols, K: BT, transA: true, beta: 1 });
+    if (p.bias) await encodeBiasGrad(kernels, enc, dY, full.gradOf(p.bias), { rows: BT, cols: p.weight.rows });
+  };
+  const normGrad = (w: GPUBuffer) => (full ? full.gradOf(w) : undefined);
+  // dX (+)= dY·W (+ the LoRA path, which also accumulates dA, dB; or, full, dW and db).
   const projBack = async (key: ProjKey, input: GPUBuffer, dY: GPUBuffer, dX: GPUBuffer, accumulate: boolean) => {
     await encodeLinearInputGrad(model, enc, dY, lin(layer, key).weight, dX, BT, accumulate);
+    await weightGrad(lin(layer, key), input, dY);
     const m = lora?.get(l, key);
     const xa = s.xa.get(key);
     if (lora && m && xa) await encodeLoraBackward(model, enc, lora, m, input, xa, dY, dX, BT, temps, loraDropout(lora, m, c.dropout));
@@ -584,6 +610,7 @@ export async function encodeLayerBackward(c: LayerPass, enc: GPUCommandEncoder, 
     const packed = tmp(BT * widths.reduce((a, b) => a + b, 0) * 4, 'd-packed');
     await encodePackColumns(kernels, enc, dYs, packed, { rows: BT, widths });
     await encodeLinearInputGrad(model, enc, packed, group.weight, dX, BT, false);
+    await weightGrad(group, input, packed);
     for (const [i, key] of keys.entries()) {
       const m = lora?.get(l, key);
       const xa = s.xa.get(key);
@@ -595,7 +622,7 @@ export async function encodeLayerBackward(c: LayerPass, enc: GPUCommandEncoder, 
   let dDown = dx;
   if (cfg.sandwichNorms) {
     dDown = tmp(g.dMlpOut, 'd-mlp-out');
-    await encodeRmsNormBackward(kernels, enc, s.mlpOut!, layer.mlpOutNorm!, s.mlpOutRstd!, dx, dDown, { rows: BT, hidden: C });
+    await encodeRmsNormBackward(kernels, enc, s.mlpOut!, layer.mlpOutNorm!, s.mlpOutRstd!, dx, dDown, { rows: BT, hidden: C }, normGrad(layer.mlpOutNorm!));
   }
   const dAct = tmp(g.dAct, 'd-act');
   await projBack('down', s.act, dDown, dAct, false);
@@ -609,14 +636,14 @@ export async function encodeLayerBackward(c: LayerPass, enc: GPUCommandEncoder, 
     await projBack('up', s.n2, dUp, dN, true);
   }
   const dxn = tmp(g.dxn, 'd-x-from-norm');
-  await encodeRmsNormBackward(kernels, enc, s.xMid, layer.postNorm, s.rstd2, dN, dxn, { rows: BT, hidden: C });
+  await encodeRmsNormBackward(kernels, enc, s.xMid, layer.postNorm, s.rstd2, dN, dxn, { rows: BT, hidden: C }, normGrad(layer.postNorm));
   await encodeAddInPlace(kernels, enc, dx, dxn, { n: BT * C });
 
   // Attention: x_mid = x_in + o(attn(rope(q(n1)), rope(k(n1)), v(n1))), n1 = norm(x_in)
   let dO = dx;
   if (cfg.sandwichNorms) {
     dO = tmp(g.dAttnOut, 'd-attn-out');
-    await encodeRmsNormBackward(kernels, enc, s.attnOut!, layer.attnOutNorm!, s.attnOutRstd!, dx, dO, { rows: BT, hidden: C });
+    await encodeRmsNormBackward(kernels, enc, s.attnOut!, layer.attnOutNorm!, s.attnOutRstd!, dx, dO, { rows: BT, hidden: C }, normGrad(layer.attnOutNorm!));
   }
   const dAtt = tmp(g.dAtt, 'd-att');
   await projBack('o', s.att, dO, dAtt, false);
@@ -631,15 +658,14 @@ export async function encodeLayerBackward(c: LayerPass, enc: GPUCommandEncoder, 
     layerAttArgs(c, l),
   );
   if (cfg.layerRope[l]) await encodeRopeQK(kernels, enc, dq, dk, c.positions, layerInvFreq(model, l), { rows: BT, heads: H, kvHeads: nKv, headDim: D }, true);
-  // The forward normed q, k and then rotated them, so the norms' backward comes after RoPE's (the weights are
-  // not trained: no dw).
+  // The forward normed q, k and then rotated them, so the norms' backward comes after RoPE's (their dw: full only).
   let dqIn = dq;
   let dkIn = dk;
   if (cfg.qkNorm) {
     dqIn = tmp(g.dqPre, 'dq-pre-norm');
     dkIn = tmp(g.dkPre, 'dk-pre-norm');
-    await encodeRmsNormBackward(kernels, enc, s.qPre!, layer.qNorm!, s.qRstd!, dq, dqIn, { rows: BT * H, hidden: D });
-    await encodeRmsNormBackward(kernels, enc, s.kPre!, layer.kNorm!, s.kRstd!, dk, dkIn, { rows: BT * nKv, hidden: D });
+    await encodeRmsNormBackward(kernels, enc, s.qPre!, layer.qNorm!, s.qRstd!, dq, dqIn, { rows: BT * H, hidden: D }, normGrad(layer.qNorm!));
+    await encodeRmsNormBackward(kernels, enc, s.kPre!, layer.kNorm!, s.kRstd!, dk, dkIn, { rows: BT * nKv, hidden: D }, normGrad(layer.kNorm!));
   }
   const dN1 = tmp(g.dN1, 'd-norm1');
   if (layer.qkv) await groupBack(layer.qkv, ['q', 'k', 'v'], [H * D, nKv * D, nKv * D], s.n1, [dqIn, dkIn, dv], dN1);
@@ -649,6 +675,6 @@ export async function encodeLayerBackward(c: LayerPass, enc: GPUCommandEncoder, 
     await projBack('v', s.n1, dv, dN1, true);
   }
   const dxn1 = tmp(g.dxn1, 'd-x-from-norm1');
-  await encodeRmsNormBackward(kernels, enc, s.xIn, layer.inputNorm, s.rstd1, dN1, dxn1, { rows: BT, hidden: C });
+  await encodeRmsNormBackward(kernels, enc, s.xIn, layer.inputNorm, s.rstd1, dN1, dxn1, { rows: BT, hidden: C }, normGrad(layer.inputNorm));
   await encodeAddInPlace(kernels, enc, dx, dxn1, { n: BT * C });
 }

@@ -2,7 +2,7 @@
  * Embedding backward (shaders/embedding_backward.wgsl): dTable f32 [V, H] += Σ over tokens of dOut f32 [N, H]
  * rows, by id. WGSL has no float atomics, so tokens sharing an id are grouped on the host first
  * (embeddingGradIndex: the ids are host data in training anyway) and one GPU thread per (distinct id, column)
- * sums its group in token order. Only rows some token used are written, by +=: clear dTable once per step.
+ * sums its group in token order (times `scale`, the gather's). Only rows some token used are written, by +=: clear dTable once per step.
  * A table split by rows (model/split.ts) is one call per chunk with `rowStart`/`vocab`, as for the forward.
  */
 import { AlloyError } from '../../common/errors.ts';
@@ -58,6 +58,8 @@ export interface EmbeddingBackwardArgs {
   vocab: number;
   /** id of dTable's first row, when it is one chunk of a larger table; default 0 */
   rowStart?: number;
+  /** each row's sum times this: the forward gather's scale (Gemma 3's √hidden); default 1 */
+  scale?: number;
 }
 
 export async function encodeEmbeddingBackward(
@@ -73,6 +75,8 @@ export async function encodeEmbeddingBackward(
   requireShape(dTable !== dOut, 'embedding_backward', 'dTable must not alias dOut');
   await launch(kernels, encoder, {
     file: 'embedding_backward',
+    // SCALE only when not 1, so unscaled models compile the pipeline they did before
+    ...(args.scale !== undefined && args.scale !== 1 ? { constants: { SCALE: args.scale } } : {}),
     params: [{ u32: unique }, { u32: hidden }, { u32: args.rowStart ?? 0 }, { u32: vocab }],
     buffers: { 1: dOut, 2: index.order, 3: index.offsets, 4: index.rows, 5: dTable },
     groups: grid1d(Math.ceil((unique * hidden) / 256)),

@@ -11,14 +11,15 @@ export function embeddingRef(table: ArrayLike<number>, ids: ArrayLike<number>, v
 
 /**
  * CPU reference for shaders/embedding_backward.wgsl: dTable [V, H] with row v = Σ over the tokens n with
- * ids[n] = v of dOut[n, :] (rows no token used stay zero; ids ≥ V contribute nothing, as they read nothing).
+ * ids[n] = v of dOut[n, :], times `scale` (the gather's: Gemma 3's √hidden) (rows no token used stay zero; ids ≥ V
+ * contribute nothing, as they read nothing).
  */
-export function embeddingBackwardRef(dOut: ArrayLike<number>, ids: ArrayLike<number>, vocab: number, hidden: number): Float64Array {
+export function embeddingBackwardRef(dOut: ArrayLike<number>, ids: ArrayLike<number>, vocab: number, hidden: number, scale = 1): Float64Array {
   const dTable = new Float64Array(vocab * hidden);
   for (let n = 0; n < ids.length; n++) {
     const id = ids[n]!;
     if (id >= vocab) continue;
-    for (let c = 0; c < hidden; c++) dTable[id * hidden + c] = dTable[id * hidden + c]! + dOut[n * hidden + c]!;
+    for (let c = 0; c < hidden; c++) dTable[id * hidden + c] = dTable[id * hidden + c]! + scale * dOut[n * hidden + c]!;
   }
   return dTable;
 }

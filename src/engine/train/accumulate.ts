@@ -38,8 +38,9 @@ export function stepItems(method: Method, microBatches: readonly (readonly Seque
 }
 
 /**
- * Runs every micro-batch's forward and backward, accumulating (+=) into the adapter's gradients: clear them
- * first (clearLoraGrads, or `clearGrads` in micro-batch 0's pass options). `passFor(a)` gives micro-batch a's pass
+ * Runs every micro-batch's forward and backward, accumulating (+=) into the adapter's gradients (or, with lora =
+ * null and each pass's `full`, every parameter's): clear them first (clearLoraGrads / encodeClearFullGrads, or
+ * `clearGrads` in micro-batch 0's pass options). `passFor(a)` gives micro-batch a's pass
  * options (dropout counters, recomputation).
  */
 export async function accumulateStep(

@@ -22,16 +22,14 @@ import type { FullParam, FullParams } from './full-params.ts';
 /** Bytes per element of a parameter's GPU storage. */
 const elemBytes = (p: FullParam) => (p.weight.dtype === 'f32' ? 4 : 2);
 
-/** Each HF tensor's pieces: which GPU parameter holds which of its rows. */
+/** Each HF tensor's pieces: which GPU parameter holds which of its rows (a fused member's, an embedding chunk's). */
 function piecesByName(fp: FullParams): Map<string, Array<{ p: FullParam; row0InParam: number; row0: number; rows: number }>> {
   const out = new Map<string, Array<{ p: FullParam; row0InParam: number; row0: number; rows: number }>>();
   for (const p of fp.params) {
-    let at = 0;
     for (const part of p.parts) {
       const list = out.get(part.name) ?? [];
-      list.push({ p, row0InParam: at, row0: part.row0, rows: part.rows });
+      list.push({ p, row0InParam: part.row0, row0: part.tensorRow0, rows: part.rows });
       out.set(part.name, list);
-      at += part.rows;
     }
   }
   for (const list of out.values()) list.sort((a, b) => a.row0 - b.row0);

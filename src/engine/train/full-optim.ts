@@ -19,7 +19,7 @@ import type { FullParam, FullParams } from './full-params.ts';
 
 /** The checkpoint key of one GPU tensor: its HF members and their rows. */
 export function fullTensorKey(p: FullParam): string {
-  return p.parts.map((x) => `${x.name}[${x.row0}:${x.row0 + x.rows}]`).join('+');
+  return p.parts.map((x) => `${x.name}[${x.tensorRow0}:${x.tensorRow0 + x.rows}]`).join('+');
 }
 
 /** A vector (norm weight or bias): no weight decay. */

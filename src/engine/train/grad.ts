@@ -1,7 +1,14 @@
 /**
- * One loss-and-gradient pass of the model for the LoRA parameters (base weights frozen): a forward that keeps
- * what each layer's backward needs, the objective on the CPU (objectives.ts), and the backward from dlogits down
- * to the first layer's input (the embedding is frozen, so the pass stops there).
+ * One loss-and-gradient pass of the model: a forward that keeps what each layer's backward needs, the objective on
+ * the CPU (objectives.ts), and the backward from dlogits down. Two targets, one per pass:
+ *   LoRA (a GpuLora; base weights frozen): the backward stops at the first layer's input;
+ *   full (PassOptions.full, train/full-params.ts; lora = null): every parameter's f32 gradient accumulates (+=):
+ *     the lm_head per logits block and chunk (dW += dlogitsᵀ·normed, model/head.ts), the final norm's weight, each
+ *     layer's projections, biases and norms (model/layer.ts encodeLayerBackward), and last the embedding: dx of the
+ *     first layer's input scattered into the rows of the batch's ids (ops/embedding-backward.ts, times Gemma's
+ *     embedding scale), with the ids grouped on the host and uploaded with the other inputs. A tied lm_head is the
+ *     embedding's buffers, so both uses add into one gradient. Every kernel sums in a fixed order without atomics,
+ *     so the gradients are deterministic and recomputation gives the same bits.
  *
  * Memory layout (f32 row-major, BT = batch·T right-padded rows, as model/forward.ts):
  *   kept per layer: x_in, x_mid [BT, C] (residual before attention / before the MLP); n1, n2 [BT, C] and
@@ -22,7 +29,11 @@
  * in the forward and again in the backward; nothing mask-shaped is kept.
  *
  * The objective enters only through per-token weights w[t] = −dL/dlogp[t, target]: dlogits = w·(softmax − onehot).
- * DPO's reference log-probs come from a forward with the adapters off (no second model).
+ * DPO's (IPO's) reference log-probs: ObjectiveOptions.refLogps when given; otherwise a forward before the pass with
+ * the adapters off (LoRA: the base model, no second copy). In full mode there is no frozen base to fall back on:
+ * that forward runs the current weights, which is the reference only at the starting weights (a single gradient,
+ * `alloy grad --mode full`); training precomputes them once from the starting weights (referenceLogpsOf, TRL's
+ * precompute_ref_log_probs) and passes them in.
  * Submits per pass: CPT and SFT (losses linear in the log-probs, w known before the forward) one, forward, gather,
  * backward and the picked log-probs' readback copy in one command buffer, mapped for the loss when the caller is
  * ready to wait (startLossAndGrads: the trainer first queues the update); DPO, IPO and ORPO three
@@ -32,14 +43,16 @@ import { encodeReadback, mapReadback, readBuffer } from '../gpu/buffer-pool.ts';
 import { encodeCrossEntropyBackward, encodeTargetLogProb, IGNORE_TARGET } from '../ops/logsoftmax.ts';
 import { encodeRmsNorm, encodeRmsNormBackward } from '../ops/rmsnorm.ts';
 import { validateTokenIds } from '../ops/embedding.ts';
+import { encodeEmbeddingBackward, embeddingGradIndex } from '../ops/embedding-backward.ts';
 import { encodeEmbed, encodeLmHeadBackward, encodeLmHeadBlock, logitBlocks, releaseLogits, type GpuLogits, type LogitsBlock } from '../model/head.ts';
 import { encodeLayer, encodeLayerBackward, type LayerActs, type LayerPass } from '../model/layer.ts';
 import { padBatch, runForward } from '../model/forward.ts';
 import { assertLive, type Model } from '../model/weights.ts';
 import { encodeClearLoraGrads, type DropoutCounters, type GpuLora } from '../lora/adapter.ts';
+import { AlloyError } from '../../common/errors.ts';
+import { encodeClearFullGrads, type FullParams } from './full-params.ts';
 import { computeObjective, isLinearInLogp, needsReference, objectiveTargets, referenceLogps, type ObjectiveOptions, type ObjectiveResult } from './objectives.ts';
 import type { Method, Sequence } from '../../common/training-data.ts';
-import type { FullParams } from './full-params.ts';
 
 export interface GradResult {
   loss: number;
@@ -125,19 +138,36 @@ export interface PassOptions {
   dropout?: DropoutCounters | null;
   /** per-layer activation recomputation (gradient checkpointing); default false */
   recompute?: boolean;
-  /** zero dA/dB first, in the pass's own command buffer (a step's first micro-batch); default false: accumulate */
+  /** zero the gradients (dA/dB, or full's) first, in the pass's own command buffer (a step's first micro-batch); default false: accumulate */
   clearGrads?: boolean;
-  /** full fine-tuning: every parameter's gradient accumulates into these (lora must be null) */
+  /** full fine-tuning: every parameter's gradient accumulates here (train/full-params.ts); the pass's lora is null */
   full?: FullParams;
 }
 
 /**
+ * The reference statistic per sequence (objectives' refLogps) of DPO/IPO, from a forward of the model as it is
+ * now with no adapter: what the pass computes when refLogps is not given. A full fine-tune calls it once at the
+ * starting weights and keeps the result with the run (TRL's precompute_ref_log_probs).
+ */
+export async function referenceLogpsOf(model: Model, method: Method, seqs: readonly Sequence[]): Promise<number[]> {
+  assertLive(model);
+  const batch = layoutBatch(model, method, seqs);
+  const ref = await runForward(model, { batch: batch.B, T: batch.T, ids: batch.ids, positions: batch.positions, mask: batch.mask, kv: null, logitRows: null, lora: null });
+  try {
+    return referenceLogps(method, seqs, await gatherLogps(model, ref, batch));
+  } finally {
+    releaseLogits(model.pool, ref);
+  }
+}
+
+/**
  * Loss of `method` on the batch (sequences right-padded into one block) and its gradient, accumulated (+=)
- * into the adapter's dA/dB (clear them first for a fresh gradient: clearLoraGrads).
+ * into the adapter's dA/dB (clear them first for a fresh gradient: clearLoraGrads), or with lora = null and
+ * pass.full into every parameter's gradient.
  */
 export async function lossAndGrads(
   model: Model,
-  lora: GpuLora,
+  lora: GpuLora | null,
   method: Method,
   seqs: readonly Sequence[],
   opts: ObjectiveOptions = {},
@@ -170,6 +200,9 @@ export async function startLossAndGrads(
   pass: PassOptions = {},
 ): Promise<PendingGrad> {
   assertLive(model);
+  const full = pass.full ?? null;
+  if (lora && full) throw new AlloyError('a pass computes LoRA gradients or full gradients, not both: give the adapter or full parameters');
+  if (!lora && !full) throw new AlloyError('a gradient pass needs a LoRA adapter or full parameters (PassOptions.full)');
   const { config: cfg, device, kernels, pool } = model;
   const recompute = pass.recompute ?? false;
   const batch = layoutBatch(model, method, seqs);
@@ -183,16 +216,9 @@ export async function startLossAndGrads(
   const V = cfg.vocabSize;
   const eps = cfg.rmsNormEps;
 
-  // DPO's (IPO's) reference: the same model with the adapters off.
+  // DPO's (IPO's) reference: given, or the same model with the adapters off (full: the current weights).
   let refLogps = opts.refLogps;
-  if (needsReference(method) && !refLogps) {
-    const ref = await runForward(model, { batch: B, T, ids: batch.ids, positions: batch.positions, mask: batch.mask, kv: null, logitRows: null, lora: null });
-    try {
-      refLogps = referenceLogps(method, seqs, await gatherLogps(model, ref, batch));
-    } finally {
-      releaseLogits(pool, ref);
-    }
-  }
+  if (needsReference(method) && !refLogps) refLogps = await referenceLogpsOf(model, method, seqs);
 
   // A loss linear in the log-probs (CPT, SFT) has weights that do not depend on them: the objective on zero
   // log-probs gives the step's w before the forward, so forward, gather and backward go in one command buffer and
@@ -214,6 +240,11 @@ export async function startLossAndGrads(
     const idsBuf = keep(pool.upload(batch.ids, 'ids'));
     const posBuf = keep(pool.upload(batch.positions, 'positions'));
     const maskBuf = batch.mask ? keep(pool.upload(batch.mask, 'key-mask')) : undefined;
+    // full: the ids grouped by token for the embedding's gradient (uploaded before encoding, as every input)
+    const embIndex = full ? embeddingGradIndex(batch.ids, V) : null;
+    const embIndexBufs = embIndex
+      ? { rows: keep(pool.upload(embIndex.rows, 'emb-grad-rows')), offsets: keep(pool.upload(embIndex.offsets, 'emb-grad-offsets')), order: keep(pool.upload(embIndex.order, 'emb-grad-order')) }
+      : null;
     // The loss backward's inputs per logits block: token weights w and targets (the gather reads the targets too).
     const rowsOf = <A extends Float32Array | Uint32Array>(a: A, blk: { row0: number; rows: number }) => a.subarray(blk.row0, blk.row0 + blk.rows);
     const blockRows = logitBlocks(model, BT);
@@ -226,7 +257,7 @@ export async function startLossAndGrads(
     if (linear) uploadLossInputs(weightsOf(objective(batch.seqTargets.map((tg) => new Float64Array(tg.length)))));
     const x = keep(pool.alloc(BT * C * 4, 'residual'));
     const attArgs = { batch: B, T, S: T, nHeads: H, nKv, headDim: D, past: 0 };
-    const ctx: LayerPass = { model, lora, BT, positions: posBuf, mask: maskBuf, attArgs, dropout: pass.dropout ?? null };
+    const ctx: LayerPass = { model, lora, BT, positions: posBuf, mask: maskBuf, attArgs, dropout: pass.dropout ?? null, full };
     const L = model.layers.length;
 
     // ---- forward, keeping activations (or, with recompute, each layer's input and the last layer's set) ----
@@ -235,7 +266,10 @@ export async function startLossAndGrads(
     // same encoder; commands run in order, so that is safe, as long as no queue write lands in it before the
     // submit: every upload happens before encoding starts (the token weights and targets too, when linear).
     let enc = device.createCommandEncoder({ label: 'train forward' });
-    if (pass.clearGrads && lora) encodeClearLoraGrads(enc, lora);
+    if (pass.clearGrads) {
+      if (lora) encodeClearLoraGrads(enc, lora);
+      else encodeClearFullGrads(enc, full!);
+    }
     await encodeEmbed(model, enc, idsBuf, x, BT);
     const saved: (LayerActs | null)[] = [];
     const xIns: GPUBuffer[] = [];
@@ -285,21 +319,32 @@ export async function startLossAndGrads(
     const dNormed = keep(pool.alloc(BT * C * 4, 'd-final-norm'));
     const dx = keep(pool.alloc(BT * C * 4, 'd-residual'));
     const scratch = recompute && L > 1 ? keep(pool.alloc(BT * C * 4, 'recompute-residual')) : null;
-    // Per block: dlogits = w·(softmax − onehot) in place, dnormed rows = dlogits·lm_head; then the block is freed.
+    // Per block: dlogits = w·(softmax − onehot) in place, dnormed rows = dlogits·lm_head (full: and the lm_head's
+    // dW += dlogitsᵀ·normed rows, a later block's rows copied to offset 0 first); then the block is freed.
     for (const [i, blk] of blocks.entries()) {
       const temps: GPUBuffer[] = [];
       const softcap = model.config.finalLogitSoftcapping;
       await encodeCrossEntropyBackward(kernels, enc, blk.buffer, tBufs[i]!, wBufs[i]!, blk.buffer, { rows: blk.rows, vocab: V, ...(softcap === null ? {} : { softcap }) });
+      let headGrad: { normed: GPUBuffer; gradOf: (w: GPUBuffer) => GPUBuffer } | undefined;
+      if (full) {
+        let rowsIn = normed;
+        if (blk.row0 > 0) {
+          rowsIn = pool.alloc(blk.rows * C * 4, 'head-block-normed');
+          temps.push(rowsIn);
+          enc.copyBufferToBuffer(normed, blk.row0 * C * 4, rowsIn, 0, blk.rows * C * 4);
+        }
+        headGrad = { normed: rowsIn, gradOf: (w) => full.gradOf(w) };
+      }
       const whole = blk.rows === BT;
       const dRows = whole ? dNormed : pool.alloc(blk.rows * C * 4, 'd-final-norm-block');
       if (!whole) temps.push(dRows);
-      await encodeLmHeadBackward(model, enc, blk.buffer, blk.rows, dRows, temps);
+      await encodeLmHeadBackward(model, enc, blk.buffer, blk.rows, dRows, temps, headGrad);
       if (!whole) enc.copyBufferToBuffer(dRows, 0, dNormed, blk.row0 * C * 4, blk.rows * C * 4);
       for (const t of temps) pool.release(t);
       owned.splice(owned.indexOf(blk.buffer), 1);
       pool.release(blk.buffer);
     }
-    await encodeRmsNormBackward(kernels, enc, x, model.norm, rstdF, dNormed, dx, { rows: BT, hidden: C });
+    await encodeRmsNormBackward(kernels, enc, x, model.norm, rstdF, dNormed, dx, { rows: BT, hidden: C }, full ? full.gradOf(model.norm) : undefined);
 
     for (let l = L - 1; l >= 0; l--) {
       const temps: GPUBuffer[] = [];
@@ -313,6 +358,18 @@ export async function startLossAndGrads(
       for (const b of temps) pool.release(b);
       for (const b of pending) pool.release(b);
       pending = [];
+    }
+    // full: dx is now dL/d(embedding output); each table chunk takes its ids' rows (× the gather's scale)
+    if (full) {
+      for (const c of model.embed.chunks) {
+        await encodeEmbeddingBackward(kernels, enc, dx, embIndexBufs!, full.gradOf(c.buffer), {
+          unique: embIndex!.rows.length,
+          hidden: C,
+          vocab: c.rows,
+          rowStart: c.rowStart,
+          scale: model.embedScale,
+        });
+      }
     }
     // The readback's copy is queued after the backward, so its map also waits for the whole pass.
     const staging = picked ? encodeReadback(device, enc, picked, BT * 4) : null;
@@ -351,18 +408,3 @@ export async function lossOnly(model: Model, lora: GpuLora | null, method: Metho
   return { loss: obj.loss, metrics: obj.metrics, tokens };
 }
 
-/**
- * The reference statistic of each sequence (objectives' referenceLogps) from the model as it is now, with the
- * adapters off: what DPO/IPO compare against. A full fine-tune computes these once, before its first step, from
- * the starting weights (TRL's precompute_ref_log_probs), since it keeps no second copy of the model.
- */
-export async function referenceStats(model: Model, method: Method, seqs: readonly Sequence[]): Promise<number[]> {
-  assertLive(model);
-  const batch = layoutBatch(model, method, seqs);
-  const logits = await runForward(model, { batch: batch.B, T: batch.T, ids: batch.ids, positions: batch.positions, mask: batch.mask, kv: null, logitRows: null, lora: null });
-  try {
-    return referenceLogps(method, seqs, await gatherLogps(model, logits, batch));
-  } finally {
-    releaseLogits(model.pool, logits);
-  }
-}

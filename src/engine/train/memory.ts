@@ -26,11 +26,14 @@
  *   reference     DPO/IPO (`method`): a forward with the adapters off before the step (model/memory.ts planForward),
  *                 its logits gathered and freed; its buffers stay in the pool for the training forward to reuse
  *   grad norm     ⌈n/256⌉ partials per adapter tensor, one buffer
- *   full          (`mode: 'full'`, every parameter trained) instead of the adapter, per GPU tensor of the model (a
- *                 fused q|k|v or gate|up matrix is one, an embedding split to fit a binding one per chunk, norms
- *                 and biases f32): its gradient, AdamW m and v, all f32, and an f32 master copy of each 16-bit
- *                 matrix (the update is applied there and rounded into the model's own weight); no reference forward
- *                 (DPO's reference log-probs are computed once before training, TRL's precompute_ref_log_probs)
+ *   full          (`mode: 'full'`, grad.ts PassOptions.full) no adapter: per model storage buffer (full-params.ts
+ *                 fullParamElements: a fused q|k|v or gate|up matrix is one, an embedding split to fit a binding
+ *                 one per chunk, norms and biases f32) its f32 gradient and, from the Trainer, AdamW m and v and an f32
+ *                 master copy of each 16-bit matrix (the update is applied there and rounded into the model's own
+ *                 weight); the embedding gradient's id grouping (rows, offsets, order: ≤ BT, BT + 1, BT u32)
+ *                 uploaded with the inputs, and in the head's backward a later logits block's normed rows [rows, C]
+ *                 copied for its lm_head dW; the layer backward adds nothing (dW, db and dγ go straight into the
+ *                 gradients). DPO/IPO's reference forward runs once before step 1 (precomputed), planned as LoRA's.
  *
  * Two totals: `total` adds the groups above (exact tensor bytes, every group at once: a bound with no pool); and
  * `poolTotal` replays the step on a PoolTally, which is the BufferPool's peakBytes: every buffer rounded up to its size
@@ -45,7 +48,7 @@
  * (same kernels, same bytes, same dropout masks; tests/engine/train/recompute.gpu.test.ts, which also holds this plan
  * against the BufferPool's measured peak for both settings).
  */
-import { expectedTensorShapes, type ModelConfig } from '../../io/config.ts';
+import type { ModelConfig } from '../../io/config.ts';
 import { isLinearInLogp, needsReference } from '../../common/objectives/registry.ts';
 import type { Method } from '../../common/training-data.ts';
 import { DEFAULT_BINDING_BYTES, planForward, planLmHeadBlock, planWeights, PoolTally } from '../model/memory.ts';
@@ -53,6 +56,7 @@ import { layerActBytes, planLayer, planLayerBackward, type BufferTally, type Lay
 import { fusedGroups } from '../model/split.ts';
 import { logitRowsPerBlock, planRowChunks } from '../model/split.ts';
 import type { WeightDtype } from '../model/weights.ts';
+import { fullParamElements } from './full-params.ts';
 import type { ProjKey } from '../lora/adapter.ts';
 import type { LoraTarget } from '../lora/targets.ts';
 import { SUMSQ_SPAN } from './defaults.ts';
@@ -80,15 +84,22 @@ export interface TrainingPlanOptions {
   maxBindingBytes?: number;
   /** 'lora' (default): r and targets say what is trained; 'full': every parameter (r and targets unused) */
   mode?: TrainMode;
+  /**
+   * the Trainer's state (AdamW m, v, the f32 masters of a full fine-tune's 16-bit weights, the grad-norm scratch);
+   * default true. false plans the loss-and-gradient pass alone (`alloy grad`): LoRA's A, B, dA, dB, or the gradients
+   */
+  optimizer?: boolean;
 }
 
 export type TrainMode = 'lora' | 'full';
 
 export interface TrainingMemoryPlan {
   weights: number;
-  /** what is trained and its optimizer state: LoRA's A, B, dA, dB, AdamW m, v; full: grads, m, v, 16-bit masters */
+  /** what is trained and its state: LoRA's A, B, dA, dB (+ AdamW m, v); full: every gradient (+ m, v, f32 masters) */
   adapter: number;
-  /** of `adapter`, AdamW's m and v */
+  /** of `adapter`, full fine-tuning's f32 gradients (0 for LoRA) */
+  fullGrads: number;
+  /** of `adapter`, AdamW's m and v (0 with optimizer: false) */
   optimizer: number;
   /** activations kept for the backward, all layers (or, with recompute, the layer inputs + one layer) */
   kept: number;
@@ -137,6 +148,7 @@ export function planTrainingMemory(cfg: ModelConfig, o: TrainingPlanOptions): Tr
   const shape: LayerPlanShape = { fused: fusedGroups(cfg, o.dtype, limit), kv: false };
   const recompute = o.recompute ?? false;
   const full = o.mode === 'full';
+  const withOptimizer = o.optimizer ?? true;
   const lora: LayerLoraPlan | null = full ? null : { r: o.r, keys: new Set(o.targets.map((t) => t.replace('_proj', '') as ProjKey)), dropout: o.dropout ?? false };
   const sizes = layerActBytes(cfg, BT);
   const perBlock = logitRowsPerBlock(V, limit);
@@ -148,15 +160,20 @@ export function planTrainingMemory(cfg: ModelConfig, o: TrainingPlanOptions): Tr
   const weights = planWeights(t, cfg, o.dtype, limit, o.matrixTypes).bytes;
   let adapter = 0;
   let optimizer = 0;
+  let fullGrads = 0;
   const tensorSizes: number[] = [];
   if (full) {
-    // createFullParams (the gradients), then the Trainer (m, v, and the master copy of a 16-bit matrix)
-    const params = fullParamTensors(cfg, o.dtype, limit);
-    for (const p of params) (t.alloc(p.n * 4), (adapter += p.n * 4));
-    for (const p of params) {
-      for (let i = 0; i < (p.half ? 3 : 2); i++) (t.alloc(p.n * 4), (adapter += p.n * 4));
-      optimizer += 2 * p.n * 4;
-      tensorSizes.push(p.n);
+    // createFullParams (the gradients), then the Trainer (m, v, and the f32 master copy of a 16-bit matrix)
+    const params = fullParamElements(cfg, o.dtype, limit);
+    for (const p of params) (t.alloc(p.n * 4), (fullGrads += p.n * 4));
+    adapter += fullGrads;
+    if (withOptimizer) {
+      for (const p of params) {
+        const half = p.matrix && o.dtype !== 'f32';
+        for (let i = 0; i < (half ? 3 : 2); i++) (t.alloc(p.n * 4), (adapter += p.n * 4));
+        optimizer += 2 * p.n * 4;
+        tensorSizes.push(p.n);
+      }
     }
   } else {
     for (let l = 0; l < L; l++) {
@@ -165,18 +182,22 @@ export function planTrainingMemory(cfg: ModelConfig, o: TrainingPlanOptions): Tr
         tensorSizes.push(o.r * inF, outF * o.r);
       }
     }
-    for (const n of tensorSizes) for (let i = 0; i < 4; i++) (t.alloc(n * 4), (adapter += n * 4)); // the tensor, its grad, AdamW m, v
-    optimizer = adapter / 2;
+    // the tensor and its grad (createLora), AdamW m and v (the Trainer)
+    for (const n of tensorSizes) for (let i = 0; i < (withOptimizer ? 4 : 2); i++) (t.alloc(n * 4), (adapter += n * 4));
+    if (withOptimizer) optimizer = adapter / 2;
   }
-  // the Trainer's grad-norm scratch and (Σ g², clip scale), made on its first step and kept (clip.ts)
-  const partials = Math.max(1, tensorSizes.reduce((n, s) => n + Math.ceil(s / SUMSQ_SPAN), 0)) * 4;
-  t.alloc(partials);
-  t.alloc(8);
-  adapter += partials + 8;
+  if (withOptimizer) {
+    // the Trainer's grad-norm scratch and (Σ g², clip scale), made on its first step and kept (clip.ts)
+    const partials = Math.max(1, tensorSizes.reduce((n, s) => n + Math.ceil(s / SUMSQ_SPAN), 0)) * 4;
+    t.alloc(partials);
+    t.alloc(8);
+    adapter += partials + 8;
+  }
 
   // ---- lossAndGrads (grad.ts), in its order ----
   // DPO's (IPO's) reference: a forward with the adapters off, its log-probs gathered, everything released.
-  if (o.method && needsReference(o.method) && !full) {
+  // (a full fine-tune runs it once before step 1, TRL's precompute_ref_log_probs: its buffers stay in the pool alike)
+  if (o.method && needsReference(o.method)) {
     const logits = planForward(t, cfg, { dtype: o.dtype, batch: o.rows, T: o.seqLen, S: o.seqLen, logitRows: BT, mask: true, kv: false, lora: null, limit });
     planGather(t, blockRows);
     t.release(...logits);
@@ -188,6 +209,7 @@ export function planTrainingMemory(cfg: ModelConfig, o: TrainingPlanOptions): Tr
     return b;
   };
   for (let i = 0; i < 3; i++) keep(BT * 4); // ids, positions, key mask
+  if (full) [BT * 4, (BT + 1) * 4, BT * 4].forEach(keep); // the embedding gradient's id grouping (distinct ids ≤ BT)
   const linear = o.method !== undefined && isLinearInLogp(o.method);
   const lossInputs = () => {
     for (let i = 0; i < 2 * blockRows.length; i++) keep(blockRows[i % blockRows.length]! * 4); // token weights, targets
@@ -226,6 +248,7 @@ export function planTrainingMemory(cfg: ModelConfig, o: TrainingPlanOptions): Tr
   const lmChunks = planRowChunks(V, C, o.dtype, limit, 'lm_head');
   for (const [i, rows] of blockRows.entries()) {
     const temps: PlannedBuffer[] = [];
+    if (full && i > 0) temps.push(t.alloc(rows * C * 4)); // this block's normed rows, for the lm_head's dW
     if (rows !== BT) temps.push(t.alloc(rows * C * 4)); // this block's dnormed rows
     if (lmChunks.length > 1) for (const c of lmChunks) temps.push(t.alloc(rows * c.rows * 4)); // dlogits columns
     t.release(...temps, blocks[i]!);
@@ -252,56 +275,24 @@ export function planTrainingMemory(cfg: ModelConfig, o: TrainingPlanOptions): Tr
   const oneBlock: PlannedBuffer[] = [];
   planLmHeadBlock(new SumTally(), cfg, o.dtype, limit, blockRows.length > 1 ? perBlock : 0, blockRows[0]!, oneBlock);
   const blockTemps = oneBlock.reduce((n, b) => n + b.bytes, 0);
-  const gradBlock = (blockRows.length > 1 ? blockRows[0]! * C * 4 : 0) + (lmChunks.length > 1 ? blockRows[0]! * V * 4 : 0);
-  // inputs (ids, positions, mask, weights, targets), linear objectives' picked log-probs, rstd; then [BT, C] ×4
-  const head = BT * 4 * (linear ? 6 : 5) + BT * C * 4 * 4 + BT * 4 + Math.max(blockTemps, gradBlock);
+  const gradBlock = (blockRows.length > 1 ? blockRows[0]! * C * 4 * (full ? 2 : 1) : 0) + (lmChunks.length > 1 ? blockRows[0]! * V * 4 : 0);
+  // inputs (ids, positions, mask, weights, targets; full: the id grouping), linear objectives' picked log-probs,
+  // rstd; then [BT, C] ×4
+  const head = BT * 4 * (linear ? 6 : 5) + (full ? (3 * BT + 1) * 4 : 0) + BT * C * 4 * 4 + BT * 4 + Math.max(blockTemps, gradBlock);
 
   return {
     weights,
     adapter,
     optimizer,
+    fullGrads,
     kept,
     backward,
     head,
     logits,
-    total: weights + adapter + kept + backward + head + logits,
+    total: weights + adapter + fullGrads + kept + backward + head + logits,
     poolTotal: t.poolBytes,
     recompute,
   };
-}
-
-/**
- * The GPU tensors a full fine-tune trains, as loadModel lays them out: elements, and whether the matrix is stored
- * 16-bit (then the trainer keeps an f32 master copy). Tied embeddings are one tensor.
- */
-export function fullParamTensors(cfg: ModelConfig, dtype: WeightDtype, limit: number): Array<{ name: string; n: number; half: boolean }> {
-  const fused = fusedGroups(cfg, dtype, limit);
-  const half = dtype !== 'f32';
-  const out: Array<{ name: string; n: number; half: boolean }> = [];
-  const groupOf = (name: string) => (fused.qkv && /self_attn\.[qkv]_proj\.weight$/.test(name) ? 'qkv' : fused.gateUp && /mlp\.(gate|up)_proj\.weight$/.test(name) ? 'gateUp' : null);
-  const groups = new Map<string, { name: string; n: number; half: boolean }>();
-  for (const [name, shape] of expectedTensorShapes(cfg)) {
-    const n = shape.reduce((a, b) => a * b, 1);
-    const matrix = shape.length === 2;
-    if (name === 'model.embed_tokens.weight' || name === 'lm_head.weight') {
-      for (const c of planRowChunks(shape[0]!, shape[1]!, dtype, limit, name)) out.push({ name, n: c.rows * shape[1]!, half });
-      continue;
-    }
-    const g = groupOf(name);
-    if (g) {
-      const key = `${name.slice(0, name.indexOf('.', 'model.layers.'.length))}.${g}`;
-      const entry = groups.get(key);
-      if (entry) entry.n += n;
-      else {
-        const e = { name: key, n, half };
-        groups.set(key, e);
-        out.push(e);
-      }
-      continue;
-    }
-    out.push({ name, n, half: matrix && half });
-  }
-  return out;
 }
 
 /** The forward's dropout inputs xd [BT, in] of one layer (a temporary, not kept). */

@@ -52,7 +52,7 @@ import { encodeClip, normPartials } from './clip.ts';
 import { TRAIN_DEFAULTS } from './defaults.ts';
 import { field, type ShapeOf } from './settings.ts';
 import { startAccumulateStep } from './accumulate.ts';
-import { lossOnly, referenceStats } from './grad.ts';
+import { lossOnly, referenceLogpsOf } from './grad.ts';
 import { isLinearInLogp, isPaired, needsReference, objectiveOf, type Method, type ObjectiveOptions, type Sequence } from './objectives.ts';
 import { learningRate, type ScheduleSpec } from './schedule.ts';
 
@@ -273,7 +273,7 @@ export class Trainer {
       const out: number[][] = [];
       for (let i = 0; i < units.length; i += this.config.microBatch) {
         const chunk = units.slice(i, i + this.config.microBatch);
-        const stats = await referenceStats(this.model, this.config.method, layout(chunk));
+        const stats = await referenceLogpsOf(this.model, this.config.method, layout(chunk));
         const n = chunk.length;
         chunk.forEach((u, j) => out.push(u.length === 2 ? [stats[j]!, stats[n + j]!] : [stats[j]!]));
       }

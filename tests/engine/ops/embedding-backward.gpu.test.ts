@@ -52,6 +52,32 @@ describe('embedding backward kernel against the CPU reference', () => {
     });
   }
 
+  it("Gemma 3's scale: every row's sum times the gather's scale (here √80 in f32), into a split table", async () => {
+    const { device, kernels, pool } = await harness();
+    const vocab = 30;
+    const hidden = 6;
+    const split = 17;
+    const scale = Math.fround(Math.sqrt(80));
+    const tok = ids(50, vocab, 21);
+    const dOut = randomArray(50 * hidden, 22);
+    const idx = embeddingGradIndex(tok, vocab);
+    const index = { rows: pool.upload(idx.rows), offsets: pool.upload(idx.offsets), order: pool.upload(idx.order) };
+    const D = pool.upload(dOut);
+    const lo = pool.upload(new Float32Array(split * hidden));
+    const hi = pool.upload(new Float32Array((vocab - split) * hidden));
+    const enc = device.createCommandEncoder();
+    await encodeEmbeddingBackward(kernels, enc, D, index, lo, { unique: idx.rows.length, hidden, vocab: split, scale });
+    await encodeEmbeddingBackward(kernels, enc, D, index, hi, { unique: idx.rows.length, hidden, vocab: vocab - split, rowStart: split, scale });
+    device.queue.submit([enc.finish()]);
+    const got = new Float32Array(vocab * hidden);
+    got.set(await read(lo, split * hidden));
+    got.set(await read(hi, (vocab - split) * hidden), split * hidden);
+    const err = maxAbsDiff(got, embeddingBackwardRef(dOut, tok, vocab, hidden, scale));
+    console.log(`embedding backward × ${scale}: max|Δ|=${err.toExponential(2)}`);
+    // sums of ≤ ~20 values × 8.9: measured 2e-6
+    expect(err).toBeLessThan(2 * TOL);
+  });
+
   it('a table split into two row chunks: each call writes only its own rows', async () => {
     const { device, kernels, pool } = await harness();
     const vocab = 40;
