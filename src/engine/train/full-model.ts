@@ -18,6 +18,7 @@ import { readBuffer } from '../gpu/buffer-pool.ts';
 import { copyFile, isCarriedFile } from '../recipe/fold-model.ts';
 import type { Model } from '../model/weights.ts';
 import type { FullParam, FullParams } from './full-params.ts';
+import { decodeHalves } from './full-optim.ts';
 
 /** Bytes per element of a parameter's GPU storage. */
 const elemBytes = (p: FullParam) => (p.weight.dtype === 'f32' ? 4 : 2);
@@ -75,10 +76,11 @@ export async function writeFullModel(base: ModelFiles, model: Model, fp: FullPar
         const same = (gpu === 'bf16' && info.dtype === 'BF16') || (gpu === 'f16' && info.dtype === 'F16') || (gpu === 'f32' && info.dtype === 'F32');
         const plusOne = list[0]!.p.plusOne === true;
         if (same && !plusOne) return raw;
-        if (gpu !== 'f32' || (info.dtype !== 'F32' && info.dtype !== 'F16' && info.dtype !== 'BF16')) {
+        if (info.dtype !== 'F32' && info.dtype !== 'F16' && info.dtype !== 'BF16') {
           throw new AlloyError(`${base.label}: cannot write "${name}" (${gpu} on the GPU) as ${info.dtype}`, { tensor: name });
         }
-        const values = new Float32Array(raw.buffer, 0, rows * cols);
+        // another dtype than the GPU's (a 16-bit GPU copy of an F32 checkpoint): exact halves → f32 → the checkpoint's
+        const values = gpu === 'f32' ? new Float32Array(raw.buffer, 0, rows * cols) : decodeHalves(raw.buffer, rows * cols, gpu);
         if (plusOne) for (let i = 0; i < values.length; i++) values[i] = values[i]! - 1;
         return encodeFromF32(info.dtype, values);
       },
