@@ -3,7 +3,8 @@
 // perplexity, synergy. Checked against independent computations: the folded model of each stage gives the logits of
 // its parent + the adapter on the GPU; each merge equals methods/slerp.ts applied tensor by tensor with t read by
 // hand; the scores and synergy numbers follow from the per-item log-probs; each variant's perplexity is `alloy
-// eval`'s on its files. Then a cancel inside a stage.
+// eval`'s on its files. Then a cancel inside a stage, and a recipe whose SFT stage trains every parameter (mode full):
+// its variant is the trained model itself (no adapter, no fold), and the next stage trains LoRA on it.
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -231,5 +232,31 @@ describe('runRecipe (demo recipe, tiny-llama)', async () => {
     }).catch((e: unknown) => e);
     expect(isCancelled(err)).toBe(true);
     expect([...store.outputs.keys()]).toEqual([]);
+  }, 300_000);
+
+  it('a full stage (mode: full) writes its model directly; the next LoRA stage starts from it', async () => {
+    const full: Recipe = { ...recipe, merge: null, benchmark: null, perplexity: null, stages: recipe.stages.slice(0, 2).map((st, i) => (i === 0 ? { ...st, mode: 'full' as const } : st)) };
+    const store = memoryVariantStore();
+    const r = await runRecipe({ recipe: full, base, gpu, readText, store });
+    const [cpt, sft] = r.summary.stages;
+    expect(cpt!.adapterName).toBeNull();
+    expect(sft!.adapterName).not.toBeNull();
+    expect([...r.adapters.keys()]).toEqual([sft!.name]);
+    // the full stage's model is a whole checkpoint with the base's tensor names, and its logits moved
+    const cptFiles = r.files.get(cpt!.variant.id)!;
+    const names = (await openCheckpoint(cptFiles)).names().sort();
+    expect(names).toEqual((await openCheckpoint(base)).names().sort());
+    const cfg = parseModelConfig(await readJson(base, 'config.json'));
+    const ids = [1, 72, 101, 300];
+    const logitsOf = async (files: typeof base) => {
+      const m = await loadModel(gpu.ctx, gpu.kernels, gpu.pool, await openCheckpoint(files), cfg);
+      const [out] = await forward(m, [ids]);
+      m.dispose();
+      return out!;
+    };
+    const d = maxAbsDiff(await logitsOf(cptFiles), await logitsOf(base));
+    console.log(`full CPT stage (${cpt!.steps} steps, loss ${cpt!.losses[0]?.toFixed(3)} → ${cpt!.losses.at(-1)?.toFixed(3)}): logits moved by ${d.toFixed(3)} from the base`);
+    expect(d).toBeGreaterThan(1e-2);
+    expect(cpt!.losses.at(-1)!).toBeLessThan(cpt!.losses[0]!);
   }, 300_000);
 });
