@@ -289,7 +289,7 @@ export function planTrainingMemory(cfg: ModelConfig, o: TrainingPlanOptions): Tr
     backward,
     head,
     logits,
-    total: weights + adapter + fullGrads + kept + backward + head + logits,
+    total: weights + adapter + kept + backward + head + logits,
     poolTotal: t.poolBytes,
     recompute,
   };
