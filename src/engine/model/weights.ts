@@ -14,8 +14,9 @@
  *     table (its scaled gather reads 16/32-bit). Any other dtype is decoded to f32.
  *   vectors (RMSNorm weights, biases): always f32 (tiny, and the kernels read them as f32). A Gemma norm weight
  *     (config.normPlusOne: x̂·(1 + w)) is stored as fround(1 + w), exactly the f32 factor Gemma3RMSNorm computes,
- *     so the RMSNorm kernels and their backward serve it unchanged. These GPU copies are never trained (LoRA
- *     adapts projections only) nor read back: export and merge read the checkpoint's own w.
+ *     so the RMSNorm kernels and their backward serve it unchanged. LoRA never trains them; full fine-tuning
+ *     (train/full-params.ts) takes their gradient (w's, the same) and exports stored − 1. Export and merge read the
+ *     checkpoint's own w.
  *   invFreq: f32 [headDim/2], ropeInvFreq of the config (HF's fp32 values, any rope_scaling folded in);
  *     invFreqLocal likewise for Gemma 3's sliding layers (rope_local_base_freq, unscaled).
  * embed_tokens and an untied lm_head are SplitMatrix (split.ts): row chunks that each fit one binding

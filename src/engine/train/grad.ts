@@ -387,7 +387,9 @@ export async function startLossAndGrads(
 
 /**
  * The loss of `method` on the batch without any backward (validation): the forward with the adapters (and, for
- * DPO, one with them off for the reference), the objective on the CPU. Gradients are not touched.
+ * DPO, one with them off for the reference), the objective on the CPU. Gradients are not touched. Full fine-tuning
+ * passes lora = null: then the model is its own weights, and DPO/IPO need `opts.refLogps` (the reference's, from
+ * the starting weights: referenceLogpsOf), since a reference forward of the current weights gives loss log 2.
  */
 export async function lossOnly(model: Model, lora: GpuLora | null, method: Method, seqs: readonly Sequence[], opts: ObjectiveOptions = {}): Promise<GradResult> {
   assertLive(model);
