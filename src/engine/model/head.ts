@@ -54,9 +54,12 @@ export async function encodeEmbed(model: Model, enc: GPUCommandEncoder, ids: GPU
   }
 }
 
-/** The row blocks logits [rows, vocab] come in: each block [n, vocab] f32 fits one binding. */
-export function logitBlocks(model: Model, rows: number): Array<{ row0: number; rows: number }> {
-  const per = logitRowsPerBlock(model.lmHead.rows, model.maxBindingBytes);
+/**
+ * The row blocks logits [rows, vocab] come in: each block [n, vocab] f32 fits one binding (and `capBytes` when
+ * given: training's streamed head keeps one block alive at a time, so a smaller block is less memory).
+ */
+export function logitBlocks(model: Model, rows: number, capBytes = Infinity): Array<{ row0: number; rows: number }> {
+  const per = logitRowsPerBlock(model.lmHead.rows, Math.min(model.maxBindingBytes, capBytes));
   const out: Array<{ row0: number; rows: number }> = [];
   for (let row0 = 0; row0 < rows; row0 += per) out.push({ row0, rows: Math.min(per, rows - row0) });
   return out;

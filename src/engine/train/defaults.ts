@@ -61,3 +61,11 @@ export function isLabelSmoothing(eps: number): boolean {
  * free of GPU imports, so the plan (and the Train panel that shows it) does not pull in kernel code.
  */
 export const SUMSQ_SPAN = 256;
+
+/**
+ * The most bytes of logits a training pass of a loss linear in the log-probs (CPT, SFT) holds at once: its head runs
+ * block by block (lm_head, gather, cross-entropy backward, dnormed), each block freed before the next is made, so
+ * the [BT, vocab] logits never exist whole (SmolLM2-135M at 4 × 512: 403 MB → one 64 MiB block). grad.ts splits at
+ * this size and the memory plan (memory.ts) counts one such block.
+ */
+export const TRAIN_LOGIT_BLOCK_BYTES = 64 * 2 ** 20;

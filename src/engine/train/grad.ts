@@ -15,7 +15,10 @@
  *   rstd1, rstd2 [BT] (RMSNorm); q [BT, nHeads·D] and k [BT, nKv·D] after RoPE, v [BT, nKv·D]; att [BT, nHeads·D]
  *   and lse [BT, nHeads] (attention); gate, up, act [BT, F]; xa = x·Aᵀ [BT, r] of every adapted projection.
  *   head: x_final [BT, C], its rstd, logits [BT, V] as row blocks that each fit one binding (model/head.ts;
- *     overwritten in place by dlogits), dnormed [BT, C].
+ *     overwritten in place by dlogits), dnormed [BT, C]. CPT/SFT (w known before the forward) stream the head: a
+ *     block's logits are made, gathered and back-propagated before the next block's exist, in blocks of at most
+ *     TRAIN_LOGIT_BLOCK_BYTES (defaults.ts), so at most one block is alive; DPO/IPO/ORPO keep every block until
+ *     their objective has read the log-probs.
  *   backward: dx [BT, C] (the residual stream's gradient, carried from layer to layer), per-layer temporaries.
  * Two ways to keep them (PassOptions.recompute):
  *   keep everything (default): every layer's set above lives until the end of the pass.
@@ -42,6 +45,7 @@
 import { encodeReadback, mapReadback, readBuffer } from '../gpu/buffer-pool.ts';
 import { encodeCrossEntropyBackward, encodeTargetLogProb, IGNORE_TARGET } from '../ops/logsoftmax.ts';
 import { encodeRmsNorm, encodeRmsNormBackward } from '../ops/rmsnorm.ts';
+import { TRAIN_LOGIT_BLOCK_BYTES } from './defaults.ts';
 import { validateTokenIds } from '../ops/embedding.ts';
 import { encodeEmbeddingBackward, embeddingGradIndex } from '../ops/embedding-backward.ts';
 import { encodeEmbed, encodeLmHeadBackward, encodeLmHeadBlock, logitBlocks, releaseLogits, type GpuLogits, type LogitsBlock } from '../model/head.ts';
@@ -118,6 +122,15 @@ async function encodeGather(model: Model, enc: GPUCommandEncoder, blocks: readon
     if (block !== picked) enc.copyBufferToBuffer(block, 0, picked, blk.row0 * 4, blk.rows * 4);
   }
   if (block !== picked) pool.release(block);
+}
+
+/** One block's target log-probs into rows row0.. of picked [BT] (through a block-sized buffer unless it is all of them). */
+async function encodeGatherBlock(model: Model, enc: GPUCommandEncoder, blk: LogitsBlock, targets: GPUBuffer, picked: GPUBuffer, BT: number): Promise<void> {
+  if (blk.rows === BT) return encodeGather(model, enc, [blk], [targets], picked);
+  const out = model.pool.alloc(blk.rows * 4, 'picked-block');
+  await encodeTargetLogProb(model.kernels, enc, blk.buffer, targets, out, { rows: blk.rows, vocab: model.config.vocabSize });
+  enc.copyBufferToBuffer(out, 0, picked, blk.row0 * 4, blk.rows * 4);
+  model.pool.release(out);
 }
 
 /** The picked log-probs read back, per sequence as float64 (0 where not scored). */
@@ -247,7 +260,8 @@ export async function startLossAndGrads(
       : null;
     // The loss backward's inputs per logits block: token weights w and targets (the gather reads the targets too).
     const rowsOf = <A extends Float32Array | Uint32Array>(a: A, blk: { row0: number; rows: number }) => a.subarray(blk.row0, blk.row0 + blk.rows);
-    const blockRows = logitBlocks(model, BT);
+    // (linear objectives stream their head a block at a time, so their blocks are kept small: defaults.ts)
+    const blockRows = logitBlocks(model, BT, linear ? TRAIN_LOGIT_BLOCK_BYTES : Infinity);
     let wBufs: GPUBuffer[] = [];
     let tBufs: GPUBuffer[] = [];
     const uploadLossInputs = (w: Float32Array) => {
@@ -293,37 +307,12 @@ export async function startLossAndGrads(
     const normed = keep(pool.alloc(BT * C * 4, 'final-norm'));
     const rstdF = keep(pool.alloc(BT * 4, 'final-rstd'));
     await encodeRmsNorm(kernels, enc, x, model.norm, normed, { rows: BT, hidden: C, eps }, rstdF);
-    // Logits come in row blocks that each fit one binding (one block unless batch × vocabulary is large); a
-    // block's temporaries go back to the pool once it is encoded, so only one block's are alive at a time.
-    const blocks: LogitsBlock[] = [];
-    for (const b of blockRows) {
-      const temps: GPUBuffer[] = [];
-      blocks.push({ ...b, buffer: keep(await encodeLmHeadBlock(model, enc, normed, b.row0, b.rows, temps)) });
-      for (const t of temps) pool.release(t);
-    }
-    let obj: ObjectiveResult | null = null;
-    let picked: GPUBuffer | null = null;
-    if (linear) {
-      // The target log-probs, gathered before the cross-entropy backward overwrites the logits with dlogits.
-      picked = keep(pool.alloc(BT * 4, 'picked'));
-      await encodeGather(model, enc, blocks, tBufs, picked);
-    } else {
-      device.queue.submit([enc.finish()]);
-      const logits: GpuLogits = { rows: BT, vocab: V, blocks };
-      obj = objective(await gatherLogps(model, logits, batch));
-      uploadLossInputs(weightsOf(obj));
-      enc = device.createCommandEncoder({ label: 'train backward' });
-    }
-
-    // ---- backward: head blocks, final norm, layers last to first ----
-    const dNormed = keep(pool.alloc(BT * C * 4, 'd-final-norm'));
-    const dx = keep(pool.alloc(BT * C * 4, 'd-residual'));
-    const scratch = recompute && L > 1 ? keep(pool.alloc(BT * C * 4, 'recompute-residual')) : null;
     // Per block: dlogits = w·(softmax − onehot) in place, dnormed rows = dlogits·lm_head (full: and the lm_head's
     // dW += dlogitsᵀ·normed rows, a later block's rows copied to offset 0 first); then the block is freed.
-    for (const [i, blk] of blocks.entries()) {
+    const softcap = model.config.finalLogitSoftcapping;
+    let dNormed: GPUBuffer | null = null;
+    const headBackward = async (blk: LogitsBlock, i: number) => {
       const temps: GPUBuffer[] = [];
-      const softcap = model.config.finalLogitSoftcapping;
       await encodeCrossEntropyBackward(kernels, enc, blk.buffer, tBufs[i]!, wBufs[i]!, blk.buffer, { rows: blk.rows, vocab: V, ...(softcap === null ? {} : { softcap }) });
       let headGrad: { normed: GPUBuffer; gradOf: (w: GPUBuffer) => GPUBuffer } | undefined;
       if (full) {
@@ -336,15 +325,53 @@ export async function startLossAndGrads(
         headGrad = { normed: rowsIn, gradOf: (w) => full.gradOf(w) };
       }
       const whole = blk.rows === BT;
-      const dRows = whole ? dNormed : pool.alloc(blk.rows * C * 4, 'd-final-norm-block');
+      const dRows = whole ? dNormed! : pool.alloc(blk.rows * C * 4, 'd-final-norm-block');
       if (!whole) temps.push(dRows);
       await encodeLmHeadBackward(model, enc, blk.buffer, blk.rows, dRows, temps, headGrad);
-      if (!whole) enc.copyBufferToBuffer(dRows, 0, dNormed, blk.row0 * C * 4, blk.rows * C * 4);
+      if (!whole) enc.copyBufferToBuffer(dRows, 0, dNormed!, blk.row0 * C * 4, blk.rows * C * 4);
       for (const t of temps) pool.release(t);
-      owned.splice(owned.indexOf(blk.buffer), 1);
       pool.release(blk.buffer);
+    };
+    let obj: ObjectiveResult | null = null;
+    let picked: GPUBuffer | null = null;
+    if (linear) {
+      // The weights are known: each block's logits are made, their target log-probs gathered, and back-propagated
+      // at once (the cross-entropy backward overwrites them with dlogits), so one block is alive at a time.
+      picked = keep(pool.alloc(BT * 4, 'picked'));
+      dNormed = keep(pool.alloc(BT * C * 4, 'd-final-norm'));
+      for (const [i, b] of blockRows.entries()) {
+        const temps: GPUBuffer[] = [];
+        const blk: LogitsBlock = { ...b, buffer: keep(await encodeLmHeadBlock(model, enc, normed, b.row0, b.rows, temps)) };
+        for (const t of temps) pool.release(t);
+        await encodeGatherBlock(model, enc, blk, tBufs[i]!, picked, BT);
+        owned.splice(owned.indexOf(blk.buffer), 1);
+        await headBackward(blk, i);
+      }
+    } else {
+      // Logits in row blocks that each fit one binding (one block unless batch × vocabulary is large), all kept
+      // until the objective has their log-probs; a block's temporaries go back to the pool once it is encoded.
+      const blocks: LogitsBlock[] = [];
+      for (const b of blockRows) {
+        const temps: GPUBuffer[] = [];
+        blocks.push({ ...b, buffer: keep(await encodeLmHeadBlock(model, enc, normed, b.row0, b.rows, temps)) });
+        for (const t of temps) pool.release(t);
+      }
+      device.queue.submit([enc.finish()]);
+      const logits: GpuLogits = { rows: BT, vocab: V, blocks };
+      obj = objective(await gatherLogps(model, logits, batch));
+      uploadLossInputs(weightsOf(obj));
+      enc = device.createCommandEncoder({ label: 'train backward' });
+      dNormed = keep(pool.alloc(BT * C * 4, 'd-final-norm'));
+      for (const [i, blk] of blocks.entries()) {
+        owned.splice(owned.indexOf(blk.buffer), 1);
+        await headBackward(blk, i);
+      }
     }
-    await encodeRmsNormBackward(kernels, enc, x, model.norm, rstdF, dNormed, dx, { rows: BT, hidden: C }, full ? full.gradOf(model.norm) : undefined);
+
+    // ---- backward: final norm, layers last to first ----
+    const dx = keep(pool.alloc(BT * C * 4, 'd-residual'));
+    const scratch = recompute && L > 1 ? keep(pool.alloc(BT * C * 4, 'recompute-residual')) : null;
+    await encodeRmsNormBackward(kernels, enc, x, model.norm, rstdF, dNormed!, dx, { rows: BT, hidden: C }, full ? full.gradOf(model.norm) : undefined);
 
     for (let l = L - 1; l >= 0; l--) {
       const temps: GPUBuffer[] = [];

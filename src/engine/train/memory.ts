@@ -15,7 +15,8 @@
  *   head          residual x, final norm, rstd, dNormed, dx [BT, C]; logits [BT, V] (dlogits overwrite them) as
  *                 row blocks of ≤ one binding each (model/head.ts), built and back-propagated one block at a time:
  *                 one block's temporaries, [rows, C] (its normed rows / its dnormed rows) when there are several
- *                 blocks, and [rows, chunkRows] per lm_head chunk when the lm_head itself is split
+ *                 blocks, and [rows, chunkRows] per lm_head chunk when the lm_head itself is split; CPT/SFT
+ *                 stream the head (grad.ts): blocks of ≤ TRAIN_LOGIT_BLOCK_BYTES, one alive at a time
  *   backward tmp  one layer's at a time (layerGradBytes; back to the pool once the layer's backward is encoded,
  *                 reused by the next layer): dAct, dGate, dUp [BT, F]; dN, dxn, dN1, dxn1 [BT, C]; dAtt, dq [BT, Hq];
  *                 dk, dv [BT, Hkv]; stats [BT, 2·heads]; g = dY·B [BT, r] per adapted projection
@@ -59,7 +60,7 @@ import type { WeightDtype } from '../model/weights.ts';
 import { fullParamElements } from './full-params.ts';
 import type { ProjKey } from '../lora/adapter.ts';
 import type { LoraTarget } from '../lora/targets.ts';
-import { SUMSQ_SPAN } from './defaults.ts';
+import { SUMSQ_SPAN, TRAIN_LOGIT_BLOCK_BYTES } from './defaults.ts';
 
 export interface TrainingPlanOptions {
   dtype: WeightDtype;
@@ -151,7 +152,9 @@ export function planTrainingMemory(cfg: ModelConfig, o: TrainingPlanOptions): Tr
   const withOptimizer = o.optimizer ?? true;
   const lora: LayerLoraPlan | null = full ? null : { r: o.r, keys: new Set(o.targets.map((t) => t.replace('_proj', '') as ProjKey)), dropout: o.dropout ?? false };
   const sizes = layerActBytes(cfg, BT);
-  const perBlock = logitRowsPerBlock(V, limit);
+  const linear = o.method !== undefined && isLinearInLogp(o.method);
+  // a linear objective streams its head in blocks of at most TRAIN_LOGIT_BLOCK_BYTES (grad.ts)
+  const perBlock = logitRowsPerBlock(V, linear ? Math.min(limit, TRAIN_LOGIT_BLOCK_BYTES) : limit);
   const blockRows: number[] = [];
   for (let r = 0; r < BT; r += perBlock) blockRows.push(Math.min(perBlock, BT - r));
   const t = new PoolTally();
@@ -210,7 +213,6 @@ export function planTrainingMemory(cfg: ModelConfig, o: TrainingPlanOptions): Tr
   };
   for (let i = 0; i < 3; i++) keep(BT * 4); // ids, positions, key mask
   if (full) [BT * 4, (BT + 1) * 4, BT * 4].forEach(keep); // the embedding gradient's id grouping (distinct ids ≤ BT)
-  const linear = o.method !== undefined && isLinearInLogp(o.method);
   const lossInputs = () => {
     for (let i = 0; i < 2 * blockRows.length; i++) keep(blockRows[i % blockRows.length]! * 4); // token weights, targets
   };
@@ -228,31 +230,39 @@ export function planTrainingMemory(cfg: ModelConfig, o: TrainingPlanOptions): Tr
   }
   keep(BT * C * 4); // final norm
   keep(BT * 4); // final rstd
-  const blocks: PlannedBuffer[] = [];
-  for (const [i, rows] of blockRows.entries()) {
-    const temps: PlannedBuffer[] = [];
-    blocks.push(planLmHeadBlock(t, cfg, o.dtype, limit, i * perBlock, rows, temps));
-    t.release(...temps);
-  }
-  if (linear) {
-    // the gather inside the step: picked [BT] kept until it is read back, one block's buffer when several
-    keep(BT * 4);
-    if (blockRows.length > 1) t.release(t.alloc(Math.max(...blockRows) * 4));
-  } else {
-    planGather(t, blockRows);
-    lossInputs();
-  }
-  keep(BT * C * 4); // dNormed
-  keep(BT * C * 4); // dx
-  if (recompute && L > 1) keep(BT * C * 4); // the recomputed forward's residual
   const lmChunks = planRowChunks(V, C, o.dtype, limit, 'lm_head');
-  for (const [i, rows] of blockRows.entries()) {
+  // a block's backward (grad.ts headBackward): its temporaries, then the block itself freed
+  const headBackward = (i: number, rows: number, block: PlannedBuffer) => {
     const temps: PlannedBuffer[] = [];
     if (full && i > 0) temps.push(t.alloc(rows * C * 4)); // this block's normed rows, for the lm_head's dW
     if (rows !== BT) temps.push(t.alloc(rows * C * 4)); // this block's dnormed rows
     if (lmChunks.length > 1) for (const c of lmChunks) temps.push(t.alloc(rows * c.rows * 4)); // dlogits columns
-    t.release(...temps, blocks[i]!);
+    t.release(...temps, block);
+  };
+  const headBlock = (i: number, rows: number) => {
+    const temps: PlannedBuffer[] = [];
+    const b = planLmHeadBlock(t, cfg, o.dtype, limit, i * perBlock, rows, temps);
+    t.release(...temps);
+    return b;
+  };
+  if (linear) {
+    // streamed: picked [BT] kept until it is read back, dNormed; per block its logits, its gather, its backward
+    keep(BT * 4);
+    keep(BT * C * 4); // dNormed
+    for (const [i, rows] of blockRows.entries()) {
+      const block = headBlock(i, rows);
+      if (rows !== BT) t.release(t.alloc(rows * 4)); // the block's picked rows
+      headBackward(i, rows, block);
+    }
+  } else {
+    const blocks = blockRows.map((rows, i) => headBlock(i, rows));
+    planGather(t, blockRows);
+    lossInputs();
+    keep(BT * C * 4); // dNormed
+    for (const [i, rows] of blockRows.entries()) headBackward(i, rows, blocks[i]!);
   }
+  keep(BT * C * 4); // dx
+  if (recompute && L > 1) keep(BT * C * 4); // the recomputed forward's residual
   for (let l = L - 1; l >= 0; l--) {
     const temps: PlannedBuffer[] = [];
     if (recompute && l < L - 1) planLayer(t, cfg, BT, lora, { bufs: pending, temps }, () => {}, shape);
@@ -270,7 +280,8 @@ export function planTrainingMemory(cfg: ModelConfig, o: TrainingPlanOptions): Tr
   const bw = new SumTally();
   planLayerBackward(bw, cfg, BT, lora, [], shape);
   const backward = bw.bytes + (recompute && lora?.dropout ? dropoutBytes(cfg, BT, lora, shape) : 0);
-  const logits = BT * V * 4;
+  // all of the logits, or (streamed) the largest block
+  const logits = (linear ? Math.max(...blockRows) : BT) * V * 4;
   // one logits block's temporaries at a time (a later block's, which has its normed rows copied), forward or backward
   const oneBlock: PlannedBuffer[] = [];
   planLmHeadBlock(new SumTally(), cfg, o.dtype, limit, blockRows.length > 1 ? perBlock : 0, blockRows[0]!, oneBlock);
