@@ -1,5 +1,5 @@
 // Embedding gather from a ggml block-quantised table (get-rows, as llama.cpp's token embedding): out[n, :] =
-// table[ids[n], :] de-quantised, table [V, H] Q8_0/Q4_0/Q5_0/Q4_K/Q6_K (QTYPE) laid out as _quant_blocks.wgsl documents
+// table[ids[n], :] de-quantised, table [V, H] Q8_0/Q4_0/Q5_0/Q4_K/Q5_K/Q6_K (QTYPE) laid out as _quant_blocks.wgsl documents
 // (a row is whole blocks), ids u32 [N], out f32 [N, H]. One thread per 4 consecutive outputs (one wq4 quad).
 // Chunks of a split table, ids of other chunks and ids ≥ TOTAL as embedding.wgsl (whose header explains them);
 // a quantised table's chunk is packed on its own (its scale table after its blocks).

@@ -1,4 +1,4 @@
-// C[M,N] = alpha · A · op(W) + beta · C with W a ggml block-quantised weight (Q8_0, Q4_0, Q4_K or Q6_K: QTYPE,
+// C[M,N] = alpha · A · op(W) + beta · C with W a ggml block-quantised weight (Q8_0, Q4_0, Q5_0, Q4_K, Q5_K or Q6_K: QTYPE,
 // laid out as _quant_blocks.wgsl documents): the hardware family's sibling of hw_matmul.wgsl (read its header:
 // same tiles, same staging, same epilogue) for a model that keeps its GGUF types on the GPU. W is stored
 // [rows, kw] as GGUF has it (a row is an output feature); TRANS_B: the forward y = x·Wᵀ (W [N,K], kw = K),

@@ -1,5 +1,5 @@
-// C[M,N] = alpha · A · Wᵀ + beta · C for M ≤ 4 rows of A with W a ggml block-quantised weight [N,K] (Q8_0, Q4_0,
-// Q4_K or Q6_K: QTYPE, laid out as _quant_blocks.wgsl documents, K whole blocks): the sibling of hw_matvec.wgsl
+// C[M,N] = alpha · A · Wᵀ + beta · C for M ≤ 4 rows of A with W a ggml block-quantised weight [N,K] (Q8_0, Q4_0, Q5_0,
+// Q4_K, Q5_K or Q6_K: QTYPE, laid out as _quant_blocks.wgsl documents, K whole blocks): the sibling of hw_matvec.wgsl
 // (read its header for the layout: LANES threads per output striding over its weight row, a tree reduction in
 // workgroup memory, the 1-D grid folded into y); only the weight load differs. Each lane de-quantises its quad of
 // 4 weights in registers (wq4), so the packed weight is read once per decode step (a 4-bit weight moves an

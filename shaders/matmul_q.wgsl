@@ -1,4 +1,4 @@
-// C[M,N] = alpha · A · W + beta · C with W a ggml block-quantised weight stored [K,N] (Q8_0, Q4_0, Q4_K or Q6_K:
+// C[M,N] = alpha · A · W + beta · C with W a ggml block-quantised weight stored [K,N] (Q8_0, Q4_0, Q5_0, Q4_K, Q5_K or Q6_K:
 // QTYPE, laid out as _quant_blocks.wgsl documents, N whole blocks), A [M,K] and C f32 row-major: the backward
 // through a frozen quantised weight, dX = dY·W (W [out, in] as GGUF stores it: K = out, N = in).
 // matmul_w16.wgsl's blocking (16×16 of C per thread in named mat4x4f accumulators, no workgroup memory; see

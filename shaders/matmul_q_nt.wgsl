@@ -1,4 +1,4 @@
-// C[M,N] = alpha · A · Wᵀ + beta · C with W a ggml block-quantised weight [N,K] (Q8_0, Q4_0, Q4_K or Q6_K: QTYPE,
+// C[M,N] = alpha · A · Wᵀ + beta · C with W a ggml block-quantised weight [N,K] (Q8_0, Q4_0, Q5_0, Q4_K, Q5_K or Q6_K: QTYPE,
 // laid out as _quant_blocks.wgsl documents), A [M,K] and C f32 row-major, K whole blocks: the forward y = x·Wᵀ of a
 // model that keeps its GGUF types on the GPU. matmul_w16_nt.wgsl with one change: each quad of 4 weights along K
 // is de-quantised in registers by wq4 (exactly ggml's values) instead of decoded from 16 bits. See matmul_nt.wgsl

@@ -1,5 +1,5 @@
 // matmul_nt_4x4.wgsl for a ggml block-quantised weight: C[M,N] = alpha · A · Wᵀ + beta · C, one 4×4 block of C
-// per thread (4 rows of A × 4 outputs), W [N,K] Q8_0/Q4_0/Q5_0/Q4_K/Q6_K (QTYPE) laid out as _quant_blocks.wgsl
+// per thread (4 rows of A × 4 outputs), W [N,K] Q8_0/Q4_0/Q5_0/Q4_K/Q5_K/Q6_K (QTYPE) laid out as _quant_blocks.wgsl
 // documents and de-quantised in registers by wq4, K whole blocks. src/engine/ops/matmul-q.ts picks it for the
 // shapes matmulUses4x4 names (decode, M ≤ 4), as for f32 and 16-bit weights; the reasoning is matmul_nt_4x4.wgsl's.
 // No batch: weights are never batched.

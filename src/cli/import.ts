@@ -4,7 +4,7 @@
  *              (SentencePiece) adds tokenizer.json, tokenizer_config.json, special_tokens_map.json
  *   FILE.gguf  a GGUF file of the llama/qwen2/qwen3 architecture; its embedded vocabulary becomes the tokenizer
  *              files (--tokenizer is not used). Block-quantised tensors keep their GGUF types (the GPU reads
- *              Q8_0/Q4_0/Q5_0/Q4_K/Q6_K projections packed); --dequantize f16|bf16|f32 unpacks them instead
+ *              Q8_0/Q4_0/Q5_0/Q4_K/Q5_K/Q6_K projections packed); --dequantize f16|bf16|f32 unpacks them instead
  * The folder appears only when complete (written into a hidden sibling, then renamed); --out must be new or empty.
  */
 import { existsSync } from 'node:fs';

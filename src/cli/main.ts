@@ -53,7 +53,7 @@ const USAGE = `usage:
   alloy import   FILE.bin|FILE.gguf [--tokenizer tok.bin|tok.model] [--dequantize f16|bf16|f32] --out DIR
                  a llama2.c checkpoint (+ its tok*.bin or SentencePiece .model) or a GGUF file (llama, qwen2, qwen3, smollm3,
                  gemma3) as a Hugging Face folder (GGUF Q4_0/Q4_1/Q5_0/Q5_1/Q8_0/Q2_K…Q6_K tensors keep their blocks:
-                 Q8_0/Q4_0/Q5_0/Q4_K/Q6_K projections stay packed on the GPU; --dequantize unpacks them)
+                 Q8_0/Q4_0/Q5_0/Q4_K/Q5_K/Q6_K projections stay packed on the GPU; --dequantize unpacks them)
   alloy export-gguf --model DIR --out FILE.gguf [--dtype f16|bf16|f32|q8_0|q6_k|q5_k_m|q4_k_m|q4_0]
                  a Hugging Face Llama/Mistral/Qwen2/Qwen3/SmolLM3/Gemma 3 folder as GGUF v3 for llama.cpp (default f16; norms always f32;
                  quantised presets pick each tensor's type as llama-quantize does)
@@ -268,7 +268,7 @@ async function info(v: Values, io: Io): Promise<number> {
     `vocabulary     ${config.vocabSize}${config.tieWordEmbeddings ? ' (tied lm_head)' : ''}`,
     `dtype          ${[...types].map(([d, e]) => `${d} × ${e.n} (${formatBytes(e.bytes)})`).join(', ')}`,
     // Frozen 16-bit weights stay 16-bit on the GPU, so the stored size is what inference needs for weights; ggml
-    // blocks stay packed (Q8_0/Q4_0/Q5_0/Q4_K/Q6_K projections) or are de-quantised at load (tables, other types).
+    // blocks stay packed (Q8_0/Q4_0/Q5_0/Q4_K/Q5_K/Q6_K projections) or are de-quantised at load (tables, other types).
     `memory         ${formatBytes(quantised ? plan.weights : stored)} of weights on the GPU (${formatBytes(params * 4)} if all f32)` +
       (quantised ? `; ${formatBytes(stored)} stored` : ''),
     `               ${formatBytes(plan.total)} for a ${seq}-token context (KV cache ${formatBytes(plan.kvCache)}, activations ${formatBytes(plan.activations)}, logits ${formatBytes(plan.logits)})`,

@@ -1,6 +1,6 @@
 // "Load as 4-bit": a cached 16/32-bit model → a new model whose matrices are ggml blocks (Q4_0, Q4_K_M's mix or
 // Q8_0), stored as an Alloy checkpoint keeps GGUF blocks (U8 [rows, rowBytes] named in "alloy.ggml_types":
-// safetensors/checkpoint.ts, "ggml blocks"), so the GPU loader keeps Q8_0/Q4_0/Q5_0/Q4_K/Q6_K packed.
+// safetensors/checkpoint.ts, "ggml blocks"), so the GPU loader keeps Q8_0/Q4_0/Q5_0/Q4_K/Q5_K/Q6_K packed.
 //
 // Each tensor's type is llama-quantize's for the preset (presets.ts tensorTypeFor, asked with the tensor's GGUF
 // name): norms and biases are never quantised; lm_head ("output"), or the token embedding when it is tied to it,

@@ -22,7 +22,7 @@ describe('gpuWarnings', () => {
   it('names a block type the GPU would unpack (one it has no kernel for)', () => {
     const s = summarizePlan(quantizePlan(config('public/demo/stories260K/config.json', {}), 'q4_k_m', () => 'F32'), 'q4_k_m', 0, 0);
     const w = gpuWarnings({ ...s, types: { ...s.types, Q5_1: { count: 3, bytes: 96 } } }, false);
-    expect(w).toEqual(['Q5_1 × 3 are de-quantised to f32 when loaded on the GPU (only Q8_0, Q4_0, Q5_0, Q4_K, Q6_K stay packed)']);
+    expect(w).toEqual(['Q5_1 × 3 are de-quantised to f32 when loaded on the GPU (only Q8_0, Q4_0, Q5_0, Q4_K, Q5_K, Q6_K stay packed)']);
   });
 
   it("says a Gemma embedding in blocks is de-quantised by the scaled gather", () => {

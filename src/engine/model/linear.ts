@@ -1,6 +1,6 @@
 /**
  * y = x·Wᵀ + b for an HF [out, in] weight, whatever its storage: f32 weights go through matmul, BF16/F16
- * through matmul_w16 (decoded in the kernel), ggml blocks (Q8_0, Q4_0, Q5_0, Q4_K, Q6_K) through matmul_q (packed,
+ * through matmul_w16 (decoded in the kernel), ggml blocks (Q8_0, Q4_0, Q5_0, Q4_K, Q5_K, Q6_K) through matmul_q (packed,
  * de-quantised in registers). Layouts: x f32 [rows, in] → y f32 [rows, out], a fresh pool buffer
  * the caller releases. Its backward's input gradient: dx [rows, in] (+)= dy·W (the weight gradient of full
  * fine-tuning, dW = dyᵀ·x in f32, is a plain matmul: model/layer.ts encodeLayerBackward).

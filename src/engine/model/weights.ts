@@ -5,13 +5,14 @@
  *   matrices (embed_tokens, q/k/v/o, gate/up/down, lm_head): HF [out, in] row-major, as the checkpoint stores
  *     them — F32 as f32; BF16/F16 kept 16-bit, the raw safetensors bytes uploaded as is (two per u32, even element
  *     in the low half) and decoded inside matmul_w16 / the embedding gather. A projection stored as ggml blocks
- *     of a type the quantised matmuls read (Q8_0, Q4_0, Q5_0, Q4_K, Q6_K: ops/quant-layout.ts) stays packed, re-laid
+ *     of a type the quantised matmuls read (Q8_0, Q4_0, Q5_0, Q4_K, Q5_K, Q6_K: ops/quant-layout.ts; every type
+ *     of llama.cpp's Q4_0 / Q8_0 / Q4_K_M / Q5_K_M / Q6_K files but Q5_K_M's Q5_1 fallbacks) stays packed, re-laid
  *     into aligned words at the same bytes per weight, and is de-quantised in registers by matmul_q; q|k|v and
  *     gate|up fuse only when all members share one such type. As in llama.cpp the norms are never quantised,
  *     the token embedding may be: a quantised embedding or lm_head of those types stays packed too, chunk by chunk
  *     (each chunk packed on its own), gathered by embedding_q (get-rows) and multiplied by matmul_q; projections
- *     and tables of the other block types (Q5_K, Q3_K, …) are de-quantised to f32 here, at load, as is a Gemma
- *     table (its scaled gather reads 16/32-bit). Any other dtype is decoded to f32.
+ *     and tables of the other block types (Q4_1, Q5_1, Q2_K, Q3_K) are de-quantised to
+ *     f32 here, at load, as is a Gemma table (its scaled gather reads 16/32-bit). Any other dtype is decoded to f32.
  *   vectors (RMSNorm weights, biases): always f32 (tiny, and the kernels read them as f32). A Gemma norm weight
  *     (config.normPlusOne: x̂·(1 + w)) is stored as fround(1 + w), exactly the f32 factor Gemma3RMSNorm computes,
  *     so the RMSNorm kernels and their backward serve it unchanged. LoRA never trains them; full fine-tuning

@@ -1,7 +1,7 @@
 /**
  * Embedding gather (shaders/embedding.wgsl): out f32 [N, H] = table [V, H] rows picked by ids u32 [N].
  * The table is f32, or BF16/F16 raw 16-bit elements (two per u32, as safetensors stores them), or ggml blocks
- * (Q8_0/Q4_0/Q5_0/Q4_K/Q6_K, packed by quant-layout.ts: shaders/embedding_q.wgsl de-quantises the picked rows): `dtype`.
+ * (Q8_0/Q4_0/Q5_0/Q4_K/Q5_K/Q6_K, packed by quant-layout.ts: shaders/embedding_q.wgsl de-quantises the picked rows): `dtype`.
  * A table split by rows (model/split.ts) is one call per chunk: `rowStart` = the chunk's first id, `vocab` = its
  * rows, `totalRows` = the whole table's; ids outside the chunk leave their output rows untouched.
  * Pass the host copy of the ids (`hostIds`) whenever you have it: they are checked before anything is encoded,

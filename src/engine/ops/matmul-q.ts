@@ -1,5 +1,5 @@
 /**
- * Matmul with a ggml block-quantised weight (Q8_0, Q4_0, Q5_0, Q4_K, Q6_K) that stays packed on the GPU: the kernels
+ * Matmul with a ggml block-quantised weight (Q8_0, Q4_0, Q5_0, Q4_K, Q5_K, Q6_K) that stays packed on the GPU: the kernels
  * read the blocks (laid out by quant-layout.ts, documented in shaders/_quant_blocks.wgsl) and de-quantise in
  * registers, to the same values as ggml's de-quantiser. W is [rows, cols] as GGUF stores it (rows = output
  * features). Two products, as a frozen weight needs:

@@ -1,4 +1,5 @@
-// A model whose projections stay ggml blocks on the GPU (Q8_0, Q4_0, Q4_K, Q6_K and llama-quantize's Q4_K_M mix)
+// A model whose projections stay ggml blocks on the GPU (Q8_0, Q4_0, Q4_K, Q5_K, Q6_K and llama-quantize's Q4_K_M and
+// Q5_K_M mixes)
 // against the same model de-quantised: the same weights (ggml's de-quantised values) loaded as f32, so the logits
 // may differ only by f32 summation order. Both kernel families. Also against the float64 reference forward on the
 // de-quantised weights, with logits.gpu.test.ts's bound.
@@ -25,8 +26,9 @@ afterAll(async () => {
 });
 
 describe.each(KERNEL_FAMILIES)('quantised weights on the GPU = the same model de-quantised (%s family)', (family) => {
-  for (const type of ['Q8_0', 'Q4_0', 'Q4_K', 'Q6_K', 'q4_k_m']) {
+  for (const type of ['Q8_0', 'Q4_0', 'Q4_K', 'Q5_K', 'Q6_K', 'q4_k_m', 'q5_k_m']) {
     it(`${type}`, async () => {
+      const mix = /_m$/.test(type) ? type.slice(0, 2).toUpperCase() + '_K' : null; // a preset's main type
       const ctx = await testGpu();
       const { pool } = await gpuShared();
       const kernels = await testKernels(family);
@@ -39,15 +41,15 @@ describe.each(KERNEL_FAMILIES)('quantised weights on the GPU = the same model de
       // projections and tables (embedding: a get-rows gather; lm_head) stay in their GGUF types
       const kept = [l0.qkv?.weight ?? l0.q!.weight, l0.o.weight, l0.down.weight].map((w) => w.dtype);
       console.log(`${family} ${type}: GPU storage of qkv, o, down: ${kept.join(', ')}; weights ${quant.weightBytes} B vs ${plain.weightBytes} B de-quantised`);
-      if (type !== 'q4_k_m') expect(kept).toEqual([type, type, type]);
+      if (mix === null) expect(kept).toEqual([type, type, type]);
       else {
         // llama-quantize's mix: layer 1 of 2 is a "more bits" layer (attn_v, ffn_down Q6_K), so its q|k|v cannot
         // share one storage and load apart
         const l1 = quant.layers[1]!;
-        expect(kept).toEqual(['Q4_K', 'Q4_K', 'Q4_K']);
-        expect([l1.qkv, l1.q!.weight.dtype, l1.v!.weight.dtype, l1.down.weight.dtype]).toEqual([null, 'Q4_K', 'Q6_K', 'Q6_K']);
+        expect(kept).toEqual([mix, mix, mix]);
+        expect([l1.qkv, l1.q!.weight.dtype, l1.v!.weight.dtype, l1.down.weight.dtype]).toEqual([null, mix, 'Q6_K', 'Q6_K']);
       }
-      expect([quant.embed.dtype, quant.lmHead.dtype]).toEqual(type === 'q4_k_m' ? ['Q4_K', 'Q6_K'] : [type, type]);
+      expect([quant.embed.dtype, quant.lmHead.dtype]).toEqual(mix ? [mix, 'Q6_K'] : [type, type]);
       expect(quant.weightBytes).toBeLessThan(plain.weightBytes);
 
       const weights = new Map<string, Float32Array>();
@@ -71,7 +73,7 @@ describe.each(KERNEL_FAMILIES)('quantised weights on the GPU = the same model de
 // The memory plan counts the packed bytes: loadModel + one forward in a fresh pool, against planInferenceMemory
 // given the checkpoint's block types (memory-plan.gpu.test.ts's bounds: ≥ the measured peak, within 1.1×).
 describe('memory plan of a quantised model', () => {
-  for (const type of ['Q8_0', 'Q4_K', 'q4_k_m']) {
+  for (const type of ['Q8_0', 'Q4_K', 'Q5_K', 'q4_k_m']) {
     it(`${type}: plan vs the BufferPool's peak`, async () => {
       const ctx = await testGpu();
       const { config, checkpoint } = kQuantLlama();

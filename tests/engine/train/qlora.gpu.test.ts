@@ -1,8 +1,8 @@
-// QLoRA: LoRA on a base whose projections stay Q4_K on the GPU (matmul_q forward and the backward through the
+// QLoRA: LoRA on a base whose projections stay Q4_K (or Q5_K) on the GPU (matmul_q forward and the backward through the
 // frozen packed weight, dX = dY·W). For each objective, the GPU's LoRA gradients equal central finite
 // differences of the float64 CPU reference loss on the de-quantised base (ggml's values: what the kernels
 // de-quantise to) plus the adapter, as grad.gpu.test.ts does for f32 bases; the model is the 2-layer K-quant
-// Llama (hidden 256, MLP 512: rows of whole Q4_K super-blocks) with every matrix Q4_K, the embedding (gathered
+// Llama (hidden 256, MLP 512: rows of whole super-blocks) with every matrix in the base's type, the embedding (gathered
 // by embedding_q) and lm_head (whose input gradient runs through matmul_q too) included, adapted on q, v and down.
 //
 // Tolerances (grad.gpu.test.ts's, for the same f32-vs-f64 gap): gradient max |GPU − FD| ≤ 3e-5 · max |GPU grad|
@@ -28,9 +28,9 @@ const PER_TENSOR = 6;
 const GRAD_TOL = 3e-5;
 const LOSS_TOL = 2e-6;
 
-let model: Model | undefined;
+const models = new Map<string, Model>();
 afterAll(async () => {
-  model?.dispose();
+  for (const m of models.values()) m.dispose();
   (await gpuShared()).pool.destroyAll();
 });
 
@@ -44,24 +44,33 @@ const BATCHES: Record<Method, Sequence[]> = {
 };
 const BETA = { dpo: 0.5, ipo: 0.5, orpo: 0.3 } as Record<Method, number>;
 
-describe('QLoRA: LoRA gradients on a Q4_K base against finite differences of the CPU reference', () => {
+// Q4_K (the issue's base) under every objective; Q5_K (Q5_K_M files' main type: the same walk plus the high-bit
+// plane) under CPT and DPO, whose backward reaches every packed weight as the others' does.
+const BASES: [string, Method[]][] = [
+  ['Q4_K', ['cpt', 'sft', 'dpo', 'ipo', 'orpo']],
+  ['Q5_K', ['cpt', 'dpo']],
+];
+
+describe.each(BASES)('QLoRA: LoRA gradients on a %s base against finite differences of the CPU reference', (type, methods) => {
   const { config: cfg, checkpoint } = kQuantLlama();
-  const base = asGgml(checkpoint, () => 'Q4_K');
+  const base = asGgml(checkpoint, () => type);
   const weights = (async () => {
     const q = await base;
     const w = new Map<string, Float32Array>();
     for (const n of q.names()) w.set(n, await q.readF32(n));
     return w;
   })();
-  for (const method of ['cpt', 'sft', 'dpo', 'ipo', 'orpo'] as Method[]) {
+  for (const method of methods) {
     it(method, async () => {
       const q = await base;
+      let model = models.get(type);
       if (!model) {
         const { pool, kernels } = await gpuShared();
         model = await loadModel(await testGpu(), kernels, pool, q, cfg);
+        models.set(type, model);
       }
       const l0 = model.layers[0]!;
-      expect([(l0.qkv ?? l0.q!).weight.dtype, l0.down.weight.dtype]).toEqual(['Q4_K', 'Q4_K']);
+      expect([(l0.qkv ?? l0.q!).weight.dtype, l0.down.weight.dtype, model.embed.dtype, model.lmHead.dtype]).toEqual([type, type, type, type]);
       const W = await weights;
       const V = cfg.vocabSize;
       const ad = randomAdapter(cfg, TARGETS, R, ALPHA, 500);
@@ -81,7 +90,7 @@ describe('QLoRA: LoRA gradients on a Q4_K base against finite differences of the
       const want = cpuLoss();
       const lossErr = Math.abs(gpu.loss - want) / Math.abs(want);
       const worst = worstFdError(fd, grads, cpuLoss, { layers: cfg.numLayers, targets: TARGETS, perTensor: PER_TENSOR, h: H, seed: 7 });
-      console.log(`Q4_K base · ${method}: loss GPU ${gpu.loss.toFixed(6)} vs CPU ${want.toFixed(6)} (rel ${lossErr.toExponential(2)}); grads vs FD: max rel err ${worst.toExponential(2)} (tol ${GRAD_TOL})`);
+      console.log(`${type} base · ${method}: loss GPU ${gpu.loss.toFixed(6)} vs CPU ${want.toFixed(6)} (rel ${lossErr.toExponential(2)}); grads vs FD: max rel err ${worst.toExponential(2)} (tol ${GRAD_TOL})`);
       expect(lossErr).toBeLessThanOrEqual(LOSS_TOL);
       expect(worst).toBeLessThanOrEqual(GRAD_TOL);
       lora.dispose();
