@@ -15,7 +15,8 @@
  *   rstd1, rstd2 [BT] (RMSNorm); q [BT, nHeads·D] and k [BT, nKv·D] after RoPE, v [BT, nKv·D]; att [BT, nHeads·D]
  *   and lse [BT, nHeads] (attention); gate, up, act [BT, F]; xa = x·Aᵀ [BT, r] of every adapted projection.
  *   head: x_final [BT, C], its rstd, logits [BT, V] as row blocks that each fit one binding (model/head.ts;
- *     overwritten in place by dlogits), dnormed [BT, C].
+ *     overwritten in place by dlogits; CPT and SFT make and back-propagate one block before the next, so one block
+ *     is alive, DPO, IPO and ORPO hold them all until their log-probs are read), dnormed [BT, C].
  *   backward: dx [BT, C] (the residual stream's gradient, carried from layer to layer), per-layer temporaries.
  * Two ways to keep them (PassOptions.recompute):
  *   keep everything (default): every layer's set above lives until the end of the pass.
@@ -295,19 +296,19 @@ export async function startLossAndGrads(
     await encodeRmsNorm(kernels, enc, x, model.norm, normed, { rows: BT, hidden: C, eps }, rstdF);
     // Logits come in row blocks that each fit one binding (one block unless batch × vocabulary is large); a
     // block's temporaries go back to the pool once it is encoded, so only one block's are alive at a time.
+    const forwardBlock = async (b: { row0: number; rows: number }, temps: GPUBuffer[]): Promise<LogitsBlock> => ({
+      ...b,
+      buffer: keep(await encodeLmHeadBlock(model, enc, normed, b.row0, b.rows, temps)),
+    });
+    // DPO, IPO, ORPO: every block first, then their log-probs read back for w, then the backward.
     const blocks: LogitsBlock[] = [];
-    for (const b of blockRows) {
-      const temps: GPUBuffer[] = [];
-      blocks.push({ ...b, buffer: keep(await encodeLmHeadBlock(model, enc, normed, b.row0, b.rows, temps)) });
-      for (const t of temps) pool.release(t);
-    }
     let obj: ObjectiveResult | null = null;
-    let picked: GPUBuffer | null = null;
-    if (linear) {
-      // The target log-probs, gathered before the cross-entropy backward overwrites the logits with dlogits.
-      picked = keep(pool.alloc(BT * 4, 'picked'));
-      await encodeGather(model, enc, blocks, tBufs, picked);
-    } else {
+    if (!linear) {
+      for (const b of blockRows) {
+        const temps: GPUBuffer[] = [];
+        blocks.push(await forwardBlock(b, temps));
+        for (const t of temps) pool.release(t);
+      }
       device.queue.submit([enc.finish()]);
       const logits: GpuLogits = { rows: BT, vocab: V, blocks };
       obj = objective(await gatherLogps(model, logits, batch));
@@ -319,11 +320,25 @@ export async function startLossAndGrads(
     const dNormed = keep(pool.alloc(BT * C * 4, 'd-final-norm'));
     const dx = keep(pool.alloc(BT * C * 4, 'd-residual'));
     const scratch = recompute && L > 1 ? keep(pool.alloc(BT * C * 4, 'recompute-residual')) : null;
+    // CPT, SFT: the target log-probs gathered into `picked` block by block, each block made, gathered and
+    // back-propagated before the next is made, so one block of logits is alive at a time, not all of them.
+    const picked = linear ? keep(pool.alloc(BT * 4, 'picked')) : null;
     // Per block: dlogits = w·(softmax − onehot) in place, dnormed rows = dlogits·lm_head (full: and the lm_head's
     // dW += dlogitsᵀ·normed rows, a later block's rows copied to offset 0 first); then the block is freed.
-    for (const [i, blk] of blocks.entries()) {
+    const softcap = model.config.finalLogitSoftcapping;
+    for (const [i, b] of blockRows.entries()) {
       const temps: GPUBuffer[] = [];
-      const softcap = model.config.finalLogitSoftcapping;
+      let blk: LogitsBlock;
+      if (picked) {
+        blk = await forwardBlock(b, temps);
+        // the gather comes before the cross-entropy backward overwrites the logits with dlogits
+        const dst = blockRows.length > 1 ? pool.alloc(b.rows * 4, 'picked-block') : picked;
+        await encodeTargetLogProb(kernels, enc, blk.buffer, tBufs[i]!, dst, { rows: b.rows, vocab: V });
+        if (dst !== picked) {
+          temps.push(dst);
+          enc.copyBufferToBuffer(dst, 0, picked, b.row0 * 4, b.rows * 4);
+        }
+      } else blk = blocks[i]!;
       await encodeCrossEntropyBackward(kernels, enc, blk.buffer, tBufs[i]!, wBufs[i]!, blk.buffer, { rows: blk.rows, vocab: V, ...(softcap === null ? {} : { softcap }) });
       let headGrad: { normed: GPUBuffer; gradOf: (w: GPUBuffer) => GPUBuffer } | undefined;
       if (full) {

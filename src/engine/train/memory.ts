@@ -13,7 +13,9 @@
  *                 k, v [BT, Hkv]; lse [BT, heads]; gate, up, act [BT, F]; xa [BT, r] per adapted projection
  *                 (o_proj and down_proj add into the residual: they keep nothing)
  *   head          residual x, final norm, rstd, dNormed, dx [BT, C]; logits [BT, V] (dlogits overwrite them) as
- *                 row blocks of ≤ one binding each (model/head.ts), built and back-propagated one block at a time:
+ *                 row blocks of ≤ one binding each (model/head.ts): CPT and SFT make, gather and back-propagate one
+ *                 block before the next (one block alive); DPO, IPO and ORPO make them all, read their log-probs,
+ *                 then back-propagate them block by block:
  *                 one block's temporaries, [rows, C] (its normed rows / its dnormed rows) when there are several
  *                 blocks, and [rows, chunkRows] per lm_head chunk when the lm_head itself is split
  *   backward tmp  one layer's at a time (layerGradBytes; back to the pool once the layer's backward is encoded,
@@ -197,30 +199,34 @@ export function planTrainingMemory(cfg: ModelConfig, o: TrainingPlanOptions): Tr
   }
   keep(BT * C * 4); // final norm
   keep(BT * 4); // final rstd
+  // DPO, IPO, ORPO: every logits block, then their gather and the loss inputs
   const blocks: PlannedBuffer[] = [];
-  for (const [i, rows] of blockRows.entries()) {
-    const temps: PlannedBuffer[] = [];
-    blocks.push(planLmHeadBlock(t, cfg, o.dtype, limit, i * perBlock, rows, temps));
-    t.release(...temps);
-  }
-  if (linear) {
-    // the gather inside the step: picked [BT] kept until it is read back, one block's buffer when several
-    keep(BT * 4);
-    if (blockRows.length > 1) t.release(t.alloc(Math.max(...blockRows) * 4));
-  } else {
+  if (!linear) {
+    for (const [i, rows] of blockRows.entries()) {
+      const temps: PlannedBuffer[] = [];
+      blocks.push(planLmHeadBlock(t, cfg, o.dtype, limit, i * perBlock, rows, temps));
+      t.release(...temps);
+    }
     planGather(t, blockRows);
     lossInputs();
   }
   keep(BT * C * 4); // dNormed
   keep(BT * C * 4); // dx
   if (recompute && L > 1) keep(BT * C * 4); // the recomputed forward's residual
+  if (linear) keep(BT * 4); // picked [BT], kept until it is read back
   const lmChunks = planRowChunks(V, C, o.dtype, limit, 'lm_head');
   for (const [i, rows] of blockRows.entries()) {
     const temps: PlannedBuffer[] = [];
+    let block = blocks[i]!;
+    if (linear) {
+      // CPT, SFT: the block made here, gathered (through a block-sized buffer when several) and back-propagated
+      block = planLmHeadBlock(t, cfg, o.dtype, limit, i * perBlock, rows, temps);
+      if (blockRows.length > 1) temps.push(t.alloc(rows * 4));
+    }
     if (full && i > 0) temps.push(t.alloc(rows * C * 4)); // this block's normed rows, for the lm_head's dW
     if (rows !== BT) temps.push(t.alloc(rows * C * 4)); // this block's dnormed rows
     if (lmChunks.length > 1) for (const c of lmChunks) temps.push(t.alloc(rows * c.rows * 4)); // dlogits columns
-    t.release(...temps, blocks[i]!);
+    t.release(...temps, block);
   }
   for (let l = L - 1; l >= 0; l--) {
     const temps: PlannedBuffer[] = [];
@@ -239,7 +245,8 @@ export function planTrainingMemory(cfg: ModelConfig, o: TrainingPlanOptions): Tr
   const bw = new SumTally();
   planLayerBackward(bw, cfg, BT, lora, [], shape);
   const backward = bw.bytes + (recompute && lora?.dropout ? dropoutBytes(cfg, BT, lora, shape) : 0);
-  const logits = BT * V * 4;
+  // every block at once (DPO, IPO, ORPO), or one block at a time (CPT, SFT)
+  const logits = (linear ? blockRows[0]! : BT) * V * 4;
   // one logits block's temporaries at a time (a later block's, which has its normed rows copied), forward or backward
   const oneBlock: PlannedBuffer[] = [];
   planLmHeadBlock(new SumTally(), cfg, o.dtype, limit, blockRows.length > 1 ? perBlock : 0, blockRows[0]!, oneBlock);
