@@ -2,7 +2,7 @@
 // objective the GPU's gradient of EVERY parameter equals central finite differences of the float64 CPU reference
 // loss (referenceForward on the checkpoint's weights, then objectives.ts), on a few entries of every tensor of the
 // model: the embedding (rows the batch uses), each projection, every norm weight, the final norm, the lm_head
-// (untied) or the tied embedding's two uses summed, q/k/v biases (tiny-qwen2), q/k norms (tiny-qwen3), Gemma 3's
+// (untied) or the tied embedding's two uses summed, q/k/v biases fused and not (tiny-qwen2), q/k norms (tiny-qwen3), Gemma 3's
 // sandwich norms stored as 1 + w, its scaled embedding and GeGLU (tiny-gemma3); split tables, several logits
 // blocks and unfused projections (tiny-llama under a 6000-byte binding limit); a BF16 base (tiny-llama-bf16: the
 // reference reads the decoded BF16 values, the gradient is f32). Then: recomputation gives bit-identical full
@@ -16,7 +16,8 @@
 // 6.6e-7 to 6.6e-6 (Gemma), loss ≤ 4.4e-8 relative (DPO/IPO 0: their reference is these weights, loss = log 2);
 // held to
 //   gradient: 3e-5 (GRAD_TOL) · max |GPU grad| of the tensor;  loss: |GPU − CPU| ≤ 5e-7 · |CPU|.
-// DPO is also run with given reference log-probs (ObjectiveOptions.refLogps, what a trainer precomputes), loss ≠ log 2.
+// DPO is also run with given reference log-probs (ObjectiveOptions.refLogps, what a trainer precomputes), loss ≠ log 2,
+// and accumulated over two micro-batches (accumulateStep, each with its own refLogps) against the one batch.
 import { afterAll, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import { expectedTensorShapes } from '../../../src/io/config.ts';
