@@ -4,7 +4,8 @@
 // here in Node by the engine (Dawn) on the same data and seed. Then: another run cancelled with Escape; a run
 // reloaded mid-way and resumed from its IndexedDB checkpoint, continuing the same steps and the same curve; the PEFT
 // adapter exported as a zip (names, r/alpha/targets, tensor keys); the adapter folded into a new cached model that
-// the Models panel lists, in the base's dtype. Screenshots in test-results/.
+// the Models panel lists, in the base's dtype; a NaN stop; and a full fine-tune (every parameter) saved as a new
+// cached model. Screenshots in test-results/.
 // Run after a build: `npx vite build && npx vitest run --project browser tests/e2e/train.browser.test.ts`.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -319,6 +320,43 @@ describe('Train panel in Chromium', () => {
     await screenshot(page, 'train-nan');
     const [dl] = await Promise.all([page.waitForEvent('download', { timeout: WAIT }), page.getByTestId('train-export').click()]);
     expect(dl.suggestedFilename()).toMatch(/-step2-lora\.zip$/);
+    expect(uncaught).toEqual([]);
+  });
+
+  it('trains every parameter (full): the plan beside LoRA\'s, then a new cached model with every tensor trained', async () => {
+    await page.getByTestId('tab-train').click();
+    await page.getByTestId('train-model').selectOption(await idOf(page, 'alloy-fixtures/tiny-llama'));
+    await setupPanel();
+    await page.getByTestId('train-mode-full').check();
+    await page.getByTestId('train-full-note').waitFor({ timeout: WAIT });
+    expect(await page.getByTestId('train-target-q_proj').count()).toBe(0);
+    await fillForm({ steps: 3, checkpointEvery: 0, evalEvery: 0 });
+    await page.getByTestId('train-fits').waitFor({ timeout: WAIT });
+    const full = Number(await page.getByTestId('plan-total').getAttribute('data-bytes'));
+    const lora = Number(await page.getByTestId('plan-other-mode').getAttribute('data-bytes'));
+    console.log(`Train panel plan, tiny-llama SFT: full ${full} B, LoRA ${lora} B`);
+    expect(full).toBeGreaterThan(lora);
+    await page.getByTestId('train-start').click();
+    await waitStatus('done');
+    const saved = page.getByTestId('train-folded');
+    await saved.waitFor({ timeout: TRAIN_WAIT });
+    await expect(saved.textContent()).resolves.toMatch(/Saved as .*-sft-full-step3/);
+    const id = (await saved.getAttribute('data-model-id'))!;
+    const base = await idOf(page, 'alloy-fixtures/tiny-llama');
+    type Raw = { name: string; dtype: string; bytes: Uint8Array }[];
+    const read = (x: string) => page.evaluate((i) => (globalThis as unknown as { alloyDebug: { readTensors(i: string): Promise<Raw> } }).alloyDebug.readTensors(i), x);
+    const [a, b] = [await read(base), await read(id)];
+    expect(b.map((t) => t.name).sort()).toEqual(a.map((t) => t.name).sort());
+    // every tensor trained: embeddings, norms and every projection moved (and kept the base's dtype)
+    const unchanged = b.filter((t) => {
+      const x = a.find((u) => u.name === t.name)!;
+      expect(t.dtype).toBe(x.dtype);
+      return Buffer.from(x.bytes).equals(Buffer.from(t.bytes));
+    });
+    expect(unchanged.map((t) => t.name)).toEqual([]);
+    const runId = await page.getByTestId('train-live').getAttribute('data-run-id');
+    await page.locator(`[data-testid="train-run"][data-run-id="${runId}"] [data-testid="train-run-full"]`).waitFor({ timeout: WAIT });
+    await screenshot(page, 'train-full');
     expect(uncaught).toEqual([]);
   });
 });

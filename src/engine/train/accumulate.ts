@@ -41,14 +41,15 @@ export function stepItems(method: Method, microBatches: readonly (readonly Seque
  * Runs every micro-batch's forward and backward, accumulating (+=) into the adapter's gradients (or, with lora =
  * null and each pass's `full`, every parameter's): clear them first (clearLoraGrads / encodeClearFullGrads, or
  * `clearGrads` in micro-batch 0's pass options). `passFor(a)` gives micro-batch a's pass
- * options (dropout counters, recomputation).
+ * options (dropout counters, recomputation); `objective` may be per micro-batch too (a full fine-tune's DPO/IPO:
+ * each micro-batch's precomputed reference log-probs, `refLogps`, in its own sequence order).
  */
 export async function accumulateStep(
   model: Model,
   lora: GpuLora | null,
   method: Method,
   microBatches: readonly (readonly Sequence[])[],
-  objective: ObjectiveOptions,
+  objective: ObjectiveOptions | ((micro: number) => ObjectiveOptions),
   passFor: (micro: number) => PassOptions = () => ({}),
 ): Promise<StepResult> {
   const p = await startAccumulateStep(model, lora, method, microBatches, objective, passFor);
@@ -64,18 +65,16 @@ export async function startAccumulateStep(
   lora: GpuLora | null,
   method: Method,
   microBatches: readonly (readonly Sequence[])[],
-  objective: ObjectiveOptions,
+  objective: ObjectiveOptions | ((micro: number) => ObjectiveOptions),
   passFor: (micro: number) => PassOptions = () => ({}),
-  /** micro-batch a's reference statistics (a full fine-tune's precomputed DPO/IPO reference), in its layout */
-  refFor?: (micro: number) => readonly number[],
 ): Promise<{ scored: number; result: Promise<Omit<StepResult, 'scored'>> }> {
   if (microBatches.length === 0) throw new AlloyError('an optimizer step needs at least one micro-batch');
   const items = stepItems(method, microBatches);
   if (items === 0) throw new AlloyError(`no token of the step's ${microBatches.length} micro-batch(es) is scored (every row is prompt or too short)`);
   const pending: PendingGrad[] = [];
   for (const [a, seqs] of microBatches.entries()) {
-    const ref = refFor ? { refLogps: refFor(a) } : {};
-    pending.push(await startLossAndGrads(model, lora, method, seqs, { ...objective, stepItems: items, ...ref }, passFor(a)));
+    const opts = typeof objective === 'function' ? objective(a) : objective;
+    pending.push(await startLossAndGrads(model, lora, method, seqs, { ...opts, stepItems: items }, passFor(a)));
   }
   const result = Promise.all(pending.map((p) => p.result)).then((rs) => {
     let loss = 0;

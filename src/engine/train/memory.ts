@@ -13,10 +13,11 @@
  *                 k, v [BT, Hkv]; lse [BT, heads]; gate, up, act [BT, F]; xa [BT, r] per adapted projection
  *                 (o_proj and down_proj add into the residual: they keep nothing)
  *   head          residual x, final norm, rstd, dNormed, dx [BT, C]; logits [BT, V] (dlogits overwrite them) as
- *                 row blocks of ≤ one binding each (model/head.ts), built and back-propagated one block at a time:
+ *                 row blocks of ≤ one binding each (model/head.ts): CPT and SFT make, gather and back-propagate one
+ *                 block before the next (one block alive, blocks of ≤ TRAIN_LOGIT_BLOCK_BYTES); DPO, IPO and ORPO
+ *                 make them all, read their log-probs, then back-propagate them block by block:
  *                 one block's temporaries, [rows, C] (its normed rows / its dnormed rows) when there are several
- *                 blocks, and [rows, chunkRows] per lm_head chunk when the lm_head itself is split; CPT/SFT
- *                 stream the head (grad.ts): blocks of ≤ TRAIN_LOGIT_BLOCK_BYTES, one alive at a time
+ *                 blocks, and [rows, chunkRows] per lm_head chunk when the lm_head itself is split
  *   backward tmp  one layer's at a time (layerGradBytes; back to the pool once the layer's backward is encoded,
  *                 reused by the next layer): dAct, dGate, dUp [BT, F]; dN, dxn, dN1, dxn1 [BT, C]; dAtt, dq [BT, Hq];
  *                 dk, dv [BT, Hkv]; stats [BT, 2·heads]; g = dY·B [BT, r] per adapted projection

@@ -420,7 +420,8 @@ export class Trainer {
       // The first micro-batch's pass zeroes the gradients in its own command buffer.
       const full = this.full ? { full: this.full } : {};
       const pass = (a: number) => ({ recompute: cfg.recompute ?? false, dropout: { seed: cfg.seed, step, micro: a }, clearGrads: a === 0, ...full });
-      const pending = await startAccumulateStep(this.model, this.lora, cfg.method, micro, cfg.objective, pass, refFor);
+      const objective = refFor ? (a: number) => ({ ...cfg.objective, refLogps: refFor(a) }) : cfg.objective;
+      const pending = await startAccumulateStep(this.model, this.lora, cfg.method, micro, objective, pass);
       // DPO/IPO/ORPO know their loss mid-pass (their weights need the log-probs): checked before the update.
       // CPT/SFT read theirs with the gradient norm, after the update is queued: a non-finite loss comes from a
       // non-finite target log-prob, which the cross-entropy backward turns into a NaN gradient (logsoftmax.wgsl),

@@ -103,6 +103,7 @@ export const CASES: Array<{ key: string; name: string; opts?: FixtureOptions; me
   { key: 'tiny-llama', name: 'tiny-llama', methods: ['cpt', 'sft', 'dpo', 'ipo', 'orpo'], what: 'tied, fused q|k|v and gate|up' },
   { key: 'tiny-llama-untied', name: 'tiny-llama-untied', methods: ['cpt', 'dpo'], what: 'untied lm_head' },
   { key: 'tiny-qwen2', name: 'tiny-qwen2', methods: ['cpt', 'orpo'], what: 'q/k/v biases' },
+  { key: 'tiny-qwen2-unfused', name: 'tiny-qwen2', opts: { load: { fuseProjections: false } }, methods: ['sft'], what: 'biases of unfused q, k, v' },
   { key: 'tiny-qwen3', name: 'tiny-qwen3', methods: ['sft'], what: 'q/k norms' },
   { key: 'tiny-gemma3', name: 'tiny-gemma3', methods: ['cpt', 'dpo'], what: 'sandwich norms as 1 + w, scaled embedding, GeGLU, a sliding layer' },
   { key: 'tiny-llama-split', name: 'tiny-llama-untied', opts: { load: { maxBindingBytes: 6000, fuseProjections: false } }, methods: ['cpt'], what: 'split tables, 3-row logits blocks, unfused projections' },
