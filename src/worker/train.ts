@@ -219,7 +219,7 @@ export class TrainHost {
         const now = Date.now();
         await runs.put({
           id: runId,
-          label: `${shortName(summary)} · ${s.method.toUpperCase()} · ${req.data.name}`,
+          label: `${shortName(summary)} · ${s.method.toUpperCase()}${s.mode === 'full' ? ' full' : ''} · ${req.data.name}`,
           modelId: req.modelId,
           modelLabel: summary.label,
           modelRepo: summary.repo,

@@ -330,8 +330,8 @@ describe('Train panel in Chromium', () => {
     await page.getByTestId('train-mode-full').check();
     await page.getByTestId('train-full-note').waitFor({ timeout: WAIT });
     expect(await page.getByTestId('train-target-q_proj').count()).toBe(0);
-    await fillForm({ steps: 3, checkpointEvery: 0, evalEvery: 0 });
-    await page.getByTestId('train-fits').waitFor({ timeout: WAIT });
+    await fillForm({ steps: 3, checkpointEvery: 3, evalEvery: 0 });
+    await page.waitForSelector('[data-testid="train-plan"][data-mode="full"][data-fits="true"]', { timeout: WAIT });
     const full = Number(await page.getByTestId('plan-total').getAttribute('data-bytes'));
     const lora = Number(await page.getByTestId('plan-other-mode').getAttribute('data-bytes'));
     console.log(`Train panel plan, tiny-llama SFT: full ${full} B, LoRA ${lora} B`);
