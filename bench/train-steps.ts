@@ -1,10 +1,12 @@
-// One LoRA training run timed for the training benchmarks: the Trainer (forward, backward, clipping, AdamW on the
-// GPU) on a fresh BufferPool, CPT on synthetic rows, every token of the batch counted in tokens/s.
+// One training run timed for the training benchmarks: the Trainer (forward, backward, clipping, AdamW on the GPU)
+// on a fresh BufferPool, LoRA (or mode full: every parameter), CPT on synthetic rows, every token of the batch
+// counted in tokens/s.
 import type { GpuContext } from '../src/engine/gpu/device.ts';
 import { BufferPool } from '../src/engine/gpu/buffer-pool.ts';
 import type { KernelRegistry } from '../src/engine/gpu/kernels.ts';
 import { loadModel } from '../src/engine/model/index.ts';
 import { createLora } from '../src/engine/lora/adapter.ts';
+import { createFullParams } from '../src/engine/train/full-params.ts';
 import { LORA_TARGETS } from '../src/engine/lora/targets.ts';
 import { Trainer, trainConfig } from '../src/engine/train/trainer.ts';
 import type { Sequence } from '../src/common/training-data.ts';
@@ -42,19 +44,24 @@ export interface StepOptions {
   alpha?: number;
   /** called after each optimizer step's work (step counts from 1, warm-up included), e.g. to count its API calls */
   onStep?: (step: number) => void;
+  /** 'full': every parameter trained (no adapter); default LoRA */
+  mode?: 'lora' | 'full';
+  /** per-layer recomputation */
+  recompute?: boolean;
 }
 
 /** Median tokens/s and step time of `steps` optimizer steps after `warmup` ones, and the pool's peak bytes. */
 export async function alloySteps(ctx: GpuContext, kernels: KernelRegistry, config: ModelConfig, ck: Checkpoint, B: number, T: number, o: StepOptions): Promise<Measured> {
   const pool = new BufferPool(ctx.device);
   const model = await loadModel(ctx, kernels, pool, ck, config, o.maxBindingBytes ? { maxBindingBytes: o.maxBindingBytes } : {});
-  const lora = createLora(model, { r: o.r ?? R, alpha: o.alpha ?? ALPHA, targets: TARGETS, seed: 0 });
+  const full = o.mode === 'full' ? createFullParams(model) : null;
+  const lora = full ? null : createLora(model, { r: o.r ?? R, alpha: o.alpha ?? ALPHA, targets: TARGETS, seed: 0 });
   const data = { train: batchOf(B, T, config.vocabSize) };
   const rates: number[] = [];
   const secs: number[] = [];
   const losses: number[] = [];
-  const cfg = trainConfig({ method: 'cpt', steps: o.steps + o.warmup, lr: 1e-3, microBatch: B, warmupSteps: 0 });
-  const trainer = new Trainer(model, lora, cfg, data, {
+  const cfg = trainConfig({ method: 'cpt', steps: o.steps + o.warmup, lr: 1e-3, microBatch: B, warmupSteps: 0, recompute: o.recompute ?? false });
+  const trainer = new Trainer(model, full ?? lora!, cfg, data, {
     onEvent: (e) => {
       if (e.type !== 'step') return;
       o.onStep?.(e.step);
@@ -71,7 +78,8 @@ export async function alloySteps(ctx: GpuContext, kernels: KernelRegistry, confi
     return { tokPerSec: median(rates), stepSec: median(secs), peak: pool.stats().peakBytes, loss0: losses[0]!, lossN: losses[losses.length - 1]! };
   } finally {
     trainer.dispose();
-    lora.dispose();
+    lora?.dispose();
+    full?.dispose();
     model.dispose();
     pool.destroyAll();
   }
