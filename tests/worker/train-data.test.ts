@@ -97,7 +97,13 @@ describe('assessPlan', () => {
     const p = assessPlan(cfg, 'f32', settings, { rows: 41, longest: 64 }, limits, 2 ** 30);
     expect(p.memory).toEqual(planTrainingMemory(cfg, { dtype: 'f32', rows: 4, seqLen: 64, r: 8, targets: ['q_proj', 'v_proj'], method: 'sft' }));
     expect(p.refusal).toBeNull();
-    expect(p.optimizerBytes * 2).toBe(p.memory.adapter); // AdamW m, v beside each tensor and its grad
+    // AdamW m, v: half of the adapter's tensors (A, B, dA, dB, m, v); the rest of `adapter` is the grad-norm scratch
+    expect(p.optimizerBytes).toBe(p.memory.optimizer);
+    const scratch = p.memory.adapter - 2 * p.optimizerBytes;
+    expect(scratch).toBeGreaterThan(0);
+    expect(scratch).toBeLessThan(0.01 * p.memory.adapter);
+    expect(p.mode).toBe('lora');
+    expect(p.otherModeTotal).toBe(planTrainingMemory(cfg, { dtype: 'f32', rows: 4, seqLen: 64, r: 8, targets: ['q_proj', 'v_proj'], method: 'sft', mode: 'full' }).poolTotal);
     expect(p.activationBytes).toBe(p.memory.total - p.memory.weights - p.memory.adapter);
     expect(assessPlan(cfg, 'f32', { ...settings, method: 'dpo' }, { rows: 2, longest: 64 }, limits, 2 ** 30).rowsPerForward).toBe(4);
     // per-layer recomputation: the plan of that knob, and the other choice's total beside it
