@@ -129,6 +129,12 @@ describe('assessPlan', () => {
     expect(assessPlan(cfg, 'f32', settings, { rows: 41, longest: 64 }, limits, 1e5).refusal).toMatch(/more than the budget.*turn on per-layer recomputation/);
     // sizes in the studio's one unit (decimal, as the plan table shows them): a budget of 100,000 bytes reads "100 KB"
     expect(assessPlan(cfg, 'f32', settings, { rows: 41, longest: 64 }, limits, 1e5).refusal).toMatch(/needs [\d.]+ [KM]B of GPU memory, more than the budget of 100 KB/);
+    // a full fine-tune over the budget is refused with LoRA's figure when LoRA fits
+    const lora = assessPlan(cfg, 'f32', settings, { rows: 41, longest: 64 }, limits, 2 ** 30);
+    const full = assessPlan(cfg, 'f32', { ...settings, mode: 'full' }, { rows: 41, longest: 64 }, limits, lora.memory.poolTotal + 1);
+    expect(full.mode).toBe('full');
+    expect(full.otherModeTotal).toBe(lora.memory.poolTotal);
+    expect(full.refusal).toMatch(/^full fine-tuning needs [\d.]+ [KM]B of GPU memory .*; LoRA \(r 8\) would fit: [\d.]+ [KM]B: train a LoRA adapter instead/);
     expect(weightDtypeOf('BF16')).toBe('bf16');
     expect(weightDtypeOf('F32')).toBe('f32');
   });
