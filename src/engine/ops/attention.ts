@@ -5,10 +5,13 @@
  * S − T, i.e. a KV cache holding S − T earlier tokens) and attends to keys 0..past+i.
  * Training passes `lse` f32 [batch, T, nHeads] to the forward (log Σ exp of each row's scores) and hands it to
  * encodeAttentionBackward, which recomputes the probabilities from it: nothing of size T×S is kept.
+ * The kernels depend on the registry's family: the hardware family's forward is in attention-hw.ts (tiled,
+ * FlashAttention-2 style, and flash-decoding for 1–4 rows); the backward below serves both families.
  */
 import { packUniforms, type KernelRegistry } from '../gpu/kernels.ts';
 import type { AttentionRefArgs } from '../reference/attention.ts';
 import { MAX_GROUPS_PER_DIM, grid1d, launch, requireShape, type Field } from './dispatch.ts';
+import { encodeHwAttention } from './attention-hw.ts';
 
 export const ATTENTION_MAX_HEAD_DIM = 256;
 /**
@@ -71,6 +74,11 @@ export async function encodeAttention(
 ): Promise<void> {
   const { T, nHeads, batch } = checkAttentionArgs(args);
   requireShape(out !== q, 'attention', 'out must not alias q');
+  if (kernels.family === 'hardware') {
+    const mask = keyMask ?? placeholderMask(kernels.device);
+    const constants = { USE_MASK: !!keyMask, ...windowConstant(args) };
+    return encodeHwAttention(kernels, encoder, { q, k, v, out, mask, ...(lse ? { lse } : {}) }, args, params ?? attentionParams(args), constants);
+  }
   // head dims that are multiples of 4 (every real model's) read q, k, v and out as vec4s, at bindings 7-10
   const vec4 = args.headDim % 4 === 0;
   const named = vec4 && args.headDim <= ATTENTION_NAMED_MAX_HEAD_DIM;
