@@ -120,3 +120,39 @@ export async function encodeHwAttention(
     groups: grid1d(Math.ceil((rows * D) / 64)),
   });
 }
+
+/**
+ * The backward's shape (shaders/hw_attention_backward.wgsl): the forward's rows × lanes for the head dim, and
+ * keys (dq) or query rows (dkv) per tile: the most (≤ 16) whose two staged tiles, two partial-dot arrays, P and dS
+ * and the staged rows' statistics fit in workgroupBytes (8 at D = 64, 4 at D = 256).
+ */
+export function hwAttentionBackwardShape(headDim: number): { BR: number; TPR: number; BC: number } {
+  const [BR, TPR] = headDim <= 64 ? [16, 4] : [8, 8];
+  let BC = HW_ATTENTION.maxTileKeys;
+  while (BC > 1 && 4 * (2 * BC * headDim + 2 * BR * BC * TPR + 2 * BR * BC + 4 * BC) + 16 > HW_ATTENTION.workgroupBytes) BC /= 2;
+  return { BR, TPR, BC };
+}
+
+/**
+ * dq, and dk with dv, of the hardware family (after attention_backward.wgsl's `prep` has written stats): two
+ * dispatches, no float atomics, each output row written by exactly one workgroup.
+ */
+export async function encodeHwAttentionBackwardPasses(
+  kernels: KernelRegistry,
+  encoder: GPUCommandEncoder,
+  bufs: { q: GPUBuffer; k: GPUBuffer; v: GPUBuffer; mask: GPUBuffer; dOut: GPUBuffer; stats: GPUBuffer; dq: GPUBuffer; dk: GPUBuffer; dv: GPUBuffer },
+  args: AttentionArgs,
+  params: Field[],
+  constants: Overrides,
+): Promise<void> {
+  const { T, S, nHeads, nKv, headDim: D } = args;
+  const batch = args.batch ?? 1;
+  const { BR, TPR, BC } = hwAttentionBackwardShape(D);
+  const rowBlocks = Math.ceil((T * (nHeads / nKv)) / BR);
+  const keyBlocks = Math.ceil(S / BR);
+  requireShape(rowBlocks <= MAX_GROUPS_PER_DIM && keyBlocks <= MAX_GROUPS_PER_DIM, 'attention_backward', 'grid too large');
+  const tile: Overrides = { ...constants, HEAD_DIM: D, BR, TPR, BC };
+  const ins = { 1: bufs.q, 2: bufs.k, 3: bufs.v, 5: bufs.mask, 6: bufs.dOut, 9: bufs.stats };
+  await launch(kernels, encoder, { file: 'hw_attention_backward', entry: 'dq_main', constants: tile, params, buffers: { ...ins, 10: bufs.dq }, groups: [rowBlocks, nKv, batch] });
+  await launch(kernels, encoder, { file: 'hw_attention_backward', entry: 'dkv_main', constants: tile, params, buffers: { ...ins, 11: bufs.dk, 12: bufs.dv }, groups: [keyBlocks, nKv, batch] });
+}

@@ -11,7 +11,7 @@
 import { packUniforms, type KernelRegistry } from '../gpu/kernels.ts';
 import type { AttentionRefArgs } from '../reference/attention.ts';
 import { MAX_GROUPS_PER_DIM, grid1d, launch, requireShape, type Field } from './dispatch.ts';
-import { encodeHwAttention } from './attention-hw.ts';
+import { encodeHwAttention, encodeHwAttentionBackwardPasses } from './attention-hw.ts';
 
 export const ATTENTION_MAX_HEAD_DIM = 256;
 /**
@@ -166,7 +166,8 @@ export interface AttentionBackwardBuffers {
 
 /**
  * Attention backward, flash-style: dq per (query, head) row walking the keys; dk, dv per (key, kv-head) walking
- * the (query, q-head) pairs that see the key, so GQA's sums over shared heads need no atomics.
+ * the (query, q-head) pairs that see the key, so GQA's sums over shared heads need no atomics. The hardware family
+ * runs the same `prep`, then its tiled dq and dk/dv passes (attention-hw.ts, shaders/hw_attention_backward.wgsl).
  */
 export async function encodeAttentionBackward(
   kernels: KernelRegistry,
@@ -191,6 +192,11 @@ export async function encodeAttentionBackward(
     buffers: { 4: bufs.out, 6: bufs.dOut, 7: bufs.lse, 8: bufs.stats },
     groups: grid1d(Math.ceil(rows / 64)),
   });
+  if (kernels.family === 'hardware') {
+    const hwConstants = { USE_MASK: !!bufs.keyMask, ...windowConstant(args) };
+    await encodeHwAttentionBackwardPasses(kernels, encoder, { ...bufs, mask }, args, params, hwConstants);
+    return;
+  }
   // head dims that are multiples of 4 run the vec4 entries, which read the same buffers at bindings 13-19
   const vec4 = args.headDim % 4 === 0;
   const at = vec4 ? { q: 13, k: 14, v: 15, dOut: 16, dq: 17, dk: 18, dv: 19 } : { q: 1, k: 2, v: 3, dOut: 6, dq: 10, dk: 11, dv: 12 };

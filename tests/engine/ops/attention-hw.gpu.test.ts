@@ -5,9 +5,9 @@
 // a ring of KV slots. attention.gpu.test.ts and attention-backward.gpu.test.ts run the shared cases in both families.
 import { afterAll, describe, expect, it } from 'vitest';
 import { maxAbsDiff, randomArray } from '../../helpers/gpu.ts';
-import { attentionUniforms, encodeAttention, type AttentionArgs } from '../../../src/engine/ops/attention.ts';
-import { encodeHwAttention, hwAttentionShape, type HwAttentionShape } from '../../../src/engine/ops/attention-hw.ts';
-import { attentionLseRef, attentionRef } from '../../../src/engine/reference/attention.ts';
+import { attentionUniforms, encodeAttention, encodeAttentionBackward, type AttentionArgs } from '../../../src/engine/ops/attention.ts';
+import { encodeHwAttention, hwAttentionBackwardShape, hwAttentionShape, type HwAttentionShape } from '../../../src/engine/ops/attention-hw.ts';
+import { attentionBackwardRef, attentionLseRef, attentionRef } from '../../../src/engine/reference/attention.ts';
 import { harness, read, releaseAll } from './op-harness.ts';
 
 afterAll(releaseAll);
@@ -143,5 +143,59 @@ describe('hardware attention: flash-decoding (key slices + a fixed-order reduce)
     await check({ args: { T: 1, S: 75, nHeads: 4, nKv: 1, headDim: 12 }, seed: 15, shape: { BR: 4, TPR: 16, BC: 16, splits: 3 } });
     const used = await check({ args: { T: 1, S: 64, nHeads: 2, nKv: 1, headDim: 256 }, seed: 16 });
     expect(used.splits).toBeGreaterThan(1);
+  });
+});
+
+// dq, dk, dv O(1) (q spread to ±3, k, v, dOut in [-1, 1)), f32 sums over ≤ 40 keys or (query, q-head) rows:
+// measured max |Δ| 1e-6 (printed below; the software family's tests allow 1e-5).
+const TOL_GRAD = 3e-6;
+
+async function checkBackward(args: AttentionArgs, seed: number, mask?: Uint32Array) {
+  const { device, kernels, pool } = await harness('hardware');
+  const B = args.batch ?? 1;
+  const q = randomArray(B * args.T * args.nHeads * args.headDim, seed).map((x) => 3 * x);
+  const k = randomArray(B * args.S * args.nKv * args.headDim, seed + 1);
+  const v = randomArray(B * args.S * args.nKv * args.headDim, seed + 2);
+  const dOut = randomArray(q.length, seed + 3);
+  const rows = B * args.T * args.nHeads;
+  const bufs = {
+    q: pool.upload(q),
+    k: pool.upload(k),
+    v: pool.upload(v),
+    out: pool.alloc(q.byteLength),
+    lse: pool.alloc(rows * 4),
+    dOut: pool.upload(dOut),
+    dq: pool.alloc(q.byteLength),
+    dk: pool.alloc(k.byteLength),
+    dv: pool.alloc(v.byteLength),
+    stats: pool.alloc(rows * 8),
+    ...(mask ? { keyMask: pool.upload(mask) } : {}),
+  };
+  const enc = device.createCommandEncoder();
+  await encodeAttention(kernels, enc, bufs.q, bufs.k, bufs.v, bufs.out, args, bufs.keyMask, bufs.lse);
+  await encodeAttentionBackward(kernels, enc, bufs, args);
+  device.queue.submit([enc.finish()]);
+  const want = attentionBackwardRef(q, k, v, dOut, args, mask);
+  const errs = [
+    maxAbsDiff(await read(bufs.dq, q.length), want.dq),
+    maxAbsDiff(await read(bufs.dk, k.length), want.dk),
+    maxAbsDiff(await read(bufs.dv, v.length), want.dv),
+  ];
+  console.log(`hw attention backward ${JSON.stringify(args)}${mask ? ' masked' : ''} shape ${JSON.stringify(hwAttentionBackwardShape(args.headDim))}: max|Δ| dq/dk/dv ${errs.map((e) => e.toExponential(2)).join(' ')}`);
+  for (const e of errs) expect(e).toBeLessThan(TOL_GRAD);
+}
+
+describe('hardware attention backward (dq; dk, dv per key block) against the float64 reference', () => {
+  it('GQA 4:1, head_dim 8, T = 37 (off the row blocks and the key blocks)', () => checkBackward({ T: 37, S: 37, nHeads: 8, nKv: 2, headDim: 8 }, 31));
+
+  it('MHA 1:1, head_dim 16, past > 0, batch 2 with a padded row', () =>
+    checkBackward({ batch: 2, T: 13, S: 20, nHeads: 3, nKv: 3, headDim: 16 }, 32, holes(2, 20, [[1, 0, 20]])));
+
+  it('GQA 4:1, head_dim 64, sliding window over holes, soft-capped, custom scale', () =>
+    checkBackward({ batch: 2, T: 19, S: 19, nHeads: 4, nKv: 1, headDim: 64, window: 5, softcap: 1.5, scale: 0.3 }, 33, holes(2, 19, [[0, 4, 8], [1, 15, 19]])));
+
+  it('head_dim 12 and 256 (4-key tiles), windowed', async () => {
+    await checkBackward({ T: 7, S: 7, nHeads: 2, nKv: 2, headDim: 12 }, 34);
+    await checkBackward({ T: 6, S: 6, nHeads: 2, nKv: 1, headDim: 256, window: 3 }, 35);
   });
 });
