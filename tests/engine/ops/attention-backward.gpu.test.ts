@@ -52,7 +52,7 @@ async function check(family: KernelFamily, args: AttentionArgs, seed: number, ma
     maxAbsDiff(await read(bufs.dv, v.length), want.dv),
   ];
   console.log(
-    `attention backward (${family} forward) ${JSON.stringify(args)}${mask ? ' masked' : ''} max|Δ| dq/dk/dv ${errs.map((e) => e.toExponential(2)).join(' ')}`,
+    `attention backward (${family} family) ${JSON.stringify(args)}${mask ? ' masked' : ''} max|Δ| dq/dk/dv ${errs.map((e) => e.toExponential(2)).join(' ')}`,
   );
   for (const e of errs) expect(e).toBeLessThan(TOL);
 }
