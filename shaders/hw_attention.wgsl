@@ -22,7 +22,8 @@
 // dims d = c + TPR·e (e < DL = ⌈D/TPR⌉): its slice of q and of the output accumulator live in registers
 // (HEAD_DIM is fixed at pipeline creation, so the loops have constant trip counts), and neighbouring lanes read
 // neighbouring words of the tiles (conflict-free, and coalesced global loads of q and out). Per tile of BC keys:
-//   1. every thread stages K and V elements (consecutive threads, consecutive addresses of a key's row);
+//   1. every thread stages K and V elements (consecutive threads, consecutive addresses of a key's row; vec4s
+//      when D % 4 == 0);
 //   2. each lane forms partial dots of its dims with the BC keys → part[row][key][lane];
 //   3. lane c sums the TPR partials of keys c, c + TPR, … (lane order: fixed), applies scale, soft-cap and the
 //      visibility rule (causal, window, mask; invisible = NEG) → sc[row][key];
@@ -39,6 +40,10 @@ override BR: u32 = 16u;   // rows (query, q-head) per workgroup
 override TPR: u32 = 4u;   // lanes per row
 override BC: u32 = 16u;   // keys per tile
 override SPLITS: u32 = 1u; // key slices per row block (flash-decoding); 1 for the plain forward
+// D % 4 == 0 (every real model): k and v are staged through vec4 views (bindings 8, 9: the same buffers), a quarter
+// of the load instructions. The scalar views stay bound either way (layout 'auto' is reflected before the branch
+// is pruned).
+override KV_VEC4: bool = false;
 
 struct Params {
   T: u32,
@@ -61,6 +66,8 @@ struct Params {
 @group(0) @binding(6) var<storage, read_write> lse: array<f32>;
 // flash-decoding partials: (m, l) [n_rows, SPLITS, 2], then acc [n_rows, SPLITS, D]
 @group(0) @binding(7) var<storage, read_write> partial: array<f32>;
+@group(0) @binding(8) var<storage, read> k4: array<vec4f>;
+@group(0) @binding(9) var<storage, read> v4: array<vec4f>;
 
 const MAX_DL = 64u; // dims per lane: D ≤ 256 with TPR ≥ 4
 const NEG = -1e30;  // "no score": finite, so exp(NEG − NEG) is 1, never NaN
@@ -151,18 +158,36 @@ fn run(wg: vec3u, lid: u32) {
   l = 0.0;
 
   for (var j0 = range.x; j0 < range.y; j0 += BC) {
-    // 1. stage the tile's keys and values (0 past the slice's end)
-    for (var idx = lid; idx < BC * HEAD_DIM; idx += BR * TPR) {
-      let key = j0 + idx / HEAD_DIM;
-      var kx = 0.0;
-      var vx = 0.0;
-      if (key < range.y) {
-        let at = (kv_row(b, key) * p.n_kv + kvh) * HEAD_DIM + idx % HEAD_DIM;
-        kx = k[at];
-        vx = v[at];
+    // 1. stage the tile's keys and values (0 past the slice's end): vec4 loads when D % 4 == 0
+    if (KV_VEC4) {
+      let D4 = HEAD_DIM / 4u;
+      for (var idx = lid; idx < BC * D4; idx += BR * TPR) {
+        let key = j0 + idx / D4;
+        var kx = vec4f();
+        var vx = vec4f();
+        if (key < range.y) {
+          let at = (kv_row(b, key) * p.n_kv + kvh) * D4 + idx % D4;
+          kx = k4[at];
+          vx = v4[at];
+        }
+        for (var t = 0u; t < 4u; t++) {
+          ks[4u * idx + t] = kx[t];
+          vs[4u * idx + t] = vx[t];
+        }
       }
-      ks[idx] = kx;
-      vs[idx] = vx;
+    } else {
+      for (var idx = lid; idx < BC * HEAD_DIM; idx += BR * TPR) {
+        let key = j0 + idx / HEAD_DIM;
+        var kx = 0.0;
+        var vx = 0.0;
+        if (key < range.y) {
+          let at = (kv_row(b, key) * p.n_kv + kvh) * HEAD_DIM + idx % HEAD_DIM;
+          kx = k[at];
+          vx = v[at];
+        }
+        ks[idx] = kx;
+        vs[idx] = vx;
+      }
     }
     workgroupBarrier();
     // 2. partial dots over this lane's dims

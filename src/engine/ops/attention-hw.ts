@@ -86,9 +86,9 @@ export async function encodeHwAttention(
   requireShape(Math.ceil(D / TPR) <= 64, 'attention', `headDim ${D} needs more than 64 dims a lane at ${TPR} lanes`);
   const rowBlocks = Math.ceil((T * (nHeads / nKv)) / BR);
   requireShape(rowBlocks * splits <= MAX_GROUPS_PER_DIM && nKv <= MAX_GROUPS_PER_DIM, 'attention', 'grid too large');
-  const tile: Overrides = { ...constants, HEAD_DIM: D, BR, TPR, BC };
+  const tile: Overrides = { ...constants, HEAD_DIM: D, BR, TPR, BC, KV_VEC4: D % 4 === 0 };
   const groups: [number, number, number] = [rowBlocks * splits, nKv, batch];
-  const base = { 1: bufs.q, 2: bufs.k, 3: bufs.v, 5: bufs.mask };
+  const base = { 1: bufs.q, 2: bufs.k, 3: bufs.v, 5: bufs.mask, 8: bufs.k, 9: bufs.v };
   const lse: Record<number, GPUBuffer> = bufs.lse ? { 6: bufs.lse } : {};
   if (splits === 1) {
     await launch(kernels, encoder, {
