@@ -77,7 +77,7 @@ var<workgroup> ks: array<f32, BC * HEAD_DIM>;
 var<workgroup> vs: array<f32, BC * HEAD_DIM>;
 var<workgroup> part: array<f32, BR * BC * TPR>;
 var<workgroup> sc: array<f32, BR * BC>;
-var<workgroup> key_range: vec2u;
+var<workgroup> key_range: vec3u; // the slice's keys [x, y), and z: the block's first query's window start
 
 // One thread's state after run(): its row, and that row's m, l and accumulator dims.
 var<private> qr: array<f32, MAX_DL>;
@@ -136,7 +136,6 @@ fn run(wg: vec3u, lid: u32) {
   let i = f / group;
   row = (b * p.T + i) * p.n_heads + kvh * group + f % group;
   let n_keys = min(p.S, p.past + i + 1u);
-  let first = window_start(kv_batch, n_keys);
 
   // the workgroup's keys: from the first query's window start to the last query's causal limit, then its slice
   if (lid == 0u) {
@@ -144,9 +143,13 @@ fn run(wg: vec3u, lid: u32) {
     let hi = min(p.S, p.past + min(p.T - 1u, (f0 + BR - 1u) / group) + 1u);
     let per = ((hi - lo + SPLITS - 1u) / SPLITS + BC - 1u) / BC * BC;
     let s_lo = min(hi, lo + slice * per);
-    key_range = vec2u(s_lo, min(hi, s_lo + per));
+    key_range = vec3u(s_lo, min(hi, s_lo + per), lo);
   }
   let range = workgroupUniformLoad(&key_range);
+  // this row's window start; rows of the block's first query (every row of a decode step) reuse the block's, so
+  // a masked window is scanned once a workgroup, not once a thread
+  var first = range.z;
+  if (i != f0 / group) { first = window_start(kv_batch, n_keys); }
 
   let q_at = row * HEAD_DIM;
   for (var e = 0u; e < DL; e++) {
