@@ -12,6 +12,8 @@
 //   dv rows, so the sums over queries and heads are plain register accumulations in a fixed order. Causality
 //   bounds the walk (rows before the block's first key's query are skipped; under a window, rows whose window
 //   starts after the block end it), so the causal work is not spread over every key as the software kernel's is;
+//   with a window and a mask, the staged rows' window starts are walked forward query by query (window_advance),
+//   not rescanned;
 // - `dq`: a workgroup per (row block of one kv-head's group, kv-head, batch row), as the forward, walking the keys
 //   in tiles staged in workgroup memory and accumulating dS·k.
 // Inside a workgroup, the forward's layout (hw_attention.wgsl): BR rows (keys for dkv, query rows for dq) × TPR
@@ -99,6 +101,43 @@ fn window_start(kv_batch: u32, n_keys: u32) -> u32 {
     }
   }
   return 0u;
+}
+
+// window_start for a masked window, with the number of real keys in [start, n_keys) (W once there are W).
+fn window_count(kv_batch: u32, n_keys: u32) -> vec2u {
+  var seen = 0u;
+  var j = n_keys;
+  while (j > 0u) {
+    j--;
+    if (mask[kv_batch + j] != 0u) {
+      seen++;
+      if (seen == WINDOW) { return vec2u(j, seen); }
+    }
+  }
+  return vec2u(0u, seen);
+}
+
+// dkv's thread 0 walks the queries in order and keeps the current query's masked window start incrementally
+// (amortised O(1) a query) instead of scanning the mask back W real keys for every staged row: query i's window
+// gains slot past + i when that is real, and once it holds more than W real keys its oldest one leaves.
+var<private> win_query: u32;
+var<private> win_start: u32;
+var<private> win_count: u32;
+
+fn window_advance(kv_batch: u32, i: u32) {
+  while (win_query < i) {
+    win_query++;
+    let slot = p.past + win_query;
+    if (slot < p.S && mask[kv_batch + slot] != 0u) {
+      win_count++;
+      if (win_count > WINDOW) {
+        while (mask[kv_batch + win_start] == 0u) { win_start++; } // the oldest real key (start may sit on a hole while unfilled)
+        win_start++;
+        while (mask[kv_batch + win_start] == 0u) { win_start++; }
+        win_count = WINDOW;
+      }
+    }
+  }
 }
 
 // The global row of (batch b, kv-head kvh)'s flattened group row f = i·group + hh.
@@ -241,6 +280,12 @@ fn dkv_main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) l
       }
     }
     span = vec2u(min(i_lo, p.T) * group, max(i_hi, min(i_lo, p.T)) * group);
+    if (WINDOW > 0u && USE_MASK && i_lo < p.T) {
+      win_query = i_lo;
+      let w = window_count(kv_batch, min(p.S, p.past + i_lo + 1u));
+      win_start = w.x;
+      win_count = w.y;
+    }
   }
   let range = workgroupUniformLoad(&span);
   for (var f0 = range.x; f0 < range.y; f0 += BC) {
@@ -262,8 +307,14 @@ fn dkv_main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) l
       let n_keys = min(p.S, p.past + f / group + 1u);
       row_lse[lid] = stats[2u * row];
       row_delta[lid] = stats[2u * row + 1u];
-      row_first[lid] = window_start(kv_batch, n_keys);
+      if (!(WINDOW > 0u && USE_MASK)) { row_first[lid] = window_start(kv_batch, n_keys); } // closed form
       row_keys[lid] = select(0u, n_keys, f0 + lid < range.y); // a row past the span sees nothing
+    }
+    if (WINDOW > 0u && USE_MASK && lid == 0u) {
+      for (var t = 0u; t < BC; t++) {
+        window_advance(kv_batch, min(f0 + t, range.y - 1u) / group);
+        row_first[t] = win_start;
+      }
     }
     workgroupBarrier();
     partial_dots(r, c);
