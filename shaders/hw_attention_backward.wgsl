@@ -66,7 +66,7 @@ var<workgroup> row_lse: array<f32, BC>;
 var<workgroup> row_delta: array<f32, BC>;
 var<workgroup> row_first: array<u32, BC>;
 var<workgroup> row_keys: array<u32, BC>;
-var<workgroup> span: vec2u;
+var<workgroup> span: vec3u; // the rows or keys to walk [x, y); dq: z = the block's first query's window start
 
 var<private> ra: array<f32, MAX_DL>; // dq: q; dkv: k
 var<private> rb: array<f32, MAX_DL>; // dq: dout; dkv: v
@@ -189,15 +189,17 @@ fn dq_main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li
   let i = f / group;
   let row = group_row(b, kvh, f);
   let n_keys = min(p.S, p.past + i + 1u);
-  let first = window_start(kv_batch, n_keys);
   let lse_i = stats[2u * row];
   let delta = stats[2u * row + 1u];
   if (lid == 0u) {
     let lo = window_start(kv_batch, min(p.S, p.past + f0 / group + 1u));
     let hi = min(p.S, p.past + min(p.T - 1u, (f0 + BR - 1u) / group) + 1u);
-    span = vec2u(lo, hi);
+    span = vec3u(lo, hi, lo);
   }
   let range = workgroupUniformLoad(&span);
+  // rows of the block's first query reuse its window start (hw_attention.wgsl does the same)
+  var first = range.z;
+  if (i != f0 / group) { first = window_start(kv_batch, n_keys); }
   for (var e = 0u; e < DL; e++) {
     let d = min(c + TPR * e, HEAD_DIM - 1u);
     ra[e] = q[row * HEAD_DIM + d];
@@ -279,7 +281,7 @@ fn dkv_main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) l
         if (window_start(kv_batch, min(p.S, p.past + mid + 1u)) > last) { i_hi = mid; } else { lo = mid + 1u; }
       }
     }
-    span = vec2u(min(i_lo, p.T) * group, max(i_hi, min(i_lo, p.T)) * group);
+    span = vec3u(min(i_lo, p.T) * group, max(i_hi, min(i_lo, p.T)) * group, 0u);
     if (WINDOW > 0u && USE_MASK && i_lo < p.T) {
       win_query = i_lo;
       let w = window_count(kv_batch, min(p.S, p.past + i_lo + 1u));
