@@ -5,10 +5,13 @@
  * S − T, i.e. a KV cache holding S − T earlier tokens) and attends to keys 0..past+i.
  * Training passes `lse` f32 [batch, T, nHeads] to the forward (log Σ exp of each row's scores) and hands it to
  * encodeAttentionBackward, which recomputes the probabilities from it: nothing of size T×S is kept.
+ * The kernels depend on the registry's family: the hardware family's forward is in attention-hw.ts (tiled,
+ * FlashAttention-2 style, and flash-decoding for 1–4 rows); the backward below serves both families.
  */
 import { packUniforms, type KernelRegistry } from '../gpu/kernels.ts';
 import type { AttentionRefArgs } from '../reference/attention.ts';
 import { MAX_GROUPS_PER_DIM, grid1d, launch, requireShape, type Field } from './dispatch.ts';
+import { encodeHwAttention, encodeHwAttentionBackwardPasses } from './attention-hw.ts';
 
 export const ATTENTION_MAX_HEAD_DIM = 256;
 /**
@@ -71,6 +74,11 @@ export async function encodeAttention(
 ): Promise<void> {
   const { T, nHeads, batch } = checkAttentionArgs(args);
   requireShape(out !== q, 'attention', 'out must not alias q');
+  if (kernels.family === 'hardware') {
+    const mask = keyMask ?? placeholderMask(kernels.device);
+    const constants = { USE_MASK: !!keyMask, ...windowConstant(args) };
+    return encodeHwAttention(kernels, encoder, { q, k, v, out, mask, ...(lse ? { lse } : {}) }, args, params ?? attentionParams(args), constants);
+  }
   // head dims that are multiples of 4 (every real model's) read q, k, v and out as vec4s, at bindings 7-10
   const vec4 = args.headDim % 4 === 0;
   const named = vec4 && args.headDim <= ATTENTION_NAMED_MAX_HEAD_DIM;
@@ -158,7 +166,8 @@ export interface AttentionBackwardBuffers {
 
 /**
  * Attention backward, flash-style: dq per (query, head) row walking the keys; dk, dv per (key, kv-head) walking
- * the (query, q-head) pairs that see the key, so GQA's sums over shared heads need no atomics.
+ * the (query, q-head) pairs that see the key, so GQA's sums over shared heads need no atomics. The hardware family
+ * runs the same `prep`, then its tiled dq and dk/dv passes (attention-hw.ts, shaders/hw_attention_backward.wgsl).
  */
 export async function encodeAttentionBackward(
   kernels: KernelRegistry,
@@ -183,6 +192,11 @@ export async function encodeAttentionBackward(
     buffers: { 4: bufs.out, 6: bufs.dOut, 7: bufs.lse, 8: bufs.stats },
     groups: grid1d(Math.ceil(rows / 64)),
   });
+  if (kernels.family === 'hardware') {
+    const hwConstants = { USE_MASK: !!bufs.keyMask, ...windowConstant(args) };
+    await encodeHwAttentionBackwardPasses(kernels, encoder, { ...bufs, mask }, args, params, hwConstants);
+    return;
+  }
   // head dims that are multiples of 4 run the vec4 entries, which read the same buffers at bindings 13-19
   const vec4 = args.headDim % 4 === 0;
   const at = vec4 ? { q: 13, k: 14, v: 15, dOut: 16, dq: 17, dk: 18, dv: 19 } : { q: 1, k: 2, v: 3, dOut: 6, dq: 10, dk: 11, dv: 12 };

@@ -3,6 +3,7 @@ import { maxAbsDiff, randomArray } from '../../helpers/gpu.ts';
 import { encodeAttention, encodeAttentionBackward, type AttentionArgs } from '../../../src/engine/ops/attention.ts';
 import { attentionBackwardRef, attentionLseRef, attentionRef } from '../../../src/engine/reference/attention.ts';
 import { harness, read, releaseAll } from './op-harness.ts';
+import { KERNEL_FAMILIES, type KernelFamily } from '../../../src/engine/kernel-family.ts';
 
 afterAll(releaseAll);
 
@@ -10,8 +11,8 @@ afterAll(releaseAll);
 // (query, head) pairs of products of f32 dots over D ≤ 64, with P recomputed from the forward's f32 lse: ~1e-6.
 const TOL = 1e-5;
 
-async function check(args: AttentionArgs, seed: number, mask?: Uint32Array) {
-  const { device, kernels, pool } = await harness();
+async function check(family: KernelFamily, args: AttentionArgs, seed: number, mask?: Uint32Array) {
+  const { device, kernels, pool } = await harness(family);
   const B = args.batch ?? 1;
   const q = randomArray(B * args.T * args.nHeads * args.headDim, seed).map((x) => 3 * x);
   const k = randomArray(B * args.S * args.nKv * args.headDim, seed + 1);
@@ -51,24 +52,25 @@ async function check(args: AttentionArgs, seed: number, mask?: Uint32Array) {
     maxAbsDiff(await read(bufs.dv, v.length), want.dv),
   ];
   console.log(
-    `attention backward ${JSON.stringify(args)}${mask ? ' masked' : ''} max|Δ| dq/dk/dv ${errs.map((e) => e.toExponential(2)).join(' ')}`,
+    `attention backward (${family} family) ${JSON.stringify(args)}${mask ? ' masked' : ''} max|Δ| dq/dk/dv ${errs.map((e) => e.toExponential(2)).join(' ')}`,
   );
   for (const e of errs) expect(e).toBeLessThan(TOL);
 }
 
-describe('attention backward kernels against the CPU reference', () => {
-  it('MHA, one key block, head_dim not a power of two', () => check({ T: 5, S: 5, nHeads: 2, nKv: 2, headDim: 12 }, 1));
+// Every case runs in both kernel families (the hardware family's kernels on SwiftShader: correctness only).
+describe.each(KERNEL_FAMILIES)('attention backward kernels against the CPU reference (%s family)', (family) => {
+  it('MHA, one key block, head_dim not a power of two', () => check(family, { T: 5, S: 5, nHeads: 2, nKv: 2, headDim: 12 }, 1));
 
   it('GQA 6 q-heads on 2 kv-heads, T spanning several 64-key blocks and pair blocks', () =>
-    check({ T: 70, S: 70, nHeads: 6, nKv: 2, headDim: 8 }, 2));
+    check(family, { T: 70, S: 70, nHeads: 6, nKv: 2, headDim: 8 }, 2));
 
   it('MQA, head_dim 64; head_dim 130 (ragged output dims per thread)', async () => {
-    await check({ T: 19, S: 19, nHeads: 3, nKv: 1, headDim: 64 }, 3);
-    await check({ T: 4, S: 4, nHeads: 2, nKv: 1, headDim: 130 }, 8);
+    await check(family, { T: 19, S: 19, nHeads: 3, nKv: 1, headDim: 64 }, 3);
+    await check(family, { T: 4, S: 4, nHeads: 2, nKv: 1, headDim: 130 }, 8);
   });
 
   it('KV-cache form: 3 queries over 70 keys (past = 67), custom scale', () =>
-    check({ T: 3, S: 70, nHeads: 4, nKv: 2, headDim: 16, scale: 0.3 }, 4));
+    check(family, { T: 3, S: 70, nHeads: 4, nKv: 2, headDim: 16, scale: 0.3 }, 4));
 
   it('batch of 3 with left padding masked per row (a row that sees no key included)', async () => {
     const B = 3;
@@ -76,28 +78,28 @@ describe('attention backward kernels against the CPU reference', () => {
     const pads = [0, 4, 8];
     const mask = new Uint32Array(B * T);
     pads.forEach((pad, b) => mask.fill(1, b * T + pad, (b + 1) * T));
-    await check({ batch: B, T, S: T, nHeads: 4, nKv: 2, headDim: 8 }, 6, mask);
+    await check(family, { batch: B, T, S: T, nHeads: 4, nKv: 2, headDim: 8 }, 6, mask);
   });
 
   it('sliding window: longer than the window, KV-cache form with the window reaching into the cache, a masked batch with holes', async () => {
-    await check({ T: 23, S: 23, nHeads: 4, nKv: 2, headDim: 8, window: 5 }, 11);
-    await check({ T: 3, S: 30, nHeads: 2, nKv: 1, headDim: 16, past: 20, window: 7 }, 12);
+    await check(family, { T: 23, S: 23, nHeads: 4, nKv: 2, headDim: 8, window: 5 }, 11);
+    await check(family, { T: 3, S: 30, nHeads: 2, nKv: 1, headDim: 16, past: 20, window: 7 }, 12);
     const B = 2;
     const S = 24;
     const mask = new Uint32Array(B * S).fill(1);
     mask.fill(0, 3, 9);
     mask.fill(0, S + 10, S + 14);
-    await check({ batch: B, T: 4, S, nHeads: 2, nKv: 1, headDim: 8, past: 20, window: 6 }, 13, mask);
+    await check(family, { batch: B, T: 4, S, nHeads: 2, nKv: 1, headDim: 8, past: 20, window: 6 }, 13, mask);
     const pads = new Uint32Array(2 * 12).fill(1);
     pads.fill(0, 7, 12); // right padding, as training batches have
-    await check({ batch: 2, T: 12, S: 12, nHeads: 2, nKv: 2, headDim: 8, window: 4 }, 14, pads);
+    await check(family, { batch: 2, T: 12, S: 12, nHeads: 2, nKv: 2, headDim: 8, window: 4 }, 14, pads);
   });
 
   it('soft-capped scores (Gemma attn_logit_softcapping 2), with a window and a mask', async () => {
-    await check({ T: 9, S: 9, nHeads: 4, nKv: 2, headDim: 8, softcap: 2 }, 21);
+    await check(family, { T: 9, S: 9, nHeads: 4, nKv: 2, headDim: 8, softcap: 2 }, 21);
     const mask = new Uint32Array(2 * 12).fill(1);
     mask.fill(0, 8, 12);
-    await check({ batch: 2, T: 12, S: 12, nHeads: 2, nKv: 1, headDim: 16, window: 5, softcap: 1.5, scale: 0.3 }, 22, mask);
+    await check(family, { batch: 2, T: 12, S: 12, nHeads: 2, nKv: 1, headDim: 16, window: 5, softcap: 1.5, scale: 0.3 }, 22, mask);
   });
 
   it('the reference backward with soft-capping matches central differences of the reference forward', () => {
@@ -127,9 +129,9 @@ describe('attention backward kernels against the CPU reference', () => {
 
   // Head dims past ATTENTION_NAMED_MAX_HEAD_DIM take the vec4 entries (indexed rows), the rest the named ones.
   it('wide heads (vec4 entries): plain, windowed and soft-capped with a mask', async () => {
-    await check({ T: 9, S: 9, nHeads: 2, nKv: 1, headDim: 128 }, 41);
+    await check(family, { T: 9, S: 9, nHeads: 2, nKv: 1, headDim: 128 }, 41);
     const mask = new Uint32Array(2 * 10).fill(1);
     mask.fill(0, 10, 13);
-    await check({ batch: 2, T: 10, S: 10, nHeads: 4, nKv: 2, headDim: 72, window: 4, softcap: 1.5 }, 42, mask);
+    await check(family, { batch: 2, T: 10, S: 10, nHeads: 4, nKv: 2, headDim: 72, window: 4, softcap: 1.5 }, 42, mask);
   });
 });
