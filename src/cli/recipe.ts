@@ -158,7 +158,7 @@ const fmtLoss = (x: number) => (Number.isFinite(x) ? x.toFixed(4) : String(x));
 function progressLine(e: RecipeEvent): string | null {
   switch (e.type) {
     case 'plan':
-      return `recipe "${e.recipe}": ${e.stages.map((s) => `${s.name} (${s.method}, ${s.steps} steps over ${s.units} ${isPaired(s.method) ? 'pairs' : 'rows'}, lr ${s.lr})`).join(' → ')}; ${e.variants.length} variants; benchmark ${e.benchmarkItems} items; perplexity ${e.perplexityDocs} documents`;
+      return `recipe "${e.recipe}": ${e.stages.map((s) => `${s.name} (${s.method}${s.mode === 'full' ? ', every parameter' : ''}, ${s.steps} steps over ${s.units} ${isPaired(s.method) ? 'pairs' : 'rows'}, lr ${s.lr})`).join(' → ')}; ${e.variants.length} variants; benchmark ${e.benchmarkItems} items; perplexity ${e.perplexityDocs} documents`;
     case 'stage-started':
       return `stage ${e.index + 1} ${e.name}: ${e.method}, ${e.steps} steps`;
     case 'step':

@@ -13,6 +13,7 @@
  * the output being written is dropped, outputs already committed stay.
  */
 import type { ByteSink } from '../../io/bytes.ts';
+import type { TrainMode } from '../train/memory.ts';
 import { AlloyError, throwIfAborted } from '../../common/errors.ts';
 import { parseModelConfig } from '../../io/config.ts';
 import { readJson, readText, type ModelFiles } from '../../io/model-files.ts';
@@ -39,6 +40,8 @@ export { recipeVariants, sweepId, type VariantInfo };
 export interface PlannedStage {
   name: string;
   method: Method;
+  /** LoRA (folded into the model afterwards) or every parameter (full) */
+  mode: TrainMode;
   steps: number;
   /** rows, or pairs for DPO/ORPO */
   units: number;
@@ -150,7 +153,7 @@ export async function runRecipe(o: RunRecipeOptions): Promise<RecipeResult> {
   emit({
     type: 'plan',
     recipe: recipe.name,
-    stages: recipe.stages.map((s, i) => ({ name: s.name, method: s.method, steps: trainConfigs[i]!.steps, units: unitsOf(s, seqs[i]!), lr: s.lr })),
+    stages: recipe.stages.map((s, i) => ({ name: s.name, method: s.method, mode: s.mode, steps: trainConfigs[i]!.steps, units: unitsOf(s, seqs[i]!), lr: s.lr })),
     variants,
     benchmarkItems: items.length,
     perplexityDocs: docs.length,
