@@ -72,10 +72,6 @@ const MAX_QB = 4u;
 const MAX_QD4 = 256u; // MAX_QB · MAX_D / 4
 const NEG = -1e30; // "no score": finite, so exp(NEG − NEG) stays 1 and never NaN
 
-fn cap(s: f32) -> f32 {
-  if (SOFTCAP > 0.0) { return SOFTCAP * tanh(clamp(s / SOFTCAP, -10.0, 10.0)); }
-  return s;
-}
 
 // The row of k and v (in units of n_kv·D) that holds batch b's slot j: j mod ring in a sliding layer's ring.
 fn kv_row(b: u32, j: u32) -> u32 {
@@ -83,21 +79,6 @@ fn kv_row(b: u32, j: u32) -> u32 {
   return b * p.S + j;
 }
 
-// The first slot a query seeing slots 0..n_keys−1 attends to under the window (0 without one).
-fn window_start(kv_batch: u32, n_keys: u32) -> u32 {
-  if (WINDOW == 0u) { return 0u; }
-  if (!USE_MASK) { return select(0u, n_keys - WINDOW, n_keys > WINDOW); }
-  var seen = 0u;
-  var j = n_keys;
-  while (j > 0u) {
-    j--;
-    if (mask[kv_batch + j] != 0u) {
-      seen++;
-      if (seen == WINDOW) { return j; }
-    }
-  }
-  return 0u;
-}
 
 // Attends one row and writes out; returns its log Σ exp(score), NEG if nothing is visible.
 fn attend(row: u32) -> f32 {
@@ -566,3 +547,5 @@ fn main_named4_save_lse(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroup
     if (i0 + t < p.T) { lse[row0 + t * p.n_heads] = lses[t]; }
   }
 }
+
+// #include _attention_keys

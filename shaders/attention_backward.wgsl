@@ -63,35 +63,8 @@ override HEAD_DIM4: u32 = 1u;
 const WG = 64u; // prep's workgroup size
 const MAX_D = 256u;
 
-// (capped score, d capped / d raw) of a raw score s = scale·q·k
-fn cap(s: f32) -> vec2f {
-  if (SOFTCAP > 0.0) {
-    let t = tanh(clamp(s / SOFTCAP, -10.0, 10.0));
-    return vec2f(SOFTCAP * t, 1.0 - t * t);
-  }
-  return vec2f(s, 1.0);
-}
 
-fn key_real(at: u32) -> bool {
-  if (USE_MASK) { return mask[at] != 0u; }
-  return true;
-}
 
-// attention.wgsl's window_start: the first slot a query seeing slots 0..n_keys−1 attends to.
-fn window_start(kv_batch: u32, n_keys: u32) -> u32 {
-  if (WINDOW == 0u) { return 0u; }
-  if (!USE_MASK) { return select(0u, n_keys - WINDOW, n_keys > WINDOW); }
-  var seen = 0u;
-  var j = n_keys;
-  while (j > 0u) {
-    j--;
-    if (mask[kv_batch + j] != 0u) {
-      seen++;
-      if (seen == WINDOW) { return j; }
-    }
-  }
-  return 0u;
-}
 
 @compute @workgroup_size(WG)
 fn prep(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
@@ -127,7 +100,7 @@ fn dq_main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u
       s = fma(q[q_at + d], k[k_at + d], s); // the forward's order, so P matches its lse
       dp = fma(dout[q_at + d], v[k_at + d], dp);
     }
-    let c = cap(s * p.scale);
+    let c = cap_slope(s * p.scale);
     let g = exp(c.x - lse_i) * (dp - delta) * c.y;
     for (var d = 0u; d < D; d++) { acc[d] = fma(g, k[k_at + d], acc[d]); }
   }
@@ -172,7 +145,7 @@ fn dkv_main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3
         s = fma(q[at + d], k[kv_at + d], s);
         dp = fma(dout[at + d], v[kv_at + d], dp);
       }
-      let c = cap(s * p.scale);
+      let c = cap_slope(s * p.scale);
       let pj = exp(c.x - stats[2u * row]);
       let gj = pj * (dp - stats[2u * row + 1u]) * c.y;
       for (var d = 0u; d < D; d++) {
@@ -226,7 +199,7 @@ fn dq_vec4(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u
     if (USE_MASK && mask[kv_batch + j] == 0u) { continue; }
     let k_at = ((kv_batch + j) * p.n_kv + kvh) * D4;
     let sd = dots4(&qr, k_at, &dr, k_at);
-    let c = cap(sd.x * p.scale);
+    let c = cap_slope(sd.x * p.scale);
     let g = exp(c.x - lse_i) * (sd.y - delta) * c.y;
     for (var d = 0u; d < D4; d++) { acc[d] = fma(vec4f(g), k4[k_at + d], acc[d]); }
   }
@@ -268,7 +241,7 @@ fn dkv_vec4(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3
         dd[d] = dout4[row * D4 + d];
       }
       let sd = dots4(&qq, kv_at, &dd, kv_at);
-      let c = cap(sd.x * p.scale);
+      let c = cap_slope(sd.x * p.scale);
       let pj = exp(c.x - stats[2u * row]);
       let gj = pj * (sd.y - stats[2u * row + 1u]) * c.y;
       for (var d = 0u; d < D4; d++) {
@@ -342,7 +315,7 @@ fn dq_named(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3
     if (HEAD_DIM4 > 13u) { s = fma_in_order(qn13, k4[kb + 13u], s); dp = fma_in_order(dn13, v4[kb + 13u], dp); }
     if (HEAD_DIM4 > 14u) { s = fma_in_order(qn14, k4[kb + 14u], s); dp = fma_in_order(dn14, v4[kb + 14u], dp); }
     if (HEAD_DIM4 > 15u) { s = fma_in_order(qn15, k4[kb + 15u], s); dp = fma_in_order(dn15, v4[kb + 15u], dp); }
-    let c = cap(s * p.scale);
+    let c = cap_slope(s * p.scale);
     let g = vec4f(exp(c.x - lse_i) * (dp - delta) * c.y);
     an0 = fma(g, k4[kb + 0u], an0);
     if (HEAD_DIM4 > 1u) { an1 = fma(g, k4[kb + 1u], an1); }
@@ -461,7 +434,7 @@ fn dkv_named(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec
       if (HEAD_DIM4 > 13u) { s = fma_in_order(qq13, kn13, s); dp = fma_in_order(dd13, vn13, dp); }
       if (HEAD_DIM4 > 14u) { s = fma_in_order(qq14, kn14, s); dp = fma_in_order(dd14, vn14, dp); }
       if (HEAD_DIM4 > 15u) { s = fma_in_order(qq15, kn15, s); dp = fma_in_order(dd15, vn15, dp); }
-      let c = cap(s * p.scale);
+      let c = cap_slope(s * p.scale);
       let pj = exp(c.x - stats[2u * row]);
       let gj = vec4f(pj * (dp - stats[2u * row + 1u]) * c.y);
       ak0 = fma(gj, qq0, ak0); av0 = fma(vec4f(pj), dd0, av0);
@@ -499,3 +472,5 @@ fn dkv_named(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec
   if (HEAD_DIM4 > 14u) { dk4[kb + 14u] = ak14 * p.scale; dv4[kb + 14u] = av14; }
   if (HEAD_DIM4 > 15u) { dk4[kb + 15u] = ak15 * p.scale; dv4[kb + 15u] = av15; }
 }
+
+// #include _attention_keys

@@ -87,15 +87,7 @@ var<private> l: f32;
 var<private> row: u32;
 var<private> row_live: bool;
 
-fn cap(s: f32) -> f32 {
-  if (SOFTCAP > 0.0) { return SOFTCAP * tanh(clamp(s / SOFTCAP, -10.0, 10.0)); }
-  return s;
-}
 
-fn key_real(at: u32) -> bool {
-  if (USE_MASK) { return mask[at] != 0u; }
-  return true;
-}
 
 // The row of k and v (in units of n_kv·D) holding batch b's slot j: j mod ring in a sliding layer's ring.
 fn kv_row(b: u32, j: u32) -> u32 {
@@ -103,21 +95,6 @@ fn kv_row(b: u32, j: u32) -> u32 {
   return b * p.S + j;
 }
 
-// The first slot a query seeing slots 0..n_keys−1 attends to: the WINDOW-th most recent real key (0 without one).
-fn window_start(kv_batch: u32, n_keys: u32) -> u32 {
-  if (WINDOW == 0u) { return 0u; }
-  if (!USE_MASK) { return select(0u, n_keys - WINDOW, n_keys > WINDOW); }
-  var seen = 0u;
-  var j = n_keys;
-  while (j > 0u) {
-    j--;
-    if (mask[kv_batch + j] != 0u) {
-      seen++;
-      if (seen == WINDOW) { return j; }
-    }
-  }
-  return 0u;
-}
 
 // Attends this thread's row over its workgroup's slice of keys (all of them when SPLITS = 1), leaving the state in
 // the private variables above. Called from uniform control flow: every thread reaches every barrier.
@@ -309,3 +286,5 @@ fn reduce_save_lse(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nw
   let lse_row = combine(idx);
   if (idx % HEAD_DIM == 0u) { lse[idx / HEAD_DIM] = lse_row; }
 }
+
+// #include _attention_keys

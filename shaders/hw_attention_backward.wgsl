@@ -73,35 +73,8 @@ var<private> rb: array<f32, MAX_DL>; // dq: dout; dkv: v
 var<private> acc_a: array<f32, MAX_DL>; // dq: dq; dkv: dk
 var<private> acc_b: array<f32, MAX_DL>; // dkv: dv
 
-// (capped score, d capped / d raw)
-fn cap(s: f32) -> vec2f {
-  if (SOFTCAP > 0.0) {
-    let t = tanh(clamp(s / SOFTCAP, -10.0, 10.0));
-    return vec2f(SOFTCAP * t, 1.0 - t * t);
-  }
-  return vec2f(s, 1.0);
-}
 
-fn key_real(at: u32) -> bool {
-  if (USE_MASK) { return mask[at] != 0u; }
-  return true;
-}
 
-// hw_attention.wgsl's window_start: the first slot a query seeing slots 0..n_keys−1 attends to.
-fn window_start(kv_batch: u32, n_keys: u32) -> u32 {
-  if (WINDOW == 0u) { return 0u; }
-  if (!USE_MASK) { return select(0u, n_keys - WINDOW, n_keys > WINDOW); }
-  var seen = 0u;
-  var j = n_keys;
-  while (j > 0u) {
-    j--;
-    if (mask[kv_batch + j] != 0u) {
-      seen++;
-      if (seen == WINDOW) { return j; }
-    }
-  }
-  return 0u;
-}
 
 // window_start for a masked window, with the number of real keys in [start, n_keys) (W once there are W).
 fn window_count(kv_batch: u32, n_keys: u32) -> vec2u {
@@ -225,7 +198,7 @@ fn dq_main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li
     for (var j = c; j < BC; j += TPR) {
       let key = j0 + j;
       let w = whole_dots(r, j);
-      let cs = cap(w.x * p.scale);
+      let cs = cap_slope(w.x * p.scale);
       let seen = key < range.y && key >= first && key < n_keys && key_real(kv_batch + min(key, p.S - 1u));
       ds[r * BC + j] = select(0.0, exp(cs.x - lse_i) * (w.y - delta) * cs.y, seen);
     }
@@ -323,7 +296,7 @@ fn dkv_main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) l
     workgroupBarrier();
     for (var t = c; t < BC; t += TPR) {
       let w = whole_dots(r, t);
-      let cs = cap(w.x * p.scale);
+      let cs = cap_slope(w.x * p.scale);
       let seen = kept && j >= row_first[t] && j < row_keys[t];
       let pj = exp(cs.x - row_lse[t]);
       pp[r * BC + t] = select(0.0, pj, seen);
@@ -353,3 +326,5 @@ fn dkv_main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) l
     }
   }
 }
+
+// #include _attention_keys
