@@ -78,10 +78,12 @@ fn backward(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3
 
 // dw: a workgroup owns DW_COLS consecutive Qs of columns; its DW_SPLIT invocations per column sum every
 // DW_SPLIT-th row in order, then a tree over the DW_SPLIT partials (fixed pairing: deterministic, no float
-// atomics, one dispatch). Each row's DW_COLS Qs are contiguous, so the loads coalesce.
-const DW_COLS = 16u;
-const DW_SPLIT = 16u;
-var<workgroup> red_q: array<Q, DW_COLS * DW_SPLIT>;
+// atomics, one dispatch). Each row's DW_COLS Qs are contiguous, so the loads coalesce; a narrower column block
+// (ops/rows-hw.ts hwDwCols) gives a narrow hidden size more workgroups.
+override DW_COLS: u32 = 16u;
+const DW_THREADS = 256u;
+override DW_SPLIT: u32 = DW_THREADS / DW_COLS; // derived: the host sets DW_COLS only
+var<workgroup> red_q: array<Q, DW_THREADS>;
 
 @compute @workgroup_size(DW_COLS, DW_SPLIT)
 fn dw_main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) lid: vec3u) {

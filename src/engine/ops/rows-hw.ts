@@ -24,8 +24,16 @@ export function hwRowShape(width: number): { vec4: boolean; lanes: number; rows:
   return { vec4, lanes, rows: Math.max(1, HW_ROWS.minThreads / lanes) };
 }
 
-/** Workgroups of the column-parallel dw pass (shaders/_hw_rmsnorm.wgsl dw_main: 16 Qs of columns each). */
-export const HW_DW_COLS = 16;
+/**
+ * Columns (in Qs) per workgroup of the column-parallel dw pass (shaders/_hw_rmsnorm.wgsl dw_main: 256
+ * invocations, 256/cols row slices each): 16 when that still launches 128 workgroups, else 8, else 4, so a narrow
+ * hidden size (SmolLM2-135M's 144 vec4s) gets 36 workgroups rather than 9 (each row's 4 Qs, 64 bytes, still
+ * fill whole 32-byte memory sectors).
+ */
+export function hwDwCols(quads: number): number {
+  for (const cols of [16, 8]) if (Math.ceil(quads / cols) >= 128) return cols;
+  return 4;
+}
 
 export async function launchHwRows(
   kernels: KernelRegistry,
@@ -50,11 +58,14 @@ export async function launchHwRmsNormDw(
   k: { rows: number; hidden: number; x: GPUBuffer; rstd: GPUBuffer; dy: GPUBuffer; dw: GPUBuffer },
 ): Promise<void> {
   const vec4 = k.hidden % 4 === 0;
+  const quads = vec4 ? k.hidden / 4 : k.hidden;
+  const cols = hwDwCols(quads);
   await launch(kernels, encoder, {
     file: vec4 ? 'hw_rmsnorm' : 'hw_rmsnorm_x1',
     entry: 'dw_main',
+    constants: { DW_COLS: cols },
     params: [{ u32: k.rows }, { u32: k.hidden }, { f32: 0 }],
     buffers: { 1: k.x, 4: k.rstd, 5: k.dy, 7: k.dw },
-    groups: grid1d(Math.ceil((vec4 ? k.hidden / 4 : k.hidden) / HW_DW_COLS)),
+    groups: grid1d(Math.ceil(quads / cols)),
   });
 }

@@ -1,7 +1,7 @@
 // The hardware family's row shape (ops/rows-hw.ts hwRowShape) on the widths models have: the vec4 variant exactly
 // when a row starts on a 16-byte boundary, no lane without a first element, 64–256 invocations a workgroup.
 import { describe, expect, it } from 'vitest';
-import { HW_ROWS, hwRowShape } from '../../../src/engine/ops/rows-hw.ts';
+import { HW_ROWS, hwDwCols, hwRowShape } from '../../../src/engine/ops/rows-hw.ts';
 
 describe('hwRowShape', () => {
   it('picks the variant, lanes and rows per workgroup by width', () => {
@@ -22,5 +22,13 @@ describe('hwRowShape', () => {
       expect(s.lanes).toBeLessThanOrEqual(units);
       expect(s.vec4).toBe(width % 4 === 0);
     }
+  });
+});
+
+describe('hwDwCols', () => {
+  it('narrows the dγ column block until the pass launches enough workgroups', () => {
+    expect(hwDwCols(144)).toBe(4); // SmolLM2-135M: 36 workgroups, not 9
+    expect(hwDwCols(1024)).toBe(8); // hidden 4096: 128 workgroups
+    expect(hwDwCols(2048)).toBe(16);
   });
 });
