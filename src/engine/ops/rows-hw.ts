@@ -1,7 +1,8 @@
 /**
  * The hardware kernel family's row-wise ops (KernelRegistry.family === 'hardware'): RMSNorm forward/backward
- * (shaders/hw_rmsnorm*.wgsl) and log-softmax / target log-prob / cross-entropy backward (hw_logsoftmax*.wgsl).
- * encodeRmsNorm, encodeLogSoftmax and the rest dispatch here on a hardware-family registry; this module only picks
+ * (shaders/hw_rmsnorm*.wgsl), log-softmax / target log-prob / cross-entropy backward (hw_logsoftmax*.wgsl) and
+ * greedy decoding's argmax (hw_argmax*.wgsl). encodeRmsNorm, encodeLogSoftmax, encodeArgmax and the rest dispatch
+ * here on a hardware-family registry; this module only picks
  * the variant (vec4 when the row width is a multiple of 4, scalar otherwise) and the workgroup shape.
  * The shape lives here only: the shaders take it as override constants (LANES, ROWS).
  */
@@ -38,7 +39,7 @@ export function hwDwCols(quads: number): number {
 export async function launchHwRows(
   kernels: KernelRegistry,
   encoder: GPUCommandEncoder,
-  k: { file: 'hw_rmsnorm' | 'hw_logsoftmax'; entry: string; rows: number; width: number; params: Field[]; buffers: Record<number, GPUBuffer>; constants?: Overrides },
+  k: { file: 'hw_rmsnorm' | 'hw_logsoftmax' | 'hw_argmax'; entry: string; rows: number; width: number; params: Field[]; buffers: Record<number, GPUBuffer>; constants?: Overrides },
 ): Promise<void> {
   const shape = hwRowShape(k.width);
   await launch(kernels, encoder, {
