@@ -2,9 +2,9 @@
  * The hardware kernel family's row-wise ops (KernelRegistry.family === 'hardware'): RMSNorm forward/backward
  * (shaders/hw_rmsnorm*.wgsl), log-softmax / target log-prob / cross-entropy backward (hw_logsoftmax*.wgsl) and
  * greedy decoding's argmax (hw_argmax*.wgsl). encodeRmsNorm, encodeLogSoftmax, encodeArgmax and the rest dispatch
- * here on a hardware-family registry; this module only picks
- * the variant (vec4 when the row width is a multiple of 4, scalar otherwise) and the workgroup shape.
- * The shape lives here only: the shaders take it as override constants (LANES, ROWS).
+ * here on a hardware-family registry; this module only picks the variant (vec4 when the row width is a multiple
+ * of 4, so every row starts on a 16-byte boundary; scalar otherwise) and the workgroup shape. The shape lives here
+ * only: the shaders take it as override constants (LANES, ROWS, DW_COLS).
  */
 import type { KernelRegistry, Overrides } from '../gpu/kernels.ts';
 import { grid1d, launch, type Field } from './dispatch.ts';
