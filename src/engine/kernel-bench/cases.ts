@@ -16,8 +16,8 @@ import type { KernelRegistry } from '../gpu/kernels.ts';
 import { encodeMatmul, type MatmulArgs } from '../ops/matmul.ts';
 import { encodeMatmulW16 } from '../ops/matmul-w16.ts';
 import { encodeAttention, encodeAttentionBackward, type AttentionArgs } from '../ops/attention.ts';
-import { encodeRmsNorm } from '../ops/rmsnorm.ts';
-import { encodeLogSoftmax } from '../ops/logsoftmax.ts';
+import { encodeRmsNorm, encodeRmsNormBackward } from '../ops/rmsnorm.ts';
+import { encodeCrossEntropyBackward, encodeLogSoftmax } from '../ops/logsoftmax.ts';
 import { encodeAddInPlace } from '../ops/elementwise.ts';
 import type { BenchModel } from './models.ts';
 
@@ -62,7 +62,7 @@ export interface KernelCase {
 }
 
 /** What the estimates in run.ts need to find each case: its role in a model's step. */
-export type CaseRole = 'qkv' | 'o' | 'gate_up' | 'down' | 'lm_head' | 'lora_down' | 'lora_up' | 'lora_dB' | 'lora_dA' | 'attention' | 'attention_backward' | 'decode_attention' | 'rmsnorm' | 'logsoftmax' | 'dispatch';
+export type CaseRole = 'qkv' | 'o' | 'gate_up' | 'down' | 'lm_head' | 'lora_down' | 'lora_up' | 'lora_dB' | 'lora_dA' | 'attention' | 'attention_backward' | 'decode_attention' | 'rmsnorm' | 'rmsnorm_backward' | 'logsoftmax' | 'cross_entropy_backward' | 'dispatch';
 
 export interface RoledCase extends KernelCase {
   role: CaseRole;
@@ -396,6 +396,80 @@ function logSoftmaxCase(base: Omit<RoledCase, 'flops' | 'bytes' | 'prepare' | 'd
   };
 }
 
+/** RMSNorm's input gradient dx from the forward's saved rstd (LoRA training: no norm-weight gradient). */
+function rmsNormBackwardCase(base: Omit<RoledCase, 'flops' | 'bytes' | 'prepare' | 'dispatches'>, rows: number, hidden: number, seed: number): RoledCase {
+  const eps = 1e-5;
+  return {
+    ...base,
+    flops: 7 * rows * hidden,
+    bytes: 12 * rows * hidden + 4 * hidden + 4 * rows,
+    dispatches: 1,
+    async prepare(env) {
+      const x = uniform(rows * hidden, seed);
+      const w = uniform(hidden, seed + 1);
+      const dy = uniform(rows * hidden, seed + 2);
+      const rstd = new Float32Array(rows);
+      for (let i = 0; i < rows; i++) {
+        let ss = 0;
+        for (let j = 0; j < hidden; j++) ss += x[i * hidden + j]! ** 2;
+        rstd[i] = 1 / Math.sqrt(ss / hidden + eps);
+      }
+      const p = env.pool;
+      const bufs = [p.upload(x, 'kernel-bench.x'), p.upload(w, 'kernel-bench.w'), p.upload(rstd, 'kernel-bench.rstd'), p.upload(dy, 'kernel-bench.dy'), p.alloc(x.byteLength, 'kernel-bench.dx')] as const;
+      return {
+        encode: (enc) => encodeRmsNormBackward(env.kernels, enc, bufs[0], bufs[1], bufs[2], bufs[3], bufs[4], { rows, hidden }),
+        async check() {
+          const r = mulberry32(seed + 3);
+          const picks = Array.from({ length: SAMPLES }, () => [Math.floor(r() * rows), Math.floor(r() * hidden)] as const);
+          const want = picks.map(([i, c]) => {
+            const inv = rstd[i]!;
+            let s = 0;
+            for (let j = 0; j < hidden; j++) s += dy[i * hidden + j]! * w[j]! * x[i * hidden + j]!;
+            return inv * dy[i * hidden + c]! * w[c]! - (x[i * hidden + c]! * inv ** 3 * s) / hidden;
+          });
+          return { err: worst(await readAt(env, bufs[4], picks.map(([i, c]) => i * hidden + c)), want), tol: 1e-4 };
+        },
+        release: () => bufs.forEach((b) => env.pool.release(b)),
+      };
+    },
+  };
+}
+
+/**
+ * The loss backward over the vocabulary: dlogits = w·(softmax − onehot(target)). Into its own buffer, so every
+ * repetition reads the same logits (training runs it in place over them: the same reads and writes).
+ */
+function crossEntropyBackwardCase(base: Omit<RoledCase, 'flops' | 'bytes' | 'prepare' | 'dispatches'>, rows: number, vocab: number, seed: number): RoledCase {
+  return {
+    ...base,
+    flops: 6 * rows * vocab,
+    bytes: 8 * rows * vocab,
+    dispatches: 1,
+    async prepare(env) {
+      const x = uniform(rows * vocab, seed, 8);
+      const r0 = mulberry32(seed + 1);
+      const targets = Uint32Array.from({ length: rows }, () => Math.floor(r0() * vocab));
+      const weights = new Float32Array(rows).fill(1 / rows);
+      const p = env.pool;
+      const bufs = [p.upload(x, 'kernel-bench.logits'), p.upload(targets, 'kernel-bench.targets'), p.upload(weights, 'kernel-bench.weights'), p.alloc(x.byteLength, 'kernel-bench.dlogits')] as const;
+      return {
+        encode: (enc) => encodeCrossEntropyBackward(env.kernels, enc, bufs[0], bufs[1], bufs[2], bufs[3], { rows, vocab }),
+        async check() {
+          const r = mulberry32(seed + 2);
+          const picks = Array.from({ length: SAMPLES }, () => [Math.floor(r() * rows), Math.floor(r() * vocab)] as const);
+          const lse = new Map<number, number>();
+          const want = picks.map(([i, c]) => {
+            if (!lse.has(i)) lse.set(i, softmaxOf(Float64Array.from(x.subarray(i * vocab, (i + 1) * vocab))).lse);
+            return weights[i]! * (Math.exp(x[i * vocab + c]! - lse.get(i)!) - (c === targets[i] ? 1 : 0));
+          });
+          return { err: worst(await readAt(env, bufs[3], picks.map(([i, c]) => i * vocab + c)), want), tol: 1e-4 };
+        },
+        release: () => bufs.forEach((b) => env.pool.release(b)),
+      };
+    },
+  };
+}
+
 /** The fixed cost of one dispatch: DISPATCHES tiny adds in one pass (the sum checked), timed per dispatch. */
 const DISPATCHES = 64;
 function dispatchCase(): RoledCase {
@@ -445,7 +519,8 @@ export const DEFAULT_CASE_OPTIONS: CaseOptions = { rows: 2048, attention: { batc
 /**
  * Every case for `models`: per model its projections as the engine runs them (q|k|v and gate|up fused, BF16
  * weights) at M = rows and M = 1, the lm_head (trimmed to one binding), LoRA's four skinny products on a
- * q_proj-shaped module, attention forward and backward, decode attention per context, RMSNorm and log-softmax;
+ * q_proj-shaped module, attention forward and backward, decode attention per context, RMSNorm forward and backward,
+ * log-softmax and the cross-entropy backward;
  * then one dispatch-overhead case.
  */
 export function kernelCases(models: readonly BenchModel[], opts: CaseOptions, maxBinding: number): RoledCase[] {
@@ -490,8 +565,10 @@ export function kernelCases(models: readonly BenchModel[], opts: CaseOptions, ma
       out.push(attentionCase({ id: `${slug}.decode_attention.c${ctx}`, role: 'decode_attention', group: 'decode-attention', model: m.name, rows: 1, label: `decode attention, context ${ctx}, ${heads}` }, dec, next()));
     }
     out.push(rmsNormCase({ id: `${slug}.rmsnorm`, role: 'rmsnorm', group: 'rows', model: m.name, rows: M, label: `RMSNorm ${M} × ${C}` }, M, C, next()));
+    out.push(rmsNormBackwardCase({ id: `${slug}.rmsnorm_backward`, role: 'rmsnorm_backward', group: 'rows', model: m.name, rows: M, label: `RMSNorm backward ${M} × ${C}` }, M, C, next()));
     const lsRows = Math.max(1, Math.min(M, Math.floor(maxBinding / (4 * m.vocab))));
     out.push(logSoftmaxCase({ id: `${slug}.logsoftmax`, role: 'logsoftmax', group: 'rows', model: m.name, rows: lsRows, label: `log-softmax ${lsRows} × ${m.vocab}` }, lsRows, m.vocab, next()));
+    out.push(crossEntropyBackwardCase({ id: `${slug}.cross_entropy_backward`, role: 'cross_entropy_backward', group: 'rows', model: m.name, rows: lsRows, label: `cross-entropy backward ${lsRows} × ${m.vocab}` }, lsRows, m.vocab, next()));
   }
   out.push(dispatchCase());
   return out;

@@ -142,8 +142,10 @@ async function runCase(env: { device: GPUDevice; kernels: KernelRegistry; pool: 
  * Σ of kernel times for one model's step, as the engine runs it: per layer q|k|v, o, gate|up, down, two RMSNorms
  * and attention; then the final norm and the lm_head (scaled up when the measured head was trimmed to one binding).
  * Training adds, per layer, the frozen weights' input gradients (the same FLOPs as the forward's products: their
- * forward time stands in), attention's backward, two RMSNorm backwards (as forwards) and LoRA's four skinny
- * products on each of the seven projections (the q_proj-shaped ones measured stand in), plus the head's gradient.
+ * forward time stands in), attention's backward, two RMSNorm backwards and LoRA's four skinny products on each of
+ * the seven projections (the q_proj-shaped ones measured stand in), plus the final norm's backward, the loss
+ * backward over the logits (scaled up to M rows when the measured one was trimmed to one binding) and the head's
+ * gradient.
  * null when a needed case failed or was not run.
  */
 function estimateStep(m: BenchModel, family: KernelFamily, cases: readonly RoledCase[], results: readonly CaseResult[], opts: CaseOptions): StepEstimate {
@@ -170,10 +172,13 @@ function estimateStep(m: BenchModel, family: KernelFamily, cases: readonly Roled
     byRole('gate_up', M),
     byRole('down', M),
     byRole('attention_backward', opts.attention.batch * opts.attention.T),
-    byRole('rmsnorm', M),
-    byRole('rmsnorm', M),
+    byRole('rmsnorm_backward', M),
+    byRole('rmsnorm_backward', M),
     lora === null ? null : 7 * lora,
   ]);
-  const trainStepMs = sum([forwardMs, bwdLayer === null ? null : bwdLayer * m.layers, byRole('lm_head', M)]);
+  const ce = cases.find((x) => x.model === m.name && x.role === 'cross_entropy_backward');
+  const ceMs = ce ? byRole('cross_entropy_backward', ce.rows) : null;
+  const lossBwd = ce && ceMs !== null ? (ceMs * M) / ce.rows : null;
+  const trainStepMs = sum([forwardMs, bwdLayer === null ? null : bwdLayer * m.layers, byRole('rmsnorm_backward', M), lossBwd, byRole('lm_head', M)]);
   return { model: m.name, family, trainStepMs, forwardMs, decodeMs, decodeTokPerSec: decodeMs ? 1000 / decodeMs : null };
 }

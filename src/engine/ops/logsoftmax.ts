@@ -7,9 +7,12 @@
  * encodeCrossEntropyBackward is the one loss backward every objective uses: for L = −Σ_t w[t]·logp[t, targets[t]]
  * (weights f32 [rows]; CPT/SFT: 1/scored tokens on scored tokens, DPO/ORPO: their sequence terms' dL/dlogp per
  * token), dlogits [rows, V] = w[t]·(softmax − onehot(targets[t])), zero rows for ignored targets.
+ * Those are the software family's kernels; the hardware family's (shaders/hw_logsoftmax*.wgsl: a workgroup of
+ * lanes per row, vec4 loads, online max/sum) are dispatched through rows-hw.ts, with the same bindings.
  */
-import type { KernelRegistry } from '../gpu/kernels.ts';
+import type { KernelRegistry, Overrides } from '../gpu/kernels.ts';
 import { grid1d, launch, requireShape } from './dispatch.ts';
+import { launchHwRows } from './rows-hw.ts';
 
 export const IGNORE_TARGET = 0xffffffff;
 
@@ -24,6 +27,21 @@ export const SOFTMAX_ROWS_PER_WG = 16;
 function rowLaunch(entry: string, args: LogSoftmaxArgs) {
   if (args.vocab > ROW_THREAD_MAX_VOCAB) return { entry, groups: grid1d(args.rows) };
   return { entry: `${entry}_rows`, constants: { ROWS_PER_WG: SOFTMAX_ROWS_PER_WG }, groups: grid1d(Math.ceil(args.rows / SOFTMAX_ROWS_PER_WG)) };
+}
+
+/**
+ * One per-row launch of `entry` in the registry's family. SOFTCAP only when set, so uncapped models compile
+ * exactly the pipelines they did before.
+ */
+async function rowOp(kernels: KernelRegistry, encoder: GPUCommandEncoder, entry: string, args: LogSoftmaxArgs, buffers: Record<number, GPUBuffer>, softcap?: number): Promise<void> {
+  const params = [{ u32: args.rows }, { u32: args.vocab }];
+  const cap: Overrides = softcap ? { SOFTCAP: softcap } : {};
+  if (kernels.family === 'hardware') {
+    await launchHwRows(kernels, encoder, { file: 'hw_logsoftmax', entry, rows: args.rows, width: args.vocab, params, buffers, constants: cap });
+    return;
+  }
+  const rl = rowLaunch(entry, args);
+  await launch(kernels, encoder, { file: 'logsoftmax', ...rl, constants: { ...('constants' in rl ? rl.constants : {}), ...cap }, params, buffers });
 }
 
 /** Targets as the kernel wants them: −100 (or any negative) → IGNORE_TARGET. */
@@ -49,12 +67,7 @@ export async function encodeLogSoftmax(
   args: LogSoftmaxArgs,
 ): Promise<void> {
   requireShape(logits !== logp, 'logsoftmax', 'logp must not alias logits');
-  await launch(kernels, encoder, {
-    file: 'logsoftmax',
-    ...rowLaunch('main', args),
-    params: [{ u32: args.rows }, { u32: args.vocab }],
-    buffers: { 1: logits, 2: logp },
-  });
+  await rowOp(kernels, encoder, 'main', args, { 1: logits, 2: logp });
 }
 
 export async function encodeTargetLogProb(
@@ -65,12 +78,7 @@ export async function encodeTargetLogProb(
   picked: GPUBuffer,
   args: LogSoftmaxArgs,
 ): Promise<void> {
-  await launch(kernels, encoder, {
-    file: 'logsoftmax',
-    ...rowLaunch('gather', args),
-    params: [{ u32: args.rows }, { u32: args.vocab }],
-    buffers: { 1: logits, 3: targets, 4: picked },
-  });
+  await rowOp(kernels, encoder, 'gather', args, { 1: logits, 3: targets, 4: picked });
 }
 
 /**
@@ -89,13 +97,6 @@ export async function encodeCrossEntropyBackward(
 ): Promise<void> {
   requireShape(args.rows > 0 && args.vocab > 0, 'cross_entropy_backward', 'rows and vocab must be positive');
   const inPlace = dlogits === logits;
-  const rl = rowLaunch(inPlace ? 'backward_inplace' : 'backward', args);
-  await launch(kernels, encoder, {
-    file: 'logsoftmax',
-    ...rl,
-    // SOFTCAP only when set, so uncapped models compile exactly the pipelines they did before
-    ...(args.softcap ? { constants: { ...('constants' in rl ? rl.constants : {}), SOFTCAP: args.softcap } } : {}),
-    params: [{ u32: args.rows }, { u32: args.vocab }],
-    buffers: inPlace ? { 2: logits, 3: targets, 5: weights } : { 1: logits, 3: targets, 5: weights, 6: dlogits },
-  });
+  const buffers: Record<number, GPUBuffer> = inPlace ? { 2: logits, 3: targets, 5: weights } : { 1: logits, 3: targets, 5: weights, 6: dlogits };
+  await rowOp(kernels, encoder, inPlace ? 'backward_inplace' : 'backward', args, buffers, args.softcap);
 }

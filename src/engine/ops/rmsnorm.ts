@@ -3,9 +3,12 @@
  * (shaders/rmsnorm_backward.wgsl).
  * Layouts: x, y, dy, dx [rows, H] row-major f32; w, dw [H]; optional rstd [rows] = rsqrt(mean(x²)+eps), kept for
  * backward. x and y must be different buffers (WebGPU forbids binding one buffer as both read and read_write).
+ * Those are the software family's kernels (one invocation per row); the hardware family's (a workgroup of lanes
+ * per row, vec4 loads, tree reductions) are dispatched through rows-hw.ts.
  */
 import type { KernelRegistry } from '../gpu/kernels.ts';
 import { grid1d, launch, requireShape } from './dispatch.ts';
+import { launchHwRmsNormDw, launchHwRows } from './rows-hw.ts';
 
 /** Rows per workgroup of the forward and the dx pass (one invocation per row; shaders' ROWS_PER_WG override). */
 export const NORM_ROWS_PER_WG = 16;
@@ -28,6 +31,11 @@ export async function encodeRmsNorm(
   const { rows, hidden, eps } = args;
   requireShape(rows > 0 && hidden > 0, 'rmsnorm', `rows (${rows}) and hidden (${hidden}) must be positive`);
   requireShape(x !== y, 'rmsnorm', 'x and y must be different buffers');
+  if (kernels.family === 'hardware') {
+    const buffers: Record<number, GPUBuffer> = rstd ? { 1: x, 2: w, 3: y, 4: rstd } : { 1: x, 2: w, 3: y };
+    await launchHwRows(kernels, encoder, { file: 'hw_rmsnorm', entry: rstd ? 'main_save_rstd' : 'main', rows, width: hidden, params: [{ u32: rows }, { u32: hidden }, { f32: eps }], buffers });
+    return;
+  }
   await launch(kernels, encoder, {
     file: 'rmsnorm',
     entry: rstd ? 'main_save_rstd' : 'main',
@@ -57,6 +65,12 @@ export async function encodeRmsNormBackward(
   const { rows, hidden } = args;
   requireShape(rows > 0 && hidden > 0, 'rmsnorm_backward', `rows (${rows}) and hidden (${hidden}) must be positive`);
   requireShape(dx !== dy && dx !== x, 'rmsnorm_backward', 'dx must not alias dy or x');
+  if (kernels.family === 'hardware') {
+    const params = [{ u32: rows }, { u32: hidden }, { f32: 0 }];
+    await launchHwRows(kernels, encoder, { file: 'hw_rmsnorm', entry: 'backward', rows, width: hidden, params, buffers: { 1: x, 2: w, 4: rstd, 5: dy, 6: dx } });
+    if (dw) await launchHwRmsNormDw(kernels, encoder, { rows, hidden, x, rstd, dy, dw });
+    return;
+  }
   const params = [{ u32: rows }, { u32: hidden }];
   await launch(kernels, encoder, {
     file: 'rmsnorm_backward',

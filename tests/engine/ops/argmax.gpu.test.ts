@@ -6,11 +6,12 @@ import { encodeArgmax } from '../../../src/engine/ops/argmax.ts';
 import { argmax } from '../../../src/engine/model/score.ts';
 import { harness, releaseAll } from './op-harness.ts';
 import { readBuffer } from '../../../src/engine/gpu/buffer-pool.ts';
+import { KERNEL_FAMILIES, type KernelFamily } from '../../../src/engine/kernel-family.ts';
 
 afterAll(releaseAll);
 
-async function gpuArgmax(logits: Float32Array, rows: number, vocab: number): Promise<number[]> {
-  const { device, kernels, pool } = await harness();
+async function gpuArgmax(family: KernelFamily, logits: Float32Array, rows: number, vocab: number): Promise<number[]> {
+  const { device, kernels, pool } = await harness(family);
   const out = pool.alloc(rows * 4);
   const enc = device.createCommandEncoder();
   await encodeArgmax(kernels, enc, pool.upload(logits), out, { rows, vocab });
@@ -18,12 +19,15 @@ async function gpuArgmax(logits: Float32Array, rows: number, vocab: number): Pro
   return [...new Uint32Array(await readBuffer(device, out, rows * 4))];
 }
 
-describe('argmax', () => {
+// The hardware family adds vec4 rows (512, 49 152, 12: several rows a workgroup) beside the scalar ones.
+describe.each(KERNEL_FAMILIES)('argmax (%s family)', (family) => {
   for (const [rows, vocab] of [
     [1, 512],
     [3, 1],
     [5, 131],
     [2, 49_153],
+    [2, 49_152],
+    [70, 12],
   ] as const) {
     it(`${rows} × ${vocab}: the first maximum of every row, as the CPU`, async () => {
       const logits = randomArray(rows * vocab, rows * 7 + vocab);
@@ -32,14 +36,19 @@ describe('argmax', () => {
         logits[vocab - 1] = 5;
         logits[Math.min(70, vocab - 2)] = 5;
       }
+      if (rows > 1 && vocab > 11) {
+        // row 1: a tie inside one vec4 (columns 9 and 11, one lane's quad in the hardware family): 9 wins
+        logits[vocab + 9] = 6;
+        logits[vocab + 11] = 6;
+      }
       if (rows > 2) for (let i = 0; i < vocab; i++) logits[2 * vocab + i] = -10 - i; // all negative, max at 0
       const want = Array.from({ length: rows }, (_, r) => argmax(logits, r * vocab, vocab));
-      expect(await gpuArgmax(logits, rows, vocab)).toEqual(want);
+      expect(await gpuArgmax(family, logits, rows, vocab)).toEqual(want);
     });
   }
 
   it('row0 places a block of rows at its offset in out (a block of a batch\'s logits)', async () => {
-    const { device, kernels, pool } = await harness();
+    const { device, kernels, pool } = await harness(family);
     const vocab = 37;
     const logits = randomArray(2 * vocab, 91);
     const out = pool.upload(Uint32Array.from([7, 7, 7, 7]));
@@ -54,6 +63,6 @@ describe('argmax', () => {
     const vocab = 200;
     const logits = new Float32Array(2 * vocab);
     logits[vocab - 1] = 1; // row 0: only the last column is positive
-    expect(await gpuArgmax(logits, 2, vocab)).toEqual([vocab - 1, 0]);
+    expect(await gpuArgmax(family, logits, 2, vocab)).toEqual([vocab - 1, 0]);
   });
 });

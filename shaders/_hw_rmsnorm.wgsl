@@ -1,0 +1,104 @@
+// Library (not a kernel): the hardware family's RMSNorm forward and backward, the body of hw_rmsnorm.wgsl (vec4
+// loads, H % 4 == 0) and hw_rmsnorm_x1.wgsl (scalar, any H). Same math and contract as rmsnorm.wgsl and
+// rmsnorm_backward.wgsl (the software family's); what differs is the shape: LANES invocations per row (_hw_rows),
+// not one, so a row's sums are tree reductions in workgroup memory.
+// Layouts (row-major f32, as arrays of Q: H/QW per row): x, y, dy, dx [rows, H]; w, dw [H]; rstd [rows].
+//   main:            y = w ⊙ (x·r), r = rsqrt(mean(x²) + eps)          (main_save_rstd also writes rstd = r)
+//   backward:        dx = r·(dy ⊙ w) − x·r³·Σ_c(dy ⊙ w ⊙ x)/H
+//   dw_main:         dw += Σ_rows dy ⊙ x·r   (accumulates: micro-batches add up; the caller clears it per step)
+
+struct Params {
+  rows: u32,
+  H: u32,
+  eps: f32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> x: array<Q>;
+@group(0) @binding(2) var<storage, read> w: array<Q>;
+@group(0) @binding(3) var<storage, read_write> y: array<Q>;
+@group(0) @binding(4) var<storage, read_write> rstd: array<f32>;
+@group(0) @binding(5) var<storage, read> dy: array<Q>;
+@group(0) @binding(6) var<storage, read_write> dx: array<Q>;
+@group(0) @binding(7) var<storage, read_write> dw: array<Q>;
+
+// Writes y for `row` (when valid) and returns its r; every invocation of the workgroup must call it.
+fn normalize_row(row: u32, valid: bool, seg: u32, lane: u32) -> f32 {
+  let nq = p.H / QW;
+  let base = row * nq;
+  var ss = 0.0;
+  if (valid) {
+    for (var q = lane; q < nq; q += LANES) {
+      let v = x[base + q];
+      ss += hsum(v * v);
+    }
+  }
+  let r = inverseSqrt(row_sum(seg, lane, ss) / f32(p.H) + p.eps);
+  if (valid) {
+    // HF rounds x·r to the input dtype before the weight multiply; in f32 that is this order of operations.
+    for (var q = lane; q < nq; q += LANES) { y[base + q] = w[q] * (x[base + q] * r); }
+  }
+  return r;
+}
+
+@compute @workgroup_size(LANES, ROWS)
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
+  let row = row_of(wg, nwg, lid);
+  _ = normalize_row(row, row < p.rows, lid.y * LANES, lid.x);
+}
+
+@compute @workgroup_size(LANES, ROWS)
+fn main_save_rstd(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
+  let row = row_of(wg, nwg, lid);
+  let valid = row < p.rows;
+  let r = normalize_row(row, valid, lid.y * LANES, lid.x);
+  if (valid && lid.x == 0u) { rstd[row] = r; }
+}
+
+@compute @workgroup_size(LANES, ROWS)
+fn backward(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
+  let row = row_of(wg, nwg, lid);
+  let valid = row < p.rows;
+  let lane = lid.x;
+  let nq = p.H / QW;
+  let base = row * nq;
+  var s = 0.0;
+  if (valid) {
+    for (var q = lane; q < nq; q += LANES) { s += hsum(dy[base + q] * w[q] * x[base + q]); }
+  }
+  let tot = row_sum(lid.y * LANES, lane, s);
+  if (valid) {
+    let r = rstd[row];
+    let k = r * r * r * tot / f32(p.H);
+    for (var q = lane; q < nq; q += LANES) {
+      dx[base + q] = r * (dy[base + q] * w[q]) - x[base + q] * k;
+    }
+  }
+}
+
+// dw: a workgroup owns DW_COLS consecutive Qs of columns; its DW_SPLIT invocations per column sum every
+// DW_SPLIT-th row in order, then a tree over the DW_SPLIT partials (fixed pairing: deterministic, no float
+// atomics, one dispatch). Each row's DW_COLS Qs are contiguous, so the loads coalesce; a narrower column block
+// (ops/rows-hw.ts hwDwCols) gives a narrow hidden size more workgroups.
+override DW_COLS: u32 = 16u;
+const DW_THREADS = 256u;
+override DW_SPLIT: u32 = DW_THREADS / DW_COLS; // derived: the host sets DW_COLS only
+var<workgroup> red_q: array<Q, DW_THREADS>;
+
+@compute @workgroup_size(DW_COLS, DW_SPLIT)
+fn dw_main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
+  let nq = p.H / QW;
+  let c = (wg.y * nwg.x + wg.x) * DW_COLS + lid.x;
+  var s = Q(0.0);
+  if (c < nq) {
+    for (var row = lid.y; row < p.rows; row += DW_SPLIT) { s += dy[row * nq + c] * x[row * nq + c] * rstd[row]; }
+  }
+  let slot = lid.y * DW_COLS + lid.x;
+  red_q[slot] = s;
+  workgroupBarrier();
+  for (var k = DW_SPLIT / 2u; k > 0u; k >>= 1u) {
+    if (lid.y < k) { red_q[slot] += red_q[slot + k * DW_COLS]; }
+    workgroupBarrier();
+  }
+  if (lid.y == 0u && c < nq) { dw[c] += red_q[slot]; }
+}

@@ -1,0 +1,72 @@
+/**
+ * The hardware kernel family's row-wise ops (KernelRegistry.family === 'hardware'): RMSNorm forward/backward
+ * (shaders/hw_rmsnorm*.wgsl), log-softmax / target log-prob / cross-entropy backward (hw_logsoftmax*.wgsl) and
+ * greedy decoding's argmax (hw_argmax*.wgsl). encodeRmsNorm, encodeLogSoftmax, encodeArgmax and the rest dispatch
+ * here on a hardware-family registry; this module only picks the variant (vec4 when the row width is a multiple
+ * of 4, so every row starts on a 16-byte boundary; scalar otherwise) and the workgroup shape. The shape lives here
+ * only: the shaders take it as override constants (LANES, ROWS, DW_COLS).
+ */
+import type { KernelRegistry, Overrides } from '../gpu/kernels.ts';
+import { grid1d, launch, type Field } from './dispatch.ts';
+
+/** Invocations per row at most, and per workgroup at least (narrow rows share a workgroup). */
+export const HW_ROWS = { maxLanes: 256, minThreads: 64 } as const;
+
+/**
+ * A row's workgroup shape for a width of `width` elements: the file variant (vec4 or scalar), LANES invocations
+ * per row (the largest power of 2 not above the row's Q count, so no lane starts idle, at most HW_ROWS.maxLanes)
+ * and ROWS rows per workgroup (so that a workgroup has at least HW_ROWS.minThreads invocations).
+ */
+export function hwRowShape(width: number): { vec4: boolean; lanes: number; rows: number } {
+  const vec4 = width % 4 === 0;
+  const quads = vec4 ? width / 4 : width;
+  let lanes = 1;
+  while (lanes * 2 <= Math.min(quads, HW_ROWS.maxLanes)) lanes *= 2;
+  return { vec4, lanes, rows: Math.max(1, HW_ROWS.minThreads / lanes) };
+}
+
+/**
+ * Columns (in Qs) per workgroup of the column-parallel dw pass (shaders/_hw_rmsnorm.wgsl dw_main: 256
+ * invocations, 256/cols row slices each): 16 when that still launches 128 workgroups, else 8, else 4, so a narrow
+ * hidden size (SmolLM2-135M's 144 vec4s) gets 36 workgroups rather than 9 (each row's 4 Qs, 64 bytes, still
+ * fill whole 32-byte memory sectors).
+ */
+export function hwDwCols(quads: number): number {
+  for (const cols of [16, 8]) if (Math.ceil(quads / cols) >= 128) return cols;
+  return 4;
+}
+
+export async function launchHwRows(
+  kernels: KernelRegistry,
+  encoder: GPUCommandEncoder,
+  k: { file: 'hw_rmsnorm' | 'hw_logsoftmax' | 'hw_argmax'; entry: string; rows: number; width: number; params: Field[]; buffers: Record<number, GPUBuffer>; constants?: Overrides },
+): Promise<void> {
+  const shape = hwRowShape(k.width);
+  await launch(kernels, encoder, {
+    file: shape.vec4 ? k.file : `${k.file}_x1`,
+    entry: k.entry,
+    constants: { ...k.constants, LANES: shape.lanes, ROWS: shape.rows },
+    params: k.params,
+    buffers: k.buffers,
+    groups: grid1d(Math.ceil(k.rows / shape.rows)),
+  });
+}
+
+/** dw += Σ_rows dy ⊙ x·r, column-parallel (one dispatch, fixed-order reduction over rows). */
+export async function launchHwRmsNormDw(
+  kernels: KernelRegistry,
+  encoder: GPUCommandEncoder,
+  k: { rows: number; hidden: number; x: GPUBuffer; rstd: GPUBuffer; dy: GPUBuffer; dw: GPUBuffer },
+): Promise<void> {
+  const vec4 = k.hidden % 4 === 0;
+  const quads = vec4 ? k.hidden / 4 : k.hidden;
+  const cols = hwDwCols(quads);
+  await launch(kernels, encoder, {
+    file: vec4 ? 'hw_rmsnorm' : 'hw_rmsnorm_x1',
+    entry: 'dw_main',
+    constants: { DW_COLS: cols },
+    params: [{ u32: k.rows }, { u32: k.hidden }, { f32: 0 }],
+    buffers: { 1: k.x, 4: k.rstd, 5: k.dy, 7: k.dw },
+    groups: grid1d(Math.ceil(quads / cols)),
+  });
+}
