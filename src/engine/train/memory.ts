@@ -58,7 +58,7 @@ import { fusedGroups } from '../model/split.ts';
 import { logitRowsPerBlock, planRowChunks } from '../model/split.ts';
 import type { WeightDtype } from '../model/weights.ts';
 import { fullParamElements } from './full-params.ts';
-import type { ProjKey } from '../lora/adapter.ts';
+import { groupFloats, LORA_GROUPS, type ProjKey } from '../lora/adapter.ts';
 import type { LoraTarget } from '../lora/targets.ts';
 import { SUMSQ_SPAN, TRAIN_LOGIT_BLOCK_BYTES } from './defaults.ts';
 
@@ -179,15 +179,24 @@ export function planTrainingMemory(cfg: ModelConfig, o: TrainingPlanOptions): Tr
       }
     }
   } else {
+    // createLora: per layer, each group's stacked A and dA (lora/adapter.ts LORA_GROUPS), each module's B and dB
+    const keys = new Set(o.targets.map((t) => t.replace('_proj', '') as ProjKey));
     for (let l = 0; l < L; l++) {
+      for (const group of LORA_GROUPS) {
+        const members = group.filter((k) => keys.has(k));
+        if (members.length === 0) continue;
+        const [inF] = IO[`${members[0]!}_proj` as LoraTarget](cfg);
+        const n = groupFloats(o.r * inF, members.length) * 4;
+        for (let i = 0; i < 2; i++) (t.alloc(n), (adapter += n));
+      }
       for (const target of o.targets) {
         const [inF, outF] = IO[target](cfg);
         tensorSizes.push(o.r * inF, outF * o.r);
+        for (let i = 0; i < 2; i++) (t.alloc(outF * o.r * 4), (adapter += outF * o.r * 4));
       }
     }
-    // the tensor and its grad (createLora), AdamW m and v (the Trainer)
-    for (const n of tensorSizes) for (let i = 0; i < (withOptimizer ? 4 : 2); i++) (t.alloc(n * 4), (adapter += n * 4));
-    if (withOptimizer) optimizer = adapter / 2;
+    // AdamW m and v of every PEFT tensor (the Trainer)
+    if (withOptimizer) for (const n of tensorSizes) for (let i = 0; i < 2; i++) (t.alloc(n * 4), (adapter += n * 4), (optimizer += n * 4));
   }
   if (withOptimizer) {
     // the Trainer's grad-norm scratch and (Σ g², clip scale), made on its first step and kept (clip.ts)
