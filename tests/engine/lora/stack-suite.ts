@@ -19,6 +19,7 @@ import type { KernelFamily } from '../../../src/engine/kernel-family.ts';
 import { randomArray } from '../../helpers/gpu.ts';
 import { gpuShared, loadFixture, maxAbsDiff, SEQ, type Fixture } from '../model/model-fixtures.ts';
 import { randomAdapter } from './lora-helpers.ts';
+import { loraFdError } from '../model/arch-checks.ts';
 
 const seq = (ids: number[], promptLen = 0): Sequence => ({ ids, promptLen });
 const BATCHES: Record<'cpt' | 'dpo', Sequence[]> = {
@@ -156,6 +157,25 @@ export function stackSuite(family: KernelFamily, tol: number): void {
       expect(ga.loss).toBe(gb.loss);
       expect(ga.loss).not.toBe(nodrop.loss);
       expect(d.identical).toBe(true);
+    });
+
+    it('tiny-llama with q, k, v and gate, up unfused (fuseProjections: false): stacked = apart, and gradients vs finite differences', async () => {
+      const f = await loadFixture('tiny-llama', { load: { fuseProjections: false } });
+      loaded.push(f);
+      expect(f.model.layers[0]!.qkv).toBeFalsy();
+      const { stacked, apart } = pair(f, 4, { seed: 61 });
+      const [la] = await forward(f.model, [SEQ], { lora: stacked });
+      const [lb] = await forward(f.model, [SEQ], { lora: apart });
+      expect(la).toEqual(lb);
+      const ga = await grads(f, stacked, 'cpt', BATCHES.cpt);
+      const gb = await grads(f, apart, 'cpt', BATCHES.cpt);
+      const d = relDiff(ga.g, gb.g);
+      expect(ga.loss).toBe(gb.loss);
+      expect(d.identical).toBe(true);
+      const { lossErr, gradErr } = await loraFdError(f, 'cpt', [...LORA_TARGETS], { seed: 3 });
+      console.log(`${family} unfused: stacked vs apart identical ${d.identical}; loss rel err ${lossErr.toExponential(2)}, grads vs FD max rel err ${gradErr.toExponential(2)} (tol 3e-5)`);
+      expect(lossErr).toBeLessThanOrEqual(2e-6);
+      expect(gradErr).toBeLessThanOrEqual(3e-5);
     });
 
     it(`tiny-llama: 4 × 64 tokens, recomputation on: gradients within ${tol} (relative to each tensor's largest)`, async () => {
