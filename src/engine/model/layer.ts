@@ -4,7 +4,7 @@
  * runs encodeLayerBackward, which mirrors it step by step, last step first.
  *
  *   n1 = rmsnorm(x_in)                        ← rstd1 kept for the backward
- *   q, k, v = n1·W_q,k,vᵀ (+ LoRA, + bias)    ← xa = x·Aᵀ of every adapted projection kept
+ *   q, k, v = n1·W_q,k,vᵀ (+ LoRA, + bias)    ← xa = x·Aᵀ of every adapter group kept (one buffer a group)
  *   q, k = rmsnorm(q), rmsnorm(k) per head    (Qwen3's q_norm/k_norm only) ← qPre, kPre, qRstd, kRstd kept
  *   q, k = rope(q), rope(k)                   (one dispatch; a KV cache gets k, v copied into its slots; none
  *                                              in SmolLM3's NoPE layers, config.layerRope)
@@ -25,7 +25,7 @@
  *
  * Memory layout (f32 row-major, BT = batch·T rows): x, x_in, x_mid, n1, n2 [BT, C]; rstd1, rstd2 [BT];
  * q, att [BT, nHeads·D]; k, v [BT, nKv·D]; lse [BT, nHeads]; gate, up, act [BT, F]; xa [BT, r] per adapted
- * projection; with q/k norms qPre, kPre (the projections' outputs) like q, k and qRstd, kRstd [BT·nHeads], [BT·nKv]
+ * projection (an adapter group's in one buffer, lora/adapter.ts xaBytes); with q/k norms qPre, kPre (the projections' outputs) like q, k and qRstd, kRstd [BT·nHeads], [BT·nKv]
  * (q [BT, H, D] is normed as BT·H rows of D, every head with the one q_norm weight). layerActBytes gives these sizes and layerGradBytes the backward's temporaries; planLayer and
  * planLayerBackward replay this file's allocations for both memory plans (model/memory.ts, train/memory.ts).
  * The residual x is updated in place (x_in → x_out).
@@ -72,7 +72,7 @@ export interface LayerActs {
 }
 
 /** Bytes of each kept activation of one layer for BT rows (xIn, which the caller owns, included). */
-export function layerActBytes(cfg: ModelConfig, BT: number): Record<Exclude<keyof LayerActs, 'xa'>, number> & { xa: (r: number) => number } {
+export function layerActBytes(cfg: ModelConfig, BT: number): Record<Exclude<keyof LayerActs, 'xa'>, number> {
   const C = cfg.hiddenSize;
   const F = cfg.intermediateSize;
   const qW = cfg.numHeads * cfg.headDim;
@@ -100,7 +100,6 @@ export function layerActBytes(cfg: ModelConfig, BT: number): Record<Exclude<keyo
     gate: BT * F * 4,
     up: BT * F * 4,
     act: BT * F * 4,
-    xa: (r: number) => BT * r * 4,
   };
 }
 

@@ -8,9 +8,11 @@
  * Layout recap (f32 unless said; BT = rows·T, C hidden, F intermediate, Hq = heads·headDim, Hkv = kvHeads·headDim):
  *   weights       the frozen base in its checkpoint dtype (BF16/F16 stay 16-bit), norms and inv_freq f32
  *   adapter       per adapted projection A [r, in], B [out, r], dA, dB, AdamW m and v for A and B: 4 × r·(in+out)
+ *                 (A and dA in one buffer per adapter group, lora/adapter.ts groupFloats)
  *   inputs        ids, positions, key mask u32 [BT]; token weights and targets [BT] (loss backward)
  *   kept/layer    layer.ts LayerActs: x_in, x_mid, n1, n2 [BT, C]; rstd1, rstd2 [BT]; q, att [BT, Hq];
  *                 k, v [BT, Hkv]; lse [BT, heads]; gate, up, act [BT, F]; xa [BT, r] per adapted projection
+ *                 (one buffer per adapter group, lora/adapter.ts xaBytes)
  *                 (o_proj and down_proj add into the residual: they keep nothing)
  *   head          residual x, final norm, rstd, dNormed, dx [BT, C]; logits [BT, V] (dlogits overwrite them) as
  *                 row blocks of ≤ one binding each (model/head.ts), built and back-propagated one block at a time:
