@@ -109,6 +109,7 @@ export class BufferPool {
 export interface BufferRange {
   readonly buffer: GPUBuffer;
   readonly offset: number;
+  /** bytes bound: at least the data's (a kernel's array must not be shorter than one of its elements) */
   readonly size: number;
 }
 /** The alignment of a BufferRange's offset, bytes (the largest minStorageBufferOffsetAlignment WebGPU allows). */

@@ -68,9 +68,21 @@ export function groupStride(n: number, members: number): number {
   return members > 1 ? Math.ceil(n / align) * align : n;
 }
 
-/** Floats of a group's buffer: `members` blocks of n floats at groupStride. */
+/** Floats of a group's buffer: `members` blocks of n floats at groupStride (the last one padded like the others). */
 export function groupFloats(n: number, members: number): number {
-  return (members - 1) * groupStride(n, members) + n;
+  return members * groupStride(n, members);
+}
+
+/**
+ * Block i of a group's buffer of `members` blocks of n floats, as a binding: the whole stride (a multiple of 256
+ * bytes), or for a group of one the whole buffer, never just its n floats. A binding shorter than one element of
+ * the kernel's array (16 bytes for the vec4 kernels: xa of one decoded row at r = 2 is 8) fails validation, and
+ * with it the whole command buffer.
+ */
+export function groupBlock(buffer: GPUBuffer, i: number, n: number, members: number): BufferRange {
+  if (members === 1) return { buffer, offset: 0, size: buffer.size };
+  const stride = groupStride(n, members) * 4;
+  return { buffer, offset: i * stride, size: stride };
 }
 
 /** The adapted projections of one layer that share an input (a LORA_GROUPS entry, members present only). */
@@ -216,7 +228,7 @@ function buildLora(
       Object.defineProperty(group, 'dA', dA ? { value: dA, enumerable: true } : { get: noGrads, enumerable: false });
       present.forEach((k, slot) => {
         const { t, outF, v } = made.get(k)!;
-        const range = (buffer: GPUBuffer): BufferRange => ({ buffer, offset: slot * stride * 4, size: n * 4 });
+        const range = (buffer: GPUBuffer) => groupBlock(buffer, slot, n, present.length);
         const base = { index: -1, layer: l, target: t, proj: k, path: modulePath(l, t), inF, outF, a: range(a), b: pool.upload(v.b, `${t}.lora_B`), group, slot };
         const m: LoraModule = withGrads
           ? { ...base, dA: range(dA!), dB: pool.upload(new Float32Array(outF * r), `${t}.lora_B.grad`) }
@@ -272,11 +284,9 @@ export function loraDropout(lora: GpuLora, m: LoraModule, at: DropoutCounters | 
   return { p: lora.dropout, key: dropoutKey(at.seed, at.step, at.micro, m.index) };
 }
 
-/** Each member's [rows, r] block of a group's xa (or g) buffer of `rows` rows. */
+/** Each member's [rows, r] block of a group's xa (or g) buffer of `rows` rows (groupBlock: bound with its padding). */
 export function xaBlocks(group: LoraGroup, buffer: GPUBuffer, rows: number, r: number): BufferRange[] {
-  const n = rows * r;
-  const stride = groupStride(n, group.members.length);
-  return group.members.map((_, i) => ({ buffer, offset: i * stride * 4, size: n * 4 }));
+  return group.members.map((_, i) => groupBlock(buffer, i, rows * r, group.members.length));
 }
 
 /** Bytes of a group's xa (and g) buffer for `rows` rows: what encodeLoraGroupForward allocates. */

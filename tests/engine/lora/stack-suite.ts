@@ -12,7 +12,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { readBuffer } from '../../../src/engine/gpu/buffer-pool.ts';
 import { clearLoraGrads, encodeLoraGroupForward, groupStride, loraFromTensors, readLoraF32, xaBlocks, type GpuLora } from '../../../src/engine/lora/adapter.ts';
 import { LORA_TARGETS } from '../../../src/engine/lora/targets.ts';
-import { forward } from '../../../src/engine/model/index.ts';
+import { forward, generate } from '../../../src/engine/model/index.ts';
 import { lossAndGrads, type PassOptions } from '../../../src/engine/train/grad.ts';
 import type { Method, Sequence } from '../../../src/common/training-data.ts';
 import type { KernelFamily } from '../../../src/engine/kernel-family.ts';
@@ -99,31 +99,37 @@ export function stackSuite(family: KernelFamily, tol: number): void {
             expect(params.get(`base_model.model.${path}.lora_B.weight`)!.data).toEqual(t.b);
           }
         }
-        // layer 0's q|k|v: one group's forward against the three groups of one, on the same x and y
-        const rows = 13;
-        const x = f.model.pool.upload(randomArray(rows * C, 7), 'x');
-        const outs = (['q', 'k', 'v'] as const).map((key, i) => randomArray(rows * stacked.get(0, key)!.outF, 20 + i));
-        const run = async (lora: GpuLora) => {
-          const ys = outs.map((o) => f.model.pool.upload(o, 'y'));
-          const enc = f.model.device.createCommandEncoder();
-          const groups = [...new Set((['q', 'k', 'v'] as const).map((key) => lora.get(0, key)!.group))];
-          const xas = [];
-          for (const g of groups) xas.push({ g, xa: await encodeLoraGroupForward(f.model, enc, lora, g, x, g.members.map((m) => ys[['q', 'k', 'v'].indexOf(m.proj)]!), rows) });
-          f.model.device.queue.submit([enc.finish()]);
-          const xa: Float32Array[] = [];
-          for (const { g, xa: buf } of xas) for (const b of xaBlocks(g, buf, rows, r)) xa.push(new Float32Array(await readBuffer(f.model.device, b)));
-          const y = await Promise.all(ys.map(async (b, i) => new Float32Array(await readBuffer(f.model.device, b, outs[i]!.length * 4))));
-          for (const b of [...ys, ...xas.map((e) => e.xa)]) f.model.pool.release(b);
-          return { xa, y };
-        };
-        const a = await run(stacked);
-        const b = await run(apart);
-        f.model.pool.release(x);
-        const xaErr = Math.max(...a.xa.map((v, i) => maxAbsDiff(v, b.xa[i]!)));
-        const yErr = Math.max(...a.y.map((v, i) => maxAbsDiff(v, b.y[i]!)));
-        console.log(`${family} ${name} r ${r}: q|k|v group vs apart: xa max|Δ| ${xaErr.toExponential(2)}, outputs max|Δ| ${yErr.toExponential(2)}`);
-        expect(a.xa).toEqual(b.xa);
-        expect(a.y).toEqual(b.y);
+        // layer 0's q|k|v: one group's forward against the three groups of one, on the same x and y; one row is
+        // decode's mat-vec form (hardware: hw_matvec; software: the 4×4 kernel's row blocks), 13 the tiled one
+        for (const rows of [1, 13]) {
+          const x = f.model.pool.upload(randomArray(rows * C, 7), 'x');
+          const outs = (['q', 'k', 'v'] as const).map((key, i) => randomArray(rows * stacked.get(0, key)!.outF, 20 + i));
+          const run = async (lora: GpuLora) => {
+            const ys = outs.map((o) => f.model.pool.upload(o, 'y'));
+            // a binding WebGPU refuses (a range shorter than its kernel's array element) drops the whole command
+            // buffer with only an uncaptured error: caught here
+            f.model.device.pushErrorScope('validation');
+            const enc = f.model.device.createCommandEncoder();
+            const groups = [...new Set((['q', 'k', 'v'] as const).map((key) => lora.get(0, key)!.group))];
+            const xas = [];
+            for (const g of groups) xas.push({ g, xa: await encodeLoraGroupForward(f.model, enc, lora, g, x, g.members.map((m) => ys[['q', 'k', 'v'].indexOf(m.proj)]!), rows) });
+            f.model.device.queue.submit([enc.finish()]);
+            expect((await f.model.device.popErrorScope())?.message).toBeUndefined();
+            const xa: Float32Array[] = [];
+            for (const { g, xa: buf } of xas) for (const b of xaBlocks(g, buf, rows, r)) xa.push(new Float32Array(await readBuffer(f.model.device, b, rows * r * 4)));
+            const y = await Promise.all(ys.map(async (b, i) => new Float32Array(await readBuffer(f.model.device, b, outs[i]!.length * 4))));
+            for (const b of [...ys, ...xas.map((e) => e.xa)]) f.model.pool.release(b);
+            return { xa, y };
+          };
+          const a = await run(stacked);
+          const b = await run(apart);
+          f.model.pool.release(x);
+          const xaErr = Math.max(...a.xa.map((v, i) => maxAbsDiff(v, b.xa[i]!)));
+          const yErr = Math.max(...a.y.map((v, i) => maxAbsDiff(v, b.y[i]!)));
+          console.log(`${family} ${name} r ${r}, ${rows} rows: q|k|v group vs apart: xa max|Δ| ${xaErr.toExponential(2)}, outputs max|Δ| ${yErr.toExponential(2)}`);
+          expect(a.xa).toEqual(b.xa);
+          expect(a.y).toEqual(b.y);
+        }
       });
 
       it(`${name}, r ${r}: logits and CPT/DPO gradients (rsLoRA on DPO) bit for bit`, async () => {
@@ -133,6 +139,13 @@ export function stackSuite(family: KernelFamily, tol: number): void {
         const [lb] = await forward(f.model, [SEQ], { lora: apart });
         console.log(`${family} ${name}: logits stacked vs apart max|Δ| ${maxAbsDiff(la!, lb!).toExponential(2)}`);
         expect(la).toEqual(lb);
+        // KV-cache decode (one row a step), sampled with log-probs so that any difference in the logits shows
+        const gen = (lora: GpuLora) => generate(f.model, SEQ.slice(0, 5), { maxTokens: 6, temperature: 0.9, seed: 3, logProbs: true, eosTokenIds: [], lora });
+        f.model.device.pushErrorScope('validation');
+        const [da, db] = [await gen(stacked), await gen(apart)];
+        expect((await f.model.device.popErrorScope())?.message).toBeUndefined();
+        console.log(`${family} ${name}: decoded ${da.tokens.join(' ')} vs ${db.tokens.join(' ')}`);
+        expect(da).toEqual(db);
         for (const method of ['cpt', 'dpo'] as const) {
           const p = method === 'dpo' ? pair(f, r, { rslora: true, seed: 900 }) : { stacked, apart };
           const ga = await grads(f, p.stacked, method, BATCHES[method]);
