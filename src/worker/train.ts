@@ -25,6 +25,7 @@ import { createEntryWriter } from '../io/cache/store.ts';
 import { shortName, slugName, type Lineage } from '../io/cache/names.ts';
 import { idbCheckpointStore } from '../io/cache/checkpoint-idb.ts';
 import { zipStore } from '../io/zip.ts';
+import { writeRange } from '../engine/gpu/buffer-pool.ts';
 import { loadModel, type Model } from '../engine/model/index.ts';
 import { createLora, peftConfigJson, type GpuLora } from '../engine/lora/adapter.ts';
 import type { LoraTarget } from '../engine/lora/targets.ts';
@@ -247,7 +248,7 @@ export class TrainHost {
       trainer = new Trainer(model, params ?? lora!, cfg, { train: data.train, ...(data.val ? { val: data.val } : {}) }, {
         store: cp,
         onEvent: (e) => {
-          if (e.type === 'step' && e.step === req.debugPoisonAfterStep) model!.device.queue.writeBuffer(poisoned(), 0, new Float32Array([NaN]));
+          if (e.type === 'step' && e.step === req.debugPoisonAfterStep) writeRange(model!.device, poisoned(), new Float32Array([NaN]));
           if (e.type === 'step') patch({ step: e.step, lastLoss: e.loss });
           else if (e.type === 'paused') patch({ status: 'paused' });
           else if (e.type === 'resumed') patch({ status: 'running' });

@@ -101,8 +101,34 @@ export class BufferPool {
   }
 }
 
-/** Copies a GPU buffer back to the CPU (tests, logits, checkpoints). */
-export async function readBuffer(device: GPUDevice, src: GPUBuffer, bytes = src.size): Promise<ArrayBuffer> {
+/**
+ * A byte range of a buffer, bound to a kernel as a buffer of its own (a stacked LoRA group's member:
+ * lora/adapter.ts). WebGPU binds storage at offsets that are multiples of minStorageBufferOffsetAlignment, at most
+ * 256 bytes on every adapter, so ranges start at multiples of BINDING_ALIGN.
+ */
+export interface BufferRange {
+  readonly buffer: GPUBuffer;
+  readonly offset: number;
+  /** bytes bound: at least the data's (a kernel's array must not be shorter than one of its elements) */
+  readonly size: number;
+}
+/** The alignment of a BufferRange's offset, bytes (the largest minStorageBufferOffsetAlignment WebGPU allows). */
+export const BINDING_ALIGN = 256;
+
+/** A buffer or a range of one: what a kernel binding, a readback or a write may name. */
+export type BufferOrRange = GPUBuffer | BufferRange;
+
+export function isRange(b: BufferOrRange): b is BufferRange {
+  return 'buffer' in b && 'offset' in b;
+}
+
+/** (buffer, byte offset) of a buffer or range. */
+export function rangeStart(b: BufferOrRange): [GPUBuffer, number] {
+  return isRange(b) ? [b.buffer, b.offset] : [b, 0];
+}
+
+/** Copies a GPU buffer (or range) back to the CPU (tests, logits, checkpoints). */
+export async function readBuffer(device: GPUDevice, src: BufferOrRange, bytes = src.size): Promise<ArrayBuffer> {
   const enc = device.createCommandEncoder();
   const staging = encodeReadback(device, enc, src, bytes);
   device.queue.submit([enc.finish()]);
@@ -110,11 +136,18 @@ export async function readBuffer(device: GPUDevice, src: GPUBuffer, bytes = src.
 }
 
 /** A fresh staging buffer and the copy of src's first `bytes` into it, as a command of `enc` (then mapReadback). */
-export function encodeReadback(device: GPUDevice, enc: GPUCommandEncoder, src: GPUBuffer, bytes = src.size): GPUBuffer {
+export function encodeReadback(device: GPUDevice, enc: GPUCommandEncoder, src: BufferOrRange, bytes = src.size): GPUBuffer {
   const size = Math.ceil(bytes / 4) * 4;
   const staging = device.createBuffer({ size, usage: 0x01 /* MAP_READ */ | COPY_DST, label: 'readback' });
-  enc.copyBufferToBuffer(src, 0, staging, 0, size);
+  const [buf, offset] = rangeStart(src);
+  enc.copyBufferToBuffer(buf, offset, staging, 0, size);
   return staging;
+}
+
+/** queue.writeBuffer into a buffer or range (at the range's start). */
+export function writeRange(device: GPUDevice, dst: BufferOrRange, data: ArrayBufferView<ArrayBuffer>): void {
+  const [buf, offset] = rangeStart(dst);
+  device.queue.writeBuffer(buf, offset, data);
 }
 
 /** The first `bytes` of a staging buffer from encodeReadback, once its copy has run; the buffer is destroyed. */

@@ -4,6 +4,7 @@
  * does not block the worker and can overlap with weight downloads.
  */
 import { deviceHwTuning, type HwTuning } from './hw-tuning.ts';
+import { isRange, type BufferOrRange } from './buffer-pool.ts';
 import { AlloyError } from '../../common/errors.ts';
 import { deviceKernelFamily } from './device.ts';
 import type { KernelFamily } from '../kernel-family.ts';
@@ -111,13 +112,13 @@ export class KernelRegistry {
     return this.scratchBuf;
   }
 
-  /** The bind group of `pipeline` (group 0) over `buffers` by binding number, made once and cached. */
-  bindGroup(pipeline: GPUComputePipeline, buffers: ReadonlyArray<readonly [number, GPUBuffer]>): GPUBindGroup {
+  /** The bind group of `pipeline` (group 0) over `buffers` (or ranges of them) by binding number, made once and cached. */
+  bindGroup(pipeline: GPUComputePipeline, buffers: ReadonlyArray<readonly [number, BufferOrRange]>): GPUBindGroup {
     let key = String(this.idOf(pipeline));
-    for (const [binding, buf] of buffers) key += `,${binding}:${this.idOf(buf)}`;
+    for (const [binding, b] of buffers) key += isRange(b) ? `,${binding}:${this.idOf(b.buffer)}@${b.offset}+${b.size}` : `,${binding}:${this.idOf(b)}`;
     let bg = this.bindGroups.get(key);
     if (!bg) {
-      const entries = buffers.map(([binding, buffer]) => ({ binding, resource: { buffer } }));
+      const entries = buffers.map(([binding, b]) => ({ binding, resource: isRange(b) ? { buffer: b.buffer, offset: b.offset, size: b.size } : { buffer: b } }));
       bg = this.device.createBindGroup({ layout: this.layout(pipeline), entries });
       evictOldest(this.bindGroups, BIND_GROUP_CACHE_SIZE);
       this.bindGroups.set(key, bg);

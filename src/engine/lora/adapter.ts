@@ -4,8 +4,21 @@
  *
  * Memory layout (all f32, row-major, pool buffers owned by the GpuLora):
  *   A, dA [r, in]; B, dB [out, r] (PEFT's lora_A.weight / lora_B.weight shapes).
- *   During a forward, xa = x·Aᵀ [rows, r] is a temporary (or kept by the training forward for the backward);
- *   with dropout, xd = dropout(x) [rows, in] is a temporary and xa = xd·Aᵀ.
+ *   Projections that share their input (LORA_GROUPS: q, k, v read n1; gate, up read n2) keep their A in one
+ *   buffer per layer, the group's, each member's [r, in] a block of it (LoraModule.a is a BufferRange), in group
+ *   order, blocks groupStride(r·in) floats apart (r·in rounded up to a 256-byte binding offset: no gap when r·in
+ *   is a multiple of 64, so then the buffer is exactly [Σr, in]); dA likewise. B and dB stay per module.
+ *   During a forward, xa = x·Aᵀ [rows, r] is a temporary (or kept by the training forward for the backward), one
+ *   buffer per group, its members' blocks groupStride(rows·r) apart: one batched product (x broadcast over the
+ *   batch, A's blocks as the batch) gives every member's xa, and each member's up-projection xa_m·B_mᵀ reads its
+ *   block; the backward's g = dY·B likewise, so one batched gᵀ·x gives every member's dA. Per member each product
+ *   is the one the module would run alone (same kernel, shape and summation order), so stacking changes no bit in
+ *   the software kernel family (the hardware family's dA may lose split-K, hence differ by f32 rounding). A group
+ *   of one (o, down, or one adapted member) is laid out exactly as an unstacked module.
+ *   With dropout, xd = dropout(x) [rows, in] is a temporary and xa = xd·Aᵀ; each member draws its own mask, so the
+ *   members' x·Aᵀ and gᵀ·xd run one by one (into the same blocks).
+ *   The optimizer runs per PEFT tensor on the blocks (AdamW and the grad norm bind ranges), so checkpoints and
+ *   exports keep PEFT's keys and shapes.
  * Gradients accumulate (+=) so micro-batches add up; clearLoraGrads zeroes them once per step.
  * The base weights are never touched, so `enabled = false` runs the plain base model (DPO's reference).
  *
@@ -23,7 +36,7 @@
 import { AlloyError } from '../../common/errors.ts';
 import type { LoraConfig } from '../../io/peft.ts';
 import type { TensorToWrite } from '../../io/safetensors/writer.ts';
-import { readBuffer } from '../gpu/buffer-pool.ts';
+import { BINDING_ALIGN, readBuffer, type BufferRange } from '../gpu/buffer-pool.ts';
 import { encodeMatmul } from '../ops/matmul.ts';
 import { dropoutKey, encodeDropout, encodeDropoutBackwardAdd } from '../ops/dropout.ts';
 import { createRng } from '../model/sampling.ts';
@@ -43,19 +56,67 @@ const PROJ: Record<LoraTarget, ProjKey> = {
   down_proj: 'down',
 };
 
+/**
+ * Projections that read the same input, in the layer's order: a group's A and dA are one buffer, its
+ * down-projections one product (the file comment). o and down are groups of one.
+ */
+export const LORA_GROUPS: readonly (readonly ProjKey[])[] = [['q', 'k', 'v'], ['o'], ['gate', 'up'], ['down']];
+
+/** Floats from one member's block to the next in a group's buffer of `members` blocks of n floats each. */
+export function groupStride(n: number, members: number): number {
+  const align = BINDING_ALIGN / 4;
+  return members > 1 ? Math.ceil(n / align) * align : n;
+}
+
+/** Floats of a group's buffer: `members` blocks of n floats at groupStride (the last one padded like the others). */
+export function groupFloats(n: number, members: number): number {
+  return members * groupStride(n, members);
+}
+
+/**
+ * Block i of a group's buffer of `members` blocks of n floats, as a binding: the whole stride (a multiple of 256
+ * bytes), or for a group of one the whole buffer, never just its n floats. A binding shorter than one element of
+ * the kernel's array (16 bytes for the vec4 kernels: xa of one decoded row at r = 2 is 8) fails validation, and
+ * with it the whole command buffer.
+ */
+export function groupBlock(buffer: GPUBuffer, i: number, n: number, members: number): BufferRange {
+  if (members === 1) return { buffer, offset: 0, size: buffer.size };
+  const stride = groupStride(n, members) * 4;
+  return { buffer, offset: i * stride, size: stride };
+}
+
+/** The adapted projections of one layer that share an input (a LORA_GROUPS entry, members present only). */
+export interface LoraGroup {
+  layer: number;
+  /** in group order; member i's blocks are at i·stride floats */
+  members: LoraModule[];
+  inF: number;
+  /** floats between members' A blocks: groupStride(r·in, members) */
+  stride: number;
+  /** the members' A (and dA) blocks, groupFloats(r·in, members) floats */
+  a: GPUBuffer;
+  dA: GPUBuffer;
+}
+
 export interface LoraModule {
   /** position in GpuLora.modules (layer-major, targets in order): the dropout mask stream's module counter */
   index: number;
   layer: number;
   target: LoraTarget;
+  /** the layer's name for the projection */
+  proj: ProjKey;
   /** HF module path (PEFT keys are base_model.model.<path>.lora_{A,B}.weight) */
   path: string;
   inF: number;
   outF: number;
-  a: GPUBuffer;
+  /** its block of the group's A [r, in] (and dA) */
+  a: BufferRange;
   b: GPUBuffer;
-  dA: GPUBuffer;
+  dA: BufferRange;
   dB: GPUBuffer;
+  group: LoraGroup;
+  /** position in group.members */
+  slot: number;
 }
 
 export interface GpuLora {
@@ -66,6 +127,8 @@ export interface GpuLora {
   scale: number;
   targets: LoraTarget[];
   modules: LoraModule[];
+  /** every layer's groups (layer-major, LORA_GROUPS order), members present only */
+  groups: LoraGroup[];
   /** false: forwards run the base model alone (DPO's reference) */
   enabled: boolean;
   get(layer: number, proj: ProjKey): LoraModule | undefined;
@@ -85,6 +148,11 @@ export interface LoraOptions {
    * an adapter throws, so a backward through it fails loudly instead of writing nowhere. Default true.
    */
   grads?: boolean;
+  /**
+   * false: every module a group of its own (the unstacked layout, one x·Aᵀ per module): what the stacked groups
+   * are tested against (tests/engine/lora/stack.gpu.test.ts). Default true.
+   */
+  stack?: boolean;
 }
 
 /** PEFT initialisation: A ~ U(−1/√in, 1/√in) (kaiming_uniform_ with a = √5), B = 0, so the adapter starts as a no-op. */
@@ -105,11 +173,11 @@ export function loraFromTensors(
   model: Model,
   config: LoraConfig,
   tensors: ReadonlyMap<string, { a: Float32Array; b: Float32Array }>,
-  opts: { grads?: boolean } = {},
+  opts: { grads?: boolean; stack?: boolean } = {},
 ): GpuLora {
   const targets = new Set<LoraTarget>();
   for (const path of tensors.keys()) targets.add(parseTargets([path])[0]!);
-  const lora: LoraOptions = { r: config.r, alpha: config.loraAlpha, useRslora: config.useRslora, targets: [...targets], dropout: config.loraDropout ?? 0, grads: opts.grads ?? true };
+  const lora: LoraOptions = { r: config.r, alpha: config.loraAlpha, useRslora: config.useRslora, targets: [...targets], dropout: config.loraDropout ?? 0, grads: opts.grads ?? true, stack: opts.stack ?? true };
   return buildLora(model, lora, (layer, t) => {
     return tensors.get(modulePath(layer, t)) ?? null;
   });
@@ -131,7 +199,10 @@ function buildLora(
   };
   // Shapes from the config (HF [out, in]): the layer may hold q|k|v and gate|up fused (model/weights.ts).
   const shapes = expectedTensorShapes(model.config);
+  const groups: LoraGroup[] = [];
   for (let l = 0; l < model.layers.length; l++) {
+    // values first (module order = targets' order: the dropout streams' counters), then each group's buffers
+    const made = new Map<ProjKey, { t: LoraTarget; inF: number; outF: number; v: { a: Float32Array; b: Float32Array } }>();
     for (const t of opts.targets) {
       const [outF, inF] = shapes.get(`${modulePath(l, t)}.weight`)! as [number, number];
       const v = init(l, t, inF, outF);
@@ -139,12 +210,41 @@ function buildLora(
       if (v.a.length !== r * inF || v.b.length !== outF * r) {
         throw new AlloyError(`LoRA ${modulePath(l, t)}: A must be [${r}, ${inF}] and B [${outF}, ${r}]`, { tensor: modulePath(l, t) });
       }
-      const base = { index: modules.length, layer: l, target: t, path: modulePath(l, t), inF, outF, a: pool.upload(v.a, `${t}.lora_A`), b: pool.upload(v.b, `${t}.lora_B`) };
-      const m: LoraModule = withGrads
-        ? { ...base, dA: pool.upload(new Float32Array(r * inF), `${t}.lora_A.grad`), dB: pool.upload(new Float32Array(outF * r), `${t}.lora_B.grad`) }
-        : Object.defineProperties(base as LoraModule, { dA: { get: noGrads, enumerable: false }, dB: { get: noGrads, enumerable: false } });
+      made.set(PROJ[t], { t, inF, outF, v });
+    }
+    const layerModules: LoraModule[] = [];
+    for (const keys of opts.stack === false ? LORA_GROUPS.flat().map((k) => [k]) : LORA_GROUPS) {
+      const present = keys.filter((k) => made.has(k));
+      if (present.length === 0) continue;
+      const inF = made.get(present[0]!)!.inF;
+      const n = r * inF;
+      const stride = groupStride(n, present.length);
+      const stacked = new Float32Array(groupFloats(n, present.length));
+      present.forEach((k, i) => stacked.set(made.get(k)!.v.a, i * stride));
+      const label = present.length > 1 ? present.join('|') : made.get(present[0]!)!.t;
+      const a = pool.upload(stacked, `${label}.lora_A`);
+      const dA = withGrads ? pool.upload(new Float32Array(stacked.length), `${label}.lora_A.grad`) : null;
+      const group = { layer: l, members: [] as LoraModule[], inF, stride, a } as unknown as LoraGroup;
+      Object.defineProperty(group, 'dA', dA ? { value: dA, enumerable: true } : { get: noGrads, enumerable: false });
+      present.forEach((k, slot) => {
+        const { t, outF, v } = made.get(k)!;
+        const range = (buffer: GPUBuffer) => groupBlock(buffer, slot, n, present.length);
+        const base = { index: -1, layer: l, target: t, proj: k, path: modulePath(l, t), inF, outF, a: range(a), b: pool.upload(v.b, `${t}.lora_B`), group, slot };
+        const m: LoraModule = withGrads
+          ? { ...base, dA: range(dA!), dB: pool.upload(new Float32Array(outF * r), `${t}.lora_B.grad`) }
+          : Object.defineProperties(base as unknown as LoraModule, { dA: { get: noGrads, enumerable: false }, dB: { get: noGrads, enumerable: false } });
+        group.members.push(m);
+        layerModules.push(m);
+        byKey.set(`${l}:${k}`, m);
+      });
+      groups.push(group);
+    }
+    // GpuLora.modules in the targets' order within the layer, as before stacking (module.index is the dropout counter)
+    for (const t of opts.targets) {
+      const m = layerModules.find((x) => x.target === t);
+      if (!m) continue;
+      m.index = modules.length;
       modules.push(m);
-      byKey.set(`${l}:${PROJ[t]}`, m);
     }
   }
   const useRslora = opts.useRslora ?? false;
@@ -159,12 +259,14 @@ function buildLora(
     scale: useRslora ? opts.alpha / Math.sqrt(r) : opts.alpha / r,
     targets: [...opts.targets],
     modules,
+    groups,
     enabled: true,
     get: (layer, proj) => byKey.get(`${layer}:${proj}`),
     dispose() {
       if (disposed) return;
       disposed = true;
-      for (const m of modules) for (const b of withGrads ? [m.a, m.b, m.dA, m.dB] : [m.a, m.b]) pool.release(b);
+      for (const g of groups) for (const b of withGrads ? [g.a, g.dA] : [g.a]) pool.release(b);
+      for (const m of modules) for (const b of withGrads ? [m.b, m.dB] : [m.b]) pool.release(b);
     },
   };
 }
@@ -182,73 +284,112 @@ export function loraDropout(lora: GpuLora, m: LoraModule, at: DropoutCounters | 
   return { p: lora.dropout, key: dropoutKey(at.seed, at.step, at.micro, m.index) };
 }
 
+/** Each member's [rows, r] block of a group's xa (or g) buffer of `rows` rows (groupBlock: bound with its padding). */
+export function xaBlocks(group: LoraGroup, buffer: GPUBuffer, rows: number, r: number): BufferRange[] {
+  return group.members.map((_, i) => groupBlock(buffer, i, rows * r, group.members.length));
+}
+
+/** Bytes of a group's xa (and g) buffer for `rows` rows: what encodeLoraGroupForward allocates. */
+export function xaBytes(members: number, rows: number, r: number): number {
+  return groupFloats(rows * r, members) * 4;
+}
+
 /**
- * y [rows, out] += scale·(dropout(x)·Aᵀ)·Bᵀ. Returns xa = dropout(x)·Aᵀ [rows, r] in a pool buffer the caller
- * releases after submitting (the training forward keeps it for dB). With `drop`, xd = dropout(x) goes to `temps`
- * (release after submitting); without it the path is the plain one, kernel for kernel.
+ * Every member's y_m [rows, out_m] += scale·(dropout(x)·A_mᵀ)·B_mᵀ, ys in group.members' order. Returns the group's
+ * xa buffer (member m's dropout(x)·A_mᵀ [rows, r] at block m, xaBlocks), which the caller releases after submitting
+ * (the training forward keeps it for the backward). Without dropout one batched product makes every block (x
+ * broadcast: A stride 0); with `drops` (one per member: each draws its own mask) each member's xd = dropout(x) goes
+ * to `temps` (release after submitting) and its product runs alone.
  */
-export async function encodeLoraForward(
+export async function encodeLoraGroupForward(
   model: Model,
   enc: GPUCommandEncoder,
   lora: GpuLora,
-  m: LoraModule,
+  group: LoraGroup,
   x: GPUBuffer,
-  y: GPUBuffer,
+  ys: readonly GPUBuffer[],
   rows: number,
-  drop: { p: number; key: number } | null = null,
+  drops: readonly ({ p: number; key: number } | null)[] | null = null,
   temps: GPUBuffer[] = [],
 ): Promise<GPUBuffer> {
-  let input = x;
-  if (drop) {
-    input = model.pool.alloc(rows * m.inF * 4, 'lora.x_dropout');
-    temps.push(input);
-    await encodeDropout(model.kernels, enc, x, input, { n: rows * m.inF, ...drop });
+  const { kernels, pool } = model;
+  const { r } = lora;
+  const G = group.members.length;
+  const xa = pool.alloc(xaBytes(G, rows, r), 'lora.xa');
+  const blocks = xaBlocks(group, xa, rows, r);
+  if (drops?.some((d) => d)) {
+    for (const [i, m] of group.members.entries()) {
+      const input = pool.alloc(rows * m.inF * 4, 'lora.x_dropout');
+      temps.push(input);
+      await encodeDropout(kernels, enc, x, input, { n: rows * m.inF, ...drops[i]! });
+      await encodeMatmul(kernels, enc, input, m.a, blocks[i]!, { M: rows, N: r, K: m.inF, transB: true });
+    }
+  } else if (G === 1) {
+    await encodeMatmul(kernels, enc, x, group.a, xa, { M: rows, N: r, K: group.inF, transB: true });
+  } else {
+    const strides = { a: 0, b: group.stride, c: groupStride(rows * r, G) };
+    await encodeMatmul(kernels, enc, x, group.a, xa, { M: rows, N: r, K: group.inF, transB: true, batch: G, strides });
   }
-  const xa = model.pool.alloc(rows * lora.r * 4, 'lora.xa');
-  await encodeMatmul(model.kernels, enc, input, m.a, xa, { M: rows, N: lora.r, K: m.inF, transB: true });
-  await encodeMatmul(model.kernels, enc, xa, m.b, y, { M: rows, N: m.outF, K: lora.r, transB: true, alpha: lora.scale, beta: 1 });
+  for (const [i, m] of group.members.entries()) {
+    await encodeMatmul(kernels, enc, blocks[i]!, m.b, ys[i]!, { M: rows, N: m.outF, K: r, transB: true, alpha: lora.scale, beta: 1 });
+  }
   return xa;
 }
 
 /**
- * The LoRA part of a projection's backward, from dY [rows, out], the input x [rows, in] and the forward's xa:
- *   dB += scale·dYᵀ·xa;  g = dY·B [rows, r];  dA += scale·gᵀ·x;  dX += scale·g·A   (dX already holds dY·W).
- * With dropout (the forward's `drop`, same key): xd = dropout(x) is drawn again (a temporary) and
- *   dA += scale·gᵀ·xd;  gA = scale·g·A [rows, in] (a temporary);  dX += mask ⊙ gA.
+ * The LoRA part of a group's backward, from each member's dY_m [rows, out_m] (group order), the shared input
+ * x [rows, in] and the forward's xa buffer:
+ *   dB_m += scale·dY_mᵀ·xa_m;  g_m = dY_m·B_m [rows, r] (block m of one buffer, as xa);  dA_m += scale·g_mᵀ·x
+ *   (every member in one batched product, x broadcast);  dX += scale·g_m·A_m member by member, in group order
+ *   (dX already holds the base's dY·W).
+ * With dropout (the forward's `drops`, same keys) each member's xd = dropout(x) is drawn again (a temporary) and
+ *   dA_m += scale·g_mᵀ·xd;  gA = scale·g_m·A_m [rows, in] (a temporary);  dX += mask_m ⊙ gA.
  */
-export async function encodeLoraBackward(
+export async function encodeLoraGroupBackward(
   model: Model,
   enc: GPUCommandEncoder,
   lora: GpuLora,
-  m: LoraModule,
+  group: LoraGroup,
   x: GPUBuffer,
   xa: GPUBuffer,
-  dY: GPUBuffer,
+  dYs: readonly GPUBuffer[],
   dX: GPUBuffer,
   rows: number,
   temps: GPUBuffer[],
-  drop: { p: number; key: number } | null = null,
+  drops: readonly ({ p: number; key: number } | null)[] | null = null,
 ): Promise<void> {
   const { kernels, pool } = model;
   const r = lora.r;
   const s = lora.scale;
-  await encodeMatmul(kernels, enc, dY, xa, m.dB, { M: m.outF, N: r, K: rows, transA: true, alpha: s, beta: 1 });
-  const g = pool.alloc(rows * r * 4, 'lora.dy_b');
+  const G = group.members.length;
+  const xaB = xaBlocks(group, xa, rows, r);
+  const g = pool.alloc(xaBytes(G, rows, r), 'lora.dy_b');
   temps.push(g);
-  await encodeMatmul(kernels, enc, dY, m.b, g, { M: rows, N: r, K: m.outF });
-  if (!drop) {
-    await encodeMatmul(kernels, enc, g, x, m.dA, { M: r, N: m.inF, K: rows, transA: true, alpha: s, beta: 1 });
-    await encodeMatmul(kernels, enc, g, m.a, dX, { M: rows, N: m.inF, K: r, alpha: s, beta: 1 });
+  const gB = xaBlocks(group, g, rows, r);
+  for (const [i, m] of group.members.entries()) {
+    await encodeMatmul(kernels, enc, dYs[i]!, xaB[i]!, m.dB, { M: m.outF, N: r, K: rows, transA: true, alpha: s, beta: 1 });
+    await encodeMatmul(kernels, enc, dYs[i]!, m.b, gB[i]!, { M: rows, N: r, K: m.outF });
+  }
+  if (!drops?.some((d) => d)) {
+    const one = { M: r, N: group.inF, K: rows, transA: true, alpha: s, beta: 1 };
+    if (G === 1) await encodeMatmul(kernels, enc, g, x, group.dA, one);
+    else await encodeMatmul(kernels, enc, g, x, group.dA, { ...one, batch: G, strides: { a: groupStride(rows * r, G), b: 0, c: group.stride } });
+    for (const [i, m] of group.members.entries()) {
+      await encodeMatmul(kernels, enc, gB[i]!, m.a, dX, { M: rows, N: m.inF, K: r, alpha: s, beta: 1 });
+    }
     return;
   }
-  const n = rows * m.inF;
-  const xd = pool.alloc(n * 4, 'lora.x_dropout');
-  const gA = pool.alloc(n * 4, 'lora.dy_b_a');
-  temps.push(xd, gA);
-  await encodeDropout(kernels, enc, x, xd, { n, ...drop });
-  await encodeMatmul(kernels, enc, g, xd, m.dA, { M: r, N: m.inF, K: rows, transA: true, alpha: s, beta: 1 });
-  await encodeMatmul(kernels, enc, g, m.a, gA, { M: rows, N: m.inF, K: r, alpha: s });
-  await encodeDropoutBackwardAdd(kernels, enc, gA, dX, { n, ...drop });
+  for (const [i, m] of group.members.entries()) {
+    const drop = drops[i]!;
+    const n = rows * m.inF;
+    const xd = pool.alloc(n * 4, 'lora.x_dropout');
+    const gA = pool.alloc(n * 4, 'lora.dy_b_a');
+    temps.push(xd, gA);
+    await encodeDropout(kernels, enc, x, xd, { n, ...drop });
+    await encodeMatmul(kernels, enc, gB[i]!, xd, m.dA, { M: r, N: m.inF, K: rows, transA: true, alpha: s, beta: 1 });
+    await encodeMatmul(kernels, enc, gB[i]!, m.a, gA, { M: rows, N: m.inF, K: r, alpha: s });
+    await encodeDropoutBackwardAdd(kernels, enc, gA, dX, { n, ...drop });
+  }
 }
 
 export function clearLoraGrads(model: Model, lora: GpuLora): void {
@@ -259,10 +400,8 @@ export function clearLoraGrads(model: Model, lora: GpuLora): void {
 
 /** dA = dB = 0 for every module, as commands of `enc` (the trainer clears them after each update). */
 export function encodeClearLoraGrads(enc: GPUCommandEncoder, lora: GpuLora): void {
-  for (const m of lora.modules) {
-    enc.clearBuffer(m.dA);
-    enc.clearBuffer(m.dB);
-  }
+  for (const g of lora.groups) enc.clearBuffer(g.dA);
+  for (const m of lora.modules) enc.clearBuffer(m.dB);
 }
 
 /** PEFT key of a module's A or B. */

@@ -4,7 +4,7 @@
  * runs encodeLayerBackward, which mirrors it step by step, last step first.
  *
  *   n1 = rmsnorm(x_in)                        ← rstd1 kept for the backward
- *   q, k, v = n1·W_q,k,vᵀ (+ LoRA, + bias)    ← xa = x·Aᵀ of every adapted projection kept
+ *   q, k, v = n1·W_q,k,vᵀ (+ LoRA, + bias)    ← xa = x·Aᵀ of every adapter group kept (one buffer a group)
  *   q, k = rmsnorm(q), rmsnorm(k) per head    (Qwen3's q_norm/k_norm only) ← qPre, kPre, qRstd, kRstd kept
  *   q, k = rope(q), rope(k)                   (one dispatch; a KV cache gets k, v copied into its slots; none
  *                                              in SmolLM3's NoPE layers, config.layerRope)
@@ -25,7 +25,7 @@
  *
  * Memory layout (f32 row-major, BT = batch·T rows): x, x_in, x_mid, n1, n2 [BT, C]; rstd1, rstd2 [BT];
  * q, att [BT, nHeads·D]; k, v [BT, nKv·D]; lse [BT, nHeads]; gate, up, act [BT, F]; xa [BT, r] per adapted
- * projection; with q/k norms qPre, kPre (the projections' outputs) like q, k and qRstd, kRstd [BT·nHeads], [BT·nKv]
+ * projection (an adapter group's in one buffer, lora/adapter.ts xaBytes); with q/k norms qPre, kPre (the projections' outputs) like q, k and qRstd, kRstd [BT·nHeads], [BT·nKv]
  * (q [BT, H, D] is normed as BT·H rows of D, every head with the one q_norm weight). layerActBytes gives these sizes and layerGradBytes the backward's temporaries; planLayer and
  * planLayerBackward replay this file's allocations for both memory plans (model/memory.ts, train/memory.ts).
  * The residual x is updated in place (x_in → x_out).
@@ -37,7 +37,7 @@ import { encodeRmsNorm, encodeRmsNormBackward } from '../ops/rmsnorm.ts';
 import { encodeRopeQK, encodeSplitQkv } from '../ops/rope.ts';
 import { encodePackColumns, encodeSplitColumns } from '../ops/columns.ts';
 import { encodeSwiglu, encodeSwigluBackward, encodeSwigluPacked } from '../ops/swiglu.ts';
-import { encodeLoraBackward, encodeLoraForward, loraDropout, type DropoutCounters, type GpuLora, type ProjKey } from '../lora/adapter.ts';
+import { encodeLoraGroupBackward, encodeLoraGroupForward, loraDropout, xaBytes, type DropoutCounters, type GpuLora, type LoraGroup, type ProjKey } from '../lora/adapter.ts';
 import type { ModelConfig } from '../../io/config.ts';
 import { encodeLinear, encodeLinearAdd, encodeLinearInputGrad, encodeNormedLinear, foldsNorm } from './linear.ts';
 import type { GpuLayer, GpuLinear, Model } from './weights.ts';
@@ -72,7 +72,7 @@ export interface LayerActs {
 }
 
 /** Bytes of each kept activation of one layer for BT rows (xIn, which the caller owns, included). */
-export function layerActBytes(cfg: ModelConfig, BT: number): Record<Exclude<keyof LayerActs, 'xa'>, number> & { xa: (r: number) => number } {
+export function layerActBytes(cfg: ModelConfig, BT: number): Record<Exclude<keyof LayerActs, 'xa'>, number> {
   const C = cfg.hiddenSize;
   const F = cfg.intermediateSize;
   const qW = cfg.numHeads * cfg.headDim;
@@ -100,7 +100,6 @@ export function layerActBytes(cfg: ModelConfig, BT: number): Record<Exclude<keyo
     gate: BT * F * 4,
     up: BT * F * 4,
     act: BT * F * 4,
-    xa: (r: number) => BT * r * 4,
   };
 }
 
@@ -167,17 +166,14 @@ export function planLayer(
     return b;
   };
   const adapted = (...keys: ProjKey[]) => keys.some((k) => lora?.keys.has(k));
-  const addLora = (key: ProjKey) => {
-    if (!lora?.keys.has(key)) return;
-    if (save && lora.dropout) save.temps.push(t.alloc(BT * projIn(cfg, key) * 4));
-    const a = t.alloc(sizes.xa(lora.r));
+  // encodeLoraGroupForward: the group's xa, then (dropout) each member's xd
+  const addLora = (...keys: ProjKey[]) => {
+    const members = keys.filter((k) => lora?.keys.has(k));
+    if (!lora || members.length === 0) return;
+    const a = t.alloc(xaBytes(members.length, BT, lora.r));
+    if (save && lora.dropout) for (const key of members) save.temps.push(t.alloc(BT * projIn(cfg, key) * 4));
     if (save) save.bufs.push(a);
     else release(a);
-  };
-  const proj = (key: 'q' | 'k' | 'v' | 'gate' | 'up') => {
-    const y = kept(key);
-    addLora(key);
-    return y;
   };
   const n1 = kept('n1');
   if (save) kept('rstd1');
@@ -193,8 +189,8 @@ export function planLayer(
       const packed = t.alloc(BT * rows.qkv * 4);
       qkvDense = [kept('q'), kept('k'), kept('v')];
       t.release(packed);
-      for (const key of ['q', 'k', 'v'] as const) addLora(key);
-    } else qkvDense = [proj('q'), proj('k'), proj('v')];
+    } else qkvDense = [kept('q'), kept('k'), kept('v')];
+    addLora('q', 'k', 'v');
     if (!save) release(n1);
     if (cfg.qkNorm) {
       const [qPre, kPre, v] = qkvDense as [PlannedBuffer, PlannedBuffer, PlannedBuffer];
@@ -240,9 +236,8 @@ export function planLayer(
       gate = kept('gate');
       up = kept('up');
       t.release(packed);
-      addLora('gate');
-      addLora('up');
-    } else [gate, up] = [proj('gate'), proj('up')];
+    } else [gate, up] = [kept('gate'), kept('up')];
+    addLora('gate', 'up');
     if (!save) release(n2);
     if (!save) release(gate, up);
   }
@@ -257,11 +252,13 @@ export function planLayer(
 export function planLayerBackward(t: BufferTally, cfg: ModelConfig, BT: number, lora: LayerLoraPlan | null, temps: PlannedBuffer[], shape: LayerPlanShape): void {
   const g = layerGradBytes(cfg, BT);
   const tmp = (bytes: number) => temps.push(t.alloc(bytes));
-  // encodeLoraBackward: g = dY·B [BT, r]; with dropout xd = dropout(x) and gA = s·g·A [BT, in]
-  const projBack = (key: ProjKey) => {
-    if (!lora?.keys.has(key)) return;
-    tmp(BT * lora.r * 4);
-    if (lora.dropout) [0, 1].forEach(() => tmp(BT * projIn(cfg, key) * 4));
+  // encodeLoraGroupBackward: the group's g = dY·B [BT, r] blocks; with dropout each member's xd = dropout(x) and
+  // gA = s·g·A [BT, in]
+  const projBack = (...keys: ProjKey[]) => {
+    const members = keys.filter((k) => lora?.keys.has(k));
+    if (!lora || members.length === 0) return;
+    tmp(xaBytes(members.length, BT, lora.r));
+    if (lora.dropout) for (const key of members) [0, 1].forEach(() => tmp(BT * projIn(cfg, key) * 4));
   };
   if (cfg.sandwichNorms) tmp(g.dMlpOut);
   tmp(g.dAct);
@@ -270,8 +267,7 @@ export function planLayerBackward(t: BufferTally, cfg: ModelConfig, BT: number, 
   tmp(g.dUp);
   tmp(g.dN);
   if (shape.fused.gateUp) tmp(BT * 2 * cfg.intermediateSize * 4); // the packed d(gate|up)
-  projBack('gate');
-  projBack('up');
+  projBack('gate', 'up');
   tmp(g.dxn);
   if (cfg.sandwichNorms) tmp(g.dAttnOut);
   tmp(g.dAtt);
@@ -280,7 +276,7 @@ export function planLayerBackward(t: BufferTally, cfg: ModelConfig, BT: number, 
   if (cfg.qkNorm) [g.dqPre, g.dkPre].forEach(tmp);
   tmp(g.dN1);
   if (shape.fused.qkv) tmp(BT * (cfg.numHeads + 2 * cfg.numKvHeads) * cfg.headDim * 4); // the packed d(q|k|v)
-  for (const key of ['q', 'k', 'v'] as const) projBack(key);
+  projBack('q', 'k', 'v');
   tmp(g.dxn1);
 }
 
@@ -381,25 +377,32 @@ export async function encodeLayer(c: LayerPass, enc: GPUCommandEncoder, l: numbe
   };
   const xa = new Map<ProjKey, GPUBuffer>();
   const adapter = (key: ProjKey) => (lora?.enabled ? lora.get(l, key) : undefined);
-  const addLora = async (input: GPUBuffer, key: ProjKey, y: GPUBuffer) => {
-    const m = adapter(key);
-    if (!m) return;
-    const drop = save ? loraDropout(lora!, m, c.dropout) : null;
-    const a = await encodeLoraForward(model, enc, lora!, m, input, y, BT, drop, save?.temps ?? []);
+  // The LoRA of projections that share `input` (ys in keys' order): their adapter group (lora/adapter.ts; one
+  // unless built unstacked), one xa buffer a group, kept under each member's key.
+  const addLora = async (input: GPUBuffer, keys: readonly ProjKey[], ys: readonly GPUBuffer[]) => {
+    for (const group of new Set(keys.map((k) => adapter(k)?.group))) if (group) await addGroup(input, group, keys, ys);
+  };
+  const addGroup = async (input: GPUBuffer, group: LoraGroup, keys: readonly ProjKey[], ys: readonly GPUBuffer[]) => {
+    const drops = save ? group.members.map((m) => loraDropout(lora!, m, c.dropout)) : null;
+    const a = await encodeLoraGroupForward(model, enc, lora!, group, input, group.members.map((m) => ys[keys.indexOf(m.proj)]!), BT, drops, save?.temps ?? []);
     if (save) {
       save.bufs.push(a);
-      xa.set(key, a);
+      for (const m of group.members) xa.set(m.proj, a);
     } else release(a);
   };
-  const proj = async (input: GPUBuffer, key: ProjKey) => {
+  const base = async (input: GPUBuffer, key: ProjKey) => {
     const y = await encodeLinear(model, enc, input, BT, lin(layer, key), key);
     save?.bufs.push(y);
-    await addLora(input, key, y);
+    return y;
+  };
+  const proj = async (input: GPUBuffer, key: ProjKey) => {
+    const y = await base(input, key);
+    await addLora(input, [key], [y]);
     return y;
   };
   const projAdd = async (input: GPUBuffer, key: ProjKey, y: GPUBuffer) => {
     await encodeLinearAdd(model, enc, input, BT, lin(layer, key), y);
-    await addLora(input, key, y);
+    await addLora(input, [key], [y]);
   };
   const adapted = (...keys: ProjKey[]) => keys.some((k) => adapter(k));
   const heads = { heads: cfg.numHeads, kvHeads: cfg.numKvHeads, headDim: D };
@@ -447,12 +450,12 @@ export async function encodeLayer(c: LayerPass, enc: GPUCommandEncoder, l: numbe
       v = kept('v');
       await encodeSplitQkv(kernels, enc, qkv, c.positions, invFreq, q, k, v, { rows: BT, ...heads, rope: false });
       pool.release(qkv);
-      for (const [key, y] of [['q', q], ['k', k], ['v', v]] as const) await addLora(n1, key, y);
     } else {
-      q = await proj(n1, 'q');
-      k = await proj(n1, 'k');
-      v = await proj(n1, 'v');
+      q = await base(n1, 'q');
+      k = await base(n1, 'k');
+      v = await base(n1, 'v');
     }
+    await addLora(n1, ['q', 'k', 'v'], [q, k, v]);
     if (!save) release(n1);
     if (cfg.qkNorm) {
       // Qwen3: each head's q and k RMS-normed over head_dim (one weight shared by every head) before RoPE, so
@@ -540,12 +543,11 @@ export async function encodeLayer(c: LayerPass, enc: GPUCommandEncoder, l: numbe
       up = kept('up');
       await encodeSplitColumns(kernels, enc, gu, [gate, up], { rows: BT, widths: [F, F] });
       pool.release(gu);
-      await addLora(n2, 'gate', gate);
-      await addLora(n2, 'up', up);
     } else {
-      gate = await proj(n2, 'gate');
-      up = await proj(n2, 'up');
+      gate = await base(n2, 'gate');
+      up = await base(n2, 'up');
     }
+    await addLora(n2, ['gate', 'up'], [gate, up]);
     if (!save) release(n2);
     await encodeSwiglu(kernels, enc, gate, up, act, { n: BT * F, act: gateAct });
     if (!save) release(gate, up);
@@ -596,12 +598,19 @@ export async function encodeLayerBackward(c: LayerPass, enc: GPUCommandEncoder, 
   };
   const normGrad = (w: GPUBuffer) => (full ? full.gradOf(w) : undefined);
   // dX (+)= dY·W (+ the LoRA path, which also accumulates dA, dB; or, full, dW and db).
-  const projBack = async (key: ProjKey, input: GPUBuffer, dY: GPUBuffer, dX: GPUBuffer, accumulate: boolean) => {
+  // The LoRA part of projections that share `input` (dYs in keys' order): their adapter group's backward.
+  const loraBack = async (keys: readonly ProjKey[], input: GPUBuffer, dYs: readonly GPUBuffer[], dX: GPUBuffer) => {
+    for (const group of new Set(keys.map((k) => lora?.get(l, k)?.group))) {
+      const xa = group && s.xa.get(group.members[0]!.proj);
+      if (!lora || !group || !xa) continue;
+      const dY = group.members.map((m) => dYs[keys.indexOf(m.proj)]!);
+      await encodeLoraGroupBackward(model, enc, lora, group, input, xa, dY, dX, BT, temps, group.members.map((m) => loraDropout(lora, m, c.dropout)));
+    }
+  };
+  const projBack = async (key: ProjKey, input: GPUBuffer, dY: GPUBuffer, dX: GPUBuffer, accumulate: boolean, withLora = true) => {
     await encodeLinearInputGrad(model, enc, dY, lin(layer, key).weight, dX, BT, accumulate);
     await weightGrad(lin(layer, key), input, dY);
-    const m = lora?.get(l, key);
-    const xa = s.xa.get(key);
-    if (lora && m && xa) await encodeLoraBackward(model, enc, lora, m, input, xa, dY, dX, BT, temps, loraDropout(lora, m, c.dropout));
+    if (withLora) await loraBack([key], input, [dY], dX);
   };
 
   // A fused group's input gradient: its blocks' dY packed side by side, one matmul with the fused weight, then
@@ -611,11 +620,7 @@ export async function encodeLayerBackward(c: LayerPass, enc: GPUCommandEncoder, 
     await encodePackColumns(kernels, enc, dYs, packed, { rows: BT, widths });
     await encodeLinearInputGrad(model, enc, packed, group.weight, dX, BT, false);
     await weightGrad(group, input, packed);
-    for (const [i, key] of keys.entries()) {
-      const m = lora?.get(l, key);
-      const xa = s.xa.get(key);
-      if (lora && m && xa) await encodeLoraBackward(model, enc, lora, m, input, xa, dYs[i]!, dX, BT, temps, loraDropout(lora, m, c.dropout));
-    }
+    await loraBack(keys, input, dYs, dX);
   };
 
   // MLP: x_out = x_mid + down(silu(gate(n2)) ⊙ up(n2)), n2 = norm(x_mid) (Gemma: + norm(down(…)), GeGLU)
@@ -632,8 +637,9 @@ export async function encodeLayerBackward(c: LayerPass, enc: GPUCommandEncoder, 
   const dN = tmp(g.dN, 'd-norm');
   if (layer.gateUp) await groupBack(layer.gateUp, ['gate', 'up'], [F, F], s.n2, [dGate, dUp], dN);
   else {
-    await projBack('gate', s.n2, dGate, dN, false);
-    await projBack('up', s.n2, dUp, dN, true);
+    await projBack('gate', s.n2, dGate, dN, false, false);
+    await projBack('up', s.n2, dUp, dN, true, false);
+    await loraBack(['gate', 'up'], s.n2, [dGate, dUp], dN);
   }
   const dxn = tmp(g.dxn, 'd-x-from-norm');
   await encodeRmsNormBackward(kernels, enc, s.xMid, layer.postNorm, s.rstd2, dN, dxn, { rows: BT, hidden: C }, normGrad(layer.postNorm));
@@ -670,9 +676,10 @@ export async function encodeLayerBackward(c: LayerPass, enc: GPUCommandEncoder, 
   const dN1 = tmp(g.dN1, 'd-norm1');
   if (layer.qkv) await groupBack(layer.qkv, ['q', 'k', 'v'], [H * D, nKv * D, nKv * D], s.n1, [dqIn, dkIn, dv], dN1);
   else {
-    await projBack('q', s.n1, dqIn, dN1, false);
-    await projBack('k', s.n1, dkIn, dN1, true);
-    await projBack('v', s.n1, dv, dN1, true);
+    await projBack('q', s.n1, dqIn, dN1, false, false);
+    await projBack('k', s.n1, dkIn, dN1, true, false);
+    await projBack('v', s.n1, dv, dN1, true, false);
+    await loraBack(['q', 'k', 'v'], s.n1, [dqIn, dkIn, dv], dN1);
   }
   const dxn1 = tmp(g.dxn1, 'd-x-from-norm1');
   await encodeRmsNormBackward(kernels, enc, s.xIn, layer.inputNorm, s.rstd1, dN1, dxn1, { rows: BT, hidden: C }, normGrad(layer.inputNorm));

@@ -10,6 +10,7 @@
  * another pass or finish() first closes it (the encoder's methods are wrapped once, on first launch), so code
  * that mixes copies and ops on one encoder works unchanged.
  */
+import type { BufferOrRange } from '../gpu/buffer-pool.ts';
 import type { KernelRegistry, Overrides } from '../gpu/kernels.ts';
 
 export type Field = { u32: number } | { f32: number };
@@ -33,8 +34,8 @@ export interface KernelLaunch {
   constants?: Overrides;
   /** the uniform block's fields, or a caller-owned uniform buffer (rewritten between submits, e.g. per decode step) */
   params: Field[] | GPUBuffer;
-  /** storage buffers by binding number (binding 0 is always the uniform block) */
-  buffers: Record<number, GPUBuffer>;
+  /** storage buffers (or ranges of them) by binding number (binding 0 is always the uniform block) */
+  buffers: Record<number, BufferOrRange>;
   groups: [number, number?, number?];
   label?: string;
 }
@@ -42,7 +43,7 @@ export interface KernelLaunch {
 export async function launch(kernels: KernelRegistry, encoder: GPUCommandEncoder, k: KernelLaunch): Promise<void> {
   const pipeline = await kernels.pipeline(k.file, k.entry ?? 'main', k.constants ?? {});
   const uniform = Array.isArray(k.params) ? kernels.uniformBlock(k.params) : k.params;
-  const entries: Array<readonly [number, GPUBuffer]> = [[0, uniform]];
+  const entries: Array<readonly [number, BufferOrRange]> = [[0, uniform]];
   for (const binding in k.buffers) entries.push([Number(binding), k.buffers[binding]!]);
   const pass = openPass(encoder);
   pass.setPipeline(pipeline);

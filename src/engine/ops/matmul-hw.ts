@@ -9,7 +9,8 @@
 import type { KernelRegistry, Overrides } from '../gpu/kernels.ts';
 import { grid1d, launch, MAX_GROUPS_PER_DIM, type Field } from './dispatch.ts';
 import { DEFAULT_HW_TUNING } from '../gpu/hw-tuning.ts';
-import type { MatmulArgs } from './matmul.ts';
+import { matmulStrides, type MatmulArgs } from './matmul.ts';
+import type { BufferOrRange } from '../gpu/buffer-pool.ts';
 import type { Weight16 } from './matmul-w16.ts';
 
 /** Depth of the K tile staged in workgroup memory (a multiple of 4: tiles are staged as vec4 quads along K). */
@@ -85,9 +86,9 @@ export function hwSplitK(args: MatmulArgs, minWorkgroups = HW_MIN_WORKGROUPS): n
 export async function encodeHwMatmul(
   kernels: KernelRegistry,
   encoder: GPUCommandEncoder,
-  a: GPUBuffer,
-  b: GPUBuffer,
-  c: GPUBuffer,
+  a: BufferOrRange,
+  b: BufferOrRange,
+  c: BufferOrRange,
   args: MatmulArgs,
   dtype?: Weight16,
   /** the tiled kernel's C tile (tests force each of HW_TILES); by default hwMatmulTile's choice */
@@ -98,15 +99,14 @@ export async function encodeHwMatmul(
   const transB = args.transB ?? false;
   const batch = args.batch ?? 1;
   // Batch strides in elements (B's in 16-bit elements for a 16-bit weight), as the software kernels take them.
-  const strideA = batch > 1 ? M * K : 0;
-  const strideB = batch > 1 ? K * N : 0;
+  const { a: strideA, b: strideB, c: strideC } = matmulStrides(args);
   const params = [
     { u32: M },
     { u32: N },
     { u32: K },
     { u32: strideA },
     { u32: strideB },
-    { u32: batch > 1 ? M * N : 0 },
+    { u32: strideC },
     { f32: args.alpha ?? 1 },
     { f32: args.beta ?? 0 },
   ];
@@ -157,7 +157,7 @@ export async function encodeHwMatmul(
 async function launchMatvec(
   kernels: KernelRegistry,
   encoder: GPUCommandEncoder,
-  buffers: Record<number, GPUBuffer>,
+  buffers: Record<number, BufferOrRange>,
   args: MatmulArgs,
   params: Field[],
   constants: Overrides,

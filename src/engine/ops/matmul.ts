@@ -6,6 +6,7 @@
  * or shaders/matmul_nt_4x4.wgsl for few rows (decode) or few columns (LoRA's x·Aᵀ); everything else runs the
  * general shaders/matmul.wgsl, its thread blocks trimmed to small M or N (LoRA's backward products).
  */
+import type { BufferOrRange } from '../gpu/buffer-pool.ts';
 import type { KernelRegistry } from '../gpu/kernels.ts';
 import { grid1d, launch } from './dispatch.ts';
 import { encodeHwMatmul } from './matmul-hw.ts';
@@ -26,6 +27,19 @@ export interface MatmulArgs {
   alpha?: number;
   beta?: number;
   batch?: number;
+  /**
+   * batch strides in elements, replacing the packed defaults (A: M·K, B: K·N, C: M·N): 0 broadcasts one operand
+   * over the batch (a stacked LoRA group's x·A_mᵀ for every member m at once); a larger stride leaves gaps between
+   * the batch's matrices (aligned member blocks). The vec4 kernels need multiples of 4.
+   */
+  strides?: { a?: number; b?: number; c?: number };
+}
+
+/** The batch strides of a product in elements (0 for one batch): args.strides over the packed defaults. */
+export function matmulStrides(args: MatmulArgs): { a: number; b: number; c: number } {
+  const { M, N, K } = args;
+  if ((args.batch ?? 1) <= 1) return { a: 0, b: 0, c: 0 };
+  return { a: args.strides?.a ?? M * K, b: args.strides?.b ?? K * N, c: args.strides?.c ?? M * N };
 }
 
 /** Whether the vec4 A·Bᵀ kernel applies: it reads both operands as vec4 along K. */
@@ -76,19 +90,25 @@ export function ntRowGroups(M: number): number {
 export async function encodeMatmul(
   kernels: KernelRegistry,
   encoder: GPUCommandEncoder,
-  a: GPUBuffer,
-  b: GPUBuffer,
-  c: GPUBuffer,
+  a: BufferOrRange,
+  b: BufferOrRange,
+  c: BufferOrRange,
   args: MatmulArgs,
 ): Promise<void> {
   if (kernels.family === 'hardware') return encodeHwMatmul(kernels, encoder, a, b, c, args);
   const { M, N, K } = args;
   const batch = args.batch ?? 1;
-  const tail = [{ u32: batch > 1 ? M * N : 0 }, { f32: args.alpha ?? 1 }, { f32: args.beta ?? 0 }];
+  const st = matmulStrides(args);
+  const tail = [{ u32: st.c }, { f32: args.alpha ?? 1 }, { f32: args.beta ?? 0 }];
+  // the vec4 kernels' batch strides of A and B in vec4s
+  const vec4Strides = () => {
+    if (st.a % 4 !== 0 || st.b % 4 !== 0) throw new RangeError(`matmul: vec4 batch strides must be multiples of 4, got ${st.a}, ${st.b}`);
+    return [{ u32: st.a / 4 }, { u32: st.b / 4 }];
+  };
   if (matmulUses4x4(args)) {
     await launch(kernels, encoder, {
       file: 'matmul_nt_4x4',
-      params: [{ u32: M }, { u32: N }, { u32: K }, { u32: batch > 1 ? (M * K) / 4 : 0 }, { u32: batch > 1 ? (N * K) / 4 : 0 }, ...tail],
+      params: [{ u32: M }, { u32: N }, { u32: K }, ...vec4Strides(), ...tail],
       buffers: { 1: a, 2: b, 3: c },
       groups: nt4x4Groups(M, N, batch),
     });
@@ -101,7 +121,7 @@ export async function encodeMatmul(
       file: 'matmul_nt',
       constants: { ROW_GROUPS: rowGroups, COL_GROUPS: colGroups },
       // batch strides of A and B in vec4s (K % 4 == 0, so M·K and N·K are multiples of 4)
-      params: [{ u32: M }, { u32: N }, { u32: K }, { u32: batch > 1 ? (M * K) / 4 : 0 }, { u32: batch > 1 ? (N * K) / 4 : 0 }, ...tail],
+      params: [{ u32: M }, { u32: N }, { u32: K }, ...vec4Strides(), ...tail],
       buffers: { 1: a, 2: b, 3: c },
       groups: [Math.ceil(N / (32 * colGroups)), Math.ceil(M / (32 * rowGroups)), batch],
     });
@@ -111,7 +131,7 @@ export async function encodeMatmul(
   await launch(kernels, encoder, {
     file: 'matmul',
     constants: { TRANS_A: args.transA ?? false, TRANS_B: args.transB ?? false, ROW_BLOCKS: blocks.rows, COL_BLOCKS: blocks.cols },
-    params: [{ u32: M }, { u32: N }, { u32: K }, { u32: batch > 1 ? M * K : 0 }, { u32: batch > 1 ? K * N : 0 }, ...tail],
+    params: [{ u32: M }, { u32: N }, { u32: K }, { u32: st.a }, { u32: st.b }, ...tail],
     buffers: { 1: a, 2: b, 3: c },
     groups: [Math.ceil(N / (32 * blocks.cols)), Math.ceil(M / (32 * blocks.rows)), batch],
   });

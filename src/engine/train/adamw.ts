@@ -2,6 +2,7 @@
  * AdamW (PyTorch's torch.optim.AdamW, decoupled weight decay, bias correction) on the GPU (shaders/adamw.wgsl)
  * and its CPU reference. Layouts: param, grad, m, v f32 [n]; m and v start at zero; `step` counts from 1.
  */
+import type { BufferOrRange } from '../gpu/buffer-pool.ts';
 import type { KernelRegistry } from '../gpu/kernels.ts';
 import { grid1d, launch, requireShape, type Field } from '../ops/dispatch.ts';
 
@@ -55,7 +56,7 @@ export interface HalfStore {
 export async function encodeAdamW(
   kernels: KernelRegistry,
   encoder: GPUCommandEncoder,
-  bufs: { param: GPUBuffer; grad: GPUBuffer; m: GPUBuffer; v: GPUBuffer },
+  bufs: { param: BufferOrRange; grad: BufferOrRange; m: GPUBuffer; v: GPUBuffer },
   args: { n: number } & AdamWStep,
   stepUniform?: GPUBuffer,
   /** f32 [2] (Σ g², clip scale) from clip.ts encodeClip; absent: no clipping beyond gradScale */
@@ -67,7 +68,7 @@ export async function encodeAdamW(
   tensor: { decay?: boolean; store?: HalfStore } = {},
 ): Promise<void> {
   const store = tensor.store;
-  const buffers: Record<number, GPUBuffer> = {
+  const buffers: Record<number, BufferOrRange> = {
     1: bufs.param,
     2: bufs.grad,
     3: bufs.m,

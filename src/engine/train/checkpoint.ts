@@ -20,7 +20,7 @@ import { BlobSink, type ByteSource } from '../../io/bytes.ts';
 import { AlloyError } from '../../common/errors.ts';
 import { openSafetensors } from '../../io/safetensors/reader.ts';
 import { writeSafetensors, type TensorToWrite } from '../../io/safetensors/writer.ts';
-import { readBuffer } from '../gpu/buffer-pool.ts';
+import { readBuffer, writeRange, type BufferOrRange } from '../gpu/buffer-pool.ts';
 import { f32ToBf16Bits, f32ToF16Bits } from '../../io/safetensors/dtypes.ts';
 import type { HalfStore } from './adamw.ts';
 import { isMethod } from './objectives.ts';
@@ -42,8 +42,9 @@ export interface OptimTensor {
   key: string;
   shape: [number, number];
   n: number;
-  param: GPUBuffer;
-  grad: GPUBuffer;
+  /** a LoRA A's param and grad are blocks of its group's buffers (lora/adapter.ts) */
+  param: BufferOrRange;
+  grad: BufferOrRange;
   m: GPUBuffer;
   v: GPUBuffer;
   decay?: boolean;
@@ -143,7 +144,7 @@ export function objectiveMismatch(saved: Record<string, unknown>, run: RunObject
 }
 
 /** How one tensor is stored: the parameter under its PEFT key, AdamW's m and v under torch's state names. */
-function storedAs(t: OptimTensor): [name: string, buf: GPUBuffer][] {
+function storedAs(t: OptimTensor): [name: string, buf: BufferOrRange][] {
   return [
     [t.key, t.param],
     [`optimizer.exp_avg.${t.key}`, t.m],
@@ -197,7 +198,7 @@ export async function restoreCheckpoint(device: GPUDevice, src: ByteSource, tens
         throw new AlloyError(`${src.name}: "${name}" is ${info.dtype} [${info.shape.join(', ')}], expected F32 [${t.shape.join(', ')}]`, { file: src.name, tensor: name });
       }
       const data = await file.readF32(name);
-      device.queue.writeBuffer(buf, 0, data);
+      writeRange(device, buf, data);
       // a full fine-tune's master: the model's 16-bit weight is its rounding, as after the update that wrote it
       if (buf === t.param && t.store) device.queue.writeBuffer(t.store.buffer, 0, halvesOf(data, t.store.dtype));
     }

@@ -7,7 +7,7 @@
  * non-finite Σ g² makes AdamW leave every tensor unchanged, and the trainer stops on it when it reads the norm
  * back with the step's result.
  */
-import { readBuffer, type BufferPool } from '../gpu/buffer-pool.ts';
+import { readBuffer, type BufferOrRange, type BufferPool } from '../gpu/buffer-pool.ts';
 import type { KernelRegistry } from '../gpu/kernels.ts';
 import { grid1d, launch } from '../ops/dispatch.ts';
 import { SUMSQ_SPAN } from './defaults.ts';
@@ -16,7 +16,7 @@ const WG = 64;
 
 /** Gradient tensors whose joint norm is wanted: buffer and element count. */
 export interface GradTensor {
-  grad: GPUBuffer;
+  grad: BufferOrRange;
   n: number;
 }
 

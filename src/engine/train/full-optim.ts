@@ -70,6 +70,7 @@ export function releaseFullOptim(pool: BufferPool, tensors: readonly OptimTensor
   for (const t of tensors) {
     pool.release(t.m);
     pool.release(t.v);
-    if (t.store) pool.release(t.param);
+    // a master copy: a whole buffer of its own (fullOptimTensors made it)
+    if (t.store) pool.release(t.param as GPUBuffer);
   }
 }

@@ -8,9 +8,11 @@
  * Layout recap (f32 unless said; BT = rows·T, C hidden, F intermediate, Hq = heads·headDim, Hkv = kvHeads·headDim):
  *   weights       the frozen base in its checkpoint dtype (BF16/F16 stay 16-bit), norms and inv_freq f32
  *   adapter       per adapted projection A [r, in], B [out, r], dA, dB, AdamW m and v for A and B: 4 × r·(in+out)
+ *                 (A and dA in one buffer per adapter group, lora/adapter.ts groupFloats)
  *   inputs        ids, positions, key mask u32 [BT]; token weights and targets [BT] (loss backward)
  *   kept/layer    layer.ts LayerActs: x_in, x_mid, n1, n2 [BT, C]; rstd1, rstd2 [BT]; q, att [BT, Hq];
  *                 k, v [BT, Hkv]; lse [BT, heads]; gate, up, act [BT, F]; xa [BT, r] per adapted projection
+ *                 (one buffer per adapter group, lora/adapter.ts xaBytes)
  *                 (o_proj and down_proj add into the residual: they keep nothing)
  *   head          residual x, final norm, rstd, dNormed, dx [BT, C]; logits [BT, V] (dlogits overwrite them) as
  *                 row blocks of ≤ one binding each (model/head.ts): CPT and SFT make, gather and back-propagate one
@@ -59,7 +61,7 @@ import { fusedGroups } from '../model/split.ts';
 import { logitRowsPerBlock, planRowChunks } from '../model/split.ts';
 import type { WeightDtype } from '../model/weights.ts';
 import { fullParamElements } from './full-params.ts';
-import type { ProjKey } from '../lora/adapter.ts';
+import { groupFloats, LORA_GROUPS, type ProjKey } from '../lora/adapter.ts';
 import type { LoraTarget } from '../lora/targets.ts';
 import { SUMSQ_SPAN, TRAIN_LOGIT_BLOCK_BYTES } from './defaults.ts';
 
@@ -180,15 +182,24 @@ export function planTrainingMemory(cfg: ModelConfig, o: TrainingPlanOptions): Tr
       }
     }
   } else {
+    // createLora: per layer, each group's stacked A and dA (lora/adapter.ts LORA_GROUPS), each module's B and dB
+    const keys = new Set(o.targets.map((t) => t.replace('_proj', '') as ProjKey));
     for (let l = 0; l < L; l++) {
+      for (const group of LORA_GROUPS) {
+        const members = group.filter((k) => keys.has(k));
+        if (members.length === 0) continue;
+        const [inF] = IO[`${members[0]!}_proj` as LoraTarget](cfg);
+        const n = groupFloats(o.r * inF, members.length) * 4;
+        for (let i = 0; i < 2; i++) (t.alloc(n), (adapter += n));
+      }
       for (const target of o.targets) {
         const [inF, outF] = IO[target](cfg);
         tensorSizes.push(o.r * inF, outF * o.r);
+        for (let i = 0; i < 2; i++) (t.alloc(outF * o.r * 4), (adapter += outF * o.r * 4));
       }
     }
-    // the tensor and its grad (createLora), AdamW m and v (the Trainer)
-    for (const n of tensorSizes) for (let i = 0; i < (withOptimizer ? 4 : 2); i++) (t.alloc(n * 4), (adapter += n * 4));
-    if (withOptimizer) optimizer = adapter / 2;
+    // AdamW m and v of every PEFT tensor (the Trainer)
+    if (withOptimizer) for (const n of tensorSizes) for (let i = 0; i < 2; i++) (t.alloc(n * 4), (adapter += n * 4), (optimizer += n * 4));
   }
   if (withOptimizer) {
     // the Trainer's grad-norm scratch and (Σ g², clip scale), made on its first step and kept (clip.ts)

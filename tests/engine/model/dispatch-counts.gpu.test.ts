@@ -41,8 +41,17 @@ const PER_SAMPLED_TOKEN_LOGPROB: Ceiling = { ...PER_SAMPLED_TOKEN, readBytes: PE
  * clip scale and the update are one submit (clip.ts: the scale stays on the GPU), and 8 bytes of the norm come
  * back instead of every tensor's partial sums. Two submits (was 4): the pass (gradients zeroed in it, the
  * log-probs' readback copy at its end) and clip + update; both readbacks are awaited together, once, after both.
+ * 200 dispatches before the LoRA groups (lora/adapter.ts: q, k, v's and gate, up's down-projections one batched
+ * product a group, and their dA one batched product in the backward): 3 fewer a layer forward, 3 backward.
  */
-const PER_STEP: Ceiling = { dispatches: 200, passes: 6, bindGroups: 0, buffers: 1, writeBuffers: 5, submits: 2, readBytes: 136 };
+const PER_STEP: Ceiling = { dispatches: 188, passes: 6, bindGroups: 0, buffers: 1, writeBuffers: 5, submits: 2, readBytes: 136 };
+/**
+ * per decoded token with a LoRA adapter (r 4) on all seven projections: the layer runs q, k, v and gate, up apart
+ * (LoRA adds before RoPE and SwiGLU) and copies k, v into the cache (the copies close the pass: 3 passes), and each
+ * adapter group adds one down-projection for all its members and one up-projection per member (lora/adapter.ts):
+ * 54 dispatches before the groups, 3 fewer a layer now.
+ */
+const PER_LORA_TOKEN: Ceiling = { ...PER_TOKEN, dispatches: 48, passes: 3 };
 
 const WARMUP_TOKENS = 4;
 const DECODE_TOKENS = 8;
@@ -96,6 +105,15 @@ describe('WebGPU calls after warm-up (ceilings at the top of this file)', () => 
     const opts = { temperature: 0.8, topK: 40, topP: 0.9, seed: 5 };
     check('per sampled token', await perToken(opts), PER_SAMPLED_TOKEN);
     check('per sampled token with log-prob', await perToken({ ...opts, logProbs: true }), PER_SAMPLED_TOKEN_LOGPROB);
+  });
+
+  it('per decoded token with LoRA on all seven projections', async () => {
+    const lora = createLora(f.model, { r: 4, alpha: 8, targets: [...LORA_TARGETS], seed: 0, grads: false });
+    try {
+      check('per LoRA decoded token', await perToken({ temperature: 0, lora }), PER_LORA_TOKEN);
+    } finally {
+      lora.dispose();
+    }
   });
 
   it('per LoRA training step', async () => {
