@@ -21,7 +21,7 @@ import { AlloyError } from '../../common/errors.ts';
 import { openSafetensors } from '../../io/safetensors/reader.ts';
 import { writeSafetensors, type TensorToWrite } from '../../io/safetensors/writer.ts';
 import { readBuffer, writeRange, type BufferOrRange } from '../gpu/buffer-pool.ts';
-import { f32ToBf16Bits, f32ToF16Bits } from '../../io/safetensors/dtypes.ts';
+import { encodeFromF32 } from '../../io/safetensors/dtypes.ts';
 import type { HalfStore } from './adamw.ts';
 import { isMethod } from './objectives.ts';
 import { TRAIN_FIELDS, appliesTo, field } from './settings.ts';
@@ -206,12 +206,13 @@ export async function restoreCheckpoint(device: GPUDevice, src: ByteSource, tens
   return meta;
 }
 
-/** f32 values rounded to nearest even and packed two a u32 (even element low), as the 16-bit weights are stored. */
-function halvesOf(data: Float32Array, dtype: HalfStore['dtype']): Uint32Array<ArrayBuffer> {
-  const round = dtype === 'bf16' ? f32ToBf16Bits : f32ToF16Bits;
-  const words = new Uint32Array(Math.ceil(data.length / 2));
-  for (let i = 0; i < data.length; i++) words[i >> 1]! |= round(data[i]!) << (16 * (i & 1));
-  return words;
+/** f32 values rounded to nearest even as the 16-bit weights are stored (dtypes.ts), padded to whole u32 words. */
+function halvesOf(data: Float32Array, dtype: HalfStore['dtype']): Uint8Array<ArrayBuffer> {
+  const bytes = encodeFromF32(dtype === 'bf16' ? 'BF16' : 'F16', data);
+  if (bytes.byteLength % 4 === 0) return bytes;
+  const padded = new Uint8Array(bytes.byteLength + 2);
+  padded.set(bytes);
+  return padded;
 }
 
 /** An imported PEFT adapter as a checkpoint blob (see the top of this file): its tensors as given, its config text. */

@@ -12,7 +12,7 @@
  * so a checkpoint resumes only on a model laid out the same way (same fusing and chunking), which restore checks.
  */
 import { readBuffer, type BufferPool } from '../gpu/buffer-pool.ts';
-import { f16Lut } from '../../io/safetensors/dtypes.ts';
+import { decodeToF32 } from '../../io/safetensors/dtypes.ts';
 import type { Model } from '../model/weights.ts';
 import type { OptimTensor } from './checkpoint.ts';
 import type { FullParam, FullParams } from './full-params.ts';
@@ -27,18 +27,9 @@ function isVector(p: FullParam): boolean {
   return p.cols === 1;
 }
 
-/** The stored 16-bit halves of a weight decoded to f32 (exact: every bf16/f16 value is an f32). */
+/** The stored 16-bit halves of a weight (the first n of a padded buffer) decoded to f32, exactly (dtypes.ts). */
 export function decodeHalves(words: ArrayBuffer, n: number, dtype: 'bf16' | 'f16'): Float32Array {
-  const h = new Uint16Array(words, 0, n);
-  const out = new Float32Array(n);
-  if (dtype === 'bf16') {
-    const bits = new Uint32Array(out.buffer);
-    for (let i = 0; i < n; i++) bits[i] = h[i]! << 16;
-  } else {
-    const lut = f16Lut();
-    for (let i = 0; i < n; i++) out[i] = lut[h[i]!]!;
-  }
-  return out;
+  return decodeToF32(dtype === 'bf16' ? 'BF16' : 'F16', new Uint8Array(words, 0, 2 * n));
 }
 
 /** AdamW's tensors for every parameter: m, v zeroed, masters decoded from the model's current 16-bit weights. */
