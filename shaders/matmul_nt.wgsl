@@ -30,11 +30,6 @@ override COL_GROUPS: u32 = 8u;
 @group(0) @binding(2) var<storage, read> B: array<vec4f>;
 @group(0) @binding(3) var<storage, read_write> C: array<f32>;
 
-// vec4 offsets of 4 consecutive rows, clamped to the last row so edge loads stay in bounds without a branch.
-fn rows4(first: u32, last: u32, k4: u32, base: u32) -> vec4u {
-  return base + min(vec4u(first) + vec4u(0u, 1u, 2u, 3u), vec4u(last)) * k4;
-}
-
 // The 4×4 block of rows r at vec4 step k: column i holds row i's 4 values along K.
 fn blk(X: ptr<storage, array<vec4f>, read>, r: vec4u, k: u32) -> mat4x4f {
   return mat4x4f((*X)[r.x + k], (*X)[r.y + k], (*X)[r.z + k], (*X)[r.w + k]);
@@ -43,7 +38,7 @@ fn blk(X: ptr<storage, array<vec4f>, read>, r: vec4u, k: u32) -> mat4x4f {
 @compute @workgroup_size(8, 8, 1)
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
   let m0 = (wg.y * 8u + lid.y) * 4u * ROW_GROUPS;
-  let n0 = (wg.x * 8u + lid.x) * 4u * COL_GROUPS;
+  let n0 = (wg.x * 8u + lid.x) * thread_cols();
   if (m0 >= p.M || n0 >= p.N) { return; }
   let K4 = p.K / 4u;
   let ab = wg.z * p.batch_stride_a;
@@ -53,14 +48,14 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec
   let ra1 = rows4(m0 + 4u, p.M - 1u, K4, ab);
   let ra2 = rows4(m0 + 8u, p.M - 1u, K4, ab);
   let ra3 = rows4(m0 + 12u, p.M - 1u, K4, ab);
-  let rb0 = rows4(n0, p.N - 1u, K4, bb);
-  let rb1 = rows4(n0 + 4u, p.N - 1u, K4, bb);
-  let rb2 = rows4(n0 + 8u, p.N - 1u, K4, bb);
-  let rb3 = rows4(n0 + 12u, p.N - 1u, K4, bb);
-  let rb4 = rows4(n0 + 16u, p.N - 1u, K4, bb);
-  let rb5 = rows4(n0 + 20u, p.N - 1u, K4, bb);
-  let rb6 = rows4(n0 + 24u, p.N - 1u, K4, bb);
-  let rb7 = rows4(n0 + 28u, p.N - 1u, K4, bb);
+  let rb0 = group_rows(n0, 0u, K4, bb);
+  let rb1 = group_rows(n0, 1u, K4, bb);
+  let rb2 = group_rows(n0, 2u, K4, bb);
+  let rb3 = group_rows(n0, 3u, K4, bb);
+  let rb4 = group_rows(n0, 4u, K4, bb);
+  let rb5 = group_rows(n0, 5u, K4, bb);
+  let rb6 = group_rows(n0, 6u, K4, bb);
+  let rb7 = group_rows(n0, 7u, K4, bb);
   var c00 = mat4x4f(); var c01 = mat4x4f(); var c02 = mat4x4f(); var c03 = mat4x4f();
   var c04 = mat4x4f(); var c05 = mat4x4f(); var c06 = mat4x4f(); var c07 = mat4x4f();
   var c10 = mat4x4f(); var c11 = mat4x4f(); var c12 = mat4x4f(); var c13 = mat4x4f();
@@ -105,18 +100,5 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec
   if (ROW_GROUPS > 3u) { store(cb, m0 + 12u, n0, c30, c31, c32, c33, c34, c35, c36, c37); }
 }
 
-// Writes 4 rows × 4·COL_GROUPS columns, masked to C; beta == 0 never reads C (it may hold garbage, even NaN, from a reused
-// buffer).
-fn store(base: u32, m: u32, n: u32, q0: mat4x4f, q1: mat4x4f, q2: mat4x4f, q3: mat4x4f, q4: mat4x4f, q5: mat4x4f, q6: mat4x4f, q7: mat4x4f) {
-  let q = array<mat4x4f, 8>(q0, q1, q2, q3, q4, q5, q6, q7);
-  for (var i = 0u; i < 4u; i++) {
-    if (m + i >= p.M) { return; }
-    for (var j = 0u; j < 4u * COL_GROUPS; j++) {
-      if (n + j >= p.N) { break; }
-      let at = base + (m + i) * p.N + n + j;
-      var v = p.alpha * q[j / 4u][j % 4u][i];
-      if (p.beta != 0.0) { v += p.beta * C[at]; }
-      C[at] = v;
-    }
-  }
-}
+// #include _gate_act
+// #include _nt_blocked

@@ -51,29 +51,32 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @
   let r1 = bb + min(n0 + 1u, last) * K4;
   let r2 = bb + min(n0 + 2u, last) * K4;
   let r3 = bb + min(n0 + 3u, last) * K4;
+  // with GLU (_nt_4x4.wgsl) the same outputs' up rows, F = p.N rows further on
+  let u0 = bb + (p.N + n0) * K4;
+  let u1 = bb + (p.N + min(n0 + 1u, last)) * K4;
+  let u2 = bb + (p.N + min(n0 + 2u, last)) * K4;
+  let u3 = bb + (p.N + min(n0 + 3u, last)) * K4;
   let ab = wg.z * p.batch_stride_a + m0 * K4;
   // acc_m[j] = Σ_k A[m,k]·B[n0+j,k]
   var acc0 = vec4f(); var acc1 = vec4f(); var acc2 = vec4f(); var acc3 = vec4f();
+  var up0 = vec4f(); var up1 = vec4f(); var up2 = vec4f(); var up3 = vec4f();
   for (var k = 0u; k < K4; k++) {
     let w = mat4x4f(decode4(B[r0 + k]), decode4(B[r1 + k]), decode4(B[r2 + k]), decode4(B[r3 + k]));
-    acc0 += A[ab + k] * w;
-    if (rows > 1u) { acc1 += A[ab + K4 + k] * w; }
-    if (rows > 2u) { acc2 += A[ab + 2u * K4 + k] * w; }
-    if (rows > 3u) { acc3 += A[ab + 3u * K4 + k] * w; }
+    var wu = mat4x4f();
+    if (GLU) { wu = mat4x4f(decode4(B[u0 + k]), decode4(B[u1 + k]), decode4(B[u2 + k]), decode4(B[u3 + k])); }
+    let x0 = A[ab + k];
+    acc0 += x0 * w;
+    if (GLU) { up0 += x0 * wu; }
+    if (rows > 1u) { let x1 = A[ab + K4 + k]; acc1 += x1 * w; if (GLU) { up1 += x1 * wu; } }
+    if (rows > 2u) { let x2 = A[ab + 2u * K4 + k]; acc2 += x2 * w; if (GLU) { up2 += x2 * wu; } }
+    if (rows > 3u) { let x3 = A[ab + 3u * K4 + k]; acc3 += x3 * w; if (GLU) { up3 += x3 * wu; } }
   }
   let cb = wg.z * p.batch_stride_c + m0 * p.N + n0;
-  store(cb, n0, acc0);
-  if (rows > 1u) { store(cb + p.N, n0, acc1); }
-  if (rows > 2u) { store(cb + 2u * p.N, n0, acc2); }
-  if (rows > 3u) { store(cb + 3u * p.N, n0, acc3); }
+  store(cb, n0, acc0, up0);
+  if (rows > 1u) { store(cb + p.N, n0, acc1, up1); }
+  if (rows > 2u) { store(cb + 2u * p.N, n0, acc2, up2); }
+  if (rows > 3u) { store(cb + 3u * p.N, n0, acc3, up3); }
 }
 
-// Writes one row's outputs n0..n0+3 at C[at..at+4), masked to N; beta == 0 never reads C (it may hold garbage).
-fn store(at: u32, n0: u32, acc: vec4f) {
-  for (var j = 0u; j < 4u; j++) {
-    if (n0 + j >= p.N) { return; }
-    var v = p.alpha * acc[j];
-    if (p.beta != 0.0) { v += p.beta * C[at + j]; }
-    C[at + j] = v;
-  }
-}
+// #include _gate_act
+// #include _nt_4x4

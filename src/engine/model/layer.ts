@@ -12,7 +12,8 @@
  *   x_mid = x_in + att·W_oᵀ (+ LoRA)          (o_proj adds into the residual: matmul epilogue, beta = 1)
  *   n2 = rmsnorm(x_mid)                       ← rstd2 kept
  *   gate, up = n2·W_gate,upᵀ (+ LoRA)
- *   act = silu(gate) ⊙ up                     (Gemma: gelu_tanh(gate) ⊙ up, config.hiddenAct)
+ *   act = silu(gate) ⊙ up                     (Gemma: gelu_tanh(gate) ⊙ up, config.hiddenAct; inference on the
+ *                                              software family: in the gate|up matmul's epilogue, linear.ts fusesGate)
  *   x_out = x_mid + act·W_downᵀ (+ LoRA)      (down_proj adds into the residual)
  * Gemma 3's sandwich norms (config.sandwichNorms) put a norm on each block's output before its residual add:
  *   attnOut = att·W_oᵀ;  x_mid = x_in + rmsnorm(attnOut)     ← attnOut, attnOutRstd kept
@@ -39,7 +40,7 @@ import { encodePackColumns, encodeSplitColumns } from '../ops/columns.ts';
 import { encodeSwiglu, encodeSwigluBackward, encodeSwigluPacked } from '../ops/swiglu.ts';
 import { encodeLoraGroupBackward, encodeLoraGroupForward, loraDropout, xaBytes, type DropoutCounters, type GpuLora, type LoraGroup, type ProjKey } from '../lora/adapter.ts';
 import type { ModelConfig } from '../../io/config.ts';
-import { encodeLinear, encodeLinearAdd, encodeLinearInputGrad, encodeNormedLinear, foldsNorm } from './linear.ts';
+import { encodeGatedLinear, encodeLinear, encodeLinearAdd, encodeLinearInputGrad, encodeNormedLinear, foldsNorm, fusesGate } from './linear.ts';
 import type { GpuLayer, GpuLinear, Model } from './weights.ts';
 
 /** What a layer's backward needs from its forward (training keeps these, inference keeps nothing). */
@@ -146,6 +147,8 @@ export interface LayerPlanShape {
   fused: { qkv: boolean; gateUp: boolean };
   /** the forward writes into a KV cache (inference) */
   kv: boolean;
+  /** inference's fused gate|up applies the gate activation in its matmul's epilogue (linear.ts fusesGate) */
+  gateEpilogue?: boolean;
 }
 
 /** encodeLayer's allocations on a tally (save and release as there; xIn is the caller's). */
@@ -225,9 +228,12 @@ export function planLayer(
   if (save) kept('rstd2');
   const act = kept('act');
   if (shape.fused.gateUp && !save && !adapted('gate', 'up')) {
-    const packed = t.alloc(BT * rows.gateUp * 4);
-    release(n2);
-    release(packed);
+    if (shape.gateEpilogue) release(n2);
+    else {
+      const packed = t.alloc(BT * rows.gateUp * 4);
+      release(n2);
+      release(packed);
+    }
   } else {
     let gate: PlannedBuffer;
     let up: PlannedBuffer;
@@ -527,16 +533,22 @@ export async function encodeLayer(c: LayerPass, enc: GPUCommandEncoder, l: numbe
   const n2 = fold2 ? x : kept('n2', 'norm');
   const rstd2 = save ? kept('rstd2') : undefined;
   if (!fold2) await encodeRmsNorm(kernels, enc, x, layer.postNorm, n2, { rows: BT, hidden: C, eps }, rstd2);
-  const act = kept('act', 'swiglu');
   const gateAct = cfg.hiddenAct;
+  let act: GPUBuffer;
   let gate: GPUBuffer | undefined;
   let up: GPUBuffer | undefined;
-  if (fusedGateUp) {
+  if (fusedGateUp && !fold2 && fusesGate(model, fusedGateUp)) {
+    // the gate activation in the matmul's epilogue: the [BT, 2F] projection is never stored
+    act = await encodeGatedLinear(model, enc, n2, BT, fusedGateUp, gateAct);
+    release(n2);
+  } else if (fusedGateUp) {
+    act = kept('act', 'swiglu');
     const gu = fold2 ? await encodeNormedLinear(model, enc, x, BT, { weight: layer.postNorm, eps }, fusedGateUp, 'gate_up') : await encodeLinear(model, enc, n2, BT, fusedGateUp, 'gate_up');
     if (!fold2) release(n2);
     await encodeSwigluPacked(kernels, enc, gu, act, { rows: BT, F, act: gateAct });
     release(gu);
   } else {
+    act = kept('act', 'swiglu');
     if (layer.gateUp) {
       const gu = await encodeLinear(model, enc, n2, BT, layer.gateUp, 'gate_up');
       gate = kept('gate');

@@ -9,6 +9,8 @@ import { encodeMatmul } from '../ops/matmul.ts';
 import { encodeMatmulW16 } from '../ops/matmul-w16.ts';
 import { encodeMatmulQ } from '../ops/matmul-q.ts';
 import { encodeBiasAdd } from '../ops/elementwise.ts';
+import type { GateAct } from '../ops/swiglu.ts';
+import type { KernelFamily } from '../kernel-family.ts';
 import { encodeHwMatvecNormed, hwFusesNorm } from '../ops/matmul-hw.ts';
 import type { GpuLinear, GpuMatrix, Model } from './weights.ts';
 
@@ -61,6 +63,35 @@ export async function encodeNormedLinear(
 }
 
 /**
+ * Whether the fused gate|up projection `lin` can apply the gate activation in its matmul's epilogue (encodeGatedLinear):
+ * the software family's f32 and 16-bit forward-form kernels (shaders/_nt_blocked.wgsl, _nt_4x4.wgsl), without a
+ * bias. Elsewhere (the hardware family, packed ggml blocks) the matmul and swiglu main_packed stay apart.
+ */
+export function fusesGate(model: Model, lin: GpuLinear | GpuMatrix): boolean {
+  const w = 'weight' in lin ? lin.weight : lin;
+  return gateEpilogue(model.kernels.family, w.dtype, w.cols, 'weight' in lin && lin.bias !== null);
+}
+
+/** fusesGate from what the memory plans know (model/memory.ts): kernel family, gate|up storage, input width, bias. */
+export function gateEpilogue(family: KernelFamily, dtype: string, cols: number, bias: boolean): boolean {
+  const plain = dtype === 'f32' || dtype === 'bf16' || dtype === 'f16';
+  return plain && !bias && family === 'software' && cols % 4 === 0;
+}
+
+/**
+ * act = a(x·W_gateᵀ) ⊙ (x·W_upᵀ) for the fused [2F, in] gate|up weight, in one dispatch where fusesGate: the
+ * [rows, 2F] projection is never stored. Layouts: x f32 [rows, in] → act f32 [rows, F], a fresh pool buffer.
+ */
+export async function encodeGatedLinear(model: Model, enc: GPUCommandEncoder, x: GPUBuffer, rows: number, lin: GpuLinear | GpuMatrix, act: GateAct): Promise<GPUBuffer> {
+  const w = 'weight' in lin ? lin.weight : lin;
+  if (!fusesGate(model, lin)) throw new RangeError('gate_up: this weight does not take the GLU epilogue (fusesGate)');
+  const F = w.rows / 2;
+  const y = model.pool.alloc(rows * F * 4, 'swiglu');
+  await encodeProduct(model, enc, x, w, y, { M: rows, N: F, K: w.cols, transB: true, glu: act });
+  return y;
+}
+
+/**
  * y [rows, out] += x·Wᵀ (+ b): a projection whose output goes straight into a running sum (the residual stream
  * after o_proj and down_proj), through the matmul's beta = 1 epilogue instead of a temporary and an add.
  */
@@ -85,8 +116,9 @@ export async function encodeLinearInputGrad(
 }
 
 /** C = A·op(W) (+ beta·C) by W's storage: transB the forward (C [M, out]), plain the backward (C [M, in]). */
-async function encodeProduct(model: Model, enc: GPUCommandEncoder, a: GPUBuffer, w: GpuMatrix, c: GPUBuffer, shape: { M: number; N: number; K: number; transB?: boolean; beta?: number }): Promise<void> {
+async function encodeProduct(model: Model, enc: GPUCommandEncoder, a: GPUBuffer, w: GpuMatrix, c: GPUBuffer, shape: { M: number; N: number; K: number; transB?: boolean; beta?: number; glu?: GateAct }): Promise<void> {
   if (w.dtype === 'f32') await encodeMatmul(model.kernels, enc, a, w.buffer, c, shape);
   else if (w.dtype === 'bf16' || w.dtype === 'f16') await encodeMatmulW16(model.kernels, enc, a, w.buffer, c, { ...shape, dtype: w.dtype });
+  else if (shape.glu) throw new RangeError(`gate_up: a ${w.dtype} weight has no GLU epilogue`);
   else await encodeMatmulQ(model.kernels, enc, a, { buffer: w.buffer, type: w.dtype, rows: w.rows, cols: w.cols }, c, { M: shape.M, transB: !!shape.transB, beta: shape.beta ?? 0 });
 }

@@ -30,6 +30,8 @@ import { sizeClass } from '../gpu/buffer-pool.ts';
 import { ONE_SUBMIT_MAX_ROWS } from './forward.ts';
 import { kvLayerSlots, kvRingSlots, prefillChunk } from './kv-ring.ts';
 import { planLayer, type BufferTally, type LayerLoraPlan, type PlannedBuffer } from './layer.ts';
+import { gateEpilogue } from './linear.ts';
+import type { KernelFamily } from '../kernel-family.ts';
 import { chunkBytes, DTYPE_BYTES, FUSED_GROUPS, fusedGroups, fusedRows, logitRowsPerBlock, planRowChunks } from './split.ts';
 import type { WeightDtype } from './weights.ts';
 import { isGpuQuantType, quantGpuBytes, type GpuQuantType } from '../ops/quant-layout.ts';
@@ -168,6 +170,8 @@ export interface ForwardPlanShape {
   kv: boolean;
   lora: LayerLoraPlan | null;
   limit: number;
+  /** the gate activation runs in the gate|up matmul's epilogue (linear.ts gateEpilogue); default no */
+  gateEpilogue?: boolean;
 }
 
 /** forward.ts runForward / encodeForward up to the head: inputs, residual, `layers` layers (all: cfg.numLayers). */
@@ -181,7 +185,7 @@ function planLayerStage(t: BufferTally, cfg: ModelConfig, f: ForwardPlanShape, l
   const split = BT > ONE_SUBMIT_MAX_ROWS;
   for (let l = 0; l < layers; l++) {
     const held: PlannedBuffer[] = [];
-    planLayer(t, cfg, BT, f.lora, null, split ? (...b) => held.push(...b) : (...b) => t.release(...b), { fused: fusedGroups(cfg, f.dtype, f.limit), kv: f.kv });
+    planLayer(t, cfg, BT, f.lora, null, split ? (...b) => held.push(...b) : (...b) => t.release(...b), { fused: fusedGroups(cfg, f.dtype, f.limit), kv: f.kv, gateEpilogue: !!f.gateEpilogue });
     t.release(...held);
   }
   return { inputs, x };
@@ -219,6 +223,11 @@ export interface MemoryPlanOptions {
   logitRows?: number;
   /** binding size tables and logits are split to fit; default WebGPU's 128 MiB */
   maxBindingBytes?: number;
+  /**
+   * the kernel family that runs the forward: the software family applies the MLP's gate activation in the gate|up
+   * matmul and never holds its [rows, 2·intermediate] product; default 'hardware', which does (the larger plan)
+   */
+  kernels?: KernelFamily;
 }
 
 export interface MemoryPlan {
@@ -251,7 +260,9 @@ export function planInferenceMemory(cfg: ModelConfig, opts: MemoryPlanOptions): 
   const ring = capacity > 0 ? (opts.kvRing ?? kvRingSlots(cfg, capacity, prefillChunk(cfg, T))) : 0;
   // a ringed prefill runs its prompt in chunks (kv-cache.ts prefill)
   const Tf = ring > 0 ? prefillChunk(cfg, T) : T;
-  const shape: ForwardPlanShape = { dtype: opts.dtype, batch: B, T: Tf, S, logitRows: Math.min(R, B * Tf), mask: true, kv: capacity > 0, lora: null, limit };
+    const gateType = opts.matrixTypes?.['model.layers.0.mlp.gate_proj.weight'] ?? opts.dtype;
+  const gate = gateEpilogue(opts.kernels ?? 'hardware', gateType, cfg.hiddenSize, false);
+  const shape: ForwardPlanShape = { dtype: opts.dtype, batch: B, T: Tf, S, logitRows: Math.min(R, B * Tf), mask: true, kv: capacity > 0, lora: null, limit, gateEpilogue: gate };
 
   // The whole run on one tally: weights, the KV cache (kv-cache.ts: k and v per layer), one forward.
   const pool = new PoolTally();

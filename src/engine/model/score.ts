@@ -9,12 +9,13 @@
  * so an item costs one context forward instead of one per choice; each request still gets its own scored rows
  * (logitRows may name a row twice) and so exactly the numbers it would get alone.
  *
- * Requests that share the tokens before their first scored row (lm-eval's choices of one item, with multi-token
- * answers) share that prefix's work: the prefix runs once into a one-row KV cache, the cache is forked into one row
- * per distinct continuation (its keys and values copied, kv-cache.ts fork), and all the continuations run as one
- * ragged step over it, the head computed only for the scored rows. The kernels are the plain path's, reading
- * the same keys, so the numbers match it within float reordering (tests/engine/model/prefix-score.gpu.test.ts).
- * Used only where it runs fewer rows than the plain batch would (sharesWork).
+ * Requests that share tokens before their first scored row share that prefix's work: lm-eval's choices of one item
+ * (multi-token answers) share the context, and the items of a few-shot task share the examples that open every
+ * prompt. The prefix runs once into a one-row KV cache, the cache is forked into one row per distinct input (its
+ * keys and values copied, kv-cache.ts fork), and the rest of every input runs as one ragged step over it, the head
+ * computed only for the scored rows. The kernels are the plain path's, reading the same keys, so the numbers match
+ * it within float reordering (tests/engine/model/prefix-score.gpu.test.ts). Used only where it runs fewer rows
+ * than the plain batches would (sharePrefixes).
  *
  * Memory layout: a batch is right-padded [batch, T]; logits are computed only for the R scored rows [R, vocab]
  * (forward.ts gathers them before the head), in row blocks that each fit one binding (head.ts); log-probs are
@@ -107,7 +108,7 @@ export async function scoreContinuations(
   assertLive(model);
   const batchSize = Math.max(1, opts.batchSize ?? 8);
   const all = requests.map((r, i) => prepare(r, i, model.config.maxPositionEmbeddings));
-  const { groups, prepared } = opts.sharePrefix === false ? { groups: [], prepared: all } : sharePrefixes(all);
+  const { groups, prepared } = opts.sharePrefix === false ? { groups: [], prepared: all } : sharePrefixes(all, batchSize);
   const stats = opts.stats ?? { forwards: 0, rows: 0 };
   const results = new Array<ScoreResult>(requests.length);
   let done = 0;
@@ -130,49 +131,85 @@ export async function scoreContinuations(
   return results;
 }
 
-/** Requests whose inputs agree before the first scored row: the prefix, and the distinct inputs after it. */
+/** Requests whose inputs agree on a prefix that ends at or before every member's first scored row. */
 interface PrefixGroup {
   prefix: number[];
   rows: SharedRow[];
 }
 
 /**
- * Groups requests by their exact prefix input[0:start] (after left truncation, so two requests only meet when
- * their tokens sit at the same positions too); groups where the cache saves rows go to the cache path, the rest
- * stay in `prepared` for the plain batches.
+ * Groups the distinct inputs by shared prefix, across requests and items: lm-eval's choices of one item share
+ * their context, and the items of one few-shot task share the few-shot examples at the start of every prompt
+ * (when truncation has not shifted them: inputs are compared after it, so tokens only meet at the same positions).
+ * In lexicographic order, inputs with a common prefix sit together; a run grows while one cached prefix plus
+ * its members' suffixes costs fewer rows than running the newcomer on its own (sharedCost). Runs where the
+ * cache saves rows go to the cache path, the rest stay in `prepared` for the plain batches.
  */
-function sharePrefixes(all: readonly Prepared[]): { groups: PrefixGroup[]; prepared: Prepared[] } {
-  const byPrefix = new Map<string, Prepared[]>();
-  for (const p of all) {
-    const key = p.input.slice(0, p.start).join(',');
-    const list = byPrefix.get(key);
-    if (list) list.push(p);
-    else byPrefix.set(key, [p]);
-  }
+function sharePrefixes(all: readonly Prepared[], batchSize: number): { groups: PrefixGroup[]; prepared: Prepared[] } {
+  const rows = shareRows(all).sort((a, b) => compareTokens(a.input, b.input));
+  // a prefix must end at or before every member's first scored row (the prefix run computes no logits)
+  const limit = (r: SharedRow) => Math.min(...r.members.map((p) => p.start));
   const groups: PrefixGroup[] = [];
   const prepared: Prepared[] = [];
-  for (const members of byPrefix.values()) {
-    const prefix = members[0]!.input.slice(0, members[0]!.start);
-    const rows = shareRows(members);
-    if (sharesWork(prefix.length, rows)) groups.push({ prefix, rows });
-    else prepared.push(...members);
+  const close = (run: SharedRow[], P: number) => {
+    if (run.length >= 2 && P >= 2 && sharedCost(P, run, batchSize) < plainCost(run)) groups.push({ prefix: run[0]!.input.slice(0, P), rows: run });
+    else prepared.push(...run.flatMap((r) => r.members));
+  };
+  let run: SharedRow[] = [];
+  let P = 0;
+  for (const row of rows) {
+    if (run.length > 0) {
+      const merged = Math.min(P, commonPrefix(run.at(-1)!.input, row.input), limit(row));
+      if (merged >= 2 && runCost([...run, row], merged, batchSize) < runCost(run, P, batchSize) + row.input.length) {
+        run.push(row);
+        P = merged;
+        continue;
+      }
+      close(run, P);
+    }
+    run = [row];
+    P = limit(row);
   }
+  if (run.length > 0) close(run, P);
   return { groups, prepared };
 }
 
-/**
- * The cache path runs P + k·(longest suffix) rows where the plain batch runs Σ (P + suffix): it only pays when
- * several distinct inputs share a prefix (one distinct input, e.g. MMLU's single-token choices, is already one row).
- */
-function sharesWork(P: number, rows: readonly SharedRow[]): boolean {
-  if (P < 2 || rows.length < 2) return false;
-  const longest = Math.max(...rows.map((r) => r.input.length - P));
-  return P + rows.length * longest < rows.reduce((a, r) => a + r.input.length, 0);
+function compareTokens(a: readonly number[], b: readonly number[]): number {
+  for (let i = 0; i < Math.min(a.length, b.length); i++) if (a[i] !== b[i]) return a[i]! - b[i]!;
+  return a.length - b.length;
+}
+
+function commonPrefix(a: readonly number[], b: readonly number[]): number {
+  let i = 0;
+  while (i < a.length && i < b.length && a[i] === b[i]) i++;
+  return i;
+}
+
+/** Rows the plain batches run for these inputs (padding aside). */
+function plainCost(rows: readonly SharedRow[]): number {
+  return rows.reduce((a, r) => a + r.input.length, 0);
+}
+
+/** Rows the cache path runs: the prefix once, then per chunk of batchSize inputs each padded to the chunk's longest suffix. */
+function sharedCost(P: number, rows: readonly SharedRow[], batchSize: number): number {
+  const suffixes = rows.map((r) => r.input.length - P);
+  let cost = P;
+  for (let i = 0; i < suffixes.length; i += batchSize) {
+    const chunk = suffixes.slice(i, i + batchSize);
+    cost += chunk.length * Math.max(...chunk);
+  }
+  return cost;
+}
+
+/** The cheaper of the two paths for one run (a lone input, or a prefix under 2 tokens, takes the plain one). */
+function runCost(rows: readonly SharedRow[], P: number, batchSize: number): number {
+  const plain = plainCost(rows);
+  return rows.length >= 2 && P >= 2 ? Math.min(plain, sharedCost(P, rows, batchSize)) : plain;
 }
 
 /**
  * The prefix once into a one-row cache (no head), then per chunk of `batchSize` distinct inputs a fork of it and
- * one ragged run of their suffixes, logits only for the scored rows. Results in the order of rows, then members.
+ * one ragged run of the rest of each input, logits only for the scored rows. Results in the order of rows, then members.
  */
 async function scorePrefixGroup(model: Model, group: PrefixGroup, batchSize: number, stats: ScoreStats): Promise<ScoreResult[]> {
   const P = group.prefix.length;
@@ -186,9 +223,9 @@ async function scorePrefixGroup(model: Model, group: PrefixGroup, batchSize: num
     for (let i = 0; i < group.rows.length; i += batchSize) {
       const chunk = group.rows.slice(i, i + batchSize);
       const { ids, T } = padBatch(suffixes.slice(i, i + batchSize));
-      // every member's scored rows: suffix j (input position P + j = start + j) predicts continuation[j]
+      // every member's scored rows: continuation[j] is predicted at input position start + j, suffix row start − P + j
       const members = chunk.flatMap((row, b) => row.members.map((p) => ({ p, b })));
-      const rows = members.flatMap(({ p, b }) => p.continuation.map((_, j) => b * T + j));
+      const rows = members.flatMap(({ p, b }) => p.continuation.map((_, j) => b * T + p.start - P + j));
       const cache = root.fork(chunk.length);
       try {
         const logits = await cache.runLogits(ids, T, chunk.map((r) => r.input.length - P), Uint32Array.from(rows));

@@ -10,7 +10,7 @@
 import type { KernelRegistry } from '../gpu/kernels.ts';
 import { launch, requireShape } from './dispatch.ts';
 import { encodeHwMatmul } from './matmul-hw.ts';
-import { MATMUL_TILE, matmulUses4x4, matmulUsesNt, nt4x4Groups, ntColGroups, ntRowGroups, type MatmulArgs } from './matmul.ts';
+import { MATMUL_TILE, matmulUsesNt, ntLaunch, requireGlu, type MatmulArgs } from './matmul.ts';
 
 export type Weight16 = 'bf16' | 'f16';
 
@@ -28,31 +28,19 @@ export async function encodeMatmulW16(
 ): Promise<void> {
   const { M, N, K } = args;
   const batch = args.batch ?? 1;
-  requireShape(b16.size >= Math.ceil((batch * K * N) / 2) * 4, 'matmul_w16', `B holds fewer than ${batch * K * N} 16-bit values`);
+  requireShape(b16.size >= Math.ceil((batch * K * N * (args.glu ? 2 : 1)) / 2) * 4, 'matmul_w16', `B holds fewer than ${batch * K * N} 16-bit values`);
+  requireGlu(kernels, args);
   if (kernels.family === 'hardware') return encodeHwMatmul(kernels, encoder, a, b16, c, args, args.dtype);
   const isF16 = args.dtype === 'f16';
   const tail = [{ u32: batch > 1 ? M * N : 0 }, { f32: args.alpha ?? 1 }, { f32: args.beta ?? 0 }];
-  if (matmulUses4x4(args)) {
-    await launch(kernels, encoder, {
-      file: 'matmul_w16_nt_4x4',
-      constants: { IS_F16: isF16 },
-      // batch strides in vec4s of A and vec2<u32>s (4 weights) of B
-      params: [{ u32: M }, { u32: N }, { u32: K }, { u32: batch > 1 ? (M * K) / 4 : 0 }, { u32: batch > 1 ? (N * K) / 4 : 0 }, ...tail],
-      buffers: { 1: a, 2: b16, 3: c },
-      groups: nt4x4Groups(M, N, batch),
-    });
-    return;
-  }
   if (matmulUsesNt(args)) {
-    const rowGroups = ntRowGroups(M);
-    const colGroups = ntColGroups(N);
+    const nt = ntLaunch(args, { blocked: 'matmul_w16_nt', small: 'matmul_w16_nt_4x4' });
     await launch(kernels, encoder, {
-      file: 'matmul_w16_nt',
-      constants: { ROW_GROUPS: rowGroups, COL_GROUPS: colGroups, IS_F16: isF16 },
+      ...nt,
+      constants: { ...nt.constants, IS_F16: isF16 },
       // batch strides in vec4s of A and vec2<u32>s (4 weights) of B: K % 4 == 0 makes both whole
       params: [{ u32: M }, { u32: N }, { u32: K }, { u32: batch > 1 ? (M * K) / 4 : 0 }, { u32: batch > 1 ? (N * K) / 4 : 0 }, ...tail],
       buffers: { 1: a, 2: b16, 3: c },
-      groups: [Math.ceil(N / (32 * colGroups)), Math.ceil(M / (32 * rowGroups)), batch],
     });
     return;
   }

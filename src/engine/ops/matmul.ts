@@ -10,6 +10,7 @@ import type { BufferOrRange } from '../gpu/buffer-pool.ts';
 import type { KernelRegistry } from '../gpu/kernels.ts';
 import { grid1d, launch } from './dispatch.ts';
 import { encodeHwMatmul } from './matmul-hw.ts';
+import { actConstant, type GateAct } from './swiglu.ts';
 
 /** C tile per workgroup of the general kernel at full thread blocks: 8×8 threads, 16×16 outputs each. */
 export const MATMUL_TILE = { M: 128, N: 128 } as const;
@@ -33,6 +34,12 @@ export interface MatmulArgs {
    * the batch's matrices (aligned member blocks). The vec4 kernels need multiples of 4.
    */
   strides?: { a?: number; b?: number; c?: number };
+  /**
+   * The GLU epilogue of the software family's forward-form kernels (shaders/_nt_blocked.wgsl): B is a packed
+   * [2N, K] gate|up weight and C [M, N] = act(A·gateᵀ) ⊙ (A·upᵀ). Needs transB, K % 4 == 0, one batch, alpha 1,
+   * beta 0 (gluApplies); the hardware family and the other forms keep the matmul and swiglu apart.
+   */
+  glu?: GateAct;
 }
 
 /** The batch strides of a product in elements (0 for one batch): args.strides over the packed defaults. */
@@ -82,6 +89,40 @@ export function ntColGroups(N: number): number {
   return Math.min(8, Math.max(1, Math.ceil(N / (32 * workgroups))));
 }
 
+/**
+ * Column groups per thread of matmul_nt with the GLU epilogue: half read gate rows, half up rows, so a thread makes
+ * 4·(groups/2) outputs, at most 16; F spread evenly over the fewest workgroups of 8 threads that cover it.
+ */
+export function gluColGroups(F: number): number {
+  const workgroups = Math.ceil(F / 128);
+  return 2 * Math.min(4, Math.max(1, Math.ceil(F / (32 * workgroups))));
+}
+
+/** Whether a product can take the GLU epilogue (MatmulArgs.glu) in the software family. */
+export function gluApplies(args: MatmulArgs): boolean {
+  return matmulUsesNt(args) && (args.batch ?? 1) <= 1 && (args.alpha ?? 1) === 1 && (args.beta ?? 0) === 0;
+}
+
+/** Refuses a GLU epilogue where no kernel has one (the hardware family, other forms): callers check gluApplies. */
+export function requireGlu(kernels: KernelRegistry, args: MatmulArgs): void {
+  if (args.glu && (kernels.family === 'hardware' || !gluApplies(args))) throw new RangeError(`matmul: no GLU epilogue for this product (${kernels.family} family; it needs A·Bᵀ with K % 4 == 0, one batch, alpha 1, beta 0)`);
+}
+
+/**
+ * The software family's forward-form launch shared by f32 and 16-bit weights: the 4×4 kernel for small shapes,
+ * else the blocked one, each with the GLU epilogue when args.glu is set (then N is F, the output width).
+ */
+export function ntLaunch(args: MatmulArgs, file: { blocked: string; small: string }): { file: string; constants: Record<string, number | boolean>; groups: [number, number, number] } {
+  const { M, N } = args;
+  const batch = args.batch ?? 1;
+  const glu = args.glu ? { GLU: true, ...actConstant(args.glu) } : {};
+  if (matmulUses4x4(args)) return { file: file.small, constants: glu, groups: nt4x4Groups(M, N, batch) };
+  const rowGroups = ntRowGroups(M);
+  const colGroups = args.glu ? gluColGroups(N) : ntColGroups(N);
+  const perThread = args.glu ? 2 * colGroups : 4 * colGroups;
+  return { file: file.blocked, constants: { ROW_GROUPS: rowGroups, COL_GROUPS: colGroups, ...glu }, groups: [Math.ceil(N / (8 * perThread)), Math.ceil(M / (32 * rowGroups)), batch] };
+}
+
 /** Rows per thread in 4-row groups: enough for M, at most 4 (16 rows), so small M does not compute clamped copies. */
 export function ntRowGroups(M: number): number {
   return Math.min(4, Math.max(1, Math.ceil(M / 4)));
@@ -95,6 +136,7 @@ export async function encodeMatmul(
   c: BufferOrRange,
   args: MatmulArgs,
 ): Promise<void> {
+  requireGlu(kernels, args);
   if (kernels.family === 'hardware') return encodeHwMatmul(kernels, encoder, a, b, c, args);
   const { M, N, K } = args;
   const batch = args.batch ?? 1;
@@ -105,26 +147,10 @@ export async function encodeMatmul(
     if (st.a % 4 !== 0 || st.b % 4 !== 0) throw new RangeError(`matmul: vec4 batch strides must be multiples of 4, got ${st.a}, ${st.b}`);
     return [{ u32: st.a / 4 }, { u32: st.b / 4 }];
   };
-  if (matmulUses4x4(args)) {
-    await launch(kernels, encoder, {
-      file: 'matmul_nt_4x4',
-      params: [{ u32: M }, { u32: N }, { u32: K }, ...vec4Strides(), ...tail],
-      buffers: { 1: a, 2: b, 3: c },
-      groups: nt4x4Groups(M, N, batch),
-    });
-    return;
-  }
   if (matmulUsesNt(args)) {
-    const rowGroups = ntRowGroups(M);
-    const colGroups = ntColGroups(N);
-    await launch(kernels, encoder, {
-      file: 'matmul_nt',
-      constants: { ROW_GROUPS: rowGroups, COL_GROUPS: colGroups },
-      // batch strides of A and B in vec4s (K % 4 == 0, so M·K and N·K are multiples of 4)
-      params: [{ u32: M }, { u32: N }, { u32: K }, ...vec4Strides(), ...tail],
-      buffers: { 1: a, 2: b, 3: c },
-      groups: [Math.ceil(N / (32 * colGroups)), Math.ceil(M / (32 * rowGroups)), batch],
-    });
+    const nt = ntLaunch(args, { blocked: 'matmul_nt', small: 'matmul_nt_4x4' });
+    // batch strides of A and B in vec4s (K % 4 == 0, so M·K and N·K are multiples of 4)
+    await launch(kernels, encoder, { ...nt, params: [{ u32: M }, { u32: N }, { u32: K }, ...vec4Strides(), ...tail], buffers: { 1: a, 2: b, 3: c } });
     return;
   }
   const blocks = matmulBlocks(M, N);

@@ -10,7 +10,7 @@ import { grid1d, launch, requireShape } from './dispatch.ts';
 export type GateAct = 'silu' | 'gelu_tanh';
 
 // GELU_TANH is set only for GeGLU, so SwiGLU models compile exactly the pipelines they did before.
-function actConstant(act: GateAct | undefined): { GELU_TANH?: boolean } {
+export function actConstant(act: GateAct | undefined): { GELU_TANH?: boolean } {
   return act === 'gelu_tanh' ? { GELU_TANH: true } : {};
 }
 

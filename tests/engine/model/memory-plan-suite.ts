@@ -39,7 +39,7 @@ export function describeMemoryPlans(name: string, targets: LoraTarget[], note = 
           if (c.kv) (await prefill(model, ids(c.B, c.T), { capacity: 40 })).cache.release();
           else await forward(model, ids(c.B, c.T));
           const peak = pool.stats().peakBytes;
-          const opts = { dtype: 'f32' as const, batch: c.B, seqLen: c.T };
+          const opts = { dtype: 'f32' as const, batch: c.B, seqLen: c.T, kernels: model.kernels.family };
           const plan = planInferenceMemory(config, c.kv ? { ...opts, kvCapacity: 40, logitRows: c.B } : { ...opts, kvCapacity: 0 });
           console.log(`${name} ${c.name}: measured pool peak ${peak} B, plan ${plan.poolTotal} B, plan/measured ${(plan.poolTotal / peak).toFixed(3)}`);
           expect(plan.poolTotal).toBeGreaterThanOrEqual(peak);

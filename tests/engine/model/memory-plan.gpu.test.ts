@@ -37,7 +37,7 @@ describe('inference memory plan vs BufferPool peak', () => {
         if (c.kv) (await prefill(model, rows(c.B, c.T), { capacity: 40 })).cache.release();
         else await forward(model, rows(c.B, c.T));
         const peak = pool.stats().peakBytes;
-        const opts = { dtype: 'f32' as const, batch: c.B, seqLen: c.T, ...(c.limit ? { maxBindingBytes: c.limit } : {}) };
+        const opts = { dtype: 'f32' as const, batch: c.B, seqLen: c.T, kernels: model.kernels.family, ...(c.limit ? { maxBindingBytes: c.limit } : {}) };
         const plan = planInferenceMemory(config, c.kv ? { ...opts, kvCapacity: 40, logitRows: c.B } : { ...opts, kvCapacity: 0 });
         console.log(
           `tiny-llama ${c.name}: measured pool peak ${peak} B, plan ${plan.poolTotal} B (exact: weights ${plan.weights}, KV ${plan.kvCache}, ` +

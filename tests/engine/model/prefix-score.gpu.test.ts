@@ -58,6 +58,39 @@ describe('prefix-shared scoring', () => {
     expect(shared.rows).toBeLessThan(plain.rows / 2);
   });
 
+  it('items that open with the same few-shot examples share them: one prefix for all, equal to the plain path', async () => {
+    const f = await fixture();
+    const V = f.config.vocabSize;
+    const shots = Array.from({ length: 30 }, (_, i) => (i * 19 + 5) % V);
+    const item = (seed: number, choices: number[][]) => {
+      const ctx = [...shots, ...Array.from({ length: 6 + seed }, (_, i) => (i * 23 + seed * 31 + 7) % V)];
+      return choices.map((continuation) => ({ context: ctx, continuation }));
+    };
+    // MMLU-like items (single-token choices: one distinct input each, whose prefix is the whole context), an item
+    // with multi-token choices, and an unrelated request that must keep the plain path
+    const requests = [
+      ...item(0, [[7], [8], [9], [10]]),
+      ...item(1, [[7], [8], [9], [10]]),
+      ...item(2, [[44, 3], [45], [46, 9, 9]]),
+      { context: [3, 1, 4, 1, 5, 9, 2, 6], continuation: [5, 3] },
+    ];
+    const shared: ScoreStats = { forwards: 0, rows: 0 };
+    const plain: ScoreStats = { forwards: 0, rows: 0 };
+    const a = await scoreContinuations(f.model, requests, { batchSize: 8, stats: shared });
+    const b = await scoreContinuations(f.model, requests, { batchSize: 8, stats: plain, sharePrefix: false });
+    let diff = 0;
+    for (const [i, r] of a.entries()) {
+      diff = Math.max(diff, maxAbsDiff(r.tokenLogProbs, b[i]!.tokenLogProbs));
+      expect(r.greedy).toBe(b[i]!.greedy);
+    }
+    console.log(`few-shot prefix shared across items: max|Δ log-prob| = ${diff.toExponential(2)}; rows ${shared.rows} in ${shared.forwards} forwards vs ${plain.rows} in ${plain.forwards}`);
+    expect(diff).toBeLessThanOrEqual(TOL);
+    // the 30 shared tokens once, then 5 inputs (items 0 and 1 one each, item 2 three) padded to the longest rest
+    // (item 2's 8 + 2 − 1 + 1 = 10 tokens past the shots) + the lone request's 9 on the plain path
+    expect(shared).toEqual({ forwards: 3, rows: 30 + 5 * 10 + 9 });
+    expect(plain.rows).toBeGreaterThan(2 * shared.rows);
+  });
+
   it('single-token choices (MMLU) keep the one shared row; a lone request keeps the plain path', async () => {
     const f = await fixture();
     const ctx = Array.from({ length: 20 }, (_, i) => (i * 5 + 1) % f.config.vocabSize);

@@ -84,7 +84,7 @@ describe('memory plan of a quantised model', () => {
       try {
         await forward(model, [SEQ]);
         const peak = pool.stats().peakBytes;
-        const opts = { dtype: 'f32' as const, batch: 1, seqLen: SEQ.length, kvCapacity: 0 };
+        const opts = { dtype: 'f32' as const, batch: 1, seqLen: SEQ.length, kvCapacity: 0, kernels: model.kernels.family };
         const plan = planInferenceMemory(config, { ...opts, matrixTypes });
         const f32 = planInferenceMemory(config, opts);
         console.log(`${type}: measured pool peak ${peak} B, plan ${plan.poolTotal} B (weights ${plan.weights} B packed vs ${f32.weights} B f32), plan/measured ${(plan.poolTotal / peak).toFixed(3)}`);
