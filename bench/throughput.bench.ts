@@ -25,8 +25,8 @@ import { acquireNodeDevice } from '../src/engine/gpu/node-gpu.ts';
 import { BufferPool } from '../src/engine/gpu/buffer-pool.ts';
 import { KernelRegistry } from '../src/engine/gpu/kernels.ts';
 import { countGpuCalls, perUnit, type GpuCallCounts } from '../src/engine/gpu/call-counter.ts';
-import { generate, loadModel, scoreContinuations, type Model } from '../src/engine/model/index.ts';
-import { encodePairs, evaluateMultipleChoice } from '../src/engine/eval/multiple-choice.ts';
+import { generate, loadModel, scoreContinuations, type Model, type ScoreStats } from '../src/engine/model/index.ts';
+import { encodePairs, evaluateMultipleChoice, requestsOf } from '../src/engine/eval/multiple-choice.ts';
 import { buildPrompt, mmluFormat } from '../src/engine/eval/prompts.ts';
 import { tinyLlamaConfig, syntheticCheckpoint } from './synthetic.ts';
 import { alloySteps, type Measured } from './train-steps.ts';
@@ -48,6 +48,7 @@ const COUNT_TOKENS = 32;
 const MMLU_SHOTS = 5;
 const MMLU_PER_SUBJECT = 1; // `--limit 1` over the MMLU directory: the first test item of each subject
 const ITEMS_PER_BATCH = 4; // as src/cli/eval.ts
+const MMLU_SUBJECT_ITEMS = 4;
 const LORA = { B: 4, T: 64, r: 8, alpha: 16, steps: 3, warmup: 1 };
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -176,6 +177,51 @@ async function mmluRun(model: Model, encode: (t: string) => number[], skip: numb
   return { items: items.length, secPerItem: sec / items.length, forwardsPerItem: forwards / items.length, sharedPerItem: shared / items.length, counts: perUnit(counter.snapshot(), items.length) };
 }
 
+/**
+ * MMLU_SUBJECT_ITEMS consecutive test items of one subject in one scoring call (as `alloy eval` scores a subject's
+ * items together), the subject and shot count (≤ MMLU_SHOTS) being those with the most shots whose prompts all fit
+ * the model's context (stories260K: 512 tokens, shorter than most 5-shot prompts): their
+ * shared opening (the description and the same first_n shots) then sits at the same positions in every prompt, so
+ * scoreContinuations runs it once. Timed with prefix sharing and without (sharePrefix: false), same requests.
+ */
+async function mmluSubjectRun(model: Model, encode: (t: string) => number[]): Promise<SubjectTimed> {
+  const fits = (pairs: { context: number[]; continuation: number[] }[]) => pairs.every((p) => p.context.length + p.continuation.length - 1 <= model.config.maxPositionEmbeddings);
+  // the subject whose first items take the most shots within the context (the first such subject on ties)
+  let best: { subject: string; shots: number; items: number; pairs: { context: number[]; continuation: number[] }[] } | null = null;
+  for (const file of readdirSync(join(MMLU, 'test')).filter((f) => f.endsWith('.csv')).sort()) {
+    const { subject } = mmluFileName(file);
+    const items = parseMmluCsv(readFileSync(join(MMLU, 'test', file), 'utf8'), file, subject).slice(0, MMLU_SUBJECT_ITEMS);
+    const dev = join(MMLU, 'dev', `${subject}_dev.csv`);
+    const shotPool = existsSync(dev) ? parseMmluCsv(readFileSync(dev, 'utf8'), dev, subject) : [];
+    for (let shots = MMLU_SHOTS; shots > (best?.shots ?? -1); shots--) {
+      const prompt = buildPrompt(items, { shots, pool: () => shotPool, format: (it) => mmluFormat(it.category!), chat: null });
+      const pairs = encodePairs(encode, items.flatMap((it) => requestsOf(prompt(it))));
+      if (fits(pairs)) {
+        best = { subject, shots, items: items.length, pairs };
+        break;
+      }
+    }
+  }
+  if (!best) throw new Error('no MMLU subject has items whose 0-shot prompts fit the context');
+  const { pairs } = best;
+  const time = async (sharePrefix: boolean) => {
+    await scoreContinuations(model, pairs, { sharePrefix }); // warm-up: this shape's pipelines and pool sizes
+    const stats: ScoreStats = { forwards: 0, rows: 0 };
+    const t0 = performance.now();
+    await scoreContinuations(model, pairs, { sharePrefix, stats });
+    return { secPerItem: (performance.now() - t0) / 1000 / best!.items, rowsPerItem: stats.rows / best!.items };
+  };
+  return { subject: best.subject, shots: best.shots, items: best.items, shared: await time(true), plain: await time(false) };
+}
+
+interface SubjectTimed {
+  subject: string;
+  shots: number;
+  items: number;
+  shared: { secPerItem: number; rowsPerItem: number };
+  plain: { secPerItem: number; rowsPerItem: number };
+}
+
 it('throughput: decode, MMLU item and LoRA step beside llama2.c and PyTorch; API calls per token and step', async () => {
   const notes: string[] = [];
   const rows: BenchRow[] = [];
@@ -197,6 +243,7 @@ it('throughput: decode, MMLU item and LoRA step beside llama2.c and PyTorch; API
   let decodeTokPerSec: number;
   let decodeRuns: number[];
   let mmlu: MmluTimed | null = null;
+  let subject: SubjectTimed | null = null;
   try {
     const prompt = tok.encode(PROMPT); // with BOS, as `alloy generate`
     const greedy = { temperature: 0, eosTokenIds: [] as number[] };
@@ -238,6 +285,7 @@ it('throughput: decode, MMLU item and LoRA step beside llama2.c and PyTorch; API
       const encode = (t: string) => tok.encode(t);
       await mmluRun(model, encode, MMLU_PER_SUBJECT);
       mmlu = await mmluRun(model, encode, 0);
+      subject = await mmluSubjectRun(model, encode);
     } else notes.push(`MMLU skipped: ${rel(MMLU)}/test is absent`);
   } finally {
     model.dispose();
@@ -258,6 +306,15 @@ it('throughput: decode, MMLU item and LoRA step beside llama2.c and PyTorch; API
         ? `its requests read ${n3(mmlu.forwardsPerItem)} token-forwards (${n3(mmlu.sharedPerItem)} with the context once): ${(mmlu.forwardsPerItem / c.tokPerSec).toFixed(3)} s (${(mmlu.sharedPerItem / c.tokPerSec).toFixed(3)} s) at llama2.c's speed`
         : `its requests read ${n3(mmlu.forwardsPerItem)} token-forwards (${n3(mmlu.sharedPerItem)} with the context once); llama2.c skipped`,
       'Alloy vs anchor': c ? `item = ${Math.round(mmlu.secPerItem * c.tokPerSec).toLocaleString('en-US')} llama2.c token-forwards` : '—',
+    });
+  }
+
+  if (subject) {
+    rows.push({
+      work: `${subject.shots}-shot MMLU, ${subject.items} items of ${subject.subject} in one scoring call (the most shots whose prompts fit stories260K's 512 tokens, so every prompt opens with the same shots at the same positions)`,
+      Alloy: `${subject.shared.secPerItem.toFixed(3)} s per item, ${n3(subject.shared.rowsPerItem)} rows run (the shared opening once)`,
+      anchor: `the same requests without prefix sharing: ${subject.plain.secPerItem.toFixed(3)} s per item, ${n3(subject.plain.rowsPerItem)} rows`,
+      'Alloy vs anchor': `${(subject.plain.secPerItem / subject.shared.secPerItem).toFixed(2)}× faster with the shared opening`,
     });
   }
 
@@ -295,7 +352,7 @@ it('throughput: decode, MMLU item and LoRA step beside llama2.c and PyTorch; API
     suite: 'throughput',
     adapter: ctx.adapterInfo.description,
     note:
-      `After issue 14's dispatch layer, fused layer, GPU argmax and shared scoring rows: Alloy on SwiftShader (WGSL on the CPU) on a shared 2-core host, anchors ` +
+      `After issue 14's dispatch layer, fused layer, GPU argmax and shared scoring rows: Alloy on SwiftShader (WGSL on the CPU; Dawn's robustness off, as the Node engine runs by default: ALLOY_ROBUSTNESS) on a shared 2-core host, anchors ` +
       `run on the same host in the same run. Decode: median of ${DECODE_RUNS} greedy generate() calls after a ` +
       `warm-up; llama2.c: median of ${LLAMA2C_RUNS} runs of its "achieved tok/s" (run.c -t 0 -n ${DECODE_TOKENS}). ` +
       `MMLU item time includes tokenizing and prompt building; "token-forwards" = the tokens the item's lm-eval ` +

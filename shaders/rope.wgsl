@@ -37,6 +37,16 @@ override RING: bool = false;
 @group(0) @binding(6) var<storage, read_write> q_out: array<f32>;
 @group(0) @binding(7) var<storage, read_write> k_out: array<f32>;
 @group(0) @binding(8) var<storage, read_write> v_out: array<f32>;
+// split_qkv with BIAS (Qwen2's q/k/v biases): the fused bias [(n_heads + 2·n_kv)·D] added to each value as it is
+// read, before RoPE, as the projection's own bias add would (the same f32 add, so the same bits), one dispatch fewer.
+override BIAS: bool = false;
+@group(0) @binding(9) var<storage, read> qkv_bias: array<f32>;
+
+// Column c of the fused projection's row `row`, with its bias when BIAS is set.
+fn qkv_at(row: u32, c: u32, W: u32) -> f32 {
+  if (BIAS) { return qkv[row * W + c] + qkv_bias[c]; }
+  return qkv[row * W + c];
+}
 
 const WG = 64u;
 const INV_TWO_PI = 0.15915494309189535;
@@ -154,7 +164,7 @@ fn split_qkv(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec
     let row = e / (p.n_kv * p.D);
     let c = e % (p.n_kv * p.D);
     let drow = kv_dest_row(row);
-    v_out[drow * p.n_kv * p.D + c] = qkv[row * W + (p.n_heads + p.n_kv) * p.D + c];
+    v_out[drow * p.n_kv * p.D + c] = qkv_at(row, (p.n_heads + p.n_kv) * p.D + c, W);
     return;
   }
   let isK = i >= nq;
@@ -164,9 +174,9 @@ fn split_qkv(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec
   let rh = pi / half; // row · heads + head
   let row = rh / heads;
   let head = rh % heads;
-  let src = row * W + select(0u, p.n_heads * p.D, isK) + head * p.D + j;
-  var x1 = qkv[src];
-  var x2 = qkv[src + half];
+  let col = select(0u, p.n_heads * p.D, isK) + head * p.D + j;
+  var x1 = qkv_at(row, col, W);
+  var x2 = qkv_at(row, col + half, W);
   if (ROPE) {
     let sc = sincos(f32(pos[row]) * inv_freq[j]);
     let r1 = x1 * sc.y - x2 * sc.x;

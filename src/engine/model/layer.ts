@@ -4,7 +4,8 @@
  * runs encodeLayerBackward, which mirrors it step by step, last step first.
  *
  *   n1 = rmsnorm(x_in)                        ← rstd1 kept for the backward
- *   q, k, v = n1·W_q,k,vᵀ (+ LoRA, + bias)    ← xa = x·Aᵀ of every adapter group kept (one buffer a group)
+ *   q, k, v = n1·W_q,k,vᵀ (+ LoRA, + bias)    ← xa = x·Aᵀ of every adapter group kept (one buffer a group); inference's
+ *                                              fused q|k|v gets its bias in split_qkv, with RoPE and the cache write
  *   q, k = rmsnorm(q), rmsnorm(k) per head    (Qwen3's q_norm/k_norm only) ← qPre, kPre, qRstd, kRstd kept
  *   q, k = rope(q), rope(k)                   (one dispatch; a KV cache gets k, v copied into its slots; none
  *                                              in SmolLM3's NoPE layers, config.layerRope)
@@ -437,13 +438,14 @@ export async function encodeLayer(c: LayerPass, enc: GPUCommandEncoder, l: numbe
   if (fusedQkv) {
     // One matmul, then one dispatch that rotates q and k and writes k, v straight into their slots (a KV cache's,
     // or dense buffers).
-    const qkv = fold1 ? await encodeNormedLinear(model, enc, x, BT, { weight: layer.inputNorm, eps }, fusedQkv, 'qkv') : await encodeLinear(model, enc, n1, BT, fusedQkv, 'qkv');
+    // the bias (Qwen2) is added by split_qkv as it reads the projection, not by a pass of its own
+    const qkv = fold1 ? await encodeNormedLinear(model, enc, x, BT, { weight: layer.inputNorm, eps }, fusedQkv.weight, 'qkv') : await encodeLinear(model, enc, n1, BT, fusedQkv.weight, 'qkv');
     if (!fold1) release(n1);
     q = kept('q');
     kAll = c.kv ? c.kv.k[l]! : (k = kept('k'));
     vAll = c.kv ? c.kv.v[l]! : (v = kept('v'));
     const ringArgs = c.kv?.ring ? { ring: c.kv.ring, intoRing: ring > 0 } : {};
-    await encodeSplitQkv(kernels, enc, qkv, c.positions, invFreq, q, kAll, vAll, { rows: BT, ...heads, T, S, past, rope, ...ringArgs }, c.splitUniform);
+    await encodeSplitQkv(kernels, enc, qkv, c.positions, invFreq, q, kAll, vAll, { rows: BT, ...heads, T, S, past, rope, ...ringArgs }, c.splitUniform, fusedQkv.bias);
     release(qkv);
     k = kAll;
     v = vAll;

@@ -10,7 +10,7 @@
  */
 import { packUniforms, type KernelRegistry } from '../gpu/kernels.ts';
 import type { AttentionRefArgs } from '../reference/attention.ts';
-import { MAX_GROUPS_PER_DIM, grid1d, launch, requireShape, type Field } from './dispatch.ts';
+import { MAX_GROUPS_PER_DIM, grid1d, launch, requireShape, unusedBinding, type Field } from './dispatch.ts';
 import { encodeHwAttention, encodeHwAttentionBackwardPasses } from './attention-hw.ts';
 
 export const ATTENTION_MAX_HEAD_DIM = 256;
@@ -22,17 +22,6 @@ export const ATTENTION_NAMED_MAX_HEAD_DIM = 64;
 /** Invocations per workgroup of the forward, dq and dkv kernels (one invocation per row; shaders' ROWS_PER_WG). */
 export const ATTENTION_ROWS_PER_WG = 16;
 
-// The shader names the mask binding even when USE_MASK is off (layout 'auto' is reflected before overrides
-// prune the branch), so an unmasked call binds this placeholder, which is never read.
-const noMask = new WeakMap<GPUDevice, GPUBuffer>();
-function placeholderMask(device: GPUDevice): GPUBuffer {
-  let b = noMask.get(device);
-  if (!b) {
-    b = device.createBuffer({ size: 16, usage: 0x80 /* STORAGE */, label: 'attention.no-mask' });
-    noMask.set(device, b);
-  }
-  return b;
-}
 
 /**
  * Queries per invocation of the vec4 forward (shaders/attention.wgsl QB): 4 share each key's loads; a decode step
@@ -75,7 +64,7 @@ export async function encodeAttention(
   const { T, nHeads, batch } = checkAttentionArgs(args);
   requireShape(out !== q, 'attention', 'out must not alias q');
   if (kernels.family === 'hardware') {
-    const mask = keyMask ?? placeholderMask(kernels.device);
+    const mask = keyMask ?? unusedBinding(kernels.device);
     const constants = { USE_MASK: !!keyMask, ...windowConstant(args) };
     return encodeHwAttention(kernels, encoder, { q, k, v, out, mask, ...(lse ? { lse } : {}) }, args, params ?? attentionParams(args), constants);
   }
@@ -84,7 +73,7 @@ export async function encodeAttention(
   const named = vec4 && args.headDim <= ATTENTION_NAMED_MAX_HEAD_DIM;
   const qb = !vec4 ? 1 : named ? attentionNamedQueries(T) : attentionQueriesPerInvocation(T);
   const buffers: Record<number, GPUBuffer> = vec4 ? { 7: q, 8: k, 9: v, 10: out } : { 1: q, 2: k, 3: v, 4: out };
-  buffers[5] = keyMask ?? placeholderMask(kernels.device);
+  buffers[5] = keyMask ?? unusedBinding(kernels.device);
   if (lse) buffers[6] = lse;
   await launch(kernels, encoder, {
     file: 'attention',
@@ -183,7 +172,7 @@ export async function encodeAttentionBackward(
   requireShape(new Set(outs).size === 4 && !outs.some((b) => inputs.includes(b)), 'attention_backward', 'dq, dk, dv and stats must be distinct buffers, apart from the inputs');
   const params = attentionParams(args);
   const constants = { USE_MASK: !!bufs.keyMask, ROWS_PER_WG: ATTENTION_ROWS_PER_WG, ...windowConstant(args) };
-  const mask = bufs.keyMask ?? placeholderMask(kernels.device);
+  const mask = bufs.keyMask ?? unusedBinding(kernels.device);
   const rows = batch * T * nHeads;
   await launch(kernels, encoder, {
     file: 'attention_backward',

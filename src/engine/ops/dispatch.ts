@@ -52,6 +52,19 @@ export async function launch(kernels: KernelRegistry, encoder: GPUCommandEncoder
   pass.dispatchWorkgroups(x, y, z);
 }
 
+// A shader names an optional binding even when the override that reads it is off (layout 'auto' is reflected
+// before overrides prune the branch): attention's key mask without USE_MASK, split_qkv's bias without BIAS. Such a
+// call binds this 16-byte placeholder, one per device, which is never read.
+const placeholders = new WeakMap<GPUDevice, GPUBuffer>();
+export function unusedBinding(device: GPUDevice): GPUBuffer {
+  let b = placeholders.get(device);
+  if (!b) {
+    b = device.createBuffer({ size: 16, usage: 0x80 /* STORAGE */, label: 'unused-binding' });
+    placeholders.set(device, b);
+  }
+  return b;
+}
+
 const openPasses = new WeakMap<GPUCommandEncoder, GPUComputePassEncoder>();
 const wrapped = new WeakSet<GPUCommandEncoder>();
 /** Every GPUCommandEncoder method that cannot run while a pass is open. */

@@ -12,7 +12,7 @@
 import type { ModelConfig } from '../../io/config.ts';
 import { AlloyError } from '../../common/errors.ts';
 import { packUniforms, type KernelRegistry } from '../gpu/kernels.ts';
-import { grid1d, launch, requireShape, type Field } from './dispatch.ts';
+import { grid1d, launch, requireShape, unusedBinding, type Field } from './dispatch.ts';
 
 /** The config.json fields RoPE reads (HF names, so a parsed config can be passed as is). */
 export interface RopeConfig {
@@ -221,7 +221,8 @@ export interface SplitQkvArgs {
 /**
  * The fused q|k|v projection qkv [rows, (heads + 2·kvHeads)·headDim] split into q [rows, heads, headDim] and
  * k, v [batch, S, kvHeads, headDim] at slots past.. (a KV cache, or dense buffers with S = T), RoPE applied to q and
- * k on the way (shaders/rope.wgsl split_qkv): one dispatch for what was a rope of each and two cache copies.
+ * k on the way and the projection's bias, if any, added as each value is read (shaders/rope.wgsl split_qkv): one
+ * dispatch for what was a bias add, a rope of each and two cache copies.
  */
 export async function encodeSplitQkv(
   kernels: KernelRegistry,
@@ -235,16 +236,19 @@ export async function encodeSplitQkv(
   args: SplitQkvArgs,
   /** a uniform buffer already holding splitQkvUniforms(args) (a decode step rewrites `past` in place) */
   params?: GPUBuffer,
+  /** the fused projection's bias [(heads + 2·kvHeads)·headDim], added as each value is read (Qwen2) */
+  bias?: GPUBuffer | null,
 ): Promise<void> {
   const { rows, heads, kvHeads, headDim } = args;
   requireShape(new Set([qkv, q, k, v]).size === 4, 'split_qkv', 'qkv, q, k and v must be distinct buffers');
+  requireShape(!bias || bias.size >= (heads + 2 * kvHeads) * headDim * 4, 'split_qkv', `the bias holds fewer than ${(heads + 2 * kvHeads) * headDim} values`);
   const work = rows * (heads + kvHeads) * (headDim / 2) + rows * kvHeads * headDim;
   await launch(kernels, encoder, {
     file: 'rope',
     entry: 'split_qkv',
-    constants: { ROPE: args.rope ?? true, ...(args.intoRing ? { RING: true } : {}) },
+    constants: { ROPE: args.rope ?? true, ...(args.intoRing ? { RING: true } : {}), ...(bias ? { BIAS: true } : {}) },
     params: params ?? splitQkvFields(args),
-    buffers: { 2: positions, 3: invFreq, 5: qkv, 6: q, 7: k, 8: v },
+    buffers: { 2: positions, 3: invFreq, 5: qkv, 6: q, 7: k, 8: v, 9: bias ?? unusedBinding(kernels.device) },
     groups: grid1d(Math.ceil(work / 64)),
   });
 }

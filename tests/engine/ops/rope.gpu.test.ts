@@ -128,3 +128,42 @@ describe('encodeRopeQK (q and k in one dispatch)', () => {
     });
   }
 });
+
+describe('encodeSplitQkv (the fused q|k|v projection into q, k, v, rotated)', () => {
+  // rows off the 64-thread workgroup, GQA, dense destinations; with a bias (Qwen2's) and without
+  for (const withBias of [false, true]) {
+    it(`${withBias ? 'with' : 'without'} the bias: q, k = rope(part + bias), v = part + bias, bit for bit as a bias add, a split and encodeRope`, async () => {
+      const { device, kernels, pool } = await harness();
+      const { encodeSplitQkv } = await import('../../../src/engine/ops/rope.ts');
+      const [rows, heads, kvHeads, D] = [5, 6, 2, 8];
+      const W = (heads + 2 * kvHeads) * D;
+      const qkv = randomArray(rows * W, 81);
+      const bias = withBias ? randomArray(W, 82) : new Float32Array(W);
+      const positions = Uint32Array.from({ length: rows }, (_, i) => i * 613 + 2);
+      const invData = ropeInvFreq({ hidden_size: heads * D, num_attention_heads: heads, rope_theta: 10000 });
+      // the expected parts, the bias added in f32 as the projection's bias add does
+      const part = (from: number, width: number) => {
+        const out = new Float32Array(rows * width);
+        for (let r = 0; r < rows; r++) for (let c = 0; c < width; c++) out[r * width + c] = Math.fround(qkv[r * W + from + c]! + bias[from + c]!);
+        return out;
+      };
+      const [qWant, kWant, vWant] = [part(0, heads * D), part(heads * D, kvHeads * D), part((heads + kvHeads) * D, kvHeads * D)];
+      const pos = pool.upload(positions);
+      const inv = pool.upload(invData);
+      const [qRef, kRef] = [pool.upload(qWant), pool.upload(kWant)];
+      const [q, k, v] = [heads, kvHeads, kvHeads].map((h) => pool.alloc(rows * h * D * 4, 'part'));
+      const enc = device.createCommandEncoder();
+      await encodeRope(kernels, enc, qRef, pos, inv, { rows, heads, headDim: D });
+      await encodeRope(kernels, enc, kRef, pos, inv, { rows, heads: kvHeads, headDim: D });
+      await encodeSplitQkv(kernels, enc, pool.upload(qkv), pos, inv, q!, k!, v!, { rows, heads, kvHeads, headDim: D }, undefined, withBias ? pool.upload(bias) : null);
+      device.queue.submit([enc.finish()]);
+      const [gq, gk, gv, rq, rk] = await Promise.all([read(q!, qWant.length), read(k!, kWant.length), read(v!, vWant.length), read(qRef, qWant.length), read(kRef, kWant.length)]);
+      expect([...gq]).toEqual([...rq]);
+      expect([...gk]).toEqual([...rk]);
+      expect([...gv]).toEqual([...vWant]);
+      const err = Math.max(maxAbsDiff(gq, ropeRef(qWant, positions, invData, rows, heads, D)), maxAbsDiff(gk, ropeRef(kWant, positions, invData, rows, kvHeads, D)));
+      console.log(`split_qkv ${withBias ? 'with' : 'without'} bias: max|Δ| vs the float64 rotation ${err.toExponential(2)}`);
+      expect(err).toBeLessThan(TOL);
+    });
+  }
+});
