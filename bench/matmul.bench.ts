@@ -1,6 +1,6 @@
 // Matmul throughput at SmolLM2-135M shapes: ours (y = x·Wᵀ runs shaders/matmul_nt.wgsl) against TF.js's WebGPU
 // backend on the same adapter in the same process. Both timings include submit + readback of the result, measured
-// alike. Rows marked "bf16 W" time our 16-bit-weight kernel (matmul_w16_nt.wgsl, weights left packed on the GPU)
+// alike. Rows marked "bf16 W" time our 16-bit-weight kernel (matmul_nt.wgsl's W16 variant, weights left packed on the GPU)
 // against TF.js's f32 matmul of the same shape: TF.js has no 16-bit weights, and f32 is what it would run.
 // ALLOY_BENCH_ROWS sets M (tokens in the batch; default 128 to keep SwiftShader runs short, 512 = the issue's).
 import { it } from 'vitest';

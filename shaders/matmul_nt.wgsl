@@ -10,13 +10,18 @@
 // 16×32 ≈ 5–6 GFLOP/s, 16×16 ≈ 4.5, 8×8 (scalars) ≈ 2.9, the old 32×32 shared-memory tiling ≈ 0.1.
 // ROW_GROUPS (1-4; chosen from M) trims the rows per thread so a decode step (M = a few rows) does not
 // compute 16 clamped copies of one row. The override folds the unused groups away at pipeline creation.
+//
+// W16 (ops/matmul-w16.ts): B is a frozen 16-bit weight (BF16 or F16 with IS_F16: the raw safetensors bytes, two per
+// u32, even element low) bound at 4 as vec2<u32> (4 weights along K, one load) and decoded in registers: bf16 →
+// bitcast<f32>(bits << 16), f16 → unpack2x16float, both exact (a GPU may flush bf16 subnormals, |w| < 2^-126, to 0,
+// as WGSL allows for f32). The other B binding then holds a placeholder (ops/dispatch.ts unusedBinding).
 
 struct Params {
   M: u32,
   N: u32,
   K: u32,
   batch_stride_a: u32, // in vec4s
-  batch_stride_b: u32, // in vec4s
+  batch_stride_b: u32, // in vec4s (W16: in vec2<u32>s, 4 weights each)
   batch_stride_c: u32, // in floats
   alpha: f32,
   beta: f32,
@@ -29,10 +34,19 @@ override COL_GROUPS: u32 = 8u;
 @group(0) @binding(1) var<storage, read> A: array<vec4f>;
 @group(0) @binding(2) var<storage, read> B: array<vec4f>;
 @group(0) @binding(3) var<storage, read_write> C: array<f32>;
+override W16: bool = false;
+override IS_F16: bool = false;
+@group(0) @binding(4) var<storage, read> B16: array<vec2u>;
 
-// The 4×4 block of rows r at vec4 step k: column i holds row i's 4 values along K.
-fn blk(X: ptr<storage, array<vec4f>, read>, r: vec4u, k: u32) -> mat4x4f {
-  return mat4x4f((*X)[r.x + k], (*X)[r.y + k], (*X)[r.z + k], (*X)[r.w + k]);
+// The 4×4 block of A's rows r at vec4 step k: column i holds row i's 4 values along K.
+fn ablk(r: vec4u, k: u32) -> mat4x4f {
+  return mat4x4f(A[r.x + k], A[r.y + k], A[r.z + k], A[r.w + k]);
+}
+
+// The same block of B's rows, decoded from 16 bits with W16.
+fn wblk(r: vec4u, k: u32) -> mat4x4f {
+  if (W16) { return mat4x4f(decode4(B16[r.x + k]), decode4(B16[r.y + k]), decode4(B16[r.z + k]), decode4(B16[r.w + k])); }
+  return mat4x4f(B[r.x + k], B[r.y + k], B[r.z + k], B[r.w + k]);
 }
 
 @compute @workgroup_size(8, 8, 1)
@@ -66,30 +80,30 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec
   var c34 = mat4x4f(); var c35 = mat4x4f(); var c36 = mat4x4f(); var c37 = mat4x4f();
   // c(g)(h) is the 4×4 block at rows m0 + 4g, columns n0 + 4h; c[j][i] = C[row i][column j].
   for (var k = 0u; k < K4; k++) {
-    let b0 = blk(&B, rb0, k);
+    let b0 = wblk(rb0, k);
     var b1 = mat4x4f(); var b2 = mat4x4f(); var b3 = mat4x4f(); var b4 = mat4x4f(); var b5 = mat4x4f(); var b6 = mat4x4f(); var b7 = mat4x4f();
-    if (COL_GROUPS > 1u) { b1 = blk(&B, rb1, k); }
-    if (COL_GROUPS > 2u) { b2 = blk(&B, rb2, k); }
-    if (COL_GROUPS > 3u) { b3 = blk(&B, rb3, k); }
-    if (COL_GROUPS > 4u) { b4 = blk(&B, rb4, k); }
-    if (COL_GROUPS > 5u) { b5 = blk(&B, rb5, k); }
-    if (COL_GROUPS > 6u) { b6 = blk(&B, rb6, k); }
-    if (COL_GROUPS > 7u) { b7 = blk(&B, rb7, k); }
-    let a0 = transpose(blk(&A, ra0, k));
+    if (COL_GROUPS > 1u) { b1 = wblk(rb1, k); }
+    if (COL_GROUPS > 2u) { b2 = wblk(rb2, k); }
+    if (COL_GROUPS > 3u) { b3 = wblk(rb3, k); }
+    if (COL_GROUPS > 4u) { b4 = wblk(rb4, k); }
+    if (COL_GROUPS > 5u) { b5 = wblk(rb5, k); }
+    if (COL_GROUPS > 6u) { b6 = wblk(rb6, k); }
+    if (COL_GROUPS > 7u) { b7 = wblk(rb7, k); }
+    let a0 = transpose(ablk(ra0, k));
     c00 += a0 * b0; if (COL_GROUPS > 1u) { c01 += a0 * b1; } if (COL_GROUPS > 2u) { c02 += a0 * b2; } if (COL_GROUPS > 3u) { c03 += a0 * b3; }
     if (COL_GROUPS > 4u) { c04 += a0 * b4; } if (COL_GROUPS > 5u) { c05 += a0 * b5; } if (COL_GROUPS > 6u) { c06 += a0 * b6; } if (COL_GROUPS > 7u) { c07 += a0 * b7; }
     if (ROW_GROUPS > 1u) {
-      let a1 = transpose(blk(&A, ra1, k));
+      let a1 = transpose(ablk(ra1, k));
       c10 += a1 * b0; if (COL_GROUPS > 1u) { c11 += a1 * b1; } if (COL_GROUPS > 2u) { c12 += a1 * b2; } if (COL_GROUPS > 3u) { c13 += a1 * b3; }
       if (COL_GROUPS > 4u) { c14 += a1 * b4; } if (COL_GROUPS > 5u) { c15 += a1 * b5; } if (COL_GROUPS > 6u) { c16 += a1 * b6; } if (COL_GROUPS > 7u) { c17 += a1 * b7; }
     }
     if (ROW_GROUPS > 2u) {
-      let a2 = transpose(blk(&A, ra2, k));
+      let a2 = transpose(ablk(ra2, k));
       c20 += a2 * b0; if (COL_GROUPS > 1u) { c21 += a2 * b1; } if (COL_GROUPS > 2u) { c22 += a2 * b2; } if (COL_GROUPS > 3u) { c23 += a2 * b3; }
       if (COL_GROUPS > 4u) { c24 += a2 * b4; } if (COL_GROUPS > 5u) { c25 += a2 * b5; } if (COL_GROUPS > 6u) { c26 += a2 * b6; } if (COL_GROUPS > 7u) { c27 += a2 * b7; }
     }
     if (ROW_GROUPS > 3u) {
-      let a3 = transpose(blk(&A, ra3, k));
+      let a3 = transpose(ablk(ra3, k));
       c30 += a3 * b0; if (COL_GROUPS > 1u) { c31 += a3 * b1; } if (COL_GROUPS > 2u) { c32 += a3 * b2; } if (COL_GROUPS > 3u) { c33 += a3 * b3; }
       if (COL_GROUPS > 4u) { c34 += a3 * b4; } if (COL_GROUPS > 5u) { c35 += a3 * b5; } if (COL_GROUPS > 6u) { c36 += a3 * b6; } if (COL_GROUPS > 7u) { c37 += a3 * b7; }
     }
@@ -102,3 +116,4 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec
 
 // #include _gate_act
 // #include _nt_blocked
+// #include _w16

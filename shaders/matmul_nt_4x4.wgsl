@@ -1,7 +1,8 @@
 // C[M,N] = alpha · A · Bᵀ + beta · C, K % 4 == 0, one 4×4 block of C per thread: the software family's kernel
 // for the forward form's small shapes, decode's mat-vec (M ≤ 4: one token per sequence) and skinny products
 // (N ≤ 16: LoRA's x·Aᵀ with r outputs). A [M,K] f32, B [N,K] f32 (a weight [out, in]), C [M,N]; row blocks in y,
-// batch in z. Its 16-bit sibling is matmul_w16_nt_4x4.wgsl; src/engine/ops/matmul.ts picks it (matmulUses4x4).
+// batch in z; src/engine/ops/matmul.ts picks it (matmulUses4x4). W16: B a 16-bit weight bound at 4, as
+// matmul_nt.wgsl.
 //
 // Why not matmul_nt: its threads each own a 4·ROW_GROUPS × 32 block, so a one-row product keeps one thread in
 // eight busy and that thread serial over 32 columns, and an 8-column product wastes 3/4 of every thread. On SwiftShader every storage load is a
@@ -16,7 +17,7 @@ struct Params {
   N: u32,
   K: u32,
   batch_stride_a: u32, // in vec4s
-  batch_stride_b: u32, // in vec4s
+  batch_stride_b: u32, // in vec4s (W16: in vec2<u32>s, 4 weights each)
   batch_stride_c: u32, // in floats
   alpha: f32,
   beta: f32,
@@ -25,6 +26,15 @@ struct Params {
 @group(0) @binding(1) var<storage, read> A: array<vec4f>;
 @group(0) @binding(2) var<storage, read> B: array<vec4f>;
 @group(0) @binding(3) var<storage, read_write> C: array<f32>;
+override W16: bool = false;
+override IS_F16: bool = false;
+@group(0) @binding(4) var<storage, read> B16: array<vec2u>;
+
+// Weight rows r0..r3 at vec4 step k (column j: row j's 4 values along K), decoded from 16 bits with W16.
+fn wblk(r0: u32, r1: u32, r2: u32, r3: u32, k: u32) -> mat4x4f {
+  if (W16) { return mat4x4f(decode4(B16[r0 + k]), decode4(B16[r1 + k]), decode4(B16[r2 + k]), decode4(B16[r3 + k])); }
+  return mat4x4f(B[r0 + k], B[r1 + k], B[r2 + k], B[r3 + k]);
+}
 
 @compute @workgroup_size(16, 1, 1)
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
@@ -54,9 +64,9 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @
   var acc0 = vec4f(); var acc1 = vec4f(); var acc2 = vec4f(); var acc3 = vec4f();
   var up0 = vec4f(); var up1 = vec4f(); var up2 = vec4f(); var up3 = vec4f();
   for (var k = 0u; k < K4; k++) {
-    let w = mat4x4f(B[r0 + k], B[r1 + k], B[r2 + k], B[r3 + k]);
+    let w = wblk(r0, r1, r2, r3, k);
     var wu = mat4x4f();
-    if (GLU) { wu = mat4x4f(B[u0 + k], B[u1 + k], B[u2 + k], B[u3 + k]); }
+    if (GLU) { wu = wblk(u0, u1, u2, u3, k); }
     let x0 = A[ab + k];
     acc0 += x0 * w;
     if (GLU) { up0 += x0 * wu; }
@@ -73,3 +83,4 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @
 
 // #include _gate_act
 // #include _nt_4x4
+// #include _w16

@@ -2,15 +2,15 @@
  * Matmul with a 16-bit weight (shaders/matmul_w16.wgsl): C = alpha·op(A)·op(B) + beta·C, B BF16 or F16.
  * Layouts: A, C f32 row-major as encodeMatmul; B = the tensor's raw 16-bit elements (safetensors bytes, or a
  * Uint16Array, uploaded as is: two per u32, even element low), [K,N] or, with transB, [N,K] (HF [out, in]).
- * As for f32, the forward form (transB, K % 4 == 0) runs the vec4 kernel (shaders/matmul_w16_nt.wgsl, or
- * shaders/matmul_w16_nt_4x4.wgsl for the small shapes matmulUses4x4 names), the rest
+ * As for f32, the forward form (transB, K % 4 == 0) runs the vec4 kernels' W16 variant (shaders/matmul_nt.wgsl, or
+ * shaders/matmul_nt_4x4.wgsl for the small shapes matmulUses4x4 names), the rest
  * the general shaders/matmul_w16.wgsl, with the same tiles as encodeMatmul; the hardware family's kernels are in
  * matmul-hw.ts.
  */
 import type { KernelRegistry } from '../gpu/kernels.ts';
 import { launch, requireShape } from './dispatch.ts';
 import { encodeHwMatmul } from './matmul-hw.ts';
-import { MATMUL_TILE, matmulUsesNt, ntLaunch, requireGlu, type MatmulArgs } from './matmul.ts';
+import { MATMUL_TILE, matmulUsesNt, ntBuffers, ntLaunch, requireGlu, type MatmulArgs } from './matmul.ts';
 
 export type Weight16 = 'bf16' | 'f16';
 
@@ -34,13 +34,11 @@ export async function encodeMatmulW16(
   const isF16 = args.dtype === 'f16';
   const tail = [{ u32: batch > 1 ? M * N : 0 }, { f32: args.alpha ?? 1 }, { f32: args.beta ?? 0 }];
   if (matmulUsesNt(args)) {
-    const nt = ntLaunch(args, { blocked: 'matmul_w16_nt', small: 'matmul_w16_nt_4x4' });
     await launch(kernels, encoder, {
-      ...nt,
-      constants: { ...nt.constants, IS_F16: isF16 },
+      ...ntLaunch(args, args.dtype),
       // batch strides in vec4s of A and vec2<u32>s (4 weights) of B: K % 4 == 0 makes both whole
       params: [{ u32: M }, { u32: N }, { u32: K }, { u32: batch > 1 ? (M * K) / 4 : 0 }, { u32: batch > 1 ? (N * K) / 4 : 0 }, ...tail],
-      buffers: { 1: a, 2: b16, 3: c },
+      buffers: ntBuffers(kernels.device, a, c, { w16: b16 }),
     });
     return;
   }

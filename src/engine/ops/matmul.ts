@@ -8,7 +8,7 @@
  */
 import type { BufferOrRange } from '../gpu/buffer-pool.ts';
 import type { KernelRegistry } from '../gpu/kernels.ts';
-import { grid1d, launch } from './dispatch.ts';
+import { grid1d, launch, unusedBinding } from './dispatch.ts';
 import { encodeHwMatmul } from './matmul-hw.ts';
 import { actConstant, type GateAct } from './swiglu.ts';
 
@@ -109,18 +109,26 @@ export function requireGlu(kernels: KernelRegistry, args: MatmulArgs): void {
 }
 
 /**
- * The software family's forward-form launch shared by f32 and 16-bit weights: the 4×4 kernel for small shapes,
- * else the blocked one, each with the GLU epilogue when args.glu is set (then N is F, the output width).
+ * The software family's forward-form launch (shaders/matmul_nt.wgsl, or matmul_nt_4x4.wgsl for small shapes),
+ * shared by f32 weights and 16-bit ones (w16: the W16 variant, B decoded in registers), each with the GLU epilogue
+ * when args.glu is set (then N is F, the output width). The caller binds A, C and the weight at 2 (f32) or 4 (w16),
+ * the other weight binding a placeholder (ntBuffers).
  */
-export function ntLaunch(args: MatmulArgs, file: { blocked: string; small: string }): { file: string; constants: Record<string, number | boolean>; groups: [number, number, number] } {
+export function ntLaunch(args: MatmulArgs, w16: 'bf16' | 'f16' | null): { file: string; constants: Record<string, number | boolean>; groups: [number, number, number] } {
   const { M, N } = args;
   const batch = args.batch ?? 1;
-  const glu = args.glu ? { GLU: true, ...actConstant(args.glu) } : {};
-  if (matmulUses4x4(args)) return { file: file.small, constants: glu, groups: nt4x4Groups(M, N, batch) };
+  const variant = { ...(args.glu ? { GLU: true, ...actConstant(args.glu) } : {}), ...(w16 ? { W16: true, IS_F16: w16 === 'f16' } : {}) };
+  if (matmulUses4x4(args)) return { file: 'matmul_nt_4x4', constants: variant, groups: nt4x4Groups(M, N, batch) };
   const rowGroups = ntRowGroups(M);
   const colGroups = args.glu ? gluColGroups(N) : ntColGroups(N);
   const perThread = args.glu ? 2 * colGroups : 4 * colGroups;
-  return { file: file.blocked, constants: { ROW_GROUPS: rowGroups, COL_GROUPS: colGroups, ...glu }, groups: [Math.ceil(N / (8 * perThread)), Math.ceil(M / (32 * rowGroups)), batch] };
+  return { file: 'matmul_nt', constants: { ROW_GROUPS: rowGroups, COL_GROUPS: colGroups, ...variant }, groups: [Math.ceil(N / (8 * perThread)), Math.ceil(M / (32 * rowGroups)), batch] };
+}
+
+/** The forward-form kernels' bindings: A, C, and the weight at 2 (f32) or 4 (16-bit), the other unused. */
+export function ntBuffers(device: GPUDevice, a: BufferOrRange, c: BufferOrRange, weight: { f32: BufferOrRange } | { w16: BufferOrRange }): Record<number, BufferOrRange> {
+  const unused = unusedBinding(device);
+  return 'f32' in weight ? { 1: a, 2: weight.f32, 3: c, 4: unused } : { 1: a, 2: unused, 3: c, 4: weight.w16 };
 }
 
 /** Rows per thread in 4-row groups: enough for M, at most 4 (16 rows), so small M does not compute clamped copies. */
@@ -148,9 +156,9 @@ export async function encodeMatmul(
     return [{ u32: st.a / 4 }, { u32: st.b / 4 }];
   };
   if (matmulUsesNt(args)) {
-    const nt = ntLaunch(args, { blocked: 'matmul_nt', small: 'matmul_nt_4x4' });
     // batch strides of A and B in vec4s (K % 4 == 0, so M·K and N·K are multiples of 4)
-    await launch(kernels, encoder, { ...nt, params: [{ u32: M }, { u32: N }, { u32: K }, ...vec4Strides(), ...tail], buffers: { 1: a, 2: b, 3: c } });
+    const params = [{ u32: M }, { u32: N }, { u32: K }, ...vec4Strides(), ...tail];
+    await launch(kernels, encoder, { ...ntLaunch(args, null), params, buffers: ntBuffers(kernels.device, a, c, { f32: b }) });
     return;
   }
   const blocks = matmulBlocks(M, N);
