@@ -6,13 +6,12 @@
 // kernel's rounding gone from f32 to f16, shows up as 1e-3 or more). For F32 weights the only difference is the
 // GPU's f32 arithmetic; for BF16 the reference runs on the bf16-decoded weights (what the kernels decode), so the
 // same bound holds. GPU-vs-GPU comparisons (batching, cache) run the same kernels on the same rows: measured
-// identical (0), held to ≤ 1e-6 so that a change of tiling that only reorders a sum still passes.
+// identical (0), held to ≤ 1e-6 (2e-5 in the hardware family, whose mat-vec and tiles sum in shape-dependent orders: gpuVsGpuTolerance) so that a change of tiling that only reorders a sum still passes.
 import { afterAll, describe, expect, it } from 'vitest';
 import { forward, prefill, step } from '../../../src/engine/model/index.ts';
-import { gpuShared, loadFixture, maxAbsDiff, SEQ, type Fixture } from './model-fixtures.ts';
+import { gpuShared, gpuVsGpuTolerance, loadFixture, maxAbsDiff, SEQ, type Fixture } from './model-fixtures.ts';
 
 const TOL = 1e-5;
-const GPU_TOL = 1e-6;
 const loaded: Fixture[] = [];
 
 afterAll(async () => {
@@ -61,7 +60,7 @@ describe('batching and the KV cache', () => {
       const [alone] = await forward(f.model, [r]);
       const err = maxAbsDiff(batched[i]!, alone!);
       console.log(`batch row ${i} (len ${r.length}): max|Δ| vs alone = ${err.toExponential(2)}`);
-      expect(err).toBeLessThanOrEqual(GPU_TOL);
+      expect(err).toBeLessThanOrEqual(gpuVsGpuTolerance(f.model));
     }
   });
 
@@ -80,7 +79,7 @@ describe('batching and the KV cache', () => {
         err = Math.max(err, maxAbsDiff(row!, full!.subarray(t * V, (t + 1) * V)));
       }
       console.log(`KV cache: max|Δ| vs full forward = ${err.toExponential(2)}`);
-      expect(err).toBeLessThanOrEqual(GPU_TOL);
+      expect(err).toBeLessThanOrEqual(gpuVsGpuTolerance(f.model));
       await expect(step(cache, [3])).rejects.toThrow(/KV cache/);
     } finally {
       cache.release();
@@ -109,7 +108,7 @@ describe('batching and the KV cache', () => {
       cache.release();
     }
     console.log(`batched KV decoding: max|Δ| vs full forward per row = ${err.toExponential(2)}`);
-    expect(err).toBeLessThanOrEqual(GPU_TOL);
+    expect(err).toBeLessThanOrEqual(gpuVsGpuTolerance(f.model));
   });
 
   it('dispose returns every weight buffer to the pool', async () => {

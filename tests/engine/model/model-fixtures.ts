@@ -83,6 +83,17 @@ export async function loadFixture(name: string, opts: FixtureOptions = {}): Prom
 }
 
 /** A few token ids spread over the fixture vocabulary (384): specials, bytes, merges. */
+/**
+ * Tolerance between two GPU runs of one model that should agree (decode against the full forward, a padded batch
+ * against a row alone, a ring cache against a whole one). The software family's kernels sum in the same order
+ * whatever the shape: 1e-6. The hardware family's mat-vec (decode), tiled matmul and split-K sum in shape-dependent
+ * orders: measured up to 1.3e-5 on SwiftShader (tiny-gemma3 decoding through its ring), so 2e-5. Family: the
+ * model's, as ALLOY_KERNELS or the adapter chose it.
+ */
+export function gpuVsGpuTolerance(model: Model): number {
+  return model.kernels.family === 'hardware' ? 2e-5 : 1e-6;
+}
+
 export const SEQ = [1, 72, 101, 300, 108, 383, 2, 259, 5, 44, 17];
 
 export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
