@@ -89,12 +89,12 @@ var<workgroup> red_q: array<Q, DW_THREADS>;
 @compute @workgroup_size(DW_COLS, DW_SPLIT)
 fn dw_main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
   let nq = p.H / QW;
-  let c = (wg.y * nwg.x + wg.x) * DW_COLS + ids.lid.x;
+  let c = (wg.y * nwg.x + wg.x) * DW_COLS + lid.x;
   var s = Q(0.0);
   if (c < nq) {
     for (var row = lid.y; row < p.rows; row += DW_SPLIT) { s += dy[row * nq + c] * x[row * nq + c] * rstd[row]; }
   }
-  let slot = lid.y * DW_COLS + ids.lid.x;
+  let slot = lid.y * DW_COLS + lid.x;
   red_q[slot] = s;
   workgroupBarrier();
   for (var k = DW_SPLIT / 2u; k > 0u; k >>= 1u) {

@@ -47,3 +47,7 @@ export const KERNEL_VARIANTS = [
   { name: 'hardware family', family: 'hardware', subgroups: false },
   { name: 'hardware family, subgroups', family: 'hardware', subgroups: true },
 ] as const satisfies ReadonlyArray<{ name: string; family: KernelFamily; subgroups: boolean }>;
+
+export type KernelVariant = (typeof KERNEL_VARIANTS)[number];
+/** The hardware family's two variants (core WGSL, subgroups), for the tests of its own shapes. */
+export const HW_VARIANTS = KERNEL_VARIANTS.filter((v) => v.family === 'hardware');
