@@ -19,6 +19,12 @@ struct Params {
 @group(0) @binding(5) var<storage, read> weights: array<f32>;
 @group(0) @binding(6) var<storage, read_write> dlogits: array<Q>;
 
+// A lane's running (max, Σ exp(x − max)) after one more Q of logits.
+fn online_step(st: vec2f, v: Q) -> vec2f {
+  let m = max(st.x, hmax(v));
+  return vec2f(m, st.y * exp(st.x - m) + hsum(exp(v - Q(m))));
+}
+
 const START = vec2f(-3.4028234663852886e38, 0.0); // (max, Σ) before any logit, as the software family starts
 
 @compute @workgroup_size(LANES, ROWS)

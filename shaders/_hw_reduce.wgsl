@@ -23,3 +23,8 @@ fn row_max_sum(ids: RowIds, v: vec2f) -> vec2f {
 fn row_argmax(ids: RowIds, v: vec2u) -> vec2u {
   return tree_argmax(ids.lid.y * LANES, ids.lid.x, v, 1u);
 }
+
+// Σ of four sums at once (the mat-vec's M ≤ 4 rows of A against one weight row); every invocation must call it.
+fn row_sum4(ids: RowIds, v: vec4f) -> vec4f {
+  return tree_sum4(ids.lid.y * LANES, ids.lid.x, v, 1u);
+}

@@ -75,3 +75,13 @@ fn row_argmax(ids: RowIds, v: vec2u) -> vec2u {
   if (b == LANES) { return r; }
   return tree_argmax(seg, ids.lid.x, r, b);
 }
+
+fn row_sum4(ids: RowIds, v: vec4f) -> vec4f {
+  let seg = ids.lid.y * LANES;
+  let b = subgroup_block(ids);
+  if (b == 0u) { return tree_sum4(seg, ids.lid.x, v, 1u); }
+  var r = v;
+  for (var s = 1u; s < b; s <<= 1u) { r = r + subgroupShuffleXor(r, s); }
+  if (b == LANES) { return r; }
+  return tree_sum4(seg, ids.lid.x, r, b);
+}

@@ -1,7 +1,7 @@
 // Library (not a kernel): the layout and reductions the hardware family's row kernels share (hw_rmsnorm*.wgsl,
-// hw_logsoftmax*.wgsl, hw_argmax*.wgsl include it through `// #include _hw_rows`, after one of _hw_q4 / _hw_q1,
-// which define the element type Q they load and its helpers, and before _hw_reduce, which defines RowIds and the
-// row_* reductions on top of the trees here).
+// hw_logsoftmax*.wgsl, hw_argmax*.wgsl, and the mat-vec hw_matvec*.wgsl, whose rows are weight rows, include it
+// through `// #include _hw_rows`, before _hw_reduce, which defines RowIds and the row_* reductions on top of the
+// trees here).
 //
 // A workgroup of LANES × ROWS invocations covers ROWS rows, LANES invocations per row (LANES a power of 2;
 // ops/rows-hw.ts picks LANES for the row's width and ROWS so a workgroup has 64–256 invocations). The lanes of a
@@ -20,6 +20,7 @@ override ROWS: u32 = 1u;
 var<workgroup> red_s: array<f32, LANES * ROWS>;
 var<workgroup> red_p: array<vec2f, LANES * ROWS>;
 var<workgroup> red_u: array<vec2u, LANES * ROWS>;
+var<workgroup> red_4: array<vec4f, LANES * ROWS>;
 
 // The row this invocation works on (may be ≥ the row count: check before loading).
 fn row_of(wg: vec3u, nwg: vec3u, lid: vec3u) -> u32 {
@@ -84,8 +85,14 @@ fn tree_argmax(seg: u32, lane: u32, v: vec2u, first: u32) -> vec2u {
   return r;
 }
 
-// A lane's running (max, Σ exp(x − max)) after one more Q of logits.
-fn online_step(st: vec2f, v: Q) -> vec2f {
-  let m = max(st.x, hmax(v));
-  return vec2f(m, st.y * exp(st.x - m) + hsum(exp(v - Q(m))));
+fn tree_sum4(seg: u32, lane: u32, v: vec4f, first: u32) -> vec4f {
+  red_4[seg + lane] = v;
+  workgroupBarrier();
+  for (var s = first; s < LANES; s <<= 1u) {
+    if ((lane & (2u * s - 1u)) == 0u) { red_4[seg + lane] = red_4[seg + lane] + red_4[seg + lane + s]; }
+    workgroupBarrier();
+  }
+  let r = red_4[seg];
+  workgroupBarrier();
+  return r;
 }

@@ -1,7 +1,8 @@
 // The hardware row kernels' subgroup variant (shaders/_hw_reduce_sg.wgsl) on SwiftShader: that it really takes
 // the subgroup path there (not its fallback for scattered subgroups), and that it gives the same bits as the core
-// variant (_hw_reduce) for every row width, since both compute one fixed tree. Each variant is also checked
-// against the CPU references in rmsnorm*, logsoftmax* and argmax.gpu.test.ts.
+// variant (_hw_reduce) for every row width, since both compute one fixed tree; the same for the mat-vec (decode),
+// whose rows are weight rows. Each variant is also checked against the CPU references in rmsnorm*, logsoftmax*,
+// argmax and matvec-norm.gpu.test.ts (matmul*.gpu.test.ts run the device's choice: subgroups here).
 import { afterAll, describe, expect, it } from 'vitest';
 import { randomArray } from '../../helpers/gpu.ts';
 import { harness, releaseAll } from './op-harness.ts';
@@ -11,13 +12,16 @@ import { HW_ROWS } from '../../../src/engine/ops/rows-hw.ts';
 import { encodeRmsNorm, encodeRmsNormBackward } from '../../../src/engine/ops/rmsnorm.ts';
 import { encodeCrossEntropyBackward, encodeLogSoftmax, encodeTargetLogProb, IGNORE_TARGET } from '../../../src/engine/ops/logsoftmax.ts';
 import { encodeArgmax } from '../../../src/engine/ops/argmax.ts';
+import { encodeMatmul } from '../../../src/engine/ops/matmul.ts';
+import { encodeHwMatvecNormed } from '../../../src/engine/ops/matmul-hw.ts';
+import { f32ToBf16Bits } from '../../../src/io/safetensors/dtypes.ts';
 
 afterAll(releaseAll);
 
 describe('hardware row kernels with subgroups', () => {
   it('has a subgroup variant of each row kernel, and only of those', () => {
     expect(Object.keys(SUBGROUP_SHADER_SOURCES).sort()).toEqual(
-      ['hw_argmax', 'hw_argmax_x1', 'hw_logsoftmax', 'hw_logsoftmax_x1', 'hw_rmsnorm', 'hw_rmsnorm_x1'],
+      ['hw_argmax', 'hw_argmax_x1', 'hw_logsoftmax', 'hw_logsoftmax_x1', 'hw_matvec', 'hw_matvec_q', 'hw_matvec_w16', 'hw_rmsnorm', 'hw_rmsnorm_x1'],
     );
     for (const src of Object.values(SUBGROUP_SHADER_SOURCES)) expect(src.startsWith('enable subgroups;\n')).toBe(true);
   });
@@ -106,6 +110,38 @@ fn probe_main(ids: RowIds) {
         expect(Buffer.from(sg[i]!).equals(Buffer.from(core[i]!))).toBe(true);
         expect(Buffer.from(again[i]!).equals(Buffer.from(sg[i]!))).toBe(true);
       }
+    });
+  }
+
+  // The mat-vec (M ≤ 4 rows of A against each weight row): K giving 1, 16 and 64 lanes, vec4 and gathered A,
+  // and the RMSNorm-folded entry with f32 and bf16 weights.
+  async function runMatvec(subgroups: boolean, M: number, N: number, K: number): Promise<Uint8Array[]> {
+    const { device, kernels, pool } = await harness('hardware', subgroups);
+    const a = randomArray(M * K, K + M);
+    const w = randomArray(N * K, K + 1);
+    const outs = [pool.alloc(M * N * 4), pool.alloc(M * N * 4), pool.alloc(M * N * 4)];
+    const enc = device.createCommandEncoder();
+    const A = pool.upload(a);
+    await encodeMatmul(kernels, enc, A, pool.upload(w), outs[0]!, { M, N, K, transB: true });
+    if (K % 4 === 0) {
+      const g = pool.upload(randomArray(K, K + 2).map((x) => 1 + 0.5 * x));
+      await encodeHwMatvecNormed(kernels, enc, A, g, 1e-5, pool.upload(w), outs[1]!, { M, N, K, transB: true });
+      await encodeHwMatvecNormed(kernels, enc, A, g, 1e-5, pool.upload(Uint16Array.from(w, f32ToBf16Bits)), outs[2]!, { M, N, K, transB: true }, 'bf16');
+    }
+    device.queue.submit([enc.finish()]);
+    return Promise.all(outs.map(async (b) => new Uint8Array(await readBuffer(device, b, M * N * 4))));
+  }
+
+  for (const [M, N, K] of [
+    [1, 37, 3],
+    [3, 70, 68],
+    [4, 9, 580],
+    [2, 33, 1027],
+  ] as const) {
+    it(`mat-vec M=${M} N=${N} K=${K} (plain and RMSNorm-folded): the core variant's bits`, async () => {
+      const core = await runMatvec(false, M, N, K);
+      const sg = await runMatvec(true, M, N, K);
+      for (let i = 0; i < core.length; i++) expect(Buffer.from(sg[i]!).equals(Buffer.from(core[i]!))).toBe(true);
     });
   }
 });
