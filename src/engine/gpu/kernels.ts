@@ -83,7 +83,7 @@ export class KernelRegistry {
     readonly hwTuning: HwTuning = deviceHwTuning(device),
     /**
      * whether kernels with a subgroup variant (SUBGROUP_SHADER_SOURCES) run it: by default as decided when the
-     * device was acquired (it has `subgroups`, and ALLOY_SUBGROUPS / ?subgroups= did not turn them off)
+     * device was acquired (it has `subgroups`, and ALLOY_SUBGROUPS=off did not turn them off)
      */
     readonly subgroups: boolean = deviceSubgroups(device),
   ) {

@@ -69,6 +69,8 @@ export async function acquireNodeDevice() {
   try {
     return await acquireDevice({ gpu, kernels, subgroups });
   } catch (e) {
+    // a refusal with an adapter (ALLOY_SUBGROUPS=on without the feature) needs no install help
+    if (e instanceof AlloyError && !e.message.startsWith('WebGPU unavailable')) throw e;
     throw new AlloyError(`${(e as Error).message} ${missingAdapterHelp()}`, {}, { cause: e });
   }
 }
