@@ -8,8 +8,8 @@
 // subgroup size works (WebGPU allows 4–128; nothing assumes 32), and the result does not depend on it.
 //
 // The butterfly needs the lanes of an aligned block to sit in one subgroup at subgroup_invocation_id ≡ lane
-// (mod B). That holds where subgroups are runs of consecutive local_invocation_index, which every driver gives a
-// workgroup whose x size is a multiple of the subgroup size but which WebGPU does not promise. So each call first
+// (mod B). That holds where subgroups are runs of consecutive local_invocation_index, as drivers lay them out in
+// practice, but WebGPU does not promise it (gpuweb discussions of the subgroups feature). So each call first
 // checks it (subgroup_block) and where any subgroup of the workgroup is laid out otherwise, the workgroup takes
 // the core tree: same bits, no subgroup operation.
 
