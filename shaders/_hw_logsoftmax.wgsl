@@ -19,37 +19,43 @@ struct Params {
 @group(0) @binding(5) var<storage, read> weights: array<f32>;
 @group(0) @binding(6) var<storage, read_write> dlogits: array<Q>;
 
+// A lane's running (max, Σ exp(x − max)) after one more Q of logits.
+fn online_step(st: vec2f, v: Q) -> vec2f {
+  let m = max(st.x, hmax(v));
+  return vec2f(m, st.y * exp(st.x - m) + hsum(exp(v - Q(m))));
+}
+
 const START = vec2f(-3.4028234663852886e38, 0.0); // (max, Σ) before any logit, as the software family starts
 
 @compute @workgroup_size(LANES, ROWS)
-fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
-  let row = row_of(wg, nwg, lid);
+fn main(ids: RowIds) {
+  let row = row_of(ids.wg, ids.nwg, ids.lid);
   let valid = row < p.rows;
   let nq = p.V / QW;
   let base = row * nq;
   var st = START;
   if (valid) {
-    for (var q = lid.x; q < nq; q += LANES) { st = online_step(st, logits[base + q]); }
+    for (var q = ids.lid.x; q < nq; q += LANES) { st = online_step(st, logits[base + q]); }
   }
-  st = row_max_sum(lid.y * LANES, lid.x, st.x, st.y);
+  st = row_max_sum(ids, st);
   let lse = log(st.y);
   if (valid) {
-    for (var q = lid.x; q < nq; q += LANES) { logp[base + q] = (logits[base + q] - Q(st.x)) - Q(lse); }
+    for (var q = ids.lid.x; q < nq; q += LANES) { logp[base + q] = (logits[base + q] - Q(st.x)) - Q(lse); }
   }
 }
 
 @compute @workgroup_size(LANES, ROWS)
-fn gather(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
-  let row = row_of(wg, nwg, lid);
+fn gather(ids: RowIds) {
+  let row = row_of(ids.wg, ids.nwg, ids.lid);
   let valid = row < p.rows;
   let nq = p.V / QW;
   let base = row * nq;
   var st = START;
   if (valid) {
-    for (var q = lid.x; q < nq; q += LANES) { st = online_step(st, logits[base + q]); }
+    for (var q = ids.lid.x; q < nq; q += LANES) { st = online_step(st, logits[base + q]); }
   }
-  st = row_max_sum(lid.y * LANES, lid.x, st.x, st.y);
-  if (valid && lid.x == 0u) {
+  st = row_max_sum(ids, st);
+  if (valid && ids.lid.x == 0u) {
     let t = targets[row];
     var v = 0.0;
     if (t < p.V) { v = (comp(logits[base + t / QW], t % QW) - st.x) - log(st.y); }
@@ -88,8 +94,8 @@ fn grad_q(y: Q, q: u32, t: u32, wt: f32, shift: f32) -> Q {
 
 // An ignored row (target ≥ V) loads nothing and writes zeros; its lanes still join the reduction's barriers.
 @compute @workgroup_size(LANES, ROWS)
-fn backward(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
-  let row = row_of(wg, nwg, lid);
+fn backward(ids: RowIds) {
+  let row = row_of(ids.wg, ids.nwg, ids.lid);
   let valid = row < p.rows;
   let nq = p.V / QW;
   let base = row * nq;
@@ -98,23 +104,23 @@ fn backward(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3
   let scored = valid && t < p.V;
   var st = START;
   if (scored) {
-    for (var q = lid.x; q < nq; q += LANES) { st = online_step(st, logits[base + q]); }
+    for (var q = ids.lid.x; q < nq; q += LANES) { st = online_step(st, logits[base + q]); }
   }
-  st = row_max_sum(lid.y * LANES, lid.x, st.x, st.y);
+  st = row_max_sum(ids, st);
   if (scored) {
     let wt = weights[row];
     let shift = st.x + log(st.y);
-    for (var q = lid.x; q < nq; q += LANES) { dlogits[base + q] = grad_q(logits[base + q], q, t, wt, shift); }
+    for (var q = ids.lid.x; q < nq; q += LANES) { dlogits[base + q] = grad_q(logits[base + q], q, t, wt, shift); }
   } else if (valid) {
-    for (var q = lid.x; q < nq; q += LANES) { dlogits[base + q] = Q(0.0); }
+    for (var q = ids.lid.x; q < nq; q += LANES) { dlogits[base + q] = Q(0.0); }
   }
 }
 
 // backward over the read_write view (logits bound as logp, overwritten by their gradient): safe in place, since
 // the row's statistics are complete (barriers) before any lane writes.
 @compute @workgroup_size(LANES, ROWS)
-fn backward_inplace(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
-  let row = row_of(wg, nwg, lid);
+fn backward_inplace(ids: RowIds) {
+  let row = row_of(ids.wg, ids.nwg, ids.lid);
   let valid = row < p.rows;
   let nq = p.V / QW;
   let base = row * nq;
@@ -123,14 +129,14 @@ fn backward_inplace(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) n
   let scored = valid && t < p.V;
   var st = START;
   if (scored) {
-    for (var q = lid.x; q < nq; q += LANES) { st = online_step(st, logp[base + q]); }
+    for (var q = ids.lid.x; q < nq; q += LANES) { st = online_step(st, logp[base + q]); }
   }
-  st = row_max_sum(lid.y * LANES, lid.x, st.x, st.y);
+  st = row_max_sum(ids, st);
   if (scored) {
     let wt = weights[row];
     let shift = st.x + log(st.y);
-    for (var q = lid.x; q < nq; q += LANES) { logp[base + q] = grad_q(logp[base + q], q, t, wt, shift); }
+    for (var q = ids.lid.x; q < nq; q += LANES) { logp[base + q] = grad_q(logp[base + q], q, t, wt, shift); }
   } else if (valid) {
-    for (var q = lid.x; q < nq; q += LANES) { logp[base + q] = Q(0.0); }
+    for (var q = ids.lid.x; q < nq; q += LANES) { logp[base + q] = Q(0.0); }
   }
 }

@@ -1,7 +1,7 @@
 // Library (not a kernel): the hardware family's RMSNorm forward and backward, the body of hw_rmsnorm.wgsl (vec4
 // loads, H % 4 == 0) and hw_rmsnorm_x1.wgsl (scalar, any H). Same math and contract as rmsnorm.wgsl and
 // rmsnorm_backward.wgsl (the software family's); what differs is the shape: LANES invocations per row (_hw_rows),
-// not one, so a row's sums are tree reductions in workgroup memory.
+// not one, so a row's sums are fixed-order tree reductions (_hw_reduce: workgroup memory, or subgroups).
 // Layouts (row-major f32, as arrays of Q: H/QW per row): x, y, dy, dx [rows, H]; w, dw [H]; rstd [rows].
 //   main:            y = w ⊙ (x·r), r = rsqrt(mean(x²) + eps)          (main_save_rstd also writes rstd = r)
 //   backward:        dx = r·(dy ⊙ w) − x·r³·Σ_c(dy ⊙ w ⊙ x)/H
@@ -23,7 +23,8 @@ struct Params {
 @group(0) @binding(7) var<storage, read_write> dw: array<Q>;
 
 // Writes y for `row` (when valid) and returns its r; every invocation of the workgroup must call it.
-fn normalize_row(row: u32, valid: bool, seg: u32, lane: u32) -> f32 {
+fn normalize_row(ids: RowIds, row: u32, valid: bool) -> f32 {
+  let lane = ids.lid.x;
   let nq = p.H / QW;
   let base = row * nq;
   var ss = 0.0;
@@ -33,7 +34,7 @@ fn normalize_row(row: u32, valid: bool, seg: u32, lane: u32) -> f32 {
       ss += hsum(v * v);
     }
   }
-  let r = inverseSqrt(row_sum(seg, lane, ss) / f32(p.H) + p.eps);
+  let r = inverseSqrt(row_sum(ids, ss) / f32(p.H) + p.eps);
   if (valid) {
     // HF rounds x·r to the input dtype before the weight multiply; in f32 that is this order of operations.
     for (var q = lane; q < nq; q += LANES) { y[base + q] = w[q] * (x[base + q] * r); }
@@ -42,31 +43,31 @@ fn normalize_row(row: u32, valid: bool, seg: u32, lane: u32) -> f32 {
 }
 
 @compute @workgroup_size(LANES, ROWS)
-fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
-  let row = row_of(wg, nwg, lid);
-  _ = normalize_row(row, row < p.rows, lid.y * LANES, lid.x);
+fn main(ids: RowIds) {
+  let row = row_of(ids.wg, ids.nwg, ids.lid);
+  _ = normalize_row(ids, row, row < p.rows);
 }
 
 @compute @workgroup_size(LANES, ROWS)
-fn main_save_rstd(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
-  let row = row_of(wg, nwg, lid);
+fn main_save_rstd(ids: RowIds) {
+  let row = row_of(ids.wg, ids.nwg, ids.lid);
   let valid = row < p.rows;
-  let r = normalize_row(row, valid, lid.y * LANES, lid.x);
-  if (valid && lid.x == 0u) { rstd[row] = r; }
+  let r = normalize_row(ids, row, valid);
+  if (valid && ids.lid.x == 0u) { rstd[row] = r; }
 }
 
 @compute @workgroup_size(LANES, ROWS)
-fn backward(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
-  let row = row_of(wg, nwg, lid);
+fn backward(ids: RowIds) {
+  let row = row_of(ids.wg, ids.nwg, ids.lid);
   let valid = row < p.rows;
-  let lane = lid.x;
+  let lane = ids.lid.x;
   let nq = p.H / QW;
   let base = row * nq;
   var s = 0.0;
   if (valid) {
     for (var q = lane; q < nq; q += LANES) { s += hsum(dy[base + q] * w[q] * x[base + q]); }
   }
-  let tot = row_sum(lid.y * LANES, lane, s);
+  let tot = row_sum(ids, s);
   if (valid) {
     let r = rstd[row];
     let k = r * r * r * tot / f32(p.H);

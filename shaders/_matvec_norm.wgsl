@@ -1,7 +1,7 @@
 // Library (not a kernel): the mat-vec with the RMSNorm before it folded in, the `main_norm` entry of
 // hw_matvec.wgsl and hw_matvec_w16.wgsl, included at their end through `// #include _matvec_norm` (gpu/kernels.ts
-// expands it). The including shader declares p (Params), A, C, `part`, ROWS, LANES, quad_a and quad_b (its weight
-// decoding); this file adds binding 4 (the norm weight G) and the entry.
+// expands it). The including shader declares p (Params), A, C, quad_a and quad_b (its weight decoding) and includes
+// _hw_rows and _hw_reduce; this file adds binding 4 (the norm weight G) and the entry.
 // ---- main_norm: the RMSNorm before this projection folded in (decode's input and post-attention norms) ----
 // C[m,n] = alpha · r_m · Σ_k (A[m,k]·G[k])·B[n,k] + beta · C, r_m = rsqrt(mean_k A[m,k]² + NORM_EPS): the norm's
 // scale factors out of the dot product, so the un-normed rows are read once, for both sums, and no normed copy is
@@ -10,11 +10,12 @@
 // (matmul-hw.ts hwFusesNorm), so G is read as whole quads.
 @group(0) @binding(4) var<storage, read> G: array<vec4f>;
 override NORM_EPS: f32 = 1e-5;
-var<workgroup> part_ss: array<vec4f, ROWS * LANES>;
 
 @compute @workgroup_size(LANES, ROWS, 1)
-fn main_norm(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
-  let n = (wg.y * nwg.x + wg.x) * ROWS + lid.y;
+fn main_norm(ids: RowIds) {
+  let n = row_of(ids.wg, ids.nwg, ids.lid);
+  let wg = ids.wg;
+  let lid = ids.lid;
   let base_a = wg.z * p.batch_stride_a;
   var acc = vec4f(); // acc[m] = Σ_k A[m,k]·G[k]·B[n,k]
   var ss = vec4f(); // ss[m] = Σ_k A[m,k]²
@@ -30,20 +31,10 @@ fn main_norm(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec
     if (p.M > 2u) { let a = quad_a(base_a + 2u * p.K + k, k); ss.z += dot(a, a); acc.z += dot(a * g, w); }
     if (p.M > 3u) { let a = quad_a(base_a + 3u * p.K + k, k); ss.w += dot(a, a); acc.w += dot(a * g, w); }
   }
-  let slot = lid.y * LANES + lid.x;
-  part[slot] = acc;
-  part_ss[slot] = ss;
-  workgroupBarrier();
-  for (var s = LANES / 2u; s > 0u; s >>= 1u) {
-    if (lid.x < s) {
-      part[slot] += part[slot + s];
-      part_ss[slot] += part_ss[slot + s];
-    }
-    workgroupBarrier();
-  }
+  let sum = row_sum4(ids, acc);
+  let ssum = row_sum4(ids, ss);
   if (lid.x == 0u && n < p.N) {
-    let sum = part[slot];
-    let r = inverseSqrt(part_ss[slot] / f32(p.K) + vec4f(NORM_EPS));
+    let r = inverseSqrt(ssum / f32(p.K) + vec4f(NORM_EPS));
     let base_c = wg.z * p.batch_stride_c + n;
     for (var m = 0u; m < p.M; m++) {
       let at = base_c + m * p.N;

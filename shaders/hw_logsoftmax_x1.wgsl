@@ -2,4 +2,5 @@
 // loads); the kernels are in _hw_logsoftmax.wgsl.
 // #include _hw_q1
 // #include _hw_rows
+// #include _hw_reduce
 // #include _hw_logsoftmax

@@ -1,12 +1,12 @@
 // C[M,N] = alpha · A · Wᵀ + beta · C for M ≤ 4 rows of A with W a ggml block-quantised weight [N,K] (Q8_0, Q4_0, Q5_0,
 // Q4_K, Q5_K or Q6_K: QTYPE, laid out as _quant_blocks.wgsl documents, K whole blocks): the sibling of hw_matvec.wgsl
-// (read its header for the layout: LANES threads per output striding over its weight row, a tree reduction in
-// workgroup memory, the 1-D grid folded into y); only the weight load differs. Each lane de-quantises its quad of
+// (read its header for the layout: LANES threads per output striding over its weight row, the fixed-order tree
+// reduction of _hw_rows (in workgroup memory, or with subgroups: _hw_reduce), the 1-D grid folded into y); only the weight load differs. Each lane de-quantises its quad of
 // 4 weights in registers (wq4), so the packed weight is read once per decode step (a 4-bit weight moves an
 // eighth of the f32 bytes). K is whole blocks, so every quad of A is a whole vec4. No batch.
 
-override ROWS: u32 = 4u;
-override LANES: u32 = 64u;
+// #include _hw_rows
+// #include _hw_reduce
 
 struct Params {
   M: u32,
@@ -25,11 +25,10 @@ struct Params {
 
 // #include _quant_blocks
 
-var<workgroup> part: array<vec4f, ROWS * LANES>;
-
 @compute @workgroup_size(LANES, ROWS, 1)
-fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
-  let n = (wg.y * nwg.x + wg.x) * ROWS + lid.y;
+fn main(ids: RowIds) {
+  let n = row_of(ids.wg, ids.nwg, ids.lid);
+  let lid = ids.lid;
   let K4 = p.K / 4u;
   var acc = vec4f(); // acc[m] = Σ_k A[m,k]·W[n,k]
   if (n < p.N) {
@@ -41,15 +40,8 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @
       if (p.M > 3u) { acc.w += dot(A[3u * K4 + k], w); }
     }
   }
-  let slot = lid.y * LANES + lid.x;
-  part[slot] = acc;
-  workgroupBarrier();
-  for (var s = LANES / 2u; s > 0u; s >>= 1u) {
-    if (lid.x < s) { part[slot] += part[slot + s]; }
-    workgroupBarrier();
-  }
+  let sum = row_sum4(ids, acc);
   if (lid.x == 0u && n < p.N) {
-    let sum = part[slot];
     for (var m = 0u; m < p.M; m++) {
       let at = n + m * p.N;
       var x = p.alpha * sum[m];

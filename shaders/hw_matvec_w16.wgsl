@@ -8,15 +8,16 @@
 // kernels and the CUDA "one warp per row" GEMV do): a workgroup of LANES × ROWS threads computes ROWS outputs
 // n; the LANES threads of one n stride over its weight row in vec4s, neighbours reading neighbouring 16 bytes
 // (coalesced), and accumulate all M rows of A at once (one vec4 accumulator, component m), so each weight is
-// loaded once for every row. The LANES partial sums are then reduced as a tree in workgroup memory. The grid is
+// loaded once for every row. The LANES partial sums are then reduced by _hw_rows' fixed tree (in
+// workgroup memory, or with subgroups where the device has them: _hw_reduce / _hw_reduce_sg). The grid is
 // 1-D over workgroups (folded into y past 65535, as grid1d in dispatch.ts does), batch in z.
 // A_VEC: K and both batch strides are multiples of 4 (whole vec4 loads); otherwise quads are gathered
 // element by element, 0 past K.
 
 override IS_F16: bool = false;
 override A_VEC: bool = false;
-override ROWS: u32 = 4u;
-override LANES: u32 = 64u;
+// #include _hw_rows
+// #include _hw_reduce
 
 struct Params {
   M: u32,
@@ -32,8 +33,6 @@ struct Params {
 @group(0) @binding(1) var<storage, read> A: array<vec4f>;
 @group(0) @binding(2) var<storage, read> B: array<vec4u>;
 @group(0) @binding(3) var<storage, read_write> C: array<f32>;
-
-var<workgroup> part: array<vec4f, ROWS * LANES>;
 
 // Elements [k, k+4) at element offset e of a row of length K (k < K), 0 past K.
 fn quad_a(e: u32, k: u32) -> vec4f {
@@ -65,8 +64,10 @@ fn quad_b(e: u32, k: u32) -> vec4f {
 }
 
 @compute @workgroup_size(LANES, ROWS, 1)
-fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
-  let n = (wg.y * nwg.x + wg.x) * ROWS + lid.y;
+fn main(ids: RowIds) {
+  let n = row_of(ids.wg, ids.nwg, ids.lid);
+  let wg = ids.wg;
+  let lid = ids.lid;
   let base_a = wg.z * p.batch_stride_a;
   var acc = vec4f(); // acc[m] = Σ_k A[m,k]·B[n,k]
   if (n < p.N) {
@@ -79,15 +80,8 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @
       if (p.M > 3u) { acc.w += dot(quad_a(base_a + 3u * p.K + k, k), w); }
     }
   }
-  let slot = lid.y * LANES + lid.x;
-  part[slot] = acc;
-  workgroupBarrier();
-  for (var s = LANES / 2u; s > 0u; s >>= 1u) {
-    if (lid.x < s) { part[slot] += part[slot + s]; }
-    workgroupBarrier();
-  }
+  let sum = row_sum4(ids, acc);
   if (lid.x == 0u && n < p.N) {
-    let sum = part[slot];
     let base_c = wg.z * p.batch_stride_c + n;
     for (var m = 0u; m < p.M; m++) {
       let at = base_c + m * p.N;

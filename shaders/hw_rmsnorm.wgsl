@@ -2,4 +2,5 @@
 // kernels are in _hw_rmsnorm.wgsl, shared with the scalar variant hw_rmsnorm_x1.wgsl. ops/rmsnorm.ts picks one.
 // #include _hw_q4
 // #include _hw_rows
+// #include _hw_reduce
 // #include _hw_rmsnorm

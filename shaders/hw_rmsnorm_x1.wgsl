@@ -2,4 +2,5 @@
 // a multiple of 4 does not start on a 16-byte boundary); the kernels are in _hw_rmsnorm.wgsl.
 // #include _hw_q1
 // #include _hw_rows
+// #include _hw_reduce
 // #include _hw_rmsnorm

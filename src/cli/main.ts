@@ -72,7 +72,9 @@ const USAGE = `usage:
                  mergekit YAML, lm-eval task, run.sh, README.md (--model: the base model the cluster loads)
 environment:
   ALLOY_KERNELS=software|hardware  force a kernel family on any adapter (default: software on a CPU adapter such as
-                 SwiftShader, hardware on a GPU)`;
+                 SwiftShader, hardware on a GPU)
+  ALLOY_SUBGROUPS=on|off  the hardware family's row reductions with subgroup operations (default: when the device
+                 has the subgroups feature; on requires it)`;
 
 /** `alloy train`'s options come from the settings schema (engine/train/settings.ts); the rest are declared here. */
 const TRAIN_OPTIONS = Object.fromEntries(
@@ -236,7 +238,7 @@ async function onGpu<T>(m: Opened, io: Io, run: (model: Awaited<ReturnType<typeo
     return await run(model);
   } finally {
     const { peakBytes } = pool.stats();
-    io.err(`GPU memory: ${formatBytes(model.weightBytes)} of weights, peak ${formatBytes(peakBytes)} (${ctx.adapterInfo.description}, ${ctx.kernelFamily} kernels${ctx.kernelFamilyForced ? ' forced by ALLOY_KERNELS' : ''})\n`);
+    io.err(`GPU memory: ${formatBytes(model.weightBytes)} of weights, peak ${formatBytes(peakBytes)} (${ctx.adapterInfo.description}, ${ctx.kernelFamily} kernels${ctx.kernelFamilyForced ? ' forced by ALLOY_KERNELS' : ''}${ctx.kernelFamily === 'hardware' && ctx.subgroups ? ', subgroups' : ''})\n`);
     model.dispose();
     pool.destroyAll();
   }

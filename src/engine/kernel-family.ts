@@ -16,3 +16,13 @@ export function parseKernelFamily(value: string | null | undefined, source: stri
   throw new AlloyError(`${source}=${value}: the kernel family must be ${KERNEL_FAMILIES.join(' or ')}`);
 }
 
+
+/**
+ * A requested subgroup use (ALLOY_SUBGROUPS, Node only) checked: 'on' requires the device's `subgroups` feature,
+ * 'off' keeps every kernel in core WGSL (to compare); undefined or '' means "when the device has them".
+ */
+export function parseSubgroups(value: string | null | undefined, source: string): boolean | undefined {
+  if (value === undefined || value === null || value === '') return undefined;
+  if (value === 'on' || value === 'off') return value === 'on';
+  throw new AlloyError(`${source}=${value}: subgroups must be on or off`);
+}

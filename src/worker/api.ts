@@ -43,6 +43,8 @@ export interface GpuInfo {
   kernelFamily: KernelFamily;
   /** whether kernelFamily was forced (?kernels=) rather than chosen by adapter */
   kernelFamilyForced: boolean;
+  /** whether the kernels use subgroup operations (the device has `subgroups`; only the hardware family has any) */
+  subgroups: boolean;
 }
 
 export interface StorageInfo {

@@ -112,6 +112,7 @@ const api: StudioApi = {
         hasShaderF16: ctx.hasShaderF16,
         kernelFamily: ctx.kernelFamily,
         kernelFamilyForced: ctx.kernelFamilyForced,
+        subgroups: ctx.subgroups,
       };
     }),
 

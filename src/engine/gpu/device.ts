@@ -19,6 +19,17 @@ export function isSoftwareAdapter(ctx: { adapterInfo: AdapterFacts & { isFallbac
   return /swiftshader|llvmpipe|lavapipe|warp|software|cpu/i.test(`${i.vendor} ${i.architecture} ${i.description}`);
 }
 
+/** Whether each device's kernels use subgroup operations, decided when it was acquired. */
+const subgroupsOfDevice = new WeakMap<GPUDevice, boolean>();
+
+/**
+ * Whether kernels with a subgroup variant run it on `device`: as decided by acquireDevice, or for a device it did
+ * not make, whether the device has the `subgroups` feature.
+ */
+export function deviceSubgroups(device: GPUDevice): boolean {
+  return subgroupsOfDevice.get(device) ?? device.features.has('subgroups');
+}
+
 /** The family chosen for each device when it was acquired, so a KernelRegistry made from the device alone has it. */
 const familyOfDevice = new WeakMap<GPUDevice, KernelFamily>();
 
@@ -42,6 +53,10 @@ export interface GpuContext {
     maxStorageBuffersPerShaderStage: number;
   };
   features: string[];
+  /** whether the kernels use subgroup operations: the device has `subgroups`, unless turned off (ALLOY_SUBGROUPS=off in Node) */
+  subgroups: boolean;
+  /** whether subgroups was forced (on or off) rather than chosen by the device's features */
+  subgroupsForced: boolean;
   hasShaderF16: boolean;
   /** Resolves when the device is lost; the UI offers to reload the model (the weight cache is untouched). */
   lost: Promise<GPUDeviceLostInfo>;
@@ -61,7 +76,7 @@ const RAISED_LIMITS = [
 const WANTED_FEATURES: GPUFeatureName[] = ['shader-f16', 'subgroups', 'timestamp-query'];
 
 export async function acquireDevice(
-  opts: { gpu?: GPU; powerPreference?: GPUPowerPreference; kernels?: KernelFamily } = {},
+  opts: { gpu?: GPU; powerPreference?: GPUPowerPreference; kernels?: KernelFamily; subgroups?: boolean } = {},
 ): Promise<GpuContext> {
   const gpu = opts.gpu ?? (typeof navigator !== 'undefined' ? navigator.gpu : undefined);
   if (!gpu) {
@@ -92,6 +107,13 @@ export async function acquireDevice(
   };
   const kernelFamily = opts.kernels ?? (isSoftwareAdapter({ adapterInfo }) ? 'software' : 'hardware');
   familyOfDevice.set(device, kernelFamily);
+  const hasSubgroups = device.features.has('subgroups');
+  if (opts.subgroups === true && !hasSubgroups) {
+    device.destroy();
+    throw new AlloyError(`subgroups were forced on (ALLOY_SUBGROUPS=on), but ${adapterInfo.description} does not offer the subgroups feature`);
+  }
+  const subgroups = opts.subgroups ?? hasSubgroups;
+  subgroupsOfDevice.set(device, subgroups);
   setDeviceHwTuning(device, hwTuningFor(adapterInfo));
   return {
     device,
@@ -106,6 +128,8 @@ export async function acquireDevice(
       maxStorageBuffersPerShaderStage: limits.maxStorageBuffersPerShaderStage,
     },
     features: [...device.features].map(String).sort(),
+    subgroups,
+    subgroupsForced: opts.subgroups !== undefined,
     hasShaderF16: device.features.has('shader-f16'),
     lost: device.lost,
   };

@@ -6,7 +6,7 @@
 import { deviceHwTuning, type HwTuning } from './hw-tuning.ts';
 import { isRange, type BufferOrRange } from './buffer-pool.ts';
 import { AlloyError } from '../../common/errors.ts';
-import { deviceKernelFamily } from './device.ts';
+import { deviceKernelFamily, deviceSubgroups } from './device.ts';
 import type { KernelFamily } from '../kernel-family.ts';
 
 const sources = import.meta.glob('../../../shaders/*.wgsl', { query: '?raw', import: 'default', eager: true }) as Record<
@@ -18,21 +18,32 @@ const rawSources: Record<string, string> = Object.fromEntries(
   Object.entries(sources).map(([path, src]) => [path.replace(/^.*\//, '').replace(/\.wgsl$/, ''), src]),
 );
 
+/** Each `// #include NAME` line of `src` replaced by shaders/NAME.wgsl, or by NAME_sg.wgsl where `twins` and one exists. */
+function expandIncludes(name: string, src: string, twins: boolean): string {
+  return src.replace(/^\/\/ #include (\w+)$/gm, (line, lib: string) => {
+    const code = (twins ? rawSources[`${lib}_sg`] : undefined) ?? rawSources[lib];
+    if (code === undefined) throw new AlloyError(`shader ${name}.wgsl includes ${lib}, which is not in shaders/`, { file: `${name}.wgsl` });
+    return code;
+  });
+}
+
+const kernelNames = Object.keys(rawSources).filter((name) => !name.startsWith('_'));
+
 /**
  * Kernels by file name, with each `// #include NAME` line replaced by shaders/NAME.wgsl: a library of WGSL
  * functions several kernels share (its name starts with _, and it is not a kernel itself), written once.
  */
-export const SHADER_SOURCES: Record<string, string> = Object.fromEntries(
-  Object.entries(rawSources)
-    .filter(([name]) => !name.startsWith('_'))
-    .map(([name, src]) => [
-      name,
-      src.replace(/^\/\/ #include (\w+)$/gm, (line, lib: string) => {
-        const code = rawSources[lib];
-        if (code === undefined) throw new AlloyError(`shader ${name}.wgsl includes ${lib}, which is not in shaders/`, { file: `${name}.wgsl` });
-        return code;
-      }),
-    ]),
+export const SHADER_SOURCES: Record<string, string> = Object.fromEntries(kernelNames.map((name) => [name, expandIncludes(name, rawSources[name]!, false)]));
+
+/**
+ * The subgroup variants, for a device with `subgroups`: a kernel that includes a library NAME with a twin
+ * NAME_sg.wgsl (the same functions written with subgroup operations, e.g. _hw_reduce_sg) gets the twin instead,
+ * after `enable subgroups;`. The kernel's own text is the same in both; only kernels with such an include have one.
+ */
+export const SUBGROUP_SHADER_SOURCES: Record<string, string> = Object.fromEntries(
+  kernelNames
+    .filter((name) => [...rawSources[name]!.matchAll(/^\/\/ #include (\w+)$/gm)].some((m) => rawSources[`${m[1]}_sg`] !== undefined))
+    .map((name) => [name, `enable subgroups;\n${expandIncludes(name, rawSources[name]!, true)}`]),
 );
 
 export type Overrides = Record<string, number | boolean>;
@@ -70,7 +81,16 @@ export class KernelRegistry {
     readonly family: KernelFamily = deviceKernelFamily(device),
     /** the hardware family's tile rule for this adapter (gpu/hw-tuning.ts) */
     readonly hwTuning: HwTuning = deviceHwTuning(device),
-  ) {}
+    /**
+     * whether kernels with a subgroup variant (SUBGROUP_SHADER_SOURCES) run it: by default as decided when the
+     * device was acquired (it has `subgroups`, and ALLOY_SUBGROUPS=off did not turn them off)
+     */
+    readonly subgroups: boolean = deviceSubgroups(device),
+  ) {
+    if (subgroups && !device.features.has('subgroups')) {
+      throw new AlloyError('subgroup kernels were asked for on a device without the subgroups feature');
+    }
+  }
 
   /** A small integer naming a GPU object for the cache keys (objects are never compared by content). */
   private idOf(o: object): number {
@@ -174,9 +194,9 @@ export class KernelRegistry {
   private module(file: string): GPUShaderModule {
     let m = this.modules.get(file);
     if (!m) {
-      const code = SHADER_SOURCES[file];
+      const code = (this.subgroups ? SUBGROUP_SHADER_SOURCES[file] : undefined) ?? SHADER_SOURCES[file];
       if (code === undefined) throw new AlloyError(`no shader named ${file}.wgsl in shaders/`, { file: `${file}.wgsl` });
-      m = this.device.createShaderModule({ code, label: file });
+      m = this.device.createShaderModule({ code, label: code === SHADER_SOURCES[file] ? file : `${file} (subgroups)` });
       this.modules.set(file, m);
     }
     return m;

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { create, globals } from 'webgpu';
 import { AlloyError } from '../../common/errors.ts';
 import { acquireDevice } from './device.ts';
-import { parseKernelFamily } from '../kernel-family.ts';
+import { parseKernelFamily, parseSubgroups } from '../kernel-family.ts';
 
 export const SWIFTSHADER_ICD = '/usr/lib/chromium/vk_swiftshader_icd.json';
 
@@ -60,13 +60,17 @@ export function missingAdapterHelp(): string {
 /**
  * The device for the CLI, benches and tests. ALLOY_KERNELS=software|hardware forces a kernel family on any
  * adapter (e.g. the hardware family's kernels on SwiftShader, to test them); unset, the adapter decides.
+ * ALLOY_SUBGROUPS=off keeps the kernels that have a subgroup variant in core WGSL (=on requires the feature).
  */
 export async function acquireNodeDevice() {
   const gpu = await nodeGpu();
   const kernels = parseKernelFamily(process.env.ALLOY_KERNELS, 'ALLOY_KERNELS');
+  const subgroups = parseSubgroups(process.env.ALLOY_SUBGROUPS, 'ALLOY_SUBGROUPS');
   try {
-    return await acquireDevice({ gpu, kernels });
+    return await acquireDevice({ gpu, kernels, subgroups });
   } catch (e) {
+    // a refusal with an adapter (ALLOY_SUBGROUPS=on without the feature) needs no install help
+    if (e instanceof AlloyError && !e.message.startsWith('WebGPU unavailable')) throw e;
     throw new AlloyError(`${(e as Error).message} ${missingAdapterHelp()}`, {}, { cause: e });
   }
 }

@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { testGpu, testKernels } from '../../helpers/gpu.ts';
 import { BufferPool, readBuffer, sizeClass } from '../../../src/engine/gpu/buffer-pool.ts';
-import { SHADER_SOURCES } from '../../../src/engine/gpu/kernels.ts';
+import { KernelRegistry, SHADER_SOURCES } from '../../../src/engine/gpu/kernels.ts';
+import { acquireDevice, deviceSubgroups } from '../../../src/engine/gpu/device.ts';
+import { nodeGpu } from '../../../src/engine/gpu/node-gpu.ts';
 
 describe('WebGPU device in Node (Dawn)', () => {
   it('gets an adapter with its own limits, not the 128 MiB default', async () => {
@@ -45,5 +47,22 @@ describe('WebGPU device in Node (Dawn)', () => {
     const kernels = await testKernels();
     await expect(kernels.pipeline('matmul')).resolves.toBeDefined();
     await expect(kernels.pipeline('no_such_kernel')).rejects.toThrow(/no_such_kernel\.wgsl/);
+  });
+
+  it('decides subgroups once per device: where the adapter offers them, unless turned off (ALLOY_SUBGROUPS=off)', async () => {
+    const ctx = await testGpu();
+    // SwiftShader's Dawn adapter offers subgroups, so the hardware family's subgroup variants run in these tests
+    expect(ctx.features).toContain('subgroups');
+    expect(ctx.subgroups).toBe(process.env.ALLOY_SUBGROUPS !== 'off');
+    expect(new KernelRegistry(ctx.device).subgroups).toBe(ctx.subgroups);
+    const off = await acquireDevice({ gpu: await nodeGpu(), subgroups: false });
+    try {
+      expect(off.subgroups).toBe(false);
+      expect(off.subgroupsForced).toBe(true);
+      expect(deviceSubgroups(off.device)).toBe(false);
+      expect(new KernelRegistry(off.device).subgroups).toBe(false);
+    } finally {
+      off.device.destroy();
+    }
   });
 });

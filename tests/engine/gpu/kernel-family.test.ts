@@ -3,7 +3,7 @@
 // tests/engine/model/hardware-family.gpu.test.ts forces 'hardware').
 import { describe, expect, it } from 'vitest';
 import { isSoftwareAdapter } from '../../../src/engine/gpu/device.ts';
-import { parseKernelFamily } from '../../../src/engine/kernel-family.ts';
+import { parseKernelFamily, parseSubgroups } from '../../../src/engine/kernel-family.ts';
 import { hwMatmulTile, matvecLanes, HW_TILES, MATVEC } from '../../../src/engine/ops/matmul-hw.ts';
 
 describe('kernel family', () => {
@@ -14,6 +14,14 @@ describe('kernel family', () => {
     expect(parseKernelFamily(null, '?kernels')).toBeUndefined();
     expect(parseKernelFamily('', 'ALLOY_KERNELS')).toBeUndefined();
     expect(() => parseKernelFamily('gpu', 'ALLOY_KERNELS')).toThrow(/ALLOY_KERNELS=gpu: the kernel family must be software or hardware/);
+  });
+
+  it('parses the subgroups switch: on, off, unset ("when the device has them"); anything else is refused', () => {
+    expect(parseSubgroups('on', 'ALLOY_SUBGROUPS')).toBe(true);
+    expect(parseSubgroups('off', 'ALLOY_SUBGROUPS')).toBe(false);
+    expect(parseSubgroups(undefined, 'ALLOY_SUBGROUPS')).toBeUndefined();
+    expect(parseSubgroups('', 'ALLOY_SUBGROUPS')).toBeUndefined();
+    expect(() => parseSubgroups('yes', 'ALLOY_SUBGROUPS')).toThrow(/ALLOY_SUBGROUPS=yes: subgroups must be on or off/);
   });
 
   it('software adapters by name or by the fallback flag; GPUs are hardware', () => {

@@ -1,17 +1,17 @@
 // Row-wise argmax on the GPU against the CPU sampler's argmax (first maximum), exactly: ties across the
 // invocations' strides, the maximum in the last (partial) stride, negative rows, one column, many rows.
 import { afterAll, describe, expect, it } from 'vitest';
-import { randomArray } from '../../helpers/gpu.ts';
+import { KERNEL_VARIANTS, randomArray } from '../../helpers/gpu.ts';
 import { encodeArgmax } from '../../../src/engine/ops/argmax.ts';
 import { argmax } from '../../../src/engine/model/score.ts';
 import { harness, releaseAll } from './op-harness.ts';
 import { readBuffer } from '../../../src/engine/gpu/buffer-pool.ts';
-import { KERNEL_FAMILIES, type KernelFamily } from '../../../src/engine/kernel-family.ts';
+import type { KernelFamily } from '../../../src/engine/kernel-family.ts';
 
 afterAll(releaseAll);
 
-async function gpuArgmax(family: KernelFamily, logits: Float32Array, rows: number, vocab: number): Promise<number[]> {
-  const { device, kernels, pool } = await harness(family);
+async function gpuArgmax(family: KernelFamily, subgroups: boolean, logits: Float32Array, rows: number, vocab: number): Promise<number[]> {
+  const { device, kernels, pool } = await harness(family, subgroups);
   const out = pool.alloc(rows * 4);
   const enc = device.createCommandEncoder();
   await encodeArgmax(kernels, enc, pool.upload(logits), out, { rows, vocab });
@@ -20,7 +20,7 @@ async function gpuArgmax(family: KernelFamily, logits: Float32Array, rows: numbe
 }
 
 // The hardware family adds vec4 rows (512, 49 152, 12: several rows a workgroup) beside the scalar ones.
-describe.each(KERNEL_FAMILIES)('argmax (%s family)', (family) => {
+describe.each(KERNEL_VARIANTS)('argmax ($name)', ({ family, subgroups }) => {
   for (const [rows, vocab] of [
     [1, 512],
     [3, 1],
@@ -43,12 +43,12 @@ describe.each(KERNEL_FAMILIES)('argmax (%s family)', (family) => {
       }
       if (rows > 2) for (let i = 0; i < vocab; i++) logits[2 * vocab + i] = -10 - i; // all negative, max at 0
       const want = Array.from({ length: rows }, (_, r) => argmax(logits, r * vocab, vocab));
-      expect(await gpuArgmax(family, logits, rows, vocab)).toEqual(want);
+      expect(await gpuArgmax(family, subgroups, logits, rows, vocab)).toEqual(want);
     });
   }
 
   it('row0 places a block of rows at its offset in out (a block of a batch\'s logits)', async () => {
-    const { device, kernels, pool } = await harness(family);
+    const { device, kernels, pool } = await harness(family, subgroups);
     const vocab = 37;
     const logits = randomArray(2 * vocab, 91);
     const out = pool.upload(Uint32Array.from([7, 7, 7, 7]));
@@ -63,6 +63,6 @@ describe.each(KERNEL_FAMILIES)('argmax (%s family)', (family) => {
     const vocab = 200;
     const logits = new Float32Array(2 * vocab);
     logits[vocab - 1] = 1; // row 0: only the last column is positive
-    expect(await gpuArgmax(family, logits, 2, vocab)).toEqual([vocab - 1, 0]);
+    expect(await gpuArgmax(family, subgroups, logits, 2, vocab)).toEqual([vocab - 1, 0]);
   });
 });

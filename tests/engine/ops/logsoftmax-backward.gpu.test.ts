@@ -1,9 +1,8 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { maxAbsDiff, randomArray } from '../../helpers/gpu.ts';
+import { maxAbsDiff, randomArray, HW_VARIANTS, KERNEL_VARIANTS, type KernelVariant } from '../../helpers/gpu.ts';
 import { IGNORE_TARGET, encodeCrossEntropyBackward } from '../../../src/engine/ops/logsoftmax.ts';
 import { crossEntropyBackwardRef } from '../../../src/engine/reference/logsoftmax.ts';
 import { harness, read, releaseAll } from './op-harness.ts';
-import { KERNEL_FAMILIES, type KernelFamily } from '../../../src/engine/kernel-family.ts';
 
 afterAll(releaseAll);
 
@@ -11,8 +10,8 @@ afterAll(releaseAll);
 // Measured max |Δ| ≤ 1.1e-7 (software), ≤ 5.5e-7 (hardware; the worst at V = 5, the target's w·(p − 1)).
 const TOL = 2e-6;
 
-async function check(family: KernelFamily, rows: number, vocab: number, seed: number, inPlace: boolean, softcap?: number) {
-  const { device, kernels, pool } = await harness(family);
+async function check(v: KernelVariant, rows: number, vocab: number, seed: number, inPlace: boolean, softcap?: number) {
+  const { device, kernels, pool } = await harness(v.family, v.subgroups);
   // with soft-capping the kernel reads capped logits y = c·tanh(z/c): draw them inside (−c, c)
   const logits = randomArray(rows * vocab, seed).map((x) => (softcap ? 0.95 * softcap * x : 6 * x));
   const targets = Uint32Array.from({ length: rows }, (_, r) => (r % 4 === 2 ? IGNORE_TARGET : (r * 7919 + seed) % vocab));
@@ -25,32 +24,32 @@ async function check(family: KernelFamily, rows: number, vocab: number, seed: nu
   // the gradient with respect to the raw logits z: dy·dy/dz = dy·(1 − (y/c)²)
   const want = crossEntropyBackwardRef(logits, targets, weights, rows, vocab).map((d, i) => (softcap ? d * (1 - (logits[i]! / softcap) ** 2) : d));
   const err = maxAbsDiff(await read(out, rows * vocab), want);
-  console.log(`cross-entropy backward (${family}) rows=${rows} V=${vocab}${inPlace ? ' in place' : ''}${softcap ? ` softcap ${softcap}` : ''} max|Δ|=${err.toExponential(2)}`);
+  console.log(`cross-entropy backward (${v.name}) rows=${rows} V=${vocab}${inPlace ? ' in place' : ''}${softcap ? ` softcap ${softcap}` : ''} max|Δ|=${err.toExponential(2)}`);
   expect(err).toBeLessThan(TOL);
   return read(out, rows * vocab);
 }
 
-describe.each(KERNEL_FAMILIES)('cross-entropy backward kernel against the CPU reference (%s family)', (family) => {
+describe.each(KERNEL_VARIANTS)('cross-entropy backward kernel against the CPU reference ($name)', (v) => {
   it('V below the workgroup, one row', async () => {
-    await check(family, 1, 5, 1, false);
+    await check(v, 1, 5, 1, false);
   });
   it('V above the 256-thread workgroup and not a multiple of it; ignored and zero-weight rows', async () => {
-    await check(family, 9, 700, 2, false);
+    await check(v, 9, 700, 2, false);
   });
   it('in place over the logits', async () => {
-    await check(family, 7, 300, 3, true);
+    await check(v, 7, 300, 3, true);
   });
   it('through final logit soft-capping (every entry point: per-row and per-workgroup, in place or not)', async () => {
-    await check(family, 9, 700, 4, false, 3);
-    await check(family, 7, 300, 5, true, 30);
-    await check(family, 5, 40, 6, false, 2);
-    await check(family, 5, 40, 7, true, 2);
+    await check(v, 9, 700, 4, false, 3);
+    await check(v, 7, 300, 5, true, 30);
+    await check(v, 5, 40, 6, false, 2);
+    await check(v, 5, 40, 7, true, 2);
   });
 });
 
 // The hardware family's shapes, in place and not: vec4 rows with more Qs than 256 lanes (4100) and the scalar
 // twin (4099), narrow rows sharing a workgroup with a ragged last one (12 vec4, 5 scalar), one row.
-describe('cross-entropy backward: hardware family shapes', () => {
+describe.each(HW_VARIANTS)('cross-entropy backward: hardware family shapes ($name)', (v) => {
   for (const [rows, V] of [
     [3, 4100],
     [3, 4099],
@@ -60,14 +59,14 @@ describe('cross-entropy backward: hardware family shapes', () => {
     [1, 7],
   ] as const) {
     it(`rows=${rows} V=${V}`, async () => {
-      await check('hardware', rows, V, rows + V, false);
-      await check('hardware', rows, V, rows * 3 + V, true, 3);
+      await check(v, rows, V, rows + V, false);
+      await check(v, rows, V, rows * 3 + V, true, 3);
     });
   }
 
   it('gives the same bits on every run (fixed-order reductions)', async () => {
-    const a = await check('hardware', 3, 4100, 11, false);
-    const b = await check('hardware', 3, 4100, 11, false);
+    const a = await check(v, 3, 4100, 11, false);
+    const b = await check(v, 3, 4100, 11, false);
     expect(Buffer.from(b.buffer).equals(Buffer.from(a.buffer))).toBe(true);
   });
 });
@@ -75,8 +74,8 @@ describe('cross-entropy backward: hardware family shapes', () => {
 // The trainer queues AdamW before it reads a CPT/SFT step's loss, trusting that a non-finite loss shows up in the
 // gradient norm (AdamW then skips the update). A target logit of −∞ among finite ones gives a loss of +∞ but a
 // finite softmax, so the kernel itself must put a NaN into that row; the other rows keep their exact values.
-async function checkNonFiniteTarget(family: KernelFamily, vocab: number, inPlace: boolean) {
-  const { device, kernels, pool } = await harness(family);
+async function checkNonFiniteTarget(v: KernelVariant, vocab: number, inPlace: boolean) {
+  const { device, kernels, pool } = await harness(v.family, v.subgroups);
   const rows = 3;
   const logits = randomArray(rows * vocab, 9).map((x) => 4 * x);
   const targets = Uint32Array.from([1, 2, 3]);
@@ -90,18 +89,18 @@ async function checkNonFiniteTarget(family: KernelFamily, vocab: number, inPlace
   const got = await read(out, rows * vocab);
   const poisoned = got.subarray(vocab, 2 * vocab).filter((x) => !Number.isFinite(x)).length;
   const clean = [...got.subarray(0, vocab), ...got.subarray(2 * vocab)].every(Number.isFinite);
-  console.log(`cross-entropy backward (${family}) V=${vocab}${inPlace ? ' in place' : ''}, target logit −∞: ${poisoned} non-finite entries in its row`);
+  console.log(`cross-entropy backward (${v.name}) V=${vocab}${inPlace ? ' in place' : ''}, target logit −∞: ${poisoned} non-finite entries in its row`);
   expect(poisoned).toBeGreaterThanOrEqual(1);
   expect(clean).toBe(true);
 }
 
-describe.each(KERNEL_FAMILIES)('cross-entropy backward: a non-finite target log-prob reaches the gradient (%s family)', (family) => {
+describe.each(KERNEL_VARIANTS)('cross-entropy backward: a non-finite target log-prob reaches the gradient ($name)', (v) => {
   // 40 and 300: the software family's per-row and per-workgroup entries; the hardware family's vec4 and scalar
   // variants (and 4100: vec4 over more Qs than lanes, 39: scalar with several rows per workgroup)
   it('every entry point and variant, in place or not', async () => {
-    for (const vocab of family === 'hardware' ? [40, 300, 4100, 39] : [40, 300]) {
-      await checkNonFiniteTarget(family, vocab, false);
-      await checkNonFiniteTarget(family, vocab, true);
+    for (const vocab of v.family === 'hardware' ? [40, 300, 4100, 39] : [40, 300]) {
+      await checkNonFiniteTarget(v, vocab, false);
+      await checkNonFiniteTarget(v, vocab, true);
     }
   });
 });

@@ -1,9 +1,8 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { maxAbsDiff, randomArray } from '../../helpers/gpu.ts';
+import { maxAbsDiff, randomArray, HW_VARIANTS, KERNEL_VARIANTS, type KernelVariant } from '../../helpers/gpu.ts';
 import { encodeLogSoftmax, encodeTargetLogProb, IGNORE_TARGET, targetIds } from '../../../src/engine/ops/logsoftmax.ts';
 import { logSoftmaxRef, targetLogProbRef } from '../../../src/engine/reference/logsoftmax.ts';
 import { harness, read, releaseAll } from './op-harness.ts';
-import { KERNEL_FAMILIES, type KernelFamily } from '../../../src/engine/kernel-family.ts';
 
 afterAll(releaseAll);
 
@@ -18,20 +17,20 @@ function logits(rows: number, V: number, seed: number): Float32Array {
   return x;
 }
 
-async function checkLogSoftmax(family: KernelFamily, rows: number, V: number, seed: number) {
-  const { device, kernels, pool } = await harness(family);
+async function checkLogSoftmax(v: KernelVariant, rows: number, V: number, seed: number) {
+  const { device, kernels, pool } = await harness(v.family, v.subgroups);
   const x = logits(rows, V, seed);
   const out = pool.alloc(x.byteLength);
   const enc = device.createCommandEncoder();
   await encodeLogSoftmax(kernels, enc, pool.upload(x), out, { rows, vocab: V });
   device.queue.submit([enc.finish()]);
   const err = maxAbsDiff(await read(out, x.length), logSoftmaxRef(x, rows, V));
-  console.log(`logsoftmax (${family}) rows=${rows} V=${V} max|Δ|=${err.toExponential(2)}`);
+  console.log(`logsoftmax (${v.name}) rows=${rows} V=${V} max|Δ|=${err.toExponential(2)}`);
   expect(err).toBeLessThan(TOL);
 }
 
-async function checkGather(family: KernelFamily, rows: number, V: number, seed: number) {
-  const { device, kernels, pool } = await harness(family);
+async function checkGather(v: KernelVariant, rows: number, V: number, seed: number) {
+  const { device, kernels, pool } = await harness(v.family, v.subgroups);
   const x = logits(rows, V, seed);
   const labels = Array.from({ length: rows }, (_, r) => (r * 37) % V);
   if (rows > 2) labels[2] = -100;
@@ -43,24 +42,24 @@ async function checkGather(family: KernelFamily, rows: number, V: number, seed: 
   device.queue.submit([enc.finish()]);
   const got = await read(out, rows);
   const err = maxAbsDiff(got, targetLogProbRef(x, t, rows, V));
-  console.log(`target logprob (${family}) rows=${rows} V=${V} max|Δ|=${err.toExponential(2)}`);
+  console.log(`target logprob (${v.name}) rows=${rows} V=${V} max|Δ|=${err.toExponential(2)}`);
   expect(err).toBeLessThan(TOL);
   if (rows > 2) expect(got[2]).toBe(0);
 }
 
-describe.each(KERNEL_FAMILIES)('log-softmax and target log-prob (%s family)', (family) => {
+describe.each(KERNEL_VARIANTS)('log-softmax and target log-prob ($name)', (v) => {
   // V = 299 spans the 256-thread stride once with a ragged tail (the hardware family's scalar variant)
-  it('log-softmax per row', () => checkLogSoftmax(family, 11, 299, 1));
+  it('log-softmax per row', () => checkLogSoftmax(v, 11, 299, 1));
 
   it('gathers logp[t, target[t]] and gives 0 for ignored targets (−100)', async () => {
     expect(targetIds([-100])[0]).toBe(IGNORE_TARGET);
-    await checkGather(family, 11, 299, 2);
+    await checkGather(v, 11, 299, 2);
   });
 });
 
 // The hardware family's shapes: vec4 rows with more Qs than 256 lanes (4100) and their scalar twin (4099), narrow
 // rows sharing a workgroup with a ragged last one (V 12 vec4, V 5 scalar; rows not a multiple of ROWS), one row.
-describe('log-softmax and target log-prob: hardware family shapes', () => {
+describe.each(HW_VARIANTS)('log-softmax and target log-prob: hardware family shapes ($name)', (v) => {
   for (const [rows, V] of [
     [3, 4100],
     [3, 4099],
@@ -70,8 +69,8 @@ describe('log-softmax and target log-prob: hardware family shapes', () => {
     [1, 7],
   ] as const) {
     it(`rows=${rows} V=${V}`, async () => {
-      await checkLogSoftmax('hardware', rows, V, rows + V);
-      await checkGather('hardware', rows, V, rows * 3 + V);
+      await checkLogSoftmax(v, rows, V, rows + V);
+      await checkGather(v, rows, V, rows * 3 + V);
     });
   }
 });

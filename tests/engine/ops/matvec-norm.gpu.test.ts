@@ -1,10 +1,10 @@
 // The hardware family's mat-vec with the RMSNorm before it folded in (hw_matvec main_norm, issue 14's fused norm):
 // C = alpha · rmsnorm(A; g)·Bᵀ + beta · C against the CPU reference of the two ops apart (rmsNormRef, then
 // matmulRef in float64), for f32, BF16 and F16 weights, 1 to 4 rows, K = 68 and 580 (not a multiple of the
-// 64-lane stride), N = 37, with and without the residual's beta = 1. The norm's scale multiplies the finished dot
+// 64-lane stride), N = 37, with and without the residual's beta = 1; in core WGSL and with subgroups. The norm's scale multiplies the finished dot
 // product instead of each element, a different f32 rounding order: 3e-5 as the matmul tests (|terms| ≤ 1.7).
 import { afterAll, describe, expect, it } from 'vitest';
-import { maxAbsDiff, randomArray } from '../../helpers/gpu.ts';
+import { HW_VARIANTS, maxAbsDiff, randomArray, type KernelVariant } from '../../helpers/gpu.ts';
 import { encodeHwMatvecNormed, hwFusesNorm } from '../../../src/engine/ops/matmul-hw.ts';
 import { matmulRef } from '../../../src/engine/reference/matmul.ts';
 import { rmsNormRef } from '../../../src/engine/reference/rmsnorm.ts';
@@ -16,8 +16,8 @@ afterAll(releaseAll);
 const TOL = 3e-5;
 const EPS = 1e-5;
 
-async function check(M: number, N: number, K: number, dtype: 'f32' | 'bf16' | 'f16', beta: number, seed: number): Promise<number> {
-  const { device, kernels, pool } = await harness('hardware');
+async function check(v: KernelVariant, M: number, N: number, K: number, dtype: 'f32' | 'bf16' | 'f16', beta: number, seed: number): Promise<number> {
+  const { device, kernels, pool } = await harness(v.family, v.subgroups);
   const a = randomArray(M * K, seed);
   const g = randomArray(K, seed + 1).map((x) => 1 + 0.5 * x);
   const w = randomArray(N * K, seed + 2);
@@ -36,13 +36,13 @@ async function check(M: number, N: number, K: number, dtype: 'f32' | 'bf16' | 'f
   return maxAbsDiff(got, want);
 }
 
-describe('hardware mat-vec with the RMSNorm folded in', () => {
+describe.each(HW_VARIANTS)('hardware mat-vec with the RMSNorm folded in ($name)', (v) => {
   for (const dtype of ['f32', 'bf16', 'f16'] as const) {
     it(`${dtype} weights: M = 1..4, K = 68 and 580, beta 0 and 1`, async () => {
       let worst = 0;
       let seed = 10;
-      for (const K of [68, 580]) for (let M = 1; M <= 4; M++) for (const beta of [0, 1]) worst = Math.max(worst, await check(M, 37, K, dtype, beta, (seed += 5)));
-      console.log(`matvec+norm ${dtype}: max|Δ| = ${worst.toExponential(2)}`);
+      for (const K of [68, 580]) for (let M = 1; M <= 4; M++) for (const beta of [0, 1]) worst = Math.max(worst, await check(v, M, 37, K, dtype, beta, (seed += 5)));
+      console.log(`matvec+norm ${dtype} (${v.name}): max|Δ| = ${worst.toExponential(2)}`);
       expect(worst).toBeLessThan(TOL);
     });
   }

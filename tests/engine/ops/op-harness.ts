@@ -5,8 +5,8 @@ import { BufferPool, readBuffer } from '../../../src/engine/gpu/buffer-pool.ts';
 import type { KernelRegistry } from '../../../src/engine/gpu/kernels.ts';
 import type { KernelFamily } from '../../../src/engine/kernel-family.ts';
 
-// one registry per family asked for (the default: the device's family)
-const registries = new Map<KernelFamily | undefined, Promise<KernelRegistry>>();
+// one registry per (family, subgroups) asked for (the default: the device's)
+const registries = new Map<string, Promise<KernelRegistry>>();
 let pool: BufferPool | undefined;
 
 export interface OpHarness {
@@ -15,11 +15,15 @@ export interface OpHarness {
   pool: BufferPool;
 }
 
-/** The file's device, pool and registry; `family` picks the kernel family (default: the device's). */
-export async function harness(family?: KernelFamily): Promise<OpHarness> {
+/**
+ * The file's device, pool and registry; `family` picks the kernel family, `subgroups` the subgroup or core variant
+ * of the kernels that have both (default: the device's).
+ */
+export async function harness(family?: KernelFamily, subgroups?: boolean): Promise<OpHarness> {
   const { device } = await testGpu();
-  let kernels = registries.get(family);
-  if (!kernels) registries.set(family, (kernels = testKernels(family)));
+  const key = `${family}:${subgroups}`;
+  let kernels = registries.get(key);
+  if (!kernels) registries.set(key, (kernels = testKernels(family, subgroups)));
   pool ??= new BufferPool(device);
   return { device, kernels: await kernels, pool };
 }

@@ -1,18 +1,17 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { maxAbsDiff, randomArray } from '../../helpers/gpu.ts';
+import { maxAbsDiff, randomArray, HW_VARIANTS, KERNEL_VARIANTS, type KernelVariant } from '../../helpers/gpu.ts';
 import { encodeRmsNorm } from '../../../src/engine/ops/rmsnorm.ts';
 import { rmsNormRef } from '../../../src/engine/reference/rmsnorm.ts';
 import { harness, read, releaseAll } from './op-harness.ts';
-import { KERNEL_FAMILIES, type KernelFamily } from '../../../src/engine/kernel-family.ts';
 
 // y is O(|w|·|x|/rms(x)) ≈ a few units; f32 sum of ≤ 1031 squares and one rsqrt: ~1e-7 relative.
-// Measured max |Δ| (y and rstd), both families: 3.5e-7.
+// Measured max |Δ| (y and rstd), both families: 3.5e-7 (hardware, core and subgroups alike: 2.3e-7).
 const TOL = 1e-6;
 
 afterAll(releaseAll);
 
-async function check(family: KernelFamily, rows: number, hidden: number, eps: number, seed: number, saveRstd: boolean) {
-  const { device, kernels, pool } = await harness(family);
+async function check(v: KernelVariant, rows: number, hidden: number, eps: number, seed: number, saveRstd: boolean) {
+  const { device, kernels, pool } = await harness(v.family, v.subgroups);
   const x = randomArray(rows * hidden, seed);
   const w = randomArray(hidden, seed + 1);
   const X = pool.upload(x);
@@ -30,7 +29,7 @@ async function check(family: KernelFamily, rows: number, hidden: number, eps: nu
   return Math.max(errY, errR);
 }
 
-describe.each(KERNEL_FAMILIES)('rmsnorm kernel against the CPU reference (%s family)', (family) => {
+describe.each(KERNEL_VARIANTS)('rmsnorm kernel against the CPU reference ($name)', (v) => {
   // hidden below, at, and above a workgroup (strided loop), odd row counts; in the hardware family hidden % 4
   // picks the vec4 (64, 200) or the scalar variant (1, 7, 129), and narrow rows share a workgroup.
   for (const [rows, hidden] of [
@@ -41,17 +40,17 @@ describe.each(KERNEL_FAMILIES)('rmsnorm kernel against the CPU reference (%s fam
     [9, 200],
   ] as const) {
     it(`rows=${rows} hidden=${hidden}`, async () => {
-      const err = await check(family, rows, hidden, 1e-5, rows * 31 + hidden, false);
-      console.log(`rmsnorm (${family}) rows=${rows} hidden=${hidden} max|Δ|=${err.toExponential(2)}`);
+      const err = await check(v, rows, hidden, 1e-5, rows * 31 + hidden, false);
+      console.log(`rmsnorm (${v.name}) rows=${rows} hidden=${hidden} max|Δ|=${err.toExponential(2)}`);
     });
   }
 
   it('saves rstd for the backward pass and honours a large eps', async () => {
-    await check(family, 11, 48, 0.5, 7, true);
+    await check(v, 11, 48, 0.5, 7, true);
   });
 
   it('refuses to normalise in place', async () => {
-    const { device, kernels, pool } = await harness(family);
+    const { device, kernels, pool } = await harness(v.family, v.subgroups);
     const X = pool.alloc(64);
     await expect(encodeRmsNorm(kernels, device.createCommandEncoder(), X, X, X, { rows: 1, hidden: 4, eps: 1e-6 })).rejects.toThrow(
       /different buffers/,
@@ -62,7 +61,7 @@ describe.each(KERNEL_FAMILIES)('rmsnorm kernel against the CPU reference (%s fam
 // The hardware family's shapes one by one: more Qs than the 256 lanes of a row (strided lanes, vec4 1028 and
 // scalar 1031), a workgroup of several narrow rows with a ragged last workgroup (rows not a multiple of ROWS),
 // and one row; rstd saved in each.
-describe('rmsnorm: hardware family shapes', () => {
+describe.each(HW_VARIANTS)('rmsnorm: hardware family shapes ($name)', (v) => {
   for (const [rows, hidden] of [
     [1, 1028],
     [6, 1031],
@@ -71,8 +70,8 @@ describe('rmsnorm: hardware family shapes', () => {
     [1, 12],
   ] as const) {
     it(`rows=${rows} hidden=${hidden}`, async () => {
-      const err = await check('hardware', rows, hidden, 1e-5, rows * 7 + hidden, true);
-      console.log(`rmsnorm (hardware) rows=${rows} hidden=${hidden} max|Δ| (y, rstd)=${err.toExponential(2)}`);
+      const err = await check(v, rows, hidden, 1e-5, rows * 7 + hidden, true);
+      console.log(`rmsnorm (${v.name}) rows=${rows} hidden=${hidden} max|Δ| (y, rstd)=${err.toExponential(2)}`);
     });
   }
 });
