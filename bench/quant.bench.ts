@@ -6,12 +6,12 @@
 // base). A full-depth 360M or 1.7B model would take hours here, so those two are timed by depth extension, as
 // bench/train-full.bench.ts does for memory: the model at depths 2 and 3 (the same widths, heads and vocabulary,
 // smolConfig(size, depth); the depth-2 model loads the first layers of the depth-3 checkpoint, so each type is
-// quantised once), each timed per decoded token after a warm-up and per training step after a warm-up step (at depth 2;
-// depth 3 runs the pipelines that step compiled), and the
-// time extended linearly, t(L) = t2 + (L − 2)·(t3 − t2), to the full depth; the rows say so and give t2 and t3
-// beside the tokens/s. The 135M shape is measured at its full 30 layers and extended the same way, as a check of
-// the method. Decoding and quantising in JavaScript on SwiftShader are slow (about 40 minutes for the whole run on
-// this 2-core host), so the run is opt-in:
+// quantised once), each timed per decoded token after a warm-up (over ≥ 8 tokens, about 10 s) and per training step
+// after a warm-up step (the median of 3 steps where steps are short), and the time extended linearly, t(L) = t2 +
+// (L − 2)·(t3 − t2), to the full depth; the rows say so and give t2 and t3 beside the tokens/s. The 135M shape is
+// measured at its full 30 layers and extended the same way, as a check of the method. Decoding and quantising in
+// JavaScript on SwiftShader are slow (about 40 minutes for the whole run on this 2-core host), so the run is
+// opt-in:
 //   ALLOY_BENCH_QUANT=1 npx vitest run --config vitest.bench.config.ts bench/quant.bench.ts
 // ALLOY_BENCH_QUANT_TYPES=q4_0 (a comma list of bf16, q8_0, q4_0, q4_k_m) and ALLOY_BENCH_QUANT_SIZES=360M (a comma
 // list of 135M, 360M, 1.7B) time those only, to check the code path: the run prints the rows and leaves the results
@@ -37,11 +37,19 @@ import { writeSuite, type BenchRow } from './report.ts';
 
 const PRESETS: readonly QuantizePreset[] = ['q8_0', 'q4_0', 'q4_k_m'];
 const SIZES = Object.keys(SMOLLM2);
-/** decode steps timed, from the first generated token to the last (the prompt's prefill is not counted) */
-const DECODE_TOKENS = 8;
-/** the training step: B rows of T tokens, LoRA rank and alpha, untimed and timed optimizer steps */
+/**
+ * Decode steps timed, from the first generated token to the last (the prompt's prefill is not counted): at least
+ * `tokens`, and for a fast model as many as fill about `seconds` at the warm-up's pace (at most `max`), since the
+ * extension multiplies the error of t3 − t2 by L − 2.
+ */
+const DECODE = { tokens: 8, seconds: 10, max: 64 };
+/**
+ * The training step: B rows of T tokens, LoRA rank and alpha, one warm-up step, then one timed step at full depth;
+ * the extended rows take the median of `extSteps` timed steps at each depth where a step is short (135M, 360M).
+ */
 const STEP = { B: 1, T: 64, r: 8, alpha: 16, warmup: 1, steps: 1 };
-const STEP_STAT = STEP.steps === 1 ? `1 step after ${STEP.warmup} warm-up step` : `median of ${STEP.steps} steps after ${STEP.warmup}`;
+const extSteps = (size: string) => (size === '1.7B' ? 1 : 3);
+const stepStat = (steps: number) => (steps === 1 ? `1 step` : `median of ${steps} steps`);
 /** the depths timed for the extension to full depth */
 const DEPTHS = [2, 3] as const;
 /** the types timed at every size; Q4_0 runs about as fast as Q4_K_M here, so to keep the whole run under 45 minutes
@@ -89,15 +97,19 @@ async function sourceFiles(size: string, layers: number) {
 }
 
 /** Seconds per decoded token: greedy, after a warm-up generation, from the first generated token to the last. */
-async function decodeSec(ctx: GpuContext, kernels: KernelRegistry, ck: Checkpoint, config: ModelConfig): Promise<{ sec: number; weightBytes: number }> {
+async function decodeSec(ctx: GpuContext, kernels: KernelRegistry, ck: Checkpoint, config: ModelConfig): Promise<{ sec: number; tokens: number; weightBytes: number }> {
   const pool = new BufferPool(ctx.device);
   const model = await loadModel(ctx, kernels, pool, ck, config);
   try {
     const prompt = [1, 400, 5000, 77, 901, 12, 3456, 42];
-    await generate(model, prompt, { temperature: 0, maxTokens: 2, eosTokenIds: [] });
     const at: number[] = [];
-    await generate(model, prompt, { temperature: 0, maxTokens: DECODE_TOKENS + 1, eosTokenIds: [], onToken: () => void at.push(performance.now()) });
-    return { sec: (at[at.length - 1]! - at[0]!) / 1000 / DECODE_TOKENS, weightBytes: model.weightBytes };
+    const onToken = () => void at.push(performance.now());
+    await generate(model, prompt, { temperature: 0, maxTokens: 2, eosTokenIds: [], onToken });
+    const pace = (at[1]! - at[0]!) / 1000;
+    const tokens = Math.min(DECODE.max, Math.max(DECODE.tokens, Math.ceil(DECODE.seconds / pace)));
+    at.length = 0;
+    await generate(model, prompt, { temperature: 0, maxTokens: tokens + 1, eosTokenIds: [], onToken });
+    return { sec: (at[at.length - 1]! - at[0]!) / 1000 / tokens, tokens, weightBytes: model.weightBytes };
   } finally {
     model.dispose();
     pool.destroyAll();
@@ -106,9 +118,9 @@ async function decodeSec(ctx: GpuContext, kernels: KernelRegistry, ck: Checkpoin
 
 /** Seconds per training step: a fresh load of the checkpoint under the Trainer (forward, backward through the frozen
  * weights in their type, clipping, AdamW on the adapter), its own pool. */
-async function stepSec(ctx: GpuContext, kernels: KernelRegistry, ck: Checkpoint, config: ModelConfig, label: string, warmup = STEP.warmup): Promise<number> {
+async function stepSec(ctx: GpuContext, kernels: KernelRegistry, ck: Checkpoint, config: ModelConfig, label: string, warmup = STEP.warmup, steps = STEP.steps): Promise<number> {
   const t0 = performance.now();
-  const m = await alloySteps(ctx, kernels, config, ck, STEP.B, STEP.T, { steps: STEP.steps, warmup, r: STEP.r, alpha: STEP.alpha });
+  const m = await alloySteps(ctx, kernels, config, ck, STEP.B, STEP.T, { steps, warmup, r: STEP.r, alpha: STEP.alpha });
   console.log(`${label}: LoRA step ${m.stepSec.toFixed(2)} s (${m.tokPerSec.toFixed(2)} tok/s; loss ${m.loss0.toFixed(3)} → ${m.lossN.toFixed(3)}; pool peak ${mb(m.peak)}; ${((performance.now() - t0) / 1000).toFixed(0)} s with load and warm-up)`);
   return m.stepSec;
 }
@@ -146,17 +158,19 @@ it.skipIf(!run)(
     // ---- decode and a training step: measured at full depth (135M) and extended from depths 2 and 3 (every size)
     const ctx = await acquireNodeDevice();
     const kernels = new KernelRegistry(ctx.device);
-    const stepWhat = `${STEP.B} × ${STEP.T} tokens, r ${STEP.r} on all seven projections, ${STEP_STAT}`;
+    const stepWhat = `${STEP.B} × ${STEP.T} tokens, r ${STEP.r} on all seven projections`;
     for (const size of sizes) {
       const L = smolConfig(size).numLayers;
       // 135M is measured at full depth too; its checkpoint then serves the depth-2 and -3 models as well
       const measured = size === '135M';
       const source = await sourceFiles(size, measured ? L : DEPTHS[1]);
       const ext = `extended from depths ${DEPTHS.join(' and ')} to ${L} layers`;
-      const decodeFull: BenchRow = { model: `SmolLM2-${size} shapes: greedy decode, measured at ${L} layers (tok/s, ${DECODE_TOKENS} tokens after a warm-up)` };
-      const trainFull: BenchRow = { model: `SmolLM2-${size} shapes: LoRA training step on the base in that type, measured at ${L} layers (tok/s, ${stepWhat})` };
+      const decodeFull: BenchRow = { model: `SmolLM2-${size} shapes: greedy decode, measured at ${L} layers (tok/s, ≥ ${DECODE.tokens} tokens after a warm-up)` };
+      const trainFull: BenchRow = { model: `SmolLM2-${size} shapes: LoRA training step on the base in that type, measured at ${L} layers (tok/s, ${stepWhat}, ${stepStat(STEP.steps)} after ${STEP.warmup} warm-up step)` };
       const decodeExt: BenchRow = { model: `SmolLM2-${size} shapes: greedy decode, ${ext} (tok/s; s per token at depths ${DEPTHS.join(' / ')})` };
-      const trainExt: BenchRow = { model: `SmolLM2-${size} shapes: LoRA training step, ${ext} (tok/s; s per step at depths ${DEPTHS.join(' / ')})` };
+      const trainExt: BenchRow = {
+        model: `SmolLM2-${size} shapes: LoRA training step, ${ext} (tok/s; s per step at depths ${DEPTHS.join(' / ')}, ${stepStat(extSteps(size))} each)`,
+      };
       for (const p of types) {
         const name = typeName(p);
         const extended = someTypes || TIMED_EVERYWHERE.includes(p);
@@ -177,7 +191,7 @@ it.skipIf(!run)(
           const cfg = smolConfig(size);
           const d = await decodeSec(ctx, kernels, ck, cfg);
           decodeFull[name] = (1 / d.sec).toFixed(2);
-          console.log(`${size} ${name} at ${L} layers: ${(1 / d.sec).toFixed(2)} tok/s (${d.sec.toFixed(3)} s/token), GPU weights ${mb(d.weightBytes)}`);
+          console.log(`${size} ${name} at ${L} layers: ${(1 / d.sec).toFixed(2)} tok/s (${d.sec.toFixed(3)} s/token over ${d.tokens}), GPU weights ${mb(d.weightBytes)}`);
           trainFull[name] = (STEP.B * STEP.T / (await stepSec(ctx, kernels, ck, cfg, `${size} ${name} at ${L} layers`))).toFixed(2);
         }
         if (!extended) {
@@ -190,11 +204,9 @@ it.skipIf(!run)(
           // the checkpoint holds more layers than this depth: loadModel reads only the tensors its config names
           const cfg = smolConfig(size, depth);
           const d = await decodeSec(ctx, kernels, ck, cfg);
-          console.log(`${size} ${name} at depth ${depth}: ${d.sec.toFixed(3)} s/token`);
+          console.log(`${size} ${name} at depth ${depth}: ${d.sec.toFixed(3)} s/token over ${d.tokens}`);
           dSecs.push(d.sec);
-          // the depth-3 step dispatches the very pipelines (same widths) the depth-2 run compiled in its warm-up
-          // step, so it needs none of its own: that is a quarter of the extended rows' time saved
-          sSecs.push(await stepSec(ctx, kernels, ck, cfg, `${size} ${name} at depth ${depth}`, depth === DEPTHS[0] ? STEP.warmup : 0));
+          sSecs.push(await stepSec(ctx, kernels, ck, cfg, `${size} ${name} at depth ${depth}`, STEP.warmup, extSteps(size)));
         }
         decodeExt[name] = extendedCell(1, dSecs, L, 3);
         trainExt[name] = extendedCell(STEP.B * STEP.T, sSecs, L, 1);
@@ -214,11 +226,11 @@ it.skipIf(!run)(
       adapter: ctx.adapterInfo.description,
       note:
         `Weight bytes on the GPU (from the plans of what loadModel keeps packed, within 1% of a loaded model: Q8_0/Q4_0/Q5_0/Q4_K/Q5_K/Q6_K projections and tables), ` +
-        `greedy decode (random weights, 8-token prompt, ${DECODE_TOKENS} tokens timed from the first generated one after a warm-up, so the prefill is not counted) on ${ctx.kernelFamily} kernels, ` +
+        `greedy decode (random weights, 8-token prompt, tokens timed from the first generated one after a warm-up, so the prefill is not counted: ${DECODE.tokens}, or as many as fill ${DECODE.seconds} s up to ${DECODE.max}) on ${ctx.kernelFamily} kernels, ` +
         `and a LoRA training step (QLoRA where the base is quantised: CPT on ${STEP.B} × ${STEP.T} tokens, r ${STEP.r}, the Trainer's whole step; every token of the batch counted). ` +
         `Rows "extended from depths 2 and 3" time the shape at 2 and 3 layers (same widths, heads and vocabulary) and extend linearly, t(L) = t2 + (L − 2)·(t3 − t2); ` +
         `the bracketed seconds are t2 / t3. The extension multiplies the noise of t3 − t2 by L − 2 on a shared host; the 135M rows measured at full depth beside its extended ones show how far it holds. ` +
-        `Q4_0 is timed on the 135M shape at full depth only, to keep the run under 45 minutes; at depth 3 the training step has no warm-up step of its own (depth 2's compiled the same pipelines). ` +
+        `Q4_0 is timed on the 135M shape at full depth only, to keep the run under 45 minutes. ` +
         `Q4_K_M of SmolLM2-135M and 360M keeps their 576- and 960-wide rows out of Q4_K (not whole 256-blocks): they fall back to Q5_0, packed like the rest. ` +
         `Shared 2-core host, 1-min load average ${load0.toFixed(1)} at the start and ${load1.toFixed(1)} at the end; the run took ${minutes.toFixed(0)} minutes.`,
       rows,
