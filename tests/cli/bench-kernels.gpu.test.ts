@@ -4,16 +4,12 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { main, type Io } from '../../src/cli/main.ts';
+import { main } from '../../src/cli/main.ts';
+import { capture } from './capture.ts';
 import type { KernelBenchReport } from '../../src/engine/kernel-bench/run.ts';
 
 const tmp = mkdtempSync(join(tmpdir(), 'alloy-bench-kernels-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
-
-function capture(): Io & { stdout: string; stderr: string } {
-  const io = { stdout: '', stderr: '', out: (s: string) => void (io.stdout += s), err: (s: string) => void (io.stderr += s) };
-  return io;
-}
 
 const ARGS = ['bench', 'kernels', '--models', '135M', '--rows', '8', '--only', 'smollm2-135m.o,smollm2-135m.rmsnorm,dispatch', '--families', 'software'];
 

@@ -7,7 +7,8 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { main, type Io } from '../../src/cli/main.ts';
+import { main } from '../../src/cli/main.ts';
+import { capture } from './capture.ts';
 import { ensureFixtures, OWNER, REVISION } from '../../scripts/fixtures/index.ts';
 import { dirModelFiles } from '../../src/io/node/dir-model-files.ts';
 import { fileSink } from '../../src/io/node/fs.ts';
@@ -23,11 +24,6 @@ const MODEL = join('public/hub', OWNER, 'tiny-llama', 'resolve', REVISION);
 let tmp: string;
 let config: ModelConfig;
 let weights: Map<string, Float32Array>;
-
-function capture(): Io & { stdout: string; stderr: string } {
-  const io = { stdout: '', stderr: '', out: (s: string) => void (io.stdout += s), err: (s: string) => void (io.stderr += s) };
-  return io;
-}
 
 function maxDiff(got: number[][], want: Float64Array, V: number): number {
   let m = 0;

@@ -14,7 +14,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { main, type Io } from '../../src/cli/main.ts';
+import { main } from '../../src/cli/main.ts';
+import { capture } from './capture.ts';
 import { ensureFixtures, OWNER, REVISION } from '../../scripts/fixtures/index.ts';
 import { dirModelFiles } from '../../src/io/node/dir-model-files.ts';
 import { readJson } from '../../src/io/model-files.ts';
@@ -44,11 +45,6 @@ let tmp: string;
 let model: Model;
 let tok: AlloyTokenizer;
 let weights: Map<string, Float32Array>;
-
-function capture(): Io & { stdout: string; stderr: string } {
-  const io = { stdout: '', stderr: '', out: (s: string) => void (io.stdout += s), err: (s: string) => void (io.stderr += s) };
-  return io;
-}
 
 /** Σ log p(continuation | context) from the float64 reference forward, tokenized as lm-eval does (the whole
  * string, cut at the context's own token count), independent of src/engine/model and src/engine/eval. */

@@ -6,7 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { main, type Io } from '../../src/cli/main.ts';
+import { main } from '../../src/cli/main.ts';
+import { capture } from './capture.ts';
 import { ensureFixtures, OWNER, REVISION } from '../../scripts/fixtures/index.ts';
 import { dirModelFiles } from '../../src/io/node/dir-model-files.ts';
 import { fileSink } from '../../src/io/node/fs.ts';
@@ -30,11 +31,6 @@ let config: ModelConfig;
 let weights: Map<string, Float32Array>;
 let adapter: TestAdapter;
 let adapterDir: string;
-
-function capture(): Io & { stdout: string; stderr: string } {
-  const io = { stdout: '', stderr: '', out: (s: string) => void (io.stdout += s), err: (s: string) => void (io.stderr += s) };
-  return io;
-}
 
 beforeAll(async () => {
   await ensureFixtures('public/hub');

@@ -5,17 +5,13 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { main, type Io } from '../../src/cli/main.ts';
+import { main } from '../../src/cli/main.ts';
+import { capture } from './capture.ts';
 
 const MODEL_DIR = resolve(process.cwd(), '../shared/data/models/stories260K');
 const BIN = join(MODEL_DIR, 'stories260K.bin');
 const TOK = join(MODEL_DIR, 'tok512.model');
 const REF = join(MODEL_DIR, 'greedy-reference.json');
-
-function capture(): Io & { stdout: string; stderr: string } {
-  const io = { stdout: '', stderr: '', out: (s: string) => void (io.stdout += s), err: (s: string) => void (io.stderr += s) };
-  return io;
-}
 
 const tmp = mkdtempSync(join(tmpdir(), 'alloy-import-gpu-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));

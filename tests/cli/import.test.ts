@@ -5,7 +5,8 @@ import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { main, type Io } from '../../src/cli/main.ts';
+import { main } from '../../src/cli/main.ts';
+import { capture } from './capture.ts';
 
 const MODEL_DIR = resolve(process.cwd(), '../shared/data/models/stories260K');
 const BIN = join(MODEL_DIR, 'stories260K.bin');
@@ -16,11 +17,6 @@ function requireData(): void {
   for (const p of [BIN, TOK_BIN, TOK_MODEL]) {
     if (!existsSync(p)) throw new Error(`missing shared test data ${p}: these tests need ../shared/data (see its README)`);
   }
-}
-
-function capture(): Io & { stdout: string; stderr: string } {
-  const io = { stdout: '', stderr: '', out: (s: string) => void (io.stdout += s), err: (s: string) => void (io.stderr += s) };
-  return io;
 }
 
 const tmp = mkdtempSync(join(tmpdir(), 'alloy-cli-import-'));

@@ -7,7 +7,8 @@ import { execFileSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { main, type Io } from '../../src/cli/main.ts';
+import { main } from '../../src/cli/main.ts';
+import { capture } from './capture.ts';
 import { ensureFixtures, OWNER, REVISION } from '../../scripts/fixtures/index.ts';
 import { dirModelFiles } from '../../src/io/node/dir-model-files.ts';
 import { fileSink } from '../../src/io/node/fs.ts';
@@ -20,11 +21,6 @@ const BASE = fixture('tiny-llama');
 let tmp: string;
 let baseW: Map<string, { shape: number[]; data: Float32Array }>;
 let otherW: Map<string, { shape: number[]; data: Float32Array }>;
-
-function capture(): Io & { stdout: string; stderr: string } {
-  const io = { stdout: '', stderr: '', out: (s: string) => void (io.stdout += s), err: (s: string) => void (io.stderr += s) };
-  return io;
-}
 
 async function readWeights(dir: string) {
   const ck = await openCheckpoint(dirModelFiles(dir));

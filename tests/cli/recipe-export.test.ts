@@ -5,16 +5,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
-import { main, type Io } from '../../src/cli/main.ts';
+import { main } from '../../src/cli/main.ts';
+import { capture } from './capture.ts';
 
 const GOLDEN = resolve('tests/engine/recipe/golden/cluster-demo');
 const MODEL = 'HuggingFaceTB/SmolLM2-135M-Instruct';
 let tmp: string;
-
-function capture(): Io & { stdout: string; stderr: string } {
-  const io = { stdout: '', stderr: '', out: (s: string) => void (io.stdout += s), err: (s: string) => void (io.stderr += s) };
-  return io;
-}
 
 function tree(dir: string): Map<string, string> {
   const out = new Map<string, string>();

@@ -7,7 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { main, type Io } from '../../src/cli/main.ts';
+import { main } from '../../src/cli/main.ts';
+import { capture } from './capture.ts';
 import { ensureFixtures, OWNER, REVISION } from '../../scripts/fixtures/index.ts';
 import { dirModelFiles } from '../../src/io/node/dir-model-files.ts';
 import { openCheckpoint } from '../../src/io/safetensors/checkpoint.ts';
@@ -17,11 +18,6 @@ import { demoRecipe, RECIPE_DEFAULTS } from '../../src/engine/recipe/presets.ts'
 
 const MODEL = join('public/hub', OWNER, 'tiny-llama', 'resolve', REVISION);
 let tmp: string;
-
-function capture(): Io & { stdout: string; stderr: string } {
-  const io = { stdout: '', stderr: '', out: (s: string) => void (io.stdout += s), err: (s: string) => void (io.stderr += s) };
-  return io;
-}
 
 beforeAll(async () => {
   await ensureFixtures();

@@ -5,7 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { main, type Io } from '../../src/cli/main.ts';
+import { main } from '../../src/cli/main.ts';
+import { capture } from './capture.ts';
 import { ensureFixtures, OWNER, REVISION } from '../../scripts/fixtures/index.ts';
 import { dirModelFiles } from '../../src/io/node/dir-model-files.ts';
 import { loadTokenizer } from '../../src/io/tokenizer.ts';
@@ -22,10 +23,6 @@ const ROWS = [
 let tmp: string;
 let data: string;
 
-function capture(): Io & { stdout: string; stderr: string } {
-  const io = { stdout: '', stderr: '', out: (s: string) => void (io.stdout += s), err: (s: string) => void (io.stderr += s) };
-  return io;
-}
 const firstLoss = (stdout: string) => Number(/^step 1 loss (\S+)/m.exec(stdout)![1]);
 
 beforeAll(async () => {

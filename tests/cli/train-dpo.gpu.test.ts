@@ -9,7 +9,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { main, type Io } from '../../src/cli/main.ts';
+import { main } from '../../src/cli/main.ts';
+import { capture } from './capture.ts';
 import { ensureFixtures, OWNER, REVISION } from '../../scripts/fixtures/index.ts';
 import { readPeftAdapter } from '../../src/io/peft.ts';
 import { dirModelFiles } from '../../src/io/node/dir-model-files.ts';
@@ -30,11 +31,6 @@ const PAIRS = [
 ];
 let tmp: string;
 let data: string;
-
-function capture(): Io & { stdout: string; stderr: string } {
-  const io = { stdout: '', stderr: '', out: (s: string) => void (io.stdout += s), err: (s: string) => void (io.stderr += s) };
-  return io;
-}
 
 const losses = (stdout: string) => [...stdout.matchAll(/^step (\d+) loss (\S+)/gm)].map((m) => Number(m[2]));
 

@@ -12,30 +12,18 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { main, type Io } from '../../src/cli/main.ts';
+import { main } from '../../src/cli/main.ts';
 import { ensureFixtures, OWNER, REVISION } from '../../scripts/fixtures/index.ts';
 import { readPeftAdapter } from '../../src/io/peft.ts';
 import { dirModelFiles } from '../../src/io/node/dir-model-files.ts';
 import { loraFromTensors } from '../../src/engine/lora/adapter.ts';
 import { forward } from '../../src/engine/model/index.ts';
 import { gpuShared, loadFixture } from '../engine/model/model-fixtures.ts';
+import { capture } from './capture.ts';
 
 const MODEL = join('public/hub', OWNER, 'tiny-llama', 'resolve', REVISION);
 let tmp: string;
 let data: string;
-
-function capture(onOut?: (s: string) => void): Io & { stdout: string; stderr: string } {
-  const io = {
-    stdout: '',
-    stderr: '',
-    out: (s: string) => {
-      io.stdout += s;
-      onOut?.(s);
-    },
-    err: (s: string) => void (io.stderr += s),
-  };
-  return io;
-}
 
 const losses = (stdout: string) => [...stdout.matchAll(/^step (\d+) loss (\S+)/gm)].map((m) => ({ step: Number(m[1]), loss: m[2]! }));
 

@@ -3,15 +3,11 @@
 import { existsSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { main, type Io } from '../../../src/cli/main.ts';
+import { main } from '../../../src/cli/main.ts';
+import { capture } from '../../cli/capture.ts';
 import { checkpointOf, removeTemps, storiesFolder, tempDir } from './helpers.ts';
 
 afterAll(removeTemps);
-
-function capture(): Io & { stdout: string; stderr: string } {
-  const io = { stdout: '', stderr: '', out: (s: string) => void (io.stdout += s), err: (s: string) => void (io.stderr += s) };
-  return io;
-}
 
 describe('alloy export-gguf / alloy import FILE.gguf', () => {
   it('exports stories260K as f16 GGUF and imports it back', async () => {
