@@ -4,7 +4,8 @@
 // The tree of _hw_rows over a row's LANES lanes: its levels below B = min(LANES, subgroup size) as a butterfly of
 // subgroupShuffleXor (level s: every lane adds the partial of lane ^ s, so all lanes of an aligned block of B
 // end with the block's sum, the same bits in each since the combines are symmetric), the levels from B up in
-// workgroup memory. With LANES ≤ the subgroup size a row needs no workgroup memory and no barrier at all. Any
+// workgroup memory. With LANES ≤ the subgroup size a row's sum needs no tree in workgroup memory, only the one
+// barrier of the layout verdict below (taken again by every reduction of a kernel: it could be taken once). Any
 // subgroup size works (WebGPU allows 4–128; nothing assumes 32), and the result does not depend on it.
 //
 // The butterfly needs the lanes of an aligned block to sit in one subgroup at subgroup_invocation_id ≡ lane
