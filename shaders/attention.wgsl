@@ -63,8 +63,8 @@ struct Params {
 @group(0) @binding(6) var<storage, read_write> lse: array<f32>;
 
 @group(0) @binding(7) var<storage, read> q4: array<vec4f>;
-@group(0) @binding(8) var<storage, read> k4: array<vec4f>;
-@group(0) @binding(9) var<storage, read> v4: array<vec4f>;
+// k4, v4 at bindings 8, 9 and their readers key4, val4 (f32, or f16 in the +f16 variant)
+// #include _kv_load
 @group(0) @binding(10) var<storage, read_write> out4: array<vec4f>;
 
 const MAX_D = 256u;
@@ -160,7 +160,7 @@ fn attend_vec4(block: u32) -> array<f32, MAX_QB> {
       var dot = 0.0;
       for (var d = 0u; d < D4; d++) {
         let qd = qr[t * D4 + d];
-        let kd = k4[k_at + d];
+        let kd = key4(k_at + d);
         dot = fma(qd.x, kd.x, dot);
         dot = fma(qd.y, kd.y, dot);
         dot = fma(qd.z, kd.z, dot);
@@ -172,7 +172,7 @@ fn attend_vec4(block: u32) -> array<f32, MAX_QB> {
       let pj = select(0.0, exp(s - m_new), seen);
       l[t] = l[t] * alpha + pj;
       m[t] = m_new;
-      for (var d = 0u; d < D4; d++) { acc[t * D4 + d] = fma(vec4f(pj), v4[k_at + d], acc[t * D4 + d] * alpha); }
+      for (var d = 0u; d < D4; d++) { acc[t * D4 + d] = fma(vec4f(pj), val4(k_at + d), acc[t * D4 + d] * alpha); }
     }
   }
   var lses: array<f32, MAX_QB>;
@@ -253,44 +253,44 @@ fn attend_named(row: u32) -> f32 {
     if (USE_MASK && mask[kv_batch + j] == 0u) { continue; }
     let kb = (kv_row(b, j) * p.n_kv + kvh) * HEAD_DIM4;
     var dot = 0.0;
-    dot = dot_in_order(qr0, k4[kb + 0u], dot);
-    if (HEAD_DIM4 > 1u) { dot = dot_in_order(qr1, k4[kb + 1u], dot); }
-    if (HEAD_DIM4 > 2u) { dot = dot_in_order(qr2, k4[kb + 2u], dot); }
-    if (HEAD_DIM4 > 3u) { dot = dot_in_order(qr3, k4[kb + 3u], dot); }
-    if (HEAD_DIM4 > 4u) { dot = dot_in_order(qr4, k4[kb + 4u], dot); }
-    if (HEAD_DIM4 > 5u) { dot = dot_in_order(qr5, k4[kb + 5u], dot); }
-    if (HEAD_DIM4 > 6u) { dot = dot_in_order(qr6, k4[kb + 6u], dot); }
-    if (HEAD_DIM4 > 7u) { dot = dot_in_order(qr7, k4[kb + 7u], dot); }
-    if (HEAD_DIM4 > 8u) { dot = dot_in_order(qr8, k4[kb + 8u], dot); }
-    if (HEAD_DIM4 > 9u) { dot = dot_in_order(qr9, k4[kb + 9u], dot); }
-    if (HEAD_DIM4 > 10u) { dot = dot_in_order(qr10, k4[kb + 10u], dot); }
-    if (HEAD_DIM4 > 11u) { dot = dot_in_order(qr11, k4[kb + 11u], dot); }
-    if (HEAD_DIM4 > 12u) { dot = dot_in_order(qr12, k4[kb + 12u], dot); }
-    if (HEAD_DIM4 > 13u) { dot = dot_in_order(qr13, k4[kb + 13u], dot); }
-    if (HEAD_DIM4 > 14u) { dot = dot_in_order(qr14, k4[kb + 14u], dot); }
-    if (HEAD_DIM4 > 15u) { dot = dot_in_order(qr15, k4[kb + 15u], dot); }
+    dot = dot_in_order(qr0, key4(kb + 0u), dot);
+    if (HEAD_DIM4 > 1u) { dot = dot_in_order(qr1, key4(kb + 1u), dot); }
+    if (HEAD_DIM4 > 2u) { dot = dot_in_order(qr2, key4(kb + 2u), dot); }
+    if (HEAD_DIM4 > 3u) { dot = dot_in_order(qr3, key4(kb + 3u), dot); }
+    if (HEAD_DIM4 > 4u) { dot = dot_in_order(qr4, key4(kb + 4u), dot); }
+    if (HEAD_DIM4 > 5u) { dot = dot_in_order(qr5, key4(kb + 5u), dot); }
+    if (HEAD_DIM4 > 6u) { dot = dot_in_order(qr6, key4(kb + 6u), dot); }
+    if (HEAD_DIM4 > 7u) { dot = dot_in_order(qr7, key4(kb + 7u), dot); }
+    if (HEAD_DIM4 > 8u) { dot = dot_in_order(qr8, key4(kb + 8u), dot); }
+    if (HEAD_DIM4 > 9u) { dot = dot_in_order(qr9, key4(kb + 9u), dot); }
+    if (HEAD_DIM4 > 10u) { dot = dot_in_order(qr10, key4(kb + 10u), dot); }
+    if (HEAD_DIM4 > 11u) { dot = dot_in_order(qr11, key4(kb + 11u), dot); }
+    if (HEAD_DIM4 > 12u) { dot = dot_in_order(qr12, key4(kb + 12u), dot); }
+    if (HEAD_DIM4 > 13u) { dot = dot_in_order(qr13, key4(kb + 13u), dot); }
+    if (HEAD_DIM4 > 14u) { dot = dot_in_order(qr14, key4(kb + 14u), dot); }
+    if (HEAD_DIM4 > 15u) { dot = dot_in_order(qr15, key4(kb + 15u), dot); }
     let s = cap(dot * p.scale);
     let m_new = max(m, s);
     let alpha = exp(m - m_new);
     let pj = exp(s - m_new);
     l = l * alpha + pj;
     m = m_new;
-    a0 = fma(vec4f(pj), v4[kb + 0u], a0 * alpha);
-    if (HEAD_DIM4 > 1u) { a1 = fma(vec4f(pj), v4[kb + 1u], a1 * alpha); }
-    if (HEAD_DIM4 > 2u) { a2 = fma(vec4f(pj), v4[kb + 2u], a2 * alpha); }
-    if (HEAD_DIM4 > 3u) { a3 = fma(vec4f(pj), v4[kb + 3u], a3 * alpha); }
-    if (HEAD_DIM4 > 4u) { a4 = fma(vec4f(pj), v4[kb + 4u], a4 * alpha); }
-    if (HEAD_DIM4 > 5u) { a5 = fma(vec4f(pj), v4[kb + 5u], a5 * alpha); }
-    if (HEAD_DIM4 > 6u) { a6 = fma(vec4f(pj), v4[kb + 6u], a6 * alpha); }
-    if (HEAD_DIM4 > 7u) { a7 = fma(vec4f(pj), v4[kb + 7u], a7 * alpha); }
-    if (HEAD_DIM4 > 8u) { a8 = fma(vec4f(pj), v4[kb + 8u], a8 * alpha); }
-    if (HEAD_DIM4 > 9u) { a9 = fma(vec4f(pj), v4[kb + 9u], a9 * alpha); }
-    if (HEAD_DIM4 > 10u) { a10 = fma(vec4f(pj), v4[kb + 10u], a10 * alpha); }
-    if (HEAD_DIM4 > 11u) { a11 = fma(vec4f(pj), v4[kb + 11u], a11 * alpha); }
-    if (HEAD_DIM4 > 12u) { a12 = fma(vec4f(pj), v4[kb + 12u], a12 * alpha); }
-    if (HEAD_DIM4 > 13u) { a13 = fma(vec4f(pj), v4[kb + 13u], a13 * alpha); }
-    if (HEAD_DIM4 > 14u) { a14 = fma(vec4f(pj), v4[kb + 14u], a14 * alpha); }
-    if (HEAD_DIM4 > 15u) { a15 = fma(vec4f(pj), v4[kb + 15u], a15 * alpha); }
+    a0 = fma(vec4f(pj), val4(kb + 0u), a0 * alpha);
+    if (HEAD_DIM4 > 1u) { a1 = fma(vec4f(pj), val4(kb + 1u), a1 * alpha); }
+    if (HEAD_DIM4 > 2u) { a2 = fma(vec4f(pj), val4(kb + 2u), a2 * alpha); }
+    if (HEAD_DIM4 > 3u) { a3 = fma(vec4f(pj), val4(kb + 3u), a3 * alpha); }
+    if (HEAD_DIM4 > 4u) { a4 = fma(vec4f(pj), val4(kb + 4u), a4 * alpha); }
+    if (HEAD_DIM4 > 5u) { a5 = fma(vec4f(pj), val4(kb + 5u), a5 * alpha); }
+    if (HEAD_DIM4 > 6u) { a6 = fma(vec4f(pj), val4(kb + 6u), a6 * alpha); }
+    if (HEAD_DIM4 > 7u) { a7 = fma(vec4f(pj), val4(kb + 7u), a7 * alpha); }
+    if (HEAD_DIM4 > 8u) { a8 = fma(vec4f(pj), val4(kb + 8u), a8 * alpha); }
+    if (HEAD_DIM4 > 9u) { a9 = fma(vec4f(pj), val4(kb + 9u), a9 * alpha); }
+    if (HEAD_DIM4 > 10u) { a10 = fma(vec4f(pj), val4(kb + 10u), a10 * alpha); }
+    if (HEAD_DIM4 > 11u) { a11 = fma(vec4f(pj), val4(kb + 11u), a11 * alpha); }
+    if (HEAD_DIM4 > 12u) { a12 = fma(vec4f(pj), val4(kb + 12u), a12 * alpha); }
+    if (HEAD_DIM4 > 13u) { a13 = fma(vec4f(pj), val4(kb + 13u), a13 * alpha); }
+    if (HEAD_DIM4 > 14u) { a14 = fma(vec4f(pj), val4(kb + 14u), a14 * alpha); }
+    if (HEAD_DIM4 > 15u) { a15 = fma(vec4f(pj), val4(kb + 15u), a15 * alpha); }
   }
   out4[qb + 0u] = select(vec4f(), a0 / l, l > 0.0);
   if (HEAD_DIM4 > 1u) { out4[qb + 1u] = select(vec4f(), a1 / l, l > 0.0); }
@@ -392,22 +392,22 @@ fn attend_named4(block: u32) -> vec4f {
     var d1 = 0.0;
     var d2 = 0.0;
     var d3 = 0.0;
-    let k0 = k4[kb + 0u]; d0 = dot_in_order(q0_0, k0, d0); d1 = dot_in_order(q1_0, k0, d1); d2 = dot_in_order(q2_0, k0, d2); d3 = dot_in_order(q3_0, k0, d3);
-    if (HEAD_DIM4 > 1u) { let k1 = k4[kb + 1u]; d0 = dot_in_order(q0_1, k1, d0); d1 = dot_in_order(q1_1, k1, d1); d2 = dot_in_order(q2_1, k1, d2); d3 = dot_in_order(q3_1, k1, d3); }
-    if (HEAD_DIM4 > 2u) { let k2 = k4[kb + 2u]; d0 = dot_in_order(q0_2, k2, d0); d1 = dot_in_order(q1_2, k2, d1); d2 = dot_in_order(q2_2, k2, d2); d3 = dot_in_order(q3_2, k2, d3); }
-    if (HEAD_DIM4 > 3u) { let k3 = k4[kb + 3u]; d0 = dot_in_order(q0_3, k3, d0); d1 = dot_in_order(q1_3, k3, d1); d2 = dot_in_order(q2_3, k3, d2); d3 = dot_in_order(q3_3, k3, d3); }
-    if (HEAD_DIM4 > 4u) { let k4 = k4[kb + 4u]; d0 = dot_in_order(q0_4, k4, d0); d1 = dot_in_order(q1_4, k4, d1); d2 = dot_in_order(q2_4, k4, d2); d3 = dot_in_order(q3_4, k4, d3); }
-    if (HEAD_DIM4 > 5u) { let k5 = k4[kb + 5u]; d0 = dot_in_order(q0_5, k5, d0); d1 = dot_in_order(q1_5, k5, d1); d2 = dot_in_order(q2_5, k5, d2); d3 = dot_in_order(q3_5, k5, d3); }
-    if (HEAD_DIM4 > 6u) { let k6 = k4[kb + 6u]; d0 = dot_in_order(q0_6, k6, d0); d1 = dot_in_order(q1_6, k6, d1); d2 = dot_in_order(q2_6, k6, d2); d3 = dot_in_order(q3_6, k6, d3); }
-    if (HEAD_DIM4 > 7u) { let k7 = k4[kb + 7u]; d0 = dot_in_order(q0_7, k7, d0); d1 = dot_in_order(q1_7, k7, d1); d2 = dot_in_order(q2_7, k7, d2); d3 = dot_in_order(q3_7, k7, d3); }
-    if (HEAD_DIM4 > 8u) { let k8 = k4[kb + 8u]; d0 = dot_in_order(q0_8, k8, d0); d1 = dot_in_order(q1_8, k8, d1); d2 = dot_in_order(q2_8, k8, d2); d3 = dot_in_order(q3_8, k8, d3); }
-    if (HEAD_DIM4 > 9u) { let k9 = k4[kb + 9u]; d0 = dot_in_order(q0_9, k9, d0); d1 = dot_in_order(q1_9, k9, d1); d2 = dot_in_order(q2_9, k9, d2); d3 = dot_in_order(q3_9, k9, d3); }
-    if (HEAD_DIM4 > 10u) { let k10 = k4[kb + 10u]; d0 = dot_in_order(q0_10, k10, d0); d1 = dot_in_order(q1_10, k10, d1); d2 = dot_in_order(q2_10, k10, d2); d3 = dot_in_order(q3_10, k10, d3); }
-    if (HEAD_DIM4 > 11u) { let k11 = k4[kb + 11u]; d0 = dot_in_order(q0_11, k11, d0); d1 = dot_in_order(q1_11, k11, d1); d2 = dot_in_order(q2_11, k11, d2); d3 = dot_in_order(q3_11, k11, d3); }
-    if (HEAD_DIM4 > 12u) { let k12 = k4[kb + 12u]; d0 = dot_in_order(q0_12, k12, d0); d1 = dot_in_order(q1_12, k12, d1); d2 = dot_in_order(q2_12, k12, d2); d3 = dot_in_order(q3_12, k12, d3); }
-    if (HEAD_DIM4 > 13u) { let k13 = k4[kb + 13u]; d0 = dot_in_order(q0_13, k13, d0); d1 = dot_in_order(q1_13, k13, d1); d2 = dot_in_order(q2_13, k13, d2); d3 = dot_in_order(q3_13, k13, d3); }
-    if (HEAD_DIM4 > 14u) { let k14 = k4[kb + 14u]; d0 = dot_in_order(q0_14, k14, d0); d1 = dot_in_order(q1_14, k14, d1); d2 = dot_in_order(q2_14, k14, d2); d3 = dot_in_order(q3_14, k14, d3); }
-    if (HEAD_DIM4 > 15u) { let k15 = k4[kb + 15u]; d0 = dot_in_order(q0_15, k15, d0); d1 = dot_in_order(q1_15, k15, d1); d2 = dot_in_order(q2_15, k15, d2); d3 = dot_in_order(q3_15, k15, d3); }
+    let k0 = key4(kb + 0u); d0 = dot_in_order(q0_0, k0, d0); d1 = dot_in_order(q1_0, k0, d1); d2 = dot_in_order(q2_0, k0, d2); d3 = dot_in_order(q3_0, k0, d3);
+    if (HEAD_DIM4 > 1u) { let k1 = key4(kb + 1u); d0 = dot_in_order(q0_1, k1, d0); d1 = dot_in_order(q1_1, k1, d1); d2 = dot_in_order(q2_1, k1, d2); d3 = dot_in_order(q3_1, k1, d3); }
+    if (HEAD_DIM4 > 2u) { let k2 = key4(kb + 2u); d0 = dot_in_order(q0_2, k2, d0); d1 = dot_in_order(q1_2, k2, d1); d2 = dot_in_order(q2_2, k2, d2); d3 = dot_in_order(q3_2, k2, d3); }
+    if (HEAD_DIM4 > 3u) { let k3 = key4(kb + 3u); d0 = dot_in_order(q0_3, k3, d0); d1 = dot_in_order(q1_3, k3, d1); d2 = dot_in_order(q2_3, k3, d2); d3 = dot_in_order(q3_3, k3, d3); }
+    if (HEAD_DIM4 > 4u) { let k4 = key4(kb + 4u); d0 = dot_in_order(q0_4, k4, d0); d1 = dot_in_order(q1_4, k4, d1); d2 = dot_in_order(q2_4, k4, d2); d3 = dot_in_order(q3_4, k4, d3); }
+    if (HEAD_DIM4 > 5u) { let k5 = key4(kb + 5u); d0 = dot_in_order(q0_5, k5, d0); d1 = dot_in_order(q1_5, k5, d1); d2 = dot_in_order(q2_5, k5, d2); d3 = dot_in_order(q3_5, k5, d3); }
+    if (HEAD_DIM4 > 6u) { let k6 = key4(kb + 6u); d0 = dot_in_order(q0_6, k6, d0); d1 = dot_in_order(q1_6, k6, d1); d2 = dot_in_order(q2_6, k6, d2); d3 = dot_in_order(q3_6, k6, d3); }
+    if (HEAD_DIM4 > 7u) { let k7 = key4(kb + 7u); d0 = dot_in_order(q0_7, k7, d0); d1 = dot_in_order(q1_7, k7, d1); d2 = dot_in_order(q2_7, k7, d2); d3 = dot_in_order(q3_7, k7, d3); }
+    if (HEAD_DIM4 > 8u) { let k8 = key4(kb + 8u); d0 = dot_in_order(q0_8, k8, d0); d1 = dot_in_order(q1_8, k8, d1); d2 = dot_in_order(q2_8, k8, d2); d3 = dot_in_order(q3_8, k8, d3); }
+    if (HEAD_DIM4 > 9u) { let k9 = key4(kb + 9u); d0 = dot_in_order(q0_9, k9, d0); d1 = dot_in_order(q1_9, k9, d1); d2 = dot_in_order(q2_9, k9, d2); d3 = dot_in_order(q3_9, k9, d3); }
+    if (HEAD_DIM4 > 10u) { let k10 = key4(kb + 10u); d0 = dot_in_order(q0_10, k10, d0); d1 = dot_in_order(q1_10, k10, d1); d2 = dot_in_order(q2_10, k10, d2); d3 = dot_in_order(q3_10, k10, d3); }
+    if (HEAD_DIM4 > 11u) { let k11 = key4(kb + 11u); d0 = dot_in_order(q0_11, k11, d0); d1 = dot_in_order(q1_11, k11, d1); d2 = dot_in_order(q2_11, k11, d2); d3 = dot_in_order(q3_11, k11, d3); }
+    if (HEAD_DIM4 > 12u) { let k12 = key4(kb + 12u); d0 = dot_in_order(q0_12, k12, d0); d1 = dot_in_order(q1_12, k12, d1); d2 = dot_in_order(q2_12, k12, d2); d3 = dot_in_order(q3_12, k12, d3); }
+    if (HEAD_DIM4 > 13u) { let k13 = key4(kb + 13u); d0 = dot_in_order(q0_13, k13, d0); d1 = dot_in_order(q1_13, k13, d1); d2 = dot_in_order(q2_13, k13, d2); d3 = dot_in_order(q3_13, k13, d3); }
+    if (HEAD_DIM4 > 14u) { let k14 = key4(kb + 14u); d0 = dot_in_order(q0_14, k14, d0); d1 = dot_in_order(q1_14, k14, d1); d2 = dot_in_order(q2_14, k14, d2); d3 = dot_in_order(q3_14, k14, d3); }
+    if (HEAD_DIM4 > 15u) { let k15 = key4(kb + 15u); d0 = dot_in_order(q0_15, k15, d0); d1 = dot_in_order(q1_15, k15, d1); d2 = dot_in_order(q2_15, k15, d2); d3 = dot_in_order(q3_15, k15, d3); }
     let seen0 = j >= first0 && j <= last0;
     let s0 = select(NEG, cap(d0 * p.scale), seen0);
     let mn0 = max(m0, s0);
@@ -436,22 +436,22 @@ fn attend_named4(block: u32) -> vec4f {
     let p3 = select(0.0, exp(s3 - mn3), seen3);
     l3 = l3 * al3 + p3;
     m3 = mn3;
-    let v0 = v4[kb + 0u]; a0_0 = fma(vec4f(p0), v0, a0_0 * al0); a1_0 = fma(vec4f(p1), v0, a1_0 * al1); a2_0 = fma(vec4f(p2), v0, a2_0 * al2); a3_0 = fma(vec4f(p3), v0, a3_0 * al3);
-    if (HEAD_DIM4 > 1u) { let v1 = v4[kb + 1u]; a0_1 = fma(vec4f(p0), v1, a0_1 * al0); a1_1 = fma(vec4f(p1), v1, a1_1 * al1); a2_1 = fma(vec4f(p2), v1, a2_1 * al2); a3_1 = fma(vec4f(p3), v1, a3_1 * al3); }
-    if (HEAD_DIM4 > 2u) { let v2 = v4[kb + 2u]; a0_2 = fma(vec4f(p0), v2, a0_2 * al0); a1_2 = fma(vec4f(p1), v2, a1_2 * al1); a2_2 = fma(vec4f(p2), v2, a2_2 * al2); a3_2 = fma(vec4f(p3), v2, a3_2 * al3); }
-    if (HEAD_DIM4 > 3u) { let v3 = v4[kb + 3u]; a0_3 = fma(vec4f(p0), v3, a0_3 * al0); a1_3 = fma(vec4f(p1), v3, a1_3 * al1); a2_3 = fma(vec4f(p2), v3, a2_3 * al2); a3_3 = fma(vec4f(p3), v3, a3_3 * al3); }
-    if (HEAD_DIM4 > 4u) { let v4 = v4[kb + 4u]; a0_4 = fma(vec4f(p0), v4, a0_4 * al0); a1_4 = fma(vec4f(p1), v4, a1_4 * al1); a2_4 = fma(vec4f(p2), v4, a2_4 * al2); a3_4 = fma(vec4f(p3), v4, a3_4 * al3); }
-    if (HEAD_DIM4 > 5u) { let v5 = v4[kb + 5u]; a0_5 = fma(vec4f(p0), v5, a0_5 * al0); a1_5 = fma(vec4f(p1), v5, a1_5 * al1); a2_5 = fma(vec4f(p2), v5, a2_5 * al2); a3_5 = fma(vec4f(p3), v5, a3_5 * al3); }
-    if (HEAD_DIM4 > 6u) { let v6 = v4[kb + 6u]; a0_6 = fma(vec4f(p0), v6, a0_6 * al0); a1_6 = fma(vec4f(p1), v6, a1_6 * al1); a2_6 = fma(vec4f(p2), v6, a2_6 * al2); a3_6 = fma(vec4f(p3), v6, a3_6 * al3); }
-    if (HEAD_DIM4 > 7u) { let v7 = v4[kb + 7u]; a0_7 = fma(vec4f(p0), v7, a0_7 * al0); a1_7 = fma(vec4f(p1), v7, a1_7 * al1); a2_7 = fma(vec4f(p2), v7, a2_7 * al2); a3_7 = fma(vec4f(p3), v7, a3_7 * al3); }
-    if (HEAD_DIM4 > 8u) { let v8 = v4[kb + 8u]; a0_8 = fma(vec4f(p0), v8, a0_8 * al0); a1_8 = fma(vec4f(p1), v8, a1_8 * al1); a2_8 = fma(vec4f(p2), v8, a2_8 * al2); a3_8 = fma(vec4f(p3), v8, a3_8 * al3); }
-    if (HEAD_DIM4 > 9u) { let v9 = v4[kb + 9u]; a0_9 = fma(vec4f(p0), v9, a0_9 * al0); a1_9 = fma(vec4f(p1), v9, a1_9 * al1); a2_9 = fma(vec4f(p2), v9, a2_9 * al2); a3_9 = fma(vec4f(p3), v9, a3_9 * al3); }
-    if (HEAD_DIM4 > 10u) { let v10 = v4[kb + 10u]; a0_10 = fma(vec4f(p0), v10, a0_10 * al0); a1_10 = fma(vec4f(p1), v10, a1_10 * al1); a2_10 = fma(vec4f(p2), v10, a2_10 * al2); a3_10 = fma(vec4f(p3), v10, a3_10 * al3); }
-    if (HEAD_DIM4 > 11u) { let v11 = v4[kb + 11u]; a0_11 = fma(vec4f(p0), v11, a0_11 * al0); a1_11 = fma(vec4f(p1), v11, a1_11 * al1); a2_11 = fma(vec4f(p2), v11, a2_11 * al2); a3_11 = fma(vec4f(p3), v11, a3_11 * al3); }
-    if (HEAD_DIM4 > 12u) { let v12 = v4[kb + 12u]; a0_12 = fma(vec4f(p0), v12, a0_12 * al0); a1_12 = fma(vec4f(p1), v12, a1_12 * al1); a2_12 = fma(vec4f(p2), v12, a2_12 * al2); a3_12 = fma(vec4f(p3), v12, a3_12 * al3); }
-    if (HEAD_DIM4 > 13u) { let v13 = v4[kb + 13u]; a0_13 = fma(vec4f(p0), v13, a0_13 * al0); a1_13 = fma(vec4f(p1), v13, a1_13 * al1); a2_13 = fma(vec4f(p2), v13, a2_13 * al2); a3_13 = fma(vec4f(p3), v13, a3_13 * al3); }
-    if (HEAD_DIM4 > 14u) { let v14 = v4[kb + 14u]; a0_14 = fma(vec4f(p0), v14, a0_14 * al0); a1_14 = fma(vec4f(p1), v14, a1_14 * al1); a2_14 = fma(vec4f(p2), v14, a2_14 * al2); a3_14 = fma(vec4f(p3), v14, a3_14 * al3); }
-    if (HEAD_DIM4 > 15u) { let v15 = v4[kb + 15u]; a0_15 = fma(vec4f(p0), v15, a0_15 * al0); a1_15 = fma(vec4f(p1), v15, a1_15 * al1); a2_15 = fma(vec4f(p2), v15, a2_15 * al2); a3_15 = fma(vec4f(p3), v15, a3_15 * al3); }
+    let v0 = val4(kb + 0u); a0_0 = fma(vec4f(p0), v0, a0_0 * al0); a1_0 = fma(vec4f(p1), v0, a1_0 * al1); a2_0 = fma(vec4f(p2), v0, a2_0 * al2); a3_0 = fma(vec4f(p3), v0, a3_0 * al3);
+    if (HEAD_DIM4 > 1u) { let v1 = val4(kb + 1u); a0_1 = fma(vec4f(p0), v1, a0_1 * al0); a1_1 = fma(vec4f(p1), v1, a1_1 * al1); a2_1 = fma(vec4f(p2), v1, a2_1 * al2); a3_1 = fma(vec4f(p3), v1, a3_1 * al3); }
+    if (HEAD_DIM4 > 2u) { let v2 = val4(kb + 2u); a0_2 = fma(vec4f(p0), v2, a0_2 * al0); a1_2 = fma(vec4f(p1), v2, a1_2 * al1); a2_2 = fma(vec4f(p2), v2, a2_2 * al2); a3_2 = fma(vec4f(p3), v2, a3_2 * al3); }
+    if (HEAD_DIM4 > 3u) { let v3 = val4(kb + 3u); a0_3 = fma(vec4f(p0), v3, a0_3 * al0); a1_3 = fma(vec4f(p1), v3, a1_3 * al1); a2_3 = fma(vec4f(p2), v3, a2_3 * al2); a3_3 = fma(vec4f(p3), v3, a3_3 * al3); }
+    if (HEAD_DIM4 > 4u) { let v4 = val4(kb + 4u); a0_4 = fma(vec4f(p0), v4, a0_4 * al0); a1_4 = fma(vec4f(p1), v4, a1_4 * al1); a2_4 = fma(vec4f(p2), v4, a2_4 * al2); a3_4 = fma(vec4f(p3), v4, a3_4 * al3); }
+    if (HEAD_DIM4 > 5u) { let v5 = val4(kb + 5u); a0_5 = fma(vec4f(p0), v5, a0_5 * al0); a1_5 = fma(vec4f(p1), v5, a1_5 * al1); a2_5 = fma(vec4f(p2), v5, a2_5 * al2); a3_5 = fma(vec4f(p3), v5, a3_5 * al3); }
+    if (HEAD_DIM4 > 6u) { let v6 = val4(kb + 6u); a0_6 = fma(vec4f(p0), v6, a0_6 * al0); a1_6 = fma(vec4f(p1), v6, a1_6 * al1); a2_6 = fma(vec4f(p2), v6, a2_6 * al2); a3_6 = fma(vec4f(p3), v6, a3_6 * al3); }
+    if (HEAD_DIM4 > 7u) { let v7 = val4(kb + 7u); a0_7 = fma(vec4f(p0), v7, a0_7 * al0); a1_7 = fma(vec4f(p1), v7, a1_7 * al1); a2_7 = fma(vec4f(p2), v7, a2_7 * al2); a3_7 = fma(vec4f(p3), v7, a3_7 * al3); }
+    if (HEAD_DIM4 > 8u) { let v8 = val4(kb + 8u); a0_8 = fma(vec4f(p0), v8, a0_8 * al0); a1_8 = fma(vec4f(p1), v8, a1_8 * al1); a2_8 = fma(vec4f(p2), v8, a2_8 * al2); a3_8 = fma(vec4f(p3), v8, a3_8 * al3); }
+    if (HEAD_DIM4 > 9u) { let v9 = val4(kb + 9u); a0_9 = fma(vec4f(p0), v9, a0_9 * al0); a1_9 = fma(vec4f(p1), v9, a1_9 * al1); a2_9 = fma(vec4f(p2), v9, a2_9 * al2); a3_9 = fma(vec4f(p3), v9, a3_9 * al3); }
+    if (HEAD_DIM4 > 10u) { let v10 = val4(kb + 10u); a0_10 = fma(vec4f(p0), v10, a0_10 * al0); a1_10 = fma(vec4f(p1), v10, a1_10 * al1); a2_10 = fma(vec4f(p2), v10, a2_10 * al2); a3_10 = fma(vec4f(p3), v10, a3_10 * al3); }
+    if (HEAD_DIM4 > 11u) { let v11 = val4(kb + 11u); a0_11 = fma(vec4f(p0), v11, a0_11 * al0); a1_11 = fma(vec4f(p1), v11, a1_11 * al1); a2_11 = fma(vec4f(p2), v11, a2_11 * al2); a3_11 = fma(vec4f(p3), v11, a3_11 * al3); }
+    if (HEAD_DIM4 > 12u) { let v12 = val4(kb + 12u); a0_12 = fma(vec4f(p0), v12, a0_12 * al0); a1_12 = fma(vec4f(p1), v12, a1_12 * al1); a2_12 = fma(vec4f(p2), v12, a2_12 * al2); a3_12 = fma(vec4f(p3), v12, a3_12 * al3); }
+    if (HEAD_DIM4 > 13u) { let v13 = val4(kb + 13u); a0_13 = fma(vec4f(p0), v13, a0_13 * al0); a1_13 = fma(vec4f(p1), v13, a1_13 * al1); a2_13 = fma(vec4f(p2), v13, a2_13 * al2); a3_13 = fma(vec4f(p3), v13, a3_13 * al3); }
+    if (HEAD_DIM4 > 14u) { let v14 = val4(kb + 14u); a0_14 = fma(vec4f(p0), v14, a0_14 * al0); a1_14 = fma(vec4f(p1), v14, a1_14 * al1); a2_14 = fma(vec4f(p2), v14, a2_14 * al2); a3_14 = fma(vec4f(p3), v14, a3_14 * al3); }
+    if (HEAD_DIM4 > 15u) { let v15 = val4(kb + 15u); a0_15 = fma(vec4f(p0), v15, a0_15 * al0); a1_15 = fma(vec4f(p1), v15, a1_15 * al1); a2_15 = fma(vec4f(p2), v15, a2_15 * al2); a3_15 = fma(vec4f(p3), v15, a3_15 * al3); }
   }
   if (i0 + 0u < p.T) {
     out4[r0 + 0u] = select(vec4f(), a0_0 / l0, l0 > 0.0);

@@ -66,8 +66,8 @@ struct Params {
 @group(0) @binding(6) var<storage, read_write> lse: array<f32>;
 // flash-decoding partials: (m, l) [n_rows, SPLITS, 2], then acc [n_rows, SPLITS, D]
 @group(0) @binding(7) var<storage, read_write> partial: array<f32>;
-@group(0) @binding(8) var<storage, read> k4: array<vec4f>;
-@group(0) @binding(9) var<storage, read> v4: array<vec4f>;
+// k4, v4 at bindings 8, 9 and their readers key4, val4 (f32, or f16 in the +f16 variant)
+// #include _kv_load
 
 const MAX_DL = 64u; // dims per lane: D ≤ 256 with TPR ≥ 4
 const NEG = -1e30;  // "no score": finite, so exp(NEG − NEG) is 1, never NaN
@@ -147,8 +147,8 @@ fn run(wg: vec3u, lid: u32) {
         var vx = vec4f();
         if (key < range.y) {
           let at = (kv_row(b, key) * p.n_kv + kvh) * D4 + idx % D4;
-          kx = k4[at];
-          vx = v4[at];
+          kx = key4(at);
+          vx = val4(at);
         }
         for (var t = 0u; t < 4u; t++) {
           ks[4u * idx + t] = kx[t];

@@ -195,3 +195,32 @@ fn split_qkv(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec
     q_out[at + half] = x2;
   }
 }
+
+// store_kv_f16: a run's keys and values, dense f32 [rows, n_kv·D] at bindings 10 and 11 (split_qkv's or the
+// projections' output, RoPE applied), written into a KV cache stored as f16 (kv-cache.ts kvDtype 'f16') at split_qkv's
+// destination rows: the same uniform block (past, S, ring) and kv_dest_row. Two elements a u32 word, the lower
+// index in the low half (pack2x16float; _kv_load_f16.wgsl reads them back). One invocation per word of k and the
+// same word of v. Values beyond f16's range are clamped to ±65504 (pack2x16float leaves them undefined).
+@group(0) @binding(10) var<storage, read> k_in: array<f32>;
+@group(0) @binding(11) var<storage, read> v_in: array<f32>;
+@group(0) @binding(12) var<storage, read_write> k16: array<u32>;
+@group(0) @binding(13) var<storage, read_write> v16: array<u32>;
+
+const F16_MAX = 65504.0;
+
+fn to_f16_pair(a: f32, b: f32) -> u32 {
+  return pack2x16float(clamp(vec2f(a, b), vec2f(-F16_MAX), vec2f(F16_MAX)));
+}
+
+@compute @workgroup_size(WG)
+fn store_kv_f16(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let w = (wg.y * nwg.x + wg.x) * WG + lid;
+  let words = p.n_kv * p.D / 2u; // a row's words
+  if (w >= p.rows * words) { return; }
+  let row = w / words;
+  let c = w % words;
+  let at = row * 2u * words + 2u * c;
+  let dest = kv_dest_row(row) * words + c;
+  k16[dest] = to_f16_pair(k_in[at], k_in[at + 1u]);
+  v16[dest] = to_f16_pair(v_in[at], v_in[at + 1u]);
+}

@@ -18,13 +18,22 @@ const rawSources: Record<string, string> = Object.fromEntries(
   Object.entries(sources).map(([path, src]) => [path.replace(/^.*\//, '').replace(/\.wgsl$/, ''), src]),
 );
 
-/** Each `// #include NAME` line of `src` replaced by shaders/NAME.wgsl, or by NAME_sg.wgsl where `twins` and one exists. */
-function expandIncludes(name: string, src: string, twins: boolean): string {
+/**
+ * Each `// #include NAME` line of `src` replaced by shaders/NAME.wgsl, or by the first twin NAME + suffix (for each
+ * suffix of `twins`, e.g. _sg) that exists.
+ */
+function expandIncludes(name: string, src: string, twins: readonly string[]): string {
   return src.replace(/^\/\/ #include (\w+)$/gm, (line, lib: string) => {
-    const code = (twins ? rawSources[`${lib}_sg`] : undefined) ?? rawSources[lib];
+    const twin = twins.map((t) => rawSources[`${lib}${t}`]).find((code) => code !== undefined);
+    const code = twin ?? rawSources[lib];
     if (code === undefined) throw new AlloyError(`shader ${name}.wgsl includes ${lib}, which is not in shaders/`, { file: `${name}.wgsl` });
     return code;
   });
+}
+
+/** The libraries `name` includes. */
+function includesOf(name: string): string[] {
+  return [...rawSources[name]!.matchAll(/^\/\/ #include (\w+)$/gm)].map((m) => m[1]!);
 }
 
 const kernelNames = Object.keys(rawSources).filter((name) => !name.startsWith('_'));
@@ -33,7 +42,7 @@ const kernelNames = Object.keys(rawSources).filter((name) => !name.startsWith('_
  * Kernels by file name, with each `// #include NAME` line replaced by shaders/NAME.wgsl: a library of WGSL
  * functions several kernels share (its name starts with _, and it is not a kernel itself), written once.
  */
-export const SHADER_SOURCES: Record<string, string> = Object.fromEntries(kernelNames.map((name) => [name, expandIncludes(name, rawSources[name]!, false)]));
+export const SHADER_SOURCES: Record<string, string> = Object.fromEntries(kernelNames.map((name) => [name, expandIncludes(name, rawSources[name]!, [])]));
 
 /**
  * The subgroup variants, for a device with `subgroups`: a kernel that includes a library NAME with a twin
@@ -42,9 +51,22 @@ export const SHADER_SOURCES: Record<string, string> = Object.fromEntries(kernelN
  */
 export const SUBGROUP_SHADER_SOURCES: Record<string, string> = Object.fromEntries(
   kernelNames
-    .filter((name) => [...rawSources[name]!.matchAll(/^\/\/ #include (\w+)$/gm)].some((m) => rawSources[`${m[1]}_sg`] !== undefined))
-    .map((name) => [name, `enable subgroups;\n${expandIncludes(name, rawSources[name]!, true)}`]),
+    .filter((name) => includesOf(name).some((lib) => rawSources[`${lib}_sg`] !== undefined))
+    .map((name) => [name, `enable subgroups;\n${expandIncludes(name, rawSources[name]!, ['_sg'])}`]),
 );
+
+/**
+ * A kernel's storage variant: file `NAME+TAG` is NAME with each included library that has a twin LIB_TAG.wgsl
+ * replaced by it (e.g. attention+f16: _kv_load_f16 reads a KV cache stored as f16 pairs). The kernel's own text
+ * is shared; subgroup twins still apply where `subgroups`. Undefined when no included library has such a twin.
+ */
+export function variantSource(file: string, subgroups: boolean): string | undefined {
+  const [name, tag] = file.split('+') as [string, string | undefined];
+  if (tag === undefined) return (subgroups ? SUBGROUP_SHADER_SOURCES[name] : undefined) ?? SHADER_SOURCES[name];
+  if (rawSources[name] === undefined || !includesOf(name).some((lib) => rawSources[`${lib}_${tag}`] !== undefined)) return undefined;
+  const sg = subgroups && includesOf(name).some((lib) => rawSources[`${lib}_sg`] !== undefined);
+  return `${sg ? 'enable subgroups;\n' : ''}${expandIncludes(name, rawSources[name]!, [`_${tag}`, ...(sg ? ['_sg'] : [])])}`;
+}
 
 export type Overrides = Record<string, number | boolean>;
 
@@ -194,9 +216,9 @@ export class KernelRegistry {
   private module(file: string): GPUShaderModule {
     let m = this.modules.get(file);
     if (!m) {
-      const code = (this.subgroups ? SUBGROUP_SHADER_SOURCES[file] : undefined) ?? SHADER_SOURCES[file];
+      const code = variantSource(file, this.subgroups);
       if (code === undefined) throw new AlloyError(`no shader named ${file}.wgsl in shaders/`, { file: `${file}.wgsl` });
-      m = this.device.createShaderModule({ code, label: code === SHADER_SOURCES[file] ? file : `${file} (subgroups)` });
+      m = this.device.createShaderModule({ code, label: code.startsWith('enable subgroups;') ? `${file} (subgroups)` : file });
       this.modules.set(file, m);
     }
     return m;

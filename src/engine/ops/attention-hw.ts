@@ -7,7 +7,7 @@
  */
 import type { KernelRegistry, Overrides } from '../gpu/kernels.ts';
 import { grid1d, launch, MAX_GROUPS_PER_DIM, requireShape, type Field } from './dispatch.ts';
-import type { AttentionArgs } from './attention.ts';
+import { attentionFile, type AttentionArgs } from './attention.ts';
 
 export const HW_ATTENTION = {
   /** threads per workgroup of the tiled forward (BR rows × TPR lanes) */
@@ -92,7 +92,7 @@ export async function encodeHwAttention(
   const lse: Record<number, GPUBuffer> = bufs.lse ? { 6: bufs.lse } : {};
   if (splits === 1) {
     await launch(kernels, encoder, {
-      file: 'hw_attention',
+      file: attentionFile('hw_attention', args),
       entry: bufs.lse ? 'main_save_lse' : 'main',
       constants: tile,
       params,
@@ -104,7 +104,7 @@ export async function encodeHwAttention(
   const rows = batch * T * nHeads;
   const partial = kernels.scratch(rows * splits * (2 + D) * 4);
   await launch(kernels, encoder, {
-    file: 'hw_attention',
+    file: attentionFile('hw_attention', args),
     entry: 'split',
     constants: { ...tile, SPLITS: splits },
     params,

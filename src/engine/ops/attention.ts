@@ -46,7 +46,19 @@ export function attentionNamedQueries(T: number): 1 | 4 {
  * sliding layer's KV cache holding only that many slots a batch row (k, v [batch, ring, nKv, headDim], slot j at
  * j mod ring; kv-cache.ts), which a layer without a window ignores.
  */
-export type AttentionArgs = AttentionRefArgs & { ring?: number };
+export type AttentionArgs = AttentionRefArgs & {
+  ring?: number;
+  /**
+   * k and v are a KV cache stored as f16 (kv-cache.ts kvDtype 'f16': two halves a u32 word), read through the
+   * kernels' +f16 variant (shaders/_kv_load_f16.wgsl); needs headDim % 4 == 0. The forward only.
+   */
+  kvF16?: boolean;
+};
+
+/** The forward's shader file for `args`: the +f16 variant reads an f16 KV cache. */
+export function attentionFile(base: 'attention' | 'hw_attention', args: AttentionArgs): string {
+  return args.kvF16 ? `${base}+f16` : base;
+}
 
 export async function encodeAttention(
   kernels: KernelRegistry,
@@ -76,7 +88,7 @@ export async function encodeAttention(
   buffers[5] = keyMask ?? unusedBinding(kernels.device);
   if (lse) buffers[6] = lse;
   await launch(kernels, encoder, {
-    file: 'attention',
+    file: attentionFile('attention', args),
     entry: `main${named ? (qb > 1 ? `_named${qb}` : '_named') : vec4 ? '_vec4' : ''}${lse ? '_save_lse' : ''}`,
     constants: {
       USE_MASK: !!keyMask,
@@ -116,6 +128,7 @@ function checkAttentionArgs(args: AttentionArgs): { T: number; nHeads: number; b
   requireShape(args.ring === undefined || args.ring === 0 || (Number.isSafeInteger(args.ring) && args.ring > 0 && args.ring <= S), 'attention', `ring must be a whole number in 1..S, got ${args.ring}`);
   requireShape(nKv > 0 && nHeads % nKv === 0, 'attention', `nHeads (${nHeads}) must be a multiple of nKv (${nKv})`);
   requireShape(headDim > 0 && headDim <= ATTENTION_MAX_HEAD_DIM, 'attention', `headDim ${headDim} outside 1..${ATTENTION_MAX_HEAD_DIM}`);
+  requireShape(!args.kvF16 || headDim % 4 === 0, 'attention', `an f16 KV cache needs headDim % 4 == 0, got ${headDim}`);
   requireShape(T <= MAX_GROUPS_PER_DIM && nHeads <= MAX_GROUPS_PER_DIM && batch <= MAX_GROUPS_PER_DIM, 'attention', 'grid too large');
   return { T, nHeads, batch };
 }
@@ -166,6 +179,7 @@ export async function encodeAttentionBackward(
 ): Promise<void> {
   const { T, nHeads, batch } = checkAttentionArgs(args);
   const { S, nKv } = args;
+  requireShape(!args.kvF16, 'attention_backward', 'training attends over f32 keys and values, not an f16 KV cache');
   requireShape(S <= MAX_GROUPS_PER_DIM && nKv <= MAX_GROUPS_PER_DIM, 'attention_backward', 'grid too large');
   const outs = [bufs.dq, bufs.dk, bufs.dv, bufs.stats];
   const inputs = [bufs.q, bufs.k, bufs.v, bufs.out, bufs.lse, bufs.dOut];

@@ -269,3 +269,32 @@ function splitQkvFields(args: SplitQkvArgs): Field[] {
 export function splitQkvUniforms(args: SplitQkvArgs): Uint32Array<ArrayBuffer> {
   return packUniforms(splitQkvFields(args));
 }
+
+/**
+ * A run's keys and values, dense f32 k, v [rows, kvHeads, headDim] (RoPE applied), written into a KV cache stored as
+ * f16 (kv-cache.ts kvDtype 'f16'): k16, v16 [batch, S or ring, kvHeads, headDim] halves at slots past..
+ * (shaders/rope.wgsl store_kv_f16). The uniform block is split_qkv's for the same destination (`args` as
+ * encodeSplitQkv takes them, or `params` holding splitQkvUniforms(args): a decode step rewrites `past` in place).
+ */
+export async function encodeStoreKvF16(
+  kernels: KernelRegistry,
+  encoder: GPUCommandEncoder,
+  k: GPUBuffer,
+  v: GPUBuffer,
+  k16: GPUBuffer,
+  v16: GPUBuffer,
+  args: SplitQkvArgs,
+  params?: GPUBuffer,
+): Promise<void> {
+  const { rows, kvHeads, headDim } = args;
+  requireShape(new Set([k, v, k16, v16]).size === 4, 'store_kv_f16', 'k, v and the cache buffers must be distinct');
+  const fields = splitQkvFields(args);
+  await launch(kernels, encoder, {
+    file: 'rope',
+    entry: 'store_kv_f16',
+    constants: args.intoRing ? { RING: true } : {},
+    params: params ?? fields,
+    buffers: { 10: k, 11: v, 12: k16, 13: v16 },
+    groups: grid1d(Math.ceil((rows * kvHeads * headDim) / 2 / 64)),
+  });
+}
