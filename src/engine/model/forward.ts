@@ -20,6 +20,7 @@ import { encodeEmbed, encodeLmHead, readLogits, type GpuLogits } from './head.ts
 import { encodeLayer, type LayerPass } from './layer.ts';
 import { assertLive, type Model } from './weights.ts';
 import type { GpuLora } from '../lora/adapter.ts';
+import type { KvDtype } from './kv-dtype.ts';
 
 /** Where this call's keys and values go and come from. */
 export interface KvTarget {
@@ -34,6 +35,8 @@ export interface KvTarget {
    * when every layer holds `capacity`
    */
   ring: number;
+  /** how the cache stores keys and values (kv-dtype.ts) */
+  dtype: KvDtype;
 }
 
 export interface ForwardPlan {
@@ -144,7 +147,8 @@ export async function encodeForward(
 
   await encodeEmbed(model, enc, idsBuf, x, BT);
 
-  const attArgs = { batch: B, T, S, nHeads: cfg.numHeads, nKv: cfg.numKvHeads, headDim: D, past, ring: plan.kv?.ring ?? 0 };
+  const kvF16 = plan.kv?.dtype === 'f16';
+  const attArgs = { batch: B, T, S, nHeads: cfg.numHeads, nKv: cfg.numKvHeads, headDim: D, past, ring: plan.kv?.ring ?? 0, ...(kvF16 ? { kvF16 } : {}) };
   const pass: LayerPass = {
     model,
     BT,

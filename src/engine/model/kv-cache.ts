@@ -2,7 +2,7 @@
  * KV cache for incremental decoding: `prefill` runs the prompt(s) once and keeps every layer's keys and values;
  * each `step` then feeds one new token per row and attends over the cache.
  *
- * Memory layout: per layer, k and v f32 [batch, capacity, nKv, headDim] (slot-major within a row, the layout the
+ * Memory layout: per layer, k and v f32 (or f16 pairs, `dtype`: kv-dtype.ts) [batch, capacity, nKv, headDim] (slot-major within a row, the layout the
  * attention kernel reads with S = capacity). Slots are shared across rows: prefill fills slots 0..T−1 (rows
  * shorter than T leave masked holes after their last token), each step fills the next slot. The host keeps the
  * key mask [batch, capacity] and each row's next RoPE position (its own token count), see forward.ts.
@@ -25,6 +25,7 @@ import { splitQkvUniforms } from '../ops/rope.ts';
 import { validateTokenIds } from '../ops/embedding.ts';
 import { kvLayerSlots, kvRingSlots, prefillChunk, slidingWindowOf } from './kv-ring.ts';
 import type { GpuLora } from '../lora/adapter.ts';
+import { kvElementBytes, type KvDtype } from './kv-dtype.ts';
 
 /**
  * What a run reads back: each asked row's logits [vocab], only its argmax (greedy decoding: 4 bytes a row), or
@@ -102,6 +103,8 @@ export class KvCache {
     readonly lora: GpuLora | null = null,
     /** the sliding layers' slots per row (a ring), 0 when every layer keeps `capacity` */
     readonly ring = 0,
+    /** how k and v are stored (kv-dtype.ts) */
+    readonly dtype: KvDtype = 'f32',
   ) {
     this.holes = new Array<number>(batch).fill(0);
   }
@@ -109,9 +112,10 @@ export class KvCache {
   /** masked slots in each row so far (a ragged run's padding), which a ring's windows must span */
   private readonly holes: number[];
 
-  static create(model: Model, batch: number, capacity: number, lora: GpuLora | null = null, ring = 0): KvCache {
+  static create(model: Model, batch: number, capacity: number, lora: GpuLora | null = null, ring = 0, dtype: KvDtype = model.kvDtype): KvCache {
     assertLive(model);
     const { config: cfg, pool, device } = model;
+    if (dtype === 'f16' && cfg.headDim % 4 !== 0) throw new AlloyError(`an f16 KV cache needs a head dim that is a multiple of 4; this model's is ${cfg.headDim}`);
     if (ring > 0 && !(Number.isSafeInteger(ring) && ring < capacity && cfg.layerWindows.some((w) => w > 0))) {
       throw new RangeError(`a KV ring needs sliding layers and 0 < ring (${ring}) < capacity (${capacity})`);
     }
@@ -120,7 +124,7 @@ export class KvCache {
     // Pool buffers come back with old contents; zero them so a masked slot's value is finite (0·NaN would be NaN).
     const enc = device.createCommandEncoder({ label: 'kv-cache.clear' });
     for (let l = 0; l < cfg.numLayers; l++) {
-      const bytes = batch * kvLayerSlots(cfg, l, capacity, ring) * cfg.numKvHeads * cfg.headDim * 4;
+      const bytes = batch * kvLayerSlots(cfg, l, capacity, ring) * cfg.numKvHeads * cfg.headDim * kvElementBytes(dtype);
       for (const list of [k, v]) {
         const b = pool.alloc(bytes, `kv-cache.${l}`);
         enc.clearBuffer(b);
@@ -128,7 +132,7 @@ export class KvCache {
       }
     }
     device.queue.submit([enc.finish()]);
-    return new KvCache(model, batch, capacity, k, v, new Uint32Array(batch * capacity), new Array<number>(batch).fill(0), lora, ring);
+    return new KvCache(model, batch, capacity, k, v, new Uint32Array(batch * capacity), new Array<number>(batch).fill(0), lora, ring, dtype);
   }
 
   /** Slots per row of layer l's k and v buffers. */
@@ -246,8 +250,8 @@ export class KvCache {
     if (this.released) throw new AlloyError('this KV cache was released');
     if (this.batch !== 1) throw new RangeError(`fork copies a one-row cache (this one has ${this.batch} rows)`);
     const { config: cfg, device } = this.model;
-    const out = KvCache.create(this.model, rows, this.capacity, this.lora, this.ring);
-    const slot = cfg.numKvHeads * cfg.headDim * 4;
+    const out = KvCache.create(this.model, rows, this.capacity, this.lora, this.ring, this.dtype);
+    const slot = cfg.numKvHeads * cfg.headDim * kvElementBytes(this.dtype);
     // slots are contiguous within a row, so row 0's filled slots are one range (a ring's: all of it, or what is
     // filled), copied to the start of each row
     if (this.used > 0) {
@@ -307,7 +311,7 @@ export class KvCache {
       if (Math.max(...this.positions) > this.model.config.maxPositionEmbeddings) {
         throw new AlloyError(`sequence longer than max_position_embeddings (${this.model.config.maxPositionEmbeddings})`);
       }
-      const plan = { batch: B, T, ids, positions, mask: this.mask, kv: { k: this.k, v: this.v, capacity: this.capacity, past, ring: this.ring }, logitRows, lora: this.lora };
+      const plan = { batch: B, T, ids, positions, mask: this.mask, kv: { k: this.k, v: this.v, capacity: this.capacity, past, ring: this.ring, dtype: this.dtype }, logitRows, lora: this.lora };
       const out = await go(plan, past);
       this.used += T;
       this.holes.splice(0, B, ...holes);
@@ -428,7 +432,7 @@ export interface PrefillResult {
 export async function prefill(
   model: Model,
   prompts: readonly (readonly number[])[],
-  opts: { capacity?: number; lora?: GpuLora | null } = {},
+  opts: { capacity?: number; lora?: GpuLora | null; kvDtype?: KvDtype } = {},
 ): Promise<PrefillResult> {
   const { ids, T } = padBatch(prompts);
   const B = prompts.length;
@@ -437,7 +441,7 @@ export async function prefill(
   const holes = T - Math.min(...prompts.map((p) => p.length));
   const ring = kvRingSlots(model.config, capacity, prefillChunk(model.config, T), holes);
   const chunk = ring > 0 ? prefillChunk(model.config, T) : T;
-  const cache = KvCache.create(model, B, capacity, opts.lora ?? null, ring);
+  const cache = KvCache.create(model, B, capacity, opts.lora ?? null, ring, opts.kvDtype ?? model.kvDtype);
   const V = model.config.vocabSize;
   try {
     const logits = new Array<Float32Array>(B);

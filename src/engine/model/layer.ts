@@ -36,7 +36,8 @@ import { encodeAttention, encodeAttentionBackward, type AttentionArgs } from '..
 import { encodeAddInPlace, encodeBiasGrad } from '../ops/elementwise.ts';
 import { encodeMatmul } from '../ops/matmul.ts';
 import { encodeRmsNorm, encodeRmsNormBackward } from '../ops/rmsnorm.ts';
-import { encodeRopeQK, encodeSplitQkv } from '../ops/rope.ts';
+import { encodeRopeQK, encodeSplitQkv, encodeStoreKvF16 } from '../ops/rope.ts';
+import type { KvDtype } from './kv-dtype.ts';
 import { encodePackColumns, encodeSplitColumns } from '../ops/columns.ts';
 import { encodeSwiglu, encodeSwigluBackward, encodeSwigluPacked } from '../ops/swiglu.ts';
 import { encodeLoraGroupBackward, encodeLoraGroupForward, loraDropout, xaBytes, type DropoutCounters, type GpuLora, type LoraGroup, type ProjKey } from '../lora/adapter.ts';
@@ -146,7 +147,7 @@ function projIn(cfg: ModelConfig, key: ProjKey): number {
 /** How a layer's projections are stored (weights.ts, split.ts fusedGroups) and whether a KV cache takes k, v. */
 export interface LayerPlanShape {
   fused: { qkv: boolean; gateUp: boolean };
-  /** the forward writes into a KV cache (inference) */
+  /** the forward's fused split writes k, v straight into an f32 KV cache (inference), with no dense k, v */
   kv: boolean;
   /** inference's fused gate|up applies the gate activation in its matmul's epilogue (linear.ts fusesGate) */
   gateEpilogue?: boolean;
@@ -305,7 +306,7 @@ export interface LayerPass {
   /** key mask u32 [batch, S], or undefined when every key is real */
   mask: GPUBuffer | undefined;
   /** ring: the cache's sliding-layer ring (slots per row), 0 without one; only sliding layers' attention reads it */
-  attArgs: { batch: number; T: number; S: number; nHeads: number; nKv: number; headDim: number; past: number; ring?: number };
+  attArgs: { batch: number; T: number; S: number; nHeads: number; nKv: number; headDim: number; past: number; ring?: number; kvF16?: boolean };
   /** adapters added to the projections (null: the base model) */
   lora: GpuLora | null;
   /** LoRA dropout counters (training micro-batches only) */
@@ -316,7 +317,7 @@ export interface LayerPass {
    * a KV cache: layer l's k and v [batch, S, nKv, D] receive this call's keys and values at slots past.. — or, for a
    * sliding layer when `ring` > 0, [batch, ring, nKv, D] at rows slot mod ring (kv-cache.ts)
    */
-  kv?: { k: readonly GPUBuffer[]; v: readonly GPUBuffer[]; ring: number } | undefined;
+  kv?: { k: readonly GPUBuffer[]; v: readonly GPUBuffer[]; ring: number; dtype: KvDtype } | undefined;
   /** attention's and split_qkv's uniform blocks when the caller keeps them (a decode step rewrites `past` in place) */
   attUniform?: GPUBuffer | undefined;
   splitUniform?: GPUBuffer | undefined;
@@ -419,6 +420,8 @@ export async function encodeLayer(c: LayerPass, enc: GPUCommandEncoder, l: numbe
   const ring = c.kv && c.kv.ring > 0 && cfg.layerWindows[l]! > 0 ? c.kv.ring : 0;
   const rope = cfg.layerRope[l]!;
   const invFreq = layerInvFreq(model, l);
+  const kvF16 = c.kv?.dtype === 'f16';
+  const ringArgs = c.kv?.ring ? { ring: c.kv.ring, intoRing: ring > 0 } : {};
 
   // Attention block. Inference with the fused q|k|v weight may fold the norm into that projection (foldsNorm:
   // the hardware family's mat-vec), and then the normed rows n1 are never made.
@@ -442,13 +445,13 @@ export async function encodeLayer(c: LayerPass, enc: GPUCommandEncoder, l: numbe
     const qkv = fold1 ? await encodeNormedLinear(model, enc, x, BT, { weight: layer.inputNorm, eps }, fusedQkv.weight, 'qkv') : await encodeLinear(model, enc, n1, BT, fusedQkv.weight, 'qkv');
     if (!fold1) release(n1);
     q = kept('q');
-    kAll = c.kv ? c.kv.k[l]! : (k = kept('k'));
-    vAll = c.kv ? c.kv.v[l]! : (v = kept('v'));
-    const ringArgs = c.kv?.ring ? { ring: c.kv.ring, intoRing: ring > 0 } : {};
-    await encodeSplitQkv(kernels, enc, qkv, c.positions, invFreq, q, kAll, vAll, { rows: BT, ...heads, T, S, past, rope, ...ringArgs }, c.splitUniform, fusedQkv.bias);
+    // straight into an f32 cache; an f16 cache takes them from dense k, v below (store_kv_f16 converts)
+    const intoCache = c.kv && !kvF16;
+    k = kAll = intoCache ? c.kv!.k[l]! : kept('k');
+    v = vAll = intoCache ? c.kv!.v[l]! : kept('v');
+    const dest = intoCache ? { T, S, past, ...ringArgs } : {};
+    await encodeSplitQkv(kernels, enc, qkv, c.positions, invFreq, q, kAll, vAll, { rows: BT, ...heads, rope, ...dest }, intoCache ? c.splitUniform : undefined, fusedQkv.bias);
     release(qkv);
-    k = kAll;
-    v = vAll;
   } else {
     if (layer.qkv) {
       // Training or LoRA: q, k, v apart (the backward keeps them; LoRA adds before RoPE), then rotated.
@@ -482,7 +485,7 @@ export async function encodeLayer(c: LayerPass, enc: GPUCommandEncoder, l: numbe
     if (rope) await encodeRopeQK(kernels, enc, q, k, c.positions, invFreq, { rows: BT, ...heads });
     kAll = k;
     vAll = v;
-    if (c.kv) {
+    if (c.kv && !kvF16) {
       kAll = c.kv.k[l]!;
       vAll = c.kv.v[l]!;
       const slot = cfg.numKvHeads * D * 4;
@@ -499,6 +502,12 @@ export async function encodeLayer(c: LayerPass, enc: GPUCommandEncoder, l: numbe
         }
       }
     }
+  }
+  if (c.kv && kvF16) {
+    // dense f32 k, v (RoPE applied) into the f16 cache at split_qkv's destination: its uniform block serves both
+    await encodeStoreKvF16(kernels, enc, k, v, c.kv.k[l]!, c.kv.v[l]!, { rows: BT, ...heads, T, S, past, ...ringArgs }, c.splitUniform);
+    kAll = c.kv.k[l]!;
+    vAll = c.kv.v[l]!;
   }
   const att = kept('att', 'attention');
   const lse = save ? kept('lse') : undefined;

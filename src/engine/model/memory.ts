@@ -14,7 +14,7 @@
  * Layout recap (the breakdown of MemoryPlan):
  *   weights: matrices in the checkpoint's dtype (BF16/F16 stay 16-bit), vectors (norms, biases) and RoPE
  *     inv_freq f32; a tied lm_head costs nothing extra.
- *   KV cache: per layer k and v, f32 [batch, capacity, nKv, headDim]; a sliding layer's [batch, ring, nKv, headDim]
+ *   KV cache: per layer k and v, f32 or f16 (kv-dtype.ts) [batch, capacity, nKv, headDim]; a sliding layer's [batch, ring, nKv, headDim]
  *     when prefill gives the cache a ring (kv-ring.ts), with the prefill's forward then run in chunks of its chunk.
  *   activations (the layer stage): ids and positions u32 [BT], key mask u32 [batch, S], logit row indices u32 [R]
  *     (when R < BT), residual f32 [BT, hidden], and the most of one layer's intermediates live at once: each goes
@@ -35,6 +35,7 @@ import type { KernelFamily } from '../kernel-family.ts';
 import { chunkBytes, DTYPE_BYTES, FUSED_GROUPS, fusedGroups, fusedRows, logitRowsPerBlock, planRowChunks } from './split.ts';
 import type { WeightDtype } from './weights.ts';
 import { isGpuQuantType, quantGpuBytes, type GpuQuantType } from '../ops/quant-layout.ts';
+import { kvElementBytes, type KvDtype } from './kv-dtype.ts';
 
 /** WebGPU's default maxStorageBufferBindingSize: what a browser grants unless the adapter's limits are requested. */
 export const DEFAULT_BINDING_BYTES = 128 * 2 ** 20;
@@ -168,6 +169,8 @@ export interface ForwardPlanShape {
   mask: boolean;
   /** k and v go into a KV cache (prefill, decode) */
   kv: boolean;
+  /** how that cache stores them (default f32): an f16 cache takes them from dense f32 k, v (layer.ts) */
+  kvDtype?: KvDtype;
   lora: LayerLoraPlan | null;
   limit: number;
   /** the gate activation runs in the gate|up matmul's epilogue (linear.ts gateEpilogue); default no */
@@ -185,7 +188,7 @@ function planLayerStage(t: BufferTally, cfg: ModelConfig, f: ForwardPlanShape, l
   const split = BT > ONE_SUBMIT_MAX_ROWS;
   for (let l = 0; l < layers; l++) {
     const held: PlannedBuffer[] = [];
-    planLayer(t, cfg, BT, f.lora, null, split ? (...b) => held.push(...b) : (...b) => t.release(...b), { fused: fusedGroups(cfg, f.dtype, f.limit), kv: f.kv, gateEpilogue: !!f.gateEpilogue });
+    planLayer(t, cfg, BT, f.lora, null, split ? (...b) => held.push(...b) : (...b) => t.release(...b), { fused: fusedGroups(cfg, f.dtype, f.limit), kv: f.kv && f.kvDtype !== 'f16', gateEpilogue: !!f.gateEpilogue });
     t.release(...held);
   }
   return { inputs, x };
@@ -214,6 +217,8 @@ export interface MemoryPlanOptions {
   seqLen: number;
   /** KV cache slots per row; default seqLen (0: no cache, as when scoring) */
   kvCapacity?: number;
+  /** how the cache stores keys and values (kv-dtype.ts); default f32 */
+  kvDtype?: KvDtype;
   /**
    * the sliding layers' ring of KV slots per row; default what prefill picks for a seqLen-token prompt
    * (kv-ring.ts; 0 when no layer slides or the ring would not be smaller), which also runs the forward in chunks
@@ -262,7 +267,7 @@ export function planInferenceMemory(cfg: ModelConfig, opts: MemoryPlanOptions): 
   const Tf = ring > 0 ? prefillChunk(cfg, T) : T;
     const gateType = opts.matrixTypes?.['model.layers.0.mlp.gate_proj.weight'] ?? opts.dtype;
   const gate = gateEpilogue(opts.kernels ?? 'hardware', gateType, cfg.hiddenSize, false);
-  const shape: ForwardPlanShape = { dtype: opts.dtype, batch: B, T: Tf, S, logitRows: Math.min(R, B * Tf), mask: true, kv: capacity > 0, lora: null, limit, gateEpilogue: gate };
+  const shape: ForwardPlanShape = { dtype: opts.dtype, batch: B, T: Tf, S, logitRows: Math.min(R, B * Tf), mask: true, kv: capacity > 0, kvDtype: opts.kvDtype ?? 'f32', lora: null, limit, gateEpilogue: gate };
 
   // The whole run on one tally: weights, the KV cache (kv-cache.ts: k and v per layer), one forward.
   const pool = new PoolTally();
@@ -270,7 +275,7 @@ export function planInferenceMemory(cfg: ModelConfig, opts: MemoryPlanOptions): 
   let kvCache = 0;
   if (capacity > 0) {
     for (let l = 0; l < cfg.numLayers; l++) {
-      const bytes = B * kvLayerSlots(cfg, l, capacity, ring) * kvW * 4;
+      const bytes = B * kvLayerSlots(cfg, l, capacity, ring) * kvW * kvElementBytes(opts.kvDtype ?? 'f32');
       kvCache += 2 * bytes;
       pool.alloc(bytes);
       pool.alloc(bytes);

@@ -34,6 +34,7 @@ import type { KernelRegistry } from '../gpu/kernels.ts';
 import { ropeConfigOf, ropeInvFreq } from '../ops/rope.ts';
 import { isGpuQuantType, packQuantForGpu, type GpuQuantType } from '../ops/quant-layout.ts';
 import { bindableBytes, FUSED_GROUPS, fusedGroups, planRowChunks, type GpuMatrixChunk, type SplitMatrix } from './split.ts';
+import type { KvDtype } from './kv-dtype.ts';
 
 export type WeightDtype = 'f32' | 'bf16' | 'f16';
 /** A projection's storage: a weight dtype, or ggml blocks the quantised matmuls read packed. */
@@ -102,6 +103,11 @@ export interface Model {
   readonly embedScale: number;
   /** bytes of weights on the GPU */
   readonly weightBytes: number;
+  /**
+   * how this model's KV caches store keys and values unless a call says otherwise (kv-dtype.ts; LoadOptions.kvDtype,
+   * default 'f32'); caches already made keep theirs
+   */
+  kvDtype: KvDtype;
   /** Returns every weight buffer to the pool (pool.trim() then gives the memory back to the driver). */
   dispose(): void;
   readonly disposed: boolean;
@@ -118,6 +124,8 @@ export interface LoadOptions {
   maxBindingBytes?: number;
   /** store q|k|v and gate|up as fused matrices where they fit one binding (default true) */
   fuseProjections?: boolean;
+  /** Model.kvDtype (default 'f32') */
+  kvDtype?: KvDtype;
 }
 
 const MATRIX_DTYPE: Partial<Record<string, WeightDtype>> = { F32: 'f32', BF16: 'bf16', F16: 'f16' };
@@ -340,6 +348,7 @@ export async function loadModel(
       embedScale,
       maxBindingBytes: splitLimit,
       weightBytes,
+      kvDtype: opts.kvDtype ?? 'f32',
       get disposed() {
         return disposed;
       },

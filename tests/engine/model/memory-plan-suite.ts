@@ -32,15 +32,17 @@ export function describeMemoryPlans(name: string, targets: LoraTarget[], note = 
       { name: 'forward 2×8 (one submit)', B: 2, T: 8, kv: false },
       { name: 'forward 4×64 (a submit per layer)', B: 4, T: 64, kv: false },
       { name: 'prefill 2×24 into a 40-slot cache', B: 2, T: 24, kv: true },
+      { name: 'prefill 2×24 into a 40-slot f16 cache', B: 2, T: 24, kv: true, kvDtype: 'f16' as const },
     ]) {
       it(`inference: ${c.name}`, async () => {
         const { config, pool, model } = await fresh();
         try {
-          if (c.kv) (await prefill(model, ids(c.B, c.T), { capacity: 40 })).cache.release();
+          const kvDtype = 'kvDtype' in c ? c.kvDtype : 'f32';
+          if (c.kv) (await prefill(model, ids(c.B, c.T), { capacity: 40, kvDtype })).cache.release();
           else await forward(model, ids(c.B, c.T));
           const peak = pool.stats().peakBytes;
           const opts = { dtype: 'f32' as const, batch: c.B, seqLen: c.T, kernels: model.kernels.family };
-          const plan = planInferenceMemory(config, c.kv ? { ...opts, kvCapacity: 40, logitRows: c.B } : { ...opts, kvCapacity: 0 });
+          const plan = planInferenceMemory(config, c.kv ? { ...opts, kvCapacity: 40, kvDtype, logitRows: c.B } : { ...opts, kvCapacity: 0 });
           console.log(`${name} ${c.name}: measured pool peak ${peak} B, plan ${plan.poolTotal} B, plan/measured ${(plan.poolTotal / peak).toFixed(3)}`);
           expect(plan.poolTotal).toBeGreaterThanOrEqual(peak);
           expect(plan.poolTotal).toBeLessThanOrEqual(1.1 * peak);
