@@ -8,7 +8,7 @@ import { loadModel } from '../src/engine/model/index.ts';
 import { createLora } from '../src/engine/lora/adapter.ts';
 import { createFullParams } from '../src/engine/train/full-params.ts';
 import { LORA_TARGETS } from '../src/engine/lora/targets.ts';
-import { Trainer, trainConfig } from '../src/engine/train/trainer.ts';
+import { Trainer, TrainControl, trainConfig } from '../src/engine/train/trainer.ts';
 import type { Sequence } from '../src/common/training-data.ts';
 import type { ModelConfig } from '../src/io/config.ts';
 import type { Checkpoint } from '../src/io/safetensors/checkpoint.ts';
@@ -83,4 +83,57 @@ export async function alloySteps(ctx: GpuContext, kernels: KernelRegistry, confi
     model.dispose();
     pool.destroyAll();
   }
+}
+
+/** A LoRA run held open so its optimizer steps can be timed one at a time, interleaved with another run's. */
+export interface OpenSteps {
+  /** runs one more optimizer step; its wall seconds (the Trainer's own t0..t1 around the step) */
+  step(): Promise<number>;
+  /** the loss of every step so far */
+  readonly losses: readonly number[];
+  /** the pool's peak bytes so far */
+  peak(): number;
+  dispose(): void;
+}
+
+/**
+ * The Trainer over a fresh load of `ck` (LoRA on all seven projections, CPT on B × T tokens), able to run `steps`
+ * optimizer steps in all, each started by step(). The Trainer's run() loop is stopped after every step by a
+ * TrainControl cancelled from the step event, and resumed by the next run() (it continues from `trainer.step`).
+ */
+export async function openSteps(ctx: GpuContext, kernels: KernelRegistry, config: ModelConfig, ck: Checkpoint, B: number, T: number, o: { steps: number; r?: number; alpha?: number }): Promise<OpenSteps> {
+  const pool = new BufferPool(ctx.device);
+  const model = await loadModel(ctx, kernels, pool, ck, config);
+  const lora = createLora(model, { r: o.r ?? R, alpha: o.alpha ?? ALPHA, targets: TARGETS, seed: 0 });
+  const losses: number[] = [];
+  let control = new TrainControl();
+  let sec = NaN;
+  const cfg = trainConfig({ method: 'cpt', steps: o.steps, lr: 1e-3, microBatch: B, warmupSteps: 0, recompute: false });
+  const trainer = new Trainer(model, lora, cfg, { train: batchOf(B, T, config.vocabSize) }, {
+    onEvent: (e) => {
+      if (e.type !== 'step') return;
+      losses.push(e.loss);
+      sec = e.tokens / e.tokensPerSec;
+      control.cancel();
+    },
+  });
+  return {
+    async step() {
+      if (trainer.step >= o.steps) throw new Error(`openSteps: all ${o.steps} steps were run`);
+      const before = trainer.step;
+      control = new TrainControl();
+      sec = NaN;
+      const r = await trainer.run(control);
+      if (trainer.step !== before + 1) throw new Error(`openSteps: step ${before + 1} did not finish (${r.status}${r.message ? `: ${r.message}` : ''})`);
+      return sec;
+    },
+    losses,
+    peak: () => pool.stats().peakBytes,
+    dispose() {
+      trainer.dispose();
+      lora.dispose();
+      model.dispose();
+      pool.destroyAll();
+    },
+  };
 }
