@@ -33,11 +33,13 @@ import { benchKernelsCmd } from './bench-kernels.ts';
 import { METHODS } from '../engine/train/objectives.ts';
 import { GRAD_FLAGS, TRAIN_FIELDS, TRAIN_FLAGS, flagText, trainUsage } from '../engine/train/settings.ts';
 import { forward, generate, loadModel, planInferenceMemory, warmKernels } from '../engine/model/index.ts';
+import { kvCacheOption } from './kv-cache-option.ts';
 
 const USAGE = `usage:
   alloy info     --model DIR
   alloy logits   --model DIR --ids 1,2,3 [--adapter DIR] --out FILE.json
   alloy generate --model DIR --prompt TEXT [--max-tokens N] [--temperature T] [--top-k K] [--top-p P] [--seed S] [--chat] [--adapter DIR]
+                 [--kv-cache f32|f16]   (also eval) f16: half the KV cache's bytes, keys and values rounded to f16
   ${trainUsage('                 ')}
   alloy grad     --model DIR [--adapter DIR | --mode full] --data FILE.jsonl ${flagText('method')} [${flagText('beta')}] [${flagText('label-smoothing')}]
                  [${flagText('micro-batch')} [${flagText('accum')}]] --out DIR
@@ -121,6 +123,7 @@ const OPTIONS = {
   rows: { type: 'string' },
   only: { type: 'string' },
   tune: { type: 'boolean' },
+  'kv-cache': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -128,11 +131,11 @@ const OPTIONS = {
 const COMMAND_OPTIONS = {
   info: ['model'],
   logits: ['model', 'ids', 'adapter', 'out'],
-  generate: ['model', 'prompt', 'max-tokens', 'temperature', 'top-k', 'top-p', 'seed', 'chat', 'adapter'],
+  generate: ['model', 'prompt', 'max-tokens', 'temperature', 'top-k', 'top-p', 'seed', 'chat', 'adapter', 'kv-cache'],
   train: TRAIN_FLAGS,
   // its own options around the settings it shares with train (the schema's `grad` fields): the same flags and checks
   grad: ['model', 'adapter', 'data', ...GRAD_FLAGS, 'out'],
-  eval: ['model', 'bench', 'json', 'limit', 'shots', 'adapter', 'chat', 'max-tokens'],
+  eval: ['model', 'bench', 'json', 'limit', 'shots', 'adapter', 'chat', 'max-tokens', 'kv-cache'],
   merge: ['out', 'allow-crimes', 'device', 'seed', 'shard-size', 'post-weights'],
   import: ['tokenizer', 'dequantize', 'out'],
   'export-gguf': ['model', 'out', 'dtype'],
@@ -230,15 +233,15 @@ async function openModel(v: Values): Promise<Opened> {
   return { files, config, checkpoint };
 }
 
-async function onGpu<T>(m: Opened, io: Io, run: (model: Awaited<ReturnType<typeof loadModel>>) => Promise<T>): Promise<T> {
+async function onGpu<T>(m: Opened, io: Io, run: (model: Awaited<ReturnType<typeof loadModel>>) => Promise<T>, v: Values = {}): Promise<T> {
   const ctx = await acquireNodeDevice();
   const pool = new BufferPool(ctx.device);
-  const model = await loadModel(ctx, new KernelRegistry(ctx.device), pool, m.checkpoint, m.config);
+  const model = await loadModel(ctx, new KernelRegistry(ctx.device), pool, m.checkpoint, m.config, { kvDtype: kvCacheOption(v) });
   try {
     return await run(model);
   } finally {
     const { peakBytes } = pool.stats();
-    io.err(`GPU memory: ${formatBytes(model.weightBytes)} of weights, peak ${formatBytes(peakBytes)} (${ctx.adapterInfo.description}, ${ctx.kernelFamily} kernels${ctx.kernelFamilyForced ? ' forced by ALLOY_KERNELS' : ''}${ctx.kernelFamily === 'hardware' && ctx.subgroups ? ', subgroups' : ''})\n`);
+    io.err(`GPU memory: ${formatBytes(model.weightBytes)} of weights, peak ${formatBytes(peakBytes)} (${ctx.adapterInfo.description}, ${ctx.kernelFamily} kernels${ctx.kernelFamilyForced ? ' forced by ALLOY_KERNELS' : ''}${ctx.kernelFamily === 'hardware' && ctx.subgroups ? ', subgroups' : ''}${model.kvDtype === 'f16' ? ', f16 KV cache' : ''})\n`);
     model.dispose();
     pool.destroyAll();
   }
@@ -273,7 +276,7 @@ async function info(v: Values, io: Io): Promise<number> {
     // blocks stay packed (Q8_0/Q4_0/Q5_0/Q4_K/Q5_K/Q6_K projections) or are de-quantised at load (tables, other types).
     `memory         ${formatBytes(quantised ? plan.weights : stored)} of weights on the GPU (${formatBytes(params * 4)} if all f32)` +
       (quantised ? `; ${formatBytes(stored)} stored` : ''),
-    `               ${formatBytes(plan.total)} for a ${seq}-token context (KV cache ${formatBytes(plan.kvCache)}, activations ${formatBytes(plan.activations)}, logits ${formatBytes(plan.logits)})`,
+    `               ${formatBytes(plan.total)} for a ${seq}-token context (KV cache ${formatBytes(plan.kvCache)}, ${formatBytes(plan.kvCache / 2)} with --kv-cache f16; activations ${formatBytes(plan.activations)}, logits ${formatBytes(plan.logits)})`,
   ];
   io.out(lines.join('\n') + '\n');
   return 0;
@@ -335,7 +338,7 @@ async function generateCmd(v: Values, io: Io): Promise<number> {
         printed = text;
       },
     });
-  });
+  }, v);
   const secs = (performance.now() - t0) / 1000;
   io.out('\n');
   io.err(`${result.tokens.length} tokens in ${secs.toFixed(2)} s (${(result.tokens.length / secs).toFixed(1)} tokens/s), stopped: ${result.finishReason}\n`);

@@ -122,8 +122,23 @@ describe('alloy CLI', () => {
     expect(io.stderr).toMatch(/GPU memory: \d+ KB of weights, peak \d+ KB \(.*, (software|hardware) kernels/);
   });
 
+  it('generate --kv-cache f16 on the stories260K demo model: the greedy text of the f32 cache', async () => {
+    const run = async (extra: string[]) => {
+      const io = capture();
+      expect(await main(['generate', '--model', 'public/demo/stories260K', '--prompt', 'Once upon a time', '--max-tokens', '24', ...extra], io)).toBe(0);
+      return io;
+    };
+    const f32 = await run([]);
+    const f16 = await run(['--kv-cache', 'f16']);
+    console.log(`greedy, f32 cache: ${JSON.stringify(f32.stdout)}\ngreedy, f16 cache: ${JSON.stringify(f16.stdout)}`);
+    expect(f16.stderr).toMatch(/kernels.*, f16 KV cache\)/);
+    // a real model's greedy margins are wider than the cache's rounding over these 24 tokens
+    expect(f16.stdout).toBe(f32.stdout);
+  });
+
   it('refuses bad input with one clear line and a non-zero exit', async () => {
     const cases: Array<[string[], RegExp]> = [
+      [['generate', '--model', MODEL, '--prompt', 'x', '--kv-cache', 'f8'], /--kv-cache: KV cache dtype "f8" is not one of f32, f16/],
       [['logits', '--model', MODEL, '--ids', '1,999', '--out', join(tmp, 'x.json')], /--ids: entry 2 \("999"\) is not a token id in \[0, 384\)/],
       [['info', '--model', join(tmp, 'nope')], /model directory .*nope does not exist/],
       [['info'], /--model is required/],
