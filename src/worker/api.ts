@@ -7,6 +7,7 @@ import type { Progress } from '../io/progress.ts';
 import type { ModelSource } from '../io/sources.ts';
 import type { CachedModelSummary, PartialSummary } from '../io/cache/weight-cache.ts';
 import type { Lineage } from '../io/cache/names.ts';
+import type { KvDtype } from '../engine/model/kv-dtype.ts';
 import type { PoolStats } from '../engine/gpu/buffer-pool.ts';
 import type { KernelFamily } from '../engine/kernel-family.ts';
 import type { KernelBenchReport } from '../engine/kernel-bench/run.ts';
@@ -154,6 +155,11 @@ export interface SamplingSettings {
   /** 1 = off */
   topP: number;
   seed: number;
+  /**
+   * how the run's KV cache stores keys and values: f16 halves it, rounding each to f16 (engine/model/kv-dtype.ts);
+   * default the model's (f32)
+   */
+  kvCache?: KvDtype;
 }
 
 /** Chat: the conversation is rendered by the model's chat template with a generation prompt; text: continue `prompt`. */

@@ -203,6 +203,7 @@ export class ChatHost {
           seed: req.seed,
           eosTokenIds: r.tokenizer.eosTokenIds,
           lora: r.adapter?.lora ?? null,
+          ...(req.kvCache ? { kvDtype: req.kvCache } : {}),
           onToken: (token) => {
             const u = stream.push(token);
             opts.onUpdate?.({ ...u, seconds: (performance.now() - t0) / 1000 });

@@ -4,6 +4,7 @@ import type { SerializedError } from '../../common/errors.ts';
 import type { ActiveAdapter, ChatTurn, FinishReason, GenerateRequest, SamplingSettings } from '../../worker/api.ts';
 import { StudioError, toSerialized, type StudioClient } from './studio-client.svelte.ts';
 import type { ResidentModel } from './resident-model.svelte.ts';
+import type { KvDtype } from '../../engine/model/kv-dtype.ts';
 
 export type ChatMode = 'chat' | 'generate';
 
@@ -19,10 +20,12 @@ export interface Turn {
   finishReason: FinishReason | null;
   /** the LoRA adapter the reply was generated with (null: the base model), so a transcript compares them */
   adapter: ActiveAdapter | null;
+  /** how the run's KV cache stored keys and values */
+  kvCache: KvDtype;
 }
 
 /** Sampling defaults in the range most small chat models are tuned for. */
-export const DEFAULT_SETTINGS: SamplingSettings = { maxTokens: 64, temperature: 0.7, topK: 50, topP: 0.9, seed: 0 };
+export const DEFAULT_SETTINGS: SamplingSettings = { maxTokens: 64, temperature: 0.7, topK: 50, topP: 0.9, seed: 0, kvCache: 'f32' };
 
 export function tokensPerSecond(t: Pick<Turn, 'tokens' | 'seconds'>): number {
   return t.seconds > 0 ? t.tokens / t.seconds : 0;
@@ -72,6 +75,7 @@ export class Conversation {
       finishReason: null,
       // what the worker will apply (adapter switches wait for generations); the summary confirms it
       adapter: this.resident.adapter ? { ...this.resident.adapter } : null,
+      kvCache: s.kvCache ?? 'f32',
     });
     const turn = this.turns[this.turns.length - 1]!; // the reactive proxy, not the object pushed
     const job = this.client.generate(request, (u) => {

@@ -15,6 +15,7 @@ import { drawBits, sampleParams } from '../ops/sample.ts';
 import { argmax } from './score.ts';
 import type { Model } from './weights.ts';
 import type { GpuLora } from '../lora/adapter.ts';
+import type { KvDtype } from './kv-dtype.ts';
 
 export interface GenerateOptions extends SamplingOptions {
   maxTokens: number;
@@ -40,6 +41,8 @@ export interface GenerateOptions extends SamplingOptions {
   logProbs?: boolean;
   /** LoRA adapters added to the projections for the prompt and every step (absent or disabled: the base model) */
   lora?: GpuLora | null;
+  /** how the KV cache stores keys and values (kv-dtype.ts); default the model's kvDtype */
+  kvDtype?: KvDtype;
 }
 
 export type FinishReason = 'eos' | 'length' | 'stopped';
@@ -65,7 +68,7 @@ export async function generate(model: Model, prompt: readonly number[], opts: Ge
   if (maxTokens === 0) return done('length');
 
   // Capacity: the last generated token is never fed back, so prompt + maxTokens − 1 slots suffice.
-  const { cache, logits } = await prefill(model, [prompt], { capacity: prompt.length + maxTokens - 1 || 1, lora: opts.lora ?? null });
+  const { cache, logits } = await prefill(model, [prompt], { capacity: prompt.length + maxTokens - 1 || 1, lora: opts.lora ?? null, kvDtype: opts.kvDtype ?? model.kvDtype });
   try {
     const greedy = !((opts.temperature ?? 0) > 0);
     const params = greedy ? null : sampleParams(opts);
