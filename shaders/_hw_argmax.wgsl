@@ -17,6 +17,7 @@ struct Params {
 
 @compute @workgroup_size(LANES, ROWS)
 fn main(ids: RowIds) {
+  let sg = row_layout(ids);
   let row = row_of(ids.wg, ids.nwg, ids.lid);
   let valid = row < p.rows;
   let nq = p.V / QW;
@@ -35,6 +36,6 @@ fn main(ids: RowIds) {
       }
     }
   }
-  let best = row_argmax(ids, vec2u(bitcast<u32>(bv), bi));
+  let best = row_argmax(ids, sg, vec2u(bitcast<u32>(bv), bi));
   if (valid && ids.lid.x == 0u) { out[p.row0 + row] = best.y; }
 }

@@ -29,6 +29,7 @@ const START = vec2f(-3.4028234663852886e38, 0.0); // (max, Σ) before any logit,
 
 @compute @workgroup_size(LANES, ROWS)
 fn main(ids: RowIds) {
+  let sg = row_layout(ids);
   let row = row_of(ids.wg, ids.nwg, ids.lid);
   let valid = row < p.rows;
   let nq = p.V / QW;
@@ -37,7 +38,7 @@ fn main(ids: RowIds) {
   if (valid) {
     for (var q = ids.lid.x; q < nq; q += LANES) { st = online_step(st, logits[base + q]); }
   }
-  st = row_max_sum(ids, st);
+  st = row_max_sum(ids, sg, st);
   let lse = log(st.y);
   if (valid) {
     for (var q = ids.lid.x; q < nq; q += LANES) { logp[base + q] = (logits[base + q] - Q(st.x)) - Q(lse); }
@@ -46,6 +47,7 @@ fn main(ids: RowIds) {
 
 @compute @workgroup_size(LANES, ROWS)
 fn gather(ids: RowIds) {
+  let sg = row_layout(ids);
   let row = row_of(ids.wg, ids.nwg, ids.lid);
   let valid = row < p.rows;
   let nq = p.V / QW;
@@ -54,7 +56,7 @@ fn gather(ids: RowIds) {
   if (valid) {
     for (var q = ids.lid.x; q < nq; q += LANES) { st = online_step(st, logits[base + q]); }
   }
-  st = row_max_sum(ids, st);
+  st = row_max_sum(ids, sg, st);
   if (valid && ids.lid.x == 0u) {
     let t = targets[row];
     var v = 0.0;
@@ -95,6 +97,7 @@ fn grad_q(y: Q, q: u32, t: u32, wt: f32, shift: f32) -> Q {
 // An ignored row (target ≥ V) loads nothing and writes zeros; its lanes still join the reduction's barriers.
 @compute @workgroup_size(LANES, ROWS)
 fn backward(ids: RowIds) {
+  let sg = row_layout(ids);
   let row = row_of(ids.wg, ids.nwg, ids.lid);
   let valid = row < p.rows;
   let nq = p.V / QW;
@@ -106,7 +109,7 @@ fn backward(ids: RowIds) {
   if (scored) {
     for (var q = ids.lid.x; q < nq; q += LANES) { st = online_step(st, logits[base + q]); }
   }
-  st = row_max_sum(ids, st);
+  st = row_max_sum(ids, sg, st);
   if (scored) {
     let wt = weights[row];
     let shift = st.x + log(st.y);
@@ -120,6 +123,7 @@ fn backward(ids: RowIds) {
 // the row's statistics are complete (barriers) before any lane writes.
 @compute @workgroup_size(LANES, ROWS)
 fn backward_inplace(ids: RowIds) {
+  let sg = row_layout(ids);
   let row = row_of(ids.wg, ids.nwg, ids.lid);
   let valid = row < p.rows;
   let nq = p.V / QW;
@@ -131,7 +135,7 @@ fn backward_inplace(ids: RowIds) {
   if (scored) {
     for (var q = ids.lid.x; q < nq; q += LANES) { st = online_step(st, logp[base + q]); }
   }
-  st = row_max_sum(ids, st);
+  st = row_max_sum(ids, sg, st);
   if (scored) {
     let wt = weights[row];
     let shift = st.x + log(st.y);

@@ -23,7 +23,7 @@ struct Params {
 @group(0) @binding(7) var<storage, read_write> dw: array<Q>;
 
 // Writes y for `row` (when valid) and returns its r; every invocation of the workgroup must call it.
-fn normalize_row(ids: RowIds, row: u32, valid: bool) -> f32 {
+fn normalize_row(ids: RowIds, sg: u32, row: u32, valid: bool) -> f32 {
   let lane = ids.lid.x;
   let nq = p.H / QW;
   let base = row * nq;
@@ -34,7 +34,7 @@ fn normalize_row(ids: RowIds, row: u32, valid: bool) -> f32 {
       ss += hsum(v * v);
     }
   }
-  let r = inverseSqrt(row_sum(ids, ss) / f32(p.H) + p.eps);
+  let r = inverseSqrt(row_sum(ids, sg, ss) / f32(p.H) + p.eps);
   if (valid) {
     // HF rounds x·r to the input dtype before the weight multiply; in f32 that is this order of operations.
     for (var q = lane; q < nq; q += LANES) { y[base + q] = w[q] * (x[base + q] * r); }
@@ -44,20 +44,23 @@ fn normalize_row(ids: RowIds, row: u32, valid: bool) -> f32 {
 
 @compute @workgroup_size(LANES, ROWS)
 fn main(ids: RowIds) {
+  let sg = row_layout(ids);
   let row = row_of(ids.wg, ids.nwg, ids.lid);
-  _ = normalize_row(ids, row, row < p.rows);
+  _ = normalize_row(ids, sg, row, row < p.rows);
 }
 
 @compute @workgroup_size(LANES, ROWS)
 fn main_save_rstd(ids: RowIds) {
+  let sg = row_layout(ids);
   let row = row_of(ids.wg, ids.nwg, ids.lid);
   let valid = row < p.rows;
-  let r = normalize_row(ids, row, valid);
+  let r = normalize_row(ids, sg, row, valid);
   if (valid && ids.lid.x == 0u) { rstd[row] = r; }
 }
 
 @compute @workgroup_size(LANES, ROWS)
 fn backward(ids: RowIds) {
+  let sg = row_layout(ids);
   let row = row_of(ids.wg, ids.nwg, ids.lid);
   let valid = row < p.rows;
   let lane = ids.lid.x;
@@ -67,7 +70,7 @@ fn backward(ids: RowIds) {
   if (valid) {
     for (var q = lane; q < nq; q += LANES) { s += hsum(dy[base + q] * w[q] * x[base + q]); }
   }
-  let tot = row_sum(ids, s);
+  let tot = row_sum(ids, sg, s);
   if (valid) {
     let r = rstd[row];
     let k = r * r * r * tot / f32(p.H);
@@ -78,28 +81,19 @@ fn backward(ids: RowIds) {
 }
 
 // dw: a workgroup owns DW_COLS consecutive Qs of columns; its DW_SPLIT invocations per column sum every
-// DW_SPLIT-th row in order, then a tree over the DW_SPLIT partials (fixed pairing: deterministic, no float
-// atomics, one dispatch). Each row's DW_COLS Qs are contiguous, so the loads coalesce; a narrower column block
-// (ops/rows-hw.ts hwDwCols) gives a narrow hidden size more workgroups.
-override DW_COLS: u32 = 16u;
-const DW_THREADS = 256u;
-override DW_SPLIT: u32 = DW_THREADS / DW_COLS; // derived: the host sets DW_COLS only
-var<workgroup> red_q: array<Q, DW_THREADS>;
-
+// DW_SPLIT-th row in order, then col_sum (_hw_colsum: a fixed tree over the DW_SPLIT partials, in workgroup
+// memory or partly with subgroups; deterministic, no float atomics, one dispatch). Each row's DW_COLS Qs are
+// contiguous, so the loads coalesce; a narrower column block (ops/rows-hw.ts hwDwCols) gives a narrow hidden size
+// more workgroups.
 @compute @workgroup_size(DW_COLS, DW_SPLIT)
-fn dw_main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
+fn dw_main(ids: RowIds) {
+  let sg = col_layout(ids);
   let nq = p.H / QW;
-  let c = (wg.y * nwg.x + wg.x) * DW_COLS + lid.x;
+  let c = (ids.wg.y * ids.nwg.x + ids.wg.x) * DW_COLS + ids.lid.x;
   var s = Q(0.0);
   if (c < nq) {
-    for (var row = lid.y; row < p.rows; row += DW_SPLIT) { s += dy[row * nq + c] * x[row * nq + c] * rstd[row]; }
+    for (var row = ids.lid.y; row < p.rows; row += DW_SPLIT) { s += dy[row * nq + c] * x[row * nq + c] * rstd[row]; }
   }
-  let slot = lid.y * DW_COLS + lid.x;
-  red_q[slot] = s;
-  workgroupBarrier();
-  for (var k = DW_SPLIT / 2u; k > 0u; k >>= 1u) {
-    if (lid.y < k) { red_q[slot] += red_q[slot + k * DW_COLS]; }
-    workgroupBarrier();
-  }
-  if (lid.y == 0u && c < nq) { dw[c] += red_q[slot]; }
+  let tot = col_sum(ids, sg, s);
+  if (ids.lid.y == 0u && c < nq) { dw[c] += tot; }
 }

@@ -13,6 +13,7 @@ override NORM_EPS: f32 = 1e-5;
 
 @compute @workgroup_size(LANES, ROWS, 1)
 fn main_norm(ids: RowIds) {
+  let sg = row_layout(ids); // once for both reductions below
   let n = row_of(ids.wg, ids.nwg, ids.lid);
   let wg = ids.wg;
   let lid = ids.lid;
@@ -31,8 +32,8 @@ fn main_norm(ids: RowIds) {
     if (p.M > 2u) { let a = quad_a(base_a + 2u * p.K + k, k); ss.z += dot(a, a); acc.z += dot(a * g, w); }
     if (p.M > 3u) { let a = quad_a(base_a + 3u * p.K + k, k); ss.w += dot(a, a); acc.w += dot(a * g, w); }
   }
-  let sum = row_sum4(ids, acc);
-  let ssum = row_sum4(ids, ss);
+  let sum = row_sum4(ids, sg, acc);
+  let ssum = row_sum4(ids, sg, ss);
   if (lid.x == 0u && n < p.N) {
     let r = inverseSqrt(ssum / f32(p.K) + vec4f(NORM_EPS));
     let base_c = wg.z * p.batch_stride_c + n;

@@ -27,6 +27,7 @@ struct Params {
 
 @compute @workgroup_size(LANES, ROWS, 1)
 fn main(ids: RowIds) {
+  let sg = row_layout(ids);
   let n = row_of(ids.wg, ids.nwg, ids.lid);
   let lid = ids.lid;
   let K4 = p.K / 4u;
@@ -40,7 +41,7 @@ fn main(ids: RowIds) {
       if (p.M > 3u) { acc.w += dot(A[3u * K4 + k], w); }
     }
   }
-  let sum = row_sum4(ids, acc);
+  let sum = row_sum4(ids, sg, acc);
   if (lid.x == 0u && n < p.N) {
     for (var m = 0u; m < p.M; m++) {
       let at = n + m * p.N;

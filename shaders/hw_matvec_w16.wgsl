@@ -65,6 +65,7 @@ fn quad_b(e: u32, k: u32) -> vec4f {
 
 @compute @workgroup_size(LANES, ROWS, 1)
 fn main(ids: RowIds) {
+  let sg = row_layout(ids);
   let n = row_of(ids.wg, ids.nwg, ids.lid);
   let wg = ids.wg;
   let lid = ids.lid;
@@ -80,7 +81,7 @@ fn main(ids: RowIds) {
       if (p.M > 3u) { acc.w += dot(quad_a(base_a + 3u * p.K + k, k), w); }
     }
   }
-  let sum = row_sum4(ids, acc);
+  let sum = row_sum4(ids, sg, acc);
   if (lid.x == 0u && n < p.N) {
     let base_c = wg.z * p.batch_stride_c + n;
     for (var m = 0u; m < p.M; m++) {

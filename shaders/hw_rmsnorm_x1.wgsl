@@ -3,4 +3,5 @@
 // #include _hw_q1
 // #include _hw_rows
 // #include _hw_reduce
+// #include _hw_colsum
 // #include _hw_rmsnorm

@@ -18,7 +18,7 @@ export function parseKernelFamily(value: string | null | undefined, source: stri
 
 
 /**
- * A requested subgroup use (ALLOY_SUBGROUPS, Node only) checked: 'on' requires the device's `subgroups` feature,
+ * A requested subgroup use (ALLOY_SUBGROUPS in Node, ?subgroups= in the studio) checked: 'on' requires the device's `subgroups` feature,
  * 'off' keeps every kernel in core WGSL (to compare); undefined or '' means "when the device has them".
  */
 export function parseSubgroups(value: string | null | undefined, source: string): boolean | undefined {

@@ -46,6 +46,8 @@ export interface GpuInfo {
   kernelFamilyForced: boolean;
   /** whether the kernels use subgroup operations (the device has `subgroups`; only the hardware family has any) */
   subgroups: boolean;
+  /** whether subgroups was forced (?subgroups=on|off) rather than chosen by the device's features */
+  subgroupsForced: boolean;
 }
 
 export interface StorageInfo {
@@ -374,6 +376,12 @@ export interface StudioApi {
    * choosing by adapter. Sent first, before anything acquires the device: a device already held keeps its family.
    */
   setKernelFamily(family: KernelFamily | null): Promise<void>;
+  /**
+   * Forces the subgroup variants of the kernels on or off (the studio's ?subgroups=) on every device acquired from
+   * now on; null goes back to "when the device has the feature". Sent first, as setKernelFamily; on without the
+   * feature makes acquiring the device fail with a message saying so.
+   */
+  setSubgroups(on: boolean | null): Promise<void>;
   /** Destroys the device, as a driver reset would: lets tests and developers exercise the recovery path. */
   simulateDeviceLoss(): Promise<Result<void>>;
 

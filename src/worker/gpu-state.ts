@@ -19,13 +19,15 @@ export type LostListener = (info: { reason: string; message: string }, lost: Gpu
 let pending: Promise<GpuEngine> | null = null;
 /** the kernel family forced on the next device acquired (the studio's ?kernels=); null: by adapter */
 let forcedFamily: KernelFamily | null = null;
+/** subgroups forced on or off on the next device acquired (the studio's ?subgroups=); null: when it has them */
+let forcedSubgroups: boolean | null = null;
 /** the engine once acquired, so memory can be read without waiting on (or triggering) an acquisition */
 let ready: GpuEngine | null = null;
 const listeners = new Set<LostListener>();
 
 export function gpuEngine(): Promise<GpuEngine> {
   if (!pending) {
-    const p = acquireDevice(forcedFamily ? { kernels: forcedFamily } : {}).then(
+    const p = acquireDevice({ ...(forcedFamily ? { kernels: forcedFamily } : {}), ...(forcedSubgroups !== null ? { subgroups: forcedSubgroups } : {}) }).then(
       (ctx): GpuEngine => ({ ctx, pool: new BufferPool(ctx.device), kernels: new KernelRegistry(ctx.device) }),
       (e: unknown) => {
         pending = null; // let a later call retry (e.g. after the user enables WebGPU)
@@ -53,6 +55,11 @@ export function gpuEngine(): Promise<GpuEngine> {
 /** Forces `family` (null: by adapter) on devices acquired from now on; a device already held keeps its own. */
 export function requestKernelFamily(family: KernelFamily | null): void {
   forcedFamily = family;
+}
+
+/** Forces subgroups on or off (null: when the device has them) on devices acquired from now on, as requestKernelFamily. */
+export function requestSubgroups(on: boolean | null): void {
+  forcedSubgroups = on;
 }
 
 /** The current engine, or null when no device is held (never acquired, or lost). */

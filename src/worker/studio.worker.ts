@@ -11,7 +11,7 @@ import { parseModelConfig, parameterCount } from '../io/config.ts';
 import { openCheckpoint } from '../io/safetensors/checkpoint.ts';
 import { loadTokenizer } from '../io/tokenizer.ts';
 import { tokenPieces } from './token-pieces.ts';
-import { gpuEngine, onDeviceLost, requestKernelFamily } from './gpu-state.ts';
+import { gpuEngine, onDeviceLost, requestKernelFamily, requestSubgroups } from './gpu-state.ts';
 import { guard, JobTable } from './jobs.ts';
 import { benchmarkRuns, datasets } from './stores.ts';
 import type { NewStoredDataset } from '../io/cache/datasets.ts';
@@ -113,6 +113,7 @@ const api: StudioApi = {
         kernelFamily: ctx.kernelFamily,
         kernelFamilyForced: ctx.kernelFamilyForced,
         subgroups: ctx.subgroups,
+        subgroupsForced: ctx.subgroupsForced,
       };
     }),
 
@@ -224,6 +225,10 @@ const api: StudioApi = {
 
   async setKernelFamily(family) {
     requestKernelFamily(family);
+  },
+
+  async setSubgroups(on) {
+    requestSubgroups(on);
   },
 
   simulateDeviceLoss: () =>

@@ -34,7 +34,7 @@ import type { DatasetTokens, DatasetTokensRequest } from '../../worker/dataset.t
 import type { NewStoredDataset } from '../../io/cache/datasets.ts';
 import type { BenchmarkRun } from '../../common/benchmark-run.ts';
 import type { KernelBenchReport } from '../../engine/kernel-bench/run.ts';
-import { parseKernelFamily, type KernelFamily } from '../../engine/kernel-family.ts';
+import { parseKernelFamily, parseSubgroups } from '../../engine/kernel-family.ts';
 
 /** An error that came back from the worker, with its original name and location intact. */
 export class StudioError extends Error {
@@ -71,11 +71,14 @@ export interface RunningJob {
   cancelling: boolean;
 }
 
-/** The studio URL's ?kernels= (a bad value is reported and ignored: the adapter decides). */
-function kernelsFromUrl(): KernelFamily | undefined {
+/**
+ * A switch of the studio URL (?kernels=, ?subgroups=) parsed as its Node twin (ALLOY_KERNELS, ALLOY_SUBGROUPS) is;
+ * a bad value is reported and ignored (the device decides).
+ */
+function switchFromUrl<T>(name: string, parse: (value: string | null, source: string) => T | undefined): T | undefined {
   if (typeof location === 'undefined') return undefined;
   try {
-    return parseKernelFamily(new URLSearchParams(location.search).get('kernels'), '?kernels');
+    return parse(new URLSearchParams(location.search).get(name), `?${name}`);
   } catch (e) {
     console.warn((e as Error).message);
     return undefined;
@@ -133,10 +136,12 @@ export class StudioClient {
     });
     this.#terminated.catch(() => {}); // only calls racing against it should see the rejection
     const api = this.#api;
-    // ?kernels=software|hardware forces a kernel family on the worker's device; sent before any call that could
-    // acquire it (comlink delivers calls in order).
-    const kernels = kernelsFromUrl();
+    // ?kernels=software|hardware forces a kernel family on the worker's device, ?subgroups=on|off the kernels'
+    // subgroup variants; sent before any call that could acquire it (comlink delivers calls in order).
+    const kernels = switchFromUrl('kernels', parseKernelFamily);
     if (kernels) void api.setKernelFamily(kernels);
+    const subgroups = switchFromUrl('subgroups', parseSubgroups);
+    if (subgroups !== undefined) void api.setSubgroups(subgroups);
     void api.watchDeviceLoss(
       Comlink.proxy((loss: DeviceLoss) => {
         if (api === this.#api) this.deviceLost = loss; // a report from a terminated worker is stale

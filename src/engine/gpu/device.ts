@@ -53,7 +53,7 @@ export interface GpuContext {
     maxStorageBuffersPerShaderStage: number;
   };
   features: string[];
-  /** whether the kernels use subgroup operations: the device has `subgroups`, unless turned off (ALLOY_SUBGROUPS=off in Node) */
+  /** whether the kernels use subgroup operations: the device has `subgroups`, unless turned off (ALLOY_SUBGROUPS=off in Node, ?subgroups=off in the studio) */
   subgroups: boolean;
   /** whether subgroups was forced (on or off) rather than chosen by the device's features */
   subgroupsForced: boolean;
@@ -110,7 +110,7 @@ export async function acquireDevice(
   const hasSubgroups = device.features.has('subgroups');
   if (opts.subgroups === true && !hasSubgroups) {
     device.destroy();
-    throw new AlloyError(`subgroups were forced on (ALLOY_SUBGROUPS=on), but ${adapterInfo.description} does not offer the subgroups feature`);
+    throw new AlloyError(`subgroups were forced on (ALLOY_SUBGROUPS=on or ?subgroups=on), but ${adapterInfo.description} does not offer the subgroups feature`);
   }
   const subgroups = opts.subgroups ?? hasSubgroups;
   subgroupsOfDevice.set(device, subgroups);

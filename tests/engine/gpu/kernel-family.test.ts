@@ -1,6 +1,6 @@
-// Which kernel family a device gets: parsing the forcing switches (ALLOY_KERNELS, ?kernels=) and telling a software
-// adapter from a GPU. acquireDevice itself is exercised by every GPU test (SwiftShader → 'software' by default;
-// tests/engine/model/hardware-family.gpu.test.ts forces 'hardware').
+// Which kernel family a device gets: parsing the forcing switches (ALLOY_KERNELS, ?kernels=, ALLOY_SUBGROUPS,
+// ?subgroups=) and telling a software adapter from a GPU. acquireDevice itself is exercised by every GPU test
+// (SwiftShader → 'software' by default; tests/engine/model/hardware-family.gpu.test.ts forces 'hardware').
 import { describe, expect, it } from 'vitest';
 import { isSoftwareAdapter } from '../../../src/engine/gpu/device.ts';
 import { parseKernelFamily, parseSubgroups } from '../../../src/engine/kernel-family.ts';
@@ -22,6 +22,10 @@ describe('kernel family', () => {
     expect(parseSubgroups(undefined, 'ALLOY_SUBGROUPS')).toBeUndefined();
     expect(parseSubgroups('', 'ALLOY_SUBGROUPS')).toBeUndefined();
     expect(() => parseSubgroups('yes', 'ALLOY_SUBGROUPS')).toThrow(/ALLOY_SUBGROUPS=yes: subgroups must be on or off/);
+    // the studio's ?subgroups= goes through the same parser (studio-client.svelte.ts), named as in the address
+    expect(parseSubgroups('off', '?subgroups')).toBe(false);
+    expect(parseSubgroups(null, '?subgroups')).toBeUndefined();
+    expect(() => parseSubgroups('1', '?subgroups')).toThrow(/\?subgroups=1: subgroups must be on or off/);
   });
 
   it('software adapters by name or by the fallback flag; GPUs are hardware', () => {
