@@ -1,6 +1,7 @@
 // Engine throughput against anchors on the same host, in one run (issue 14, "Measure it"):
 //   - greedy decode of stories260K (generate, 256 tokens) beside llama2.c's run.c, compiled here from
-//     ../shared/anchors/llama2c/run.c (MIT; built in a temp dir, never part of the repo) on the same model;
+//     ../shared/anchors/llama2c/run.c (MIT; built in a temp dir, never part of the repo) on the same model, and
+//     the same decode with an f16 KV cache beside the f32 one;
 //   - a 5-shot MMLU item on stories260K through the path `alloy eval --shots 5` takes (buildPrompt → lm-eval
 //     requests → scoreContinuations, 4 items per scoring call), in seconds and in llama2.c token-forwards;
 //   - one LoRA training step of a tiny Llama (D128 L4 H4 KV2 I352 V512, 4 × 64 tokens, r 8, all seven
@@ -242,6 +243,8 @@ it('throughput: decode, MMLU item and LoRA step beside llama2.c and PyTorch; API
   let perToken: GpuCallCounts;
   let decodeTokPerSec: number;
   let decodeRuns: number[];
+  let f16Runs: number[];
+  let f16Same: boolean;
   let mmlu: MmluTimed | null = null;
   let subject: SubjectTimed | null = null;
   try {
@@ -249,13 +252,23 @@ it('throughput: decode, MMLU item and LoRA step beside llama2.c and PyTorch; API
     const greedy = { temperature: 0, eosTokenIds: [] as number[] };
     let text = '';
     await generate(model, prompt, { ...greedy, maxTokens: 32 }); // warm-up: shader compiles
+    await generate(model, prompt, { ...greedy, maxTokens: 32, kvDtype: 'f16' });
     const times: number[] = [];
+    // the f16 KV cache's runs alternate with the f32 ones, so both see the same host
+    const f16Times: number[] = [];
+    let f16Text = '';
     for (let i = 0; i < DECODE_RUNS; i++) {
-      const t0 = performance.now();
+      let t0 = performance.now();
       const got = await generate(model, prompt, { ...greedy, maxTokens: DECODE_TOKENS });
       times.push(performance.now() - t0);
       text = tok.decode([...prompt, ...got.tokens], { skipSpecialTokens: true });
+      t0 = performance.now();
+      const got16 = await generate(model, prompt, { ...greedy, maxTokens: DECODE_TOKENS, kvDtype: 'f16' });
+      f16Times.push(performance.now() - t0);
+      f16Text = tok.decode([...prompt, ...got16.tokens], { skipSpecialTokens: true });
     }
+    f16Runs = f16Times.map((t) => DECODE_TOKENS / (t / 1000));
+    f16Same = f16Text === text;
     decodeTokPerSec = DECODE_TOKENS / (median(times) / 1000);
     decodeRuns = times.map((t) => DECODE_TOKENS / (t / 1000));
     console.log(`Alloy greedy (${decodeRuns.map((x) => x.toFixed(1)).join(', ')} tok/s): ${text.slice(0, 200)}…`);
@@ -297,6 +310,13 @@ it('throughput: decode, MMLU item and LoRA step beside llama2.c and PyTorch; API
     Alloy: `${n3(decodeTokPerSec)} tok/s (runs ${range(decodeRuns)})`,
     anchor: c ? `llama2.c run.c (gcc -O3 -march=native, 1 thread): ${n3(c.tokPerSec)} tok/s (runs ${range(c.runs)})` : 'llama2.c: skipped (see note)',
     'Alloy vs anchor': c ? `${pct(decodeTokPerSec / c.tokPerSec)} of llama2.c` : '—',
+  });
+  const f16TokPerSec = median(f16Runs);
+  rows.push({
+    work: `the same decode with an f16 KV cache (--kv-cache f16; runs alternate with the f32 cache's)`,
+    Alloy: `${n3(f16TokPerSec)} tok/s (runs ${range(f16Runs)}); ${f16Same ? 'the same' : 'a DIFFERENT'} greedy text`,
+    anchor: 'the f32 cache, above',
+    'Alloy vs anchor': `${(f16TokPerSec / decodeTokPerSec).toFixed(2)}×`,
   });
   if (mmlu) {
     rows.push({
@@ -366,6 +386,7 @@ it('throughput: decode, MMLU item and LoRA step beside llama2.c and PyTorch; API
     figures: {
       loadAverage: { start: load0, end: loadavg()[0] },
       decode: { alloyTokPerSec: decodeTokPerSec, alloyRuns: decodeRuns, llama2cTokPerSec: c?.tokPerSec ?? null, llama2cRuns: c?.runs ?? null },
+      decodeF16KvCache: { alloyTokPerSec: f16TokPerSec, alloyRuns: f16Runs, sameTextAsF32: f16Same },
       mmlu,
       lora: { alloyTokPerSec: ours.tokPerSec, alloyStepSec: ours.stepSec, torchTokPerSec: torch?.tokPerSec ?? null, torchOneThreadTokPerSec: torch?.oneThreadTokPerSec ?? null, torch: torch?.version ?? null },
       counts: { perToken, perStep },

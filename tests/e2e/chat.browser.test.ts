@@ -209,6 +209,25 @@ describe('Chat panel in Chromium', () => {
     expect((await replyText(turn)).length).toBeGreaterThan(0);
     // A generate prompt stays in the box, to be tweaked and run again.
     await expect(page.getByTestId('chat-input').inputValue()).resolves.toBe('Once upon a time');
+    await expect(turn.getByTestId('turn-kv').count()).resolves.toBe(0);
+    const f32Reply = await replyText(turn); // (turn is the last turn's locator: read it before the next run)
+
+    // The same greedy run with an f16 KV cache: the turn says so; the text may differ only where the demo's random
+    // weights leave two tokens within the cache's rounding, so it is printed, and its length checked
+    await page.getByTestId('setting-kvCache').selectOption('f16');
+    const before = await turns().count();
+    await page.getByTestId('chat-send').click();
+    await page.waitForFunction(
+      (n) => document.querySelectorAll('[data-testid="chat-turn"]').length > n && document.querySelector('[data-testid="chat-turn"]:last-child')?.getAttribute('data-status') === 'done',
+      before,
+      { timeout: WAIT },
+    );
+    const f16Turn = lastTurn();
+    await expect(f16Turn.getByTestId('turn-kv').innerText()).resolves.toContain('f16 KV cache');
+    const f16Reply = await replyText(f16Turn);
+    console.log(`greedy, f32 cache: ${JSON.stringify(f32Reply)}\ngreedy, f16 cache: ${JSON.stringify(f16Reply)}`);
+    expect(f16Reply.length).toBeGreaterThan(0);
+    await page.getByTestId('setting-kvCache').selectOption('f32');
   });
 
   it('survives a lost GPU device: says so, keeps the cache, reloads the model', async () => {

@@ -10,7 +10,8 @@
  * sums over ≤ 49152 terms stay well inside).
  */
 import { mulberry32 } from '../../common/random.ts';
-import { f32ToBf16Bits } from '../../io/safetensors/dtypes.ts';
+import { f16BitsToF32, f32ToBf16Bits, f32ToF16Bits } from '../../io/safetensors/dtypes.ts';
+import { kvF16Words } from '../model/kv-dtype.ts';
 import type { BufferPool } from '../gpu/buffer-pool.ts';
 import type { KernelRegistry } from '../gpu/kernels.ts';
 import { encodeMatmul, type MatmulArgs } from '../ops/matmul.ts';
@@ -62,7 +63,7 @@ export interface KernelCase {
 }
 
 /** What the estimates in run.ts need to find each case: its role in a model's step. */
-export type CaseRole = 'qkv' | 'o' | 'gate_up' | 'down' | 'lm_head' | 'lora_down' | 'lora_up' | 'lora_dB' | 'lora_dA' | 'attention' | 'attention_backward' | 'decode_attention' | 'rmsnorm' | 'rmsnorm_backward' | 'logsoftmax' | 'cross_entropy_backward' | 'dispatch';
+export type CaseRole = 'qkv' | 'o' | 'gate_up' | 'down' | 'lm_head' | 'lora_down' | 'lora_up' | 'lora_dB' | 'lora_dA' | 'attention' | 'attention_backward' | 'decode_attention' | 'decode_attention_f16kv' | 'rmsnorm' | 'rmsnorm_backward' | 'logsoftmax' | 'cross_entropy_backward' | 'dispatch';
 
 export interface RoledCase extends KernelCase {
   role: CaseRole;
@@ -195,12 +196,16 @@ interface AttentionShape {
   nKv: number;
   headDim: number;
   past: number;
+  /** k, v are an f16 KV cache (model/kv-dtype.ts): rounded to f16 and packed two to a word */
+  kvF16?: boolean;
 }
 
 function attentionInputs(sh: AttentionShape, seed: number) {
   const { batch: B, T, S, nHeads: H, nKv, headDim: D } = sh;
-  return { q: uniform(B * T * H * D, seed), k: uniform(B * S * nKv * D, seed + 1), v: uniform(B * S * nKv * D, seed + 2) };
+  const kv = (s: number) => (sh.kvF16 ? uniform(B * S * nKv * D, s).map((x) => f16BitsToF32(f32ToF16Bits(x))) : uniform(B * S * nKv * D, s));
+  return { q: uniform(B * T * H * D, seed), k: kv(seed + 1), v: kv(seed + 2) };
 }
+
 
 /** The forward: causal attention (one query per sequence at the end of the cache for decode). */
 function attentionCase(base: Omit<RoledCase, 'flops' | 'bytes' | 'prepare' | 'dispatches'>, sh: AttentionShape, seed: number): RoledCase {
@@ -210,11 +215,12 @@ function attentionCase(base: Omit<RoledCase, 'flops' | 'bytes' | 'prepare' | 'di
   return {
     ...base,
     flops: 4 * D * pairs,
-    bytes: 4 * D * (2 * B * T * H + 2 * B * S * nKv),
+    bytes: 4 * D * 2 * B * T * H + (sh.kvF16 ? 2 : 4) * D * 2 * B * S * nKv,
     dispatches: 1,
     async prepare(env) {
       const { q, k, v } = attentionInputs(sh, seed);
-      const bufs = [env.pool.upload(q, 'kernel-bench.q'), env.pool.upload(k, 'kernel-bench.k'), env.pool.upload(v, 'kernel-bench.v'), env.pool.alloc(q.byteLength, 'kernel-bench.out')] as const;
+      const cached = (x: Float32Array, label: string) => env.pool.upload(sh.kvF16 ? kvF16Words(x) : x, label);
+      const bufs = [env.pool.upload(q, 'kernel-bench.q'), cached(k, 'kernel-bench.k'), cached(v, 'kernel-bench.v'), env.pool.alloc(q.byteLength, 'kernel-bench.out')] as const;
       const args: AttentionArgs = { ...sh };
       return {
         encode: (enc) => encodeAttention(env.kernels, enc, bufs[0], bufs[1], bufs[2], bufs[3], args),
@@ -563,6 +569,14 @@ export function kernelCases(models: readonly BenchModel[], opts: CaseOptions, ma
     for (const ctx of opts.contexts) {
       const dec: AttentionShape = { batch: 1, T: 1, S: ctx, nHeads: m.heads, nKv: m.kvHeads, headDim: m.headDim, past: ctx - 1 };
       out.push(attentionCase({ id: `${slug}.decode_attention.c${ctx}`, role: 'decode_attention', group: 'decode-attention', model: m.name, rows: 1, label: `decode attention, context ${ctx}, ${heads}` }, dec, next()));
+      // the same over an f16 KV cache (half the bytes of keys and values read: --kv-cache f16)
+      out.push(
+        attentionCase(
+          { id: `${slug}.decode_attention_f16kv.c${ctx}`, role: 'decode_attention_f16kv', group: 'decode-attention', model: m.name, rows: 1, label: `decode attention, context ${ctx}, ${heads}, f16 KV cache` },
+          { ...dec, kvF16: true },
+          next(),
+        ),
+      );
     }
     out.push(rmsNormCase({ id: `${slug}.rmsnorm`, role: 'rmsnorm', group: 'rows', model: m.name, rows: M, label: `RMSNorm ${M} × ${C}` }, M, C, next()));
     out.push(rmsNormBackwardCase({ id: `${slug}.rmsnorm_backward`, role: 'rmsnorm_backward', group: 'rows', model: m.name, rows: M, label: `RMSNorm backward ${M} × ${C}` }, M, C, next()));
