@@ -19,6 +19,22 @@ import { grid1d, launch } from '../../../src/engine/ops/dispatch.ts';
 import { rmsNormBackwardRef } from '../../../src/engine/reference/rmsnorm.ts';
 import { maxAbsDiff } from '../../helpers/gpu.ts';
 
+/** Runs a probe shader's probe_main over 3 workgroups with `constants`; returns the two words it writes at group 1. */
+async function runProbe(device: GPUDevice, module: GPUShaderModule, constants: Record<string, number>): Promise<Uint32Array> {
+  const pipeline = await device.createComputePipelineAsync({ layout: 'auto', compute: { module, entryPoint: 'probe_main', constants } });
+  const buf = device.createBuffer({ size: 8, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC });
+  const enc = device.createCommandEncoder();
+  const pass = enc.beginComputePass();
+  pass.setPipeline(pipeline);
+  pass.setBindGroup(1, device.createBindGroup({ layout: pipeline.getBindGroupLayout(1), entries: [{ binding: 0, resource: { buffer: buf } }] }));
+  pass.dispatchWorkgroups(3);
+  pass.end();
+  device.queue.submit([enc.finish()]);
+  const out = new Uint32Array(await readBuffer(device, buf, 8));
+  buf.destroy();
+  return out;
+}
+
 /** Each `fn NAME(…) … { body }` of WGSL source `src`, by name, and which of them are @compute entry points. */
 function wgslFunctions(code: string): { bodies: Map<string, string>; entries: string[] } {
   const src = code.replace(/\/\/.*$/gm, ''); // comments name functions too
@@ -95,17 +111,7 @@ fn probe_main(ids: RowIds) {
     const seen: string[] = [];
     for (let lanes = 1; lanes <= HW_ROWS.maxLanes; lanes *= 2) {
       const rows = Math.max(1, HW_ROWS.minThreads / lanes); // as hwRowShape gives them
-      const pipeline = await device.createComputePipelineAsync({ layout: 'auto', compute: { module, entryPoint: 'probe_main', constants: { LANES: lanes, ROWS: rows } } });
-      const buf = device.createBuffer({ size: 8, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC });
-      const enc = device.createCommandEncoder();
-      const pass = enc.beginComputePass();
-      pass.setPipeline(pipeline);
-      pass.setBindGroup(1, device.createBindGroup({ layout: pipeline.getBindGroupLayout(1), entries: [{ binding: 0, resource: { buffer: buf } }] }));
-      pass.dispatchWorkgroups(3);
-      pass.end();
-      device.queue.submit([enc.finish()]);
-      const [block, size] = new Uint32Array(await readBuffer(device, buf, 8));
-      buf.destroy();
+      const [block, size] = await runProbe(device, module, { LANES: lanes, ROWS: rows });
       seen.push(`LANES ${lanes} × ROWS ${rows}: subgroup size ${size}, butterfly over ${block}`);
       expect(block).toBe(Math.min(lanes, size!));
     }
@@ -215,17 +221,7 @@ fn probe_main(ids: RowIds) {
 }`;
     const module = device.createShaderModule({ code });
     for (const cols of [1, 2, 4, 8, 16]) {
-      const pipeline = await device.createComputePipelineAsync({ layout: 'auto', compute: { module, entryPoint: 'probe_main', constants: { DW_COLS: cols } } });
-      const buf = device.createBuffer({ size: 8, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC });
-      const enc = device.createCommandEncoder();
-      const pass = enc.beginComputePass();
-      pass.setPipeline(pipeline);
-      pass.setBindGroup(1, device.createBindGroup({ layout: pipeline.getBindGroupLayout(1), entries: [{ binding: 0, resource: { buffer: buf } }] }));
-      pass.dispatchWorkgroups(3);
-      pass.end();
-      device.queue.submit([enc.finish()]);
-      const [sg, size] = new Uint32Array(await readBuffer(device, buf, 8));
-      buf.destroy();
+      const [sg, size] = await runProbe(device, module, { DW_COLS: cols });
       console.log(`dγ DW_COLS ${cols}: subgroup size ${size}, verdict ${sg}, subgroup levels ${Math.log2(Math.max(1, Math.min(sg! / cols, 256 / cols)))}`);
       expect(sg).toBe(size);
     }
