@@ -2,10 +2,11 @@
  * KV cache for incremental decoding: `prefill` runs the prompt(s) once and keeps every layer's keys and values;
  * each `step` then feeds one new token per row and attends over the cache.
  *
- * Memory layout: per layer, k and v f32 (or f16 pairs, `dtype`: kv-dtype.ts) [batch, capacity, nKv, headDim] (slot-major within a row, the layout the
- * attention kernel reads with S = capacity). Slots are shared across rows: prefill fills slots 0..T−1 (rows
- * shorter than T leave masked holes after their last token), each step fills the next slot. The host keeps the
- * key mask [batch, capacity] and each row's next RoPE position (its own token count), see forward.ts.
+ * Memory layout: per layer, k and v f32 (or f16, two a word: `dtype`, kv-dtype.ts) [batch, capacity, nKv, headDim]
+ * (slot-major within a row, the layout the attention kernel reads with S = capacity). Slots are shared across rows:
+ * prefill fills slots 0..T−1 (rows shorter than T leave masked holes after their last token), each step fills the
+ * next slot. The host keeps the key mask [batch, capacity] and each row's next RoPE position (its own token count),
+ * see forward.ts.
  * A sliding-window layer needs only its window: with `ring` > 0 (prefill picks it, kv-ring.ts) its k and v hold
  * `ring` slots a row, slot s at row s mod ring, while full layers keep `capacity`; the mask and the causal and
  * window rules stay in slots 0..capacity−1 (attention.wgsl kv_row). A ring fits runs of a bounded length: each run
