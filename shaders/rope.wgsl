@@ -150,6 +150,18 @@ fn kv_dest_row(row: u32) -> u32 {
   return (row / p.T) * p.S + slot;
 }
 
+// The pair (column col, col + D/2) of the fused projection's row `row`, with its bias, rotated by pair j's angle
+// when ROPE: what split_qkv and split_qkv_f16 write, one function so both write the same f32 values.
+fn split_pair(row: u32, col: u32, j: u32, W: u32) -> vec2f {
+  let x1 = qkv_at(row, col, W);
+  let x2 = qkv_at(row, col + p.D / 2u, W);
+  if (ROPE) {
+    let sc = sincos(f32(pos[row]) * inv_freq[j]);
+    return vec2f(x1 * sc.y - x2 * sc.x, x2 * sc.y + x1 * sc.x);
+  }
+  return vec2f(x1, x2);
+}
+
 @compute @workgroup_size(WG)
 fn split_qkv(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let i = (wg.y * nwg.x + wg.x) * WG + lid;
@@ -175,15 +187,9 @@ fn split_qkv(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec
   let row = rh / heads;
   let head = rh % heads;
   let col = select(0u, p.n_heads * p.D, isK) + head * p.D + j;
-  var x1 = qkv_at(row, col, W);
-  var x2 = qkv_at(row, col + half, W);
-  if (ROPE) {
-    let sc = sincos(f32(pos[row]) * inv_freq[j]);
-    let r1 = x1 * sc.y - x2 * sc.x;
-    let r2 = x2 * sc.y + x1 * sc.x;
-    x1 = r1;
-    x2 = r2;
-  }
+  let r = split_pair(row, col, j, W);
+  let x1 = r.x;
+  let x2 = r.y;
   if (isK) {
     let drow = kv_dest_row(row);
     let at = (drow * p.n_kv + head) * p.D + j;
@@ -223,4 +229,51 @@ fn store_kv_f16(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: 
   let dest = kv_dest_row(row) * words + c;
   k16[dest] = to_f16_pair(k_in[at], k_in[at + 1u]);
   v16[dest] = to_f16_pair(v_in[at], v_in[at + 1u]);
+}
+
+// split_qkv_f16: split_qkv into an f16 KV cache (k16, v16 at bindings 12 and 13, as store_kv_f16 writes them), so
+// no dense f32 k, v is made and stored again. A word holds two adjacent elements, which split_qkv gives to two
+// invocations (one rotation pair each), so here one invocation takes two adjacent pairs of k, (j, j + D/2) and
+// (j + 1, j + 1 + D/2) for even j < D/2 (D % 4 == 0), and writes the two words they make; v, a word (two
+// elements) an invocation; q as split_qkv. The values are split_pair's, so the words equal split_qkv then
+// store_kv_f16 bit for bit.
+@compute @workgroup_size(WG)
+fn split_qkv_f16(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let i = (wg.y * nwg.x + wg.x) * WG + lid;
+  let half = p.D / 2u;
+  let W = (p.n_heads + 2u * p.n_kv) * p.D;
+  let words = p.n_kv * half; // a row's words of k (and of v)
+  let nq = p.rows * p.n_heads * half;
+  let nk = p.rows * words / 2u;
+  let nv = p.rows * words;
+  if (i >= nq + nk + nv) { return; }
+  if (i < nq) {
+    let j = i % half;
+    let rh = i / half; // row · heads + head
+    let row = rh / p.n_heads;
+    let r = split_pair(row, (rh % p.n_heads) * p.D + j, j, W);
+    q_out[rh * p.D + j] = r.x;
+    q_out[rh * p.D + j + half] = r.y;
+    return;
+  }
+  if (i < nq + nk) {
+    let e = i - nq;
+    let quads = half / 2u; // pairs of pairs a head
+    let j = 2u * (e % quads);
+    let rh = e / quads; // row · n_kv + head
+    let row = rh / p.n_kv;
+    let head = rh % p.n_kv;
+    let col = p.n_heads * p.D + head * p.D + j;
+    let a = split_pair(row, col, j, W);
+    let b = split_pair(row, col + 1u, j + 1u, W);
+    let at = (kv_dest_row(row) * p.n_kv + head) * half + j / 2u; // in words
+    k16[at] = to_f16_pair(a.x, b.x);
+    k16[at + half / 2u] = to_f16_pair(a.y, b.y);
+    return;
+  }
+  let e = i - nq - nk;
+  let row = e / words;
+  let c = 2u * (e % words);
+  let src = (p.n_heads + p.n_kv) * p.D + c;
+  v16[kv_dest_row(row) * words + c / 2u] = to_f16_pair(qkv_at(row, src, W), qkv_at(row, src + 1u, W));
 }

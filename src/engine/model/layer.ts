@@ -147,7 +147,7 @@ function projIn(cfg: ModelConfig, key: ProjKey): number {
 /** How a layer's projections are stored (weights.ts, split.ts fusedGroups) and whether a KV cache takes k, v. */
 export interface LayerPlanShape {
   fused: { qkv: boolean; gateUp: boolean };
-  /** the forward's fused split writes k, v straight into an f32 KV cache (inference), with no dense k, v */
+  /** the forward's fused split writes k, v straight into a KV cache (inference), with no dense k, v */
   kv: boolean;
   /** inference's fused gate|up applies the gate activation in its matmul's epilogue (linear.ts fusesGate) */
   gateEpilogue?: boolean;
@@ -445,12 +445,10 @@ export async function encodeLayer(c: LayerPass, enc: GPUCommandEncoder, l: numbe
     const qkv = fold1 ? await encodeNormedLinear(model, enc, x, BT, { weight: layer.inputNorm, eps }, fusedQkv.weight, 'qkv') : await encodeLinear(model, enc, n1, BT, fusedQkv.weight, 'qkv');
     if (!fold1) release(n1);
     q = kept('q');
-    // straight into an f32 cache; an f16 cache takes them from dense k, v below (store_kv_f16 converts)
-    const intoCache = c.kv && !kvF16;
-    k = kAll = intoCache ? c.kv!.k[l]! : kept('k');
-    v = vAll = intoCache ? c.kv!.v[l]! : kept('v');
-    const dest = intoCache ? { T, S, past, ...ringArgs } : {};
-    await encodeSplitQkv(kernels, enc, qkv, c.positions, invFreq, q, kAll, vAll, { rows: BT, ...heads, rope, ...dest }, intoCache ? c.splitUniform : undefined, fusedQkv.bias);
+    // an f16 cache's words are written by split_qkv_f16, as store_kv_f16 would write split_qkv's output
+    k = kAll = c.kv ? c.kv.k[l]! : kept('k');
+    v = vAll = c.kv ? c.kv.v[l]! : kept('v');
+    await encodeSplitQkv(kernels, enc, qkv, c.positions, invFreq, q, kAll, vAll, { rows: BT, ...heads, T, S, past, rope, ...ringArgs, ...(kvF16 ? { kvF16 } : {}) }, c.splitUniform, fusedQkv.bias);
     release(qkv);
   } else {
     if (layer.qkv) {
@@ -485,7 +483,12 @@ export async function encodeLayer(c: LayerPass, enc: GPUCommandEncoder, l: numbe
     if (rope) await encodeRopeQK(kernels, enc, q, k, c.positions, invFreq, { rows: BT, ...heads });
     kAll = k;
     vAll = v;
-    if (c.kv && !kvF16) {
+    if (c.kv && kvF16) {
+      // dense f32 k, v into the f16 cache at split_qkv's destination: its uniform block serves both
+      kAll = c.kv.k[l]!;
+      vAll = c.kv.v[l]!;
+      await encodeStoreKvF16(kernels, enc, k, v, kAll, vAll, { rows: BT, ...heads, T, S, past, ...ringArgs }, c.splitUniform);
+    } else if (c.kv) {
       kAll = c.kv.k[l]!;
       vAll = c.kv.v[l]!;
       const slot = cfg.numKvHeads * D * 4;
@@ -502,12 +505,6 @@ export async function encodeLayer(c: LayerPass, enc: GPUCommandEncoder, l: numbe
         }
       }
     }
-  }
-  if (c.kv && kvF16) {
-    // dense f32 k, v (RoPE applied) into the f16 cache at split_qkv's destination: its uniform block serves both
-    await encodeStoreKvF16(kernels, enc, k, v, c.kv.k[l]!, c.kv.v[l]!, { rows: BT, ...heads, T, S, past, ...ringArgs }, c.splitUniform);
-    kAll = c.kv.k[l]!;
-    vAll = c.kv.v[l]!;
   }
   const att = kept('att', 'attention');
   const lse = save ? kept('lse') : undefined;

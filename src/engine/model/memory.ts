@@ -169,8 +169,6 @@ export interface ForwardPlanShape {
   mask: boolean;
   /** k and v go into a KV cache (prefill, decode) */
   kv: boolean;
-  /** how that cache stores them (default f32): an f16 cache takes them from dense f32 k, v (layer.ts) */
-  kvDtype?: KvDtype;
   lora: LayerLoraPlan | null;
   limit: number;
   /** the gate activation runs in the gate|up matmul's epilogue (linear.ts gateEpilogue); default no */
@@ -188,7 +186,7 @@ function planLayerStage(t: BufferTally, cfg: ModelConfig, f: ForwardPlanShape, l
   const split = BT > ONE_SUBMIT_MAX_ROWS;
   for (let l = 0; l < layers; l++) {
     const held: PlannedBuffer[] = [];
-    planLayer(t, cfg, BT, f.lora, null, split ? (...b) => held.push(...b) : (...b) => t.release(...b), { fused: fusedGroups(cfg, f.dtype, f.limit), kv: f.kv && f.kvDtype !== 'f16', gateEpilogue: !!f.gateEpilogue });
+    planLayer(t, cfg, BT, f.lora, null, split ? (...b) => held.push(...b) : (...b) => t.release(...b), { fused: fusedGroups(cfg, f.dtype, f.limit), kv: f.kv, gateEpilogue: !!f.gateEpilogue });
     t.release(...held);
   }
   return { inputs, x };
@@ -267,7 +265,7 @@ export function planInferenceMemory(cfg: ModelConfig, opts: MemoryPlanOptions): 
   const Tf = ring > 0 ? prefillChunk(cfg, T) : T;
     const gateType = opts.matrixTypes?.['model.layers.0.mlp.gate_proj.weight'] ?? opts.dtype;
   const gate = gateEpilogue(opts.kernels ?? 'hardware', gateType, cfg.hiddenSize, false);
-  const shape: ForwardPlanShape = { dtype: opts.dtype, batch: B, T: Tf, S, logitRows: Math.min(R, B * Tf), mask: true, kv: capacity > 0, kvDtype: opts.kvDtype ?? 'f32', lora: null, limit, gateEpilogue: gate };
+  const shape: ForwardPlanShape = { dtype: opts.dtype, batch: B, T: Tf, S, logitRows: Math.min(R, B * Tf), mask: true, kv: capacity > 0, lora: null, limit, gateEpilogue: gate };
 
   // The whole run on one tally: weights, the KV cache (kv-cache.ts: k and v per layer), one forward.
   const pool = new PoolTally();

@@ -216,6 +216,11 @@ export interface SplitQkvArgs {
   ring?: number;
   /** this layer's k, v are such a ring: slot s at row s mod ring (a pipeline constant; `ring` is in the uniforms) */
   intoRing?: boolean;
+  /**
+   * k and v are an f16 KV cache's buffers (kv-dtype.ts): written as encodeStoreKvF16 would write split_qkv's f32
+   * output, bit for bit (rope.wgsl split_qkv_f16); needs headDim % 4 == 0
+   */
+  kvF16?: boolean;
 }
 
 /**
@@ -242,13 +247,16 @@ export async function encodeSplitQkv(
   const { rows, heads, kvHeads, headDim } = args;
   requireShape(new Set([qkv, q, k, v]).size === 4, 'split_qkv', 'qkv, q, k and v must be distinct buffers');
   requireShape(!bias || bias.size >= (heads + 2 * kvHeads) * headDim * 4, 'split_qkv', `the bias holds fewer than ${(heads + 2 * kvHeads) * headDim} values`);
-  const work = rows * (heads + kvHeads) * (headDim / 2) + rows * kvHeads * headDim;
+  const f16 = !!args.kvF16;
+  requireShape(!f16 || headDim % 4 === 0, 'split_qkv', `an f16 KV cache needs headDim % 4 == 0, got ${headDim}`);
+  // q: a rotation pair an invocation; k: one pair (two adjacent pairs into f16); v: an element (a word of two)
+  const work = rows * heads * (headDim / 2) + (f16 ? rows * kvHeads * (headDim / 4 + headDim / 2) : rows * kvHeads * (headDim / 2 + headDim));
   await launch(kernels, encoder, {
     file: 'rope',
-    entry: 'split_qkv',
+    entry: f16 ? 'split_qkv_f16' : 'split_qkv',
     constants: { ROPE: args.rope ?? true, ...(args.intoRing ? { RING: true } : {}), ...(bias ? { BIAS: true } : {}) },
     params: params ?? splitQkvFields(args),
-    buffers: { 2: positions, 3: invFreq, 5: qkv, 6: q, 7: k, 8: v, 9: bias ?? unusedBinding(kernels.device) },
+    buffers: { 2: positions, 3: invFreq, 5: qkv, 6: q, ...(f16 ? { 12: k, 13: v } : { 7: k, 8: v }), 9: bias ?? unusedBinding(kernels.device) },
     groups: grid1d(Math.ceil(work / 64)),
   });
 }

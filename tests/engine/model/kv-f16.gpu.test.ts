@@ -1,9 +1,11 @@
 // Decoding through an f16 KV cache (kv-dtype.ts) against the f32 path. Every cached key and value is rounded to
 // f16 (relative error ≤ 2^-11), so the logits move by a bounded amount, measured and printed here, while the cache
-// takes half the bytes. Three ways the cache is filled: the fused split (tiny-llama), copies after q/k norms into
-// a sliding layer's ring (tiny-gemma3), and the unfused path LoRA on q, k, v takes; plus scoring's forked caches.
+// takes half the bytes. Three ways the cache is filled: the fused split writing f16 words itself (tiny-llama), the
+// store after q/k norms into a sliding layer's ring (tiny-gemma3), and the unfused path LoRA on q, k, v takes (the
+// store too); plus scoring's forked caches.
 import { afterAll, describe, expect, it } from 'vitest';
 import { sizeClass } from '../../../src/engine/gpu/buffer-pool.ts';
+import { countGpuCalls } from '../../../src/engine/gpu/call-counter.ts';
 import { createLora } from '../../../src/engine/lora/adapter.ts';
 import { forward, planInferenceMemory, prefill, scoreContinuations, step } from '../../../src/engine/model/index.ts';
 import { gpuShared, loadFixture, maxAbsDiff, type Fixture } from './model-fixtures.ts';
@@ -99,6 +101,28 @@ describe('f16 KV cache: decoding against the f32 path', () => {
     } finally {
       f.model.kvDtype = 'f32';
     }
+  });
+
+  it('a decode step dispatches as many kernels with either cache (the fused split writes f16 words itself)', async () => {
+    const f = await get('tiny-llama');
+    const counts: number[] = [];
+    for (const kvDtype of ['f32', 'f16'] as const) {
+      const { cache } = await prefill(f.model, [LONG.slice(0, P)], { capacity: 8, kvDtype });
+      try {
+        await step(cache, [LONG[P]!]); // first use: pipelines, step buffers
+        const counter = countGpuCalls(f.model.device);
+        try {
+          await step(cache, [LONG[P + 1]!]);
+          counts.push(counter.snapshot().dispatches);
+        } finally {
+          counter.dispose();
+        }
+      } finally {
+        cache.release();
+      }
+    }
+    console.log(`dispatches per decode step, tiny-llama: f32 cache ${counts[0]}, f16 cache ${counts[1]}`);
+    expect(counts[1]).toBe(counts[0]);
   });
 
   it('the memory plan counts two bytes a cached element', () => {

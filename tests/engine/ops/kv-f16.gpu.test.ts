@@ -4,7 +4,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { maxAbsDiff, randomArray } from '../../helpers/gpu.ts';
 import { encodeAttention, type AttentionArgs } from '../../../src/engine/ops/attention.ts';
-import { encodeStoreKvF16, type SplitQkvArgs } from '../../../src/engine/ops/rope.ts';
+import { encodeSplitQkv, encodeStoreKvF16, ropeInvFreq, type SplitQkvArgs } from '../../../src/engine/ops/rope.ts';
 import { attentionRef } from '../../../src/engine/reference/attention.ts';
 import { f16BitsToF32, f32ToF16Bits } from '../../../src/io/safetensors/dtypes.ts';
 import { harness, releaseAll } from './op-harness.ts';
@@ -82,6 +82,54 @@ describe('store_kv_f16: a run of keys and values into an f16 KV cache', () => {
     expect(exact / total).toBeGreaterThan(0.99);
     // k[0] (1e6) landed at batch 0's first written slot as f16's largest value
     expect(f16BitsToF32(gotK[(args.past! % slots) * (W / 2)]! & 0xffff)).toBe(65504);
+  });
+});
+
+describe('split_qkv_f16: the fused split straight into an f16 cache', () => {
+  // rows off the 64-thread workgroup, GQA, a batch of 2 rows of T tokens at slot past, or wrapping a ring
+  const cases = [
+    { name: 'with RoPE and a bias, into slots 3.. of 9', rope: true, bias: true, ring: 0 },
+    { name: 'without RoPE (a NoPE layer), into a ring of 5 that wraps', rope: false, bias: false, ring: 5 },
+  ];
+  it.each(cases)('$name: q and the cache words equal split_qkv then store_kv_f16, bit for bit', async ({ rope, bias: withBias, ring }) => {
+    const { device, kernels, pool } = await harness('software');
+    const [batch, T, heads, kvHeads, D, S, past] = [2, 3, 6, 2, 12, 9, 3];
+    const rows = batch * T;
+    const W = (heads + 2 * kvHeads) * D;
+    const qkv = pool.upload(randomArray(rows * W, 91).map((x) => 20 * x));
+    const bias = withBias ? pool.upload(randomArray(W, 92)) : null;
+    const pos = pool.upload(Uint32Array.from({ length: rows }, (_, i) => i * 517 + 3));
+    const inv = pool.upload(ropeInvFreq({ hidden_size: heads * D, num_attention_heads: heads, rope_theta: 10000 }));
+    const slots = ring || S;
+    const cacheBytes = batch * slots * kvHeads * D * 2;
+    const dest = { rows, heads, kvHeads, headDim: D, T, S, past, rope, ...(ring ? { ring, intoRing: true } : {}) };
+    const [q1, q2] = [pool.alloc(rows * heads * D * 4), pool.alloc(rows * heads * D * 4)];
+    const [k1, v1, k2, v2] = [0, 1, 2, 3].map(() => pool.alloc(cacheBytes));
+    const [kd, vd] = [pool.alloc(rows * kvHeads * D * 4), pool.alloc(rows * kvHeads * D * 4)];
+    const enc = device.createCommandEncoder();
+    for (const b of [k1!, v1!, k2!, v2!]) enc.clearBuffer(b);
+    // the two-dispatch path: dense f32 k, v, then the store
+    await encodeSplitQkv(kernels, enc, qkv, pos, inv, q1, kd, vd, { rows, heads, kvHeads, headDim: D, rope }, undefined, bias);
+    await encodeStoreKvF16(kernels, enc, kd, vd, k1!, v1!, dest);
+    await encodeSplitQkv(kernels, enc, qkv, pos, inv, q2, k2!, v2!, { ...dest, kvF16: true }, undefined, bias);
+    device.queue.submit([enc.finish()]);
+    const n = cacheBytes / 4;
+    const [gq1, gq2] = await Promise.all([readWords(q1, device, rows * heads * D), readWords(q2, device, rows * heads * D)]);
+    const [gk1, gv1, gk2, gv2] = await Promise.all([k1!, v1!, k2!, v2!].map((b) => readWords(b, device, n)));
+    expect([...gq2]).toEqual([...gq1]);
+    expect([...gk2!]).toEqual([...gk1!]);
+    expect([...gv2!]).toEqual([...gv1!]);
+    // and the run's slots were written, the others left cleared
+    expect(gk2!.filter((w) => w !== 0).length).toBe((rows * kvHeads * D) / 2);
+    console.log(`split_qkv_f16 (${rope ? 'RoPE' : 'no RoPE'}${withBias ? ', bias' : ''}${ring ? `, ring ${ring}` : ''}): ${gk2!.length + gv2!.length} cache words and ${gq2.length} q values equal the two-dispatch path`);
+  });
+
+  it('refuses a head dim that is not a multiple of 4', async () => {
+    const { device, kernels, pool } = await harness('software');
+    const b = pool.alloc(4096);
+    await expect(
+      encodeSplitQkv(kernels, device.createCommandEncoder(), b, b, b, pool.alloc(4096), pool.alloc(4096), pool.alloc(4096), { rows: 1, heads: 1, kvHeads: 1, headDim: 6, kvF16: true }),
+    ).rejects.toThrow(/f16 KV cache needs headDim % 4 == 0, got 6/);
   });
 });
 
