@@ -1,4 +1,4 @@
-import { parseKvDtype, type KvDtype } from '../engine/model/kv-dtype.ts';
+import { parseKvDtype, type KvDtype } from '../engine/kv-dtype.ts';
 
 /** --kv-cache f32|f16 (generate, eval): how KV caches store keys and values (engine/model/kv-dtype.ts); default f32. */
 export function kvCacheOption(v: { 'kv-cache'?: string | undefined }): KvDtype {

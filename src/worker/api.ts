@@ -7,7 +7,7 @@ import type { Progress } from '../io/progress.ts';
 import type { ModelSource } from '../io/sources.ts';
 import type { CachedModelSummary, PartialSummary } from '../io/cache/weight-cache.ts';
 import type { Lineage } from '../io/cache/names.ts';
-import type { KvDtype } from '../engine/model/kv-dtype.ts';
+import type { KvDtype } from '../engine/kv-dtype.ts';
 import type { PoolStats } from '../engine/gpu/buffer-pool.ts';
 import type { KernelFamily } from '../engine/kernel-family.ts';
 import type { KernelBenchReport } from '../engine/kernel-bench/run.ts';

@@ -22,6 +22,7 @@ const APP_ENGINE_MODULES = [
   'kernel-bench/format.ts',
   'kernel-bench/models.ts',
   'kernel-family.ts',
+  'kv-dtype.ts',
   'lora/targets.ts',
   'merge/config.ts',
   'merge/params.ts',

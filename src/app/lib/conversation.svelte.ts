@@ -4,7 +4,7 @@ import type { SerializedError } from '../../common/errors.ts';
 import type { ActiveAdapter, ChatTurn, FinishReason, GenerateRequest, SamplingSettings } from '../../worker/api.ts';
 import { StudioError, toSerialized, type StudioClient } from './studio-client.svelte.ts';
 import type { ResidentModel } from './resident-model.svelte.ts';
-import type { KvDtype } from '../../engine/model/kv-dtype.ts';
+import type { KvDtype } from '../../engine/kv-dtype.ts';
 
 export type ChatMode = 'chat' | 'generate';
 

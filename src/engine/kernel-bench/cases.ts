@@ -11,7 +11,7 @@
  */
 import { mulberry32 } from '../../common/random.ts';
 import { f16BitsToF32, f32ToBf16Bits, f32ToF16Bits } from '../../io/safetensors/dtypes.ts';
-import { kvF16Words } from '../model/kv-dtype.ts';
+import { kvF16Words } from '../ops/rope.ts';
 import type { BufferPool } from '../gpu/buffer-pool.ts';
 import type { KernelRegistry } from '../gpu/kernels.ts';
 import { encodeMatmul, type MatmulArgs } from '../ops/matmul.ts';

@@ -20,7 +20,7 @@ import { encodeEmbed, encodeLmHead, readLogits, type GpuLogits } from './head.ts
 import { encodeLayer, type LayerPass } from './layer.ts';
 import { assertLive, type Model } from './weights.ts';
 import type { GpuLora } from '../lora/adapter.ts';
-import type { KvDtype } from './kv-dtype.ts';
+import type { KvDtype } from '../kv-dtype.ts';
 
 /** Where this call's keys and values go and come from. */
 export interface KvTarget {

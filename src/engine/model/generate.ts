@@ -15,7 +15,7 @@ import { drawBits, sampleParams } from '../ops/sample.ts';
 import { argmax } from './score.ts';
 import type { Model } from './weights.ts';
 import type { GpuLora } from '../lora/adapter.ts';
-import type { KvDtype } from './kv-dtype.ts';
+import type { KvDtype } from '../kv-dtype.ts';
 
 export interface GenerateOptions extends SamplingOptions {
   maxTokens: number;

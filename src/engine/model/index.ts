@@ -4,7 +4,7 @@ export { forward, runForward, padBatch, type ForwardPlan, type KvTarget } from '
 export { readLogits, releaseLogits, type GpuLogits, type LogitsBlock } from './head.ts';
 export { planRowChunks, logitRowsPerBlock, bindableBytes, type SplitMatrix, type GpuMatrixChunk } from './split.ts';
 export { planInferenceMemory, type MemoryPlan, type MemoryPlanOptions } from './memory.ts';
-export { KV_DTYPES, kvElementBytes, parseKvDtype, type KvDtype } from './kv-dtype.ts';
+export { KV_DTYPES, kvElementBytes, parseKvDtype, type KvDtype } from '../kv-dtype.ts';
 export { KvCache, prefill, step, stepGreedy, stepSample, type PrefillResult, type SampleStep } from './kv-cache.ts';
 export { scoreContinuations, argmax, type ScoreRequest, type ScoreResult, type ScoreOptions, type ScoreStats } from './score.ts';
 export { generate, type GenerateOptions, type GenerateResult, type FinishReason } from './generate.ts';

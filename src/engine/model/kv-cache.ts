@@ -26,7 +26,7 @@ import { splitQkvUniforms } from '../ops/rope.ts';
 import { validateTokenIds } from '../ops/embedding.ts';
 import { kvLayerSlots, kvRingSlots, prefillChunk, slidingWindowOf } from './kv-ring.ts';
 import type { GpuLora } from '../lora/adapter.ts';
-import { kvElementBytes, type KvDtype } from './kv-dtype.ts';
+import { kvElementBytes, type KvDtype } from '../kv-dtype.ts';
 
 /**
  * What a run reads back: each asked row's logits [vocab], only its argmax (greedy decoding: 4 bytes a row), or

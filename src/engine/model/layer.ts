@@ -37,7 +37,7 @@ import { encodeAddInPlace, encodeBiasGrad } from '../ops/elementwise.ts';
 import { encodeMatmul } from '../ops/matmul.ts';
 import { encodeRmsNorm, encodeRmsNormBackward } from '../ops/rmsnorm.ts';
 import { encodeRopeQK, encodeSplitQkv, encodeStoreKvF16 } from '../ops/rope.ts';
-import type { KvDtype } from './kv-dtype.ts';
+import type { KvDtype } from '../kv-dtype.ts';
 import { encodePackColumns, encodeSplitColumns } from '../ops/columns.ts';
 import { encodeSwiglu, encodeSwigluBackward, encodeSwigluPacked } from '../ops/swiglu.ts';
 import { encodeLoraGroupBackward, encodeLoraGroupForward, loraDropout, xaBytes, type DropoutCounters, type GpuLora, type LoraGroup, type ProjKey } from '../lora/adapter.ts';

@@ -35,7 +35,7 @@ import type { KernelFamily } from '../kernel-family.ts';
 import { chunkBytes, DTYPE_BYTES, FUSED_GROUPS, fusedGroups, fusedRows, logitRowsPerBlock, planRowChunks } from './split.ts';
 import type { WeightDtype } from './weights.ts';
 import { isGpuQuantType, quantGpuBytes, type GpuQuantType } from '../ops/quant-layout.ts';
-import { kvElementBytes, type KvDtype } from './kv-dtype.ts';
+import { kvElementBytes, type KvDtype } from '../kv-dtype.ts';
 
 /** WebGPU's default maxStorageBufferBindingSize: what a browser grants unless the adapter's limits are requested. */
 export const DEFAULT_BINDING_BYTES = 128 * 2 ** 20;

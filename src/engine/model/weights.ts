@@ -34,7 +34,7 @@ import type { KernelRegistry } from '../gpu/kernels.ts';
 import { ropeConfigOf, ropeInvFreq } from '../ops/rope.ts';
 import { isGpuQuantType, packQuantForGpu, type GpuQuantType } from '../ops/quant-layout.ts';
 import { bindableBytes, FUSED_GROUPS, fusedGroups, planRowChunks, type GpuMatrixChunk, type SplitMatrix } from './split.ts';
-import type { KvDtype } from './kv-dtype.ts';
+import type { KvDtype } from '../kv-dtype.ts';
 
 export type WeightDtype = 'f32' | 'bf16' | 'f16';
 /** A projection's storage: a weight dtype, or ggml blocks the quantised matmuls read packed. */

@@ -8,7 +8,7 @@ import { encodeSplitQkv, encodeStoreKvF16, ropeInvFreq, type SplitQkvArgs } from
 import { attentionRef } from '../../../src/engine/reference/attention.ts';
 import { f16BitsToF32, f32ToF16Bits } from '../../../src/io/safetensors/dtypes.ts';
 import { harness, releaseAll } from './op-harness.ts';
-import { kvF16Words } from '../../../src/engine/model/kv-dtype.ts';
+import { kvF16Words } from '../../../src/engine/ops/rope.ts';
 import { KERNEL_FAMILIES, type KernelFamily } from '../../../src/engine/kernel-family.ts';
 
 afterAll(releaseAll);
