@@ -16,7 +16,7 @@ export function kvElementBytes(dtype: KvDtype): number {
   return dtype === 'f16' ? 2 : 4;
 }
 
-/** A KV dtype named by a user (a CLI flag, ALLOY_KV_CACHE, the studio's ?kv= parameter); `where` names the source. */
+/** A KV dtype named by a user (the CLI's --kv-cache); `where` names the source for the error. */
 export function parseKvDtype(value: string, where: string): KvDtype {
   if ((KV_DTYPES as readonly string[]).includes(value)) return value as KvDtype;
   throw new AlloyError(`${where}: KV cache dtype "${value}" is not one of ${KV_DTYPES.join(', ')}`);
