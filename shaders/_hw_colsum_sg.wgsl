@@ -7,14 +7,6 @@
 // consecutive indices (the verdict sg = S of subgroup_layout), the levels with k·DW_COLS < S are done with
 // subgroupShuffleXor: the last log2(S / DW_COLS) levels, after the others in workgroup memory. With S ≤ DW_COLS,
 // or sg = 0 (the layout is not that), the whole tree is in workgroup memory, as in _hw_colsum.
-override DW_COLS: u32 = 16u;
-const DW_THREADS = 256u;
-override DW_SPLIT: u32 = DW_THREADS / DW_COLS; // derived: the host sets DW_COLS only
-var<workgroup> red_q: array<Q, DW_THREADS>;
-
-fn col_layout(ids: RowIds) -> u32 {
-  return subgroup_layout(ids, DW_THREADS);
-}
 
 fn col_sum(ids: RowIds, sg: u32, v: Q) -> Q {
   let slot = ids.lid.y * DW_COLS + ids.lid.x;

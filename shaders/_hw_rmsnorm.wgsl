@@ -85,6 +85,16 @@ fn backward(ids: RowIds) {
 // memory or partly with subgroups; deterministic, no float atomics, one dispatch). Each row's DW_COLS Qs are
 // contiguous, so the loads coalesce; a narrower column block (ops/rows-hw.ts hwDwCols) gives a narrow hidden size
 // more workgroups.
+override DW_COLS: u32 = 16u;
+const DW_THREADS = 256u;
+override DW_SPLIT: u32 = DW_THREADS / DW_COLS; // derived: the host sets DW_COLS only
+var<workgroup> red_q: array<Q, DW_THREADS>; // col_sum's tree (both twins)
+
+// The layout verdict for the dw workgroup (0 in core WGSL); taken once, at the kernel's start, as row_layout.
+fn col_layout(ids: RowIds) -> u32 {
+  return subgroup_layout(ids, DW_THREADS);
+}
+
 @compute @workgroup_size(DW_COLS, DW_SPLIT)
 fn dw_main(ids: RowIds) {
   let sg = col_layout(ids);
