@@ -6,7 +6,9 @@ The step is Alloy's: CPT loss (mean next-token NLL over every position after the
 tied embeddings, LoRA (PEFT init: A Kaiming-uniform, B zeros, scale alpha/r, no dropout) on q/k/v/o/gate/up/down,
 backward, clip_grad_norm_(1.0), AdamW. Written out by hand (no transformers, no peft) so that only torch is needed;
 torch 1.13 has no scaled_dot_product_attention, so attention is the plain masked softmax.
-Prints one JSON line: {"tok_per_s", "step_s", "steps", "threads", "torch"}.
+With "device": "cuda" the same step runs on the GPU in f32 (TF32 off, PyTorch's default for matmuls), synchronised
+before each step's clock stops: the device check's anchor (bench/device/run-on-device.sh).
+Prints one JSON line: {"tok_per_s", "step_s", "steps", "threads", "torch", "device"}.
 """
 import json
 import math
@@ -25,6 +27,15 @@ D, L, H, KV, I, V, B, T, r, alpha = (cfg[k] for k in ("D", "L", "H", "KV", "I", 
 hd = D // H
 scale = alpha / r
 warmup, steps = int(cfg.get("warmup", 2)), int(cfg.get("steps", 10))
+dev = torch.device(cfg.get("device", "cpu"))
+if dev.type != "cpu":  # torch ≥ 2.0 (the device's); Debian's 1.13 runs the CPU step only
+    torch.set_default_device(dev)
+torch.backends.cuda.matmul.allow_tf32 = False
+
+
+def sync():
+    if dev.type == "cuda":
+        torch.cuda.synchronize()
 
 
 def base(out_f, in_f):
@@ -108,7 +119,9 @@ for i in range(warmup + steps):
     loss.backward()
     torch.nn.utils.clip_grad_norm_(params, 1.0)
     opt.step()
+    sync()
     if i >= warmup:
         times.append(time.perf_counter() - t0)
 step = statistics.median(times)
-print(json.dumps({"tok_per_s": B * T / step, "step_s": step, "steps": steps, "threads": threads, "torch": torch.__version__, "loss": loss.item()}))
+print(json.dumps({"tok_per_s": B * T / step, "step_s": step, "steps": steps, "threads": threads, "torch": torch.__version__, "loss": loss.item(),
+                  "device": torch.cuda.get_device_name() if dev.type == "cuda" else "cpu"}))

@@ -31,20 +31,16 @@ import { availableParallelism, loadavg } from 'node:os';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { acquireNodeDevice } from '../src/engine/gpu/node-gpu.ts';
-import { BufferPool } from '../src/engine/gpu/buffer-pool.ts';
 import { KernelRegistry } from '../src/engine/gpu/kernels.ts';
-import { generate, loadModel } from '../src/engine/model/index.ts';
 import { planInferenceMemory } from '../src/engine/model/memory.ts';
 import { memoryModelFiles } from '../src/io/model-files.ts';
 import { openCheckpoint } from '../src/io/safetensors/checkpoint.ts';
 import { writeSafetensors } from '../src/io/safetensors/writer.ts';
 import { quantizePlan, quantizeModel, presetName, type QuantizePreset } from '../src/io/quantize-model.ts';
 import type { ByteSink } from '../src/io/bytes.ts';
-import type { GpuContext } from '../src/engine/gpu/device.ts';
-import type { ModelConfig } from '../src/io/config.ts';
-import type { Checkpoint } from '../src/io/safetensors/checkpoint.ts';
 import { smolConfig, SMOLLM2, syntheticCheckpoint } from './synthetic.ts';
 import { openSteps } from './train-steps.ts';
+import { openDecoder, type Decoder } from './decoder.ts';
 import { writeSuite, type BenchRow } from './report.ts';
 
 const PRESETS: readonly QuantizePreset[] = ['q8_0', 'q4_0', 'q4_k_m'];
@@ -133,34 +129,6 @@ async function sourceFiles(size: string, layers: number) {
   await writeSafetensors(memorySink((b) => (st = b)), ck.names().map((name) => ({ name, dtype: ck.info(name).dtype, shape: ck.info(name).shape, data: () => ck.readRaw(name) })));
   const configJson = new TextEncoder().encode(JSON.stringify({ architectures: ['LlamaForCausalLM'], model_type: 'llama', ...SMOLLM2[size], num_hidden_layers: layers, max_position_embeddings: 8192, rms_norm_eps: 1e-5, rope_theta: 100000, tie_word_embeddings: true, torch_dtype: 'bfloat16' }));
   return memoryModelFiles({ 'config.json': configJson, 'model.safetensors': st! }, `SmolLM2-${size} at ${layers} layers (random BF16)`);
-}
-
-/** A model loaded for greedy decoding; `pace` is the seconds of its second decode step (the first pays first uses). */
-interface Decoder {
-  /** seconds per decoded token over `tokens` greedy steps, from the first generated token to the last */
-  secPerToken(tokens: number): Promise<number>;
-  pace: number;
-  weightBytes: number;
-  dispose(): void;
-}
-
-async function openDecoder(ctx: GpuContext, kernels: KernelRegistry, ck: Checkpoint, config: ModelConfig): Promise<Decoder> {
-  const pool = new BufferPool(ctx.device);
-  const model = await loadModel(ctx, kernels, pool, ck, config);
-  const prompt = [1, 400, 5000, 77, 901, 12, 3456, 42];
-  const secPerToken = async (tokens: number) => {
-    const at: number[] = [];
-    await generate(model, prompt, { temperature: 0, maxTokens: tokens + 1, eosTokenIds: [], onToken: () => void at.push(performance.now()) });
-    return (at[at.length - 1]! - at[0]!) / 1000 / tokens;
-  };
-  try {
-    await secPerToken(1);
-    return { secPerToken, pace: await secPerToken(1), weightBytes: model.weightBytes, dispose: () => (model.dispose(), pool.destroyAll()) };
-  } catch (e) {
-    model.dispose();
-    pool.destroyAll();
-    throw e;
-  }
 }
 
 /** The decode token count for a pace (seconds per token): at least DECODE.tokens, about DECODE.seconds, at most DECODE.max. */
