@@ -4,13 +4,36 @@
  */
 import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { create, globals } from 'webgpu';
 import { AlloyError } from '../../common/errors.ts';
 import { acquireDevice } from './device.ts';
 import { parseKernelFamily, parseSubgroups } from '../kernel-family.ts';
 
 export const SWIFTSHADER_ICD = '/usr/lib/chromium/vk_swiftshader_icd.json';
+/** Mesa 25's lavapipe, unpacked by scripts/lavapipe.sh (relative to the repository root, where Node runs) */
+export const LAVAPIPE_ICD = 'node_modules/.cache/alloy-lavapipe/lvp_icd.json';
+
+/**
+ * The Vulkan driver Dawn should load, from ALLOY_VULKAN: 'swiftshader' (Chromium's; the default on a machine
+ * without a GPU), 'lavapipe' (Mesa's, for shader-f16, 8-wide subgroups and a browser-sized binding limit), or
+ * unset: VK_ICD_FILENAMES if set, else SwiftShader where it is installed, else the loader's own search (a GPU).
+ */
+export function vulkanIcd(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  const want = env.ALLOY_VULKAN;
+  if (want === 'lavapipe') {
+    const icd = resolve(LAVAPIPE_ICD);
+    if (!existsSync(icd)) throw new AlloyError(`ALLOY_VULKAN=lavapipe: ${LAVAPIPE_ICD} is missing; run bash scripts/lavapipe.sh (from the repository root) first`);
+    return icd;
+  }
+  if (want === 'swiftshader') {
+    if (!existsSync(SWIFTSHADER_ICD)) throw new AlloyError(`ALLOY_VULKAN=swiftshader: ${SWIFTSHADER_ICD} is missing (apt-get install -y chromium)`);
+    return SWIFTSHADER_ICD;
+  }
+  if (want !== undefined && want !== '') throw new AlloyError(`ALLOY_VULKAN=${want}: must be swiftshader or lavapipe`);
+  if (env.VK_ICD_FILENAMES) return env.VK_ICD_FILENAMES;
+  return existsSync(SWIFTSHADER_ICD) && !env.ALLOY_NO_SWIFTSHADER ? SWIFTSHADER_ICD : undefined;
+}
 
 // Kept for the life of the process: if the GPU object is garbage-collected, Dawn tears down its instance
 // under any live device and the process crashes or hangs (seen as a glibc futex abort).
@@ -19,9 +42,8 @@ let instance: GPU | undefined;
 export async function nodeGpu(): Promise<GPU> {
   if (instance) return instance;
   // The Vulkan loader reads this when Dawn creates its instance, so it must be set before create().
-  if (!process.env.VK_ICD_FILENAMES && existsSync(SWIFTSHADER_ICD) && !process.env.ALLOY_NO_SWIFTSHADER) {
-    process.env.VK_ICD_FILENAMES = SWIFTSHADER_ICD;
-  }
+  const icd = vulkanIcd();
+  if (icd) process.env.VK_ICD_FILENAMES = icd;
   // SwiftShader's WSI code complains on stderr at every device when this is unset (common in CI and
   // containers); a private 0700 directory satisfies it.
   if (!process.env.XDG_RUNTIME_DIR) process.env.XDG_RUNTIME_DIR = mkdtempSync(join(tmpdir(), 'alloy-xdg-'));
