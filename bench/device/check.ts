@@ -7,7 +7,11 @@
  *   2. a SmolLM2-135M-shaped LoRA training step (random BF16 weights, 4 × 512 tokens, r 16 on all seven
  *      projections, CPT; the Trainer's whole step, clipping and AdamW included), beside the kernel bench's estimate
  *      of the same step (Σ of its kernel times) and PyTorch's step on the same GPU (bench/lora_step_torch.py);
- *   3. greedy decode of the same model, with the f32 and the f16 KV cache.
+ *   3. greedy decode of the same model, with the f32 and the f16 KV cache;
+ *   4. the hardware family's tile rule measured on this adapter (kernel-bench/tune.ts, `alloy bench kernels
+ *      --tune`): the gpu/hw-tuning.ts entry to add for it;
+ *   5. the hardware family's row kernels and mat-vecs again without subgroups, where the adapter has them;
+ *   6. the kernel bench of the larger models, as long as the budget lasts.
  * Every section rewrites device.json and device.md in the output directory as it ends, so the files that come back
  * from a run stopped at its time limit hold every section that finished. bench/device/run-on-device.sh runs it on a
  * lent machine; bench/device/import.ts files what came back into bench/results and the README.
@@ -24,6 +28,7 @@ import { nodeGpu } from '../../src/engine/gpu/node-gpu.ts';
 import { KERNEL_FAMILIES, type KernelFamily } from '../../src/engine/kernel-family.ts';
 import { runKernelBench, type KernelBenchReport } from '../../src/engine/kernel-bench/run.ts';
 import { formatKernelReport } from '../../src/engine/kernel-bench/format.ts';
+import { tuneHwMatmul, type TuneReport } from '../../src/engine/kernel-bench/tune.ts';
 import { findBenchModel, SMOLLM2_MODELS, type BenchModel } from '../../src/engine/kernel-bench/models.ts';
 import type { ModelConfig } from '../../src/io/config.ts';
 import { openDecoder } from '../decoder.ts';
@@ -41,6 +46,10 @@ export interface DevicePlan {
   decode: { tokens: number; samples: number };
   /** PyTorch's step on the same shapes: the interpreter and torch's device ('cuda', 'cpu') */
   torch: { python: string; device: string };
+  /** the tile sweep: models whose step's products are timed with every tile, at M = rows */
+  tune: { models: readonly BenchModel[]; rows: number; targetMs?: number };
+  /** kernel cases (id prefixes) timed again with the hardware family in core WGSL, where the adapter has subgroups */
+  noSubgroups: readonly string[];
 }
 
 const smol135 = findBenchModel('135M');
@@ -50,14 +59,18 @@ export const FULL_PLAN: DevicePlan = {
   train: { name: 'SmolLM2-135M shapes (random BF16)', config: smolConfig('135M'), B: 4, T: 512, warmup: 1, steps: 3, r: R, alpha: ALPHA },
   decode: { tokens: 128, samples: 3 },
   torch: { python: 'python3', device: 'cuda' },
+  tune: { models: [smol135, findBenchModel('1.7B')], rows: 2048 },
+  noSubgroups: ['smollm2-135m.qkv.m1', 'smollm2-135m.down.m1', 'smollm2-135m.lm_head.m1', 'smollm2-135m.rmsnorm', 'smollm2-135m.logsoftmax', 'smollm2-135m.cross_entropy_backward'],
 };
 
 export const QUICK_PLAN: DevicePlan = {
   kernels: { models: [smol135], rows: 64, only: ['smollm2-135m.o.m', 'smollm2-135m.decode_attention.c128', 'dispatch'], targetMs: 5 },
   train: { name: 'tiny Llama (D 128, 4 layers)', config: tinyLlamaConfig(), B: 2, T: 32, warmup: 1, steps: 1, r: 4, alpha: 8 },
-  decode: { tokens: 4, samples: 1 },
+  decode: { tokens: 2, samples: 1 },
   // the anchor's CPU run (Debian's python3-torch, which CI installs): the same code path as CUDA's but the device
   torch: { python: '/usr/bin/python3', device: 'cpu' },
+  tune: { models: [{ name: 'tiny Llama', hidden: 128, intermediate: 352, layers: 4, heads: 4, kvHeads: 2, headDim: 32, vocab: 512 }], rows: 16, targetMs: 2 },
+  noSubgroups: ['smollm2-135m.o.m1'],
 };
 
 /**
@@ -95,6 +108,9 @@ export interface DeviceCheckResult {
   plan: { kernels: { models: string[]; rows: number }; train: Omit<DevicePlan['train'], 'config'>; decode: DevicePlan['decode']; quick: boolean };
   families: FamilyRun[];
   kernelBench: KernelBenchReport | null;
+  /** the hardware family's mat-vecs and row kernels in core WGSL (subgroups off), where the adapter has subgroups */
+  kernelBenchNoSubgroups: KernelBenchReport | null;
+  tune: TuneReport | null;
   torch: { tok_per_s: number; step_s: number; torch: string; device: string } | { error: string } | null;
   /** sections not run, each with why (the time budget ran out, say) */
   skipped: string[];
@@ -145,6 +161,8 @@ export async function runDeviceCheck(o: DeviceCheckOptions): Promise<DeviceCheck
     },
     families: KERNEL_FAMILIES.map((family) => ({ family })),
     kernelBench: null,
+    kernelBenchNoSubgroups: null,
+    tune: null,
     torch: null,
     skipped: [],
     rows: [],
@@ -175,14 +193,20 @@ export async function runDeviceCheck(o: DeviceCheckOptions): Promise<DeviceCheck
   log(`adapter: ${result.adapter}; features: ${result.features.join(', ')}`);
   save();
   const benchModel = async (m: BenchModel) => {
-    const report = await runKernelBench(first, {
-      models: [m],
-      rows: plan.kernels.rows,
-      ...(plan.kernels.only ? { only: plan.kernels.only } : {}),
-      ...(plan.kernels.targetMs ? { targetMs: plan.kernels.targetMs } : {}),
-      onProgress: (p) => p.case && log(`  [${p.done + 1}/${p.total}] ${p.family}: ${p.case}`),
-    });
-    benchParts.push(report);
+    try {
+      const report = await runKernelBench(first, {
+        models: [m],
+        rows: plan.kernels.rows,
+        ...(plan.kernels.only ? { only: plan.kernels.only } : {}),
+        ...(plan.kernels.targetMs ? { targetMs: plan.kernels.targetMs } : {}),
+        onProgress: (p) => p.case && log(`  [${p.done + 1}/${p.total}] ${p.family}: ${p.case}`),
+      });
+      benchParts.push(report);
+    } catch (e) {
+      // a case's own failure is in its result; this is the bench failing as a whole (a device lost, say)
+      result.skipped.push(`kernel bench, ${m.name}: ${(e as Error).message}`);
+      log(`  failed: ${(e as Error).message}`);
+    }
   };
   // the training model's kernel bench first: the step's estimate needs it
   const [headModel, ...otherModels] = plan.kernels.models;
@@ -230,6 +254,27 @@ export async function runDeviceCheck(o: DeviceCheckOptions): Promise<DeviceCheck
     result.torch = torchStep(plan.torch, train);
     log(`  ${JSON.stringify(result.torch)}`);
   });
+  const hwCtx = ctxs.get('hardware')!;
+  await section('hardware tiles by measurement', async () => {
+    try {
+      result.tune = await tuneHwMatmul(hwCtx, { ...plan.tune, onProgress: (p) => log(`  [${p.done + 1}/${p.total}] ${p.case}`) });
+      log(`  entry: ${JSON.stringify(result.tune.entry)}`);
+    } catch (e) {
+      result.skipped.push(`hardware tiles by measurement: ${(e as Error).message}`);
+    }
+  });
+  if (hwCtx.subgroups) {
+    await section('hardware kernels without subgroups', async () => {
+      const core = await acquireDevice({ gpu, kernels: 'hardware', subgroups: false });
+      try {
+        result.kernelBenchNoSubgroups = await runKernelBench(core, { models: [headModel!], families: ['hardware'], rows: plan.kernels.rows, only: plan.noSubgroups, ...(plan.kernels.targetMs ? { targetMs: plan.kernels.targetMs } : {}) });
+      } catch (e) {
+        result.skipped.push(`hardware kernels without subgroups: ${(e as Error).message}`);
+      } finally {
+        core.device.destroy();
+      }
+    });
+  }
   for (const m of otherModels) await section(`kernel bench, ${m.name}`, () => benchModel(m));
   for (const ctx of ctxs.values()) ctx.device.destroy();
   log(`done in ${elapsed().toFixed(0)} s`);
@@ -304,7 +349,24 @@ function summarize(r: DeviceCheckResult, plan: DevicePlan): { rows: BenchRow[]; 
     'hardware ÷ software': ratio(dec(hw)?.f16TokPerSec, dec(sw)?.f16TokPerSec),
     anchor: `f16 ÷ f32 cache, hardware: ${ratio(dec(hw)?.f16TokPerSec, dec(hw)?.f32TokPerSec)}`,
   });
-  const failed = (kb?.results ?? []).filter((x) => !x.check.ok);
+  const core = r.kernelBenchNoSubgroups;
+  if (core) {
+    const pairs = core.results.flatMap((c) => {
+      const sg = kb?.results.find((x) => x.family === 'hardware' && x.id === c.id);
+      return sg?.ms && c.ms ? [`${c.label}: ${(c.ms / sg.ms).toFixed(2)}×`] : [];
+    });
+    rows.push({ work: 'hardware kernels in core WGSL ÷ with subgroups (time)', software: '—', hardware: pairs.join('; ') || '—', 'hardware ÷ software': '—', anchor: 'above 1: subgroups pay' });
+  }
+  if (r.tune) {
+    rows.push({
+      work: `hardware tile rule measured here (${r.tune.shapes.length} products at M = ${plan.tune.rows})`,
+      software: '—',
+      hardware: `minWorkgroups ${r.tune.entry.tuning.minWorkgroups}; Σ ms ${Object.entries(r.tune.scores).map(([k, v]) => `${k}: ${fmt(v)}`).join(', ')}`,
+      'hardware ÷ software': '—',
+      anchor: 'entry for HW_TUNING_TABLE in device.json (tune.entry)',
+    });
+  }
+  const failed = [...(kb?.results ?? []), ...(core?.results ?? [])].filter((x) => !x.check.ok);
   const note =
     `The device check (bench/device/check.ts${plan === QUICK_PLAN ? ', quick plan' : ''}): both kernel families on ${r.adapter}, ` +
     `kernel timing by ${kb ? (kb.timing === 'timestamp' ? 'GPU timestamp queries' : 'submit-to-readback wall time') : '—'}; ` +

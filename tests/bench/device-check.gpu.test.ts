@@ -56,6 +56,12 @@ describe('device check (bench/device)', () => {
     expect(md).toContain('| work | software | hardware | hardware ÷ software | anchor |');
     expect(md).toMatch(/LoRA step, tiny Llama .*\| [\d.]+ \([\d.]+ s\) \| [\d.]+ \([\d.]+ s\) \| [\d.]+× \|/);
     expect(md).toMatch(/PyTorch [\d.a-z]+ f32 on cpu: [\d.]+ tok\/s; hardware = [\d.]+× PyTorch/);
+    // the tile sweep's table entry, and the mat-vec without subgroups beside it with
+    expect(r.tune!.entry.tuning.minWorkgroups).toBeGreaterThan(0);
+    expect(r.tune!.shapes.length).toBe(7);
+    expect(r.kernelBenchNoSubgroups!.results.map((x) => [x.id, x.check.ok])).toEqual([['smollm2-135m.o.m1', true]]);
+    expect(md).toMatch(/hardware tile rule measured here \(7 products at M = 16\) \| — \| minWorkgroups \d+;/);
+    expect(md).toMatch(/core WGSL ÷ with subgroups \(time\) \| — \| o 1×576×576 BF16: [\d.]+×/);
     expect(md).toContain('## Kernel bench');
   }, 240_000);
 
@@ -63,7 +69,8 @@ describe('device check (bench/device)', () => {
     const { status, result: r } = runBundle(['--quick', '--budget', '0.001']);
     expect(status).toBe(0);
     expect(r.kernelBench).toBeNull();
-    expect(r.skipped.length).toBe(6); // kernel bench, two training steps, two decodes, PyTorch
+    // kernel bench, two training steps, two decodes, PyTorch, tiles, no subgroups (SwiftShader has them)
+    expect(r.skipped.length).toBe(8);
     expect(r.skipped[0]).toMatch(/^kernel bench, SmolLM2-135M: the 0\.001 s budget was spent$/);
     expect(r.note).toContain('Skipped: kernel bench');
   }, 120_000);
