@@ -112,7 +112,7 @@ export interface DeviceCheckResult {
   kernelBenchNoSubgroups: KernelBenchReport | null;
   tune: TuneReport | null;
   torch: { tok_per_s: number; step_s: number; torch: string; device: string } | { error: string } | null;
-  /** sections not run, each with why (the time budget ran out, say) */
+  /** sections not run, or failed as a whole, each with why (the time budget ran out, say) */
   skipped: string[];
   rows: BenchRow[];
   note: string;
