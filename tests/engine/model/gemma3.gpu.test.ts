@@ -22,7 +22,7 @@ import { OWNER, REVISION } from '../../../scripts/fixtures/index.ts';
 import { testGpu, testKernels } from '../../helpers/gpu.ts';
 import { decodeError, logitsError, loraFdError } from './arch-checks.ts';
 import { describeMemoryPlans } from './memory-plan-suite.ts';
-import { gpuShared, loadFixture, maxAbsDiff, SEQ, type Fixture } from './model-fixtures.ts';
+import { gpuShared, gpuVsGpuTolerance, loadFixture, maxAbsDiff, SEQ, type Fixture } from './model-fixtures.ts';
 
 const NAME = 'tiny-gemma3';
 let fixture: Promise<Fixture> | undefined;
@@ -101,7 +101,7 @@ describe('tiny-gemma3', () => {
       console.log(`${NAME} soft-capped attention (moves the reference ${moved.toExponential(2)}): logits ${err.toExponential(2)}, decode ${dec.err.toExponential(2)}, SFT loss ${lossErr.toExponential(2)}, grads ${gradErr.toExponential(2)}`);
       expect(moved).toBeGreaterThan(1e-2);
       expect(err).toBeLessThanOrEqual(1e-5);
-      expect(dec.err).toBeLessThanOrEqual(1e-6);
+      expect(dec.err).toBeLessThanOrEqual(gpuVsGpuTolerance(f.model));
       expect(lossErr).toBeLessThanOrEqual(2e-6);
       expect(gradErr).toBeLessThanOrEqual(3e-5);
     } finally {
@@ -121,7 +121,7 @@ describe('tiny-gemma3', () => {
       expect(scale).toBeLessThan(3);
       expect(moved).toBeGreaterThan(1e-2);
       expect(err).toBeLessThanOrEqual(1e-5);
-      expect(dec.err).toBeLessThanOrEqual(1e-6);
+      expect(dec.err).toBeLessThanOrEqual(gpuVsGpuTolerance(f.model));
       for (const r of [cpt, dpo]) {
         expect(r.lossErr).toBeLessThanOrEqual(2e-6);
         expect(r.gradErr).toBeLessThanOrEqual(3e-5);
@@ -143,10 +143,11 @@ describe('tiny-gemma3', () => {
     }
   });
 
-  it('KV-cache decoding of ragged rows = the full forward (≤ 1e-6)', async () => {
-    const { err, steps } = await decodeError(await get());
+  it('KV-cache decoding of ragged rows = the full forward (≤ 1e-6, 2e-5 in the hardware family: gpuVsGpuTolerance)', async () => {
+    const f = await get();
+    const { err, steps } = await decodeError(f);
     console.log(`${NAME}: KV decode vs full forward max|Δ| = ${err.toExponential(2)} over ${steps} steps × 2 rows`);
-    expect(err).toBeLessThanOrEqual(1e-6);
+    expect(err).toBeLessThanOrEqual(gpuVsGpuTolerance(f.model));
   });
 
   // h = 1e-4, not the 1e-3 of the other architectures: Gemma's activations are larger (embeddings × √80, norms
