@@ -1,12 +1,12 @@
 import { defineConfig } from 'vitest/config';
 
-// Four projects, all run by `npm test`:
+// Five projects, all run by `npm test`:
 //   unit          — plain Node, no GPU, no browser          (tests/**/*.test.ts)
 //   gpu           — real WebGPU in Node through Dawn on SwiftShader (tests/**/*.gpu.test.ts)
 //   gpu-lavapipe  — the hardware family's GPU tests again on a second CPU driver, Mesa's lavapipe
-//                   (scripts/lavapipe.sh, npm test's pretest), at 16-wide subgroups (SwiftShader's are 4), a
+//                   (scripts/lavapipe.sh, npm test's pretest), at 8-wide subgroups (SwiftShader's are 4), a
 //                   128 MiB storage binding limit (browsers') and an LLVM compiler: what SwiftShader cannot show
-//                   of code meant for real GPUs
+//                   of code meant for real GPUs; gpu-lavapipe-16 runs the subgroup users at 16 lanes
 //   browser       — the built studio in Debian's Chromium    (tests/**/*.browser.test.ts)
 const gpuGlob = 'tests/**/*.gpu.test.ts';
 const browserGlob = 'tests/**/*.browser.test.ts';
@@ -22,6 +22,27 @@ const lavapipeFiles = [
   'tests/engine/model/{hardware-family,decode,logits,kv-f16,qwen3,split}.gpu.test.ts',
   'tests/engine/train/{full-grad-hardware,grad,recompute}.gpu.test.ts',
 ];
+/** the subgroup users again at 16 lanes (512-bit SIMD compiles about 3× slower, so only these) */
+const lavapipeWideFiles = ['tests/engine/ops/{rows-hw-subgroups,matvec-norm}.gpu.test.ts'];
+
+/**
+ * A project of GPU test files on lavapipe with the hardware family, at llvmpipe's SIMD width `bits` (its subgroups
+ * are bits / 32 lanes wide). The env is read by src/engine/gpu/node-gpu.ts (the driver), kernel-family.ts (the
+ * family) and llvmpipe itself.
+ */
+function lavapipeProject(name: string, include: string[], bits: 256 | 512) {
+  return {
+    test: {
+      name,
+      include,
+      environment: 'node' as const,
+      env: { ALLOY_VULKAN: 'lavapipe', ALLOY_KERNELS: 'hardware', LP_NATIVE_VECTOR_WIDTH: String(bits) },
+      pool: 'forks' as const,
+      fileParallelism: false,
+      testTimeout: 120_000,
+    },
+  };
+}
 
 export default defineConfig({
   test: {
@@ -45,19 +66,8 @@ export default defineConfig({
           testTimeout: 120_000,
         },
       },
-      {
-        test: {
-          name: 'gpu-lavapipe',
-          include: lavapipeFiles,
-          environment: 'node',
-          // read by src/engine/gpu/node-gpu.ts (the driver), kernel-family.ts (the family) and llvmpipe itself
-          // (its SIMD width, 512 bits: 16 lanes a subgroup)
-          env: { ALLOY_VULKAN: 'lavapipe', ALLOY_KERNELS: 'hardware', LP_NATIVE_VECTOR_WIDTH: '512' },
-          pool: 'forks',
-          fileParallelism: false,
-          testTimeout: 120_000,
-        },
-      },
+      lavapipeProject('gpu-lavapipe', lavapipeFiles, 256),
+      lavapipeProject('gpu-lavapipe-16', lavapipeWideFiles, 512),
       {
         test: {
           name: 'browser',

@@ -103,6 +103,7 @@ export interface DeviceCheckResult {
   adapterInfo: GpuContext['adapterInfo'];
   features: string[];
   limits: GpuContext['limits'];
+  subgroupSizes: GpuContext['subgroupSizes'];
   machine: string;
   date: string;
   plan: { kernels: { models: string[]; rows: number }; train: Omit<DevicePlan['train'], 'config'>; decode: DevicePlan['decode']; quick: boolean };
@@ -151,6 +152,7 @@ export async function runDeviceCheck(o: DeviceCheckOptions): Promise<DeviceCheck
     adapterInfo: first.adapterInfo,
     features: first.features,
     limits: first.limits,
+    subgroupSizes: first.subgroupSizes,
     machine: machine(),
     date: new Date().toISOString(),
     plan: {
@@ -190,7 +192,7 @@ export async function runDeviceCheck(o: DeviceCheckOptions): Promise<DeviceCheck
     }
     save();
   };
-  log(`adapter: ${result.adapter}; features: ${result.features.join(', ')}`);
+  log(`adapter: ${result.adapter}; features: ${result.features.join(', ')}; subgroup sizes ${result.subgroupSizes ? `${result.subgroupSizes.min}–${result.subgroupSizes.max}` : 'not reported'}`);
   save();
   const benchModel = async (m: BenchModel) => {
     try {

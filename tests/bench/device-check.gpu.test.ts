@@ -29,6 +29,7 @@ describe('device check (bench/device)', () => {
     expect(status).toBe(0);
     expect(r.skipped).toEqual([]);
     expect(r.plan.quick).toBe(true);
+    expect(r.subgroupSizes).toEqual({ min: 4, max: 4 }); // SwiftShader's, as its adapter info reports them
     // every kernel case passed its CPU check and has a time, in both families
     const cases = r.kernelBench!.results;
     console.log(`kernel cases: ${cases.map((c) => `${c.family} ${c.id} ${c.ms?.toFixed(3)} ms`).join('; ')}`);

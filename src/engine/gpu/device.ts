@@ -57,6 +57,8 @@ export interface GpuContext {
   subgroups: boolean;
   /** whether subgroups was forced (on or off) rather than chosen by the device's features */
   subgroupsForced: boolean;
+  /** the adapter's subgroup sizes (adapter.info's subgroupMinSize/MaxSize), null where it does not say */
+  subgroupSizes: { min: number; max: number } | null;
   hasShaderF16: boolean;
   /** Resolves when the device is lost; the UI offers to reload the model (the weight cache is untouched). */
   lost: Promise<GPUDeviceLostInfo>;
@@ -74,6 +76,11 @@ const RAISED_LIMITS = [
 
 /** Features we use when present; none is required. */
 const WANTED_FEATURES: GPUFeatureName[] = ['shader-f16', 'subgroups', 'timestamp-query'];
+
+function subgroupSizesOf(info: GPUAdapterInfo | undefined): GpuContext['subgroupSizes'] {
+  const i = info as { subgroupMinSize?: number; subgroupMaxSize?: number } | undefined;
+  return i?.subgroupMinSize && i.subgroupMaxSize ? { min: i.subgroupMinSize, max: i.subgroupMaxSize } : null;
+}
 
 export async function acquireDevice(
   opts: { gpu?: GPU; powerPreference?: GPUPowerPreference; kernels?: KernelFamily; subgroups?: boolean } = {},
@@ -130,6 +137,7 @@ export async function acquireDevice(
     features: [...device.features].map(String).sort(),
     subgroups,
     subgroupsForced: opts.subgroups !== undefined,
+    subgroupSizes: subgroupSizesOf(info),
     hasShaderF16: device.features.has('shader-f16'),
     lost: device.lost,
   };
