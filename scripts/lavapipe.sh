@@ -4,7 +4,8 @@
 # installed system-wide (bookworm's own Mesa 22 lavapipe lacks a Vulkan feature Dawn requires, and upgrading the
 # system's Mesa is not this project's business). Unlike SwiftShader it offers shader-f16, has 8-wide subgroups
 # and a 128 MiB storage binding limit, as browsers do, and runs the hardware family's barrier-heavy kernels
-# ~70× faster. `ALLOY_VULKAN=lavapipe` selects it in Node (src/engine/gpu/node-gpu.ts); tests that need it say so.
+# ~70× faster. `ALLOY_VULKAN=lavapipe` selects it in Node (src/engine/gpu/node-gpu.ts); the gpu-lavapipe projects
+# of vitest.config.ts set it.
 # Its libraries' dependencies are bookworm's mesa-vulkan-drivers' (.ci/run installs that package).
 #   bash scripts/lavapipe.sh            (idempotent; about 11 MB from deb.debian.org)
 set -euo pipefail
@@ -24,8 +25,8 @@ mkdir -p "$dir.tmp"
 dpkg -x "$work"/mesa-vulkan-drivers_*.deb "$dir.tmp/root"
 lib=$(cd "$dir.tmp/root" && find . -name libvulkan_lvp.so | head -1)
 [ -n "$lib" ] || { echo "lavapipe: libvulkan_lvp.so not in mesa-vulkan-drivers $version" >&2; exit 1; }
-abs=$(cd "$dir.tmp/root/$(dirname "$lib")" && pwd)/libvulkan_lvp.so
-printf '{ "file_format_version": "1.0.0", "ICD": { "library_path": "%s", "api_version": "1.3.0" } }\n' "${abs/.tmp\/root/\/root}" > "$dir.tmp/lvp_icd.json"
+# the library's absolute path once $dir.tmp is renamed to $dir
+printf '{ "file_format_version": "1.0.0", "ICD": { "library_path": "%s", "api_version": "1.3.0" } }\n' "$(pwd)/$dir/root/${lib#./}" > "$dir.tmp/lvp_icd.json"
 echo "$version" > "$dir.tmp/version"
 rm -rf "$dir" && mv "$dir.tmp" "$dir"
 echo "lavapipe: $version in $dir"

@@ -1,6 +1,7 @@
 // The device check's command line: node device-check.mjs [--quick] [--out DIR] [--budget SECONDS]
 // (bundled by bench/device/pack.mjs for the lent machine; here `npx tsx` cannot load WGSL through import.meta.glob,
-// so run the bundle: node bench/device/pack.mjs && node .device-kit/device-check.mjs --quick --out /tmp/dc).
+// so run the bundle where `webgpu` resolves: node bench/device/pack.mjs --bundle-only --kit node_modules/.cache/dc &&
+// node node_modules/.cache/dc/device-check.mjs --quick --out /tmp/dc).
 import { parseArgs } from 'node:util';
 import { runDeviceCheck } from './check.ts';
 
