@@ -57,15 +57,19 @@ export const SUBGROUP_SHADER_SOURCES: Record<string, string> = Object.fromEntrie
 
 /**
  * A kernel's storage variant: file `NAME+TAG` is NAME with each included library that has a twin LIB_TAG.wgsl
- * replaced by it (e.g. attention+f16: _kv_load_f16 reads a KV cache stored as f16 pairs). The kernel's own text
- * is shared; subgroup twins still apply where `subgroups`. Undefined when no included library has such a twin.
+ * replaced by it (e.g. attention+f16: _kv_load_f16 reads a KV cache stored as f16 pairs). Tags combine:
+ * `NAME+TAG1+TAG2` takes each library's first twin in tag order (e.g. hw_matmul+a16+c16: f16 A operand and f16 C,
+ * act-dtype.ts). The kernel's own text is shared; subgroup twins still apply where `subgroups`. Undefined when some
+ * tag has no twin among the included libraries (a file no kernel provides).
  */
 export function variantSource(file: string, subgroups: boolean): string | undefined {
-  const [name, tag] = file.split('+') as [string, string | undefined];
-  if (tag === undefined) return (subgroups ? SUBGROUP_SHADER_SOURCES[name] : undefined) ?? SHADER_SOURCES[name];
-  if (rawSources[name] === undefined || !includesOf(name).some((lib) => rawSources[`${lib}_${tag}`] !== undefined)) return undefined;
-  const sg = subgroups && includesOf(name).some((lib) => rawSources[`${lib}_sg`] !== undefined);
-  return `${sg ? 'enable subgroups;\n' : ''}${expandIncludes(name, rawSources[name]!, [`_${tag}`, ...(sg ? ['_sg'] : [])])}`;
+  const [name, ...tags] = file.split('+') as [string, ...string[]];
+  if (tags.length === 0) return (subgroups ? SUBGROUP_SHADER_SOURCES[name] : undefined) ?? SHADER_SOURCES[name];
+  if (rawSources[name] === undefined) return undefined;
+  const libs = includesOf(name);
+  if (!tags.every((tag) => libs.some((lib) => rawSources[`${lib}_${tag}`] !== undefined))) return undefined;
+  const sg = subgroups && libs.some((lib) => rawSources[`${lib}_sg`] !== undefined);
+  return `${sg ? 'enable subgroups;\n' : ''}${expandIncludes(name, rawSources[name]!, [...tags.map((t) => `_${t}`), ...(sg ? ['_sg'] : [])])}`;
 }
 
 export type Overrides = Record<string, number | boolean>;

@@ -10,8 +10,8 @@
  * sums over ≤ 49152 terms stay well inside).
  */
 import { mulberry32 } from '../../common/random.ts';
-import { f16BitsToF32, f32ToBf16Bits, f32ToF16Bits } from '../../io/safetensors/dtypes.ts';
-import { kvF16Words } from '../ops/rope.ts';
+import { f32ToBf16Bits } from '../../io/safetensors/dtypes.ts';
+import { f16Words, roundToF16 } from '../act-dtype.ts';
 import type { BufferPool } from '../gpu/buffer-pool.ts';
 import type { KernelRegistry } from '../gpu/kernels.ts';
 import { encodeMatmul, type MatmulArgs } from '../ops/matmul.ts';
@@ -202,7 +202,7 @@ interface AttentionShape {
 
 function attentionInputs(sh: AttentionShape, seed: number) {
   const { batch: B, T, S, nHeads: H, nKv, headDim: D } = sh;
-  const kv = (s: number) => (sh.kvF16 ? uniform(B * S * nKv * D, s).map((x) => f16BitsToF32(f32ToF16Bits(x))) : uniform(B * S * nKv * D, s));
+  const kv = (s: number) => (sh.kvF16 ? roundToF16(uniform(B * S * nKv * D, s)) : uniform(B * S * nKv * D, s));
   return { q: uniform(B * T * H * D, seed), k: kv(seed + 1), v: kv(seed + 2) };
 }
 
@@ -219,7 +219,7 @@ function attentionCase(base: Omit<RoledCase, 'flops' | 'bytes' | 'prepare' | 'di
     dispatches: 1,
     async prepare(env) {
       const { q, k, v } = attentionInputs(sh, seed);
-      const cached = (x: Float32Array, label: string) => env.pool.upload(sh.kvF16 ? kvF16Words(x) : x, label);
+      const cached = (x: Float32Array, label: string) => env.pool.upload(sh.kvF16 ? f16Words(x) : x, label);
       const bufs = [env.pool.upload(q, 'kernel-bench.q'), cached(k, 'kernel-bench.k'), cached(v, 'kernel-bench.v'), env.pool.alloc(q.byteLength, 'kernel-bench.out')] as const;
       const args: AttentionArgs = { ...sh };
       return {

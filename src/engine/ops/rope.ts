@@ -12,7 +12,6 @@
 import type { ModelConfig } from '../../io/config.ts';
 import { AlloyError } from '../../common/errors.ts';
 import { packUniforms, type KernelRegistry } from '../gpu/kernels.ts';
-import { f32ToF16Bits } from '../../io/safetensors/dtypes.ts';
 import { grid1d, launch, requireShape, unusedBinding, type Field } from './dispatch.ts';
 
 /** The config.json fields RoPE reads (HF names, so a parsed config can be passed as is). */
@@ -306,15 +305,4 @@ export async function encodeStoreKvF16(
     buffers: { 10: k, 11: v, 12: k16, 13: v16 },
     groups: grid1d(Math.ceil((rows * kvHeads * headDim) / 2 / 64)),
   });
-}
-
-/**
- * The words an f16 cache holds for f32 values x (even length): two halves a word, the lower index in the low half,
- * rounded to nearest even; what store_kv_f16 and split_qkv_f16 write (where the GPU rounds to nearest) and
- * _kv_load_f16.wgsl reads. Tests and the kernel bench build caches with it.
- */
-export function kvF16Words(x: ArrayLike<number>): Uint32Array {
-  const out = new Uint32Array(x.length / 2);
-  for (let i = 0; i < out.length; i++) out[i] = (f32ToF16Bits(x[2 * i]!) | (f32ToF16Bits(x[2 * i + 1]!) << 16)) >>> 0;
-  return out;
 }

@@ -8,7 +8,7 @@ import { encodeSplitQkv, encodeStoreKvF16, ropeInvFreq, type SplitQkvArgs } from
 import { attentionRef } from '../../../src/engine/reference/attention.ts';
 import { f16BitsToF32, f32ToF16Bits } from '../../../src/io/safetensors/dtypes.ts';
 import { harness, releaseAll } from './op-harness.ts';
-import { kvF16Words } from '../../../src/engine/ops/rope.ts';
+import { f16Words } from '../../../src/engine/act-dtype.ts';
 import { KERNEL_FAMILIES, type KernelFamily } from '../../../src/engine/kernel-family.ts';
 
 afterAll(releaseAll);
@@ -57,7 +57,7 @@ describe('store_kv_f16: a run of keys and values into an f16 KV cache', () => {
     const clampF = (x: Float32Array) => x.map((e) => Math.max(-65504, Math.min(65504, e)));
     const want = [new Uint32Array(cacheWords), new Uint32Array(cacheWords)];
     [clampF(k), clampF(v)].forEach((src, i) => {
-      const words = kvF16Words(src);
+      const words = f16Words(src);
       for (let r = 0; r < rows; r++) {
         const slot = args.past! + (r % T);
         const drow = Math.floor(r / T) * slots + (args.intoRing ? slot % args.ring! : slot);
@@ -145,7 +145,7 @@ async function checkF16(family: KernelFamily, args: AttentionArgs, seed: number,
   const v = roundF16(randomArray(B * args.S * args.nKv * args.headDim, seed + 2));
   const out = pool.alloc(q.byteLength);
   const enc = device.createCommandEncoder();
-  await encodeAttention(kernels, enc, pool.upload(q), pool.upload(kvF16Words(k)), pool.upload(kvF16Words(v)), out, { ...args, kvF16: true }, mask && pool.upload(mask));
+  await encodeAttention(kernels, enc, pool.upload(q), pool.upload(f16Words(k)), pool.upload(f16Words(v)), out, { ...args, kvF16: true }, mask && pool.upload(mask));
   device.queue.submit([enc.finish()]);
   const got = new Float32Array((await readWords(out, device, q.length)).buffer);
   const err = maxAbsDiff(got, attentionRef(q, k, v, args, mask));
