@@ -7,7 +7,8 @@
  *   2. a SmolLM2-135M-shaped LoRA training step (random BF16 weights, 4 × 512 tokens, r 16 on all seven
  *      projections, CPT; the Trainer's whole step, clipping and AdamW included), beside the kernel bench's estimate
  *      of the same step (Σ of its kernel times) and PyTorch's step on the same GPU (bench/lora_step_torch.py);
- *   3. greedy decode of the same model, with the f32 and the f16 KV cache;
+ *   3. greedy decode of the same model, with the f32 and the f16 KV cache, and its scoring-shaped forward (4 × 512
+ *      tokens, each row's last logits read back) with f32 and, on the hardware family, f16 activations;
  *   4. the hardware family's tile rule measured on this adapter (kernel-bench/tune.ts, `alloy bench kernels
  *      --tune`): the gpu/hw-tuning.ts entry to add for it;
  *   5. the hardware family's row kernels and mat-vecs again without subgroups, where the adapter has them;
@@ -32,6 +33,7 @@ import { tuneHwMatmul, type TuneReport } from '../../src/engine/kernel-bench/tun
 import { findBenchModel, SMOLLM2_MODELS, type BenchModel } from '../../src/engine/kernel-bench/models.ts';
 import type { ModelConfig } from '../../src/io/config.ts';
 import { openDecoder } from '../decoder.ts';
+import { openScorer } from '../prefill.ts';
 import { machine, type BenchRow } from '../report.ts';
 import { smolConfig, syntheticCheckpoint, tinyLlamaConfig } from '../synthetic.ts';
 import { alloySteps, ALPHA, R, type Measured } from '../train-steps.ts';
@@ -44,6 +46,8 @@ export interface DevicePlan {
   train: { name: string; config: ModelConfig; B: number; T: number; warmup: number; steps: number; r: number; alpha: number };
   /** greedy decode of the training step's model: tokens per sample, samples per KV dtype (the median is kept) */
   decode: { tokens: number; samples: number };
+  /** the same model's scoring-shaped forward: B × T tokens, samples per activation dtype (the median is kept) */
+  prefill: { B: number; T: number; samples: number };
   /** PyTorch's step on the same shapes: the interpreter and torch's device ('cuda', 'cpu') */
   torch: { python: string; device: string };
   /** the tile sweep: models whose step's products are timed with every tile, at M = rows */
@@ -58,6 +62,7 @@ export const FULL_PLAN: DevicePlan = {
   kernels: { models: SMOLLM2_MODELS, rows: 2048 },
   train: { name: 'SmolLM2-135M shapes (random BF16)', config: smolConfig('135M'), B: 4, T: 512, warmup: 1, steps: 3, r: R, alpha: ALPHA },
   decode: { tokens: 128, samples: 3 },
+  prefill: { B: 4, T: 512, samples: 3 },
   torch: { python: 'python3', device: 'cuda' },
   tune: { models: [smol135, findBenchModel('1.7B')], rows: 2048 },
   noSubgroups: ['smollm2-135m.qkv.m1', 'smollm2-135m.down.m1', 'smollm2-135m.lm_head.m1', 'smollm2-135m.rmsnorm', 'smollm2-135m.logsoftmax', 'smollm2-135m.cross_entropy_backward'],
@@ -67,6 +72,7 @@ export const QUICK_PLAN: DevicePlan = {
   kernels: { models: [smol135], rows: 64, only: ['smollm2-135m.o.m', 'smollm2-135m.decode_attention.c128', 'dispatch'], targetMs: 5 },
   train: { name: 'tiny Llama (D 128, 4 layers)', config: tinyLlamaConfig(), B: 2, T: 32, warmup: 1, steps: 1, r: 4, alpha: 8 },
   decode: { tokens: 2, samples: 1 },
+  prefill: { B: 2, T: 16, samples: 1 },
   // the anchor's CPU run (Debian's python3-torch, which CI installs): the same code path as CUDA's but the device
   torch: { python: '/usr/bin/python3', device: 'cpu' },
   tune: { models: [{ name: 'tiny Llama', hidden: 128, intermediate: 352, layers: 4, heads: 4, kvHeads: 2, headDim: 32, vocab: 512 }], rows: 16, targetMs: 2 },
@@ -95,6 +101,8 @@ export interface FamilyRun {
   family: KernelFamily;
   train?: Measured & { error?: string };
   decode?: { f32TokPerSec: number; f16TokPerSec: number; samples: { f32: number[]; f16: number[] } } | { error: string };
+  /** the scoring-shaped forward: f16 activations on the hardware family only (the software family runs f32) */
+  prefill?: { f32TokPerSec: number; f16TokPerSec: number | null } | { error: string };
 }
 
 export interface DeviceCheckResult {
@@ -106,7 +114,7 @@ export interface DeviceCheckResult {
   subgroupSizes: GpuContext['subgroupSizes'];
   machine: string;
   date: string;
-  plan: { kernels: { models: string[]; rows: number }; train: Omit<DevicePlan['train'], 'config'>; decode: DevicePlan['decode']; quick: boolean };
+  plan: { kernels: { models: string[]; rows: number }; train: Omit<DevicePlan['train'], 'config'>; decode: DevicePlan['decode']; prefill: DevicePlan['prefill']; quick: boolean };
   families: FamilyRun[];
   kernelBench: KernelBenchReport | null;
   /** the hardware family's mat-vecs and row kernels in core WGSL (subgroups off), where the adapter has subgroups */
@@ -145,7 +153,7 @@ export async function runDeviceCheck(o: DeviceCheckOptions): Promise<DeviceCheck
   const ctxs = new Map<KernelFamily, GpuContext>();
   for (const family of KERNEL_FAMILIES) ctxs.set(family, await acquireDevice({ gpu, kernels: family }));
   const first = ctxs.get('software')!;
-  const { train, decode } = plan;
+  const { train, decode, prefill } = plan;
   const result: DeviceCheckResult = {
     suite: 'device',
     adapter: first.adapterInfo.description,
@@ -159,6 +167,7 @@ export async function runDeviceCheck(o: DeviceCheckOptions): Promise<DeviceCheck
       kernels: { models: plan.kernels.models.map((m) => m.name), rows: plan.kernels.rows },
       train: { name: train.name, B: train.B, T: train.T, warmup: train.warmup, steps: train.steps, r: train.r, alpha: train.alpha },
       decode,
+      prefill,
       quick: o.quick ?? false,
     },
     families: KERNEL_FAMILIES.map((family) => ({ family })),
@@ -248,6 +257,27 @@ export async function runDeviceCheck(o: DeviceCheckOptions): Promise<DeviceCheck
         }
       } catch (e) {
         f.decode = { error: (e as Error).message };
+        log(`  failed: ${(e as Error).message}`);
+      }
+    });
+  }
+  for (const f of result.families) {
+    await section(`scoring forward ${prefill.B} × ${prefill.T}, ${f.family} kernels`, async () => {
+      const ctx = ctxs.get(f.family)!;
+      try {
+        const sc = await openScorer(ctx, new KernelRegistry(ctx.device), syntheticCheckpoint(train.config), train.config, prefill.B, prefill.T);
+        try {
+          const dtypes = f.family === 'hardware' ? (['f32', 'f16'] as const) : (['f32'] as const);
+          for (const a of dtypes) await sc.secPerForward(a); // compiles untimed
+          const tok = { f32: [] as number[], f16: [] as number[] };
+          for (let i = 0; i < prefill.samples; i++) for (const a of dtypes) tok[a].push((prefill.B * prefill.T) / (await sc.secPerForward(a)));
+          f.prefill = { f32TokPerSec: median(tok.f32), f16TokPerSec: tok.f16.length ? median(tok.f16) : null };
+          log(`  ${fmt(f.prefill.f32TokPerSec)} tok/s${f.prefill.f16TokPerSec ? ` (f16 activations ${fmt(f.prefill.f16TokPerSec)})` : ''}`);
+        } finally {
+          sc.dispose();
+        }
+      } catch (e) {
+        f.prefill = { error: (e as Error).message };
         log(`  failed: ${(e as Error).message}`);
       }
     });
@@ -351,6 +381,22 @@ function summarize(r: DeviceCheckResult, plan: DevicePlan): { rows: BenchRow[]; 
     'hardware ÷ software': ratio(dec(hw)?.f16TokPerSec, dec(sw)?.f16TokPerSec),
     anchor: `f16 ÷ f32 cache, hardware: ${ratio(dec(hw)?.f16TokPerSec, dec(hw)?.f32TokPerSec)}`,
   });
+  const pre = (f: FamilyRun) => (f.prefill && 'f32TokPerSec' in f.prefill ? f.prefill : null);
+  const preText = (f: FamilyRun, k: 'f32TokPerSec' | 'f16TokPerSec') => (f.prefill && 'error' in f.prefill ? `failed: ${f.prefill.error}` : fmt(pre(f)?.[k]));
+  rows.push({
+    work: `scoring forward, ${plan.train.name}, ${plan.prefill.B} × ${plan.prefill.T} (last-row logits): tok/s`,
+    software: preText(sw, 'f32TokPerSec'),
+    hardware: preText(hw, 'f32TokPerSec'),
+    'hardware ÷ software': ratio(pre(hw)?.f32TokPerSec, pre(sw)?.f32TokPerSec),
+    anchor: 'a multiple-choice batch or a prefill',
+  });
+  rows.push({
+    work: 'the same forward with f16 activations: tok/s',
+    software: '— (f32 only)',
+    hardware: preText(hw, 'f16TokPerSec'),
+    'hardware ÷ software': ratio(pre(hw)?.f16TokPerSec, pre(sw)?.f32TokPerSec),
+    anchor: `f16 ÷ f32 activations, hardware: ${ratio(pre(hw)?.f16TokPerSec, pre(hw)?.f32TokPerSec)}`,
+  });
   const core = r.kernelBenchNoSubgroups;
   if (core) {
     const pairs = core.results.flatMap((c) => {
@@ -375,6 +421,7 @@ function summarize(r: DeviceCheckResult, plan: DevicePlan): { rows: BenchRow[]; 
     `${kb ? `${kb.results.length} kernel cases, ${failed.length} failed their CPU check${failed.length ? ` (${failed.map((x) => `${x.family} ${x.id}`).join(', ')})` : ''}` : 'kernel bench not run'}. ` +
     `Training: the Trainer's whole step (forward, backward, clipping, AdamW), median of ${plan.train.steps} after ${plan.train.warmup} warm-up. ` +
     `Decode: median of ${plan.decode.samples} samples timed from the first generated token to the last. ` +
+    `Scoring forward: median of ${plan.prefill.samples}, upload to readback. ` +
     (r.skipped.length ? `Skipped: ${r.skipped.join('; ')}. ` : '') +
     `${r.seconds.toFixed(0)} s in all.`;
   return { rows, note };

@@ -27,14 +27,14 @@ import { acquireNodeDevice } from '../engine/gpu/node-gpu.ts';
 import { BufferPool } from '../engine/gpu/buffer-pool.ts';
 import { KernelRegistry } from '../engine/gpu/kernels.ts';
 import { generate, loadModel, scoreContinuations, type Model } from '../engine/model/index.ts';
-import { kvCacheOption } from './kv-cache-option.ts';
+import { storageOptions } from './storage-options.ts';
 import { encodePairs, evaluateMultipleChoice, type ItemResult } from '../engine/eval/multiple-choice.ts';
 import { buildPrompt, GENERIC_FORMAT, mmluFormat, type ApplyChatTemplate } from '../engine/eval/prompts.ts';
 import { evaluatePerplexity } from '../engine/eval/perplexity.ts';
 import { evaluateOpenQuestions } from '../engine/eval/open-questions.ts';
 import type { CategorySummary } from '../engine/eval/categories.ts';
 
-export type EvalArgs = Partial<Record<'model' | 'bench' | 'limit' | 'shots' | 'adapter' | 'max-tokens' | 'kv-cache', string>> & { json?: boolean; chat?: boolean };
+export type EvalArgs = Partial<Record<'model' | 'bench' | 'limit' | 'shots' | 'adapter' | 'max-tokens' | 'kv-cache' | 'activations', string>> & { json?: boolean; chat?: boolean };
 
 interface Io {
   out: (s: string) => void;
@@ -172,7 +172,7 @@ export async function evalCmd(v: EvalArgs, io: Io): Promise<number> {
 
   const ctx = await acquireNodeDevice();
   const pool = new BufferPool(ctx.device);
-  const model: Model = await loadModel(ctx, new KernelRegistry(ctx.device), pool, m.checkpoint, m.config, { kvDtype: kvCacheOption(v) });
+  const model: Model = await loadModel(ctx, new KernelRegistry(ctx.device), pool, m.checkpoint, m.config, storageOptions(v));
   try {
     const header = { benchmark: benchPath, model: v.model, adapter: v.adapter ?? null, shots, chat: Boolean(chat) };
     if (bench.kind === 'multiple-choice') {

@@ -33,13 +33,15 @@ import { benchKernelsCmd } from './bench-kernels.ts';
 import { METHODS } from '../engine/train/objectives.ts';
 import { GRAD_FLAGS, TRAIN_FIELDS, TRAIN_FLAGS, flagText, trainUsage } from '../engine/train/settings.ts';
 import { forward, generate, loadModel, planInferenceMemory, warmKernels } from '../engine/model/index.ts';
-import { kvCacheOption } from './kv-cache-option.ts';
+import { storageOptions } from './storage-options.ts';
 
 const USAGE = `usage:
   alloy info     --model DIR
   alloy logits   --model DIR --ids 1,2,3 [--adapter DIR] --out FILE.json
   alloy generate --model DIR --prompt TEXT [--max-tokens N] [--temperature T] [--top-k K] [--top-p P] [--seed S] [--chat] [--adapter DIR]
                  [--kv-cache f32|f16]   (also eval) f16: half the KV cache's bytes, keys and values rounded to f16
+                 [--activations f32|f16] (also logits, eval) f16: the activations between kernels stored as f16,
+                 half their bytes (the hardware kernel family's prefill and scoring; arithmetic stays f32)
   ${trainUsage('                 ')}
   alloy grad     --model DIR [--adapter DIR | --mode full] --data FILE.jsonl ${flagText('method')} [${flagText('beta')}] [${flagText('label-smoothing')}]
                  [${flagText('micro-batch')} [${flagText('accum')}]] --out DIR
@@ -124,18 +126,19 @@ const OPTIONS = {
   only: { type: 'string' },
   tune: { type: 'boolean' },
   'kv-cache': { type: 'string' },
+  activations: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
 /** The options each command takes; parseArgs knows them all, so a misplaced one is caught here, by name. */
 const COMMAND_OPTIONS = {
   info: ['model'],
-  logits: ['model', 'ids', 'adapter', 'out'],
-  generate: ['model', 'prompt', 'max-tokens', 'temperature', 'top-k', 'top-p', 'seed', 'chat', 'adapter', 'kv-cache'],
+  logits: ['model', 'ids', 'adapter', 'out', 'activations'],
+  generate: ['model', 'prompt', 'max-tokens', 'temperature', 'top-k', 'top-p', 'seed', 'chat', 'adapter', 'kv-cache', 'activations'],
   train: TRAIN_FLAGS,
   // its own options around the settings it shares with train (the schema's `grad` fields): the same flags and checks
   grad: ['model', 'adapter', 'data', ...GRAD_FLAGS, 'out'],
-  eval: ['model', 'bench', 'json', 'limit', 'shots', 'adapter', 'chat', 'max-tokens', 'kv-cache'],
+  eval: ['model', 'bench', 'json', 'limit', 'shots', 'adapter', 'chat', 'max-tokens', 'kv-cache', 'activations'],
   merge: ['out', 'allow-crimes', 'device', 'seed', 'shard-size', 'post-weights'],
   import: ['tokenizer', 'dequantize', 'out'],
   'export-gguf': ['model', 'out', 'dtype'],
@@ -236,15 +239,21 @@ async function openModel(v: Values): Promise<Opened> {
 async function onGpu<T>(m: Opened, io: Io, run: (model: Awaited<ReturnType<typeof loadModel>>) => Promise<T>, v: Values = {}): Promise<T> {
   const ctx = await acquireNodeDevice();
   const pool = new BufferPool(ctx.device);
-  const model = await loadModel(ctx, new KernelRegistry(ctx.device), pool, m.checkpoint, m.config, { kvDtype: kvCacheOption(v) });
+  const model = await loadModel(ctx, new KernelRegistry(ctx.device), pool, m.checkpoint, m.config, storageOptions(v));
   try {
     return await run(model);
   } finally {
     const { peakBytes } = pool.stats();
-    io.err(`GPU memory: ${formatBytes(model.weightBytes)} of weights, peak ${formatBytes(peakBytes)} (${ctx.adapterInfo.description}, ${ctx.kernelFamily} kernels${ctx.kernelFamilyForced ? ' forced by ALLOY_KERNELS' : ''}${ctx.kernelFamily === 'hardware' && ctx.subgroups ? ', subgroups' : ''}${model.kvDtype === 'f16' ? ', f16 KV cache' : ''})\n`);
+    io.err(`GPU memory: ${formatBytes(model.weightBytes)} of weights, peak ${formatBytes(peakBytes)} (${ctx.adapterInfo.description}, ${ctx.kernelFamily} kernels${ctx.kernelFamilyForced ? ' forced by ALLOY_KERNELS' : ''}${ctx.kernelFamily === 'hardware' && ctx.subgroups ? ', subgroups' : ''}${model.kvDtype === 'f16' ? ', f16 KV cache' : ''}${activationsNote(model.activations, ctx.kernelFamily)})\n`);
     model.dispose();
     pool.destroyAll();
   }
+}
+
+/** The GPU memory line's word on --activations: f16 runs on the hardware family only (model/layer.ts layerActsF16). */
+function activationsNote(acts: 'f32' | 'f16', family: string): string {
+  if (acts === 'f32') return '';
+  return family === 'hardware' ? ', f16 activations' : ', f16 activations asked for: the software family runs them in f32';
 }
 
 async function info(v: Values, io: Io): Promise<number> {
@@ -300,7 +309,7 @@ async function logits(v: Values, io: Io): Promise<number> {
   const m = await openModel(v);
   const ids = parseIds(required(v, 'ids'), m.config.vocabSize);
   const out = required(v, 'out');
-  const rows = await onGpu(m, io, async (model) => (await forward(model, [ids]))[0]!);
+  const rows = await onGpu(m, io, async (model) => (await forward(model, [ids]))[0]!, v);
   const V = m.config.vocabSize;
   const table: number[][] = [];
   for (let t = 0; t < ids.length; t++) table.push(Array.from(rows.subarray(t * V, (t + 1) * V)));

@@ -43,6 +43,12 @@ export interface RunOptions {
   /** few-shot examples per item (lm-eval's first_n: the benchmark's first k, skipping the item itself) */
   fewShot: number;
   chatTemplate: boolean;
+  /**
+   * how the forwards stored their activations (engine/act-dtype.ts: f16 on the hardware kernel family halves their
+   * bytes; its ActDtype, spelled out here since common imports nothing outside itself); absent in runs stored before
+   * the option existed, which ran f32
+   */
+  activations?: 'f32' | 'f16';
 }
 
 export interface BenchmarkRun {

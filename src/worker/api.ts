@@ -8,6 +8,7 @@ import type { ModelSource } from '../io/sources.ts';
 import type { CachedModelSummary, PartialSummary } from '../io/cache/weight-cache.ts';
 import type { Lineage } from '../io/cache/names.ts';
 import type { KvDtype } from '../engine/kv-dtype.ts';
+import type { ActDtype } from '../engine/act-dtype.ts';
 import type { PoolStats } from '../engine/gpu/buffer-pool.ts';
 import type { KernelFamily } from '../engine/kernel-family.ts';
 import type { KernelBenchReport } from '../engine/kernel-bench/run.ts';
@@ -313,6 +314,8 @@ export interface BenchmarkRequest {
   fewShot: number;
   /** render each prompt with the model's chat template (as lm-eval --apply_chat_template) */
   chatTemplate: boolean;
+  /** how the scoring forwards store their activations (engine/act-dtype.ts); default f32 */
+  activations?: ActDtype;
   /** tests only: pause this long after each item, so a cancel can land mid-run on tiny fixtures */
   debugDelayMs?: number;
 }

@@ -94,7 +94,7 @@ export async function runBenchmark(
     const checkpoint = await openCheckpoint(files);
     const engine = await gpuEngine();
     meter.add(0, `uploading ${m.label}`);
-    const model = await loadModel(engine.ctx, engine.kernels, engine.pool, checkpoint, config);
+    const model = await loadModel(engine.ctx, engine.kernels, engine.pool, checkpoint, config, { activations: req.activations ?? 'f32' });
     let peak = engine.pool.stats().peakBytes;
     try {
       const encode = encoderFor(tok, req.chatTemplate);

@@ -42,6 +42,11 @@ describe('device check (bench/device)', () => {
       expect(f.train?.error).toBeUndefined();
       expect(f.train!.tokPerSec).toBeGreaterThan(0);
       expect(f.decode && 'f32TokPerSec' in f.decode && f.decode.f32TokPerSec > 0 && f.decode.f16TokPerSec > 0).toBe(true);
+      // the scoring forward: f16 activations on the hardware family only
+      const pre = f.prefill && 'f32TokPerSec' in f.prefill ? f.prefill : null;
+      expect(pre?.f32TokPerSec).toBeGreaterThan(0);
+      if (f.family === 'hardware') expect(pre?.f16TokPerSec).toBeGreaterThan(0);
+      else expect(pre?.f16TokPerSec).toBeNull();
     }
     const d0 = Math.abs(sw!.train!.loss0 - hw!.train!.loss0);
     const dN = Math.abs(sw!.train!.lossN - hw!.train!.lossN);
@@ -63,6 +68,7 @@ describe('device check (bench/device)', () => {
     expect(r.kernelBenchNoSubgroups!.results.map((x) => [x.id, x.check.ok])).toEqual([['smollm2-135m.o.m1', true]]);
     expect(md).toMatch(/hardware tile rule measured here \(7 products at M = 16\) \| — \| minWorkgroups \d+;/);
     expect(md).toMatch(/core WGSL ÷ with subgroups \(time\) \| — \| o 1×576×576 BF16: [\d.]+×/);
+    expect(md).toMatch(/the same forward with f16 activations: tok\/s \| — \(f32 only\) \| [\d.]+ \|/);
     expect(md).toContain('## Kernel bench');
   }, 240_000);
 
@@ -70,8 +76,9 @@ describe('device check (bench/device)', () => {
     const { status, result: r } = runBundle(['--quick', '--budget', '0.001']);
     expect(status).toBe(0);
     expect(r.kernelBench).toBeNull();
-    // kernel bench, two training steps, two decodes, PyTorch, tiles, no subgroups (SwiftShader has them)
-    expect(r.skipped.length).toBe(8);
+    // kernel bench, two training steps, two decodes, two scoring forwards, PyTorch, tiles, no subgroups (SwiftShader
+    // has them)
+    expect(r.skipped.length).toBe(10);
     expect(r.skipped[0]).toMatch(/^kernel bench, SmolLM2-135M: the 0\.001 s budget was spent$/);
     expect(r.note).toContain('Skipped: kernel bench');
   }, 120_000);

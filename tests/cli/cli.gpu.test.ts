@@ -139,6 +139,7 @@ describe('alloy CLI', () => {
   it('refuses bad input with one clear line and a non-zero exit', async () => {
     const cases: Array<[string[], RegExp]> = [
       [['generate', '--model', MODEL, '--prompt', 'x', '--kv-cache', 'f8'], /--kv-cache: KV cache dtype "f8" is not one of f32, f16/],
+      [['logits', '--model', MODEL, '--ids', '1', '--out', join(tmp, 'z.json'), '--activations', 'bf16'], /--activations: activation dtype "bf16" is not one of f32, f16/],
       [['logits', '--model', MODEL, '--ids', '1,999', '--out', join(tmp, 'x.json')], /--ids: entry 2 \("999"\) is not a token id in \[0, 384\)/],
       [['info', '--model', join(tmp, 'nope')], /model directory .*nope does not exist/],
       [['info'], /--model is required/],

@@ -4,6 +4,7 @@
 import type { SerializedError } from '../../common/errors.ts';
 import type { Progress } from '../../io/progress.ts';
 import type { CachedModelSummary } from '../../io/cache/weight-cache.ts';
+import type { ActDtype } from '../../engine/act-dtype.ts';
 import { modelRefs } from '../../io/cache/names.ts';
 import type { RunSummary, BenchmarkRun, RunModel, RunOptions } from '../../common/benchmark-run.ts';
 import type { MultipleChoiceItem } from '../../engine/eval/multiple-choice.ts';
@@ -26,6 +27,7 @@ export interface BenchmarkForm {
   limit: number | null;
   fewShot: number;
   chatTemplate: boolean;
+  activations?: ActDtype;
 }
 
 export type RunState = 'running' | 'done' | 'cancelled' | 'failed' | 'stored';
@@ -99,6 +101,7 @@ export class BenchmarkSession {
         limit: options.limit,
         fewShot: options.fewShot,
         chatTemplate: options.chatTemplate,
+        activations: options.activations ?? 'f32',
       },
       // Braces: a callback's return value travels back to the worker, and $state proxies cannot be cloned.
       (u) => {

@@ -158,6 +158,7 @@ export async function encodeForward(
     lora: plan.lora?.enabled ? plan.lora : null,
     dropout: null,
     kv: plan.kv ?? undefined,
+    activations: model.activations,
     attUniform: inputs.attention,
     splitUniform: inputs.split,
   };

@@ -38,6 +38,9 @@ import { encodeMatmul } from '../ops/matmul.ts';
 import { encodeRmsNorm, encodeRmsNormBackward } from '../ops/rmsnorm.ts';
 import { encodeRopeQK, encodeSplitQkv, encodeStoreKvF16 } from '../ops/rope.ts';
 import type { KvDtype } from '../kv-dtype.ts';
+import { actElementBytes, type ActDtype } from '../act-dtype.ts';
+import type { KernelFamily } from '../kernel-family.ts';
+import { MATVEC } from '../ops/matmul-hw.ts';
 import { encodePackColumns, encodeSplitColumns } from '../ops/columns.ts';
 import { encodeSwiglu, encodeSwigluBackward, encodeSwigluPacked } from '../ops/swiglu.ts';
 import { encodeLoraGroupBackward, encodeLoraGroupForward, loraDropout, xaBytes, type DropoutCounters, type GpuLora, type LoraGroup, type ProjKey } from '../lora/adapter.ts';
@@ -74,36 +77,71 @@ export interface LayerActs {
   xa: Map<ProjKey, GPUBuffer>;
 }
 
-/** Bytes of each kept activation of one layer for BT rows (xIn, which the caller owns, included). */
-export function layerActBytes(cfg: ModelConfig, BT: number): Record<Exclude<keyof LayerActs, 'xa'>, number> {
+/**
+ * Bytes of each kept activation of one layer for BT rows (xIn, which the caller owns, included). With f16
+ * activations (layerActsF16) the tensors passed between kernels (n1, n2, q, k, v, att, gate, up, act, qPre, kPre)
+ * take 2 bytes an element; the residual copies, the projections' f32 outputs before a sandwich norm and every
+ * statistic (rstd, lse) stay f32.
+ */
+export function layerActBytes(cfg: ModelConfig, BT: number, acts: ActDtype = 'f32'): Record<Exclude<keyof LayerActs, 'xa'>, number> {
   const C = cfg.hiddenSize;
   const F = cfg.intermediateSize;
   const qW = cfg.numHeads * cfg.headDim;
   const kvW = cfg.numKvHeads * cfg.headDim;
+  const e = actElementBytes(acts);
   return {
     xIn: BT * C * 4,
     xMid: BT * C * 4,
-    n1: BT * C * 4,
+    n1: BT * C * e,
     rstd1: BT * 4,
-    n2: BT * C * 4,
+    n2: BT * C * e,
     rstd2: BT * 4,
-    q: BT * qW * 4,
-    k: BT * kvW * 4,
-    v: BT * kvW * 4,
-    att: BT * qW * 4,
+    q: BT * qW * e,
+    k: BT * kvW * e,
+    v: BT * kvW * e,
+    att: BT * qW * e,
     lse: BT * cfg.numHeads * 4,
-    qPre: BT * qW * 4,
-    kPre: BT * kvW * 4,
+    qPre: BT * qW * e,
+    kPre: BT * kvW * e,
     qRstd: BT * cfg.numHeads * 4,
     kRstd: BT * cfg.numKvHeads * 4,
     attnOut: BT * C * 4,
     attnOutRstd: BT * 4,
     mlpOut: BT * C * 4,
     mlpOutRstd: BT * 4,
-    gate: BT * F * 4,
-    up: BT * F * 4,
-    act: BT * F * 4,
+    gate: BT * F * e,
+    up: BT * F * e,
+    act: BT * F * e,
   };
+}
+
+/** What decides whether a layer of a pass stores its activations as f16 (layerActsF16). */
+export interface ActsF16Case {
+  /** the model's choice (Model.activations) */
+  activations: ActDtype;
+  family: KernelFamily;
+  /** batch·T rows of the pass */
+  BT: number;
+  /** training keeps activations for the backward (always f32) */
+  training: boolean;
+  /** a LoRA adapter is added to this layer's projections */
+  lora: boolean;
+  /** the layer's q|k|v and gate|up are each one fused matrix (weights.ts), and gate|up has no bias */
+  fused: boolean;
+  /** Qwen3's per-head q/k norms */
+  qkNorm: boolean;
+}
+
+/**
+ * Whether a layer of this pass stores the activations it passes between kernels as f16 pairs (act-dtype.ts): the
+ * model asks for it, the hardware family runs it (its +a16/+c16/+f16 kernel variants), it is inference with more
+ * rows than the mat-vec takes (a decode step reads a few f32 rows and folds the norm into q|k|v: f16 would save
+ * nothing there), and the layer takes the fused path those variants cover (fused q|k|v and gate|up, no LoRA
+ * adapter reading n1, no q/k norms). Anything else runs the f32 path, the reference one. One rule for encodeLayer
+ * and the memory plans.
+ */
+export function layerActsF16(x: ActsF16Case): boolean {
+  return x.activations === 'f16' && x.family === 'hardware' && !x.training && x.BT > MATVEC.maxRows && !x.lora && x.fused && !x.qkNorm;
 }
 
 /** Bytes of each temporary of one layer's backward for BT rows (encodeLayerBackward allocates them from here). */
@@ -151,6 +189,8 @@ export interface LayerPlanShape {
   kv: boolean;
   /** inference's fused gate|up applies the gate activation in its matmul's epilogue (linear.ts fusesGate) */
   gateEpilogue?: boolean;
+  /** the layer stores its activations as f16 (layerActsF16 said so for this pass) */
+  actsF16?: boolean;
 }
 
 /** encodeLayer's allocations on a tally (save and release as there; xIn is the caller's). */
@@ -163,7 +203,9 @@ export function planLayer(
   release: (...b: PlannedBuffer[]) => void,
   shape: LayerPlanShape,
 ): void {
-  const sizes = layerActBytes(cfg, BT);
+  const acts: ActDtype = shape.actsF16 ? 'f16' : 'f32';
+  const sizes = layerActBytes(cfg, BT, acts);
+  const e = actElementBytes(acts);
   const rows = { qkv: (cfg.numHeads + 2 * cfg.numKvHeads) * cfg.headDim, gateUp: 2 * cfg.intermediateSize };
   const kept = (key: Exclude<keyof LayerActs, 'xa'>) => {
     const b = t.alloc(sizes[key]);
@@ -184,7 +226,7 @@ export function planLayer(
   if (save) kept('rstd1');
   let qkvDense: PlannedBuffer[];
   if (shape.fused.qkv && !save && !adapted('q', 'k', 'v') && !cfg.qkNorm) {
-    const packed = t.alloc(BT * rows.qkv * 4);
+    const packed = t.alloc(BT * rows.qkv * e);
     release(n1);
     qkvDense = [kept('q')];
     if (!shape.kv) qkvDense.push(kept('k'), kept('v'));
@@ -232,7 +274,7 @@ export function planLayer(
   if (shape.fused.gateUp && !save && !adapted('gate', 'up')) {
     if (shape.gateEpilogue) release(n2);
     else {
-      const packed = t.alloc(BT * rows.gateUp * 4);
+      const packed = t.alloc(BT * rows.gateUp * e);
       release(n2);
       release(packed);
     }
@@ -318,6 +360,11 @@ export interface LayerPass {
    * sliding layer when `ring` > 0, [batch, ring, nKv, D] at rows slot mod ring (kv-cache.ts)
    */
   kv?: { k: readonly GPUBuffer[]; v: readonly GPUBuffer[]; ring: number; dtype: KvDtype } | undefined;
+  /**
+   * how the model would store this pass's activations (Model.activations; layerActsF16 decides per layer);
+   * absent: f32
+   */
+  activations?: ActDtype | undefined;
   /** attention's and split_qkv's uniform blocks when the caller keeps them (a decode step rewrites `past` in place) */
   attUniform?: GPUBuffer | undefined;
   splitUniform?: GPUBuffer | undefined;
@@ -377,14 +424,27 @@ export async function encodeLayer(c: LayerPass, enc: GPUCommandEncoder, l: numbe
   const D = cfg.headDim;
   const eps = cfg.rmsNormEps;
   const layer = model.layers[l]!;
-  const sizes = layerActBytes(cfg, BT);
+  const adapter = (key: ProjKey) => (lora?.enabled ? lora.get(l, key) : undefined);
+  const adapted = (...keys: ProjKey[]) => keys.some((k) => adapter(k));
+  // f16: every activation between kernels is f16 pairs (act-dtype.ts), the residual x f32; `io` tells each
+  // projection which of its operands are
+  const f16 = layerActsF16({
+    activations: c.activations ?? 'f32',
+    family: kernels.family,
+    BT,
+    training: save !== null,
+    lora: adapted('q', 'k', 'v', 'o', 'gate', 'up', 'down'),
+    fused: !!layer.qkv && !!layer.gateUp && !layer.gateUp.bias,
+    qkNorm: cfg.qkNorm,
+  });
+  const io = { in16: f16 ? { aF16: true } : {}, both16: f16 ? { aF16: true, cF16: true } : {} };
+  const sizes = layerActBytes(cfg, BT, f16 ? 'f16' : 'f32');
   const kept = (key: Exclude<keyof LayerActs, 'xa'>, label: string = key) => {
     const b = pool.alloc(sizes[key], label);
     save?.bufs.push(b);
     return b;
   };
   const xa = new Map<ProjKey, GPUBuffer>();
-  const adapter = (key: ProjKey) => (lora?.enabled ? lora.get(l, key) : undefined);
   // The LoRA of projections that share `input` (ys in keys' order): their adapter group (lora/adapter.ts; one
   // unless built unstacked), one xa buffer a group, kept under each member's key.
   const addLora = async (input: GPUBuffer, keys: readonly ProjKey[], ys: readonly GPUBuffer[]) => {
@@ -398,8 +458,9 @@ export async function encodeLayer(c: LayerPass, enc: GPUCommandEncoder, l: numbe
       for (const m of group.members) xa.set(m.proj, a);
     } else release(a);
   };
+  // (only o and down take an f16 input here: the f16 path fuses q|k|v and gate|up)
   const base = async (input: GPUBuffer, key: ProjKey) => {
-    const y = await encodeLinear(model, enc, input, BT, lin(layer, key), key);
+    const y = await encodeLinear(model, enc, input, BT, lin(layer, key), key, io.in16);
     save?.bufs.push(y);
     return y;
   };
@@ -409,10 +470,9 @@ export async function encodeLayer(c: LayerPass, enc: GPUCommandEncoder, l: numbe
     return y;
   };
   const projAdd = async (input: GPUBuffer, key: ProjKey, y: GPUBuffer) => {
-    await encodeLinearAdd(model, enc, input, BT, lin(layer, key), y);
+    await encodeLinearAdd(model, enc, input, BT, lin(layer, key), y, io.in16);
     await addLora(input, [key], [y]);
   };
-  const adapted = (...keys: ProjKey[]) => keys.some((k) => adapter(k));
   const heads = { heads: cfg.numHeads, kvHeads: cfg.numKvHeads, headDim: D };
   const { batch: B, T, S, past } = c.attArgs;
   const attArgs = layerAttArgs(c, l);
@@ -422,6 +482,8 @@ export async function encodeLayer(c: LayerPass, enc: GPUCommandEncoder, l: numbe
   const invFreq = layerInvFreq(model, l);
   const kvF16 = c.kv?.dtype === 'f16';
   const ringArgs = c.kv?.ring ? { ring: c.kv.ring, intoRing: ring > 0 } : {};
+  // keys and values as f16 pairs: an f16 cache's, or (f16 activations, no cache) the dense k, v
+  const kvOutF16 = c.kv ? kvF16 : f16;
 
   // Attention block. Inference with the fused q|k|v weight may fold the norm into that projection (foldsNorm:
   // the hardware family's mat-vec), and then the normed rows n1 are never made.
@@ -429,7 +491,7 @@ export async function encodeLayer(c: LayerPass, enc: GPUCommandEncoder, l: numbe
   const fold1 = fusedQkv !== null && foldsNorm(model, BT, fusedQkv);
   const n1 = fold1 ? x : kept('n1', 'norm');
   const rstd1 = save ? kept('rstd1') : undefined;
-  if (!fold1) await encodeRmsNorm(kernels, enc, x, layer.inputNorm, n1, { rows: BT, hidden: C, eps }, rstd1);
+  if (!fold1) await encodeRmsNorm(kernels, enc, x, layer.inputNorm, n1, { rows: BT, hidden: C, eps, ...(f16 ? { yF16: true } : {}) }, rstd1);
   let q: GPUBuffer;
   let k: GPUBuffer;
   let v: GPUBuffer;
@@ -442,13 +504,13 @@ export async function encodeLayer(c: LayerPass, enc: GPUCommandEncoder, l: numbe
     // One matmul, then one dispatch that rotates q and k and writes k, v straight into their slots (a KV cache's,
     // or dense buffers).
     // the bias (Qwen2) is added by split_qkv as it reads the projection, not by a pass of its own
-    const qkv = fold1 ? await encodeNormedLinear(model, enc, x, BT, { weight: layer.inputNorm, eps }, fusedQkv.weight, 'qkv') : await encodeLinear(model, enc, n1, BT, fusedQkv.weight, 'qkv');
+    const qkv = fold1 ? await encodeNormedLinear(model, enc, x, BT, { weight: layer.inputNorm, eps }, fusedQkv.weight, 'qkv') : await encodeLinear(model, enc, n1, BT, fusedQkv.weight, 'qkv', io.both16);
     if (!fold1) release(n1);
     q = kept('q');
     // an f16 cache's words are written by split_qkv_f16, as store_kv_f16 would write split_qkv's output
     k = kAll = c.kv ? c.kv.k[l]! : kept('k');
     v = vAll = c.kv ? c.kv.v[l]! : kept('v');
-    await encodeSplitQkv(kernels, enc, qkv, c.positions, invFreq, q, kAll, vAll, { rows: BT, ...heads, T, S, past, rope, ...ringArgs, ...(kvF16 ? { kvF16 } : {}) }, c.splitUniform, fusedQkv.bias);
+    await encodeSplitQkv(kernels, enc, qkv, c.positions, invFreq, q, kAll, vAll, { rows: BT, ...heads, T, S, past, rope, ...ringArgs, ...(kvOutF16 ? { kvF16: true } : {}), ...(f16 ? { actF16: true } : {}) }, c.splitUniform, fusedQkv.bias);
     release(qkv);
   } else {
     if (layer.qkv) {
@@ -508,7 +570,8 @@ export async function encodeLayer(c: LayerPass, enc: GPUCommandEncoder, l: numbe
   }
   const att = kept('att', 'attention');
   const lse = save ? kept('lse') : undefined;
-  await encodeAttention(kernels, enc, q, kAll, vAll, att, attArgs, c.mask, lse, c.attUniform);
+  const f16Att = f16 ? { actF16: true, ...(kvOutF16 ? { kvF16: true } : {}) } : {};
+  await encodeAttention(kernels, enc, q, kAll, vAll, att, { ...attArgs, ...f16Att }, c.mask, lse, c.attUniform);
   // (k and v are the cache's own buffers when the fused path wrote them there)
   if (!save) release(q, ...(k === kAll && c.kv ? [] : [k, v]));
   // Gemma's sandwich: the projection's output normed on its own, then added to the residual.
@@ -540,7 +603,7 @@ export async function encodeLayer(c: LayerPass, enc: GPUCommandEncoder, l: numbe
   const fold2 = fusedGateUp !== null && foldsNorm(model, BT, fusedGateUp);
   const n2 = fold2 ? x : kept('n2', 'norm');
   const rstd2 = save ? kept('rstd2') : undefined;
-  if (!fold2) await encodeRmsNorm(kernels, enc, x, layer.postNorm, n2, { rows: BT, hidden: C, eps }, rstd2);
+  if (!fold2) await encodeRmsNorm(kernels, enc, x, layer.postNorm, n2, { rows: BT, hidden: C, eps, ...(f16 ? { yF16: true } : {}) }, rstd2);
   const gateAct = cfg.hiddenAct;
   let act: GPUBuffer;
   let gate: GPUBuffer | undefined;
@@ -551,9 +614,9 @@ export async function encodeLayer(c: LayerPass, enc: GPUCommandEncoder, l: numbe
     release(n2);
   } else if (fusedGateUp) {
     act = kept('act', 'swiglu');
-    const gu = fold2 ? await encodeNormedLinear(model, enc, x, BT, { weight: layer.postNorm, eps }, fusedGateUp, 'gate_up') : await encodeLinear(model, enc, n2, BT, fusedGateUp, 'gate_up');
+    const gu = fold2 ? await encodeNormedLinear(model, enc, x, BT, { weight: layer.postNorm, eps }, fusedGateUp, 'gate_up') : await encodeLinear(model, enc, n2, BT, fusedGateUp, 'gate_up', io.both16);
     if (!fold2) release(n2);
-    await encodeSwigluPacked(kernels, enc, gu, act, { rows: BT, F, act: gateAct });
+    await encodeSwigluPacked(kernels, enc, gu, act, { rows: BT, F, act: gateAct, ...(f16 ? { f16: true } : {}) });
     release(gu);
   } else {
     act = kept('act', 'swiglu');

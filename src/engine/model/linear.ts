@@ -4,6 +4,8 @@
  * de-quantised in registers). Layouts: x f32 [rows, in] → y f32 [rows, out], a fresh pool buffer
  * the caller releases. Its backward's input gradient: dx [rows, in] (+)= dy·W (the weight gradient of full
  * fine-tuning, dW = dyᵀ·x in f32, is a plain matmul: model/layer.ts encodeLayerBackward).
+ * With f16 activations (act-dtype.ts; the hardware family) a forward projection may read x as f16 pairs and write
+ * y as f16 pairs (ActIo); a bias is then left to the caller, which adds it as it reads y (split_qkv).
  */
 import { encodeMatmul } from '../ops/matmul.ts';
 import { encodeMatmulW16 } from '../ops/matmul-w16.ts';
@@ -14,6 +16,12 @@ import type { KernelFamily } from '../kernel-family.ts';
 import { encodeHwMatvecNormed, hwFusesNorm } from '../ops/matmul-hw.ts';
 import type { GpuLinear, GpuMatrix, Model } from './weights.ts';
 
+/** Which operands of a forward projection are f16 pairs (act-dtype.ts): the input x (aF16), the output y (cF16). */
+export interface ActIo {
+  aF16?: boolean;
+  cF16?: boolean;
+}
+
 export async function encodeLinear(
   model: Model,
   enc: GPUCommandEncoder,
@@ -21,11 +29,13 @@ export async function encodeLinear(
   rows: number,
   lin: GpuLinear | GpuMatrix,
   label = 'linear',
+  io: ActIo = {},
 ): Promise<GPUBuffer> {
   const w = 'weight' in lin ? lin.weight : lin;
   const bias = 'weight' in lin ? lin.bias : null;
-  const y = model.pool.alloc(rows * w.rows * 4, label);
-  await encodeProduct(model, enc, x, w, y, { M: rows, N: w.rows, K: w.cols, transB: true });
+  if (bias && io.cF16) throw new RangeError(`${label}: an f16 output takes no bias here (the reader adds it)`);
+  const y = model.pool.alloc(rows * w.rows * (io.cF16 ? 2 : 4), label);
+  await encodeProduct(model, enc, x, w, y, { M: rows, N: w.rows, K: w.cols, transB: true, ...io });
   if (bias) await encodeBiasAdd(model.kernels, enc, y, bias, { rows, cols: w.rows });
   return y;
 }
@@ -95,10 +105,10 @@ export async function encodeGatedLinear(model: Model, enc: GPUCommandEncoder, x:
  * y [rows, out] += x·Wᵀ (+ b): a projection whose output goes straight into a running sum (the residual stream
  * after o_proj and down_proj), through the matmul's beta = 1 epilogue instead of a temporary and an add.
  */
-export async function encodeLinearAdd(model: Model, enc: GPUCommandEncoder, x: GPUBuffer, rows: number, lin: GpuLinear | GpuMatrix, y: GPUBuffer): Promise<void> {
+export async function encodeLinearAdd(model: Model, enc: GPUCommandEncoder, x: GPUBuffer, rows: number, lin: GpuLinear | GpuMatrix, y: GPUBuffer, io: Pick<ActIo, 'aF16'> = {}): Promise<void> {
   const w = 'weight' in lin ? lin.weight : lin;
   const bias = 'weight' in lin ? lin.bias : null;
-  await encodeProduct(model, enc, x, w, y, { M: rows, N: w.rows, K: w.cols, transB: true, beta: 1 });
+  await encodeProduct(model, enc, x, w, y, { M: rows, N: w.rows, K: w.cols, transB: true, beta: 1, ...io });
   if (bias) await encodeBiasAdd(model.kernels, enc, y, bias, { rows, cols: w.rows });
 }
 
@@ -116,7 +126,7 @@ export async function encodeLinearInputGrad(
 }
 
 /** C = A·op(W) (+ beta·C) by W's storage: transB the forward (C [M, out]), plain the backward (C [M, in]). */
-async function encodeProduct(model: Model, enc: GPUCommandEncoder, a: GPUBuffer, w: GpuMatrix, c: GPUBuffer, shape: { M: number; N: number; K: number; transB?: boolean; beta?: number; glu?: GateAct }): Promise<void> {
+async function encodeProduct(model: Model, enc: GPUCommandEncoder, a: GPUBuffer, w: GpuMatrix, c: GPUBuffer, shape: { M: number; N: number; K: number; transB?: boolean; beta?: number; glu?: GateAct } & ActIo): Promise<void> {
   if (w.dtype === 'f32') await encodeMatmul(model.kernels, enc, a, w.buffer, c, shape);
   else if (w.dtype === 'bf16' || w.dtype === 'f16') await encodeMatmulW16(model.kernels, enc, a, w.buffer, c, { ...shape, dtype: w.dtype });
   else if (shape.glu) throw new RangeError(`gate_up: a ${w.dtype} weight has no GLU epilogue`);

@@ -29,13 +29,14 @@ import { expectedTensorShapes } from '../../io/config.ts';
 import { sizeClass } from '../gpu/buffer-pool.ts';
 import { ONE_SUBMIT_MAX_ROWS } from './forward.ts';
 import { kvLayerSlots, kvRingSlots, prefillChunk } from './kv-ring.ts';
-import { planLayer, type BufferTally, type LayerLoraPlan, type PlannedBuffer } from './layer.ts';
+import { layerActsF16, planLayer, type BufferTally, type LayerLoraPlan, type PlannedBuffer } from './layer.ts';
 import { gateEpilogue } from './linear.ts';
 import type { KernelFamily } from '../kernel-family.ts';
 import { chunkBytes, DTYPE_BYTES, FUSED_GROUPS, fusedGroups, fusedRows, logitRowsPerBlock, planRowChunks } from './split.ts';
 import type { WeightDtype } from './weights.ts';
 import { isGpuQuantType, quantGpuBytes, type GpuQuantType } from '../ops/quant-layout.ts';
 import { kvElementBytes, type KvDtype } from '../kv-dtype.ts';
+import type { ActDtype } from '../act-dtype.ts';
 
 /** WebGPU's default maxStorageBufferBindingSize: what a browser grants unless the adapter's limits are requested. */
 export const DEFAULT_BINDING_BYTES = 128 * 2 ** 20;
@@ -173,6 +174,9 @@ export interface ForwardPlanShape {
   limit: number;
   /** the gate activation runs in the gate|up matmul's epilogue (linear.ts gateEpilogue); default no */
   gateEpilogue?: boolean;
+  /** the model's activation dtype and the kernel family, for layer.ts layerActsF16; default f32 */
+  activations?: ActDtype;
+  family?: KernelFamily;
 }
 
 /** forward.ts runForward / encodeForward up to the head: inputs, residual, `layers` layers (all: cfg.numLayers). */
@@ -184,9 +188,19 @@ function planLayerStage(t: BufferTally, cfg: ModelConfig, f: ForwardPlanShape, l
   const x = t.alloc(BT * cfg.hiddenSize * 4);
   // Up to ONE_SUBMIT_MAX_ROWS rows intermediates go back right after their last reader; above, after the layer.
   const split = BT > ONE_SUBMIT_MAX_ROWS;
+  const fused = fusedGroups(cfg, f.dtype, f.limit);
+  const actsF16 = layerActsF16({
+    activations: f.activations ?? 'f32',
+    family: f.family ?? 'hardware',
+    BT,
+    training: false,
+    lora: (f.lora?.keys.size ?? 0) > 0,
+    fused: fused.qkv && fused.gateUp,
+    qkNorm: cfg.qkNorm,
+  });
   for (let l = 0; l < layers; l++) {
     const held: PlannedBuffer[] = [];
-    planLayer(t, cfg, BT, f.lora, null, split ? (...b) => held.push(...b) : (...b) => t.release(...b), { fused: fusedGroups(cfg, f.dtype, f.limit), kv: f.kv, gateEpilogue: !!f.gateEpilogue });
+    planLayer(t, cfg, BT, f.lora, null, split ? (...b) => held.push(...b) : (...b) => t.release(...b), { fused, kv: f.kv, gateEpilogue: !!f.gateEpilogue, actsF16 });
     t.release(...held);
   }
   return { inputs, x };
@@ -217,6 +231,8 @@ export interface MemoryPlanOptions {
   kvCapacity?: number;
   /** how the cache stores keys and values (kv-dtype.ts); default f32 */
   kvDtype?: KvDtype;
+  /** how the forward stores its activations (act-dtype.ts, Model.activations); default f32 */
+  activations?: ActDtype;
   /**
    * the sliding layers' ring of KV slots per row; default what prefill picks for a seqLen-token prompt
    * (kv-ring.ts; 0 when no layer slides or the ring would not be smaller), which also runs the forward in chunks
@@ -265,7 +281,20 @@ export function planInferenceMemory(cfg: ModelConfig, opts: MemoryPlanOptions): 
   const Tf = ring > 0 ? prefillChunk(cfg, T) : T;
     const gateType = opts.matrixTypes?.['model.layers.0.mlp.gate_proj.weight'] ?? opts.dtype;
   const gate = gateEpilogue(opts.kernels ?? 'hardware', gateType, cfg.hiddenSize, false);
-  const shape: ForwardPlanShape = { dtype: opts.dtype, batch: B, T: Tf, S, logitRows: Math.min(R, B * Tf), mask: true, kv: capacity > 0, lora: null, limit, gateEpilogue: gate };
+  const shape: ForwardPlanShape = {
+    dtype: opts.dtype,
+    batch: B,
+    T: Tf,
+    S,
+    logitRows: Math.min(R, B * Tf),
+    mask: true,
+    kv: capacity > 0,
+    lora: null,
+    limit,
+    gateEpilogue: gate,
+    activations: opts.activations ?? 'f32',
+    family: opts.kernels ?? 'hardware',
+  };
 
   // The whole run on one tally: weights, the KV cache (kv-cache.ts: k and v per layer), one forward.
   const pool = new PoolTally();

@@ -35,6 +35,7 @@ import { ropeConfigOf, ropeInvFreq } from '../ops/rope.ts';
 import { isGpuQuantType, packQuantForGpu, type GpuQuantType } from '../ops/quant-layout.ts';
 import { bindableBytes, FUSED_GROUPS, fusedGroups, planRowChunks, type GpuMatrixChunk, type SplitMatrix } from './split.ts';
 import type { KvDtype } from '../kv-dtype.ts';
+import type { ActDtype } from '../act-dtype.ts';
 
 export type WeightDtype = 'f32' | 'bf16' | 'f16';
 /** A projection's storage: a weight dtype, or ggml blocks the quantised matmuls read packed. */
@@ -108,6 +109,11 @@ export interface Model {
    * default 'f32'); caches already made keep theirs
    */
   kvDtype: KvDtype;
+  /**
+   * how this model's forwards store the activations between kernels (act-dtype.ts; LoadOptions.activations, default
+   * 'f32'): 'f16' applies where model/layer.ts layerActsF16 allows it (the hardware family's inference passes)
+   */
+  activations: ActDtype;
   /** Returns every weight buffer to the pool (pool.trim() then gives the memory back to the driver). */
   dispose(): void;
   readonly disposed: boolean;
@@ -126,6 +132,8 @@ export interface LoadOptions {
   fuseProjections?: boolean;
   /** Model.kvDtype (default 'f32') */
   kvDtype?: KvDtype;
+  /** Model.activations (default 'f32') */
+  activations?: ActDtype;
 }
 
 const MATRIX_DTYPE: Partial<Record<string, WeightDtype>> = { F32: 'f32', BF16: 'bf16', F16: 'f16' };
@@ -349,6 +357,7 @@ export async function loadModel(
       maxBindingBytes: splitLimit,
       weightBytes,
       kvDtype: opts.kvDtype ?? 'f32',
+      activations: opts.activations ?? 'f32',
       get disposed() {
         return disposed;
       },

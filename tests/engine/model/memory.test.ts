@@ -43,6 +43,20 @@ describe('planInferenceMemory', () => {
     expect(p.poolTotal).toBeGreaterThan(p.weights + p.kvCache + p.logits);
   });
 
+  it('SmolLM2-135M, f16 activations (hardware family): the layer tensors at 2 bytes, the rest as before', () => {
+    const f32 = planInferenceMemory(smol(), { dtype: 'bf16', batch: 1, seqLen: 2048 });
+    const f16 = planInferenceMemory(smol(), { dtype: 'bf16', batch: 1, seqLen: 2048, activations: 'f16' });
+    // ids, position, mask and the f32 residual stay 4 bytes; the 2 norms 2×576, the packed q|k|v 960, q + attention
+    // 2×576, the packed gate|up 2×1536 and act 1536 take 2
+    expect(f16.activations).toBe(4 * 2048 * (2 + 1 + 576) + 2 * 2048 * (1152 + 960 + 1152 + 3072 + 1536)); // 37,490,688
+    expect(f16.activations / f32.activations).toBeCloseTo(0.534, 3);
+    for (const k of ['weights', 'kvCache', 'head', 'logits'] as const) expect(f16[k]).toBe(f32[k]);
+    // the software family runs f32 whatever the model asks
+    expect(planInferenceMemory(smol(), { dtype: 'bf16', batch: 1, seqLen: 2048, activations: 'f16', kernels: 'software' }).activations).toBe(
+      planInferenceMemory(smol(), { dtype: 'bf16', batch: 1, seqLen: 2048, kernels: 'software' }).activations,
+    );
+  });
+
   it('SmolLM2-135M decoding: one token against a 2048-slot cache, one logit row', () => {
     const p = planInferenceMemory(smol(), { dtype: 'bf16', batch: 1, seqLen: 1, kvCapacity: 2048, logitRows: 1 });
     expect(p.kvCache).toBe(94_371_840);
