@@ -33,8 +33,14 @@ struct Params {
 override ROPE: bool = true;
 // split_qkv into a sliding layer's ring (kv-cache.ts): batch b's slot s goes to row b·ring + s mod ring, not b·S + s
 override RING: bool = false;
-@group(0) @binding(5) var<storage, read> qkv: array<f32>;
-@group(0) @binding(6) var<storage, read_write> q_out: array<f32>;
+// qkv and q_out are bound as words: f32 bits (bitcast, exact), or with ACT_F16 f16 activations (act-dtype.ts: two
+// halves a word, the lower index in the low half), the hardware family's f16 forward: qkv read as f16 pairs (the
+// bias, if any, still an f32 add after decoding) and q written as f16 pairs, two adjacent rotation pairs an
+// invocation so that each owns whole words (as split_qkv_f16 does for k); D % 4 == 0. k and v are independent of
+// it: split_qkv writes them f32, split_qkv_f16 f16 (a cache's, or dense ones of an f16-activation forward).
+override ACT_F16: bool = false;
+@group(0) @binding(5) var<storage, read> qkv: array<u32>;
+@group(0) @binding(6) var<storage, read_write> q_out: array<u32>;
 @group(0) @binding(7) var<storage, read_write> k_out: array<f32>;
 @group(0) @binding(8) var<storage, read_write> v_out: array<f32>;
 // split_qkv with BIAS (Qwen2's q/k/v biases): the fused bias [(n_heads + 2·n_kv)·D] added to each value as it is
@@ -44,8 +50,16 @@ override BIAS: bool = false;
 
 // Column c of the fused projection's row `row`, with its bias when BIAS is set.
 fn qkv_at(row: u32, c: u32, W: u32) -> f32 {
-  if (BIAS) { return qkv[row * W + c] + qkv_bias[c]; }
-  return qkv[row * W + c];
+  let i = row * W + c;
+  var x: f32;
+  if (ACT_F16) {
+    let h = unpack2x16float(qkv[i / 2u]);
+    x = select(h.x, h.y, (i & 1u) == 1u);
+  } else {
+    x = bitcast<f32>(qkv[i]);
+  }
+  if (BIAS) { return x + qkv_bias[c]; }
+  return x;
 }
 
 const WG = 64u;
@@ -162,15 +176,48 @@ fn split_pair(row: u32, col: u32, j: u32, W: u32) -> vec2f {
   return vec2f(x1, x2);
 }
 
+// q's share of the split's invocations: a rotation pair each, or with ACT_F16 two adjacent pairs (two f16 words).
+fn q_work() -> u32 {
+  if (ACT_F16) { return p.rows * p.n_heads * (p.D / 4u); }
+  return p.rows * p.n_heads * (p.D / 2u);
+}
+
+// q's invocation i (< q_work()) of the split: q [rows, n_heads, D], f32 or f16 pairs.
+fn split_q(i: u32, W: u32) {
+  let half = p.D / 2u;
+  if (ACT_F16) {
+    let quads = half / 2u; // pairs of pairs a head
+    let j = 2u * (i % quads);
+    let rh = i / quads; // row · n_heads + head
+    let col = (rh % p.n_heads) * p.D + j;
+    let row = rh / p.n_heads;
+    let a = split_pair(row, col, j, W);
+    let b = split_pair(row, col + 1u, j + 1u, W);
+    let at = (rh * p.D + j) / 2u; // in words
+    q_out[at] = to_f16_pair(a.x, b.x);
+    q_out[at + half / 2u] = to_f16_pair(a.y, b.y);
+    return;
+  }
+  let j = i % half;
+  let rh = i / half; // row · n_heads + head
+  let r = split_pair(rh / p.n_heads, (rh % p.n_heads) * p.D + j, j, W);
+  q_out[rh * p.D + j] = bitcast<u32>(r.x);
+  q_out[rh * p.D + j + half] = bitcast<u32>(r.y);
+}
+
 @compute @workgroup_size(WG)
 fn split_qkv(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let i = (wg.y * nwg.x + wg.x) * WG + lid;
   let half = p.D / 2u;
   let W = (p.n_heads + 2u * p.n_kv) * p.D;
-  let nq = p.rows * p.n_heads * half;
+  let nq = q_work();
   let nk = p.rows * p.n_kv * half;
   let nv = p.rows * p.n_kv * p.D;
   if (i >= nq + nk + nv) { return; }
+  if (i < nq) {
+    split_q(i, W);
+    return;
+  }
   if (i >= nq + nk) {
     let e = i - nq - nk;
     let row = e / (p.n_kv * p.D);
@@ -179,27 +226,15 @@ fn split_qkv(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec
     v_out[drow * p.n_kv * p.D + c] = qkv_at(row, (p.n_heads + p.n_kv) * p.D + c, W);
     return;
   }
-  let isK = i >= nq;
-  let heads = select(p.n_heads, p.n_kv, isK);
-  let pi = select(i, i - nq, isK);
+  let pi = i - nq;
   let j = pi % half;
-  let rh = pi / half; // row · heads + head
-  let row = rh / heads;
-  let head = rh % heads;
-  let col = select(0u, p.n_heads * p.D, isK) + head * p.D + j;
-  let r = split_pair(row, col, j, W);
-  let x1 = r.x;
-  let x2 = r.y;
-  if (isK) {
-    let drow = kv_dest_row(row);
-    let at = (drow * p.n_kv + head) * p.D + j;
-    k_out[at] = x1;
-    k_out[at + half] = x2;
-  } else {
-    let at = rh * p.D + j;
-    q_out[at] = x1;
-    q_out[at + half] = x2;
-  }
+  let rh = pi / half; // row · n_kv + head
+  let row = rh / p.n_kv;
+  let head = rh % p.n_kv;
+  let r = split_pair(row, p.n_heads * p.D + head * p.D + j, j, W);
+  let at = (kv_dest_row(row) * p.n_kv + head) * p.D + j;
+  k_out[at] = r.x;
+  k_out[at + half] = r.y;
 }
 
 // store_kv_f16: a run's keys and values, dense f32 [rows, n_kv·D] at bindings 10 and 11 (split_qkv's or the
@@ -235,7 +270,7 @@ fn store_kv_f16(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: 
 // no dense f32 k, v is made and stored again. A word holds two adjacent elements, which split_qkv gives to two
 // invocations (one rotation pair each), so here one invocation takes two adjacent pairs of k, (j, j + D/2) and
 // (j + 1, j + 1 + D/2) for even j < D/2 (D % 4 == 0), and writes the two words they make; v, a word (two
-// elements) an invocation; q as split_qkv. The values are split_pair's, so the words equal split_qkv then
+// elements) an invocation; q as split_qkv (split_q). The values are split_pair's, so the words equal split_qkv then
 // store_kv_f16 bit for bit.
 @compute @workgroup_size(WG)
 fn split_qkv_f16(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
@@ -243,17 +278,12 @@ fn split_qkv_f16(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg:
   let half = p.D / 2u;
   let W = (p.n_heads + 2u * p.n_kv) * p.D;
   let words = p.n_kv * half; // a row's words of k (and of v)
-  let nq = p.rows * p.n_heads * half;
+  let nq = q_work();
   let nk = p.rows * words / 2u;
   let nv = p.rows * words;
   if (i >= nq + nk + nv) { return; }
   if (i < nq) {
-    let j = i % half;
-    let rh = i / half; // row · heads + head
-    let row = rh / p.n_heads;
-    let r = split_pair(row, (rh % p.n_heads) * p.D + j, j, W);
-    q_out[rh * p.D + j] = r.x;
-    q_out[rh * p.D + j + half] = r.y;
+    split_q(i, W);
     return;
   }
   if (i < nq + nk) {
