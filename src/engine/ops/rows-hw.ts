@@ -3,7 +3,8 @@
  * (shaders/hw_rmsnorm*.wgsl), log-softmax / target log-prob / cross-entropy backward (hw_logsoftmax*.wgsl) and
  * greedy decoding's argmax (hw_argmax*.wgsl). encodeRmsNorm, encodeLogSoftmax, encodeArgmax and the rest dispatch
  * here on a hardware-family registry; this module only picks the variant (vec4 when the row width is a multiple
- * of 4, so every row starts on a 16-byte boundary; scalar otherwise) and the workgroup shape. The shape lives here
+ * of 4, so every row starts on a 16-byte boundary; scalar otherwise; vec2 for RMSNorm rows of f16 activations whose
+ * width is not a multiple of 4, hwRowFile) and the workgroup shape. The shape lives here
  * only: the shaders take it as override constants (LANES, ROWS, DW_COLS).
  */
 import type { KernelRegistry, Overrides } from '../gpu/kernels.ts';

@@ -3,7 +3,7 @@
 // tiled forward and the flash-decoding split + reduce. q, k, v are f16 values exactly (k, v rounded for the f32
 // cache too, so both cache dtypes see the same inputs), so only f32 summation and out's final rounding separate
 // the kernel from the float64 reference: out within one f16 ulp relative plus the f32 path's 1e-6
-// (attention-hw.gpu.test.ts), lse (f32) within the f32 path's 2e-6.
+// (attention-hw.gpu.test.ts), lse (f32) within 1e-6 (the f32 path allows 2e-6).
 import { afterAll, describe, expect, it } from 'vitest';
 import { maxAbsDiff, randomArray } from '../../helpers/gpu.ts';
 import { encodeAttention, type AttentionArgs } from '../../../src/engine/ops/attention.ts';
@@ -16,7 +16,8 @@ import { f16Error, RATIO_BOUND, readF16 } from './f16-act.ts';
 afterAll(releaseAll);
 
 const TOL_OUT = 1e-6;
-const TOL_LSE = 2e-6;
+// lse is f32 as in the f32 path, from the same (f16-valued) inputs: measured ≤ 3.1e-7 (SwiftShader and lavapipe)
+const TOL_LSE = 1e-6;
 
 async function check(args: AttentionArgs, seed: number, mask?: Uint32Array) {
   const { device, kernels, pool } = await harness('hardware');
