@@ -155,6 +155,51 @@ fn backward_qk(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: v
   rotate_qk((wg.y * nwg.x + wg.x) * WG + lid, -1.0);
 }
 
+// main_qk_f16: main_qk over f16 activations (act-dtype.ts: two halves a u32 word, the lower index in the low
+// half): q [rows, n_heads, D] and k [rows, n_kv, D] as f16 pairs at bindings 14 and 15, rotated in place (the
+// unfused path of an f16-activation forward: LoRA on q/k/v, Qwen3's q/k norms). An invocation takes two adjacent
+// rotation pairs, (j, j + D/2) and (j + 1, j + 1 + D/2) for even j (D % 4 == 0), so it owns the two words they
+// touch; the angles and the rotation are rotate()'s, in f32, the results clamped to f16's range.
+@group(0) @binding(14) var<storage, read_write> q16: array<u32>;
+@group(0) @binding(15) var<storage, read_write> k16_qk: array<u32>;
+
+// The words holding elements (j, j + 1) and (j + D/2, j + 1 + D/2) of a row's head, rotated by +θ.
+fn rotate_words(lo: u32, hi: u32, row: u32, j: u32) -> vec2u {
+  let x1 = unpack2x16float(lo);
+  let x2 = unpack2x16float(hi);
+  let a = sincos(f32(pos[row]) * inv_freq[j]);
+  let b = sincos(f32(pos[row]) * inv_freq[j + 1u]);
+  let sn = vec2f(a.x, b.x);
+  let cs = vec2f(a.y, b.y);
+  let r1 = x1 * cs - x2 * sn;
+  let r2 = x2 * cs + x1 * sn;
+  return vec2u(to_f16_pair(r1.x, r1.y), to_f16_pair(r2.x, r2.y));
+}
+
+@compute @workgroup_size(WG)
+fn main_qk_f16(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let i = (wg.y * nwg.x + wg.x) * WG + lid;
+  let quads = p.D / 4u; // pairs of pairs a head
+  let nq = p.rows * p.n_heads * quads;
+  let isK = i >= nq;
+  let e = select(i, i - nq, isK);
+  let heads = select(p.n_heads, p.n_kv, isK);
+  if (e >= p.rows * heads * quads) { return; }
+  let j = 2u * (e % quads);
+  let rh = e / quads; // row · heads + head
+  let at = (rh * p.D + j) / 2u; // in words
+  let off = p.D / 4u;           // words from element j to j + D/2
+  if (isK) {
+    let r = rotate_words(k16_qk[at], k16_qk[at + off], rh / heads, j);
+    k16_qk[at] = r.x;
+    k16_qk[at + off] = r.y;
+  } else {
+    let r = rotate_words(q16[at], q16[at + off], rh / heads, j);
+    q16[at] = r.x;
+    q16[at + off] = r.y;
+  }
+}
+
 // One invocation per q pair, then per k pair, then per v element. Each rotated element gets exactly rotate()'s
 // arithmetic (the same sincos of the same f32 angle), so split + rope equals projection + encodeRope bit for bit.
 // The k, v destination row of projection row `row` (batch row / T, slot past + row % T).

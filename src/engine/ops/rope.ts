@@ -182,12 +182,28 @@ export async function encodeRopeQK(
   k: GPUBuffer,
   positions: GPUBuffer,
   invFreq: GPUBuffer,
-  args: RopeArgs & { kvHeads: number },
+  /**
+   * f16: q and k are f16 activations (act-dtype.ts: two halves a word), rotated in place by rope.wgsl main_qk_f16
+   * (forward only; headDim % 4 == 0)
+   */
+  args: RopeArgs & { kvHeads: number; f16?: boolean },
   backward = false,
 ): Promise<void> {
   const { rows, heads, kvHeads, headDim } = args;
   requireShape(headDim > 0 && headDim % 2 === 0, 'rope', `headDim must be even, got ${headDim}`);
   requireShape(q !== k, 'rope', 'q and k must be different buffers');
+  if (args.f16) {
+    requireShape(headDim % 4 === 0, 'rope', `f16 activations need headDim % 4 == 0, got ${headDim}`);
+    requireShape(!backward, 'rope', 'the backward rotates f32 gradients: f16 activations are the forward only');
+    await launch(kernels, encoder, {
+      file: 'rope',
+      entry: 'main_qk_f16',
+      params: [{ u32: rows }, { u32: heads }, { u32: headDim }, { u32: kvHeads }, { u32: 0 }, { u32: 0 }, { u32: 0 }],
+      buffers: { 2: positions, 3: invFreq, 14: q, 15: k },
+      groups: grid1d(Math.ceil((rows * (heads + kvHeads) * (headDim / 4)) / 64)),
+    });
+    return;
+  }
   const pairs = rows * (heads + kvHeads) * (headDim / 2);
   await launch(kernels, encoder, {
     file: 'rope',

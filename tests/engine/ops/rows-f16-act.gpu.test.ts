@@ -1,14 +1,14 @@
 // The hardware family's row kernels with f16 activations (act-dtype.ts: two halves a u32 word): RMSNorm writing
 // y (and reading x) as f16 (hw_rmsnorm+x16/+y16, and hw_rmsnorm_x2 for an even width that is not a multiple of
 // 4), the packed SwiGLU/GeGLU (swiglu.wgsl main_packed_f16) and split_qkv reading qkv and writing q as f16
-// (rope.wgsl ACT_F16). Inputs are f16 values exactly (rounded on the CPU), so the kernels see the reference's
+// (rope.wgsl ACT_F16), and RoPE on f16 q, k in place (main_qk_f16). Inputs are f16 values exactly (rounded on the CPU), so the kernels see the reference's
 // inputs; each output is checked against the float64 reference within one f16 ulp relative plus the f32 path's
 // tolerance (f16-act.ts f16Error), and split_qkv's k and v against the f32-activation path, bit for bit.
 import { afterAll, describe, expect, it } from 'vitest';
 import { randomArray, HW_VARIANTS } from '../../helpers/gpu.ts';
 import { encodeRmsNorm } from '../../../src/engine/ops/rmsnorm.ts';
 import { encodeSwigluPacked, type GateAct } from '../../../src/engine/ops/swiglu.ts';
-import { encodeSplitQkv, ropeInvFreq, type SplitQkvArgs } from '../../../src/engine/ops/rope.ts';
+import { encodeRopeQK, encodeSplitQkv, ropeInvFreq, type SplitQkvArgs } from '../../../src/engine/ops/rope.ts';
 import { rmsNormRef } from '../../../src/engine/reference/rmsnorm.ts';
 import { gegluRef, swigluRef } from '../../../src/engine/reference/swiglu.ts';
 import { ropeRef } from '../../../src/engine/reference/rope.ts';
@@ -147,5 +147,28 @@ describe('split_qkv with f16 activations (qkv in, q out as f16 pairs)', () => {
     await expect(encodeSplitQkv(kernels, device.createCommandEncoder(), b(), b(), b(), b(), b(), b(), { rows: 1, heads: 1, kvHeads: 1, headDim: 6, actF16: true })).rejects.toThrow(
       /f16 activations need headDim % 4 == 0, got 6/,
     );
+  });
+});
+
+describe('RoPE on f16 q and k in place (rope.wgsl main_qk_f16)', () => {
+  it('5 rows, GQA 6/2, D 16 and 8: within an f16 ulp of the float64 rotation', async () => {
+    const { device, kernels, pool } = await harness('hardware');
+    for (const [rows, heads, kvHeads, D] of [
+      [5, 6, 2, 16],
+      [3, 2, 1, 8],
+    ] as const) {
+      const q = roundToF16(randomArray(rows * heads * D, D + 1).map((e) => 4 * e));
+      const k = roundToF16(randomArray(rows * kvHeads * D, D + 2).map((e) => 4 * e));
+      const positions = Uint32Array.from({ length: rows }, (_, i) => i * 997 + 3);
+      const invData = ropeInvFreq({ hidden_size: heads * D, num_attention_heads: heads, rope_theta: 10000 });
+      const [Q, K] = [pool.upload(f16Words(q)), pool.upload(f16Words(k))];
+      const enc = device.createCommandEncoder();
+      await encodeRopeQK(kernels, enc, Q, K, pool.upload(positions), pool.upload(invData), { rows, heads, kvHeads, headDim: D, f16: true });
+      device.queue.submit([enc.finish()]);
+      const eq = f16Error(await readF16(Q, q.length), ropeRef(q, positions, invData, rows, heads, D), ROPE_TOL);
+      const ek = f16Error(await readF16(K, k.length), ropeRef(k, positions, invData, rows, kvHeads, D), ROPE_TOL);
+      console.log(`rope qk f16 rows=${rows} ${heads}/${kvHeads} D=${D}: q ratio ${eq.ratio.toFixed(3)} rel ${eq.rel.toExponential(2)}, k ratio ${ek.ratio.toFixed(3)} rel ${ek.rel.toExponential(2)}`);
+      expect(Math.max(eq.ratio, ek.ratio)).toBeLessThanOrEqual(RATIO_BOUND);
+    }
   });
 });
