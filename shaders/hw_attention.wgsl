@@ -1,7 +1,9 @@
 // The hardware family's attention forward (src/engine/ops/attention-hw.ts picks the shape and the entry): causal
 // GQA attention with the software kernel's semantics (attention.wgsl: key mask, sliding WINDOW counted in real
 // keys, SOFTCAP, scale, a sliding layer's ring of KV slots, lse for the backward, zeros for a row that sees no
-// key). Layouts (row-major f32): q, out [B, T, n_heads, D]; k, v [B, S (or ring), n_kv, D]; mask u32 [B, S].
+// key). Layouts (row-major f32): q, out [B, T, n_heads, D]; k, v [B, S (or ring), n_kv, D]; mask u32 [B, S]. The
+// +f16 variant reads k, v as f16 pairs (_kv_load_f16), the +a16 variant q and out (_hw_attention_io_a16, f16
+// activations, act-dtype.ts); tags combine (hw_attention+a16+f16).
 //
 // What it follows:
 // - FlashAttention-2 (Dao 2023, "FlashAttention-2: Faster Attention with Better Parallelism and Work Partitioning"):
@@ -19,7 +21,8 @@
 //   visible range at run time (p.past is rewritten in place between decode steps), whole tiles each.
 //
 // Inside a workgroup: BR rows × TPR lanes (64 threads, fewer for a 1–2-row decode). Lane c of a row owns the head
-// dims d = c + TPR·e (e < DL = ⌈D/TPR⌉): its slice of q and of the output accumulator live in registers
+// dims d = c + TPR·e (e < DL = ⌈D/TPR⌉; in the +a16 variant pairs of dims, lane_dim, so that a lane stores whole
+// f16 words): its slice of q and of the output accumulator live in registers
 // (HEAD_DIM is fixed at pipeline creation, so the loops have constant trip counts), and neighbouring lanes read
 // neighbouring words of the tiles (conflict-free, and coalesced global loads of q and out). Per tile of BC keys:
 //   1. every thread stages K and V elements (consecutive threads, consecutive addresses of a key's row; vec4s
@@ -29,7 +32,7 @@
 //      visibility rule (causal, window, mask; invisible = NEG) → sc[row][key];
 //   4. every lane of the row reads the row's BC scores (a broadcast), updates m, l and its accumulator dims.
 // Four barriers a tile; no thread returns early (rows past the end compute on a clamped row and write nothing).
-// Core WGSL only: no f16, no subgroups. The tile sizes are override constants chosen by ops/attention-hw.ts so
+// Core WGSL only: no shader-f16 (f16 storage is unpacked to f32), no subgroups. The tile sizes are override constants chosen by ops/attention-hw.ts so
 // that ks, vs, part and sc fit in 16 KB of workgroup memory.
 
 override USE_MASK: bool = false;
@@ -58,20 +61,25 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> q: array<f32>;
 @group(0) @binding(2) var<storage, read> k: array<f32>;
 @group(0) @binding(3) var<storage, read> v: array<f32>;
-@group(0) @binding(4) var<storage, read_write> out: array<f32>;
 @group(0) @binding(5) var<storage, read> mask: array<u32>;
 @group(0) @binding(6) var<storage, read_write> lse: array<f32>;
 // flash-decoding partials: (m, l) [n_rows, SPLITS, 2], then acc [n_rows, SPLITS, D]
 @group(0) @binding(7) var<storage, read_write> partial: array<f32>;
 // k4, v4 at bindings 8, 9 and their readers key4, val4 (f32, or f16 in the +f16 variant)
 // #include _kv_load
+// q, out at bindings 1, 4, their accessors q_el, out_put and PAIR (f32, or f16 activations in the +a16 variant)
+// #include _hw_attention_io
 
 const MAX_DL = 64u; // dims per lane: D ≤ 256 with TPR ≥ 4
 const NEG = -1e30;  // "no score": finite, so exp(NEG − NEG) is 1, never NaN
-override DL: u32 = (HEAD_DIM + TPR - 1u) / TPR;
+override DL: u32 = (HEAD_DIM + PAIR * TPR - 1u) / (PAIR * TPR) * PAIR;
+
+// Lane c's e-th head dim (e < DL; ≥ HEAD_DIM: none): runs of PAIR consecutive dims, TPR·PAIR apart.
+fn lane_dim(c: u32, e: u32) -> u32 {
+  return PAIR * (c + TPR * (e / PAIR)) + e % PAIR;
+}
 
 var<workgroup> ks: array<f32, BC * HEAD_DIM>;
 var<workgroup> vs: array<f32, BC * HEAD_DIM>;
@@ -130,8 +138,8 @@ fn run(wg: vec3u, lid: u32) {
 
   let q_at = row * HEAD_DIM;
   for (var e = 0u; e < DL; e++) {
-    let d = c + TPR * e;
-    qr[e] = select(0.0, q[q_at + min(d, HEAD_DIM - 1u)], d < HEAD_DIM);
+    let d = lane_dim(c, e);
+    qr[e] = select(0.0, q_el(q_at + min(d, HEAD_DIM - 1u)), d < HEAD_DIM);
     acc[e] = 0.0;
   }
   m = NEG;
@@ -174,7 +182,7 @@ fn run(wg: vec3u, lid: u32) {
     for (var j = 0u; j < BC; j++) {
       var dot = 0.0;
       for (var e = 0u; e < DL; e++) {
-        let d = c + TPR * e;
+        let d = lane_dim(c, e);
         if (d < HEAD_DIM) { dot = fma(qr[e], ks[j * HEAD_DIM + d], dot); }
       }
       part[(r * BC + j) * TPR + c] = dot;
@@ -201,7 +209,7 @@ fn run(wg: vec3u, lid: u32) {
       let pj = select(0.0, exp(s - m_new), s > NEG);
       l += pj;
       for (var e = 0u; e < DL; e++) {
-        let d = c + TPR * e;
+        let d = lane_dim(c, e);
         if (d < HEAD_DIM) { acc[e] = fma(pj, vs[j * HEAD_DIM + d], acc[e]); }
       }
     }
@@ -212,9 +220,12 @@ fn run(wg: vec3u, lid: u32) {
 
 fn write_out(lid: u32) {
   let c = lid % TPR;
-  for (var e = 0u; e < DL; e++) {
-    let d = c + TPR * e;
-    if (d < HEAD_DIM) { out[row * HEAD_DIM + d] = select(0.0, acc[e] / l, l > 0.0); }
+  for (var e = 0u; e < DL; e += PAIR) {
+    let d = lane_dim(c, e);
+    if (d < HEAD_DIM) {
+      let o = vec2f(acc[e], acc[min(e + 1u, DL - 1u)]);
+      out_put(row * HEAD_DIM + d, select(vec2f(0.0), o / l, l > 0.0));
+    }
   }
 }
 
@@ -246,16 +257,16 @@ fn split(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid:
   }
   let acc_at = 2u * p.n_rows * SPLITS + at * HEAD_DIM;
   for (var e = 0u; e < DL; e++) {
-    let d = c + TPR * e;
+    let d = lane_dim(c, e);
     if (d < HEAD_DIM) { partial[acc_at + d] = acc[e]; }
   }
 }
 
-// flash-decoding, pass 2: one thread per (row, dim), the slices combined in slice order. Returns the row's
-// log Σ exp (NEG where no slice saw a key) and writes the output element.
+// flash-decoding, pass 2: one thread per PAIR elements (row, dims), the slices combined in slice order.
 const REDUCE_WG = 64u;
 
-fn combine(idx: u32) -> f32 {
+// Output element idx: (its value, the row's log Σ exp: NEG where no slice saw a key).
+fn combine_el(idx: u32) -> vec2f {
   let r = idx / HEAD_DIM;
   let d = idx % HEAD_DIM;
   var mx = NEG;
@@ -268,20 +279,28 @@ fn combine(idx: u32) -> f32 {
     sum = fma(partial[2u * (r * SPLITS + s) + 1u], w, sum);
     o = fma(partial[acc_at + s * HEAD_DIM], w, o);
   }
-  out[idx] = select(0.0, o / sum, sum > 0.0);
-  return select(NEG, mx + log(sum), sum > 0.0);
+  return vec2f(select(0.0, o / sum, sum > 0.0), select(NEG, mx + log(sum), sum > 0.0));
+}
+
+// Writes elements idx..idx+PAIR−1 (one row's: HEAD_DIM is a multiple of PAIR) and returns the row's log Σ exp.
+fn combine(idx: u32) -> f32 {
+  let a = combine_el(idx);
+  var b = a;
+  if (PAIR == 2u) { b = combine_el(idx + 1u); }
+  out_put(idx, vec2f(a.x, b.x));
+  return a.y;
 }
 
 @compute @workgroup_size(REDUCE_WG)
 fn reduce(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let idx = (wg.y * nwg.x + wg.x) * REDUCE_WG + lid;
+  let idx = ((wg.y * nwg.x + wg.x) * REDUCE_WG + lid) * PAIR;
   if (idx >= p.n_rows * HEAD_DIM) { return; }
   _ = combine(idx);
 }
 
 @compute @workgroup_size(REDUCE_WG)
 fn reduce_save_lse(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let idx = (wg.y * nwg.x + wg.x) * REDUCE_WG + lid;
+  let idx = ((wg.y * nwg.x + wg.x) * REDUCE_WG + lid) * PAIR;
   if (idx >= p.n_rows * HEAD_DIM) { return; }
   let lse_row = combine(idx);
   if (idx % HEAD_DIM == 0u) { lse[idx / HEAD_DIM] = lse_row; }

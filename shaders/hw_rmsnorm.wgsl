@@ -4,4 +4,6 @@
 // #include _hw_rows
 // #include _hw_reduce
 // #include _hw_colsum
+// #include _hw_rmsnorm_x
+// #include _hw_rmsnorm_y
 // #include _hw_rmsnorm

@@ -33,8 +33,14 @@ struct Params {
 override ROPE: bool = true;
 // split_qkv into a sliding layer's ring (kv-cache.ts): batch b's slot s goes to row b·ring + s mod ring, not b·S + s
 override RING: bool = false;
-@group(0) @binding(5) var<storage, read> qkv: array<f32>;
-@group(0) @binding(6) var<storage, read_write> q_out: array<f32>;
+// qkv and q_out are bound as words: f32 bits (bitcast, exact), or with ACT_F16 f16 activations (act-dtype.ts: two
+// halves a word, the lower index in the low half), the hardware family's f16 forward: qkv read as f16 pairs (the
+// bias, if any, still an f32 add after decoding) and q written as f16 pairs, two adjacent rotation pairs an
+// invocation so that each owns whole words (as split_qkv_f16 does for k); D % 4 == 0. k and v are independent of
+// it: split_qkv writes them f32, split_qkv_f16 f16 (a cache's, or dense ones of an f16-activation forward).
+override ACT_F16: bool = false;
+@group(0) @binding(5) var<storage, read> qkv: array<u32>;
+@group(0) @binding(6) var<storage, read_write> q_out: array<u32>;
 @group(0) @binding(7) var<storage, read_write> k_out: array<f32>;
 @group(0) @binding(8) var<storage, read_write> v_out: array<f32>;
 // split_qkv with BIAS (Qwen2's q/k/v biases): the fused bias [(n_heads + 2·n_kv)·D] added to each value as it is
@@ -44,8 +50,16 @@ override BIAS: bool = false;
 
 // Column c of the fused projection's row `row`, with its bias when BIAS is set.
 fn qkv_at(row: u32, c: u32, W: u32) -> f32 {
-  if (BIAS) { return qkv[row * W + c] + qkv_bias[c]; }
-  return qkv[row * W + c];
+  let i = row * W + c;
+  var x: f32;
+  if (ACT_F16) {
+    let h = unpack2x16float(qkv[i / 2u]);
+    x = select(h.x, h.y, (i & 1u) == 1u);
+  } else {
+    x = bitcast<f32>(qkv[i]);
+  }
+  if (BIAS) { return x + qkv_bias[c]; }
+  return x;
 }
 
 const WG = 64u;
@@ -141,6 +155,51 @@ fn backward_qk(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: v
   rotate_qk((wg.y * nwg.x + wg.x) * WG + lid, -1.0);
 }
 
+// main_qk_f16: main_qk over f16 activations (act-dtype.ts: two halves a u32 word, the lower index in the low
+// half): q [rows, n_heads, D] and k [rows, n_kv, D] as f16 pairs at bindings 14 and 15, rotated in place (the
+// unfused path of an f16-activation forward: LoRA on q/k/v, Qwen3's q/k norms). An invocation takes two adjacent
+// rotation pairs, (j, j + D/2) and (j + 1, j + 1 + D/2) for even j (D % 4 == 0), so it owns the two words they
+// touch; the angles and the rotation are rotate()'s, in f32, the results clamped to f16's range.
+@group(0) @binding(14) var<storage, read_write> q16: array<u32>;
+@group(0) @binding(15) var<storage, read_write> k16_qk: array<u32>;
+
+// The words holding elements (j, j + 1) and (j + D/2, j + 1 + D/2) of a row's head, rotated by +θ.
+fn rotate_words(lo: u32, hi: u32, row: u32, j: u32) -> vec2u {
+  let x1 = unpack2x16float(lo);
+  let x2 = unpack2x16float(hi);
+  let a = sincos(f32(pos[row]) * inv_freq[j]);
+  let b = sincos(f32(pos[row]) * inv_freq[j + 1u]);
+  let sn = vec2f(a.x, b.x);
+  let cs = vec2f(a.y, b.y);
+  let r1 = x1 * cs - x2 * sn;
+  let r2 = x2 * cs + x1 * sn;
+  return vec2u(to_f16_pair(r1.x, r1.y), to_f16_pair(r2.x, r2.y));
+}
+
+@compute @workgroup_size(WG)
+fn main_qk_f16(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let i = (wg.y * nwg.x + wg.x) * WG + lid;
+  let quads = p.D / 4u; // pairs of pairs a head
+  let nq = p.rows * p.n_heads * quads;
+  let isK = i >= nq;
+  let e = select(i, i - nq, isK);
+  let heads = select(p.n_heads, p.n_kv, isK);
+  if (e >= p.rows * heads * quads) { return; }
+  let j = 2u * (e % quads);
+  let rh = e / quads; // row · heads + head
+  let at = (rh * p.D + j) / 2u; // in words
+  let off = p.D / 4u;           // words from element j to j + D/2
+  if (isK) {
+    let r = rotate_words(k16_qk[at], k16_qk[at + off], rh / heads, j);
+    k16_qk[at] = r.x;
+    k16_qk[at + off] = r.y;
+  } else {
+    let r = rotate_words(q16[at], q16[at + off], rh / heads, j);
+    q16[at] = r.x;
+    q16[at + off] = r.y;
+  }
+}
+
 // One invocation per q pair, then per k pair, then per v element. Each rotated element gets exactly rotate()'s
 // arithmetic (the same sincos of the same f32 angle), so split + rope equals projection + encodeRope bit for bit.
 // The k, v destination row of projection row `row` (batch row / T, slot past + row % T).
@@ -162,15 +221,48 @@ fn split_pair(row: u32, col: u32, j: u32, W: u32) -> vec2f {
   return vec2f(x1, x2);
 }
 
+// q's share of the split's invocations: a rotation pair each, or with ACT_F16 two adjacent pairs (two f16 words).
+fn q_work() -> u32 {
+  if (ACT_F16) { return p.rows * p.n_heads * (p.D / 4u); }
+  return p.rows * p.n_heads * (p.D / 2u);
+}
+
+// q's invocation i (< q_work()) of the split: q [rows, n_heads, D], f32 or f16 pairs.
+fn split_q(i: u32, W: u32) {
+  let half = p.D / 2u;
+  if (ACT_F16) {
+    let quads = half / 2u; // pairs of pairs a head
+    let j = 2u * (i % quads);
+    let rh = i / quads; // row · n_heads + head
+    let col = (rh % p.n_heads) * p.D + j;
+    let row = rh / p.n_heads;
+    let a = split_pair(row, col, j, W);
+    let b = split_pair(row, col + 1u, j + 1u, W);
+    let at = (rh * p.D + j) / 2u; // in words
+    q_out[at] = to_f16_pair(a.x, b.x);
+    q_out[at + half / 2u] = to_f16_pair(a.y, b.y);
+    return;
+  }
+  let j = i % half;
+  let rh = i / half; // row · n_heads + head
+  let r = split_pair(rh / p.n_heads, (rh % p.n_heads) * p.D + j, j, W);
+  q_out[rh * p.D + j] = bitcast<u32>(r.x);
+  q_out[rh * p.D + j + half] = bitcast<u32>(r.y);
+}
+
 @compute @workgroup_size(WG)
 fn split_qkv(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let i = (wg.y * nwg.x + wg.x) * WG + lid;
   let half = p.D / 2u;
   let W = (p.n_heads + 2u * p.n_kv) * p.D;
-  let nq = p.rows * p.n_heads * half;
+  let nq = q_work();
   let nk = p.rows * p.n_kv * half;
   let nv = p.rows * p.n_kv * p.D;
   if (i >= nq + nk + nv) { return; }
+  if (i < nq) {
+    split_q(i, W);
+    return;
+  }
   if (i >= nq + nk) {
     let e = i - nq - nk;
     let row = e / (p.n_kv * p.D);
@@ -179,27 +271,15 @@ fn split_qkv(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec
     v_out[drow * p.n_kv * p.D + c] = qkv_at(row, (p.n_heads + p.n_kv) * p.D + c, W);
     return;
   }
-  let isK = i >= nq;
-  let heads = select(p.n_heads, p.n_kv, isK);
-  let pi = select(i, i - nq, isK);
+  let pi = i - nq;
   let j = pi % half;
-  let rh = pi / half; // row · heads + head
-  let row = rh / heads;
-  let head = rh % heads;
-  let col = select(0u, p.n_heads * p.D, isK) + head * p.D + j;
-  let r = split_pair(row, col, j, W);
-  let x1 = r.x;
-  let x2 = r.y;
-  if (isK) {
-    let drow = kv_dest_row(row);
-    let at = (drow * p.n_kv + head) * p.D + j;
-    k_out[at] = x1;
-    k_out[at + half] = x2;
-  } else {
-    let at = rh * p.D + j;
-    q_out[at] = x1;
-    q_out[at + half] = x2;
-  }
+  let rh = pi / half; // row · n_kv + head
+  let row = rh / p.n_kv;
+  let head = rh % p.n_kv;
+  let r = split_pair(row, p.n_heads * p.D + head * p.D + j, j, W);
+  let at = (kv_dest_row(row) * p.n_kv + head) * p.D + j;
+  k_out[at] = r.x;
+  k_out[at + half] = r.y;
 }
 
 // store_kv_f16: a run's keys and values, dense f32 [rows, n_kv·D] at bindings 10 and 11 (split_qkv's or the
@@ -235,7 +315,7 @@ fn store_kv_f16(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: 
 // no dense f32 k, v is made and stored again. A word holds two adjacent elements, which split_qkv gives to two
 // invocations (one rotation pair each), so here one invocation takes two adjacent pairs of k, (j, j + D/2) and
 // (j + 1, j + 1 + D/2) for even j < D/2 (D % 4 == 0), and writes the two words they make; v, a word (two
-// elements) an invocation; q as split_qkv. The values are split_pair's, so the words equal split_qkv then
+// elements) an invocation; q as split_qkv (split_q). The values are split_pair's, so the words equal split_qkv then
 // store_kv_f16 bit for bit.
 @compute @workgroup_size(WG)
 fn split_qkv_f16(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
@@ -243,17 +323,12 @@ fn split_qkv_f16(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg:
   let half = p.D / 2u;
   let W = (p.n_heads + 2u * p.n_kv) * p.D;
   let words = p.n_kv * half; // a row's words of k (and of v)
-  let nq = p.rows * p.n_heads * half;
+  let nq = q_work();
   let nk = p.rows * words / 2u;
   let nv = p.rows * words;
   if (i >= nq + nk + nv) { return; }
   if (i < nq) {
-    let j = i % half;
-    let rh = i / half; // row · heads + head
-    let row = rh / p.n_heads;
-    let r = split_pair(row, (rh % p.n_heads) * p.D + j, j, W);
-    q_out[rh * p.D + j] = r.x;
-    q_out[rh * p.D + j + half] = r.y;
+    split_q(i, W);
     return;
   }
   if (i < nq + nk) {

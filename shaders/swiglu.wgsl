@@ -36,6 +36,26 @@ fn main_packed(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: v
   out[i] = act(gate[at]) * gate[at + p.F];
 }
 
+// main_packed_f16: main_packed over f16 activations (act-dtype.ts: two halves a u32 word, the lower index in the
+// low half), the hardware family's f16 forward: gate|up [T, 2I] in as words at binding 7, out [T, I] as words at
+// binding 8. One invocation a word of out (two adjacent columns: I even, so a word never straddles a row or the
+// gate|up seam); act and the product in f32, the result clamped to f16's range (pack2x16float leaves a value beyond
+// it undefined). p.n counts out's words here.
+@group(0) @binding(7) var<storage, read> gu16: array<u32>;
+@group(0) @binding(8) var<storage, read_write> out16: array<u32>;
+
+@compute @workgroup_size(WG)
+fn main_packed_f16(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let i = (wg.y * nwg.x + wg.x) * WG + lid;
+  if (i >= p.n) { return; }
+  let half = p.F / 2u; // words of each half of a row
+  let at = (i / half) * 2u * half + i % half;
+  let g = unpack2x16float(gu16[at]);
+  let u = unpack2x16float(gu16[at + half]);
+  let o = vec2f(act(g.x), act(g.y)) * u;
+  out16[i] = pack2x16float(clamp(o, vec2f(-65504.0), vec2f(65504.0)));
+}
+
 @compute @workgroup_size(WG)
 fn backward(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let i = (wg.y * nwg.x + wg.x) * WG + lid;

@@ -111,13 +111,15 @@ export async function encodeHwAttention(
     buffers: { ...base, 7: partial },
     groups,
   });
+  // the reduce writes out (f16 pairs in the +a16 variant: a thread per word) and reads no k, v
+  const pair = args.actF16 ? 2 : 1;
   await launch(kernels, encoder, {
-    file: 'hw_attention',
+    file: attentionFile('hw_attention', { ...args, kvF16: false }),
     entry: bufs.lse ? 'reduce_save_lse' : 'reduce',
     constants: { HEAD_DIM: D, SPLITS: splits },
     params,
     buffers: { 4: bufs.out, 7: partial, ...lse },
-    groups: grid1d(Math.ceil((rows * D) / 64)),
+    groups: grid1d(Math.ceil((rows * D) / pair / 64)),
   });
 }
 

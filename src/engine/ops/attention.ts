@@ -53,11 +53,17 @@ export type AttentionArgs = AttentionRefArgs & {
    * kernels' +f16 variant (shaders/_kv_load_f16.wgsl); needs headDim % 4 == 0. The forward only.
    */
   kvF16?: boolean;
+  /**
+   * f16 activations (act-dtype.ts; the hardware family's forward only): q is read and `out` written as f16 pairs
+   * (shaders/_hw_attention_io_a16.wgsl, file tag +a16); scores, softmax and accumulators stay f32, as does lse.
+   * Combines with kvF16. Needs headDim % 4 == 0.
+   */
+  actF16?: boolean;
 };
 
-/** The forward's shader file for `args`: the +f16 variant reads an f16 KV cache. */
+/** The forward's shader file for `args`: the +a16 variant reads q and writes out as f16, +f16 reads an f16 KV cache. */
 export function attentionFile(base: 'attention' | 'hw_attention', args: AttentionArgs): string {
-  return args.kvF16 ? `${base}+f16` : base;
+  return `${base}${args.actF16 ? '+a16' : ''}${args.kvF16 ? '+f16' : ''}`;
 }
 
 export async function encodeAttention(
@@ -80,6 +86,7 @@ export async function encodeAttention(
     const constants = { USE_MASK: !!keyMask, ...windowConstant(args) };
     return encodeHwAttention(kernels, encoder, { q, k, v, out, mask, ...(lse ? { lse } : {}) }, args, params ?? attentionParams(args), constants);
   }
+  requireShape(!args.actF16, 'attention', 'f16 activations (actF16) are read and written by the hardware kernel family only');
   // head dims that are multiples of 4 (every real model's) read q, k, v and out as vec4s, at bindings 7-10
   const vec4 = args.headDim % 4 === 0;
   const named = vec4 && args.headDim <= ATTENTION_NAMED_MAX_HEAD_DIM;
@@ -129,6 +136,7 @@ function checkAttentionArgs(args: AttentionArgs): { T: number; nHeads: number; b
   requireShape(nKv > 0 && nHeads % nKv === 0, 'attention', `nHeads (${nHeads}) must be a multiple of nKv (${nKv})`);
   requireShape(headDim > 0 && headDim <= ATTENTION_MAX_HEAD_DIM, 'attention', `headDim ${headDim} outside 1..${ATTENTION_MAX_HEAD_DIM}`);
   requireShape(!args.kvF16 || headDim % 4 === 0, 'attention', `an f16 KV cache needs headDim % 4 == 0, got ${headDim}`);
+  requireShape(!args.actF16 || headDim % 4 === 0, 'attention', `f16 activations need headDim % 4 == 0, got ${headDim}`);
   requireShape(T <= MAX_GROUPS_PER_DIM && nHeads <= MAX_GROUPS_PER_DIM && batch <= MAX_GROUPS_PER_DIM, 'attention', 'grid too large');
   return { T, nHeads, batch };
 }
@@ -180,6 +188,7 @@ export async function encodeAttentionBackward(
   const { T, nHeads, batch } = checkAttentionArgs(args);
   const { S, nKv } = args;
   requireShape(!args.kvF16, 'attention_backward', 'training attends over f32 keys and values, not an f16 KV cache');
+  requireShape(!args.actF16, 'attention_backward', 'training keeps f32 activations: the backward has no f16 (actF16) form');
   requireShape(S <= MAX_GROUPS_PER_DIM && nKv <= MAX_GROUPS_PER_DIM, 'attention_backward', 'grid too large');
   const outs = [bufs.dq, bufs.dk, bufs.dv, bufs.stats];
   const inputs = [bufs.q, bufs.k, bufs.v, bufs.out, bufs.lse, bufs.dOut];

@@ -17,6 +17,13 @@ export interface RmsNormArgs {
   rows: number;
   hidden: number;
   eps: number;
+  /**
+   * f16 activations (act-dtype.ts; the hardware family only, hidden even): `yF16` writes y as f16 pairs (the input
+   * of an f16-activation forward's next matmul; x, the residual stream, stays f32), `xF16` reads x as f16 pairs
+   * (Qwen3's per-head q/k norms of an f16 q). The sums and the normalisation stay f32; rstd, if saved, is f32.
+   */
+  xF16?: boolean;
+  yF16?: boolean;
 }
 
 export async function encodeRmsNorm(
@@ -31,9 +38,14 @@ export async function encodeRmsNorm(
   const { rows, hidden, eps } = args;
   requireShape(rows > 0 && hidden > 0, 'rmsnorm', `rows (${rows}) and hidden (${hidden}) must be positive`);
   requireShape(x !== y, 'rmsnorm', 'x and y must be different buffers');
+  const tags = [...(args.xF16 ? ['x16'] : []), ...(args.yF16 ? ['y16'] : [])];
+  if (tags.length > 0) {
+    requireShape(kernels.family === 'hardware', 'rmsnorm', 'f16 activations (xF16, yF16) are read and written by the hardware kernel family only');
+    requireShape(hidden % 2 === 0, 'rmsnorm', `f16 activations need an even hidden size (two values a word), got ${hidden}`);
+  }
   if (kernels.family === 'hardware') {
     const buffers: Record<number, GPUBuffer> = rstd ? { 1: x, 2: w, 3: y, 4: rstd } : { 1: x, 2: w, 3: y };
-    await launchHwRows(kernels, encoder, { file: 'hw_rmsnorm', entry: rstd ? 'main_save_rstd' : 'main', rows, width: hidden, params: [{ u32: rows }, { u32: hidden }, { f32: eps }], buffers });
+    await launchHwRows(kernels, encoder, { file: 'hw_rmsnorm', entry: rstd ? 'main_save_rstd' : 'main', rows, width: hidden, params: [{ u32: rows }, { u32: hidden }, { f32: eps }], buffers, tags });
     return;
   }
   await launch(kernels, encoder, {

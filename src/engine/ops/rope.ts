@@ -182,12 +182,28 @@ export async function encodeRopeQK(
   k: GPUBuffer,
   positions: GPUBuffer,
   invFreq: GPUBuffer,
-  args: RopeArgs & { kvHeads: number },
+  /**
+   * f16: q and k are f16 activations (act-dtype.ts: two halves a word), rotated in place by rope.wgsl main_qk_f16
+   * (forward only; headDim % 4 == 0)
+   */
+  args: RopeArgs & { kvHeads: number; f16?: boolean },
   backward = false,
 ): Promise<void> {
   const { rows, heads, kvHeads, headDim } = args;
   requireShape(headDim > 0 && headDim % 2 === 0, 'rope', `headDim must be even, got ${headDim}`);
   requireShape(q !== k, 'rope', 'q and k must be different buffers');
+  if (args.f16) {
+    requireShape(headDim % 4 === 0, 'rope', `f16 activations need headDim % 4 == 0, got ${headDim}`);
+    requireShape(!backward, 'rope', 'the backward rotates f32 gradients: f16 activations are the forward only');
+    await launch(kernels, encoder, {
+      file: 'rope',
+      entry: 'main_qk_f16',
+      params: [{ u32: rows }, { u32: heads }, { u32: headDim }, { u32: kvHeads }, { u32: 0 }, { u32: 0 }, { u32: 0 }],
+      buffers: { 2: positions, 3: invFreq, 14: q, 15: k },
+      groups: grid1d(Math.ceil((rows * (heads + kvHeads) * (headDim / 4)) / 64)),
+    });
+    return;
+  }
   const pairs = rows * (heads + kvHeads) * (headDim / 2);
   await launch(kernels, encoder, {
     file: 'rope',
@@ -221,6 +237,12 @@ export interface SplitQkvArgs {
    * output, bit for bit (rope.wgsl split_qkv_f16); needs headDim % 4 == 0
    */
   kvF16?: boolean;
+  /**
+   * f16 activations (act-dtype.ts; the hardware family's f16 forward): qkv is read as f16 pairs (the bias, if any,
+   * is still added in f32 after decoding) and q written as f16 pairs; k and v follow `kvF16` (an f16-activation
+   * forward passes kvF16 for its dense k, v too). Needs headDim % 4 == 0.
+   */
+  actF16?: boolean;
 }
 
 /**
@@ -249,12 +271,16 @@ export async function encodeSplitQkv(
   requireShape(!bias || bias.size >= (heads + 2 * kvHeads) * headDim * 4, 'split_qkv', `the bias holds fewer than ${(heads + 2 * kvHeads) * headDim} values`);
   const f16 = !!args.kvF16;
   requireShape(!f16 || headDim % 4 === 0, 'split_qkv', `an f16 KV cache needs headDim % 4 == 0, got ${headDim}`);
-  // q: a rotation pair an invocation; k: one pair (two adjacent pairs into f16); v: an element (a word of two)
-  const work = rows * heads * (headDim / 2) + (f16 ? rows * kvHeads * (headDim / 4 + headDim / 2) : rows * kvHeads * (headDim / 2 + headDim));
+  const act16 = !!args.actF16;
+  requireShape(!act16 || headDim % 4 === 0, 'split_qkv', `f16 activations need headDim % 4 == 0, got ${headDim}`);
+  // q: a rotation pair an invocation (two adjacent pairs into f16); k: one pair (two into f16); v: an element (a
+  // word of two)
+  const qWork = rows * heads * (act16 ? headDim / 4 : headDim / 2);
+  const work = qWork + (f16 ? rows * kvHeads * (headDim / 4 + headDim / 2) : rows * kvHeads * (headDim / 2 + headDim));
   await launch(kernels, encoder, {
     file: 'rope',
     entry: f16 ? 'split_qkv_f16' : 'split_qkv',
-    constants: { ROPE: args.rope ?? true, ...(args.intoRing ? { RING: true } : {}), ...(bias ? { BIAS: true } : {}) },
+    constants: { ROPE: args.rope ?? true, ...(args.intoRing ? { RING: true } : {}), ...(bias ? { BIAS: true } : {}), ...(act16 ? { ACT_F16: true } : {}) },
     params: params ?? splitQkvFields(args),
     buffers: { 2: positions, 3: invFreq, 5: qkv, 6: q, ...(f16 ? { 12: k, 13: v } : { 7: k, 8: v }), 9: bias ?? unusedBinding(kernels.device) },
     groups: grid1d(Math.ceil(work / 64)),

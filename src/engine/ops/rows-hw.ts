@@ -3,11 +3,13 @@
  * (shaders/hw_rmsnorm*.wgsl), log-softmax / target log-prob / cross-entropy backward (hw_logsoftmax*.wgsl) and
  * greedy decoding's argmax (hw_argmax*.wgsl). encodeRmsNorm, encodeLogSoftmax, encodeArgmax and the rest dispatch
  * here on a hardware-family registry; this module only picks the variant (vec4 when the row width is a multiple
- * of 4, so every row starts on a 16-byte boundary; scalar otherwise) and the workgroup shape. The shape lives here
+ * of 4, so every row starts on a 16-byte boundary; scalar otherwise; vec2 for RMSNorm rows of f16 activations whose
+ * width is not a multiple of 4, hwRowFile) and the workgroup shape. The shape lives here
  * only: the shaders take it as override constants (LANES, ROWS, DW_COLS).
  */
 import type { KernelRegistry, Overrides } from '../gpu/kernels.ts';
 import { grid1d, launch, type Field } from './dispatch.ts';
+import { AlloyError } from '../../common/errors.ts';
 
 /** Invocations per row at most, and per workgroup at least (narrow rows share a workgroup). */
 export const HW_ROWS = { maxLanes: 256, minThreads: 64 } as const;
@@ -19,10 +21,28 @@ export const HW_ROWS = { maxLanes: 256, minThreads: 64 } as const;
  */
 export function hwRowShape(width: number): { vec4: boolean; lanes: number; rows: number } {
   const vec4 = width % 4 === 0;
-  const quads = vec4 ? width / 4 : width;
+  return { vec4, ...rowLanes(vec4 ? width / 4 : width) };
+}
+
+function rowLanes(quads: number): { lanes: number; rows: number } {
   let lanes = 1;
   while (lanes * 2 <= Math.min(quads, HW_ROWS.maxLanes)) lanes *= 2;
-  return { vec4, lanes, rows: Math.max(1, HW_ROWS.minThreads / lanes) };
+  return { lanes, rows: Math.max(1, HW_ROWS.minThreads / lanes) };
+}
+
+/**
+ * The file and shape of a row kernel of `width` elements: `file` (vec4), `file_x1` (scalar), or, for rows with f16
+ * activations (act-dtype.ts) whose width is even but not a multiple of 4, `file_x2` (vec2: one word of two f16
+ * values a Q, since a scalar invocation would race its neighbour for the other half of a word), with the `tags`
+ * of the f16 storage twins (gpu/kernels.ts variantSource) appended.
+ */
+export function hwRowFile(file: string, width: number, tags: readonly string[] = []): { file: string; lanes: number; rows: number } {
+  if (tags.length > 0 && width % 4 !== 0) {
+    if (width % 2 !== 0) throw new AlloyError(`${file}: rows of f16 activations need an even width, got ${width}`);
+    return { file: [`${file}_x2`, ...tags].join('+'), ...rowLanes(width / 2) };
+  }
+  const shape = hwRowShape(width);
+  return { file: [shape.vec4 ? file : `${file}_x1`, ...tags].join('+'), lanes: shape.lanes, rows: shape.rows };
 }
 
 /**
@@ -39,11 +59,21 @@ export function hwDwCols(quads: number): number {
 export async function launchHwRows(
   kernels: KernelRegistry,
   encoder: GPUCommandEncoder,
-  k: { file: 'hw_rmsnorm' | 'hw_logsoftmax' | 'hw_argmax'; entry: string; rows: number; width: number; params: Field[]; buffers: Record<number, GPUBuffer>; constants?: Overrides },
+  k: {
+    file: 'hw_rmsnorm' | 'hw_logsoftmax' | 'hw_argmax';
+    entry: string;
+    rows: number;
+    width: number;
+    params: Field[];
+    buffers: Record<number, GPUBuffer>;
+    constants?: Overrides;
+    /** f16 storage twins to use (hw_rmsnorm: 'x16' reads x, 'y16' writes y as f16 pairs); see hwRowFile */
+    tags?: readonly string[];
+  },
 ): Promise<void> {
-  const shape = hwRowShape(k.width);
+  const shape = hwRowFile(k.file, k.width, k.tags);
   await launch(kernels, encoder, {
-    file: shape.vec4 ? k.file : `${k.file}_x1`,
+    file: shape.file,
     entry: k.entry,
     constants: { ...k.constants, LANES: shape.lanes, ROWS: shape.rows },
     params: k.params,

@@ -32,10 +32,32 @@ export async function encodeSwiglu(
   });
 }
 
-/** out [rows, F] = silu(g) ⊙ u for gu [rows, 2F] holding each row's gate then up (the fused gate_up output). */
-export async function encodeSwigluPacked(kernels: KernelRegistry, encoder: GPUCommandEncoder, gu: GPUBuffer, out: GPUBuffer, args: { rows: number; F: number; act?: GateAct }): Promise<void> {
+/**
+ * out [rows, F] = silu(g) ⊙ u for gu [rows, 2F] holding each row's gate then up (the fused gate_up output). With
+ * `f16`, gu and out are f16 activations (act-dtype.ts: two halves a word; F even), read and written by
+ * swiglu.wgsl main_packed_f16; the arithmetic stays f32.
+ */
+export async function encodeSwigluPacked(
+  kernels: KernelRegistry,
+  encoder: GPUCommandEncoder,
+  gu: GPUBuffer,
+  out: GPUBuffer,
+  args: { rows: number; F: number; act?: GateAct; f16?: boolean },
+): Promise<void> {
   requireShape(out !== gu, 'swiglu', 'out must not alias gu');
   const n = args.rows * args.F;
+  if (args.f16) {
+    requireShape(args.F % 2 === 0, 'swiglu', `f16 activations need an even intermediate size F (two values a word), got ${args.F}`);
+    await launch(kernels, encoder, {
+      file: 'swiglu',
+      entry: 'main_packed_f16',
+      constants: actConstant(args.act),
+      params: [{ u32: n / 2 }, { u32: args.F }],
+      buffers: { 7: gu, 8: out },
+      groups: grid1d(Math.ceil(n / 2 / 256)),
+    });
+    return;
+  }
   await launch(kernels, encoder, {
     file: 'swiglu',
     entry: 'main_packed',

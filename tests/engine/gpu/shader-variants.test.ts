@@ -12,6 +12,18 @@ describe('variantSource', () => {
     expect(f16.replace(/\s+/g, '')).not.toContain('var<storage,read>k4:array<vec4f>');
   });
 
+  it('combines tags over different libraries: f16 activations (+a16, +x16, +y16) with an f16 KV cache (+f16)', () => {
+    const both = variantSource('hw_attention+a16+f16', false)!.replace(/\s+/g, '');
+    expect(both).toContain('var<storage,read>k4:array<vec2u>'); // _kv_load_f16
+    expect(both).toContain('var<storage,read>q:array<u32>'); // _hw_attention_io_a16
+    expect(both).toContain('constPAIR=2u;');
+    expect(variantSource('hw_attention+f16+a16', false)!.replace(/\s+/g, '')).toBe(both);
+    const norm = variantSource('hw_rmsnorm_x2+x16+y16', false)!.replace(/\s+/g, '');
+    expect(norm).toContain('var<storage,read>x:array<QH>');
+    expect(norm).toContain('var<storage,read_write>y:array<QH>');
+    expect(variantSource('hw_rmsnorm+y16', true)!.startsWith('enable subgroups;')).toBe(true);
+  });
+
   it('names no file for a tag no included library has, or an unknown kernel', () => {
     expect(variantSource('attention+nosuchtag', false)).toBeUndefined();
     expect(variantSource('attention+f16+nosuchtag', false)).toBeUndefined();

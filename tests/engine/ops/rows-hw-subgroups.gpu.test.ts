@@ -70,7 +70,7 @@ afterAll(releaseAll);
 describe('hardware row kernels with subgroups', () => {
   it('has a subgroup variant of each row kernel, and only of those', () => {
     expect(Object.keys(SUBGROUP_SHADER_SOURCES).sort()).toEqual(
-      ['hw_argmax', 'hw_argmax_x1', 'hw_logsoftmax', 'hw_logsoftmax_x1', 'hw_matvec', 'hw_matvec_q', 'hw_matvec_w16', 'hw_rmsnorm', 'hw_rmsnorm_x1'],
+      ['hw_argmax', 'hw_argmax_x1', 'hw_logsoftmax', 'hw_logsoftmax_x1', 'hw_matvec', 'hw_matvec_q', 'hw_matvec_w16', 'hw_rmsnorm', 'hw_rmsnorm_x1', 'hw_rmsnorm_x2'],
     );
     for (const src of Object.values(SUBGROUP_SHADER_SOURCES)) expect(src.startsWith('enable subgroups;\n')).toBe(true);
   });
