@@ -34,14 +34,5 @@ fn main_norm(ids: RowIds) {
   }
   let sum = row_sum4(ids, sg, acc);
   let ssum = row_sum4(ids, sg, ss);
-  if (lid.x == 0u && n < p.N) {
-    let r = inverseSqrt(ssum / f32(p.K) + vec4f(NORM_EPS));
-    let base_c = wg.z * p.batch_stride_c + n;
-    for (var m = 0u; m < p.M; m++) {
-      let at = base_c + m * p.N;
-      var x = p.alpha * r[m] * sum[m];
-      if (p.beta != 0.0) { x += p.beta * C[at]; }
-      C[at] = x;
-    }
-  }
+  store_mv(lid, n, wg.z * p.batch_stride_c, inverseSqrt(ssum / f32(p.K) + vec4f(NORM_EPS)), sum);
 }
