@@ -2,8 +2,8 @@
 // two to a u32 word, the lower-indexed element low), bound as u32 words. The epilogue is f32 (alpha·v + beta·old,
 // old unpacked exactly) and each result is rounded once, by pack2x16float. A word is written whole, by one store
 // of one invocation: no two invocations ever share a word, so no read-modify-write races. That needs N even
-// (matmul-hw.ts refuses odd N) and an even batch stride, so every row starts on a word: then a tiled thread's
-// 4 columns n..n+4 (n % 4 == 0) are two whole words, and the mat-vec's outputs n, n+1 (n even) are one.
+// (matmul.ts requireActF16 refuses odd N) and an even batch stride, so every row starts on a word: then a thread's
+// 4 columns n..n+4 (n % 4 == 0) are two whole words.
 @group(0) @binding(3) var<storage, read_write> C: array<u32>;
 
 // alpha·v (+ beta·the word's old pair), packed.
@@ -20,23 +20,4 @@ fn store_row(base: u32, m: u32, n: u32, v: vec4f) {
   let at = (base + m * p.N + n) >> 1u;
   C[at] = c_word(at, v.xy);
   if (n + 2u < p.N) { C[at + 1u] = c_word(at + 1u, v.zw); }
-}
-
-// The mat-vec's outputs n (even rows of the workgroup) and n + 1 (odd: the next row, in the same workgroup since
-// ROWS is even) share a word: each row's lane 0 leaves alpha·scale·sum in workgroup memory, and the even row's
-// writes the pair. Every invocation calls it (the barrier).
-var<workgroup> mv_c: array<vec4f, ROWS>;
-fn store_mv(lid: vec3u, n: u32, base: u32, scale: vec4f, sum: vec4f) {
-  if (lid.x == 0u) { mv_c[lid.y] = p.alpha * scale * sum; }
-  workgroupBarrier();
-  if (lid.x == 0u && (lid.y & 1u) == 0u && n < p.N) {
-    let lo = mv_c[lid.y];
-    let hi = mv_c[lid.y + 1u];
-    for (var m = 0u; m < p.M; m++) {
-      let at = (base + n + m * p.N) >> 1u;
-      var x = vec2f(lo[m], hi[m]);
-      if (p.beta != 0.0) { x += p.beta * unpack2x16float(C[at]); }
-      C[at] = pack2x16float(x);
-    }
-  }
 }

@@ -2,6 +2,10 @@
 // K, any layout; src/engine/ops/matmul-hw.ts picks the tile and the flags). op(A) is A[M,K], or A stored as
 // [K,M] when TRANS_A; op(B) is B[K,N], or B stored as [N,K] when TRANS_B. Its 16-bit-weight sibling is
 // hw_matmul_w16.wgsl (same structure, only the B load differs); rows M ≤ 4 of A·Bᵀ go to hw_matvec.wgsl.
+// A and C live in libraries, so their storage can vary while this text is shared by every variant (gpu/kernels.ts
+// variantSource): _hw_a (binding 1, the quads quad_a stages) and _hw_c (binding 3, store_row's epilogue) are f32;
+// the `+a16` / `+c16` variants (hw_matmul+a16+c16 …) swap in _hw_a_a16 / _hw_c_c16, f16 activations stored two to
+// a word (act-dtype.ts), while the tiles, the k loop and the accumulators stay f32.
 //
 // The classic shared-memory tiling for real GPUs (the software family, matmul.wgsl, is shaped for a CPU
 // emulator instead). What it follows:

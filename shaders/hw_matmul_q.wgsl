@@ -5,7 +5,8 @@
 // otherwise the backward through the frozen weight dX = dY·W (W [K,N], kw = N). Either way a quad of op(B) staged
 // along W's row is 4 consecutive weights of one stored row, de-quantised in registers by wq4 while the B tile
 // is staged (each weight once per workgroup, not once per thread that reads it). kw is whole blocks, so a quad
-// is wholly inside or outside W. No batch: weights are never batched.
+// is wholly inside or outside W. No batch: weights are never batched. A and C: _hw_a, _hw_c, f32 or, in the
+// +a16 / +c16 variants, f16 pairs (as hw_matmul.wgsl).
 
 override TRANS_A: bool = false;
 override TRANS_B: bool = false;

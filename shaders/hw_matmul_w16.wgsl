@@ -1,5 +1,6 @@
 // C[M,N] = alpha · op(A) · op(B) + beta · C with B a 16-bit weight (BF16 or F16, IS_F16): the hardware family's
-// sibling of hw_matmul.wgsl (read its header: same tiles, same staging, same epilogue). A and C are f32; B holds
+// sibling of hw_matmul.wgsl (read its header: same tiles, same staging, same epilogue). A and C are f32, or f16
+// pairs in the +a16 / +c16 variants (_hw_a, _hw_c and their twins, as hw_matmul.wgsl); B holds
 // the raw safetensors bytes as matmul_w16.wgsl documents (16-bit elements, two per u32, the even element low),
 // bound here as vec4<u32>s of 8 elements so a quad of 4 weights is one 8-byte half of one load.
 // The weights are decoded once, while the B tile is staged, into f32 in workgroup memory: the k loop is

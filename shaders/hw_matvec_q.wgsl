@@ -3,7 +3,8 @@
 // (read its header for the layout: LANES threads per output striding over its weight row, the fixed-order tree
 // reduction of _hw_rows (in workgroup memory, or with subgroups: _hw_reduce), the 1-D grid folded into y); only the weight load differs. Each lane de-quantises its quad of
 // 4 weights in registers (wq4), so the packed weight is read once per decode step (a 4-bit weight moves an
-// eighth of the f32 bytes). K is whole blocks, so every quad of A is a whole vec4. No batch.
+// eighth of the f32 bytes). K is whole blocks, so every quad of A is a whole quad (a_quad). No batch. A and C: _hw_a,
+// _hw_mv_c, f32 or f16 pairs in +a16 / +c16 (as hw_matvec.wgsl).
 
 // #include _hw_rows
 // #include _hw_reduce
@@ -21,7 +22,7 @@ struct Params {
 @group(0) @binding(0) var<uniform> p: Params;
 // #include _hw_a
 @group(0) @binding(2) var<storage, read> Q: array<u32>;
-// #include _hw_c
+// #include _hw_mv_c
 
 // #include _quant_blocks
 

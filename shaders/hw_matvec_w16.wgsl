@@ -12,7 +12,7 @@
 // workgroup memory, or with subgroups where the device has them: _hw_reduce / _hw_reduce_sg). The grid is
 // 1-D over workgroups (folded into y past 65535, as grid1d in dispatch.ts does), batch in z.
 // A_VEC: K and both batch strides are multiples of 4 (whole vec4 loads); otherwise quads are gathered
-// element by element, 0 past K.
+// element by element, 0 past K. A and C: _hw_a, _hw_mv_c, f32 or f16 pairs in +a16 / +c16 (as hw_matvec.wgsl).
 
 override IS_F16: bool = false;
 override A_VEC: bool = false;
@@ -32,7 +32,7 @@ struct Params {
 @group(0) @binding(0) var<uniform> p: Params;
 // #include _hw_a
 @group(0) @binding(2) var<storage, read> B: array<vec4u>;
-// #include _hw_c
+// #include _hw_mv_c
 
 // Elements [k, k+4) at element offset e of a row of length K (k < K), 0 past K.
 fn quad_a(e: u32, k: u32) -> vec4f {

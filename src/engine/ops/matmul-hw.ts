@@ -4,7 +4,8 @@
  * f32 or packed 16-bit B); this module only picks the kernel, the tile and the flags.
  * - A·Bᵀ with M ≤ MATVEC.maxRows (decode): shaders/hw_matvec(_w16).wgsl, a workgroup per few outputs;
  * - everything else: shaders/hw_matmul(_w16).wgsl, shared-memory tiles of C chosen by hwMatmulTile.
- * The tile sizes live here only: the shaders take them as override constants.
+ * The tile sizes live here only: the shaders take them as override constants. With MatmulArgs.aF16 / cF16 (f16
+ * activations, act-dtype.ts) the same kernels run as their +a16 / +c16 variants (actVariant).
  */
 import type { KernelRegistry, Overrides } from '../gpu/kernels.ts';
 import { grid1d, launch, MAX_GROUPS_PER_DIM, type Field } from './dispatch.ts';
