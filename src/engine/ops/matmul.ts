@@ -43,8 +43,9 @@ export interface MatmulArgs {
   glu?: GateAct;
   /**
    * f16 activations (act-dtype.ts), the hardware family only: aF16, A is stored as f16 pairs (the `+a16` kernels,
-   * shaders/_hw_a_a16.wgsl); cF16, C is (`+c16`, shaders/_hw_c_c16.wgsl: N even, every word written whole).
-   * Arithmetic stays f32; C is rounded once, to nearest. requireActF16 checks them.
+   * shaders/_hw_a_a16.wgsl); cF16, C is (`+c16`, shaders/_hw_c_c16.wgsl and _hw_mv_c_c16.wgsl: N even, every word
+   * written whole). Arithmetic and accumulation stay f32; C is rounded once, by pack2x16float. requireActF16
+   * checks them.
    */
   aF16?: boolean;
   cF16?: boolean;
