@@ -1,7 +1,8 @@
 // Library (not a kernel): the mat-vec with the RMSNorm before it folded in, the `main_norm` entry of
 // hw_matvec.wgsl and hw_matvec_w16.wgsl, included at their end through `// #include _matvec_norm` (gpu/kernels.ts
-// expands it). The including shader declares p (Params), A, C, quad_a and quad_b (its weight decoding) and includes
-// _hw_rows and _hw_reduce; this file adds binding 4 (the norm weight G) and the entry.
+// expands it). The including shader declares p (Params), quad_a and quad_b (its weight decoding) and includes
+// _hw_a (A), _hw_mv_c (C, store_mv), _hw_rows and _hw_reduce; this file adds binding 4 (the norm weight G) and the
+// entry. A here is the raw f32 residual stream (matmul-hw.ts refuses aF16); in the +c16 variant C is f16 pairs.
 // ---- main_norm: the RMSNorm before this projection folded in (decode's input and post-attention norms) ----
 // C[m,n] = alpha · r_m · Σ_k (A[m,k]·G[k])·B[n,k] + beta · C, r_m = rsqrt(mean_k A[m,k]² + NORM_EPS): the norm's
 // scale factors out of the dot product, so the un-normed rows are read once, for both sums, and no normed copy is
@@ -34,14 +35,5 @@ fn main_norm(ids: RowIds) {
   }
   let sum = row_sum4(ids, sg, acc);
   let ssum = row_sum4(ids, sg, ss);
-  if (lid.x == 0u && n < p.N) {
-    let r = inverseSqrt(ssum / f32(p.K) + vec4f(NORM_EPS));
-    let base_c = wg.z * p.batch_stride_c + n;
-    for (var m = 0u; m < p.M; m++) {
-      let at = base_c + m * p.N;
-      var x = p.alpha * r[m] * sum[m];
-      if (p.beta != 0.0) { x += p.beta * C[at]; }
-      C[at] = x;
-    }
-  }
+  store_mv(lid, n, wg.z * p.batch_stride_c, inverseSqrt(ssum / f32(p.K) + vec4f(NORM_EPS)), sum);
 }

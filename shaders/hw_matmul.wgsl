@@ -2,6 +2,10 @@
 // K, any layout; src/engine/ops/matmul-hw.ts picks the tile and the flags). op(A) is A[M,K], or A stored as
 // [K,M] when TRANS_A; op(B) is B[K,N], or B stored as [N,K] when TRANS_B. Its 16-bit-weight sibling is
 // hw_matmul_w16.wgsl (same structure, only the B load differs); rows M ≤ 4 of A·Bᵀ go to hw_matvec.wgsl.
+// A and C live in libraries, so their storage can vary while this text is shared by every variant (gpu/kernels.ts
+// variantSource): _hw_a (binding 1, the quads quad_a stages) and _hw_c (binding 3, store_row's epilogue) are f32;
+// the `+a16` / `+c16` variants (hw_matmul+a16+c16 …) swap in _hw_a_a16 / _hw_c_c16, f16 activations stored two to
+// a word (act-dtype.ts), while the tiles, the k loop and the accumulators stay f32.
 //
 // The classic shared-memory tiling for real GPUs (the software family, matmul.wgsl, is shaped for a CPU
 // emulator instead). What it follows:
@@ -41,9 +45,9 @@ struct Params {
   beta: f32,
 }
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> A: array<vec4f>;
+// #include _hw_a
 @group(0) @binding(2) var<storage, read> B: array<vec4f>;
-@group(0) @binding(3) var<storage, read_write> C: array<f32>;
+// #include _hw_c
 
 // Tiles k-major, in vec4s, each k-row TILE/4 vec4s plus one of padding.
 var<workgroup> As: array<vec4f, TILE_K * (TILE_M / 4u + 1u)>;
@@ -54,10 +58,10 @@ var<workgroup> Bs: array<vec4f, TILE_K * (TILE_N / 4u + 1u)>;
 fn quad_a(row: u32, col: u32, rows: u32, cols: u32, base: u32) -> vec4f {
   if (row >= rows || col >= cols) { return vec4f(); }
   let e = base + row * cols + col;
-  if (A_VEC) { return A[e >> 2u]; }
+  if (A_VEC) { return a_quad(e >> 2u); }
   var q = vec4f();
   for (var j = 0u; j < 4u; j++) {
-    if (col + j < cols) { q[j] = A[(e + j) >> 2u][(e + j) & 3u]; }
+    if (col + j < cols) { q[j] = a_elem(e + j); }
   }
   return q;
 }
@@ -133,17 +137,4 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec
   store_row(base_c, m + 1u, n, acc1);
   store_row(base_c, m + 2u, n, acc2);
   store_row(base_c, m + 3u, n, acc3);
-}
-
-// Writes C[m, n..n+4) masked to the matrix; beta == 0 never reads C (it may hold garbage, even NaN, from a reused
-// buffer).
-fn store_row(base: u32, m: u32, n: u32, v: vec4f) {
-  if (m >= p.M) { return; }
-  for (var j = 0u; j < 4u; j++) {
-    if (n + j >= p.N) { return; }
-    let at = base + m * p.N + n + j;
-    var x = p.alpha * v[j];
-    if (p.beta != 0.0) { x += p.beta * C[at]; }
-    C[at] = x;
-  }
 }

@@ -5,7 +5,8 @@
 // otherwise the backward through the frozen weight dX = dY·W (W [K,N], kw = N). Either way a quad of op(B) staged
 // along W's row is 4 consecutive weights of one stored row, de-quantised in registers by wq4 while the B tile
 // is staged (each weight once per workgroup, not once per thread that reads it). kw is whole blocks, so a quad
-// is wholly inside or outside W. No batch: weights are never batched.
+// is wholly inside or outside W. No batch: weights are never batched. A and C: _hw_a, _hw_c, f32 or, in the
+// +a16 / +c16 variants, f16 pairs (as hw_matmul.wgsl).
 
 override TRANS_A: bool = false;
 override TRANS_B: bool = false;
@@ -25,9 +26,9 @@ struct Params {
   beta: f32,
 }
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> A: array<vec4f>;
+// #include _hw_a
 @group(0) @binding(2) var<storage, read> Q: array<u32>;
-@group(0) @binding(3) var<storage, read_write> C: array<f32>;
+// #include _hw_c
 
 // Tiles k-major, in vec4s, each k-row TILE/4 vec4s plus one of padding.
 var<workgroup> As: array<vec4f, TILE_K * (TILE_M / 4u + 1u)>;
@@ -38,10 +39,10 @@ var<workgroup> Bs: array<vec4f, TILE_K * (TILE_N / 4u + 1u)>;
 fn quad_a(row: u32, col: u32, rows: u32, cols: u32, base: u32) -> vec4f {
   if (row >= rows || col >= cols) { return vec4f(); }
   let e = base + row * cols + col;
-  if (A_VEC) { return A[e >> 2u]; }
+  if (A_VEC) { return a_quad(e >> 2u); }
   var q = vec4f();
   for (var j = 0u; j < 4u; j++) {
-    if (col + j < cols) { q[j] = A[(e + j) >> 2u][(e + j) & 3u]; }
+    if (col + j < cols) { q[j] = a_elem(e + j); }
   }
   return q;
 }
@@ -114,17 +115,4 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec
   store_row(base_c, m + 1u, n, acc1);
   store_row(base_c, m + 2u, n, acc2);
   store_row(base_c, m + 3u, n, acc3);
-}
-
-// Writes C[m, n..n+4) masked to the matrix; beta == 0 never reads C (it may hold garbage, even NaN, from a reused
-// buffer).
-fn store_row(base: u32, m: u32, n: u32, v: vec4f) {
-  if (m >= p.M) { return; }
-  for (var j = 0u; j < 4u; j++) {
-    if (n + j >= p.N) { return; }
-    let at = base + m * p.N + n + j;
-    var x = p.alpha * v[j];
-    if (p.beta != 0.0) { x += p.beta * C[at]; }
-    C[at] = x;
-  }
 }

@@ -1,5 +1,6 @@
 // C[M,N] = alpha · op(A) · op(B) + beta · C with B a 16-bit weight (BF16 or F16, IS_F16): the hardware family's
-// sibling of hw_matmul.wgsl (read its header: same tiles, same staging, same epilogue). A and C are f32; B holds
+// sibling of hw_matmul.wgsl (read its header: same tiles, same staging, same epilogue). A and C are f32, or f16
+// pairs in the +a16 / +c16 variants (_hw_a, _hw_c and their twins, as hw_matmul.wgsl); B holds
 // the raw safetensors bytes as matmul_w16.wgsl documents (16-bit elements, two per u32, the even element low),
 // bound here as vec4<u32>s of 8 elements so a quad of 4 weights is one 8-byte half of one load.
 // The weights are decoded once, while the B tile is staged, into f32 in workgroup memory: the k loop is
@@ -26,9 +27,9 @@ struct Params {
   beta: f32,
 }
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> A: array<vec4f>;
+// #include _hw_a
 @group(0) @binding(2) var<storage, read> B: array<vec4u>;
-@group(0) @binding(3) var<storage, read_write> C: array<f32>;
+// #include _hw_c
 
 // Tiles k-major, in vec4s, each k-row TILE/4 vec4s plus one of padding.
 var<workgroup> As: array<vec4f, TILE_K * (TILE_M / 4u + 1u)>;
@@ -39,10 +40,10 @@ var<workgroup> Bs: array<vec4f, TILE_K * (TILE_N / 4u + 1u)>;
 fn quad_a(row: u32, col: u32, rows: u32, cols: u32, base: u32) -> vec4f {
   if (row >= rows || col >= cols) { return vec4f(); }
   let e = base + row * cols + col;
-  if (A_VEC) { return A[e >> 2u]; }
+  if (A_VEC) { return a_quad(e >> 2u); }
   var q = vec4f();
   for (var j = 0u; j < 4u; j++) {
-    if (col + j < cols) { q[j] = A[(e + j) >> 2u][(e + j) & 3u]; }
+    if (col + j < cols) { q[j] = a_elem(e + j); }
   }
   return q;
 }
@@ -132,17 +133,4 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec
   store_row(base_c, m + 1u, n, acc1);
   store_row(base_c, m + 2u, n, acc2);
   store_row(base_c, m + 3u, n, acc3);
-}
-
-// Writes C[m, n..n+4) masked to the matrix; beta == 0 never reads C (it may hold garbage, even NaN, from a reused
-// buffer).
-fn store_row(base: u32, m: u32, n: u32, v: vec4f) {
-  if (m >= p.M) { return; }
-  for (var j = 0u; j < 4u; j++) {
-    if (n + j >= p.N) { return; }
-    let at = base + m * p.N + n + j;
-    var x = p.alpha * v[j];
-    if (p.beta != 0.0) { x += p.beta * C[at]; }
-    C[at] = x;
-  }
 }

@@ -11,6 +11,10 @@
 // 1-D over workgroups (folded into y past 65535, as grid1d in dispatch.ts does), batch in z.
 // A_VEC: K and both batch strides are multiples of 4 (whole vec4 loads); otherwise quads are gathered
 // element by element, 0 past K.
+// A (binding 1) and C (binding 3, the store_mv epilogue) live in _hw_a and _hw_mv_c, so the `+a16` / `+c16`
+// variants (f16 activations two to a word, act-dtype.ts) share this text: their twins _hw_a_a16 / _hw_mv_c_c16 read
+// and write the pairs, the sums stay f32. In +c16, outputs n and n + 1 share a word, so lane 0 of the even row
+// writes both (store_mv); main_norm's A is the f32 residual (matmul-hw.ts refuses aF16 there), its C may be f16.
 
 override A_VEC: bool = false;
 // #include _hw_rows
@@ -27,16 +31,16 @@ struct Params {
   beta: f32,
 }
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> A: array<vec4f>;
+// #include _hw_a
 @group(0) @binding(2) var<storage, read> B: array<vec4f>;
-@group(0) @binding(3) var<storage, read_write> C: array<f32>;
+// #include _hw_mv_c
 
 // Elements [k, k+4) at element offset e of a row of length K (k < K), 0 past K.
 fn quad_a(e: u32, k: u32) -> vec4f {
-  if (A_VEC) { return A[e >> 2u]; }
+  if (A_VEC) { return a_quad(e >> 2u); }
   var q = vec4f();
   for (var j = 0u; j < 4u; j++) {
-    if (k + j < p.K) { q[j] = A[(e + j) >> 2u][(e + j) & 3u]; }
+    if (k + j < p.K) { q[j] = a_elem(e + j); }
   }
   return q;
 }
@@ -68,15 +72,7 @@ fn main(ids: RowIds) {
     }
   }
   let sum = row_sum4(ids, sg, acc);
-  if (lid.x == 0u && n < p.N) {
-    let base_c = wg.z * p.batch_stride_c + n;
-    for (var m = 0u; m < p.M; m++) {
-      let at = base_c + m * p.N;
-      var x = p.alpha * sum[m];
-      if (p.beta != 0.0) { x += p.beta * C[at]; }
-      C[at] = x;
-    }
-  }
+  store_mv(lid, n, wg.z * p.batch_stride_c, vec4f(1.0), sum);
 }
 
 

@@ -3,7 +3,8 @@
 // (read its header for the layout: LANES threads per output striding over its weight row, the fixed-order tree
 // reduction of _hw_rows (in workgroup memory, or with subgroups: _hw_reduce), the 1-D grid folded into y); only the weight load differs. Each lane de-quantises its quad of
 // 4 weights in registers (wq4), so the packed weight is read once per decode step (a 4-bit weight moves an
-// eighth of the f32 bytes). K is whole blocks, so every quad of A is a whole vec4. No batch.
+// eighth of the f32 bytes). K is whole blocks, so every quad of A is a whole quad (a_quad). No batch. A and C: _hw_a,
+// _hw_mv_c, f32 or f16 pairs in +a16 / +c16 (as hw_matvec.wgsl).
 
 // #include _hw_rows
 // #include _hw_reduce
@@ -19,9 +20,9 @@ struct Params {
   beta: f32,
 }
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> A: array<vec4f>;
+// #include _hw_a
 @group(0) @binding(2) var<storage, read> Q: array<u32>;
-@group(0) @binding(3) var<storage, read_write> C: array<f32>;
+// #include _hw_mv_c
 
 // #include _quant_blocks
 
@@ -35,19 +36,12 @@ fn main(ids: RowIds) {
   if (n < p.N) {
     for (var k = lid.x; k < K4; k += LANES) {
       let w = wq4(n, 4u * k);
-      acc.x += dot(A[k], w);
-      if (p.M > 1u) { acc.y += dot(A[K4 + k], w); }
-      if (p.M > 2u) { acc.z += dot(A[2u * K4 + k], w); }
-      if (p.M > 3u) { acc.w += dot(A[3u * K4 + k], w); }
+      acc.x += dot(a_quad(k), w);
+      if (p.M > 1u) { acc.y += dot(a_quad(K4 + k), w); }
+      if (p.M > 2u) { acc.z += dot(a_quad(2u * K4 + k), w); }
+      if (p.M > 3u) { acc.w += dot(a_quad(3u * K4 + k), w); }
     }
   }
   let sum = row_sum4(ids, sg, acc);
-  if (lid.x == 0u && n < p.N) {
-    for (var m = 0u; m < p.M; m++) {
-      let at = n + m * p.N;
-      var x = p.alpha * sum[m];
-      if (p.beta != 0.0) { x += p.beta * C[at]; }
-      C[at] = x;
-    }
-  }
+  store_mv(lid, n, 0u, vec4f(1.0), sum);
 }

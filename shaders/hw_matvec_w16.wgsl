@@ -12,7 +12,7 @@
 // workgroup memory, or with subgroups where the device has them: _hw_reduce / _hw_reduce_sg). The grid is
 // 1-D over workgroups (folded into y past 65535, as grid1d in dispatch.ts does), batch in z.
 // A_VEC: K and both batch strides are multiples of 4 (whole vec4 loads); otherwise quads are gathered
-// element by element, 0 past K.
+// element by element, 0 past K. A and C: _hw_a, _hw_mv_c, f32 or f16 pairs in +a16 / +c16 (as hw_matvec.wgsl).
 
 override IS_F16: bool = false;
 override A_VEC: bool = false;
@@ -30,16 +30,16 @@ struct Params {
   beta: f32,
 }
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> A: array<vec4f>;
+// #include _hw_a
 @group(0) @binding(2) var<storage, read> B: array<vec4u>;
-@group(0) @binding(3) var<storage, read_write> C: array<f32>;
+// #include _hw_mv_c
 
 // Elements [k, k+4) at element offset e of a row of length K (k < K), 0 past K.
 fn quad_a(e: u32, k: u32) -> vec4f {
-  if (A_VEC) { return A[e >> 2u]; }
+  if (A_VEC) { return a_quad(e >> 2u); }
   var q = vec4f();
   for (var j = 0u; j < 4u; j++) {
-    if (k + j < p.K) { q[j] = A[(e + j) >> 2u][(e + j) & 3u]; }
+    if (k + j < p.K) { q[j] = a_elem(e + j); }
   }
   return q;
 }
@@ -82,15 +82,7 @@ fn main(ids: RowIds) {
     }
   }
   let sum = row_sum4(ids, sg, acc);
-  if (lid.x == 0u && n < p.N) {
-    let base_c = wg.z * p.batch_stride_c + n;
-    for (var m = 0u; m < p.M; m++) {
-      let at = base_c + m * p.N;
-      var x = p.alpha * sum[m];
-      if (p.beta != 0.0) { x += p.beta * C[at]; }
-      C[at] = x;
-    }
-  }
+  store_mv(lid, n, wg.z * p.batch_stride_c, vec4f(1.0), sum);
 }
 
 

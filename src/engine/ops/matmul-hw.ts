@@ -4,12 +4,13 @@
  * f32 or packed 16-bit B); this module only picks the kernel, the tile and the flags.
  * - A·Bᵀ with M ≤ MATVEC.maxRows (decode): shaders/hw_matvec(_w16).wgsl, a workgroup per few outputs;
  * - everything else: shaders/hw_matmul(_w16).wgsl, shared-memory tiles of C chosen by hwMatmulTile.
- * The tile sizes live here only: the shaders take them as override constants.
+ * The tile sizes live here only: the shaders take them as override constants. With MatmulArgs.aF16 / cF16 (f16
+ * activations, act-dtype.ts) the same kernels run as their +a16 / +c16 variants (actVariant).
  */
 import type { KernelRegistry, Overrides } from '../gpu/kernels.ts';
 import { grid1d, launch, MAX_GROUPS_PER_DIM, type Field } from './dispatch.ts';
 import { DEFAULT_HW_TUNING } from '../gpu/hw-tuning.ts';
-import { matmulStrides, type MatmulArgs } from './matmul.ts';
+import { actVariant, matmulStrides, requireActF16, type MatmulArgs } from './matmul.ts';
 import type { BufferOrRange } from '../gpu/buffer-pool.ts';
 import type { Weight16 } from './matmul-w16.ts';
 
@@ -70,10 +71,13 @@ export const SPLIT_K = { minSlice: 128, maxSplits: 32 } as const;
  * dB = dYᵀ·xa (M·N = r × width, K = the batch's tokens, 2048 at 4 × 512). Only the Aᵀ·B form (both operands [K, ·],
  * so each slice is contiguous and the slices are a batch), one batch, beta 0 or 1 (the sum adds into C), and a
  * slice count that divides K; 1 when none applies. The slices are summed in a fixed order (deterministic, no
- * float atomics), and the sum's order differs from one long dot product by f32 rounding only.
+ * float atomics), and the sum's order differs from one long dot product by f32 rounding only. Never with f16
+ * operands (aF16 / cF16): the slices' f32 scratch and sum are f32-only, and the forward, the only f16 user, never
+ * takes the Aᵀ·B form.
  */
 export function hwSplitK(args: MatmulArgs, minWorkgroups = HW_MIN_WORKGROUPS): number {
   const beta = args.beta ?? 0;
+  if (args.aF16 || args.cF16) return 1;
   if (!args.transA || args.transB || (args.batch ?? 1) !== 1 || (beta !== 0 && beta !== 1)) return 1;
   const tile = hwMatmulTile(args.M, args.N, 1, minWorkgroups);
   const groups = Math.ceil(args.M / tile.M) * Math.ceil(args.N / tile.N);
@@ -114,6 +118,7 @@ export async function encodeHwMatmul(
   const vec = (contiguous: number, stride: number) => contiguous % 4 === 0 && stride % 4 === 0;
   const w16: Overrides = dtype ? { IS_F16: dtype === 'f16' } : {};
   const suffix = dtype ? '_w16' : '';
+  requireActF16(kernels.family, args, 'hw_matmul');
   if (hwUsesMatvec(args)) {
     await launchMatvec(kernels, encoder, { 1: a, 2: b, 3: c }, args, params, { ...w16, A_VEC: vec(K, strideA) && vec(K, strideB) }, suffix, 'main');
     return;
@@ -137,7 +142,7 @@ export async function encodeHwMatmul(
     return;
   }
   await launch(kernels, encoder, {
-    file: `hw_matmul${suffix}`,
+    file: actVariant(`hw_matmul${suffix}`, args),
     constants: {
       ...w16,
       TRANS_A: transA,
@@ -168,7 +173,7 @@ async function launchMatvec(
   const rows = MATVEC.threads / lanes;
   const [x, y] = grid1d(Math.ceil(args.N / rows));
   await launch(kernels, encoder, {
-    file: `hw_matvec${suffix}`,
+    file: actVariant(`hw_matvec${suffix}`, args),
     entry,
     constants: { ...constants, ROWS: rows, LANES: lanes },
     params,
@@ -202,6 +207,9 @@ export async function encodeHwMatvecNormed(
   dtype?: Weight16,
 ): Promise<void> {
   if (!hwFusesNorm(args)) throw new RangeError(`hw_matvec main_norm: ${args.M}×${args.N}×${args.K} is not a one-batch mat-vec with K % 4 == 0`);
+  // A is the residual stream, which stays f32 (act-dtype.ts); the normed product's output may be f16
+  if (args.aF16) throw new RangeError('hw_matvec main_norm: A is the f32 residual stream; aF16 is not supported here');
+  requireActF16(kernels.family, args, 'hw_matvec main_norm');
   const params: Field[] = [{ u32: args.M }, { u32: args.N }, { u32: args.K }, { u32: 0 }, { u32: 0 }, { u32: 0 }, { f32: args.alpha ?? 1 }, { f32: args.beta ?? 0 }];
   const constants: Overrides = { ...(dtype ? { IS_F16: dtype === 'f16' } : {}), A_VEC: true, NORM_EPS: eps };
   await launchMatvec(kernels, encoder, { 1: a, 2: b, 3: c, 4: g }, args, params, constants, dtype ? '_w16' : '', 'main_norm');

@@ -12,7 +12,7 @@
 import type { KernelRegistry } from '../gpu/kernels.ts';
 import { grid1d, launch, requireShape } from './dispatch.ts';
 import { HW_TILE_K, hwMatmulTile, hwUsesMatvec, MATVEC, matvecLanes } from './matmul-hw.ts';
-import { MATMUL_TILE, matmulUses4x4, nt4x4Groups, ntColGroups, ntRowGroups } from './matmul.ts';
+import { actVariant, MATMUL_TILE, matmulUses4x4, nt4x4Groups, ntColGroups, ntRowGroups, requireActF16 } from './matmul.ts';
 import { GPU_QUANT_TYPES, quantGpuWords, type GpuQuantType } from './quant-layout.ts';
 
 /**
@@ -37,6 +37,9 @@ export interface MatmulQArgs {
   transB: boolean;
   alpha?: number;
   beta?: number;
+  /** f16 A / f16 C, the hardware family only: MatmulArgs.aF16 / cF16 */
+  aF16?: boolean;
+  cF16?: boolean;
 }
 
 export async function encodeMatmulQ(
@@ -61,16 +64,17 @@ export async function encodeMatmulQ(
   const QTYPE = t.id;
   const buffers = { 1: a, 2: w.buffer, 3: c };
   const shape = { M, N, K, transB };
+  requireActF16(kernels.family, { M, N, aF16: args.aF16, cF16: args.cF16 }, 'matmul_q');
   if (kernels.family === 'hardware') {
     if (hwUsesMatvec(shape)) {
       const lanes = matvecLanes(K);
       const rows = MATVEC.threads / lanes;
-      await launch(kernels, encoder, { file: 'hw_matvec_q', constants: { QTYPE, ROWS: rows, LANES: lanes }, params, buffers, groups: [...grid1d(Math.ceil(N / rows))] });
+      await launch(kernels, encoder, { file: actVariant('hw_matvec_q', args), constants: { QTYPE, ROWS: rows, LANES: lanes }, params, buffers, groups: [...grid1d(Math.ceil(N / rows))] });
       return;
     }
     const tl = tile ?? hwMatmulTile(M, N, 1, kernels.hwTuning.minWorkgroups);
     await launch(kernels, encoder, {
-      file: 'hw_matmul_q',
+      file: actVariant('hw_matmul_q', args),
       // A [M, K] loads whole vec4s when K % 4 == 0 (always in the forward form: K = cols is whole blocks)
       constants: { QTYPE, TRANS_B: transB, A_VEC: K % 4 === 0, TILE_M: tl.M, TILE_N: tl.N, TILE_K: HW_TILE_K },
       params,

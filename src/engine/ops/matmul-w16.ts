@@ -10,7 +10,7 @@
 import type { KernelRegistry } from '../gpu/kernels.ts';
 import { launch, requireShape } from './dispatch.ts';
 import { encodeHwMatmul } from './matmul-hw.ts';
-import { MATMUL_TILE, matmulUsesNt, ntBuffers, ntLaunch, requireGlu, type MatmulArgs } from './matmul.ts';
+import { MATMUL_TILE, matmulUsesNt, ntBuffers, ntLaunch, requireActF16, requireGlu, type MatmulArgs } from './matmul.ts';
 
 export type Weight16 = 'bf16' | 'f16';
 
@@ -30,6 +30,7 @@ export async function encodeMatmulW16(
   const batch = args.batch ?? 1;
   requireShape(b16.size >= Math.ceil((batch * K * N * (args.glu ? 2 : 1)) / 2) * 4, 'matmul_w16', `B holds fewer than ${batch * K * N} 16-bit values`);
   requireGlu(kernels, args);
+  requireActF16(kernels.family, args, 'matmul_w16');
   if (kernels.family === 'hardware') return encodeHwMatmul(kernels, encoder, a, b16, c, args, args.dtype);
   const isF16 = args.dtype === 'f16';
   const tail = [{ u32: batch > 1 ? M * N : 0 }, { f32: args.alpha ?? 1 }, { f32: args.beta ?? 0 }];

@@ -8,7 +8,8 @@
  */
 import type { BufferOrRange } from '../gpu/buffer-pool.ts';
 import type { KernelRegistry } from '../gpu/kernels.ts';
-import { grid1d, launch, unusedBinding } from './dispatch.ts';
+import { grid1d, launch, requireShape, unusedBinding } from './dispatch.ts';
+import type { KernelFamily } from '../kernel-family.ts';
 import { encodeHwMatmul } from './matmul-hw.ts';
 import { actConstant, type GateAct } from './swiglu.ts';
 
@@ -40,6 +41,14 @@ export interface MatmulArgs {
    * beta 0 (gluApplies); the hardware family and the other forms keep the matmul and swiglu apart.
    */
   glu?: GateAct;
+  /**
+   * f16 activations (act-dtype.ts), the hardware family only: aF16, A is stored as f16 pairs (the `+a16` kernels,
+   * shaders/_hw_a_a16.wgsl); cF16, C is (`+c16`, shaders/_hw_c_c16.wgsl and _hw_mv_c_c16.wgsl: N even, every word
+   * written whole). Arithmetic and accumulation stay f32; C is rounded once, by pack2x16float. requireActF16
+   * checks them.
+   */
+  aF16?: boolean;
+  cF16?: boolean;
 }
 
 /** The batch strides of a product in elements (0 for one batch): args.strides over the packed defaults. */
@@ -103,6 +112,26 @@ export function gluApplies(args: MatmulArgs): boolean {
   return matmulUsesNt(args) && (args.batch ?? 1) <= 1 && (args.alpha ?? 1) === 1 && (args.beta ?? 0) === 0;
 }
 
+/**
+ * Refuses f16 operands (MatmulArgs.aF16 / cF16) where no kernel reads or writes them: the software family (f16
+ * activations are a hardware-family path), and an f16 C of odd N or odd batch stride (a C row must start on a
+ * word, so no two invocations share one).
+ */
+export function requireActF16(family: KernelFamily, args: Pick<MatmulArgs, 'aF16' | 'cF16' | 'N' | 'batch' | 'strides' | 'M'>, op = 'matmul'): void {
+  if (!args.aF16 && !args.cF16) return;
+  if (family !== 'hardware') throw new RangeError(`${op}: f16 activations (aF16/cF16) need the hardware kernel family, not the ${family} family`);
+  if (args.cF16) {
+    requireShape(args.N % 2 === 0, op, `an f16 C needs an even N (whole f16 pairs per row), got N = ${args.N}`);
+    const strideC = (args.batch ?? 1) > 1 ? (args.strides?.c ?? args.M * args.N) : 0;
+    requireShape(strideC % 2 === 0, op, `an f16 C needs an even batch stride, got ${strideC}`);
+  }
+}
+
+/** The hardware kernel file for f16 operands: `base`, `base+a16`, `base+c16` or `base+a16+c16` (gpu/kernels.ts variantSource). */
+export function actVariant(base: string, args: Pick<MatmulArgs, 'aF16' | 'cF16'>): string {
+  return `${base}${args.aF16 ? '+a16' : ''}${args.cF16 ? '+c16' : ''}`;
+}
+
 /** Refuses a GLU epilogue where no kernel has one (the hardware family, other forms): callers check gluApplies. */
 export function requireGlu(kernels: KernelRegistry, args: MatmulArgs): void {
   if (args.glu && (kernels.family === 'hardware' || !gluApplies(args))) throw new RangeError(`matmul: no GLU epilogue for this product (${kernels.family} family; it needs A·Bᵀ with K % 4 == 0, one batch, alpha 1, beta 0)`);
@@ -145,6 +174,7 @@ export async function encodeMatmul(
   args: MatmulArgs,
 ): Promise<void> {
   requireGlu(kernels, args);
+  requireActF16(kernels.family, args);
   if (kernels.family === 'hardware') return encodeHwMatmul(kernels, encoder, a, b, c, args);
   const { M, N, K } = args;
   const batch = args.batch ?? 1;

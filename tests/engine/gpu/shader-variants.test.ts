@@ -24,6 +24,27 @@ describe('variantSource', () => {
     expect(variantSource('hw_rmsnorm+y16', true)!.startsWith('enable subgroups;')).toBe(true);
   });
 
+  it('combines tags: hw_matmul+a16+c16 takes both f16 twins, each single tag one of them', () => {
+    const base = variantSource('hw_matmul', false)!;
+    const a16 = variantSource('hw_matmul+a16', false)!;
+    const c16 = variantSource('hw_matmul+c16', false)!;
+    const both = variantSource('hw_matmul+a16+c16', false)!;
+    const flat = (s: string) => s.replace(/\s+/g, '');
+    const aF16 = 'var<storage,read>A:array<vec2u>';
+    const cF16 = 'var<storage,read_write>C:array<u32>';
+    expect(new Set([base, a16, c16, both]).size).toBe(4);
+    expect(flat(base)).not.toContain(aF16);
+    expect(flat(base)).not.toContain(cF16);
+    expect(flat(a16)).toContain(aF16);
+    expect(flat(a16)).not.toContain(cF16);
+    expect(flat(c16)).toContain(cF16);
+    expect(flat(c16)).not.toContain(aF16);
+    expect(flat(both)).toContain(aF16);
+    expect(flat(both)).toContain(cF16);
+    // the order of the tags does not matter: each names a different library's twin
+    expect(variantSource('hw_matmul+c16+a16', false)).toBe(both);
+  });
+
   it('names no file for a tag no included library has, or an unknown kernel', () => {
     expect(variantSource('attention+nosuchtag', false)).toBeUndefined();
     expect(variantSource('attention+f16+nosuchtag', false)).toBeUndefined();
