@@ -128,20 +128,24 @@ export interface ActsF16Case {
   lora: boolean;
   /** the layer's q|k|v and gate|up are each one fused matrix (weights.ts), and gate|up has no bias */
   fused: boolean;
-  /** Qwen3's per-head q/k norms */
+  /** q/k norms (Qwen3, Gemma 3): their layers split q|k|v into dense buffers before rotating them */
   qkNorm: boolean;
+  /** the pass writes keys and values into an f32 KV cache */
+  cacheF32: boolean;
 }
 
 /**
  * Whether a layer of this pass stores the activations it passes between kernels as f16 pairs (act-dtype.ts): the
  * model asks for it, the hardware family runs it (its +a16/+c16/+f16 kernel variants), it is inference with more
  * rows than the mat-vec takes (a decode step reads a few f32 rows and folds the norm into q|k|v: f16 would save
- * nothing there), and the layer takes the fused path those variants cover (fused q|k|v and gate|up, no LoRA
- * adapter reading n1, no q/k norms). Anything else runs the f32 path, the reference one. One rule for encodeLayer
- * and the memory plans.
+ * nothing there), and the layer takes the paths those variants cover: fused q|k|v and gate|up, no LoRA adapter
+ * reading n1, and for q/k norms (whose layers rotate dense k, v and then copy them into the cache) no f32 cache to
+ * copy f16 keys into. Anything else runs the f32 path, the reference one. One rule for encodeLayer and the memory
+ * plans.
  */
 export function layerActsF16(x: ActsF16Case): boolean {
-  return x.activations === 'f16' && x.family === 'hardware' && !x.training && x.BT > MATVEC.maxRows && !x.lora && x.fused && !x.qkNorm;
+  const qkNormOk = !x.qkNorm || !x.cacheF32;
+  return x.activations === 'f16' && x.family === 'hardware' && !x.training && x.BT > MATVEC.maxRows && !x.lora && x.fused && qkNormOk;
 }
 
 /** Bytes of each temporary of one layer's backward for BT rows (encodeLayerBackward allocates them from here). */
@@ -233,7 +237,7 @@ export function planLayer(
     release(packed);
   } else {
     if (shape.fused.qkv) {
-      const packed = t.alloc(BT * rows.qkv * 4);
+      const packed = t.alloc(BT * rows.qkv * e);
       qkvDense = [kept('q'), kept('k'), kept('v')];
       t.release(packed);
     } else qkvDense = [kept('q'), kept('k'), kept('v')];
@@ -436,6 +440,7 @@ export async function encodeLayer(c: LayerPass, enc: GPUCommandEncoder, l: numbe
     lora: adapted('q', 'k', 'v', 'o', 'gate', 'up', 'down'),
     fused: !!layer.qkv && !!layer.gateUp && !layer.gateUp.bias,
     qkNorm: cfg.qkNorm,
+    cacheF32: !!c.kv && c.kv.dtype === 'f32',
   });
   const io = { in16: f16 ? { aF16: true } : {}, both16: f16 ? { aF16: true, cF16: true } : {} };
   const sizes = layerActBytes(cfg, BT, f16 ? 'f16' : 'f32');
@@ -515,11 +520,11 @@ export async function encodeLayer(c: LayerPass, enc: GPUCommandEncoder, l: numbe
   } else {
     if (layer.qkv) {
       // Training or LoRA: q, k, v apart (the backward keeps them; LoRA adds before RoPE), then rotated.
-      const qkv = await encodeLinear(model, enc, n1, BT, layer.qkv, 'qkv');
+      const qkv = await encodeLinear(model, enc, n1, BT, layer.qkv, 'qkv', io.both16);
       q = kept('q');
       k = kept('k');
       v = kept('v');
-      await encodeSplitQkv(kernels, enc, qkv, c.positions, invFreq, q, k, v, { rows: BT, ...heads, rope: false });
+      await encodeSplitQkv(kernels, enc, qkv, c.positions, invFreq, q, k, v, { rows: BT, ...heads, rope: false, ...(f16 ? { actF16: true, kvF16: true } : {}) });
       pool.release(qkv);
     } else {
       q = await base(n1, 'q');
@@ -537,15 +542,18 @@ export async function encodeLayer(c: LayerPass, enc: GPUCommandEncoder, l: numbe
       k = kept('k', 'k-normed');
       qRstd = save ? kept('qRstd') : undefined;
       kRstd = save ? kept('kRstd') : undefined;
-      await encodeRmsNorm(kernels, enc, qPre, layer.qNorm!, q, { rows: BT * cfg.numHeads, hidden: D, eps }, qRstd);
-      await encodeRmsNorm(kernels, enc, kPre, layer.kNorm!, k, { rows: BT * cfg.numKvHeads, hidden: D, eps }, kRstd);
+      const headIo = f16 ? { xF16: true, yF16: true } : {};
+      await encodeRmsNorm(kernels, enc, qPre, layer.qNorm!, q, { rows: BT * cfg.numHeads, hidden: D, eps, ...headIo }, qRstd);
+      await encodeRmsNorm(kernels, enc, kPre, layer.kNorm!, k, { rows: BT * cfg.numKvHeads, hidden: D, eps, ...headIo }, kRstd);
       if (save) qk = { qPre, kPre };
       else release(qPre, kPre);
     }
-    if (rope) await encodeRopeQK(kernels, enc, q, k, c.positions, invFreq, { rows: BT, ...heads });
+    if (rope) await encodeRopeQK(kernels, enc, q, k, c.positions, invFreq, { rows: BT, ...heads, ...(f16 ? { f16: true } : {}) });
     kAll = k;
     vAll = v;
-    if (c.kv && kvF16) {
+    // (f16 activations: dense k, v are f16 words already, and layerActsF16 left out an f32 cache, so they are copied
+    // into the f16 cache as they are)
+    if (c.kv && kvF16 && !f16) {
       // dense f32 k, v into the f16 cache at split_qkv's destination: its uniform block serves both
       kAll = c.kv.k[l]!;
       vAll = c.kv.v[l]!;
@@ -553,7 +561,7 @@ export async function encodeLayer(c: LayerPass, enc: GPUCommandEncoder, l: numbe
     } else if (c.kv) {
       kAll = c.kv.k[l]!;
       vAll = c.kv.v[l]!;
-      const slot = cfg.numKvHeads * D * 4;
+      const slot = cfg.numKvHeads * D * (kvF16 ? 2 : 4);
       const rowBytes = T * slot;
       for (let b = 0; b < B; b++) {
         // a ring takes the run's slots past..past+T−1 at rows (past + t) mod ring: at most two runs of rows

@@ -130,5 +130,11 @@ async function encodeProduct(model: Model, enc: GPUCommandEncoder, a: GPUBuffer,
   if (w.dtype === 'f32') await encodeMatmul(model.kernels, enc, a, w.buffer, c, shape);
   else if (w.dtype === 'bf16' || w.dtype === 'f16') await encodeMatmulW16(model.kernels, enc, a, w.buffer, c, { ...shape, dtype: w.dtype });
   else if (shape.glu) throw new RangeError(`gate_up: a ${w.dtype} weight has no GLU epilogue`);
-  else await encodeMatmulQ(model.kernels, enc, a, { buffer: w.buffer, type: w.dtype, rows: w.rows, cols: w.cols }, c, { M: shape.M, transB: !!shape.transB, beta: shape.beta ?? 0 });
+  else await encodeMatmulQ(model.kernels, enc, a, { buffer: w.buffer, type: w.dtype, rows: w.rows, cols: w.cols }, c, {
+      M: shape.M,
+      transB: !!shape.transB,
+      beta: shape.beta ?? 0,
+      ...(shape.aF16 ? { aF16: true } : {}),
+      ...(shape.cF16 ? { cF16: true } : {}),
+    });
 }

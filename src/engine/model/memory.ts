@@ -170,6 +170,8 @@ export interface ForwardPlanShape {
   mask: boolean;
   /** k and v go into a KV cache (prefill, decode) */
   kv: boolean;
+  /** that cache stores f16 (kv-dtype.ts) */
+  kvF16?: boolean;
   lora: LayerLoraPlan | null;
   limit: number;
   /** the gate activation runs in the gate|up matmul's epilogue (linear.ts gateEpilogue); default no */
@@ -197,6 +199,7 @@ function planLayerStage(t: BufferTally, cfg: ModelConfig, f: ForwardPlanShape, l
     lora: (f.lora?.keys.size ?? 0) > 0,
     fused: fused.qkv && fused.gateUp,
     qkNorm: cfg.qkNorm,
+    cacheF32: f.kv && !f.kvF16,
   });
   for (let l = 0; l < layers; l++) {
     const held: PlannedBuffer[] = [];
@@ -289,6 +292,7 @@ export function planInferenceMemory(cfg: ModelConfig, opts: MemoryPlanOptions): 
     logitRows: Math.min(R, B * Tf),
     mask: true,
     kv: capacity > 0,
+    kvF16: opts.kvDtype === 'f16',
     lora: null,
     limit,
     gateEpilogue: gate,
