@@ -27,7 +27,7 @@ process.env.ALLOY_KERNELS = 'hardware';
 
 /** the bound on max|Δlogit| ÷ max|logit| */
 const relTol = (name: string) => (name === 'tiny-gemma3' ? 2e-3 : 1e-3);
-const maxAbs = (x: ArrayLike<number>) => Array.prototype.reduce.call(x, (m: number, v: number) => Math.max(m, Math.abs(v)), 0) as number;
+const maxAbs = (x: Float64Array) => x.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
 const loaded: Fixture[] = [];
 
 afterAll(async () => {
