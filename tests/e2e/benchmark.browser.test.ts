@@ -154,7 +154,7 @@ describe('Benchmark panel in Chromium', () => {
       }
     }
     expect(n).toBe(shown.size);
-    expect(report.options).toMatchObject({ limit: LIMIT, fewShot: FEWSHOT, chatTemplate: false });
+    expect(report.options).toMatchObject({ limit: LIMIT, fewShot: FEWSHOT, chatTemplate: false, activations: 'f32' });
     expect(report.models[2]!.parents).toEqual([DEMO, BF16]);
 
     const csv = await downloaded('bench-download-csv');

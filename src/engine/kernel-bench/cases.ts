@@ -11,7 +11,8 @@
  */
 import { mulberry32 } from '../../common/random.ts';
 import { f32ToBf16Bits } from '../../io/safetensors/dtypes.ts';
-import { f16Words, roundToF16 } from '../act-dtype.ts';
+import { f16Words, f16WordsToF32, roundToF16 } from '../act-dtype.ts';
+import type { KernelFamily } from '../kernel-family.ts';
 import type { BufferPool } from '../gpu/buffer-pool.ts';
 import type { KernelRegistry } from '../gpu/kernels.ts';
 import { encodeMatmul, type MatmulArgs } from '../ops/matmul.ts';
@@ -59,6 +60,8 @@ export interface KernelCase {
   bytes: number;
   /** dispatches in one repetition (the dispatch-overhead case divides by it) */
   dispatches: number;
+  /** the families that run it (absent: both); f16-activation cases are the hardware family's */
+  families?: readonly KernelFamily[];
   prepare(env: BenchEnv): Promise<PreparedCase>;
 }
 
@@ -69,7 +72,12 @@ export interface RoledCase extends KernelCase {
   role: CaseRole;
   /** rows (M) the case runs; the lm_head may be trimmed to fit one binding */
   rows: number;
+  /** the op with f16 activations (act-dtype.ts): the estimates' f16 forward takes these in place of the f32 ones */
+  actF16?: boolean;
 }
+
+/** The hardware family only: f16 activations are its kernels' variants. */
+const HW_ONLY: readonly KernelFamily[] = ['hardware'];
 
 const SAMPLES = 48;
 
@@ -108,6 +116,25 @@ async function readAt(env: BenchEnv, buf: GPUBuffer, indices: readonly number[])
   }
 }
 
+/** Reads elements `indices` of an f16-pair buffer (act-dtype.ts): the word holding each, decoded. */
+async function readF16At(env: BenchEnv, buf: GPUBuffer, indices: readonly number[]): Promise<Float32Array> {
+  const words = await readAt(env, buf, indices.map((i) => i >> 1));
+  const pairs = f16WordsToF32(new Uint32Array(words.buffer, words.byteOffset, words.length));
+  return Float32Array.from(indices, (i, n) => pairs[2 * n + (i & 1)]!);
+}
+
+/** An input as a kernel reads it: f32, or rounded to f16 and packed in words (the values the reference sees). */
+function actInput(x: Float32Array, f16: boolean | undefined): { values: Float32Array; upload: Float32Array | Uint32Array } {
+  if (!f16) return { values: x, upload: x };
+  const values = roundToF16(x);
+  return { values, upload: f16Words(values) };
+}
+
+/** The bound for an output rounded to f16 once more: one f16 half-ulp-ish (2⁻¹⁰ relative) on top of the f32 bound. */
+function f16OutTol(f32Tol: number, want: readonly number[]): number {
+  return f32Tol + 2 ** -10 * want.reduce((m, w) => Math.max(m, Math.abs(w)), 0);
+}
+
 function worst(got: Float32Array, want: readonly number[]): number {
   let e = 0;
   want.forEach((w, i) => (e = Math.max(e, Number.isFinite(got[i]!) ? Math.abs(got[i]! - w) : Infinity)));
@@ -130,16 +157,17 @@ export function matmulCase(
   return {
     ...base,
     flops: 2 * M * N * K,
-    bytes: M * K * 4 + N * K * (w16 ? 2 : 4) + M * N * 4,
+    bytes: M * K * (args.aF16 ? 2 : 4) + N * K * (w16 ? 2 : 4) + M * N * (args.cF16 ? 2 : 4),
     dispatches: 1,
+    ...(args.aF16 || args.cF16 ? { families: HW_ONLY, actF16: true } : {}),
     async prepare(env) {
-      const a = uniform(M * K, seed);
+      const { values: a, upload: aUp } = actInput(uniform(M * K, seed), args.aF16);
       const b = uniform(N * K, seed + 1);
       const wb = w16 ? bf16(b) : null;
       const bVals = wb ? wb.exact : b;
-      const aBuf = env.pool.upload(a, 'kernel-bench.a');
+      const aBuf = env.pool.upload(aUp, 'kernel-bench.a');
       const bBuf = env.pool.upload(wb ? wb.bits : b, 'kernel-bench.b');
-      const cBuf = env.pool.alloc(M * N * 4, 'kernel-bench.c');
+      const cBuf = env.pool.alloc(M * N * (args.cF16 ? 2 : 4), 'kernel-bench.c');
       const at = (i: number, k: number) => (args.transA ? a[k * M + i]! : a[i * K + k]!);
       const bt = (k: number, j: number) => (args.transB ? bVals[j * K + k]! : bVals[k * N + j]!);
       return {
@@ -148,13 +176,14 @@ export function matmulCase(
         async check() {
           const r = mulberry32(seed + 2);
           const picks = Array.from({ length: SAMPLES }, () => [Math.floor(r() * M), Math.floor(r() * N)] as const);
-          const got = await readAt(env, cBuf, picks.map(([i, j]) => i * N + j));
+          const got = await (args.cF16 ? readF16At : readAt)(env, cBuf, picks.map(([i, j]) => i * N + j));
           const want = picks.map(([i, j]) => {
             let s = 0;
             for (let k = 0; k < K; k++) s += at(i, k) * bt(k, j);
             return s;
           });
-          return { err: worst(got, want), tol: K * 2 ** -20 };
+          const tol = K * 2 ** -20;
+          return { err: worst(got, want), tol: args.cF16 ? f16OutTol(tol, want) : tol };
         },
         release: () => [aBuf, bBuf, cBuf].forEach((x) => env.pool.release(x)),
       };
@@ -198,12 +227,15 @@ interface AttentionShape {
   past: number;
   /** k, v are an f16 KV cache (model/kv-dtype.ts): rounded to f16 and packed two to a word */
   kvF16?: boolean;
+  /** q and the output are f16 activations (act-dtype.ts; the hardware family) */
+  actF16?: boolean;
 }
 
 function attentionInputs(sh: AttentionShape, seed: number) {
   const { batch: B, T, S, nHeads: H, nKv, headDim: D } = sh;
   const kv = (s: number) => (sh.kvF16 ? roundToF16(uniform(B * S * nKv * D, s)) : uniform(B * S * nKv * D, s));
-  return { q: uniform(B * T * H * D, seed), k: kv(seed + 1), v: kv(seed + 2) };
+  const q = uniform(B * T * H * D, seed);
+  return { q: sh.actF16 ? roundToF16(q) : q, k: kv(seed + 1), v: kv(seed + 2) };
 }
 
 
@@ -215,12 +247,14 @@ function attentionCase(base: Omit<RoledCase, 'flops' | 'bytes' | 'prepare' | 'di
   return {
     ...base,
     flops: 4 * D * pairs,
-    bytes: 4 * D * 2 * B * T * H + (sh.kvF16 ? 2 : 4) * D * 2 * B * S * nKv,
+    bytes: (sh.actF16 ? 2 : 4) * D * 2 * B * T * H + (sh.kvF16 ? 2 : 4) * D * 2 * B * S * nKv,
     dispatches: 1,
+    ...(sh.actF16 ? { families: HW_ONLY, actF16: true } : {}),
     async prepare(env) {
       const { q, k, v } = attentionInputs(sh, seed);
       const cached = (x: Float32Array, label: string) => env.pool.upload(sh.kvF16 ? f16Words(x) : x, label);
-      const bufs = [env.pool.upload(q, 'kernel-bench.q'), cached(k, 'kernel-bench.k'), cached(v, 'kernel-bench.v'), env.pool.alloc(q.byteLength, 'kernel-bench.out')] as const;
+      const act = sh.actF16 ? 2 : 4;
+      const bufs = [env.pool.upload(sh.actF16 ? f16Words(q) : q, 'kernel-bench.q'), cached(k, 'kernel-bench.k'), cached(v, 'kernel-bench.v'), env.pool.alloc((q.length * act + 3) & ~3, 'kernel-bench.out')] as const;
       const args: AttentionArgs = { ...sh };
       return {
         encode: (enc) => encodeAttention(env.kernels, enc, bufs[0], bufs[1], bufs[2], bufs[3], args),
@@ -239,7 +273,8 @@ function attentionCase(base: Omit<RoledCase, 'flops' | 'bytes' | 'prepare' | 'di
               want.push(o);
             }
           }
-          return { err: worst(await readAt(env, bufs[3], idx), want), tol: 1e-4 };
+          const got = await (sh.actF16 ? readF16At : readAt)(env, bufs[3], idx);
+          return { err: worst(got, want), tol: sh.actF16 ? f16OutTol(1e-4, want) : 1e-4 };
         },
         release: () => bufs.forEach((x) => env.pool.release(x)),
       };
@@ -346,19 +381,21 @@ function attentionBackwardCase(base: Omit<RoledCase, 'flops' | 'bytes' | 'prepar
   };
 }
 
-function rmsNormCase(base: Omit<RoledCase, 'flops' | 'bytes' | 'prepare' | 'dispatches'>, rows: number, hidden: number, seed: number): RoledCase {
+/** RMSNorm forward; `yF16`: the normed rows written as f16 activations (the f32 residual in, as a layer runs it). */
+function rmsNormCase(base: Omit<RoledCase, 'flops' | 'bytes' | 'prepare' | 'dispatches'>, rows: number, hidden: number, seed: number, yF16 = false): RoledCase {
   const eps = 1e-5;
   return {
     ...base,
     flops: 4 * rows * hidden,
-    bytes: 8 * rows * hidden + 4 * hidden,
+    bytes: (yF16 ? 6 : 8) * rows * hidden + 4 * hidden,
     dispatches: 1,
+    ...(yF16 ? { families: HW_ONLY, actF16: true } : {}),
     async prepare(env) {
       const x = uniform(rows * hidden, seed);
       const w = uniform(hidden, seed + 1);
-      const bufs = [env.pool.upload(x, 'kernel-bench.x'), env.pool.upload(w, 'kernel-bench.w'), env.pool.alloc(x.byteLength, 'kernel-bench.y')] as const;
+      const bufs = [env.pool.upload(x, 'kernel-bench.x'), env.pool.upload(w, 'kernel-bench.w'), env.pool.alloc(rows * hidden * (yF16 ? 2 : 4), 'kernel-bench.y')] as const;
       return {
-        encode: (enc) => encodeRmsNorm(env.kernels, enc, bufs[0], bufs[1], bufs[2], { rows, hidden, eps }),
+        encode: (enc) => encodeRmsNorm(env.kernels, enc, bufs[0], bufs[1], bufs[2], { rows, hidden, eps, ...(yF16 ? { yF16 } : {}) }),
         async check() {
           const r = mulberry32(seed + 2);
           const picks = Array.from({ length: SAMPLES }, () => [Math.floor(r() * rows), Math.floor(r() * hidden)] as const);
@@ -367,7 +404,8 @@ function rmsNormCase(base: Omit<RoledCase, 'flops' | 'bytes' | 'prepare' | 'disp
             for (let j = 0; j < hidden; j++) ss += x[i * hidden + j]! ** 2;
             return (x[i * hidden + c]! / Math.sqrt(ss / hidden + eps)) * w[c]!;
           });
-          return { err: worst(await readAt(env, bufs[2], picks.map(([i, c]) => i * hidden + c)), want), tol: 1e-4 };
+          const got = await (yF16 ? readF16At : readAt)(env, bufs[2], picks.map(([i, c]) => i * hidden + c));
+          return { err: worst(got, want), tol: yF16 ? f16OutTol(1e-4, want) : 1e-4 };
         },
         release: () => bufs.forEach((b) => env.pool.release(b)),
       };
@@ -553,6 +591,13 @@ export function kernelCases(models: readonly BenchModel[], opts: CaseOptions, ma
         out.push(matmulCase({ id: `${slug}.${role}.m${M}`, role, group: 'projection', model: m.name, rows: M, label: `${name} ${M}×${N}×${K} BF16${trimmed}` }, { M, N, K, transB: true }, true, next()));
       }
     }
+    // the layer's projections as a prefill with f16 activations runs them (model/layer.ts): q|k|v and gate|up read
+    // and write f16, o and down read f16 and add into the f32 residual
+    for (const [role, name, N, K] of projections.filter(([role]) => role !== 'lm_head')) {
+      const io = role === 'qkv' || role === 'gate_up' ? { aF16: true, cF16: true } : { aF16: true };
+      const what = io.cF16 ? 'f16 in and out' : 'f16 in';
+      out.push(matmulCase({ id: `${slug}.${role}.m${opts.rows}.f16act`, role, group: 'projection', model: m.name, rows: opts.rows, label: `${name} ${opts.rows}×${N}×${K} BF16, ${what}` }, { M: opts.rows, N, K, transB: true, ...io }, true, next()));
+    }
     const M = opts.rows;
     const r = opts.r;
     const lora = (role: CaseRole, what: string, args: MatmulArgs) =>
@@ -565,6 +610,13 @@ export function kernelCases(models: readonly BenchModel[], opts: CaseOptions, ma
     const sh: AttentionShape = { batch, T, S: T, nHeads: m.heads, nKv: m.kvHeads, headDim: m.headDim, past: 0 };
     const heads = `(${m.heads}, ${m.kvHeads}) heads × ${m.headDim}`;
     out.push(attentionCase({ id: `${slug}.attention`, role: 'attention', group: 'attention', model: m.name, rows: batch * T, label: `attention ${batch} × ${T}, ${heads}` }, sh, next()));
+    out.push(
+      attentionCase(
+        { id: `${slug}.attention.f16act`, role: 'attention', group: 'attention', model: m.name, rows: batch * T, label: `attention ${batch} × ${T}, ${heads}, f16 activations` },
+        { ...sh, actF16: true, kvF16: true },
+        next(),
+      ),
+    );
     out.push(attentionBackwardCase({ id: `${slug}.attention_backward`, role: 'attention_backward', group: 'attention', model: m.name, rows: batch * T, label: `attention backward ${batch} × ${T}, ${heads}` }, sh, next()));
     for (const ctx of opts.contexts) {
       const dec: AttentionShape = { batch: 1, T: 1, S: ctx, nHeads: m.heads, nKv: m.kvHeads, headDim: m.headDim, past: ctx - 1 };
@@ -579,6 +631,7 @@ export function kernelCases(models: readonly BenchModel[], opts: CaseOptions, ma
       );
     }
     out.push(rmsNormCase({ id: `${slug}.rmsnorm`, role: 'rmsnorm', group: 'rows', model: m.name, rows: M, label: `RMSNorm ${M} × ${C}` }, M, C, next()));
+    out.push(rmsNormCase({ id: `${slug}.rmsnorm.f16act`, role: 'rmsnorm', group: 'rows', model: m.name, rows: M, label: `RMSNorm ${M} × ${C}, f16 out` }, M, C, next(), true));
     out.push(rmsNormBackwardCase({ id: `${slug}.rmsnorm_backward`, role: 'rmsnorm_backward', group: 'rows', model: m.name, rows: M, label: `RMSNorm backward ${M} × ${C}` }, M, C, next()));
     const lsRows = Math.max(1, Math.min(M, Math.floor(maxBinding / (4 * m.vocab))));
     out.push(logSoftmaxCase({ id: `${slug}.logsoftmax`, role: 'logsoftmax', group: 'rows', model: m.name, rows: lsRows, label: `log-softmax ${lsRows} × ${m.vocab}` }, lsRows, m.vocab, next()));

@@ -40,7 +40,8 @@ export function formatKernelReport(report: KernelBenchReport): string {
   lines.push('', 'step estimates (Σ of the kernel times the engine runs; not a measured step)');
   for (const e of report.estimates) {
     const tok = e.decodeTokPerSec === null ? '—' : `${e.decodeTokPerSec.toFixed(1)} tok/s`;
-    lines.push(`${pad(`${e.model}, ${e.family}`, 28)} LoRA step ${lpad(ms(e.trainStepMs), 10)}, forward ${lpad(ms(e.forwardMs), 10)} (${report.options.rows} tokens), decode ${lpad(ms(e.decodeMs), 10)} = ${tok}`);
+    const f16 = e.forwardF16Ms === null || e.forwardF16Ms === undefined ? '' : ` (${ms(e.forwardF16Ms)} with f16 activations)`;
+    lines.push(`${pad(`${e.model}, ${e.family}`, 28)} LoRA step ${lpad(ms(e.trainStepMs), 10)}, forward ${lpad(ms(e.forwardMs), 10)} (${report.options.rows} tokens${f16}), decode ${lpad(ms(e.decodeMs), 10)} = ${tok}`);
   }
   return lines.join('\n') + '\n';
 }

@@ -46,6 +46,11 @@ export interface StepEstimate {
   trainStepMs: number | null;
   /** a forward of `rows` tokens, lm_head included */
   forwardMs: number | null;
+  /**
+   * the same forward with f16 activations (model/layer.ts layerActsF16): the layer's products, norms and attention
+   * by their f16 cases; null for the software family (f32 only) or when a case was not run
+   */
+  forwardF16Ms: number | null;
   /** one decoded token at context 512 (or the middle context measured) */
   decodeMs: number | null;
   decodeTokPerSec: number | null;
@@ -84,12 +89,13 @@ export async function runKernelBench(ctx: BenchDevice, opts: KernelBenchOptions 
   if (cases.length === 0) throw new AlloyError(`no kernel bench case matches ${opts.only?.join(', ')}`);
   const method = timingMethod(ctx.device);
   const results: CaseResult[] = [];
-  const total = cases.length * families.length;
+  const runs = (c: RoledCase, family: KernelFamily) => !c.families || c.families.includes(family);
+  const total = families.reduce((n, f) => n + cases.filter((c) => runs(c, f)).length, 0);
   let done = 0;
   for (const family of families) {
     const env = { device: ctx.device, kernels: new KernelRegistry(ctx.device, family), pool: new BufferPool(ctx.device), maxBinding };
     try {
-      for (const c of cases) {
+      for (const c of cases.filter((x) => runs(x, family))) {
         if (opts.signal?.aborted) throw new CancelledError('kernel bench cancelled');
         opts.onProgress?.({ done, total, family, case: c.label });
         results.push(await runCase(env, c, family, method, opts.targetMs));
@@ -149,8 +155,8 @@ async function runCase(env: { device: GPUDevice; kernels: KernelRegistry; pool: 
  * null when a needed case failed or was not run.
  */
 function estimateStep(m: BenchModel, family: KernelFamily, cases: readonly RoledCase[], results: readonly CaseResult[], opts: CaseOptions): StepEstimate {
-  const byRole = (role: CaseRole, rows: number, id?: string): number | null => {
-    const c = cases.find((x) => x.model === m.name && x.role === role && x.rows === rows && (!id || x.id === id));
+  const byRole = (role: CaseRole, rows: number, id?: string, actF16 = false): number | null => {
+    const c = cases.find((x) => x.model === m.name && x.role === role && x.rows === rows && (!id || x.id === id) && !!x.actF16 === actF16);
     const r = c && results.find((x) => x.id === c.id && x.family === family);
     if (!c || !r || r.ms === null) return null;
     // a trimmed lm_head: its time scaled by the rows it would have
@@ -162,6 +168,10 @@ function estimateStep(m: BenchModel, family: KernelFamily, cases: readonly Roled
   const layerFwd = (rows: number, att: number | null) => sum([byRole('qkv', rows), byRole('o', rows), byRole('gate_up', rows), byRole('down', rows), rows === M ? byRole('rmsnorm', M) : 0, rows === M ? byRole('rmsnorm', M) : 0, att]);
   const fwdLayer = layerFwd(M, byRole('attention', opts.attention.batch * opts.attention.T));
   const forwardMs = sum([fwdLayer === null ? null : fwdLayer * m.layers, byRole('rmsnorm', M), byRole('lm_head', M)]);
+  const f16 = (role: CaseRole, rows: number) => byRole(role, rows, undefined, true);
+  const f16Layer = sum([f16('qkv', M), f16('o', M), f16('gate_up', M), f16('down', M), f16('rmsnorm', M), f16('rmsnorm', M), f16('attention', opts.attention.batch * opts.attention.T)]);
+  // (the final norm and lm_head read the f32 residual: the f32 cases)
+  const forwardF16Ms = family === 'hardware' ? sum([f16Layer === null ? null : f16Layer * m.layers, byRole('rmsnorm', M), byRole('lm_head', M)]) : null;
   const ctx = opts.contexts.includes(512) ? 512 : opts.contexts[Math.floor(opts.contexts.length / 2)]!;
   const decLayer = layerFwd(1, byRole('decode_attention', 1, `${m.name.toLowerCase()}.decode_attention.c${ctx}`));
   const decodeMs = sum([decLayer === null ? null : decLayer * m.layers, byRole('lm_head', 1)]);
@@ -180,5 +190,5 @@ function estimateStep(m: BenchModel, family: KernelFamily, cases: readonly Roled
   const ceMs = ce ? byRole('cross_entropy_backward', ce.rows) : null;
   const lossBwd = ce && ceMs !== null ? (ceMs * M) / ce.rows : null;
   const trainStepMs = sum([forwardMs, bwdLayer === null ? null : bwdLayer * m.layers, byRole('rmsnorm_backward', M), lossBwd, byRole('lm_head', M)]);
-  return { model: m.name, family, trainStepMs, forwardMs, decodeMs, decodeTokPerSec: decodeMs ? 1000 / decodeMs : null };
+  return { model: m.name, family, trainStepMs, forwardMs, forwardF16Ms, decodeMs, decodeTokPerSec: decodeMs ? 1000 / decodeMs : null };
 }

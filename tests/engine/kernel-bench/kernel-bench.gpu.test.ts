@@ -26,7 +26,11 @@ describe('kernel bench', () => {
     }
     const { targetMs: _t, ...caseOpts } = OPTS;
     const cases = kernelCases([TINY], { ...DEFAULT_CASE_OPTIONS, ...caseOpts }, ctx.limits.maxStorageBufferBindingSize);
-    expect(report.results.length).toBe(2 * cases.length);
+    // the f16-activation cases are the hardware family's only
+    const f16 = cases.filter((c) => c.actF16);
+    expect(f16.map((c) => c.id)).toEqual(['tiny.qkv.m23.f16act', 'tiny.o.m23.f16act', 'tiny.gate_up.m23.f16act', 'tiny.down.m23.f16act', 'tiny.attention.f16act', 'tiny.rmsnorm.f16act']);
+    expect(report.results.length).toBe(2 * cases.length - f16.length);
+    expect(report.results.filter((r) => r.id.endsWith('.f16act')).every((r) => r.family === 'hardware')).toBe(true);
     expect(report.results.filter((r) => !r.check.ok).map((r) => `${r.family} ${r.id}: ${r.error ?? r.check.err}`)).toEqual([]);
     for (const r of report.results) expect(r.ms, r.id).toBeGreaterThan(0);
     expect(report.timing).toBe(ctx.device.features.has('timestamp-query') ? 'timestamp' : 'wall');
@@ -35,6 +39,8 @@ describe('kernel bench', () => {
       console.log(`${e.family}: train step ${e.trainStepMs?.toFixed(2)} ms, forward ${e.forwardMs?.toFixed(2)} ms, decode ${e.decodeMs?.toFixed(3)} ms`);
       expect(e.trainStepMs).toBeGreaterThan(e.forwardMs!);
       expect(e.decodeTokPerSec).toBeCloseTo(1000 / e.decodeMs!, 6);
+      if (e.family === 'hardware') expect(e.forwardF16Ms).toBeGreaterThan(0);
+      else expect(e.forwardF16Ms).toBeNull();
     }
     expect(seen.at(-1)).toBe(report.results.length);
     expect(JSON.parse(JSON.stringify(report)).format).toBe('alloy-kernel-bench');
@@ -61,7 +67,7 @@ describe('kernel bench', () => {
   it('only= selects cases by id prefix; an unknown one is refused by name', async () => {
     const ctx = await testGpu();
     const report = await runKernelBench(ctx, { ...OPTS, models: [TINY], families: ['hardware'], only: ['tiny.qkv', 'dispatch'] });
-    expect(report.results.map((r) => r.id)).toEqual(['tiny.qkv.m23', 'tiny.qkv.m1', 'dispatch.overhead']);
+    expect(report.results.map((r) => r.id)).toEqual(['tiny.qkv.m23', 'tiny.qkv.m1', 'tiny.qkv.m23.f16act', 'dispatch.overhead']);
     await expect(runKernelBench(ctx, { ...OPTS, models: [TINY], only: ['nothing'] })).rejects.toThrow(/no kernel bench case matches nothing/);
   });
 

@@ -15,6 +15,8 @@ import { OWNER, REVISION } from '../../../scripts/fixtures/index.ts';
 import { dirModelFiles } from '../../../src/io/node/dir-model-files.ts';
 import { parseModelConfig } from '../../../src/io/config.ts';
 import { readJson } from '../../../src/io/model-files.ts';
+import { referenceForward } from '../../../src/engine/reference/forward.ts';
+import { asGgml, kQuantLlama, typeRule } from './quant-fixtures.ts';
 import { forward, loadModel, planInferenceMemory, prefill, step } from '../../../src/engine/model/index.ts';
 import { layerActsF16 } from '../../../src/engine/model/layer.ts';
 import { BufferPool } from '../../../src/engine/gpu/buffer-pool.ts';
@@ -60,6 +62,31 @@ describe('f16 activations: the whole model (hardware family)', () => {
       expect(err).toBeLessThanOrEqual(relTol(name) * scale);
       // f16 rounding moves the logits far more than f32 summation order does (≤ 2e-5 between hardware paths)
       expect(vsF32).toBeGreaterThan(1e-4);
+    });
+  }
+
+  // ggml blocks kept packed on the GPU (hw_matmul_q's +a16/+c16 variants), against the reference on their
+  // de-quantised weights
+  for (const type of ['Q8_0', 'Q4_K']) {
+    it(`${type} weights: forward within ${relTol(type)} × max|logit| of the reference`, async () => {
+      const ctx = await testGpu();
+      const { pool, kernels } = await gpuShared();
+      const { config, checkpoint } = kQuantLlama();
+      const q = await asGgml(checkpoint, typeRule(type, config));
+      const model = await loadModel(ctx, kernels, pool, q, config, { activations: 'f16' });
+      try {
+        expect(model.layers[0]!.qkv!.weight.dtype).toBe(type);
+        const weights = new Map<string, Float32Array>();
+        for (const n of q.names()) weights.set(n, await q.readF32(n));
+        const want = referenceForward(config, (n) => weights.get(n)!, SEQ);
+        const [got] = await forward(model, [SEQ]);
+        const err = maxAbsDiff(got!, want);
+        console.log(`f16 activations ${type}: max|Δlogit| vs reference ${err.toExponential(2)} = ${(err / maxAbs(want)).toExponential(2)} × max|logit|`);
+        expect(err).toBeLessThanOrEqual(relTol(type) * maxAbs(want));
+        expect(err).toBeGreaterThan(1e-4); // the f16 path ran (f32 activations: ≤ 2.1e-6, quantized.gpu.test.ts)
+      } finally {
+        model.dispose();
+      }
     });
   }
 
