@@ -40,7 +40,7 @@ const USAGE = `usage:
   alloy logits   --model DIR --ids 1,2,3 [--adapter DIR] --out FILE.json
   alloy generate --model DIR --prompt TEXT [--max-tokens N] [--temperature T] [--top-k K] [--top-p P] [--seed S] [--chat] [--adapter DIR]
                  [--kv-cache f32|f16]   (also eval) f16: half the KV cache's bytes, keys and values rounded to f16
-                 [--activations f32|f16] (also logits, eval) f16: the activations between kernels stored as f16,
+                 [--activations f32|f16] (also logits, eval, train) f16: the activations between kernels stored as f16,
                  half their bytes (the hardware kernel family's prefill and scoring; arithmetic stays f32)
   ${trainUsage('                 ')}
   alloy grad     --model DIR [--adapter DIR | --mode full] --data FILE.jsonl ${flagText('method')} [${flagText('beta')}] [${flagText('label-smoothing')}]
@@ -135,7 +135,7 @@ const COMMAND_OPTIONS = {
   info: ['model'],
   logits: ['model', 'ids', 'adapter', 'out', 'activations'],
   generate: ['model', 'prompt', 'max-tokens', 'temperature', 'top-k', 'top-p', 'seed', 'chat', 'adapter', 'kv-cache', 'activations'],
-  train: TRAIN_FLAGS,
+  train: [...TRAIN_FLAGS, 'activations'],
   // its own options around the settings it shares with train (the schema's `grad` fields): the same flags and checks
   grad: ['model', 'adapter', 'data', ...GRAD_FLAGS, 'out'],
   eval: ['model', 'bench', 'json', 'limit', 'shots', 'adapter', 'chat', 'max-tokens', 'kv-cache', 'activations'],

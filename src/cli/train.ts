@@ -13,6 +13,7 @@
  * prints them); an objective's hyperparameter (--beta, --label-smoothing, --assistant-only-loss) is refused for a
  * method whose objective does not read it.
  */
+import { activationsOption } from './storage-options.ts';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { AlloyError } from '../common/errors.ts';
@@ -201,14 +202,15 @@ export async function trainCmd(v: TrainArgs, io: { out: (s: string) => void; err
   const pool = new BufferPool(ctx.device);
   const kernels = new KernelRegistry(ctx.device);
   const checkpoint = await openCheckpoint(files);
-  const model = await loadModel(ctx, kernels, pool, checkpoint, config);
+  const activations = activationsOption(v);
+  const model = await loadModel(ctx, kernels, pool, checkpoint, config, { activations });
   const pairs = isPaired(method);
   const units = pairs ? train.length / 2 : train.length;
   const longest = Math.max(...train.map((s) => s.ids.length), ...(val ?? []).map((s) => s.ids.length));
   const recompute = v.recompute === true;
   // the storage of the tensors not kept as ggml blocks (a quantised embedding says nothing about them)
   const plainDtype: 'bf16' | 'f16' | 'f32' = model.embed.dtype === 'bf16' ? 'bf16' : model.embed.dtype === 'f16' ? 'f16' : 'f32';
-  const planOpts = { dtype: plainDtype, matrixTypes: ggmlTypesOf(checkpoint), rows: Math.min(micro, units) * (pairs ? 2 : 1), seqLen: longest, r, targets, dropout: loraDropout > 0, method, maxBindingBytes: model.maxBindingBytes, mode: trainMode };
+  const planOpts = { dtype: plainDtype, matrixTypes: ggmlTypesOf(checkpoint), rows: Math.min(micro, units) * (pairs ? 2 : 1), seqLen: longest, r, targets, dropout: loraDropout > 0, method, maxBindingBytes: model.maxBindingBytes, mode: trainMode, activations, kernels: kernels.family };
   const plan = planTrainingMemory(config, { ...planOpts, recompute });
   const other = planTrainingMemory(config, { ...planOpts, recompute: !recompute });
   const otherMode = planTrainingMemory(config, { ...planOpts, recompute, mode: full ? 'lora' : 'full' });

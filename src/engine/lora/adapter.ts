@@ -311,10 +311,14 @@ export async function encodeLoraGroupForward(
   rows: number,
   drops: readonly ({ p: number; key: number } | null)[] | null = null,
   temps: GPUBuffer[] = [],
+  /** f16 activations (act-dtype.ts, model/layer.ts layerActsF16): x is f16 words, and so are the ys with yF16 */
+  io: { xF16?: boolean; yF16?: boolean } = {},
 ): Promise<GPUBuffer> {
   const { kernels, pool } = model;
   const { r } = lora;
   const G = group.members.length;
+  if (io.xF16 && drops?.some((d) => d)) throw new RangeError('LoRA dropout reads an f32 input: f16 activations take none (layerActsF16)');
+  const aIo = io.xF16 ? { aF16: true } : {};
   const xa = pool.alloc(xaBytes(G, rows, r), 'lora.xa');
   const blocks = xaBlocks(group, xa, rows, r);
   if (drops?.some((d) => d)) {
@@ -325,13 +329,13 @@ export async function encodeLoraGroupForward(
       await encodeMatmul(kernels, enc, input, m.a, blocks[i]!, { M: rows, N: r, K: m.inF, transB: true });
     }
   } else if (G === 1) {
-    await encodeMatmul(kernels, enc, x, group.a, xa, { M: rows, N: r, K: group.inF, transB: true });
+    await encodeMatmul(kernels, enc, x, group.a, xa, { M: rows, N: r, K: group.inF, transB: true, ...aIo });
   } else {
     const strides = { a: 0, b: group.stride, c: groupStride(rows * r, G) };
-    await encodeMatmul(kernels, enc, x, group.a, xa, { M: rows, N: r, K: group.inF, transB: true, batch: G, strides });
+    await encodeMatmul(kernels, enc, x, group.a, xa, { M: rows, N: r, K: group.inF, transB: true, batch: G, strides, ...aIo });
   }
   for (const [i, m] of group.members.entries()) {
-    await encodeMatmul(kernels, enc, blocks[i]!, m.b, ys[i]!, { M: rows, N: m.outF, K: r, transB: true, alpha: lora.scale, beta: 1 });
+    await encodeMatmul(kernels, enc, blocks[i]!, m.b, ys[i]!, { M: rows, N: m.outF, K: r, transB: true, alpha: lora.scale, beta: 1, ...(io.yF16 ? { cF16: true } : {}) });
   }
   return xa;
 }
@@ -357,9 +361,12 @@ export async function encodeLoraGroupBackward(
   rows: number,
   temps: GPUBuffer[],
   drops: readonly ({ p: number; key: number } | null)[] | null = null,
+  /** x is f16 activations (the forward's, layerActsF16): dA's product reads it as its f16 B operand */
+  xF16 = false,
 ): Promise<void> {
   const { kernels, pool } = model;
   const r = lora.r;
+  if (xF16 && drops?.some((d) => d)) throw new RangeError('LoRA dropout reads an f32 input: f16 activations take none (layerActsF16)');
   const s = lora.scale;
   const G = group.members.length;
   const xaB = xaBlocks(group, xa, rows, r);
@@ -371,7 +378,7 @@ export async function encodeLoraGroupBackward(
     await encodeMatmul(kernels, enc, dYs[i]!, m.b, gB[i]!, { M: rows, N: r, K: m.outF });
   }
   if (!drops?.some((d) => d)) {
-    const one = { M: r, N: group.inF, K: rows, transA: true, alpha: s, beta: 1 };
+    const one = { M: r, N: group.inF, K: rows, transA: true, alpha: s, beta: 1, ...(xF16 ? { bF16: true } : {}) };
     if (G === 1) await encodeMatmul(kernels, enc, g, x, group.dA, one);
     else await encodeMatmul(kernels, enc, g, x, group.dA, { ...one, batch: G, strides: { a: groupStride(rows * r, G), b: 0, c: group.stride } });
     for (const [i, m] of group.members.entries()) {

@@ -75,6 +75,8 @@ export interface LayerActs {
   up: GPUBuffer;
   act: GPUBuffer;
   xa: Map<ProjKey, GPUBuffer>;
+  /** n1, n2, q, k, v, att, gate, up, act (and qPre, kPre) are f16 activations (layerActsF16); the rest f32 */
+  f16: boolean;
 }
 
 /**
@@ -83,7 +85,7 @@ export interface LayerActs {
  * take 2 bytes an element; the residual copies, the projections' f32 outputs before a sandwich norm and every
  * statistic (rstd, lse) stay f32.
  */
-export function layerActBytes(cfg: ModelConfig, BT: number, acts: ActDtype = 'f32'): Record<Exclude<keyof LayerActs, 'xa'>, number> {
+export function layerActBytes(cfg: ModelConfig, BT: number, acts: ActDtype = 'f32'): Record<Exclude<keyof LayerActs, 'xa' | 'f16'>, number> {
   const C = cfg.hiddenSize;
   const F = cfg.intermediateSize;
   const qW = cfg.numHeads * cfg.headDim;
@@ -122,30 +124,31 @@ export interface ActsF16Case {
   family: KernelFamily;
   /** batch·T rows of the pass */
   BT: number;
-  /** training keeps activations for the backward (always f32) */
-  training: boolean;
-  /** a LoRA adapter is added to this layer's projections */
-  lora: boolean;
   /** the layer's q|k|v and gate|up are each one fused matrix (weights.ts), and gate|up has no bias */
   fused: boolean;
-  /** q/k norms (Qwen3, Gemma 3): their layers split q|k|v into dense buffers before rotating them */
-  qkNorm: boolean;
+  /**
+   * the layer splits q|k|v into dense buffers before rotating them and copies k, v into the cache afterwards:
+   * training (which keeps them), an adapter on q, k or v (it adds before RoPE), q/k norms (Qwen3, Gemma 3)
+   */
+  splitsQkv: boolean;
   /** the pass writes keys and values into an f32 KV cache */
   cacheF32: boolean;
+  /** LoRA dropout is drawn (a training micro-batch with p > 0): its masks read and write f32 inputs */
+  loraDropout: boolean;
 }
 
 /**
  * Whether a layer of this pass stores the activations it passes between kernels as f16 pairs (act-dtype.ts): the
- * model asks for it, the hardware family runs it (its +a16/+c16/+f16 kernel variants), it is inference with more
- * rows than the mat-vec takes (a decode step reads a few f32 rows and folds the norm into q|k|v: f16 would save
- * nothing there), and the layer takes the paths those variants cover: fused q|k|v and gate|up, no LoRA adapter
- * reading n1, and for q/k norms (whose layers rotate dense k, v and then copy them into the cache) no f32 cache to
- * copy f16 keys into. Anything else runs the f32 path, the reference one. One rule for encodeLayer and the memory
- * plans.
+ * model asks for it, the hardware family runs it (its +a16/+b16/+c16/+f16 kernel variants), the pass has more rows
+ * than the mat-vec takes (a decode step reads a few f32 rows and folds the norm into q|k|v: f16 would save
+ * nothing there), and the layer takes the paths those variants cover: fused q|k|v and gate|up, no LoRA dropout, and
+ * where the layer splits q|k|v into dense f16 keys and values, no f32 cache to copy them into. Training keeps these
+ * f16 activations for its backward, whose gradients stay f32. Anything else runs the f32 path, the reference one.
+ * One rule for encodeLayer and the memory plans.
  */
 export function layerActsF16(x: ActsF16Case): boolean {
-  const qkNormOk = !x.qkNorm || !x.cacheF32;
-  return x.activations === 'f16' && x.family === 'hardware' && !x.training && x.BT > MATVEC.maxRows && !x.lora && x.fused && qkNormOk;
+  const copyOk = !x.splitsQkv || !x.cacheF32;
+  return x.activations === 'f16' && x.family === 'hardware' && x.BT > MATVEC.maxRows && x.fused && copyOk && !x.loraDropout;
 }
 
 /** Bytes of each temporary of one layer's backward for BT rows (encodeLayerBackward allocates them from here). */
@@ -211,7 +214,7 @@ export function planLayer(
   const sizes = layerActBytes(cfg, BT, acts);
   const e = actElementBytes(acts);
   const rows = { qkv: (cfg.numHeads + 2 * cfg.numKvHeads) * cfg.headDim, gateUp: 2 * cfg.intermediateSize };
-  const kept = (key: Exclude<keyof LayerActs, 'xa'>) => {
+  const kept = (key: Exclude<keyof LayerActs, 'xa' | 'f16'>) => {
     const b = t.alloc(sizes[key]);
     save?.bufs.push(b);
     return b;
@@ -286,7 +289,7 @@ export function planLayer(
     let gate: PlannedBuffer;
     let up: PlannedBuffer;
     if (shape.fused.gateUp) {
-      const packed = t.alloc(BT * rows.gateUp * 4);
+      const packed = t.alloc(BT * rows.gateUp * e);
       gate = kept('gate');
       up = kept('up');
       t.release(packed);
@@ -436,34 +439,35 @@ export async function encodeLayer(c: LayerPass, enc: GPUCommandEncoder, l: numbe
     activations: c.activations ?? 'f32',
     family: kernels.family,
     BT,
-    training: save !== null,
-    lora: adapted('q', 'k', 'v', 'o', 'gate', 'up', 'down'),
     fused: !!layer.qkv && !!layer.gateUp && !layer.gateUp.bias,
-    qkNorm: cfg.qkNorm,
+    splitsQkv: save !== null || adapted('q', 'k', 'v') || cfg.qkNorm,
     cacheF32: !!c.kv && c.kv.dtype === 'f32',
+    loraDropout: save !== null && !!lora?.enabled && lora.dropout > 0 && !!c.dropout,
   });
   const io = { in16: f16 ? { aF16: true } : {}, both16: f16 ? { aF16: true, cF16: true } : {} };
   const sizes = layerActBytes(cfg, BT, f16 ? 'f16' : 'f32');
-  const kept = (key: Exclude<keyof LayerActs, 'xa'>, label: string = key) => {
+  const kept = (key: Exclude<keyof LayerActs, 'xa' | 'f16'>, label: string = key) => {
     const b = pool.alloc(sizes[key], label);
     save?.bufs.push(b);
     return b;
   };
   const xa = new Map<ProjKey, GPUBuffer>();
   // The LoRA of projections that share `input` (ys in keys' order): their adapter group (lora/adapter.ts; one
-  // unless built unstacked), one xa buffer a group, kept under each member's key.
+  // unless built unstacked), one xa buffer a group, kept under each member's key. With f16 activations the input
+  // is f16, and so are the ys of q, k, v, gate and up (o and down add into the f32 residual or sandwich output).
   const addLora = async (input: GPUBuffer, keys: readonly ProjKey[], ys: readonly GPUBuffer[]) => {
     for (const group of new Set(keys.map((k) => adapter(k)?.group))) if (group) await addGroup(input, group, keys, ys);
   };
   const addGroup = async (input: GPUBuffer, group: LoraGroup, keys: readonly ProjKey[], ys: readonly GPUBuffer[]) => {
     const drops = save ? group.members.map((m) => loraDropout(lora!, m, c.dropout)) : null;
-    const a = await encodeLoraGroupForward(model, enc, lora!, group, input, group.members.map((m) => ys[keys.indexOf(m.proj)]!), BT, drops, save?.temps ?? []);
+    const loraIo = f16 ? { xF16: true, yF16: !keys.includes('o') && !keys.includes('down') } : {};
+    const a = await encodeLoraGroupForward(model, enc, lora!, group, input, group.members.map((m) => ys[keys.indexOf(m.proj)]!), BT, drops, save?.temps ?? [], loraIo);
     if (save) {
       save.bufs.push(a);
       for (const m of group.members) xa.set(m.proj, a);
     } else release(a);
   };
-  // (only o and down take an f16 input here: the f16 path fuses q|k|v and gate|up)
+  // (only o and down take an f16 input here: the f16 path needs q|k|v and gate|up fused)
   const base = async (input: GPUBuffer, key: ProjKey) => {
     const y = await encodeLinear(model, enc, input, BT, lin(layer, key), key, io.in16);
     save?.bufs.push(y);
@@ -519,12 +523,14 @@ export async function encodeLayer(c: LayerPass, enc: GPUCommandEncoder, l: numbe
     release(qkv);
   } else {
     if (layer.qkv) {
-      // Training or LoRA: q, k, v apart (the backward keeps them; LoRA adds before RoPE), then rotated.
-      const qkv = await encodeLinear(model, enc, n1, BT, layer.qkv, 'qkv', io.both16);
+      // Training or LoRA: q, k, v apart (the backward keeps them; LoRA adds before RoPE), then rotated. (An f16
+      // projection takes no bias of its own: split_qkv adds it as it reads the f16 words.)
+      const qkv = f16 ? await encodeLinear(model, enc, n1, BT, layer.qkv.weight, 'qkv', io.both16) : await encodeLinear(model, enc, n1, BT, layer.qkv, 'qkv');
       q = kept('q');
       k = kept('k');
       v = kept('v');
-      await encodeSplitQkv(kernels, enc, qkv, c.positions, invFreq, q, k, v, { rows: BT, ...heads, rope: false, ...(f16 ? { actF16: true, kvF16: true } : {}) });
+      const splitIo = f16 ? { actF16: true, kvF16: true } : {};
+      await encodeSplitQkv(kernels, enc, qkv, c.positions, invFreq, q, k, v, { rows: BT, ...heads, rope: false, ...splitIo }, undefined, f16 ? layer.qkv.bias : null);
       pool.release(qkv);
     } else {
       q = await base(n1, 'q');
@@ -629,10 +635,10 @@ export async function encodeLayer(c: LayerPass, enc: GPUCommandEncoder, l: numbe
   } else {
     act = kept('act', 'swiglu');
     if (layer.gateUp) {
-      const gu = await encodeLinear(model, enc, n2, BT, layer.gateUp, 'gate_up');
+      const gu = await encodeLinear(model, enc, n2, BT, layer.gateUp, 'gate_up', io.both16);
       gate = kept('gate');
       up = kept('up');
-      await encodeSplitColumns(kernels, enc, gu, [gate, up], { rows: BT, widths: [F, F] });
+      await encodeSplitColumns(kernels, enc, gu, [gate, up], { rows: BT, widths: [F, F], ...(f16 ? { f16: true } : {}) });
       pool.release(gu);
     } else {
       gate = await base(n2, 'gate');
@@ -640,7 +646,7 @@ export async function encodeLayer(c: LayerPass, enc: GPUCommandEncoder, l: numbe
     }
     await addLora(n2, ['gate', 'up'], [gate, up]);
     if (!save) release(n2);
-    await encodeSwiglu(kernels, enc, gate, up, act, { n: BT * F, act: gateAct });
+    await encodeSwiglu(kernels, enc, gate, up, act, { n: BT * F, act: gateAct, ...(f16 ? { f16: true } : {}) });
     if (!save) release(gate, up);
   }
   let mlpOut: { y: GPUBuffer; rstd: GPUBuffer | undefined } | undefined;
@@ -652,7 +658,7 @@ export async function encodeLayer(c: LayerPass, enc: GPUCommandEncoder, l: numbe
   if (!save) return null;
   const norms = qk ? { ...qk, qRstd: qRstd!, kRstd: kRstd! } : {};
   const sandwich = attnOut && mlpOut ? { attnOut: attnOut.y, attnOutRstd: attnOut.rstd!, mlpOut: mlpOut.y, mlpOutRstd: mlpOut.rstd! } : {};
-  return { xIn: save.xIn, xMid: xMid!, n1, rstd1: rstd1!, n2, rstd2: rstd2!, q, k, v, att, lse: lse!, ...norms, ...sandwich, gate: gate!, up: up!, act, xa };
+  return { xIn: save.xIn, xMid: xMid!, n1, rstd1: rstd1!, n2, rstd2: rstd2!, q, k, v, att, lse: lse!, ...norms, ...sandwich, gate: gate!, up: up!, act, xa, f16 };
 }
 
 /**
@@ -681,10 +687,13 @@ export async function encodeLayerBackward(c: LayerPass, enc: GPUCommandEncoder, 
     return b;
   };
   const full = c.full ?? null;
+  // f16: the forward kept its activations as f16 words (s.f16), which the products read as their f16 operand and
+  // the row kernels through their f16 variants; every gradient is f32
+  const f16 = s.f16;
   // full: dW += dYᵀ·X [out, in] (f32, whatever the weight's storage) and db += Σ_rows dY
   const weightGrad = async (p: GpuLinear, input: GPUBuffer, dY: GPUBuffer) => {
     if (!full) return;
-    await encodeMatmul(kernels, enc, dY, input, full.gradOf(p.weight.buffer), { M: p.weight.rows, N: p.weight.cols, K: BT, transA: true, beta: 1 });
+    await encodeMatmul(kernels, enc, dY, input, full.gradOf(p.weight.buffer), { M: p.weight.rows, N: p.weight.cols, K: BT, transA: true, beta: 1, ...(f16 ? { bF16: true } : {}) });
     if (p.bias) await encodeBiasGrad(kernels, enc, dY, full.gradOf(p.bias), { rows: BT, cols: p.weight.rows });
   };
   const normGrad = (w: GPUBuffer) => (full ? full.gradOf(w) : undefined);
@@ -695,7 +704,7 @@ export async function encodeLayerBackward(c: LayerPass, enc: GPUCommandEncoder, 
       const xa = group && s.xa.get(group.members[0]!.proj);
       if (!lora || !group || !xa) continue;
       const dY = group.members.map((m) => dYs[keys.indexOf(m.proj)]!);
-      await encodeLoraGroupBackward(model, enc, lora, group, input, xa, dY, dX, BT, temps, group.members.map((m) => loraDropout(lora, m, c.dropout)));
+      await encodeLoraGroupBackward(model, enc, lora, group, input, xa, dY, dX, BT, temps, group.members.map((m) => loraDropout(lora, m, c.dropout)), f16);
     }
   };
   const projBack = async (key: ProjKey, input: GPUBuffer, dY: GPUBuffer, dX: GPUBuffer, accumulate: boolean, withLora = true) => {
@@ -724,7 +733,7 @@ export async function encodeLayerBackward(c: LayerPass, enc: GPUCommandEncoder, 
   await projBack('down', s.act, dDown, dAct, false);
   const dGate = tmp(g.dGate, 'd-gate');
   const dUp = tmp(g.dUp, 'd-up');
-  await encodeSwigluBackward(kernels, enc, s.gate, s.up, dAct, dGate, dUp, { n: BT * F, act: cfg.hiddenAct });
+  await encodeSwigluBackward(kernels, enc, s.gate, s.up, dAct, dGate, dUp, { n: BT * F, act: cfg.hiddenAct, ...(f16 ? { f16: true } : {}) });
   const dN = tmp(g.dN, 'd-norm');
   if (layer.gateUp) await groupBack(layer.gateUp, ['gate', 'up'], [F, F], s.n2, [dGate, dUp], dN);
   else {
@@ -752,7 +761,7 @@ export async function encodeLayerBackward(c: LayerPass, enc: GPUCommandEncoder, 
     kernels,
     enc,
     { q: s.q, k: s.k, v: s.v, out: s.att, lse: s.lse, dOut: dAtt, dq, dk, dv, stats, ...(c.mask ? { keyMask: c.mask } : {}) },
-    layerAttArgs(c, l),
+    { ...layerAttArgs(c, l), ...(f16 ? { actF16: true, kvF16: true } : {}) },
   );
   if (cfg.layerRope[l]) await encodeRopeQK(kernels, enc, dq, dk, c.positions, layerInvFreq(model, l), { rows: BT, heads: H, kvHeads: nKv, headDim: D }, true);
   // The forward normed q, k and then rotated them, so the norms' backward comes after RoPE's (their dw: full only).
@@ -761,8 +770,9 @@ export async function encodeLayerBackward(c: LayerPass, enc: GPUCommandEncoder, 
   if (cfg.qkNorm) {
     dqIn = tmp(g.dqPre, 'dq-pre-norm');
     dkIn = tmp(g.dkPre, 'dk-pre-norm');
-    await encodeRmsNormBackward(kernels, enc, s.qPre!, layer.qNorm!, s.qRstd!, dq, dqIn, { rows: BT * H, hidden: D }, normGrad(layer.qNorm!));
-    await encodeRmsNormBackward(kernels, enc, s.kPre!, layer.kNorm!, s.kRstd!, dk, dkIn, { rows: BT * nKv, hidden: D }, normGrad(layer.kNorm!));
+    const preIo = f16 ? { xF16: true } : {};
+    await encodeRmsNormBackward(kernels, enc, s.qPre!, layer.qNorm!, s.qRstd!, dq, dqIn, { rows: BT * H, hidden: D, ...preIo }, normGrad(layer.qNorm!));
+    await encodeRmsNormBackward(kernels, enc, s.kPre!, layer.kNorm!, s.kRstd!, dk, dkIn, { rows: BT * nKv, hidden: D, ...preIo }, normGrad(layer.kNorm!));
   }
   const dN1 = tmp(g.dN1, 'd-norm1');
   if (layer.qkv) await groupBack(layer.qkv, ['q', 'k', 'v'], [H * D, nKv * D, nKv * D], s.n1, [dqIn, dkIn, dv], dN1);

@@ -195,11 +195,10 @@ function planLayerStage(t: BufferTally, cfg: ModelConfig, f: ForwardPlanShape, l
     activations: f.activations ?? 'f32',
     family: f.family ?? 'hardware',
     BT,
-    training: false,
-    lora: (f.lora?.keys.size ?? 0) > 0,
     fused: fused.qkv && fused.gateUp,
-    qkNorm: cfg.qkNorm,
+    splitsQkv: cfg.qkNorm || (['q', 'k', 'v'] as const).some((k) => f.lora?.keys.has(k) ?? false),
     cacheF32: f.kv && !f.kvF16,
+    loraDropout: false,
   });
   for (let l = 0; l < layers; l++) {
     const held: PlannedBuffer[] = [];

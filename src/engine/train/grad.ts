@@ -271,7 +271,7 @@ export async function startLossAndGrads(
     if (linear) uploadLossInputs(weightsOf(objective(batch.seqTargets.map((tg) => new Float64Array(tg.length)))));
     const x = keep(pool.alloc(BT * C * 4, 'residual'));
     const attArgs = { batch: B, T, S: T, nHeads: H, nKv, headDim: D, past: 0 };
-    const ctx: LayerPass = { model, lora, BT, positions: posBuf, mask: maskBuf, attArgs, dropout: pass.dropout ?? null, full };
+    const ctx: LayerPass = { model, lora, BT, positions: posBuf, mask: maskBuf, attArgs, dropout: pass.dropout ?? null, full, activations: model.activations };
     const L = model.layers.length;
 
     // ---- forward, keeping activations (or, with recompute, each layer's input and the last layer's set) ----

@@ -56,10 +56,12 @@ import type { ModelConfig } from '../../io/config.ts';
 import { isLinearInLogp, needsReference } from '../../common/objectives/registry.ts';
 import type { Method } from '../../common/training-data.ts';
 import { DEFAULT_BINDING_BYTES, planForward, planLmHeadBlock, planWeights, PoolTally } from '../model/memory.ts';
-import { layerActBytes, planLayer, planLayerBackward, type BufferTally, type LayerLoraPlan, type LayerPlanShape, type PlannedBuffer } from '../model/layer.ts';
+import { layerActBytes, layerActsF16, planLayer, planLayerBackward, type BufferTally, type LayerLoraPlan, type LayerPlanShape, type PlannedBuffer } from '../model/layer.ts';
 import { fusedGroups } from '../model/split.ts';
 import { logitRowsPerBlock, planRowChunks } from '../model/split.ts';
 import type { WeightDtype } from '../model/weights.ts';
+import type { ActDtype } from '../act-dtype.ts';
+import type { KernelFamily } from '../kernel-family.ts';
 import { fullParamElements } from './full-params.ts';
 import { groupFloats, LORA_GROUPS, type ProjKey } from '../lora/adapter.ts';
 import type { LoraTarget } from '../lora/targets.ts';
@@ -93,6 +95,12 @@ export interface TrainingPlanOptions {
    * default true. false plans the loss-and-gradient pass alone (`alloy grad`): LoRA's A, B, dA, dB, or the gradients
    */
   optimizer?: boolean;
+  /**
+   * how the forward keeps its activations (act-dtype.ts, Model.activations) and the kernel family that runs it:
+   * f16 where model/layer.ts layerActsF16 allows it (the hardware family, no LoRA dropout); default f32
+   */
+  activations?: ActDtype;
+  kernels?: KernelFamily;
 }
 
 export type TrainMode = 'lora' | 'full';
@@ -149,9 +157,19 @@ export function planTrainingMemory(cfg: ModelConfig, o: TrainingPlanOptions): Tr
   const V = cfg.vocabSize;
   const L = cfg.numLayers;
   const limit = o.maxBindingBytes ?? DEFAULT_BINDING_BYTES;
-  const shape: LayerPlanShape = { fused: fusedGroups(cfg, o.dtype, limit), kv: false };
+  const fused = fusedGroups(cfg, o.dtype, limit);
   const recompute = o.recompute ?? false;
   const full = o.mode === 'full';
+  const actsF16 = layerActsF16({
+    activations: o.activations ?? 'f32',
+    family: o.kernels ?? 'hardware',
+    BT,
+    fused: fused.qkv && fused.gateUp,
+    splitsQkv: true,
+    cacheF32: false,
+    loraDropout: !full && (o.dropout ?? false),
+  });
+  const shape: LayerPlanShape = { fused, kv: false, actsF16 };
   const withOptimizer = o.optimizer ?? true;
   const lora: LayerLoraPlan | null = full ? null : { r: o.r, keys: new Set(o.targets.map((t) => t.replace('_proj', '') as ProjKey)), dropout: o.dropout ?? false };
   const sizes = layerActBytes(cfg, BT);

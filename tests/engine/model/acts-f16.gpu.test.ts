@@ -170,16 +170,16 @@ describe('f16 activations: the whole model (hardware family)', () => {
 });
 
 describe('layerActsF16: where f16 activations apply', () => {
-  const base = { activations: 'f16' as const, family: 'hardware' as const, BT: 64, training: false, lora: false, fused: true, qkNorm: false, cacheF32: false };
-  it('applies to a fused hardware-family inference pass of more rows than the mat-vec takes', () => {
+  const base = { activations: 'f16' as const, family: 'hardware' as const, BT: 64, fused: true, splitsQkv: false, cacheF32: false, loraDropout: false };
+  it('applies to a fused hardware-family pass of more rows than the mat-vec takes, training and adapters included', () => {
     expect(layerActsF16(base)).toBe(true);
+    expect(layerActsF16({ ...base, BT: 5 })).toBe(true);
+    expect(layerActsF16({ ...base, splitsQkv: true })).toBe(true); // training, an adapter on q/k/v, q/k norms
+    expect(layerActsF16({ ...base, cacheF32: true })).toBe(true); // the fused split writes an f32 cache itself
   });
-  it('falls back to f32 for f32 models, the software family, training, LoRA, unfused layers, q/k norms into an f32 cache and decode rows', () => {
-    for (const over of [{ activations: 'f32' as const }, { family: 'software' as const }, { training: true }, { lora: true }, { fused: false }, { qkNorm: true, cacheF32: true }, { BT: 4 }]) {
+  it('falls back to f32 for f32 models, the software family, unfused layers, LoRA dropout, split keys into an f32 cache and decode rows', () => {
+    for (const over of [{ activations: 'f32' as const }, { family: 'software' as const }, { fused: false }, { loraDropout: true }, { splitsQkv: true, cacheF32: true }, { BT: 4 }]) {
       expect(layerActsF16({ ...base, ...over }), JSON.stringify(over)).toBe(false);
     }
-    expect(layerActsF16({ ...base, BT: 5 })).toBe(true);
-    expect(layerActsF16({ ...base, qkNorm: true })).toBe(true);
-    expect(layerActsF16({ ...base, cacheF32: true })).toBe(true);
   });
 });
