@@ -2,10 +2,11 @@
 // K, any layout; src/engine/ops/matmul-hw.ts picks the tile and the flags). op(A) is A[M,K], or A stored as
 // [K,M] when TRANS_A; op(B) is B[K,N], or B stored as [N,K] when TRANS_B. Its 16-bit-weight sibling is
 // hw_matmul_w16.wgsl (same structure, only the B load differs); rows M ≤ 4 of A·Bᵀ go to hw_matvec.wgsl.
-// A and C live in libraries, so their storage can vary while this text is shared by every variant (gpu/kernels.ts
-// variantSource): _hw_a (binding 1, the quads quad_a stages) and _hw_c (binding 3, store_row's epilogue) are f32;
-// the `+a16` / `+c16` variants (hw_matmul+a16+c16 …) swap in _hw_a_a16 / _hw_c_c16, f16 activations stored two to
-// a word (act-dtype.ts), while the tiles, the k loop and the accumulators stay f32.
+// A, B and C live in libraries, so their storage can vary while this text is shared by every variant (gpu/kernels.ts
+// variantSource): _hw_a (binding 1, the quads quad_a stages), _hw_b (binding 2, quad_b's) and _hw_c (binding 3,
+// store_row's epilogue) are f32; the `+a16` / `+b16` / `+c16` variants (hw_matmul+a16+b16+c16 …) swap in
+// _hw_a_a16 / _hw_b_b16 / _hw_c_c16, f16 activations stored two to a word (act-dtype.ts), while the tiles, the k
+// loop and the accumulators stay f32. An f16 B is training's saved activation in a weight gradient (x in gᵀ·x).
 //
 // The classic shared-memory tiling for real GPUs (the software family, matmul.wgsl, is shaped for a CPU
 // emulator instead). What it follows:
@@ -46,7 +47,7 @@ struct Params {
 }
 @group(0) @binding(0) var<uniform> p: Params;
 // #include _hw_a
-@group(0) @binding(2) var<storage, read> B: array<vec4f>;
+// #include _hw_b
 // #include _hw_c
 
 // Tiles k-major, in vec4s, each k-row TILE/4 vec4s plus one of padding.
@@ -68,10 +69,10 @@ fn quad_a(row: u32, col: u32, rows: u32, cols: u32, base: u32) -> vec4f {
 fn quad_b(row: u32, col: u32, rows: u32, cols: u32, base: u32) -> vec4f {
   if (row >= rows || col >= cols) { return vec4f(); }
   let e = base + row * cols + col;
-  if (B_VEC) { return B[e >> 2u]; }
+  if (B_VEC) { return b_quad(e >> 2u); }
   var q = vec4f();
   for (var j = 0u; j < 4u; j++) {
-    if (col + j < cols) { q[j] = B[(e + j) >> 2u][(e + j) & 3u]; }
+    if (col + j < cols) { q[j] = b_elem(e + j); }
   }
   return q;
 }

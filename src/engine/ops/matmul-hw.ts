@@ -5,7 +5,9 @@
  * - A·Bᵀ with M ≤ MATVEC.maxRows (decode): shaders/hw_matvec(_w16).wgsl, a workgroup per few outputs;
  * - everything else: shaders/hw_matmul(_w16).wgsl, shared-memory tiles of C chosen by hwMatmulTile.
  * The tile sizes live here only: the shaders take them as override constants. With MatmulArgs.aF16 / cF16 (f16
- * activations, act-dtype.ts) the same kernels run as their +a16 / +c16 variants (actVariant).
+ * activations, act-dtype.ts) the same kernels run as their +a16 / +c16 variants (actVariant); with bF16 (an f16
+ * activation as B, training's weight gradients) hw_matmul runs as +b16, and the mat-vec, whose B is f32 only, is
+ * skipped.
  */
 import type { KernelRegistry, Overrides } from '../gpu/kernels.ts';
 import { grid1d, launch, MAX_GROUPS_PER_DIM, type Field } from './dispatch.ts';
@@ -47,9 +49,12 @@ export function matvecLanes(K: number): number {
   return lanes;
 }
 
-/** Whether the mat-vec serves this product: the forward form (A plain, B transposed) with few rows. */
+/**
+ * Whether the mat-vec serves this product: the forward form (A plain, B transposed) with few rows, B f32 or a
+ * 16-bit weight (hw_matvec has no f16-activation B; such products take the tiled kernel).
+ */
 export function hwUsesMatvec(args: MatmulArgs): boolean {
-  return !args.transA && !!args.transB && args.M <= MATVEC.maxRows;
+  return !args.transA && !!args.transB && args.M <= MATVEC.maxRows && !args.bF16;
 }
 
 /**
@@ -71,13 +76,14 @@ export const SPLIT_K = { minSlice: 128, maxSplits: 32 } as const;
  * dB = dYᵀ·xa (M·N = r × width, K = the batch's tokens, 2048 at 4 × 512). Only the Aᵀ·B form (both operands [K, ·],
  * so each slice is contiguous and the slices are a batch), one batch, beta 0 or 1 (the sum adds into C), and a
  * slice count that divides K; 1 when none applies. The slices are summed in a fixed order (deterministic, no
- * float atomics), and the sum's order differs from one long dot product by f32 rounding only. Never with f16
- * operands (aF16 / cF16): the slices' f32 scratch and sum are f32-only, and the forward, the only f16 user, never
- * takes the Aᵀ·B form.
+ * float atomics), and the sum's order differs from one long dot product by f32 rounding only. An f16 A or B
+ * (aF16 / bF16: training's saved activations) splits too: the slices read it in place, each at element offset
+ * s·Kc·M or s·Kc·N, and the f16 loaders read every element by its own index, so a slice may start mid-word. Never
+ * with an f16 C (cF16): the slices' scratch and their sum are f32.
  */
 export function hwSplitK(args: MatmulArgs, minWorkgroups = HW_MIN_WORKGROUPS): number {
   const beta = args.beta ?? 0;
-  if (args.aF16 || args.cF16) return 1;
+  if (args.cF16) return 1;
   if (!args.transA || args.transB || (args.batch ?? 1) !== 1 || (beta !== 0 && beta !== 1)) return 1;
   const tile = hwMatmulTile(args.M, args.N, 1, minWorkgroups);
   const groups = Math.ceil(args.M / tile.M) * Math.ceil(args.N / tile.N);
@@ -118,7 +124,7 @@ export async function encodeHwMatmul(
   const vec = (contiguous: number, stride: number) => contiguous % 4 === 0 && stride % 4 === 0;
   const w16: Overrides = dtype ? { IS_F16: dtype === 'f16' } : {};
   const suffix = dtype ? '_w16' : '';
-  requireActF16(kernels.family, args, 'hw_matmul');
+  requireActF16(kernels.family, args, dtype ? 'hw_matmul_w16' : 'hw_matmul', dtype !== undefined);
   if (hwUsesMatvec(args)) {
     await launchMatvec(kernels, encoder, { 1: a, 2: b, 3: c }, args, params, { ...w16, A_VEC: vec(K, strideA) && vec(K, strideB) }, suffix, 'main');
     return;
@@ -127,10 +133,12 @@ export async function encodeHwMatmul(
   const splits = tile === hwMatmulTile(M, N, batch, minWorkgroups) ? hwSplitK(args, minWorkgroups) : 1;
   if (splits > 1) {
     // K cut into `splits` equal slices, run as a batch of products over them (A, B slices are contiguous: both
-    // are [K, ·] here), each slice's product into the scratch, then summed in slice order into C
+    // are [K, ·] here), each slice's product into the scratch, then summed in slice order into C; f16 A / B are
+    // read in place (their slices are element offsets), the scratch is f32
     const Kc = K / splits;
     const partial = kernels.scratch(splits * M * N * 4);
-    await encodeHwMatmul(kernels, encoder, a, b, partial, { M, N, K: Kc, transA, transB, alpha: args.alpha ?? 1, beta: 0, batch: splits }, dtype);
+    const f16 = { ...(args.aF16 ? { aF16: true } : {}), ...(args.bF16 ? { bF16: true } : {}) };
+    await encodeHwMatmul(kernels, encoder, a, b, partial, { M, N, K: Kc, transA, transB, alpha: args.alpha ?? 1, beta: 0, batch: splits, ...f16 }, dtype);
     await launch(kernels, encoder, {
       file: 'elementwise',
       entry: 'sum_splits',
@@ -206,6 +214,7 @@ export async function encodeHwMatvecNormed(
   args: MatmulArgs,
   dtype?: Weight16,
 ): Promise<void> {
+  if (args.bF16) throw new RangeError('hw_matvec main_norm: B is the projection weight; bF16 is not supported here');
   if (!hwFusesNorm(args)) throw new RangeError(`hw_matvec main_norm: ${args.M}×${args.N}×${args.K} is not a one-batch mat-vec with K % 4 == 0`);
   // A is the residual stream, which stays f32 (act-dtype.ts); the normed product's output may be f16
   if (args.aF16) throw new RangeError('hw_matvec main_norm: A is the f32 residual stream; aF16 is not supported here');

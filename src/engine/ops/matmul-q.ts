@@ -64,7 +64,8 @@ export async function encodeMatmulQ(
   const QTYPE = t.id;
   const buffers = { 1: a, 2: w.buffer, 3: c };
   const shape = { M, N, K, transB };
-  requireActF16(kernels.family, { M, N, aF16: args.aF16, cF16: args.cF16 }, 'matmul_q');
+  // bF16 is no field here (B is the quantized weight); a caller passing MatmulArgs anyway is refused by name
+  requireActF16(kernels.family, { M, N, aF16: args.aF16, bF16: (args as { bF16?: boolean }).bF16, cF16: args.cF16 }, 'matmul_q', true);
   if (kernels.family === 'hardware') {
     if (hwUsesMatvec(shape)) {
       const lanes = matvecLanes(K);

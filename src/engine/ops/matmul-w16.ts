@@ -30,7 +30,7 @@ export async function encodeMatmulW16(
   const batch = args.batch ?? 1;
   requireShape(b16.size >= Math.ceil((batch * K * N * (args.glu ? 2 : 1)) / 2) * 4, 'matmul_w16', `B holds fewer than ${batch * K * N} 16-bit values`);
   requireGlu(kernels, args);
-  requireActF16(kernels.family, args, 'matmul_w16');
+  requireActF16(kernels.family, args, 'matmul_w16', true);
   if (kernels.family === 'hardware') return encodeHwMatmul(kernels, encoder, a, b16, c, args, args.dtype);
   const isF16 = args.dtype === 'f16';
   const tail = [{ u32: batch > 1 ? M * N : 0 }, { f32: args.alpha ?? 1 }, { f32: args.beta ?? 0 }];

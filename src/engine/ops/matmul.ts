@@ -49,6 +49,13 @@ export interface MatmulArgs {
    */
   aF16?: boolean;
   cF16?: boolean;
+  /**
+   * f16 B, the hardware family's f32-B tiled kernel only (encodeMatmul; `+b16`, shaders/_hw_b_b16.wgsl): B is an
+   * activation stored as f16 pairs, training's saved input in a weight gradient (LoRA's dA = gᵀ·x, dW = dYᵀ·X).
+   * Any shape, layout, batch stride and split-K (reads are per element); such products never take the mat-vec.
+   * Refused where B is a weight (encodeMatmulW16, encodeMatmulQ) and in the software family (requireActF16).
+   */
+  bF16?: boolean;
 }
 
 /** The batch strides of a product in elements (0 for one batch): args.strides over the packed defaults. */
@@ -113,13 +120,15 @@ export function gluApplies(args: MatmulArgs): boolean {
 }
 
 /**
- * Refuses f16 operands (MatmulArgs.aF16 / cF16) where no kernel reads or writes them: the software family (f16
- * activations are a hardware-family path), and an f16 C of odd N or odd batch stride (a C row must start on a
+ * Refuses f16 operands (MatmulArgs.aF16 / bF16 / cF16) where no kernel reads or writes them: the software family
+ * (f16 activations are a hardware-family path), an f16 B where B is a weight (`bIsWeight`: the 16-bit and quantized
+ * kernels, whose B is the weight's own storage), and an f16 C of odd N or odd batch stride (a C row must start on a
  * word, so no two invocations share one).
  */
-export function requireActF16(family: KernelFamily, args: Pick<MatmulArgs, 'aF16' | 'cF16' | 'N' | 'batch' | 'strides' | 'M'>, op = 'matmul'): void {
-  if (!args.aF16 && !args.cF16) return;
-  if (family !== 'hardware') throw new RangeError(`${op}: f16 activations (aF16/cF16) need the hardware kernel family, not the ${family} family`);
+export function requireActF16(family: KernelFamily, args: Pick<MatmulArgs, 'aF16' | 'bF16' | 'cF16' | 'N' | 'batch' | 'strides' | 'M'>, op = 'matmul', bIsWeight = false): void {
+  if (args.bF16 && bIsWeight) throw new RangeError(`${op}: B is a weight here, stored as the weight's own type; bF16 (an f16 activation as B) is for encodeMatmul's f32-B kernel`);
+  if (!args.aF16 && !args.bF16 && !args.cF16) return;
+  if (family !== 'hardware') throw new RangeError(`${op}: f16 activations (aF16/bF16/cF16) need the hardware kernel family, not the ${family} family`);
   if (args.cF16) {
     requireShape(args.N % 2 === 0, op, `an f16 C needs an even N (whole f16 pairs per row), got N = ${args.N}`);
     const strideC = (args.batch ?? 1) > 1 ? (args.strides?.c ?? args.M * args.N) : 0;
@@ -127,9 +136,9 @@ export function requireActF16(family: KernelFamily, args: Pick<MatmulArgs, 'aF16
   }
 }
 
-/** The hardware kernel file for f16 operands: `base`, `base+a16`, `base+c16` or `base+a16+c16` (gpu/kernels.ts variantSource). */
-export function actVariant(base: string, args: Pick<MatmulArgs, 'aF16' | 'cF16'>): string {
-  return `${base}${args.aF16 ? '+a16' : ''}${args.cF16 ? '+c16' : ''}`;
+/** The hardware kernel file for f16 operands: `base` plus `+a16`, `+b16`, `+c16` for each f16 one (gpu/kernels.ts variantSource). */
+export function actVariant(base: string, args: Pick<MatmulArgs, 'aF16' | 'bF16' | 'cF16'>): string {
+  return `${base}${args.aF16 ? '+a16' : ''}${args.bF16 ? '+b16' : ''}${args.cF16 ? '+c16' : ''}`;
 }
 
 /** Refuses a GLU epilogue where no kernel has one (the hardware family, other forms): callers check gluApplies. */

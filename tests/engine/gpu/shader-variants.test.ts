@@ -45,6 +45,26 @@ describe('variantSource', () => {
     expect(variantSource('hw_matmul+c16+a16', false)).toBe(both);
   });
 
+  it('hw_matmul+b16 reads B as f16 pairs (_hw_b_b16), alone and with +a16 / +c16 in any order; only hw_matmul has it', () => {
+    const flat = (s: string) => s.replace(/\s+/g, '');
+    const bF32 = 'var<storage,read>B:array<vec4f>';
+    const bF16 = 'var<storage,read>B:array<vec2u>';
+    const aF16 = 'var<storage,read>A:array<vec2u>';
+    const cF16 = 'var<storage,read_write>C:array<u32>';
+    expect(flat(variantSource('hw_matmul', false)!)).toContain(bF32);
+    const b16 = flat(variantSource('hw_matmul+b16', false)!);
+    expect(b16).toContain(bF16);
+    expect(b16).not.toContain(bF32);
+    expect(b16).not.toContain(aF16);
+    expect(b16).not.toContain(cF16);
+    const all = flat(variantSource('hw_matmul+a16+b16+c16', false)!);
+    for (const decl of [aF16, bF16, cF16]) expect(all).toContain(decl);
+    expect(flat(variantSource('hw_matmul+c16+b16+a16', false)!)).toBe(all);
+    expect(flat(variantSource('hw_matmul+a16+b16', false)!)).not.toContain(cF16);
+    // B is the weight's own storage in these: no f16-activation B
+    for (const k of ['hw_matmul_w16', 'hw_matmul_q', 'hw_matvec', 'hw_matvec_w16']) expect(variantSource(`${k}+b16`, false)).toBeUndefined();
+  });
+
   it('names no file for a tag no included library has, or an unknown kernel', () => {
     expect(variantSource('attention+nosuchtag', false)).toBeUndefined();
     expect(variantSource('attention+f16+nosuchtag', false)).toBeUndefined();
