@@ -21,12 +21,14 @@ import { f16Error, RATIO_BOUND, readF16, readWords } from './f16-act.ts';
 
 afterAll(releaseAll);
 
-// the f32 paths' tolerances: rmsnorm-backward.gpu.test.ts (dx, dw), swiglu(-backward).gpu.test.ts and
-// geglu.gpu.test.ts, attention-hw.gpu.test.ts (the hardware backward's dq, dk, dv)
-const NORM_DX_TOL = 1e-6;
-const NORM_DW_TOL = 4e-6;
-const SWIGLU_TOL = 1e-5;
-const ATTN_GRAD_TOL = 3e-6;
+// Bounds about twice the worst measured on SwiftShader and lavapipe (printed below), all within the f32 paths'
+// tolerances (rmsnorm-backward 1e-6 / 4e-6, swiglu-backward and geglu 1e-5, attention-hw's backward 3e-6): the f16
+// inputs cost the f32 gradients nothing beyond the rounding of the inputs themselves.
+const NORM_DX_TOL = 2e-7; // measured ≤ 1.04e-7 (lavapipe, hidden 576)
+const NORM_DW_TOL = 1.5e-6; // measured ≤ 8.2e-7 (40 rows)
+const SWIGLU_TOL = 1e-5; // the f32 path's, for the f16 out (f16Error adds one f16 ulp)
+const SWIGLU_GRAD_TOL = 2.5e-6; // measured ≤ 1.23e-6 (GeGLU dgate, |gate| ≤ 8)
+const ATTN_GRAD_TOL = 2.5e-6; // measured ≤ 1.24e-6 (dv, GQA 6:2 causal)
 
 describe.each(HW_VARIANTS)('rmsnorm backward over an f16 x against the float64 reference ($name)', (v) => {
   // a Qwen3 q norm (rows = tokens·heads, hidden = head_dim 16 and 128), an even width not a multiple of 4 (the vec2
@@ -100,8 +102,8 @@ describe('SwiGLU / GeGLU over f16 gate and up (forward and backward) against the
     const eu = maxAbsDiff(await read(DU, n), want.dup);
     console.log(`${act} f16 n=${n}: out ratio ${fwd.ratio.toFixed(3)} rel ${fwd.rel.toExponential(2)}; max|Δdgate| ${eg.toExponential(2)} max|Δdup| ${eu.toExponential(2)}`);
     expect(fwd.ratio).toBeLessThanOrEqual(RATIO_BOUND);
-    expect(eg).toBeLessThan(SWIGLU_TOL);
-    expect(eu).toBeLessThan(SWIGLU_TOL);
+    expect(eg).toBeLessThan(SWIGLU_GRAD_TOL);
+    expect(eu).toBeLessThan(SWIGLU_GRAD_TOL);
   });
 
   it('refuses an odd n, and the software family refuses f16', async () => {
@@ -220,6 +222,27 @@ describe('column blocks of f16 activations, moved as words', () => {
       }
       expect(await readWords(back, words.length)).toEqual(words);
     }
+  });
+
+  it('f32 blocks (any widths) are moved as words too: bit for bit', async () => {
+    const { device, kernels, pool } = await harness('hardware');
+    const rows = 3;
+    const widths = [5, 3] as const;
+    const words = new Uint32Array(rows * 8).map((_, i) => (Math.imul(i + 7, 2246822519) ^ 0x00400001) >>> 0);
+    words[2] = 0x00000001; // the smallest f32 denormal
+    words[3] = 0xffc0beef; // a negative NaN with a payload
+    const parts = [pool.alloc(rows * 5 * 4), pool.alloc(rows * 3 * 4)];
+    const enc = device.createCommandEncoder();
+    await encodeSplitColumns(kernels, enc, pool.upload(words), parts, { rows, widths });
+    device.queue.submit([enc.finish()]);
+    const a = new Uint32Array(rows * 5);
+    const b = new Uint32Array(rows * 3);
+    for (let r = 0; r < rows; r++) {
+      a.set(words.subarray(r * 8, r * 8 + 5), r * 5);
+      b.set(words.subarray(r * 8 + 5, r * 8 + 8), r * 3);
+    }
+    expect(await readWords(parts[0]!, rows * 5)).toEqual(a);
+    expect(await readWords(parts[1]!, rows * 3)).toEqual(b);
   });
 
   it('refuses an odd width', async () => {
