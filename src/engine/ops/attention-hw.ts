@@ -136,8 +136,9 @@ export function hwAttentionBackwardShape(headDim: number): { BR: number; TPR: nu
 }
 
 /**
- * dq, and dk with dv, of the hardware family (after attention_backward.wgsl's `prep` has written stats): two
- * dispatches, no float atomics, each output row written by exactly one workgroup.
+ * dq, and dk with dv, of the hardware family (after attention_backward.wgsl's `prep`, or `prep_f16`, has written
+ * stats): two dispatches, no float atomics, each output row written by exactly one workgroup. With `actF16` /
+ * `kvF16` the file is hw_attention_backward+a16 / +f16 (q / k, v read as an f16 forward saved them).
  */
 export async function encodeHwAttentionBackwardPasses(
   kernels: KernelRegistry,
