@@ -18,7 +18,7 @@ const browserGlob = 'tests/**/*.browser.test.ts';
  * on the hardware family here against its 1e-5 bound, so it waits for a bound of its own.
  */
 const lavapipeFiles = [
-  'tests/engine/ops/{rows-hw-subgroups,matvec-norm,rmsnorm,rmsnorm-backward,logsoftmax,logsoftmax-backward,argmax,kv-f16,attention-hw,rows-f16-act,attention-f16-act,matmul-f16-act,matmul-b16}.gpu.test.ts',
+  'tests/engine/ops/{rows-hw-subgroups,matvec-norm,rmsnorm,rmsnorm-backward,logsoftmax,logsoftmax-backward,argmax,kv-f16,attention-hw,rows-f16-act,attention-f16-act,matmul-f16-act,matmul-b16,train-f16-act}.gpu.test.ts',
   'tests/engine/model/{hardware-family,decode,logits,kv-f16,qwen3,split,acts-f16}.gpu.test.ts',
   'tests/engine/train/{full-grad-hardware,grad,recompute}.gpu.test.ts',
 ];

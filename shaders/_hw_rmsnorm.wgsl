@@ -3,7 +3,9 @@
 // rmsnorm_backward.wgsl (the software family's); what differs is the shape: LANES invocations per row (_hw_rows),
 // not one, so a row's sums are fixed-order tree reductions (_hw_reduce: workgroup memory, or subgroups).
 // Layouts (row-major f32, as arrays of Q: H/QW per row): x, y, dy, dx [rows, H]; w, dw [H]; rstd [rows]. x and y
-// may be f16 activations instead (the +x16, +y16 twins of _hw_rmsnorm_x / _hw_rmsnorm_y; H even, not _hw_q1).
+// may be f16 activations instead (the +x16, +y16 twins of _hw_rmsnorm_x / _hw_rmsnorm_y; H even, not _hw_q1): x16
+// serves every entry that reads x (main, backward, dw_main: the backward of an f16-activation forward, whose dy,
+// dx, w, dw, rstd stay f32).
 //   main:            y = w ⊙ (x·r), r = rsqrt(mean(x²) + eps)          (main_save_rstd also writes rstd = r)
 //   backward:        dx = r·(dy ⊙ w) − x·r³·Σ_c(dy ⊙ w ⊙ x)/H
 //   dw_main:         dw += Σ_rows dy ⊙ x·r   (accumulates: micro-batches add up; the caller clears it per step)

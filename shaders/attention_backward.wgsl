@@ -76,6 +76,24 @@ fn prep(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @
   stats_out[2u * row + 1u] = delta;
 }
 
+// prep for the hardware family's backward of an f16-activation forward (ops/attention.ts actF16): out read as f16
+// pairs (act-dtype.ts) at binding 20; the same sum in the same order (D even: the row is whole words).
+@group(0) @binding(20) var<storage, read> out16: array<u32>;
+
+@compute @workgroup_size(WG)
+fn prep_f16(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let row = (wg.y * nwg.x + wg.x) * WG + lid;
+  if (row >= p.n_rows) { return; }
+  var delta = 0.0;
+  for (var d = 0u; d < p.D; d += 2u) {
+    let o = unpack2x16float(out16[(row * p.D + d) / 2u]);
+    delta = fma(dout[row * p.D + d], o.x, delta);
+    delta = fma(dout[row * p.D + d + 1u], o.y, delta);
+  }
+  stats_out[2u * row] = lse[row];
+  stats_out[2u * row + 1u] = delta;
+}
+
 @compute @workgroup_size(ROWS_PER_WG)
 fn dq_main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let row = (wg.y * nwg.x + wg.x) * ROWS_PER_WG + lid;

@@ -3,7 +3,9 @@
 // and their backward packs the blocks' gradients again for one input-gradient matmul (model/layer.ts).
 //   split: a [rows, w0], b [rows, w1], c [rows, w2] ← packed
 //   pack:  packed ← a | b | c
-// w2 may be 0 (two blocks; c is then a placeholder that is never touched). Pure copies: bit-exact.
+// w2 may be 0 (two blocks; c is then a placeholder that is never touched). Pure copies of 32-bit words, moved as
+// u32 (no float load/store that might flush or canonicalise): bit-exact. An element is one word; f16 activations
+// (act-dtype.ts: two halves a word) with even widths are moved as words at half the widths (ops/columns.ts f16).
 
 struct Params {
   rows: u32,
@@ -13,10 +15,10 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read_write> packed: array<f32>;
-@group(0) @binding(2) var<storage, read_write> a: array<f32>;
-@group(0) @binding(3) var<storage, read_write> b: array<f32>;
-@group(0) @binding(4) var<storage, read_write> c: array<f32>;
+@group(0) @binding(1) var<storage, read_write> packed: array<u32>;
+@group(0) @binding(2) var<storage, read_write> a: array<u32>;
+@group(0) @binding(3) var<storage, read_write> b: array<u32>;
+@group(0) @binding(4) var<storage, read_write> c: array<u32>;
 
 const WG = 256u;
 
@@ -48,7 +50,7 @@ fn pack(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @
   let i = (wg.y * nwg.x + wg.x) * WG + lid;
   if (i >= p.rows * (p.w0 + p.w1 + p.w2)) { return; }
   let at = locate(i);
-  var x: f32;
+  var x: u32;
   switch (at.y) {
     case 0u: { x = a[at.x * p.w0 + at.z]; }
     case 1u: { x = b[at.x * p.w1 + at.z]; }

@@ -1,7 +1,9 @@
 // The hardware family's attention backward (ops/attention-hw.ts): the gradients of hw_attention.wgsl's forward,
 // with attention_backward.wgsl's contract (same buffers and layouts; stats = (lse, Δ = dout·out) per row from its
 // `prep` entry, which both families share; dq, dk, dv overwritten; soft-cap slope, window, mask; no ring: training
-// keeps all S slots). With s = scale·q·k, P = exp(cap(s) − lse) over the keys a query sees:
+// keeps all S slots). q, k, v may be the saved f16 activations of an f16 forward (file tags +a16: q, +f16: k and
+// v; the libraries _hw_attention_bwd_q / _kv and their twins; `prep_f16` of attention_backward.wgsl reads the f16
+// out); dout, lse, stats and every gradient stay f32, and so does the arithmetic. With s = scale·q·k, P = exp(cap(s) − lse) over the keys a query sees:
 //   dS = P (dout·v − Δ)·cap'(s)      dq = scale Σ_keys dS k      dk = scale Σ_rows dS q      dv = Σ_rows P dout
 //
 // FlashAttention-2's backward (Dao 2023, §3.2; Algorithm 2), split into its two parallel halves as FA2's
@@ -41,9 +43,10 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> q: array<f32>;
-@group(0) @binding(2) var<storage, read> k: array<f32>;
-@group(0) @binding(3) var<storage, read> v: array<f32>;
+// q (binding 1), k and v (2, 3), read through q_at, k_at, v_at: f32, or f16 pairs in the +a16 (q) and +f16 (k, v)
+// twins, the saved activations of an f16-activation forward (ops/attention.ts AttentionArgs.actF16, kvF16)
+// #include _hw_attention_bwd_q
+// #include _hw_attention_bwd_kv
 @group(0) @binding(5) var<storage, read> mask: array<u32>;
 @group(0) @binding(6) var<storage, read> dout: array<f32>;
 @group(0) @binding(9) var<storage, read> stats: array<f32>;
@@ -175,7 +178,7 @@ fn dq_main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li
   if (i != f0 / group) { first = window_start(kv_batch, n_keys); }
   for (var e = 0u; e < DL; e++) {
     let d = min(c + TPR * e, HEAD_DIM - 1u);
-    ra[e] = q[row * HEAD_DIM + d];
+    ra[e] = q_at(row * HEAD_DIM + d);
     rb[e] = dout[row * HEAD_DIM + d];
     acc_a[e] = 0.0;
   }
@@ -186,8 +189,8 @@ fn dq_main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li
       var vx = 0.0;
       if (key < range.y) {
         let at = ((kv_batch + key) * p.n_kv + kvh) * HEAD_DIM + idx % HEAD_DIM;
-        kx = k[at];
-        vx = v[at];
+        kx = k_at(at);
+        vx = v_at(at);
       }
       ta[idx] = kx;
       tb[idx] = vx;
@@ -236,8 +239,8 @@ fn dkv_main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) l
   let kv_at = ((kv_batch + jj) * p.n_kv + kvh) * HEAD_DIM;
   for (var e = 0u; e < DL; e++) {
     let d = min(c + TPR * e, HEAD_DIM - 1u);
-    ra[e] = k[kv_at + d];
-    rb[e] = v[kv_at + d];
+    ra[e] = k_at(kv_at + d);
+    rb[e] = v_at(kv_at + d);
     acc_a[e] = 0.0;
     acc_b[e] = 0.0;
   }
@@ -270,7 +273,7 @@ fn dkv_main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) l
       var dx = 0.0;
       if (f < range.y) {
         let at = group_row(b, kvh, f) * HEAD_DIM + idx % HEAD_DIM;
-        qx = q[at];
+        qx = q_at(at);
         dx = dout[at];
       }
       ta[idx] = qx;

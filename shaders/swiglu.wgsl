@@ -3,6 +3,7 @@
 // Layouts: gate, up, out, dout, dgate, dup f32 [T, I] row-major (treated as flat arrays of n = T·I elements).
 // Entry `main_packed` reads gate and up from one [T, 2I] buffer (each row: gate's I columns, then up's), the output
 // of the fused gate_up matmul (model/layer.ts); training and LoRA keep them apart (the backward needs both).
+// The *_f16 entries read gate and up (and write out) as f16 activations: the hardware family's (ops/swiglu.ts).
 
 // #include _gate_act
 
@@ -56,21 +57,54 @@ fn main_packed_f16(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nw
   out16[i] = pack2x16float(clamp(o, vec2f(-65504.0), vec2f(65504.0)));
 }
 
+// (dgate, dup) of one element: gate g, up u, dout d (backward and backward_f16 share it, so the same bits).
+fn act_grad(g: f32, u: f32, d: f32) -> vec2f {
+  if (GELU_TANH) {
+    let t = gelu_tanh_t(g);
+    let da = 0.5 * (1.0 + t) + 0.5 * g * (1.0 - t * t) * SQRT_2_OVER_PI * (1.0 + 3.0 * GELU_C * g * g);
+    return vec2f(d * u * da, d * (0.5 * g * (1.0 + t)));
+  }
+  // For g < −88, exp(−g) = +inf gives σ = 0 and both terms 0, their limits; for large g, σ = 1 exactly.
+  let sig = 1.0 / (1.0 + exp(-g));
+  return vec2f(d * u * (sig * (1.0 + g * (1.0 - sig))), d * (g * sig));
+}
+
 @compute @workgroup_size(WG)
 fn backward(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let i = (wg.y * nwg.x + wg.x) * WG + lid;
   if (i >= p.n) { return; }
-  let g = gate[i];
-  let d = dout[i];
-  if (GELU_TANH) {
-    let t = gelu_tanh_t(g);
-    let da = 0.5 * (1.0 + t) + 0.5 * g * (1.0 - t * t) * SQRT_2_OVER_PI * (1.0 + 3.0 * GELU_C * g * g);
-    dgate[i] = d * up[i] * da;
-    dup[i] = d * (0.5 * g * (1.0 + t));
-    return;
-  }
-  // For g < −88, exp(−g) = +inf gives σ = 0 and both terms 0, their limits; for large g, σ = 1 exactly.
-  let sig = 1.0 / (1.0 + exp(-g));
-  dgate[i] = d * up[i] * (sig * (1.0 + g * (1.0 - sig)));
-  dup[i] = d * (g * sig);
+  let gr = act_grad(gate[i], up[i], dout[i]);
+  dgate[i] = gr.x;
+  dup[i] = gr.y;
+}
+
+// main_f16 and backward_f16: main and backward over gate and up stored as f16 activations (act-dtype.ts), the
+// hardware family's f16-activation forward and its backward (training, LoRA: gate and up apart, ops/columns.ts
+// splitting the packed gate|up as words). gate, up at bindings 9, 10 as words; main_f16 writes out as words at
+// binding 8 (clamped as main_packed_f16's), backward_f16 reads dout and writes dgate, dup as f32 (bindings 4-6).
+// One invocation a word (two adjacent elements: T·I even); p.n counts the words.
+@group(0) @binding(9) var<storage, read> gate16: array<u32>;
+@group(0) @binding(10) var<storage, read> up16: array<u32>;
+
+@compute @workgroup_size(WG)
+fn main_f16(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let i = (wg.y * nwg.x + wg.x) * WG + lid;
+  if (i >= p.n) { return; }
+  let g = unpack2x16float(gate16[i]);
+  let o = vec2f(act(g.x), act(g.y)) * unpack2x16float(up16[i]);
+  out16[i] = pack2x16float(clamp(o, vec2f(-65504.0), vec2f(65504.0)));
+}
+
+@compute @workgroup_size(WG)
+fn backward_f16(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let i = (wg.y * nwg.x + wg.x) * WG + lid;
+  if (i >= p.n) { return; }
+  let g = unpack2x16float(gate16[i]);
+  let u = unpack2x16float(up16[i]);
+  let a = act_grad(g.x, u.x, dout[2u * i]);
+  let b = act_grad(g.y, u.y, dout[2u * i + 1u]);
+  dgate[2u * i] = a.x;
+  dgate[2u * i + 1u] = b.x;
+  dup[2u * i] = a.y;
+  dup[2u * i + 1u] = b.y;
 }

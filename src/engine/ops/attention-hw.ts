@@ -136,8 +136,9 @@ export function hwAttentionBackwardShape(headDim: number): { BR: number; TPR: nu
 }
 
 /**
- * dq, and dk with dv, of the hardware family (after attention_backward.wgsl's `prep` has written stats): two
- * dispatches, no float atomics, each output row written by exactly one workgroup.
+ * dq, and dk with dv, of the hardware family (after attention_backward.wgsl's `prep`, or `prep_f16`, has written
+ * stats): two dispatches, no float atomics, each output row written by exactly one workgroup. With `actF16` /
+ * `kvF16` the file is hw_attention_backward+a16 / +f16 (q / k, v read as an f16 forward saved them).
  */
 export async function encodeHwAttentionBackwardPasses(
   kernels: KernelRegistry,
@@ -155,6 +156,8 @@ export async function encodeHwAttentionBackwardPasses(
   requireShape(rowBlocks <= MAX_GROUPS_PER_DIM && keyBlocks <= MAX_GROUPS_PER_DIM, 'attention_backward', 'grid too large');
   const tile: Overrides = { ...constants, HEAD_DIM: D, BR, TPR, BC };
   const ins = { 1: bufs.q, 2: bufs.k, 3: bufs.v, 5: bufs.mask, 6: bufs.dOut, 9: bufs.stats };
-  await launch(kernels, encoder, { file: 'hw_attention_backward', entry: 'dq_main', constants: tile, params, buffers: { ...ins, 10: bufs.dq }, groups: [rowBlocks, nKv, batch] });
-  await launch(kernels, encoder, { file: 'hw_attention_backward', entry: 'dkv_main', constants: tile, params, buffers: { ...ins, 11: bufs.dk, 12: bufs.dv }, groups: [keyBlocks, nKv, batch] });
+  // q (+a16) and k, v (+f16) as the forward saved them: f32 or f16 pairs
+  const file = attentionFile('hw_attention_backward', args);
+  await launch(kernels, encoder, { file, entry: 'dq_main', constants: tile, params, buffers: { ...ins, 10: bufs.dq }, groups: [rowBlocks, nKv, batch] });
+  await launch(kernels, encoder, { file, entry: 'dkv_main', constants: tile, params, buffers: { ...ins, 11: bufs.dk, 12: bufs.dv }, groups: [keyBlocks, nKv, batch] });
 }

@@ -50,19 +50,22 @@ export type AttentionArgs = AttentionRefArgs & {
   ring?: number;
   /**
    * k and v are a KV cache stored as f16 (kv-cache.ts kvDtype 'f16': two halves a u32 word), read through the
-   * kernels' +f16 variant (shaders/_kv_load_f16.wgsl); needs headDim % 4 == 0. The forward only.
+   * kernels' +f16 variant (shaders/_kv_load_f16.wgsl); needs headDim % 4 == 0. The hardware family's backward
+   * reads dense f16 k, v of an f16-activation forward the same way (see actF16).
    */
   kvF16?: boolean;
   /**
-   * f16 activations (act-dtype.ts; the hardware family's forward only): q is read and `out` written as f16 pairs
+   * f16 activations (act-dtype.ts; the hardware family only): the forward reads q and writes `out` as f16 pairs
    * (shaders/_hw_attention_io_a16.wgsl, file tag +a16); scores, softmax and accumulators stay f32, as does lse.
-   * Combines with kvF16. Needs headDim % 4 == 0.
+   * Combines with kvF16. Needs headDim % 4 == 0. The backward (encodeAttentionBackward) then reads the saved q and
+   * out as f16 pairs (hw_attention_backward+a16: _hw_attention_bwd_q_a16; attention_backward.wgsl prep_f16), and,
+   * with kvF16, k and v too (+f16: _hw_attention_bwd_kv_f16, dense); dOut, lse and dq, dk, dv stay f32.
    */
   actF16?: boolean;
 };
 
 /** The forward's shader file for `args`: the +a16 variant reads q and writes out as f16, +f16 reads an f16 KV cache. */
-export function attentionFile(base: 'attention' | 'hw_attention', args: AttentionArgs): string {
+export function attentionFile(base: 'attention' | 'hw_attention' | 'hw_attention_backward', args: AttentionArgs): string {
   return `${base}${args.actF16 ? '+a16' : ''}${args.kvF16 ? '+f16' : ''}`;
 }
 
@@ -187,8 +190,8 @@ export async function encodeAttentionBackward(
 ): Promise<void> {
   const { T, nHeads, batch } = checkAttentionArgs(args);
   const { S, nKv } = args;
-  requireShape(!args.kvF16, 'attention_backward', 'training attends over f32 keys and values, not an f16 KV cache');
-  requireShape(!args.actF16, 'attention_backward', 'training keeps f32 activations: the backward has no f16 (actF16) form');
+  // an f16 forward's saved activations (q, out: actF16; k, v: kvF16, dense) are read by the hardware family's kernels
+  requireShape(!(args.kvF16 || args.actF16) || kernels.family === 'hardware', 'attention_backward', 'f16 activations (actF16, kvF16) are read by the hardware kernel family only');
   requireShape(S <= MAX_GROUPS_PER_DIM && nKv <= MAX_GROUPS_PER_DIM, 'attention_backward', 'grid too large');
   const outs = [bufs.dq, bufs.dk, bufs.dv, bufs.stats];
   const inputs = [bufs.q, bufs.k, bufs.v, bufs.out, bufs.lse, bufs.dOut];
@@ -199,9 +202,9 @@ export async function encodeAttentionBackward(
   const rows = batch * T * nHeads;
   await launch(kernels, encoder, {
     file: 'attention_backward',
-    entry: 'prep',
+    entry: args.actF16 ? 'prep_f16' : 'prep',
     params,
-    buffers: { 4: bufs.out, 6: bufs.dOut, 7: bufs.lse, 8: bufs.stats },
+    buffers: { [args.actF16 ? 20 : 4]: bufs.out, 6: bufs.dOut, 7: bufs.lse, 8: bufs.stats },
     groups: grid1d(Math.ceil(rows / 64)),
   });
   if (kernels.family === 'hardware') {

@@ -1,14 +1,21 @@
 /**
  * Column blocks in and out of one packed matrix (shaders/columns.wgsl): packed [rows, w0 + w1 + w2] ↔ dense
- * a [rows, w0], b [rows, w1], c [rows, w2] (c absent for two blocks). Pure copies, so bit-exact; the fused
- * projections (q|k|v, gate|up) use them where training or LoRA needs the blocks apart.
+ * a [rows, w0], b [rows, w1], c [rows, w2] (c absent for two blocks). Pure copies of 32-bit words, so bit-exact
+ * (f32, or f16 pairs with even widths: `f16`); the fused projections (q|k|v, gate|up) use them where training or
+ * LoRA needs the blocks apart.
  */
 import type { KernelRegistry } from '../gpu/kernels.ts';
 import { grid1d, launch, requireShape } from './dispatch.ts';
 
 export interface ColumnBlocks {
   rows: number;
+  /** each block's width in elements */
   widths: readonly [number, number] | readonly [number, number, number];
+  /**
+   * The matrices are f16 activations (act-dtype.ts: two halves a u32 word, the lower index in the low half): every
+   * width must be even, so each block is whole words, and the copy moves words at half the widths (bit-exact).
+   */
+  f16?: boolean;
 }
 
 // A two-block call binds this for c (layout 'auto' reflects every binding the entry point names).
@@ -23,7 +30,8 @@ function placeholder(device: GPUDevice): GPUBuffer {
 }
 
 async function encodeColumns(kernels: KernelRegistry, encoder: GPUCommandEncoder, entry: 'split' | 'pack', packed: GPUBuffer, parts: readonly GPUBuffer[], blocks: ColumnBlocks): Promise<void> {
-  const [w0, w1, w2 = 0] = blocks.widths;
+  if (blocks.f16) requireShape(blocks.widths.every((w) => w % 2 === 0), 'columns', `f16 column blocks need even widths (whole words of two values), got ${blocks.widths.join(', ')}`);
+  const [w0 = 0, w1 = 0, w2 = 0] = blocks.widths.map((w) => (blocks.f16 ? w / 2 : w));
   requireShape(parts.length === blocks.widths.length, 'columns', `${blocks.widths.length} blocks need ${blocks.widths.length} buffers, got ${parts.length}`);
   requireShape(new Set([packed, ...parts]).size === parts.length + 1, 'columns', 'packed and the blocks must be distinct buffers');
   const n = blocks.rows * (w0 + w1 + w2);

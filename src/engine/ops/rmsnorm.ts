@@ -58,6 +58,17 @@ export async function encodeRmsNorm(
   });
 }
 
+export interface RmsNormBackwardArgs {
+  rows: number;
+  hidden: number;
+  /**
+   * x (the forward's input) is an f16 activation (act-dtype.ts; the hardware family only, hidden even): read as f16
+   * pairs by both passes (the +x16 twin of _hw_rmsnorm_x), e.g. Qwen3/Gemma's q/k norms of an f16 q. dy, dx, w, dw
+   * and rstd stay f32, as do the sums.
+   */
+  xF16?: boolean;
+}
+
 /**
  * RMSNorm backward from the forward's saved rstd: dx = r·(dy ⊙ w) − x·r³·Σ(dy ⊙ w ⊙ x)/H (overwritten), and,
  * when `dw` is given, dw += Σ_rows dy ⊙ x·r (accumulated, so micro-batches add up; clear it once per step).
@@ -71,16 +82,21 @@ export async function encodeRmsNormBackward(
   rstd: GPUBuffer,
   dy: GPUBuffer,
   dx: GPUBuffer,
-  args: { rows: number; hidden: number },
+  args: RmsNormBackwardArgs,
   dw?: GPUBuffer,
 ): Promise<void> {
   const { rows, hidden } = args;
   requireShape(rows > 0 && hidden > 0, 'rmsnorm_backward', `rows (${rows}) and hidden (${hidden}) must be positive`);
   requireShape(dx !== dy && dx !== x, 'rmsnorm_backward', 'dx must not alias dy or x');
+  const tags = args.xF16 ? ['x16'] : [];
+  if (args.xF16) {
+    requireShape(kernels.family === 'hardware', 'rmsnorm_backward', 'f16 activations (xF16) are read by the hardware kernel family only');
+    requireShape(hidden % 2 === 0, 'rmsnorm_backward', `f16 activations need an even hidden size (two values a word), got ${hidden}`);
+  }
   if (kernels.family === 'hardware') {
     const params = [{ u32: rows }, { u32: hidden }, { f32: 0 }];
-    await launchHwRows(kernels, encoder, { file: 'hw_rmsnorm', entry: 'backward', rows, width: hidden, params, buffers: { 1: x, 2: w, 4: rstd, 5: dy, 6: dx } });
-    if (dw) await launchHwRmsNormDw(kernels, encoder, { rows, hidden, x, rstd, dy, dw });
+    await launchHwRows(kernels, encoder, { file: 'hw_rmsnorm', entry: 'backward', rows, width: hidden, params, buffers: { 1: x, 2: w, 4: rstd, 5: dy, 6: dx }, tags });
+    if (dw) await launchHwRmsNormDw(kernels, encoder, { rows, hidden, x, rstd, dy, dw, tags });
     return;
   }
   const params = [{ u32: rows }, { u32: hidden }];

@@ -36,13 +36,13 @@ function rowLanes(quads: number): { lanes: number; rows: number } {
  * values a Q, since a scalar invocation would race its neighbour for the other half of a word), with the `tags`
  * of the f16 storage twins (gpu/kernels.ts variantSource) appended.
  */
-export function hwRowFile(file: string, width: number, tags: readonly string[] = []): { file: string; lanes: number; rows: number } {
+export function hwRowFile(file: string, width: number, tags: readonly string[] = []): { file: string; lanes: number; rows: number; qw: 1 | 2 | 4 } {
   if (tags.length > 0 && width % 4 !== 0) {
     if (width % 2 !== 0) throw new AlloyError(`${file}: rows of f16 activations need an even width, got ${width}`);
-    return { file: [`${file}_x2`, ...tags].join('+'), ...rowLanes(width / 2) };
+    return { file: [`${file}_x2`, ...tags].join('+'), ...rowLanes(width / 2), qw: 2 };
   }
   const shape = hwRowShape(width);
-  return { file: [shape.vec4 ? file : `${file}_x1`, ...tags].join('+'), lanes: shape.lanes, rows: shape.rows };
+  return { file: [shape.vec4 ? file : `${file}_x1`, ...tags].join('+'), lanes: shape.lanes, rows: shape.rows, qw: shape.vec4 ? 4 : 1 };
 }
 
 /**
@@ -82,17 +82,18 @@ export async function launchHwRows(
   });
 }
 
-/** dw += Σ_rows dy ⊙ x·r, column-parallel (one dispatch, fixed-order reduction over rows). */
+/** dw += Σ_rows dy ⊙ x·r, column-parallel (one dispatch, fixed-order reduction over rows); `tags` as launchHwRows'. */
 export async function launchHwRmsNormDw(
   kernels: KernelRegistry,
   encoder: GPUCommandEncoder,
-  k: { rows: number; hidden: number; x: GPUBuffer; rstd: GPUBuffer; dy: GPUBuffer; dw: GPUBuffer },
+  k: { rows: number; hidden: number; x: GPUBuffer; rstd: GPUBuffer; dy: GPUBuffer; dw: GPUBuffer; tags?: readonly string[] },
 ): Promise<void> {
-  const vec4 = k.hidden % 4 === 0;
-  const quads = vec4 ? k.hidden / 4 : k.hidden;
+  // the rows' file for this width (x as f16 pairs, tag x16: vec4, or vec2 when H is not a multiple of 4)
+  const { file, qw } = hwRowFile('hw_rmsnorm', k.hidden, k.tags);
+  const quads = k.hidden / qw;
   const cols = hwDwCols(quads);
   await launch(kernels, encoder, {
-    file: vec4 ? 'hw_rmsnorm' : 'hw_rmsnorm_x1',
+    file,
     entry: 'dw_main',
     constants: { DW_COLS: cols },
     params: [{ u32: k.rows }, { u32: k.hidden }, { f32: 0 }],

@@ -1,10 +1,17 @@
 /**
  * SwiGLU activation (shaders/swiglu.wgsl): out = silu(gate) ⊙ up, elementwise over n = T·intermediate values.
- * gate, up, out: f32 [T, I] row-major, three separate buffers (out may not alias gate or up).
+ * gate, up, out: f32 [T, I] row-major, three separate buffers (out may not alias gate or up); with `f16` (the
+ * hardware family only), gate, up and out are f16 activations (act-dtype.ts: two halves a word; n even).
  * encodeSwigluBackward: dgate = dout ⊙ up ⊙ σ(gate)·(1 + gate·(1 − σ(gate))), dup = dout ⊙ silu(gate), same layout.
  */
 import type { KernelRegistry } from '../gpu/kernels.ts';
 import { grid1d, launch, requireShape } from './dispatch.ts';
+
+// The unpacked f16 entries (main_f16, backward_f16) serve the hardware family's f16-activation forward only.
+function checkF16(kernels: KernelRegistry, op: string, n: number): void {
+  requireShape(kernels.family === 'hardware', op, 'f16 activations (f16) are read and written by the hardware kernel family only');
+  requireShape(n % 2 === 0, op, `f16 activations need an even element count n (two values a word), got ${n}`);
+}
 
 /** The gate's activation: SiLU (SwiGLU, the default) or the tanh-approximate GELU (Gemma's GeGLU). */
 export type GateAct = 'silu' | 'gelu_tanh';
@@ -20,9 +27,21 @@ export async function encodeSwiglu(
   gate: GPUBuffer,
   up: GPUBuffer,
   out: GPUBuffer,
-  args: { n: number; act?: GateAct },
+  args: { n: number; act?: GateAct; f16?: boolean },
 ): Promise<void> {
   requireShape(out !== gate && out !== up, 'swiglu', 'out must not alias gate or up');
+  if (args.f16) {
+    checkF16(kernels, 'swiglu', args.n);
+    await launch(kernels, encoder, {
+      file: 'swiglu',
+      entry: 'main_f16',
+      constants: actConstant(args.act),
+      params: [{ u32: args.n / 2 }],
+      buffers: { 9: gate, 10: up, 8: out },
+      groups: grid1d(Math.ceil(args.n / 2 / 256)),
+    });
+    return;
+  }
   await launch(kernels, encoder, {
     file: 'swiglu',
     constants: actConstant(args.act),
@@ -68,7 +87,11 @@ export async function encodeSwigluPacked(
   });
 }
 
-/** SwiGLU backward from the forward's inputs (gate, up) and dout; dgate and dup are overwritten. */
+/**
+ * SwiGLU backward from the forward's inputs (gate, up) and dout; dgate and dup are overwritten. With `f16`, gate
+ * and up are f16 activations (the saved inputs of an f16-activation forward; n even), read by swiglu.wgsl
+ * backward_f16; dout, dgate and dup stay f32.
+ */
 export async function encodeSwigluBackward(
   kernels: KernelRegistry,
   encoder: GPUCommandEncoder,
@@ -77,10 +100,22 @@ export async function encodeSwigluBackward(
   dout: GPUBuffer,
   dgate: GPUBuffer,
   dup: GPUBuffer,
-  args: { n: number; act?: GateAct },
+  args: { n: number; act?: GateAct; f16?: boolean },
 ): Promise<void> {
   const inputs = [gate, up, dout];
   requireShape(!inputs.includes(dgate) && !inputs.includes(dup) && dgate !== dup, 'swiglu_backward', 'dgate and dup must be distinct from each other and from the inputs');
+  if (args.f16) {
+    checkF16(kernels, 'swiglu_backward', args.n);
+    await launch(kernels, encoder, {
+      file: 'swiglu',
+      entry: 'backward_f16',
+      constants: actConstant(args.act),
+      params: [{ u32: args.n / 2 }],
+      buffers: { 9: gate, 10: up, 4: dout, 5: dgate, 6: dup },
+      groups: grid1d(Math.ceil(args.n / 2 / 256)),
+    });
+    return;
+  }
   await launch(kernels, encoder, {
     file: 'swiglu',
     entry: 'backward',

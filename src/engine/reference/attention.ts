@@ -142,6 +142,11 @@ export function attentionBackwardRef(
   dOut: ArrayLike<number>,
   a: AttentionRefArgs,
   keyMask?: ArrayLike<number>,
+  /**
+   * Δ of each row [batch, T, nHeads] in place of Σ_j P_j dP_j (= dOut·out): the backward given a saved `out` (a
+   * kernel's prep computes Δ = dOut·out; an f16 forward's out is rounded, and its Δ is that of the rounded out)
+   */
+  delta?: ArrayLike<number>,
 ): { dq: Float64Array; dk: Float64Array; dv: Float64Array } {
   const { T, S, nHeads: H, nKv, headDim: D } = a;
   const B = a.batch ?? 1;
@@ -179,7 +184,7 @@ export function attentionBackwardRef(
           P[j] = Math.exp(P[j]! - mx);
           sum += P[j]!;
         }
-        let delta = 0;
+        let rowDelta = 0;
         for (let j = 0; j <= last; j++) {
           if (!keep[j]) continue;
           P[j] = P[j]! / sum;
@@ -187,12 +192,13 @@ export function attentionBackwardRef(
           let dot = 0;
           for (let d = 0; d < D; d++) dot += dOut[qa + d]! * v[va + d]!;
           dP[j] = dot;
-          delta += P[j]! * dot;
+          rowDelta += P[j]! * dot;
         }
+        if (delta) rowDelta = delta[(b * T + i) * H + h]!;
         for (let j = 0; j <= last; j++) {
           if (!keep[j]) continue;
           const ka = ((b * S + j) * nKv + kvh) * D;
-          const dS = P[j]! * (dP[j]! - delta) * capSlope[j]!;
+          const dS = P[j]! * (dP[j]! - rowDelta) * capSlope[j]!;
           for (let d = 0; d < D; d++) {
             dq[qa + d] = dq[qa + d]! + scale * dS * k[ka + d]!;
             dk[ka + d] = dk[ka + d]! + scale * dS * q[qa + d]!;

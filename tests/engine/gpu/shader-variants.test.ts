@@ -65,6 +65,21 @@ describe('variantSource', () => {
     for (const k of ['hw_matmul_w16', 'hw_matmul_q', 'hw_matvec', 'hw_matvec_w16']) expect(variantSource(`${k}+b16`, false)).toBeUndefined();
   });
 
+  it('the attention backward reads an f16 forward\'s q (+a16) and k, v (+f16) through its own twins, either tag order', () => {
+    const flat = (s: string) => s.replace(/\s+/g, '');
+    const base = flat(variantSource('hw_attention_backward', false)!);
+    const a16 = flat(variantSource('hw_attention_backward+a16', false)!);
+    const both = flat(variantSource('hw_attention_backward+a16+f16', false)!);
+    expect(base).toContain('var<storage,read>q:array<f32>');
+    expect(base).toContain('var<storage,read>k:array<f32>');
+    expect(a16).toContain('var<storage,read>q:array<u32>');
+    expect(a16).toContain('var<storage,read>k:array<f32>');
+    expect(both).toContain('var<storage,read>q:array<u32>');
+    expect(both).toContain('var<storage,read>k:array<u32>');
+    expect(both).toContain('var<storage,read>v:array<u32>');
+    expect(flat(variantSource('hw_attention_backward+f16+a16', false)!)).toBe(both);
+  });
+
   it('names no file for a tag no included library has, or an unknown kernel', () => {
     expect(variantSource('attention+nosuchtag', false)).toBeUndefined();
     expect(variantSource('attention+f16+nosuchtag', false)).toBeUndefined();

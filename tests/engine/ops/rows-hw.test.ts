@@ -35,10 +35,10 @@ describe('hwDwCols', () => {
 
 describe('hwRowFile', () => {
   it('names the f16 storage variants: vec4 rows keep their file, even rows not a multiple of 4 take the vec2 file', () => {
-    expect(hwRowFile('hw_rmsnorm', 72)).toEqual({ file: 'hw_rmsnorm', lanes: 16, rows: 4 });
-    expect(hwRowFile('hw_rmsnorm', 18)).toEqual({ file: 'hw_rmsnorm_x1', lanes: 16, rows: 4 });
-    expect(hwRowFile('hw_rmsnorm', 576, ['y16'])).toEqual({ file: 'hw_rmsnorm+y16', lanes: 128, rows: 1 });
-    expect(hwRowFile('hw_rmsnorm', 18, ['x16', 'y16'])).toEqual({ file: 'hw_rmsnorm_x2+x16+y16', lanes: 8, rows: 8 }); // 9 words a row
+    expect(hwRowFile('hw_rmsnorm', 72)).toEqual({ file: 'hw_rmsnorm', lanes: 16, rows: 4, qw: 4 });
+    expect(hwRowFile('hw_rmsnorm', 18)).toEqual({ file: 'hw_rmsnorm_x1', lanes: 16, rows: 4, qw: 1 });
+    expect(hwRowFile('hw_rmsnorm', 576, ['y16'])).toEqual({ file: 'hw_rmsnorm+y16', lanes: 128, rows: 1, qw: 4 });
+    expect(hwRowFile('hw_rmsnorm', 18, ['x16', 'y16'])).toEqual({ file: 'hw_rmsnorm_x2+x16+y16', lanes: 8, rows: 8, qw: 2 }); // 9 words a row
     expect(() => hwRowFile('hw_rmsnorm', 7, ['y16'])).toThrow(/even width, got 7/);
   });
 });
