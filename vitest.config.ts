@@ -20,7 +20,7 @@ const browserGlob = 'tests/**/*.browser.test.ts';
 const lavapipeFiles = [
   'tests/engine/ops/{rows-hw-subgroups,matvec-norm,rmsnorm,rmsnorm-backward,logsoftmax,logsoftmax-backward,argmax,kv-f16,attention-hw,rows-f16-act,attention-f16-act,matmul-f16-act,matmul-b16,train-f16-act}.gpu.test.ts',
   'tests/engine/model/{hardware-family,decode,logits,kv-f16,qwen3,split,acts-f16}.gpu.test.ts',
-  'tests/engine/train/{full-grad-hardware,grad,recompute}.gpu.test.ts',
+  'tests/engine/train/{full-grad-hardware,grad,recompute,acts-f16-grad}.gpu.test.ts',
 ];
 /** the subgroup users again at 16 lanes (512-bit SIMD compiles about 3× slower, so only these) */
 const lavapipeWideFiles = ['tests/engine/ops/{rows-hw-subgroups,matvec-norm}.gpu.test.ts'];

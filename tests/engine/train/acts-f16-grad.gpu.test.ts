@@ -8,8 +8,10 @@
 // training memory plan against the pool's peak.
 //
 // Tolerances: f16 keeps 11 significant bits, so the loss and the gradients are those of a function whose
-// activations are each rounded by up to 2^-11 relative. Bounds are set near what is measured (printed); the f32
-// path is held to 3e-5 (gradients, of each tensor's max) and 2e-6 (loss, relative) in grad.gpu.test.ts.
+// activations are each rounded by up to 2^-11 relative. Measured on SwiftShader (printed): loss 5.6e-6 to 2.9e-5
+// relative, LoRA gradients against FD 1.3e-3 to 4.1e-3 of each tensor's max (Gemma 3 the widest), full-parameter
+// gradients 1.2e-3 and 6.6e-3 (Gemma 3's q_norm); held to 1e-4 and 1e-2. The f32 path is held to 2e-6 and 3e-5
+// in grad.gpu.test.ts.
 import { afterAll, describe, expect, it } from 'vitest';
 import { clearLoraGrads, loraFromTensors, readLoraF32 } from '../../../src/engine/lora/adapter.ts';
 import type { LoraTarget } from '../../../src/engine/lora/targets.ts';
@@ -41,9 +43,9 @@ const ALPHA = 4;
 const H = 1e-3;
 const PER_TENSOR = 24;
 /** LoRA gradients against FD, of each tensor's max |grad| */
-const GRAD_TOL_F16 = 2e-2;
+const GRAD_TOL_F16 = 1e-2;
 /** the loss against the float64 reference, relative */
-const LOSS_TOL_F16 = 2e-3;
+const LOSS_TOL_F16 = 1e-4;
 
 const loaded: Fixture[] = [];
 afterAll(async () => {
