@@ -30,7 +30,9 @@
  * projection (an adapter group's in one buffer, lora/adapter.ts xaBytes); with q/k norms qPre, kPre (the projections' outputs) like q, k and qRstd, kRstd [BT·nHeads], [BT·nKv]
  * (q [BT, H, D] is normed as BT·H rows of D, every head with the one q_norm weight). layerActBytes gives these sizes and layerGradBytes the backward's temporaries; planLayer and
  * planLayerBackward replay this file's allocations for both memory plans (model/memory.ts, train/memory.ts).
- * The residual x is updated in place (x_in → x_out).
+ * The residual x is updated in place (x_in → x_out). With f16 activations (layerActsF16: act-dtype.ts) n1, n2, q, k,
+ * v, att, gate, up, act, qPre, kPre and the packed q|k|v, gate|up are f16 words instead, two elements a u32, and
+ * every kernel that touches one is told so (its f16 variant); the rest stays f32.
  */
 import { encodeAttention, encodeAttentionBackward, type AttentionArgs } from '../ops/attention.ts';
 import { encodeAddInPlace, encodeBiasGrad } from '../ops/elementwise.ts';

@@ -2,24 +2,11 @@
 // (4 × 512 tokens, r 16 on all seven projections) keeps its layer activations at about half the bytes; LoRA
 // dropout and the software family keep f32 (model/layer.ts layerActsF16), and nothing else in the plan moves.
 import { describe, expect, it } from 'vitest';
-import { parseModelConfig } from '../../../src/io/config.ts';
+import { smolConfig } from '../../../bench/synthetic.ts';
 import { planTrainingMemory } from '../../../src/engine/train/memory.ts';
 import type { LoraTarget } from '../../../src/engine/lora/targets.ts';
 
-const smol = parseModelConfig({
-  architectures: ['LlamaForCausalLM'],
-  hidden_size: 576,
-  intermediate_size: 1536,
-  max_position_embeddings: 8192,
-  num_attention_heads: 9,
-  num_hidden_layers: 30,
-  num_key_value_heads: 3,
-  rms_norm_eps: 1e-5,
-  rope_theta: 100000,
-  tie_word_embeddings: true,
-  torch_dtype: 'bfloat16',
-  vocab_size: 49152,
-});
+const smol = smolConfig('135M');
 const ALL: LoraTarget[] = ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'];
 const step = { dtype: 'bf16' as const, rows: 4, seqLen: 512, r: 16, targets: ALL, method: 'cpt' as const, kernels: 'hardware' as const };
 const MB = 1e6;
