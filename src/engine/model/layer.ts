@@ -525,14 +525,14 @@ export async function encodeLayer(c: LayerPass, enc: GPUCommandEncoder, l: numbe
     release(qkv);
   } else {
     if (layer.qkv) {
-      // Training or LoRA: q, k, v apart (the backward keeps them; LoRA adds before RoPE), then rotated. (An f16
-      // projection takes no bias of its own: split_qkv adds it as it reads the f16 words.)
-      const qkv = f16 ? await encodeLinear(model, enc, n1, BT, layer.qkv.weight, 'qkv', io.both16) : await encodeLinear(model, enc, n1, BT, layer.qkv, 'qkv');
+      // Training or LoRA: q, k, v apart (the backward keeps them; LoRA adds before RoPE), then rotated. The bias
+      // (Qwen2) is added by split_qkv as it reads the projection, as on the fused inference path.
+      const qkv = await encodeLinear(model, enc, n1, BT, layer.qkv.weight, 'qkv', io.both16);
       q = kept('q');
       k = kept('k');
       v = kept('v');
       const splitIo = f16 ? { actF16: true, kvF16: true } : {};
-      await encodeSplitQkv(kernels, enc, qkv, c.positions, invFreq, q, k, v, { rows: BT, ...heads, rope: false, ...splitIo }, undefined, f16 ? layer.qkv.bias : null);
+      await encodeSplitQkv(kernels, enc, qkv, c.positions, invFreq, q, k, v, { rows: BT, ...heads, rope: false, ...splitIo }, undefined, layer.qkv.bias);
       pool.release(qkv);
     } else {
       q = await base(n1, 'q');

@@ -6,15 +6,15 @@ import { maxAbsDiff, randomArray } from '../../helpers/gpu.ts';
 import { encodeAttention, type AttentionArgs } from '../../../src/engine/ops/attention.ts';
 import { encodeSplitQkv, encodeStoreKvF16, ropeInvFreq, type SplitQkvArgs } from '../../../src/engine/ops/rope.ts';
 import { attentionRef } from '../../../src/engine/reference/attention.ts';
-import { f16BitsToF32, f32ToF16Bits } from '../../../src/io/safetensors/dtypes.ts';
+import { f16BitsToF32 } from '../../../src/io/safetensors/dtypes.ts';
 import { harness, releaseAll } from './op-harness.ts';
-import { f16Words } from '../../../src/engine/act-dtype.ts';
+import { f16Words, roundToF16 } from '../../../src/engine/act-dtype.ts';
 import { KERNEL_FAMILIES, type KernelFamily } from '../../../src/engine/kernel-family.ts';
 
 afterAll(releaseAll);
 
 
-const roundF16 = (x: Float32Array) => x.map((e) => f16BitsToF32(f32ToF16Bits(e)));
+const roundF16 = roundToF16;
 
 async function readWords(buf: GPUBuffer, device: GPUDevice, n: number): Promise<Uint32Array> {
   const staging = device.createBuffer({ size: n * 4, usage: 0x01 | 0x08 });
