@@ -4,8 +4,8 @@
  * runs encodeLayerBackward, which mirrors it step by step, last step first.
  *
  *   n1 = rmsnorm(x_in)                        ← rstd1 kept for the backward
- *   q, k, v = n1·W_q,k,vᵀ (+ LoRA, + bias)    ← xa = x·Aᵀ of every adapter group kept (one buffer a group); inference's
- *                                              fused q|k|v gets its bias in split_qkv, with RoPE and the cache write
+ *   q, k, v = n1·W_q,k,vᵀ (+ LoRA, + bias)    ← xa = x·Aᵀ of every adapter group kept (one buffer a group); a fused
+ *                                              q|k|v gets its bias in split_qkv (inference's with RoPE and the cache write)
  *   q, k = rmsnorm(q), rmsnorm(k) per head    (Qwen3's q_norm/k_norm only) ← qPre, kPre, qRstd, kRstd kept
  *   q, k = rope(q), rope(k)                   (one dispatch; a KV cache gets k, v copied into its slots; none
  *                                              in SmolLM3's NoPE layers, config.layerRope)
